@@ -1,0 +1,19 @@
+"""The `openice` command: one sub-command group per lifecycle stage."""
+
+from __future__ import annotations
+
+import typer
+
+from openice.servicing.cli import register as register_servicing
+
+app = typer.Typer(help="openice: an open Intelligence Credit Engine.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+register_servicing(app)
+
+
+@app.callback()
+def main() -> None:
+    """openice: applications, scoring, fund matching, servicing and disclosure metrics in one engine."""
+
+if __name__ == "__main__":
+    app()

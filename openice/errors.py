@@ -1,0 +1,34 @@
+"""Errors every layer understands: they name the field and say why, so the CLI and API can
+tell the user exactly what to fix."""
+
+from __future__ import annotations
+
+
+class OpeniceError(Exception):
+    """Base of all domain errors."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ValidationError(OpeniceError):
+    """Bad input: a field has a wrong type, range or an impossible value."""
+
+    code = "validation_error"
+
+
+class NotFound(OpeniceError):
+    code = "not_found"
+
+
+class Conflict(OpeniceError):
+    """The request clashes with current state (closed loan, reused idempotency key, ...)."""
+
+    code = "conflict"

@@ -1,0 +1,1 @@
+"""Servicing: products, schedules, the double-entry ledger, loan operations and end of day."""

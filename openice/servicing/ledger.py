@@ -1,0 +1,80 @@
+"""The chart of accounts and balanced postings of the double-entry ledger.
+
+Amounts are signed minor units: debit positive, credit negative. Every journal entry sums to
+zero, so the trial balance (the sum of all lines) is zero at every moment.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Per-loan balance-sheet accounts: their balances are also kept as a snapshot on the loan.
+LOAN_PRINCIPAL = "loan_principal"
+INTEREST_ACCRUED = "interest_accrued"  # earned, not yet due
+INTEREST_RECEIVABLE = "interest_receivable"  # due, unpaid
+FEE_RECEIVABLE = "fee_receivable"
+PENALTY_RECEIVABLE = "penalty_receivable"
+GUARANTEE_CONTRACT_ASSET = "guarantee_contract_asset"  # guarantee fees still to come from the borrower
+GUARANTEE_LIABILITY = "guarantee_liability"  # the platform's stand-ready obligation
+
+SNAPSHOT_ACCOUNTS = (LOAN_PRINCIPAL, INTEREST_ACCRUED, INTEREST_RECEIVABLE, FEE_RECEIVABLE,
+                     PENALTY_RECEIVABLE, GUARANTEE_CONTRACT_ASSET, GUARANTEE_LIABILITY)
+RECEIVABLE_ACCOUNTS = (LOAN_PRINCIPAL, INTEREST_ACCRUED, INTEREST_RECEIVABLE, FEE_RECEIVABLE,
+                       PENALTY_RECEIVABLE)
+
+# Income and expense.
+INTEREST_INCOME = "interest_income"
+FEE_INCOME = "service_fee_income"
+FACILITATION_FEE_INCOME = "facilitation_fee_income"
+PENALTY_INCOME = "late_fee_income"
+PREPAYMENT_FEE_INCOME = "prepayment_fee_income"
+GUARANTEE_RELEASE_INCOME = "guarantee_release_income"
+RECOVERY_INCOME = "recovery_income"
+CREDIT_LOSS = "credit_loss_expense"
+
+# Settlement: money in and out of the loan.
+FUNDING_CASH = "funding_cash"  # the funder's money lent out, and paid back by a guarantee payout
+PLATFORM_CASH = "platform_cash"
+COLLECTIONS_CLEARING = "collections_clearing"  # borrower payments received
+
+ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
+    INTEREST_INCOME, FEE_INCOME, FACILITATION_FEE_INCOME, PENALTY_INCOME, PREPAYMENT_FEE_INCOME,
+    GUARANTEE_RELEASE_INCOME, RECOVERY_INCOME, CREDIT_LOSS, FUNDING_CASH, PLATFORM_CASH,
+    COLLECTIONS_CLEARING)
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    amount: int  # debit > 0, credit < 0
+
+
+class UnbalancedEntry(AssertionError):
+    pass
+
+
+def entry(*pairs: tuple[str, str, int]) -> list[Posting]:
+    """Build a balanced entry from (debit_account, credit_account, amount) pairs, dropping zeros."""
+    lines: list[Posting] = []
+    for debit, credit, amount in pairs:
+        if amount < 0:
+            raise UnbalancedEntry(f"negative amount {amount} for {debit}/{credit}")
+        if amount:
+            lines.append(Posting(debit, amount))
+            lines.append(Posting(credit, -amount))
+    return lines
+
+
+def net_by_account(postings: Iterable[Posting]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for p in postings:
+        totals[p.account] += p.amount
+    return {k: v for k, v in totals.items() if v}
+
+
+def assert_balanced(postings: Iterable[Posting]) -> None:
+    total = sum(p.amount for p in postings)
+    if total:
+        raise UnbalancedEntry(f"entry does not balance: off by {total}")

@@ -1,0 +1,524 @@
+"""A loan account: the pure, per-loan rules of servicing (no I/O).
+
+This is the reference implementation of every servicing rule. Online operations (repay,
+prepay) run through it one loan at a time; replaying a loan's history through it is how a
+reversal or a backdated payment is applied; and the set-based end of day in `eod.py` must give
+exactly what `close_day` gives here, loan by loan (a test holds them together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from openice.errors import Conflict, ValidationError
+from openice.money import mul_div_half_up, round_half_up
+from openice.servicing import ledger as L
+from openice.servicing.daycount import DayCount
+from openice.servicing.products import (
+    PPM,
+    AllocationStrategy,
+    LoanProduct,
+    PrepaymentMode,
+    RepaymentMethod,
+    to_ppm,
+)
+from openice.servicing.schedule import amortise, build_schedule
+
+
+class BusinessModel(StrEnum):
+    CAPITAL_LIGHT = "capital-light"  # the institution funds and bears the principal risk
+    CAPITAL_HEAVY = "capital-heavy"  # the institution funds, the platform guarantees
+    ON_BALANCE_SHEET = "on-balance-sheet"  # the platform (or its trust) funds
+    TECHNOLOGY = "technology"  # an institution's own loan serviced on the platform
+
+
+class LoanStatus(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+    WRITTEN_OFF = "written_off"
+
+
+PLATFORM = "platform"
+
+BUCKETS = (("C", 0), ("M1", 30), ("M2", 60), ("M3", 90), ("M4+", 180))
+
+
+def delinquency_bucket(days_past_due: int, write_off_dpd: int = 180) -> str:
+    """C current, M1 1-30, M2 31-60, M3 61-90, M4+ 91-write-off, WO beyond."""
+    if days_past_due > write_off_dpd:
+        return "WO"
+    for name, upper in BUCKETS:
+        if days_past_due <= upper:
+            return name
+    return "M4+"
+
+
+@dataclass
+class InstallmentState:
+    seq: int
+    period_start: date
+    due_date: date
+    principal: int
+    interest: int
+    fee: int
+    principal_paid: int = 0
+    interest_paid: int = 0
+    fee_paid: int = 0
+    booked: bool = False  # interest and fee recognised as due
+
+    def owed(self, component: str) -> int:
+        if component == "principal":
+            return self.principal - self.principal_paid
+        if component == "interest":
+            return self.interest - self.interest_paid if self.booked else 0
+        if component == "fee":
+            return self.fee - self.fee_paid if self.booked else 0
+        return 0
+
+    @property
+    def unpaid(self) -> int:
+        return (self.principal - self.principal_paid) + (self.interest - self.interest_paid) + (
+            self.fee - self.fee_paid)
+
+    def pay(self, component: str, amount: int) -> None:
+        setattr(self, f"{component}_paid", getattr(self, f"{component}_paid") + amount)
+
+
+@dataclass(frozen=True)
+class LoanTerms:
+    """What a loan keeps from its product at origination: later product edits do not touch it."""
+
+    product_code: str
+    currency: str
+    principal: int
+    tenor: int
+    rate: Decimal
+    method: RepaymentMethod
+    day_count: str
+    grace_days: int
+    late_fee_ppm: int
+    late_fee_cap: int
+    write_off_dpd: int
+    prepayment_allowed: bool
+    prepayment_fee_ppm: int
+    component_order: tuple[str, ...]
+    allocation: AllocationStrategy
+    monthly_fee: int
+    business_model: BusinessModel
+    guarantee_payout_dpd: int | None
+
+    @property
+    def guaranteed(self) -> bool:
+        return self.business_model is BusinessModel.CAPITAL_HEAVY
+
+
+@dataclass
+class LoanAccount:
+    loan_id: int
+    terms: LoanTerms
+    funder: str
+    disbursed_on: date
+    installments: list[InstallmentState]
+    status: LoanStatus = LoanStatus.ACTIVE
+    balances: dict[str, int] = field(default_factory=dict)
+    days_past_due: int = 0
+    overdue_since: date | None = None
+    late_fees_charged: int = 0
+    guarantee_paid: bool = False
+    recovered: int = 0
+    closed_on: date | None = None
+    journal: list[tuple[date, str, list[L.Posting]]] = field(default_factory=list)
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def originate(cls, loan_id: int, product: LoanProduct, principal: int, tenor: int, on: date,
+                  funder: str, business_model: BusinessModel, rate: Decimal | None = None,
+                  guarantee_payout_dpd: int | None = None) -> LoanAccount:
+        """Disburse a new loan: the funder advances the principal, the platform takes its upfront fee."""
+        if business_model is BusinessModel.CAPITAL_HEAVY:
+            if guarantee_payout_dpd is None or not 1 <= guarantee_payout_dpd <= product.write_off_dpd:
+                raise ValidationError(
+                    f"a capital-heavy loan needs a payout DPD between 1 and {product.write_off_dpd}",
+                    field="guarantee_payout_dpd")
+        elif guarantee_payout_dpd is not None:
+            raise ValidationError("only capital-heavy loans carry a guarantee", field="guarantee_payout_dpd")
+        if business_model is BusinessModel.ON_BALANCE_SHEET:
+            funder = PLATFORM
+        schedule = build_schedule(product, principal, tenor, on, rate)
+        rate = product.nominal_rate if rate is None else rate
+        terms = LoanTerms(
+            product_code=product.code, currency=product.currency, principal=principal, tenor=tenor,
+            rate=rate, method=product.method, day_count=product.day_count.value,
+            grace_days=product.grace_days, late_fee_ppm=to_ppm(product.late_fee_daily_rate, "late_fee_daily_rate"),
+            late_fee_cap=round_half_up(Decimal(principal) * product.late_fee_cap_rate),
+            write_off_dpd=product.write_off_dpd, prepayment_allowed=product.prepayment_allowed,
+            prepayment_fee_ppm=to_ppm(product.prepayment_fee_rate, "prepayment_fee_rate"),
+            component_order=tuple(product.component_order), allocation=product.allocation,
+            monthly_fee=schedule.installments[0].fee if product.method is not RepaymentMethod.BULLET else 0,
+            business_model=business_model, guarantee_payout_dpd=guarantee_payout_dpd)
+        loan = cls(loan_id=loan_id, terms=terms, funder=funder, disbursed_on=on,
+                   installments=[InstallmentState(i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee)
+                                 for i in schedule.installments])
+        guarantee = sum(i.fee for i in schedule.installments) if terms.guaranteed else 0
+        loan._post(on, "disbursement", L.entry(
+            (L.LOAN_PRINCIPAL, L.FUNDING_CASH, principal),
+            (L.PLATFORM_CASH, L.FACILITATION_FEE_INCOME, schedule.upfront_fee),
+            (L.GUARANTEE_CONTRACT_ASSET, L.GUARANTEE_LIABILITY, guarantee),
+        ))
+        return loan
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _post(self, on: date, kind: str, postings: list[L.Posting]) -> None:
+        L.assert_balanced(postings)
+        for p in postings:
+            self.balances[p.account] = self.balances.get(p.account, 0) + p.amount
+        for account in L.SNAPSHOT_ACCOUNTS:
+            value = self.balances.get(account, 0)
+            if (value < 0 and account != L.GUARANTEE_LIABILITY) or (value > 0 and account == L.GUARANTEE_LIABILITY):
+                raise AssertionError(f"loan {self.loan_id}: {account} went the wrong side ({value}) on {kind}")
+        if postings:
+            self.journal.append((on, kind, postings))
+
+    def balance(self, account: str) -> int:
+        return self.balances.get(account, 0)
+
+    @property
+    def guarantee_active(self) -> bool:
+        return self.terms.guaranteed and not self.guarantee_paid
+
+    @property
+    def bucket(self) -> str:
+        if self.status is LoanStatus.WRITTEN_OFF:
+            return "WO"
+        return delinquency_bucket(self.days_past_due, self.terms.write_off_dpd)
+
+    def _require_active(self, field_name: str = "loan_id") -> None:
+        if self.status is not LoanStatus.ACTIVE:
+            raise Conflict(f"loan {self.loan_id} is {self.status.value}; it takes no more payments",
+                           field=field_name)
+
+    def _fee_credit_account(self) -> str:
+        return L.GUARANTEE_CONTRACT_ASSET if self.guarantee_active else L.FEE_INCOME
+
+    def total_due(self) -> int:
+        """What the borrower owes today: booked installments and late fees."""
+        return self.balance(L.PENALTY_RECEIVABLE) + sum(
+            i.owed("principal") + i.owed("interest") + i.owed("fee") for i in self.installments if i.booked)
+
+    def accrued_interest(self, on: date) -> int:
+        """Interest earned in the current period up to `on`, spread evenly over the period's days."""
+        current = self._current_installment()
+        if current is None or on <= current.period_start:
+            return 0
+        period = (current.due_date - current.period_start).days
+        elapsed = min((on - current.period_start).days, period)
+        # Never below what is already recognised (a partial prepayment can lower the period's interest).
+        return max(mul_div_half_up(current.interest, elapsed, period), self.balance(L.INTEREST_ACCRUED))
+
+    def _current_installment(self) -> InstallmentState | None:
+        return next((i for i in self.installments if not i.booked), None)
+
+    def payoff_amount(self, on: date) -> int:
+        """Everything needed to close the loan today, prepayment fee included."""
+        future_principal = sum(i.principal - i.principal_paid for i in self.installments if not i.booked)
+        fee = mul_div_half_up(future_principal, self.terms.prepayment_fee_ppm, PPM)
+        return self.total_due() + future_principal + self.accrued_interest(on) + fee
+
+    # ---- end of day (reference implementation of eod.py) ---------------------------------
+    def close_day(self, day: date) -> None:
+        """Close business day `day`: the business date becomes `day + 1`."""
+        if self.status is not LoanStatus.ACTIVE:
+            return
+        nxt = day + timedelta(days=1)
+        self._book_due(nxt)
+        if nxt.day == 1:
+            self._accrue_to(nxt, day)
+        self._mark_overdue(day, nxt)
+        self._charge_late_fee(day)
+        if self.guarantee_active and self.days_past_due >= (self.terms.guarantee_payout_dpd or 0):
+            self._guarantee_payout(day)
+        if self.days_past_due > self.terms.write_off_dpd:
+            self._write_off(day)
+
+    def _book_due(self, due: date) -> None:
+        """Installments falling due on the new business date become receivable."""
+        for inst in self.installments:
+            if inst.due_date == due and not inst.booked:
+                accrued = self.balance(L.INTEREST_ACCRUED)
+                postings = L.entry(
+                    (L.INTEREST_RECEIVABLE, L.INTEREST_ACCRUED, accrued),
+                    (L.INTEREST_RECEIVABLE, L.INTEREST_INCOME, inst.interest - accrued),
+                    (L.FEE_RECEIVABLE, self._fee_credit_account(), inst.fee),
+                )
+                if self.guarantee_active:
+                    postings += L.entry((L.GUARANTEE_LIABILITY, L.GUARANTEE_RELEASE_INCOME, inst.fee))
+                inst.booked = True
+                self._post(due - timedelta(days=1), "installment_due", postings)
+
+    def _accrue_to(self, nxt: date, day: date) -> None:
+        """Month-end: recognise the interest earned so far in the current period."""
+        increment = self.accrued_interest(nxt) - self.balance(L.INTEREST_ACCRUED)
+        if increment > 0:
+            self._post(day, "accrual", L.entry((L.INTEREST_ACCRUED, L.INTEREST_INCOME, increment)))
+
+    def _mark_overdue(self, day: date, nxt: date) -> None:
+        overdue = [i.due_date for i in self.installments if i.booked and i.due_date <= day and i.unpaid > 0]
+        self.overdue_since = min(overdue) if overdue else None
+        self.days_past_due = (nxt - self.overdue_since).days if self.overdue_since else 0
+
+    def overdue_principal(self, day: date) -> int:
+        return sum(i.principal - i.principal_paid for i in self.installments if i.booked and i.due_date <= day)
+
+    def _charge_late_fee(self, day: date) -> None:
+        if self.days_past_due <= self.terms.grace_days or not self.terms.late_fee_ppm:
+            return
+        fee = mul_div_half_up(self.overdue_principal(day), self.terms.late_fee_ppm, PPM)
+        fee = min(fee, self.terms.late_fee_cap - self.late_fees_charged)
+        if fee > 0:
+            self.late_fees_charged += fee
+            self._post(day, "late_fee", L.entry((L.PENALTY_RECEIVABLE, L.PENALTY_INCOME, fee)))
+
+    def _guarantee_payout(self, day: date) -> None:
+        """The platform pays the institution principal and due interest, and takes over the loan."""
+        payout = self.balance(L.LOAN_PRINCIPAL) + self.balance(L.INTEREST_RECEIVABLE)
+        remaining = self.balance(L.GUARANTEE_CONTRACT_ASSET)
+        self._post(day, "guarantee_payout", L.entry(
+            (L.FUNDING_CASH, L.PLATFORM_CASH, payout),
+            (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, remaining),
+        ))
+        self.guarantee_paid = True
+        self.funder = PLATFORM
+
+    def _write_off(self, day: date) -> None:
+        pairs = [(L.CREDIT_LOSS, account, self.balance(account)) for account in L.RECEIVABLE_ACCOUNTS]
+        pairs.append((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, self.balance(L.GUARANTEE_CONTRACT_ASSET)))
+        self._post(day, "write_off", L.entry(*pairs))
+        self.status = LoanStatus.WRITTEN_OFF
+        self.closed_on = day
+
+    # ---- online operations -----------------------------------------------------------------
+    def repay(self, amount: int, on: date) -> dict[str, int]:
+        """Apply a payment to what is due, in the product's allocation order."""
+        self._require_active()
+        self._check_amount(amount, on)
+        due = self.total_due()
+        if amount > due:
+            raise ValidationError(
+                f"{amount} exceeds the {due} due today; pay the difference as a prepayment", field="amount")
+        allocated = self._allocate(amount)
+        self._post(on, "repayment", self._payment_postings(allocated))
+        self._after_payment(on)
+        return allocated
+
+    def prepay(self, amount: int, on: date, mode: PrepaymentMode = PrepaymentMode.REAMORTISE) -> dict[str, int]:
+        """Pay what is due, then prepay principal; paying the payoff amount closes the loan."""
+        self._require_active()
+        self._check_amount(amount, on)
+        if not self.terms.prepayment_allowed:
+            raise Conflict(f"product {self.terms.product_code} does not allow prepayment", field="amount")
+        payoff = self.payoff_amount(on)
+        if amount > payoff:
+            raise ValidationError(f"{amount} exceeds the payoff amount {payoff} on {on}", field="amount")
+        due = self.total_due()
+        allocated = self._allocate(min(amount, due))
+        rest = amount - min(amount, due)
+        postings = self._payment_postings(allocated)
+        if amount == payoff:
+            postings += self._close_by_prepayment(on, allocated)
+        elif rest:
+            postings += self._partial_prepayment(on, rest, mode, allocated)
+        self._post(on, "prepayment", postings)
+        self._after_payment(on)
+        return allocated
+
+    def _check_amount(self, amount: int, on: date) -> None:
+        if not isinstance(amount, int) or amount <= 0:
+            raise ValidationError("must be a positive amount", field="amount")
+        if on < self.disbursed_on:
+            raise ValidationError(f"{on} is before the loan was disbursed on {self.disbursed_on}",
+                                  field="value_date")
+
+    def _allocate(self, amount: int) -> dict[str, int]:
+        """Spread `amount` over due items; returns the total per component."""
+        order = self.terms.component_order
+        booked = sorted((i for i in self.installments if i.booked and i.unpaid), key=lambda i: i.due_date)
+        paid_by_component = dict.fromkeys(order, 0)
+        left = amount
+
+        def take(component: str, inst: InstallmentState | None) -> None:
+            nonlocal left
+            if component == "penalty":
+                owed = self.balance(L.PENALTY_RECEIVABLE) - paid_by_component["penalty"]
+            else:
+                owed = inst.owed(component) if inst else 0
+            part = min(owed, left)
+            if part <= 0:
+                return
+            if inst is not None and component != "penalty":
+                inst.pay(component, part)
+            paid_by_component[component] += part
+            left -= part
+
+        if self.terms.allocation is AllocationStrategy.BY_COMPONENT:
+            for component in order:
+                for inst in booked or [None]:
+                    take(component, inst)
+        else:
+            for inst in booked or [None]:
+                for component in order:
+                    take(component, inst)
+        return paid_by_component
+
+    def _payment_postings(self, allocated: dict[str, int]) -> list[L.Posting]:
+        return L.entry(
+            (L.COLLECTIONS_CLEARING, L.PENALTY_RECEIVABLE, allocated.get("penalty", 0)),
+            (L.COLLECTIONS_CLEARING, L.FEE_RECEIVABLE, allocated.get("fee", 0)),
+            (L.COLLECTIONS_CLEARING, L.INTEREST_RECEIVABLE, allocated.get("interest", 0)),
+            (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, allocated.get("principal", 0)),
+        )
+
+    def _future(self) -> list[InstallmentState]:
+        return [i for i in self.installments if not i.booked]
+
+    def _close_by_prepayment(self, on: date, allocated: dict[str, int]) -> list[L.Posting]:
+        """Collapse what is left of the schedule into one paid installment dated today."""
+        future = self._future()
+        principal = sum(i.principal - i.principal_paid for i in future)
+        fee = mul_div_half_up(principal, self.terms.prepayment_fee_ppm, PPM)
+        accrued = self.accrued_interest(on)
+        booked_accrual = self.balance(L.INTEREST_ACCRUED)
+        unearned_guarantee = self.balance(L.GUARANTEE_CONTRACT_ASSET) if self.guarantee_active else 0
+        last = future[0]
+        last.principal, last.principal_paid = principal + last.principal_paid, principal + last.principal_paid
+        last.interest = last.interest_paid = accrued
+        last.fee = last.fee_paid = 0
+        last.due_date, last.booked = on, True
+        self.installments = [i for i in self.installments if i.booked]
+        allocated["principal"] = allocated.get("principal", 0) + principal
+        allocated["interest"] = allocated.get("interest", 0) + accrued
+        allocated["prepayment_fee"] = fee
+        return L.entry(
+            (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
+            (L.COLLECTIONS_CLEARING, L.INTEREST_ACCRUED, booked_accrual),
+            (L.COLLECTIONS_CLEARING, L.INTEREST_INCOME, accrued - booked_accrual),
+            (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
+            # The guarantee ends with the loan: fees that will never be billed leave both sides.
+            (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, unearned_guarantee),
+        )
+
+    def _partial_prepayment(self, on: date, amount: int, mode: PrepaymentMode,
+                            allocated: dict[str, int]) -> list[L.Posting]:
+        """Lower the remaining principal and rebuild the schedule from `on`.
+
+        Interest already earned in the current period stays on its installment; the rest of the
+        period earns interest on the new balance."""
+        fee = mul_div_half_up(amount, self.terms.prepayment_fee_ppm, PPM + self.terms.prepayment_fee_ppm)
+        principal = amount - fee
+        future = self._future()
+        outstanding = sum(i.principal - i.principal_paid for i in future)
+        if principal >= outstanding:
+            raise ValidationError("a partial prepayment must leave principal outstanding; pay the payoff amount",
+                                  field="amount")
+        current = future[0]
+        earned = self.accrued_interest(on)
+        new_balance = outstanding - principal
+        dues = [i.due_date for i in future]
+        method = self.terms.method
+        day_count = DayCount(self.terms.day_count)
+        payment: int | None = None
+        if mode is PrepaymentMode.SHORTEN and method is RepaymentMethod.EQUAL_INSTALLMENT:
+            payment = current.principal + current.interest
+        elif mode is PrepaymentMode.SHORTEN and method is RepaymentMethod.EQUAL_PRINCIPAL:
+            per = max(current.principal - current.principal_paid, 1)
+            dues = dues[: max(1, -(-new_balance // per))]
+        fees = {i.due_date: i.fee for i in future}
+        rebuilt = amortise(new_balance, self.terms.rate, day_count,
+                           method, on, dues, 0, first_seq=current.seq, payment=payment)
+        new_future = [InstallmentState(r.seq, r.period_start, r.due_date, r.principal, r.interest,
+                                       fees[r.due_date]) for r in rebuilt]
+        first = new_future[0]
+        first.period_start = current.period_start
+        first.interest += earned
+        dropped_fees = sum(fees.values()) - sum(i.fee for i in new_future)
+        self.installments = [i for i in self.installments if i.booked] + new_future
+        allocated["principal"] = allocated.get("principal", 0) + principal
+        allocated["prepayment_fee"] = fee
+        postings = L.entry(
+            (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
+            (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
+        )
+        if self.guarantee_active and dropped_fees:
+            postings += L.entry((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, dropped_fees))
+        return postings
+
+    def _after_payment(self, on: date) -> None:
+        overdue = [i.due_date for i in self.installments if i.booked and i.due_date < on and i.unpaid > 0]
+        self.overdue_since = min(overdue) if overdue else None
+        self.days_past_due = (on - self.overdue_since).days if self.overdue_since else 0
+        if all(i.unpaid == 0 for i in self.installments) and self.balance(L.PENALTY_RECEIVABLE) == 0:
+            self.status = LoanStatus.CLOSED
+            self.closed_on = on
+
+    def recover(self, amount: int, on: date) -> None:
+        """Money collected on a written-off loan."""
+        if self.status is not LoanStatus.WRITTEN_OFF:
+            raise Conflict(f"loan {self.loan_id} is {self.status.value}; recoveries apply to written-off loans",
+                           field="loan_id")
+        self._check_amount(amount, on)
+        self.recovered += amount
+        self._post(on, "recovery", L.entry((L.COLLECTIONS_CLEARING, L.RECOVERY_INCOME, amount)))
+
+    def write_off_now(self, on: date) -> None:
+        """A manual write-off before the automatic threshold (fraud, deceased, settlement)."""
+        self._require_active()
+        self._write_off(on)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A borrower money movement kept for replay."""
+
+    txn_id: int
+    kind: str  # repayment | prepayment | recovery | write_off
+    value_date: date
+    amount: int
+    mode: PrepaymentMode | None = None
+
+
+def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction], business_date: date) -> LoanAccount:
+    """Rebuild a loan from origination and its live transactions, closing each day in between.
+
+    Transactions on the same date keep the order they were taken in."""
+    loan = originate()
+    ordered = sorted(transactions, key=lambda t: (t.value_date, t.txn_id))
+    day = loan.disbursed_on
+    k = 0
+    while day <= business_date:
+        while k < len(ordered) and ordered[k].value_date == day:
+            apply_transaction(loan, ordered[k])
+            k += 1
+        if day < business_date:
+            loan.close_day(day)
+        day += timedelta(days=1)
+    return loan
+
+
+def apply_transaction(loan: LoanAccount, txn: Transaction) -> None:
+    if txn.kind == "repayment":
+        loan.repay(txn.amount, txn.value_date)
+    elif txn.kind == "prepayment":
+        loan.prepay(txn.amount, txn.value_date, txn.mode or PrepaymentMode.REAMORTISE)
+    elif txn.kind == "recovery":
+        loan.recover(txn.amount, txn.value_date)
+    elif txn.kind == "write_off":
+        loan.write_off_now(txn.value_date)
+    else:
+        raise ValidationError(f"unknown transaction kind {txn.kind!r}", field="kind")
+
+
+__all__ = ["BusinessModel", "LoanAccount", "LoanStatus", "LoanTerms", "InstallmentState", "Transaction",
+           "replay", "apply_transaction", "delinquency_bucket", "PLATFORM"]

@@ -1,0 +1,184 @@
+"""A loan product is data: validated once, then used by schedules, origination and end of day."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from openice.errors import ValidationError
+from openice.money import minor_digits, parse_rate
+from openice.servicing.daycount import DayCount
+
+PPM = 1_000_000
+
+
+class RepaymentMethod(StrEnum):
+    EQUAL_INSTALLMENT = "equal-installment"
+    EQUAL_PRINCIPAL = "equal-principal"
+    INTEREST_ONLY = "interest-only"
+    BULLET = "bullet"
+
+
+class PrepaymentMode(StrEnum):
+    REAMORTISE = "reamortise"  # keep the number of installments, lower each one
+    SHORTEN = "shorten"  # keep the installment amount, finish earlier
+
+
+class AllocationStrategy(StrEnum):
+    """How a repayment is spread over what is owed.
+
+    by-installment: oldest installment first, each one's components in `component_order`.
+    by-component: every installment's first component, then every installment's second, ...
+    """
+
+    BY_INSTALLMENT = "by-installment"
+    BY_COMPONENT = "by-component"
+
+
+COMPONENTS = ("penalty", "fee", "interest", "principal")
+
+
+def to_ppm(rate: Decimal, field_name: str) -> int:
+    """Rates are held as integer parts per million so every engine computes the same cents."""
+    scaled = rate * PPM
+    if scaled != scaled.to_integral_value():
+        raise ValidationError(f"{rate} has more than 6 decimal places as a fraction", field=field_name)
+    return int(scaled)
+
+
+@dataclass(frozen=True)
+class LoanProduct:
+    code: str
+    currency: str
+    tenors: tuple[int, ...]
+    method: RepaymentMethod
+    nominal_rate: Decimal
+    day_count: DayCount = DayCount.THIRTY_360
+    facilitation_fee_rate: Decimal = Decimal(0)
+    monthly_service_fee_rate: Decimal = Decimal(0)
+    late_fee_daily_rate: Decimal = Decimal(0)
+    late_fee_cap_rate: Decimal = Decimal(0)
+    grace_days: int = 0
+    prepayment_allowed: bool = True
+    prepayment_fee_rate: Decimal = Decimal(0)
+    apr_cap: Decimal | None = None
+    write_off_dpd: int = 180
+    min_principal: int = 1
+    max_principal: int = 10**12
+    component_order: tuple[str, ...] = COMPONENTS
+    allocation: AllocationStrategy = AllocationStrategy.BY_INSTALLMENT
+    name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.code or not self.code.replace("-", "").replace("_", "").isalnum():
+            raise ValidationError("must be letters, digits, '-' or '_'", field="code")
+        minor_digits(self.currency)
+        if not self.tenors or any(t <= 0 or t > 360 for t in self.tenors):
+            raise ValidationError("tenors must be whole months between 1 and 360", field="tenors")
+        for name in ("nominal_rate", "facilitation_fee_rate", "monthly_service_fee_rate",
+                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ValidationError("must not be negative", field=name)
+            to_ppm(value, name)
+        if self.nominal_rate > 10:
+            raise ValidationError("a nominal rate above 1000% is not credible", field="nominal_rate")
+        if self.grace_days < 0:
+            raise ValidationError("must not be negative", field="grace_days")
+        if self.write_off_dpd < 1:
+            raise ValidationError("must be at least 1 day", field="write_off_dpd")
+        if not 0 < self.min_principal <= self.max_principal:
+            raise ValidationError("need 0 < min_principal <= max_principal", field="min_principal")
+        if sorted(self.component_order) != sorted(COMPONENTS):
+            raise ValidationError(f"must order exactly {', '.join(COMPONENTS)}", field="component_order")
+
+    def check_tenor(self, tenor: int) -> None:
+        if tenor not in self.tenors:
+            raise ValidationError(
+                f"product {self.code} offers tenors {list(self.tenors)} months, not {tenor}", field="tenor"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, Decimal):
+                data[key] = str(value)
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoanProduct:
+        """Build from JSON/YAML-like data, naming the field of any bad value."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValidationError(f"unknown product field(s): {', '.join(sorted(unknown))}",
+                                  field=sorted(unknown)[0])
+        kwargs: dict[str, Any] = dict(data)
+        for name in ("code", "currency", "tenors", "method", "nominal_rate"):
+            if name not in kwargs:
+                raise ValidationError("is required", field=name)
+        try:
+            kwargs["method"] = RepaymentMethod(kwargs["method"])
+        except ValueError:
+            raise ValidationError(f"must be one of {[m.value for m in RepaymentMethod]}", field="method") from None
+        if "day_count" in kwargs:
+            try:
+                kwargs["day_count"] = DayCount(kwargs["day_count"])
+            except ValueError:
+                raise ValidationError(f"must be one of {[d.value for d in DayCount]}", field="day_count") from None
+        if "allocation" in kwargs:
+            try:
+                kwargs["allocation"] = AllocationStrategy(kwargs["allocation"])
+            except ValueError:
+                raise ValidationError(
+                    f"must be one of {[a.value for a in AllocationStrategy]}", field="allocation"
+                ) from None
+        for name in ("nominal_rate", "facilitation_fee_rate", "monthly_service_fee_rate",
+                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate", "apr_cap"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = parse_rate(kwargs[name], field=name)
+        for name in ("tenors", "component_order"):
+            if name in kwargs:
+                try:
+                    kwargs[name] = tuple(kwargs[name])
+                except TypeError:
+                    raise ValidationError("must be a list", field=name) from None
+        try:
+            kwargs["tenors"] = tuple(int(t) for t in kwargs["tenors"])
+        except (TypeError, ValueError):
+            raise ValidationError("must be whole numbers of months", field="tenors") from None
+        for name in ("grace_days", "write_off_dpd", "min_principal", "max_principal"):
+            if name in kwargs and not isinstance(kwargs[name], int):
+                raise ValidationError("must be a whole number", field=name)
+        return cls(**kwargs)
+
+
+def demo_products() -> list[LoanProduct]:
+    """The products the demo and benchmarks use: a spread of methods and day counts."""
+    return [
+        LoanProduct(code="CASH-EI", name="Cash loan, equal installments", currency="CNY",
+                    tenors=(3, 6, 9, 12, 18, 24, 36), method=RepaymentMethod.EQUAL_INSTALLMENT,
+                    nominal_rate=Decimal("0.18"), day_count=DayCount.THIRTY_360,
+                    facilitation_fee_rate=Decimal("0.01"), monthly_service_fee_rate=Decimal("0.002"),
+                    late_fee_daily_rate=Decimal("0.0005"), late_fee_cap_rate=Decimal("0.05"),
+                    grace_days=3, prepayment_fee_rate=Decimal("0.01"), apr_cap=Decimal("0.36")),
+        LoanProduct(code="CASH-EP", name="Cash loan, equal principal", currency="CNY",
+                    tenors=(6, 12, 24), method=RepaymentMethod.EQUAL_PRINCIPAL,
+                    nominal_rate=Decimal("0.15"), day_count=DayCount.ACT_365,
+                    monthly_service_fee_rate=Decimal("0.001"), late_fee_daily_rate=Decimal("0.0005"),
+                    late_fee_cap_rate=Decimal("0.05"), grace_days=1, apr_cap=Decimal("0.24")),
+        LoanProduct(code="SME-IO", name="Small business, interest only", currency="CNY",
+                    tenors=(6, 12), method=RepaymentMethod.INTEREST_ONLY, nominal_rate=Decimal("0.12"),
+                    day_count=DayCount.ACT_360, late_fee_daily_rate=Decimal("0.0003"),
+                    late_fee_cap_rate=Decimal("0.03"), apr_cap=Decimal("0.24")),
+        LoanProduct(code="BNPL-BULLET", name="Pay later, one payment", currency="CNY",
+                    tenors=(1, 3), method=RepaymentMethod.BULLET, nominal_rate=Decimal("0.10"),
+                    day_count=DayCount.ACT_365, facilitation_fee_rate=Decimal("0.005"),
+                    late_fee_daily_rate=Decimal("0.0005"), late_fee_cap_rate=Decimal("0.05"),
+                    apr_cap=Decimal("0.36")),
+    ]
