@@ -1,0 +1,81 @@
+"""Real credit data sets bundled with openice, so that training, tests and benchmarks need no network.
+
+Every loader returns a :class:`Dataset` whose ``target`` is 1 for a bad loan and 0 for a good one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from openice.errors import ValidationError
+
+__all__ = ["DATASETS", "Dataset", "load", "read_labelled"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features (numeric columns float64, categorical columns str) and a 0/1 target (1 = bad)."""
+
+    name: str
+    frame: pd.DataFrame
+    target: pd.Series
+    leaky: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _Spec:
+    file: str
+    target: str
+    bad: str
+    leaky: tuple[str, ...]
+
+
+DATASETS: dict[str, _Spec] = {
+    "lending_club": _Spec("lending_club.csv", "Class", "bad", ("sub_grade", "int_rate")),
+    "credit_data": _Spec("credit_data.csv", "Status", "bad", ()),
+}
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as float64 (NaN = missing) and everything else as str, so models see one typing rule."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        out[name] = col.astype("float64") if pd.api.types.is_numeric_dtype(col) and col.dtype != bool \
+            else col.astype("str").where(col.notna())
+    return pd.DataFrame(out, index=frame.index)
+
+
+def read_labelled(path: str | Path, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Read a CSV or Parquet file with a binary target column; rows whose target equals ``bad`` are 1."""
+    path = Path(path)
+    frame = pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path)
+    if target not in frame.columns:
+        raise ValidationError(f"column not found in {path.name}; columns are {list(frame.columns)}", field=target)
+    raw = frame.pop(target)
+    if raw.isna().any():
+        raise ValidationError(f"{int(raw.isna().sum())} rows have no target value", field=target)
+    labels = raw.astype(str)
+    if bad not in set(labels):
+        raise ValidationError(f"bad value {bad!r} never occurs; values are {sorted(set(labels))[:10]}", field=target)
+    if labels.nunique() != 2:
+        raise ValidationError(f"target must be binary, found {labels.nunique()} values", field=target)
+    y = pd.Series(np.where(labels == bad, 1, 0), index=frame.index, name="bad")
+    return _typed(frame), y
+
+
+def load(name: str, *, include_leaky: bool = False) -> Dataset:
+    """Load a bundled data set by name; leaky columns (the old grade and price) are dropped by default."""
+    if name not in DATASETS:
+        raise ValidationError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}", field="dataset")
+    spec = DATASETS[name]
+    with resources.as_file(resources.files("openice.datasets") / "data" / spec.file) as path:
+        frame, y = read_labelled(path, spec.target, spec.bad)
+    if not include_leaky:
+        frame = frame.drop(columns=list(spec.leaky))
+    return Dataset(name=name, frame=frame, target=y, leaky=spec.leaky)

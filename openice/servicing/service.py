@@ -1,0 +1,236 @@
+"""Servicing operations: the application layer between the API/CLI and the domain.
+
+Every money-moving call takes an idempotency key. The key, the change and its events are
+committed in one transaction: the same key replays the first result; the same key with a
+different request is refused; concurrent duplicates apply once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.servicing import ledger as L
+from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, replay
+from openice.servicing.products import LoanProduct, PrepaymentMode
+from openice.storage.days import from_day
+from openice.storage.uow import Store, UnitOfWork
+
+Work = Callable[[UnitOfWork], dict[str, Any]]
+
+
+def _require_key(key: str | None) -> str:
+    if not key or not isinstance(key, str) or len(key) > 200:
+        raise ValidationError("every money-moving call needs an idempotency key of 1-200 characters",
+                              field="idempotency_key")
+    return key
+
+
+def _enum(kind: type, value: Any, field: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValidationError(f"must be one of {[v.value for v in kind]}", field=field) from None
+
+
+def _positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(f"must be a positive whole number of minor units, got {value!r}", field=field)
+    return value
+
+
+class Servicing:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = Store(engine)
+
+    # ---- plumbing --------------------------------------------------------------------------
+    def _money_call(self, operation: str, key: str | None, payload: dict[str, Any], work: Work,
+                    loan_id: int | None = None) -> dict[str, Any]:
+        key = _require_key(key)
+        for attempt in range(3):
+            try:
+                with self.store.begin() as uow:
+                    if loan_id is not None:
+                        uow.loans.lock(loan_id)
+                    stored = uow.idempotency.lookup(key, operation, payload)
+                    if stored is not None:
+                        return stored
+                    result = work(uow)
+                    uow.idempotency.store(key, operation, payload, result)
+                    return result
+            except IntegrityError as exc:  # a concurrent duplicate committed the key first
+                if "idempotency" not in str(exc).lower() or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    # ---- products ----------------------------------------------------------------------------
+    def create_product(self, product: LoanProduct) -> None:
+        """Products are immutable once created: a changed product is a new code, so loans keep their terms."""
+        with self.store.begin() as uow:
+            uow.products.add(product)
+
+    def products(self) -> list[LoanProduct]:
+        with self.store.begin(readonly=True) as uow:
+            return uow.products.list()
+
+    def business_date(self) -> date:
+        with self.store.begin(readonly=True) as uow:
+            return uow.calendar.business_date
+
+    # ---- origination -------------------------------------------------------------------------
+    def originate(self, *, product_code: str, principal: int, tenor: int, funder: str,
+                  business_model: str | BusinessModel, idempotency_key: str | None,
+                  borrower_id: str | None = None, rate: Decimal | None = None,
+                  guarantee_payout_dpd: int | None = None, channel: str = "direct") -> dict[str, Any]:
+        """Book and disburse a loan on today's business date under its funder and business model."""
+        principal = _positive_int(principal, "principal")
+        model = _enum(BusinessModel, business_model, "business_model")
+        if not funder:
+            raise ValidationError("is required: an institution code or 'platform'", field="funder")
+        payload = dict(product_code=product_code, principal=principal, tenor=tenor, funder=funder,
+                       business_model=model.value, borrower_id=borrower_id, rate=str(rate),
+                       guarantee_payout_dpd=guarantee_payout_dpd, channel=channel)
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            today = uow.calendar.require_open()
+            product = uow.products.get(product_code)
+            loan = LoanAccount.originate(uow.loans.next_id(), product, principal, tenor, today, funder, model,
+                                         rate, guarantee_payout_dpd)
+            uow.loans.add(loan, borrower_id=borrower_id, channel=channel)
+            uow.outbox.add(today, "loan.originated", loan.loan_id,
+                           {"principal": principal, "funder": loan.funder, "business_model": model.value})
+            return {"loan_id": loan.loan_id, "disbursed_on": today.isoformat(),
+                    "installments": len(loan.installments)}
+
+        return self._money_call("originate", idempotency_key, payload, work)
+
+    # ---- borrower money ------------------------------------------------------------------------
+    def repay(self, loan_id: int, amount: int, idempotency_key: str | None,
+              value_date: date | None = None) -> dict[str, Any]:
+        amount = _positive_int(amount, "amount")
+        payload = dict(loan_id=loan_id, amount=amount, value_date=str(value_date))
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            return self._apply(uow, loan_id, "repayment", amount, value_date, None)
+
+        return self._money_call("repay", idempotency_key, payload, work, loan_id)
+
+    def prepay(self, loan_id: int, amount: int, idempotency_key: str | None,
+               mode: str | PrepaymentMode = PrepaymentMode.REAMORTISE) -> dict[str, Any]:
+        amount = _positive_int(amount, "amount")
+        prepayment_mode = _enum(PrepaymentMode, mode, "mode")
+        payload = dict(loan_id=loan_id, amount=amount, mode=prepayment_mode.value)
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            return self._apply(uow, loan_id, "prepayment", amount, None, prepayment_mode)
+
+        return self._money_call("prepay", idempotency_key, payload, work, loan_id)
+
+    def recover(self, loan_id: int, amount: int, idempotency_key: str | None) -> dict[str, Any]:
+        amount = _positive_int(amount, "amount")
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            return self._apply(uow, loan_id, "recovery", amount, None, None)
+
+        return self._money_call("recover", idempotency_key, dict(loan_id=loan_id, amount=amount), work, loan_id)
+
+    def write_off(self, loan_id: int, idempotency_key: str | None) -> dict[str, Any]:
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            return self._apply(uow, loan_id, "write_off", 0, None, None)
+
+        return self._money_call("write_off", idempotency_key, dict(loan_id=loan_id), work, loan_id)
+
+    def _apply(self, uow: UnitOfWork, loan_id: int, kind: str, amount: int, value_date: date | None,
+               mode: PrepaymentMode | None) -> dict[str, Any]:
+        today = uow.calendar.require_open()
+        on = value_date or today
+        if on > today:
+            raise ValidationError(f"{on} is after the business date {today}", field="value_date")
+        loan = uow.loans.get(loan_id, for_update=True)
+        if on < loan.disbursed_on:
+            raise ValidationError(f"{on} is before the loan was disbursed on {loan.disbursed_on}", field="value_date")
+        txn_id = uow.loans.add_transaction(loan_id, kind, on, amount, today, mode)
+        if on < today:  # backdated: rebuild the loan's history with this payment in its place
+            loan = self._rebuild(uow, loan_id, today, txn_id)
+            allocated: dict[str, int] = {}
+        else:
+            allocated = self._apply_today(loan, kind, amount, on, mode)
+            uow.loans.save(loan, txn_id)
+        uow.outbox.add(today, f"loan.{kind}", loan_id, {"transaction_id": txn_id, "amount": amount})
+        if loan.status is LoanStatus.CLOSED:
+            uow.outbox.add(today, "loan.closed", loan_id, {"closed_on": str(loan.closed_on)})
+        return {"transaction_id": txn_id, "loan_id": loan_id, "value_date": on.isoformat(), "allocated": allocated,
+                "status": loan.status.value, "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL)}
+
+    @staticmethod
+    def _apply_today(loan: LoanAccount, kind: str, amount: int, on: date,
+                     mode: PrepaymentMode | None) -> dict[str, int]:
+        if kind == "repayment":
+            return loan.repay(amount, on)
+        if kind == "prepayment":
+            return loan.prepay(amount, on, mode or PrepaymentMode.REAMORTISE)
+        if kind == "recovery":
+            loan.recover(amount, on)
+        else:
+            loan.write_off_now(on)
+        return {}
+
+    # ---- reversal and replay ------------------------------------------------------------------
+    def reverse(self, transaction_id: int, idempotency_key: str | None) -> dict[str, Any]:
+        """Undo a payment: the loan's later history is replayed in date order without it."""
+        with self.store.begin(readonly=True) as uow:
+            loan_id = uow.loans.transaction(transaction_id).loan_id
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            today = uow.calendar.require_open()
+            txn = uow.loans.transaction(transaction_id)
+            if txn.reversed:
+                raise Conflict(f"transaction {transaction_id} is already reversed", field="transaction_id")
+            if txn.kind == "write_off":
+                raise Conflict("a write-off is not a payment; record a recovery instead", field="transaction_id")
+            uow.loans.mark_reversed(transaction_id)
+            loan = self._rebuild(uow, loan_id, today, transaction_id)
+            uow.outbox.add(today, "transaction.reversed", loan_id, {"transaction_id": transaction_id})
+            return {"transaction_id": transaction_id, "loan_id": loan_id, "status": loan.status.value,
+                    "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL)}
+
+        return self._money_call("reverse", idempotency_key, dict(transaction_id=transaction_id), work, loan_id)
+
+    def _rebuild(self, uow: UnitOfWork, loan_id: int, today: date, transaction_id: int) -> LoanAccount:
+        """Replay the loan from origination and post the difference to the ledger as one adjustment."""
+        row = uow.loans.row(loan_id)
+        product = uow.products.get(row.product_code)
+        terms = uow.loans.terms_of(row)
+
+        def originate() -> LoanAccount:
+            return LoanAccount.originate(loan_id, product, row.principal, row.tenor, from_day(row.disbursed_day),
+                                         row.original_funder, terms.business_model, terms.rate,
+                                         terms.guarantee_payout_dpd)
+
+        try:
+            loan = replay(originate, uow.loans.live_transactions(loan_id), today)
+        except OpeniceError as error:
+            raise Conflict(f"the loan's history no longer holds together without this change: {error}",
+                           field="transaction_id") from error
+        target = L.net_by_account(p for _, _, postings in loan.journal for p in postings)
+        current = uow.loans.ledger_balances(loan_id)
+        adjustment = [L.Posting(account, target.get(account, 0) - current.get(account, 0))
+                      for account in sorted(set(target) | set(current))
+                      if target.get(account, 0) != current.get(account, 0)]
+        loan.journal.clear()
+        uow.loans.save(loan)
+        if adjustment:
+            uow.loans.post(loan_id, today, "replay_adjustment", adjustment, transaction_id)
+        return loan
+
+    # ---- reads ----------------------------------------------------------------------------------
+    def loan(self, loan_id: int) -> LoanAccount:
+        with self.store.begin(readonly=True) as uow:
+            return uow.loans.get(loan_id)

@@ -1,0 +1,62 @@
+"""Engines for the embedded default (SQLite in WAL mode) and production (PostgreSQL via psycopg 3)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, insert, select
+
+from openice.storage import tables as t
+from openice.storage.days import to_day
+
+DEFAULT_URL = "sqlite:///openice.db"
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("OPENICE_DB") or DEFAULT_URL
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine whose transactions take the write lock up front on SQLite (no upgrade deadlocks)."""
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=60000",
+                           "temp_store=MEMORY", "cache_size=-200000"):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            readonly = conn.get_execution_options().get("openice_readonly")
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine, business_date: date | None = None) -> None:
+    """Bring the schema to the newest migration and make sure a business date exists."""
+    command.upgrade(alembic_config(engine), "head")
+    with engine.begin() as conn:
+        if conn.execute(select(t.business_calendar.c.id)).first() is None:
+            conn.execute(insert(t.business_calendar).values(
+                id=1, business_day=to_day(business_date or date.today()), eod_day=None))

@@ -1,0 +1,167 @@
+"""The relational schema, shared by SQLite (embedded) and PostgreSQL (production).
+
+Dates are stored as integer day numbers (days since 1970-01-01) so that day arithmetic in
+set-based SQL is the same on every engine; `openice.storage.days` converts at the edge.
+Money is integer minor units. The loan row carries a snapshot of its ledger balances
+(`bal_*`), kept in the same transaction as the journal lines it summarises.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+Money = BigInteger
+Day = Integer
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite auto-increments only INTEGER keys
+
+business_calendar = Table(
+    "business_calendar", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("business_day", Day, nullable=False),
+    Column("eod_day", Day, nullable=True),  # set while an end of day for that date is under way
+)
+
+products = Table(
+    "products", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("definition", Text, nullable=False),  # JSON of LoanProduct.to_dict()
+    Column("created_at", String(32), nullable=False),
+)
+
+loans = Table(
+    "loans", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("borrower_id", String(64), nullable=True, index=True),
+    Column("product_code", String(64), ForeignKey("products.code"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("principal", Money, nullable=False),
+    Column("tenor", Integer, nullable=False),
+    Column("rate_ppm", Integer, nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("day_count", String(16), nullable=False),
+    Column("disbursed_day", Day, nullable=False),
+    Column("maturity_day", Day, nullable=False),
+    Column("funder", String(64), nullable=False, index=True),
+    Column("original_funder", String(64), nullable=False),
+    Column("business_model", String(32), nullable=False),
+    Column("channel", String(32), nullable=False, server_default="direct"),
+    Column("upfront_fee", Money, nullable=False),
+    Column("monthly_fee", Money, nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("late_fee_ppm", Integer, nullable=False),
+    Column("late_fee_cap", Money, nullable=False),
+    Column("write_off_dpd", Integer, nullable=False),
+    Column("prepayment_allowed", Boolean, nullable=False),
+    Column("prepayment_fee_ppm", Integer, nullable=False),
+    Column("component_order", String(64), nullable=False),
+    Column("allocation", String(32), nullable=False),
+    Column("guarantee_payout_dpd", Integer, nullable=True),
+    Column("guarantee_paid", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),
+    Column("closed_day", Day, nullable=True),
+    Column("current_seq", Integer, nullable=True),  # first installment not yet due
+    Column("overdue_since", Day, nullable=True),
+    Column("dpd", Integer, nullable=False, default=0),
+    Column("bucket", String(8), nullable=False, default="C"),
+    Column("late_fees_charged", Money, nullable=False, default=0),
+    Column("recovered", Money, nullable=False, default=0),
+    Column("bal_loan_principal", Money, nullable=False, default=0),
+    Column("bal_interest_accrued", Money, nullable=False, default=0),
+    Column("bal_interest_receivable", Money, nullable=False, default=0),
+    Column("bal_fee_receivable", Money, nullable=False, default=0),
+    Column("bal_penalty_receivable", Money, nullable=False, default=0),
+    Column("bal_guarantee_contract_asset", Money, nullable=False, default=0),
+    Column("bal_guarantee_liability", Money, nullable=False, default=0),
+    Column("version", Integer, nullable=False, default=1),
+    Index("ix_loans_active_dpd", "status", "dpd"),
+)
+
+installments = Table(
+    "installments", metadata,
+    Column("loan_id", BigInteger, ForeignKey("loans.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("period_start_day", Day, nullable=False),
+    Column("due_day", Day, nullable=False),
+    Column("principal", Money, nullable=False),
+    Column("interest", Money, nullable=False),
+    Column("fee", Money, nullable=False),
+    Column("principal_paid", Money, nullable=False, default=0),
+    Column("interest_paid", Money, nullable=False, default=0),
+    Column("fee_paid", Money, nullable=False, default=0),
+    Column("booked", Boolean, nullable=False, default=False),
+    Index("ix_installments_due_day", "due_day"),
+)
+
+transactions = Table(
+    "transactions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("loan_id", BigInteger, ForeignKey("loans.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("value_day", Day, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("mode", String(16), nullable=True),
+    Column("reversed", Boolean, nullable=False, default=False),
+    Column("booked_day", Day, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+journal_entries = Table(
+    "journal_entries", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("loan_id", BigInteger, nullable=True, index=True),  # NULL for an end-of-day batch entry
+    Column("business_day", Day, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("transaction_id", BigInteger, nullable=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+journal_lines = Table(
+    "journal_lines", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entry_id", BigInteger, ForeignKey("journal_entries.id"), nullable=False, index=True),
+    Column("loan_id", BigInteger, nullable=False, index=True),
+    Column("account", String(40), nullable=False),
+    Column("amount", Money, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("operation", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("business_day", Day, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("loan_id", BigInteger, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("published", Boolean, nullable=False, default=False),
+    Index("ix_outbox_unpublished", "published", "id"),
+)
+
+eod_progress = Table(
+    "eod_progress", metadata,
+    Column("business_day", Day, primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("completed_at", String(32), nullable=False),
+)

@@ -1,0 +1,295 @@
+"""The unit of work and the repositories: the only place servicing touches SQL row by row.
+
+A unit of work is one database transaction. On PostgreSQL a loan is read `FOR UPDATE` so two
+operations on the same loan queue up; SQLite takes its write lock when the transaction begins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from openice.errors import Conflict, NotFound
+from openice.servicing import ledger as L
+from openice.servicing.loan import (
+    BusinessModel,
+    InstallmentState,
+    LoanAccount,
+    LoanStatus,
+    LoanTerms,
+    Transaction,
+)
+from openice.servicing.products import PPM, AllocationStrategy, LoanProduct, PrepaymentMode, RepaymentMethod
+from openice.storage import tables as t
+from openice.storage.days import from_day, opt_date, opt_day, to_day
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class ProductRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, product: LoanProduct) -> None:
+        if self.conn.execute(select(t.products.c.code).where(t.products.c.code == product.code)).first():
+            raise Conflict(f"product {product.code} already exists", field="code")
+        self.conn.execute(insert(t.products).values(
+            code=product.code, currency=product.currency, definition=json.dumps(product.to_dict()),
+            created_at=now_iso()))
+
+    def get(self, code: str) -> LoanProduct:
+        row = self.conn.execute(select(t.products.c.definition).where(t.products.c.code == code)).first()
+        if row is None:
+            raise NotFound(f"no product {code!r}; create it first or pick one of `openice products`",
+                           field="product_code")
+        return LoanProduct.from_dict(json.loads(row.definition))
+
+    def list(self) -> list[LoanProduct]:
+        rows = self.conn.execute(select(t.products.c.definition).order_by(t.products.c.code))
+        return [LoanProduct.from_dict(json.loads(r.definition)) for r in rows]
+
+
+BALANCE_COLUMNS = {account: f"bal_{account}" for account in L.SNAPSHOT_ACCOUNTS}
+
+
+class LoanRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def next_id(self) -> int:
+        return (self.conn.execute(select(func.max(t.loans.c.id))).scalar() or 0) + 1
+
+    def add(self, loan: LoanAccount, borrower_id: str | None = None, channel: str = "direct") -> None:
+        terms = loan.terms
+        self.conn.execute(insert(t.loans).values(
+            id=loan.loan_id, borrower_id=borrower_id, product_code=terms.product_code, currency=terms.currency,
+            principal=terms.principal, tenor=terms.tenor, rate_ppm=int(terms.rate * PPM), method=terms.method.value,
+            day_count=terms.day_count, disbursed_day=to_day(loan.disbursed_on),
+            maturity_day=to_day(loan.installments[-1].due_date), original_funder=loan.funder,
+            business_model=terms.business_model.value, channel=channel,
+            upfront_fee=loan.balance(L.FACILITATION_FEE_INCOME) * -1, monthly_fee=terms.monthly_fee,
+            grace_days=terms.grace_days, late_fee_ppm=terms.late_fee_ppm, late_fee_cap=terms.late_fee_cap,
+            write_off_dpd=terms.write_off_dpd, prepayment_allowed=terms.prepayment_allowed,
+            prepayment_fee_ppm=terms.prepayment_fee_ppm, component_order=",".join(terms.component_order),
+            allocation=terms.allocation.value, guarantee_payout_dpd=terms.guarantee_payout_dpd,
+            **self._state(loan)))
+        self.conn.execute(insert(t.installments), [self._installment_row(loan.loan_id, i) for i in loan.installments])
+        self.write_journal(loan)
+
+    @staticmethod
+    def _state(loan: LoanAccount) -> dict[str, Any]:
+        current = next((i.seq for i in loan.installments if not i.booked), None)
+        state: dict[str, Any] = dict(
+            status=loan.status.value, closed_day=opt_day(loan.closed_on), current_seq=current,
+            overdue_since=opt_day(loan.overdue_since), dpd=loan.days_past_due, bucket=loan.bucket,
+            late_fees_charged=loan.late_fees_charged, recovered=loan.recovered, guarantee_paid=loan.guarantee_paid,
+            funder=loan.funder)
+        for account, column in BALANCE_COLUMNS.items():
+            state[column] = loan.balance(account)
+        return state
+
+    @staticmethod
+    def _installment_row(loan_id: int, i: InstallmentState) -> dict[str, Any]:
+        return dict(loan_id=loan_id, seq=i.seq, period_start_day=to_day(i.period_start), due_day=to_day(i.due_date),
+                    principal=i.principal, interest=i.interest, fee=i.fee, principal_paid=i.principal_paid,
+                    interest_paid=i.interest_paid, fee_paid=i.fee_paid, booked=i.booked)
+
+    def row(self, loan_id: int) -> Any:
+        row = self.conn.execute(select(t.loans).where(t.loans.c.id == loan_id)).first()
+        if row is None:
+            raise NotFound(f"no loan {loan_id}", field="loan_id")
+        return row
+
+    def lock(self, loan_id: int) -> None:
+        """Queue behind any other operation on this loan (PostgreSQL; SQLite locks the whole database)."""
+        query = select(t.loans.c.id).where(t.loans.c.id == loan_id)
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        if self.conn.execute(query).first() is None:
+            raise NotFound(f"no loan {loan_id}", field="loan_id")
+
+    def get(self, loan_id: int, for_update: bool = False) -> LoanAccount:
+        query = select(t.loans).where(t.loans.c.id == loan_id)
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"no loan {loan_id}", field="loan_id")
+        rows = self.conn.execute(select(t.installments).where(t.installments.c.loan_id == loan_id)
+                                 .order_by(t.installments.c.seq))
+        return self._to_domain(row, [self._installment(r) for r in rows])
+
+    @staticmethod
+    def _installment(r: Any) -> InstallmentState:
+        return InstallmentState(r.seq, from_day(r.period_start_day), from_day(r.due_day), r.principal, r.interest,
+                                r.fee, r.principal_paid, r.interest_paid, r.fee_paid, bool(r.booked))
+
+    @staticmethod
+    def terms_of(row: Any) -> LoanTerms:
+        return LoanTerms(
+            product_code=row.product_code, currency=row.currency, principal=row.principal, tenor=row.tenor,
+            rate=Decimal(row.rate_ppm) / PPM, method=RepaymentMethod(row.method), day_count=row.day_count,
+            grace_days=row.grace_days, late_fee_ppm=row.late_fee_ppm, late_fee_cap=row.late_fee_cap,
+            write_off_dpd=row.write_off_dpd, prepayment_allowed=bool(row.prepayment_allowed),
+            prepayment_fee_ppm=row.prepayment_fee_ppm, component_order=tuple(row.component_order.split(",")),
+            allocation=AllocationStrategy(row.allocation), monthly_fee=row.monthly_fee,
+            business_model=BusinessModel(row.business_model), guarantee_payout_dpd=row.guarantee_payout_dpd)
+
+    def _to_domain(self, row: Any, installments: list[InstallmentState]) -> LoanAccount:
+        loan = LoanAccount(
+            loan_id=row.id, terms=self.terms_of(row), funder=row.funder, disbursed_on=from_day(row.disbursed_day),
+            installments=installments, status=LoanStatus(row.status),
+            balances={account: getattr(row, column) for account, column in BALANCE_COLUMNS.items()},
+            days_past_due=row.dpd, overdue_since=opt_date(row.overdue_since),
+            late_fees_charged=row.late_fees_charged, guarantee_paid=bool(row.guarantee_paid),
+            recovered=row.recovered, closed_on=opt_date(row.closed_day))
+        return loan
+
+    def save(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
+        """Write the loan's new state, its installments and the journal entries it made since loading."""
+        result = self.conn.execute(update(t.loans).where(t.loans.c.id == loan.loan_id)
+                                   .values(version=t.loans.c.version + 1, **self._state(loan)))
+        if result.rowcount != 1:
+            raise NotFound(f"no loan {loan.loan_id}", field="loan_id")
+        self.conn.execute(t.installments.delete().where(t.installments.c.loan_id == loan.loan_id))
+        self.conn.execute(insert(t.installments), [self._installment_row(loan.loan_id, i) for i in loan.installments])
+        self.write_journal(loan, transaction_id)
+
+    def write_journal(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
+        created = now_iso()
+        for on, kind, postings in loan.journal:
+            self.post(loan.loan_id, on, kind, postings, transaction_id, created)
+        loan.journal.clear()
+
+    def post(self, loan_id: int, on: date, kind: str, postings: list[L.Posting],
+             transaction_id: int | None = None, created: str | None = None) -> None:
+        L.assert_balanced(postings)
+        entry_id = self.conn.execute(insert(t.journal_entries).values(
+            loan_id=loan_id, business_day=to_day(on), kind=kind, transaction_id=transaction_id,
+            created_at=created or now_iso()).returning(t.journal_entries.c.id)).scalar_one()
+        self.conn.execute(insert(t.journal_lines), [
+            dict(entry_id=entry_id, loan_id=loan_id, account=p.account, amount=p.amount) for p in postings])
+
+    def ledger_balances(self, loan_id: int) -> dict[str, int]:
+        rows = self.conn.execute(
+            select(t.journal_lines.c.account, func.sum(t.journal_lines.c.amount))
+            .where(t.journal_lines.c.loan_id == loan_id).group_by(t.journal_lines.c.account))
+        return {account: int(total) for account, total in rows if total}
+
+    def add_transaction(self, loan_id: int, kind: str, value_date: date, amount: int, booked_on: date,
+                        mode: PrepaymentMode | None = None) -> int:
+        return self.conn.execute(insert(t.transactions).values(
+            loan_id=loan_id, kind=kind, value_day=to_day(value_date), amount=amount,
+            mode=mode.value if mode else None, reversed=False, booked_day=to_day(booked_on),
+            created_at=now_iso()).returning(t.transactions.c.id)).scalar_one()
+
+    def transaction(self, transaction_id: int) -> Any:
+        row = self.conn.execute(select(t.transactions).where(t.transactions.c.id == transaction_id)).first()
+        if row is None:
+            raise NotFound(f"no transaction {transaction_id}", field="transaction_id")
+        return row
+
+    def live_transactions(self, loan_id: int) -> list[Transaction]:
+        rows = self.conn.execute(select(t.transactions).where(
+            t.transactions.c.loan_id == loan_id, t.transactions.c.reversed.is_(False)).order_by(t.transactions.c.id))
+        return [Transaction(r.id, r.kind, from_day(r.value_day), r.amount,
+                            PrepaymentMode(r.mode) if r.mode else None) for r in rows]
+
+    def mark_reversed(self, transaction_id: int) -> None:
+        self.conn.execute(update(t.transactions).where(t.transactions.c.id == transaction_id).values(reversed=True))
+
+
+class Calendar:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def row(self) -> Any:
+        row = self.conn.execute(select(t.business_calendar).where(t.business_calendar.c.id == 1)).first()
+        if row is None:
+            raise NotFound("the database has no business date; run `openice db init`", field="database")
+        return row
+
+    @property
+    def business_date(self) -> date:
+        return from_day(self.row().business_day)
+
+    def require_open(self) -> date:
+        row = self.row()
+        if row.eod_day is not None:
+            raise Conflict(f"end of day for {from_day(row.eod_day)} is under way; retry when it has finished "
+                           "(or run `openice eod` to complete it)", field="business_date")
+        return from_day(row.business_day)
+
+
+class Idempotency:
+    """Stores each money-moving call's result under its key, in the call's own transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @staticmethod
+    def request_hash(operation: str, payload: dict[str, Any]) -> str:
+        text = json.dumps({"op": operation, **payload}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def lookup(self, key: str, operation: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        row = self.conn.execute(select(t.idempotency_keys).where(t.idempotency_keys.c.key == key)).first()
+        if row is None:
+            return None
+        if row.operation != operation or row.request_hash != self.request_hash(operation, payload):
+            raise Conflict(f"idempotency key {key!r} was already used for a different request; use a new key",
+                           field="idempotency_key")
+        return json.loads(row.response)
+
+    def store(self, key: str, operation: str, payload: dict[str, Any], response: dict[str, Any]) -> None:
+        self.conn.execute(insert(t.idempotency_keys).values(
+            key=key, operation=operation, request_hash=self.request_hash(operation, payload),
+            response=json.dumps(response, default=str), created_at=now_iso()))
+
+
+class Outbox:
+    """Events for later stages, written in the same transaction as the change they report."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, business_date: date, event_type: str, loan_id: int | None, payload: dict[str, Any]) -> None:
+        self.conn.execute(insert(t.outbox).values(business_day=to_day(business_date), event_type=event_type,
+                                                  loan_id=loan_id, payload=json.dumps(payload, default=str),
+                                                  published=False))
+
+
+class UnitOfWork:
+    """One open transaction with the repositories bound to it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.products = ProductRepository(conn)
+        self.loans = LoanRepository(conn)
+        self.calendar = Calendar(conn)
+        self.idempotency = Idempotency(conn)
+        self.outbox = Outbox(conn)
+
+
+class Store:
+    """Hands out units of work; commits on success, rolls back on any error."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def begin(self, readonly: bool = False) -> Iterator[UnitOfWork]:
+        with self.engine.connect() as conn:
+            if readonly:
+                conn = conn.execution_options(openice_readonly=True)
+            with conn.begin():
+                yield UnitOfWork(conn)
