@@ -8,7 +8,8 @@ Closing business day D moves the business date to D+1, in ordered steps:
 4. late_fee   loans past their grace days are charged a day's late fee, up to the cap
 5. payout     capital-heavy loans at their payout DPD: the platform pays the institution
 6. write_off  loans beyond the write-off DPD are written off
-7. advance    the business date moves on
+7. snapshot   on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
+8. advance    the business date moves on
 
 Every step runs in one transaction that also records the step as done, so a run killed at any
 point and started again continues exactly where it stopped: no double fees, no lost accrual.
@@ -195,6 +196,17 @@ def step_write_off(ctx: DayContext) -> int:
     return count
 
 
+def step_snapshot(ctx: DayContext) -> int:
+    """On a month's last day, keep each open loan's delinquency for vintages and roll rates."""
+    if from_day(ctx.day + 1).day != 1:
+        return 0
+    return ctx.run("""
+        INSERT INTO portfolio_snapshots (as_of_day, loan_id, status, funder, dpd, bucket, principal_outstanding,
+                                         interest_receivable)
+        SELECT :d, id, status, funder, dpd, bucket, bal_loan_principal, bal_interest_receivable FROM loans
+        WHERE status = 'active' OR closed_day > :d - 31""")
+
+
 def step_advance(ctx: DayContext) -> int:
     ctx.run("UPDATE business_calendar SET business_day = :n, eod_day = NULL WHERE id = 1")
     return 1
@@ -202,7 +214,8 @@ def step_advance(ctx: DayContext) -> int:
 
 STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
     ("due", step_due), ("accrual", step_accrual), ("overdue", step_overdue), ("late_fee", step_late_fee),
-    ("payout", step_payout), ("write_off", step_write_off), ("advance", step_advance),
+    ("payout", step_payout), ("write_off", step_write_off), ("snapshot", step_snapshot),
+    ("advance", step_advance),
 ]
 TEMP_TABLES = ("eod_due", "eod_accrual", "eod_bucket", "eod_fee", "eod_payout", "eod_write_off")
 

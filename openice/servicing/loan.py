@@ -132,6 +132,9 @@ class LoanAccount:
     recovered: int = 0
     closed_on: date | None = None
     journal: list[tuple[date, str, list[L.Posting]]] = field(default_factory=list)
+    # (transaction id, value date, installment seq or None, component, amount): where each payment went
+    allocation_log: list[tuple[int | None, date, int | None, str, int]] = field(default_factory=list)
+    current_txn: int | None = None
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -309,7 +312,7 @@ class LoanAccount:
         if amount > due:
             raise ValidationError(
                 f"{amount} exceeds the {due} due today; pay the difference as a prepayment", field="amount")
-        allocated = self._allocate(amount)
+        allocated = self._allocate(amount, on)
         self._post(on, "repayment", self._payment_postings(allocated))
         self._after_payment(on)
         return allocated
@@ -324,7 +327,7 @@ class LoanAccount:
         if amount > payoff:
             raise ValidationError(f"{amount} exceeds the payoff amount {payoff} on {on}", field="amount")
         due = self.total_due()
-        allocated = self._allocate(min(amount, due))
+        allocated = self._allocate(min(amount, due), on)
         rest = amount - min(amount, due)
         postings = self._payment_postings(allocated)
         if amount == payoff:
@@ -342,7 +345,10 @@ class LoanAccount:
             raise ValidationError(f"{on} is before the loan was disbursed on {self.disbursed_on}",
                                   field="value_date")
 
-    def _allocate(self, amount: int) -> dict[str, int]:
+    def _log(self, on: date, seq: int | None, component: str, amount: int) -> None:
+        self.allocation_log.append((self.current_txn, on, seq, component, amount))
+
+    def _allocate(self, amount: int, on: date) -> dict[str, int]:
         """Spread `amount` over due items; returns the total per component."""
         order = self.terms.component_order
         booked = sorted((i for i in self.installments if i.booked and i.unpaid), key=lambda i: i.due_date)
@@ -360,6 +366,7 @@ class LoanAccount:
                 return
             if inst is not None and component != "penalty":
                 inst.pay(component, part)
+            self._log(on, inst.seq if inst else None, component, part)
             paid_by_component[component] += part
             left -= part
 
@@ -401,6 +408,9 @@ class LoanAccount:
         allocated["principal"] = allocated.get("principal", 0) + principal
         allocated["interest"] = allocated.get("interest", 0) + accrued
         allocated["prepayment_fee"] = fee
+        self._log(on, last.seq, "principal_prepaid", principal)
+        self._log(on, last.seq, "interest", accrued)
+        self._log(on, None, "prepayment_fee", fee)
         return L.entry(
             (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
             (L.COLLECTIONS_CLEARING, L.INTEREST_ACCRUED, booked_accrual),
@@ -447,6 +457,8 @@ class LoanAccount:
         self.installments = [i for i in self.installments if i.booked] + new_future
         allocated["principal"] = allocated.get("principal", 0) + principal
         allocated["prepayment_fee"] = fee
+        self._log(on, None, "principal_prepaid", principal)
+        self._log(on, None, "prepayment_fee", fee)
         postings = L.entry(
             (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
             (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
@@ -470,6 +482,7 @@ class LoanAccount:
                            field="loan_id")
         self._check_amount(amount, on)
         self.recovered += amount
+        self._log(on, None, "recovery", amount)
         self._post(on, "recovery", L.entry((L.COLLECTIONS_CLEARING, L.RECOVERY_INCOME, amount)))
 
     def write_off_now(self, on: date) -> None:
@@ -499,6 +512,7 @@ def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction]
     k = 0
     while day <= business_date:
         while k < len(ordered) and ordered[k].value_date == day:
+            loan.current_txn = ordered[k].txn_id
             apply_transaction(loan, ordered[k])
             k += 1
         if day < business_date:

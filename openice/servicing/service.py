@@ -161,6 +161,7 @@ class Servicing:
             loan = self._rebuild(uow, loan_id, today, txn_id)
             allocated: dict[str, int] = {}
         else:
+            loan.current_txn = txn_id
             allocated = self._apply_today(loan, kind, amount, on, mode)
             uow.loans.save(loan, txn_id)
         uow.outbox.add(today, f"loan.{kind}", loan_id, {"transaction_id": txn_id, "amount": amount})
@@ -225,6 +226,7 @@ class Servicing:
                       for account in sorted(set(target) | set(current))
                       if target.get(account, 0) != current.get(account, 0)]
         loan.journal.clear()
+        uow.loans.replace_allocations(loan)
         uow.loans.save(loan)
         if adjustment:
             uow.loans.post(loan_id, today, "replay_adjustment", adjustment, transaction_id)

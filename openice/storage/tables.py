@@ -119,6 +119,29 @@ transactions = Table(
     Column("created_at", String(32), nullable=False),
 )
 
+allocations = Table(
+    "allocations", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("transaction_id", BigInteger, nullable=True, index=True),
+    Column("loan_id", BigInteger, nullable=False, index=True),
+    Column("seq", Integer, nullable=True),  # the installment paid; NULL for prepaid principal and recoveries
+    Column("value_day", Day, nullable=False),
+    Column("component", String(24), nullable=False),  # principal|interest|fee|penalty|principal_prepaid|...
+    Column("amount", Money, nullable=False),
+)
+
+portfolio_snapshots = Table(
+    "portfolio_snapshots", metadata,
+    Column("as_of_day", Day, primary_key=True),  # a month's last day, after its end of day
+    Column("loan_id", BigInteger, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("funder", String(64), nullable=False),
+    Column("dpd", Integer, nullable=False),
+    Column("bucket", String(8), nullable=False),
+    Column("principal_outstanding", Money, nullable=False),
+    Column("interest_receivable", Money, nullable=False),
+)
+
 journal_entries = Table(
     "journal_entries", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),

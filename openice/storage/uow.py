@@ -163,6 +163,19 @@ class LoanRepository:
         self.conn.execute(t.installments.delete().where(t.installments.c.loan_id == loan.loan_id))
         self.conn.execute(insert(t.installments), [self._installment_row(loan.loan_id, i) for i in loan.installments])
         self.write_journal(loan, transaction_id)
+        self.write_allocations(loan, transaction_id)
+
+    def write_allocations(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
+        rows = [dict(transaction_id=txn if txn is not None else transaction_id, loan_id=loan.loan_id, seq=seq,
+                     value_day=to_day(on), component=component, amount=amount)
+                for txn, on, seq, component, amount in loan.allocation_log if amount]
+        if rows:
+            self.conn.execute(insert(t.allocations), rows)
+        loan.allocation_log.clear()
+
+    def replace_allocations(self, loan: LoanAccount) -> None:
+        self.conn.execute(t.allocations.delete().where(t.allocations.c.loan_id == loan.loan_id))
+        self.write_allocations(loan)
 
     def write_journal(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
         created = now_iso()
