@@ -1,8 +1,9 @@
 """Binning/WoE logistic scorecard: optbinning finds the bins, openice owns the tables.
 
-Bins come from optbinning (monotonic trends where asked, special and missing bins); WoE, IV and
-points are recomputed here from counts so that the table in the package is the whole model: the
-Python lookup, the batch path and the SQL export all read the same numbers.
+Bins come from optbinning (monotonic trends where asked, special and missing bins, at least 5% of rows
+per bin, adjacent bins significantly different at p < 0.05 against overfitting); WoE, IV and points are
+recomputed here from counts so that the table in the package is the whole model: the Python lookup,
+the batch path and the SQL export all read the same numbers.
 WoE is signed so that a positive value means riskier than average (log-odds of bad vs. population).
 """
 
@@ -162,7 +163,8 @@ def _woe(bad: np.ndarray, count: np.ndarray, rate: float) -> np.ndarray:
 def _optbinning(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, trend: str | None,
                 special: list[float]) -> OptimalBinning:
     ob = OptimalBinning(name=spec.name, dtype="numerical" if spec.kind == "numeric" else "categorical",
-                        monotonic_trend=trend, min_bin_size=0.05, special_codes=special or None)
+                        monotonic_trend=trend, min_bin_size=0.05, max_pvalue=0.05,
+                        special_codes=special or None)
     ob.fit(x, y)
     return ob
 

@@ -1,0 +1,60 @@
+"""Training a package end to end: hold out a test sample, fit the champion, measure, write the package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from openice.scoring.metrics import calibration_table, summary
+from openice.scoring.model import TrainConfig, fit_model, score_of_pd
+from openice.scoring.monitor import build_reference, compare
+from openice.scoring.package import frame_hash, save_model
+
+__all__ = ["train_package"]
+
+EVAL_ROWS = 20_000  # rows of OOF/test predictions kept in the package for the report
+
+
+def _sample(y: np.ndarray, p: np.ndarray, seed: int) -> dict[str, list[float]]:
+    idx = np.arange(len(y))
+    if len(idx) > EVAL_ROWS:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, EVAL_ROWS, replace=False))
+    return {"y": [int(v) for v in y[idx]], "pd": [round(float(v), 6) for v in p[idx]]}
+
+
+def train_package(frame: pd.DataFrame, y: pd.Series | np.ndarray, out: str | Path, *, cfg: TrainConfig | None = None,
+                  test_size: float = 0.2, source: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Fit on a stratified training part, evaluate OOF and on the held-out part, save; returns (hash, metrics)."""
+    cfg = cfg or TrainConfig()
+    y = np.asarray(y, dtype=int)
+    frame = frame.reset_index(drop=True)
+    if test_size > 0:
+        tr, te = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=cfg.seed)
+    else:
+        tr, te = np.arange(len(y)), np.arange(0)
+    xtr, ytr = frame.iloc[tr], y[tr]
+    model = fit_model(xtr, ytr, cfg)
+    train_pd = model.predict_pd(xtr)
+    train_scores = score_of_pd(train_pd, model.scorecard.scaling)
+    prep_tr = model.prepare(xtr)
+    metrics: dict[str, Any] = {"oof": summary(ytr, model.oof_pd), "oof_calibration": calibration_table(ytr, model.oof_pd),
+                               "fit_seconds": model.fit_seconds}
+    evaluation = {"oof": _sample(ytr, model.oof_pd, cfg.seed), "train_scores": _sample(ytr, train_scores, cfg.seed)}
+    if len(te):
+        xte, yte = frame.iloc[te], y[te]
+        test_pd = model.predict_pd(xte)
+        metrics["test"] = summary(yte, test_pd)
+        metrics["test_calibration"] = calibration_table(yte, test_pd)
+        ref = build_reference(prep_tr, train_scores, model.schema)
+        drift = compare(ref, model.prepare(xte), score_of_pd(test_pd, model.scorecard.scaling), model.schema)
+        metrics["psi_train_test"] = {"score_psi": drift["score_psi"], "csi": drift["csi"]}
+        evaluation["test"] = _sample(yte, test_pd, cfg.seed)
+    extra = {"training_data_sha256": frame_hash(frame, y), "rows": {"train": int(len(tr)), "test": int(len(te))},
+             "source": source or {}, "metrics": metrics,
+             "reference": build_reference(prep_tr, train_scores, model.schema)}
+    package_hash = save_model(model, out, extra=extra, files={"evaluation.json": evaluation})
+    return package_hash, metrics
