@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
-from openice.errors import OpeniceError
+from openice.errors import OpeniceError, ValidationError
 from openice.money import fmt, parse_rate, to_minor
+from openice.servicing import ledger as L
 from openice.servicing.daycount import DayCount
-from openice.servicing.products import LoanProduct, RepaymentMethod
+from openice.servicing.eod import DayReport, run_until
+from openice.servicing.products import LoanProduct, PrepaymentMode, RepaymentMethod, demo_products
 from openice.servicing.schedule import build_schedule
+from openice.servicing.service import Servicing
+from openice.storage.engine import database_url, make_engine, migrate
 
 console = Console()
 
@@ -45,10 +51,7 @@ def schedule(
             facilitation_fee_rate=parse_rate(facilitation_fee, "facilitation_fee"),
             monthly_service_fee_rate=parse_rate(service_fee, "service_fee"),
             apr_cap=parse_rate(apr_cap, "apr_cap") if apr_cap else None)
-        try:
-            start_date = date.fromisoformat(start)
-        except ValueError:
-            raise OpeniceError(f"{start!r} is not a date; write YYYY-MM-DD", field="start") from None
+        start_date = _parse_date(start, "start")
         plan = build_schedule(product, to_minor(principal, currency, "principal"), tenor, start_date)
     except OpeniceError as error:
         fail(error)
@@ -75,5 +78,209 @@ def schedule(
     console.print(f"APR (IRR of the borrower's cash flows, fees included): [bold]{plan.apr:.2%}[/bold]")
 
 
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: $OPENICE_DB or sqlite:///openice.db)")]
+
+
+def _service(db: str | None) -> Servicing:
+    return Servicing(make_engine(db))
+
+
+def init(db: DbOption = None,
+         business_date: Annotated[str | None, typer.Option("--date", help="First business date")] = None,
+         with_products: Annotated[bool, typer.Option(help="Create the demo products")] = True) -> None:
+    """Create or upgrade the database schema and set the first business date."""
+    try:
+        start = _parse_date(business_date, "date") if business_date else None
+        engine = make_engine(db)
+        migrate(engine, start)
+        service = Servicing(engine)
+        if with_products:
+            existing = {p.code for p in service.products()}
+            for product in demo_products():
+                if product.code not in existing:
+                    service.create_product(product)
+    except OpeniceError as error:
+        fail(error)
+    console.print(f"database ready at [bold]{database_url(db)}[/bold]; business date {service.business_date()}")
+
+
+def _parse_date(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{text!r} is not a date; write YYYY-MM-DD", field=field) from None
+
+
+def eod(db: DbOption = None,
+        to: Annotated[str | None, typer.Option(help="Close days until the business date is this (default: +1)")] = None
+        ) -> None:
+    """Run end of day: accrue, mark dues, days past due, late fees, payouts, write-offs; advance the date."""
+    engine = make_engine(db)
+    try:
+        current = Servicing(engine).business_date()
+        target = _parse_date(to, "to") if to else current + timedelta(days=1)
+        if target < current:
+            raise ValidationError(f"{target} is before the business date {current}", field="to")
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("end of day", total=(target - current).days)
+            totals: dict[str, int] = {}
+
+            def on_day(report: DayReport) -> None:
+                for step, rows in report.rows.items():
+                    totals[step] = totals.get(step, 0) + rows
+                progress.update(task, advance=1, description=f"closed {report.day}")
+
+            run_until(engine, target, on_day)
+    except OpeniceError as error:
+        fail(error)
+    table = Table(title=f"end of day {current} .. {target - timedelta(days=1)}")
+    table.add_column("step")
+    table.add_column("loans / rows", justify="right")
+    for step, rows in totals.items():
+        table.add_row(step, f"{rows:,}")
+    console.print(table)
+    console.print(f"business date is now [bold]{target}[/bold]")
+
+
+def products(db: DbOption = None) -> None:
+    """List loan products."""
+    table = Table(title="loan products")
+    for col in ("code", "currency", "method", "rate", "day count", "tenors", "APR cap"):
+        table.add_column(col)
+    for p in _service(db).products():
+        table.add_row(p.code, p.currency, p.method.value, f"{p.nominal_rate:.2%}", p.day_count.value,
+                      ",".join(map(str, p.tenors)), f"{p.apr_cap:.0%}" if p.apr_cap else "-")
+    console.print(table)
+
+
+def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) -> None:
+    """A loan's schedule, balances and delinquency."""
+    try:
+        loan = _service(db).loan(loan_id)
+    except OpeniceError as error:
+        fail(error)
+    cur = loan.terms.currency
+    console.print(f"loan {loan.loan_id}: {loan.terms.product_code}, {fmt(loan.terms.principal, cur)} {cur}, "
+                  f"{loan.terms.business_model.value} funded by {loan.funder}; status {loan.status.value}, "
+                  f"{loan.days_past_due} days past due ({loan.bucket})")
+    table = Table()
+    for col in ("#", "due", "principal", "interest", "fee", "paid", "state"):
+        table.add_column(col, justify="right")
+    for i in loan.installments:
+        paid = i.principal_paid + i.interest_paid + i.fee_paid
+        state = "paid" if i.unpaid == 0 else ("due" if i.booked else "")
+        table.add_row(str(i.seq), str(i.due_date), fmt(i.principal, cur), fmt(i.interest, cur), fmt(i.fee, cur),
+                      fmt(paid, cur), state)
+    console.print(table)
+    balances = Table(title="ledger balances")
+    balances.add_column("account")
+    balances.add_column(cur, justify="right")
+    for account in L.SNAPSHOT_ACCOUNTS:
+        balances.add_row(account, fmt(loan.balance(account), cur))
+    console.print(balances)
+
+
+def _money_command(action: str, loan_or_txn: int, amount: str | None, key: str, db: str | None,
+                   mode: PrepaymentMode = PrepaymentMode.REAMORTISE) -> None:
+    service = _service(db)
+    try:
+        if action == "reverse":
+            result = service.reverse(loan_or_txn, key)
+        else:
+            currency = service.loan(loan_or_txn).terms.currency
+            minor = to_minor(amount or "", currency, "amount")
+            result = (service.repay(loan_or_txn, minor, key) if action == "repay"
+                      else service.prepay(loan_or_txn, minor, key, mode))
+    except OpeniceError as error:
+        fail(error)
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+KeyOption = Annotated[str, typer.Option("--key", help="Idempotency key: the same key never pays twice")]
+
+
+def repay(loan_id: int, amount: str, key: KeyOption, db: DbOption = None) -> None:
+    """Apply a repayment to what is due today."""
+    _money_command("repay", loan_id, amount, key, db)
+
+
+def prepay(loan_id: int, amount: str, key: KeyOption, db: DbOption = None,
+           mode: Annotated[PrepaymentMode, typer.Option()] = PrepaymentMode.REAMORTISE) -> None:
+    """Pay what is due and prepay principal (the payoff amount closes the loan)."""
+    _money_command("prepay", loan_id, amount, key, db, mode)
+
+
+def reverse(transaction_id: int, key: KeyOption, db: DbOption = None) -> None:
+    """Reverse a payment; the loan's later history is replayed without it."""
+    _money_command("reverse", transaction_id, None, key, db)
+
+
+def demo(db: Annotated[str, typer.Option("--db", help="Database URL")] = "sqlite:///openice-demo.db",
+         loans: Annotated[int, typer.Option(help="Loans to originate")] = 3000,
+         months: Annotated[int, typer.Option(help="Months of business to run")] = 12,
+         start: Annotated[str, typer.Option(help="First business date")] = "2026-01-01",
+         seed: Annotated[int, typer.Option()] = 42,
+         fresh: Annotated[bool, typer.Option(help="Start from an empty database")] = True) -> None:
+    """Run a year of a loan book end to end on the embedded default, then print the portfolio."""
+    from openice.demo import run_demo
+    from openice.servicing.summary import portfolio_summary
+
+    try:
+        if loans <= 0:
+            raise ValidationError("must be positive", field="loans")
+        if not 1 <= months <= 60:
+            raise ValidationError("must be between 1 and 60", field="months")
+        start_date = _parse_date(start, "start")
+        if fresh and db.startswith("sqlite:///"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(db.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        engine = make_engine(db)
+        migrate(engine, start_date)
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("business days", total=round(months * 30.44))
+
+            def on_day(day: date) -> None:
+                progress.update(task, advance=1, description=f"business day {day}")
+
+            result = run_demo(engine, loans, months, start_date, seed, on_day)
+    except OpeniceError as error:
+        fail(error)
+    summary = portfolio_summary(engine)
+    print_summary(summary, f"portfolio after {months} months ({result.start} .. {result.end})")
+    console.print(f"{result.loans:,} loans originated, {result.repayments:,} repayments, "
+                  f"{result.prepayments:,} full prepayments; database: {db}")
+
+
+def print_summary(summary: dict, title: str, currency: str = "CNY") -> None:
+    table = Table(title=title)
+    for col in ("business model", "loans", "originated", "outstanding"):
+        table.add_column(col, justify="right")
+    for row in summary["by_business_model"]:
+        table.add_row(row["business_model"], f"{row['loans']:,}", fmt(row["originated"], currency),
+                      fmt(row["outstanding"], currency))
+    console.print(table)
+    buckets = Table(title="outstanding principal by delinquency bucket")
+    buckets.add_column("bucket")
+    buckets.add_column(currency, justify="right")
+    for bucket in ("C", "M1", "M2", "M3", "M4+"):
+        buckets.add_row(bucket, fmt(summary["outstanding_by_bucket"].get(bucket, 0), currency))
+    console.print(buckets)
+    status = ", ".join(f"{k}: {v['loans']:,}" for k, v in sorted(summary["by_status"].items()))
+    console.print(f"loans by status: {status}")
+    income = {k: -v for k, v in summary["ledger_accounts"].items() if k.endswith("_income")}
+    console.print("income recognised: " + ", ".join(f"{k} {fmt(v, currency)}" for k, v in sorted(income.items())))
+    console.print(f"ledger trial balance: [bold]{summary['trial_balance']}[/bold] (always zero)")
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(demo)
     app.command()(schedule)
+    app.command()(products)
+    app.command()(eod)
+    app.command()(repay)
+    app.command()(prepay)
+    app.command()(reverse)
+    app.command("loan")(show_loan)
+    db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
+    db_app.command("init")(init)
+    app.add_typer(db_app, name="db")
