@@ -330,7 +330,7 @@ class LoanAccount:
         allocated = self._allocate(min(amount, due), on)
         rest = amount - min(amount, due)
         postings = self._payment_postings(allocated)
-        if amount == payoff:
+        if amount == payoff and self._future():
             postings += self._close_by_prepayment(on, allocated)
         elif rest:
             postings += self._partial_prepayment(on, rest, mode, allocated)
@@ -446,8 +446,8 @@ class LoanAccount:
             per = max(current.principal - current.principal_paid, 1)
             dues = dues[: max(1, -(-new_balance // per))]
         fees = {i.due_date: i.fee for i in future}
-        rebuilt = amortise(new_balance, self.terms.rate, day_count,
-                           method, on, dues, 0, first_seq=current.seq, payment=payment)
+        rebuilt = amortise(new_balance, self.terms.rate, day_count, method, on, dues, 0, first_seq=current.seq,
+                           payment=payment, broken_first_period=True)
         new_future = [InstallmentState(r.seq, r.period_start, r.due_date, r.principal, r.interest,
                                        fees[r.due_date]) for r in rebuilt]
         first = new_future[0]

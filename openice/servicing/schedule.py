@@ -55,10 +55,12 @@ def monthly_due_dates(start: date, count: int, months_per_period: int = 1) -> li
 
 
 def period_interest(balance: int, rate: Decimal, day_count: DayCount, start: date, end: date,
-                    months: int = 1) -> int:
-    """Interest on `balance` for one period. Under 30/360 a whole month is exactly 30 days."""
-    if day_count is DayCount.THIRTY_360:
-        days = 30 * months if start + relativedelta(months=months) == end else accrual_days(day_count, start, end)
+                    months: int | None = 1) -> int:
+    """Interest on `balance` for one period of `months` whole months, or a broken period (months=None).
+
+    Under 30/360 a whole month is exactly 30 days, whatever the calendar says."""
+    if day_count is DayCount.THIRTY_360 and months is not None:
+        days = 30 * months
     else:
         days = accrual_days(day_count, start, end)
     return round_half_up(Decimal(balance) * rate * days / year_basis(day_count))
@@ -76,21 +78,26 @@ def annuity_payment(balance: int, rate: Decimal, periods: int) -> int:
 
 def amortise(balance: int, rate: Decimal, day_count: DayCount, method: RepaymentMethod,
              period_start: date, due_dates: list[date], monthly_fee: int, first_seq: int = 1,
-             payment: int | None = None) -> list[Installment]:
-    """Spread `balance` over `due_dates` by `method`. `payment` fixes the annuity amount (to
-    shorten a loan after a prepayment instead of lowering its installment)."""
+             payment: int | None = None, broken_first_period: bool = False) -> list[Installment]:
+    """Spread `balance` over `due_dates` (whole months apart) by `method`.
+
+    `payment` fixes the annuity amount (to shorten a loan after a prepayment instead of lowering
+    its installment); `broken_first_period` counts the first period's actual days (a prepayment
+    made mid-period starts the new schedule on that day)."""
     n = len(due_dates)
     out: list[Installment] = []
     if method is RepaymentMethod.BULLET:
         months = max(1, round((due_dates[-1] - period_start).days / 30.4))
-        interest = period_interest(balance, rate, day_count, period_start, due_dates[-1], months)
+        interest = period_interest(balance, rate, day_count, period_start, due_dates[-1],
+                                   None if broken_first_period else months)
         return [Installment(first_seq, period_start, due_dates[-1], balance, interest, monthly_fee * months)]
     level = payment if payment is not None else annuity_payment(balance, rate, n)
     even_principal = round_half_up(Decimal(balance) / n)
     remaining = balance
     start = period_start
     for k, due in enumerate(due_dates):
-        interest = period_interest(remaining, rate, day_count, start, due)
+        months = None if broken_first_period and k == 0 else 1
+        interest = period_interest(remaining, rate, day_count, start, due, months)
         last = k == n - 1
         if method is RepaymentMethod.EQUAL_INSTALLMENT:
             principal = remaining if last else min(max(level - interest, 0), remaining)
