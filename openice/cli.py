@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from openice.scoring.cli import model_app
 from openice.servicing.cli import register as register_servicing
 
 app = typer.Typer(help="openice: an open Intelligence Credit Engine.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 register_servicing(app)
+app.add_typer(model_app, name="model")
 
 
 @app.callback()

@@ -14,7 +14,7 @@ import pandas as pd
 
 from openice.errors import ValidationError
 
-__all__ = ["DATASETS", "Dataset", "load", "read_labelled"]
+__all__ = ["DATASETS", "Dataset", "load", "read_labelled", "read_table", "split_target"]
 
 
 @dataclass(frozen=True)
@@ -51,22 +51,34 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file as typed columns (numbers float64, the rest str)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"no such file: {path}", field="input")
+    return _typed(pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path))
+
+
 def read_labelled(path: str | Path, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:
     """Read a CSV or Parquet file with a binary target column; rows whose target equals ``bad`` are 1."""
-    path = Path(path)
-    frame = pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path)
+    return split_target(read_table(path), target, bad)
+
+
+def split_target(frame: pd.DataFrame, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Features without the target column, and the target as 0/1 (1 where it equals ``bad``)."""
     if target not in frame.columns:
-        raise ValidationError(f"column not found in {path.name}; columns are {list(frame.columns)}", field=target)
+        raise ValidationError(f"column not found; columns are {list(frame.columns)}", field=target)
+    frame = frame.copy()
     raw = frame.pop(target)
     if raw.isna().any():
         raise ValidationError(f"{int(raw.isna().sum())} rows have no target value", field=target)
-    labels = raw.astype(str)
+    labels = raw.astype(str).str.removesuffix(".0") if pd.api.types.is_float_dtype(raw) else raw.astype(str)
     if bad not in set(labels):
         raise ValidationError(f"bad value {bad!r} never occurs; values are {sorted(set(labels))[:10]}", field=target)
     if labels.nunique() != 2:
         raise ValidationError(f"target must be binary, found {labels.nunique()} values", field=target)
     y = pd.Series(np.where(labels == bad, 1, 0), index=frame.index, name="bad")
-    return _typed(frame), y
+    return frame, y
 
 
 def load(name: str, *, include_leaky: bool = False) -> Dataset:

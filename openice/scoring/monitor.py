@@ -92,7 +92,7 @@ def monitor(scorer: Any, frame: pd.DataFrame, *, by: str | None = None, date_col
                 raise ValidationError("--by month needs --date-column naming a date column", field="date_column")
             keys = pd.to_datetime(frame[date_column], errors="coerce").dt.strftime("%Y-%m").fillna("unknown")
         elif by in frame.columns:
-            keys = frame[by].astype(str)
+            keys = frame[by].astype("str").fillna("(missing)")
         else:
             raise ValidationError(f"no column {by!r} to group by", field="by")
         keys = keys.to_numpy()

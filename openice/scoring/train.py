@@ -41,8 +41,8 @@ def train_package(frame: pd.DataFrame, y: pd.Series | np.ndarray, out: str | Pat
     train_pd = model.predict_pd(xtr)
     train_scores = score_of_pd(train_pd, model.scorecard.scaling)
     prep_tr = model.prepare(xtr)
-    metrics: dict[str, Any] = {"oof": summary(ytr, model.oof_pd), "oof_calibration": calibration_table(ytr, model.oof_pd),
-                               "fit_seconds": model.fit_seconds}
+    metrics: dict[str, Any] = {"oof": summary(ytr, model.oof_pd), "fit_seconds": model.fit_seconds,
+                               "oof_calibration": calibration_table(ytr, model.oof_pd)}
     evaluation = {"oof": _sample(ytr, model.oof_pd, cfg.seed), "train_scores": _sample(ytr, train_scores, cfg.seed)}
     if len(te):
         xte, yte = frame.iloc[te], y[te]

@@ -1,0 +1,206 @@
+"""`openice model ...`: train, score, report, monitor, export-sql, promote and benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from openice.datasets import DATASETS, load, read_labelled, read_table, split_target
+from openice.errors import OpeniceError, ValidationError
+
+model_app = typer.Typer(help="Credit assessment: train, score, explain and monitor models.", no_args_is_help=True)
+console = Console()
+CHUNK = 100_000
+
+
+def _fail(err: OpeniceError) -> None:
+    console.print(f"[red]error[/red] {err}")
+    raise typer.Exit(2)
+
+
+@model_app.command()
+def train(
+    out: Path = typer.Option(..., help="Package directory to create."),
+    data: Path | None = typer.Option(None, help="A CSV or Parquet file with a binary target column."),
+    target: str | None = typer.Option(None, help="Name of the target column (with --data)."),
+    bad: str | None = typer.Option(None, help="The target value that means bad (with --data)."),
+    dataset: str | None = typer.Option(None, help=f"A bundled data set: {' | '.join(DATASETS)}."),
+    include_leaky: bool = typer.Option(False, help="Keep a bundled set's leaky columns (old grade and price)."),
+    drop: list[str] = typer.Option([], help="Columns not to use as features (repeatable)."),
+    test_size: float = typer.Option(0.2, help="Share held out as the test sample (0 = none)."),
+    pdo: float = typer.Option(20.0, help="Points to double the odds."),
+    base_points: float = typer.Option(600.0, help="Score at the base odds."),
+    base_odds: float = typer.Option(50.0, help="Good:bad odds at the base score."),
+    inner_folds: int = typer.Option(4, help="Inner CV folds for OOF predictions and tuning."),
+    seed: int = typer.Option(0),
+    registry: Path | None = typer.Option(None, help="Also register the package in this registry directory."),
+    champion: bool = typer.Option(False, help="Mark the registered package as champion."),
+) -> None:
+    """Train the scorecard and the champion, write a model package."""
+    from openice.scoring.model import TrainConfig
+    from openice.scoring.package import register
+    from openice.scoring.train import train_package
+
+    try:
+        if dataset:
+            ds = load(dataset, include_leaky=include_leaky)
+            frame, y = ds.frame, ds.target
+            source = {"dataset": dataset, "include_leaky": include_leaky}
+        elif data and target and bad is not None:
+            frame, y = read_labelled(data, target, bad)
+            source = {"file": data.name, "target": target, "bad": bad}
+        else:
+            raise ValidationError("give --dataset, or --data with --target and --bad", field="data")
+        missing = [c for c in drop if c not in frame.columns]
+        if missing:
+            raise ValidationError(f"no such columns: {missing}", field="drop")
+        frame = frame.drop(columns=list(drop))
+        cfg = TrainConfig(base_points=base_points, base_odds=base_odds, pdo=pdo, inner_folds=inner_folds, seed=seed)
+        with console.status("training (inner CV, scorecard + LightGBM + linear)..."):
+            package_hash, metrics = train_package(frame, y, out, cfg=cfg, test_size=test_size, source=source)
+        console.print(f"package {out} [bold]{package_hash[:16]}[/bold]")
+        for name in ("oof", "test"):
+            if name in metrics:
+                m = metrics[name]
+                console.print(f"{name:>4}: AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  "
+                              f"ECE {m['ece']:.4f}  (n={m['n']})")
+        if registry:
+            version = register(out, registry, champion=champion)
+            console.print(f"registered as version {version} in {registry}")
+    except OpeniceError as err:
+        _fail(err)
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+@model_app.command()
+def score(
+    package: Path = typer.Argument(..., help="Package (or registry) directory."),
+    input: Path = typer.Option(..., "--input", help="CSV or Parquet of applications."),
+    output: Path = typer.Option(..., "--output", help="CSV or Parquet to write."),
+    target: str | None = typer.Option(None, help="Target column, to print AUC, KS and Brier."),
+    bad: str | None = typer.Option(None, help="The target value that means bad."),
+) -> None:
+    """Score a file: input columns plus pd, score, grade, reason_1..reason_4 and flags."""
+    from openice.scoring.metrics import summary
+    from openice.scoring.scorer import Scorer
+
+    try:
+        scorer = Scorer.load(package)
+        frame, y = read_table(input), None
+        if target:
+            if bad is None:
+                raise ValidationError("--target needs --bad", field="bad")
+            y = split_target(frame, target, bad)[1]
+        parts = []
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("scoring", total=len(frame))
+            for start in range(0, len(frame), CHUNK):
+                parts.append(scorer.score_frame(frame.iloc[start:start + CHUNK]))
+                progress.advance(task, min(CHUNK, len(frame) - start))
+        scored = pd.concat(parts) if parts else scorer.score_frame(frame)
+        _write(pd.concat([frame, scored], axis=1), output)
+        console.print(f"scored {len(frame)} rows -> {output}")
+        if y is not None:
+            m = summary(y.to_numpy(), scored["pd"].to_numpy())
+            console.print(f"AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}")
+    except OpeniceError as err:
+        _fail(err)
+
+
+@model_app.command()
+def report(
+    package: Path = typer.Argument(..., help="Package directory."),
+    out: Path | None = typer.Option(None, help="Directory for report.html and report.json."),
+) -> None:
+    """Write the HTML and JSON model report."""
+    from openice.scoring.report import write_report
+
+    try:
+        html, js = write_report(package, out)
+        console.print(f"wrote {html} and {js}")
+    except OpeniceError as err:
+        _fail(err)
+
+
+@model_app.command()
+def monitor(
+    package: Path = typer.Argument(..., help="Package (or registry) directory."),
+    input: Path = typer.Option(..., "--input", help="Recent applications (CSV or Parquet)."),
+    by: str | None = typer.Option(None, help="'month' (with --date-column) or a column to group by."),
+    date_column: str | None = typer.Option(None, help="Application date column for --by month."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
+) -> None:
+    """PSI of the score and CSI of each feature against the training reference (watch 0.1, act 0.25)."""
+    from openice.scoring.monitor import monitor as run_monitor
+    from openice.scoring.monitor import status
+    from openice.scoring.scorer import Scorer
+
+    try:
+        rows = run_monitor(Scorer.load(package), read_table(input), by=by, date_column=date_column)
+    except OpeniceError as err:
+        _fail(err)
+    table = Table("group", "n", "score PSI", "status", "features to act", "features to watch")
+    for r in rows:
+        table.add_row(r["group"], str(r["n"]), f"{r['score_psi']:.4f}", status(r["score_psi"]),
+                      ", ".join(r["features_to_act"]), ", ".join(r["features_to_watch"]))
+    console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=1))
+
+
+@model_app.command("export-sql")
+def export_sql(
+    package: Path = typer.Argument(..., help="Package (or registry) directory."),
+    table: str = typer.Option("applications", help="Table or view holding the applications."),
+    out: Path | None = typer.Option(None, help="Write the SQL here instead of printing it."),
+) -> None:
+    """The scorecard as one SELECT with a CASE per feature (DuckDB and PostgreSQL)."""
+    from openice.scoring.scorer import Scorer
+    from openice.scoring.sql import scorecard_sql
+
+    try:
+        sql = scorecard_sql(Scorer.load(package).model.scorecard, table)
+    except OpeniceError as err:
+        _fail(err)
+    if out:
+        out.write_text(sql + "\n")
+    else:
+        typer.echo(sql)
+
+
+@model_app.command()
+def promote(registry: Path = typer.Argument(...), version: int = typer.Argument(...)) -> None:
+    """Mark a registered version as the champion."""
+    from openice.scoring.package import promote as do_promote
+
+    try:
+        do_promote(registry, version)
+        console.print(f"version {version} is now champion in {registry}")
+    except OpeniceError as err:
+        _fail(err)
+
+
+@model_app.command()
+def benchmark(
+    repeats: int = typer.Option(3, help="Repeats of stratified K-fold."),
+    folds: int = typer.Option(5, help="Folds per repeat."),
+    quick: bool = typer.Option(False, help="1 x 3 folds, 2,000 latency samples, 200,000 batch rows."),
+    out: Path = typer.Option(Path("bench/results"), help="Directory for scoring.json and scoring.md."),
+) -> None:
+    """Accuracy and speed against optbinning, toad, logistic regression and LightGBM (see docs/scoring.md)."""
+    from openice.scoring.benchmark import run
+
+    run(repeats=repeats, folds=folds, quick=quick, out=out, console=console)
+
