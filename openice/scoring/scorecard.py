@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -170,7 +171,11 @@ def _optbinning(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, trend: str | No
 
 
 def _iv(ob: OptimalBinning) -> float:
-    return float(ob.binning_table.build()["IV"].iloc[-1]) if ob.status in ("OPTIMAL", "FEASIBLE") else 0.0
+    if ob.status not in ("OPTIMAL", "FEASIBLE"):
+        return 0.0
+    with warnings.catch_warnings():  # optbinning's table builder trips a pandas 3 dtype deprecation warning
+        warnings.simplefilter("ignore")
+        return float(ob.binning_table.build()["IV"].iloc[-1])
 
 
 def _bin_feature(spec: FeatureSpec, raw: pd.Series, values: np.ndarray, y: np.ndarray,

@@ -1,0 +1,71 @@
+"""CLI smoke on a small labelled CSV, and the bundled data sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from openice.cli import app
+from openice.datasets import load
+
+runner = CliRunner()
+
+
+def _ok(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_bundled_data_sets_are_typed_with_bad_as_one() -> None:
+    lc = load("lending_club")
+    assert len(lc.frame) == 9857 and int(lc.target.sum()) == 517
+    assert "sub_grade" not in lc.frame and "int_rate" not in lc.frame
+    assert {"sub_grade", "int_rate"} <= set(load("lending_club", include_leaky=True).frame.columns)
+    cd = load("credit_data")
+    assert len(cd.frame) == 4454 and int(cd.target.sum()) == 1254
+    assert cd.frame["Income"].dtype == np.float64 and cd.frame["Income"].isna().any()
+    assert set(np.unique(cd.target)) == {0, 1}
+
+
+def test_cli_train_score_report_monitor_export(tmp_path: Path) -> None:
+    raw = pd.read_csv(Path(__file__).parents[2] / "openice" / "datasets" / "data" / "credit_data.csv")
+    raw = raw.sample(1200, random_state=3).reset_index(drop=True)
+    raw["applied_on"] = pd.date_range("2025-01-01", periods=len(raw), freq="2h").strftime("%Y-%m-%d")
+    data = tmp_path / "loans.csv"
+    raw.drop(columns="applied_on").to_csv(data, index=False)
+    pkg = tmp_path / "pkg"
+    out = _ok(["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad", "--out", str(pkg),
+               "--inner-folds", "2", "--registry", str(tmp_path / "reg")])
+    assert "oof: AUC" in out and (pkg / "MANIFEST.json").exists()
+    scored = tmp_path / "scored.csv"
+    out = _ok(["model", "score", str(pkg), "--input", str(data), "--output", str(scored), "--target", "Status",
+               "--bad", "bad"])
+    assert "AUC" in out and "KS" in out and "Brier" in out
+    frame = pd.read_csv(scored)
+    assert {"Status", "pd", "score", "grade", "reason_1", "reason_4"} <= set(frame.columns)
+    assert frame["pd"].between(0, 1).all() and len(frame) == 1200
+    _ok(["model", "report", str(pkg), "--out", str(tmp_path / "report")])
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "data:image/png;base64," in html and "http" not in html.split("<body>")[1]
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["performance"]["out-of-fold"]["auc"] > 0.7
+    recent = tmp_path / "recent.csv"
+    raw.drop(columns="Status").to_csv(recent, index=False)
+    monitor_json = tmp_path / "monitor.json"
+    _ok(["model", "monitor", str(tmp_path / "reg"), "--input", str(recent), "--by", "month", "--date-column",
+         "applied_on", "--json", str(monitor_json)])
+    rows = json.loads(monitor_json.read_text())
+    assert rows[0]["group"] == "all" and {r["group"] for r in rows[1:]} == {"2025-01", "2025-02", "2025-03",
+                                                                            "2025-04"}
+    assert "CASE" in _ok(["model", "export-sql", str(pkg)])
+
+
+@pytest.mark.parametrize("args", [["--dataset", "nope"], ["--data", "missing.csv", "--target", "y", "--bad", "1"]])
+def test_cli_bad_input_is_a_clear_error(tmp_path: Path, args: list[str]) -> None:
+    result = runner.invoke(app, ["model", "train", "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2 and "error" in result.output

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openice.errors import ValidationError
+from openice.scoring.package import promote, register
+from openice.scoring.scorer import Scorer
+
+
+def test_round_trip_gives_identical_scores(package: Path, scorer: Scorer, credit, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(package, copy)
+    again = Scorer.load(copy)
+    assert again.package_hash == scorer.package_hash
+    frame = credit.frame.iloc[:300]
+    a, b = scorer.score_frame(frame), again.score_frame(frame)
+    assert a.equals(b)
+    for i in range(0, 300, 37):
+        one = again.score(frame.iloc[i].to_dict())
+        assert one.pd == pytest.approx(a["pd"].iloc[i], rel=1e-12)
+        assert one.score == pytest.approx(a["score"].iloc[i], abs=0.011)
+        assert one.grade == a["grade"].iloc[i]
+        assert [r.code for r in one.reasons] == [c for c in a.iloc[i][["reason_1", "reason_2", "reason_3",
+                                                                          "reason_4"]] if c]
+
+
+def test_package_has_no_pickle_and_records_metadata(package: Path) -> None:
+    names = {p.name for p in package.iterdir()}
+    assert {"metadata.json", "scorecard.json", "lightgbm.txt", "MANIFEST.json"} <= names
+    assert all(p.suffix in {".json", ".txt"} for p in package.iterdir())
+    meta = json.loads((package / "metadata.json").read_text())
+    assert len(meta["training_data_sha256"]) == 64
+    assert {"lightgbm", "optbinning", "scikit-learn"} <= set(meta["library_versions"])
+    assert meta["metrics"]["oof"]["auc"] > 0.7
+    assert meta["created_at"]
+
+
+@pytest.mark.parametrize("attack", ["edit", "add", "remove"])
+def test_tampered_package_is_refused(package: Path, tmp_path: Path, attack: str) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(package, bad)
+    if attack == "edit":
+        card = json.loads((bad / "scorecard.json").read_text())
+        card["cards"][0]["points"][0] += 50
+        (bad / "scorecard.json").write_text(json.dumps(card))
+    elif attack == "add":
+        (bad / "extra.json").write_text("{}")
+    else:
+        (bad / "linear.json").unlink()
+    with pytest.raises(ValidationError) as err:
+        Scorer.load(bad)
+    assert err.value.field == "package"
+
+
+def test_registry_versions_and_champion(package: Path, tmp_path: Path) -> None:
+    reg = tmp_path / "registry"
+    assert register(package, reg) == 1
+    assert register(package, reg) == 2
+    assert Scorer.load(reg).package_hash == Scorer.load(reg / "v0001").package_hash
+    promote(reg, 2)
+    assert json.loads((reg / "registry.json").read_text())["champion"] == 2
+    # tamper with the champion copy: the registry refuses it too
+    (reg / "v0002" / "blend.json").write_text("{}")
+    with pytest.raises(ValidationError):
+        Scorer.load(reg)
+
+
+def test_score_scale_follows_pdo(scorer: Scorer) -> None:
+    s = scorer.model.scorecard.scaling
+    assert s.score_of_logit(np.log(1 / 50)) == pytest.approx(600)
+    assert s.score_of_logit(np.log(1 / 100)) == pytest.approx(620)
