@@ -1,0 +1,1 @@
+"""Preliminary credit assessment: registration, identity and fraud checks, score, policy, credit line."""

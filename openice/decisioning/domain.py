@@ -1,0 +1,154 @@
+"""Inputs and outcomes of the assessment: validated at the edge, plain values inside."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+
+from openice.errors import ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+Employment = Literal["salaried", "self-employed", "freelance", "retired", "student", "unemployed"]
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate data into a pydantic model, reporting the first bad field the way every layer does."""
+    try:
+        return model.model_validate(data)
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or model.__name__
+        raise ValidationError(first["msg"], field=where) from None
+
+
+def canonical_hash(data: Any) -> str:
+    """SHA-256 of canonical JSON: the same inputs hash the same on every machine."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Registration(BaseModel):
+    """Who the borrower says they are; every field but the device is personal data."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str = Field(min_length=1, max_length=64)
+    national_id: str
+    mobile: str
+    date_of_birth: date
+    province: str = Field(min_length=1, max_length=32)
+    city: str = Field(min_length=1, max_length=32)
+    device_id: str = Field(min_length=1, max_length=128)
+
+
+class ApplicationInput(BaseModel):
+    """A credit application: money in minor units per month unless named otherwise."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    product_code: str
+    income_monthly: int = Field(ge=0)
+    employment: Employment
+    existing_debt_monthly: int = Field(default=0, ge=0)
+    existing_debt_balance: int = Field(default=0, ge=0)
+    requested_amount: int = Field(gt=0)
+    requested_tenor: int = Field(gt=0, le=360)
+    purpose: str = Field(min_length=1, max_length=64)
+    device_id: str | None = Field(default=None, max_length=128)  # the device applying, if not the registered one
+    bureau: dict[str, float | int | str | None] = Field(default_factory=dict)
+
+
+class Outcome(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True)
+class FraudFacts:
+    """What the records say about this applicant's identifiers, gathered before the pure assessment."""
+
+    other_identities_with_id: int = 0
+    other_identities_with_mobile: int = 0
+    other_identities_with_device: int = 0
+    applications_24h_by_id: int = 0
+    applications_24h_by_mobile: int = 0
+    applications_24h_by_device: int = 0
+    blacklisted: tuple[str, ...] = ()  # kinds hit: national_id, mobile, device
+
+
+@dataclass(frozen=True)
+class AssessmentInput:
+    """Everything an assessment reads; its hash identifies the decision's inputs."""
+
+    application: dict[str, Any]
+    age: int
+    province: str
+    decided_on: date
+    facts: FraudFacts = field(default_factory=FraudFacts)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["decided_on"] = self.decided_on.isoformat()
+        data["facts"]["blacklisted"] = list(self.facts.blacklisted)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AssessmentInput:
+        facts = dict(data["facts"])
+        facts["blacklisted"] = tuple(facts["blacklisted"])
+        return cls(application=data["application"], age=data["age"], province=data["province"],
+                   decided_on=date.fromisoformat(data["decided_on"]), facts=FraudFacts(**facts))
+
+    @property
+    def input_hash(self) -> str:
+        return canonical_hash(self.to_json())
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One named check: whether it fired, what it then does (review or reject) and why."""
+
+    rule: str
+    fired: bool
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    amount: int
+    rate_ppm: int  # nominal annual rate of drawdowns
+    apr_ppm: int  # the highest APR over the product's tenors, fees included; never above the cap
+    expiry: date
+    max_tenor: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    fraud: str  # pass | review | reject
+    rules: tuple[RuleResult, ...]
+    reasons: tuple[str, ...]
+    pd: float | None
+    score: float | None
+    grade: str | None
+    score_reasons: tuple[str, ...]
+    affordability: dict[str, Any]
+    line: CreditLine | None
+    anomaly: float
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = self.outcome.value
+        if self.line is not None:
+            data["line"]["expiry"] = self.line.expiry.isoformat()
+        for name in ("rules", "reasons", "score_reasons"):
+            data[name] = list(data[name])
+        return data

@@ -1,0 +1,118 @@
+"""Repositories of the decisioning stage: the only code here that writes SQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, union, update
+
+from openice.errors import NotFound
+from openice.storage import decisioning_tables as d
+from openice.storage.uow import now_iso
+
+
+class BorrowerRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(d.borrowers).values(**row))
+
+    def get(self, borrower_id: str) -> Any:
+        row = self.conn.execute(select(d.borrowers).where(d.borrowers.c.id == borrower_id)).first()
+        if row is None:
+            raise NotFound(f"no borrower {borrower_id!r}; register first", field="borrower_id")
+        return row
+
+    def same_person(self, national_id_hash: str, name_hash: str) -> str | None:
+        """An earlier registration of this ID under the same name: re-registering returns it (the ID fixes the DOB)."""
+        row = self.conn.execute(select(d.borrowers.c.id).where(
+            d.borrowers.c.national_id_hash == national_id_hash, d.borrowers.c.name_hash == name_hash)
+            .order_by(d.borrowers.c.registered_at)).first()
+        return None if row is None else row.id
+
+    def other_identities(self, column: str, value_hash: str, borrower_id: str) -> int:
+        """Distinct other borrowers registered, or applying, with this identifier."""
+        query = union(
+            select(d.borrowers.c.id.label("bid")).where(d.borrowers.c[column] == value_hash),
+            select(d.applications.c.borrower_id.label("bid")).where(d.applications.c[column] == value_hash),
+        ).subquery()
+        return int(self.conn.execute(select(func.count()).select_from(query).where(query.c.bid != borrower_id))
+                   .scalar_one())
+
+
+class ApplicationRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(d.applications).values(**row))
+
+    def count_since(self, column: str, value_hash: str, since: int) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(d.applications).where(
+            d.applications.c[column] == value_hash, d.applications.c.applied_at > since)).scalar_one())
+
+
+class DecisionRepository:
+    """Insert and read only: a decision is never changed once stored."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(d.decisions).values(created_at=now_iso(), **row))
+
+    def get(self, decision_id: str) -> Any:
+        row = self.conn.execute(select(d.decisions).where(d.decisions.c.id == decision_id)).first()
+        if row is None:
+            raise NotFound(f"no decision {decision_id!r}", field="decision_id")
+        return row
+
+
+class CreditLineRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(d.credit_lines).values(drawn=0, **row))
+
+    def get(self, line_id: str) -> Any:
+        row = self.conn.execute(select(d.credit_lines).where(d.credit_lines.c.id == line_id)).first()
+        if row is None:
+            raise NotFound(f"no credit line {line_id!r}", field="line_id")
+        return row
+
+    def reserve(self, line_id: str, amount: int, today: int) -> bool:
+        """Take `amount` of the line's room atomically; False when the line is closed, expired or too small."""
+        c = d.credit_lines.c
+        result = self.conn.execute(update(d.credit_lines).where(
+            c.id == line_id, c.status == "active", c.expiry_day >= today, c.drawn + amount <= c.amount)
+            .values(drawn=c.drawn + amount))
+        return result.rowcount == 1
+
+    def release(self, line_id: str, amount: int) -> None:
+        c = d.credit_lines.c
+        self.conn.execute(update(d.credit_lines).where(c.id == line_id).values(drawn=c.drawn - amount))
+
+
+class BlacklistRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, kind: str, value_hash: str, reason: str, day: int) -> None:
+        if not self.conn.execute(select(d.blacklist.c.kind).where(
+                d.blacklist.c.kind == kind, d.blacklist.c.value_hash == value_hash)).first():
+            self.conn.execute(insert(d.blacklist).values(kind=kind, value_hash=value_hash, reason=reason,
+                                                         added_day=day))
+
+    def hits(self, hashes: dict[str, str]) -> tuple[str, ...]:
+        """The kinds (national_id, mobile, device) whose hash is listed."""
+        rows = self.conn.execute(select(d.blacklist.c.kind, d.blacklist.c.value_hash).where(
+            d.blacklist.c.value_hash.in_(list(hashes.values()))))
+        listed = {(r.kind, r.value_hash) for r in rows}
+        return tuple(kind for kind, h in hashes.items() if (kind, h) in listed)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
