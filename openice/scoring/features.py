@@ -177,10 +177,11 @@ def prepare_frame(frame: pd.DataFrame, schema: list[FeatureSpec], special: dict[
             _check_range(spec, np.where(codes_special, np.nan, values), frame.index)
             cols[spec.name] = values
         else:
-            text = raw.astype("str").where(raw.notna()) if not pd.api.types.is_string_dtype(raw) else raw
-            codes = pd.Categorical(text, categories=list(spec.categories)).codes.astype(np.int64)
-            codes[(codes == MISSING) & text.notna().to_numpy()] = UNSEEN
-            cols[spec.name] = codes
+            # factorise once (fast hashing), then map the few distinct values to training codes
+            codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+            index = {c: i for i, c in enumerate(spec.categories)}
+            lut = np.array([index.get(str(u), UNSEEN) for u in uniques] + [MISSING], dtype=np.int64)
+            cols[spec.name] = lut[codes]
     return Prepared(cols, n)
 
 

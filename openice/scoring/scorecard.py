@@ -133,9 +133,12 @@ class Scorecard:
     ivs: dict[str, float]  # IV of every candidate feature
 
     def points_matrix(self, prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature bins and points of a batch (n x cards)."""
-        bins = np.column_stack([c.bins_of(prep.columns[c.name]) for c in self.cards])
-        pts = np.column_stack([np.asarray(c.points)[bins[:, j]] for j, c in enumerate(self.cards)])
+        """Per-feature bins and points of a batch (n x cards, column-major: filled one feature at a time)."""
+        bins = np.empty((prep.n, len(self.cards)), dtype=np.int64, order="F")
+        pts = np.empty((prep.n, len(self.cards)), order="F")
+        for j, c in enumerate(self.cards):
+            bins[:, j] = c.bins_of(prep.columns[c.name])
+            pts[:, j] = np.asarray(c.points)[bins[:, j]]
         return bins, pts
 
     def logit(self, prep: Prepared) -> np.ndarray:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
 from openice.errors import ValidationError
-from openice.scoring.features import MISSING, UNSEEN, prepare_record
+from openice.scoring.features import MISSING, UNSEEN, Prepared, prepare_record
 from openice.scoring.model import PD_FLOOR, Model, score_of_pd
 from openice.scoring.package import load_model, registry_champion
 
@@ -61,6 +62,8 @@ class Scorer:
         self._weights = model.blend.weights
         self._scaling = model.scorecard.scaling
         self._grades = model.config.grades
+        self._numeric = [spec.kind == "numeric" for spec in model.schema]
+        self._trees = model.trees if model.booster is not None else None
 
     @classmethod
     def load(cls, path: str | Path) -> Scorer:
@@ -95,9 +98,8 @@ class Scorer:
         if w[0]:
             s += w[0] * self._scaling.logit_of_score(total)
         if w[1]:
-            row = np.array([[v if (s_.kind == "numeric" or v >= 0) else math.nan
-                             for v, s_ in zip(values, self.model.schema, strict=True)]])
-            s += w[1] * float(self.model.booster.predict(row, raw_score=True, num_threads=1)[0])
+            row = np.array([v if (kind or v >= 0) else math.nan for v, kind in zip(values, self._numeric, strict=True)])
+            s += w[1] * self._trees.predict_row(row)
         if w[2]:
             s += w[2] * self._linear_logit(values)
         if self.model.blend.calibration == "isotonic":
@@ -131,11 +133,11 @@ class Scorer:
         """Columns pd, score, grade, reason_1..reason_4 (codes, "" when fewer) and flags for every row."""
         model = self.model
         prep = model.prepare(frame)
-        z = model.components(prep)
-        p = model.blend.pd(z)
+        bins, points = model.scorecard.points_matrix(prep)
+        p = model.blend.pd(model.components(prep, points))
         out = {"pd": p, "score": score_of_pd(p, self._scaling), "grade": model.grade(p)}
         if reasons and model.scorecard.cards:
-            out.update(self._reasons(prep))
+            out.update(self._reasons(prep, bins, points))
         flags = np.full(prep.n, "", dtype=object)
         for s in model.schema:
             v = prep.columns[s.name]
@@ -146,20 +148,48 @@ class Scorer:
         out["flags"] = flags
         return pd.DataFrame(out, index=frame.index)
 
-    def _reasons(self, prep: Any) -> dict[str, np.ndarray]:
+    def _reasons(self, prep: Prepared, bins: np.ndarray, points: np.ndarray) -> dict[str, pd.Categorical]:
+        """Top four reason codes per row (categorical columns; "" when fewer features lost points)."""
         cards = self.model.scorecard.cards
-        bins, pts = self.model.scorecard.points_matrix(prep)
-        lost = np.array([c.max_points for c in cards]) - pts
-        code_idx = bins.copy()
+        lost = np.array([c.max_points for c in cards]) - points
+        code_idx = bins  # reused in place: bins are not needed after this
         for j, c in enumerate(cards):
             v = prep.columns[c.name]
             code_idx[np.isnan(v) if c.kind == "numeric" else v == MISSING, j] = len(c.labels)
         offsets = np.cumsum([0] + [len(c.codes) for c in cards[:-1]])
-        table = np.array([code for c in cards for code in c.codes] + [""], dtype=object)
-        order = np.argsort(-lost, axis=1, kind="stable")[:, :N_REASONS]
-        rows = np.arange(prep.n)[:, None]
-        gidx = offsets[order] + code_idx[rows, order]
-        gidx[lost[rows, order] <= 0] = len(table) - 1
-        codes = table[gidx]
-        return {f"reason_{k + 1}": codes[:, k] if k < codes.shape[1] else np.full(prep.n, "", dtype=object)
-                for k in range(N_REASONS)}
+        names = sorted({code for c in cards for code in c.codes}) + [""]
+        position = {code: i for i, code in enumerate(names)}
+        table = np.array([position[code] for c in cards for code in c.codes], dtype=np.int64)
+        top = top_k(lost, N_REASONS)
+        rows = np.arange(prep.n)
+        out = {}
+        for k in range(N_REASONS):
+            j = top[:, k]
+            safe = np.maximum(j, 0)
+            idx = table[offsets[safe] + code_idx[rows, safe]]
+            idx[j < 0] = len(names) - 1
+            out[f"reason_{k + 1}"] = pd.Categorical.from_codes(idx, categories=names)
+        return out
+
+
+@numba.njit(cache=True, parallel=True)
+def top_k(lost: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the k largest positive values, largest first (ties: first column); -1 pads."""
+    n, m = lost.shape
+    out = np.full((n, k), -1, dtype=np.int64)
+    for i in numba.prange(n):
+        for r in range(k):
+            best, arg = 0.0, -1
+            for j in range(m):
+                v = lost[i, j]
+                if v > best:
+                    taken = False
+                    for q in range(r):
+                        if out[i, q] == j:
+                            taken = True
+                    if not taken:
+                        best, arg = v, j
+            if arg < 0:
+                break
+            out[i, r] = arg
+    return out

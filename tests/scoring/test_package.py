@@ -74,3 +74,16 @@ def test_score_scale_follows_pdo(scorer: Scorer) -> None:
     s = scorer.model.scorecard.scaling
     assert s.score_of_logit(np.log(1 / 50)) == pytest.approx(600)
     assert s.score_of_logit(np.log(1 / 100)) == pytest.approx(620)
+
+
+def test_flat_trees_equal_lightgbm_raw_scores(scorer: Scorer, credit) -> None:
+    from openice.scoring.model import lgb_columns, lgb_matrix
+
+    model = scorer.model
+    frame = credit.frame.copy()
+    frame.loc[frame.index[:20], "Home"] = "castle"  # unseen categories take LightGBM's path for them
+    prep = model.prepare(frame)
+    expected = model.booster.predict(lgb_matrix(prep, model.schema), raw_score=True)
+    assert np.array_equal(model.trees.predict_columns(lgb_columns(prep, model.schema)), expected)
+    cols = lgb_columns(prep, model.schema)
+    assert all(model.trees.predict_row(np.ascontiguousarray(cols[:, i])) == expected[i] for i in range(0, 4454, 97))
