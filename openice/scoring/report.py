@@ -80,11 +80,12 @@ def build_report(package: str | Path, *, charts: bool = True) -> dict[str, Any]:
     features = [{"name": f["name"], "iv": card["ivs"].get(f["name"], 0.0), "in_card": f["name"] in in_card,
                  "trend": in_card.get(f["name"], {}).get("trend", ""), "note": card["notes"].get(f["name"], "")}
                 for f in meta["features"]]
-    cards = [{"name": c["name"], "iv": c["iv"],
+    cards = [{"name": c["name"], "iv": c["iv"], "in_card": c["name"] in in_card,
               "bins": [{"label": lab, "count": n, "bad": b, "bad_rate": b / n if n else 0.0, "woe": w, "points": pt,
                         "code": code} for lab, n, b, w, pt, code in
-                       zip(c["labels"], c["counts"], c["bads"], c["woe"], c["points"], c["codes"], strict=False)]}
-             for c in card["cards"]]
+                       zip(c["labels"], c["counts"], c["bads"], c["woe"], c["points"] or [0.0] * len(c["labels"]),
+                           c["codes"] or [""] * len(c["labels"]), strict=False)]}
+             for c in card["cards"] + card.get("excluded", [])]
     psi = m.get("psi_train_test")
     report = {
         "package_hash": package_hash, "created_at": meta["created_at"], "rows": meta["rows"],

@@ -131,6 +131,7 @@ class Scorecard:
     scaling: Scaling
     notes: dict[str, str]  # feature -> why it is not in the card, or why its requested trend was not met
     ivs: dict[str, float]  # IV of every candidate feature
+    excluded: list[FeatureCard] = field(default_factory=list)  # binned but left out: kept for the report
 
     def points_matrix(self, prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature bins and points of a batch (n x cards, column-major: filled one feature at a time)."""
@@ -148,7 +149,7 @@ class Scorecard:
 
     def to_json(self) -> dict[str, Any]:
         return {"scaling": asdict(self.scaling), "notes": self.notes, "ivs": self.ivs,
-                "cards": [c.to_json() for c in self.cards]}
+                "cards": [c.to_json() for c in self.cards], "excluded": [c.to_json() for c in self.excluded]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any], schema: list[FeatureSpec]) -> Scorecard:
@@ -156,7 +157,8 @@ class Scorecard:
         specs = {s.name: s for s in schema}
         for c in cards:
             c.bind(specs[c.name])
-        return cls(cards, Scaling(**d["scaling"]), d["notes"], d["ivs"])
+        excluded = [FeatureCard.from_json(c) for c in d.get("excluded", [])]
+        return cls(cards, Scaling(**d["scaling"]), d["notes"], d["ivs"], excluded)
 
 
 def _woe(bad: np.ndarray, count: np.ndarray, rate: float) -> np.ndarray:
@@ -303,4 +305,5 @@ def fit_scorecard(frame: pd.DataFrame, y: np.ndarray, schema: list[FeatureSpec],
         c.coef = float(coef)
         c.points = [round(share - scaling.factor * coef * w, 2) for w in c.woe]
         _reason_texts(c, specs[c.name].label)
-    return Scorecard(kept, scaling, notes, ivs)
+    kept_names = {c.name for c in kept}
+    return Scorecard(kept, scaling, notes, ivs, [c for c in cards if c.name not in kept_names])
