@@ -1,0 +1,103 @@
+"""Credit boxes evaluated as vectorised masks: one (drawdowns x institutions) boolean array per criterion.
+
+The same code answers a single real-time drawdown (n = 1) and a batch of 100,000, and the per-criterion
+masks say exactly why an institution's box refused a drawdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from openice.matching.institutions import Institution
+
+CRITERIA = ("score", "pd", "amount", "tenor", "province", "age", "income", "dti", "product", "rate")
+BATCH_COLUMNS = ("amount", "tenor", "score", "pd", "age", "province", "income", "dti", "product", "rate")
+
+
+@dataclass(frozen=True)
+class Drawdowns:
+    """Drawdowns as columns: amount/income in minor units, rate = the line's nominal annual rate."""
+
+    amount: np.ndarray
+    tenor: np.ndarray
+    score: np.ndarray
+    pd: np.ndarray
+    age: np.ndarray
+    province: np.ndarray  # object array of names
+    income: np.ndarray
+    dti: np.ndarray
+    product: np.ndarray  # object array of product codes
+    rate: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Drawdowns:
+        missing = set(BATCH_COLUMNS) - set(frame.columns)
+        if missing:
+            raise KeyError(f"drawdown batch lacks column(s) {sorted(missing)}")
+        return cls(**{c: frame[c].to_numpy() for c in BATCH_COLUMNS})
+
+    @classmethod
+    def one(cls, **values: object) -> Drawdowns:
+        return cls(**{c: np.array([values[c]], dtype=object if c in ("province", "product") else float)
+                      for c in BATCH_COLUMNS})
+
+    def __len__(self) -> int:
+        return len(self.amount)
+
+
+def _bound(values: Sequence[float | None], default: float) -> np.ndarray:
+    return np.array([default if v is None else v for v in values], dtype=float)
+
+
+class Boxes:
+    """The institutions' boxes as arrays, built once per set of institutions."""
+
+    def __init__(self, institutions: Sequence[Institution]) -> None:
+        self.institutions = list(institutions)
+        boxes = [i.credit_box for i in institutions]
+        self.lo = {name: _bound([getattr(b, f"min_{name}") for b in boxes], -np.inf)
+                   for name in ("score", "pd", "amount", "tenor", "age")}
+        self.hi = {name: _bound([getattr(b, f"max_{name}") for b in boxes], np.inf)
+                   for name in ("score", "pd", "amount", "tenor", "age")}
+        self.min_income = np.array([b.min_income for b in boxes], dtype=float)
+        self.max_dti = np.array([b.max_dti for b in boxes], dtype=float)
+        self.provinces = [None if b.provinces is None else frozenset(b.provinces) for b in boxes]
+        self.products = [None if b.products is None else frozenset(b.products) for b in boxes]
+        self.rate = np.array([float(i.rate) for i in institutions])
+
+    @staticmethod
+    def _member(values: np.ndarray, allowed: list[frozenset[str] | None]) -> np.ndarray:
+        """(n, m) membership via the distinct values, so a batch costs m lookups per distinct value."""
+        uniques, inverse = np.unique(values.astype(str), return_inverse=True)
+        table = np.array([[s is None or u in s for s in allowed] for u in uniques], dtype=bool).reshape(
+            len(uniques), len(allowed))
+        return table[inverse.reshape(-1)]
+
+    def masks(self, d: Drawdowns) -> dict[str, np.ndarray]:
+        """One (n, m) boolean array per criterion: True where that part of the box accepts."""
+        out = {}
+        for name in ("score", "pd", "amount", "tenor", "age"):
+            col = d.__dict__[name].astype(float)[:, None]
+            out[name] = (col >= self.lo[name]) & (col <= self.hi[name])
+        out["province"] = self._member(d.province, self.provinces)
+        out["income"] = d.income.astype(float)[:, None] >= self.min_income
+        out["dti"] = d.dti.astype(float)[:, None] <= self.max_dti
+        out["product"] = self._member(d.product, self.products)
+        out["rate"] = d.rate.astype(float)[:, None] >= self.rate  # the line's rate leaves room for its own
+        return out
+
+    def accept(self, d: Drawdowns) -> np.ndarray:
+        masks = self.masks(d)
+        result = masks["score"]
+        for name in CRITERIA[1:]:
+            result = result & masks[name]
+        return result
+
+    def refusals(self, d: Drawdowns, row: int = 0) -> dict[str, list[str]]:
+        """For one drawdown: institution code -> the box criteria it fails."""
+        masks = self.masks(d)
+        return {inst.code: [c for c in CRITERIA if not masks[c][row, j]] for j, inst in enumerate(self.institutions)}

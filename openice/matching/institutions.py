@@ -1,0 +1,95 @@
+"""A funding institution is data: its credit box, pricing, business model, quotas and priority.
+
+Definitions are JSON or YAML validated by pydantic, so an operator onboards an institution without code.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openice.decisioning.domain import parse
+from openice.errors import ValidationError
+from openice.servicing.products import PPM
+
+FundingModel = Literal["capital-light", "capital-heavy", "on-balance-sheet"]
+
+
+class CreditBox(BaseModel):
+    """Whom the institution funds. A bound left out accepts everything on that side."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_score: float | None = None
+    max_score: float | None = None
+    min_pd: float = Field(default=0.0, ge=0, le=1)
+    max_pd: float = Field(default=1.0, ge=0, le=1)
+    min_amount: int = Field(default=0, ge=0)
+    max_amount: int = Field(default=10**12, gt=0)
+    min_tenor: int = Field(default=1, ge=1)
+    max_tenor: int = Field(default=360, ge=1)
+    provinces: tuple[str, ...] | None = None
+    min_age: int = Field(default=0, ge=0)
+    max_age: int = Field(default=150, ge=0)
+    min_income: int = Field(default=0, ge=0)
+    max_dti: float = Field(default=10.0, gt=0, description="(existing debt service + this loan's) / income")
+    products: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CreditBox:
+        for low in ("score", "pd", "amount", "tenor", "age"):
+            lo, hi = getattr(self, f"min_{low}"), getattr(self, f"max_{low}")
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"min_{low} is above max_{low}")
+        return self
+
+
+class Institution(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1)
+    business_model: FundingModel
+    funding_cost: Decimal = Field(ge=0, lt=1, description="annual cost of the money it lends")
+    rate: Decimal = Field(ge=0, lt=1, description="annual rate it takes out of the borrower's interest")
+    credit_box: CreditBox = Field(default_factory=CreditBox)
+    daily_quota: int = Field(gt=0)
+    monthly_quota: int = Field(gt=0)
+    min_monthly_volume: int = Field(default=0, ge=0)
+    max_avg_pd: float = Field(default=1.0, gt=0, le=1, description="amount-weighted, over a batch")
+    priority: int = Field(default=100, description="lower routes first when ranking by priority")
+    guarantee_payout_dpd: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _model(self) -> Institution:
+        if (self.business_model == "capital-heavy") != (self.guarantee_payout_dpd is not None):
+            raise ValueError("a capital-heavy institution needs guarantee_payout_dpd; no other may have one")
+        if self.daily_quota > self.monthly_quota:
+            raise ValueError("daily_quota is above monthly_quota")
+        return self
+
+    @property
+    def funding_cost_ppm(self) -> int:
+        return int(self.funding_cost * PPM)
+
+    @property
+    def rate_ppm(self) -> int:
+        return int(self.rate * PPM)
+
+
+def load_institutions(path: str | Path) -> list[Institution]:
+    """A JSON or YAML file holding a list of institutions (or {"institutions": [...]})."""
+    text = Path(path).read_text()
+    data: Any = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    if isinstance(data, dict):
+        data = data.get("institutions")
+    if not isinstance(data, list):
+        raise ValidationError("expected a list of institutions", field="institutions")
+    institutions = [parse(Institution, item) for item in data]
+    codes = [i.code for i in institutions]
+    if len(set(codes)) != len(codes):
+        raise ValidationError("institution codes must be unique", field="code")
+    return institutions
