@@ -4,12 +4,12 @@ Closing business day D moves the business date to D+1, in ordered steps:
 
 1. due        installments falling due on D+1 become receivable (interest, fees, guarantee release)
 2. accrual    on a month's last day, interest earned so far in each current period is recognised
-3. overdue    installments due on or before D and unpaid make a loan overdue; days past due, bucket
-4. late_fee   loans past their grace days are charged a day's late fee, up to the cap
-5. payout     capital-heavy loans at their payout DPD: the platform pays the institution
-6. write_off  loans beyond the write-off DPD are written off
-7. snapshot   on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
-8. advance    the business date moves on
+3. delinquency  installments due on or before D and unpaid make a loan overdue: days past due,
+                bucket, and (past the grace days) a day's late fee up to the cap
+4. payout     capital-heavy loans at their payout DPD: the platform pays the institution
+5. write_off  loans beyond the write-off DPD are written off
+6. snapshot   on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
+7. advance    the business date moves on
 
 Every step runs in one transaction that also records the step as done, so a run killed at any
 point and started again continues exactly where it stopped: no double fees, no lost accrual.
@@ -21,7 +21,7 @@ active loan once a month). The per-loan rules these statements implement live in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, text, update
@@ -42,16 +42,24 @@ class DayContext:
     conn: Connection
     day: int  # the day being closed, as a day number
     params: dict[str, object]
+    temps: list[str] = field(default_factory=list)
 
     def run(self, sql: str, **extra: object) -> int:
         result = self.conn.execute(text(sql), {**self.params, **extra})
         return result.rowcount if result.rowcount is not None else 0
 
     def temp(self, name: str, select_sql: str) -> int:
-        """Materialise the step's working set; returns its size."""
-        self.conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
-        self.conn.execute(text(f"CREATE TEMP TABLE {name} AS {select_sql}"), self.params)
+        """Materialise the step's working set for this transaction only; returns its size."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select_sql}"), self.params)
+        else:
+            self.conn.execute(text(f"CREATE TEMP TABLE {name} AS {select_sql}"), self.params)
+            self.temps.append(name)
         return self.conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
+
+    def drop_temps(self) -> None:
+        for name in self.temps:
+            self.conn.execute(text(f"DROP TABLE {name}"))
 
     def entry(self, kind: str) -> int:
         return self.conn.execute(insert(t.journal_entries).values(
@@ -121,37 +129,33 @@ def step_accrual(ctx: DayContext) -> int:
     return count
 
 
-def step_overdue(ctx: DayContext) -> int:
-    became = ctx.run(f"""
+def step_delinquency(ctx: DayContext) -> int:
+    """Days past due, bucket and the day's late fee of every overdue loan, in one pass and one update."""
+    ctx.run(f"""
         UPDATE loans SET overdue_since = :d WHERE {ACTIVE} AND overdue_since IS NULL AND id IN (
             SELECT loan_id FROM installments WHERE due_day = :d AND booked = :yes AND {UNPAID})""")
-    new_bucket = BUCKET_SQL.format(dpd=":n - overdue_since")
-    ctx.temp("eod_bucket", f"""
-        SELECT id AS loan_id, bucket AS old_bucket, {new_bucket} AS new_bucket
-        FROM loans WHERE {ACTIVE} AND overdue_since IS NOT NULL""")
-    ctx.outbox("loan.bucket_changed", "eod_bucket",
-               "'{\"from\": \"' || old_bucket || '\", \"to\": \"' || new_bucket || '\"}'", "old_bucket <> new_bucket")
-    ctx.run(f"UPDATE loans SET dpd = :n - overdue_since, bucket = {new_bucket} "
-            f"WHERE {ACTIVE} AND overdue_since IS NOT NULL")
-    return became
-
-
-def step_late_fee(ctx: DayContext) -> int:
-    count = ctx.temp("eod_fee", f"""
-        SELECT loan_id, CASE WHEN fee < room THEN fee ELSE room END AS fee FROM (
-            SELECT l.id AS loan_id, (2 * o.overdue * l.late_fee_ppm + 1000000) / 2000000 AS fee,
-                   l.late_fee_cap - l.late_fees_charged AS room
-            FROM loans l JOIN (
-                SELECT i.loan_id, CAST(SUM(i.principal - i.principal_paid) AS BIGINT) AS overdue
-                FROM installments i JOIN loans m ON m.id = i.loan_id
-                WHERE m.{ACTIVE} AND m.dpd > m.grace_days AND m.late_fee_ppm > 0
-                  AND i.booked = :yes AND i.due_day <= :d
-                GROUP BY i.loan_id) o ON o.loan_id = l.id) x
-        WHERE fee > 0 AND room > 0""")
+    dpd = "(:n - l.overdue_since)"
+    fee = "(2 * o.overdue * l.late_fee_ppm + 1000000) / 2000000"
+    room = "(l.late_fee_cap - l.late_fees_charged)"
+    count = ctx.temp("eod_delinquent", f"""
+        SELECT l.id AS loan_id, {dpd} AS dpd, l.bucket AS old_bucket, {BUCKET_SQL.format(dpd=dpd)} AS new_bucket,
+               CASE WHEN {dpd} <= l.grace_days OR {room} <= 0 THEN 0
+                    WHEN {fee} < {room} THEN {fee} ELSE {room} END AS fee
+        FROM loans l JOIN (
+            SELECT i.loan_id, CAST(SUM(i.principal - i.principal_paid) AS BIGINT) AS overdue
+            FROM installments i JOIN loans m ON m.id = i.loan_id
+            WHERE m.overdue_since IS NOT NULL AND m.{ACTIVE} AND i.booked = :yes AND i.due_day <= :d
+            GROUP BY i.loan_id) o ON o.loan_id = l.id""")
     if count:
-        ctx.lines("late_fee", "eod_fee", [("'penalty_receivable'", "fee", ""), ("'late_fee_income'", "-fee", "")])
-        ctx.run("UPDATE loans SET bal_penalty_receivable = bal_penalty_receivable + f.fee, "
-                "late_fees_charged = late_fees_charged + f.fee FROM eod_fee f WHERE loans.id = f.loan_id")
+        ctx.lines("late_fee", "eod_delinquent", [("'penalty_receivable'", "fee", ""),
+                                                 ("'late_fee_income'", "-fee", "")])
+        ctx.outbox("loan.bucket_changed", "eod_delinquent",
+                   "'{\"from\": \"' || old_bucket || '\", \"to\": \"' || new_bucket || '\"}'",
+                   "old_bucket <> new_bucket")
+        ctx.run("""UPDATE loans SET dpd = x.dpd, bucket = x.new_bucket,
+                   bal_penalty_receivable = bal_penalty_receivable + x.fee,
+                   late_fees_charged = late_fees_charged + x.fee
+                   FROM eod_delinquent x WHERE loans.id = x.loan_id""")
     return count
 
 
@@ -159,8 +163,8 @@ def step_payout(ctx: DayContext) -> int:
     count = ctx.temp("eod_payout", f"""
         SELECT id AS loan_id, funder, bal_loan_principal + bal_interest_receivable AS payout,
                bal_guarantee_contract_asset AS remaining
-        FROM loans WHERE {ACTIVE} AND business_model = 'capital-heavy' AND guarantee_paid = :no
-          AND dpd >= guarantee_payout_dpd""")
+        FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND business_model = 'capital-heavy'
+          AND guarantee_paid = :no AND dpd >= guarantee_payout_dpd""")
     if count:
         ctx.lines("guarantee_payout", "eod_payout", [
             ("'funding_cash'", "payout", ""), ("'platform_cash'", "-payout", ""),
@@ -178,7 +182,7 @@ def step_write_off(ctx: DayContext) -> int:
     count = ctx.temp("eod_write_off", f"""
         SELECT id AS loan_id, bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
                bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca
-        FROM loans WHERE {ACTIVE} AND dpd > write_off_dpd""")
+        FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND dpd > write_off_dpd""")
     if count:
         ctx.lines("write_off", "eod_write_off", [
             ("'credit_loss_expense'", "p + ia + ir + fr + pr", ""),
@@ -213,11 +217,10 @@ def step_advance(ctx: DayContext) -> int:
 
 
 STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
-    ("due", step_due), ("accrual", step_accrual), ("overdue", step_overdue), ("late_fee", step_late_fee),
+    ("due", step_due), ("accrual", step_accrual), ("delinquency", step_delinquency),
     ("payout", step_payout), ("write_off", step_write_off), ("snapshot", step_snapshot),
     ("advance", step_advance),
 ]
-TEMP_TABLES = ("eod_due", "eod_accrual", "eod_bucket", "eod_fee", "eod_payout", "eod_write_off")
 
 
 @dataclass
@@ -245,11 +248,19 @@ def close_business_day(engine: Engine, after_step: Callable[[str], None] | None 
             rows[name] = step(ctx)
             conn.execute(insert(t.eod_progress).values(business_day=day, step=name, rows=rows[name],
                                                        completed_at=now_iso()))
-            for table in TEMP_TABLES:
-                conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+            ctx.drop_temps()
         if after_step:
             after_step(name)
+    if engine.dialect.name == "postgresql" and from_day(day + 1).day == 1:
+        vacuum_hot_tables(engine)
     return DayReport(from_day(day), rows)
+
+
+def vacuum_hot_tables(engine: Engine) -> None:
+    """Month-end housekeeping on PostgreSQL: end of day rewrites loan rows daily, so reclaim the dead
+    row versions now rather than wait for autovacuum (it cannot run inside a transaction)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE) loans, installments"))
 
 
 def run_until(engine: Engine, target: date, on_day: Callable[[DayReport], None] | None = None) -> list[DayReport]:

@@ -80,6 +80,10 @@ class InstallmentState:
         return 0
 
     @property
+    def total(self) -> int:
+        return self.principal + self.interest + self.fee
+
+    @property
     def unpaid(self) -> int:
         return (self.principal - self.principal_paid) + (self.interest - self.interest_paid) + (
             self.fee - self.fee_paid)

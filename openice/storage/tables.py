@@ -87,7 +87,9 @@ loans = Table(
     Column("bal_guarantee_contract_asset", Money, nullable=False, default=0),
     Column("bal_guarantee_liability", Money, nullable=False, default=0),
     Column("version", Integer, nullable=False, default=1),
-    Index("ix_loans_active_dpd", "status", "dpd"),
+    # Only columns that rarely change are indexed, so PostgreSQL's daily updates of dpd and balances
+    # stay heap-only (HOT) and the table does not bloat under end of day.
+    Index("ix_loans_overdue_since", "overdue_since"),
 )
 
 installments = Table(

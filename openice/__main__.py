@@ -1,0 +1,3 @@
+from openice.cli import app
+
+app()

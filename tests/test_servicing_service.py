@@ -1,0 +1,173 @@
+"""Servicing operations through the storage seam, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from openice.errors import Conflict, NotFound, ValidationError
+from openice.servicing import ledger as L
+from openice.servicing.eod import run_until
+from openice.storage import tables as t
+from tests.conftest import START
+
+
+def trial_balance(engine) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(func.coalesce(func.sum(t.journal_lines.c.amount), 0))).scalar_one()
+
+
+def counts(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(func.count()).select_from(table)).scalar_one()  # type: ignore[return-value]
+                     for table in (t.journal_lines, t.transactions, t.idempotency_keys))
+
+
+def new_loan(servicing, key: str = "o1", **kw) -> int:  # type: ignore[no-untyped-def]
+    args = dict(product_code="CASH-EI", principal=1_200_000, tenor=12, funder="bank-a",
+                business_model="capital-light", idempotency_key=key)
+    args.update(kw)
+    return servicing.originate(**args)["loan_id"]
+
+
+def test_same_key_replays_and_other_payload_is_refused(servicing, engine) -> None:
+    loan_id = new_loan(servicing)
+    assert new_loan(servicing) == loan_id  # replay: no second loan
+    with pytest.raises(Conflict) as err:
+        new_loan(servicing, principal=999_900)
+    assert err.value.field == "idempotency_key"
+    run_until(engine, START + timedelta(days=31))
+    due = servicing.loan(loan_id).total_due()
+    first = servicing.repay(loan_id, due, "pay-1")
+    before = counts(engine)
+    assert servicing.repay(loan_id, due, "pay-1") == first
+    assert counts(engine) == before
+    with pytest.raises(Conflict):
+        servicing.repay(loan_id, due - 1, "pay-1")
+    assert trial_balance(engine) == 0
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda s, loan: s.repay(loan, 0, "k"), "amount"),
+    (lambda s, loan: s.repay(loan, -5, "k"), "amount"),
+    (lambda s, loan: s.repay(loan, 10**9, "k"), "amount"),
+    (lambda s, loan: s.repay(loan, 100, None), "idempotency_key"),
+    (lambda s, loan: s.repay(999_999, 100, "k"), "loan_id"),
+    (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2025, 1, 1)), "value_date"),
+    (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2030, 1, 1)), "value_date"),
+    (lambda s, loan: s.prepay(loan, 100, "k", mode="sideways"), "mode"),
+    (lambda s, loan: s.originate(product_code="NOPE", principal=100, tenor=12, funder="b",
+                                 business_model="capital-light", idempotency_key="k"), "product_code"),
+    (lambda s, loan: s.originate(product_code="CASH-EI", principal=100_000, tenor=7, funder="b",
+                                 business_model="capital-light", idempotency_key="k"), "tenor"),
+    (lambda s, loan: s.originate(product_code="CASH-EI", principal=100_000, tenor=12, funder="b",
+                                 business_model="capital-heavy", idempotency_key="k"), "guarantee_payout_dpd"),
+    (lambda s, loan: s.originate(product_code="CASH-EI", principal=100_000, tenor=12, funder="b",
+                                 business_model="charity", idempotency_key="k"), "business_model"),
+])
+def test_bad_input_names_the_field_and_changes_nothing(servicing, engine, call, field) -> None:
+    loan_id = new_loan(servicing)
+    run_until(engine, START + timedelta(days=31))
+    before = counts(engine)
+    with pytest.raises((ValidationError, NotFound, Conflict)) as err:
+        call(servicing, loan_id)
+    assert err.value.field == field
+    assert counts(engine) == before
+
+
+def test_closed_loan_refuses_payment(servicing, engine) -> None:
+    loan_id = new_loan(servicing)
+    run_until(engine, START + timedelta(days=10))
+    loan = servicing.loan(loan_id)
+    servicing.prepay(loan_id, loan.payoff_amount(START + timedelta(days=10)), "payoff")
+    assert servicing.loan(loan_id).status.value == "closed"
+    with pytest.raises(Conflict) as err:
+        servicing.repay(loan_id, 100, "after-close")
+    assert err.value.field == "loan_id"
+
+
+def test_reversal_replays_later_payments(servicing, engine) -> None:
+    loan_id = new_loan(servicing)
+    run_until(engine, START + timedelta(days=31))
+    first = servicing.repay(loan_id, servicing.loan(loan_id).total_due(), "p1")
+    run_until(engine, START + timedelta(days=62))
+    servicing.repay(loan_id, servicing.loan(loan_id).total_due(), "p2")
+    run_until(engine, START + timedelta(days=70))
+    clean = servicing.loan(loan_id)
+    assert clean.days_past_due == 0
+    servicing.reverse(first["transaction_id"], "rev-1")
+    after = servicing.loan(loan_id)
+    # Without the first payment, installment 1 ran a month late and drew late fees; the second payment
+    # went to those fees first, then to installment 1, so installment 1 is still short and 2 untouched.
+    assert after.late_fees_charged > 0
+    assert 0 < after.installments[0].unpaid < after.installments[0].total
+    assert after.installments[1].principal_paid == 0
+    assert after.days_past_due == (START + timedelta(days=70) - after.installments[0].due_date).days
+    with servicing.store.begin(readonly=True) as uow:
+        ledger = uow.loans.ledger_balances(loan_id)
+    assert {a: ledger.get(a, 0) for a in L.SNAPSHOT_ACCOUNTS} == {a: after.balance(a) for a in L.SNAPSHOT_ACCOUNTS}
+    with pytest.raises(Conflict):
+        servicing.reverse(first["transaction_id"], "rev-2")
+    assert servicing.reverse(first["transaction_id"], "rev-1")["transaction_id"] == first["transaction_id"]
+    assert trial_balance(engine) == 0
+
+
+def test_backdated_payment_is_placed_in_history(servicing, engine) -> None:
+    loan_id = new_loan(servicing)
+    run_until(engine, START + timedelta(days=40))
+    late = servicing.loan(loan_id)
+    assert late.days_past_due == 9 and late.late_fees_charged > 0
+    due_day = late.installments[0].due_date
+    amount = late.installments[0].total
+    servicing.repay(loan_id, amount, "backdated", value_date=due_day)
+    fixed = servicing.loan(loan_id)
+    assert fixed.days_past_due == 0 and fixed.late_fees_charged == 0
+    assert trial_balance(engine) == 0
+
+
+def test_write_off_recovery_and_guarantee_payout(servicing, engine) -> None:
+    light = new_loan(servicing, "light")
+    heavy = new_loan(servicing, "heavy", business_model="capital-heavy", funder="trust-b", guarantee_payout_dpd=80)
+    run_until(engine, START + timedelta(days=31 + 81))
+    paid_out = servicing.loan(heavy)
+    assert paid_out.guarantee_paid and paid_out.funder == "platform"
+    assert paid_out.balance(L.GUARANTEE_CONTRACT_ASSET) == 0
+    run_until(engine, START + timedelta(days=31 + 182))
+    gone = servicing.loan(light)
+    assert gone.status.value == "written_off" and gone.balance(L.LOAN_PRINCIPAL) == 0
+    with pytest.raises(Conflict):
+        servicing.repay(light, 100, "too-late")
+    servicing.recover(light, 50_000, "recovery-1")
+    assert servicing.loan(light).recovered == 50_000
+    with engine.connect() as conn:
+        kinds = {r.event_type for r in conn.execute(select(t.outbox.c.event_type).distinct())}
+    assert {"loan.originated", "loan.guarantee_payout", "loan.written_off", "loan.bucket_changed",
+            "loan.recovery"} <= kinds
+    assert trial_balance(engine) == 0
+
+
+def test_concurrent_duplicates_apply_once(servicing, engine) -> None:
+    loan_id = new_loan(servicing)
+    run_until(engine, START + timedelta(days=31))
+    due = servicing.loan(loan_id).total_due()
+    results: list[object] = []
+
+    def pay() -> None:
+        try:
+            results.append(servicing.repay(loan_id, due, "same-key"))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=pay) for _ in range(20)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert all(isinstance(r, dict) for r in results), [r for r in results if not isinstance(r, dict)]
+    assert len({r["transaction_id"] for r in results}) == 1  # type: ignore[index]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.transactions)).scalar_one() == 1
+    assert trial_balance(engine) == 0
