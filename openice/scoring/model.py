@@ -9,7 +9,6 @@ AUC. The scorecard is always kept: reason codes come from its points.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -259,8 +258,10 @@ def _fit_components(frame: pd.DataFrame, prep: Prepared, y: np.ndarray, schema: 
                     cfg: TrainConfig, rounds: int | None, valid: tuple[Prepared, np.ndarray] | None
                     ) -> tuple[Scorecard, lgb.Booster, Linear, dict[str, int], int]:
     sc = fit_scorecard(frame, y, schema, prep, cfg.scaling, special=cfg.special, min_iv=cfg.min_iv)
+    # a known direction becomes a LightGBM constraint only where the monotone binning held up in this data
+    binned_with_trend = {c.name for c in sc.cards + sc.excluded if c.trend != "none"}
     directions = {s.name: s.direction for s in schema if s.kind == "numeric" and s.direction
-                  and "cannot be met" not in sc.notes.get(s.name, "") and "infeasible" not in sc.notes.get(s.name, "")}
+                  and s.name in binned_with_trend}
     params = lgb_params(cfg, schema, directions, len(y))
     train = lgb.Dataset(lgb_matrix(prep, schema), y, categorical_feature=_cat_index(schema), free_raw_data=False)
     if valid is not None:
@@ -315,5 +316,3 @@ def score_of_pd(pd_: np.ndarray, scaling: Scaling) -> np.ndarray:
     """The champion's PD on the scorecard's points scale (higher = safer)."""
     return np.round(scaling.score_of_logit(logit(pd_)), 2)
 
-
-assert math.isclose(Scaling().score_of_logit(math.log(1 / 50)), 600.0)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import platform
 import shutil
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -75,7 +76,7 @@ def save_model(model: Model, out: str | Path, *, extra: dict[str, Any], files: d
     _write_json(out / "scorecard.json", model.scorecard.to_json())
     _write_json(out / "linear.json", {"intercept": model.linear.intercept, "numeric": model.linear.numeric,
                                       "categorical": model.linear.categorical})
-    _write_json(out / "blend.json", model.blend.__dict__)
+    _write_json(out / "blend.json", asdict(model.blend))
     if model.booster is not None:
         (out / "lightgbm.txt").write_text(model.booster.model_to_string())
     for name, data in files.items():
