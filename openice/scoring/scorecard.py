@@ -284,7 +284,7 @@ def fit_scorecard(frame: pd.DataFrame, y: np.ndarray, schema: list[FeatureSpec],
     kept = [c for c in cards if c.iv >= min_iv]
     for c in cards:
         if c.iv < min_iv:
-            notes[c.name] = f"left out: IV {c.iv:.4f} below {min_iv}"
+            notes[c.name] = "; ".join(filter(None, (f"left out: IV {c.iv:.4f} below {min_iv}", notes.get(c.name))))
     while kept:
         woe = np.column_stack([np.asarray(c.woe)[c.bins_of(prep.columns[c.name])] for c in kept])
         lr = LogisticRegression(C=C, max_iter=1000).fit(woe, y)
@@ -292,7 +292,9 @@ def fit_scorecard(frame: pd.DataFrame, y: np.ndarray, schema: list[FeatureSpec],
         if (coefs >= 0).all():
             break
         worst = int(np.argmin(coefs))
-        notes[kept[worst].name] = "left out: negative WoE coefficient (collinear with other features)"
+        name = kept[worst].name
+        notes[name] = "; ".join(filter(None, ("left out: negative WoE coefficient (collinear with other features)",
+                                              notes.get(name))))
         kept.pop(worst)
     if not kept:
         rate = float(y.mean())
