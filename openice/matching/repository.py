@@ -1,0 +1,139 @@
+"""Repositories of the matching stage; quota reservation is one conditional UPDATE per period."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from openice.errors import NotFound
+from openice.matching.institutions import Institution
+from openice.storage import decisioning_tables as d
+from openice.storage.uow import now_iso
+
+
+class InstitutionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def upsert(self, inst: Institution) -> None:
+        """Institutions change terms over time; loans keep the terms they were originated under."""
+        values = dict(name=inst.name, business_model=inst.business_model, funding_cost_ppm=inst.funding_cost_ppm,
+                      rate_ppm=inst.rate_ppm, credit_box=inst.credit_box.model_dump_json(),
+                      daily_quota=inst.daily_quota, monthly_quota=inst.monthly_quota,
+                      min_monthly_volume=inst.min_monthly_volume, max_avg_pd=inst.max_avg_pd, priority=inst.priority,
+                      guarantee_payout_dpd=inst.guarantee_payout_dpd, active=1, definition=inst.model_dump_json())
+        done = self.conn.execute(update(d.institutions).where(d.institutions.c.code == inst.code).values(**values))
+        if done.rowcount == 0:
+            self.conn.execute(insert(d.institutions).values(code=inst.code, **values))
+
+    def active(self) -> list[Institution]:
+        rows = self.conn.execute(select(d.institutions.c.definition).where(d.institutions.c.active == 1)
+                                 .order_by(d.institutions.c.code))
+        return [Institution.model_validate_json(r.definition) for r in rows]
+
+    def get(self, code: str) -> Institution:
+        row = self.conn.execute(select(d.institutions.c.definition).where(d.institutions.c.code == code)).first()
+        if row is None:
+            raise NotFound(f"no institution {code!r}", field="institution")
+        return Institution.model_validate_json(row.definition)
+
+
+class QuotaRepository:
+    """Daily and monthly quota usage rows; a reservation never lets `used` pass the quota."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _ensure(self, code: str, period: str, day: int, quota: int) -> None:
+        dialect = {"postgresql": postgresql, "sqlite": sqlite}[self.conn.dialect.name]
+        self.conn.execute(dialect.insert(d.quota_usage).values(
+            institution_code=code, period=period, period_day=day, used=0, quota=quota).on_conflict_do_nothing())
+
+    def reserve(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> bool:
+        """Take `amount` from every (period, day, quota) or from none: a conditional UPDATE whose row count says
+        whether it fitted. The caller rolls the transaction back when it did not."""
+        c = d.quota_usage.c
+        for period, day, quota in periods:
+            self._ensure(code, period, day, quota)
+            done = self.conn.execute(update(d.quota_usage).where(
+                c.institution_code == code, c.period == period, c.period_day == day, c.used + amount <= quota)
+                .values(used=c.used + amount, quota=quota))
+            if done.rowcount != 1:
+                return False
+        return True
+
+    def release(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> None:
+        c = d.quota_usage.c
+        for period, day, _ in periods:
+            self.conn.execute(update(d.quota_usage).where(
+                c.institution_code == code, c.period == period, c.period_day == day).values(used=c.used - amount))
+
+    def used(self, code: str, period: str, day: int) -> int:
+        c = d.quota_usage.c
+        row = self.conn.execute(select(c.used).where(c.institution_code == code, c.period == period,
+                                                     c.period_day == day)).first()
+        return 0 if row is None else int(row.used)
+
+
+class DrawdownRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, row: dict[str, Any]) -> int:
+        return int(self.conn.execute(insert(d.drawdowns).values(status="routing", **row)
+                                     .returning(d.drawdowns.c.id)).scalar_one())
+
+    def by_key(self, key: str) -> Any:
+        return self.conn.execute(select(d.drawdowns).where(d.drawdowns.c.idempotency_key == key)).first()
+
+    def get(self, drawdown_id: int) -> Any:
+        row = self.conn.execute(select(d.drawdowns).where(d.drawdowns.c.id == drawdown_id)).first()
+        if row is None:
+            raise NotFound(f"no drawdown {drawdown_id}", field="drawdown_id")
+        return row
+
+    def finish(self, drawdown_id: int, status: str, reasons: dict[str, Any], institution: str | None = None,
+               loan_id: int | None = None) -> None:
+        self.conn.execute(update(d.drawdowns).where(d.drawdowns.c.id == drawdown_id).values(
+            status=status, institution_code=institution, loan_id=loan_id, reasons=json.dumps(reasons)))
+
+
+class OfferRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, drawdown_id: int, code: str, rank: int, margin: int, report: dict[str, Any]) -> int:
+        return int(self.conn.execute(insert(d.offers).values(
+            drawdown_id=drawdown_id, institution_code=code, rank=rank, expected_margin=margin, status="sent",
+            report=json.dumps(report, default=str), created_at=now_iso()).returning(d.offers.c.id)).scalar_one())
+
+    def set_status(self, offer_id: int, status: str, reason: str | None = None) -> None:
+        self.conn.execute(update(d.offers).where(d.offers.c.id == offer_id).values(status=status, reason=reason))
+
+    def get(self, offer_id: int) -> Any:
+        row = self.conn.execute(select(d.offers).where(d.offers.c.id == offer_id)).first()
+        if row is None:
+            raise NotFound(f"no offer {offer_id}", field="offer_id")
+        return row
+
+    def for_drawdown(self, drawdown_id: int) -> list[Any]:
+        return list(self.conn.execute(select(d.offers).where(d.offers.c.drawdown_id == drawdown_id)
+                                      .order_by(d.offers.c.rank)))
+
+
+class MatchingRunRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, day: int, drawdowns: int, objective: float, greedy_objective: float,
+            prices: dict[str, dict[str, float]]) -> int:
+        return int(self.conn.execute(insert(d.matching_runs).values(
+            run_day=day, drawdowns=drawdowns, objective=int(objective), greedy_objective=int(greedy_objective),
+            prices=json.dumps(prices), created_at=now_iso()).returning(d.matching_runs.c.id)).scalar_one())
+
+    def latest_prices(self) -> dict[str, dict[str, float]]:
+        row = self.conn.execute(select(d.matching_runs.c.prices).order_by(d.matching_runs.c.id.desc())).first()
+        return {} if row is None else json.loads(row.prices)

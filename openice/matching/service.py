@@ -1,0 +1,261 @@
+"""Drawdown routing and origination, and batch optimisation runs: the application layer of matching.
+
+A drawdown reserves room on its credit line, ranks the institutions (pure), then walks the ranking: reserve
+the institution's daily and monthly quota atomically, send the offer with its investigation report, and on
+acceptance originate the loan in servicing under the institution and its business model. A decline releases
+the quota and moves on; when nobody funds, the line's room is released and "no funder" is the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from openice.decisioning.pii import PiiVault
+from openice.decisioning.policy import monthly_payment
+from openice.decisioning.service import DecisionUnit
+from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.matching.boxes import Boxes, Drawdowns
+from openice.matching.economics import margins
+from openice.matching.institutions import Institution
+from openice.matching.optimize import Capacity, greedy, optimise
+from openice.matching.report import build_report, render_html, render_pdf
+from openice.matching.repository import (
+    DrawdownRepository,
+    InstitutionRepository,
+    MatchingRunRepository,
+    OfferRepository,
+    QuotaRepository,
+)
+from openice.matching.router import Ranking, Router
+from openice.servicing.products import PPM, LoanProduct
+from openice.servicing.service import Servicing
+from openice.storage.days import from_day, to_day
+from openice.storage.uow import Store
+
+
+class InstitutionGateway(Protocol):
+    """How an offer reaches an institution and its answer comes back (an API call in production)."""
+
+    def decide(self, institution: str, report: dict[str, Any]) -> tuple[bool, str]: ...
+
+
+class AutoAccept:
+    """An institution that funds whatever its credit box let through (straight-through processing)."""
+
+    def decide(self, institution: str, report: dict[str, Any]) -> tuple[bool, str]:
+        return True, "accepted within the credit box"
+
+
+class MatchUnit(DecisionUnit):
+    def __init__(self, uow: Any) -> None:
+        super().__init__(uow)
+        conn = uow.conn
+        self.institutions = InstitutionRepository(conn)
+        self.quotas = QuotaRepository(conn)
+        self.drawdowns = DrawdownRepository(conn)
+        self.offers = OfferRepository(conn)
+        self.runs = MatchingRunRepository(conn)
+
+
+class _QuotaFull(Exception):
+    """Rolls back a partial reservation (the day fitted, the month did not)."""
+
+
+def product_fees(products: Sequence[LoanProduct]) -> dict[str, tuple[float, float]]:
+    return {p.code: (float(p.facilitation_fee_rate), float(p.monthly_service_fee_rate)) for p in products}
+
+
+def quota_periods(inst: Institution, today: date) -> list[tuple[str, int, int]]:
+    return [("D", to_day(today), inst.daily_quota), ("M", to_day(today.replace(day=1)), inst.monthly_quota)]
+
+
+class Matching:
+    def __init__(self, engine: Engine, vault: PiiVault, gateway: InstitutionGateway | None = None,
+                 servicing: Servicing | None = None) -> None:
+        self.store = Store(engine)
+        self.vault = vault
+        self.gateway = gateway or AutoAccept()
+        self.servicing = servicing or Servicing(engine)
+
+    @contextmanager
+    def _unit(self, readonly: bool = False) -> Iterator[MatchUnit]:
+        with self.store.begin(readonly=readonly) as uow:
+            yield MatchUnit(uow)
+
+    def register_institutions(self, institutions: Sequence[Institution]) -> None:
+        with self._unit() as unit:
+            for inst in institutions:
+                unit.institutions.upsert(inst)
+
+    def router(self, unit: MatchUnit) -> Router:
+        return Router(unit.institutions.active(), product_fees(unit.core.products.list()), unit.runs.latest_prices())
+
+    # ---- real time ------------------------------------------------------------------------------
+    def drawdown(self, line_id: str, amount: int, tenor: int, idempotency_key: str,
+                 ranking: Ranking | str = Ranking.MARGIN) -> dict[str, Any]:
+        """Route a drawdown to a funder and originate it; the same key returns the first outcome."""
+        if not idempotency_key or len(idempotency_key) > 200:
+            raise ValidationError("a drawdown needs an idempotency key of 1-200 characters", field="idempotency_key")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValidationError(f"must be a positive whole number of minor units, got {amount!r}", field="amount")
+        try:
+            with self._unit() as unit:
+                previous = unit.drawdowns.by_key(idempotency_key)
+                if previous is not None:
+                    return self._replay(unit, previous, line_id, amount, tenor)
+                today = unit.core.calendar.require_open()
+                line = unit.lines.get(line_id)
+                product = unit.core.products.get(line.product_code)
+                product.check_tenor(tenor)
+                if tenor > line.max_tenor:
+                    raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")
+                if not unit.lines.reserve(line_id, amount, to_day(today)):
+                    raise Conflict(f"line {line_id} is not active, has expired or has less than {amount} left",
+                                   field="amount")
+                drawdown_id = unit.drawdowns.add(dict(idempotency_key=idempotency_key, line_id=line_id,
+                                                      borrower_id=line.borrower_id, amount=amount, tenor=tenor,
+                                                      requested_day=to_day(today)))
+                context = self._context(unit, line, drawdown_id, amount, tenor)
+                router = self.router(unit)
+        except IntegrityError:  # the same key raced in from elsewhere and won
+            with self._unit(readonly=True) as unit:
+                return self._replay(unit, unit.drawdowns.by_key(idempotency_key), line_id, amount, tenor)
+        batch = Drawdowns.one(amount=amount, tenor=tenor, score=line.score, pd=line.pd, age=context["age"],
+                              province=context["province"], income=context["income"], dti=context["dti"],
+                              product=line.product_code, rate=line.rate_ppm / PPM)
+        routing = router.rank(batch, Ranking(ranking))
+        return self._walk(routing, {i.code: i for i in router.institutions}, line, drawdown_id, amount, tenor,
+                          today, context)
+
+    def _context(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
+        decision = dict(unit.decisions.get(line.decision_id)._mapping)
+        for name in ("inputs", "result"):
+            decision[name] = json.loads(decision[name])
+        decision["decided_on"] = from_day(decision.pop("decided_day")).isoformat()
+        borrower = unit.borrowers.get(line.borrower_id)
+        app = decision["inputs"]["application"]
+        income = app["income_monthly"]
+        payment = monthly_payment(amount, line.rate_ppm / PPM, tenor)
+        applicant = {"name": self.vault.decrypt("name", borrower.name_enc),
+                     "national_id": self.vault.decrypt("national_id", borrower.national_id_enc),
+                     "mobile": self.vault.decrypt("mobile", borrower.mobile_enc),
+                     "province": borrower.province, "city": borrower.city}
+        line_view = {"amount": line.amount, "rate_ppm": line.rate_ppm, "apr_ppm": line.apr_ppm,
+                     "expiry": from_day(line.expiry_day).isoformat()}
+        drawdown = {"id": drawdown_id, "amount": amount, "tenor": tenor, "product_code": line.product_code,
+                    "line_id": line.id}
+        return {"decision": decision, "applicant": applicant, "line": line_view, "drawdown": drawdown,
+                "age": decision["inputs"]["age"], "province": borrower.province, "income": income,
+                "dti": (app["existing_debt_monthly"] + payment) / income if income else np.inf}
+
+    def _walk(self, routing: Any, institutions: dict[str, Institution], line: Any, drawdown_id: int, amount: int,
+              tenor: int, today: date, context: dict[str, Any]) -> dict[str, Any]:
+        reasons: dict[str, Any] = dict(routing.refusals)
+        offers = []
+        for cand in routing.candidates:
+            inst = institutions[cand.code]
+            periods = quota_periods(inst, today)
+            report = build_report(applicant=context["applicant"], decision=context["decision"], line=context["line"],
+                                  drawdown=context["drawdown"], institution={
+                                      "code": inst.code, "name": inst.name, "business_model": inst.business_model})
+            try:
+                with self._unit() as unit:
+                    if not unit.quotas.reserve(inst.code, amount, periods):
+                        raise _QuotaFull
+                    offer_id = unit.offers.add(drawdown_id, inst.code, cand.rank, cand.expected_margin, report)
+            except _QuotaFull:
+                reasons[inst.code] = ["quota full"]
+                continue
+            offers.append(offer_id)
+            accepted, why = self.gateway.decide(inst.code, report)
+            if not accepted:
+                with self._unit() as unit:
+                    unit.quotas.release(inst.code, amount, periods)
+                    unit.offers.set_status(offer_id, "declined", why)
+                reasons[inst.code] = [f"declined: {why}"]
+                continue
+            try:
+                loan = self.servicing.originate(
+                    product_code=line.product_code, principal=amount, tenor=tenor, funder=inst.code,
+                    business_model=inst.business_model, idempotency_key=f"drawdown-{drawdown_id}",
+                    borrower_id=line.borrower_id, rate=Decimal(line.rate_ppm) / PPM,
+                    guarantee_payout_dpd=inst.guarantee_payout_dpd, channel="matching")
+            except OpeniceError as exc:
+                with self._unit() as unit:
+                    unit.quotas.release(inst.code, amount, periods)
+                    unit.offers.set_status(offer_id, "failed", str(exc))
+                    unit.lines.release(line.id, amount)
+                    unit.drawdowns.finish(drawdown_id, "failed", {**reasons, inst.code: [str(exc)]})
+                raise
+            with self._unit() as unit:
+                unit.offers.set_status(offer_id, "accepted", why)
+                unit.drawdowns.finish(drawdown_id, "funded", reasons, inst.code, loan["loan_id"])
+            return {"drawdown_id": drawdown_id, "status": "funded", "institution": inst.code,
+                    "loan_id": loan["loan_id"], "offers": offers, "reasons": reasons}
+        with self._unit() as unit:
+            unit.lines.release(line.id, amount)
+            unit.drawdowns.finish(drawdown_id, "no_funder", reasons)
+        return {"drawdown_id": drawdown_id, "status": "no_funder", "institution": None, "loan_id": None,
+                "offers": offers, "reasons": reasons}
+
+    @staticmethod
+    def _replay(unit: MatchUnit, row: Any, line_id: str, amount: int, tenor: int) -> dict[str, Any]:
+        if (row.line_id, row.amount, row.tenor) != (line_id, amount, tenor):
+            raise Conflict("idempotency key was already used for a different drawdown; use a new key",
+                           field="idempotency_key")
+        if row.status == "routing":
+            raise Conflict("this drawdown is still being routed; retry shortly", field="idempotency_key")
+        offers = [o.id for o in unit.offers.for_drawdown(row.id)]
+        return {"drawdown_id": row.id, "status": row.status, "institution": row.institution_code,
+                "loan_id": row.loan_id, "offers": offers, "reasons": json.loads(row.reasons or "{}")}
+
+    def report(self, offer_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
+        """An offer's investigation report as json (dict), html (str) or pdf (bytes)."""
+        with self._unit(readonly=True) as unit:
+            report = json.loads(unit.offers.get(offer_id).report)
+        renderers = {"json": lambda r: r, "html": render_html, "pdf": render_pdf}
+        if fmt not in renderers:
+            raise ValidationError(f"must be one of {sorted(renderers)}", field="format")
+        return renderers[fmt](report)
+
+    # ---- batch ------------------------------------------------------------------------------------
+    def optimise_batch(self, frame: pd.DataFrame, penalty: float = 0.02, sample: int = 10_000) -> dict[str, Any]:
+        """Assign a batch of approved drawdowns with HiGHS, compare with the greedy waterfall, keep the prices."""
+        with self._unit(readonly=True) as unit:
+            institutions = unit.institutions.active()
+            fees = product_fees(unit.core.products.list())
+            today = unit.core.calendar.business_date
+            used = [unit.quotas.used(i.code, "D", to_day(today)) for i in institutions]
+        result = solve_batch(Drawdowns.from_frame(frame), institutions, fees, Capacity.of(institutions, used),
+                             penalty, sample)
+        with self._unit() as unit:
+            result["run_id"] = unit.runs.add(to_day(today), len(frame), result["objective"],
+                                             result["greedy_objective"], result["prices"])
+        return result
+
+
+def solve_batch(d: Drawdowns, institutions: Sequence[Institution], fees: dict[str, tuple[float, float]],
+                cap: Capacity, penalty: float, sample: int) -> dict[str, Any]:
+    """Greedy waterfall and HiGHS assignment of one batch, side by side."""
+    eligible = Boxes(institutions).accept(d)
+    value = margins(d, institutions, fees)
+    amount, pd_ = d.amount.astype(float), d.pd.astype(float)
+    base = greedy(value, eligible, amount, pd_, cap, penalty)
+    best = optimise(value, eligible, amount, pd_, cap, [i.code for i in institutions], penalty, sample)
+    codes = np.array([i.code for i in institutions] + [""], dtype=object)
+    return {"objective": best.objective, "margin": best.margin, "lp_bound": best.lp_bound,
+            "greedy_objective": base.objective, "greedy_margin": base.margin,
+            "gain": best.objective - base.objective, "funded": int((best.institution >= 0).sum()),
+            "greedy_funded": int((base.institution >= 0).sum()), "seconds": best.seconds,
+            "greedy_seconds": base.seconds, "prices": best.prices, "assignment": codes[best.institution],
+            "shortfall": float(best.shortfall.sum()), "greedy_shortfall": float(base.shortfall.sum())}

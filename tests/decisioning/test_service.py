@@ -1,0 +1,108 @@
+"""Registration, assessment, storage and replay against SQLite and PostgreSQL."""
+
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, select
+
+from openice.decisioning.service import Decisioning
+from openice.errors import ValidationError
+from openice.servicing.products import PPM
+from openice.servicing.service import Servicing
+from openice.storage import decisioning_tables as d
+from tests.decisioning.helpers import good_application, make_decisioning, person
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        self.now += 60
+        return self.now
+
+
+@pytest.fixture
+def decisioning(engine: Engine, servicing: Servicing) -> Decisioning:
+    return make_decisioning(engine, clock=Clock())
+
+
+def test_approved_application_gets_a_priced_line_under_the_cap(decisioning: Decisioning, engine: Engine) -> None:
+    borrower = decisioning.register(person(1))["borrower_id"]
+    result = decisioning.apply(borrower, good_application())
+    assert result["outcome"] == "approved" and result["line_id"] and result["reasons"] == []
+    with engine.connect() as conn:
+        line = conn.execute(select(d.credit_lines).where(d.credit_lines.c.id == result["line_id"])).one()
+    assert line.amount == 3_000_000 and line.status == "active" and line.grade == result["grade"]
+    assert line.apr_ppm <= 360_000  # CASH-EI caps APR at 36%
+    assert line.rate_ppm == 110_000  # grade B of the default grid
+
+
+def test_pricing_is_lowered_to_respect_the_product_cap(engine: Engine, servicing: Servicing) -> None:
+    from openice.decisioning.policy import Policy
+
+    policy = Policy(pricing={"A": "0.5", "B": "0.5", "C": "0.5", "D": "0.5", "E": "0.5", "F": "0.5"})
+    decisioning = make_decisioning(engine, policy=policy)
+    borrower = decisioning.register(person(2))["borrower_id"]
+    line = decisioning.apply(borrower, good_application())["line"]
+    assert line["rate_ppm"] < 500_000 and line["apr_ppm"] <= 0.36 * PPM
+
+
+def test_personal_data_is_stored_encrypted(decisioning: Decisioning, engine: Engine) -> None:
+    reg = person(3)
+    borrower = decisioning.register(reg)["borrower_id"]
+    with engine.connect() as conn:
+        row = conn.execute(select(d.borrowers).where(d.borrowers.c.id == borrower)).one()
+    stored = " ".join(str(v) for v in row)
+    assert reg["national_id"] not in stored and reg["mobile"] not in stored and reg["name"] not in stored
+    assert decisioning.vault.decrypt("national_id", row.national_id_enc) == reg["national_id"]
+
+
+def test_registration_checks_identity(decisioning: Decisioning) -> None:
+    with pytest.raises(ValidationError) as err:
+        decisioning.register(person(4, date_of_birth=date(1970, 1, 1)))
+    assert err.value.field == "date_of_birth"
+    with pytest.raises(ValidationError) as err:
+        decisioning.register(person(4, mobile="12345"))
+    assert err.value.field == "mobile"
+    first = decisioning.register(person(4))
+    assert decisioning.register(person(4)) == {"borrower_id": first["borrower_id"], "existing": True}
+
+
+def test_credit_decline_carries_reasons(decisioning: Decisioning) -> None:
+    borrower = decisioning.register(person(5))["borrower_id"]
+    risky = good_application(bureau={"delinquencies_24m": 3, "revolving_utilisation": 0.9})
+    result = decisioning.apply(borrower, risky)
+    assert result["outcome"] == "declined" and result["line_id"] is None
+    assert any(r.startswith("cut-off: PD") for r in result["reasons"])
+    poor = decisioning.apply(borrower, good_application(income_monthly=200_000, existing_debt_monthly=90_000))
+    assert poor["outcome"] == "declined" and any("affordability" in r for r in poor["reasons"])
+
+
+def test_fraud_rules_fire_from_the_records(decisioning: Decisioning) -> None:
+    original = person(6)
+    first = decisioning.register(original)["borrower_id"]
+    impostor = decisioning.register(person(6, name="Someone Else"))["borrower_id"]
+    assert impostor != first
+    result = decisioning.apply(impostor, good_application())
+    assert result["outcome"] == "declined" and "shared_national_id" in result["reasons"][0]
+    borrower = decisioning.register(person(7))["borrower_id"]
+    outcomes = [decisioning.apply(borrower, good_application())["outcome"] for _ in range(4)]
+    assert outcomes == ["approved", "approved", "approved", "declined"]  # the fourth in 24 hours
+    listed = decisioning.register(person(8))["borrower_id"]
+    decisioning.blacklist("device", person(8)["device_id"], "device farm")
+    blocked = decisioning.apply(listed, good_application())
+    assert blocked["outcome"] == "declined" and blocked["reasons"][0].startswith("blacklist")
+    with pytest.raises(ValidationError):
+        decisioning.blacklist("email", "x", "no such kind")
+
+
+def test_a_stored_decision_reproduces(decisioning: Decisioning) -> None:
+    borrower = decisioning.register(person(9))["borrower_id"]
+    result = decisioning.apply(borrower, good_application(bureau={"delinquencies_24m": 1,
+                                                                  "revolving_utilisation": 0.5}))
+    record = decisioning.decision(result["decision_id"])
+    assert record["model_hash"] == decisioning.scorer.package_hash and len(record["input_hash"]) == 64
+    assert record["rules_fired"] == [] and record["outcome"] == result["outcome"]
+    again = decisioning.reproduce(result["decision_id"])
+    assert again["reproduced"] and again["recomputed"] == again["stored"]
