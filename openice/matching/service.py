@@ -9,6 +9,8 @@ the quota and moves on; when nobody funds, the line's room is released and "no f
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -41,6 +43,8 @@ from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.service import Servicing
 from openice.storage.days import from_day, to_day
 from openice.storage.uow import Store
+
+ORIGINATION_ATTEMPTS = 50
 
 
 class InstitutionGateway(Protocol):
@@ -185,11 +189,7 @@ class Matching:
                 reasons[inst.code] = [f"declined: {why}"]
                 continue
             try:
-                loan = self.servicing.originate(
-                    product_code=line.product_code, principal=amount, tenor=tenor, funder=inst.code,
-                    business_model=inst.business_model, idempotency_key=f"drawdown-{drawdown_id}",
-                    borrower_id=line.borrower_id, rate=Decimal(line.rate_ppm) / PPM,
-                    guarantee_payout_dpd=inst.guarantee_payout_dpd, channel="matching")
+                loan = self._originate(line, inst, drawdown_id, amount, tenor)
             except OpeniceError as exc:
                 with self._unit() as unit:
                     unit.quotas.release(inst.code, amount, periods)
@@ -207,6 +207,22 @@ class Matching:
             unit.drawdowns.finish(drawdown_id, "no_funder", reasons)
         return {"drawdown_id": drawdown_id, "status": "no_funder", "institution": None, "loan_id": None,
                 "offers": offers, "reasons": reasons}
+
+    def _originate(self, line: Any, inst: Institution, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
+        """Book the loan in servicing. Servicing numbers loans max(id) + 1, so two originations at once can collide
+        on PostgreSQL; the loser rolled back whole, and the same idempotency key makes the retry safe."""
+        for attempt in range(ORIGINATION_ATTEMPTS):
+            try:
+                return self.servicing.originate(
+                    product_code=line.product_code, principal=amount, tenor=tenor, funder=inst.code,
+                    business_model=inst.business_model, idempotency_key=f"drawdown-{drawdown_id}",
+                    borrower_id=line.borrower_id, rate=Decimal(line.rate_ppm) / PPM,
+                    guarantee_payout_dpd=inst.guarantee_payout_dpd, channel="matching")
+            except IntegrityError:
+                if attempt == ORIGINATION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # jitter, so the colliders spread out
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _replay(unit: MatchUnit, row: Any, line_id: str, amount: int, tenor: int) -> dict[str, Any]:
