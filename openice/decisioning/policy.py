@@ -74,8 +74,15 @@ def monthly_payment(amount: float, annual_rate: float, tenor: int) -> float:
     return amount / tenor if r == 0 else amount * r / (1 - (1 + r) ** -tenor)
 
 
+_KEYS: dict[int, tuple[LoanProduct, str]] = {}
+
+
 def _product_key(product: LoanProduct) -> str:
-    return json.dumps(product.to_dict(), sort_keys=True)
+    """The product's canonical JSON, remembered per product object (the object is kept, so its id stays unique)."""
+    known = _KEYS.get(id(product))
+    if known is None or known[0] is not product:
+        known = _KEYS[id(product)] = (product, json.dumps(product.to_dict(), sort_keys=True))
+    return known[1]
 
 
 def _apr(product: LoanProduct, rate_ppm: int, tenor: int) -> Decimal:

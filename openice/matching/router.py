@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from openice.matching.boxes import Boxes, Drawdowns
+from openice.matching.boxes import CRITERIA, Boxes, Drawdowns
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
 
@@ -50,17 +50,15 @@ class Router:
     def rank(self, d: Drawdowns, ranking: Ranking = Ranking.MARGIN) -> Routing:
         """Institutions whose box accepts and whose expected margin is positive, best first."""
         masks = self.boxes.masks(d)
+        passed = np.array([masks[c][0] for c in CRITERIA])  # criteria x institutions
         value = margins(d, self.institutions, self.product_fees)[0]
+        inside = passed.all(axis=0)
         refusals: dict[str, list[str]] = {}
-        eligible = []
-        for j, inst in enumerate(self.institutions):
-            failed = [c for c, mask in masks.items() if not mask[0, j]]
-            if not failed and value[j] <= 0:
-                failed = ["expected margin not positive"]
-            if failed:
-                refusals[inst.code] = failed
-            else:
-                eligible.append(j)
+        for j in np.flatnonzero(~inside | (value <= 0)):
+            failed = [CRITERIA[k] for k in np.flatnonzero(~passed[:, j])] if not inside[j] else \
+                ["expected margin not positive"]
+            refusals[self.institutions[j].code] = failed
+        eligible = [int(j) for j in np.flatnonzero(inside & (value > 0))]
         if ranking is Ranking.PRIORITY:
             order = sorted(eligible, key=lambda j: (self.priority[j], -value[j]))
             keys = self.priority
