@@ -11,6 +11,7 @@ app = typer.Typer(help="openice: an open Intelligence Credit Engine.", no_args_i
                   pretty_exceptions_show_locals=False)
 register_servicing(app)
 app.add_typer(model_app, name="model")
+__import__("openice.decisioning.cli", fromlist=["register_cli"]).register_cli(app)  # decision, match
 
 
 @app.callback()

@@ -74,7 +74,7 @@ class Identifiers:
 class Decisioning:
     """Registers borrowers and turns applications into stored, reproducible decisions."""
 
-    def __init__(self, engine: Engine, scorer: ScorerLike, vault: PiiVault, policy: Policy | None = None,
+    def __init__(self, engine: Engine, scorer: ScorerLike | None, vault: PiiVault, policy: Policy | None = None,
                  anomaly: AnomalyModel | None = None, clock: Callable[[], float] = time.time) -> None:
         self.store = Store(engine)
         self.scorer = scorer
@@ -82,6 +82,14 @@ class Decisioning:
         self.policy = policy or Policy()
         self.anomaly = anomaly or AnomalyModel.fit(reference_matrix())
         self.clock = clock
+
+    @property
+    def model(self) -> ScorerLike:
+        """The scoring model; registration and blacklisting work without one."""
+        if self.scorer is None:
+            raise ValidationError("no model package loaded; pass --model (a package or registry directory)",
+                                  field="model")
+        return self.scorer
 
     def register(self, data: dict[str, Any] | Registration) -> dict[str, Any]:
         """Store a borrower's identity encrypted; the same ID under the same name returns the earlier record."""
@@ -133,7 +141,7 @@ class Decisioning:
             born = date.fromisoformat(self.vault.decrypt("date_of_birth", borrower.date_of_birth_enc))
             inputs = AssessmentInput(application=app.model_dump(mode="json"), age=age_on(born, today),
                                      province=borrower.province, decided_on=today, facts=facts)
-            decision = assess(inputs, product, self.scorer, self.policy, self.anomaly)
+            decision = assess(inputs, product, self.model, self.policy, self.anomaly)
             application_id = "A" + uuid.uuid4().hex[:20]
             unit.applications.add(dict(
                 id=application_id, borrower_id=borrower_id, product_code=app.product_code, applied_day=to_day(today),
@@ -172,7 +180,7 @@ class Decisioning:
         return dict(
             id=decision_id, application_id=application_id, borrower_id=borrower_id,
             decided_day=to_day(inputs.decided_on), outcome=decision.outcome.value, fraud=decision.fraud,
-            pd=decision.pd, score=decision.score, grade=decision.grade, model_hash=self.scorer.package_hash,
+            pd=decision.pd, score=decision.score, grade=decision.grade, model_hash=self.model.package_hash,
             anomaly_model_hash=self.anomaly.model_hash, policy_hash=self.policy.policy_hash,
             input_hash=inputs.input_hash, inputs=dumps(inputs.to_json()),
             policy=dumps(self.policy.model_dump(mode="json")),
@@ -192,7 +200,7 @@ class Decisioning:
     def reproduce(self, decision_id: str) -> dict[str, Any]:
         """Recompute a stored decision from its stored inputs and policy with the same model package."""
         record = self.decision(decision_id)
-        for what, stored, ours in (("model package", record["model_hash"], self.scorer.package_hash),
+        for what, stored, ours in (("model package", record["model_hash"], self.model.package_hash),
                                    ("anomaly model", record["anomaly_model_hash"], self.anomaly.model_hash)):
             if stored != ours:
                 raise Conflict(f"the decision used {what} {stored[:12]}, this service has {ours[:12]}; "
@@ -202,7 +210,7 @@ class Decisioning:
             raise Conflict("stored inputs do not match their hash: the record was altered", field="input_hash")
         with decision_unit(self.store, readonly=True) as unit:
             product = unit.core.products.get(inputs.application["product_code"])
-        again = json.loads(dumps(assess(inputs, product, self.scorer, Policy.from_json(record["policy"]),
+        again = json.loads(dumps(assess(inputs, product, self.model, Policy.from_json(record["policy"]),
                                         self.anomaly).to_json()))
         return {"decision_id": decision_id, "reproduced": canonical_hash(again) == canonical_hash(record["result"]),
                 "stored": record["result"], "recomputed": again}

@@ -1,0 +1,172 @@
+"""CLI of the decisioning and matching stages: `openice decision ...` and `openice match ...`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from openice.decisioning.pii import PiiVault, new_key
+from openice.decisioning.policy import Policy
+from openice.decisioning.service import Decisioning
+from openice.errors import OpeniceError
+from openice.storage.engine import database_url, make_engine
+
+console = Console()
+decision_app = typer.Typer(help="Borrowers, applications and stored decisions.", no_args_is_help=True)
+match_app = typer.Typer(help="Institutions, drawdown routing, investigation reports, batch matching.",
+                        no_args_is_help=True)
+
+Db = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
+Model = Annotated[Path | None, typer.Option("--model", envvar="OPENICE_MODEL",
+                                            help="Model package or registry directory")]
+
+
+def _read(path: Path) -> Any:
+    text = path.read_text()
+    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+
+
+def _print(data: Any) -> None:
+    console.print_json(json.dumps(data, default=str))
+
+
+def _fail(error: OpeniceError) -> None:
+    console.print(f"[red]error[/red] {error}")
+    raise typer.Exit(2)
+
+
+def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
+    scorer = None
+    if model is not None:
+        from openice.scoring.scorer import Scorer
+
+        scorer = Scorer.load(model)
+    return Decisioning(make_engine(database_url(db)), scorer, PiiVault.from_env(),
+                       Policy.load(policy) if policy else None)
+
+
+@decision_app.command()
+def keygen() -> None:
+    """Print a new PII master key for OPENICE_PII_KEY (keep it in your secret store, never in the database)."""
+    print(new_key())
+
+
+@decision_app.command()
+def register(file: Path, db: Db = None) -> None:
+    """Register a borrower from a JSON/YAML file (name, national_id, mobile, date_of_birth, province, city,
+    device_id)."""
+    try:
+        _print(_decisioning(db, None).register(_read(file)))
+    except OpeniceError as error:
+        _fail(error)
+
+
+@decision_app.command()
+def apply(borrower_id: str, file: Path, db: Db = None, model: Model = None,
+          policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None) -> None:
+    """Assess an application from a JSON/YAML file and store the decision (and the line, when approved)."""
+    try:
+        _print(_decisioning(db, model, policy).apply(borrower_id, _read(file)))
+    except OpeniceError as error:
+        _fail(error)
+
+
+@decision_app.command()
+def show(decision_id: str, db: Db = None) -> None:
+    """The stored decision: inputs, hashes, rules fired, reasons, result."""
+    try:
+        _print(_decisioning(db, None).decision(decision_id))
+    except OpeniceError as error:
+        _fail(error)
+
+
+@decision_app.command()
+def reproduce(decision_id: str, db: Db = None, model: Model = None) -> None:
+    """Recompute a stored decision with the same model package and say whether it matches."""
+    try:
+        result = _decisioning(db, model).reproduce(decision_id)
+    except OpeniceError as error:
+        _fail(error)
+    console.print(f"reproduced: {'[green]yes[/green]' if result['reproduced'] else '[red]no[/red]'}")
+    if not result["reproduced"]:
+        _print({"stored": result["stored"], "recomputed": result["recomputed"]})
+        raise typer.Exit(1)
+
+
+@decision_app.command()
+def blacklist(kind: str, value: str, reason: Annotated[str, typer.Option()], db: Db = None) -> None:
+    """List a national_id, mobile or device; applications using it are rejected."""
+    try:
+        _decisioning(db, None).blacklist(kind, value, reason)
+    except OpeniceError as error:
+        _fail(error)
+
+
+def _matching(db: str | None) -> Any:
+    from openice.matching.service import Matching
+
+    return Matching(make_engine(database_url(db)), PiiVault.from_env())
+
+
+@match_app.command()
+def institutions(file: Path, db: Db = None) -> None:
+    """Add or update institutions from a JSON/YAML file."""
+    from openice.matching.institutions import load_institutions
+
+    try:
+        loaded = load_institutions(file)
+        _matching(db).register_institutions(loaded)
+    except OpeniceError as error:
+        _fail(error)
+    console.print(f"{len(loaded)} institution(s): {', '.join(i.code for i in loaded)}")
+
+
+@match_app.command()
+def drawdown(line_id: str, amount: int, tenor: int, key: Annotated[str, typer.Option(help="Idempotency key")],
+             ranking: Annotated[str, typer.Option(help="margin | priority | price")] = "margin",
+             db: Db = None) -> None:
+    """Draw AMOUNT minor units over TENOR months: route to a funder, send offers, originate."""
+    try:
+        _print(_matching(db).drawdown(line_id, amount, tenor, key, ranking))
+    except OpeniceError as error:
+        _fail(error)
+
+
+@match_app.command()
+def report(offer_id: int, out: Path, fmt: Annotated[str, typer.Option("--format", help="json | html | pdf")] = "pdf",
+           db: Db = None) -> None:
+    """Write an offer's pre-loan investigation report."""
+    try:
+        body = _matching(db).report(offer_id, fmt)
+    except OpeniceError as error:
+        _fail(error)
+    if isinstance(body, bytes):
+        out.write_bytes(body)
+    else:
+        out.write_text(body if isinstance(body, str) else json.dumps(body, indent=2, default=str))
+    console.print(f"wrote {out}")
+
+
+@match_app.command()
+def optimise(file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_000) -> None:
+    """Assign a batch of drawdowns (CSV or Parquet with amount, tenor, score, pd, age, province, income, dti,
+    product, rate) with HiGHS; print it beside the greedy waterfall and keep the prices for routing."""
+    import pandas as pd
+
+    frame = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+    try:
+        result = _matching(db).optimise_batch(frame, penalty, sample)
+    except OpeniceError as error:
+        _fail(error)
+    result.pop("assignment")
+    _print(result)
+
+
+def register_cli(app: typer.Typer) -> None:
+    app.add_typer(decision_app, name="decision")
+    app.add_typer(match_app, name="match")
