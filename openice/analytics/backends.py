@@ -1,0 +1,244 @@
+"""Where the metric SQL runs: DuckDB (embedded default), PostgreSQL (directly) or Apache Spark.
+
+DuckDB and Spark read a snapshot of the servicing tables — Arrow tables pulled through SQLAlchemy,
+or a directory of Parquet files (one `<table>.parquet` per table, as `write_parquet` makes and
+the benchmark generates). PostgreSQL runs the SQL where the data lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Engine, inspect, text
+
+from openice.analytics.definitions import for_dialect
+from openice.errors import ValidationError
+
+I64 = pa.int64()
+STR = pa.string()
+
+# The columns analytics reads, table by table. The last three come from the decisioning stage and
+# may be absent; `loan_pd` is optional model-monitoring input (loan_id, pd as a fraction, grade).
+TABLES: dict[str, dict[str, pa.DataType]] = {
+    "loans": {"id": I64, "borrower_id": STR, "product_code": STR, "principal": I64, "tenor": I64,
+              "disbursed_day": I64, "original_funder": STR, "business_model": STR, "channel": STR,
+              "status": STR, "closed_day": I64},
+    "installments": {"loan_id": I64, "seq": I64, "due_day": I64, "principal": I64, "interest": I64, "fee": I64},
+    "allocations": {"loan_id": I64, "seq": I64, "value_day": I64, "component": STR, "amount": I64},
+    "journal_entries": {"id": I64, "business_day": I64, "kind": STR},
+    "journal_lines": {"entry_id": I64, "loan_id": I64, "account": STR, "amount": I64},
+    "portfolio_snapshots": {"as_of_day": I64, "loan_id": I64, "status": STR, "dpd": I64,
+                            "principal_outstanding": I64},
+    "borrowers": {"id": STR, "registered_day": I64},
+    "credit_lines": {"borrower_id": STR, "approved_day": I64},
+    "institutions": {"code": STR, "funding_cost_ppm": I64},
+}
+OPTIONAL = ("borrowers", "credit_lines", "institutions")
+PD_SCHEMA = pa.schema([("loan_id", I64), ("pd_ppm", I64), ("grade", STR)])
+
+
+class Backend(Protocol):
+    """An engine that runs the canonical SQL (transpiled for its dialect)."""
+
+    dialect: str
+
+    def has_table(self, name: str) -> bool: ...
+
+    def materialise(self, name: str, sql: str) -> None: ...
+
+    def query(self, sql: str) -> list[dict[str, Any]]: ...
+
+    def register(self, name: str, table: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _plain(value: Any) -> Any:
+    """Engines return sums as HUGEINT, NUMERIC or DECIMAL: bring integers back to int."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+def _rows(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [{k: _plain(v) for k, v in zip(names, row, strict=True)} for row in rows]
+
+
+def snapshot(engine: Engine, tables: Iterable[str] = TABLES) -> dict[str, pa.Table]:
+    """Read the analytics columns of each present table into Arrow, typed the same on every source."""
+    present = set(inspect(engine).get_table_names())
+    out: dict[str, pa.Table] = {}
+    with engine.connect() as conn:
+        for name in tables:
+            if name not in present:
+                continue
+            schema = pa.schema(list(TABLES[name].items()))
+            result = conn.execute(text(f"SELECT {', '.join(schema.names)} FROM {name}"))
+            columns = list(zip(*result.fetchall(), strict=True)) or [[] for _ in schema.names]
+            out[name] = pa.table([pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+                                 schema=schema)
+    return out
+
+
+def write_parquet(tables: dict[str, pa.Table], directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        pq.write_table(table, directory / f"{name}.parquet")
+    return directory
+
+
+def parquet_tables(directory: Path) -> dict[str, Path]:
+    """The tables of a Parquet snapshot: `<name>.parquet` files or `<name>/` directories of parts."""
+    if not directory.is_dir():
+        raise ValidationError(f"{directory} is not a directory of Parquet tables", field="parquet")
+    found = {p.name.removesuffix(".parquet"): p for p in directory.iterdir()
+             if p.name.removesuffix(".parquet") in TABLES or p.name.removesuffix(".parquet") == "loan_pd"}
+    if "loans" not in found:
+        raise ValidationError(f"{directory} has no loans table", field="parquet")
+    return found
+
+
+class DuckDBBackend:
+    dialect = "duckdb"
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self._tables: set[str] = set()
+        self._keep: list[pa.Table] = []
+
+    @classmethod
+    def from_arrow(cls, tables: dict[str, pa.Table], **kwargs: Any) -> DuckDBBackend:
+        backend = cls(**kwargs)
+        for name, table in tables.items():
+            backend.register(name, table)
+        return backend
+
+    @classmethod
+    def from_parquet(cls, directory: Path, **kwargs: Any) -> DuckDBBackend:
+        backend = cls(**kwargs)
+        for name, path in parquet_tables(directory).items():
+            pattern = f"{path}/*.parquet" if path.is_dir() else str(path)
+            backend.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{pattern}')")
+            backend._tables.add(name)
+        return backend
+
+    def has_table(self, name: str) -> bool:
+        return name in self._tables
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self._keep.append(table)
+        self.con.register(name, table)
+        self._tables.add(name)
+
+    def materialise(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        self._tables.add(name)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        cur = self.con.execute(sql)
+        return _rows((d[0] for d in cur.description), cur.fetchall())
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class PostgresBackend:
+    """Runs on the live database through one connection (temporary tables live as long as it)."""
+
+    dialect = "postgres"
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValidationError(f"the postgres engine needs a PostgreSQL URL, not {engine.dialect.name}",
+                                  field="engine")
+        self.conn = engine.connect()
+        self._present = set(inspect(self.conn).get_table_names())
+
+    def has_table(self, name: str) -> bool:
+        return name in self._present
+
+    def register(self, name: str, table: pa.Table) -> None:
+        cols = ", ".join(f"{f.name} {'BIGINT' if pa.types.is_integer(f.type) else 'TEXT'}" for f in table.schema)
+        self.conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.conn.execute(text(f"CREATE TEMP TABLE {name} ({cols})"))
+        if table.num_rows:
+            placeholders = ", ".join(f":{n}" for n in table.schema.names)
+            self.conn.execute(text(f"INSERT INTO {name} VALUES ({placeholders})"), table.to_pylist())
+        self._present.add(name)
+
+    def materialise(self, name: str, sql: str) -> None:
+        self.conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        self.conn.execute(text(f"CREATE TEMP TABLE {name} AS {for_dialect(sql, self.dialect)}"))
+        self.conn.execute(text(f"ANALYZE {name}"))
+        self._present.add(name)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        result = self.conn.execute(text(for_dialect(sql, self.dialect)))
+        return _rows(result.keys(), result.fetchall())
+
+    def close(self) -> None:
+        self.conn.rollback()
+        self.conn.close()
+
+
+class SparkBackend:
+    """Spark SQL over Parquet: `local[*]` on one machine, or a cluster by its master URL."""
+
+    dialect = "spark"
+
+    def __init__(self, master: str = "local[2]", spark: Any = None) -> None:
+        if spark is None:
+            from pyspark.sql import SparkSession
+
+            spark = (SparkSession.builder.master(master).appName("openice-analytics")
+                     .config("spark.ui.enabled", "false")
+                     .config("spark.sql.shuffle.partitions", "8")
+                     .config("spark.sql.session.timeZone", "UTC")
+                     .getOrCreate())
+        self.spark = spark
+        self._cached: list[Any] = []
+        self._tables: set[str] = set()
+
+    @classmethod
+    def from_parquet(cls, directory: Path, master: str = "local[2]", spark: Any = None) -> SparkBackend:
+        backend = cls(master, spark)
+        for name, path in parquet_tables(directory).items():
+            backend.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+            backend._tables.add(name)
+        return backend
+
+    def has_table(self, name: str) -> bool:
+        return name in self._tables
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
+        self._tables.add(name)
+
+    def materialise(self, name: str, sql: str) -> None:
+        frame = self.spark.sql(for_dialect(sql, self.dialect)).cache()
+        frame.count()
+        frame.createOrReplaceTempView(name)
+        self._cached.append(frame)
+        self._tables.add(name)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        frame = self.spark.sql(for_dialect(sql, self.dialect))
+        return _rows(frame.columns, (tuple(r) for r in frame.collect()))
+
+    def close(self) -> None:
+        for frame in self._cached:
+            frame.unpersist()
+        for name in self._tables:
+            self.spark.catalog.dropTempView(name)

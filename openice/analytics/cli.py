@@ -1,0 +1,175 @@
+"""CLI of the analytics stage: `openice metrics` and `openice report quarterly`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openice.analytics.backends import Backend, DuckDBBackend, PostgresBackend, SparkBackend, snapshot
+from openice.analytics.metrics import MetricSet, Period, compute
+from openice.errors import OpeniceError, ValidationError
+from openice.storage.engine import database_url, make_engine
+
+console = Console()
+analytics_app = typer.Typer(no_args_is_help=True)
+report_app = typer.Typer(help="Disclosure reports.", no_args_is_help=True)
+analytics_app.add_typer(report_app, name="report")
+
+
+class EngineName(StrEnum):
+    DUCKDB = "duckdb"
+    POSTGRES = "postgres"
+    SPARK = "spark"
+
+
+HEADLINE = (
+    ("loans_originated", "Loans originated"), ("volume", "Facilitation and origination volume"),
+    ("facilitation_volume", "  facilitation (capital-light, capital-heavy)"),
+    ("origination_volume", "  origination (on balance sheet)"), ("technology_volume", "  technology solutions"),
+    ("outstanding_balance", "Outstanding balance"), ("day1_delinquency_rate", "Day-1 delinquency rate"),
+    ("collection_rate_30d", "30-day collection rate"), ("delinquency_90_plus_rate", "90 day+ delinquency rate"),
+    ("fpd_rate", "First-payment default"), ("wa_contractual_tenor_months", "Weighted average contractual tenor"),
+    ("repeat_borrower_contribution", "Repeat borrower contribution"),
+    ("cumulative_registered_users", "Cumulative registered users"),
+    ("cumulative_approved_users", "Cumulative users with approved credit lines"),
+    ("cumulative_borrowers", "Cumulative borrowers"), ("blended_funding_cost", "Blended funding cost"),
+    ("provision_for_contingent_liabilities", "Guarantee payouts (contingent liabilities)"),
+)
+
+
+def fmt_value(value: Any, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit == "money":
+        return f"{value / 100:,.2f}"
+    if unit == "months":
+        return f"{value:.2f} months"
+    return f"{value:,}"
+
+
+def split_cells(row: dict[str, Any], by: tuple[str, ...]) -> list[str]:
+    return [str(row["group"].get(k, "")) for k in by]
+
+
+def open_backend(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str) -> Backend:
+    """The chosen engine on the database (or on a Parquet snapshot, for DuckDB and Spark)."""
+    if engine is EngineName.POSTGRES:
+        if parquet:
+            raise ValidationError("the postgres engine reads the database, not Parquet", field="parquet")
+        return PostgresBackend(make_engine(db))
+    if parquet:
+        return DuckDBBackend.from_parquet(parquet) if engine is EngineName.DUCKDB else SparkBackend.from_parquet(
+            parquet, spark_master)
+    tables = snapshot(make_engine(db))
+    if engine is EngineName.DUCKDB:
+        return DuckDBBackend.from_arrow(tables)
+    import tempfile
+
+    from openice.analytics.backends import write_parquet
+
+    return SparkBackend.from_parquet(write_parquet(tables, Path(tempfile.mkdtemp(prefix="openice-spark-"))),
+                                     spark_master)
+
+
+def default_as_of(db: str | None, parquet: Path | None) -> date:
+    """The last closed business day of the database (Parquet snapshots need --as-of)."""
+    if parquet:
+        raise ValidationError("give --as-of for a Parquet snapshot", field="as_of")
+    from openice.servicing.service import Servicing
+
+    return Servicing(make_engine(db)).business_date() - timedelta(days=1)
+
+
+def quarter_of(day: date) -> Period:
+    return Period.quarter(f"{day.year}Q{(day.month - 1) // 3 + 1}")
+
+
+def run_metrics(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str, period: Period | None,
+                as_of: date | None, by: tuple[str, ...] = ()) -> MetricSet:
+    as_of = as_of or (period.end if period else default_as_of(db, parquet))
+    backend = open_backend(engine, db, parquet, spark_master)
+    try:
+        return compute(backend, period or quarter_of(as_of), as_of, by)
+    finally:
+        backend.close()
+
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
+EngineOpt = Annotated[EngineName, typer.Option("--engine", help="Where the metrics run")]
+ParquetOpt = Annotated[Path | None, typer.Option("--parquet", help="Read a Parquet snapshot directory instead")]
+SparkOpt = Annotated[str, typer.Option("--spark-master", help="local[*] or a cluster URL")]
+
+
+@analytics_app.command("metrics")
+def metrics(
+    db: DbOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: last closed day)")] = None,
+    quarter: Annotated[str | None, typer.Option("--quarter", help="Period, e.g. 2026Q3 (default: as-of's)")] = None,
+    engine: EngineOpt = EngineName.DUCKDB,
+    parquet: ParquetOpt = None,
+    spark_master: SparkOpt = "local[2]",
+    by: Annotated[list[str] | None, typer.Option("--by", help="Split: business_model, institution, ...")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every metric as JSON")] = False,
+) -> None:
+    """Print the headline portfolio and disclosure metrics."""
+    try:
+        as_of_day = date.fromisoformat(as_of) if as_of else None
+        result = run_metrics(engine, db, parquet, spark_master, Period.quarter(quarter) if quarter else None,
+                             as_of_day, tuple(by or ()))
+    except ValueError:
+        console.print(f"[red]error[/red] as_of: {as_of!r} is not a date like 2026-09-30")
+        raise typer.Exit(2) from None
+    except OpeniceError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    table = Table(title=f"openice metrics, {result.period.label}, as of {result.as_of} ({result.engine}, "
+                        f"{database_url(db) if not parquet else parquet})")
+    table.add_column("metric")
+    for key in result.by:
+        table.add_column(key)
+    table.add_column("value", justify="right")
+    for name, label in HEADLINE:
+        metric = result[name]
+        for row in metric.rows:
+            table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], metric.unit))
+    for row in result["revenue"].rows:
+        table.add_row(f"Revenue: {row['group']['line']}", *split_cells(row, result.by),
+                      fmt_value(row["value"], "money"))
+    console.print(table)
+
+
+@report_app.command("quarterly")
+def quarterly(
+    quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q3")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.html, report.pdf, report.json")],
+    db: DbOpt = None,
+    engine: EngineOpt = EngineName.DUCKDB,
+    parquet: ParquetOpt = None,
+    spark_master: SparkOpt = "local[2]",
+    pdf: Annotated[bool, typer.Option(help="Also render the PDF")] = True,
+) -> None:
+    """Write the quarterly disclosure report: HTML, PDF and JSON."""
+    from openice.analytics.report import write_quarterly
+
+    try:
+        period = Period.quarter(quarter)
+        results = {by: run_metrics(engine, db, parquet, spark_master, period, None, by)
+                   for by in ((), ("model_group",), ("business_model",))}
+        paths = write_quarterly(results, out, pdf=pdf)
+    except OpeniceError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+    for path in paths:
+        console.print(f"wrote {path}")

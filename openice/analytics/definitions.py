@@ -1,0 +1,276 @@
+"""The one definition of every metric, as SQL in DuckDB's dialect.
+
+Each engine runs exactly this text: DuckDB as written, PostgreSQL and Spark after sqlglot
+transpiles it (`for_dialect`). To keep the three engines equal to the cent the SQL only adds,
+compares and counts integers; every ratio is formed in Python from exact integer numerators and
+denominators, so a split's numerators add up to the total's.
+
+Two fact tables are built once per as-of date and every metric reads them:
+
+* ``inf`` — one row per contractual installment due on or before the as-of date, with what was
+  paid on it by its due date, within the 30 days after, and by the delinquency thresholds.
+  Settlement rows (the installment a full prepayment collapses the schedule into, recognisable by
+  its ``principal_prepaid`` allocation) are not contractual dues and are left out; so are
+  installments falling due after a loan was written off.
+* ``lf`` — one row per loan disbursed by the as-of date: its split dimensions, outstanding
+  principal, the day it became overdue, the days it first crossed the 30+ and 90+ thresholds and
+  its balance on those days, and whether it is a repeat drawdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlglot
+
+from openice.errors import ValidationError
+
+PRINCIPAL = "('principal', 'principal_prepaid')"
+DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
+
+# Split dimensions: name -> column of `lf`. model_group folds both capital-heavy models together,
+# as the disclosures split volume into capital-light / capital-heavy / technology solutions.
+DIMENSIONS = ("business_model", "model_group", "institution", "product", "channel", "origination_month")
+
+INCOME_ACCOUNTS = ("interest_income", "service_fee_income", "facilitation_fee_income", "late_fee_income",
+                   "prepayment_fee_income", "guarantee_release_income", "recovery_income")
+
+# (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
+# falls in exactly one line, so the lines add up to the ledger's income to the cent.
+REVENUE_LINES: tuple[tuple[str, str], ...] = (
+    ("credit_driven.facilitation_and_servicing_fees",
+     "{m} = 'capital-heavy' AND {a} IN ('facilitation_fee_income', 'service_fee_income')"),
+    ("credit_driven.financing_income",
+     "{m} = 'on-balance-sheet' AND {a} IN ('interest_income', 'facilitation_fee_income', 'service_fee_income')"),
+    ("credit_driven.guarantee_release", "{a} = 'guarantee_release_income'"),
+    ("credit_driven.other_fees",
+     "{m} IN ('capital-heavy', 'on-balance-sheet') AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
+    ("platform.facilitation_and_servicing_fees",
+     "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income')"),
+    ("platform.other_fees", "{m} = 'capital-light' AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
+    ("technology.fees", "{m} = 'technology' AND {a} <> 'interest_income' AND {a} <> 'recovery_income'"),
+    ("institution_interest", "{m} <> 'on-balance-sheet' AND {a} = 'interest_income'"),
+    ("recoveries", "{a} = 'recovery_income'"),
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Delinquency bucket upper bounds in DPD (C is 0; M4+ runs to the loan's write-off DPD)."""
+
+    m1: int = 30
+    m2: int = 60
+    m3: int = 90
+    fpd_days: int = 1  # a first installment is delinquent if unpaid at the end of its due date + fpd_days - 1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.m1 < self.m2 < self.m3:
+            raise ValidationError("need 0 < m1 < m2 < m3", field="thresholds")
+        if self.fpd_days < 1:
+            raise ValidationError("must be at least 1", field="fpd_days")
+
+    def bucket_sql(self, dpd: str) -> str:
+        return (f"CASE WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= {self.m1} THEN 'M1' WHEN {dpd} <= {self.m2} "
+                f"THEN 'M2' WHEN {dpd} <= {self.m3} THEN 'M3' ELSE 'M4+' END")
+
+
+def month_key_sql(day: str) -> str:
+    """Year * 12 + month - 1 of a day number, in integer arithmetic every engine shares.
+
+    Counts 4-year cycles from 1968-03-01 (the leap day ends each cycle); exact from 1968-03-01 to
+    2100-02-28."""
+    e = f"(({day}) + 671)"
+    r = f"({e} % 1461)"
+    yr = f"(({r} - {r} // 1460) // 365)"
+    mp = f"((5 * ({r} - 365 * {yr}) + 2) // 153)"
+    return f"((1968 + 4 * ({e} // 1461) + {yr}) * 12 + {mp} + 2)"
+
+
+def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
+    """SELECT prefix and GROUP BY clause for the split dimensions, plus the metric's own grouping."""
+    for name in by:
+        if name not in DIMENSIONS:
+            raise ValidationError(f"unknown split {name!r}; choose from {', '.join(DIMENSIONS)}", field="by")
+    cols = [f"l.{name}" for name in by]
+    keys = cols + list(extra)
+    return "".join(c + ", " for c in cols), (" GROUP BY " + ", ".join(keys)) if keys else ""
+
+
+def installment_facts(as_of: int, th: Thresholds) -> str:
+    return f"""
+SELECT i.loan_id, i.seq, i.due_day, i.principal, i.principal + i.interest + i.fee AS owed,
+  COALESCE(SUM(CASE WHEN a.component IN {PRINCIPAL} AND a.value_day <= i.due_day THEN a.amount END), 0)
+    AS prin_by_due,
+  COALESCE(SUM(CASE WHEN a.component IN {PRINCIPAL} AND a.value_day > i.due_day
+                     AND a.value_day <= i.due_day + 30 AND a.value_day <= {as_of} THEN a.amount END), 0)
+    AS prin_next30,
+  COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.fpd_days - 1} THEN a.amount END), 0) AS paid_fpd,
+  COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m1} THEN a.amount END), 0) AS paid_30,
+  COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m3} THEN a.amount END), 0) AS paid_90,
+  COALESCE(SUM(CASE WHEN a.value_day <= {as_of} THEN a.amount END), 0) AS paid_asof
+FROM installments i
+JOIN loans l ON l.id = i.loan_id
+LEFT JOIN allocations a ON a.loan_id = i.loan_id AND a.seq = i.seq AND a.component IN {DUE_COMPONENTS}
+WHERE i.due_day <= {as_of} AND NOT (l.status = 'written_off' AND l.closed_day < i.due_day)
+GROUP BY i.loan_id, i.seq, i.due_day, i.principal, i.interest, i.fee
+HAVING COALESCE(SUM(CASE WHEN a.component = 'principal_prepaid' THEN a.amount END), 0) = 0"""
+
+
+def loan_facts(as_of: int, th: Thresholds) -> str:
+    written_off = f"(l.status = 'written_off' AND l.closed_day <= {as_of})"
+    paid_by = "COALESCE(SUM(CASE WHEN a.value_day <= {day} THEN a.amount END), 0)"
+    return f"""
+SELECT l.id AS loan_id, l.business_model,
+  CASE WHEN l.business_model = 'on-balance-sheet' THEN 'capital-heavy' ELSE l.business_model END AS model_group,
+  l.original_funder AS institution, l.product_code AS product, l.channel,
+  {month_key_sql('l.disbursed_day')} AS origination_month,
+  l.principal, l.tenor, l.borrower_id, l.disbursed_day,
+  CASE WHEN {written_off} THEN 1 ELSE 0 END AS wo,
+  CASE WHEN {written_off} THEN NULL ELSE e.overdue_since END AS overdue_since,
+  e.first30, e.first90,
+  CASE WHEN {written_off} THEN 0 ELSE l.principal - {paid_by.format(day=as_of)} END AS outstanding,
+  CASE WHEN e.first30 IS NULL THEN 0 ELSE l.principal - {paid_by.format(day='e.first30')} END AS bal30,
+  CASE WHEN e.first90 IS NULL THEN 0 ELSE l.principal - {paid_by.format(day='e.first90')} END AS bal90,
+  CASE WHEN l.borrower_id IS NOT NULL AND ROW_NUMBER() OVER (
+    PARTITION BY l.borrower_id ORDER BY l.disbursed_day, l.id) > 1 THEN 1 ELSE 0 END AS repeat_drawdown
+FROM loans l
+LEFT JOIN (
+  SELECT loan_id,
+    MIN(CASE WHEN owed - paid_asof > 0 THEN due_day END) AS overdue_since,
+    MIN(CASE WHEN due_day + {th.m1} <= {as_of} AND owed - paid_30 > 0 THEN due_day + {th.m1} END) AS first30,
+    MIN(CASE WHEN due_day + {th.m3} <= {as_of} AND owed - paid_90 > 0 THEN due_day + {th.m3} END) AS first90
+  FROM inf GROUP BY loan_id) e ON e.loan_id = l.id
+LEFT JOIN allocations a ON a.loan_id = l.id AND a.component IN {PRINCIPAL} AND a.value_day <= {as_of}
+WHERE l.disbursed_day <= {as_of}
+GROUP BY l.id, l.business_model, l.original_funder, l.product_code, l.channel, l.principal, l.tenor,
+  l.borrower_id, l.disbursed_day, l.status, l.closed_day, e.overdue_since, e.first30, e.first90"""
+
+
+def dues(by: Sequence[str], start: int, end: int, as_of: int, th: Thresholds) -> str:
+    """Day-1 delinquency, 30-day collection and first-payment default, over installments due in the period."""
+    sel, grp = group_cols(by)
+    first = f"i.seq = 1 AND i.due_day + {th.fpd_days - 1} <= {as_of}"
+    return f"""
+SELECT {sel}SUM(i.principal) AS principal_due,
+  SUM(i.principal - i.prin_by_due) AS overdue_day1,
+  SUM(CASE WHEN i.principal > i.prin_by_due THEN i.prin_next30 ELSE 0 END) AS collected_30d,
+  SUM(CASE WHEN {first} THEN 1 ELSE 0 END) AS first_due,
+  SUM(CASE WHEN {first} AND i.owed - i.paid_fpd > 0 THEN 1 ELSE 0 END) AS first_delinquent
+FROM inf i JOIN lf l ON l.loan_id = i.loan_id
+WHERE i.due_day >= {start} AND i.due_day <= {end}{grp}"""
+
+
+def originations(by: Sequence[str], start: int, end: int) -> str:
+    sel, grp = group_cols(by)
+    vol = "SUM(CASE WHEN {cond} THEN l.principal ELSE 0 END)"
+    return f"""
+SELECT {sel}COUNT(*) AS loans_originated, SUM(l.principal) AS volume,
+  {vol.format(cond="l.business_model IN ('capital-light', 'capital-heavy')")} AS facilitation_volume,
+  {vol.format(cond="l.business_model = 'on-balance-sheet'")} AS origination_volume,
+  {vol.format(cond="l.business_model = 'technology'")} AS technology_volume,
+  SUM(l.principal * l.tenor) AS principal_tenor,
+  {vol.format(cond="l.repeat_drawdown = 1")} AS repeat_volume
+FROM lf l WHERE l.disbursed_day >= {start} AND l.disbursed_day <= {end}{grp}"""
+
+
+def balances(by: Sequence[str], as_of: int, th: Thresholds) -> str:
+    sel, grp = group_cols(by)
+    dpd = f"(CASE WHEN l.overdue_since IS NULL THEN 0 ELSE {as_of} + 1 - l.overdue_since END)"
+    per_bucket = ",\n  ".join(
+        f"SUM(CASE WHEN {th.bucket_sql(dpd)} = '{b}' THEN l.outstanding ELSE 0 END) AS bucket_{b.strip('+')}"
+        for b in ("C", "M1", "M2", "M3", "M4+"))
+    return f"""
+SELECT {sel}SUM(l.outstanding) AS outstanding,
+  SUM(CASE WHEN l.outstanding > 0 THEN 1 ELSE 0 END) AS loans_outstanding,
+  {per_bucket},
+  COUNT(DISTINCT l.borrower_id) AS borrowers_with_drawdown
+FROM lf l{grp}"""
+
+
+def funding(by: Sequence[str]) -> str:
+    sel, grp = group_cols(by)
+    return f"""
+SELECT {sel}SUM(CASE WHEN f.code IS NULL THEN 0 ELSE l.outstanding END) AS covered_balance,
+  SUM(CASE WHEN f.code IS NULL THEN l.outstanding ELSE 0 END) AS uncovered_balance,
+  SUM(CAST(l.outstanding AS DECIMAL(38, 0)) * COALESCE(f.funding_cost_ppm, 0)) AS balance_cost_ppm
+FROM lf l LEFT JOIN institutions f ON f.code = l.institution
+WHERE l.outstanding > 0{grp}"""
+
+
+def vintages(by: Sequence[str]) -> str:
+    """Balance on the day each loan first crossed 30+ and 90+, by origination month and month on book."""
+    mob = "CASE WHEN l.first{n} IS NULL THEN -1 ELSE " + month_key_sql("l.first{n}") + " - l.origination_month END"
+    sel, grp = group_cols(by, "l.origination_month", mob.format(n=30), mob.format(n=90))
+    return f"""
+SELECT {sel}l.origination_month, {mob.format(n=30)} AS mob30, {mob.format(n=90)} AS mob90,
+  SUM(l.principal) AS principal, SUM(l.bal30) AS bal30, SUM(l.bal90) AS bal90
+FROM lf l{grp}"""
+
+
+def month_end_buckets(by: Sequence[str], from_day: int, as_of: int, th: Thresholds) -> str:
+    """Month-end snapshot balances by bucket, for roll rates and the delinquency trend."""
+    bucket = th.bucket_sql("s.dpd")
+    sel, grp = group_cols(by, "s.as_of_day", bucket)
+    return f"""
+SELECT {sel}s.as_of_day, {bucket} AS bucket, SUM(s.principal_outstanding) AS balance
+FROM portfolio_snapshots s JOIN lf l ON l.loan_id = s.loan_id
+WHERE s.status <> 'written_off' AND s.as_of_day >= {from_day} AND s.as_of_day <= {as_of}{grp}"""
+
+
+def revenue(by: Sequence[str], start: int, end: int) -> str:
+    line = "CASE " + " ".join(f"WHEN {cond.format(m='l.business_model', a='j.account')} THEN '{name}'"
+                              for name, cond in REVENUE_LINES) + " END"
+    sel, grp = group_cols(by, line)
+    accounts = ", ".join(f"'{a}'" for a in INCOME_ACCOUNTS)
+    return f"""
+SELECT {sel}{line} AS line, -SUM(j.amount) AS amount
+FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id JOIN loans_dims l ON l.loan_id = j.loan_id
+WHERE e.business_day >= {start} AND e.business_day <= {end} AND j.account IN ({accounts}){grp}"""
+
+
+def guarantee_payouts(by: Sequence[str], start: int, end: int) -> str:
+    """What the platform paid institutions under its guarantee: the contingent liability crystallised."""
+    sel, grp = group_cols(by)
+    return f"""
+SELECT {sel}SUM(j.amount) AS payouts
+FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id JOIN loans_dims l ON l.loan_id = j.loan_id
+WHERE e.kind = 'guarantee_payout' AND j.account = 'funding_cash'
+  AND e.business_day >= {start} AND e.business_day <= {end}{grp}"""
+
+
+def loans_dims() -> str:
+    """Split dimensions of every loan (the ledger also carries loans disbursed after the as-of date)."""
+    return f"""
+SELECT l.id AS loan_id, l.business_model,
+  CASE WHEN l.business_model = 'on-balance-sheet' THEN 'capital-heavy' ELSE l.business_model END AS model_group,
+  l.original_funder AS institution, l.product_code AS product, l.channel,
+  {month_key_sql('l.disbursed_day')} AS origination_month
+FROM loans l"""
+
+
+def model_monitoring(by: Sequence[str]) -> str:
+    """Predicted PD against realised default (90+ DPD or written off) by origination month and grade."""
+    sel, grp = group_cols(by, "l.origination_month", "p.grade")
+    return f"""
+SELECT {sel}l.origination_month, p.grade, COUNT(*) AS loans, SUM(p.pd_ppm) AS pd_ppm_sum,
+  SUM(CASE WHEN l.first90 IS NOT NULL OR l.wo = 1 THEN 1 ELSE 0 END) AS defaulted
+FROM lf l JOIN loan_pd p ON p.loan_id = l.loan_id{grp}"""
+
+
+def registered_users(as_of: int) -> str:
+    return f"SELECT COUNT(*) AS users FROM borrowers WHERE registered_day <= {as_of}"
+
+
+def approved_users(as_of: int) -> str:
+    return (f"SELECT COUNT(DISTINCT borrower_id) AS users FROM credit_lines "
+            f"WHERE approved_day IS NOT NULL AND approved_day <= {as_of}")
+
+
+@lru_cache(maxsize=512)
+def for_dialect(sql: str, dialect: str) -> str:
+    """The canonical (DuckDB) text, transpiled for another engine."""
+    if dialect == "duckdb":
+        return sql
+    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]

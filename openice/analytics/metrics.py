@@ -1,0 +1,300 @@
+"""Portfolio and disclosure metrics for a period and an as-of date, on any backend.
+
+`compute` runs the definitions of `openice.analytics.definitions` on a backend and forms every
+ratio from the exact integer numerator and denominator it returns. A metric is a list of rows;
+each row names its group (the requested split, plus the metric's own keys such as a revenue
+line or a month on book), and carries its value and, for ratios, numerator and denominator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from openice.analytics import definitions as d
+from openice.analytics.backends import PD_SCHEMA, Backend
+from openice.errors import ValidationError
+from openice.storage.days import from_day, to_day
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValidationError(f"period ends {self.end} before it starts {self.start}", field="period")
+
+    @classmethod
+    def quarter(cls, text: str) -> Period:
+        """'2026Q3' -> 2026-07-01 .. 2026-09-30."""
+        match = re.fullmatch(r"(\d{4})\s*-?\s*[Qq]([1-4])", text.strip())
+        if not match:
+            raise ValidationError(f"{text!r} is not a quarter like 2026Q3", field="quarter")
+        year, q = int(match[1]), int(match[2])
+        start = date(year, 3 * q - 2, 1)
+        end = date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1) - timedelta(days=1)
+        return cls(start, end)
+
+    @property
+    def label(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+@dataclass
+class Metric:
+    name: str
+    unit: str  # ratio | money | count | months | ppm
+    rows: list[Row] = field(default_factory=list)
+    note: str | None = None
+
+    def total(self) -> Any:
+        """The value of the single ungrouped row (the headline), or None."""
+        return self.rows[0]["value"] if len(self.rows) == 1 and not self.rows[0]["group"] else None
+
+
+@dataclass
+class MetricSet:
+    period: Period
+    as_of: date
+    by: tuple[str, ...]
+    engine: str
+    metrics: dict[str, Metric] = field(default_factory=dict)
+
+    def add(self, metric: Metric) -> None:
+        self.metrics[metric.name] = metric
+
+    def __getitem__(self, name: str) -> Metric:
+        return self.metrics[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
+                "as_of": self.as_of.isoformat(), "by": list(self.by), "engine": self.engine,
+                "metrics": {k: asdict(m) for k, m in self.metrics.items()}}
+
+
+def month_label(key: int) -> str:
+    return f"{key // 12:04d}-{key % 12 + 1:02d}"
+
+
+def _ratio(num: int | None, den: int | None) -> float | None:
+    return None if not den else (num or 0) / den
+
+
+def _group(row: Row, by: Sequence[str], **extra: Any) -> dict[str, Any]:
+    group = {k: (month_label(row[k]) if k == "origination_month" else row[k]) for k in by}
+    group.update(extra)
+    return group
+
+
+def _sorted(rows: list[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: tuple(str(v) for v in r["group"].values()))
+
+
+def _ratio_metric(name: str, rows: list[Row], by: Sequence[str], num: str, den: str, unit: str = "ratio",
+                  scale: int = 1, note: str | None = None) -> Metric:
+    out = [{"group": _group(r, by), "value": _ratio(r[num], (r[den] or 0) * scale),
+            "numerator": r[num] or 0, "denominator": r[den] or 0} for r in rows]
+    return Metric(name, unit, _sorted(out), note)
+
+
+def _value_metric(name: str, rows: list[Row], by: Sequence[str], col: str, unit: str,
+                  note: str | None = None) -> Metric:
+    return Metric(name, unit, _sorted([{"group": _group(r, by), "value": r[col] or 0} for r in rows]), note)
+
+
+def pd_table(frame: Any) -> pa.Table:
+    """Model-monitoring input: a frame (or mapping of columns) with loan_id, pd (0..1) and grade."""
+    columns = {k: list(frame[k]) for k in ("loan_id", "pd", "grade")}
+    for value in columns["pd"]:
+        if not 0 <= float(value) <= 1:
+            raise ValidationError(f"a PD must be between 0 and 1, got {value}", field="pd")
+    return pa.table({"loan_id": [int(v) for v in columns["loan_id"]],
+                     "pd_ppm": [round(float(v) * 1_000_000) for v in columns["pd"]],
+                     "grade": [str(v) for v in columns["grade"]]}, schema=PD_SCHEMA)
+
+
+def compute(backend: Backend, period: Period, as_of: date | None = None, by: Sequence[str] = (),
+            thresholds: d.Thresholds | None = None, pd_frame: Any = None) -> MetricSet:
+    """Every metric for `period`, observed as of `as_of` (default: the period's end), split by `by`."""
+    th = thresholds or d.Thresholds()
+    as_of = as_of or period.end
+    if as_of < period.start:
+        raise ValidationError(f"as-of date {as_of} is before the period starts {period.start}", field="as_of")
+    by = tuple(by)
+    d.group_cols(by)  # validates the split names
+    a, s, e = to_day(as_of), to_day(period.start), min(to_day(period.end), to_day(as_of))
+    result = MetricSet(period, as_of, by, backend.dialect)
+    backend.materialise("inf", d.installment_facts(a, th))
+    backend.materialise("lf", d.loan_facts(a, th))
+    backend.materialise("loans_dims", d.loans_dims())
+
+    _dues(backend, result, s, e, a, th)
+    _originations(backend, result, s, e)
+    _balances(backend, result, a, th)
+    _users(backend, result, a)
+    _funding(backend, result)
+    _revenue(backend, result, s, e)
+    _vintages(backend, result, a)
+    _month_ends(backend, result, s, a, th)
+    if pd_frame is not None:
+        backend.register("loan_pd", pd_table(pd_frame))
+    _model_monitoring(backend, result)
+    return result
+
+
+def _dues(backend: Backend, out: MetricSet, s: int, e: int, a: int, th: d.Thresholds) -> None:
+    rows = backend.query(d.dues(out.by, s, e, a, th))
+    out.add(_ratio_metric("day1_delinquency_rate", rows, out.by, "overdue_day1", "principal_due"))
+    out.add(_ratio_metric("collection_rate_30d", rows, out.by, "collected_30d", "overdue_day1",
+                          note="principal repaid in the 30 days after the due date, counted up to the as-of date"))
+    out.add(_ratio_metric("fpd_rate", rows, out.by, "first_delinquent", "first_due",
+                          note=f"first installment unpaid {th.fpd_days} day(s) after its due date"))
+
+
+def _originations(backend: Backend, out: MetricSet, s: int, e: int) -> None:
+    rows = backend.query(d.originations(out.by, s, e))
+    out.add(_value_metric("loans_originated", rows, out.by, "loans_originated", "count"))
+    for col in ("volume", "facilitation_volume", "origination_volume", "technology_volume"):
+        out.add(_value_metric(col, rows, out.by, col, "money"))
+    out.add(_ratio_metric("wa_contractual_tenor_months", rows, out.by, "principal_tenor", "volume", "months"))
+    out.add(_ratio_metric("repeat_borrower_contribution", rows, out.by, "repeat_volume", "volume"))
+
+
+def _balances(backend: Backend, out: MetricSet, a: int, th: d.Thresholds) -> None:
+    rows = backend.query(d.balances(out.by, a, th))
+    out.add(_value_metric("outstanding_balance", rows, out.by, "outstanding", "money"))
+    out.add(_value_metric("loans_outstanding", rows, out.by, "loans_outstanding", "count"))
+    out.add(_ratio_metric("delinquency_90_plus_rate", rows, out.by, "bucket_M4", "outstanding",
+                          note=f"outstanding principal {th.m3 + 1}+ DPD (not written off) / outstanding principal"))
+    for bucket in ("C", "M1", "M2", "M3", "M4"):
+        out.add(_value_metric(f"balance_{bucket}{'+' if bucket == 'M4' else ''}", rows, out.by,
+                              f"bucket_{bucket}", "money"))
+    out.add(_value_metric("cumulative_borrowers", rows, out.by, "borrowers_with_drawdown", "count",
+                          note="distinct borrowers with a drawdown; a borrower may appear in several splits"))
+
+
+def _users(backend: Backend, out: MetricSet, a: int) -> None:
+    for name, table, sql in (("cumulative_registered_users", "borrowers", d.registered_users(a)),
+                             ("cumulative_approved_users", "credit_lines", d.approved_users(a))):
+        if not backend.has_table(table):
+            out.add(Metric(name, "count", [{"group": {}, "value": None}],
+                           f"unavailable: the database has no {table} table (decisioning stage)"))
+            continue
+        rows = backend.query(sql)
+        out.add(Metric(name, "count", [{"group": {}, "value": rows[0]["users"]}], "not split: a user has no loan"))
+
+
+def _funding(backend: Backend, out: MetricSet) -> None:
+    name = "blended_funding_cost"
+    if not backend.has_table("institutions"):
+        out.add(Metric(name, "ratio", [{"group": {}, "value": None}],
+                       "unavailable: the database has no institutions table (decisioning stage)"))
+        return
+    rows = backend.query(d.funding(out.by))
+    metric = _ratio_metric(name, rows, out.by, "balance_cost_ppm", "covered_balance", scale=1_000_000,
+                           note="outstanding-balance-weighted annual funding cost of the funding institutions; "
+                                "balances of funders without a cost on file are left out (uncovered_balance)")
+    for row, src in zip(metric.rows, _sorted([{"group": _group(r, out.by), **r} for r in rows]), strict=True):
+        row["uncovered_balance"] = src["uncovered_balance"] or 0
+    out.add(metric)
+
+
+def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
+    rows = backend.query(d.revenue(out.by, s, e))
+    lines = [{"group": _group(r, out.by, line=r["line"]), "value": r["amount"] or 0} for r in rows]
+    zero_lines = {name for name, _ in d.REVENUE_LINES} | {"platform.referral_fees"}
+    for group in {tuple(_group(r, out.by).items()) for r in rows} or {()}:
+        have = {r["group"]["line"] for r in lines if tuple((k, r["group"][k]) for k in out.by) == group}
+        lines += [{"group": {**dict(group), "line": n}, "value": 0} for n in sorted(zero_lines - have)]
+    out.add(Metric("revenue", "money", _sorted(lines),
+                   "income recognised in the ledger in the period; institution_interest and recoveries are "
+                   "not platform revenue lines but are listed so the lines add up to the ledger's income. "
+                   "The servicing ledger posts no referral fees yet."))
+    payouts = backend.query(d.guarantee_payouts(out.by, s, e))
+    out.add(_value_metric("provision_for_contingent_liabilities", payouts, out.by, "payouts", "money",
+                          note="guarantee payouts made in the period: the servicing ledger has no provision account, "
+                               "so the contingent liability is shown as it crystallised"))
+
+
+def _vintages(backend: Backend, out: MetricSet, a: int) -> None:
+    rows = backend.query(d.vintages(out.by))
+    last_month = from_day(a).year * 12 + from_day(a).month - 1
+    for n in (30, 90):
+        principal: dict[tuple, int] = defaultdict(int)
+        crossed: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for r in rows:
+            key = tuple(r[k] for k in out.by) + (r["origination_month"],)
+            principal[key] += r["principal"] or 0
+            if r[f"mob{n}"] >= 0:
+                crossed[key][r[f"mob{n}"]] += r[f"bal{n}"] or 0
+        curve = []
+        for key, total in principal.items():
+            running = 0
+            for mob in range(last_month - key[-1] + 1):
+                running += crossed[key].get(mob, 0)
+                group = {**dict(zip(out.by, key[:-1], strict=True)), "origination_month": month_label(key[-1]),
+                         "mob": mob}
+                curve.append({"group": group, "value": _ratio(running, total), "numerator": running,
+                              "denominator": total})
+        out.add(Metric(f"vintage_{n}_plus", "ratio", sorted(curve, key=lambda r: (
+            tuple(str(v) for k, v in r["group"].items() if k != "mob"), r["group"]["mob"])),
+            f"balance on the day a loan first went {n}+ DPD, cumulated by month on book / original principal"))
+
+
+TRANSITIONS = (("C", "M1"), ("M1", "M2"), ("M2", "M3"), ("M3", "M4+"))
+
+
+def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: d.Thresholds) -> None:
+    """Roll rates and the delinquency trend, from the month-end snapshots of the last 12 months."""
+    rows = backend.query(d.month_end_buckets(out.by, s - 366, a, th))
+    table: dict[tuple, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for r in rows:
+        table[tuple(r[k] for k in out.by)][r["as_of_day"]][r["bucket"]] += r["balance"] or 0
+    rolls, trend30, trend90 = [], [], []
+    for key, months in table.items():
+        dims = _group(dict(zip(out.by, key, strict=True)), out.by)
+        days = sorted(months)
+        for day in days:
+            total = sum(months[day].values())
+            over30 = sum(v for b, v in months[day].items() if b not in ("C", "M1"))
+            label = month_label(from_day(day).year * 12 + from_day(day).month - 1)
+            trend30.append({"group": {**dims, "month": label}, "value": _ratio(over30, total),
+                            "numerator": over30, "denominator": total})
+            trend90.append({"group": {**dims, "month": label}, "value": _ratio(months[day]["M4+"], total),
+                            "numerator": months[day]["M4+"], "denominator": total})
+        for prev, day in zip(days, days[1:], strict=False):
+            if (from_day(day).year * 12 + from_day(day).month) - (from_day(prev).year * 12 + from_day(prev).month) != 1:
+                continue
+            label = month_label(from_day(day).year * 12 + from_day(day).month - 1)
+            for src, dst in TRANSITIONS:
+                num, den = months[day].get(dst, 0), months[prev].get(src, 0)
+                rolls.append({"group": {**dims, "month": label, "transition": f"{src}->{dst}"},
+                              "value": _ratio(num, den), "numerator": num, "denominator": den})
+    note = "from month-end portfolio snapshots"
+    out.add(Metric("roll_rates", "ratio", _sorted(rolls), note + ": this month's bucket balance / last month's "
+                                                                  "previous-bucket balance"))
+    out.add(Metric("delinquency_trend_30_plus", "ratio", _sorted(trend30), note))
+    out.add(Metric("delinquency_trend_90_plus", "ratio", _sorted(trend90), note))
+
+
+def _model_monitoring(backend: Backend, out: MetricSet) -> None:
+    name = "model_monitoring"
+    if not backend.has_table("loan_pd"):
+        out.add(Metric(name, "ratio", [], "no predicted PDs given (pass a loan_id, pd, grade frame)"))
+        return
+    rows = backend.query(d.model_monitoring(out.by))
+    out.add(Metric(name, "ratio", _sorted([
+        {"group": _group(r, out.by, origination_month=month_label(r["origination_month"]), grade=r["grade"]),
+         "value": _ratio(r["defaulted"], r["loans"]), "numerator": r["defaulted"], "denominator": r["loans"],
+         "predicted_pd": _ratio(r["pd_ppm_sum"], r["loans"] * 1_000_000)} for r in rows]),
+        "realised default (90+ DPD or written off by the as-of date) against mean predicted PD"))

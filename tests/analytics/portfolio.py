@@ -1,0 +1,107 @@
+"""A hand-worked portfolio whose every metric is known exactly (see test_hand_worked.py for the sums).
+
+One product with no interest and no fees, 3 or 6 monthly installments of 1,000.00 principal, so
+every balance is a whole number of installments. Disbursed 2026-01-15 (L5 on 2026-02-01); due on
+the 15th (L5: on the 1st).
+
+L1 capital-light bank-a, b1: pays on the due date, one day late (03-16), on the due date.
+L3 on-balance-sheet, b2: prepays in full on 02-10, before anything falls due.
+L4 capital-heavy bank-a, b3: never pays; guarantee payout at 30 DPD (03-16), written off beyond
+   180 DPD (08-14); recovers 500.00 on 09-01.
+L5 capital-light bank-a, b1 again (a repeat drawdown): always pays on the due date.
+L6 capital-light bank-b, b4, channel partner: pays 02-15; its 03-15 payment is reversed on 03-20,
+   and the installment is paid on 04-10 (26 days late); pays 04-15.
+L7 on-balance-sheet, b5, 6 installments: always pays on the due date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine
+
+from openice.servicing.eod import run_until
+from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
+from openice.servicing.service import Servicing
+from openice.storage.engine import make_engine, migrate
+from tests.conftest import START, pg_schema_engine
+
+FLAT = LoanProduct(code="FLAT", currency="CNY", tenors=(3, 6), method=RepaymentMethod.EQUAL_PRINCIPAL,
+                   nominal_rate=Decimal(0))
+K = 100_000  # one installment: 1,000.00
+
+
+@contextmanager
+def source_engine(kind: str, tmp: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A migrated SQLite file or PostgreSQL schema that lives as long as a module's fixture."""
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp.mktemp('src') / 'openice.db'}")
+        migrate(engine, START)
+        yield engine
+        engine.dispose()
+        return
+    if not request.getfixturevalue("pg_ok"):
+        pytest.skip("PostgreSQL not reachable (set OPENICE_REQUIRE_PG=1 to make this a failure)")
+    schema = pg_schema_engine()
+    engine = next(schema)
+    migrate(engine, START)
+    try:
+        yield engine
+    finally:
+        next(schema, None)
+
+
+def seeded(engine: Engine) -> Servicing:
+    servicing = Servicing(engine)
+    for product in demo_products():
+        servicing.create_product(product)
+    return servicing
+
+
+def build(servicing: Servicing, engine: Engine) -> dict[str, int]:
+    servicing.create_product(FLAT)
+    ids: dict[str, int] = {}
+
+    def originate(name: str, model: str, funder: str, borrower: str, tenor: int = 3, channel: str = "direct") -> None:
+        ids[name] = servicing.originate(
+            product_code="FLAT", principal=tenor * K, tenor=tenor, funder=funder, business_model=model,
+            borrower_id=borrower, channel=channel, idempotency_key=f"orig-{name}",
+            guarantee_payout_dpd=30 if model == "capital-heavy" else None)["loan_id"]
+
+    def on(day: date, *payments: str) -> None:
+        run_until(engine, day)
+        for name in payments:
+            servicing.repay(ids[name], K, f"pay-{name}-{day}")
+
+    originate("L1", "capital-light", "bank-a", "b1")
+    originate("L3", "on-balance-sheet", "platform", "b2")
+    originate("L4", "capital-heavy", "bank-a", "b3")
+    originate("L6", "capital-light", "bank-b", "b4", channel="partner")
+    originate("L7", "on-balance-sheet", "platform", "b5", tenor=6)
+    run_until(engine, date(2026, 2, 1))
+    originate("L5", "capital-light", "bank-a", "b1")
+    run_until(engine, date(2026, 2, 10))
+    servicing.prepay(ids["L3"], 3 * K, "prepay-L3")
+    on(date(2026, 2, 15), "L1", "L6", "L7")
+    on(date(2026, 3, 1), "L5")
+    run_until(engine, date(2026, 3, 15))
+    reversed_txn = servicing.repay(ids["L6"], K, "pay-L6-reversed")["transaction_id"]
+    servicing.repay(ids["L7"], K, "pay-L7-03-15")
+    on(date(2026, 3, 16), "L1")
+    run_until(engine, date(2026, 3, 20))
+    servicing.reverse(reversed_txn, "reverse-L6")
+    on(date(2026, 4, 1), "L5")
+    on(date(2026, 4, 10), "L6")
+    on(date(2026, 4, 15), "L1", "L6", "L7")
+    on(date(2026, 5, 1), "L5")
+    on(date(2026, 5, 15), "L7")
+    on(date(2026, 6, 15), "L7")
+    on(date(2026, 7, 15), "L7")
+    run_until(engine, date(2026, 9, 1))
+    servicing.recover(ids["L4"], 50_000, "recover-L4")
+    run_until(engine, date(2026, 10, 1))
+    return ids
