@@ -179,7 +179,7 @@ def balances(by: Sequence[str], as_of: int, th: Thresholds) -> str:
     sel, grp = group_cols(by)
     dpd = f"(CASE WHEN l.overdue_since IS NULL THEN 0 ELSE {as_of} + 1 - l.overdue_since END)"
     per_bucket = ",\n  ".join(
-        f"SUM(CASE WHEN {th.bucket_sql(dpd)} = '{b}' THEN l.outstanding ELSE 0 END) AS bucket_{b.strip('+')}"
+        f"SUM(CASE WHEN {th.bucket_sql(dpd)} = '{b}' THEN l.outstanding ELSE 0 END) AS bucket_{b.strip('+').lower()}"
         for b in ("C", "M1", "M2", "M3", "M4+"))
     return f"""
 SELECT {sel}SUM(l.outstanding) AS outstanding,

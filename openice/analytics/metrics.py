@@ -174,11 +174,11 @@ def _balances(backend: Backend, out: MetricSet, a: int, th: d.Thresholds) -> Non
     rows = backend.query(d.balances(out.by, a, th))
     out.add(_value_metric("outstanding_balance", rows, out.by, "outstanding", "money"))
     out.add(_value_metric("loans_outstanding", rows, out.by, "loans_outstanding", "count"))
-    out.add(_ratio_metric("delinquency_90_plus_rate", rows, out.by, "bucket_M4", "outstanding",
+    out.add(_ratio_metric("delinquency_90_plus_rate", rows, out.by, "bucket_m4", "outstanding",
                           note=f"outstanding principal {th.m3 + 1}+ DPD (not written off) / outstanding principal"))
     for bucket in ("C", "M1", "M2", "M3", "M4"):
         out.add(_value_metric(f"balance_{bucket}{'+' if bucket == 'M4' else ''}", rows, out.by,
-                              f"bucket_{bucket}", "money"))
+                              f"bucket_{bucket.lower()}", "money"))
     out.add(_value_metric("cumulative_borrowers", rows, out.by, "borrowers_with_drawdown", "count",
                           note="distinct borrowers with a drawdown; a borrower may appear in several splits"))
 

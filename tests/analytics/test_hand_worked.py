@@ -84,18 +84,22 @@ def check_engines_agree(source: Engine, spark: Any, tmp_path: Path) -> None:
            "grade": ["ABCD"[k % 4] for k in range(len(loans))]}
     backends = [PostgresBackend(source), DuckDBBackend.from_parquet(parquet), SparkBackend.from_parquet(parquet,
                                                                                                        spark=spark)]
-    for quarter, by in (("2026Q1", ()), ("2026Q2", ("business_model", "channel")),
-                        ("2026Q3", ("institution", "origination_month"))):
-        results = []
+    try:
+        for quarter, by in (("2026Q1", ()), ("2026Q2", ("business_model", "channel")),
+                            ("2026Q3", ("institution", "origination_month"))):
+            results = []
+            for backend in backends:
+                data = compute(backend, Period.quarter(quarter), by=by, pd_frame=pds).to_dict()
+                data.pop("engine")
+                results.append(data)
+            assert results[0]["metrics"]["model_monitoring"]["rows"]
+            for name, metric in results[1]["metrics"].items():
+                assert results[0]["metrics"][name] == metric, (quarter, name, "postgres vs duckdb")
+                assert results[2]["metrics"][name] == metric, (quarter, name, "spark vs duckdb")
+            assert results[0] == results[1] == results[2]
+    finally:
         for backend in backends:
-            data = compute(backend, Period.quarter(quarter), by=by, pd_frame=pds).to_dict()
-            data.pop("engine")
-            results.append(data)
-        assert results[0] == results[1], (quarter, "postgres vs duckdb")
-        assert results[1] == results[2], (quarter, "duckdb vs spark")
-        assert results[0]["metrics"]["model_monitoring"]["rows"]
-    for backend in backends:
-        backend.close()
+            backend.close()
 
 
 def check_first_quarter(tables) -> None:  # type: ignore[no-untyped-def]
