@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from openice.analytics.cli import analytics_app
 from openice.scoring.cli import model_app
 from openice.servicing.cli import register as register_servicing
 
@@ -11,6 +12,7 @@ app = typer.Typer(help="openice: an open Intelligence Credit Engine.", no_args_i
                   pretty_exceptions_show_locals=False)
 register_servicing(app)
 app.add_typer(model_app, name="model")
+app.add_typer(analytics_app)
 __import__("openice.decisioning.cli", fromlist=["register_cli"]).register_cli(app)  # decision, match
 
 
