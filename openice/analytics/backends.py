@@ -204,6 +204,7 @@ class SparkBackend:
 
             spark = (SparkSession.builder.master(master).appName("openice-analytics")
                      .config("spark.ui.enabled", "false")
+                     .config("spark.ui.showConsoleProgress", "false")
                      .config("spark.sql.shuffle.partitions", "8")
                      .config("spark.sql.session.timeZone", "UTC")
                      .getOrCreate())
