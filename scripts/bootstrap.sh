@@ -10,6 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.openice-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q -e ".[${OPENICE_EXTRAS:-ml,decision,api,pdf,dev}]"
+  .venv/bin/python -m pip install -q -e ".[${OPENICE_EXTRAS:-ml,decision,api,pdf,dev,spark}]"
   touch "$stamp"
 fi

@@ -19,8 +19,6 @@ from openice.storage.engine import database_url, make_engine
 
 console = Console()
 analytics_app = typer.Typer(no_args_is_help=True)
-report_app = typer.Typer(help="Disclosure reports.", no_args_is_help=True)
-analytics_app.add_typer(report_app, name="report")
 
 
 class EngineName(StrEnum):
@@ -148,28 +146,3 @@ def metrics(
         table.add_row(f"Revenue: {row['group']['line']}", *split_cells(row, result.by),
                       fmt_value(row["value"], "money"))
     console.print(table)
-
-
-@report_app.command("quarterly")
-def quarterly(
-    quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q3")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for report.html, report.pdf, report.json")],
-    db: DbOpt = None,
-    engine: EngineOpt = EngineName.DUCKDB,
-    parquet: ParquetOpt = None,
-    spark_master: SparkOpt = "local[2]",
-    pdf: Annotated[bool, typer.Option(help="Also render the PDF")] = True,
-) -> None:
-    """Write the quarterly disclosure report: HTML, PDF and JSON."""
-    from openice.analytics.report import write_quarterly
-
-    try:
-        period = Period.quarter(quarter)
-        results = {by: run_metrics(engine, db, parquet, spark_master, period, None, by)
-                   for by in ((), ("model_group",), ("business_model",))}
-        paths = write_quarterly(results, out, pdf=pdf)
-    except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
-    for path in paths:
-        console.print(f"wrote {path}")
