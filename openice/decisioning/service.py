@@ -80,8 +80,15 @@ class Decisioning:
         self.scorer = scorer
         self.vault = vault
         self.policy = policy or Policy()
-        self.anomaly = anomaly or AnomalyModel.fit(reference_matrix())
+        self._anomaly = anomaly
         self.clock = clock
+
+    @property
+    def anomaly(self) -> AnomalyModel:
+        """The anomaly model, fitted on the default reference set on first use when none was given."""
+        if self._anomaly is None:
+            self._anomaly = AnomalyModel.fit(reference_matrix())
+        return self._anomaly
 
     @property
     def model(self) -> ScorerLike:

@@ -2,9 +2,9 @@
 
 The linear programme maximises expected platform margin subject to: each drawdown funded at most once;
 each institution's quota; its maximum amount-weighted average PD; and its minimum volume commitment (soft,
-a shortfall costs `shortfall_penalty` per unit of amount). With only 3 constraints per institution
-coupling 100,000 drawdowns, an optimal vertex has at most that many fractional drawdowns, so rounding
-costs almost nothing; the LP bound is reported beside the rounded objective.
+a shortfall costs `penalty` per unit of amount). With only 3 constraints per institution coupling all the
+drawdowns, an optimal vertex has at most that many fractional drawdowns, so rounding costs almost nothing;
+an upper bound is reported beside the rounded objective.
 
 Column generation keeps the LP small: it starts from each drawdown's best few institutions and adds any
 pair whose reduced cost (computed for all pairs at once with numpy) shows it would improve the solution,
@@ -187,7 +187,7 @@ def _solve_lp(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np
         y_row = dual[:n]
         prices = Prices(np.maximum(-dual[n:n + m], 0) * SCALE, np.maximum(-dual[n + m:n + 2 * m], 0) * SCALE,
                         np.clip(dual[n + 2 * m:], 0, penalty / SCALE) * SCALE)
-        reduced = y_row[:, None] - prices.adjusted(value, amount, pd_, cap.max_avg_pd)  # < 0 improves
+        reduced = -y_row[:, None] - prices.adjusted(value, amount, pd_, cap.max_avg_pd)  # < 0 improves
         reduced[~usable | lp.in_model] = np.inf
         best = np.argmin(reduced, axis=1)
         improving = np.flatnonzero(reduced[np.arange(n), best] < -EPS * max(float(np.abs(value).max()), 1.0))
@@ -203,9 +203,8 @@ def optimise(value: np.ndarray, eligible: np.ndarray, amount: np.ndarray, pd_: n
     """Maximise expected margin with HiGHS and return an integral assignment, its prices and an upper bound.
 
     Up to `sample` drawdowns: the exact LP, whose whole assignments are kept and whose few fractional ones
-    are filled by price. Above it, the LP is solved on a random sample with capacities scaled to the sample
-    (simplex time grows about quadratically with the number of drawdowns), and its prices assign the whole
-    batch; the Lagrangian value at those prices bounds the optimum, so the gap reported is certified.
+    are filled by price. Above it (simplex time grows about quadratically with the number of drawdowns), see
+    `_core`. Either way the Lagrangian value at the prices bounds the optimum, so the reported gap is certified.
     """
     start = time.perf_counter()
     n, m = value.shape
@@ -241,36 +240,46 @@ def _core(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.nda
           sample: int, seed: int, start_columns: int, max_rounds: int
           ) -> tuple[np.ndarray, Prices, float, int, int]:
     """A batch too large for one LP: prices from an LP on a random sample (capacities scaled to it) settle the
-    drawdowns whose best choice is clear; an exact LP over the `sample` most contested ones, within the room
-    the settled ones leave, decides the rest."""
-    n, m = value.shape
+    drawdowns whose best choice is clear; an exact LP over the `sample` most contested ones and those the
+    repairs dropped, within the room the settled ones leave, decides the rest."""
+    n = len(amount)
     idx = np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
     share = sample / n
     part = Capacity(cap.quota * share, cap.min_volume * share, cap.max_avg_pd)
     lp, _, prices, _, rounds = _solve_lp(value[idx], usable[idx], amount[idx], pd_[idx], part, penalty,
                                          start_columns, max_rounds)
     bound = prices.bound(value, usable, amount, pd_, cap)
+    assign, rows, room = _settle(value, usable, amount, pd_, cap, prices, sample)
+    core, x, prices, _, more = _solve_lp(value[rows], usable[rows], amount[rows], pd_[rows], room, penalty,
+                                         start_columns, max_rounds)
+    _keep_whole(x, core.cols_i, core.cols_j, rows, n, assign)
+    _repair_pd(assign, value, amount, pd_, cap)
+    bound = min(bound, prices.bound(value, usable, amount, pd_, cap))
+    return assign, prices, bound, rounds + more, len(lp.cols_i) + len(core.cols_i)
+
+
+def _settle(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity,
+            prices: Prices, size: int) -> tuple[np.ndarray, np.ndarray, Capacity]:
+    """Assign every drawdown but the `size` most contested to its best price-adjusted institution, repair quotas
+    and PD caps (what that drops joins the contested); return that, the contested rows and the room they have."""
+    n, m = value.shape
     adjusted = np.where(usable, prices.adjusted(value, amount, pd_, cap.max_avg_pd), -np.inf)
     top2 = -np.partition(-adjusted, 1, axis=1)[:, :2] if m > 1 else np.hstack([adjusted, np.full((n, 1), -np.inf)])
     best, runner_up = top2.max(axis=1), top2.min(axis=1)
     clearness = np.where(best > 0, best - np.maximum(runner_up, 0), -best) / amount
     contested = np.zeros(n, dtype=bool)
-    contested[np.argpartition(clearness, sample - 1)[:sample]] = True
+    contested[np.argpartition(clearness, size - 1)[:size]] = True
     assign = np.where(~contested & (best > 0), np.argmax(adjusted, axis=1), -1).astype(np.int64)
+    settled = assign >= 0
     _repair_quota(assign, adjusted, amount, cap)
     _repair_pd(assign, value, amount, pd_, cap)
+    contested |= settled & (assign < 0)  # what the repairs dropped is contested too
     funded = assign >= 0
     volume = np.bincount(assign[funded], weights=amount[funded], minlength=m)
     room = Capacity(np.maximum(cap.quota - volume, 0), np.maximum(cap.min_volume - volume, 0), cap.max_avg_pd,
                     np.bincount(assign[funded], weights=amount[funded] * (cap.max_avg_pd[assign[funded]]
                                                                           - pd_[funded]), minlength=m))
-    rows = np.flatnonzero(contested)
-    lp2, x, prices2, _, more = _solve_lp(value[rows], usable[rows], amount[rows], pd_[rows], room, penalty,
-                                        start_columns, max_rounds)
-    _keep_whole(x, lp2.cols_i, lp2.cols_j, rows, n, assign)
-    _repair_pd(assign, value, amount, pd_, cap)
-    bound = min(bound, prices2.bound(value, usable, amount, pd_, cap))
-    return assign, prices2, bound, rounds + more, len(lp.cols_i) + len(lp2.cols_i)
+    return assign, np.flatnonzero(contested), room
 
 
 def _repair_quota(assign: np.ndarray, adjusted: np.ndarray, amount: np.ndarray, cap: Capacity) -> None:

@@ -25,7 +25,7 @@ def test_optimiser_beats_greedy_within_its_bound(n: int, sample: int) -> None:
     evaluate(best.institution, value, amount, pd_, cap, 0.01)  # quotas and PD caps hold
     assert best.objective > base.objective
     assert best.objective <= best.lp_bound + 1e-6 * abs(best.lp_bound)
-    assert best.objective >= 0.97 * best.lp_bound
+    assert best.objective >= 0.995 * best.lp_bound
     assert set(best.prices) == {f"I{j}" for j in range(8)}
     assert all(p["quota"] >= 0 and p["pd"] >= 0 and p["volume"] >= 0 for p in best.prices.values())
 
