@@ -106,3 +106,15 @@ def test_a_stored_decision_reproduces(decisioning: Decisioning) -> None:
     assert record["rules_fired"] == [] and record["outcome"] == result["outcome"]
     again = decisioning.reproduce(result["decision_id"])
     assert again["reproduced"] and again["recomputed"] == again["stored"]
+
+
+def test_the_database_refuses_to_change_a_decision(decisioning: Decisioning, engine: Engine) -> None:
+    from sqlalchemy import delete, update
+    from sqlalchemy.exc import DBAPIError
+
+    borrower = decisioning.register(person(10))["borrower_id"]
+    decision_id = decisioning.apply(borrower, good_application())["decision_id"]
+    for statement in (update(d.decisions).values(outcome="declined"), delete(d.decisions)):
+        with pytest.raises(DBAPIError, match="immutable"), engine.begin() as conn:
+            conn.execute(statement.where(d.decisions.c.id == decision_id))
+    assert decisioning.decision(decision_id)["outcome"] == "approved"
