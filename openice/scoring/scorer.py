@@ -105,7 +105,7 @@ class Scorer:
         if self.model.blend.calibration == "isotonic":
             p = float(np.interp(s, self.model.blend.iso_x, self.model.blend.iso_y))
         else:
-            p = 1.0 / (1.0 + math.exp(-s))
+            p = 1.0 / (1.0 + math.exp(-min(max(s, -700.0), 700.0)))  # no overflow on extreme log-odds
         p = min(max(p, PD_FLOOR), 1 - PD_FLOOR)
         score = round(self._scaling.offset - self._scaling.factor * math.log(p / (1 - p)), 2)
         grade = next(g for g, bound in self._grades if p <= bound)
