@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI routers over the servicing, decisioning, matching, analytics and scoring layers."""

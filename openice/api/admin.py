@@ -1,0 +1,163 @@
+"""Operator and read-only platform resources: API keys, the audit trail, products, the business date, model
+packages and portfolio metrics."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from openice.api.deps import IdempotencyKey, ReadScope, Svc, audit, require
+from openice.api.keys import Principal, Role, key_view
+from openice.api.paging import PageParams, rows
+from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view
+from openice.errors import NotFound, ValidationError
+
+router = APIRouter(prefix="/v1", tags=["platform"])
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Anyone = Annotated[Principal, Depends(require(*Role))]
+Analyst = Annotated[Principal, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
+
+
+def _created(svc: Svc, principal: Principal, key: str, operation: str, payload: dict[str, Any],
+             make: Any) -> dict[str, Any]:
+    """Key creation is idempotent, but the stored response never holds the secret: a replay returns secret=null."""
+    shown: dict[str, Any] = {}
+
+    def work() -> dict[str, Any]:
+        shown.update(make())
+        return {**shown, "secret": None}
+
+    stored = svc.creates.run(principal, key, operation, payload, work)
+    return shown or stored
+
+
+@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
+def create_key(body: ApiKeyIn, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+    """A new key for a role and tenant. The secret is in this response only (null when the request is replayed)."""
+
+    def make() -> dict[str, Any]:
+        created = svc.keys.create(body.role, body.tenant, body.label, principal.key_id)
+        audit(request, svc, principal, "api_key.created", created["id"], {"role": body.role, "tenant": body.tenant})
+        return created
+
+    return _created(svc, principal, key, "api_key.create", body.model_dump(), make)
+
+
+@router.get("/api-keys", response_model=Page[ApiKeyView])
+def list_keys(principal: Anyone, scope: ReadScope, page: PageParams,
+              role: Annotated[str | None, Query(max_length=16)] = None,
+              tenant: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+    found = rows(scope, "api_keys", page, role=role, tenant=tenant)
+    return Page(items=[key_view(r) for r in found.items], next_cursor=found.next_cursor)
+
+
+@router.get("/api-keys/{key_id}", response_model=ApiKeyView)
+def get_key(key_id: str, principal: Anyone, scope: ReadScope) -> Any:
+    return key_view(scope.get("api_keys", key_id, "key_id"))
+
+
+@router.post("/api-keys/{key_id}/rotation", status_code=201, response_model=ApiKeyCreated)
+def rotate_key(key_id: str, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+    """Replace a key's secret: the old one is refused from now on."""
+
+    def make() -> dict[str, Any]:
+        created = svc.keys.rotate(key_id, principal.key_id)
+        audit(request, svc, principal, "api_key.rotated", key_id, {"replaced_by": created["id"]})
+        return created
+
+    return _created(svc, principal, key, "api_key.rotate", {"key_id": key_id}, make)
+
+
+@router.post("/api-keys/{key_id}/revocation", response_model=ApiKeyView)
+def revoke_key(key_id: str, principal: Operator, svc: Svc, request: Request) -> Any:
+    """Revoke a key at once (revoking twice is refused, so a typo in the id is noticed)."""
+    revoked = svc.keys.revoke(key_id)
+    audit(request, svc, principal, "api_key.revoked", key_id, {})
+    return revoked
+
+
+@router.get("/audit", response_model=Page[AuditView])
+def list_audit(principal: Operator, scope: ReadScope, page: PageParams,
+               action: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+    found = rows(scope, "audit_log", page, action=action)
+    return Page(items=[audit_view(r) for r in found.items], next_cursor=found.next_cursor)
+
+
+class BusinessDate(BaseModel):
+    business_date: date
+
+
+@router.get("/business-date", response_model=BusinessDate)
+def business_date(principal: Anyone, svc: Svc) -> Any:
+    return BusinessDate(business_date=svc.servicing.business_date())
+
+
+@router.get("/products", response_model=list[dict[str, Any]])
+def products(principal: Anyone, svc: Svc) -> Any:
+    return [json.loads(json.dumps(p.to_dict(), default=str)) for p in svc.servicing.products()]
+
+
+class ModelPackage(BaseModel):
+    version: int
+    path: str
+    package_hash: str
+    created_at: str
+    champion: bool
+    metrics: dict[str, Any]
+
+
+def _registry(svc: Svc) -> dict[str, Any]:
+    where = svc.settings.model_registry
+    if not where or not (Path(where) / "registry.json").exists():
+        raise NotFound("no model registry is configured (set model_registry or OPENICE_MODEL_REGISTRY)",
+                       field="model_registry")
+    return json.loads((Path(where) / "registry.json").read_text())
+
+
+def _packages(reg: dict[str, Any]) -> list[ModelPackage]:
+    return [ModelPackage(version=p["version"], path=p["path"], package_hash=p["package_hash"],
+                         created_at=str(p["created_at"]), champion=p["version"] == reg["champion"],
+                         metrics=p.get("metrics", {})) for p in reg["packages"]]
+
+
+@router.get("/models", response_model=list[ModelPackage])
+def models(principal: Operator, svc: Svc) -> Any:
+    """Registered scoring model packages (read-only; train and promote with `openice model`)."""
+    return _packages(_registry(svc))
+
+
+@router.get("/models/champion", response_model=ModelPackage)
+def champion(principal: Operator, svc: Svc) -> Any:
+    found = [p for p in _packages(_registry(svc)) if p.champion]
+    if not found:
+        raise NotFound("the registry has no champion", field="model_registry")
+    return found[0]
+
+
+@router.get("/portfolio/metrics", response_model=dict[str, Any])
+def portfolio_metrics(principal: Analyst, svc: Svc,
+                      quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$", examples=["2026Q1"])],
+                      as_of: date | None = None) -> Any:
+    """Disclosure metrics for a quarter. An institution gets only the rows split by institution that are its own."""
+    from openice.analytics.backends import DuckDBBackend, PostgresBackend, snapshot
+    from openice.analytics.metrics import Period, compute
+
+    period = Period.quarter(quarter)
+    if as_of is not None and as_of < period.start:
+        raise ValidationError(f"as_of {as_of} is before the quarter starts {period.start}", field="as_of")
+    own = principal.role is Role.INSTITUTION
+    backend = PostgresBackend(svc.engine) if svc.engine.dialect.name == "postgresql" else \
+        DuckDBBackend.from_arrow(snapshot(svc.engine))
+    try:
+        result = compute(backend, period, as_of, ("institution",) if own else ()).to_dict()
+    finally:
+        backend.close()
+    if own:
+        for metric in result["metrics"].values():
+            metric["rows"] = [r for r in metric["rows"] if r["group"].get("institution") == principal.tenant]
+    return json.loads(json.dumps(result, default=str))

@@ -1,0 +1,149 @@
+"""The FastAPI application: routers, problem+json errors, request ids, body limits, Prometheus metrics, and
+interactive docs served from local files (no CDN: on-premise banks run without internet)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fastapi_offline
+from fastapi import FastAPI, HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import Engine, event, text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openice.api import admin, funding, lending, loans, problems
+from openice.api.deps import Services
+from openice.api.problems import Problem, problem
+from openice.api.settings import Settings
+from openice.decisioning.anomaly import AnomalyModel
+from openice.decisioning.pii import PiiVault
+from openice.decisioning.scorer import ScorerLike
+from openice.storage.engine import make_engine
+
+REQUESTS = Counter("openice_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("openice_http_request_seconds", "HTTP request latency", ["method", "route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ERRORS = {s: {"model": Problem, "content": {problems.MEDIA_TYPE: {}}, "description": problems.TITLES[s]}
+          for s in (401, 403, 404, 409, 413, 422, 429, 503)}
+
+
+class Edge:
+    """Pure ASGI middleware: request id in and out, a hard body-size limit, and Prometheus timing by route."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started, status = time.perf_counter(), [500]
+        declared = headers.get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_body:
+            await problem(413, f"the body is larger than {self.max_body} bytes", request_id=rid)(scope, receive, send)
+            return
+        seen = [0]
+
+        async def limited() -> Message:
+            message = await receive()
+            seen[0] += len(message.get("body", b""))
+            if seen[0] > self.max_body:
+                raise HTTPException(413, f"the body is larger than {self.max_body} bytes")
+            return message
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tagged)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status[0])).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def _timeouts(engine: Engine, settings: Settings) -> None:
+    """Bound how long one statement (PostgreSQL) or one lock wait (SQLite) may hold a request."""
+
+    @event.listens_for(engine, "connect")
+    def _limit(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        if engine.dialect.name == "postgresql":
+            cur.execute(f"SET statement_timeout = {int(settings.statement_timeout_ms)}")
+            dbapi_conn.commit()
+        else:
+            cur.execute(f"PRAGMA busy_timeout = {int(settings.statement_timeout_ms)}")
+        cur.close()
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, scorer: ScorerLike | None = None,
+               anomaly: AnomalyModel | None = None, vault: PiiVault | None = None) -> FastAPI:
+    """The service over one database. Tests pass an engine, scorer and vault; `openice serve` loads them."""
+    settings = settings or Settings.load()
+    if engine is None:
+        engine = make_engine(settings.db)
+        _timeouts(engine, settings)
+    if scorer is None and settings.model:
+        from openice.scoring.scorer import Scorer
+
+        scorer = Scorer.load(settings.model)
+    app = FastAPI(title="openice", version="0.1.0", docs_url=None, redoc_url=None, responses=ERRORS,
+                  description="Applications, decisions, fund matching, servicing and disclosure metrics. "
+                              "Errors are RFC 9457 problem+json; money is a decimal string with a currency.")
+    app.state.services = Services(settings, engine, scorer, anomaly, vault)
+    problems.install(app)
+    for module in (lending, funding, loans, admin):
+        app.include_router(module.router)
+    _operations(app, engine)
+    app.add_middleware(Edge, max_body=settings.max_body_bytes)
+    return app
+
+
+def _operations(app: FastAPI, engine: Engine) -> None:
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="openice API",
+                                   swagger_js_url="/static/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui.css", swagger_favicon_url="/static/favicon.png")
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"], responses={503: ERRORS[503]})
+    def ready() -> Any:
+        """Readiness: the database answers and has a business date."""
+        with engine.connect() as conn:
+            day = conn.execute(text("SELECT business_day FROM business_calendar WHERE id = 1")).scalar()
+        if day is None:
+            return problem(503, "the database has no business date; run migrations first", field="database")
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus text exposition (per worker process)."""
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+def from_env() -> FastAPI:
+    """The factory uvicorn workers call (`openice serve` passes its options through the environment)."""
+    return create_app(Settings.load())

@@ -1,0 +1,142 @@
+"""API keys: random 256-bit secrets shown once, stored only as SHA-256, scoped to a role and a tenant.
+
+A key's tenant is what the data layer filters by (`openice.api.tenancy`): 'platform' for operators, an
+institution code for institutions, a borrower id for borrowers, 'platform' or an institution code for
+collections agents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from openice.errors import NotFound, ValidationError
+from openice.storage import api_tables as a
+from openice.storage import decisioning_tables as d
+from openice.storage.uow import now_iso
+
+PLATFORM = "platform"
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    INSTITUTION = "institution"
+    BORROWER = "borrower"
+    COLLECTIONS = "collections"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    role: Role
+    tenant: str
+
+    def scoped(self, idempotency_key: str) -> str:
+        """Idempotency keys are per tenant: one tenant's key can never replay another tenant's response."""
+        return f"{self.role.value}/{self.tenant}/{idempotency_key}"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def key_view(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "role": row.role, "tenant": row.tenant, "label": row.label, "created_at": row.created_at,
+            "revoked_at": row.revoked_at, "replaced_by": row.replaced_by}
+
+
+class ApiKeys:
+    """Creates, rotates, revokes and checks keys; only hashes reach the database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _check_tenant(self, conn: Any, role: Role, tenant: str) -> None:
+        exists = {
+            Role.INSTITUTION: lambda: conn.execute(select(d.institutions.c.code).where(
+                d.institutions.c.code == tenant)).first(),
+            Role.BORROWER: lambda: conn.execute(select(d.borrowers.c.id).where(d.borrowers.c.id == tenant)).first(),
+        }
+        if role is Role.OPERATOR and tenant != PLATFORM:
+            raise ValidationError(f"an operator key's tenant is {PLATFORM!r}", field="tenant")
+        if role is Role.COLLECTIONS and tenant != PLATFORM:
+            role = Role.INSTITUTION  # an institution's own collections desk
+        if role in exists and not exists[role]():
+            raise ValidationError(f"no {role.value} {tenant!r} to scope the key to", field="tenant")
+
+    def create(self, role: str, tenant: str, label: str = "", created_by: str | None = None) -> dict[str, Any]:
+        """A new key; the secret is in the result and nowhere else, ever."""
+        try:
+            kind = Role(role)
+        except ValueError:
+            raise ValidationError(f"must be one of {[r.value for r in Role]}", field="role") from None
+        secret = secrets.token_urlsafe(32)
+        key_id = "K" + uuid.uuid4().hex[:20]
+        with self.engine.begin() as conn:
+            self._check_tenant(conn, kind, tenant)
+            conn.execute(insert(a.api_keys).values(id=key_id, key_hash=hash_secret(secret), role=kind.value,
+                                                   tenant=tenant, label=label, created_at=now_iso(),
+                                                   created_by=created_by))
+            row = conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).one()
+        return {**key_view(row), "secret": secret}
+
+    def rotate(self, key_id: str, by: str | None) -> dict[str, Any]:
+        """A fresh secret with the same role and tenant; the old key stops working at once."""
+        old = self._live(key_id)
+        new = self.create(old.role, old.tenant, old.label, by)
+        with self.engine.begin() as conn:
+            conn.execute(update(a.api_keys).where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
+                         .values(revoked_at=now_iso(), replaced_by=new["id"]))
+        return new
+
+    def revoke(self, key_id: str) -> dict[str, Any]:
+        self._live(key_id)
+        with self.engine.begin() as conn:
+            conn.execute(update(a.api_keys).where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
+                         .values(revoked_at=now_iso()))
+            return key_view(conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).one())
+
+    def _live(self, key_id: str) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).first()
+        if row is None:
+            raise NotFound(f"no api key {key_id!r}", field="key_id")
+        if row.revoked_at is not None:
+            raise ValidationError(f"api key {key_id} is already revoked", field="key_id")
+        return row
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The live key with this secret, or None (unknown and revoked keys look the same to a caller)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(a.api_keys.c.id, a.api_keys.c.role, a.api_keys.c.tenant).where(
+                a.api_keys.c.key_hash == hash_secret(secret), a.api_keys.c.revoked_at.is_(None))).first()
+        return None if row is None else Principal(row.id, Role(row.role), row.tenant)
+
+
+class RateLimiter:
+    """A token bucket per key in this process: `rate` requests a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key_id: str) -> float:
+        """0 when the request may go ahead, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens < 1:
+                self._buckets[key_id] = (tokens, now)
+                return (1 - tokens) / self.rate
+            self._buckets[key_id] = (tokens - 1, now)
+            return 0.0

@@ -1,0 +1,121 @@
+"""Loans with schedules and balances, and the money that moves on them (every move needs an Idempotency-Key)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from openice.api.deps import IdempotencyKey, ReadScope, Svc, audit, require
+from openice.api.keys import Principal, Role
+from openice.api.paging import PageParams, rows
+from openice.api.views import (
+    LoanDetail,
+    LoanView,
+    Page,
+    PaymentIn,
+    PaymentResult,
+    PrepaymentIn,
+    RecoveryIn,
+    TransactionView,
+    loan_detail,
+    loan_view,
+    money,
+    transaction_view,
+)
+from openice.errors import ValidationError
+from openice.money import to_minor
+
+router = APIRouter(prefix="/v1", tags=["loans"])
+Anyone = Annotated[Principal, Depends(require(*Role))]
+Payer = Annotated[Principal, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]
+Borrower = Annotated[Principal, Depends(require(Role.OPERATOR, Role.BORROWER))]
+Collector = Annotated[Principal, Depends(require(Role.OPERATOR, Role.COLLECTIONS))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+
+
+@router.get("/loans", response_model=Page[LoanView])
+def list_loans(principal: Anyone, scope: ReadScope, page: PageParams,
+               status: Annotated[str | None, Query(pattern="^(active|closed|written_off)$")] = None,
+               bucket: Annotated[str | None, Query(pattern=r"^(C|M1|M2|M3|M4\+|WO)$")] = None,
+               borrower_id: Annotated[str | None, Query(max_length=64)] = None,
+               funder: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+    found = rows(scope, "loans", page, status=status, bucket=bucket, borrower_id=borrower_id, original_funder=funder)
+    return Page(items=[loan_view(r) for r in found.items], next_cursor=found.next_cursor)
+
+
+@router.get("/loans/{loan_id}", response_model=LoanDetail)
+def get_loan(loan_id: int, principal: Anyone, svc: Svc, scope: ReadScope) -> Any:
+    """The loan with its schedule and ledger balances."""
+    row = scope.get("loans", loan_id, "loan_id")
+    return loan_detail(row, svc.servicing.loan(loan_id))
+
+
+@router.get("/loans/{loan_id}/transactions", response_model=Page[TransactionView])
+def list_transactions(loan_id: int, principal: Anyone, scope: ReadScope, page: PageParams) -> Any:
+    loan = scope.get("loans", loan_id, "loan_id")
+    found = rows(scope, "transactions", page, loan_id=loan_id)
+    return Page(items=[transaction_view(r, loan.currency) for r in found.items], next_cursor=found.next_cursor)
+
+
+def _result(result: dict[str, Any], currency: str) -> PaymentResult:
+    return PaymentResult(transaction_id=result["transaction_id"], loan_id=result["loan_id"], status=result["status"],
+                         outstanding_principal=money(result["outstanding_principal"], currency),
+                         value_date=result.get("value_date"),
+                         allocated={k: money(v, currency) for k, v in result.get("allocated", {}).items()})
+
+
+def _move(request: Request, svc: Svc, principal: Principal, action: str, loan: Any,
+          call: Callable[[], dict[str, Any]]) -> PaymentResult:
+    result = call()
+    audit(request, svc, principal, action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"]})
+    return _result(result, loan.currency)
+
+
+@router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)
+def repay(loan_id: int, body: PaymentIn, key: IdempotencyKey, principal: Payer, svc: Svc, scope: ReadScope,
+          request: Request) -> Any:
+    loan = scope.get("loans", loan_id, "loan_id")
+    amount = to_minor(body.amount, loan.currency)
+    return _move(request, svc, principal, "loan.repayment", loan, lambda: svc.servicing.repay(
+        loan_id, amount, principal.scoped(key), body.value_date, body.currency))
+
+
+@router.post("/loans/{loan_id}/prepayments", status_code=201, response_model=PaymentResult)
+def prepay(loan_id: int, body: PrepaymentIn, key: IdempotencyKey, principal: Borrower, svc: Svc, scope: ReadScope,
+           request: Request) -> Any:
+    loan = scope.get("loans", loan_id, "loan_id")
+    amount = to_minor(body.amount, loan.currency)
+    return _move(request, svc, principal, "loan.prepayment", loan, lambda: svc.servicing.prepay(
+        loan_id, amount, principal.scoped(key), body.mode, body.currency))
+
+
+@router.post("/loans/{loan_id}/recoveries", status_code=201, response_model=PaymentResult)
+def recover(loan_id: int, body: RecoveryIn, key: IdempotencyKey, principal: Collector, svc: Svc, scope: ReadScope,
+            request: Request) -> Any:
+    """Money collected on a written-off loan."""
+    loan = scope.get("loans", loan_id, "loan_id")
+    if body.currency != loan.currency:
+        raise ValidationError(f"loan {loan_id} is in {loan.currency}, not {body.currency}", field="currency")
+    amount = to_minor(body.amount, loan.currency)
+    return _move(request, svc, principal, "loan.recovery", loan,
+                 lambda: svc.servicing.recover(loan_id, amount, principal.scoped(key)))
+
+
+@router.post("/loans/{loan_id}/write-off", status_code=201, response_model=PaymentResult)
+def write_off(loan_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, scope: ReadScope,
+              request: Request) -> Any:
+    loan = scope.get("loans", loan_id, "loan_id")
+    return _move(request, svc, principal, "loan.write_off", loan,
+                 lambda: svc.servicing.write_off(loan_id, principal.scoped(key)))
+
+
+@router.post("/transactions/{transaction_id}/reversal", status_code=201, response_model=PaymentResult)
+def reverse(transaction_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, scope: ReadScope,
+            request: Request) -> Any:
+    """Undo a payment; the loan's later history is replayed without it."""
+    txn = scope.get("transactions", transaction_id, "transaction_id")
+    loan = scope.get("loans", txn.loan_id, "loan_id")
+    return _move(request, svc, principal, "transaction.reversed", loan,
+                 lambda: svc.servicing.reverse(transaction_id, principal.scoped(key)))

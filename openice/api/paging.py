@@ -1,0 +1,28 @@
+"""Cursor pagination parameters shared by every list operation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from openice.api.tenancy import Page as Rows
+from openice.api.tenancy import Scope
+
+
+class Paging(BaseModel):
+    cursor: str | None = None
+    limit: int = 50
+
+
+def paging(cursor: Annotated[str | None, Query(max_length=200, description="from the previous page")] = None,
+           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Paging:
+    return Paging(cursor=cursor, limit=limit)
+
+
+PageParams = Annotated[Paging, Depends(paging)]
+
+
+def rows(scope: Scope, resource: str, page: Paging, **filters: object) -> Rows:
+    return scope.page(resource, filters, page.cursor, page.limit)

@@ -1,0 +1,58 @@
+"""Service settings: defaults, then an optional TOML file's [api] table, then OPENICE_* environment variables.
+
+One place reads configuration so `openice serve`, the tests and the load bench start the same service.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from openice.errors import ValidationError
+from openice.storage.engine import DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = DEFAULT_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    model: str | None = None  # package or registry directory that scores applications
+    model_registry: str | None = None  # registry listed read-only at /v1/models
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_second: float = 100.0  # per API key, per worker process
+    rate_limit_burst: int = 200
+    statement_timeout_ms: int = 10_000
+    keep_alive_seconds: int = 5
+    max_page_size: int = 200
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:
+        """Defaults < TOML file (`path` or $OPENICE_CONFIG) < environment < explicit overrides (CLI flags)."""
+        values: dict[str, Any] = {}
+        path = path or os.environ.get("OPENICE_CONFIG")
+        if path:
+            with open(path, "rb") as fh:
+                values.update(tomllib.load(fh).get("api", {}))
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ValidationError(f"unknown settings {sorted(unknown)}", field="config")
+        for name in known:
+            env = os.environ.get(f"OPENICE_{name.upper()}")
+            if env is not None:
+                values[name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **{k: _coerce(known[k].type, k, v) for k, v in values.items()})
+
+
+def _coerce(kind: Any, name: str, value: Any) -> Any:
+    target = {"int": int, "float": float}.get(str(kind))
+    try:
+        return target(value) if target else value
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a valid {kind}", field=name) from None

@@ -1,0 +1,127 @@
+"""Tenant scoping in the data layer: every read of a tenant-owned row goes through `Scope`, which adds the
+caller's tenant filter to the query itself. A row outside the caller's tenant is indistinguishable from a
+missing one (404), so identifiers of other tenants reveal nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Table, false, select, true
+
+from openice.api.keys import PLATFORM, Principal, Role
+from openice.errors import NotFound, ValidationError
+from openice.storage import api_tables as a
+from openice.storage import decisioning_tables as d
+from openice.storage import tables as t
+
+Rule = Callable[[Principal], ColumnElement[bool]]
+
+
+def _funded_by(p: Principal) -> ColumnElement[bool]:
+    return t.loans.c.original_funder == p.tenant
+
+
+def _loans(p: Principal) -> ColumnElement[bool]:
+    if p.role is Role.BORROWER:
+        return t.loans.c.borrower_id == p.tenant
+    if p.role is Role.INSTITUTION or (p.role is Role.COLLECTIONS and p.tenant != PLATFORM):
+        return _funded_by(p)
+    return true()
+
+
+def _own_borrower(column: Any) -> Rule:
+    """Borrower-owned rows: the borrower and operators only."""
+    return lambda p: column == p.tenant if p.role is Role.BORROWER else (
+        true() if p.role is Role.OPERATOR else false())
+
+
+def _borrowers(p: Principal) -> ColumnElement[bool]:
+    if p.role is Role.COLLECTIONS:  # the people behind the loans the agent works
+        return d.borrowers.c.id.in_(select(t.loans.c.borrower_id).where(_loans(p)))
+    return _own_borrower(d.borrowers.c.id)(p)
+
+
+def _institution_owned(column: Any) -> Rule:
+    return lambda p: column == p.tenant if p.role is Role.INSTITUTION else (
+        true() if p.role is Role.OPERATOR else false())
+
+
+RULES: dict[str, Rule] = {
+    "loans": _loans,
+    "transactions": lambda p: t.transactions.c.loan_id.in_(select(t.loans.c.id).where(_loans(p))),
+    "borrowers": _borrowers,
+    "decisions": _own_borrower(d.decisions.c.borrower_id),
+    "credit_lines": _own_borrower(d.credit_lines.c.borrower_id),
+    "drawdowns": _own_borrower(d.drawdowns.c.borrower_id),
+    "offers": _institution_owned(d.offers.c.institution_code),
+    "institutions": _institution_owned(d.institutions.c.code),
+    "api_keys": lambda p: true() if p.role is Role.OPERATOR else a.api_keys.c.id == p.key_id,
+    "audit_log": lambda p: true() if p.role is Role.OPERATOR else false(),
+}
+TABLES: dict[str, Table] = {"loans": t.loans, "transactions": t.transactions, "borrowers": d.borrowers,
+                            "decisions": d.decisions, "credit_lines": d.credit_lines, "drawdowns": d.drawdowns,
+                            "offers": d.offers, "institutions": d.institutions, "api_keys": a.api_keys,
+                            "audit_log": a.audit_log}
+KEYS = {"institutions": "code"}
+NAMES = {"credit_lines": "credit line", "api_keys": "api key", "audit_log": "audit entry"}
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, numeric: bool) -> Any:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return int(text) if numeric else text
+    except ValueError:
+        raise ValidationError("is not a cursor this service issued", field="cursor") from None
+
+
+class Scope:
+    """The caller's window on the database: every query here carries the tenant filter."""
+
+    def __init__(self, conn: Connection, principal: Principal) -> None:
+        self.conn = conn
+        self.principal = principal
+
+    def where(self, resource: str) -> ColumnElement[bool]:
+        return RULES[resource](self.principal)
+
+    def get(self, resource: str, ident: Any, field: str) -> Any:
+        table = TABLES[resource]
+        key = table.c[KEYS.get(resource, "id")]
+        try:
+            ident = key.type.python_type(ident)
+        except (TypeError, ValueError):
+            ident = None
+        row = None if ident is None else self.conn.execute(
+            select(table).where(key == ident, self.where(resource))).first()
+        if row is None:
+            raise NotFound(f"no {NAMES.get(resource, resource.rstrip('s'))} {ident!r}", field=field)
+        return row
+
+    def page(self, resource: str, filters: dict[str, Any], cursor: str | None, limit: int) -> Page:
+        """Rows in key order after `cursor`, with equality filters on the named columns (None = no filter)."""
+        table = TABLES[resource]
+        key = table.c[KEYS.get(resource, "id")]
+        query = select(table).where(self.where(resource))
+        for name, value in filters.items():
+            if value is not None:
+                query = query.where(table.c[name] == value)
+        if cursor:
+            query = query.where(key > decode_cursor(cursor, key.type.python_type is int))
+        rows = list(self.conn.execute(query.order_by(key).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(getattr(rows[-1], key.name)) if more else None)

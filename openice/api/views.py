@@ -1,0 +1,290 @@
+"""Request and response bodies. Money crosses the edge as a decimal string with its currency; dates as ISO 8601."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from openice.decisioning.identity import mask_id, mask_mobile, mask_name
+from openice.decisioning.pii import PiiVault
+from openice.money import from_minor
+from openice.servicing.loan import LoanAccount
+from openice.servicing.products import PrepaymentMode
+from openice.storage.days import from_day
+
+T = TypeVar("T")
+AMOUNT = r"^[0-9]{1,13}(\.[0-9]{1,4})?$"
+CURRENCY = r"^[A-Z]{3}$"
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+
+
+class Money(BaseModel):
+    amount: str = Field(examples=["1250.00"])
+    currency: str = Field(examples=["CNY"])
+
+
+def money(minor: int, currency: str) -> Money:
+    return Money(amount=str(from_minor(int(minor), currency)), currency=currency)
+
+
+def day(value: int | None) -> date | None:
+    return None if value is None else from_day(value)
+
+
+class PaymentIn(BaseModel):
+    amount: str = Field(pattern=AMOUNT, examples=["500.00"])
+    currency: str = Field(pattern=CURRENCY, examples=["CNY"])
+    value_date: date | None = Field(None, description="backdated payments replay the loan; default today")
+
+
+class PrepaymentIn(BaseModel):
+    amount: str = Field(pattern=AMOUNT, examples=["5000.00"])
+    currency: str = Field(pattern=CURRENCY, examples=["CNY"])
+    mode: PrepaymentMode = PrepaymentMode.REAMORTISE
+
+
+class RecoveryIn(BaseModel):
+    amount: str = Field(pattern=AMOUNT)
+    currency: str = Field(pattern=CURRENCY)
+
+
+class DrawdownIn(BaseModel):
+    amount: str = Field(pattern=AMOUNT, examples=["10000.00"])
+    currency: str = Field(pattern=CURRENCY, examples=["CNY"])
+    tenor: int = Field(gt=0, le=360, description="months")
+
+
+class PaymentResult(BaseModel):
+    transaction_id: int
+    loan_id: int
+    status: str
+    outstanding_principal: Money
+    value_date: date | None = None
+    allocated: dict[str, Money] = Field(default_factory=dict)
+
+
+class Installment(BaseModel):
+    seq: int
+    period_start: date
+    due_date: date
+    principal: Money
+    interest: Money
+    fee: Money
+    paid: Money
+    unpaid: Money
+
+
+class LoanView(BaseModel):
+    id: int
+    borrower_id: str | None
+    product_code: str
+    funder: str
+    original_funder: str
+    business_model: str
+    channel: str
+    status: str
+    principal: Money
+    outstanding_principal: Money
+    tenor: int
+    rate_ppm: int
+    disbursed_on: date
+    maturity_on: date
+    days_past_due: int
+    bucket: str
+
+
+class LoanDetail(LoanView):
+    balances: dict[str, Money]
+    schedule: list[Installment]
+
+
+def loan_view(row: Any) -> LoanView:
+    c = row.currency
+    return LoanView(id=row.id, borrower_id=row.borrower_id, product_code=row.product_code, funder=row.funder,
+                    original_funder=row.original_funder, business_model=row.business_model, channel=row.channel,
+                    status=row.status, principal=money(row.principal, c),
+                    outstanding_principal=money(row.bal_loan_principal, c), tenor=row.tenor, rate_ppm=row.rate_ppm,
+                    disbursed_on=from_day(row.disbursed_day), maturity_on=from_day(row.maturity_day),
+                    days_past_due=row.dpd, bucket=row.bucket)
+
+
+def loan_detail(row: Any, loan: LoanAccount) -> LoanDetail:
+    c = loan.terms.currency
+    schedule = [Installment(seq=i.seq, period_start=i.period_start, due_date=i.due_date,
+                            principal=money(i.principal, c), interest=money(i.interest, c), fee=money(i.fee, c),
+                            paid=money(i.principal_paid + i.interest_paid + i.fee_paid, c), unpaid=money(i.unpaid, c))
+                for i in loan.installments]
+    base = loan_view(row).model_dump()
+    base.update(status=loan.status.value, days_past_due=loan.days_past_due, bucket=loan.bucket)
+    return LoanDetail(**base, balances={k: money(v, c) for k, v in sorted(loan.balances.items())}, schedule=schedule)
+
+
+class TransactionView(BaseModel):
+    id: int
+    loan_id: int
+    kind: str
+    value_date: date
+    booked_on: date
+    amount: Money
+    mode: str | None
+    reversed: bool
+
+
+def transaction_view(row: Any, currency: str) -> TransactionView:
+    return TransactionView(id=row.id, loan_id=row.loan_id, kind=row.kind, value_date=from_day(row.value_day),
+                           booked_on=from_day(row.booked_day), amount=money(row.amount, currency), mode=row.mode,
+                           reversed=bool(row.reversed))
+
+
+class BorrowerView(BaseModel):
+    id: str
+    registered_on: date
+    province: str
+    city: str
+    birth_year: int
+    name: str
+    national_id: str
+    mobile: str
+    masked: bool = Field(description="personal data is shown in full only to the borrower themself")
+
+
+def borrower_view(row: Any, vault: PiiVault, full: bool, contact: bool = False) -> BorrowerView:
+    """Decrypt and mask by role: the borrower sees everything; a collections agent also sees the mobile."""
+    name, nid, mobile = (vault.decrypt(col, getattr(row, f"{col}_enc")) for col in ("name", "national_id", "mobile"))
+    if not full:
+        name, nid = mask_name(name), mask_id(nid)
+        mobile = mobile if contact else mask_mobile(mobile)
+    return BorrowerView(id=row.id, registered_on=from_day(row.registered_day), province=row.province, city=row.city,
+                        birth_year=row.birth_year, name=name, national_id=nid, mobile=mobile, masked=not full)
+
+
+class DecisionView(BaseModel):
+    id: str
+    application_id: str
+    borrower_id: str
+    decided_on: date
+    outcome: str
+    fraud: str
+    pd: float | None
+    score: float | None
+    grade: str | None
+    reasons: list[str]
+    rules_fired: list[str]
+    line_id: str | None = None
+    model_hash: str
+    policy_hash: str
+    input_hash: str
+    result: dict[str, Any]
+
+
+def decision_view(row: Any, line_id: str | None = None) -> DecisionView:
+    return DecisionView(id=row.id, application_id=row.application_id, borrower_id=row.borrower_id,
+                        decided_on=from_day(row.decided_day), outcome=row.outcome, fraud=row.fraud, pd=row.pd,
+                        score=row.score, grade=row.grade, reasons=json.loads(row.reasons),
+                        rules_fired=json.loads(row.rules_fired), line_id=line_id, model_hash=row.model_hash,
+                        policy_hash=row.policy_hash, input_hash=row.input_hash, result=json.loads(row.result))
+
+
+class CreditLineView(BaseModel):
+    id: str
+    borrower_id: str
+    decision_id: str
+    product_code: str
+    approved_on: date
+    expiry_on: date
+    status: str
+    amount: Money
+    drawn: Money
+    available: Money
+    rate_ppm: int
+    apr_ppm: int
+    max_tenor: int
+    grade: str
+
+
+def line_view(row: Any, currency: str) -> CreditLineView:
+    return CreditLineView(id=row.id, borrower_id=row.borrower_id, decision_id=row.decision_id,
+                          product_code=row.product_code, approved_on=from_day(row.approved_day),
+                          expiry_on=from_day(row.expiry_day), status=row.status, amount=money(row.amount, currency),
+                          drawn=money(row.drawn, currency), available=money(row.amount - row.drawn, currency),
+                          rate_ppm=row.rate_ppm, apr_ppm=row.apr_ppm, max_tenor=row.max_tenor, grade=row.grade)
+
+
+class DrawdownView(BaseModel):
+    id: int
+    line_id: str
+    borrower_id: str
+    amount: Money
+    tenor: int
+    requested_on: date
+    status: str = Field(description="routing | funded | no_funder | failed")
+    institution_code: str | None
+    loan_id: int | None
+    reasons: dict[str, Any]
+
+
+def drawdown_view(row: Any, currency: str) -> DrawdownView:
+    return DrawdownView(id=row.id, line_id=row.line_id, borrower_id=row.borrower_id, amount=money(row.amount, currency),
+                        tenor=row.tenor, requested_on=from_day(row.requested_day), status=row.status,
+                        institution_code=row.institution_code, loan_id=row.loan_id,
+                        reasons=json.loads(row.reasons or "{}"))
+
+
+class OfferView(BaseModel):
+    id: int
+    drawdown_id: int
+    institution_code: str
+    rank: int
+    expected_margin_minor: int
+    status: str = Field(description="sent | accepted | declined | failed")
+    reason: str | None
+    created_at: str
+
+
+def offer_view(row: Any) -> OfferView:
+    return OfferView(id=row.id, drawdown_id=row.drawdown_id, institution_code=row.institution_code, rank=row.rank,
+                     expected_margin_minor=row.expected_margin, status=row.status, reason=row.reason,
+                     created_at=row.created_at)
+
+
+class ApiKeyIn(BaseModel):
+    role: str = Field(pattern="^(operator|institution|borrower|collections)$")
+    tenant: str = Field(min_length=1, max_length=64, description="'platform', an institution code or a borrower id")
+    label: str = Field("", max_length=200)
+
+
+class ApiKeyView(BaseModel):
+    id: str
+    role: str
+    tenant: str
+    label: str
+    created_at: str
+    revoked_at: str | None
+    replaced_by: str | None
+
+
+class ApiKeyCreated(ApiKeyView):
+    secret: str | None = Field(description="shown once; only its SHA-256 is stored (null on a replay)")
+
+
+class AuditView(BaseModel):
+    id: int
+    at: str
+    request_id: str
+    key_id: str | None
+    role: str
+    tenant: str
+    action: str
+    resource: str
+    detail: dict[str, Any]
+
+
+def audit_view(row: Any) -> AuditView:
+    return AuditView(**{**row._mapping, "detail": json.loads(row.detail)})
