@@ -203,7 +203,7 @@ def optimise(value: np.ndarray, eligible: np.ndarray, amount: np.ndarray, pd_: n
     """Maximise expected margin with HiGHS and return an integral assignment, its prices and an upper bound.
 
     Up to `sample` drawdowns: the exact LP, whose whole assignments are kept and whose few fractional ones
-    are filled by price. Above it (simplex time grows about quadratically with the number of drawdowns), see
+    are filled by price. Above it (simplex time grows faster than the number of drawdowns), see
     `_core`. Either way the Lagrangian value at the prices bounds the optimum, so the reported gap is certified.
     """
     start = time.perf_counter()
