@@ -14,6 +14,7 @@ register_servicing(app)
 app.add_typer(model_app, name="model")
 app.add_typer(analytics_app)
 __import__("openice.decisioning.cli", fromlist=["register_cli"]).register_cli(app)  # decision, match
+__import__("openice.simulation.cli", fromlist=["register"]).register(app)  # demo, whatif
 __import__("openice.api.cli", fromlist=["register"]).register(app)  # serve, api-key
 
 

@@ -1,116 +1,90 @@
-"""The servicing demo: a year of a consumer-loan book on the embedded default, day by day.
+"""The full-platform demo: a year of business on the embedded default, from model training to disclosure report.
 
-Borrowers behave by type: most pay on their due date, some pay late and cure, some stop
-paying (and are written off, or paid out by the platform's guarantee), some prepay in full.
-Everything goes through the same service calls and end of day that production uses.
+It creates a fresh SQLite database, trains the platform's model on the bundled LendingClub loans, onboards five
+institutions, then runs the simulator day by day (applications, decisions, matching, drawdowns, repayments, end
+of day) and gathers the quarterly metrics, the calibration and fraud proofs and the quarterly report.
 """
 
 from __future__ import annotations
 
-import random
+import shutil
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
-from sqlalchemy import Engine, func, select
-
-from openice.servicing.eod import close_business_day
-from openice.servicing.products import demo_products
-from openice.servicing.service import Servicing
-from openice.storage import tables as t
-from openice.storage.days import from_day, to_day
-
-INSTITUTIONS = (("bank-a", "capital-light", None), ("trust-b", "capital-heavy", 80),
-                ("cfc-c", "capital-light", None), ("platform", "on-balance-sheet", None))
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    kind: str  # on_time | late | default | prepay
-    lag_days: int = 0  # late payers pay this many days after the due date
-    stop_after: int = 0  # defaulters stop after this many installments
-    prepay_on: date | None = None
-
-
-def draw_behaviour(rnd: random.Random, start: date) -> Behaviour:
-    roll = rnd.random()
-    if roll < 0.78:
-        return Behaviour("on_time")
-    if roll < 0.90:
-        return Behaviour("late", lag_days=rnd.choice([1, 2, 5, 10, 20, 35, 50]))
-    if roll < 0.96:
-        return Behaviour("default", stop_after=rnd.randint(0, 4))
-    return Behaviour("prepay", prepay_on=start + timedelta(days=rnd.randint(20, 200)))
+from openice.analytics.metrics import MetricSet, Period
+from openice.servicing.summary import portfolio_summary
+from openice.simulation.platform import train_demo_model
+from openice.simulation.population import World
+from openice.simulation.report import calibration, fraud_catch, institution_breaches, metrics
+from openice.simulation.scenario import Run, Scenario, run_scenario
 
 
 @dataclass
-class DemoResult:
-    loans: int
-    repayments: int
-    prepayments: int
-    start: date
-    end: date
+class Demo:
+    run: Run
+    db: str
+    workdir: Path
+    quarters: list[MetricSet]
+    calibration: list[dict]
+    fraud: dict
+    breaches: list[str]
+    trial_balance: int
+    report: dict[str, Path] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_demo(engine: Engine, loans: int, months: int, start: date, seed: int = 42,
-             on_day: Callable[[date], None] | None = None) -> DemoResult:
-    """Originate `loans` loans over the first two thirds of the period and service them to the end."""
-    rnd = random.Random(seed)
-    service = Servicing(engine)
-    existing = {p.code for p in service.products()}
-    products = demo_products()
-    for product in products:
-        if product.code not in existing:
-            service.create_product(product)
-    end = start + timedelta(days=round(months * 30.44))
-    origination_days = max(1, (end - start).days * 2 // 3)
-    per_day = [0] * origination_days
-    for _ in range(loans):
-        per_day[rnd.randrange(origination_days)] += 1
-    behaviour: dict[int, Behaviour] = {}
-    paid_installments: dict[int, int] = {}
-    repayments = prepayments = 0
-    day = service.business_date()
-    while day < end:
-        offset = (day - start).days
-        for k in range(per_day[offset] if 0 <= offset < origination_days else 0):
-            product = rnd.choice(products)
-            funder, model, payout = rnd.choice(INSTITUTIONS)
-            result = service.originate(
-                product_code=product.code, principal=rnd.randint(10, 300) * 10_000, tenor=rnd.choice(product.tenors),
-                funder=funder, business_model=model, guarantee_payout_dpd=payout,
-                borrower_id=f"B{rnd.randrange(loans):06d}", idempotency_key=f"demo-orig-{day}-{k}")
-            behaviour[result["loan_id"]] = draw_behaviour(rnd, day)
-        for loan_id, oldest_due in _loans_with_dues(engine, day):
-            b = behaviour.get(loan_id, Behaviour("on_time"))
-            late_by = (day - oldest_due).days
-            if b.kind == "default" and paid_installments.get(loan_id, 0) >= b.stop_after:
-                continue
-            if late_by < (b.lag_days if b.kind == "late" else 0):
-                continue
-            loan = service.loan(loan_id)
-            service.repay(loan_id, loan.total_due(), f"demo-pay-{loan_id}-{day}")
-            paid_installments[loan_id] = paid_installments.get(loan_id, 0) + 1
-            repayments += 1
-        for loan_id, b in behaviour.items():
-            if b.kind == "prepay" and b.prepay_on == day:
-                loan = service.loan(loan_id)
-                if loan.status.value == "active":
-                    service.prepay(loan_id, loan.payoff_amount(day), f"demo-prepay-{loan_id}")
-                    prepayments += 1
-        close_business_day(engine)
-        day += timedelta(days=1)
-        if on_day:
-            on_day(day)
-    return DemoResult(loans, repayments, prepayments, start, end)
+def quarters_of(start: date, end: date) -> list[Period]:
+    """Calendar quarters from `start` to the last closed day `end`, the last one cut at `end`."""
+    out = []
+    q = Period.quarter(f"{start.year}Q{(start.month - 1) // 3 + 1}")
+    while q.start <= end:
+        out.append(Period(q.start, min(q.end, end)))
+        nxt = q.end + timedelta(days=1)
+        q = Period.quarter(f"{nxt.year}Q{(nxt.month - 1) // 3 + 1}")
+    return out
 
 
-def _loans_with_dues(engine: Engine, day: date) -> list[tuple[int, date]]:
-    """Active loans with something due and unpaid today, with their oldest unpaid due date."""
-    i = t.installments
-    unpaid = (i.c.principal - i.c.principal_paid) + (i.c.interest - i.c.interest_paid) + (i.c.fee - i.c.fee_paid)
-    query = (select(i.c.loan_id, func.min(i.c.due_day)).join(t.loans, t.loans.c.id == i.c.loan_id)
-             .where(i.c.booked.is_(True), unpaid > 0, i.c.due_day <= to_day(day), t.loans.c.status == "active")
-             .group_by(i.c.loan_id).order_by(i.c.loan_id))
-    with engine.connect() as conn:
-        return [(loan_id, from_day(due)) for loan_id, due in conn.execute(query)]
+def run_demo(workdir: Path, scenario: Scenario, on_stage: Callable[[str], None] = print,
+             on_day: Callable[[date], None] | None = None, write_report: bool = True) -> Demo:
+    """Everything the `openice demo` command does, returned for printing (and for the test's checks)."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    db = f"sqlite:///{workdir / 'openice.db'}"
+    on_stage("training the platform model on the bundled LendingClub loans (9,857 real loans)")
+    model = train_demo_model(workdir / "model")
+    seconds["train"] = time.perf_counter() - clock
+    on_stage("fitting the simulator to the real data (Gaussian copula, ground-truth risk model)")
+    world = World.fit()
+    seconds["fit_world"] = time.perf_counter() - clock - seconds["train"]
+    on_stage(f"running {scenario.months} months of business for {scenario.borrowers:,} applicants, day by day")
+    run = run_scenario(db, scenario, model, world, on_day)
+    seconds["simulate"] = time.perf_counter() - clock - seconds["train"] - seconds["fit_world"]
+    last = run.result.end - timedelta(days=1)
+    periods = quarters_of(scenario.start, last)
+    demo = Demo(run, db, workdir, [metrics(run.engine, p) for p in periods], calibration(run.result),
+                fraud_catch(run.result), institution_breaches(run.engine, run.platform.institutions),
+                portfolio_summary(run.engine)["trial_balance"], seconds=seconds)
+    if write_report:
+        on_stage(f"writing the quarterly report for {periods[-1].label}")
+        demo.report = _quarterly_report(run, periods[-1], workdir / "report")
+    seconds["total"] = time.perf_counter() - clock
+    return demo
+
+
+def _quarterly_report(run: Run, period: Period, out: Path) -> dict[str, Path]:
+    from openice.analytics.backends import DuckDBBackend, snapshot
+    from openice.analytics.report import quarterly, write_report
+
+    backend = DuckDBBackend.from_arrow(snapshot(run.engine))
+    try:
+        return write_report(quarterly(backend, Period.quarter(f"{period.start.year}Q{(period.start.month + 2) // 3}"),
+                                      period.end), out)
+    finally:
+        backend.close()
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -215,65 +214,7 @@ def reverse(transaction_id: int, key: KeyOption, db: DbOption = None) -> None:
     _money_command("reverse", transaction_id, None, key, db)
 
 
-def demo(db: Annotated[str, typer.Option("--db", help="Database URL")] = "sqlite:///openice-demo.db",
-         loans: Annotated[int, typer.Option(help="Loans to originate")] = 3000,
-         months: Annotated[int, typer.Option(help="Months of business to run")] = 12,
-         start: Annotated[str, typer.Option(help="First business date")] = "2026-01-01",
-         seed: Annotated[int, typer.Option()] = 42,
-         fresh: Annotated[bool, typer.Option(help="Start from an empty database")] = True) -> None:
-    """Run a year of a loan book end to end on the embedded default, then print the portfolio."""
-    from openice.demo import run_demo
-    from openice.servicing.summary import portfolio_summary
-
-    try:
-        if loans <= 0:
-            raise ValidationError("must be positive", field="loans")
-        if not 1 <= months <= 60:
-            raise ValidationError("must be between 1 and 60", field="months")
-        start_date = _parse_date(start, "start")
-        if fresh and db.startswith("sqlite:///"):
-            for suffix in ("", "-wal", "-shm"):
-                Path(db.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-        engine = make_engine(db)
-        migrate(engine, start_date)
-        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
-            task = progress.add_task("business days", total=round(months * 30.44))
-
-            def on_day(day: date) -> None:
-                progress.update(task, advance=1, description=f"business day {day}")
-
-            result = run_demo(engine, loans, months, start_date, seed, on_day)
-    except OpeniceError as error:
-        fail(error)
-    summary = portfolio_summary(engine)
-    print_summary(summary, f"portfolio after {months} months ({result.start} .. {result.end})")
-    console.print(f"{result.loans:,} loans originated, {result.repayments:,} repayments, "
-                  f"{result.prepayments:,} full prepayments; database: {db}")
-
-
-def print_summary(summary: dict, title: str, currency: str = "CNY") -> None:
-    table = Table(title=title)
-    for col in ("business model", "loans", "originated", "outstanding"):
-        table.add_column(col, justify="right")
-    for row in summary["by_business_model"]:
-        table.add_row(row["business_model"], f"{row['loans']:,}", fmt(row["originated"], currency),
-                      fmt(row["outstanding"], currency))
-    console.print(table)
-    buckets = Table(title="outstanding principal by delinquency bucket")
-    buckets.add_column("bucket")
-    buckets.add_column(currency, justify="right")
-    for bucket in ("C", "M1", "M2", "M3", "M4+"):
-        buckets.add_row(bucket, fmt(summary["outstanding_by_bucket"].get(bucket, 0), currency))
-    console.print(buckets)
-    status = ", ".join(f"{k}: {v['loans']:,}" for k, v in sorted(summary["by_status"].items()))
-    console.print(f"loans by status: {status}")
-    income = {k: -v for k, v in summary["ledger_accounts"].items() if k.endswith("_income")}
-    console.print("income recognised: " + ", ".join(f"{k} {fmt(v, currency)}" for k, v in sorted(income.items())))
-    console.print(f"ledger trial balance: [bold]{summary['trial_balance']}[/bold] (always zero)")
-
-
 def register(app: typer.Typer) -> None:
-    app.command()(demo)
     app.command()(schedule)
     app.command()(products)
     app.command()(eod)

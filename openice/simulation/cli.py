@@ -1,0 +1,175 @@
+"""`openice demo` (a simulated year of the whole platform) and `openice whatif` (a policy change replayed)."""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, TimeElapsedColumn
+from rich.table import Table
+
+from openice.analytics.report import HEADLINE, fmt_value
+from openice.errors import OpeniceError
+from openice.money import fmt
+from openice.simulation.scenario import Scenario, apply_change, load_change
+
+console = Console()
+
+Borrowers = Annotated[int, typer.Option(help="Simulated applicants over the run")]
+Months = Annotated[int, typer.Option(help="Months of business")]
+Seed = Annotated[int, typer.Option(help="Seed of the simulated world (same seed, same people)")]
+
+
+def _progress(total: int) -> tuple[Progress, Any]:
+    progress = Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console)
+    task = progress.add_task("business days", total=total)
+
+    def on_day(day: date) -> None:
+        progress.update(task, advance=1, description=f"business day {day}")
+
+    return progress, on_day
+
+
+def demo(borrowers: Borrowers = 1000, months: Months = 12, seed: Seed = 7,
+         workdir: Annotated[Path, typer.Option(help="Where the database, model and report go (replaced)")] = Path(
+             "openice-demo"),
+         serve: Annotated[bool, typer.Option("--serve", help="Serve the API on the demo database afterwards")] = False,
+         port: Annotated[int, typer.Option(help="Port for --serve")] = 8000) -> None:
+    """Train, onboard five institutions and run a simulated year of the whole platform; print what happened."""
+    from openice.demo import run_demo
+
+    try:
+        scenario = Scenario(borrowers=borrowers, months=months, seed=seed)
+        progress, on_day = _progress(scenario.days)
+        with progress:
+            result = run_demo(workdir, scenario, on_stage=lambda s: progress.console.print(f"[bold]{s}[/bold]"),
+                              on_day=on_day)
+    except OpeniceError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+    _print_quarters(result)
+    _print_proofs(result)
+    sim = result.run.result
+    console.print(f"{len(sim.loan_borrower):,} loans funded, {sim.repayments:,} repayments, {sim.prepayments:,} "
+                  f"prepayments; drawdowns: {dict(sim.drawdowns)}; ledger trial balance: "
+                  f"[bold]{result.trial_balance}[/bold]")
+    console.print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    console.print(f"\nwhere to look:\n  database   {result.db}\n  model      {workdir / 'model'}")
+    for kind, path in result.report.items():
+        console.print(f"  report     {path} ({kind})")
+    console.print(f"  metrics    .venv/bin/openice metrics --db {result.db}\n"
+                  f"  what-if    .venv/bin/openice whatif --change FILE.yaml (see docs/simulation.md)")
+    if not serve:
+        console.print(f"  API        run again with --serve, or: .venv/bin/openice serve --db {result.db}")
+        return
+    _serve(result.db, port)
+
+
+def _serve(db: str, port: int) -> None:
+    from openice.api.cli import serve as serve_api
+    from openice.api.keys import ApiKeys
+
+    key = ApiKeys(_engine(db)).create("operator", "platform", "demo")
+    console.print(f"\nserving the API on http://127.0.0.1:{port} (docs at /docs); operator key: {key['secret']}\n"
+                  "press Ctrl+C to stop")
+    serve_api(db=db, host="127.0.0.1", port=port, workers=1, config=None)
+
+
+def _engine(db: str) -> Any:
+    from openice.storage.engine import make_engine
+
+    return make_engine(db)
+
+
+def _print_quarters(result: Any) -> None:
+    table = Table(title="quarterly metrics (analytics.compute on DuckDB)")
+    table.add_column("metric")
+    for m in result.quarters:
+        table.add_column(f"{m.period.start:%Y} Q{(m.period.start.month + 2) // 3}", justify="right")
+    for name, label in HEADLINE:
+        table.add_row(label, *[fmt_value(m[name].total(), m[name].unit) for m in result.quarters])
+    table.add_row("Revenue, all lines", *[fmt_value(sum(r["value"] for r in m["revenue"].rows), "money")
+                                          for m in result.quarters])
+    console.print(table)
+
+
+def _print_proofs(result: Any) -> None:
+    table = Table(title="calibration: platform model PD vs realised 12-month default rate (simulated loans)")
+    for col in ("grade", "people", "model PD", "true PD", "dues", "defaults", "realised", "gap"):
+        table.add_column(col, justify="right")
+    for r in result.calibration:
+        table.add_row(r["grade"], f"{r['borrowers']:,}", f"{r['model_pd']:.2%}", f"{r['true_pd']:.2%}",
+                      f"{r['due_events']:,}", f"{r['defaults']:,}", f"{r['realised_12m']:.2%}", f"{r['gap']:+.2%}")
+    console.print(table)
+    f = result.fraud
+    rate = f"{f['rate']:.0%}" if f["rate"] is not None else "n/a"
+    console.print(f"fraud rings: {f['rings']} rings, {f['applications']} applications, {f['caught']} stopped by the "
+                  f"decisioning rules ({rate})")
+    breaches = result.breaches
+    console.print(f"institutions inside their credit boxes and quotas: "
+                  f"{'[green]yes[/green]' if not breaches else f'[red]{len(breaches)} breaches[/red]'}")
+
+
+ROWS = (("applications", "applications", "count"), ("approval_rate", "approval rate", "ratio"),
+        ("loans", "loans funded", "count"), ("volume", "volume", "money"),
+        ("expected_loss", "expected loss (platform PD x LGD)", "money"),
+        ("realised_loss", "realised loss (principal owed by defaulters)", "money"),
+        ("day1_delinquency", "Day-1 delinquency", "ratio"), ("revenue", "platform revenue", "money"))
+
+
+def _cell(value: Any, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    return {"count": f"{value:,}", "ratio": f"{value:.2%}", "money": fmt(int(round(value)), "CNY")}[unit]
+
+
+def whatif(change: Annotated[Path, typer.Option("--change", help="YAML: policy / institutions / behaviour changes")],
+           borrowers: Borrowers = 400, months: Months = 12, seed: Seed = 7) -> None:
+    """Replay the same simulated applicants under a changed policy, pricing grid or credit box, side by side."""
+    try:
+        base = Scenario(borrowers=borrowers, months=months, seed=seed)
+        changed = apply_change(base, load_change(change))
+        console.print("training the platform model, then running baseline and changed worlds side by side")
+        results = compare(base, changed)
+    except OpeniceError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+    table = Table(title=f"what-if: {change} ({borrowers:,} applicants, {months} months, seed {seed})")
+    for col in ("", "baseline", "changed", "difference"):
+        table.add_column(col, justify="right")
+    for key, label, unit in ROWS:
+        a, b = results[0][key], results[1][key]
+        diff = None if a is None or b is None else b - a
+        table.add_row(label, _cell(a, unit), _cell(b, unit),
+                      "n/a" if diff is None else ("+" if diff >= 0 else "") + _cell(diff, unit))
+    console.print(table)
+
+
+def compare(base: Scenario, changed: Scenario) -> list[dict[str, Any]]:
+    """Outcomes of the two scenarios, each on its own fresh database, in two processes at once."""
+    from openice.simulation.platform import train_demo_model
+
+    with tempfile.TemporaryDirectory(prefix="openice-whatif-") as tmp:
+        model = train_demo_model(Path(tmp) / "model")
+        urls = [f"sqlite:///{Path(tmp) / name}.db" for name in ("baseline", "changed")]
+        with ProcessPoolExecutor(2) as pool:
+            return list(pool.map(_outcomes, urls, (base, changed), (model, model)))
+
+
+def _outcomes(url: str, scenario: Scenario, model: Path) -> dict[str, Any]:
+    from openice.simulation.report import outcomes
+    from openice.simulation.scenario import run_scenario
+
+    run = run_scenario(url, scenario, model)
+    return outcomes(run.engine, run.result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+    app.command()(whatif)
+
