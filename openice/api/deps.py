@@ -4,6 +4,7 @@ with which idempotency key."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any
@@ -66,6 +67,19 @@ class Services:
     def audit(self) -> Audit:
         return Audit(self.engine)
 
+    @contextmanager
+    def scope(self, principal: Principal) -> Iterator[Scope]:
+        """A short read-only transaction filtered to the caller's tenant."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(openice_readonly=True)
+            with conn.begin():
+                yield Scope(conn, principal)
+
+    def owned(self, principal: Principal, resource: str, ident: Any, field: str) -> Any:
+        """The caller's row, read and released before a write, so a request never holds two connections."""
+        with self.scope(principal) as scope:
+            return scope.get(resource, ident, field)
+
 
 BEARER = HTTPBearer(auto_error=False, description="An API key made by `openice api-key create` or POST /v1/api-keys")
 
@@ -105,11 +119,9 @@ def require(*roles: Role) -> Callable[..., Principal]:
 
 
 def read_scope(principal: Caller, svc: Svc) -> Iterator[Scope]:
-    """A read-only transaction filtered to the caller's tenant."""
-    with svc.engine.connect() as conn:
-        conn = conn.execution_options(openice_readonly=True)
-        with conn.begin():
-            yield Scope(conn, principal)
+    """For reads: the tenant-filtered transaction lives as long as the request."""
+    with svc.scope(principal) as scope:
+        yield scope
 
 
 ReadScope = Annotated[Scope, Depends(read_scope)]

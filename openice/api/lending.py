@@ -39,14 +39,13 @@ def product_currency(scope: Scope, product_code: str) -> str:
     return scope.conn.execute(select(t.products.c.currency).where(t.products.c.code == product_code)).scalar_one()
 
 
-def _borrower(svc: Svc, scope: Scope, row: Any) -> BorrowerView:
-    role = scope.principal.role
+def _borrower(svc: Svc, principal: Principal, row: Any) -> BorrowerView:
+    role = principal.role
     return borrower_view(row, svc.vault, full=role is Role.BORROWER, contact=role is Role.COLLECTIONS)
 
 
 @router.post("/borrowers", status_code=201, response_model=BorrowerView)
-def register_borrower(body: Registration, key: IdempotencyKey, principal: Operator, svc: Svc, scope: ReadScope,
-                      request: Request) -> Any:
+def register_borrower(body: Registration, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
     """Register a borrower; personal data is encrypted before it is stored and masked in the response."""
 
     def work() -> dict[str, Any]:
@@ -54,7 +53,7 @@ def register_borrower(body: Registration, key: IdempotencyKey, principal: Operat
         audit(request, svc, principal, "borrower.registered", result["borrower_id"], {"existing": result["existing"]})
         with svc.engine.connect() as conn:
             row = conn.execute(select(d.borrowers).where(d.borrowers.c.id == result["borrower_id"])).one()
-        return _borrower(svc, scope, row).model_dump(mode="json")
+        return _borrower(svc, principal, row).model_dump(mode="json")
 
     return svc.creates.run(principal, key, "register", body.model_dump(mode="json"), work)
 
@@ -63,12 +62,12 @@ def register_borrower(body: Registration, key: IdempotencyKey, principal: Operat
 def list_borrowers(principal: Reader, svc: Svc, scope: ReadScope, page: PageParams,
                    province: Annotated[str | None, Query(max_length=32)] = None) -> Any:
     found = rows(scope, "borrowers", page, province=province)
-    return Page(items=[_borrower(svc, scope, r) for r in found.items], next_cursor=found.next_cursor)
+    return Page(items=[_borrower(svc, scope.principal, r) for r in found.items], next_cursor=found.next_cursor)
 
 
 @router.get("/borrowers/{borrower_id}", response_model=BorrowerView)
 def get_borrower(borrower_id: str, principal: Reader, svc: Svc, scope: ReadScope) -> Any:
-    return _borrower(svc, scope, scope.get("borrowers", borrower_id, "borrower_id"))
+    return _borrower(svc, scope.principal, scope.get("borrowers", borrower_id, "borrower_id"))
 
 
 def _line_of(scope: Scope, decision_id: str) -> str | None:
@@ -77,9 +76,9 @@ def _line_of(scope: Scope, decision_id: str) -> str | None:
 
 @router.post("/borrowers/{borrower_id}/applications", status_code=201, response_model=DecisionView)
 def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, principal: SelfOrOperator, svc: Svc,
-          scope: ReadScope, request: Request) -> Any:
+          request: Request) -> Any:
     """Assess an application: the stored decision, and the credit line when approved."""
-    scope.get("borrowers", borrower_id, "borrower_id")
+    svc.owned(principal, "borrowers", borrower_id, "borrower_id")
 
     def work() -> dict[str, Any]:
         result = svc.decisioning.apply(borrower_id, body)
@@ -121,11 +120,12 @@ def get_line(line_id: str, principal: SelfOrOperator, scope: ReadScope) -> Any:
 
 
 @router.post("/credit-lines/{line_id}/drawdowns", status_code=201, response_model=DrawdownView)
-def draw(line_id: str, body: DrawdownIn, key: IdempotencyKey, principal: SelfOrOperator, svc: Svc, scope: ReadScope,
+def draw(line_id: str, body: DrawdownIn, key: IdempotencyKey, principal: SelfOrOperator, svc: Svc,
          request: Request) -> Any:
     """Draw a loan against the line: routed to an institution and originated, or `no_funder` with the reasons."""
-    line = scope.get("credit_lines", line_id, "line_id")
-    currency = product_currency(scope, line.product_code)
+    with svc.scope(principal) as scope:
+        line = scope.get("credit_lines", line_id, "line_id")
+        currency = product_currency(scope, line.product_code)
     if body.currency != currency:
         raise ValidationError(f"the line is in {currency}, not {body.currency}", field="currency")
     amount = to_minor(body.amount, currency)

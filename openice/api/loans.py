@@ -74,28 +74,27 @@ def _move(request: Request, svc: Svc, principal: Principal, action: str, loan: A
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)
-def repay(loan_id: int, body: PaymentIn, key: IdempotencyKey, principal: Payer, svc: Svc, scope: ReadScope,
-          request: Request) -> Any:
-    loan = scope.get("loans", loan_id, "loan_id")
+def repay(loan_id: int, body: PaymentIn, key: IdempotencyKey, principal: Payer, svc: Svc, request: Request) -> Any:
+    loan = svc.owned(principal, "loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
     return _move(request, svc, principal, "loan.repayment", loan, lambda: svc.servicing.repay(
         loan_id, amount, principal.scoped(key), body.value_date, body.currency))
 
 
 @router.post("/loans/{loan_id}/prepayments", status_code=201, response_model=PaymentResult)
-def prepay(loan_id: int, body: PrepaymentIn, key: IdempotencyKey, principal: Borrower, svc: Svc, scope: ReadScope,
+def prepay(loan_id: int, body: PrepaymentIn, key: IdempotencyKey, principal: Borrower, svc: Svc,
            request: Request) -> Any:
-    loan = scope.get("loans", loan_id, "loan_id")
+    loan = svc.owned(principal, "loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
     return _move(request, svc, principal, "loan.prepayment", loan, lambda: svc.servicing.prepay(
         loan_id, amount, principal.scoped(key), body.mode, body.currency))
 
 
 @router.post("/loans/{loan_id}/recoveries", status_code=201, response_model=PaymentResult)
-def recover(loan_id: int, body: RecoveryIn, key: IdempotencyKey, principal: Collector, svc: Svc, scope: ReadScope,
+def recover(loan_id: int, body: RecoveryIn, key: IdempotencyKey, principal: Collector, svc: Svc,
             request: Request) -> Any:
     """Money collected on a written-off loan."""
-    loan = scope.get("loans", loan_id, "loan_id")
+    loan = svc.owned(principal, "loans", loan_id, "loan_id")
     if body.currency != loan.currency:
         raise ValidationError(f"loan {loan_id} is in {loan.currency}, not {body.currency}", field="currency")
     amount = to_minor(body.amount, loan.currency)
@@ -104,18 +103,16 @@ def recover(loan_id: int, body: RecoveryIn, key: IdempotencyKey, principal: Coll
 
 
 @router.post("/loans/{loan_id}/write-off", status_code=201, response_model=PaymentResult)
-def write_off(loan_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, scope: ReadScope,
-              request: Request) -> Any:
-    loan = scope.get("loans", loan_id, "loan_id")
+def write_off(loan_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+    loan = svc.owned(principal, "loans", loan_id, "loan_id")
     return _move(request, svc, principal, "loan.write_off", loan,
                  lambda: svc.servicing.write_off(loan_id, principal.scoped(key)))
 
 
 @router.post("/transactions/{transaction_id}/reversal", status_code=201, response_model=PaymentResult)
-def reverse(transaction_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, scope: ReadScope,
-            request: Request) -> Any:
+def reverse(transaction_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
     """Undo a payment; the loan's later history is replayed without it."""
-    txn = scope.get("transactions", transaction_id, "transaction_id")
-    loan = scope.get("loans", txn.loan_id, "loan_id")
+    txn = svc.owned(principal, "transactions", transaction_id, "transaction_id")
+    loan = svc.owned(principal, "loans", txn.loan_id, "loan_id")
     return _move(request, svc, principal, "transaction.reversed", loan,
                  lambda: svc.servicing.reverse(transaction_id, principal.scoped(key)))
