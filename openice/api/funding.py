@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from openice.api.deps import ReadScope, Svc, audit, require
 from openice.api.keys import Principal, Role
-from openice.api.paging import PageParams, rows
+from openice.api.paging import MAX_ID, NumericId, PageParams, rows
 from openice.api.views import OfferView, Page, offer_view
 from openice.errors import ValidationError
 from openice.matching.institutions import Institution
@@ -45,13 +45,13 @@ def get_institution(code: str, principal: Funder, scope: ReadScope) -> Any:
 @router.get("/offers", response_model=Page[OfferView])
 def list_offers(principal: Funder, scope: ReadScope, page: PageParams,
                 status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|failed)$")] = None,
-                drawdown_id: Annotated[int | None, Query(ge=1)] = None) -> Any:
+                drawdown_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
     found = rows(scope, "offers", page, status=status, drawdown_id=drawdown_id)
     return Page(items=[offer_view(r) for r in found.items], next_cursor=found.next_cursor)
 
 
 @router.get("/offers/{offer_id}", response_model=OfferView)
-def get_offer(offer_id: int, principal: Funder, scope: ReadScope) -> Any:
+def get_offer(offer_id: NumericId, principal: Funder, scope: ReadScope) -> Any:
     return offer_view(scope.get("offers", offer_id, "offer_id"))
 
 
@@ -61,7 +61,7 @@ REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "applica
 @router.get("/offers/{offer_id}/report", response_class=Response, responses={200: {"content": {
     "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}},
     "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
-def get_report(offer_id: int, principal: Funder, svc: Svc, scope: ReadScope,
+def get_report(offer_id: NumericId, principal: Funder, svc: Svc, scope: ReadScope,
                format: Annotated[Literal["json", "html", "pdf"], Query()] = "json") -> Response:
     """The pre-loan investigation report sent with the offer; personal data in it is masked."""
     scope.get("offers", offer_id, "offer_id")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from openice.api.deps import IdempotencyKey, ReadScope, Svc, audit, require
 from openice.api.keys import Principal, Role
-from openice.api.paging import PageParams, rows
+from openice.api.paging import NumericId, PageParams, rows
 from openice.api.tenancy import Scope
 from openice.api.views import (
     BorrowerView,
@@ -152,6 +152,6 @@ def _drawdown_currency(scope: Scope, row: Any) -> str:
 
 
 @router.get("/drawdowns/{drawdown_id}", response_model=DrawdownView)
-def get_drawdown(drawdown_id: int, principal: SelfOrOperator, scope: ReadScope) -> Any:
+def get_drawdown(drawdown_id: NumericId, principal: SelfOrOperator, scope: ReadScope) -> Any:
     row = scope.get("drawdowns", drawdown_id, "drawdown_id")
     return drawdown_view(row, _drawdown_currency(scope, row))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from openice.api.deps import IdempotencyKey, ReadScope, Svc, audit, require
 from openice.api.keys import Principal, Role
-from openice.api.paging import PageParams, rows
+from openice.api.paging import NumericId, PageParams, rows
 from openice.api.views import (
     LoanDetail,
     LoanView,
@@ -46,14 +46,14 @@ def list_loans(principal: Anyone, scope: ReadScope, page: PageParams,
 
 
 @router.get("/loans/{loan_id}", response_model=LoanDetail)
-def get_loan(loan_id: int, principal: Anyone, svc: Svc, scope: ReadScope) -> Any:
+def get_loan(loan_id: NumericId, principal: Anyone, svc: Svc, scope: ReadScope) -> Any:
     """The loan with its schedule and ledger balances."""
     row = scope.get("loans", loan_id, "loan_id")
     return loan_detail(row, svc.servicing.loan(loan_id))
 
 
 @router.get("/loans/{loan_id}/transactions", response_model=Page[TransactionView])
-def list_transactions(loan_id: int, principal: Anyone, scope: ReadScope, page: PageParams) -> Any:
+def list_transactions(loan_id: NumericId, principal: Anyone, scope: ReadScope, page: PageParams) -> Any:
     loan = scope.get("loans", loan_id, "loan_id")
     found = rows(scope, "transactions", page, loan_id=loan_id)
     return Page(items=[transaction_view(r, loan.currency) for r in found.items], next_cursor=found.next_cursor)
@@ -74,7 +74,8 @@ def _move(request: Request, svc: Svc, principal: Principal, action: str, loan: A
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)
-def repay(loan_id: int, body: PaymentIn, key: IdempotencyKey, principal: Payer, svc: Svc, request: Request) -> Any:
+def repay(loan_id: NumericId, body: PaymentIn, key: IdempotencyKey, principal: Payer, svc: Svc,
+          request: Request) -> Any:
     loan = svc.owned(principal, "loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
     return _move(request, svc, principal, "loan.repayment", loan, lambda: svc.servicing.repay(
@@ -82,7 +83,7 @@ def repay(loan_id: int, body: PaymentIn, key: IdempotencyKey, principal: Payer, 
 
 
 @router.post("/loans/{loan_id}/prepayments", status_code=201, response_model=PaymentResult)
-def prepay(loan_id: int, body: PrepaymentIn, key: IdempotencyKey, principal: Borrower, svc: Svc,
+def prepay(loan_id: NumericId, body: PrepaymentIn, key: IdempotencyKey, principal: Borrower, svc: Svc,
            request: Request) -> Any:
     loan = svc.owned(principal, "loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
@@ -91,7 +92,7 @@ def prepay(loan_id: int, body: PrepaymentIn, key: IdempotencyKey, principal: Bor
 
 
 @router.post("/loans/{loan_id}/recoveries", status_code=201, response_model=PaymentResult)
-def recover(loan_id: int, body: RecoveryIn, key: IdempotencyKey, principal: Collector, svc: Svc,
+def recover(loan_id: NumericId, body: RecoveryIn, key: IdempotencyKey, principal: Collector, svc: Svc,
             request: Request) -> Any:
     """Money collected on a written-off loan."""
     loan = svc.owned(principal, "loans", loan_id, "loan_id")
@@ -103,14 +104,14 @@ def recover(loan_id: int, body: RecoveryIn, key: IdempotencyKey, principal: Coll
 
 
 @router.post("/loans/{loan_id}/write-off", status_code=201, response_model=PaymentResult)
-def write_off(loan_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+def write_off(loan_id: NumericId, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
     loan = svc.owned(principal, "loans", loan_id, "loan_id")
     return _move(request, svc, principal, "loan.write_off", loan,
                  lambda: svc.servicing.write_off(loan_id, principal.scoped(key)))
 
 
 @router.post("/transactions/{transaction_id}/reversal", status_code=201, response_model=PaymentResult)
-def reverse(transaction_id: int, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+def reverse(transaction_id: NumericId, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
     """Undo a payment; the loan's later history is replayed without it."""
     txn = svc.owned(principal, "transactions", transaction_id, "transaction_id")
     loan = svc.owned(principal, "loans", txn.loan_id, "loan_id")

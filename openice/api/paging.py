@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel
 
 from openice.api.tenancy import Page as Rows
 from openice.api.tenancy import Scope
+
+MAX_ID = 2**63 - 1  # the database's BIGINT
+NumericId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Paging(BaseModel):
