@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -14,44 +16,20 @@ from rich.table import Table
 
 from openice.analytics.backends import Backend, DuckDBBackend, PostgresBackend, SparkBackend, snapshot
 from openice.analytics.metrics import MetricSet, Period, compute
+from openice.analytics.report import HEADLINE, fmt_value, quarterly, write_report
 from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import database_url, make_engine
 
 console = Console()
 analytics_app = typer.Typer(no_args_is_help=True)
+report_app = typer.Typer(no_args_is_help=True, help="Disclosure reports as HTML, PDF and JSON.")
+analytics_app.add_typer(report_app, name="report")
 
 
 class EngineName(StrEnum):
     DUCKDB = "duckdb"
     POSTGRES = "postgres"
     SPARK = "spark"
-
-
-HEADLINE = (
-    ("loans_originated", "Loans originated"), ("volume", "Facilitation and origination volume"),
-    ("facilitation_volume", "  facilitation (capital-light, capital-heavy)"),
-    ("origination_volume", "  origination (on balance sheet)"), ("technology_volume", "  technology solutions"),
-    ("outstanding_balance", "Outstanding balance"), ("day1_delinquency_rate", "Day-1 delinquency rate"),
-    ("collection_rate_30d", "30-day collection rate"), ("delinquency_90_plus_rate", "90 day+ delinquency rate"),
-    ("fpd_rate", "First-payment default"), ("wa_contractual_tenor_months", "Weighted average contractual tenor"),
-    ("repeat_borrower_contribution", "Repeat borrower contribution"),
-    ("cumulative_registered_users", "Cumulative registered users"),
-    ("cumulative_approved_users", "Cumulative users with approved credit lines"),
-    ("cumulative_borrowers", "Cumulative borrowers"), ("blended_funding_cost", "Blended funding cost"),
-    ("provision_for_contingent_liabilities", "Guarantee payouts (contingent liabilities)"),
-)
-
-
-def fmt_value(value: Any, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "ratio":
-        return f"{value:.2%}"
-    if unit == "money":
-        return f"{value / 100:,.2f}"
-    if unit == "months":
-        return f"{value:.2f} months"
-    return f"{value:,}"
 
 
 def split_cells(row: dict[str, Any], by: tuple[str, ...]) -> list[str]:
@@ -91,14 +69,20 @@ def quarter_of(day: date) -> Period:
     return Period.quarter(f"{day.year}Q{(day.month - 1) // 3 + 1}")
 
 
+@contextmanager
+def backend_for(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str) -> Iterator[Backend]:
+    backend = open_backend(engine, db, parquet, spark_master)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
 def run_metrics(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str, period: Period | None,
                 as_of: date | None, by: tuple[str, ...] = ()) -> MetricSet:
     as_of = as_of or (period.end if period else default_as_of(db, parquet))
-    backend = open_backend(engine, db, parquet, spark_master)
-    try:
+    with backend_for(engine, db, parquet, spark_master) as backend:
         return compute(backend, period or quarter_of(as_of), as_of, by)
-    finally:
-        backend.close()
 
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
@@ -146,3 +130,29 @@ def metrics(
         table.add_row(f"Revenue: {row['group']['line']}", *split_cells(row, result.by),
                       fmt_value(row["value"], "money"))
     console.print(table)
+
+
+@report_app.command("quarterly")
+def report_quarterly(
+    quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q3")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for quarterly-<quarter>.html/.pdf/.json")],
+    db: DbOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: the quarter's end)")] = None,
+    engine: EngineOpt = EngineName.DUCKDB,
+    parquet: ParquetOpt = None,
+    spark_master: SparkOpt = "local[2]",
+) -> None:
+    """Write the quarterly report: highlights, risk indicators, revenue by line and charts."""
+    try:
+        period = Period.quarter(quarter)
+        as_of_day = date.fromisoformat(as_of) if as_of else None
+        with backend_for(engine, db, parquet, spark_master) as backend:
+            paths = write_report(quarterly(backend, period, as_of_day), out)
+    except ValueError:
+        console.print(f"[red]error[/red] as_of: {as_of!r} is not a date like 2026-09-30")
+        raise typer.Exit(2) from None
+    except OpeniceError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")

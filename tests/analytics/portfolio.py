@@ -21,9 +21,11 @@ from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine
 
+from openice.analytics.backends import snapshot
 from openice.servicing.eod import run_until
 from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
 from openice.servicing.service import Servicing
@@ -53,6 +55,17 @@ def source_engine(kind: str, tmp: pytest.TempPathFactory, request: pytest.Fixtur
         yield engine
     finally:
         next(schema, None)
+
+
+def with_decisioning(source: Engine) -> dict[str, pa.Table]:
+    """A snapshot of the source, with decisioning rows of known counts."""
+    tables = snapshot(source)
+    tables["borrowers"] = pa.table({"id": ["b1", "b2", "b3", "b4", "b5", "b6", "b7"],
+                                    "registered_day": [20_400, 20_450, 20_460, 20_461, 20_462, 20_463, 20_600]})
+    tables["credit_lines"] = pa.table({"borrower_id": ["b1", "b1", "b2", "b3", "b4", "b5"],
+                                       "approved_day": [20_450, 20_455, 20_460, 20_461, 20_462, 20_700]})
+    tables["institutions"] = pa.table({"code": ["bank-a", "bank-b"], "funding_cost_ppm": [50_000, 80_000]})
+    return tables
 
 
 def seeded(engine: Engine) -> Servicing:

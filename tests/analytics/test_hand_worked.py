@@ -3,7 +3,7 @@ snapshot of SQLite and of PostgreSQL, equals the value worked out by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,37 +22,18 @@ from openice.analytics.backends import (
     write_parquet,
 )
 from openice.analytics.metrics import MetricSet, Period, compute
-from tests.analytics.portfolio import K, build, seeded, source_engine
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2]").appName("openice-tests").config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2").getOrCreate())
-    yield session
-    session.stop()
+from tests.analytics.portfolio import K, with_decisioning
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def source(request: pytest.FixtureRequest, portfolio: Callable[[str], Engine]) -> Engine:
     """The portfolio, built once per source database."""
-    with source_engine(request.param, tmp_path_factory, request) as engine:
-        build(seeded(engine), engine)
-        yield engine
+    return portfolio(request.param)
 
 
 @pytest.fixture(scope="module")
 def tables(source: Engine) -> dict[str, pa.Table]:
-    """A snapshot of the source, with decisioning rows of known counts."""
-    tables = snapshot(source)
-    tables["borrowers"] = pa.table({"id": ["b1", "b2", "b3", "b4", "b5", "b6", "b7"],
-                                    "registered_day": [20_400, 20_450, 20_460, 20_461, 20_462, 20_463, 20_600]})
-    tables["credit_lines"] = pa.table({"borrower_id": ["b1", "b1", "b2", "b3", "b4", "b5"],
-                                       "approved_day": [20_450, 20_455, 20_460, 20_461, 20_462, 20_700]})
-    tables["institutions"] = pa.table({"code": ["bank-a", "bank-b"], "funding_cost_ppm": [50_000, 80_000]})
-    return tables
+    return with_decisioning(source)
 
 
 def run(tables: dict[str, pa.Table], quarter: str, as_of: date | None = None, by: tuple[str, ...] = ()) -> MetricSet:

@@ -1,0 +1,53 @@
+"""`openice report quarterly` on the hand-worked portfolio: a real PDF that shows the numbers, a JSON
+equal to `compute`, charts embedded (nothing fetched)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from pypdf import PdfReader
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from openice.analytics.backends import DuckDBBackend, snapshot
+from openice.analytics.metrics import Period, compute
+from openice.cli import app
+from tests.analytics.portfolio import K
+
+
+def test_quarterly_report(portfolio: Callable[[str], Engine], tmp_path: Path) -> None:
+    engine = portfolio("sqlite")
+    result = CliRunner().invoke(app, ["report", "quarterly", "--quarter", "2026Q1", "--out", str(tmp_path),
+                                      "--db", engine.url.render_as_string(hide_password=False)])
+    assert result.exit_code == 0, result.output
+    stem = tmp_path / "quarterly-2026Q1"
+
+    data = json.loads(stem.with_suffix(".json").read_text())
+    backend = DuckDBBackend.from_arrow(snapshot(engine))
+    for key, by in (("metrics", ()), ("metrics_by_model_group", ("model_group",))):
+        expected = compute(backend, Period.quarter("2026Q1"), by=by).to_dict()["metrics"]
+        assert data[key] == json.loads(json.dumps(expected)), key
+    highlights = {r["metric"]: r for r in data["business_highlights"] + data["risk_indicators"]}
+    assert highlights["volume"]["total"] == 21 * K
+    assert highlights["volume"]["by_model"] == {"capital-heavy": 12 * K, "capital-light": 9 * K}
+    assert highlights["day1_delinquency_rate"]["total"] == 4 / 9
+    assert highlights["cumulative_borrowers"]["total"] == 5
+
+    pdf = stem.with_suffix(".pdf")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    reader = PdfReader(pdf)
+    text = " ".join(page.extract_text() for page in reader.pages)
+    for expected_text in ("Quarterly report 2026Q1", "Business highlights", "Risk indicators", "Revenue by line",
+                          "Day-1 delinquency rate", "44.44%", "30-day collection rate", "25.00%",
+                          "90 day+ delinquency rate", "21,000.00", "12,000.00", "Vintage curves",
+                          "Delinquency trend", "Volume mix"):
+        assert expected_text in text, expected_text
+    assert len({image.name for page in reader.pages for image in page.images}) == 3  # pages share resources
+
+    html = stem.with_suffix(".html").read_text()
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "href=" not in html
