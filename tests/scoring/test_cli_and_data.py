@@ -35,8 +35,8 @@ def test_bundled_data_sets_are_typed_with_bad_as_one() -> None:
 
 def test_cli_train_score_report_monitor_export(tmp_path: Path) -> None:
     raw = pd.read_csv(Path(__file__).parents[2] / "openice" / "datasets" / "data" / "credit_data.csv")
-    raw = raw.sample(1200, random_state=3).reset_index(drop=True)
-    raw["applied_on"] = pd.date_range("2025-01-01", periods=len(raw), freq="2h").strftime("%Y-%m-%d")
+    raw = raw.sample(900, random_state=3).reset_index(drop=True)
+    raw["applied_on"] = pd.date_range("2025-01-01", periods=len(raw), freq="160min").strftime("%Y-%m-%d")
     data = tmp_path / "loans.csv"
     raw.drop(columns="applied_on").to_csv(data, index=False)
     pkg = tmp_path / "pkg"
@@ -49,7 +49,7 @@ def test_cli_train_score_report_monitor_export(tmp_path: Path) -> None:
     assert "AUC" in out and "KS" in out and "Brier" in out
     frame = pd.read_csv(scored)
     assert {"Status", "pd", "score", "grade", "reason_1", "reason_4"} <= set(frame.columns)
-    assert frame["pd"].between(0, 1).all() and len(frame) == 1200
+    assert frame["pd"].between(0, 1).all() and len(frame) == 900
     _ok(["model", "report", str(pkg), "--out", str(tmp_path / "report")])
     html = (tmp_path / "report" / "report.html").read_text()
     assert "data:image/png;base64," in html and "http" not in html.split("<body>")[1]

@@ -75,7 +75,7 @@ def test_batch_rejects_impossible_values(scorer: Scorer, credit) -> None:
     assert err.value.field == "Age"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.fixed_dictionaries({
     "Income": st.one_of(st.none(), st.floats(0, 1e6)), "Age": st.one_of(st.none(), st.integers(18, 99)),
     "Home": st.one_of(st.none(), st.sampled_from(["rent", "owner", "priv", "mars"])),
