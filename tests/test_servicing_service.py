@@ -59,6 +59,7 @@ def test_same_key_replays_and_other_payload_is_refused(servicing, engine) -> Non
     (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2025, 1, 1)), "value_date"),
     (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2030, 1, 1)), "value_date"),
     (lambda s, loan: s.prepay(loan, 100, "k", mode="sideways"), "mode"),
+    (lambda s, loan: s.repay(loan, 100, "k", currency="USD"), "currency"),
     (lambda s, loan: s.originate(product_code="NOPE", principal=100, tenor=12, funder="b",
                                  business_model="capital-light", idempotency_key="k"), "product_code"),
     (lambda s, loan: s.originate(product_code="CASH-EI", principal=100_000, tenor=7, funder="b",

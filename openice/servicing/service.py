@@ -113,23 +113,23 @@ class Servicing:
 
     # ---- borrower money ------------------------------------------------------------------------
     def repay(self, loan_id: int, amount: int, idempotency_key: str | None,
-              value_date: date | None = None) -> dict[str, Any]:
+              value_date: date | None = None, currency: str | None = None) -> dict[str, Any]:
         amount = _positive_int(amount, "amount")
-        payload = dict(loan_id=loan_id, amount=amount, value_date=str(value_date))
+        payload = dict(loan_id=loan_id, amount=amount, value_date=str(value_date), currency=currency)
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
-            return self._apply(uow, loan_id, "repayment", amount, value_date, None)
+            return self._apply(uow, loan_id, "repayment", amount, value_date, None, currency)
 
         return self._money_call("repay", idempotency_key, payload, work, loan_id)
 
     def prepay(self, loan_id: int, amount: int, idempotency_key: str | None,
-               mode: str | PrepaymentMode = PrepaymentMode.REAMORTISE) -> dict[str, Any]:
+               mode: str | PrepaymentMode = PrepaymentMode.REAMORTISE, currency: str | None = None) -> dict[str, Any]:
         amount = _positive_int(amount, "amount")
         prepayment_mode = _enum(PrepaymentMode, mode, "mode")
-        payload = dict(loan_id=loan_id, amount=amount, mode=prepayment_mode.value)
+        payload = dict(loan_id=loan_id, amount=amount, mode=prepayment_mode.value, currency=currency)
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
-            return self._apply(uow, loan_id, "prepayment", amount, None, prepayment_mode)
+            return self._apply(uow, loan_id, "prepayment", amount, None, prepayment_mode, currency)
 
         return self._money_call("prepay", idempotency_key, payload, work, loan_id)
 
@@ -148,12 +148,14 @@ class Servicing:
         return self._money_call("write_off", idempotency_key, dict(loan_id=loan_id), work, loan_id)
 
     def _apply(self, uow: UnitOfWork, loan_id: int, kind: str, amount: int, value_date: date | None,
-               mode: PrepaymentMode | None) -> dict[str, Any]:
+               mode: PrepaymentMode | None, currency: str | None = None) -> dict[str, Any]:
         today = uow.calendar.require_open()
         on = value_date or today
         if on > today:
             raise ValidationError(f"{on} is after the business date {today}", field="value_date")
         loan = uow.loans.get(loan_id, for_update=True)
+        if currency is not None and currency != loan.terms.currency:
+            raise ValidationError(f"loan {loan_id} is in {loan.terms.currency}, not {currency}", field="currency")
         if on < loan.disbursed_on:
             raise ValidationError(f"{on} is before the loan was disbursed on {loan.disbursed_on}", field="value_date")
         txn_id = uow.loans.add_transaction(loan_id, kind, on, amount, today, mode)
