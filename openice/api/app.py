@@ -106,6 +106,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                   description="Applications, decisions, fund matching, servicing and disclosure metrics. "
                               "Errors are RFC 9457 problem+json; money is a decimal string with a currency.")
     app.state.services = Services(settings, engine, scorer, anomaly, vault)
+    if scorer is not None and anomaly is None:
+        _ = app.state.services.decisioning.anomaly  # fitted now, not inside the first application's request
     problems.install(app)
     for module in (lending, funding, loans, admin):
         app.include_router(module.router)

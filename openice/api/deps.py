@@ -19,6 +19,7 @@ from openice.api.settings import Settings
 from openice.api.tenancy import Scope
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
+from openice.decisioning.policy import Policy
 from openice.decisioning.scorer import ScorerLike
 from openice.decisioning.service import Decisioning
 from openice.matching.service import Matching
@@ -45,7 +46,8 @@ class Services:
 
     @cached_property
     def decisioning(self) -> Decisioning:
-        return Decisioning(self.engine, self.scorer, self.vault, anomaly=self.anomaly)
+        policy = Policy.load(self.settings.policy) if self.settings.policy else None
+        return Decisioning(self.engine, self.scorer, self.vault, policy, anomaly=self.anomaly)
 
     @cached_property
     def matching(self) -> Matching:

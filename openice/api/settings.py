@@ -23,6 +23,7 @@ class Settings:
     workers: int = 1
     model: str | None = None  # package or registry directory that scores applications
     model_registry: str | None = None  # registry listed read-only at /v1/models
+    policy: str | None = None  # platform credit policy file (YAML/JSON); the built-in default otherwise
     max_body_bytes: int = 1_048_576
     rate_limit_per_second: float = 100.0  # per API key, per worker process
     rate_limit_burst: int = 200
