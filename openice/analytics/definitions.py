@@ -99,8 +99,11 @@ def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
 
 
 def installment_facts(as_of: int, th: Thresholds) -> str:
+    """Grouped on the installments' key alone (loan_id, seq): the other columns are functionally
+    dependent on it, and a two-integer hash key is what keeps this join cheap at 10M loans."""
     return f"""
-SELECT i.loan_id, i.seq, i.due_day, i.principal, i.principal + i.interest + i.fee AS owed,
+SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principal,
+  MAX(i.principal + i.interest + i.fee) AS owed,
   COALESCE(SUM(CASE WHEN a.component IN {PRINCIPAL} AND a.value_day <= i.due_day THEN a.amount END), 0)
     AS prin_by_due,
   COALESCE(SUM(CASE WHEN a.component IN {PRINCIPAL} AND a.value_day > i.due_day
@@ -114,14 +117,30 @@ FROM installments i
 JOIN loans l ON l.id = i.loan_id
 LEFT JOIN allocations a ON a.loan_id = i.loan_id AND a.seq = i.seq AND a.component IN {DUE_COMPONENTS}
 WHERE i.due_day <= {as_of} AND NOT (l.status = 'written_off' AND l.closed_day < i.due_day)
-GROUP BY i.loan_id, i.seq, i.due_day, i.principal, i.interest, i.fee
+GROUP BY i.loan_id, i.seq
 HAVING COALESCE(SUM(CASE WHEN a.component = 'principal_prepaid' THEN a.amount END), 0) = 0"""
 
 
 def loan_facts(as_of: int, th: Thresholds) -> str:
+    """Per loan, without a GROUP BY over the loan's columns: the installment facts (`e`) and one pass over
+    the principal allocations (`p`, joined to `e` only for the few loans that crossed 30+) are
+    aggregated per loan first, then joined to the loans 1:1."""
     written_off = f"(l.status = 'written_off' AND l.closed_day <= {as_of})"
-    paid_by = "COALESCE(SUM(CASE WHEN a.value_day <= {day} THEN a.amount END), 0)"
+    paid_by = "SUM(CASE WHEN a.value_day <= {day} THEN a.amount ELSE 0 END)"
     return f"""
+WITH e AS (
+  SELECT loan_id,
+    MIN(CASE WHEN owed - paid_asof > 0 THEN due_day END) AS overdue_since,
+    MIN(CASE WHEN due_day + {th.m1} <= {as_of} AND owed - paid_30 > 0 THEN due_day + {th.m1} END) AS first30,
+    MIN(CASE WHEN due_day + {th.m3} <= {as_of} AND owed - paid_90 > 0 THEN due_day + {th.m3} END) AS first90
+  FROM inf GROUP BY loan_id),
+crossed AS (SELECT loan_id, first30, first90 FROM e WHERE first30 IS NOT NULL OR first90 IS NOT NULL),
+p AS (
+  SELECT a.loan_id, {paid_by.format(day=as_of)} AS paid_asof, {paid_by.format(day='c.first30')} AS paid30,
+    {paid_by.format(day='c.first90')} AS paid90
+  FROM allocations a LEFT JOIN crossed c ON c.loan_id = a.loan_id
+  WHERE a.component IN {PRINCIPAL} AND a.value_day <= {as_of}
+  GROUP BY a.loan_id)
 SELECT l.id AS loan_id, l.business_model,
   CASE WHEN l.business_model = 'on-balance-sheet' THEN 'capital-heavy' ELSE l.business_model END AS model_group,
   l.original_funder AS institution, l.product_code AS product, l.channel,
@@ -130,22 +149,15 @@ SELECT l.id AS loan_id, l.business_model,
   CASE WHEN {written_off} THEN 1 ELSE 0 END AS wo,
   CASE WHEN {written_off} THEN NULL ELSE e.overdue_since END AS overdue_since,
   e.first30, e.first90,
-  CASE WHEN {written_off} THEN 0 ELSE l.principal - {paid_by.format(day=as_of)} END AS outstanding,
-  CASE WHEN e.first30 IS NULL THEN 0 ELSE l.principal - {paid_by.format(day='e.first30')} END AS bal30,
-  CASE WHEN e.first90 IS NULL THEN 0 ELSE l.principal - {paid_by.format(day='e.first90')} END AS bal90,
+  CASE WHEN {written_off} THEN 0 ELSE l.principal - COALESCE(p.paid_asof, 0) END AS outstanding,
+  CASE WHEN e.first30 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid30, 0) END AS bal30,
+  CASE WHEN e.first90 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid90, 0) END AS bal90,
   CASE WHEN l.borrower_id IS NOT NULL AND ROW_NUMBER() OVER (
     PARTITION BY l.borrower_id ORDER BY l.disbursed_day, l.id) > 1 THEN 1 ELSE 0 END AS repeat_drawdown
 FROM loans l
-LEFT JOIN (
-  SELECT loan_id,
-    MIN(CASE WHEN owed - paid_asof > 0 THEN due_day END) AS overdue_since,
-    MIN(CASE WHEN due_day + {th.m1} <= {as_of} AND owed - paid_30 > 0 THEN due_day + {th.m1} END) AS first30,
-    MIN(CASE WHEN due_day + {th.m3} <= {as_of} AND owed - paid_90 > 0 THEN due_day + {th.m3} END) AS first90
-  FROM inf GROUP BY loan_id) e ON e.loan_id = l.id
-LEFT JOIN allocations a ON a.loan_id = l.id AND a.component IN {PRINCIPAL} AND a.value_day <= {as_of}
-WHERE l.disbursed_day <= {as_of}
-GROUP BY l.id, l.business_model, l.original_funder, l.product_code, l.channel, l.principal, l.tenor,
-  l.borrower_id, l.disbursed_day, l.status, l.closed_day, e.overdue_since, e.first30, e.first90"""
+LEFT JOIN e ON e.loan_id = l.id
+LEFT JOIN p ON p.loan_id = l.id
+WHERE l.disbursed_day <= {as_of}"""
 
 
 def dues(by: Sequence[str], start: int, end: int, as_of: int, th: Thresholds) -> str:

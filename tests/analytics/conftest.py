@@ -4,6 +4,7 @@ worker) and one Spark session."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
@@ -29,11 +30,34 @@ def portfolio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         yield get
 
 
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
+# Spark tuned for a few hundred rows: no code generation to compile, no shuffle fan-out, a JVM that does
+# not spend the test in the optimising JIT. About 3x faster per `compute` than the defaults here.
+SMALL_DATA_SPARK = {
+    "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1", "spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+}
+
+
+def _start_spark() -> Any:
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[2]").appName("openice-tests").config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2").getOrCreate())
-    yield session
-    session.stop()
+    builder = SparkSession.builder.master("local[2]").appName("openice-tests")
+    for key, value in SMALL_DATA_SPARK.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+@pytest.fixture(scope="session")
+def spark_starting() -> Iterator[Future[Any]]:
+    """Start the JVM in the background, so it boots while a portfolio is being built."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_start_spark)
+        yield future
+        if future.done() and not future.exception():
+            future.result().stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_starting: Future[Any]) -> Any:
+    return spark_starting.result()

@@ -27,7 +27,9 @@ from tests.analytics.portfolio import K, with_decisioning
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def source(request: pytest.FixtureRequest, portfolio: Callable[[str], Engine]) -> Engine:
-    """The portfolio, built once per source database."""
+    """The portfolio, built once per source database (Spark, for the engine check, boots meanwhile)."""
+    if request.param == "postgres" and request.getfixturevalue("pg_ok"):
+        request.getfixturevalue("spark_starting")
     return portfolio(request.param)
 
 
