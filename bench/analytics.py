@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from openice.analytics.backends import DuckDBBackend, SparkBackend  # noqa: E402
-from openice.analytics.metrics import Period, compute  # noqa: E402
+from openice.analytics.metrics import MetricSet, Period, compute  # noqa: E402
 from openice.storage.days import to_day  # noqa: E402
 
 QUARTER = Period.quarter("2026Q3")
@@ -154,9 +154,44 @@ def pandas_metrics(out: Path, loans: int) -> dict[str, float]:
             "dpd90": outstanding[dpd > 90].sum() / outstanding.sum()}
 
 
+def portfolio(loans: int, out: Path) -> None:
+    """Generate the portfolio unless `out` already holds one of this size (generation is not timed)."""
+    marker = out / f"LOANS-{loans}"
+    if marker.exists():
+        print(f"reusing {loans:,} loans at {out}")
+        return
+    t = time.perf_counter()
+    installments = generate(loans, out)
+    marker.touch()
+    print(f"generated {loans:,} loans, {installments:,} installments in {time.perf_counter() - t:.1f}s at {out}")
+
+
+def timed_duckdb(out: Path) -> tuple[MetricSet, float, float]:
+    """Every metric on DuckDB: the result, wall seconds and CPU seconds (all threads; the machine is shared)."""
+    cpu, t = time.process_time(), time.perf_counter()
+    backend = DuckDBBackend.from_parquet(out, memory_limit="6GB")
+    result = compute(backend, QUARTER)
+    wall = time.perf_counter() - t
+    backend.close()
+    return result, wall, time.process_time() - cpu
+
+
 def peak_gib() -> float:
     return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
+
+
+def markdown(report: dict, args: str) -> str:
+    """The same results as a table, with the command that produced them."""
+    m = report["machine"]
+    lines = [f"# analytics benchmark, {report['date']}", "",
+             f"`.venv/bin/python bench/analytics.py {args}` on {m['cpus']} CPUs, {m['memory_gib']} GiB, "
+             f"Python {m['python']} (a shared machine: wall times are noisy, compare the ratios within the run).", "",
+             "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] if r['target'] is not None else ''} | "
+              f"{r['baseline'] or ''} | {r['baseline_value'] if r['baseline_value'] is not None else ''} | "
+              f"{r['ratio'] if r['ratio'] is not None else ''} |" for r in report["results"]]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -165,30 +200,27 @@ def main() -> None:
     parser.add_argument("--pandas-loans", type=int, default=None, help="pandas slice (default: all, max 2M)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-spark", action="store_true")
-    parser.add_argument("--dir", type=Path, default=None, help="keep the generated Parquet here")
+    parser.add_argument("--spark-loans", type=int, default=None,
+                        help="run Spark (and DuckDB again, as its baseline) on a portfolio of this size (default: all)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="keep the generated Parquet here, and reuse it when it is already there")
     args = parser.parse_args()
     loans = 200_000 if args.quick else args.loans
     pandas_loans = min(args.pandas_loans or loans, loans, 2_000_000)
+    spark_loans = min(args.spark_loans or loans, loans)
     out = args.dir or Path(tempfile.mkdtemp(prefix="openice-analytics-"))
-    t = time.perf_counter()
-    installments = generate(loans, out)
-    gen_s = time.perf_counter() - t
-    print(f"generated {loans:,} loans, {installments:,} installments in {gen_s:.1f}s at {out}")
+    portfolio(loans, out)
 
-    t = time.perf_counter()
-    backend = DuckDBBackend.from_parquet(out, memory_limit="7GB")
-    result = compute(backend, QUARTER)
-    duck_s = time.perf_counter() - t
-    backend.close()
+    result, duck_s, duck_cpu = timed_duckdb(out)
     duck_peak = peak_gib()
-    print(f"duckdb: all metrics in {duck_s:.1f}s, peak RSS {duck_peak:.2f} GiB")
+    print(f"duckdb: all metrics in {duck_s:.1f}s wall, {duck_cpu:.1f}s CPU, peak RSS {duck_peak:.2f} GiB")
 
-    t = time.perf_counter()
+    cpu, t = time.process_time(), time.perf_counter()
     pandas = pandas_metrics(out, pandas_loans)
-    pandas_s = time.perf_counter() - t
-    scaled = pandas_s * loans / pandas_loans
-    print(f"pandas: 5 installment-level metrics on {pandas_loans:,} loans in {pandas_s:.1f}s "
-          f"(scaled to {loans:,}: {scaled:.1f}s)")
+    pandas_s, pandas_cpu = time.perf_counter() - t, time.process_time() - cpu
+    scaled, scaled_cpu = pandas_s * loans / pandas_loans, pandas_cpu * loans / pandas_loans
+    print(f"pandas: 5 installment-level metrics on {pandas_loans:,} loans in {pandas_s:.1f}s wall, {pandas_cpu:.1f}s "
+          f"CPU (scaled to {loans:,}: {scaled:.1f}s wall, {scaled_cpu:.1f}s CPU)")
     if pandas_loans == loans:
         assert abs(pandas["day1"] - result["day1_delinquency_rate"].total()) < 1e-12
         assert abs(pandas["coll30"] - result["collection_rate_30d"].total()) < 1e-12
@@ -197,26 +229,37 @@ def main() -> None:
         assert abs(pandas["dpd90"] - result["delinquency_90_plus_rate"].total()) < 1e-12
         print("pandas and DuckDB agree on the shared metrics")
 
+    baseline = f"pandas, 5 installment-level metrics only, {pandas_loans:,} loans" + (
+        " scaled linearly" if pandas_loans < loans else "")
     results = [
         {"metric": f"duckdb_quarter_metrics_{loans}_loans_seconds", "value": round(duck_s, 2), "unit": "s",
-         "target": 60, "baseline": f"pandas, 5 installment-level metrics only, {pandas_loans:,} loans"
-                                   + (" scaled linearly" if pandas_loans < loans else ""),
-         "baseline_value": round(scaled, 2), "ratio": round(scaled / duck_s, 2)},
+         "target": 60, "baseline": baseline, "baseline_value": round(scaled, 2), "ratio": round(scaled / duck_s, 2)},
+        {"metric": f"duckdb_quarter_metrics_{loans}_loans_cpu_seconds", "value": round(duck_cpu, 2), "unit": "s",
+         "target": None, "baseline": baseline + " (CPU)", "baseline_value": round(scaled_cpu, 2),
+         "ratio": round(scaled_cpu / duck_cpu, 2)},
         {"metric": "duckdb_peak_rss_gib", "value": round(duck_peak, 2), "unit": "GiB", "target": 8,
          "baseline": None, "baseline_value": None, "ratio": None},
     ]
     if not args.no_spark:
+        spark_dir, spark_duck_s = out, duck_s
+        if spark_loans < loans:
+            spark_dir = out / f"spark-{spark_loans}"
+            portfolio(spark_loans, spark_dir)
+            result, spark_duck_s, _ = timed_duckdb(spark_dir)
         t = time.perf_counter()
-        spark = SparkBackend.from_parquet(out, "local[2]")
+        spark = SparkBackend.from_parquet(spark_dir, "local[2]")
         spark_result = compute(spark, QUARTER)
         spark_s = time.perf_counter() - t
         same = spark_result.to_dict()["metrics"] == result.to_dict()["metrics"]
         spark.close()
         spark.spark.stop()
-        print(f"spark local[2]: all metrics in {spark_s:.1f}s (session start included); same numbers: {same}")
-        results.append({"metric": f"spark_local2_quarter_metrics_{loans}_loans_seconds", "value": round(spark_s, 2),
-                        "unit": "s", "target": None, "baseline": "duckdb, same run", "baseline_value": round(duck_s, 2),
-                        "ratio": round(spark_s / duck_s, 2)})
+        print(f"spark local[2], {spark_loans:,} loans: all metrics in {spark_s:.1f}s (session start included), "
+              f"duckdb {spark_duck_s:.1f}s; same numbers: {same}")
+        results.append({"metric": f"spark_local2_quarter_metrics_{spark_loans}_loans_seconds",
+                        "value": round(spark_s, 2), "unit": "s", "target": None,
+                        "baseline": f"duckdb, {spark_loans:,} loans, same run",
+                        "baseline_value": round(spark_duck_s, 2),
+                        "ratio": round(spark_s / spark_duck_s, 2), "same_numbers": same})
     report = {"name": "analytics", "date": date.today().isoformat(),
               "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
                                                                       * os.sysconf("SC_PHYS_PAGES") / 2**30),
@@ -224,6 +267,7 @@ def main() -> None:
               "results": results}
     if not args.quick:
         (ROOT / "bench" / "results" / "analytics.json").write_text(json.dumps(report, indent=2) + "\n")
+        (ROOT / "bench" / "results" / "analytics.md").write_text(markdown(report, " ".join(sys.argv[1:])))
     print(json.dumps(report, indent=2))
     if not args.dir:
         shutil.rmtree(out)

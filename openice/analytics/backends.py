@@ -111,6 +111,7 @@ class DuckDBBackend:
         import duckdb
 
         self.con = duckdb.connect()
+        self.con.execute("SET preserve_insertion_order = false")  # every metric aggregates: row order is free memory
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
