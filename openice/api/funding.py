@@ -61,10 +61,10 @@ REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "applica
 @router.get("/offers/{offer_id}/report", response_class=Response, responses={200: {"content": {
     "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}},
     "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
-def get_report(offer_id: NumericId, principal: Funder, svc: Svc, scope: ReadScope,
+def get_report(offer_id: NumericId, principal: Funder, svc: Svc,
                format: Annotated[Literal["json", "html", "pdf"], Query()] = "json") -> Response:
     """The pre-loan investigation report sent with the offer; personal data in it is masked."""
-    scope.get("offers", offer_id, "offer_id")
+    svc.owned(principal, "offers", offer_id, "offer_id")
     report = svc.matching.report(offer_id, format)
     if format == "json":
         return JSONResponse(report)

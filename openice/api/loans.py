@@ -26,6 +26,7 @@ from openice.api.views import (
 )
 from openice.errors import ValidationError
 from openice.money import to_minor
+from openice.storage.uow import LoanRepository
 
 router = APIRouter(prefix="/v1", tags=["loans"])
 Anyone = Annotated[Principal, Depends(require(*Role))]
@@ -46,10 +47,10 @@ def list_loans(principal: Anyone, scope: ReadScope, page: PageParams,
 
 
 @router.get("/loans/{loan_id}", response_model=LoanDetail)
-def get_loan(loan_id: NumericId, principal: Anyone, svc: Svc, scope: ReadScope) -> Any:
-    """The loan with its schedule and ledger balances."""
+def get_loan(loan_id: NumericId, principal: Anyone, scope: ReadScope) -> Any:
+    """The loan with its schedule and ledger balances, read on the scope's own connection."""
     row = scope.get("loans", loan_id, "loan_id")
-    return loan_detail(row, svc.servicing.loan(loan_id))
+    return loan_detail(row, LoanRepository(scope.conn).get(loan_id))
 
 
 @router.get("/loans/{loan_id}/transactions", response_model=Page[TransactionView])
