@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from openice.errors import Conflict, NotFound
 from openice.servicing import ledger as L
@@ -66,6 +66,12 @@ class LoanRepository:
         self.conn = conn
 
     def next_id(self) -> int:
+        """A new loan number before the row exists (the domain needs it for its journal lines).
+
+        PostgreSQL draws it from the key's sequence, so concurrent originations never collide;
+        SQLite serialises writers, so the next number after the largest is safe there."""
+        if self.conn.dialect.name == "postgresql":
+            return self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('loans', 'id'))")).scalar_one()
         return (self.conn.execute(select(func.max(t.loans.c.id))).scalar() or 0) + 1
 
     def add(self, loan: LoanAccount, borrower_id: str | None = None, channel: str = "direct") -> None:
