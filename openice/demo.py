@@ -48,16 +48,21 @@ def quarters_of(start: date, end: date) -> list[Period]:
 
 
 def run_demo(workdir: Path, scenario: Scenario, on_stage: Callable[[str], None] = print,
-             on_day: Callable[[date], None] | None = None, write_report: bool = True) -> Demo:
-    """Everything the `openice demo` command does, returned for printing (and for the test's checks)."""
+             on_day: Callable[[date], None] | None = None, write_report: bool = True,
+             model: Path | None = None) -> Demo:
+    """Everything the `openice demo` command does, returned for printing (and for the test's checks).
+
+    `model` reuses an already trained package instead of training one (the tests share one).
+    """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     db = f"sqlite:///{workdir / 'openice.db'}"
-    on_stage("training the platform model on the bundled LendingClub loans (9,857 real loans)")
-    model = train_demo_model(workdir / "model")
+    if model is None:
+        on_stage("training the platform model on the bundled LendingClub loans (9,857 real loans)")
+        model = train_demo_model(workdir / "model")
     seconds["train"] = time.perf_counter() - clock
     on_stage("fitting the simulator to the real data (Gaussian copula, ground-truth risk model)")
     world = World.fit()

@@ -35,7 +35,7 @@ def _progress(total: int) -> tuple[Progress, Any]:
     return progress, on_day
 
 
-def demo(borrowers: Borrowers = 1000, months: Months = 12, seed: Seed = 7,
+def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
          workdir: Annotated[Path, typer.Option(help="Where the database, model and report go (replaced)")] = Path(
              "openice-demo"),
          serve: Annotated[bool, typer.Option("--serve", help="Serve the API on the demo database afterwards")] = False,
@@ -150,12 +150,13 @@ def whatif(change: Annotated[Path, typer.Option("--change", help="YAML: policy /
     console.print(table)
 
 
-def compare(base: Scenario, changed: Scenario) -> list[dict[str, Any]]:
-    """Outcomes of the two scenarios, each on its own fresh database, in two processes at once."""
+def compare(base: Scenario, changed: Scenario, model: Path | None = None) -> list[dict[str, Any]]:
+    """Outcomes of the two scenarios, each on its own fresh database, in two processes at once; the model package
+    is trained first unless one is given."""
     from openice.simulation.platform import train_demo_model
 
     with tempfile.TemporaryDirectory(prefix="openice-whatif-") as tmp:
-        model = train_demo_model(Path(tmp) / "model")
+        model = model or train_demo_model(Path(tmp) / "model")
         urls = [f"sqlite:///{Path(tmp) / name}.db" for name in ("baseline", "changed")]
         with ProcessPoolExecutor(2) as pool:
             return list(pool.map(_outcomes, urls, (base, changed), (model, model)))

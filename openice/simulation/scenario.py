@@ -27,7 +27,7 @@ QUIET_DAYS = 30  # no new applicants in the last month, so the last loans reach 
 
 @dataclass(frozen=True)
 class Scenario:
-    borrowers: int = 1000
+    borrowers: int = 800
     months: int = 12
     seed: int = 7
     start: date = date(2026, 1, 1)
@@ -104,7 +104,12 @@ def apply_change(scenario: Scenario, change: dict[str, Any]) -> Scenario:
         raise ValidationError(f"no institution {sorted(missing)}; known: {[i.code for i in funders]}",
                               field="institutions")
     funders = [parse(Institution, _merge(i.model_dump(mode="json"), edits.get(i.code, {}))) for i in funders]
-    behaviour = replace(scenario.behaviour, **(change.get("behaviour") or {}))
+    behaviour_change = change.get("behaviour") or {}
+    unknown = set(behaviour_change) - set(Behaviour.__dataclass_fields__)
+    if unknown:
+        raise ValidationError(f"unknown fields {sorted(unknown)}; known: {sorted(Behaviour.__dataclass_fields__)}",
+                              field="behaviour")
+    behaviour = replace(scenario.behaviour, **behaviour_change)
     return replace(scenario, policy=policy, institutions=tuple(funders), behaviour=behaviour)
 
 
