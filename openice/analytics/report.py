@@ -115,7 +115,7 @@ def _png(fig: Any) -> str:
 def charts(q: Quarterly) -> dict[str, str]:
     """Vintage curves, the delinquency trend and the volume mix, as base64 PNGs."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     out = {}
     fig = Figure(figsize=(9, 3.4))
@@ -126,6 +126,7 @@ def charts(q: Quarterly) -> dict[str, str]:
         for month, points in sorted(curves.items()):
             ax.plot(*zip(*points, strict=True), marker=".", label=month)
         ax.set(title=f"Vintage {n}+ DPD", xlabel="month on book")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         if 0 < len(curves) <= 12:
             ax.legend(fontsize=6, ncols=2)
