@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
@@ -158,7 +159,8 @@ def compare(base: Scenario, changed: Scenario, model: Path | None = None) -> lis
     with tempfile.TemporaryDirectory(prefix="openice-whatif-") as tmp:
         model = model or train_demo_model(Path(tmp) / "model")
         urls = [f"sqlite:///{Path(tmp) / name}.db" for name in ("baseline", "changed")]
-        with ProcessPoolExecutor(2) as pool:
+        # spawn, not fork: forking a process with threads (pytest-xdist, a server) can deadlock the children
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
             return list(pool.map(_outcomes, urls, (base, changed), (model, model)))
 
 
