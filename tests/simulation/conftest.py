@@ -12,7 +12,7 @@ from openice.simulation.population import World
 
 @pytest.fixture(scope="session")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_demo_model(tmp_path_factory.mktemp("sim") / "model")
+    return train_demo_model(tmp_path_factory.mktemp("sim") / "model", rows=3000)
 
 
 @pytest.fixture(scope="session")
