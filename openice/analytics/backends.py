@@ -49,7 +49,13 @@ class Backend(Protocol):
 
     def has_table(self, name: str) -> bool: ...
 
-    def materialise(self, name: str, sql: str) -> None: ...
+    def materialise(self, name: str, sql: str, *more: str) -> None:
+        """Create temporary table `name` as `sql`, and append the rows of each of `more`."""
+        ...
+
+    def loan_ranges(self) -> list[tuple[int, int] | None]:
+        """Loan-id ranges to build the installment facts in (`[None]`: in one go)."""
+        ...
 
     def query(self, sql: str) -> list[dict[str, Any]]: ...
 
@@ -106,6 +112,7 @@ def parquet_tables(directory: Path) -> dict[str, Path]:
 
 class DuckDBBackend:
     dialect = "duckdb"
+    loans_per_part = 500_000
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         import duckdb
@@ -143,9 +150,21 @@ class DuckDBBackend:
         self.con.register(name, table)
         self._tables.add(name)
 
-    def materialise(self, name: str, sql: str) -> None:
+    def materialise(self, name: str, sql: str, *more: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        for part in more:
+            self.con.execute(f"INSERT INTO {name} {part}")
         self._tables.add(name)
+
+    def loan_ranges(self) -> list[tuple[int, int] | None]:
+        """Ranges of about `loans_per_part` loans, so that the installments ⋈ allocations hash tables stay
+        small (bench/analytics.py)."""
+        low, high, count = self.con.execute("SELECT MIN(id), MAX(id), COUNT(*) FROM loans").fetchone()
+        parts = -(-count // self.loans_per_part) if count else 1
+        if parts <= 1:
+            return [None]
+        step = -(-(high - low + 1) // parts)
+        return [(lo, min(lo + step - 1, high)) for lo in range(low, high + 1, step)]
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         cur = self.con.execute(sql)
@@ -179,15 +198,20 @@ class PostgresBackend:
             self.conn.execute(text(f"INSERT INTO {name} VALUES ({placeholders})"), table.to_pylist())
         self._present.add(name)
 
-    def materialise(self, name: str, sql: str) -> None:
+    def materialise(self, name: str, sql: str, *more: str) -> None:
         self.conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         self.conn.execute(text(f"CREATE TEMP TABLE {name} AS {for_dialect(sql, self.dialect)}"))
+        for part in more:
+            self.conn.execute(text(f"INSERT INTO {name} {for_dialect(part, self.dialect)}"))
         self.conn.execute(text(f"ANALYZE {name}"))
         self._present.add(name)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         result = self.conn.execute(text(for_dialect(sql, self.dialect)))
         return _rows(result.keys(), result.fetchall())
+
+    def loan_ranges(self) -> list[tuple[int, int] | None]:
+        return [None]
 
     def close(self) -> None:
         self.conn.rollback()
@@ -228,8 +252,11 @@ class SparkBackend:
         self.spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
         self._tables.add(name)
 
-    def materialise(self, name: str, sql: str) -> None:
-        frame = self.spark.sql(for_dialect(sql, self.dialect)).cache()
+    def materialise(self, name: str, sql: str, *more: str) -> None:
+        frame = self.spark.sql(for_dialect(sql, self.dialect))
+        for part in more:
+            frame = frame.unionByName(self.spark.sql(for_dialect(part, self.dialect)))
+        frame = frame.cache()
         frame.count()
         frame.createOrReplaceTempView(name)
         self._cached.append(frame)
@@ -238,6 +265,9 @@ class SparkBackend:
     def query(self, sql: str) -> list[dict[str, Any]]:
         frame = self.spark.sql(for_dialect(sql, self.dialect))
         return _rows(frame.columns, (tuple(r) for r in frame.collect()))
+
+    def loan_ranges(self) -> list[tuple[int, int] | None]:
+        return [None]
 
     def close(self) -> None:
         for frame in self._cached:

@@ -98,9 +98,11 @@ def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
     return "".join(c + ", " for c in cols), (" GROUP BY " + ", ".join(keys)) if keys else ""
 
 
-def installment_facts(as_of: int, th: Thresholds) -> str:
+def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
     """Grouped on the installments' key alone (loan_id, seq): the other columns are functionally
-    dependent on it, and a two-integer hash key is what keeps this join cheap at 10M loans."""
+    dependent on it. `loans` = (first, last) restricts it to a range of loan ids, so that a large
+    portfolio is built in parts whose hash tables stay small."""
+    part = f" AND i.loan_id >= {loans[0]} AND i.loan_id <= {loans[1]}" if loans else ""
     return f"""
 SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principal,
   MAX(i.principal + i.interest + i.fee) AS owed,
@@ -116,7 +118,7 @@ SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principa
 FROM installments i
 JOIN loans l ON l.id = i.loan_id
 LEFT JOIN allocations a ON a.loan_id = i.loan_id AND a.seq = i.seq AND a.component IN {DUE_COMPONENTS}
-WHERE i.due_day <= {as_of} AND NOT (l.status = 'written_off' AND l.closed_day < i.due_day)
+WHERE i.due_day <= {as_of} AND NOT (l.status = 'written_off' AND l.closed_day < i.due_day){part}
 GROUP BY i.loan_id, i.seq
 HAVING COALESCE(SUM(CASE WHEN a.component = 'principal_prepaid' THEN a.amount END), 0) = 0"""
 
