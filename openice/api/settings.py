@@ -29,7 +29,6 @@ class Settings:
     rate_limit_burst: int = 200
     statement_timeout_ms: int = 10_000
     keep_alive_seconds: int = 5
-    max_page_size: int = 200
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -34,10 +34,6 @@ def money(minor: int, currency: str) -> Money:
     return Money(amount=str(from_minor(int(minor), currency)), currency=currency)
 
 
-def day(value: int | None) -> date | None:
-    return None if value is None else from_day(value)
-
-
 class PaymentIn(BaseModel):
     amount: str = Field(pattern=AMOUNT, examples=["500.00"])
     currency: str = Field(pattern=CURRENCY, examples=["CNY"])
