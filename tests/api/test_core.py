@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import World
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import World, make_app
 
 PROBLEM = "application/problem+json"
 
@@ -104,3 +106,12 @@ def test_operations_docs_and_metrics(world: World) -> None:
     assert metrics.status_code == 200, metrics.text
     groups = {r["group"].get("institution") for m in metrics.json()["metrics"].values() for r in m["rows"]}
     assert groups <= {"INST-A"}
+
+
+def test_each_key_has_a_rate_limit(world: World) -> None:
+    client = TestClient(make_app(world.engine, rate_limit_per_second=0.5, rate_limit_burst=2))
+    statuses = [client.get("/v1/products", headers=world.as_("operator")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    limited = client.get("/v1/products", headers=world.as_("operator"))
+    assert limited.headers["content-type"] == PROBLEM and int(limited.headers["retry-after"]) >= 1
+    assert client.get("/v1/products", headers=world.as_("INST-A")).status_code == 200  # another key, its own bucket
