@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -72,32 +71,32 @@ def eod_command(url: str) -> list[str]:
     return [sys.executable, "-c", EOD_SCRIPT, url, TARGET.isoformat()]
 
 
-def steps_done(url: str) -> int:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        done = conn.execute(text("SELECT COUNT(*) FROM eod_progress")).scalar_one()
-    engine.dispose()
-    return done
-
-
 def crash_and_resume(url: str, kills: int, seed: int) -> int:
-    """Start `openice eod`, wait until it is closing days, SIGKILL it at a random moment; repeat."""
+    """Start the end of day, let it complete a random 1-4 more steps, SIGKILL it (mid-transaction as
+    often as not); repeat, then let a last run finish. Waiting on progress, not on the clock, makes
+    the kills land mid-run however fast or loaded the machine is."""
     rnd = random.Random(seed)
+    engine = make_engine(url)
     landed = 0
-    env = {**os.environ, "COLUMNS": "100"}
+
+    def steps_done() -> int:
+        with engine.connect().execution_options(openice_readonly=True) as conn:  # never take the write lock
+            return conn.execute(text("SELECT COUNT(*) FROM eod_progress")).scalar_one()
+
     for _ in range(kills * 3):
-        baseline = steps_done(url)
-        proc = subprocess.Popen(eod_command(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        while proc.poll() is None and steps_done(url) == baseline:
-            time.sleep(0.01)
-        time.sleep(rnd.uniform(0.0, 0.12))
+        goal = steps_done() + rnd.randint(1, 4)
+        proc = subprocess.Popen(eod_command(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None and steps_done() < goal:
+            time.sleep(0.002)
+        time.sleep(rnd.uniform(0.0, 0.01))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             landed += 1
         if landed >= kills or proc.returncode == 0:
             break
-    subprocess.run(eod_command(url), check=True, stdout=subprocess.DEVNULL, env=env)
+    engine.dispose()
+    subprocess.run(eod_command(url), check=True, stdout=subprocess.DEVNULL)
     return landed
 
 
