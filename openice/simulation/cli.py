@@ -7,7 +7,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +17,9 @@ from rich.table import Table
 from openice.analytics.report import HEADLINE, fmt_value
 from openice.errors import OpeniceError
 from openice.money import fmt
-from openice.simulation.scenario import Scenario, apply_change, load_change
+
+if TYPE_CHECKING:  # the scenario pulls in the models; load it only when a command runs
+    from openice.simulation.scenario import Scenario
 
 console = Console()
 
@@ -45,6 +47,8 @@ def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
     from openice.demo import run_demo
 
     try:
+        from openice.simulation.scenario import Scenario
+
         scenario = Scenario(borrowers=borrowers, months=months, seed=seed)
         progress, on_day = _progress(scenario.days)
         with progress:
@@ -133,6 +137,8 @@ def whatif(change: Annotated[Path, typer.Option("--change", help="YAML: policy /
            borrowers: Borrowers = 400, months: Months = 12, seed: Seed = 7) -> None:
     """Replay the same simulated applicants under a changed policy, pricing grid or credit box, side by side."""
     try:
+        from openice.simulation.scenario import Scenario, apply_change, load_change
+
         base = Scenario(borrowers=borrowers, months=months, seed=seed)
         changed = apply_change(base, load_change(change))
         console.print("training the platform model, then running baseline and changed worlds side by side")
