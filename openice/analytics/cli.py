@@ -69,6 +69,25 @@ def quarter_of(day: date) -> Period:
     return Period.quarter(f"{day.year}Q{(day.month - 1) // 3 + 1}")
 
 
+def parse_as_of(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{text!r} is not a date like 2026-09-30", field="as_of") from None
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Show a domain error as one line naming the field, and exit 2."""
+    try:
+        yield
+    except OpeniceError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+
+
 @contextmanager
 def backend_for(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str) -> Iterator[Backend]:
     backend = open_backend(engine, db, parquet, spark_master)
@@ -103,16 +122,9 @@ def metrics(
     as_json: Annotated[bool, typer.Option("--json", help="Print every metric as JSON")] = False,
 ) -> None:
     """Print the headline portfolio and disclosure metrics."""
-    try:
-        as_of_day = date.fromisoformat(as_of) if as_of else None
+    with cli_errors():
         result = run_metrics(engine, db, parquet, spark_master, Period.quarter(quarter) if quarter else None,
-                             as_of_day, tuple(by or ()))
-    except ValueError:
-        console.print(f"[red]error[/red] as_of: {as_of!r} is not a date like 2026-09-30")
-        raise typer.Exit(2) from None
-    except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+                             parse_as_of(as_of), tuple(by or ()))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
@@ -143,16 +155,7 @@ def report_quarterly(
     spark_master: SparkOpt = "local[2]",
 ) -> None:
     """Write the quarterly report: highlights, risk indicators, revenue by line and charts."""
-    try:
-        period = Period.quarter(quarter)
-        as_of_day = date.fromisoformat(as_of) if as_of else None
-        with backend_for(engine, db, parquet, spark_master) as backend:
-            paths = write_report(quarterly(backend, period, as_of_day), out)
-    except ValueError:
-        console.print(f"[red]error[/red] as_of: {as_of!r} is not a date like 2026-09-30")
-        raise typer.Exit(2) from None
-    except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+    with cli_errors(), backend_for(engine, db, parquet, spark_master) as backend:
+        paths = write_report(quarterly(backend, Period.quarter(quarter), parse_as_of(as_of)), out)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")
