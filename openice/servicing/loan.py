@@ -516,7 +516,6 @@ def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction]
     k = 0
     while day <= business_date:
         while k < len(ordered) and ordered[k].value_date == day:
-            loan.current_txn = ordered[k].txn_id
             apply_transaction(loan, ordered[k])
             k += 1
         if day < business_date:
@@ -525,17 +524,20 @@ def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction]
     return loan
 
 
-def apply_transaction(loan: LoanAccount, txn: Transaction) -> None:
+def apply_transaction(loan: LoanAccount, txn: Transaction) -> dict[str, int]:
+    """Apply one borrower money movement; returns where a payment went, by component."""
+    loan.current_txn = txn.txn_id
     if txn.kind == "repayment":
-        loan.repay(txn.amount, txn.value_date)
-    elif txn.kind == "prepayment":
-        loan.prepay(txn.amount, txn.value_date, txn.mode or PrepaymentMode.REAMORTISE)
-    elif txn.kind == "recovery":
+        return loan.repay(txn.amount, txn.value_date)
+    if txn.kind == "prepayment":
+        return loan.prepay(txn.amount, txn.value_date, txn.mode or PrepaymentMode.REAMORTISE)
+    if txn.kind == "recovery":
         loan.recover(txn.amount, txn.value_date)
     elif txn.kind == "write_off":
         loan.write_off_now(txn.value_date)
     else:
         raise ValidationError(f"unknown transaction kind {txn.kind!r}", field="kind")
+    return {}
 
 
 __all__ = ["BusinessModel", "LoanAccount", "LoanStatus", "LoanTerms", "InstallmentState", "Transaction",

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from openice.errors import Conflict, OpeniceError, ValidationError
 from openice.servicing import ledger as L
-from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, replay
+from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, apply_transaction, replay
 from openice.servicing.products import LoanProduct, PrepaymentMode
 from openice.storage.days import from_day
 from openice.storage.uow import Store, UnitOfWork
@@ -163,27 +163,13 @@ class Servicing:
             loan = self._rebuild(uow, loan_id, today, txn_id)
             allocated: dict[str, int] = {}
         else:
-            loan.current_txn = txn_id
-            allocated = self._apply_today(loan, kind, amount, on, mode)
+            allocated = apply_transaction(loan, Transaction(txn_id, kind, on, amount, mode))
             uow.loans.save(loan, txn_id)
         uow.outbox.add(today, f"loan.{kind}", loan_id, {"transaction_id": txn_id, "amount": amount})
         if loan.status is LoanStatus.CLOSED:
             uow.outbox.add(today, "loan.closed", loan_id, {"closed_on": str(loan.closed_on)})
         return {"transaction_id": txn_id, "loan_id": loan_id, "value_date": on.isoformat(), "allocated": allocated,
                 "status": loan.status.value, "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL)}
-
-    @staticmethod
-    def _apply_today(loan: LoanAccount, kind: str, amount: int, on: date,
-                     mode: PrepaymentMode | None) -> dict[str, int]:
-        if kind == "repayment":
-            return loan.repay(amount, on)
-        if kind == "prepayment":
-            return loan.prepay(amount, on, mode or PrepaymentMode.REAMORTISE)
-        if kind == "recovery":
-            loan.recover(amount, on)
-        else:
-            loan.write_off_now(on)
-        return {}
 
     # ---- reversal and replay ------------------------------------------------------------------
     def reverse(self, transaction_id: int, idempotency_key: str | None) -> dict[str, Any]:
