@@ -116,8 +116,7 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "rate_ppm": np.array([to_ppm(templates[c][0].nominal_rate, "rate") for c in choice]),
         "method": np.array([templates[c][0].method.value for c in choice]),
         "day_count": np.array([templates[c][0].day_count.value for c in choice]),
-        "disbursed_day": disbursed, "maturity_day": disbursed + span[np.arange(n)] * 0 + np.array(
-            [(tp[2][-1].due_date - business_date).days for tp in templates])[choice],
+        "disbursed_day": disbursed, "maturity_day": disbursed + span,
         "funder": np.where((models == "on-balance-sheet") | paid_out, "platform", "bank-a"),
         "original_funder": np.where(models == "on-balance-sheet", "platform", "bank-a"),
         "business_model": models, "channel": np.full(n, "direct"), "upfront_fee": np.zeros(n, dtype=np.int64),
