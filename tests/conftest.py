@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
@@ -43,7 +43,6 @@ def pg_schema_engine() -> Iterator[Engine]:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     engine = make_engine(PG_URL)
     engine.dispose()
-    from sqlalchemy import event
 
     @event.listens_for(engine, "connect")
     def _search_path(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
