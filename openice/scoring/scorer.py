@@ -1,29 +1,29 @@
 """In-process scoring: the API the decisioning stage calls.
 
-``Scorer.load(path)`` verifies a package; ``score(dict)`` scores one application in tens of
-microseconds (scorecard bins by bisect, LightGBM through ``Booster.predict`` on one float64 row with one
-thread, the linear part as a dot product); ``score_frame`` is the vectorised batch path.
+``Scorer.load(path)`` verifies a package; ``score(dict)`` scores one application in microseconds and
+``score_frame`` a batch. Both run the same compiled row function (``openice.scoring.kernel``): the
+batch path converts the columns to arrays once and scores rows in parallel, the single path calls it
+on one row, so one application scored alone or in a batch gets exactly the same PD, score, grade
+and reasons.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 
 from openice.errors import ValidationError
-from openice.scoring.features import MISSING, UNSEEN, Prepared, prepare_record
-from openice.scoring.model import PD_FLOOR, Model, score_of_pd
+from openice.scoring import kernel as k
+from openice.scoring.features import MISSING, UNSEEN, prepare_record
+from openice.scoring.kernel import N_REASONS, Compiled, score_columns, score_row
+from openice.scoring.model import Model
 from openice.scoring.package import load_model, registry_champion
 
 __all__ = ["N_REASONS", "Reason", "ScoreResult", "Scorer"]
-
-N_REASONS = 4
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,8 @@ class Scorer:
         self.feature_names = [s.name for s in model.schema]
         self._lookup = {s.name: {c: i for i, c in enumerate(s.categories)} for s in model.schema
                         if s.kind == "categorical"}
-        pos = {s.name: j for j, s in enumerate(model.schema)}
-        self._cards = [(pos[c.name], c, c.max_points) for c in model.scorecard.cards]
-        self._linear = [(j, s, model.linear.numeric.get(s.name), model.linear.categorical.get(s.name))
-                        for j, s in enumerate(model.schema)]
-        self._weights = model.blend.weights
-        self._scaling = model.scorecard.scaling
-        self._grades = model.config.grades
-        self._numeric = [spec.kind == "numeric" for spec in model.schema]
-        self._trees = model.trees if model.booster is not None else None
+        self._compiled = Compiled.of(model)
+        self._grades = [g for g, _ in model.config.grades]
 
     @classmethod
     def load(cls, path: str | Path) -> Scorer:
@@ -84,60 +77,35 @@ class Scorer:
         if not isinstance(application, dict):
             raise ValidationError("an application must be a mapping of field to value", field="application")
         values, flags = prepare_record(application, self.model.schema, self._lookup, self.model.config.special)
-        w = self._weights
-        total, lost = 0.0, []
-        for j, card, best in self._cards:
-            b = card.bin_of(values[j])
-            pts = card.points[b]
-            total += pts
-            if reasons and pts < best:
-                v = values[j]
-                k = len(card.labels) if (v != v or (card.kind == "categorical" and v == MISSING)) else b
-                lost.append((best - pts, card.codes[k], card.texts[k]))
-        s = self.model.blend.intercept
-        if w[0]:
-            s += w[0] * self._scaling.logit_of_score(total)
-        if w[1]:
-            row = np.array([v if (kind or v >= 0) else math.nan for v, kind in zip(values, self._numeric, strict=True)])
-            s += w[1] * self._trees.predict_row(row)
-        if w[2]:
-            s += w[2] * self._linear_logit(values)
-        if self.model.blend.calibration == "isotonic":
-            p = float(np.interp(s, self.model.blend.iso_x, self.model.blend.iso_y))
-        else:
-            p = 1.0 / (1.0 + math.exp(-min(max(s, -700.0), 700.0)))  # no overflow on extreme log-odds
-        p = min(max(p, PD_FLOOR), 1 - PD_FLOOR)
-        score = round(self._scaling.offset - self._scaling.factor * math.log(p / (1 - p)), 2)
-        grade = next(g for g, bound in self._grades if p <= bound)
+        c = self._compiled
+        fout, iout = np.empty(k.LOST + N_REASONS), np.empty(k.REASON + N_REASONS, dtype=np.int64)
+        score_row(np.array(values, dtype=np.float64), c.ints, c.floats, reasons, np.empty(c.n_trees, dtype=np.int64),
+                  fout, iout)
         top = []
-        if reasons:
-            lost.sort(key=lambda t: -t[0])
-            top = [Reason(code, text, round(imp, 2)) for imp, code, text in lost[:N_REASONS]]
-        return ScoreResult(p, score, grade, top, flags, round(total, 2))
-
-    def _linear_logit(self, values: list[float]) -> float:
-        z = self.model.linear.intercept
-        for j, spec, num, cat in self._linear:
-            v = values[j]
-            if num is not None:
-                miss = v != v
-                x = min(max(num["fill"] if miss else v, num["lo"]), num["hi"])
-                z += num["coef"] * (x - num["mean"]) / num["sd"] + (num["missing_coef"] if miss else 0.0)
-            elif v >= 0:
-                z += cat.get(spec.categories[int(v)], 0.0)
-        return z
+        for r in range(N_REASONS if reasons else 0):
+            code = c.reason_codes[iout[k.REASON + r]]
+            if code:
+                top.append(Reason(code, c.reason_texts[code], round(float(fout[k.LOST + r]), 2)))
+        return ScoreResult(float(fout[k.PD]), float(fout[k.SCORE]), self._grades[iout[k.GRADE]], top, flags,
+                           round(float(fout[k.POINTS]), 2))
 
     # --- a batch -----------------------------------------------------------------------------------
 
     def score_frame(self, frame: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
         """Columns pd, score, grade, reason_1..reason_4 (codes, "" when fewer) and flags for every row."""
-        model = self.model
+        model, c = self.model, self._compiled
         prep = model.prepare(frame)
-        bins, points = model.scorecard.points_matrix(prep)
-        p = model.blend.pd(model.components(prep, points))
-        out = {"pd": p, "score": score_of_pd(p, self._scaling), "grade": model.grade(p)}
+        cols = np.empty((len(model.schema), prep.n))
+        for j, s in enumerate(model.schema):
+            cols[j] = prep.columns[s.name]
+        fout = np.empty((prep.n, k.LOST + N_REASONS), order="F")
+        iout = np.empty((prep.n, k.REASON + N_REASONS), dtype=np.int64, order="F")
+        score_columns(cols, c.ints, c.floats, reasons, c.n_trees, fout, iout)
+        out: dict[str, Any] = {"pd": fout[:, k.PD], "score": fout[:, k.SCORE],
+                               "grade": pd.Categorical.from_codes(iout[:, k.GRADE], categories=self._grades)}
         if reasons and model.scorecard.cards:
-            out.update(self._reasons(prep, bins, points))
+            for r in range(N_REASONS):
+                out[f"reason_{r + 1}"] = pd.Categorical.from_codes(iout[:, k.REASON + r], categories=c.reason_codes)
         flags = np.full(prep.n, "", dtype=object)
         for s in model.schema:
             v = prep.columns[s.name]
@@ -147,49 +115,3 @@ class Scorer:
                     flags[mask] = flags[mask] + f"{what}:{s.name};"
         out["flags"] = flags
         return pd.DataFrame(out, index=frame.index)
-
-    def _reasons(self, prep: Prepared, bins: np.ndarray, points: np.ndarray) -> dict[str, pd.Categorical]:
-        """Top four reason codes per row (categorical columns; "" when fewer features lost points)."""
-        cards = self.model.scorecard.cards
-        lost = np.array([c.max_points for c in cards]) - points
-        code_idx = bins  # reused in place: bins are not needed after this
-        for j, c in enumerate(cards):
-            v = prep.columns[c.name]
-            code_idx[np.isnan(v) if c.kind == "numeric" else v == MISSING, j] = len(c.labels)
-        offsets = np.cumsum([0] + [len(c.codes) for c in cards[:-1]])
-        names = sorted({code for c in cards for code in c.codes}) + [""]
-        position = {code: i for i, code in enumerate(names)}
-        table = np.array([position[code] for c in cards for code in c.codes], dtype=np.int64)
-        top = top_k(lost, N_REASONS)
-        rows = np.arange(prep.n)
-        out = {}
-        for k in range(N_REASONS):
-            j = top[:, k]
-            safe = np.maximum(j, 0)
-            idx = table[offsets[safe] + code_idx[rows, safe]]
-            idx[j < 0] = len(names) - 1
-            out[f"reason_{k + 1}"] = pd.Categorical.from_codes(idx, categories=names)
-        return out
-
-
-@numba.njit(cache=True, parallel=True)
-def top_k(lost: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the columns of the k largest positive values, largest first (ties: first column); -1 pads."""
-    n, m = lost.shape
-    out = np.full((n, k), -1, dtype=np.int64)
-    for i in numba.prange(n):
-        for r in range(k):
-            best, arg = 0.0, -1
-            for j in range(m):
-                v = lost[i, j]
-                if v > best:
-                    taken = False
-                    for q in range(r):
-                        if out[i, q] == j:
-                            taken = True
-                    if not taken:
-                        best, arg = v, j
-            if arg < 0:
-                break
-            out[i, r] = arg
-    return out
