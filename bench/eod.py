@@ -139,8 +139,11 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "bal_penalty_receivable": np.zeros(n, dtype=np.int64),
         "bal_guarantee_contract_asset": np.where(heavy, future_fees, 0),
         "bal_guarantee_liability": np.where(heavy, -future_fees, 0),
+        "bal_guarantee_provision": np.zeros(n, dtype=np.int64), "bal_loan_loss_allowance": np.zeros(n, dtype=np.int64),
         "version": np.ones(n, dtype=np.int64),
     }
+    for k, column in enumerate(t.PROVISION_RATE_COLUMNS):
+        loans[column] = np.array([to_ppm(templates[c][0].provision_rates[k], "x") for c in choice])
     return loans, inst
 
 

@@ -19,7 +19,7 @@ from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
 from tests.conftest import PG_URL, START
 
-TARGET = START + timedelta(days=200)  # crosses month ends: accrual and snapshot steps run
+TARGET = START + timedelta(days=200)  # crosses month ends: accrual, provision and snapshot steps run
 
 
 def build_book(url: str) -> None:
@@ -45,7 +45,8 @@ def state(url: str) -> dict[str, list]:
     queries = {
         "loans": "SELECT id, status, dpd, bucket, overdue_since, late_fees_charged, funder, guarantee_paid, "
                  "current_seq, bal_loan_principal, bal_interest_accrued, bal_interest_receivable, bal_fee_receivable, "
-                 "bal_penalty_receivable, bal_guarantee_contract_asset, bal_guarantee_liability FROM loans ORDER BY id",
+                 "bal_penalty_receivable, bal_guarantee_contract_asset, bal_guarantee_liability, "
+                 "bal_guarantee_provision, bal_loan_loss_allowance FROM loans ORDER BY id",
         "installments": "SELECT loan_id, seq, booked FROM installments ORDER BY loan_id, seq",
         "ledger": "SELECT loan_id, account, SUM(amount) FROM journal_lines GROUP BY loan_id, account "
                   "ORDER BY loan_id, account",

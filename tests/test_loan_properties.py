@@ -30,7 +30,10 @@ def products(draw) -> LoanProduct:  # type: ignore[no-untyped-def]
         late_fee_daily_rate=Decimal(draw(st.integers(0, 100))) / 100_000,
         late_fee_cap_rate=Decimal(draw(st.integers(0, 1000))) / 10_000,
         grace_days=draw(st.integers(0, 5)), prepayment_fee_rate=Decimal(draw(st.integers(0, 300))) / 10_000,
-        write_off_dpd=draw(st.sampled_from([30, 90, 180])))
+        write_off_dpd=draw(st.sampled_from([30, 90, 180])),
+        referral_fee_bps=draw(st.integers(0, 200)), referral_fee_flat=draw(st.integers(0, 1000)),
+        provision_rates=tuple(Decimal(r) / 10_000 for r in sorted(draw(st.lists(
+            st.integers(0, 10_000), min_size=5, max_size=5)))))
 
 
 operations = st.lists(st.tuples(
@@ -38,8 +41,23 @@ operations = st.lists(st.tuples(
     st.integers(1, 70), st.floats(0.01, 1.0)), min_size=1, max_size=25)
 
 
-def check_invariants(loan: LoanAccount, principal: int) -> None:
+def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) -> None:
     postings = [p for _, _, entry in loan.journal for p in entry]
+    ledger = L.net_by_account(postings)
+    referral = product.referral_fee(principal) if loan.terms.business_model is BusinessModel.CAPITAL_LIGHT else 0
+    assert ledger.get(L.REFERRAL_FEE_RECEIVABLE, 0) == -ledger.get(L.REFERRAL_FEE_INCOME, 0) == referral
+    # A provision is held only on a live guarantee, an allowance only on a loan the platform paid out on;
+    # both are gone once the loan is closed or written off, and the provision never exceeds the principal.
+    provision, allowance = -loan.balance(L.GUARANTEE_PROVISION), -loan.balance(L.LOAN_LOSS_ALLOWANCE)
+    assert provision == 0 or (loan.guarantee_active and loan.status is LoanStatus.ACTIVE)
+    assert allowance == 0 or (loan.guarantee_paid and loan.status is LoanStatus.ACTIVE)
+    assert provision <= principal and allowance <= principal
+    if loan.status is LoanStatus.CLOSED:
+        assert ledger.get(L.PROVISION_EXPENSE, 0) == 0, "a repaid loan leaves no provision charge"
+    if loan.status is LoanStatus.WRITTEN_OFF:  # provision charged + credit loss = what was written off
+        written = -sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
+                       if p.account in L.RECEIVABLE_ACCOUNTS)
+        assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(L.CREDIT_LOSS, 0) == written
     assert sum(p.amount for p in postings) == 0, "trial balance"
     assert L.net_by_account(postings) == {k: v for k, v in loan.balances.items() if v}, "snapshot = ledger"
     repaid = sum(a for _, _, _, c, a in loan.allocation_log if c in ("principal", "principal_prepaid"))
@@ -48,7 +66,7 @@ def check_invariants(loan: LoanAccount, principal: int) -> None:
     assert repaid + loan.balance(L.LOAN_PRINCIPAL) + written_off == principal
     for account in L.SNAPSHOT_ACCOUNTS:
         value = loan.balance(account)
-        assert (value <= 0) if account == L.GUARANTEE_LIABILITY else (value >= 0), account
+        assert (value <= 0) if account in L.CREDIT_SNAPSHOT_ACCOUNTS else (value >= 0), account
     for i in loan.installments:
         assert 0 <= i.principal_paid <= i.principal and 0 <= i.interest_paid <= i.interest and 0 <= i.fee_paid <= i.fee
 
@@ -77,6 +95,8 @@ def test_random_histories_keep_the_books(product: LoanProduct, principal: int, m
             for _ in range(days):
                 loan.close_day(day)
                 day += timedelta(days=1)
+                if day.day == 1 and loan.status is LoanStatus.ACTIVE and loan.guarantee_active:
+                    assert -loan.balance(L.GUARANTEE_PROVISION) == loan.provision_target(), "month-end true-up"
         elif kind == "repay" and loan.total_due():
             amount = max(1, int(loan.total_due() * fraction))
             loan.current_txn = len(txns) + 1
@@ -92,9 +112,11 @@ def test_random_histories_keep_the_books(product: LoanProduct, principal: int, m
             except OpeniceError:
                 continue  # a prepayment that would not leave principal outstanding is refused, changing nothing
             txns.append(Transaction(len(txns) + 1, "prepayment", day, amount, mode))
-        check_invariants(loan, principal)
+        check_invariants(loan, principal, product)
     event(f"status {loan.status.value}")
     event(f"late fees charged: {loan.late_fees_charged > 0}")
+    event(f"provision charged: {any(kind == 'provision' for _, kind, _ in loan.journal)}")
+    event(f"guarantee paid out: {loan.guarantee_paid}")
     event(f"days simulated > 60: {(day - START).days > 60}")
     # Replaying the same history from scratch gives the same loan and the same books.
     again = replay(originate, txns, day)

@@ -6,16 +6,20 @@ Closing business day D moves the business date to D+1, in ordered steps:
 2. accrual    on a month's last day, interest earned so far in each current period is recognised
 3. delinquency  installments due on or before D and unpaid make a loan overdue: days past due,
                 bucket, and (past the grace days) a day's late fee up to the cap
-4. payout     capital-heavy loans at their payout DPD: the platform pays the institution
-5. write_off  loans beyond the write-off DPD are written off
-6. snapshot   on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
-7. advance    the business date moves on
+4. payout     capital-heavy loans at their payout DPD: the platform pays the institution; the
+              loan's provision becomes the allowance against the loan the platform now holds
+5. write_off  loans beyond the write-off DPD are written off (the allowance absorbs its part)
+6. provision  on a month's last day, each live guarantee's provision is trued up to its bucket's
+              rate x outstanding principal
+7. snapshot   on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
+8. advance    the business date moves on
 
 Every step runs in one transaction that also records the step as done, so a run killed at any
 point and started again continues exactly where it stopped: no double fees, no lost accrual.
-Only loans with something happening that day are touched (the accrual step touches every
-active loan once a month). The per-loan rules these statements implement live in
-`LoanAccount.close_day`; a test checks that both give the same loans and the same ledger.
+Only loans with something happening that day are touched (the accrual and provision steps
+touch every active loan, or every live guarantee, once a month). The per-loan rules these
+statements implement live in `LoanAccount.close_day`; a test checks that both give the same
+loans and the same ledger.
 """
 
 from __future__ import annotations
@@ -162,18 +166,20 @@ def step_delinquency(ctx: DayContext) -> int:
 def step_payout(ctx: DayContext) -> int:
     count = ctx.temp("eod_payout", f"""
         SELECT id AS loan_id, funder, bal_loan_principal + bal_interest_receivable AS payout,
-               bal_guarantee_contract_asset AS remaining
+               bal_guarantee_contract_asset AS remaining, bal_guarantee_provision AS gp
         FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND business_model = 'capital-heavy'
           AND guarantee_paid = :no AND dpd >= guarantee_payout_dpd""")
     if count:
         ctx.lines("guarantee_payout", "eod_payout", [
             ("'funding_cash'", "payout", ""), ("'platform_cash'", "-payout", ""),
-            ("'guarantee_liability'", "remaining", ""), ("'guarantee_contract_asset'", "-remaining", "")])
+            ("'guarantee_liability'", "remaining", ""), ("'guarantee_contract_asset'", "-remaining", ""),
+            ("'guarantee_provision'", "-gp", ""), ("'loan_loss_allowance'", "gp", "")])
         ctx.outbox("loan.guarantee_payout", "eod_payout",
                    "'{\"institution\": \"' || funder || '\", \"amount\": ' || CAST(payout AS VARCHAR(24)) || '}'")
         ctx.run("""UPDATE loans SET guarantee_paid = :yes, funder = 'platform',
                    bal_guarantee_liability = bal_guarantee_liability + p.remaining,
-                   bal_guarantee_contract_asset = bal_guarantee_contract_asset - p.remaining
+                   bal_guarantee_contract_asset = bal_guarantee_contract_asset - p.remaining,
+                   bal_loan_loss_allowance = bal_loan_loss_allowance + p.gp, bal_guarantee_provision = 0
                    FROM eod_payout p WHERE loans.id = p.loan_id""")
     return count
 
@@ -181,22 +187,46 @@ def step_payout(ctx: DayContext) -> int:
 def step_write_off(ctx: DayContext) -> int:
     count = ctx.temp("eod_write_off", f"""
         SELECT id AS loan_id, bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
-               bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca
+               bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca,
+               bal_loan_loss_allowance AS lla, bal_guarantee_provision AS gp
         FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND dpd > write_off_dpd""")
     if count:
         ctx.lines("write_off", "eod_write_off", [
-            ("'credit_loss_expense'", "p + ia + ir + fr + pr", ""),
+            ("'credit_loss_expense'", "p + ia + ir + fr + pr + lla", ""),
             ("'loan_principal'", "-p", ""), ("'interest_accrued'", "-ia", ""),
             ("'interest_receivable'", "-ir", ""), ("'fee_receivable'", "-fr", ""),
             ("'penalty_receivable'", "-pr", ""),
-            ("'guarantee_liability'", "gca", ""), ("'guarantee_contract_asset'", "-gca", "")])
+            ("'guarantee_liability'", "gca", ""), ("'guarantee_contract_asset'", "-gca", ""),
+            ("'loan_loss_allowance'", "-lla", ""),
+            ("'guarantee_provision'", "-gp", ""), ("'provision_expense'", "gp", "")])
         ctx.outbox("loan.written_off", "eod_write_off",
                    "'{\"principal\": ' || CAST(p AS VARCHAR(24)) || '}'")
         ctx.run("""UPDATE loans SET status = 'written_off', closed_day = :d, bucket = 'WO',
                    bal_loan_principal = 0, bal_interest_accrued = 0, bal_interest_receivable = 0,
                    bal_fee_receivable = 0, bal_penalty_receivable = 0, bal_guarantee_contract_asset = 0,
-                   bal_guarantee_liability = bal_guarantee_liability + w.gca
+                   bal_guarantee_liability = bal_guarantee_liability + w.gca, bal_loan_loss_allowance = 0,
+                   bal_guarantee_provision = 0
                    FROM eod_write_off w WHERE loans.id = w.loan_id""")
+    return count
+
+
+def step_provision(ctx: DayContext) -> int:
+    """On a month's last day, true up each live guarantee's provision to rate(bucket) x principal, half-up."""
+    if from_day(ctx.day + 1).day != 1:
+        return 0
+    rate = ("CASE WHEN dpd <= 0 THEN provision_ppm_c WHEN dpd <= 30 THEN provision_ppm_m1 "
+            "WHEN dpd <= 60 THEN provision_ppm_m2 WHEN dpd <= 90 THEN provision_ppm_m3 ELSE provision_ppm_m4 END")
+    count = ctx.temp("eod_provision", f"""
+        SELECT loan_id, target + held AS delta FROM (
+            SELECT id AS loan_id, (2 * bal_loan_principal * {rate} + 1000000) / 2000000 AS target,
+                   bal_guarantee_provision AS held
+            FROM loans WHERE {ACTIVE} AND business_model = 'capital-heavy' AND guarantee_paid = :no) x
+        WHERE target + held <> 0""")
+    if count:
+        ctx.lines("provision", "eod_provision", [("'provision_expense'", "delta", ""),
+                                                 ("'guarantee_provision'", "-delta", "")])
+        ctx.run("UPDATE loans SET bal_guarantee_provision = bal_guarantee_provision - p.delta "
+                "FROM eod_provision p WHERE loans.id = p.loan_id")
     return count
 
 
@@ -218,7 +248,8 @@ def step_advance(ctx: DayContext) -> int:
 
 STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
     ("due", step_due), ("accrual", step_accrual), ("delinquency", step_delinquency),
-    ("payout", step_payout), ("write_off", step_write_off), ("snapshot", step_snapshot),
+    ("payout", step_payout), ("write_off", step_write_off), ("provision", step_provision),
+    ("snapshot", step_snapshot),
     ("advance", step_advance),
 ]
 

@@ -18,9 +18,14 @@ FEE_RECEIVABLE = "fee_receivable"
 PENALTY_RECEIVABLE = "penalty_receivable"
 GUARANTEE_CONTRACT_ASSET = "guarantee_contract_asset"  # guarantee fees still to come from the borrower
 GUARANTEE_LIABILITY = "guarantee_liability"  # the platform's stand-ready obligation
+GUARANTEE_PROVISION = "guarantee_provision"  # expected payouts on a live guarantee (contingent liability)
+LOAN_LOSS_ALLOWANCE = "loan_loss_allowance"  # the provision, carried onto a loan the platform paid out on
 
 SNAPSHOT_ACCOUNTS = (LOAN_PRINCIPAL, INTEREST_ACCRUED, INTEREST_RECEIVABLE, FEE_RECEIVABLE,
-                     PENALTY_RECEIVABLE, GUARANTEE_CONTRACT_ASSET, GUARANTEE_LIABILITY)
+                     PENALTY_RECEIVABLE, GUARANTEE_CONTRACT_ASSET, GUARANTEE_LIABILITY, GUARANTEE_PROVISION,
+                     LOAN_LOSS_ALLOWANCE)
+# Snapshot accounts that carry a credit balance (<= 0); the others carry a debit balance (>= 0).
+CREDIT_SNAPSHOT_ACCOUNTS = (GUARANTEE_LIABILITY, GUARANTEE_PROVISION, LOAN_LOSS_ALLOWANCE)
 RECEIVABLE_ACCOUNTS = (LOAN_PRINCIPAL, INTEREST_ACCRUED, INTEREST_RECEIVABLE, FEE_RECEIVABLE,
                        PENALTY_RECEIVABLE)
 
@@ -32,17 +37,20 @@ PENALTY_INCOME = "late_fee_income"
 PREPAYMENT_FEE_INCOME = "prepayment_fee_income"
 GUARANTEE_RELEASE_INCOME = "guarantee_release_income"
 RECOVERY_INCOME = "recovery_income"
+REFERRAL_FEE_INCOME = "referral_fee_income"  # paid by a capital-light institution for each loan it funds
 CREDIT_LOSS = "credit_loss_expense"
+PROVISION_EXPENSE = "provision_expense"  # charge (and release) of the provision for contingent liabilities
 
 # Settlement: money in and out of the loan.
 FUNDING_CASH = "funding_cash"  # the funder's money lent out, and paid back by a guarantee payout
 PLATFORM_CASH = "platform_cash"
 COLLECTIONS_CLEARING = "collections_clearing"  # borrower payments received
+REFERRAL_FEE_RECEIVABLE = "referral_fee_receivable"  # owed by the institution, settled outside the loan
 
 ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
     INTEREST_INCOME, FEE_INCOME, FACILITATION_FEE_INCOME, PENALTY_INCOME, PREPAYMENT_FEE_INCOME,
-    GUARANTEE_RELEASE_INCOME, RECOVERY_INCOME, CREDIT_LOSS, FUNDING_CASH, PLATFORM_CASH,
-    COLLECTIONS_CLEARING)
+    GUARANTEE_RELEASE_INCOME, RECOVERY_INCOME, REFERRAL_FEE_INCOME, CREDIT_LOSS, PROVISION_EXPENSE, FUNDING_CASH,
+    PLATFORM_CASH, COLLECTIONS_CLEARING, REFERRAL_FEE_RECEIVABLE)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from openice.servicing import ledger as L
 from openice.servicing.daycount import DayCount
 from openice.servicing.products import (
     PPM,
+    PROVISION_BUCKETS,
     AllocationStrategy,
     LoanProduct,
     PrepaymentMode,
@@ -114,6 +115,7 @@ class LoanTerms:
     monthly_fee: int
     business_model: BusinessModel
     guarantee_payout_dpd: int | None
+    provision_ppm: tuple[int, ...]  # provision rate per bucket (C, M1, M2, M3, M4+) of a guaranteed loan
 
     @property
     def guaranteed(self) -> bool:
@@ -166,15 +168,18 @@ class LoanAccount:
             prepayment_fee_ppm=to_ppm(product.prepayment_fee_rate, "prepayment_fee_rate"),
             component_order=tuple(product.component_order), allocation=product.allocation,
             monthly_fee=schedule.installments[0].fee if product.method is not RepaymentMethod.BULLET else 0,
-            business_model=business_model, guarantee_payout_dpd=guarantee_payout_dpd)
+            business_model=business_model, guarantee_payout_dpd=guarantee_payout_dpd,
+            provision_ppm=tuple(to_ppm(r, "provision_rates") for r in product.provision_rates))
         loan = cls(loan_id=loan_id, terms=terms, funder=funder, disbursed_on=on,
                    installments=[InstallmentState(i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee)
                                  for i in schedule.installments])
         guarantee = sum(i.fee for i in schedule.installments) if terms.guaranteed else 0
+        referral = product.referral_fee(principal) if business_model is BusinessModel.CAPITAL_LIGHT else 0
         loan._post(on, "disbursement", L.entry(
             (L.LOAN_PRINCIPAL, L.FUNDING_CASH, principal),
             (L.PLATFORM_CASH, L.FACILITATION_FEE_INCOME, schedule.upfront_fee),
             (L.GUARANTEE_CONTRACT_ASSET, L.GUARANTEE_LIABILITY, guarantee),
+            (L.REFERRAL_FEE_RECEIVABLE, L.REFERRAL_FEE_INCOME, referral),
         ))
         return loan
 
@@ -185,7 +190,7 @@ class LoanAccount:
             self.balances[p.account] = self.balances.get(p.account, 0) + p.amount
         for account in L.SNAPSHOT_ACCOUNTS:
             value = self.balances.get(account, 0)
-            if (value < 0 and account != L.GUARANTEE_LIABILITY) or (value > 0 and account == L.GUARANTEE_LIABILITY):
+            if value > 0 if account in L.CREDIT_SNAPSHOT_ACCOUNTS else value < 0:
                 raise AssertionError(f"loan {self.loan_id}: {account} went the wrong side ({value}) on {kind}")
         if postings:
             self.journal.append((on, kind, postings))
@@ -250,6 +255,8 @@ class LoanAccount:
             self._guarantee_payout(day)
         if self.days_past_due > self.terms.write_off_dpd:
             self._write_off(day)
+        if nxt.day == 1 and self.status is LoanStatus.ACTIVE and self.guarantee_active:
+            self._true_up_provision(day)
 
     def _book_due(self, due: date) -> None:
         """Installments falling due on the new business date become receivable."""
@@ -289,13 +296,27 @@ class LoanAccount:
             self.late_fees_charged += fee
             self._post(day, "late_fee", L.entry((L.PENALTY_RECEIVABLE, L.PENALTY_INCOME, fee)))
 
+    def provision_target(self) -> int:
+        """Month-end provision of a live guarantee: the bucket's rate x outstanding guaranteed principal, half-up."""
+        rate = self.terms.provision_ppm[PROVISION_BUCKETS.index(self.bucket)]
+        return mul_div_half_up(self.balance(L.LOAN_PRINCIPAL), rate, PPM)
+
+    def _true_up_provision(self, day: date) -> None:
+        """Charge (or release) the difference between the target and the provision already held."""
+        delta = self.provision_target() + self.balance(L.GUARANTEE_PROVISION)
+        self._post(day, "provision", L.entry((L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, max(delta, 0)),
+                                             (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, max(-delta, 0))))
+
     def _guarantee_payout(self, day: date) -> None:
-        """The platform pays the institution principal and due interest, and takes over the loan."""
+        """The platform pays the institution principal and due interest, and takes over the loan.
+
+        The payout consumes the provision: it becomes the allowance against the loan the platform now holds."""
         payout = self.balance(L.LOAN_PRINCIPAL) + self.balance(L.INTEREST_RECEIVABLE)
         remaining = self.balance(L.GUARANTEE_CONTRACT_ASSET)
         self._post(day, "guarantee_payout", L.entry(
             (L.FUNDING_CASH, L.PLATFORM_CASH, payout),
             (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, remaining),
+            (L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE, -self.balance(L.GUARANTEE_PROVISION)),
         ))
         self.guarantee_paid = True
         self.funder = PLATFORM
@@ -303,6 +324,10 @@ class LoanAccount:
     def _write_off(self, day: date) -> None:
         pairs = [(L.CREDIT_LOSS, account, self.balance(account)) for account in L.RECEIVABLE_ACCOUNTS]
         pairs.append((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, self.balance(L.GUARANTEE_CONTRACT_ASSET)))
+        # The allowance absorbs its part of the loss; a provision still held (a manual write-off before
+        # any payout) is released.
+        pairs.append((L.LOAN_LOSS_ALLOWANCE, L.CREDIT_LOSS, -self.balance(L.LOAN_LOSS_ALLOWANCE)))
+        pairs.append((L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, -self.balance(L.GUARANTEE_PROVISION)))
         self._post(day, "write_off", L.entry(*pairs))
         self.status = LoanStatus.WRITTEN_OFF
         self.closed_on = day
@@ -478,6 +503,10 @@ class LoanAccount:
         if all(i.unpaid == 0 for i in self.installments) and self.balance(L.PENALTY_RECEIVABLE) == 0:
             self.status = LoanStatus.CLOSED
             self.closed_on = on
+            # Nothing is left to guarantee or to lose: the provision and the allowance are released.
+            self._post(on, "provision", L.entry(
+                (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, -self.balance(L.GUARANTEE_PROVISION)),
+                (L.LOAN_LOSS_ALLOWANCE, L.PROVISION_EXPENSE, -self.balance(L.LOAN_LOSS_ALLOWANCE))))
 
     def recover(self, amount: int, on: date) -> None:
         """Money collected on a written-off loan."""

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from openice.errors import ValidationError
-from openice.money import minor_digits, parse_rate
+from openice.money import minor_digits, mul_div_half_up, parse_rate
 from openice.servicing.daycount import DayCount
 
 PPM = 1_000_000
@@ -38,6 +38,12 @@ class AllocationStrategy(StrEnum):
 
 
 COMPONENTS = ("penalty", "fee", "interest", "principal")
+
+# Provision for contingent liabilities on a capital-heavy loan: a rate per delinquency bucket
+# (C, M1, M2, M3, M4+) of the outstanding guaranteed principal, trued up at each month end.
+PROVISION_BUCKETS = ("C", "M1", "M2", "M3", "M4+")
+DEFAULT_PROVISION_RATES = (Decimal("0.01"), Decimal("0.2"), Decimal("0.5"), Decimal("0.8"), Decimal(1))
+BPS = 10_000
 
 
 def to_ppm(rate: Decimal, field_name: str) -> int:
@@ -69,6 +75,9 @@ class LoanProduct:
     max_principal: int = 10**12
     component_order: tuple[str, ...] = COMPONENTS
     allocation: AllocationStrategy = AllocationStrategy.BY_INSTALLMENT
+    referral_fee_bps: int = 0  # capital-light: the institution pays the platform this share of principal
+    referral_fee_flat: int = 0  # ... plus this amount in minor units, per loan
+    provision_rates: tuple[Decimal, ...] = DEFAULT_PROVISION_RATES
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +103,20 @@ class LoanProduct:
             raise ValidationError("need 0 < min_principal <= max_principal", field="min_principal")
         if sorted(self.component_order) != sorted(COMPONENTS):
             raise ValidationError(f"must order exactly {', '.join(COMPONENTS)}", field="component_order")
+        if not isinstance(self.referral_fee_bps, int) or not 0 <= self.referral_fee_bps <= BPS:
+            raise ValidationError("must be whole basis points between 0 and 10000", field="referral_fee_bps")
+        if not isinstance(self.referral_fee_flat, int) or self.referral_fee_flat < 0:
+            raise ValidationError("must be a non-negative whole number of minor units", field="referral_fee_flat")
+        if len(self.provision_rates) != len(PROVISION_BUCKETS) or any(
+                not 0 <= r <= 1 for r in self.provision_rates):
+            raise ValidationError(f"must be {len(PROVISION_BUCKETS)} rates between 0 and 1, one per bucket "
+                                  f"{', '.join(PROVISION_BUCKETS)}", field="provision_rates")
+        for rate in self.provision_rates:
+            to_ppm(rate, "provision_rates")
+
+    def referral_fee(self, principal: int) -> int:
+        """The referral fee of one capital-light loan: basis points of principal (half-up) plus the flat part."""
+        return mul_div_half_up(principal, self.referral_fee_bps, BPS) + self.referral_fee_flat
 
     def check_tenor(self, tenor: int) -> None:
         if tenor not in self.tenors:
@@ -107,7 +130,7 @@ class LoanProduct:
             if isinstance(value, Decimal):
                 data[key] = str(value)
             elif isinstance(value, tuple):
-                data[key] = list(value)
+                data[key] = [str(v) if isinstance(v, Decimal) else v for v in value]
         return data
 
     @classmethod
@@ -142,18 +165,21 @@ class LoanProduct:
                      "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate", "apr_cap"):
             if kwargs.get(name) is not None:
                 kwargs[name] = parse_rate(kwargs[name], field=name)
-        for name in ("tenors", "component_order"):
+        for name in ("tenors", "component_order", "provision_rates"):
             if name in kwargs:
                 try:
                     kwargs[name] = tuple(kwargs[name])
                 except TypeError:
                     raise ValidationError("must be a list", field=name) from None
+        if "provision_rates" in kwargs:
+            kwargs["provision_rates"] = tuple(parse_rate(r, field="provision_rates") for r in kwargs["provision_rates"])
         try:
             kwargs["tenors"] = tuple(int(t) for t in kwargs["tenors"])
         except (TypeError, ValueError):
             raise ValidationError("must be whole numbers of months", field="tenors") from None
-        for name in ("grace_days", "write_off_dpd", "min_principal", "max_principal"):
-            if name in kwargs and not isinstance(kwargs[name], int):
+        for name in ("grace_days", "write_off_dpd", "min_principal", "max_principal", "referral_fee_bps",
+                     "referral_fee_flat"):
+            if name in kwargs and (isinstance(kwargs[name], bool) or not isinstance(kwargs[name], int)):
                 raise ValidationError("must be a whole number", field=name)
         return cls(**kwargs)
 
@@ -166,7 +192,8 @@ def demo_products() -> list[LoanProduct]:
                     nominal_rate=Decimal("0.18"), day_count=DayCount.THIRTY_360,
                     facilitation_fee_rate=Decimal("0.01"), monthly_service_fee_rate=Decimal("0.002"),
                     late_fee_daily_rate=Decimal("0.0005"), late_fee_cap_rate=Decimal("0.05"),
-                    grace_days=3, prepayment_fee_rate=Decimal("0.01"), apr_cap=Decimal("0.36")),
+                    grace_days=3, prepayment_fee_rate=Decimal("0.01"), apr_cap=Decimal("0.36"),
+                    referral_fee_bps=30),
         LoanProduct(code="CASH-EP", name="Cash loan, equal principal", currency="CNY",
                     tenors=(6, 12, 24), method=RepaymentMethod.EQUAL_PRINCIPAL,
                     nominal_rate=Decimal("0.15"), day_count=DayCount.ACT_365,
@@ -180,5 +207,5 @@ def demo_products() -> list[LoanProduct]:
                     tenors=(1, 3), method=RepaymentMethod.BULLET, nominal_rate=Decimal("0.10"),
                     day_count=DayCount.ACT_365, facilitation_fee_rate=Decimal("0.005"),
                     late_fee_daily_rate=Decimal("0.0005"), late_fee_cap_rate=Decimal("0.05"),
-                    apr_cap=Decimal("0.36")),
+                    apr_cap=Decimal("0.36"), referral_fee_flat=200),
     ]

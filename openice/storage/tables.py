@@ -86,11 +86,22 @@ loans = Table(
     Column("bal_penalty_receivable", Money, nullable=False, default=0),
     Column("bal_guarantee_contract_asset", Money, nullable=False, default=0),
     Column("bal_guarantee_liability", Money, nullable=False, default=0),
+    Column("bal_guarantee_provision", Money, nullable=False, default=0, server_default="0"),
+    Column("bal_loan_loss_allowance", Money, nullable=False, default=0, server_default="0"),
+    # Provision rates of a guaranteed loan per delinquency bucket, in parts per million (see products.py).
+    Column("provision_ppm_c", Integer, nullable=False, server_default="10000"),
+    Column("provision_ppm_m1", Integer, nullable=False, server_default="200000"),
+    Column("provision_ppm_m2", Integer, nullable=False, server_default="500000"),
+    Column("provision_ppm_m3", Integer, nullable=False, server_default="800000"),
+    Column("provision_ppm_m4", Integer, nullable=False, server_default="1000000"),
     Column("version", Integer, nullable=False, default=1),
     # Only columns that rarely change are indexed, so PostgreSQL's daily updates of dpd and balances
     # stay heap-only (HOT) and the table does not bloat under end of day.
     Index("ix_loans_overdue_since", "overdue_since"),
 )
+
+PROVISION_RATE_COLUMNS = ("provision_ppm_c", "provision_ppm_m1", "provision_ppm_m2", "provision_ppm_m3",
+                          "provision_ppm_m4")  # buckets C, M1, M2, M3, M4+
 
 installments = Table(
     "installments", metadata,

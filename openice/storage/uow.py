@@ -87,7 +87,7 @@ class LoanRepository:
             write_off_dpd=terms.write_off_dpd, prepayment_allowed=terms.prepayment_allowed,
             prepayment_fee_ppm=terms.prepayment_fee_ppm, component_order=",".join(terms.component_order),
             allocation=terms.allocation.value, guarantee_payout_dpd=terms.guarantee_payout_dpd,
-            **self._state(loan)))
+            **dict(zip(t.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)), **self._state(loan)))
         self.conn.execute(insert(t.installments), [self._installment_row(loan.loan_id, i) for i in loan.installments])
         self.write_journal(loan)
 
@@ -148,7 +148,8 @@ class LoanRepository:
             write_off_dpd=row.write_off_dpd, prepayment_allowed=bool(row.prepayment_allowed),
             prepayment_fee_ppm=row.prepayment_fee_ppm, component_order=tuple(row.component_order.split(",")),
             allocation=AllocationStrategy(row.allocation), monthly_fee=row.monthly_fee,
-            business_model=BusinessModel(row.business_model), guarantee_payout_dpd=row.guarantee_payout_dpd)
+            business_model=BusinessModel(row.business_model), guarantee_payout_dpd=row.guarantee_payout_dpd,
+            provision_ppm=tuple(getattr(row, c) for c in t.PROVISION_RATE_COLUMNS))
 
     def _to_domain(self, row: Any, installments: list[InstallmentState]) -> LoanAccount:
         loan = LoanAccount(
