@@ -35,7 +35,7 @@ DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
 DIMENSIONS = ("business_model", "model_group", "institution", "product", "channel", "origination_month")
 
 INCOME_ACCOUNTS = ("interest_income", "service_fee_income", "facilitation_fee_income", "late_fee_income",
-                   "prepayment_fee_income", "guarantee_release_income", "recovery_income")
+                   "prepayment_fee_income", "guarantee_release_income", "recovery_income", "referral_fee_income")
 
 # (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
 # falls in exactly one line, so the lines add up to the ledger's income to the cent.
@@ -50,6 +50,7 @@ REVENUE_LINES: tuple[tuple[str, str], ...] = (
     ("platform.facilitation_and_servicing_fees",
      "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income')"),
     ("platform.other_fees", "{m} = 'capital-light' AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
+    ("platform.referral_fees", "{a} = 'referral_fee_income'"),
     ("technology.fees", "{m} = 'technology' AND {a} <> 'interest_income' AND {a} <> 'recovery_income'"),
     ("institution_interest", "{m} <> 'on-balance-sheet' AND {a} = 'interest_income'"),
     ("recoveries", "{a} = 'recovery_income'"),
@@ -244,14 +245,13 @@ FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id JOIN loans_dims
 WHERE e.business_day >= {start} AND e.business_day <= {end} AND j.account IN ({accounts}){grp}"""
 
 
-def guarantee_payouts(by: Sequence[str], start: int, end: int) -> str:
-    """What the platform paid institutions under its guarantee: the contingent liability crystallised."""
+def provision_charge(by: Sequence[str], start: int, end: int) -> str:
+    """The provision for contingent liabilities charged in the period (net of releases), from the ledger."""
     sel, grp = group_cols(by)
     return f"""
-SELECT {sel}SUM(j.amount) AS payouts
+SELECT {sel}SUM(j.amount) AS charge
 FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id JOIN loans_dims l ON l.loan_id = j.loan_id
-WHERE e.kind = 'guarantee_payout' AND j.account = 'funding_cash'
-  AND e.business_day >= {start} AND e.business_day <= {end}{grp}"""
+WHERE j.account = 'provision_expense' AND e.business_day >= {start} AND e.business_day <= {end}{grp}"""
 
 
 def loans_dims() -> str:

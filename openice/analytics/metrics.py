@@ -212,18 +212,17 @@ def _funding(backend: Backend, out: MetricSet) -> None:
 def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
     rows = backend.query(d.revenue(out.by, s, e))
     lines = [{"group": _group(r, out.by, line=r["line"]), "value": r["amount"] or 0} for r in rows]
-    zero_lines = {name for name, _ in d.REVENUE_LINES} | {"platform.referral_fees"}
+    zero_lines = {name for name, _ in d.REVENUE_LINES}
     for group in {tuple(_group(r, out.by).items()) for r in rows} or {()}:
         have = {r["group"]["line"] for r in lines if tuple((k, r["group"][k]) for k in out.by) == group}
         lines += [{"group": {**dict(group), "line": n}, "value": 0} for n in sorted(zero_lines - have)]
     out.add(Metric("revenue", "money", _sorted(lines),
                    "income recognised in the ledger in the period; institution_interest and recoveries are "
-                   "not platform revenue lines but are listed so the lines add up to the ledger's income. "
-                   "The servicing ledger posts no referral fees yet."))
-    payouts = backend.query(d.guarantee_payouts(out.by, s, e))
-    out.add(_value_metric("provision_for_contingent_liabilities", payouts, out.by, "payouts", "money",
-                          note="guarantee payouts made in the period: the servicing ledger has no provision account, "
-                               "so the contingent liability is shown as it crystallised"))
+                   "not platform revenue lines but are listed so the lines add up to the ledger's income."))
+    charge = backend.query(d.provision_charge(out.by, s, e))
+    out.add(_value_metric("provision_for_contingent_liabilities", charge, out.by, "charge", "money",
+                          note="provision_expense posted in the period: month-end true-ups of live guarantees "
+                               "(bucket rate x outstanding principal) net of releases when a loan closes"))
 
 
 def _vintages(backend: Backend, out: MetricSet, a: int) -> None:

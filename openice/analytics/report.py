@@ -40,7 +40,7 @@ HEADLINE = (
     ("cumulative_registered_users", "Cumulative registered users"),
     ("cumulative_approved_users", "Cumulative users with approved credit lines"),
     ("cumulative_borrowers", "Cumulative borrowers"), ("blended_funding_cost", "Blended funding cost"),
-    ("provision_for_contingent_liabilities", "Guarantee payouts (contingent liabilities)"),
+    ("provision_for_contingent_liabilities", "Provision for contingent liabilities"),
 )
 LABELS = dict(HEADLINE) | {"loans_outstanding": "Loans outstanding"}
 HIGHLIGHTS = ("cumulative_registered_users", "cumulative_approved_users", "cumulative_borrowers", "loans_originated",

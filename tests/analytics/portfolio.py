@@ -1,13 +1,15 @@
 """A hand-worked portfolio whose every metric is known exactly (see test_hand_worked.py for the sums).
 
 One product with no interest and no fees, 3 or 6 monthly installments of 1,000.00 principal, so
-every balance is a whole number of installments. Disbursed 2026-01-15 (L5 on 2026-02-01); due on
-the 15th (L5: on the 1st).
+every balance is a whole number of installments. The capital-light institutions pay a referral fee
+of 25 bp (7.50 on 3,000.00); provision rates are the defaults (C 1%, M1 20%, ...).
+Disbursed 2026-01-15 (L5 on 2026-02-01); due on the 15th (L5: on the 1st).
 
 L1 capital-light bank-a, b1: pays on the due date, one day late (03-16), on the due date.
 L3 on-balance-sheet, b2: prepays in full on 02-10, before anything falls due.
-L4 capital-heavy bank-a, b3: never pays; guarantee payout at 30 DPD (03-16), written off beyond
-   180 DPD (08-14); recovers 500.00 on 09-01.
+L4 capital-heavy bank-a, b3: never pays; provision 30.00 on 01-31 (C) and 600.00 on 02-28 (14 DPD,
+   M1); guarantee payout at 30 DPD (03-16) turns the provision into the allowance; written off beyond
+   180 DPD (08-14), credit loss 2,400.00 after the allowance; recovers 500.00 on 09-01.
 L5 capital-light bank-a, b1 again (a repeat drawdown): always pays on the due date.
 L6 capital-light bank-b, b4, channel partner: pays 02-15; its 03-15 payment is reversed on 03-20,
    and the installment is paid on 04-10 (26 days late); pays 04-15.
@@ -33,7 +35,7 @@ from openice.storage.engine import make_engine, migrate
 from tests.conftest import START, pg_schema_engine
 
 FLAT = LoanProduct(code="FLAT", currency="CNY", tenors=(3, 6), method=RepaymentMethod.EQUAL_PRINCIPAL,
-                   nominal_rate=Decimal(0))
+                   nominal_rate=Decimal(0), referral_fee_bps=25)
 K = 100_000  # one installment: 1,000.00
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from openice.analytics.backends import (
     OPTIONAL,
@@ -22,6 +22,7 @@ from openice.analytics.backends import (
     write_parquet,
 )
 from openice.analytics.metrics import MetricSet, Period, compute
+from openice.storage.days import to_day
 from tests.analytics.portfolio import K, with_decisioning
 
 
@@ -56,6 +57,7 @@ def test_hand_worked_portfolio(source: Engine, tables: dict[str, pa.Table],
     check_absent_decisioning_tables(tables)
     check_model_monitoring(tables)
     check_facts_built_in_parts(tables)
+    check_ledger_ties_out(source, tables)
     if source.dialect.name == "postgresql":
         check_engines_agree(source, request.getfixturevalue("spark"), tmp_path)
 
@@ -113,8 +115,11 @@ def check_first_quarter(tables) -> None:  # type: ignore[no-untyped-def]
     # Funding cost over institution balances: bank-a 6 at 5%, bank-b 2 at 8%; the platform's 4 uncovered.
     (row,) = q1["blended_funding_cost"].rows
     assert (row["value"], row["uncovered_balance"]) == (pytest.approx(0.0575), 4 * K)
-    assert q1["provision_for_contingent_liabilities"].total() == 3 * K  # L4's payout on 03-16
-    assert all(r["value"] == 0 for r in q1["revenue"].rows)  # no interest, no fees
+    # L4's provision: 1% x 3 K on 01-31 (current), trued up to 20% x 3 K on 02-28 (M1); the payout uses it.
+    assert q1["provision_for_contingent_liabilities"].total() == 3_000 + 57_000
+    revenue = {r["group"]["line"]: r["value"] for r in q1["revenue"].rows}
+    assert revenue.pop("platform.referral_fees") == 3 * 750  # L1, L5, L6: 25 bp of 3 K each
+    assert all(v == 0 for v in revenue.values())  # no interest, no other fees
     # Vintages: January (L1, L3, L4, L6, L7 = 18 K); L4 went 30+ on 03-17 (MOB 2) and 90+ on 05-16.
     v30 = {r["group"]["mob"]: r["value"] for r in q1["vintage_30_plus"].rows
            if r["group"]["origination_month"] == "2026-01"}
@@ -137,11 +142,13 @@ def check_later_as_of_and_quarters(tables) -> None:  # type: ignore[no-untyped-d
     v90 = {r["group"]["mob"]: r["numerator"] for r in q2["vintage_90_plus"].rows
            if r["group"]["origination_month"] == "2026-01"}
     assert v90 == {0: 0, 1: 0, 2: 0, 3: 0, 4: 3 * K, 5: 3 * K}
+    assert q2["provision_for_contingent_liabilities"].total() == 0  # no live guarantee left
     q3 = run(tables, "2026Q3")
     assert q3["outstanding_balance"].total() == 0  # L4 written off on 08-14, L7 repaid
     assert ratio(q3, "day1_delinquency_rate") == (0, K)  # L7's last installment, paid on the day
     revenue = {r["group"]["line"]: r["value"] for r in q3["revenue"].rows}
     assert revenue["recoveries"] == 50_000 and sum(revenue.values()) == 50_000
+    assert q3["provision_for_contingent_liabilities"].total() == 0  # the write-off uses the allowance
 
 
 def check_splits_add_up(tables) -> None:  # type: ignore[no-untyped-def]
@@ -184,3 +191,21 @@ def check_facts_built_in_parts(tables) -> None:  # type: ignore[no-untyped-def]
     assert len(backend.loan_ranges()) == 3
     for quarter, by in (("2026Q1", ()), ("2026Q2", ("business_model",))):
         assert compute(backend, Period.quarter(quarter), by=by).to_dict() == run(tables, quarter, by=by).to_dict()
+
+
+def check_ledger_ties_out(source: Engine, tables: dict[str, pa.Table]) -> None:
+    """The referral fees and the provision reported are the ledger's own balances for the quarter, to the cent."""
+    for quarter, referral, provision, credit_loss in (("2026Q1", 3 * 750, 60_000, 0), ("2026Q2", 0, 0, 0),
+                                                      ("2026Q3", 0, 0, 3 * K - 60_000)):
+        period = Period.quarter(quarter)
+        with source.connect() as conn:
+            ledger = dict(conn.execute(text(
+                "SELECT j.account, SUM(j.amount) FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id "
+                "WHERE e.business_day BETWEEN :s AND :e GROUP BY j.account"),
+                {"s": to_day(period.start), "e": to_day(period.end)}).all())
+        result = run(tables, quarter)
+        lines = {r["group"]["line"]: r["value"] for r in result["revenue"].rows}
+        assert lines["platform.referral_fees"] == -ledger.get("referral_fee_income", 0) == referral, quarter
+        assert result["provision_for_contingent_liabilities"].total() == ledger.get("provision_expense", 0) \
+            == provision, quarter
+        assert ledger.get("credit_loss_expense", 0) == credit_loss, quarter

@@ -55,5 +55,14 @@ def test_revenue_lines_reconcile_to_the_ledger(tmp_path) -> None:  # type: ignor
         lines = {r["group"]["line"]: r["value"] for r in total["revenue"].rows}
         assert ledger > 0 and sum(lines.values()) == ledger, quarter
         assert lines["credit_driven.guarantee_release"] > 0 and lines["credit_driven.financing_income"] > 0
+        assert (lines["platform.referral_fees"] > 0) == (quarter == "2026Q1")  # every loan is originated in Q1
+        with engine.connect() as conn:
+            provision = conn.execute(
+                select(func.sum(t.journal_lines.c.amount))
+                .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+                .where(t.journal_lines.c.account == "provision_expense",
+                       t.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)))
+            ).scalar_one()
+        assert provision and total["provision_for_contingent_liabilities"].total() == provision, quarter
         split = compute(backend, period, by=("business_model",))
         assert sum(r["value"] for r in split["revenue"].rows) == ledger
