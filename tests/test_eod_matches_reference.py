@@ -77,6 +77,7 @@ def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # 
             assert ledger == expected, loan_id
             assert paid(stored) == paid(ref), loan_id
         assert uow.conn.execute(select(func.sum(t.journal_lines.c.amount))).scalar_one() == 0
-        # The run exercised referral fees, provision true-ups, payouts into the allowance and write-offs.
+        # The run exercised referral fees, provision true-ups, payouts into the allowance, interest after payouts.
         accounts = set(uow.conn.execute(select(t.journal_lines.c.account).distinct()).scalars())
-        assert {L.REFERRAL_FEE_INCOME, L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE} <= accounts
+        assert {L.REFERRAL_FEE_INCOME, L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE,
+                L.PLATFORM_INTEREST_INCOME} <= accounts

@@ -99,3 +99,23 @@ def test_a_repaid_loan_releases_its_provision() -> None:
 
 def test_provision_rounds_half_up() -> None:
     assert guaranteed(10_050).provision_target() == 101  # 1% of 100.50 = 1.005 -> 1.01
+
+
+def test_interest_after_the_payout_is_the_platforms() -> None:
+    """Interest recognised up to the payout day is the institution's; from then on it is the platform's."""
+    product = LoanProduct(code="I12", currency="CNY", tenors=(3,), method=RepaymentMethod.EQUAL_PRINCIPAL,
+                          nominal_rate=Decimal("0.12"))
+    loan = LoanAccount.originate(1, product, 300_000, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY,
+                                 guarantee_payout_dpd=30)
+    run(loan, START, date(2026, 4, 20))
+    (payout_day,) = [on for on, kind, _ in loan.journal if kind == "guarantee_payout"]
+    by_account: dict[str, list[date]] = {L.INTEREST_INCOME: [], L.PLATFORM_INTEREST_INCOME: []}
+    for on, _, postings in loan.journal:
+        for p in postings:
+            if p.account in by_account:
+                by_account[p.account].append(on)
+    assert payout_day == date(2026, 3, 16) and loan.funder == "platform"
+    assert max(by_account[L.INTEREST_INCOME]) < payout_day < min(by_account[L.PLATFORM_INTEREST_INCOME])
+    books = ledger(loan)
+    booked = sum(i.interest for i in loan.installments if i.booked)
+    assert -(books[L.INTEREST_INCOME] + books[L.PLATFORM_INTEREST_INCOME]) == booked + books.get(L.INTEREST_ACCRUED, 0)

@@ -35,15 +35,18 @@ DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
 DIMENSIONS = ("business_model", "model_group", "institution", "product", "channel", "origination_month")
 
 INCOME_ACCOUNTS = ("interest_income", "service_fee_income", "facilitation_fee_income", "late_fee_income",
-                   "prepayment_fee_income", "guarantee_release_income", "recovery_income", "referral_fee_income")
+                   "prepayment_fee_income", "guarantee_release_income", "recovery_income", "referral_fee_income",
+                   "platform_interest_income")
 
 # (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
 # falls in exactly one line, so the lines add up to the ledger's income to the cent.
 REVENUE_LINES: tuple[tuple[str, str], ...] = (
     ("credit_driven.facilitation_and_servicing_fees",
      "{m} = 'capital-heavy' AND {a} IN ('facilitation_fee_income', 'service_fee_income')"),
+    # Interest on loans the platform took over by paying out its guarantee is financing income too.
     ("credit_driven.financing_income",
-     "{m} = 'on-balance-sheet' AND {a} IN ('interest_income', 'facilitation_fee_income', 'service_fee_income')"),
+     "({m} = 'on-balance-sheet' AND {a} IN ('interest_income', 'facilitation_fee_income', 'service_fee_income'))"
+     " OR {a} = 'platform_interest_income'"),
     ("credit_driven.guarantee_release", "{a} = 'guarantee_release_income'"),
     ("credit_driven.other_fees",
      "{m} IN ('capital-heavy', 'on-balance-sheet') AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
@@ -143,7 +146,11 @@ p AS (
     {paid_by.format(day='c.first90')} AS paid90
   FROM allocations a LEFT JOIN crossed c ON c.loan_id = a.loan_id
   WHERE a.component IN {PRINCIPAL} AND a.value_day <= {as_of}
-  GROUP BY a.loan_id)
+  GROUP BY a.loan_id),
+r AS (
+  SELECT id, CASE WHEN borrower_id IS NOT NULL AND ROW_NUMBER() OVER (
+    PARTITION BY borrower_id ORDER BY disbursed_day, id) > 1 THEN 1 ELSE 0 END AS repeat_drawdown
+  FROM loans WHERE disbursed_day <= {as_of})
 SELECT l.id AS loan_id, l.business_model,
   CASE WHEN l.business_model = 'on-balance-sheet' THEN 'capital-heavy' ELSE l.business_model END AS model_group,
   l.original_funder AS institution, l.product_code AS product, l.channel,
@@ -155,9 +162,9 @@ SELECT l.id AS loan_id, l.business_model,
   CASE WHEN {written_off} THEN 0 ELSE l.principal - COALESCE(p.paid_asof, 0) END AS outstanding,
   CASE WHEN e.first30 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid30, 0) END AS bal30,
   CASE WHEN e.first90 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid90, 0) END AS bal90,
-  CASE WHEN l.borrower_id IS NOT NULL AND ROW_NUMBER() OVER (
-    PARTITION BY l.borrower_id ORDER BY l.disbursed_day, l.id) > 1 THEN 1 ELSE 0 END AS repeat_drawdown
+  r.repeat_drawdown
 FROM loans l
+JOIN r ON r.id = l.id
 LEFT JOIN e ON e.loan_id = l.id
 LEFT JOIN p ON p.loan_id = l.id
 WHERE l.disbursed_day <= {as_of}"""

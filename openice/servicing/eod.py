@@ -36,6 +36,9 @@ from openice.storage.days import from_day
 from openice.storage.uow import now_iso
 
 ACTIVE = "status = 'active'"
+# Interest goes to the funder's interest_income, or to the platform's once it paid the guarantee out.
+INTEREST_ACCOUNT = "CASE WHEN pi = 1 THEN 'platform_interest_income' ELSE 'interest_income' END"
+PLATFORM_INTEREST = "CASE WHEN l.guarantee_paid = :yes THEN 1 ELSE 0 END AS pi"
 UNPAID = "(principal - principal_paid) + (interest - interest_paid) + (fee - fee_paid) > 0"
 BUCKET_SQL = ("CASE WHEN {dpd} > write_off_dpd THEN 'WO' WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= 30 THEN 'M1' "
               "WHEN {dpd} <= 60 THEN 'M2' WHEN {dpd} <= 90 THEN 'M3' ELSE 'M4+' END")
@@ -87,6 +90,7 @@ def step_due(ctx: DayContext) -> int:
     count = ctx.temp("eod_due", f"""
         SELECT i.loan_id, i.seq, i.interest, i.fee, l.bal_interest_accrued AS accrued,
                CASE WHEN l.business_model = 'capital-heavy' AND l.guarantee_paid = :no THEN 1 ELSE 0 END AS ga,
+               {PLATFORM_INTEREST},
                (SELECT MAX(j.seq) FROM installments j WHERE j.loan_id = i.loan_id) AS last_seq
         FROM installments i JOIN loans l ON l.id = i.loan_id
         WHERE i.due_day = :n AND i.booked = :no AND l.{ACTIVE}""")
@@ -95,7 +99,7 @@ def step_due(ctx: DayContext) -> int:
     ctx.lines("installment_due", "eod_due", [
         ("'interest_receivable'", "interest", ""),
         ("'interest_accrued'", "-accrued", ""),
-        ("'interest_income'", "-(interest - accrued)", ""),
+        (INTEREST_ACCOUNT, "-(interest - accrued)", ""),
         ("'fee_receivable'", "fee", ""),
         ("CASE WHEN ga = 1 THEN 'guarantee_contract_asset' ELSE 'service_fee_income' END", "-fee", ""),
         ("'guarantee_liability'", "fee", "ga = 1"),
@@ -117,8 +121,8 @@ def step_accrual(ctx: DayContext) -> int:
     if from_day(ctx.day + 1).day != 1:
         return 0
     count = ctx.temp("eod_accrual", f"""
-        SELECT loan_id, inc FROM (
-            SELECT l.id AS loan_id,
+        SELECT loan_id, inc, pi FROM (
+            SELECT l.id AS loan_id, {PLATFORM_INTEREST},
                    (2 * i.interest * (CASE WHEN :n - i.period_start_day < i.due_day - i.period_start_day
                                           THEN :n - i.period_start_day ELSE i.due_day - i.period_start_day END)
                     + (i.due_day - i.period_start_day)) / (2 * (i.due_day - i.period_start_day))
@@ -127,7 +131,7 @@ def step_accrual(ctx: DayContext) -> int:
             WHERE l.{ACTIVE} AND i.period_start_day < :n) x
         WHERE inc > 0""")
     if count:
-        ctx.lines("accrual", "eod_accrual", [("'interest_accrued'", "inc", ""), ("'interest_income'", "-inc", "")])
+        ctx.lines("accrual", "eod_accrual", [("'interest_accrued'", "inc", ""), (INTEREST_ACCOUNT, "-inc", "")])
         ctx.run("UPDATE loans SET bal_interest_accrued = bal_interest_accrued + a.inc "
                 "FROM eod_accrual a WHERE loans.id = a.loan_id")
     return count

@@ -213,6 +213,10 @@ class LoanAccount:
             raise Conflict(f"loan {self.loan_id} is {self.status.value}; it takes no more payments",
                            field=field_name)
 
+    def _interest_account(self) -> str:
+        """Interest belongs to the funder, and to the platform once it has paid the guarantee out."""
+        return L.PLATFORM_INTEREST_INCOME if self.guarantee_paid else L.INTEREST_INCOME
+
     def _fee_credit_account(self) -> str:
         return L.GUARANTEE_CONTRACT_ASSET if self.guarantee_active else L.FEE_INCOME
 
@@ -265,7 +269,7 @@ class LoanAccount:
                 accrued = self.balance(L.INTEREST_ACCRUED)
                 postings = L.entry(
                     (L.INTEREST_RECEIVABLE, L.INTEREST_ACCRUED, accrued),
-                    (L.INTEREST_RECEIVABLE, L.INTEREST_INCOME, inst.interest - accrued),
+                    (L.INTEREST_RECEIVABLE, self._interest_account(), inst.interest - accrued),
                     (L.FEE_RECEIVABLE, self._fee_credit_account(), inst.fee),
                 )
                 if self.guarantee_active:
@@ -277,7 +281,7 @@ class LoanAccount:
         """Month-end: recognise the interest earned so far in the current period."""
         increment = self.accrued_interest(nxt) - self.balance(L.INTEREST_ACCRUED)
         if increment > 0:
-            self._post(day, "accrual", L.entry((L.INTEREST_ACCRUED, L.INTEREST_INCOME, increment)))
+            self._post(day, "accrual", L.entry((L.INTEREST_ACCRUED, self._interest_account(), increment)))
 
     def _mark_overdue(self, day: date, nxt: date) -> None:
         overdue = [i.due_date for i in self.installments if i.booked and i.due_date <= day and i.unpaid > 0]
@@ -443,7 +447,7 @@ class LoanAccount:
         return L.entry(
             (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
             (L.COLLECTIONS_CLEARING, L.INTEREST_ACCRUED, booked_accrual),
-            (L.COLLECTIONS_CLEARING, L.INTEREST_INCOME, accrued - booked_accrual),
+            (L.COLLECTIONS_CLEARING, self._interest_account(), accrued - booked_accrual),
             (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
             # The guarantee ends with the loan: fees that will never be billed leave both sides.
             (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, unearned_guarantee),
