@@ -173,8 +173,8 @@ def prepare_frame(frame: pd.DataFrame, schema: list[FeatureSpec], special: dict[
                     i = int(np.flatnonzero(wrong)[0])
                     raise ValidationError(f"expected a number, got {raw.iloc[i]!r} (row {frame.index[i]})",
                                           field=spec.name)
-            codes_special = np.isin(values, special.get(spec.name, []))
-            _check_range(spec, np.where(codes_special, np.nan, values), frame.index)
+            codes = special.get(spec.name)
+            _check_range(spec, np.where(np.isin(values, codes), np.nan, values) if codes else values, frame.index)
             cols[spec.name] = values
         else:
             # factorise once (fast hashing), then map the few distinct values to training codes

@@ -18,7 +18,16 @@ import numpy as np
 
 from openice.scoring.features import MISSING, UNSEEN
 from openice.scoring.model import PD_FLOOR, Model
-from openice.scoring.trees import N_FLOAT_SECTIONS, N_INT_SECTIONS, FlatTrees, pack, section, tree_sum
+from openice.scoring.trees import (
+    CHUNKS,
+    N_FLOAT_SECTIONS,
+    N_INT_SECTIONS,
+    FlatTrees,
+    dynamic_chunks,
+    pack,
+    section,
+    tree_sum,
+)
 
 __all__ = ["N_REASONS", "Compiled", "score_columns", "score_row"]
 
@@ -82,8 +91,10 @@ def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool
                 for s in range(special_at[k], special_at[k + 1]):
                     if v == specials[s]:
                         b = special_bin[k]
-            if b < 0:
-                b = np.searchsorted(splits[split_at[k]:split_at[k + 1]], v, side="right")
+            if b < 0:  # the number of splits <= v (few: a linear scan beats a bisection)
+                b = 0
+                while split_at[k] + b < split_at[k + 1] and splits[split_at[k] + b] <= v:
+                    b += 1
         pts = points[point_at[k] + b]
         total += pts
         lost = best[k] - pts
@@ -139,15 +150,20 @@ def _linear(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, intercept: floa
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def score_columns(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, n_trees: int,
-                  fout: np.ndarray, iout: np.ndarray) -> None:
-    """``score_row`` for every column of a feature-major matrix, rows split into chunks over the threads."""
+def _score_columns(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, n_trees: int,
+                   fout: np.ndarray, iout: np.ndarray) -> None:
     n = cols.shape[1]
-    chunks = min(n, 256)
+    chunks = min(n, CHUNKS)
     for c in numba.prange(chunks):
         masks = np.empty(n_trees, dtype=np.int64)
         for i in range(c * n // chunks, (c + 1) * n // chunks):
             score_row(cols[:, i], ints, floats, reasons, masks, fout[i], iout[i])
+
+
+def score_columns(cols: np.ndarray, compiled: Compiled, reasons: bool, fout: np.ndarray, iout: np.ndarray) -> None:
+    """``score_row`` for every column of a feature-major matrix, in parallel over chunks of rows."""
+    with dynamic_chunks():
+        _score_columns(cols, compiled.ints, compiled.floats, reasons, compiled.n_trees, fout, iout)
 
 
 @dataclass

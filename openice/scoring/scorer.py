@@ -100,7 +100,7 @@ class Scorer:
             cols[j] = prep.columns[s.name]
         fout = np.empty((prep.n, k.LOST + N_REASONS), order="F")
         iout = np.empty((prep.n, k.REASON + N_REASONS), dtype=np.int64, order="F")
-        score_columns(cols, c.ints, c.floats, reasons, c.n_trees, fout, iout)
+        score_columns(cols, c, reasons, fout, iout)
         out: dict[str, Any] = {"pd": fout[:, k.PD], "score": fout[:, k.SCORE],
                                "grade": pd.Categorical.from_codes(iout[:, k.GRADE], categories=self._grades)}
         if reasons and model.scorecard.cards:

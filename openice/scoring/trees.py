@@ -1,6 +1,6 @@
 """LightGBM trees compiled into flat arrays and evaluated by numba: the fast path for one row and for batches.
 
-The trees are evaluated feature by feature rather than node by node (the QuickScorer scheme): every
+The trees are evaluated feature by feature rather than node by node, with a leaf mask per tree: every
 split a row's value fails clears the leaves of that node's left subtree in its tree's 64-bit leaf
 mask, and the row's leaf in each tree is the leftmost one left. For a numeric feature the splits are
 sorted by threshold, so a row visits exactly the splits it fails, in a loop the CPU predicts well;
@@ -16,6 +16,8 @@ array argument, and one application is scored in a few microseconds.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +27,11 @@ import numpy as np
 
 from openice.errors import ValidationError
 
-__all__ = ["FlatTrees", "pack", "section", "tree_sum"]
+__all__ = ["FlatTrees", "dynamic_chunks", "pack", "section", "tree_sum"]
 
 MISSING_CODES = {"None": 0, "Zero": 1, "NaN": 2}
 MAX_LEAVES = 64  # one bit per leaf in an int64 mask
+CHUNKS = 1024  # a batch is split into this many chunks of rows, taken by the threads one at a time
 # int sections; openice.scoring.kernel appends its own after these
 TREE_LEAF0, SPLIT_AT, SPLIT_TREE, SPLIT_MASK, SPLIT_ZERO, NAN_LIST, ZERO_LIST, CAT_LIST, CAT_SLOTS, LIST_AT, \
     LIST_TREE, LIST_MASK = range(12)
@@ -55,8 +58,7 @@ def section(a: np.ndarray, k: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _apply(masks: np.ndarray, ints: np.ndarray, list_id: int) -> None:
-    at, trees, bits = section(ints, LIST_AT), section(ints, LIST_TREE), section(ints, LIST_MASK)
+def _apply(masks: np.ndarray, at: np.ndarray, trees: np.ndarray, bits: np.ndarray, list_id: int) -> None:
     for k in range(at[list_id], at[list_id + 1]):
         masks[trees[k]] &= bits[k]
 
@@ -70,18 +72,19 @@ def tree_sum(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, masks: np.ndar
     split_at, split_tree, split_mask = section(ints, SPLIT_AT), section(ints, SPLIT_TREE), section(ints, SPLIT_MASK)
     split_zero, nan_list, zero_list = section(ints, SPLIT_ZERO), section(ints, NAN_LIST), section(ints, ZERO_LIST)
     cat_list, cat_slots = section(ints, CAT_LIST), section(ints, CAT_SLOTS)
+    at, trees, bits = section(ints, LIST_AT), section(ints, LIST_TREE), section(ints, LIST_MASK)
     threshold = section(floats, SPLIT_THRESHOLD)
     masks[:] = -1
     for f in range(x.shape[0]):
         v = x[f]
         if cat_list[f] >= 0:
             slot = int(v) if v >= 0 and v < cat_slots[f] - 1 else cat_slots[f] - 1
-            _apply(masks, ints, cat_list[f] + slot)
+            _apply(masks, at, trees, bits, cat_list[f] + slot)
         elif np.isnan(v):
             if nan_list[f] >= 0:
-                _apply(masks, ints, nan_list[f])
+                _apply(masks, at, trees, bits, nan_list[f])
         elif zero_list[f] >= 0 and abs(v) <= 1e-35:  # "zero as missing" splits send it the default way
-            _apply(masks, ints, zero_list[f])
+            _apply(masks, at, trees, bits, zero_list[f])
             for k in range(split_at[f], split_at[f + 1]):
                 if split_zero[k] == 0 and v > threshold[k]:
                     masks[split_tree[k]] &= split_mask[k]
@@ -102,12 +105,22 @@ def tree_sum(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, masks: np.ndar
 def _sum_rows(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray) -> np.ndarray:
     n = cols.shape[1]
     out = np.empty(n)
-    chunks = min(n, 256)
+    chunks = min(n, CHUNKS)
     for c in numba.prange(chunks):
         masks = np.empty(section(ints, TREE_LEAF0).shape[0], dtype=np.int64)
         for i in range(c * n // chunks, (c + 1) * n // chunks):
             out[i] = tree_sum(cols[:, i], ints, floats, masks)
     return out
+
+
+@contextmanager
+def dynamic_chunks() -> Iterator[None]:
+    """Parallel loops inside hand out one iteration at a time: a thread slowed by a busy machine takes fewer."""
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(previous)
 
 
 def _go_left(node: dict[str, Any], value: float) -> bool:
@@ -212,4 +225,5 @@ class FlatTrees:
 
     def predict_columns(self, cols: np.ndarray) -> np.ndarray:
         """Raw scores of a feature-major float64 matrix (features x rows), rows in parallel."""
-        return _sum_rows(cols, self.ints, self.floats)
+        with dynamic_chunks():
+            return _sum_rows(cols, self.ints, self.floats)
