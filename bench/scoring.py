@@ -6,6 +6,7 @@ Writes bench/results/scoring.json and bench/results/scoring.md (see docs/scoring
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from openice.scoring.benchmark import run
@@ -17,4 +18,5 @@ if __name__ == "__main__":
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    run(repeats=args.repeats, folds=args.folds, quick=args.quick, out=args.out)
+    run(repeats=args.repeats, folds=args.folds, quick=args.quick, out=args.out,
+        command=" ".join(["python", "bench/scoring.py", *sys.argv[1:]]))
