@@ -24,6 +24,21 @@ def _fail(err: OpeniceError) -> None:
     raise typer.Exit(2)
 
 
+def _special_codes(items: list[str]) -> dict[str, list[float]]:
+    """``FEATURE=V1,V2`` options into {feature: [codes]}; the features themselves are checked against the data."""
+    codes: dict[str, list[float]] = {}
+    for item in items:
+        name, sep, values = (part.strip() for part in item.partition("="))
+        if not sep or not name or not values:
+            raise ValidationError(f"expected FEATURE=VALUE[,VALUE...], got {item!r}", field="special")
+        for value in values.split(","):
+            try:
+                codes.setdefault(name, []).append(float(value))
+            except ValueError:
+                raise ValidationError(f"special code {value.strip()!r} is not a number", field=name) from None
+    return codes
+
+
 @model_app.command()
 def train(
     out: Path = typer.Option(..., help="Package directory to create."),
@@ -33,6 +48,10 @@ def train(
     dataset: str | None = typer.Option(None, help=f"A bundled data set: {' | '.join(DATASETS)}."),
     include_leaky: bool = typer.Option(False, help="Keep a bundled set's leaky columns (old grade and price)."),
     drop: list[str] = typer.Option([], help="Columns not to use as features (repeatable)."),
+    special: list[str] = typer.Option([], help="Special values of a numeric feature, binned apart: "
+                                      "FEATURE=V1,V2 (repeatable), e.g. months_since_delinquency=-1,999."),
+    date_column: str | None = typer.Option(None, help="The application-date column (not a feature; recorded for "
+                                           "monitoring by month). Default: the data's only date column, if any."),
     test_size: float = typer.Option(0.2, help="Share held out as the test sample (0 = none)."),
     pdo: float = typer.Option(20.0, help="Points to double the odds."),
     base_points: float = typer.Option(600.0, help="Score at the base odds."),
@@ -61,9 +80,11 @@ def train(
         if missing:
             raise ValidationError(f"no such columns: {missing}", field="drop")
         frame = frame.drop(columns=list(drop))
-        cfg = TrainConfig(base_points=base_points, base_odds=base_odds, pdo=pdo, inner_folds=inner_folds, seed=seed)
+        cfg = TrainConfig(base_points=base_points, base_odds=base_odds, pdo=pdo, inner_folds=inner_folds, seed=seed,
+                          special=_special_codes(special))
         with console.status("training (inner CV, scorecard + LightGBM + linear)..."):
-            package_hash, metrics = train_package(frame, y, out, cfg=cfg, test_size=test_size, source=source)
+            package_hash, metrics = train_package(frame, y, out, cfg=cfg, test_size=test_size, source=source,
+                                                  date_column=date_column)
         console.print(f"package {out} [bold]{package_hash[:16]}[/bold]")
         for name in ("oof", "test"):
             if name in metrics:
@@ -138,8 +159,9 @@ def report(
 def monitor(
     package: Path = typer.Argument(..., help="Package (or registry) directory."),
     input: Path = typer.Option(..., "--input", help="Recent applications (CSV or Parquet)."),
-    by: str | None = typer.Option(None, help="'month' (with --date-column) or a column to group by."),
-    date_column: str | None = typer.Option(None, help="Application date column for --by month."),
+    by: str | None = typer.Option(None, help="'month' (of the application date) or a column to group by."),
+    date_column: str | None = typer.Option(None, help="Application date column for --by month (default: the one "
+                                           "recorded in the package, else the input's only date column)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
 ) -> None:
     """PSI of the score and CSI of each feature against the training reference (watch 0.1, act 0.25)."""

@@ -17,7 +17,7 @@ import pandas as pd
 
 from openice.errors import ValidationError
 
-__all__ = ["FeatureSpec", "Prepared", "infer_schema", "prepare_frame", "prepare_record"]
+__all__ = ["FeatureSpec", "Prepared", "date_columns", "infer_schema", "prepare_frame", "prepare_record"]
 
 MISSING = -1  # categorical code of a missing value
 UNSEEN = -2  # categorical code of a category never seen in training
@@ -127,6 +127,30 @@ def infer_schema(frame: pd.DataFrame) -> list[FeatureSpec]:
             specs.append(FeatureSpec(name, "categorical", _label(name, hint), 0, had_missing,
                                      str(text.mode().iloc[0]), categories=tuple(sorted(text.unique()))))
     return specs
+
+
+def date_columns(frame: pd.DataFrame) -> list[str]:
+    """Text (or datetime) columns whose every value is a date, such as an application or issue date.
+
+    A date is not a feature (every later date would be an unseen category) but the time axis of
+    monitoring. Only the distinct values are parsed, and a column is given up on at its first
+    non-date among a sample, so wide files of ids and codes are checked quickly.
+    """
+    found = []
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            found.append(name)
+            continue
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        values = pd.Series(col.dropna().unique()).astype(str)
+        if values.empty:
+            continue
+        if all(pd.to_datetime(part, errors="coerce", format="mixed").notna().all()
+               for part in (values.iloc[:20], values)):
+            found.append(name)
+    return found
 
 
 @dataclass

@@ -9,6 +9,7 @@ AUC. The scorecard is always kept: reason codes come from its points.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -279,6 +280,18 @@ def _subset(prep: Prepared, idx: np.ndarray) -> Prepared:
     return Prepared({k: v[idx] for k, v in prep.columns.items()}, len(idx))
 
 
+def _check_special(special: dict[str, list[float]], schema: list[FeatureSpec]) -> None:
+    """Special codes must name a numeric feature of the data and be finite numbers."""
+    kinds = {s.name: s.kind for s in schema}
+    for name, codes in special.items():
+        if name not in kinds:
+            raise ValidationError("special codes given for a column that is not a feature of the data", field=name)
+        if kinds[name] != "numeric":
+            raise ValidationError("special codes apply to numeric features; this feature is categorical", field=name)
+        if not codes or not all(isinstance(c, int | float) and math.isfinite(c) for c in codes):
+            raise ValidationError(f"special codes must be finite numbers, got {codes!r}", field=name)
+
+
 def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig | None = None) -> Model:
     """Fit the three components with inner CV, choose blend and calibration on OOF data, refit on all rows."""
     started = time.perf_counter()
@@ -290,6 +303,7 @@ def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig |
     schema = infer_schema(frame)
     if not schema:
         raise ValidationError("no usable feature columns", field="features")
+    _check_special(cfg.special, schema)
     prep = prepare_frame(frame, schema, cfg.special)
     z = np.zeros((len(y), len(COMPONENTS)))
     rounds = []

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from openice.errors import ValidationError
-from openice.scoring.features import FeatureSpec, Prepared
+from openice.scoring.features import FeatureSpec, Prepared, date_columns
 from openice.scoring.metrics import psi, quantile_edges
 
-__all__ = ["ACT", "WATCH", "build_reference", "compare", "monitor", "status"]
+__all__ = ["ACT", "WATCH", "application_date_column", "build_reference", "compare", "monitor", "status"]
 
 WATCH = 0.1
 ACT = 0.25
@@ -73,11 +73,39 @@ def compare(reference: dict[str, Any], prep: Prepared, scores: np.ndarray, schem
     return row
 
 
+def application_date_column(frame: pd.DataFrame, given: str | None, recorded: str | None) -> str:
+    """The column ``--by month`` groups on: the one given, else the package's recorded application
+    date, else the input's only date column; otherwise an error saying to pass ``--date-column``."""
+    if given:
+        if given not in frame.columns:
+            raise ValidationError(f"no column {given!r} in the input", field="date_column")
+        return given
+    if recorded and recorded in frame.columns:
+        return recorded
+    found = date_columns(frame)
+    if len(found) == 1:
+        return found[0]
+    lacks = f" (the package's application date {recorded!r} is not in it)" if recorded else ""
+    if not found:
+        raise ValidationError(f"--by month needs the application date, and the input has no date column{lacks}: "
+                              "pass --date-column NAME", field="date_column")
+    raise ValidationError(f"--by month: the input has several date columns {found}{lacks}: pass --date-column "
+                          "with the application date", field="date_column")
+
+
+def _months(values: pd.Series) -> np.ndarray:
+    """"YYYY-MM" of each date ("unknown" where it is not a date); distinct values are parsed once."""
+    codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=True)
+    months = pd.to_datetime(pd.Series(uniques), errors="coerce", format="mixed").dt.strftime("%Y-%m")
+    return np.append(months.fillna("unknown").to_numpy(dtype=object), "unknown")[codes]
+
+
 def monitor(scorer: Any, frame: pd.DataFrame, *, by: str | None = None, date_column: str | None = None
             ) -> list[dict[str, Any]]:
     """PSI/CSI of a recent sample against the package's reference, overall and per group.
 
-    ``by="month"`` groups by the month of ``date_column``; any other value groups by that column.
+    ``by="month"`` groups by the month of the application date (see ``application_date_column``);
+    any other value groups by that column.
     """
     reference = scorer.metadata.get("reference")
     if reference is None:
@@ -88,14 +116,11 @@ def monitor(scorer: Any, frame: pd.DataFrame, *, by: str | None = None, date_col
     rows = [{"group": "all", **compare(reference, prep, scores, model.schema)}]
     if by:
         if by == "month":
-            if not date_column or date_column not in frame.columns:
-                raise ValidationError("--by month needs --date-column naming a date column", field="date_column")
-            keys = pd.to_datetime(frame[date_column], errors="coerce").dt.strftime("%Y-%m").fillna("unknown")
+            keys = _months(frame[application_date_column(frame, date_column, scorer.metadata.get("date_column"))])
         elif by in frame.columns:
-            keys = frame[by].astype("str").fillna("(missing)")
+            keys = frame[by].astype("str").fillna("(missing)").to_numpy()
         else:
             raise ValidationError(f"no column {by!r} to group by", field="by")
-        keys = keys.to_numpy()
         for key in sorted(set(keys)):
             idx = np.flatnonzero(keys == key)
             sub = Prepared({k: v[idx] for k, v in prep.columns.items()}, len(idx))

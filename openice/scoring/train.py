@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from openice.errors import ValidationError
+from openice.scoring.features import date_columns
 from openice.scoring.metrics import calibration_table, summary
 from openice.scoring.model import TrainConfig, fit_model, score_of_pd
 from openice.scoring.monitor import build_reference, compare
@@ -26,12 +28,30 @@ def _sample(y: np.ndarray, p: np.ndarray, seed: int) -> dict[str, list[float]]:
     return {"y": [int(v) for v in y[idx]], "pd": [round(float(v), 6) for v in p[idx]]}
 
 
+def _application_date(frame: pd.DataFrame, date_column: str | None) -> tuple[str | None, list[str]]:
+    """The application-date column to record for monitoring, and every date column (none is a feature)."""
+    dates = date_columns(frame)
+    if date_column is None:
+        return (dates[0] if len(dates) == 1 else None), dates
+    if date_column not in frame.columns:
+        raise ValidationError(f"no such column; columns are {list(frame.columns)}", field="date_column")
+    if date_column not in dates:
+        raise ValidationError(f"column {date_column!r} does not hold dates", field="date_column")
+    return date_column, dates
+
+
 def train_package(frame: pd.DataFrame, y: pd.Series | np.ndarray, out: str | Path, *, cfg: TrainConfig | None = None,
-                  test_size: float = 0.2, source: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """Fit on a stratified training part, evaluate OOF and on the held-out part, save; returns (hash, metrics)."""
+                  test_size: float = 0.2, source: dict[str, Any] | None = None, date_column: str | None = None
+                  ) -> tuple[str, dict[str, Any]]:
+    """Fit on a stratified training part, evaluate OOF and on the held-out part, save; returns (hash, metrics).
+
+    Date columns are left out of the features; the application date (``date_column``, or the only
+    date column found) is recorded in the metadata so that monitoring can group by month.
+    """
     cfg = cfg or TrainConfig()
     y = np.asarray(y, dtype=int)
-    frame = frame.reset_index(drop=True)
+    date_column, dates = _application_date(frame, date_column)
+    frame = frame.drop(columns=dates).reset_index(drop=True)
     if test_size > 0:
         tr, te = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=cfg.seed)
     else:
@@ -54,7 +74,7 @@ def train_package(frame: pd.DataFrame, y: pd.Series | np.ndarray, out: str | Pat
         metrics["psi_train_test"] = {"score_psi": drift["score_psi"], "csi": drift["csi"]}
         evaluation["test"] = _sample(yte, test_pd, cfg.seed)
     extra = {"training_data_sha256": frame_hash(frame, y), "rows": {"train": int(len(tr)), "test": int(len(te))},
-             "source": source or {}, "metrics": metrics,
+             "source": source or {}, "metrics": metrics, "date_column": date_column,
              "reference": build_reference(prep_tr, train_scores, model.schema)}
     package_hash = save_model(model, out, extra=extra, files={"evaluation.json": evaluation})
     return package_hash, metrics

@@ -30,3 +30,13 @@ def package(tmp_path_factory: pytest.TempPathFactory, credit) -> Path:
 @pytest.fixture(scope="session")
 def scorer(package: Path) -> Scorer:
     return Scorer.load(package)
+
+
+@pytest.fixture(scope="session")
+def special_scorer(tmp_path_factory: pytest.TempPathFactory, credit) -> Scorer:
+    """The same sample with no assets (Assets = 0) declared a special code: it gets its own bin."""
+    out = tmp_path_factory.mktemp("pkg") / "special"
+    sample = credit.frame.sample(1500, random_state=1)
+    cfg = TrainConfig(**{**SMALL.__dict__, "special": {"Assets": [0.0]}})
+    train_package(sample, credit.target.loc[sample.index], out, cfg=cfg, test_size=0)
+    return Scorer.load(out)

@@ -69,3 +69,47 @@ def test_cli_train_score_report_monitor_export(tmp_path: Path) -> None:
 def test_cli_bad_input_is_a_clear_error(tmp_path: Path, args: list[str]) -> None:
     result = runner.invoke(app, ["model", "train", "--out", str(tmp_path / "x"), *args])
     assert result.exit_code == 2 and "error" in result.output
+
+
+def test_special_codes_and_application_date_from_the_cli(tmp_path: Path) -> None:
+    raw = pd.read_csv(Path(__file__).parents[2] / "openice" / "datasets" / "data" / "credit_data.csv")
+    raw = raw.sample(900, random_state=4).reset_index(drop=True)
+    raw["applied_on"] = pd.date_range("2025-01-01", periods=len(raw), freq="160min").strftime("%Y-%m-%d")
+    data = tmp_path / "loans.csv"
+    raw.to_csv(data, index=False)
+    pkg = tmp_path / "pkg"
+    _ok(["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad", "--out", str(pkg),
+         "--inner-folds", "2", "--special", "Assets=0", "--special", "Debt=0,-1"])
+    meta = json.loads((pkg / "metadata.json").read_text())
+    assert meta["config"]["special"] == {"Assets": [0.0], "Debt": [0.0, -1.0]}
+    assert meta["date_column"] == "applied_on" and "applied_on" not in {f["name"] for f in meta["features"]}
+    cards = json.loads((pkg / "scorecard.json").read_text())
+    assets = next(c for c in cards["cards"] + cards["excluded"] if c["name"] == "Assets")
+    assert "Special" in assets["labels"] and assets["counts"][assets["special_bin"]] > 0
+    # --by month finds the application date in the package's metadata, then in the file itself
+    recent = tmp_path / "recent.csv"
+    raw.drop(columns="Status").rename(columns={"applied_on": "issue_d"}).to_csv(recent, index=False)
+    for package in (pkg, tmp_path / "old"):
+        monitor_json = tmp_path / "monitor.json"
+        if package != pkg:  # a package trained without any date column
+            _ok(["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad", "--out", str(package),
+                 "--inner-folds", "2", "--drop", "applied_on"])
+        _ok(["model", "monitor", str(package), "--input", str(recent), "--by", "month", "--json", str(monitor_json)])
+        assert {r["group"] for r in json.loads(monitor_json.read_text())[1:]} == {"2025-01", "2025-02", "2025-03",
+                                                                                 "2025-04"}
+    undated = tmp_path / "undated.csv"
+    raw.drop(columns=["Status", "applied_on"]).to_csv(undated, index=False)
+    result = runner.invoke(app, ["model", "monitor", str(pkg), "--input", str(undated), "--by", "month"])
+    assert result.exit_code == 2 and "--date-column" in result.output and "applied_on" in result.output
+
+
+@pytest.mark.parametrize(("special", "named"), [("Nope=1", "Nope"), ("Home=1", "Home"), ("Assets=abc", "Assets"),
+                                                ("Assets=inf", "Assets"), ("Assets", "special")])
+def test_special_codes_are_checked(tmp_path: Path, special: str, named: str) -> None:
+    data = tmp_path / "loans.csv"
+    pd.read_csv(Path(__file__).parents[2] / "openice" / "datasets" / "data" / "credit_data.csv").iloc[:300].to_csv(
+        data, index=False)
+    result = runner.invoke(app, ["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad",
+                                 "--out", str(tmp_path / "x"), "--special", special])
+    assert result.exit_code == 2 and f"{named}:" in result.output, result.output
+    assert not (tmp_path / "x").exists()

@@ -25,8 +25,10 @@ def test_round_trip_gives_identical_scores(package: Path, scorer: Scorer, credit
         assert (one.pd, one.score, one.grade) == (a["pd"].iloc[i], a["score"].iloc[i], a["grade"].iloc[i])
 
 
-def test_batch_equals_single_rows_exactly(scorer: Scorer, credit) -> None:
+@pytest.mark.parametrize("which", ["scorer", "special_scorer"])
+def test_batch_equals_single_rows_exactly(which: str, request: pytest.FixtureRequest, credit) -> None:
     """Every row of the real data, plus unseen categories and missing values, scored alone and in a batch."""
+    scorer = request.getfixturevalue(which)
     frame = credit.frame.copy()
     frame.loc[frame.index[:40], "Home"] = "castle"
     frame.loc[frame.index[20:60], ["Income", "Job"]] = None
