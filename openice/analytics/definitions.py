@@ -105,7 +105,8 @@ def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
 def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
     """Grouped on the installments' key alone (loan_id, seq): the other columns are functionally
     dependent on it. `loans` = (first, last) restricts it to a range of loan ids, so that a large
-    portfolio is built in parts whose hash tables stay small."""
+    portfolio is built in parts whose hash tables stay small. Only the written-off loans are joined
+    (a small hash table), to drop their installments falling due after the write-off."""
     part = f" AND i.loan_id >= {loans[0]} AND i.loan_id <= {loans[1]}" if loans else ""
     return f"""
 SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principal,
@@ -120,9 +121,9 @@ SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principa
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m3} THEN a.amount END), 0) AS paid_90,
   COALESCE(SUM(CASE WHEN a.value_day <= {as_of} THEN a.amount END), 0) AS paid_asof
 FROM installments i
-JOIN loans l ON l.id = i.loan_id
+LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off') w ON w.id = i.loan_id
 LEFT JOIN allocations a ON a.loan_id = i.loan_id AND a.seq = i.seq AND a.component IN {DUE_COMPONENTS}
-WHERE i.due_day <= {as_of} AND NOT (l.status = 'written_off' AND l.closed_day < i.due_day){part}
+WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){part}
 GROUP BY i.loan_id, i.seq
 HAVING COALESCE(SUM(CASE WHEN a.component = 'principal_prepaid' THEN a.amount END), 0) = 0"""
 

@@ -1,0 +1,299 @@
+"""The same metrics in plain pandas: the benchmark's baseline, and a check on the SQL from outside it.
+
+`PandasBackend` is a `Backend` on which `metrics.compute` runs unchanged: it is built for one
+period, as-of date, split and thresholds, and answers each definition's SQL text (which it
+only uses as the key) with a vectorised pandas twin of that definition — merges, masks and
+group-bys over the same tables, returning rows with the same columns. Integer minor units stay
+integers, so the results equal the SQL engines' to the cent (tests/analytics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlglot.executor
+
+from openice.analytics import definitions as d
+from openice.analytics.backends import TABLES, parquet_tables
+from openice.errors import ValidationError
+from openice.storage.days import to_day
+
+Row = dict[str, Any]
+PRINCIPAL = ("principal", "principal_prepaid")
+DUE_COMPONENTS = ("principal", "principal_prepaid", "interest", "fee")
+
+
+def month_key(day: pd.Series) -> pd.Series:
+    """Year * 12 + month - 1 of a day number (as `definitions.month_key_sql`)."""
+    dates = pd.to_datetime(day, unit="D")
+    return (dates.dt.year * 12 + dates.dt.month - 1).astype("Int64")
+
+
+def bucket(dpd: pd.Series, th: d.Thresholds) -> pd.Series:
+    return pd.Series(np.select([dpd <= 0, dpd <= th.m1, dpd <= th.m2, dpd <= th.m3], ["C", "M1", "M2", "M3"], "M4+"),
+                     index=dpd.index)
+
+
+def grouped(frame: pd.DataFrame, keys: Sequence[str], **aggs: Any) -> list[Row]:
+    """`SELECT keys, aggs GROUP BY keys` (one row of totals when there are no keys, as SQL gives)."""
+    if not keys:
+        frame = frame.assign(_all=0)
+        keys = ["_all"]
+    out = frame.groupby(list(dict.fromkeys(keys)), dropna=False, sort=False).agg(**aggs).reset_index()
+    if len(out) == 0 and keys == ["_all"]:
+        out = pd.DataFrame([{name: 0 for name in aggs}])
+    return [{k: (None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v) for k, v in row.items()
+             if k != "_all"} for row in out.to_dict("records")]
+
+
+class PandasBackend:
+    """pandas frames in memory, answering the definitions for one (period, as-of, split, thresholds)."""
+
+    dialect = "pandas"
+
+    def __init__(self, frames: dict[str, pd.DataFrame], period: Any, as_of: date | None = None,
+                 by: Sequence[str] = (), thresholds: d.Thresholds | None = None) -> None:
+        self.frames = frames
+        th = thresholds or d.Thresholds()
+        by = tuple(by)
+        a = to_day(as_of or period.end)
+        s, e = to_day(period.start), min(to_day(period.end), a)
+        # The definitions `metrics.compute` asks for with these arguments, keyed by their SQL text.
+        self._answers: dict[str, Callable[[], Any]] = {
+            d.installment_facts(a, th): lambda: self._installment_facts(a, th),
+            d.loan_facts(a, th): lambda: self._loan_facts(a, th),
+            d.loans_dims(): self._loans_dims,
+            d.dues(by, s, e, a, th): lambda: self._dues(by, s, e, a, th),
+            d.originations(by, s, e): lambda: self._originations(by, s, e),
+            d.balances(by, a, th): lambda: self._balances(by, a, th),
+            d.registered_users(a): lambda: [{"users": int((frames["borrowers"].registered_day <= a).sum())}],
+            d.approved_users(a): lambda: self._approved_users(a),
+            d.funding(by): lambda: self._funding(by),
+            d.revenue(by, s, e): lambda: self._revenue(by, s, e),
+            d.provision_charge(by, s, e): lambda: self._ledger_sum(by, s, e),
+            d.vintages(by): lambda: self._vintages(by),
+            d.month_end_buckets(by, s - 366, a, th): lambda: self._month_end_buckets(by, s - 366, a, th),
+            d.model_monitoring(by): lambda: self._model_monitoring(by),
+        }
+
+    @classmethod
+    def from_arrow(cls, tables: dict[str, pa.Table], *args: Any, **kwargs: Any) -> PandasBackend:
+        return cls({name: table.to_pandas() for name, table in tables.items()}, *args, **kwargs)
+
+    @classmethod
+    def from_parquet(cls, directory: Path, *args: Any, **kwargs: Any) -> PandasBackend:
+        """Read only the columns analytics uses, as the SQL engines do."""
+        frames = {name: pd.read_parquet(path, columns=list(TABLES.get(name, {})) or None)
+                  for name, path in parquet_tables(directory).items()}
+        return cls(frames, *args, **kwargs)
+
+    def _answer(self, sql: str) -> Any:
+        if sql not in self._answers:
+            raise ValidationError("the pandas baseline answers only the definitions of the period, as-of date, split "
+                                  "and thresholds it was built for", field="sql")
+        return self._answers[sql]()
+
+    def has_table(self, name: str) -> bool:
+        return name in self.frames
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.frames[name] = table.to_pandas()
+
+    def materialise(self, name: str, sql: str, *more: str) -> None:
+        self.frames[name] = self._answer(sql)
+
+    def loan_ranges(self) -> list[tuple[int, int] | None]:
+        return [None]
+
+    def query(self, sql: str) -> list[Row]:
+        return self._answer(sql)
+
+    def close(self) -> None:
+        self.frames.clear()
+
+    # The fact tables.
+
+    def _installment_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+        loans = self.frames["loans"][["id", "status", "closed_day"]].rename(columns={"id": "loan_id"})
+        inst = self.frames.pop("installments")  # read by nothing else: free it for the 10M-loan run
+        inst = inst[inst.due_day <= as_of].merge(loans, on="loan_id")
+        inst = inst[~(inst.status == "written_off") | (inst.closed_day >= inst.due_day)]
+        inst = inst.assign(owed=inst.principal + inst.interest + inst.fee)[["loan_id", "seq", "due_day", "principal",
+                                                                           "owed"]]
+        alloc = self.frames["allocations"]
+        alloc = alloc[alloc.component.isin(DUE_COMPONENTS)]
+        m = inst.merge(alloc[["loan_id", "seq", "value_day", "component", "amount"]], on=["loan_id", "seq"],
+                       how="left")
+        amount = m.amount.fillna(0).astype("int64")
+        vd, due = m.value_day, m.due_day
+        prin = m.component.isin(PRINCIPAL)
+        sums = pd.DataFrame({
+            "loan_id": m.loan_id, "seq": m.seq,
+            "prin_by_due": amount.where(prin & (vd <= due), 0),
+            "prin_next30": amount.where(prin & (vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
+            "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
+            "paid_30": amount.where(vd <= due + th.m1, 0),
+            "paid_90": amount.where(vd <= due + th.m3, 0),
+            "paid_asof": amount.where(vd <= as_of, 0),
+            "prepaid": amount.where(m.component == "principal_prepaid", 0),
+        }).groupby(["loan_id", "seq"], sort=False).sum()
+        facts = inst.merge(sums, left_on=["loan_id", "seq"], right_index=True)
+        return facts[facts.prepaid == 0].drop(columns="prepaid")
+
+    def _loan_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+        inf = self.frames["inf"]
+        unpaid = inf.owed - inf.paid_asof > 0
+        crossed30 = (inf.due_day + th.m1 <= as_of) & (inf.owed - inf.paid_30 > 0)
+        crossed90 = (inf.due_day + th.m3 <= as_of) & (inf.owed - inf.paid_90 > 0)
+        e = pd.DataFrame({"loan_id": inf.loan_id, "overdue_since": inf.due_day.where(unpaid),
+                          "first30": (inf.due_day + th.m1).where(crossed30),
+                          "first90": (inf.due_day + th.m3).where(crossed90)}).groupby("loan_id").min()
+        alloc = self.frames["allocations"]
+        alloc = alloc[alloc.component.isin(PRINCIPAL) & (alloc.value_day <= as_of)]
+        alloc = alloc[["loan_id", "value_day", "amount"]].merge(e[["first30", "first90"]], left_on="loan_id",
+                                                                right_index=True, how="left")
+        p = pd.DataFrame({"loan_id": alloc.loan_id, "paid_asof": alloc.amount,
+                          "paid30": alloc.amount.where(alloc.value_day <= alloc.first30, 0),
+                          "paid90": alloc.amount.where(alloc.value_day <= alloc.first90, 0)}).groupby("loan_id").sum()
+        loans = self.frames["loans"]
+        lf = loans[loans.disbursed_day <= as_of].merge(e, left_on="id", right_index=True, how="left").merge(
+            p, left_on="id", right_index=True, how="left")
+        wo = (lf.status == "written_off") & (lf.closed_day <= as_of)
+        paid = {k: lf[k].fillna(0).astype("int64") for k in ("paid_asof", "paid30", "paid90")}
+        order = lf.sort_values(["borrower_id", "disbursed_day", "id"]).groupby("borrower_id").cumcount()
+        return pd.DataFrame({
+            "loan_id": lf.id, **self._dims(lf), "principal": lf.principal, "tenor": lf.tenor,
+            "borrower_id": lf.borrower_id, "disbursed_day": lf.disbursed_day, "wo": wo.astype("int64"),
+            "overdue_since": lf.overdue_since.where(~wo).astype("Int64"),
+            "first30": lf.first30.astype("Int64"), "first90": lf.first90.astype("Int64"),
+            "outstanding": (lf.principal - paid["paid_asof"]).where(~wo, 0),
+            "bal30": (lf.principal - paid["paid30"]).where(lf.first30.notna(), 0),
+            "bal90": (lf.principal - paid["paid90"]).where(lf.first90.notna(), 0),
+            "repeat_drawdown": (order.reindex(lf.index).fillna(0) > 0).astype("int64")})
+
+    @staticmethod
+    def _dims(loans: pd.DataFrame) -> dict[str, pd.Series]:
+        model = loans.business_model
+        return {"business_model": model, "model_group": model.where(model != "on-balance-sheet", "capital-heavy"),
+                "institution": loans.original_funder, "product": loans.product_code, "channel": loans.channel,
+                "origination_month": month_key(loans.disbursed_day)}
+
+    def _loans_dims(self) -> pd.DataFrame:
+        loans = self.frames["loans"]
+        return pd.DataFrame({"loan_id": loans.id, **self._dims(loans)})
+
+    # The metrics, row for row as the SQL returns them.
+
+    def _dues(self, by: Sequence[str], start: int, end: int, as_of: int, th: d.Thresholds) -> list[Row]:
+        inf = self.frames["inf"]
+        q = inf[(inf.due_day >= start) & (inf.due_day <= end)].merge(
+            self.frames["lf"][["loan_id", *by]], on="loan_id")
+        first = (q.seq == 1) & (q.due_day + th.fpd_days - 1 <= as_of)
+        q = q.assign(overdue_day1=q.principal - q.prin_by_due,
+                     collected_30d=q.prin_next30.where(q.principal > q.prin_by_due, 0),
+                     first_due=first.astype("int64"),
+                     first_delinquent=(first & (q.owed - q.paid_fpd > 0)).astype("int64"))
+        return grouped(q, by, principal_due=("principal", "sum"), overdue_day1=("overdue_day1", "sum"),
+                       collected_30d=("collected_30d", "sum"), first_due=("first_due", "sum"),
+                       first_delinquent=("first_delinquent", "sum"))
+
+    def _originations(self, by: Sequence[str], start: int, end: int) -> list[Row]:
+        lf = self.frames["lf"]
+        q = lf[(lf.disbursed_day >= start) & (lf.disbursed_day <= end)]
+        model = q.business_model
+        q = q.assign(facilitation_volume=q.principal.where(model.isin(["capital-light", "capital-heavy"]), 0),
+                     origination_volume=q.principal.where(model == "on-balance-sheet", 0),
+                     technology_volume=q.principal.where(model == "technology", 0),
+                     principal_tenor=q.principal * q.tenor, repeat_volume=q.principal.where(q.repeat_drawdown == 1, 0))
+        return grouped(q, by, loans_originated=("loan_id", "size"), volume=("principal", "sum"),
+                       **{c: (c, "sum") for c in ("facilitation_volume", "origination_volume", "technology_volume",
+                                                  "principal_tenor", "repeat_volume")})
+
+    def _balances(self, by: Sequence[str], as_of: int, th: d.Thresholds) -> list[Row]:
+        lf = self.frames["lf"]
+        dpd = (as_of + 1 - lf.overdue_since).fillna(0).astype("int64")
+        buckets = bucket(dpd, th)
+        q = lf.assign(loans_outstanding=(lf.outstanding > 0).astype("int64"),
+                      **{f"bucket_{b.strip('+').lower()}": lf.outstanding.where(buckets == b, 0)
+                         for b in ("C", "M1", "M2", "M3", "M4+")})
+        return grouped(q, by, outstanding=("outstanding", "sum"), loans_outstanding=("loans_outstanding", "sum"),
+                       **{c: (c, "sum") for c in ("bucket_c", "bucket_m1", "bucket_m2", "bucket_m3", "bucket_m4")},
+                       borrowers_with_drawdown=("borrower_id", "nunique"))
+
+    def _approved_users(self, as_of: int) -> list[Row]:
+        lines = self.frames["credit_lines"]
+        return [{"users": int(lines.borrower_id[lines.approved_day <= as_of].nunique())}]
+
+    def _funding(self, by: Sequence[str]) -> list[Row]:
+        """Balance x cost summed per institution first, then in Python integers (exact past 2**63)."""
+        lf = self.frames["lf"]
+        costs = self.frames["institutions"].set_index("code").funding_cost_ppm
+        q = lf[lf.outstanding > 0]
+        covered = q.institution.isin(costs.index)
+        q = q.assign(covered_balance=q.outstanding.where(covered, 0),
+                     uncovered_balance=q.outstanding.where(~covered, 0), _inst=q.institution)
+        per_inst = grouped(q, [*by, "_inst"], covered_balance=("covered_balance", "sum"),
+                           uncovered_balance=("uncovered_balance", "sum"))
+        rows: dict[tuple, Row] = {}
+        for r in per_inst:
+            key = tuple(r[k] for k in by)
+            row = rows.setdefault(key, {**{k: r[k] for k in by}, "covered_balance": 0, "uncovered_balance": 0,
+                                        "balance_cost_ppm": 0})
+            row["covered_balance"] += r["covered_balance"]
+            row["uncovered_balance"] += r["uncovered_balance"]
+            row["balance_cost_ppm"] += r["covered_balance"] * int(costs.get(r["_inst"], 0))
+        if not rows and not by:  # no GROUP BY: SQL still gives its one row
+            rows[()] = {"covered_balance": 0, "uncovered_balance": 0, "balance_cost_ppm": 0}
+        return list(rows.values())
+
+    def _ledger(self, start: int, end: int) -> pd.DataFrame:
+        entries = self.frames["journal_entries"]
+        entries = entries[(entries.business_day >= start) & (entries.business_day <= end)]
+        return self.frames["journal_lines"].merge(entries[["id"]], left_on="entry_id", right_on="id").merge(
+            self.frames["loans_dims"], on="loan_id")
+
+    def _revenue(self, by: Sequence[str], start: int, end: int) -> list[Row]:
+        """The line of each (business model, account) pair comes from `REVENUE_LINES`' own SQL conditions,
+        evaluated on the few distinct pairs."""
+        lines = self._ledger(start, end)
+        lines = lines[lines.account.isin(d.INCOME_ACCOUNTS)]
+        if lines.empty:  # grouped on the line: no rows at all
+            return []
+        pairs = lines[["business_model", "account"]].drop_duplicates()
+        case = "CASE " + " ".join(f"WHEN {cond.format(m='business_model', a='account')} THEN '{name}'"
+                                  for name, cond in d.REVENUE_LINES) + " END"
+        table = sqlglot.executor.execute(f"SELECT business_model, account, {case} AS line FROM pairs",
+                                         tables={"pairs": pairs.to_dict("records")})
+        names = pd.DataFrame(table.rows, columns=["business_model", "account", "line"])
+        lines = lines.merge(names, on=["business_model", "account"]).assign(neg=lambda f: -f.amount)
+        return grouped(lines, [*by, "line"], amount=("neg", "sum"))
+
+    def _ledger_sum(self, by: Sequence[str], start: int, end: int) -> list[Row]:
+        lines = self._ledger(start, end)
+        return grouped(lines[lines.account == "provision_expense"], by, charge=("amount", "sum"))
+
+    def _vintages(self, by: Sequence[str]) -> list[Row]:
+        lf = self.frames["lf"]
+        mob = {n: (month_key(lf[f"first{n}"].astype("float64")) - lf.origination_month).fillna(-1) for n in (30, 90)}
+        q = lf.assign(mob30=mob[30], mob90=mob[90])
+        return grouped(q, [*by, "origination_month", "mob30", "mob90"], principal=("principal", "sum"),
+                       bal30=("bal30", "sum"), bal90=("bal90", "sum"))
+
+    def _month_end_buckets(self, by: Sequence[str], from_day: int, as_of: int, th: d.Thresholds) -> list[Row]:
+        s = self.frames["portfolio_snapshots"]
+        s = s[(s.status != "written_off") & s.status.notna() & (s.as_of_day >= from_day) & (s.as_of_day <= as_of)]
+        s = s.merge(self.frames["lf"][["loan_id", *by]], on="loan_id")
+        return grouped(s.assign(bucket=bucket(s.dpd, th)), [*by, "as_of_day", "bucket"],
+                       balance=("principal_outstanding", "sum"))
+
+    def _model_monitoring(self, by: Sequence[str]) -> list[Row]:
+        q = self.frames["lf"].merge(self.frames["loan_pd"], on="loan_id")
+        q = q.assign(defaulted=(q.first90.notna() | (q.wo == 1)).astype("int64"))
+        return grouped(q, [*by, "origination_month", "grade"], loans=("loan_id", "size"),
+                       pd_ppm_sum=("pd_ppm", "sum"), defaulted=("defaulted", "sum"))
