@@ -263,7 +263,8 @@ def _markdown(doc: dict[str, Any]) -> str:
     lines = [f"# Scoring benchmark ({doc['date']})", "",
              f"Command: `{doc['command']}`", "",
              f"Machine: {doc['machine']}. Folds: {doc['repeats']} x {doc['folds']} stratified (seeds 0..), metrics "
-             "on each repeat's pooled out-of-fold PDs, averaged over repeats; fit time per fold.", ""]
+             "on each repeat's pooled out-of-fold PDs, averaged over repeats; fit time per fold. Accuracy tables "
+             f"from the run of {doc['accuracy_run']['date']} (`{doc['accuracy_run']['command']}`).", ""]
     for ds, table in doc["accuracy"].items():
         lines += [f"## {ds}", "", "| model | AUC (sd) | KS | Brier | ECE | fit s |", "|---|---|---|---|---|---|"]
         for name, m in table.items():
@@ -291,16 +292,26 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def run(*, repeats: int = 3, folds: int = 5, quick: bool = False, out: Path = Path("bench/results"),
-        console: Any = None, speed_dataset: str = "lending_club", command: str = "openice model benchmark"
-        ) -> dict[str, Any]:
-    """Run everything, print the tables, write scoring.json and scoring.md into ``out``."""
+        console: Any = None, speed_dataset: str = "lending_club", command: str = "openice model benchmark",
+        speed_only: bool = False) -> dict[str, Any]:
+    """Run everything, print the tables, write scoring.json and scoring.md into ``out``.
+
+    ``speed_only`` re-measures speed and keeps the accuracy tables of the previous run in ``out``
+    (they depend on training only), saying which run they come from.
+    """
     log = console.print if console is not None else print
     if quick:
         repeats, folds = 1, 3
     n_single, n_anchor, batch_rows = (2_000, 200, 200_000) if quick else (10_000, 1_000, 1_000_000)
     warnings.filterwarnings("ignore")
     acc = {}
-    for name, leaky in DATASETS:
+    accuracy_run = {"date": date.today().isoformat(), "command": command}
+    if speed_only:
+        previous = json.loads((out / "scoring.json").read_text())
+        acc, repeats, folds = previous["accuracy"], previous["repeats"], previous["folds"]
+        accuracy_run = previous.get("accuracy_run") or {"date": previous["date"],
+                                                        "command": previous.get("command", "python bench/scoring.py")}
+    for name, leaky in () if speed_only else DATASETS:
         ds = load(name, include_leaky=leaky)
         key = name + ("_with_grade_and_rate" if leaky else "")
         log(f"{key}: {len(ds.frame)} rows, {ds.frame.shape[1]} features")
@@ -309,7 +320,7 @@ def run(*, repeats: int = 3, folds: int = 5, quick: bool = False, out: Path = Pa
     speed = _speed(ds.frame, ds.target.to_numpy(), n_single, n_anchor, batch_rows, log)
     doc = {"name": "scoring", "date": date.today().isoformat(), "machine": _machine(), "repeats": repeats,
            "folds": folds, "quick": quick, "results": [], "accuracy": acc, "speed": speed,
-           "speed_dataset": speed_dataset, "command": command}
+           "speed_dataset": speed_dataset, "command": command, "accuracy_run": accuracy_run}
     doc["results"] = _results(acc, speed)
     out.mkdir(parents=True, exist_ok=True)
     (out / "scoring.json").write_text(json.dumps(doc, indent=1) + "\n")
