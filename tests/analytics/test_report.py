@@ -7,9 +7,10 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pypdf import PdfReader
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from openice.analytics.backends import DuckDBBackend, snapshot
@@ -51,3 +52,25 @@ def test_quarterly_report(portfolio: Callable[[str], Engine], tmp_path: Path) ->
     sources = re.findall(r'src="([^"]*)"', html)
     assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "href=" not in html
+
+
+def test_quarterly_report_on_every_engine(portfolio: Callable[[str], Engine], spark: Any, tmp_path: Path) -> None:
+    """The same report from PostgreSQL in place, DuckDB and Spark (on snapshots of it): HTML, PDF and JSON
+    written by each, and the JSON equal but for the engine's name."""
+    source = portfolio("postgres")
+    with source.connect() as conn:  # the portfolio's own schema, for the CLI's connections
+        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+    url = source.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    reports = {}
+    for engine in ("duckdb", "postgres", "spark"):
+        result = CliRunner().invoke(app, ["report", "quarterly", "--quarter", "2026Q1", "--out", str(tmp_path / engine),
+                                          "--db", url, "--engine", engine])
+        assert result.exit_code == 0, (engine, result.output)
+        stem = tmp_path / engine / "quarterly-2026Q1"
+        assert stem.with_suffix(".pdf").read_bytes().startswith(b"%PDF-"), engine
+        assert "Quarterly report 2026Q1" in stem.with_suffix(".html").read_text(), engine
+        reports[engine] = json.loads(stem.with_suffix(".json").read_text())
+        assert reports[engine].pop("engine") == engine
+    assert reports["postgres"] == reports["duckdb"]
+    assert reports["spark"] == reports["duckdb"]
+    assert reports["duckdb"]["metrics"]["volume"]["rows"] == [{"group": {}, "value": 21 * K}]
