@@ -185,6 +185,19 @@ def markdown(report: dict, args: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def save(results: list[dict], args: argparse.Namespace) -> None:
+    """Write (and print) the results so far: a long Spark stage that is stopped leaves the rest recorded."""
+    report = {"name": "analytics", "date": date.today().isoformat(),
+              "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
+                                                                      * os.sysconf("SC_PHYS_PAGES") / 2**30),
+                          "python": platform.python_version()},
+              "results": results}
+    if not args.quick:
+        (ROOT / "bench" / "results" / "analytics.json").write_text(json.dumps(report, indent=2) + "\n")
+        (ROOT / "bench" / "results" / "analytics.md").write_text(markdown(report, " ".join(sys.argv[1:])))
+    print(json.dumps(report, indent=2), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--loans", type=int, default=10_000_000)
@@ -232,6 +245,7 @@ def main() -> None:
          "target": None, "baseline": f"pandas, every metric, {pandas_loans:,} loans, same run (CPU)",
          "baseline_value": round(pandas_cpu, 2), "ratio": round(pandas_cpu / pair_cpu, 2)},
     ]
+    save(results, args)
     if not args.no_spark:
         spark_loans = min(args.spark_loans or loans, loans)
         spark_dir, (pair, pair_s, _) = same_portfolio(loans, spark_loans, out, duck)
@@ -246,15 +260,7 @@ def main() -> None:
                         "baseline": f"duckdb, {spark_loans:,} loans, same run",
                         "baseline_value": round(pair_s, 2),
                         "ratio": round(spark_s / pair_s, 2), "same_numbers": same})
-    report = {"name": "analytics", "date": date.today().isoformat(),
-              "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
-                                                                      * os.sysconf("SC_PHYS_PAGES") / 2**30),
-                          "python": platform.python_version()},
-              "results": results}
-    if not args.quick:
-        (ROOT / "bench" / "results" / "analytics.json").write_text(json.dumps(report, indent=2) + "\n")
-        (ROOT / "bench" / "results" / "analytics.md").write_text(markdown(report, " ".join(sys.argv[1:])))
-    print(json.dumps(report, indent=2))
+    save(results, args)
     if not args.dir:
         shutil.rmtree(out)
 
