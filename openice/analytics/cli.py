@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -14,7 +15,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from openice.analytics.backends import Backend, DuckDBBackend, PostgresBackend, SparkBackend, snapshot
+from openice.analytics.backends import (
+    Backend,
+    DuckDBBackend,
+    PostgresBackend,
+    SparkBackend,
+    snapshot,
+    write_parquet,
+)
 from openice.analytics.metrics import MetricSet, Period, compute
 from openice.analytics.report import HEADLINE, fmt_value, quarterly, write_report
 from openice.errors import OpeniceError, ValidationError
@@ -36,8 +44,10 @@ def split_cells(row: dict[str, Any], by: tuple[str, ...]) -> list[str]:
     return [str(row["group"].get(k, "")) for k in by]
 
 
-def open_backend(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str) -> Backend:
-    """The chosen engine on the database (or on a Parquet snapshot, for DuckDB and Spark)."""
+def open_backend(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str,
+                 scratch: Path) -> Backend:
+    """The chosen engine on the database (or on a Parquet snapshot, for DuckDB and Spark). Spark reads a
+    database through a Parquet snapshot written under `scratch`."""
     if engine is EngineName.POSTGRES:
         if parquet:
             raise ValidationError("the postgres engine reads the database, not Parquet", field="parquet")
@@ -48,12 +58,7 @@ def open_backend(engine: EngineName, db: str | None, parquet: Path | None, spark
     tables = snapshot(make_engine(db))
     if engine is EngineName.DUCKDB:
         return DuckDBBackend.from_arrow(tables)
-    import tempfile
-
-    from openice.analytics.backends import write_parquet
-
-    return SparkBackend.from_parquet(write_parquet(tables, Path(tempfile.mkdtemp(prefix="openice-spark-"))),
-                                     spark_master)
+    return SparkBackend.from_parquet(write_parquet(tables, scratch), spark_master)
 
 
 def default_as_of(db: str | None, parquet: Path | None) -> date:
@@ -90,11 +95,13 @@ def cli_errors() -> Iterator[None]:
 
 @contextmanager
 def backend_for(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str) -> Iterator[Backend]:
-    backend = open_backend(engine, db, parquet, spark_master)
-    try:
-        yield backend
-    finally:
-        backend.close()
+    """The backend, closed afterwards, and its scratch snapshot (if any) removed."""
+    with tempfile.TemporaryDirectory(prefix="openice-analytics-") as scratch:
+        backend = open_backend(engine, db, parquet, spark_master, Path(scratch))
+        try:
+            yield backend
+        finally:
+            backend.close()
 
 
 def run_metrics(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str, period: Period | None,
