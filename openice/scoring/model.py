@@ -24,15 +24,14 @@ from sklearn.model_selection import StratifiedKFold
 
 from openice.errors import ValidationError
 from openice.scoring.features import FeatureSpec, Prepared, infer_schema, prepare_frame
+from openice.scoring.kernel import PD_FLOOR, FlatTrees
 from openice.scoring.metrics import auc, brier
 from openice.scoring.scorecard import Scaling, Scorecard, fit_scorecard
-from openice.scoring.trees import FlatTrees
 
 __all__ = ["COMPONENTS", "Blend", "Linear", "Model", "TrainConfig", "fit_model"]
 
 COMPONENTS = ("scorecard", "lightgbm", "linear")
 CANDIDATES = {"scorecard": (0,), "lightgbm": (1,), "linear": (2,), "blend": (0, 1, 2)}
-PD_FLOOR = 1e-6
 DEFAULT_GRADES = (("A", 0.02), ("B", 0.05), ("C", 0.10), ("D", 0.15), ("E", 0.25), ("F", 0.40), ("G", 1.0))
 
 
