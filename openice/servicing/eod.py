@@ -31,6 +31,7 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from openice.errors import ValidationError
+from openice.servicing.products import PROVISION_BUCKETS
 from openice.storage import tables as t
 from openice.storage.days import from_day
 from openice.storage.uow import now_iso
@@ -218,8 +219,9 @@ def step_provision(ctx: DayContext) -> int:
     """On a month's last day, true up each live guarantee's provision to rate(bucket) x principal, half-up."""
     if from_day(ctx.day + 1).day != 1:
         return 0
-    rate = ("CASE WHEN dpd <= 0 THEN provision_ppm_c WHEN dpd <= 30 THEN provision_ppm_m1 "
-            "WHEN dpd <= 60 THEN provision_ppm_m2 WHEN dpd <= 90 THEN provision_ppm_m3 ELSE provision_ppm_m4 END")
+    rate = f"CASE {BUCKET_SQL.format(dpd='dpd')} " + " ".join(
+        f"WHEN '{bucket}' THEN {column}" for bucket, column in zip(PROVISION_BUCKETS, t.PROVISION_RATE_COLUMNS,
+                                                                  strict=True)) + " END"
     count = ctx.temp("eod_provision", f"""
         SELECT loan_id, target + held AS delta FROM (
             SELECT id AS loan_id, (2 * bal_loan_principal * {rate} + 1000000) / 2000000 AS target,
