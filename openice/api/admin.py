@@ -8,23 +8,22 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from openice.api.deps import IdempotencyKey, ReadScope, Svc, audit, require
-from openice.api.keys import Principal, Role, key_view
+from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.keys import Role, key_view
 from openice.api.paging import PageParams, rows
 from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view
 from openice.errors import NotFound, ValidationError
 
 router = APIRouter(prefix="/v1", tags=["platform"])
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-Anyone = Annotated[Principal, Depends(require(*Role))]
-Analyst = Annotated[Principal, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
+Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
+Anyone = Annotated[Tx, Depends(require(*Role))]
+Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
 
 
-def _created(svc: Svc, principal: Principal, key: str, operation: str, payload: dict[str, Any],
-             make: Any) -> dict[str, Any]:
+def _created(tx: Tx, key: str, operation: str, payload: dict[str, Any], make: Any) -> dict[str, Any]:
     """Key creation is idempotent, but the stored response never holds the secret: a replay returns secret=null."""
     shown: dict[str, Any] = {}
 
@@ -32,59 +31,59 @@ def _created(svc: Svc, principal: Principal, key: str, operation: str, payload: 
         shown.update(make())
         return {**shown, "secret": None}
 
-    stored = svc.creates.run(principal, key, operation, payload, work)
+    stored = tx.creates.run(tx.principal, key, operation, payload, work)
     return shown or stored
 
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
-def create_key(body: ApiKeyIn, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
     """A new key for a role and tenant. The secret is in this response only (null when the request is replayed)."""
 
     def make() -> dict[str, Any]:
-        created = svc.keys.create(body.role, body.tenant, body.label, principal.key_id)
-        audit(request, svc, principal, "api_key.created", created["id"], {"role": body.role, "tenant": body.tenant})
+        created = tx.keys.create(body.role, body.tenant, body.label, tx.principal.key_id)
+        tx.audit("api_key.created", created["id"], {"role": body.role, "tenant": body.tenant})
         return created
 
-    return _created(svc, principal, key, "api_key.create", body.model_dump(), make)
+    return _created(tx, key, "api_key.create", body.model_dump(), make)
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyView])
-def list_keys(principal: Anyone, scope: ReadScope, page: PageParams,
+def list_keys(tx: Anyone, page: PageParams,
               role: Annotated[str | None, Query(max_length=16)] = None,
               tenant: Annotated[str | None, Query(max_length=64)] = None) -> Any:
-    found = rows(scope, "api_keys", page, role=role, tenant=tenant)
+    found = rows(tx.scope, "api_keys", page, role=role, tenant=tenant)
     return Page(items=[key_view(r) for r in found.items], next_cursor=found.next_cursor)
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyView)
-def get_key(key_id: str, principal: Anyone, scope: ReadScope) -> Any:
-    return key_view(scope.get("api_keys", key_id, "key_id"))
+def get_key(key_id: str, tx: Anyone) -> Any:
+    return key_view(tx.owned("api_keys", key_id, "key_id"))
 
 
 @router.post("/api-keys/{key_id}/rotation", status_code=201, response_model=ApiKeyCreated)
-def rotate_key(key_id: str, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+def rotate_key(key_id: str, key: IdempotencyKey, tx: Operator) -> Any:
     """Replace a key's secret: the old one is refused from now on."""
 
     def make() -> dict[str, Any]:
-        created = svc.keys.rotate(key_id, principal.key_id)
-        audit(request, svc, principal, "api_key.rotated", key_id, {"replaced_by": created["id"]})
+        created = tx.keys.rotate(key_id, tx.principal.key_id)
+        tx.audit("api_key.rotated", key_id, {"replaced_by": created["id"]})
         return created
 
-    return _created(svc, principal, key, "api_key.rotate", {"key_id": key_id}, make)
+    return _created(tx, key, "api_key.rotate", {"key_id": key_id}, make)
 
 
 @router.post("/api-keys/{key_id}/revocation", response_model=ApiKeyView)
-def revoke_key(key_id: str, principal: Operator, svc: Svc, request: Request) -> Any:
+def revoke_key(key_id: str, tx: Operator) -> Any:
     """Revoke a key at once (revoking twice is refused, so a typo in the id is noticed)."""
-    revoked = svc.keys.revoke(key_id)
-    audit(request, svc, principal, "api_key.revoked", key_id, {})
+    revoked = tx.keys.revoke(key_id)
+    tx.audit("api_key.revoked", key_id, {})
     return revoked
 
 
 @router.get("/audit", response_model=Page[AuditView])
-def list_audit(principal: Operator, scope: ReadScope, page: PageParams,
+def list_audit(tx: Operator, page: PageParams,
                action: Annotated[str | None, Query(max_length=64)] = None) -> Any:
-    found = rows(scope, "audit_log", page, action=action)
+    found = rows(tx.scope, "audit_log", page, action=action)
     return Page(items=[audit_view(r) for r in found.items], next_cursor=found.next_cursor)
 
 
@@ -93,13 +92,13 @@ class BusinessDate(BaseModel):
 
 
 @router.get("/business-date", response_model=BusinessDate)
-def business_date(principal: Anyone, svc: Svc) -> Any:
-    return BusinessDate(business_date=svc.servicing.business_date())
+def business_date(tx: Anyone) -> Any:
+    return BusinessDate(business_date=tx.servicing.business_date())
 
 
 @router.get("/products", response_model=list[dict[str, Any]])
-def products(principal: Anyone, svc: Svc) -> Any:
-    return [json.loads(json.dumps(p.to_dict(), default=str)) for p in svc.servicing.products()]
+def products(tx: Anyone) -> Any:
+    return [json.loads(json.dumps(p.to_dict(), default=str)) for p in tx.servicing.products()]
 
 
 class ModelPackage(BaseModel):
@@ -111,8 +110,8 @@ class ModelPackage(BaseModel):
     metrics: dict[str, Any]
 
 
-def _registry(svc: Svc) -> dict[str, Any]:
-    where = svc.settings.model_registry
+def _registry(tx: Tx) -> dict[str, Any]:
+    where = tx.svc.settings.model_registry
     if not where or not (Path(where) / "registry.json").exists():
         raise NotFound("no model registry is configured (set model_registry or OPENICE_MODEL_REGISTRY)",
                        field="model_registry")
@@ -126,38 +125,42 @@ def _packages(reg: dict[str, Any]) -> list[ModelPackage]:
 
 
 @router.get("/models", response_model=list[ModelPackage])
-def models(principal: Operator, svc: Svc) -> Any:
+def models(tx: Operator) -> Any:
     """Registered scoring model packages (read-only; train and promote with `openice model`)."""
-    return _packages(_registry(svc))
+    return _packages(_registry(tx))
 
 
 @router.get("/models/champion", response_model=ModelPackage)
-def champion(principal: Operator, svc: Svc) -> Any:
-    found = [p for p in _packages(_registry(svc)) if p.champion]
+def champion(tx: Operator) -> Any:
+    found = [p for p in _packages(_registry(tx)) if p.champion]
     if not found:
         raise NotFound("the registry has no champion", field="model_registry")
     return found[0]
 
 
 @router.get("/portfolio/metrics", response_model=dict[str, Any])
-def portfolio_metrics(principal: Analyst, svc: Svc,
+def portfolio_metrics(tx: Analyst,
                       quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$", examples=["2026Q1"])],
                       as_of: date | None = None) -> Any:
     """Disclosure metrics for a quarter. An institution gets only the rows split by institution that are its own."""
     from openice.analytics.backends import DuckDBBackend, PostgresBackend, snapshot
     from openice.analytics.metrics import Period, compute
 
-    period = Period.quarter(quarter)
+    try:
+        period = Period.quarter(quarter)
+    except ValueError as exc:  # the pattern lets through years the calendar has not (0000)
+        raise ValidationError(str(exc), field="quarter") from None
     if as_of is not None and as_of < period.start:
         raise ValidationError(f"as_of {as_of} is before the quarter starts {period.start}", field="as_of")
-    own = principal.role is Role.INSTITUTION
-    backend = PostgresBackend(svc.engine) if svc.engine.dialect.name == "postgresql" else \
-        DuckDBBackend.from_arrow(snapshot(svc.engine))
+    own, engine = tx.principal.role is Role.INSTITUTION, tx.svc.engine
+    tx.release()  # analytics reads through a connection of its own
+    backend = PostgresBackend(engine) if engine.dialect.name == "postgresql" else \
+        DuckDBBackend.from_arrow(snapshot(engine))
     try:
         result = compute(backend, period, as_of, ("institution",) if own else ()).to_dict()
     finally:
         backend.close()
     if own:
         for metric in result["metrics"].values():
-            metric["rows"] = [r for r in metric["rows"] if r["group"].get("institution") == principal.tenant]
+            metric["rows"] = [r for r in metric["rows"] if r["group"].get("institution") == tx.principal.tenant]
     return json.loads(json.dumps(result, default=str))

@@ -3,9 +3,11 @@ interactive docs served from local files (no CDN: on-premise banks run without i
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +38,24 @@ ERRORS = {s: {"model": Problem, "content": {problems.MEDIA_TYPE: {}}, "descripti
 
 
 class Edge:
-    """Pure ASGI middleware: request id in and out, a hard body-size limit, and Prometheus timing by route."""
+    """Pure ASGI middleware: request id in and out, a hard body-size limit, Prometheus timing by route, and a
+    gate on how many requests run at once.
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
-        self.app, self.max_body = app, max_body
+    The gate keeps the requests in flight within the connection pool: each holds one connection for its whole
+    transaction, so with more of them than connections, threads would block waiting for a connection while the
+    request holding a lock they wait on cannot get a thread to commit. Waiting at the gate costs no thread."""
+
+    def __init__(self, app: ASGIApp, max_body: int, concurrency: int) -> None:
+        self.app, self.max_body, self.concurrency = app, max_body, concurrency
+        self.gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
+
+    def gate(self) -> asyncio.Semaphore:
+        """One semaphore per event loop (a uvicorn worker has one; test clients may start several)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self.gates:
+            self.gates[loop] = asyncio.Semaphore(self.concurrency)
+        return self.gates[loop]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +86,8 @@ class Edge:
             await send(message)
 
         try:
-            await self.app(scope, limited, tagged)
+            async with self.gate():
+                await self.app(scope, limited, tagged)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             REQUESTS.labels(scope["method"], route, str(status[0])).inc()
@@ -112,7 +129,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for module in (lending, funding, loans, admin):
         app.include_router(module.router)
     _operations(app, engine)
-    app.add_middleware(Edge, max_body=settings.max_body_bytes)
+    app.add_middleware(Edge, max_body=settings.max_body_bytes, concurrency=settings.concurrency)
     return app
 
 

@@ -1,5 +1,5 @@
 """The services one app holds, and the FastAPI dependencies every router uses: who is calling, in which tenant,
-with which idempotency key."""
+with which idempotency key, inside the request's one transaction."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from openice.api.keys import ApiKeys, Principal, RateLimiter, Role
-from openice.api.records import Audit, IdempotentCreates
+from openice.api.records import IdempotentCreates, record_audit
 from openice.api.settings import Settings
 from openice.api.tenancy import Scope
 from openice.decisioning.anomaly import AnomalyModel
@@ -26,9 +26,42 @@ from openice.matching.service import Matching
 from openice.servicing.service import Servicing
 
 
+class Joined:
+    """The request's connection in the shape of an engine, handed to the domain services so that their
+    transactions become savepoints of the request's one transaction: a write request commits once, with the
+    idempotency record, the change, the audit row and the stored response together, and a failure anywhere
+    rolls all of it back. Read-only units need no savepoint."""
+
+    def __init__(self, conn: Connection, readonly: bool = False) -> None:
+        self.conn, self.readonly, self.dialect = conn, readonly, conn.dialect
+
+    def connect(self) -> Joined:
+        return self
+
+    def execution_options(self, **options: Any) -> Joined:
+        return Joined(self.conn, readonly=bool(options.get("openice_readonly")))
+
+    @contextmanager
+    def begin(self) -> Iterator[Joined]:
+        if self.readonly:
+            yield self
+            return
+        with self.conn.begin_nested():
+            yield self
+
+    def __enter__(self) -> Joined:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
 @dataclass
 class Services:
-    """Built once per worker; the domain services are stateless over the engine."""
+    """Built once per worker: settings, the engine, the loaded models; requests bind services to their connection."""
 
     settings: Settings
     engine: Engine
@@ -41,46 +74,74 @@ class Services:
         return self.vault_override or PiiVault.from_env()
 
     @cached_property
-    def servicing(self) -> Servicing:
-        return Servicing(self.engine)
+    def policy(self) -> Policy | None:
+        return Policy.load(self.settings.policy) if self.settings.policy else None
 
     @cached_property
     def decisioning(self) -> Decisioning:
-        policy = Policy.load(self.settings.policy) if self.settings.policy else None
-        return Decisioning(self.engine, self.scorer, self.vault, policy, anomaly=self.anomaly)
+        """The worker's own instance: it fits the anomaly model once; requests reuse the fitted one."""
+        return Decisioning(self.engine, self.scorer, self.vault, self.policy, anomaly=self.anomaly)
 
     @cached_property
-    def matching(self) -> Matching:
-        return Matching(self.engine, self.vault, servicing=self.servicing)
-
-    @cached_property
-    def keys(self) -> ApiKeys:
-        return ApiKeys(self.engine)
+    def servicing(self) -> Servicing:
+        return Servicing(self.engine)
 
     @cached_property
     def limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 
+
+@dataclass
+class Tx:
+    """One request's connection and transaction, the caller, and the services bound to that transaction."""
+
+    svc: Services
+    conn: Connection
+    principal: Principal
+    request_id: str
+
+    @cached_property
+    def joined(self) -> Any:
+        return Joined(self.conn)
+
+    @cached_property
+    def scope(self) -> Scope:
+        return Scope(self.conn, self.principal)
+
+    @cached_property
+    def servicing(self) -> Servicing:
+        return Servicing(self.joined)
+
+    @cached_property
+    def decisioning(self) -> Decisioning:
+        svc = self.svc
+        anomaly = svc.decisioning.anomaly if svc.scorer is not None else svc.anomaly
+        return Decisioning(self.joined, svc.scorer, svc.vault, svc.policy, anomaly=anomaly)
+
+    @cached_property
+    def matching(self) -> Matching:
+        return Matching(self.joined, self.svc.vault, servicing=self.servicing)
+
+    @cached_property
+    def keys(self) -> ApiKeys:
+        return ApiKeys(self.joined)
+
     @cached_property
     def creates(self) -> IdempotentCreates:
-        return IdempotentCreates(self.engine)
+        return IdempotentCreates(self.conn)
 
-    @cached_property
-    def audit(self) -> Audit:
-        return Audit(self.engine)
+    def owned(self, resource: str, ident: Any, field: str) -> Any:
+        """The caller's row through the tenant scope (404 for another tenant's)."""
+        return self.scope.get(resource, ident, field)
 
-    @contextmanager
-    def scope(self, principal: Principal) -> Iterator[Scope]:
-        """A short read-only transaction filtered to the caller's tenant."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(openice_readonly=True)
-            with conn.begin():
-                yield Scope(conn, principal)
+    def audit(self, action: str, resource: str, detail: dict[str, Any]) -> None:
+        """In the request's transaction: the audit row commits with the action it records, or neither does."""
+        record_audit(self.conn, self.principal, self.request_id, action, resource, detail)
 
-    def owned(self, principal: Principal, resource: str, ident: Any, field: str) -> Any:
-        """The caller's row, read and released before a write, so a request never holds two connections."""
-        with self.scope(principal) as scope:
-            return scope.get(resource, ident, field)
+    def release(self) -> None:
+        """End the transaction and give the connection back before work that opens its own (analytics)."""
+        self.conn.commit()
+        self.conn.close()
 
 
 BEARER = HTTPBearer(auto_error=False, description="An API key made by `openice api-key create` or POST /v1/api-keys")
@@ -90,53 +151,47 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def authenticate(request: Request, svc: Annotated[Services, Depends(services)],
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
-    """The caller's key from `Authorization: Bearer <key>`; unknown or revoked keys get 401, busy ones 429."""
-    principal = svc.keys.authenticate(credentials.credentials) if credentials else None
-    if principal is None:
-        raise HTTPException(401, "a valid API key is required: Authorization: Bearer <key>",
-                            headers={"WWW-Authenticate": "Bearer"})
-    wait = svc.limiter.allow(principal.key_id)
-    if wait:
-        raise HTTPException(429, f"rate limit of {svc.settings.rate_limit_per_second:g} requests/s for this key",
-                            headers={"Retry-After": str(max(1, round(wait)))})
-    request.state.principal = principal
-    return principal
-
-
-Caller = Annotated[Principal, Depends(authenticate)]
-Svc = Annotated[Services, Depends(services)]
-
-
-def require(*roles: Role) -> Callable[..., Principal]:
-    """Only these roles may call the operation (403 for the others)."""
-
-    def check(principal: Caller) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(403, f"this operation is for {', '.join(r.value for r in roles)} keys")
-        return principal
-
-    return check
-
-
-def read_scope(principal: Caller, svc: Svc) -> Iterator[Scope]:
-    """For reads: the tenant-filtered transaction lives as long as the request."""
-    with svc.scope(principal) as scope:
-        yield scope
-
-
-ReadScope = Annotated[Scope, Depends(read_scope)]
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=128,
-                                       pattern=r"^[A-Za-z0-9._:-]+$",
-                                       description="Same key and body replay the first response; "
-                                                   "same key with another body is 409")]
-
-
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "-")
 
 
-def audit(request: Request, svc: Services, principal: Principal, action: str, resource: str,
-          detail: dict[str, Any]) -> None:
-    svc.audit.record(principal, request_id(request), action, resource, detail)
+def transaction(request: Request, svc: Annotated[Services, Depends(services)],
+                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Iterator[Tx]:
+    """Authenticate on the request's one connection and hold one transaction for the whole request: committed
+    when the operation returns (before the response is sent), rolled back when it raises. Reads run read-only.
+    Unknown or revoked keys get 401, busy ones 429."""
+    with svc.engine.connect() as conn:
+        if request.method in ("GET", "HEAD"):
+            conn = conn.execution_options(openice_readonly=True)
+        with conn.begin():
+            principal = ApiKeys(Joined(conn)).authenticate(credentials.credentials) if credentials else None
+            if principal is None:
+                raise HTTPException(401, "a valid API key is required: Authorization: Bearer <key>",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            wait = svc.limiter.allow(principal.key_id)
+            if wait:
+                raise HTTPException(429, f"rate limit of {svc.settings.rate_limit_per_second:g} requests/s "
+                                         "for this key", headers={"Retry-After": str(max(1, round(wait)))})
+            request.state.principal = principal
+            yield Tx(svc, conn, principal, request_id(request))
+
+
+Db = Annotated[Tx, Depends(transaction, scope="function")]
+Svc = Annotated[Services, Depends(services)]
+
+
+def require(*roles: Role) -> Callable[..., Tx]:
+    """Only these roles may call the operation (403 for the others)."""
+
+    def check(tx: Db) -> Tx:
+        if tx.principal.role not in roles:
+            raise HTTPException(403, f"this operation is for {', '.join(r.value for r in roles)} keys")
+        return tx
+
+    return check
+
+
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=128,
+                                       pattern=r"^[A-Za-z0-9._:-]+$",
+                                       description="Same key and body replay the first response; "
+                                                   "same key with another body is 409")]

@@ -4,55 +4,86 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from openice.api.deps import ReadScope, Svc, audit, require
-from openice.api.keys import Principal, Role
+from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.keys import Role
 from openice.api.paging import MAX_ID, NumericId, PageParams, rows
-from openice.api.views import OfferView, Page, offer_view
+from openice.api.views import OfferAnswer, OfferAnswerIn, OfferView, Page, offer_view
 from openice.errors import ValidationError
 from openice.matching.institutions import Institution
 
 router = APIRouter(prefix="/v1", tags=["funding"])
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-Funder = Annotated[Principal, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
+Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
+Funder = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
+Institutional = Annotated[Tx, Depends(require(Role.INSTITUTION))]
 
 
 @router.put("/institutions/{code}", response_model=Institution)
-def put_institution(code: str, body: Institution, principal: Operator, svc: Svc, request: Request) -> Any:
+def put_institution(code: str, body: Institution, tx: Operator) -> Any:
     """Create or change an institution (PUT is idempotent by nature); loans keep the terms they were made under."""
     if body.code != code:
         raise ValidationError(f"the body's code {body.code!r} differs from the path's {code!r}", field="code")
-    svc.matching.register_institutions([body])
-    audit(request, svc, principal, "institution.upserted", code, {"daily_quota": body.daily_quota,
-                                                                  "monthly_quota": body.monthly_quota})
+    tx.matching.register_institutions([body])
+    tx.audit("institution.upserted", code, {"daily_quota": body.daily_quota, "monthly_quota": body.monthly_quota})
     return body
 
 
 @router.get("/institutions", response_model=Page[Institution])
-def list_institutions(principal: Funder, scope: ReadScope, page: PageParams) -> Any:
-    found = rows(scope, "institutions", page)
+def list_institutions(tx: Funder, page: PageParams) -> Any:
+    found = rows(tx.scope, "institutions", page)
     return Page(items=[Institution.model_validate_json(r.definition) for r in found.items],
                 next_cursor=found.next_cursor)
 
 
 @router.get("/institutions/{code}", response_model=Institution)
-def get_institution(code: str, principal: Funder, scope: ReadScope) -> Any:
-    return Institution.model_validate_json(scope.get("institutions", code, "code").definition)
+def get_institution(code: str, tx: Funder) -> Any:
+    return Institution.model_validate_json(tx.owned("institutions", code, "code").definition)
 
 
 @router.get("/offers", response_model=Page[OfferView])
-def list_offers(principal: Funder, scope: ReadScope, page: PageParams,
-                status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|failed)$")] = None,
+def list_offers(tx: Funder, page: PageParams,
+                status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|expired|failed)$")] = None,
                 drawdown_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
-    found = rows(scope, "offers", page, status=status, drawdown_id=drawdown_id)
+    found = rows(tx.scope, "offers", page, status=status, drawdown_id=drawdown_id)
     return Page(items=[offer_view(r) for r in found.items], next_cursor=found.next_cursor)
 
 
 @router.get("/offers/{offer_id}", response_model=OfferView)
-def get_offer(offer_id: NumericId, principal: Funder, scope: ReadScope) -> Any:
-    return offer_view(scope.get("offers", offer_id, "offer_id"))
+def get_offer(offer_id: NumericId, tx: Funder) -> Any:
+    return offer_view(tx.owned("offers", offer_id, "offer_id"))
+
+
+def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) -> dict[str, Any]:
+    """Accept or decline through the institution's own scope; the key makes a retried answer replay."""
+    tx.owned("offers", offer_id, "offer_id")
+    verb = "accepted" if accept else "declined"
+
+    def work() -> dict[str, Any]:
+        result = tx.matching.answer(offer_id, tx.principal.tenant, accept, body.reason)
+        tx.audit(f"offer.{verb}", f"offer/{offer_id}", {"drawdown_id": result["drawdown_id"],
+                                                        "drawdown_status": result["status"],
+                                                        "loan_id": result["loan_id"]})
+        return OfferAnswer(offer=offer_view(tx.owned("offers", offer_id, "offer_id")),
+                           drawdown_status=result["status"], loan_id=result["loan_id"]).model_dump(mode="json")
+
+    return tx.creates.run(tx.principal, key, f"offer.{verb}:{offer_id}", body.model_dump(), work)
+
+
+@router.post("/offers/{offer_id}/acceptance", status_code=201, response_model=OfferAnswer)
+def accept_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional,
+                 body: OfferAnswerIn | None = None) -> Any:
+    """The institution funds the drawdown: the loan is originated under it (manual institutions only; automatic
+    ones answered when the offer was made)."""
+    return _answer(tx, offer_id, key, body or OfferAnswerIn(), accept=True)
+
+
+@router.post("/offers/{offer_id}/decline", status_code=201, response_model=OfferAnswer)
+def decline_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional,
+                  body: OfferAnswerIn | None = None) -> Any:
+    """The institution passes: its quota is released and the drawdown goes to the next institution."""
+    return _answer(tx, offer_id, key, body or OfferAnswerIn(), accept=False)
 
 
 REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "application/pdf"}
@@ -61,11 +92,11 @@ REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "applica
 @router.get("/offers/{offer_id}/report", response_class=Response, responses={200: {"content": {
     "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}},
     "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
-def get_report(offer_id: NumericId, principal: Funder, svc: Svc,
+def get_report(offer_id: NumericId, tx: Funder,
                format: Annotated[Literal["json", "html", "pdf"], Query()] = "json") -> Response:
     """The pre-loan investigation report sent with the offer; personal data in it is masked."""
-    svc.owned(principal, "offers", offer_id, "offer_id")
-    report = svc.matching.report(offer_id, format)
+    tx.owned("offers", offer_id, "offer_id")
+    report = tx.matching.report(offer_id, format)
     if format == "json":
         return JSONResponse(report)
     if format == "html":

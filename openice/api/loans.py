@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from openice.api.deps import IdempotencyKey, ReadScope, Svc, audit, require
-from openice.api.keys import Principal, Role
+from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.keys import Role
 from openice.api.paging import NumericId, PageParams, rows
 from openice.api.views import (
     LoanDetail,
@@ -29,34 +29,34 @@ from openice.money import to_minor
 from openice.storage.uow import LoanRepository
 
 router = APIRouter(prefix="/v1", tags=["loans"])
-Anyone = Annotated[Principal, Depends(require(*Role))]
-Payer = Annotated[Principal, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]
-Borrower = Annotated[Principal, Depends(require(Role.OPERATOR, Role.BORROWER))]
-Collector = Annotated[Principal, Depends(require(Role.OPERATOR, Role.COLLECTIONS))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Anyone = Annotated[Tx, Depends(require(*Role))]
+Payer = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]
+Borrower = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER))]
+Collector = Annotated[Tx, Depends(require(Role.OPERATOR, Role.COLLECTIONS))]
+Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 
 
 @router.get("/loans", response_model=Page[LoanView])
-def list_loans(principal: Anyone, scope: ReadScope, page: PageParams,
+def list_loans(tx: Anyone, page: PageParams,
                status: Annotated[str | None, Query(pattern="^(active|closed|written_off)$")] = None,
                bucket: Annotated[str | None, Query(pattern=r"^(C|M1|M2|M3|M4\+|WO)$")] = None,
                borrower_id: Annotated[str | None, Query(max_length=64)] = None,
                funder: Annotated[str | None, Query(max_length=64)] = None) -> Any:
-    found = rows(scope, "loans", page, status=status, bucket=bucket, borrower_id=borrower_id, original_funder=funder)
+    found = rows(tx.scope, "loans", page, status=status, bucket=bucket, borrower_id=borrower_id, original_funder=funder)
     return Page(items=[loan_view(r) for r in found.items], next_cursor=found.next_cursor)
 
 
 @router.get("/loans/{loan_id}", response_model=LoanDetail)
-def get_loan(loan_id: NumericId, principal: Anyone, scope: ReadScope) -> Any:
-    """The loan with its schedule and ledger balances, read on the scope's own connection."""
-    row = scope.get("loans", loan_id, "loan_id")
-    return loan_detail(row, LoanRepository(scope.conn).get(loan_id))
+def get_loan(loan_id: NumericId, tx: Anyone) -> Any:
+    """The loan with its schedule and ledger balances."""
+    row = tx.owned("loans", loan_id, "loan_id")
+    return loan_detail(row, LoanRepository(tx.conn).get(loan_id))
 
 
 @router.get("/loans/{loan_id}/transactions", response_model=Page[TransactionView])
-def list_transactions(loan_id: NumericId, principal: Anyone, scope: ReadScope, page: PageParams) -> Any:
-    loan = scope.get("loans", loan_id, "loan_id")
-    found = rows(scope, "transactions", page, loan_id=loan_id)
+def list_transactions(loan_id: NumericId, tx: Anyone, page: PageParams) -> Any:
+    loan = tx.owned("loans", loan_id, "loan_id")
+    found = rows(tx.scope, "transactions", page, loan_id=loan_id)
     return Page(items=[transaction_view(r, loan.currency) for r in found.items], next_cursor=found.next_cursor)
 
 
@@ -67,54 +67,48 @@ def _result(result: dict[str, Any], currency: str) -> PaymentResult:
                          allocated={k: money(v, currency) for k, v in result.get("allocated", {}).items()})
 
 
-def _move(request: Request, svc: Svc, principal: Principal, action: str, loan: Any,
-          call: Callable[[], dict[str, Any]]) -> PaymentResult:
+def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]]) -> PaymentResult:
     result = call()
-    audit(request, svc, principal, action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"]})
+    tx.audit(action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"]})
     return _result(result, loan.currency)
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)
-def repay(loan_id: NumericId, body: PaymentIn, key: IdempotencyKey, principal: Payer, svc: Svc,
-          request: Request) -> Any:
-    loan = svc.owned(principal, "loans", loan_id, "loan_id")
+def repay(loan_id: NumericId, body: PaymentIn, key: IdempotencyKey, tx: Payer) -> Any:
+    loan = tx.owned("loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
-    return _move(request, svc, principal, "loan.repayment", loan, lambda: svc.servicing.repay(
-        loan_id, amount, principal.scoped(key), body.value_date, body.currency))
+    return _move(tx, "loan.repayment", loan, lambda: tx.servicing.repay(
+        loan_id, amount, tx.principal.scoped(key), body.value_date, body.currency))
 
 
 @router.post("/loans/{loan_id}/prepayments", status_code=201, response_model=PaymentResult)
-def prepay(loan_id: NumericId, body: PrepaymentIn, key: IdempotencyKey, principal: Borrower, svc: Svc,
-           request: Request) -> Any:
-    loan = svc.owned(principal, "loans", loan_id, "loan_id")
+def prepay(loan_id: NumericId, body: PrepaymentIn, key: IdempotencyKey, tx: Borrower) -> Any:
+    loan = tx.owned("loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
-    return _move(request, svc, principal, "loan.prepayment", loan, lambda: svc.servicing.prepay(
-        loan_id, amount, principal.scoped(key), body.mode, body.currency))
+    return _move(tx, "loan.prepayment", loan, lambda: tx.servicing.prepay(
+        loan_id, amount, tx.principal.scoped(key), body.mode, body.currency))
 
 
 @router.post("/loans/{loan_id}/recoveries", status_code=201, response_model=PaymentResult)
-def recover(loan_id: NumericId, body: RecoveryIn, key: IdempotencyKey, principal: Collector, svc: Svc,
-            request: Request) -> Any:
+def recover(loan_id: NumericId, body: RecoveryIn, key: IdempotencyKey, tx: Collector) -> Any:
     """Money collected on a written-off loan."""
-    loan = svc.owned(principal, "loans", loan_id, "loan_id")
+    loan = tx.owned("loans", loan_id, "loan_id")
     if body.currency != loan.currency:
         raise ValidationError(f"loan {loan_id} is in {loan.currency}, not {body.currency}", field="currency")
     amount = to_minor(body.amount, loan.currency)
-    return _move(request, svc, principal, "loan.recovery", loan,
-                 lambda: svc.servicing.recover(loan_id, amount, principal.scoped(key)))
+    return _move(tx, "loan.recovery", loan, lambda: tx.servicing.recover(loan_id, amount, tx.principal.scoped(key)))
 
 
 @router.post("/loans/{loan_id}/write-off", status_code=201, response_model=PaymentResult)
-def write_off(loan_id: NumericId, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
-    loan = svc.owned(principal, "loans", loan_id, "loan_id")
-    return _move(request, svc, principal, "loan.write_off", loan,
-                 lambda: svc.servicing.write_off(loan_id, principal.scoped(key)))
+def write_off(loan_id: NumericId, key: IdempotencyKey, tx: Operator) -> Any:
+    loan = tx.owned("loans", loan_id, "loan_id")
+    return _move(tx, "loan.write_off", loan, lambda: tx.servicing.write_off(loan_id, tx.principal.scoped(key)))
 
 
 @router.post("/transactions/{transaction_id}/reversal", status_code=201, response_model=PaymentResult)
-def reverse(transaction_id: NumericId, key: IdempotencyKey, principal: Operator, svc: Svc, request: Request) -> Any:
+def reverse(transaction_id: NumericId, key: IdempotencyKey, tx: Operator) -> Any:
     """Undo a payment; the loan's later history is replayed without it."""
-    txn = svc.owned(principal, "transactions", transaction_id, "transaction_id")
-    loan = svc.owned(principal, "loans", txn.loan_id, "loan_id")
-    return _move(request, svc, principal, "transaction.reversed", loan,
-                 lambda: svc.servicing.reverse(transaction_id, principal.scoped(key)))
+    txn = tx.owned("transactions", transaction_id, "transaction_id")
+    loan = tx.owned("loans", txn.loan_id, "loan_id")
+    return _move(tx, "transaction.reversed", loan,
+                 lambda: tx.servicing.reverse(transaction_id, tx.principal.scoped(key)))

@@ -29,6 +29,7 @@ class Settings:
     rate_limit_burst: int = 200
     statement_timeout_ms: int = 10_000
     keep_alive_seconds: int = 5
+    concurrency: int = 10  # requests a worker runs at once; within the connection pool, so none waits for one
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -220,7 +220,7 @@ class DrawdownView(BaseModel):
     amount: Money
     tenor: int
     requested_on: date
-    status: str = Field(description="routing | funded | no_funder | failed")
+    status: str = Field(description="routing | offered | funded | no_funder | failed")
     institution_code: str | None
     loan_id: int | None
     reasons: dict[str, Any]
@@ -239,15 +239,28 @@ class OfferView(BaseModel):
     institution_code: str
     rank: int
     expected_margin_minor: int
-    status: str = Field(description="sent | accepted | declined | failed")
+    status: str = Field(description="sent (waiting for the institution's answer) | accepted | declined | expired "
+                                    "| failed")
     reason: str | None
     created_at: str
+    expires_at: str | None = Field(None, description="a manual institution's deadline to answer")
+    answered_at: str | None = None
 
 
 def offer_view(row: Any) -> OfferView:
     return OfferView(id=row.id, drawdown_id=row.drawdown_id, institution_code=row.institution_code, rank=row.rank,
                      expected_margin_minor=row.expected_margin, status=row.status, reason=row.reason,
-                     created_at=row.created_at)
+                     created_at=row.created_at, expires_at=row.expires_at, answered_at=row.answered_at)
+
+
+class OfferAnswerIn(BaseModel):
+    reason: str = Field("", max_length=500, description="why, for the record (no personal data)")
+
+
+class OfferAnswer(BaseModel):
+    offer: OfferView
+    drawdown_status: str = Field(description="offered (to the next institution) | funded | no_funder | failed")
+    loan_id: int | None
 
 
 class ApiKeyIn(BaseModel):

@@ -95,6 +95,11 @@ class DrawdownRepository:
             raise NotFound(f"no drawdown {drawdown_id}", field="drawdown_id")
         return row
 
+    def offered(self, drawdown_id: int, institution: str, reasons: dict[str, Any]) -> None:
+        """Waiting for an institution that decides by hand."""
+        self.conn.execute(update(d.drawdowns).where(d.drawdowns.c.id == drawdown_id).values(
+            status="offered", institution_code=institution, reasons=json.dumps(reasons)))
+
     def finish(self, drawdown_id: int, status: str, reasons: dict[str, Any], institution: str | None = None,
                loan_id: int | None = None) -> None:
         self.conn.execute(update(d.drawdowns).where(d.drawdowns.c.id == drawdown_id).values(
@@ -105,13 +110,26 @@ class OfferRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, drawdown_id: int, code: str, rank: int, margin: int, report: dict[str, Any]) -> int:
+    def add(self, drawdown_id: int, code: str, rank: int, margin: int, report: dict[str, Any],
+            expires_at: str | None = None) -> int:
         return int(self.conn.execute(insert(d.offers).values(
             drawdown_id=drawdown_id, institution_code=code, rank=rank, expected_margin=margin, status="sent",
-            report=json.dumps(report, default=str), created_at=now_iso()).returning(d.offers.c.id)).scalar_one())
+            report=json.dumps(report, default=str), created_at=now_iso(), expires_at=expires_at)
+            .returning(d.offers.c.id)).scalar_one())
 
     def set_status(self, offer_id: int, status: str, reason: str | None = None) -> None:
         self.conn.execute(update(d.offers).where(d.offers.c.id == offer_id).values(status=status, reason=reason))
+
+    def close(self, offer_id: int, status: str, reason: str) -> bool:
+        """Move a pending offer to its answer; False when it was no longer pending (someone answered first)."""
+        done = self.conn.execute(update(d.offers).where(d.offers.c.id == offer_id, d.offers.c.status == "sent")
+                                 .values(status=status, reason=reason, answered_at=now_iso()))
+        return done.rowcount == 1
+
+    def expired(self, now: str) -> list[Any]:
+        return list(self.conn.execute(select(d.offers).where(
+            d.offers.c.status == "sent", d.offers.c.expires_at.is_not(None), d.offers.c.expires_at < now)
+            .order_by(d.offers.c.id)))
 
     def get(self, offer_id: int) -> Any:
         row = self.conn.execute(select(d.offers).where(d.offers.c.id == offer_id)).first()

@@ -13,7 +13,8 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import monthly_payment
 from openice.decisioning.service import DecisionUnit
-from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
 from openice.matching.boxes import Boxes, Drawdowns
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
@@ -38,11 +39,11 @@ from openice.matching.repository import (
     OfferRepository,
     QuotaRepository,
 )
-from openice.matching.router import Ranking, Router
+from openice.matching.router import Candidate, Ranking, Router
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.service import Servicing
 from openice.storage.days import from_day, to_day
-from openice.storage.uow import Store
+from openice.storage.uow import Store, now_iso
 
 ORIGINATION_ATTEMPTS = 50
 
@@ -83,6 +84,21 @@ def quota_periods(inst: Institution, today: date) -> list[tuple[str, int, int]]:
     return [("D", to_day(today), inst.daily_quota), ("M", to_day(today.replace(day=1)), inst.monthly_quota)]
 
 
+@dataclass(frozen=True)
+class _Walk:
+    """A drawdown on its way down the ranking of institutions."""
+
+    line: Any
+    drawdown_id: int
+    amount: int
+    tenor: int
+    day: date  # the business day of the request: quotas are reserved and released against it
+    context: dict[str, Any]
+    institutions: dict[str, Institution]
+    candidates: list[Candidate]
+    refusals: dict[str, Any]
+
+
 class Matching:
     def __init__(self, engine: Engine, vault: PiiVault, gateway: InstitutionGateway | None = None,
                  servicing: Servicing | None = None) -> None:
@@ -107,11 +123,13 @@ class Matching:
     # ---- real time ------------------------------------------------------------------------------
     def drawdown(self, line_id: str, amount: int, tenor: int, idempotency_key: str,
                  ranking: Ranking | str = Ranking.MARGIN) -> dict[str, Any]:
-        """Route a drawdown to a funder and originate it; the same key returns the first outcome."""
+        """Route a drawdown to a funder and originate it; the same key returns the first outcome (or, while an
+        institution that decides by hand holds the offer, the drawdown as `offered`)."""
         if not idempotency_key or len(idempotency_key) > 200:
             raise ValidationError("a drawdown needs an idempotency key of 1-200 characters", field="idempotency_key")
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise ValidationError(f"must be a positive whole number of minor units, got {amount!r}", field="amount")
+        self.expire_offers()
         try:
             with self._unit() as unit:
                 previous = unit.drawdowns.by_key(idempotency_key)
@@ -129,17 +147,24 @@ class Matching:
                 drawdown_id = unit.drawdowns.add(dict(idempotency_key=idempotency_key, line_id=line_id,
                                                       borrower_id=line.borrower_id, amount=amount, tenor=tenor,
                                                       requested_day=to_day(today)))
-                context = self._context(unit, line, drawdown_id, amount, tenor)
-                router = self.router(unit)
+                walk = self._prepare(unit, line, drawdown_id, amount, tenor, today, Ranking(ranking))
         except IntegrityError:  # the same key raced in from elsewhere and won
             with self._unit(readonly=True) as unit:
                 return self._replay(unit, unit.drawdowns.by_key(idempotency_key), line_id, amount, tenor)
+        return self._walk(walk, {}, [])
+
+    def _prepare(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int, day: date,
+                 ranking: Ranking, offered: frozenset[str] = frozenset()) -> _Walk:
+        """Everything the walk needs, read in one unit: the report's context and the ranked institutions, less
+        those that already had an offer for this drawdown."""
+        context = self._context(unit, line, drawdown_id, amount, tenor)
+        router = self.router(unit)
         batch = Drawdowns.one(amount=amount, tenor=tenor, score=line.score, pd=line.pd, age=context["age"],
                               province=context["province"], income=context["income"], dti=context["dti"],
                               product=line.product_code, rate=line.rate_ppm / PPM)
-        routing = router.rank(batch, Ranking(ranking))
-        return self._walk(routing, {i.code: i for i in router.institutions}, line, drawdown_id, amount, tenor,
-                          today, context)
+        routing = router.rank(batch, ranking)
+        return _Walk(line, drawdown_id, amount, tenor, day, context, {i.code: i for i in router.institutions},
+                     [c for c in routing.candidates if c.code not in offered], dict(routing.refusals))
 
     def _context(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
         decision = dict(unit.decisions.get(line.decision_id)._mapping)
@@ -162,51 +187,131 @@ class Matching:
                 "age": decision["inputs"]["age"], "province": borrower.province, "income": income,
                 "dti": (app["existing_debt_monthly"] + payment) / income if income else np.inf}
 
-    def _walk(self, routing: Any, institutions: dict[str, Institution], line: Any, drawdown_id: int, amount: int,
-              tenor: int, today: date, context: dict[str, Any]) -> dict[str, Any]:
-        reasons: dict[str, Any] = dict(routing.refusals)
-        offers = []
-        for cand in routing.candidates:
-            inst = institutions[cand.code]
-            periods = quota_periods(inst, today)
-            report = build_report(applicant=context["applicant"], decision=context["decision"], line=context["line"],
-                                  drawdown=context["drawdown"], institution={
+    def _walk(self, walk: _Walk, reasons: dict[str, Any], offers: list[int]) -> dict[str, Any]:
+        """Offer the drawdown down the ranking: an automatic institution answers at once; a manual one leaves the
+        drawdown `offered` until its key answers (`answer`) or the offer expires (`expire_offers`)."""
+        reasons = {**walk.refusals, **reasons}
+        for cand in walk.candidates:
+            inst = walk.institutions[cand.code]
+            periods = quota_periods(inst, walk.day)
+            report = build_report(applicant=walk.context["applicant"], decision=walk.context["decision"],
+                                  line=walk.context["line"], drawdown=walk.context["drawdown"], institution={
                                       "code": inst.code, "name": inst.name, "business_model": inst.business_model})
+            manual = inst.acceptance == "manual"
+            expires = (datetime.now(UTC) + timedelta(seconds=inst.offer_ttl_seconds)).isoformat(
+                timespec="milliseconds") if manual else None
             try:
                 with self._unit() as unit:
-                    if not unit.quotas.reserve(inst.code, amount, periods):
+                    if not unit.quotas.reserve(inst.code, walk.amount, periods):
                         raise _QuotaFull
-                    offer_id = unit.offers.add(drawdown_id, inst.code, cand.rank, cand.expected_margin, report)
+                    offer_id = unit.offers.add(walk.drawdown_id, inst.code, cand.rank, cand.expected_margin, report,
+                                               expires)
+                    if manual:
+                        unit.drawdowns.offered(walk.drawdown_id, inst.code, reasons)
             except _QuotaFull:
                 reasons[inst.code] = ["quota full"]
                 continue
             offers.append(offer_id)
+            if manual:
+                return {"drawdown_id": walk.drawdown_id, "status": "offered", "institution": inst.code,
+                        "loan_id": None, "offers": offers, "reasons": reasons}
             accepted, why = self.gateway.decide(inst.code, report)
             if not accepted:
                 with self._unit() as unit:
-                    unit.quotas.release(inst.code, amount, periods)
+                    unit.quotas.release(inst.code, walk.amount, periods)
                     unit.offers.set_status(offer_id, "declined", why)
                 reasons[inst.code] = [f"declined: {why}"]
                 continue
-            try:
-                loan = self._originate(line, inst, drawdown_id, amount, tenor)
-            except OpeniceError as exc:
-                with self._unit() as unit:
-                    unit.quotas.release(inst.code, amount, periods)
-                    unit.offers.set_status(offer_id, "failed", str(exc))
-                    unit.lines.release(line.id, amount)
-                    unit.drawdowns.finish(drawdown_id, "failed", {**reasons, inst.code: [str(exc)]})
-                raise
-            with self._unit() as unit:
-                unit.offers.set_status(offer_id, "accepted", why)
-                unit.drawdowns.finish(drawdown_id, "funded", reasons, inst.code, loan["loan_id"])
-            return {"drawdown_id": drawdown_id, "status": "funded", "institution": inst.code,
-                    "loan_id": loan["loan_id"], "offers": offers, "reasons": reasons}
+            return self._fund(walk, inst, offer_id, why, reasons, offers)
         with self._unit() as unit:
-            unit.lines.release(line.id, amount)
-            unit.drawdowns.finish(drawdown_id, "no_funder", reasons)
-        return {"drawdown_id": drawdown_id, "status": "no_funder", "institution": None, "loan_id": None,
+            unit.lines.release(walk.line.id, walk.amount)
+            unit.drawdowns.finish(walk.drawdown_id, "no_funder", reasons)
+        return {"drawdown_id": walk.drawdown_id, "status": "no_funder", "institution": None, "loan_id": None,
                 "offers": offers, "reasons": reasons}
+
+    def _fund(self, walk: _Walk, inst: Institution, offer_id: int, why: str, reasons: dict[str, Any],
+              offers: list[int]) -> dict[str, Any]:
+        """The offer was accepted: originate the loan under the institution, or fail the drawdown whole."""
+        try:
+            loan = self._originate(walk.line, inst, walk.drawdown_id, walk.amount, walk.tenor)
+        except OpeniceError as exc:
+            with self._unit() as unit:
+                unit.quotas.release(inst.code, walk.amount, quota_periods(inst, walk.day))
+                unit.offers.set_status(offer_id, "failed", str(exc))
+                unit.lines.release(walk.line.id, walk.amount)
+                unit.drawdowns.finish(walk.drawdown_id, "failed", {**reasons, inst.code: [str(exc)]})
+            raise
+        with self._unit() as unit:
+            unit.offers.set_status(offer_id, "accepted", why)
+            unit.drawdowns.finish(walk.drawdown_id, "funded", reasons, inst.code, loan["loan_id"])
+        return {"drawdown_id": walk.drawdown_id, "status": "funded", "institution": inst.code,
+                "loan_id": loan["loan_id"], "offers": offers, "reasons": reasons}
+
+    def answer(self, offer_id: int, institution: str, accept: bool, reason: str = "") -> dict[str, Any]:
+        """An institution that decides by hand answers an offer made to it: accepting originates the loan,
+        declining (or letting it expire) passes the drawdown to the next institution in the ranking. Answering
+        again the same way returns the drawdown as it is; the other way, or too late, is a conflict."""
+        self.expire_offers()
+        wanted = "accepted" if accept else "declined"
+        with self._unit() as unit:
+            offer = unit.offers.get(offer_id)
+            if offer.institution_code != institution:
+                raise NotFound(f"no offer {offer_id}", field="offer_id")
+            row = unit.drawdowns.get(offer.drawdown_id)
+            if offer.status == wanted:
+                return self._replay(unit, row, row.line_id, row.amount, row.tenor)
+            if offer.status != "sent":
+                raise Conflict(f"offer {offer_id} is already {offer.status}", field="offer_id")
+            if not accept:
+                unit.offers.close(offer_id, "declined", reason or "declined")
+        if accept:
+            return self._accept(offer, row, reason or "accepted")
+        return self._reroute(offer, row, f"declined: {reason or 'declined'}")
+
+    def _accept(self, offer: Any, row: Any, why: str) -> dict[str, Any]:
+        with self._unit() as unit:
+            walk = self._resume(unit, row)
+            if not unit.offers.close(offer.id, "accepted", why):
+                raise Conflict(f"offer {offer.id} was answered meanwhile", field="offer_id")
+        offers = self._offer_ids(row.id)
+        inst = walk.institutions.get(offer.institution_code)
+        if inst is None:  # deactivated since the offer went out: its terms are still those of the offer
+            with self._unit(readonly=True) as unit:
+                inst = unit.institutions.get(offer.institution_code)
+        return self._fund(walk, inst, offer.id, why, json.loads(row.reasons or "{}"), offers)
+
+    def _reroute(self, offer: Any, row: Any, why: str) -> dict[str, Any]:
+        """The offer's quota goes back and the drawdown goes to the next institution that has not had it."""
+        with self._unit() as unit:
+            inst = unit.institutions.get(offer.institution_code)
+            unit.quotas.release(inst.code, row.amount, quota_periods(inst, from_day(row.requested_day)))
+            walk = self._resume(unit, row)
+        reasons = {**json.loads(row.reasons or "{}"), offer.institution_code: [why]}
+        return self._walk(walk, reasons, self._offer_ids(row.id))
+
+    def _resume(self, unit: MatchUnit, row: Any) -> _Walk:
+        line = unit.lines.get(row.line_id)
+        offered = frozenset(o.institution_code for o in unit.offers.for_drawdown(row.id))
+        return self._prepare(unit, line, row.id, row.amount, row.tenor, from_day(row.requested_day), Ranking.MARGIN,
+                             offered)
+
+    def _offer_ids(self, drawdown_id: int) -> list[int]:
+        with self._unit(readonly=True) as unit:
+            return [o.id for o in unit.offers.for_drawdown(drawdown_id)]
+
+    def expire_offers(self) -> int:
+        """Offers a manual institution left unanswered past their deadline: each one's drawdown moves on."""
+        with self._unit(readonly=True) as unit:
+            expired = unit.offers.expired(now_iso())
+        moved = 0
+        for offer in expired:
+            with self._unit() as unit:
+                if not unit.offers.close(offer.id, "expired", "no answer before the offer expired"):
+                    continue  # answered or expired by someone else meanwhile
+                row = unit.drawdowns.get(offer.drawdown_id)
+            self._reroute(offer, row, "offer expired unanswered")
+            moved += 1
+        return moved
 
     def _originate(self, line: Any, inst: Institution, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
         """Book the loan in servicing. Servicing numbers loans max(id) + 1, so two originations at once can collide
@@ -231,6 +336,7 @@ class Matching:
                            field="idempotency_key")
         if row.status == "routing":
             raise Conflict("this drawdown is still being routed; retry shortly", field="idempotency_key")
+        # "offered": an institution that decides by hand has it; the answer or the expiry moves it on
         offers = [o.id for o in unit.offers.for_drawdown(row.id)]
         return {"drawdown_id": row.id, "status": row.status, "institution": row.institution_code,
                 "loan_id": row.loan_id, "offers": offers, "reasons": json.loads(row.reasons or "{}")}

@@ -130,7 +130,7 @@ drawdowns = Table(
     Column("amount", Money, nullable=False),
     Column("tenor", Integer, nullable=False),
     Column("requested_day", Day, nullable=False),
-    Column("status", String(16), nullable=False),  # routing | funded | no_funder
+    Column("status", String(16), nullable=False),  # routing | offered | funded | no_funder | failed
     Column("institution_code", Text, nullable=True),
     Column("loan_id", BigInteger, nullable=True),
     Column("reasons", Text, nullable=True),  # JSON: why each institution did not fund
@@ -143,11 +143,14 @@ offers = Table(
     Column("institution_code", Text, nullable=False),
     Column("rank", Integer, nullable=False),
     Column("expected_margin", Money, nullable=False),
-    Column("status", String(16), nullable=False),  # sent | accepted | declined | failed
+    Column("status", String(16), nullable=False),  # sent | accepted | declined | expired | failed
     Column("reason", Text, nullable=True),
     Column("report", Text, nullable=False),  # JSON of the pre-loan investigation report
     Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=True),  # manual institutions: unanswered by then, it is re-routed
+    Column("answered_at", String(32), nullable=True),
     UniqueConstraint("drawdown_id", "institution_code", name="uq_offers_drawdown_institution"),
+    Index("ix_offers_status_expires", "status", "expires_at"),
 )
 
 matching_runs = Table(

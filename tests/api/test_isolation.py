@@ -26,6 +26,8 @@ def foreign_calls(ids: dict) -> list[tuple[str, str, dict | None]]:
         ("POST", f"/v1/loans/{ids['loan']}/write-off", None),
         ("GET", f"/v1/offers/{ids['offer']}", None),
         ("GET", f"/v1/offers/{ids['offer']}/report", None),
+        ("POST", f"/v1/offers/{ids['offer']}/acceptance", {}),
+        ("POST", f"/v1/offers/{ids['offer']}/decline", {"reason": "no"}),
         ("GET", f"/v1/institutions/{ids['institution']}", None),
         ("GET", f"/v1/borrowers/{ids['borrower']}", None),
         ("POST", f"/v1/borrowers/{ids['borrower']}/applications", good_application()),

@@ -1,0 +1,71 @@
+"""Offers over HTTP: an institution that decides by hand accepts or declines the offers made to it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from openice.matching.institutions import CreditBox
+from openice.storage import api_tables as a
+from tests.api.conftest import World
+from tests.decisioning.helpers import good_application
+from tests.matching.test_boxes import institution
+
+
+def manual_world(world: World) -> tuple[str, str]:
+    """INST-M decides by hand and, at the best margin for small amounts, gets the offer first; a fresh line."""
+    inst = institution("INST-M", rate="0.05", acceptance="manual",
+                       credit_box=CreditBox(max_pd=0.2, max_amount=1_500_000))
+    assert world.call("operator", "PUT", "/v1/institutions/INST-M",
+                      json=inst.model_dump(mode="json")).status_code == 200
+    from openice.api.keys import ApiKeys
+
+    world.keys["INST-M"] = ApiKeys(world.engine).create("institution", "INST-M")["secret"]
+    bid = world.ids[1]["borrower"]
+    decision = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-m",
+                          json=good_application())
+    return decision.json()["line_id"], bid
+
+
+def draw(world: World, line: str, key: str) -> dict:
+    drawn = world.call("borrower1", "POST", f"/v1/credit-lines/{line}/drawdowns", key=key,
+                       json={"amount": "5000.00", "currency": "CNY", "tenor": 12})
+    assert drawn.status_code == 201, drawn.text
+    return drawn.json()
+
+
+def test_an_institution_accepts_its_offer_and_the_loan_is_originated(world: World) -> None:
+    line, _ = manual_world(world)
+    drawn = draw(world, line, "dd-m")
+    assert drawn["status"] == "offered" and drawn["institution_code"] == "INST-M" and drawn["loan_id"] is None
+    pending = world.call("INST-M", "GET", "/v1/offers", params={"status": "sent"}).json()["items"]
+    assert [o["drawdown_id"] for o in pending] == [drawn["id"]] and pending[0]["expires_at"]
+    offer = pending[0]["id"]
+    assert world.call("INST-A", "POST", f"/v1/offers/{offer}/acceptance", key="a1").status_code == 404
+    assert world.call("operator", "POST", f"/v1/offers/{offer}/acceptance", key="a1").status_code == 403
+    accepted = world.call("INST-M", "POST", f"/v1/offers/{offer}/acceptance", key="a1", json={"reason": "fits"})
+    assert accepted.status_code == 201, accepted.text
+    body = accepted.json()
+    assert body["offer"]["status"] == "accepted" and body["drawdown_status"] == "funded" and body["loan_id"]
+    assert world.call("INST-M", "POST", f"/v1/offers/{offer}/acceptance", key="a1",
+                      json={"reason": "fits"}).json() == body  # the same key replays
+    assert world.call("INST-M", "POST", f"/v1/offers/{offer}/decline", key="d1").status_code == 409
+    loan = world.call("INST-M", "GET", f"/v1/loans/{body['loan_id']}").json()
+    assert loan["funder"] == "INST-M" and loan["principal"]["amount"] == "5000.00"
+    assert world.call("borrower1", "GET", f"/v1/drawdowns/{drawn['id']}").json()["status"] == "funded"
+    with world.engine.connect() as conn:
+        rows = conn.execute(select(a.audit_log).where(a.audit_log.c.resource == f"offer/{offer}"))
+        actions = [r.action for r in rows]
+    assert actions == ["offer.accepted"]
+
+
+def test_a_declined_offer_goes_to_the_next_institution(world: World) -> None:
+    line, _ = manual_world(world)
+    drawn = draw(world, line, "dd-d")
+    offer = world.call("INST-M", "GET", "/v1/offers", params={"drawdown_id": drawn["id"]}).json()["items"][0]["id"]
+    declined = world.call("INST-M", "POST", f"/v1/offers/{offer}/decline", key="d1", json={"reason": "sector limit"})
+    assert declined.status_code == 201, declined.text
+    assert declined.json()["offer"]["status"] == "declined" and declined.json()["drawdown_status"] == "funded"
+    after = world.call("borrower1", "GET", f"/v1/drawdowns/{drawn['id']}").json()
+    assert after["institution_code"] == "INST-A" and after["reasons"]["INST-M"] == ["declined: sector limit"]
+    bad = world.call("INST-M", "POST", f"/v1/offers/{offer}/decline", key="d2", json={"reason": "x" * 501})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("reason")
