@@ -187,14 +187,14 @@ def markdown(report: dict, args: str) -> str:
 
 def save(results: list[dict], args: argparse.Namespace) -> None:
     """Write (and print) the results so far: a long Spark stage that is stopped leaves the rest recorded."""
-    report = {"name": "analytics", "date": date.today().isoformat(),
+    report = {"name": args.name, "date": date.today().isoformat(),
               "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
                                                                       * os.sysconf("SC_PHYS_PAGES") / 2**30),
                           "python": platform.python_version()},
               "results": results}
     if not args.quick:
-        (ROOT / "bench" / "results" / "analytics.json").write_text(json.dumps(report, indent=2) + "\n")
-        (ROOT / "bench" / "results" / "analytics.md").write_text(markdown(report, " ".join(sys.argv[1:])))
+        (ROOT / "bench" / "results" / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (ROOT / "bench" / "results" / f"{args.name}.md").write_text(markdown(report, " ".join(sys.argv[1:])))
     print(json.dumps(report, indent=2), flush=True)
 
 
@@ -205,6 +205,8 @@ def main() -> None:
                         help="run pandas (and DuckDB again, as the pair) on a portfolio of this size (default: all)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--no-pandas", action="store_true")
+    parser.add_argument("--name", default="analytics", help="results file stem under bench/results")
     parser.add_argument("--spark-loans", type=int, default=None,
                         help="run Spark (and DuckDB again, as its baseline) on a portfolio of this size (default: all)")
     parser.add_argument("--spark-memory", default="8g", help="Spark driver memory (local mode)")
@@ -228,23 +230,24 @@ def main() -> None:
          "baseline": None, "baseline_value": None, "ratio": None},
     ]
 
-    pandas_loans = min(args.pandas_loans or loans, loans)
-    pandas_dir, (pair, pair_s, pair_cpu) = same_portfolio(loans, pandas_loans, out, duck)
-    pandas_result, pandas_s, pandas_cpu = timed(lambda: PandasBackend.from_parquet(pandas_dir, QUARTER))
-    same = pandas_result.to_dict()["metrics"] == pair.to_dict()["metrics"]
-    del pandas_result
-    gc.collect()
-    print(f"pandas, {pandas_loans:,} loans: all metrics in {pandas_s:.1f}s wall, {pandas_cpu:.1f}s CPU; duckdb "
-          f"{pair_s:.1f}s wall, {pair_cpu:.1f}s CPU; same numbers: {same}")
-    results += [
-        {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_seconds", "value": round(pair_s, 2), "unit": "s",
-         "target": None, "baseline": f"pandas, every metric, {pandas_loans:,} loans, same run",
-         "baseline_value": round(pandas_s, 2), "ratio": round(pandas_s / pair_s, 2), "ratio_target": 5,
-         "same_numbers": same},
-        {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_cpu_seconds", "value": round(pair_cpu, 2), "unit": "s",
-         "target": None, "baseline": f"pandas, every metric, {pandas_loans:,} loans, same run (CPU)",
-         "baseline_value": round(pandas_cpu, 2), "ratio": round(pandas_cpu / pair_cpu, 2)},
-    ]
+    if not args.no_pandas:
+        pandas_loans = min(args.pandas_loans or loans, loans)
+        pandas_dir, (pair, pair_s, pair_cpu) = same_portfolio(loans, pandas_loans, out, duck)
+        pandas_result, pandas_s, pandas_cpu = timed(lambda: PandasBackend.from_parquet(pandas_dir, QUARTER))
+        same = pandas_result.to_dict()["metrics"] == pair.to_dict()["metrics"]
+        del pandas_result
+        gc.collect()
+        print(f"pandas, {pandas_loans:,} loans: all metrics in {pandas_s:.1f}s wall, {pandas_cpu:.1f}s CPU; duckdb "
+              f"{pair_s:.1f}s wall, {pair_cpu:.1f}s CPU; same numbers: {same}")
+        results += [
+            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_seconds", "value": round(pair_s, 2), "unit": "s",
+             "target": None, "baseline": f"pandas, every metric, {pandas_loans:,} loans, same run",
+             "baseline_value": round(pandas_s, 2), "ratio": round(pandas_s / pair_s, 2), "ratio_target": 5,
+             "same_numbers": same},
+            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_cpu_seconds", "value": round(pair_cpu, 2), "unit": "s",
+             "target": None, "baseline": f"pandas, every metric, {pandas_loans:,} loans, same run (CPU)",
+             "baseline_value": round(pandas_cpu, 2), "ratio": round(pandas_cpu / pair_cpu, 2)},
+        ]
     save(results, args)
     if not args.no_spark:
         spark_loans = min(args.spark_loans or loans, loans)

@@ -108,6 +108,7 @@ def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None 
     portfolio is built in parts whose hash tables stay small. Only the written-off loans are joined
     (a small hash table), to drop their installments falling due after the write-off."""
     part = f" AND i.loan_id >= {loans[0]} AND i.loan_id <= {loans[1]}" if loans else ""
+    wo_part = f" AND id >= {loans[0]} AND id <= {loans[1]}" if loans else ""
     return f"""
 SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principal,
   MAX(i.principal + i.interest + i.fee) AS owed,
@@ -121,7 +122,7 @@ SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principa
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m3} THEN a.amount END), 0) AS paid_90,
   COALESCE(SUM(CASE WHEN a.value_day <= {as_of} THEN a.amount END), 0) AS paid_asof
 FROM installments i
-LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off') w ON w.id = i.loan_id
+LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off'{wo_part}) w ON w.id = i.loan_id
 LEFT JOIN allocations a ON a.loan_id = i.loan_id AND a.seq = i.seq AND a.component IN {DUE_COMPONENTS}
 WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){part}
 GROUP BY i.loan_id, i.seq
