@@ -143,8 +143,13 @@ def timed(open_backend: Callable[[], Any]) -> tuple[MetricSet, float, float]:
     return result, wall, time.process_time() - cpu
 
 
+# At 6GB the 10M-loan run took 6.5x the wall time of the 4M-loan one (3x the CPU): its fact tables are about
+# that size, so the limit is raised, within the 8 GiB target.
+DUCKDB_MEMORY = "7GB"
+
+
 def timed_duckdb(out: Path) -> tuple[MetricSet, float, float]:
-    return timed(lambda: DuckDBBackend.from_parquet(out, memory_limit="6GB"))
+    return timed(lambda: DuckDBBackend.from_parquet(out, memory_limit=DUCKDB_MEMORY))
 
 
 def same_portfolio(loans: int, size: int, out: Path, duck: tuple[MetricSet, float, float]) -> tuple[
@@ -177,7 +182,8 @@ def markdown(report: dict, args: str) -> str:
     m = report["machine"]
     lines = [f"# analytics benchmark, {report['date']}", "",
              f"`.venv/bin/python bench/analytics.py {args}` on {m['cpus']} CPUs, {m['memory_gib']} GiB, "
-             f"Python {m['python']} (a shared machine: wall times are noisy, compare the ratios within the run).", "",
+             f"Python {m['python']} (a shared machine: wall times are noisy, compare the ratios within the run); "
+             f"load average {report['load_average']} when the results were written.", "",
              "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] if r['target'] is not None else ''} | "
               f"{r['baseline'] or ''} | {r['baseline_value'] if r['baseline_value'] is not None else ''} | "
@@ -191,7 +197,7 @@ def save(results: list[dict], args: argparse.Namespace) -> None:
               "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
                                                                       * os.sysconf("SC_PHYS_PAGES") / 2**30),
                           "python": platform.python_version()},
-              "results": results}
+              "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), "results": results}
     if not args.quick:
         (ROOT / "bench" / "results" / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
         (ROOT / "bench" / "results" / f"{args.name}.md").write_text(markdown(report, " ".join(sys.argv[1:])))
