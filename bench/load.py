@@ -67,6 +67,7 @@ MIX = (("apply", 0.10), ("drawdown", 0.10), ("repay", 0.30), ("read_loan", 0.20)
        ("read_line", 0.10), ("list_decisions", 0.10))
 POLICY = {"max_pd": 0.4}
 IN_FLIGHT = 64  # connections the generator keeps open; later requests queue in the client, on the clock
+KEEP_ALIVE_REUSE = 3.0  # seconds an idle connection is reused; the server closes idle ones after 5
 
 
 @dataclass
@@ -257,7 +258,7 @@ class Wire:
         netloc = base.split("://", 1)[1]
         self.host, self.port = netloc.split(":")[0], int(netloc.split(":")[1])
         self.timeout = timeout
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: Any = None,
                       params: dict[str, Any] | None = None) -> tuple[int, bytes]:
@@ -269,7 +270,7 @@ class Wire:
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         try:
             async with asyncio.timeout(self.timeout):
-                reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+                reader, writer = await self._connection()
                 writer.write(head.encode() + payload)
                 status_line = await reader.readline()
                 status, length, close = int(status_line.split()[1]), 0, False
@@ -286,11 +287,20 @@ class Wire:
         if close:
             writer.close()
         else:
-            self.idle.append((reader, writer))
+            self.idle.append((reader, writer, time.monotonic()))
         return status, data
 
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The most recently used idle connection, unless the server may have closed it (its keep-alive is 5 s)."""
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if time.monotonic() - since < KEEP_ALIVE_REUSE:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(self.host, self.port)
+
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
 
 
