@@ -152,6 +152,12 @@ def portfolio_metrics(tx: Analyst,
         raise ValidationError(str(exc), field="quarter") from None
     if as_of is not None and as_of < period.start:
         raise ValidationError(f"as_of {as_of} is before the quarter starts {period.start}", field="as_of")
+    today = tx.servicing.business_date()  # nothing is booked after it: a later quarter or date has no figures
+    if period.start > today:
+        raise ValidationError(f"{quarter} starts after the business date {today}; ask for a quarter up to it",
+                              field="quarter")
+    if as_of is not None and as_of > today:
+        raise ValidationError(f"as_of {as_of} is after the business date {today}", field="as_of")
     own, engine = tx.principal.role is Role.INSTITUTION, tx.svc.engine
     tx.release()  # analytics reads through a connection of its own
     backend = PostgresBackend(engine) if engine.dialect.name == "postgresql" else \

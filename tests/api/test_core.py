@@ -106,6 +106,8 @@ def test_operations_docs_and_metrics(world: World) -> None:
     assert metrics.status_code == 200, metrics.text
     groups = {r["group"].get("institution") for m in metrics.json()["metrics"].values() for r in m["rows"]}
     assert groups <= {"INST-A"}
+    future = world.call("INST-A", "GET", "/v1/portfolio/metrics", params={"quarter": "9728Q4"})
+    assert future.status_code == 422 and "quarter" in future.text and "business date" in future.text
 
 
 def test_each_key_has_a_rate_limit(world: World) -> None:
