@@ -18,7 +18,7 @@ import pandas as pd
 
 from openice.errors import ValidationError
 from openice.scoring import kernel as k
-from openice.scoring.features import MISSING, UNSEEN, prepare_record
+from openice.scoring.features import MISSING, UNSEEN, Prepared, prepare_record
 from openice.scoring.kernel import N_REASONS, Compiled, score_columns, score_row
 from openice.scoring.model import Model
 from openice.scoring.package import load_model, registry_champion
@@ -106,12 +106,27 @@ class Scorer:
         if reasons and model.scorecard.cards:
             for r in range(N_REASONS):
                 out[f"reason_{r + 1}"] = pd.Categorical.from_codes(iout[:, k.REASON + r], categories=c.reason_codes)
-        flags = np.full(prep.n, "", dtype=object)
-        for s in model.schema:
+        out["flags"] = self._flags(prep)
+        return pd.DataFrame(out, index=frame.index)
+
+    def _flags(self, prep: Prepared) -> pd.Categorical:
+        """Each row's flags as a categorical: one bit per (feature, flag) that occurs, factorised once, so a
+        million rows cost a few vector passes instead of a million strings."""
+        names, masks = [], []
+        for s in self.model.schema:
             v = prep.columns[s.name]
             for mask, what in ((np.isnan(v), "missing"),) if s.kind == "numeric" else \
                     ((v == MISSING, "missing"), (v == UNSEEN, "unseen_category")):
                 if mask.any():
-                    flags[mask] = flags[mask] + f"{what}:{s.name};"
-        out["flags"] = flags
-        return pd.DataFrame(out, index=frame.index)
+                    names.append(f"{what}:{s.name};")
+                    masks.append(mask)
+        if len(names) < 64:
+            key = np.zeros(prep.n, dtype=np.uint64)
+            for b, mask in enumerate(masks):
+                key |= mask.astype(np.uint64) << np.uint64(b)
+            codes, combos = pd.factorize(key)
+            rows = [[int(c) >> b & 1 for b in range(len(names))] for c in combos]
+        else:  # more kinds of flag than bits in a word: factorise the rows of the bit matrix
+            rows, codes = np.unique(np.stack(masks, axis=1), axis=0, return_inverse=True)
+        labels = ["".join(n for n, on in zip(names, row, strict=True) if on) for row in rows]
+        return pd.Categorical.from_codes(codes, categories=labels)
