@@ -83,10 +83,6 @@ class Services:
         return Decisioning(self.engine, self.scorer, self.vault, self.policy, anomaly=self.anomaly)
 
     @cached_property
-    def servicing(self) -> Servicing:
-        return Servicing(self.engine)
-
-    @cached_property
     def limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 
@@ -177,7 +173,6 @@ def transaction(request: Request, svc: Annotated[Services, Depends(services)],
 
 
 Db = Annotated[Tx, Depends(transaction, scope="function")]
-Svc = Annotated[Services, Depends(services)]
 
 
 def require(*roles: Role) -> Callable[..., Tx]:
