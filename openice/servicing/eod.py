@@ -45,6 +45,11 @@ BUCKET_SQL = ("CASE WHEN {dpd} > write_off_dpd THEN 'WO' WHEN {dpd} <= 0 THEN 'C
               "WHEN {dpd} <= 60 THEN 'M2' WHEN {dpd} <= 90 THEN 'M3' ELSE 'M4+' END")
 
 
+def closes_month(day: int) -> bool:
+    """Closing this day (a day number) ends a month: the month-end steps run."""
+    return from_day(day + 1).day == 1
+
+
 @dataclass
 class DayContext:
     conn: Connection
@@ -119,7 +124,7 @@ def step_due(ctx: DayContext) -> int:
 
 
 def step_accrual(ctx: DayContext) -> int:
-    if from_day(ctx.day + 1).day != 1:
+    if not closes_month(ctx.day):
         return 0
     count = ctx.temp("eod_accrual", f"""
         SELECT loan_id, inc, pi FROM (
@@ -217,7 +222,7 @@ def step_write_off(ctx: DayContext) -> int:
 
 def step_provision(ctx: DayContext) -> int:
     """On a month's last day, true up each live guarantee's provision to rate(bucket) x principal, half-up."""
-    if from_day(ctx.day + 1).day != 1:
+    if not closes_month(ctx.day):
         return 0
     rate = f"CASE {BUCKET_SQL.format(dpd='dpd')} " + " ".join(
         f"WHEN '{bucket}' THEN {column}" for bucket, column in zip(PROVISION_BUCKETS, t.PROVISION_RATE_COLUMNS,
@@ -238,7 +243,7 @@ def step_provision(ctx: DayContext) -> int:
 
 def step_snapshot(ctx: DayContext) -> int:
     """On a month's last day, keep each open loan's delinquency for vintages and roll rates."""
-    if from_day(ctx.day + 1).day != 1:
+    if not closes_month(ctx.day):
         return 0
     return ctx.run("""
         INSERT INTO portfolio_snapshots (as_of_day, loan_id, status, funder, dpd, bucket, principal_outstanding,
@@ -288,7 +293,7 @@ def close_business_day(engine: Engine, after_step: Callable[[str], None] | None 
             ctx.drop_temps()
         if after_step:
             after_step(name)
-    if engine.dialect.name == "postgresql" and from_day(day + 1).day == 1:
+    if engine.dialect.name == "postgresql" and closes_month(day):
         vacuum_hot_tables(engine)
     return DayReport(from_day(day), rows)
 
