@@ -2,17 +2,19 @@
 
 Closing business day D moves the business date to D+1, in ordered steps:
 
-1. due        installments falling due on D+1 become receivable (interest, fees, guarantee release)
-2. accrual    on a month's last day, interest earned so far in each current period is recognised
+1. due          installments falling due on D+1 become receivable (interest, fees, guarantee release)
+2. accrual      on a month's last day, interest earned so far in each current period is recognised
 3. delinquency  installments due on or before D and unpaid make a loan overdue: days past due,
                 bucket, and (past the grace days) a day's late fee up to the cap
-4. payout     capital-heavy loans at their payout DPD: the platform pays the institution; the
-              loan's provision becomes the allowance against the loan the platform now holds
-5. write_off  loans beyond the write-off DPD are written off (the allowance absorbs its part)
-6. provision  on a month's last day, each live guarantee's provision is trued up to its bucket's
-              rate x outstanding principal
-7. snapshot   on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
-8. advance    the business date moves on
+4. payout       capital-heavy loans at their payout DPD: the platform pays the institution; the
+                loan's provision becomes the allowance against the loan the platform now holds
+5. write_off    loans beyond the write-off DPD are written off (the allowance absorbs its part)
+6. collections  every overdue or written-off loan has one open collection case at its stage, and
+                promises to pay falling due are judged (`openice.collections.daily`)
+7. provision    on a month's last day, each live guarantee's provision is trued up to its bucket's
+                rate x outstanding principal
+8. snapshot     on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
+9. advance      the business date moves on
 
 Every step runs in one transaction that also records the step as done, so a run killed at any
 point and started again continues exactly where it stopped: no double fees, no lost accrual.
@@ -30,6 +32,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, text, update
 
+from openice.collections.daily import step_collections
 from openice.errors import ValidationError
 from openice.servicing.products import PROVISION_BUCKETS
 from openice.storage import tables as t
@@ -259,8 +262,8 @@ def step_advance(ctx: DayContext) -> int:
 
 STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
     ("due", step_due), ("accrual", step_accrual), ("delinquency", step_delinquency),
-    ("payout", step_payout), ("write_off", step_write_off), ("provision", step_provision),
-    ("snapshot", step_snapshot),
+    ("payout", step_payout), ("write_off", step_write_off), ("collections", step_collections),
+    ("provision", step_provision), ("snapshot", step_snapshot),
     ("advance", step_advance),
 ]
 

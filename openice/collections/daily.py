@@ -1,0 +1,102 @@
+"""The collections step of end of day, set-based: after delinquency, payouts and write-offs have run, every
+overdue loan has exactly one open case that shows its stage, days past due and overdue amount.
+
+In order, in the step's one transaction:
+1. promises to pay whose date is the day being closed (or whose case closes today) are judged: kept when the
+   payments booked from the day the promise was made cover the amount, else broken (the case was held out of
+   the queue until the day after the promise's date, and is back in it now);
+2. cases whose loan is current again (cured), repaid, or fully recovered after write-off are closed;
+3. open cases follow their loan's bucket; a move to a worse stage is an escalation and the case is due for
+   contact the next day under the new stage's treatment;
+4. loans that fell overdue today (or were written off with no case) get a case, due for contact the next day.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from openice.collections.strategy import STAGES
+from openice.servicing import ledger as L
+from openice.storage.uow import now_iso
+
+if TYPE_CHECKING:
+    from openice.servicing.eod import DayContext
+
+RANK = "CASE {col} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES)) + " ELSE -1 END"
+UNPAID = "i.principal - i.principal_paid + i.interest - i.interest_paid + i.fee - i.fee_paid"
+WRITTEN_OFF = ", ".join(f"'{account}'" for account in L.RECEIVABLE_ACCOUNTS)
+ACTION = "INSERT INTO collection_actions (case_id, loan_id, business_day, kind, amount, detail, created_at) "
+
+
+def step_collections(ctx: DayContext) -> int:
+    """Keep collection cases in step with the loans; returns the number of loans in collections."""
+    now = now_iso()
+    count = ctx.temp("eod_collect", f"""
+        SELECT l.id AS loan_id, l.dpd, CASE WHEN l.status = 'written_off' THEN 'WO' ELSE l.bucket END AS stage,
+               CASE WHEN l.status = 'written_off' THEN COALESCE(w.gross, 0) - l.recovered
+                    ELSE COALESCE(o.overdue, 0) + l.bal_penalty_receivable END AS overdue_amount
+        FROM loans l
+        LEFT JOIN (SELECT i.loan_id, CAST(SUM({UNPAID}) AS BIGINT) AS overdue
+                   FROM installments i JOIN loans m ON m.id = i.loan_id
+                   WHERE m.status = 'active' AND m.overdue_since IS NOT NULL AND i.booked = :yes AND i.due_day <= :d
+                   GROUP BY i.loan_id) o ON o.loan_id = l.id
+        LEFT JOIN (SELECT jl.loan_id, CAST(-SUM(jl.amount) AS BIGINT) AS gross
+                   FROM journal_lines jl JOIN journal_entries je ON je.id = jl.entry_id
+                   WHERE je.kind = 'write_off' AND jl.account IN ({WRITTEN_OFF}) AND jl.loan_id IN (
+                       SELECT id FROM loans WHERE status = 'written_off' AND closed_day = :d
+                       UNION SELECT loan_id FROM collection_cases WHERE status = 'open' AND stage = 'WO')
+                   GROUP BY jl.loan_id) w ON w.loan_id = l.id
+        WHERE (l.status = 'active' AND l.overdue_since IS NOT NULL AND l.dpd >= 1)
+           OR (l.status = 'written_off' AND (l.closed_day = :d OR l.id IN (
+               SELECT loan_id FROM collection_cases WHERE status = 'open')))""")
+    closing = ctx.temp("eod_collect_closed", """
+        SELECT c.id AS case_id, c.loan_id, CASE WHEN l.status = 'closed' THEN 'repaid'
+                                                WHEN l.status = 'written_off' THEN 'recovered' ELSE 'cured' END AS how
+        FROM collection_cases c JOIN loans l ON l.id = c.loan_id LEFT JOIN eod_collect e ON e.loan_id = c.loan_id
+        WHERE c.status = 'open' AND (e.loan_id IS NULL OR (e.stage = 'WO' AND e.overdue_amount <= 0))""")
+    _judge_promises(ctx, now)
+    if closing:
+        ctx.run(ACTION + "SELECT case_id, loan_id, :d, 'closed', NULL, how, :now FROM eod_collect_closed", now=now)
+        ctx.run("UPDATE collection_cases SET status = 'closed', resolution = x.how, closed_day = :d "
+                "FROM eod_collect_closed x WHERE collection_cases.id = x.case_id")
+    if not count:
+        return 0
+    escalated = f"{RANK.format(col='e.stage')} > {RANK.format(col='c.stage')}"
+    ctx.run(ACTION + f"""SELECT c.id, c.loan_id, :d, 'escalated', NULL, e.stage, :now
+        FROM collection_cases c JOIN eod_collect e ON e.loan_id = c.loan_id WHERE c.status = 'open' AND {escalated}""",
+            now=now)
+    ctx.run(f"""UPDATE collection_cases SET stage = e.stage, dpd = e.dpd, overdue_amount = e.overdue_amount,
+            next_contact_day = CASE WHEN {RANK.format(col='e.stage')} > {RANK.format(col='collection_cases.stage')}
+                                    THEN :n ELSE next_contact_day END
+            FROM eod_collect e WHERE collection_cases.loan_id = e.loan_id AND collection_cases.status = 'open'""")
+    ctx.run("""INSERT INTO collection_cases (loan_id, status, opened_day, stage, dpd, overdue_amount, next_contact_day,
+                                             promises_kept, promises_broken)
+               SELECT e.loan_id, 'open', :d, e.stage, e.dpd, e.overdue_amount, :n, 0, 0 FROM eod_collect e
+               WHERE e.overdue_amount > 0
+                 AND NOT EXISTS (SELECT 1 FROM collection_cases c WHERE c.loan_id = e.loan_id AND c.status = 'open')""")
+    ctx.run(ACTION + """SELECT c.id, c.loan_id, :d, 'opened', c.overdue_amount, c.stage, :now FROM collection_cases c
+               WHERE c.opened_day = :d AND c.status = 'open' AND NOT EXISTS (
+                   SELECT 1 FROM collection_actions a WHERE a.case_id = c.id AND a.kind = 'opened')""", now=now)
+    return count
+
+
+def _judge_promises(ctx: DayContext, now: str) -> None:
+    due = ctx.temp("eod_promises", """
+        SELECT c.id AS case_id, c.loan_id, c.promise_amount AS promised, CAST(COALESCE((
+                   SELECT SUM(t.amount) FROM transactions t
+                   WHERE t.loan_id = c.loan_id AND t.reversed = :no
+                     AND t.kind IN ('repayment', 'prepayment', 'recovery')
+                     AND t.booked_day BETWEEN c.promise_made_day AND :d), 0) AS BIGINT) AS paid
+        FROM collection_cases c
+        WHERE c.status = 'open' AND c.promise_day IS NOT NULL
+          AND (c.promise_day <= :d OR c.id IN (SELECT case_id FROM eod_collect_closed))""")
+    if not due:
+        return
+    ctx.run(ACTION + """SELECT case_id, loan_id, :d,
+               CASE WHEN paid >= promised THEN 'promise_kept' ELSE 'promise_broken' END, paid, NULL, :now
+               FROM eod_promises""", now=now)
+    ctx.run("""UPDATE collection_cases SET
+               promises_kept = promises_kept + CASE WHEN p.paid >= p.promised THEN 1 ELSE 0 END,
+               promises_broken = promises_broken + CASE WHEN p.paid >= p.promised THEN 0 ELSE 1 END,
+               promise_amount = NULL, promise_day = NULL, promise_made_day = NULL
+               FROM eod_promises p WHERE collection_cases.id = p.case_id""")

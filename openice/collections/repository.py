@@ -1,0 +1,107 @@
+"""The SQL of the collections stage, scoped in the query itself: a repository made for an institution sees only
+the cases of loans that institution funded, so another tenant's case is indistinguishable from a missing one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Select, case, func, insert, select, update
+
+from openice.collections.strategy import STAGES
+from openice.errors import NotFound
+from openice.storage import collections_tables as c
+from openice.storage import tables as t
+from openice.storage.uow import now_iso
+
+SEVERITY = case({stage: rank for rank, stage in enumerate(STAGES)}, value=c.collection_cases.c.stage, else_=-1)
+
+
+class CaseRepository:
+    def __init__(self, conn: Connection, funder: str | None = None) -> None:
+        self.conn = conn
+        self.funder = funder  # None: every case (the platform's own desk)
+
+    def _scoped(self, query: Select[Any]) -> Select[Any]:
+        if self.funder is None:
+            return query
+        return query.where(c.collection_cases.c.loan_id.in_(
+            select(t.loans.c.id).where(t.loans.c.original_funder == self.funder)))
+
+    def get(self, case_id: int, for_update: bool = False) -> Any:
+        query = self._scoped(select(c.collection_cases, t.loans.c.currency, t.loans.c.borrower_id)
+                             .join(t.loans, t.loans.c.id == c.collection_cases.c.loan_id)
+                             .where(c.collection_cases.c.id == case_id))
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=c.collection_cases)
+        row = self.conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"no collection case {case_id}", field="case_id")
+        return row
+
+    def queue(self, today: int, stage: str | None, assignee: str | None, limit: int) -> list[Any]:
+        """Open cases due for contact today, most severe stage first, then the largest overdue amount."""
+        cases = c.collection_cases
+        query = self._scoped(select(cases, t.loans.c.currency).join(t.loans, t.loans.c.id == cases.c.loan_id).where(
+            cases.c.status == "open", cases.c.next_contact_day <= today))
+        if stage is not None:
+            query = query.where(cases.c.stage == stage)
+        if assignee is not None:
+            query = query.where(cases.c.assignee == assignee)
+        return list(self.conn.execute(query.order_by(SEVERITY.desc(), cases.c.overdue_amount.desc(), cases.c.id)
+                                      .limit(limit)))
+
+    def summary(self, today: int) -> list[Any]:
+        """Open cases per stage: how many, how much is overdue, how many are due today, promises pending."""
+        cases = c.collection_cases
+        query = self._scoped(select(
+            cases.c.stage, t.loans.c.currency, func.count().label("cases"),
+            func.sum(cases.c.overdue_amount).label("overdue"),
+            func.sum(case((cases.c.next_contact_day <= today, 1), else_=0)).label("due_today"),
+            func.sum(case((cases.c.promise_day.is_not(None), 1), else_=0)).label("promises_pending"),
+            func.sum(case((cases.c.assignee.is_(None), 1), else_=0)).label("unassigned"))
+            .join(t.loans, t.loans.c.id == cases.c.loan_id).where(cases.c.status == "open")
+            .group_by(cases.c.stage, t.loans.c.currency))
+        return sorted(self.conn.execute(query), key=lambda r: (STAGES.index(r.stage), r.currency))
+
+    def actions(self, case_id: int) -> list[Any]:
+        acts = c.collection_actions
+        return list(self.conn.execute(select(acts).where(acts.c.case_id == case_id).order_by(acts.c.id)))
+
+    def record(self, row: Any, day: int, kind: str, **fields: Any) -> int:
+        return self.conn.execute(insert(c.collection_actions).values(
+            case_id=row.id, loan_id=row.loan_id, business_day=day, kind=kind, created_at=now_iso(), **fields)
+            .returning(c.collection_actions.c.id)).scalar_one()
+
+    def change(self, case_id: int, **values: Any) -> None:
+        self.conn.execute(update(c.collection_cases).where(c.collection_cases.c.id == case_id).values(**values))
+
+    def unassigned(self, stage: str | None) -> list[tuple[int, int]]:
+        cases = c.collection_cases
+        query = self._scoped(select(cases.c.id, cases.c.overdue_amount).where(
+            cases.c.status == "open", cases.c.assignee.is_(None)))
+        if stage is not None:
+            query = query.where(cases.c.stage == stage)
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [(r.id, r.overdue_amount) for r in self.conn.execute(query)]
+
+    def open_load(self, agents: list[str]) -> dict[str, int]:
+        """Open cases each agent already holds."""
+        cases = c.collection_cases
+        held = dict(self.conn.execute(self._scoped(select(cases.c.assignee, func.count()).where(
+            cases.c.status == "open", cases.c.assignee.in_(agents)).group_by(cases.c.assignee))).all())
+        return {agent: int(held.get(agent, 0)) for agent in agents}
+
+    def assign(self, assignment: Mapping[int, str], day: int) -> None:
+        by_agent: dict[str, list[int]] = {}
+        for case_id, agent in assignment.items():
+            by_agent.setdefault(agent, []).append(case_id)
+        for agent, ids in by_agent.items():
+            self.conn.execute(update(c.collection_cases).where(c.collection_cases.c.id.in_(ids)).values(assignee=agent))
+        if assignment:
+            rows = self.conn.execute(select(c.collection_cases.c.id, c.collection_cases.c.loan_id).where(
+                c.collection_cases.c.id.in_(list(assignment))))
+            self.conn.execute(insert(c.collection_actions), [
+                dict(case_id=r.id, loan_id=r.loan_id, business_day=day, kind="assigned", agent=assignment[r.id],
+                     created_at=now_iso()) for r in rows])

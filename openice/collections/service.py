@@ -1,0 +1,125 @@
+"""Collections operations for the API and the CLI: the work queue, a case and its history, recording a contact
+(with a promise to pay), and sharing cases among agents.
+
+Every call runs in one unit of work and sees only the cases of its `funder` (None: all, the platform's desk).
+Amounts are minor units; days are dates at this edge.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from openice.collections.repository import CaseRepository
+from openice.collections.strategy import STAGES, Strategy, contact, distribute
+from openice.errors import Conflict, ValidationError
+from openice.storage.days import from_day, opt_date, to_day
+from openice.storage.uow import Store
+
+
+def case_view(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "loan_id": row.loan_id, "currency": row.currency, "status": row.status,
+            "resolution": row.resolution, "stage": row.stage, "days_past_due": row.dpd,
+            "overdue_amount": row.overdue_amount, "assignee": row.assignee, "opened_on": from_day(row.opened_day),
+            "closed_on": opt_date(row.closed_day), "last_contact_on": opt_date(row.last_contact_day),
+            "next_contact_on": from_day(row.next_contact_day),
+            "promise": None if row.promise_day is None else {
+                "amount": row.promise_amount, "by": from_day(row.promise_day),
+                "made_on": from_day(row.promise_made_day)},
+            "promises_kept": row.promises_kept, "promises_broken": row.promises_broken}
+
+
+def action_view(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "on": from_day(row.business_day), "kind": row.kind, "channel": row.channel,
+            "outcome": row.outcome, "amount": row.amount, "promise_by": opt_date(row.promise_day),
+            "agent": row.agent, "detail": row.detail, "at": row.created_at}
+
+
+def _stage(stage: str | None) -> str | None:
+    if stage is not None and stage not in STAGES:
+        raise ValidationError(f"must be one of {list(STAGES)}", field="stage")
+    return stage
+
+
+def _agent(name: str, field: str) -> str:
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
+        raise ValidationError("an agent is named by 1-64 characters", field=field)
+    return name.strip()
+
+
+class Collections:
+    def __init__(self, engine: Engine, strategy: Strategy | None = None) -> None:
+        self.store = Store(engine)
+        self.strategy = strategy or Strategy()
+
+    def queue(self, funder: str | None = None, stage: str | None = None, assignee: str | None = None,
+              limit: int = 50) -> list[dict[str, Any]]:
+        """Open cases due for contact on the business date, most severe and largest first."""
+        _stage(stage)
+        if not 1 <= limit <= 1000:
+            raise ValidationError("must be between 1 and 1000", field="limit")
+        with self.store.begin(readonly=True) as uow:
+            today = to_day(uow.calendar.business_date)
+            rows = CaseRepository(uow.conn, funder).queue(today, stage, assignee, limit)
+        return [case_view(r) for r in rows]
+
+    def summary(self, funder: str | None = None) -> list[dict[str, Any]]:
+        with self.store.begin(readonly=True) as uow:
+            today = to_day(uow.calendar.business_date)
+            rows = CaseRepository(uow.conn, funder).summary(today)
+        return [{"stage": r.stage, "currency": r.currency, "cases": r.cases, "overdue_amount": int(r.overdue or 0),
+                 "due_today": int(r.due_today), "promises_pending": int(r.promises_pending),
+                 "unassigned": int(r.unassigned)} for r in rows]
+
+    def case(self, case_id: int, funder: str | None = None) -> dict[str, Any]:
+        with self.store.begin(readonly=True) as uow:
+            cases = CaseRepository(uow.conn, funder)
+            row = cases.get(case_id)
+            return {**case_view(row), "actions": [action_view(a) for a in cases.actions(case_id)]}
+
+    def record_contact(self, case_id: int, *, channel: str, outcome: str, agent: str,
+                       promise_amount: int | None = None, promise_date: date | None = None,
+                       funder: str | None = None) -> dict[str, Any]:
+        """Log a contact attempt on an open case; a promise holds the case out of the queue until the day after
+        its date, when end of day judges it."""
+        agent = _agent(agent, "agent")
+        with self.store.begin() as uow:
+            today = uow.calendar.require_open()
+            cases = CaseRepository(uow.conn, funder)
+            row = cases.get(case_id, for_update=True)
+            if row.status != "open":
+                raise Conflict(f"case {case_id} is closed ({row.resolution}); nothing is left to collect",
+                               field="case_id")
+            made = contact(channel, outcome, today, self.strategy, promise_amount, promise_date)
+            if made.promise_date is not None and row.promise_day is not None:
+                raise Conflict(f"case {case_id} already has a promise pending until {from_day(row.promise_day)}",
+                               field="promise_date")
+            day = to_day(today)
+            cases.record(row, day, "contact", channel=made.channel.value, outcome=made.outcome.value, agent=agent,
+                         amount=made.promise_amount, promise_day=None if made.promise_date is None
+                         else to_day(made.promise_date))
+            changes: dict[str, Any] = {"last_contact_day": day, "assignee": row.assignee or agent,
+                                       "next_contact_day": to_day(self.strategy.next_contact(row.stage, today))}
+            if made.promise_date is not None:
+                changes.update(promise_amount=made.promise_amount, promise_day=to_day(made.promise_date),
+                               promise_made_day=day, next_contact_day=to_day(made.promise_date) + 1)
+            cases.change(case_id, **changes)
+            return {**case_view(cases.get(case_id)), "actions": [action_view(a) for a in cases.actions(case_id)]}
+
+    def assign(self, agents: list[str], funder: str | None = None, stage: str | None = None) -> dict[str, int]:
+        """Share the open unassigned cases among these agents; returns how many each received."""
+        names = [_agent(a, f"agents[{i}]") for i, a in enumerate(agents)]
+        if len(set(names)) != len(names):
+            raise ValidationError("an agent is named twice", field="agents")
+        _stage(stage)
+        with self.store.begin() as uow:
+            today = uow.calendar.require_open()
+            cases = CaseRepository(uow.conn, funder)
+            assignment = distribute(cases.unassigned(stage), cases.open_load(names))
+            cases.assign(assignment, to_day(today))
+        received = dict.fromkeys(names, 0)
+        for agent in assignment.values():
+            received[agent] += 1
+        return received
