@@ -6,6 +6,7 @@ import typer
 
 from openice.analytics.cli import analytics_app
 from openice.api.cli import register as register_api
+from openice.collections.cli import collections_app
 from openice.decisioning.cli import register_cli as register_decisioning
 from openice.scoring.cli import model_app
 from openice.servicing.cli import register as register_servicing
@@ -17,6 +18,7 @@ register_servicing(app)  # schedule, db, eod, repay, prepay, reverse, loan, prod
 app.add_typer(model_app, name="model")
 register_decisioning(app)  # decision, match
 app.add_typer(analytics_app)  # metrics, report
+app.add_typer(collections_app, name="collections")
 register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
 

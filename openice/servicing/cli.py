@@ -50,7 +50,7 @@ def schedule(
             facilitation_fee_rate=parse_rate(facilitation_fee, "facilitation_fee"),
             monthly_service_fee_rate=parse_rate(service_fee, "service_fee"),
             apr_cap=parse_rate(apr_cap, "apr_cap") if apr_cap else None)
-        start_date = _parse_date(start, "start")
+        start_date = parse_date(start, "start")
         plan = build_schedule(product, to_minor(principal, currency, "principal"), tenor, start_date)
     except OpeniceError as error:
         fail(error)
@@ -89,7 +89,7 @@ def init(db: DbOption = None,
          with_products: Annotated[bool, typer.Option(help="Create the demo products")] = True) -> None:
     """Create or upgrade the database schema and set the first business date."""
     try:
-        start = _parse_date(business_date, "date") if business_date else None
+        start = parse_date(business_date, "date") if business_date else None
         engine = make_engine(db)
         migrate(engine, start)
         service = Servicing(engine)
@@ -103,7 +103,7 @@ def init(db: DbOption = None,
     console.print(f"database ready at [bold]{database_url(db)}[/bold]; business date {service.business_date()}")
 
 
-def _parse_date(text: str, field: str) -> date:
+def parse_date(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -117,7 +117,7 @@ def eod(db: DbOption = None,
     engine = make_engine(db)
     try:
         current = Servicing(engine).business_date()
-        target = _parse_date(to, "to") if to else current + timedelta(days=1)
+        target = parse_date(to, "to") if to else current + timedelta(days=1)
         if target < current:
             raise ValidationError(f"{target} is before the business date {current}", field="to")
         with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:

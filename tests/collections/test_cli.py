@@ -1,0 +1,66 @@
+"""`openice collections ...` on an embedded database with two overdue loans."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from openice.cli import app
+from openice.servicing.eod import run_until
+from openice.servicing.products import demo_products
+from openice.servicing.service import Servicing
+from openice.storage.engine import make_engine, migrate
+from tests.conftest import START
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(url)
+    migrate(engine, START)
+    servicing = Servicing(engine)
+    for product in demo_products():
+        servicing.create_product(product)
+    for i, funder in enumerate(("bank-a", "bank-b")):
+        servicing.originate(product_code="BNPL-BULLET", principal=100_000 * (i + 1), tenor=1, funder=funder,
+                            business_model="capital-light", idempotency_key=f"loan-{i}")
+    run_until(engine, date(2026, 2, 17))
+    engine.dispose()
+    monkeypatch.setenv("OPENICE_DB", url)
+    return url
+
+
+def test_summary_queue_assign_and_a_promise(db: str) -> None:
+    runner = CliRunner()
+    summary = runner.invoke(app, ["collections", "summary"])
+    # 1,000.00 at 10% ACT/365 for 31 days is 8.49 interest, plus two days' late fees of 0.05%: 1,009.49;
+    # the 2,000.00 loan owes 2,000.00 + 16.99 + 2.00 = 2,018.99
+    assert summary.exit_code == 0 and "M1" in summary.output and "3,028.48 CNY" in summary.output
+    queue = runner.invoke(app, ["collections", "queue", "--funder", "bank-b"])
+    assert queue.exit_code == 0 and "2,018.99 CNY" in queue.output and "1,009.49" not in queue.output
+    assigned = runner.invoke(app, ["collections", "assign", "ann", "bob"])
+    assert assigned.exit_code == 0 and "ann" in assigned.output and "bob" in assigned.output
+    made = runner.invoke(app, ["collections", "contact", "1", "--channel", "call", "--outcome", "promise",
+                               "--agent", "ann", "--promise-amount", "500.00", "--promise-date", "2026-02-20"])
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["promise"] == {"amount": 50_000, "by": "2026-02-20", "made_on": "2026-02-17"}
+    case = json.loads(runner.invoke(app, ["collections", "case", "1"]).output)
+    assert [a["kind"] for a in case["actions"]] == ["opened", "assigned", "contact"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["contact", "1", "--channel", "call", "--outcome", "promise", "--agent", "ann", "--promise-amount", "5.001",
+      "--promise-date", "2026-02-20"], "promise_amount"),
+    (["contact", "1", "--channel", "call", "--outcome", "promise", "--agent", "ann", "--promise-amount", "5",
+      "--promise-date", "20/02/2026"], "promise_date"),
+    (["queue", "--stage", "M9"], "stage"),
+    (["case", "99"], "no collection case 99"),
+    (["case", "1", "--funder", "bank-b"], "no collection case 1"),
+])
+def test_bad_input_exits_2_naming_the_field(db: str, args: list[str], message: str) -> None:
+    out = CliRunner().invoke(app, ["collections", *args])
+    assert out.exit_code == 2 and message in out.output
