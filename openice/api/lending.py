@@ -22,6 +22,7 @@ from openice.api.views import (
     decision_view,
     drawdown_view,
     line_view,
+    reply,
 )
 from openice.decisioning.domain import ApplicationInput, Registration
 from openice.errors import ValidationError
@@ -54,18 +55,18 @@ def register_borrower(body: Registration, key: IdempotencyKey, tx: Operator) -> 
         row = tx.conn.execute(select(d.borrowers).where(d.borrowers.c.id == result["borrower_id"])).one()
         return _borrower(tx, row).model_dump(mode="json")
 
-    return tx.creates.run(tx.principal, key, "register", body.model_dump(mode="json"), work)
+    return reply(tx.creates.run(tx.principal, key, "register", body.model_dump(mode="json"), work), 201)
 
 
 @router.get("/borrowers", response_model=Page[BorrowerView])
 def list_borrowers(tx: Reader, page: PageParams, province: Annotated[str | None, Query(max_length=32)] = None) -> Any:
     found = rows(tx.scope, "borrowers", page, province=province)
-    return Page(items=[_borrower(tx, r) for r in found.items], next_cursor=found.next_cursor)
+    return reply(Page(items=[_borrower(tx, r) for r in found.items], next_cursor=found.next_cursor))
 
 
 @router.get("/borrowers/{borrower_id}", response_model=BorrowerView)
 def get_borrower(borrower_id: str, tx: Reader) -> Any:
-    return _borrower(tx, tx.owned("borrowers", borrower_id, "borrower_id"))
+    return reply(_borrower(tx, tx.owned("borrowers", borrower_id, "borrower_id")))
 
 
 def _line_of(scope: Scope, decision_id: str) -> str | None:
@@ -84,7 +85,7 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
         row = tx.conn.execute(select(d.decisions).where(d.decisions.c.id == result["decision_id"])).one()
         return decision_view(row, result["line_id"]).model_dump(mode="json")
 
-    return tx.creates.run(tx.principal, key, f"apply:{borrower_id}", body.model_dump(mode="json"), work)
+    return reply(tx.creates.run(tx.principal, key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
 
 
 @router.get("/decisions", response_model=Page[DecisionView])
@@ -94,12 +95,12 @@ def list_decisions(tx: SelfOrOperator, page: PageParams,
     found = rows(tx.scope, "decisions", page, borrower_id=borrower_id, outcome=outcome)
     lines = dict(tx.conn.execute(select(d.credit_lines.c.decision_id, d.credit_lines.c.id).where(
         d.credit_lines.c.decision_id.in_([r.id for r in found.items]))).all())  # one query for the page
-    return Page(items=[decision_view(r, lines.get(r.id)) for r in found.items], next_cursor=found.next_cursor)
+    return reply(Page(items=[decision_view(r, lines.get(r.id)) for r in found.items], next_cursor=found.next_cursor))
 
 
 @router.get("/decisions/{decision_id}", response_model=DecisionView)
 def get_decision(decision_id: str, tx: SelfOrOperator) -> Any:
-    return decision_view(tx.owned("decisions", decision_id, "decision_id"), _line_of(tx.scope, decision_id))
+    return reply(decision_view(tx.owned("decisions", decision_id, "decision_id"), _line_of(tx.scope, decision_id)))
 
 
 @router.get("/credit-lines", response_model=Page[CreditLineView])
@@ -107,14 +108,14 @@ def list_lines(tx: SelfOrOperator, page: PageParams,
                borrower_id: Annotated[str | None, Query(max_length=64)] = None,
                status: Annotated[str | None, Query(pattern="^(active|expired|frozen)$")] = None) -> Any:
     found = rows(tx.scope, "credit_lines", page, borrower_id=borrower_id, status=status)
-    return Page(items=[line_view(r, product_currency(tx.scope, r.product_code)) for r in found.items],
-                next_cursor=found.next_cursor)
+    return reply(Page(items=[line_view(r, product_currency(tx.scope, r.product_code)) for r in found.items],
+                      next_cursor=found.next_cursor))
 
 
 @router.get("/credit-lines/{line_id}", response_model=CreditLineView)
 def get_line(line_id: str, tx: SelfOrOperator) -> Any:
     row = tx.owned("credit_lines", line_id, "line_id")
-    return line_view(row, product_currency(tx.scope, row.product_code))
+    return reply(line_view(row, product_currency(tx.scope, row.product_code)))
 
 
 @router.post("/credit-lines/{line_id}/drawdowns", status_code=201, response_model=DrawdownView)
@@ -130,7 +131,7 @@ def draw(line_id: str, body: DrawdownIn, key: IdempotencyKey, tx: SelfOrOperator
     tx.audit("drawdown", str(result["drawdown_id"]),
              {"line_id": line_id, "amount": amount, "status": result["status"], "loan_id": result["loan_id"]})
     row = tx.conn.execute(select(d.drawdowns).where(d.drawdowns.c.id == result["drawdown_id"])).one()
-    return drawdown_view(row, currency)
+    return reply(drawdown_view(row, currency), 201)
 
 
 @router.get("/drawdowns", response_model=Page[DrawdownView])
@@ -138,8 +139,8 @@ def list_drawdowns(tx: SelfOrOperator, page: PageParams,
                    line_id: Annotated[str | None, Query(max_length=64)] = None,
                    status: Annotated[str | None, Query(max_length=16)] = None) -> Any:
     found = rows(tx.scope, "drawdowns", page, line_id=line_id, status=status)
-    return Page(items=[drawdown_view(r, _drawdown_currency(tx.scope, r)) for r in found.items],
-                next_cursor=found.next_cursor)
+    return reply(Page(items=[drawdown_view(r, _drawdown_currency(tx.scope, r)) for r in found.items],
+                      next_cursor=found.next_cursor))
 
 
 def _drawdown_currency(scope: Scope, row: Any) -> str:
@@ -150,4 +151,4 @@ def _drawdown_currency(scope: Scope, row: Any) -> str:
 @router.get("/drawdowns/{drawdown_id}", response_model=DrawdownView)
 def get_drawdown(drawdown_id: NumericId, tx: SelfOrOperator) -> Any:
     row = tx.owned("drawdowns", drawdown_id, "drawdown_id")
-    return drawdown_view(row, _drawdown_currency(tx.scope, row))
+    return reply(drawdown_view(row, _drawdown_currency(tx.scope, row)))

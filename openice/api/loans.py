@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
 
 from openice.api.deps import IdempotencyKey, Tx, require
 from openice.api.keys import Role
@@ -22,6 +23,7 @@ from openice.api.views import (
     loan_detail,
     loan_view,
     money,
+    reply,
     transaction_view,
 )
 from openice.errors import ValidationError
@@ -43,21 +45,21 @@ def list_loans(tx: Anyone, page: PageParams,
                borrower_id: Annotated[str | None, Query(max_length=64)] = None,
                funder: Annotated[str | None, Query(max_length=64)] = None) -> Any:
     found = rows(tx.scope, "loans", page, status=status, bucket=bucket, borrower_id=borrower_id, original_funder=funder)
-    return Page(items=[loan_view(r) for r in found.items], next_cursor=found.next_cursor)
+    return reply(Page(items=[loan_view(r) for r in found.items], next_cursor=found.next_cursor))
 
 
 @router.get("/loans/{loan_id}", response_model=LoanDetail)
 def get_loan(loan_id: NumericId, tx: Anyone) -> Any:
     """The loan with its schedule and ledger balances."""
     row = tx.owned("loans", loan_id, "loan_id")
-    return loan_detail(row, LoanRepository(tx.conn).get(loan_id))
+    return reply(loan_detail(row, LoanRepository(tx.conn).get(loan_id)))
 
 
 @router.get("/loans/{loan_id}/transactions", response_model=Page[TransactionView])
 def list_transactions(loan_id: NumericId, tx: Anyone, page: PageParams) -> Any:
     loan = tx.owned("loans", loan_id, "loan_id")
     found = rows(tx.scope, "transactions", page, loan_id=loan_id)
-    return Page(items=[transaction_view(r, loan.currency) for r in found.items], next_cursor=found.next_cursor)
+    return reply(Page(items=[transaction_view(r, loan.currency) for r in found.items], next_cursor=found.next_cursor))
 
 
 def _result(result: dict[str, Any], currency: str) -> PaymentResult:
@@ -67,10 +69,10 @@ def _result(result: dict[str, Any], currency: str) -> PaymentResult:
                          allocated={k: money(v, currency) for k, v in result.get("allocated", {}).items()})
 
 
-def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]]) -> PaymentResult:
+def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]]) -> Response:
     result = call()
     tx.audit(action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"]})
-    return _result(result, loan.currency)
+    return reply(_result(result, loan.currency), 201)
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)
