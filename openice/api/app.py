@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import Engine, event, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openice.api import admin, funding, lending, loans, problems
+from openice.api import admin, collections, funding, lending, loans, problems
 from openice.api.deps import Services
 from openice.api.problems import Problem, problem
 from openice.api.settings import Settings
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     if scorer is not None and anomaly is None:
         _ = app.state.services.decisioning.anomaly  # fitted now, not inside the first application's request
     problems.install(app)
-    for module in (lending, funding, loans, admin):
+    for module in (lending, funding, loans, collections, admin):
         app.include_router(module.router)
     _operations(app, engine)
     app.add_middleware(Edge, max_body=settings.max_body_bytes, concurrency=settings.concurrency)

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Table, false, select, true
 from openice.api.keys import PLATFORM, Principal, Role
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables as a
+from openice.storage import collections_tables as c
 from openice.storage import decisioning_tables as d
 from openice.storage import tables as t
 
@@ -45,6 +46,15 @@ def _borrowers(p: Principal) -> ColumnElement[bool]:
     return _own_borrower(d.borrowers.c.id)(p)
 
 
+def _collection_cases(p: Principal) -> ColumnElement[bool]:
+    """The desk works its loans' cases: all of them for the platform, its own loans' for an institution."""
+    if p.role is Role.BORROWER:
+        return false()
+    if p.role is Role.OPERATOR or (p.role is Role.COLLECTIONS and p.tenant == PLATFORM):
+        return true()
+    return c.collection_cases.c.loan_id.in_(select(t.loans.c.id).where(_funded_by(p)))
+
+
 def _institution_owned(column: Any) -> Rule:
     return lambda p: column == p.tenant if p.role is Role.INSTITUTION else (
         true() if p.role is Role.OPERATOR else false())
@@ -61,13 +71,15 @@ RULES: dict[str, Rule] = {
     "institutions": _institution_owned(d.institutions.c.code),
     "api_keys": lambda p: true() if p.role is Role.OPERATOR else a.api_keys.c.id == p.key_id,
     "audit_log": lambda p: true() if p.role is Role.OPERATOR else false(),
+    "collection_cases": _collection_cases,
 }
 TABLES: dict[str, Table] = {"loans": t.loans, "transactions": t.transactions, "borrowers": d.borrowers,
                             "decisions": d.decisions, "credit_lines": d.credit_lines, "drawdowns": d.drawdowns,
                             "offers": d.offers, "institutions": d.institutions, "api_keys": a.api_keys,
-                            "audit_log": a.audit_log}
+                            "audit_log": a.audit_log, "collection_cases": c.collection_cases}
 KEYS = {"institutions": "code"}
-NAMES = {"credit_lines": "credit line", "api_keys": "api key", "audit_log": "audit entry"}
+NAMES = {"credit_lines": "credit line", "api_keys": "api key", "audit_log": "audit entry",
+         "collection_cases": "collection case"}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def step_collections(ctx: DayContext) -> int:
     """Keep collection cases in step with the loans; returns the number of loans in collections."""
     now = now_iso()
     count = ctx.temp("eod_collect", f"""
-        SELECT l.id AS loan_id, l.dpd, CASE WHEN l.status = 'written_off' THEN 'WO' ELSE l.bucket END AS stage,
+        SELECT l.id AS loan_id, l.currency, l.dpd,
+               CASE WHEN l.status = 'written_off' THEN 'WO' ELSE l.bucket END AS stage,
                CASE WHEN l.status = 'written_off' THEN COALESCE(w.gross, 0) - l.recovered
                     ELSE COALESCE(o.overdue, 0) + l.bal_penalty_receivable END AS overdue_amount
         FROM loans l
@@ -69,9 +70,9 @@ def step_collections(ctx: DayContext) -> int:
             next_contact_day = CASE WHEN {RANK.format(col='e.stage')} > {RANK.format(col='collection_cases.stage')}
                                     THEN :n ELSE next_contact_day END
             FROM eod_collect e WHERE collection_cases.loan_id = e.loan_id AND collection_cases.status = 'open'""")
-    ctx.run("""INSERT INTO collection_cases (loan_id, status, opened_day, stage, dpd, overdue_amount, next_contact_day,
-                                             promises_kept, promises_broken)
-               SELECT e.loan_id, 'open', :d, e.stage, e.dpd, e.overdue_amount, :n, 0, 0 FROM eod_collect e
+    ctx.run("""INSERT INTO collection_cases (loan_id, currency, status, opened_day, stage, dpd, overdue_amount,
+                                             next_contact_day, promises_kept, promises_broken)
+               SELECT e.loan_id, e.currency, 'open', :d, e.stage, e.dpd, e.overdue_amount, :n, 0, 0 FROM eod_collect e
                WHERE e.overdue_amount > 0
                  AND NOT EXISTS (SELECT 1 FROM collection_cases c WHERE c.loan_id = e.loan_id AND c.status = 'open')""")
     ctx.run(ACTION + """SELECT c.id, c.loan_id, :d, 'opened', c.overdue_amount, c.stage, :now FROM collection_cases c

@@ -29,9 +29,7 @@ class CaseRepository:
             select(t.loans.c.id).where(t.loans.c.original_funder == self.funder)))
 
     def get(self, case_id: int, for_update: bool = False) -> Any:
-        query = self._scoped(select(c.collection_cases, t.loans.c.currency, t.loans.c.borrower_id)
-                             .join(t.loans, t.loans.c.id == c.collection_cases.c.loan_id)
-                             .where(c.collection_cases.c.id == case_id))
+        query = self._scoped(select(c.collection_cases).where(c.collection_cases.c.id == case_id))
         if for_update and self.conn.dialect.name == "postgresql":
             query = query.with_for_update(of=c.collection_cases)
         row = self.conn.execute(query).first()
@@ -42,7 +40,7 @@ class CaseRepository:
     def queue(self, today: int, stage: str | None, assignee: str | None, limit: int) -> list[Any]:
         """Open cases due for contact today, most severe stage first, then the largest overdue amount."""
         cases = c.collection_cases
-        query = self._scoped(select(cases, t.loans.c.currency).join(t.loans, t.loans.c.id == cases.c.loan_id).where(
+        query = self._scoped(select(cases).where(
             cases.c.status == "open", cases.c.next_contact_day <= today))
         if stage is not None:
             query = query.where(cases.c.stage == stage)
@@ -55,13 +53,12 @@ class CaseRepository:
         """Open cases per stage: how many, how much is overdue, how many are due today, promises pending."""
         cases = c.collection_cases
         query = self._scoped(select(
-            cases.c.stage, t.loans.c.currency, func.count().label("cases"),
+            cases.c.stage, cases.c.currency, func.count().label("cases"),
             func.sum(cases.c.overdue_amount).label("overdue"),
             func.sum(case((cases.c.next_contact_day <= today, 1), else_=0)).label("due_today"),
             func.sum(case((cases.c.promise_day.is_not(None), 1), else_=0)).label("promises_pending"),
             func.sum(case((cases.c.assignee.is_(None), 1), else_=0)).label("unassigned"))
-            .join(t.loans, t.loans.c.id == cases.c.loan_id).where(cases.c.status == "open")
-            .group_by(cases.c.stage, t.loans.c.currency))
+            .where(cases.c.status == "open").group_by(cases.c.stage, cases.c.currency))
         return sorted(self.conn.execute(query), key=lambda r: (STAGES.index(r.stage), r.currency))
 
     def actions(self, case_id: int) -> list[Any]:

@@ -15,6 +15,7 @@ collection_cases = Table(
     "collection_cases", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("loan_id", BigInteger, nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
     Column("status", String(16), nullable=False),  # open | closed
     Column("resolution", String(16), nullable=True),  # cured | repaid, once closed
     Column("opened_day", Day, nullable=False),

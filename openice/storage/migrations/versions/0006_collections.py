@@ -20,6 +20,7 @@ def upgrade() -> None:
     op.create_table('collection_cases',
     sa.Column('id', Id, autoincrement=True, nullable=False),
     sa.Column('loan_id', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('resolution', sa.String(length=16), nullable=True),
     sa.Column('opened_day', sa.Integer(), nullable=False),
