@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from openice.analytics.metrics import MetricSet, Period
+from openice.collections.service import Collections
 from openice.servicing.summary import portfolio_summary
 from openice.simulation.platform import train_demo_model
 from openice.simulation.population import World
@@ -32,6 +33,7 @@ class Demo:
     fraud: dict
     breaches: list[str]
     trial_balance: int
+    collections: list[dict] = field(default_factory=list)  # open collection cases by stage at the end
     report: dict[str, Path] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -74,7 +76,8 @@ def run_demo(workdir: Path, scenario: Scenario, on_stage: Callable[[str], None] 
     periods = quarters_of(scenario.start, last)
     demo = Demo(run, db, workdir, [metrics(run.engine, p) for p in periods], calibration(run.result),
                 fraud_catch(run.result), institution_breaches(run.engine, run.platform.institutions),
-                portfolio_summary(run.engine)["trial_balance"], seconds=seconds)
+                portfolio_summary(run.engine)["trial_balance"], Collections(run.engine).summary(),
+                seconds=seconds)
     if write_report:
         on_stage(f"writing the quarterly report for {periods[-1].label}")
         demo.report = _quarterly_report(run, periods[-1], workdir / "report")

@@ -34,13 +34,18 @@ def summary(db: DbOption = None, funder: Funder = None) -> None:
         rows = _service(db).summary(funder)
     except OpeniceError as error:
         fail(error)
-    table = Table(title="collections by stage")
+    console.print(summary_table(rows) if rows else "no open collection cases")
+
+
+def summary_table(rows: list[dict]) -> Table:
+    """The open cases by stage, as `Collections.summary` gives them."""
+    table = Table(title="collections by stage (open cases)")
     for col in ("stage", "cases", "overdue", "due today", "promises pending", "unassigned"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(r["stage"], f"{r['cases']:,}", f"{fmt(r['overdue_amount'], r['currency'])} {r['currency']}",
                       f"{r['due_today']:,}", f"{r['promises_pending']:,}", f"{r['unassigned']:,}")
-    console.print(table if rows else "no open collection cases")
+    return table
 
 
 @collections_app.command()

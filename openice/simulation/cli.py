@@ -59,6 +59,10 @@ def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
         raise typer.Exit(2) from None
     _print_quarters(result)
     _print_proofs(result)
+    if result.collections:
+        from openice.collections.cli import summary_table
+
+        console.print(summary_table(result.collections))
     sim = result.run.result
     console.print(f"{len(sim.loan_borrower):,} loans funded, {sim.repayments:,} repayments, {sim.prepayments:,} "
                   f"prepayments; drawdowns: {dict(sim.drawdowns)}; ledger trial balance: "
@@ -68,6 +72,7 @@ def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
     for kind, path in result.report.items():
         console.print(f"  report     {path} ({kind})")
     console.print(f"  metrics    .venv/bin/openice metrics --db {result.db}\n"
+                  f"  collections .venv/bin/openice collections queue --db {result.db}\n"
                   f"  what-if    .venv/bin/openice whatif --change FILE.yaml (see docs/simulation.md)")
     if not serve:
         console.print(f"  API        run again with --serve, or: .venv/bin/openice serve --db {result.db}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import text
+
 from openice.demo import run_demo
 from openice.simulation.scenario import Scenario
 
@@ -27,3 +29,8 @@ def test_small_demo_end_state(tmp_path: Path, model: Path) -> None:
         assert 0 < row["model_pd"] < 0.3 and 0 <= row["realised_12m"] <= 1
     # fraud rings: the ring's 2nd member shares a mobile (review), the 3rd+ a device (reject)
     assert demo.fraud["applications"] >= 3 and demo.fraud["caught"] >= demo.fraud["applications"] - demo.fraud["rings"]
+    # every loan overdue at the end has one open collection case at its bucket
+    with demo.run.engine.connect() as conn:
+        overdue = dict(conn.execute(text(
+            "SELECT bucket, COUNT(*) FROM loans WHERE status = 'active' AND dpd >= 1 GROUP BY bucket")).all())
+    assert {s["stage"]: s["cases"] for s in demo.collections if s["stage"] != "WO"} == overdue and overdue
