@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 RANK = "CASE {col} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES)) + " ELSE -1 END"
 UNPAID = "i.principal - i.principal_paid + i.interest - i.interest_paid + i.fee - i.fee_paid"
 WRITTEN_OFF = ", ".join(f"'{account}'" for account in L.RECEIVABLE_ACCOUNTS)
+OVERDUE = "(l.status = 'active' AND l.overdue_since IS NOT NULL AND l.dpd >= 1)"
 ACTION = "INSERT INTO collection_actions (case_id, loan_id, business_day, kind, amount, detail, created_at) "
 
 
@@ -47,14 +48,16 @@ def step_collections(ctx: DayContext) -> int:
                        SELECT id FROM loans WHERE status = 'written_off' AND closed_day = :d
                        UNION SELECT loan_id FROM collection_cases WHERE status = 'open' AND stage = 'WO')
                    GROUP BY jl.loan_id) w ON w.loan_id = l.id
-        WHERE (l.status = 'active' AND l.overdue_since IS NOT NULL AND l.dpd >= 1)
+        WHERE {OVERDUE}
            OR (l.status = 'written_off' AND (l.closed_day = :d OR l.id IN (
                SELECT loan_id FROM collection_cases WHERE status = 'open')))""")
-    closing = ctx.temp("eod_collect_closed", """
+    # Decided on the loan row, not by joining the step's unindexed working table (SQLite would loop over it).
+    closing = ctx.temp("eod_collect_closed", f"""
         SELECT c.id AS case_id, c.loan_id, CASE WHEN l.status = 'closed' THEN 'repaid'
                                                 WHEN l.status = 'written_off' THEN 'recovered' ELSE 'cured' END AS how
-        FROM collection_cases c JOIN loans l ON l.id = c.loan_id LEFT JOIN eod_collect e ON e.loan_id = c.loan_id
-        WHERE c.status = 'open' AND (e.loan_id IS NULL OR (e.stage = 'WO' AND e.overdue_amount <= 0))""")
+        FROM collection_cases c JOIN loans l ON l.id = c.loan_id
+        WHERE c.status = 'open' AND (NOT ({OVERDUE} OR l.status = 'written_off') OR c.loan_id IN (
+            SELECT loan_id FROM eod_collect WHERE stage = 'WO' AND overdue_amount <= 0))""")
     _judge_promises(ctx, now)
     if closing:
         ctx.run(ACTION + "SELECT case_id, loan_id, :d, 'closed', NULL, how, :now FROM eod_collect_closed", now=now)
