@@ -11,13 +11,16 @@ invalidated by a change of the module that defines a function, not of the module
 
 LightGBM's trees are evaluated feature by feature rather than node by node, with a leaf mask per
 tree: every split a row's value fails clears the leaves of that node's left subtree in its tree's
-64-bit leaf mask, and the row's leaf in each tree is the leftmost one left. For a numeric feature
-the splits are sorted by threshold, so the splits a value fails are the first k: the masks they
-leave are precomputed per k (one row of masks, ANDed in one loop without branches; beyond
-``ROWS_BUDGET`` every ``step``-th k, the rest applied one by one). Missing values and categories
-have their rows too, computed with LightGBM's own rules (``_go_left``). Leaf values are summed in
-tree order, so the raw scores equal ``Booster.predict`` (a test checks equality on real data). The
-arrays are derived from the package's JSON files and LightGBM text model: nothing executable is stored.
+leaf mask, and the row's leaf in each tree is the lowest bit left. A mask takes the fewest bits that
+hold the model's largest tree (8, 16, 32 or 64), and the masks of several trees share one 64-bit
+word (a model of 15-leaf trees: four trees a word). For a numeric feature the splits are sorted by
+threshold, so the splits a value fails are the first k (a branch-free bisection): the masks they
+leave are precomputed per k as one row of words (beyond ``ROWS_BUDGET`` every ``step``-th k, the rest
+applied one by one). Missing values and categories have their rows too, computed with LightGBM's own
+rules (``_go_left``). A row's masks are then the AND of one precomputed row per feature, word by
+word. Leaf values are summed in tree order, so the raw scores equal ``Booster.predict`` (a test
+checks equality on real data). The arrays are derived from the package's JSON files and LightGBM
+text model: nothing executable is stored.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import lightgbm as lgb
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from openice.errors import ValidationError
 from openice.scoring.features import MISSING, UNSEEN
@@ -42,20 +46,18 @@ __all__ = ["N_REASONS", "PD_FLOOR", "Compiled", "FlatTrees", "score_columns", "s
 
 PD_FLOOR = 1e-6  # a PD is kept within [PD_FLOOR, 1 - PD_FLOOR]
 MISSING_CODES = {"None": 0, "Zero": 1, "NaN": 2}
-MAX_LEAVES = 64  # one bit per leaf in an int64 mask
+MAX_LEAVES = 64  # one bit per leaf in a mask of at most 64 bits
 CHUNKS = 1024  # a batch is split into this many chunks of rows, taken by the threads one at a time
 # int sections; openice.scoring.kernel appends its own after these
-TREE_LEAF0, SPLIT_AT, SPLIT_TREE, SPLIT_MASK, SPLIT_ZERO, NAN_ROW, ZERO_ROW, CAT_ROW, CAT_SLOTS, CHECKPOINT_AT, \
-    STEP, ROWS = range(12)
+TREE_LEAF0, SPLIT_AT, SPLIT_WORD, SPLIT_MASK, SPLIT_ZERO, NAN_ROW, ZERO_ROW, CAT_ROW, CAT_SLOTS, CHECKPOINT_AT, \
+    TREE_PARAMS, ROWS = range(12)
+STEP, WORDS, WIDTH = range(3)  # TREE_PARAMS: checkpoint spacing, 64-bit words per row of masks, bits per tree
 N_INT_SECTIONS = 12
 ROWS_BUDGET = 8 << 20  # bytes of precomputed mask rows; beyond it checkpoints are spaced out
+MASK_WIDTHS = (8, 16, 32, 64)
 # float sections
 SPLIT_THRESHOLD, LEAF_VALUE = range(2)
 N_FLOAT_SECTIONS = 2
-_DEBRUIJN = 0x03F79D71B4CB0A89
-_LOWEST_BIT = np.zeros(64, dtype=np.int64)
-for _i in range(64):
-    _LOWEST_BIT[(((1 << _i) * _DEBRUIJN) & (2**64 - 1)) >> 58] = _i
 
 
 def pack(sections: list[Any], dtype: type) -> np.ndarray:
@@ -71,60 +73,88 @@ def section(a: np.ndarray, k: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _and_row(masks: np.ndarray, rows: np.ndarray, row: int) -> None:
-    start = row * masks.shape[0]
-    for t in range(masks.shape[0]):
-        masks[t] &= rows[start + t]
+def _count_below(a: np.ndarray, lo: int, hi: int, v: float) -> int:
+    """How many of the sorted ``a[lo:hi]`` (not empty) are below ``v``, as ``np.searchsorted(side="left")``:
+    a bisection whose steps are selects rather than branches, so a new value costs no misprediction."""
+    n = hi - lo
+    base = lo
+    while n > 1:
+        half = n >> 1
+        base = base + half if a[base + half] < v else base
+        n -= half
+    return base - lo + (1 if a[base] < v else 0)
 
 
 @numba.njit(cache=True, nogil=True)
-def tree_sum(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, masks: np.ndarray) -> float:
-    """Raw score (sum of leaf values) of one row; ``masks`` is scratch space of one int64 per tree.
+def tree_sum(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, scratch: np.ndarray) -> float:
+    """Raw score (sum of leaf values) of one row; ``scratch``: ``FlatTrees.scratch`` int64s.
 
     Categorical features hold their code; a negative or NaN code takes LightGBM's not-in-set branch.
     """
-    split_at, split_tree, split_mask = section(ints, SPLIT_AT), section(ints, SPLIT_TREE), section(ints, SPLIT_MASK)
+    split_at, split_word, split_mask = section(ints, SPLIT_AT), section(ints, SPLIT_WORD), section(ints, SPLIT_MASK)
     split_zero, nan_row, zero_row = section(ints, SPLIT_ZERO), section(ints, NAN_ROW), section(ints, ZERO_ROW)
-    cat_row, cat_slots = section(ints, CAT_ROW), section(ints, CAT_SLOTS)
-    checkpoint_at, step, rows = section(ints, CHECKPOINT_AT), section(ints, STEP)[0], section(ints, ROWS)
-    threshold = section(floats, SPLIT_THRESHOLD)
-    masks[:] = -1
-    for f in range(x.shape[0]):
+    cat_row, cat_slots, checkpoint_at = section(ints, CAT_ROW), section(ints, CAT_SLOTS), section(ints, CHECKPOINT_AT)
+    prm, rows, threshold = section(ints, TREE_PARAMS), section(ints, ROWS), section(floats, SPLIT_THRESHOLD)
+    step, words, width = prm[STEP], prm[WORDS], prm[WIDTH]
+    nf = x.shape[0]
+    at, extra = words, words + nf  # scratch: the masks, where each feature's row starts, (feature, k) to finish
+    n_rows = n_extra = 0
+    for f in range(nf):
         v = x[f]
+        r = -1
+        k = 0
         if cat_row[f] >= 0:
-            slot = int(v) if v >= 0 and v < cat_slots[f] - 1 else cat_slots[f] - 1
-            _and_row(masks, rows, cat_row[f] + slot)
+            r = cat_row[f] + (int(v) if v >= 0 and v < cat_slots[f] - 1 else cat_slots[f] - 1)
         elif np.isnan(v):
-            if nan_row[f] >= 0:
-                _and_row(masks, rows, nan_row[f])
+            r = nan_row[f]
         elif zero_row[f] >= 0 and abs(v) <= 1e-35:  # "zero as missing" splits send it the default way
-            _and_row(masks, rows, zero_row[f])
-            for k in range(split_at[f], split_at[f + 1]):
-                if split_zero[k] == 0 and v > threshold[k]:
-                    masks[split_tree[k]] &= split_mask[k]
+            r, k = zero_row[f], -1
         elif split_at[f + 1] > split_at[f]:
             # the splits failed are the first k (thresholds below v): a precomputed row, then the rest one by one
-            k = np.searchsorted(threshold[split_at[f]:split_at[f + 1]], v, side="left")
-            _and_row(masks, rows, checkpoint_at[f] + k // step)
+            k = _count_below(threshold, split_at[f], split_at[f + 1], v)
+            r = checkpoint_at[f] + k // step
+            k = k if k % step else 0
+        if r >= 0:
+            scratch[at + n_rows] = r * words
+            n_rows += 1
+        if k != 0:
+            scratch[extra + 2 * n_extra] = f
+            scratch[extra + 2 * n_extra + 1] = k
+            n_extra += 1
+    for w in range(words):
+        m = -1
+        for i in range(n_rows):
+            m &= rows[scratch[at + i] + w]
+        scratch[w] = m
+    for e in range(n_extra):
+        f, k = scratch[extra + 2 * e], scratch[extra + 2 * e + 1]
+        if k < 0:  # a zero: the other splits by their threshold
+            for q in range(split_at[f], split_at[f + 1]):
+                if split_zero[q] == 0 and x[f] > threshold[q]:
+                    scratch[split_word[q]] &= split_mask[q]
+        else:
             for q in range(split_at[f] + k - k % step, split_at[f] + k):
-                masks[split_tree[q]] &= split_mask[q]
+                scratch[split_word[q]] &= split_mask[q]
     leaf0, leaf = section(ints, TREE_LEAF0), section(floats, LEAF_VALUE)
+    lanes = 64 // width
     total = 0.0
-    for t in range(masks.shape[0]):
-        low = np.uint64(masks[t] & -masks[t])
-        total += leaf[leaf0[t] + _LOWEST_BIT[(low * np.uint64(_DEBRUIJN)) >> np.uint64(58)]]
+    for w in range(words):
+        m = np.uint64(scratch[w])
+        t0 = w * lanes
+        for j in range(min(lanes, leaf0.shape[0] - t0)):
+            total += leaf[leaf0[t0 + j] + trailing_zeros(m >> np.uint64(j * width))]
     return total
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _sum_rows(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray) -> np.ndarray:
+def _sum_rows(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray, scratch_size: int) -> np.ndarray:
     n = cols.shape[1]
     out = np.empty(n)
     chunks = min(n, CHUNKS)
     for c in numba.prange(chunks):
-        masks = np.empty(section(ints, TREE_LEAF0).shape[0], dtype=np.int64)
+        scratch = np.empty(scratch_size, dtype=np.int64)
         for i in range(c * n // chunks, (c + 1) * n // chunks):
-            out[i] = tree_sum(cols[:, i], ints, floats, masks)
+            out[i] = tree_sum(cols[:, i], ints, floats, scratch)
     return out
 
 
@@ -163,6 +193,8 @@ class FlatTrees:
         self.ints = pack(self.int_sections, np.int64)
         self.floats = pack(self.float_sections, np.float64)
         self.n_trees = len(self.int_sections[TREE_LEAF0])
+        n_features = len(self.int_sections[SPLIT_AT]) - 1
+        self.scratch = int(self.int_sections[TREE_PARAMS][WORDS]) + 3 * n_features  # see tree_sum
 
     @classmethod
     def from_booster(cls, booster: lgb.Booster) -> FlatTrees:
@@ -181,7 +213,7 @@ class FlatTrees:
             if hi > MAX_LEAVES:
                 raise ValidationError(f"a tree has more than {MAX_LEAVES} leaves", field="lightgbm")
             left_leaves = ((1 << mid) - 1) ^ ((1 << lo) - 1)
-            splits[node["split_feature"]].append((node, t, ~left_leaves))
+            splits[node["split_feature"]].append((node, t, left_leaves))
             return lo, hi
 
         for t, tree in enumerate(dump["tree_info"]):
@@ -189,12 +221,17 @@ class FlatTrees:
             visit(tree["tree_structure"], t)
 
         n_trees = len(leaf0)
-        rows: list[np.ndarray] = []  # one int64 leaf mask per tree: the splits a value fails, combined
+        most = max([b - a for a, b in zip(leaf0, [*leaf0[1:], len(leaves)], strict=True)], default=1)
+        width = next(w for w in MASK_WIDTHS if w >= most)
+        lanes = 64 // width
+        words = -(-n_trees // lanes)
+        lane = (1 << width) - 1
+        rows: list[np.ndarray] = []  # the leaf masks of all trees, lanes to a word: the splits a value fails, combined
 
         def row(failed: list[tuple[int, int]]) -> int:
-            bits = [-1] * n_trees
-            for t, mask in failed:
-                bits[t] &= mask
+            bits = [2**64 - 1] * words
+            for t, left_leaves in failed:
+                bits[t // lanes] &= ~(left_leaves << (t % lanes * width))
             rows.append(np.array([b & (2**64 - 1) for b in bits], dtype=np.uint64).view(np.int64))
             return len(rows) - 1
 
@@ -202,8 +239,8 @@ class FlatTrees:
             return row([(t, mask) for node, t, mask in nodes if not _go_left(node, value)])
 
         n_splits = sum(len(nodes) for nodes in splits)
-        step = max(1, math.ceil(n_splits * n_trees * 8 / ROWS_BUDGET))
-        split_at, split_tree, split_mask, split_zero, threshold = [0], [], [], [], []
+        step = max(1, math.ceil(n_splits * words * 8 / ROWS_BUDGET))
+        split_at, split_word, split_mask, split_zero, threshold = [0], [], [], [], []
         nan_row, zero_row, cat_row, cat_slots, checkpoint_at = [], [], [], [], []
         for nodes in splits:
             if any(node["decision_type"] == "==" for node, _, _ in nodes):
@@ -225,15 +262,15 @@ class FlatTrees:
                 zero_row.append(failing(zero, 0.0) if zero else -1)
                 checkpoint_at.append(len(rows))
                 for k in range(0, len(nodes) + 1, step):  # the first k splits failed
-                    row([(t, mask) for _, t, mask in nodes[:k]])
-            for node, t, mask in nodes:
-                split_tree.append(t)
-                split_mask.append(int(mask) & (2**64 - 1))
+                    row([(t, left_leaves) for _, t, left_leaves in nodes[:k]])
+            for node, t, left_leaves in nodes:
+                split_word.append(t // lanes)
+                split_mask.append(~((left_leaves & lane) << (t % lanes * width)) & (2**64 - 1))
                 split_zero.append(int(node["missing_type"] == "Zero"))
                 threshold.append(float(node["threshold"]))
-            split_at.append(len(split_tree))
-        ints = [leaf0, split_at, split_tree, np.array(split_mask, dtype=np.uint64).view(np.int64), split_zero,
-                nan_row, zero_row, cat_row, cat_slots, checkpoint_at, [step],
+            split_at.append(len(split_word))
+        ints = [leaf0, split_at, split_word, np.array(split_mask, dtype=np.uint64).view(np.int64), split_zero,
+                nan_row, zero_row, cat_row, cat_slots, checkpoint_at, [step, words, width],
                 np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)]
         return cls([np.asarray(a, dtype=np.int64) for a in ints],
                    [np.asarray(threshold, dtype=np.float64), np.asarray(leaves, dtype=np.float64)])
@@ -242,18 +279,17 @@ class FlatTrees:
     def empty(cls, n_features: int) -> FlatTrees:
         """No trees (a package without a LightGBM model): the sections ``tree_sum`` expects, all empty."""
         none = [-1] * n_features
-        ints = [[], [0] * (n_features + 1), [], [], [], none, none, none, [0] * n_features, none, [1], []]
+        ints = [[], [0] * (n_features + 1), [], [], [], none, none, none, [0] * n_features, none, [1, 0, 64], []]
         return cls([np.asarray(a, dtype=np.int64) for a in ints], [np.zeros(0), np.zeros(0)])
 
     def predict_row(self, x: np.ndarray) -> float:
         """Raw score (log-odds) of one float64 row."""
-        return tree_sum(x, self.ints, self.floats, np.empty(self.n_trees, dtype=np.int64))
+        return tree_sum(x, self.ints, self.floats, np.empty(self.scratch, dtype=np.int64))
 
     def predict_columns(self, cols: np.ndarray) -> np.ndarray:
         """Raw scores of a feature-major float64 matrix (features x rows), rows in parallel."""
         with dynamic_chunks():
-            return _sum_rows(cols, self.ints, self.floats)
-
+            return _sum_rows(cols, self.ints, self.floats, self.scratch)
 
 N_REASONS = 4
 # int sections, after the trees'
@@ -272,7 +308,7 @@ GRADE, REASON = 0, 1  # ints; REASON .. REASON + 3: reason code indices
 
 
 @numba.njit(cache=True, nogil=True)
-def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, masks: np.ndarray,
+def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, scratch: np.ndarray,
               fout: np.ndarray, iout: np.ndarray) -> None:
     """Score one prepared row ``x`` (numbers, NaN = missing; categories as codes) into ``fout`` and ``iout``.
 
@@ -337,7 +373,7 @@ def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool
     if prm[W_SCORECARD] != 0.0:
         s += prm[W_SCORECARD] * ((prm[OFFSET] - total) / prm[FACTOR])
     if prm[W_TREES] != 0.0:
-        s += prm[W_TREES] * tree_sum(x, ints, floats, masks)
+        s += prm[W_TREES] * tree_sum(x, ints, floats, scratch)
     if prm[W_LINEAR] != 0.0:
         s += prm[W_LINEAR] * _linear(x, ints, floats, prm[LINEAR_INTERCEPT])
     if prm[ISOTONIC] != 0.0:
@@ -374,20 +410,20 @@ def _linear(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, intercept: floa
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _score_columns(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, n_trees: int,
+def _score_columns(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, scratch_size: int,
                    fout: np.ndarray, iout: np.ndarray) -> None:
     n = cols.shape[1]
     chunks = min(n, CHUNKS)
     for c in numba.prange(chunks):
-        masks = np.empty(n_trees, dtype=np.int64)
+        scratch = np.empty(scratch_size, dtype=np.int64)
         for i in range(c * n // chunks, (c + 1) * n // chunks):
-            score_row(cols[:, i], ints, floats, reasons, masks, fout[i], iout[i])
+            score_row(cols[:, i], ints, floats, reasons, scratch, fout[i], iout[i])
 
 
 def score_columns(cols: np.ndarray, compiled: Compiled, reasons: bool, fout: np.ndarray, iout: np.ndarray) -> None:
     """``score_row`` for every column of a feature-major matrix, in parallel over chunks of rows."""
     with dynamic_chunks():
-        _score_columns(cols, compiled.ints, compiled.floats, reasons, compiled.n_trees, fout, iout)
+        _score_columns(cols, compiled.ints, compiled.floats, reasons, compiled.scratch, fout, iout)
 
 
 @dataclass
@@ -396,7 +432,7 @@ class Compiled:
 
     ints: np.ndarray
     floats: np.ndarray
-    n_trees: int
+    scratch: int  # int64s of scratch space score_row needs
     reason_codes: list[str]  # sorted, then "" for "no reason"
     reason_texts: dict[str, str]
 
@@ -440,4 +476,4 @@ class Compiled:
         ]
         texts = {code: text for c in cards for code, text in zip(c.codes, c.texts, strict=True)}
         return cls(pack(trees.int_sections + ints, np.int64), pack(trees.float_sections + floats, np.float64),
-                   trees.n_trees, codes, texts)
+                   trees.scratch, codes, texts)

@@ -79,7 +79,7 @@ class Scorer:
         values, flags = prepare_record(application, self.model.schema, self._lookup, self.model.config.special)
         c = self._compiled
         fout, iout = np.empty(k.LOST + N_REASONS), np.empty(k.REASON + N_REASONS, dtype=np.int64)
-        score_row(np.array(values, dtype=np.float64), c.ints, c.floats, reasons, np.empty(c.n_trees, dtype=np.int64),
+        score_row(np.array(values, dtype=np.float64), c.ints, c.floats, reasons, np.empty(c.scratch, dtype=np.int64),
                   fout, iout)
         top = []
         for r in range(N_REASONS if reasons else 0):
