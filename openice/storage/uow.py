@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 
 from openice.errors import Conflict, NotFound
 from openice.servicing import ledger as L
@@ -35,6 +35,40 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+# The statements of the per-request paths (a repayment, an origination), built once with bound parameters instead
+# of on every call: building a statement and its cache key costs more CPU than PostgreSQL spends running it.
+_PRODUCT = select(t.products.c.definition).where(t.products.c.code == bindparam("code"))
+_LOAN = select(t.loans).where(t.loans.c.id == bindparam("loan_id"))
+_LOAN_FOR_UPDATE = _LOAN.with_for_update()
+_LOAN_ID = select(t.loans.c.id).where(t.loans.c.id == bindparam("loan_id"))
+_LOAN_ID_FOR_UPDATE = _LOAN_ID.with_for_update()
+_INSTALLMENTS = select(t.installments).where(t.installments.c.loan_id == bindparam("loan_id")).order_by(
+    t.installments.c.seq)
+_DELETE_INSTALLMENTS = t.installments.delete().where(t.installments.c.loan_id == bindparam("loan_id"))
+_INSERT_INSTALLMENTS = insert(t.installments)
+_INSERT_LOAN = insert(t.loans)
+_SAVE_LOAN = update(t.loans).where(t.loans.c.id == bindparam("loan_key")).values(version=t.loans.c.version + 1)
+_INSERT_ENTRY = insert(t.journal_entries).returning(t.journal_entries.c.id)
+_INSERT_LINES = insert(t.journal_lines)
+_INSERT_ALLOCATIONS = insert(t.allocations)
+_INSERT_TRANSACTION = insert(t.transactions).returning(t.transactions.c.id)
+_CALENDAR = select(t.business_calendar).where(t.business_calendar.c.id == 1)
+_IDEMPOTENCY = select(t.idempotency_keys).where(t.idempotency_keys.c.key == bindparam("key"))
+_INSERT_IDEMPOTENCY = insert(t.idempotency_keys)
+_INSERT_OUTBOX = insert(t.outbox)
+_PRODUCTS_PARSED: dict[str, LoanProduct] = {}  # definition text -> product (products never change once created)
+
+
+def parse_product(definition: str) -> LoanProduct:
+    """A product from its stored definition, parsed once per worker: the same text is the same product."""
+    product = _PRODUCTS_PARSED.get(definition)
+    if product is None:
+        if len(_PRODUCTS_PARSED) > 1000:
+            _PRODUCTS_PARSED.clear()
+        product = _PRODUCTS_PARSED[definition] = LoanProduct.from_dict(json.loads(definition))
+    return product
+
+
 class ProductRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -47,15 +81,15 @@ class ProductRepository:
             created_at=now_iso()))
 
     def get(self, code: str) -> LoanProduct:
-        row = self.conn.execute(select(t.products.c.definition).where(t.products.c.code == code)).first()
+        row = self.conn.execute(_PRODUCT, {"code": code}).first()
         if row is None:
             raise NotFound(f"no product {code!r}; create it first or pick one of `openice products`",
                            field="product_code")
-        return LoanProduct.from_dict(json.loads(row.definition))
+        return parse_product(row.definition)
 
     def list(self) -> list[LoanProduct]:
         rows = self.conn.execute(select(t.products.c.definition).order_by(t.products.c.code))
-        return [LoanProduct.from_dict(json.loads(r.definition)) for r in rows]
+        return [parse_product(r.definition) for r in rows]
 
 
 BALANCE_COLUMNS = {account: f"bal_{account}" for account in L.SNAPSHOT_ACCOUNTS}
@@ -76,7 +110,7 @@ class LoanRepository:
 
     def add(self, loan: LoanAccount, borrower_id: str | None = None, channel: str = "direct") -> None:
         terms = loan.terms
-        self.conn.execute(insert(t.loans).values(
+        self.conn.execute(_INSERT_LOAN, dict(
             id=loan.loan_id, borrower_id=borrower_id, product_code=terms.product_code, currency=terms.currency,
             principal=terms.principal, tenor=terms.tenor, rate_ppm=int(terms.rate * PPM), method=terms.method.value,
             day_count=terms.day_count, disbursed_day=to_day(loan.disbursed_on),
@@ -88,7 +122,7 @@ class LoanRepository:
             prepayment_fee_ppm=terms.prepayment_fee_ppm, component_order=",".join(terms.component_order),
             allocation=terms.allocation.value, guarantee_payout_dpd=terms.guarantee_payout_dpd,
             **dict(zip(t.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)), **self._state(loan)))
-        self.conn.execute(insert(t.installments), [self._installment_row(loan.loan_id, i) for i in loan.installments])
+        self.conn.execute(_INSERT_INSTALLMENTS, [self._installment_row(loan.loan_id, i) for i in loan.installments])
         self.write_journal(loan)
 
     @staticmethod
@@ -117,21 +151,16 @@ class LoanRepository:
 
     def lock(self, loan_id: int) -> None:
         """Queue behind any other operation on this loan (PostgreSQL; SQLite locks the whole database)."""
-        query = select(t.loans.c.id).where(t.loans.c.id == loan_id)
-        if self.conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        if self.conn.execute(query).first() is None:
+        query = _LOAN_ID_FOR_UPDATE if self.conn.dialect.name == "postgresql" else _LOAN_ID
+        if self.conn.execute(query, {"loan_id": loan_id}).first() is None:
             raise NotFound(f"no loan {loan_id}", field="loan_id")
 
     def get(self, loan_id: int, for_update: bool = False) -> LoanAccount:
-        query = select(t.loans).where(t.loans.c.id == loan_id)
-        if for_update and self.conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        query = _LOAN_FOR_UPDATE if for_update and self.conn.dialect.name == "postgresql" else _LOAN
+        row = self.conn.execute(query, {"loan_id": loan_id}).first()
         if row is None:
             raise NotFound(f"no loan {loan_id}", field="loan_id")
-        rows = self.conn.execute(select(t.installments).where(t.installments.c.loan_id == loan_id)
-                                 .order_by(t.installments.c.seq))
+        rows = self.conn.execute(_INSTALLMENTS, {"loan_id": loan_id})
         return self._to_domain(row, [self._installment(r) for r in rows])
 
     @staticmethod
@@ -163,12 +192,11 @@ class LoanRepository:
 
     def save(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
         """Write the loan's new state, its installments and the journal entries it made since loading."""
-        result = self.conn.execute(update(t.loans).where(t.loans.c.id == loan.loan_id)
-                                   .values(version=t.loans.c.version + 1, **self._state(loan)))
+        result = self.conn.execute(_SAVE_LOAN, {"loan_key": loan.loan_id, **self._state(loan)})
         if result.rowcount != 1:
             raise NotFound(f"no loan {loan.loan_id}", field="loan_id")
-        self.conn.execute(t.installments.delete().where(t.installments.c.loan_id == loan.loan_id))
-        self.conn.execute(insert(t.installments), [self._installment_row(loan.loan_id, i) for i in loan.installments])
+        self.conn.execute(_DELETE_INSTALLMENTS, {"loan_id": loan.loan_id})
+        self.conn.execute(_INSERT_INSTALLMENTS, [self._installment_row(loan.loan_id, i) for i in loan.installments])
         self.write_journal(loan, transaction_id)
         self.write_allocations(loan, transaction_id)
 
@@ -177,7 +205,7 @@ class LoanRepository:
                      value_day=to_day(on), component=component, amount=amount)
                 for txn, on, seq, component, amount in loan.allocation_log if amount]
         if rows:
-            self.conn.execute(insert(t.allocations), rows)
+            self.conn.execute(_INSERT_ALLOCATIONS, rows)
         loan.allocation_log.clear()
 
     def replace_allocations(self, loan: LoanAccount) -> None:
@@ -193,10 +221,10 @@ class LoanRepository:
     def post(self, loan_id: int, on: date, kind: str, postings: list[L.Posting],
              transaction_id: int | None = None, created: str | None = None) -> None:
         L.assert_balanced(postings)
-        entry_id = self.conn.execute(insert(t.journal_entries).values(
+        entry_id = self.conn.execute(_INSERT_ENTRY, dict(
             loan_id=loan_id, business_day=to_day(on), kind=kind, transaction_id=transaction_id,
-            created_at=created or now_iso()).returning(t.journal_entries.c.id)).scalar_one()
-        self.conn.execute(insert(t.journal_lines), [
+            created_at=created or now_iso())).scalar_one()
+        self.conn.execute(_INSERT_LINES, [
             dict(entry_id=entry_id, loan_id=loan_id, account=p.account, amount=p.amount) for p in postings])
 
     def ledger_balances(self, loan_id: int) -> dict[str, int]:
@@ -207,10 +235,10 @@ class LoanRepository:
 
     def add_transaction(self, loan_id: int, kind: str, value_date: date, amount: int, booked_on: date,
                         mode: PrepaymentMode | None = None) -> int:
-        return self.conn.execute(insert(t.transactions).values(
+        return self.conn.execute(_INSERT_TRANSACTION, dict(
             loan_id=loan_id, kind=kind, value_day=to_day(value_date), amount=amount,
             mode=mode.value if mode else None, reversed=False, booked_day=to_day(booked_on),
-            created_at=now_iso()).returning(t.transactions.c.id)).scalar_one()
+            created_at=now_iso())).scalar_one()
 
     def transaction(self, transaction_id: int) -> Any:
         row = self.conn.execute(select(t.transactions).where(t.transactions.c.id == transaction_id)).first()
@@ -233,7 +261,7 @@ class Calendar:
         self.conn = conn
 
     def row(self) -> Any:
-        row = self.conn.execute(select(t.business_calendar).where(t.business_calendar.c.id == 1)).first()
+        row = self.conn.execute(_CALENDAR).first()
         if row is None:
             raise NotFound("the database has no business date; run `openice db init`", field="database")
         return row
@@ -262,7 +290,7 @@ class Idempotency:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def lookup(self, key: str, operation: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        row = self.conn.execute(select(t.idempotency_keys).where(t.idempotency_keys.c.key == key)).first()
+        row = self.conn.execute(_IDEMPOTENCY, {"key": key}).first()
         if row is None:
             return None
         if row.operation != operation or row.request_hash != self.request_hash(operation, payload):
@@ -271,7 +299,7 @@ class Idempotency:
         return json.loads(row.response)
 
     def store(self, key: str, operation: str, payload: dict[str, Any], response: dict[str, Any]) -> None:
-        self.conn.execute(insert(t.idempotency_keys).values(
+        self.conn.execute(_INSERT_IDEMPOTENCY, dict(
             key=key, operation=operation, request_hash=self.request_hash(operation, payload),
             response=json.dumps(response, default=str), created_at=now_iso()))
 
@@ -283,9 +311,9 @@ class Outbox:
         self.conn = conn
 
     def add(self, business_date: date, event_type: str, loan_id: int | None, payload: dict[str, Any]) -> None:
-        self.conn.execute(insert(t.outbox).values(business_day=to_day(business_date), event_type=event_type,
-                                                  loan_id=loan_id, payload=json.dumps(payload, default=str),
-                                                  published=False))
+        self.conn.execute(_INSERT_OUTBOX, dict(business_day=to_day(business_date), event_type=event_type,
+                                               loan_id=loan_id, payload=json.dumps(payload, default=str),
+                                               published=False))
 
 
 class UnitOfWork:
