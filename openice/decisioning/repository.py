@@ -5,11 +5,41 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, union, update
+from sqlalchemy import Connection, bindparam, func, insert, select, union, update
 
 from openice.errors import NotFound
 from openice.storage import decisioning_tables as d
 from openice.storage.uow import now_iso
+
+IDENTIFIER_COLUMNS = ("national_id_hash", "mobile_hash", "device_hash")
+
+
+def _others(column: str) -> Any:
+    query = union(
+        select(d.borrowers.c.id.label("bid")).where(d.borrowers.c[column] == bindparam(column)),
+        select(d.applications.c.borrower_id.label("bid")).where(d.applications.c[column] == bindparam(column)),
+    ).subquery()
+    return select(func.count()).select_from(query).where(query.c.bid != bindparam("borrower_id")).scalar_subquery()
+
+
+def _recent(column: str) -> Any:
+    return select(func.count()).select_from(d.applications).where(
+        d.applications.c[column] == bindparam(column), d.applications.c.applied_at > bindparam("since")
+    ).scalar_subquery()
+
+
+# An application's identity facts in one statement (six counts), built once: they were six round trips, each
+# with a statement built anew.
+_FACTS = select(*[_others(c).label(f"others_{c}") for c in IDENTIFIER_COLUMNS],
+                *[_recent(c).label(f"recent_{c}") for c in IDENTIFIER_COLUMNS])
+_BORROWER = select(d.borrowers).where(d.borrowers.c.id == bindparam("borrower_id"))
+_DECISION = select(d.decisions).where(d.decisions.c.id == bindparam("decision_id"))
+_LINE = select(d.credit_lines).where(d.credit_lines.c.id == bindparam("line_id"))
+_LISTED = select(d.blacklist.c.kind, d.blacklist.c.value_hash).where(
+    d.blacklist.c.value_hash.in_(bindparam("hashes", expanding=True)))
+_INSERT_APPLICATION = insert(d.applications)
+_INSERT_DECISION = insert(d.decisions)
+_INSERT_LINE = insert(d.credit_lines)
 
 
 class BorrowerRepository:
@@ -20,7 +50,7 @@ class BorrowerRepository:
         self.conn.execute(insert(d.borrowers).values(**row))
 
     def get(self, borrower_id: str) -> Any:
-        row = self.conn.execute(select(d.borrowers).where(d.borrowers.c.id == borrower_id)).first()
+        row = self.conn.execute(_BORROWER, {"borrower_id": borrower_id}).first()
         if row is None:
             raise NotFound(f"no borrower {borrower_id!r}; register first", field="borrower_id")
         return row
@@ -47,7 +77,14 @@ class ApplicationRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(d.applications).values(**row))
+        self.conn.execute(_INSERT_APPLICATION, row)
+
+    def identity_facts(self, hashes: dict[str, str], borrower_id: str, since: int) -> dict[str, int]:
+        """For each identifier column (national_id_hash, mobile_hash, device_hash) and its value: `others_<column>`,
+        the distinct other borrowers registered or applying with it, and `recent_<column>`, the applications with it
+        since `since`; one statement."""
+        row = self.conn.execute(_FACTS, {**hashes, "borrower_id": borrower_id, "since": since}).one()
+        return {k: int(v) for k, v in row._mapping.items()}
 
     def count_since(self, column: str, value_hash: str, since: int) -> int:
         return int(self.conn.execute(select(func.count()).select_from(d.applications).where(
@@ -61,10 +98,10 @@ class DecisionRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(d.decisions).values(created_at=now_iso(), **row))
+        self.conn.execute(_INSERT_DECISION, {"created_at": now_iso(), **row})
 
     def get(self, decision_id: str) -> Any:
-        row = self.conn.execute(select(d.decisions).where(d.decisions.c.id == decision_id)).first()
+        row = self.conn.execute(_DECISION, {"decision_id": decision_id}).first()
         if row is None:
             raise NotFound(f"no decision {decision_id!r}", field="decision_id")
         return row
@@ -75,10 +112,10 @@ class CreditLineRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(d.credit_lines).values(drawn=0, **row))
+        self.conn.execute(_INSERT_LINE, {"drawn": 0, **row})
 
     def get(self, line_id: str) -> Any:
-        row = self.conn.execute(select(d.credit_lines).where(d.credit_lines.c.id == line_id)).first()
+        row = self.conn.execute(_LINE, {"line_id": line_id}).first()
         if row is None:
             raise NotFound(f"no credit line {line_id!r}", field="line_id")
         return row
@@ -108,8 +145,7 @@ class BlacklistRepository:
 
     def hits(self, hashes: dict[str, str]) -> tuple[str, ...]:
         """The kinds (national_id, mobile, device) whose hash is listed."""
-        rows = self.conn.execute(select(d.blacklist.c.kind, d.blacklist.c.value_hash).where(
-            d.blacklist.c.value_hash.in_(list(hashes.values()))))
+        rows = self.conn.execute(_LISTED, {"hashes": list(hashes.values())})
         listed = {(r.kind, r.value_hash) for r in rows}
         return tuple(kind for kind, h in hashes.items() if (kind, h) in listed)
 

@@ -173,8 +173,9 @@ class Decisioning:
         since = now - DAY_SECONDS
         columns = {"national_id": "national_id_hash", "mobile": "mobile_hash", "device": "device_hash"}
         values = {"national_id": ids.national_id, "mobile": ids.mobile, "device": ids.device}
-        others = {k: unit.borrowers.other_identities(columns[k], values[k], borrower_id) for k in columns}
-        recent = {k: unit.applications.count_since(columns[k], values[k], since) + 1 for k in columns}
+        counts = unit.applications.identity_facts({columns[k]: values[k] for k in columns}, borrower_id, since)
+        others = {k: counts[f"others_{columns[k]}"] for k in columns}
+        recent = {k: counts[f"recent_{columns[k]}"] + 1 for k in columns}
         return FraudFacts(
             other_identities_with_id=others["national_id"], other_identities_with_mobile=others["mobile"],
             other_identities_with_device=others["device"], applications_24h_by_id=recent["national_id"],
