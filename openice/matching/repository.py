@@ -5,13 +5,43 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openice.errors import NotFound
 from openice.matching.institutions import Institution
 from openice.storage import decisioning_tables as d
 from openice.storage.uow import now_iso
+
+# The statements of a drawdown's walk, built once with bound parameters: building a statement and its cache key
+# costs more CPU than the database spends running it.
+_ACTIVE = select(d.institutions.c.definition).where(d.institutions.c.active == 1).order_by(d.institutions.c.code)
+_Q = d.quota_usage.c
+_ENSURE = {name: dialect.insert(d.quota_usage).on_conflict_do_nothing() for name, dialect in
+           (("postgresql", postgresql), ("sqlite", sqlite))}
+_RESERVE = update(d.quota_usage).where(
+    _Q.institution_code == bindparam("code"), _Q.period == bindparam("p"), _Q.period_day == bindparam("day"),
+    _Q.used + bindparam("amount") <= bindparam("q")).values(used=_Q.used + bindparam("amount"), quota=bindparam("q"))
+_INSERT_DRAWDOWN = insert(d.drawdowns).returning(d.drawdowns.c.id)
+_DRAWDOWN_BY_KEY = select(d.drawdowns).where(d.drawdowns.c.idempotency_key == bindparam("key"))
+_DRAWDOWN = select(d.drawdowns).where(d.drawdowns.c.id == bindparam("drawdown_id"))
+_FINISH = update(d.drawdowns).where(d.drawdowns.c.id == bindparam("drawdown_id"))
+_INSERT_OFFER = insert(d.offers).returning(d.offers.c.id)
+_OFFER_STATUS = update(d.offers).where(d.offers.c.id == bindparam("offer_id"))
+_EXPIRED = select(d.offers).where(d.offers.c.status == "sent", d.offers.c.expires_at.is_not(None),
+                                  d.offers.c.expires_at < bindparam("now")).order_by(d.offers.c.id)
+_LATEST_PRICES = select(d.matching_runs.c.prices).order_by(d.matching_runs.c.id.desc()).limit(1)
+_INSTITUTIONS_PARSED: dict[str, Institution] = {}  # definition text -> institution
+
+
+def parse_institution(definition: str) -> Institution:
+    """An institution from its stored definition, parsed once per worker (the same text is the same terms)."""
+    inst = _INSTITUTIONS_PARSED.get(definition)
+    if inst is None:
+        if len(_INSTITUTIONS_PARSED) > 1000:
+            _INSTITUTIONS_PARSED.clear()
+        inst = _INSTITUTIONS_PARSED[definition] = Institution.model_validate_json(definition)
+    return inst
 
 
 class InstitutionRepository:
@@ -29,10 +59,12 @@ class InstitutionRepository:
         if done.rowcount == 0:
             self.conn.execute(insert(d.institutions).values(code=inst.code, **values))
 
+    def active_definitions(self) -> tuple[str, ...]:
+        """The active institutions' stored definitions, in code order."""
+        return tuple(r.definition for r in self.conn.execute(_ACTIVE))
+
     def active(self) -> list[Institution]:
-        rows = self.conn.execute(select(d.institutions.c.definition).where(d.institutions.c.active == 1)
-                                 .order_by(d.institutions.c.code))
-        return [Institution.model_validate_json(r.definition) for r in rows]
+        return [parse_institution(definition) for definition in self.active_definitions()]
 
     def get(self, code: str) -> Institution:
         row = self.conn.execute(select(d.institutions.c.definition).where(d.institutions.c.code == code)).first()
@@ -48,19 +80,15 @@ class QuotaRepository:
         self.conn = conn
 
     def _ensure(self, code: str, period: str, day: int, quota: int) -> None:
-        dialect = {"postgresql": postgresql, "sqlite": sqlite}[self.conn.dialect.name]
-        self.conn.execute(dialect.insert(d.quota_usage).values(
-            institution_code=code, period=period, period_day=day, used=0, quota=quota).on_conflict_do_nothing())
+        self.conn.execute(_ENSURE[self.conn.dialect.name], dict(
+            institution_code=code, period=period, period_day=day, used=0, quota=quota))
 
     def reserve(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> bool:
         """Take `amount` from every (period, day, quota) or from none: a conditional UPDATE whose row count says
         whether it fitted. The caller rolls the transaction back when it did not."""
-        c = d.quota_usage.c
         for period, day, quota in periods:
             self._ensure(code, period, day, quota)
-            done = self.conn.execute(update(d.quota_usage).where(
-                c.institution_code == code, c.period == period, c.period_day == day, c.used + amount <= quota)
-                .values(used=c.used + amount, quota=quota))
+            done = self.conn.execute(_RESERVE, {"code": code, "p": period, "day": day, "amount": amount, "q": quota})
             if done.rowcount != 1:
                 return False
         return True
@@ -83,14 +111,13 @@ class DrawdownRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> int:
-        return int(self.conn.execute(insert(d.drawdowns).values(status="routing", **row)
-                                     .returning(d.drawdowns.c.id)).scalar_one())
+        return int(self.conn.execute(_INSERT_DRAWDOWN, {"status": "routing", **row}).scalar_one())
 
     def by_key(self, key: str) -> Any:
-        return self.conn.execute(select(d.drawdowns).where(d.drawdowns.c.idempotency_key == key)).first()
+        return self.conn.execute(_DRAWDOWN_BY_KEY, {"key": key}).first()
 
     def get(self, drawdown_id: int) -> Any:
-        row = self.conn.execute(select(d.drawdowns).where(d.drawdowns.c.id == drawdown_id)).first()
+        row = self.conn.execute(_DRAWDOWN, {"drawdown_id": drawdown_id}).first()
         if row is None:
             raise NotFound(f"no drawdown {drawdown_id}", field="drawdown_id")
         return row
@@ -102,8 +129,8 @@ class DrawdownRepository:
 
     def finish(self, drawdown_id: int, status: str, reasons: dict[str, Any], institution: str | None = None,
                loan_id: int | None = None) -> None:
-        self.conn.execute(update(d.drawdowns).where(d.drawdowns.c.id == drawdown_id).values(
-            status=status, institution_code=institution, loan_id=loan_id, reasons=json.dumps(reasons)))
+        self.conn.execute(_FINISH, dict(drawdown_id=drawdown_id, status=status, institution_code=institution,
+                                        loan_id=loan_id, reasons=json.dumps(reasons)))
 
 
 class OfferRepository:
@@ -112,13 +139,12 @@ class OfferRepository:
 
     def add(self, drawdown_id: int, code: str, rank: int, margin: int, report: dict[str, Any],
             expires_at: str | None = None) -> int:
-        return int(self.conn.execute(insert(d.offers).values(
+        return int(self.conn.execute(_INSERT_OFFER, dict(
             drawdown_id=drawdown_id, institution_code=code, rank=rank, expected_margin=margin, status="sent",
-            report=json.dumps(report, default=str), created_at=now_iso(), expires_at=expires_at)
-            .returning(d.offers.c.id)).scalar_one())
+            report=json.dumps(report, default=str), created_at=now_iso(), expires_at=expires_at)).scalar_one())
 
     def set_status(self, offer_id: int, status: str, reason: str | None = None) -> None:
-        self.conn.execute(update(d.offers).where(d.offers.c.id == offer_id).values(status=status, reason=reason))
+        self.conn.execute(_OFFER_STATUS, {"offer_id": offer_id, "status": status, "reason": reason})
 
     def close(self, offer_id: int, status: str, reason: str) -> bool:
         """Move a pending offer to its answer; False when it was no longer pending (someone answered first)."""
@@ -127,9 +153,7 @@ class OfferRepository:
         return done.rowcount == 1
 
     def expired(self, now: str) -> list[Any]:
-        return list(self.conn.execute(select(d.offers).where(
-            d.offers.c.status == "sent", d.offers.c.expires_at.is_not(None), d.offers.c.expires_at < now)
-            .order_by(d.offers.c.id)))
+        return list(self.conn.execute(_EXPIRED, {"now": now}))
 
     def get(self, offer_id: int) -> Any:
         row = self.conn.execute(select(d.offers).where(d.offers.c.id == offer_id)).first()
@@ -153,5 +177,5 @@ class MatchingRunRepository:
             prices=json.dumps(prices), created_at=now_iso()).returning(d.matching_runs.c.id)).scalar_one())
 
     def latest_prices(self) -> dict[str, dict[str, float]]:
-        row = self.conn.execute(select(d.matching_runs.c.prices).order_by(d.matching_runs.c.id.desc())).first()
+        row = self.conn.execute(_LATEST_PRICES).first()
         return {} if row is None else json.loads(row.prices)

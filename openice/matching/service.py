@@ -38,6 +38,7 @@ from openice.matching.repository import (
     MatchingRunRepository,
     OfferRepository,
     QuotaRepository,
+    parse_institution,
 )
 from openice.matching.router import Candidate, Ranking, Router
 from openice.servicing.products import PPM, LoanProduct
@@ -46,6 +47,7 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import Store, now_iso
 
 ORIGINATION_ATTEMPTS = 50
+_ROUTERS: dict[tuple[Any, ...], Router] = {}  # (institutions, product fees, prices) -> a router built for them
 
 
 class InstitutionGateway(Protocol):
@@ -118,7 +120,19 @@ class Matching:
                 unit.institutions.upsert(inst)
 
     def router(self, unit: MatchUnit) -> Router:
-        return Router(unit.institutions.active(), product_fees(unit.core.products.list()), unit.runs.latest_prices())
+        """The router over the active institutions, the products' fees and the latest shadow prices, as they are in
+        the database now; built once per worker for each such state (the state is read every time, so a changed
+        institution is routed under its new terms at once)."""
+        definitions = unit.institutions.active_definitions()
+        fees = product_fees(unit.core.products.list())
+        prices = unit.runs.latest_prices()
+        key = (definitions, tuple(sorted(fees.items())), json.dumps(prices, sort_keys=True))
+        router = _ROUTERS.get(key)
+        if router is None:
+            if len(_ROUTERS) > 100:
+                _ROUTERS.clear()
+            router = _ROUTERS[key] = Router([parse_institution(x) for x in definitions], fees, prices)
+        return router
 
     # ---- real time ------------------------------------------------------------------------------
     def drawdown(self, line_id: str, amount: int, tenor: int, idempotency_key: str,
