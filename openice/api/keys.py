@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables as a
@@ -24,6 +24,10 @@ from openice.storage import decisioning_tables as d
 from openice.storage.uow import now_iso
 
 PLATFORM = "platform"
+# Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a
+# revoked or rotated key is refused by every worker from the moment the revocation commits.
+_LIVE_KEY = select(a.api_keys.c.id, a.api_keys.c.role, a.api_keys.c.tenant).where(
+    a.api_keys.c.key_hash == bindparam("key_hash"), a.api_keys.c.revoked_at.is_(None))
 
 
 class Role(StrEnum):
@@ -116,8 +120,7 @@ class ApiKeys:
     def authenticate(self, secret: str) -> Principal | None:
         """The live key with this secret, or None (unknown and revoked keys look the same to a caller)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(a.api_keys.c.id, a.api_keys.c.role, a.api_keys.c.tenant).where(
-                a.api_keys.c.key_hash == hash_secret(secret), a.api_keys.c.revoked_at.is_(None))).first()
+            row = conn.execute(_LIVE_KEY, {"key_hash": hash_secret(secret)}).first()
         return None if row is None else Principal(row.id, Role(row.role), row.tenant)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from openice.api.deps import IdempotencyKey, Tx, require
 from openice.api.keys import Role
@@ -25,7 +25,9 @@ from openice.api.views import (
     reply,
 )
 from openice.decisioning.domain import ApplicationInput, Registration
+from openice.decisioning.repository import DecisionRepository
 from openice.errors import ValidationError
+from openice.matching.repository import DrawdownRepository
 from openice.money import to_minor
 from openice.storage import decisioning_tables as d
 from openice.storage import tables as t
@@ -36,8 +38,11 @@ SelfOrOperator = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER))]
 Reader = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]
 
 
+_CURRENCY = select(t.products.c.currency).where(t.products.c.code == bindparam("code"))  # built once
+
+
 def product_currency(scope: Scope, product_code: str) -> str:
-    return scope.conn.execute(select(t.products.c.currency).where(t.products.c.code == product_code)).scalar_one()
+    return scope.conn.execute(_CURRENCY, {"code": product_code}).scalar_one()
 
 
 def _borrower(tx: Tx, row: Any) -> BorrowerView:
@@ -82,7 +87,7 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
         result = tx.decisioning.apply(borrower_id, body)
         tx.audit("decision.made", result["decision_id"],
                  {"borrower_id": borrower_id, "outcome": result["outcome"], "line_id": result["line_id"]})
-        row = tx.conn.execute(select(d.decisions).where(d.decisions.c.id == result["decision_id"])).one()
+        row = DecisionRepository(tx.conn).get(result["decision_id"])
         return decision_view(row, result["line_id"]).model_dump(mode="json")
 
     return reply(tx.creates.run(tx.principal, key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
@@ -130,7 +135,7 @@ def draw(line_id: str, body: DrawdownIn, key: IdempotencyKey, tx: SelfOrOperator
     result = tx.matching.drawdown(line_id, amount, body.tenor, tx.principal.scoped(key))
     tx.audit("drawdown", str(result["drawdown_id"]),
              {"line_id": line_id, "amount": amount, "status": result["status"], "loan_id": result["loan_id"]})
-    row = tx.conn.execute(select(d.drawdowns).where(d.drawdowns.c.id == result["drawdown_id"])).one()
+    row = DrawdownRepository(tx.conn).get(result["drawdown_id"])
     return reply(drawdown_view(row, currency), 201)
 
 

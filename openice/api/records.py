@@ -8,13 +8,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openice.api.keys import Principal
 from openice.errors import Conflict
 from openice.storage import api_tables as a
 from openice.storage.uow import now_iso
+
+# Built once: they run on every write request.
+_INSERT_AUDIT = insert(a.audit_log)
+_CLAIM = {name: dialect.insert(a.api_requests).on_conflict_do_nothing().returning(a.api_requests.c.scope_key)
+          for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_ANSWER = update(a.api_requests).where(a.api_requests.c.scope_key == bindparam("key"))
 
 
 def request_hash(operation: str, payload: Any) -> str:
@@ -38,10 +44,8 @@ class IdempotentCreates:
             work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         scope_key, digest = principal.scoped(key), request_hash(operation, payload)
         table = a.api_requests
-        dialect_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[self.conn.dialect.name]
-        claimed = self.conn.execute(dialect_insert(table).values(
-            scope_key=scope_key, operation=operation, request_hash=digest, created_at=now_iso())
-            .on_conflict_do_nothing().returning(table.c.scope_key)).first()
+        claimed = self.conn.execute(_CLAIM[self.conn.dialect.name], dict(
+            scope_key=scope_key, operation=operation, request_hash=digest, created_at=now_iso())).first()
         if claimed is None:
             row = self.conn.execute(select(table).where(table.c.scope_key == scope_key).with_for_update()).one()
             if row.request_hash != digest:
@@ -52,14 +56,14 @@ class IdempotentCreates:
             # A committed claim without a response was left by a process that died between its own claim
             # transaction and the work (how keys were claimed before): it is abandoned, so this request takes over.
         result = work()
-        self.conn.execute(update(table).where(table.c.scope_key == scope_key)
-                          .values(status_code=201, response=json.dumps(result, default=str)))
+        self.conn.execute(_ANSWER, {"key": scope_key, "status_code": 201,
+                                    "response": json.dumps(result, default=str)})
         return result
 
 
 def record_audit(conn: Connection, principal: Principal, request_id: str, action: str, resource: str,
                  detail: dict[str, Any]) -> None:
     """Who did what, when, under which request id. Rows are only ever inserted (triggers refuse the rest)."""
-    conn.execute(insert(a.audit_log).values(
+    conn.execute(_INSERT_AUDIT, dict(
         at=now_iso(), request_id=request_id, key_id=principal.key_id, role=principal.role.value,
         tenant=principal.tenant, action=action, resource=resource, detail=json.dumps(detail, default=str)))
