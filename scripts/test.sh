@@ -11,5 +11,11 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable at 127.0.0.1:5432: cannot run the storage tests" >&2; exit 1; }
 export OPENICE_REQUIRE_PG=1
+# The browser test drives Debian's Chromium headless through Playwright; no browser is ever downloaded by Playwright.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium for the browser test"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -q chromium >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+fi
 .venv/bin/ruff check openice tests bench
 exec .venv/bin/python -m pytest -n 2 -q "$@"
