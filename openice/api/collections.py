@@ -82,6 +82,31 @@ class StageSummary(BaseModel):
     unassigned: int
 
 
+class AgentPerformance(BaseModel):
+    agent: str
+    contacts: int
+    reached: int = Field(description="contacts that reached the borrower (outcome reached or promise)")
+    promises: int
+    kept: int = Field(description="promises judged kept in the period")
+    broken: int
+    kept_amount: Money = Field(description="paid against the promises kept")
+    kept_rate: float | None = Field(description="kept / (kept + broken); null when none was judged")
+
+
+class StageFlow(BaseModel):
+    stage: str
+    opened: int
+    escalated_in: int
+
+
+class Performance(BaseModel):
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    agents: list[AgentPerformance]
+    stages: list[StageFlow]
+    closed: dict[str, int] = Field(description="cases closed in the period by how: cured, repaid, recovered")
+
+
 class PromiseIn(BaseModel):
     amount: str = Field(pattern=AMOUNT, examples=["500.00"])
     currency: str = Field(pattern=CURRENCY, examples=["CNY"])
@@ -129,6 +154,15 @@ def summary(tx: Desk) -> Any:
                          due_today=s["due_today"], promises_pending=s["promises_pending"],
                          unassigned=s["unassigned"])
             for s in Collections(tx.joined).summary(_funder(tx))]
+
+
+@router.get("/performance", response_model=Performance, response_model_by_alias=True)
+def performance(tx: Desk, start: Annotated[date, Query(alias="from")], end: Annotated[date, Query(alias="to")]
+                ) -> Any:
+    """How the desk did between two business days, per agent (and currency) and per stage."""
+    found = Collections(tx.joined).performance(start, end, _funder(tx))
+    agents = [{**a, "kept_amount": money(a["kept_amount"], a["currency"])} for a in found["agents"]]
+    return Performance.model_validate({**found, "agents": agents})
 
 
 @router.get("/queue", response_model=WorkQueue)

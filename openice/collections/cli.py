@@ -1,4 +1,4 @@
-"""CLI of the collections stage: `openice collections summary|queue|case|contact|assign`."""
+"""CLI of the collections stage: `openice collections summary|queue|case|contact|assign|performance`."""
 
 from __future__ import annotations
 
@@ -65,6 +65,30 @@ def queue(db: DbOption = None, funder: Funder = None, stage: Stage = None,
                       f"{fmt(r['overdue_amount'], r['currency'])} {r['currency']}", r["assignee"] or "-",
                       str(r["last_contact_on"] or "-"), f"{r['promises_kept']}/{r['promises_broken']}")
     console.print(table if rows else "nothing is due for contact today")
+
+
+@collections_app.command()
+def performance(start: Annotated[str, typer.Option("--from", help="First business day, YYYY-MM-DD")],
+                end: Annotated[str, typer.Option("--to", help="Last business day, YYYY-MM-DD")],
+                db: DbOption = None, funder: Funder = None) -> None:
+    """How the desk did: contacts, promises kept and broken per agent; cases opened, escalated and closed."""
+    try:
+        found = _service(db).performance(parse_date(start, "from"), parse_date(end, "to"), funder)
+    except OpeniceError as error:
+        fail(error)
+    agents = Table(title=f"agents {found['from']} .. {found['to']}")
+    for col in ("agent", "contacts", "reached", "promises", "kept", "broken", "kept rate"):
+        agents.add_column(col, justify="right")
+    for a in found["agents"]:
+        agents.add_row(a["agent"], *(f"{a[k]:,}" for k in ("contacts", "reached", "promises", "kept", "broken")),
+                       "-" if a["kept_rate"] is None else f"{a['kept_rate']:.0%}")
+    stages = Table(title="cases by stage")
+    for col in ("stage", "opened", "escalated in"):
+        stages.add_column(col, justify="right")
+    for s in found["stages"]:
+        stages.add_row(s["stage"], f"{s['opened']:,}", f"{s['escalated_in']:,}")
+    console.print(agents, stages)
+    console.print("closed: " + ", ".join(f"{how} {n:,}" for how, n in found["closed"].items()))
 
 
 @collections_app.command("case")

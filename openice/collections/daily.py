@@ -96,9 +96,13 @@ def _judge_promises(ctx: DayContext, now: str) -> None:
           AND (c.promise_day <= :d OR c.id IN (SELECT case_id FROM eod_collect_closed))""")
     if not due:
         return
-    ctx.run(ACTION + """SELECT case_id, loan_id, :d,
-               CASE WHEN paid >= promised THEN 'promise_kept' ELSE 'promise_broken' END, paid, NULL, :now
-               FROM eod_promises""", now=now)
+    # The judgement is credited to the agent who took the promise.
+    ctx.run("""INSERT INTO collection_actions (case_id, loan_id, business_day, kind, amount, agent, created_at)
+               SELECT p.case_id, p.loan_id, :d,
+                      CASE WHEN p.paid >= p.promised THEN 'promise_kept' ELSE 'promise_broken' END, p.paid,
+                      (SELECT a.agent FROM collection_actions a WHERE a.case_id = p.case_id AND a.outcome = 'promise'
+                       ORDER BY a.id DESC LIMIT 1), :now
+               FROM eod_promises p""", now=now)
     ctx.run("""UPDATE collection_cases SET
                promises_kept = promises_kept + CASE WHEN p.paid >= p.promised THEN 1 ELSE 0 END,
                promises_broken = promises_broken + CASE WHEN p.paid >= p.promised THEN 0 ELSE 1 END,

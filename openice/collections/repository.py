@@ -61,6 +61,31 @@ class CaseRepository:
             .where(cases.c.status == "open").group_by(cases.c.stage, cases.c.currency))
         return sorted(self.conn.execute(query), key=lambda r: (STAGES.index(r.stage), r.currency))
 
+    def performance(self, first: int, last: int) -> tuple[list[Any], list[Any]]:
+        """Actions between two days (inclusive): per agent and currency, and how cases opened, escalated and closed
+        per stage."""
+        acts, cases = c.collection_actions, c.collection_cases
+        scoped = acts.c.case_id.in_(self._scoped(select(cases.c.id)))
+        window = (acts.c.business_day >= first, acts.c.business_day <= last, scoped)
+
+        def count(condition: Any) -> Any:
+            return func.sum(case((condition, 1), else_=0))
+
+        kept = acts.c.kind == "promise_kept"
+        agents = self.conn.execute(select(
+            acts.c.agent, cases.c.currency, count(acts.c.kind == "contact").label("contacts"),
+            count(acts.c.outcome.in_(("reached", "promise"))).label("reached"),
+            count(acts.c.outcome == "promise").label("promises"), count(kept).label("kept"),
+            count(acts.c.kind == "promise_broken").label("broken"),
+            func.sum(case((kept, acts.c.amount), else_=0)).label("kept_amount"))
+            .select_from(acts.join(cases, cases.c.id == acts.c.case_id))
+            .where(*window, acts.c.agent.is_not(None), acts.c.kind != "assigned")
+            .group_by(acts.c.agent, cases.c.currency).order_by(acts.c.agent, cases.c.currency)).all()
+        flows = self.conn.execute(select(acts.c.kind, acts.c.detail, func.count().label("cases"))
+                                  .where(*window, acts.c.kind.in_(("opened", "escalated", "closed")))
+                                  .group_by(acts.c.kind, acts.c.detail)).all()
+        return agents, flows
+
     def actions(self, case_id: int) -> list[Any]:
         acts = c.collection_actions
         return list(self.conn.execute(select(acts).where(acts.c.case_id == case_id).order_by(acts.c.id)))

@@ -73,6 +73,24 @@ class Collections:
                  "due_today": int(r.due_today), "promises_pending": int(r.promises_pending),
                  "unassigned": int(r.unassigned)} for r in rows]
 
+    def performance(self, first: date, last: date, funder: str | None = None) -> dict[str, Any]:
+        """How the desk did between two business days: per agent, contacts, reach, promises and how they ended;
+        per stage, cases opened and escalated into it, and cases closed by how they ended."""
+        if last < first:
+            raise ValidationError(f"{last} is before {first}", field="to")
+        with self.store.begin(readonly=True) as uow:
+            agents, flows = CaseRepository(uow.conn, funder).performance(to_day(first), to_day(last))
+        per_agent = [{"agent": r.agent, "currency": r.currency, "contacts": int(r.contacts), "reached": int(r.reached),
+                      "promises": int(r.promises), "kept": int(r.kept), "broken": int(r.broken),
+                      "kept_amount": int(r.kept_amount or 0),
+                      "kept_rate": None if r.kept + r.broken == 0 else round(r.kept / (r.kept + r.broken), 4)}
+                     for r in agents]
+        counts = {(r.kind, r.detail): int(r.cases) for r in flows}
+        per_stage = [{"stage": s, "opened": counts.get(("opened", s), 0),
+                      "escalated_in": counts.get(("escalated", s), 0)} for s in STAGES]
+        closed = {how: counts.get(("closed", how), 0) for how in ("cured", "repaid", "recovered")}
+        return {"from": first, "to": last, "agents": per_agent, "stages": per_stage, "closed": closed}
+
     def case(self, case_id: int, funder: str | None = None) -> dict[str, Any]:
         with self.store.begin(readonly=True) as uow:
             cases = CaseRepository(uow.conn, funder)

@@ -44,6 +44,12 @@ def test_the_platform_desk_works_every_case_and_a_promise_replays(world: World) 
     assert assigned.status_code == 201 and sum(assigned.json()["assigned"].values()) == 1  # the other has its agent
     listed = world.call("operator", "GET", "/v1/collections/cases", params={"status": "open", "limit": 1})
     assert listed.status_code == 200 and len(listed.json()["items"]) == 1 and listed.json()["next_cursor"]
+    report = world.call("operator", "GET", "/v1/collections/performance", params={"from": "2026-02-01",
+                                                                                "to": "2026-02-28"})
+    assert report.status_code == 200, report.text
+    [agent] = report.json()["agents"]
+    assert (agent["contacts"], agent["promises"], agent["kept_rate"]) == (1, 1, None)  # not judged yet
+    assert report.json()["stages"][0] == {"stage": "M1", "opened": 2, "escalated_in": 0}
     with world.engine.connect() as conn:
         actions = [r.action for r in conn.execute(select(a.audit_log.c.action).where(
             a.audit_log.c.action.like("collections.%")))]

@@ -50,6 +50,8 @@ def test_summary_queue_assign_and_a_promise(db: str) -> None:
     assert json.loads(made.output)["promise"] == {"amount": 50_000, "by": "2026-02-20", "made_on": "2026-02-17"}
     case = json.loads(runner.invoke(app, ["collections", "case", "1"]).output)
     assert [a["kind"] for a in case["actions"]] == ["opened", "assigned", "contact"]
+    report = runner.invoke(app, ["collections", "performance", "--from", "2026-02-01", "--to", "2026-02-28"])
+    assert report.exit_code == 0 and "ann" in report.output and "repaid 0" in report.output
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -58,6 +60,7 @@ def test_summary_queue_assign_and_a_promise(db: str) -> None:
     (["contact", "1", "--channel", "call", "--outcome", "promise", "--agent", "ann", "--promise-amount", "5",
       "--promise-date", "20/02/2026"], "promise_date"),
     (["queue", "--stage", "M9"], "stage"),
+    (["performance", "--from", "2026-03-01", "--to", "2026-02-01"], "to: 2026-02-01 is before 2026-03-01"),
     (["case", "99"], "no collection case 99"),
     (["case", "1", "--funder", "bank-b"], "no collection case 1"),
 ])

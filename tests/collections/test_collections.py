@@ -186,3 +186,32 @@ def test_a_strategy_needs_every_stage_and_sane_cadences() -> None:
     with pytest.raises(ValidationError) as error:
         Strategy(max_promise_days=0)
     assert error.value.field == "max_promise_days"
+
+
+def test_performance_credits_each_promise_to_the_agent_who_took_it(servicing: Servicing, engine: Engine) -> None:
+    first, second, third = originate(servicing, 3)
+    collections = Collections(engine)
+    run_until(engine, date(2026, 2, 16))
+    case = {q["loan_id"]: q["id"] for q in collections.queue()}
+    full = servicing.loan(first).total_due()
+    collections.record_contact(case[first], channel="call", outcome="promise", agent="ann", promise_amount=full,
+                               promise_date=date(2026, 2, 18))
+    collections.record_contact(case[second], channel="call", outcome="promise", agent="bob", promise_amount=50_000,
+                               promise_date=date(2026, 2, 18))
+    collections.record_contact(case[third], channel="sms", outcome="no_answer", agent="bob")
+    servicing.repay(first, full, "paid-in-full")
+    servicing.repay(second, 30_000, "paid-short")
+    run_until(engine, date(2026, 3, 20))  # past 30 days overdue: the two unpaid loans move to M2
+    found = collections.performance(date(2026, 2, 1), date(2026, 3, 31))
+    assert found["agents"] == [
+        {"agent": "ann", "currency": "CNY", "contacts": 1, "reached": 1, "promises": 1, "kept": 1, "broken": 0,
+         "kept_amount": full, "kept_rate": 1.0},
+        {"agent": "bob", "currency": "CNY", "contacts": 2, "reached": 1, "promises": 1, "kept": 0, "broken": 1,
+         "kept_amount": 0, "kept_rate": 0.0}]
+    assert found["stages"][:2] == [{"stage": "M1", "opened": 3, "escalated_in": 0},
+                                   {"stage": "M2", "opened": 0, "escalated_in": 2}]
+    assert found["closed"] == {"cured": 0, "repaid": 1, "recovered": 0}
+    assert collections.performance(date(2026, 2, 1), date(2026, 3, 31), funder="bank-b")["agents"] == []
+    with pytest.raises(ValidationError) as error:
+        collections.performance(date(2026, 3, 1), date(2026, 2, 1))
+    assert error.value.field == "to"
