@@ -46,6 +46,9 @@ _INSTALLMENTS = select(t.installments).where(t.installments.c.loan_id == bindpar
     t.installments.c.seq)
 _DELETE_INSTALLMENTS = t.installments.delete().where(t.installments.c.loan_id == bindparam("loan_id"))
 _INSERT_INSTALLMENTS = insert(t.installments)
+_ONE_INSTALLMENT = (t.installments.c.loan_id == bindparam("b_loan"), t.installments.c.seq == bindparam("b_seq"))
+_DELETE_INSTALLMENT = t.installments.delete().where(*_ONE_INSTALLMENT)
+_UPDATE_INSTALLMENT = update(t.installments).where(*_ONE_INSTALLMENT)
 _INSERT_LOAN = insert(t.loans)
 _SAVE_LOAN = update(t.loans).where(t.loans.c.id == bindparam("loan_key")).values(version=t.loans.c.version + 1)
 _INSERT_ENTRY = insert(t.journal_entries).returning(t.journal_entries.c.id)
@@ -98,6 +101,9 @@ BALANCE_COLUMNS = {account: f"bal_{account}" for account in L.SNAPSHOT_ACCOUNTS}
 class LoanRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # loan id -> the installment rows as this transaction last read or wrote them, so `save` writes only the
+        # installments that changed (a repayment usually touches one of twelve)
+        self._installments: dict[int, dict[int, dict[str, Any]]] = {}
 
     def next_id(self) -> int:
         """A new loan number before the row exists (the domain needs it for its journal lines).
@@ -160,8 +166,9 @@ class LoanRepository:
         row = self.conn.execute(query, {"loan_id": loan_id}).first()
         if row is None:
             raise NotFound(f"no loan {loan_id}", field="loan_id")
-        rows = self.conn.execute(_INSTALLMENTS, {"loan_id": loan_id})
-        return self._to_domain(row, [self._installment(r) for r in rows])
+        installments = [self._installment(r) for r in self.conn.execute(_INSTALLMENTS, {"loan_id": loan_id})]
+        self._installments[loan_id] = {i.seq: self._installment_row(loan_id, i) for i in installments}
+        return self._to_domain(row, installments)
 
     @staticmethod
     def _installment(r: Any) -> InstallmentState:
@@ -195,10 +202,30 @@ class LoanRepository:
         result = self.conn.execute(_SAVE_LOAN, {"loan_key": loan.loan_id, **self._state(loan)})
         if result.rowcount != 1:
             raise NotFound(f"no loan {loan.loan_id}", field="loan_id")
-        self.conn.execute(_DELETE_INSTALLMENTS, {"loan_id": loan.loan_id})
-        self.conn.execute(_INSERT_INSTALLMENTS, [self._installment_row(loan.loan_id, i) for i in loan.installments])
+        self._write_installments(loan)
         self.write_journal(loan, transaction_id)
         self.write_allocations(loan, transaction_id)
+
+    def _write_installments(self, loan: LoanAccount) -> None:
+        """The loan's installments as they are now: only the changed, new and dropped ones when this transaction read
+        them (`get`), all of them otherwise."""
+        rows = {i.seq: self._installment_row(loan.loan_id, i) for i in loan.installments}
+        before = self._installments.get(loan.loan_id)
+        if before is None:
+            self.conn.execute(_DELETE_INSTALLMENTS, {"loan_id": loan.loan_id})
+            self.conn.execute(_INSERT_INSTALLMENTS, list(rows.values()))
+        else:
+            dropped = [{"b_loan": loan.loan_id, "b_seq": seq} for seq in before if seq not in rows]
+            changed = [{**{k: v for k, v in row.items() if k not in ("loan_id", "seq")}, "b_loan": loan.loan_id,
+                        "b_seq": seq} for seq, row in rows.items() if seq in before and before[seq] != row]
+            added = [row for seq, row in rows.items() if seq not in before]
+            if dropped:
+                self.conn.execute(_DELETE_INSTALLMENT, dropped)
+            if changed:
+                self.conn.execute(_UPDATE_INSTALLMENT, changed)
+            if added:
+                self.conn.execute(_INSERT_INSTALLMENTS, added)
+        self._installments[loan.loan_id] = rows
 
     def write_allocations(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
         rows = [dict(transaction_id=txn if txn is not None else transaction_id, loan_id=loan.loan_id, seq=seq,
