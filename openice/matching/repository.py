@@ -87,8 +87,11 @@ class QuotaRepository:
         """Take `amount` from every (period, day, quota) or from none: a conditional UPDATE whose row count says
         whether it fitted. The caller rolls the transaction back when it did not."""
         for period, day, quota in periods:
-            self._ensure(code, period, day, quota)
-            done = self.conn.execute(_RESERVE, {"code": code, "p": period, "day": day, "amount": amount, "q": quota})
+            params = {"code": code, "p": period, "day": day, "amount": amount, "q": quota}
+            done = self.conn.execute(_RESERVE, params)
+            if done.rowcount != 1:  # no usage row for this period yet (its first reservation), or full
+                self._ensure(code, period, day, quota)
+                done = self.conn.execute(_RESERVE, params)
             if done.rowcount != 1:
                 return False
         return True
