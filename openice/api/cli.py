@@ -30,7 +30,8 @@ def serve(db: Db = None, host: Annotated[str | None, typer.Option(help="Bind add
     os.environ.update({"OPENICE_DB": settings.db, **({"OPENICE_CONFIG": config} if config else {})})
     uvicorn.run("openice.api.app:from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, timeout_keep_alive=settings.keep_alive_seconds,
-                timeout_graceful_shutdown=10, log_level="warning")
+                timeout_graceful_shutdown=10, log_level="warning",
+                access_log=False)  # no access lines at this log level anyway; skip building them
 
 
 @key_app.command("create")

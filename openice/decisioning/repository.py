@@ -37,6 +37,10 @@ _DECISION = select(d.decisions).where(d.decisions.c.id == bindparam("decision_id
 _LINE = select(d.credit_lines).where(d.credit_lines.c.id == bindparam("line_id"))
 _LISTED = select(d.blacklist.c.kind, d.blacklist.c.value_hash).where(
     d.blacklist.c.value_hash.in_(bindparam("hashes", expanding=True)))
+_L = d.credit_lines.c
+_RESERVE_LINE = update(d.credit_lines).where(
+    _L.id == bindparam("line_id"), _L.status == "active", _L.expiry_day >= bindparam("today"),
+    _L.drawn + bindparam("b_amount") <= _L.amount).values(drawn=_L.drawn + bindparam("b_amount"))
 _INSERT_APPLICATION = insert(d.applications)
 _INSERT_DECISION = insert(d.decisions)
 _INSERT_LINE = insert(d.credit_lines)
@@ -122,10 +126,7 @@ class CreditLineRepository:
 
     def reserve(self, line_id: str, amount: int, today: int) -> bool:
         """Take `amount` of the line's room atomically; False when the line is closed, expired or too small."""
-        c = d.credit_lines.c
-        result = self.conn.execute(update(d.credit_lines).where(
-            c.id == line_id, c.status == "active", c.expiry_day >= today, c.drawn + amount <= c.amount)
-            .values(drawn=c.drawn + amount))
+        result = self.conn.execute(_RESERVE_LINE, {"line_id": line_id, "today": today, "b_amount": amount})
         return result.rowcount == 1
 
     def release(self, line_id: str, amount: int) -> None:
