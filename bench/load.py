@@ -10,10 +10,17 @@ Setup (not timed): a fresh PostgreSQL schema, the demo products, three instituti
 the bundled credit_data set, B borrowers each with an approved line and one funded loan, business days closed
 until the first installments are due, and an API key per borrower.
 
-Load: an open-loop generator (requests start on a fixed schedule whatever the server does, so a slow server
-cannot slow the clock) sends a mix of applications (each one a stored decision), drawdowns (routed and
-originated), repayments and reads, each with the borrower's or the operator's key. Latency is measured from the
-scheduled start, so queueing in the client counts against the server too.
+Each phase gets a fresh server, waits until all its workers have started and warms it with 5 s of the mix at
+20 req/s (not measured). Load: an open-loop generator (requests start on a fixed schedule whatever the server
+does, so a slow server cannot slow the clock; every request is built and encoded before the clock starts) sends a
+mix of applications (each one a stored decision), drawdowns (routed and originated), repayments and reads, each
+with the borrower's or the operator's key. Latency is measured from the scheduled start, so queueing in the
+client counts against the server too.
+
+Baseline (same run, unless --no-baseline): the same generator at the first rate on GET /health for
+--baseline-duration seconds on a fresh server, so each phase's sustained rate also reads as a ratio of what the
+HTTP stack and the generator alone sustain on this machine at that moment. Every phase records the CPU time per
+request of the generator's process and of the server's process group (from /proc).
 
 Fault: the same mix; halfway through, the server's whole process group gets SIGKILL and a new server starts.
 Every repayment without an answer is retried with its Idempotency-Key until answered. Then: every acknowledged
@@ -65,6 +72,7 @@ START = date(2026, 1, 15)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MIX = (("apply", 0.10), ("drawdown", 0.10), ("repay", 0.30), ("read_loan", 0.20), ("list_loans", 0.10),
        ("read_line", 0.10), ("list_decisions", 0.10))
+HEALTH = (("health", 1.0),)  # the baseline: the same open-loop generator on GET /health
 POLICY = {"max_pd": 0.4}
 IN_FLIGHT = 64  # connections the generator keeps open; later requests queue in the client, on the clock
 KEEP_ALIVE_REUSE = 3.0  # seconds an idle connection is reused; the server closes idle ones after 5
@@ -103,6 +111,8 @@ class Sample:
 class Run:
     samples: list[Sample] = field(default_factory=list)
     elapsed: float = 0.0
+    generator_cpu: float = 0.0  # CPU seconds of this (the generator's) process during the run
+    server_cpu: float = 0.0  # CPU seconds of the server's process group (master and workers) during the run
 
 
 def bureau_rows() -> list[dict[str, Any]]:
@@ -186,6 +196,17 @@ def setup(args: argparse.Namespace) -> World:
     return World(url, operator, borrowers, bureau, env)
 
 
+def arun(coro: Any) -> Any:
+    """Run the generator on uvloop when it is installed (it is with the api extra): less of the generator's CPU on
+    the cores the server is measured on."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -210,6 +231,19 @@ def start_server(world: World, port: int, workers: int) -> subprocess.Popen[byte
     raise RuntimeError("the server did not become ready in 120 s")
 
 
+def warm(world: World, port: int, proc: subprocess.Popen[bytes], tag: str) -> None:
+    """Before a measured phase (not timed): wait until every worker has finished starting (/ready answers as soon
+    as one has; the others may still be loading the model), then send a few seconds of the mix at a low rate so that
+    both workers have built their statements and prepared them on their connections."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        before = group_cpu(proc.pid)
+        time.sleep(1.0)
+        if group_cpu(proc.pid) - before < 0.1:
+            break
+    arun(generate(f"http://127.0.0.1:{port}", world, 20, 5, tag, 1000))
+
+
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -221,6 +255,8 @@ def request_for(op: str, i: int, world: World, rng: np.random.Generator, tag: st
     who = world.borrowers[b]
     auth = {"Authorization": f"Bearer {who.key}"}
     sample = Sample(op, 0, 0.0, borrower=b)
+    if op == "health":
+        return sample, dict(method="GET", url="/health", headers={})
     if op == "apply":
         app = application(rng, "CASH-EI", 12)
         app["bureau"] = world.bureau[i % len(world.bureau)]
@@ -260,18 +296,26 @@ class Wire:
         self.timeout = timeout
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
-    async def request(self, method: str, url: str, headers: dict[str, str], body: Any = None,
-                      params: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    def encode(self, method: str, url: str, headers: dict[str, str], body: Any = None,
+               params: dict[str, Any] | None = None) -> bytes:
+        """The request's bytes on the wire (built before the clock starts: the generator shares the cores)."""
         payload = b"" if body is None else json.dumps(body).encode()
         path = url + ("?" + urlencode(params) if params else "")
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(payload)}\r\n"
         if body is not None:
             head += "Content-Type: application/json\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        return head.encode() + payload
+
+    async def request(self, method: str, url: str, headers: dict[str, str], body: Any = None,
+                      params: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        return await self.send(self.encode(method, url, headers, body, params))
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
         try:
             async with asyncio.timeout(self.timeout):
                 reader, writer = await self._connection()
-                writer.write(head.encode() + payload)
+                writer.write(raw)
                 status_line = await reader.readline()
                 status, length, close = int(status_line.split()[1]), 0, False
                 while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -304,21 +348,37 @@ class Wire:
             writer.close()
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of this process group."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 async def generate(base: str, world: World, rate: float, duration: float, tag: str, seed: int,
-                   at_half: Any = None) -> Run:
-    """Open-loop load: request i starts at t0 + i / rate; latency counts from that scheduled instant."""
+                   at_half: Any = None, server: int | None = None, mix: tuple[tuple[str, float], ...] = MIX) -> Run:
+    """Open-loop load: request i starts at t0 + i / rate; latency counts from that scheduled instant. `server` is the
+    server's process group, whose CPU time is recorded; `mix` = (("health", 1.0),) is the baseline."""
     rng = np.random.default_rng(seed)
-    names, weights = zip(*MIX, strict=True)
+    names, weights = zip(*mix, strict=True)
     ops = rng.choice(names, size=int(rate * duration), p=np.array(weights) / sum(weights))
     run = Run()
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(IN_FLIGHT)  # at most IN_FLIGHT connections; later requests wait here, on the clock
     client = Wire(base, timeout=10.0)
 
-    async def one(sample: Sample, kwargs: dict[str, Any], scheduled: float) -> None:
+    async def one(sample: Sample, raw: bytes, scheduled: float) -> None:
         try:
             async with gate:
-                status, data = await client.request(**kwargs)
+                status, data = await client.send(raw)
             sample.status = status
             if sample.op == "repay" and status == 201:
                 sample.answer = json.loads(data)
@@ -327,20 +387,26 @@ async def generate(base: str, world: World, rate: float, duration: float, tag: s
         sample.latency = loop.time() - scheduled
         run.samples.append(sample)
 
+    prepared = []  # every request built and encoded before the clock starts; the schedule is unchanged
+    for i, op in enumerate(ops):
+        sample, kwargs = request_for(str(op), i, world, rng, tag)
+        prepared.append((sample, client.encode(**kwargs)))
+    cpu0, server0 = time.process_time(), group_cpu(server) if server else 0.0
     t0 = loop.time()
     tasks = []
     fault = asyncio.create_task(at_half(duration / 2)) if at_half else None
-    for i, op in enumerate(ops):
+    for i, (sample, raw) in enumerate(prepared):
         scheduled = t0 + i / rate
         delay = scheduled - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        sample, kwargs = request_for(str(op), i, world, rng, tag)
-        tasks.append(asyncio.create_task(one(sample, kwargs, scheduled)))
+        tasks.append(asyncio.create_task(one(sample, raw, scheduled)))
     await asyncio.gather(*tasks)
     if fault:
         await fault
     run.elapsed = loop.time() - t0
+    run.generator_cpu = time.process_time() - cpu0
+    run.server_cpu = group_cpu(server) - server0 if server else 0.0
     client.close()
     return run
 
@@ -349,10 +415,10 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else float("nan")
 
 
-def summarise(run: Run) -> dict[str, Any]:
+def summarise(run: Run, mix: tuple[tuple[str, float], ...] = MIX) -> dict[str, Any]:
     ok = [s for s in run.samples if 200 <= s.status < 300]
     by_op = {}
-    for name, _ in MIX:
+    for name, _ in mix:
         mine = [s.latency for s in run.samples if s.op == name]
         by_op[name] = {"n": len(mine), "p50_ms": round(pct(mine, 50), 1), "p99_ms": round(pct(mine, 99), 1),
                        "errors": sum(1 for s in run.samples if s.op == name and not 200 <= s.status < 300)}
@@ -362,7 +428,9 @@ def summarise(run: Run) -> dict[str, Any]:
     latencies = [s.latency for s in run.samples]
     return {"requests": len(run.samples), "ok": len(ok), "errors": len(run.samples) - len(ok),
             "rps": len(ok) / run.elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
-            "by_op": by_op, "statuses": statuses, "elapsed_s": run.elapsed}
+            "by_op": by_op, "statuses": statuses, "elapsed_s": run.elapsed,
+            "generator_cpu_ms_per_request": 1000 * run.generator_cpu / max(len(run.samples), 1),
+            "server_cpu_ms_per_request": 1000 * run.server_cpu / max(len(run.samples), 1)}
 
 
 async def settle(base: str, world: World, pending: list[Sample]) -> int:
@@ -435,30 +503,48 @@ def fault_run(world: World, args: argparse.Namespace, port: int, rate: float) ->
         holder["proc"] = await asyncio.to_thread(start_server, world, port, args.workers)
         restart["seconds"] = time.monotonic() - started
 
-    run = asyncio.run(generate(base, world, rate, args.fault_duration, "fault", 99, crash))
+    run = arun(generate(base, world, rate, args.fault_duration, "fault", 99, crash))
     repayments = [s for s in run.samples if s.op == "repay"]
     pending = [s for s in repayments if not s.answer]
-    retries = asyncio.run(settle(base, world, pending))
+    retries = arun(settle(base, world, pending))
     kill_group(holder["proc"])
     checks = verify(world, repayments, first)
     return {"summary": summarise(run), "restart_seconds": restart.get("seconds"), "unanswered_before_retry":
             len(pending), "retries": retries, **checks}
 
 
-def metric(name: str, value: Any, unit: str, target: Any) -> dict[str, Any]:
-    """No baseline is measured here: the keys stay, with null values, so every bench result has one shape."""
-    return {"metric": name, "value": value, "unit": unit, "target": target, "baseline": None,
-            "baseline_value": None, "ratio": None}
+def metric(name: str, value: Any, unit: str, target: Any, baseline: str | None = None,
+           baseline_value: float | None = None) -> dict[str, Any]:
+    """`baseline` names what was measured in the same run to compare with; ratio = value / baseline_value."""
+    ratio = round(value / baseline_value, 3) if baseline_value else None
+    return {"metric": name, "value": value, "unit": unit, "target": target, "baseline": baseline,
+            "baseline_value": baseline_value, "ratio": ratio}
 
 
-def write(args: argparse.Namespace, phases: dict[float, dict[str, Any]], fault: dict[str, Any] | None) -> None:
+def write(args: argparse.Namespace, phases: dict[float, dict[str, Any]], fault: dict[str, Any] | None,
+          baseline: dict[str, Any] | None = None) -> None:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     results = []
+    rates = [float(r) for r in str(args.rate).split(",")]
+    base_name = f"GET /health offered {rates[0]:g} req/s, same run" if baseline else None
+    base_rps = round(baseline["rps"], 1) if baseline else None
+    if baseline:
+        results += [metric("baseline_health_sustained_ok_requests_per_second", base_rps, "req/s", None),
+                    metric("baseline_health_latency_p99", round(baseline["p99_ms"], 1), "ms", None),
+                    metric("baseline_health_generator_cpu_per_request",
+                           round(baseline["generator_cpu_ms_per_request"], 2), "ms", None),
+                    metric("baseline_health_server_cpu_per_request",
+                           round(baseline["server_cpu_ms_per_request"], 2), "ms", None)]
     for rate, s in phases.items():
-        results += [metric(f"offered_{rate:g}rps_sustained_ok_requests_per_second", round(s["rps"], 1), "req/s", 300),
+        results += [metric(f"offered_{rate:g}rps_sustained_ok_requests_per_second", round(s["rps"], 1), "req/s", 300,
+                           base_name, base_rps),
                     metric(f"offered_{rate:g}rps_latency_p50", round(s["p50_ms"], 1), "ms", None),
                     metric(f"offered_{rate:g}rps_latency_p99", round(s["p99_ms"], 1), "ms", 100),
-                    metric(f"offered_{rate:g}rps_errors", s["errors"], "requests", 0)]
+                    metric(f"offered_{rate:g}rps_errors", s["errors"], "requests", 0),
+                    metric(f"offered_{rate:g}rps_server_cpu_per_request", round(s["server_cpu_ms_per_request"], 2),
+                           "ms", None),
+                    metric(f"offered_{rate:g}rps_generator_cpu_per_request",
+                           round(s["generator_cpu_ms_per_request"], 2), "ms", None)]
     if fault:
         for name in ("lost", "doubled", "unbalanced_entries", "snapshot_mismatches",
                      "unanswered_after_retries"):
@@ -468,23 +554,28 @@ def write(args: argparse.Namespace, phases: dict[float, dict[str, Any]], fault: 
            "machine": {"cpus": os.cpu_count(), "memory_gib": round(memory), "python": platform.python_version()},
            "note": "2 cores shared with other developers' work; the load generator, 2 server workers and "
                    "PostgreSQL all run on them",
+           "load_average_before": args.load_before,
            "load_average_after": [round(x, 2) for x in os.getloadavg()],
            "sizes": {"rate": args.rate, "duration_s": args.duration, "workers": args.workers,
                      "borrowers": args.borrowers, "fault_duration_s": args.fault_duration},
-           "results": results, "load": {f"{k:g}": v for k, v in phases.items()}, "fault": fault}
+           "results": results, "baseline": baseline, "load": {f"{k:g}": v for k, v in phases.items()}, "fault": fault}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     lines = [f"# load benchmark, {doc['date']}", "",
-             f"{doc['machine']}; {doc['note']}. Sizes: {doc['sizes']}. Load average after: "
-             f"{doc['load_average_after']}.", "",
-             "| metric | value | unit | target |", "|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target']} |" for r in results]
+             f"{doc['machine']}; {doc['note']}. Sizes: {doc['sizes']}. Load average before: "
+             f"{doc['load_average_before']}, after: {doc['load_average_after']}.", "",
+             "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target']} | {r['baseline'] or ''} | "
+              f"{'' if r['baseline_value'] is None else r['baseline_value']} | "
+              f"{'' if r['ratio'] is None else r['ratio']} |" for r in results]
     for rate, summary in phases.items():
         lines += ["", f"Offered {rate:g} req/s for {args.duration:g} s, by operation:", "",
                   "| operation | requests | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
         lines += [f"| {op} | {v['n']} | {v['p50_ms']} | {v['p99_ms']} | {v['errors']} |"
                   for op, v in summary["by_op"].items()]
-        lines += ["", f"Status codes (0 = no answer within 10 s): {summary['statuses']}"]
+        lines += ["", f"Status codes (0 = no answer within 10 s): {summary['statuses']}",
+                  f"CPU per request: server (master and workers) {summary['server_cpu_ms_per_request']:.2f} ms, "
+                  f"load generator {summary['generator_cpu_ms_per_request']:.2f} ms"]
     if fault:
         lines += ["", f"Fault run: {json.dumps({k: v for k, v in fault.items() if k != 'summary'}, default=str)}",
                   f"Fault-run status codes: {fault['summary']['statuses']}"]
@@ -503,9 +594,12 @@ def main() -> None:
     parser.add_argument("--borrowers", type=int, default=200)
     parser.add_argument("--package", type=Path)
     parser.add_argument("--no-fault", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the /health phase")
+    parser.add_argument("--baseline-duration", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true", help="100 req/s for 10 s, 50 borrowers, 10 s fault run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
+    args.load_before = [round(x, 2) for x in os.getloadavg()]
     if args.quick:
         args.rate, args.duration, args.borrowers, args.fault_duration = "100", 10.0, 50, 10.0
     rates = [float(r) for r in args.rate.split(",")]
@@ -515,19 +609,33 @@ def main() -> None:
         parser.error("the benchmark runs against loopback only")
     print(f"setting up {args.borrowers} borrowers in schema {args.schema} ...", flush=True)
     world = setup(args)
+    baseline = None
+    if not args.no_baseline:  # the same server, generator and rate on GET /health: what the stack alone sustains
+        port = free_port()
+        server = start_server(world, port, args.workers)
+        try:
+            warm(world, port, server, "warm-health")
+            baseline = summarise(arun(generate(f"http://127.0.0.1:{port}", world, rates[0],
+                                                      args.baseline_duration, "health", 0, server=server.pid,
+                                                      mix=HEALTH)), HEALTH)
+        finally:
+            kill_group(server)
+        print(f"baseline, /health offered {rates[0]:g} req/s: "
+              f"{json.dumps({k: v for k, v in baseline.items() if k != 'by_op'})}", flush=True)
     phases = {}
     for n, rate in enumerate(rates):
         port = free_port()
         server = start_server(world, port, args.workers)
         try:
-            phases[rate] = summarise(asyncio.run(generate(f"http://127.0.0.1:{port}", world, rate, args.duration,
-                                                          f"load{n}", n + 1)))
+            warm(world, port, server, f"warm{n}")
+            phases[rate] = summarise(arun(generate(f"http://127.0.0.1:{port}", world, rate, args.duration,
+                                                          f"load{n}", n + 1, server=server.pid)))
         finally:
             kill_group(server)
         print(f"offered {rate:g} req/s: {json.dumps({k: v for k, v in phases[rate].items() if k != 'by_op'})}",
               flush=True)
     fault = None if args.no_fault else fault_run(world, args, free_port(), rates[-1])
-    write(args, phases, fault)
+    write(args, phases, fault, baseline)
 
 
 if __name__ == "__main__":
