@@ -162,6 +162,12 @@ class Prepared:
 
 
 def _check_range(spec: FeatureSpec, values: np.ndarray, index: pd.Index | None = None) -> None:
+    if values.size == 0:
+        return
+    lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)  # NaN (missing) skipped; two passes, no temporaries
+    if not (np.isinf(lo) or np.isinf(hi) or (spec.lower is not None and lo < spec.lower)
+            or (spec.upper is not None and hi > spec.upper)):
+        return
     bad = np.zeros(values.shape, dtype=bool)
     if spec.lower is not None:
         bad |= values < spec.lower
@@ -188,7 +194,9 @@ def prepare_frame(frame: pd.DataFrame, schema: list[FeatureSpec], special: dict[
         else:
             raw = frame[spec.name]
         if spec.kind == "numeric":
-            if pd.api.types.is_numeric_dtype(raw) and raw.dtype != bool:
+            if raw.dtype == np.dtype(np.float64):
+                values = raw.to_numpy()  # the frame's own array (read-only), not a copy
+            elif pd.api.types.is_numeric_dtype(raw) and raw.dtype != bool:
                 values = raw.to_numpy(dtype=float, na_value=np.nan)
             else:
                 values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numba
+import numba.extending
 import numpy as np
+from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from openice.errors import ValidationError
@@ -48,6 +50,7 @@ PD_FLOOR = 1e-6  # a PD is kept within [PD_FLOOR, 1 - PD_FLOOR]
 MISSING_CODES = {"None": 0, "Zero": 1, "NaN": 2}
 MAX_LEAVES = 64  # one bit per leaf in a mask of at most 64 bits
 CHUNKS = 1024  # a batch is split into this many chunks of rows, taken by the threads one at a time
+BLOCK = 64  # rows of a chunk gathered side by side at a time
 # int sections; openice.scoring.kernel appends its own after these
 TREE_LEAF0, SPLIT_AT, SPLIT_WORD, SPLIT_MASK, SPLIT_ZERO, NAN_ROW, ZERO_ROW, CAT_ROW, CAT_SLOTS, CHECKPOINT_AT, \
     TREE_PARAMS, ROWS = range(12)
@@ -409,21 +412,60 @@ def _linear(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, intercept: floa
     return z
 
 
+@numba.extending.intrinsic
+def _pointer(typingctx: Any, address: Any) -> Any:
+    """The int64 ``address`` as a pointer, for ``numba.carray`` over a column its caller keeps alive."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return numba.types.voidptr(numba.types.int64), codegen
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _score_columns(cols: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, scratch_size: int,
-                   fout: np.ndarray, iout: np.ndarray) -> None:
-    n = cols.shape[1]
+def _score_columns(addresses: np.ndarray, n: int, ints: np.ndarray, floats: np.ndarray, reasons: bool,
+                   scratch_size: int, out: np.ndarray, codes: np.ndarray) -> None:
+    categorical = section(ints, FEATURE_CATEGORICAL)
+    nf = addresses.shape[0]
     chunks = min(n, CHUNKS)
     for c in numba.prange(chunks):
         scratch = np.empty(scratch_size, dtype=np.int64)
-        for i in range(c * n // chunks, (c + 1) * n // chunks):
-            score_row(cols[:, i], ints, floats, reasons, scratch, fout[i], iout[i])
+        fout, iout = np.empty(LOST + N_REASONS), np.empty(REASON + N_REASONS, dtype=np.int64)
+        rows = np.empty((BLOCK, nf))  # a block of rows, each row's values side by side
+        lo, hi = c * n // chunks, (c + 1) * n // chunks
+        for start in range(lo, hi, BLOCK):
+            m = min(BLOCK, hi - start)
+            for j in range(nf):
+                if categorical[j]:
+                    codes_j = numba.carray(_pointer(addresses[j]), n, np.int64)
+                    for r in range(m):
+                        rows[r, j] = codes_j[start + r]
+                else:
+                    values_j = numba.carray(_pointer(addresses[j]), n, np.float64)
+                    for r in range(m):
+                        rows[r, j] = values_j[start + r]
+            for r in range(m):
+                score_row(rows[r], ints, floats, reasons, scratch, fout, iout)
+                out[PD, start + r], out[SCORE, start + r] = fout[PD], fout[SCORE]
+                for q in range(1 + N_REASONS):
+                    codes[q, start + r] = iout[GRADE + q]
 
 
-def score_columns(cols: np.ndarray, compiled: Compiled, reasons: bool, fout: np.ndarray, iout: np.ndarray) -> None:
-    """``score_row`` for every column of a feature-major matrix, in parallel over chunks of rows."""
+def score_columns(columns: list[np.ndarray], n: int, compiled: Compiled, reasons: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``score_row`` for every one of the ``n`` rows of prepared columns (one per feature of the schema:
+    numbers, category codes), in parallel over chunks of rows. Returns PD and score (2 x n) and the
+    grade and reason indices (1 + N_REASONS x n, int32)."""
+    flags = section(compiled.ints, FEATURE_CATEGORICAL)
+    columns = [np.ascontiguousarray(col, dtype=np.int64 if cat else np.float64) for col, cat in zip(columns, flags,
+                                                                                                     strict=True)]
+    if any(col.shape != (n,) for col in columns):
+        raise ValueError(f"every column must hold {n} values")
+    out, codes = np.empty((2, n)), np.empty((1 + N_REASONS, n), dtype=np.int32)
+    addresses = np.array([col.ctypes.data for col in columns], dtype=np.int64)  # `columns` lives until we return
     with dynamic_chunks():
-        _score_columns(cols, compiled.ints, compiled.floats, reasons, compiled.scratch, fout, iout)
+        _score_columns(addresses, n, compiled.ints, compiled.floats, reasons, compiled.scratch, out, codes)
+    return out, codes
 
 
 @dataclass

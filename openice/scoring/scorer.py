@@ -95,17 +95,12 @@ class Scorer:
         """Columns pd, score, grade, reason_1..reason_4 (codes, "" when fewer) and flags for every row."""
         model, c = self.model, self._compiled
         prep = model.prepare(frame)
-        cols = np.empty((len(model.schema), prep.n))
-        for j, s in enumerate(model.schema):
-            cols[j] = prep.columns[s.name]
-        fout = np.empty((prep.n, k.LOST + N_REASONS), order="F")
-        iout = np.empty((prep.n, k.REASON + N_REASONS), dtype=np.int64, order="F")
-        score_columns(cols, c, reasons, fout, iout)
-        out: dict[str, Any] = {"pd": fout[:, k.PD], "score": fout[:, k.SCORE],
-                               "grade": pd.Categorical.from_codes(iout[:, k.GRADE], categories=self._grades)}
+        values, codes = score_columns([prep.columns[s.name] for s in model.schema], prep.n, c, reasons)
+        out: dict[str, Any] = {"pd": values[k.PD], "score": values[k.SCORE],
+                               "grade": pd.Categorical.from_codes(codes[k.GRADE], categories=self._grades)}
         if reasons and model.scorecard.cards:
             for r in range(N_REASONS):
-                out[f"reason_{r + 1}"] = pd.Categorical.from_codes(iout[:, k.REASON + r], categories=c.reason_codes)
+                out[f"reason_{r + 1}"] = pd.Categorical.from_codes(codes[k.REASON + r], categories=c.reason_codes)
         out["flags"] = self._flags(prep)
         return pd.DataFrame(out, index=frame.index)
 
