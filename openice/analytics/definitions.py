@@ -5,16 +5,18 @@ transpiles it (`for_dialect`). To keep the three engines equal to the cent the S
 compares and counts integers; every ratio is formed in Python from exact integer numerators and
 denominators, so a split's numerators add up to the total's.
 
-Two fact tables are built once per as-of date and every metric reads them:
+Two fact tables are built once per period and as-of date and every metric reads them:
 
-* ``inf`` — one row per contractual installment due on or before the as-of date, with what was
-  paid on it by its due date, within the 30 days after, and by the delinquency thresholds.
-  Settlement rows (the installment a full prepayment collapses the schedule into, recognisable by
-  its ``principal_prepaid`` allocation) are not contractual dues and are left out; so are
-  installments falling due after a loan was written off.
+* ``loan_dues`` — one row per loan with an installment due on or before the as-of date, aggregated
+  from the installment facts (`installment_facts`: per contractual installment, what was paid on it by
+  its due date, within the 30 days after, and by the delinquency thresholds; never stored): the day
+  the loan became overdue, the days it first crossed 30+ and 90+, and the sums over its installments
+  due in the period. Settlement rows (the installment a full prepayment collapses the schedule into,
+  recognisable by its ``principal_prepaid`` allocation) are not contractual dues and are left out; so
+  are installments falling due after a loan was written off.
 * ``lf`` — one row per loan disbursed by the as-of date: its split dimensions, outstanding
   principal, the day it became overdue, the days it first crossed the 30+ and 90+ thresholds and
-  its balance on those days, and whether it is a repeat drawdown.
+  its balance on those days, whether it is a repeat drawdown, and its period's dues.
 """
 
 from __future__ import annotations
@@ -103,46 +105,69 @@ def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
 
 
 def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
-    """Grouped on the installments' key alone (loan_id, seq): the other columns are functionally
-    dependent on it. `loans` = (first, last) restricts it to a range of loan ids, so that a large
-    portfolio is built in parts whose hash tables stay small. Only the written-off loans are joined
-    (a small hash table), to drop their installments falling due after the write-off."""
+    """One row per contractual installment due by the as-of date, with what was paid on it by its due date,
+    in the 30 days after, by the delinquency thresholds and by the as-of date. Grouped on the installments'
+    key alone (loan_id, seq): the other columns are functionally dependent on it. The allocations are
+    reduced to integer columns (amount, principal part, prepaid part) before the join, so no text goes
+    through the join or the aggregation. `loans` = (first, last) restricts it to a range of loan ids, so
+    that a large portfolio is built in parts whose hash tables stay small. Only the written-off loans are
+    joined (a small hash table), to drop their installments falling due after the write-off."""
     part = f" AND i.loan_id >= {loans[0]} AND i.loan_id <= {loans[1]}" if loans else ""
+    a_part = f" AND loan_id >= {loans[0]} AND loan_id <= {loans[1]}" if loans else ""
     wo_part = f" AND id >= {loans[0]} AND id <= {loans[1]}" if loans else ""
     return f"""
 SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principal,
   MAX(i.principal + i.interest + i.fee) AS owed,
-  COALESCE(SUM(CASE WHEN a.component IN {PRINCIPAL} AND a.value_day <= i.due_day THEN a.amount END), 0)
-    AS prin_by_due,
-  COALESCE(SUM(CASE WHEN a.component IN {PRINCIPAL} AND a.value_day > i.due_day
-                     AND a.value_day <= i.due_day + 30 AND a.value_day <= {as_of} THEN a.amount END), 0)
-    AS prin_next30,
+  COALESCE(SUM(CASE WHEN a.value_day <= i.due_day THEN a.prin END), 0) AS prin_by_due,
+  COALESCE(SUM(CASE WHEN a.value_day > i.due_day AND a.value_day <= i.due_day + 30
+                     AND a.value_day <= {as_of} THEN a.prin END), 0) AS prin_next30,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.fpd_days - 1} THEN a.amount END), 0) AS paid_fpd,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m1} THEN a.amount END), 0) AS paid_30,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m3} THEN a.amount END), 0) AS paid_90,
   COALESCE(SUM(CASE WHEN a.value_day <= {as_of} THEN a.amount END), 0) AS paid_asof
 FROM installments i
 LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off'{wo_part}) w ON w.id = i.loan_id
-LEFT JOIN allocations a ON a.loan_id = i.loan_id AND a.seq = i.seq AND a.component IN {DUE_COMPONENTS}
+LEFT JOIN (SELECT loan_id, seq, value_day, amount,
+             CASE WHEN component IN {PRINCIPAL} THEN amount ELSE 0 END AS prin,
+             CASE WHEN component = 'principal_prepaid' THEN amount ELSE 0 END AS prepaid
+           FROM allocations WHERE component IN {DUE_COMPONENTS}{a_part}) a ON a.loan_id = i.loan_id AND a.seq = i.seq
 WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){part}
 GROUP BY i.loan_id, i.seq
-HAVING COALESCE(SUM(CASE WHEN a.component = 'principal_prepaid' THEN a.amount END), 0) = 0"""
+HAVING COALESCE(SUM(a.prepaid), 0) = 0"""
+
+
+def loan_dues(as_of: int, start: int, end: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
+    """Per loan with an installment due by the as-of date, from its installment facts (aggregated straight
+    away, never stored): the day it became overdue, the days it first crossed the 30+ and 90+ thresholds,
+    and its sums over the installments due in the period for Day-1 delinquency, 30-day collection and
+    FPD (the split dimensions are the loan's, so the period's sums can be formed per loan first).
+    `loans` as for `installment_facts`: a loan's installments all fall in its own range."""
+    period = f"due_day >= {start} AND due_day <= {end}"
+    first = f"{period} AND seq = 1 AND due_day + {th.fpd_days - 1} <= {as_of}"
+    count = "CAST(SUM(CASE WHEN {cond} THEN {value} ELSE 0 END) AS BIGINT)"
+    return f"""
+SELECT loan_id,
+  MIN(CASE WHEN owed - paid_asof > 0 THEN due_day END) AS overdue_since,
+  MIN(CASE WHEN due_day + {th.m1} <= {as_of} AND owed - paid_30 > 0 THEN due_day + {th.m1} END) AS first30,
+  MIN(CASE WHEN due_day + {th.m3} <= {as_of} AND owed - paid_90 > 0 THEN due_day + {th.m3} END) AS first90,
+  {count.format(cond=period, value=1)} AS dues,
+  {count.format(cond=period, value="principal")} AS principal_due,
+  {count.format(cond=period, value="principal - prin_by_due")} AS overdue_day1,
+  {count.format(cond=f"{period} AND principal > prin_by_due", value="prin_next30")} AS collected_30d,
+  {count.format(cond=first, value=1)} AS first_due,
+  {count.format(cond=f"{first} AND owed - paid_fpd > 0", value=1)} AS first_delinquent
+FROM ({installment_facts(as_of, th, loans)}) f
+GROUP BY loan_id"""
 
 
 def loan_facts(as_of: int, th: Thresholds) -> str:
-    """Per loan, without a GROUP BY over the loan's columns: the installment facts (`e`) and one pass over
-    the principal allocations (`p`, joined to `e` only for the few loans that crossed 30+) are
+    """Per loan, without a GROUP BY over the loan's columns: the loan's due facts (`loan_dues`, `e`) and one
+    pass over the principal allocations (`p`, joined to `e` only for the loans that crossed 30+) are
     aggregated per loan first, then joined to the loans 1:1."""
     written_off = f"(l.status = 'written_off' AND l.closed_day <= {as_of})"
     paid_by = "SUM(CASE WHEN a.value_day <= {day} THEN a.amount ELSE 0 END)"
     return f"""
-WITH e AS (
-  SELECT loan_id,
-    MIN(CASE WHEN owed - paid_asof > 0 THEN due_day END) AS overdue_since,
-    MIN(CASE WHEN due_day + {th.m1} <= {as_of} AND owed - paid_30 > 0 THEN due_day + {th.m1} END) AS first30,
-    MIN(CASE WHEN due_day + {th.m3} <= {as_of} AND owed - paid_90 > 0 THEN due_day + {th.m3} END) AS first90
-  FROM inf GROUP BY loan_id),
-crossed AS (SELECT loan_id, first30, first90 FROM e WHERE first30 IS NOT NULL OR first90 IS NOT NULL),
+WITH crossed AS (SELECT loan_id, first30, first90 FROM loan_dues WHERE first30 IS NOT NULL OR first90 IS NOT NULL),
 p AS (
   SELECT a.loan_id, {paid_by.format(day=as_of)} AS paid_asof, {paid_by.format(day='c.first30')} AS paid30,
     {paid_by.format(day='c.first90')} AS paid90
@@ -164,26 +189,23 @@ SELECT l.id AS loan_id, l.business_model,
   CASE WHEN {written_off} THEN 0 ELSE l.principal - COALESCE(p.paid_asof, 0) END AS outstanding,
   CASE WHEN e.first30 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid30, 0) END AS bal30,
   CASE WHEN e.first90 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid90, 0) END AS bal90,
-  r.repeat_drawdown
+  r.repeat_drawdown, COALESCE(e.dues, 0) AS dues, e.principal_due, e.overdue_day1, e.collected_30d, e.first_due,
+  e.first_delinquent
 FROM loans l
 JOIN r ON r.id = l.id
-LEFT JOIN e ON e.loan_id = l.id
+LEFT JOIN loan_dues e ON e.loan_id = l.id
 LEFT JOIN p ON p.loan_id = l.id
 WHERE l.disbursed_day <= {as_of}"""
 
 
-def dues(by: Sequence[str], start: int, end: int, as_of: int, th: Thresholds) -> str:
-    """Day-1 delinquency, 30-day collection and first-payment default, over installments due in the period."""
+def dues(by: Sequence[str]) -> str:
+    """Day-1 delinquency, 30-day collection and first-payment default, over installments due in the period
+    (summed per loan in `loan_dues`)."""
     sel, grp = group_cols(by)
-    first = f"i.seq = 1 AND i.due_day + {th.fpd_days - 1} <= {as_of}"
     return f"""
-SELECT {sel}SUM(i.principal) AS principal_due,
-  SUM(i.principal - i.prin_by_due) AS overdue_day1,
-  SUM(CASE WHEN i.principal > i.prin_by_due THEN i.prin_next30 ELSE 0 END) AS collected_30d,
-  SUM(CASE WHEN {first} THEN 1 ELSE 0 END) AS first_due,
-  SUM(CASE WHEN {first} AND i.owed - i.paid_fpd > 0 THEN 1 ELSE 0 END) AS first_delinquent
-FROM inf i JOIN lf l ON l.loan_id = i.loan_id
-WHERE i.due_day >= {start} AND i.due_day <= {end}{grp}"""
+SELECT {sel}SUM(l.principal_due) AS principal_due, SUM(l.overdue_day1) AS overdue_day1,
+  SUM(l.collected_30d) AS collected_30d, SUM(l.first_due) AS first_due, SUM(l.first_delinquent) AS first_delinquent
+FROM lf l WHERE l.dues > 0{grp}"""
 
 
 def originations(by: Sequence[str], start: int, end: int) -> str:

@@ -134,11 +134,11 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
     d.group_cols(by)  # validates the split names
     a, s, e = to_day(as_of), to_day(period.start), min(to_day(period.end), to_day(as_of))
     result = MetricSet(period, as_of, by, backend.dialect)
-    backend.materialise("inf", *(d.installment_facts(a, th, loans) for loans in backend.loan_ranges()))
+    backend.materialise("loan_dues", *(d.loan_dues(a, s, e, th, loans) for loans in backend.loan_ranges()))
     backend.materialise("lf", d.loan_facts(a, th))
     backend.materialise("loans_dims", d.loans_dims())
 
-    _dues(backend, result, s, e, a, th)
+    _dues(backend, result, th)
     _originations(backend, result, s, e)
     _balances(backend, result, a, th)
     _users(backend, result, a)
@@ -152,8 +152,8 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
     return result
 
 
-def _dues(backend: Backend, out: MetricSet, s: int, e: int, a: int, th: d.Thresholds) -> None:
-    rows = backend.query(d.dues(out.by, s, e, a, th))
+def _dues(backend: Backend, out: MetricSet, th: d.Thresholds) -> None:
+    rows = backend.query(d.dues(out.by))
     out.add(_ratio_metric("day1_delinquency_rate", rows, out.by, "overdue_day1", "principal_due"))
     out.add(_ratio_metric("collection_rate_30d", rows, out.by, "collected_30d", "overdue_day1",
                           note="principal repaid in the 30 days after the due date, counted up to the as-of date"))

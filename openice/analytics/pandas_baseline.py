@@ -66,10 +66,10 @@ class PandasBackend:
         s, e = to_day(period.start), min(to_day(period.end), a)
         # The definitions `metrics.compute` asks for with these arguments, keyed by their SQL text.
         self._answers: dict[str, Callable[[], Any]] = {
-            d.installment_facts(a, th): lambda: self._installment_facts(a, th),
+            d.loan_dues(a, s, e, th): lambda: self._loan_dues(a, s, e, th),
             d.loan_facts(a, th): lambda: self._loan_facts(a, th),
             d.loans_dims(): self._loans_dims,
-            d.dues(by, s, e, a, th): lambda: self._dues(by, s, e, a, th),
+            d.dues(by): lambda: self._dues(by),
             d.originations(by, s, e): lambda: self._originations(by, s, e),
             d.balances(by, a, th): lambda: self._balances(by, a, th),
             d.registered_users(a): lambda: [{"users": int((frames["borrowers"].registered_day <= a).sum())}],
@@ -146,14 +146,29 @@ class PandasBackend:
         facts = inst.merge(sums, left_on=["loan_id", "seq"], right_index=True)
         return facts[facts.prepaid == 0].drop(columns="prepaid")
 
-    def _loan_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
-        inf = self.frames["inf"]
+    def _loan_dues(self, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
+        inf = self._installment_facts(as_of, th)
         unpaid = inf.owed - inf.paid_asof > 0
         crossed30 = (inf.due_day + th.m1 <= as_of) & (inf.owed - inf.paid_30 > 0)
         crossed90 = (inf.due_day + th.m3 <= as_of) & (inf.owed - inf.paid_90 > 0)
-        e = pd.DataFrame({"loan_id": inf.loan_id, "overdue_since": inf.due_day.where(unpaid),
-                          "first30": (inf.due_day + th.m1).where(crossed30),
-                          "first90": (inf.due_day + th.m3).where(crossed90)}).groupby("loan_id").min()
+        period = (inf.due_day >= start) & (inf.due_day <= end)
+        first = period & (inf.seq == 1) & (inf.due_day + th.fpd_days - 1 <= as_of)
+        zero = pd.Series(0, index=inf.index, dtype="int64")
+        return pd.DataFrame({
+            "loan_id": inf.loan_id, "overdue_since": inf.due_day.where(unpaid),
+            "first30": (inf.due_day + th.m1).where(crossed30), "first90": (inf.due_day + th.m3).where(crossed90),
+            "dues": period.astype("int64"), "principal_due": inf.principal.where(period, zero),
+            "overdue_day1": (inf.principal - inf.prin_by_due).where(period, zero),
+            "collected_30d": inf.prin_next30.where(period & (inf.principal > inf.prin_by_due), zero),
+            "first_due": first.astype("int64"),
+            "first_delinquent": (first & (inf.owed - inf.paid_fpd > 0)).astype("int64"),
+        }).groupby("loan_id").agg(
+            overdue_since=("overdue_since", "min"), first30=("first30", "min"), first90=("first90", "min"),
+            **{c: (c, "sum") for c in ("dues", "principal_due", "overdue_day1", "collected_30d", "first_due",
+                                       "first_delinquent")})
+
+    def _loan_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+        e = self.frames["loan_dues"]
         alloc = self.frames["allocations"]
         alloc = alloc[alloc.component.isin(PRINCIPAL) & (alloc.value_day <= as_of)]
         alloc = alloc[["loan_id", "value_day", "amount"]].merge(e[["first30", "first90"]], left_on="loan_id",
@@ -175,7 +190,10 @@ class PandasBackend:
             "outstanding": (lf.principal - paid["paid_asof"]).where(~wo, 0),
             "bal30": (lf.principal - paid["paid30"]).where(lf.first30.notna(), 0),
             "bal90": (lf.principal - paid["paid90"]).where(lf.first90.notna(), 0),
-            "repeat_drawdown": (order.reindex(lf.index).fillna(0) > 0).astype("int64")})
+            "repeat_drawdown": (order.reindex(lf.index).fillna(0) > 0).astype("int64"),
+            "dues": lf.dues.fillna(0).astype("int64"),
+            **{c: lf[c].astype("Int64") for c in ("principal_due", "overdue_day1", "collected_30d", "first_due",
+                                                   "first_delinquent")}})
 
     @staticmethod
     def _dims(loans: pd.DataFrame) -> dict[str, pd.Series]:
@@ -190,18 +208,10 @@ class PandasBackend:
 
     # The metrics, row for row as the SQL returns them.
 
-    def _dues(self, by: Sequence[str], start: int, end: int, as_of: int, th: d.Thresholds) -> list[Row]:
-        inf = self.frames["inf"]
-        q = inf[(inf.due_day >= start) & (inf.due_day <= end)].merge(
-            self.frames["lf"][["loan_id", *by]], on="loan_id")
-        first = (q.seq == 1) & (q.due_day + th.fpd_days - 1 <= as_of)
-        q = q.assign(overdue_day1=q.principal - q.prin_by_due,
-                     collected_30d=q.prin_next30.where(q.principal > q.prin_by_due, 0),
-                     first_due=first.astype("int64"),
-                     first_delinquent=(first & (q.owed - q.paid_fpd > 0)).astype("int64"))
-        return grouped(q, by, principal_due=("principal", "sum"), overdue_day1=("overdue_day1", "sum"),
-                       collected_30d=("collected_30d", "sum"), first_due=("first_due", "sum"),
-                       first_delinquent=("first_delinquent", "sum"))
+    def _dues(self, by: Sequence[str]) -> list[Row]:
+        lf = self.frames["lf"]
+        return grouped(lf[lf.dues > 0], by, **{c: (c, "sum") for c in (
+            "principal_due", "overdue_day1", "collected_30d", "first_due", "first_delinquent")})
 
     def _originations(self, by: Sequence[str], start: int, end: int) -> list[Row]:
         lf = self.frames["lf"]
