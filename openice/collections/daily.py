@@ -9,6 +9,9 @@ In order, in the step's one transaction:
 3. open cases follow their loan's bucket; a move to a worse stage is an escalation and the case is due for
    contact the next day under the new stage's treatment;
 4. loans that fell overdue today (or were written off with no case) get a case, due for contact the next day.
+
+Each of these actions is also written to the outbox as a `collections.<action>` event, for whatever sends the
+reminders (the M1 treatment is an SMS) or feeds a dialer or an agency.
 """
 
 from __future__ import annotations
@@ -59,12 +62,24 @@ def step_collections(ctx: DayContext) -> int:
         WHERE c.status = 'open' AND (NOT ({OVERDUE} OR l.status = 'written_off') OR c.loan_id IN (
             SELECT loan_id FROM eod_collect WHERE stage = 'WO' AND overdue_amount <= 0))""")
     _judge_promises(ctx, now)
+    _close_and_follow(ctx, now, closing, count)
+    # Every action of this step is also an event for later consumers (reminders, dialers, agencies).
+    ctx.run("""INSERT INTO outbox (business_day, event_type, loan_id, payload, published)
+               SELECT :n, 'collections.' || kind, loan_id,
+                      '{"case_id": ' || CAST(case_id AS VARCHAR(24)) || ', "detail": '
+                      || COALESCE('"' || detail || '"', 'null') || ', "amount": '
+                      || COALESCE(CAST(amount AS VARCHAR(24)), 'null') || '}', :no
+               FROM collection_actions WHERE business_day = :d AND created_at = :now""", now=now)
+    return count
+
+
+def _close_and_follow(ctx: DayContext, now: str, closing: int, count: int) -> None:
     if closing:
         ctx.run(ACTION + "SELECT case_id, loan_id, :d, 'closed', NULL, how, :now FROM eod_collect_closed", now=now)
         ctx.run("UPDATE collection_cases SET status = 'closed', resolution = x.how, closed_day = :d "
                 "FROM eod_collect_closed x WHERE collection_cases.id = x.case_id")
     if not count:
-        return 0
+        return
     escalated = f"{RANK.format(col='e.stage')} > {RANK.format(col='c.stage')}"
     ctx.run(ACTION + f"""SELECT c.id, c.loan_id, :d, 'escalated', NULL, e.stage, :now
         FROM collection_cases c JOIN eod_collect e ON e.loan_id = c.loan_id WHERE c.status = 'open' AND {escalated}""",
@@ -81,7 +96,6 @@ def step_collections(ctx: DayContext) -> int:
     ctx.run(ACTION + """SELECT c.id, c.loan_id, :d, 'opened', c.overdue_amount, c.stage, :now FROM collection_cases c
                WHERE c.opened_day = :d AND c.status = 'open' AND NOT EXISTS (
                    SELECT 1 FROM collection_actions a WHERE a.case_id = c.id AND a.kind = 'opened')""", now=now)
-    return count
 
 
 def _judge_promises(ctx: DayContext, now: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -15,6 +16,8 @@ from openice.servicing import ledger as L
 from openice.servicing.eod import run_until
 from openice.servicing.service import Servicing
 from openice.storage import collections_tables as c
+from openice.storage import tables as t
+from openice.storage.days import from_day
 
 DUE = date(2026, 2, 15)
 
@@ -51,6 +54,12 @@ def test_a_case_follows_an_unpaid_loan_from_its_due_date_to_recovery(servicing: 
     assert (escalated["stage"], escalated["days_past_due"], escalated["next_contact_on"]) == ("M2", 31,
                                                                                             date(2026, 3, 18))
     assert kinds(collections, case["id"]) == ["opened", "contact", "escalated"]
+    with engine.connect() as conn:
+        events = conn.execute(select(t.outbox.c.event_type, t.outbox.c.business_day, t.outbox.c.payload).where(
+            t.outbox.c.event_type.like("collections.%")).order_by(t.outbox.c.id)).all()
+    assert [(e.event_type, from_day(e.business_day), json.loads(e.payload)) for e in events] == [
+        ("collections.opened", date(2026, 2, 16), {"case_id": case["id"], "detail": "M1", "amount": due}),
+        ("collections.escalated", date(2026, 3, 18), {"case_id": case["id"], "detail": "M2", "amount": None})]
 
     run_until(engine, date(2026, 8, 14))  # the last day before the write-off
     loan = servicing.loan(loan_id)
