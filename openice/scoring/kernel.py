@@ -294,7 +294,7 @@ class FlatTrees:
         with dynamic_chunks():
             return _sum_rows(cols, self.ints, self.floats, self.scratch)
 
-N_REASONS = 4
+N_REASONS = 4  # score_row keeps the four largest losses in four variables
 # int sections, after the trees'
 (CARD_FEATURE, CARD_CATEGORICAL, CARD_SPLIT_AT, CARD_SPECIAL_AT, CARD_SPECIAL_BIN, CARD_MISSING_BIN, CARD_OTHER_BIN,
  CARD_CODE_AT, CARD_CODE_BIN, CARD_POINT_AT, CARD_REASON_AT, CARD_REASON, FEATURE_CATEGORICAL, LINEAR_CATEGORY_AT,
@@ -328,11 +328,10 @@ def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool
     point_at, points, best = section(ints, CARD_POINT_AT), section(floats, CARD_POINT), section(floats, CARD_BEST)
     reason_at, reason_code = section(ints, CARD_REASON_AT), section(ints, CARD_REASON)
     no_reason = section(ints, NO_REASON)[0]
-    for r in range(N_REASONS):
-        fout[LOST + r] = 0.0
-        iout[REASON + r] = no_reason
+    # the four largest losses so far, largest first (l0 >= l1 >= l2 >= l3), and their reason codes
+    l0 = l1 = l2 = l3 = 0.0
+    c0 = c1 = c2 = c3 = no_reason
     total = 0.0
-    n_found = 0
     for k in range(card_feature.shape[0]):
         v = x[card_feature[k]]
         missing = False
@@ -354,24 +353,26 @@ def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool
                 for s in range(special_at[k], special_at[k + 1]):
                     if v == specials[s]:
                         b = special_bin[k]
-            if b < 0:  # the number of splits <= v (few: a linear scan beats a bisection)
+            if b < 0:  # the number of (sorted) splits <= v: few, counted without a branch
                 b = 0
-                while split_at[k] + b < split_at[k + 1] and splits[split_at[k] + b] <= v:
-                    b += 1
+                for s in range(split_at[k], split_at[k + 1]):
+                    b += 1 if splits[s] <= v else 0
         pts = points[point_at[k] + b]
         total += pts
         lost = best[k] - pts
-        if reasons and lost > 0:
-            pos = n_found
-            while pos > 0 and fout[LOST + pos - 1] < lost:
-                pos -= 1
-            if pos < N_REASONS:
-                for q in range(min(n_found, N_REASONS - 1), pos, -1):
-                    fout[LOST + q] = fout[LOST + q - 1]
-                    iout[REASON + q] = iout[REASON + q - 1]
-                fout[LOST + pos] = lost
-                iout[REASON + pos] = reason_code[reason_at[k] + (reason_at[k + 1] - reason_at[k] - 1 if missing else b)]
-                n_found = min(n_found + 1, N_REASONS)
+        if reasons:  # insert after the equal losses already in (earlier cards first), with selects, not branches
+            code = reason_code[reason_at[k] + (reason_at[k + 1] - reason_at[k] - 1 if missing else b)]
+            g0, g1, g2, g3 = lost > l0, lost > l1, lost > l2, lost > l3
+            l3 = l2 if g2 else (lost if g3 else l3)
+            c3 = c2 if g2 else (code if g3 else c3)
+            l2 = l1 if g1 else (lost if g2 else l2)
+            c2 = c1 if g1 else (code if g2 else c2)
+            l1 = l0 if g0 else (lost if g1 else l1)
+            c1 = c0 if g0 else (code if g1 else c1)
+            l0 = lost if g0 else l0
+            c0 = code if g0 else c0
+    fout[LOST], fout[LOST + 1], fout[LOST + 2], fout[LOST + 3] = l0, l1, l2, l3
+    iout[REASON], iout[REASON + 1], iout[REASON + 2], iout[REASON + 3] = c0, c1, c2, c3
     s = prm[BLEND_INTERCEPT]
     if prm[W_SCORECARD] != 0.0:
         s += prm[W_SCORECARD] * ((prm[OFFSET] - total) / prm[FACTOR])
@@ -386,8 +387,8 @@ def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool
     p = min(max(p, PD_FLOOR), 1.0 - PD_FLOOR)
     bounds = section(floats, GRADE_BOUND)
     g = 0
-    while g < bounds.shape[0] and p > bounds[g]:
-        g += 1
+    for q in range(bounds.shape[0]):  # the (sorted) bounds below p
+        g += 1 if p > bounds[q] else 0
     fout[PD] = p
     fout[SCORE] = np.rint((prm[OFFSET] - prm[FACTOR] * math.log(p / (1.0 - p))) * 100.0) / 100.0
     fout[POINTS] = total
@@ -483,6 +484,10 @@ class Compiled:
         schema = model.schema
         pos = {s.name: j for j, s in enumerate(schema)}
         cards = model.scorecard.cards
+        bounds = [b for _, b in model.config.grades[:-1]]
+        for what, values in [*((f"scorecard splits of {c.name}", c.splits) for c in cards), ("grade bounds", bounds)]:
+            if any(np.diff(values) < 0):  # score_row counts the splits / bounds below a value
+                raise ValidationError(f"{what} are not in ascending order", field="package")
         codes = sorted({code for c in cards for code in c.codes}) + [""]
         index = {code: i for i, code in enumerate(codes)}
 
@@ -514,7 +519,7 @@ class Compiled:
         floats = [
             [v for c in cards for v in c.splits], [v for c in cards for v in c.special],
             [v for c in cards for v in c.points], [c.max_points for c in cards], numeric, category, blend.iso_x,
-            blend.iso_y, [b for _, b in model.config.grades[:-1]], params,
+            blend.iso_y, bounds, params,
         ]
         texts = {code: text for c in cards for code, text in zip(c.codes, c.texts, strict=True)}
         return cls(pack(trees.int_sections + ints, np.int64), pack(trees.float_sections + floats, np.float64),

@@ -84,3 +84,12 @@ def test_any_valid_or_partial_application_gets_a_finite_score(scorer: Scorer, ap
     result = scorer.score(app)
     assert 0 < result.pd < 1 and math.isfinite(result.score) and result.grade
     assert len(result.reasons) <= 4
+
+
+def test_grade_bounds_out_of_order_are_refused(scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openice.scoring.kernel import Compiled
+
+    grades = scorer.model.config.grades
+    monkeypatch.setattr(scorer.model.config, "grades", (grades[1], grades[0], *grades[2:]))
+    with pytest.raises(ValidationError, match="grade bounds"):
+        Compiled.of(scorer.model)
