@@ -104,17 +104,36 @@ def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
     return "".join(c + ", " for c in cols), (" GROUP BY " + ", ".join(keys)) if keys else ""
 
 
-def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
+def _alloc_ints(where: str) -> str:
+    """The allocations due on installments as integer columns (amount, principal part, prepaid part), so
+    that no text goes through a join or an aggregation."""
+    return f"""(SELECT loan_id, seq, value_day, amount,
+             CASE WHEN component IN {PRINCIPAL} THEN amount ELSE 0 END AS prin,
+             CASE WHEN component = 'principal_prepaid' THEN amount ELSE 0 END AS prepaid
+           FROM allocations WHERE component IN {DUE_COMPONENTS}{where})"""
+
+
+def _restrict(loans: tuple[int, int] | None, only: str | None, col: str) -> str:
+    """Filter on a loan-id column: a range of ids and/or membership in a loan-id subquery."""
+    out = f" AND {col} >= {loans[0]} AND {col} <= {loans[1]}" if loans else ""
+    return out + (f" AND {col} IN ({only})" if only else "")
+
+
+def _due_installments(loans: tuple[int, int] | None, only: str | None) -> str:
+    """Installments due by the as-of date (the written-off loans are joined, a small hash table, to drop
+    their installments falling due after the write-off)."""
+    return f"""FROM installments i
+LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off'{_restrict(loans, only, "id")}) w
+  ON w.id = i.loan_id"""
+
+
+def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None,
+                      only: str | None = None) -> str:
     """One row per contractual installment due by the as-of date, with what was paid on it by its due date,
-    in the 30 days after, by the delinquency thresholds and by the as-of date. Grouped on the installments'
-    key alone (loan_id, seq): the other columns are functionally dependent on it. The allocations are
-    reduced to integer columns (amount, principal part, prepaid part) before the join, so no text goes
-    through the join or the aggregation. `loans` = (first, last) restricts it to a range of loan ids, so
-    that a large portfolio is built in parts whose hash tables stay small. Only the written-off loans are
-    joined (a small hash table), to drop their installments falling due after the write-off."""
-    part = f" AND i.loan_id >= {loans[0]} AND i.loan_id <= {loans[1]}" if loans else ""
-    a_part = f" AND loan_id >= {loans[0]} AND loan_id <= {loans[1]}" if loans else ""
-    wo_part = f" AND id >= {loans[0]} AND id <= {loans[1]}" if loans else ""
+    in the 30 days after, by the delinquency thresholds and by the as-of date: installments ⋈ allocations,
+    grouped on the installments' key alone (loan_id, seq; the other columns depend on it). `loans` =
+    (first, last) restricts it to a range of loan ids (a large portfolio is built in parts whose hash
+    tables stay small); `only`, to the loan ids a subquery returns."""
     return f"""
 SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principal,
   MAX(i.principal + i.interest + i.fee) AS owed,
@@ -124,24 +143,42 @@ SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principa
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.fpd_days - 1} THEN a.amount END), 0) AS paid_fpd,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m1} THEN a.amount END), 0) AS paid_30,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m3} THEN a.amount END), 0) AS paid_90,
-  COALESCE(SUM(CASE WHEN a.value_day <= {as_of} THEN a.amount END), 0) AS paid_asof
-FROM installments i
-LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off'{wo_part}) w ON w.id = i.loan_id
-LEFT JOIN (SELECT loan_id, seq, value_day, amount,
-             CASE WHEN component IN {PRINCIPAL} THEN amount ELSE 0 END AS prin,
-             CASE WHEN component = 'principal_prepaid' THEN amount ELSE 0 END AS prepaid
-           FROM allocations WHERE component IN {DUE_COMPONENTS}{a_part}) a ON a.loan_id = i.loan_id AND a.seq = i.seq
-WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){part}
+  COALESCE(SUM(CASE WHEN a.value_day <= {as_of} THEN a.amount END), 0) AS paid_asof,
+  0 AS several_days
+{_due_installments(loans, only)}
+LEFT JOIN {_alloc_ints(_restrict(loans, only, "loan_id"))} a ON a.loan_id = i.loan_id AND a.seq = i.seq
+WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){_restrict(loans, only, "i.loan_id")}
 GROUP BY i.loan_id, i.seq
 HAVING COALESCE(SUM(a.prepaid), 0) = 0"""
 
 
-def loan_dues(as_of: int, start: int, end: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
-    """Per loan with an installment due by the as-of date, from its installment facts (aggregated straight
-    away, never stored): the day it became overdue, the days it first crossed the 30+ and 90+ thresholds,
-    and its sums over the installments due in the period for Day-1 delinquency, 30-day collection and
-    FPD (the split dimensions are the loan's, so the period's sums can be formed per loan first).
-    `loans` as for `installment_facts`: a loan's installments all fall in its own range."""
+def single_day_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
+    """The installment facts, exact for every installment whose allocations all carry one value day (the
+    usual case: an installment paid in one go): the allocations are summed per installment first (with
+    their first and last value day) and joined 1:1, so the sums by day are all-or-nothing comparisons of
+    that one day, with no aggregation after the join. `several_days` flags the installments paid on
+    several days, whose loans `loan_dues` takes from `installment_facts` instead."""
+    def by_day(cond: str, col: str) -> str:
+        return f"CASE WHEN a.d0 IS NOT NULL AND {cond.format(vd='a.d0')} THEN a.{col} ELSE 0 END"
+    return f"""
+SELECT i.loan_id, i.seq, i.due_day, i.principal, i.principal + i.interest + i.fee AS owed,
+  {by_day("{vd} <= i.due_day", "prin")} AS prin_by_due,
+  {by_day("{vd} > i.due_day AND {vd} <= i.due_day + 30 AND {vd} <= " + str(as_of), "prin")} AS prin_next30,
+  {by_day("{vd} <= i.due_day + " + str(th.fpd_days - 1), "amount")} AS paid_fpd,
+  {by_day("{vd} <= i.due_day + " + str(th.m1), "amount")} AS paid_30,
+  {by_day("{vd} <= i.due_day + " + str(th.m3), "amount")} AS paid_90,
+  {by_day("{vd} <= " + str(as_of), "amount")} AS paid_asof,
+  CASE WHEN a.d0 < a.d1 THEN 1 ELSE 0 END AS several_days
+{_due_installments(loans, None)}
+LEFT JOIN (SELECT loan_id, seq, MIN(value_day) AS d0, MAX(value_day) AS d1, SUM(amount) AS amount,
+             SUM(prin) AS prin, SUM(prepaid) AS prepaid
+           FROM {_alloc_ints(_restrict(loans, None, "loan_id"))} x GROUP BY loan_id, seq) a
+  ON a.loan_id = i.loan_id AND a.seq = i.seq
+WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){_restrict(loans, None, "i.loan_id")}
+  AND COALESCE(a.prepaid, 0) = 0"""
+
+
+def _loan_dues_of(facts: str, as_of: int, start: int, end: int, th: Thresholds) -> str:
     period = f"due_day >= {start} AND due_day <= {end}"
     first = f"{period} AND seq = 1 AND due_day + {th.fpd_days - 1} <= {as_of}"
     count = "CAST(SUM(CASE WHEN {cond} THEN {value} ELSE 0 END) AS BIGINT)"
@@ -155,26 +192,56 @@ SELECT loan_id,
   {count.format(cond=period, value="principal - prin_by_due")} AS overdue_day1,
   {count.format(cond=f"{period} AND principal > prin_by_due", value="prin_next30")} AS collected_30d,
   {count.format(cond=first, value=1)} AS first_due,
-  {count.format(cond=f"{first} AND owed - paid_fpd > 0", value=1)} AS first_delinquent
-FROM ({installment_facts(as_of, th, loans)}) f
+  {count.format(cond=f"{first} AND owed - paid_fpd > 0", value=1)} AS first_delinquent,
+  CAST(SUM(several_days) AS BIGINT) AS several_days
+FROM ({facts}) f
 GROUP BY loan_id"""
 
 
-def loan_facts(as_of: int, th: Thresholds) -> str:
-    """Per loan, without a GROUP BY over the loan's columns: the loan's due facts (`loan_dues`, `e`) and one
-    pass over the principal allocations (`p`, joined to `e` only for the loans that crossed 30+) are
-    aggregated per loan first, then joined to the loans 1:1."""
-    written_off = f"(l.status = 'written_off' AND l.closed_day <= {as_of})"
+def loan_dues_single_day(as_of: int, start: int, end: int, th: Thresholds,
+                         loans: tuple[int, int] | None = None) -> str:
+    """`loan_dues` from `single_day_facts`: right for the loans with `several_days` = 0. Built in
+    loan-id ranges (`loans`): a loan's installments all fall in its own range."""
+    return _loan_dues_of(single_day_facts(as_of, th, loans), as_of, start, end, th)
+
+
+def loan_dues(as_of: int, start: int, end: int, th: Thresholds) -> str:
+    """Per loan with an installment due by the as-of date, from its installment facts (aggregated straight
+    away, never stored): the day it became overdue, the days it first crossed the 30+ and 90+ thresholds,
+    and its sums over the installments due in the period for Day-1 delinquency, 30-day collection and
+    FPD (the split dimensions are the loan's, so the period's sums can be formed per loan first).
+    Taken from `loan_dues_single_day`, except for the loans with an installment paid on several days,
+    which are computed again from the full `installment_facts`."""
+    several = "SELECT loan_id FROM loan_dues_single_day WHERE several_days > 0"
+    return f"""
+SELECT * FROM loan_dues_single_day WHERE several_days = 0
+UNION ALL
+{_loan_dues_of(installment_facts(as_of, th, None, several), as_of, start, end, th)}"""
+
+
+def loan_paid(as_of: int, loans: tuple[int, int] | None = None) -> str:
+    """Principal repaid per loan by the as-of date, and by the days the loan first crossed 30+ and 90+
+    (from `loan_dues`): one pass over the principal allocations, built in loan-id ranges like
+    `loan_dues` so that its hash tables stay small."""
+    part = f" AND a.loan_id >= {loans[0]} AND a.loan_id <= {loans[1]}" if loans else ""
+    c_part = f" AND loan_id >= {loans[0]} AND loan_id <= {loans[1]}" if loans else ""
     paid_by = "SUM(CASE WHEN a.value_day <= {day} THEN a.amount ELSE 0 END)"
     return f"""
-WITH crossed AS (SELECT loan_id, first30, first90 FROM loan_dues WHERE first30 IS NOT NULL OR first90 IS NOT NULL),
-p AS (
-  SELECT a.loan_id, {paid_by.format(day=as_of)} AS paid_asof, {paid_by.format(day='c.first30')} AS paid30,
-    {paid_by.format(day='c.first90')} AS paid90
-  FROM allocations a LEFT JOIN crossed c ON c.loan_id = a.loan_id
-  WHERE a.component IN {PRINCIPAL} AND a.value_day <= {as_of}
-  GROUP BY a.loan_id),
-r AS (
+SELECT a.loan_id, {paid_by.format(day=as_of)} AS paid_asof, {paid_by.format(day='c.first30')} AS paid30,
+  {paid_by.format(day='c.first90')} AS paid90
+FROM allocations a
+LEFT JOIN (SELECT loan_id, first30, first90 FROM loan_dues
+           WHERE (first30 IS NOT NULL OR first90 IS NOT NULL){c_part}) c ON c.loan_id = a.loan_id
+WHERE a.component IN {PRINCIPAL} AND a.value_day <= {as_of}{part}
+GROUP BY a.loan_id"""
+
+
+def loan_facts(as_of: int, th: Thresholds) -> str:
+    """Per loan, without a GROUP BY over the loan's columns: the loan's due facts (`loan_dues`, `e`) and
+    principal repaid (`loan_paid`, `p`) are per loan already, and are joined to the loans 1:1."""
+    written_off = f"(l.status = 'written_off' AND l.closed_day <= {as_of})"
+    return f"""
+WITH r AS (
   SELECT id, CASE WHEN borrower_id IS NOT NULL AND ROW_NUMBER() OVER (
     PARTITION BY borrower_id ORDER BY disbursed_day, id) > 1 THEN 1 ELSE 0 END AS repeat_drawdown
   FROM loans WHERE disbursed_day <= {as_of})
@@ -194,7 +261,7 @@ SELECT l.id AS loan_id, l.business_model,
 FROM loans l
 JOIN r ON r.id = l.id
 LEFT JOIN loan_dues e ON e.loan_id = l.id
-LEFT JOIN p ON p.loan_id = l.id
+LEFT JOIN loan_paid p ON p.loan_id = l.id
 WHERE l.disbursed_day <= {as_of}"""
 
 

@@ -134,7 +134,10 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
     d.group_cols(by)  # validates the split names
     a, s, e = to_day(as_of), to_day(period.start), min(to_day(period.end), to_day(as_of))
     result = MetricSet(period, as_of, by, backend.dialect)
-    backend.materialise("loan_dues", *(d.loan_dues(a, s, e, th, loans) for loans in backend.loan_ranges()))
+    ranges = backend.loan_ranges()
+    backend.materialise("loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, loans) for loans in ranges))
+    backend.materialise("loan_dues", d.loan_dues(a, s, e, th))
+    backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges))
     backend.materialise("lf", d.loan_facts(a, th))
     backend.materialise("loans_dims", d.loans_dims())
 

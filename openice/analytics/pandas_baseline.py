@@ -66,7 +66,9 @@ class PandasBackend:
         s, e = to_day(period.start), min(to_day(period.end), a)
         # The definitions `metrics.compute` asks for with these arguments, keyed by their SQL text.
         self._answers: dict[str, Callable[[], Any]] = {
+            d.loan_dues_single_day(a, s, e, th): lambda: self._loan_dues_single_day(a, s, e, th),
             d.loan_dues(a, s, e, th): lambda: self._loan_dues(a, s, e, th),
+            d.loan_paid(a): lambda: self._loan_paid(a),
             d.loan_facts(a, th): lambda: self._loan_facts(a, th),
             d.loans_dims(): self._loans_dims,
             d.dues(by): lambda: self._dues(by),
@@ -119,35 +121,69 @@ class PandasBackend:
 
     # The fact tables.
 
-    def _installment_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+    def _due_installments(self, as_of: int, only: pd.Index | None = None) -> pd.DataFrame:
+        """Installments due by the as-of date, less those falling due after their loan's write-off."""
         loans = self.frames["loans"][["id", "status", "closed_day"]].rename(columns={"id": "loan_id"})
-        inst = self.frames.pop("installments")  # read by nothing else: free it for the 10M-loan run
-        inst = inst[inst.due_day <= as_of].merge(loans, on="loan_id")
+        inst = self.frames["installments"]
+        inst = inst[inst.due_day <= as_of]
+        if only is not None:
+            inst = inst[inst.loan_id.isin(only)]
+        inst = inst.merge(loans, on="loan_id")
         inst = inst[~(inst.status == "written_off") | (inst.closed_day >= inst.due_day)]
-        inst = inst.assign(owed=inst.principal + inst.interest + inst.fee)[["loan_id", "seq", "due_day", "principal",
-                                                                           "owed"]]
+        return inst.assign(owed=inst.principal + inst.interest + inst.fee)[["loan_id", "seq", "due_day", "principal",
+                                                                          "owed"]]
+
+    def _due_allocations(self, only: pd.Index | None = None) -> pd.DataFrame:
         alloc = self.frames["allocations"]
         alloc = alloc[alloc.component.isin(DUE_COMPONENTS)]
-        m = inst.merge(alloc[["loan_id", "seq", "value_day", "component", "amount"]], on=["loan_id", "seq"],
-                       how="left")
-        amount = m.amount.fillna(0).astype("int64")
+        if only is not None:
+            alloc = alloc[alloc.loan_id.isin(only)]
+        amount = alloc.amount
+        return pd.DataFrame({"loan_id": alloc.loan_id, "seq": alloc.seq, "value_day": alloc.value_day,
+                             "amount": amount, "prin": amount.where(alloc.component.isin(PRINCIPAL), 0),
+                             "prepaid": amount.where(alloc.component == "principal_prepaid", 0)})
+
+    def _installment_facts(self, as_of: int, th: d.Thresholds, only: pd.Index) -> pd.DataFrame:
+        """As `definitions.installment_facts`: installments ⋈ allocations, summed per installment."""
+        inst = self._due_installments(as_of, only)
+        m = inst.merge(self._due_allocations(only), on=["loan_id", "seq"], how="left")
+        amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
         vd, due = m.value_day, m.due_day
-        prin = m.component.isin(PRINCIPAL)
         sums = pd.DataFrame({
             "loan_id": m.loan_id, "seq": m.seq,
-            "prin_by_due": amount.where(prin & (vd <= due), 0),
-            "prin_next30": amount.where(prin & (vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
+            "prin_by_due": prin.where(vd <= due, 0),
+            "prin_next30": prin.where((vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
             "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
             "paid_30": amount.where(vd <= due + th.m1, 0),
             "paid_90": amount.where(vd <= due + th.m3, 0),
             "paid_asof": amount.where(vd <= as_of, 0),
-            "prepaid": amount.where(m.component == "principal_prepaid", 0),
+            "prepaid": m.prepaid.fillna(0).astype("int64"),
         }).groupby(["loan_id", "seq"], sort=False).sum()
         facts = inst.merge(sums, left_on=["loan_id", "seq"], right_index=True)
-        return facts[facts.prepaid == 0].drop(columns="prepaid")
+        return facts[facts.prepaid == 0].drop(columns="prepaid").assign(several_days=0)
 
-    def _loan_dues(self, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
-        inf = self._installment_facts(as_of, th)
+    def _single_day_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+        """As `definitions.single_day_facts`: allocations summed per installment first, joined 1:1."""
+        a = self._due_allocations().groupby(["loan_id", "seq"], sort=False).agg(
+            d0=("value_day", "min"), d1=("value_day", "max"), amount=("amount", "sum"), prin=("prin", "sum"),
+            prepaid=("prepaid", "sum"))
+        m = self._due_installments(as_of).merge(a, left_on=["loan_id", "seq"], right_index=True, how="left")
+        m = m[m.prepaid.fillna(0) == 0]
+        vd, due = m.d0, m.due_day
+        amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
+        return pd.DataFrame({
+            "loan_id": m.loan_id, "seq": m.seq, "due_day": due, "principal": m.principal, "owed": m.owed,
+            "prin_by_due": prin.where(vd <= due, 0),
+            "prin_next30": prin.where((vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
+            "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
+            "paid_30": amount.where(vd <= due + th.m1, 0),
+            "paid_90": amount.where(vd <= due + th.m3, 0),
+            "paid_asof": amount.where(vd <= as_of, 0),
+            "several_days": (m.d0 < m.d1).astype("int64")})
+
+    @staticmethod
+    def _loan_dues_of(inf: pd.DataFrame, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
+        inf = inf.reset_index(drop=True)
         unpaid = inf.owed - inf.paid_asof > 0
         crossed30 = (inf.due_day + th.m1 <= as_of) & (inf.owed - inf.paid_30 > 0)
         crossed90 = (inf.due_day + th.m3 <= as_of) & (inf.owed - inf.paid_90 > 0)
@@ -162,20 +198,35 @@ class PandasBackend:
             "collected_30d": inf.prin_next30.where(period & (inf.principal > inf.prin_by_due), zero),
             "first_due": first.astype("int64"),
             "first_delinquent": (first & (inf.owed - inf.paid_fpd > 0)).astype("int64"),
+            "several_days": inf.several_days,
         }).groupby("loan_id").agg(
             overdue_since=("overdue_since", "min"), first30=("first30", "min"), first90=("first90", "min"),
             **{c: (c, "sum") for c in ("dues", "principal_due", "overdue_day1", "collected_30d", "first_due",
-                                       "first_delinquent")})
+                                       "first_delinquent", "several_days")})
 
-    def _loan_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+    def _loan_dues_single_day(self, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
+        return self._loan_dues_of(self._single_day_facts(as_of, th), as_of, start, end, th)
+
+    def _loan_dues(self, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
+        single = self.frames["loan_dues_single_day"]
+        several = single.index[single.several_days > 0]
+        exact = self._loan_dues_of(self._installment_facts(as_of, th, several), as_of, start, end, th)
+        del self.frames["installments"]  # read by nothing else: free it for the large runs
+        return pd.concat([single[single.several_days == 0], exact])
+
+    def _loan_paid(self, as_of: int) -> pd.DataFrame:
         e = self.frames["loan_dues"]
         alloc = self.frames["allocations"]
         alloc = alloc[alloc.component.isin(PRINCIPAL) & (alloc.value_day <= as_of)]
         alloc = alloc[["loan_id", "value_day", "amount"]].merge(e[["first30", "first90"]], left_on="loan_id",
                                                                 right_index=True, how="left")
-        p = pd.DataFrame({"loan_id": alloc.loan_id, "paid_asof": alloc.amount,
-                          "paid30": alloc.amount.where(alloc.value_day <= alloc.first30, 0),
-                          "paid90": alloc.amount.where(alloc.value_day <= alloc.first90, 0)}).groupby("loan_id").sum()
+        paid = pd.DataFrame({"loan_id": alloc.loan_id, "paid_asof": alloc.amount,
+                             "paid30": alloc.amount.where(alloc.value_day <= alloc.first30, 0),
+                             "paid90": alloc.amount.where(alloc.value_day <= alloc.first90, 0)})
+        return paid.groupby("loan_id").sum()
+
+    def _loan_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+        e, p = self.frames["loan_dues"], self.frames["loan_paid"]
         loans = self.frames["loans"]
         lf = loans[loans.disbursed_day <= as_of].merge(e, left_on="id", right_index=True, how="left").merge(
             p, left_on="id", right_index=True, how="left")

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine
 
 from openice.analytics.backends import DuckDBBackend
 from openice.analytics.metrics import Period, compute
 from openice.analytics.pandas_baseline import PandasBackend
+from openice.storage.days import to_day
 from tests.analytics.portfolio import with_decisioning
 
 
@@ -37,3 +39,28 @@ def test_pandas_answers_only_what_it_was_built_for(portfolio: Callable[[str], En
     backend = PandasBackend.from_arrow(tables, Period.quarter("2026Q1"))
     with pytest.raises(Exception, match="built for"):
         compute(backend, Period.quarter("2026Q2"))
+
+
+def test_installment_paid_on_several_days(portfolio: Callable[[str], Engine]) -> None:
+    """An installment paid in two parts on two days takes the exact path of the installment facts (not the
+    one-value-day shortcut), on DuckDB and in pandas alike: the second part is late by five days."""
+    tables = with_decisioning(portfolio("sqlite"))
+    period = Period.quarter("2026Q1")
+    inst = tables["installments"].to_pylist()
+    due = {(r["loan_id"], r["seq"]): r["due_day"] for r in inst}
+    alloc = tables["allocations"].to_pylist()
+    k = next(i for i, r in enumerate(alloc) if r["seq"] == 1 and r["component"] == "principal"
+             and r["value_day"] == due[(r["loan_id"], r["seq"])] and r["value_day"] >= to_day(period.start))
+    half = alloc[k]["amount"] // 2
+    split = [{**alloc[k], "amount": alloc[k]["amount"] - half}, {**alloc[k], "amount": half,
+                                                                  "value_day": alloc[k]["value_day"] + 5}]
+    changed = {**tables, "allocations": pa.Table.from_pylist(alloc[:k] + split + alloc[k + 1:],
+                                                             schema=tables["allocations"].schema)}
+    before = compute(DuckDBBackend.from_arrow(tables), period)
+    after = compute(DuckDBBackend.from_arrow(changed), period)
+    for name, delta in (("day1_delinquency_rate", half), ("collection_rate_30d", half), ("fpd_rate", 1)):
+        assert after[name].rows[0]["numerator"] == before[name].rows[0]["numerator"] + delta, name
+    got = compute(PandasBackend.from_arrow(changed, period), period).to_dict()
+    expected = after.to_dict()
+    assert got.pop("engine") == "pandas" and expected.pop("engine") == "duckdb"
+    assert got == expected
