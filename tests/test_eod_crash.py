@@ -51,6 +51,11 @@ def state(url: str) -> dict[str, list]:
         "ledger": "SELECT loan_id, account, SUM(amount) FROM journal_lines GROUP BY loan_id, account "
                   "ORDER BY loan_id, account",
         "outbox": "SELECT event_type, loan_id, payload FROM outbox ORDER BY event_type, loan_id, payload",
+        "collection_cases": "SELECT loan_id, status, resolution, opened_day, closed_day, stage, dpd, overdue_amount, "
+                            "next_contact_day, promises_kept, promises_broken FROM collection_cases "
+                            "ORDER BY loan_id, opened_day",
+        "collection_actions": "SELECT loan_id, business_day, kind, amount, detail FROM collection_actions "
+                              "ORDER BY loan_id, business_day, kind, amount, detail",
         "snapshots": "SELECT as_of_day, loan_id, dpd, principal_outstanding FROM portfolio_snapshots "
                      "ORDER BY as_of_day, loan_id",
         "calendar": "SELECT business_day, eod_day FROM business_calendar",

@@ -63,11 +63,11 @@ def step_collections(ctx: DayContext) -> int:
             SELECT loan_id FROM eod_collect WHERE stage = 'WO' AND overdue_amount <= 0))""")
     _judge_promises(ctx, now)
     _close_and_follow(ctx, now, closing, count)
-    # Every action of this step is also an event for later consumers (reminders, dialers, agencies).
+    # Every action of this step is also an event for later consumers (reminders, dialers, agencies). The loan
+    # identifies the case (one open case per loan); case ids come from a sequence a crashed run may have skipped.
     ctx.run("""INSERT INTO outbox (business_day, event_type, loan_id, payload, published)
                SELECT :n, 'collections.' || kind, loan_id,
-                      '{"case_id": ' || CAST(case_id AS VARCHAR(24)) || ', "detail": '
-                      || COALESCE('"' || detail || '"', 'null') || ', "amount": '
+                      '{"detail": ' || COALESCE('"' || detail || '"', 'null') || ', "amount": '
                       || COALESCE(CAST(amount AS VARCHAR(24)), 'null') || '}', :no
                FROM collection_actions WHERE business_day = :d AND created_at = :now""", now=now)
     return count

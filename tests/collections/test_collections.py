@@ -58,8 +58,8 @@ def test_a_case_follows_an_unpaid_loan_from_its_due_date_to_recovery(servicing: 
         events = conn.execute(select(t.outbox.c.event_type, t.outbox.c.business_day, t.outbox.c.payload).where(
             t.outbox.c.event_type.like("collections.%")).order_by(t.outbox.c.id)).all()
     assert [(e.event_type, from_day(e.business_day), json.loads(e.payload)) for e in events] == [
-        ("collections.opened", date(2026, 2, 16), {"case_id": case["id"], "detail": "M1", "amount": due}),
-        ("collections.escalated", date(2026, 3, 18), {"case_id": case["id"], "detail": "M2", "amount": None})]
+        ("collections.opened", date(2026, 2, 16), {"detail": "M1", "amount": due}),
+        ("collections.escalated", date(2026, 3, 18), {"detail": "M2", "amount": None})]
 
     run_until(engine, date(2026, 8, 14))  # the last day before the write-off
     loan = servicing.loan(loan_id)
