@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from openice.errors import ValidationError
+
+if TYPE_CHECKING:  # pandas is imported where it is used, so `openice --help` does not pay for it
+    import pandas as pd
 
 __all__ = ["DATASETS", "Dataset", "load", "read_labelled", "read_table", "split_target"]
 
@@ -43,6 +44,8 @@ DATASETS: dict[str, _Spec] = {
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Numbers as float64 (NaN = missing) and everything else as str, so models see one typing rule."""
+    import pandas as pd
+
     out = {}
     for name in frame.columns:
         col = frame[name]
@@ -53,6 +56,8 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file as typed columns (numbers float64, the rest str)."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"no such file: {path}", field="input")
@@ -66,6 +71,9 @@ def read_labelled(path: str | Path, target: str, bad: str) -> tuple[pd.DataFrame
 
 def split_target(frame: pd.DataFrame, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:
     """Features without the target column, and the target as 0/1 (1 where it equals ``bad``)."""
+    import numpy as np
+    import pandas as pd
+
     if target not in frame.columns:
         raise ValidationError(f"column not found; columns are {list(frame.columns)}", field=target)
     frame = frame.copy()

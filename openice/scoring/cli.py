@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -13,6 +13,9 @@ from rich.table import Table
 
 from openice.datasets import DATASETS, load, read_labelled, read_table, split_target
 from openice.errors import OpeniceError, ValidationError
+
+if TYPE_CHECKING:  # imported where used: the CLI starts without pandas
+    import pandas as pd
 
 model_app = typer.Typer(help="Credit assessment: train, score, explain and monitor models.", no_args_is_help=True)
 console = Console()
@@ -114,6 +117,8 @@ def score(
     bad: str | None = typer.Option(None, help="The target value that means bad."),
 ) -> None:
     """Score a file: input columns plus pd, score, grade, reason_1..reason_4 and flags."""
+    import pandas as pd
+
     from openice.scoring.metrics import summary
     from openice.scoring.scorer import Scorer
 
