@@ -9,24 +9,18 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from openice.analytics.backends import (
-    Backend,
-    DuckDBBackend,
-    PostgresBackend,
-    SparkBackend,
-    snapshot,
-    write_parquet,
-)
-from openice.analytics.metrics import MetricSet, Period, compute
-from openice.analytics.report import HEADLINE, fmt_value, quarterly, write_report
 from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import database_url, make_engine
+
+if TYPE_CHECKING:  # the engines (pyarrow, DuckDB, sqlglot) load when a command runs, not when the CLI starts
+    from openice.analytics.backends import Backend
+    from openice.analytics.metrics import MetricSet, Period
 
 console = Console()
 analytics_app = typer.Typer(no_args_is_help=True)
@@ -48,6 +42,8 @@ def open_backend(engine: EngineName, db: str | None, parquet: Path | None, spark
                  scratch: Path) -> Backend:
     """The chosen engine on the database (or on a Parquet snapshot, for DuckDB and Spark). Spark reads a
     database through a Parquet snapshot written under `scratch`."""
+    from openice.analytics.backends import DuckDBBackend, PostgresBackend, SparkBackend, snapshot, write_parquet
+
     if engine is EngineName.POSTGRES:
         if parquet:
             raise ValidationError("the postgres engine reads the database, not Parquet", field="parquet")
@@ -71,6 +67,8 @@ def default_as_of(db: str | None, parquet: Path | None) -> date:
 
 
 def quarter_of(day: date) -> Period:
+    from openice.analytics.metrics import Period
+
     return Period.quarter(f"{day.year}Q{(day.month - 1) // 3 + 1}")
 
 
@@ -106,6 +104,8 @@ def backend_for(engine: EngineName, db: str | None, parquet: Path | None, spark_
 
 def run_metrics(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str, period: Period | None,
                 as_of: date | None, by: tuple[str, ...] = ()) -> MetricSet:
+    from openice.analytics.metrics import compute
+
     as_of = as_of or (period.end if period else default_as_of(db, parquet))
     with backend_for(engine, db, parquet, spark_master) as backend:
         return compute(backend, period or quarter_of(as_of), as_of, by)
@@ -129,6 +129,9 @@ def metrics(
     as_json: Annotated[bool, typer.Option("--json", help="Print every metric as JSON")] = False,
 ) -> None:
     """Print the headline portfolio and disclosure metrics."""
+    from openice.analytics.metrics import Period
+    from openice.analytics.report import HEADLINE, fmt_value
+
     with cli_errors():
         result = run_metrics(engine, db, parquet, spark_master, Period.quarter(quarter) if quarter else None,
                              parse_as_of(as_of), tuple(by or ()))
@@ -162,6 +165,9 @@ def report_quarterly(
     spark_master: SparkOpt = "local[2]",
 ) -> None:
     """Write the quarterly report: highlights, risk indicators, revenue by line and charts."""
+    from openice.analytics.metrics import Period
+    from openice.analytics.report import quarterly, write_report
+
     with cli_errors(), backend_for(engine, db, parquet, spark_master) as backend:
         paths = write_report(quarterly(backend, Period.quarter(quarter), parse_as_of(as_of)), out)
     for kind, path in paths.items():

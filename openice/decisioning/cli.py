@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
 
-from openice.decisioning.pii import PiiVault, new_key
-from openice.decisioning.policy import Policy
-from openice.decisioning.service import Decisioning
 from openice.errors import OpeniceError
 from openice.storage.engine import database_url, make_engine
+
+if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when a command runs
+    from openice.decisioning.service import Decisioning
+    from openice.matching.service import Matching
 
 console = Console()
 decision_app = typer.Typer(help="Borrowers, applications and stored decisions.", no_args_is_help=True)
@@ -41,6 +42,10 @@ def _fail(error: OpeniceError) -> None:
 
 
 def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
+    from openice.decisioning.pii import PiiVault
+    from openice.decisioning.policy import Policy
+    from openice.decisioning.service import Decisioning
+
     scorer = None
     if model is not None:
         from openice.scoring.scorer import Scorer
@@ -53,6 +58,8 @@ def _decisioning(db: str | None, model: Path | None, policy: Path | None = None)
 @decision_app.command()
 def keygen() -> None:
     """Print a new PII master key for OPENICE_PII_KEY (keep it in your secret store, never in the database)."""
+    from openice.decisioning.pii import new_key
+
     print(new_key())
 
 
@@ -107,7 +114,8 @@ def blacklist(kind: str, value: str, reason: Annotated[str, typer.Option()], db:
         _fail(error)
 
 
-def _matching(db: str | None) -> Any:
+def _matching(db: str | None) -> Matching:
+    from openice.decisioning.pii import PiiVault
     from openice.matching.service import Matching
 
     return Matching(make_engine(database_url(db)), PiiVault.from_env())

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
-from openice.analytics.report import HEADLINE, fmt_value
 from openice.errors import OpeniceError
 from openice.money import fmt
 
@@ -97,6 +96,8 @@ def _engine(db: str) -> Any:
 
 
 def _print_quarters(result: Any) -> None:
+    from openice.analytics.report import HEADLINE, fmt_value
+
     table = Table(title="quarterly metrics (analytics.compute on DuckDB)")
     table.add_column("metric")
     for m in result.quarters:

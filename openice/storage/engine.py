@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, insert, select
 
 from openice.storage import tables as t
 from openice.storage.days import to_day
+
+if TYPE_CHECKING:  # Alembic loads when the schema is migrated, not with every command
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///openice.db"
 
@@ -47,6 +49,8 @@ def make_engine(url: str | None = None) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["engine"] = engine
@@ -55,6 +59,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine, business_date: date | None = None) -> None:
     """Bring the schema to the newest migration and make sure a business date exists."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")
     with engine.begin() as conn:
         if conn.execute(select(t.business_calendar.c.id)).first() is None:
