@@ -52,6 +52,17 @@ def grouped(frame: pd.DataFrame, keys: Sequence[str], **aggs: Any) -> list[Row]:
              if k != "_all"} for row in out.to_dict("records")]
 
 
+def _paid_by(vd: pd.Series, due: pd.Series, amount: pd.Series, prin: pd.Series, as_of: int,
+             th: d.Thresholds) -> dict[str, pd.Series]:
+    """What was paid by each of the dues metrics' cut-off days, from payments on value day `vd`."""
+    return {"prin_by_due": prin.where(vd <= due, 0),
+            "prin_next30": prin.where((vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
+            "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
+            "paid_30": amount.where(vd <= due + th.m1, 0),
+            "paid_90": amount.where(vd <= due + th.m3, 0),
+            "paid_asof": amount.where(vd <= as_of, 0)}
+
+
 class PandasBackend:
     """pandas frames in memory, answering the definitions for one (period, as-of, split, thresholds)."""
 
@@ -150,13 +161,7 @@ class PandasBackend:
         amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
         vd, due = m.value_day, m.due_day
         sums = pd.DataFrame({
-            "loan_id": m.loan_id, "seq": m.seq,
-            "prin_by_due": prin.where(vd <= due, 0),
-            "prin_next30": prin.where((vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
-            "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
-            "paid_30": amount.where(vd <= due + th.m1, 0),
-            "paid_90": amount.where(vd <= due + th.m3, 0),
-            "paid_asof": amount.where(vd <= as_of, 0),
+            "loan_id": m.loan_id, "seq": m.seq, **_paid_by(vd, due, amount, prin, as_of, th),
             "prepaid": m.prepaid.fillna(0).astype("int64"),
         }).groupby(["loan_id", "seq"], sort=False).sum()
         facts = inst.merge(sums, left_on=["loan_id", "seq"], right_index=True)
@@ -173,13 +178,7 @@ class PandasBackend:
         amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
         return pd.DataFrame({
             "loan_id": m.loan_id, "seq": m.seq, "due_day": due, "principal": m.principal, "owed": m.owed,
-            "prin_by_due": prin.where(vd <= due, 0),
-            "prin_next30": prin.where((vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
-            "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
-            "paid_30": amount.where(vd <= due + th.m1, 0),
-            "paid_90": amount.where(vd <= due + th.m3, 0),
-            "paid_asof": amount.where(vd <= as_of, 0),
-            "several_days": (m.d0 < m.d1).astype("int64")})
+            **_paid_by(vd, due, amount, prin, as_of, th), "several_days": (m.d0 < m.d1).astype("int64")})
 
     @staticmethod
     def _loan_dues_of(inf: pd.DataFrame, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
