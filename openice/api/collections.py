@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from openice.api.deps import IdempotencyKey, Tx, require
-from openice.api.keys import PLATFORM, Role
+from openice.api.keys import Role
 from openice.api.paging import NumericId, PageParams, rows
+from openice.api.tenancy import institution_of
 from openice.api.views import AMOUNT, CURRENCY, Money, Page, money
 from openice.collections.service import Collections, case_view
 from openice.errors import ValidationError
@@ -130,8 +131,7 @@ class Assigned(BaseModel):
 
 def _funder(tx: Tx) -> str | None:
     """The institution whose loans the caller works; None for the platform's own desk."""
-    p = tx.principal
-    return p.tenant if p.role is Role.INSTITUTION or (p.role is Role.COLLECTIONS and p.tenant != PLATFORM) else None
+    return institution_of(tx.principal)
 
 
 def _case(view: dict[str, Any]) -> dict[str, Any]:
@@ -187,8 +187,7 @@ def list_cases(tx: Desk, page: PageParams,
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: NumericId, tx: Desk) -> Any:
-    """A case with every action taken on it."""
-    tx.owned("collection_cases", case_id, "case_id")
+    """A case with every action taken on it (another institution's case is a 404 from the scoped read)."""
     return _detail(Collections(tx.joined).case(case_id, _funder(tx)))
 
 

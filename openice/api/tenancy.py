@@ -22,16 +22,23 @@ from openice.storage import tables as t
 Rule = Callable[[Principal], ColumnElement[bool]]
 
 
-def _funded_by(p: Principal) -> ColumnElement[bool]:
-    return t.loans.c.original_funder == p.tenant
+def institution_of(p: Principal) -> str | None:
+    """The institution whose loans this caller is limited to (an institution, or its own collections desk);
+    None for callers not limited to one institution."""
+    if p.role is Role.INSTITUTION or (p.role is Role.COLLECTIONS and p.tenant != PLATFORM):
+        return p.tenant
+    return None
+
+
+def _funded_by(institution: str) -> ColumnElement[bool]:
+    return t.loans.c.original_funder == institution
 
 
 def _loans(p: Principal) -> ColumnElement[bool]:
     if p.role is Role.BORROWER:
         return t.loans.c.borrower_id == p.tenant
-    if p.role is Role.INSTITUTION or (p.role is Role.COLLECTIONS and p.tenant != PLATFORM):
-        return _funded_by(p)
-    return true()
+    institution = institution_of(p)
+    return true() if institution is None else _funded_by(institution)
 
 
 def _own_borrower(column: Any) -> Rule:
@@ -50,9 +57,9 @@ def _collection_cases(p: Principal) -> ColumnElement[bool]:
     """The desk works its loans' cases: all of them for the platform, its own loans' for an institution."""
     if p.role is Role.BORROWER:
         return false()
-    if p.role is Role.OPERATOR or (p.role is Role.COLLECTIONS and p.tenant == PLATFORM):
-        return true()
-    return c.collection_cases.c.loan_id.in_(select(t.loans.c.id).where(_funded_by(p)))
+    institution = institution_of(p)
+    return true() if institution is None else c.collection_cases.c.loan_id.in_(
+        select(t.loans.c.id).where(_funded_by(institution)))
 
 
 def _institution_owned(column: Any) -> Rule:

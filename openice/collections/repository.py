@@ -31,7 +31,7 @@ class CaseRepository:
     def get(self, case_id: int, for_update: bool = False) -> Any:
         query = self._scoped(select(c.collection_cases).where(c.collection_cases.c.id == case_id))
         if for_update and self.conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=c.collection_cases)
+            query = query.with_for_update()
         row = self.conn.execute(query).first()
         if row is None:
             raise NotFound(f"no collection case {case_id}", field="case_id")

@@ -37,6 +37,10 @@ def action_view(row: Any) -> dict[str, Any]:
             "agent": row.agent, "detail": row.detail, "at": row.created_at}
 
 
+def _with_history(cases: CaseRepository, case_id: int) -> dict[str, Any]:
+    return {**case_view(cases.get(case_id)), "actions": [action_view(a) for a in cases.actions(case_id)]}
+
+
 def _stage(stage: str | None) -> str | None:
     if stage is not None and stage not in STAGES:
         raise ValidationError(f"must be one of {list(STAGES)}", field="stage")
@@ -93,9 +97,7 @@ class Collections:
 
     def case(self, case_id: int, funder: str | None = None) -> dict[str, Any]:
         with self.store.begin(readonly=True) as uow:
-            cases = CaseRepository(uow.conn, funder)
-            row = cases.get(case_id)
-            return {**case_view(row), "actions": [action_view(a) for a in cases.actions(case_id)]}
+            return _with_history(CaseRepository(uow.conn, funder), case_id)
 
     def record_contact(self, case_id: int, *, channel: str, outcome: str, agent: str,
                        promise_amount: int | None = None, promise_date: date | None = None,
@@ -124,7 +126,7 @@ class Collections:
                 changes.update(promise_amount=made.promise_amount, promise_day=to_day(made.promise_date),
                                promise_made_day=day, next_contact_day=to_day(made.promise_date) + 1)
             cases.change(case_id, **changes)
-            return {**case_view(cases.get(case_id)), "actions": [action_view(a) for a in cases.actions(case_id)]}
+            return _with_history(cases, case_id)
 
     def assign(self, agents: list[str], funder: str | None = None, stage: str | None = None) -> dict[str, int]:
         """Share the open unassigned cases among these agents; returns how many each received."""

@@ -1,7 +1,7 @@
 """The collections strategy, pure: which treatment each delinquency stage gets, how often a case is worked,
-what a valid contact record is, whether a promise to pay was kept, and how cases are shared among agents.
+what a valid contact record is, and how cases are shared among agents.
 
-No I/O here: the end-of-day step and the service apply these rules to stored cases.
+No I/O here: the service applies these rules to stored cases; end of day (`daily`) judges promises in SQL.
 """
 
 from __future__ import annotations
@@ -68,11 +68,6 @@ class Strategy:
 
     def next_contact(self, stage: str, contacted_on: date) -> date:
         return contacted_on + timedelta(days=self.treatments[stage].contact_every_days)
-
-
-def stage_rank(stage: str) -> int:
-    """Severity order of a stage: the work queue shows the most severe first."""
-    return STAGES.index(stage)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 A collection case follows one delinquency episode of one loan: it opens when the loan falls overdue,
 follows its bucket every end of day, and closes when the loan is cured or repaid. A loan written off
-keeps its case open in the recovery stage. Actions are the case's history and are never changed.
+keeps its case open in the recovery stage until its recoveries cover what was written off. Actions
+are the case's history and are never changed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ collection_cases = Table(
     Column("loan_id", BigInteger, nullable=False, index=True),
     Column("currency", String(3), nullable=False),
     Column("status", String(16), nullable=False),  # open | closed
-    Column("resolution", String(16), nullable=True),  # cured | repaid, once closed
+    Column("resolution", String(16), nullable=True),  # cured | repaid | recovered, once closed
     Column("opened_day", Day, nullable=False),
     Column("closed_day", Day, nullable=True),
     Column("stage", String(8), nullable=False),  # the loan's bucket: M1 | M2 | M3 | M4+ | WO (recovery)
