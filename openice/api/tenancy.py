@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, true
@@ -107,8 +108,24 @@ def decode_cursor(cursor: str, numeric: bool) -> Any:
         raise ValidationError("is not a cursor this service issued", field="cursor") from None
 
 
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
-_STATEMENTS_MAX = 20_000
+# The scoped queries, built once per worker for each shape and caller: building a statement costs more CPU than the
+# database spends running it. The tenant filter is inside the statement, so the caller is part of the cache key.
+@lru_cache(maxsize=10_000)
+def _get_statement(resource: str, principal: Principal) -> Any:
+    table = TABLES[resource]
+    key = table.c[KEYS.get(resource, "id")]
+    return select(table).where(key == bindparam("ident"), RULES[resource](principal))
+
+
+@lru_cache(maxsize=10_000)
+def _page_statement(resource: str, principal: Principal, given: tuple[str, ...], limit: int) -> Any:
+    """Rows after the bound `cursor` (when given), with the bound equality filters `f_<column>`, in key order."""
+    table = TABLES[resource]
+    key = table.c[KEYS.get(resource, "id")]
+    query = select(table).where(RULES[resource](principal))
+    for name in given:
+        query = query.where((key > bindparam("cursor")) if name == "cursor" else (table.c[name[2:]] == bindparam(name)))
+    return query.order_by(key).limit(limit + 1)
 
 
 class Scope:
@@ -121,17 +138,6 @@ class Scope:
     def where(self, resource: str) -> ColumnElement[bool]:
         return RULES[resource](self.principal)
 
-    def _statement(self, shape: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-        """The query of this shape for this caller, built once per worker: building a statement costs more CPU than
-        the database spends running it. The tenant filter is inside it, so it is cached per principal."""
-        cache_key = (shape, self.principal)
-        stmt = _STATEMENTS.get(cache_key)
-        if stmt is None:
-            if len(_STATEMENTS) >= _STATEMENTS_MAX:
-                _STATEMENTS.clear()
-            stmt = _STATEMENTS[cache_key] = build()
-        return stmt
-
     def get(self, resource: str, ident: Any, field: str) -> Any:
         table = TABLES[resource]
         key = table.c[KEYS.get(resource, "id")]
@@ -140,9 +146,7 @@ class Scope:
         except (TypeError, ValueError):
             ident = None
         row = None if ident is None else self.conn.execute(
-            self._statement(("get", resource), lambda: select(table).where(key == bindparam("ident"),
-                                                                           self.where(resource))),
-            {"ident": ident}).first()
+            _get_statement(resource, self.principal), {"ident": ident}).first()
         if row is None:
             raise NotFound(f"no {NAMES.get(resource, resource.rstrip('s'))} {ident!r}", field=field)
         return row
@@ -154,16 +158,7 @@ class Scope:
         given = {f"f_{name}": value for name, value in filters.items() if value is not None}
         if cursor:
             given["cursor"] = decode_cursor(cursor, key.type.python_type is int)
-
-        def build() -> Any:
-            query = select(table).where(self.where(resource))
-            for name in sorted(given):
-                query = query.where((key > bindparam("cursor")) if name == "cursor" else
-                                    (table.c[name[2:]] == bindparam(name)))
-            return query.order_by(key).limit(limit + 1)
-
-        rows = list(self.conn.execute(self._statement(("page", resource, tuple(sorted(given)), limit), build),
-                                      given))
+        rows = list(self.conn.execute(_page_statement(resource, self.principal, tuple(sorted(given)), limit), given))
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(getattr(rows[-1], key.name)) if more else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -31,17 +32,12 @@ _OFFER_STATUS = update(d.offers).where(d.offers.c.id == bindparam("offer_id"))
 _EXPIRED = select(d.offers).where(d.offers.c.status == "sent", d.offers.c.expires_at.is_not(None),
                                   d.offers.c.expires_at < bindparam("now")).order_by(d.offers.c.id)
 _LATEST_PRICES = select(d.matching_runs.c.prices).order_by(d.matching_runs.c.id.desc()).limit(1)
-_INSTITUTIONS_PARSED: dict[str, Institution] = {}  # definition text -> institution
 
 
+@lru_cache(maxsize=1024)
 def parse_institution(definition: str) -> Institution:
     """An institution from its stored definition, parsed once per worker (the same text is the same terms)."""
-    inst = _INSTITUTIONS_PARSED.get(definition)
-    if inst is None:
-        if len(_INSTITUTIONS_PARSED) > 1000:
-            _INSTITUTIONS_PARSED.clear()
-        inst = _INSTITUTIONS_PARSED[definition] = Institution.model_validate_json(definition)
-    return inst
+    return Institution.model_validate_json(definition)
 
 
 class InstitutionRepository:

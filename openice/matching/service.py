@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,7 +48,12 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import Store, now_iso
 
 ORIGINATION_ATTEMPTS = 50
-_ROUTERS: dict[tuple[Any, ...], Router] = {}  # (institutions, product fees, prices) -> a router built for them
+
+
+@lru_cache(maxsize=128)
+def _router(definitions: tuple[str, ...], fees: tuple[tuple[str, tuple[float, float]], ...], prices: str) -> Router:
+    """A router for one state of the institutions, the product fees and the shadow prices (JSON)."""
+    return Router([parse_institution(x) for x in definitions], dict(fees), json.loads(prices))
 
 
 class InstitutionGateway(Protocol):
@@ -126,13 +132,7 @@ class Matching:
         definitions = unit.institutions.active_definitions()
         fees = product_fees(unit.core.products.list())
         prices = unit.runs.latest_prices()
-        key = (definitions, tuple(sorted(fees.items())), json.dumps(prices, sort_keys=True))
-        router = _ROUTERS.get(key)
-        if router is None:
-            if len(_ROUTERS) > 100:
-                _ROUTERS.clear()
-            router = _ROUTERS[key] = Router([parse_institution(x) for x in definitions], fees, prices)
-        return router
+        return _router(definitions, tuple(sorted(fees.items())), json.dumps(prices, sort_keys=True))
 
     # ---- real time ------------------------------------------------------------------------------
     def drawdown(self, line_id: str, amount: int, tenor: int, idempotency_key: str,

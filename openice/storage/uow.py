@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
@@ -59,17 +60,12 @@ _CALENDAR = select(t.business_calendar).where(t.business_calendar.c.id == 1)
 _IDEMPOTENCY = select(t.idempotency_keys).where(t.idempotency_keys.c.key == bindparam("key"))
 _INSERT_IDEMPOTENCY = insert(t.idempotency_keys)
 _INSERT_OUTBOX = insert(t.outbox)
-_PRODUCTS_PARSED: dict[str, LoanProduct] = {}  # definition text -> product (products never change once created)
 
 
+@lru_cache(maxsize=1024)
 def parse_product(definition: str) -> LoanProduct:
     """A product from its stored definition, parsed once per worker: the same text is the same product."""
-    product = _PRODUCTS_PARSED.get(definition)
-    if product is None:
-        if len(_PRODUCTS_PARSED) > 1000:
-            _PRODUCTS_PARSED.clear()
-        product = _PRODUCTS_PARSED[definition] = LoanProduct.from_dict(json.loads(definition))
-    return product
+    return LoanProduct.from_dict(json.loads(definition))
 
 
 class ProductRepository:
