@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 let key = sessionStorage.getItem("openice-key") || "";
 let selected = null;
+let selectedCurrency = null;  // the open case's currency, for a promise
 
 async function api(method, path, body) {
   const headers = { Authorization: `Bearer ${key}` };
@@ -76,6 +77,7 @@ async function refresh() {
 async function openCase(id) {
   const c = await api("GET", `/v1/collections/cases/${id}`);
   selected = id;
+  selectedCurrency = c.overdue.currency;
   $("case").hidden = false;
   $("case-id").textContent = `${c.id} · loan ${c.loan_id}`;
   $("case-line").textContent = `${c.stage}, ${c.days_past_due} days past due, ${money(c.overdue)} overdue` +
@@ -111,9 +113,7 @@ $("contact").addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = { channel: $("channel").value, outcome: $("outcome").value };
   if (body.outcome === "promise") {
-    const current = await api("GET", `/v1/collections/cases/${selected}`);
-    body.promise = { amount: $("promise-amount").value.trim(), currency: current.overdue.currency,
-                     by: $("promise-date").value };
+    body.promise = { amount: $("promise-amount").value.trim(), currency: selectedCurrency, by: $("promise-date").value };
   }
   try {
     await api("POST", `/v1/collections/cases/${selected}/contacts`, body);
