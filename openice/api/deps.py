@@ -30,20 +30,22 @@ class Joined:
     """The request's connection in the shape of an engine, handed to the domain services so that their
     transactions become savepoints of the request's one transaction: a write request commits once, with the
     idempotency record, the change, the audit row and the stored response together, and a failure anywhere
-    rolls all of it back. Read-only units need no savepoint."""
+    rolls all of it back. Read-only units need no savepoint, nor do units no caller goes on from after an error
+    (`Store.begin(savepoint=False)`)."""
 
-    def __init__(self, conn: Connection, readonly: bool = False) -> None:
-        self.conn, self.readonly, self.dialect = conn, readonly, conn.dialect
+    def __init__(self, conn: Connection, readonly: bool = False, savepoint: bool = True) -> None:
+        self.conn, self.readonly, self.savepoint, self.dialect = conn, readonly, savepoint, conn.dialect
 
     def connect(self) -> Joined:
         return self
 
     def execution_options(self, **options: Any) -> Joined:
-        return Joined(self.conn, readonly=bool(options.get("openice_readonly")))
+        return Joined(self.conn, readonly=bool(options.get("openice_readonly")),
+                      savepoint=bool(options.get("openice_savepoint", True)))
 
     @contextmanager
     def begin(self) -> Iterator[Joined]:
-        if self.readonly:
+        if self.readonly or not self.savepoint:
             yield self
             return
         with self.conn.begin_nested():

@@ -52,7 +52,7 @@ def list_loans(tx: Anyone, page: PageParams,
 def get_loan(loan_id: NumericId, tx: Anyone) -> Any:
     """The loan with its schedule and ledger balances."""
     row = tx.owned("loans", loan_id, "loan_id")
-    return reply(loan_detail(row, LoanRepository(tx.conn).get(loan_id)))
+    return reply(loan_detail(row, LoanRepository(tx.conn).load(row)))
 
 
 @router.get("/loans/{loan_id}/transactions", response_model=Page[TransactionView])

@@ -59,8 +59,8 @@ class DecisionUnit:
 
 
 @contextmanager
-def decision_unit(store: Store, readonly: bool = False) -> Iterator[DecisionUnit]:
-    with store.begin(readonly=readonly) as uow:
+def decision_unit(store: Store, readonly: bool = False, savepoint: bool = True) -> Iterator[DecisionUnit]:
+    with store.begin(readonly=readonly, savepoint=savepoint) as uow:
         yield DecisionUnit(uow)
 
 
@@ -138,7 +138,7 @@ class Decisioning:
         """Assess an application and store the decision (and the line, when approved) in one transaction."""
         app = data if isinstance(data, ApplicationInput) else parse(ApplicationInput, data)
         now = int(self.clock())
-        with decision_unit(self.store) as unit:
+        with decision_unit(self.store, savepoint=False) as unit:  # its callers stop at any error in it
             today = unit.core.calendar.business_date
             borrower = unit.borrowers.get(borrower_id)
             product = unit.core.products.get(app.product_code)

@@ -116,8 +116,8 @@ class Matching:
         self.servicing = servicing or Servicing(engine)
 
     @contextmanager
-    def _unit(self, readonly: bool = False) -> Iterator[MatchUnit]:
-        with self.store.begin(readonly=readonly) as uow:
+    def _unit(self, readonly: bool = False, savepoint: bool = True) -> Iterator[MatchUnit]:
+        with self.store.begin(readonly=readonly, savepoint=savepoint) as uow:
             yield MatchUnit(uow)
 
     def register_institutions(self, institutions: Sequence[Institution]) -> None:
@@ -255,7 +255,7 @@ class Matching:
                 unit.lines.release(walk.line.id, walk.amount)
                 unit.drawdowns.finish(walk.drawdown_id, "failed", {**reasons, inst.code: [str(exc)]})
             raise
-        with self._unit() as unit:
+        with self._unit(savepoint=False) as unit:  # nothing below goes on after an error here
             unit.offers.set_status(offer_id, "accepted", why)
             unit.drawdowns.finish(walk.drawdown_id, "funded", reasons, inst.code, loan["loan_id"])
         return {"drawdown_id": walk.drawdown_id, "status": "funded", "institution": inst.code,

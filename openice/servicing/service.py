@@ -54,9 +54,11 @@ class Servicing:
     def _money_call(self, operation: str, key: str | None, payload: dict[str, Any], work: Work,
                     loan_id: int | None = None) -> dict[str, Any]:
         key = _require_key(key)
+        # A call on one loan queues behind the loan's lock, where a duplicate finds the key stored by the call it
+        # waited for: only calls without a loan can lose the race to the key's insert and retry after it.
         for attempt in range(3):
             try:
-                with self.store.begin() as uow:
+                with self.store.begin(savepoint=loan_id is None) as uow:
                     if loan_id is not None:
                         uow.loans.lock(loan_id)
                     stored = uow.idempotency.lookup(key, operation, payload)
@@ -66,7 +68,7 @@ class Servicing:
                     uow.idempotency.store(key, operation, payload, result)
                     return result
             except IntegrityError as exc:  # a concurrent duplicate committed the key first
-                if "idempotency" not in str(exc).lower() or attempt == 2:
+                if loan_id is not None or "idempotency" not in str(exc).lower() or attempt == 2:
                     raise
         raise AssertionError("unreachable")
 

@@ -41,8 +41,6 @@ def now_iso() -> str:
 _PRODUCT = select(t.products.c.definition).where(t.products.c.code == bindparam("code"))
 _LOAN = select(t.loans).where(t.loans.c.id == bindparam("loan_id"))
 _LOAN_FOR_UPDATE = _LOAN.with_for_update()
-_LOAN_ID = select(t.loans.c.id).where(t.loans.c.id == bindparam("loan_id"))
-_LOAN_ID_FOR_UPDATE = _LOAN_ID.with_for_update()
 _INSTALLMENTS = select(t.installments).where(t.installments.c.loan_id == bindparam("loan_id")).order_by(
     t.installments.c.seq)
 _DELETE_INSTALLMENTS = t.installments.delete().where(t.installments.c.loan_id == bindparam("loan_id"))
@@ -100,6 +98,8 @@ class LoanRepository:
         # loan id -> the installment rows as this transaction last read or wrote them, so `save` writes only the
         # installments that changed (a repayment usually touches one of twelve)
         self._installments: dict[int, dict[int, dict[str, Any]]] = {}
+        # loan id -> the row `lock` read, handed to the next read of that loan instead of reading it again
+        self._locked: dict[int, Any] = {}
 
     def next_id(self) -> int:
         """A new loan number before the row exists (the domain needs it for its journal lines).
@@ -146,24 +146,28 @@ class LoanRepository:
                     interest_paid=i.interest_paid, fee_paid=i.fee_paid, booked=i.booked)
 
     def row(self, loan_id: int) -> Any:
-        row = self.conn.execute(select(t.loans).where(t.loans.c.id == loan_id)).first()
+        row = self._locked.pop(loan_id, None) or self.conn.execute(_LOAN, {"loan_id": loan_id}).first()
         if row is None:
             raise NotFound(f"no loan {loan_id}", field="loan_id")
         return row
 
     def lock(self, loan_id: int) -> None:
-        """Queue behind any other operation on this loan (PostgreSQL; SQLite locks the whole database)."""
-        query = _LOAN_ID_FOR_UPDATE if self.conn.dialect.name == "postgresql" else _LOAN_ID
-        if self.conn.execute(query, {"loan_id": loan_id}).first() is None:
+        """Queue behind any other operation on this loan (PostgreSQL; SQLite locks the whole database). The row
+        read under the lock is the current one, so the operation's own read of the loan reuses it."""
+        query = _LOAN_FOR_UPDATE if self.conn.dialect.name == "postgresql" else _LOAN
+        self._locked[loan_id] = self.conn.execute(query, {"loan_id": loan_id}).first()
+        if self._locked[loan_id] is None:
             raise NotFound(f"no loan {loan_id}", field="loan_id")
 
     def get(self, loan_id: int, for_update: bool = False) -> LoanAccount:
-        query = _LOAN_FOR_UPDATE if for_update and self.conn.dialect.name == "postgresql" else _LOAN
-        row = self.conn.execute(query, {"loan_id": loan_id}).first()
-        if row is None:
-            raise NotFound(f"no loan {loan_id}", field="loan_id")
-        installments = [self._installment(r) for r in self.conn.execute(_INSTALLMENTS, {"loan_id": loan_id})]
-        self._installments[loan_id] = {i.seq: self._installment_row(loan_id, i) for i in installments}
+        if for_update and loan_id not in self._locked and self.conn.dialect.name == "postgresql":
+            self.lock(loan_id)
+        return self.load(self.row(loan_id))
+
+    def load(self, row: Any) -> LoanAccount:
+        """The loan of a `loans` row read already (by `row`, or by a tenant-scoped query), with its schedule."""
+        installments = [self._installment(r) for r in self.conn.execute(_INSTALLMENTS, {"loan_id": row.id})]
+        self._installments[row.id] = {i.seq: self._installment_row(row.id, i) for i in installments}
         return self._to_domain(row, installments)
 
     @staticmethod
@@ -195,6 +199,7 @@ class LoanRepository:
 
     def save(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
         """Write the loan's new state, its installments and the journal entries it made since loading."""
+        self._locked.pop(loan.loan_id, None)
         result = self.conn.execute(_SAVE_LOAN, {"loan_key": loan.loan_id, **self._state(loan)})
         if result.rowcount != 1:
             raise NotFound(f"no loan {loan.loan_id}", field="loan_id")
@@ -358,9 +363,11 @@ class Store:
         self.engine = engine
 
     @contextmanager
-    def begin(self, readonly: bool = False) -> Iterator[UnitOfWork]:
+    def begin(self, readonly: bool = False, savepoint: bool = True) -> Iterator[UnitOfWork]:
+        """`savepoint=False` declares that no caller goes on after an error inside this unit: when the unit joins
+        an enclosing transaction (an API request's), it then needs no savepoint to roll back to."""
         with self.engine.connect() as conn:
-            if readonly:
-                conn = conn.execution_options(openice_readonly=True)
+            if readonly or not savepoint:
+                conn = conn.execution_options(openice_readonly=readonly, openice_savepoint=savepoint)
             with conn.begin():
                 yield UnitOfWork(conn)
