@@ -11,13 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role, key_view
 from openice.api.paging import PageParams, rows
 from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view
 from openice.errors import NotFound, ValidationError
 
-router = APIRouter(prefix="/v1", tags=["platform"])
+router = APIRouter(prefix="/v1", tags=["platform"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 Anyone = Annotated[Tx, Depends(require(*Role))]
 Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
 from openice.api.paging import NumericId, PageParams, rows
 from openice.api.tenancy import institution_of
@@ -22,7 +22,7 @@ from openice.collections.service import Collections, case_view
 from openice.errors import ValidationError
 from openice.money import to_minor
 
-router = APIRouter(prefix="/v1/collections", tags=["collections"])
+router = APIRouter(prefix="/v1/collections", tags=["collections"], route_class=TransactionRoute)
 Desk = Annotated[Tx, Depends(require(Role.OPERATOR, Role.COLLECTIONS, Role.INSTITUTION))]
 STAGE = r"^(M1|M2|M3|M4\+|WO)$"
 BODY_FIELDS = {"promise_amount": "promise.amount", "promise_date": "promise.by"}  # the service's names -> the body's

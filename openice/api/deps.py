@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cached_property, wraps
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
@@ -91,12 +92,37 @@ class Services:
 
 @dataclass
 class Tx:
-    """One request's connection and transaction, the caller, and the services bound to that transaction."""
+    """One request: the caller's key and the roles the operation allows, then (inside `opened`) its connection and
+    transaction, the authenticated caller, and the services bound to that transaction."""
 
     svc: Services
-    conn: Connection
-    principal: Principal
     request_id: str
+    secret: str
+    roles: tuple[Role, ...]
+    readonly: bool
+    conn: Connection = field(init=False)
+    principal: Principal = field(init=False)
+
+    @contextmanager
+    def opened(self) -> Iterator[Tx]:
+        """Authenticate on the request's one connection and hold one transaction around the operation: committed
+        when it returns (before the response is sent), rolled back when it raises. Reads run read-only. Unknown or
+        revoked keys get 401, busy ones 429, other roles 403."""
+        with self.svc.engine.connect() as conn:
+            if self.readonly:
+                conn = conn.execution_options(openice_readonly=True)
+            with conn.begin():
+                principal = ApiKeys(Joined(conn)).authenticate(self.secret)
+                if principal is None:
+                    raise _unauthenticated()
+                wait = self.svc.limiter.allow(principal.key_id)
+                if wait:
+                    raise HTTPException(429, f"rate limit of {self.svc.settings.rate_limit_per_second:g} requests/s "
+                                             "for this key", headers={"Retry-After": str(max(1, round(wait)))})
+                if principal.role not in self.roles:
+                    raise HTTPException(403, f"this operation is for {', '.join(r.value for r in self.roles)} keys")
+                self.conn, self.principal = conn, principal
+                yield self
 
     @cached_property
     def joined(self) -> Any:
@@ -153,40 +179,37 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "-")
 
 
-def transaction(request: Request, svc: Annotated[Services, Depends(services)],
-                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Iterator[Tx]:
-    """Authenticate on the request's one connection and hold one transaction for the whole request: committed
-    when the operation returns (before the response is sent), rolled back when it raises. Reads run read-only.
-    Unknown or revoked keys get 401, busy ones 429."""
-    with svc.engine.connect() as conn:
-        if request.method in ("GET", "HEAD"):
-            conn = conn.execution_options(openice_readonly=True)
-        with conn.begin():
-            principal = ApiKeys(Joined(conn)).authenticate(credentials.credentials) if credentials else None
-            if principal is None:
-                raise HTTPException(401, "a valid API key is required: Authorization: Bearer <key>",
-                                    headers={"WWW-Authenticate": "Bearer"})
-            wait = svc.limiter.allow(principal.key_id)
-            if wait:
-                raise HTTPException(429, f"rate limit of {svc.settings.rate_limit_per_second:g} requests/s "
-                                         "for this key", headers={"Retry-After": str(max(1, round(wait)))})
-            request.state.principal = principal
-            yield Tx(svc, conn, principal, request_id(request))
+def _unauthenticated() -> HTTPException:
+    return HTTPException(401, "a valid API key is required: Authorization: Bearer <key>",
+                         headers={"WWW-Authenticate": "Bearer"})
 
 
-Db = Annotated[Tx, Depends(transaction, scope="function")]
+def require(*roles: Role) -> Callable[..., Any]:
+    """The dependency of an operation only these roles may call. It does no I/O, so it runs on the event loop: a
+    request without a key is refused at once, and `TransactionRoute` checks the key and the role in the operation's
+    own trip through the thread pool."""
+
+    async def transaction(request: Request, svc: Annotated[Services, Depends(services)],
+                          credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Tx:
+        if credentials is None:
+            raise _unauthenticated()
+        return Tx(svc, request_id(request), credentials.credentials, roles, request.method in ("GET", "HEAD"))
+
+    return transaction
 
 
-def require(*roles: Role) -> Callable[..., Tx]:
-    """Only these roles may call the operation (403 for the others). The check is a coroutine: it does no I/O, so it
-    runs on the event loop instead of costing a trip through the thread pool."""
+class TransactionRoute(APIRoute):
+    """A route whose operation runs inside its request's transaction (`Tx.opened`), all in one trip through the
+    thread pool: authenticating, the operation and the commit used to take three. Every operation on such a router
+    takes its `Tx` as `tx`."""
 
-    async def check(tx: Db) -> Tx:
-        if tx.principal.role not in roles:
-            raise HTTPException(403, f"this operation is for {', '.join(r.value for r in roles)} keys")
-        return tx
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        @wraps(endpoint)
+        def in_transaction(**arguments: Any) -> Any:
+            with arguments["tx"].opened():
+                return endpoint(**arguments)
 
-    return check
+        super().__init__(path, in_transaction, **kwargs)
 
 
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=128,

@@ -7,14 +7,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
 from openice.api.paging import MAX_ID, NumericId, PageParams, rows
 from openice.api.views import OfferAnswer, OfferAnswerIn, OfferView, Page, offer_view
 from openice.errors import ValidationError
 from openice.matching.institutions import Institution
 
-router = APIRouter(prefix="/v1", tags=["funding"])
+router = APIRouter(prefix="/v1", tags=["funding"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 Funder = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
 Institutional = Annotated[Tx, Depends(require(Role.INSTITUTION))]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import bindparam, select
 
-from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
 from openice.api.paging import NumericId, PageParams, rows
 from openice.api.tenancy import Scope
@@ -32,7 +32,7 @@ from openice.money import to_minor
 from openice.storage import decisioning_tables as d
 from openice.storage import tables as t
 
-router = APIRouter(prefix="/v1", tags=["lending"])
+router = APIRouter(prefix="/v1", tags=["lending"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 SelfOrOperator = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER))]
 Reader = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
-from openice.api.deps import IdempotencyKey, Tx, require
+from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
 from openice.api.paging import NumericId, PageParams, rows
 from openice.api.views import (
@@ -30,7 +30,7 @@ from openice.errors import ValidationError
 from openice.money import to_minor
 from openice.storage.uow import LoanRepository
 
-router = APIRouter(prefix="/v1", tags=["loans"])
+router = APIRouter(prefix="/v1", tags=["loans"], route_class=TransactionRoute)
 Anyone = Annotated[Tx, Depends(require(*Role))]
 Payer = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]
 Borrower = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER))]

@@ -53,6 +53,11 @@ def test_problems_name_the_field_and_the_reason(world: World) -> None:
     assert world.call("operator", "GET", "/v1/loans/999999").json()["status"] == 404
     anonymous = world.client.get("/v1/loans")
     assert anonymous.status_code == 401 and anonymous.headers["content-type"] == PROBLEM
+    no_key = world.client.post(f"/v1/loans/{loan}/repayments", json={"amount": "x"})  # refused before validation
+    assert no_key.status_code == 401 and no_key.headers["www-authenticate"] == "Bearer"
+    wrong_role = world.call("INST-A", "POST", f"/v1/loans/{loan}/repayments", key="r",
+                            json={"amount": "1.00", "currency": "CNY"})
+    assert wrong_role.status_code == 403 and "operator" in wrong_role.json()["detail"]
     huge = world.client.post("/v1/borrowers", content=b"x" * 2_000_000, headers={
         **world.as_("operator"), "Idempotency-Key": "big", "Content-Type": "application/json"})
     assert huge.status_code == 413
