@@ -4,6 +4,7 @@ interactive docs served from local files (no CDN: on-premise banks run without i
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
 import uuid
@@ -166,5 +167,12 @@ def _operations(app: FastAPI, engine: Engine) -> None:
 
 
 def from_env() -> FastAPI:
-    """The factory uvicorn workers call (`openice serve` passes its options through the environment)."""
-    return create_app(Settings.load())
+    """The factory uvicorn workers call (`openice serve` passes its options through the environment).
+
+    Everything built at start-up (the model, the app, the imported libraries: some 400k objects) lives as long as
+    the worker, so it is moved out of the garbage collector's view: a full collection would otherwise walk all of
+    it while every request in the worker waits."""
+    app = create_app(Settings.load())
+    gc.collect()
+    gc.freeze()
+    return app
