@@ -17,7 +17,7 @@ from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
 from openice.api.paging import NumericId, PageParams, rows
 from openice.api.tenancy import institution_of
-from openice.api.views import AMOUNT, CURRENCY, Money, Page, money
+from openice.api.views import AMOUNT, CURRENCY, Money, Page, money, reply
 from openice.collections.service import Collections, case_view
 from openice.errors import ValidationError
 from openice.money import to_minor
@@ -150,19 +150,19 @@ def _detail(view: dict[str, Any]) -> CaseDetail:
 @router.get("/summary", response_model=list[StageSummary])
 def summary(tx: Desk) -> Any:
     """Open cases per stage: how many, how much is overdue, how many are due today, promises pending."""
-    return [StageSummary(stage=s["stage"], cases=s["cases"], overdue=money(s["overdue_amount"], s["currency"]),
-                         due_today=s["due_today"], promises_pending=s["promises_pending"],
-                         unassigned=s["unassigned"])
-            for s in Collections(tx.joined).summary(_funder(tx))]
+    return reply([StageSummary(stage=s["stage"], cases=s["cases"], overdue=money(s["overdue_amount"], s["currency"]),
+                               due_today=s["due_today"], promises_pending=s["promises_pending"],
+                               unassigned=s["unassigned"])
+                  for s in Collections(tx.joined).summary(_funder(tx))])
 
 
-@router.get("/performance", response_model=Performance, response_model_by_alias=True)
+@router.get("/performance", response_model=Performance)
 def performance(tx: Desk, start: Annotated[date, Query(alias="from")], end: Annotated[date, Query(alias="to")]
                 ) -> Any:
     """How the desk did between two business days, per agent (and currency) and per stage."""
     found = Collections(tx.joined).performance(start, end, _funder(tx))
     agents = [{**a, "kept_amount": money(a["kept_amount"], a["currency"])} for a in found["agents"]]
-    return Performance.model_validate({**found, "agents": agents})
+    return reply(Performance.model_validate({**found, "agents": agents}))
 
 
 @router.get("/queue", response_model=WorkQueue)
@@ -171,7 +171,7 @@ def work_queue(tx: Desk, stage: Annotated[str | None, Query(pattern=STAGE)] = No
                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
     """Today's work list: open cases due for contact, most severe stage first, then the largest amount."""
     found = Collections(tx.joined).queue(_funder(tx), stage, assignee, limit)
-    return WorkQueue(items=[CaseView.model_validate(_case(v)) for v in found])
+    return reply(WorkQueue(items=[CaseView.model_validate(_case(v)) for v in found]))
 
 
 @router.get("/cases", response_model=Page[CaseView])
@@ -181,14 +181,14 @@ def list_cases(tx: Desk, page: PageParams,
                assignee: Annotated[str | None, Query(max_length=64)] = None,
                loan_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> Any:
     found = rows(tx.scope, "collection_cases", page, status=status, stage=stage, assignee=assignee, loan_id=loan_id)
-    return Page(items=[CaseView.model_validate(_case(case_view(r))) for r in found.items],
-                next_cursor=found.next_cursor)
+    return reply(Page(items=[CaseView.model_validate(_case(case_view(r))) for r in found.items],
+                      next_cursor=found.next_cursor))
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: NumericId, tx: Desk) -> Any:
     """A case with every action taken on it (another institution's case is a 404 from the scoped read)."""
-    return _detail(Collections(tx.joined).case(case_id, _funder(tx)))
+    return reply(_detail(Collections(tx.joined).case(case_id, _funder(tx))))
 
 
 @router.post("/cases/{case_id}/contacts", status_code=201, response_model=CaseDetail)
@@ -213,7 +213,8 @@ def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx:
                  {"loan_id": case.loan_id, "outcome": body.outcome, "promise_amount": amount})
         return _detail(found).model_dump(mode="json")
 
-    return tx.creates.run(tx.principal, key, f"collections.contact:{case_id}", body.model_dump(mode="json"), work)
+    return reply(tx.creates.run(tx.principal, key, f"collections.contact:{case_id}", body.model_dump(mode="json"),
+                                work), 201)
 
 
 @router.post("/assignments", status_code=201, response_model=Assigned)
@@ -224,4 +225,4 @@ def assign(body: AssignIn, key: IdempotencyKey, tx: Desk) -> Any:
         tx.audit("collections.assigned", "collection_cases", {"assigned": received, "stage": body.stage})
         return {"assigned": received}
 
-    return tx.creates.run(tx.principal, key, "collections.assign", body.model_dump(mode="json"), work)
+    return reply(tx.creates.run(tx.principal, key, "collections.assign", body.model_dump(mode="json"), work), 201)

@@ -47,6 +47,7 @@ def test_the_platform_desk_works_every_case_and_a_promise_replays(world: World) 
     report = world.call("operator", "GET", "/v1/collections/performance", params={"from": "2026-02-01",
                                                                                 "to": "2026-02-28"})
     assert report.status_code == 200, report.text
+    assert (report.json()["from"], report.json()["to"]) == ("2026-02-01", "2026-02-28")
     [agent] = report.json()["agents"]
     assert (agent["contacts"], agent["promises"], agent["kept_rate"]) == (1, 1, None)  # not judged yet
     assert report.json()["stages"][0] == {"stage": "M1", "opened": 2, "escalated_in": 0}
