@@ -7,8 +7,9 @@ denominators, so a split's numerators add up to the total's.
 
 Two fact tables are built once per period and as-of date and every metric reads them:
 
-* ``loan_dues`` — one row per loan with an installment due on or before the as-of date, aggregated
-  from the installment facts (`installment_facts`: per contractual installment, what was paid on it by
+* ``loan_dues`` — one row per loan with an installment due on or before the as-of date that counts
+  for it (due in the period, or not paid in time; `lf` reads a loan without a row as one with no dues),
+  aggregated from the installment facts (`installment_facts`: per contractual installment, what was paid on it by
   its due date, within the 30 days after, and by the delinquency thresholds; never stored): the day
   the loan became overdue, the days it first crossed 30+ and 90+, and the sums over its installments
   due in the period. Settlement rows (the installment a full prepayment collapses the schedule into,
@@ -104,10 +105,21 @@ def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
     return "".join(c + ", " for c in cols), (" GROUP BY " + ", ".join(keys)) if keys else ""
 
 
-def _alloc_ints(where: str) -> str:
-    """The allocations due on installments as integer columns (amount, principal part, prepaid part), so
-    that no text goes through a join or an aggregation."""
-    return f"""(SELECT loan_id, seq, value_day, amount,
+# The one-value-day path keys an installment by one BIGINT, loan_id * SEQ_KEY + seq: one column to hash and
+# compare in its aggregate and join instead of two. Unique while 0 <= seq < SEQ_KEY (a schedule has a few
+# hundred installments at most) and loan_id < 2**43; allocations outside that seq range are left out of the
+# path and their installments' loans take the exact one (`single_day_facts`).
+SEQ_KEY = 1 << 20
+
+
+def _seq_key(alias: str) -> str:
+    return f"{alias}loan_id * {SEQ_KEY} + {alias}seq"
+
+
+def _alloc_ints(keys: str, where: str) -> str:
+    """The allocations due on installments as integer columns (amount, principal part, prepaid part) after
+    `keys`, so that no text goes through a join or an aggregation."""
+    return f"""(SELECT {keys}, value_day, amount,
              CASE WHEN component IN {PRINCIPAL} THEN amount ELSE 0 END AS prin,
              CASE WHEN component = 'principal_prepaid' THEN amount ELSE 0 END AS prepaid
            FROM allocations WHERE component IN {DUE_COMPONENTS}{where})"""
@@ -146,7 +158,8 @@ SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principa
   COALESCE(SUM(CASE WHEN a.value_day <= {as_of} THEN a.amount END), 0) AS paid_asof,
   0 AS several_days
 {_due_installments(loans, only)}
-LEFT JOIN {_alloc_ints(_restrict(loans, only, "loan_id"))} a ON a.loan_id = i.loan_id AND a.seq = i.seq
+LEFT JOIN {_alloc_ints("loan_id, seq", _restrict(loans, only, "loan_id"))} a
+  ON a.loan_id = i.loan_id AND a.seq = i.seq
 WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){_restrict(loans, only, "i.loan_id")}
 GROUP BY i.loan_id, i.seq
 HAVING COALESCE(SUM(a.prepaid), 0) = 0"""
@@ -157,7 +170,9 @@ def single_day_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None =
     usual case: an installment paid in one go): the allocations are summed per installment first (with
     their first and last value day) and joined 1:1, so the sums by day are all-or-nothing comparisons of
     that one day, with no aggregation after the join. `several_days` flags the installments paid on
-    several days, whose loans `loan_dues` takes from `installment_facts` instead."""
+    several days, and those whose seq is outside the range of the one-column key (`SEQ_KEY`): `loan_dues`
+    takes their loans from `installment_facts` instead."""
+    in_range, outside = f" AND seq >= 0 AND seq < {SEQ_KEY}", f"i.seq < 0 OR i.seq >= {SEQ_KEY}"
     def by_day(cond: str, col: str) -> str:
         return f"CASE WHEN a.d0 IS NOT NULL AND {cond.format(vd='a.d0')} THEN a.{col} ELSE 0 END"
     return f"""
@@ -168,25 +183,32 @@ SELECT i.loan_id, i.seq, i.due_day, i.principal, i.principal + i.interest + i.fe
   {by_day("{vd} <= i.due_day + " + str(th.m1), "amount")} AS paid_30,
   {by_day("{vd} <= i.due_day + " + str(th.m3), "amount")} AS paid_90,
   {by_day("{vd} <= " + str(as_of), "amount")} AS paid_asof,
-  CASE WHEN a.d0 < a.d1 THEN 1 ELSE 0 END AS several_days
+  CASE WHEN a.d0 < a.d1 OR {outside} THEN 1 ELSE 0 END AS several_days
 {_due_installments(loans, None)}
-LEFT JOIN (SELECT loan_id, seq, MIN(value_day) AS d0, MAX(value_day) AS d1, SUM(amount) AS amount,
-             SUM(prin) AS prin, SUM(prepaid) AS prepaid
-           FROM {_alloc_ints(_restrict(loans, None, "loan_id"))} x GROUP BY loan_id, seq) a
-  ON a.loan_id = i.loan_id AND a.seq = i.seq
+LEFT JOIN (SELECT k, MIN(value_day) AS d0, MAX(value_day) AS d1, SUM(amount) AS amount, SUM(prin) AS prin,
+             SUM(prepaid) AS prepaid
+           FROM {_alloc_ints(_seq_key("") + " AS k", in_range + _restrict(loans, None, "loan_id"))} x
+           GROUP BY k) a
+  ON a.k = {_seq_key("i.")}
 WHERE i.due_day <= {as_of} AND (w.id IS NULL OR w.closed_day >= i.due_day){_restrict(loans, None, "i.loan_id")}
-  AND COALESCE(a.prepaid, 0) = 0"""
+  AND (COALESCE(a.prepaid, 0) = 0 OR {outside})"""
 
 
 def _loan_dues_of(facts: str, as_of: int, start: int, end: int, th: Thresholds) -> str:
+    """Per loan, from its installment facts. Only the installments that count for one of its columns are
+    aggregated (due in the period, unpaid by the as-of date or by a threshold, or flagged): an installment
+    paid in time outside the period adds nothing, and a loan with only such installments gets no row."""
     period = f"due_day >= {start} AND due_day <= {end}"
     first = f"{period} AND seq = 1 AND due_day + {th.fpd_days - 1} <= {as_of}"
+    unpaid = "owed - paid_asof > 0"
+    late30 = f"due_day + {th.m1} <= {as_of} AND owed - paid_30 > 0"
+    late90 = f"due_day + {th.m3} <= {as_of} AND owed - paid_90 > 0"
     count = "CAST(SUM(CASE WHEN {cond} THEN {value} ELSE 0 END) AS BIGINT)"
     return f"""
 SELECT loan_id,
-  MIN(CASE WHEN owed - paid_asof > 0 THEN due_day END) AS overdue_since,
-  MIN(CASE WHEN due_day + {th.m1} <= {as_of} AND owed - paid_30 > 0 THEN due_day + {th.m1} END) AS first30,
-  MIN(CASE WHEN due_day + {th.m3} <= {as_of} AND owed - paid_90 > 0 THEN due_day + {th.m3} END) AS first90,
+  MIN(CASE WHEN {unpaid} THEN due_day END) AS overdue_since,
+  MIN(CASE WHEN {late30} THEN due_day + {th.m1} END) AS first30,
+  MIN(CASE WHEN {late90} THEN due_day + {th.m3} END) AS first90,
   {count.format(cond=period, value=1)} AS dues,
   {count.format(cond=period, value="principal")} AS principal_due,
   {count.format(cond=period, value="principal - prin_by_due")} AS overdue_day1,
@@ -195,6 +217,7 @@ SELECT loan_id,
   {count.format(cond=f"{first} AND owed - paid_fpd > 0", value=1)} AS first_delinquent,
   CAST(SUM(several_days) AS BIGINT) AS several_days
 FROM ({facts}) f
+WHERE ({period}) OR {unpaid} OR ({late30}) OR ({late90}) OR several_days > 0
 GROUP BY loan_id"""
 
 
@@ -206,12 +229,13 @@ def loan_dues_single_day(as_of: int, start: int, end: int, th: Thresholds,
 
 
 def loan_dues(as_of: int, start: int, end: int, th: Thresholds) -> str:
-    """Per loan with an installment due by the as-of date, from its installment facts (aggregated straight
-    away, never stored): the day it became overdue, the days it first crossed the 30+ and 90+ thresholds,
-    and its sums over the installments due in the period for Day-1 delinquency, 30-day collection and
-    FPD (the split dimensions are the loan's, so the period's sums can be formed per loan first).
-    Taken from `loan_dues_single_day`, except for the loans with an installment paid on several days,
-    which are computed again from the full `installment_facts`."""
+    """Per loan with an installment due by the as-of date that counts for it (`_loan_dues_of`), from its
+    installment facts (aggregated straight away, never stored): the day it became overdue, the days it
+    first crossed the 30+ and 90+ thresholds, and its sums over the installments due in the period for
+    Day-1 delinquency, 30-day collection and FPD (the split dimensions are the loan's, so the period's
+    sums can be formed per loan first).
+    Taken from `loan_dues_single_day`, except for the loans it flags (an installment paid on several days,
+    or a seq outside `SEQ_KEY`), which are computed again from the full `installment_facts`."""
     several = "SELECT loan_id FROM loan_dues_single_day WHERE several_days > 0"
     return f"""
 SELECT * FROM loan_dues_single_day WHERE several_days = 0
@@ -236,15 +260,19 @@ WHERE a.component IN {PRINCIPAL} AND a.value_day <= {as_of}{part}
 GROUP BY a.loan_id"""
 
 
+def _drawdown_key(alias: str) -> str:
+    """A loan's (disbursed_day, id) as one BIGINT in the same order: exact while 0 <= id < 2**40 and the day
+    number is under 2**22 in magnitude (loan ids are a database sequence, day numbers count from 1970)."""
+    return f"({alias}disbursed_day * {1 << 40} + {alias}id)"
+
+
 def loan_facts(as_of: int, th: Thresholds) -> str:
     """Per loan, without a GROUP BY over the loan's columns: the loan's due facts (`loan_dues`, `e`) and
-    principal repaid (`loan_paid`, `p`) are per loan already, and are joined to the loans 1:1."""
+    principal repaid (`loan_paid`, `p`) are per loan already, and are joined to the loans 1:1. A repeat
+    drawdown is a loan after its borrower's first (by disbursement day, then id), found from each
+    borrower's least `_drawdown_key` (an aggregate, cheaper than numbering every borrower's loans)."""
     written_off = f"(l.status = 'written_off' AND l.closed_day <= {as_of})"
     return f"""
-WITH r AS (
-  SELECT id, CASE WHEN borrower_id IS NOT NULL AND ROW_NUMBER() OVER (
-    PARTITION BY borrower_id ORDER BY disbursed_day, id) > 1 THEN 1 ELSE 0 END AS repeat_drawdown
-  FROM loans WHERE disbursed_day <= {as_of})
 SELECT l.id AS loan_id, l.business_model,
   CASE WHEN l.business_model = 'on-balance-sheet' THEN 'capital-heavy' ELSE l.business_model END AS model_group,
   l.original_funder AS institution, l.product_code AS product, l.channel,
@@ -256,10 +284,12 @@ SELECT l.id AS loan_id, l.business_model,
   CASE WHEN {written_off} THEN 0 ELSE l.principal - COALESCE(p.paid_asof, 0) END AS outstanding,
   CASE WHEN e.first30 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid30, 0) END AS bal30,
   CASE WHEN e.first90 IS NULL THEN 0 ELSE l.principal - COALESCE(p.paid90, 0) END AS bal90,
-  r.repeat_drawdown, COALESCE(e.dues, 0) AS dues, e.principal_due, e.overdue_day1, e.collected_30d, e.first_due,
-  e.first_delinquent
+  CASE WHEN r.first_key < {_drawdown_key("l.")} THEN 1 ELSE 0 END AS repeat_drawdown, COALESCE(e.dues, 0) AS dues,
+  e.principal_due, e.overdue_day1, e.collected_30d, e.first_due, e.first_delinquent
 FROM loans l
-JOIN r ON r.id = l.id
+LEFT JOIN (SELECT borrower_id, MIN({_drawdown_key("")}) AS first_key FROM loans
+           WHERE disbursed_day <= {as_of} AND borrower_id IS NOT NULL GROUP BY borrower_id) r
+  ON r.borrower_id = l.borrower_id
 LEFT JOIN loan_dues e ON e.loan_id = l.id
 LEFT JOIN loan_paid p ON p.loan_id = l.id
 WHERE l.disbursed_day <= {as_of}"""

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from openice.analytics.backends import DuckDBBackend
+from openice.analytics.definitions import SEQ_KEY
 from openice.analytics.metrics import Period, compute
 from openice.analytics.pandas_baseline import PandasBackend
 from openice.storage.days import to_day
@@ -62,5 +63,27 @@ def test_installment_paid_on_several_days(portfolio: Callable[[str], Engine]) ->
         assert after[name].rows[0]["numerator"] == before[name].rows[0]["numerator"] + delta, name
     got = compute(PandasBackend.from_arrow(changed, period), period).to_dict()
     expected = after.to_dict()
+    assert got.pop("engine") == "pandas" and expected.pop("engine") == "duckdb"
+    assert got == expected
+
+
+def test_seq_outside_the_key_range(portfolio: Callable[[str], Engine]) -> None:
+    """An installment numbered past `SEQ_KEY` takes the exact path, even where its one-column key equals another
+    loan's (loan L's seq SEQ_KEY + s is loan L + 1's seq s, paid while L's is not): the numbers do not change."""
+    tables = with_decisioning(portfolio("sqlite"))
+    period, as_of = Period.quarter("2026Q1"), date(2026, 4, 30)
+    paid = {(r["loan_id"], r["seq"]) for r in tables["allocations"].to_pylist()}
+    loan, seq = min((r["loan_id"], r["seq"]) for r in tables["installments"].to_pylist()
+                    if r["seq"] >= 2 and (r["loan_id"], r["seq"]) not in paid and (r["loan_id"] + 1, r["seq"]) in paid)
+
+    def renumbered(name: str) -> pa.Table:
+        rows = [{**r, "seq": SEQ_KEY + seq} if (r["loan_id"], r["seq"]) == (loan, seq) else r
+                for r in tables[name].to_pylist()]
+        return pa.Table.from_pylist(rows, schema=tables[name].schema)
+
+    changed = {**tables, "installments": renumbered("installments"), "allocations": renumbered("allocations")}
+    expected = compute(DuckDBBackend.from_arrow(tables), period, as_of).to_dict()
+    assert compute(DuckDBBackend.from_arrow(changed), period, as_of).to_dict() == expected
+    got = compute(PandasBackend.from_arrow(changed, period, as_of), period, as_of).to_dict()
     assert got.pop("engine") == "pandas" and expected.pop("engine") == "duckdb"
     assert got == expected
