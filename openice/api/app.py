@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import re
 import time
 import uuid
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import Engine, event, text
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openice.api import admin, collections, funding, lending, loans, problems
@@ -30,6 +35,7 @@ from openice.decisioning.pii import PiiVault
 from openice.decisioning.scorer import ScorerLike
 from openice.storage.engine import make_engine
 
+log = logging.getLogger("openice.api")
 REQUESTS = Counter("openice_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("openice_http_request_seconds", "HTTP request latency", ["method", "route"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -95,6 +101,33 @@ class Edge:
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
+@asynccontextmanager
+async def _lifespan(services: Services, _app: FastAPI) -> AsyncIterator[None]:
+    every = services.settings.offer_sweep_seconds
+    sweeper = asyncio.create_task(_sweep_offers(services, every)) if every > 0 else None
+    try:
+        yield
+    finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await sweeper
+
+
+async def _sweep_offers(services: Services, every: float) -> None:
+    """Offers a manual institution leaves unanswered expire on time and their drawdowns move on, whether or not
+    another request comes. Every worker sweeps; an offer closes once, whichever gets there first."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            moved = await run_in_threadpool(services.sweep_offers)
+        except Exception:  # the database may be down for a while: say so and try again at the next sweep
+            log.exception("offer sweep failed; next try in %g s", every)
+        else:
+            if moved:
+                log.info("expired %d unanswered offers", moved)
+
+
 def _timeouts(engine: Engine, settings: Settings) -> None:
     """Bound how long one statement (PostgreSQL) or one lock wait (SQLite) may hold a request."""
 
@@ -120,10 +153,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         from openice.scoring.scorer import Scorer
 
         scorer = Scorer.load(settings.model)
+    services = Services(settings, engine, scorer, anomaly, vault)
     app = FastAPI(title="openice", version="0.1.0", docs_url=None, redoc_url=None, responses=ERRORS,
+                  lifespan=partial(_lifespan, services),
                   description="Applications, decisions, fund matching, servicing and disclosure metrics. "
                               "Errors are RFC 9457 problem+json; money is a decimal string with a currency.")
-    app.state.services = Services(settings, engine, scorer, anomaly, vault)
+    app.state.services = services
     if scorer is not None and anomaly is None:
         _ = app.state.services.decisioning.anomaly  # fitted now, not inside the first application's request
     problems.install(app)

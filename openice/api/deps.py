@@ -89,6 +89,16 @@ class Services:
     def limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 
+    def sweep_offers(self) -> int:
+        """Expire the offers past their deadline, each with its drawdown's next step in a transaction of its own
+        (as a request would run it): one that fails is retried by the next sweep without holding up the others."""
+        moved = 0
+        for offer in Matching(self.engine, self.vault).expired_offers():
+            with self.engine.connect() as conn, conn.begin():
+                joined = Joined(conn)
+                moved += Matching(joined, self.vault, servicing=Servicing(joined)).expire(offer)
+        return moved
+
 
 @dataclass
 class Tx:

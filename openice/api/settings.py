@@ -30,6 +30,7 @@ class Settings:
     statement_timeout_ms: int = 10_000
     keep_alive_seconds: int = 5
     concurrency: int = 10  # requests a worker runs at once; within the connection pool, so none waits for one
+    offer_sweep_seconds: float = 10.0  # how often a worker expires unanswered offers; 0 leaves it to requests
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -315,17 +315,21 @@ class Matching:
 
     def expire_offers(self) -> int:
         """Offers a manual institution left unanswered past their deadline: each one's drawdown moves on."""
+        return sum(self.expire(offer) for offer in self.expired_offers())
+
+    def expired_offers(self) -> list[Any]:
         with self._unit(readonly=True) as unit:
-            expired = unit.offers.expired(now_iso())
-        moved = 0
-        for offer in expired:
-            with self._unit() as unit:
-                if not unit.offers.close(offer.id, "expired", "no answer before the offer expired"):
-                    continue  # answered or expired by someone else meanwhile
-                row = unit.drawdowns.get(offer.drawdown_id)
-            self._reroute(offer, row, "offer expired unanswered")
-            moved += 1
-        return moved
+            return unit.offers.expired(now_iso())
+
+    def expire(self, offer: Any) -> bool:
+        """Close one offer past its deadline and pass its drawdown on; False if it was answered or expired by
+        someone else meanwhile."""
+        with self._unit() as unit:
+            if not unit.offers.close(offer.id, "expired", "no answer before the offer expired"):
+                return False
+            row = unit.drawdowns.get(offer.drawdown_id)
+        self._reroute(offer, row, "offer expired unanswered")
+        return True
 
     def _originate(self, line: Any, inst: Institution, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
         """Book the loan in servicing. Servicing numbers loans max(id) + 1, so two originations at once can collide

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import time
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from openice.matching.institutions import CreditBox
 from openice.storage import api_tables as a
-from tests.api.conftest import World
+from openice.storage import decisioning_tables as d
+from tests.api.conftest import World, make_app
 from tests.decisioning.helpers import good_application
 from tests.matching.test_boxes import institution
 
@@ -69,3 +73,25 @@ def test_a_declined_offer_goes_to_the_next_institution(world: World) -> None:
     assert after["institution_code"] == "INST-A" and after["reasons"]["INST-M"] == ["declined: sector limit"]
     bad = world.call("INST-M", "POST", f"/v1/offers/{offer}/decline", key="d2", json={"reason": "x" * 501})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("reason")
+
+
+def test_each_worker_sweeps_unanswered_offers_without_waiting_for_a_request(world: World) -> None:
+    line, _ = manual_world(world)
+    drawn = draw(world, line, "dd-s")
+    with world.engine.begin() as conn:  # its deadline has passed; no request comes after it
+        conn.execute(update(d.offers).where(d.offers.c.drawdown_id == drawn["id"])
+                     .values(expires_at="2000-01-01T00:00:00.000+00:00"))
+    with TestClient(make_app(world.engine, offer_sweep_seconds=0.05)):  # the lifespan starts the sweeper
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and drawdown_status(world, drawn["id"]) == "offered":
+            time.sleep(0.05)
+    assert drawdown_status(world, drawn["id"]) == "funded"
+    with world.engine.connect() as conn:
+        offers = conn.execute(select(d.offers.c.institution_code, d.offers.c.status)
+                              .where(d.offers.c.drawdown_id == drawn["id"]).order_by(d.offers.c.id)).all()
+    assert [tuple(o) for o in offers] == [("INST-M", "expired"), ("INST-A", "accepted")]
+
+
+def drawdown_status(world: World, drawdown_id: int) -> str:
+    with world.engine.connect() as conn:
+        return conn.execute(select(d.drawdowns.c.status).where(d.drawdowns.c.id == drawdown_id)).scalar_one()
