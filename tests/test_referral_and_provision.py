@@ -88,6 +88,23 @@ def test_provision_is_trued_up_at_month_end_and_consumed_by_the_payout() -> None
     assert sum(books.values()) == 0
 
 
+def test_the_provision_covers_the_interest_a_payout_would_pay_too() -> None:
+    """300,000 at 12% (30/360), 3 equal-principal months, never paid: the first installment, due 02-15, holds
+    3,000 of interest (1% of 300,000).
+
+    01-31: nothing due yet, 1% x 300,000 = 3,000.  02-28: 14 DPD (M1) with 3,000 of interest due,
+    20% x 303,000 = 60,600 (+57,600): the payout would pay the institution that interest as well."""
+    product = LoanProduct(code="I12", currency="CNY", tenors=(3,), method=RepaymentMethod.EQUAL_PRINCIPAL,
+                          nominal_rate=Decimal("0.12"))
+    loan = LoanAccount.originate(1, product, 300_000, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY,
+                                 guarantee_payout_dpd=30)
+    run(loan, START, date(2026, 3, 1))
+    assert (loan.bucket, loan.balance(L.INTEREST_RECEIVABLE)) == ("M1", 3_000)
+    charges = [sum(p.amount for p in postings if p.account == L.PROVISION_EXPENSE)
+               for _, kind, postings in loan.journal if kind == "provision"]
+    assert charges == [3_000, 57_600] and loan.balance(L.GUARANTEE_PROVISION) == -60_600
+
+
 def test_a_repaid_loan_releases_its_provision() -> None:
     loan = guaranteed()
     run(loan, START, date(2026, 2, 1))

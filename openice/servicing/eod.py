@@ -224,7 +224,8 @@ def step_write_off(ctx: DayContext) -> int:
 
 
 def step_provision(ctx: DayContext) -> int:
-    """On a month's last day, true up each live guarantee's provision to rate(bucket) x principal, half-up."""
+    """On a month's last day, true up each live guarantee's provision to rate(bucket) x what a payout would pay
+    (principal and interest due), half-up."""
     if not closes_month(ctx.day):
         return 0
     rate = f"CASE {BUCKET_SQL.format(dpd='dpd')} " + " ".join(
@@ -232,7 +233,8 @@ def step_provision(ctx: DayContext) -> int:
                                                                   strict=True)) + " END"
     count = ctx.temp("eod_provision", f"""
         SELECT loan_id, target + held AS delta FROM (
-            SELECT id AS loan_id, (2 * bal_loan_principal * {rate} + 1000000) / 2000000 AS target,
+            SELECT id AS loan_id, (2 * (bal_loan_principal + bal_interest_receivable) * {rate} + 1000000) / 2000000
+                   AS target,
                    bal_guarantee_provision AS held
             FROM loans WHERE {ACTIVE} AND business_model = 'capital-heavy' AND guarantee_paid = :no) x
         WHERE target + held <> 0""")

@@ -300,10 +300,14 @@ class LoanAccount:
             self.late_fees_charged += fee
             self._post(day, "late_fee", L.entry((L.PENALTY_RECEIVABLE, L.PENALTY_INCOME, fee)))
 
+    def guaranteed_amount(self) -> int:
+        """What a payout would pay the institution today: the outstanding principal and the interest due."""
+        return self.balance(L.LOAN_PRINCIPAL) + self.balance(L.INTEREST_RECEIVABLE)
+
     def provision_target(self) -> int:
-        """Month-end provision of a live guarantee: the bucket's rate x outstanding guaranteed principal, half-up."""
+        """Month-end provision of a live guarantee: the bucket's rate x the guaranteed amount, half-up."""
         rate = self.terms.provision_ppm[PROVISION_BUCKETS.index(self.bucket)]
-        return mul_div_half_up(self.balance(L.LOAN_PRINCIPAL), rate, PPM)
+        return mul_div_half_up(self.guaranteed_amount(), rate, PPM)
 
     def _true_up_provision(self, day: date) -> None:
         """Charge (or release) the difference between the target and the provision already held."""
@@ -315,7 +319,7 @@ class LoanAccount:
         """The platform pays the institution principal and due interest, and takes over the loan.
 
         The payout consumes the provision: it becomes the allowance against the loan the platform now holds."""
-        payout = self.balance(L.LOAN_PRINCIPAL) + self.balance(L.INTEREST_RECEIVABLE)
+        payout = self.guaranteed_amount()
         remaining = self.balance(L.GUARANTEE_CONTRACT_ASSET)
         self._post(day, "guarantee_payout", L.entry(
             (L.FUNDING_CASH, L.PLATFORM_CASH, payout),
