@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from openice.errors import Conflict, NotFound, ValidationError
 from openice.servicing import ledger as L
 from openice.servicing.eod import run_until
+from openice.servicing.products import LoanProduct
 from openice.storage import tables as t
 from tests.conftest import START
 
@@ -171,4 +172,36 @@ def test_concurrent_duplicates_apply_once(servicing, engine) -> None:
     assert len({r["transaction_id"] for r in results}) == 1  # type: ignore[index]
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.transactions)).scalar_one() == 1
+    assert trial_balance(engine) == 0
+
+
+def referral_owed(engine) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    lines = t.journal_lines.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(lines.loan_id, func.sum(lines.amount))
+                            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE).group_by(lines.loan_id))
+        return {loan_id: int(owed) for loan_id, owed in rows}
+
+
+def test_referral_fees_are_settled_oldest_loan_first_and_survive_a_replay(servicing, engine) -> None:
+    """Two capital-light loans of 12,000.00 at 50 bp + 3.00: each owes 60.00 + 3.00 = 6,300 minor units."""
+    cash = next(p for p in servicing.products() if p.code == "CASH-EI")
+    servicing.create_product(LoanProduct.from_dict({**cash.to_dict(), "code": "REF", "referral_fee_bps": 50,
+                                                    "referral_fee_flat": 300}))
+    first, second = (new_loan(servicing, key, product_code="REF") for key in ("r1", "r2"))
+    new_loan(servicing, "r3", product_code="REF", funder="bank-b")  # another institution's fee stays
+    assert referral_owed(engine) == {first: 6_300, second: 6_300, first + 2: 6_300}
+    with pytest.raises(ValidationError) as err:
+        servicing.settle_referral_fees("bank-a", 12_601, "CNY", "s0")
+    assert err.value.field == "amount" and "owes 126.00 CNY" in err.value.message
+    done = servicing.settle_referral_fees("bank-a", 8_000, "CNY", "s1")
+    assert (done["settled"], done["loans"], done["still_owed"]) == (8_000, 2, 4_600)
+    assert servicing.settle_referral_fees("bank-a", 8_000, "CNY", "s1") == done  # the same key replays
+    assert referral_owed(engine) == {first: 0, second: 4_600, first + 2: 6_300}
+    run_until(engine, START + timedelta(days=31))
+    paid = servicing.repay(first, servicing.loan(first).total_due(), "p1")
+    servicing.reverse(paid["transaction_id"], "rev-1")  # replays the loan; the settlement is not its history
+    assert referral_owed(engine)[first] == 0
+    with pytest.raises(ValidationError):
+        servicing.settle_referral_fees("bank-a", 4_600, "USD", "s2")  # nothing is owed in USD
     assert trial_balance(engine) == 0

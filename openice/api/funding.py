@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
 from openice.api.paging import MAX_ID, NumericId, PageParams, rows
-from openice.api.views import OfferAnswer, OfferAnswerIn, OfferView, Page, offer_view
+from openice.api.views import (
+    AMOUNT,
+    CURRENCY,
+    Money,
+    OfferAnswer,
+    OfferAnswerIn,
+    OfferView,
+    Page,
+    money,
+    offer_view,
+    reply,
+)
 from openice.errors import ValidationError
 from openice.matching.institutions import Institution
+from openice.money import to_minor
 
 router = APIRouter(prefix="/v1", tags=["funding"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
@@ -40,6 +54,33 @@ def list_institutions(tx: Funder, page: PageParams) -> Any:
 @router.get("/institutions/{code}", response_model=Institution)
 def get_institution(code: str, tx: Funder) -> Any:
     return Institution.model_validate_json(tx.owned("institutions", code, "code").definition)
+
+
+class ReferralSettlementIn(BaseModel):
+    amount: str = Field(pattern=AMOUNT, examples=["1250.00"])
+    currency: str = Field(pattern=CURRENCY, examples=["CNY"])
+
+
+class ReferralSettlement(BaseModel):
+    institution: str
+    settled: Money
+    loans: int = Field(description="loans whose referral receivable the payment cleared, wholly or in part")
+    still_owed: Money
+    settled_on: date
+
+
+@router.post("/institutions/{code}/referral-settlements", status_code=201, response_model=ReferralSettlement)
+def settle_referral_fees(code: str, body: ReferralSettlementIn, key: IdempotencyKey, tx: Operator) -> Any:
+    """The institution paid referral fees it owes: the payment clears its loans' receivables, oldest loan first.
+    More than it owes in that currency is refused."""
+    tx.owned("institutions", code, "code")
+    amount = to_minor(body.amount, body.currency)
+    done = tx.servicing.settle_referral_fees(code, amount, body.currency, tx.principal.scoped(key))
+    tx.audit("referral.settled", f"institution/{code}", {"amount": amount, "currency": body.currency,
+                                                         "loans": done["loans"]})
+    return reply(ReferralSettlement(institution=code, settled=money(done["settled"], body.currency),
+                                    loans=done["loans"], still_owed=money(done["still_owed"], body.currency),
+                                    settled_on=done["settled_on"]), 201)
 
 
 @router.get("/offers", response_model=Page[OfferView])

@@ -214,6 +214,17 @@ def reverse(transaction_id: int, key: KeyOption, db: DbOption = None) -> None:
     _money_command("reverse", transaction_id, None, key, db)
 
 
+def settle_referrals(institution: str, amount: str, key: KeyOption,
+                     currency: Annotated[str, typer.Option(help="Currency of the loans the fees are owed on")],
+                     db: DbOption = None) -> None:
+    """Record an institution's payment of the referral fees it owes: oldest loan first, never more than owed."""
+    try:
+        result = _service(db).settle_referral_fees(institution, to_minor(amount, currency, "amount"), currency, key)
+    except OpeniceError as error:
+        fail(error)
+    typer.echo(json.dumps(result, indent=2))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(schedule)
     app.command()(products)
@@ -221,6 +232,7 @@ def register(app: typer.Typer) -> None:
     app.command()(repay)
     app.command()(prepay)
     app.command()(reverse)
+    app.command("settle-referrals")(settle_referrals)
     app.command("loan")(show_loan)
     db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
     db_app.command("init")(init)

@@ -48,6 +48,9 @@ PLATFORM_CASH = "platform_cash"
 COLLECTIONS_CLEARING = "collections_clearing"  # borrower payments received
 REFERRAL_FEE_RECEIVABLE = "referral_fee_receivable"  # owed by the institution, settled outside the loan
 
+# Entries on a loan's books that its own history does not make, so a replay of the loan leaves them as they are.
+OUTSIDE_HISTORY = ("referral_settlement",)
+
 ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
     INTEREST_INCOME, PLATFORM_INTEREST_INCOME, FEE_INCOME, FACILITATION_FEE_INCOME, PENALTY_INCOME,
     PREPAYMENT_FEE_INCOME, GUARANTEE_RELEASE_INCOME, RECOVERY_INCOME, REFERRAL_FEE_INCOME, CREDIT_LOSS,

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.money import from_minor
 from openice.servicing import ledger as L
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, apply_transaction, replay
 from openice.servicing.products import LoanProduct, PrepaymentMode
@@ -173,6 +174,35 @@ class Servicing:
         return {"transaction_id": txn_id, "loan_id": loan_id, "value_date": on.isoformat(), "allocated": allocated,
                 "status": loan.status.value, "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL)}
 
+    # ---- institution money ----------------------------------------------------------------------
+    def settle_referral_fees(self, institution: str, amount: int, currency: str,
+                             idempotency_key: str | None) -> dict[str, Any]:
+        """A capital-light institution paid referral fees it owes: the payment clears the receivables of the loans
+        it funded, oldest loan first, one journal entry per loan (Dr platform_cash, Cr referral_fee_receivable).
+        Paying more than is owed is refused: the platform has nothing to book the excess against."""
+        amount = _positive_int(amount, "amount")
+        payload = dict(institution=institution, amount=amount, currency=currency)
+
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            today = uow.calendar.require_open()
+            owed = uow.loans.referral_receivables(institution, currency)
+            total = sum(due for _, due in owed)
+            if amount > total:
+                raise ValidationError(f"{institution} owes {from_minor(total, currency)} {currency} of referral fees, "
+                                      f"less than {from_minor(amount, currency)}", field="amount")
+            left, loans = amount, 0
+            for loan_id, due in owed:
+                part = min(due, left)
+                uow.loans.post(loan_id, today, "referral_settlement", L.entry(
+                    (L.PLATFORM_CASH, L.REFERRAL_FEE_RECEIVABLE, part)))
+                left, loans = left - part, loans + 1
+                if left == 0:
+                    break
+            return {"institution": institution, "currency": currency, "settled": amount, "loans": loans,
+                    "still_owed": total - amount, "settled_on": today.isoformat()}
+
+        return self._money_call("settle_referral_fees", idempotency_key, payload, work)
+
     # ---- reversal and replay ------------------------------------------------------------------
     def reverse(self, transaction_id: int, idempotency_key: str | None) -> dict[str, Any]:
         """Undo a payment: the loan's later history is replayed in date order without it."""
@@ -211,7 +241,7 @@ class Servicing:
             raise Conflict(f"the loan's history no longer holds together without this change: {error}",
                            field="transaction_id") from error
         target = L.net_by_account(p for _, _, postings in loan.journal for p in postings)
-        current = uow.loans.ledger_balances(loan_id)
+        current = uow.loans.ledger_balances(loan_id, history_only=True)
         adjustment = [L.Posting(account, target.get(account, 0) - current.get(account, 0))
                       for account in sorted(set(target) | set(current))
                       if target.get(account, 0) != current.get(account, 0)]

@@ -255,10 +255,35 @@ class LoanRepository:
         self.conn.execute(_INSERT_LINES, [
             dict(entry_id=entry_id, loan_id=loan_id, account=p.account, amount=p.amount) for p in postings])
 
-    def ledger_balances(self, loan_id: int) -> dict[str, int]:
-        rows = self.conn.execute(
-            select(t.journal_lines.c.account, func.sum(t.journal_lines.c.amount))
-            .where(t.journal_lines.c.loan_id == loan_id).group_by(t.journal_lines.c.account))
+    def referral_receivables(self, institution: str, currency: str) -> list[tuple[int, int]]:
+        """The loans in `currency` whose referral fee `institution` still owes, oldest first, with what each still
+        owes. On PostgreSQL the loans are locked first and then summed, so two settlements at once queue instead
+        of clearing the same fee twice."""
+        lines = t.journal_lines.c
+        owing = (select(lines.loan_id).where(lines.account == L.REFERRAL_FEE_RECEIVABLE)
+                 .group_by(lines.loan_id).having(func.sum(lines.amount) > 0))
+        loans = (select(t.loans.c.id).where(t.loans.c.original_funder == institution,
+                                            t.loans.c.currency == currency, t.loans.c.id.in_(owing))
+                 .order_by(t.loans.c.id))
+        if self.conn.dialect.name == "postgresql":
+            ids = [r.id for r in self.conn.execute(loans.with_for_update())]
+            loans = select(t.loans.c.id).where(t.loans.c.id.in_(ids))
+        owed = self.conn.execute(
+            select(lines.loan_id, func.sum(lines.amount).label("owed"))
+            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE, lines.loan_id.in_(loans))
+            .group_by(lines.loan_id).order_by(lines.loan_id))
+        return [(r.loan_id, int(r.owed)) for r in owed if r.owed > 0]
+
+    def ledger_balances(self, loan_id: int, history_only: bool = False) -> dict[str, int]:
+        """The loan's balance per account; `history_only` leaves out the entries a replay of the loan's own history
+        does not make (`ledger.OUTSIDE_HISTORY`: settlements with the institution)."""
+        lines = t.journal_lines.c
+        query = select(lines.account, func.sum(lines.amount)).where(lines.loan_id == loan_id)
+        if history_only:
+            query = query.where(lines.entry_id.not_in(
+                select(t.journal_entries.c.id).where(t.journal_entries.c.loan_id == loan_id,
+                                                     t.journal_entries.c.kind.in_(L.OUTSIDE_HISTORY))))
+        rows = self.conn.execute(query.group_by(lines.account))
         return {account: int(total) for account, total in rows if total}
 
     def add_transaction(self, loan_id: int, kind: str, value_date: date, amount: int, booked_on: date,
