@@ -139,7 +139,6 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
     backend.materialise("loan_dues", d.loan_dues(a, s, e, th))
     backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges))
     backend.materialise("lf", d.loan_facts(a, th))
-    backend.materialise("loans_dims", d.loans_dims())
 
     _dues(backend, result, th)
     _originations(backend, result, s, e)

@@ -81,7 +81,6 @@ class PandasBackend:
             d.loan_dues(a, s, e, th): lambda: self._loan_dues(a, s, e, th),
             d.loan_paid(a): lambda: self._loan_paid(a),
             d.loan_facts(a, th): lambda: self._loan_facts(a, th),
-            d.loans_dims(): self._loans_dims,
             d.dues(by): lambda: self._dues(by),
             d.originations(by, s, e): lambda: self._originations(by, s, e),
             d.balances(by, a, th): lambda: self._balances(by, a, th),
@@ -313,6 +312,8 @@ class PandasBackend:
         return list(rows.values())
 
     def _ledger(self, start: int, end: int) -> pd.DataFrame:
+        if "loans_dims" not in self.frames:  # the SQL joins a subquery; here it is built once for both ledger metrics
+            self.frames["loans_dims"] = self._loans_dims()
         entries = self.frames["journal_entries"]
         entries = entries[(entries.business_day >= start) & (entries.business_day <= end)]
         return self.frames["journal_lines"].merge(entries[["id"]], left_on="entry_id", right_on="id").merge(
