@@ -83,6 +83,27 @@ def settle_referral_fees(code: str, body: ReferralSettlementIn, key: Idempotency
                                     settled_on=done["settled_on"]), 201)
 
 
+class QuotaPeriod(BaseModel):
+    period: Literal["day", "month"]
+    starts_on: date
+    quota: int = Field(description="minor units, as in the institution's definition")
+    used: int = Field(description="reserved by offers and loans in the period (minor units)")
+    left: int
+
+
+class QuotaUsage(BaseModel):
+    institution: str
+    business_date: date
+    periods: list[QuotaPeriod]
+
+
+@router.get("/institutions/{code}/quota", response_model=QuotaUsage)
+def get_quota(code: str, tx: Funder) -> Any:
+    """How much of its daily and monthly quota the institution has taken on the current business date."""
+    tx.owned("institutions", code, "code")
+    return reply(QuotaUsage.model_validate(tx.matching.quota_usage(code)))
+
+
 @router.get("/offers", response_model=Page[OfferView])
 def list_offers(tx: Funder, page: PageParams,
                 status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|expired|failed)$")] = None,

@@ -359,6 +359,17 @@ class Matching:
         return {"drawdown_id": row.id, "status": row.status, "institution": row.institution_code,
                 "loan_id": row.loan_id, "offers": offers, "reasons": json.loads(row.reasons or "{}")}
 
+    def quota_usage(self, code: str) -> dict[str, Any]:
+        """How much of its daily and monthly quota an institution has taken on the current business date."""
+        with self._unit(readonly=True) as unit:
+            inst = unit.institutions.get(code)
+            today = unit.core.calendar.business_date
+            periods = [{"period": "day" if period == "D" else "month", "starts_on": from_day(day), "quota": quota,
+                        "used": unit.quotas.used(code, period, day)}
+                       for period, day, quota in quota_periods(inst, today)]
+        return {"institution": code, "business_date": today,
+                "periods": [{**p, "left": max(p["quota"] - p["used"], 0)} for p in periods]}
+
     def report(self, offer_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
         """An offer's investigation report as json (dict), html (str) or pdf (bytes)."""
         with self._unit(readonly=True) as unit:

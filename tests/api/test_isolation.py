@@ -29,6 +29,8 @@ def foreign_calls(ids: dict) -> list[tuple[str, str, dict | None]]:
         ("POST", f"/v1/offers/{ids['offer']}/acceptance", {}),
         ("POST", f"/v1/offers/{ids['offer']}/decline", {"reason": "no"}),
         ("GET", f"/v1/institutions/{ids['institution']}", None),
+        ("GET", f"/v1/institutions/{ids['institution']}/quota", None),
+        ("POST", f"/v1/institutions/{ids['institution']}/referral-settlements", {"amount": "1.00", "currency": "CNY"}),
         ("GET", f"/v1/borrowers/{ids['borrower']}", None),
         ("POST", f"/v1/borrowers/{ids['borrower']}/applications", good_application()),
         ("GET", f"/v1/decisions/{ids['decision']}", None),

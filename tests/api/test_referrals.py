@@ -1,4 +1,5 @@
-"""Referral fees an institution pays over HTTP: settled against its loans' receivables, oldest first."""
+"""What an institution owes and may take: referral fees it pays, settled against its loans' receivables oldest
+first; the quota it has used."""
 
 from __future__ import annotations
 
@@ -29,3 +30,15 @@ def test_an_operator_records_an_institutions_referral_payment(world: World) -> N
         actions = [r.action for r in conn.execute(select(a.audit_log.c.action).where(
             a.audit_log.c.resource == "institution/INST-A"))]
     assert actions == ["referral.settled"] * 2  # every request is audited, the replay too (as for payments)
+
+
+def test_an_institution_reads_how_much_of_its_quota_it_has_taken(world: World) -> None:
+    """INST-A funded borrower 1's 10,000.00 (1,000,000 minor units) on the world's first business day."""
+    own = world.call("INST-A", "GET", "/v1/institutions/INST-A/quota")
+    assert own.status_code == 200, own.text
+    day, month = own.json()["periods"]
+    assert (day["period"], month["period"]) == ("day", "month")
+    assert month["used"] == 1_000_000 and month["left"] == month["quota"] - 1_000_000
+    assert month["starts_on"].endswith("-01") and own.json()["business_date"] >= day["starts_on"]
+    assert world.call("operator", "GET", "/v1/institutions/INST-A/quota").json() == own.json()
+    assert world.call("INST-B", "GET", "/v1/institutions/INST-A/quota").status_code == 404
