@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from openice.api.views import (
 from openice.errors import ValidationError
 from openice.matching.institutions import Institution
 from openice.money import to_minor
+from openice.storage.days import from_day
 
 router = APIRouter(prefix="/v1", tags=["funding"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
@@ -102,6 +104,28 @@ def get_quota(code: str, tx: Funder) -> Any:
     """How much of its daily and monthly quota the institution has taken on the current business date."""
     tx.owned("institutions", code, "code")
     return reply(QuotaUsage.model_validate(tx.matching.quota_usage(code)))
+
+
+class MatchingRunView(BaseModel):
+    id: int
+    run_on: date
+    drawdowns: int
+    objective: int = Field(description="expected margin less the risk penalty of the assignment (minor units)")
+    greedy_objective: int = Field(description="the same for the greedy waterfall on the same batch")
+    prices: dict[str, dict[str, float]] = Field(
+        description="per institution, the shadow prices of its quotas and caps that routing adds to its cost")
+    created_at: str
+
+
+@router.get("/matching-runs", response_model=Page[MatchingRunView])
+def list_matching_runs(tx: Operator, page: PageParams) -> Any:
+    """The batch optimisations run so far, with the shadow prices real-time routing prices institutions by (the
+    latest run's); newest last, as every list is ordered by id."""
+    found = rows(tx.scope, "matching_runs", page)
+    return reply(Page(items=[MatchingRunView(id=r.id, run_on=from_day(r.run_day), drawdowns=r.drawdowns,
+                                             objective=r.objective, greedy_objective=r.greedy_objective,
+                                             prices=json.loads(r.prices), created_at=r.created_at)
+                             for r in found.items], next_cursor=found.next_cursor))
 
 
 @router.get("/offers", response_model=Page[OfferView])

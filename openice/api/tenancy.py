@@ -80,14 +80,17 @@ RULES: dict[str, Rule] = {
     "api_keys": lambda p: true() if p.role is Role.OPERATOR else a.api_keys.c.id == p.key_id,
     "audit_log": lambda p: true() if p.role is Role.OPERATOR else false(),
     "collection_cases": _collection_cases,
+    # every institution's shadow prices together: the platform's own view of the market
+    "matching_runs": lambda p: true() if p.role is Role.OPERATOR else false(),
 }
 TABLES: dict[str, Table] = {"loans": t.loans, "transactions": t.transactions, "borrowers": d.borrowers,
                             "decisions": d.decisions, "credit_lines": d.credit_lines, "drawdowns": d.drawdowns,
                             "offers": d.offers, "institutions": d.institutions, "api_keys": a.api_keys,
-                            "audit_log": a.audit_log, "collection_cases": c.collection_cases}
+                            "audit_log": a.audit_log, "collection_cases": c.collection_cases,
+                            "matching_runs": d.matching_runs}
 KEYS = {"institutions": "code"}
 NAMES = {"credit_lines": "credit line", "api_keys": "api key", "audit_log": "audit entry",
-         "collection_cases": "collection case"}
+         "collection_cases": "collection case", "matching_runs": "matching run"}
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""What an institution owes and may take: referral fees it pays, settled against its loans' receivables oldest
-first; the quota it has used."""
+"""Institutions' figures over HTTP: the referral fees they pay (settled against their loans' receivables, oldest
+first), the quota they have taken, and the batch runs that price them."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from openice.matching.repository import MatchingRunRepository
 from openice.servicing.service import Servicing
 from openice.storage import api_tables as a
 from tests.api.conftest import World
@@ -42,3 +43,14 @@ def test_an_institution_reads_how_much_of_its_quota_it_has_taken(world: World) -
     assert month["starts_on"].endswith("-01") and own.json()["business_date"] >= day["starts_on"]
     assert world.call("operator", "GET", "/v1/institutions/INST-A/quota").json() == own.json()
     assert world.call("INST-B", "GET", "/v1/institutions/INST-A/quota").status_code == 404
+
+
+def test_the_operator_reads_the_batch_runs_and_their_shadow_prices(world: World) -> None:
+    with world.engine.begin() as conn:
+        run = MatchingRunRepository(conn).add(20_500, 400, 1_234.6, 1_200.2, {"INST-A": {"quota": 0.0125}})
+    runs = world.call("operator", "GET", "/v1/matching-runs").json()["items"]
+    assert [(r["id"], r["drawdowns"], r["objective"], r["prices"]) for r in runs] == [
+        (run, 400, 1_234, {"INST-A": {"quota": 0.0125}})]
+    assert runs[0]["run_on"] == "2026-02-16"  # day 20,500
+    for who in ("INST-A", "borrower1", "collections"):
+        assert world.call(who, "GET", "/v1/matching-runs").status_code == 403
