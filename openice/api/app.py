@@ -204,7 +204,7 @@ def _operations(app: FastAPI, engine: Engine) -> None:
 def from_env() -> FastAPI:
     """The factory uvicorn workers call (`openice serve` passes its options through the environment).
 
-    Everything built at start-up (the model, the app, the imported libraries: some 400k objects) lives as long as
+    Everything built at start-up (the model, the app, the imported libraries: some 320k objects) lives as long as
     the worker, so it is moved out of the garbage collector's view: a full collection would otherwise walk all of
     it while every request in the worker waits."""
     app = create_app(Settings.load())

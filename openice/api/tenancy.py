@@ -63,6 +63,10 @@ def _collection_cases(p: Principal) -> ColumnElement[bool]:
         select(t.loans.c.id).where(_funded_by(institution)))
 
 
+def _operator_only(p: Principal) -> ColumnElement[bool]:
+    return true() if p.role is Role.OPERATOR else false()
+
+
 def _institution_owned(column: Any) -> Rule:
     return lambda p: column == p.tenant if p.role is Role.INSTITUTION else (
         true() if p.role is Role.OPERATOR else false())
@@ -78,10 +82,9 @@ RULES: dict[str, Rule] = {
     "offers": _institution_owned(d.offers.c.institution_code),
     "institutions": _institution_owned(d.institutions.c.code),
     "api_keys": lambda p: true() if p.role is Role.OPERATOR else a.api_keys.c.id == p.key_id,
-    "audit_log": lambda p: true() if p.role is Role.OPERATOR else false(),
+    "audit_log": _operator_only,
     "collection_cases": _collection_cases,
-    # every institution's shadow prices together: the platform's own view of the market
-    "matching_runs": lambda p: true() if p.role is Role.OPERATOR else false(),
+    "matching_runs": _operator_only,  # every institution's shadow prices together: the platform's view of the market
 }
 TABLES: dict[str, Table] = {"loans": t.loans, "transactions": t.transactions, "borrowers": d.borrowers,
                             "decisions": d.decisions, "credit_lines": d.credit_lines, "drawdowns": d.drawdowns,
