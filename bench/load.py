@@ -165,7 +165,7 @@ def setup(args: argparse.Namespace) -> World:
     from openice.scoring.scorer import Scorer
 
     decisioning = Decisioning(engine, Scorer.load(package), vault, Policy.from_json(POLICY))
-    matching = Matching(engine, vault, servicing=servicing)
+    matching = Matching(engine, vault)
     matching.register_institutions(institutions())
     rng = np.random.default_rng(7)
     bureau = bureau_rows()

@@ -25,41 +25,7 @@ from openice.decisioning.scorer import ScorerLike
 from openice.decisioning.service import Decisioning
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
-
-
-class Joined:
-    """The request's connection in the shape of an engine, handed to the domain services so that their
-    transactions become savepoints of the request's one transaction: a write request commits once, with the
-    idempotency record, the change, the audit row and the stored response together, and a failure anywhere
-    rolls all of it back. Read-only units need no savepoint, nor do units no caller goes on from after an error
-    (`Store.begin(savepoint=False)`)."""
-
-    def __init__(self, conn: Connection, readonly: bool = False, savepoint: bool = True) -> None:
-        self.conn, self.readonly, self.savepoint, self.dialect = conn, readonly, savepoint, conn.dialect
-
-    def connect(self) -> Joined:
-        return self
-
-    def execution_options(self, **options: Any) -> Joined:
-        return Joined(self.conn, readonly=bool(options.get("openice_readonly")),
-                      savepoint=bool(options.get("openice_savepoint", True)))
-
-    @contextmanager
-    def begin(self) -> Iterator[Joined]:
-        if self.readonly or not self.savepoint:
-            yield self
-            return
-        with self.conn.begin_nested():
-            yield self
-
-    def __enter__(self) -> Joined:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.conn, name)
+from openice.storage.uow import Joined
 
 
 @dataclass
@@ -96,7 +62,7 @@ class Services:
         for offer in Matching(self.engine, self.vault).expired_offers():
             with self.engine.connect() as conn, conn.begin():
                 joined = Joined(conn)
-                moved += Matching(joined, self.vault, servicing=Servicing(joined)).expire(offer)
+                moved += Matching(joined, self.vault).expire(offer)
         return moved
 
 
@@ -154,7 +120,7 @@ class Tx:
 
     @cached_property
     def matching(self) -> Matching:
-        return Matching(self.joined, self.svc.vault, servicing=self.servicing)
+        return Matching(self.joined, self.svc.vault)
 
     @cached_property
     def keys(self) -> ApiKeys:

@@ -23,6 +23,10 @@ _ENSURE = {name: dialect.insert(d.quota_usage).on_conflict_do_nothing() for name
 _RESERVE = update(d.quota_usage).where(
     _Q.institution_code == bindparam("code"), _Q.period == bindparam("p"), _Q.period_day == bindparam("day"),
     _Q.used + bindparam("amount") <= bindparam("q")).values(used=_Q.used + bindparam("amount"), quota=bindparam("q"))
+_USED = select(_Q.period, _Q.used).where(
+    _Q.institution_code == bindparam("code"),
+    ((_Q.period == "D") & (_Q.period_day == bindparam("day")))
+    | ((_Q.period == "M") & (_Q.period_day == bindparam("month"))))
 _INSERT_DRAWDOWN = insert(d.drawdowns).returning(d.drawdowns.c.id)
 _DRAWDOWN_BY_KEY = select(d.drawdowns).where(d.drawdowns.c.idempotency_key == bindparam("key"))
 _DRAWDOWN = select(d.drawdowns).where(d.drawdowns.c.id == bindparam("drawdown_id"))
@@ -78,6 +82,13 @@ class QuotaRepository:
     def _ensure(self, code: str, period: str, day: int, quota: int) -> None:
         self.conn.execute(_ENSURE[self.conn.dialect.name], dict(
             institution_code=code, period=period, period_day=day, used=0, quota=quota))
+
+    def fits(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> bool:
+        """Whether `amount` fits every period now, read without a lock: an institution known to be full is not
+        offered the drawdown; `reserve` still decides, as the quota may fill meanwhile."""
+        (_, day, _), (_, month, _) = periods
+        used = {row.period: row.used for row in self.conn.execute(_USED, {"code": code, "day": day, "month": month})}
+        return all(used.get(period, 0) + amount <= quota for period, _, quota in periods)
 
     def reserve(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> bool:
         """Take `amount` from every (period, day, quota) or from none: a conditional UPDATE whose row count says

@@ -1,9 +1,10 @@
 """Drawdown routing and origination, and batch optimisation runs: the application layer of matching.
 
-A drawdown reserves room on its credit line, ranks the institutions (pure), then walks the ranking: reserve
-the institution's daily and monthly quota atomically, send the offer with its investigation report, and on
-acceptance originate the loan in servicing under the institution and its business model. A decline releases
-the quota and moves on; when nobody funds, the line's room is released and "no funder" is the outcome.
+A drawdown reserves room on its credit line, ranks the institutions (pure), then walks the ranking: send the
+offer with its investigation report and, on acceptance, originate the loan in servicing under the institution and
+its business model and take the institution's daily and monthly quota (atomically, last; an institution that
+answers by hand has its quota taken when the offer goes out). A decline or a full quota moves on; when nobody
+funds, the line's room is released and "no funder" is the outcome.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from openice.matching.router import Candidate, Ranking, Router
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.service import Servicing
 from openice.storage.days import from_day, to_day
-from openice.storage.uow import Store, now_iso
+from openice.storage.uow import Joined, Store, now_iso
 
 ORIGINATION_ATTEMPTS = 50
 
@@ -108,12 +109,10 @@ class _Walk:
 
 
 class Matching:
-    def __init__(self, engine: Engine, vault: PiiVault, gateway: InstitutionGateway | None = None,
-                 servicing: Servicing | None = None) -> None:
+    def __init__(self, engine: Engine, vault: PiiVault, gateway: InstitutionGateway | None = None) -> None:
         self.store = Store(engine)
         self.vault = vault
         self.gateway = gateway or AutoAccept()
-        self.servicing = servicing or Servicing(engine)
 
     @contextmanager
     def _unit(self, readonly: bool = False, savepoint: bool = True) -> Iterator[MatchUnit]:
@@ -203,7 +202,14 @@ class Matching:
 
     def _walk(self, walk: _Walk, reasons: dict[str, Any], offers: list[int]) -> dict[str, Any]:
         """Offer the drawdown down the ranking: an automatic institution answers at once; a manual one leaves the
-        drawdown `offered` until its key answers (`answer`) or the offer expires (`expire_offers`)."""
+        drawdown `offered` until its key answers (`answer`) or the offer expires (`expire_offers`).
+
+        A manual institution's quota is taken when the offer goes out, since the offer holds it until answered. An
+        automatic one's is taken last, after the loan is booked: every drawdown routed to an institution updates
+        the same quota rows, and holding their lock through the origination made those drawdowns queue behind one
+        another (under load, most of the database's lock waits). An institution whose quota is already full is
+        skipped before the offer; one that filled meanwhile undoes the booking and the drawdown goes on down the
+        ranking."""
         reasons = {**walk.refusals, **reasons}
         for cand in walk.candidates:
             inst = walk.institutions[cand.code]
@@ -211,32 +217,40 @@ class Matching:
             report = build_report(applicant=walk.context["applicant"], decision=walk.context["decision"],
                                   line=walk.context["line"], drawdown=walk.context["drawdown"], institution={
                                       "code": inst.code, "name": inst.name, "business_model": inst.business_model})
-            manual = inst.acceptance == "manual"
-            expires = (datetime.now(UTC) + timedelta(seconds=inst.offer_ttl_seconds)).isoformat(
-                timespec="milliseconds") if manual else None
-            try:
-                with self._unit() as unit:
-                    if not unit.quotas.reserve(inst.code, walk.amount, periods):
-                        raise _QuotaFull
-                    offer_id = unit.offers.add(walk.drawdown_id, inst.code, cand.rank, cand.expected_margin, report,
-                                               expires)
-                    if manual:
+            if inst.acceptance == "manual":
+                expires = (datetime.now(UTC) + timedelta(seconds=inst.offer_ttl_seconds)).isoformat(
+                    timespec="milliseconds")
+                try:
+                    with self._unit() as unit:
+                        if not unit.quotas.reserve(inst.code, walk.amount, periods):
+                            raise _QuotaFull
+                        offer_id = unit.offers.add(walk.drawdown_id, inst.code, cand.rank, cand.expected_margin,
+                                                   report, expires)
                         unit.drawdowns.offered(walk.drawdown_id, inst.code, reasons)
-            except _QuotaFull:
-                reasons[inst.code] = ["quota full"]
-                continue
-            offers.append(offer_id)
-            if manual:
+                except _QuotaFull:
+                    reasons[inst.code] = ["quota full"]
+                    continue
+                offers.append(offer_id)
                 return {"drawdown_id": walk.drawdown_id, "status": "offered", "institution": inst.code,
                         "loan_id": None, "offers": offers, "reasons": reasons}
+            with self._unit(savepoint=False) as unit:  # nothing below goes on after an error here
+                if not unit.quotas.fits(inst.code, walk.amount, periods):
+                    reasons[inst.code] = ["quota full"]
+                    continue
+                offer_id = unit.offers.add(walk.drawdown_id, inst.code, cand.rank, cand.expected_margin, report, None)
+            offers.append(offer_id)
             accepted, why = self.gateway.decide(inst.code, report)
             if not accepted:
-                with self._unit() as unit:
-                    unit.quotas.release(inst.code, walk.amount, periods)
+                with self._unit(savepoint=False) as unit:
                     unit.offers.set_status(offer_id, "declined", why)
                 reasons[inst.code] = [f"declined: {why}"]
                 continue
-            return self._fund(walk, inst, offer_id, why, reasons, offers)
+            try:
+                return self._fund(walk, inst, offer_id, why, reasons, offers, reserve=periods)
+            except _QuotaFull:
+                with self._unit(savepoint=False) as unit:
+                    unit.offers.set_status(offer_id, "failed", "quota full")
+                reasons[inst.code] = ["quota full"]
         with self._unit() as unit:
             unit.lines.release(walk.line.id, walk.amount)
             unit.drawdowns.finish(walk.drawdown_id, "no_funder", reasons)
@@ -244,20 +258,24 @@ class Matching:
                 "offers": offers, "reasons": reasons}
 
     def _fund(self, walk: _Walk, inst: Institution, offer_id: int, why: str, reasons: dict[str, Any],
-              offers: list[int]) -> dict[str, Any]:
-        """The offer was accepted: originate the loan under the institution, or fail the drawdown whole."""
+              offers: list[int], reserve: list[tuple[str, int, int]] | None = None) -> dict[str, Any]:
+        """The offer was accepted: originate the loan under the institution, taking its quota for `reserve` last
+        (`_QuotaFull` undoes the booking), or fail the drawdown whole."""
         try:
-            loan = self._originate(walk.line, inst, walk.drawdown_id, walk.amount, walk.tenor)
+            with self._unit() as unit:
+                loan = self._originate(unit, walk.line, inst, walk.drawdown_id, walk.amount, walk.tenor)
+                if reserve and not unit.quotas.reserve(inst.code, walk.amount, reserve):
+                    raise _QuotaFull
+                unit.offers.set_status(offer_id, "accepted", why)
+                unit.drawdowns.finish(walk.drawdown_id, "funded", reasons, inst.code, loan["loan_id"])
         except OpeniceError as exc:
             with self._unit() as unit:
-                unit.quotas.release(inst.code, walk.amount, quota_periods(inst, walk.day))
+                if not reserve:  # the offer held its quota while it waited for the answer
+                    unit.quotas.release(inst.code, walk.amount, quota_periods(inst, walk.day))
                 unit.offers.set_status(offer_id, "failed", str(exc))
                 unit.lines.release(walk.line.id, walk.amount)
                 unit.drawdowns.finish(walk.drawdown_id, "failed", {**reasons, inst.code: [str(exc)]})
             raise
-        with self._unit(savepoint=False) as unit:  # nothing below goes on after an error here
-            unit.offers.set_status(offer_id, "accepted", why)
-            unit.drawdowns.finish(walk.drawdown_id, "funded", reasons, inst.code, loan["loan_id"])
         return {"drawdown_id": walk.drawdown_id, "status": "funded", "institution": inst.code,
                 "loan_id": loan["loan_id"], "offers": offers, "reasons": reasons}
 
@@ -331,12 +349,16 @@ class Matching:
         self._reroute(offer, row, "offer expired unanswered")
         return True
 
-    def _originate(self, line: Any, inst: Institution, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
-        """Book the loan in servicing. Servicing numbers loans max(id) + 1, so two originations at once can collide
-        on PostgreSQL; the loser rolled back whole, and the same idempotency key makes the retry safe."""
+    @staticmethod
+    def _originate(unit: MatchUnit, line: Any, inst: Institution, drawdown_id: int, amount: int,
+                   tenor: int) -> dict[str, Any]:
+        """Book the loan in servicing, in a savepoint of `unit`: a quota found full afterwards undoes it. On SQLite
+        servicing numbers loans max(id) + 1, which a concurrent origination elsewhere could take first; the loser
+        rolls back its savepoint and retries (the same idempotency key makes that safe)."""
+        servicing = Servicing(Joined(unit.core.conn))
         for attempt in range(ORIGINATION_ATTEMPTS):
             try:
-                return self.servicing.originate(
+                return servicing.originate(
                     product_code=line.product_code, principal=amount, tenor=tenor, funder=inst.code,
                     business_model=inst.business_model, idempotency_key=f"drawdown-{drawdown_id}",
                     borrower_id=line.borrower_id, rate=Decimal(line.rate_ppm) / PPM,

@@ -98,6 +98,6 @@ def build_platform(engine: Engine, scorer: Scorer, institutions: list[Institutio
         return (servicing.business_date().toordinal() - 719_163) * 86_400.0  # seconds since 1970 at midnight
 
     decisioning = Decisioning(engine, scorer, vault, policy or Policy(), clock=business_clock)
-    matching = Matching(engine, vault, servicing=servicing)
+    matching = Matching(engine, vault)
     matching.register_institutions(institutions)
     return Platform(engine, servicing, decisioning, matching, institutions)

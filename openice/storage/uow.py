@@ -381,6 +381,42 @@ class UnitOfWork:
         self.outbox = Outbox(conn)
 
 
+class Joined:
+    """An open transaction's connection in the shape of an engine, handed to a service so that its units become
+    savepoints of that transaction. An API request hands its one connection to every service (a write request
+    commits once, with the idempotency record, the change, the audit row and the stored response together, and a
+    failure anywhere rolls all of it back); matching books a loan in the unit that takes the funder's quota.
+    Read-only units need no savepoint, nor do units no caller goes on from after an error
+    (`Store.begin(savepoint=False)`)."""
+
+    def __init__(self, conn: Connection, readonly: bool = False, savepoint: bool = True) -> None:
+        self.conn, self.readonly, self.savepoint, self.dialect = conn, readonly, savepoint, conn.dialect
+
+    def connect(self) -> Joined:
+        return self
+
+    def execution_options(self, **options: Any) -> Joined:
+        return Joined(self.conn, readonly=bool(options.get("openice_readonly")),
+                      savepoint=bool(options.get("openice_savepoint", True)))
+
+    @contextmanager
+    def begin(self) -> Iterator[Joined]:
+        if self.readonly or not self.savepoint:
+            yield self
+            return
+        with self.conn.begin_nested():
+            yield self
+
+    def __enter__(self) -> Joined:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
 class Store:
     """Hands out units of work; commits on success, rolls back on any error."""
 

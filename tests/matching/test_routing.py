@@ -93,8 +93,8 @@ def test_a_declined_offer_is_rerouted_and_no_funder_is_an_outcome(engine: Engine
     with engine.connect() as conn:
         drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
         quota = conn.execute(select(d.quota_usage.c.used).where(d.quota_usage.c.institution_code == "HEAVY",
-                                                                d.quota_usage.c.period == "D")).scalar_one()
-    assert drawn == 1_000_000 and quota == 0  # released on every decline
+                                                                d.quota_usage.c.period == "D")).scalar()
+    assert drawn == 1_000_000 and not quota  # an automatic institution's quota is taken only when it funds
 
 
 def test_quota_race_funds_exactly_what_fits(engine: Engine, servicing: Servicing) -> None:
@@ -113,6 +113,42 @@ def test_quota_race_funds_exactly_what_fits(engine: Engine, servicing: Servicing
         drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
     assert used == 100 * amount and len(loans) == 100 and drawn == 100 * amount
     assert all(r["reasons"]["ONLY"] == ["quota full"] for r in results if r["status"] == "no_funder")
+
+
+class FillsQuota:
+    """An institution gateway that accepts, while another drawdown takes all but a little of the institution's
+    daily quota: the quota fills between the check before the offer and the reservation after the booking."""
+
+    def __init__(self, engine: Engine, code: str, used: int) -> None:
+        self.engine, self.code, self.used = engine, code, used
+
+    def decide(self, code: str, report: dict[str, Any]) -> tuple[bool, str]:
+        if code == self.code:
+            with self.engine.begin() as conn:
+                day = conn.execute(select(t.business_calendar.c.business_day)).scalar_one()
+                conn.execute(d.quota_usage.insert().values(institution_code=code, period="D", period_day=day,
+                                                           used=self.used, quota=2_000_000))
+        return True, "approved"
+
+
+def test_a_quota_filled_meanwhile_undoes_the_booking_and_moves_on(engine: Engine, servicing: Servicing) -> None:
+    line = open_line(engine)
+    matching = Matching(engine, VAULT, FillsQuota(engine, "HEAVY", 1_500_000))
+    matching.register_institutions(lenders(quota=2_000_000))
+    result = matching.drawdown(line, 1_000_000, 12, "dd-full")
+    assert result["status"] == "funded" and result["institution"] == "LIGHT"
+    assert result["reasons"]["HEAVY"] == ["quota full"] and len(result["offers"]) == 2
+    with engine.connect() as conn:
+        o = d.offers.c
+        offers = dict(conn.execute(select(o.institution_code, o.status + ":" + o.reason)).all())
+        loans = conn.execute(select(t.loans.c.id, t.loans.c.funder)).all()
+        heavy = conn.execute(select(d.quota_usage.c.used).where(d.quota_usage.c.institution_code == "HEAVY",
+                                                                d.quota_usage.c.period == "D")).scalar_one()
+        lines = conn.execute(select(t.journal_lines.c.amount)).scalars().all()
+    assert offers == {"HEAVY": "failed:quota full", "LIGHT": "accepted:approved"}
+    assert [loan.funder for loan in loans] == ["LIGHT"] and loans[0].id == result["loan_id"]
+    assert heavy == 1_500_000  # the other drawdown's, nothing of this one
+    assert lines and sum(lines) == 0  # the undone booking left no journal lines behind
 
 
 def test_investigation_report_in_three_formats(engine: Engine, servicing: Servicing) -> None:
