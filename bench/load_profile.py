@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--py-spy", action="store_true", help="also sample each operation with py-spy")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--statements", action="store_true",
+                        help="also print the SQL of one more request of each operation, statement by statement")
     args = parser.parse_args()
     if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
         parser.error("the profile runs against loopback only")
@@ -146,10 +148,12 @@ def main() -> None:
         backends.add(dbapi_conn.info.backend_pid)
 
     statements: Counter[str] = Counter()
+    trace: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements[statement.split(None, 1)[0].upper()] += 1
+        trace.append(" ".join(statement.split())[:150])
 
     app = create_app(Settings.load(db=world.url), engine=engine)
     weights = dict(lb.MIX)
@@ -193,6 +197,10 @@ def main() -> None:
             print(f"{op:15s} server CPU {results[op]['server_cpu_ms']:6.2f} ms   PostgreSQL CPU "
                   f"{results[op]['db_cpu_ms']:5.2f} ms   wall {results[op]['wall_ms']:6.2f} ms   "
                   f"statements {results[op]['statements']:4.1f} ({kinds})", flush=True)
+            if args.statements:
+                trace.clear()
+                runner.run(run(op, 1))
+                print("\n".join(f"    {k:2d} {sql}" for k, sql in enumerate(trace, 1)), flush=True)
             if args.py_spy and os.path.exists(spy):
                 out = Path(tempfile.mkdtemp(prefix="openice-spy-")) / f"{op}.txt"
                 proc = subprocess.Popen([spy, "record", "--pid", str(os.getpid()), "--rate", "400", "--format", "raw",

@@ -124,12 +124,12 @@ class Matching:
             for inst in institutions:
                 unit.institutions.upsert(inst)
 
-    def router(self, unit: MatchUnit) -> Router:
+    def router(self, unit: MatchUnit, products: Sequence[LoanProduct] | None = None) -> Router:
         """The router over the active institutions, the products' fees and the latest shadow prices, as they are in
         the database now; built once per worker for each such state (the state is read every time, so a changed
-        institution is routed under its new terms at once)."""
+        institution is routed under its new terms at once). `products`: as this unit already read them."""
         definitions = unit.institutions.active_definitions()
-        fees = product_fees(unit.core.products.list())
+        fees = product_fees(unit.core.products.list() if products is None else products)
         prices = unit.runs.latest_prices()
         return _router(definitions, tuple(sorted(fees.items())), json.dumps(prices, sort_keys=True))
 
@@ -142,7 +142,6 @@ class Matching:
             raise ValidationError("a drawdown needs an idempotency key of 1-200 characters", field="idempotency_key")
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise ValidationError(f"must be a positive whole number of minor units, got {amount!r}", field="amount")
-        self.expire_offers()
         try:
             with self._unit() as unit:
                 previous = unit.drawdowns.by_key(idempotency_key)
@@ -150,7 +149,10 @@ class Matching:
                     return self._replay(unit, previous, line_id, amount, tenor)
                 today = unit.core.calendar.require_open()
                 line = unit.lines.get(line_id)
-                product = unit.core.products.get(line.product_code)
+                products = unit.core.products.list()
+                product = next((p for p in products if p.code == line.product_code), None)
+                if product is None:
+                    raise NotFound(f"no product {line.product_code!r}", field="product_code")
                 product.check_tenor(tenor)
                 if tenor > line.max_tenor:
                     raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")
@@ -160,18 +162,19 @@ class Matching:
                 drawdown_id = unit.drawdowns.add(dict(idempotency_key=idempotency_key, line_id=line_id,
                                                       borrower_id=line.borrower_id, amount=amount, tenor=tenor,
                                                       requested_day=to_day(today)))
-                walk = self._prepare(unit, line, drawdown_id, amount, tenor, today, Ranking(ranking))
+                walk = self._prepare(unit, line, drawdown_id, amount, tenor, today, Ranking(ranking), products=products)
         except IntegrityError:  # the same key raced in from elsewhere and won
             with self._unit(readonly=True) as unit:
                 return self._replay(unit, unit.drawdowns.by_key(idempotency_key), line_id, amount, tenor)
         return self._walk(walk, {}, [])
 
     def _prepare(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int, day: date,
-                 ranking: Ranking, offered: frozenset[str] = frozenset()) -> _Walk:
+                 ranking: Ranking, offered: frozenset[str] = frozenset(),
+                 products: Sequence[LoanProduct] | None = None) -> _Walk:
         """Everything the walk needs, read in one unit: the report's context and the ranked institutions, less
         those that already had an offer for this drawdown."""
         context = self._context(unit, line, drawdown_id, amount, tenor)
-        router = self.router(unit)
+        router = self.router(unit, products)
         batch = Drawdowns.one(amount=amount, tenor=tenor, score=line.score, pd=line.pd, age=context["age"],
                               province=context["province"], income=context["income"], dti=context["dti"],
                               product=line.product_code, rate=line.rate_ppm / PPM)

@@ -66,6 +66,9 @@ def parse_product(definition: str) -> LoanProduct:
     return LoanProduct.from_dict(json.loads(definition))
 
 
+_PRODUCTS = select(t.products.c.definition).order_by(t.products.c.code)
+
+
 class ProductRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -85,8 +88,7 @@ class ProductRepository:
         return parse_product(row.definition)
 
     def list(self) -> list[LoanProduct]:
-        rows = self.conn.execute(select(t.products.c.definition).order_by(t.products.c.code))
-        return [parse_product(r.definition) for r in rows]
+        return [parse_product(r.definition) for r in self.conn.execute(_PRODUCTS)]
 
 
 BALANCE_COLUMNS = {account: f"bal_{account}" for account in L.SNAPSHOT_ACCOUNTS}
