@@ -39,6 +39,8 @@ log = logging.getLogger("openice.api")
 REQUESTS = Counter("openice_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("openice_http_request_seconds", "HTTP request latency", ["method", "route"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+# The service's own /metrics and request ids stay; FastAPI's OpenTelemetry instrumentation is on with the setting
+TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ERRORS = {s: {"model": Problem, "content": {problems.MEDIA_TYPE: {}}, "description": problems.TITLES[s]}
           for s in (401, 403, 404, 409, 413, 422, 429, 503)}
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     services = Services(settings, engine, scorer, anomaly, vault)
     app = FastAPI(title="openice", version="0.1.0", docs_url=None, redoc_url=None, responses=ERRORS,
                   lifespan=partial(_lifespan, services),
+                  telemetry=None if settings.telemetry else TELEMETRY_OFF,
                   description="Applications, decisions, fund matching, servicing and disclosure metrics. "
                               "Errors are RFC 9457 problem+json; money is a decimal string with a currency.")
     app.state.services = services

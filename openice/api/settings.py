@@ -31,6 +31,9 @@ class Settings:
     keep_alive_seconds: int = 5
     concurrency: int = 10  # requests a worker runs at once; within the connection pool, so none waits for one
     offer_sweep_seconds: float = 10.0  # how often a worker expires unanswered offers; 0 leaves it to requests
+    # FastAPI's own OpenTelemetry spans, metrics and logs for every request, to the global providers (an operator
+    # who exports traces installs them): off by default, as without an exporter they only cost CPU
+    telemetry: bool = False
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -53,6 +56,11 @@ class Settings:
 
 
 def _coerce(kind: Any, name: str, value: Any) -> Any:
+    if str(kind) == "bool" and not isinstance(value, bool):
+        flag = str(value).strip().lower()
+        if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ValidationError(f"{value!r} is not true or false (1/0, true/false, yes/no, on/off)", field=name)
+        return flag in ("1", "true", "yes", "on")
     target = {"int": int, "float": float}.get(str(kind))
     try:
         return target(value) if target else value

@@ -26,6 +26,21 @@ def test_toml_then_environment_then_flags(tmp_path: Path, monkeypatch: pytest.Mo
     assert error.value.field == "config"
 
 
+def test_telemetry_is_off_unless_turned_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openice.api.app import create_app
+
+    assert Settings.load().telemetry is False
+    engine = make_engine("sqlite://")
+    assert create_app(Settings.load(), engine=engine)._telemetry["tracing"] is False
+    monkeypatch.setenv("OPENICE_TELEMETRY", "on")
+    assert Settings.load().telemetry is True
+    assert create_app(Settings.load(), engine=engine)._telemetry["tracing"] is True
+    monkeypatch.setenv("OPENICE_TELEMETRY", "maybe")
+    with pytest.raises(ValidationError) as error:
+        Settings.load()
+    assert error.value.field == "telemetry" and "true or false" in str(error.value)
+
+
 def test_api_key_create_prints_the_secret_once_and_stores_its_hash(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'keys.db'}"
     result = CliRunner().invoke(app, ["api-key", "create", "--role", "operator", "--db", url])
