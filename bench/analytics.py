@@ -93,11 +93,14 @@ def generate(loans: int, out: Path, seed: int = 7) -> int:
         value = due + late
         paid &= value <= AS_OF
         k = np.flatnonzero(paid)
+        # In (loan_id, seq) order, an installment's principal and interest rows together: the snapshot's layout
+        # (`write_parquet`), as a payment's allocations are written.
         pq.write_table(pa.table({
-            "loan_id": np.tile(ids[loan_idx[k]], 2), "seq": np.tile(seq[k], 2).astype(np.int64),
-            "value_day": np.tile(value[k], 2),
-            "component": pa.array(np.repeat(np.array(["principal", "interest"]), k.size)).dictionary_encode(),
-            "amount": np.concatenate([inst_principal[k], interest[k]])}), out / "allocations" / f"{part}.parquet")
+            "loan_id": np.repeat(ids[loan_idx[k]], 2), "seq": np.repeat(seq[k], 2).astype(np.int64),
+            "value_day": np.repeat(value[k], 2),
+            "component": pa.array(np.tile(np.array(["principal", "interest"]), k.size)).dictionary_encode(),
+            "amount": np.column_stack([inst_principal[k], interest[k]]).ravel()}),
+            out / "allocations" / f"{part}.parquet")
         q = np.flatnonzero((due >= to_day(QUARTER.start)) & (due <= AS_OF))
         pq.write_table(pa.table({"entry_id": due[q], "loan_id": ids[loan_idx[q]],
                                  "account": pa.array(np.repeat("interest_income", q.size)).dictionary_encode(),

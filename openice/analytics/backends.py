@@ -92,10 +92,19 @@ def snapshot(engine: Engine, tables: Iterable[str] = TABLES) -> dict[str, pa.Tab
     return out
 
 
+# Written sorted by these keys: an installment's allocations then sit side by side in a row group, so DuckDB's
+# per-installment aggregate folds them before its hash tables are merged, and a loan-id range reads fewer row
+# groups (4M loans: `compute` 6-7 % less CPU, docs/analytics.md).
+SORT_KEYS: dict[str, list[tuple[str, str]]] = {"allocations": [("loan_id", "ascending"), ("seq", "ascending")],
+                                               "installments": [("loan_id", "ascending"), ("seq", "ascending")]}
+
+
 def write_parquet(tables: dict[str, pa.Table], directory: Path) -> Path:
+    """One `<name>.parquet` per table, the installment tables in loan and installment order (`SORT_KEYS`)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        pq.write_table(table, directory / f"{name}.parquet")
+        keys = SORT_KEYS.get(name)
+        pq.write_table(table.sort_by(keys) if keys else table, directory / f"{name}.parquet")
     return directory
 
 
