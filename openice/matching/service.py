@@ -46,7 +46,7 @@ from openice.matching.router import Candidate, Ranking, Router
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.service import Servicing
 from openice.storage.days import from_day, to_day
-from openice.storage.uow import Joined, Store, now_iso
+from openice.storage.uow import Joined, Store, now_iso, unknown_product
 
 ORIGINATION_ATTEMPTS = 50
 
@@ -152,7 +152,7 @@ class Matching:
                 products = unit.core.products.list()
                 product = next((p for p in products if p.code == line.product_code), None)
                 if product is None:
-                    raise NotFound(f"no product {line.product_code!r}", field="product_code")
+                    raise unknown_product(line.product_code)
                 product.check_tenor(tenor)
                 if tenor > line.max_tenor:
                     raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")

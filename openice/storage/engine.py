@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ def make_engine(url: str | None = None) -> Engine:
                          connect_args={"cursor_factory": _lean_cursor()})
 
 
+@lru_cache(maxsize=1)
 def _lean_cursor() -> type:
     """A psycopg cursor whose `description` is plain PEP 249 tuples. psycopg builds a `Column` object per column
     each time `description` is read, and SQLAlchemy reads it once per statement: about 5 us a column here, so

@@ -69,6 +69,10 @@ def parse_product(definition: str) -> LoanProduct:
 _PRODUCTS = select(t.products.c.definition).order_by(t.products.c.code)
 
 
+def unknown_product(code: str) -> NotFound:
+    return NotFound(f"no product {code!r}; create it first or pick one of `openice products`", field="product_code")
+
+
 class ProductRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -83,8 +87,7 @@ class ProductRepository:
     def get(self, code: str) -> LoanProduct:
         row = self.conn.execute(_PRODUCT, {"code": code}).first()
         if row is None:
-            raise NotFound(f"no product {code!r}; create it first or pick one of `openice products`",
-                           field="product_code")
+            raise unknown_product(code)
         return parse_product(row.definition)
 
     def list(self) -> list[LoanProduct]:
