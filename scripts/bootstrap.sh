@@ -9,7 +9,8 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 stamp=.venv/.openice-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q -e ".[${OPENICE_EXTRAS:-ml,decision,api,pdf,dev,spark}]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  # Pinned to the versions the tests and benchmarks ran with: an unpinned upstream release moved the figures before.
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[${OPENICE_EXTRAS:-ml,decision,api,pdf,dev,spark}]"
   touch "$stamp"
 fi

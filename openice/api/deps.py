@@ -3,6 +3,7 @@ with which idempotency key, inside the request's one transaction."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from openice.api.keys import ApiKeys, Principal, RateLimiter, Role
-from openice.api.records import IdempotentCreates, record_audit
+from openice.api.records import IdempotentCreates, record_audit, record_expiries
 from openice.api.settings import Settings
 from openice.api.tenancy import Scope
 from openice.decisioning.anomaly import AnomalyModel
@@ -56,13 +57,16 @@ class Services:
         return RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 
     def sweep_offers(self) -> int:
-        """Expire the offers past their deadline, each with its drawdown's next step in a transaction of its own
-        (as a request would run it): one that fails is retried by the next sweep without holding up the others."""
-        moved = 0
+        """Expire the offers past their deadline, each with its drawdown's next step and its audit row in a
+        transaction of its own (as a request would run it): one that fails is retried by the next sweep without
+        holding up the others. The audit rows carry the service as actor and the sweep's own request id."""
+        moved, sweep_id = 0, f"offer-sweep-{uuid.uuid4().hex[:12]}"
         for offer in Matching(self.engine, self.vault).expired_offers():
             with self.engine.connect() as conn, conn.begin():
-                joined = Joined(conn)
-                moved += Matching(joined, self.vault).expire(offer)
+                done = Matching(Joined(conn), self.vault).expire(offer)
+                if done is not None:
+                    record_expiries(conn, None, sweep_id, [done])
+                    moved += 1
         return moved
 
 

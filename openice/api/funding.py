@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
 from openice.api.paging import MAX_ID, NumericId, PageParams, rows
+from openice.api.records import record_expiries
 from openice.api.views import (
     AMOUNT,
     CURRENCY,
@@ -148,6 +149,7 @@ def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) 
 
     def work() -> dict[str, Any]:
         result = tx.matching.answer(offer_id, tx.principal.tenant, accept, body.reason)
+        record_expiries(tx.conn, None, tx.request_id, result["expired"])
         tx.audit(f"offer.{verb}", f"offer/{offer_id}", {"drawdown_id": result["drawdown_id"],
                                                         "drawdown_status": result["status"],
                                                         "loan_id": result["loan_id"]})

@@ -61,9 +61,22 @@ class IdempotentCreates:
         return result
 
 
-def record_audit(conn: Connection, principal: Principal, request_id: str, action: str, resource: str,
+SYSTEM_ROLE = "system"  # the audit trail's actor for what the service does on its own (the offer sweep)
+
+
+def record_audit(conn: Connection, principal: Principal | None, request_id: str, action: str, resource: str,
                  detail: dict[str, Any]) -> None:
-    """Who did what, when, under which request id. Rows are only ever inserted (triggers refuse the rest)."""
-    conn.execute(_INSERT_AUDIT, dict(
-        at=now_iso(), request_id=request_id, key_id=principal.key_id, role=principal.role.value,
-        tenant=principal.tenant, action=action, resource=resource, detail=json.dumps(detail, default=str)))
+    """Who did what, when, under which request id; `principal` None is the service itself (no key, role
+    "system", tenant "platform"). Rows are only ever inserted (triggers refuse the rest)."""
+    who = (dict(key_id=None, role=SYSTEM_ROLE, tenant="platform") if principal is None else
+           dict(key_id=principal.key_id, role=principal.role.value, tenant=principal.tenant))
+    conn.execute(_INSERT_AUDIT, dict(at=now_iso(), request_id=request_id, action=action, resource=resource,
+                                     detail=json.dumps(detail, default=str), **who))
+
+
+def record_expiries(conn: Connection, principal: Principal | None, request_id: str,
+                    expired: list[dict[str, Any]]) -> None:
+    """One `offer.expired` row per offer that closed unanswered, in the transaction that closed it."""
+    for done in expired:
+        record_audit(conn, principal, request_id, "offer.expired", f"offer/{done['offer_id']}",
+                     {k: v for k, v in done.items() if k != "offer_id"})

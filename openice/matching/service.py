@@ -285,8 +285,12 @@ class Matching:
     def answer(self, offer_id: int, institution: str, accept: bool, reason: str = "") -> dict[str, Any]:
         """An institution that decides by hand answers an offer made to it: accepting originates the loan,
         declining (or letting it expire) passes the drawdown to the next institution in the ranking. Answering
-        again the same way returns the drawdown as it is; the other way, or too late, is a conflict."""
-        self.expire_offers()
+        again the same way returns the drawdown as it is; the other way, or too late, is a conflict. The offers
+        found past their deadline on the way are closed first and listed under "expired"."""
+        expired = self.expire_offers()
+        return {**self._answer(offer_id, institution, accept, reason), "expired": expired}
+
+    def _answer(self, offer_id: int, institution: str, accept: bool, reason: str) -> dict[str, Any]:
         wanted = "accepted" if accept else "declined"
         with self._unit() as unit:
             offer = unit.offers.get(offer_id)
@@ -334,23 +338,25 @@ class Matching:
         with self._unit(readonly=True) as unit:
             return [o.id for o in unit.offers.for_drawdown(drawdown_id)]
 
-    def expire_offers(self) -> int:
-        """Offers a manual institution left unanswered past their deadline: each one's drawdown moves on."""
-        return sum(self.expire(offer) for offer in self.expired_offers())
+    def expire_offers(self) -> list[dict[str, Any]]:
+        """Offers a manual institution left unanswered past their deadline: each one's drawdown moves on. Returns
+        what `expire` returns for each offer this call closed, for the caller's audit trail."""
+        return [done for offer in self.expired_offers() if (done := self.expire(offer)) is not None]
 
     def expired_offers(self) -> list[Any]:
         with self._unit(readonly=True) as unit:
             return unit.offers.expired(now_iso())
 
-    def expire(self, offer: Any) -> bool:
-        """Close one offer past its deadline and pass its drawdown on; False if it was answered or expired by
-        someone else meanwhile."""
+    def expire(self, offer: Any) -> dict[str, Any] | None:
+        """Close one offer past its deadline and pass its drawdown on: the offer, its institution and where the
+        drawdown went next; None if it was answered or expired by someone else meanwhile."""
         with self._unit() as unit:
             if not unit.offers.close(offer.id, "expired", "no answer before the offer expired"):
-                return False
+                return None
             row = unit.drawdowns.get(offer.drawdown_id)
-        self._reroute(offer, row, "offer expired unanswered")
-        return True
+        moved = self._reroute(offer, row, "offer expired unanswered")
+        return {"offer_id": offer.id, "institution": offer.institution_code, "drawdown_id": offer.drawdown_id,
+                "drawdown_status": moved["status"], "loan_id": moved.get("loan_id")}
 
     @staticmethod
     def _originate(unit: MatchUnit, line: Any, inst: Institution, drawdown_id: int, amount: int,

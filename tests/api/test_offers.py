@@ -90,6 +90,29 @@ def test_each_worker_sweeps_unanswered_offers_without_waiting_for_a_request(worl
         offers = conn.execute(select(d.offers.c.institution_code, d.offers.c.status)
                               .where(d.offers.c.drawdown_id == drawn["id"]).order_by(d.offers.c.id)).all()
     assert [tuple(o) for o in offers] == [("INST-M", "expired"), ("INST-A", "accepted")]
+    audit = world.call("operator", "GET", "/v1/audit", params={"action": "offer.expired"}).json()["items"]
+    mine = [r for r in audit if r["detail"]["drawdown_id"] == drawn["id"]]
+    assert len(mine) == 1, audit  # the sweep's expiry is in the audit trail, with the service as its actor
+    assert (mine[0]["role"], mine[0]["key_id"], mine[0]["tenant"]) == ("system", None, "platform")
+    assert mine[0]["request_id"].startswith("offer-sweep-")
+    assert (mine[0]["detail"]["institution"], mine[0]["detail"]["drawdown_status"]) == ("INST-M", "funded")
+
+
+def test_an_answer_request_audits_the_expiries_it_applies(world: World) -> None:
+    line, _ = manual_world(world)
+    late = draw(world, line, "dd-late")
+    waiting = draw(world, line, "dd-wait")
+    offers = {k: world.call("INST-M", "GET", "/v1/offers", params={"drawdown_id": dd["id"]}).json()["items"][0]["id"]
+              for k, dd in (("late", late), ("wait", waiting))}
+    with world.engine.begin() as conn:  # the first offer's deadline passes; no sweep runs in this app
+        conn.execute(update(d.offers).where(d.offers.c.id == offers["late"])
+                     .values(expires_at="2000-01-01T00:00:00.000+00:00"))
+    answered = world.call("INST-M", "POST", f"/v1/offers/{offers['wait']}/acceptance", key="a-late", json={})
+    assert answered.status_code == 201, answered.text
+    with world.engine.connect() as conn:
+        rows = conn.execute(select(a.audit_log).where(a.audit_log.c.resource == f"offer/{offers['late']}")).all()
+    assert [(r.action, r.role) for r in rows] == [("offer.expired", "system")]
+    assert rows[0].request_id == answered.headers["x-request-id"]
 
 
 def drawdown_status(world: World, drawdown_id: int) -> str:

@@ -89,10 +89,12 @@ def test_an_unanswered_offer_expires_and_moves_on(engine: Engine, servicing: Ser
     line = open_line(engine)
     waiting = matching.drawdown(line, 1_000_000, 12, "dd-m4")
     first = waiting["offers"][0]
-    assert matching.expire_offers() == 0  # not due yet
+    assert matching.expire_offers() == []  # not due yet
     with engine.begin() as conn:  # its deadline passes
         conn.execute(update(d.offers).where(d.offers.c.id == first).values(expires_at="2000-01-01T00:00:00.000+00:00"))
-    assert matching.expire_offers() == 1
+    expired = matching.expire_offers()
+    assert [(e["offer_id"], e["institution"], e["drawdown_status"]) for e in expired] == [(first, "MANUAL", "funded")]
+    assert expired[0]["loan_id"] is not None
     assert offer(engine, first).status == "expired" and used(engine, "MANUAL") == 0
     with engine.connect() as conn:
         row = conn.execute(select(d.drawdowns).where(d.drawdowns.c.id == waiting["drawdown_id"])).one()
