@@ -21,6 +21,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables as a
 from openice.storage import decisioning_tables as d
+from openice.storage import direct
 from openice.storage.uow import now_iso
 
 PLATFORM = "platform"
@@ -120,7 +121,7 @@ class ApiKeys:
     def authenticate(self, secret: str) -> Principal | None:
         """The live key with this secret, or None (unknown and revoked keys look the same to a caller)."""
         with self.engine.connect() as conn:
-            row = conn.execute(_LIVE_KEY, {"key_hash": hash_secret(secret)}).first()
+            row = direct.execute(conn, _LIVE_KEY, {"key_hash": hash_secret(secret)}).first()
         return None if row is None else Principal(row.id, Role(row.role), row.tenant)
 
 

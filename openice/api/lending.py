@@ -30,6 +30,7 @@ from openice.errors import ValidationError
 from openice.matching.repository import DrawdownRepository
 from openice.money import to_minor
 from openice.storage import decisioning_tables as d
+from openice.storage import direct
 from openice.storage import tables as t
 
 router = APIRouter(prefix="/v1", tags=["lending"], route_class=TransactionRoute)
@@ -42,7 +43,7 @@ _CURRENCY = select(t.products.c.currency).where(t.products.c.code == bindparam("
 
 
 def product_currency(scope: Scope, product_code: str) -> str:
-    return scope.conn.execute(_CURRENCY, {"code": product_code}).scalar_one()
+    return direct.execute(scope.conn, _CURRENCY, {"code": product_code}).scalar_one()
 
 
 def _borrower(tx: Tx, row: Any) -> BorrowerView:

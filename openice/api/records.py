@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from openice.api.keys import Principal
 from openice.errors import Conflict
 from openice.storage import api_tables as a
+from openice.storage import direct
 from openice.storage.uow import now_iso
 
 # Built once: they run on every write request.
@@ -44,7 +45,7 @@ class IdempotentCreates:
             work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         scope_key, digest = principal.scoped(key), request_hash(operation, payload)
         table = a.api_requests
-        claimed = self.conn.execute(_CLAIM[self.conn.dialect.name], dict(
+        claimed = direct.execute(self.conn, _CLAIM[self.conn.dialect.name], dict(
             scope_key=scope_key, operation=operation, request_hash=digest, created_at=now_iso())).first()
         if claimed is None:
             row = self.conn.execute(select(table).where(table.c.scope_key == scope_key).with_for_update()).one()
@@ -56,7 +57,7 @@ class IdempotentCreates:
             # A committed claim without a response was left by a process that died between its own claim
             # transaction and the work (how keys were claimed before): it is abandoned, so this request takes over.
         result = work()
-        self.conn.execute(_ANSWER, {"key": scope_key, "status_code": 201,
+        direct.execute(self.conn, _ANSWER, {"key": scope_key, "status_code": 201,
                                     "response": json.dumps(result, default=str)})
         return result
 
@@ -70,7 +71,7 @@ def record_audit(conn: Connection, principal: Principal | None, request_id: str,
     "system", tenant "platform"). Rows are only ever inserted (triggers refuse the rest)."""
     who = (dict(key_id=None, role=SYSTEM_ROLE, tenant="platform") if principal is None else
            dict(key_id=principal.key_id, role=principal.role.value, tenant=principal.tenant))
-    conn.execute(_INSERT_AUDIT, dict(at=now_iso(), request_id=request_id, action=action, resource=resource,
+    direct.execute(conn, _INSERT_AUDIT, dict(at=now_iso(), request_id=request_id, action=action, resource=resource,
                                      detail=json.dumps(detail, default=str), **who))
 
 

@@ -18,6 +18,7 @@ from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables as a
 from openice.storage import collections_tables as c
 from openice.storage import decisioning_tables as d
+from openice.storage import direct
 from openice.storage import tables as t
 
 Rule = Callable[[Principal], ColumnElement[bool]]
@@ -151,8 +152,8 @@ class Scope:
             ident = key.type.python_type(ident)
         except (TypeError, ValueError):
             ident = None
-        row = None if ident is None else self.conn.execute(
-            _get_statement(resource, self.principal), {"ident": ident}).first()
+        row = None if ident is None else direct.execute(
+            self.conn, _get_statement(resource, self.principal), {"ident": ident}).first()
         if row is None:
             raise NotFound(f"no {NAMES.get(resource, resource.rstrip('s'))} {ident!r}", field=field)
         return row
@@ -164,7 +165,8 @@ class Scope:
         given = {f"f_{name}": value for name, value in filters.items() if value is not None}
         if cursor:
             given["cursor"] = decode_cursor(cursor, key.type.python_type is int)
-        rows = list(self.conn.execute(_page_statement(resource, self.principal, tuple(sorted(given)), limit), given))
+        statement = _page_statement(resource, self.principal, tuple(sorted(given)), limit)
+        rows = list(direct.execute(self.conn, statement, given))
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(getattr(rows[-1], key.name)) if more else None)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, union, updat
 
 from openice.errors import NotFound
 from openice.storage import decisioning_tables as d
+from openice.storage import direct
 from openice.storage.uow import now_iso
 
 IDENTIFIER_COLUMNS = ("national_id_hash", "mobile_hash", "device_hash")
@@ -54,7 +55,7 @@ class BorrowerRepository:
         self.conn.execute(insert(d.borrowers).values(**row))
 
     def get(self, borrower_id: str) -> Any:
-        row = self.conn.execute(_BORROWER, {"borrower_id": borrower_id}).first()
+        row = direct.execute(self.conn, _BORROWER, {"borrower_id": borrower_id}).first()
         if row is None:
             raise NotFound(f"no borrower {borrower_id!r}; register first", field="borrower_id")
         return row
@@ -81,13 +82,13 @@ class ApplicationRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(_INSERT_APPLICATION, row)
+        direct.execute(self.conn, _INSERT_APPLICATION, row)
 
     def identity_facts(self, hashes: dict[str, str], borrower_id: str, since: int) -> dict[str, int]:
         """For each identifier column (national_id_hash, mobile_hash, device_hash) and its value: `others_<column>`,
         the distinct other borrowers registered or applying with it, and `recent_<column>`, the applications with it
         since `since`; one statement."""
-        row = self.conn.execute(_FACTS, {**hashes, "borrower_id": borrower_id, "since": since}).one()
+        row = direct.execute(self.conn, _FACTS, {**hashes, "borrower_id": borrower_id, "since": since}).one()
         return {k: int(v) for k, v in row._mapping.items()}
 
     def count_since(self, column: str, value_hash: str, since: int) -> int:
@@ -102,10 +103,10 @@ class DecisionRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(_INSERT_DECISION, {"created_at": now_iso(), **row})
+        direct.execute(self.conn, _INSERT_DECISION, {"created_at": now_iso(), **row})
 
     def get(self, decision_id: str) -> Any:
-        row = self.conn.execute(_DECISION, {"decision_id": decision_id}).first()
+        row = direct.execute(self.conn, _DECISION, {"decision_id": decision_id}).first()
         if row is None:
             raise NotFound(f"no decision {decision_id!r}", field="decision_id")
         return row
@@ -116,17 +117,17 @@ class CreditLineRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(_INSERT_LINE, {"drawn": 0, **row})
+        direct.execute(self.conn, _INSERT_LINE, {"drawn": 0, **row})
 
     def get(self, line_id: str) -> Any:
-        row = self.conn.execute(_LINE, {"line_id": line_id}).first()
+        row = direct.execute(self.conn, _LINE, {"line_id": line_id}).first()
         if row is None:
             raise NotFound(f"no credit line {line_id!r}", field="line_id")
         return row
 
     def reserve(self, line_id: str, amount: int, today: int) -> bool:
         """Take `amount` of the line's room atomically; False when the line is closed, expired or too small."""
-        result = self.conn.execute(_RESERVE_LINE, {"line_id": line_id, "today": today, "b_amount": amount})
+        result = direct.execute(self.conn, _RESERVE_LINE, {"line_id": line_id, "today": today, "b_amount": amount})
         return result.rowcount == 1
 
     def release(self, line_id: str, amount: int) -> None:
@@ -146,7 +147,7 @@ class BlacklistRepository:
 
     def hits(self, hashes: dict[str, str]) -> tuple[str, ...]:
         """The kinds (national_id, mobile, device) whose hash is listed."""
-        rows = self.conn.execute(_LISTED, {"hashes": list(hashes.values())})
+        rows = direct.execute(self.conn, _LISTED, {"hashes": list(hashes.values())})
         listed = {(r.kind, r.value_hash) for r in rows}
         return tuple(kind for kind, h in hashes.items() if (kind, h) in listed)
 

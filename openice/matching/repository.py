@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from openice.errors import NotFound
 from openice.matching.institutions import Institution
 from openice.storage import decisioning_tables as d
+from openice.storage import direct
 from openice.storage.uow import now_iso
 
 # The statements of a drawdown's walk, built once with bound parameters: building a statement and its cache key
@@ -61,7 +62,7 @@ class InstitutionRepository:
 
     def active_definitions(self) -> tuple[str, ...]:
         """The active institutions' stored definitions, in code order."""
-        return tuple(r.definition for r in self.conn.execute(_ACTIVE))
+        return tuple(r.definition for r in direct.execute(self.conn, _ACTIVE))
 
     def active(self) -> list[Institution]:
         return [parse_institution(definition) for definition in self.active_definitions()]
@@ -80,14 +81,15 @@ class QuotaRepository:
         self.conn = conn
 
     def _ensure(self, code: str, period: str, day: int, quota: int) -> None:
-        self.conn.execute(_ENSURE[self.conn.dialect.name], dict(
+        direct.execute(self.conn, _ENSURE[self.conn.dialect.name], dict(
             institution_code=code, period=period, period_day=day, used=0, quota=quota))
 
     def fits(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> bool:
         """Whether `amount` fits every period now, read without a lock: an institution known to be full is not
         offered the drawdown; `reserve` still decides, as the quota may fill meanwhile."""
         (_, day, _), (_, month, _) = periods
-        used = {row.period: row.used for row in self.conn.execute(_USED, {"code": code, "day": day, "month": month})}
+        taken = direct.execute(self.conn, _USED, {"code": code, "day": day, "month": month})
+        used = {row.period: row.used for row in taken}
         return all(used.get(period, 0) + amount <= quota for period, _, quota in periods)
 
     def reserve(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> bool:
@@ -95,10 +97,10 @@ class QuotaRepository:
         whether it fitted. The caller rolls the transaction back when it did not."""
         for period, day, quota in periods:
             params = {"code": code, "p": period, "day": day, "amount": amount, "q": quota}
-            done = self.conn.execute(_RESERVE, params)
+            done = direct.execute(self.conn, _RESERVE, params)
             if done.rowcount != 1:  # no usage row for this period yet (its first reservation), or full
                 self._ensure(code, period, day, quota)
-                done = self.conn.execute(_RESERVE, params)
+                done = direct.execute(self.conn, _RESERVE, params)
             if done.rowcount != 1:
                 return False
         return True
@@ -121,13 +123,13 @@ class DrawdownRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> int:
-        return int(self.conn.execute(_INSERT_DRAWDOWN, {"status": "routing", **row}).scalar_one())
+        return int(direct.execute(self.conn, _INSERT_DRAWDOWN, {"status": "routing", **row}).scalar_one())
 
     def by_key(self, key: str) -> Any:
-        return self.conn.execute(_DRAWDOWN_BY_KEY, {"key": key}).first()
+        return direct.execute(self.conn, _DRAWDOWN_BY_KEY, {"key": key}).first()
 
     def get(self, drawdown_id: int) -> Any:
-        row = self.conn.execute(_DRAWDOWN, {"drawdown_id": drawdown_id}).first()
+        row = direct.execute(self.conn, _DRAWDOWN, {"drawdown_id": drawdown_id}).first()
         if row is None:
             raise NotFound(f"no drawdown {drawdown_id}", field="drawdown_id")
         return row
@@ -139,7 +141,7 @@ class DrawdownRepository:
 
     def finish(self, drawdown_id: int, status: str, reasons: dict[str, Any], institution: str | None = None,
                loan_id: int | None = None) -> None:
-        self.conn.execute(_FINISH, dict(drawdown_id=drawdown_id, status=status, institution_code=institution,
+        direct.execute(self.conn, _FINISH, dict(drawdown_id=drawdown_id, status=status, institution_code=institution,
                                         loan_id=loan_id, reasons=json.dumps(reasons)))
 
 
@@ -149,12 +151,12 @@ class OfferRepository:
 
     def add(self, drawdown_id: int, code: str, rank: int, margin: int, report: dict[str, Any],
             expires_at: str | None = None) -> int:
-        return int(self.conn.execute(_INSERT_OFFER, dict(
+        return int(direct.execute(self.conn, _INSERT_OFFER, dict(
             drawdown_id=drawdown_id, institution_code=code, rank=rank, expected_margin=margin, status="sent",
             report=json.dumps(report, default=str), created_at=now_iso(), expires_at=expires_at)).scalar_one())
 
     def set_status(self, offer_id: int, status: str, reason: str | None = None) -> None:
-        self.conn.execute(_OFFER_STATUS, {"offer_id": offer_id, "status": status, "reason": reason})
+        direct.execute(self.conn, _OFFER_STATUS, {"offer_id": offer_id, "status": status, "reason": reason})
 
     def close(self, offer_id: int, status: str, reason: str) -> bool:
         """Move a pending offer to its answer; False when it was no longer pending (someone answered first)."""
@@ -163,7 +165,7 @@ class OfferRepository:
         return done.rowcount == 1
 
     def expired(self, now: str) -> list[Any]:
-        return list(self.conn.execute(_EXPIRED, {"now": now}))
+        return list(direct.execute(self.conn, _EXPIRED, {"now": now}))
 
     def get(self, offer_id: int) -> Any:
         row = self.conn.execute(select(d.offers).where(d.offers.c.id == offer_id)).first()
@@ -187,5 +189,5 @@ class MatchingRunRepository:
             prices=json.dumps(prices), created_at=now_iso()).returning(d.matching_runs.c.id)).scalar_one())
 
     def latest_prices(self) -> dict[str, dict[str, float]]:
-        row = self.conn.execute(_LATEST_PRICES).first()
+        row = direct.execute(self.conn, _LATEST_PRICES).first()
         return {} if row is None else json.loads(row.prices)

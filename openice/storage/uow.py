@@ -28,6 +28,7 @@ from openice.servicing.loan import (
     Transaction,
 )
 from openice.servicing.products import PPM, AllocationStrategy, LoanProduct, PrepaymentMode, RepaymentMethod
+from openice.storage import direct
 from openice.storage import tables as t
 from openice.storage.days import from_day, opt_date, opt_day, to_day
 
@@ -85,13 +86,13 @@ class ProductRepository:
             created_at=now_iso()))
 
     def get(self, code: str) -> LoanProduct:
-        row = self.conn.execute(_PRODUCT, {"code": code}).first()
+        row = direct.execute(self.conn, _PRODUCT, {"code": code}).first()
         if row is None:
             raise unknown_product(code)
         return parse_product(row.definition)
 
     def list(self) -> list[LoanProduct]:
-        return [parse_product(r.definition) for r in self.conn.execute(_PRODUCTS)]
+        return [parse_product(r.definition) for r in direct.execute(self.conn, _PRODUCTS)]
 
 
 BALANCE_COLUMNS = {account: f"bal_{account}" for account in L.SNAPSHOT_ACCOUNTS}
@@ -117,7 +118,7 @@ class LoanRepository:
 
     def add(self, loan: LoanAccount, borrower_id: str | None = None, channel: str = "direct") -> None:
         terms = loan.terms
-        self.conn.execute(_INSERT_LOAN, dict(
+        direct.execute(self.conn, _INSERT_LOAN, dict(
             id=loan.loan_id, borrower_id=borrower_id, product_code=terms.product_code, currency=terms.currency,
             principal=terms.principal, tenor=terms.tenor, rate_ppm=int(terms.rate * PPM), method=terms.method.value,
             day_count=terms.day_count, disbursed_day=to_day(loan.disbursed_on),
@@ -129,7 +130,8 @@ class LoanRepository:
             prepayment_fee_ppm=terms.prepayment_fee_ppm, component_order=",".join(terms.component_order),
             allocation=terms.allocation.value, guarantee_payout_dpd=terms.guarantee_payout_dpd,
             **dict(zip(t.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)), **self._state(loan)))
-        self.conn.execute(_INSERT_INSTALLMENTS, [self._installment_row(loan.loan_id, i) for i in loan.installments])
+        direct.execute(self.conn, _INSERT_INSTALLMENTS,
+                       [self._installment_row(loan.loan_id, i) for i in loan.installments])
         self.write_journal(loan)
 
     @staticmethod
@@ -151,7 +153,7 @@ class LoanRepository:
                     interest_paid=i.interest_paid, fee_paid=i.fee_paid, booked=i.booked)
 
     def row(self, loan_id: int) -> Any:
-        row = self._locked.pop(loan_id, None) or self.conn.execute(_LOAN, {"loan_id": loan_id}).first()
+        row = self._locked.pop(loan_id, None) or direct.execute(self.conn, _LOAN, {"loan_id": loan_id}).first()
         if row is None:
             raise NotFound(f"no loan {loan_id}", field="loan_id")
         return row
@@ -171,7 +173,7 @@ class LoanRepository:
 
     def load(self, row: Any) -> LoanAccount:
         """The loan of a `loans` row read already (by `row`, or by a tenant-scoped query), with its schedule."""
-        installments = [self._installment(r) for r in self.conn.execute(_INSTALLMENTS, {"loan_id": row.id})]
+        installments = [self._installment(r) for r in direct.execute(self.conn, _INSTALLMENTS, {"loan_id": row.id})]
         self._installments[row.id] = {i.seq: self._installment_row(row.id, i) for i in installments}
         return self._to_domain(row, installments)
 
@@ -205,7 +207,7 @@ class LoanRepository:
     def save(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
         """Write the loan's new state, its installments and the journal entries it made since loading."""
         self._locked.pop(loan.loan_id, None)
-        result = self.conn.execute(_SAVE_LOAN, {"loan_key": loan.loan_id, **self._state(loan)})
+        result = direct.execute(self.conn, _SAVE_LOAN, {"loan_key": loan.loan_id, **self._state(loan)})
         if result.rowcount != 1:
             raise NotFound(f"no loan {loan.loan_id}", field="loan_id")
         self._write_installments(loan)
@@ -218,19 +220,19 @@ class LoanRepository:
         rows = {i.seq: self._installment_row(loan.loan_id, i) for i in loan.installments}
         before = self._installments.get(loan.loan_id)
         if before is None:
-            self.conn.execute(_DELETE_INSTALLMENTS, {"loan_id": loan.loan_id})
-            self.conn.execute(_INSERT_INSTALLMENTS, list(rows.values()))
+            direct.execute(self.conn, _DELETE_INSTALLMENTS, {"loan_id": loan.loan_id})
+            direct.execute(self.conn, _INSERT_INSTALLMENTS, list(rows.values()))
         else:
             dropped = [{"b_loan": loan.loan_id, "b_seq": seq} for seq in before if seq not in rows]
             changed = [{**{k: v for k, v in row.items() if k not in ("loan_id", "seq")}, "b_loan": loan.loan_id,
                         "b_seq": seq} for seq, row in rows.items() if seq in before and before[seq] != row]
             added = [row for seq, row in rows.items() if seq not in before]
             if dropped:
-                self.conn.execute(_DELETE_INSTALLMENT, dropped)
+                direct.execute(self.conn, _DELETE_INSTALLMENT, dropped)
             if changed:
-                self.conn.execute(_UPDATE_INSTALLMENT, changed)
+                direct.execute(self.conn, _UPDATE_INSTALLMENT, changed)
             if added:
-                self.conn.execute(_INSERT_INSTALLMENTS, added)
+                direct.execute(self.conn, _INSERT_INSTALLMENTS, added)
         self._installments[loan.loan_id] = rows
 
     def write_allocations(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
@@ -238,7 +240,7 @@ class LoanRepository:
                      value_day=to_day(on), component=component, amount=amount)
                 for txn, on, seq, component, amount in loan.allocation_log if amount]
         if rows:
-            self.conn.execute(_INSERT_ALLOCATIONS, rows)
+            direct.execute(self.conn, _INSERT_ALLOCATIONS, rows)
         loan.allocation_log.clear()
 
     def replace_allocations(self, loan: LoanAccount) -> None:
@@ -254,10 +256,10 @@ class LoanRepository:
     def post(self, loan_id: int, on: date, kind: str, postings: list[L.Posting],
              transaction_id: int | None = None, created: str | None = None) -> None:
         L.assert_balanced(postings)
-        entry_id = self.conn.execute(_INSERT_ENTRY, dict(
+        entry_id = direct.execute(self.conn, _INSERT_ENTRY, dict(
             loan_id=loan_id, business_day=to_day(on), kind=kind, transaction_id=transaction_id,
             created_at=created or now_iso())).scalar_one()
-        self.conn.execute(_INSERT_LINES, [
+        direct.execute(self.conn, _INSERT_LINES, [
             dict(entry_id=entry_id, loan_id=loan_id, account=p.account, amount=p.amount) for p in postings])
 
     def referral_receivables(self, institution: str, currency: str) -> list[tuple[int, int]]:
@@ -293,7 +295,7 @@ class LoanRepository:
 
     def add_transaction(self, loan_id: int, kind: str, value_date: date, amount: int, booked_on: date,
                         mode: PrepaymentMode | None = None) -> int:
-        return self.conn.execute(_INSERT_TRANSACTION, dict(
+        return direct.execute(self.conn, _INSERT_TRANSACTION, dict(
             loan_id=loan_id, kind=kind, value_day=to_day(value_date), amount=amount,
             mode=mode.value if mode else None, reversed=False, booked_day=to_day(booked_on),
             created_at=now_iso())).scalar_one()
@@ -319,7 +321,7 @@ class Calendar:
         self.conn = conn
 
     def row(self) -> Any:
-        row = self.conn.execute(_CALENDAR).first()
+        row = direct.execute(self.conn, _CALENDAR).first()
         if row is None:
             raise NotFound("the database has no business date; run `openice db init`", field="database")
         return row
@@ -348,7 +350,7 @@ class Idempotency:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def lookup(self, key: str, operation: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        row = self.conn.execute(_IDEMPOTENCY, {"key": key}).first()
+        row = direct.execute(self.conn, _IDEMPOTENCY, {"key": key}).first()
         if row is None:
             return None
         if row.operation != operation or row.request_hash != self.request_hash(operation, payload):
@@ -357,7 +359,7 @@ class Idempotency:
         return json.loads(row.response)
 
     def store(self, key: str, operation: str, payload: dict[str, Any], response: dict[str, Any]) -> None:
-        self.conn.execute(_INSERT_IDEMPOTENCY, dict(
+        direct.execute(self.conn, _INSERT_IDEMPOTENCY, dict(
             key=key, operation=operation, request_hash=self.request_hash(operation, payload),
             response=json.dumps(response, default=str), created_at=now_iso()))
 
@@ -369,7 +371,7 @@ class Outbox:
         self.conn = conn
 
     def add(self, business_date: date, event_type: str, loan_id: int | None, payload: dict[str, Any]) -> None:
-        self.conn.execute(_INSERT_OUTBOX, dict(business_day=to_day(business_date), event_type=event_type,
+        direct.execute(self.conn, _INSERT_OUTBOX, dict(business_day=to_day(business_date), event_type=event_type,
                                                loan_id=loan_id, payload=json.dumps(payload, default=str),
                                                published=False))
 
