@@ -45,7 +45,11 @@ def test_writes_return_ids_and_counts_and_roll_back_with_the_transaction(engine:
             rows = [dict(entry_id=None, loan_id=ident, account=a, amount=v) for a, v in (("x", 5), ("y", -5))]
             entry = direct.execute(conn, u._INSERT_ENTRY, dict(loan_id=ident, business_day=1, kind="k",
                                                                transaction_id=new, created_at="x")).scalar_one()
-            direct.execute(conn, u._INSERT_LINES, [{**r, "entry_id": entry} for r in rows])
+            written = direct.execute(conn, u._INSERT_LINES, [{**r, "entry_id": entry} for r in rows])
+            assert written.rowcount == 2  # one INSERT of both rows on PostgreSQL
+            lines = conn.execute(select(t.journal_lines.c.account, t.journal_lines.c.amount)
+                                 .where(t.journal_lines.c.entry_id == entry).order_by(t.journal_lines.c.id)).all()
+            assert [tuple(r) for r in lines] == [("x", 5), ("y", -5)]
             changed = direct.execute(conn, update(t.transactions).where(t.transactions.c.id == bindparam("ident"))
                                      .values(reversed=True), {"ident": new})
             assert changed.rowcount == 1

@@ -16,6 +16,7 @@ listeners still see every statement.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +27,7 @@ from sqlalchemy import Float, Numeric, exc
 from sqlalchemy.sql.base import Executable
 
 FLOAT8, NUMERIC = 701, 1700  # PostgreSQL's type oids of double precision and numeric
+MANY_VALUES_ROWS = 64  # more rows than this (bulk loads) go through executemany
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class _Plan:
     literals: dict[str, Any]  # parameters the statement carries its own values for
     converters: dict[str, Any]  # SQLAlchemy's conversions of parameter values (booleans), by parameter name
     row: type | None  # the class of its result rows; None when it returns none
+    values: str | None = None  # an INSERT's "(%(a)s, ...)" row of values, repeated to insert many rows at once
 
 
 class DirectResult:
@@ -106,8 +109,22 @@ def _plan(statement: Executable, keys: tuple[str, ...], dialect: Any) -> _Plan |
             return None  # computed per call, or missing: SQLAlchemy computes it or says what is missing
         literals[name] = bind.value
     names = tuple(entry[0] for entry in getattr(compiled, "_result_columns", ()))
-    return _Plan(compiled.string, literals, dict(getattr(compiled, "_bind_processors", None) or {}),
-                 _row_class(names) if names else None)
+    sql, values = compiled.string, None
+    if getattr(statement, "is_insert", False) and not names and sql.count(" VALUES (") == 1 and sql.endswith(")"):
+        values = sql[sql.index(" VALUES (") + len(" VALUES "):]
+    return _Plan(sql, literals, dict(getattr(compiled, "_bind_processors", None) or {}),
+                 _row_class(names) if names else None, values)
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@lru_cache(maxsize=4096)
+def _many_values(sql: str, values: str, rows: int) -> str:
+    """One INSERT of `rows` rows: the row of values repeated, each copy's parameters suffixed by its row number. One
+    statement and one round trip instead of a pipelined statement per row, as SQLAlchemy's insertmanyvalues does."""
+    head = sql[:len(sql) - len(values)]
+    return head + ", ".join(_PLACEHOLDER.sub(rf"%(\1__{i})s", values) for i in range(rows))
 
 
 def _bound(plan: _Plan, given: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +149,9 @@ def execute(conn: Any, statement: Executable, params: dict[str, Any] | Sequence[
         return base.execute(statement, params)
     sql, row = plan.sql, plan.row
     args: Any = [_bound(plan, p) for p in params] if many else _bound(plan, first)  # type: ignore[union-attr]
+    if many and plan.values is not None and 0 < len(args) <= MANY_VALUES_ROWS:
+        sql, many = _many_values(plan.sql, plan.values, len(args)), False
+        args = {f"{name}__{i}": value for i, one in enumerate(args) for name, value in one.items()}
     dbapi = base.connection.dbapi_connection
     with dbapi.cursor() as cursor:
         for listener in base.dispatch.before_cursor_execute:
