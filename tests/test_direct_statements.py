@@ -3,14 +3,18 @@ rows, row counts and returned ids, SQLAlchemy's own exceptions, and every statem
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from sqlalchemy import Engine, bindparam, event, insert, select, update
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy import Engine, bindparam, event, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
 from openice.servicing.service import Servicing
 from openice.storage import direct
 from openice.storage import tables as t
 from openice.storage import uow as u
+from openice.storage.engine import migrate
+from tests.conftest import START, pg_schema_engine
 
 
 def loan_id(servicing: Servicing) -> int:
@@ -89,3 +93,29 @@ def test_listeners_see_every_statement_and_sqlalchemy_keeps_what_it_must_do(engi
         listed = select(t.loans.c.id).where(t.loans.c.id.in_(bindparam("ids", expanding=True)))
         assert direct._plan(listed, ("ids",), engine.dialect) is None
         assert direct._plan(u._LOAN, ("loan_id",), engine.dialect) is not None
+
+
+@pytest.fixture
+def pg_engine(pg_ok: bool) -> Iterator[Engine]:
+    """PostgreSQL only: SQLite has no server connection to lose."""
+    if not pg_ok:
+        pytest.skip("PostgreSQL not reachable (set OPENICE_REQUIRE_PG=1 to make this a failure)")
+    for engine in pg_schema_engine():
+        migrate(engine, START)
+        yield engine
+
+
+def test_a_lost_server_connection_is_invalidated_and_the_next_one_works(pg_engine: Engine) -> None:
+    engine = pg_engine
+    with engine.connect() as conn:
+        conn.begin()
+        direct.execute(conn, u._CALENDAR)
+        pid = conn.connection.dbapi_connection.info.backend_pid
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as lost:
+            direct.execute(conn, u._CALENDAR)
+        assert lost.value.connection_invalidated
+    with engine.connect() as conn, conn.begin():  # a new driver connection, with a cursor of its own
+        assert direct.execute(conn, u._CALENDAR).one().id == 1
+        assert conn.connection.dbapi_connection.info.backend_pid != pid

@@ -152,20 +152,25 @@ def execute(conn: Any, statement: Executable, params: dict[str, Any] | Sequence[
     if many and plan.values is not None and 0 < len(args) <= MANY_VALUES_ROWS:
         sql, many = _many_values(plan.sql, plan.values, len(args)), False
         args = {f"{name}__{i}": value for i, one in enumerate(args) for name, value in one.items()}
-    dbapi = base.connection.dbapi_connection
-    with dbapi.cursor() as cursor:
-        for listener in base.dispatch.before_cursor_execute:
-            listener(base, cursor, sql, args, None, many)
-        try:
-            if many:
-                cursor.executemany(sql, args)
-            else:
-                cursor.execute(sql, args)
-            return DirectResult([row(values) for values in cursor.fetchall()] if row else [], cursor.rowcount)
-        except base.dialect.loaded_dbapi.Error as error:
-            invalidated = base.dialect.is_disconnect(error, dbapi, cursor)
-            if invalidated:
-                base.invalidate(error)
-            raise exc.DBAPIError.instance(sql, args, error, base.dialect.loaded_dbapi.Error,
-                                          connection_invalidated=invalidated, dialect=base.dialect,
-                                          ismulti=many) from error
+    pooled = base.connection
+    dbapi = pooled.dbapi_connection
+    # One cursor per driver connection, reused by every statement on it, in the pool's per-connection `info`: a
+    # connection serves one request at a time and each statement reads its rows before the next one runs.
+    cursor = pooled.info.get("openice_cursor")
+    if cursor is None or cursor.closed or cursor.connection is not dbapi:
+        cursor = pooled.info["openice_cursor"] = dbapi.cursor()
+    for listener in base.dispatch.before_cursor_execute:
+        listener(base, cursor, sql, args, None, many)
+    try:
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
+        return DirectResult([row(values) for values in cursor.fetchall()] if row else [], cursor.rowcount)
+    except base.dialect.loaded_dbapi.Error as error:
+        invalidated = base.dialect.is_disconnect(error, dbapi, cursor)
+        if invalidated:
+            base.invalidate(error)
+        raise exc.DBAPIError.instance(sql, args, error, base.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=invalidated, dialect=base.dialect,
+                                      ismulti=many) from error
