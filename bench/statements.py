@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, event, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.load_profile import backend_cpu  # noqa: E402
 from openice.servicing.products import demo_products  # noqa: E402
 from openice.servicing.service import Servicing  # noqa: E402
 from openice.storage import direct  # noqa: E402
@@ -40,20 +41,15 @@ from openice.storage.engine import make_engine, migrate  # noqa: E402
 PG = os.environ.get("OPENICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def backend_cpu(conn: Any) -> float:
-    pid = conn.connection.dbapi_connection.info.backend_pid
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def timed(conn: Any, call: Callable[[], Any], calls: int) -> tuple[float, float]:
     """Client and PostgreSQL CPU microseconds per call, after a warm-up (psycopg prepares after a few runs)."""
     for _ in range(max(50, calls // 10)):
         call()
-    cpu0, pg0 = time.process_time(), backend_cpu(conn)
+    backend = {conn.connection.dbapi_connection.info.backend_pid}
+    cpu0, pg0 = time.process_time(), backend_cpu(backend)
     for _ in range(calls):
         call()
-    return 1e6 * (time.process_time() - cpu0) / calls, 1e6 * (backend_cpu(conn) - pg0) / calls
+    return 1e6 * (time.process_time() - cpu0) / calls, 1e6 * (backend_cpu(backend) - pg0) / calls
 
 
 def main() -> None:
@@ -65,6 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
         parser.error("the benchmark runs against loopback only")
+    if not 1 <= args.calls <= 1_000_000 or not 1 <= args.rounds <= 100:
+        parser.error("keep --calls in 1..1000000 and --rounds in 1..100")
     schema = f"bench_statements_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg)
     with admin.begin() as conn:

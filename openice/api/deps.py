@@ -65,7 +65,7 @@ class Services:
             with self.engine.connect() as conn, conn.begin():
                 done = Matching(Joined(conn), self.vault).expire(offer)
                 if done is not None:
-                    record_expiries(conn, None, sweep_id, [done])
+                    record_expiries(conn, sweep_id, [done])
                     moved += 1
         return moved
 

@@ -149,7 +149,7 @@ def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) 
 
     def work() -> dict[str, Any]:
         result = tx.matching.answer(offer_id, tx.principal.tenant, accept, body.reason)
-        record_expiries(tx.conn, None, tx.request_id, result["expired"])
+        record_expiries(tx.conn, tx.request_id, result["expired"])
         tx.audit(f"offer.{verb}", f"offer/{offer_id}", {"drawdown_id": result["drawdown_id"],
                                                         "drawdown_status": result["status"],
                                                         "loan_id": result["loan_id"]})

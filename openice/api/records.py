@@ -58,11 +58,11 @@ class IdempotentCreates:
             # transaction and the work (how keys were claimed before): it is abandoned, so this request takes over.
         result = work()
         direct.execute(self.conn, _ANSWER, {"key": scope_key, "status_code": 201,
-                                    "response": json.dumps(result, default=str)})
+                                            "response": json.dumps(result, default=str)})
         return result
 
 
-SYSTEM_ROLE = "system"  # the audit trail's actor for what the service does on its own (the offer sweep)
+SYSTEM_ROLE = "system"  # the audit trail's actor for what the service does on its own (offer expiries)
 
 
 def record_audit(conn: Connection, principal: Principal | None, request_id: str, action: str, resource: str,
@@ -72,12 +72,12 @@ def record_audit(conn: Connection, principal: Principal | None, request_id: str,
     who = (dict(key_id=None, role=SYSTEM_ROLE, tenant="platform") if principal is None else
            dict(key_id=principal.key_id, role=principal.role.value, tenant=principal.tenant))
     direct.execute(conn, _INSERT_AUDIT, dict(at=now_iso(), request_id=request_id, action=action, resource=resource,
-                                     detail=json.dumps(detail, default=str), **who))
+                                             detail=json.dumps(detail, default=str), **who))
 
 
-def record_expiries(conn: Connection, principal: Principal | None, request_id: str,
-                    expired: list[dict[str, Any]]) -> None:
-    """One `offer.expired` row per offer that closed unanswered, in the transaction that closed it."""
+def record_expiries(conn: Connection, request_id: str, expired: list[dict[str, Any]]) -> None:
+    """One `offer.expired` row per offer that closed unanswered, in the transaction that closed it, with the service
+    as actor: the deadline expired the offer, not the caller whose request found it."""
     for done in expired:
-        record_audit(conn, principal, request_id, "offer.expired", f"offer/{done['offer_id']}",
+        record_audit(conn, None, request_id, "offer.expired", f"offer/{done['offer_id']}",
                      {k: v for k, v in done.items() if k != "offer_id"})

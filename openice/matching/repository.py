@@ -142,7 +142,7 @@ class DrawdownRepository:
     def finish(self, drawdown_id: int, status: str, reasons: dict[str, Any], institution: str | None = None,
                loan_id: int | None = None) -> None:
         direct.execute(self.conn, _FINISH, dict(drawdown_id=drawdown_id, status=status, institution_code=institution,
-                                        loan_id=loan_id, reasons=json.dumps(reasons)))
+                                                loan_id=loan_id, reasons=json.dumps(reasons)))
 
 
 class OfferRepository:

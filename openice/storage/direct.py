@@ -1,17 +1,17 @@
 """The per-request paths' prebuilt statements, run straight on the driver's cursor on PostgreSQL.
 
-`Connection.execute` costs about 130 us of CPU per statement on top of psycopg's own work (measured here: a one-row
-select by key, 206 us through SQLAlchemy Core against 77 us on the psycopg cursor): the compiled-cache lookup, the
-execution context, the result metadata and the row objects. A repayment runs fifteen statements, so that overhead
-was more than a quarter of the request's CPU. `execute` compiles a statement once per set of parameter names and hands
-the SQL and the parameters to the psycopg cursor of the same SQLAlchemy connection: the same transaction and
-savepoints, the same prepared statements (psycopg prepares a query after it has run a few times).
+Most of a statement's client CPU through `Connection.execute` is SQLAlchemy's own: the compiled-cache lookup, the
+execution context, the result metadata and the `Row` objects. `bench/statements.py` measures 159 against 81 us for
+the 50-column loan row by key, and a repayment runs fifteen statements. `execute` compiles a statement once per set
+of parameter names and hands the SQL and the parameters to a psycopg cursor of the same SQLAlchemy connection: the
+same transaction and savepoints, the same prepared statements (psycopg prepares a query after it has run a few
+times). Several rows for one INSERT go as one multi-row VALUES statement.
 
-It takes only statements that need nothing of SQLAlchemy at run time: no Python-side column defaults, no bind or
-result processors, no expanding IN lists; anything else, and every other dialect (SQLite), runs through
-`Connection.execute` as before, with the same results. Driver errors are raised as SQLAlchemy's own exceptions
-(`IntegrityError`, `OperationalError`, ...), as `Connection.execute` would raise them, and `before_cursor_execute`
-listeners still see every statement.
+It takes only statements that need nothing of SQLAlchemy at run time but its bind conversions (booleans), which it
+applies itself: no Python-side column defaults, no result conversions, no expanding IN lists. Anything else, and
+every other dialect (SQLite), runs through `Connection.execute` as before, with the same results. Driver errors
+are raised as SQLAlchemy's own exceptions (`IntegrityError`, `OperationalError`, ...), as `Connection.execute`
+would raise them, and `before_cursor_execute` listeners still see every statement.
 """
 
 from __future__ import annotations
@@ -60,9 +60,6 @@ class DirectResult:
                    exc.MultipleResultsFound("Multiple rows were found when exactly one was required"))
         return self._rows[0]
 
-    def scalar(self) -> Any:
-        return self._rows[0][0] if self._rows else None
-
     def scalar_one(self) -> Any:
         return self.one()[0]
 
@@ -73,7 +70,6 @@ def _row_class(names: tuple[str, ...]) -> type:
 
     namespace: dict[str, Any] = {name: property(itemgetter(i)) for i, name in enumerate(names)}
     namespace["__slots__"] = ()
-    namespace["_fields"] = names
     namespace["_mapping"] = property(lambda row: dict(zip(names, row, strict=True)))
     return type("DirectRow", (tuple,), namespace)
 

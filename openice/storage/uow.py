@@ -372,8 +372,8 @@ class Outbox:
 
     def add(self, business_date: date, event_type: str, loan_id: int | None, payload: dict[str, Any]) -> None:
         direct.execute(self.conn, _INSERT_OUTBOX, dict(business_day=to_day(business_date), event_type=event_type,
-                                               loan_id=loan_id, payload=json.dumps(payload, default=str),
-                                               published=False))
+                                                       loan_id=loan_id, payload=json.dumps(payload, default=str),
+                                                       published=False))
 
 
 class UnitOfWork:
