@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from enum import StrEnum
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from openice.errors import OpeniceError, ValidationError
@@ -102,13 +103,28 @@ def backend_for(engine: EngineName, db: str | None, parquet: Path | None, spark_
             backend.close()
 
 
+@contextmanager
+def step_progress(runs: int = 1) -> Iterator[Callable[[str], None]]:
+    """A progress bar over `compute`'s steps, on stderr so that `--json` output stays clean; gone when done."""
+    from openice.analytics.metrics import STEPS
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("metrics", total=runs * len(STEPS))
+
+        def advance(step: str) -> None:
+            progress.update(task, advance=1, description=f"metrics: {step} done")
+
+        yield advance
+
+
 def run_metrics(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str, period: Period | None,
                 as_of: date | None, by: tuple[str, ...] = ()) -> MetricSet:
     from openice.analytics.metrics import compute
 
     as_of = as_of or (period.end if period else default_as_of(db, parquet))
-    with backend_for(engine, db, parquet, spark_master) as backend:
-        return compute(backend, period or quarter_of(as_of), as_of, by)
+    with backend_for(engine, db, parquet, spark_master) as backend, step_progress() as on_step:
+        return compute(backend, period or quarter_of(as_of), as_of, by, on_step=on_step)
 
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
@@ -169,6 +185,8 @@ def report_quarterly(
     from openice.analytics.report import quarterly, write_report
 
     with cli_errors(), backend_for(engine, db, parquet, spark_master) as backend:
-        paths = write_report(quarterly(backend, Period.quarter(quarter), parse_as_of(as_of)), out)
+        with step_progress(runs=2) as on_step:
+            metrics = quarterly(backend, Period.quarter(quarter), parse_as_of(as_of), on_step)
+        paths = write_report(metrics, out)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")

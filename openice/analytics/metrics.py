@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -123,9 +123,17 @@ def pd_table(frame: Any) -> pa.Table:
                      "grade": [str(v) for v in columns["grade"]]}, schema=PD_SCHEMA)
 
 
+# The steps of `compute`, in order: the per-loan fact tables, then the metrics that read them.
+STEPS = ("loan_dues_single_day", "loan_dues", "loan_paid", "lf", "dues", "originations", "balances", "users",
+         "funding", "revenue", "vintages", "month_ends", "model_monitoring")
+
+
 def compute(backend: Backend, period: Period, as_of: date | None = None, by: Sequence[str] = (),
-            thresholds: d.Thresholds | None = None, pd_frame: Any = None) -> MetricSet:
-    """Every metric for `period`, observed as of `as_of` (default: the period's end), split by `by`."""
+            thresholds: d.Thresholds | None = None, pd_frame: Any = None,
+            on_step: Callable[[str], None] | None = None) -> MetricSet:
+    """Every metric for `period`, observed as of `as_of` (default: the period's end), split by `by`.
+
+    `on_step(name)` is called as each of `STEPS` finishes: a progress bar, or a profile of where the time goes."""
     th = thresholds or d.Thresholds()
     as_of = as_of or period.end
     if as_of < period.start:
@@ -135,22 +143,28 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
     a, s, e = to_day(as_of), to_day(period.start), min(to_day(period.end), to_day(as_of))
     result = MetricSet(period, as_of, by, backend.dialect)
     ranges = backend.loan_ranges()
-    backend.materialise("loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, loans) for loans in ranges))
-    backend.materialise("loan_dues", d.loan_dues(a, s, e, th))
-    backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges))
-    backend.materialise("lf", d.loan_facts(a, th))
-
-    _dues(backend, result, th)
-    _originations(backend, result, s, e)
-    _balances(backend, result, a, th)
-    _users(backend, result, a)
-    _funding(backend, result)
-    _revenue(backend, result, s, e)
-    _vintages(backend, result, a)
-    _month_ends(backend, result, s, a, th)
     if pd_frame is not None:
         backend.register("loan_pd", pd_table(pd_frame))
-    _model_monitoring(backend, result)
+    steps: dict[str, Callable[[], None]] = {
+        "loan_dues_single_day": lambda: backend.materialise(
+            "loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, loans) for loans in ranges)),
+        "loan_dues": lambda: backend.materialise("loan_dues", d.loan_dues(a, s, e, th)),
+        "loan_paid": lambda: backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges)),
+        "lf": lambda: backend.materialise("lf", d.loan_facts(a, th)),
+        "dues": lambda: _dues(backend, result, th),
+        "originations": lambda: _originations(backend, result, s, e),
+        "balances": lambda: _balances(backend, result, a, th),
+        "users": lambda: _users(backend, result, a),
+        "funding": lambda: _funding(backend, result),
+        "revenue": lambda: _revenue(backend, result, s, e),
+        "vintages": lambda: _vintages(backend, result, a),
+        "month_ends": lambda: _month_ends(backend, result, s, a, th),
+        "model_monitoring": lambda: _model_monitoring(backend, result),
+    }
+    for name, step in steps.items():
+        step()
+        if on_step:
+            on_step(name)
     return result
 
 

@@ -13,7 +13,7 @@ import base64
 import io
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -77,9 +77,12 @@ class Quarterly:
         return sorted({r["group"][SPLIT] for r in rows if SPLIT in r["group"]})
 
 
-def quarterly(backend: Backend, period: Period, as_of: date | None = None) -> Quarterly:
-    """Compute the report's two metric sets on the same snapshot, so totals and splits agree."""
-    return Quarterly(compute(backend, period, as_of), compute(backend, period, as_of, by=(SPLIT,)))
+def quarterly(backend: Backend, period: Period, as_of: date | None = None,
+              on_step: Callable[[str], None] | None = None) -> Quarterly:
+    """Compute the report's two metric sets on the same snapshot, so totals and splits agree (`on_step` as in
+    `compute`, called for both runs)."""
+    return Quarterly(compute(backend, period, as_of, on_step=on_step),
+                     compute(backend, period, as_of, by=(SPLIT,), on_step=on_step))
 
 
 def _table(q: Quarterly, names: Sequence[str]) -> list[dict[str, Any]]:

@@ -9,13 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from openice.analytics.backends import DuckDBBackend, snapshot
-from openice.analytics.metrics import Period, compute
+from openice.analytics.metrics import STEPS, Period, compute
 from openice.cli import app
+from openice.errors import ValidationError
 from tests.analytics.portfolio import K
 
 
@@ -74,3 +76,28 @@ def test_quarterly_report_on_every_engine(portfolio: Callable[[str], Engine], sp
     assert reports["postgres"] == reports["duckdb"]
     assert reports["spark"] == reports["duckdb"]
     assert reports["duckdb"]["metrics"]["volume"]["rows"] == [{"group": {}, "value": 21 * K}]
+
+
+def test_metrics_command_and_its_steps(portfolio: Callable[[str], Engine]) -> None:
+    """`openice metrics --json` prints `compute`'s metrics and nothing else on stdout (the progress bar is on
+    stderr); `compute` reports each of its steps, in order, as it finishes them."""
+    engine = portfolio("sqlite")
+    url = engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1", "--json"])
+    assert result.exit_code == 0, result.output
+    steps: list[str] = []
+    expected = compute(DuckDBBackend.from_arrow(snapshot(engine)), Period.quarter("2026Q1"), on_step=steps.append)
+    assert json.loads(result.stdout)["metrics"] == json.loads(json.dumps(expected.to_dict()["metrics"]))
+    assert tuple(steps) == STEPS
+
+    table = CliRunner().invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1"])
+    assert table.exit_code == 0 and "Day-1 delinquency" in table.stdout, table.output
+
+
+def test_a_bad_pd_frame_is_refused_before_any_work(portfolio: Callable[[str], Engine]) -> None:
+    backend = DuckDBBackend.from_arrow(snapshot(portfolio("sqlite")))
+    steps: list[str] = []
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        compute(backend, Period.quarter("2026Q1"), pd_frame={"loan_id": [1], "pd": [1.5], "grade": ["A"]},
+                on_step=steps.append)
+    assert steps == [] and not backend.has_table("lf")
