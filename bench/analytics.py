@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from openice.analytics.backends import DuckDBBackend, SparkBackend  # noqa: E402
-from openice.analytics.metrics import MetricSet, Period, compute  # noqa: E402
+from openice.analytics.metrics import STEPS, MetricSet, Period, compute  # noqa: E402
 from openice.analytics.pandas_baseline import PandasBackend  # noqa: E402
 from openice.storage.days import to_day  # noqa: E402
 
@@ -135,15 +135,32 @@ def portfolio(loans: int, out: Path) -> None:
     print(f"generated {loans:,} loans, {installments:,} installments in {time.perf_counter() - t:.1f}s at {out}")
 
 
-def timed(open_backend: Callable[[], Any]) -> tuple[MetricSet, float, float]:
-    """Every metric on a backend, from opening the files: the result, wall seconds and CPU seconds of this
-    process (all its threads; the machine is shared)."""
+class Run(NamedTuple):
+    """One engine's run of every metric: the result, wall and CPU seconds of this process (all its threads;
+    the machine is shared), and the same two per step of `compute` (`STEPS`)."""
+
+    result: MetricSet
+    wall: float
+    cpu: float
+    steps: dict[str, tuple[float, float]]
+
+
+def timed(open_backend: Callable[[], Any]) -> Run:
+    """Every metric on a backend, from opening the files (reading them counts towards the first step)."""
+    steps: dict[str, tuple[float, float]] = {}
     cpu, t = time.process_time(), time.perf_counter()
+    last = [cpu, t]
+
+    def on_step(name: str) -> None:
+        now = [time.process_time(), time.perf_counter()]
+        steps[name] = (now[1] - last[1], now[0] - last[0])
+        last[:] = now
+
     backend = open_backend()
-    result = compute(backend, QUARTER)
+    result = compute(backend, QUARTER, on_step=on_step)
     wall = time.perf_counter() - t
     backend.close()
-    return result, wall, time.process_time() - cpu
+    return Run(result, wall, time.process_time() - cpu, steps)
 
 
 # At 6GB the 10M-loan run took 6.5x the wall time of the 4M-loan one (3x the CPU): its fact tables are about
@@ -151,12 +168,11 @@ def timed(open_backend: Callable[[], Any]) -> tuple[MetricSet, float, float]:
 DUCKDB_MEMORY = "7GB"
 
 
-def timed_duckdb(out: Path) -> tuple[MetricSet, float, float]:
-    return timed(lambda: DuckDBBackend.from_parquet(out, memory_limit=DUCKDB_MEMORY))
+def timed_duckdb(out: Path, threads: int | None = None) -> Run:
+    return timed(lambda: DuckDBBackend.from_parquet(out, memory_limit=DUCKDB_MEMORY, threads=threads))
 
 
-def same_portfolio(loans: int, size: int, out: Path, duck: tuple[MetricSet, float, float]) -> tuple[
-        Path, tuple[MetricSet, float, float]]:
+def same_portfolio(loans: int, size: int, out: Path, duck: Run) -> tuple[Path, Run]:
     """The directory of a `size`-loan portfolio and DuckDB's run on it: the main one, or one generated for it."""
     if size >= loans:
         return out, duck
@@ -181,7 +197,8 @@ def peak_gib() -> float:
 
 
 def markdown(report: dict, args: str) -> str:
-    """The same results as a table, with the command that produced them."""
+    """The same results as tables, with the command that produced them: the figures, then wall seconds per step
+    of `compute` for each run (a step's ratio is the first run's time over the last's)."""
     m = report["machine"]
     lines = [f"# analytics benchmark, {report['date']}", "",
              f"`.venv/bin/python bench/analytics.py {args}` on {m['cpus']} CPUs, {m['memory_gib']} GiB, "
@@ -191,16 +208,31 @@ def markdown(report: dict, args: str) -> str:
     lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] if r['target'] is not None else ''} | "
               f"{r['baseline'] or ''} | {r['baseline_value'] if r['baseline_value'] is not None else ''} | "
               f"{r['ratio'] if r['ratio'] is not None else ''} |" for r in report["results"]]
+    runs, pairs = report["steps"], report["step_ratios"]
+    if runs:
+        names = list(runs)
+        lines += ["", "Wall seconds per step of `compute` (CPU seconds in the JSON; the first step includes opening "
+                  "the files), and per-step ratios of runs on the same portfolio:", "",
+                  "| step | " + " | ".join(names + [f"{a} ÷ {b}" for a, b in pairs]) + " |",
+                  "|---" * (len(names) + len(pairs) + 1) + "|"]
+        for step in STEPS:
+            wall = {n: runs[n].get(step, {}).get("wall", 0.0) for n in names}
+            ratios = [f"{wall[a] / wall[b]:.2f}" if wall[b] >= 0.05 else "" for a, b in pairs]
+            lines.append(f"| {step} | " + " | ".join([f"{wall[n]:.2f}" for n in names] + ratios) + " |")
     return "\n".join(lines) + "\n"
 
 
-def save(results: list[dict], args: argparse.Namespace) -> None:
+def save(results: list[dict], args: argparse.Namespace, steps: dict[str, dict[str, tuple[float, float]]],
+         step_ratios: list[tuple[str, str]]) -> None:
     """Write (and print) the results so far: a long Spark stage that is stopped leaves the rest recorded."""
     report = {"name": args.name, "date": date.today().isoformat(),
               "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
                                                                       * os.sysconf("SC_PHYS_PAGES") / 2**30),
                           "python": platform.python_version()},
-              "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), "results": results}
+              "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), "results": results,
+              "steps": {run: {step: {"wall": round(w, 2), "cpu": round(c, 2)} for step, (w, c) in by_step.items()}
+                        for run, by_step in steps.items()},
+              "step_ratios": step_ratios}
     if not args.quick:
         (ROOT / "bench" / "results" / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
         (ROOT / "bench" / "results" / f"{args.name}.md").write_text(markdown(report, " ".join(sys.argv[1:])))
@@ -227,7 +259,7 @@ def main() -> None:
     portfolio(loans, out)
 
     duck = timed_duckdb(out)
-    result, duck_s, duck_cpu = duck
+    duck_s, duck_cpu = duck.wall, duck.cpu
     duck_peak = peak_gib()
     print(f"duckdb: all metrics in {duck_s:.1f}s wall, {duck_cpu:.1f}s CPU, peak RSS {duck_peak:.2f} GiB")
     results = [
@@ -238,41 +270,53 @@ def main() -> None:
         {"metric": "duckdb_peak_rss_gib", "value": round(duck_peak, 2), "unit": "GiB", "target": 8,
          "baseline": None, "baseline_value": None, "ratio": None},
     ]
+    steps = {f"duckdb, {loans:,} loans": duck.steps}
+    step_ratios: list[tuple[str, str]] = []
 
     if not args.no_pandas:
         pandas_loans = min(args.pandas_loans or loans, loans)
-        pandas_dir, (pair, pair_s, pair_cpu) = same_portfolio(loans, pandas_loans, out, duck)
-        pandas_result, pandas_s, pandas_cpu = timed(lambda: PandasBackend.from_parquet(pandas_dir, QUARTER))
-        same = pandas_result.to_dict()["metrics"] == pair.to_dict()["metrics"]
-        del pandas_result
+        pandas_dir, pair = same_portfolio(loans, pandas_loans, out, duck)
+        # One DuckDB thread against single-threaded pandas: what each core does, apart from the second core.
+        single = timed_duckdb(pandas_dir, threads=1)
+        pandas = timed(lambda: PandasBackend.from_parquet(pandas_dir, QUARTER))
+        same = pandas.result.to_dict()["metrics"] == pair.result.to_dict()["metrics"] == single.result.to_dict()[
+            "metrics"]
         gc.collect()
-        print(f"pandas, {pandas_loans:,} loans: all metrics in {pandas_s:.1f}s wall, {pandas_cpu:.1f}s CPU; duckdb "
-              f"{pair_s:.1f}s wall, {pair_cpu:.1f}s CPU; same numbers: {same}")
+        print(f"pandas, {pandas_loans:,} loans: all metrics in {pandas.wall:.1f}s wall, {pandas.cpu:.1f}s CPU; duckdb "
+              f"{pair.wall:.1f}s wall, {pair.cpu:.1f}s CPU; duckdb on one thread {single.wall:.1f}s; "
+              f"same numbers: {same}")
+        baseline = f"pandas, every metric, {pandas_loans:,} loans, same run"
         results += [
-            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_seconds", "value": round(pair_s, 2), "unit": "s",
-             "target": None, "baseline": f"pandas, every metric, {pandas_loans:,} loans, same run",
-             "baseline_value": round(pandas_s, 2), "ratio": round(pandas_s / pair_s, 2), "ratio_target": 5,
-             "same_numbers": same},
-            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_cpu_seconds", "value": round(pair_cpu, 2), "unit": "s",
-             "target": None, "baseline": f"pandas, every metric, {pandas_loans:,} loans, same run (CPU)",
-             "baseline_value": round(pandas_cpu, 2), "ratio": round(pandas_cpu / pair_cpu, 2)},
+            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_seconds", "value": round(pair.wall, 2), "unit": "s",
+             "target": None, "baseline": baseline, "baseline_value": round(pandas.wall, 2),
+             "ratio": round(pandas.wall / pair.wall, 2), "ratio_target": 5, "same_numbers": same},
+            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_cpu_seconds", "value": round(pair.cpu, 2), "unit": "s",
+             "target": None, "baseline": baseline + " (CPU)", "baseline_value": round(pandas.cpu, 2),
+             "ratio": round(pandas.cpu / pair.cpu, 2)},
+            {"metric": f"duckdb_1_thread_vs_pandas_{pandas_loans}_loans_seconds", "value": round(single.wall, 2),
+             "unit": "s", "target": None, "baseline": baseline, "baseline_value": round(pandas.wall, 2),
+             "ratio": round(pandas.wall / single.wall, 2), "same_numbers": same},
         ]
-    save(results, args)
+        names = [f"{engine}, {pandas_loans:,} loans" for engine in ("duckdb", "duckdb 1 thread", "pandas")]
+        steps |= dict(zip(names, (pair.steps, single.steps, pandas.steps), strict=True))
+        step_ratios += [(names[2], names[0]), (names[2], names[1])]
+    save(results, args, steps, step_ratios)
     if not args.no_spark:
         spark_loans = min(args.spark_loans or loans, loans)
-        spark_dir, (pair, pair_s, _) = same_portfolio(loans, spark_loans, out, duck)
+        spark_dir, pair = same_portfolio(loans, spark_loans, out, duck)
         session = spark_session(args.spark_memory)
-        spark_result, spark_s, _ = timed(lambda: SparkBackend.from_parquet(spark_dir, spark=session))
-        same = spark_result.to_dict()["metrics"] == pair.to_dict()["metrics"]
+        spark = timed(lambda: SparkBackend.from_parquet(spark_dir, spark=session))
+        same = spark.result.to_dict()["metrics"] == pair.result.to_dict()["metrics"]
         session.stop()
-        print(f"spark local[2], {spark_loans:,} loans: all metrics in {spark_s:.1f}s (session start not included), "
-              f"duckdb {pair_s:.1f}s; same numbers: {same}")
+        print(f"spark local[2], {spark_loans:,} loans: all metrics in {spark.wall:.1f}s (session start not included), "
+              f"duckdb {pair.wall:.1f}s; same numbers: {same}")
         results.append({"metric": f"spark_local2_quarter_metrics_{spark_loans}_loans_seconds",
-                        "value": round(spark_s, 2), "unit": "s", "target": None,
+                        "value": round(spark.wall, 2), "unit": "s", "target": None,
                         "baseline": f"duckdb, {spark_loans:,} loans, same run",
-                        "baseline_value": round(pair_s, 2),
-                        "ratio": round(spark_s / pair_s, 2), "same_numbers": same})
-    save(results, args)
+                        "baseline_value": round(pair.wall, 2),
+                        "ratio": round(spark.wall / pair.wall, 2), "same_numbers": same})
+        steps[f"spark local[2], {spark_loans:,} loans"] = spark.steps
+    save(results, args, steps, step_ratios)
     if not args.dir:
         shutil.rmtree(out)
 
