@@ -172,7 +172,7 @@ class DuckDBBackend:
     def loan_ranges(self) -> list[tuple[int, int] | None]:
         """Ranges of about `loans_per_part` loans, so that the installments ⋈ allocations hash tables stay
         small (bench/analytics.py)."""
-        low, high, count = self.con.execute("SELECT MIN(id), MAX(id), COUNT(*) FROM loans").fetchone()
+        ((low, high, count),) = self.con.execute("SELECT MIN(id), MAX(id), COUNT(*) FROM loans").fetchall()
         parts = -(-count // self.loans_per_part) if count else 1
         if parts <= 1:
             return [None]

@@ -260,10 +260,19 @@ WHERE a.component IN {PRINCIPAL} AND a.value_day <= {as_of}{part}
 GROUP BY a.loan_id"""
 
 
+# A loan's (disbursed_day, id) as one BIGINT in the same order is exact while 0 <= id < 2**40 and the day number
+# is under 2**22 in magnitude (loan ids are a database sequence, day numbers count from 1970); `compute` checks it.
+DRAWDOWN_ID_BITS, DRAWDOWN_DAY_BITS = 40, 22
+
+
 def _drawdown_key(alias: str) -> str:
-    """A loan's (disbursed_day, id) as one BIGINT in the same order: exact while 0 <= id < 2**40 and the day
-    number is under 2**22 in magnitude (loan ids are a database sequence, day numbers count from 1970)."""
-    return f"({alias}disbursed_day * {1 << 40} + {alias}id)"
+    return f"({alias}disbursed_day * {1 << DRAWDOWN_ID_BITS} + {alias}id)"
+
+
+def loan_key_bounds() -> str:
+    """The least and greatest loan id and disbursement day, to check them against `_drawdown_key`'s bounds."""
+    return ("SELECT MIN(id) AS min_id, MAX(id) AS max_id, MIN(disbursed_day) AS min_day, "
+            "MAX(disbursed_day) AS max_day FROM loans")
 
 
 def loan_facts(as_of: int, th: Thresholds) -> str:

@@ -142,6 +142,7 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
     d.group_cols(by)  # validates the split names
     a, s, e = to_day(as_of), to_day(period.start), min(to_day(period.end), to_day(as_of))
     result = MetricSet(period, as_of, by, backend.dialect)
+    check_loan_keys(backend)
     ranges = backend.loan_ranges()
     if pd_frame is not None:
         backend.register("loan_pd", pd_table(pd_frame))
@@ -166,6 +167,21 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
         if on_step:
             on_step(name)
     return result
+
+
+def check_loan_keys(backend: Backend) -> None:
+    """Refuse a portfolio whose loan ids or disbursement days fall outside what the repeat-drawdown key holds,
+    rather than report wrong repeat-borrower figures."""
+    (row,) = backend.query(d.loan_key_bounds())
+    if row["min_id"] is None:
+        return
+    if row["min_id"] < 0 or row["max_id"] >= 1 << d.DRAWDOWN_ID_BITS:
+        raise ValidationError(f"loan ids must be in 0..2**{d.DRAWDOWN_ID_BITS}-1 for the repeat-drawdown key; this "
+                              f"portfolio has {row['min_id']}..{row['max_id']}", field="loans.id")
+    bound = 1 << d.DRAWDOWN_DAY_BITS
+    if row["min_day"] <= -bound or row["max_day"] >= bound:
+        raise ValidationError(f"disbursement day numbers must be within ±2**{d.DRAWDOWN_DAY_BITS} days of 1970-01-01;"
+                              f" this portfolio has {row['min_day']}..{row['max_day']}", field="loans.disbursed_day")
 
 
 def _dues(backend: Backend, out: MetricSet, th: d.Thresholds) -> None:

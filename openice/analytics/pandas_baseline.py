@@ -77,6 +77,7 @@ class PandasBackend:
         s, e = to_day(period.start), min(to_day(period.end), a)
         # The definitions `metrics.compute` asks for with these arguments, keyed by their SQL text.
         self._answers: dict[str, Callable[[], Any]] = {
+            d.loan_key_bounds(): lambda: self._loan_key_bounds(),
             d.loan_dues_single_day(a, s, e, th): lambda: self._loan_dues_single_day(a, s, e, th),
             d.loan_dues(a, s, e, th): lambda: self._loan_dues(a, s, e, th),
             d.loan_paid(a): lambda: self._loan_paid(a),
@@ -130,6 +131,13 @@ class PandasBackend:
         self.frames.clear()
 
     # The fact tables.
+
+    def _loan_key_bounds(self) -> list[Row]:
+        loans = self.frames["loans"]
+        if loans.empty:
+            return [{"min_id": None, "max_id": None, "min_day": None, "max_day": None}]
+        return [{"min_id": int(loans.id.min()), "max_id": int(loans.id.max()),
+                 "min_day": int(loans.disbursed_day.min()), "max_day": int(loans.disbursed_day.max())}]
 
     def _due_installments(self, as_of: int, only: pd.Index | None = None) -> pd.DataFrame:
         """Installments due by the as-of date, less those falling due after their loan's write-off."""

@@ -14,6 +14,7 @@ from openice.analytics.backends import DuckDBBackend
 from openice.analytics.definitions import SEQ_KEY
 from openice.analytics.metrics import Period, compute
 from openice.analytics.pandas_baseline import PandasBackend
+from openice.errors import ValidationError
 from openice.storage.days import to_day
 from tests.analytics.portfolio import with_decisioning
 
@@ -87,3 +88,20 @@ def test_seq_outside_the_key_range(portfolio: Callable[[str], Engine]) -> None:
     got = compute(PandasBackend.from_arrow(changed, period, as_of), period, as_of).to_dict()
     assert got.pop("engine") == "pandas" and expected.pop("engine") == "duckdb"
     assert got == expected
+
+
+@pytest.mark.parametrize(("column", "value", "field"), [("id", 1 << 40, "loans.id"), ("id", -1, "loans.id"),
+                                                         ("disbursed_day", -(1 << 22), "loans.disbursed_day")])
+def test_loan_keys_outside_the_drawdown_key_are_refused(portfolio: Callable[[str], Engine], column: str, value: int,
+                                                        field: str) -> None:
+    """A loan id or disbursement day that the repeat-drawdown key cannot hold is a clear error on every engine,
+    before any fact table is built, not a wrong repeat-borrower figure."""
+    tables = with_decisioning(portfolio("sqlite"))
+    rows = tables["loans"].to_pylist()
+    rows[0][column] = value
+    changed = {**tables, "loans": pa.Table.from_pylist(rows, schema=tables["loans"].schema)}
+    period = Period.quarter("2026Q1")
+    for backend in (DuckDBBackend.from_arrow(changed), PandasBackend.from_arrow(changed, period)):
+        with pytest.raises(ValidationError) as error:
+            compute(backend, period)
+        assert error.value.field == field and not backend.has_table("lf")
