@@ -10,26 +10,31 @@ on its due date or up to 40 days late. Allocations carry principal and interest 
 the ledger carries the quarter's interest income; month-end snapshots come from the same behaviour.
 DuckDB runs `openice.analytics.metrics.compute` (every metric). The baseline is the same `compute` on
 `openice.analytics.pandas_baseline.PandasBackend` (every metric, vectorised pandas), on the same portfolio
-when `--pandas-loans` is not given, else on a generated portfolio of that size with DuckDB re-timed on it;
-the two must give the same numbers. Spark runs the same SQL on the same Parquet (`--spark-loans` likewise).
+when `--pandas-loans` is not given, else on a generated portfolio of that size with DuckDB re-timed on it,
+on two threads and on one (each core's work, apart from the second core); they must give the same numbers.
+Spark runs the same SQL on the same Parquet (`--spark-loans` likewise).
+
+Every run is a process of its own (what one engine leaves in memory does not slow the next), and the runs on
+one portfolio alternate over `--rounds` rounds, in a rotating order; the figures are the medians, each
+round's are kept in the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from openice.analytics.backends import DuckDBBackend, SparkBackend  # noqa: E402
-from openice.analytics.metrics import STEPS, MetricSet, Period, compute  # noqa: E402
+from openice.analytics.metrics import STEPS, Period, compute  # noqa: E402
 from openice.analytics.pandas_baseline import PandasBackend  # noqa: E402
 from openice.storage.days import to_day  # noqa: E402
 
@@ -135,50 +140,77 @@ def portfolio(loans: int, out: Path) -> None:
     print(f"generated {loans:,} loans, {installments:,} installments in {time.perf_counter() - t:.1f}s at {out}")
 
 
-class Run(NamedTuple):
-    """One engine's run of every metric: the result, wall and CPU seconds of this process (all its threads;
-    the machine is shared), and the same two per step of `compute` (`STEPS`)."""
-
-    result: MetricSet
-    wall: float
-    cpu: float
-    steps: dict[str, tuple[float, float]]
+# At 6GB the 10M-loan run took 6.5x the wall time of the 4M-loan one (3x the CPU): its fact tables are about
+# that size, so the limit is raised, within the 8 GiB target.
+DUCKDB_MEMORY = "7GB"
+ENGINES = ("duckdb", "duckdb 1 thread", "pandas", "spark local[2]")
 
 
-def timed(open_backend: Callable[[], Any]) -> Run:
-    """Every metric on a backend, from opening the files (reading them counts towards the first step)."""
-    steps: dict[str, tuple[float, float]] = {}
+def open_backend(engine: str, directory: Path, spark_memory: str) -> Any:
+    if engine == "duckdb":
+        return DuckDBBackend.from_parquet(directory, memory_limit=DUCKDB_MEMORY)
+    if engine == "duckdb 1 thread":
+        return DuckDBBackend.from_parquet(directory, memory_limit=DUCKDB_MEMORY, threads=1)
+    if engine == "pandas":
+        return PandasBackend.from_parquet(directory, QUARTER)
+    return SparkBackend.from_parquet(directory, spark=spark_session(spark_memory))
+
+
+def child(engine: str, directory: Path, spark_memory: str) -> None:
+    """One engine's run of every metric, in this process: prints wall and CPU seconds (all this process's
+    threads; the machine is shared), peak RSS, the same two per step of `compute`, and the metrics."""
+    steps: dict[str, dict[str, float]] = {}
+    if engine.startswith("spark"):
+        spark_session(spark_memory).range(1).count()  # the JVM's start is not timed
     cpu, t = time.process_time(), time.perf_counter()
     last = [cpu, t]
 
     def on_step(name: str) -> None:
         now = [time.process_time(), time.perf_counter()]
-        steps[name] = (now[1] - last[1], now[0] - last[0])
+        steps[name] = {"wall": round(now[1] - last[1], 3), "cpu": round(now[0] - last[0], 3)}
         last[:] = now
 
-    backend = open_backend()
+    backend = open_backend(engine, directory, spark_memory)  # opening the files counts towards the first step
     result = compute(backend, QUARTER, on_step=on_step)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     backend.close()
-    return Run(result, wall, time.process_time() - cpu, steps)
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_gib": peak_gib(), "steps": steps,
+                      "metrics": result.to_dict()["metrics"]}, default=str))
 
 
-# At 6GB the 10M-loan run took 6.5x the wall time of the 4M-loan one (3x the CPU): its fact tables are about
-# that size, so the limit is raised, within the 8 GiB target.
-DUCKDB_MEMORY = "7GB"
+def run(engine: str, directory: Path, spark_memory: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", engine, "--dir", str(directory),
+                          "--spark-memory", spark_memory], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{engine} on {directory} failed:\n{out.stderr[-3000:]}")
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"  {engine}: {record['wall']:.1f}s wall, {record['cpu']:.1f}s CPU, peak RSS {record['peak_gib']:.2f} GiB",
+          flush=True)
+    return record
 
 
-def timed_duckdb(out: Path, threads: int | None = None) -> Run:
-    return timed(lambda: DuckDBBackend.from_parquet(out, memory_limit=DUCKDB_MEMORY, threads=threads))
+def rounds(engines: list[str], directory: Path, count: int, spark_memory: str) -> dict[str, list[dict[str, Any]]]:
+    """Each engine `count` times on one portfolio, alternating, the order rotated every round."""
+    runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
+    for k in range(count):
+        print(f"round {k + 1} of {count} on {directory}", flush=True)
+        for engine in engines[k % len(engines):] + engines[:k % len(engines)]:
+            runs[engine].append(run(engine, directory, spark_memory))
+    return runs
 
 
-def same_portfolio(loans: int, size: int, out: Path, duck: Run) -> tuple[Path, Run]:
-    """The directory of a `size`-loan portfolio and DuckDB's run on it: the main one, or one generated for it."""
-    if size >= loans:
-        return out, duck
-    directory = out / f"part-{size}"
-    portfolio(size, directory)
-    return directory, timed_duckdb(directory)
+def summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the runs (and each run's wall, CPU and peak), per step too."""
+    return {"wall": statistics.median(r["wall"] for r in records), "cpu": statistics.median(r["cpu"] for r in records),
+            "peak_gib": max(r["peak_gib"] for r in records),
+            "runs": [{k: round(r[k], 2) for k in ("wall", "cpu", "peak_gib")} for r in records],
+            "steps": {step: {k: round(statistics.median(r["steps"][step][k] for r in records), 2)
+                             for k in ("wall", "cpu")} for step in STEPS}}
+
+
+def same_numbers(*groups: list[dict[str, Any]]) -> bool:
+    first = groups[0][0]["metrics"]
+    return all(r["metrics"] == first for records in groups for r in records)
 
 
 def spark_session(memory: str) -> Any:
@@ -196,47 +228,57 @@ def peak_gib() -> float:
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
 
 
+def row(metric: str, value: float, unit: str, target: float | None = None, baseline: str | None = None,
+        baseline_value: float | None = None, ratio: float | None = None, **extra: Any) -> dict[str, Any]:
+    """One result; the ratio is the baseline's over the value's unless given."""
+    if ratio is None and baseline_value is not None:
+        ratio = round(baseline_value / value, 2)
+    return {"metric": metric, "value": round(value, 2), "unit": unit, "target": target, "baseline": baseline,
+            "baseline_value": None if baseline_value is None else round(baseline_value, 2), "ratio": ratio, **extra}
+
+
 def markdown(report: dict, args: str) -> str:
-    """The same results as tables, with the command that produced them: the figures, then wall seconds per step
-    of `compute` for each run (a step's ratio is the first run's time over the last's)."""
+    """The same results as tables, with the command that produced them: the medians, each run, then wall seconds
+    per step of `compute` (medians) with the per-step ratios of runs on the same portfolio."""
     m = report["machine"]
     lines = [f"# analytics benchmark, {report['date']}", "",
              f"`.venv/bin/python bench/analytics.py {args}` on {m['cpus']} CPUs, {m['memory_gib']} GiB, "
              f"Python {m['python']} (a shared machine: wall times are noisy, compare the ratios within the run); "
-             f"load average {report['load_average']} when the results were written.", "",
+             f"load average {report['load_average']} when the results were written. Every run is a process of its "
+             "own; runs on one portfolio alternate; values are medians.", "",
              "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] if r['target'] is not None else ''} | "
               f"{r['baseline'] or ''} | {r['baseline_value'] if r['baseline_value'] is not None else ''} | "
               f"{r['ratio'] if r['ratio'] is not None else ''} |" for r in report["results"]]
-    runs, pairs = report["steps"], report["step_ratios"]
-    if runs:
-        names = list(runs)
-        lines += ["", "Wall seconds per step of `compute` (CPU seconds in the JSON; the first step includes opening "
-                  "the files), and per-step ratios of runs on the same portfolio:", "",
-                  "| step | " + " | ".join(names + [f"{a} ÷ {b}" for a, b in pairs]) + " |",
-                  "|---" * (len(names) + len(pairs) + 1) + "|"]
-        for step in STEPS:
-            wall = {n: runs[n].get(step, {}).get("wall", 0.0) for n in names}
-            ratios = [f"{wall[a] / wall[b]:.2f}" if wall[b] >= 0.05 else "" for a, b in pairs]
-            lines.append(f"| {step} | " + " | ".join([f"{wall[n]:.2f}" for n in names] + ratios) + " |")
+    runs, pairs = report["runs"], report["step_ratios"]
+    lines += ["", "Each run (wall / CPU seconds / peak RSS GiB):", ""]
+    lines += [f"- {name}: " + "; ".join(f"{r['wall']} / {r['cpu']} / {r['peak_gib']}" for r in run["runs"])
+              for name, run in runs.items()]
+    names = list(runs)
+    lines += ["", "Wall seconds per step of `compute` (medians; CPU seconds in the JSON; the first step includes "
+              "opening the files), and per-step ratios of runs on the same portfolio:", "",
+              "| step | " + " | ".join(names + [f"{a} ÷ {b}" for a, b in pairs]) + " |",
+              "|---" * (len(names) + len(pairs) + 1) + "|"]
+    for step in STEPS:
+        wall = {n: runs[n]["steps"][step]["wall"] for n in names}
+        ratios = [f"{wall[a] / wall[b]:.2f}" if wall[b] >= 0.05 else "" for a, b in pairs]
+        lines.append(f"| {step} | " + " | ".join([f"{wall[n]:.2f}" for n in names] + ratios) + " |")
     return "\n".join(lines) + "\n"
 
 
-def save(results: list[dict], args: argparse.Namespace, steps: dict[str, dict[str, tuple[float, float]]],
+def save(results: list[dict], args: argparse.Namespace, runs: dict[str, dict[str, Any]],
          step_ratios: list[tuple[str, str]]) -> None:
     """Write (and print) the results so far: a long Spark stage that is stopped leaves the rest recorded."""
     report = {"name": args.name, "date": date.today().isoformat(),
               "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
                                                                       * os.sysconf("SC_PHYS_PAGES") / 2**30),
                           "python": platform.python_version()},
-              "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), "results": results,
-              "steps": {run: {step: {"wall": round(w, 2), "cpu": round(c, 2)} for step, (w, c) in by_step.items()}
-                        for run, by_step in steps.items()},
+              "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), "results": results, "runs": runs,
               "step_ratios": step_ratios}
     if not args.quick:
         (ROOT / "bench" / "results" / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
         (ROOT / "bench" / "results" / f"{args.name}.md").write_text(markdown(report, " ".join(sys.argv[1:])))
-    print(json.dumps(report, indent=2), flush=True)
+    print(markdown(report, " ".join(sys.argv[1:])), flush=True)
 
 
 def main() -> None:
@@ -244,6 +286,7 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=10_000_000)
     parser.add_argument("--pandas-loans", type=int, default=None,
                         help="run pandas (and DuckDB again, as the pair) on a portfolio of this size (default: all)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each engine, alternating (default 3)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-spark", action="store_true")
     parser.add_argument("--no-pandas", action="store_true")
@@ -253,70 +296,67 @@ def main() -> None:
     parser.add_argument("--spark-memory", default="8g", help="Spark driver memory (local mode)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="keep the generated Parquet here, and reuse it when it is already there")
+    parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.dir, args.spark_memory)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     loans = 200_000 if args.quick else args.loans
+    count = 1 if args.quick else args.rounds
     out = args.dir or Path(tempfile.mkdtemp(prefix="openice-analytics-"))
     portfolio(loans, out)
 
-    duck = timed_duckdb(out)
-    duck_s, duck_cpu = duck.wall, duck.cpu
-    duck_peak = peak_gib()
-    print(f"duckdb: all metrics in {duck_s:.1f}s wall, {duck_cpu:.1f}s CPU, peak RSS {duck_peak:.2f} GiB")
-    results = [
-        {"metric": f"duckdb_quarter_metrics_{loans}_loans_seconds", "value": round(duck_s, 2), "unit": "s",
-         "target": 60, "baseline": None, "baseline_value": None, "ratio": None},
-        {"metric": f"duckdb_quarter_metrics_{loans}_loans_cpu_seconds", "value": round(duck_cpu, 2), "unit": "s",
-         "target": None, "baseline": None, "baseline_value": None, "ratio": None},
-        {"metric": "duckdb_peak_rss_gib", "value": round(duck_peak, 2), "unit": "GiB", "target": 8,
-         "baseline": None, "baseline_value": None, "ratio": None},
-    ]
-    steps = {f"duckdb, {loans:,} loans": duck.steps}
-    step_ratios: list[tuple[str, str]] = []
+    def directory(size: int | None) -> tuple[int, Path]:
+        size = min(size or loans, loans)
+        if size == loans:
+            return size, out
+        portfolio(size, out / f"part-{size}")
+        return size, out / f"part-{size}"
 
+    pandas_loans, pandas_dir = directory(args.pandas_loans)
+    engines = ["duckdb"] + ([] if args.no_pandas else ["duckdb 1 thread", "pandas"])
+    records = rounds(engines if pandas_dir == out else ["duckdb"], out, count, args.spark_memory)
+    if pandas_dir != out and not args.no_pandas:
+        records |= {f"{e}, {pandas_loans:,} loans": r for e, r in
+                    rounds(engines, pandas_dir, count, args.spark_memory).items()}
+    main_run = summary(records["duckdb"])
+    results = [row(f"duckdb_quarter_metrics_{loans}_loans_seconds", main_run["wall"], "s", target=60),
+               row(f"duckdb_quarter_metrics_{loans}_loans_cpu_seconds", main_run["cpu"], "s"),
+               row("duckdb_peak_rss_gib", main_run["peak_gib"], "GiB", target=8)]
+    runs = {f"duckdb, {loans:,} loans": main_run}
+    step_ratios: list[tuple[str, str]] = []
     if not args.no_pandas:
-        pandas_loans = min(args.pandas_loans or loans, loans)
-        pandas_dir, pair = same_portfolio(loans, pandas_loans, out, duck)
-        # One DuckDB thread against single-threaded pandas: what each core does, apart from the second core.
-        single = timed_duckdb(pandas_dir, threads=1)
-        pandas = timed(lambda: PandasBackend.from_parquet(pandas_dir, QUARTER))
-        same = pandas.result.to_dict()["metrics"] == pair.result.to_dict()["metrics"] == single.result.to_dict()[
-            "metrics"]
-        gc.collect()
-        print(f"pandas, {pandas_loans:,} loans: all metrics in {pandas.wall:.1f}s wall, {pandas.cpu:.1f}s CPU; duckdb "
-              f"{pair.wall:.1f}s wall, {pair.cpu:.1f}s CPU; duckdb on one thread {single.wall:.1f}s; "
-              f"same numbers: {same}")
+        key = "" if pandas_dir == out else f", {pandas_loans:,} loans"
+        pair, single, pandas = (records[e + key] for e in ("duckdb", "duckdb 1 thread", "pandas"))
+        same = same_numbers(pair, single, pandas)
+        names = [f"{e}, {pandas_loans:,} loans" for e in ("duckdb", "duckdb 1 thread", "pandas")]
+        runs |= dict(zip(names, map(summary, (pair, single, pandas)), strict=True))
+        p, d2, d1 = runs[names[2]], runs[names[0]], runs[names[1]]
         baseline = f"pandas, every metric, {pandas_loans:,} loans, same run"
+        per_round = [round(pd_["wall"] / dk["wall"], 2) for pd_, dk in zip(pandas, pair, strict=True)]
         results += [
-            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_seconds", "value": round(pair.wall, 2), "unit": "s",
-             "target": None, "baseline": baseline, "baseline_value": round(pandas.wall, 2),
-             "ratio": round(pandas.wall / pair.wall, 2), "ratio_target": 5, "same_numbers": same},
-            {"metric": f"duckdb_vs_pandas_{pandas_loans}_loans_cpu_seconds", "value": round(pair.cpu, 2), "unit": "s",
-             "target": None, "baseline": baseline + " (CPU)", "baseline_value": round(pandas.cpu, 2),
-             "ratio": round(pandas.cpu / pair.cpu, 2)},
-            {"metric": f"duckdb_1_thread_vs_pandas_{pandas_loans}_loans_seconds", "value": round(single.wall, 2),
-             "unit": "s", "target": None, "baseline": baseline, "baseline_value": round(pandas.wall, 2),
-             "ratio": round(pandas.wall / single.wall, 2), "same_numbers": same},
-        ]
-        names = [f"{engine}, {pandas_loans:,} loans" for engine in ("duckdb", "duckdb 1 thread", "pandas")]
-        steps |= dict(zip(names, (pair.steps, single.steps, pandas.steps), strict=True))
+            row(f"duckdb_vs_pandas_{pandas_loans}_loans_seconds", d2["wall"], "s", baseline=baseline,
+                baseline_value=p["wall"], ratio_target=5, same_numbers=same, ratio_per_round=per_round),
+            row(f"duckdb_vs_pandas_{pandas_loans}_loans_cpu_seconds", d2["cpu"], "s", baseline=baseline + " (CPU)",
+                baseline_value=p["cpu"]),
+            row(f"duckdb_1_thread_vs_pandas_{pandas_loans}_loans_seconds", d1["wall"], "s", baseline=baseline,
+                baseline_value=p["wall"], same_numbers=same)]
         step_ratios += [(names[2], names[0]), (names[2], names[1])]
-    save(results, args, steps, step_ratios)
+        print(f"same numbers on every engine: {same}")
+    save(results, args, runs, step_ratios)
     if not args.no_spark:
-        spark_loans = min(args.spark_loans or loans, loans)
-        spark_dir, pair = same_portfolio(loans, spark_loans, out, duck)
-        session = spark_session(args.spark_memory)
-        spark = timed(lambda: SparkBackend.from_parquet(spark_dir, spark=session))
-        same = spark.result.to_dict()["metrics"] == pair.result.to_dict()["metrics"]
-        session.stop()
-        print(f"spark local[2], {spark_loans:,} loans: all metrics in {spark.wall:.1f}s (session start not included), "
-              f"duckdb {pair.wall:.1f}s; same numbers: {same}")
-        results.append({"metric": f"spark_local2_quarter_metrics_{spark_loans}_loans_seconds",
-                        "value": round(spark.wall, 2), "unit": "s", "target": None,
-                        "baseline": f"duckdb, {spark_loans:,} loans, same run",
-                        "baseline_value": round(pair.wall, 2),
-                        "ratio": round(spark.wall / pair.wall, 2), "same_numbers": same})
-        steps[f"spark local[2], {spark_loans:,} loans"] = spark.steps
-    save(results, args, steps, step_ratios)
+        spark_loans, spark_dir = directory(args.spark_loans)
+        spark = [run("spark local[2]", spark_dir, args.spark_memory)]
+        pair = records["duckdb"] if spark_dir == out else [run("duckdb", spark_dir, args.spark_memory)]
+        runs[f"spark local[2], {spark_loans:,} loans"] = summary(spark)
+        if spark_dir != out:
+            runs[f"duckdb, {spark_loans:,} loans (Spark's pair)"] = summary(pair)
+        duck_wall = summary(pair)["wall"]
+        results.append(row(f"spark_local2_quarter_metrics_{spark_loans}_loans_seconds", spark[0]["wall"], "s",
+                           baseline=f"duckdb, {spark_loans:,} loans, same run", baseline_value=duck_wall,
+                           ratio=round(spark[0]["wall"] / duck_wall, 2), same_numbers=same_numbers(pair, spark)))
+    save(results, args, runs, step_ratios)
     if not args.dir:
         shutil.rmtree(out)
 
