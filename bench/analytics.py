@@ -178,15 +178,19 @@ def child(engine: str, directory: Path, spark_memory: str) -> None:
                       "metrics": result.to_dict()["metrics"]}, default=str))
 
 
-def run(engine: str, directory: Path, spark_memory: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", engine, "--dir", str(directory),
-                          "--spark-memory", spark_memory], capture_output=True, text=True)
+def child_run(script: str, label: str, *args: str) -> dict[str, Any]:
+    """Run `script --child label ARGS` in a process of its own and return the JSON record it prints last."""
+    out = subprocess.run([sys.executable, script, "--child", label, *args], capture_output=True, text=True)
     if out.returncode:
-        raise SystemExit(f"{engine} on {directory} failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"{label} ({' '.join(args)}) failed:\n{out.stderr[-3000:]}")
     record = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  {engine}: {record['wall']:.1f}s wall, {record['cpu']:.1f}s CPU, peak RSS {record['peak_gib']:.2f} GiB",
+    print(f"  {label}: {record['wall']:.1f}s wall, {record['cpu']:.1f}s CPU, peak RSS {record['peak_gib']:.2f} GiB",
           flush=True)
     return record
+
+
+def run(engine: str, directory: Path, spark_memory: str) -> dict[str, Any]:
+    return child_run(__file__, engine, "--dir", str(directory), "--spark-memory", spark_memory)
 
 
 def rounds(engines: list[str], directory: Path, count: int, spark_memory: str) -> dict[str, list[dict[str, Any]]]:

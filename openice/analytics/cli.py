@@ -104,13 +104,14 @@ def backend_for(engine: EngineName, db: str | None, parquet: Path | None, spark_
 
 
 @contextmanager
-def step_progress(runs: int = 1) -> Iterator[Callable[[str], None]]:
-    """A progress bar over `compute`'s steps, on stderr so that `--json` output stays clean; gone when done."""
-    from openice.analytics.metrics import STEPS
+def step_progress(splits: int = 1) -> Iterator[Callable[[str], None]]:
+    """A progress bar over the steps of `compute_splits` (the fact tables once, the metrics once per split), on
+    stderr so that `--json` output stays clean; gone when done."""
+    from openice.analytics.metrics import FACT_STEPS, METRIC_STEPS
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("metrics", total=runs * len(STEPS))
+        task = progress.add_task("metrics", total=len(FACT_STEPS) + splits * len(METRIC_STEPS))
 
         def advance(step: str) -> None:
             progress.update(task, advance=1, description=f"metrics: {step} done")
@@ -185,7 +186,7 @@ def report_quarterly(
     from openice.analytics.report import quarterly, write_report
 
     with cli_errors(), backend_for(engine, db, parquet, spark_master) as backend:
-        with step_progress(runs=2) as on_step:
+        with step_progress(splits=2) as on_step:
             metrics = quarterly(backend, Period.quarter(quarter), parse_as_of(as_of), on_step)
         paths = write_report(metrics, out)
     for kind, path in paths.items():

@@ -124,8 +124,10 @@ def pd_table(frame: Any) -> pa.Table:
 
 
 # The steps of `compute`, in order: the per-loan fact tables, then the metrics that read them.
-STEPS = ("loan_dues_single_day", "loan_dues", "loan_paid", "lf", "dues", "originations", "balances", "users",
-         "funding", "revenue", "vintages", "month_ends", "model_monitoring")
+FACT_STEPS = ("loan_dues_single_day", "loan_dues", "loan_paid", "lf")
+METRIC_STEPS = ("dues", "originations", "balances", "users", "funding", "revenue", "vintages", "month_ends",
+                "model_monitoring")
+STEPS = FACT_STEPS + METRIC_STEPS
 
 
 def compute(backend: Backend, period: Period, as_of: date | None = None, by: Sequence[str] = (),
@@ -134,39 +136,64 @@ def compute(backend: Backend, period: Period, as_of: date | None = None, by: Seq
     """Every metric for `period`, observed as of `as_of` (default: the period's end), split by `by`.
 
     `on_step(name)` is called as each of `STEPS` finishes: a progress bar, or a profile of where the time goes."""
+    (result,) = compute_splits(backend, period, as_of, [by], thresholds, pd_frame, on_step)
+    return result
+
+
+def compute_splits(backend: Backend, period: Period, as_of: date | None = None,
+                   splits: Sequence[Sequence[str]] = ((),), thresholds: d.Thresholds | None = None,
+                   pd_frame: Any = None, on_step: Callable[[str], None] | None = None) -> list[MetricSet]:
+    """`compute` for each split of `splits` (one `MetricSet` each, in order) from one build of the fact tables:
+    the facts do not depend on the split and are most of the work, and every split then reads the same facts.
+
+    `on_step` is called for each of `FACT_STEPS` once, then for each of `METRIC_STEPS` once per split."""
     th = thresholds or d.Thresholds()
     as_of = as_of or period.end
     if as_of < period.start:
         raise ValidationError(f"as-of date {as_of} is before the period starts {period.start}", field="as_of")
-    by = tuple(by)
-    d.group_cols(by)  # validates the split names
+    splits = [tuple(by) for by in splits]
+    if not splits:
+        raise ValidationError("give at least one split (() for the totals)", field="splits")
+    for by in splits:
+        d.group_cols(by)  # validates the split names
     a, s, e = to_day(as_of), to_day(period.start), min(to_day(period.end), to_day(as_of))
-    result = MetricSet(period, as_of, by, backend.dialect)
     check_loan_keys(backend)
     ranges = backend.loan_ranges()
     if pd_frame is not None:
         backend.register("loan_pd", pd_table(pd_frame))
-    steps: dict[str, Callable[[], None]] = {
+    done = on_step or (lambda name: None)
+    facts: dict[str, Callable[[], None]] = {
         "loan_dues_single_day": lambda: backend.materialise(
             "loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, loans) for loans in ranges)),
         "loan_dues": lambda: backend.materialise("loan_dues", d.loan_dues(a, s, e, th)),
         "loan_paid": lambda: backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges)),
         "lf": lambda: backend.materialise("lf", d.loan_facts(a, th)),
-        "dues": lambda: _dues(backend, result, th),
-        "originations": lambda: _originations(backend, result, s, e),
-        "balances": lambda: _balances(backend, result, a, th),
-        "users": lambda: _users(backend, result, a),
-        "funding": lambda: _funding(backend, result),
-        "revenue": lambda: _revenue(backend, result, s, e),
-        "vintages": lambda: _vintages(backend, result, a),
-        "month_ends": lambda: _month_ends(backend, result, s, a, th),
-        "model_monitoring": lambda: _model_monitoring(backend, result),
     }
-    for name, step in steps.items():
-        step()
-        if on_step:
-            on_step(name)
-    return result
+    for name, build in facts.items():
+        build()
+        done(name)
+    results = [MetricSet(period, as_of, by, backend.dialect) for by in splits]
+    for result in results:
+        for name, step in _metric_steps(backend, result, th, a, s, e).items():
+            step()
+            done(name)
+    return results
+
+
+def _metric_steps(backend: Backend, out: MetricSet, th: d.Thresholds, a: int, s: int,
+                  e: int) -> dict[str, Callable[[], None]]:
+    """Each of `METRIC_STEPS` for one split, reading the fact tables (as-of day `a`, period days `s`..`e`)."""
+    return {
+        "dues": lambda: _dues(backend, out, th),
+        "originations": lambda: _originations(backend, out, s, e),
+        "balances": lambda: _balances(backend, out, a, th),
+        "users": lambda: _users(backend, out, a),
+        "funding": lambda: _funding(backend, out),
+        "revenue": lambda: _revenue(backend, out, s, e),
+        "vintages": lambda: _vintages(backend, out, a),
+        "month_ends": lambda: _month_ends(backend, out, s, a, th),
+        "model_monitoring": lambda: _model_monitoring(backend, out),
+    }
 
 
 def check_loan_keys(backend: Backend) -> None:

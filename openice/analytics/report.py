@@ -1,10 +1,10 @@
 """The quarterly disclosure report: the metrics of one quarter as HTML, PDF and JSON.
 
-The numbers come straight from `compute` (once unsplit, once by `model_group`, the disclosures'
-capital-light / capital-heavy / technology split); the report only selects, formats and charts
-them, so the JSON equals what `compute` returns and the PDF shows the same values. Charts are
-matplotlib PNGs embedded as base64 and WeasyPrint may fetch only `data:` URLs, so rendering never
-touches the network.
+The numbers come straight from `compute_splits` (unsplit and by `model_group`, the disclosures'
+capital-light / capital-heavy / technology split, from one build of the fact tables); the report
+only selects, formats and charts them, so the JSON equals what `compute` returns and the PDF shows
+the same values. Charts are matplotlib PNGs embedded as base64 and WeasyPrint may fetch only
+`data:` URLs, so rendering never touches the network.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from openice.analytics.backends import Backend
-from openice.analytics.metrics import MetricSet, Period, compute
+from openice.analytics.metrics import MetricSet, Period, compute_splits
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -79,10 +79,9 @@ class Quarterly:
 
 def quarterly(backend: Backend, period: Period, as_of: date | None = None,
               on_step: Callable[[str], None] | None = None) -> Quarterly:
-    """Compute the report's two metric sets on the same snapshot, so totals and splits agree (`on_step` as in
-    `compute`, called for both runs)."""
-    return Quarterly(compute(backend, period, as_of, on_step=on_step),
-                     compute(backend, period, as_of, by=(SPLIT,), on_step=on_step))
+    """The report's two metric sets, totals and split by business model, from one build of the fact tables
+    (`compute_splits`), so that they agree and the facts are built once."""
+    return Quarterly(*compute_splits(backend, period, as_of, [(), (SPLIT,)], on_step=on_step))
 
 
 def _table(q: Quarterly, names: Sequence[str]) -> list[dict[str, Any]]:

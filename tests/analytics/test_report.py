@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from openice.analytics.backends import DuckDBBackend, snapshot
-from openice.analytics.metrics import STEPS, Period, compute
+from openice.analytics.metrics import FACT_STEPS, METRIC_STEPS, STEPS, Period, compute, compute_splits
 from openice.cli import app
 from openice.errors import ValidationError
 from tests.analytics.portfolio import K
@@ -92,6 +92,23 @@ def test_metrics_command_and_its_steps(portfolio: Callable[[str], Engine]) -> No
 
     table = CliRunner().invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1"])
     assert table.exit_code == 0 and "Day-1 delinquency" in table.stdout, table.output
+
+
+def test_splits_share_one_build_of_the_facts(portfolio: Callable[[str], Engine]) -> None:
+    """`compute_splits` builds the fact tables once and gives each split what `compute` gives it alone."""
+    tables = snapshot(portfolio("sqlite"))
+    period, splits = Period.quarter("2026Q1"), [(), ("model_group",), ("institution", "product")]
+    steps: list[str] = []
+    results = compute_splits(DuckDBBackend.from_arrow(tables), period, splits=splits, on_step=steps.append)
+    assert steps == list(FACT_STEPS) + list(METRIC_STEPS) * len(splits)
+    for by, result in zip(splits, results, strict=True):
+        assert result.to_dict() == compute(DuckDBBackend.from_arrow(tables), period, by=by).to_dict(), by
+    with pytest.raises(ValidationError, match="at least one split"):
+        compute_splits(DuckDBBackend.from_arrow(tables), period, splits=[])
+    before = len(steps)
+    with pytest.raises(ValidationError, match="unknown split"):
+        compute_splits(DuckDBBackend.from_arrow(tables), period, splits=[(), ("colour",)], on_step=steps.append)
+    assert len(steps) == before  # refused before any fact table was built
 
 
 def test_a_bad_pd_frame_is_refused_before_any_work(portfolio: Callable[[str], Engine]) -> None:
