@@ -112,11 +112,21 @@ def parquet_tables(directory: Path) -> dict[str, Path]:
     """The tables of a Parquet snapshot: `<name>.parquet` files or `<name>/` directories of parts."""
     if not directory.is_dir():
         raise ValidationError(f"{directory} is not a directory of Parquet tables", field="parquet")
-    found = {p.name.removesuffix(".parquet"): p for p in directory.iterdir()
-             if p.name.removesuffix(".parquet") in TABLES or p.name.removesuffix(".parquet") == "loan_pd"}
+    return _snapshot_tables({p.name: p for p in directory.iterdir()}, str(directory))
+
+
+def _snapshot_tables(entries: dict[str, Any], where: str) -> dict[str, Any]:
+    """The entries (by file name) of a snapshot directory that hold a table, by table name; it needs loans."""
+    found = {name.removesuffix(".parquet"): entry for name, entry in entries.items()
+             if name.removesuffix(".parquet") in (*TABLES, "loan_pd")}
     if "loans" not in found:
-        raise ValidationError(f"{directory} has no loans table", field="parquet")
+        raise ValidationError(f"{where} has no loans table", field="parquet")
     return found
+
+
+def is_uri(location: str | Path) -> bool:
+    """A file-system URI (s3a://, hdfs://, abfss://, file://...) rather than a local path."""
+    return isinstance(location, str) and "://" in location
 
 
 class DuckDBBackend:
@@ -251,12 +261,28 @@ class SparkBackend:
         self._tables: set[str] = set()
 
     @classmethod
-    def from_parquet(cls, directory: Path, master: str = "local[2]", spark: Any = None) -> SparkBackend:
+    def from_parquet(cls, directory: Path | str, master: str = "local[2]", spark: Any = None) -> SparkBackend:
+        """A snapshot directory: a local (or mounted) path, or a URI that Spark's Hadoop file system lists and
+        reads (`s3a://bucket/snapshot`, `hdfs://...`; the connector must be on the cluster's classpath)."""
         backend = cls(master, spark)
-        for name, path in parquet_tables(directory).items():
+        tables = backend._list_uri(directory) if is_uri(directory) else parquet_tables(Path(directory))
+        for name, path in tables.items():
             backend.spark.read.parquet(str(path)).createOrReplaceTempView(name)
             backend._tables.add(name)
         return backend
+
+    def _list_uri(self, uri: str) -> dict[str, str]:
+        jvm = self.spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        from py4j.protocol import Py4JJavaError
+
+        try:
+            fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+            statuses = fs.listStatus(path)
+        except Py4JJavaError as error:  # no file system for the scheme, or no such directory
+            raise ValidationError(f"cannot list {uri}: {error.java_exception.toString()}", field="parquet") from None
+        base = uri.rstrip("/")
+        return _snapshot_tables({s.getPath().getName(): f"{base}/{s.getPath().getName()}" for s in statuses}, uri)
 
     def has_table(self, name: str) -> bool:
         return name in self._tables

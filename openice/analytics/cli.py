@@ -39,26 +39,31 @@ def split_cells(row: dict[str, Any], by: tuple[str, ...]) -> list[str]:
     return [str(row["group"].get(k, "")) for k in by]
 
 
-def open_backend(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str,
+def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_master: str,
                  scratch: Path) -> Backend:
-    """The chosen engine on the database (or on a Parquet snapshot, for DuckDB and Spark). Spark reads a
-    database through a Parquet snapshot written under `scratch`."""
-    from openice.analytics.backends import DuckDBBackend, PostgresBackend, SparkBackend, snapshot, write_parquet
+    """The chosen engine on the database (or on a Parquet snapshot, for DuckDB and Spark: a local or mounted
+    directory, or for Spark a URI its file system reads). Spark reads a database through a Parquet snapshot
+    written under `scratch`."""
+    from openice.analytics.backends import DuckDBBackend, PostgresBackend, SparkBackend, is_uri, snapshot, write_parquet
 
     if engine is EngineName.POSTGRES:
         if parquet:
             raise ValidationError("the postgres engine reads the database, not Parquet", field="parquet")
         return PostgresBackend(make_engine(db))
+    if parquet and engine is EngineName.DUCKDB:
+        if is_uri(parquet):
+            raise ValidationError(f"DuckDB reads a local or mounted snapshot directory, not {parquet}: mount it, "
+                                  "or use --engine spark", field="parquet")
+        return DuckDBBackend.from_parquet(Path(parquet))
     if parquet:
-        return DuckDBBackend.from_parquet(parquet) if engine is EngineName.DUCKDB else SparkBackend.from_parquet(
-            parquet, spark_master)
+        return SparkBackend.from_parquet(parquet if is_uri(parquet) else Path(parquet), spark_master)
     tables = snapshot(make_engine(db))
     if engine is EngineName.DUCKDB:
         return DuckDBBackend.from_arrow(tables)
     return SparkBackend.from_parquet(write_parquet(tables, scratch), spark_master)
 
 
-def default_as_of(db: str | None, parquet: Path | None) -> date:
+def default_as_of(db: str | None, parquet: str | None) -> date:
     """The last closed business day of the database (Parquet snapshots need --as-of)."""
     if parquet:
         raise ValidationError("give --as-of for a Parquet snapshot", field="as_of")
@@ -93,7 +98,7 @@ def cli_errors() -> Iterator[None]:
 
 
 @contextmanager
-def backend_for(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str) -> Iterator[Backend]:
+def backend_for(engine: EngineName, db: str | None, parquet: str | None, spark_master: str) -> Iterator[Backend]:
     """The backend, closed afterwards, and its scratch snapshot (if any) removed."""
     with tempfile.TemporaryDirectory(prefix="openice-analytics-") as scratch:
         backend = open_backend(engine, db, parquet, spark_master, Path(scratch))
@@ -119,7 +124,7 @@ def step_progress(splits: int = 1) -> Iterator[Callable[[str], None]]:
         yield advance
 
 
-def run_metrics(engine: EngineName, db: str | None, parquet: Path | None, spark_master: str, period: Period | None,
+def run_metrics(engine: EngineName, db: str | None, parquet: str | None, spark_master: str, period: Period | None,
                 as_of: date | None, by: tuple[str, ...] = ()) -> MetricSet:
     from openice.analytics.metrics import compute
 
@@ -130,7 +135,8 @@ def run_metrics(engine: EngineName, db: str | None, parquet: Path | None, spark_
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
 EngineOpt = Annotated[EngineName, typer.Option("--engine", help="Where the metrics run")]
-ParquetOpt = Annotated[Path | None, typer.Option("--parquet", help="Read a Parquet snapshot directory instead")]
+ParquetOpt = Annotated[str | None, typer.Option(
+    "--parquet", help="Read a Parquet snapshot directory instead (for --engine spark also a URI: s3a://, hdfs://)")]
 SparkOpt = Annotated[str, typer.Option("--spark-master", help="local[*] or a cluster URL")]
 
 

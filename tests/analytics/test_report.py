@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from openice.analytics.backends import DuckDBBackend, snapshot
+from openice.analytics.backends import DuckDBBackend, SparkBackend, snapshot, write_parquet
 from openice.analytics.metrics import FACT_STEPS, METRIC_STEPS, STEPS, Period, compute, compute_splits
 from openice.cli import app
 from openice.errors import ValidationError
@@ -118,3 +118,35 @@ def test_a_bad_pd_frame_is_refused_before_any_work(portfolio: Callable[[str], En
         compute(backend, Period.quarter("2026Q1"), pd_frame={"loan_id": [1], "pd": [1.5], "grade": ["A"]},
                 on_step=steps.append)
     assert steps == [] and not backend.has_table("lf")
+
+
+def test_spark_reads_a_snapshot_by_uri(portfolio: Callable[[str], Engine], spark: Any, tmp_path: Path) -> None:
+    """A snapshot named by a URI is listed and read through Spark's Hadoop file system (file:// here; s3a:// and
+    hdfs:// take the same path on a cluster) and gives DuckDB's numbers. A URI that does not list, or one given to
+    DuckDB, is refused with the field named."""
+    directory = write_parquet(snapshot(portfolio("sqlite")), tmp_path / "snapshot")
+    period = Period.quarter("2026Q1")
+    backend = SparkBackend.from_parquet(directory.as_uri() + "/", spark=spark)
+    try:
+        got = compute(backend, period).to_dict()
+    finally:
+        backend.close()
+    expected = compute(DuckDBBackend.from_parquet(directory), period).to_dict()
+    assert (got.pop("engine"), expected.pop("engine")) == ("spark", "duckdb")
+    assert got == expected
+
+    with pytest.raises(ValidationError, match="has no loans table") as error:
+        SparkBackend.from_parquet(tmp_path.as_uri(), spark=spark)
+    assert error.value.field == "parquet"
+    with pytest.raises(ValidationError, match="cannot list .*FileNotFoundException"):
+        SparkBackend.from_parquet((tmp_path / "missing").as_uri(), spark=spark)
+    with pytest.raises(ValidationError, match='cannot list .*No FileSystem for scheme "nosuch"'):
+        SparkBackend.from_parquet("nosuch://bucket/snapshot", spark=spark)
+    for engine in ("spark", "duckdb"):
+        result = CliRunner().invoke(app, ["metrics", "--engine", engine, "--parquet", directory.as_uri(),
+                                          "--as-of", "2026-03-31", "--json"])
+        if engine == "spark":  # the session the test started serves the command too (one JVM per process)
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.stdout)["metrics"] == json.loads(json.dumps(expected["metrics"]))
+        else:
+            assert result.exit_code == 2 and "use --engine spark" in result.output, result.output
