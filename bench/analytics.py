@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -43,6 +41,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe, machine_facts  # noqa: E402
 from openice.analytics.backends import DuckDBBackend, SparkBackend  # noqa: E402
 from openice.analytics.metrics import STEPS, Period, compute  # noqa: E402
 from openice.analytics.pandas_baseline import PandasBackend  # noqa: E402
@@ -246,9 +245,8 @@ def markdown(report: dict, args: str) -> str:
     per step of `compute` (medians) with the per-step ratios of runs on the same portfolio."""
     m = report["machine"]
     lines = [f"# analytics benchmark, {report['date']}", "",
-             f"`.venv/bin/python bench/analytics.py {args}` on {m['cpus']} CPUs, {m['memory_gib']} GiB, "
-             f"Python {m['python']} (a shared machine: wall times are noisy, compare the ratios within the run); "
-             f"load average {report['load_average']} when the results were written. Every run is a process of its "
+             f"`.venv/bin/python bench/analytics.py {args}` on {describe(m)} when the results were written (a shared "
+             "machine: wall times are noisy, compare the ratios within the run). Every run is a process of its "
              "own; runs on one portfolio alternate; values are medians.", "",
              "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] if r['target'] is not None else ''} | "
@@ -274,10 +272,7 @@ def save(results: list[dict], args: argparse.Namespace, runs: dict[str, dict[str
          step_ratios: list[tuple[str, str]]) -> None:
     """Write (and print) the results so far: a long Spark stage that is stopped leaves the rest recorded."""
     report = {"name": args.name, "date": date.today().isoformat(),
-              "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
-                                                                      * os.sysconf("SC_PHYS_PAGES") / 2**30),
-                          "python": platform.python_version()},
-              "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()), "results": results, "runs": runs,
+              "machine": machine_facts(), "results": results, "runs": runs,
               "step_ratios": step_ratios}
     if not args.quick:
         (ROOT / "bench" / "results" / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")

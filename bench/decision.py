@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe, machine_facts  # noqa: E402
 from openice.datasets import load  # noqa: E402
 from openice.decisioning.anomaly import AnomalyModel  # noqa: E402
 from openice.decisioning.assess import assess  # noqa: E402
@@ -233,11 +233,10 @@ def main() -> None:
              baseline_value=round((result["lp_bound"] - result["greedy_objective"]) / result["lp_bound"], 5),
              ratio=None),
     ]
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     doc = {"name": "decision", "date": date.today().isoformat(),
-           "machine": {"cpus": os.cpu_count(), "memory_gib": round(memory), "python": platform.python_version()},
+           "machine": machine_facts(),
            "sizes": {"applications": n_apps, "drawdowns": n_draw, "institutions": n_inst, "sample": args.sample},
-           "load_average": [round(x, 2) for x in os.getloadavg()], "model_package": scorer.package_hash,
+           "model_package": scorer.package_hash,
            "results": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "decision.json").write_text(json.dumps(doc, indent=2) + "\n")
@@ -250,9 +249,8 @@ def main() -> None:
             f"{result['greedy_objective']:,.0f} (funded {result['greedy_funded']:,}, shortfall "
             f"{result['greedy_shortfall']:,.0f}); upper bound {result['lp_bound']:,.0f}; "
             f"gain {result['gain']:,.0f} minor units ({result['objective'] / result['greedy_objective'] - 1:+.2%}).")
-    load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    header = (f"# decision benchmark, {doc['date']}\n\n{doc['machine']}, sizes {doc['sizes']}, load average "
-              f"{load_avg} at the end, `{' '.join(['bench/decision.py'] + sys.argv[1:])}`\n\n")
+    header = (f"# decision benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes {doc['sizes']}, "
+              f"`{' '.join(['bench/decision.py'] + sys.argv[1:])}`\n\n")
     (args.out / "decision.md").write_text(header + "\n".join(lines) + "\n" + side + "\n")
     print("\n".join(lines))
     print(side)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -24,6 +23,10 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe, machine_facts  # noqa: E402
+
 DEFAULT_BORROWERS = 800
 TARGET_SECONDS = 300  # the README's first command must finish within five minutes on a 2-core machine
 
@@ -66,13 +69,13 @@ def main() -> None:
             {"metric": f"demo_{n}_borrowers_ms_per_simulated_loan",
              "value": round(1000 * got["simulate"] / got["loans"], 1), "unit": "ms", "target": None, "baseline": None,
              "baseline_value": None, "ratio": None}]
-    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()[0]}
+    machine = machine_facts()
     doc = {"name": "demo", "date": date.today().isoformat(), "machine": machine, "results": results}
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo.json").write_text(json.dumps(doc, indent=2) + "\n")
-    lines = ["# demo benchmark", "", f"{date.today()}, {machine['cpus']} CPUs, Python {machine['python']}, "
-             f"load average at the end {machine['load_average']:.1f}; months {args.months}, scales {args.scales}.", "",
+    lines = ["# demo benchmark", "", f"{date.today()}, {describe(machine)} at the end; months {args.months}, "
+             f"scales {args.scales}.", "",
              "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append("| " + " | ".join("" if r[k] is None else str(r[k]) for k in (

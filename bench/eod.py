@@ -17,7 +17,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine_facts  # noqa: E402
 from openice.servicing.loan import BusinessModel, LoanAccount  # noqa: E402
 from openice.servicing.products import PPM, demo_products, to_ppm  # noqa: E402
 from openice.storage import tables as t  # noqa: E402
@@ -346,9 +346,7 @@ def main() -> None:
         print(f"  {e} rows per step: {per_step['rows']}")
         print(f"  {e} seconds per step: {per_step['seconds']}")
     out = {"name": "eod", "date": date.today().isoformat(),
-           "machine": {"cpus": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") *
-                                                                   os.sysconf("SC_PHYS_PAGES") / 2**30),
-                       "python": platform.python_version(), "load_average_at_end": os.getloadavg()[0]},
+           "machine": machine_facts(),
            "results": results}
     path = Path(args.out)
     previous = json.loads(path.read_text()) if path.exists() and args.out.endswith("eod.json") else None

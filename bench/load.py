@@ -35,7 +35,6 @@ import asyncio
 import gc
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -55,6 +54,7 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe, machine_facts  # noqa: E402
 from openice.api.keys import ApiKeys  # noqa: E402
 from openice.datasets import load  # noqa: E402
 from openice.decisioning.pii import PiiVault, new_key, parse_key  # noqa: E402
@@ -529,7 +529,6 @@ def metric(name: str, value: Any, unit: str, target: Any, baseline: str | None =
 
 def write(args: argparse.Namespace, phases: dict[float, dict[str, Any]], fault: dict[str, Any] | None,
           baseline: dict[str, Any] | None = None) -> None:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     results = []
     rates = [float(r) for r in str(args.rate).split(",")]
     base_name = f"GET /health offered {rates[0]:g} req/s, same run" if baseline else None
@@ -557,7 +556,7 @@ def write(args: argparse.Namespace, phases: dict[float, dict[str, Any]], fault: 
             results.append(metric(f"fault_{name}", fault[name], "count", 0))
         results.append(metric("fault_restart_to_ready", round(fault["restart_seconds"] or -1, 2), "s", None))
     doc = {"name": "load", "date": date.today().isoformat(),
-           "machine": {"cpus": os.cpu_count(), "memory_gib": round(memory), "python": platform.python_version()},
+           "machine": machine_facts(),
            "note": "2 cores shared with other developers' work; the load generator, 2 server workers and "
                    "PostgreSQL all run on them",
            "load_average_before": args.load_before,
@@ -568,7 +567,7 @@ def write(args: argparse.Namespace, phases: dict[float, dict[str, Any]], fault: 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     lines = [f"# load benchmark, {doc['date']}", "",
-             f"{doc['machine']}; {doc['note']}. Sizes: {doc['sizes']}. Load average before: "
+             f"{describe(doc['machine'])} at the end; {doc['note']}. Sizes: {doc['sizes']}. Load average before: "
              f"{doc['load_average_before']}, after: {doc['load_average_after']}.", "",
              "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target']} | {r['baseline'] or ''} | "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -25,10 +24,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from analytics import DUCKDB_MEMORY, QUARTER, child_run, peak_gib, portfolio, row  # noqa: E402
-
+from bench.analytics import DUCKDB_MEMORY, QUARTER, child_run, peak_gib, portfolio, row  # noqa: E402
+from bench.machine import describe, machine_facts  # noqa: E402
 from openice.analytics.backends import DuckDBBackend  # noqa: E402
 from openice.analytics.metrics import compute  # noqa: E402
 from openice.analytics.report import SPLIT, quarterly, write_report  # noqa: E402
@@ -90,11 +88,11 @@ def main() -> None:
             baseline="compute twice, same run (CPU)", baseline_value=separate["cpu"]),
         row(f"report_render_{loans}_loans_seconds", statistics.median(r["render"] for r in runs["shared facts"]),
             "s")]
-    command = " ".join(sys.argv[1:])
+    command, machine = " ".join(sys.argv[1:]), machine_facts()
     lines = [f"# report benchmark, {date.today().isoformat()}", "",
-             f"`.venv/bin/python bench/report.py {command}` on {os.cpu_count()} CPUs (a shared machine: compare the "
-             f"ratio within the run); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end. "
-             f"Every run is a process of its own, alternating; values are medians; same numbers: {same}.", "",
+             f"`.venv/bin/python bench/report.py {command}` on {describe(machine)} at the end (a shared machine: "
+             "compare the ratio within the run). Every run is a process of its own, alternating; values are "
+             f"medians; same numbers: {same}.", "",
              "| metric | value | unit | baseline | baseline value | ratio |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['baseline'] or ''} | "
               f"{'' if r['baseline_value'] is None else r['baseline_value']} | {r['ratio'] or ''} |" for r in results]
@@ -106,7 +104,7 @@ def main() -> None:
     if not args.quick:
         (ROOT / "bench" / "results" / "report.md").write_text(text)
         (ROOT / "bench" / "results" / "report.json").write_text(json.dumps(
-            {"date": date.today().isoformat(), "command": command, "results": results,
+            {"date": date.today().isoformat(), "command": command, "machine": machine, "results": results,
              "runs": {way: [{k: r[k] for k in ("wall", "cpu", "peak_gib", "render")} for r in records]
                       for way, records in runs.items()}}, indent=2) + "\n")
     if not same:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load_profile import backend_cpu  # noqa: E402
+from bench.machine import describe, machine_facts  # noqa: E402
 from openice.servicing.products import demo_products  # noqa: E402
 from openice.servicing.service import Servicing  # noqa: E402
 from openice.storage import direct  # noqa: E402
@@ -112,18 +112,17 @@ def main() -> None:
             results.append(dict(metric=f"{name}_{label}_per_call", value=round(mine, 1), unit="us", target=None,
                                 baseline="Connection.execute, same statement, same run", baseline_value=round(base, 1),
                                 ratio=round(base / mine, 2) if mine else None))
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     doc = {"name": "statements", "date": date.today().isoformat(),
-           "machine": {"cpus": os.cpu_count(), "memory_gib": round(memory), "python": platform.python_version()},
+           "machine": machine_facts(),
            "sizes": {"calls": args.calls, "rounds": args.rounds},
-           "load_average": [round(x, 2) for x in os.getloadavg()], "results": results}
+           "results": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "statements.json").write_text(json.dumps(doc, indent=2) + "\n")
     table = ["| metric | value | unit | baseline | baseline value | ratio |", "|---|---|---|---|---|---|"]
     table += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['baseline']} | {r['baseline_value']} | "
               f"{r['ratio']} |" for r in results]
-    header = (f"# statements benchmark, {doc['date']}\n\n{doc['machine']}, sizes {doc['sizes']}, load average "
-              f"{doc['load_average']} at the end, `{' '.join(['bench/statements.py'] + sys.argv[1:])}`. Medians over "
+    header = (f"# statements benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes "
+              f"{doc['sizes']}, `{' '.join(['bench/statements.py'] + sys.argv[1:])}`. Medians over "
               "the rounds; the two sides alternate within each round.\n\n")
     (args.out / "statements.md").write_text(header + "\n".join(table) + "\n")
     print("\n".join(table))
