@@ -272,10 +272,10 @@ class SparkBackend:
         return backend
 
     def _list_uri(self, uri: str) -> dict[str, str]:
-        jvm = self.spark.sparkContext._jvm
-        path = jvm.org.apache.hadoop.fs.Path(uri)
+        """The snapshot's tables under a URI, listed through the Hadoop file system Spark reads it with."""
         from py4j.protocol import Py4JJavaError
 
+        path = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
         try:
             fs = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
             statuses = fs.listStatus(path)

@@ -56,7 +56,7 @@ def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_
                                   "or use --engine spark", field="parquet")
         return DuckDBBackend.from_parquet(Path(parquet))
     if parquet:
-        return SparkBackend.from_parquet(parquet if is_uri(parquet) else Path(parquet), spark_master)
+        return SparkBackend.from_parquet(parquet, spark_master)  # a path or a URI: it tells them apart
     tables = snapshot(make_engine(db))
     if engine is EngineName.DUCKDB:
         return DuckDBBackend.from_arrow(tables)
