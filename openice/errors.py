@@ -28,6 +28,12 @@ class NotFound(OpeniceError):
     code = "not_found"
 
 
+class Forbidden(OpeniceError):
+    """The caller may not do this, whatever the input (a borrower backdating a payment, ...)."""
+
+    code = "forbidden"
+
+
 class Conflict(OpeniceError):
     """The request clashes with current state (closed loan, reused idempotency key, ...)."""
 

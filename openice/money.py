@@ -48,6 +48,11 @@ def fmt(minor: int, currency: str) -> str:
     return f"{from_minor(minor, currency):,}"
 
 
+def format_money(minor: int, currency: str) -> str:
+    """Money as a person reads it: major units with the currency, `1,234.56 CNY`."""
+    return f"{fmt(minor, currency)} {currency}"
+
+
 def round_half_up(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from openice.errors import OpeniceError
+from openice.errors import OpeniceError, ValidationError
 from openice.servicing import ledger as L
 from openice.servicing.daycount import DayCount
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, replay
@@ -37,7 +38,7 @@ def products(draw) -> LoanProduct:  # type: ignore[no-untyped-def]
 
 
 operations = st.lists(st.tuples(
-    st.sampled_from(["eod", "eod", "eod", "repay", "prepay", "prepay_shorten", "payoff"]),
+    st.sampled_from(["eod", "eod", "eod", "repay", "prepay", "prepay_shorten", "payoff", "write_off", "recover"]),
     st.integers(1, 70), st.floats(0.01, 1.0)), min_size=1, max_size=25)
 
 
@@ -58,6 +59,10 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
         written = -sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
                        if p.account in L.RECEIVABLE_ACCOUNTS)
         assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(L.CREDIT_LOSS, 0) == written
+        assert loan.written_off == written and 0 <= loan.recovered <= written
+        assert -ledger.get(L.RECOVERY_INCOME, 0) == loan.recovered
+        # A guaranteed loan is always paid out before it is written off: the institution never bears the loss.
+        assert loan.guarantee_paid or not loan.terms.guaranteed
     assert sum(p.amount for p in postings) == 0, "trial balance"
     assert L.net_by_account(postings) == {k: v for k, v in loan.balances.items() if v}, "snapshot = ledger"
     repaid = sum(a for _, _, _, c, a in loan.allocation_log if c in ("principal", "principal_prepaid"))
@@ -88,10 +93,25 @@ def test_random_histories_keep_the_books(product: LoanProduct, principal: int, m
     day = START
     txns: list[Transaction] = []
     for kind, days, fraction in ops:
+        if loan.status is LoanStatus.WRITTEN_OFF and kind == "recover":
+            left = loan.written_off - loan.recovered
+            with pytest.raises(ValidationError):  # more than is still written off is refused, changing nothing
+                loan.recover(left + 1, day)
+            if left:
+                amount = max(1, int(left * fraction))
+                loan.current_txn = len(txns) + 1
+                loan.recover(amount, day)
+                txns.append(Transaction(len(txns) + 1, "recovery", day, amount))
+            check_invariants(loan, principal, product)
+            continue
         if loan.status is not LoanStatus.ACTIVE:
-            break
+            continue
         amount = None
-        if kind == "eod":
+        if kind == "write_off":
+            loan.current_txn = len(txns) + 1
+            loan.write_off_now(day)
+            txns.append(Transaction(len(txns) + 1, "write_off", day, 0))
+        elif kind == "eod":
             for _ in range(days):
                 loan.close_day(day)
                 day += timedelta(days=1)
@@ -122,3 +142,4 @@ def test_random_histories_keep_the_books(product: LoanProduct, principal: int, m
     again = replay(originate, txns, day)
     assert {k: v for k, v in again.balances.items() if v} == {k: v for k, v in loan.balances.items() if v}
     assert again.status == loan.status and again.days_past_due == loan.days_past_due
+    assert (again.written_off, again.recovered) == (loan.written_off, loan.recovered)

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from openice.errors import Conflict, NotFound, ValidationError
+from openice.errors import Conflict, Forbidden, NotFound, ValidationError
 from openice.servicing import ledger as L
 from openice.servicing.eod import run_until
 from openice.servicing.products import LoanProduct
@@ -57,7 +57,7 @@ def test_same_key_replays_and_other_payload_is_refused(servicing, engine) -> Non
     (lambda s, loan: s.repay(loan, 10**9, "k"), "amount"),
     (lambda s, loan: s.repay(loan, 100, None), "idempotency_key"),
     (lambda s, loan: s.repay(999_999, 100, "k"), "loan_id"),
-    (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2025, 1, 1)), "value_date"),
+    (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2025, 1, 1), reason="statement"), "value_date"),
     (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2030, 1, 1)), "value_date"),
     (lambda s, loan: s.prepay(loan, 100, "k", mode="sideways"), "mode"),
     (lambda s, loan: s.repay(loan, 100, "k", currency="USD"), "currency"),
@@ -124,10 +124,39 @@ def test_backdated_payment_is_placed_in_history(servicing, engine) -> None:
     assert late.days_past_due == 9 and late.late_fees_charged > 0
     due_day = late.installments[0].due_date
     amount = late.installments[0].total
-    servicing.repay(loan_id, amount, "backdated", value_date=due_day)
+    servicing.repay(loan_id, amount, "backdated", value_date=due_day, reason="bank statement: paid on the due date")
     fixed = servicing.loan(loan_id)
     assert fixed.days_past_due == 0 and fixed.late_fees_charged == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(t.transactions.c.reason)).scalar_one() == "bank statement: paid on the due date"
     assert trial_balance(engine) == 0
+
+
+def test_backdating_is_an_operator_action_with_a_reason_in_open_books(servicing, engine) -> None:
+    """A payment dated on its due date after the fact erases the late fee, the days past due and the bucket: only an
+    operator may do it, with a reason, and never into a month whose books are closed."""
+    loan_id = new_loan(servicing)
+    run_until(engine, START + timedelta(days=40))  # business date 2026-02-24; January is closed
+    due_day = servicing.loan(loan_id).installments[0].due_date  # 2026-02-15
+    amount = servicing.loan(loan_id).installments[0].total
+    before = counts(engine)
+    with pytest.raises(Forbidden) as err:
+        servicing.repay(loan_id, amount, "b1", value_date=due_day, reason="x", may_backdate=False)
+    assert err.value.field == "value_date"
+    with pytest.raises(ValidationError) as err:
+        servicing.repay(loan_id, amount, "b2", value_date=due_day)
+    assert err.value.field == "reason"
+    with pytest.raises(ValidationError) as err:
+        servicing.repay(loan_id, amount, "b3", value_date=date(2026, 1, 31), reason="statement")
+    assert err.value.field == "value_date" and "closed through 2026-01-31" in err.value.message
+    with pytest.raises(ValidationError) as err:
+        servicing.repay(loan_id, amount, "b4", value_date=due_day, reason="   ")
+    assert err.value.field == "reason"
+    assert counts(engine) == before and servicing.loan(loan_id).days_past_due == 9
+    # Today's value date needs neither: a borrower pays what is due now, late fee included.
+    servicing.repay(loan_id, servicing.loan(loan_id).total_due(), "b5", value_date=servicing.business_date(),
+                    may_backdate=False)
+    assert servicing.loan(loan_id).late_fees_charged > 0 and servicing.loan(loan_id).days_past_due == 0
 
 
 def test_write_off_recovery_and_guarantee_payout(servicing, engine) -> None:
@@ -148,6 +177,56 @@ def test_write_off_recovery_and_guarantee_payout(servicing, engine) -> None:
         kinds = {r.event_type for r in conn.execute(select(t.outbox.c.event_type).distinct())}
     assert {"loan.originated", "loan.guarantee_payout", "loan.written_off", "loan.bucket_changed",
             "loan.recovery"} <= kinds
+    assert trial_balance(engine) == 0
+
+
+def test_manual_write_off_of_a_guaranteed_loan_pays_the_guarantee_first(servicing, engine) -> None:
+    """Written off by hand at 41 DPD (payout DPD 80): the institution is paid principal and interest due, exactly as
+    at the payout DPD; the provision becomes the allowance and absorbs its part of the loss; nothing is released."""
+    heavy = new_loan(servicing, "heavy", business_model="capital-heavy", funder="trust-b", guarantee_payout_dpd=80)
+    run_until(engine, date(2026, 3, 28))  # the 2026-02-15 installment is 41 days past due; February's provision
+    loan = servicing.loan(heavy)
+    assert loan.days_past_due == 41 and not loan.guarantee_paid
+    provision = -loan.balance(L.GUARANTEE_PROVISION)
+    owed_to_funder = loan.balance(L.LOAN_PRINCIPAL) + loan.balance(L.INTEREST_RECEIVABLE)
+    receivables = sum(loan.balance(a) for a in L.RECEIVABLE_ACCOUNTS)
+    assert provision > 0
+    servicing.write_off(heavy, "wo-heavy")
+    gone = servicing.loan(heavy)
+    assert gone.status.value == "written_off" and gone.guarantee_paid and gone.funder == "platform"
+    assert gone.written_off == receivables
+    with engine.connect() as conn:
+        by_kind = {(r.kind, r.account): r.amount for r in conn.execute(
+            select(t.journal_entries.c.kind, t.journal_lines.c.account, func.sum(t.journal_lines.c.amount).label(
+                "amount")).join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+            .where(t.journal_lines.c.loan_id == heavy).group_by(t.journal_entries.c.kind, t.journal_lines.c.account))}
+    assert by_kind[("guarantee_payout", L.FUNDING_CASH)] == owed_to_funder  # the institution is made whole
+    assert by_kind[("guarantee_payout", L.LOAN_LOSS_ALLOWANCE)] == -provision
+    assert by_kind[("write_off", L.CREDIT_LOSS)] == receivables - provision  # the allowance took its part
+    assert ("write_off", L.PROVISION_EXPENSE) not in by_kind  # no provision released as if the funder bore it
+    assert trial_balance(engine) == 0
+
+
+def test_recoveries_are_capped_at_what_is_still_written_off(servicing, engine) -> None:
+    """A loan written off on its first day, not past due, needs a reason; 12,000.00 CNY is written off, and the
+    recoveries on it add up to that at most."""
+    light = new_loan(servicing, "light")
+    with pytest.raises(ValidationError) as err:
+        servicing.write_off(light, "wo-1")
+    assert err.value.field == "reason"
+    servicing.write_off(light, "wo-2", reason="identity fraud confirmed")
+    assert servicing.loan(light).written_off == 1_200_000
+    servicing.recover(light, 1_000_000, "r1")
+    before = counts(engine)
+    for amount in (200_001, 999_999_999_999_999):
+        with pytest.raises(ValidationError) as err:
+            servicing.recover(light, amount, f"r-{amount}")
+        assert err.value.field == "amount" and "2,000.00 CNY still written off" in err.value.message
+    assert counts(engine) == before
+    servicing.recover(light, 200_000, "r2")
+    with pytest.raises(ValidationError):
+        servicing.recover(light, 1, "r3")
+    assert servicing.loan(light).recovered == 1_200_000
     assert trial_balance(engine) == 0
 
 

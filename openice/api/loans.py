@@ -20,6 +20,7 @@ from openice.api.views import (
     PrepaymentIn,
     RecoveryIn,
     TransactionView,
+    WriteOffIn,
     loan_detail,
     loan_view,
     money,
@@ -69,18 +70,22 @@ def _result(result: dict[str, Any], currency: str) -> PaymentResult:
                          allocated={k: money(v, currency) for k, v in result.get("allocated", {}).items()})
 
 
-def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]]) -> Response:
+def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]], **detail: Any) -> Response:
     result = call()
-    tx.audit(action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"]})
+    tx.audit(action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"],
+                                         **{k: v for k, v in detail.items() if v is not None}})
     return reply(_result(result, loan.currency), 201)
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)
 def repay(loan_id: NumericId, body: PaymentIn, key: IdempotencyKey, tx: Payer) -> Any:
+    """A payment of what is due, today. Backdating (an earlier value date) is an operator's, with a reason."""
     loan = tx.owned("loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
     return _move(tx, "loan.repayment", loan, lambda: tx.servicing.repay(
-        loan_id, amount, tx.principal.scoped(key), body.value_date, body.currency))
+        loan_id, amount, tx.principal.scoped(key), body.value_date, body.currency, body.reason,
+        may_backdate=tx.principal.role is Role.OPERATOR),
+        value_date=body.value_date and body.value_date.isoformat(), reason=body.reason)
 
 
 @router.post("/loans/{loan_id}/prepayments", status_code=201, response_model=PaymentResult)
@@ -102,9 +107,12 @@ def recover(loan_id: NumericId, body: RecoveryIn, key: IdempotencyKey, tx: Colle
 
 
 @router.post("/loans/{loan_id}/write-off", status_code=201, response_model=PaymentResult)
-def write_off(loan_id: NumericId, key: IdempotencyKey, tx: Operator) -> Any:
+def write_off(loan_id: NumericId, key: IdempotencyKey, tx: Operator, body: WriteOffIn | None = None) -> Any:
+    """Write a loan off now; a guaranteed loan is paid out to its institution first. Not past due: give a reason."""
     loan = tx.owned("loans", loan_id, "loan_id")
-    return _move(tx, "loan.write_off", loan, lambda: tx.servicing.write_off(loan_id, tx.principal.scoped(key)))
+    reason = body.reason if body else None
+    return _move(tx, "loan.write_off", loan, lambda: tx.servicing.write_off(loan_id, tx.principal.scoped(key), reason),
+                 reason=reason)
 
 
 @router.post("/transactions/{transaction_id}/reversal", status_code=201, response_model=PaymentResult)

@@ -51,13 +51,20 @@ def money(minor: int, currency: str) -> Money:
 class PaymentIn(BaseModel):
     amount: str = Field(pattern=AMOUNT, examples=["500.00"])
     currency: str = Field(pattern=CURRENCY, examples=["CNY"])
-    value_date: date | None = Field(None, description="backdated payments replay the loan; default today")
+    value_date: date | None = Field(None, description="default today; an earlier date (backdating) replays the loan "
+                                    "and is for operator keys only, with a reason, never in a closed month")
+    reason: str | None = Field(None, min_length=1, max_length=200, description="why the payment is backdated")
 
 
 class PrepaymentIn(BaseModel):
     amount: str = Field(pattern=AMOUNT, examples=["5000.00"])
     currency: str = Field(pattern=CURRENCY, examples=["CNY"])
     mode: PrepaymentMode = PrepaymentMode.REAMORTISE
+
+
+class WriteOffIn(BaseModel):
+    reason: str | None = Field(None, min_length=1, max_length=200,
+                               description="why the loan is written off; required when it is not past due")
 
 
 class RecoveryIn(BaseModel):
@@ -145,12 +152,13 @@ class TransactionView(BaseModel):
     amount: Money
     mode: str | None
     reversed: bool
+    reason: str | None = Field(None, description="why an operator backdated it or wrote the loan off")
 
 
 def transaction_view(row: Any, currency: str) -> TransactionView:
     return TransactionView(id=row.id, loan_id=row.loan_id, kind=row.kind, value_date=from_day(row.value_day),
                            booked_on=from_day(row.booked_day), amount=money(row.amount, currency), mode=row.mode,
-                           reversed=bool(row.reversed))
+                           reversed=bool(row.reversed), reason=row.reason)
 
 
 class BorrowerView(BaseModel):

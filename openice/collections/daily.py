@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from openice.collections.strategy import STAGES
-from openice.servicing import ledger as L
 from openice.storage.uow import now_iso
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 RANK = "CASE {col} " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES)) + " ELSE -1 END"
 UNPAID = "i.principal - i.principal_paid + i.interest - i.interest_paid + i.fee - i.fee_paid"
-WRITTEN_OFF = ", ".join(f"'{account}'" for account in L.RECEIVABLE_ACCOUNTS)
 OVERDUE = "(l.status = 'active' AND l.overdue_since IS NOT NULL AND l.dpd >= 1)"
 ACTION = "INSERT INTO collection_actions (case_id, loan_id, business_day, kind, amount, detail, created_at) "
 
@@ -38,19 +36,13 @@ def step_collections(ctx: DayContext) -> int:
     count = ctx.temp("eod_collect", f"""
         SELECT l.id AS loan_id, l.currency, l.dpd,
                CASE WHEN l.status = 'written_off' THEN 'WO' ELSE l.bucket END AS stage,
-               CASE WHEN l.status = 'written_off' THEN COALESCE(w.gross, 0) - l.recovered
+               CASE WHEN l.status = 'written_off' THEN l.written_off - l.recovered
                     ELSE COALESCE(o.overdue, 0) + l.bal_penalty_receivable END AS overdue_amount
         FROM loans l
         LEFT JOIN (SELECT i.loan_id, CAST(SUM({UNPAID}) AS BIGINT) AS overdue
                    FROM installments i JOIN loans m ON m.id = i.loan_id
                    WHERE m.status = 'active' AND m.overdue_since IS NOT NULL AND i.booked = :yes AND i.due_day <= :d
                    GROUP BY i.loan_id) o ON o.loan_id = l.id
-        LEFT JOIN (SELECT jl.loan_id, CAST(-SUM(jl.amount) AS BIGINT) AS gross
-                   FROM journal_lines jl JOIN journal_entries je ON je.id = jl.entry_id
-                   WHERE je.kind = 'write_off' AND jl.account IN ({WRITTEN_OFF}) AND jl.loan_id IN (
-                       SELECT id FROM loans WHERE status = 'written_off' AND closed_day = :d
-                       UNION SELECT loan_id FROM collection_cases WHERE status = 'open' AND stage = 'WO')
-                   GROUP BY jl.loan_id) w ON w.loan_id = l.id
         WHERE {OVERDUE}
            OR (l.status = 'written_off' AND (l.closed_day = :d OR l.id IN (
                SELECT loan_id FROM collection_cases WHERE status = 'open')))""")

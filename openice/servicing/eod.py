@@ -201,7 +201,7 @@ def step_write_off(ctx: DayContext) -> int:
     count = ctx.temp("eod_write_off", f"""
         SELECT id AS loan_id, bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
                bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca,
-               bal_loan_loss_allowance AS lla, bal_guarantee_provision AS gp
+               bal_loan_loss_allowance AS lla
         FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND dpd > write_off_dpd""")
     if count:
         ctx.lines("write_off", "eod_write_off", [
@@ -210,15 +210,14 @@ def step_write_off(ctx: DayContext) -> int:
             ("'interest_receivable'", "-ir", ""), ("'fee_receivable'", "-fr", ""),
             ("'penalty_receivable'", "-pr", ""),
             ("'guarantee_liability'", "gca", ""), ("'guarantee_contract_asset'", "-gca", ""),
-            ("'loan_loss_allowance'", "-lla", ""),
-            ("'guarantee_provision'", "-gp", ""), ("'provision_expense'", "gp", "")])
+            ("'loan_loss_allowance'", "-lla", "")])
         ctx.outbox("loan.written_off", "eod_write_off",
                    "'{\"principal\": ' || CAST(p AS VARCHAR(24)) || '}'")
         ctx.run("""UPDATE loans SET status = 'written_off', closed_day = :d, bucket = 'WO',
+                   written_off = w.p + w.ia + w.ir + w.fr + w.pr,
                    bal_loan_principal = 0, bal_interest_accrued = 0, bal_interest_receivable = 0,
                    bal_fee_receivable = 0, bal_penalty_receivable = 0, bal_guarantee_contract_asset = 0,
-                   bal_guarantee_liability = bal_guarantee_liability + w.gca, bal_loan_loss_allowance = 0,
-                   bal_guarantee_provision = 0
+                   bal_guarantee_liability = bal_guarantee_liability + w.gca, bal_loan_loss_allowance = 0
                    FROM eod_write_off w WHERE loans.id = w.loan_id""")
     return count
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from openice.errors import Conflict, ValidationError
-from openice.money import mul_div_half_up, round_half_up
+from openice.money import format_money, mul_div_half_up, round_half_up
 from openice.servicing import ledger as L
 from openice.servicing.daycount import DayCount
 from openice.servicing.products import (
@@ -135,6 +135,7 @@ class LoanAccount:
     overdue_since: date | None = None
     late_fees_charged: int = 0
     guarantee_paid: bool = False
+    written_off: int = 0  # what the borrower owed when the loan was written off: the most recoveries can bring
     recovered: int = 0
     closed_on: date | None = None
     journal: list[tuple[date, str, list[L.Posting]]] = field(default_factory=list)
@@ -330,15 +331,17 @@ class LoanAccount:
         self.funder = PLATFORM
 
     def _write_off(self, day: date) -> None:
+        """Write off everything the borrower owes; the allowance (the provision carried over by a guarantee
+        payout) absorbs its part of the loss. A guaranteed loan always reaches this paid out, so no provision is
+        left to release."""
+        written_off = sum(self.balance(account) for account in L.RECEIVABLE_ACCOUNTS)
         pairs = [(L.CREDIT_LOSS, account, self.balance(account)) for account in L.RECEIVABLE_ACCOUNTS]
         pairs.append((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, self.balance(L.GUARANTEE_CONTRACT_ASSET)))
-        # The allowance absorbs its part of the loss; a provision still held (a manual write-off before
-        # any payout) is released.
         pairs.append((L.LOAN_LOSS_ALLOWANCE, L.CREDIT_LOSS, -self.balance(L.LOAN_LOSS_ALLOWANCE)))
-        pairs.append((L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, -self.balance(L.GUARANTEE_PROVISION)))
         self._post(day, "write_off", L.entry(*pairs))
         self.status = LoanStatus.WRITTEN_OFF
         self.closed_on = day
+        self.written_off = written_off
 
     # ---- online operations -----------------------------------------------------------------
     def repay(self, amount: int, on: date) -> dict[str, int]:
@@ -517,18 +520,27 @@ class LoanAccount:
                 (L.LOAN_LOSS_ALLOWANCE, L.PROVISION_EXPENSE, -self.balance(L.LOAN_LOSS_ALLOWANCE))))
 
     def recover(self, amount: int, on: date) -> None:
-        """Money collected on a written-off loan."""
+        """Money collected on a written-off loan: never more than is still written off on it."""
         if self.status is not LoanStatus.WRITTEN_OFF:
             raise Conflict(f"loan {self.loan_id} is {self.status.value}; recoveries apply to written-off loans",
                            field="loan_id")
         self._check_amount(amount, on)
+        left = self.written_off - self.recovered
+        if amount > left:
+            raise ValidationError(
+                f"{format_money(amount, self.terms.currency)} is more than the "
+                f"{format_money(left, self.terms.currency)} still written off on loan {self.loan_id}",
+                field="amount")
         self.recovered += amount
         self._log(on, None, "recovery", amount)
         self._post(on, "recovery", L.entry((L.COLLECTIONS_CLEARING, L.RECOVERY_INCOME, amount)))
 
     def write_off_now(self, on: date) -> None:
-        """A manual write-off before the automatic threshold (fraud, deceased, settlement)."""
+        """A manual write-off before the automatic threshold (fraud, deceased, settlement). A guaranteed loan is paid
+        out first, as at the payout DPD: the institution is made whole and the platform bears the loss."""
         self._require_active()
+        if self.guarantee_active:
+            self._guarantee_payout(on)
         self._write_off(on)
 
 

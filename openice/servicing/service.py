@@ -8,14 +8,14 @@ different request is refused; concurrent duplicates apply once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import from_minor
 from openice.servicing import ledger as L
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, apply_transaction, replay
@@ -38,6 +38,20 @@ def _enum(kind: type, value: Any, field: str) -> Any:
         return kind(value)
     except ValueError:
         raise ValidationError(f"must be one of {[v.value for v in kind]}", field=field) from None
+
+
+def _reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not 1 <= len(text) <= 200:
+        raise ValidationError("give a reason of 1-200 characters", field="reason")
+    return text
+
+
+def last_month_end(today: date) -> date:
+    """The last day whose month has been closed by end of day: a value date on or before it is in closed books."""
+    return today.replace(day=1) - timedelta(days=1)
 
 
 def _positive_int(value: Any, field: str) -> int:
@@ -116,12 +130,28 @@ class Servicing:
 
     # ---- borrower money ------------------------------------------------------------------------
     def repay(self, loan_id: int, amount: int, idempotency_key: str | None,
-              value_date: date | None = None, currency: str | None = None) -> dict[str, Any]:
+              value_date: date | None = None, currency: str | None = None, reason: str | None = None,
+              may_backdate: bool = True) -> dict[str, Any]:
+        """A payment of what is due. A value date before today (backdating) replays the loan with the payment in its
+        place, which can undo late fees and days past due: it is for an operator (`may_backdate`), needs a reason,
+        and never reaches into a month already closed."""
         amount = _positive_int(amount, "amount")
-        payload = dict(loan_id=loan_id, amount=amount, value_date=str(value_date), currency=currency)
+        reason = _reason(reason)
+        payload = dict(loan_id=loan_id, amount=amount, value_date=str(value_date), currency=currency, reason=reason)
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
-            return self._apply(uow, loan_id, "repayment", amount, value_date, None, currency)
+            today = uow.calendar.require_open()
+            if value_date is not None and value_date < today:
+                if not may_backdate:
+                    raise Forbidden(f"only an operator may backdate a payment; pay with today's value date {today}",
+                                    field="value_date")
+                if reason is None:
+                    raise ValidationError("a backdated payment needs a reason", field="reason")
+                closed = last_month_end(today)
+                if value_date <= closed:
+                    raise ValidationError(f"{value_date} is in a closed month: the books are closed through {closed}",
+                                          field="value_date")
+            return self._apply(uow, loan_id, "repayment", amount, value_date, None, currency, reason)
 
         return self._money_call("repay", idempotency_key, payload, work, loan_id)
 
@@ -144,14 +174,19 @@ class Servicing:
 
         return self._money_call("recover", idempotency_key, dict(loan_id=loan_id, amount=amount), work, loan_id)
 
-    def write_off(self, loan_id: int, idempotency_key: str | None) -> dict[str, Any]:
-        def work(uow: UnitOfWork) -> dict[str, Any]:
-            return self._apply(uow, loan_id, "write_off", 0, None, None)
+    def write_off(self, loan_id: int, idempotency_key: str | None, reason: str | None = None) -> dict[str, Any]:
+        """Write a loan off now. One that is not past due (fraud, death, a settlement) needs a reason on record."""
+        reason = _reason(reason)
 
-        return self._money_call("write_off", idempotency_key, dict(loan_id=loan_id), work, loan_id)
+        def work(uow: UnitOfWork) -> dict[str, Any]:
+            if reason is None and uow.loans.get(loan_id).days_past_due == 0:
+                raise ValidationError(f"loan {loan_id} is not past due: say why it is written off", field="reason")
+            return self._apply(uow, loan_id, "write_off", 0, None, None, reason=reason)
+
+        return self._money_call("write_off", idempotency_key, dict(loan_id=loan_id, reason=reason), work, loan_id)
 
     def _apply(self, uow: UnitOfWork, loan_id: int, kind: str, amount: int, value_date: date | None,
-               mode: PrepaymentMode | None, currency: str | None = None) -> dict[str, Any]:
+               mode: PrepaymentMode | None, currency: str | None = None, reason: str | None = None) -> dict[str, Any]:
         today = uow.calendar.require_open()
         on = value_date or today
         if on > today:
@@ -161,14 +196,15 @@ class Servicing:
             raise ValidationError(f"loan {loan_id} is in {loan.terms.currency}, not {currency}", field="currency")
         if on < loan.disbursed_on:
             raise ValidationError(f"{on} is before the loan was disbursed on {loan.disbursed_on}", field="value_date")
-        txn_id = uow.loans.add_transaction(loan_id, kind, on, amount, today, mode)
+        txn_id = uow.loans.add_transaction(loan_id, kind, on, amount, today, mode, reason)
         if on < today:  # backdated: rebuild the loan's history with this payment in its place
             loan = self._rebuild(uow, loan_id, today, txn_id)
             allocated: dict[str, int] = {}
         else:
             allocated = apply_transaction(loan, Transaction(txn_id, kind, on, amount, mode))
             uow.loans.save(loan, txn_id)
-        uow.outbox.add(today, f"loan.{kind}", loan_id, {"transaction_id": txn_id, "amount": amount})
+        uow.outbox.add(today, f"loan.{kind}", loan_id, {"transaction_id": txn_id, "amount": amount,
+                                                          **({"reason": reason} if reason else {})})
         if loan.status is LoanStatus.CLOSED:
             uow.outbox.add(today, "loan.closed", loan_id, {"closed_on": str(loan.closed_on)})
         return {"transaction_id": txn_id, "loan_id": loan_id, "value_date": on.isoformat(), "allocated": allocated,

@@ -78,6 +78,7 @@ loans = Table(
     Column("dpd", Integer, nullable=False, default=0),
     Column("bucket", String(8), nullable=False, default="C"),
     Column("late_fees_charged", Money, nullable=False, default=0),
+    Column("written_off", Money, nullable=False, default=0, server_default="0"),  # owed when written off
     Column("recovered", Money, nullable=False, default=0),
     Column("bal_loan_principal", Money, nullable=False, default=0),
     Column("bal_interest_accrued", Money, nullable=False, default=0),
@@ -130,6 +131,7 @@ transactions = Table(
     Column("reversed", Boolean, nullable=False, default=False),
     Column("booked_day", Day, nullable=False),
     Column("created_at", String(32), nullable=False),
+    Column("reason", String(200), nullable=True),  # why an operator backdated it or wrote the loan off
 )
 
 allocations = Table(

@@ -140,7 +140,8 @@ class LoanRepository:
         state: dict[str, Any] = dict(
             status=loan.status.value, closed_day=opt_day(loan.closed_on), current_seq=current,
             overdue_since=opt_day(loan.overdue_since), dpd=loan.days_past_due, bucket=loan.bucket,
-            late_fees_charged=loan.late_fees_charged, recovered=loan.recovered, guarantee_paid=loan.guarantee_paid,
+            late_fees_charged=loan.late_fees_charged, written_off=loan.written_off, recovered=loan.recovered,
+            guarantee_paid=loan.guarantee_paid,
             funder=loan.funder)
         for account, column in BALANCE_COLUMNS.items():
             state[column] = loan.balance(account)
@@ -201,7 +202,7 @@ class LoanRepository:
             balances={account: getattr(row, column) for account, column in BALANCE_COLUMNS.items()},
             days_past_due=row.dpd, overdue_since=opt_date(row.overdue_since),
             late_fees_charged=row.late_fees_charged, guarantee_paid=bool(row.guarantee_paid),
-            recovered=row.recovered, closed_on=opt_date(row.closed_day))
+            written_off=row.written_off, recovered=row.recovered, closed_on=opt_date(row.closed_day))
         return loan
 
     def save(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
@@ -294,11 +295,11 @@ class LoanRepository:
         return {account: int(total) for account, total in rows if total}
 
     def add_transaction(self, loan_id: int, kind: str, value_date: date, amount: int, booked_on: date,
-                        mode: PrepaymentMode | None = None) -> int:
+                        mode: PrepaymentMode | None = None, reason: str | None = None) -> int:
         return direct.execute(self.conn, _INSERT_TRANSACTION, dict(
             loan_id=loan_id, kind=kind, value_day=to_day(value_date), amount=amount,
             mode=mode.value if mode else None, reversed=False, booked_day=to_day(booked_on),
-            created_at=now_iso())).scalar_one()
+            created_at=now_iso(), reason=reason)).scalar_one()
 
     def transaction(self, transaction_id: int) -> Any:
         row = self.conn.execute(select(t.transactions).where(t.transactions.c.id == transaction_id)).first()
