@@ -66,7 +66,8 @@ def test_random_money_movements_keep_the_books(servicing, engine, plan, product,
                 call("reverse", key, paid.pop(0))
             elif kind == "backdate" and loan.total_due() and loan.overdue_since:
                 value_date = loan.overdue_since + timedelta(days=min(days, (today - loan.overdue_since).days))
-                paid.append(call("repay", key, loan_id, 100, value_date=value_date)["transaction_id"])
+                paid.append(call("repay", key, loan_id, 100, value_date=value_date,
+                                 reason="bank statement")["transaction_id"])
         except OpeniceError:
             pass  # refused requests change nothing; the checks below hold either way
         with servicing.store.begin(readonly=True) as uow:

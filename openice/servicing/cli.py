@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -179,39 +180,50 @@ def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) ->
     console.print(balances)
 
 
-def _money_command(action: str, loan_or_txn: int, amount: str | None, key: str, db: str | None,
-                   mode: PrepaymentMode = PrepaymentMode.REAMORTISE) -> None:
-    service = _service(db)
+def _money_command(db: str | None, call: Callable[[Servicing], dict[str, Any]]) -> None:
     try:
-        if action == "reverse":
-            result = service.reverse(loan_or_txn, key)
-        else:
-            currency = service.loan(loan_or_txn).terms.currency
-            minor = to_minor(amount or "", currency, "amount")
-            result = (service.repay(loan_or_txn, minor, key) if action == "repay"
-                      else service.prepay(loan_or_txn, minor, key, mode))
+        result = call(_service(db))
     except OpeniceError as error:
         fail(error)
     typer.echo(json.dumps(result, indent=2, default=str))
 
 
+def _minor(service: Servicing, loan_id: int, amount: str) -> int:
+    return to_minor(amount, service.loan(loan_id).terms.currency, "amount")
+
+
 KeyOption = Annotated[str, typer.Option("--key", help="Idempotency key: the same key never pays twice")]
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why: kept on the transaction")]
 
 
-def repay(loan_id: int, amount: str, key: KeyOption, db: DbOption = None) -> None:
-    """Apply a repayment to what is due today."""
-    _money_command("repay", loan_id, amount, key, db)
+def repay(loan_id: int, amount: str, key: KeyOption, db: DbOption = None,
+          value_date: Annotated[str | None, typer.Option(
+              "--value-date", help="Backdate to this day (YYYY-MM-DD, in an open month; needs --reason)")] = None,
+          reason: ReasonOption = None) -> None:
+    """Apply a repayment to what is due today (or, backdated, on its value date: the loan is replayed)."""
+    _money_command(db, lambda s: s.repay(loan_id, _minor(s, loan_id, amount), key,
+                                         parse_date(value_date, "value_date") if value_date else None, reason=reason))
 
 
 def prepay(loan_id: int, amount: str, key: KeyOption, db: DbOption = None,
            mode: Annotated[PrepaymentMode, typer.Option()] = PrepaymentMode.REAMORTISE) -> None:
     """Pay what is due and prepay principal (the payoff amount closes the loan)."""
-    _money_command("prepay", loan_id, amount, key, db, mode)
+    _money_command(db, lambda s: s.prepay(loan_id, _minor(s, loan_id, amount), key, mode))
 
 
 def reverse(transaction_id: int, key: KeyOption, db: DbOption = None) -> None:
     """Reverse a payment; the loan's later history is replayed without it."""
-    _money_command("reverse", transaction_id, None, key, db)
+    _money_command(db, lambda s: s.reverse(transaction_id, key))
+
+
+def write_off(loan_id: int, key: KeyOption, db: DbOption = None, reason: ReasonOption = None) -> None:
+    """Write a loan off now (a guaranteed loan is paid out to its institution first); a current loan needs --reason."""
+    _money_command(db, lambda s: s.write_off(loan_id, key, reason))
+
+
+def recover(loan_id: int, amount: str, key: KeyOption, db: DbOption = None) -> None:
+    """Record money collected on a written-off loan: at most what is still written off on it."""
+    _money_command(db, lambda s: s.recover(loan_id, _minor(s, loan_id, amount), key))
 
 
 def settle_referrals(institution: str, amount: str, key: KeyOption,
@@ -232,6 +244,8 @@ def register(app: typer.Typer) -> None:
     app.command()(repay)
     app.command()(prepay)
     app.command()(reverse)
+    app.command("write-off")(write_off)
+    app.command()(recover)
     app.command("settle-referrals")(settle_referrals)
     app.command("loan")(show_loan)
     db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
