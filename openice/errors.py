@@ -34,6 +34,12 @@ class Forbidden(OpeniceError):
     code = "forbidden"
 
 
+class Unavailable(OpeniceError):
+    """The service is not configured to do this now (no PII key, ...): the operator must fix it, not the caller."""
+
+    code = "unavailable"
+
+
 class Conflict(OpeniceError):
     """The request clashes with current state (closed loan, reused idempotency key, ...)."""
 

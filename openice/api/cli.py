@@ -25,8 +25,17 @@ def serve(db: Db = None, host: Annotated[str | None, typer.Option(help="Bind add
     """Start the HTTP service (OpenAPI at /openapi.json, docs at /docs, all served locally)."""
     import uvicorn
 
+    from openice.decisioning.pii import PiiVault
+    from openice.decisioning.repository import bind_pii_key
+
     settings = Settings.load(config, db=db, host=host, port=port, workers=workers)
-    migrate(make_engine(settings.db))
+    engine = make_engine(settings.db)
+    migrate(engine)
+    try:
+        bind_pii_key(engine, PiiVault.from_env_if_set())
+    except OpeniceError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
     os.environ.update({"OPENICE_DB": settings.db, **({"OPENICE_CONFIG": config} if config else {})})
     uvicorn.run("openice.api.app:from_env", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers, timeout_keep_alive=settings.keep_alive_seconds,

@@ -16,7 +16,8 @@ from openice.errors import OpeniceError
 
 log = logging.getLogger("openice.api")
 MEDIA_TYPE = "application/problem+json"
-STATUS = {"validation_error": 422, "not_found": 404, "conflict": 409, "forbidden": 403, "error": 400}
+STATUS = {"validation_error": 422, "not_found": 404, "conflict": 409, "forbidden": 403, "unavailable": 503,
+          "error": 400}
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Content too large", 422: "Unprocessable content", 429: "Too many requests",
           500: "Internal server error", 503: "Service unavailable"}

@@ -44,6 +44,7 @@ def _fail(error: OpeniceError) -> None:
 def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
     from openice.decisioning.pii import PiiVault
     from openice.decisioning.policy import Policy
+    from openice.decisioning.repository import bind_pii_key
     from openice.decisioning.service import Decisioning
 
     scorer = None
@@ -51,8 +52,9 @@ def _decisioning(db: str | None, model: Path | None, policy: Path | None = None)
         from openice.scoring.scorer import Scorer
 
         scorer = Scorer.load(model)
-    return Decisioning(make_engine(database_url(db)), scorer, PiiVault.from_env(),
-                       Policy.load(policy) if policy else None)
+    engine, vault = make_engine(database_url(db)), PiiVault.from_env()
+    bind_pii_key(engine, vault)
+    return Decisioning(engine, scorer, vault, Policy.load(policy) if policy else None)
 
 
 @decision_app.command()
@@ -116,9 +118,12 @@ def blacklist(kind: str, value: str, reason: Annotated[str, typer.Option()], db:
 
 def _matching(db: str | None) -> Matching:
     from openice.decisioning.pii import PiiVault
+    from openice.decisioning.repository import bind_pii_key
     from openice.matching.service import Matching
 
-    return Matching(make_engine(database_url(db)), PiiVault.from_env())
+    engine, vault = make_engine(database_url(db)), PiiVault.from_env()
+    bind_pii_key(engine, vault)
+    return Matching(engine, vault)
 
 
 @match_app.command()

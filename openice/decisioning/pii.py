@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from openice.errors import ValidationError
+from openice.errors import Unavailable, ValidationError
 
 ENV_KEY = "OPENICE_PII_KEY"
 VERSION = "v1"
@@ -46,14 +46,24 @@ class PiiVault:
     def __init__(self, master_key: bytes) -> None:
         self._aead = AESGCM(_derive(master_key, b"enc"))
         self._mac_key = _derive(master_key, b"mac")
+        self._check_key = _derive(master_key, b"check")
 
     @classmethod
     def from_env(cls) -> PiiVault:
         text = os.environ.get(ENV_KEY)
         if not text:
-            raise ValidationError("is not set: personal data cannot be stored without a key "
-                                  "(generate one with `openice decision keygen`)", field=ENV_KEY)
+            raise Unavailable("is not set: personal data cannot be stored or read without a key "
+                              "(generate one with `openice decision keygen`)", field=ENV_KEY)
         return cls(parse_key(text))
+
+    @classmethod
+    def from_env_if_set(cls) -> PiiVault | None:
+        return cls.from_env() if os.environ.get(ENV_KEY) else None
+
+    def check_value(self) -> str:
+        """A fingerprint of the key, stored beside the data it encrypted: a wrong key is told at start-up, not by
+        rows that fail to decrypt for ever. One-way and from a key of its own, so it reveals nothing."""
+        return hmac.new(self._check_key, b"openice-pii-key-check", hashlib.sha256).hexdigest()
 
     def encrypt(self, column: str, value: str) -> str:
         nonce = os.urandom(12)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, union, update
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, union, update
 
-from openice.errors import NotFound
+from openice.decisioning.pii import ENV_KEY, PiiVault
+from openice.errors import NotFound, Unavailable, ValidationError
 from openice.storage import decisioning_tables as d
 from openice.storage import direct
 from openice.storage.uow import now_iso
@@ -154,3 +157,29 @@ class BlacklistRepository:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def bind_pii_key(engine: Engine, vault: PiiVault | None) -> None:
+    """Refuse a PII key that is missing or is not the one this database's personal data was encrypted with, before
+    any request is served (a wrong key would break duplicate detection silently and leave rows no one can read).
+    The key's check value is stored at first use; a database from before the check proves the key on one row."""
+    mismatch = ValidationError("is not the key this database's personal data was encrypted with; start with that key "
+                               "(or re-encrypt the data under a new one)", field=ENV_KEY)
+    with engine.begin() as conn:
+        stored = conn.execute(select(d.pii_key_check.c.check_value).where(d.pii_key_check.c.id == 1)).scalar()
+        sample = conn.execute(select(d.borrowers.c.name_enc).limit(1)).scalar()
+        if vault is None:
+            if stored is not None or sample is not None:
+                raise Unavailable("is not set, and this database holds personal data: set it to the key the data "
+                                  "was encrypted with", field=ENV_KEY)
+            return
+        if stored is not None:
+            if not hmac.compare_digest(stored, vault.check_value()):
+                raise mismatch
+            return
+        if sample is not None:
+            try:
+                vault.decrypt("name", sample)
+            except InvalidTag:
+                raise mismatch from None
+        conn.execute(insert(d.pii_key_check).values(id=1, check_value=vault.check_value(), created_at=now_iso()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
@@ -44,6 +45,7 @@ def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
          port: Annotated[int, typer.Option(help="Port for --serve")] = 8000) -> None:
     """Train, onboard five institutions and run a simulated year of the whole platform; print what happened."""
     from openice.demo import run_demo
+    from openice.simulation.platform import demo_pii_key
 
     try:
         from openice.simulation.scenario import Scenario
@@ -73,16 +75,23 @@ def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
     console.print(f"  metrics    .venv/bin/openice metrics --db {result.db}\n"
                   f"  collections .venv/bin/openice collections queue --db {result.db}\n"
                   f"  what-if    .venv/bin/openice whatif --change FILE.yaml (see docs/simulation.md)")
+    key_file = workdir / "pii.key"
+    key_file.write_text(demo_pii_key(seed) + "\n")
+    key_file.chmod(0o600)
+    console.print(f"  PII key    {key_file} (demo only: the key the demo's personal data is encrypted with)")
     if not serve:
-        console.print(f"  API        run again with --serve, or: .venv/bin/openice serve --db {result.db}")
+        console.print(f"  API        run again with --serve, or: OPENICE_PII_KEY=$(cat {key_file}) "
+                      f".venv/bin/openice serve --db {result.db}")
         return
-    _serve(result.db, port)
+    _serve(result.db, port, demo_pii_key(seed))
 
 
-def _serve(db: str, port: int) -> None:
+def _serve(db: str, port: int, pii_key: str) -> None:
     from openice.api.cli import serve as serve_api
     from openice.api.keys import ApiKeys
+    from openice.decisioning.pii import ENV_KEY
 
+    os.environ[ENV_KEY] = pii_key  # the workers read it from the environment
     key = ApiKeys(_engine(db)).create("operator", "platform", "demo")
     console.print(f"\nserving the API on http://127.0.0.1:{port} (docs at /docs); operator key: {key['secret']}\n"
                   "press Ctrl+C to stop")

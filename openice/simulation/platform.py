@@ -6,6 +6,7 @@ makes, so a simulated year exercises the real code paths.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,8 +15,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from openice.datasets import load
-from openice.decisioning.pii import PiiVault
+from openice.decisioning.pii import PiiVault, parse_key
 from openice.decisioning.policy import Policy
+from openice.decisioning.repository import bind_pii_key
 from openice.decisioning.service import Decisioning
 from openice.matching.institutions import CreditBox, Institution
 from openice.matching.service import Matching
@@ -76,9 +78,13 @@ class Platform:
     institutions: list[Institution]
 
 
-def demo_vault(seed: int) -> PiiVault:
+def demo_pii_key(seed: int) -> str:
     """A demo-only PII key derived from the seed, so a run is reproducible; production keys come from the env."""
-    return PiiVault(hashlib.sha256(f"openice-simulation-{seed}".encode()).digest())
+    return base64.b64encode(hashlib.sha256(f"openice-simulation-{seed}".encode()).digest()).decode()
+
+
+def demo_vault(seed: int) -> PiiVault:
+    return PiiVault(parse_key(demo_pii_key(seed)))
 
 
 def build_platform(engine: Engine, scorer: Scorer, institutions: list[Institution], policy: Policy | None = None,
@@ -93,6 +99,7 @@ def build_platform(engine: Engine, scorer: Scorer, institutions: list[Institutio
         if product.code not in existing:
             servicing.create_product(product)
     vault = demo_vault(seed)
+    bind_pii_key(engine, vault)
 
     def business_clock() -> float:
         return (servicing.business_date().toordinal() - 719_163) * 86_400.0  # seconds since 1970 at midnight

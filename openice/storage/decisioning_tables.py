@@ -10,6 +10,13 @@ from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table,
 
 from openice.storage.tables import Day, Id, Money, metadata
 
+pii_key_check = Table(
+    "pii_key_check", metadata,
+    Column("id", Integer, primary_key=True),  # one row: the key the personal data is encrypted with
+    Column("check_value", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
 borrowers = Table(
     "borrowers", metadata,
     Column("id", Text, primary_key=True),
