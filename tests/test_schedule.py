@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -115,7 +116,7 @@ def test_a_bullet_is_one_period_of_its_tenor() -> None:
     s = build_schedule(product(RepaymentMethod.BULLET, "0.12", tenors=(3,)), 1_000_000, 3, date(2026, 1, 15))
     assert abs(s.apr - Decimal("0.12")) < Decimal("1e-9")
     assert abs(s.effective_annual_rate - Decimal("0.12550881")) < Decimal("1e-9")
-    assert s.apr_convention == "IRR method: per-period IRR x 12/3"
+    assert s.apr_convention == "IRR method: per-period IRR x 4"
 
 
 def test_an_apr_a_hair_above_the_cap_is_refused() -> None:
@@ -170,3 +171,20 @@ def test_tenor_not_offered_and_bad_principal() -> None:
     with pytest.raises(ValidationError) as err:
         build_schedule(p, 0, 12, date(2026, 1, 15))
     assert err.value.field == "principal"
+
+
+def test_schedule_command_names_the_convention_and_prints_both_rates() -> None:
+    from typer.testing import CliRunner
+
+    from openice.cli import app
+
+    args = ["schedule", "--principal", "10000", "--rate", "24%", "--tenor", "12", "--method", "interest-only",
+            "--apr-cap", "24%"]
+    out = CliRunner().invoke(app, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert (data["apr"], data["effective_annual_rate"]) == ("0.240000", "0.268242")
+    assert data["apr_convention"] == "IRR method: per-period IRR x 12"
+    table = " ".join(CliRunner().invoke(app, args).output.split())  # as the console wrapped it
+    assert "APR (IRR method: per-period IRR x 12; the borrower's cash flows, fees included): 24.00%" in table
+    assert "effective annual rate 26.82%" in table

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import TypeVar
 
 from dateutil.relativedelta import relativedelta
@@ -69,8 +70,7 @@ class Schedule:
 
     @property
     def apr_convention(self) -> str:
-        periods = "12" if self.months_per_period == 1 else f"12/{self.months_per_period}"
-        return f"IRR method: per-period IRR x {periods}"
+        return f"IRR method: per-period IRR x {Fraction(12, self.months_per_period)}"
 
     def within_cap(self, cap: Decimal) -> bool:
         """Whether the APR, unrounded, is at most `cap`, allowing only for the rounding of installments.
@@ -185,7 +185,7 @@ def build_schedule(product: LoanProduct, principal: int, tenor: int, start: date
                         period_irr(principal - upfront_fee, [i.total for i in installments]))
     if check_cap and product.apr_cap is not None and not schedule.within_cap(product.apr_cap):
         raise ValidationError(
-            f"APR {schedule.apr:.4%} ({schedule.apr_convention}) of a {tenor}-month loan at {rate:.2%} nominal "
+            f"APR {schedule.apr:.4%} ({schedule.apr_convention}) of a {tenor}-month loan at {rate:%} nominal "
             f"exceeds the cap {product.apr_cap:.2%} of product {product.code}; lower the rate or fees", field="rate")
     return schedule
 
