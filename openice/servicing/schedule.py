@@ -41,7 +41,6 @@ class Installment:
 
 
 Real = TypeVar("Real", float, Decimal)
-APR_CONVENTION = "IRR method: per-period IRR x periods per year"
 
 
 @dataclass(frozen=True)
