@@ -108,6 +108,11 @@ def test_an_equal_installment_loan_at_the_cap_passes_whatever_its_amount() -> No
     assert f"{s.effective_annual_rate:.2%}" == "26.82%"
     small = build_schedule(capped, 50_000, 12, date(2026, 1, 15))
     assert Decimal("0.240039") < small.apr < Decimal("0.240040")
+    # The allowance is half a fen per installment, about 5.3 fen at 2% a month; at 24.01% the 10,000.00 loan
+    # costs about 51 fen more than at the cap (present value), so it is refused.
+    over = product(RepaymentMethod.EQUAL_INSTALLMENT, "0.2401", apr_cap=Decimal("0.24"))
+    with pytest.raises(ValidationError, match="exceeds the cap"):
+        build_schedule(over, 1_000_000, 12, date(2026, 1, 15))
 
 
 def test_a_bullet_is_one_period_of_its_tenor() -> None:

@@ -5,7 +5,8 @@ minor unit; the last installment's principal is whatever remains, so principal p
 sum exactly to the amount lent.
 
 APR: the IRR method that China's rate caps and disclosure rule use. Each installment is one
-period, whatever its calendar days; the per-period IRR of the borrower's cash flows (net amount
+period, whatever its calendar days (a new loan's first period is whole: its due dates fall on the
+start's day of the month); the per-period IRR of the borrower's cash flows (net amount
 received, then every installment with its fees) times the periods in a year is the APR, kept
 unrounded for the cap check. The effective annual rate compounds the same per-period IRR.
 """
@@ -38,9 +39,6 @@ class Installment:
     @property
     def total(self) -> int:
         return self.principal + self.interest + self.fee
-
-
-Real = TypeVar("Real", float, Decimal)
 
 
 @dataclass(frozen=True)
@@ -187,6 +185,9 @@ def build_schedule(product: LoanProduct, principal: int, tenor: int, start: date
             f"APR {schedule.apr:.4%} ({schedule.apr_convention}) of a {tenor}-month loan at {rate:%} nominal "
             f"exceeds the cap {product.apr_cap:.2%} of product {product.code}; lower the rate or fees", field="rate")
     return schedule
+
+
+Real = TypeVar("Real", float, Decimal)
 
 
 def period_irr(received: int, payments: list[int]) -> Decimal:
