@@ -32,6 +32,7 @@ from openice.money import to_minor
 from openice.storage import decisioning_tables as d
 from openice.storage import direct
 from openice.storage import tables as t
+from openice.storage.uow import ProductRepository
 
 router = APIRouter(prefix="/v1", tags=["lending"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
@@ -114,14 +115,15 @@ def list_lines(tx: SelfOrOperator, page: PageParams,
                borrower_id: Annotated[str | None, Query(max_length=64)] = None,
                status: Annotated[str | None, Query(pattern="^(active|expired|frozen)$")] = None) -> Any:
     found = rows(tx.scope, "credit_lines", page, borrower_id=borrower_id, status=status)
-    return reply(Page(items=[line_view(r, product_currency(tx.scope, r.product_code)) for r in found.items],
+    products = ProductRepository(tx.conn)
+    return reply(Page(items=[line_view(r, products.get(r.product_code)) for r in found.items],
                       next_cursor=found.next_cursor))
 
 
 @router.get("/credit-lines/{line_id}", response_model=CreditLineView)
 def get_line(line_id: str, tx: SelfOrOperator) -> Any:
     row = tx.owned("credit_lines", line_id, "line_id")
-    return reply(line_view(row, product_currency(tx.scope, row.product_code)))
+    return reply(line_view(row, ProductRepository(tx.conn).get(row.product_code)))
 
 
 @router.post("/credit-lines/{line_id}/drawdowns", status_code=201, response_model=DrawdownView)

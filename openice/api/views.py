@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from openice.decisioning.identity import mask_id, mask_mobile, mask_name
 from openice.decisioning.pii import PiiVault
+from openice.decisioning.policy import line_rates
 from openice.money import from_minor
 from openice.servicing.loan import LoanAccount
-from openice.servicing.products import PrepaymentMode
+from openice.servicing.products import LoanProduct, PrepaymentMode
 from openice.storage.days import from_day
 
 T = TypeVar("T")
@@ -222,17 +223,24 @@ class CreditLineView(BaseModel):
     drawn: Money
     available: Money
     rate_ppm: int
-    apr_ppm: int
+    apr_ppm: int = Field(description="the highest APR over the product's tenors, fees included, as approved")
+    effective_annual_rate_ppm: int = Field(description="that tenor's per-period IRR compounded over a year")
+    apr_convention: str = Field(description="how the APR annualises, e.g. IRR method: per-period IRR x 12")
     max_tenor: int
     grade: str
 
 
-def line_view(row: Any, currency: str) -> CreditLineView:
+def line_view(row: Any, product: LoanProduct) -> CreditLineView:
+    """The line as approved; its effective annual rate and convention follow from its product and rate."""
+    c = product.currency
+    rates = line_rates(product, row.rate_ppm)
     return CreditLineView(id=row.id, borrower_id=row.borrower_id, decision_id=row.decision_id,
                           product_code=row.product_code, approved_on=from_day(row.approved_day),
-                          expiry_on=from_day(row.expiry_day), status=row.status, amount=money(row.amount, currency),
-                          drawn=money(row.drawn, currency), available=money(row.amount - row.drawn, currency),
-                          rate_ppm=row.rate_ppm, apr_ppm=row.apr_ppm, max_tenor=row.max_tenor, grade=row.grade)
+                          expiry_on=from_day(row.expiry_day), status=row.status, amount=money(row.amount, c),
+                          drawn=money(row.drawn, c), available=money(row.amount - row.drawn, c),
+                          rate_ppm=row.rate_ppm, apr_ppm=row.apr_ppm,
+                          effective_annual_rate_ppm=rates.effective_annual_rate_ppm,
+                          apr_convention=rates.apr_convention, max_tenor=row.max_tenor, grade=row.grade)
 
 
 class DrawdownView(BaseModel):

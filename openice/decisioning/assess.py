@@ -36,8 +36,8 @@ def _line(inputs: AssessmentInput, product: LoanProduct, policy: Policy, grade: 
     if grid_rate is None:
         reasons.append(f"no price for grade {grade}")
         return None, {}
-    rate_ppm, apr_ppm = price(product, grid_rate)
-    if rate_ppm < 0:
+    rate_ppm, rates = price(product, grid_rate)
+    if rates is None:
         reasons.append(f"product {product.code}'s fees alone exceed its APR cap")
         return None, {}
     payment_per_unit = monthly_payment(1.0, rate_ppm / PPM, tenor)
@@ -57,7 +57,7 @@ def _line(inputs: AssessmentInput, product: LoanProduct, policy: Policy, grade: 
                        f"{amount} minor units, below the minimum line {max(policy.min_line, product.min_principal)}")
         return None, facts
     expiry = inputs.decided_on + timedelta(days=policy.line_days)
-    return CreditLine(amount, rate_ppm, apr_ppm, expiry, tenor), facts
+    return CreditLine(amount, rate_ppm, rates.apr_ppm, rates.effective_annual_rate_ppm, expiry, tenor), facts
 
 
 def assess(inputs: AssessmentInput, product: LoanProduct, scorer: ScorerLike, policy: Policy,

@@ -125,7 +125,8 @@ class RuleResult:
 class CreditLine:
     amount: int
     rate_ppm: int  # nominal annual rate of drawdowns
-    apr_ppm: int  # the highest APR over the product's tenors, fees included; never above the cap
+    apr_ppm: int  # the highest APR (IRR method) over the product's tenors, fees included; never above the cap
+    effective_annual_rate_ppm: int  # of the same tenor: its per-period IRR compounded over a year
     expiry: date
     max_tenor: int
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -13,11 +14,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openice.decisioning.domain import canonical_hash, parse
+from openice.money import round_half_up
 from openice.servicing.products import PPM, LoanProduct
-from openice.servicing.schedule import build_schedule
+from openice.servicing.schedule import Schedule, build_schedule
 
 PROBE_DAY = date(2026, 1, 1)  # APR depends on the calendar only through month lengths; any fixed day will do
-# Headroom under a cap: a loan's real APR moves by a few basis points with its start date.
+# Headroom under a cap: a loan's real APR moves by a few basis points with its start date (actual day
+# counts) and its amount (interest rounded to the minor unit).
 CAP_MARGIN = Decimal("0.0005")
 DEFAULT_GRID = {"A": "0.08", "B": "0.11", "C": "0.15", "D": "0.19", "E": "0.24", "F": "0.30"}
 
@@ -85,15 +88,28 @@ def _product_key(product: LoanProduct) -> str:
     return known[1]
 
 
-def _apr(product: LoanProduct, rate_ppm: int, tenor: int) -> Decimal:
-    probe = max(product.min_principal, min(product.max_principal, 1_000_000))
-    return build_schedule(product, probe, tenor, PROBE_DAY, Decimal(rate_ppm) / PPM, check_cap=False).apr
+@dataclass(frozen=True)
+class LineRates:
+    """A line's APR (IRR method) and effective annual rate in ppm: those of the tenor with the highest APR."""
+
+    apr_ppm: int
+    effective_annual_rate_ppm: int
+    apr_convention: str
 
 
 @cache
-def _line_apr_ppm(key: str, rate_ppm: int) -> int:
+def _highest_apr_schedule(key: str, rate_ppm: int) -> Schedule:
     product = LoanProduct.from_dict(json.loads(key))
-    return int(max(_apr(product, rate_ppm, tenor) for tenor in product.tenors) * PPM)
+    probe = max(product.min_principal, min(product.max_principal, 1_000_000))
+    return max((build_schedule(product, probe, tenor, PROBE_DAY, Decimal(rate_ppm) / PPM, check_cap=False)
+                for tenor in product.tenors), key=lambda schedule: schedule.apr)
+
+
+def line_rates(product: LoanProduct, rate_ppm: int) -> LineRates:
+    """What a line at `rate_ppm` discloses, rounded half-up to ppm only here, for display and storage."""
+    schedule = _highest_apr_schedule(_product_key(product), rate_ppm)
+    return LineRates(round_half_up(schedule.apr * PPM), round_half_up(schedule.effective_annual_rate * PPM),
+                     schedule.apr_convention)
 
 
 @cache
@@ -105,7 +121,7 @@ def _max_rate_ppm(key: str) -> int:
     step = PPM // 10_000
 
     def fits(units: int) -> bool:
-        return _line_apr_ppm(key, units * step) <= (product.apr_cap - CAP_MARGIN) * PPM
+        return _highest_apr_schedule(key, units * step).apr <= product.apr_cap - CAP_MARGIN  # unrounded
 
     lo, hi = 0, int(product.apr_cap * PPM) // step
     if not fits(lo):
@@ -118,11 +134,12 @@ def _max_rate_ppm(key: str) -> int:
     return lo * step
 
 
-def price(product: LoanProduct, grid_rate: Decimal) -> tuple[int, int]:
-    """(nominal rate, APR) in ppm: the grid's rate, lowered when fees would push the APR above the product cap.
+def price(product: LoanProduct, grid_rate: Decimal) -> tuple[int, LineRates | None]:
+    """The nominal rate in ppm, the grid's lowered when fees would push the APR above the product cap, and the
+    line's rates at it (None: fees alone pass the cap).
 
     Both are cached per product and rate, so pricing costs microseconds after the first call.
     """
     key = _product_key(product)
     rate = min(int(grid_rate * PPM), _max_rate_ppm(key))
-    return rate, (_line_apr_ppm(key, rate) if rate >= 0 else -1)
+    return rate, (line_rates(product, rate) if rate >= 0 else None)

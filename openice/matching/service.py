@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from openice.decisioning.pii import PiiVault
-from openice.decisioning.policy import monthly_payment
+from openice.decisioning.policy import line_rates, monthly_payment
 from openice.decisioning.service import DecisionUnit
 from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
 from openice.matching.boxes import Boxes, Drawdowns
@@ -195,8 +195,10 @@ class Matching:
                      "national_id": self.vault.decrypt("national_id", borrower.national_id_enc),
                      "mobile": self.vault.decrypt("mobile", borrower.mobile_enc),
                      "province": borrower.province, "city": borrower.city}
+        rates = line_rates(unit.core.products.get(line.product_code), line.rate_ppm)
         line_view = {"amount": line.amount, "rate_ppm": line.rate_ppm, "apr_ppm": line.apr_ppm,
-                     "expiry": from_day(line.expiry_day).isoformat()}
+                     "effective_annual_rate_ppm": rates.effective_annual_rate_ppm,
+                     "apr_convention": rates.apr_convention, "expiry": from_day(line.expiry_day).isoformat()}
         drawdown = {"id": drawdown_id, "amount": amount, "tenor": tenor, "product_code": line.product_code,
                     "line_id": line.id}
         return {"decision": decision, "applicant": applicant, "line": line_view, "drawdown": drawdown,

@@ -40,10 +40,10 @@ def schedule(
     currency: Annotated[str, typer.Option()] = "CNY",
     facilitation_fee: Annotated[str, typer.Option(help="Upfront fee, % of principal")] = "0",
     service_fee: Annotated[str, typer.Option(help="Monthly service fee, % of principal")] = "0",
-    apr_cap: Annotated[str | None, typer.Option(help="Refuse a schedule whose APR passes this")] = None,
+    apr_cap: Annotated[str | None, typer.Option(help="Refuse a schedule whose APR (IRR method) passes this")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
-    """Print the repayment schedule and APR of a loan."""
+    """Print the repayment schedule of a loan, its APR on the IRR method and its effective annual rate."""
     try:
         product = LoanProduct(
             code="ADHOC", currency=currency, tenors=(tenor,), method=method,
@@ -60,7 +60,9 @@ def schedule(
             for i in plan.installments]
     if as_json:
         out = {"currency": currency, "principal": fmt(plan.principal, currency).replace(",", ""),
-               "upfront_fee": fmt(plan.upfront_fee, currency).replace(",", ""), "apr": str(plan.apr),
+               "upfront_fee": fmt(plan.upfront_fee, currency).replace(",", ""),
+               "apr": str(round(plan.apr, 6)), "effective_annual_rate": str(round(plan.effective_annual_rate, 6)),
+               "apr_convention": plan.apr_convention,
                "installments": [{k: (v.replace(",", "") if isinstance(v, str) else v) for k, v in r.items()}
                                 for r in rows]}
         typer.echo(json.dumps(out, indent=2))
@@ -75,7 +77,8 @@ def schedule(
                   fmt(sum(i.fee for i in plan.installments), currency),
                   fmt(sum(i.total for i in plan.installments), currency), style="bold")
     console.print(table)
-    console.print(f"APR (IRR of the borrower's cash flows, fees included): [bold]{plan.apr:.2%}[/bold]")
+    console.print(f"APR ({plan.apr_convention}; the borrower's cash flows, fees included): "
+                  f"[bold]{plan.apr:.2%}[/bold]; effective annual rate {plan.effective_annual_rate:.2%}")
 
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: $OPENICE_DB or sqlite:///openice.db)")]

@@ -3,13 +3,21 @@
 Rounding: every installment's interest, fee and regular principal is rounded half-up to the
 minor unit; the last installment's principal is whatever remains, so principal parts always
 sum exactly to the amount lent.
+
+APR: the IRR method that China's rate caps and disclosure rule use. Each installment is one
+period, whatever its calendar days (a new loan's first period is whole: its due dates fall on the
+start's day of the month); the per-period IRR of the borrower's cash flows (net amount
+received, then every installment with its fees) times the periods in a year is the APR, kept
+unrounded for the cap check. The effective annual rate compounds the same per-period IRR.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import TypeVar
 
 from dateutil.relativedelta import relativedelta
 
@@ -38,11 +46,44 @@ class Schedule:
     principal: int
     upfront_fee: int
     installments: tuple[Installment, ...]
-    apr: Decimal
+    months_per_period: int  # 1 for monthly installments; a bullet's single period is its tenor
+    period_irr: Decimal  # of the borrower's cash flows, each installment one period
 
     @property
     def net_disbursed(self) -> int:
         return self.principal - self.upfront_fee
+
+    @property
+    def apr(self) -> Decimal:
+        """The per-period IRR times the periods in a year, unrounded: the figure rate caps apply to."""
+        return self.period_irr * 12 / self.months_per_period
+
+    @property
+    def effective_annual_rate(self) -> Decimal:
+        """The per-period IRR compounded over a year, disclosed beside the APR."""
+        with localcontext() as ctx:
+            ctx.prec = 40
+            return (1 + self.period_irr) ** (Decimal(12) / self.months_per_period) - 1
+
+    @property
+    def apr_convention(self) -> str:
+        return f"IRR method: per-period IRR x {Fraction(12, self.months_per_period)}"
+
+    def within_cap(self, cap: Decimal) -> bool:
+        """Whether the APR, unrounded, is at most `cap`, allowing only for the rounding of installments.
+
+        Rounding each installment's interest half-up to the minor unit moves the IRR of a loan lent at
+        exactly the cap's rate by up to half a minor unit per installment, either way; that much, and
+        nothing more, is allowed, so a loan at the cap passes whatever its amount.
+        """
+        if self.apr <= cap:
+            return True
+        with localcontext() as ctx:
+            ctx.prec = 40
+            discount = 1 / (1 + cap * self.months_per_period / 12)
+            paid = sum(Decimal(i.total) * discount ** (k + 1) for k, i in enumerate(self.installments))
+            allowance = sum(Decimal("0.5") * discount ** (k + 1) for k in range(len(self.installments)))
+            return paid - self.net_disbursed <= allowance
 
     @property
     def total_interest(self) -> int:
@@ -128,42 +169,60 @@ def build_schedule(product: LoanProduct, principal: int, tenor: int, start: date
         raise ValidationError("must not be negative", field="rate")
     monthly_fee = round_half_up(Decimal(principal) * product.monthly_service_fee_rate)
     upfront_fee = round_half_up(Decimal(principal) * product.facilitation_fee_rate)
+    if upfront_fee >= principal:
+        raise ValidationError("leaves the borrower nothing of the principal, so no APR exists",
+                              field="facilitation_fee_rate")
     if product.method is RepaymentMethod.BULLET:
         dues = monthly_due_dates(start, 1, months_per_period=tenor)
     else:
         dues = monthly_due_dates(start, tenor)
     installments = amortise(principal, rate, product.day_count, product.method, start, dues, monthly_fee)
-    apr = borrower_apr(start, principal - upfront_fee, installments)
-    if check_cap and product.apr_cap is not None and apr > product.apr_cap:
+    schedule = Schedule(principal, upfront_fee, tuple(installments),
+                        tenor if product.method is RepaymentMethod.BULLET else 1,
+                        period_irr(principal - upfront_fee, [i.total for i in installments]))
+    if check_cap and product.apr_cap is not None and not schedule.within_cap(product.apr_cap):
         raise ValidationError(
-            f"APR {apr:.2%} of a {tenor}-month loan at {rate:.2%} nominal exceeds the cap "
-            f"{product.apr_cap:.2%} of product {product.code}; lower the rate or fees", field="rate")
-    return Schedule(principal, upfront_fee, tuple(installments), apr)
+            f"APR {schedule.apr:.4%} ({schedule.apr_convention}) of a {tenor}-month loan at {rate:%} nominal "
+            f"exceeds the cap {product.apr_cap:.2%} of product {product.code}; lower the rate or fees", field="rate")
+    return schedule
 
 
-def xirr(flows: list[tuple[date, int]]) -> float:
-    """Effective annual rate r solving sum(cf / (1+r)^(days/365)) = 0, by bisection then Newton."""
-    t0 = flows[0][0]
-    times = [((d - t0).days / 365.0, float(cf)) for d, cf in flows]
-
-    def npv(r: float) -> float:
-        return sum(cf / (1.0 + r) ** t for t, cf in times)
-
-    lo, hi = -0.99, 10.0
-    if npv(lo) * npv(hi) > 0:
-        raise ValidationError("cash flows have no internal rate of return", field="schedule")
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if npv(lo) * npv(mid) <= 0:
-            hi = mid
-        else:
-            lo = mid
-        if hi - lo < 1e-12:
-            break
-    return (lo + hi) / 2
+Real = TypeVar("Real", float, Decimal)
 
 
-def borrower_apr(start: date, net_disbursed: int, installments: list[Installment] | tuple[Installment, ...]) -> Decimal:
-    """APR as the IRR of what the borrower receives and pays, fees included, to 4 decimals."""
-    flows = [(start, net_disbursed)] + [(i.due_date, -i.total) for i in installments]
-    return Decimal(str(round(xirr(flows), 6))).quantize(Decimal("0.0001"))
+def period_irr(received: int, payments: list[int]) -> Decimal:
+    """The rate r per period with received = sum(payment_k / (1+r)^k), k = 1, 2, ...: equal periods.
+
+    Solved for x = 1/(1+r): sum(payment_k x^k) - received rises and is convex for x > 0, so Newton's
+    method started above the root walks down to it without overshooting, however high the rate.
+    """
+    if received <= 0 or not any(payments) or min(payments) < 0:
+        raise ValidationError("needs money received first and only payments after it; no IRR exists",
+                              field="schedule")
+    # Start above the root: each payment alone bounds it (payment_k x^k <= received), and so does
+    # received / sum(payments) when that exceeds 1 (a negative rate). Floats come close cheaply;
+    # the last steps run in 40-digit decimals.
+    above = [max(1.0, received / sum(payments))] + [(received / p) ** (1 / k) for k, p in enumerate(payments, 1) if p]
+    x = _newton(received, payments, min(above), 1e-12)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return 1 / _newton(received, payments, Decimal(repr(x)), Decimal("1e-30")) - 1
+
+
+def _newton(received: int, payments: list[int], x: Real, tolerance: Real) -> Real:
+    """Newton's method on sum(payment_k x^k) = received, in floats or decimals alike."""
+    while True:
+        value, slope = _npv_in_x(received, payments, x)
+        step = value / slope
+        x -= step
+        if abs(step) <= x * tolerance:
+            return x
+
+
+def _npv_in_x(received: int, payments: list[int], x: Real) -> tuple[Real, Real]:
+    """sum(payment_k x^k) - received and its slope in x, by Horner's rule."""
+    poly = slope = x * 0
+    for p in reversed(payments):
+        slope = slope * x + poly
+        poly = poly * x + p
+    return poly * x - received, poly + slope * x

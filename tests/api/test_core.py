@@ -9,6 +9,15 @@ from tests.api.conftest import World, make_app
 PROBLEM = "application/problem+json"
 
 
+def test_a_credit_line_shows_its_apr_convention_and_effective_annual_rate(world: World) -> None:
+    line = world.call("borrower1", "GET", f"/v1/credit-lines/{world.ids[1]['line']}").json()
+    assert line["apr_convention"] == "IRR method: per-period IRR x 12"  # CASH-EI: monthly installments
+    apr = line["apr_ppm"] / 1e6
+    assert abs(line["effective_annual_rate_ppm"] / 1e6 - ((1 + apr / 12) ** 12 - 1)) < 2e-6
+    listed = world.call("borrower1", "GET", "/v1/credit-lines").json()["items"]
+    assert [x["effective_annual_rate_ppm"] for x in listed] == [line["effective_annual_rate_ppm"]]
+
+
 def test_loan_detail_repay_prepay_and_reverse(world: World) -> None:
     loan = world.ids[1]["loan"]
     world.first_due()

@@ -164,6 +164,10 @@ def test_investigation_report_in_three_formats(engine: Engine, servicing: Servic
     assert report["bureau"]["inquiries_6m"] == 2
     html = matching.report(offer, "html")
     assert reg["national_id"] not in html and reg["mobile"] not in html and "Pre-loan investigation report" in html
+    rates = report["recommended"]
+    assert rates["apr_convention"] == "IRR method: per-period IRR x 12"
+    assert rates["effective_annual_rate"] > rates["apr"]
+    assert "APR, fees included (IRR method: per-period IRR x 12)" in html and "Effective annual rate" in html
     pdf = matching.report(offer, "pdf")
     assert pdf.startswith(b"%PDF")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).replace(" ", "").replace("\n", "")
