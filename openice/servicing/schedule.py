@@ -210,13 +210,15 @@ def period_irr(received: int, payments: list[int]) -> Decimal:
 
 
 def _newton(received: int, payments: list[int], x: Real, tolerance: Real) -> Real:
-    """Newton's method on sum(payment_k x^k) = received, in floats or decimals alike."""
-    while True:
+    """Newton's method on sum(payment_k x^k) = received, in floats or decimals alike. It converges monotonically
+    from above; the bound on steps only guards against a schedule no loan has."""
+    for _ in range(500):
         value, slope = _npv_in_x(received, payments, x)
         step = value / slope
         x -= step
         if abs(step) <= x * tolerance:
             return x
+    raise ValidationError("the schedule's internal rate of return does not converge", field="schedule")
 
 
 def _npv_in_x(received: int, payments: list[int], x: Real) -> tuple[Real, Real]:
