@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -23,10 +24,12 @@ def originate_mix(servicing, count: int, seed: int) -> list[int]:  # type: ignor
     for k in range(count):
         product = rnd.choice(products)
         model = rnd.choice(["capital-light", "capital-heavy", "on-balance-sheet"])
+        # Most institutions earn less than the borrower pays: the platform books the spread.
+        funder_rate = rnd.choice([None, product.nominal_rate * Decimal("0.7"), product.nominal_rate - Decimal("0.03")])
         result = servicing.originate(
             product_code=product.code, principal=rnd.randint(500, 50_000) * 100, tenor=rnd.choice(product.tenors),
             funder="bank-a", business_model=model, guarantee_payout_dpd=60 if model == "capital-heavy" else None,
-            idempotency_key=f"orig-{seed}-{k}")
+            idempotency_key=f"orig-{seed}-{k}", funder_rate=funder_rate)
         ids.append(result["loan_id"])
     return ids
 
@@ -37,7 +40,7 @@ def reference(uow, loan_id: int, business_date: date) -> LoanAccount:  # type: i
     product = uow.products.get(row.product_code)
     return replay(lambda: LoanAccount.originate(
         loan_id, product, row.principal, row.tenor, from_day(row.disbursed_day), row.original_funder,
-        BusinessModel(row.business_model), None, row.guarantee_payout_dpd),
+        BusinessModel(row.business_model), None, row.guarantee_payout_dpd, Decimal(row.funder_rate_ppm) / 1_000_000),
         uow.loans.live_transactions(loan_id), business_date)
 
 
@@ -77,7 +80,8 @@ def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # 
             assert ledger == expected, loan_id
             assert paid(stored) == paid(ref), loan_id
         assert uow.conn.execute(select(func.sum(t.journal_lines.c.amount))).scalar_one() == 0
-        # The run exercised referral fees, provision true-ups, payouts into the allowance, interest after payouts.
+        # The run exercised referral fees, provision true-ups, payouts into the allowance, interest after payouts,
+        # the platform's interest spread.
         accounts = set(uow.conn.execute(select(t.journal_lines.c.account).distinct()).scalars())
         assert {L.REFERRAL_FEE_INCOME, L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE,
-                L.PLATFORM_INTEREST_INCOME} <= accounts
+                L.PLATFORM_INTEREST_INCOME, L.INTEREST_SPREAD_INCOME} <= accounts

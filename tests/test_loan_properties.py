@@ -78,13 +78,18 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(product=products(), principal=st.integers(1, 5_000_000), model=st.sampled_from(list(BusinessModel)),
-       ops=operations)
-def test_random_histories_keep_the_books(product: LoanProduct, principal: int, model: BusinessModel, ops) -> None:
+       ops=operations, funder_share=st.sampled_from([None, 0, 1, 2]))
+def test_random_histories_keep_the_books(product: LoanProduct, principal: int, model: BusinessModel, ops,
+                                         funder_share: int | None) -> None:
     tenor = product.tenors[0]
     payout = min(60, product.write_off_dpd) if model is BusinessModel.CAPITAL_HEAVY else None
 
     def originate() -> LoanAccount:
-        return LoanAccount.originate(1, product, principal, tenor, START, "bank-a", model, None, payout)
+        return LoanAccount.originate(1, product, principal, tenor, START, "bank-a", model, None, payout, funder_rate)
+
+    # The funder earns all, none or about half of the borrower's rate; the platform books the rest as its spread.
+    rate_ppm = int(product.nominal_rate * 1_000_000)
+    funder_rate = None if funder_share is None else Decimal(rate_ppm * funder_share // 2) / 1_000_000
 
     try:
         loan = originate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -227,6 +228,29 @@ def test_recoveries_are_capped_at_what_is_still_written_off(servicing, engine) -
     with pytest.raises(ValidationError):
         servicing.recover(light, 1, "r3")
     assert servicing.loan(light).recovered == 1_200_000
+    assert trial_balance(engine) == 0
+
+
+def test_the_platforms_interest_spread_is_booked_apart(servicing, engine) -> None:
+    """12,000.00 CNY over 12 months at 18% (30/360) from 2026-01-15: the first month's interest is 180.00. The funder
+    agreed to earn 12%, two thirds of it; the platform keeps the rest as its spread, split per posting half-up:
+    - January's month end accrues 17/31 of 180.00 = 98.71: funder 98.71 x 2/3 = 65.81, spread 32.90;
+    - the due date books the other 81.29: funder 54.19, spread 27.10;
+    - in all the funder earns 120.00 and the platform 60.00 on the first installment."""
+    loan_id = new_loan(servicing, "spread", funder_rate=Decimal("0.12"))
+    run_until(engine, date(2026, 2, 16))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.journal_entries.c.kind, t.journal_lines.c.account, t.journal_lines.c.amount)
+            .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+            .where(t.journal_lines.c.loan_id == loan_id,
+                   t.journal_lines.c.account.in_([L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME]))).all()
+    assert sorted((r.kind, r.account, r.amount) for r in rows) == [
+        ("accrual", L.INTEREST_INCOME, -6581), ("accrual", L.INTEREST_SPREAD_INCOME, -3290),
+        ("installment_due", L.INTEREST_INCOME, -5419), ("installment_due", L.INTEREST_SPREAD_INCOME, -2710)]
+    with pytest.raises(ValidationError) as err:  # the platform does not pay a funder more than the borrower does
+        new_loan(servicing, "too-rich", funder_rate=Decimal("0.19"))
+    assert err.value.field == "funder_rate"
     assert trial_balance(engine) == 0
 
 

@@ -39,13 +39,15 @@ DIMENSIONS = ("business_model", "model_group", "institution", "product", "channe
 
 INCOME_ACCOUNTS = ("interest_income", "service_fee_income", "facilitation_fee_income", "late_fee_income",
                    "prepayment_fee_income", "guarantee_release_income", "recovery_income", "referral_fee_income",
-                   "platform_interest_income")
+                   "platform_interest_income", "interest_spread_income")
 
 # (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
 # falls in exactly one line, so the lines add up to the ledger's income to the cent.
 REVENUE_LINES: tuple[tuple[str, str], ...] = (
+    # The platform's interest spread on an institution's loan is a service fee in substance: it is the platform's
+    # price for facilitating and servicing, taken out of the borrower's interest.
     ("credit_driven.facilitation_and_servicing_fees",
-     "{m} = 'capital-heavy' AND {a} IN ('facilitation_fee_income', 'service_fee_income')"),
+     "{m} = 'capital-heavy' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')"),
     # Interest on loans the platform took over by paying out its guarantee is financing income too.
     ("credit_driven.financing_income",
      "({m} = 'on-balance-sheet' AND {a} IN ('interest_income', 'facilitation_fee_income', 'service_fee_income'))"
@@ -54,7 +56,7 @@ REVENUE_LINES: tuple[tuple[str, str], ...] = (
     ("credit_driven.other_fees",
      "{m} IN ('capital-heavy', 'on-balance-sheet') AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
     ("platform.facilitation_and_servicing_fees",
-     "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income')"),
+     "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')"),
     ("platform.other_fees", "{m} = 'capital-light' AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
     ("platform.referral_fees", "{a} = 'referral_fee_income'"),
     ("technology.fees", "{m} = 'technology' AND {a} <> 'interest_income' AND {a} <> 'recovery_income'"),

@@ -373,7 +373,7 @@ class Matching:
                     product_code=line.product_code, principal=amount, tenor=tenor, funder=inst.code,
                     business_model=inst.business_model, idempotency_key=f"drawdown-{drawdown_id}",
                     borrower_id=line.borrower_id, rate=Decimal(line.rate_ppm) / PPM,
-                    guarantee_payout_dpd=inst.guarantee_payout_dpd, channel="matching")
+                    guarantee_payout_dpd=inst.guarantee_payout_dpd, channel="matching", funder_rate=inst.rate)
             except IntegrityError:
                 if attempt == ORIGINATION_ATTEMPTS - 1:
                     raise

@@ -40,9 +40,24 @@ from openice.storage.days import from_day
 from openice.storage.uow import now_iso
 
 ACTIVE = "status = 'active'"
-# Interest goes to the funder's interest_income, or to the platform's once it paid the guarantee out.
+# Interest goes to the funder's interest_income (its part, `LoanTerms.funder_interest`) and the platform's
+# interest_spread_income (the rest), or all to the platform's platform_interest_income once it paid the guarantee
+# out. The working tables carry pi (paid out), rp (the borrower's rate) and fp (the funder's) for it.
 INTEREST_ACCOUNT = "CASE WHEN pi = 1 THEN 'platform_interest_income' ELSE 'interest_income' END"
-PLATFORM_INTEREST = "CASE WHEN l.guarantee_paid = :yes THEN 1 ELSE 0 END AS pi"
+PLATFORM_INTEREST = ("CASE WHEN l.guarantee_paid = :yes THEN 1 ELSE 0 END AS pi, l.rate_ppm AS rp, "
+                     "l.funder_rate_ppm AS fp")
+
+
+def funder_interest(amount: str) -> str:
+    """The funder's part of a non-negative interest amount, half-up, exactly as `LoanTerms.funder_interest`."""
+    return f"(CASE WHEN pi = 1 OR fp >= rp THEN {amount} ELSE (2 * ({amount}) * fp + rp) / (2 * rp) END)"
+
+
+def interest_lines(amount: str) -> list[tuple[str, str, str]]:
+    """The credit lines of recognising `amount` of interest: the funder's (or the platform's after a payout) and
+    the platform's spread."""
+    funder = funder_interest(amount)
+    return [(INTEREST_ACCOUNT, f"-{funder}", ""), ("'interest_spread_income'", f"-(({amount}) - {funder})", "")]
 UNPAID = "(principal - principal_paid) + (interest - interest_paid) + (fee - fee_paid) > 0"
 BUCKET_SQL = ("CASE WHEN {dpd} > write_off_dpd THEN 'WO' WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= 30 THEN 'M1' "
               "WHEN {dpd} <= 60 THEN 'M2' WHEN {dpd} <= 90 THEN 'M3' ELSE 'M4+' END")
@@ -108,7 +123,7 @@ def step_due(ctx: DayContext) -> int:
     ctx.lines("installment_due", "eod_due", [
         ("'interest_receivable'", "interest", ""),
         ("'interest_accrued'", "-accrued", ""),
-        (INTEREST_ACCOUNT, "-(interest - accrued)", ""),
+        *interest_lines("interest - accrued"),
         ("'fee_receivable'", "fee", ""),
         ("CASE WHEN ga = 1 THEN 'guarantee_contract_asset' ELSE 'service_fee_income' END", "-fee", ""),
         ("'guarantee_liability'", "fee", "ga = 1"),
@@ -130,7 +145,7 @@ def step_accrual(ctx: DayContext) -> int:
     if not closes_month(ctx.day):
         return 0
     count = ctx.temp("eod_accrual", f"""
-        SELECT loan_id, inc, pi FROM (
+        SELECT loan_id, inc, pi, rp, fp FROM (
             SELECT l.id AS loan_id, {PLATFORM_INTEREST},
                    (2 * i.interest * (CASE WHEN :n - i.period_start_day < i.due_day - i.period_start_day
                                           THEN :n - i.period_start_day ELSE i.due_day - i.period_start_day END)
@@ -140,7 +155,7 @@ def step_accrual(ctx: DayContext) -> int:
             WHERE l.{ACTIVE} AND i.period_start_day < :n) x
         WHERE inc > 0""")
     if count:
-        ctx.lines("accrual", "eod_accrual", [("'interest_accrued'", "inc", ""), (INTEREST_ACCOUNT, "-inc", "")])
+        ctx.lines("accrual", "eod_accrual", [("'interest_accrued'", "inc", ""), *interest_lines("inc")])
         ctx.run("UPDATE loans SET bal_interest_accrued = bal_interest_accrued + a.inc "
                 "FROM eod_accrual a WHERE loans.id = a.loan_id")
     return count

@@ -116,10 +116,22 @@ class LoanTerms:
     business_model: BusinessModel
     guarantee_payout_dpd: int | None
     provision_ppm: tuple[int, ...]  # provision rate per bucket (C, M1, M2, M3, M4+) of a guaranteed loan
+    funder_rate_ppm: int  # the annual rate the funder earns; the rest of the borrower's rate is the platform's
 
     @property
     def guaranteed(self) -> bool:
         return self.business_model is BusinessModel.CAPITAL_HEAVY
+
+    @property
+    def rate_ppm(self) -> int:
+        return int(self.rate * PPM)
+
+    def funder_interest(self, amount: int) -> int:
+        """The funder's part of an interest amount: amount x funder's rate / borrower's rate, half-up, per posting;
+        the rest is the platform's spread."""
+        if self.funder_rate_ppm >= self.rate_ppm:
+            return amount
+        return mul_div_half_up(amount, self.funder_rate_ppm, self.rate_ppm)
 
 
 @dataclass
@@ -147,8 +159,11 @@ class LoanAccount:
     @classmethod
     def originate(cls, loan_id: int, product: LoanProduct, principal: int, tenor: int, on: date,
                   funder: str, business_model: BusinessModel, rate: Decimal | None = None,
-                  guarantee_payout_dpd: int | None = None) -> LoanAccount:
-        """Disburse a new loan: the funder advances the principal, the platform takes its upfront fee."""
+                  guarantee_payout_dpd: int | None = None, funder_rate: Decimal | None = None) -> LoanAccount:
+        """Disburse a new loan: the funder advances the principal, the platform takes its upfront fee.
+
+        `funder_rate` is the annual rate the institution agreed to earn; the borrower's rate above it is the
+        platform's interest spread. None (and a loan on the platform's own balance sheet): the funder earns it all."""
         if business_model is BusinessModel.CAPITAL_HEAVY:
             if guarantee_payout_dpd is None or not 1 <= guarantee_payout_dpd <= product.write_off_dpd:
                 raise ValidationError(
@@ -160,6 +175,16 @@ class LoanAccount:
             funder = PLATFORM
         schedule = build_schedule(product, principal, tenor, on, rate)
         rate = product.nominal_rate if rate is None else rate
+        rate_ppm = int(rate * PPM)
+        if funder_rate is None or business_model is BusinessModel.ON_BALANCE_SHEET:
+            funder_rate_ppm = rate_ppm
+        else:
+            funder_rate_ppm = to_ppm(funder_rate, "funder_rate")
+            if funder_rate_ppm < 0:
+                raise ValidationError("must not be negative", field="funder_rate")
+            if funder_rate_ppm > rate_ppm:
+                raise ValidationError(f"the funder's {funder_rate:.2%} is above the borrower's {rate:.2%}: the "
+                                      "platform does not pay the difference", field="funder_rate")
         terms = LoanTerms(
             product_code=product.code, currency=product.currency, principal=principal, tenor=tenor,
             rate=rate, method=product.method, day_count=product.day_count.value,
@@ -170,7 +195,8 @@ class LoanAccount:
             component_order=tuple(product.component_order), allocation=product.allocation,
             monthly_fee=schedule.installments[0].fee if product.method is not RepaymentMethod.BULLET else 0,
             business_model=business_model, guarantee_payout_dpd=guarantee_payout_dpd,
-            provision_ppm=tuple(to_ppm(r, "provision_rates") for r in product.provision_rates))
+            provision_ppm=tuple(to_ppm(r, "provision_rates") for r in product.provision_rates),
+            funder_rate_ppm=funder_rate_ppm)
         loan = cls(loan_id=loan_id, terms=terms, funder=funder, disbursed_on=on,
                    installments=[InstallmentState(i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee)
                                  for i in schedule.installments])
@@ -214,9 +240,13 @@ class LoanAccount:
             raise Conflict(f"loan {self.loan_id} is {self.status.value}; it takes no more payments",
                            field=field_name)
 
-    def _interest_account(self) -> str:
-        """Interest belongs to the funder, and to the platform once it has paid the guarantee out."""
-        return L.PLATFORM_INTEREST_INCOME if self.guarantee_paid else L.INTEREST_INCOME
+    def _interest_income(self, debit: str, amount: int) -> list[tuple[str, str, int]]:
+        """Interest recognised: the funder's part and the platform's spread, or all the platform's once it has paid
+        the guarantee out and holds the loan."""
+        if self.guarantee_paid:
+            return [(debit, L.PLATFORM_INTEREST_INCOME, amount)]
+        funder = self.terms.funder_interest(amount)
+        return [(debit, L.INTEREST_INCOME, funder), (debit, L.INTEREST_SPREAD_INCOME, amount - funder)]
 
     def _fee_credit_account(self) -> str:
         return L.GUARANTEE_CONTRACT_ASSET if self.guarantee_active else L.FEE_INCOME
@@ -270,7 +300,7 @@ class LoanAccount:
                 accrued = self.balance(L.INTEREST_ACCRUED)
                 postings = L.entry(
                     (L.INTEREST_RECEIVABLE, L.INTEREST_ACCRUED, accrued),
-                    (L.INTEREST_RECEIVABLE, self._interest_account(), inst.interest - accrued),
+                    *self._interest_income(L.INTEREST_RECEIVABLE, inst.interest - accrued),
                     (L.FEE_RECEIVABLE, self._fee_credit_account(), inst.fee),
                 )
                 if self.guarantee_active:
@@ -282,7 +312,7 @@ class LoanAccount:
         """Month-end: recognise the interest earned so far in the current period."""
         increment = self.accrued_interest(nxt) - self.balance(L.INTEREST_ACCRUED)
         if increment > 0:
-            self._post(day, "accrual", L.entry((L.INTEREST_ACCRUED, self._interest_account(), increment)))
+            self._post(day, "accrual", L.entry(*self._interest_income(L.INTEREST_ACCRUED, increment)))
 
     def _mark_overdue(self, day: date, nxt: date) -> None:
         overdue = [i.due_date for i in self.installments if i.booked and i.due_date <= day and i.unpaid > 0]
@@ -454,7 +484,7 @@ class LoanAccount:
         return L.entry(
             (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
             (L.COLLECTIONS_CLEARING, L.INTEREST_ACCRUED, booked_accrual),
-            (L.COLLECTIONS_CLEARING, self._interest_account(), accrued - booked_accrual),
+            *self._interest_income(L.COLLECTIONS_CLEARING, accrued - booked_accrual),
             (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
             # The guarantee ends with the loan: fees that will never be billed leave both sides.
             (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, unearned_guarantee),

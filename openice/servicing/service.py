@@ -19,7 +19,7 @@ from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import from_minor
 from openice.servicing import ledger as L
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, apply_transaction, replay
-from openice.servicing.products import LoanProduct, PrepaymentMode
+from openice.servicing.products import PPM, LoanProduct, PrepaymentMode
 from openice.storage.days import from_day
 from openice.storage.uow import Store, UnitOfWork
 
@@ -105,21 +105,24 @@ class Servicing:
     def originate(self, *, product_code: str, principal: int, tenor: int, funder: str,
                   business_model: str | BusinessModel, idempotency_key: str | None,
                   borrower_id: str | None = None, rate: Decimal | None = None,
-                  guarantee_payout_dpd: int | None = None, channel: str = "direct") -> dict[str, Any]:
-        """Book and disburse a loan on today's business date under its funder and business model."""
+                  guarantee_payout_dpd: int | None = None, channel: str = "direct",
+                  funder_rate: Decimal | None = None) -> dict[str, Any]:
+        """Book and disburse a loan on today's business date under its funder and business model; `funder_rate` is
+        the rate the institution earns (the borrower's rate above it is the platform's spread)."""
         principal = _positive_int(principal, "principal")
         model = _enum(BusinessModel, business_model, "business_model")
         if not funder:
             raise ValidationError("is required: an institution code or 'platform'", field="funder")
         payload = dict(product_code=product_code, principal=principal, tenor=tenor, funder=funder,
                        business_model=model.value, borrower_id=borrower_id, rate=str(rate),
-                       guarantee_payout_dpd=guarantee_payout_dpd, channel=channel)
+                       guarantee_payout_dpd=guarantee_payout_dpd, channel=channel,
+                       **({"funder_rate": str(funder_rate)} if funder_rate is not None else {}))
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
             today = uow.calendar.require_open()
             product = uow.products.get(product_code)
             loan = LoanAccount.originate(uow.loans.next_id(), product, principal, tenor, today, funder, model,
-                                         rate, guarantee_payout_dpd)
+                                         rate, guarantee_payout_dpd, funder_rate)
             uow.loans.add(loan, borrower_id=borrower_id, channel=channel)
             uow.outbox.add(today, "loan.originated", loan.loan_id,
                            {"principal": principal, "funder": loan.funder, "business_model": model.value})
@@ -269,7 +272,7 @@ class Servicing:
         def originate() -> LoanAccount:
             return LoanAccount.originate(loan_id, product, row.principal, row.tenor, from_day(row.disbursed_day),
                                          row.original_funder, terms.business_model, terms.rate,
-                                         terms.guarantee_payout_dpd)
+                                         terms.guarantee_payout_dpd, Decimal(terms.funder_rate_ppm) / PPM)
 
         try:
             loan = replay(originate, uow.loans.live_transactions(loan_id), today)
