@@ -81,7 +81,8 @@ def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # 
             assert paid(stored) == paid(ref), loan_id
         assert uow.conn.execute(select(func.sum(t.journal_lines.c.amount))).scalar_one() == 0
         # The run exercised referral fees, provision true-ups, payouts into the allowance, interest after payouts,
-        # the platform's interest spread.
+        # the platform's interest spread, non-accrual (interest and late fees held in suspense).
         accounts = set(uow.conn.execute(select(t.journal_lines.c.account).distinct()).scalars())
         assert {L.REFERRAL_FEE_INCOME, L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE,
-                L.PLATFORM_INTEREST_INCOME, L.INTEREST_SPREAD_INCOME} <= accounts
+                L.PLATFORM_INTEREST_INCOME, L.INTEREST_SPREAD_INCOME, L.INTEREST_SUSPENSE,
+                L.PENALTY_SUSPENSE} <= accounts

@@ -55,10 +55,19 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
     assert provision <= principal and allowance <= principal
     if loan.status is LoanStatus.CLOSED:
         assert ledger.get(L.PROVISION_EXPENSE, 0) == 0, "a repaid loan leaves no provision charge"
-    if loan.status is LoanStatus.WRITTEN_OFF:  # provision charged + credit loss = what was written off
+    # Non-accrual: what waits in suspense is never more than is still receivable, and nothing waits on a loan that
+    # is closed or written off.
+    assert -loan.balance(L.INTEREST_SUSPENSE) <= loan.balance(L.INTEREST_ACCRUED) + loan.balance(L.INTEREST_RECEIVABLE)
+    assert -loan.balance(L.FEE_SUSPENSE) <= loan.balance(L.FEE_RECEIVABLE)
+    assert -loan.balance(L.PENALTY_SUSPENSE) <= loan.balance(L.PENALTY_RECEIVABLE)
+    if loan.status is not LoanStatus.ACTIVE:
+        assert all(loan.balance(a) == 0 for a in L.SUSPENSE_ACCOUNTS)
+    if loan.status is LoanStatus.WRITTEN_OFF:  # provision charged + credit loss + suspense dropped = written off
         written = -sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
                        if p.account in L.RECEIVABLE_ACCOUNTS)
-        assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(L.CREDIT_LOSS, 0) == written
+        dropped = sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
+                      if p.account in L.SUSPENSE_ACCOUNTS)
+        assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(L.CREDIT_LOSS, 0) + dropped == written
         assert loan.written_off == written and 0 <= loan.recovered <= written
         assert -ledger.get(L.RECOVERY_INCOME, 0) == loan.recovered
         # A guaranteed loan is always paid out before it is written off: the institution never bears the loss.

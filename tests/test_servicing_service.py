@@ -14,6 +14,7 @@ from openice.servicing import ledger as L
 from openice.servicing.eod import run_until
 from openice.servicing.products import LoanProduct
 from openice.storage import tables as t
+from openice.storage.days import to_day
 from tests.conftest import START
 
 
@@ -251,6 +252,43 @@ def test_the_platforms_interest_spread_is_booked_apart(servicing, engine) -> Non
     with pytest.raises(ValidationError) as err:  # the platform does not pay a funder more than the borrower does
         new_loan(servicing, "too-rich", funder_rate=Decimal("0.19"))
     assert err.value.field == "funder_rate"
+    assert trial_balance(engine) == 0
+
+
+INCOME = (L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME, L.FEE_INCOME, L.PENALTY_INCOME)
+
+
+def test_a_loan_past_90_dpd_earns_nothing_until_it_pays(servicing, engine) -> None:
+    """A 12,000.00 CNY loan never paid from its first due date, 2026-02-15: it reaches 91 DPD when 2026-05-16
+    closes. From then on its interest, service fees and late fees are billed into suspense, not income; at 169 DPD
+    (2026-08-03) it has earned nothing since. Paid in full, what waited in suspense becomes income that day."""
+    loan_id = new_loan(servicing, "na")
+    run_until(engine, date(2026, 8, 3))
+    loan = servicing.loan(loan_id)
+    assert loan.days_past_due == 169 and loan.non_accrual
+
+    def income(since: date) -> dict[str, int]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(t.journal_lines.c.account, func.sum(t.journal_lines.c.amount))
+                .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+                .where(t.journal_lines.c.loan_id == loan_id, t.journal_entries.c.business_day >= to_day(since),
+                       t.journal_lines.c.account.in_(INCOME)).group_by(t.journal_lines.c.account)).all()
+        return {account: -amount for account, amount in rows if amount}
+
+    assert income(date(2026, 5, 16)) == {}
+    assert income(date(2026, 5, 15)) == {L.PENALTY_INCOME: income(date(2026, 5, 15))[L.PENALTY_INCOME]}  # 90 DPD
+    held = {account: -loan.balance(account) for account in L.SUSPENSE_ACCOUNTS}
+    assert all(held.values())  # the installments of 06-15 and 07-15 and the late fees since 05-16
+    assert held[L.INTEREST_SUSPENSE] <= loan.balance(L.INTEREST_ACCRUED) + loan.balance(L.INTEREST_RECEIVABLE)
+    servicing.repay(loan_id, loan.total_due(), "catch-up")
+    cured = servicing.loan(loan_id)
+    # Everything billed is collected; July's month-end accrual (interest earned, not yet due) still waits.
+    accrued = cured.balance(L.INTEREST_ACCRUED)
+    assert accrued > 0 and cured.balance(L.INTEREST_SUSPENSE) == -accrued
+    assert cured.balance(L.FEE_SUSPENSE) == cured.balance(L.PENALTY_SUSPENSE) == 0
+    assert income(date(2026, 8, 3)) == {L.INTEREST_INCOME: held[L.INTEREST_SUSPENSE] - accrued,
+                                        L.FEE_INCOME: held[L.FEE_SUSPENSE], L.PENALTY_INCOME: held[L.PENALTY_SUSPENSE]}
     assert trial_balance(engine) == 0
 
 

@@ -2,7 +2,8 @@
 
 Closing business day D moves the business date to D+1, in ordered steps:
 
-1. due          installments falling due on D+1 become receivable (interest, fees, guarantee release)
+1. due          installments falling due on D+1 become receivable (interest, fees, guarantee release; a
+                loan in non-accrual bills its interest and fees into suspense)
 2. accrual      on a month's last day, interest earned so far in each current period is recognised
 3. delinquency  installments due on or before D and unpaid make a loan overdue: days past due,
                 bucket, and (past the grace days) a day's late fee up to the cap
@@ -45,7 +46,7 @@ ACTIVE = "status = 'active'"
 # out. The working tables carry pi (paid out), rp (the borrower's rate) and fp (the funder's) for it.
 INTEREST_ACCOUNT = "CASE WHEN pi = 1 THEN 'platform_interest_income' ELSE 'interest_income' END"
 PLATFORM_INTEREST = ("CASE WHEN l.guarantee_paid = :yes THEN 1 ELSE 0 END AS pi, l.rate_ppm AS rp, "
-                     "l.funder_rate_ppm AS fp")
+                     "l.funder_rate_ppm AS fp, CASE WHEN l.dpd > l.non_accrual_dpd THEN 1 ELSE 0 END AS na")
 
 
 def funder_interest(amount: str) -> str:
@@ -54,10 +55,12 @@ def funder_interest(amount: str) -> str:
 
 
 def interest_lines(amount: str) -> list[tuple[str, str, str]]:
-    """The credit lines of recognising `amount` of interest: the funder's (or the platform's after a payout) and
-    the platform's spread."""
+    """The credit lines of `amount` of interest earned by the calendar: the funder's (or the platform's after a
+    payout) and the platform's spread, or all of it in suspense while the loan is in non-accrual (na)."""
     funder = funder_interest(amount)
-    return [(INTEREST_ACCOUNT, f"-{funder}", ""), ("'interest_spread_income'", f"-(({amount}) - {funder})", "")]
+    return [(INTEREST_ACCOUNT, f"-{funder}", "na = 0"), ("'interest_spread_income'", f"-(({amount}) - {funder})",
+                                                          "na = 0"),
+            ("'interest_suspense'", f"-({amount})", "na = 1")]
 UNPAID = "(principal - principal_paid) + (interest - interest_paid) + (fee - fee_paid) > 0"
 BUCKET_SQL = ("CASE WHEN {dpd} > write_off_dpd THEN 'WO' WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= 30 THEN 'M1' "
               "WHEN {dpd} <= 60 THEN 'M2' WHEN {dpd} <= 90 THEN 'M3' ELSE 'M4+' END")
@@ -125,7 +128,8 @@ def step_due(ctx: DayContext) -> int:
         ("'interest_accrued'", "-accrued", ""),
         *interest_lines("interest - accrued"),
         ("'fee_receivable'", "fee", ""),
-        ("CASE WHEN ga = 1 THEN 'guarantee_contract_asset' ELSE 'service_fee_income' END", "-fee", ""),
+        ("CASE WHEN ga = 1 THEN 'guarantee_contract_asset' WHEN na = 1 THEN 'fee_suspense' "
+         "ELSE 'service_fee_income' END", "-fee", ""),
         ("'guarantee_liability'", "fee", "ga = 1"),
         ("'guarantee_release_income'", "-fee", "ga = 1"),
     ])
@@ -134,6 +138,8 @@ def step_due(ctx: DayContext) -> int:
             bal_interest_accrued = 0, bal_fee_receivable = bal_fee_receivable + d.fee,
             bal_guarantee_contract_asset = bal_guarantee_contract_asset - d.fee * d.ga,
             bal_guarantee_liability = bal_guarantee_liability + d.fee * d.ga,
+            bal_interest_suspense = bal_interest_suspense - (d.interest - d.accrued) * d.na,
+            bal_fee_suspense = bal_fee_suspense - d.fee * (1 - d.ga) * d.na,
             current_seq = CASE WHEN d.seq < d.last_seq THEN d.seq + 1 ELSE NULL END
         FROM eod_due d WHERE loans.id = d.loan_id""")
     ctx.run("UPDATE installments SET booked = :yes WHERE due_day = :n AND booked = :no "
@@ -145,7 +151,7 @@ def step_accrual(ctx: DayContext) -> int:
     if not closes_month(ctx.day):
         return 0
     count = ctx.temp("eod_accrual", f"""
-        SELECT loan_id, inc, pi, rp, fp FROM (
+        SELECT loan_id, inc, pi, rp, fp, na FROM (
             SELECT l.id AS loan_id, {PLATFORM_INTEREST},
                    (2 * i.interest * (CASE WHEN :n - i.period_start_day < i.due_day - i.period_start_day
                                           THEN :n - i.period_start_day ELSE i.due_day - i.period_start_day END)
@@ -156,7 +162,8 @@ def step_accrual(ctx: DayContext) -> int:
         WHERE inc > 0""")
     if count:
         ctx.lines("accrual", "eod_accrual", [("'interest_accrued'", "inc", ""), *interest_lines("inc")])
-        ctx.run("UPDATE loans SET bal_interest_accrued = bal_interest_accrued + a.inc "
+        ctx.run("UPDATE loans SET bal_interest_accrued = bal_interest_accrued + a.inc, "
+                "bal_interest_suspense = bal_interest_suspense - a.inc * a.na "
                 "FROM eod_accrual a WHERE loans.id = a.loan_id")
     return count
 
@@ -171,6 +178,7 @@ def step_delinquency(ctx: DayContext) -> int:
     room = "(l.late_fee_cap - l.late_fees_charged)"
     count = ctx.temp("eod_delinquent", f"""
         SELECT l.id AS loan_id, {dpd} AS dpd, l.bucket AS old_bucket, {BUCKET_SQL.format(dpd=dpd)} AS new_bucket,
+               CASE WHEN {dpd} > l.non_accrual_dpd THEN 1 ELSE 0 END AS na,
                CASE WHEN {dpd} <= l.grace_days OR {room} <= 0 THEN 0
                     WHEN {fee} < {room} THEN {fee} ELSE {room} END AS fee
         FROM loans l JOIN (
@@ -179,13 +187,15 @@ def step_delinquency(ctx: DayContext) -> int:
             WHERE m.overdue_since IS NOT NULL AND m.{ACTIVE} AND i.booked = :yes AND i.due_day <= :d
             GROUP BY i.loan_id) o ON o.loan_id = l.id""")
     if count:
-        ctx.lines("late_fee", "eod_delinquent", [("'penalty_receivable'", "fee", ""),
-                                                 ("'late_fee_income'", "-fee", "")])
+        ctx.lines("late_fee", "eod_delinquent", [
+            ("'penalty_receivable'", "fee", ""),
+            ("CASE WHEN na = 1 THEN 'penalty_suspense' ELSE 'late_fee_income' END", "-fee", "")])
         ctx.outbox("loan.bucket_changed", "eod_delinquent",
                    "'{\"from\": \"' || old_bucket || '\", \"to\": \"' || new_bucket || '\"}'",
                    "old_bucket <> new_bucket")
         ctx.run("""UPDATE loans SET dpd = x.dpd, bucket = x.new_bucket,
                    bal_penalty_receivable = bal_penalty_receivable + x.fee,
+                   bal_penalty_suspense = bal_penalty_suspense - x.fee * x.na,
                    late_fees_charged = late_fees_charged + x.fee
                    FROM eod_delinquent x WHERE loans.id = x.loan_id""")
     return count
@@ -216,23 +226,26 @@ def step_write_off(ctx: DayContext) -> int:
     count = ctx.temp("eod_write_off", f"""
         SELECT id AS loan_id, bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
                bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca,
-               bal_loan_loss_allowance AS lla
+               bal_loan_loss_allowance AS lla, bal_interest_suspense AS isus, bal_fee_suspense AS fsus,
+               bal_penalty_suspense AS psus
         FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND dpd > write_off_dpd""")
     if count:
         ctx.lines("write_off", "eod_write_off", [
-            ("'credit_loss_expense'", "p + ia + ir + fr + pr + lla", ""),
+            ("'credit_loss_expense'", "p + ia + ir + fr + pr + lla + isus + fsus + psus", ""),
             ("'loan_principal'", "-p", ""), ("'interest_accrued'", "-ia", ""),
             ("'interest_receivable'", "-ir", ""), ("'fee_receivable'", "-fr", ""),
             ("'penalty_receivable'", "-pr", ""),
             ("'guarantee_liability'", "gca", ""), ("'guarantee_contract_asset'", "-gca", ""),
-            ("'loan_loss_allowance'", "-lla", "")])
+            ("'loan_loss_allowance'", "-lla", ""),
+            ("'interest_suspense'", "-isus", ""), ("'fee_suspense'", "-fsus", ""), ("'penalty_suspense'", "-psus", "")])
         ctx.outbox("loan.written_off", "eod_write_off",
                    "'{\"principal\": ' || CAST(p AS VARCHAR(24)) || '}'")
         ctx.run("""UPDATE loans SET status = 'written_off', closed_day = :d, bucket = 'WO',
                    written_off = w.p + w.ia + w.ir + w.fr + w.pr,
                    bal_loan_principal = 0, bal_interest_accrued = 0, bal_interest_receivable = 0,
                    bal_fee_receivable = 0, bal_penalty_receivable = 0, bal_guarantee_contract_asset = 0,
-                   bal_guarantee_liability = bal_guarantee_liability + w.gca, bal_loan_loss_allowance = 0
+                   bal_guarantee_liability = bal_guarantee_liability + w.gca, bal_loan_loss_allowance = 0,
+                   bal_interest_suspense = 0, bal_fee_suspense = 0, bal_penalty_suspense = 0
                    FROM eod_write_off w WHERE loans.id = w.loan_id""")
     return count
 

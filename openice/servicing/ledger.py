@@ -20,12 +20,18 @@ GUARANTEE_CONTRACT_ASSET = "guarantee_contract_asset"  # guarantee fees still to
 GUARANTEE_LIABILITY = "guarantee_liability"  # the platform's stand-ready obligation
 GUARANTEE_PROVISION = "guarantee_provision"  # expected payouts on a live guarantee (contingent liability)
 LOAN_LOSS_ALLOWANCE = "loan_loss_allowance"  # the provision, carried onto a loan the platform paid out on
+# Non-accrual: interest, fees and late fees billed past the product's non-accrual DPD are not income until collected.
+INTEREST_SUSPENSE = "interest_suspense"
+FEE_SUSPENSE = "fee_suspense"
+PENALTY_SUSPENSE = "penalty_suspense"
 
 SNAPSHOT_ACCOUNTS = (LOAN_PRINCIPAL, INTEREST_ACCRUED, INTEREST_RECEIVABLE, FEE_RECEIVABLE,
                      PENALTY_RECEIVABLE, GUARANTEE_CONTRACT_ASSET, GUARANTEE_LIABILITY, GUARANTEE_PROVISION,
-                     LOAN_LOSS_ALLOWANCE)
+                     LOAN_LOSS_ALLOWANCE, INTEREST_SUSPENSE, FEE_SUSPENSE, PENALTY_SUSPENSE)
 # Snapshot accounts that carry a credit balance (<= 0); the others carry a debit balance (>= 0).
-CREDIT_SNAPSHOT_ACCOUNTS = (GUARANTEE_LIABILITY, GUARANTEE_PROVISION, LOAN_LOSS_ALLOWANCE)
+CREDIT_SNAPSHOT_ACCOUNTS = (GUARANTEE_LIABILITY, GUARANTEE_PROVISION, LOAN_LOSS_ALLOWANCE, INTEREST_SUSPENSE,
+                            FEE_SUSPENSE, PENALTY_SUSPENSE)
+SUSPENSE_ACCOUNTS = (INTEREST_SUSPENSE, FEE_SUSPENSE, PENALTY_SUSPENSE)
 RECEIVABLE_ACCOUNTS = (LOAN_PRINCIPAL, INTEREST_ACCRUED, INTEREST_RECEIVABLE, FEE_RECEIVABLE,
                        PENALTY_RECEIVABLE)
 

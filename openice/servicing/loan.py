@@ -108,6 +108,7 @@ class LoanTerms:
     late_fee_ppm: int
     late_fee_cap: int
     write_off_dpd: int
+    non_accrual_dpd: int
     prepayment_allowed: bool
     prepayment_fee_ppm: int
     component_order: tuple[str, ...]
@@ -190,7 +191,8 @@ class LoanAccount:
             rate=rate, method=product.method, day_count=product.day_count.value,
             grace_days=product.grace_days, late_fee_ppm=to_ppm(product.late_fee_daily_rate, "late_fee_daily_rate"),
             late_fee_cap=round_half_up(Decimal(principal) * product.late_fee_cap_rate),
-            write_off_dpd=product.write_off_dpd, prepayment_allowed=product.prepayment_allowed,
+            write_off_dpd=product.write_off_dpd, non_accrual_dpd=product.non_accrual_dpd,
+            prepayment_allowed=product.prepayment_allowed,
             prepayment_fee_ppm=to_ppm(product.prepayment_fee_rate, "prepayment_fee_rate"),
             component_order=tuple(product.component_order), allocation=product.allocation,
             monthly_fee=schedule.installments[0].fee if product.method is not RepaymentMethod.BULLET else 0,
@@ -240,6 +242,11 @@ class LoanAccount:
             raise Conflict(f"loan {self.loan_id} is {self.status.value}; it takes no more payments",
                            field=field_name)
 
+    @property
+    def non_accrual(self) -> bool:
+        """Past the product's non-accrual DPD, what is billed is not income until it is collected."""
+        return self.days_past_due > self.terms.non_accrual_dpd
+
     def _interest_income(self, debit: str, amount: int) -> list[tuple[str, str, int]]:
         """Interest recognised: the funder's part and the platform's spread, or all the platform's once it has paid
         the guarantee out and holds the loan."""
@@ -248,8 +255,14 @@ class LoanAccount:
         funder = self.terms.funder_interest(amount)
         return [(debit, L.INTEREST_INCOME, funder), (debit, L.INTEREST_SPREAD_INCOME, amount - funder)]
 
+    def _interest_billed(self, debit: str, amount: int) -> list[tuple[str, str, int]]:
+        """Interest earned by the calendar: income, or held in suspense while the loan is in non-accrual."""
+        return [(debit, L.INTEREST_SUSPENSE, amount)] if self.non_accrual else self._interest_income(debit, amount)
+
     def _fee_credit_account(self) -> str:
-        return L.GUARANTEE_CONTRACT_ASSET if self.guarantee_active else L.FEE_INCOME
+        if self.guarantee_active:
+            return L.GUARANTEE_CONTRACT_ASSET
+        return L.FEE_SUSPENSE if self.non_accrual else L.FEE_INCOME
 
     def total_due(self) -> int:
         """What the borrower owes today: booked installments and late fees."""
@@ -300,7 +313,7 @@ class LoanAccount:
                 accrued = self.balance(L.INTEREST_ACCRUED)
                 postings = L.entry(
                     (L.INTEREST_RECEIVABLE, L.INTEREST_ACCRUED, accrued),
-                    *self._interest_income(L.INTEREST_RECEIVABLE, inst.interest - accrued),
+                    *self._interest_billed(L.INTEREST_RECEIVABLE, inst.interest - accrued),
                     (L.FEE_RECEIVABLE, self._fee_credit_account(), inst.fee),
                 )
                 if self.guarantee_active:
@@ -312,7 +325,7 @@ class LoanAccount:
         """Month-end: recognise the interest earned so far in the current period."""
         increment = self.accrued_interest(nxt) - self.balance(L.INTEREST_ACCRUED)
         if increment > 0:
-            self._post(day, "accrual", L.entry(*self._interest_income(L.INTEREST_ACCRUED, increment)))
+            self._post(day, "accrual", L.entry(*self._interest_billed(L.INTEREST_ACCRUED, increment)))
 
     def _mark_overdue(self, day: date, nxt: date) -> None:
         overdue = [i.due_date for i in self.installments if i.booked and i.due_date <= day and i.unpaid > 0]
@@ -329,7 +342,8 @@ class LoanAccount:
         fee = min(fee, self.terms.late_fee_cap - self.late_fees_charged)
         if fee > 0:
             self.late_fees_charged += fee
-            self._post(day, "late_fee", L.entry((L.PENALTY_RECEIVABLE, L.PENALTY_INCOME, fee)))
+            income = L.PENALTY_SUSPENSE if self.non_accrual else L.PENALTY_INCOME
+            self._post(day, "late_fee", L.entry((L.PENALTY_RECEIVABLE, income, fee)))
 
     def guaranteed_amount(self) -> int:
         """What a payout would pay the institution today: the outstanding principal and the interest due."""
@@ -362,12 +376,14 @@ class LoanAccount:
 
     def _write_off(self, day: date) -> None:
         """Write off everything the borrower owes; the allowance (the provision carried over by a guarantee
-        payout) absorbs its part of the loss. A guaranteed loan always reaches this paid out, so no provision is
-        left to release."""
+        payout) absorbs its part of the loss, and what was held in suspense is no loss at all. A guaranteed loan
+        always reaches this paid out, so no provision is left to release."""
         written_off = sum(self.balance(account) for account in L.RECEIVABLE_ACCOUNTS)
         pairs = [(L.CREDIT_LOSS, account, self.balance(account)) for account in L.RECEIVABLE_ACCOUNTS]
         pairs.append((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, self.balance(L.GUARANTEE_CONTRACT_ASSET)))
         pairs.append((L.LOAN_LOSS_ALLOWANCE, L.CREDIT_LOSS, -self.balance(L.LOAN_LOSS_ALLOWANCE)))
+        # What was held in suspense was never income: it leaves with its receivable, not as a credit loss.
+        pairs += [(account, L.CREDIT_LOSS, -self.balance(account)) for account in L.SUSPENSE_ACCOUNTS]
         self._post(day, "write_off", L.entry(*pairs))
         self.status = LoanStatus.WRITTEN_OFF
         self.closed_on = day
@@ -384,6 +400,7 @@ class LoanAccount:
                 f"{amount} exceeds the {due} due today; pay the difference as a prepayment", field="amount")
         allocated = self._allocate(amount, on)
         self._post(on, "repayment", self._payment_postings(allocated))
+        self._recognise_collected(on)
         self._after_payment(on)
         return allocated
 
@@ -405,6 +422,7 @@ class LoanAccount:
         elif rest:
             postings += self._partial_prepayment(on, rest, mode, allocated)
         self._post(on, "prepayment", postings)
+        self._recognise_collected(on)
         self._after_payment(on)
         return allocated
 
@@ -536,6 +554,24 @@ class LoanAccount:
         if self.guarantee_active and dropped_fees:
             postings += L.entry((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, dropped_fees))
         return postings
+
+    def _recognise_collected(self, on: date) -> None:
+        """What was held in suspense becomes income once collected. A payment settles the oldest dues first, which
+        were income already; so suspense is recognised only as far as it exceeds what is still receivable."""
+        held = [(L.INTEREST_SUSPENSE, self.balance(L.INTEREST_ACCRUED) + self.balance(L.INTEREST_RECEIVABLE)),
+                (L.FEE_SUSPENSE, self.balance(L.FEE_RECEIVABLE)),
+                (L.PENALTY_SUSPENSE, self.balance(L.PENALTY_RECEIVABLE))]
+        pairs: list[tuple[str, str, int]] = []
+        for account, receivable in held:
+            collected = -self.balance(account) - receivable
+            if collected <= 0:
+                continue
+            if account == L.INTEREST_SUSPENSE:
+                pairs += self._interest_income(account, collected)
+            else:
+                pairs.append((account, L.FEE_INCOME if account == L.FEE_SUSPENSE else L.PENALTY_INCOME, collected))
+        if pairs:
+            self._post(on, "suspense_collected", L.entry(*pairs))
 
     def _after_payment(self, on: date) -> None:
         overdue = [i.due_date for i in self.installments if i.booked and i.due_date < on and i.unpaid > 0]

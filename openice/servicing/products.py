@@ -71,6 +71,7 @@ class LoanProduct:
     prepayment_fee_rate: Decimal = Decimal(0)
     apr_cap: Decimal | None = None
     write_off_dpd: int = 180
+    non_accrual_dpd: int = 90  # beyond it, interest and fees are held in suspense until collected
     min_principal: int = 1
     max_principal: int = 10**12
     component_order: tuple[str, ...] = COMPONENTS
@@ -99,6 +100,8 @@ class LoanProduct:
             raise ValidationError("must not be negative", field="grace_days")
         if self.write_off_dpd < 1:
             raise ValidationError("must be at least 1 day", field="write_off_dpd")
+        if self.non_accrual_dpd < 0:
+            raise ValidationError("must not be negative", field="non_accrual_dpd")
         if not 0 < self.min_principal <= self.max_principal:
             raise ValidationError("need 0 < min_principal <= max_principal", field="min_principal")
         if sorted(self.component_order) != sorted(COMPONENTS):
@@ -177,8 +180,8 @@ class LoanProduct:
             kwargs["tenors"] = tuple(int(t) for t in kwargs["tenors"])
         except (TypeError, ValueError):
             raise ValidationError("must be whole numbers of months", field="tenors") from None
-        for name in ("grace_days", "write_off_dpd", "min_principal", "max_principal", "referral_fee_bps",
-                     "referral_fee_flat"):
+        for name in ("grace_days", "write_off_dpd", "non_accrual_dpd", "min_principal", "max_principal",
+                     "referral_fee_bps", "referral_fee_flat"):
             if name in kwargs and (isinstance(kwargs[name], bool) or not isinstance(kwargs[name], int)):
                 raise ValidationError("must be a whole number", field=name)
         return cls(**kwargs)

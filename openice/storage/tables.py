@@ -66,6 +66,7 @@ loans = Table(
     Column("late_fee_ppm", Integer, nullable=False),
     Column("late_fee_cap", Money, nullable=False),
     Column("write_off_dpd", Integer, nullable=False),
+    Column("non_accrual_dpd", Integer, nullable=False, server_default="90"),
     Column("prepayment_allowed", Boolean, nullable=False),
     Column("prepayment_fee_ppm", Integer, nullable=False),
     Column("component_order", String(64), nullable=False),
@@ -90,6 +91,9 @@ loans = Table(
     Column("bal_guarantee_liability", Money, nullable=False, default=0),
     Column("bal_guarantee_provision", Money, nullable=False, default=0, server_default="0"),
     Column("bal_loan_loss_allowance", Money, nullable=False, default=0, server_default="0"),
+    Column("bal_interest_suspense", Money, nullable=False, default=0, server_default="0"),
+    Column("bal_fee_suspense", Money, nullable=False, default=0, server_default="0"),
+    Column("bal_penalty_suspense", Money, nullable=False, default=0, server_default="0"),
     # Provision rates of a guaranteed loan per delinquency bucket, in parts per million (see products.py).
     Column("provision_ppm_c", Integer, nullable=False, server_default="10000"),
     Column("provision_ppm_m1", Integer, nullable=False, server_default="200000"),
