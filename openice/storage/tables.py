@@ -51,7 +51,7 @@ loans = Table(
     Column("principal", Money, nullable=False),
     Column("tenor", Integer, nullable=False),
     Column("rate_ppm", Integer, nullable=False),
-    Column("funder_rate_ppm", Integer, nullable=False, server_default="0"),  # the funder's part of rate_ppm
+    Column("funder_rate_ppm", Integer, nullable=False),  # the funder's part of rate_ppm
     Column("method", String(32), nullable=False),
     Column("day_count", String(16), nullable=False),
     Column("disbursed_day", Day, nullable=False),

@@ -18,6 +18,9 @@ depends_on = None
 def upgrade() -> None:
     op.add_column('loans', sa.Column('funder_rate_ppm', sa.Integer(), nullable=False, server_default='0'))
     op.execute("UPDATE loans SET funder_rate_ppm = rate_ppm")
+    # No default from now on: a loan written without its funder's rate is refused, never booked as all spread.
+    with op.batch_alter_table('loans') as batch:
+        batch.alter_column('funder_rate_ppm', server_default=None)
 
 
 def downgrade() -> None:
