@@ -67,9 +67,12 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
                        if p.account in L.RECEIVABLE_ACCOUNTS)
         dropped = sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
                       if p.account in L.SUSPENSE_ACCOUNTS)
-        assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(L.CREDIT_LOSS, 0) + dropped == written
+        loss = L.CREDIT_LOSS if loan.platform_bears_loss else L.INSTITUTION_CREDIT_LOSS
+        assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(loss, 0) + dropped == written
+        # Each loss is its bearer's alone: the platform books none of an institution's, and the other way round.
+        assert not ledger.get(L.INSTITUTION_CREDIT_LOSS if loss == L.CREDIT_LOSS else L.CREDIT_LOSS, 0)
         assert loan.written_off == written and 0 <= loan.recovered <= written
-        assert -ledger.get(L.RECOVERY_INCOME, 0) == loan.recovered
+        assert -ledger.get(L.RECOVERY_INCOME, 0) - ledger.get(L.INSTITUTION_RECOVERY_INCOME, 0) == loan.recovered
         # A guaranteed loan is always paid out before it is written off: the institution never bears the loss.
         assert loan.guarantee_paid or not loan.terms.guaranteed
     assert sum(p.amount for p in postings) == 0, "trial balance"

@@ -204,7 +204,7 @@ def test_manual_write_off_of_a_guaranteed_loan_pays_the_guarantee_first(servicin
             .where(t.journal_lines.c.loan_id == heavy).group_by(t.journal_entries.c.kind, t.journal_lines.c.account))}
     assert by_kind[("guarantee_payout", L.FUNDING_CASH)] == owed_to_funder  # the institution is made whole
     assert by_kind[("guarantee_payout", L.LOAN_LOSS_ALLOWANCE)] == -provision
-    assert by_kind[("write_off", L.CREDIT_LOSS)] == receivables - provision  # the allowance took its part
+    assert by_kind[("write_off", L.CREDIT_LOSS)] == receivables - provision  # the platform's loss, net of the allowance
     assert ("write_off", L.PROVISION_EXPENSE) not in by_kind  # no provision released as if the funder bore it
     assert trial_balance(engine) == 0
 
@@ -229,6 +229,12 @@ def test_recoveries_are_capped_at_what_is_still_written_off(servicing, engine) -
     with pytest.raises(ValidationError):
         servicing.recover(light, 1, "r3")
     assert servicing.loan(light).recovered == 1_200_000
+    # The institution funded it and bears the loss: the loss and the recoveries are its own, none the platform's.
+    with servicing.store.begin(readonly=True) as uow:
+        ledger = uow.loans.ledger_balances(light)
+    assert ledger.get(L.INSTITUTION_CREDIT_LOSS) == 1_200_000
+    assert ledger.get(L.INSTITUTION_RECOVERY_INCOME) == -1_200_000
+    assert L.CREDIT_LOSS not in ledger and L.RECOVERY_INCOME not in ledger
     assert trial_balance(engine) == 0
 
 

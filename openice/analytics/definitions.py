@@ -39,7 +39,7 @@ DIMENSIONS = ("business_model", "model_group", "institution", "product", "channe
 
 INCOME_ACCOUNTS = ("interest_income", "service_fee_income", "facilitation_fee_income", "late_fee_income",
                    "prepayment_fee_income", "guarantee_release_income", "recovery_income", "referral_fee_income",
-                   "platform_interest_income", "interest_spread_income")
+                   "platform_interest_income", "interest_spread_income", "institution_recovery_income")
 
 # (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
 # falls in exactly one line, so the lines add up to the ledger's income to the cent.
@@ -59,9 +59,11 @@ REVENUE_LINES: tuple[tuple[str, str], ...] = (
      "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')"),
     ("platform.other_fees", "{m} = 'capital-light' AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
     ("platform.referral_fees", "{a} = 'referral_fee_income'"),
-    ("technology.fees", "{m} = 'technology' AND {a} <> 'interest_income' AND {a} <> 'recovery_income'"),
+    ("technology.fees", "{m} = 'technology' AND {a} NOT IN ('interest_income', 'recovery_income', "
+                        "'institution_recovery_income')"),
     ("institution_interest", "{m} <> 'on-balance-sheet' AND {a} = 'interest_income'"),
     ("recoveries", "{a} = 'recovery_income'"),
+    ("institution_recoveries", "{a} = 'institution_recovery_income'"),
 )
 
 

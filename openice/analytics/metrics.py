@@ -276,7 +276,7 @@ def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
         have = {r["group"]["line"] for r in lines if tuple((k, r["group"][k]) for k in out.by) == group}
         lines += [{"group": {**dict(group), "line": n}, "value": 0} for n in sorted(zero_lines - have)]
     out.add(Metric("revenue", "money", _sorted(lines),
-                   "income recognised in the ledger in the period; institution_interest and recoveries are "
+                   "income recognised in the ledger in the period; institution_interest and both recoveries are "
                    "not platform revenue lines but are listed so the lines add up to the ledger's income."))
     charge = backend.query(d.provision_charge(out.by, s, e))
     out.add(_value_metric("provision_for_contingent_liabilities", charge, out.by, "charge", "money",

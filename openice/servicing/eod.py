@@ -224,14 +224,16 @@ def step_payout(ctx: DayContext) -> int:
 
 def step_write_off(ctx: DayContext) -> int:
     count = ctx.temp("eod_write_off", f"""
-        SELECT id AS loan_id, bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
+        SELECT id AS loan_id,
+               CASE WHEN funder = 'platform' THEN 'credit_loss_expense' ELSE 'institution_credit_loss' END AS loss,
+               bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
                bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca,
                bal_loan_loss_allowance AS lla, bal_interest_suspense AS isus, bal_fee_suspense AS fsus,
                bal_penalty_suspense AS psus
         FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND dpd > write_off_dpd""")
     if count:
         ctx.lines("write_off", "eod_write_off", [
-            ("'credit_loss_expense'", "p + ia + ir + fr + pr + lla + isus + fsus + psus", ""),
+            ("loss", "p + ia + ir + fr + pr + lla + isus + fsus + psus", ""),
             ("'loan_principal'", "-p", ""), ("'interest_accrued'", "-ia", ""),
             ("'interest_receivable'", "-ir", ""), ("'fee_receivable'", "-fr", ""),
             ("'penalty_receivable'", "-pr", ""),

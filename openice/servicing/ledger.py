@@ -46,7 +46,11 @@ PREPAYMENT_FEE_INCOME = "prepayment_fee_income"
 GUARANTEE_RELEASE_INCOME = "guarantee_release_income"
 RECOVERY_INCOME = "recovery_income"
 REFERRAL_FEE_INCOME = "referral_fee_income"  # paid by a capital-light institution for each loan it funds
-CREDIT_LOSS = "credit_loss_expense"
+CREDIT_LOSS = "credit_loss_expense"  # the platform's: a loan it funded, or took over by paying its guarantee out
+# The institution's own loss and recoveries on a loan it funded and bore the risk of (capital-light, technology):
+# on the loan's books for reconciliation with the institution, never in the platform's P&L.
+INSTITUTION_CREDIT_LOSS = "institution_credit_loss"
+INSTITUTION_RECOVERY_INCOME = "institution_recovery_income"
 PROVISION_EXPENSE = "provision_expense"  # charge (and release) of the provision for contingent liabilities
 
 # Settlement: money in and out of the loan.
@@ -61,6 +65,7 @@ OUTSIDE_HISTORY = ("referral_settlement",)
 ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
     INTEREST_INCOME, PLATFORM_INTEREST_INCOME, INTEREST_SPREAD_INCOME, FEE_INCOME, FACILITATION_FEE_INCOME,
     PENALTY_INCOME, PREPAYMENT_FEE_INCOME, GUARANTEE_RELEASE_INCOME, RECOVERY_INCOME, REFERRAL_FEE_INCOME, CREDIT_LOSS,
+    INSTITUTION_CREDIT_LOSS, INSTITUTION_RECOVERY_INCOME,
     PROVISION_EXPENSE, FUNDING_CASH, PLATFORM_CASH, COLLECTIONS_CLEARING, REFERRAL_FEE_RECEIVABLE)
 
 

@@ -243,6 +243,12 @@ class LoanAccount:
                            field=field_name)
 
     @property
+    def platform_bears_loss(self) -> bool:
+        """The platform bears a loan's credit loss when it funds it, or holds it after paying its guarantee out; an
+        institution that funded a capital-light or technology loan bears its own."""
+        return self.funder == PLATFORM
+
+    @property
     def non_accrual(self) -> bool:
         """Past the product's non-accrual DPD, what is billed is not income until it is collected."""
         return self.days_past_due > self.terms.non_accrual_dpd
@@ -379,11 +385,12 @@ class LoanAccount:
         payout) absorbs its part of the loss, and what was held in suspense is no loss at all. A guaranteed loan
         always reaches this paid out, so no provision is left to release."""
         written_off = sum(self.balance(account) for account in L.RECEIVABLE_ACCOUNTS)
-        pairs = [(L.CREDIT_LOSS, account, self.balance(account)) for account in L.RECEIVABLE_ACCOUNTS]
+        loss = L.CREDIT_LOSS if self.platform_bears_loss else L.INSTITUTION_CREDIT_LOSS
+        pairs = [(loss, account, self.balance(account)) for account in L.RECEIVABLE_ACCOUNTS]
         pairs.append((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, self.balance(L.GUARANTEE_CONTRACT_ASSET)))
-        pairs.append((L.LOAN_LOSS_ALLOWANCE, L.CREDIT_LOSS, -self.balance(L.LOAN_LOSS_ALLOWANCE)))
+        pairs.append((L.LOAN_LOSS_ALLOWANCE, loss, -self.balance(L.LOAN_LOSS_ALLOWANCE)))
         # What was held in suspense was never income: it leaves with its receivable, not as a credit loss.
-        pairs += [(account, L.CREDIT_LOSS, -self.balance(account)) for account in L.SUSPENSE_ACCOUNTS]
+        pairs += [(account, loss, -self.balance(account)) for account in L.SUSPENSE_ACCOUNTS]
         self._post(day, "write_off", L.entry(*pairs))
         self.status = LoanStatus.WRITTEN_OFF
         self.closed_on = day
@@ -599,7 +606,8 @@ class LoanAccount:
                 field="amount")
         self.recovered += amount
         self._log(on, None, "recovery", amount)
-        self._post(on, "recovery", L.entry((L.COLLECTIONS_CLEARING, L.RECOVERY_INCOME, amount)))
+        income = L.RECOVERY_INCOME if self.platform_bears_loss else L.INSTITUTION_RECOVERY_INCOME
+        self._post(on, "recovery", L.entry((L.COLLECTIONS_CLEARING, income, amount)))
 
     def write_off_now(self, on: date) -> None:
         """A manual write-off before the automatic threshold (fraud, deceased, settlement). A guaranteed loan is paid
