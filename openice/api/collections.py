@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
-from openice.api.paging import NumericId, PageParams, rows
+from openice.api.paging import MAX_ID, NumericId, PageParams, rows
 from openice.api.tenancy import institution_of
 from openice.api.views import AMOUNT, CURRENCY, Money, Page, money, reply
 from openice.collections.service import Collections, case_view
@@ -179,7 +179,7 @@ def list_cases(tx: Desk, page: PageParams,
                status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
                stage: Annotated[str | None, Query(pattern=STAGE)] = None,
                assignee: Annotated[str | None, Query(max_length=64)] = None,
-               loan_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> Any:
+               loan_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
     found = rows(tx.scope, "collection_cases", page, status=status, stage=stage, assignee=assignee, loan_id=loan_id)
     return reply(Page(items=[CaseView.model_validate(_case(case_view(r))) for r in found.items],
                       next_cursor=found.next_cursor))
