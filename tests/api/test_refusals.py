@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from openice.api.keys import ApiKeys
 from openice.storage import api_tables as a
 from openice.storage import collections_tables as c
 from openice.storage import decisioning_tables as d
-from tests.api.conftest import World
+from tests.api.conftest import World, bearer
+from tests.api.test_collections import PROMISE, cases_by_loan
 from tests.decisioning.helpers import good_application
 
 
@@ -83,3 +86,47 @@ def test_a_non_finite_number_is_refused(world: World, constant: str) -> None:
         **world.as_("borrower1"), "Idempotency-Key": "nan", "Content-Type": "application/json"})
     refused(response, 422, "bureau.revolving_utilisation")
     assert counts(world) == before
+
+
+def test_a_promise_to_pay_is_capped_at_what_is_overdue(world: World) -> None:
+    world.first_due()
+    case = cases_by_loan(world)[world.ids[1]["loan"]]
+    overdue = Decimal(case["overdue"]["amount"])
+    url = f"/v1/collections/cases/{case['id']}/contacts"
+    before = counts(world)
+    over = {**PROMISE, "promise": {**PROMISE["promise"], "amount": str(overdue + Decimal("0.01"))}}
+    response = world.call("collections", "POST", url, key="too-much", json=over)
+    refused(response, 422, "promise.amount")
+    assert f"{overdue:,} CNY" in response.json()["detail"]
+    assert counts(world) == before
+    exact = {**PROMISE, "promise": {**PROMISE["promise"], "amount": str(overdue)}}
+    made = world.call("collections", "POST", url, key="all-of-it", json=exact)
+    assert made.status_code == 201 and made.json()["promise"]["amount"]["amount"] == str(overdue), made.text
+
+
+def test_an_institution_key_reads_cases_but_does_not_work_them(world: World) -> None:
+    """The docs give an institution's key read-only access: a contact or an assignment is 403 and changes
+    nothing, even on its own loan's case."""
+    world.first_due()
+    mine = cases_by_loan(world)[world.ids[1]["loan"]]["id"]
+    before = counts(world)
+    refused_contact = world.call("INST-A", "POST", f"/v1/collections/cases/{mine}/contacts", key="inst-c",
+                                 json={"channel": "call", "outcome": "reached"})
+    assert refused_contact.status_code == 403, refused_contact.text
+    refused_assignment = world.call("INST-A", "POST", "/v1/collections/assignments", key="inst-a",
+                                    json={"agents": ["ann"]})
+    assert refused_assignment.status_code == 403, refused_assignment.text
+    assert refused_assignment.headers["content-type"] == "application/problem+json"
+    assert counts(world) == before
+    assert world.call("INST-A", "GET", f"/v1/collections/cases/{mine}").status_code == 200
+
+
+def test_an_institutions_collections_desk_assigns_only_its_own_cases(world: World) -> None:
+    world.first_due()
+    mine, theirs = (cases_by_loan(world)[world.ids[k]["loan"]]["id"] for k in (1, 2))
+    desk = bearer(ApiKeys(world.engine).create("collections", "INST-A")["secret"])
+    assigned = world.client.post("/v1/collections/assignments", json={"agents": ["ann", "bob"]},
+                                 headers={**desk, "Idempotency-Key": "desk-a"})
+    assert assigned.status_code == 201 and sum(assigned.json()["assigned"].values()) == 1, assigned.text
+    detail = {k: world.call("operator", "GET", f"/v1/collections/cases/{k}").json() for k in (mine, theirs)}
+    assert detail[mine]["assignee"] in {"ann", "bob"} and detail[theirs]["assignee"] is None
