@@ -84,6 +84,7 @@ class Tx:
     readonly: bool
     conn: Connection = field(init=False)
     principal: Principal = field(init=False)
+    booking: Callable[[dict[str, Any]], None] | None = field(default=None, init=False)  # armed by `book`
 
     @contextmanager
     def opened(self) -> Iterator[Tx]:
@@ -116,7 +117,23 @@ class Tx:
 
     @cached_property
     def servicing(self) -> Servicing:
-        return Servicing(self.joined)
+        return Servicing(self.joined, booked=self._booked)
+
+    def _booked(self, _operation: str, result: dict[str, Any]) -> None:
+        if self.booking is not None:
+            self.booking(result)
+
+    def book(self, action: str, resource: str, call: Callable[[], dict[str, Any]],
+             detail: Callable[[dict[str, Any]], dict[str, Any]] = lambda done: {
+                 "transaction_id": done["transaction_id"]}) -> dict[str, Any]:
+        """Run a money call of `servicing` whose audit row is written inside the call's own unit of work when it
+        books, and not when its idempotency key replays an earlier result: one row per action, whatever the
+        retries."""
+        self.booking = lambda done: self.audit(action, resource, detail(done))
+        try:
+            return call()
+        finally:
+            self.booking = None
 
     @cached_property
     def decisioning(self) -> Decisioning:

@@ -70,9 +70,8 @@ def _result(result: dict[str, Any], currency: str) -> PaymentResult:
 
 
 def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]]) -> Response:
-    result = call()
-    tx.audit(action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"]})
-    return reply(_result(result, loan.currency), 201)
+    """The money call, audited as `action` when it books (a replay of its key writes no second row)."""
+    return reply(_result(tx.book(action, f"loan/{loan.id}", call), loan.currency), 201)
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)

@@ -130,3 +130,29 @@ def test_an_institutions_collections_desk_assigns_only_its_own_cases(world: Worl
     assert assigned.status_code == 201 and sum(assigned.json()["assigned"].values()) == 1, assigned.text
     detail = {k: world.call("operator", "GET", f"/v1/collections/cases/{k}").json() for k in (mine, theirs)}
     assert detail[mine]["assignee"] in {"ann", "bob"} and detail[theirs]["assignee"] is None
+
+
+def audit_actions(world: World) -> list[str]:
+    with world.engine.connect() as conn:
+        return sorted(r.action for r in conn.execute(select(a.audit_log.c.action)))
+
+
+def test_a_replayed_request_writes_no_second_audit_row(world: World) -> None:
+    """Same Idempotency-Key and body: the first response again, and the one action keeps its one audit row."""
+    world.first_due()
+    loan, line = world.ids[1]["loan"], world.ids[1]["line"]
+    before = audit_actions(world)
+    requests = [("borrower1", f"/v1/loans/{loan}/repayments", {"amount": "10.00", "currency": "CNY"}),
+                ("borrower1", f"/v1/credit-lines/{line}/drawdowns", {"amount": "1000.00", "currency": "CNY",
+                                                                     "tenor": 12})]
+    for who, url, body in requests:
+        first = world.call(who, "POST", url, key="once", json=body)
+        assert first.status_code == 201, first.text
+        again = world.call(who, "POST", url, key="once", json=body)
+        assert again.status_code == 201 and again.json() == first.json()
+    paid = world.call("borrower1", "GET", f"/v1/loans/{loan}/transactions").json()["items"][-1]
+    reversal = f"/v1/transactions/{paid['id']}/reversal"
+    for _ in range(2):
+        assert world.call("operator", "POST", reversal, key="undo").status_code == 201
+    assert audit_actions(world) == sorted([*before, "loan.repayment", "drawdown", "transaction.reversed"])
+
