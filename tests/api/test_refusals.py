@@ -7,9 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from openice.api.keys import ApiKeys
+from openice.api.tenancy import Scope
 from openice.storage import api_tables as a
 from openice.storage import collections_tables as c
 from openice.storage import decisioning_tables as d
@@ -156,3 +159,19 @@ def test_a_replayed_request_writes_no_second_audit_row(world: World) -> None:
         assert world.call("operator", "POST", reversal, key="undo").status_code == 201
     assert audit_actions(world) == sorted([*before, "loan.repayment", "drawdown", "transaction.reversed"])
 
+
+def test_an_unexpected_database_error_logs_no_parameters(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A statement that fails in a way nobody foresaw is a 500 with the request id; the log keeps the statement
+    for the engineer but not its parameters, which may be a caller's data."""
+
+    private = "-".join(("B", "PRIVATE"))  # not a literal: the logged traceback shows this file's source lines
+
+    def failing(*_args: Any) -> Any:
+        raise DBAPIError("SELECT * FROM borrowers WHERE id = %(ident)s", {"ident": private}, Exception("boom"))
+
+    monkeypatch.setattr(Scope, "get", failing)
+    client = TestClient(world.client.app, raise_server_exceptions=False)
+    response = client.get(f"/v1/borrowers/{world.ids[1]['borrower']}", headers=world.as_("operator"))
+    assert response.status_code == 500 and "request id" in response.json()["detail"]
+    assert "SELECT * FROM borrowers" in caplog.text and private not in caplog.text
