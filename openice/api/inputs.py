@@ -57,13 +57,14 @@ def _error(where: Location, reason: str) -> dict[str, Any]:
 
 def body_errors(body: bytes) -> list[dict[str, Any]]:
     """The fields of a JSON body that no operation accepts. A body that is not JSON is left to the operation's
-    own parsing, which refuses it as such."""
+    own parsing, which refuses it as such; one nested deeper than the parser goes is refused here."""
+    found: list[dict[str, Any]] = []
     try:
-        parsed = json.loads(body, parse_constant=_NonFinite)
+        _walk(json.loads(body, parse_constant=_NonFinite), ("body",), found)
     except ValueError:
         return []
-    found: list[dict[str, Any]] = []
-    _walk(parsed, ("body",), found)
+    except RecursionError:
+        return [_error(("body",), "is nested too deeply; no operation takes more than a few levels")]
     return found
 
 

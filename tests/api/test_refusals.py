@@ -54,6 +54,8 @@ def test_a_nul_byte_anywhere_is_422_and_changes_nothing(world: World) -> None:
                        json=good_application(bureau={"inq\x00": 1})), 422, "bureau")
     refused(world.call("operator", "POST", "/v1/api-keys", key="nul-3",
                        json={"role": "collections", "tenant": "platform", "label": "desk\x00"}), 422, "label")
+    nested = "[" * 100_000 + "]" * 100_000  # deeper than the parser goes: refused, not a 500
+    refused(world.client.request("GET", "/v1/loans", content=nested, headers=world.as_("operator")), 422, "body")
     assert counts(world) == before
 
 
