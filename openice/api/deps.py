@@ -124,12 +124,12 @@ class Tx:
             self.booking(result)
 
     def book(self, action: str, resource: str, call: Callable[[], dict[str, Any]],
-             detail: Callable[[dict[str, Any]], dict[str, Any]] = lambda done: {
-                 "transaction_id": done["transaction_id"]}) -> dict[str, Any]:
+             detail: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
         """Run a money call of `servicing` whose audit row is written inside the call's own unit of work when it
         books, and not when its idempotency key replays an earlier result: one row per action, whatever the
-        retries."""
-        self.booking = lambda done: self.audit(action, resource, detail(done))
+        retries. The row's detail is the booked transaction's id unless `detail` says otherwise."""
+        what = detail or (lambda done: {"transaction_id": done["transaction_id"]})
+        self.booking = lambda done: self.audit(action, resource, what(done))
         try:
             return call()
         finally:

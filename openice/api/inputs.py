@@ -1,8 +1,8 @@
-"""What no request may carry, refused once at the edge of every `/v1` operation (`deps.TransactionRoute`) before
-any model or query sees it: a NUL character in any text (path, query, body key or value: PostgreSQL cannot store
-one, so it would fail deep in a statement, and SQLite would store it), a number JSON does not have (`NaN`,
-`Infinity`, or `1e400`, which parses as infinity) and a whole number no BIGINT column holds. Each is a 422 naming
-the field; the domain models then apply their own business bounds."""
+"""What no request may carry, refused once at the edge of every `/v1` operation (its `deps.require`
+dependency) before any model or query sees it: a NUL character in any text (path, query, body key or value:
+PostgreSQL cannot store one, so it would fail deep in a statement, and SQLite would store it), a number JSON does
+not have (`NaN`, `Infinity`, or `1e400`, which parses as infinity) and a whole number no BIGINT column holds. Each
+is a 422 naming the field; the domain models then apply their own business bounds."""
 
 from __future__ import annotations
 
