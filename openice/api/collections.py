@@ -1,8 +1,9 @@
 """The collections desk: the work queue, cases with their history, contacts with promises to pay, and assignment.
 
 Operators and the platform's collections agents see every case; an institution (or its own collections desk)
-sees the cases of loans it funded; borrowers get 403. Contacts and assignments need an Idempotency-Key and are
-audited in the request's transaction.
+sees the cases of loans it funded; borrowers get 403. Contacts and assignments are the desk's work: operators and
+collections keys only (an institution's key is read-only, 403), each within the cases it sees. They need an
+Idempotency-Key and are audited in the request's transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role
-from openice.api.paging import NumericId, PageParams, rows
+from openice.api.paging import MAX_ID, NumericId, PageParams, rows
 from openice.api.tenancy import institution_of
 from openice.api.views import AMOUNT, CURRENCY, Money, Page, money, reply
 from openice.collections.service import Collections, case_view
@@ -24,6 +25,7 @@ from openice.money import to_minor
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], route_class=TransactionRoute)
 Desk = Annotated[Tx, Depends(require(Role.OPERATOR, Role.COLLECTIONS, Role.INSTITUTION))]
+Agent = Annotated[Tx, Depends(require(Role.OPERATOR, Role.COLLECTIONS))]  # institutions read; desks work cases
 STAGE = r"^(M1|M2|M3|M4\+|WO)$"
 BODY_FIELDS = {"promise_amount": "promise.amount", "promise_date": "promise.by"}  # the service's names -> the body's
 
@@ -179,7 +181,7 @@ def list_cases(tx: Desk, page: PageParams,
                status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
                stage: Annotated[str | None, Query(pattern=STAGE)] = None,
                assignee: Annotated[str | None, Query(max_length=64)] = None,
-               loan_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None) -> Any:
+               loan_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
     found = rows(tx.scope, "collection_cases", page, status=status, stage=stage, assignee=assignee, loan_id=loan_id)
     return reply(Page(items=[CaseView.model_validate(_case(case_view(r))) for r in found.items],
                       next_cursor=found.next_cursor))
@@ -192,7 +194,7 @@ def get_case(case_id: NumericId, tx: Desk) -> Any:
 
 
 @router.post("/cases/{case_id}/contacts", status_code=201, response_model=CaseDetail)
-def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx: Desk) -> Any:
+def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx: Agent) -> Any:
     """Log a contact attempt; a promise to pay holds the case out of the queue until the day after its date."""
     case = tx.owned("collection_cases", case_id, "case_id")
     amount, by = None, None
@@ -218,7 +220,7 @@ def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx:
 
 
 @router.post("/assignments", status_code=201, response_model=Assigned)
-def assign(body: AssignIn, key: IdempotencyKey, tx: Desk) -> Any:
+def assign(body: AssignIn, key: IdempotencyKey, tx: Agent) -> Any:
     """Share the open unassigned cases among these agents, largest amounts first, evening out workloads."""
     def work() -> dict[str, Any]:
         received = Collections(tx.joined).assign(body.agents, _funder(tx), body.stage)

@@ -11,10 +11,12 @@ from functools import cached_property, wraps
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
+from openice.api.inputs import body_errors, parameter_errors
 from openice.api.keys import ApiKeys, Principal, RateLimiter, Role
 from openice.api.records import IdempotentCreates, record_audit, record_expiries
 from openice.api.settings import Settings
@@ -82,6 +84,7 @@ class Tx:
     readonly: bool
     conn: Connection = field(init=False)
     principal: Principal = field(init=False)
+    booking: Callable[[dict[str, Any]], None] | None = field(default=None, init=False)  # armed by `book`
 
     @contextmanager
     def opened(self) -> Iterator[Tx]:
@@ -114,7 +117,23 @@ class Tx:
 
     @cached_property
     def servicing(self) -> Servicing:
-        return Servicing(self.joined)
+        return Servicing(self.joined, booked=self._booked)
+
+    def _booked(self, _operation: str, result: dict[str, Any]) -> None:
+        if self.booking is not None:
+            self.booking(result)
+
+    def book(self, action: str, resource: str, call: Callable[[], dict[str, Any]],
+             detail: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Run a money call of `servicing` whose audit row is written inside the call's own unit of work when it
+        books, and not when its idempotency key replays an earlier result: one row per action, whatever the
+        retries. The row's detail is the booked transaction's id unless `detail` says otherwise."""
+        what = detail or (lambda done: {"transaction_id": done["transaction_id"]})
+        self.booking = lambda done: self.audit(action, resource, what(done))
+        try:
+            return call()
+        finally:
+            self.booking = None
 
     @cached_property
     def decisioning(self) -> Decisioning:
@@ -166,13 +185,19 @@ def _unauthenticated() -> HTTPException:
 
 def require(*roles: Role) -> Callable[..., Any]:
     """The dependency of an operation only these roles may call. It does no I/O, so it runs on the event loop: a
-    request without a key is refused at once, and `TransactionRoute` checks the key and the role in the operation's
-    own trip through the thread pool."""
+    request without a key is refused at once, then one with input no operation accepts (`openice.api.inputs`), and
+    `TransactionRoute` checks the key and the role in the operation's own trip through the thread pool."""
 
     async def transaction(request: Request, svc: Annotated[Services, Depends(services)],
                           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Tx:
         if credentials is None:
             raise _unauthenticated()
+        errors = parameter_errors(request.path_params, request.query_params.multi_items())
+        body = await request.body()  # read once already by the operation's own parsing
+        if body:
+            errors += body_errors(body)
+        if errors:
+            raise RequestValidationError(errors)
         return Tx(svc, request_id(request), credentials.credentials, roles, request.method in ("GET", "HEAD"))
 
     return transaction

@@ -78,9 +78,9 @@ def settle_referral_fees(code: str, body: ReferralSettlementIn, key: Idempotency
     More than it owes in that currency is refused."""
     tx.owned("institutions", code, "code")
     amount = to_minor(body.amount, body.currency)
-    done = tx.servicing.settle_referral_fees(code, amount, body.currency, tx.principal.scoped(key))
-    tx.audit("referral.settled", f"institution/{code}", {"amount": amount, "currency": body.currency,
-                                                         "loans": done["loans"]})
+    done = tx.book("referral.settled", f"institution/{code}",
+                   lambda: tx.servicing.settle_referral_fees(code, amount, body.currency, tx.principal.scoped(key)),
+                   lambda settled: {"amount": amount, "currency": body.currency, "loans": settled["loans"]})
     return reply(ReferralSettlement(institution=code, settled=money(done["settled"], body.currency),
                                     loans=done["loans"], still_owed=money(done["still_owed"], body.currency),
                                     settled_on=done["settled_on"]), 201)

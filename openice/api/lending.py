@@ -135,9 +135,12 @@ def draw(line_id: str, body: DrawdownIn, key: IdempotencyKey, tx: SelfOrOperator
     if body.currency != currency:
         raise ValidationError(f"the line is in {currency}, not {body.currency}", field="currency")
     amount = to_minor(body.amount, currency)
-    result = tx.matching.drawdown(line_id, amount, body.tenor, tx.principal.scoped(key))
-    tx.audit("drawdown", str(result["drawdown_id"]),
-             {"line_id": line_id, "amount": amount, "status": result["status"], "loan_id": result["loan_id"]})
+
+    def audit(done: dict[str, Any]) -> None:  # once per drawdown: a replayed key does not call it
+        tx.audit("drawdown", str(done["drawdown_id"]),
+                 {"line_id": line_id, "amount": amount, "status": done["status"], "loan_id": done["loan_id"]})
+
+    result = tx.matching.drawdown(line_id, amount, body.tenor, tx.principal.scoped(key), routed=audit)
     row = DrawdownRepository(tx.conn).get(result["drawdown_id"])
     return reply(drawdown_view(row, currency), 201)
 

@@ -71,10 +71,12 @@ def _result(result: dict[str, Any], currency: str) -> PaymentResult:
 
 
 def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]], **detail: Any) -> Response:
-    result = call()
-    tx.audit(action, f"loan/{loan.id}", {"transaction_id": result["transaction_id"],
-                                         **{k: v for k, v in detail.items() if v is not None}})
-    return reply(_result(result, loan.currency), 201)
+    """The money call, audited as `action` when it books (a replay of its key writes no second row), with the
+    transaction and whatever `detail` is given (a backdated value date, a reason)."""
+    extra = {k: v for k, v in detail.items() if v is not None}
+    booked = tx.book(action, f"loan/{loan.id}", call,
+                     lambda done: {"transaction_id": done["transaction_id"], **extra})
+    return reply(_result(booked, loan.currency), 201)
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)

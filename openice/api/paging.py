@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Path, Query
 from pydantic import BaseModel
 
+from openice.api.inputs import MAX_INT64
 from openice.api.tenancy import Page as Rows
 from openice.api.tenancy import Scope
 
-MAX_ID = 2**63 - 1  # the database's BIGINT
+MAX_ID = MAX_INT64
 NumericId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException
 
 from openice.errors import OpeniceError
@@ -93,5 +93,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, StatementError):  # the statement stays in the log; its parameters may be a caller's data
+            exc.hide_parameters = True
         log.exception("unhandled error on %s", request.url.path)
         return problem(500, "internal error; quote the request id when reporting it", **_context(request))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, true
 
+from openice.api.inputs import MAX_INT64, text_problem
 from openice.api.keys import PLATFORM, Principal, Role
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables as a
@@ -108,11 +109,17 @@ def encode_cursor(value: Any) -> str:
 
 
 def decode_cursor(cursor: str, numeric: bool) -> Any:
+    """The last key of the previous page. The cursor is the caller's text, so what it decodes to is checked like
+    any input: a whole number a BIGINT key holds, or text without a NUL character."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return int(text) if numeric else text
+        key = int(text) if numeric else text
     except ValueError:
-        raise ValidationError("is not a cursor this service issued", field="cursor") from None
+        key = None
+    if key is None or (numeric and not 0 <= key <= MAX_INT64) or (not numeric and text_problem(key)):
+        raise ValidationError("is not a cursor this service issued; pass next_cursor from the previous page",
+                              field="cursor")
+    return key
 
 
 # The scoped queries, built once per worker for each shape and caller: building a statement costs more CPU than the

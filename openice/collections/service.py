@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from openice.collections.repository import CaseRepository
 from openice.collections.strategy import STAGES, Strategy, contact, distribute
 from openice.errors import Conflict, ValidationError
+from openice.money import fmt
 from openice.storage.days import from_day, opt_date, to_day
 from openice.storage.uow import Store
 
@@ -103,7 +104,7 @@ class Collections:
                        promise_amount: int | None = None, promise_date: date | None = None,
                        funder: str | None = None) -> dict[str, Any]:
         """Log a contact attempt on an open case; a promise holds the case out of the queue until the day after
-        its date, when end of day judges it."""
+        its date, when end of day judges it. A promise is for what is overdue, at most: the rest is not owed yet."""
         agent = _agent(agent, "agent")
         with self.store.begin() as uow:
             today = uow.calendar.require_open()
@@ -113,6 +114,10 @@ class Collections:
                 raise Conflict(f"case {case_id} is closed ({row.resolution}); nothing is left to collect",
                                field="case_id")
             made = contact(channel, outcome, today, self.strategy, promise_amount, promise_date)
+            if made.promise_amount is not None and made.promise_amount > row.overdue_amount:
+                owed = f"{fmt(row.overdue_amount, row.currency)} {row.currency}"
+                raise ValidationError(f"a promise to pay is at most what is overdue ({owed}); promise that or less",
+                                      field="promise_amount")
             if made.promise_date is not None and row.promise_day is not None:
                 raise Conflict(f"case {case_id} already has a promise pending until {from_day(row.promise_day)}",
                                field="promise_date")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticError
 
 from openice.errors import ValidationError
@@ -17,6 +18,12 @@ from openice.errors import ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 Employment = Literal["salaried", "self-employed", "freelance", "retired", "student", "unemployed"]
+
+# An application's money is whole minor units, at most 10^12 (10,000,000,000.00 in a two-decimal currency): the
+# largest principal a product may allow, far inside a BIGINT, so sums and ratios of these numbers stay exact.
+MAX_MINOR = 10**12
+Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
+MAX_BUREAU_ATTRIBUTES, MAX_BUREAU_NUMBER, MAX_BUREAU_TEXT = 100, 10**12, 200
 
 
 def parse(model: type[M], data: Any) -> M:
@@ -52,16 +59,30 @@ class ApplicationInput(BaseModel):
     """A credit application: money in minor units per month unless named otherwise."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    product_code: str
-    income_monthly: int = Field(ge=0)
+    product_code: str = Field(min_length=1, max_length=64)
+    income_monthly: Minor
     employment: Employment
-    existing_debt_monthly: int = Field(default=0, ge=0)
-    existing_debt_balance: int = Field(default=0, ge=0)
-    requested_amount: int = Field(gt=0)
-    requested_tenor: int = Field(gt=0, le=360)
+    existing_debt_monthly: Minor = 0
+    existing_debt_balance: Minor = 0
+    requested_amount: Minor = Field(gt=0)
+    requested_tenor: int = Field(strict=True, gt=0, le=360)
     purpose: str = Field(min_length=1, max_length=64)
     device_id: str | None = Field(default=None, max_length=128)  # the device applying, if not the registered one
-    bureau: dict[str, float | int | str | None] = Field(default_factory=dict)
+    bureau: dict[str, float | int | str | None] = Field(default_factory=dict, max_length=MAX_BUREAU_ATTRIBUTES)
+
+    @field_validator("bureau")
+    @classmethod
+    def _sane_bureau(cls, bureau: dict[str, Any]) -> dict[str, Any]:
+        """The bureau's attributes go to the model and into the stored decision as JSON: names of 1-64 characters,
+        finite numbers within +-10^12, short text."""
+        for name, value in bureau.items():
+            if not 1 <= len(name) <= 64:
+                raise ValueError(f"attribute names are 1-64 characters, not {len(name)}")
+            if isinstance(value, str) and len(value) > MAX_BUREAU_TEXT:
+                raise ValueError(f"{name} is longer than {MAX_BUREAU_TEXT} characters")
+            if isinstance(value, int | float) and not (math.isfinite(value) and abs(value) <= MAX_BUREAU_NUMBER):
+                raise ValueError(f"{name} must be a finite number within +-{MAX_BUREAU_NUMBER:,}")
+        return bureau
 
 
 class Outcome(StrEnum):

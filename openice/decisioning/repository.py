@@ -156,7 +156,8 @@ class BlacklistRepository:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """Stored JSON is JSON: a non-finite number is an error here, never a `NaN` no other reader parses."""
+    return json.dumps(value, sort_keys=True, default=str, allow_nan=False)
 
 
 def bind_pii_key(engine: Engine, vault: PiiVault | None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -135,9 +135,11 @@ class Matching:
 
     # ---- real time ------------------------------------------------------------------------------
     def drawdown(self, line_id: str, amount: int, tenor: int, idempotency_key: str,
-                 ranking: Ranking | str = Ranking.MARGIN) -> dict[str, Any]:
+                 ranking: Ranking | str = Ranking.MARGIN,
+                 routed: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Route a drawdown to a funder and originate it; the same key returns the first outcome (or, while an
-        institution that decides by hand holds the offer, the drawdown as `offered`)."""
+        institution that decides by hand holds the offer, the drawdown as `offered`). `routed(result)` runs once
+        the walk is done, and never for a replayed key: the API writes the drawdown's one audit row there."""
         if not idempotency_key or len(idempotency_key) > 200:
             raise ValidationError("a drawdown needs an idempotency key of 1-200 characters", field="idempotency_key")
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
@@ -166,7 +168,10 @@ class Matching:
         except IntegrityError:  # the same key raced in from elsewhere and won
             with self._unit(readonly=True) as unit:
                 return self._replay(unit, unit.drawdowns.by_key(idempotency_key), line_id, amount, tenor)
-        return self._walk(walk, {}, [])
+        result = self._walk(walk, {}, [])
+        if routed is not None:
+            routed(result)
+        return result
 
     def _prepare(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int, day: date,
                  ranking: Ranking, offered: frozenset[str] = frozenset(),

@@ -24,6 +24,7 @@ from openice.storage.days import from_day
 from openice.storage.uow import Store, UnitOfWork
 
 Work = Callable[[UnitOfWork], dict[str, Any]]
+Booked = Callable[[str, dict[str, Any]], None]
 
 
 def _require_key(key: str | None) -> str:
@@ -61,9 +62,12 @@ def _positive_int(value: Any, field: str) -> int:
 
 
 class Servicing:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, booked: Booked | None = None) -> None:
+        """`booked(operation, result)` runs inside the unit of work of each money call that books, never on an
+        idempotent replay: what a caller records about the booking (the API's audit row) commits with it, once."""
         self.engine = engine
         self.store = Store(engine)
+        self.booked = booked
 
     # ---- plumbing --------------------------------------------------------------------------
     def _money_call(self, operation: str, key: str | None, payload: dict[str, Any], work: Work,
@@ -81,6 +85,8 @@ class Servicing:
                         return stored
                     result = work(uow)
                     uow.idempotency.store(key, operation, payload, result)
+                    if self.booked is not None:
+                        self.booked(operation, result)
                     return result
             except IntegrityError as exc:  # a concurrent duplicate committed the key first
                 if loan_id is not None or "idempotency" not in str(exc).lower() or attempt == 2:
