@@ -310,8 +310,9 @@ def _funding(backend: Backend, out: MetricSet) -> None:
         return
     rows = backend.query(d.funding(out.by))
     metric = _ratio_metric(name, rows, out.by, "balance_cost_ppm", "covered_balance", scale=1_000_000,
-                           note="outstanding-balance-weighted annual funding cost of the funding institutions; "
-                                "balances of funders without a cost on file are left out (uncovered_balance)")
+                           note="annual funding cost of the funding institutions weighted by principal outstanding "
+                                "(loans more than 180 DPD included: they are still funded); balances of funders "
+                                "without a cost on file are left out (uncovered_balance)")
     for row, src in zip(metric.rows, _sorted([{"group": _group(r, out.by), **r} for r in rows]), strict=True):
         row["uncovered_balance"] = src["uncovered_balance"] or 0
     out.add(metric)
