@@ -63,10 +63,11 @@ def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_
     return SparkBackend.from_parquet(write_parquet(tables, scratch), spark_master)
 
 
-def default_as_of(db: str | None, parquet: str | None) -> date:
-    """The last closed business day of the database (Parquet snapshots need --as-of)."""
+def last_closed_day(db: str | None, parquet: str | None) -> date | None:
+    """The last closed business day of the database: nothing after it is booked yet. None for a Parquet snapshot,
+    which carries no business date."""
     if parquet:
-        raise ValidationError("give --as-of for a Parquet snapshot", field="as_of")
+        return None
     from openice.servicing.service import Servicing
 
     return Servicing(make_engine(db)).business_date() - timedelta(days=1)
@@ -89,11 +90,11 @@ def parse_as_of(text: str | None) -> date | None:
 
 @contextmanager
 def cli_errors() -> Iterator[None]:
-    """Show a domain error as one line naming the field, and exit 2."""
+    """Show a domain error as one line on stderr naming the field (not wrapped to the terminal), and exit 2."""
     try:
         yield
     except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -125,12 +126,22 @@ def step_progress(splits: int = 1) -> Iterator[Callable[[str], None]]:
 
 
 def run_metrics(engine: EngineName, db: str | None, parquet: str | None, spark_master: str, period: Period | None,
-                as_of: date | None, by: tuple[str, ...] = ()) -> MetricSet:
-    from openice.analytics.metrics import compute
+                as_of: date | None, by: tuple[str, ...] = (), collection_window: str = "calendar-month") -> MetricSet:
+    """The metrics of `period` (default: the as-of date's quarter) as of `as_of` (default: the last closed day),
+    refusing a period or date after the book's last closed day."""
+    from openice.analytics.definitions import CollectionWindow
+    from openice.analytics.metrics import closed_as_of, compute
 
-    as_of = as_of or (period.end if period else default_as_of(db, parquet))
+    window = CollectionWindow.parse(collection_window)
+    closed = last_closed_day(db, parquet)
+    if period is None and as_of is None:
+        if closed is None:
+            raise ValidationError("give --as-of for a Parquet snapshot", field="as_of")
+        as_of = closed
+    period = period or quarter_of(as_of)
+    closed_as_of(period, as_of, closed, period_field="quarter")  # refused before a snapshot is taken
     with backend_for(engine, db, parquet, spark_master) as backend, step_progress() as on_step:
-        return compute(backend, period or quarter_of(as_of), as_of, by, on_step=on_step)
+        return compute(backend, period, as_of, by, on_step=on_step, collection_window=window, last_closed_day=closed)
 
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
@@ -138,6 +149,9 @@ EngineOpt = Annotated[EngineName, typer.Option("--engine", help="Where the metri
 ParquetOpt = Annotated[str | None, typer.Option(
     "--parquet", help="Read a Parquet snapshot directory instead (for --engine spark also a URI: s3a://, hdfs://)")]
 SparkOpt = Annotated[str, typer.Option("--spark-master", help="local[*] or a cluster URL")]
+WindowOpt = Annotated[str, typer.Option(
+    "--collection-window", help="30-day collection rate counts repayments in the calendar month after the due date "
+                                "(calendar-month) or in the 30 days after it (30-days)")]
 
 
 @analytics_app.command("metrics")
@@ -150,6 +164,7 @@ def metrics(
     spark_master: SparkOpt = "local[2]",
     by: Annotated[list[str] | None, typer.Option("--by", help="Split: business_model, institution, ...")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print every metric as JSON")] = False,
+    collection_window: WindowOpt = "calendar-month",
 ) -> None:
     """Print the headline portfolio and disclosure metrics."""
     from openice.analytics.metrics import Period
@@ -157,12 +172,15 @@ def metrics(
 
     with cli_errors():
         result = run_metrics(engine, db, parquet, spark_master, Period.quarter(quarter) if quarter else None,
-                             parse_as_of(as_of), tuple(by or ()))
+                             parse_as_of(as_of), tuple(by or ()), collection_window)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
-    table = Table(title=f"openice metrics, {result.period.label}, as of {result.as_of} ({result.engine}, "
-                        f"{database_url(db) if not parquet else parquet})")
+    closed = result.closed_range
+    table = Table(title=f"openice metrics, {result.period.label}"
+                        f"{f' (partly closed: {closed.label})' if closed else ''}, as of {result.as_of} "
+                        f"({result.engine}, {database_url(db) if not parquet else parquet})",
+                  caption=f"collection window: {result.collection_window.value}")
     table.add_column("metric")
     for key in result.by:
         table.add_column(key)
@@ -182,18 +200,24 @@ def report_quarterly(
     quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q3")],
     out: Annotated[Path, typer.Option("--out", help="Directory for quarterly-<quarter>.html/.pdf/.json")],
     db: DbOpt = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: the quarter's end)")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="YYYY-MM-DD (default: the quarter's end, or the last closed day if earlier)")] = None,
     engine: EngineOpt = EngineName.DUCKDB,
     parquet: ParquetOpt = None,
     spark_master: SparkOpt = "local[2]",
+    collection_window: WindowOpt = "calendar-month",
 ) -> None:
     """Write the quarterly report: highlights, risk indicators, revenue by line and charts."""
-    from openice.analytics.metrics import Period
+    from openice.analytics.definitions import CollectionWindow
+    from openice.analytics.metrics import Period, closed_as_of
     from openice.analytics.report import quarterly, write_report
 
-    with cli_errors(), backend_for(engine, db, parquet, spark_master) as backend:
-        with step_progress(splits=2) as on_step:
-            metrics = quarterly(backend, Period.quarter(quarter), parse_as_of(as_of), on_step)
+    with cli_errors():
+        period, window, closed = Period.quarter(quarter), CollectionWindow.parse(collection_window), \
+            last_closed_day(db, parquet)
+        closed_as_of(period, parse_as_of(as_of), closed, period_field="quarter")  # before a snapshot is taken
+        with backend_for(engine, db, parquet, spark_master) as backend, step_progress(splits=2) as on_step:
+            metrics = quarterly(backend, period, parse_as_of(as_of), on_step, window, closed)
         paths = write_report(metrics, out)
     for kind, path in paths.items():
         console.print(f"{kind}: {path}")

@@ -10,9 +10,9 @@ Two fact tables are built once per period and as-of date and every metric reads 
 * ``loan_dues`` — one row per loan with an installment due on or before the as-of date that counts
   for it (due in the period, or not paid in time; `lf` reads a loan without a row as one with no dues),
   aggregated from the installment facts (`installment_facts`: per contractual installment, what was paid on it by
-  its due date, within the 30 days after, and by the delinquency thresholds; never stored): the day
-  the loan became overdue, the days it first crossed 30+ and 90+, and the sums over its installments
-  due in the period. Settlement rows (the installment a full prepayment collapses the schedule into,
+  its due date, within the collection window after it (`CollectionWindow`), and by the delinquency thresholds;
+  never stored): the day the loan became overdue, the days it first crossed 30+ and 90+, and the sums over its
+  installments due in the period. Settlement rows (the installment a full prepayment collapses the schedule into,
   recognisable by its ``principal_prepaid`` allocation) are not contractual dues and are left out; so
   are installments falling due after a loan was written off.
 * ``lf`` — one row per loan disbursed by the as-of date: its split dimensions, outstanding
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 
 import sqlglot
@@ -67,24 +68,37 @@ REVENUE_LINES: tuple[tuple[str, str], ...] = (
 )
 
 
+# The bucket beyond `Thresholds.m4`: outside the 90 day+ rate's numerator and denominator and the outstanding balance,
+# shown apart (`balance_over_180`) whatever a product's write-off DPD.
+OVER_M4 = ">180"
+BUCKETS = ("C", "M1", "M2", "M3", "M4+", OVER_M4)
+
+
+def bucket_column(bucket: str) -> str:
+    """The column holding a bucket's balance: bucket_c, bucket_m1 ... bucket_m4, bucket_over_180."""
+    return "bucket_over_180" if bucket == OVER_M4 else f"bucket_{bucket.strip('+').lower()}"
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """Delinquency bucket upper bounds in DPD (C is 0; M4+ runs to the loan's write-off DPD)."""
+    """Delinquency bucket upper bounds in DPD (C is 0; M4+ runs to m4; beyond m4 is the >180 bucket, which the
+    disclosures leave out of the 90 day+ rate whatever a product's write-off DPD)."""
 
     m1: int = 30
     m2: int = 60
     m3: int = 90
+    m4: int = 180
     fpd_days: int = 1  # a first installment is delinquent if unpaid at the end of its due date + fpd_days - 1
 
     def __post_init__(self) -> None:
-        if not 0 < self.m1 < self.m2 < self.m3:
-            raise ValidationError("need 0 < m1 < m2 < m3", field="thresholds")
+        if not 0 < self.m1 < self.m2 < self.m3 < self.m4:
+            raise ValidationError("need 0 < m1 < m2 < m3 < m4", field="thresholds")
         if self.fpd_days < 1:
             raise ValidationError("must be at least 1", field="fpd_days")
 
     def bucket_sql(self, dpd: str) -> str:
         return (f"CASE WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= {self.m1} THEN 'M1' WHEN {dpd} <= {self.m2} "
-                f"THEN 'M2' WHEN {dpd} <= {self.m3} THEN 'M3' ELSE 'M4+' END")
+                f"THEN 'M2' WHEN {dpd} <= {self.m3} THEN 'M3' WHEN {dpd} <= {self.m4} THEN 'M4+' ELSE '{OVER_M4}' END")
 
 
 def month_key_sql(day: str) -> str:
@@ -97,6 +111,56 @@ def month_key_sql(day: str) -> str:
     yr = f"(({r} - {r} // 1460) // 365)"
     mp = f"((5 * ({r} - 365 * {yr}) + 2) // 153)"
     return f"((1968 + 4 * ({e} // 1461) + {yr}) * 12 + {mp} + 2)"
+
+
+def first_of_month_sql(key: str) -> str:
+    """The day number of the first day of month `key` (year * 12 + month - 1), the inverse of `month_key_sql`.
+
+    Counts years from March (the leap day ends each) with every fourth one leap: exact for the months 1901-03 to
+    2100-02."""
+    t = f"(({key}) - 2)"
+    year = f"({t} // 12)"
+    return f"(365 * {year} + {year} // 4 + (153 * ({t} % 12) + 2) // 5 - 719483)"
+
+
+def one_month_after_sql(day: str) -> str:
+    """The same day of the next month, or that month's last day if it is shorter (31 Jan -> 28/29 Feb), as
+    integer SQL on a day number; exact for days from 1968-03-01 to 2099-12-31 (`month_key_sql`,
+    `first_of_month_sql`)."""
+    key = month_key_sql(day)
+    return (f"LEAST({first_of_month_sql(f'{key} + 1')} + ({day}) - {first_of_month_sql(key)}, "
+            f"{first_of_month_sql(f'{key} + 2')} - 1)")
+
+
+class CollectionWindow(StrEnum):
+    """How long after its due date a repayment of overdue principal counts as collected: the filing's "repaid in
+    one month", by default the calendar month (a 15 January overdue counts through 15 February; 31 January
+    through the end of February), or a fixed 30 days."""
+
+    CALENDAR_MONTH = "calendar-month"
+    DAYS_30 = "30-days"
+
+    @classmethod
+    def parse(cls, value: str) -> CollectionWindow:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValidationError(f"{value!r} is not a collection window; choose from "
+                                  f"{', '.join(w.value for w in cls)}", field="collection_window") from None
+
+    @property
+    def description(self) -> str:
+        if self is CollectionWindow.CALENDAR_MONTH:
+            return "through the same day of the next month (its last day if shorter)"
+        return "in the 30 days after the due date"
+
+    def within_sql(self, day: str, due: str) -> str:
+        """`day` is no later than the window's last day after `due` (the caller checks that it is after `due`).
+        A calendar month is 28 to 31 days, so the month arithmetic is evaluated only for repayments 29 to 31 days
+        after the due date (the OR and AND stop early): few rows of the per-installment facts."""
+        if self is CollectionWindow.DAYS_30:
+            return f"{day} <= {due} + 30"
+        return f"({day} <= {due} + 28 OR ({day} <= {due} + 31 AND {day} <= {one_month_after_sql(due)}))"
 
 
 def group_cols(by: Sequence[str], *extra: str) -> tuple[str, str]:
@@ -143,10 +207,10 @@ LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off'{_restri
   ON w.id = i.loan_id"""
 
 
-def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None,
+def installment_facts(as_of: int, th: Thresholds, window: CollectionWindow, loans: tuple[int, int] | None = None,
                       only: str | None = None) -> str:
     """One row per contractual installment due by the as-of date, with what was paid on it by its due date,
-    in the 30 days after, by the delinquency thresholds and by the as-of date: installments ⋈ allocations,
+    in the collection window after it, by the delinquency thresholds and by the as-of date: installments ⋈ allocations,
     grouped on the installments' key alone (loan_id, seq; the other columns depend on it). `loans` =
     (first, last) restricts it to a range of loan ids (a large portfolio is built in parts whose hash
     tables stay small); `only`, to the loan ids a subquery returns."""
@@ -154,8 +218,8 @@ def installment_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None 
 SELECT i.loan_id, i.seq, MAX(i.due_day) AS due_day, MAX(i.principal) AS principal,
   MAX(i.principal + i.interest + i.fee) AS owed,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day THEN a.prin END), 0) AS prin_by_due,
-  COALESCE(SUM(CASE WHEN a.value_day > i.due_day AND a.value_day <= i.due_day + 30
-                     AND a.value_day <= {as_of} THEN a.prin END), 0) AS prin_next30,
+  COALESCE(SUM(CASE WHEN a.value_day > i.due_day AND a.value_day <= {as_of}
+                     AND {window.within_sql("a.value_day", "i.due_day")} THEN a.prin END), 0) AS prin_collected,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.fpd_days - 1} THEN a.amount END), 0) AS paid_fpd,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m1} THEN a.amount END), 0) AS paid_30,
   COALESCE(SUM(CASE WHEN a.value_day <= i.due_day + {th.m3} THEN a.amount END), 0) AS paid_90,
@@ -169,7 +233,8 @@ GROUP BY i.loan_id, i.seq
 HAVING COALESCE(SUM(a.prepaid), 0) = 0"""
 
 
-def single_day_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None = None) -> str:
+def single_day_facts(as_of: int, th: Thresholds, window: CollectionWindow,
+                     loans: tuple[int, int] | None = None) -> str:
     """The installment facts, exact for every installment whose allocations all carry one value day (the
     usual case: an installment paid in one go): the allocations are summed per installment first (with
     their first and last value day) and joined 1:1, so the sums by day are all-or-nothing comparisons of
@@ -182,7 +247,8 @@ def single_day_facts(as_of: int, th: Thresholds, loans: tuple[int, int] | None =
     return f"""
 SELECT i.loan_id, i.seq, i.due_day, i.principal, i.principal + i.interest + i.fee AS owed,
   {by_day("{vd} <= i.due_day", "prin")} AS prin_by_due,
-  {by_day("{vd} > i.due_day AND {vd} <= i.due_day + 30 AND {vd} <= " + str(as_of), "prin")} AS prin_next30,
+  {by_day(f"{{vd}} > i.due_day AND {{vd}} <= {as_of} AND " + window.within_sql("{vd}", "i.due_day"), "prin")}
+    AS prin_collected,
   {by_day("{vd} <= i.due_day + " + str(th.fpd_days - 1), "amount")} AS paid_fpd,
   {by_day("{vd} <= i.due_day + " + str(th.m1), "amount")} AS paid_30,
   {by_day("{vd} <= i.due_day + " + str(th.m3), "amount")} AS paid_90,
@@ -216,7 +282,7 @@ SELECT loan_id,
   {count.format(cond=period, value=1)} AS dues,
   {count.format(cond=period, value="principal")} AS principal_due,
   {count.format(cond=period, value="principal - prin_by_due")} AS overdue_day1,
-  {count.format(cond=f"{period} AND principal > prin_by_due", value="prin_next30")} AS collected_30d,
+  {count.format(cond=f"{period} AND principal > prin_by_due", value="prin_collected")} AS collected_30d,
   {count.format(cond=first, value=1)} AS first_due,
   {count.format(cond=f"{first} AND owed - paid_fpd > 0", value=1)} AS first_delinquent,
   CAST(SUM(several_days) AS BIGINT) AS several_days
@@ -225,18 +291,18 @@ WHERE ({period}) OR {unpaid} OR ({late30}) OR ({late90}) OR several_days > 0
 GROUP BY loan_id"""
 
 
-def loan_dues_single_day(as_of: int, start: int, end: int, th: Thresholds,
+def loan_dues_single_day(as_of: int, start: int, end: int, th: Thresholds, window: CollectionWindow,
                          loans: tuple[int, int] | None = None) -> str:
     """`loan_dues` from `single_day_facts`: right for the loans with `several_days` = 0. Built in
     loan-id ranges (`loans`): a loan's installments all fall in its own range."""
-    return _loan_dues_of(single_day_facts(as_of, th, loans), as_of, start, end, th)
+    return _loan_dues_of(single_day_facts(as_of, th, window, loans), as_of, start, end, th)
 
 
-def loan_dues(as_of: int, start: int, end: int, th: Thresholds) -> str:
+def loan_dues(as_of: int, start: int, end: int, th: Thresholds, window: CollectionWindow) -> str:
     """Per loan with an installment due by the as-of date that counts for it (`_loan_dues_of`), from its
     installment facts (aggregated straight away, never stored): the day it became overdue, the days it
     first crossed the 30+ and 90+ thresholds, and its sums over the installments due in the period for
-    Day-1 delinquency, 30-day collection and FPD (the split dimensions are the loan's, so the period's
+    Day-1 delinquency, 30-day collection (in `window`) and FPD (the split dimensions are the loan's, so the period's
     sums can be formed per loan first).
     Taken from `loan_dues_single_day`, except for the loans it flags (an installment paid on several days,
     or a seq outside `SEQ_KEY`), which are computed again from the full `installment_facts`."""
@@ -244,7 +310,7 @@ def loan_dues(as_of: int, start: int, end: int, th: Thresholds) -> str:
     return f"""
 SELECT * FROM loan_dues_single_day WHERE several_days = 0
 UNION ALL
-{_loan_dues_of(installment_facts(as_of, th, None, several), as_of, start, end, th)}"""
+{_loan_dues_of(installment_facts(as_of, th, window, None, several), as_of, start, end, th)}"""
 
 
 def loan_paid(as_of: int, loans: tuple[int, int] | None = None) -> str:
@@ -333,17 +399,20 @@ FROM lf l WHERE l.disbursed_day >= {start} AND l.disbursed_day <= {end}{grp}"""
 
 def balances(by: Sequence[str], as_of: int, th: Thresholds) -> str:
     """Outstanding balances by bucket, and the borrowers with a drawdown: unsplit, each borrower's first
-    drawdown counts them once (no DISTINCT over the borrower ids); split, a borrower may be in several groups."""
+    drawdown counts them once (no DISTINCT over the borrower ids); split, a borrower may be in several groups.
+    `outstanding` and `loans_outstanding` leave out the loans beyond `th.m4` DPD (the disclosures' outstanding
+    balance, the 90 day+ rate's denominator); they are counted apart (`bucket_over_180`, `loans_over_180`)."""
     sel, grp = group_cols(by)
     borrowers = ("COUNT(DISTINCT l.borrower_id)" if by else
                  "SUM(CASE WHEN l.borrower_id IS NOT NULL AND l.repeat_drawdown = 0 THEN 1 ELSE 0 END)")
     dpd = f"(CASE WHEN l.overdue_since IS NULL THEN 0 ELSE {as_of} + 1 - l.overdue_since END)"
     per_bucket = ",\n  ".join(
-        f"SUM(CASE WHEN {th.bucket_sql(dpd)} = '{b}' THEN l.outstanding ELSE 0 END) AS bucket_{b.strip('+').lower()}"
-        for b in ("C", "M1", "M2", "M3", "M4+"))
+        f"SUM(CASE WHEN {th.bucket_sql(dpd)} = '{b}' THEN l.outstanding ELSE 0 END) AS {bucket_column(b)}"
+        for b in BUCKETS)
     return f"""
-SELECT {sel}SUM(l.outstanding) AS outstanding,
-  SUM(CASE WHEN l.outstanding > 0 THEN 1 ELSE 0 END) AS loans_outstanding,
+SELECT {sel}SUM(CASE WHEN {dpd} <= {th.m4} THEN l.outstanding ELSE 0 END) AS outstanding,
+  SUM(CASE WHEN l.outstanding > 0 AND {dpd} <= {th.m4} THEN 1 ELSE 0 END) AS loans_outstanding,
+  SUM(CASE WHEN l.outstanding > 0 AND {dpd} > {th.m4} THEN 1 ELSE 0 END) AS loans_over_180,
   {per_bucket},
   {borrowers} AS borrowers_with_drawdown
 FROM lf l{grp}"""

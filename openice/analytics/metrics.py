@@ -69,6 +69,15 @@ class MetricSet:
     by: tuple[str, ...]
     engine: str
     metrics: dict[str, Metric] = field(default_factory=dict)
+    collection_window: d.CollectionWindow = d.CollectionWindow.CALENDAR_MONTH
+    last_closed_day: date | None = None  # the book's, when known (not for a Parquet snapshot)
+
+    @property
+    def closed_range(self) -> Period | None:
+        """The closed part of a period that runs past the book's last closed day (None if it is all closed)."""
+        if self.last_closed_day is None or self.period.end <= self.last_closed_day:
+            return None
+        return Period(self.period.start, self.last_closed_day)
 
     def add(self, metric: Metric) -> None:
         self.metrics[metric.name] = metric
@@ -77,8 +86,13 @@ class MetricSet:
         return self.metrics[name]
 
     def to_dict(self) -> dict[str, Any]:
+        closed = self.closed_range
         return {"period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
                 "as_of": self.as_of.isoformat(), "by": list(self.by), "engine": self.engine,
+                "collection_window": self.collection_window.value,
+                "last_closed_day": self.last_closed_day.isoformat() if self.last_closed_day else None,
+                "partly_closed": closed is not None,
+                "closed_range": {"start": closed.start.isoformat(), "end": closed.end.isoformat()} if closed else None,
                 "metrics": {k: asdict(m) for k, m in self.metrics.items()}}
 
 
@@ -132,25 +146,49 @@ STEPS = FACT_STEPS + METRIC_STEPS
 
 def compute(backend: Backend, period: Period, as_of: date | None = None, by: Sequence[str] = (),
             thresholds: d.Thresholds | None = None, pd_frame: Any = None,
-            on_step: Callable[[str], None] | None = None) -> MetricSet:
-    """Every metric for `period`, observed as of `as_of` (default: the period's end), split by `by`.
+            on_step: Callable[[str], None] | None = None,
+            collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+            last_closed_day: date | None = None) -> MetricSet:
+    """Every metric for `period`, observed as of `as_of` (default: the period's end, or the book's last closed day
+    if that is earlier), split by `by`; the 30-day collection rate counts repayments in `collection_window`.
 
-    `on_step(name)` is called as each of `STEPS` finishes: a progress bar, or a profile of where the time goes."""
-    (result,) = compute_splits(backend, period, as_of, [by], thresholds, pd_frame, on_step)
+    `on_step(name)` is called as each of `STEPS` finishes: a progress bar, or a profile of where the time goes.
+    `last_closed_day` (the business date minus one) refuses a period or as-of date after it (`closed_as_of`)."""
+    (result,) = compute_splits(backend, period, as_of, [by], thresholds, pd_frame, on_step, collection_window,
+                               last_closed_day)
     return result
+
+
+def closed_as_of(period: Period, as_of: date | None, last_closed_day: date | None,
+                 period_field: str = "period") -> date:
+    """The as-of date to compute at. Nothing is booked after the book's last closed day, so a figure after it would
+    count every installment falling due then as unpaid: a period starting after it, or an as-of date after it, is
+    refused naming the day; a period running past it is computed up to it (`MetricSet.closed_range`)."""
+    if last_closed_day is not None:
+        if period.start > last_closed_day:
+            raise ValidationError(f"{period.label} starts after the book's last closed business day {last_closed_day}",
+                                  field=period_field)
+        if as_of is not None and as_of > last_closed_day:
+            raise ValidationError(f"{as_of} is after the book's last closed business day {last_closed_day}",
+                                  field="as_of")
+    as_of = as_of or min(period.end, last_closed_day or period.end)
+    if as_of < period.start:
+        raise ValidationError(f"as-of date {as_of} is before the period starts {period.start}", field="as_of")
+    return as_of
 
 
 def compute_splits(backend: Backend, period: Period, as_of: date | None = None,
                    splits: Sequence[Sequence[str]] = ((),), thresholds: d.Thresholds | None = None,
-                   pd_frame: Any = None, on_step: Callable[[str], None] | None = None) -> list[MetricSet]:
+                   pd_frame: Any = None, on_step: Callable[[str], None] | None = None,
+                   collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+                   last_closed_day: date | None = None) -> list[MetricSet]:
     """`compute` for each split of `splits` (one `MetricSet` each, in order) from one build of the fact tables:
     the facts do not depend on the split and are most of the work, and every split then reads the same facts.
 
     `on_step` is called for each of `FACT_STEPS` once, then for each of `METRIC_STEPS` once per split."""
     th = thresholds or d.Thresholds()
-    as_of = as_of or period.end
-    if as_of < period.start:
-        raise ValidationError(f"as-of date {as_of} is before the period starts {period.start}", field="as_of")
+    window = d.CollectionWindow.parse(collection_window)
+    as_of = closed_as_of(period, as_of, last_closed_day)
     splits = [tuple(by) for by in splits]
     if not splits:
         raise ValidationError("give at least one split (() for the totals)", field="splits")
@@ -164,15 +202,16 @@ def compute_splits(backend: Backend, period: Period, as_of: date | None = None,
     done = on_step or (lambda name: None)
     facts: dict[str, Callable[[], None]] = {
         "loan_dues_single_day": lambda: backend.materialise(
-            "loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, loans) for loans in ranges)),
-        "loan_dues": lambda: backend.materialise("loan_dues", d.loan_dues(a, s, e, th)),
+            "loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, window, loans) for loans in ranges)),
+        "loan_dues": lambda: backend.materialise("loan_dues", d.loan_dues(a, s, e, th, window)),
         "loan_paid": lambda: backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges)),
         "lf": lambda: backend.materialise("lf", d.loan_facts(a, th)),
     }
     for name, build in facts.items():
         build()
         done(name)
-    results = [MetricSet(period, as_of, by, backend.dialect) for by in splits]
+    results = [MetricSet(period, as_of, by, backend.dialect, collection_window=window,
+                         last_closed_day=last_closed_day) for by in splits]
     for result in results:
         for name, step in _metric_steps(backend, result, th, a, s, e).items():
             step()
@@ -215,7 +254,8 @@ def _dues(backend: Backend, out: MetricSet, th: d.Thresholds) -> None:
     rows = backend.query(d.dues(out.by))
     out.add(_ratio_metric("day1_delinquency_rate", rows, out.by, "overdue_day1", "principal_due"))
     out.add(_ratio_metric("collection_rate_30d", rows, out.by, "collected_30d", "overdue_day1",
-                          note="principal repaid in the 30 days after the due date, counted up to the as-of date"))
+                          note=f"collection window {out.collection_window.value}: principal overdue on its due date "
+                               f"and repaid {out.collection_window.description}, counted up to the as-of date"))
     out.add(_ratio_metric("fpd_rate", rows, out.by, "first_delinquent", "first_due",
                           note=f"first installment unpaid {th.fpd_days} day(s) after its due date"))
 
@@ -231,13 +271,22 @@ def _originations(backend: Backend, out: MetricSet, s: int, e: int) -> None:
 
 def _balances(backend: Backend, out: MetricSet, a: int, th: d.Thresholds) -> None:
     rows = backend.query(d.balances(out.by, a, th))
-    out.add(_value_metric("outstanding_balance", rows, out.by, "outstanding", "money"))
-    out.add(_value_metric("loans_outstanding", rows, out.by, "loans_outstanding", "count"))
+    beyond = f"more than {th.m4} DPD"
+    out.add(_value_metric("outstanding_balance", rows, out.by, "outstanding", "money",
+                          note=f"outstanding principal, on and off balance sheet, excluding loans {beyond} "
+                               "(shown apart as balance_over_180) and written-off ones"))
+    out.add(_value_metric("loans_outstanding", rows, out.by, "loans_outstanding", "count",
+                          note=f"loans with principal outstanding, excluding those {beyond} (loans_over_180)"))
     out.add(_ratio_metric("delinquency_90_plus_rate", rows, out.by, "bucket_m4", "outstanding",
-                          note=f"outstanding principal {th.m3 + 1}+ DPD (not written off) / outstanding principal"))
-    for bucket in ("C", "M1", "M2", "M3", "M4"):
-        out.add(_value_metric(f"balance_{bucket}{'+' if bucket == 'M4' else ''}", rows, out.by,
-                              f"bucket_{bucket.lower()}", "money"))
+                          note=f"outstanding principal {th.m3 + 1}-{th.m4} DPD / outstanding principal, loans {beyond} "
+                               "and written-off ones excluded from both, whatever a product's write-off DPD"))
+    notes = {"M4+": f"{th.m3 + 1}-{th.m4} DPD",
+             d.OVER_M4: f"{th.m4 + 1}+ DPD, not written off; not in outstanding_balance"}
+    for bucket in d.BUCKETS:
+        name = "balance_over_180" if bucket == d.OVER_M4 else f"balance_{bucket}"
+        out.add(_value_metric(name, rows, out.by, d.bucket_column(bucket), "money", note=notes.get(bucket)))
+    out.add(_value_metric("loans_over_180", rows, out.by, "loans_over_180", "count",
+                          note=f"loans {beyond} with principal outstanding, not written off"))
     out.add(_value_metric("cumulative_borrowers", rows, out.by, "borrowers_with_drawdown", "count",
                           note="distinct borrowers with a drawdown; a borrower may appear in several splits"))
 
@@ -261,8 +310,9 @@ def _funding(backend: Backend, out: MetricSet) -> None:
         return
     rows = backend.query(d.funding(out.by))
     metric = _ratio_metric(name, rows, out.by, "balance_cost_ppm", "covered_balance", scale=1_000_000,
-                           note="outstanding-balance-weighted annual funding cost of the funding institutions; "
-                                "balances of funders without a cost on file are left out (uncovered_balance)")
+                           note="annual funding cost of the funding institutions weighted by principal outstanding "
+                                "(loans more than 180 DPD included: they are still funded); balances of funders "
+                                "without a cost on file are left out (uncovered_balance)")
     for row, src in zip(metric.rows, _sorted([{"group": _group(r, out.by), **r} for r in rows]), strict=True):
         row["uncovered_balance"] = src["uncovered_balance"] or 0
     out.add(metric)
@@ -323,8 +373,8 @@ def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: d.Threshol
         dims = _group(dict(zip(out.by, key, strict=True)), out.by)
         days = sorted(months)
         for day in days:
-            total = sum(months[day].values())
-            over30 = sum(v for b, v in months[day].items() if b not in ("C", "M1"))
+            total = sum(v for b, v in months[day].items() if b != d.OVER_M4)
+            over30 = sum(v for b, v in months[day].items() if b not in ("C", "M1", d.OVER_M4))
             label = month_label(from_day(day).year * 12 + from_day(day).month - 1)
             trend30.append({"group": {**dims, "month": label}, "value": _ratio(over30, total),
                             "numerator": over30, "denominator": total})
@@ -339,10 +389,11 @@ def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: d.Threshol
                 rolls.append({"group": {**dims, "month": label, "transition": f"{src}->{dst}"},
                               "value": _ratio(num, den), "numerator": num, "denominator": den})
     note = "from month-end portfolio snapshots"
+    trend = f"{note}; loans more than {th.m4} DPD are left out of numerator and denominator, as in the 90 day+ rate"
     out.add(Metric("roll_rates", "ratio", _sorted(rolls), note + ": this month's bucket balance / last month's "
                                                                   "previous-bucket balance"))
-    out.add(Metric("delinquency_trend_30_plus", "ratio", _sorted(trend30), note))
-    out.add(Metric("delinquency_trend_90_plus", "ratio", _sorted(trend90), note))
+    out.add(Metric("delinquency_trend_30_plus", "ratio", _sorted(trend30), trend))
+    out.add(Metric("delinquency_trend_90_plus", "ratio", _sorted(trend90), trend))
 
 
 def _model_monitoring(backend: Backend, out: MetricSet) -> None:

@@ -1,7 +1,7 @@
 """The same metrics in plain pandas: the benchmark's baseline, and a check on the SQL from outside it.
 
 `PandasBackend` is a `Backend` on which `metrics.compute` runs unchanged: it is built for one
-period, as-of date, split and thresholds, and answers each definition's SQL text (which it
+period, as-of date, split, thresholds and collection window, and answers each definition's SQL text (which it
 only uses as the key) with a vectorised pandas twin of that definition — merges, masks and
 group-bys over the same tables, returning rows with the same columns. Integer minor units stay
 integers, so the results equal the SQL engines' to the cent (tests/analytics).
@@ -36,8 +36,17 @@ def month_key(day: pd.Series) -> pd.Series:
 
 
 def bucket(dpd: pd.Series, th: d.Thresholds) -> pd.Series:
-    return pd.Series(np.select([dpd <= 0, dpd <= th.m1, dpd <= th.m2, dpd <= th.m3], ["C", "M1", "M2", "M3"], "M4+"),
-                     index=dpd.index)
+    return pd.Series(np.select([dpd <= 0, dpd <= th.m1, dpd <= th.m2, dpd <= th.m3, dpd <= th.m4],
+                               list(d.BUCKETS[:-1]), d.OVER_M4), index=dpd.index)
+
+
+def collection_end(due: pd.Series, window: d.CollectionWindow) -> pd.Series:
+    """The last day of the collection window after each due day, by pandas' own calendar (a month's offset
+    keeps the day of the month, or takes the next month's last day if it is shorter), not the SQL's arithmetic."""
+    if window is d.CollectionWindow.DAYS_30:
+        return due + 30
+    dates = pd.to_datetime(due, unit="D") + pd.DateOffset(months=1)
+    return pd.Series((dates - pd.Timestamp(0)).dt.days, index=due.index)
 
 
 def grouped(frame: pd.DataFrame, keys: Sequence[str], **aggs: Any) -> list[Row]:
@@ -53,10 +62,10 @@ def grouped(frame: pd.DataFrame, keys: Sequence[str], **aggs: Any) -> list[Row]:
 
 
 def _paid_by(vd: pd.Series, due: pd.Series, amount: pd.Series, prin: pd.Series, as_of: int,
-             th: d.Thresholds) -> dict[str, pd.Series]:
+             th: d.Thresholds, window: d.CollectionWindow) -> dict[str, pd.Series]:
     """What was paid by each of the dues metrics' cut-off days, from payments on value day `vd`."""
     return {"prin_by_due": prin.where(vd <= due, 0),
-            "prin_next30": prin.where((vd > due) & (vd <= due + 30) & (vd <= as_of), 0),
+            "prin_collected": prin.where((vd > due) & (vd <= collection_end(due, window)) & (vd <= as_of), 0),
             "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
             "paid_30": amount.where(vd <= due + th.m1, 0),
             "paid_90": amount.where(vd <= due + th.m3, 0),
@@ -64,22 +73,24 @@ def _paid_by(vd: pd.Series, due: pd.Series, amount: pd.Series, prin: pd.Series, 
 
 
 class PandasBackend:
-    """pandas frames in memory, answering the definitions for one (period, as-of, split, thresholds)."""
+    """pandas frames in memory, answering the definitions for one (period, as-of, split, thresholds, window)."""
 
     dialect = "pandas"
 
     def __init__(self, frames: dict[str, pd.DataFrame], period: Any, as_of: date | None = None,
-                 by: Sequence[str] = (), thresholds: d.Thresholds | None = None) -> None:
+                 by: Sequence[str] = (), thresholds: d.Thresholds | None = None,
+                 collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH) -> None:
         self.frames = frames
         th = thresholds or d.Thresholds()
+        w = d.CollectionWindow.parse(collection_window)
         by = tuple(by)
         a = to_day(as_of or period.end)
         s, e = to_day(period.start), min(to_day(period.end), a)
         # The definitions `metrics.compute` asks for with these arguments, keyed by their SQL text.
         self._answers: dict[str, Callable[[], Any]] = {
             d.loan_key_bounds(): lambda: self._loan_key_bounds(),
-            d.loan_dues_single_day(a, s, e, th): lambda: self._loan_dues_single_day(a, s, e, th),
-            d.loan_dues(a, s, e, th): lambda: self._loan_dues(a, s, e, th),
+            d.loan_dues_single_day(a, s, e, th, w): lambda: self._loan_dues_single_day(a, s, e, th, w),
+            d.loan_dues(a, s, e, th, w): lambda: self._loan_dues(a, s, e, th, w),
             d.loan_paid(a): lambda: self._loan_paid(a),
             d.loan_facts(a, th): lambda: self._loan_facts(a, th),
             d.dues(by): lambda: self._dues(by),
@@ -108,8 +119,8 @@ class PandasBackend:
 
     def _answer(self, sql: str) -> Any:
         if sql not in self._answers:
-            raise ValidationError("the pandas baseline answers only the definitions of the period, as-of date, split "
-                                  "and thresholds it was built for", field="sql")
+            raise ValidationError("the pandas baseline answers only the definitions of the period, as-of date, split, "
+                                  "thresholds and collection window it was built for", field="sql")
         return self._answers[sql]()
 
     def has_table(self, name: str) -> bool:
@@ -161,20 +172,21 @@ class PandasBackend:
                              "amount": amount, "prin": amount.where(alloc.component.isin(PRINCIPAL), 0),
                              "prepaid": amount.where(alloc.component == "principal_prepaid", 0)})
 
-    def _installment_facts(self, as_of: int, th: d.Thresholds, only: pd.Index) -> pd.DataFrame:
+    def _installment_facts(self, as_of: int, th: d.Thresholds, window: d.CollectionWindow,
+                           only: pd.Index) -> pd.DataFrame:
         """As `definitions.installment_facts`: installments ⋈ allocations, summed per installment."""
         inst = self._due_installments(as_of, only)
         m = inst.merge(self._due_allocations(only), on=["loan_id", "seq"], how="left")
         amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
         vd, due = m.value_day, m.due_day
         sums = pd.DataFrame({
-            "loan_id": m.loan_id, "seq": m.seq, **_paid_by(vd, due, amount, prin, as_of, th),
+            "loan_id": m.loan_id, "seq": m.seq, **_paid_by(vd, due, amount, prin, as_of, th, window),
             "prepaid": m.prepaid.fillna(0).astype("int64"),
         }).groupby(["loan_id", "seq"], sort=False).sum()
         facts = inst.merge(sums, left_on=["loan_id", "seq"], right_index=True)
         return facts[facts.prepaid == 0].drop(columns="prepaid").assign(several_days=0)
 
-    def _single_day_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+    def _single_day_facts(self, as_of: int, th: d.Thresholds, window: d.CollectionWindow) -> pd.DataFrame:
         """As `definitions.single_day_facts`: allocations summed per installment first, joined 1:1."""
         a = self._due_allocations().groupby(["loan_id", "seq"], sort=False).agg(
             d0=("value_day", "min"), d1=("value_day", "max"), amount=("amount", "sum"), prin=("prin", "sum"),
@@ -185,7 +197,7 @@ class PandasBackend:
         amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
         return pd.DataFrame({
             "loan_id": m.loan_id, "seq": m.seq, "due_day": due, "principal": m.principal, "owed": m.owed,
-            **_paid_by(vd, due, amount, prin, as_of, th), "several_days": (m.d0 < m.d1).astype("int64")})
+            **_paid_by(vd, due, amount, prin, as_of, th, window), "several_days": (m.d0 < m.d1).astype("int64")})
 
     @staticmethod
     def _loan_dues_of(inf: pd.DataFrame, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
@@ -201,7 +213,7 @@ class PandasBackend:
             "first30": (inf.due_day + th.m1).where(crossed30), "first90": (inf.due_day + th.m3).where(crossed90),
             "dues": period.astype("int64"), "principal_due": inf.principal.where(period, zero),
             "overdue_day1": (inf.principal - inf.prin_by_due).where(period, zero),
-            "collected_30d": inf.prin_next30.where(period & (inf.principal > inf.prin_by_due), zero),
+            "collected_30d": inf.prin_collected.where(period & (inf.principal > inf.prin_by_due), zero),
             "first_due": first.astype("int64"),
             "first_delinquent": (first & (inf.owed - inf.paid_fpd > 0)).astype("int64"),
             "several_days": inf.several_days,
@@ -210,13 +222,15 @@ class PandasBackend:
             **{c: (c, "sum") for c in ("dues", "principal_due", "overdue_day1", "collected_30d", "first_due",
                                        "first_delinquent", "several_days")})
 
-    def _loan_dues_single_day(self, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
-        return self._loan_dues_of(self._single_day_facts(as_of, th), as_of, start, end, th)
+    def _loan_dues_single_day(self, as_of: int, start: int, end: int, th: d.Thresholds,
+                              window: d.CollectionWindow) -> pd.DataFrame:
+        return self._loan_dues_of(self._single_day_facts(as_of, th, window), as_of, start, end, th)
 
-    def _loan_dues(self, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
+    def _loan_dues(self, as_of: int, start: int, end: int, th: d.Thresholds,
+                   window: d.CollectionWindow) -> pd.DataFrame:
         single = self.frames["loan_dues_single_day"]
         several = single.index[single.several_days > 0]
-        exact = self._loan_dues_of(self._installment_facts(as_of, th, several), as_of, start, end, th)
+        exact = self._loan_dues_of(self._installment_facts(as_of, th, window, several), as_of, start, end, th)
         del self.frames["installments"]  # read by nothing else: free it for the large runs
         return pd.concat([single[single.several_days == 0], exact])
 
@@ -285,12 +299,15 @@ class PandasBackend:
     def _balances(self, by: Sequence[str], as_of: int, th: d.Thresholds) -> list[Row]:
         lf = self.frames["lf"]
         dpd = (as_of + 1 - lf.overdue_since).fillna(0).astype("int64")
-        buckets = bucket(dpd, th)
-        q = lf.assign(loans_outstanding=(lf.outstanding > 0).astype("int64"),
-                      **{f"bucket_{b.strip('+').lower()}": lf.outstanding.where(buckets == b, 0)
-                         for b in ("C", "M1", "M2", "M3", "M4+")})
+        buckets, within = bucket(dpd, th), dpd <= th.m4
+        owing = lf.outstanding > 0
+        columns = [d.bucket_column(b) for b in d.BUCKETS]
+        q = lf.assign(outstanding=lf.outstanding.where(within, 0),
+                      loans_outstanding=(owing & within).astype("int64"),
+                      loans_over_180=(owing & ~within).astype("int64"),
+                      **{d.bucket_column(b): lf.outstanding.where(buckets == b, 0) for b in d.BUCKETS})
         return grouped(q, by, outstanding=("outstanding", "sum"), loans_outstanding=("loans_outstanding", "sum"),
-                       **{c: (c, "sum") for c in ("bucket_c", "bucket_m1", "bucket_m2", "bucket_m3", "bucket_m4")},
+                       loans_over_180=("loans_over_180", "sum"), **{c: (c, "sum") for c in columns},
                        borrowers_with_drawdown=("borrower_id", "nunique"))
 
     def _approved_users(self, as_of: int) -> list[Row]:

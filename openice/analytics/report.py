@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from openice.analytics.backends import Backend
+from openice.analytics.definitions import CollectionWindow
 from openice.analytics.metrics import MetricSet, Period, compute_splits
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -35,6 +36,7 @@ HEADLINE = (
     ("origination_volume", "  origination (on balance sheet)"), ("technology_volume", "  technology solutions"),
     ("outstanding_balance", "Outstanding balance"), ("day1_delinquency_rate", "Day-1 delinquency rate"),
     ("collection_rate_30d", "30-day collection rate"), ("delinquency_90_plus_rate", "90 day+ delinquency rate"),
+    ("balance_over_180", "Balance more than 180 DPD (outside the above)"),
     ("fpd_rate", "First-payment default"), ("wa_contractual_tenor_months", "Weighted average contractual tenor"),
     ("repeat_borrower_contribution", "Repeat borrower contribution"),
     ("cumulative_registered_users", "Cumulative registered users"),
@@ -47,7 +49,7 @@ HIGHLIGHTS = ("cumulative_registered_users", "cumulative_approved_users", "cumul
               "volume", "facilitation_volume", "origination_volume", "technology_volume", "outstanding_balance",
               "loans_outstanding", "wa_contractual_tenor_months", "repeat_borrower_contribution",
               "blended_funding_cost")
-RISK = ("day1_delinquency_rate", "collection_rate_30d", "delinquency_90_plus_rate", "fpd_rate",
+RISK = ("day1_delinquency_rate", "collection_rate_30d", "delinquency_90_plus_rate", "balance_over_180", "fpd_rate",
         "provision_for_contingent_liabilities")
 
 
@@ -78,10 +80,14 @@ class Quarterly:
 
 
 def quarterly(backend: Backend, period: Period, as_of: date | None = None,
-              on_step: Callable[[str], None] | None = None) -> Quarterly:
+              on_step: Callable[[str], None] | None = None,
+              collection_window: CollectionWindow | str = CollectionWindow.CALENDAR_MONTH,
+              last_closed_day: date | None = None) -> Quarterly:
     """The report's two metric sets, totals and split by business model, from one build of the fact tables
-    (`compute_splits`), so that they agree and the facts are built once."""
-    return Quarterly(*compute_splits(backend, period, as_of, [(), (SPLIT,)], on_step=on_step))
+    (`compute_splits`), so that they agree and the facts are built once. A quarter after the book's last closed
+    day is refused; one running past it is reported up to it, marked partly closed."""
+    return Quarterly(*compute_splits(backend, period, as_of, [(), (SPLIT,)], on_step=on_step,
+                                     collection_window=collection_window, last_closed_day=last_closed_day))
 
 
 def _table(q: Quarterly, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -98,13 +104,15 @@ def _table(q: Quarterly, names: Sequence[str]) -> list[dict[str, Any]]:
 
 def report_data(q: Quarterly) -> dict[str, Any]:
     """The JSON of the report: its tables, and every metric exactly as `compute` returned it."""
-    total = q.total
+    total = q.total.to_dict()
     return {
-        "report": "quarterly", "period": {"start": total.period.start.isoformat(), "end": total.period.end.isoformat()},
-        "as_of": total.as_of.isoformat(), "engine": total.engine, "split": SPLIT, "models": q.models,
+        "report": "quarterly",
+        **{k: total[k] for k in ("period", "as_of", "engine", "collection_window", "last_closed_day", "partly_closed",
+                                 "closed_range")},
+        "split": SPLIT, "models": q.models,
         "business_highlights": _table(q, HIGHLIGHTS), "risk_indicators": _table(q, RISK),
-        "revenue": {r["group"]["line"]: r["value"] for r in total["revenue"].rows},
-        "metrics": total.to_dict()["metrics"], f"metrics_by_{SPLIT}": q.by_model.to_dict()["metrics"],
+        "revenue": {r["group"]["line"]: r["value"] for r in q.total["revenue"].rows},
+        "metrics": total["metrics"], f"metrics_by_{SPLIT}": q.by_model.to_dict()["metrics"],
     }
 
 

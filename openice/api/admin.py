@@ -4,7 +4,7 @@ packages and portfolio metrics."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -141,29 +141,31 @@ def champion(tx: Operator) -> Any:
 @router.get("/portfolio/metrics", response_model=dict[str, Any])
 def portfolio_metrics(tx: Analyst,
                       quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$", examples=["2026Q1"])],
-                      as_of: date | None = None) -> Any:
-    """Disclosure metrics for a quarter. An institution gets only the rows split by institution that are its own."""
+                      as_of: date | None = None,
+                      collection_window: Annotated[str, Query(
+                          description="calendar-month (default) or 30-days: how long after its due date a "
+                                      "repayment counts for the 30-day collection rate")] = "calendar-month") -> Any:
+    """Disclosure metrics for a quarter, up to the book's last closed business day (the business date minus one):
+    a quarter or as-of date after it is refused; a quarter running past it is marked partly closed. An institution
+    gets only the rows split by institution that are its own."""
     from openice.analytics.backends import DuckDBBackend, PostgresBackend, snapshot
-    from openice.analytics.metrics import Period, compute
+    from openice.analytics.definitions import CollectionWindow
+    from openice.analytics.metrics import Period, closed_as_of, compute
 
     try:
         period = Period.quarter(quarter)
     except ValueError as exc:  # the pattern lets through years the calendar has not (0000)
         raise ValidationError(str(exc), field="quarter") from None
-    if as_of is not None and as_of < period.start:
-        raise ValidationError(f"as_of {as_of} is before the quarter starts {period.start}", field="as_of")
-    today = tx.servicing.business_date()  # nothing is booked after it: a later quarter or date has no figures
-    if period.start > today:
-        raise ValidationError(f"{quarter} starts after the business date {today}; ask for a quarter up to it",
-                              field="quarter")
-    if as_of is not None and as_of > today:
-        raise ValidationError(f"as_of {as_of} is after the business date {today}", field="as_of")
+    window = CollectionWindow.parse(collection_window)
+    closed = tx.servicing.business_date() - timedelta(days=1)
+    as_of = closed_as_of(period, as_of, closed, period_field="quarter")  # refused before any snapshot is taken
     own, engine = tx.principal.role is Role.INSTITUTION, tx.svc.engine
     tx.release()  # analytics reads through a connection of its own
     backend = PostgresBackend(engine) if engine.dialect.name == "postgresql" else \
         DuckDBBackend.from_arrow(snapshot(engine))
     try:
-        result = compute(backend, period, as_of, ("institution",) if own else ()).to_dict()
+        result = compute(backend, period, as_of, ("institution",) if own else (), collection_window=window,
+                         last_closed_day=closed).to_dict()
     finally:
         backend.close()
     if own:

@@ -11,23 +11,36 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.analytics.portfolio import build, seeded, source_engine
+from openice.servicing.service import Servicing
+from tests.analytics.portfolio import build, build_disclosure, seeded, source_engine
+
+
+def _built_on_use(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  build_on: Callable[[Servicing, Engine], Any]) -> Iterator[Callable[[str], Engine]]:
+    built: dict[str, Engine] = {}
+    with ExitStack() as stack:
+        def get(kind: str) -> Engine:
+            if kind not in built:
+                engine = stack.enter_context(source_engine(kind, tmp_path_factory, request))
+                build_on(seeded(engine), engine)
+                built[kind] = engine
+            return built[kind]
+
+        yield get
 
 
 @pytest.fixture(scope="session")
 def portfolio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         Callable[[str], Engine]]:
     """`portfolio("sqlite")` or `portfolio("postgres")`: the hand-worked portfolio, built on first use."""
-    built: dict[str, Engine] = {}
-    with ExitStack() as stack:
-        def get(kind: str) -> Engine:
-            if kind not in built:
-                engine = stack.enter_context(source_engine(kind, tmp_path_factory, request))
-                build(seeded(engine), engine)
-                built[kind] = engine
-            return built[kind]
+    yield from _built_on_use(request, tmp_path_factory, build)
 
-        yield get
+
+@pytest.fixture(scope="session")
+def disclosure_portfolio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        Callable[[str], Engine]]:
+    """`disclosure_portfolio("sqlite")` or `("postgres")`: the disclosure-convention portfolio (`build_disclosure`)."""
+    yield from _built_on_use(request, tmp_path_factory, build_disclosure)
 
 
 # Spark tuned for a few hundred rows: no code generation to compile, no shuffle fan-out, a JVM that does

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -37,6 +38,7 @@ from tests.conftest import START, pg_schema_engine
 FLAT = LoanProduct(code="FLAT", currency="CNY", tenors=(3, 6), method=RepaymentMethod.EQUAL_PRINCIPAL,
                    nominal_rate=Decimal(0), referral_fee_bps=25)
 K = 100_000  # one installment: 1,000.00
+LONG = replace(FLAT, code="LONG", write_off_dpd=365)  # keeps a loan past 180 DPD on the book
 
 
 @contextmanager
@@ -119,4 +121,46 @@ def build(servicing: Servicing, engine: Engine) -> dict[str, int]:
     run_until(engine, date(2026, 9, 1))
     servicing.recover(ids["L4"], 50_000, "recover-L4")
     run_until(engine, date(2026, 10, 1))
+    return ids
+
+
+def build_disclosure(servicing: Servicing, engine: Engine) -> dict[str, int]:
+    """The disclosure-convention portfolio (figures worked in test_disclosure_conventions.py): capital-light,
+    bank-a, FLAT unless said, 3 monthly installments of 1,000.00 (D6: 2,000.00); the book is closed through
+    2026-09-15 (business date 09-16).
+
+    D1 LONG (write-off at 365 DPD), 01-15: never pays (overdue since 02-15: 213 DPD on 09-15, not written off).
+    D5 01-15: pays 02-15 on the day; misses 03-15 and pays it on 04-15 (31 days late) with 04-15's on the day.
+    D6 01-31 (dues 02-28, 03-31, 04-30): pays 02-28's on 03-30 (30 days late), the others on their due dates.
+    D2 04-15: never pays (overdue since 05-15: 124 DPD on 09-15; written off at 180, after the book's end).
+    D3 07-15: pays 08-15 and 09-15 on the day.
+    """
+    for product in (FLAT, LONG):
+        servicing.create_product(product)
+    ids: dict[str, int] = {}
+
+    def originate(name: str, product: str = "FLAT", installment: int = K) -> None:
+        ids[name] = servicing.originate(
+            product_code=product, principal=3 * installment, tenor=3, funder="bank-a", business_model="capital-light",
+            borrower_id=name.lower(), channel="direct", idempotency_key=f"orig-{name}")["loan_id"]
+
+    def pay(day: date, name: str, amount: int) -> None:
+        run_until(engine, day)
+        servicing.repay(ids[name], amount, f"pay-{name}-{day}")
+
+    originate("D1", "LONG")
+    originate("D5")
+    run_until(engine, date(2026, 1, 31))
+    originate("D6", installment=2 * K)
+    pay(date(2026, 2, 15), "D5", K)
+    pay(date(2026, 3, 30), "D6", 2 * K)
+    pay(date(2026, 3, 31), "D6", 2 * K)
+    pay(date(2026, 4, 15), "D5", 2 * K)
+    originate("D2")
+    pay(date(2026, 4, 30), "D6", 2 * K)
+    run_until(engine, date(2026, 7, 15))
+    originate("D3")
+    pay(date(2026, 8, 15), "D3", K)
+    pay(date(2026, 9, 15), "D3", K)
+    run_until(engine, date(2026, 9, 16))
     return ids

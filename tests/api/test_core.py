@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import World, make_app
@@ -121,7 +123,17 @@ def test_operations_docs_and_metrics(world: World) -> None:
     groups = {r["group"].get("institution") for m in metrics.json()["metrics"].values() for r in m["rows"]}
     assert groups <= {"INST-A"}
     future = world.call("INST-A", "GET", "/v1/portfolio/metrics", params={"quarter": "9728Q4"})
-    assert future.status_code == 422 and "quarter" in future.text and "business date" in future.text
+    assert future.status_code == 422 and future.json()["field"] == "quarter"
+    partly = metrics.json()  # the book is closed through the day before the business date, inside the quarter
+    closed = partly["last_closed_day"]
+    assert f"after the book's last closed business day {closed}" in future.text
+    assert (partly["partly_closed"], partly["as_of"]) == (True, closed)
+    assert partly["closed_range"] == {"start": "2026-01-01", "end": closed}
+    after = (date.fromisoformat(closed) + timedelta(days=1)).isoformat()
+    for params, field in (({"quarter": "2026Q1", "as_of": after}, "as_of"),
+                          ({"quarter": "2026Q1", "collection_window": "fortnight"}, "collection_window")):
+        refused = world.call("INST-A", "GET", "/v1/portfolio/metrics", params=params)
+        assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
 
 
 def test_each_key_has_a_rate_limit(world: World) -> None:
