@@ -76,6 +76,18 @@ def _rows(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[dict[st
     return [{k: _plain(v) for k, v in zip(names, row, strict=True)} for row in rows]
 
 
+def book_version(engine: Engine) -> tuple[Any, ...]:
+    """What the figures up to a closed day can still change with: every booking (a backdated payment, a reversal)
+    adds a journal entry, and the institutions' funding costs weigh the blended cost. Cheap: one index lookup and
+    a few hundred institution rows."""
+    present = set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        last_entry = conn.execute(text("SELECT MAX(id) FROM journal_entries")).scalar()
+        costs = tuple(conn.execute(text("SELECT code, funding_cost_ppm FROM institutions ORDER BY code")).all()) \
+            if "institutions" in present else ()
+    return last_entry, costs
+
+
 def snapshot(engine: Engine, tables: Iterable[str] = TABLES) -> dict[str, pa.Table]:
     """Read the analytics columns of each present table into Arrow, typed the same on every source."""
     present = set(inspect(engine).get_table_names())

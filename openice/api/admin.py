@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from prometheus_client import Counter
 from pydantic import BaseModel
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
@@ -18,6 +19,8 @@ from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Pa
 from openice.errors import NotFound, ValidationError
 
 router = APIRouter(prefix="/v1", tags=["platform"], route_class=TransactionRoute)
+METRIC_COMPUTATIONS = Counter("openice_metric_computations_total",
+                              "Disclosure metric sets computed (requests that found one computed or under way wait)")
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 Anyone = Annotated[Tx, Depends(require(*Role))]
 Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
@@ -148,7 +151,7 @@ def portfolio_metrics(tx: Analyst,
     """Disclosure metrics for a quarter, up to the book's last closed business day (the business date minus one):
     a quarter or as-of date after it is refused; a quarter running past it is marked partly closed. An institution
     gets only the rows split by institution that are its own."""
-    from openice.analytics.backends import DuckDBBackend, PostgresBackend, snapshot
+    from openice.analytics.backends import DuckDBBackend, PostgresBackend, book_version, snapshot
     from openice.analytics.definitions import CollectionWindow
     from openice.analytics.metrics import Period, closed_as_of, compute
 
@@ -161,14 +164,24 @@ def portfolio_metrics(tx: Analyst,
     as_of = closed_as_of(period, as_of, closed, period_field="quarter")  # refused before any snapshot is taken
     own, engine = tx.principal.role is Role.INSTITUTION, tx.svc.engine
     tx.release()  # analytics reads through a connection of its own
-    backend = PostgresBackend(engine) if engine.dialect.name == "postgresql" else \
-        DuckDBBackend.from_arrow(snapshot(engine))
-    try:
-        result = compute(backend, period, as_of, ("institution",) if own else (), collection_window=window,
-                         last_closed_day=closed).to_dict()
-    finally:
-        backend.close()
+
+    def computed() -> dict[str, Any]:
+        METRIC_COMPUTATIONS.inc()
+        backend = PostgresBackend(engine) if engine.dialect.name == "postgresql" else \
+            DuckDBBackend.from_arrow(snapshot(engine))
+        try:
+            result = compute(backend, period, as_of, ("institution",) if own else (), collection_window=window,
+                             last_closed_day=closed).to_dict()
+        finally:
+            backend.close()
+        return json.loads(json.dumps(result, default=str))
+
+    # One computation however many ask at once: keyed by everything the figures depend on (institutions share the
+    # split by institution, and each keeps only its own rows of it below).
+    key = (own, period, as_of, window, closed, book_version(engine))
+    result = tx.svc.metrics_cache.get(key, computed)
     if own:
-        for metric in result["metrics"].values():
-            metric["rows"] = [r for r in metric["rows"] if r["group"].get("institution") == tx.principal.tenant]
-    return json.loads(json.dumps(result, default=str))
+        result = {**result, "metrics": {name: {**metric, "rows": [
+            r for r in metric["rows"] if r["group"].get("institution") == tx.principal.tenant]}
+            for name, metric in result["metrics"].items()}}
+    return result

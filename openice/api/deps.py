@@ -20,6 +20,7 @@ from openice.api.inputs import body_errors, parameter_errors
 from openice.api.keys import ApiKeys, Principal, RateLimiter, Role
 from openice.api.records import IdempotentCreates, record_audit, record_expiries
 from openice.api.settings import Settings
+from openice.api.single_flight import SingleFlight
 from openice.api.tenancy import Scope
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
@@ -53,6 +54,10 @@ class Services:
     def decisioning(self) -> Decisioning:
         """The worker's own instance: it fits the anomaly model once; requests reuse the fitted one."""
         return Decisioning(self.engine, self.scorer, self.vault, self.policy, anomaly=self.anomaly)
+
+    @cached_property
+    def metrics_cache(self) -> SingleFlight:
+        return SingleFlight()
 
     @cached_property
     def limiter(self) -> RateLimiter:
