@@ -115,6 +115,7 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "principal": principal, "tenor": np.array([templates[c][1] for c in choice]),
         "rate_ppm": np.array([to_ppm(templates[c][0].nominal_rate, "rate") for c in choice]),
         "funder_rate_ppm": np.array([to_ppm(templates[c][0].nominal_rate, "rate") for c in choice]),
+        "guarantee_share_ppm": np.full(n, PPM),  # the generated contract assets hold all future fees
         "method": np.array([templates[c][0].method.value for c in choice]),
         "day_count": np.array([templates[c][0].day_count.value for c in choice]),
         "disbursed_day": disbursed, "maturity_day": disbursed + span,

@@ -31,7 +31,9 @@ def products(draw) -> LoanProduct:  # type: ignore[no-untyped-def]
         late_fee_daily_rate=Decimal(draw(st.integers(0, 100))) / 100_000,
         late_fee_cap_rate=Decimal(draw(st.integers(0, 1000))) / 10_000,
         grace_days=draw(st.integers(0, 5)), prepayment_fee_rate=Decimal(draw(st.integers(0, 300))) / 10_000,
-        write_off_dpd=draw(st.sampled_from([30, 90, 180])),
+        write_off_dpd=draw(st.sampled_from([30, 90, 180])), non_accrual_dpd=draw(st.sampled_from([0, 20, 90])),
+        guarantee_expected_loss_rate=draw(st.sampled_from([None, Decimal(0), Decimal("0.01"), Decimal("0.2")])),
+        guarantee_margin_rate=Decimal(draw(st.integers(0, 50))) / 10_000,
         referral_fee_bps=draw(st.integers(0, 200)), referral_fee_flat=draw(st.integers(0, 1000)),
         provision_rates=tuple(Decimal(r) / 10_000 for r in sorted(draw(st.lists(
             st.integers(0, 10_000), min_size=5, max_size=5)))))
@@ -75,6 +77,9 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
         assert -ledger.get(L.RECOVERY_INCOME, 0) - ledger.get(L.INSTITUTION_RECOVERY_INCOME, 0) == loan.recovered
         # A guaranteed loan is always paid out before it is written off: the institution never bears the loss.
         assert loan.guarantee_paid or not loan.terms.guaranteed
+    # The guarantee is priced at its share of the fees: what it holds and has released never exceeds them.
+    guarantee = sum(loan.terms.guarantee_fee(i.fee) for i in loan.installments)
+    assert -ledger.get(L.GUARANTEE_RELEASE_INCOME, 0) <= guarantee or not loan.terms.guaranteed
     assert sum(p.amount for p in postings) == 0, "trial balance"
     assert L.net_by_account(postings) == {k: v for k, v in loan.balances.items() if v}, "snapshot = ledger"
     repaid = sum(a for _, _, _, c, a in loan.allocation_log if c in ("principal", "principal_prepaid"))

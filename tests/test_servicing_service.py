@@ -261,6 +261,23 @@ def test_the_platforms_interest_spread_is_booked_apart(servicing, engine) -> Non
     assert trial_balance(engine) == 0
 
 
+def test_a_guaranteed_loans_fees_pay_the_guarantee_first_and_servicing_with_the_rest(servicing, engine) -> None:
+    """12,000.00 CNY over 12 months on CASH-EI: a 0.2% monthly fee, 24.00 an installment, 288.00 in all. The
+    product prices the guarantee at 1.5% expected loss + 0.4% margin of principal = 228.00, its share of the fees
+    228/288 = 791,667 ppm: 19.00 of each fee is the guarantee's (released to income as it falls due) and 5.00 pays
+    for servicing."""
+    heavy = new_loan(servicing, "split", business_model="capital-heavy", funder="trust-b", guarantee_payout_dpd=80)
+    assert servicing.loan(heavy).terms.guarantee_share_ppm == 791_667
+    with servicing.store.begin(readonly=True) as uow:
+        assert uow.loans.ledger_balances(heavy)[L.GUARANTEE_LIABILITY] == -22_800
+    run_until(engine, date(2026, 2, 16))
+    with servicing.store.begin(readonly=True) as uow:
+        ledger = uow.loans.ledger_balances(heavy)
+    assert ledger[L.GUARANTEE_RELEASE_INCOME] == -1_900 and ledger[L.FEE_INCOME] == -500
+    assert ledger[L.GUARANTEE_CONTRACT_ASSET] == 22_800 - 1_900 and ledger[L.GUARANTEE_LIABILITY] == -22_800 + 1_900
+    assert trial_balance(engine) == 0
+
+
 INCOME = (L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME, L.FEE_INCOME, L.PENALTY_INCOME)
 
 

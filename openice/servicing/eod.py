@@ -116,7 +116,8 @@ class DayContext:
 def step_due(ctx: DayContext) -> int:
     count = ctx.temp("eod_due", f"""
         SELECT i.loan_id, i.seq, i.interest, i.fee, l.bal_interest_accrued AS accrued,
-               CASE WHEN l.business_model = 'capital-heavy' AND l.guarantee_paid = :no THEN 1 ELSE 0 END AS ga,
+               CASE WHEN l.business_model = 'capital-heavy' AND l.guarantee_paid = :no
+                    THEN (2 * i.fee * l.guarantee_share_ppm + 1000000) / 2000000 ELSE 0 END AS gfee,
                {PLATFORM_INTEREST},
                (SELECT MAX(j.seq) FROM installments j WHERE j.loan_id = i.loan_id) AS last_seq
         FROM installments i JOIN loans l ON l.id = i.loan_id
@@ -128,18 +129,20 @@ def step_due(ctx: DayContext) -> int:
         ("'interest_accrued'", "-accrued", ""),
         *interest_lines("interest - accrued"),
         ("'fee_receivable'", "fee", ""),
-        ("CASE WHEN ga = 1 THEN 'guarantee_contract_asset' WHEN na = 1 THEN 'fee_suspense' "
-         "ELSE 'service_fee_income' END", "-fee", ""),
-        ("'guarantee_liability'", "fee", "ga = 1"),
-        ("'guarantee_release_income'", "-fee", "ga = 1"),
+        # A live guarantee's part of the fee (LoanTerms.guarantee_fee) clears its contract asset and is released
+        # to income; the rest pays for servicing (in suspense while in non-accrual).
+        ("'guarantee_contract_asset'", "-gfee", ""),
+        ("'guarantee_liability'", "gfee", ""),
+        ("'guarantee_release_income'", "-gfee", ""),
+        ("CASE WHEN na = 1 THEN 'fee_suspense' ELSE 'service_fee_income' END", "-(fee - gfee)", ""),
     ])
     ctx.run("""
         UPDATE loans SET bal_interest_receivable = bal_interest_receivable + d.interest,
             bal_interest_accrued = 0, bal_fee_receivable = bal_fee_receivable + d.fee,
-            bal_guarantee_contract_asset = bal_guarantee_contract_asset - d.fee * d.ga,
-            bal_guarantee_liability = bal_guarantee_liability + d.fee * d.ga,
+            bal_guarantee_contract_asset = bal_guarantee_contract_asset - d.gfee,
+            bal_guarantee_liability = bal_guarantee_liability + d.gfee,
             bal_interest_suspense = bal_interest_suspense - (d.interest - d.accrued) * d.na,
-            bal_fee_suspense = bal_fee_suspense - d.fee * (1 - d.ga) * d.na,
+            bal_fee_suspense = bal_fee_suspense - (d.fee - d.gfee) * d.na,
             current_seq = CASE WHEN d.seq < d.last_seq THEN d.seq + 1 ELSE NULL END
         FROM eod_due d WHERE loans.id = d.loan_id""")
     ctx.run("UPDATE installments SET booked = :yes WHERE due_day = :n AND booked = :no "

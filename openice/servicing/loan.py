@@ -118,6 +118,7 @@ class LoanTerms:
     guarantee_payout_dpd: int | None
     provision_ppm: tuple[int, ...]  # provision rate per bucket (C, M1, M2, M3, M4+) of a guaranteed loan
     funder_rate_ppm: int  # the annual rate the funder earns; the rest of the borrower's rate is the platform's
+    guarantee_share_ppm: int  # a guaranteed loan: the guarantee's share of each fee; the rest pays for servicing
 
     @property
     def guaranteed(self) -> bool:
@@ -126,6 +127,10 @@ class LoanTerms:
     @property
     def rate_ppm(self) -> int:
         return int(self.rate * PPM)
+
+    def guarantee_fee(self, fee: int) -> int:
+        """The guarantee's part of an installment's fee, half-up; 0 on a loan without a guarantee."""
+        return mul_div_half_up(fee, self.guarantee_share_ppm, PPM) if self.guaranteed else 0
 
     def funder_interest(self, amount: int) -> int:
         """The funder's part of an interest amount: amount x funder's rate / borrower's rate, half-up, per posting;
@@ -198,11 +203,12 @@ class LoanAccount:
             monthly_fee=schedule.installments[0].fee if product.method is not RepaymentMethod.BULLET else 0,
             business_model=business_model, guarantee_payout_dpd=guarantee_payout_dpd,
             provision_ppm=tuple(to_ppm(r, "provision_rates") for r in product.provision_rates),
-            funder_rate_ppm=funder_rate_ppm)
+            funder_rate_ppm=funder_rate_ppm,
+            guarantee_share_ppm=product.guarantee_share_ppm(principal, sum(i.fee for i in schedule.installments)))
         loan = cls(loan_id=loan_id, terms=terms, funder=funder, disbursed_on=on,
                    installments=[InstallmentState(i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee)
                                  for i in schedule.installments])
-        guarantee = sum(i.fee for i in schedule.installments) if terms.guaranteed else 0
+        guarantee = sum(terms.guarantee_fee(i.fee) for i in schedule.installments)
         referral = product.referral_fee(principal) if business_model is BusinessModel.CAPITAL_LIGHT else 0
         loan._post(on, "disbursement", L.entry(
             (L.LOAN_PRINCIPAL, L.FUNDING_CASH, principal),
@@ -265,11 +271,6 @@ class LoanAccount:
         """Interest earned by the calendar: income, or held in suspense while the loan is in non-accrual."""
         return [(debit, L.INTEREST_SUSPENSE, amount)] if self.non_accrual else self._interest_income(debit, amount)
 
-    def _fee_credit_account(self) -> str:
-        if self.guarantee_active:
-            return L.GUARANTEE_CONTRACT_ASSET
-        return L.FEE_SUSPENSE if self.non_accrual else L.FEE_INCOME
-
     def total_due(self) -> int:
         """What the borrower owes today: booked installments and late fees."""
         return self.balance(L.PENALTY_RECEIVABLE) + sum(
@@ -317,13 +318,16 @@ class LoanAccount:
         for inst in self.installments:
             if inst.due_date == due and not inst.booked:
                 accrued = self.balance(L.INTEREST_ACCRUED)
+                guarantee = self.terms.guarantee_fee(inst.fee) if self.guarantee_active else 0
                 postings = L.entry(
                     (L.INTEREST_RECEIVABLE, L.INTEREST_ACCRUED, accrued),
                     *self._interest_billed(L.INTEREST_RECEIVABLE, inst.interest - accrued),
-                    (L.FEE_RECEIVABLE, self._fee_credit_account(), inst.fee),
+                    # The guarantee's part of the fee was billed in advance (the contract asset) and is earned now as
+                    # the platform is released from that month's risk; the rest pays for servicing.
+                    (L.FEE_RECEIVABLE, L.GUARANTEE_CONTRACT_ASSET, guarantee),
+                    (L.GUARANTEE_LIABILITY, L.GUARANTEE_RELEASE_INCOME, guarantee),
+                    (L.FEE_RECEIVABLE, L.FEE_SUSPENSE if self.non_accrual else L.FEE_INCOME, inst.fee - guarantee),
                 )
-                if self.guarantee_active:
-                    postings += L.entry((L.GUARANTEE_LIABILITY, L.GUARANTEE_RELEASE_INCOME, inst.fee))
                 inst.booked = True
                 self._post(due - timedelta(days=1), "installment_due", postings)
 
@@ -548,7 +552,8 @@ class LoanAccount:
         first = new_future[0]
         first.period_start = current.period_start
         first.interest += earned
-        dropped_fees = sum(fees.values()) - sum(i.fee for i in new_future)
+        dropped_guarantee = sum(self.terms.guarantee_fee(fee) for fee in fees.values()) - sum(
+            self.terms.guarantee_fee(i.fee) for i in new_future)
         self.installments = [i for i in self.installments if i.booked] + new_future
         allocated["principal"] = allocated.get("principal", 0) + principal
         allocated["prepayment_fee"] = fee
@@ -558,8 +563,8 @@ class LoanAccount:
             (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
             (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
         )
-        if self.guarantee_active and dropped_fees:
-            postings += L.entry((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, dropped_fees))
+        if self.guarantee_active and dropped_guarantee:
+            postings += L.entry((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, dropped_guarantee))
         return postings
 
     def _recognise_collected(self, on: date) -> None:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from openice.errors import ValidationError
-from openice.money import minor_digits, mul_div_half_up, parse_rate
+from openice.money import minor_digits, mul_div_half_up, parse_rate, round_half_up
 from openice.servicing.daycount import DayCount
 
 PPM = 1_000_000
@@ -79,6 +79,11 @@ class LoanProduct:
     referral_fee_bps: int = 0  # capital-light: the institution pays the platform this share of principal
     referral_fee_flat: int = 0  # ... plus this amount in minor units, per loan
     provision_rates: tuple[Decimal, ...] = DEFAULT_PROVISION_RATES
+    # Capital-heavy: the guarantee's fair value at origination, as fractions of principal: the expected credit loss
+    # over the loan's life plus a margin. The schedule's fees pay for it first; the rest of them is servicing
+    # revenue. Not given: the guarantee is priced at all of the fees.
+    guarantee_expected_loss_rate: Decimal | None = None
+    guarantee_margin_rate: Decimal = Decimal(0)
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -89,11 +94,15 @@ class LoanProduct:
         if not self.tenors or any(t <= 0 or t > 360 for t in self.tenors):
             raise ValidationError("tenors must be whole months between 1 and 360", field="tenors")
         for name in ("nominal_rate", "facilitation_fee_rate", "monthly_service_fee_rate",
-                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate"):
+                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate", "guarantee_margin_rate"):
             value = getattr(self, name)
             if value < 0:
                 raise ValidationError("must not be negative", field=name)
             to_ppm(value, name)
+        if self.guarantee_expected_loss_rate is not None:
+            if not 0 <= self.guarantee_expected_loss_rate <= 1:
+                raise ValidationError("must be between 0 and 1 of principal", field="guarantee_expected_loss_rate")
+            to_ppm(self.guarantee_expected_loss_rate, "guarantee_expected_loss_rate")
         if self.nominal_rate > 10:
             raise ValidationError("a nominal rate above 1000% is not credible", field="nominal_rate")
         if self.grace_days < 0:
@@ -116,6 +125,14 @@ class LoanProduct:
                                   f"{', '.join(PROVISION_BUCKETS)}", field="provision_rates")
         for rate in self.provision_rates:
             to_ppm(rate, "provision_rates")
+
+    def guarantee_share_ppm(self, principal: int, fees: int) -> int:
+        """The guarantee's share of a capital-heavy schedule's fees, in parts per million: its fair value
+        (principal x (expected loss + margin), half-up) over the fees, at most all of them."""
+        if self.guarantee_expected_loss_rate is None or fees <= 0:
+            return PPM
+        fair_value = round_half_up(principal * (self.guarantee_expected_loss_rate + self.guarantee_margin_rate))
+        return min(PPM, mul_div_half_up(fair_value, PPM, fees))
 
     def referral_fee(self, principal: int) -> int:
         """The referral fee of one capital-light loan: basis points of principal (half-up) plus the flat part."""
@@ -165,7 +182,8 @@ class LoanProduct:
                     f"must be one of {[a.value for a in AllocationStrategy]}", field="allocation"
                 ) from None
         for name in ("nominal_rate", "facilitation_fee_rate", "monthly_service_fee_rate",
-                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate", "apr_cap"):
+                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate", "apr_cap",
+                     "guarantee_expected_loss_rate", "guarantee_margin_rate"):
             if kwargs.get(name) is not None:
                 kwargs[name] = parse_rate(kwargs[name], field=name)
         for name in ("tenors", "component_order", "provision_rates"):
@@ -196,7 +214,8 @@ def demo_products() -> list[LoanProduct]:
                     facilitation_fee_rate=Decimal("0.01"), monthly_service_fee_rate=Decimal("0.002"),
                     late_fee_daily_rate=Decimal("0.0005"), late_fee_cap_rate=Decimal("0.05"),
                     grace_days=3, prepayment_fee_rate=Decimal("0.01"), apr_cap=Decimal("0.36"),
-                    referral_fee_bps=30),
+                    referral_fee_bps=30, guarantee_expected_loss_rate=Decimal("0.015"),
+                    guarantee_margin_rate=Decimal("0.004")),
         LoanProduct(code="CASH-EP", name="Cash loan, equal principal", currency="CNY",
                     tenors=(6, 12, 24), method=RepaymentMethod.EQUAL_PRINCIPAL,
                     nominal_rate=Decimal("0.15"), day_count=DayCount.ACT_365,

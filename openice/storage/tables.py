@@ -52,6 +52,7 @@ loans = Table(
     Column("tenor", Integer, nullable=False),
     Column("rate_ppm", Integer, nullable=False),
     Column("funder_rate_ppm", Integer, nullable=False),  # the funder's part of rate_ppm
+    Column("guarantee_share_ppm", Integer, nullable=False),  # the guarantee's part of each fee
     Column("method", String(32), nullable=False),
     Column("day_count", String(16), nullable=False),
     Column("disbursed_day", Day, nullable=False),

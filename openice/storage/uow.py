@@ -121,7 +121,8 @@ class LoanRepository:
         direct.execute(self.conn, _INSERT_LOAN, dict(
             id=loan.loan_id, borrower_id=borrower_id, product_code=terms.product_code, currency=terms.currency,
             principal=terms.principal, tenor=terms.tenor, rate_ppm=terms.rate_ppm,
-            funder_rate_ppm=terms.funder_rate_ppm, method=terms.method.value, day_count=terms.day_count,
+            funder_rate_ppm=terms.funder_rate_ppm, guarantee_share_ppm=terms.guarantee_share_ppm,
+            method=terms.method.value, day_count=terms.day_count,
             disbursed_day=to_day(loan.disbursed_on),
             maturity_day=to_day(loan.installments[-1].due_date), original_funder=loan.funder,
             business_model=terms.business_model.value, channel=channel,
@@ -196,7 +197,8 @@ class LoanRepository:
             prepayment_fee_ppm=row.prepayment_fee_ppm, component_order=tuple(row.component_order.split(",")),
             allocation=AllocationStrategy(row.allocation), monthly_fee=row.monthly_fee,
             business_model=BusinessModel(row.business_model), guarantee_payout_dpd=row.guarantee_payout_dpd,
-            provision_ppm=tuple(getattr(row, c) for c in t.PROVISION_RATE_COLUMNS), funder_rate_ppm=row.funder_rate_ppm)
+            provision_ppm=tuple(getattr(row, c) for c in t.PROVISION_RATE_COLUMNS), funder_rate_ppm=row.funder_rate_ppm,
+            guarantee_share_ppm=row.guarantee_share_ppm)
 
     def _to_domain(self, row: Any, installments: list[InstallmentState]) -> LoanAccount:
         loan = LoanAccount(
