@@ -77,14 +77,12 @@ def _rows(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[dict[st
 
 
 def book_version(engine: Engine) -> tuple[Any, ...]:
-    """What the figures up to a closed day can still change with: every booking (a backdated payment, a reversal)
-    adds a journal entry, and the institutions' funding costs weigh the blended cost. Cheap: one index lookup and
-    a few hundred institution rows."""
-    present = set(inspect(engine).get_table_names())
+    """What the figures up to a closed day can still change with, on a migrated database: every booking (a
+    backdated payment, a reversal) adds a journal entry, and the institutions' funding costs weigh the blended
+    cost. Cheap: one index lookup and a few hundred institution rows."""
     with engine.connect() as conn:
         last_entry = conn.execute(text("SELECT MAX(id) FROM journal_entries")).scalar()
-        costs = tuple(conn.execute(text("SELECT code, funding_cost_ppm FROM institutions ORDER BY code")).all()) \
-            if "institutions" in present else ()
+        costs = tuple(conn.execute(text("SELECT code, funding_cost_ppm FROM institutions ORDER BY code")).all())
     return last_entry, costs
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.keys import Role, key_view
 from openice.api.paging import PageParams, rows
-from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view
+from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view, reply
 from openice.errors import NotFound, ValidationError
 
 router = APIRouter(prefix="/v1", tags=["platform"], route_class=TransactionRoute)
@@ -184,4 +184,4 @@ def portfolio_metrics(tx: Analyst,
         result = {**result, "metrics": {name: {**metric, "rows": [
             r for r in metric["rows"] if r["group"].get("institution") == tx.principal.tenant]}
             for name, metric in result["metrics"].items()}}
-    return result
+    return reply(result)  # plain JSON already: not validated again against dict[str, Any], for every waiter
