@@ -96,6 +96,7 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "principal": inst_principal, "interest": inst_interest, "fee": inst_fee,
         "principal_paid": np.where(paid, inst_principal, 0), "interest_paid": np.where(paid, inst_interest, 0),
         "fee_paid": np.where(paid, inst_fee, 0), "booked": booked,
+        "fee_amortisation": np.zeros(len(loan_id), dtype=np.int64),  # no upfront fees deferred in the book
     }
 
     def per_loan(values: np.ndarray) -> np.ndarray:
@@ -143,8 +144,12 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "bal_guarantee_contract_asset": np.where(heavy, future_fees, 0),
         "bal_guarantee_liability": np.where(heavy, -future_fees, 0),
         "bal_guarantee_provision": np.zeros(n, dtype=np.int64), "bal_loan_loss_allowance": np.zeros(n, dtype=np.int64),
-        "version": np.ones(n, dtype=np.int64),
+        "written_off": np.zeros(n, dtype=np.int64), "version": np.ones(n, dtype=np.int64),
     }
+    # Nothing starts in suspense or deferred: the generated receivables of loans already past the non-accrual DPD
+    # were recognised before they crossed it, and the book has no upfront fees.
+    for column in ("bal_interest_suspense", "bal_fee_suspense", "bal_penalty_suspense", "bal_deferred_origination_fee"):
+        loans[column] = np.zeros(n, dtype=np.int64)
     for k, column in enumerate(t.PROVISION_RATE_COLUMNS):
         loans[column] = np.array([to_ppm(templates[c][0].provision_rates[k], "x") for c in choice])
     return loans, inst

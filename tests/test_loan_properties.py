@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from openice.errors import OpeniceError, ValidationError
+from openice.money import round_half_up
 from openice.servicing import ledger as L
 from openice.servicing.daycount import DayCount
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, replay
@@ -64,11 +65,18 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
     assert -loan.balance(L.PENALTY_SUSPENSE) <= loan.balance(L.PENALTY_RECEIVABLE)
     if loan.status is not LoanStatus.ACTIVE:
         assert all(loan.balance(a) == 0 for a in L.SUSPENSE_ACCOUNTS)
+        assert loan.balance(L.DEFERRED_FEE) == 0, "an upfront fee is all earned (or dropped) once the loan ends"
+    # Deferred and earned add up to the upfront fee (until a write-off drops what was still deferred); only a loan on
+    # the platform's balance sheet defers it.
+    if loan.status is not LoanStatus.WRITTEN_OFF:
+        upfront = round_half_up(Decimal(principal) * product.facilitation_fee_rate)
+        assert -ledger.get(L.DEFERRED_FEE, 0) - ledger.get(L.FACILITATION_FEE_INCOME, 0) == upfront
+    assert loan.balance(L.DEFERRED_FEE) == 0 or loan.terms.business_model is BusinessModel.ON_BALANCE_SHEET
     if loan.status is LoanStatus.WRITTEN_OFF:  # provision charged + credit loss + suspense dropped = written off
         written = -sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
                        if p.account in L.RECEIVABLE_ACCOUNTS)
         dropped = sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
-                      if p.account in L.SUSPENSE_ACCOUNTS)
+                      if p.account in (*L.SUSPENSE_ACCOUNTS, L.DEFERRED_FEE))
         loss = L.CREDIT_LOSS if loan.platform_bears_loss else L.INSTITUTION_CREDIT_LOSS
         assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(loss, 0) + dropped == written
         # Each loss is its bearer's alone: the platform books none of an institution's, and the other way round.

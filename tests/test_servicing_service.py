@@ -278,6 +278,32 @@ def test_a_guaranteed_loans_fees_pay_the_guarantee_first_and_servicing_with_the_
     assert trial_balance(engine) == 0
 
 
+def test_an_on_balance_sheet_loans_upfront_fee_is_earned_over_its_life(servicing, engine) -> None:
+    """12,000.00 CNY over 12 months at 18% on CASH-EI, on the platform's own balance sheet, with a 1% upfront fee of
+    120.00: the loan's carrying amount is 11,880.00, and the rate per period that discounts its installments
+    (principal + interest: 1,100.16, 1,100.16, ...) to it is 1.661747%. The first period earns
+    11,880.00 x 1.661747% = 197.42 against 180.00 of contractual interest: 17.42 of the fee, rounded on the running
+    total to 17.42; the parts fall as the carrying amount does (17.42, 16.21, 14.97, ... 1.72) and add up to 120.00.
+    Paid off after the first installment, what is left (102.58) is earned that day."""
+    loan_id = new_loan(servicing, "obs", business_model="on-balance-sheet", funder="platform")
+    loan = servicing.loan(loan_id)
+    assert [i.fee_amortisation for i in loan.installments] == [
+        1742, 1621, 1497, 1369, 1236, 1098, 957, 809, 658, 501, 340, 172]
+    with servicing.store.begin(readonly=True) as uow:
+        ledger = uow.loans.ledger_balances(loan_id)
+    assert ledger[L.DEFERRED_FEE] == -12_000 and L.FACILITATION_FEE_INCOME not in ledger  # nothing earned on day one
+    run_until(engine, date(2026, 2, 16))
+    with servicing.store.begin(readonly=True) as uow:
+        ledger = uow.loans.ledger_balances(loan_id)
+    assert ledger[L.FACILITATION_FEE_INCOME] == -1_742 and ledger[L.DEFERRED_FEE] == -12_000 + 1_742
+    today = servicing.business_date()
+    servicing.prepay(loan_id, servicing.loan(loan_id).payoff_amount(today), "payoff")
+    with servicing.store.begin(readonly=True) as uow:
+        ledger = uow.loans.ledger_balances(loan_id)
+    assert ledger[L.FACILITATION_FEE_INCOME] == -12_000 and not ledger.get(L.DEFERRED_FEE)
+    assert trial_balance(engine) == 0
+
+
 INCOME = (L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME, L.FEE_INCOME, L.PENALTY_INCOME)
 
 

@@ -115,7 +115,7 @@ class DayContext:
 
 def step_due(ctx: DayContext) -> int:
     count = ctx.temp("eod_due", f"""
-        SELECT i.loan_id, i.seq, i.interest, i.fee, l.bal_interest_accrued AS accrued,
+        SELECT i.loan_id, i.seq, i.interest, i.fee, i.fee_amortisation AS fa, l.bal_interest_accrued AS accrued,
                CASE WHEN l.business_model = 'capital-heavy' AND l.guarantee_paid = :no
                     THEN (2 * i.fee * l.guarantee_share_ppm + 1000000) / 2000000 ELSE 0 END AS gfee,
                {PLATFORM_INTEREST},
@@ -135,6 +135,9 @@ def step_due(ctx: DayContext) -> int:
         ("'guarantee_liability'", "gfee", ""),
         ("'guarantee_release_income'", "-gfee", ""),
         ("CASE WHEN na = 1 THEN 'fee_suspense' ELSE 'service_fee_income' END", "-(fee - gfee)", ""),
+        # A deferred upfront fee earned with the installment (LoanAccount._fee_earned).
+        ("'deferred_origination_fee'", "fa", ""),
+        ("'facilitation_fee_income'", "-fa", ""),
     ])
     ctx.run("""
         UPDATE loans SET bal_interest_receivable = bal_interest_receivable + d.interest,
@@ -143,6 +146,7 @@ def step_due(ctx: DayContext) -> int:
             bal_guarantee_liability = bal_guarantee_liability + d.gfee,
             bal_interest_suspense = bal_interest_suspense - (d.interest - d.accrued) * d.na,
             bal_fee_suspense = bal_fee_suspense - (d.fee - d.gfee) * d.na,
+            bal_deferred_origination_fee = bal_deferred_origination_fee + d.fa,
             current_seq = CASE WHEN d.seq < d.last_seq THEN d.seq + 1 ELSE NULL END
         FROM eod_due d WHERE loans.id = d.loan_id""")
     ctx.run("UPDATE installments SET booked = :yes WHERE due_day = :n AND booked = :no "
@@ -232,17 +236,18 @@ def step_write_off(ctx: DayContext) -> int:
                bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
                bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca,
                bal_loan_loss_allowance AS lla, bal_interest_suspense AS isus, bal_fee_suspense AS fsus,
-               bal_penalty_suspense AS psus
+               bal_penalty_suspense AS psus, bal_deferred_origination_fee AS dfee
         FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND dpd > write_off_dpd""")
     if count:
         ctx.lines("write_off", "eod_write_off", [
-            ("loss", "p + ia + ir + fr + pr + lla + isus + fsus + psus", ""),
+            ("loss", "p + ia + ir + fr + pr + lla + isus + fsus + psus + dfee", ""),
             ("'loan_principal'", "-p", ""), ("'interest_accrued'", "-ia", ""),
             ("'interest_receivable'", "-ir", ""), ("'fee_receivable'", "-fr", ""),
             ("'penalty_receivable'", "-pr", ""),
             ("'guarantee_liability'", "gca", ""), ("'guarantee_contract_asset'", "-gca", ""),
             ("'loan_loss_allowance'", "-lla", ""),
-            ("'interest_suspense'", "-isus", ""), ("'fee_suspense'", "-fsus", ""), ("'penalty_suspense'", "-psus", "")])
+            ("'interest_suspense'", "-isus", ""), ("'fee_suspense'", "-fsus", ""), ("'penalty_suspense'", "-psus", ""),
+            ("'deferred_origination_fee'", "-dfee", "")])
         ctx.outbox("loan.written_off", "eod_write_off",
                    "'{\"principal\": ' || CAST(p AS VARCHAR(24)) || '}'")
         ctx.run("""UPDATE loans SET status = 'written_off', closed_day = :d, bucket = 'WO',
@@ -250,7 +255,8 @@ def step_write_off(ctx: DayContext) -> int:
                    bal_loan_principal = 0, bal_interest_accrued = 0, bal_interest_receivable = 0,
                    bal_fee_receivable = 0, bal_penalty_receivable = 0, bal_guarantee_contract_asset = 0,
                    bal_guarantee_liability = bal_guarantee_liability + w.gca, bal_loan_loss_allowance = 0,
-                   bal_interest_suspense = 0, bal_fee_suspense = 0, bal_penalty_suspense = 0
+                   bal_interest_suspense = 0, bal_fee_suspense = 0, bal_penalty_suspense = 0,
+                   bal_deferred_origination_fee = 0
                    FROM eod_write_off w WHERE loans.id = w.loan_id""")
     return count
 

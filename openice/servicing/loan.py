@@ -27,7 +27,7 @@ from openice.servicing.products import (
     RepaymentMethod,
     to_ppm,
 )
-from openice.servicing.schedule import amortise, build_schedule
+from openice.servicing.schedule import amortise, build_schedule, fee_amortisation
 
 
 class BusinessModel(StrEnum):
@@ -70,6 +70,7 @@ class InstallmentState:
     interest_paid: int = 0
     fee_paid: int = 0
     booked: bool = False  # interest and fee recognised as due
+    fee_amortisation: int = 0  # the part of a deferred upfront fee earned when this installment falls due
 
     def owed(self, component: str) -> int:
         if component == "principal":
@@ -205,14 +206,20 @@ class LoanAccount:
             provision_ppm=tuple(to_ppm(r, "provision_rates") for r in product.provision_rates),
             funder_rate_ppm=funder_rate_ppm,
             guarantee_share_ppm=product.guarantee_share_ppm(principal, sum(i.fee for i in schedule.installments)))
+        # On the platform's own balance sheet the upfront fee is part of the loan's yield: received now, earned
+        # over its life by the effective interest method. Elsewhere it pays for a facilitation already done.
+        deferred = schedule.upfront_fee if business_model is BusinessModel.ON_BALANCE_SHEET else 0
+        spread = fee_amortisation(deferred, principal, [(i.principal, i.interest) for i in schedule.installments])
         loan = cls(loan_id=loan_id, terms=terms, funder=funder, disbursed_on=on,
-                   installments=[InstallmentState(i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee)
-                                 for i in schedule.installments])
+                   installments=[InstallmentState(i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee,
+                                                  fee_amortisation=part)
+                                 for i, part in zip(schedule.installments, spread, strict=True)])
         guarantee = sum(terms.guarantee_fee(i.fee) for i in schedule.installments)
         referral = product.referral_fee(principal) if business_model is BusinessModel.CAPITAL_LIGHT else 0
         loan._post(on, "disbursement", L.entry(
             (L.LOAN_PRINCIPAL, L.FUNDING_CASH, principal),
-            (L.PLATFORM_CASH, L.FACILITATION_FEE_INCOME, schedule.upfront_fee),
+            (L.PLATFORM_CASH, L.FACILITATION_FEE_INCOME, schedule.upfront_fee - deferred),
+            (L.PLATFORM_CASH, L.DEFERRED_FEE, deferred),
             (L.GUARANTEE_CONTRACT_ASSET, L.GUARANTEE_LIABILITY, guarantee),
             (L.REFERRAL_FEE_RECEIVABLE, L.REFERRAL_FEE_INCOME, referral),
         ))
@@ -327,9 +334,17 @@ class LoanAccount:
                     (L.FEE_RECEIVABLE, L.GUARANTEE_CONTRACT_ASSET, guarantee),
                     (L.GUARANTEE_LIABILITY, L.GUARANTEE_RELEASE_INCOME, guarantee),
                     (L.FEE_RECEIVABLE, L.FEE_SUSPENSE if self.non_accrual else L.FEE_INCOME, inst.fee - guarantee),
+                    *self._fee_earned(inst.fee_amortisation),
                 )
                 inst.booked = True
                 self._post(due - timedelta(days=1), "installment_due", postings)
+
+    @staticmethod
+    def _fee_earned(amount: int) -> list[tuple[str, str, int]]:
+        """A deferred upfront fee earned (a period of the effective interest method can also give some back)."""
+        if amount >= 0:
+            return [(L.DEFERRED_FEE, L.FACILITATION_FEE_INCOME, amount)]
+        return [(L.FACILITATION_FEE_INCOME, L.DEFERRED_FEE, -amount)]
 
     def _accrue_to(self, nxt: date, day: date) -> None:
         """Month-end: recognise the interest earned so far in the current period."""
@@ -395,6 +410,8 @@ class LoanAccount:
         pairs.append((L.LOAN_LOSS_ALLOWANCE, loss, -self.balance(L.LOAN_LOSS_ALLOWANCE)))
         # What was held in suspense was never income: it leaves with its receivable, not as a credit loss.
         pairs += [(account, loss, -self.balance(account)) for account in L.SUSPENSE_ACCOUNTS]
+        # The fee not yet earned was never income either: the loss is on the carrying amount, principal less it.
+        pairs.append((L.DEFERRED_FEE, loss, -self.balance(L.DEFERRED_FEE)))
         self._post(day, "write_off", L.entry(*pairs))
         self.status = LoanStatus.WRITTEN_OFF
         self.closed_on = day
@@ -502,7 +519,7 @@ class LoanAccount:
         last.principal, last.principal_paid = principal + last.principal_paid, principal + last.principal_paid
         last.interest = last.interest_paid = accrued
         last.fee = last.fee_paid = 0
-        last.due_date, last.booked = on, True
+        last.due_date, last.booked, last.fee_amortisation = on, True, 0
         self.installments = [i for i in self.installments if i.booked]
         allocated["principal"] = allocated.get("principal", 0) + principal
         allocated["interest"] = allocated.get("interest", 0) + accrued
@@ -517,6 +534,8 @@ class LoanAccount:
             (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
             # The guarantee ends with the loan: fees that will never be billed leave both sides.
             (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, unearned_guarantee),
+            # So does the loan's yield: an upfront fee not yet earned is earned at payoff.
+            (L.DEFERRED_FEE, L.FACILITATION_FEE_INCOME, -self.balance(L.DEFERRED_FEE)),
         )
 
     def _partial_prepayment(self, on: date, amount: int, mode: PrepaymentMode,
@@ -552,6 +571,11 @@ class LoanAccount:
         first = new_future[0]
         first.period_start = current.period_start
         first.interest += earned
+        # What is left of a deferred upfront fee is spread again, by the same method, over the new schedule.
+        for inst, part in zip(new_future, fee_amortisation(
+                -self.balance(L.DEFERRED_FEE), new_balance, [(i.principal, i.interest) for i in new_future]),
+                strict=True):
+            inst.fee_amortisation = part
         dropped_guarantee = sum(self.terms.guarantee_fee(fee) for fee in fees.values()) - sum(
             self.terms.guarantee_fee(i.fee) for i in new_future)
         self.installments = [i for i in self.installments if i.booked] + new_future

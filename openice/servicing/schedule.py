@@ -228,3 +228,29 @@ def _npv_in_x(received: int, payments: list[int], x: Real) -> tuple[Real, Real]:
         slope = slope * x + poly
         poly = poly * x + p
     return poly * x - received, poly + slope * x
+
+
+def fee_amortisation(deferred: int, principal: int, installments: list[tuple[int, int]]) -> list[int]:
+    """An upfront fee spread over the installments by the effective interest method: the rate r per period
+    that discounts the contractual flows (principal + interest of each installment) to the loan's carrying
+    amount (principal - fee); each period recognises carrying x r - that period's interest as fee income, and the
+    carrying amount moves by what was earned less what fell due. Rounded half-up on the running total, so the parts
+    add up to the fee exactly."""
+    if deferred <= 0 or not installments:
+        return [0] * len(installments)
+    flows = [p + i for p, i in installments]
+    if principal <= deferred:  # a prepayment left less principal than fee: no yield to spread it over
+        return [deferred] + [0] * (len(installments) - 1)
+    rate = period_irr(principal - deferred, flows)
+    parts, carrying, earned, recognised = [], Decimal(principal - deferred), Decimal(0), 0
+    with localcontext() as ctx:
+        ctx.prec = 40
+        for (_, interest), flow in zip(installments, flows, strict=True):
+            effective = carrying * rate
+            earned += effective - interest
+            carrying += effective - flow
+            part = round_half_up(earned) - recognised
+            parts.append(part)
+            recognised += part
+    parts[-1] += deferred - recognised  # what the rounding of the rate left over
+    return parts

@@ -95,6 +95,7 @@ loans = Table(
     Column("bal_interest_suspense", Money, nullable=False, default=0, server_default="0"),
     Column("bal_fee_suspense", Money, nullable=False, default=0, server_default="0"),
     Column("bal_penalty_suspense", Money, nullable=False, default=0, server_default="0"),
+    Column("bal_deferred_origination_fee", Money, nullable=False, default=0, server_default="0"),
     # Provision rates of a guaranteed loan per delinquency bucket, in parts per million (see products.py).
     Column("provision_ppm_c", Integer, nullable=False, server_default="10000"),
     Column("provision_ppm_m1", Integer, nullable=False, server_default="200000"),
@@ -123,6 +124,8 @@ installments = Table(
     Column("interest_paid", Money, nullable=False, default=0),
     Column("fee_paid", Money, nullable=False, default=0),
     Column("booked", Boolean, nullable=False, default=False),
+    # The part of a deferred upfront fee earned as this installment falls due (effective interest method).
+    Column("fee_amortisation", Money, nullable=False, default=0, server_default="0"),
     Index("ix_installments_due_day", "due_day"),
 )
 

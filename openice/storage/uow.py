@@ -126,7 +126,8 @@ class LoanRepository:
             disbursed_day=to_day(loan.disbursed_on),
             maturity_day=to_day(loan.installments[-1].due_date), original_funder=loan.funder,
             business_model=terms.business_model.value, channel=channel,
-            upfront_fee=loan.balance(L.FACILITATION_FEE_INCOME) * -1, monthly_fee=terms.monthly_fee,
+            upfront_fee=-loan.balance(L.FACILITATION_FEE_INCOME) - loan.balance(L.DEFERRED_FEE),
+            monthly_fee=terms.monthly_fee,
             grace_days=terms.grace_days, late_fee_ppm=terms.late_fee_ppm, late_fee_cap=terms.late_fee_cap,
             write_off_dpd=terms.write_off_dpd, non_accrual_dpd=terms.non_accrual_dpd,
             prepayment_allowed=terms.prepayment_allowed,
@@ -154,7 +155,8 @@ class LoanRepository:
     def _installment_row(loan_id: int, i: InstallmentState) -> dict[str, Any]:
         return dict(loan_id=loan_id, seq=i.seq, period_start_day=to_day(i.period_start), due_day=to_day(i.due_date),
                     principal=i.principal, interest=i.interest, fee=i.fee, principal_paid=i.principal_paid,
-                    interest_paid=i.interest_paid, fee_paid=i.fee_paid, booked=i.booked)
+                    interest_paid=i.interest_paid, fee_paid=i.fee_paid, booked=i.booked,
+                    fee_amortisation=i.fee_amortisation)
 
     def row(self, loan_id: int) -> Any:
         row = self._locked.pop(loan_id, None) or direct.execute(self.conn, _LOAN, {"loan_id": loan_id}).first()
@@ -184,7 +186,8 @@ class LoanRepository:
     @staticmethod
     def _installment(r: Any) -> InstallmentState:
         return InstallmentState(r.seq, from_day(r.period_start_day), from_day(r.due_day), r.principal, r.interest,
-                                r.fee, r.principal_paid, r.interest_paid, r.fee_paid, bool(r.booked))
+                                r.fee, r.principal_paid, r.interest_paid, r.fee_paid, bool(r.booked),
+                                r.fee_amortisation)
 
     @staticmethod
     def terms_of(row: Any) -> LoanTerms:
