@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,7 +11,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from openice.errors import OpeniceError
+from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import database_url, make_engine
 
 if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when a command runs
@@ -180,6 +181,45 @@ def optimise(file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_
     _print(result)
 
 
+pii_app = typer.Typer(help="The key personal data is encrypted with.", no_args_is_help=True)
+
+
+@pii_app.command()
+def rotate(db: Db = None, batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, max=100_000, help="Borrowers re-encrypted per transaction")] = 500) -> None:
+    """Re-encrypt every borrower's personal data under the key in OPENICE_PII_NEW_KEY (the current one is
+    OPENICE_PII_KEY). Keys come from the environment, never the command line. Killed or failed, run it again
+    with the same keys: it resumes. Keyed hashes keep their key: at the end it prints the hashing key to keep
+    as OPENICE_PII_HASH_KEY beside the new OPENICE_PII_KEY, and the old key can then be destroyed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from openice.decisioning.pii import NEW_ENV_KEY, PiiVault, parse_key
+    from openice.decisioning.repository import rotate_pii_key
+
+    err = Console(stderr=True)
+    try:
+        old = PiiVault.from_env()
+        new = old.rekeyed(parse_key(_env(NEW_ENV_KEY), NEW_ENV_KEY))
+        with Progress(TextColumn("re-encrypting"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
+            task = progress.add_task("rotate", total=None)
+            done = rotate_pii_key(make_engine(database_url(db)), old, new, batch_size,
+                                  lambda rotated, total: progress.update(task, completed=rotated, total=total))
+    except OpeniceError as error:
+        err.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+    err.print(f"re-encrypted {done:,} borrowers under the new key. From now on set OPENICE_PII_KEY to the new key "
+              "and OPENICE_PII_HASH_KEY to the hashing key below (printed once; keep it in your secret store):")
+    print(new.hash_key_text())
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ValidationError("is not set: put the key to rotate to in the environment", field=name)
+    return value
+
+
 def register_cli(app: typer.Typer) -> None:
     app.add_typer(decision_app, name="decision")
     app.add_typer(match_app, name="match")
+    app.add_typer(pii_app, name="pii")

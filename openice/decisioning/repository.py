@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, union, update
 
-from openice.decisioning.pii import ENV_KEY, PiiVault
-from openice.errors import NotFound, Unavailable, ValidationError
+from openice.decisioning.pii import ENV_KEY, HASH_ENV_KEY, NEW_ENV_KEY, PiiVault
+from openice.errors import Conflict, NotFound, Unavailable, ValidationError
 from openice.storage import decisioning_tables as d
 from openice.storage import direct
 from openice.storage.uow import now_iso
@@ -162,25 +163,82 @@ def dumps(value: Any) -> str:
 
 def bind_pii_key(engine: Engine, vault: PiiVault | None) -> None:
     """Refuse a PII key that is missing or is not the one this database's personal data was encrypted with, before
-    any request is served (a wrong key would break duplicate detection silently and leave rows no one can read).
-    The key's check value is stored at first use; a database from before the check proves the key on one row."""
-    mismatch = ValidationError("is not the key this database's personal data was encrypted with; start with that key "
-                               "(or re-encrypt the data under a new one)", field=ENV_KEY)
+    any request is served (a wrong key would break duplicate detection silently and leave rows no one can read),
+    and refuse to serve while a key rotation is under way. The keys' check values are stored at first use; a
+    database from before the check proves the key on one row."""
     with engine.begin() as conn:
-        stored = conn.execute(select(d.pii_key_check.c.check_value).where(d.pii_key_check.c.id == 1)).scalar()
-        sample = conn.execute(select(d.borrowers.c.name_enc).limit(1)).scalar()
-        if vault is None:
-            if stored is not None or sample is not None:
-                raise Unavailable("is not set, and this database holds personal data: set it to the key the data "
-                                  "was encrypted with", field=ENV_KEY)
-            return
-        if stored is not None:
-            if not hmac.compare_digest(stored, vault.check_value()):
-                raise mismatch
-            return
-        if sample is not None:
-            try:
-                vault.decrypt("name", sample)
-            except InvalidTag:
-                raise mismatch from None
-        conn.execute(insert(d.pii_key_check).values(id=1, check_value=vault.check_value(), created_at=now_iso()))
+        stored = conn.execute(select(d.pii_key_check).where(d.pii_key_check.c.id == 1)).first()
+        if stored is not None and stored.rotating_to is not None:
+            raise Unavailable("a key rotation is under way: finish it with `openice pii rotate`", field=ENV_KEY)
+        _check_keys(conn, stored, vault)
+
+
+def _check_keys(conn: Connection, stored: Any, vault: PiiVault | None) -> None:
+    mismatch = ValidationError("is not the key this database's personal data was encrypted with; start with that key "
+                               "(or rotate to a new one with `openice pii rotate`)", field=ENV_KEY)
+    sample = conn.execute(select(d.borrowers.c.name_enc).limit(1)).scalar()
+    if vault is None:
+        if stored is not None or sample is not None:
+            raise Unavailable("is not set, and this database holds personal data: set it to the key the data "
+                              "was encrypted with", field=ENV_KEY)
+        return
+    if stored is not None:
+        if not hmac.compare_digest(stored.check_value, vault.check_value()):
+            raise mismatch
+        if stored.hash_check_value is None:
+            conn.execute(update(d.pii_key_check).where(d.pii_key_check.c.id == 1).values(
+                hash_check_value=vault.hash_check_value()))
+        elif not hmac.compare_digest(stored.hash_check_value, vault.hash_check_value()):
+            raise ValidationError("is not the hashing key this database's keyed hashes were made with (after a "
+                                  "rotation: the one `openice pii rotate` printed)", field=HASH_ENV_KEY)
+        return
+    if sample is not None:
+        try:
+            vault.decrypt("name", sample)
+        except (InvalidTag, ValidationError):
+            raise mismatch from None
+    conn.execute(insert(d.pii_key_check).values(id=1, check_value=vault.check_value(),
+                                                hash_check_value=vault.hash_check_value(), created_at=now_iso()))
+
+
+ENCRYPTED = ("name", "national_id", "mobile", "date_of_birth")
+
+
+def rotate_pii_key(engine: Engine, old: PiiVault, new: PiiVault, batch: int = 500,
+                   on_batch: Callable[[int, int], None] | None = None) -> int:
+    """Re-encrypt every borrower's personal data under `new` (which hashes as `old` does), a batch per
+    transaction, so a rotation killed at any point is resumed by running it again with the same keys: rows already
+    under the new key are skipped, and the database names the key it is rotating to until the last row is done.
+    Returns the rows re-encrypted by this run; `on_batch(done, total)` follows the progress."""
+    if old.hash_check_value() != new.hash_check_value():
+        raise ValidationError("must hash as the old key does", field=NEW_ENV_KEY)
+    table = d.borrowers
+    with engine.begin() as conn:
+        stored = conn.execute(select(d.pii_key_check).where(d.pii_key_check.c.id == 1)).first()
+        if stored is not None and stored.rotating_to not in (None, new.check_value()):
+            raise Conflict("a rotation to another key is under way: finish it with that key", field=NEW_ENV_KEY)
+        if stored is not None and stored.rotating_to is None and stored.check_value == new.check_value():
+            return 0  # done already (a run stopped after its last commit): running it again changes nothing
+        _check_keys(conn, stored, old)
+        conn.execute(update(d.pii_key_check).where(d.pii_key_check.c.id == 1).values(rotating_to=new.check_value()))
+        total = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        rotated = conn.execute(select(func.count()).select_from(table).where(
+            table.c.name_enc.startswith(f"v2:{new.key_id}:"))).scalar_one()
+    pending = select(table.c.id, *(table.c[f"{c}_enc"] for c in ENCRYPTED)).where(
+        ~table.c.name_enc.startswith(f"v2:{new.key_id}:")).order_by(table.c.id).limit(batch)
+    done = 0
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(pending).all()
+            for row in rows:
+                conn.execute(update(table).where(table.c.id == row.id).values(**{
+                    f"{c}_enc": new.encrypt(c, old.decrypt(c, getattr(row, f"{c}_enc"))) for c in ENCRYPTED}))
+        if not rows:
+            break
+        done += len(rows)
+        if on_batch is not None:
+            on_batch(rotated + done, total)
+    with engine.begin() as conn:
+        conn.execute(update(d.pii_key_check).where(d.pii_key_check.c.id == 1).values(
+            check_value=new.check_value(), hash_check_value=new.hash_check_value(), rotating_to=None))
+    return done

@@ -15,6 +15,8 @@ pii_key_check = Table(
     Column("id", Integer, primary_key=True),  # one row: the key the personal data is encrypted with
     Column("check_value", String(64), nullable=False),
     Column("created_at", String(32), nullable=False),
+    Column("hash_check_value", String(64), nullable=True),  # the hashing key's, once known
+    Column("rotating_to", String(64), nullable=True),  # set while a rotation to that key is under way
 )
 
 borrowers = Table(
