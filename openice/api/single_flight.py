@@ -18,7 +18,6 @@ from typing import Any
 class SingleFlight:
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self.computed = 0  # how many times a result was computed, for the service's own metrics and tests
         self._lock = threading.Lock()
         self._results: OrderedDict[Hashable, Future[Any]] = OrderedDict()
 
@@ -34,7 +33,6 @@ class SingleFlight:
                 self._results.move_to_end(key)
         if owner:
             try:
-                self.computed += 1
                 future.set_result(compute())
             except BaseException as exc:  # the waiters get the same error; the next caller tries again
                 with self._lock:
