@@ -12,7 +12,7 @@ from rich.table import Table
 
 from openice.collections.service import Collections
 from openice.errors import OpeniceError
-from openice.money import fmt, to_minor
+from openice.money import format_money, to_minor
 from openice.servicing.cli import DbOption, fail, parse_date
 from openice.storage.engine import make_engine
 
@@ -43,7 +43,7 @@ def summary_table(rows: list[dict]) -> Table:
     for col in ("stage", "cases", "overdue", "due today", "promises pending", "unassigned"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["stage"], f"{r['cases']:,}", f"{fmt(r['overdue_amount'], r['currency'])} {r['currency']}",
+        table.add_row(r["stage"], f"{r['cases']:,}", format_money(r['overdue_amount'], r['currency']),
                       f"{r['due_today']:,}", f"{r['promises_pending']:,}", f"{r['unassigned']:,}")
     return table
 
@@ -62,7 +62,7 @@ def queue(db: DbOption = None, funder: Funder = None, stage: Stage = None,
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(str(r["id"]), str(r["loan_id"]), r["stage"], str(r["days_past_due"]),
-                      f"{fmt(r['overdue_amount'], r['currency'])} {r['currency']}", r["assignee"] or "-",
+                      format_money(r['overdue_amount'], r['currency']), r["assignee"] or "-",
                       str(r["last_contact_on"] or "-"), f"{r['promises_kept']}/{r['promises_broken']}")
     console.print(table if rows else "nothing is due for contact today")
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from openice.collections.repository import CaseRepository
 from openice.collections.strategy import STAGES, Strategy, contact, distribute
 from openice.errors import Conflict, ValidationError
-from openice.money import fmt
+from openice.money import format_money
 from openice.storage.days import from_day, opt_date, to_day
 from openice.storage.uow import Store
 
@@ -115,7 +115,7 @@ class Collections:
                                field="case_id")
             made = contact(channel, outcome, today, self.strategy, promise_amount, promise_date)
             if made.promise_amount is not None and made.promise_amount > row.overdue_amount:
-                owed = f"{fmt(row.overdue_amount, row.currency)} {row.currency}"
+                owed = format_money(row.overdue_amount, row.currency)
                 raise ValidationError(f"a promise to pay is at most what is overdue ({owed}); promise that or less",
                                       field="promise_amount")
             if made.promise_date is not None and row.promise_day is not None:

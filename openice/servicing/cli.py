@@ -13,7 +13,7 @@ from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
 from openice.errors import OpeniceError, ValidationError
-from openice.money import fmt, parse_rate, to_minor
+from openice.money import fmt, format_money, parse_rate, to_minor
 from openice.servicing import ledger as L
 from openice.servicing.daycount import DayCount
 from openice.servicing.eod import DayReport, run_until
@@ -163,7 +163,7 @@ def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) ->
     except OpeniceError as error:
         fail(error)
     cur = loan.terms.currency
-    console.print(f"loan {loan.loan_id}: {loan.terms.product_code}, {fmt(loan.terms.principal, cur)} {cur}, "
+    console.print(f"loan {loan.loan_id}: {loan.terms.product_code}, {format_money(loan.terms.principal, cur)}, "
                   f"{loan.terms.business_model.value} funded by {loan.funder}; status {loan.status.value}, "
                   f"{loan.days_past_due} days past due ({loan.bucket})")
     table = Table()
