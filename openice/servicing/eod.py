@@ -58,8 +58,8 @@ def interest_lines(amount: str) -> list[tuple[str, str, str]]:
     """The credit lines of `amount` of interest earned by the calendar: the funder's (or the platform's after a
     payout) and the platform's spread, or all of it in suspense while the loan is in non-accrual (na)."""
     funder = funder_interest(amount)
-    return [(INTEREST_ACCOUNT, f"-{funder}", "na = 0"), ("'interest_spread_income'", f"-(({amount}) - {funder})",
-                                                          "na = 0"),
+    return [(INTEREST_ACCOUNT, f"-{funder}", "na = 0"),
+            ("'interest_spread_income'", f"-(({amount}) - {funder})", "na = 0"),
             ("'interest_suspense'", f"-({amount})", "na = 1")]
 UNPAID = "(principal - principal_paid) + (interest - interest_paid) + (fee - fee_paid) > 0"
 BUCKET_SQL = ("CASE WHEN {dpd} > write_off_dpd THEN 'WO' WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= 30 THEN 'M1' "

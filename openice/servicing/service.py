@@ -141,26 +141,13 @@ class Servicing:
     def repay(self, loan_id: int, amount: int, idempotency_key: str | None,
               value_date: date | None = None, currency: str | None = None, reason: str | None = None,
               may_backdate: bool = True) -> dict[str, Any]:
-        """A payment of what is due. A value date before today (backdating) replays the loan with the payment in its
-        place, which can undo late fees and days past due: it is for an operator (`may_backdate`), needs a reason,
-        and never reaches into a month already closed."""
+        """A payment of what is due, today or (an operator's, with a reason) backdated: see `_apply`."""
         amount = _positive_int(amount, "amount")
         reason = _reason(reason)
         payload = dict(loan_id=loan_id, amount=amount, value_date=str(value_date), currency=currency, reason=reason)
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
-            today = uow.calendar.require_open()
-            if value_date is not None and value_date < today:
-                if not may_backdate:
-                    raise Forbidden(f"only an operator may backdate a payment; pay with today's value date {today}",
-                                    field="value_date")
-                if reason is None:
-                    raise ValidationError("a backdated payment needs a reason", field="reason")
-                closed = last_month_end(today)
-                if value_date <= closed:
-                    raise ValidationError(f"{value_date} is in a closed month: the books are closed through {closed}",
-                                          field="value_date")
-            return self._apply(uow, loan_id, "repayment", amount, value_date, None, currency, reason)
+            return self._apply(uow, loan_id, "repayment", amount, value_date, None, currency, reason, may_backdate)
 
         return self._money_call("repay", idempotency_key, payload, work, loan_id)
 
@@ -188,23 +175,37 @@ class Servicing:
         reason = _reason(reason)
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
-            if reason is None and uow.loans.get(loan_id).days_past_due == 0:
-                raise ValidationError(f"loan {loan_id} is not past due: say why it is written off", field="reason")
             return self._apply(uow, loan_id, "write_off", 0, None, None, reason=reason)
 
         return self._money_call("write_off", idempotency_key, dict(loan_id=loan_id, reason=reason), work, loan_id)
 
     def _apply(self, uow: UnitOfWork, loan_id: int, kind: str, amount: int, value_date: date | None,
-               mode: PrepaymentMode | None, currency: str | None = None, reason: str | None = None) -> dict[str, Any]:
+               mode: PrepaymentMode | None, currency: str | None = None, reason: str | None = None,
+               may_backdate: bool = True) -> dict[str, Any]:
+        """Book one money movement on today's business date. A value date before today (backdating) replays the loan
+        with the payment in its place, which can undo late fees and days past due: it is for a caller who
+        `may_backdate`, needs a reason, and never reaches into a month already closed."""
         today = uow.calendar.require_open()
         on = value_date or today
         if on > today:
             raise ValidationError(f"{on} is after the business date {today}", field="value_date")
+        if on < today:
+            if not may_backdate:
+                raise Forbidden(f"only an operator may backdate a payment; pay with today's value date {today}",
+                                field="value_date")
+            if reason is None:
+                raise ValidationError("a backdated payment needs a reason", field="reason")
+            closed = last_month_end(today)
+            if on <= closed:
+                raise ValidationError(f"{on} is in a closed month: the books are closed through {closed}",
+                                      field="value_date")
         loan = uow.loans.get(loan_id, for_update=True)
         if currency is not None and currency != loan.terms.currency:
             raise ValidationError(f"loan {loan_id} is in {loan.terms.currency}, not {currency}", field="currency")
         if on < loan.disbursed_on:
             raise ValidationError(f"{on} is before the loan was disbursed on {loan.disbursed_on}", field="value_date")
+        if kind == "write_off" and reason is None and loan.days_past_due == 0:
+            raise ValidationError(f"loan {loan_id} is not past due: say why it is written off", field="reason")
         txn_id = uow.loans.add_transaction(loan_id, kind, on, amount, today, mode, reason)
         if on < today:  # backdated: rebuild the loan's history with this payment in its place
             loan = self._rebuild(uow, loan_id, today, txn_id)
