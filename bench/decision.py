@@ -83,19 +83,34 @@ def institutions(m: int, rng: np.random.Generator, volume: float) -> list[Instit
     for j in range(m):
         model = "on-balance-sheet" if j == 0 else ("capital-heavy" if rng.random() < 0.3 else "capital-light")
         quota = int(volume * 0.7 / m * rng.uniform(0.5, 1.5))
-        box = CreditBox(max_pd=float(rng.uniform(0.08, 0.4)), min_amount=int(rng.choice([0, 100_000])),
-                        max_amount=int(rng.choice([5_000_000, 20_000_000])), max_tenor=int(rng.choice([12, 24, 36])),
-                        provinces=None if rng.random() < 0.5 else tuple(rng.choice(provinces, 4, replace=False)),
-                        min_age=int(rng.choice([18, 22])), max_age=int(rng.choice([55, 60, 65])),
-                        min_income=int(rng.choice([0, 300_000, 600_000])), max_dti=float(rng.uniform(0.4, 0.8)),
-                        products=None if rng.random() < 0.6 else ("CASH-EI",))
-        out.append(Institution(
-            code=f"FI{j:02d}", name=f"Institution {j}", business_model=model,
-            funding_cost=Decimal(str(round(rng.uniform(0.02, 0.06), 4))),
-            rate=Decimal(str(round(rng.uniform(0.04, 0.09), 4))), credit_box=box, daily_quota=quota,
-            monthly_quota=quota * 22, min_monthly_volume=int(quota * 0.5) if rng.random() < 0.2 else 0,
-            max_avg_pd=float(rng.uniform(0.06, 0.2)), priority=int(rng.integers(1, 100)),
-            guarantee_payout_dpd=90 if model == "capital-heavy" else None))
+        box = CreditBox(
+            max_pd=float(rng.uniform(0.08, 0.4)),
+            min_amount=int(rng.choice([0, 100_000])),
+            max_amount=int(rng.choice([5_000_000, 20_000_000])),
+            max_tenor=int(rng.choice([12, 24, 36])),
+            provinces=None if rng.random() < 0.5 else tuple(rng.choice(provinces, 4, replace=False)),
+            min_age=int(rng.choice([18, 22])),
+            max_age=int(rng.choice([55, 60, 65])),
+            min_income=int(rng.choice([0, 300_000, 600_000])),
+            max_dti=float(rng.uniform(0.4, 0.8)),
+            products=None if rng.random() < 0.6 else ("CASH-EI",),
+        )
+        out.append(
+            Institution(
+                code=f"FI{j:02d}",
+                name=f"Institution {j}",
+                business_model=model,
+                funding_cost=Decimal(str(round(rng.uniform(0.02, 0.06), 4))),
+                rate=Decimal(str(round(rng.uniform(0.04, 0.09), 4))),
+                credit_box=box,
+                daily_quota=quota,
+                monthly_quota=quota * 22,
+                min_monthly_volume=int(quota * 0.5) if rng.random() < 0.2 else 0,
+                max_avg_pd=float(rng.uniform(0.06, 0.2)),
+                priority=int(rng.integers(1, 100)),
+                guarantee_payout_dpd=90 if model == "capital-heavy" else None,
+            )
+        )
     return out
 
 
@@ -103,8 +118,14 @@ def percentile_ms(samples: list[float], q: float) -> float:
     return round(float(np.percentile(samples, q)) * 1000, 3)
 
 
-def latency(n: int, scorer, anomaly, router: Router, bureau: pd.DataFrame,  # type: ignore[no-untyped-def]
-            seed: int) -> tuple[list[float], list[float]]:
+def latency(
+    n: int,
+    scorer,
+    anomaly,
+    router: Router,
+    bureau: pd.DataFrame,  # type: ignore[no-untyped-def]
+    seed: int,
+) -> tuple[list[float], list[float]]:
     """(wall, CPU) seconds per application for assess + routing of a drawdown when approved. CPU time leaves out
     the time the thread waited for a core, which on a shared machine is most of the tail."""
     rng = np.random.default_rng(seed)
@@ -115,8 +136,12 @@ def latency(n: int, scorer, anomaly, router: Router, bureau: pd.DataFrame,  # ty
         reg = registration(rng, k, TODAY)
         app = application(rng, "CASH-EI", 12)
         app["bureau"] = {key: (None if isinstance(v, float) and np.isnan(v) else v) for key, v in rows[k].items()}
-        facts = FraudFacts(applications_24h_by_id=1, applications_24h_by_mobile=1, applications_24h_by_device=1,
-                           other_identities_with_mobile=int(rng.random() < 0.02))
+        facts = FraudFacts(
+            applications_24h_by_id=1,
+            applications_24h_by_mobile=1,
+            applications_24h_by_device=1,
+            other_identities_with_mobile=int(rng.random() < 0.02),
+        )
         age = TODAY.year - reg["date_of_birth"].year
         inputs = AssessmentInput(app, age, reg["province"], TODAY, facts)
         start, start_cpu = time.perf_counter(), time.thread_time()
@@ -124,10 +149,20 @@ def latency(n: int, scorer, anomaly, router: Router, bureau: pd.DataFrame,  # ty
         if decision.line is not None:
             line = decision.line
             payment = monthly_payment(app["requested_amount"], line.rate_ppm / PPM, 12)
-            router.rank(Drawdowns.one(amount=min(app["requested_amount"], line.amount), tenor=12, score=decision.score,
-                                      pd=decision.pd, age=age, province=reg["province"],
-                                      income=app["income_monthly"], product="CASH-EI", rate=line.rate_ppm / PPM,
-                                      dti=(app["existing_debt_monthly"] + payment) / app["income_monthly"]))
+            router.rank(
+                Drawdowns.one(
+                    amount=min(app["requested_amount"], line.amount),
+                    tenor=12,
+                    score=decision.score,
+                    pd=decision.pd,
+                    age=age,
+                    province=reg["province"],
+                    income=app["income_monthly"],
+                    product="CASH-EI",
+                    rate=line.rate_ppm / PPM,
+                    dti=(app["existing_debt_monthly"] + payment) / app["income_monthly"],
+                )
+            )
         times.append(time.perf_counter() - start)
         cpu.append(time.thread_time() - start_cpu)
     return times, cpu
@@ -162,16 +197,28 @@ def batch(n: int, m: int, scorer, bureau: pd.DataFrame, seed: int, sample: int) 
     grid = Policy().pricing
     grades = scored["grade"].to_numpy()
     product = np.where(rng.random(n) < 0.7, "CASH-EI", "CASH-EP")
-    rate = np.array([price(PRODUCTS[p], grid.get(g, Decimal("0.30")))[0] / PPM for p, g in zip(product, grades,
-                                                                                                strict=True)])
+    rate = np.array(
+        [price(PRODUCTS[p], grid.get(g, Decimal("0.30")))[0] / PPM for p, g in zip(product, grades, strict=True)]
+    )
     tenor = np.array([rng.choice(PRODUCTS[p].tenors) for p in product])
     amount = (rng.lognormal(np.log(800_000), 0.7, n) // 100 * 100).clip(50_000, 20_000_000)
-    income = (rng.lognormal(np.log(900_000), 0.5, n) // 100 * 100)
+    income = rng.lognormal(np.log(900_000), 0.5, n) // 100 * 100
     debt = income * rng.uniform(0, 0.3, n)
     payment = amount * (rate / 12) / (1 - (1 + rate / 12) ** -tenor)
-    frame = pd.DataFrame({"amount": amount, "tenor": tenor, "score": scored["score"], "pd": scored["pd"],
-                          "age": rows["Age"].fillna(35), "province": rng.choice([r[1] for r in REGIONS], n),
-                          "income": income, "dti": (debt + payment) / income, "product": product, "rate": rate})
+    frame = pd.DataFrame(
+        {
+            "amount": amount,
+            "tenor": tenor,
+            "score": scored["score"],
+            "pd": scored["pd"],
+            "age": rows["Age"].fillna(35),
+            "province": rng.choice([r[1] for r in REGIONS], n),
+            "income": income,
+            "dti": (debt + payment) / income,
+            "product": product,
+            "rate": rate,
+        }
+    )
     insts = institutions(m, rng, float(amount.sum()))
     fees = product_fees(list(PRODUCTS.values()))
     return solve_batch(Drawdowns.from_frame(frame), insts, fees, Capacity.of(insts), penalty=0.02, sample=sample)
@@ -210,47 +257,97 @@ def main() -> None:
     p50, p99, b99 = percentile_ms(ours, 50), percentile_ms(ours, 99), percentile_ms(base, 99)
     gap = (result["lp_bound"] - result["objective"]) / result["lp_bound"]
     results = [
-        dict(metric="assess_and_route_p50_ms", value=p50, unit="ms", target=None,
-             baseline="same path, sklearn score_samples for the anomaly", baseline_value=percentile_ms(base, 50),
-             ratio=round(percentile_ms(base, 50) / p50, 2)),
-        dict(metric="assess_and_route_p99_ms", value=p99, unit="ms", target=5,
-             baseline="same path, sklearn score_samples for the anomaly", baseline_value=b99,
-             ratio=round(b99 / p99, 2)),
-        dict(metric="assess_and_route_cpu_p99_ms", value=percentile_ms(ours_cpu, 99), unit="ms", target=5,
-             baseline="same path, sklearn score_samples for the anomaly", baseline_value=percentile_ms(base_cpu, 99),
-             ratio=round(percentile_ms(base_cpu, 99) / percentile_ms(ours_cpu, 99), 2)),
-        dict(metric="apply_sqlite_p99_ms", value=percentile_ms(stored, 99), unit="ms", target=None,
-             baseline="in-process assess+route p99", baseline_value=p99,
-             ratio=round(percentile_ms(stored, 99) / p99, 2)),
-        dict(metric=f"batch_{n_draw}x{n_inst}_highs_seconds", value=round(result["seconds"], 2), unit="s", target=30,
-             baseline="greedy waterfall seconds", baseline_value=round(result["greedy_seconds"], 2),
-             ratio=round(result["seconds"] / result["greedy_seconds"], 2)),
-        dict(metric=f"batch_{n_draw}x{n_inst}_expected_margin", value=round(result["objective"]), unit="minor units",
-             target=None, baseline="greedy waterfall", baseline_value=round(result["greedy_objective"]),
-             ratio=round(result["objective"] / result["greedy_objective"], 4)),
-        dict(metric=f"batch_{n_draw}x{n_inst}_gap_to_bound", value=round(gap, 5), unit="fraction", target=None,
-             baseline="greedy gap to the same bound",
-             baseline_value=round((result["lp_bound"] - result["greedy_objective"]) / result["lp_bound"], 5),
-             ratio=None),
+        dict(
+            metric="assess_and_route_p50_ms",
+            value=p50,
+            unit="ms",
+            target=None,
+            baseline="same path, sklearn score_samples for the anomaly",
+            baseline_value=percentile_ms(base, 50),
+            ratio=round(percentile_ms(base, 50) / p50, 2),
+        ),
+        dict(
+            metric="assess_and_route_p99_ms",
+            value=p99,
+            unit="ms",
+            target=5,
+            baseline="same path, sklearn score_samples for the anomaly",
+            baseline_value=b99,
+            ratio=round(b99 / p99, 2),
+        ),
+        dict(
+            metric="assess_and_route_cpu_p99_ms",
+            value=percentile_ms(ours_cpu, 99),
+            unit="ms",
+            target=5,
+            baseline="same path, sklearn score_samples for the anomaly",
+            baseline_value=percentile_ms(base_cpu, 99),
+            ratio=round(percentile_ms(base_cpu, 99) / percentile_ms(ours_cpu, 99), 2),
+        ),
+        dict(
+            metric="apply_sqlite_p99_ms",
+            value=percentile_ms(stored, 99),
+            unit="ms",
+            target=None,
+            baseline="in-process assess+route p99",
+            baseline_value=p99,
+            ratio=round(percentile_ms(stored, 99) / p99, 2),
+        ),
+        dict(
+            metric=f"batch_{n_draw}x{n_inst}_highs_seconds",
+            value=round(result["seconds"], 2),
+            unit="s",
+            target=30,
+            baseline="greedy waterfall seconds",
+            baseline_value=round(result["greedy_seconds"], 2),
+            ratio=round(result["seconds"] / result["greedy_seconds"], 2),
+        ),
+        dict(
+            metric=f"batch_{n_draw}x{n_inst}_expected_margin",
+            value=round(result["objective"]),
+            unit="minor units",
+            target=None,
+            baseline="greedy waterfall",
+            baseline_value=round(result["greedy_objective"]),
+            ratio=round(result["objective"] / result["greedy_objective"], 4),
+        ),
+        dict(
+            metric=f"batch_{n_draw}x{n_inst}_gap_to_bound",
+            value=round(gap, 5),
+            unit="fraction",
+            target=None,
+            baseline="greedy gap to the same bound",
+            baseline_value=round((result["lp_bound"] - result["greedy_objective"]) / result["lp_bound"], 5),
+            ratio=None,
+        ),
     ]
-    doc = {"name": "decision", "date": date.today().isoformat(),
-           "machine": machine_facts(),
-           "sizes": {"applications": n_apps, "drawdowns": n_draw, "institutions": n_inst, "sample": args.sample},
-           "model_package": scorer.package_hash,
-           "results": results}
+    doc = {
+        "name": "decision",
+        "date": date.today().isoformat(),
+        "machine": machine_facts(),
+        "sizes": {"applications": n_apps, "drawdowns": n_draw, "institutions": n_inst, "sample": args.sample},
+        "model_package": scorer.package_hash,
+        "results": results,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "decision.json").write_text(json.dumps(doc, indent=2) + "\n")
     lines = ["| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] if r['target'] is not None else ''} | "
-              f"{r['baseline']} | {r['baseline_value']} | {r['ratio'] if r['ratio'] is not None else ''} |"
-              for r in results]
-    side = (f"\nBatch of {n_draw:,} drawdowns x {n_inst} institutions: HiGHS {result['objective']:,.0f} "
-            f"(funded {result['funded']:,}, shortfall {result['shortfall']:,.0f}) vs greedy "
-            f"{result['greedy_objective']:,.0f} (funded {result['greedy_funded']:,}, shortfall "
-            f"{result['greedy_shortfall']:,.0f}); upper bound {result['lp_bound']:,.0f}; "
-            f"gain {result['gain']:,.0f} minor units ({result['objective'] / result['greedy_objective'] - 1:+.2%}).")
-    header = (f"# decision benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes {doc['sizes']}, "
-              f"`{' '.join(['bench/decision.py'] + sys.argv[1:])}`\n\n")
+    lines += [
+        f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] if r['target'] is not None else ''} | "
+        f"{r['baseline']} | {r['baseline_value']} | {r['ratio'] if r['ratio'] is not None else ''} |"
+        for r in results
+    ]
+    side = (
+        f"\nBatch of {n_draw:,} drawdowns x {n_inst} institutions: HiGHS {result['objective']:,.0f} "
+        f"(funded {result['funded']:,}, shortfall {result['shortfall']:,.0f}) vs greedy "
+        f"{result['greedy_objective']:,.0f} (funded {result['greedy_funded']:,}, shortfall "
+        f"{result['greedy_shortfall']:,.0f}); upper bound {result['lp_bound']:,.0f}; "
+        f"gain {result['gain']:,.0f} minor units ({result['objective'] / result['greedy_objective'] - 1:+.2%})."
+    )
+    header = (
+        f"# decision benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes {doc['sizes']}, "
+        f"`{' '.join(['bench/decision.py'] + sys.argv[1:])}`\n\n"
+    )
     (args.out / "decision.md").write_text(header + "\n".join(lines) + "\n" + side + "\n")
     print("\n".join(lines))
     print(side)

@@ -53,8 +53,9 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
     templates = []  # (product, tenor, template installments)
     for p in products:
         for tenor in p.tenors:
-            loan = LoanAccount.originate(0, p, TEMPLATE_PRINCIPAL, tenor, business_date, "x",
-                                         BusinessModel.CAPITAL_LIGHT)
+            loan = LoanAccount.originate(
+                0, p, TEMPLATE_PRINCIPAL, tenor, business_date, "x", BusinessModel.CAPITAL_LIGHT
+            )
             templates.append((p, tenor, loan.installments))
     choice = rng.integers(0, len(templates), n)
     principal = rng.integers(50, 5_000, n) * 1_000
@@ -70,12 +71,16 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
     loan_id = np.repeat(np.arange(1, n + 1), counts)
     seq = np.concatenate([np.arange(1, c + 1) for c in counts]) if n else np.array([], dtype=np.int64)
     owner = np.repeat(np.arange(n), counts)
-    flat_tpl = {k: np.array([[getattr(i, k) for i in tp[2]] + [0] * (40 - len(tp[2])) for tp in templates])
-                for k in ("principal", "interest", "fee")}
-    offsets = np.array([[(i.due_date - business_date).days for i in tp[2]] + [0] * (40 - len(tp[2]))
-                        for tp in templates])
-    starts = np.array([[(i.period_start - business_date).days for i in tp[2]] + [0] * (40 - len(tp[2]))
-                       for tp in templates])
+    flat_tpl = {
+        k: np.array([[getattr(i, k) for i in tp[2]] + [0] * (40 - len(tp[2])) for tp in templates])
+        for k in ("principal", "interest", "fee")
+    }
+    offsets = np.array(
+        [[(i.due_date - business_date).days for i in tp[2]] + [0] * (40 - len(tp[2])) for tp in templates]
+    )
+    starts = np.array(
+        [[(i.period_start - business_date).days for i in tp[2]] + [0] * (40 - len(tp[2])) for tp in templates]
+    )
     tpl_row = choice[owner]
     scale = principal[owner] / TEMPLATE_PRINCIPAL
     inst_principal = np.floor(flat_tpl["principal"][tpl_row, seq - 1] * scale).astype(np.int64)
@@ -92,10 +97,17 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
     unpaid = booked & (seq > (booked_count - missed)[owner])
     paid = booked & ~unpaid
     inst = {
-        "loan_id": loan_id, "seq": seq, "period_start_day": period_start, "due_day": due,
-        "principal": inst_principal, "interest": inst_interest, "fee": inst_fee,
-        "principal_paid": np.where(paid, inst_principal, 0), "interest_paid": np.where(paid, inst_interest, 0),
-        "fee_paid": np.where(paid, inst_fee, 0), "booked": booked,
+        "loan_id": loan_id,
+        "seq": seq,
+        "period_start_day": period_start,
+        "due_day": due,
+        "principal": inst_principal,
+        "interest": inst_interest,
+        "fee": inst_fee,
+        "principal_paid": np.where(paid, inst_principal, 0),
+        "interest_paid": np.where(paid, inst_interest, 0),
+        "fee_paid": np.where(paid, inst_fee, 0),
+        "booked": booked,
         "fee_amortisation": np.zeros(len(loan_id), dtype=np.int64),  # no upfront fees deferred in the book
     }
 
@@ -111,31 +123,44 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
     future_fees = per_loan(np.where(~booked, inst_fee, 0))
     next_seq = booked_count + 1
     loans = {
-        "id": np.arange(1, n + 1), "borrower_id": np.array([f"B{i}" for i in range(n)]),
-        "product_code": np.array([templates[c][0].code for c in choice]), "currency": np.full(n, "CNY"),
-        "principal": principal, "tenor": np.array([templates[c][1] for c in choice]),
+        "id": np.arange(1, n + 1),
+        "borrower_id": np.array([f"B{i}" for i in range(n)]),
+        "product_code": np.array([templates[c][0].code for c in choice]),
+        "currency": np.full(n, "CNY"),
+        "principal": principal,
+        "tenor": np.array([templates[c][1] for c in choice]),
         "rate_ppm": np.array([to_ppm(templates[c][0].nominal_rate, "rate") for c in choice]),
         "funder_rate_ppm": np.array([to_ppm(templates[c][0].nominal_rate, "rate") for c in choice]),
         "guarantee_share_ppm": np.full(n, PPM),  # the generated contract assets hold all future fees
         "method": np.array([templates[c][0].method.value for c in choice]),
         "day_count": np.array([templates[c][0].day_count.value for c in choice]),
-        "disbursed_day": disbursed, "maturity_day": disbursed + span,
+        "disbursed_day": disbursed,
+        "maturity_day": disbursed + span,
         "funder": np.where((models == "on-balance-sheet") | paid_out, "platform", "bank-a"),
         "original_funder": np.where(models == "on-balance-sheet", "platform", "bank-a"),
-        "business_model": models, "channel": np.full(n, "direct"), "upfront_fee": np.zeros(n, dtype=np.int64),
-        "monthly_fee": inst_fee[seq == 1], "grace_days": np.array([templates[c][0].grace_days for c in choice]),
+        "business_model": models,
+        "channel": np.full(n, "direct"),
+        "upfront_fee": np.zeros(n, dtype=np.int64),
+        "monthly_fee": inst_fee[seq == 1],
+        "grace_days": np.array([templates[c][0].grace_days for c in choice]),
         "late_fee_ppm": np.array([to_ppm(templates[c][0].late_fee_daily_rate, "x") for c in choice]),
         "late_fee_cap": principal * np.array([to_ppm(templates[c][0].late_fee_cap_rate, "x") for c in choice]) // PPM,
-        "write_off_dpd": np.full(n, 180), "non_accrual_dpd": np.full(n, 90),
+        "write_off_dpd": np.full(n, 180),
+        "non_accrual_dpd": np.full(n, 90),
         "prepayment_allowed": np.ones(n, dtype=bool),
         "prepayment_fee_ppm": np.zeros(n, dtype=np.int64),
-        "component_order": np.full(n, "penalty,fee,interest,principal"), "allocation": np.full(n, "by-installment"),
-        "guarantee_payout_dpd": np.where(models == "capital-heavy", 80, -1), "guarantee_paid": paid_out,
-        "status": np.full(n, "active"), "closed_day": np.full(n, -1),
+        "component_order": np.full(n, "penalty,fee,interest,principal"),
+        "allocation": np.full(n, "by-installment"),
+        "guarantee_payout_dpd": np.where(models == "capital-heavy", 80, -1),
+        "guarantee_paid": paid_out,
+        "status": np.full(n, "active"),
+        "closed_day": np.full(n, -1),
         "current_seq": np.where(next_seq <= counts, next_seq, -1),
-        "overdue_since": np.where(overdue, first_unpaid_due, -1), "dpd": dpd,
+        "overdue_since": np.where(overdue, first_unpaid_due, -1),
+        "dpd": dpd,
         "bucket": np.select([dpd == 0, dpd <= 30, dpd <= 60, dpd <= 90], ["C", "M1", "M2", "M3"], "M4+"),
-        "late_fees_charged": np.zeros(n, dtype=np.int64), "recovered": np.zeros(n, dtype=np.int64),
+        "late_fees_charged": np.zeros(n, dtype=np.int64),
+        "recovered": np.zeros(n, dtype=np.int64),
         "bal_loan_principal": principal - per_loan(np.where(paid, inst_principal, 0)),
         "bal_interest_accrued": np.zeros(n, dtype=np.int64),
         "bal_interest_receivable": per_loan(np.where(unpaid, inst_interest, 0)),
@@ -143,8 +168,10 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "bal_penalty_receivable": np.zeros(n, dtype=np.int64),
         "bal_guarantee_contract_asset": np.where(heavy, future_fees, 0),
         "bal_guarantee_liability": np.where(heavy, -future_fees, 0),
-        "bal_guarantee_provision": np.zeros(n, dtype=np.int64), "bal_loan_loss_allowance": np.zeros(n, dtype=np.int64),
-        "written_off": np.zeros(n, dtype=np.int64), "version": np.ones(n, dtype=np.int64),
+        "bal_guarantee_provision": np.zeros(n, dtype=np.int64),
+        "bal_loan_loss_allowance": np.zeros(n, dtype=np.int64),
+        "written_off": np.zeros(n, dtype=np.int64),
+        "version": np.ones(n, dtype=np.int64),
     }
     # Nothing starts in suspense or deferred: the generated receivables of loans already past the non-accrual DPD
     # were recognised before they crossed it, and the book has no upfront fees.
@@ -178,8 +205,12 @@ def load_postgres(url: str, loans: dict, inst: dict) -> None:
             for start in range(0, size, 500_000):
                 buf = io.StringIO()
                 for row in rows_of(columns, names, start, min(size, start + 500_000)):
-                    buf.write("\t".join("\\N" if v is None else ("t" if v is True else "f" if v is False else str(v))
-                                        for v in row) + "\n")
+                    buf.write(
+                        "\t".join(
+                            "\\N" if v is None else ("t" if v is True else "f" if v is False else str(v)) for v in row
+                        )
+                        + "\n"
+                    )
                 buf.seek(0)
                 with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
                     while chunk := buf.read(1 << 20):
@@ -204,7 +235,8 @@ def load_sqlite(url: str, loans: dict, inst: dict) -> None:
             rows = rows_of(columns, names, start, min(size, start + 200_000))
             with engine.begin() as conn:
                 conn.exec_driver_sql(
-                    f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows)
+                    f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows
+                )
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
@@ -214,12 +246,21 @@ def opening_balances(url: str) -> None:
     """One opening entry so the trial balance starts at zero: the generated balances against funding cash."""
     engine = make_engine(url)
     with engine.begin() as conn:
-        sums = {a: conn.execute(select(func.coalesce(func.sum(getattr(t.loans.c, f"bal_{a}")), 0))).scalar_one()
-                for a in ("loan_principal", "interest_receivable", "fee_receivable", "guarantee_contract_asset",
-                          "guarantee_liability")}
-        entry_id = conn.execute(insert(t.journal_entries).values(
-            loan_id=None, business_day=to_day(BUSINESS_DATE), kind="opening_balance", created_at="bench")
-            .returning(t.journal_entries.c.id)).scalar_one()
+        sums = {
+            a: conn.execute(select(func.coalesce(func.sum(getattr(t.loans.c, f"bal_{a}")), 0))).scalar_one()
+            for a in (
+                "loan_principal",
+                "interest_receivable",
+                "fee_receivable",
+                "guarantee_contract_asset",
+                "guarantee_liability",
+            )
+        }
+        entry_id = conn.execute(
+            insert(t.journal_entries)
+            .values(loan_id=None, business_day=to_day(BUSINESS_DATE), kind="opening_balance", created_at="bench")
+            .returning(t.journal_entries.c.id)
+        ).scalar_one()
         lines = [dict(entry_id=entry_id, loan_id=0, account=a, amount=int(v)) for a, v in sums.items()]
         lines.append(dict(entry_id=entry_id, loan_id=0, account="funding_cash", amount=-int(sum(sums.values()))))
         conn.execute(insert(t.journal_lines), lines)
@@ -233,8 +274,11 @@ def build(url: str, n: int, seed: int, business_date: date) -> float:
     with engine.begin() as conn:
         conn.execute(text("UPDATE business_calendar SET business_day = :d"), {"d": to_day(business_date)})
         for p in demo_products():
-            conn.execute(insert(t.products).values(code=p.code, currency=p.currency,
-                                                   definition=json.dumps(p.to_dict()), created_at="bench"))
+            conn.execute(
+                insert(t.products).values(
+                    code=p.code, currency=p.currency, definition=json.dumps(p.to_dict()), created_at="bench"
+                )
+            )
     engine.dispose()
     loans, inst = generate(n, seed, business_date)
     (load_postgres if url.startswith("postgresql") else load_sqlite)(url, loans, inst)
@@ -246,16 +290,17 @@ def set_based_day(url: str) -> tuple[float, float, dict, dict]:
     """Close one day in a child process; returns seconds, its peak RSS in MiB, rows and seconds per step."""
     # The child reads its own high-water mark (VmHWM): getrusage would carry over the parent's
     # peak from before exec.
-    code = ("import json, sys, time; from openice.storage.engine import make_engine; "
-            "from openice.servicing.eod import close_business_day; e = make_engine(sys.argv[1]); "
-            "marks = [('start', time.perf_counter())]; "
-            "r = close_business_day(e, lambda step: marks.append((step, time.perf_counter()))); "
-            "s = time.perf_counter() - marks[0][1]; "
-            "steps = {b[0]: round(b[1] - a[1], 3) for a, b in zip(marks, marks[1:])}; "
-            "hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0]; "
-            "print(json.dumps({'seconds': s, 'rows': r.rows, 'steps': steps, 'peak_kib': hwm}))")
-    out = subprocess.run([sys.executable, "-c", code, url], check=True, capture_output=True, text=True,
-                         cwd=ROOT).stdout
+    code = (
+        "import json, sys, time; from openice.storage.engine import make_engine; "
+        "from openice.servicing.eod import close_business_day; e = make_engine(sys.argv[1]); "
+        "marks = [('start', time.perf_counter())]; "
+        "r = close_business_day(e, lambda step: marks.append((step, time.perf_counter()))); "
+        "s = time.perf_counter() - marks[0][1]; "
+        "steps = {b[0]: round(b[1] - a[1], 3) for a, b in zip(marks, marks[1:])}; "
+        "hwm = [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0]; "
+        "print(json.dumps({'seconds': s, 'rows': r.rows, 'steps': steps, 'peak_kib': hwm}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, url], check=True, capture_output=True, text=True, cwd=ROOT).stdout
     result = json.loads(out.strip().splitlines()[-1])
     return result["seconds"], result["peak_kib"] / 1024, result["rows"], result["steps"]
 
@@ -302,8 +347,12 @@ def main() -> None:
     parser.add_argument("--engines", default="postgres,sqlite")
     parser.add_argument("--month-end", action="store_true", help="close a month's last day (accrual for all loans)")
     parser.add_argument("--quick", action="store_true", help="20,000 loans and a 2,000-loan baseline")
-    parser.add_argument("--warmup-days", type=int, default=0,
-                        help="close this many days first, untimed (the timed day is then a steady-state one)")
+    parser.add_argument(
+        "--warmup-days",
+        type=int,
+        default=0,
+        help="close this many days first, untimed (the timed day is then a steady-state one)",
+    )
     parser.add_argument("--tmp", default="/tmp")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "eod.json"))
     args = parser.parse_args()
@@ -328,34 +377,66 @@ def main() -> None:
         finally:
             drop()
         rate, loop_rate = args.loans / seconds, loop_n / loop_s
-        table.append((engine_name, args.loans, build_s, seconds, rate, peak_mib, loop_n, loop_s, loop_rate,
-                      {"rows": rows, "seconds": steps}))
+        table.append(
+            (
+                engine_name,
+                args.loans,
+                build_s,
+                seconds,
+                rate,
+                peak_mib,
+                loop_n,
+                loop_s,
+                loop_rate,
+                {"rows": rows, "seconds": steps},
+            )
+        )
         day_kind = "month_end" if args.month_end else "day"
         results += [
-            {"metric": f"eod_{day_kind}_{engine_name}_{args.loans}_loans_seconds", "value": round(seconds, 2),
-             "unit": "s", "target": 60 if engine_name == "postgres" else None},
-            {"metric": f"eod_{day_kind}_{engine_name}_loans_per_second", "value": round(rate),
-             "unit": "loans/s", "target": None, "baseline": "per-loan python loop (load, close_day, save)",
-             "baseline_value": round(loop_rate, 1), "ratio": round(rate / loop_rate, 1)},
-            {"metric": f"eod_{day_kind}_{engine_name}_peak_rss_mib", "value": round(peak_mib), "unit": "MiB",
-             "target": 4096},
-            {"metric": f"eod_{day_kind}_{engine_name}_collections_step_seconds",
-             "value": steps.get("collections"), "unit": "s", "target": None, "baseline": "the whole end of day",
-             "baseline_value": round(seconds, 2),
-             "ratio": round(steps["collections"] / seconds, 3) if "collections" in steps else None},
+            {
+                "metric": f"eod_{day_kind}_{engine_name}_{args.loans}_loans_seconds",
+                "value": round(seconds, 2),
+                "unit": "s",
+                "target": 60 if engine_name == "postgres" else None,
+            },
+            {
+                "metric": f"eod_{day_kind}_{engine_name}_loans_per_second",
+                "value": round(rate),
+                "unit": "loans/s",
+                "target": None,
+                "baseline": "per-loan python loop (load, close_day, save)",
+                "baseline_value": round(loop_rate, 1),
+                "ratio": round(rate / loop_rate, 1),
+            },
+            {
+                "metric": f"eod_{day_kind}_{engine_name}_peak_rss_mib",
+                "value": round(peak_mib),
+                "unit": "MiB",
+                "target": 4096,
+            },
+            {
+                "metric": f"eod_{day_kind}_{engine_name}_collections_step_seconds",
+                "value": steps.get("collections"),
+                "unit": "s",
+                "target": None,
+                "baseline": "the whole end of day",
+                "baseline_value": round(seconds, 2),
+                "ratio": round(steps["collections"] / seconds, 3) if "collections" in steps else None,
+            },
         ]
     print(f"\nEnd of day {business_date} ({'month end' if args.month_end else 'a normal day'})")
-    print(f"{'engine':9} {'loans':>10} {'build s':>8} {'EOD s':>7} {'loans/s':>10} {'peak MiB':>9} "
-          f"{'loop loans':>10} {'loop s':>7} {'loop/s':>8} {'ratio':>7}")
+    print(
+        f"{'engine':9} {'loans':>10} {'build s':>8} {'EOD s':>7} {'loans/s':>10} {'peak MiB':>9} "
+        f"{'loop loans':>10} {'loop s':>7} {'loop/s':>8} {'ratio':>7}"
+    )
     for e, n, b, s, r, m, ln, ls, lr, _ in table:
-        print(f"{e:9} {n:>10,} {b:>8.1f} {s:>7.2f} {r:>10,.0f} {m:>9.0f} {ln:>10,} {ls:>7.2f} {lr:>8,.0f} "
-              f"{r / lr:>7.1f}")
+        print(
+            f"{e:9} {n:>10,} {b:>8.1f} {s:>7.2f} {r:>10,.0f} {m:>9.0f} {ln:>10,} {ls:>7.2f} {lr:>8,.0f} {r / lr:>7.1f}"
+        )
     for e, *_, per_step in table:
         print(f"  {e} rows per step: {per_step['rows']}")
         print(f"  {e} seconds per step: {per_step['seconds']}")
-    out = {"name": "eod", "date": date.today().isoformat(),
-           "machine": machine_facts(),
-           "results": results}
+    out = {"name": "eod", "date": date.today().isoformat(), "machine": machine_facts(), "results": results}
     path = Path(args.out)
     previous = json.loads(path.read_text()) if path.exists() and args.out.endswith("eod.json") else None
     if previous and previous.get("date") == out["date"]:

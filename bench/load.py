@@ -71,8 +71,15 @@ from openice.storage.engine import make_engine, migrate  # noqa: E402
 
 START = date(2026, 1, 15)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MIX = (("apply", 0.10), ("drawdown", 0.10), ("repay", 0.30), ("read_loan", 0.20), ("list_loans", 0.10),
-       ("read_line", 0.10), ("list_decisions", 0.10))
+MIX = (
+    ("apply", 0.10),
+    ("drawdown", 0.10),
+    ("repay", 0.30),
+    ("read_loan", 0.20),
+    ("list_loans", 0.10),
+    ("read_line", 0.10),
+    ("list_decisions", 0.10),
+)
 HEALTH = (("health", 1.0),)  # the baseline: the same open-loop generator on GET /health
 POLICY = {"max_pd": 0.4}
 IN_FLIGHT = 64  # connections the generator keeps open; later requests queue in the client, on the clock
@@ -118,8 +125,10 @@ class Run:
 
 def bureau_rows() -> list[dict[str, Any]]:
     frame = load("credit_data").frame
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-            for row in frame.sample(2000, random_state=5).to_dict("records")]
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        for row in frame.sample(2000, random_state=5).to_dict("records")
+    ]
 
 
 def train(package: Path | None) -> Path:
@@ -137,12 +146,27 @@ def train(package: Path | None) -> Path:
 
 def institutions() -> list[Institution]:
     box = CreditBox(max_pd=0.4)
-    return [Institution(code=code, name=code, business_model=model, funding_cost="0.04", rate=rate, credit_box=box,
-                        daily_quota=10**12, monthly_quota=10**13, priority=k,
-                        guarantee_payout_dpd=90 if model == "capital-heavy" else None)
-            for k, (code, model, rate) in enumerate((("BANK-1", "capital-light", "0.08"),
-                                                     ("TRUST-2", "capital-heavy", "0.07"),
-                                                     ("CFC-3", "capital-light", "0.09")))]
+    return [
+        Institution(
+            code=code,
+            name=code,
+            business_model=model,
+            funding_cost="0.04",
+            rate=rate,
+            credit_box=box,
+            daily_quota=10**12,
+            monthly_quota=10**13,
+            priority=k,
+            guarantee_payout_dpd=90 if model == "capital-heavy" else None,
+        )
+        for k, (code, model, rate) in enumerate(
+            (
+                ("BANK-1", "capital-light", "0.08"),
+                ("TRUST-2", "capital-heavy", "0.07"),
+                ("CFC-3", "capital-light", "0.09"),
+            )
+        )
+    ]
 
 
 def setup(args: argparse.Namespace) -> World:
@@ -177,23 +201,33 @@ def setup(args: argparse.Namespace) -> World:
         reg = registration(rng, k, START)
         bid = decisioning.register(reg)["borrower_id"]
         app = application(rng, "CASH-EI", 12)
-        app.update(income_monthly=max(app["income_monthly"], 1_500_000), requested_amount=5_000_000,
-                   bureau=bureau[k % len(bureau)])
+        app.update(
+            income_monthly=max(app["income_monthly"], 1_500_000),
+            requested_amount=5_000_000,
+            bureau=bureau[k % len(bureau)],
+        )
         decision = decisioning.apply(bid, app)
         if decision["line_id"] is None:
             continue
         funded = matching.drawdown(decision["line_id"], 300_000, 12, f"setup-{bid}")
         if funded["status"] != "funded":
             continue
-        borrowers.append(Borrower(bid, keys.create("borrower", bid)["secret"], decision["line_id"],
-                                  [funded["loan_id"]]))
+        borrowers.append(
+            Borrower(bid, keys.create("borrower", bid)["secret"], decision["line_id"], [funded["loan_id"]])
+        )
     run_until(engine, START + timedelta(days=32))  # the first installments are due: repayments have a target
     operator = keys.create("operator", "platform")["secret"]
     policy_file = Path(tempfile.mkdtemp(prefix="openice-policy-")) / "policy.json"
     policy_file.write_text(json.dumps(POLICY))
     engine.dispose()
-    env = {**os.environ, "OPENICE_PII_KEY": pii_key, "OPENICE_MODEL": str(package), "OPENICE_POLICY": str(policy_file),
-           "OPENICE_RATE_LIMIT_PER_SECOND": "100000", "OPENICE_RATE_LIMIT_BURST": "100000"}
+    env = {
+        **os.environ,
+        "OPENICE_PII_KEY": pii_key,
+        "OPENICE_MODEL": str(package),
+        "OPENICE_POLICY": str(policy_file),
+        "OPENICE_RATE_LIMIT_PER_SECOND": "100000",
+        "OPENICE_RATE_LIMIT_BURST": "100000",
+    }
     return World(url, operator, borrowers, bureau, env)
 
 
@@ -216,9 +250,25 @@ def free_port() -> int:
 
 def start_server(world: World, port: int, workers: int) -> subprocess.Popen[bytes]:
     """`openice serve` in its own process group, so one SIGKILL takes the master and every worker."""
-    proc = subprocess.Popen([sys.executable, "-m", "openice", "serve", "--db", world.url, "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", str(workers)], env=world.env, cwd=ROOT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openice",
+            "serve",
+            "--db",
+            world.url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=world.env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -262,22 +312,34 @@ def request_for(op: str, i: int, world: World, rng: np.random.Generator, tag: st
         app = application(rng, "CASH-EI", 12)
         app["bureau"] = world.bureau[i % len(world.bureau)]
         key = f"{tag}-app-{i}"
-        return sample, dict(method="POST", url=f"/v1/borrowers/{who.id}/applications", body=app,
-                            headers={**auth, "Idempotency-Key": key})
+        return sample, dict(
+            method="POST",
+            url=f"/v1/borrowers/{who.id}/applications",
+            body=app,
+            headers={**auth, "Idempotency-Key": key},
+        )
     if op == "drawdown":
-        return sample, dict(method="POST", url=f"/v1/credit-lines/{who.line}/drawdowns",
-                            body={"amount": "500.00", "currency": "CNY", "tenor": 12},
-                            headers={**auth, "Idempotency-Key": f"{tag}-dd-{i}"})
+        return sample, dict(
+            method="POST",
+            url=f"/v1/credit-lines/{who.line}/drawdowns",
+            body={"amount": "500.00", "currency": "CNY", "tenor": 12},
+            headers={**auth, "Idempotency-Key": f"{tag}-dd-{i}"},
+        )
     loan = who.loans[int(rng.integers(len(who.loans)))]
     if op == "repay":
         sample.key, sample.loan, sample.body = f"{tag}-pay-{i}", loan, {"amount": "1.00", "currency": "CNY"}
-        return sample, dict(method="POST", url=f"/v1/loans/{loan}/repayments", body=sample.body,
-                            headers={**auth, "Idempotency-Key": sample.key})
+        return sample, dict(
+            method="POST",
+            url=f"/v1/loans/{loan}/repayments",
+            body=sample.body,
+            headers={**auth, "Idempotency-Key": sample.key},
+        )
     if op == "read_loan":
         return sample, dict(method="GET", url=f"/v1/loans/{loan}", headers=auth)
     if op == "list_loans":
-        return sample, dict(method="GET", url="/v1/loans", params={"limit": 20},
-                            headers={"Authorization": f"Bearer {world.operator}"})
+        return sample, dict(
+            method="GET", url="/v1/loans", params={"limit": 20}, headers={"Authorization": f"Bearer {world.operator}"}
+        )
     if op == "read_line":
         return sample, dict(method="GET", url=f"/v1/credit-lines/{who.line}", headers=auth)
     return sample, dict(method="GET", url="/v1/decisions", params={"limit": 10}, headers=auth)
@@ -297,8 +359,9 @@ class Wire:
         self.timeout = timeout
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
-    def encode(self, method: str, url: str, headers: dict[str, str], body: Any = None,
-               params: dict[str, Any] | None = None) -> bytes:
+    def encode(
+        self, method: str, url: str, headers: dict[str, str], body: Any = None, params: dict[str, Any] | None = None
+    ) -> bytes:
         """The request's bytes on the wire (built before the clock starts: the generator shares the cores)."""
         payload = b"" if body is None else json.dumps(body).encode()
         path = url + ("?" + urlencode(params) if params else "")
@@ -308,8 +371,9 @@ class Wire:
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         return head.encode() + payload
 
-    async def request(self, method: str, url: str, headers: dict[str, str], body: Any = None,
-                      params: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, url: str, headers: dict[str, str], body: Any = None, params: dict[str, Any] | None = None
+    ) -> tuple[int, bytes]:
         return await self.send(self.encode(method, url, headers, body, params))
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
@@ -364,8 +428,17 @@ def group_cpu(pgid: int) -> float:
     return total
 
 
-async def generate(base: str, world: World, rate: float, duration: float, tag: str, seed: int,
-                   at_half: Any = None, server: int | None = None, mix: tuple[tuple[str, float], ...] = MIX) -> Run:
+async def generate(
+    base: str,
+    world: World,
+    rate: float,
+    duration: float,
+    tag: str,
+    seed: int,
+    at_half: Any = None,
+    server: int | None = None,
+    mix: tuple[tuple[str, float], ...] = MIX,
+) -> Run:
     """Open-loop load: request i starts at t0 + i / rate; latency counts from that scheduled instant. `server` is the
     server's process group, whose CPU time is recorded; `mix` = (("health", 1.0),) is the baseline."""
     rng = np.random.default_rng(seed)
@@ -426,17 +499,29 @@ def summarise(run: Run, mix: tuple[tuple[str, float], ...] = MIX) -> dict[str, A
     by_op = {}
     for name, _ in mix:
         mine = [s.latency for s in run.samples if s.op == name]
-        by_op[name] = {"n": len(mine), "p50_ms": round(pct(mine, 50), 1), "p99_ms": round(pct(mine, 99), 1),
-                       "errors": sum(1 for s in run.samples if s.op == name and not 200 <= s.status < 300)}
+        by_op[name] = {
+            "n": len(mine),
+            "p50_ms": round(pct(mine, 50), 1),
+            "p99_ms": round(pct(mine, 99), 1),
+            "errors": sum(1 for s in run.samples if s.op == name and not 200 <= s.status < 300),
+        }
     statuses: dict[str, int] = {}
     for s in run.samples:
         statuses[str(s.status)] = statuses.get(str(s.status), 0) + 1
     latencies = [s.latency for s in run.samples]
-    return {"requests": len(run.samples), "ok": len(ok), "errors": len(run.samples) - len(ok),
-            "rps": len(ok) / run.elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
-            "by_op": by_op, "statuses": statuses, "elapsed_s": run.elapsed,
-            "generator_cpu_ms_per_request": 1000 * run.generator_cpu / max(len(run.samples), 1),
-            "server_cpu_ms_per_request": 1000 * run.server_cpu / max(len(run.samples), 1)}
+    return {
+        "requests": len(run.samples),
+        "ok": len(ok),
+        "errors": len(run.samples) - len(ok),
+        "rps": len(ok) / run.elapsed,
+        "p50_ms": pct(latencies, 50),
+        "p99_ms": pct(latencies, 99),
+        "by_op": by_op,
+        "statuses": statuses,
+        "elapsed_s": run.elapsed,
+        "generator_cpu_ms_per_request": 1000 * run.generator_cpu / max(len(run.samples), 1),
+        "server_cpu_ms_per_request": 1000 * run.server_cpu / max(len(run.samples), 1),
+    }
 
 
 async def settle(base: str, world: World, pending: list[Sample]) -> int:
@@ -448,8 +533,11 @@ async def settle(base: str, world: World, pending: list[Sample]) -> int:
             for _ in range(20):
                 retries += 1
                 try:
-                    response = await client.post(f"/v1/loans/{sample.loan}/repayments", json=sample.body, headers={
-                        "Authorization": f"Bearer {who.key}", "Idempotency-Key": sample.key or ""})
+                    response = await client.post(
+                        f"/v1/loans/{sample.loan}/repayments",
+                        json=sample.body,
+                        headers={"Authorization": f"Bearer {who.key}", "Idempotency-Key": sample.key or ""},
+                    )
                 except httpx.HTTPError:
                     await asyncio.sleep(0.5)
                     continue
@@ -465,26 +553,45 @@ def verify(world: World, repayments: list[Sample], first_txn: int) -> dict[str, 
     engine = make_engine(world.url)
     acknowledged = {s.answer["transaction_id"]: s for s in repayments if s.answer}
     with engine.connect() as conn:
-        booked = {r.id: r for r in conn.execute(select(t.transactions).where(
-            t.transactions.c.id > first_txn, t.transactions.c.kind == "repayment"))}
-        unbalanced = conn.execute(select(func.count()).select_from(
-            select(t.journal_lines.c.entry_id).group_by(t.journal_lines.c.entry_id)
-            .having(func.sum(t.journal_lines.c.amount) != 0).subquery())).scalar_one()
-        ledger = {(r.loan_id, r.account): int(r.total) for r in conn.execute(
-            select(t.journal_lines.c.loan_id, t.journal_lines.c.account,
-                   func.sum(t.journal_lines.c.amount).label("total"))
-            .group_by(t.journal_lines.c.loan_id, t.journal_lines.c.account))}
+        booked = {
+            r.id: r
+            for r in conn.execute(
+                select(t.transactions).where(t.transactions.c.id > first_txn, t.transactions.c.kind == "repayment")
+            )
+        }
+        unbalanced = conn.execute(
+            select(func.count()).select_from(
+                select(t.journal_lines.c.entry_id)
+                .group_by(t.journal_lines.c.entry_id)
+                .having(func.sum(t.journal_lines.c.amount) != 0)
+                .subquery()
+            )
+        ).scalar_one()
+        ledger = {
+            (r.loan_id, r.account): int(r.total)
+            for r in conn.execute(
+                select(
+                    t.journal_lines.c.loan_id,
+                    t.journal_lines.c.account,
+                    func.sum(t.journal_lines.c.amount).label("total"),
+                ).group_by(t.journal_lines.c.loan_id, t.journal_lines.c.account)
+            )
+        }
         snapshots = list(conn.execute(select(t.loans)))
         stuck = conn.execute(text("SELECT count(*) FROM drawdowns WHERE status = 'routing'")).scalar_one()
     engine.dispose()
     accounts = [c.name[4:] for c in t.loans.columns if c.name.startswith("bal_")]
-    mismatched = sum(1 for row in snapshots for a in accounts
-                     if getattr(row, f"bal_{a}") != ledger.get((row.id, a), 0))
+    mismatched = sum(1 for row in snapshots for a in accounts if getattr(row, f"bal_{a}") != ledger.get((row.id, a), 0))
     lost = sum(1 for txn in acknowledged if txn not in booked or booked[txn].amount != 100)
-    return {"acknowledged": len(acknowledged), "unanswered_after_retries": sum(1 for s in repayments if not s.answer),
-            "lost": lost, "doubled": len(set(booked) - set(acknowledged)),  # every key ends acknowledged once
-            "unbalanced_entries": int(unbalanced), "snapshot_mismatches": mismatched,
-            "drawdowns_left_routing": int(stuck)}
+    return {
+        "acknowledged": len(acknowledged),
+        "unanswered_after_retries": sum(1 for s in repayments if not s.answer),
+        "lost": lost,
+        "doubled": len(set(booked) - set(acknowledged)),  # every key ends acknowledged once
+        "unbalanced_entries": int(unbalanced),
+        "snapshot_mismatches": mismatched,
+        "drawdowns_left_routing": int(stuck),
+    }
 
 
 def max_txn(world: World) -> int:
@@ -515,75 +622,140 @@ def fault_run(world: World, args: argparse.Namespace, port: int, rate: float) ->
     retries = arun(settle(base, world, pending))
     kill_group(holder["proc"])
     checks = verify(world, repayments, first)
-    return {"summary": summarise(run), "restart_seconds": restart.get("seconds"), "unanswered_before_retry":
-            len(pending), "retries": retries, **checks}
+    return {
+        "summary": summarise(run),
+        "restart_seconds": restart.get("seconds"),
+        "unanswered_before_retry": len(pending),
+        "retries": retries,
+        **checks,
+    }
 
 
-def metric(name: str, value: Any, unit: str, target: Any, baseline: str | None = None,
-           baseline_value: float | None = None) -> dict[str, Any]:
+def metric(
+    name: str, value: Any, unit: str, target: Any, baseline: str | None = None, baseline_value: float | None = None
+) -> dict[str, Any]:
     """`baseline` names what was measured in the same run to compare with; ratio = value / baseline_value."""
     ratio = round(value / baseline_value, 3) if baseline_value else None
-    return {"metric": name, "value": value, "unit": unit, "target": target, "baseline": baseline,
-            "baseline_value": baseline_value, "ratio": ratio}
+    return {
+        "metric": name,
+        "value": value,
+        "unit": unit,
+        "target": target,
+        "baseline": baseline,
+        "baseline_value": baseline_value,
+        "ratio": ratio,
+    }
 
 
-def write(args: argparse.Namespace, phases: dict[float, dict[str, Any]], fault: dict[str, Any] | None,
-          baseline: dict[str, Any] | None = None) -> None:
+def write(
+    args: argparse.Namespace,
+    phases: dict[float, dict[str, Any]],
+    fault: dict[str, Any] | None,
+    baseline: dict[str, Any] | None = None,
+) -> None:
     results = []
     rates = [float(r) for r in str(args.rate).split(",")]
     base_name = f"GET /health offered {rates[0]:g} req/s, same run" if baseline else None
     base_rps = round(baseline["rps"], 1) if baseline else None
     if baseline:
-        results += [metric("baseline_health_sustained_ok_requests_per_second", base_rps, "req/s", None),
-                    metric("baseline_health_latency_p99", round(baseline["p99_ms"], 1), "ms", None),
-                    metric("baseline_health_generator_cpu_per_request",
-                           round(baseline["generator_cpu_ms_per_request"], 2), "ms", None),
-                    metric("baseline_health_server_cpu_per_request",
-                           round(baseline["server_cpu_ms_per_request"], 2), "ms", None)]
+        results += [
+            metric("baseline_health_sustained_ok_requests_per_second", base_rps, "req/s", None),
+            metric("baseline_health_latency_p99", round(baseline["p99_ms"], 1), "ms", None),
+            metric(
+                "baseline_health_generator_cpu_per_request",
+                round(baseline["generator_cpu_ms_per_request"], 2),
+                "ms",
+                None,
+            ),
+            metric(
+                "baseline_health_server_cpu_per_request", round(baseline["server_cpu_ms_per_request"], 2), "ms", None
+            ),
+        ]
     for rate, s in phases.items():
-        results += [metric(f"offered_{rate:g}rps_sustained_ok_requests_per_second", round(s["rps"], 1), "req/s", 300,
-                           base_name, base_rps),
-                    metric(f"offered_{rate:g}rps_latency_p50", round(s["p50_ms"], 1), "ms", None),
-                    metric(f"offered_{rate:g}rps_latency_p99", round(s["p99_ms"], 1), "ms", 100),
-                    metric(f"offered_{rate:g}rps_errors", s["errors"], "requests", 0),
-                    metric(f"offered_{rate:g}rps_server_cpu_per_request", round(s["server_cpu_ms_per_request"], 2),
-                           "ms", None),
-                    metric(f"offered_{rate:g}rps_generator_cpu_per_request",
-                           round(s["generator_cpu_ms_per_request"], 2), "ms", None)]
+        results += [
+            metric(
+                f"offered_{rate:g}rps_sustained_ok_requests_per_second",
+                round(s["rps"], 1),
+                "req/s",
+                300,
+                base_name,
+                base_rps,
+            ),
+            metric(f"offered_{rate:g}rps_latency_p50", round(s["p50_ms"], 1), "ms", None),
+            metric(f"offered_{rate:g}rps_latency_p99", round(s["p99_ms"], 1), "ms", 100),
+            metric(f"offered_{rate:g}rps_errors", s["errors"], "requests", 0),
+            metric(f"offered_{rate:g}rps_server_cpu_per_request", round(s["server_cpu_ms_per_request"], 2), "ms", None),
+            metric(
+                f"offered_{rate:g}rps_generator_cpu_per_request",
+                round(s["generator_cpu_ms_per_request"], 2),
+                "ms",
+                None,
+            ),
+        ]
     if fault:
-        for name in ("lost", "doubled", "unbalanced_entries", "snapshot_mismatches",
-                     "unanswered_after_retries"):
+        for name in ("lost", "doubled", "unbalanced_entries", "snapshot_mismatches", "unanswered_after_retries"):
             results.append(metric(f"fault_{name}", fault[name], "count", 0))
         results.append(metric("fault_restart_to_ready", round(fault["restart_seconds"] or -1, 2), "s", None))
-    doc = {"name": "load", "date": date.today().isoformat(),
-           "machine": machine_facts(),
-           "note": "2 cores shared with other developers' work; the load generator, 2 server workers and "
-                   "PostgreSQL all run on them",
-           "load_average_before": args.load_before,
-           "load_average_after": [round(x, 2) for x in os.getloadavg()],
-           "sizes": {"rate": args.rate, "duration_s": args.duration, "workers": args.workers,
-                     "borrowers": args.borrowers, "fault_duration_s": args.fault_duration},
-           "results": results, "baseline": baseline, "load": {f"{k:g}": v for k, v in phases.items()}, "fault": fault}
+    doc = {
+        "name": "load",
+        "date": date.today().isoformat(),
+        "machine": machine_facts(),
+        "note": "2 cores shared with other developers' work; the load generator, 2 server workers and "
+        "PostgreSQL all run on them",
+        "load_average_before": args.load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "sizes": {
+            "rate": args.rate,
+            "duration_s": args.duration,
+            "workers": args.workers,
+            "borrowers": args.borrowers,
+            "fault_duration_s": args.fault_duration,
+        },
+        "results": results,
+        "baseline": baseline,
+        "load": {f"{k:g}": v for k, v in phases.items()},
+        "fault": fault,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "load.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    lines = [f"# load benchmark, {doc['date']}", "",
-             f"{describe(doc['machine'])} at the end; {doc['note']}. Sizes: {doc['sizes']}. Load average before: "
-             f"{doc['load_average_before']}, after: {doc['load_average_after']}.", "",
-             "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target']} | {r['baseline'] or ''} | "
-              f"{'' if r['baseline_value'] is None else r['baseline_value']} | "
-              f"{'' if r['ratio'] is None else r['ratio']} |" for r in results]
+    lines = [
+        f"# load benchmark, {doc['date']}",
+        "",
+        f"{describe(doc['machine'])} at the end; {doc['note']}. Sizes: {doc['sizes']}. Load average before: "
+        f"{doc['load_average_before']}, after: {doc['load_average_after']}.",
+        "",
+        "| metric | value | unit | target | baseline | baseline value | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target']} | {r['baseline'] or ''} | "
+        f"{'' if r['baseline_value'] is None else r['baseline_value']} | "
+        f"{'' if r['ratio'] is None else r['ratio']} |"
+        for r in results
+    ]
     for rate, summary in phases.items():
-        lines += ["", f"Offered {rate:g} req/s for {args.duration:g} s, by operation:", "",
-                  "| operation | requests | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
-        lines += [f"| {op} | {v['n']} | {v['p50_ms']} | {v['p99_ms']} | {v['errors']} |"
-                  for op, v in summary["by_op"].items()]
-        lines += ["", f"Status codes (0 = no answer within 10 s): {summary['statuses']}",
-                  f"CPU per request: server (master and workers) {summary['server_cpu_ms_per_request']:.2f} ms, "
-                  f"load generator {summary['generator_cpu_ms_per_request']:.2f} ms"]
+        lines += [
+            "",
+            f"Offered {rate:g} req/s for {args.duration:g} s, by operation:",
+            "",
+            "| operation | requests | p50 ms | p99 ms | errors |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {op} | {v['n']} | {v['p50_ms']} | {v['p99_ms']} | {v['errors']} |" for op, v in summary["by_op"].items()
+        ]
+        lines += [
+            "",
+            f"Status codes (0 = no answer within 10 s): {summary['statuses']}",
+            f"CPU per request: server (master and workers) {summary['server_cpu_ms_per_request']:.2f} ms, "
+            f"load generator {summary['generator_cpu_ms_per_request']:.2f} ms",
+        ]
     if fault:
-        lines += ["", f"Fault run: {json.dumps({k: v for k, v in fault.items() if k != 'summary'}, default=str)}",
-                  f"Fault-run status codes: {fault['summary']['statuses']}"]
+        lines += [
+            "",
+            f"Fault run: {json.dumps({k: v for k, v in fault.items() if k != 'summary'}, default=str)}",
+            f"Fault-run status codes: {fault['summary']['statuses']}",
+        ]
     (args.out / "load.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -620,25 +792,46 @@ def main() -> None:
         server = start_server(world, port, args.workers)
         try:
             warm(world, port, server, "warm-health")
-            baseline = summarise(arun(generate(f"http://127.0.0.1:{port}", world, rates[0],
-                                                      args.baseline_duration, "health", 0, server=server.pid,
-                                                      mix=HEALTH)), HEALTH)
+            baseline = summarise(
+                arun(
+                    generate(
+                        f"http://127.0.0.1:{port}",
+                        world,
+                        rates[0],
+                        args.baseline_duration,
+                        "health",
+                        0,
+                        server=server.pid,
+                        mix=HEALTH,
+                    )
+                ),
+                HEALTH,
+            )
         finally:
             kill_group(server)
-        print(f"baseline, /health offered {rates[0]:g} req/s: "
-              f"{json.dumps({k: v for k, v in baseline.items() if k != 'by_op'})}", flush=True)
+        print(
+            f"baseline, /health offered {rates[0]:g} req/s: "
+            f"{json.dumps({k: v for k, v in baseline.items() if k != 'by_op'})}",
+            flush=True,
+        )
     phases = {}
     for n, rate in enumerate(rates):
         port = free_port()
         server = start_server(world, port, args.workers)
         try:
             warm(world, port, server, f"warm{n}")
-            phases[rate] = summarise(arun(generate(f"http://127.0.0.1:{port}", world, rate, args.duration,
-                                                          f"load{n}", n + 1, server=server.pid)))
+            phases[rate] = summarise(
+                arun(
+                    generate(
+                        f"http://127.0.0.1:{port}", world, rate, args.duration, f"load{n}", n + 1, server=server.pid
+                    )
+                )
+            )
         finally:
             kill_group(server)
-        print(f"offered {rate:g} req/s: {json.dumps({k: v for k, v in phases[rate].items() if k != 'by_op'})}",
-              flush=True)
+        print(
+            f"offered {rate:g} req/s: {json.dumps({k: v for k, v in phases[rate].items() if k != 'by_op'})}", flush=True
+        )
     fault = None if args.no_fault else fault_run(world, args, free_port(), rates[-1])
     write(args, phases, fault, baseline)
 

@@ -50,17 +50,29 @@ from openice.storage.engine import make_engine  # noqa: E402
 OPS = [name for name, _ in lb.MIX] + ["health"]
 
 
-async def call(app: Any, method: str, url: str, headers: dict[str, str], body: Any = None,
-               params: dict[str, Any] | None = None) -> tuple[int, bytes]:
+async def call(
+    app: Any, method: str, url: str, headers: dict[str, str], body: Any = None, params: dict[str, Any] | None = None
+) -> tuple[int, bytes]:
     """One request straight through the ASGI app."""
     payload = b"" if body is None else json.dumps(body).encode()
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw += [(b"content-length", str(len(payload)).encode()), (b"host", b"127.0.0.1")]
     if body is not None:
         raw.append((b"content-type", b"application/json"))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": url, "raw_path": url.encode(), "query_string": urlencode(params or {}).encode(), "root_path": "",
-             "headers": raw, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": url,
+        "raw_path": url.encode(),
+        "query_string": urlencode(params or {}).encode(),
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
     sent = False
     status, chunks = 0, []
 
@@ -106,8 +118,12 @@ def top(collapsed: Path, n: int) -> tuple[list[tuple[str, float]], list[tuple[st
             continue
         k = int(count)
         total += k
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].replace(str(ROOT) + "/", "") + ")"
-                  if " (" in f else f for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].replace(str(ROOT) + "/", "") + ")"
+            if " (" in f
+            else f
+            for f in stack.split(";")
+        ]
         for name in set(frames):
             inclusive[name] += k
         own[frames[-1]] += k
@@ -127,8 +143,11 @@ def main() -> None:
     parser.add_argument("--py-spy", action="store_true", help="also sample each operation with py-spy")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--json", type=Path, help="write the figures here too")
-    parser.add_argument("--statements", action="store_true",
-                        help="also print the SQL of one more request of each operation, statement by statement")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="also print the SQL of one more request of each operation, statement by statement",
+    )
     args = parser.parse_args()
     if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
         parser.error("the profile runs against loopback only")
@@ -137,8 +156,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown operations {sorted(unknown)}; pick from {OPS}")
     print(f"setting up {args.borrowers} borrowers in schema {args.schema} ...", flush=True)
-    world = lb.setup(argparse.Namespace(pg=args.pg, schema=args.schema, borrowers=args.borrowers,
-                                        package=args.package))
+    world = lb.setup(argparse.Namespace(pg=args.pg, schema=args.schema, borrowers=args.borrowers, package=args.package))
     os.environ.update(world.env)
     engine = make_engine(world.url)
     backends: set[int] = set()
@@ -191,21 +209,43 @@ def main() -> None:
             cpu0, pg0, wall0 = time.process_time(), backend_cpu(backends), time.perf_counter()
             runner.run(run(op, args.n))
             cpu, pg, wall = (time.process_time() - cpu0, backend_cpu(backends) - pg0, time.perf_counter() - wall0)
-            results[op] = {"server_cpu_ms": 1000 * cpu / args.n, "db_cpu_ms": 1000 * pg / args.n,
-                           "wall_ms": 1000 * wall / args.n, "statements": sum(statements.values()) / args.n}
+            results[op] = {
+                "server_cpu_ms": 1000 * cpu / args.n,
+                "db_cpu_ms": 1000 * pg / args.n,
+                "wall_ms": 1000 * wall / args.n,
+                "statements": sum(statements.values()) / args.n,
+            }
             kinds = " ".join(f"{k} {v / args.n:.1f}" for k, v in statements.most_common())
-            print(f"{op:15s} server CPU {results[op]['server_cpu_ms']:6.2f} ms   PostgreSQL CPU "
-                  f"{results[op]['db_cpu_ms']:5.2f} ms   wall {results[op]['wall_ms']:6.2f} ms   "
-                  f"statements {results[op]['statements']:4.1f} ({kinds})", flush=True)
+            print(
+                f"{op:15s} server CPU {results[op]['server_cpu_ms']:6.2f} ms   PostgreSQL CPU "
+                f"{results[op]['db_cpu_ms']:5.2f} ms   wall {results[op]['wall_ms']:6.2f} ms   "
+                f"statements {results[op]['statements']:4.1f} ({kinds})",
+                flush=True,
+            )
             if args.statements:
                 trace.clear()
                 runner.run(run(op, 1))
                 print("\n".join(f"    {k:2d} {sql}" for k, sql in enumerate(trace, 1)), flush=True)
             if args.py_spy and os.path.exists(spy):
                 out = Path(tempfile.mkdtemp(prefix="openice-spy-")) / f"{op}.txt"
-                proc = subprocess.Popen([spy, "record", "--pid", str(os.getpid()), "--rate", "400", "--format", "raw",
-                                         "--nonblocking", "--gil", "--output", str(out)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+                proc = subprocess.Popen(
+                    [
+                        spy,
+                        "record",
+                        "--pid",
+                        str(os.getpid()),
+                        "--rate",
+                        "400",
+                        "--format",
+                        "raw",
+                        "--nonblocking",
+                        "--gil",
+                        "--output",
+                        str(out),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 time.sleep(1.0)
                 runner.run(run(op, max(args.n, 200)))
                 proc.send_signal(signal.SIGINT)
@@ -218,16 +258,28 @@ def main() -> None:
                     print(f"  py-spy, {op}: self")
                     for name, share in own:
                         print(f"    {100 * share:5.1f}%  {name}")
-    mixed = {k: sum(weights[op] * results[op][k] for op in weights if op in results) / sum(
-        weights[op] for op in weights if op in results) for k in ("server_cpu_ms", "db_cpu_ms")} if any(
-        op in results for op in weights) else {}
+    mixed = (
+        {
+            k: sum(weights[op] * results[op][k] for op in weights if op in results)
+            / sum(weights[op] for op in weights if op in results)
+            for k in ("server_cpu_ms", "db_cpu_ms")
+        }
+        if any(op in results for op in weights)
+        else {}
+    )
     load = [round(x, 2) for x in os.getloadavg()]
     if mixed:
-        print(f"{'mix-weighted':15s} server CPU {mixed['server_cpu_ms']:6.2f} ms   PostgreSQL CPU "
-              f"{mixed['db_cpu_ms']:5.2f} ms   (load average {load})")
+        print(
+            f"{'mix-weighted':15s} server CPU {mixed['server_cpu_ms']:6.2f} ms   PostgreSQL CPU "
+            f"{mixed['db_cpu_ms']:5.2f} ms   (load average {load})"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"operations": results, "mix_weighted": mixed, "n": args.n,
-                                         "load_average_after": load}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"operations": results, "mix_weighted": mixed, "n": args.n, "load_average_after": load}, indent=2
+            )
+            + "\n"
+        )
     engine.dispose()
 
 

@@ -40,14 +40,21 @@ def cpu_model() -> str:
 def machine_facts() -> dict[str, Any]:
     """CPUs, memory, CPU model, Python, the speed probe and the load average, for a result's `machine` field."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpus": os.cpu_count(), "memory_gib": round(memory),
-            "cpu_model": cpu_model(), "python": platform.python_version(), "speed_probe_ms": speed_probe_ms(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "speed_probe_ms": speed_probe_ms(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def describe(machine: dict[str, Any]) -> str:
     """One line for a results file's header."""
     load = " ".join(str(x) for x in machine["load_average"])
-    return (f"{machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
-            f"Python {machine['python']}, speed probe {machine['speed_probe_ms']} ms (bench/machine.py; lower is "
-            f"faster), load average {load}")
+    return (
+        f"{machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
+        f"Python {machine['python']}, speed probe {machine['speed_probe_ms']} ms (bench/machine.py; lower is "
+        f"faster), load average {load}"
+    )

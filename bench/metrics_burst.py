@@ -57,8 +57,9 @@ async def reads(client: httpx.AsyncClient, world: World, until: asyncio.Event | 
     return out
 
 
-async def burst(client: httpx.AsyncClient, world: World, n: int, quarter: str, count: int) -> tuple[list[float],
-                                                                                                    list[float]]:
+async def burst(
+    client: httpx.AsyncClient, world: World, n: int, quarter: str, count: int
+) -> tuple[list[float], list[float]]:
     auth = {"Authorization": f"Bearer {world.operator}"}
     done = asyncio.Event()
 
@@ -111,16 +112,26 @@ def main() -> None:
             async with httpx.AsyncClient(base_url=base, timeout=60) as client:
                 await reads(client, world, None, 50)  # warm: statements built and prepared (not measured)
                 # A serving worker has computed metrics before: the statement shapes are transpiled (not measured).
-                warm = await client.get("/v1/portfolio/metrics", params={"quarter": "2025Q4"},
-                                        headers={"Authorization": f"Bearer {world.operator}"}, timeout=600)
+                warm = await client.get(
+                    "/v1/portfolio/metrics",
+                    params={"quarter": "2025Q4"},
+                    headers={"Authorization": f"Bearer {world.operator}"},
+                    timeout=600,
+                )
                 if warm.status_code != 200:
                     raise RuntimeError(f"metrics answered {warm.status_code}: {warm.text[:200]}")
                 idle = await reads(client, world, None, args.reads)
                 before_cpu, before_n = group_cpu(server.pid), computations(base)
                 started = time.perf_counter()
                 during, metrics = await burst(client, world, args.burst, quarter, args.reads)
-                return {"idle": idle, "during": during, "metrics": metrics, "wall": time.perf_counter() - started,
-                        "cpu": group_cpu(server.pid) - before_cpu, "computed": computations(base) - before_n}
+                return {
+                    "idle": idle,
+                    "during": during,
+                    "metrics": metrics,
+                    "wall": time.perf_counter() - started,
+                    "cpu": group_cpu(server.pid) - before_cpu,
+                    "computed": computations(base) - before_n,
+                }
 
         got = asyncio.run(run())
     finally:
@@ -128,28 +139,58 @@ def main() -> None:
     idle_p99, burst_p99 = pct(got["idle"], 99), pct(got["during"], 99)
     results = [
         metric("loan_read_p99_idle", idle_p99, "ms", None),
-        metric("loan_read_p99_during_burst", burst_p99, "ms", f"<= 2x idle ({2 * idle_p99} ms)",
-               "loan_read_p99_idle, same run and server", idle_p99),
-        metric("loan_read_p50_during_burst", pct(got["during"], 50), "ms", None,
-               "loan_read_p50_idle", pct(got["idle"], 50)),
-        metric("metric_computations_in_burst", got["computed"], "count", args.workers,
-               f"{args.burst} concurrent metric requests", args.burst),
+        metric(
+            "loan_read_p99_during_burst",
+            burst_p99,
+            "ms",
+            f"<= 2x idle ({2 * idle_p99} ms)",
+            "loan_read_p99_idle, same run and server",
+            idle_p99,
+        ),
+        metric(
+            "loan_read_p50_during_burst", pct(got["during"], 50), "ms", None, "loan_read_p50_idle", pct(got["idle"], 50)
+        ),
+        metric(
+            "metric_computations_in_burst",
+            got["computed"],
+            "count",
+            args.workers,
+            f"{args.burst} concurrent metric requests",
+            args.burst,
+        ),
         metric("metrics_request_p99", pct(got["metrics"], 99), "ms", None),
         metric("server_cpu_per_metrics_request", round(got["cpu"] / args.burst * 1000, 2), "ms", None),
     ]
-    doc = {"name": "metrics_burst", "date": date.today().isoformat(), "machine": machine_facts(),
-           "load_average_before": load_before,
-           "sizes": {"borrowers": args.borrowers, "burst": args.burst, "reads": args.reads, "workers": args.workers,
-                     "reads_during_burst": len(got["during"])},
-           "results": results}
+    doc = {
+        "name": "metrics_burst",
+        "date": date.today().isoformat(),
+        "machine": machine_facts(),
+        "load_average_before": load_before,
+        "sizes": {
+            "borrowers": args.borrowers,
+            "burst": args.burst,
+            "reads": args.reads,
+            "workers": args.workers,
+            "reads_during_burst": len(got["during"]),
+        },
+        "results": results,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "metrics_burst.json").write_text(json.dumps(doc, indent=2) + "\n")
-    lines = [f"# metrics burst benchmark, {doc['date']}", "", f"{describe(doc['machine'])}. Sizes: {doc['sizes']}. "
-             f"Load average before: {load_before}.", "",
-             "| metric | value | unit | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] or ''} | {r['baseline'] or ''} | "
-              f"{'' if r['baseline_value'] is None else r['baseline_value']} | "
-              f"{'' if r['ratio'] is None else r['ratio']} |" for r in results]
+    lines = [
+        f"# metrics burst benchmark, {doc['date']}",
+        "",
+        f"{describe(doc['machine'])}. Sizes: {doc['sizes']}. Load average before: {load_before}.",
+        "",
+        "| metric | value | unit | target | baseline | baseline value | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] or ''} | {r['baseline'] or ''} | "
+        f"{'' if r['baseline_value'] is None else r['baseline_value']} | "
+        f"{'' if r['ratio'] is None else r['ratio']} |"
+        for r in results
+    ]
     (args.out / "metrics_burst.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

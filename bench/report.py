@@ -51,8 +51,18 @@ def child(way: str, directory: Path) -> None:
             write_report(report, Path(out))
         render = time.perf_counter() - start
     backend.close()
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_gib": peak_gib(), "render": render,
-                      "metrics": [total.to_dict()["metrics"], by_model.to_dict()["metrics"]]}, default=str))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "peak_gib": peak_gib(),
+                "render": render,
+                "metrics": [total.to_dict()["metrics"], by_model.to_dict()["metrics"]],
+            },
+            default=str,
+        )
+    )
 
 
 def main() -> None:
@@ -60,8 +70,9 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=4_000_000)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each way, alternating (default 3)")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="keep the generated Parquet here, and reuse it when it is already there")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="keep the generated Parquet here, and reuse it when it is already there"
+    )
     parser.add_argument("--child", choices=WAYS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -74,39 +85,72 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {way: [] for way in WAYS}
     for k in range(count):
         print(f"round {k + 1} of {count}", flush=True)
-        for way in WAYS[k % 2:] + WAYS[:k % 2]:
+        for way in WAYS[k % 2 :] + WAYS[: k % 2]:
             runs[way].append(child_run(__file__, way, "--dir", str(directory)))
     same = all(r["metrics"] == runs[WAYS[0]][0]["metrics"] for records in runs.values() for r in records)
-    median = {way: {k: statistics.median(r[k] for r in records) for k in ("wall", "cpu")}
-              for way, records in runs.items()}
+    median = {
+        way: {k: statistics.median(r[k] for r in records) for k in ("wall", "cpu")} for way, records in runs.items()
+    }
     shared, separate = median["shared facts"], median["two computes"]
     results = [
-        row(f"report_metrics_{loans}_loans_seconds", shared["wall"], "s",
-            baseline="compute twice (the facts built twice), same run", baseline_value=separate["wall"],
-            same_numbers=same),
-        row(f"report_metrics_{loans}_loans_cpu_seconds", shared["cpu"], "s",
-            baseline="compute twice, same run (CPU)", baseline_value=separate["cpu"]),
-        row(f"report_render_{loans}_loans_seconds", statistics.median(r["render"] for r in runs["shared facts"]),
-            "s")]
+        row(
+            f"report_metrics_{loans}_loans_seconds",
+            shared["wall"],
+            "s",
+            baseline="compute twice (the facts built twice), same run",
+            baseline_value=separate["wall"],
+            same_numbers=same,
+        ),
+        row(
+            f"report_metrics_{loans}_loans_cpu_seconds",
+            shared["cpu"],
+            "s",
+            baseline="compute twice, same run (CPU)",
+            baseline_value=separate["cpu"],
+        ),
+        row(f"report_render_{loans}_loans_seconds", statistics.median(r["render"] for r in runs["shared facts"]), "s"),
+    ]
     command, machine = " ".join(sys.argv[1:]), machine_facts()
-    lines = [f"# report benchmark, {date.today().isoformat()}", "",
-             f"`.venv/bin/python bench/report.py {command}` on {describe(machine)} at the end (a shared machine: "
-             "compare the ratio within the run). Every run is a process of its own, alternating; values are "
-             f"medians; same numbers: {same}.", "",
-             "| metric | value | unit | baseline | baseline value | ratio |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['baseline'] or ''} | "
-              f"{'' if r['baseline_value'] is None else r['baseline_value']} | {r['ratio'] or ''} |" for r in results]
+    lines = [
+        f"# report benchmark, {date.today().isoformat()}",
+        "",
+        f"`.venv/bin/python bench/report.py {command}` on {describe(machine)} at the end (a shared machine: "
+        "compare the ratio within the run). Every run is a process of its own, alternating; values are "
+        f"medians; same numbers: {same}.",
+        "",
+        "| metric | value | unit | baseline | baseline value | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['metric']} | {r['value']} | {r['unit']} | {r['baseline'] or ''} | "
+        f"{'' if r['baseline_value'] is None else r['baseline_value']} | {r['ratio'] or ''} |"
+        for r in results
+    ]
     lines += ["", "Each run (wall / CPU seconds / peak RSS GiB):", ""]
-    lines += [f"- {way}: " + "; ".join(f"{r['wall']:.2f} / {r['cpu']:.2f} / {r['peak_gib']:.2f}" for r in records)
-              for way, records in runs.items()]
+    lines += [
+        f"- {way}: " + "; ".join(f"{r['wall']:.2f} / {r['cpu']:.2f} / {r['peak_gib']:.2f}" for r in records)
+        for way, records in runs.items()
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
         (ROOT / "bench" / "results" / "report.md").write_text(text)
-        (ROOT / "bench" / "results" / "report.json").write_text(json.dumps(
-            {"date": date.today().isoformat(), "command": command, "machine": machine, "results": results,
-             "runs": {way: [{k: r[k] for k in ("wall", "cpu", "peak_gib", "render")} for r in records]
-                      for way, records in runs.items()}}, indent=2) + "\n")
+        (ROOT / "bench" / "results" / "report.json").write_text(
+            json.dumps(
+                {
+                    "date": date.today().isoformat(),
+                    "command": command,
+                    "machine": machine,
+                    "results": results,
+                    "runs": {
+                        way: [{k: r[k] for k in ("wall", "cpu", "peak_gib", "render")} for r in records]
+                        for way, records in runs.items()
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     if not same:
         raise SystemExit("the two ways gave different numbers")
 

@@ -17,8 +17,17 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--speed-only", action="store_true",
-                        help="measure speed only; keep the accuracy tables of the last run in --out")
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="measure speed only; keep the accuracy tables of the last run in --out",
+    )
     args = parser.parse_args()
-    run(repeats=args.repeats, folds=args.folds, quick=args.quick, out=args.out,
-        command=" ".join(["python", "bench/scoring.py", *sys.argv[1:]]), speed_only=args.speed_only)
+    run(
+        repeats=args.repeats,
+        folds=args.folds,
+        quick=args.quick,
+        out=args.out,
+        command=" ".join(["python", "bench/scoring.py", *sys.argv[1:]]),
+        speed_only=args.speed_only,
+    )

@@ -80,23 +80,31 @@ def main() -> None:
         servicing = Servicing(engine)
         for product in demo_products():
             servicing.create_product(product)
-        loan = servicing.originate(product_code="CASH-EI", principal=1_200_000, tenor=12, funder="BANK-A",
-                                   business_model="capital-light", idempotency_key="bench", borrower_id="b")["loan_id"]
+        loan = servicing.originate(
+            product_code="CASH-EI",
+            principal=1_200_000,
+            tenor=12,
+            funder="BANK-A",
+            business_model="capital-light",
+            idempotency_key="bench",
+            borrower_id="b",
+        )["loan_id"]
         lines = [dict(entry_id=1, loan_id=loan, account=a, amount=v) for a, v in (("x", 5), ("y", -3), ("z", -2))]
         cases = {
             "loan_row_by_key": (u._LOAN, {"loan_id": loan}, lambda r: r.first()),
             "business_date": (u._CALENDAR, None, lambda r: r.first()),
             "insert_three_journal_lines": (u._INSERT_LINES, lines, lambda r: r.rowcount),
         }
-        samples: dict[str, dict[str, list[tuple[float, float]]]] = {k: {"sqlalchemy": [], "direct": []}
-                                                                    for k in cases}
+        samples: dict[str, dict[str, list[tuple[float, float]]]] = {k: {"sqlalchemy": [], "direct": []} for k in cases}
         with engine.connect() as conn, conn.begin():
             for _ in range(args.rounds):
                 for name, (statement, params, use) in cases.items():
                     samples[name]["sqlalchemy"].append(
-                        timed(conn, lambda s=statement, p=params, f=use: f(conn.execute(s, p)), args.calls))
+                        timed(conn, lambda s=statement, p=params, f=use: f(conn.execute(s, p)), args.calls)
+                    )
                     samples[name]["direct"].append(
-                        timed(conn, lambda s=statement, p=params, f=use: f(direct.execute(conn, s, p)), args.calls))
+                        timed(conn, lambda s=statement, p=params, f=use: f(direct.execute(conn, s, p)), args.calls)
+                    )
             conn.rollback()
     finally:
         engine.dispose()
@@ -109,21 +117,36 @@ def main() -> None:
         for side, label in ((0, "client_cpu"), (1, "postgres_cpu")):
             base = statistics.median(s[side] for s in by["sqlalchemy"])
             mine = statistics.median(s[side] for s in by["direct"])
-            results.append(dict(metric=f"{name}_{label}_per_call", value=round(mine, 1), unit="us", target=None,
-                                baseline="Connection.execute, same statement, same run", baseline_value=round(base, 1),
-                                ratio=round(base / mine, 2) if mine else None))
-    doc = {"name": "statements", "date": date.today().isoformat(),
-           "machine": machine_facts(),
-           "sizes": {"calls": args.calls, "rounds": args.rounds},
-           "results": results}
+            results.append(
+                dict(
+                    metric=f"{name}_{label}_per_call",
+                    value=round(mine, 1),
+                    unit="us",
+                    target=None,
+                    baseline="Connection.execute, same statement, same run",
+                    baseline_value=round(base, 1),
+                    ratio=round(base / mine, 2) if mine else None,
+                )
+            )
+    doc = {
+        "name": "statements",
+        "date": date.today().isoformat(),
+        "machine": machine_facts(),
+        "sizes": {"calls": args.calls, "rounds": args.rounds},
+        "results": results,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "statements.json").write_text(json.dumps(doc, indent=2) + "\n")
     table = ["| metric | value | unit | baseline | baseline value | ratio |", "|---|---|---|---|---|---|"]
-    table += [f"| {r['metric']} | {r['value']} | {r['unit']} | {r['baseline']} | {r['baseline_value']} | "
-              f"{r['ratio']} |" for r in results]
-    header = (f"# statements benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes "
-              f"{doc['sizes']}, `{' '.join(['bench/statements.py'] + sys.argv[1:])}`. Medians over "
-              "the rounds; the two sides alternate within each round.\n\n")
+    table += [
+        f"| {r['metric']} | {r['value']} | {r['unit']} | {r['baseline']} | {r['baseline_value']} | {r['ratio']} |"
+        for r in results
+    ]
+    header = (
+        f"# statements benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes "
+        f"{doc['sizes']}, `{' '.join(['bench/statements.py'] + sys.argv[1:])}`. Medians over "
+        "the rounds; the two sides alternate within each round.\n\n"
+    )
     (args.out / "statements.md").write_text(header + "\n".join(table) + "\n")
     print("\n".join(table))
 

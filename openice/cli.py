@@ -12,8 +12,9 @@ from openice.scoring.cli import model_app
 from openice.servicing.cli import register as register_servicing
 from openice.simulation.cli import register as register_simulation
 
-app = typer.Typer(help="openice: an open Intelligence Credit Engine.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="openice: an open Intelligence Credit Engine.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 register_servicing(app)  # schedule, db, eod, repay, prepay, reverse, loan, products
 app.add_typer(model_app, name="model")
 register_decisioning(app)  # decision, match

@@ -49,9 +49,14 @@ def quarters_of(start: date, end: date) -> list[Period]:
     return out
 
 
-def run_demo(workdir: Path, scenario: Scenario, on_stage: Callable[[str], None] = print,
-             on_day: Callable[[date], None] | None = None, write_report: bool = True,
-             model: Path | None = None) -> Demo:
+def run_demo(
+    workdir: Path,
+    scenario: Scenario,
+    on_stage: Callable[[str], None] = print,
+    on_day: Callable[[date], None] | None = None,
+    write_report: bool = True,
+    model: Path | None = None,
+) -> Demo:
     """Everything the `openice demo` command does, returned for printing (and for the test's checks).
 
     `model` reuses an already trained package instead of training one (the tests share one).
@@ -74,10 +79,18 @@ def run_demo(workdir: Path, scenario: Scenario, on_stage: Callable[[str], None] 
     seconds["simulate"] = time.perf_counter() - clock - seconds["train"] - seconds["fit_world"]
     last = run.result.end - timedelta(days=1)
     periods = quarters_of(scenario.start, last)
-    demo = Demo(run, db, workdir, [metrics(run.engine, p) for p in periods], calibration(run.result),
-                fraud_catch(run.result), institution_breaches(run.engine, run.platform.institutions),
-                portfolio_summary(run.engine)["trial_balance"], Collections(run.engine).summary(),
-                seconds=seconds)
+    demo = Demo(
+        run,
+        db,
+        workdir,
+        [metrics(run.engine, p) for p in periods],
+        calibration(run.result),
+        fraud_catch(run.result),
+        institution_breaches(run.engine, run.platform.institutions),
+        portfolio_summary(run.engine)["trial_balance"],
+        Collections(run.engine).summary(),
+        seconds=seconds,
+    )
     if write_report:
         on_stage(f"writing the quarterly report for {periods[-1].label}")
         demo.report = _quarterly_report(run, periods[-1], workdir / "report")
@@ -91,8 +104,8 @@ def _quarterly_report(run: Run, period: Period, out: Path) -> dict[str, Path]:
 
     backend = DuckDBBackend.from_arrow(snapshot(run.engine))
     try:
-        return write_report(quarterly(backend, Period.quarter(f"{period.start.year}Q{(period.start.month + 2) // 3}"),
-                                      period.end), out)
+        return write_report(
+            quarterly(backend, Period.quarter(f"{period.start.year}Q{(period.start.month + 2) // 3}"), period.end), out
+        )
     finally:
         backend.close()
-

@@ -18,4 +18,5 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get install -y -q chromium >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
 fi
 .venv/bin/ruff check openice tests bench
+.venv/bin/ruff format --check openice tests bench
 exec .venv/bin/python -m pytest -n 2 -q "$@"

@@ -18,15 +18,26 @@ from tests.conftest import START, pg_schema_engine
 
 
 def loan_id(servicing: Servicing) -> int:
-    return servicing.originate(product_code="CASH-EI", principal=1_200_000, tenor=12, funder="BANK-A",
-                               business_model="capital-light", idempotency_key="o-1", borrower_id="b-1")["loan_id"]
+    return servicing.originate(
+        product_code="CASH-EI",
+        principal=1_200_000,
+        tenor=12,
+        funder="BANK-A",
+        business_model="capital-light",
+        idempotency_key="o-1",
+        borrower_id="b-1",
+    )["loan_id"]
 
 
 def test_reads_match_sqlalchemy_row_for_row(engine: Engine, servicing: Servicing) -> None:
     ident = loan_id(servicing)
     with engine.connect() as conn, conn.begin():
-        for statement, params in ((u._LOAN, {"loan_id": ident}), (u._INSTALLMENTS, {"loan_id": ident}),
-                                  (u._CALENDAR, None), (u._PRODUCT, {"code": "CASH-EI"})):
+        for statement, params in (
+            (u._LOAN, {"loan_id": ident}),
+            (u._INSTALLMENTS, {"loan_id": ident}),
+            (u._CALENDAR, None),
+            (u._PRODUCT, {"code": "CASH-EI"}),
+        ):
             expected = conn.execute(statement, params).all()
             got = direct.execute(conn, statement, params).all()
             assert [tuple(r) for r in got] == [tuple(r) for r in expected] and got
@@ -37,25 +48,42 @@ def test_reads_match_sqlalchemy_row_for_row(engine: Engine, servicing: Servicing
             direct.execute(conn, u._LOAN, {"loan_id": ident + 1000}).one()
 
 
-def test_writes_return_ids_and_counts_and_roll_back_with_the_transaction(engine: Engine,
-                                                                        servicing: Servicing) -> None:
+def test_writes_return_ids_and_counts_and_roll_back_with_the_transaction(engine: Engine, servicing: Servicing) -> None:
     ident = loan_id(servicing)
     with engine.connect() as conn:
         with conn.begin():
-            new = direct.execute(conn, u._INSERT_TRANSACTION, dict(
-                loan_id=ident, kind="repayment", value_day=1, amount=5, mode=None, reversed=False, booked_day=1,
-                created_at="x")).scalar_one()
+            new = direct.execute(
+                conn,
+                u._INSERT_TRANSACTION,
+                dict(
+                    loan_id=ident,
+                    kind="repayment",
+                    value_day=1,
+                    amount=5,
+                    mode=None,
+                    reversed=False,
+                    booked_day=1,
+                    created_at="x",
+                ),
+            ).scalar_one()
             assert isinstance(new, int)
             rows = [dict(entry_id=None, loan_id=ident, account=a, amount=v) for a, v in (("x", 5), ("y", -5))]
-            entry = direct.execute(conn, u._INSERT_ENTRY, dict(loan_id=ident, business_day=1, kind="k",
-                                                               transaction_id=new, created_at="x")).scalar_one()
+            entry = direct.execute(
+                conn, u._INSERT_ENTRY, dict(loan_id=ident, business_day=1, kind="k", transaction_id=new, created_at="x")
+            ).scalar_one()
             written = direct.execute(conn, u._INSERT_LINES, [{**r, "entry_id": entry} for r in rows])
             assert written.rowcount == 2  # one INSERT of both rows on PostgreSQL
-            lines = conn.execute(select(t.journal_lines.c.account, t.journal_lines.c.amount)
-                                 .where(t.journal_lines.c.entry_id == entry).order_by(t.journal_lines.c.id)).all()
+            lines = conn.execute(
+                select(t.journal_lines.c.account, t.journal_lines.c.amount)
+                .where(t.journal_lines.c.entry_id == entry)
+                .order_by(t.journal_lines.c.id)
+            ).all()
             assert [tuple(r) for r in lines] == [("x", 5), ("y", -5)]
-            changed = direct.execute(conn, update(t.transactions).where(t.transactions.c.id == bindparam("ident"))
-                                     .values(reversed=True), {"ident": new})
+            changed = direct.execute(
+                conn,
+                update(t.transactions).where(t.transactions.c.id == bindparam("ident")).values(reversed=True),
+                {"ident": new},
+            )
             assert changed.rowcount == 1
             conn.rollback()
         with conn.begin():

@@ -33,9 +33,15 @@ def build_book(url: str) -> None:
     for k in range(400):
         product = rnd.choice(demo_products())
         model = rnd.choice(["capital-light", "capital-heavy", "on-balance-sheet"])
-        service.originate(product_code=product.code, principal=rnd.randint(100, 3000) * 1000,
-                          tenor=rnd.choice(product.tenors), funder="bank-a", business_model=model,
-                          guarantee_payout_dpd=10 if model == "capital-heavy" else None, idempotency_key=f"o{k}")
+        service.originate(
+            product_code=product.code,
+            principal=rnd.randint(100, 3000) * 1000,
+            tenor=rnd.choice(product.tenors),
+            funder="bank-a",
+            business_model=model,
+            guarantee_payout_dpd=10 if model == "capital-heavy" else None,
+            idempotency_key=f"o{k}",
+        )
     run_until(engine, START + timedelta(days=35))
     engine.dispose()
 
@@ -44,20 +50,20 @@ def state(url: str) -> dict[str, list]:
     engine = make_engine(url)
     queries = {
         "loans": "SELECT id, status, dpd, bucket, overdue_since, late_fees_charged, funder, guarantee_paid, "
-                 "current_seq, bal_loan_principal, bal_interest_accrued, bal_interest_receivable, bal_fee_receivable, "
-                 "bal_penalty_receivable, bal_guarantee_contract_asset, bal_guarantee_liability, "
-                 "bal_guarantee_provision, bal_loan_loss_allowance FROM loans ORDER BY id",
+        "current_seq, bal_loan_principal, bal_interest_accrued, bal_interest_receivable, bal_fee_receivable, "
+        "bal_penalty_receivable, bal_guarantee_contract_asset, bal_guarantee_liability, "
+        "bal_guarantee_provision, bal_loan_loss_allowance FROM loans ORDER BY id",
         "installments": "SELECT loan_id, seq, booked FROM installments ORDER BY loan_id, seq",
         "ledger": "SELECT loan_id, account, SUM(amount) FROM journal_lines GROUP BY loan_id, account "
-                  "ORDER BY loan_id, account",
+        "ORDER BY loan_id, account",
         "outbox": "SELECT event_type, loan_id, payload FROM outbox ORDER BY event_type, loan_id, payload",
         "collection_cases": "SELECT loan_id, status, resolution, opened_day, closed_day, stage, dpd, overdue_amount, "
-                            "next_contact_day, promises_kept, promises_broken FROM collection_cases "
-                            "ORDER BY loan_id, opened_day",
+        "next_contact_day, promises_kept, promises_broken FROM collection_cases "
+        "ORDER BY loan_id, opened_day",
         "collection_actions": "SELECT loan_id, business_day, kind, amount, detail FROM collection_actions "
-                              "ORDER BY loan_id, business_day, kind, amount, detail",
+        "ORDER BY loan_id, business_day, kind, amount, detail",
         "snapshots": "SELECT as_of_day, loan_id, dpd, principal_outstanding FROM portfolio_snapshots "
-                     "ORDER BY as_of_day, loan_id",
+        "ORDER BY as_of_day, loan_id",
         "calendar": "SELECT business_day, eod_day FROM business_calendar",
         "progress": "SELECT business_day, step, rows FROM eod_progress ORDER BY business_day, step",
     }
@@ -67,9 +73,11 @@ def state(url: str) -> dict[str, list]:
     return out
 
 
-EOD_SCRIPT = ("import sys; from datetime import date; from openice.storage.engine import make_engine; "
-              "from openice.servicing.eod import run_until; "
-              "run_until(make_engine(sys.argv[1]), date.fromisoformat(sys.argv[2]))")
+EOD_SCRIPT = (
+    "import sys; from datetime import date; from openice.storage.engine import make_engine; "
+    "from openice.servicing.eod import run_until; "
+    "run_until(make_engine(sys.argv[1]), date.fromisoformat(sys.argv[2]))"
+)
 
 
 def eod_command(url: str) -> list[str]:

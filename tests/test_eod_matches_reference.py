@@ -27,9 +27,15 @@ def originate_mix(servicing, count: int, seed: int) -> list[int]:  # type: ignor
         # Most institutions earn less than the borrower pays: the platform books the spread.
         funder_rate = rnd.choice([None, product.nominal_rate * Decimal("0.7"), product.nominal_rate - Decimal("0.03")])
         result = servicing.originate(
-            product_code=product.code, principal=rnd.randint(500, 50_000) * 100, tenor=rnd.choice(product.tenors),
-            funder="bank-a", business_model=model, guarantee_payout_dpd=60 if model == "capital-heavy" else None,
-            idempotency_key=f"orig-{seed}-{k}", funder_rate=funder_rate)
+            product_code=product.code,
+            principal=rnd.randint(500, 50_000) * 100,
+            tenor=rnd.choice(product.tenors),
+            funder="bank-a",
+            business_model=model,
+            guarantee_payout_dpd=60 if model == "capital-heavy" else None,
+            idempotency_key=f"orig-{seed}-{k}",
+            funder_rate=funder_rate,
+        )
         ids.append(result["loan_id"])
     return ids
 
@@ -38,10 +44,22 @@ def reference(uow, loan_id: int, business_date: date) -> LoanAccount:  # type: i
     """The loan as the per-loan rules alone make it, from origination and its payments."""
     row = uow.loans.row(loan_id)
     product = uow.products.get(row.product_code)
-    return replay(lambda: LoanAccount.originate(
-        loan_id, product, row.principal, row.tenor, from_day(row.disbursed_day), row.original_funder,
-        BusinessModel(row.business_model), None, row.guarantee_payout_dpd, Decimal(row.funder_rate_ppm) / 1_000_000),
-        uow.loans.live_transactions(loan_id), business_date)
+    return replay(
+        lambda: LoanAccount.originate(
+            loan_id,
+            product,
+            row.principal,
+            row.tenor,
+            from_day(row.disbursed_day),
+            row.original_funder,
+            BusinessModel(row.business_model),
+            None,
+            row.guarantee_payout_dpd,
+            Decimal(row.funder_rate_ppm) / 1_000_000,
+        ),
+        uow.loans.live_transactions(loan_id),
+        business_date,
+    )
 
 
 def paid(loan: LoanAccount) -> list[tuple]:
@@ -83,6 +101,13 @@ def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # 
         # The run exercised referral fees, provision true-ups, payouts into the allowance, interest after payouts,
         # the platform's interest spread, non-accrual (interest and late fees held in suspense).
         accounts = set(uow.conn.execute(select(t.journal_lines.c.account).distinct()).scalars())
-        assert {L.REFERRAL_FEE_INCOME, L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE,
-                L.PLATFORM_INTEREST_INCOME, L.INTEREST_SPREAD_INCOME, L.INTEREST_SUSPENSE,
-                L.PENALTY_SUSPENSE} <= accounts
+        assert {
+            L.REFERRAL_FEE_INCOME,
+            L.PROVISION_EXPENSE,
+            L.GUARANTEE_PROVISION,
+            L.LOAN_LOSS_ALLOWANCE,
+            L.PLATFORM_INTEREST_INCOME,
+            L.INTEREST_SPREAD_INCOME,
+            L.INTEREST_SUSPENSE,
+            L.PENALTY_SUSPENSE,
+        } <= accounts

@@ -24,25 +24,39 @@ def products(draw) -> LoanProduct:  # type: ignore[no-untyped-def]
     method = draw(st.sampled_from(list(RepaymentMethod)))
     tenor = draw(st.sampled_from([1, 3, 6, 12]))
     return LoanProduct(
-        code="P", currency="CNY", tenors=(tenor,), method=method,
+        code="P",
+        currency="CNY",
+        tenors=(tenor,),
+        method=method,
         nominal_rate=Decimal(draw(st.integers(0, 3600))) / 10_000,
         day_count=draw(st.sampled_from(list(DayCount))),
         facilitation_fee_rate=Decimal(draw(st.integers(0, 300))) / 10_000,
         monthly_service_fee_rate=Decimal(draw(st.integers(0, 50))) / 10_000,
         late_fee_daily_rate=Decimal(draw(st.integers(0, 100))) / 100_000,
         late_fee_cap_rate=Decimal(draw(st.integers(0, 1000))) / 10_000,
-        grace_days=draw(st.integers(0, 5)), prepayment_fee_rate=Decimal(draw(st.integers(0, 300))) / 10_000,
-        write_off_dpd=draw(st.sampled_from([30, 90, 180])), non_accrual_dpd=draw(st.sampled_from([0, 20, 90])),
+        grace_days=draw(st.integers(0, 5)),
+        prepayment_fee_rate=Decimal(draw(st.integers(0, 300))) / 10_000,
+        write_off_dpd=draw(st.sampled_from([30, 90, 180])),
+        non_accrual_dpd=draw(st.sampled_from([0, 20, 90])),
         guarantee_expected_loss_rate=draw(st.sampled_from([None, Decimal(0), Decimal("0.01"), Decimal("0.2")])),
         guarantee_margin_rate=Decimal(draw(st.integers(0, 50))) / 10_000,
-        referral_fee_bps=draw(st.integers(0, 200)), referral_fee_flat=draw(st.integers(0, 1000)),
-        provision_rates=tuple(Decimal(r) / 10_000 for r in sorted(draw(st.lists(
-            st.integers(0, 10_000), min_size=5, max_size=5)))))
+        referral_fee_bps=draw(st.integers(0, 200)),
+        referral_fee_flat=draw(st.integers(0, 1000)),
+        provision_rates=tuple(
+            Decimal(r) / 10_000 for r in sorted(draw(st.lists(st.integers(0, 10_000), min_size=5, max_size=5)))
+        ),
+    )
 
 
-operations = st.lists(st.tuples(
-    st.sampled_from(["eod", "eod", "eod", "repay", "prepay", "prepay_shorten", "payoff", "write_off", "recover"]),
-    st.integers(1, 70), st.floats(0.01, 1.0)), min_size=1, max_size=25)
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["eod", "eod", "eod", "repay", "prepay", "prepay_shorten", "payoff", "write_off", "recover"]),
+        st.integers(1, 70),
+        st.floats(0.01, 1.0),
+    ),
+    min_size=1,
+    max_size=25,
+)
 
 
 def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) -> None:
@@ -73,10 +87,20 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
         assert -ledger.get(L.DEFERRED_FEE, 0) - ledger.get(L.FACILITATION_FEE_INCOME, 0) == upfront
     assert loan.balance(L.DEFERRED_FEE) == 0 or loan.terms.business_model is BusinessModel.ON_BALANCE_SHEET
     if loan.status is LoanStatus.WRITTEN_OFF:  # provision charged + credit loss + suspense dropped = written off
-        written = -sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
-                       if p.account in L.RECEIVABLE_ACCOUNTS)
-        dropped = sum(p.amount for _, kind, entry in loan.journal if kind == "write_off" for p in entry
-                      if p.account in (*L.SUSPENSE_ACCOUNTS, L.DEFERRED_FEE))
+        written = -sum(
+            p.amount
+            for _, kind, entry in loan.journal
+            if kind == "write_off"
+            for p in entry
+            if p.account in L.RECEIVABLE_ACCOUNTS
+        )
+        dropped = sum(
+            p.amount
+            for _, kind, entry in loan.journal
+            if kind == "write_off"
+            for p in entry
+            if p.account in (*L.SUSPENSE_ACCOUNTS, L.DEFERRED_FEE)
+        )
         loss = L.CREDIT_LOSS if loan.platform_bears_loss else L.INSTITUTION_CREDIT_LOSS
         assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(loss, 0) + dropped == written
         # Each loss is its bearer's alone: the platform books none of an institution's, and the other way round.
@@ -91,8 +115,13 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
     assert sum(p.amount for p in postings) == 0, "trial balance"
     assert L.net_by_account(postings) == {k: v for k, v in loan.balances.items() if v}, "snapshot = ledger"
     repaid = sum(a for _, _, _, c, a in loan.allocation_log if c in ("principal", "principal_prepaid"))
-    written_off = -sum(p.amount for on, kind, entry in loan.journal if kind == "write_off"
-                       for p in entry if p.account == L.LOAN_PRINCIPAL)
+    written_off = -sum(
+        p.amount
+        for on, kind, entry in loan.journal
+        if kind == "write_off"
+        for p in entry
+        if p.account == L.LOAN_PRINCIPAL
+    )
     assert repaid + loan.balance(L.LOAN_PRINCIPAL) + written_off == principal
     for account in L.SNAPSHOT_ACCOUNTS:
         value = loan.balance(account)
@@ -102,10 +131,16 @@ def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) ->
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(product=products(), principal=st.integers(1, 5_000_000), model=st.sampled_from(list(BusinessModel)),
-       ops=operations, funder_share=st.sampled_from([None, 0, 1, 2]))
-def test_random_histories_keep_the_books(product: LoanProduct, principal: int, model: BusinessModel, ops,
-                                         funder_share: int | None) -> None:
+@given(
+    product=products(),
+    principal=st.integers(1, 5_000_000),
+    model=st.sampled_from(list(BusinessModel)),
+    ops=operations,
+    funder_share=st.sampled_from([None, 0, 1, 2]),
+)
+def test_random_histories_keep_the_books(
+    product: LoanProduct, principal: int, model: BusinessModel, ops, funder_share: int | None
+) -> None:
     tenor = product.tenors[0]
     payout = min(60, product.write_off_dpd) if model is BusinessModel.CAPITAL_HEAVY else None
 

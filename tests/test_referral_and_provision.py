@@ -12,8 +12,15 @@ from openice.servicing import ledger as L
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus
 from openice.servicing.products import LoanProduct, RepaymentMethod
 
-FLAT = LoanProduct(code="FLAT", currency="CNY", tenors=(3,), method=RepaymentMethod.EQUAL_PRINCIPAL,
-                   nominal_rate=Decimal(0), referral_fee_bps=50, referral_fee_flat=300)
+FLAT = LoanProduct(
+    code="FLAT",
+    currency="CNY",
+    tenors=(3,),
+    method=RepaymentMethod.EQUAL_PRINCIPAL,
+    nominal_rate=Decimal(0),
+    referral_fee_bps=50,
+    referral_fee_flat=300,
+)
 START = date(2026, 1, 15)
 
 
@@ -30,8 +37,9 @@ def run(loan: LoanAccount, start: date, until: date) -> None:
 
 
 def guaranteed(principal: int = 300_000) -> LoanAccount:
-    return LoanAccount.originate(1, FLAT, principal, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY,
-                                 guarantee_payout_dpd=30)
+    return LoanAccount.originate(
+        1, FLAT, principal, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY, guarantee_payout_dpd=30
+    )
 
 
 @pytest.mark.parametrize(("principal", "fee"), [(10_050, 50 + 300), (10_100, 51 + 300), (300_000, 1_500 + 300)])
@@ -46,13 +54,18 @@ def test_only_capital_light_institutions_pay_a_referral_fee(model: BusinessModel
     assert L.REFERRAL_FEE_INCOME not in ledger(loan)
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"referral_fee_bps": -1}, "referral_fee_bps"), ({"referral_fee_bps": 10_001}, "referral_fee_bps"),
-    ({"referral_fee_flat": -5}, "referral_fee_flat"), ({"provision_rates": ["1%"] * 4}, "provision_rates"),
-    ({"provision_rates": ["1%", "2%", "3%", "4%", "101%"]}, "provision_rates"),
-    ({"provision_rates": ["1%", "2%", "3%", "4%", "x"]}, "provision_rates"),
-    ({"referral_fee_bps": True}, "referral_fee_bps"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"referral_fee_bps": -1}, "referral_fee_bps"),
+        ({"referral_fee_bps": 10_001}, "referral_fee_bps"),
+        ({"referral_fee_flat": -5}, "referral_fee_flat"),
+        ({"provision_rates": ["1%"] * 4}, "provision_rates"),
+        ({"provision_rates": ["1%", "2%", "3%", "4%", "101%"]}, "provision_rates"),
+        ({"provision_rates": ["1%", "2%", "3%", "4%", "x"]}, "provision_rates"),
+        ({"referral_fee_bps": True}, "referral_fee_bps"),
+    ],
+)
 def test_bad_terms_name_their_field(changes: dict, field: str) -> None:
     with pytest.raises(ValidationError) as error:
         LoanProduct.from_dict({**FLAT.to_dict(), **changes})
@@ -94,14 +107,19 @@ def test_the_provision_covers_the_interest_a_payout_would_pay_too() -> None:
 
     01-31: nothing due yet, 1% x 300,000 = 3,000.  02-28: 14 DPD (M1) with 3,000 of interest due,
     20% x 303,000 = 60,600 (+57,600): the payout would pay the institution that interest as well."""
-    product = LoanProduct(code="I12", currency="CNY", tenors=(3,), method=RepaymentMethod.EQUAL_PRINCIPAL,
-                          nominal_rate=Decimal("0.12"))
-    loan = LoanAccount.originate(1, product, 300_000, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY,
-                                 guarantee_payout_dpd=30)
+    product = LoanProduct(
+        code="I12", currency="CNY", tenors=(3,), method=RepaymentMethod.EQUAL_PRINCIPAL, nominal_rate=Decimal("0.12")
+    )
+    loan = LoanAccount.originate(
+        1, product, 300_000, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY, guarantee_payout_dpd=30
+    )
     run(loan, START, date(2026, 3, 1))
     assert (loan.bucket, loan.balance(L.INTEREST_RECEIVABLE)) == ("M1", 3_000)
-    charges = [sum(p.amount for p in postings if p.account == L.PROVISION_EXPENSE)
-               for _, kind, postings in loan.journal if kind == "provision"]
+    charges = [
+        sum(p.amount for p in postings if p.account == L.PROVISION_EXPENSE)
+        for _, kind, postings in loan.journal
+        if kind == "provision"
+    ]
     assert charges == [3_000, 57_600] and loan.balance(L.GUARANTEE_PROVISION) == -60_600
 
 
@@ -120,10 +138,12 @@ def test_provision_rounds_half_up() -> None:
 
 def test_interest_after_the_payout_is_the_platforms() -> None:
     """Interest recognised up to the payout day is the institution's; from then on it is the platform's."""
-    product = LoanProduct(code="I12", currency="CNY", tenors=(3,), method=RepaymentMethod.EQUAL_PRINCIPAL,
-                          nominal_rate=Decimal("0.12"))
-    loan = LoanAccount.originate(1, product, 300_000, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY,
-                                 guarantee_payout_dpd=30)
+    product = LoanProduct(
+        code="I12", currency="CNY", tenors=(3,), method=RepaymentMethod.EQUAL_PRINCIPAL, nominal_rate=Decimal("0.12")
+    )
+    loan = LoanAccount.originate(
+        1, product, 300_000, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY, guarantee_payout_dpd=30
+    )
     run(loan, START, date(2026, 4, 20))
     (payout_day,) = [on for on, kind, _ in loan.journal if kind == "guarantee_payout"]
     by_account: dict[str, list[date]] = {L.INTEREST_INCOME: [], L.PLATFORM_INTEREST_INCOME: []}

@@ -15,8 +15,9 @@ from openice.servicing.schedule import build_schedule
 
 
 def product(method: RepaymentMethod, rate: str, day_count: DayCount = DayCount.THIRTY_360, tenors=(12,), **kw):
-    return LoanProduct(code="T", currency="CNY", tenors=tenors, method=method, nominal_rate=Decimal(rate),
-                       day_count=day_count, **kw)
+    return LoanProduct(
+        code="T", currency="CNY", tenors=tenors, method=method, nominal_rate=Decimal(rate), day_count=day_count, **kw
+    )
 
 
 def rows(schedule):
@@ -43,8 +44,9 @@ def test_equal_principal_pays_933_33_first() -> None:
 
 
 def test_act_365_across_a_leap_february() -> None:
-    s = build_schedule(product(RepaymentMethod.EQUAL_PRINCIPAL, "0.10", DayCount.ACT_365, tenors=(3,)),
-                       1_200_000, 3, date(2028, 1, 31))
+    s = build_schedule(
+        product(RepaymentMethod.EQUAL_PRINCIPAL, "0.10", DayCount.ACT_365, tenors=(3,)), 1_200_000, 3, date(2028, 1, 31)
+    )
     assert rows(s) == [
         (date(2028, 2, 29), 400_000, 9_534, 0),  # 12,000 x 10% x 29/365 = 95.342
         (date(2028, 3, 31), 400_000, 6_795, 0),  # 8,000 x 10% x 31/365 = 67.945
@@ -53,15 +55,19 @@ def test_act_365_across_a_leap_february() -> None:
 
 
 def test_act_360_interest_only() -> None:
-    s = build_schedule(product(RepaymentMethod.INTEREST_ONLY, "0.12", DayCount.ACT_360, tenors=(2,)),
-                       1_000_000, 2, date(2026, 1, 15))
-    assert rows(s) == [(date(2026, 2, 15), 0, 10_333, 0),  # 31 days: 103.333
-                       (date(2026, 3, 15), 1_000_000, 9_333, 0)]  # 28 days: 93.333
+    s = build_schedule(
+        product(RepaymentMethod.INTEREST_ONLY, "0.12", DayCount.ACT_360, tenors=(2,)), 1_000_000, 2, date(2026, 1, 15)
+    )
+    assert rows(s) == [
+        (date(2026, 2, 15), 0, 10_333, 0),  # 31 days: 103.333
+        (date(2026, 3, 15), 1_000_000, 9_333, 0),
+    ]  # 28 days: 93.333
 
 
 def test_bullet_act_365() -> None:
-    s = build_schedule(product(RepaymentMethod.BULLET, "0.10", DayCount.ACT_365, tenors=(3,)),
-                       1_000_000, 3, date(2026, 1, 15))
+    s = build_schedule(
+        product(RepaymentMethod.BULLET, "0.10", DayCount.ACT_365, tenors=(3,)), 1_000_000, 3, date(2026, 1, 15)
+    )
     assert rows(s) == [(date(2026, 4, 15), 1_000_000, 24_658, 0)]  # 90 days: 246.575
 
 
@@ -76,8 +82,12 @@ def test_30_360_month_end_start_is_a_full_month() -> None:
 def test_fees_raise_the_apr_and_a_cap_refuses() -> None:
     plain = build_schedule(product(RepaymentMethod.EQUAL_INSTALLMENT, "0.12"), 1_000_000, 12, date(2026, 1, 15))
     assert abs(plain.apr - Decimal("0.12")) < Decimal("1e-5")  # no fees: the nominal rate, but for cent rounding
-    with_fees = product(RepaymentMethod.EQUAL_INSTALLMENT, "0.12", facilitation_fee_rate=Decimal("0.02"),
-                        monthly_service_fee_rate=Decimal("0.003"))
+    with_fees = product(
+        RepaymentMethod.EQUAL_INSTALLMENT,
+        "0.12",
+        facilitation_fee_rate=Decimal("0.02"),
+        monthly_service_fee_rate=Decimal("0.003"),
+    )
     s = build_schedule(with_fees, 1_000_000, 12, date(2026, 1, 15))
     assert s.upfront_fee == 20_000 and s.installments[0].fee == 3_000
     assert s.apr > plain.apr + Decimal("0.05")
@@ -132,8 +142,9 @@ def test_an_apr_a_hair_above_the_cap_is_refused() -> None:
     s = build_schedule(with_fees, 1_000_000, 12, date(2026, 1, 15))
     assert s.installments[0].total == 1_360_050
     assert abs(s.apr - Decimal("0.36005")) < Decimal("1e-12")
-    capped = product(RepaymentMethod.BULLET, "0.30005", monthly_service_fee_rate=Decimal("0.005"),
-                     apr_cap=Decimal("0.36"))
+    capped = product(
+        RepaymentMethod.BULLET, "0.30005", monthly_service_fee_rate=Decimal("0.005"), apr_cap=Decimal("0.36")
+    )
     with pytest.raises(ValidationError, match=r"APR 36\.0050% .* exceeds the cap 36\.00%") as err:
         build_schedule(capped, 1_000_000, 12, date(2026, 1, 15))
     assert err.value.field == "rate"
@@ -155,11 +166,16 @@ def test_a_fee_that_takes_the_whole_principal_is_refused_naming_it() -> None:
     assert err.value.field == "facilitation_fee_rate"
 
 
-@pytest.mark.parametrize("bad, field", [
-    (dict(tenors=()), "tenors"), (dict(nominal_rate=Decimal("-0.1")), "nominal_rate"),
-    (dict(currency="XXX"), "currency"), (dict(late_fee_daily_rate=Decimal("0.00000001")), "late_fee_daily_rate"),
-    (dict(component_order=("fee", "interest")), "component_order"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        (dict(tenors=()), "tenors"),
+        (dict(nominal_rate=Decimal("-0.1")), "nominal_rate"),
+        (dict(currency="XXX"), "currency"),
+        (dict(late_fee_daily_rate=Decimal("0.00000001")), "late_fee_daily_rate"),
+        (dict(component_order=("fee", "interest")), "component_order"),
+    ],
+)
 def test_bad_products_name_the_field(bad, field) -> None:
     kwargs = dict(code="T", currency="CNY", tenors=(12,), method=RepaymentMethod.BULLET, nominal_rate=Decimal("0.1"))
     kwargs.update(bad)
@@ -183,8 +199,19 @@ def test_schedule_command_names_the_convention_and_prints_both_rates() -> None:
 
     from openice.cli import app
 
-    args = ["schedule", "--principal", "10000", "--rate", "24%", "--tenor", "12", "--method", "interest-only",
-            "--apr-cap", "24%"]
+    args = [
+        "schedule",
+        "--principal",
+        "10000",
+        "--rate",
+        "24%",
+        "--tenor",
+        "12",
+        "--method",
+        "interest-only",
+        "--apr-cap",
+        "24%",
+    ]
     out = CliRunner().invoke(app, [*args, "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)

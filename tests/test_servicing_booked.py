@@ -18,8 +18,9 @@ def transactions(engine: Engine) -> int:
         return conn.execute(select(func.count()).select_from(t.transactions)).scalar_one()
 
 
-def test_the_hook_runs_once_per_booking_and_its_failure_undoes_the_booking(servicing: Servicing,
-                                                                           engine: Engine) -> None:
+def test_the_hook_runs_once_per_booking_and_its_failure_undoes_the_booking(
+    servicing: Servicing, engine: Engine
+) -> None:
     seen: list[tuple[str, Any]] = []
     audited = Servicing(engine, booked=lambda operation, result: seen.append((operation, result["loan_id"])))
     loan = audited.originate(**TERMS, idempotency_key="o1")["loan_id"]

@@ -23,9 +23,17 @@ def test_write_off_recover_and_backdate_from_the_command_line(tmp_path: Path) ->
     servicing = Servicing(engine)
     for product in demo_products():
         servicing.create_product(product)
-    current, late = (servicing.originate(product_code="CASH-EI", principal=500_000, tenor=12, funder="bank-a",
-                                         business_model="capital-light", idempotency_key=f"o{n}")["loan_id"]
-                     for n in (1, 2))
+    current, late = (
+        servicing.originate(
+            product_code="CASH-EI",
+            principal=500_000,
+            tenor=12,
+            funder="bank-a",
+            business_model="capital-light",
+            idempotency_key=f"o{n}",
+        )["loan_id"]
+        for n in (1, 2)
+    )
     run_until(engine, START.replace(month=2, day=20))  # the 2026-02-15 installments are 5 days past due
     servicing.repay(current, servicing.loan(current).total_due(), "pay-current")
     engine.dispose()

@@ -17,38 +17,61 @@ from openice.servicing import ledger as L
 from openice.servicing.eod import run_until
 from openice.storage import tables as t
 
-steps = st.lists(st.tuples(st.sampled_from(["eod", "eod", "repay", "prepay", "reverse", "backdate"]),
-                           st.integers(1, 35), st.floats(0.05, 1.0)), min_size=3, max_size=8)
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["eod", "eod", "repay", "prepay", "reverse", "backdate"]),
+        st.integers(1, 35),
+        st.floats(0.05, 1.0),
+    ),
+    min_size=3,
+    max_size=8,
+)
 counter = itertools.count()
 
 
 def snapshot(engine) -> tuple:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        lines = conn.execute(select(func.count(), func.coalesce(func.sum(t.journal_lines.c.amount), 0))
-                             .select_from(t.journal_lines)).one()
+        lines = conn.execute(
+            select(func.count(), func.coalesce(func.sum(t.journal_lines.c.amount), 0)).select_from(t.journal_lines)
+        ).one()
         txns = conn.execute(select(func.count()).select_from(t.transactions)).scalar_one()
-        loans = conn.execute(select(t.loans.c.id, t.loans.c.status, t.loans.c.bal_loan_principal, t.loans.c.dpd)
-                             .order_by(t.loans.c.id)).all()
+        loans = conn.execute(
+            select(t.loans.c.id, t.loans.c.status, t.loans.c.bal_loan_principal, t.loans.c.dpd).order_by(t.loans.c.id)
+        ).all()
     return tuple(lines), txns, [tuple(r) for r in loans]
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
-@given(plan=steps, product=st.sampled_from(["CASH-EI", "CASH-EP", "SME-IO", "BNPL-BULLET"]),
-       model=st.sampled_from(["capital-light", "capital-heavy", "on-balance-sheet"]))
+@given(
+    plan=steps,
+    product=st.sampled_from(["CASH-EI", "CASH-EP", "SME-IO", "BNPL-BULLET"]),
+    model=st.sampled_from(["capital-light", "capital-heavy", "on-balance-sheet"]),
+)
 def test_random_money_movements_keep_the_books(servicing, engine, plan, product, model) -> None:
     run = next(counter)
     tenor = {"CASH-EI": 6, "CASH-EP": 6, "SME-IO": 6, "BNPL-BULLET": 3}[product]
     calls = []
 
     def call(kind: str, key: str, *args, **kw):  # type: ignore[no-untyped-def]
-        result = getattr(servicing, kind)(*args, idempotency_key=key, **kw) if kind == "originate" else \
-            getattr(servicing, kind)(*args, key, **kw)
+        result = (
+            getattr(servicing, kind)(*args, idempotency_key=key, **kw)
+            if kind == "originate"
+            else getattr(servicing, kind)(*args, key, **kw)
+        )
         # Only accepted calls are kept under their key: a refused one may be accepted later, as a new request.
         calls.append((kind, key, args, kw))
         return result
 
-    loan_id = call("originate", f"{run}-o", product_code=product, principal=800_000, tenor=tenor, funder="bank-a",
-                   business_model=model, guarantee_payout_dpd=30 if model == "capital-heavy" else None)["loan_id"]
+    loan_id = call(
+        "originate",
+        f"{run}-o",
+        product_code=product,
+        principal=800_000,
+        tenor=tenor,
+        funder="bank-a",
+        business_model=model,
+        guarantee_payout_dpd=30 if model == "capital-heavy" else None,
+    )["loan_id"]
     paid: list[int] = []
     for n, (kind, days, fraction) in enumerate(plan):
         today = servicing.business_date()
@@ -66,8 +89,9 @@ def test_random_money_movements_keep_the_books(servicing, engine, plan, product,
                 call("reverse", key, paid.pop(0))
             elif kind == "backdate" and loan.total_due() and loan.overdue_since:
                 value_date = loan.overdue_since + timedelta(days=min(days, (today - loan.overdue_since).days))
-                paid.append(call("repay", key, loan_id, 100, value_date=value_date,
-                                 reason="bank statement")["transaction_id"])
+                paid.append(
+                    call("repay", key, loan_id, 100, value_date=value_date, reason="bank statement")["transaction_id"]
+                )
         except OpeniceError:
             pass  # refused requests change nothing; the checks below hold either way
         with servicing.store.begin(readonly=True) as uow:

@@ -25,13 +25,21 @@ def trial_balance(engine) -> int:  # type: ignore[no-untyped-def]
 
 def counts(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return tuple(conn.execute(select(func.count()).select_from(table)).scalar_one()  # type: ignore[return-value]
-                     for table in (t.journal_lines, t.transactions, t.idempotency_keys))
+        return tuple(
+            conn.execute(select(func.count()).select_from(table)).scalar_one()  # type: ignore[return-value]
+            for table in (t.journal_lines, t.transactions, t.idempotency_keys)
+        )
 
 
 def new_loan(servicing, key: str = "o1", **kw) -> int:  # type: ignore[no-untyped-def]
-    args = dict(product_code="CASH-EI", principal=1_200_000, tenor=12, funder="bank-a",
-                business_model="capital-light", idempotency_key=key)
+    args = dict(
+        product_code="CASH-EI",
+        principal=1_200_000,
+        tenor=12,
+        funder="bank-a",
+        business_model="capital-light",
+        idempotency_key=key,
+    )
     args.update(kw)
     return servicing.originate(**args)["loan_id"]
 
@@ -53,25 +61,64 @@ def test_same_key_replays_and_other_payload_is_refused(servicing, engine) -> Non
     assert trial_balance(engine) == 0
 
 
-@pytest.mark.parametrize("call, field", [
-    (lambda s, loan: s.repay(loan, 0, "k"), "amount"),
-    (lambda s, loan: s.repay(loan, -5, "k"), "amount"),
-    (lambda s, loan: s.repay(loan, 10**9, "k"), "amount"),
-    (lambda s, loan: s.repay(loan, 100, None), "idempotency_key"),
-    (lambda s, loan: s.repay(999_999, 100, "k"), "loan_id"),
-    (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2025, 1, 1), reason="statement"), "value_date"),
-    (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2030, 1, 1)), "value_date"),
-    (lambda s, loan: s.prepay(loan, 100, "k", mode="sideways"), "mode"),
-    (lambda s, loan: s.repay(loan, 100, "k", currency="USD"), "currency"),
-    (lambda s, loan: s.originate(product_code="NOPE", principal=100, tenor=12, funder="b",
-                                 business_model="capital-light", idempotency_key="k"), "product_code"),
-    (lambda s, loan: s.originate(product_code="CASH-EI", principal=100_000, tenor=7, funder="b",
-                                 business_model="capital-light", idempotency_key="k"), "tenor"),
-    (lambda s, loan: s.originate(product_code="CASH-EI", principal=100_000, tenor=12, funder="b",
-                                 business_model="capital-heavy", idempotency_key="k"), "guarantee_payout_dpd"),
-    (lambda s, loan: s.originate(product_code="CASH-EI", principal=100_000, tenor=12, funder="b",
-                                 business_model="charity", idempotency_key="k"), "business_model"),
-])
+@pytest.mark.parametrize(
+    "call, field",
+    [
+        (lambda s, loan: s.repay(loan, 0, "k"), "amount"),
+        (lambda s, loan: s.repay(loan, -5, "k"), "amount"),
+        (lambda s, loan: s.repay(loan, 10**9, "k"), "amount"),
+        (lambda s, loan: s.repay(loan, 100, None), "idempotency_key"),
+        (lambda s, loan: s.repay(999_999, 100, "k"), "loan_id"),
+        (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2025, 1, 1), reason="statement"), "value_date"),
+        (lambda s, loan: s.repay(loan, 100, "k", value_date=date(2030, 1, 1)), "value_date"),
+        (lambda s, loan: s.prepay(loan, 100, "k", mode="sideways"), "mode"),
+        (lambda s, loan: s.repay(loan, 100, "k", currency="USD"), "currency"),
+        (
+            lambda s, loan: s.originate(
+                product_code="NOPE",
+                principal=100,
+                tenor=12,
+                funder="b",
+                business_model="capital-light",
+                idempotency_key="k",
+            ),
+            "product_code",
+        ),
+        (
+            lambda s, loan: s.originate(
+                product_code="CASH-EI",
+                principal=100_000,
+                tenor=7,
+                funder="b",
+                business_model="capital-light",
+                idempotency_key="k",
+            ),
+            "tenor",
+        ),
+        (
+            lambda s, loan: s.originate(
+                product_code="CASH-EI",
+                principal=100_000,
+                tenor=12,
+                funder="b",
+                business_model="capital-heavy",
+                idempotency_key="k",
+            ),
+            "guarantee_payout_dpd",
+        ),
+        (
+            lambda s, loan: s.originate(
+                product_code="CASH-EI",
+                principal=100_000,
+                tenor=12,
+                funder="b",
+                business_model="charity",
+                idempotency_key="k",
+            ),
+            "business_model",
+        ),
+    ],
+)
 def test_bad_input_names_the_field_and_changes_nothing(servicing, engine, call, field) -> None:
     loan_id = new_loan(servicing)
     run_until(engine, START + timedelta(days=31))
@@ -156,8 +203,9 @@ def test_backdating_is_an_operator_action_with_a_reason_in_open_books(servicing,
     assert err.value.field == "reason"
     assert counts(engine) == before and servicing.loan(loan_id).days_past_due == 9
     # Today's value date needs neither: a borrower pays what is due now, late fee included.
-    servicing.repay(loan_id, servicing.loan(loan_id).total_due(), "b5", value_date=servicing.business_date(),
-                    may_backdate=False)
+    servicing.repay(
+        loan_id, servicing.loan(loan_id).total_due(), "b5", value_date=servicing.business_date(), may_backdate=False
+    )
     assert servicing.loan(loan_id).late_fees_charged > 0 and servicing.loan(loan_id).days_past_due == 0
 
 
@@ -177,8 +225,13 @@ def test_write_off_recovery_and_guarantee_payout(servicing, engine) -> None:
     assert servicing.loan(light).recovered == 50_000
     with engine.connect() as conn:
         kinds = {r.event_type for r in conn.execute(select(t.outbox.c.event_type).distinct())}
-    assert {"loan.originated", "loan.guarantee_payout", "loan.written_off", "loan.bucket_changed",
-            "loan.recovery"} <= kinds
+    assert {
+        "loan.originated",
+        "loan.guarantee_payout",
+        "loan.written_off",
+        "loan.bucket_changed",
+        "loan.recovery",
+    } <= kinds
     assert trial_balance(engine) == 0
 
 
@@ -198,10 +251,19 @@ def test_manual_write_off_of_a_guaranteed_loan_pays_the_guarantee_first(servicin
     assert gone.status.value == "written_off" and gone.guarantee_paid and gone.funder == "platform"
     assert gone.written_off == receivables
     with engine.connect() as conn:
-        by_kind = {(r.kind, r.account): r.amount for r in conn.execute(
-            select(t.journal_entries.c.kind, t.journal_lines.c.account, func.sum(t.journal_lines.c.amount).label(
-                "amount")).join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
-            .where(t.journal_lines.c.loan_id == heavy).group_by(t.journal_entries.c.kind, t.journal_lines.c.account))}
+        by_kind = {
+            (r.kind, r.account): r.amount
+            for r in conn.execute(
+                select(
+                    t.journal_entries.c.kind,
+                    t.journal_lines.c.account,
+                    func.sum(t.journal_lines.c.amount).label("amount"),
+                )
+                .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+                .where(t.journal_lines.c.loan_id == heavy)
+                .group_by(t.journal_entries.c.kind, t.journal_lines.c.account)
+            )
+        }
     assert by_kind[("guarantee_payout", L.FUNDING_CASH)] == owed_to_funder  # the institution is made whole
     assert by_kind[("guarantee_payout", L.LOAN_LOSS_ALLOWANCE)] == -provision
     assert by_kind[("write_off", L.CREDIT_LOSS)] == receivables - provision  # the platform's loss, net of the allowance
@@ -250,11 +312,17 @@ def test_the_platforms_interest_spread_is_booked_apart(servicing, engine) -> Non
         rows = conn.execute(
             select(t.journal_entries.c.kind, t.journal_lines.c.account, t.journal_lines.c.amount)
             .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
-            .where(t.journal_lines.c.loan_id == loan_id,
-                   t.journal_lines.c.account.in_([L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME]))).all()
+            .where(
+                t.journal_lines.c.loan_id == loan_id,
+                t.journal_lines.c.account.in_([L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME]),
+            )
+        ).all()
     assert sorted((r.kind, r.account, r.amount) for r in rows) == [
-        ("accrual", L.INTEREST_INCOME, -6581), ("accrual", L.INTEREST_SPREAD_INCOME, -3290),
-        ("installment_due", L.INTEREST_INCOME, -5419), ("installment_due", L.INTEREST_SPREAD_INCOME, -2710)]
+        ("accrual", L.INTEREST_INCOME, -6581),
+        ("accrual", L.INTEREST_SPREAD_INCOME, -3290),
+        ("installment_due", L.INTEREST_INCOME, -5419),
+        ("installment_due", L.INTEREST_SPREAD_INCOME, -2710),
+    ]
     with pytest.raises(ValidationError) as err:  # the platform does not pay a funder more than the borrower does
         new_loan(servicing, "too-rich", funder_rate=Decimal("0.19"))
     assert err.value.field == "funder_rate"
@@ -288,7 +356,19 @@ def test_an_on_balance_sheet_loans_upfront_fee_is_earned_over_its_life(servicing
     loan_id = new_loan(servicing, "obs", business_model="on-balance-sheet", funder="platform")
     loan = servicing.loan(loan_id)
     assert [i.fee_amortisation for i in loan.installments] == [
-        1742, 1621, 1497, 1369, 1236, 1098, 957, 809, 658, 501, 340, 172]
+        1742,
+        1621,
+        1497,
+        1369,
+        1236,
+        1098,
+        957,
+        809,
+        658,
+        501,
+        340,
+        172,
+    ]
     with servicing.store.begin(readonly=True) as uow:
         ledger = uow.loans.ledger_balances(loan_id)
     assert ledger[L.DEFERRED_FEE] == -12_000 and L.FACILITATION_FEE_INCOME not in ledger  # nothing earned on day one
@@ -321,8 +401,13 @@ def test_a_loan_past_90_dpd_earns_nothing_until_it_pays(servicing, engine) -> No
             rows = conn.execute(
                 select(t.journal_lines.c.account, func.sum(t.journal_lines.c.amount))
                 .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
-                .where(t.journal_lines.c.loan_id == loan_id, t.journal_entries.c.business_day >= to_day(since),
-                       t.journal_lines.c.account.in_(INCOME)).group_by(t.journal_lines.c.account)).all()
+                .where(
+                    t.journal_lines.c.loan_id == loan_id,
+                    t.journal_entries.c.business_day >= to_day(since),
+                    t.journal_lines.c.account.in_(INCOME),
+                )
+                .group_by(t.journal_lines.c.account)
+            ).all()
         return {account: -amount for account, amount in rows if amount}
 
     assert income(date(2026, 5, 16)) == {}
@@ -336,8 +421,11 @@ def test_a_loan_past_90_dpd_earns_nothing_until_it_pays(servicing, engine) -> No
     accrued = cured.balance(L.INTEREST_ACCRUED)
     assert accrued > 0 and cured.balance(L.INTEREST_SUSPENSE) == -accrued
     assert cured.balance(L.FEE_SUSPENSE) == cured.balance(L.PENALTY_SUSPENSE) == 0
-    assert income(date(2026, 8, 3)) == {L.INTEREST_INCOME: held[L.INTEREST_SUSPENSE] - accrued,
-                                        L.FEE_INCOME: held[L.FEE_SUSPENSE], L.PENALTY_INCOME: held[L.PENALTY_SUSPENSE]}
+    assert income(date(2026, 8, 3)) == {
+        L.INTEREST_INCOME: held[L.INTEREST_SUSPENSE] - accrued,
+        L.FEE_INCOME: held[L.FEE_SUSPENSE],
+        L.PENALTY_INCOME: held[L.PENALTY_SUSPENSE],
+    }
     assert trial_balance(engine) == 0
 
 
@@ -368,16 +456,20 @@ def test_concurrent_duplicates_apply_once(servicing, engine) -> None:
 def referral_owed(engine) -> dict[int, int]:  # type: ignore[no-untyped-def]
     lines = t.journal_lines.c
     with engine.connect() as conn:
-        rows = conn.execute(select(lines.loan_id, func.sum(lines.amount))
-                            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE).group_by(lines.loan_id))
+        rows = conn.execute(
+            select(lines.loan_id, func.sum(lines.amount))
+            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE)
+            .group_by(lines.loan_id)
+        )
         return {loan_id: int(owed) for loan_id, owed in rows}
 
 
 def test_referral_fees_are_settled_oldest_loan_first_and_survive_a_replay(servicing, engine) -> None:
     """Two capital-light loans of 12,000.00 at 50 bp + 3.00: each owes 60.00 + 3.00 = 6,300 minor units."""
     cash = next(p for p in servicing.products() if p.code == "CASH-EI")
-    servicing.create_product(LoanProduct.from_dict({**cash.to_dict(), "code": "REF", "referral_fee_bps": 50,
-                                                    "referral_fee_flat": 300}))
+    servicing.create_product(
+        LoanProduct.from_dict({**cash.to_dict(), "code": "REF", "referral_fee_bps": 50, "referral_fee_flat": 300})
+    )
     first, second = (new_loan(servicing, key, product_code="REF") for key in ("r1", "r2"))
     new_loan(servicing, "r3", product_code="REF", funder="bank-b")  # another institution's fee stays
     assert referral_owed(engine) == {first: 6_300, second: 6_300, first + 2: 6_300}

@@ -25,15 +25,24 @@ STR = pa.string()
 # The columns analytics reads, table by table. The last three come from the decisioning stage and
 # may be absent; `loan_pd` is optional model-monitoring input (loan_id, pd as a fraction, grade).
 TABLES: dict[str, dict[str, pa.DataType]] = {
-    "loans": {"id": I64, "borrower_id": STR, "product_code": STR, "principal": I64, "tenor": I64,
-              "disbursed_day": I64, "original_funder": STR, "business_model": STR, "channel": STR,
-              "status": STR, "closed_day": I64},
+    "loans": {
+        "id": I64,
+        "borrower_id": STR,
+        "product_code": STR,
+        "principal": I64,
+        "tenor": I64,
+        "disbursed_day": I64,
+        "original_funder": STR,
+        "business_model": STR,
+        "channel": STR,
+        "status": STR,
+        "closed_day": I64,
+    },
     "installments": {"loan_id": I64, "seq": I64, "due_day": I64, "principal": I64, "interest": I64, "fee": I64},
     "allocations": {"loan_id": I64, "seq": I64, "value_day": I64, "component": STR, "amount": I64},
     "journal_entries": {"id": I64, "business_day": I64, "kind": STR},
     "journal_lines": {"entry_id": I64, "loan_id": I64, "account": STR, "amount": I64},
-    "portfolio_snapshots": {"as_of_day": I64, "loan_id": I64, "status": STR, "dpd": I64,
-                            "principal_outstanding": I64},
+    "portfolio_snapshots": {"as_of_day": I64, "loan_id": I64, "status": STR, "dpd": I64, "principal_outstanding": I64},
     "borrowers": {"id": STR, "registered_day": I64},
     "credit_lines": {"borrower_id": STR, "approved_day": I64},
     "institutions": {"code": STR, "funding_cost_ppm": I64},
@@ -97,16 +106,19 @@ def snapshot(engine: Engine, tables: Iterable[str] = TABLES) -> dict[str, pa.Tab
             schema = pa.schema(list(TABLES[name].items()))
             result = conn.execute(text(f"SELECT {', '.join(schema.names)} FROM {name}"))
             columns = list(zip(*result.fetchall(), strict=True)) or [[] for _ in schema.names]
-            out[name] = pa.table([pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
-                                 schema=schema)
+            out[name] = pa.table(
+                [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
+            )
     return out
 
 
 # Written sorted by these keys: an installment's allocations then sit side by side in a row group, so DuckDB's
 # per-installment aggregate folds them before its hash tables are merged, and a loan-id range reads fewer row
 # groups (4M loans: `compute` 6-7 % less CPU, docs/analytics.md).
-SORT_KEYS: dict[str, list[tuple[str, str]]] = {"allocations": [("loan_id", "ascending"), ("seq", "ascending")],
-                                               "installments": [("loan_id", "ascending"), ("seq", "ascending")]}
+SORT_KEYS: dict[str, list[tuple[str, str]]] = {
+    "allocations": [("loan_id", "ascending"), ("seq", "ascending")],
+    "installments": [("loan_id", "ascending"), ("seq", "ascending")],
+}
 
 
 def write_parquet(tables: dict[str, pa.Table], directory: Path) -> Path:
@@ -127,8 +139,11 @@ def parquet_tables(directory: Path) -> dict[str, Path]:
 
 def _snapshot_tables(entries: dict[str, Any], where: str) -> dict[str, Any]:
     """The entries (by file name) of a snapshot directory that hold a table, by table name; it needs loans."""
-    found = {name.removesuffix(".parquet"): entry for name, entry in entries.items()
-             if name.removesuffix(".parquet") in (*TABLES, "loan_pd")}
+    found = {
+        name.removesuffix(".parquet"): entry
+        for name, entry in entries.items()
+        if name.removesuffix(".parquet") in (*TABLES, "loan_pd")
+    }
     if "loans" not in found:
         raise ValidationError(f"{where} has no loans table", field="parquet")
     return found
@@ -214,8 +229,9 @@ class PostgresBackend:
 
     def __init__(self, engine: Engine) -> None:
         if engine.dialect.name != "postgresql":
-            raise ValidationError(f"the postgres engine needs a PostgreSQL URL, not {engine.dialect.name}",
-                                  field="engine")
+            raise ValidationError(
+                f"the postgres engine needs a PostgreSQL URL, not {engine.dialect.name}", field="engine"
+            )
         self.conn = engine.connect()
         self._present = set(inspect(self.conn).get_table_names())
 
@@ -260,12 +276,15 @@ class SparkBackend:
         if spark is None:
             from pyspark.sql import SparkSession
 
-            spark = (SparkSession.builder.master(master).appName("openice-analytics")
-                     .config("spark.ui.enabled", "false")
-                     .config("spark.ui.showConsoleProgress", "false")
-                     .config("spark.sql.shuffle.partitions", "8")
-                     .config("spark.sql.session.timeZone", "UTC")
-                     .getOrCreate())
+            spark = (
+                SparkSession.builder.master(master)
+                .appName("openice-analytics")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.shuffle.partitions", "8")
+                .config("spark.sql.session.timeZone", "UTC")
+                .getOrCreate()
+            )
         self.spark = spark
         self._cached: list[Any] = []
         self._tables: set[str] = set()

@@ -39,8 +39,7 @@ def split_cells(row: dict[str, Any], by: tuple[str, ...]) -> list[str]:
     return [str(row["group"].get(k, "")) for k in by]
 
 
-def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_master: str,
-                 scratch: Path) -> Backend:
+def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_master: str, scratch: Path) -> Backend:
     """The chosen engine on the database (or on a Parquet snapshot, for DuckDB and Spark: a local or mounted
     directory, or for Spark a URI its file system reads). Spark reads a database through a Parquet snapshot
     written under `scratch`."""
@@ -52,8 +51,10 @@ def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_
         return PostgresBackend(make_engine(db))
     if parquet and engine is EngineName.DUCKDB:
         if is_uri(parquet):
-            raise ValidationError(f"DuckDB reads a local or mounted snapshot directory, not {parquet}: mount it, "
-                                  "or use --engine spark", field="parquet")
+            raise ValidationError(
+                f"DuckDB reads a local or mounted snapshot directory, not {parquet}: mount it, or use --engine spark",
+                field="parquet",
+            )
         return DuckDBBackend.from_parquet(Path(parquet))
     if parquet:
         return SparkBackend.from_parquet(parquet, spark_master)  # a path or a URI: it tells them apart
@@ -125,8 +126,16 @@ def step_progress(splits: int = 1) -> Iterator[Callable[[str], None]]:
         yield advance
 
 
-def run_metrics(engine: EngineName, db: str | None, parquet: str | None, spark_master: str, period: Period | None,
-                as_of: date | None, by: tuple[str, ...] = (), collection_window: str = "calendar-month") -> MetricSet:
+def run_metrics(
+    engine: EngineName,
+    db: str | None,
+    parquet: str | None,
+    spark_master: str,
+    period: Period | None,
+    as_of: date | None,
+    by: tuple[str, ...] = (),
+    collection_window: str = "calendar-month",
+) -> MetricSet:
     """The metrics of `period` (default: the as-of date's quarter) as of `as_of` (default: the last closed day),
     refusing a period or date after the book's last closed day."""
     from openice.analytics.definitions import CollectionWindow
@@ -146,12 +155,21 @@ def run_metrics(engine: EngineName, db: str | None, parquet: str | None, spark_m
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
 EngineOpt = Annotated[EngineName, typer.Option("--engine", help="Where the metrics run")]
-ParquetOpt = Annotated[str | None, typer.Option(
-    "--parquet", help="Read a Parquet snapshot directory instead (for --engine spark also a URI: s3a://, hdfs://)")]
+ParquetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--parquet", help="Read a Parquet snapshot directory instead (for --engine spark also a URI: s3a://, hdfs://)"
+    ),
+]
 SparkOpt = Annotated[str, typer.Option("--spark-master", help="local[*] or a cluster URL")]
-WindowOpt = Annotated[str, typer.Option(
-    "--collection-window", help="30-day collection rate counts repayments in the calendar month after the due date "
-                                "(calendar-month) or in the 30 days after it (30-days)")]
+WindowOpt = Annotated[
+    str,
+    typer.Option(
+        "--collection-window",
+        help="30-day collection rate counts repayments in the calendar month after the due date "
+        "(calendar-month) or in the 30 days after it (30-days)",
+    ),
+]
 
 
 @analytics_app.command("metrics")
@@ -171,16 +189,26 @@ def metrics(
     from openice.analytics.report import HEADLINE, fmt_value
 
     with cli_errors():
-        result = run_metrics(engine, db, parquet, spark_master, Period.quarter(quarter) if quarter else None,
-                             parse_as_of(as_of), tuple(by or ()), collection_window)
+        result = run_metrics(
+            engine,
+            db,
+            parquet,
+            spark_master,
+            Period.quarter(quarter) if quarter else None,
+            parse_as_of(as_of),
+            tuple(by or ()),
+            collection_window,
+        )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     closed = result.closed_range
-    table = Table(title=f"openice metrics, {result.period.label}"
-                        f"{f' (partly closed: {closed.label})' if closed else ''}, as of {result.as_of} "
-                        f"({result.engine}, {database_url(db) if not parquet else parquet})",
-                  caption=f"collection window: {result.collection_window.value}")
+    table = Table(
+        title=f"openice metrics, {result.period.label}"
+        f"{f' (partly closed: {closed.label})' if closed else ''}, as of {result.as_of} "
+        f"({result.engine}, {database_url(db) if not parquet else parquet})",
+        caption=f"collection window: {result.collection_window.value}",
+    )
     table.add_column("metric")
     for key in result.by:
         table.add_column(key)
@@ -190,8 +218,9 @@ def metrics(
         for row in metric.rows:
             table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], metric.unit))
     for row in result["revenue"].rows:
-        table.add_row(f"Revenue: {row['group']['line']}", *split_cells(row, result.by),
-                      fmt_value(row["value"], "money"))
+        table.add_row(
+            f"Revenue: {row['group']['line']}", *split_cells(row, result.by), fmt_value(row["value"], "money")
+        )
     console.print(table)
 
 
@@ -200,8 +229,10 @@ def report_quarterly(
     quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q3")],
     out: Annotated[Path, typer.Option("--out", help="Directory for quarterly-<quarter>.html/.pdf/.json")],
     db: DbOpt = None,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="YYYY-MM-DD (default: the quarter's end, or the last closed day if earlier)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="YYYY-MM-DD (default: the quarter's end, or the last closed day if earlier)"),
+    ] = None,
     engine: EngineOpt = EngineName.DUCKDB,
     parquet: ParquetOpt = None,
     spark_master: SparkOpt = "local[2]",
@@ -213,8 +244,11 @@ def report_quarterly(
     from openice.analytics.report import quarterly, write_report
 
     with cli_errors():
-        period, window, closed = Period.quarter(quarter), CollectionWindow.parse(collection_window), \
-            last_closed_day(db, parquet)
+        period, window, closed = (
+            Period.quarter(quarter),
+            CollectionWindow.parse(collection_window),
+            last_closed_day(db, parquet),
+        )
         closed_as_of(period, parse_as_of(as_of), closed, period_field="quarter")  # before a snapshot is taken
         with backend_for(engine, db, parquet, spark_master) as backend, step_progress(splits=2) as on_step:
             metrics = quarterly(backend, period, parse_as_of(as_of), on_step, window, closed)

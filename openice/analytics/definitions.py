@@ -39,30 +39,50 @@ DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
 # as the disclosures split volume into capital-light / capital-heavy / technology solutions.
 DIMENSIONS = ("business_model", "model_group", "institution", "product", "channel", "origination_month")
 
-INCOME_ACCOUNTS = ("interest_income", "service_fee_income", "facilitation_fee_income", "late_fee_income",
-                   "prepayment_fee_income", "guarantee_release_income", "recovery_income", "referral_fee_income",
-                   "platform_interest_income", "interest_spread_income", "institution_recovery_income")
+INCOME_ACCOUNTS = (
+    "interest_income",
+    "service_fee_income",
+    "facilitation_fee_income",
+    "late_fee_income",
+    "prepayment_fee_income",
+    "guarantee_release_income",
+    "recovery_income",
+    "referral_fee_income",
+    "platform_interest_income",
+    "interest_spread_income",
+    "institution_recovery_income",
+)
 
 # (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
 # falls in exactly one line, so the lines add up to the ledger's income to the cent.
 REVENUE_LINES: tuple[tuple[str, str], ...] = (
     # The platform's interest spread on an institution's loan is a service fee in substance: it is the platform's
     # price for facilitating and servicing, taken out of the borrower's interest.
-    ("credit_driven.facilitation_and_servicing_fees",
-     "{m} = 'capital-heavy' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')"),
+    (
+        "credit_driven.facilitation_and_servicing_fees",
+        "{m} = 'capital-heavy' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')",
+    ),
     # Interest on loans the platform took over by paying out its guarantee is financing income too.
-    ("credit_driven.financing_income",
-     "({m} = 'on-balance-sheet' AND {a} IN ('interest_income', 'facilitation_fee_income', 'service_fee_income'))"
-     " OR {a} = 'platform_interest_income'"),
+    (
+        "credit_driven.financing_income",
+        "({m} = 'on-balance-sheet' AND {a} IN ('interest_income', 'facilitation_fee_income', 'service_fee_income'))"
+        " OR {a} = 'platform_interest_income'",
+    ),
     ("credit_driven.guarantee_release", "{a} = 'guarantee_release_income'"),
-    ("credit_driven.other_fees",
-     "{m} IN ('capital-heavy', 'on-balance-sheet') AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
-    ("platform.facilitation_and_servicing_fees",
-     "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')"),
+    (
+        "credit_driven.other_fees",
+        "{m} IN ('capital-heavy', 'on-balance-sheet') AND {a} IN ('late_fee_income', 'prepayment_fee_income')",
+    ),
+    (
+        "platform.facilitation_and_servicing_fees",
+        "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')",
+    ),
     ("platform.other_fees", "{m} = 'capital-light' AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
     ("platform.referral_fees", "{a} = 'referral_fee_income'"),
-    ("technology.fees", "{m} = 'technology' AND {a} NOT IN ('interest_income', 'recovery_income', "
-                        "'institution_recovery_income')"),
+    (
+        "technology.fees",
+        "{m} = 'technology' AND {a} NOT IN ('interest_income', 'recovery_income', 'institution_recovery_income')",
+    ),
     ("institution_interest", "{m} <> 'on-balance-sheet' AND {a} = 'interest_income'"),
     ("recoveries", "{a} = 'recovery_income'"),
     ("institution_recoveries", "{a} = 'institution_recovery_income'"),
@@ -98,8 +118,10 @@ class Thresholds:
             raise ValidationError("must be at least 1", field="fpd_days")
 
     def bucket_sql(self, dpd: str) -> str:
-        return (f"CASE WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= {self.m1} THEN 'M1' WHEN {dpd} <= {self.m2} "
-                f"THEN 'M2' WHEN {dpd} <= {self.m3} THEN 'M3' WHEN {dpd} <= {self.m4} THEN 'M4+' ELSE '{OVER_M4}' END")
+        return (
+            f"CASE WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= {self.m1} THEN 'M1' WHEN {dpd} <= {self.m2} "
+            f"THEN 'M2' WHEN {dpd} <= {self.m3} THEN 'M3' WHEN {dpd} <= {self.m4} THEN 'M4+' ELSE '{OVER_M4}' END"
+        )
 
 
 def month_key_sql(day: str) -> str:
@@ -129,8 +151,10 @@ def one_month_after_sql(day: str) -> str:
     integer SQL on a day number; exact for days from 1968-03-01 to 2099-12-31 (`month_key_sql`,
     `first_of_month_sql`)."""
     key = month_key_sql(day)
-    return (f"LEAST({first_of_month_sql(f'{key} + 1')} + ({day}) - {first_of_month_sql(key)}, "
-            f"{first_of_month_sql(f'{key} + 2')} - 1)")
+    return (
+        f"LEAST({first_of_month_sql(f'{key} + 1')} + ({day}) - {first_of_month_sql(key)}, "
+        f"{first_of_month_sql(f'{key} + 2')} - 1)"
+    )
 
 
 class CollectionWindow(StrEnum):
@@ -146,8 +170,10 @@ class CollectionWindow(StrEnum):
         try:
             return cls(value)
         except ValueError:
-            raise ValidationError(f"{value!r} is not a collection window; choose from "
-                                  f"{', '.join(w.value for w in cls)}", field="collection_window") from None
+            raise ValidationError(
+                f"{value!r} is not a collection window; choose from {', '.join(w.value for w in cls)}",
+                field="collection_window",
+            ) from None
 
     @property
     def description(self) -> str:
@@ -208,8 +234,9 @@ LEFT JOIN (SELECT id, closed_day FROM loans WHERE status = 'written_off'{_restri
   ON w.id = i.loan_id"""
 
 
-def installment_facts(as_of: int, th: Thresholds, window: CollectionWindow, loans: tuple[int, int] | None = None,
-                      only: str | None = None) -> str:
+def installment_facts(
+    as_of: int, th: Thresholds, window: CollectionWindow, loans: tuple[int, int] | None = None, only: str | None = None
+) -> str:
     """One row per contractual installment due by the as-of date, with what was paid on it by its due date,
     in the collection window after it, by the delinquency thresholds and by the as-of date: installments ⋈ allocations,
     grouped on the installments' key alone (loan_id, seq; the other columns depend on it). `loans` =
@@ -234,8 +261,7 @@ GROUP BY i.loan_id, i.seq
 HAVING COALESCE(SUM(a.prepaid), 0) = 0"""
 
 
-def single_day_facts(as_of: int, th: Thresholds, window: CollectionWindow,
-                     loans: tuple[int, int] | None = None) -> str:
+def single_day_facts(as_of: int, th: Thresholds, window: CollectionWindow, loans: tuple[int, int] | None = None) -> str:
     """The installment facts, exact for every installment whose allocations all carry one value day (the
     usual case: an installment paid in one go): the allocations are summed per installment first (with
     their first and last value day) and joined 1:1, so the sums by day are all-or-nothing comparisons of
@@ -243,8 +269,10 @@ def single_day_facts(as_of: int, th: Thresholds, window: CollectionWindow,
     several days, and those whose seq is outside the range of the one-column key (`SEQ_KEY`): `loan_dues`
     takes their loans from `installment_facts` instead."""
     in_range, outside = f" AND seq >= 0 AND seq < {SEQ_KEY}", f"i.seq < 0 OR i.seq >= {SEQ_KEY}"
+
     def by_day(cond: str, col: str) -> str:
         return f"CASE WHEN a.d0 IS NOT NULL AND {cond.format(vd='a.d0')} THEN a.{col} ELSE 0 END"
+
     return f"""
 SELECT i.loan_id, i.seq, i.due_day, i.principal, i.principal + i.interest + i.fee AS owed,
   {by_day("{vd} <= i.due_day", "prin")} AS prin_by_due,
@@ -292,8 +320,9 @@ WHERE ({period}) OR {unpaid} OR ({late30}) OR ({late90}) OR several_days > 0
 GROUP BY loan_id"""
 
 
-def loan_dues_single_day(as_of: int, start: int, end: int, th: Thresholds, window: CollectionWindow,
-                         loans: tuple[int, int] | None = None) -> str:
+def loan_dues_single_day(
+    as_of: int, start: int, end: int, th: Thresholds, window: CollectionWindow, loans: tuple[int, int] | None = None
+) -> str:
     """`loan_dues` from `single_day_facts`: right for the loans with `several_days` = 0. Built in
     loan-id ranges (`loans`): a loan's installments all fall in its own range."""
     return _loan_dues_of(single_day_facts(as_of, th, window, loans), as_of, start, end, th)
@@ -322,8 +351,8 @@ def loan_paid(as_of: int, loans: tuple[int, int] | None = None) -> str:
     c_part = f" AND loan_id >= {loans[0]} AND loan_id <= {loans[1]}" if loans else ""
     paid_by = "SUM(CASE WHEN a.value_day <= {day} THEN a.amount ELSE 0 END)"
     return f"""
-SELECT a.loan_id, {paid_by.format(day=as_of)} AS paid_asof, {paid_by.format(day='c.first30')} AS paid30,
-  {paid_by.format(day='c.first90')} AS paid90
+SELECT a.loan_id, {paid_by.format(day=as_of)} AS paid_asof, {paid_by.format(day="c.first30")} AS paid30,
+  {paid_by.format(day="c.first90")} AS paid90
 FROM allocations a
 LEFT JOIN (SELECT loan_id, first30, first90 FROM loan_dues
            WHERE (first30 IS NOT NULL OR first90 IS NOT NULL){c_part}) c ON c.loan_id = a.loan_id
@@ -342,8 +371,10 @@ def _drawdown_key(alias: str) -> str:
 
 def loan_key_bounds() -> str:
     """The least and greatest loan id and disbursement day, to check them against `_drawdown_key`'s bounds."""
-    return ("SELECT MIN(id) AS min_id, MAX(id) AS max_id, MIN(disbursed_day) AS min_day, "
-            "MAX(disbursed_day) AS max_day FROM loans")
+    return (
+        "SELECT MIN(id) AS min_id, MAX(id) AS max_id, MIN(disbursed_day) AS min_day, "
+        "MAX(disbursed_day) AS max_day FROM loans"
+    )
 
 
 def loan_facts(as_of: int, th: Thresholds) -> str:
@@ -356,7 +387,7 @@ def loan_facts(as_of: int, th: Thresholds) -> str:
 SELECT l.id AS loan_id, l.business_model,
   CASE WHEN l.business_model = 'on-balance-sheet' THEN 'capital-heavy' ELSE l.business_model END AS model_group,
   l.original_funder AS institution, l.product_code AS product, l.channel,
-  {month_key_sql('l.disbursed_day')} AS origination_month,
+  {month_key_sql("l.disbursed_day")} AS origination_month,
   l.principal, l.tenor, l.borrower_id, l.disbursed_day,
   CASE WHEN {written_off} THEN 1 ELSE 0 END AS wo,
   CASE WHEN {written_off} THEN NULL ELSE e.overdue_since END AS overdue_since,
@@ -404,12 +435,16 @@ def balances(by: Sequence[str], as_of: int, th: Thresholds) -> str:
     `outstanding` and `loans_outstanding` leave out the loans beyond `th.m4` DPD (the disclosures' outstanding
     balance, the 90 day+ rate's denominator); they are counted apart (`bucket_over_180`, `loans_over_180`)."""
     sel, grp = group_cols(by)
-    borrowers = ("COUNT(DISTINCT l.borrower_id)" if by else
-                 "SUM(CASE WHEN l.borrower_id IS NOT NULL AND l.repeat_drawdown = 0 THEN 1 ELSE 0 END)")
+    borrowers = (
+        "COUNT(DISTINCT l.borrower_id)"
+        if by
+        else "SUM(CASE WHEN l.borrower_id IS NOT NULL AND l.repeat_drawdown = 0 THEN 1 ELSE 0 END)"
+    )
     dpd = f"(CASE WHEN l.overdue_since IS NULL THEN 0 ELSE {as_of} + 1 - l.overdue_since END)"
     per_bucket = ",\n  ".join(
         f"SUM(CASE WHEN {th.bucket_sql(dpd)} = '{b}' THEN l.outstanding ELSE 0 END) AS {bucket_column(b)}"
-        for b in BUCKETS)
+        for b in BUCKETS
+    )
     return f"""
 SELECT {sel}SUM(CASE WHEN {dpd} <= {th.m4} THEN l.outstanding ELSE 0 END) AS outstanding,
   SUM(CASE WHEN l.outstanding > 0 AND {dpd} <= {th.m4} THEN 1 ELSE 0 END) AS loans_outstanding,
@@ -452,8 +487,13 @@ WHERE s.status <> 'written_off' AND s.as_of_day >= {from_day} AND s.as_of_day <=
 def revenue(by: Sequence[str], start: int, end: int) -> str:
     """Income of the period by revenue line: the ledger lines are summed per split, business model and
     account first, so that the line's CASE (text comparisons) runs on those few rows, not on every line."""
-    line = "CASE " + " ".join(f"WHEN {cond.format(m='l.business_model', a='l.account')} THEN '{name}'"
-                              for name, cond in REVENUE_LINES) + " END"
+    line = (
+        "CASE "
+        + " ".join(
+            f"WHEN {cond.format(m='l.business_model', a='l.account')} THEN '{name}'" for name, cond in REVENUE_LINES
+        )
+        + " END"
+    )
     sel, grp = group_cols(by, line)
     keys = ", ".join(dict.fromkeys([*(f"l.{name}" for name in by), "l.business_model", "j.account"]))
     accounts = ", ".join(f"'{a}'" for a in INCOME_ACCOUNTS)
@@ -481,7 +521,7 @@ def loans_dims() -> str:
 SELECT l.id AS loan_id, l.business_model,
   CASE WHEN l.business_model = 'on-balance-sheet' THEN 'capital-heavy' ELSE l.business_model END AS model_group,
   l.original_funder AS institution, l.product_code AS product, l.channel,
-  {month_key_sql('l.disbursed_day')} AS origination_month
+  {month_key_sql("l.disbursed_day")} AS origination_month
 FROM loans l"""
 
 
@@ -499,8 +539,10 @@ def registered_users(as_of: int) -> str:
 
 
 def approved_users(as_of: int) -> str:
-    return (f"SELECT COUNT(DISTINCT borrower_id) AS users FROM credit_lines "
-            f"WHERE approved_day IS NOT NULL AND approved_day <= {as_of}")
+    return (
+        f"SELECT COUNT(DISTINCT borrower_id) AS users FROM credit_lines "
+        f"WHERE approved_day IS NOT NULL AND approved_day <= {as_of}"
+    )
 
 
 # Whole numbers standing alone (not part of a name such as bal30, nor of a decimal): the day numbers and

@@ -87,13 +87,17 @@ class MetricSet:
 
     def to_dict(self) -> dict[str, Any]:
         closed = self.closed_range
-        return {"period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
-                "as_of": self.as_of.isoformat(), "by": list(self.by), "engine": self.engine,
-                "collection_window": self.collection_window.value,
-                "last_closed_day": self.last_closed_day.isoformat() if self.last_closed_day else None,
-                "partly_closed": closed is not None,
-                "closed_range": {"start": closed.start.isoformat(), "end": closed.end.isoformat()} if closed else None,
-                "metrics": {k: asdict(m) for k, m in self.metrics.items()}}
+        return {
+            "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
+            "as_of": self.as_of.isoformat(),
+            "by": list(self.by),
+            "engine": self.engine,
+            "collection_window": self.collection_window.value,
+            "last_closed_day": self.last_closed_day.isoformat() if self.last_closed_day else None,
+            "partly_closed": closed is not None,
+            "closed_range": {"start": closed.start.isoformat(), "end": closed.end.isoformat()} if closed else None,
+            "metrics": {k: asdict(m) for k, m in self.metrics.items()},
+        }
 
 
 def month_label(key: int) -> str:
@@ -114,15 +118,31 @@ def _sorted(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: tuple(str(v) for v in r["group"].values()))
 
 
-def _ratio_metric(name: str, rows: list[Row], by: Sequence[str], num: str, den: str, unit: str = "ratio",
-                  scale: int = 1, note: str | None = None) -> Metric:
-    out = [{"group": _group(r, by), "value": _ratio(r[num], (r[den] or 0) * scale),
-            "numerator": r[num] or 0, "denominator": r[den] or 0} for r in rows]
+def _ratio_metric(
+    name: str,
+    rows: list[Row],
+    by: Sequence[str],
+    num: str,
+    den: str,
+    unit: str = "ratio",
+    scale: int = 1,
+    note: str | None = None,
+) -> Metric:
+    out = [
+        {
+            "group": _group(r, by),
+            "value": _ratio(r[num], (r[den] or 0) * scale),
+            "numerator": r[num] or 0,
+            "denominator": r[den] or 0,
+        }
+        for r in rows
+    ]
     return Metric(name, unit, _sorted(out), note)
 
 
-def _value_metric(name: str, rows: list[Row], by: Sequence[str], col: str, unit: str,
-                  note: str | None = None) -> Metric:
+def _value_metric(
+    name: str, rows: list[Row], by: Sequence[str], col: str, unit: str, note: str | None = None
+) -> Metric:
     return Metric(name, unit, _sorted([{"group": _group(r, by), "value": r[col] or 0} for r in rows]), note)
 
 
@@ -132,56 +152,86 @@ def pd_table(frame: Any) -> pa.Table:
     for value in columns["pd"]:
         if not 0 <= float(value) <= 1:
             raise ValidationError(f"a PD must be between 0 and 1, got {value}", field="pd")
-    return pa.table({"loan_id": [int(v) for v in columns["loan_id"]],
-                     "pd_ppm": [round(float(v) * 1_000_000) for v in columns["pd"]],
-                     "grade": [str(v) for v in columns["grade"]]}, schema=PD_SCHEMA)
+    return pa.table(
+        {
+            "loan_id": [int(v) for v in columns["loan_id"]],
+            "pd_ppm": [round(float(v) * 1_000_000) for v in columns["pd"]],
+            "grade": [str(v) for v in columns["grade"]],
+        },
+        schema=PD_SCHEMA,
+    )
 
 
 # The steps of `compute`, in order: the per-loan fact tables, then the metrics that read them.
 FACT_STEPS = ("loan_dues_single_day", "loan_dues", "loan_paid", "lf")
-METRIC_STEPS = ("dues", "originations", "balances", "users", "funding", "revenue", "vintages", "month_ends",
-                "model_monitoring")
+METRIC_STEPS = (
+    "dues",
+    "originations",
+    "balances",
+    "users",
+    "funding",
+    "revenue",
+    "vintages",
+    "month_ends",
+    "model_monitoring",
+)
 STEPS = FACT_STEPS + METRIC_STEPS
 
 
-def compute(backend: Backend, period: Period, as_of: date | None = None, by: Sequence[str] = (),
-            thresholds: d.Thresholds | None = None, pd_frame: Any = None,
-            on_step: Callable[[str], None] | None = None,
-            collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
-            last_closed_day: date | None = None) -> MetricSet:
+def compute(
+    backend: Backend,
+    period: Period,
+    as_of: date | None = None,
+    by: Sequence[str] = (),
+    thresholds: d.Thresholds | None = None,
+    pd_frame: Any = None,
+    on_step: Callable[[str], None] | None = None,
+    collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+    last_closed_day: date | None = None,
+) -> MetricSet:
     """Every metric for `period`, observed as of `as_of` (default: the period's end, or the book's last closed day
     if that is earlier), split by `by`; the 30-day collection rate counts repayments in `collection_window`.
 
     `on_step(name)` is called as each of `STEPS` finishes: a progress bar, or a profile of where the time goes.
     `last_closed_day` (the business date minus one) refuses a period or as-of date after it (`closed_as_of`)."""
-    (result,) = compute_splits(backend, period, as_of, [by], thresholds, pd_frame, on_step, collection_window,
-                               last_closed_day)
+    (result,) = compute_splits(
+        backend, period, as_of, [by], thresholds, pd_frame, on_step, collection_window, last_closed_day
+    )
     return result
 
 
-def closed_as_of(period: Period, as_of: date | None, last_closed_day: date | None,
-                 period_field: str = "period") -> date:
+def closed_as_of(
+    period: Period, as_of: date | None, last_closed_day: date | None, period_field: str = "period"
+) -> date:
     """The as-of date to compute at. Nothing is booked after the book's last closed day, so a figure after it would
     count every installment falling due then as unpaid: a period starting after it, or an as-of date after it, is
     refused naming the day; a period running past it is computed up to it (`MetricSet.closed_range`)."""
     if last_closed_day is not None:
         if period.start > last_closed_day:
-            raise ValidationError(f"{period.label} starts after the book's last closed business day {last_closed_day}",
-                                  field=period_field)
+            raise ValidationError(
+                f"{period.label} starts after the book's last closed business day {last_closed_day}", field=period_field
+            )
         if as_of is not None and as_of > last_closed_day:
-            raise ValidationError(f"{as_of} is after the book's last closed business day {last_closed_day}",
-                                  field="as_of")
+            raise ValidationError(
+                f"{as_of} is after the book's last closed business day {last_closed_day}", field="as_of"
+            )
     as_of = as_of or min(period.end, last_closed_day or period.end)
     if as_of < period.start:
         raise ValidationError(f"as-of date {as_of} is before the period starts {period.start}", field="as_of")
     return as_of
 
 
-def compute_splits(backend: Backend, period: Period, as_of: date | None = None,
-                   splits: Sequence[Sequence[str]] = ((),), thresholds: d.Thresholds | None = None,
-                   pd_frame: Any = None, on_step: Callable[[str], None] | None = None,
-                   collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
-                   last_closed_day: date | None = None) -> list[MetricSet]:
+def compute_splits(
+    backend: Backend,
+    period: Period,
+    as_of: date | None = None,
+    splits: Sequence[Sequence[str]] = ((),),
+    thresholds: d.Thresholds | None = None,
+    pd_frame: Any = None,
+    on_step: Callable[[str], None] | None = None,
+    collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+    last_closed_day: date | None = None,
+) -> list[MetricSet]:
     """`compute` for each split of `splits` (one `MetricSet` each, in order) from one build of the fact tables:
     the facts do not depend on the split and are most of the work, and every split then reads the same facts.
 
@@ -202,7 +252,8 @@ def compute_splits(backend: Backend, period: Period, as_of: date | None = None,
     done = on_step or (lambda name: None)
     facts: dict[str, Callable[[], None]] = {
         "loan_dues_single_day": lambda: backend.materialise(
-            "loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, window, loans) for loans in ranges)),
+            "loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, window, loans) for loans in ranges)
+        ),
         "loan_dues": lambda: backend.materialise("loan_dues", d.loan_dues(a, s, e, th, window)),
         "loan_paid": lambda: backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges)),
         "lf": lambda: backend.materialise("lf", d.loan_facts(a, th)),
@@ -210,8 +261,10 @@ def compute_splits(backend: Backend, period: Period, as_of: date | None = None,
     for name, build in facts.items():
         build()
         done(name)
-    results = [MetricSet(period, as_of, by, backend.dialect, collection_window=window,
-                         last_closed_day=last_closed_day) for by in splits]
+    results = [
+        MetricSet(period, as_of, by, backend.dialect, collection_window=window, last_closed_day=last_closed_day)
+        for by in splits
+    ]
     for result in results:
         for name, step in _metric_steps(backend, result, th, a, s, e).items():
             step()
@@ -219,8 +272,9 @@ def compute_splits(backend: Backend, period: Period, as_of: date | None = None,
     return results
 
 
-def _metric_steps(backend: Backend, out: MetricSet, th: d.Thresholds, a: int, s: int,
-                  e: int) -> dict[str, Callable[[], None]]:
+def _metric_steps(
+    backend: Backend, out: MetricSet, th: d.Thresholds, a: int, s: int, e: int
+) -> dict[str, Callable[[], None]]:
     """Each of `METRIC_STEPS` for one split, reading the fact tables (as-of day `a`, period days `s`..`e`)."""
     return {
         "dues": lambda: _dues(backend, out, th),
@@ -242,22 +296,44 @@ def check_loan_keys(backend: Backend) -> None:
     if row["min_id"] is None:
         return
     if row["min_id"] < 0 or row["max_id"] >= 1 << d.DRAWDOWN_ID_BITS:
-        raise ValidationError(f"loan ids must be in 0..2**{d.DRAWDOWN_ID_BITS}-1 for the repeat-drawdown key; this "
-                              f"portfolio has {row['min_id']}..{row['max_id']}", field="loans.id")
+        raise ValidationError(
+            f"loan ids must be in 0..2**{d.DRAWDOWN_ID_BITS}-1 for the repeat-drawdown key; this "
+            f"portfolio has {row['min_id']}..{row['max_id']}",
+            field="loans.id",
+        )
     bound = 1 << d.DRAWDOWN_DAY_BITS
     if row["min_day"] <= -bound or row["max_day"] >= bound:
-        raise ValidationError(f"disbursement day numbers must be within ±2**{d.DRAWDOWN_DAY_BITS} days of 1970-01-01;"
-                              f" this portfolio has {row['min_day']}..{row['max_day']}", field="loans.disbursed_day")
+        raise ValidationError(
+            f"disbursement day numbers must be within ±2**{d.DRAWDOWN_DAY_BITS} days of 1970-01-01;"
+            f" this portfolio has {row['min_day']}..{row['max_day']}",
+            field="loans.disbursed_day",
+        )
 
 
 def _dues(backend: Backend, out: MetricSet, th: d.Thresholds) -> None:
     rows = backend.query(d.dues(out.by))
     out.add(_ratio_metric("day1_delinquency_rate", rows, out.by, "overdue_day1", "principal_due"))
-    out.add(_ratio_metric("collection_rate_30d", rows, out.by, "collected_30d", "overdue_day1",
-                          note=f"collection window {out.collection_window.value}: principal overdue on its due date "
-                               f"and repaid {out.collection_window.description}, counted up to the as-of date"))
-    out.add(_ratio_metric("fpd_rate", rows, out.by, "first_delinquent", "first_due",
-                          note=f"first installment unpaid {th.fpd_days} day(s) after its due date"))
+    out.add(
+        _ratio_metric(
+            "collection_rate_30d",
+            rows,
+            out.by,
+            "collected_30d",
+            "overdue_day1",
+            note=f"collection window {out.collection_window.value}: principal overdue on its due date "
+            f"and repaid {out.collection_window.description}, counted up to the as-of date",
+        )
+    )
+    out.add(
+        _ratio_metric(
+            "fpd_rate",
+            rows,
+            out.by,
+            "first_delinquent",
+            "first_due",
+            note=f"first installment unpaid {th.fpd_days} day(s) after its due date",
+        )
+    )
 
 
 def _originations(backend: Backend, out: MetricSet, s: int, e: int) -> None:
@@ -272,31 +348,81 @@ def _originations(backend: Backend, out: MetricSet, s: int, e: int) -> None:
 def _balances(backend: Backend, out: MetricSet, a: int, th: d.Thresholds) -> None:
     rows = backend.query(d.balances(out.by, a, th))
     beyond = f"more than {th.m4} DPD"
-    out.add(_value_metric("outstanding_balance", rows, out.by, "outstanding", "money",
-                          note=f"outstanding principal, on and off balance sheet, excluding loans {beyond} "
-                               "(shown apart as balance_over_180) and written-off ones"))
-    out.add(_value_metric("loans_outstanding", rows, out.by, "loans_outstanding", "count",
-                          note=f"loans with principal outstanding, excluding those {beyond} (loans_over_180)"))
-    out.add(_ratio_metric("delinquency_90_plus_rate", rows, out.by, "bucket_m4", "outstanding",
-                          note=f"outstanding principal {th.m3 + 1}-{th.m4} DPD / outstanding principal, loans {beyond} "
-                               "and written-off ones excluded from both, whatever a product's write-off DPD"))
-    notes = {"M4+": f"{th.m3 + 1}-{th.m4} DPD",
-             d.OVER_M4: f"{th.m4 + 1}+ DPD, not written off; not in outstanding_balance"}
+    out.add(
+        _value_metric(
+            "outstanding_balance",
+            rows,
+            out.by,
+            "outstanding",
+            "money",
+            note=f"outstanding principal, on and off balance sheet, excluding loans {beyond} "
+            "(shown apart as balance_over_180) and written-off ones",
+        )
+    )
+    out.add(
+        _value_metric(
+            "loans_outstanding",
+            rows,
+            out.by,
+            "loans_outstanding",
+            "count",
+            note=f"loans with principal outstanding, excluding those {beyond} (loans_over_180)",
+        )
+    )
+    out.add(
+        _ratio_metric(
+            "delinquency_90_plus_rate",
+            rows,
+            out.by,
+            "bucket_m4",
+            "outstanding",
+            note=f"outstanding principal {th.m3 + 1}-{th.m4} DPD / outstanding principal, loans {beyond} "
+            "and written-off ones excluded from both, whatever a product's write-off DPD",
+        )
+    )
+    notes = {
+        "M4+": f"{th.m3 + 1}-{th.m4} DPD",
+        d.OVER_M4: f"{th.m4 + 1}+ DPD, not written off; not in outstanding_balance",
+    }
     for bucket in d.BUCKETS:
         name = "balance_over_180" if bucket == d.OVER_M4 else f"balance_{bucket}"
         out.add(_value_metric(name, rows, out.by, d.bucket_column(bucket), "money", note=notes.get(bucket)))
-    out.add(_value_metric("loans_over_180", rows, out.by, "loans_over_180", "count",
-                          note=f"loans {beyond} with principal outstanding, not written off"))
-    out.add(_value_metric("cumulative_borrowers", rows, out.by, "borrowers_with_drawdown", "count",
-                          note="distinct borrowers with a drawdown; a borrower may appear in several splits"))
+    out.add(
+        _value_metric(
+            "loans_over_180",
+            rows,
+            out.by,
+            "loans_over_180",
+            "count",
+            note=f"loans {beyond} with principal outstanding, not written off",
+        )
+    )
+    out.add(
+        _value_metric(
+            "cumulative_borrowers",
+            rows,
+            out.by,
+            "borrowers_with_drawdown",
+            "count",
+            note="distinct borrowers with a drawdown; a borrower may appear in several splits",
+        )
+    )
 
 
 def _users(backend: Backend, out: MetricSet, a: int) -> None:
-    for name, table, sql in (("cumulative_registered_users", "borrowers", d.registered_users(a)),
-                             ("cumulative_approved_users", "credit_lines", d.approved_users(a))):
+    for name, table, sql in (
+        ("cumulative_registered_users", "borrowers", d.registered_users(a)),
+        ("cumulative_approved_users", "credit_lines", d.approved_users(a)),
+    ):
         if not backend.has_table(table):
-            out.add(Metric(name, "count", [{"group": {}, "value": None}],
-                           f"unavailable: the database has no {table} table (decisioning stage)"))
+            out.add(
+                Metric(
+                    name,
+                    "count",
+                    [{"group": {}, "value": None}],
+                    f"unavailable: the database has no {table} table (decisioning stage)",
+                )
+            )
             continue
         rows = backend.query(sql)
         out.add(Metric(name, "count", [{"group": {}, "value": rows[0]["users"]}], "not split: a user has no loan"))
@@ -305,14 +431,27 @@ def _users(backend: Backend, out: MetricSet, a: int) -> None:
 def _funding(backend: Backend, out: MetricSet) -> None:
     name = "blended_funding_cost"
     if not backend.has_table("institutions"):
-        out.add(Metric(name, "ratio", [{"group": {}, "value": None}],
-                       "unavailable: the database has no institutions table (decisioning stage)"))
+        out.add(
+            Metric(
+                name,
+                "ratio",
+                [{"group": {}, "value": None}],
+                "unavailable: the database has no institutions table (decisioning stage)",
+            )
+        )
         return
     rows = backend.query(d.funding(out.by))
-    metric = _ratio_metric(name, rows, out.by, "balance_cost_ppm", "covered_balance", scale=1_000_000,
-                           note="annual funding cost of the funding institutions weighted by principal outstanding "
-                                "(loans more than 180 DPD included: they are still funded); balances of funders "
-                                "without a cost on file are left out (uncovered_balance)")
+    metric = _ratio_metric(
+        name,
+        rows,
+        out.by,
+        "balance_cost_ppm",
+        "covered_balance",
+        scale=1_000_000,
+        note="annual funding cost of the funding institutions weighted by principal outstanding "
+        "(loans more than 180 DPD included: they are still funded); balances of funders "
+        "without a cost on file are left out (uncovered_balance)",
+    )
     for row, src in zip(metric.rows, _sorted([{"group": _group(r, out.by), **r} for r in rows]), strict=True):
         row["uncovered_balance"] = src["uncovered_balance"] or 0
     out.add(metric)
@@ -325,13 +464,27 @@ def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
     for group in {tuple(_group(r, out.by).items()) for r in rows} or {()}:
         have = {r["group"]["line"] for r in lines if tuple((k, r["group"][k]) for k in out.by) == group}
         lines += [{"group": {**dict(group), "line": n}, "value": 0} for n in sorted(zero_lines - have)]
-    out.add(Metric("revenue", "money", _sorted(lines),
-                   "income recognised in the ledger in the period; institution_interest and both recoveries are "
-                   "not platform revenue lines but are listed so the lines add up to the ledger's income."))
+    out.add(
+        Metric(
+            "revenue",
+            "money",
+            _sorted(lines),
+            "income recognised in the ledger in the period; institution_interest and both recoveries are "
+            "not platform revenue lines but are listed so the lines add up to the ledger's income.",
+        )
+    )
     charge = backend.query(d.provision_charge(out.by, s, e))
-    out.add(_value_metric("provision_for_contingent_liabilities", charge, out.by, "charge", "money",
-                          note="provision_expense posted in the period: month-end true-ups of live guarantees "
-                               "(bucket rate x outstanding principal) net of releases when a loan closes"))
+    out.add(
+        _value_metric(
+            "provision_for_contingent_liabilities",
+            charge,
+            out.by,
+            "charge",
+            "money",
+            note="provision_expense posted in the period: month-end true-ups of live guarantees "
+            "(bucket rate x outstanding principal) net of releases when a loan closes",
+        )
+    )
 
 
 def _vintages(backend: Backend, out: MetricSet, a: int) -> None:
@@ -350,13 +503,24 @@ def _vintages(backend: Backend, out: MetricSet, a: int) -> None:
             running = 0
             for mob in range(last_month - key[-1] + 1):
                 running += crossed[key].get(mob, 0)
-                group = {**dict(zip(out.by, key[:-1], strict=True)), "origination_month": month_label(key[-1]),
-                         "mob": mob}
-                curve.append({"group": group, "value": _ratio(running, total), "numerator": running,
-                              "denominator": total})
-        out.add(Metric(f"vintage_{n}_plus", "ratio", sorted(curve, key=lambda r: (
-            tuple(str(v) for k, v in r["group"].items() if k != "mob"), r["group"]["mob"])),
-            f"balance on the day a loan first went {n}+ DPD, cumulated by month on book / original principal"))
+                group = {
+                    **dict(zip(out.by, key[:-1], strict=True)),
+                    "origination_month": month_label(key[-1]),
+                    "mob": mob,
+                }
+                curve.append(
+                    {"group": group, "value": _ratio(running, total), "numerator": running, "denominator": total}
+                )
+        out.add(
+            Metric(
+                f"vintage_{n}_plus",
+                "ratio",
+                sorted(
+                    curve, key=lambda r: (tuple(str(v) for k, v in r["group"].items() if k != "mob"), r["group"]["mob"])
+                ),
+                f"balance on the day a loan first went {n}+ DPD, cumulated by month on book / original principal",
+            )
+        )
 
 
 TRANSITIONS = (("C", "M1"), ("M1", "M2"), ("M2", "M3"), ("M3", "M4+"))
@@ -376,22 +540,46 @@ def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: d.Threshol
             total = sum(v for b, v in months[day].items() if b != d.OVER_M4)
             over30 = sum(v for b, v in months[day].items() if b not in ("C", "M1", d.OVER_M4))
             label = month_label(from_day(day).year * 12 + from_day(day).month - 1)
-            trend30.append({"group": {**dims, "month": label}, "value": _ratio(over30, total),
-                            "numerator": over30, "denominator": total})
-            trend90.append({"group": {**dims, "month": label}, "value": _ratio(months[day]["M4+"], total),
-                            "numerator": months[day]["M4+"], "denominator": total})
+            trend30.append(
+                {
+                    "group": {**dims, "month": label},
+                    "value": _ratio(over30, total),
+                    "numerator": over30,
+                    "denominator": total,
+                }
+            )
+            trend90.append(
+                {
+                    "group": {**dims, "month": label},
+                    "value": _ratio(months[day]["M4+"], total),
+                    "numerator": months[day]["M4+"],
+                    "denominator": total,
+                }
+            )
         for prev, day in zip(days, days[1:], strict=False):
             if (from_day(day).year * 12 + from_day(day).month) - (from_day(prev).year * 12 + from_day(prev).month) != 1:
                 continue
             label = month_label(from_day(day).year * 12 + from_day(day).month - 1)
             for src, dst in TRANSITIONS:
                 num, den = months[day].get(dst, 0), months[prev].get(src, 0)
-                rolls.append({"group": {**dims, "month": label, "transition": f"{src}->{dst}"},
-                              "value": _ratio(num, den), "numerator": num, "denominator": den})
+                rolls.append(
+                    {
+                        "group": {**dims, "month": label, "transition": f"{src}->{dst}"},
+                        "value": _ratio(num, den),
+                        "numerator": num,
+                        "denominator": den,
+                    }
+                )
     note = "from month-end portfolio snapshots"
     trend = f"{note}; loans more than {th.m4} DPD are left out of numerator and denominator, as in the 90 day+ rate"
-    out.add(Metric("roll_rates", "ratio", _sorted(rolls), note + ": this month's bucket balance / last month's "
-                                                                  "previous-bucket balance"))
+    out.add(
+        Metric(
+            "roll_rates",
+            "ratio",
+            _sorted(rolls),
+            note + ": this month's bucket balance / last month's previous-bucket balance",
+        )
+    )
     out.add(Metric("delinquency_trend_30_plus", "ratio", _sorted(trend30), trend))
     out.add(Metric("delinquency_trend_90_plus", "ratio", _sorted(trend90), trend))
 
@@ -402,8 +590,24 @@ def _model_monitoring(backend: Backend, out: MetricSet) -> None:
         out.add(Metric(name, "ratio", [], "no predicted PDs given (pass a loan_id, pd, grade frame)"))
         return
     rows = backend.query(d.model_monitoring(out.by))
-    out.add(Metric(name, "ratio", _sorted([
-        {"group": _group(r, out.by, origination_month=month_label(r["origination_month"]), grade=r["grade"]),
-         "value": _ratio(r["defaulted"], r["loans"]), "numerator": r["defaulted"], "denominator": r["loans"],
-         "predicted_pd": _ratio(r["pd_ppm_sum"], r["loans"] * 1_000_000)} for r in rows]),
-        "realised default (90+ DPD or written off by the as-of date) against mean predicted PD"))
+    out.add(
+        Metric(
+            name,
+            "ratio",
+            _sorted(
+                [
+                    {
+                        "group": _group(
+                            r, out.by, origination_month=month_label(r["origination_month"]), grade=r["grade"]
+                        ),
+                        "value": _ratio(r["defaulted"], r["loans"]),
+                        "numerator": r["defaulted"],
+                        "denominator": r["loans"],
+                        "predicted_pd": _ratio(r["pd_ppm_sum"], r["loans"] * 1_000_000),
+                    }
+                    for r in rows
+                ]
+            ),
+            "realised default (90+ DPD or written off by the as-of date) against mean predicted PD",
+        )
+    )

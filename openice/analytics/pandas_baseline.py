@@ -36,8 +36,10 @@ def month_key(day: pd.Series) -> pd.Series:
 
 
 def bucket(dpd: pd.Series, th: d.Thresholds) -> pd.Series:
-    return pd.Series(np.select([dpd <= 0, dpd <= th.m1, dpd <= th.m2, dpd <= th.m3, dpd <= th.m4],
-                               list(d.BUCKETS[:-1]), d.OVER_M4), index=dpd.index)
+    return pd.Series(
+        np.select([dpd <= 0, dpd <= th.m1, dpd <= th.m2, dpd <= th.m3, dpd <= th.m4], list(d.BUCKETS[:-1]), d.OVER_M4),
+        index=dpd.index,
+    )
 
 
 def collection_end(due: pd.Series, window: d.CollectionWindow) -> pd.Series:
@@ -57,19 +59,34 @@ def grouped(frame: pd.DataFrame, keys: Sequence[str], **aggs: Any) -> list[Row]:
     out = frame.groupby(list(dict.fromkeys(keys)), dropna=False, sort=False).agg(**aggs).reset_index()
     if len(out) == 0 and keys == ["_all"]:
         out = pd.DataFrame([{name: 0 for name in aggs}])
-    return [{k: (None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v) for k, v in row.items()
-             if k != "_all"} for row in out.to_dict("records")]
+    return [
+        {
+            k: (None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v)
+            for k, v in row.items()
+            if k != "_all"
+        }
+        for row in out.to_dict("records")
+    ]
 
 
-def _paid_by(vd: pd.Series, due: pd.Series, amount: pd.Series, prin: pd.Series, as_of: int,
-             th: d.Thresholds, window: d.CollectionWindow) -> dict[str, pd.Series]:
+def _paid_by(
+    vd: pd.Series,
+    due: pd.Series,
+    amount: pd.Series,
+    prin: pd.Series,
+    as_of: int,
+    th: d.Thresholds,
+    window: d.CollectionWindow,
+) -> dict[str, pd.Series]:
     """What was paid by each of the dues metrics' cut-off days, from payments on value day `vd`."""
-    return {"prin_by_due": prin.where(vd <= due, 0),
-            "prin_collected": prin.where((vd > due) & (vd <= collection_end(due, window)) & (vd <= as_of), 0),
-            "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
-            "paid_30": amount.where(vd <= due + th.m1, 0),
-            "paid_90": amount.where(vd <= due + th.m3, 0),
-            "paid_asof": amount.where(vd <= as_of, 0)}
+    return {
+        "prin_by_due": prin.where(vd <= due, 0),
+        "prin_collected": prin.where((vd > due) & (vd <= collection_end(due, window)) & (vd <= as_of), 0),
+        "paid_fpd": amount.where(vd <= due + th.fpd_days - 1, 0),
+        "paid_30": amount.where(vd <= due + th.m1, 0),
+        "paid_90": amount.where(vd <= due + th.m3, 0),
+        "paid_asof": amount.where(vd <= as_of, 0),
+    }
 
 
 class PandasBackend:
@@ -77,9 +94,15 @@ class PandasBackend:
 
     dialect = "pandas"
 
-    def __init__(self, frames: dict[str, pd.DataFrame], period: Any, as_of: date | None = None,
-                 by: Sequence[str] = (), thresholds: d.Thresholds | None = None,
-                 collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH) -> None:
+    def __init__(
+        self,
+        frames: dict[str, pd.DataFrame],
+        period: Any,
+        as_of: date | None = None,
+        by: Sequence[str] = (),
+        thresholds: d.Thresholds | None = None,
+        collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+    ) -> None:
         self.frames = frames
         th = thresholds or d.Thresholds()
         w = d.CollectionWindow.parse(collection_window)
@@ -113,14 +136,19 @@ class PandasBackend:
     @classmethod
     def from_parquet(cls, directory: Path, *args: Any, **kwargs: Any) -> PandasBackend:
         """Read only the columns analytics uses, as the SQL engines do."""
-        frames = {name: pd.read_parquet(path, columns=list(TABLES.get(name, {})) or None)
-                  for name, path in parquet_tables(directory).items()}
+        frames = {
+            name: pd.read_parquet(path, columns=list(TABLES.get(name, {})) or None)
+            for name, path in parquet_tables(directory).items()
+        }
         return cls(frames, *args, **kwargs)
 
     def _answer(self, sql: str) -> Any:
         if sql not in self._answers:
-            raise ValidationError("the pandas baseline answers only the definitions of the period, as-of date, split, "
-                                  "thresholds and collection window it was built for", field="sql")
+            raise ValidationError(
+                "the pandas baseline answers only the definitions of the period, as-of date, split, "
+                "thresholds and collection window it was built for",
+                field="sql",
+            )
         return self._answers[sql]()
 
     def has_table(self, name: str) -> bool:
@@ -147,8 +175,14 @@ class PandasBackend:
         loans = self.frames["loans"]
         if loans.empty:
             return [{"min_id": None, "max_id": None, "min_day": None, "max_day": None}]
-        return [{"min_id": int(loans.id.min()), "max_id": int(loans.id.max()),
-                 "min_day": int(loans.disbursed_day.min()), "max_day": int(loans.disbursed_day.max())}]
+        return [
+            {
+                "min_id": int(loans.id.min()),
+                "max_id": int(loans.id.max()),
+                "min_day": int(loans.disbursed_day.min()),
+                "max_day": int(loans.disbursed_day.max()),
+            }
+        ]
 
     def _due_installments(self, as_of: int, only: pd.Index | None = None) -> pd.DataFrame:
         """Installments due by the as-of date, less those falling due after their loan's write-off."""
@@ -159,8 +193,9 @@ class PandasBackend:
             inst = inst[inst.loan_id.isin(only)]
         inst = inst.merge(loans, on="loan_id")
         inst = inst[~(inst.status == "written_off") | (inst.closed_day >= inst.due_day)]
-        return inst.assign(owed=inst.principal + inst.interest + inst.fee)[["loan_id", "seq", "due_day", "principal",
-                                                                          "owed"]]
+        return inst.assign(owed=inst.principal + inst.interest + inst.fee)[
+            ["loan_id", "seq", "due_day", "principal", "owed"]
+        ]
 
     def _due_allocations(self, only: pd.Index | None = None) -> pd.DataFrame:
         alloc = self.frames["allocations"]
@@ -168,36 +203,68 @@ class PandasBackend:
         if only is not None:
             alloc = alloc[alloc.loan_id.isin(only)]
         amount = alloc.amount
-        return pd.DataFrame({"loan_id": alloc.loan_id, "seq": alloc.seq, "value_day": alloc.value_day,
-                             "amount": amount, "prin": amount.where(alloc.component.isin(PRINCIPAL), 0),
-                             "prepaid": amount.where(alloc.component == "principal_prepaid", 0)})
+        return pd.DataFrame(
+            {
+                "loan_id": alloc.loan_id,
+                "seq": alloc.seq,
+                "value_day": alloc.value_day,
+                "amount": amount,
+                "prin": amount.where(alloc.component.isin(PRINCIPAL), 0),
+                "prepaid": amount.where(alloc.component == "principal_prepaid", 0),
+            }
+        )
 
-    def _installment_facts(self, as_of: int, th: d.Thresholds, window: d.CollectionWindow,
-                           only: pd.Index) -> pd.DataFrame:
+    def _installment_facts(
+        self, as_of: int, th: d.Thresholds, window: d.CollectionWindow, only: pd.Index
+    ) -> pd.DataFrame:
         """As `definitions.installment_facts`: installments ⋈ allocations, summed per installment."""
         inst = self._due_installments(as_of, only)
         m = inst.merge(self._due_allocations(only), on=["loan_id", "seq"], how="left")
         amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
         vd, due = m.value_day, m.due_day
-        sums = pd.DataFrame({
-            "loan_id": m.loan_id, "seq": m.seq, **_paid_by(vd, due, amount, prin, as_of, th, window),
-            "prepaid": m.prepaid.fillna(0).astype("int64"),
-        }).groupby(["loan_id", "seq"], sort=False).sum()
+        sums = (
+            pd.DataFrame(
+                {
+                    "loan_id": m.loan_id,
+                    "seq": m.seq,
+                    **_paid_by(vd, due, amount, prin, as_of, th, window),
+                    "prepaid": m.prepaid.fillna(0).astype("int64"),
+                }
+            )
+            .groupby(["loan_id", "seq"], sort=False)
+            .sum()
+        )
         facts = inst.merge(sums, left_on=["loan_id", "seq"], right_index=True)
         return facts[facts.prepaid == 0].drop(columns="prepaid").assign(several_days=0)
 
     def _single_day_facts(self, as_of: int, th: d.Thresholds, window: d.CollectionWindow) -> pd.DataFrame:
         """As `definitions.single_day_facts`: allocations summed per installment first, joined 1:1."""
-        a = self._due_allocations().groupby(["loan_id", "seq"], sort=False).agg(
-            d0=("value_day", "min"), d1=("value_day", "max"), amount=("amount", "sum"), prin=("prin", "sum"),
-            prepaid=("prepaid", "sum"))
+        a = (
+            self._due_allocations()
+            .groupby(["loan_id", "seq"], sort=False)
+            .agg(
+                d0=("value_day", "min"),
+                d1=("value_day", "max"),
+                amount=("amount", "sum"),
+                prin=("prin", "sum"),
+                prepaid=("prepaid", "sum"),
+            )
+        )
         m = self._due_installments(as_of).merge(a, left_on=["loan_id", "seq"], right_index=True, how="left")
         m = m[m.prepaid.fillna(0) == 0]
         vd, due = m.d0, m.due_day
         amount, prin = m.amount.fillna(0).astype("int64"), m.prin.fillna(0).astype("int64")
-        return pd.DataFrame({
-            "loan_id": m.loan_id, "seq": m.seq, "due_day": due, "principal": m.principal, "owed": m.owed,
-            **_paid_by(vd, due, amount, prin, as_of, th, window), "several_days": (m.d0 < m.d1).astype("int64")})
+        return pd.DataFrame(
+            {
+                "loan_id": m.loan_id,
+                "seq": m.seq,
+                "due_day": due,
+                "principal": m.principal,
+                "owed": m.owed,
+                **_paid_by(vd, due, amount, prin, as_of, th, window),
+                "several_days": (m.d0 < m.d1).astype("int64"),
+            }
+        )
 
     @staticmethod
     def _loan_dues_of(inf: pd.DataFrame, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
@@ -208,26 +275,50 @@ class PandasBackend:
         period = (inf.due_day >= start) & (inf.due_day <= end)
         first = period & (inf.seq == 1) & (inf.due_day + th.fpd_days - 1 <= as_of)
         zero = pd.Series(0, index=inf.index, dtype="int64")
-        return pd.DataFrame({
-            "loan_id": inf.loan_id, "overdue_since": inf.due_day.where(unpaid),
-            "first30": (inf.due_day + th.m1).where(crossed30), "first90": (inf.due_day + th.m3).where(crossed90),
-            "dues": period.astype("int64"), "principal_due": inf.principal.where(period, zero),
-            "overdue_day1": (inf.principal - inf.prin_by_due).where(period, zero),
-            "collected_30d": inf.prin_collected.where(period & (inf.principal > inf.prin_by_due), zero),
-            "first_due": first.astype("int64"),
-            "first_delinquent": (first & (inf.owed - inf.paid_fpd > 0)).astype("int64"),
-            "several_days": inf.several_days,
-        }).groupby("loan_id").agg(
-            overdue_since=("overdue_since", "min"), first30=("first30", "min"), first90=("first90", "min"),
-            **{c: (c, "sum") for c in ("dues", "principal_due", "overdue_day1", "collected_30d", "first_due",
-                                       "first_delinquent", "several_days")})
+        return (
+            pd.DataFrame(
+                {
+                    "loan_id": inf.loan_id,
+                    "overdue_since": inf.due_day.where(unpaid),
+                    "first30": (inf.due_day + th.m1).where(crossed30),
+                    "first90": (inf.due_day + th.m3).where(crossed90),
+                    "dues": period.astype("int64"),
+                    "principal_due": inf.principal.where(period, zero),
+                    "overdue_day1": (inf.principal - inf.prin_by_due).where(period, zero),
+                    "collected_30d": inf.prin_collected.where(period & (inf.principal > inf.prin_by_due), zero),
+                    "first_due": first.astype("int64"),
+                    "first_delinquent": (first & (inf.owed - inf.paid_fpd > 0)).astype("int64"),
+                    "several_days": inf.several_days,
+                }
+            )
+            .groupby("loan_id")
+            .agg(
+                overdue_since=("overdue_since", "min"),
+                first30=("first30", "min"),
+                first90=("first90", "min"),
+                **{
+                    c: (c, "sum")
+                    for c in (
+                        "dues",
+                        "principal_due",
+                        "overdue_day1",
+                        "collected_30d",
+                        "first_due",
+                        "first_delinquent",
+                        "several_days",
+                    )
+                },
+            )
+        )
 
-    def _loan_dues_single_day(self, as_of: int, start: int, end: int, th: d.Thresholds,
-                              window: d.CollectionWindow) -> pd.DataFrame:
+    def _loan_dues_single_day(
+        self, as_of: int, start: int, end: int, th: d.Thresholds, window: d.CollectionWindow
+    ) -> pd.DataFrame:
         return self._loan_dues_of(self._single_day_facts(as_of, th, window), as_of, start, end, th)
 
-    def _loan_dues(self, as_of: int, start: int, end: int, th: d.Thresholds,
-                   window: d.CollectionWindow) -> pd.DataFrame:
+    def _loan_dues(
+        self, as_of: int, start: int, end: int, th: d.Thresholds, window: d.CollectionWindow
+    ) -> pd.DataFrame:
         single = self.frames["loan_dues_single_day"]
         several = single.index[single.several_days > 0]
         exact = self._loan_dues_of(self._installment_facts(as_of, th, window, several), as_of, start, end, th)
@@ -238,40 +329,65 @@ class PandasBackend:
         e = self.frames["loan_dues"]
         alloc = self.frames["allocations"]
         alloc = alloc[alloc.component.isin(PRINCIPAL) & (alloc.value_day <= as_of)]
-        alloc = alloc[["loan_id", "value_day", "amount"]].merge(e[["first30", "first90"]], left_on="loan_id",
-                                                                right_index=True, how="left")
-        paid = pd.DataFrame({"loan_id": alloc.loan_id, "paid_asof": alloc.amount,
-                             "paid30": alloc.amount.where(alloc.value_day <= alloc.first30, 0),
-                             "paid90": alloc.amount.where(alloc.value_day <= alloc.first90, 0)})
+        alloc = alloc[["loan_id", "value_day", "amount"]].merge(
+            e[["first30", "first90"]], left_on="loan_id", right_index=True, how="left"
+        )
+        paid = pd.DataFrame(
+            {
+                "loan_id": alloc.loan_id,
+                "paid_asof": alloc.amount,
+                "paid30": alloc.amount.where(alloc.value_day <= alloc.first30, 0),
+                "paid90": alloc.amount.where(alloc.value_day <= alloc.first90, 0),
+            }
+        )
         return paid.groupby("loan_id").sum()
 
     def _loan_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
         e, p = self.frames["loan_dues"], self.frames["loan_paid"]
         loans = self.frames["loans"]
-        lf = loans[loans.disbursed_day <= as_of].merge(e, left_on="id", right_index=True, how="left").merge(
-            p, left_on="id", right_index=True, how="left")
+        lf = (
+            loans[loans.disbursed_day <= as_of]
+            .merge(e, left_on="id", right_index=True, how="left")
+            .merge(p, left_on="id", right_index=True, how="left")
+        )
         wo = (lf.status == "written_off") & (lf.closed_day <= as_of)
         paid = {k: lf[k].fillna(0).astype("int64") for k in ("paid_asof", "paid30", "paid90")}
         order = lf.sort_values(["borrower_id", "disbursed_day", "id"]).groupby("borrower_id").cumcount()
-        return pd.DataFrame({
-            "loan_id": lf.id, **self._dims(lf), "principal": lf.principal, "tenor": lf.tenor,
-            "borrower_id": lf.borrower_id, "disbursed_day": lf.disbursed_day, "wo": wo.astype("int64"),
-            "overdue_since": lf.overdue_since.where(~wo).astype("Int64"),
-            "first30": lf.first30.astype("Int64"), "first90": lf.first90.astype("Int64"),
-            "outstanding": (lf.principal - paid["paid_asof"]).where(~wo, 0),
-            "bal30": (lf.principal - paid["paid30"]).where(lf.first30.notna(), 0),
-            "bal90": (lf.principal - paid["paid90"]).where(lf.first90.notna(), 0),
-            "repeat_drawdown": (order.reindex(lf.index).fillna(0) > 0).astype("int64"),
-            "dues": lf.dues.fillna(0).astype("int64"),
-            **{c: lf[c].astype("Int64") for c in ("principal_due", "overdue_day1", "collected_30d", "first_due",
-                                                   "first_delinquent")}})
+        return pd.DataFrame(
+            {
+                "loan_id": lf.id,
+                **self._dims(lf),
+                "principal": lf.principal,
+                "tenor": lf.tenor,
+                "borrower_id": lf.borrower_id,
+                "disbursed_day": lf.disbursed_day,
+                "wo": wo.astype("int64"),
+                "overdue_since": lf.overdue_since.where(~wo).astype("Int64"),
+                "first30": lf.first30.astype("Int64"),
+                "first90": lf.first90.astype("Int64"),
+                "outstanding": (lf.principal - paid["paid_asof"]).where(~wo, 0),
+                "bal30": (lf.principal - paid["paid30"]).where(lf.first30.notna(), 0),
+                "bal90": (lf.principal - paid["paid90"]).where(lf.first90.notna(), 0),
+                "repeat_drawdown": (order.reindex(lf.index).fillna(0) > 0).astype("int64"),
+                "dues": lf.dues.fillna(0).astype("int64"),
+                **{
+                    c: lf[c].astype("Int64")
+                    for c in ("principal_due", "overdue_day1", "collected_30d", "first_due", "first_delinquent")
+                },
+            }
+        )
 
     @staticmethod
     def _dims(loans: pd.DataFrame) -> dict[str, pd.Series]:
         model = loans.business_model
-        return {"business_model": model, "model_group": model.where(model != "on-balance-sheet", "capital-heavy"),
-                "institution": loans.original_funder, "product": loans.product_code, "channel": loans.channel,
-                "origination_month": month_key(loans.disbursed_day)}
+        return {
+            "business_model": model,
+            "model_group": model.where(model != "on-balance-sheet", "capital-heavy"),
+            "institution": loans.original_funder,
+            "product": loans.product_code,
+            "channel": loans.channel,
+            "origination_month": month_key(loans.disbursed_day),
+        }
 
     def _loans_dims(self) -> pd.DataFrame:
         loans = self.frames["loans"]
@@ -281,20 +397,42 @@ class PandasBackend:
 
     def _dues(self, by: Sequence[str]) -> list[Row]:
         lf = self.frames["lf"]
-        return grouped(lf[lf.dues > 0], by, **{c: (c, "sum") for c in (
-            "principal_due", "overdue_day1", "collected_30d", "first_due", "first_delinquent")})
+        return grouped(
+            lf[lf.dues > 0],
+            by,
+            **{
+                c: (c, "sum")
+                for c in ("principal_due", "overdue_day1", "collected_30d", "first_due", "first_delinquent")
+            },
+        )
 
     def _originations(self, by: Sequence[str], start: int, end: int) -> list[Row]:
         lf = self.frames["lf"]
         q = lf[(lf.disbursed_day >= start) & (lf.disbursed_day <= end)]
         model = q.business_model
-        q = q.assign(facilitation_volume=q.principal.where(model.isin(["capital-light", "capital-heavy"]), 0),
-                     origination_volume=q.principal.where(model == "on-balance-sheet", 0),
-                     technology_volume=q.principal.where(model == "technology", 0),
-                     principal_tenor=q.principal * q.tenor, repeat_volume=q.principal.where(q.repeat_drawdown == 1, 0))
-        return grouped(q, by, loans_originated=("loan_id", "size"), volume=("principal", "sum"),
-                       **{c: (c, "sum") for c in ("facilitation_volume", "origination_volume", "technology_volume",
-                                                  "principal_tenor", "repeat_volume")})
+        q = q.assign(
+            facilitation_volume=q.principal.where(model.isin(["capital-light", "capital-heavy"]), 0),
+            origination_volume=q.principal.where(model == "on-balance-sheet", 0),
+            technology_volume=q.principal.where(model == "technology", 0),
+            principal_tenor=q.principal * q.tenor,
+            repeat_volume=q.principal.where(q.repeat_drawdown == 1, 0),
+        )
+        return grouped(
+            q,
+            by,
+            loans_originated=("loan_id", "size"),
+            volume=("principal", "sum"),
+            **{
+                c: (c, "sum")
+                for c in (
+                    "facilitation_volume",
+                    "origination_volume",
+                    "technology_volume",
+                    "principal_tenor",
+                    "repeat_volume",
+                )
+            },
+        )
 
     def _balances(self, by: Sequence[str], as_of: int, th: d.Thresholds) -> list[Row]:
         lf = self.frames["lf"]
@@ -302,13 +440,21 @@ class PandasBackend:
         buckets, within = bucket(dpd, th), dpd <= th.m4
         owing = lf.outstanding > 0
         columns = [d.bucket_column(b) for b in d.BUCKETS]
-        q = lf.assign(outstanding=lf.outstanding.where(within, 0),
-                      loans_outstanding=(owing & within).astype("int64"),
-                      loans_over_180=(owing & ~within).astype("int64"),
-                      **{d.bucket_column(b): lf.outstanding.where(buckets == b, 0) for b in d.BUCKETS})
-        return grouped(q, by, outstanding=("outstanding", "sum"), loans_outstanding=("loans_outstanding", "sum"),
-                       loans_over_180=("loans_over_180", "sum"), **{c: (c, "sum") for c in columns},
-                       borrowers_with_drawdown=("borrower_id", "nunique"))
+        q = lf.assign(
+            outstanding=lf.outstanding.where(within, 0),
+            loans_outstanding=(owing & within).astype("int64"),
+            loans_over_180=(owing & ~within).astype("int64"),
+            **{d.bucket_column(b): lf.outstanding.where(buckets == b, 0) for b in d.BUCKETS},
+        )
+        return grouped(
+            q,
+            by,
+            outstanding=("outstanding", "sum"),
+            loans_outstanding=("loans_outstanding", "sum"),
+            loans_over_180=("loans_over_180", "sum"),
+            **{c: (c, "sum") for c in columns},
+            borrowers_with_drawdown=("borrower_id", "nunique"),
+        )
 
     def _approved_users(self, as_of: int) -> list[Row]:
         lines = self.frames["credit_lines"]
@@ -320,15 +466,23 @@ class PandasBackend:
         costs = self.frames["institutions"].set_index("code").funding_cost_ppm
         q = lf[lf.outstanding > 0]
         covered = q.institution.isin(costs.index)
-        q = q.assign(covered_balance=q.outstanding.where(covered, 0),
-                     uncovered_balance=q.outstanding.where(~covered, 0), _inst=q.institution)
-        per_inst = grouped(q, [*by, "_inst"], covered_balance=("covered_balance", "sum"),
-                           uncovered_balance=("uncovered_balance", "sum"))
+        q = q.assign(
+            covered_balance=q.outstanding.where(covered, 0),
+            uncovered_balance=q.outstanding.where(~covered, 0),
+            _inst=q.institution,
+        )
+        per_inst = grouped(
+            q,
+            [*by, "_inst"],
+            covered_balance=("covered_balance", "sum"),
+            uncovered_balance=("uncovered_balance", "sum"),
+        )
         rows: dict[tuple, Row] = {}
         for r in per_inst:
             key = tuple(r[k] for k in by)
-            row = rows.setdefault(key, {**{k: r[k] for k in by}, "covered_balance": 0, "uncovered_balance": 0,
-                                        "balance_cost_ppm": 0})
+            row = rows.setdefault(
+                key, {**{k: r[k] for k in by}, "covered_balance": 0, "uncovered_balance": 0, "balance_cost_ppm": 0}
+            )
             row["covered_balance"] += r["covered_balance"]
             row["uncovered_balance"] += r["uncovered_balance"]
             row["balance_cost_ppm"] += r["covered_balance"] * int(costs.get(r["_inst"], 0))
@@ -341,8 +495,11 @@ class PandasBackend:
             self.frames["loans_dims"] = self._loans_dims()
         entries = self.frames["journal_entries"]
         entries = entries[(entries.business_day >= start) & (entries.business_day <= end)]
-        return self.frames["journal_lines"].merge(entries[["id"]], left_on="entry_id", right_on="id").merge(
-            self.frames["loans_dims"], on="loan_id")
+        return (
+            self.frames["journal_lines"]
+            .merge(entries[["id"]], left_on="entry_id", right_on="id")
+            .merge(self.frames["loans_dims"], on="loan_id")
+        )
 
     def _revenue(self, by: Sequence[str], start: int, end: int) -> list[Row]:
         """The line of each (business model, account) pair comes from `REVENUE_LINES`' own SQL conditions,
@@ -352,10 +509,16 @@ class PandasBackend:
         if lines.empty:  # grouped on the line: no rows at all
             return []
         pairs = lines[["business_model", "account"]].drop_duplicates()
-        case = "CASE " + " ".join(f"WHEN {cond.format(m='business_model', a='account')} THEN '{name}'"
-                                  for name, cond in d.REVENUE_LINES) + " END"
-        table = sqlglot.executor.execute(f"SELECT business_model, account, {case} AS line FROM pairs",
-                                         tables={"pairs": pairs.to_dict("records")})
+        case = (
+            "CASE "
+            + " ".join(
+                f"WHEN {cond.format(m='business_model', a='account')} THEN '{name}'" for name, cond in d.REVENUE_LINES
+            )
+            + " END"
+        )
+        table = sqlglot.executor.execute(
+            f"SELECT business_model, account, {case} AS line FROM pairs", tables={"pairs": pairs.to_dict("records")}
+        )
         names = pd.DataFrame(table.rows, columns=["business_model", "account", "line"])
         lines = lines.merge(names, on=["business_model", "account"]).assign(neg=lambda f: -f.amount)
         return grouped(lines, [*by, "line"], amount=("neg", "sum"))
@@ -368,18 +531,29 @@ class PandasBackend:
         lf = self.frames["lf"]
         mob = {n: (month_key(lf[f"first{n}"].astype("float64")) - lf.origination_month).fillna(-1) for n in (30, 90)}
         q = lf.assign(mob30=mob[30], mob90=mob[90])
-        return grouped(q, [*by, "origination_month", "mob30", "mob90"], principal=("principal", "sum"),
-                       bal30=("bal30", "sum"), bal90=("bal90", "sum"))
+        return grouped(
+            q,
+            [*by, "origination_month", "mob30", "mob90"],
+            principal=("principal", "sum"),
+            bal30=("bal30", "sum"),
+            bal90=("bal90", "sum"),
+        )
 
     def _month_end_buckets(self, by: Sequence[str], from_day: int, as_of: int, th: d.Thresholds) -> list[Row]:
         s = self.frames["portfolio_snapshots"]
         s = s[(s.status != "written_off") & s.status.notna() & (s.as_of_day >= from_day) & (s.as_of_day <= as_of)]
         s = s.merge(self.frames["lf"][["loan_id", *by]], on="loan_id")
-        return grouped(s.assign(bucket=bucket(s.dpd, th)), [*by, "as_of_day", "bucket"],
-                       balance=("principal_outstanding", "sum"))
+        return grouped(
+            s.assign(bucket=bucket(s.dpd, th)), [*by, "as_of_day", "bucket"], balance=("principal_outstanding", "sum")
+        )
 
     def _model_monitoring(self, by: Sequence[str]) -> list[Row]:
         q = self.frames["lf"].merge(self.frames["loan_pd"], on="loan_id")
         q = q.assign(defaulted=(q.first90.notna() | (q.wo == 1)).astype("int64"))
-        return grouped(q, [*by, "origination_month", "grade"], loans=("loan_id", "size"),
-                       pd_ppm_sum=("pd_ppm", "sum"), defaulted=("defaulted", "sum"))
+        return grouped(
+            q,
+            [*by, "origination_month", "grade"],
+            loans=("loan_id", "size"),
+            pd_ppm_sum=("pd_ppm", "sum"),
+            defaulted=("defaulted", "sum"),
+        )

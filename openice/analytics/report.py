@@ -31,26 +31,49 @@ SPLIT = "model_group"
 
 # (metric, label): the headline metrics, in the order the CLI table and the report show them.
 HEADLINE = (
-    ("loans_originated", "Loans originated"), ("volume", "Facilitation and origination volume"),
+    ("loans_originated", "Loans originated"),
+    ("volume", "Facilitation and origination volume"),
     ("facilitation_volume", "  facilitation (capital-light, capital-heavy)"),
-    ("origination_volume", "  origination (on balance sheet)"), ("technology_volume", "  technology solutions"),
-    ("outstanding_balance", "Outstanding balance"), ("day1_delinquency_rate", "Day-1 delinquency rate"),
-    ("collection_rate_30d", "30-day collection rate"), ("delinquency_90_plus_rate", "90 day+ delinquency rate"),
+    ("origination_volume", "  origination (on balance sheet)"),
+    ("technology_volume", "  technology solutions"),
+    ("outstanding_balance", "Outstanding balance"),
+    ("day1_delinquency_rate", "Day-1 delinquency rate"),
+    ("collection_rate_30d", "30-day collection rate"),
+    ("delinquency_90_plus_rate", "90 day+ delinquency rate"),
     ("balance_over_180", "Balance more than 180 DPD (outside the above)"),
-    ("fpd_rate", "First-payment default"), ("wa_contractual_tenor_months", "Weighted average contractual tenor"),
+    ("fpd_rate", "First-payment default"),
+    ("wa_contractual_tenor_months", "Weighted average contractual tenor"),
     ("repeat_borrower_contribution", "Repeat borrower contribution"),
     ("cumulative_registered_users", "Cumulative registered users"),
     ("cumulative_approved_users", "Cumulative users with approved credit lines"),
-    ("cumulative_borrowers", "Cumulative borrowers"), ("blended_funding_cost", "Blended funding cost"),
+    ("cumulative_borrowers", "Cumulative borrowers"),
+    ("blended_funding_cost", "Blended funding cost"),
     ("provision_for_contingent_liabilities", "Provision for contingent liabilities"),
 )
 LABELS = dict(HEADLINE) | {"loans_outstanding": "Loans outstanding"}
-HIGHLIGHTS = ("cumulative_registered_users", "cumulative_approved_users", "cumulative_borrowers", "loans_originated",
-              "volume", "facilitation_volume", "origination_volume", "technology_volume", "outstanding_balance",
-              "loans_outstanding", "wa_contractual_tenor_months", "repeat_borrower_contribution",
-              "blended_funding_cost")
-RISK = ("day1_delinquency_rate", "collection_rate_30d", "delinquency_90_plus_rate", "balance_over_180", "fpd_rate",
-        "provision_for_contingent_liabilities")
+HIGHLIGHTS = (
+    "cumulative_registered_users",
+    "cumulative_approved_users",
+    "cumulative_borrowers",
+    "loans_originated",
+    "volume",
+    "facilitation_volume",
+    "origination_volume",
+    "technology_volume",
+    "outstanding_balance",
+    "loans_outstanding",
+    "wa_contractual_tenor_months",
+    "repeat_borrower_contribution",
+    "blended_funding_cost",
+)
+RISK = (
+    "day1_delinquency_rate",
+    "collection_rate_30d",
+    "delinquency_90_plus_rate",
+    "balance_over_180",
+    "fpd_rate",
+    "provision_for_contingent_liabilities",
+)
 
 
 def fmt_value(value: Any, unit: str) -> str:
@@ -79,15 +102,28 @@ class Quarterly:
         return sorted({r["group"][SPLIT] for r in rows if SPLIT in r["group"]})
 
 
-def quarterly(backend: Backend, period: Period, as_of: date | None = None,
-              on_step: Callable[[str], None] | None = None,
-              collection_window: CollectionWindow | str = CollectionWindow.CALENDAR_MONTH,
-              last_closed_day: date | None = None) -> Quarterly:
+def quarterly(
+    backend: Backend,
+    period: Period,
+    as_of: date | None = None,
+    on_step: Callable[[str], None] | None = None,
+    collection_window: CollectionWindow | str = CollectionWindow.CALENDAR_MONTH,
+    last_closed_day: date | None = None,
+) -> Quarterly:
     """The report's two metric sets, totals and split by business model, from one build of the fact tables
     (`compute_splits`), so that they agree and the facts are built once. A quarter after the book's last closed
     day is refused; one running past it is reported up to it, marked partly closed."""
-    return Quarterly(*compute_splits(backend, period, as_of, [(), (SPLIT,)], on_step=on_step,
-                                     collection_window=collection_window, last_closed_day=last_closed_day))
+    return Quarterly(
+        *compute_splits(
+            backend,
+            period,
+            as_of,
+            [(), (SPLIT,)],
+            on_step=on_step,
+            collection_window=collection_window,
+            last_closed_day=last_closed_day,
+        )
+    )
 
 
 def _table(q: Quarterly, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -96,9 +132,16 @@ def _table(q: Quarterly, names: Sequence[str]) -> list[dict[str, Any]]:
     for name in names:
         metric, split = q.total[name], q.by_model[name]
         per_model = {r["group"][SPLIT]: r["value"] for r in split.rows if SPLIT in r["group"]}
-        rows.append({"metric": name, "label": LABELS[name].strip(), "unit": metric.unit, "total": metric.total(),
-                     "by_model": {m: per_model.get(m) for m in q.models} if per_model else None,
-                     "note": metric.note})
+        rows.append(
+            {
+                "metric": name,
+                "label": LABELS[name].strip(),
+                "unit": metric.unit,
+                "total": metric.total(),
+                "by_model": {m: per_model.get(m) for m in q.models} if per_model else None,
+                "note": metric.note,
+            }
+        )
     return rows
 
 
@@ -107,12 +150,25 @@ def report_data(q: Quarterly) -> dict[str, Any]:
     total = q.total.to_dict()
     return {
         "report": "quarterly",
-        **{k: total[k] for k in ("period", "as_of", "engine", "collection_window", "last_closed_day", "partly_closed",
-                                 "closed_range")},
-        "split": SPLIT, "models": q.models,
-        "business_highlights": _table(q, HIGHLIGHTS), "risk_indicators": _table(q, RISK),
+        **{
+            k: total[k]
+            for k in (
+                "period",
+                "as_of",
+                "engine",
+                "collection_window",
+                "last_closed_day",
+                "partly_closed",
+                "closed_range",
+            )
+        },
+        "split": SPLIT,
+        "models": q.models,
+        "business_highlights": _table(q, HIGHLIGHTS),
+        "risk_indicators": _table(q, RISK),
         "revenue": {r["group"]["line"]: r["value"] for r in q.total["revenue"].rows},
-        "metrics": total["metrics"], f"metrics_by_{SPLIT}": q.by_model.to_dict()["metrics"],
+        "metrics": total["metrics"],
+        f"metrics_by_{SPLIT}": q.by_model.to_dict()["metrics"],
     }
 
 
@@ -156,8 +212,11 @@ def charts(q: Quarterly) -> dict[str, str]:
     fig = Figure(figsize=(9, 3))
     for ax, name in zip(fig.subplots(1, 2), ("volume", "outstanding_balance"), strict=True):
         rows = q.by_model[name].rows
-        ax.bar([r["group"][SPLIT] for r in rows], [(r["value"] or 0) / 100 for r in rows],
-               color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][:len(rows)])
+        ax.bar(
+            [r["group"][SPLIT] for r in rows],
+            [(r["value"] or 0) / 100 for r in rows],
+            color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][: len(rows)],
+        )
         ax.set(title=f"{LABELS[name]} by business model")
     out["volume_mix"] = _png(fig)
     return out
@@ -166,8 +225,9 @@ def charts(q: Quarterly) -> dict[str, str]:
 def render_html(q: Quarterly, data: dict[str, Any] | None = None) -> str:
     """The report as one self-contained HTML page."""
     data = data or report_data(q)
-    return _ENV.get_template("quarterly.html").render(d=data, charts=charts(q), fmt=fmt_value,
-                                                      quarter=_quarter_label(q.total.period))
+    return _ENV.get_template("quarterly.html").render(
+        d=data, charts=charts(q), fmt=fmt_value, quarter=_quarter_label(q.total.period)
+    )
 
 
 def _quarter_label(period: Period) -> str:

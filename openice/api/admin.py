@@ -19,8 +19,10 @@ from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Pa
 from openice.errors import NotFound, ValidationError
 
 router = APIRouter(prefix="/v1", tags=["platform"], route_class=TransactionRoute)
-METRIC_COMPUTATIONS = Counter("openice_metric_computations_total",
-                              "Disclosure metric sets computed (requests that found one computed or under way wait)")
+METRIC_COMPUTATIONS = Counter(
+    "openice_metric_computations_total",
+    "Disclosure metric sets computed (requests that found one computed or under way wait)",
+)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 Anyone = Annotated[Tx, Depends(require(*Role))]
 Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
@@ -51,9 +53,12 @@ def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyView])
-def list_keys(tx: Anyone, page: PageParams,
-              role: Annotated[str | None, Query(max_length=16)] = None,
-              tenant: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+def list_keys(
+    tx: Anyone,
+    page: PageParams,
+    role: Annotated[str | None, Query(max_length=16)] = None,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+) -> Any:
     found = rows(tx.scope, "api_keys", page, role=role, tenant=tenant)
     return Page(items=[key_view(r) for r in found.items], next_cursor=found.next_cursor)
 
@@ -84,8 +89,7 @@ def revoke_key(key_id: str, tx: Operator) -> Any:
 
 
 @router.get("/audit", response_model=Page[AuditView])
-def list_audit(tx: Operator, page: PageParams,
-               action: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+def list_audit(tx: Operator, page: PageParams, action: Annotated[str | None, Query(max_length=64)] = None) -> Any:
     found = rows(tx.scope, "audit_log", page, action=action)
     return Page(items=[audit_view(r) for r in found.items], next_cursor=found.next_cursor)
 
@@ -116,15 +120,24 @@ class ModelPackage(BaseModel):
 def _registry(tx: Tx) -> dict[str, Any]:
     where = tx.svc.settings.model_registry
     if not where or not (Path(where) / "registry.json").exists():
-        raise NotFound("no model registry is configured (set model_registry or OPENICE_MODEL_REGISTRY)",
-                       field="model_registry")
+        raise NotFound(
+            "no model registry is configured (set model_registry or OPENICE_MODEL_REGISTRY)", field="model_registry"
+        )
     return json.loads((Path(where) / "registry.json").read_text())
 
 
 def _packages(reg: dict[str, Any]) -> list[ModelPackage]:
-    return [ModelPackage(version=p["version"], path=p["path"], package_hash=p["package_hash"],
-                         created_at=str(p["created_at"]), champion=p["version"] == reg["champion"],
-                         metrics=p.get("metrics", {})) for p in reg["packages"]]
+    return [
+        ModelPackage(
+            version=p["version"],
+            path=p["path"],
+            package_hash=p["package_hash"],
+            created_at=str(p["created_at"]),
+            champion=p["version"] == reg["champion"],
+            metrics=p.get("metrics", {}),
+        )
+        for p in reg["packages"]
+    ]
 
 
 @router.get("/models", response_model=list[ModelPackage])
@@ -142,12 +155,18 @@ def champion(tx: Operator) -> Any:
 
 
 @router.get("/portfolio/metrics", response_model=dict[str, Any])
-def portfolio_metrics(tx: Analyst,
-                      quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$", examples=["2026Q1"])],
-                      as_of: date | None = None,
-                      collection_window: Annotated[str, Query(
-                          description="calendar-month (default) or 30-days: how long after its due date a "
-                                      "repayment counts for the 30-day collection rate")] = "calendar-month") -> Any:
+def portfolio_metrics(
+    tx: Analyst,
+    quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$", examples=["2026Q1"])],
+    as_of: date | None = None,
+    collection_window: Annotated[
+        str,
+        Query(
+            description="calendar-month (default) or 30-days: how long after its due date a "
+            "repayment counts for the 30-day collection rate"
+        ),
+    ] = "calendar-month",
+) -> Any:
     """Disclosure metrics for a quarter, up to the book's last closed business day (the business date minus one):
     a quarter or as-of date after it is refused; a quarter running past it is marked partly closed. An institution
     gets only the rows split by institution that are its own."""
@@ -167,11 +186,20 @@ def portfolio_metrics(tx: Analyst,
 
     def computed() -> dict[str, Any]:
         METRIC_COMPUTATIONS.inc()
-        backend = PostgresBackend(engine) if engine.dialect.name == "postgresql" else \
-            DuckDBBackend.from_arrow(snapshot(engine))
+        backend = (
+            PostgresBackend(engine)
+            if engine.dialect.name == "postgresql"
+            else DuckDBBackend.from_arrow(snapshot(engine))
+        )
         try:
-            result = compute(backend, period, as_of, ("institution",) if own else (), collection_window=window,
-                             last_closed_day=closed).to_dict()
+            result = compute(
+                backend,
+                period,
+                as_of,
+                ("institution",) if own else (),
+                collection_window=window,
+                last_closed_day=closed,
+            ).to_dict()
         finally:
             backend.close()
         return json.loads(json.dumps(result, default=str))
@@ -181,7 +209,14 @@ def portfolio_metrics(tx: Analyst,
     key = (own, period, as_of, window, closed, book_version(engine))
     result = tx.svc.metrics_cache.get(key, computed)
     if own:
-        result = {**result, "metrics": {name: {**metric, "rows": [
-            r for r in metric["rows"] if r["group"].get("institution") == tx.principal.tenant]}
-            for name, metric in result["metrics"].items()}}
+        result = {
+            **result,
+            "metrics": {
+                name: {
+                    **metric,
+                    "rows": [r for r in metric["rows"] if r["group"].get("institution") == tx.principal.tenant],
+                }
+                for name, metric in result["metrics"].items()
+            },
+        }
     return reply(result)  # plain JSON already: not validated again against dict[str, Any], for every waiter

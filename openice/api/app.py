@@ -37,13 +37,19 @@ from openice.storage.engine import make_engine
 
 log = logging.getLogger("openice.api")
 REQUESTS = Counter("openice_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("openice_http_request_seconds", "HTTP request latency", ["method", "route"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY = Histogram(
+    "openice_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 # The service's own /metrics and request ids stay; FastAPI's OpenTelemetry instrumentation is on with the setting
 TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ERRORS = {s: {"model": Problem, "content": {problems.MEDIA_TYPE: {}}, "description": problems.TITLES[s]}
-          for s in (401, 403, 404, 409, 413, 422, 429, 503)}
+ERRORS = {
+    s: {"model": Problem, "content": {problems.MEDIA_TYPE: {}}, "description": problems.TITLES[s]}
+    for s in (401, 403, 404, 409, 413, 422, 429, 503)
+}
 
 
 class Edge:
@@ -56,8 +62,9 @@ class Edge:
 
     def __init__(self, app: ASGIApp, max_body: int, concurrency: int) -> None:
         self.app, self.max_body, self.concurrency = app, max_body, concurrency
-        self.gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+        self.gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
+        )
 
     def gate(self) -> asyncio.Semaphore:
         """One semaphore per event loop (a uvicorn worker has one; test clients may start several)."""
@@ -144,8 +151,14 @@ def _timeouts(engine: Engine, settings: Settings) -> None:
         cur.close()
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None, scorer: ScorerLike | None = None,
-               anomaly: AnomalyModel | None = None, vault: PiiVault | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    scorer: ScorerLike | None = None,
+    anomaly: AnomalyModel | None = None,
+    vault: PiiVault | None = None,
+) -> FastAPI:
     """The service over one database. Tests pass an engine, scorer and vault; `openice serve` loads them."""
     settings = settings or Settings.load()
     if engine is None:
@@ -156,11 +169,17 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
         scorer = Scorer.load(settings.model)
     services = Services(settings, engine, scorer, anomaly, vault)
-    app = FastAPI(title="openice", version="0.1.0", docs_url=None, redoc_url=None, responses=ERRORS,
-                  lifespan=partial(_lifespan, services),
-                  telemetry=None if settings.telemetry else TELEMETRY_OFF,
-                  description="Applications, decisions, fund matching, servicing and disclosure metrics. "
-                              "Errors are RFC 9457 problem+json; money is a decimal string with a currency.")
+    app = FastAPI(
+        title="openice",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        responses=ERRORS,
+        lifespan=partial(_lifespan, services),
+        telemetry=None if settings.telemetry else TELEMETRY_OFF,
+        description="Applications, decisions, fund matching, servicing and disclosure metrics. "
+        "Errors are RFC 9457 problem+json; money is a decimal string with a currency.",
+    )
     app.state.services = services
     if scorer is not None and anomaly is None:
         _ = app.state.services.decisioning.anomaly  # fitted now, not inside the first application's request
@@ -180,9 +199,13 @@ def _operations(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="openice API",
-                                   swagger_js_url="/static/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/swagger-ui.css", swagger_favicon_url="/static/favicon.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="openice API",
+            swagger_js_url="/static/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.png",
+        )
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:

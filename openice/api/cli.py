@@ -18,10 +18,13 @@ key_app = typer.Typer(help="API keys: create (shown once), revoke.", no_args_is_
 Db = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
 
 
-def serve(db: Db = None, host: Annotated[str | None, typer.Option(help="Bind address")] = None,
-          port: Annotated[int | None, typer.Option(help="TCP port")] = None,
-          workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
-          config: Annotated[str | None, typer.Option(help="TOML file with an [api] table")] = None) -> None:
+def serve(
+    db: Db = None,
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+    config: Annotated[str | None, typer.Option(help="TOML file with an [api] table")] = None,
+) -> None:
     """Start the HTTP service (OpenAPI at /openapi.json, docs at /docs, all served locally)."""
     import uvicorn
 
@@ -37,16 +40,26 @@ def serve(db: Db = None, host: Annotated[str | None, typer.Option(help="Bind add
         console.print(f"[red]error[/red] {error}")
         raise typer.Exit(2) from None
     os.environ.update({"OPENICE_DB": settings.db, **({"OPENICE_CONFIG": config} if config else {})})
-    uvicorn.run("openice.api.app:from_env", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, timeout_keep_alive=settings.keep_alive_seconds,
-                timeout_graceful_shutdown=10, log_level="warning",
-                access_log=False)  # no access lines at this log level anyway; skip building them
+    uvicorn.run(
+        "openice.api.app:from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        timeout_graceful_shutdown=10,
+        log_level="warning",
+        access_log=False,
+    )  # no access lines at this log level anyway; skip building them
 
 
 @key_app.command("create")
-def create(role: Annotated[str, typer.Option(help="operator | institution | borrower | collections")],
-           tenant: Annotated[str, typer.Option(help="'platform', an institution code or a borrower id")] = PLATFORM,
-           label: Annotated[str, typer.Option(help="What the key is for")] = "", db: Db = None) -> None:
+def create(
+    role: Annotated[str, typer.Option(help="operator | institution | borrower | collections")],
+    tenant: Annotated[str, typer.Option(help="'platform', an institution code or a borrower id")] = PLATFORM,
+    label: Annotated[str, typer.Option(help="What the key is for")] = "",
+    db: Db = None,
+) -> None:
     """Create a key and print its secret once (only its SHA-256 is stored)."""
     engine = make_engine(Settings.load(db=db).db)
     migrate(engine)

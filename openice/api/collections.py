@@ -43,8 +43,10 @@ class CaseView(BaseModel):
     resolution: str | None = Field(description="cured | repaid | recovered, once closed")
     stage: str = Field(description="the loan's bucket: M1 | M2 | M3 | M4+ | WO (recovery after write-off)")
     days_past_due: int
-    overdue: Money = Field(description="unpaid due principal, interest, fees and late fees; after write-off, "
-                                       "what was written off less what was recovered")
+    overdue: Money = Field(
+        description="unpaid due principal, interest, fees and late fees; after write-off, "
+        "what was written off less what was recovered"
+    )
     assignee: str | None
     opened_on: date
     closed_on: date | None
@@ -139,8 +141,11 @@ def _funder(tx: Tx) -> str | None:
 def _case(view: dict[str, Any]) -> dict[str, Any]:
     currency = view["currency"]
     promise = view["promise"]
-    return {**view, "overdue": money(view["overdue_amount"], currency),
-            "promise": None if promise is None else {**promise, "amount": money(promise["amount"], currency)}}
+    return {
+        **view,
+        "overdue": money(view["overdue_amount"], currency),
+        "promise": None if promise is None else {**promise, "amount": money(promise["amount"], currency)},
+    }
 
 
 def _detail(view: dict[str, Any]) -> CaseDetail:
@@ -152,15 +157,23 @@ def _detail(view: dict[str, Any]) -> CaseDetail:
 @router.get("/summary", response_model=list[StageSummary])
 def summary(tx: Desk) -> Any:
     """Open cases per stage: how many, how much is overdue, how many are due today, promises pending."""
-    return reply([StageSummary(stage=s["stage"], cases=s["cases"], overdue=money(s["overdue_amount"], s["currency"]),
-                               due_today=s["due_today"], promises_pending=s["promises_pending"],
-                               unassigned=s["unassigned"])
-                  for s in Collections(tx.joined).summary(_funder(tx))])
+    return reply(
+        [
+            StageSummary(
+                stage=s["stage"],
+                cases=s["cases"],
+                overdue=money(s["overdue_amount"], s["currency"]),
+                due_today=s["due_today"],
+                promises_pending=s["promises_pending"],
+                unassigned=s["unassigned"],
+            )
+            for s in Collections(tx.joined).summary(_funder(tx))
+        ]
+    )
 
 
 @router.get("/performance", response_model=Performance)
-def performance(tx: Desk, start: Annotated[date, Query(alias="from")], end: Annotated[date, Query(alias="to")]
-                ) -> Any:
+def performance(tx: Desk, start: Annotated[date, Query(alias="from")], end: Annotated[date, Query(alias="to")]) -> Any:
     """How the desk did between two business days, per agent (and currency) and per stage."""
     found = Collections(tx.joined).performance(start, end, _funder(tx))
     agents = [{**a, "kept_amount": money(a["kept_amount"], a["currency"])} for a in found["agents"]]
@@ -168,23 +181,30 @@ def performance(tx: Desk, start: Annotated[date, Query(alias="from")], end: Anno
 
 
 @router.get("/queue", response_model=WorkQueue)
-def work_queue(tx: Desk, stage: Annotated[str | None, Query(pattern=STAGE)] = None,
-               assignee: Annotated[str | None, Query(max_length=64)] = None,
-               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
+def work_queue(
+    tx: Desk,
+    stage: Annotated[str | None, Query(pattern=STAGE)] = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
     """Today's work list: open cases due for contact, most severe stage first, then the largest amount."""
     found = Collections(tx.joined).queue(_funder(tx), stage, assignee, limit)
     return reply(WorkQueue(items=[CaseView.model_validate(_case(v)) for v in found]))
 
 
 @router.get("/cases", response_model=Page[CaseView])
-def list_cases(tx: Desk, page: PageParams,
-               status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
-               stage: Annotated[str | None, Query(pattern=STAGE)] = None,
-               assignee: Annotated[str | None, Query(max_length=64)] = None,
-               loan_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
+def list_cases(
+    tx: Desk,
+    page: PageParams,
+    status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+    stage: Annotated[str | None, Query(pattern=STAGE)] = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    loan_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Any:
     found = rows(tx.scope, "collection_cases", page, status=status, stage=stage, assignee=assignee, loan_id=loan_id)
-    return reply(Page(items=[CaseView.model_validate(_case(case_view(r))) for r in found.items],
-                      next_cursor=found.next_cursor))
+    return reply(
+        Page(items=[CaseView.model_validate(_case(case_view(r))) for r in found.items], next_cursor=found.next_cursor)
+    )
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
@@ -200,28 +220,40 @@ def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx:
     amount, by = None, None
     if body.promise is not None:
         if body.promise.currency != case.currency:
-            raise ValidationError(f"the loan is in {case.currency}, not {body.promise.currency}",
-                                  field="promise.currency")
+            raise ValidationError(
+                f"the loan is in {case.currency}, not {body.promise.currency}", field="promise.currency"
+            )
         amount, by = to_minor(body.promise.amount, case.currency, "promise.amount"), body.promise.by
 
     def work() -> dict[str, Any]:
         try:
-            found = Collections(tx.joined).record_contact(case_id, channel=body.channel, outcome=body.outcome,
-                                                          agent=tx.principal.key_id, promise_amount=amount,
-                                                          promise_date=by, funder=_funder(tx))
+            found = Collections(tx.joined).record_contact(
+                case_id,
+                channel=body.channel,
+                outcome=body.outcome,
+                agent=tx.principal.key_id,
+                promise_amount=amount,
+                promise_date=by,
+                funder=_funder(tx),
+            )
         except ValidationError as error:
             raise ValidationError(error.message, field=BODY_FIELDS.get(error.field or "", error.field)) from None
-        tx.audit("collections.contact", f"collection_case/{case_id}",
-                 {"loan_id": case.loan_id, "outcome": body.outcome, "promise_amount": amount})
+        tx.audit(
+            "collections.contact",
+            f"collection_case/{case_id}",
+            {"loan_id": case.loan_id, "outcome": body.outcome, "promise_amount": amount},
+        )
         return _detail(found).model_dump(mode="json")
 
-    return reply(tx.creates.run(tx.principal, key, f"collections.contact:{case_id}", body.model_dump(mode="json"),
-                                work), 201)
+    return reply(
+        tx.creates.run(tx.principal, key, f"collections.contact:{case_id}", body.model_dump(mode="json"), work), 201
+    )
 
 
 @router.post("/assignments", status_code=201, response_model=Assigned)
 def assign(body: AssignIn, key: IdempotencyKey, tx: Agent) -> Any:
     """Share the open unassigned cases among these agents, largest amounts first, evening out workloads."""
+
     def work() -> dict[str, Any]:
         received = Collections(tx.joined).assign(body.agents, _funder(tx), body.stage)
         tx.audit("collections.assigned", "collection_cases", {"assigned": received, "stage": body.stage})

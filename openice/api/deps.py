@@ -105,8 +105,11 @@ class Tx:
                     raise _unauthenticated()
                 wait = self.svc.limiter.allow(principal.key_id)
                 if wait:
-                    raise HTTPException(429, f"rate limit of {self.svc.settings.rate_limit_per_second:g} requests/s "
-                                             "for this key", headers={"Retry-After": str(max(1, round(wait)))})
+                    raise HTTPException(
+                        429,
+                        f"rate limit of {self.svc.settings.rate_limit_per_second:g} requests/s for this key",
+                        headers={"Retry-After": str(max(1, round(wait)))},
+                    )
                 if principal.role not in self.roles:
                     raise HTTPException(403, f"this operation is for {', '.join(r.value for r in self.roles)} keys")
                 self.conn, self.principal = conn, principal
@@ -128,8 +131,13 @@ class Tx:
         if self.booking is not None:
             self.booking(result)
 
-    def book(self, action: str, resource: str, call: Callable[[], dict[str, Any]],
-             detail: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    def book(
+        self,
+        action: str,
+        resource: str,
+        call: Callable[[], dict[str, Any]],
+        detail: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Run a money call of `servicing` whose audit row is written inside the call's own unit of work when it
         books, and not when its idempotency key replays an earlier result: one row per action, whatever the
         retries. The row's detail is the booked transaction's id unless `detail` says otherwise."""
@@ -184,8 +192,9 @@ def request_id(request: Request) -> str:
 
 
 def _unauthenticated() -> HTTPException:
-    return HTTPException(401, "a valid API key is required: Authorization: Bearer <key>",
-                         headers={"WWW-Authenticate": "Bearer"})
+    return HTTPException(
+        401, "a valid API key is required: Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def require(*roles: Role) -> Callable[..., Any]:
@@ -193,8 +202,11 @@ def require(*roles: Role) -> Callable[..., Any]:
     request without a key is refused at once, then one with input no operation accepts (`openice.api.inputs`), and
     `TransactionRoute` checks the key and the role in the operation's own trip through the thread pool."""
 
-    async def transaction(request: Request, svc: Annotated[Services, Depends(services)],
-                          credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Tx:
+    async def transaction(
+        request: Request,
+        svc: Annotated[Services, Depends(services)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> Tx:
         if credentials is None:
             raise _unauthenticated()
         errors = parameter_errors(request.path_params, request.query_params.multi_items())
@@ -222,7 +234,13 @@ class TransactionRoute(APIRoute):
         super().__init__(path, in_transaction, **kwargs)
 
 
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=128,
-                                       pattern=r"^[A-Za-z0-9._:-]+$",
-                                       description="Same key and body replay the first response; "
-                                                   "same key with another body is 409")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Same key and body replay the first response; same key with another body is 409",
+    ),
+]

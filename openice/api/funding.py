@@ -50,8 +50,9 @@ def put_institution(code: str, body: Institution, tx: Operator) -> Any:
 @router.get("/institutions", response_model=Page[Institution])
 def list_institutions(tx: Funder, page: PageParams) -> Any:
     found = rows(tx.scope, "institutions", page)
-    return Page(items=[Institution.model_validate_json(r.definition) for r in found.items],
-                next_cursor=found.next_cursor)
+    return Page(
+        items=[Institution.model_validate_json(r.definition) for r in found.items], next_cursor=found.next_cursor
+    )
 
 
 @router.get("/institutions/{code}", response_model=Institution)
@@ -78,12 +79,22 @@ def settle_referral_fees(code: str, body: ReferralSettlementIn, key: Idempotency
     More than it owes in that currency is refused."""
     tx.owned("institutions", code, "code")
     amount = to_minor(body.amount, body.currency)
-    done = tx.book("referral.settled", f"institution/{code}",
-                   lambda: tx.servicing.settle_referral_fees(code, amount, body.currency, tx.principal.scoped(key)),
-                   lambda settled: {"amount": amount, "currency": body.currency, "loans": settled["loans"]})
-    return reply(ReferralSettlement(institution=code, settled=money(done["settled"], body.currency),
-                                    loans=done["loans"], still_owed=money(done["still_owed"], body.currency),
-                                    settled_on=done["settled_on"]), 201)
+    done = tx.book(
+        "referral.settled",
+        f"institution/{code}",
+        lambda: tx.servicing.settle_referral_fees(code, amount, body.currency, tx.principal.scoped(key)),
+        lambda settled: {"amount": amount, "currency": body.currency, "loans": settled["loans"]},
+    )
+    return reply(
+        ReferralSettlement(
+            institution=code,
+            settled=money(done["settled"], body.currency),
+            loans=done["loans"],
+            still_owed=money(done["still_owed"], body.currency),
+            settled_on=done["settled_on"],
+        ),
+        201,
+    )
 
 
 class QuotaPeriod(BaseModel):
@@ -114,7 +125,8 @@ class MatchingRunView(BaseModel):
     objective: int = Field(description="expected margin less the risk penalty of the assignment (minor units)")
     greedy_objective: int = Field(description="the same for the greedy waterfall on the same batch")
     prices: dict[str, dict[str, float]] = Field(
-        description="per institution, the shadow prices of its quotas and caps that routing adds to its cost")
+        description="per institution, the shadow prices of its quotas and caps that routing adds to its cost"
+    )
     created_at: str
 
 
@@ -123,16 +135,32 @@ def list_matching_runs(tx: Operator, page: PageParams) -> Any:
     """The batch optimisations run so far, with the shadow prices real-time routing prices institutions by (the
     latest run's); newest last, as every list is ordered by id."""
     found = rows(tx.scope, "matching_runs", page)
-    return reply(Page(items=[MatchingRunView(id=r.id, run_on=from_day(r.run_day), drawdowns=r.drawdowns,
-                                             objective=r.objective, greedy_objective=r.greedy_objective,
-                                             prices=json.loads(r.prices), created_at=r.created_at)
-                             for r in found.items], next_cursor=found.next_cursor))
+    return reply(
+        Page(
+            items=[
+                MatchingRunView(
+                    id=r.id,
+                    run_on=from_day(r.run_day),
+                    drawdowns=r.drawdowns,
+                    objective=r.objective,
+                    greedy_objective=r.greedy_objective,
+                    prices=json.loads(r.prices),
+                    created_at=r.created_at,
+                )
+                for r in found.items
+            ],
+            next_cursor=found.next_cursor,
+        )
+    )
 
 
 @router.get("/offers", response_model=Page[OfferView])
-def list_offers(tx: Funder, page: PageParams,
-                status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|expired|failed)$")] = None,
-                drawdown_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Any:
+def list_offers(
+    tx: Funder,
+    page: PageParams,
+    status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|expired|failed)$")] = None,
+    drawdown_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Any:
     found = rows(tx.scope, "offers", page, status=status, drawdown_id=drawdown_id)
     return Page(items=[offer_view(r) for r in found.items], next_cursor=found.next_cursor)
 
@@ -150,26 +178,31 @@ def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) 
     def work() -> dict[str, Any]:
         result = tx.matching.answer(offer_id, tx.principal.tenant, accept, body.reason)
         record_expiries(tx.conn, tx.request_id, result["expired"])
-        tx.audit(f"offer.{verb}", f"offer/{offer_id}", {"drawdown_id": result["drawdown_id"],
-                                                        "drawdown_status": result["status"],
-                                                        "loan_id": result["loan_id"]})
-        return OfferAnswer(offer=offer_view(tx.owned("offers", offer_id, "offer_id")),
-                           drawdown_status=result["status"], loan_id=result["loan_id"]).model_dump(mode="json")
+        tx.audit(
+            f"offer.{verb}",
+            f"offer/{offer_id}",
+            {"drawdown_id": result["drawdown_id"], "drawdown_status": result["status"], "loan_id": result["loan_id"]},
+        )
+        return OfferAnswer(
+            offer=offer_view(tx.owned("offers", offer_id, "offer_id")),
+            drawdown_status=result["status"],
+            loan_id=result["loan_id"],
+        ).model_dump(mode="json")
 
     return tx.creates.run(tx.principal, key, f"offer.{verb}:{offer_id}", body.model_dump(), work)
 
 
 @router.post("/offers/{offer_id}/acceptance", status_code=201, response_model=OfferAnswer)
-def accept_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional,
-                 body: OfferAnswerIn | None = None) -> Any:
+def accept_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional, body: OfferAnswerIn | None = None) -> Any:
     """The institution funds the drawdown: the loan is originated under it (manual institutions only; automatic
     ones answered when the offer was made)."""
     return _answer(tx, offer_id, key, body or OfferAnswerIn(), accept=True)
 
 
 @router.post("/offers/{offer_id}/decline", status_code=201, response_model=OfferAnswer)
-def decline_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional,
-                  body: OfferAnswerIn | None = None) -> Any:
+def decline_offer(
+    offer_id: NumericId, key: IdempotencyKey, tx: Institutional, body: OfferAnswerIn | None = None
+) -> Any:
     """The institution passes: its quota is released and the drawdown goes to the next institution."""
     return _answer(tx, offer_id, key, body or OfferAnswerIn(), accept=False)
 
@@ -177,11 +210,22 @@ def decline_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional,
 REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "application/pdf"}
 
 
-@router.get("/offers/{offer_id}/report", response_class=Response, responses={200: {"content": {
-    "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}},
-    "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
-def get_report(offer_id: NumericId, tx: Funder,
-               format: Annotated[Literal["json", "html", "pdf"], Query()] = "json") -> Response:
+@router.get(
+    "/offers/{offer_id}/report",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
+def get_report(
+    offer_id: NumericId, tx: Funder, format: Annotated[Literal["json", "html", "pdf"], Query()] = "json"
+) -> Response:
     """The pre-loan investigation report sent with the offer; personal data in it is masked."""
     tx.owned("offers", offer_id, "offer_id")
     report = tx.matching.report(offer_id, format)
@@ -189,5 +233,8 @@ def get_report(offer_id: NumericId, tx: Funder,
         return JSONResponse(report)
     if format == "html":
         return HTMLResponse(str(report))
-    return Response(bytes(report), media_type=REPORT_TYPES["pdf"],  # type: ignore[arg-type]
-                    headers={"Content-Disposition": f'inline; filename="offer-{offer_id}.pdf"'})
+    return Response(
+        bytes(report),
+        media_type=REPORT_TYPES["pdf"],  # type: ignore[arg-type]
+        headers={"Content-Disposition": f'inline; filename="offer-{offer_id}.pdf"'},
+    )

@@ -70,8 +70,11 @@ def body_errors(body: bytes) -> list[dict[str, Any]]:
 
 def parameter_errors(path: dict[str, Any], query: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Path and query parameters holding a NUL character (names included: they reach no query, but say so)."""
-    found = [_error(("path", name), reason) for name, value in path.items()
-             if isinstance(value, str) and (reason := text_problem(value)) is not None]
+    found = [
+        _error(("path", name), reason)
+        for name, value in path.items()
+        if isinstance(value, str) and (reason := text_problem(value)) is not None
+    ]
     for name, value in query:
         reason = text_problem(name + value)
         if reason is not None:

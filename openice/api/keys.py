@@ -28,7 +28,8 @@ PLATFORM = "platform"
 # Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a
 # revoked or rotated key is refused by every worker from the moment the revocation commits.
 _LIVE_KEY = select(a.api_keys.c.id, a.api_keys.c.role, a.api_keys.c.tenant).where(
-    a.api_keys.c.key_hash == bindparam("key_hash"), a.api_keys.c.revoked_at.is_(None))
+    a.api_keys.c.key_hash == bindparam("key_hash"), a.api_keys.c.revoked_at.is_(None)
+)
 
 
 class Role(StrEnum):
@@ -54,8 +55,15 @@ def hash_secret(secret: str) -> str:
 
 
 def key_view(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "role": row.role, "tenant": row.tenant, "label": row.label, "created_at": row.created_at,
-            "revoked_at": row.revoked_at, "replaced_by": row.replaced_by}
+    return {
+        "id": row.id,
+        "role": row.role,
+        "tenant": row.tenant,
+        "label": row.label,
+        "created_at": row.created_at,
+        "revoked_at": row.revoked_at,
+        "replaced_by": row.replaced_by,
+    }
 
 
 class ApiKeys:
@@ -66,8 +74,9 @@ class ApiKeys:
 
     def _check_tenant(self, conn: Any, role: Role, tenant: str) -> None:
         exists = {
-            Role.INSTITUTION: lambda: conn.execute(select(d.institutions.c.code).where(
-                d.institutions.c.code == tenant)).first(),
+            Role.INSTITUTION: lambda: conn.execute(
+                select(d.institutions.c.code).where(d.institutions.c.code == tenant)
+            ).first(),
             Role.BORROWER: lambda: conn.execute(select(d.borrowers.c.id).where(d.borrowers.c.id == tenant)).first(),
         }
         if role is Role.OPERATOR and tenant != PLATFORM:
@@ -87,9 +96,17 @@ class ApiKeys:
         key_id = "K" + uuid.uuid4().hex[:20]
         with self.engine.begin() as conn:
             self._check_tenant(conn, kind, tenant)
-            conn.execute(insert(a.api_keys).values(id=key_id, key_hash=hash_secret(secret), role=kind.value,
-                                                   tenant=tenant, label=label, created_at=now_iso(),
-                                                   created_by=created_by))
+            conn.execute(
+                insert(a.api_keys).values(
+                    id=key_id,
+                    key_hash=hash_secret(secret),
+                    role=kind.value,
+                    tenant=tenant,
+                    label=label,
+                    created_at=now_iso(),
+                    created_by=created_by,
+                )
+            )
             row = conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).one()
         return {**key_view(row), "secret": secret}
 
@@ -98,15 +115,21 @@ class ApiKeys:
         old = self._live(key_id)
         new = self.create(old.role, old.tenant, old.label, by)
         with self.engine.begin() as conn:
-            conn.execute(update(a.api_keys).where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
-                         .values(revoked_at=now_iso(), replaced_by=new["id"]))
+            conn.execute(
+                update(a.api_keys)
+                .where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now_iso(), replaced_by=new["id"])
+            )
         return new
 
     def revoke(self, key_id: str) -> dict[str, Any]:
         self._live(key_id)
         with self.engine.begin() as conn:
-            conn.execute(update(a.api_keys).where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
-                         .values(revoked_at=now_iso()))
+            conn.execute(
+                update(a.api_keys)
+                .where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now_iso())
+            )
             return key_view(conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).one())
 
     def _live(self, key_id: str) -> Any:

@@ -87,8 +87,11 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
 
     def work() -> dict[str, Any]:
         result = tx.decisioning.apply(borrower_id, body)
-        tx.audit("decision.made", result["decision_id"],
-                 {"borrower_id": borrower_id, "outcome": result["outcome"], "line_id": result["line_id"]})
+        tx.audit(
+            "decision.made",
+            result["decision_id"],
+            {"borrower_id": borrower_id, "outcome": result["outcome"], "line_id": result["line_id"]},
+        )
         row = DecisionRepository(tx.conn).get(result["decision_id"])
         return decision_view(row, result["line_id"]).model_dump(mode="json")
 
@@ -96,12 +99,20 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
 
 
 @router.get("/decisions", response_model=Page[DecisionView])
-def list_decisions(tx: SelfOrOperator, page: PageParams,
-                   borrower_id: Annotated[str | None, Query(max_length=64)] = None,
-                   outcome: Annotated[str | None, Query(pattern="^(approved|review|declined)$")] = None) -> Any:
+def list_decisions(
+    tx: SelfOrOperator,
+    page: PageParams,
+    borrower_id: Annotated[str | None, Query(max_length=64)] = None,
+    outcome: Annotated[str | None, Query(pattern="^(approved|review|declined)$")] = None,
+) -> Any:
     found = rows(tx.scope, "decisions", page, borrower_id=borrower_id, outcome=outcome)
-    lines = dict(tx.conn.execute(select(d.credit_lines.c.decision_id, d.credit_lines.c.id).where(
-        d.credit_lines.c.decision_id.in_([r.id for r in found.items]))).all())  # one query for the page
+    lines = dict(
+        tx.conn.execute(
+            select(d.credit_lines.c.decision_id, d.credit_lines.c.id).where(
+                d.credit_lines.c.decision_id.in_([r.id for r in found.items])
+            )
+        ).all()
+    )  # one query for the page
     return reply(Page(items=[decision_view(r, lines.get(r.id)) for r in found.items], next_cursor=found.next_cursor))
 
 
@@ -111,13 +122,17 @@ def get_decision(decision_id: str, tx: SelfOrOperator) -> Any:
 
 
 @router.get("/credit-lines", response_model=Page[CreditLineView])
-def list_lines(tx: SelfOrOperator, page: PageParams,
-               borrower_id: Annotated[str | None, Query(max_length=64)] = None,
-               status: Annotated[str | None, Query(pattern="^(active|expired|frozen)$")] = None) -> Any:
+def list_lines(
+    tx: SelfOrOperator,
+    page: PageParams,
+    borrower_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(pattern="^(active|expired|frozen)$")] = None,
+) -> Any:
     found = rows(tx.scope, "credit_lines", page, borrower_id=borrower_id, status=status)
     products = ProductRepository(tx.conn)
-    return reply(Page(items=[line_view(r, products.get(r.product_code)) for r in found.items],
-                      next_cursor=found.next_cursor))
+    return reply(
+        Page(items=[line_view(r, products.get(r.product_code)) for r in found.items], next_cursor=found.next_cursor)
+    )
 
 
 @router.get("/credit-lines/{line_id}", response_model=CreditLineView)
@@ -137,8 +152,11 @@ def draw(line_id: str, body: DrawdownIn, key: IdempotencyKey, tx: SelfOrOperator
     amount = to_minor(body.amount, currency)
 
     def audit(done: dict[str, Any]) -> None:  # once per drawdown: a replayed key does not call it
-        tx.audit("drawdown", str(done["drawdown_id"]),
-                 {"line_id": line_id, "amount": amount, "status": done["status"], "loan_id": done["loan_id"]})
+        tx.audit(
+            "drawdown",
+            str(done["drawdown_id"]),
+            {"line_id": line_id, "amount": amount, "status": done["status"], "loan_id": done["loan_id"]},
+        )
 
     result = tx.matching.drawdown(line_id, amount, body.tenor, tx.principal.scoped(key), routed=audit)
     row = DrawdownRepository(tx.conn).get(result["drawdown_id"])
@@ -146,12 +164,19 @@ def draw(line_id: str, body: DrawdownIn, key: IdempotencyKey, tx: SelfOrOperator
 
 
 @router.get("/drawdowns", response_model=Page[DrawdownView])
-def list_drawdowns(tx: SelfOrOperator, page: PageParams,
-                   line_id: Annotated[str | None, Query(max_length=64)] = None,
-                   status: Annotated[str | None, Query(max_length=16)] = None) -> Any:
+def list_drawdowns(
+    tx: SelfOrOperator,
+    page: PageParams,
+    line_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+) -> Any:
     found = rows(tx.scope, "drawdowns", page, line_id=line_id, status=status)
-    return reply(Page(items=[drawdown_view(r, _drawdown_currency(tx.scope, r)) for r in found.items],
-                      next_cursor=found.next_cursor))
+    return reply(
+        Page(
+            items=[drawdown_view(r, _drawdown_currency(tx.scope, r)) for r in found.items],
+            next_cursor=found.next_cursor,
+        )
+    )
 
 
 def _drawdown_currency(scope: Scope, row: Any) -> str:

@@ -40,11 +40,14 @@ Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 
 
 @router.get("/loans", response_model=Page[LoanView])
-def list_loans(tx: Anyone, page: PageParams,
-               status: Annotated[str | None, Query(pattern="^(active|closed|written_off)$")] = None,
-               bucket: Annotated[str | None, Query(pattern=r"^(C|M1|M2|M3|M4\+|WO)$")] = None,
-               borrower_id: Annotated[str | None, Query(max_length=64)] = None,
-               funder: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+def list_loans(
+    tx: Anyone,
+    page: PageParams,
+    status: Annotated[str | None, Query(pattern="^(active|closed|written_off)$")] = None,
+    bucket: Annotated[str | None, Query(pattern=r"^(C|M1|M2|M3|M4\+|WO)$")] = None,
+    borrower_id: Annotated[str | None, Query(max_length=64)] = None,
+    funder: Annotated[str | None, Query(max_length=64)] = None,
+) -> Any:
     found = rows(tx.scope, "loans", page, status=status, bucket=bucket, borrower_id=borrower_id, original_funder=funder)
     return reply(Page(items=[loan_view(r) for r in found.items], next_cursor=found.next_cursor))
 
@@ -64,18 +67,21 @@ def list_transactions(loan_id: NumericId, tx: Anyone, page: PageParams) -> Any:
 
 
 def _result(result: dict[str, Any], currency: str) -> PaymentResult:
-    return PaymentResult(transaction_id=result["transaction_id"], loan_id=result["loan_id"], status=result["status"],
-                         outstanding_principal=money(result["outstanding_principal"], currency),
-                         value_date=result.get("value_date"),
-                         allocated={k: money(v, currency) for k, v in result.get("allocated", {}).items()})
+    return PaymentResult(
+        transaction_id=result["transaction_id"],
+        loan_id=result["loan_id"],
+        status=result["status"],
+        outstanding_principal=money(result["outstanding_principal"], currency),
+        value_date=result.get("value_date"),
+        allocated={k: money(v, currency) for k, v in result.get("allocated", {}).items()},
+    )
 
 
 def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]], **detail: Any) -> Response:
     """The money call, audited as `action` when it books (a replay of its key writes no second row), with the
     transaction and whatever `detail` is given (a backdated value date, a reason)."""
     extra = {k: v for k, v in detail.items() if v is not None}
-    booked = tx.book(action, f"loan/{loan.id}", call,
-                     lambda done: {"transaction_id": done["transaction_id"], **extra})
+    booked = tx.book(action, f"loan/{loan.id}", call, lambda done: {"transaction_id": done["transaction_id"], **extra})
     return reply(_result(booked, loan.currency), 201)
 
 
@@ -84,18 +90,34 @@ def repay(loan_id: NumericId, body: PaymentIn, key: IdempotencyKey, tx: Payer) -
     """A payment of what is due, today. Backdating (an earlier value date) is an operator's, with a reason."""
     loan = tx.owned("loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
-    return _move(tx, "loan.repayment", loan, lambda: tx.servicing.repay(
-        loan_id, amount, tx.principal.scoped(key), body.value_date, body.currency, body.reason,
-        may_backdate=tx.principal.role is Role.OPERATOR),
-        value_date=body.value_date and body.value_date.isoformat(), reason=body.reason)
+    return _move(
+        tx,
+        "loan.repayment",
+        loan,
+        lambda: tx.servicing.repay(
+            loan_id,
+            amount,
+            tx.principal.scoped(key),
+            body.value_date,
+            body.currency,
+            body.reason,
+            may_backdate=tx.principal.role is Role.OPERATOR,
+        ),
+        value_date=body.value_date and body.value_date.isoformat(),
+        reason=body.reason,
+    )
 
 
 @router.post("/loans/{loan_id}/prepayments", status_code=201, response_model=PaymentResult)
 def prepay(loan_id: NumericId, body: PrepaymentIn, key: IdempotencyKey, tx: Borrower) -> Any:
     loan = tx.owned("loans", loan_id, "loan_id")
     amount = to_minor(body.amount, loan.currency)
-    return _move(tx, "loan.prepayment", loan, lambda: tx.servicing.prepay(
-        loan_id, amount, tx.principal.scoped(key), body.mode, body.currency))
+    return _move(
+        tx,
+        "loan.prepayment",
+        loan,
+        lambda: tx.servicing.prepay(loan_id, amount, tx.principal.scoped(key), body.mode, body.currency),
+    )
 
 
 @router.post("/loans/{loan_id}/recoveries", status_code=201, response_model=PaymentResult)
@@ -113,8 +135,13 @@ def write_off(loan_id: NumericId, key: IdempotencyKey, tx: Operator, body: Write
     """Write a loan off now; a guaranteed loan is paid out to its institution first. Not past due: give a reason."""
     loan = tx.owned("loans", loan_id, "loan_id")
     reason = body.reason if body else None
-    return _move(tx, "loan.write_off", loan, lambda: tx.servicing.write_off(loan_id, tx.principal.scoped(key), reason),
-                 reason=reason)
+    return _move(
+        tx,
+        "loan.write_off",
+        loan,
+        lambda: tx.servicing.write_off(loan_id, tx.principal.scoped(key), reason),
+        reason=reason,
+    )
 
 
 @router.post("/transactions/{transaction_id}/reversal", status_code=201, response_model=PaymentResult)
@@ -122,5 +149,6 @@ def reverse(transaction_id: NumericId, key: IdempotencyKey, tx: Operator) -> Any
     """Undo a payment; the loan's later history is replayed without it."""
     txn = tx.owned("transactions", transaction_id, "transaction_id")
     loan = tx.owned("loans", txn.loan_id, "loan_id")
-    return _move(tx, "transaction.reversed", loan,
-                 lambda: tx.servicing.reverse(transaction_id, tx.principal.scoped(key)))
+    return _move(
+        tx, "transaction.reversed", loan, lambda: tx.servicing.reverse(transaction_id, tx.principal.scoped(key))
+    )

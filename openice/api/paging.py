@@ -20,8 +20,10 @@ class Paging(BaseModel):
     limit: int = 50
 
 
-async def paging(cursor: Annotated[str | None, Query(max_length=200, description="from the previous page")] = None,
-           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Paging:
+async def paging(
+    cursor: Annotated[str | None, Query(max_length=200, description="from the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Paging:
     """A coroutine: no I/O, so no trip through the thread pool."""
     return Paging(cursor=cursor, limit=limit)
 

@@ -16,11 +16,27 @@ from openice.errors import OpeniceError
 
 log = logging.getLogger("openice.api")
 MEDIA_TYPE = "application/problem+json"
-STATUS = {"validation_error": 422, "not_found": 404, "conflict": 409, "forbidden": 403, "unavailable": 503,
-          "error": 400}
-TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 413: "Content too large", 422: "Unprocessable content", 429: "Too many requests",
-          500: "Internal server error", 503: "Service unavailable"}
+STATUS = {
+    "validation_error": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "forbidden": 403,
+    "unavailable": 503,
+    "error": 400,
+}
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
 
 
 class FieldError(BaseModel):
@@ -41,15 +57,28 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
-def problem(status: int, detail: str, *, field: str | None = None, instance: str | None = None,
-            request_id: str | None = None, errors: list[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    field: str | None = None,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     slug = TITLES.get(status, "Error").lower().replace(" ", "-")
-    body = Problem(type=f"/problems/{slug}", title=TITLES.get(status, "Error"), status=status, detail=detail,
-                   instance=instance, field=field, request_id=request_id,
-                   errors=[FieldError(**e) for e in errors] if errors else None)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=MEDIA_TYPE,
-                        headers=headers)
+    body = Problem(
+        type=f"/problems/{slug}",
+        title=TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=instance,
+        field=field,
+        request_id=request_id,
+        errors=[FieldError(**e) for e in errors] if errors else None,
+    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def _context(request: Request) -> dict[str, Any]:
@@ -70,11 +99,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _loc(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
-                  for e in exc.errors()]
+        errors = [
+            {"field": _loc(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))} for e in exc.errors()
+        ]
         first = errors[0] if errors else {"field": "request", "reason": "invalid"}
-        return problem(422, f"{first['field']}: {first['reason']}", field=first["field"], errors=errors,
-                       **_context(request))
+        return problem(
+            422, f"{first['field']}: {first['reason']}", field=first["field"], errors=errors, **_context(request)
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -88,8 +119,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable on %s: %s", request.url.path, type(exc.orig).__name__)
-        return problem(503, "the database is busy or unreachable; retry", headers={"Retry-After": "1"},
-                       **_context(request))
+        return problem(
+            503, "the database is busy or unreachable; retry", headers={"Retry-After": "1"}, **_context(request)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

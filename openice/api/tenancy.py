@@ -46,8 +46,7 @@ def _loans(p: Principal) -> ColumnElement[bool]:
 
 def _own_borrower(column: Any) -> Rule:
     """Borrower-owned rows: the borrower and operators only."""
-    return lambda p: column == p.tenant if p.role is Role.BORROWER else (
-        true() if p.role is Role.OPERATOR else false())
+    return lambda p: column == p.tenant if p.role is Role.BORROWER else (true() if p.role is Role.OPERATOR else false())
 
 
 def _borrowers(p: Principal) -> ColumnElement[bool]:
@@ -61,8 +60,11 @@ def _collection_cases(p: Principal) -> ColumnElement[bool]:
     if p.role is Role.BORROWER:
         return false()
     institution = institution_of(p)
-    return true() if institution is None else c.collection_cases.c.loan_id.in_(
-        select(t.loans.c.id).where(_funded_by(institution)))
+    return (
+        true()
+        if institution is None
+        else c.collection_cases.c.loan_id.in_(select(t.loans.c.id).where(_funded_by(institution)))
+    )
 
 
 def _operator_only(p: Principal) -> ColumnElement[bool]:
@@ -70,8 +72,9 @@ def _operator_only(p: Principal) -> ColumnElement[bool]:
 
 
 def _institution_owned(column: Any) -> Rule:
-    return lambda p: column == p.tenant if p.role is Role.INSTITUTION else (
-        true() if p.role is Role.OPERATOR else false())
+    return lambda p: (
+        column == p.tenant if p.role is Role.INSTITUTION else (true() if p.role is Role.OPERATOR else false())
+    )
 
 
 RULES: dict[str, Rule] = {
@@ -88,14 +91,28 @@ RULES: dict[str, Rule] = {
     "collection_cases": _collection_cases,
     "matching_runs": _operator_only,  # every institution's shadow prices together: the platform's view of the market
 }
-TABLES: dict[str, Table] = {"loans": t.loans, "transactions": t.transactions, "borrowers": d.borrowers,
-                            "decisions": d.decisions, "credit_lines": d.credit_lines, "drawdowns": d.drawdowns,
-                            "offers": d.offers, "institutions": d.institutions, "api_keys": a.api_keys,
-                            "audit_log": a.audit_log, "collection_cases": c.collection_cases,
-                            "matching_runs": d.matching_runs}
+TABLES: dict[str, Table] = {
+    "loans": t.loans,
+    "transactions": t.transactions,
+    "borrowers": d.borrowers,
+    "decisions": d.decisions,
+    "credit_lines": d.credit_lines,
+    "drawdowns": d.drawdowns,
+    "offers": d.offers,
+    "institutions": d.institutions,
+    "api_keys": a.api_keys,
+    "audit_log": a.audit_log,
+    "collection_cases": c.collection_cases,
+    "matching_runs": d.matching_runs,
+}
 KEYS = {"institutions": "code"}
-NAMES = {"credit_lines": "credit line", "api_keys": "api key", "audit_log": "audit entry",
-         "collection_cases": "collection case", "matching_runs": "matching run"}
+NAMES = {
+    "credit_lines": "credit line",
+    "api_keys": "api key",
+    "audit_log": "audit entry",
+    "collection_cases": "collection case",
+    "matching_runs": "matching run",
+}
 
 
 @dataclass(frozen=True)
@@ -117,8 +134,9 @@ def decode_cursor(cursor: str, numeric: bool) -> Any:
     except ValueError:
         key = None
     if key is None or (numeric and not 0 <= key <= MAX_INT64) or (not numeric and text_problem(key)):
-        raise ValidationError("is not a cursor this service issued; pass next_cursor from the previous page",
-                              field="cursor")
+        raise ValidationError(
+            "is not a cursor this service issued; pass next_cursor from the previous page", field="cursor"
+        )
     return key
 
 
@@ -159,8 +177,11 @@ class Scope:
             ident = key.type.python_type(ident)
         except (TypeError, ValueError):
             ident = None
-        row = None if ident is None else direct.execute(
-            self.conn, _get_statement(resource, self.principal), {"ident": ident}).first()
+        row = (
+            None
+            if ident is None
+            else direct.execute(self.conn, _get_statement(resource, self.principal), {"ident": ident}).first()
+        )
         if row is None:
             raise NotFound(f"no {NAMES.get(resource, resource.rstrip('s'))} {ident!r}", field=field)
         return row

@@ -52,8 +52,11 @@ def money(minor: int, currency: str) -> Money:
 class PaymentIn(BaseModel):
     amount: str = Field(pattern=AMOUNT, examples=["500.00"])
     currency: str = Field(pattern=CURRENCY, examples=["CNY"])
-    value_date: date | None = Field(None, description="default today; an earlier date (backdating) replays the loan "
-                                    "and is for operator keys only, with a reason, never in a closed month")
+    value_date: date | None = Field(
+        None,
+        description="default today; an earlier date (backdating) replays the loan "
+        "and is for operator keys only, with a reason, never in a closed month",
+    )
     reason: str | None = Field(None, min_length=1, max_length=200, description="why the payment is backdated")
 
 
@@ -64,8 +67,9 @@ class PrepaymentIn(BaseModel):
 
 
 class WriteOffIn(BaseModel):
-    reason: str | None = Field(None, min_length=1, max_length=200,
-                               description="why the loan is written off; required when it is not past due")
+    reason: str | None = Field(
+        None, min_length=1, max_length=200, description="why the loan is written off; required when it is not past due"
+    )
 
 
 class RecoveryIn(BaseModel):
@@ -125,20 +129,41 @@ class LoanDetail(LoanView):
 
 def loan_view(row: Any) -> LoanView:
     c = row.currency
-    return LoanView(id=row.id, borrower_id=row.borrower_id, product_code=row.product_code, funder=row.funder,
-                    original_funder=row.original_funder, business_model=row.business_model, channel=row.channel,
-                    status=row.status, principal=money(row.principal, c),
-                    outstanding_principal=money(row.bal_loan_principal, c), tenor=row.tenor, rate_ppm=row.rate_ppm,
-                    disbursed_on=from_day(row.disbursed_day), maturity_on=from_day(row.maturity_day),
-                    days_past_due=row.dpd, bucket=row.bucket)
+    return LoanView(
+        id=row.id,
+        borrower_id=row.borrower_id,
+        product_code=row.product_code,
+        funder=row.funder,
+        original_funder=row.original_funder,
+        business_model=row.business_model,
+        channel=row.channel,
+        status=row.status,
+        principal=money(row.principal, c),
+        outstanding_principal=money(row.bal_loan_principal, c),
+        tenor=row.tenor,
+        rate_ppm=row.rate_ppm,
+        disbursed_on=from_day(row.disbursed_day),
+        maturity_on=from_day(row.maturity_day),
+        days_past_due=row.dpd,
+        bucket=row.bucket,
+    )
 
 
 def loan_detail(row: Any, loan: LoanAccount) -> LoanDetail:
     c = loan.terms.currency
-    schedule = [Installment(seq=i.seq, period_start=i.period_start, due_date=i.due_date,
-                            principal=money(i.principal, c), interest=money(i.interest, c), fee=money(i.fee, c),
-                            paid=money(i.principal_paid + i.interest_paid + i.fee_paid, c), unpaid=money(i.unpaid, c))
-                for i in loan.installments]
+    schedule = [
+        Installment(
+            seq=i.seq,
+            period_start=i.period_start,
+            due_date=i.due_date,
+            principal=money(i.principal, c),
+            interest=money(i.interest, c),
+            fee=money(i.fee, c),
+            paid=money(i.principal_paid + i.interest_paid + i.fee_paid, c),
+            unpaid=money(i.unpaid, c),
+        )
+        for i in loan.installments
+    ]
     base = loan_view(row).model_dump()
     base.update(status=loan.status.value, days_past_due=loan.days_past_due, bucket=loan.bucket)
     return LoanDetail(**base, balances={k: money(v, c) for k, v in sorted(loan.balances.items())}, schedule=schedule)
@@ -157,9 +182,17 @@ class TransactionView(BaseModel):
 
 
 def transaction_view(row: Any, currency: str) -> TransactionView:
-    return TransactionView(id=row.id, loan_id=row.loan_id, kind=row.kind, value_date=from_day(row.value_day),
-                           booked_on=from_day(row.booked_day), amount=money(row.amount, currency), mode=row.mode,
-                           reversed=bool(row.reversed), reason=row.reason)
+    return TransactionView(
+        id=row.id,
+        loan_id=row.loan_id,
+        kind=row.kind,
+        value_date=from_day(row.value_day),
+        booked_on=from_day(row.booked_day),
+        amount=money(row.amount, currency),
+        mode=row.mode,
+        reversed=bool(row.reversed),
+        reason=row.reason,
+    )
 
 
 class BorrowerView(BaseModel):
@@ -180,8 +213,17 @@ def borrower_view(row: Any, vault: PiiVault, full: bool, contact: bool = False) 
     if not full:
         name, nid = mask_name(name), mask_id(nid)
         mobile = mobile if contact else mask_mobile(mobile)
-    return BorrowerView(id=row.id, registered_on=from_day(row.registered_day), province=row.province, city=row.city,
-                        birth_year=row.birth_year, name=name, national_id=nid, mobile=mobile, masked=not full)
+    return BorrowerView(
+        id=row.id,
+        registered_on=from_day(row.registered_day),
+        province=row.province,
+        city=row.city,
+        birth_year=row.birth_year,
+        name=name,
+        national_id=nid,
+        mobile=mobile,
+        masked=not full,
+    )
 
 
 class DecisionView(BaseModel):
@@ -204,11 +246,24 @@ class DecisionView(BaseModel):
 
 
 def decision_view(row: Any, line_id: str | None = None) -> DecisionView:
-    return DecisionView(id=row.id, application_id=row.application_id, borrower_id=row.borrower_id,
-                        decided_on=from_day(row.decided_day), outcome=row.outcome, fraud=row.fraud, pd=row.pd,
-                        score=row.score, grade=row.grade, reasons=json.loads(row.reasons),
-                        rules_fired=json.loads(row.rules_fired), line_id=line_id, model_hash=row.model_hash,
-                        policy_hash=row.policy_hash, input_hash=row.input_hash, result=json.loads(row.result))
+    return DecisionView(
+        id=row.id,
+        application_id=row.application_id,
+        borrower_id=row.borrower_id,
+        decided_on=from_day(row.decided_day),
+        outcome=row.outcome,
+        fraud=row.fraud,
+        pd=row.pd,
+        score=row.score,
+        grade=row.grade,
+        reasons=json.loads(row.reasons),
+        rules_fired=json.loads(row.rules_fired),
+        line_id=line_id,
+        model_hash=row.model_hash,
+        policy_hash=row.policy_hash,
+        input_hash=row.input_hash,
+        result=json.loads(row.result),
+    )
 
 
 class CreditLineView(BaseModel):
@@ -234,13 +289,24 @@ def line_view(row: Any, product: LoanProduct) -> CreditLineView:
     """The line as approved; its effective annual rate and convention follow from its product and rate."""
     c = product.currency
     rates = line_rates(product, row.rate_ppm)
-    return CreditLineView(id=row.id, borrower_id=row.borrower_id, decision_id=row.decision_id,
-                          product_code=row.product_code, approved_on=from_day(row.approved_day),
-                          expiry_on=from_day(row.expiry_day), status=row.status, amount=money(row.amount, c),
-                          drawn=money(row.drawn, c), available=money(row.amount - row.drawn, c),
-                          rate_ppm=row.rate_ppm, apr_ppm=row.apr_ppm,
-                          effective_annual_rate_ppm=rates.effective_annual_rate_ppm,
-                          apr_convention=rates.apr_convention, max_tenor=row.max_tenor, grade=row.grade)
+    return CreditLineView(
+        id=row.id,
+        borrower_id=row.borrower_id,
+        decision_id=row.decision_id,
+        product_code=row.product_code,
+        approved_on=from_day(row.approved_day),
+        expiry_on=from_day(row.expiry_day),
+        status=row.status,
+        amount=money(row.amount, c),
+        drawn=money(row.drawn, c),
+        available=money(row.amount - row.drawn, c),
+        rate_ppm=row.rate_ppm,
+        apr_ppm=row.apr_ppm,
+        effective_annual_rate_ppm=rates.effective_annual_rate_ppm,
+        apr_convention=rates.apr_convention,
+        max_tenor=row.max_tenor,
+        grade=row.grade,
+    )
 
 
 class DrawdownView(BaseModel):
@@ -257,10 +323,18 @@ class DrawdownView(BaseModel):
 
 
 def drawdown_view(row: Any, currency: str) -> DrawdownView:
-    return DrawdownView(id=row.id, line_id=row.line_id, borrower_id=row.borrower_id, amount=money(row.amount, currency),
-                        tenor=row.tenor, requested_on=from_day(row.requested_day), status=row.status,
-                        institution_code=row.institution_code, loan_id=row.loan_id,
-                        reasons=json.loads(row.reasons or "{}"))
+    return DrawdownView(
+        id=row.id,
+        line_id=row.line_id,
+        borrower_id=row.borrower_id,
+        amount=money(row.amount, currency),
+        tenor=row.tenor,
+        requested_on=from_day(row.requested_day),
+        status=row.status,
+        institution_code=row.institution_code,
+        loan_id=row.loan_id,
+        reasons=json.loads(row.reasons or "{}"),
+    )
 
 
 class OfferView(BaseModel):
@@ -269,8 +343,9 @@ class OfferView(BaseModel):
     institution_code: str
     rank: int
     expected_margin_minor: int
-    status: str = Field(description="sent (waiting for the institution's answer) | accepted | declined | expired "
-                                    "| failed")
+    status: str = Field(
+        description="sent (waiting for the institution's answer) | accepted | declined | expired | failed"
+    )
     reason: str | None
     created_at: str
     expires_at: str | None = Field(None, description="a manual institution's deadline to answer")
@@ -278,9 +353,18 @@ class OfferView(BaseModel):
 
 
 def offer_view(row: Any) -> OfferView:
-    return OfferView(id=row.id, drawdown_id=row.drawdown_id, institution_code=row.institution_code, rank=row.rank,
-                     expected_margin_minor=row.expected_margin, status=row.status, reason=row.reason,
-                     created_at=row.created_at, expires_at=row.expires_at, answered_at=row.answered_at)
+    return OfferView(
+        id=row.id,
+        drawdown_id=row.drawdown_id,
+        institution_code=row.institution_code,
+        rank=row.rank,
+        expected_margin_minor=row.expected_margin,
+        status=row.status,
+        reason=row.reason,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        answered_at=row.answered_at,
+    )
 
 
 class OfferAnswerIn(BaseModel):

@@ -17,8 +17,9 @@ from openice.servicing.cli import DbOption, fail, parse_date
 from openice.storage.engine import make_engine
 
 console = Console()
-collections_app = typer.Typer(help="Overdue loans: the work queue, contacts, promises to pay, agents.",
-                              no_args_is_help=True)
+collections_app = typer.Typer(
+    help="Overdue loans: the work queue, contacts, promises to pay, agents.", no_args_is_help=True
+)
 Funder = Annotated[str | None, typer.Option("--funder", help="Only the cases of loans this institution funded")]
 Stage = Annotated[str | None, typer.Option("--stage", help="M1 | M2 | M3 | M4+ | WO")]
 
@@ -43,15 +44,25 @@ def summary_table(rows: list[dict]) -> Table:
     for col in ("stage", "cases", "overdue", "due today", "promises pending", "unassigned"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["stage"], f"{r['cases']:,}", format_money(r['overdue_amount'], r['currency']),
-                      f"{r['due_today']:,}", f"{r['promises_pending']:,}", f"{r['unassigned']:,}")
+        table.add_row(
+            r["stage"],
+            f"{r['cases']:,}",
+            format_money(r["overdue_amount"], r["currency"]),
+            f"{r['due_today']:,}",
+            f"{r['promises_pending']:,}",
+            f"{r['unassigned']:,}",
+        )
     return table
 
 
 @collections_app.command()
-def queue(db: DbOption = None, funder: Funder = None, stage: Stage = None,
-          agent: Annotated[str | None, typer.Option(help="Only this agent's cases")] = None,
-          limit: Annotated[int, typer.Option(help="How many cases")] = 20) -> None:
+def queue(
+    db: DbOption = None,
+    funder: Funder = None,
+    stage: Stage = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's cases")] = None,
+    limit: Annotated[int, typer.Option(help="How many cases")] = 20,
+) -> None:
     """Today's work list: open cases due for contact, most severe stage and largest amount first."""
     try:
         rows = _service(db).queue(funder, stage, agent, limit)
@@ -61,16 +72,26 @@ def queue(db: DbOption = None, funder: Funder = None, stage: Stage = None,
     for col in ("case", "loan", "stage", "DPD", "overdue", "agent", "last contact", "kept/broken"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(str(r["id"]), str(r["loan_id"]), r["stage"], str(r["days_past_due"]),
-                      format_money(r['overdue_amount'], r['currency']), r["assignee"] or "-",
-                      str(r["last_contact_on"] or "-"), f"{r['promises_kept']}/{r['promises_broken']}")
+        table.add_row(
+            str(r["id"]),
+            str(r["loan_id"]),
+            r["stage"],
+            str(r["days_past_due"]),
+            format_money(r["overdue_amount"], r["currency"]),
+            r["assignee"] or "-",
+            str(r["last_contact_on"] or "-"),
+            f"{r['promises_kept']}/{r['promises_broken']}",
+        )
     console.print(table if rows else "nothing is due for contact today")
 
 
 @collections_app.command()
-def performance(start: Annotated[str, typer.Option("--from", help="First business day, YYYY-MM-DD")],
-                end: Annotated[str, typer.Option("--to", help="Last business day, YYYY-MM-DD")],
-                db: DbOption = None, funder: Funder = None) -> None:
+def performance(
+    start: Annotated[str, typer.Option("--from", help="First business day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="Last business day, YYYY-MM-DD")],
+    db: DbOption = None,
+    funder: Funder = None,
+) -> None:
     """How the desk did: contacts, promises kept and broken per agent; cases opened, escalated and closed."""
     try:
         found = _service(db).performance(parse_date(start, "from"), parse_date(end, "to"), funder)
@@ -80,8 +101,11 @@ def performance(start: Annotated[str, typer.Option("--from", help="First busines
     for col in ("agent", "contacts", "reached", "promises", "kept", "broken", "kept rate"):
         agents.add_column(col, justify="right")
     for a in found["agents"]:
-        agents.add_row(a["agent"], *(f"{a[k]:,}" for k in ("contacts", "reached", "promises", "kept", "broken")),
-                       "-" if a["kept_rate"] is None else f"{a['kept_rate']:.0%}")
+        agents.add_row(
+            a["agent"],
+            *(f"{a[k]:,}" for k in ("contacts", "reached", "promises", "kept", "broken")),
+            "-" if a["kept_rate"] is None else f"{a['kept_rate']:.0%}",
+        )
     stages = Table(title="cases by stage")
     for col in ("stage", "opened", "escalated in"):
         stages.add_column(col, justify="right")
@@ -102,29 +126,43 @@ def show_case(case_id: int, db: DbOption = None, funder: Funder = None) -> None:
 
 
 @collections_app.command()
-def contact(case_id: int,
-            channel: Annotated[str, typer.Option(help="sms | call | email | visit | letter")],
-            outcome: Annotated[str, typer.Option(help="reached | no_answer | wrong_number | refused | promise")],
-            agent: Annotated[str, typer.Option(help="Who made the contact")],
-            promise_amount: Annotated[str | None, typer.Option(help="Promised amount, e.g. 500.00")] = None,
-            promise_date: Annotated[str | None, typer.Option(help="Promised by, YYYY-MM-DD")] = None,
-            db: DbOption = None, funder: Funder = None) -> None:
+def contact(
+    case_id: int,
+    channel: Annotated[str, typer.Option(help="sms | call | email | visit | letter")],
+    outcome: Annotated[str, typer.Option(help="reached | no_answer | wrong_number | refused | promise")],
+    agent: Annotated[str, typer.Option(help="Who made the contact")],
+    promise_amount: Annotated[str | None, typer.Option(help="Promised amount, e.g. 500.00")] = None,
+    promise_date: Annotated[str | None, typer.Option(help="Promised by, YYYY-MM-DD")] = None,
+    db: DbOption = None,
+    funder: Funder = None,
+) -> None:
     """Record a contact attempt, with a promise to pay when the outcome is 'promise'."""
     service = _service(db)
     try:
         currency = service.case(case_id, funder)["currency"]
         amount = to_minor(promise_amount, currency, "promise_amount") if promise_amount is not None else None
         by: date | None = parse_date(promise_date, "promise_date") if promise_date is not None else None
-        found = service.record_contact(case_id, channel=channel, outcome=outcome, agent=agent,
-                                       promise_amount=amount, promise_date=by, funder=funder)
+        found = service.record_contact(
+            case_id,
+            channel=channel,
+            outcome=outcome,
+            agent=agent,
+            promise_amount=amount,
+            promise_date=by,
+            funder=funder,
+        )
     except OpeniceError as error:
         fail(error)
     typer.echo(json.dumps({k: v for k, v in found.items() if k != "actions"}, indent=2, default=str))
 
 
 @collections_app.command()
-def assign(agents: Annotated[list[str], typer.Argument(help="Agents to share the unassigned cases among")],
-           db: DbOption = None, funder: Funder = None, stage: Stage = None) -> None:
+def assign(
+    agents: Annotated[list[str], typer.Argument(help="Agents to share the unassigned cases among")],
+    db: DbOption = None,
+    funder: Funder = None,
+    stage: Stage = None,
+) -> None:
     """Share the open unassigned cases among agents, largest amounts first, evening out workloads."""
     try:
         received = _service(db).assign(agents, funder, stage)

@@ -25,8 +25,9 @@ class CaseRepository:
     def _scoped(self, query: Select[Any]) -> Select[Any]:
         if self.funder is None:
             return query
-        return query.where(c.collection_cases.c.loan_id.in_(
-            select(t.loans.c.id).where(t.loans.c.original_funder == self.funder)))
+        return query.where(
+            c.collection_cases.c.loan_id.in_(select(t.loans.c.id).where(t.loans.c.original_funder == self.funder))
+        )
 
     def get(self, case_id: int, for_update: bool = False) -> Any:
         query = self._scoped(select(c.collection_cases).where(c.collection_cases.c.id == case_id))
@@ -40,25 +41,31 @@ class CaseRepository:
     def queue(self, today: int, stage: str | None, assignee: str | None, limit: int) -> list[Any]:
         """Open cases due for contact today, most severe stage first, then the largest overdue amount."""
         cases = c.collection_cases
-        query = self._scoped(select(cases).where(
-            cases.c.status == "open", cases.c.next_contact_day <= today))
+        query = self._scoped(select(cases).where(cases.c.status == "open", cases.c.next_contact_day <= today))
         if stage is not None:
             query = query.where(cases.c.stage == stage)
         if assignee is not None:
             query = query.where(cases.c.assignee == assignee)
-        return list(self.conn.execute(query.order_by(SEVERITY.desc(), cases.c.overdue_amount.desc(), cases.c.id)
-                                      .limit(limit)))
+        return list(
+            self.conn.execute(query.order_by(SEVERITY.desc(), cases.c.overdue_amount.desc(), cases.c.id).limit(limit))
+        )
 
     def summary(self, today: int) -> list[Any]:
         """Open cases per stage: how many, how much is overdue, how many are due today, promises pending."""
         cases = c.collection_cases
-        query = self._scoped(select(
-            cases.c.stage, cases.c.currency, func.count().label("cases"),
-            func.sum(cases.c.overdue_amount).label("overdue"),
-            func.sum(case((cases.c.next_contact_day <= today, 1), else_=0)).label("due_today"),
-            func.sum(case((cases.c.promise_day.is_not(None), 1), else_=0)).label("promises_pending"),
-            func.sum(case((cases.c.assignee.is_(None), 1), else_=0)).label("unassigned"))
-            .where(cases.c.status == "open").group_by(cases.c.stage, cases.c.currency))
+        query = self._scoped(
+            select(
+                cases.c.stage,
+                cases.c.currency,
+                func.count().label("cases"),
+                func.sum(cases.c.overdue_amount).label("overdue"),
+                func.sum(case((cases.c.next_contact_day <= today, 1), else_=0)).label("due_today"),
+                func.sum(case((cases.c.promise_day.is_not(None), 1), else_=0)).label("promises_pending"),
+                func.sum(case((cases.c.assignee.is_(None), 1), else_=0)).label("unassigned"),
+            )
+            .where(cases.c.status == "open")
+            .group_by(cases.c.stage, cases.c.currency)
+        )
         return sorted(self.conn.execute(query), key=lambda r: (STAGES.index(r.stage), r.currency))
 
     def performance(self, first: int, last: int) -> tuple[list[Any], list[Any]]:
@@ -72,18 +79,27 @@ class CaseRepository:
             return func.sum(case((condition, 1), else_=0))
 
         kept = acts.c.kind == "promise_kept"
-        agents = self.conn.execute(select(
-            acts.c.agent, cases.c.currency, count(acts.c.kind == "contact").label("contacts"),
-            count(acts.c.outcome.in_(("reached", "promise"))).label("reached"),
-            count(acts.c.outcome == "promise").label("promises"), count(kept).label("kept"),
-            count(acts.c.kind == "promise_broken").label("broken"),
-            func.sum(case((kept, acts.c.amount), else_=0)).label("kept_amount"))
+        agents = self.conn.execute(
+            select(
+                acts.c.agent,
+                cases.c.currency,
+                count(acts.c.kind == "contact").label("contacts"),
+                count(acts.c.outcome.in_(("reached", "promise"))).label("reached"),
+                count(acts.c.outcome == "promise").label("promises"),
+                count(kept).label("kept"),
+                count(acts.c.kind == "promise_broken").label("broken"),
+                func.sum(case((kept, acts.c.amount), else_=0)).label("kept_amount"),
+            )
             .select_from(acts.join(cases, cases.c.id == acts.c.case_id))
             .where(*window, acts.c.agent.is_not(None), acts.c.kind != "assigned")
-            .group_by(acts.c.agent, cases.c.currency).order_by(acts.c.agent, cases.c.currency)).all()
-        flows = self.conn.execute(select(acts.c.kind, acts.c.detail, func.count().label("cases"))
-                                  .where(*window, acts.c.kind.in_(("opened", "escalated", "closed")))
-                                  .group_by(acts.c.kind, acts.c.detail)).all()
+            .group_by(acts.c.agent, cases.c.currency)
+            .order_by(acts.c.agent, cases.c.currency)
+        ).all()
+        flows = self.conn.execute(
+            select(acts.c.kind, acts.c.detail, func.count().label("cases"))
+            .where(*window, acts.c.kind.in_(("opened", "escalated", "closed")))
+            .group_by(acts.c.kind, acts.c.detail)
+        ).all()
         return agents, flows
 
     def actions(self, case_id: int) -> list[Any]:
@@ -91,17 +107,20 @@ class CaseRepository:
         return list(self.conn.execute(select(acts).where(acts.c.case_id == case_id).order_by(acts.c.id)))
 
     def record(self, row: Any, day: int, kind: str, **fields: Any) -> int:
-        return self.conn.execute(insert(c.collection_actions).values(
-            case_id=row.id, loan_id=row.loan_id, business_day=day, kind=kind, created_at=now_iso(), **fields)
-            .returning(c.collection_actions.c.id)).scalar_one()
+        return self.conn.execute(
+            insert(c.collection_actions)
+            .values(case_id=row.id, loan_id=row.loan_id, business_day=day, kind=kind, created_at=now_iso(), **fields)
+            .returning(c.collection_actions.c.id)
+        ).scalar_one()
 
     def change(self, case_id: int, **values: Any) -> None:
         self.conn.execute(update(c.collection_cases).where(c.collection_cases.c.id == case_id).values(**values))
 
     def unassigned(self, stage: str | None) -> list[tuple[int, int]]:
         cases = c.collection_cases
-        query = self._scoped(select(cases.c.id, cases.c.overdue_amount).where(
-            cases.c.status == "open", cases.c.assignee.is_(None)))
+        query = self._scoped(
+            select(cases.c.id, cases.c.overdue_amount).where(cases.c.status == "open", cases.c.assignee.is_(None))
+        )
         if stage is not None:
             query = query.where(cases.c.stage == stage)
         if self.conn.dialect.name == "postgresql":
@@ -111,8 +130,15 @@ class CaseRepository:
     def open_load(self, agents: list[str]) -> dict[str, int]:
         """Open cases each agent already holds."""
         cases = c.collection_cases
-        held = dict(self.conn.execute(self._scoped(select(cases.c.assignee, func.count()).where(
-            cases.c.status == "open", cases.c.assignee.in_(agents)).group_by(cases.c.assignee))).all())
+        held = dict(
+            self.conn.execute(
+                self._scoped(
+                    select(cases.c.assignee, func.count())
+                    .where(cases.c.status == "open", cases.c.assignee.in_(agents))
+                    .group_by(cases.c.assignee)
+                )
+            ).all()
+        )
         return {agent: int(held.get(agent, 0)) for agent in agents}
 
     def assign(self, assignment: Mapping[int, str], day: int) -> None:
@@ -122,8 +148,22 @@ class CaseRepository:
         for agent, ids in by_agent.items():
             self.conn.execute(update(c.collection_cases).where(c.collection_cases.c.id.in_(ids)).values(assignee=agent))
         if assignment:
-            rows = self.conn.execute(select(c.collection_cases.c.id, c.collection_cases.c.loan_id).where(
-                c.collection_cases.c.id.in_(list(assignment))))
-            self.conn.execute(insert(c.collection_actions), [
-                dict(case_id=r.id, loan_id=r.loan_id, business_day=day, kind="assigned", agent=assignment[r.id],
-                     created_at=now_iso()) for r in rows])
+            rows = self.conn.execute(
+                select(c.collection_cases.c.id, c.collection_cases.c.loan_id).where(
+                    c.collection_cases.c.id.in_(list(assignment))
+                )
+            )
+            self.conn.execute(
+                insert(c.collection_actions),
+                [
+                    dict(
+                        case_id=r.id,
+                        loan_id=r.loan_id,
+                        business_day=day,
+                        kind="assigned",
+                        agent=assignment[r.id],
+                        created_at=now_iso(),
+                    )
+                    for r in rows
+                ],
+            )

@@ -21,21 +21,41 @@ from openice.storage.uow import Store
 
 
 def case_view(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "loan_id": row.loan_id, "currency": row.currency, "status": row.status,
-            "resolution": row.resolution, "stage": row.stage, "days_past_due": row.dpd,
-            "overdue_amount": row.overdue_amount, "assignee": row.assignee, "opened_on": from_day(row.opened_day),
-            "closed_on": opt_date(row.closed_day), "last_contact_on": opt_date(row.last_contact_day),
-            "next_contact_on": from_day(row.next_contact_day),
-            "promise": None if row.promise_day is None else {
-                "amount": row.promise_amount, "by": from_day(row.promise_day),
-                "made_on": from_day(row.promise_made_day)},
-            "promises_kept": row.promises_kept, "promises_broken": row.promises_broken}
+    return {
+        "id": row.id,
+        "loan_id": row.loan_id,
+        "currency": row.currency,
+        "status": row.status,
+        "resolution": row.resolution,
+        "stage": row.stage,
+        "days_past_due": row.dpd,
+        "overdue_amount": row.overdue_amount,
+        "assignee": row.assignee,
+        "opened_on": from_day(row.opened_day),
+        "closed_on": opt_date(row.closed_day),
+        "last_contact_on": opt_date(row.last_contact_day),
+        "next_contact_on": from_day(row.next_contact_day),
+        "promise": None
+        if row.promise_day is None
+        else {"amount": row.promise_amount, "by": from_day(row.promise_day), "made_on": from_day(row.promise_made_day)},
+        "promises_kept": row.promises_kept,
+        "promises_broken": row.promises_broken,
+    }
 
 
 def action_view(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "on": from_day(row.business_day), "kind": row.kind, "channel": row.channel,
-            "outcome": row.outcome, "amount": row.amount, "promise_by": opt_date(row.promise_day),
-            "agent": row.agent, "detail": row.detail, "at": row.created_at}
+    return {
+        "id": row.id,
+        "on": from_day(row.business_day),
+        "kind": row.kind,
+        "channel": row.channel,
+        "outcome": row.outcome,
+        "amount": row.amount,
+        "promise_by": opt_date(row.promise_day),
+        "agent": row.agent,
+        "detail": row.detail,
+        "at": row.created_at,
+    }
 
 
 def _with_history(cases: CaseRepository, case_id: int) -> dict[str, Any]:
@@ -59,8 +79,9 @@ class Collections:
         self.store = Store(engine)
         self.strategy = strategy or Strategy()
 
-    def queue(self, funder: str | None = None, stage: str | None = None, assignee: str | None = None,
-              limit: int = 50) -> list[dict[str, Any]]:
+    def queue(
+        self, funder: str | None = None, stage: str | None = None, assignee: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         """Open cases due for contact on the business date, most severe and largest first."""
         _stage(stage)
         if not 1 <= limit <= 1000:
@@ -74,9 +95,18 @@ class Collections:
         with self.store.begin(readonly=True) as uow:
             today = to_day(uow.calendar.business_date)
             rows = CaseRepository(uow.conn, funder).summary(today)
-        return [{"stage": r.stage, "currency": r.currency, "cases": r.cases, "overdue_amount": int(r.overdue or 0),
-                 "due_today": int(r.due_today), "promises_pending": int(r.promises_pending),
-                 "unassigned": int(r.unassigned)} for r in rows]
+        return [
+            {
+                "stage": r.stage,
+                "currency": r.currency,
+                "cases": r.cases,
+                "overdue_amount": int(r.overdue or 0),
+                "due_today": int(r.due_today),
+                "promises_pending": int(r.promises_pending),
+                "unassigned": int(r.unassigned),
+            }
+            for r in rows
+        ]
 
     def performance(self, first: date, last: date, funder: str | None = None) -> dict[str, Any]:
         """How the desk did between two business days: per agent, contacts, reach, promises and how they ended;
@@ -85,14 +115,25 @@ class Collections:
             raise ValidationError(f"{last} is before {first}", field="to")
         with self.store.begin(readonly=True) as uow:
             agents, flows = CaseRepository(uow.conn, funder).performance(to_day(first), to_day(last))
-        per_agent = [{"agent": r.agent, "currency": r.currency, "contacts": int(r.contacts), "reached": int(r.reached),
-                      "promises": int(r.promises), "kept": int(r.kept), "broken": int(r.broken),
-                      "kept_amount": int(r.kept_amount or 0),
-                      "kept_rate": None if r.kept + r.broken == 0 else round(r.kept / (r.kept + r.broken), 4)}
-                     for r in agents]
+        per_agent = [
+            {
+                "agent": r.agent,
+                "currency": r.currency,
+                "contacts": int(r.contacts),
+                "reached": int(r.reached),
+                "promises": int(r.promises),
+                "kept": int(r.kept),
+                "broken": int(r.broken),
+                "kept_amount": int(r.kept_amount or 0),
+                "kept_rate": None if r.kept + r.broken == 0 else round(r.kept / (r.kept + r.broken), 4),
+            }
+            for r in agents
+        ]
         counts = {(r.kind, r.detail): int(r.cases) for r in flows}
-        per_stage = [{"stage": s, "opened": counts.get(("opened", s), 0),
-                      "escalated_in": counts.get(("escalated", s), 0)} for s in STAGES]
+        per_stage = [
+            {"stage": s, "opened": counts.get(("opened", s), 0), "escalated_in": counts.get(("escalated", s), 0)}
+            for s in STAGES
+        ]
         closed = {how: counts.get(("closed", how), 0) for how in ("cured", "repaid", "recovered")}
         return {"from": first, "to": last, "agents": per_agent, "stages": per_stage, "closed": closed}
 
@@ -100,9 +141,17 @@ class Collections:
         with self.store.begin(readonly=True) as uow:
             return _with_history(CaseRepository(uow.conn, funder), case_id)
 
-    def record_contact(self, case_id: int, *, channel: str, outcome: str, agent: str,
-                       promise_amount: int | None = None, promise_date: date | None = None,
-                       funder: str | None = None) -> dict[str, Any]:
+    def record_contact(
+        self,
+        case_id: int,
+        *,
+        channel: str,
+        outcome: str,
+        agent: str,
+        promise_amount: int | None = None,
+        promise_date: date | None = None,
+        funder: str | None = None,
+    ) -> dict[str, Any]:
         """Log a contact attempt on an open case; a promise holds the case out of the queue until the day after
         its date, when end of day judges it. A promise is for what is overdue, at most: the rest is not owed yet."""
         agent = _agent(agent, "agent")
@@ -111,25 +160,44 @@ class Collections:
             cases = CaseRepository(uow.conn, funder)
             row = cases.get(case_id, for_update=True)
             if row.status != "open":
-                raise Conflict(f"case {case_id} is closed ({row.resolution}); nothing is left to collect",
-                               field="case_id")
+                raise Conflict(
+                    f"case {case_id} is closed ({row.resolution}); nothing is left to collect", field="case_id"
+                )
             made = contact(channel, outcome, today, self.strategy, promise_amount, promise_date)
             if made.promise_amount is not None and made.promise_amount > row.overdue_amount:
                 owed = format_money(row.overdue_amount, row.currency)
-                raise ValidationError(f"a promise to pay is at most what is overdue ({owed}); promise that or less",
-                                      field="promise_amount")
+                raise ValidationError(
+                    f"a promise to pay is at most what is overdue ({owed}); promise that or less",
+                    field="promise_amount",
+                )
             if made.promise_date is not None and row.promise_day is not None:
-                raise Conflict(f"case {case_id} already has a promise pending until {from_day(row.promise_day)}",
-                               field="promise_date")
+                raise Conflict(
+                    f"case {case_id} already has a promise pending until {from_day(row.promise_day)}",
+                    field="promise_date",
+                )
             day = to_day(today)
-            cases.record(row, day, "contact", channel=made.channel.value, outcome=made.outcome.value, agent=agent,
-                         amount=made.promise_amount, promise_day=None if made.promise_date is None
-                         else to_day(made.promise_date))
-            changes: dict[str, Any] = {"last_contact_day": day, "assignee": row.assignee or agent,
-                                       "next_contact_day": to_day(self.strategy.next_contact(row.stage, today))}
+            cases.record(
+                row,
+                day,
+                "contact",
+                channel=made.channel.value,
+                outcome=made.outcome.value,
+                agent=agent,
+                amount=made.promise_amount,
+                promise_day=None if made.promise_date is None else to_day(made.promise_date),
+            )
+            changes: dict[str, Any] = {
+                "last_contact_day": day,
+                "assignee": row.assignee or agent,
+                "next_contact_day": to_day(self.strategy.next_contact(row.stage, today)),
+            }
             if made.promise_date is not None:
-                changes.update(promise_amount=made.promise_amount, promise_day=to_day(made.promise_date),
-                               promise_made_day=day, next_contact_day=to_day(made.promise_date) + 1)
+                changes.update(
+                    promise_amount=made.promise_amount,
+                    promise_day=to_day(made.promise_date),
+                    promise_made_day=day,
+                    next_contact_day=to_day(made.promise_date) + 1,
+                )
             cases.change(case_id, **changes)
             return _with_history(cases, case_id)
 

@@ -61,8 +61,9 @@ class Strategy:
             raise ValidationError(f"every stage needs a treatment; missing {missing}", field="treatments")
         for stage, treatment in self.treatments.items():
             if treatment.contact_every_days < 1:
-                raise ValidationError(f"stage {stage}: contacts must be at least a day apart",
-                                      field="contact_every_days")
+                raise ValidationError(
+                    f"stage {stage}: contacts must be at least a day apart", field="contact_every_days"
+                )
         if self.max_promise_days < 1:
             raise ValidationError("must be at least 1", field="max_promise_days")
 
@@ -80,8 +81,14 @@ class Contact:
     promise_date: date | None = None
 
 
-def contact(channel: str, outcome: str, today: date, strategy: Strategy,
-            promise_amount: int | None = None, promise_date: date | None = None) -> Contact:
+def contact(
+    channel: str,
+    outcome: str,
+    today: date,
+    strategy: Strategy,
+    promise_amount: int | None = None,
+    promise_date: date | None = None,
+) -> Contact:
     """Check a contact record; a promise needs a positive amount and a date from today within the strategy's
     limit, and only a promise may carry them."""
     try:
@@ -103,8 +110,11 @@ def contact(channel: str, outcome: str, today: date, strategy: Strategy,
     if promise_date < today:
         raise ValidationError(f"{promise_date} is before the business date {today}", field="promise_date")
     if promise_date > today + timedelta(days=strategy.max_promise_days):
-        raise ValidationError(f"a promise may be at most {strategy.max_promise_days} days out "
-                              f"(by {today + timedelta(days=strategy.max_promise_days)})", field="promise_date")
+        raise ValidationError(
+            f"a promise may be at most {strategy.max_promise_days} days out "
+            f"(by {today + timedelta(days=strategy.max_promise_days)})",
+            field="promise_date",
+        )
     return Contact(kind, result, promise_amount, promise_date)
 
 

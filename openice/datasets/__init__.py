@@ -49,8 +49,11 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name in frame.columns:
         col = frame[name]
-        out[name] = col.astype("float64") if pd.api.types.is_numeric_dtype(col) and col.dtype != bool \
+        out[name] = (
+            col.astype("float64")
+            if pd.api.types.is_numeric_dtype(col) and col.dtype != bool
             else col.astype("str").where(col.notna())
+        )
     return pd.DataFrame(out, index=frame.index)
 
 

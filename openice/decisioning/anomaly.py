@@ -21,16 +21,29 @@ def features_of(application: Mapping[str, Any], age: int) -> list[float]:
     """The numeric view of an application the anomaly model sees."""
     income = float(application["income_monthly"])
     amount = float(application["requested_amount"])
-    return [math.log1p(income), math.log1p(amount), amount / max(income, 1.0),
-            float(application["existing_debt_monthly"]) / max(income, 1.0), float(age),
-            float(application["requested_tenor"])]
+    return [
+        math.log1p(income),
+        math.log1p(amount),
+        amount / max(income, 1.0),
+        float(application["existing_debt_monthly"]) / max(income, 1.0),
+        float(age),
+        float(application["requested_tenor"]),
+    ]
 
 
 class AnomalyModel:
     """A fitted IsolationForest as padded arrays; `score` is 2^(-E[h]/c(n)) in (0, 1), higher is stranger."""
 
-    def __init__(self, feature: np.ndarray, threshold: np.ndarray, left: np.ndarray, right: np.ndarray,
-                 value: np.ndarray, depth: int, denominator: float) -> None:
+    def __init__(
+        self,
+        feature: np.ndarray,
+        threshold: np.ndarray,
+        left: np.ndarray,
+        right: np.ndarray,
+        value: np.ndarray,
+        depth: int,
+        denominator: float,
+    ) -> None:
         self.feature, self.threshold, self.left, self.right, self.value = feature, threshold, left, right, value
         self.depth = depth
         self.denominator = denominator
@@ -59,8 +72,9 @@ class AnomalyModel:
         left = np.tile(np.arange(width), (n, 1))  # a leaf points at itself, so extra levels stay put
         right = left.copy()
         value = np.zeros((n, width))
-        for i, (tree, depths, avg) in enumerate(zip(trees, forest._decision_path_lengths,
-                                                    forest._average_path_length_per_tree, strict=True)):
+        for i, (tree, depths, avg) in enumerate(
+            zip(trees, forest._decision_path_lengths, forest._average_path_length_per_tree, strict=True)
+        ):
             nodes = tree.node_count
             split = tree.children_left[:nodes] >= 0
             feature[i, :nodes] = np.where(split, tree.feature[:nodes], 0)

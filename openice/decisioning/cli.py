@@ -20,12 +20,14 @@ if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when
 
 console = Console()
 decision_app = typer.Typer(help="Borrowers, applications and stored decisions.", no_args_is_help=True)
-match_app = typer.Typer(help="Institutions, drawdown routing, investigation reports, batch matching.",
-                        no_args_is_help=True)
+match_app = typer.Typer(
+    help="Institutions, drawdown routing, investigation reports, batch matching.", no_args_is_help=True
+)
 
 Db = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
-Model = Annotated[Path | None, typer.Option("--model", envvar="OPENICE_MODEL",
-                                            help="Model package or registry directory")]
+Model = Annotated[
+    Path | None, typer.Option("--model", envvar="OPENICE_MODEL", help="Model package or registry directory")
+]
 
 
 def _read(path: Path) -> Any:
@@ -77,8 +79,13 @@ def register(file: Path, db: Db = None) -> None:
 
 
 @decision_app.command()
-def apply(borrower_id: str, file: Path, db: Db = None, model: Model = None,
-          policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None) -> None:
+def apply(
+    borrower_id: str,
+    file: Path,
+    db: Db = None,
+    model: Model = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None,
+) -> None:
     """Assess an application from a JSON/YAML file and store the decision (and the line, when approved)."""
     try:
         _print(_decisioning(db, model, policy).apply(borrower_id, _read(file)))
@@ -141,9 +148,14 @@ def institutions(file: Path, db: Db = None) -> None:
 
 
 @match_app.command()
-def drawdown(line_id: str, amount: int, tenor: int, key: Annotated[str, typer.Option(help="Idempotency key")],
-             ranking: Annotated[str, typer.Option(help="margin | priority | price")] = "margin",
-             db: Db = None) -> None:
+def drawdown(
+    line_id: str,
+    amount: int,
+    tenor: int,
+    key: Annotated[str, typer.Option(help="Idempotency key")],
+    ranking: Annotated[str, typer.Option(help="margin | priority | price")] = "margin",
+    db: Db = None,
+) -> None:
     """Draw AMOUNT minor units over TENOR months: route to a funder, send offers, originate."""
     try:
         _print(_matching(db).drawdown(line_id, amount, tenor, key, ranking))
@@ -152,8 +164,12 @@ def drawdown(line_id: str, amount: int, tenor: int, key: Annotated[str, typer.Op
 
 
 @match_app.command()
-def report(offer_id: int, out: Path, fmt: Annotated[str, typer.Option("--format", help="json | html | pdf")] = "pdf",
-           db: Db = None) -> None:
+def report(
+    offer_id: int,
+    out: Path,
+    fmt: Annotated[str, typer.Option("--format", help="json | html | pdf")] = "pdf",
+    db: Db = None,
+) -> None:
     """Write an offer's pre-loan investigation report."""
     try:
         body = _matching(db).report(offer_id, fmt)
@@ -185,8 +201,12 @@ pii_app = typer.Typer(help="The key personal data is encrypted with.", no_args_i
 
 
 @pii_app.command()
-def rotate(db: Db = None, batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, max=100_000, help="Borrowers re-encrypted per transaction")] = 500) -> None:
+def rotate(
+    db: Db = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=100_000, help="Borrowers re-encrypted per transaction")
+    ] = 500,
+) -> None:
     """Re-encrypt every borrower's personal data under the key in OPENICE_PII_NEW_KEY (the current one is
     OPENICE_PII_KEY). Keys come from the environment, never the command line. Killed or failed, run it again
     with the same keys: it resumes. Keyed hashes keep their key: at the end it prints the hashing key to keep
@@ -202,13 +222,20 @@ def rotate(db: Db = None, batch_size: Annotated[int, typer.Option(
         new = old.rekeyed(parse_key(_env(NEW_ENV_KEY), NEW_ENV_KEY))
         with Progress(TextColumn("re-encrypting"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
             task = progress.add_task("rotate", total=None)
-            done = rotate_pii_key(make_engine(database_url(db)), old, new, batch_size,
-                                  lambda rotated, total: progress.update(task, completed=rotated, total=total))
+            done = rotate_pii_key(
+                make_engine(database_url(db)),
+                old,
+                new,
+                batch_size,
+                lambda rotated, total: progress.update(task, completed=rotated, total=total),
+            )
     except OpeniceError as error:
         err.print(f"[red]error[/red] {error}")
         raise typer.Exit(2) from None
-    err.print(f"re-encrypted {done:,} borrowers under the new key. From now on set OPENICE_PII_KEY to the new key "
-              "and OPENICE_PII_HASH_KEY to the hashing key below (printed once; keep it in your secret store):")
+    err.print(
+        f"re-encrypted {done:,} borrowers under the new key. From now on set OPENICE_PII_KEY to the new key "
+        "and OPENICE_PII_HASH_KEY to the hashing key below (printed once; keep it in your secret store):"
+    )
     print(new.hash_key_text())
 
 

@@ -124,8 +124,13 @@ class AssessmentInput:
     def from_json(cls, data: dict[str, Any]) -> AssessmentInput:
         facts = dict(data["facts"])
         facts["blacklisted"] = tuple(facts["blacklisted"])
-        return cls(application=data["application"], age=data["age"], province=data["province"],
-                   decided_on=date.fromisoformat(data["decided_on"]), facts=FraudFacts(**facts))
+        return cls(
+            application=data["application"],
+            age=data["age"],
+            province=data["province"],
+            decided_on=date.fromisoformat(data["decided_on"]),
+            facts=FraudFacts(**facts),
+        )
 
     @property
     def input_hash(self) -> str:

@@ -59,8 +59,11 @@ class PiiVault:
     def from_env(cls, name: str = ENV_KEY) -> PiiVault:
         text = os.environ.get(name)
         if not text:
-            raise Unavailable("is not set: personal data cannot be stored or read without a key "
-                              "(generate one with `openice decision keygen`)", field=name)
+            raise Unavailable(
+                "is not set: personal data cannot be stored or read without a key "
+                "(generate one with `openice decision keygen`)",
+                field=name,
+            )
         hashing = os.environ.get(HASH_ENV_KEY)
         return cls(parse_key(text, name), parse_key(hashing, HASH_ENV_KEY) if hashing else None)
 

@@ -39,8 +39,7 @@ class Policy(BaseModel):
     declined_grades: tuple[str, ...] = ("G",)
     max_dti: float = Field(default=0.5, gt=0, le=1)
     min_residual_income: int = Field(default=150_000, ge=0, description="minor units a month after all debt")
-    income_multiple: dict[str, float] = Field(
-        default_factory=lambda: {"A": 10, "B": 8, "C": 6, "D": 4, "E": 3, "F": 2})
+    income_multiple: dict[str, float] = Field(default_factory=lambda: {"A": 10, "B": 8, "C": 6, "D": 4, "E": 3, "F": 2})
     max_line: int = Field(default=20_000_000, gt=0)
     min_line: int = Field(default=100_000, gt=0)
     line_days: int = Field(default=365, gt=0)
@@ -101,15 +100,21 @@ class LineRates:
 def _highest_apr_schedule(key: str, rate_ppm: int) -> Schedule:
     product = LoanProduct.from_dict(json.loads(key))
     probe = max(product.min_principal, min(product.max_principal, 1_000_000))
-    return max((build_schedule(product, probe, tenor, PROBE_DAY, Decimal(rate_ppm) / PPM, check_cap=False)
-                for tenor in product.tenors), key=lambda schedule: schedule.apr)
+    return max(
+        (
+            build_schedule(product, probe, tenor, PROBE_DAY, Decimal(rate_ppm) / PPM, check_cap=False)
+            for tenor in product.tenors
+        ),
+        key=lambda schedule: schedule.apr,
+    )
 
 
 def line_rates(product: LoanProduct, rate_ppm: int) -> LineRates:
     """What a line at `rate_ppm` discloses, rounded half-up to ppm only here, for display and storage."""
     schedule = _highest_apr_schedule(_product_key(product), rate_ppm)
-    return LineRates(round_half_up(schedule.apr * PPM), round_half_up(schedule.effective_annual_rate * PPM),
-                     schedule.apr_convention)
+    return LineRates(
+        round_half_up(schedule.apr * PPM), round_half_up(schedule.effective_annual_rate * PPM), schedule.apr_convention
+    )
 
 
 @cache

@@ -28,24 +28,37 @@ def _others(column: str) -> Any:
 
 
 def _recent(column: str) -> Any:
-    return select(func.count()).select_from(d.applications).where(
-        d.applications.c[column] == bindparam(column), d.applications.c.applied_at > bindparam("since")
-    ).scalar_subquery()
+    return (
+        select(func.count())
+        .select_from(d.applications)
+        .where(d.applications.c[column] == bindparam(column), d.applications.c.applied_at > bindparam("since"))
+        .scalar_subquery()
+    )
 
 
 # An application's identity facts in one statement (six counts), built once: they were six round trips, each
 # with a statement built anew.
-_FACTS = select(*[_others(c).label(f"others_{c}") for c in IDENTIFIER_COLUMNS],
-                *[_recent(c).label(f"recent_{c}") for c in IDENTIFIER_COLUMNS])
+_FACTS = select(
+    *[_others(c).label(f"others_{c}") for c in IDENTIFIER_COLUMNS],
+    *[_recent(c).label(f"recent_{c}") for c in IDENTIFIER_COLUMNS],
+)
 _BORROWER = select(d.borrowers).where(d.borrowers.c.id == bindparam("borrower_id"))
 _DECISION = select(d.decisions).where(d.decisions.c.id == bindparam("decision_id"))
 _LINE = select(d.credit_lines).where(d.credit_lines.c.id == bindparam("line_id"))
 _LISTED = select(d.blacklist.c.kind, d.blacklist.c.value_hash).where(
-    d.blacklist.c.value_hash.in_(bindparam("hashes", expanding=True)))
+    d.blacklist.c.value_hash.in_(bindparam("hashes", expanding=True))
+)
 _L = d.credit_lines.c
-_RESERVE_LINE = update(d.credit_lines).where(
-    _L.id == bindparam("line_id"), _L.status == "active", _L.expiry_day >= bindparam("today"),
-    _L.drawn + bindparam("b_amount") <= _L.amount).values(drawn=_L.drawn + bindparam("b_amount"))
+_RESERVE_LINE = (
+    update(d.credit_lines)
+    .where(
+        _L.id == bindparam("line_id"),
+        _L.status == "active",
+        _L.expiry_day >= bindparam("today"),
+        _L.drawn + bindparam("b_amount") <= _L.amount,
+    )
+    .values(drawn=_L.drawn + bindparam("b_amount"))
+)
 _INSERT_APPLICATION = insert(d.applications)
 _INSERT_DECISION = insert(d.decisions)
 _INSERT_LINE = insert(d.credit_lines)
@@ -66,9 +79,11 @@ class BorrowerRepository:
 
     def same_person(self, national_id_hash: str, name_hash: str) -> str | None:
         """An earlier registration of this ID under the same name: re-registering returns it (the ID fixes the DOB)."""
-        row = self.conn.execute(select(d.borrowers.c.id).where(
-            d.borrowers.c.national_id_hash == national_id_hash, d.borrowers.c.name_hash == name_hash)
-            .order_by(d.borrowers.c.registered_at)).first()
+        row = self.conn.execute(
+            select(d.borrowers.c.id)
+            .where(d.borrowers.c.national_id_hash == national_id_hash, d.borrowers.c.name_hash == name_hash)
+            .order_by(d.borrowers.c.registered_at)
+        ).first()
         return None if row is None else row.id
 
     def other_identities(self, column: str, value_hash: str, borrower_id: str) -> int:
@@ -77,8 +92,9 @@ class BorrowerRepository:
             select(d.borrowers.c.id.label("bid")).where(d.borrowers.c[column] == value_hash),
             select(d.applications.c.borrower_id.label("bid")).where(d.applications.c[column] == value_hash),
         ).subquery()
-        return int(self.conn.execute(select(func.count()).select_from(query).where(query.c.bid != borrower_id))
-                   .scalar_one())
+        return int(
+            self.conn.execute(select(func.count()).select_from(query).where(query.c.bid != borrower_id)).scalar_one()
+        )
 
 
 class ApplicationRepository:
@@ -96,8 +112,13 @@ class ApplicationRepository:
         return {k: int(v) for k, v in row._mapping.items()}
 
     def count_since(self, column: str, value_hash: str, since: int) -> int:
-        return int(self.conn.execute(select(func.count()).select_from(d.applications).where(
-            d.applications.c[column] == value_hash, d.applications.c.applied_at > since)).scalar_one())
+        return int(
+            self.conn.execute(
+                select(func.count())
+                .select_from(d.applications)
+                .where(d.applications.c[column] == value_hash, d.applications.c.applied_at > since)
+            ).scalar_one()
+        )
 
 
 class DecisionRepository:
@@ -144,10 +165,12 @@ class BlacklistRepository:
         self.conn = conn
 
     def add(self, kind: str, value_hash: str, reason: str, day: int) -> None:
-        if not self.conn.execute(select(d.blacklist.c.kind).where(
-                d.blacklist.c.kind == kind, d.blacklist.c.value_hash == value_hash)).first():
-            self.conn.execute(insert(d.blacklist).values(kind=kind, value_hash=value_hash, reason=reason,
-                                                         added_day=day))
+        if not self.conn.execute(
+            select(d.blacklist.c.kind).where(d.blacklist.c.kind == kind, d.blacklist.c.value_hash == value_hash)
+        ).first():
+            self.conn.execute(
+                insert(d.blacklist).values(kind=kind, value_hash=value_hash, reason=reason, added_day=day)
+            )
 
     def hits(self, hashes: dict[str, str]) -> tuple[str, ...]:
         """The kinds (national_id, mobile, device) whose hash is listed."""
@@ -174,38 +197,53 @@ def bind_pii_key(engine: Engine, vault: PiiVault | None) -> None:
 
 
 def _check_keys(conn: Connection, stored: Any, vault: PiiVault | None) -> None:
-    mismatch = ValidationError("is not the key this database's personal data was encrypted with; start with that key "
-                               "(or rotate to a new one with `openice pii rotate`)", field=ENV_KEY)
+    mismatch = ValidationError(
+        "is not the key this database's personal data was encrypted with; start with that key "
+        "(or rotate to a new one with `openice pii rotate`)",
+        field=ENV_KEY,
+    )
     sample = conn.execute(select(d.borrowers.c.name_enc).limit(1)).scalar()
     if vault is None:
         if stored is not None or sample is not None:
-            raise Unavailable("is not set, and this database holds personal data: set it to the key the data "
-                              "was encrypted with", field=ENV_KEY)
+            raise Unavailable(
+                "is not set, and this database holds personal data: set it to the key the data was encrypted with",
+                field=ENV_KEY,
+            )
         return
     if stored is not None:
         if not hmac.compare_digest(stored.check_value, vault.check_value()):
             raise mismatch
         if stored.hash_check_value is None:
-            conn.execute(update(d.pii_key_check).where(d.pii_key_check.c.id == 1).values(
-                hash_check_value=vault.hash_check_value()))
+            conn.execute(
+                update(d.pii_key_check)
+                .where(d.pii_key_check.c.id == 1)
+                .values(hash_check_value=vault.hash_check_value())
+            )
         elif not hmac.compare_digest(stored.hash_check_value, vault.hash_check_value()):
-            raise ValidationError("is not the hashing key this database's keyed hashes were made with (after a "
-                                  "rotation: the one `openice pii rotate` printed)", field=HASH_ENV_KEY)
+            raise ValidationError(
+                "is not the hashing key this database's keyed hashes were made with (after a "
+                "rotation: the one `openice pii rotate` printed)",
+                field=HASH_ENV_KEY,
+            )
         return
     if sample is not None:
         try:
             vault.decrypt("name", sample)
         except (InvalidTag, ValidationError):
             raise mismatch from None
-    conn.execute(insert(d.pii_key_check).values(id=1, check_value=vault.check_value(),
-                                                hash_check_value=vault.hash_check_value(), created_at=now_iso()))
+    conn.execute(
+        insert(d.pii_key_check).values(
+            id=1, check_value=vault.check_value(), hash_check_value=vault.hash_check_value(), created_at=now_iso()
+        )
+    )
 
 
 ENCRYPTED = ("name", "national_id", "mobile", "date_of_birth")
 
 
-def rotate_pii_key(engine: Engine, old: PiiVault, new: PiiVault, batch: int = 500,
-                   on_batch: Callable[[int, int], None] | None = None) -> int:
+def rotate_pii_key(
+    engine: Engine, old: PiiVault, new: PiiVault, batch: int = 500, on_batch: Callable[[int, int], None] | None = None
+) -> int:
     """Re-encrypt every borrower's personal data under `new` (which hashes as `old` does), a batch per
     transaction, so a rotation killed at any point is resumed by running it again with the same keys: rows already
     under the new key are skipped, and the database names the key it is rotating to until the last row is done.
@@ -222,23 +260,34 @@ def rotate_pii_key(engine: Engine, old: PiiVault, new: PiiVault, batch: int = 50
         _check_keys(conn, stored, old)
         conn.execute(update(d.pii_key_check).where(d.pii_key_check.c.id == 1).values(rotating_to=new.check_value()))
         total = conn.execute(select(func.count()).select_from(table)).scalar_one()
-        rotated = conn.execute(select(func.count()).select_from(table).where(
-            table.c.name_enc.startswith(f"v2:{new.key_id}:"))).scalar_one()
-    pending = select(table.c.id, *(table.c[f"{c}_enc"] for c in ENCRYPTED)).where(
-        ~table.c.name_enc.startswith(f"v2:{new.key_id}:")).order_by(table.c.id).limit(batch)
+        rotated = conn.execute(
+            select(func.count()).select_from(table).where(table.c.name_enc.startswith(f"v2:{new.key_id}:"))
+        ).scalar_one()
+    pending = (
+        select(table.c.id, *(table.c[f"{c}_enc"] for c in ENCRYPTED))
+        .where(~table.c.name_enc.startswith(f"v2:{new.key_id}:"))
+        .order_by(table.c.id)
+        .limit(batch)
+    )
     done = 0
     while True:
         with engine.begin() as conn:
             rows = conn.execute(pending).all()
             for row in rows:
-                conn.execute(update(table).where(table.c.id == row.id).values(**{
-                    f"{c}_enc": new.encrypt(c, old.decrypt(c, getattr(row, f"{c}_enc"))) for c in ENCRYPTED}))
+                conn.execute(
+                    update(table)
+                    .where(table.c.id == row.id)
+                    .values(**{f"{c}_enc": new.encrypt(c, old.decrypt(c, getattr(row, f"{c}_enc"))) for c in ENCRYPTED})
+                )
         if not rows:
             break
         done += len(rows)
         if on_batch is not None:
             on_batch(rotated + done, total)
     with engine.begin() as conn:
-        conn.execute(update(d.pii_key_check).where(d.pii_key_check.c.id == 1).values(
-            check_value=new.check_value(), hash_check_value=new.hash_check_value(), rotating_to=None))
+        conn.execute(
+            update(d.pii_key_check)
+            .where(d.pii_key_check.c.id == 1)
+            .values(check_value=new.check_value(), hash_check_value=new.hash_check_value(), rotating_to=None)
+        )
     return done

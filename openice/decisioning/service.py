@@ -74,8 +74,15 @@ class Identifiers:
 class Decisioning:
     """Registers borrowers and turns applications into stored, reproducible decisions."""
 
-    def __init__(self, engine: Engine, scorer: ScorerLike | None, vault: PiiVault, policy: Policy | None = None,
-                 anomaly: AnomalyModel | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        scorer: ScorerLike | None,
+        vault: PiiVault,
+        policy: Policy | None = None,
+        anomaly: AnomalyModel | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = Store(engine)
         self.scorer = scorer
         self.vault = vault
@@ -94,8 +101,9 @@ class Decisioning:
     def model(self) -> ScorerLike:
         """The scoring model; registration and blacklisting work without one."""
         if self.scorer is None:
-            raise ValidationError("no model package loaded; pass --model (a package or registry directory)",
-                                  field="model")
+            raise ValidationError(
+                "no model package loaded; pass --model (a package or registry directory)", field="model"
+            )
         return self.scorer
 
     def register(self, data: dict[str, Any] | Registration) -> dict[str, Any]:
@@ -113,12 +121,24 @@ class Decisioning:
                 return {"borrower_id": existing, "existing": True}
             borrower_id = "B" + uuid.uuid4().hex[:20]
             enc = self.vault.encrypt
-            unit.borrowers.add(dict(
-                id=borrower_id, registered_day=to_day(today), registered_at=int(self.clock()),
-                name_enc=enc("name", reg.name), national_id_enc=enc("national_id", national_id),
-                mobile_enc=enc("mobile", mobile), date_of_birth_enc=enc("date_of_birth", reg.date_of_birth.isoformat()),
-                name_hash=name_hash, national_id_hash=ids.national_id, mobile_hash=ids.mobile,
-                device_hash=ids.device, birth_year=reg.date_of_birth.year, province=reg.province, city=reg.city))
+            unit.borrowers.add(
+                dict(
+                    id=borrower_id,
+                    registered_day=to_day(today),
+                    registered_at=int(self.clock()),
+                    name_enc=enc("name", reg.name),
+                    national_id_enc=enc("national_id", national_id),
+                    mobile_enc=enc("mobile", mobile),
+                    date_of_birth_enc=enc("date_of_birth", reg.date_of_birth.isoformat()),
+                    name_hash=name_hash,
+                    national_id_hash=ids.national_id,
+                    mobile_hash=ids.mobile,
+                    device_hash=ids.device,
+                    birth_year=reg.date_of_birth.year,
+                    province=reg.province,
+                    city=reg.city,
+                )
+            )
             return {"borrower_id": borrower_id, "existing": False}
 
     def _hashes(self, national_id: str, mobile: str, device: str) -> Identifiers:
@@ -131,8 +151,9 @@ class Decisioning:
             raise ValidationError(f"must be one of {list(BLACKLIST_KINDS)}", field="kind")
         value = {"national_id": normalise_id, "mobile": check_mobile}.get(kind, str.strip)(value)
         with decision_unit(self.store) as unit:
-            unit.blacklist.add(kind, self.vault.keyed_hash(kind, value), reason,
-                               to_day(unit.core.calendar.business_date))
+            unit.blacklist.add(
+                kind, self.vault.keyed_hash(kind, value), reason, to_day(unit.core.calendar.business_date)
+            )
 
     def apply(self, borrower_id: str, data: dict[str, Any] | ApplicationInput) -> dict[str, Any]:
         """Assess an application and store the decision (and the line, when approved) in one transaction."""
@@ -146,27 +167,58 @@ class Decisioning:
             ids = Identifiers(borrower.national_id_hash, borrower.mobile_hash, device)
             facts = self._facts(unit, borrower_id, ids, now)
             born = date.fromisoformat(self.vault.decrypt("date_of_birth", borrower.date_of_birth_enc))
-            inputs = AssessmentInput(application=app.model_dump(mode="json"), age=age_on(born, today),
-                                     province=borrower.province, decided_on=today, facts=facts)
+            inputs = AssessmentInput(
+                application=app.model_dump(mode="json"),
+                age=age_on(born, today),
+                province=borrower.province,
+                decided_on=today,
+                facts=facts,
+            )
             decision = assess(inputs, product, self.model, self.policy, self.anomaly)
             application_id = "A" + uuid.uuid4().hex[:20]
-            unit.applications.add(dict(
-                id=application_id, borrower_id=borrower_id, product_code=app.product_code, applied_day=to_day(today),
-                applied_at=now, national_id_hash=ids.national_id, mobile_hash=ids.mobile, device_hash=ids.device,
-                payload=dumps(inputs.application)))
+            unit.applications.add(
+                dict(
+                    id=application_id,
+                    borrower_id=borrower_id,
+                    product_code=app.product_code,
+                    applied_day=to_day(today),
+                    applied_at=now,
+                    national_id_hash=ids.national_id,
+                    mobile_hash=ids.mobile,
+                    device_hash=ids.device,
+                    payload=dumps(inputs.application),
+                )
+            )
             decision_id = "D" + uuid.uuid4().hex[:20]
             unit.decisions.add(self._record(decision_id, application_id, borrower_id, inputs, decision))
             line_id = None
             if decision.outcome is Outcome.APPROVED and decision.line is not None:
                 line_id = "L" + uuid.uuid4().hex[:20]
                 line = decision.line
-                unit.lines.add(dict(
-                    id=line_id, borrower_id=borrower_id, decision_id=decision_id, product_code=app.product_code,
-                    approved_day=to_day(today), expiry_day=to_day(line.expiry), status="active", amount=line.amount,
-                    rate_ppm=line.rate_ppm, apr_ppm=line.apr_ppm, max_tenor=line.max_tenor, grade=decision.grade,
-                    pd=decision.pd, score=decision.score))
-            return {"decision_id": decision_id, "application_id": application_id, "line_id": line_id,
-                    **decision.to_json()}
+                unit.lines.add(
+                    dict(
+                        id=line_id,
+                        borrower_id=borrower_id,
+                        decision_id=decision_id,
+                        product_code=app.product_code,
+                        approved_day=to_day(today),
+                        expiry_day=to_day(line.expiry),
+                        status="active",
+                        amount=line.amount,
+                        rate_ppm=line.rate_ppm,
+                        apr_ppm=line.apr_ppm,
+                        max_tenor=line.max_tenor,
+                        grade=decision.grade,
+                        pd=decision.pd,
+                        score=decision.score,
+                    )
+                )
+            return {
+                "decision_id": decision_id,
+                "application_id": application_id,
+                "line_id": line_id,
+                **decision.to_json(),
+            }
 
     def _facts(self, unit: DecisionUnit, borrower_id: str, ids: Identifiers, now: int) -> FraudFacts:
         """Counts include the application being assessed, so "more than N" reads naturally."""
@@ -177,23 +229,39 @@ class Decisioning:
         others = {k: counts[f"others_{columns[k]}"] for k in columns}
         recent = {k: counts[f"recent_{columns[k]}"] + 1 for k in columns}
         return FraudFacts(
-            other_identities_with_id=others["national_id"], other_identities_with_mobile=others["mobile"],
-            other_identities_with_device=others["device"], applications_24h_by_id=recent["national_id"],
-            applications_24h_by_mobile=recent["mobile"], applications_24h_by_device=recent["device"],
-            blacklisted=unit.blacklist.hits(values))
+            other_identities_with_id=others["national_id"],
+            other_identities_with_mobile=others["mobile"],
+            other_identities_with_device=others["device"],
+            applications_24h_by_id=recent["national_id"],
+            applications_24h_by_mobile=recent["mobile"],
+            applications_24h_by_device=recent["device"],
+            blacklisted=unit.blacklist.hits(values),
+        )
 
-    def _record(self, decision_id: str, application_id: str, borrower_id: str, inputs: AssessmentInput,
-                decision: Decision) -> dict[str, Any]:
+    def _record(
+        self, decision_id: str, application_id: str, borrower_id: str, inputs: AssessmentInput, decision: Decision
+    ) -> dict[str, Any]:
         result = decision.to_json()
         return dict(
-            id=decision_id, application_id=application_id, borrower_id=borrower_id,
-            decided_day=to_day(inputs.decided_on), outcome=decision.outcome.value, fraud=decision.fraud,
-            pd=decision.pd, score=decision.score, grade=decision.grade, model_hash=self.model.package_hash,
-            anomaly_model_hash=self.anomaly.model_hash, policy_hash=self.policy.policy_hash,
-            input_hash=inputs.input_hash, inputs=dumps(inputs.to_json()),
+            id=decision_id,
+            application_id=application_id,
+            borrower_id=borrower_id,
+            decided_day=to_day(inputs.decided_on),
+            outcome=decision.outcome.value,
+            fraud=decision.fraud,
+            pd=decision.pd,
+            score=decision.score,
+            grade=decision.grade,
+            model_hash=self.model.package_hash,
+            anomaly_model_hash=self.anomaly.model_hash,
+            policy_hash=self.policy.policy_hash,
+            input_hash=inputs.input_hash,
+            inputs=dumps(inputs.to_json()),
             policy=dumps(self.policy.model_dump(mode="json")),
-            rules_fired=dumps([r.rule for r in decision.rules if r.fired]), reasons=dumps(list(decision.reasons)),
-            result=dumps(result))
+            rules_fired=dumps([r.rule for r in decision.rules if r.fired]),
+            reasons=dumps(list(decision.reasons)),
+            result=dumps(result),
+        )
 
     def decision(self, decision_id: str) -> dict[str, Any]:
         """The stored record, as written: inputs, hashes, rules fired, reasons and result."""
@@ -208,17 +276,27 @@ class Decisioning:
     def reproduce(self, decision_id: str) -> dict[str, Any]:
         """Recompute a stored decision from its stored inputs and policy with the same model package."""
         record = self.decision(decision_id)
-        for what, stored, ours in (("model package", record["model_hash"], self.model.package_hash),
-                                   ("anomaly model", record["anomaly_model_hash"], self.anomaly.model_hash)):
+        for what, stored, ours in (
+            ("model package", record["model_hash"], self.model.package_hash),
+            ("anomaly model", record["anomaly_model_hash"], self.anomaly.model_hash),
+        ):
             if stored != ours:
-                raise Conflict(f"the decision used {what} {stored[:12]}, this service has {ours[:12]}; "
-                               f"load that {what} to reproduce it", field="model_hash")
+                raise Conflict(
+                    f"the decision used {what} {stored[:12]}, this service has {ours[:12]}; "
+                    f"load that {what} to reproduce it",
+                    field="model_hash",
+                )
         inputs = AssessmentInput.from_json(record["inputs"])
         if inputs.input_hash != record["input_hash"]:
             raise Conflict("stored inputs do not match their hash: the record was altered", field="input_hash")
         with decision_unit(self.store, readonly=True) as unit:
             product = unit.core.products.get(inputs.application["product_code"])
-        again = json.loads(dumps(assess(inputs, product, self.model, Policy.from_json(record["policy"]),
-                                        self.anomaly).to_json()))
-        return {"decision_id": decision_id, "reproduced": canonical_hash(again) == canonical_hash(record["result"]),
-                "stored": record["result"], "recomputed": again}
+        again = json.loads(
+            dumps(assess(inputs, product, self.model, Policy.from_json(record["policy"]), self.anomaly).to_json())
+        )
+        return {
+            "decision_id": decision_id,
+            "reproduced": canonical_hash(again) == canonical_hash(record["result"]),
+            "stored": record["result"],
+            "recomputed": again,
+        }

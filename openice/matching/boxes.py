@@ -42,8 +42,9 @@ class Drawdowns:
 
     @classmethod
     def one(cls, **values: object) -> Drawdowns:
-        return cls(**{c: np.array([values[c]], dtype=object if c in ("province", "product") else float)
-                      for c in BATCH_COLUMNS})
+        return cls(
+            **{c: np.array([values[c]], dtype=object if c in ("province", "product") else float) for c in BATCH_COLUMNS}
+        )
 
     def __len__(self) -> int:
         return len(self.amount)
@@ -59,10 +60,14 @@ class Boxes:
     def __init__(self, institutions: Sequence[Institution]) -> None:
         self.institutions = list(institutions)
         boxes = [i.credit_box for i in institutions]
-        self.lo = {name: _bound([getattr(b, f"min_{name}") for b in boxes], -np.inf)
-                   for name in ("score", "pd", "amount", "tenor", "age")}
-        self.hi = {name: _bound([getattr(b, f"max_{name}") for b in boxes], np.inf)
-                   for name in ("score", "pd", "amount", "tenor", "age")}
+        self.lo = {
+            name: _bound([getattr(b, f"min_{name}") for b in boxes], -np.inf)
+            for name in ("score", "pd", "amount", "tenor", "age")
+        }
+        self.hi = {
+            name: _bound([getattr(b, f"max_{name}") for b in boxes], np.inf)
+            for name in ("score", "pd", "amount", "tenor", "age")
+        }
         self.min_income = np.array([b.min_income for b in boxes], dtype=float)
         self.max_dti = np.array([b.max_dti for b in boxes], dtype=float)
         self.provinces = [None if b.provinces is None else frozenset(b.provinces) for b in boxes]
@@ -74,7 +79,8 @@ class Boxes:
         """(n, m) membership via the distinct values, so a batch costs m lookups per distinct value."""
         uniques, inverse = np.unique(values.astype(str), return_inverse=True)
         table = np.array([[s is None or u in s for s in allowed] for u in uniques], dtype=bool).reshape(
-            len(uniques), len(allowed))
+            len(uniques), len(allowed)
+        )
         return table[inverse.reshape(-1)]
 
     def masks(self, d: Drawdowns) -> dict[str, np.ndarray]:

@@ -30,8 +30,9 @@ def fee_rates(products: Mapping[str, tuple[float, float]], codes: np.ndarray) ->
     return rows[:, 0], rows[:, 1]
 
 
-def margins(d: Drawdowns, institutions: Sequence[Institution], products: Mapping[str, tuple[float, float]],
-            lgd: float = LGD) -> np.ndarray:
+def margins(
+    d: Drawdowns, institutions: Sequence[Institution], products: Mapping[str, tuple[float, float]], lgd: float = LGD
+) -> np.ndarray:
     """(n, m) expected platform margin in minor units."""
     amount = d.amount.astype(float)
     tenor = d.tenor.astype(float)

@@ -63,10 +63,16 @@ class Institution(BaseModel):
     priority: int = Field(default=100, description="lower routes first when ranking by priority")
     guarantee_payout_dpd: int | None = Field(default=None, ge=1)
     acceptance: Literal["automatic", "manual"] = Field(
-        default="automatic", description="automatic: it funds whatever its credit box lets through, at once; "
-                                         "manual: an offer waits for its key to accept or decline it")
-    offer_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400,
-                                   description="how long a manual offer waits before the next institution gets it")
+        default="automatic",
+        description="automatic: it funds whatever its credit box lets through, at once; "
+        "manual: an offer waits for its key to accept or decline it",
+    )
+    offer_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="how long a manual offer waits before the next institution gets it",
+    )
 
     @model_validator(mode="after")
     def _model(self) -> Institution:

@@ -43,8 +43,11 @@ class Capacity:
     def of(cls, institutions: Sequence[Institution], used: Sequence[int] | None = None) -> Capacity:
         used_arr = np.zeros(len(institutions)) if used is None else np.asarray(used, dtype=float)
         quota = np.array([i.daily_quota for i in institutions], dtype=float) - used_arr
-        return cls(np.maximum(quota, 0), np.array([i.min_monthly_volume for i in institutions], dtype=float),
-                   np.array([i.max_avg_pd for i in institutions], dtype=float))
+        return cls(
+            np.maximum(quota, 0),
+            np.array([i.min_monthly_volume for i in institutions], dtype=float),
+            np.array([i.max_avg_pd for i in institutions], dtype=float),
+        )
 
 
 @dataclass
@@ -60,8 +63,9 @@ class Assignment:
     columns: int = 0
 
 
-def evaluate(assign: np.ndarray, value: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity,
-             penalty: float) -> tuple[float, float, np.ndarray]:
+def evaluate(
+    assign: np.ndarray, value: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity, penalty: float
+) -> tuple[float, float, np.ndarray]:
     """(margin, objective, shortfall) of an integral assignment; asserts it respects quotas and PD caps."""
     funded = assign >= 0
     rows = np.flatnonzero(funded)
@@ -77,8 +81,9 @@ def evaluate(assign: np.ndarray, value: np.ndarray, amount: np.ndarray, pd_: np.
     return margin, margin - penalty * float(shortfall.sum()), shortfall
 
 
-def greedy(value: np.ndarray, eligible: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity,
-           penalty: float = 0.0) -> Assignment:
+def greedy(
+    value: np.ndarray, eligible: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity, penalty: float = 0.0
+) -> Assignment:
     """The real-time waterfall on a batch: in arrival order, the best-margin institution with room."""
     start = time.perf_counter()
     score = np.where(eligible & (value > 0), value, -np.inf)
@@ -116,12 +121,26 @@ class _Lp:
         # rows: n assignment rows, then m quota, m PD and m volume rows
         lower = np.concatenate([np.full(n, -inf), np.full(m, -inf), np.full(m, -inf), cap.min_volume * SCALE])
         upper = np.concatenate([np.ones(n), cap.quota * SCALE, cap.room_for_pd() * SCALE, np.full(m, inf)])
-        self.h.addRows(len(lower), lower, upper, 0, np.zeros(len(lower), dtype=np.int32), np.array([], dtype=np.int32),
-                        np.array([]))
+        self.h.addRows(
+            len(lower),
+            lower,
+            upper,
+            0,
+            np.zeros(len(lower), dtype=np.int32),
+            np.array([], dtype=np.int32),
+            np.array([]),
+        )
         # shortfall columns s_j >= 0, one per volume row, cost penalty per minor unit
-        self.h.addCols(m, np.full(m, penalty / SCALE), np.zeros(m), np.full(m, inf), m,
-                       np.arange(m, dtype=np.int32), (n + 2 * m + np.arange(m)).astype(np.int32),
-                       np.ones(m))
+        self.h.addCols(
+            m,
+            np.full(m, penalty / SCALE),
+            np.zeros(m),
+            np.full(m, inf),
+            m,
+            np.arange(m, dtype=np.int32),
+            (n + 2 * m + np.arange(m)).astype(np.int32),
+            np.ones(m),
+        )
         self.cols_i = np.zeros(0, dtype=np.int64)
         self.cols_j = np.zeros(0, dtype=np.int64)
         self.in_model = np.zeros((n, m), dtype=bool)
@@ -132,8 +151,16 @@ class _Lp:
         n, m = self.n, self.m
         index = np.stack([rows, n + insts, n + m + insts, n + 2 * m + insts], axis=1).astype(np.int32).ravel()
         coef = np.stack([np.ones(k), a, a * (self.pd[rows] - self.cap.max_avg_pd[insts]), a], axis=1).ravel()
-        self.h.addCols(k, -self.value[rows, insts], np.zeros(k), np.ones(k), len(index),
-                       np.arange(0, 4 * k, 4, dtype=np.int32), index, coef)
+        self.h.addCols(
+            k,
+            -self.value[rows, insts],
+            np.zeros(k),
+            np.ones(k),
+            len(index),
+            np.arange(0, 4 * k, 4, dtype=np.int32),
+            index,
+            coef,
+        )
         self.cols_i = np.concatenate([self.cols_i, rows])
         self.cols_j = np.concatenate([self.cols_j, insts])
         self.in_model[rows, insts] = True
@@ -144,7 +171,7 @@ class _Lp:
         if status != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"HiGHS stopped with {self.h.modelStatusToString(status)}")
         sol = self.h.getSolution()
-        x = np.asarray(sol.col_value)[self.m:]
+        x = np.asarray(sol.col_value)[self.m :]
         return x, np.asarray(sol.row_dual), -self.h.getInfo().objective_function_value
 
 
@@ -160,16 +187,22 @@ class Prices:
         """Margin less the opportunity cost of the capacity a drawdown takes: what routing should rank by."""
         return value - amount[:, None] * (self.quota + (pd_[:, None] - max_avg_pd) * self.pd - self.volume)
 
-    def bound(self, value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray,
-              cap: Capacity) -> float:
+    def bound(self, value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity) -> float:
         """The Lagrangian dual value: an upper bound on the LP (so on any assignment) for any valid prices."""
         adjusted = np.where(usable, self.adjusted(value, amount, pd_, cap.max_avg_pd), 0.0)
-        return float(np.maximum(adjusted.max(axis=1), 0).sum() + cap.quota @ self.quota
-                     - cap.min_volume @ self.volume)
+        return float(np.maximum(adjusted.max(axis=1), 0).sum() + cap.quota @ self.quota - cap.min_volume @ self.volume)
 
 
-def _solve_lp(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity,
-              penalty: float, start_columns: int, max_rounds: int) -> tuple[_Lp, np.ndarray, Prices, float, int]:
+def _solve_lp(
+    value: np.ndarray,
+    usable: np.ndarray,
+    amount: np.ndarray,
+    pd_: np.ndarray,
+    cap: Capacity,
+    penalty: float,
+    start_columns: int,
+    max_rounds: int,
+) -> tuple[_Lp, np.ndarray, Prices, float, int]:
     """The LP by column generation: start from each drawdown's best few institutions, add improving pairs."""
     n, m = value.shape
     score = np.where(usable, value, -np.inf)
@@ -185,8 +218,11 @@ def _solve_lp(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np
         rounds += 1
         x, dual, objective = lp.solve()
         y_row = dual[:n]
-        prices = Prices(np.maximum(-dual[n:n + m], 0) * SCALE, np.maximum(-dual[n + m:n + 2 * m], 0) * SCALE,
-                        np.clip(dual[n + 2 * m:], 0, penalty / SCALE) * SCALE)
+        prices = Prices(
+            np.maximum(-dual[n : n + m], 0) * SCALE,
+            np.maximum(-dual[n + m : n + 2 * m], 0) * SCALE,
+            np.clip(dual[n + 2 * m :], 0, penalty / SCALE) * SCALE,
+        )
         reduced = -y_row[:, None] - prices.adjusted(value, amount, pd_, cap.max_avg_pd)  # < 0 improves
         reduced[~usable | lp.in_model] = np.inf
         best = np.argmin(reduced, axis=1)
@@ -197,9 +233,19 @@ def _solve_lp(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np
     return lp, x, prices, objective, rounds
 
 
-def optimise(value: np.ndarray, eligible: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity,
-             codes: Sequence[str], penalty: float = 0.0, sample: int = 10_000, seed: int = 0,
-             start_columns: int = 4, max_rounds: int = 30) -> Assignment:
+def optimise(
+    value: np.ndarray,
+    eligible: np.ndarray,
+    amount: np.ndarray,
+    pd_: np.ndarray,
+    cap: Capacity,
+    codes: Sequence[str],
+    penalty: float = 0.0,
+    sample: int = 10_000,
+    seed: int = 0,
+    start_columns: int = 4,
+    max_rounds: int = 30,
+) -> Assignment:
     """Maximise expected margin with HiGHS and return an integral assignment, its prices and an upper bound.
 
     Up to `sample` drawdowns: the exact LP, whose whole assignments are kept and whose few fractional ones
@@ -210,25 +256,27 @@ def optimise(value: np.ndarray, eligible: np.ndarray, amount: np.ndarray, pd_: n
     n, m = value.shape
     usable = eligible & (value > 0)
     if n <= sample:
-        lp, x, prices, lp_value, rounds = _solve_lp(value, usable, amount, pd_, cap, penalty, start_columns,
-                                                    max_rounds)
+        lp, x, prices, lp_value, rounds = _solve_lp(value, usable, amount, pd_, cap, penalty, start_columns, max_rounds)
         assign = _keep_whole(x, lp.cols_i, lp.cols_j, np.arange(n), n)
         _repair_pd(assign, value, amount, pd_, cap)
         columns, bound = len(lp.cols_i), min(lp_value, prices.bound(value, usable, amount, pd_, cap))
     else:
-        assign, prices, bound, rounds, columns = _core(value, usable, amount, pd_, cap, penalty, sample, seed,
-                                                       start_columns, max_rounds)
+        assign, prices, bound, rounds, columns = _core(
+            value, usable, amount, pd_, cap, penalty, sample, seed, start_columns, max_rounds
+        )
     adjusted = np.where(usable, prices.adjusted(value, amount, pd_, cap.max_avg_pd), -np.inf)
     _fill(assign, adjusted, usable, amount, pd_, cap)
     margin, objective, shortfall = evaluate(assign, value, amount, pd_, cap, penalty)
-    named = {code: {"quota": float(prices.quota[j]), "pd": float(prices.pd[j]), "volume": float(prices.volume[j])}
-             for j, code in enumerate(codes)}
-    return Assignment(assign, margin, objective, shortfall, time.perf_counter() - start, bound, named, rounds,
-                      columns)
+    named = {
+        code: {"quota": float(prices.quota[j]), "pd": float(prices.pd[j]), "volume": float(prices.volume[j])}
+        for j, code in enumerate(codes)
+    }
+    return Assignment(assign, margin, objective, shortfall, time.perf_counter() - start, bound, named, rounds, columns)
 
 
-def _keep_whole(x: np.ndarray, ci: np.ndarray, cj: np.ndarray, rows: np.ndarray, n: int,
-                assign: np.ndarray | None = None) -> np.ndarray:
+def _keep_whole(
+    x: np.ndarray, ci: np.ndarray, cj: np.ndarray, rows: np.ndarray, n: int, assign: np.ndarray | None = None
+) -> np.ndarray:
     """The LP's whole assignments (all but at most a few hundred drawdowns); `rows` maps LP rows to drawdowns."""
     assign = np.full(n, -1, dtype=np.int64) if assign is None else assign
     whole = x > 1 - 1e-6
@@ -236,9 +284,18 @@ def _keep_whole(x: np.ndarray, ci: np.ndarray, cj: np.ndarray, rows: np.ndarray,
     return assign
 
 
-def _core(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity, penalty: float,
-          sample: int, seed: int, start_columns: int, max_rounds: int
-          ) -> tuple[np.ndarray, Prices, float, int, int]:
+def _core(
+    value: np.ndarray,
+    usable: np.ndarray,
+    amount: np.ndarray,
+    pd_: np.ndarray,
+    cap: Capacity,
+    penalty: float,
+    sample: int,
+    seed: int,
+    start_columns: int,
+    max_rounds: int,
+) -> tuple[np.ndarray, Prices, float, int, int]:
     """A batch too large for one LP: prices from an LP on a random sample (capacities scaled to it) settle the
     drawdowns whose best choice is clear; an exact LP over the `sample` most contested ones and those the
     repairs dropped, within the room the settled ones leave, decides the rest."""
@@ -246,20 +303,23 @@ def _core(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.nda
     idx = np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
     share = sample / n
     part = Capacity(cap.quota * share, cap.min_volume * share, cap.max_avg_pd)
-    lp, _, prices, _, rounds = _solve_lp(value[idx], usable[idx], amount[idx], pd_[idx], part, penalty,
-                                         start_columns, max_rounds)
+    lp, _, prices, _, rounds = _solve_lp(
+        value[idx], usable[idx], amount[idx], pd_[idx], part, penalty, start_columns, max_rounds
+    )
     bound = prices.bound(value, usable, amount, pd_, cap)
     assign, rows, room = _settle(value, usable, amount, pd_, cap, prices, sample)
-    core, x, prices, _, more = _solve_lp(value[rows], usable[rows], amount[rows], pd_[rows], room, penalty,
-                                         start_columns, max_rounds)
+    core, x, prices, _, more = _solve_lp(
+        value[rows], usable[rows], amount[rows], pd_[rows], room, penalty, start_columns, max_rounds
+    )
     _keep_whole(x, core.cols_i, core.cols_j, rows, n, assign)
     _repair_pd(assign, value, amount, pd_, cap)
     bound = min(bound, prices.bound(value, usable, amount, pd_, cap))
     return assign, prices, bound, rounds + more, len(lp.cols_i) + len(core.cols_i)
 
 
-def _settle(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity,
-            prices: Prices, size: int) -> tuple[np.ndarray, np.ndarray, Capacity]:
+def _settle(
+    value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity, prices: Prices, size: int
+) -> tuple[np.ndarray, np.ndarray, Capacity]:
     """Assign every drawdown but the `size` most contested to its best price-adjusted institution, repair quotas
     and PD caps (what that drops joins the contested); return that, the contested rows and the room they have."""
     n, m = value.shape
@@ -276,9 +336,14 @@ def _settle(value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.n
     contested |= settled & (assign < 0)  # what the repairs dropped is contested too
     funded = assign >= 0
     volume = np.bincount(assign[funded], weights=amount[funded], minlength=m)
-    room = Capacity(np.maximum(cap.quota - volume, 0), np.maximum(cap.min_volume - volume, 0), cap.max_avg_pd,
-                    np.bincount(assign[funded], weights=amount[funded] * (cap.max_avg_pd[assign[funded]]
-                                                                          - pd_[funded]), minlength=m))
+    room = Capacity(
+        np.maximum(cap.quota - volume, 0),
+        np.maximum(cap.min_volume - volume, 0),
+        cap.max_avg_pd,
+        np.bincount(
+            assign[funded], weights=amount[funded] * (cap.max_avg_pd[assign[funded]] - pd_[funded]), minlength=m
+        ),
+    )
     return assign, np.flatnonzero(contested), room
 
 
@@ -307,14 +372,16 @@ def _repair_pd(assign: np.ndarray, value: np.ndarray, amount: np.ndarray, pd_: n
         assign[candidates[: int(np.searchsorted(removed, total)) + 1]] = -1
 
 
-def _fill(assign: np.ndarray, adjusted: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray,
-          cap: Capacity) -> None:
+def _fill(
+    assign: np.ndarray, adjusted: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity
+) -> None:
     """Give the drawdowns still open, best price-adjusted margin first, to the best institution with room."""
     m = adjusted.shape[1]
     funded = assign >= 0
     room = cap.quota - np.bincount(assign[funded], weights=amount[funded], minlength=m)
-    pd_room = np.bincount(assign[funded], weights=amount[funded] * (cap.max_avg_pd[assign[funded]] - pd_[funded]),
-                          minlength=m)
+    pd_room = np.bincount(
+        assign[funded], weights=amount[funded] * (cap.max_avg_pd[assign[funded]] - pd_[funded]), minlength=m
+    )
     rest = np.flatnonzero(~funded & usable.any(axis=1))
     rank = np.argsort(-adjusted[rest], axis=1, kind="stable")
     order = np.argsort(-adjusted[rest, rank[:, 0]], kind="stable")

@@ -17,30 +17,60 @@ TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 
 
-def build_report(*, applicant: dict[str, Any], decision: dict[str, Any], line: dict[str, Any],
-                 drawdown: dict[str, Any], institution: dict[str, Any]) -> dict[str, Any]:
+def build_report(
+    *,
+    applicant: dict[str, Any],
+    decision: dict[str, Any],
+    line: dict[str, Any],
+    drawdown: dict[str, Any],
+    institution: dict[str, Any],
+) -> dict[str, Any]:
     """Assemble the report from plain records; `applicant` holds decrypted identity, masked here."""
     result = decision["result"]
     return {
         "institution": institution,
-        "applicant": {"name": mask_name(applicant["name"]), "national_id": mask_id(applicant["national_id"]),
-                      "mobile": mask_mobile(applicant["mobile"]), "age": decision["inputs"]["age"],
-                      "province": applicant["province"], "city": applicant["city"]},
-        "identity_and_fraud": {"verdict": result["fraud"], "anomaly_score": round(result["anomaly"], 4),
-                               "rules": [{"rule": r["rule"], "fired": r["fired"], "action": r["action"],
-                                          "reason": r["reason"]} for r in result["rules"]]},
-        "credit": {"pd": round(result["pd"], 6), "score": result["score"], "grade": result["grade"],
-                   "reasons": result["score_reasons"]},
+        "applicant": {
+            "name": mask_name(applicant["name"]),
+            "national_id": mask_id(applicant["national_id"]),
+            "mobile": mask_mobile(applicant["mobile"]),
+            "age": decision["inputs"]["age"],
+            "province": applicant["province"],
+            "city": applicant["city"],
+        },
+        "identity_and_fraud": {
+            "verdict": result["fraud"],
+            "anomaly_score": round(result["anomaly"], 4),
+            "rules": [
+                {"rule": r["rule"], "fired": r["fired"], "action": r["action"], "reason": r["reason"]}
+                for r in result["rules"]
+            ],
+        },
+        "credit": {
+            "pd": round(result["pd"], 6),
+            "score": result["score"],
+            "grade": result["grade"],
+            "reasons": result["score_reasons"],
+        },
         "affordability": result["affordability"],
         "application": {k: v for k, v in decision["inputs"]["application"].items() if k != "bureau"},
         "bureau": decision["inputs"]["application"]["bureau"],
-        "recommended": {"line_amount": line["amount"], "rate": line["rate_ppm"] / 1e6, "apr": line["apr_ppm"] / 1e6,
-                        "effective_annual_rate": line["effective_annual_rate_ppm"] / 1e6,
-                        "apr_convention": line["apr_convention"], "expiry": line["expiry"]},
+        "recommended": {
+            "line_amount": line["amount"],
+            "rate": line["rate_ppm"] / 1e6,
+            "apr": line["apr_ppm"] / 1e6,
+            "effective_annual_rate": line["effective_annual_rate_ppm"] / 1e6,
+            "apr_convention": line["apr_convention"],
+            "expiry": line["expiry"],
+        },
         "drawdown": drawdown,
-        "model": {"package_hash": decision["model_hash"], "anomaly_model_hash": decision["anomaly_model_hash"],
-                  "policy_hash": decision["policy_hash"], "input_hash": decision["input_hash"],
-                  "decision_id": decision["id"], "decided_on": decision["decided_on"]},
+        "model": {
+            "package_hash": decision["model_hash"],
+            "anomaly_model_hash": decision["anomaly_model_hash"],
+            "policy_hash": decision["policy_hash"],
+            "input_hash": decision["input_hash"],
+            "decision_id": decision["id"],
+            "decided_on": decision["decided_on"],
+        },
     }
 
 

@@ -19,23 +19,36 @@ from openice.storage.uow import now_iso
 # costs more CPU than the database spends running it.
 _ACTIVE = select(d.institutions.c.definition).where(d.institutions.c.active == 1).order_by(d.institutions.c.code)
 _Q = d.quota_usage.c
-_ENSURE = {name: dialect.insert(d.quota_usage).on_conflict_do_nothing() for name, dialect in
-           (("postgresql", postgresql), ("sqlite", sqlite))}
-_RESERVE = update(d.quota_usage).where(
-    _Q.institution_code == bindparam("code"), _Q.period == bindparam("p"), _Q.period_day == bindparam("day"),
-    _Q.used + bindparam("amount") <= bindparam("q")).values(used=_Q.used + bindparam("amount"), quota=bindparam("q"))
+_ENSURE = {
+    name: dialect.insert(d.quota_usage).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_RESERVE = (
+    update(d.quota_usage)
+    .where(
+        _Q.institution_code == bindparam("code"),
+        _Q.period == bindparam("p"),
+        _Q.period_day == bindparam("day"),
+        _Q.used + bindparam("amount") <= bindparam("q"),
+    )
+    .values(used=_Q.used + bindparam("amount"), quota=bindparam("q"))
+)
 _USED = select(_Q.period, _Q.used).where(
     _Q.institution_code == bindparam("code"),
     ((_Q.period == "D") & (_Q.period_day == bindparam("day")))
-    | ((_Q.period == "M") & (_Q.period_day == bindparam("month"))))
+    | ((_Q.period == "M") & (_Q.period_day == bindparam("month"))),
+)
 _INSERT_DRAWDOWN = insert(d.drawdowns).returning(d.drawdowns.c.id)
 _DRAWDOWN_BY_KEY = select(d.drawdowns).where(d.drawdowns.c.idempotency_key == bindparam("key"))
 _DRAWDOWN = select(d.drawdowns).where(d.drawdowns.c.id == bindparam("drawdown_id"))
 _FINISH = update(d.drawdowns).where(d.drawdowns.c.id == bindparam("drawdown_id"))
 _INSERT_OFFER = insert(d.offers).returning(d.offers.c.id)
 _OFFER_STATUS = update(d.offers).where(d.offers.c.id == bindparam("offer_id"))
-_EXPIRED = select(d.offers).where(d.offers.c.status == "sent", d.offers.c.expires_at.is_not(None),
-                                  d.offers.c.expires_at < bindparam("now")).order_by(d.offers.c.id)
+_EXPIRED = (
+    select(d.offers)
+    .where(d.offers.c.status == "sent", d.offers.c.expires_at.is_not(None), d.offers.c.expires_at < bindparam("now"))
+    .order_by(d.offers.c.id)
+)
 _LATEST_PRICES = select(d.matching_runs.c.prices).order_by(d.matching_runs.c.id.desc()).limit(1)
 
 
@@ -51,11 +64,21 @@ class InstitutionRepository:
 
     def upsert(self, inst: Institution) -> None:
         """Institutions change terms over time; loans keep the terms they were originated under."""
-        values = dict(name=inst.name, business_model=inst.business_model, funding_cost_ppm=inst.funding_cost_ppm,
-                      rate_ppm=inst.rate_ppm, credit_box=inst.credit_box.model_dump_json(),
-                      daily_quota=inst.daily_quota, monthly_quota=inst.monthly_quota,
-                      min_monthly_volume=inst.min_monthly_volume, max_avg_pd=inst.max_avg_pd, priority=inst.priority,
-                      guarantee_payout_dpd=inst.guarantee_payout_dpd, active=1, definition=inst.model_dump_json())
+        values = dict(
+            name=inst.name,
+            business_model=inst.business_model,
+            funding_cost_ppm=inst.funding_cost_ppm,
+            rate_ppm=inst.rate_ppm,
+            credit_box=inst.credit_box.model_dump_json(),
+            daily_quota=inst.daily_quota,
+            monthly_quota=inst.monthly_quota,
+            min_monthly_volume=inst.min_monthly_volume,
+            max_avg_pd=inst.max_avg_pd,
+            priority=inst.priority,
+            guarantee_payout_dpd=inst.guarantee_payout_dpd,
+            active=1,
+            definition=inst.model_dump_json(),
+        )
         done = self.conn.execute(update(d.institutions).where(d.institutions.c.code == inst.code).values(**values))
         if done.rowcount == 0:
             self.conn.execute(insert(d.institutions).values(code=inst.code, **values))
@@ -81,8 +104,11 @@ class QuotaRepository:
         self.conn = conn
 
     def _ensure(self, code: str, period: str, day: int, quota: int) -> None:
-        direct.execute(self.conn, _ENSURE[self.conn.dialect.name], dict(
-            institution_code=code, period=period, period_day=day, used=0, quota=quota))
+        direct.execute(
+            self.conn,
+            _ENSURE[self.conn.dialect.name],
+            dict(institution_code=code, period=period, period_day=day, used=0, quota=quota),
+        )
 
     def fits(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> bool:
         """Whether `amount` fits every period now, read without a lock: an institution known to be full is not
@@ -108,13 +134,17 @@ class QuotaRepository:
     def release(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> None:
         c = d.quota_usage.c
         for period, day, _ in periods:
-            self.conn.execute(update(d.quota_usage).where(
-                c.institution_code == code, c.period == period, c.period_day == day).values(used=c.used - amount))
+            self.conn.execute(
+                update(d.quota_usage)
+                .where(c.institution_code == code, c.period == period, c.period_day == day)
+                .values(used=c.used - amount)
+            )
 
     def used(self, code: str, period: str, day: int) -> int:
         c = d.quota_usage.c
-        row = self.conn.execute(select(c.used).where(c.institution_code == code, c.period == period,
-                                                     c.period_day == day)).first()
+        row = self.conn.execute(
+            select(c.used).where(c.institution_code == code, c.period == period, c.period_day == day)
+        ).first()
         return 0 if row is None else int(row.used)
 
 
@@ -136,32 +166,67 @@ class DrawdownRepository:
 
     def offered(self, drawdown_id: int, institution: str, reasons: dict[str, Any]) -> None:
         """Waiting for an institution that decides by hand."""
-        self.conn.execute(update(d.drawdowns).where(d.drawdowns.c.id == drawdown_id).values(
-            status="offered", institution_code=institution, reasons=json.dumps(reasons)))
+        self.conn.execute(
+            update(d.drawdowns)
+            .where(d.drawdowns.c.id == drawdown_id)
+            .values(status="offered", institution_code=institution, reasons=json.dumps(reasons))
+        )
 
-    def finish(self, drawdown_id: int, status: str, reasons: dict[str, Any], institution: str | None = None,
-               loan_id: int | None = None) -> None:
-        direct.execute(self.conn, _FINISH, dict(drawdown_id=drawdown_id, status=status, institution_code=institution,
-                                                loan_id=loan_id, reasons=json.dumps(reasons)))
+    def finish(
+        self,
+        drawdown_id: int,
+        status: str,
+        reasons: dict[str, Any],
+        institution: str | None = None,
+        loan_id: int | None = None,
+    ) -> None:
+        direct.execute(
+            self.conn,
+            _FINISH,
+            dict(
+                drawdown_id=drawdown_id,
+                status=status,
+                institution_code=institution,
+                loan_id=loan_id,
+                reasons=json.dumps(reasons),
+            ),
+        )
 
 
 class OfferRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, drawdown_id: int, code: str, rank: int, margin: int, report: dict[str, Any],
-            expires_at: str | None = None) -> int:
-        return int(direct.execute(self.conn, _INSERT_OFFER, dict(
-            drawdown_id=drawdown_id, institution_code=code, rank=rank, expected_margin=margin, status="sent",
-            report=json.dumps(report, default=str), created_at=now_iso(), expires_at=expires_at)).scalar_one())
+    def add(
+        self, drawdown_id: int, code: str, rank: int, margin: int, report: dict[str, Any], expires_at: str | None = None
+    ) -> int:
+        return int(
+            direct.execute(
+                self.conn,
+                _INSERT_OFFER,
+                dict(
+                    drawdown_id=drawdown_id,
+                    institution_code=code,
+                    rank=rank,
+                    expected_margin=margin,
+                    status="sent",
+                    report=json.dumps(report, default=str),
+                    created_at=now_iso(),
+                    expires_at=expires_at,
+                ),
+            ).scalar_one()
+        )
 
     def set_status(self, offer_id: int, status: str, reason: str | None = None) -> None:
         direct.execute(self.conn, _OFFER_STATUS, {"offer_id": offer_id, "status": status, "reason": reason})
 
     def close(self, offer_id: int, status: str, reason: str) -> bool:
         """Move a pending offer to its answer; False when it was no longer pending (someone answered first)."""
-        done = self.conn.execute(update(d.offers).where(d.offers.c.id == offer_id, d.offers.c.status == "sent")
-                                 .values(status=status, reason=reason, answered_at=now_iso()))
+        done = self.conn.execute(
+            update(d.offers)
+            .where(d.offers.c.id == offer_id, d.offers.c.status == "sent")
+            .values(status=status, reason=reason, answered_at=now_iso())
+        )
         return done.rowcount == 1
 
     def expired(self, now: str) -> list[Any]:
@@ -174,19 +239,32 @@ class OfferRepository:
         return row
 
     def for_drawdown(self, drawdown_id: int) -> list[Any]:
-        return list(self.conn.execute(select(d.offers).where(d.offers.c.drawdown_id == drawdown_id)
-                                      .order_by(d.offers.c.rank)))
+        return list(
+            self.conn.execute(select(d.offers).where(d.offers.c.drawdown_id == drawdown_id).order_by(d.offers.c.rank))
+        )
 
 
 class MatchingRunRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, day: int, drawdowns: int, objective: float, greedy_objective: float,
-            prices: dict[str, dict[str, float]]) -> int:
-        return int(self.conn.execute(insert(d.matching_runs).values(
-            run_day=day, drawdowns=drawdowns, objective=int(objective), greedy_objective=int(greedy_objective),
-            prices=json.dumps(prices), created_at=now_iso()).returning(d.matching_runs.c.id)).scalar_one())
+    def add(
+        self, day: int, drawdowns: int, objective: float, greedy_objective: float, prices: dict[str, dict[str, float]]
+    ) -> int:
+        return int(
+            self.conn.execute(
+                insert(d.matching_runs)
+                .values(
+                    run_day=day,
+                    drawdowns=drawdowns,
+                    objective=int(objective),
+                    greedy_objective=int(greedy_objective),
+                    prices=json.dumps(prices),
+                    created_at=now_iso(),
+                )
+                .returning(d.matching_runs.c.id)
+            ).scalar_one()
+        )
 
     def latest_prices(self) -> dict[str, dict[str, float]]:
         row = direct.execute(self.conn, _LATEST_PRICES).first()

@@ -36,16 +36,22 @@ class Routing:
 class Router:
     """Institutions prepared once as arrays; `rank` then costs tens of microseconds per drawdown."""
 
-    def __init__(self, institutions: Sequence[Institution], product_fees: Mapping[str, tuple[float, float]],
-                 prices: Mapping[str, Mapping[str, float]] | None = None) -> None:
+    def __init__(
+        self,
+        institutions: Sequence[Institution],
+        product_fees: Mapping[str, tuple[float, float]],
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
         self.institutions = list(institutions)
         self.boxes = Boxes(self.institutions)
         self.product_fees = dict(product_fees)
         self.priority = np.array([i.priority for i in self.institutions], dtype=float)
         self.max_avg_pd = np.array([i.max_avg_pd for i in self.institutions], dtype=float)
         prices = prices or {}
-        self.prices = np.array([[prices.get(i.code, {}).get(k, 0.0) for k in ("quota", "pd", "volume")]
-                                for i in self.institutions], dtype=float).reshape(len(self.institutions), 3)
+        self.prices = np.array(
+            [[prices.get(i.code, {}).get(k, 0.0) for k in ("quota", "pd", "volume")] for i in self.institutions],
+            dtype=float,
+        ).reshape(len(self.institutions), 3)
 
     def rank(self, d: Drawdowns, ranking: Ranking = Ranking.MARGIN) -> Routing:
         """Institutions whose box accepts and whose expected margin is positive, best first."""
@@ -55,8 +61,11 @@ class Router:
         inside = passed.all(axis=0)
         refusals: dict[str, list[str]] = {}
         for j in np.flatnonzero(~inside | (value <= 0)):
-            failed = [CRITERIA[k] for k in np.flatnonzero(~passed[:, j])] if not inside[j] else \
-                ["expected margin not positive"]
+            failed = (
+                [CRITERIA[k] for k in np.flatnonzero(~passed[:, j])]
+                if not inside[j]
+                else ["expected margin not positive"]
+            )
             refusals[self.institutions[j].code] = failed
         eligible = [int(j) for j in np.flatnonzero(inside & (value > 0))]
         if ranking is Ranking.PRIORITY:
@@ -68,5 +77,7 @@ class Router:
                 a, p = float(d.amount[0]), float(d.pd[0])
                 keys = value - a * (self.prices[:, 0] + (p - self.max_avg_pd) * self.prices[:, 1] - self.prices[:, 2])
             order = sorted(eligible, key=lambda j: (-keys[j], self.priority[j]))
-        return Routing([Candidate(self.institutions[j].code, r, int(value[j]), float(keys[j]))
-                        for r, j in enumerate(order)], refusals)
+        return Routing(
+            [Candidate(self.institutions[j].code, r, int(value[j]), float(keys[j])) for r, j in enumerate(order)],
+            refusals,
+        )

@@ -134,9 +134,15 @@ class Matching:
         return _router(definitions, tuple(sorted(fees.items())), json.dumps(prices, sort_keys=True))
 
     # ---- real time ------------------------------------------------------------------------------
-    def drawdown(self, line_id: str, amount: int, tenor: int, idempotency_key: str,
-                 ranking: Ranking | str = Ranking.MARGIN,
-                 routed: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def drawdown(
+        self,
+        line_id: str,
+        amount: int,
+        tenor: int,
+        idempotency_key: str,
+        ranking: Ranking | str = Ranking.MARGIN,
+        routed: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Route a drawdown to a funder and originate it; the same key returns the first outcome (or, while an
         institution that decides by hand holds the offer, the drawdown as `offered`). `routed(result)` runs once
         the walk is done, and never for a replayed key: the API writes the drawdown's one audit row there."""
@@ -159,11 +165,19 @@ class Matching:
                 if tenor > line.max_tenor:
                     raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")
                 if not unit.lines.reserve(line_id, amount, to_day(today)):
-                    raise Conflict(f"line {line_id} is not active, has expired or has less than {amount} left",
-                                   field="amount")
-                drawdown_id = unit.drawdowns.add(dict(idempotency_key=idempotency_key, line_id=line_id,
-                                                      borrower_id=line.borrower_id, amount=amount, tenor=tenor,
-                                                      requested_day=to_day(today)))
+                    raise Conflict(
+                        f"line {line_id} is not active, has expired or has less than {amount} left", field="amount"
+                    )
+                drawdown_id = unit.drawdowns.add(
+                    dict(
+                        idempotency_key=idempotency_key,
+                        line_id=line_id,
+                        borrower_id=line.borrower_id,
+                        amount=amount,
+                        tenor=tenor,
+                        requested_day=to_day(today),
+                    )
+                )
                 walk = self._prepare(unit, line, drawdown_id, amount, tenor, today, Ranking(ranking), products=products)
         except IntegrityError:  # the same key raced in from elsewhere and won
             with self._unit(readonly=True) as unit:
@@ -173,19 +187,46 @@ class Matching:
             routed(result)
         return result
 
-    def _prepare(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int, day: date,
-                 ranking: Ranking, offered: frozenset[str] = frozenset(),
-                 products: Sequence[LoanProduct] | None = None) -> _Walk:
+    def _prepare(
+        self,
+        unit: MatchUnit,
+        line: Any,
+        drawdown_id: int,
+        amount: int,
+        tenor: int,
+        day: date,
+        ranking: Ranking,
+        offered: frozenset[str] = frozenset(),
+        products: Sequence[LoanProduct] | None = None,
+    ) -> _Walk:
         """Everything the walk needs, read in one unit: the report's context and the ranked institutions, less
         those that already had an offer for this drawdown."""
         context = self._context(unit, line, drawdown_id, amount, tenor)
         router = self.router(unit, products)
-        batch = Drawdowns.one(amount=amount, tenor=tenor, score=line.score, pd=line.pd, age=context["age"],
-                              province=context["province"], income=context["income"], dti=context["dti"],
-                              product=line.product_code, rate=line.rate_ppm / PPM)
+        batch = Drawdowns.one(
+            amount=amount,
+            tenor=tenor,
+            score=line.score,
+            pd=line.pd,
+            age=context["age"],
+            province=context["province"],
+            income=context["income"],
+            dti=context["dti"],
+            product=line.product_code,
+            rate=line.rate_ppm / PPM,
+        )
         routing = router.rank(batch, ranking)
-        return _Walk(line, drawdown_id, amount, tenor, day, context, {i.code: i for i in router.institutions},
-                     [c for c in routing.candidates if c.code not in offered], dict(routing.refusals))
+        return _Walk(
+            line,
+            drawdown_id,
+            amount,
+            tenor,
+            day,
+            context,
+            {i.code: i for i in router.institutions},
+            [c for c in routing.candidates if c.code not in offered],
+            dict(routing.refusals),
+        )
 
     def _context(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
         decision = dict(unit.decisions.get(line.decision_id)._mapping)
@@ -196,19 +237,39 @@ class Matching:
         app = decision["inputs"]["application"]
         income = app["income_monthly"]
         payment = monthly_payment(amount, line.rate_ppm / PPM, tenor)
-        applicant = {"name": self.vault.decrypt("name", borrower.name_enc),
-                     "national_id": self.vault.decrypt("national_id", borrower.national_id_enc),
-                     "mobile": self.vault.decrypt("mobile", borrower.mobile_enc),
-                     "province": borrower.province, "city": borrower.city}
+        applicant = {
+            "name": self.vault.decrypt("name", borrower.name_enc),
+            "national_id": self.vault.decrypt("national_id", borrower.national_id_enc),
+            "mobile": self.vault.decrypt("mobile", borrower.mobile_enc),
+            "province": borrower.province,
+            "city": borrower.city,
+        }
         rates = line_rates(unit.core.products.get(line.product_code), line.rate_ppm)
-        line_view = {"amount": line.amount, "rate_ppm": line.rate_ppm, "apr_ppm": line.apr_ppm,
-                     "effective_annual_rate_ppm": rates.effective_annual_rate_ppm,
-                     "apr_convention": rates.apr_convention, "expiry": from_day(line.expiry_day).isoformat()}
-        drawdown = {"id": drawdown_id, "amount": amount, "tenor": tenor, "product_code": line.product_code,
-                    "line_id": line.id}
-        return {"decision": decision, "applicant": applicant, "line": line_view, "drawdown": drawdown,
-                "age": decision["inputs"]["age"], "province": borrower.province, "income": income,
-                "dti": (app["existing_debt_monthly"] + payment) / income if income else np.inf}
+        line_view = {
+            "amount": line.amount,
+            "rate_ppm": line.rate_ppm,
+            "apr_ppm": line.apr_ppm,
+            "effective_annual_rate_ppm": rates.effective_annual_rate_ppm,
+            "apr_convention": rates.apr_convention,
+            "expiry": from_day(line.expiry_day).isoformat(),
+        }
+        drawdown = {
+            "id": drawdown_id,
+            "amount": amount,
+            "tenor": tenor,
+            "product_code": line.product_code,
+            "line_id": line.id,
+        }
+        return {
+            "decision": decision,
+            "applicant": applicant,
+            "line": line_view,
+            "drawdown": drawdown,
+            "age": decision["inputs"]["age"],
+            "province": borrower.province,
+            "income": income,
+            "dti": (app["existing_debt_monthly"] + payment) / income if income else np.inf,
+        }
 
     def _walk(self, walk: _Walk, reasons: dict[str, Any], offers: list[int]) -> dict[str, Any]:
         """Offer the drawdown down the ranking: an automatic institution answers at once; a manual one leaves the
@@ -224,25 +285,37 @@ class Matching:
         for cand in walk.candidates:
             inst = walk.institutions[cand.code]
             periods = quota_periods(inst, walk.day)
-            report = build_report(applicant=walk.context["applicant"], decision=walk.context["decision"],
-                                  line=walk.context["line"], drawdown=walk.context["drawdown"], institution={
-                                      "code": inst.code, "name": inst.name, "business_model": inst.business_model})
+            report = build_report(
+                applicant=walk.context["applicant"],
+                decision=walk.context["decision"],
+                line=walk.context["line"],
+                drawdown=walk.context["drawdown"],
+                institution={"code": inst.code, "name": inst.name, "business_model": inst.business_model},
+            )
             if inst.acceptance == "manual":
                 expires = (datetime.now(UTC) + timedelta(seconds=inst.offer_ttl_seconds)).isoformat(
-                    timespec="milliseconds")
+                    timespec="milliseconds"
+                )
                 try:
                     with self._unit() as unit:
                         if not unit.quotas.reserve(inst.code, walk.amount, periods):
                             raise _QuotaFull
-                        offer_id = unit.offers.add(walk.drawdown_id, inst.code, cand.rank, cand.expected_margin,
-                                                   report, expires)
+                        offer_id = unit.offers.add(
+                            walk.drawdown_id, inst.code, cand.rank, cand.expected_margin, report, expires
+                        )
                         unit.drawdowns.offered(walk.drawdown_id, inst.code, reasons)
                 except _QuotaFull:
                     reasons[inst.code] = ["quota full"]
                     continue
                 offers.append(offer_id)
-                return {"drawdown_id": walk.drawdown_id, "status": "offered", "institution": inst.code,
-                        "loan_id": None, "offers": offers, "reasons": reasons}
+                return {
+                    "drawdown_id": walk.drawdown_id,
+                    "status": "offered",
+                    "institution": inst.code,
+                    "loan_id": None,
+                    "offers": offers,
+                    "reasons": reasons,
+                }
             with self._unit(savepoint=False) as unit:  # nothing below goes on after an error here
                 if not unit.quotas.fits(inst.code, walk.amount, periods):
                     reasons[inst.code] = ["quota full"]
@@ -264,11 +337,25 @@ class Matching:
         with self._unit() as unit:
             unit.lines.release(walk.line.id, walk.amount)
             unit.drawdowns.finish(walk.drawdown_id, "no_funder", reasons)
-        return {"drawdown_id": walk.drawdown_id, "status": "no_funder", "institution": None, "loan_id": None,
-                "offers": offers, "reasons": reasons}
+        return {
+            "drawdown_id": walk.drawdown_id,
+            "status": "no_funder",
+            "institution": None,
+            "loan_id": None,
+            "offers": offers,
+            "reasons": reasons,
+        }
 
-    def _fund(self, walk: _Walk, inst: Institution, offer_id: int, why: str, reasons: dict[str, Any],
-              offers: list[int], reserve: list[tuple[str, int, int]] | None = None) -> dict[str, Any]:
+    def _fund(
+        self,
+        walk: _Walk,
+        inst: Institution,
+        offer_id: int,
+        why: str,
+        reasons: dict[str, Any],
+        offers: list[int],
+        reserve: list[tuple[str, int, int]] | None = None,
+    ) -> dict[str, Any]:
         """The offer was accepted: originate the loan under the institution, taking its quota for `reserve` last
         (`_QuotaFull` undoes the booking), or fail the drawdown whole."""
         try:
@@ -286,8 +373,14 @@ class Matching:
                 unit.lines.release(walk.line.id, walk.amount)
                 unit.drawdowns.finish(walk.drawdown_id, "failed", {**reasons, inst.code: [str(exc)]})
             raise
-        return {"drawdown_id": walk.drawdown_id, "status": "funded", "institution": inst.code,
-                "loan_id": loan["loan_id"], "offers": offers, "reasons": reasons}
+        return {
+            "drawdown_id": walk.drawdown_id,
+            "status": "funded",
+            "institution": inst.code,
+            "loan_id": loan["loan_id"],
+            "offers": offers,
+            "reasons": reasons,
+        }
 
     def answer(self, offer_id: int, institution: str, accept: bool, reason: str = "") -> dict[str, Any]:
         """An institution that decides by hand answers an offer made to it: accepting originates the loan,
@@ -338,8 +431,9 @@ class Matching:
     def _resume(self, unit: MatchUnit, row: Any) -> _Walk:
         line = unit.lines.get(row.line_id)
         offered = frozenset(o.institution_code for o in unit.offers.for_drawdown(row.id))
-        return self._prepare(unit, line, row.id, row.amount, row.tenor, from_day(row.requested_day), Ranking.MARGIN,
-                             offered)
+        return self._prepare(
+            unit, line, row.id, row.amount, row.tenor, from_day(row.requested_day), Ranking.MARGIN, offered
+        )
 
     def _offer_ids(self, drawdown_id: int) -> list[int]:
         with self._unit(readonly=True) as unit:
@@ -362,12 +456,18 @@ class Matching:
                 return None
             row = unit.drawdowns.get(offer.drawdown_id)
         moved = self._reroute(offer, row, "offer expired unanswered")
-        return {"offer_id": offer.id, "institution": offer.institution_code, "drawdown_id": offer.drawdown_id,
-                "drawdown_status": moved["status"], "loan_id": moved.get("loan_id")}
+        return {
+            "offer_id": offer.id,
+            "institution": offer.institution_code,
+            "drawdown_id": offer.drawdown_id,
+            "drawdown_status": moved["status"],
+            "loan_id": moved.get("loan_id"),
+        }
 
     @staticmethod
-    def _originate(unit: MatchUnit, line: Any, inst: Institution, drawdown_id: int, amount: int,
-                   tenor: int) -> dict[str, Any]:
+    def _originate(
+        unit: MatchUnit, line: Any, inst: Institution, drawdown_id: int, amount: int, tenor: int
+    ) -> dict[str, Any]:
         """Book the loan in servicing, in a savepoint of `unit`: a quota found full afterwards undoes it. On SQLite
         servicing numbers loans max(id) + 1, which a concurrent origination elsewhere could take first; the loser
         rolls back its savepoint and retries (the same idempotency key makes that safe)."""
@@ -375,10 +475,18 @@ class Matching:
         for attempt in range(ORIGINATION_ATTEMPTS):
             try:
                 return servicing.originate(
-                    product_code=line.product_code, principal=amount, tenor=tenor, funder=inst.code,
-                    business_model=inst.business_model, idempotency_key=f"drawdown-{drawdown_id}",
-                    borrower_id=line.borrower_id, rate=Decimal(line.rate_ppm) / PPM,
-                    guarantee_payout_dpd=inst.guarantee_payout_dpd, channel="matching", funder_rate=inst.rate)
+                    product_code=line.product_code,
+                    principal=amount,
+                    tenor=tenor,
+                    funder=inst.code,
+                    business_model=inst.business_model,
+                    idempotency_key=f"drawdown-{drawdown_id}",
+                    borrower_id=line.borrower_id,
+                    rate=Decimal(line.rate_ppm) / PPM,
+                    guarantee_payout_dpd=inst.guarantee_payout_dpd,
+                    channel="matching",
+                    funder_rate=inst.rate,
+                )
             except IntegrityError:
                 if attempt == ORIGINATION_ATTEMPTS - 1:
                     raise
@@ -388,25 +496,41 @@ class Matching:
     @staticmethod
     def _replay(unit: MatchUnit, row: Any, line_id: str, amount: int, tenor: int) -> dict[str, Any]:
         if (row.line_id, row.amount, row.tenor) != (line_id, amount, tenor):
-            raise Conflict("idempotency key was already used for a different drawdown; use a new key",
-                           field="idempotency_key")
+            raise Conflict(
+                "idempotency key was already used for a different drawdown; use a new key", field="idempotency_key"
+            )
         if row.status == "routing":
             raise Conflict("this drawdown is still being routed; retry shortly", field="idempotency_key")
         # "offered": an institution that decides by hand has it; the answer or the expiry moves it on
         offers = [o.id for o in unit.offers.for_drawdown(row.id)]
-        return {"drawdown_id": row.id, "status": row.status, "institution": row.institution_code,
-                "loan_id": row.loan_id, "offers": offers, "reasons": json.loads(row.reasons or "{}")}
+        return {
+            "drawdown_id": row.id,
+            "status": row.status,
+            "institution": row.institution_code,
+            "loan_id": row.loan_id,
+            "offers": offers,
+            "reasons": json.loads(row.reasons or "{}"),
+        }
 
     def quota_usage(self, code: str) -> dict[str, Any]:
         """How much of its daily and monthly quota an institution has taken on the current business date."""
         with self._unit(readonly=True) as unit:
             inst = unit.institutions.get(code)
             today = unit.core.calendar.business_date
-            periods = [{"period": "day" if period == "D" else "month", "starts_on": from_day(day), "quota": quota,
-                        "used": unit.quotas.used(code, period, day)}
-                       for period, day, quota in quota_periods(inst, today)]
-        return {"institution": code, "business_date": today,
-                "periods": [{**p, "left": max(p["quota"] - p["used"], 0)} for p in periods]}
+            periods = [
+                {
+                    "period": "day" if period == "D" else "month",
+                    "starts_on": from_day(day),
+                    "quota": quota,
+                    "used": unit.quotas.used(code, period, day),
+                }
+                for period, day, quota in quota_periods(inst, today)
+            ]
+        return {
+            "institution": code,
+            "business_date": today,
+            "periods": [{**p, "left": max(p["quota"] - p["used"], 0)} for p in periods],
+        }
 
     def report(self, offer_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
         """An offer's investigation report as json (dict), html (str) or pdf (bytes)."""
@@ -425,16 +549,24 @@ class Matching:
             fees = product_fees(unit.core.products.list())
             today = unit.core.calendar.business_date
             used = [unit.quotas.used(i.code, "D", to_day(today)) for i in institutions]
-        result = solve_batch(Drawdowns.from_frame(frame), institutions, fees, Capacity.of(institutions, used),
-                             penalty, sample)
+        result = solve_batch(
+            Drawdowns.from_frame(frame), institutions, fees, Capacity.of(institutions, used), penalty, sample
+        )
         with self._unit() as unit:
-            result["run_id"] = unit.runs.add(to_day(today), len(frame), result["objective"],
-                                             result["greedy_objective"], result["prices"])
+            result["run_id"] = unit.runs.add(
+                to_day(today), len(frame), result["objective"], result["greedy_objective"], result["prices"]
+            )
         return result
 
 
-def solve_batch(d: Drawdowns, institutions: Sequence[Institution], fees: dict[str, tuple[float, float]],
-                cap: Capacity, penalty: float, sample: int) -> dict[str, Any]:
+def solve_batch(
+    d: Drawdowns,
+    institutions: Sequence[Institution],
+    fees: dict[str, tuple[float, float]],
+    cap: Capacity,
+    penalty: float,
+    sample: int,
+) -> dict[str, Any]:
     """Greedy waterfall and HiGHS assignment of one batch, side by side."""
     eligible = Boxes(institutions).accept(d)
     value = margins(d, institutions, fees)
@@ -442,9 +574,19 @@ def solve_batch(d: Drawdowns, institutions: Sequence[Institution], fees: dict[st
     base = greedy(value, eligible, amount, pd_, cap, penalty)
     best = optimise(value, eligible, amount, pd_, cap, [i.code for i in institutions], penalty, sample)
     codes = np.array([i.code for i in institutions] + [""], dtype=object)
-    return {"objective": best.objective, "margin": best.margin, "lp_bound": best.lp_bound,
-            "greedy_objective": base.objective, "greedy_margin": base.margin,
-            "gain": best.objective - base.objective, "funded": int((best.institution >= 0).sum()),
-            "greedy_funded": int((base.institution >= 0).sum()), "seconds": best.seconds,
-            "greedy_seconds": base.seconds, "prices": best.prices, "assignment": codes[best.institution],
-            "shortfall": float(best.shortfall.sum()), "greedy_shortfall": float(base.shortfall.sum())}
+    return {
+        "objective": best.objective,
+        "margin": best.margin,
+        "lp_bound": best.lp_bound,
+        "greedy_objective": base.objective,
+        "greedy_margin": base.margin,
+        "gain": best.objective - base.objective,
+        "funded": int((best.institution >= 0).sum()),
+        "greedy_funded": int((base.institution >= 0).sum()),
+        "seconds": best.seconds,
+        "greedy_seconds": base.seconds,
+        "prices": best.prices,
+        "assignment": codes[best.institution],
+        "shortfall": float(best.shortfall.sum()),
+        "greedy_shortfall": float(base.shortfall.sum()),
+    }

@@ -70,8 +70,12 @@ class OptbinningScorecard(_Anchor):
         from optbinning import BinningProcess, Scorecard
 
         bp = BinningProcess(list(x.columns), categorical_variables=_cats(x))
-        self.model = Scorecard(bp, LogisticRegression(max_iter=1000), scaling_method="min_max",
-                               scaling_method_params={"min": 300, "max": 850})
+        self.model = Scorecard(
+            bp,
+            LogisticRegression(max_iter=1000),
+            scaling_method="min_max",
+            scaling_method_params={"min": 300, "max": 850},
+        )
         self.model.fit(x, y)
         return self
 
@@ -109,10 +113,19 @@ class OneHotLogistic(_Anchor):
     def fit(self, x: pd.DataFrame, y: np.ndarray) -> OneHotLogistic:
         cats = _cats(x)
         nums = [c for c in x.columns if c not in cats]
-        pre = ColumnTransformer([
-            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), nums),
-            ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
-                                  OneHotEncoder(handle_unknown="ignore")), cats)])
+        pre = ColumnTransformer(
+            [
+                ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), nums),
+                (
+                    "cat",
+                    make_pipeline(
+                        SimpleImputer(strategy="constant", fill_value="(missing)"),
+                        OneHotEncoder(handle_unknown="ignore"),
+                    ),
+                    cats,
+                ),
+            ]
+        )
         self.model = make_pipeline(pre, LogisticRegression(max_iter=2000)).fit(x, y)
         return self
 
@@ -147,13 +160,16 @@ class Openice(_Anchor):
 
 
 ANCHORS: tuple[type[_Anchor], ...] = (OptbinningScorecard, ToadScorecard, OneHotLogistic, LightGBMDefault, Openice)
-SINGLE_ANCHORS: dict[str, type[_Anchor]] = {"toad predict + get_reason": ToadScorecard,
-                                            "optbinning Scorecard.score": OptbinningScorecard,
-                                            "LightGBM predict_proba (pandas row)": LightGBMDefault}
+SINGLE_ANCHORS: dict[str, type[_Anchor]] = {
+    "toad predict + get_reason": ToadScorecard,
+    "optbinning Scorecard.score": OptbinningScorecard,
+    "LightGBM predict_proba (pandas row)": LightGBMDefault,
+}
 
 
-def _accuracy(frame: pd.DataFrame, y: np.ndarray, repeats: int, folds: int, log: Callable[[str], None]
-              ) -> dict[str, dict[str, float]]:
+def _accuracy(
+    frame: pd.DataFrame, y: np.ndarray, repeats: int, folds: int, log: Callable[[str], None]
+) -> dict[str, dict[str, float]]:
     preds = {a.name: np.zeros((repeats, len(y))) for a in ANCHORS}
     fit_s: dict[str, list[float]] = {a.name: [] for a in ANCHORS}
     for r in range(repeats):
@@ -182,8 +198,9 @@ def _percentiles(fn: Callable[[Any], Any], items: list[Any]) -> dict[str, float]
     return {"p50_us": float(np.percentile(times, 50) * 1e6), "p99_us": float(np.percentile(times, 99) * 1e6)}
 
 
-def _speed(frame: pd.DataFrame, y: np.ndarray, n_single: int, n_anchor: int, batch_rows: int,
-           log: Callable[[str], None]) -> dict[str, Any]:
+def _speed(
+    frame: pd.DataFrame, y: np.ndarray, n_single: int, n_anchor: int, batch_rows: int, log: Callable[[str], None]
+) -> dict[str, Any]:
     """Latency of one application and batch throughput, ours against the anchors' one-row paths."""
     model = fit_model(frame, y, TrainConfig())
     load_average = os.getloadavg()
@@ -196,8 +213,10 @@ def _speed(frame: pd.DataFrame, y: np.ndarray, n_single: int, n_anchor: int, bat
         scorer.score(a)
     gc.collect()
     gc.freeze()  # as a long-running service would after start-up: the collector skips the loaded objects
-    lat = {"openice score": _percentiles(lambda a: scorer.score(a, reasons=False), apps),
-           "openice score + 4 reasons": _percentiles(scorer.score, apps)}
+    lat = {
+        "openice score": _percentiles(lambda a: scorer.score(a, reasons=False), apps),
+        "openice score + 4 reasons": _percentiles(scorer.score, apps),
+    }
     rows = [frame.iloc[[i % len(frame)]] for i in range(n_anchor)]
     lgb_default = None
     for label, cls in SINGLE_ANCHORS.items():
@@ -221,10 +240,14 @@ def _speed(frame: pd.DataFrame, y: np.ndarray, n_single: int, n_anchor: int, bat
     t0 = time.perf_counter()
     booster.predict(matrix)
     base = batch_rows / (time.perf_counter() - t0)
-    return {"latency": lat, "batch": {"rows": batch_rows, "openice_rows_per_s": ours,
-                                      "booster_predict_rows_per_s": base},
-            "champion": model.blend.candidate, "rounds": model.selection["rounds"],
-            "num_leaves": model.config.num_leaves, "load_average": [load_average, os.getloadavg()]}
+    return {
+        "latency": lat,
+        "batch": {"rows": batch_rows, "openice_rows_per_s": ours, "booster_predict_rows_per_s": base},
+        "champion": model.blend.candidate,
+        "rounds": model.selection["rounds"],
+        "num_leaves": model.config.num_leaves,
+        "load_average": [load_average, os.getloadavg()],
+    }
 
 
 def _machine() -> dict[str, Any]:
@@ -240,60 +263,122 @@ def _results(acc: dict[str, dict[str, dict[str, float]]], speed: dict[str, Any])
     for ds, table in acc.items():
         ours = table[OURS]
         best = max((n for n in table if n != OURS), key=lambda n: table[n]["auc"])
-        res.append({"metric": f"{ds}_auc", "value": ours["auc"], "unit": "AUC", "target": table[best]["auc"],
-                    "baseline": best, "baseline_value": table[best]["auc"], "ratio": ours["auc"] / table[best]["auc"]})
-        res.append({"metric": f"{ds}_ece", "value": ours["ece"], "unit": "ECE", "target": 0.02, "baseline": best,
-                    "baseline_value": table[best]["ece"], "ratio": table[best]["ece"] / max(ours["ece"], 1e-9)})
+        res.append(
+            {
+                "metric": f"{ds}_auc",
+                "value": ours["auc"],
+                "unit": "AUC",
+                "target": table[best]["auc"],
+                "baseline": best,
+                "baseline_value": table[best]["auc"],
+                "ratio": ours["auc"] / table[best]["auc"],
+            }
+        )
+        res.append(
+            {
+                "metric": f"{ds}_ece",
+                "value": ours["ece"],
+                "unit": "ECE",
+                "target": 0.02,
+                "baseline": best,
+                "baseline_value": table[best]["ece"],
+                "ratio": table[best]["ece"] / max(ours["ece"], 1e-9),
+            }
+        )
     lat = speed["latency"]
     pairs = (("single_score", "openice score", 1000), ("single_score_reasons", "openice score + 4 reasons", 2000))
     for key, label, target in pairs:
         for anchor in SINGLE_ANCHORS:
-            res.append({"metric": f"{key}_p99_us", "value": lat[label]["p99_us"], "unit": "us", "target": target,
-                        "baseline": f"{anchor} p99", "baseline_value": lat[anchor]["p99_us"],
-                        "ratio": lat[anchor]["p99_us"] / lat[label]["p99_us"]})
+            res.append(
+                {
+                    "metric": f"{key}_p99_us",
+                    "value": lat[label]["p99_us"],
+                    "unit": "us",
+                    "target": target,
+                    "baseline": f"{anchor} p99",
+                    "baseline_value": lat[anchor]["p99_us"],
+                    "ratio": lat[anchor]["p99_us"] / lat[label]["p99_us"],
+                }
+            )
     b = speed["batch"]
-    res.append({"metric": "batch_rows_per_s", "value": b["openice_rows_per_s"], "unit": "rows/s", "target": 500_000,
-                "baseline": "LightGBM default Booster.predict (float64 numpy, no reasons)",
-                "baseline_value": b["booster_predict_rows_per_s"],
-                "ratio": b["openice_rows_per_s"] / b["booster_predict_rows_per_s"]})
+    res.append(
+        {
+            "metric": "batch_rows_per_s",
+            "value": b["openice_rows_per_s"],
+            "unit": "rows/s",
+            "target": 500_000,
+            "baseline": "LightGBM default Booster.predict (float64 numpy, no reasons)",
+            "baseline_value": b["booster_predict_rows_per_s"],
+            "ratio": b["openice_rows_per_s"] / b["booster_predict_rows_per_s"],
+        }
+    )
     return res
 
 
 def _markdown(doc: dict[str, Any]) -> str:
-    lines = [f"# Scoring benchmark ({doc['date']})", "",
-             f"Command: `{doc['command']}`", "",
-             f"Machine: {doc['machine']}. Folds: {doc['repeats']} x {doc['folds']} stratified (seeds 0..), metrics "
-             "on each repeat's pooled out-of-fold PDs, averaged over repeats; fit time per fold. Accuracy tables "
-             f"from the run of {doc['accuracy_run']['date']} (`{doc['accuracy_run']['command']}`).", ""]
+    lines = [
+        f"# Scoring benchmark ({doc['date']})",
+        "",
+        f"Command: `{doc['command']}`",
+        "",
+        f"Machine: {doc['machine']}. Folds: {doc['repeats']} x {doc['folds']} stratified (seeds 0..), metrics "
+        "on each repeat's pooled out-of-fold PDs, averaged over repeats; fit time per fold. Accuracy tables "
+        f"from the run of {doc['accuracy_run']['date']} (`{doc['accuracy_run']['command']}`).",
+        "",
+    ]
     for ds, table in doc["accuracy"].items():
         lines += [f"## {ds}", "", "| model | AUC (sd) | KS | Brier | ECE | fit s |", "|---|---|---|---|---|---|"]
         for name, m in table.items():
-            lines.append(f"| {name} | {m['auc']:.4f} ({m['auc_sd']:.4f}) | {m['ks']:.4f} | {m['brier']:.4f} | "
-                         f"{m['ece']:.4f} | {m['fit_s']:.2f} |")
+            lines.append(
+                f"| {name} | {m['auc']:.4f} ({m['auc_sd']:.4f}) | {m['ks']:.4f} | {m['brier']:.4f} | "
+                f"{m['ece']:.4f} | {m['fit_s']:.2f} |"
+            )
         lines.append("")
     sp = doc["speed"]
     (a1, a5, a15), (b1, b5, b15) = sp["load_average"]
-    lines += [f"## Speed ({doc['speed_dataset']}, champion {sp['champion']}, {sp['rounds']} boosting rounds of at "
-              f"most {sp['num_leaves']} leaves, as chosen by the inner folds' early stopping)", "",
-              f"Load average (1/5/15 min) when the speed part started: {a1:.2f} / {a5:.2f} / {a15:.2f}; when it "
-              f"ended: {b1:.2f} / {b5:.2f} / {b15:.2f}.", "",
-              "| one application | p50 µs | p99 µs |", "|---|---|---|"]
+    lines += [
+        f"## Speed ({doc['speed_dataset']}, champion {sp['champion']}, {sp['rounds']} boosting rounds of at "
+        f"most {sp['num_leaves']} leaves, as chosen by the inner folds' early stopping)",
+        "",
+        f"Load average (1/5/15 min) when the speed part started: {a1:.2f} / {a5:.2f} / {a15:.2f}; when it "
+        f"ended: {b1:.2f} / {b5:.2f} / {b15:.2f}.",
+        "",
+        "| one application | p50 µs | p99 µs |",
+        "|---|---|---|",
+    ]
     for name, v in sp["latency"].items():
         lines.append(f"| {name} | {v['p50_us']:.1f} | {v['p99_us']:.1f} |")
     b = sp["batch"]
-    lines += ["", f"Batch of {b['rows']:,} rows (validation, PD, score, grade, 4 reason codes, flags): "
-              f"{b['openice_rows_per_s']:,.0f} rows/s; LightGBM default `Booster.predict` alone: "
-              f"{b['booster_predict_rows_per_s']:,.0f} rows/s.", "", "## Targets", "",
-              "| metric | value | target | baseline | baseline value | ratio |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Batch of {b['rows']:,} rows (validation, PD, score, grade, 4 reason codes, flags): "
+        f"{b['openice_rows_per_s']:,.0f} rows/s; LightGBM default `Booster.predict` alone: "
+        f"{b['booster_predict_rows_per_s']:,.0f} rows/s.",
+        "",
+        "## Targets",
+        "",
+        "| metric | value | target | baseline | baseline value | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in doc["results"]:
-        lines.append(f"| {r['metric']} | {r['value']:.4g} | {r['target']:.4g} | {r['baseline']} | "
-                     f"{r['baseline_value']:.4g} | {r['ratio']:.3g} |")
+        lines.append(
+            f"| {r['metric']} | {r['value']:.4g} | {r['target']:.4g} | {r['baseline']} | "
+            f"{r['baseline_value']:.4g} | {r['ratio']:.3g} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def run(*, repeats: int = 3, folds: int = 5, quick: bool = False, out: Path = Path("bench/results"),
-        console: Any = None, speed_dataset: str = "lending_club", command: str = "openice model benchmark",
-        speed_only: bool = False) -> dict[str, Any]:
+def run(
+    *,
+    repeats: int = 3,
+    folds: int = 5,
+    quick: bool = False,
+    out: Path = Path("bench/results"),
+    console: Any = None,
+    speed_dataset: str = "lending_club",
+    command: str = "openice model benchmark",
+    speed_only: bool = False,
+) -> dict[str, Any]:
     """Run everything, print the tables, write scoring.json and scoring.md into ``out``.
 
     ``speed_only`` re-measures speed and keeps the accuracy tables of the previous run in ``out``
@@ -309,8 +394,10 @@ def run(*, repeats: int = 3, folds: int = 5, quick: bool = False, out: Path = Pa
     if speed_only:
         previous = json.loads((out / "scoring.json").read_text())
         acc, repeats, folds = previous["accuracy"], previous["repeats"], previous["folds"]
-        accuracy_run = previous.get("accuracy_run") or {"date": previous["date"],
-                                                        "command": previous.get("command", "python bench/scoring.py")}
+        accuracy_run = previous.get("accuracy_run") or {
+            "date": previous["date"],
+            "command": previous.get("command", "python bench/scoring.py"),
+        }
     for name, leaky in () if speed_only else DATASETS:
         ds = load(name, include_leaky=leaky)
         key = name + ("_with_grade_and_rate" if leaky else "")
@@ -318,9 +405,20 @@ def run(*, repeats: int = 3, folds: int = 5, quick: bool = False, out: Path = Pa
         acc[key] = _accuracy(ds.frame, ds.target.to_numpy(), repeats, folds, log)
     ds = load(speed_dataset)
     speed = _speed(ds.frame, ds.target.to_numpy(), n_single, n_anchor, batch_rows, log)
-    doc = {"name": "scoring", "date": date.today().isoformat(), "machine": _machine(), "repeats": repeats,
-           "folds": folds, "quick": quick, "results": [], "accuracy": acc, "speed": speed,
-           "speed_dataset": speed_dataset, "command": command, "accuracy_run": accuracy_run}
+    doc = {
+        "name": "scoring",
+        "date": date.today().isoformat(),
+        "machine": _machine(),
+        "repeats": repeats,
+        "folds": folds,
+        "quick": quick,
+        "results": [],
+        "accuracy": acc,
+        "speed": speed,
+        "speed_dataset": speed_dataset,
+        "command": command,
+        "accuracy_run": accuracy_run,
+    }
     doc["results"] = _results(acc, speed)
     out.mkdir(parents=True, exist_ok=True)
     (out / "scoring.json").write_text(json.dumps(doc, indent=1) + "\n")

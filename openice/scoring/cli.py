@@ -51,10 +51,16 @@ def train(
     dataset: str | None = typer.Option(None, help=f"A bundled data set: {' | '.join(DATASETS)}."),
     include_leaky: bool = typer.Option(False, help="Keep a bundled set's leaky columns (old grade and price)."),
     drop: list[str] = typer.Option([], help="Columns not to use as features (repeatable)."),
-    special: list[str] = typer.Option([], help="Special values of a numeric feature, binned apart: "
-                                      "FEATURE=V1,V2 (repeatable), e.g. months_since_delinquency=-1,999."),
-    date_column: str | None = typer.Option(None, help="The application-date column (not a feature; recorded for "
-                                           "monitoring by month). Default: the data's only date column, if any."),
+    special: list[str] = typer.Option(
+        [],
+        help="Special values of a numeric feature, binned apart: "
+        "FEATURE=V1,V2 (repeatable), e.g. months_since_delinquency=-1,999.",
+    ),
+    date_column: str | None = typer.Option(
+        None,
+        help="The application-date column (not a feature; recorded for "
+        "monitoring by month). Default: the data's only date column, if any.",
+    ),
     test_size: float = typer.Option(0.2, help="Share held out as the test sample (0 = none)."),
     pdo: float = typer.Option(20.0, help="Points to double the odds."),
     base_points: float = typer.Option(600.0, help="Score at the base odds."),
@@ -83,17 +89,26 @@ def train(
         if missing:
             raise ValidationError(f"no such columns: {missing}", field="drop")
         frame = frame.drop(columns=list(drop))
-        cfg = TrainConfig(base_points=base_points, base_odds=base_odds, pdo=pdo, inner_folds=inner_folds, seed=seed,
-                          special=_special_codes(special))
+        cfg = TrainConfig(
+            base_points=base_points,
+            base_odds=base_odds,
+            pdo=pdo,
+            inner_folds=inner_folds,
+            seed=seed,
+            special=_special_codes(special),
+        )
         with console.status("training (inner CV, scorecard + LightGBM + linear)..."):
-            package_hash, metrics = train_package(frame, y, out, cfg=cfg, test_size=test_size, source=source,
-                                                  date_column=date_column)
+            package_hash, metrics = train_package(
+                frame, y, out, cfg=cfg, test_size=test_size, source=source, date_column=date_column
+            )
         console.print(f"package {out} [bold]{package_hash[:16]}[/bold]")
         for name in ("oof", "test"):
             if name in metrics:
                 m = metrics[name]
-                console.print(f"{name:>4}: AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  "
-                              f"ECE {m['ece']:.4f}  (n={m['n']})")
+                console.print(
+                    f"{name:>4}: AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  "
+                    f"ECE {m['ece']:.4f}  (n={m['n']})"
+                )
         if registry:
             version = register(out, registry, champion=champion)
             console.print(f"registered as version {version} in {registry}")
@@ -133,7 +148,7 @@ def score(
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("scoring", total=len(frame))
             for start in range(0, len(frame), CHUNK):
-                parts.append(scorer.score_frame(frame.iloc[start:start + CHUNK]))
+                parts.append(scorer.score_frame(frame.iloc[start : start + CHUNK]))
                 progress.advance(task, min(CHUNK, len(frame) - start))
         scored = pd.concat(parts) if parts else scorer.score_frame(frame)
         _write(pd.concat([frame, scored], axis=1), output)
@@ -165,8 +180,11 @@ def monitor(
     package: Path = typer.Argument(..., help="Package (or registry) directory."),
     input: Path = typer.Option(..., "--input", help="Recent applications (CSV or Parquet)."),
     by: str | None = typer.Option(None, help="'month' (of the application date) or a column to group by."),
-    date_column: str | None = typer.Option(None, help="Application date column for --by month (default: the one "
-                                           "recorded in the package, else the input's only date column)."),
+    date_column: str | None = typer.Option(
+        None,
+        help="Application date column for --by month (default: the one "
+        "recorded in the package, else the input's only date column).",
+    ),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
 ) -> None:
     """PSI of the score and CSI of each feature against the training reference (watch 0.1, act 0.25)."""
@@ -180,8 +198,14 @@ def monitor(
         _fail(err)
     table = Table("group", "n", "score PSI", "status", "features to act", "features to watch")
     for r in rows:
-        table.add_row(r["group"], str(r["n"]), f"{r['score_psi']:.4f}", status(r["score_psi"]),
-                      ", ".join(r["features_to_act"]), ", ".join(r["features_to_watch"]))
+        table.add_row(
+            r["group"],
+            str(r["n"]),
+            f"{r['score_psi']:.4f}",
+            status(r["score_psi"]),
+            ", ".join(r["features_to_act"]),
+            ", ".join(r["features_to_watch"]),
+        )
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps(rows, indent=1))
@@ -230,4 +254,3 @@ def benchmark(
     from openice.scoring.benchmark import run
 
     run(repeats=repeats, folds=folds, quick=quick, out=out, console=console)
-

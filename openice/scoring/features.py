@@ -54,15 +54,28 @@ HINTS: tuple[_Hint, ...] = (
 )
 
 LABELS = {
-    "funded_amnt": "Loan amount", "term": "Loan term", "addr_state": "State of residence",
-    "verification_status": "Income verification", "emp_length": "Length of employment",
-    "acc_now_delinq": "Accounts now delinquent", "delinq_2yrs": "Delinquencies in the last 2 years",
-    "delinq_amnt": "Amount past due", "open_il_6m": "Instalment accounts opened in 6 months",
-    "open_il_12m": "Instalment accounts opened in 12 months", "open_il_24m": "Instalment accounts opened in 24 months",
-    "total_bal_il": "Instalment balance", "num_il_tl": "Number of instalment accounts",
-    "total_il_high_credit_limit": "Instalment credit limit", "sub_grade": "Platform sub-grade",
-    "home": "Home ownership", "time": "Loan term (months)", "marital": "Marital status",
-    "records": "Adverse records", "job": "Job type", "amount": "Loan amount", "price": "Price of the good",
+    "funded_amnt": "Loan amount",
+    "term": "Loan term",
+    "addr_state": "State of residence",
+    "verification_status": "Income verification",
+    "emp_length": "Length of employment",
+    "acc_now_delinq": "Accounts now delinquent",
+    "delinq_2yrs": "Delinquencies in the last 2 years",
+    "delinq_amnt": "Amount past due",
+    "open_il_6m": "Instalment accounts opened in 6 months",
+    "open_il_12m": "Instalment accounts opened in 12 months",
+    "open_il_24m": "Instalment accounts opened in 24 months",
+    "total_bal_il": "Instalment balance",
+    "num_il_tl": "Number of instalment accounts",
+    "total_il_high_credit_limit": "Instalment credit limit",
+    "sub_grade": "Platform sub-grade",
+    "home": "Home ownership",
+    "time": "Loan term (months)",
+    "marital": "Marital status",
+    "records": "Adverse records",
+    "job": "Job type",
+    "amount": "Loan amount",
+    "price": "Price of the good",
 }
 
 
@@ -118,14 +131,33 @@ def infer_schema(frame: pd.DataFrame) -> list[FeatureSpec]:
             if finite.size == 0:
                 continue
             lower = hint.lower if hint and hint.lower is not None else (0.0 if finite.min() >= 0 else None)
-            specs.append(FeatureSpec(name, "numeric", _label(name, hint), hint.direction if hint else 0, had_missing,
-                                     float(np.median(finite)), lower, hint.upper if hint else None))
+            specs.append(
+                FeatureSpec(
+                    name,
+                    "numeric",
+                    _label(name, hint),
+                    hint.direction if hint else 0,
+                    had_missing,
+                    float(np.median(finite)),
+                    lower,
+                    hint.upper if hint else None,
+                )
+            )
         else:
             text = col.dropna().astype(str)
             if text.empty:
                 continue
-            specs.append(FeatureSpec(name, "categorical", _label(name, hint), 0, had_missing,
-                                     str(text.mode().iloc[0]), categories=tuple(sorted(text.unique()))))
+            specs.append(
+                FeatureSpec(
+                    name,
+                    "categorical",
+                    _label(name, hint),
+                    0,
+                    had_missing,
+                    str(text.mode().iloc[0]),
+                    categories=tuple(sorted(text.unique())),
+                )
+            )
     return specs
 
 
@@ -147,8 +179,9 @@ def date_columns(frame: pd.DataFrame) -> list[str]:
         values = pd.Series(col.dropna().unique()).astype(str)
         if values.empty:
             continue
-        if all(pd.to_datetime(part, errors="coerce", format="mixed").notna().all()
-               for part in (values.iloc[:20], values)):
+        if all(
+            pd.to_datetime(part, errors="coerce", format="mixed").notna().all() for part in (values.iloc[:20], values)
+        ):
             found.append(name)
     return found
 
@@ -165,8 +198,12 @@ def _check_range(spec: FeatureSpec, values: np.ndarray, index: pd.Index | None =
     if values.size == 0:
         return
     lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)  # NaN (missing) skipped; two passes, no temporaries
-    if not (np.isinf(lo) or np.isinf(hi) or (spec.lower is not None and lo < spec.lower)
-            or (spec.upper is not None and hi > spec.upper)):
+    if not (
+        np.isinf(lo)
+        or np.isinf(hi)
+        or (spec.lower is not None and lo < spec.lower)
+        or (spec.upper is not None and hi > spec.upper)
+    ):
         return
     bad = np.zeros(values.shape, dtype=bool)
     if spec.lower is not None:
@@ -177,13 +214,17 @@ def _check_range(spec: FeatureSpec, values: np.ndarray, index: pd.Index | None =
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         where = f" (row {index[i]})" if index is not None else ""
-        raise ValidationError(f"impossible value {values[i]!r}{where}: allowed range is "
-                              f"[{spec.lower if spec.lower is not None else '-inf'}, "
-                              f"{spec.upper if spec.upper is not None else 'inf'}]", field=spec.name)
+        raise ValidationError(
+            f"impossible value {values[i]!r}{where}: allowed range is "
+            f"[{spec.lower if spec.lower is not None else '-inf'}, "
+            f"{spec.upper if spec.upper is not None else 'inf'}]",
+            field=spec.name,
+        )
 
 
-def prepare_frame(frame: pd.DataFrame, schema: list[FeatureSpec], special: dict[str, list[float]] | None = None
-                  ) -> Prepared:
+def prepare_frame(
+    frame: pd.DataFrame, schema: list[FeatureSpec], special: dict[str, list[float]] | None = None
+) -> Prepared:
     """Validate and encode a batch; a column that is absent is treated as all missing (imputed, flagged)."""
     special = special or {}
     cols: dict[str, np.ndarray] = {}
@@ -203,8 +244,9 @@ def prepare_frame(frame: pd.DataFrame, schema: list[FeatureSpec], special: dict[
                 wrong = np.isnan(values) & raw.notna().to_numpy()
                 if wrong.any():
                     i = int(np.flatnonzero(wrong)[0])
-                    raise ValidationError(f"expected a number, got {raw.iloc[i]!r} (row {frame.index[i]})",
-                                          field=spec.name)
+                    raise ValidationError(
+                        f"expected a number, got {raw.iloc[i]!r} (row {frame.index[i]})", field=spec.name
+                    )
             codes = special.get(spec.name)
             _check_range(spec, np.where(np.isin(values, codes), np.nan, values) if codes else values, frame.index)
             cols[spec.name] = values
@@ -217,8 +259,12 @@ def prepare_frame(frame: pd.DataFrame, schema: list[FeatureSpec], special: dict[
     return Prepared(cols, n)
 
 
-def prepare_record(record: dict[str, Any], schema: list[FeatureSpec], lookup: dict[str, dict[str, int]],
-                   special: dict[str, list[float]] | None = None) -> tuple[list[float], list[str]]:
+def prepare_record(
+    record: dict[str, Any],
+    schema: list[FeatureSpec],
+    lookup: dict[str, dict[str, int]],
+    special: dict[str, list[float]] | None = None,
+) -> tuple[list[float], list[str]]:
     """Validate one application: numeric value or categorical code per feature, plus flags.
 
     Wrong types and impossible values raise ValidationError naming the field; missing values and
@@ -242,8 +288,11 @@ def prepare_record(record: dict[str, Any], schema: list[FeatureSpec], lookup: di
             if math.isnan(x):
                 flags.append(f"missing:{spec.name}")
             elif not (special and x in special.get(spec.name, ())):
-                if math.isinf(x) or (spec.lower is not None and x < spec.lower) or \
-                        (spec.upper is not None and x > spec.upper):
+                if (
+                    math.isinf(x)
+                    or (spec.lower is not None and x < spec.lower)
+                    or (spec.upper is not None and x > spec.upper)
+                ):
                     _check_range(spec, np.array([x]))
             values.append(x)
         else:

@@ -52,8 +52,20 @@ MAX_LEAVES = 64  # one bit per leaf in a mask of at most 64 bits
 CHUNKS = 1024  # a batch is split into this many chunks of rows, taken by the threads one at a time
 BLOCK = 64  # rows of a chunk gathered side by side at a time
 # int sections; openice.scoring.kernel appends its own after these
-TREE_LEAF0, SPLIT_AT, SPLIT_WORD, SPLIT_MASK, SPLIT_ZERO, NAN_ROW, ZERO_ROW, CAT_ROW, CAT_SLOTS, CHECKPOINT_AT, \
-    TREE_PARAMS, ROWS = range(12)
+(
+    TREE_LEAF0,
+    SPLIT_AT,
+    SPLIT_WORD,
+    SPLIT_MASK,
+    SPLIT_ZERO,
+    NAN_ROW,
+    ZERO_ROW,
+    CAT_ROW,
+    CAT_SLOTS,
+    CHECKPOINT_AT,
+    TREE_PARAMS,
+    ROWS,
+) = range(12)
 STEP, WORDS, WIDTH = range(3)  # TREE_PARAMS: checkpoint spacing, 64-bit words per row of masks, bits per tree
 N_INT_SECTIONS = 12
 ROWS_BUDGET = 8 << 20  # bytes of precomputed mask rows; beyond it checkpoints are spaced out
@@ -72,7 +84,7 @@ def pack(sections: list[Any], dtype: type) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def section(a: np.ndarray, k: int) -> np.ndarray:
-    return a[int(a[k]):int(a[k + 1])]
+    return a[int(a[k]) : int(a[k + 1])]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -272,11 +284,24 @@ class FlatTrees:
                 split_zero.append(int(node["missing_type"] == "Zero"))
                 threshold.append(float(node["threshold"]))
             split_at.append(len(split_word))
-        ints = [leaf0, split_at, split_word, np.array(split_mask, dtype=np.uint64).view(np.int64), split_zero,
-                nan_row, zero_row, cat_row, cat_slots, checkpoint_at, [step, words, width],
-                np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)]
-        return cls([np.asarray(a, dtype=np.int64) for a in ints],
-                   [np.asarray(threshold, dtype=np.float64), np.asarray(leaves, dtype=np.float64)])
+        ints = [
+            leaf0,
+            split_at,
+            split_word,
+            np.array(split_mask, dtype=np.uint64).view(np.int64),
+            split_zero,
+            nan_row,
+            zero_row,
+            cat_row,
+            cat_slots,
+            checkpoint_at,
+            [step, words, width],
+            np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+        ]
+        return cls(
+            [np.asarray(a, dtype=np.int64) for a in ints],
+            [np.asarray(threshold, dtype=np.float64), np.asarray(leaves, dtype=np.float64)],
+        )
 
     @classmethod
     def empty(cls, n_features: int) -> FlatTrees:
@@ -294,14 +319,39 @@ class FlatTrees:
         with dynamic_chunks():
             return _sum_rows(cols, self.ints, self.floats, self.scratch)
 
+
 N_REASONS = 4  # score_row keeps the four largest losses in four variables
 # int sections, after the trees'
-(CARD_FEATURE, CARD_CATEGORICAL, CARD_SPLIT_AT, CARD_SPECIAL_AT, CARD_SPECIAL_BIN, CARD_MISSING_BIN, CARD_OTHER_BIN,
- CARD_CODE_AT, CARD_CODE_BIN, CARD_POINT_AT, CARD_REASON_AT, CARD_REASON, FEATURE_CATEGORICAL, LINEAR_CATEGORY_AT,
- NO_REASON) = range(N_INT_SECTIONS, N_INT_SECTIONS + 15)
+(
+    CARD_FEATURE,
+    CARD_CATEGORICAL,
+    CARD_SPLIT_AT,
+    CARD_SPECIAL_AT,
+    CARD_SPECIAL_BIN,
+    CARD_MISSING_BIN,
+    CARD_OTHER_BIN,
+    CARD_CODE_AT,
+    CARD_CODE_BIN,
+    CARD_POINT_AT,
+    CARD_REASON_AT,
+    CARD_REASON,
+    FEATURE_CATEGORICAL,
+    LINEAR_CATEGORY_AT,
+    NO_REASON,
+) = range(N_INT_SECTIONS, N_INT_SECTIONS + 15)
 # float sections, after the trees'
-(CARD_SPLIT, CARD_SPECIAL, CARD_POINT, CARD_BEST, LINEAR_NUMERIC, LINEAR_CATEGORY, ISO_X, ISO_Y, GRADE_BOUND,
- PARAMS) = range(N_FLOAT_SECTIONS, N_FLOAT_SECTIONS + 10)
+(
+    CARD_SPLIT,
+    CARD_SPECIAL,
+    CARD_POINT,
+    CARD_BEST,
+    LINEAR_NUMERIC,
+    LINEAR_CATEGORY,
+    ISO_X,
+    ISO_Y,
+    GRADE_BOUND,
+    PARAMS,
+) = range(N_FLOAT_SECTIONS, N_FLOAT_SECTIONS + 10)
 BLEND_INTERCEPT, W_SCORECARD, W_TREES, W_LINEAR, ISOTONIC, LINEAR_INTERCEPT, OFFSET, FACTOR = range(8)
 LINEAR_FIELDS = ("lo", "hi", "fill", "mean", "sd", "coef", "missing_coef")
 N_LINEAR = len(LINEAR_FIELDS)
@@ -311,8 +361,15 @@ GRADE, REASON = 0, 1  # ints; REASON .. REASON + 3: reason code indices
 
 
 @numba.njit(cache=True, nogil=True)
-def score_row(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, reasons: bool, scratch: np.ndarray,
-              fout: np.ndarray, iout: np.ndarray) -> None:
+def score_row(
+    x: np.ndarray,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    reasons: bool,
+    scratch: np.ndarray,
+    fout: np.ndarray,
+    iout: np.ndarray,
+) -> None:
     """Score one prepared row ``x`` (numbers, NaN = missing; categories as codes) into ``fout`` and ``iout``.
 
     Reasons are the cards with the most points below their best bin, largest first, ties in card
@@ -424,8 +481,16 @@ def _pointer(typingctx: Any, address: Any) -> Any:
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _score_columns(addresses: np.ndarray, n: int, ints: np.ndarray, floats: np.ndarray, reasons: bool,
-                   scratch_size: int, out: np.ndarray, codes: np.ndarray) -> None:
+def _score_columns(
+    addresses: np.ndarray,
+    n: int,
+    ints: np.ndarray,
+    floats: np.ndarray,
+    reasons: bool,
+    scratch_size: int,
+    out: np.ndarray,
+    codes: np.ndarray,
+) -> None:
     categorical = section(ints, FEATURE_CATEGORICAL)
     nf = addresses.shape[0]
     chunks = min(n, CHUNKS)
@@ -452,14 +517,17 @@ def _score_columns(addresses: np.ndarray, n: int, ints: np.ndarray, floats: np.n
                     codes[q, start + r] = iout[GRADE + q]
 
 
-def score_columns(columns: list[np.ndarray], n: int, compiled: Compiled, reasons: bool
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def score_columns(
+    columns: list[np.ndarray], n: int, compiled: Compiled, reasons: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """``score_row`` for every one of the ``n`` rows of prepared columns (one per feature of the schema:
     numbers, category codes), in parallel over chunks of rows. Returns PD and score (2 x n) and the
     grade and reason indices (1 + N_REASONS x n, int32)."""
     flags = section(compiled.ints, FEATURE_CATEGORICAL)
-    columns = [np.ascontiguousarray(col, dtype=np.int64 if cat else np.float64) for col, cat in zip(columns, flags,
-                                                                                                     strict=True)]
+    columns = [
+        np.ascontiguousarray(col, dtype=np.int64 if cat else np.float64)
+        for col, cat in zip(columns, flags, strict=True)
+    ]
     if any(col.shape != (n,) for col in columns):
         raise ValueError(f"every column must hold {n} values")
     out, codes = np.empty((2, n)), np.empty((1 + N_REASONS, n), dtype=np.int32)
@@ -496,31 +564,57 @@ class Compiled:
 
         code_bins = [c._code_bins.tolist() if c.kind == "categorical" else [] for c in cards]
         ints = [
-            [pos[c.name] for c in cards], [int(c.kind == "categorical") for c in cards],
-            offsets([c.splits for c in cards]), offsets([c.special for c in cards]),
-            [-1 if c.special_bin is None else c.special_bin for c in cards], [c.missing_bin for c in cards],
-            [-1 if c.other_bin is None else c.other_bin for c in cards], offsets(code_bins),
-            [b for bins in code_bins for b in bins], offsets([c.points for c in cards]),
-            offsets([c.codes for c in cards]), [index[code] for c in cards for code in c.codes],
+            [pos[c.name] for c in cards],
+            [int(c.kind == "categorical") for c in cards],
+            offsets([c.splits for c in cards]),
+            offsets([c.special for c in cards]),
+            [-1 if c.special_bin is None else c.special_bin for c in cards],
+            [c.missing_bin for c in cards],
+            [-1 if c.other_bin is None else c.other_bin for c in cards],
+            offsets(code_bins),
+            [b for bins in code_bins for b in bins],
+            offsets([c.points for c in cards]),
+            offsets([c.codes for c in cards]),
+            [index[code] for c in cards for code in c.codes],
             [int(s.kind == "categorical") for s in schema],
             offsets([list(s.categories) if s.kind == "categorical" else [] for s in schema]),
             [len(codes) - 1],
         ]
         lin = model.linear
-        numeric = [[lin.numeric[s.name][f] for f in LINEAR_FIELDS] if s.kind == "numeric" else [0.0] * N_LINEAR
-                   for s in schema]
-        category = [lin.categorical[s.name].get(cat, 0.0) for s in schema if s.kind == "categorical"
-                    for cat in s.categories]
+        numeric = [
+            [lin.numeric[s.name][f] for f in LINEAR_FIELDS] if s.kind == "numeric" else [0.0] * N_LINEAR for s in schema
+        ]
+        category = [
+            lin.categorical[s.name].get(cat, 0.0) for s in schema if s.kind == "categorical" for cat in s.categories
+        ]
         blend, scaling = model.blend, model.scorecard.scaling
         trees = model.trees if model.booster is not None else FlatTrees.empty(len(schema))
         weights = [blend.weights[0], blend.weights[1] if model.booster is not None else 0.0, blend.weights[2]]
-        params = [blend.intercept, *weights, float(blend.calibration == "isotonic"), lin.intercept, scaling.offset,
-                  scaling.factor]
+        params = [
+            blend.intercept,
+            *weights,
+            float(blend.calibration == "isotonic"),
+            lin.intercept,
+            scaling.offset,
+            scaling.factor,
+        ]
         floats = [
-            [v for c in cards for v in c.splits], [v for c in cards for v in c.special],
-            [v for c in cards for v in c.points], [c.max_points for c in cards], numeric, category, blend.iso_x,
-            blend.iso_y, bounds, params,
+            [v for c in cards for v in c.splits],
+            [v for c in cards for v in c.special],
+            [v for c in cards for v in c.points],
+            [c.max_points for c in cards],
+            numeric,
+            category,
+            blend.iso_x,
+            blend.iso_y,
+            bounds,
+            params,
         ]
         texts = {code: text for c in cards for code, text in zip(c.codes, c.texts, strict=True)}
-        return cls(pack(trees.int_sections + ints, np.int64), pack(trees.float_sections + floats, np.float64),
-                   trees.scratch, codes, texts)
+        return cls(
+            pack(trees.int_sections + ints, np.int64),
+            pack(trees.float_sections + floats, np.float64),
+            trees.scratch,
+            codes,
+            texts,
+        )

@@ -38,8 +38,15 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     rows = []
     for chunk in np.array_split(order, bins):
         if len(chunk):
-            rows.append({"n": int(len(chunk)), "mean_pd": float(p[chunk].mean()), "bad_rate": float(y[chunk].mean()),
-                         "pd_min": float(p[chunk].min()), "pd_max": float(p[chunk].max())})
+            rows.append(
+                {
+                    "n": int(len(chunk)),
+                    "mean_pd": float(p[chunk].mean()),
+                    "bad_rate": float(y[chunk].mean()),
+                    "pd_min": float(p[chunk].min()),
+                    "pd_max": float(p[chunk].max()),
+                }
+            )
     return rows
 
 
@@ -53,8 +60,15 @@ def ece(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
 def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """AUC, Gini, KS, Brier and ECE of one PD vector."""
     a = auc(y, p)
-    return {"auc": a, "gini": 2 * a - 1, "ks": ks(y, p), "brier": brier(y, p), "ece": ece(y, p), "n": int(len(y)),
-            "bad_rate": float(np.mean(y))}
+    return {
+        "auc": a,
+        "gini": 2 * a - 1,
+        "ks": ks(y, p),
+        "brier": brier(y, p),
+        "ece": ece(y, p),
+        "n": int(len(y)),
+        "bad_rate": float(np.mean(y)),
+    }
 
 
 def quantile_edges(values: np.ndarray, bins: int = 10) -> list[float]:

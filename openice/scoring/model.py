@@ -63,6 +63,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 # --- linear component ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Linear:
     """Logistic regression on winsorised, standardised numbers (+ missing flags) and one-hot categories."""
@@ -94,11 +95,16 @@ class Linear:
             if spec.kind == "numeric":
                 miss = np.isnan(v)
                 finite = v[~miss]
-                lo, hi = (np.quantile(finite, [0.005, 0.995]) if finite.size else (0.0, 0.0))
+                lo, hi = np.quantile(finite, [0.005, 0.995]) if finite.size else (0.0, 0.0)
                 x = np.clip(np.where(miss, spec.impute, v), lo, hi)
                 mean, sd = float(x.mean()), float(x.std()) or 1.0
-                stats[spec.name] = {"lo": float(lo), "hi": float(hi), "fill": float(spec.impute), "mean": mean,
-                                    "sd": sd}
+                stats[spec.name] = {
+                    "lo": float(lo),
+                    "hi": float(hi),
+                    "fill": float(spec.impute),
+                    "mean": mean,
+                    "sd": sd,
+                }
                 cols += [(x - mean) / sd, miss.astype(float)]
                 names += [(spec.name, "coef"), (spec.name, "missing_coef")]
             else:
@@ -114,6 +120,7 @@ class Linear:
 
 
 # --- LightGBM component -------------------------------------------------------------------------------
+
 
 def lgb_columns(prep: Prepared, schema: list[FeatureSpec]) -> np.ndarray:
     """Feature-major float64 matrix (features x rows): categorical codes as numbers, missing/unseen as NaN."""
@@ -132,12 +139,24 @@ def lgb_matrix(prep: Prepared, schema: list[FeatureSpec]) -> np.ndarray:
 def lgb_params(cfg: TrainConfig, schema: list[FeatureSpec], directions: dict[str, int], n: int) -> dict[str, Any]:
     """Regularised defaults scaled to the data size; monotone constraints where the direction is known."""
     return {
-        "objective": "binary", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
-        "min_data_in_leaf": max(20, n // 200), "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1,
-        "lambda_l2": 5.0, "max_cat_to_onehot": 8, "cat_smooth": 20.0, "cat_l2": 10.0, "min_data_per_group": 50,
+        "objective": "binary",
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": max(20, n // 200),
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 5.0,
+        "max_cat_to_onehot": 8,
+        "cat_smooth": 20.0,
+        "cat_l2": 10.0,
+        "min_data_per_group": 50,
         "monotone_constraints": [directions.get(s.name, 0) for s in schema],
-        "monotone_constraints_method": "intermediate", "num_threads": cfg.threads, "seed": cfg.seed,
-        "deterministic": True, "verbose": -1,
+        "monotone_constraints_method": "intermediate",
+        "num_threads": cfg.threads,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "verbose": -1,
     }
 
 
@@ -146,6 +165,7 @@ def _cat_index(schema: list[FeatureSpec]) -> list[int]:
 
 
 # --- blend and calibration ----------------------------------------------------------------------------
+
 
 @dataclass
 class Blend:
@@ -196,13 +216,15 @@ def _choose_blend(z: np.ndarray, y: np.ndarray, seed: int) -> tuple[Blend, dict[
             preds[f"{cand}/{cal}"] = p
     # per candidate the calibration with the lower Brier; across candidates the best AUC
     best_per = {c: min(("platt", "isotonic"), key=lambda k, c=c: table[f"{c}/{k}"]["brier"]) for c in CANDIDATES}
-    champ = max(CANDIDATES, key=lambda c: (round(table[f"{c}/{best_per[c]}"]["auc"], 4),
-                                           -table[f"{c}/{best_per[c]}"]["brier"]))
+    champ = max(
+        CANDIDATES, key=lambda c: (round(table[f"{c}/{best_per[c]}"]["auc"], 4), -table[f"{c}/{best_per[c]}"]["brier"])
+    )
     key = f"{champ}/{best_per[champ]}"
     return Blend.fit(champ, z, y, best_per[champ]), {"candidates": table, "champion": key}, preds[key]
 
 
 # --- the model ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class Model:
@@ -254,20 +276,28 @@ class Model:
         return d
 
 
-def _fit_components(frame: pd.DataFrame, prep: Prepared, y: np.ndarray, schema: list[FeatureSpec],
-                    cfg: TrainConfig, rounds: int | None, valid: tuple[Prepared, np.ndarray] | None
-                    ) -> tuple[Scorecard, lgb.Booster, Linear, dict[str, int], int]:
+def _fit_components(
+    frame: pd.DataFrame,
+    prep: Prepared,
+    y: np.ndarray,
+    schema: list[FeatureSpec],
+    cfg: TrainConfig,
+    rounds: int | None,
+    valid: tuple[Prepared, np.ndarray] | None,
+) -> tuple[Scorecard, lgb.Booster, Linear, dict[str, int], int]:
     sc = fit_scorecard(frame, y, schema, prep, cfg.scaling, special=cfg.special, min_iv=cfg.min_iv)
     # a known direction becomes a LightGBM constraint only where the monotone binning held up in this data
     binned_with_trend = {c.name for c in sc.cards + sc.excluded if c.trend != "none"}
-    directions = {s.name: s.direction for s in schema if s.kind == "numeric" and s.direction
-                  and s.name in binned_with_trend}
+    directions = {
+        s.name: s.direction for s in schema if s.kind == "numeric" and s.direction and s.name in binned_with_trend
+    }
     params = lgb_params(cfg, schema, directions, len(y))
     train = lgb.Dataset(lgb_matrix(prep, schema), y, categorical_feature=_cat_index(schema), free_raw_data=False)
     if valid is not None:
         vset = lgb.Dataset(lgb_matrix(valid[0], schema), valid[1], reference=train)
-        booster = lgb.train(params, train, cfg.max_rounds, valid_sets=[vset],
-                            callbacks=[lgb.early_stopping(50, verbose=False)])
+        booster = lgb.train(
+            params, train, cfg.max_rounds, valid_sets=[vset], callbacks=[lgb.early_stopping(50, verbose=False)]
+        )
         best = booster.best_iteration or cfg.max_rounds
     else:
         booster = lgb.train(params, train, rounds or cfg.max_rounds)
@@ -328,4 +358,3 @@ def logit(p: np.ndarray) -> np.ndarray:
 def score_of_pd(pd_: np.ndarray, scaling: Scaling) -> np.ndarray:
     """The champion's PD on the scorecard's points scale (higher = safer)."""
     return np.round(scaling.score_of_logit(logit(pd_)), 2)
-

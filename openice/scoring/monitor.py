@@ -42,8 +42,9 @@ def _categorical_shares(codes: np.ndarray, n_categories: int) -> list[float]:
 
 
 def _feature_shares(spec: FeatureSpec, values: np.ndarray, edges: list[float]) -> list[float]:
-    return _numeric_shares(values, edges) if spec.kind == "numeric" else _categorical_shares(values,
-                                                                                            len(spec.categories))
+    return (
+        _numeric_shares(values, edges) if spec.kind == "numeric" else _categorical_shares(values, len(spec.categories))
+    )
 
 
 def build_reference(prep: Prepared, scores: np.ndarray, schema: list[FeatureSpec]) -> dict[str, Any]:
@@ -53,15 +54,19 @@ def build_reference(prep: Prepared, scores: np.ndarray, schema: list[FeatureSpec
     for s in schema:
         edges = quantile_edges(prep.columns[s.name]) if s.kind == "numeric" else []
         features[s.name] = {"edges": edges, "shares": _feature_shares(s, prep.columns[s.name], edges)}
-    return {"n": prep.n, "score": {"edges": score_edges, "shares": _numeric_shares(scores, score_edges)},
-            "features": features}
+    return {
+        "n": prep.n,
+        "score": {"edges": score_edges, "shares": _numeric_shares(scores, score_edges)},
+        "features": features,
+    }
 
 
-def compare(reference: dict[str, Any], prep: Prepared, scores: np.ndarray, schema: list[FeatureSpec]
-             ) -> dict[str, Any]:
+def compare(reference: dict[str, Any], prep: Prepared, scores: np.ndarray, schema: list[FeatureSpec]) -> dict[str, Any]:
     ref_score = reference["score"]
-    row: dict[str, Any] = {"n": prep.n,
-                           "score_psi": psi(ref_score["shares"], _numeric_shares(scores, ref_score["edges"]))}
+    row: dict[str, Any] = {
+        "n": prep.n,
+        "score_psi": psi(ref_score["shares"], _numeric_shares(scores, ref_score["edges"])),
+    }
     csi = {}
     for s in schema:
         ref = reference["features"][s.name]
@@ -87,21 +92,26 @@ def application_date_column(frame: pd.DataFrame, given: str | None, recorded: st
         return found[0]
     lacks = f" (the package's application date {recorded!r} is not in it)" if recorded else ""
     if not found:
-        raise ValidationError(f"--by month needs the application date, and the input has no date column{lacks}: "
-                              "pass --date-column NAME", field="date_column")
-    raise ValidationError(f"--by month: the input has several date columns {found}{lacks}: pass --date-column "
-                          "with the application date", field="date_column")
+        raise ValidationError(
+            f"--by month needs the application date, and the input has no date column{lacks}: pass --date-column NAME",
+            field="date_column",
+        )
+    raise ValidationError(
+        f"--by month: the input has several date columns {found}{lacks}: pass --date-column with the application date",
+        field="date_column",
+    )
 
 
 def _months(values: pd.Series) -> np.ndarray:
-    """"YYYY-MM" of each date ("unknown" where it is not a date); distinct values are parsed once."""
+    """ "YYYY-MM" of each date ("unknown" where it is not a date); distinct values are parsed once."""
     codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=True)
     months = pd.to_datetime(pd.Series(uniques), errors="coerce", format="mixed").dt.strftime("%Y-%m")
     return np.append(months.fillna("unknown").to_numpy(dtype=object), "unknown")[codes]
 
 
-def monitor(scorer: Any, frame: pd.DataFrame, *, by: str | None = None, date_column: str | None = None
-            ) -> list[dict[str, Any]]:
+def monitor(
+    scorer: Any, frame: pd.DataFrame, *, by: str | None = None, date_column: str | None = None
+) -> list[dict[str, Any]]:
     """PSI/CSI of a recent sample against the package's reference, overall and per group.
 
     ``by="month"`` groups by the month of the application date (see ``application_date_column``);

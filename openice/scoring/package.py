@@ -25,8 +25,7 @@ from openice.scoring.features import FeatureSpec
 from openice.scoring.model import Blend, Linear, Model, TrainConfig
 from openice.scoring.scorecard import Scorecard
 
-__all__ = ["FORMAT", "frame_hash", "load_model", "promote", "read_json", "register", "registry_champion",
-           "save_model"]
+__all__ = ["FORMAT", "frame_hash", "load_model", "promote", "read_json", "register", "registry_champion", "save_model"]
 
 FORMAT = "openice-model/1"
 MANIFEST = "MANIFEST.json"
@@ -74,18 +73,25 @@ def save_model(model: Model, out: str | Path, *, extra: dict[str, Any], files: d
         raise Conflict(f"{out} exists and is not empty; choose a new directory", field="out")
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "scorecard.json", model.scorecard.to_json())
-    _write_json(out / "linear.json", {"intercept": model.linear.intercept, "numeric": model.linear.numeric,
-                                      "categorical": model.linear.categorical})
+    _write_json(
+        out / "linear.json",
+        {"intercept": model.linear.intercept, "numeric": model.linear.numeric, "categorical": model.linear.categorical},
+    )
     _write_json(out / "blend.json", asdict(model.blend))
     if model.booster is not None:
         (out / "lightgbm.txt").write_text(model.booster.model_to_string())
     for name, data in files.items():
         _write_json(out / name, data)
     meta = {
-        "format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "features": [s.to_json() for s in model.schema], "config": model.config_json(),
-        "directions": model.directions, "selection": model.selection, "library_versions": _versions(),
-        "champion": {"candidate": model.blend.candidate, "calibration": model.blend.calibration}, **extra,
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "features": [s.to_json() for s in model.schema],
+        "config": model.config_json(),
+        "directions": model.directions,
+        "selection": model.selection,
+        "library_versions": _versions(),
+        "champion": {"candidate": model.blend.candidate, "calibration": model.blend.calibration},
+        **extra,
     }
     _write_json(out / "metadata.json", meta)
     hashes = {p.name: _sha256(p) for p in sorted(out.iterdir()) if p.name != MANIFEST}
@@ -103,8 +109,9 @@ def verify(path: str | Path) -> str:
     files = manifest.get("files", {})
     present = {p.name for p in path.iterdir() if p.is_file() and p.name != MANIFEST}
     if present != set(files):
-        raise ValidationError(f"package files differ from the manifest: {sorted(present ^ set(files))}",
-                              field="package")
+        raise ValidationError(
+            f"package files differ from the manifest: {sorted(present ^ set(files))}", field="package"
+        )
     for name, digest in files.items():
         if _sha256(path / name) != digest:
             raise ValidationError(f"{name} does not match its hash: the package was modified", field="package")
@@ -127,13 +134,21 @@ def load_model(path: str | Path) -> tuple[Model, dict[str, Any], str]:
     cfg = TrainConfig(**cfg_d)
     booster = lgb.Booster(model_str=(path / "lightgbm.txt").read_text()) if (path / "lightgbm.txt").exists() else None
     lin = read_json(path / "linear.json")
-    model = Model(schema, Scorecard.from_json(read_json(path / "scorecard.json"), schema), booster,
-                  Linear(lin["intercept"], lin["numeric"], lin["categorical"]), Blend(**read_json(path / "blend.json")),
-                  cfg, meta["directions"], meta["selection"])
+    model = Model(
+        schema,
+        Scorecard.from_json(read_json(path / "scorecard.json"), schema),
+        booster,
+        Linear(lin["intercept"], lin["numeric"], lin["categorical"]),
+        Blend(**read_json(path / "blend.json")),
+        cfg,
+        meta["directions"],
+        meta["selection"],
+    )
     return model, meta, package_hash
 
 
 # --- registry -----------------------------------------------------------------------------------------
+
 
 def _registry_file(registry: Path) -> Path:
     return registry / "registry.json"
@@ -153,8 +168,15 @@ def register(package: str | Path, registry: str | Path, *, champion: bool = Fals
     dest = registry / f"v{version:04d}"
     shutil.copytree(package, dest)
     meta = read_json(dest / "metadata.json")
-    reg["packages"].append({"version": version, "path": dest.name, "package_hash": package_hash,
-                            "created_at": meta["created_at"], "metrics": meta.get("metrics", {}).get("oof", {})})
+    reg["packages"].append(
+        {
+            "version": version,
+            "path": dest.name,
+            "package_hash": package_hash,
+            "created_at": meta["created_at"],
+            "metrics": meta.get("metrics", {}).get("oof", {}),
+        }
+    )
     if champion or reg["champion"] is None:
         reg["champion"] = version
     registry.mkdir(parents=True, exist_ok=True)

@@ -77,24 +77,58 @@ def build_report(package: str | Path, *, charts: bool = True) -> dict[str, Any]:
     ev = read_json(package / "evaluation.json")
     m = meta["metrics"]
     in_card = {c["name"]: c for c in card["cards"]}
-    features = [{"name": f["name"], "iv": card["ivs"].get(f["name"], 0.0), "in_card": f["name"] in in_card,
-                 "trend": in_card.get(f["name"], {}).get("trend", ""), "note": card["notes"].get(f["name"], "")}
-                for f in meta["features"]]
-    cards = [{"name": c["name"], "iv": c["iv"], "in_card": c["name"] in in_card,
-              "bins": [{"label": lab, "count": n, "bad": b, "bad_rate": b / n if n else 0.0, "woe": w, "points": pt,
-                        "code": code} for lab, n, b, w, pt, code in
-                       zip(c["labels"], c["counts"], c["bads"], c["woe"], c["points"] or [0.0] * len(c["labels"]),
-                           c["codes"] or [""] * len(c["labels"]), strict=False)]}
-             for c in card["cards"] + card.get("excluded", [])]
+    features = [
+        {
+            "name": f["name"],
+            "iv": card["ivs"].get(f["name"], 0.0),
+            "in_card": f["name"] in in_card,
+            "trend": in_card.get(f["name"], {}).get("trend", ""),
+            "note": card["notes"].get(f["name"], ""),
+        }
+        for f in meta["features"]
+    ]
+    cards = [
+        {
+            "name": c["name"],
+            "iv": c["iv"],
+            "in_card": c["name"] in in_card,
+            "bins": [
+                {
+                    "label": lab,
+                    "count": n,
+                    "bad": b,
+                    "bad_rate": b / n if n else 0.0,
+                    "woe": w,
+                    "points": pt,
+                    "code": code,
+                }
+                for lab, n, b, w, pt, code in zip(
+                    c["labels"],
+                    c["counts"],
+                    c["bads"],
+                    c["woe"],
+                    c["points"] or [0.0] * len(c["labels"]),
+                    c["codes"] or [""] * len(c["labels"]),
+                    strict=False,
+                )
+            ],
+        }
+        for c in card["cards"] + card.get("excluded", [])
+    ]
     psi = m.get("psi_train_test")
     report = {
-        "package_hash": package_hash, "created_at": meta["created_at"], "rows": meta["rows"],
+        "package_hash": package_hash,
+        "created_at": meta["created_at"],
+        "rows": meta["rows"],
         "champion": f"{meta['champion']['candidate']} ({meta['champion']['calibration']})",
         "training_data_sha256": meta["training_data_sha256"],
         "performance": {"out-of-fold": m["oof"], **({"test": m["test"]} if "test" in m else {})},
-        "candidates": meta["selection"]["candidates"], "calibration": m["oof_calibration"],
+        "candidates": meta["selection"]["candidates"],
+        "calibration": m["oof_calibration"],
         "psi": {**psi, "score_status": status(psi["score_psi"])} if psi else None,
-        "scaling": card["scaling"], "features": features, "cards": cards,
+        "scaling": card["scaling"],
+        "features": features,
+        "cards": cards,
     }
     if charts:
         y, p = np.asarray(ev["oof"]["y"]), np.asarray(ev["oof"]["pd"])
@@ -109,8 +143,11 @@ def write_report(package: str | Path, out: str | Path | None = None) -> tuple[Pa
     out = Path(out) if out else package.with_name(package.name + "-report")
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(package)
-    template = jinja2.Template((resources.files("openice.scoring") / "templates" / "report.html").read_text(),
-                               autoescape=True, undefined=jinja2.StrictUndefined)
+    template = jinja2.Template(
+        (resources.files("openice.scoring") / "templates" / "report.html").read_text(),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
     html_path, json_path = out / "report.html", out / "report.json"
     html_path.write_text(template.render(r=report))
     json_path.write_text(json.dumps({k: v for k, v in report.items() if k != "charts"}, indent=1))

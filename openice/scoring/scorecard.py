@@ -148,8 +148,13 @@ class Scorecard:
         return self.scaling.logit_of_score(pts.sum(axis=1))
 
     def to_json(self) -> dict[str, Any]:
-        return {"scaling": asdict(self.scaling), "notes": self.notes, "ivs": self.ivs,
-                "cards": [c.to_json() for c in self.cards], "excluded": [c.to_json() for c in self.excluded]}
+        return {
+            "scaling": asdict(self.scaling),
+            "notes": self.notes,
+            "ivs": self.ivs,
+            "cards": [c.to_json() for c in self.cards],
+            "excluded": [c.to_json() for c in self.excluded],
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any], schema: list[FeatureSpec]) -> Scorecard:
@@ -166,11 +171,17 @@ def _woe(bad: np.ndarray, count: np.ndarray, rate: float) -> np.ndarray:
     return np.log(shrunk / (1 - shrunk)) - math.log(rate / (1 - rate))
 
 
-def _optbinning(spec: FeatureSpec, x: np.ndarray, y: np.ndarray, trend: str | None,
-                special: list[float]) -> OptimalBinning:
-    ob = OptimalBinning(name=spec.name, dtype="numerical" if spec.kind == "numeric" else "categorical",
-                        monotonic_trend=trend, min_bin_size=0.05, max_pvalue=0.05,
-                        special_codes=special or None)
+def _optbinning(
+    spec: FeatureSpec, x: np.ndarray, y: np.ndarray, trend: str | None, special: list[float]
+) -> OptimalBinning:
+    ob = OptimalBinning(
+        name=spec.name,
+        dtype="numerical" if spec.kind == "numeric" else "categorical",
+        monotonic_trend=trend,
+        min_bin_size=0.05,
+        max_pvalue=0.05,
+        special_codes=special or None,
+    )
     ob.fit(x, y)
     return ob
 
@@ -183,8 +194,9 @@ def _iv(ob: OptimalBinning) -> float:
         return float(ob.binning_table.build()["IV"].iloc[-1])
 
 
-def _bin_feature(spec: FeatureSpec, raw: pd.Series, values: np.ndarray, y: np.ndarray,
-                 special: list[float]) -> tuple[FeatureCard, str]:
+def _bin_feature(
+    spec: FeatureSpec, raw: pd.Series, values: np.ndarray, y: np.ndarray, special: list[float]
+) -> tuple[FeatureCard, str]:
     """Bin one feature; returns the card (WoE filled, points not yet) and a note when a trend was not met."""
     note = ""
     if spec.kind == "numeric":
@@ -198,12 +210,15 @@ def _bin_feature(spec: FeatureSpec, raw: pd.Series, values: np.ndarray, y: np.nd
             note = f"requested {wanted} trend infeasible (solver status {ob.status}); binned without a trend"
             ob, trend = free, "none"
         elif iv_free >= 0.02 and iv_req < 0.5 * iv_free:
-            note = (f"requested {wanted} trend cannot be met: the bad rate is not monotonic "
-                    f"(IV {iv_req:.3f} with the trend vs {iv_free:.3f} without); binned without a trend")
+            note = (
+                f"requested {wanted} trend cannot be met: the bad rate is not monotonic "
+                f"(IV {iv_req:.3f} with the trend vs {iv_free:.3f} without); binned without a trend"
+            )
             ob, trend = free, "none"
         splits = [float(s) for s in ob.splits]
-        card = FeatureCard(spec.name, "numeric", [], [], [], [], [], [], [], 0, splits=splits, special=list(special),
-                           trend=trend)
+        card = FeatureCard(
+            spec.name, "numeric", [], [], [], [], [], [], [], 0, splits=splits, special=list(special), trend=trend
+        )
         edges = ["-inf", *[f"{s:g}" for s in splits], "inf"]
         card.labels = [f"[{edges[i]}, {edges[i + 1]})" for i in range(len(splits) + 1)]
         if special:
@@ -268,9 +283,17 @@ def _reason_texts(card: FeatureCard, label: str) -> None:
     card.codes, card.texts = codes, texts
 
 
-def fit_scorecard(frame: pd.DataFrame, y: np.ndarray, schema: list[FeatureSpec], prep: Prepared,
-                  scaling: Scaling, *, special: dict[str, list[float]] | None = None, min_iv: float = 0.02,
-                  C: float = 1.0) -> Scorecard:
+def fit_scorecard(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    schema: list[FeatureSpec],
+    prep: Prepared,
+    scaling: Scaling,
+    *,
+    special: dict[str, list[float]] | None = None,
+    min_iv: float = 0.02,
+    C: float = 1.0,
+) -> Scorecard:
     """Bin every feature, keep those with IV >= ``min_iv`` and a non-negative WoE coefficient, scale to points."""
     special = special or {}
     y = np.asarray(y, dtype=float)
@@ -293,8 +316,9 @@ def fit_scorecard(frame: pd.DataFrame, y: np.ndarray, schema: list[FeatureSpec],
             break
         worst = int(np.argmin(coefs))
         name = kept[worst].name
-        notes[name] = "; ".join(filter(None, ("left out: negative WoE coefficient (collinear with other features)",
-                                              notes.get(name))))
+        notes[name] = "; ".join(
+            filter(None, ("left out: negative WoE coefficient (collinear with other features)", notes.get(name)))
+        )
         kept.pop(worst)
     if not kept:
         rate = float(y.mean())

@@ -53,8 +53,9 @@ class Scorer:
         self.metadata = metadata
         self.package_hash = package_hash
         self.feature_names = [s.name for s in model.schema]
-        self._lookup = {s.name: {c: i for i, c in enumerate(s.categories)} for s in model.schema
-                        if s.kind == "categorical"}
+        self._lookup = {
+            s.name: {c: i for i, c in enumerate(s.categories)} for s in model.schema if s.kind == "categorical"
+        }
         self._compiled = Compiled.of(model)
         self._grades = [g for g, _ in model.config.grades]
 
@@ -79,15 +80,28 @@ class Scorer:
         values, flags = prepare_record(application, self.model.schema, self._lookup, self.model.config.special)
         c = self._compiled
         fout, iout = np.empty(k.LOST + N_REASONS), np.empty(k.REASON + N_REASONS, dtype=np.int64)
-        score_row(np.array(values, dtype=np.float64), c.ints, c.floats, reasons, np.empty(c.scratch, dtype=np.int64),
-                  fout, iout)
+        score_row(
+            np.array(values, dtype=np.float64),
+            c.ints,
+            c.floats,
+            reasons,
+            np.empty(c.scratch, dtype=np.int64),
+            fout,
+            iout,
+        )
         top = []
         for r in range(N_REASONS if reasons else 0):
             code = c.reason_codes[iout[k.REASON + r]]
             if code:
                 top.append(Reason(code, c.reason_texts[code], round(float(fout[k.LOST + r]), 2)))
-        return ScoreResult(float(fout[k.PD]), float(fout[k.SCORE]), self._grades[iout[k.GRADE]], top, flags,
-                           round(float(fout[k.POINTS]), 2))
+        return ScoreResult(
+            float(fout[k.PD]),
+            float(fout[k.SCORE]),
+            self._grades[iout[k.GRADE]],
+            top,
+            flags,
+            round(float(fout[k.POINTS]), 2),
+        )
 
     # --- a batch -----------------------------------------------------------------------------------
 
@@ -96,8 +110,11 @@ class Scorer:
         model, c = self.model, self._compiled
         prep = model.prepare(frame)
         values, codes = score_columns([prep.columns[s.name] for s in model.schema], prep.n, c, reasons)
-        out: dict[str, Any] = {"pd": values[k.PD], "score": values[k.SCORE],
-                               "grade": pd.Categorical.from_codes(codes[k.GRADE], categories=self._grades)}
+        out: dict[str, Any] = {
+            "pd": values[k.PD],
+            "score": values[k.SCORE],
+            "grade": pd.Categorical.from_codes(codes[k.GRADE], categories=self._grades),
+        }
         if reasons and model.scorecard.cards:
             for r in range(N_REASONS):
                 out[f"reason_{r + 1}"] = pd.Categorical.from_codes(codes[k.REASON + r], categories=c.reason_codes)
@@ -110,8 +127,11 @@ class Scorer:
         names, masks = [], []
         for s in self.model.schema:
             v = prep.columns[s.name]
-            for mask, what in ((np.isnan(v), "missing"),) if s.kind == "numeric" else \
-                    ((v == MISSING, "missing"), (v == UNSEEN, "unseen_category")):
+            for mask, what in (
+                ((np.isnan(v), "missing"),)
+                if s.kind == "numeric"
+                else ((v == MISSING, "missing"), (v == UNSEEN, "unseen_category"))
+            ):
                 if mask.any():
                     names.append(f"{what}:{s.name};")
                     masks.append(mask)

@@ -57,5 +57,8 @@ def scorecard_sql(scorecard: Scorecard, table: str = "applications") -> str:
         return f"SELECT *, 0.00 AS scorecard_points FROM {_ident(table)}"
     cols = [f"  {_case(c)} AS {_ident('points_' + c.name)}" for c in scorecard.cards]
     total = " + ".join(_ident("points_" + c.name) for c in scorecard.cards)
-    return (f"SELECT *, {total} AS scorecard_points\nFROM (\nSELECT *,\n" + ",\n".join(cols)
-            + f"\nFROM {_ident(table)}\n) AS scored")
+    return (
+        f"SELECT *, {total} AS scorecard_points\nFROM (\nSELECT *,\n"
+        + ",\n".join(cols)
+        + f"\nFROM {_ident(table)}\n) AS scored"
+    )

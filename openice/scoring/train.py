@@ -40,9 +40,16 @@ def _application_date(frame: pd.DataFrame, date_column: str | None) -> tuple[str
     return date_column, dates
 
 
-def train_package(frame: pd.DataFrame, y: pd.Series | np.ndarray, out: str | Path, *, cfg: TrainConfig | None = None,
-                  test_size: float = 0.2, source: dict[str, Any] | None = None, date_column: str | None = None
-                  ) -> tuple[str, dict[str, Any]]:
+def train_package(
+    frame: pd.DataFrame,
+    y: pd.Series | np.ndarray,
+    out: str | Path,
+    *,
+    cfg: TrainConfig | None = None,
+    test_size: float = 0.2,
+    source: dict[str, Any] | None = None,
+    date_column: str | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Fit on a stratified training part, evaluate OOF and on the held-out part, save; returns (hash, metrics).
 
     Date columns are left out of the features; the application date (``date_column``, or the only
@@ -61,8 +68,11 @@ def train_package(frame: pd.DataFrame, y: pd.Series | np.ndarray, out: str | Pat
     train_pd = model.predict_pd(xtr)
     train_scores = score_of_pd(train_pd, model.scorecard.scaling)
     prep_tr = model.prepare(xtr)
-    metrics: dict[str, Any] = {"oof": summary(ytr, model.oof_pd), "fit_seconds": model.fit_seconds,
-                               "oof_calibration": calibration_table(ytr, model.oof_pd)}
+    metrics: dict[str, Any] = {
+        "oof": summary(ytr, model.oof_pd),
+        "fit_seconds": model.fit_seconds,
+        "oof_calibration": calibration_table(ytr, model.oof_pd),
+    }
     evaluation = {"oof": _sample(ytr, model.oof_pd, cfg.seed), "train_scores": _sample(ytr, train_scores, cfg.seed)}
     if len(te):
         xte, yte = frame.iloc[te], y[te]
@@ -73,8 +83,13 @@ def train_package(frame: pd.DataFrame, y: pd.Series | np.ndarray, out: str | Pat
         drift = compare(ref, model.prepare(xte), score_of_pd(test_pd, model.scorecard.scaling), model.schema)
         metrics["psi_train_test"] = {"score_psi": drift["score_psi"], "csi": drift["csi"]}
         evaluation["test"] = _sample(yte, test_pd, cfg.seed)
-    extra = {"training_data_sha256": frame_hash(frame, y), "rows": {"train": int(len(tr)), "test": int(len(te))},
-             "source": source or {}, "metrics": metrics, "date_column": date_column,
-             "reference": build_reference(prep_tr, train_scores, model.schema)}
+    extra = {
+        "training_data_sha256": frame_hash(frame, y),
+        "rows": {"train": int(len(tr)), "test": int(len(te))},
+        "source": source or {},
+        "metrics": metrics,
+        "date_column": date_column,
+        "reference": build_reference(prep_tr, train_scores, model.schema),
+    }
     package_hash = save_model(model, out, extra=extra, files={"evaluation.json": evaluation})
     return package_hash, metrics

@@ -46,51 +46,83 @@ def schedule(
     """Print the repayment schedule of a loan, its APR on the IRR method and its effective annual rate."""
     try:
         product = LoanProduct(
-            code="ADHOC", currency=currency, tenors=(tenor,), method=method,
-            nominal_rate=parse_rate(rate, "rate"), day_count=day_count,
+            code="ADHOC",
+            currency=currency,
+            tenors=(tenor,),
+            method=method,
+            nominal_rate=parse_rate(rate, "rate"),
+            day_count=day_count,
             facilitation_fee_rate=parse_rate(facilitation_fee, "facilitation_fee"),
             monthly_service_fee_rate=parse_rate(service_fee, "service_fee"),
-            apr_cap=parse_rate(apr_cap, "apr_cap") if apr_cap else None)
+            apr_cap=parse_rate(apr_cap, "apr_cap") if apr_cap else None,
+        )
         start_date = parse_date(start, "start")
         plan = build_schedule(product, to_minor(principal, currency, "principal"), tenor, start_date)
     except OpeniceError as error:
         fail(error)
-    rows = [{"seq": i.seq, "due_date": i.due_date.isoformat(), "principal": str(fmt(i.principal, currency)),
-             "interest": fmt(i.interest, currency), "fee": fmt(i.fee, currency), "total": fmt(i.total, currency)}
-            for i in plan.installments]
+    rows = [
+        {
+            "seq": i.seq,
+            "due_date": i.due_date.isoformat(),
+            "principal": str(fmt(i.principal, currency)),
+            "interest": fmt(i.interest, currency),
+            "fee": fmt(i.fee, currency),
+            "total": fmt(i.total, currency),
+        }
+        for i in plan.installments
+    ]
     if as_json:
-        out = {"currency": currency, "principal": fmt(plan.principal, currency).replace(",", ""),
-               "upfront_fee": fmt(plan.upfront_fee, currency).replace(",", ""),
-               "apr": str(round(plan.apr, 6)), "effective_annual_rate": str(round(plan.effective_annual_rate, 6)),
-               "apr_convention": plan.apr_convention,
-               "installments": [{k: (v.replace(",", "") if isinstance(v, str) else v) for k, v in r.items()}
-                                for r in rows]}
+        out = {
+            "currency": currency,
+            "principal": fmt(plan.principal, currency).replace(",", ""),
+            "upfront_fee": fmt(plan.upfront_fee, currency).replace(",", ""),
+            "apr": str(round(plan.apr, 6)),
+            "effective_annual_rate": str(round(plan.effective_annual_rate, 6)),
+            "apr_convention": plan.apr_convention,
+            "installments": [
+                {k: (v.replace(",", "") if isinstance(v, str) else v) for k, v in r.items()} for r in rows
+            ],
+        }
         typer.echo(json.dumps(out, indent=2))
         return
-    table = Table(title=f"{method.value} schedule, {currency} {fmt(plan.principal, currency)} at {rate} "
-                        f"over {tenor} months ({day_count.value})")
+    table = Table(
+        title=f"{method.value} schedule, {currency} {fmt(plan.principal, currency)} at {rate} "
+        f"over {tenor} months ({day_count.value})"
+    )
     for col in ("#", "due date", "principal", "interest", "fee", "total"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(str(r["seq"]), r["due_date"], r["principal"], r["interest"], r["fee"], r["total"])
-    table.add_row("", "total", fmt(plan.principal, currency), fmt(plan.total_interest, currency),
-                  fmt(sum(i.fee for i in plan.installments), currency),
-                  fmt(sum(i.total for i in plan.installments), currency), style="bold")
+    table.add_row(
+        "",
+        "total",
+        fmt(plan.principal, currency),
+        fmt(plan.total_interest, currency),
+        fmt(sum(i.fee for i in plan.installments), currency),
+        fmt(sum(i.total for i in plan.installments), currency),
+        style="bold",
+    )
     console.print(table)
-    console.print(f"APR ({plan.apr_convention}; the borrower's cash flows, fees included): "
-                  f"[bold]{plan.apr:.2%}[/bold]; effective annual rate {plan.effective_annual_rate:.2%}")
+    console.print(
+        f"APR ({plan.apr_convention}; the borrower's cash flows, fees included): "
+        f"[bold]{plan.apr:.2%}[/bold]; effective annual rate {plan.effective_annual_rate:.2%}"
+    )
 
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: $OPENICE_DB or sqlite:///openice.db)")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL (default: $OPENICE_DB or sqlite:///openice.db)")
+]
 
 
 def _service(db: str | None) -> Servicing:
     return Servicing(make_engine(db))
 
 
-def init(db: DbOption = None,
-         business_date: Annotated[str | None, typer.Option("--date", help="First business date")] = None,
-         with_products: Annotated[bool, typer.Option(help="Create the demo products")] = True) -> None:
+def init(
+    db: DbOption = None,
+    business_date: Annotated[str | None, typer.Option("--date", help="First business date")] = None,
+    with_products: Annotated[bool, typer.Option(help="Create the demo products")] = True,
+) -> None:
     """Create or upgrade the database schema and set the first business date."""
     try:
         start = parse_date(business_date, "date") if business_date else None
@@ -114,9 +146,10 @@ def parse_date(text: str, field: str) -> date:
         raise ValidationError(f"{text!r} is not a date; write YYYY-MM-DD", field=field) from None
 
 
-def eod(db: DbOption = None,
-        to: Annotated[str | None, typer.Option(help="Close days until the business date is this (default: +1)")] = None
-        ) -> None:
+def eod(
+    db: DbOption = None,
+    to: Annotated[str | None, typer.Option(help="Close days until the business date is this (default: +1)")] = None,
+) -> None:
     """Run end of day: accrue, mark dues, days past due, late fees, payouts, write-offs; advance the date."""
     engine = make_engine(db)
     try:
@@ -151,8 +184,15 @@ def products(db: DbOption = None) -> None:
     for col in ("code", "currency", "method", "rate", "day count", "tenors", "APR cap"):
         table.add_column(col)
     for p in _service(db).products():
-        table.add_row(p.code, p.currency, p.method.value, f"{p.nominal_rate:.2%}", p.day_count.value,
-                      ",".join(map(str, p.tenors)), f"{p.apr_cap:.0%}" if p.apr_cap else "-")
+        table.add_row(
+            p.code,
+            p.currency,
+            p.method.value,
+            f"{p.nominal_rate:.2%}",
+            p.day_count.value,
+            ",".join(map(str, p.tenors)),
+            f"{p.apr_cap:.0%}" if p.apr_cap else "-",
+        )
     console.print(table)
 
 
@@ -163,17 +203,26 @@ def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) ->
     except OpeniceError as error:
         fail(error)
     cur = loan.terms.currency
-    console.print(f"loan {loan.loan_id}: {loan.terms.product_code}, {format_money(loan.terms.principal, cur)}, "
-                  f"{loan.terms.business_model.value} funded by {loan.funder}; status {loan.status.value}, "
-                  f"{loan.days_past_due} days past due ({loan.bucket})")
+    console.print(
+        f"loan {loan.loan_id}: {loan.terms.product_code}, {format_money(loan.terms.principal, cur)}, "
+        f"{loan.terms.business_model.value} funded by {loan.funder}; status {loan.status.value}, "
+        f"{loan.days_past_due} days past due ({loan.bucket})"
+    )
     table = Table()
     for col in ("#", "due", "principal", "interest", "fee", "paid", "state"):
         table.add_column(col, justify="right")
     for i in loan.installments:
         paid = i.principal_paid + i.interest_paid + i.fee_paid
         state = "paid" if i.unpaid == 0 else ("due" if i.booked else "")
-        table.add_row(str(i.seq), str(i.due_date), fmt(i.principal, cur), fmt(i.interest, cur), fmt(i.fee, cur),
-                      fmt(paid, cur), state)
+        table.add_row(
+            str(i.seq),
+            str(i.due_date),
+            fmt(i.principal, cur),
+            fmt(i.interest, cur),
+            fmt(i.fee, cur),
+            fmt(paid, cur),
+            state,
+        )
     console.print(table)
     balances = Table(title="ledger balances")
     balances.add_column("account")
@@ -199,17 +248,37 @@ KeyOption = Annotated[str, typer.Option("--key", help="Idempotency key: the same
 ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why: kept on the transaction")]
 
 
-def repay(loan_id: int, amount: str, key: KeyOption, db: DbOption = None,
-          value_date: Annotated[str | None, typer.Option(
-              "--value-date", help="Backdate to this day (YYYY-MM-DD, in an open month; needs --reason)")] = None,
-          reason: ReasonOption = None) -> None:
+def repay(
+    loan_id: int,
+    amount: str,
+    key: KeyOption,
+    db: DbOption = None,
+    value_date: Annotated[
+        str | None,
+        typer.Option("--value-date", help="Backdate to this day (YYYY-MM-DD, in an open month; needs --reason)"),
+    ] = None,
+    reason: ReasonOption = None,
+) -> None:
     """Apply a repayment to what is due today (or, backdated, on its value date: the loan is replayed)."""
-    _money_command(db, lambda s: s.repay(loan_id, _minor(s, loan_id, amount), key,
-                                         parse_date(value_date, "value_date") if value_date else None, reason=reason))
+    _money_command(
+        db,
+        lambda s: s.repay(
+            loan_id,
+            _minor(s, loan_id, amount),
+            key,
+            parse_date(value_date, "value_date") if value_date else None,
+            reason=reason,
+        ),
+    )
 
 
-def prepay(loan_id: int, amount: str, key: KeyOption, db: DbOption = None,
-           mode: Annotated[PrepaymentMode, typer.Option()] = PrepaymentMode.REAMORTISE) -> None:
+def prepay(
+    loan_id: int,
+    amount: str,
+    key: KeyOption,
+    db: DbOption = None,
+    mode: Annotated[PrepaymentMode, typer.Option()] = PrepaymentMode.REAMORTISE,
+) -> None:
     """Pay what is due and prepay principal (the payoff amount closes the loan)."""
     _money_command(db, lambda s: s.prepay(loan_id, _minor(s, loan_id, amount), key, mode))
 
@@ -229,9 +298,13 @@ def recover(loan_id: int, amount: str, key: KeyOption, db: DbOption = None) -> N
     _money_command(db, lambda s: s.recover(loan_id, _minor(s, loan_id, amount), key))
 
 
-def settle_referrals(institution: str, amount: str, key: KeyOption,
-                     currency: Annotated[str, typer.Option(help="Currency of the loans the fees are owed on")],
-                     db: DbOption = None) -> None:
+def settle_referrals(
+    institution: str,
+    amount: str,
+    key: KeyOption,
+    currency: Annotated[str, typer.Option(help="Currency of the loans the fees are owed on")],
+    db: DbOption = None,
+) -> None:
     """Record an institution's payment of the referral fees it owes: oldest loan first, never more than owed."""
     try:
         result = _service(db).settle_referral_fees(institution, to_minor(amount, currency, "amount"), currency, key)

@@ -87,8 +87,9 @@ class InstallmentState:
 
     @property
     def unpaid(self) -> int:
-        return (self.principal - self.principal_paid) + (self.interest - self.interest_paid) + (
-            self.fee - self.fee_paid)
+        return (
+            (self.principal - self.principal_paid) + (self.interest - self.interest_paid) + (self.fee - self.fee_paid)
+        )
 
     def pay(self, component: str, amount: int) -> None:
         setattr(self, f"{component}_paid", getattr(self, f"{component}_paid") + amount)
@@ -164,9 +165,19 @@ class LoanAccount:
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def originate(cls, loan_id: int, product: LoanProduct, principal: int, tenor: int, on: date,
-                  funder: str, business_model: BusinessModel, rate: Decimal | None = None,
-                  guarantee_payout_dpd: int | None = None, funder_rate: Decimal | None = None) -> LoanAccount:
+    def originate(
+        cls,
+        loan_id: int,
+        product: LoanProduct,
+        principal: int,
+        tenor: int,
+        on: date,
+        funder: str,
+        business_model: BusinessModel,
+        rate: Decimal | None = None,
+        guarantee_payout_dpd: int | None = None,
+        funder_rate: Decimal | None = None,
+    ) -> LoanAccount:
         """Disburse a new loan: the funder advances the principal, the platform takes its upfront fee.
 
         `funder_rate` is the annual rate the institution agreed to earn; the borrower's rate above it is the
@@ -175,7 +186,8 @@ class LoanAccount:
             if guarantee_payout_dpd is None or not 1 <= guarantee_payout_dpd <= product.write_off_dpd:
                 raise ValidationError(
                     f"a capital-heavy loan needs a payout DPD between 1 and {product.write_off_dpd}",
-                    field="guarantee_payout_dpd")
+                    field="guarantee_payout_dpd",
+                )
         elif guarantee_payout_dpd is not None:
             raise ValidationError("only capital-heavy loans carry a guarantee", field="guarantee_payout_dpd")
         if business_model is BusinessModel.ON_BALANCE_SHEET:
@@ -190,39 +202,64 @@ class LoanAccount:
             if funder_rate_ppm < 0:
                 raise ValidationError("must not be negative", field="funder_rate")
             if funder_rate_ppm > rate_ppm:
-                raise ValidationError(f"the funder's {funder_rate:.2%} is above the borrower's {rate:.2%}: the "
-                                      "platform does not pay the difference", field="funder_rate")
+                raise ValidationError(
+                    f"the funder's {funder_rate:.2%} is above the borrower's {rate:.2%}: the "
+                    "platform does not pay the difference",
+                    field="funder_rate",
+                )
         terms = LoanTerms(
-            product_code=product.code, currency=product.currency, principal=principal, tenor=tenor,
-            rate=rate, method=product.method, day_count=product.day_count.value,
-            grace_days=product.grace_days, late_fee_ppm=to_ppm(product.late_fee_daily_rate, "late_fee_daily_rate"),
+            product_code=product.code,
+            currency=product.currency,
+            principal=principal,
+            tenor=tenor,
+            rate=rate,
+            method=product.method,
+            day_count=product.day_count.value,
+            grace_days=product.grace_days,
+            late_fee_ppm=to_ppm(product.late_fee_daily_rate, "late_fee_daily_rate"),
             late_fee_cap=round_half_up(Decimal(principal) * product.late_fee_cap_rate),
-            write_off_dpd=product.write_off_dpd, non_accrual_dpd=product.non_accrual_dpd,
+            write_off_dpd=product.write_off_dpd,
+            non_accrual_dpd=product.non_accrual_dpd,
             prepayment_allowed=product.prepayment_allowed,
             prepayment_fee_ppm=to_ppm(product.prepayment_fee_rate, "prepayment_fee_rate"),
-            component_order=tuple(product.component_order), allocation=product.allocation,
+            component_order=tuple(product.component_order),
+            allocation=product.allocation,
             monthly_fee=schedule.installments[0].fee if product.method is not RepaymentMethod.BULLET else 0,
-            business_model=business_model, guarantee_payout_dpd=guarantee_payout_dpd,
+            business_model=business_model,
+            guarantee_payout_dpd=guarantee_payout_dpd,
             provision_ppm=tuple(to_ppm(r, "provision_rates") for r in product.provision_rates),
             funder_rate_ppm=funder_rate_ppm,
-            guarantee_share_ppm=product.guarantee_share_ppm(principal, sum(i.fee for i in schedule.installments)))
+            guarantee_share_ppm=product.guarantee_share_ppm(principal, sum(i.fee for i in schedule.installments)),
+        )
         # On the platform's own balance sheet the upfront fee is part of the loan's yield: received now, earned
         # over its life by the effective interest method. Elsewhere it pays for a facilitation already done.
         deferred = schedule.upfront_fee if business_model is BusinessModel.ON_BALANCE_SHEET else 0
         spread = fee_amortisation(deferred, principal, [(i.principal, i.interest) for i in schedule.installments])
-        loan = cls(loan_id=loan_id, terms=terms, funder=funder, disbursed_on=on,
-                   installments=[InstallmentState(i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee,
-                                                  fee_amortisation=part)
-                                 for i, part in zip(schedule.installments, spread, strict=True)])
+        loan = cls(
+            loan_id=loan_id,
+            terms=terms,
+            funder=funder,
+            disbursed_on=on,
+            installments=[
+                InstallmentState(
+                    i.seq, i.period_start, i.due_date, i.principal, i.interest, i.fee, fee_amortisation=part
+                )
+                for i, part in zip(schedule.installments, spread, strict=True)
+            ],
+        )
         guarantee = sum(terms.guarantee_fee(i.fee) for i in schedule.installments)
         referral = product.referral_fee(principal) if business_model is BusinessModel.CAPITAL_LIGHT else 0
-        loan._post(on, "disbursement", L.entry(
-            (L.LOAN_PRINCIPAL, L.FUNDING_CASH, principal),
-            (L.PLATFORM_CASH, L.FACILITATION_FEE_INCOME, schedule.upfront_fee - deferred),
-            (L.PLATFORM_CASH, L.DEFERRED_FEE, deferred),
-            (L.GUARANTEE_CONTRACT_ASSET, L.GUARANTEE_LIABILITY, guarantee),
-            (L.REFERRAL_FEE_RECEIVABLE, L.REFERRAL_FEE_INCOME, referral),
-        ))
+        loan._post(
+            on,
+            "disbursement",
+            L.entry(
+                (L.LOAN_PRINCIPAL, L.FUNDING_CASH, principal),
+                (L.PLATFORM_CASH, L.FACILITATION_FEE_INCOME, schedule.upfront_fee - deferred),
+                (L.PLATFORM_CASH, L.DEFERRED_FEE, deferred),
+                (L.GUARANTEE_CONTRACT_ASSET, L.GUARANTEE_LIABILITY, guarantee),
+                (L.REFERRAL_FEE_RECEIVABLE, L.REFERRAL_FEE_INCOME, referral),
+            ),
+        )
         return loan
 
     # ---- helpers ------------------------------------------------------------------------
@@ -252,8 +289,7 @@ class LoanAccount:
 
     def _require_active(self, field_name: str = "loan_id") -> None:
         if self.status is not LoanStatus.ACTIVE:
-            raise Conflict(f"loan {self.loan_id} is {self.status.value}; it takes no more payments",
-                           field=field_name)
+            raise Conflict(f"loan {self.loan_id} is {self.status.value}; it takes no more payments", field=field_name)
 
     @property
     def platform_bears_loss(self) -> bool:
@@ -281,7 +317,8 @@ class LoanAccount:
     def total_due(self) -> int:
         """What the borrower owes today: booked installments and late fees."""
         return self.balance(L.PENALTY_RECEIVABLE) + sum(
-            i.owed("principal") + i.owed("interest") + i.owed("fee") for i in self.installments if i.booked)
+            i.owed("principal") + i.owed("interest") + i.owed("fee") for i in self.installments if i.booked
+        )
 
     def accrued_interest(self, on: date) -> int:
         """Interest earned in the current period up to `on`, spread evenly over the period's days."""
@@ -382,8 +419,14 @@ class LoanAccount:
     def _true_up_provision(self, day: date) -> None:
         """Charge (or release) the difference between the target and the provision already held."""
         delta = self.provision_target() + self.balance(L.GUARANTEE_PROVISION)
-        self._post(day, "provision", L.entry((L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, max(delta, 0)),
-                                             (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, max(-delta, 0))))
+        self._post(
+            day,
+            "provision",
+            L.entry(
+                (L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, max(delta, 0)),
+                (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, max(-delta, 0)),
+            ),
+        )
 
     def _guarantee_payout(self, day: date) -> None:
         """The platform pays the institution principal and due interest, and takes over the loan.
@@ -391,11 +434,15 @@ class LoanAccount:
         The payout consumes the provision: it becomes the allowance against the loan the platform now holds."""
         payout = self.guaranteed_amount()
         remaining = self.balance(L.GUARANTEE_CONTRACT_ASSET)
-        self._post(day, "guarantee_payout", L.entry(
-            (L.FUNDING_CASH, L.PLATFORM_CASH, payout),
-            (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, remaining),
-            (L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE, -self.balance(L.GUARANTEE_PROVISION)),
-        ))
+        self._post(
+            day,
+            "guarantee_payout",
+            L.entry(
+                (L.FUNDING_CASH, L.PLATFORM_CASH, payout),
+                (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, remaining),
+                (L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE, -self.balance(L.GUARANTEE_PROVISION)),
+            ),
+        )
         self.guarantee_paid = True
         self.funder = PLATFORM
 
@@ -425,7 +472,8 @@ class LoanAccount:
         due = self.total_due()
         if amount > due:
             raise ValidationError(
-                f"{amount} exceeds the {due} due today; pay the difference as a prepayment", field="amount")
+                f"{amount} exceeds the {due} due today; pay the difference as a prepayment", field="amount"
+            )
         allocated = self._allocate(amount, on)
         self._post(on, "repayment", self._payment_postings(allocated))
         self._recognise_collected(on)
@@ -458,8 +506,7 @@ class LoanAccount:
         if not isinstance(amount, int) or amount <= 0:
             raise ValidationError("must be a positive amount", field="amount")
         if on < self.disbursed_on:
-            raise ValidationError(f"{on} is before the loan was disbursed on {self.disbursed_on}",
-                                  field="value_date")
+            raise ValidationError(f"{on} is before the loan was disbursed on {self.disbursed_on}", field="value_date")
 
     def _log(self, on: date, seq: int | None, component: str, amount: int) -> None:
         self.allocation_log.append((self.current_txn, on, seq, component, amount))
@@ -538,8 +585,9 @@ class LoanAccount:
             (L.DEFERRED_FEE, L.FACILITATION_FEE_INCOME, -self.balance(L.DEFERRED_FEE)),
         )
 
-    def _partial_prepayment(self, on: date, amount: int, mode: PrepaymentMode,
-                            allocated: dict[str, int]) -> list[L.Posting]:
+    def _partial_prepayment(
+        self, on: date, amount: int, mode: PrepaymentMode, allocated: dict[str, int]
+    ) -> list[L.Posting]:
         """Lower the remaining principal and rebuild the schedule from `on`.
 
         Interest already earned in the current period stays on its installment; the rest of the
@@ -549,8 +597,9 @@ class LoanAccount:
         future = self._future()
         outstanding = sum(i.principal - i.principal_paid for i in future)
         if principal >= outstanding:
-            raise ValidationError("a partial prepayment must leave principal outstanding; pay the payoff amount",
-                                  field="amount")
+            raise ValidationError(
+                "a partial prepayment must leave principal outstanding; pay the payoff amount", field="amount"
+            )
         current = future[0]
         earned = self.accrued_interest(on)
         new_balance = outstanding - principal
@@ -564,20 +613,37 @@ class LoanAccount:
             per = max(current.principal - current.principal_paid, 1)
             dues = dues[: max(1, -(-new_balance // per))]
         fees = {i.due_date: i.fee for i in future}
-        rebuilt = amortise(new_balance, self.terms.rate, day_count, method, on, dues, 0, first_seq=current.seq,
-                           payment=payment, broken_first_period=True)
-        new_future = [InstallmentState(r.seq, r.period_start, r.due_date, r.principal, r.interest,
-                                       fees[r.due_date]) for r in rebuilt]
+        rebuilt = amortise(
+            new_balance,
+            self.terms.rate,
+            day_count,
+            method,
+            on,
+            dues,
+            0,
+            first_seq=current.seq,
+            payment=payment,
+            broken_first_period=True,
+        )
+        new_future = [
+            InstallmentState(r.seq, r.period_start, r.due_date, r.principal, r.interest, fees[r.due_date])
+            for r in rebuilt
+        ]
         first = new_future[0]
         first.period_start = current.period_start
         first.interest += earned
         # What is left of a deferred upfront fee is spread again, by the same method, over the new schedule.
-        for inst, part in zip(new_future, fee_amortisation(
-                -self.balance(L.DEFERRED_FEE), new_balance, [(i.principal, i.interest) for i in new_future]),
-                strict=True):
+        for inst, part in zip(
+            new_future,
+            fee_amortisation(
+                -self.balance(L.DEFERRED_FEE), new_balance, [(i.principal, i.interest) for i in new_future]
+            ),
+            strict=True,
+        ):
             inst.fee_amortisation = part
         dropped_guarantee = sum(self.terms.guarantee_fee(fee) for fee in fees.values()) - sum(
-            self.terms.guarantee_fee(i.fee) for i in new_future)
+            self.terms.guarantee_fee(i.fee) for i in new_future
+        )
         self.installments = [i for i in self.installments if i.booked] + new_future
         allocated["principal"] = allocated.get("principal", 0) + principal
         allocated["prepayment_fee"] = fee
@@ -594,9 +660,11 @@ class LoanAccount:
     def _recognise_collected(self, on: date) -> None:
         """What was held in suspense becomes income once collected. A payment settles the oldest dues first, which
         were income already; so suspense is recognised only as far as it exceeds what is still receivable."""
-        held = [(L.INTEREST_SUSPENSE, self.balance(L.INTEREST_ACCRUED) + self.balance(L.INTEREST_RECEIVABLE)),
-                (L.FEE_SUSPENSE, self.balance(L.FEE_RECEIVABLE)),
-                (L.PENALTY_SUSPENSE, self.balance(L.PENALTY_RECEIVABLE))]
+        held = [
+            (L.INTEREST_SUSPENSE, self.balance(L.INTEREST_ACCRUED) + self.balance(L.INTEREST_RECEIVABLE)),
+            (L.FEE_SUSPENSE, self.balance(L.FEE_RECEIVABLE)),
+            (L.PENALTY_SUSPENSE, self.balance(L.PENALTY_RECEIVABLE)),
+        ]
         pairs: list[tuple[str, str, int]] = []
         for account, receivable in held:
             collected = -self.balance(account) - receivable
@@ -617,22 +685,29 @@ class LoanAccount:
             self.status = LoanStatus.CLOSED
             self.closed_on = on
             # Nothing is left to guarantee or to lose: the provision and the allowance are released.
-            self._post(on, "provision", L.entry(
-                (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, -self.balance(L.GUARANTEE_PROVISION)),
-                (L.LOAN_LOSS_ALLOWANCE, L.PROVISION_EXPENSE, -self.balance(L.LOAN_LOSS_ALLOWANCE))))
+            self._post(
+                on,
+                "provision",
+                L.entry(
+                    (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, -self.balance(L.GUARANTEE_PROVISION)),
+                    (L.LOAN_LOSS_ALLOWANCE, L.PROVISION_EXPENSE, -self.balance(L.LOAN_LOSS_ALLOWANCE)),
+                ),
+            )
 
     def recover(self, amount: int, on: date) -> None:
         """Money collected on a written-off loan: never more than is still written off on it."""
         if self.status is not LoanStatus.WRITTEN_OFF:
-            raise Conflict(f"loan {self.loan_id} is {self.status.value}; recoveries apply to written-off loans",
-                           field="loan_id")
+            raise Conflict(
+                f"loan {self.loan_id} is {self.status.value}; recoveries apply to written-off loans", field="loan_id"
+            )
         self._check_amount(amount, on)
         left = self.written_off - self.recovered
         if amount > left:
             raise ValidationError(
                 f"{format_money(amount, self.terms.currency)} is more than the "
                 f"{format_money(left, self.terms.currency)} still written off on loan {self.loan_id}",
-                field="amount")
+                field="amount",
+            )
         self.recovered += amount
         self._log(on, None, "recovery", amount)
         income = L.RECOVERY_INCOME if self.platform_bears_loss else L.INSTITUTION_RECOVERY_INCOME
@@ -692,5 +767,15 @@ def apply_transaction(loan: LoanAccount, txn: Transaction) -> dict[str, int]:
     return {}
 
 
-__all__ = ["BusinessModel", "LoanAccount", "LoanStatus", "LoanTerms", "InstallmentState", "Transaction",
-           "replay", "apply_transaction", "delinquency_bucket", "PLATFORM"]
+__all__ = [
+    "BusinessModel",
+    "LoanAccount",
+    "LoanStatus",
+    "LoanTerms",
+    "InstallmentState",
+    "Transaction",
+    "replay",
+    "apply_transaction",
+    "delinquency_bucket",
+    "PLATFORM",
+]

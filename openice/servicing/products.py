@@ -93,8 +93,15 @@ class LoanProduct:
         minor_digits(self.currency)
         if not self.tenors or any(t <= 0 or t > 360 for t in self.tenors):
             raise ValidationError("tenors must be whole months between 1 and 360", field="tenors")
-        for name in ("nominal_rate", "facilitation_fee_rate", "monthly_service_fee_rate",
-                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate", "guarantee_margin_rate"):
+        for name in (
+            "nominal_rate",
+            "facilitation_fee_rate",
+            "monthly_service_fee_rate",
+            "late_fee_daily_rate",
+            "late_fee_cap_rate",
+            "prepayment_fee_rate",
+            "guarantee_margin_rate",
+        ):
             value = getattr(self, name)
             if value < 0:
                 raise ValidationError("must not be negative", field=name)
@@ -119,10 +126,12 @@ class LoanProduct:
             raise ValidationError("must be whole basis points between 0 and 10000", field="referral_fee_bps")
         if not isinstance(self.referral_fee_flat, int) or self.referral_fee_flat < 0:
             raise ValidationError("must be a non-negative whole number of minor units", field="referral_fee_flat")
-        if len(self.provision_rates) != len(PROVISION_BUCKETS) or any(
-                not 0 <= r <= 1 for r in self.provision_rates):
-            raise ValidationError(f"must be {len(PROVISION_BUCKETS)} rates between 0 and 1, one per bucket "
-                                  f"{', '.join(PROVISION_BUCKETS)}", field="provision_rates")
+        if len(self.provision_rates) != len(PROVISION_BUCKETS) or any(not 0 <= r <= 1 for r in self.provision_rates):
+            raise ValidationError(
+                f"must be {len(PROVISION_BUCKETS)} rates between 0 and 1, one per bucket "
+                f"{', '.join(PROVISION_BUCKETS)}",
+                field="provision_rates",
+            )
         for rate in self.provision_rates:
             to_ppm(rate, "provision_rates")
 
@@ -159,8 +168,7 @@ class LoanProduct:
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         if unknown:
-            raise ValidationError(f"unknown product field(s): {', '.join(sorted(unknown))}",
-                                  field=sorted(unknown)[0])
+            raise ValidationError(f"unknown product field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         kwargs: dict[str, Any] = dict(data)
         for name in ("code", "currency", "tenors", "method", "nominal_rate"):
             if name not in kwargs:
@@ -181,9 +189,17 @@ class LoanProduct:
                 raise ValidationError(
                     f"must be one of {[a.value for a in AllocationStrategy]}", field="allocation"
                 ) from None
-        for name in ("nominal_rate", "facilitation_fee_rate", "monthly_service_fee_rate",
-                     "late_fee_daily_rate", "late_fee_cap_rate", "prepayment_fee_rate", "apr_cap",
-                     "guarantee_expected_loss_rate", "guarantee_margin_rate"):
+        for name in (
+            "nominal_rate",
+            "facilitation_fee_rate",
+            "monthly_service_fee_rate",
+            "late_fee_daily_rate",
+            "late_fee_cap_rate",
+            "prepayment_fee_rate",
+            "apr_cap",
+            "guarantee_expected_loss_rate",
+            "guarantee_margin_rate",
+        ):
             if kwargs.get(name) is not None:
                 kwargs[name] = parse_rate(kwargs[name], field=name)
         for name in ("tenors", "component_order", "provision_rates"):
@@ -198,8 +214,15 @@ class LoanProduct:
             kwargs["tenors"] = tuple(int(t) for t in kwargs["tenors"])
         except (TypeError, ValueError):
             raise ValidationError("must be whole numbers of months", field="tenors") from None
-        for name in ("grace_days", "write_off_dpd", "non_accrual_dpd", "min_principal", "max_principal",
-                     "referral_fee_bps", "referral_fee_flat"):
+        for name in (
+            "grace_days",
+            "write_off_dpd",
+            "non_accrual_dpd",
+            "min_principal",
+            "max_principal",
+            "referral_fee_bps",
+            "referral_fee_flat",
+        ):
             if name in kwargs and (isinstance(kwargs[name], bool) or not isinstance(kwargs[name], int)):
                 raise ValidationError("must be a whole number", field=name)
         return cls(**kwargs)
@@ -208,26 +231,63 @@ class LoanProduct:
 def demo_products() -> list[LoanProduct]:
     """The products the demo and benchmarks use: a spread of methods and day counts."""
     return [
-        LoanProduct(code="CASH-EI", name="Cash loan, equal installments", currency="CNY",
-                    tenors=(3, 6, 9, 12, 18, 24, 36), method=RepaymentMethod.EQUAL_INSTALLMENT,
-                    nominal_rate=Decimal("0.18"), day_count=DayCount.THIRTY_360,
-                    facilitation_fee_rate=Decimal("0.01"), monthly_service_fee_rate=Decimal("0.002"),
-                    late_fee_daily_rate=Decimal("0.0005"), late_fee_cap_rate=Decimal("0.05"),
-                    grace_days=3, prepayment_fee_rate=Decimal("0.01"), apr_cap=Decimal("0.36"),
-                    referral_fee_bps=30, guarantee_expected_loss_rate=Decimal("0.015"),
-                    guarantee_margin_rate=Decimal("0.004")),
-        LoanProduct(code="CASH-EP", name="Cash loan, equal principal", currency="CNY",
-                    tenors=(6, 12, 24), method=RepaymentMethod.EQUAL_PRINCIPAL,
-                    nominal_rate=Decimal("0.15"), day_count=DayCount.ACT_365,
-                    monthly_service_fee_rate=Decimal("0.001"), late_fee_daily_rate=Decimal("0.0005"),
-                    late_fee_cap_rate=Decimal("0.05"), grace_days=1, apr_cap=Decimal("0.24")),
-        LoanProduct(code="SME-IO", name="Small business, interest only", currency="CNY",
-                    tenors=(6, 12), method=RepaymentMethod.INTEREST_ONLY, nominal_rate=Decimal("0.12"),
-                    day_count=DayCount.ACT_360, late_fee_daily_rate=Decimal("0.0003"),
-                    late_fee_cap_rate=Decimal("0.03"), apr_cap=Decimal("0.24")),
-        LoanProduct(code="BNPL-BULLET", name="Pay later, one payment", currency="CNY",
-                    tenors=(1, 3), method=RepaymentMethod.BULLET, nominal_rate=Decimal("0.10"),
-                    day_count=DayCount.ACT_365, facilitation_fee_rate=Decimal("0.005"),
-                    late_fee_daily_rate=Decimal("0.0005"), late_fee_cap_rate=Decimal("0.05"),
-                    apr_cap=Decimal("0.36"), referral_fee_flat=200),
+        LoanProduct(
+            code="CASH-EI",
+            name="Cash loan, equal installments",
+            currency="CNY",
+            tenors=(3, 6, 9, 12, 18, 24, 36),
+            method=RepaymentMethod.EQUAL_INSTALLMENT,
+            nominal_rate=Decimal("0.18"),
+            day_count=DayCount.THIRTY_360,
+            facilitation_fee_rate=Decimal("0.01"),
+            monthly_service_fee_rate=Decimal("0.002"),
+            late_fee_daily_rate=Decimal("0.0005"),
+            late_fee_cap_rate=Decimal("0.05"),
+            grace_days=3,
+            prepayment_fee_rate=Decimal("0.01"),
+            apr_cap=Decimal("0.36"),
+            referral_fee_bps=30,
+            guarantee_expected_loss_rate=Decimal("0.015"),
+            guarantee_margin_rate=Decimal("0.004"),
+        ),
+        LoanProduct(
+            code="CASH-EP",
+            name="Cash loan, equal principal",
+            currency="CNY",
+            tenors=(6, 12, 24),
+            method=RepaymentMethod.EQUAL_PRINCIPAL,
+            nominal_rate=Decimal("0.15"),
+            day_count=DayCount.ACT_365,
+            monthly_service_fee_rate=Decimal("0.001"),
+            late_fee_daily_rate=Decimal("0.0005"),
+            late_fee_cap_rate=Decimal("0.05"),
+            grace_days=1,
+            apr_cap=Decimal("0.24"),
+        ),
+        LoanProduct(
+            code="SME-IO",
+            name="Small business, interest only",
+            currency="CNY",
+            tenors=(6, 12),
+            method=RepaymentMethod.INTEREST_ONLY,
+            nominal_rate=Decimal("0.12"),
+            day_count=DayCount.ACT_360,
+            late_fee_daily_rate=Decimal("0.0003"),
+            late_fee_cap_rate=Decimal("0.03"),
+            apr_cap=Decimal("0.24"),
+        ),
+        LoanProduct(
+            code="BNPL-BULLET",
+            name="Pay later, one payment",
+            currency="CNY",
+            tenors=(1, 3),
+            method=RepaymentMethod.BULLET,
+            nominal_rate=Decimal("0.10"),
+            day_count=DayCount.ACT_365,
+            facilitation_fee_rate=Decimal("0.005"),
+            late_fee_daily_rate=Decimal("0.0005"),
+            late_fee_cap_rate=Decimal("0.05"),
+            apr_cap=Decimal("0.36"),
+            referral_fee_flat=200,
+        ),
     ]

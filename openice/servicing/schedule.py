@@ -95,8 +95,9 @@ def monthly_due_dates(start: date, count: int, months_per_period: int = 1) -> li
     return [start + relativedelta(months=months_per_period * k) for k in range(1, count + 1)]
 
 
-def period_interest(balance: int, rate: Decimal, day_count: DayCount, start: date, end: date,
-                    months: int | None = 1) -> int:
+def period_interest(
+    balance: int, rate: Decimal, day_count: DayCount, start: date, end: date, months: int | None = 1
+) -> int:
     """Interest on `balance` for one period of `months` whole months, or a broken period (months=None).
 
     Under 30/360 a whole month is exactly 30 days, whatever the calendar says."""
@@ -117,9 +118,18 @@ def annuity_payment(balance: int, rate: Decimal, periods: int) -> int:
     return round_half_up(Decimal(balance) * i / (1 - (1 + i) ** -periods))
 
 
-def amortise(balance: int, rate: Decimal, day_count: DayCount, method: RepaymentMethod,
-             period_start: date, due_dates: list[date], monthly_fee: int, first_seq: int = 1,
-             payment: int | None = None, broken_first_period: bool = False) -> list[Installment]:
+def amortise(
+    balance: int,
+    rate: Decimal,
+    day_count: DayCount,
+    method: RepaymentMethod,
+    period_start: date,
+    due_dates: list[date],
+    monthly_fee: int,
+    first_seq: int = 1,
+    payment: int | None = None,
+    broken_first_period: bool = False,
+) -> list[Installment]:
     """Spread `balance` over `due_dates` (whole months apart) by `method`.
 
     `payment` fixes the annuity amount (to shorten a loan after a prepayment instead of lowering
@@ -129,8 +139,9 @@ def amortise(balance: int, rate: Decimal, day_count: DayCount, method: Repayment
     out: list[Installment] = []
     if method is RepaymentMethod.BULLET:
         months = max(1, round((due_dates[-1] - period_start).days / 30.4))
-        interest = period_interest(balance, rate, day_count, period_start, due_dates[-1],
-                                   None if broken_first_period else months)
+        interest = period_interest(
+            balance, rate, day_count, period_start, due_dates[-1], None if broken_first_period else months
+        )
         return [Installment(first_seq, period_start, due_dates[-1], balance, interest, monthly_fee * months)]
     level = payment if payment is not None else annuity_payment(balance, rate, n)
     even_principal = round_half_up(Decimal(balance) / n)
@@ -154,8 +165,9 @@ def amortise(balance: int, rate: Decimal, day_count: DayCount, method: Repayment
     return out
 
 
-def build_schedule(product: LoanProduct, principal: int, tenor: int, start: date,
-                   rate: Decimal | None = None, check_cap: bool = True) -> Schedule:
+def build_schedule(
+    product: LoanProduct, principal: int, tenor: int, start: date, rate: Decimal | None = None, check_cap: bool = True
+) -> Schedule:
     """The contractual schedule of a new loan; refuses one whose APR passes the product's cap."""
     product.check_tenor(tenor)
     if principal <= 0:
@@ -163,27 +175,36 @@ def build_schedule(product: LoanProduct, principal: int, tenor: int, start: date
     if not product.min_principal <= principal <= product.max_principal:
         raise ValidationError(
             f"must be between {product.min_principal} and {product.max_principal} minor units "
-            f"for product {product.code}", field="principal")
+            f"for product {product.code}",
+            field="principal",
+        )
     rate = product.nominal_rate if rate is None else rate
     if rate < 0:
         raise ValidationError("must not be negative", field="rate")
     monthly_fee = round_half_up(Decimal(principal) * product.monthly_service_fee_rate)
     upfront_fee = round_half_up(Decimal(principal) * product.facilitation_fee_rate)
     if upfront_fee >= principal:
-        raise ValidationError("leaves the borrower nothing of the principal, so no APR exists",
-                              field="facilitation_fee_rate")
+        raise ValidationError(
+            "leaves the borrower nothing of the principal, so no APR exists", field="facilitation_fee_rate"
+        )
     if product.method is RepaymentMethod.BULLET:
         dues = monthly_due_dates(start, 1, months_per_period=tenor)
     else:
         dues = monthly_due_dates(start, tenor)
     installments = amortise(principal, rate, product.day_count, product.method, start, dues, monthly_fee)
-    schedule = Schedule(principal, upfront_fee, tuple(installments),
-                        tenor if product.method is RepaymentMethod.BULLET else 1,
-                        period_irr(principal - upfront_fee, [i.total for i in installments]))
+    schedule = Schedule(
+        principal,
+        upfront_fee,
+        tuple(installments),
+        tenor if product.method is RepaymentMethod.BULLET else 1,
+        period_irr(principal - upfront_fee, [i.total for i in installments]),
+    )
     if check_cap and product.apr_cap is not None and not schedule.within_cap(product.apr_cap):
         raise ValidationError(
             f"APR {schedule.apr:.4%} ({schedule.apr_convention}) of a {tenor}-month loan at {rate:%} nominal "
-            f"exceeds the cap {product.apr_cap:.2%} of product {product.code}; lower the rate or fees", field="rate")
+            f"exceeds the cap {product.apr_cap:.2%} of product {product.code}; lower the rate or fees",
+            field="rate",
+        )
     return schedule
 
 
@@ -197,8 +218,7 @@ def period_irr(received: int, payments: list[int]) -> Decimal:
     method started above the root walks down to it without overshooting, however high the rate.
     """
     if received <= 0 or not any(payments) or min(payments) < 0:
-        raise ValidationError("needs money received first and only payments after it; no IRR exists",
-                              field="schedule")
+        raise ValidationError("needs money received first and only payments after it; no IRR exists", field="schedule")
     # Start above the root: each payment alone bounds it (payment_k x^k <= received), and so does
     # received / sum(payments) when that exceeds 1 (a negative rate). Floats come close cheaply;
     # the last steps run in 40-digit decimals.

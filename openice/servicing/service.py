@@ -29,8 +29,9 @@ Booked = Callable[[str, dict[str, Any]], None]
 
 def _require_key(key: str | None) -> str:
     if not key or not isinstance(key, str) or len(key) > 200:
-        raise ValidationError("every money-moving call needs an idempotency key of 1-200 characters",
-                              field="idempotency_key")
+        raise ValidationError(
+            "every money-moving call needs an idempotency key of 1-200 characters", field="idempotency_key"
+        )
     return key
 
 
@@ -70,8 +71,9 @@ class Servicing:
         self.booked = booked
 
     # ---- plumbing --------------------------------------------------------------------------
-    def _money_call(self, operation: str, key: str | None, payload: dict[str, Any], work: Work,
-                    loan_id: int | None = None) -> dict[str, Any]:
+    def _money_call(
+        self, operation: str, key: str | None, payload: dict[str, Any], work: Work, loan_id: int | None = None
+    ) -> dict[str, Any]:
         key = _require_key(key)
         # A call on one loan queues behind the loan's lock, where a duplicate finds the key stored by the call it
         # waited for: only calls without a loan can lose the race to the key's insert and retry after it.
@@ -108,39 +110,77 @@ class Servicing:
             return uow.calendar.business_date
 
     # ---- origination -------------------------------------------------------------------------
-    def originate(self, *, product_code: str, principal: int, tenor: int, funder: str,
-                  business_model: str | BusinessModel, idempotency_key: str | None,
-                  borrower_id: str | None = None, rate: Decimal | None = None,
-                  guarantee_payout_dpd: int | None = None, channel: str = "direct",
-                  funder_rate: Decimal | None = None) -> dict[str, Any]:
+    def originate(
+        self,
+        *,
+        product_code: str,
+        principal: int,
+        tenor: int,
+        funder: str,
+        business_model: str | BusinessModel,
+        idempotency_key: str | None,
+        borrower_id: str | None = None,
+        rate: Decimal | None = None,
+        guarantee_payout_dpd: int | None = None,
+        channel: str = "direct",
+        funder_rate: Decimal | None = None,
+    ) -> dict[str, Any]:
         """Book and disburse a loan on today's business date under its funder and business model; `funder_rate` is
         the rate the institution earns (the borrower's rate above it is the platform's spread)."""
         principal = _positive_int(principal, "principal")
         model = _enum(BusinessModel, business_model, "business_model")
         if not funder:
             raise ValidationError("is required: an institution code or 'platform'", field="funder")
-        payload = dict(product_code=product_code, principal=principal, tenor=tenor, funder=funder,
-                       business_model=model.value, borrower_id=borrower_id, rate=str(rate),
-                       guarantee_payout_dpd=guarantee_payout_dpd, channel=channel,
-                       **({"funder_rate": str(funder_rate)} if funder_rate is not None else {}))
+        payload = dict(
+            product_code=product_code,
+            principal=principal,
+            tenor=tenor,
+            funder=funder,
+            business_model=model.value,
+            borrower_id=borrower_id,
+            rate=str(rate),
+            guarantee_payout_dpd=guarantee_payout_dpd,
+            channel=channel,
+            **({"funder_rate": str(funder_rate)} if funder_rate is not None else {}),
+        )
 
         def work(uow: UnitOfWork) -> dict[str, Any]:
             today = uow.calendar.require_open()
             product = uow.products.get(product_code)
-            loan = LoanAccount.originate(uow.loans.next_id(), product, principal, tenor, today, funder, model,
-                                         rate, guarantee_payout_dpd, funder_rate)
+            loan = LoanAccount.originate(
+                uow.loans.next_id(),
+                product,
+                principal,
+                tenor,
+                today,
+                funder,
+                model,
+                rate,
+                guarantee_payout_dpd,
+                funder_rate,
+            )
             uow.loans.add(loan, borrower_id=borrower_id, channel=channel)
-            uow.outbox.add(today, "loan.originated", loan.loan_id,
-                           {"principal": principal, "funder": loan.funder, "business_model": model.value})
-            return {"loan_id": loan.loan_id, "disbursed_on": today.isoformat(),
-                    "installments": len(loan.installments)}
+            uow.outbox.add(
+                today,
+                "loan.originated",
+                loan.loan_id,
+                {"principal": principal, "funder": loan.funder, "business_model": model.value},
+            )
+            return {"loan_id": loan.loan_id, "disbursed_on": today.isoformat(), "installments": len(loan.installments)}
 
         return self._money_call("originate", idempotency_key, payload, work)
 
     # ---- borrower money ------------------------------------------------------------------------
-    def repay(self, loan_id: int, amount: int, idempotency_key: str | None,
-              value_date: date | None = None, currency: str | None = None, reason: str | None = None,
-              may_backdate: bool = True) -> dict[str, Any]:
+    def repay(
+        self,
+        loan_id: int,
+        amount: int,
+        idempotency_key: str | None,
+        value_date: date | None = None,
+        currency: str | None = None,
+        reason: str | None = None,
+        may_backdate: bool = True,
+    ) -> dict[str, Any]:
         """A payment of what is due, today or (an operator's, with a reason) backdated: see `_apply`."""
         amount = _positive_int(amount, "amount")
         reason = _reason(reason)
@@ -151,8 +191,14 @@ class Servicing:
 
         return self._money_call("repay", idempotency_key, payload, work, loan_id)
 
-    def prepay(self, loan_id: int, amount: int, idempotency_key: str | None,
-               mode: str | PrepaymentMode = PrepaymentMode.REAMORTISE, currency: str | None = None) -> dict[str, Any]:
+    def prepay(
+        self,
+        loan_id: int,
+        amount: int,
+        idempotency_key: str | None,
+        mode: str | PrepaymentMode = PrepaymentMode.REAMORTISE,
+        currency: str | None = None,
+    ) -> dict[str, Any]:
         amount = _positive_int(amount, "amount")
         prepayment_mode = _enum(PrepaymentMode, mode, "mode")
         payload = dict(loan_id=loan_id, amount=amount, mode=prepayment_mode.value, currency=currency)
@@ -179,9 +225,18 @@ class Servicing:
 
         return self._money_call("write_off", idempotency_key, dict(loan_id=loan_id, reason=reason), work, loan_id)
 
-    def _apply(self, uow: UnitOfWork, loan_id: int, kind: str, amount: int, value_date: date | None,
-               mode: PrepaymentMode | None, currency: str | None = None, reason: str | None = None,
-               may_backdate: bool = True) -> dict[str, Any]:
+    def _apply(
+        self,
+        uow: UnitOfWork,
+        loan_id: int,
+        kind: str,
+        amount: int,
+        value_date: date | None,
+        mode: PrepaymentMode | None,
+        currency: str | None = None,
+        reason: str | None = None,
+        may_backdate: bool = True,
+    ) -> dict[str, Any]:
         """Book one money movement on today's business date. A value date before today (backdating) replays the loan
         with the payment in its place, which can undo late fees and days past due: it is for a caller who
         `may_backdate`, needs a reason, and never reaches into a month already closed."""
@@ -191,14 +246,16 @@ class Servicing:
             raise ValidationError(f"{on} is after the business date {today}", field="value_date")
         if on < today:
             if not may_backdate:
-                raise Forbidden(f"only an operator may backdate a payment; pay with today's value date {today}",
-                                field="value_date")
+                raise Forbidden(
+                    f"only an operator may backdate a payment; pay with today's value date {today}", field="value_date"
+                )
             if reason is None:
                 raise ValidationError("a backdated payment needs a reason", field="reason")
             closed = last_month_end(today)
             if on <= closed:
-                raise ValidationError(f"{on} is in a closed month: the books are closed through {closed}",
-                                      field="value_date")
+                raise ValidationError(
+                    f"{on} is in a closed month: the books are closed through {closed}", field="value_date"
+                )
         loan = uow.loans.get(loan_id, for_update=True)
         if currency is not None and currency != loan.terms.currency:
             raise ValidationError(f"loan {loan_id} is in {loan.terms.currency}, not {currency}", field="currency")
@@ -213,16 +270,27 @@ class Servicing:
         else:
             allocated = apply_transaction(loan, Transaction(txn_id, kind, on, amount, mode))
             uow.loans.save(loan, txn_id)
-        uow.outbox.add(today, f"loan.{kind}", loan_id, {"transaction_id": txn_id, "amount": amount,
-                                                          **({"reason": reason} if reason else {})})
+        uow.outbox.add(
+            today,
+            f"loan.{kind}",
+            loan_id,
+            {"transaction_id": txn_id, "amount": amount, **({"reason": reason} if reason else {})},
+        )
         if loan.status is LoanStatus.CLOSED:
             uow.outbox.add(today, "loan.closed", loan_id, {"closed_on": str(loan.closed_on)})
-        return {"transaction_id": txn_id, "loan_id": loan_id, "value_date": on.isoformat(), "allocated": allocated,
-                "status": loan.status.value, "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL)}
+        return {
+            "transaction_id": txn_id,
+            "loan_id": loan_id,
+            "value_date": on.isoformat(),
+            "allocated": allocated,
+            "status": loan.status.value,
+            "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL),
+        }
 
     # ---- institution money ----------------------------------------------------------------------
-    def settle_referral_fees(self, institution: str, amount: int, currency: str,
-                             idempotency_key: str | None) -> dict[str, Any]:
+    def settle_referral_fees(
+        self, institution: str, amount: int, currency: str, idempotency_key: str | None
+    ) -> dict[str, Any]:
         """A capital-light institution paid referral fees it owes: the payment clears the receivables of the loans
         it funded, oldest loan first, one journal entry per loan (Dr platform_cash, Cr referral_fee_receivable).
         Paying more than is owed is refused: the platform has nothing to book the excess against."""
@@ -234,18 +302,28 @@ class Servicing:
             owed = uow.loans.referral_receivables(institution, currency)
             total = sum(due for _, due in owed)
             if amount > total:
-                raise ValidationError(f"{institution} owes {from_minor(total, currency)} {currency} of referral fees, "
-                                      f"less than {from_minor(amount, currency)}", field="amount")
+                raise ValidationError(
+                    f"{institution} owes {from_minor(total, currency)} {currency} of referral fees, "
+                    f"less than {from_minor(amount, currency)}",
+                    field="amount",
+                )
             left, loans = amount, 0
             for loan_id, due in owed:
                 part = min(due, left)
-                uow.loans.post(loan_id, today, "referral_settlement", L.entry(
-                    (L.PLATFORM_CASH, L.REFERRAL_FEE_RECEIVABLE, part)))
+                uow.loans.post(
+                    loan_id, today, "referral_settlement", L.entry((L.PLATFORM_CASH, L.REFERRAL_FEE_RECEIVABLE, part))
+                )
                 left, loans = left - part, loans + 1
                 if left == 0:
                     break
-            return {"institution": institution, "currency": currency, "settled": amount, "loans": loans,
-                    "still_owed": total - amount, "settled_on": today.isoformat()}
+            return {
+                "institution": institution,
+                "currency": currency,
+                "settled": amount,
+                "loans": loans,
+                "still_owed": total - amount,
+                "settled_on": today.isoformat(),
+            }
 
         return self._money_call("settle_referral_fees", idempotency_key, payload, work)
 
@@ -265,8 +343,12 @@ class Servicing:
             uow.loans.mark_reversed(transaction_id)
             loan = self._rebuild(uow, loan_id, today, transaction_id)
             uow.outbox.add(today, "transaction.reversed", loan_id, {"transaction_id": transaction_id})
-            return {"transaction_id": transaction_id, "loan_id": loan_id, "status": loan.status.value,
-                    "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL)}
+            return {
+                "transaction_id": transaction_id,
+                "loan_id": loan_id,
+                "status": loan.status.value,
+                "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL),
+            }
 
         return self._money_call("reverse", idempotency_key, dict(transaction_id=transaction_id), work, loan_id)
 
@@ -277,20 +359,32 @@ class Servicing:
         terms = uow.loans.terms_of(row)
 
         def originate() -> LoanAccount:
-            return LoanAccount.originate(loan_id, product, row.principal, row.tenor, from_day(row.disbursed_day),
-                                         row.original_funder, terms.business_model, terms.rate,
-                                         terms.guarantee_payout_dpd, Decimal(terms.funder_rate_ppm) / PPM)
+            return LoanAccount.originate(
+                loan_id,
+                product,
+                row.principal,
+                row.tenor,
+                from_day(row.disbursed_day),
+                row.original_funder,
+                terms.business_model,
+                terms.rate,
+                terms.guarantee_payout_dpd,
+                Decimal(terms.funder_rate_ppm) / PPM,
+            )
 
         try:
             loan = replay(originate, uow.loans.live_transactions(loan_id), today)
         except OpeniceError as error:
-            raise Conflict(f"the loan's history no longer holds together without this change: {error}",
-                           field="transaction_id") from error
+            raise Conflict(
+                f"the loan's history no longer holds together without this change: {error}", field="transaction_id"
+            ) from error
         target = L.net_by_account(p for _, _, postings in loan.journal for p in postings)
         current = uow.loans.ledger_balances(loan_id, history_only=True)
-        adjustment = [L.Posting(account, target.get(account, 0) - current.get(account, 0))
-                      for account in sorted(set(target) | set(current))
-                      if target.get(account, 0) != current.get(account, 0)]
+        adjustment = [
+            L.Posting(account, target.get(account, 0) - current.get(account, 0))
+            for account in sorted(set(target) | set(current))
+            if target.get(account, 0) != current.get(account, 0)
+        ]
         loan.journal.clear()
         uow.loans.replace_allocations(loan)
         uow.loans.save(loan)

@@ -38,11 +38,16 @@ def _progress(total: int) -> tuple[Progress, Any]:
     return progress, on_day
 
 
-def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
-         workdir: Annotated[Path, typer.Option(help="Where the database, model and report go (replaced)")] = Path(
-             "openice-demo"),
-         serve: Annotated[bool, typer.Option("--serve", help="Serve the API on the demo database afterwards")] = False,
-         port: Annotated[int, typer.Option(help="Port for --serve")] = 8000) -> None:
+def demo(
+    borrowers: Borrowers = 800,
+    months: Months = 12,
+    seed: Seed = 7,
+    workdir: Annotated[Path, typer.Option(help="Where the database, model and report go (replaced)")] = Path(
+        "openice-demo"
+    ),
+    serve: Annotated[bool, typer.Option("--serve", help="Serve the API on the demo database afterwards")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve")] = 8000,
+) -> None:
     """Train, onboard five institutions and run a simulated year of the whole platform; print what happened."""
     from openice.demo import run_demo
     from openice.simulation.platform import demo_pii_key
@@ -53,8 +58,9 @@ def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
         scenario = Scenario(borrowers=borrowers, months=months, seed=seed)
         progress, on_day = _progress(scenario.days)
         with progress:
-            result = run_demo(workdir, scenario, on_stage=lambda s: progress.console.print(f"[bold]{s}[/bold]"),
-                              on_day=on_day)
+            result = run_demo(
+                workdir, scenario, on_stage=lambda s: progress.console.print(f"[bold]{s}[/bold]"), on_day=on_day
+            )
     except OpeniceError as error:
         console.print(f"[red]error[/red] {error}")
         raise typer.Exit(2) from None
@@ -65,23 +71,29 @@ def demo(borrowers: Borrowers = 800, months: Months = 12, seed: Seed = 7,
 
         console.print(summary_table(result.collections))
     sim = result.run.result
-    console.print(f"{len(sim.loan_borrower):,} loans funded, {sim.repayments:,} repayments, {sim.prepayments:,} "
-                  f"prepayments; drawdowns: {dict(sim.drawdowns)}; ledger trial balance: "
-                  f"[bold]{result.trial_balance}[/bold]")
+    console.print(
+        f"{len(sim.loan_borrower):,} loans funded, {sim.repayments:,} repayments, {sim.prepayments:,} "
+        f"prepayments; drawdowns: {dict(sim.drawdowns)}; ledger trial balance: "
+        f"[bold]{result.trial_balance}[/bold]"
+    )
     console.print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     console.print(f"\nwhere to look:\n  database   {result.db}\n  model      {workdir / 'model'}")
     for kind, path in result.report.items():
         console.print(f"  report     {path} ({kind})")
-    console.print(f"  metrics    .venv/bin/openice metrics --db {result.db}\n"
-                  f"  collections .venv/bin/openice collections queue --db {result.db}\n"
-                  f"  what-if    .venv/bin/openice whatif --change FILE.yaml (see docs/simulation.md)")
+    console.print(
+        f"  metrics    .venv/bin/openice metrics --db {result.db}\n"
+        f"  collections .venv/bin/openice collections queue --db {result.db}\n"
+        f"  what-if    .venv/bin/openice whatif --change FILE.yaml (see docs/simulation.md)"
+    )
     key_file = workdir / "pii.key"
     key_file.write_text(demo_pii_key(seed) + "\n")
     key_file.chmod(0o600)
     console.print(f"  PII key    {key_file} (demo only: the key the demo's personal data is encrypted with)")
     if not serve:
-        console.print(f"  API        run again with --serve, or: OPENICE_PII_KEY=$(cat {key_file}) "
-                      f".venv/bin/openice serve --db {result.db}")
+        console.print(
+            f"  API        run again with --serve, or: OPENICE_PII_KEY=$(cat {key_file}) "
+            f".venv/bin/openice serve --db {result.db}"
+        )
         return
     _serve(result.db, port, demo_pii_key(seed))
 
@@ -93,8 +105,10 @@ def _serve(db: str, port: int, pii_key: str) -> None:
 
     os.environ[ENV_KEY] = pii_key  # the workers read it from the environment
     key = ApiKeys(_engine(db)).create("operator", "platform", "demo")
-    console.print(f"\nserving the API on http://127.0.0.1:{port} (docs at /docs); operator key: {key['secret']}\n"
-                  "press Ctrl+C to stop")
+    console.print(
+        f"\nserving the API on http://127.0.0.1:{port} (docs at /docs); operator key: {key['secret']}\n"
+        "press Ctrl+C to stop"
+    )
     serve_api(db=db, host="127.0.0.1", port=port, workers=1, config=None)
 
 
@@ -113,8 +127,9 @@ def _print_quarters(result: Any) -> None:
         table.add_column(f"{m.period.start:%Y} Q{(m.period.start.month + 2) // 3}", justify="right")
     for name, label in HEADLINE:
         table.add_row(label, *[fmt_value(m[name].total(), m[name].unit) for m in result.quarters])
-    table.add_row("Revenue, all lines", *[fmt_value(sum(r["value"] for r in m["revenue"].rows), "money")
-                                          for m in result.quarters])
+    table.add_row(
+        "Revenue, all lines", *[fmt_value(sum(r["value"] for r in m["revenue"].rows), "money") for m in result.quarters]
+    )
     console.print(table)
 
 
@@ -123,23 +138,40 @@ def _print_proofs(result: Any) -> None:
     for col in ("grade", "people", "model PD", "true PD", "dues", "defaults", "realised", "gap"):
         table.add_column(col, justify="right")
     for r in result.calibration:
-        table.add_row(r["grade"], f"{r['borrowers']:,}", f"{r['model_pd']:.2%}", f"{r['true_pd']:.2%}",
-                      f"{r['due_events']:,}", f"{r['defaults']:,}", f"{r['realised_12m']:.2%}", f"{r['gap']:+.2%}")
+        table.add_row(
+            r["grade"],
+            f"{r['borrowers']:,}",
+            f"{r['model_pd']:.2%}",
+            f"{r['true_pd']:.2%}",
+            f"{r['due_events']:,}",
+            f"{r['defaults']:,}",
+            f"{r['realised_12m']:.2%}",
+            f"{r['gap']:+.2%}",
+        )
     console.print(table)
     f = result.fraud
     rate = f"{f['rate']:.0%}" if f["rate"] is not None else "n/a"
-    console.print(f"fraud rings: {f['rings']} rings, {f['applications']} applications, {f['caught']} stopped by the "
-                  f"decisioning rules ({rate})")
+    console.print(
+        f"fraud rings: {f['rings']} rings, {f['applications']} applications, {f['caught']} stopped by the "
+        f"decisioning rules ({rate})"
+    )
     breaches = result.breaches
-    console.print(f"institutions inside their credit boxes and quotas: "
-                  f"{'[green]yes[/green]' if not breaches else f'[red]{len(breaches)} breaches[/red]'}")
+    console.print(
+        f"institutions inside their credit boxes and quotas: "
+        f"{'[green]yes[/green]' if not breaches else f'[red]{len(breaches)} breaches[/red]'}"
+    )
 
 
-ROWS = (("applications", "applications", "count"), ("approval_rate", "approval rate", "ratio"),
-        ("loans", "loans funded", "count"), ("volume", "volume", "money"),
-        ("expected_loss", "expected loss (platform PD x LGD)", "money"),
-        ("realised_loss", "realised loss (principal owed by defaulters)", "money"),
-        ("day1_delinquency", "Day-1 delinquency", "ratio"), ("revenue", "platform revenue", "money"))
+ROWS = (
+    ("applications", "applications", "count"),
+    ("approval_rate", "approval rate", "ratio"),
+    ("loans", "loans funded", "count"),
+    ("volume", "volume", "money"),
+    ("expected_loss", "expected loss (platform PD x LGD)", "money"),
+    ("realised_loss", "realised loss (principal owed by defaulters)", "money"),
+    ("day1_delinquency", "Day-1 delinquency", "ratio"),
+    ("revenue", "platform revenue", "money"),
+)
 
 
 def _cell(value: Any, unit: str) -> str:
@@ -148,8 +180,12 @@ def _cell(value: Any, unit: str) -> str:
     return {"count": f"{value:,}", "ratio": f"{value:.2%}", "money": fmt(int(round(value)), "CNY")}[unit]
 
 
-def whatif(change: Annotated[Path, typer.Option("--change", help="YAML: policy / institutions / behaviour changes")],
-           borrowers: Borrowers = 400, months: Months = 12, seed: Seed = 7) -> None:
+def whatif(
+    change: Annotated[Path, typer.Option("--change", help="YAML: policy / institutions / behaviour changes")],
+    borrowers: Borrowers = 400,
+    months: Months = 12,
+    seed: Seed = 7,
+) -> None:
     """Replay the same simulated applicants under a changed policy, pricing grid or credit box, side by side."""
     try:
         from openice.simulation.scenario import Scenario, apply_change, load_change
@@ -167,8 +203,12 @@ def whatif(change: Annotated[Path, typer.Option("--change", help="YAML: policy /
     for key, label, unit in ROWS:
         a, b = results[0][key], results[1][key]
         diff = None if a is None or b is None else b - a
-        table.add_row(label, _cell(a, unit), _cell(b, unit),
-                      "n/a" if diff is None else ("+" if diff >= 0 else "") + _cell(diff, unit))
+        table.add_row(
+            label,
+            _cell(a, unit),
+            _cell(b, unit),
+            "n/a" if diff is None else ("+" if diff >= 0 else "") + _cell(diff, unit),
+        )
     console.print(table)
 
 
@@ -196,4 +236,3 @@ def _outcomes(url: str, scenario: Scenario, model: Path) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     app.command()(demo)
     app.command()(whatif)
-

@@ -37,8 +37,13 @@ def train_demo_model(out: Path, rows: int | None = None) -> Path:
     if not out.exists():
         data = load("lending_club")
         frame = data.frame.sample(rows, random_state=0) if rows else data.frame
-        train_package(frame, data.target.loc[frame.index], out, cfg=TrainConfig(inner_folds=2, max_rounds=300),
-                      source={"dataset": "lending_club", "purpose": "demo", "rows": len(frame)})
+        train_package(
+            frame,
+            data.target.loc[frame.index],
+            out,
+            cfg=TrainConfig(inner_folds=2, max_rounds=300),
+            source={"dataset": "lending_club", "purpose": "demo", "rows": len(frame)},
+        )
     return out
 
 
@@ -50,22 +55,59 @@ def demo_institutions(applications_per_day: float) -> list[Institution]:
         return {"daily_quota": int(day * share * 2), "monthly_quota": int(day * share * 30)}
 
     return [
-        Institution(code="BANK-PRIME", name="Prime National Bank", business_model="capital-light",
-                    funding_cost=Decimal("0.025"), rate=Decimal("0.06"), priority=10, **quotas(0.35),
-                    credit_box=CreditBox(max_pd=0.05, min_income=500_000, max_dti=0.45, min_age=23)),
-        Institution(code="TRUST-GUAR", name="Guaranteed Trust Plan", business_model="capital-heavy",
-                    guarantee_payout_dpd=90, funding_cost=Decimal("0.045"), rate=Decimal("0.08"), priority=20,
-                    **quotas(0.3), credit_box=CreditBox(max_pd=0.12, max_amount=3_000_000, max_tenor=24)),
-        Institution(code="CFC-WEST", name="Western Consumer Finance", business_model="capital-light",
-                    funding_cost=Decimal("0.05"), rate=Decimal("0.10"), priority=30, **quotas(0.25),
-                    credit_box=CreditBox(max_pd=0.2, provinces=("Sichuan", "Hubei", "Zhejiang"))),
-        Institution(code="BANK-CITY", name="City Commercial Bank", business_model="capital-light",
-                    funding_cost=Decimal("0.035"), rate=Decimal("0.075"), priority=15, **quotas(0.2),
-                    credit_box=CreditBox(max_pd=0.09, provinces=("Beijing", "Shanghai", "Guangdong"),
-                                         max_amount=2_000_000, products=("CASH-EI",))),
-        Institution(code="OWN-BOOK", name="Platform balance sheet", business_model="on-balance-sheet",
-                    funding_cost=Decimal("0.06"), rate=Decimal("0.06"), priority=90, **quotas(0.15),
-                    credit_box=CreditBox(max_pd=0.25, max_amount=1_500_000)),
+        Institution(
+            code="BANK-PRIME",
+            name="Prime National Bank",
+            business_model="capital-light",
+            funding_cost=Decimal("0.025"),
+            rate=Decimal("0.06"),
+            priority=10,
+            **quotas(0.35),
+            credit_box=CreditBox(max_pd=0.05, min_income=500_000, max_dti=0.45, min_age=23),
+        ),
+        Institution(
+            code="TRUST-GUAR",
+            name="Guaranteed Trust Plan",
+            business_model="capital-heavy",
+            guarantee_payout_dpd=90,
+            funding_cost=Decimal("0.045"),
+            rate=Decimal("0.08"),
+            priority=20,
+            **quotas(0.3),
+            credit_box=CreditBox(max_pd=0.12, max_amount=3_000_000, max_tenor=24),
+        ),
+        Institution(
+            code="CFC-WEST",
+            name="Western Consumer Finance",
+            business_model="capital-light",
+            funding_cost=Decimal("0.05"),
+            rate=Decimal("0.10"),
+            priority=30,
+            **quotas(0.25),
+            credit_box=CreditBox(max_pd=0.2, provinces=("Sichuan", "Hubei", "Zhejiang")),
+        ),
+        Institution(
+            code="BANK-CITY",
+            name="City Commercial Bank",
+            business_model="capital-light",
+            funding_cost=Decimal("0.035"),
+            rate=Decimal("0.075"),
+            priority=15,
+            **quotas(0.2),
+            credit_box=CreditBox(
+                max_pd=0.09, provinces=("Beijing", "Shanghai", "Guangdong"), max_amount=2_000_000, products=("CASH-EI",)
+            ),
+        ),
+        Institution(
+            code="OWN-BOOK",
+            name="Platform balance sheet",
+            business_model="on-balance-sheet",
+            funding_cost=Decimal("0.06"),
+            rate=Decimal("0.06"),
+            priority=90,
+            **quotas(0.15),
+            credit_box=CreditBox(max_pd=0.25, max_amount=1_500_000),
+        ),
     ]
 
 
@@ -87,8 +129,9 @@ def demo_vault(seed: int) -> PiiVault:
     return PiiVault(parse_key(demo_pii_key(seed)))
 
 
-def build_platform(engine: Engine, scorer: Scorer, institutions: list[Institution], policy: Policy | None = None,
-                   seed: int = 0) -> Platform:
+def build_platform(
+    engine: Engine, scorer: Scorer, institutions: list[Institution], policy: Policy | None = None, seed: int = 0
+) -> Platform:
     """Create the products and institutions on a migrated database and wire the services to it.
 
     Decisions read a clock that follows the business date, so velocity rules count per simulated day.

@@ -73,13 +73,24 @@ def truth_features(frame: pd.DataFrame) -> np.ndarray:
     """The ground-truth model's own view of a borrower (not the platform's features)."""
     grade = frame["sub_grade"].astype(str)
     grade_index = (grade.str[0].map(ord) - ord("A")) * 5 + grade.str[1].astype(int)
-    return np.column_stack([
-        grade_index, frame["int_rate"], np.log1p(frame["annual_inc"]),
-        frame["funded_amnt"] / frame["annual_inc"].clip(lower=1000),
-        frame["revol_util"], frame["all_util"], frame["inq_last_6mths"], frame["inq_last_12m"], frame["inq_fi"],
-        frame["open_il_6m"], frame["delinq_2yrs"], (frame["term"].astype(str) == "term_60").astype(float),
-        np.log1p(frame["total_bal_il"]), (frame["verification_status"].astype(str) == "Not_Verified").astype(float),
-    ]).astype(float)
+    return np.column_stack(
+        [
+            grade_index,
+            frame["int_rate"],
+            np.log1p(frame["annual_inc"]),
+            frame["funded_amnt"] / frame["annual_inc"].clip(lower=1000),
+            frame["revol_util"],
+            frame["all_util"],
+            frame["inq_last_6mths"],
+            frame["inq_last_12m"],
+            frame["inq_fi"],
+            frame["open_il_6m"],
+            frame["delinq_2yrs"],
+            (frame["term"].astype(str) == "term_60").astype(float),
+            np.log1p(frame["total_bal_il"]),
+            (frame["verification_status"].astype(str) == "Not_Verified").astype(float),
+        ]
+    ).astype(float)
 
 
 @dataclass
@@ -99,8 +110,11 @@ class GroundTruth:
         oof = np.zeros(len(y))
         for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, y):
             scaler = StandardScaler().fit(x[tr])
-            oof[te] = LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(x[tr]), y[tr]).predict_proba(
-                scaler.transform(x[te]))[:, 1]
+            oof[te] = (
+                LogisticRegression(C=0.1, max_iter=2000)
+                .fit(scaler.transform(x[tr]), y[tr])
+                .predict_proba(scaler.transform(x[te]))[:, 1]
+            )
         scaler = StandardScaler().fit(x)
         model = LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(x), y)
         eta = model.decision_function(scaler.transform(x))
@@ -138,22 +152,32 @@ class Population:
         region, province, city = REGIONS[sum(map(ord, str(self.frame["addr_state"].iat[i]))) % len(REGIONS)]
         born = date(today.year - int(self.age[i]), 1, 1) + timedelta(days=int(i * 37 % 365))
         ring = int(self.ring[i])
-        return {"name": f"Sim Applicant {i}", "national_id": resident_id(region, born, i),
-                "date_of_birth": born, "mobile": f"15{ring:09d}" if ring >= 0 else f"13{i:09d}",
-                "province": province, "city": city, "device_id": f"ring-{ring}" if ring >= 0 else f"dev-{i}"}
+        return {
+            "name": f"Sim Applicant {i}",
+            "national_id": resident_id(region, born, i),
+            "date_of_birth": born,
+            "mobile": f"15{ring:09d}" if ring >= 0 else f"13{i:09d}",
+            "province": province,
+            "city": city,
+            "device_id": f"ring-{ring}" if ring >= 0 else f"dev-{i}",
+        }
 
     def application(self, i: int, product_code: str) -> dict[str, Any]:
         """The platform's application schema; money in fen (one LendingClub dollar read as one yuan)."""
         row = self.frame.iloc[i]
         income = int(row["annual_inc"] / 12) * 100
         bureau = {k: (v if isinstance(v, str) else float(v)) for k, v in row.items() if k not in HIDDEN}
-        return {"product_code": product_code, "income_monthly": income,
-                "employment": "self-employed" if row["emp_length"] == "emp_unk" else "salaried",
-                "existing_debt_monthly": int(row["total_bal_il"] * 0.03) * 100,
-                "existing_debt_balance": int(row["total_bal_il"]) * 100,
-                "requested_amount": int(row["funded_amnt"]) * 100,
-                "requested_tenor": 24 if row["term"] == "term_60" else 12, "purpose": "consumption",
-                "bureau": bureau}
+        return {
+            "product_code": product_code,
+            "income_monthly": income,
+            "employment": "self-employed" if row["emp_length"] == "emp_unk" else "salaried",
+            "existing_debt_monthly": int(row["total_bal_il"] * 0.03) * 100,
+            "existing_debt_balance": int(row["total_bal_il"]) * 100,
+            "requested_amount": int(row["funded_amnt"]) * 100,
+            "requested_tenor": 24 if row["term"] == "term_60" else 12,
+            "purpose": "consumption",
+            "bureau": bureau,
+        }
 
 
 @dataclass
@@ -186,11 +210,17 @@ class World:
             r += 1
         ring_pd = np.where(ring >= 0, 1.0, true_pd)  # fraudsters never mean to repay
         order = np.argsort(arrival, kind="stable")
-        years = np.array([EMPLOYED_YEARS.get(e, int(str(e)[4:]) if str(e)[4:].isdigit() else 3)
-                          for e in frame["emp_length"]])
+        years = np.array(
+            [EMPLOYED_YEARS.get(e, int(str(e)[4:]) if str(e)[4:].isdigit() else 3) for e in frame["emp_length"]]
+        )
         age = np.clip(22 + years + rng.normal(8, 6, n), 20, 58).astype(int)
-        return Population(frame.iloc[order].reset_index(drop=True), ring_pd[order], ring[order],
-                          np.minimum(arrival[order], max(days, 1) - 1), age[order])
+        return Population(
+            frame.iloc[order].reset_index(drop=True),
+            ring_pd[order],
+            ring[order],
+            np.minimum(arrival[order], max(days, 1) - 1),
+            age[order],
+        )
 
 
 def observed_auc(truth: GroundTruth, frame: pd.DataFrame, defaults: np.ndarray) -> float:

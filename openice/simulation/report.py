@@ -36,8 +36,9 @@ def calibration(result: SimulationResult) -> list[dict[str, Any]]:
     The realised rate is a hazard estimate: defaults per installment that fell due, annualised
     (1 - (1 - r)^12), so loans that were on the book only a few months count for what they saw.
     """
-    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"borrowers": 0, "pd": 0.0, "true_pd": 0.0,
-                                                          "due_events": 0, "defaults": 0})
+    rows: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"borrowers": 0, "pd": 0.0, "true_pd": 0.0, "due_events": 0, "defaults": 0}
+    )
     for b in result.borrowers:
         if not b.loans or b.grade is None or result.population.ring[b.index] >= 0:
             continue
@@ -53,9 +54,18 @@ def calibration(result: SimulationResult) -> list[dict[str, Any]]:
         monthly = row["defaults"] / row["due_events"] if row["due_events"] else 0.0
         realised = 1 - (1 - monthly) ** 12
         model_pd = row["pd"] / row["borrowers"]
-        out.append({"grade": grade, "borrowers": row["borrowers"], "model_pd": model_pd,
-                    "true_pd": row["true_pd"] / row["borrowers"], "due_events": row["due_events"],
-                    "defaults": row["defaults"], "realised_12m": realised, "gap": realised - model_pd})
+        out.append(
+            {
+                "grade": grade,
+                "borrowers": row["borrowers"],
+                "model_pd": model_pd,
+                "true_pd": row["true_pd"] / row["borrowers"],
+                "due_events": row["due_events"],
+                "defaults": row["defaults"],
+                "realised_12m": realised,
+                "gap": realised - model_pd,
+            }
+        )
     return out
 
 
@@ -63,20 +73,34 @@ def fraud_catch(result: SimulationResult) -> dict[str, Any]:
     """Ring members' applications that the decisioning rules stopped (declined or sent to review)."""
     members = [b for b in result.borrowers if result.population.ring[b.index] >= 0 and b.outcome is not None]
     caught = sum(b.outcome != "approved" for b in members)
-    return {"rings": int(len(set(result.population.ring[result.population.ring >= 0]))),
-            "applications": len(members), "caught": caught, "rate": caught / len(members) if members else None}
+    return {
+        "rings": int(len(set(result.population.ring[result.population.ring >= 0]))),
+        "applications": len(members),
+        "caught": caught,
+        "rate": caught / len(members) if members else None,
+    }
 
 
 def institution_breaches(engine: Engine, institutions: list[Institution]) -> list[str]:
     """Every funded drawdown checked against its funder's box, and every day's and month's total against its
     quotas; an empty list means every institution stayed inside what it agreed to."""
     boxes = {i.code: i for i in institutions}
-    query = (select(d.drawdowns.c.id, d.drawdowns.c.institution_code, d.drawdowns.c.amount, d.drawdowns.c.tenor,
-                    d.drawdowns.c.requested_day, d.credit_lines.c.pd, d.credit_lines.c.score,
-                    d.credit_lines.c.product_code, d.borrowers.c.province)
-             .join(d.credit_lines, d.credit_lines.c.id == d.drawdowns.c.line_id)
-             .join(d.borrowers, d.borrowers.c.id == d.credit_lines.c.borrower_id)
-             .where(d.drawdowns.c.status == "funded"))
+    query = (
+        select(
+            d.drawdowns.c.id,
+            d.drawdowns.c.institution_code,
+            d.drawdowns.c.amount,
+            d.drawdowns.c.tenor,
+            d.drawdowns.c.requested_day,
+            d.credit_lines.c.pd,
+            d.credit_lines.c.score,
+            d.credit_lines.c.product_code,
+            d.borrowers.c.province,
+        )
+        .join(d.credit_lines, d.credit_lines.c.id == d.drawdowns.c.line_id)
+        .join(d.borrowers, d.borrowers.c.id == d.credit_lines.c.borrower_id)
+        .where(d.drawdowns.c.status == "funded")
+    )
     breaches: list[str] = []
     daily: dict[tuple[str, int], int] = defaultdict(int)
     monthly: dict[tuple[str, str], int] = defaultdict(int)
@@ -85,19 +109,28 @@ def institution_breaches(engine: Engine, institutions: list[Institution]) -> lis
     for r in rows:
         inst = boxes[r.institution_code]
         box = inst.credit_box
-        checks = {"pd": box.min_pd <= r.pd <= box.max_pd, "amount": box.min_amount <= r.amount <= box.max_amount,
-                  "tenor": box.min_tenor <= r.tenor <= box.max_tenor,
-                  "score": (box.min_score is None or r.score >= box.min_score)
-                  and (box.max_score is None or r.score <= box.max_score),
-                  "province": box.provinces is None or r.province in box.provinces,
-                  "product": box.products is None or r.product_code in box.products}
+        checks = {
+            "pd": box.min_pd <= r.pd <= box.max_pd,
+            "amount": box.min_amount <= r.amount <= box.max_amount,
+            "tenor": box.min_tenor <= r.tenor <= box.max_tenor,
+            "score": (box.min_score is None or r.score >= box.min_score)
+            and (box.max_score is None or r.score <= box.max_score),
+            "province": box.provinces is None or r.province in box.provinces,
+            "product": box.products is None or r.product_code in box.products,
+        }
         breaches += [f"drawdown {r.id} at {inst.code}: {k}" for k, ok in checks.items() if not ok]
         daily[(inst.code, r.requested_day)] += r.amount
         monthly[(inst.code, from_day(r.requested_day).strftime("%Y-%m"))] += r.amount
-    breaches += [f"{code} over its daily quota on {from_day(day)}" for (code, day), used in daily.items()
-                 if used > boxes[code].daily_quota]
-    breaches += [f"{code} over its monthly quota in {month}" for (code, month), used in monthly.items()
-                 if used > boxes[code].monthly_quota]
+    breaches += [
+        f"{code} over its daily quota on {from_day(day)}"
+        for (code, day), used in daily.items()
+        if used > boxes[code].daily_quota
+    ]
+    breaches += [
+        f"{code} over its monthly quota in {month}"
+        for (code, month), used in monthly.items()
+        if used > boxes[code].monthly_quota
+    ]
     return breaches
 
 
@@ -117,9 +150,16 @@ def outcomes(engine: Engine, result: SimulationResult) -> dict[str, float | None
     period = Period(result.start, result.end - timedelta(days=1))
     m = metrics(engine, period)
     revenue = sum(row["value"] for row in m["revenue"].rows)
-    return {"applications": len(applied), "approval_rate": len(approved) / len(applied) if applied else None,
-            "loans": len(loans), "volume": volume, "expected_loss": expected, "realised_loss": lost,
-            "day1_delinquency": m["day1_delinquency_rate"].total(), "revenue": revenue}
+    return {
+        "applications": len(applied),
+        "approval_rate": len(approved) / len(applied) if applied else None,
+        "loans": len(loans),
+        "volume": volume,
+        "expected_loss": expected,
+        "realised_loss": lost,
+        "day1_delinquency": m["day1_delinquency_rate"].total(),
+        "revenue": revenue,
+    }
 
 
 def _defaulted_principal(engine: Engine, result: SimulationResult) -> int:

@@ -70,15 +70,15 @@ def fresh_engine(url: str, start: date) -> Engine:
     return engine
 
 
-def run_scenario(url: str, scenario: Scenario, model: Path, world: World | None = None,
-                 on_day: Any = None) -> Run:
+def run_scenario(url: str, scenario: Scenario, model: Path, world: World | None = None, on_day: Any = None) -> Run:
     """Run the scenario on a fresh database at `url` with the model package at `model`."""
     engine = fresh_engine(url, scenario.start)
     platform = build_platform(engine, Scorer.load(model), scenario.funders(), scenario.policy, scenario.seed)
     world = world or World.fit()
     population = world.population(scenario.borrowers, scenario.arrival_days, scenario.seed)
-    result = Simulator(platform, population, scenario.seed, scenario.behaviour).run(scenario.start, scenario.days,
-                                                                                    on_day)
+    result = Simulator(platform, population, scenario.seed, scenario.behaviour).run(
+        scenario.start, scenario.days, on_day
+    )
     return Run(engine, platform, result)
 
 
@@ -94,21 +94,24 @@ def apply_change(scenario: Scenario, change: dict[str, Any]) -> Scenario:
     merged field by field) and `behaviour` (e.g. macro_stress). Unknown keys are refused."""
     unknown = set(change) - {"policy", "institutions", "behaviour"}
     if unknown:
-        raise ValidationError(f"unknown sections {sorted(unknown)}; use policy, institutions, behaviour",
-                              field="change")
+        raise ValidationError(
+            f"unknown sections {sorted(unknown)}; use policy, institutions, behaviour", field="change"
+        )
     policy = parse(Policy, _merge(scenario.policy.model_dump(mode="json"), change.get("policy") or {}))
     funders = scenario.funders()
     edits = change.get("institutions") or {}
     missing = set(edits) - {i.code for i in funders}
     if missing:
-        raise ValidationError(f"no institution {sorted(missing)}; known: {[i.code for i in funders]}",
-                              field="institutions")
+        raise ValidationError(
+            f"no institution {sorted(missing)}; known: {[i.code for i in funders]}", field="institutions"
+        )
     funders = [parse(Institution, _merge(i.model_dump(mode="json"), edits.get(i.code, {}))) for i in funders]
     behaviour_change = change.get("behaviour") or {}
     unknown = set(behaviour_change) - set(Behaviour.__dataclass_fields__)
     if unknown:
-        raise ValidationError(f"unknown fields {sorted(unknown)}; known: {sorted(Behaviour.__dataclass_fields__)}",
-                              field="behaviour")
+        raise ValidationError(
+            f"unknown fields {sorted(unknown)}; known: {sorted(Behaviour.__dataclass_fields__)}", field="behaviour"
+        )
     behaviour = replace(scenario.behaviour, **behaviour_change)
     return replace(scenario, policy=policy, institutions=tuple(funders), behaviour=behaviour)
 

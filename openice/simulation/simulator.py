@@ -78,9 +78,13 @@ def _loans_with_dues(engine: Engine, day: date) -> list[tuple[int, date]]:
     """Active loans with something due and unpaid today, with their oldest unpaid due date."""
     i = t.installments
     unpaid = (i.c.principal - i.c.principal_paid) + (i.c.interest - i.c.interest_paid) + (i.c.fee - i.c.fee_paid)
-    query = (select(i.c.loan_id, func.min(i.c.due_day)).join(t.loans, t.loans.c.id == i.c.loan_id)
-             .where(i.c.booked.is_(True), unpaid > 0, i.c.due_day <= to_day(day), t.loans.c.status == "active")
-             .group_by(i.c.loan_id).order_by(i.c.loan_id))
+    query = (
+        select(i.c.loan_id, func.min(i.c.due_day))
+        .join(t.loans, t.loans.c.id == i.c.loan_id)
+        .where(i.c.booked.is_(True), unpaid > 0, i.c.due_day <= to_day(day), t.loans.c.status == "active")
+        .group_by(i.c.loan_id)
+        .order_by(i.c.loan_id)
+    )
     with engine.connect() as conn:
         return [(loan_id, from_day(due)) for loan_id, due in conn.execute(query)]
 
@@ -88,8 +92,9 @@ def _loans_with_dues(engine: Engine, day: date) -> list[tuple[int, date]]:
 class Simulator:
     """Runs a population through the platform, one business day at a time."""
 
-    def __init__(self, platform: Platform, population: Population, seed: int, behaviour: Behaviour | None = None
-                 ) -> None:
+    def __init__(
+        self, platform: Platform, population: Population, seed: int, behaviour: Behaviour | None = None
+    ) -> None:
         self.p = platform
         self.pop = population
         self.seed = seed
@@ -191,5 +196,6 @@ class Simulator:
                 result.repayments += 1
             closed = out["status"] == "closed"
             if b.rng.random() < (self.behaviour.repeat_probability if closed else self.behaviour.top_up_monthly):
-                self._schedule(b, int(b.line_room * b.rng.uniform(0.5, 1.0)),
-                               day + timedelta(days=int(b.rng.integers(3, 31))))
+                self._schedule(
+                    b, int(b.line_room * b.rng.uniform(0.5, 1.0)), day + timedelta(days=int(b.rng.integers(3, 31)))
+                )

@@ -11,7 +11,8 @@ from sqlalchemy import Column, Index, Integer, String, Table, Text
 from openice.storage.tables import Id, metadata
 
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 of the secret; the secret is never stored
     Column("role", String(16), nullable=False),  # operator | institution | borrower | collections
@@ -24,7 +25,8 @@ api_keys = Table(
 )
 
 api_requests = Table(
-    "api_requests", metadata,
+    "api_requests",
+    metadata,
     Column("scope_key", String(400), primary_key=True),  # role/tenant/Idempotency-Key
     Column("operation", String(64), nullable=False),
     Column("request_hash", String(64), nullable=False),
@@ -34,7 +36,8 @@ api_requests = Table(
 )
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("at", String(32), nullable=False),
     Column("request_id", String(64), nullable=False),

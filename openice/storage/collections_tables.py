@@ -13,7 +13,8 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, text
 from openice.storage.tables import Day, Id, Money, metadata
 
 collection_cases = Table(
-    "collection_cases", metadata,
+    "collection_cases",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("loan_id", BigInteger, nullable=False, index=True),
     Column("currency", String(3), nullable=False),
@@ -32,13 +33,19 @@ collection_cases = Table(
     Column("promise_made_day", Day, nullable=True),
     Column("promises_kept", Integer, nullable=False, default=0),
     Column("promises_broken", Integer, nullable=False, default=0),
-    Index("ux_collection_cases_open_loan", "loan_id", unique=True,
-          sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+    Index(
+        "ux_collection_cases_open_loan",
+        "loan_id",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
     Index("ix_collection_cases_queue", "status", "next_contact_day"),
 )
 
 collection_actions = Table(
-    "collection_actions", metadata,
+    "collection_actions",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("case_id", BigInteger, nullable=False, index=True),
     Column("loan_id", BigInteger, nullable=False),

@@ -11,7 +11,8 @@ from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table,
 from openice.storage.tables import Day, Id, Money, metadata
 
 pii_key_check = Table(
-    "pii_key_check", metadata,
+    "pii_key_check",
+    metadata,
     Column("id", Integer, primary_key=True),  # one row: the key the personal data is encrypted with
     Column("check_value", String(64), nullable=False),
     Column("created_at", String(32), nullable=False),
@@ -20,7 +21,8 @@ pii_key_check = Table(
 )
 
 borrowers = Table(
-    "borrowers", metadata,
+    "borrowers",
+    metadata,
     Column("id", Text, primary_key=True),
     Column("registered_day", Day, nullable=False),
     Column("registered_at", BigInteger, nullable=False),  # epoch seconds, for 24-hour windows
@@ -38,7 +40,8 @@ borrowers = Table(
 )
 
 applications = Table(
-    "applications", metadata,
+    "applications",
+    metadata,
     Column("id", Text, primary_key=True),
     Column("borrower_id", Text, nullable=False, index=True),
     Column("product_code", String(64), nullable=False),
@@ -54,7 +57,8 @@ applications = Table(
 )
 
 decisions = Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     Column("id", Text, primary_key=True),
     Column("application_id", Text, nullable=False, unique=True),
     Column("borrower_id", Text, nullable=False, index=True),
@@ -77,7 +81,8 @@ decisions = Table(
 )
 
 credit_lines = Table(
-    "credit_lines", metadata,
+    "credit_lines",
+    metadata,
     Column("id", Text, primary_key=True),
     Column("borrower_id", Text, nullable=False, index=True),
     Column("decision_id", Text, nullable=False, unique=True),
@@ -96,7 +101,8 @@ credit_lines = Table(
 )
 
 blacklist = Table(
-    "blacklist", metadata,
+    "blacklist",
+    metadata,
     Column("kind", String(16), primary_key=True),  # national_id | mobile | device
     Column("value_hash", String(64), primary_key=True),
     Column("reason", Text, nullable=False),
@@ -104,7 +110,8 @@ blacklist = Table(
 )
 
 institutions = Table(
-    "institutions", metadata,
+    "institutions",
+    metadata,
     Column("code", Text, primary_key=True),
     Column("name", Text, nullable=False),
     Column("business_model", String(32), nullable=False),
@@ -122,7 +129,8 @@ institutions = Table(
 )
 
 quota_usage = Table(
-    "quota_usage", metadata,
+    "quota_usage",
+    metadata,
     Column("institution_code", Text, primary_key=True),
     Column("period", String(1), primary_key=True),  # D (day) | M (month)
     Column("period_day", Day, primary_key=True),  # the day, or the month's first day
@@ -131,7 +139,8 @@ quota_usage = Table(
 )
 
 drawdowns = Table(
-    "drawdowns", metadata,
+    "drawdowns",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("idempotency_key", String(200), nullable=False, unique=True),
     Column("line_id", Text, nullable=False, index=True),
@@ -146,7 +155,8 @@ drawdowns = Table(
 )
 
 offers = Table(
-    "offers", metadata,
+    "offers",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("drawdown_id", BigInteger, nullable=False, index=True),
     Column("institution_code", Text, nullable=False),
@@ -163,7 +173,8 @@ offers = Table(
 )
 
 matching_runs = Table(
-    "matching_runs", metadata,
+    "matching_runs",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("run_day", Day, nullable=False),
     Column("drawdowns", Integer, nullable=False),

@@ -56,8 +56,11 @@ class DirectResult:
 
     def one(self) -> Any:
         if len(self._rows) != 1:
-            raise (exc.NoResultFound("No row was found when one was required") if not self._rows else
-                   exc.MultipleResultsFound("Multiple rows were found when exactly one was required"))
+            raise (
+                exc.NoResultFound("No row was found when one was required")
+                if not self._rows
+                else exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+            )
         return self._rows[0]
 
     def scalar_one(self) -> Any:
@@ -93,9 +96,13 @@ def _plan(statement: Executable, keys: tuple[str, ...], dialect: Any) -> _Plan |
     statement object: the callers' statements are built once. Compiled as for `executemany`, so an INSERT carries
     no implicit RETURNING of its key (only an explicit `.returning()` returns rows)."""
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-    if (compiled.insert_prefetch or compiled.update_prefetch or compiled.literal_execute_params
-            or compiled.post_compile_params
-            or any(_processes(entry[3], dialect) for entry in getattr(compiled, "_result_columns", ()))):
+    if (
+        compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.literal_execute_params
+        or compiled.post_compile_params
+        or any(_processes(entry[3], dialect) for entry in getattr(compiled, "_result_columns", ()))
+    ):
         return None
     literals: dict[str, Any] = {}
     for bind, name in compiled.bind_names.items():
@@ -107,9 +114,14 @@ def _plan(statement: Executable, keys: tuple[str, ...], dialect: Any) -> _Plan |
     names = tuple(entry[0] for entry in getattr(compiled, "_result_columns", ()))
     sql, values = compiled.string, None
     if getattr(statement, "is_insert", False) and not names and sql.count(" VALUES (") == 1 and sql.endswith(")"):
-        values = sql[sql.index(" VALUES (") + len(" VALUES "):]
-    return _Plan(sql, literals, dict(getattr(compiled, "_bind_processors", None) or {}),
-                 _row_class(names) if names else None, values)
+        values = sql[sql.index(" VALUES (") + len(" VALUES ") :]
+    return _Plan(
+        sql,
+        literals,
+        dict(getattr(compiled, "_bind_processors", None) or {}),
+        _row_class(names) if names else None,
+        values,
+    )
 
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -119,7 +131,7 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 def _many_values(sql: str, values: str, rows: int) -> str:
     """One INSERT of `rows` rows: the row of values repeated, each copy's parameters suffixed by its row number. One
     statement and one round trip instead of a pipelined statement per row, as SQLAlchemy's insertmanyvalues does."""
-    head = sql[:len(sql) - len(values)]
+    head = sql[: len(sql) - len(values)]
     return head + ", ".join(_PLACEHOLDER.sub(rf"%(\1__{i})s", values) for i in range(rows))
 
 
@@ -127,8 +139,9 @@ def _bound(plan: _Plan, given: dict[str, Any]) -> dict[str, Any]:
     """One row of parameters as SQLAlchemy would send it: the literals filled in, the values converted (booleans)."""
     args = {**plan.literals, **given} if plan.literals else given
     if plan.converters:
-        args = {name: (plan.converters[name](value) if name in plan.converters else value)
-                for name, value in args.items()}
+        args = {
+            name: (plan.converters[name](value) if name in plan.converters else value) for name, value in args.items()
+        }
     return args
 
 
@@ -167,6 +180,12 @@ def execute(conn: Any, statement: Executable, params: dict[str, Any] | Sequence[
         invalidated = base.dialect.is_disconnect(error, dbapi, cursor)
         if invalidated:
             base.invalidate(error)
-        raise exc.DBAPIError.instance(sql, args, error, base.dialect.loaded_dbapi.Error,
-                                      connection_invalidated=invalidated, dialect=base.dialect,
-                                      ismulti=many) from error
+        raise exc.DBAPIError.instance(
+            sql,
+            args,
+            error,
+            base.dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=base.dialect,
+            ismulti=many,
+        ) from error

@@ -33,8 +33,14 @@ def make_engine(url: str | None = None) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=60000",
-                           "temp_store=MEMORY", "cache_size=-200000"):
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                "busy_timeout=60000",
+                "temp_store=MEMORY",
+                "cache_size=-200000",
+            ):
                 cur.execute(f"PRAGMA {pragma}")
             cur.close()
 
@@ -45,9 +51,10 @@ def make_engine(url: str | None = None) -> Engine:
 
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                         connect_args={"cursor_factory": _lean_cursor()})
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"cursor_factory": _lean_cursor()}
+    )
 
 
 @lru_cache(maxsize=1)
@@ -67,8 +74,9 @@ def _lean_cursor() -> type:
             if res is None or not (res.nfields or res.status in returns_rows):
                 return None
             encoding = self.connection.info.encoding
-            return [(res.fname(i).decode(encoding), res.ftype(i), None, None, None, None, None)
-                    for i in range(res.nfields)]
+            return [
+                (res.fname(i).decode(encoding), res.ftype(i), None, None, None, None, None) for i in range(res.nfields)
+            ]
 
     return LeanCursor
 
@@ -89,5 +97,8 @@ def migrate(engine: Engine, business_date: date | None = None) -> None:
     command.upgrade(alembic_config(engine), "head")
     with engine.begin() as conn:
         if conn.execute(select(t.business_calendar.c.id)).first() is None:
-            conn.execute(insert(t.business_calendar).values(
-                id=1, business_day=to_day(business_date or date.today()), eod_day=None))
+            conn.execute(
+                insert(t.business_calendar).values(
+                    id=1, business_day=to_day(business_date or date.today()), eod_day=None
+                )
+            )

@@ -28,14 +28,16 @@ Day = Integer
 Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite auto-increments only INTEGER keys
 
 business_calendar = Table(
-    "business_calendar", metadata,
+    "business_calendar",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("business_day", Day, nullable=False),
     Column("eod_day", Day, nullable=True),  # set while an end of day for that date is under way
 )
 
 products = Table(
-    "products", metadata,
+    "products",
+    metadata,
     Column("code", String(64), primary_key=True),
     Column("currency", String(3), nullable=False),
     Column("definition", Text, nullable=False),  # JSON of LoanProduct.to_dict()
@@ -43,7 +45,8 @@ products = Table(
 )
 
 loans = Table(
-    "loans", metadata,
+    "loans",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("borrower_id", String(64), nullable=True, index=True),
     Column("product_code", String(64), ForeignKey("products.code"), nullable=False),
@@ -108,11 +111,17 @@ loans = Table(
     Index("ix_loans_overdue_since", "overdue_since"),
 )
 
-PROVISION_RATE_COLUMNS = ("provision_ppm_c", "provision_ppm_m1", "provision_ppm_m2", "provision_ppm_m3",
-                          "provision_ppm_m4")  # buckets C, M1, M2, M3, M4+
+PROVISION_RATE_COLUMNS = (
+    "provision_ppm_c",
+    "provision_ppm_m1",
+    "provision_ppm_m2",
+    "provision_ppm_m3",
+    "provision_ppm_m4",
+)  # buckets C, M1, M2, M3, M4+
 
 installments = Table(
-    "installments", metadata,
+    "installments",
+    metadata,
     Column("loan_id", BigInteger, ForeignKey("loans.id"), primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("period_start_day", Day, nullable=False),
@@ -130,7 +139,8 @@ installments = Table(
 )
 
 transactions = Table(
-    "transactions", metadata,
+    "transactions",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("loan_id", BigInteger, ForeignKey("loans.id"), nullable=False, index=True),
     Column("kind", String(16), nullable=False),
@@ -144,7 +154,8 @@ transactions = Table(
 )
 
 allocations = Table(
-    "allocations", metadata,
+    "allocations",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("transaction_id", BigInteger, nullable=True, index=True),
     Column("loan_id", BigInteger, nullable=False, index=True),
@@ -155,7 +166,8 @@ allocations = Table(
 )
 
 portfolio_snapshots = Table(
-    "portfolio_snapshots", metadata,
+    "portfolio_snapshots",
+    metadata,
     Column("as_of_day", Day, primary_key=True),  # a month's last day, after its end of day
     Column("loan_id", BigInteger, primary_key=True),
     Column("status", String(16), nullable=False),
@@ -167,7 +179,8 @@ portfolio_snapshots = Table(
 )
 
 journal_entries = Table(
-    "journal_entries", metadata,
+    "journal_entries",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("loan_id", BigInteger, nullable=True, index=True),  # NULL for an end-of-day batch entry
     Column("business_day", Day, nullable=False),
@@ -177,7 +190,8 @@ journal_entries = Table(
 )
 
 journal_lines = Table(
-    "journal_lines", metadata,
+    "journal_lines",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("entry_id", BigInteger, ForeignKey("journal_entries.id"), nullable=False, index=True),
     Column("loan_id", BigInteger, nullable=False, index=True),
@@ -186,7 +200,8 @@ journal_lines = Table(
 )
 
 idempotency_keys = Table(
-    "idempotency_keys", metadata,
+    "idempotency_keys",
+    metadata,
     Column("key", String(200), primary_key=True),
     Column("operation", String(64), nullable=False),
     Column("request_hash", String(64), nullable=False),
@@ -195,7 +210,8 @@ idempotency_keys = Table(
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("business_day", Day, nullable=False),
     Column("event_type", String(64), nullable=False),
@@ -206,7 +222,8 @@ outbox = Table(
 )
 
 eod_progress = Table(
-    "eod_progress", metadata,
+    "eod_progress",
+    metadata,
     Column("business_day", Day, primary_key=True),
     Column("step", String(32), primary_key=True),
     Column("rows", BigInteger, nullable=False),

@@ -42,8 +42,9 @@ def now_iso() -> str:
 _PRODUCT = select(t.products.c.definition).where(t.products.c.code == bindparam("code"))
 _LOAN = select(t.loans).where(t.loans.c.id == bindparam("loan_id"))
 _LOAN_FOR_UPDATE = _LOAN.with_for_update()
-_INSTALLMENTS = select(t.installments).where(t.installments.c.loan_id == bindparam("loan_id")).order_by(
-    t.installments.c.seq)
+_INSTALLMENTS = (
+    select(t.installments).where(t.installments.c.loan_id == bindparam("loan_id")).order_by(t.installments.c.seq)
+)
 _DELETE_INSTALLMENTS = t.installments.delete().where(t.installments.c.loan_id == bindparam("loan_id"))
 _INSERT_INSTALLMENTS = insert(t.installments)
 _ONE_INSTALLMENT = (t.installments.c.loan_id == bindparam("b_loan"), t.installments.c.seq == bindparam("b_seq"))
@@ -81,9 +82,14 @@ class ProductRepository:
     def add(self, product: LoanProduct) -> None:
         if self.conn.execute(select(t.products.c.code).where(t.products.c.code == product.code)).first():
             raise Conflict(f"product {product.code} already exists", field="code")
-        self.conn.execute(insert(t.products).values(
-            code=product.code, currency=product.currency, definition=json.dumps(product.to_dict()),
-            created_at=now_iso()))
+        self.conn.execute(
+            insert(t.products).values(
+                code=product.code,
+                currency=product.currency,
+                definition=json.dumps(product.to_dict()),
+                created_at=now_iso(),
+            )
+        )
 
     def get(self, code: str) -> LoanProduct:
         row = direct.execute(self.conn, _PRODUCT, {"code": code}).first()
@@ -118,45 +124,83 @@ class LoanRepository:
 
     def add(self, loan: LoanAccount, borrower_id: str | None = None, channel: str = "direct") -> None:
         terms = loan.terms
-        direct.execute(self.conn, _INSERT_LOAN, dict(
-            id=loan.loan_id, borrower_id=borrower_id, product_code=terms.product_code, currency=terms.currency,
-            principal=terms.principal, tenor=terms.tenor, rate_ppm=terms.rate_ppm,
-            funder_rate_ppm=terms.funder_rate_ppm, guarantee_share_ppm=terms.guarantee_share_ppm,
-            method=terms.method.value, day_count=terms.day_count,
-            disbursed_day=to_day(loan.disbursed_on),
-            maturity_day=to_day(loan.installments[-1].due_date), original_funder=loan.funder,
-            business_model=terms.business_model.value, channel=channel,
-            upfront_fee=-loan.balance(L.FACILITATION_FEE_INCOME) - loan.balance(L.DEFERRED_FEE),
-            monthly_fee=terms.monthly_fee,
-            grace_days=terms.grace_days, late_fee_ppm=terms.late_fee_ppm, late_fee_cap=terms.late_fee_cap,
-            write_off_dpd=terms.write_off_dpd, non_accrual_dpd=terms.non_accrual_dpd,
-            prepayment_allowed=terms.prepayment_allowed,
-            prepayment_fee_ppm=terms.prepayment_fee_ppm, component_order=",".join(terms.component_order),
-            allocation=terms.allocation.value, guarantee_payout_dpd=terms.guarantee_payout_dpd,
-            **dict(zip(t.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)), **self._state(loan)))
-        direct.execute(self.conn, _INSERT_INSTALLMENTS,
-                       [self._installment_row(loan.loan_id, i) for i in loan.installments])
+        direct.execute(
+            self.conn,
+            _INSERT_LOAN,
+            dict(
+                id=loan.loan_id,
+                borrower_id=borrower_id,
+                product_code=terms.product_code,
+                currency=terms.currency,
+                principal=terms.principal,
+                tenor=terms.tenor,
+                rate_ppm=terms.rate_ppm,
+                funder_rate_ppm=terms.funder_rate_ppm,
+                guarantee_share_ppm=terms.guarantee_share_ppm,
+                method=terms.method.value,
+                day_count=terms.day_count,
+                disbursed_day=to_day(loan.disbursed_on),
+                maturity_day=to_day(loan.installments[-1].due_date),
+                original_funder=loan.funder,
+                business_model=terms.business_model.value,
+                channel=channel,
+                upfront_fee=-loan.balance(L.FACILITATION_FEE_INCOME) - loan.balance(L.DEFERRED_FEE),
+                monthly_fee=terms.monthly_fee,
+                grace_days=terms.grace_days,
+                late_fee_ppm=terms.late_fee_ppm,
+                late_fee_cap=terms.late_fee_cap,
+                write_off_dpd=terms.write_off_dpd,
+                non_accrual_dpd=terms.non_accrual_dpd,
+                prepayment_allowed=terms.prepayment_allowed,
+                prepayment_fee_ppm=terms.prepayment_fee_ppm,
+                component_order=",".join(terms.component_order),
+                allocation=terms.allocation.value,
+                guarantee_payout_dpd=terms.guarantee_payout_dpd,
+                **dict(zip(t.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)),
+                **self._state(loan),
+            ),
+        )
+        direct.execute(
+            self.conn, _INSERT_INSTALLMENTS, [self._installment_row(loan.loan_id, i) for i in loan.installments]
+        )
         self.write_journal(loan)
 
     @staticmethod
     def _state(loan: LoanAccount) -> dict[str, Any]:
         current = next((i.seq for i in loan.installments if not i.booked), None)
         state: dict[str, Any] = dict(
-            status=loan.status.value, closed_day=opt_day(loan.closed_on), current_seq=current,
-            overdue_since=opt_day(loan.overdue_since), dpd=loan.days_past_due, bucket=loan.bucket,
-            late_fees_charged=loan.late_fees_charged, written_off=loan.written_off, recovered=loan.recovered,
+            status=loan.status.value,
+            closed_day=opt_day(loan.closed_on),
+            current_seq=current,
+            overdue_since=opt_day(loan.overdue_since),
+            dpd=loan.days_past_due,
+            bucket=loan.bucket,
+            late_fees_charged=loan.late_fees_charged,
+            written_off=loan.written_off,
+            recovered=loan.recovered,
             guarantee_paid=loan.guarantee_paid,
-            funder=loan.funder)
+            funder=loan.funder,
+        )
         for account, column in BALANCE_COLUMNS.items():
             state[column] = loan.balance(account)
         return state
 
     @staticmethod
     def _installment_row(loan_id: int, i: InstallmentState) -> dict[str, Any]:
-        return dict(loan_id=loan_id, seq=i.seq, period_start_day=to_day(i.period_start), due_day=to_day(i.due_date),
-                    principal=i.principal, interest=i.interest, fee=i.fee, principal_paid=i.principal_paid,
-                    interest_paid=i.interest_paid, fee_paid=i.fee_paid, booked=i.booked,
-                    fee_amortisation=i.fee_amortisation)
+        return dict(
+            loan_id=loan_id,
+            seq=i.seq,
+            period_start_day=to_day(i.period_start),
+            due_day=to_day(i.due_date),
+            principal=i.principal,
+            interest=i.interest,
+            fee=i.fee,
+            principal_paid=i.principal_paid,
+            interest_paid=i.interest_paid,
+            fee_paid=i.fee_paid,
+            booked=i.booked,
+            fee_amortisation=i.fee_amortisation,
+        )
 
     def row(self, loan_id: int) -> Any:
         row = self._locked.pop(loan_id, None) or direct.execute(self.conn, _LOAN, {"loan_id": loan_id}).first()
@@ -185,32 +229,64 @@ class LoanRepository:
 
     @staticmethod
     def _installment(r: Any) -> InstallmentState:
-        return InstallmentState(r.seq, from_day(r.period_start_day), from_day(r.due_day), r.principal, r.interest,
-                                r.fee, r.principal_paid, r.interest_paid, r.fee_paid, bool(r.booked),
-                                r.fee_amortisation)
+        return InstallmentState(
+            r.seq,
+            from_day(r.period_start_day),
+            from_day(r.due_day),
+            r.principal,
+            r.interest,
+            r.fee,
+            r.principal_paid,
+            r.interest_paid,
+            r.fee_paid,
+            bool(r.booked),
+            r.fee_amortisation,
+        )
 
     @staticmethod
     def terms_of(row: Any) -> LoanTerms:
         return LoanTerms(
-            product_code=row.product_code, currency=row.currency, principal=row.principal, tenor=row.tenor,
-            rate=Decimal(row.rate_ppm) / PPM, method=RepaymentMethod(row.method), day_count=row.day_count,
-            grace_days=row.grace_days, late_fee_ppm=row.late_fee_ppm, late_fee_cap=row.late_fee_cap,
-            write_off_dpd=row.write_off_dpd, non_accrual_dpd=row.non_accrual_dpd,
+            product_code=row.product_code,
+            currency=row.currency,
+            principal=row.principal,
+            tenor=row.tenor,
+            rate=Decimal(row.rate_ppm) / PPM,
+            method=RepaymentMethod(row.method),
+            day_count=row.day_count,
+            grace_days=row.grace_days,
+            late_fee_ppm=row.late_fee_ppm,
+            late_fee_cap=row.late_fee_cap,
+            write_off_dpd=row.write_off_dpd,
+            non_accrual_dpd=row.non_accrual_dpd,
             prepayment_allowed=bool(row.prepayment_allowed),
-            prepayment_fee_ppm=row.prepayment_fee_ppm, component_order=tuple(row.component_order.split(",")),
-            allocation=AllocationStrategy(row.allocation), monthly_fee=row.monthly_fee,
-            business_model=BusinessModel(row.business_model), guarantee_payout_dpd=row.guarantee_payout_dpd,
-            provision_ppm=tuple(getattr(row, c) for c in t.PROVISION_RATE_COLUMNS), funder_rate_ppm=row.funder_rate_ppm,
-            guarantee_share_ppm=row.guarantee_share_ppm)
+            prepayment_fee_ppm=row.prepayment_fee_ppm,
+            component_order=tuple(row.component_order.split(",")),
+            allocation=AllocationStrategy(row.allocation),
+            monthly_fee=row.monthly_fee,
+            business_model=BusinessModel(row.business_model),
+            guarantee_payout_dpd=row.guarantee_payout_dpd,
+            provision_ppm=tuple(getattr(row, c) for c in t.PROVISION_RATE_COLUMNS),
+            funder_rate_ppm=row.funder_rate_ppm,
+            guarantee_share_ppm=row.guarantee_share_ppm,
+        )
 
     def _to_domain(self, row: Any, installments: list[InstallmentState]) -> LoanAccount:
         loan = LoanAccount(
-            loan_id=row.id, terms=self.terms_of(row), funder=row.funder, disbursed_on=from_day(row.disbursed_day),
-            installments=installments, status=LoanStatus(row.status),
+            loan_id=row.id,
+            terms=self.terms_of(row),
+            funder=row.funder,
+            disbursed_on=from_day(row.disbursed_day),
+            installments=installments,
+            status=LoanStatus(row.status),
             balances={account: getattr(row, column) for account, column in BALANCE_COLUMNS.items()},
-            days_past_due=row.dpd, overdue_since=opt_date(row.overdue_since),
-            late_fees_charged=row.late_fees_charged, guarantee_paid=bool(row.guarantee_paid),
-            written_off=row.written_off, recovered=row.recovered, closed_on=opt_date(row.closed_day))
+            days_past_due=row.dpd,
+            overdue_since=opt_date(row.overdue_since),
+            late_fees_charged=row.late_fees_charged,
+            guarantee_paid=bool(row.guarantee_paid),
+            written_off=row.written_off,
+            recovered=row.recovered,
+            closed_on=opt_date(row.closed_day),
+        )
         return loan
 
     def save(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
@@ -233,8 +309,11 @@ class LoanRepository:
             direct.execute(self.conn, _INSERT_INSTALLMENTS, list(rows.values()))
         else:
             dropped = [{"b_loan": loan.loan_id, "b_seq": seq} for seq in before if seq not in rows]
-            changed = [{**{k: v for k, v in row.items() if k not in ("loan_id", "seq")}, "b_loan": loan.loan_id,
-                        "b_seq": seq} for seq, row in rows.items() if seq in before and before[seq] != row]
+            changed = [
+                {**{k: v for k, v in row.items() if k not in ("loan_id", "seq")}, "b_loan": loan.loan_id, "b_seq": seq}
+                for seq, row in rows.items()
+                if seq in before and before[seq] != row
+            ]
             added = [row for seq, row in rows.items() if seq not in before]
             if dropped:
                 direct.execute(self.conn, _DELETE_INSTALLMENT, dropped)
@@ -245,9 +324,18 @@ class LoanRepository:
         self._installments[loan.loan_id] = rows
 
     def write_allocations(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
-        rows = [dict(transaction_id=txn if txn is not None else transaction_id, loan_id=loan.loan_id, seq=seq,
-                     value_day=to_day(on), component=component, amount=amount)
-                for txn, on, seq, component, amount in loan.allocation_log if amount]
+        rows = [
+            dict(
+                transaction_id=txn if txn is not None else transaction_id,
+                loan_id=loan.loan_id,
+                seq=seq,
+                value_day=to_day(on),
+                component=component,
+                amount=amount,
+            )
+            for txn, on, seq, component, amount in loan.allocation_log
+            if amount
+        ]
         if rows:
             direct.execute(self.conn, _INSERT_ALLOCATIONS, rows)
         loan.allocation_log.clear()
@@ -262,32 +350,58 @@ class LoanRepository:
             self.post(loan.loan_id, on, kind, postings, transaction_id, created)
         loan.journal.clear()
 
-    def post(self, loan_id: int, on: date, kind: str, postings: list[L.Posting],
-             transaction_id: int | None = None, created: str | None = None) -> None:
+    def post(
+        self,
+        loan_id: int,
+        on: date,
+        kind: str,
+        postings: list[L.Posting],
+        transaction_id: int | None = None,
+        created: str | None = None,
+    ) -> None:
         L.assert_balanced(postings)
-        entry_id = direct.execute(self.conn, _INSERT_ENTRY, dict(
-            loan_id=loan_id, business_day=to_day(on), kind=kind, transaction_id=transaction_id,
-            created_at=created or now_iso())).scalar_one()
-        direct.execute(self.conn, _INSERT_LINES, [
-            dict(entry_id=entry_id, loan_id=loan_id, account=p.account, amount=p.amount) for p in postings])
+        entry_id = direct.execute(
+            self.conn,
+            _INSERT_ENTRY,
+            dict(
+                loan_id=loan_id,
+                business_day=to_day(on),
+                kind=kind,
+                transaction_id=transaction_id,
+                created_at=created or now_iso(),
+            ),
+        ).scalar_one()
+        direct.execute(
+            self.conn,
+            _INSERT_LINES,
+            [dict(entry_id=entry_id, loan_id=loan_id, account=p.account, amount=p.amount) for p in postings],
+        )
 
     def referral_receivables(self, institution: str, currency: str) -> list[tuple[int, int]]:
         """The loans in `currency` whose referral fee `institution` still owes, oldest first, with what each still
         owes. On PostgreSQL the loans are locked first and then summed, so two settlements at once queue instead
         of clearing the same fee twice."""
         lines = t.journal_lines.c
-        owing = (select(lines.loan_id).where(lines.account == L.REFERRAL_FEE_RECEIVABLE)
-                 .group_by(lines.loan_id).having(func.sum(lines.amount) > 0))
-        loans = (select(t.loans.c.id).where(t.loans.c.original_funder == institution,
-                                            t.loans.c.currency == currency, t.loans.c.id.in_(owing))
-                 .order_by(t.loans.c.id))
+        owing = (
+            select(lines.loan_id)
+            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE)
+            .group_by(lines.loan_id)
+            .having(func.sum(lines.amount) > 0)
+        )
+        loans = (
+            select(t.loans.c.id)
+            .where(t.loans.c.original_funder == institution, t.loans.c.currency == currency, t.loans.c.id.in_(owing))
+            .order_by(t.loans.c.id)
+        )
         if self.conn.dialect.name == "postgresql":
             ids = [r.id for r in self.conn.execute(loans.with_for_update())]
             loans = select(t.loans.c.id).where(t.loans.c.id.in_(ids))
         owed = self.conn.execute(
             select(lines.loan_id, func.sum(lines.amount).label("owed"))
             .where(lines.account == L.REFERRAL_FEE_RECEIVABLE, lines.loan_id.in_(loans))
-            .group_by(lines.loan_id).order_by(lines.loan_id))
+            .group_by(lines.loan_id)
+            .order_by(lines.loan_id)
+        )
         return [(r.loan_id, int(r.owed)) for r in owed if r.owed > 0]
 
     def ledger_balances(self, loan_id: int, history_only: bool = False) -> dict[str, int]:
@@ -296,18 +410,41 @@ class LoanRepository:
         lines = t.journal_lines.c
         query = select(lines.account, func.sum(lines.amount)).where(lines.loan_id == loan_id)
         if history_only:
-            query = query.where(lines.entry_id.not_in(
-                select(t.journal_entries.c.id).where(t.journal_entries.c.loan_id == loan_id,
-                                                     t.journal_entries.c.kind.in_(L.OUTSIDE_HISTORY))))
+            query = query.where(
+                lines.entry_id.not_in(
+                    select(t.journal_entries.c.id).where(
+                        t.journal_entries.c.loan_id == loan_id, t.journal_entries.c.kind.in_(L.OUTSIDE_HISTORY)
+                    )
+                )
+            )
         rows = self.conn.execute(query.group_by(lines.account))
         return {account: int(total) for account, total in rows if total}
 
-    def add_transaction(self, loan_id: int, kind: str, value_date: date, amount: int, booked_on: date,
-                        mode: PrepaymentMode | None = None, reason: str | None = None) -> int:
-        return direct.execute(self.conn, _INSERT_TRANSACTION, dict(
-            loan_id=loan_id, kind=kind, value_day=to_day(value_date), amount=amount,
-            mode=mode.value if mode else None, reversed=False, booked_day=to_day(booked_on),
-            created_at=now_iso(), reason=reason)).scalar_one()
+    def add_transaction(
+        self,
+        loan_id: int,
+        kind: str,
+        value_date: date,
+        amount: int,
+        booked_on: date,
+        mode: PrepaymentMode | None = None,
+        reason: str | None = None,
+    ) -> int:
+        return direct.execute(
+            self.conn,
+            _INSERT_TRANSACTION,
+            dict(
+                loan_id=loan_id,
+                kind=kind,
+                value_day=to_day(value_date),
+                amount=amount,
+                mode=mode.value if mode else None,
+                reversed=False,
+                booked_day=to_day(booked_on),
+                created_at=now_iso(),
+                reason=reason,
+            ),
+        ).scalar_one()
 
     def transaction(self, transaction_id: int) -> Any:
         row = self.conn.execute(select(t.transactions).where(t.transactions.c.id == transaction_id)).first()
@@ -316,10 +453,15 @@ class LoanRepository:
         return row
 
     def live_transactions(self, loan_id: int) -> list[Transaction]:
-        rows = self.conn.execute(select(t.transactions).where(
-            t.transactions.c.loan_id == loan_id, t.transactions.c.reversed.is_(False)).order_by(t.transactions.c.id))
-        return [Transaction(r.id, r.kind, from_day(r.value_day), r.amount,
-                            PrepaymentMode(r.mode) if r.mode else None) for r in rows]
+        rows = self.conn.execute(
+            select(t.transactions)
+            .where(t.transactions.c.loan_id == loan_id, t.transactions.c.reversed.is_(False))
+            .order_by(t.transactions.c.id)
+        )
+        return [
+            Transaction(r.id, r.kind, from_day(r.value_day), r.amount, PrepaymentMode(r.mode) if r.mode else None)
+            for r in rows
+        ]
 
     def mark_reversed(self, transaction_id: int) -> None:
         self.conn.execute(update(t.transactions).where(t.transactions.c.id == transaction_id).values(reversed=True))
@@ -342,8 +484,11 @@ class Calendar:
     def require_open(self) -> date:
         row = self.row()
         if row.eod_day is not None:
-            raise Conflict(f"end of day for {from_day(row.eod_day)} is under way; retry when it has finished "
-                           "(or run `openice eod` to complete it)", field="business_date")
+            raise Conflict(
+                f"end of day for {from_day(row.eod_day)} is under way; retry when it has finished "
+                "(or run `openice eod` to complete it)",
+                field="business_date",
+            )
         return from_day(row.business_day)
 
 
@@ -363,14 +508,24 @@ class Idempotency:
         if row is None:
             return None
         if row.operation != operation or row.request_hash != self.request_hash(operation, payload):
-            raise Conflict(f"idempotency key {key!r} was already used for a different request; use a new key",
-                           field="idempotency_key")
+            raise Conflict(
+                f"idempotency key {key!r} was already used for a different request; use a new key",
+                field="idempotency_key",
+            )
         return json.loads(row.response)
 
     def store(self, key: str, operation: str, payload: dict[str, Any], response: dict[str, Any]) -> None:
-        direct.execute(self.conn, _INSERT_IDEMPOTENCY, dict(
-            key=key, operation=operation, request_hash=self.request_hash(operation, payload),
-            response=json.dumps(response, default=str), created_at=now_iso()))
+        direct.execute(
+            self.conn,
+            _INSERT_IDEMPOTENCY,
+            dict(
+                key=key,
+                operation=operation,
+                request_hash=self.request_hash(operation, payload),
+                response=json.dumps(response, default=str),
+                created_at=now_iso(),
+            ),
+        )
 
 
 class Outbox:
@@ -380,9 +535,17 @@ class Outbox:
         self.conn = conn
 
     def add(self, business_date: date, event_type: str, loan_id: int | None, payload: dict[str, Any]) -> None:
-        direct.execute(self.conn, _INSERT_OUTBOX, dict(business_day=to_day(business_date), event_type=event_type,
-                                                       loan_id=loan_id, payload=json.dumps(payload, default=str),
-                                                       published=False))
+        direct.execute(
+            self.conn,
+            _INSERT_OUTBOX,
+            dict(
+                business_day=to_day(business_date),
+                event_type=event_type,
+                loan_id=loan_id,
+                payload=json.dumps(payload, default=str),
+                published=False,
+            ),
+        )
 
 
 class UnitOfWork:
@@ -412,8 +575,11 @@ class Joined:
         return self
 
     def execution_options(self, **options: Any) -> Joined:
-        return Joined(self.conn, readonly=bool(options.get("openice_readonly")),
-                      savepoint=bool(options.get("openice_savepoint", True)))
+        return Joined(
+            self.conn,
+            readonly=bool(options.get("openice_readonly")),
+            savepoint=bool(options.get("openice_savepoint", True)),
+        )
 
     @contextmanager
     def begin(self) -> Iterator[Joined]:

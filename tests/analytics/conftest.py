@@ -15,10 +15,14 @@ from openice.servicing.service import Servicing
 from tests.analytics.portfolio import build, build_disclosure, seeded, source_engine
 
 
-def _built_on_use(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                  build_on: Callable[[Servicing, Engine], Any]) -> Iterator[Callable[[str], Engine]]:
+def _built_on_use(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    build_on: Callable[[Servicing, Engine], Any],
+) -> Iterator[Callable[[str], Engine]]:
     built: dict[str, Engine] = {}
     with ExitStack() as stack:
+
         def get(kind: str) -> Engine:
             if kind not in built:
                 engine = stack.enter_context(source_engine(kind, tmp_path_factory, request))
@@ -30,15 +34,17 @@ def _built_on_use(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
-def portfolio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        Callable[[str], Engine]]:
+def portfolio(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Engine]]:
     """`portfolio("sqlite")` or `portfolio("postgres")`: the hand-worked portfolio, built on first use."""
     yield from _built_on_use(request, tmp_path_factory, build)
 
 
 @pytest.fixture(scope="session")
-def disclosure_portfolio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        Callable[[str], Engine]]:
+def disclosure_portfolio(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Engine]]:
     """`disclosure_portfolio("sqlite")` or `("postgres")`: the disclosure-convention portfolio (`build_disclosure`)."""
     yield from _built_on_use(request, tmp_path_factory, build_disclosure)
 
@@ -46,9 +52,14 @@ def disclosure_portfolio(request: pytest.FixtureRequest, tmp_path_factory: pytes
 # Spark tuned for a few hundred rows: no code generation to compile, no shuffle fan-out, a JVM that does
 # not spend the test in the optimising JIT. About 3x faster per `compute` than the defaults here.
 SMALL_DATA_SPARK = {
-    "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", "spark.sql.shuffle.partitions": "1",
-    "spark.default.parallelism": "1", "spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
 }
 
 

@@ -35,8 +35,14 @@ from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
 from tests.conftest import START, pg_schema_engine
 
-FLAT = LoanProduct(code="FLAT", currency="CNY", tenors=(3, 6), method=RepaymentMethod.EQUAL_PRINCIPAL,
-                   nominal_rate=Decimal(0), referral_fee_bps=25)
+FLAT = LoanProduct(
+    code="FLAT",
+    currency="CNY",
+    tenors=(3, 6),
+    method=RepaymentMethod.EQUAL_PRINCIPAL,
+    nominal_rate=Decimal(0),
+    referral_fee_bps=25,
+)
 K = 100_000  # one installment: 1,000.00
 LONG = replace(FLAT, code="LONG", write_off_dpd=365)  # keeps a loan past 180 DPD on the book
 
@@ -64,10 +70,18 @@ def source_engine(kind: str, tmp: pytest.TempPathFactory, request: pytest.Fixtur
 def with_decisioning(source: Engine) -> dict[str, pa.Table]:
     """A snapshot of the source, with decisioning rows of known counts."""
     tables = snapshot(source)
-    tables["borrowers"] = pa.table({"id": ["b1", "b2", "b3", "b4", "b5", "b6", "b7"],
-                                    "registered_day": [20_400, 20_450, 20_460, 20_461, 20_462, 20_463, 20_600]})
-    tables["credit_lines"] = pa.table({"borrower_id": ["b1", "b1", "b2", "b3", "b4", "b5"],
-                                       "approved_day": [20_450, 20_455, 20_460, 20_461, 20_462, 20_700]})
+    tables["borrowers"] = pa.table(
+        {
+            "id": ["b1", "b2", "b3", "b4", "b5", "b6", "b7"],
+            "registered_day": [20_400, 20_450, 20_460, 20_461, 20_462, 20_463, 20_600],
+        }
+    )
+    tables["credit_lines"] = pa.table(
+        {
+            "borrower_id": ["b1", "b1", "b2", "b3", "b4", "b5"],
+            "approved_day": [20_450, 20_455, 20_460, 20_461, 20_462, 20_700],
+        }
+    )
     tables["institutions"] = pa.table({"code": ["bank-a", "bank-b"], "funding_cost_ppm": [50_000, 80_000]})
     return tables
 
@@ -85,9 +99,16 @@ def build(servicing: Servicing, engine: Engine) -> dict[str, int]:
 
     def originate(name: str, model: str, funder: str, borrower: str, tenor: int = 3, channel: str = "direct") -> None:
         ids[name] = servicing.originate(
-            product_code="FLAT", principal=tenor * K, tenor=tenor, funder=funder, business_model=model,
-            borrower_id=borrower, channel=channel, idempotency_key=f"orig-{name}",
-            guarantee_payout_dpd=30 if model == "capital-heavy" else None)["loan_id"]
+            product_code="FLAT",
+            principal=tenor * K,
+            tenor=tenor,
+            funder=funder,
+            business_model=model,
+            borrower_id=borrower,
+            channel=channel,
+            idempotency_key=f"orig-{name}",
+            guarantee_payout_dpd=30 if model == "capital-heavy" else None,
+        )["loan_id"]
 
     def on(day: date, *payments: str) -> None:
         run_until(engine, day)
@@ -141,8 +162,15 @@ def build_disclosure(servicing: Servicing, engine: Engine) -> dict[str, int]:
 
     def originate(name: str, product: str = "FLAT", installment: int = K) -> None:
         ids[name] = servicing.originate(
-            product_code=product, principal=3 * installment, tenor=3, funder="bank-a", business_model="capital-light",
-            borrower_id=name.lower(), channel="direct", idempotency_key=f"orig-{name}")["loan_id"]
+            product_code=product,
+            principal=3 * installment,
+            tenor=3,
+            funder="bank-a",
+            business_model="capital-light",
+            borrower_id=name.lower(),
+            channel="direct",
+            idempotency_key=f"orig-{name}",
+        )["loan_id"]
 
     def pay(day: date, name: str, amount: int) -> None:
         run_until(engine, day)

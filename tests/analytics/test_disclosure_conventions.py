@@ -47,8 +47,10 @@ def source(request: pytest.FixtureRequest, disclosure_portfolio: Callable[[str],
 def every_engine(source: Engine, spark: Any, tmp_path: Path) -> Iterator[list[Backend]]:
     """DuckDB on a snapshot, Spark on a Parquet copy of it, and PostgreSQL in place when the source is PostgreSQL."""
     tables = snapshot(source)
-    backends: list[Backend] = [DuckDBBackend.from_arrow(tables),
-                               SparkBackend.from_parquet(write_parquet(tables, tmp_path / "snapshot"), spark=spark)]
+    backends: list[Backend] = [
+        DuckDBBackend.from_arrow(tables),
+        SparkBackend.from_parquet(write_parquet(tables, tmp_path / "snapshot"), spark=spark),
+    ]
     if source.dialect.name == "postgresql":
         backends.append(PostgresBackend(source))
     try:
@@ -127,8 +129,10 @@ def check_collection_windows(backend: Backend) -> list[dict[str, Any]]:
         assert (q1.to_dict()["collection_window"], q1.to_dict()["partly_closed"]) == (named, False)
         out.append(_plain(q1))
     # The book's last closed day bounds the period and the as-of date.
-    for period, as_of, field in ((Period.quarter("2026Q4"), None, "period"),
-                                 (Period.quarter("2026Q3"), date(2026, 9, 16), "as_of")):
+    for period, as_of, field in (
+        (Period.quarter("2026Q4"), None, "period"),
+        (Period.quarter("2026Q3"), date(2026, 9, 16), "as_of"),
+    ):
         with pytest.raises(ValidationError, match="last closed business day 2026-09-15") as error:
             compute(backend, period, as_of, last_closed_day=CLOSED)
         assert error.value.field == field
@@ -138,12 +142,19 @@ def check_collection_windows(backend: Backend) -> list[dict[str, Any]]:
 def test_pandas_baseline_follows_the_conventions(disclosure_portfolio: Callable[[str], Engine]) -> None:
     """The pandas baseline gives DuckDB's numbers on the disclosure portfolio, for both collection windows."""
     tables = snapshot(disclosure_portfolio("sqlite"))
-    for quarter, as_of, window in (("2026Q1", date(2026, 4, 30), "calendar-month"),
-                                   ("2026Q1", date(2026, 4, 30), "30-days"), ("2026Q3", CLOSED, "calendar-month")):
+    for quarter, as_of, window in (
+        ("2026Q1", date(2026, 4, 30), "calendar-month"),
+        ("2026Q1", date(2026, 4, 30), "30-days"),
+        ("2026Q3", CLOSED, "calendar-month"),
+    ):
         period = Period.quarter(quarter)
         expected = compute(DuckDBBackend.from_arrow(tables), period, as_of, collection_window=window).to_dict()
-        got = compute(PandasBackend.from_arrow(tables, period, as_of, collection_window=window), period, as_of,
-                      collection_window=window).to_dict()
+        got = compute(
+            PandasBackend.from_arrow(tables, period, as_of, collection_window=window),
+            period,
+            as_of,
+            collection_window=window,
+        ).to_dict()
         assert got.pop("engine") == "pandas" and expected.pop("engine") == "duckdb"
         assert got == expected, (quarter, window)
 
@@ -189,8 +200,11 @@ def test_cli_and_report_refuse_days_after_the_book(source: Engine, tmp_path: Pat
     one line on stderr (exit 2, nothing written); a quarter running past it is shown as partly closed, with the
     collection window named."""
     url, runner = _url(source), CliRunner()
-    for args in (["metrics", "--quarter", "2026Q4"], ["metrics", "--as-of", "2026-09-16"],
-                 ["report", "quarterly", "--quarter", "2026Q4", "--out", str(tmp_path / "refused")]):
+    for args in (
+        ["metrics", "--quarter", "2026Q4"],
+        ["metrics", "--as-of", "2026-09-16"],
+        ["report", "quarterly", "--quarter", "2026Q4", "--out", str(tmp_path / "refused")],
+    ):
         result = runner.invoke(app, [*args, "--db", url])
         assert result.exit_code == 2, (args, result.output)
         assert result.stdout == "" and "Traceback" not in result.stderr
@@ -203,8 +217,23 @@ def test_cli_and_report_refuse_days_after_the_book(source: Engine, tmp_path: Pat
     assert table.exit_code == 0, table.output
     shown = " ".join(table.stdout.split())
     assert "(partly closed: 2026-07-01..2026-09-15)" in shown and "collection window: calendar-month" in shown
-    data = json.loads(runner.invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1", "--as-of", "2026-04-30",
-                                          "--collection-window", "30-days", "--json"]).stdout)
+    data = json.loads(
+        runner.invoke(
+            app,
+            [
+                "metrics",
+                "--db",
+                url,
+                "--quarter",
+                "2026Q1",
+                "--as-of",
+                "2026-04-30",
+                "--collection-window",
+                "30-days",
+                "--json",
+            ],
+        ).stdout
+    )
     (row,) = data["metrics"]["collection_rate_30d"]["rows"]
     assert (data["collection_window"], row["numerator"], row["denominator"]) == ("30-days", 2 * K, 5 * K)
 
@@ -213,10 +242,19 @@ def test_cli_and_report_refuse_days_after_the_book(source: Engine, tmp_path: Pat
     stem = tmp_path / "quarterly-2026Q3"
     data = json.loads(stem.with_suffix(".json").read_text())
     assert (data["partly_closed"], data["closed_range"], data["as_of"], data["collection_window"]) == (
-        True, {"start": "2026-07-01", "end": "2026-09-15"}, "2026-09-15", "calendar-month")
+        True,
+        {"start": "2026-07-01", "end": "2026-09-15"},
+        "2026-09-15",
+        "calendar-month",
+    )
     risk = {r["metric"]: r["total"] for r in data["risk_indicators"]}
     assert (risk["delinquency_90_plus_rate"], risk["balance_over_180"]) == (0.75, 3 * K)
     pdf = " ".join(" ".join(page.extract_text() for page in PdfReader(stem.with_suffix(".pdf")).pages).split())
-    for expected in ("Partly closed: the book is closed through 2026-09-15", "2026-07-01 to 2026-09-15 only",
-                     "Balance more than 180 DPD", "75.00%", "collection window calendar-month"):
+    for expected in (
+        "Partly closed: the book is closed through 2026-09-15",
+        "2026-07-01 to 2026-09-15 only",
+        "Balance more than 180 DPD",
+        "75.00%",
+        "collection window calendar-month",
+    ):
         assert expected in pdf, expected

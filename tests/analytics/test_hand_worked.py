@@ -48,8 +48,9 @@ def ratio(result: MetricSet, name: str) -> tuple[int, int]:
     return row["numerator"], row["denominator"]
 
 
-def test_hand_worked_portfolio(source: Engine, tables: dict[str, pa.Table],
-                               request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_hand_worked_portfolio(
+    source: Engine, tables: dict[str, pa.Table], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """One test per source database, so that parallel workers build each portfolio only once."""
     check_first_quarter(tables)
     check_later_as_of_and_quarters(tables)
@@ -66,13 +67,22 @@ def check_engines_agree(source: Engine, spark: Any, tmp_path: Path) -> None:
     """PostgreSQL in place, DuckDB and Spark on a Parquet snapshot: the same numbers, split or not."""
     parquet = write_parquet(snapshot(source), tmp_path / "snapshot")
     loans = pq.read_table(parquet / "loans.parquet").column("id").to_pylist()
-    pds = {"loan_id": loans, "pd": [0.05 * (k % 4 + 1) for k in range(len(loans))],
-           "grade": ["ABCD"[k % 4] for k in range(len(loans))]}
-    backends = [PostgresBackend(source), DuckDBBackend.from_parquet(parquet), SparkBackend.from_parquet(parquet,
-                                                                                                       spark=spark)]
+    pds = {
+        "loan_id": loans,
+        "pd": [0.05 * (k % 4 + 1) for k in range(len(loans))],
+        "grade": ["ABCD"[k % 4] for k in range(len(loans))],
+    }
+    backends = [
+        PostgresBackend(source),
+        DuckDBBackend.from_parquet(parquet),
+        SparkBackend.from_parquet(parquet, spark=spark),
+    ]
     try:
-        for quarter, by in (("2026Q1", ()), ("2026Q2", ("business_model", "channel")),
-                            ("2026Q3", ("institution", "origination_month"))):
+        for quarter, by in (
+            ("2026Q1", ()),
+            ("2026Q2", ("business_model", "channel")),
+            ("2026Q3", ("institution", "origination_month")),
+        ):
             results = []
             for backend in backends:
                 data = compute(backend, Period.quarter(quarter), by=by, pd_frame=pds).to_dict()
@@ -121,12 +131,17 @@ def check_first_quarter(tables) -> None:  # type: ignore[no-untyped-def]
     assert revenue.pop("platform.referral_fees") == 3 * 750  # L1, L5, L6: 25 bp of 3 K each
     assert all(v == 0 for v in revenue.values())  # no interest, no other fees
     # Vintages: January (L1, L3, L4, L6, L7 = 18 K); L4 went 30+ on 03-17 (MOB 2) and 90+ on 05-16.
-    v30 = {r["group"]["mob"]: r["value"] for r in q1["vintage_30_plus"].rows
-           if r["group"]["origination_month"] == "2026-01"}
+    v30 = {
+        r["group"]["mob"]: r["value"]
+        for r in q1["vintage_30_plus"].rows
+        if r["group"]["origination_month"] == "2026-01"
+    }
     assert v30 == {0: 0.0, 1: 0.0, 2: pytest.approx(1 / 6)}
     assert all(r["value"] == 0 for r in q1["vintage_90_plus"].rows)
-    rolls = {(r["group"]["month"], r["group"]["transition"]): (r["numerator"], r["denominator"])
-             for r in q1["roll_rates"].rows}
+    rolls = {
+        (r["group"]["month"], r["group"]["transition"]): (r["numerator"], r["denominator"])
+        for r in q1["roll_rates"].rows
+    }
     assert rolls[("2026-02", "C->M1")] == (3 * K, 18 * K)
     assert rolls[("2026-03", "C->M1")] == (2 * K, 12 * K)
     assert rolls[("2026-03", "M1->M2")] == (3 * K, 3 * K)
@@ -139,8 +154,11 @@ def check_later_as_of_and_quarters(tables) -> None:  # type: ignore[no-untyped-d
     q2 = run(tables, "2026Q2")
     assert ratio(q2, "day1_delinquency_rate") == (K, 8 * K)  # only L4's 04-15 installment
     assert ratio(q2, "delinquency_90_plus_rate") == (3 * K, 4 * K)  # L4 at 136 DPD; L7 has 1 left
-    v90 = {r["group"]["mob"]: r["numerator"] for r in q2["vintage_90_plus"].rows
-           if r["group"]["origination_month"] == "2026-01"}
+    v90 = {
+        r["group"]["mob"]: r["numerator"]
+        for r in q2["vintage_90_plus"].rows
+        if r["group"]["origination_month"] == "2026-01"
+    }
     assert v90 == {0: 0, 1: 0, 2: 0, 3: 0, 4: 3 * K, 5: 3 * K}
     assert q2["provision_for_contingent_liabilities"].total() == 0  # no live guarantee left
     q3 = run(tables, "2026Q3")
@@ -162,10 +180,14 @@ def check_splits_add_up(tables) -> None:  # type: ignore[no-untyped-def]
             assert sum(r["value"] for r in split[name].rows) == total[name].total(), (by, name)
     by_model = run(tables, "2026Q1", by=("model_group",))
     assert {r["group"]["model_group"]: r["value"] for r in by_model["volume"].rows} == {
-        "capital-light": 9 * K, "capital-heavy": 12 * K}
+        "capital-light": 9 * K,
+        "capital-heavy": 12 * K,
+    }
     by_channel = run(tables, "2026Q1", by=("channel",))
     assert {r["group"]["channel"]: r["numerator"] for r in by_channel["day1_delinquency_rate"].rows} == {
-        "direct": 3 * K, "partner": K}
+        "direct": 3 * K,
+        "partner": K,
+    }
 
 
 def check_absent_decisioning_tables(tables) -> None:  # type: ignore[no-untyped-def]
@@ -195,17 +217,27 @@ def check_facts_built_in_parts(tables) -> None:  # type: ignore[no-untyped-def]
 
 def check_ledger_ties_out(source: Engine, tables: dict[str, pa.Table]) -> None:
     """The referral fees and the provision reported are the ledger's own balances for the quarter, to the cent."""
-    for quarter, referral, provision, credit_loss in (("2026Q1", 3 * 750, 60_000, 0), ("2026Q2", 0, 0, 0),
-                                                      ("2026Q3", 0, 0, 3 * K - 60_000)):
+    for quarter, referral, provision, credit_loss in (
+        ("2026Q1", 3 * 750, 60_000, 0),
+        ("2026Q2", 0, 0, 0),
+        ("2026Q3", 0, 0, 3 * K - 60_000),
+    ):
         period = Period.quarter(quarter)
         with source.connect() as conn:
-            ledger = dict(conn.execute(text(
-                "SELECT j.account, SUM(j.amount) FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id "
-                "WHERE e.business_day BETWEEN :s AND :e GROUP BY j.account"),
-                {"s": to_day(period.start), "e": to_day(period.end)}).all())
+            ledger = dict(
+                conn.execute(
+                    text(
+                        "SELECT j.account, SUM(j.amount) FROM journal_lines j "
+                        "JOIN journal_entries e ON e.id = j.entry_id "
+                        "WHERE e.business_day BETWEEN :s AND :e GROUP BY j.account"
+                    ),
+                    {"s": to_day(period.start), "e": to_day(period.end)},
+                ).all()
+            )
         result = run(tables, quarter)
         lines = {r["group"]["line"]: r["value"] for r in result["revenue"].rows}
         assert lines["platform.referral_fees"] == -ledger.get("referral_fee_income", 0) == referral, quarter
-        assert result["provision_for_contingent_liabilities"].total() == ledger.get("provision_expense", 0) \
-            == provision, quarter
+        assert (
+            result["provision_for_contingent_liabilities"].total() == ledger.get("provision_expense", 0) == provision
+        ), quarter
         assert ledger.get("credit_loss_expense", 0) == credit_loss, quarter

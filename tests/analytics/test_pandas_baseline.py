@@ -22,11 +22,17 @@ from tests.analytics.portfolio import with_decisioning
 def test_pandas_equals_duckdb(portfolio: Callable[[str], Engine]) -> None:
     tables = with_decisioning(portfolio("sqlite"))
     loans = sorted(tables["loans"].column("id").to_pylist())
-    pds = {"loan_id": loans, "pd": [0.05 * (k % 4 + 1) for k in range(len(loans))],
-           "grade": ["ABCD"[k % 4] for k in range(len(loans))]}
-    for quarter, as_of, by in (("2026Q1", None, ()), ("2026Q1", date(2026, 4, 30), ("channel",)),
-                               ("2026Q2", None, ("business_model", "origination_month")),
-                               ("2026Q3", None, ("model_group", "institution", "product"))):
+    pds = {
+        "loan_id": loans,
+        "pd": [0.05 * (k % 4 + 1) for k in range(len(loans))],
+        "grade": ["ABCD"[k % 4] for k in range(len(loans))],
+    }
+    for quarter, as_of, by in (
+        ("2026Q1", None, ()),
+        ("2026Q1", date(2026, 4, 30), ("channel",)),
+        ("2026Q2", None, ("business_model", "origination_month")),
+        ("2026Q3", None, ("model_group", "institution", "product")),
+    ):
         period = Period.quarter(quarter)
         expected = compute(DuckDBBackend.from_arrow(tables), period, as_of, by, pd_frame=pds).to_dict()
         got = compute(PandasBackend.from_arrow(tables, period, as_of, by), period, as_of, by, pd_frame=pds).to_dict()
@@ -51,13 +57,23 @@ def test_installment_paid_on_several_days(portfolio: Callable[[str], Engine]) ->
     inst = tables["installments"].to_pylist()
     due = {(r["loan_id"], r["seq"]): r["due_day"] for r in inst}
     alloc = tables["allocations"].to_pylist()
-    k = next(i for i, r in enumerate(alloc) if r["seq"] == 1 and r["component"] == "principal"
-             and r["value_day"] == due[(r["loan_id"], r["seq"])] and r["value_day"] >= to_day(period.start))
+    k = next(
+        i
+        for i, r in enumerate(alloc)
+        if r["seq"] == 1
+        and r["component"] == "principal"
+        and r["value_day"] == due[(r["loan_id"], r["seq"])]
+        and r["value_day"] >= to_day(period.start)
+    )
     half = alloc[k]["amount"] // 2
-    split = [{**alloc[k], "amount": alloc[k]["amount"] - half}, {**alloc[k], "amount": half,
-                                                                  "value_day": alloc[k]["value_day"] + 5}]
-    changed = {**tables, "allocations": pa.Table.from_pylist(alloc[:k] + split + alloc[k + 1:],
-                                                             schema=tables["allocations"].schema)}
+    split = [
+        {**alloc[k], "amount": alloc[k]["amount"] - half},
+        {**alloc[k], "amount": half, "value_day": alloc[k]["value_day"] + 5},
+    ]
+    changed = {
+        **tables,
+        "allocations": pa.Table.from_pylist(alloc[:k] + split + alloc[k + 1 :], schema=tables["allocations"].schema),
+    }
     before = compute(DuckDBBackend.from_arrow(tables), period)
     after = compute(DuckDBBackend.from_arrow(changed), period)
     for name, delta in (("day1_delinquency_rate", half), ("collection_rate_30d", half), ("fpd_rate", 1)):
@@ -74,12 +90,17 @@ def test_seq_outside_the_key_range(portfolio: Callable[[str], Engine]) -> None:
     tables = with_decisioning(portfolio("sqlite"))
     period, as_of = Period.quarter("2026Q1"), date(2026, 4, 30)
     paid = {(r["loan_id"], r["seq"]) for r in tables["allocations"].to_pylist()}
-    loan, seq = min((r["loan_id"], r["seq"]) for r in tables["installments"].to_pylist()
-                    if r["seq"] >= 2 and (r["loan_id"], r["seq"]) not in paid and (r["loan_id"] + 1, r["seq"]) in paid)
+    loan, seq = min(
+        (r["loan_id"], r["seq"])
+        for r in tables["installments"].to_pylist()
+        if r["seq"] >= 2 and (r["loan_id"], r["seq"]) not in paid and (r["loan_id"] + 1, r["seq"]) in paid
+    )
 
     def renumbered(name: str) -> pa.Table:
-        rows = [{**r, "seq": SEQ_KEY + seq} if (r["loan_id"], r["seq"]) == (loan, seq) else r
-                for r in tables[name].to_pylist()]
+        rows = [
+            {**r, "seq": SEQ_KEY + seq} if (r["loan_id"], r["seq"]) == (loan, seq) else r
+            for r in tables[name].to_pylist()
+        ]
         return pa.Table.from_pylist(rows, schema=tables[name].schema)
 
     changed = {**tables, "installments": renumbered("installments"), "allocations": renumbered("allocations")}
@@ -90,10 +111,13 @@ def test_seq_outside_the_key_range(portfolio: Callable[[str], Engine]) -> None:
     assert got == expected
 
 
-@pytest.mark.parametrize(("column", "value", "field"), [("id", 1 << 40, "loans.id"), ("id", -1, "loans.id"),
-                                                         ("disbursed_day", -(1 << 22), "loans.disbursed_day")])
-def test_loan_keys_outside_the_drawdown_key_are_refused(portfolio: Callable[[str], Engine], column: str, value: int,
-                                                        field: str) -> None:
+@pytest.mark.parametrize(
+    ("column", "value", "field"),
+    [("id", 1 << 40, "loans.id"), ("id", -1, "loans.id"), ("disbursed_day", -(1 << 22), "loans.disbursed_day")],
+)
+def test_loan_keys_outside_the_drawdown_key_are_refused(
+    portfolio: Callable[[str], Engine], column: str, value: int, field: str
+) -> None:
     """A loan id or disbursement day that the repeat-drawdown key cannot hold is a clear error on every engine,
     before any fact table is built, not a wrong repeat-borrower figure."""
     tables = with_decisioning(portfolio("sqlite"))

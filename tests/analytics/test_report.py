@@ -23,8 +23,19 @@ from tests.analytics.portfolio import K
 
 def test_quarterly_report(portfolio: Callable[[str], Engine], tmp_path: Path) -> None:
     engine = portfolio("sqlite")
-    result = CliRunner().invoke(app, ["report", "quarterly", "--quarter", "2026Q1", "--out", str(tmp_path),
-                                      "--db", engine.url.render_as_string(hide_password=False)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "quarterly",
+            "--quarter",
+            "2026Q1",
+            "--out",
+            str(tmp_path),
+            "--db",
+            engine.url.render_as_string(hide_password=False),
+        ],
+    )
     assert result.exit_code == 0, result.output
     stem = tmp_path / "quarterly-2026Q1"
 
@@ -43,10 +54,22 @@ def test_quarterly_report(portfolio: Callable[[str], Engine], tmp_path: Path) ->
     assert pdf.read_bytes().startswith(b"%PDF-")
     reader = PdfReader(pdf)
     text = " ".join(page.extract_text() for page in reader.pages)
-    for expected_text in ("Quarterly report 2026Q1", "Business highlights", "Risk indicators", "Revenue by line",
-                          "Day-1 delinquency rate", "44.44%", "30-day collection rate", "25.00%",
-                          "90 day+ delinquency rate", "21,000.00", "12,000.00", "Vintage curves",
-                          "Delinquency trend", "Volume mix"):
+    for expected_text in (
+        "Quarterly report 2026Q1",
+        "Business highlights",
+        "Risk indicators",
+        "Revenue by line",
+        "Day-1 delinquency rate",
+        "44.44%",
+        "30-day collection rate",
+        "25.00%",
+        "90 day+ delinquency rate",
+        "21,000.00",
+        "12,000.00",
+        "Vintage curves",
+        "Delinquency trend",
+        "Volume mix",
+    ):
         assert expected_text in text, expected_text
     assert len({image.name for page in reader.pages for image in page.images}) == 3  # pages share resources
 
@@ -65,8 +88,21 @@ def test_quarterly_report_on_every_engine(portfolio: Callable[[str], Engine], sp
     url = source.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
     reports = {}
     for engine in ("duckdb", "postgres", "spark"):
-        result = CliRunner().invoke(app, ["report", "quarterly", "--quarter", "2026Q1", "--out", str(tmp_path / engine),
-                                          "--db", url, "--engine", engine])
+        result = CliRunner().invoke(
+            app,
+            [
+                "report",
+                "quarterly",
+                "--quarter",
+                "2026Q1",
+                "--out",
+                str(tmp_path / engine),
+                "--db",
+                url,
+                "--engine",
+                engine,
+            ],
+        )
         assert result.exit_code == 0, (engine, result.output)
         stem = tmp_path / engine / "quarterly-2026Q1"
         assert stem.with_suffix(".pdf").read_bytes().startswith(b"%PDF-"), engine
@@ -115,8 +151,12 @@ def test_a_bad_pd_frame_is_refused_before_any_work(portfolio: Callable[[str], En
     backend = DuckDBBackend.from_arrow(snapshot(portfolio("sqlite")))
     steps: list[str] = []
     with pytest.raises(ValidationError, match="between 0 and 1"):
-        compute(backend, Period.quarter("2026Q1"), pd_frame={"loan_id": [1], "pd": [1.5], "grade": ["A"]},
-                on_step=steps.append)
+        compute(
+            backend,
+            Period.quarter("2026Q1"),
+            pd_frame={"loan_id": [1], "pd": [1.5], "grade": ["A"]},
+            on_step=steps.append,
+        )
     assert steps == [] and not backend.has_table("lf")
 
 
@@ -143,8 +183,9 @@ def test_spark_reads_a_snapshot_by_uri(portfolio: Callable[[str], Engine], spark
     with pytest.raises(ValidationError, match='cannot list .*No FileSystem for scheme "nosuch"'):
         SparkBackend.from_parquet("nosuch://bucket/snapshot", spark=spark)
     for engine in ("spark", "duckdb"):
-        result = CliRunner().invoke(app, ["metrics", "--engine", engine, "--parquet", directory.as_uri(),
-                                          "--as-of", "2026-03-31", "--json"])
+        result = CliRunner().invoke(
+            app, ["metrics", "--engine", engine, "--parquet", directory.as_uri(), "--as-of", "2026-03-31", "--json"]
+        )
         if engine == "spark":  # the session the test started serves the command too (one JVM per process)
             assert result.exit_code == 0, result.output
             assert json.loads(result.stdout)["metrics"] == json.loads(json.dumps(expected["metrics"]))

@@ -29,10 +29,18 @@ def test_revenue_lines_reconcile_to_the_ledger(tmp_path) -> None:  # type: ignor
     for k in range(24):
         product = rnd.choice(demo_products())
         model = ("capital-light", "capital-heavy", "on-balance-sheet", "technology")[k % 4]
-        ids.append(servicing.originate(
-            product_code=product.code, principal=rnd.randint(500, 5000) * 100, tenor=min(product.tenors),
-            funder="bank-a", business_model=model, guarantee_payout_dpd=30 if model == "capital-heavy" else None,
-            borrower_id=f"b{k % 9}", idempotency_key=f"o{k}")["loan_id"])
+        ids.append(
+            servicing.originate(
+                product_code=product.code,
+                principal=rnd.randint(500, 5000) * 100,
+                tenor=min(product.tenors),
+                funder="bank-a",
+                business_model=model,
+                guarantee_payout_dpd=30 if model == "capital-heavy" else None,
+                borrower_id=f"b{k % 9}",
+                idempotency_key=f"o{k}",
+            )["loan_id"]
+        )
     day = START
     while day < date(2026, 7, 20):
         day += timedelta(days=rnd.randint(5, 20))
@@ -48,8 +56,10 @@ def test_revenue_lines_reconcile_to_the_ledger(tmp_path) -> None:  # type: ignor
             ledger = -conn.execute(
                 select(func.sum(t.journal_lines.c.amount))
                 .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
-                .where(t.journal_lines.c.account.in_(INCOME_ACCOUNTS),
-                       t.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)))
+                .where(
+                    t.journal_lines.c.account.in_(INCOME_ACCOUNTS),
+                    t.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)),
+                )
             ).scalar_one()
         total = compute(backend, period)
         lines = {r["group"]["line"]: r["value"] for r in total["revenue"].rows}
@@ -60,8 +70,10 @@ def test_revenue_lines_reconcile_to_the_ledger(tmp_path) -> None:  # type: ignor
             provision = conn.execute(
                 select(func.sum(t.journal_lines.c.amount))
                 .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
-                .where(t.journal_lines.c.account == "provision_expense",
-                       t.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)))
+                .where(
+                    t.journal_lines.c.account == "provision_expense",
+                    t.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)),
+                )
             ).scalar_one()
         assert provision and total["provision_for_contingent_liabilities"].total() == provision, quarter
         split = compute(backend, period, by=("business_model",))

@@ -45,8 +45,7 @@ class World:
 
 
 def make_app(engine: Engine, **settings: Any) -> Any:
-    return create_app(Settings(**settings), engine=engine, scorer=StubScorer(), anomaly=anomaly_model(),
-                      vault=VAULT)
+    return create_app(Settings(**settings), engine=engine, scorer=StubScorer(), anomaly=anomaly_model(), vault=VAULT)
 
 
 def build_world(engine: Engine) -> World:
@@ -58,8 +57,10 @@ def build_world(engine: Engine) -> World:
     box = dict(max_pd=0.2)
     for code, low, high in (("INST-A", 0, 1_500_000), ("INST-B", 1_500_001, 10**9)):
         inst = institution(code, credit_box=CreditBox(min_amount=low, max_amount=high, **box))
-        assert world.call("operator", "PUT", f"/v1/institutions/{code}",
-                          json=inst.model_dump(mode="json")).status_code == 200
+        assert (
+            world.call("operator", "PUT", f"/v1/institutions/{code}", json=inst.model_dump(mode="json")).status_code
+            == 200
+        )
         world.keys[code] = keys.create("institution", code)["secret"]
     for k, amount in ((1, "10000.00"), (2, "20000.00")):
         reg = person(k)
@@ -68,17 +69,29 @@ def build_world(engine: Engine) -> World:
         assert borrower.status_code == 201, borrower.text
         bid = borrower.json()["id"]
         world.keys[f"borrower{k}"] = keys.create("borrower", bid)["secret"]
-        decision = world.call(f"borrower{k}", "POST", f"/v1/borrowers/{bid}/applications", key=f"app-{k}",
-                              json=good_application())
+        decision = world.call(
+            f"borrower{k}", "POST", f"/v1/borrowers/{bid}/applications", key=f"app-{k}", json=good_application()
+        )
         assert decision.status_code == 201 and decision.json()["outcome"] == "approved", decision.text
         line = decision.json()["line_id"]
-        drawn = world.call(f"borrower{k}", "POST", f"/v1/credit-lines/{line}/drawdowns", key=f"dd-{k}",
-                           json={"amount": amount, "currency": "CNY", "tenor": 12})
+        drawn = world.call(
+            f"borrower{k}",
+            "POST",
+            f"/v1/credit-lines/{line}/drawdowns",
+            key=f"dd-{k}",
+            json={"amount": amount, "currency": "CNY", "tenor": 12},
+        )
         assert drawn.status_code == 201 and drawn.json()["status"] == "funded", drawn.text
         offer = world.call("operator", "GET", "/v1/offers", params={"drawdown_id": drawn.json()["id"]}).json()
-        world.ids[k] = {"borrower": bid, "decision": decision.json()["id"], "line": line,
-                        "drawdown": drawn.json()["id"], "loan": drawn.json()["loan_id"],
-                        "institution": drawn.json()["institution_code"], "offer": offer["items"][0]["id"]}
+        world.ids[k] = {
+            "borrower": bid,
+            "decision": decision.json()["id"],
+            "line": line,
+            "drawdown": drawn.json()["id"],
+            "loan": drawn.json()["loan_id"],
+            "institution": drawn.json()["institution_code"],
+            "offer": offer["items"][0]["id"],
+        }
     assert world.ids[1]["institution"] == "INST-A" and world.ids[2]["institution"] == "INST-B"
     world.keys["collections"] = keys.create("collections", "platform")["secret"]
     return world

@@ -8,8 +8,11 @@ from openice.api.keys import ApiKeys
 from openice.storage import api_tables as a
 from tests.api.conftest import World, bearer
 
-PROMISE = {"channel": "call", "outcome": "promise", "promise": {"amount": "300.00", "currency": "CNY",
-                                                                 "by": "2026-02-20"}}
+PROMISE = {
+    "channel": "call",
+    "outcome": "promise",
+    "promise": {"amount": "300.00", "currency": "CNY", "by": "2026-02-20"},
+}
 
 
 def cases_by_loan(world: World, who: str = "operator") -> dict[int, dict]:
@@ -30,13 +33,21 @@ def test_the_platform_desk_works_every_case_and_a_promise_replays(world: World) 
     made = world.call("collections", "POST", f"/v1/collections/cases/{case['id']}/contacts", key="c1", json=PROMISE)
     assert made.status_code == 201, made.text
     body = made.json()
-    assert body["promise"] == {"amount": {"amount": "300.00", "currency": "CNY"}, "by": "2026-02-20",
-                               "made_on": "2026-02-16"}
+    assert body["promise"] == {
+        "amount": {"amount": "300.00", "currency": "CNY"},
+        "by": "2026-02-20",
+        "made_on": "2026-02-16",
+    }
     assert [x["kind"] for x in body["actions"]] == ["opened", "contact"] and body["next_contact_on"] == "2026-02-21"
     again = world.call("collections", "POST", f"/v1/collections/cases/{case['id']}/contacts", key="c1", json=PROMISE)
     assert again.status_code == 201 and again.json() == body
-    other = world.call("collections", "POST", f"/v1/collections/cases/{case['id']}/contacts", key="c1",
-                       json={"channel": "sms", "outcome": "no_answer"})
+    other = world.call(
+        "collections",
+        "POST",
+        f"/v1/collections/cases/{case['id']}/contacts",
+        key="c1",
+        json={"channel": "sms", "outcome": "no_answer"},
+    )
     assert other.status_code == 409
     assert set(cases_by_loan(world)) == {world.ids[2]["loan"]}  # held out of the queue while the promise runs
 
@@ -44,16 +55,19 @@ def test_the_platform_desk_works_every_case_and_a_promise_replays(world: World) 
     assert assigned.status_code == 201 and sum(assigned.json()["assigned"].values()) == 1  # the other has its agent
     listed = world.call("operator", "GET", "/v1/collections/cases", params={"status": "open", "limit": 1})
     assert listed.status_code == 200 and len(listed.json()["items"]) == 1 and listed.json()["next_cursor"]
-    report = world.call("operator", "GET", "/v1/collections/performance", params={"from": "2026-02-01",
-                                                                                "to": "2026-02-28"})
+    report = world.call(
+        "operator", "GET", "/v1/collections/performance", params={"from": "2026-02-01", "to": "2026-02-28"}
+    )
     assert report.status_code == 200, report.text
     assert (report.json()["from"], report.json()["to"]) == ("2026-02-01", "2026-02-28")
     [agent] = report.json()["agents"]
     assert (agent["contacts"], agent["promises"], agent["kept_rate"]) == (1, 1, None)  # not judged yet
     assert report.json()["stages"][0] == {"stage": "M1", "opened": 2, "escalated_in": 0}
     with world.engine.connect() as conn:
-        actions = [r.action for r in conn.execute(select(a.audit_log.c.action).where(
-            a.audit_log.c.action.like("collections.%")))]
+        actions = [
+            r.action
+            for r in conn.execute(select(a.audit_log.c.action).where(a.audit_log.c.action.like("collections.%")))
+        ]
     assert sorted(actions) == ["collections.assigned", "collections.contact"]
 
 
@@ -61,13 +75,15 @@ def test_bad_contacts_name_the_field(world: World) -> None:
     world.first_due()
     case = cases_by_loan(world)[world.ids[1]["loan"]]["id"]
     url = f"/v1/collections/cases/{case}/contacts"
-    for n, (body, field) in enumerate([
-        ({**PROMISE, "promise": {**PROMISE["promise"], "by": "2026-03-30"}}, "promise.by"),
-        ({**PROMISE, "promise": {**PROMISE["promise"], "currency": "USD"}}, "promise.currency"),
-        ({"channel": "call", "outcome": "promise"}, "promise.amount"),
-        ({**PROMISE, "outcome": "reached"}, "promise"),
-        ({"channel": "pigeon", "outcome": "reached"}, "channel"),
-    ]):
+    for n, (body, field) in enumerate(
+        [
+            ({**PROMISE, "promise": {**PROMISE["promise"], "by": "2026-03-30"}}, "promise.by"),
+            ({**PROMISE, "promise": {**PROMISE["promise"], "currency": "USD"}}, "promise.currency"),
+            ({"channel": "call", "outcome": "promise"}, "promise.amount"),
+            ({**PROMISE, "outcome": "reached"}, "promise"),
+            ({"channel": "pigeon", "outcome": "reached"}, "channel"),
+        ]
+    ):
         response = world.call("operator", "POST", url, key=f"bad-{n}", json=body)
         assert response.status_code == 422, response.text
         problem = response.json()
@@ -86,8 +102,9 @@ def test_an_institution_works_only_its_own_loans_cases(world: World) -> None:
         listed = world.client.get("/v1/collections/cases", headers=headers).json()["items"]
         assert [c["id"] for c in listed] == [mine]
         assert world.client.get(f"/v1/collections/cases/{theirs}", headers=headers).status_code == 404
-        foreign = world.client.post(f"/v1/collections/cases/{theirs}/contacts", json=PROMISE,
-                                    headers={**headers, "Idempotency-Key": "x"})
+        foreign = world.client.post(
+            f"/v1/collections/cases/{theirs}/contacts", json=PROMISE, headers={**headers, "Idempotency-Key": "x"}
+        )
         assert foreign.status_code == (403 if headers == world.as_("INST-A") else 404)  # an institution reads only
         assert [s["cases"] for s in world.client.get("/v1/collections/summary", headers=headers).json()] == [1]
     assert world.call("borrower1", "GET", "/v1/collections/queue").status_code == 403

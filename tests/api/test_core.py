@@ -26,38 +26,53 @@ def test_loan_detail_repay_prepay_and_reverse(world: World) -> None:
     detail = world.call("borrower1", "GET", f"/v1/loans/{loan}").json()
     assert detail["principal"] == {"amount": "10000.00", "currency": "CNY"}
     assert len(detail["schedule"]) == 12 and detail["funder"] == "INST-A"
-    paid = world.call("borrower1", "POST", f"/v1/loans/{loan}/repayments", key="pay-1",
-                      json={"amount": "100.00", "currency": "CNY"})
+    paid = world.call(
+        "borrower1", "POST", f"/v1/loans/{loan}/repayments", key="pay-1", json={"amount": "100.00", "currency": "CNY"}
+    )
     assert paid.status_code == 201, paid.text
-    again = world.call("borrower1", "POST", f"/v1/loans/{loan}/repayments", key="pay-1",
-                       json={"amount": "100.00", "currency": "CNY"})
+    again = world.call(
+        "borrower1", "POST", f"/v1/loans/{loan}/repayments", key="pay-1", json={"amount": "100.00", "currency": "CNY"}
+    )
     assert again.status_code == 201 and again.json() == paid.json()
-    clash = world.call("borrower1", "POST", f"/v1/loans/{loan}/repayments", key="pay-1",
-                       json={"amount": "200.00", "currency": "CNY"})
+    clash = world.call(
+        "borrower1", "POST", f"/v1/loans/{loan}/repayments", key="pay-1", json={"amount": "200.00", "currency": "CNY"}
+    )
     assert clash.status_code == 409 and clash.headers["content-type"] == PROBLEM
     assert clash.json()["field"] == "idempotency_key"
-    pre = world.call("borrower1", "POST", f"/v1/loans/{loan}/prepayments", key="pre-1",
-                     json={"amount": "1000.00", "currency": "CNY", "mode": "shorten"})
+    pre = world.call(
+        "borrower1",
+        "POST",
+        f"/v1/loans/{loan}/prepayments",
+        key="pre-1",
+        json={"amount": "1000.00", "currency": "CNY", "mode": "shorten"},
+    )
     assert pre.status_code in (201, 422), pre.text
     txns = world.call("borrower1", "GET", f"/v1/loans/{loan}/transactions").json()["items"]
     assert [t["kind"] for t in txns][:1] == ["repayment"] and txns[0]["amount"]["amount"] == "100.00"
     undo = world.call("operator", "POST", f"/v1/transactions/{paid.json()['transaction_id']}/reversal", key="rev-1")
     assert undo.status_code == 201, undo.text
-    assert world.call("borrower1", "POST", f"/v1/transactions/{paid.json()['transaction_id']}/reversal",
-                      key="rev-2").status_code == 403
+    assert (
+        world.call(
+            "borrower1", "POST", f"/v1/transactions/{paid.json()['transaction_id']}/reversal", key="rev-2"
+        ).status_code
+        == 403
+    )
     actions = {a["action"] for a in world.call("operator", "GET", "/v1/audit").json()["items"]}
-    assert {"decision.made", "drawdown", "loan.repayment", "transaction.reversed", "api_key.created"} - actions \
-        == {"api_key.created"}  # keys in this world were made through the library, not the API
+    assert {"decision.made", "drawdown", "loan.repayment", "transaction.reversed", "api_key.created"} - actions == {
+        "api_key.created"
+    }  # keys in this world were made through the library, not the API
 
 
 def test_problems_name_the_field_and_the_reason(world: World) -> None:
     loan = world.ids[1]["loan"]
-    bad = world.call("borrower1", "POST", f"/v1/loans/{loan}/repayments", key="p",
-                     json={"amount": "1.001", "currency": "CNY"})
+    bad = world.call(
+        "borrower1", "POST", f"/v1/loans/{loan}/repayments", key="p", json={"amount": "1.001", "currency": "CNY"}
+    )
     assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
     assert bad.json()["field"] == "amount" and "decimals" in bad.json()["detail"]
-    wrong = world.call("borrower1", "POST", f"/v1/loans/{loan}/repayments", key="q",
-                       json={"amount": "1.00", "currency": "USD"})
+    wrong = world.call(
+        "borrower1", "POST", f"/v1/loans/{loan}/repayments", key="q", json={"amount": "1.00", "currency": "USD"}
+    )
     assert wrong.status_code == 422 and wrong.json()["field"] == "currency"
     missing = world.call("borrower1", "POST", f"/v1/loans/{loan}/repayments", json={"amount": "1", "currency": "CNY"})
     assert missing.status_code == 422 and missing.json()["field"] == "Idempotency-Key"
@@ -66,11 +81,15 @@ def test_problems_name_the_field_and_the_reason(world: World) -> None:
     assert anonymous.status_code == 401 and anonymous.headers["content-type"] == PROBLEM
     no_key = world.client.post(f"/v1/loans/{loan}/repayments", json={"amount": "x"})  # refused before validation
     assert no_key.status_code == 401 and no_key.headers["www-authenticate"] == "Bearer"
-    wrong_role = world.call("INST-A", "POST", f"/v1/loans/{loan}/repayments", key="r",
-                            json={"amount": "1.00", "currency": "CNY"})
+    wrong_role = world.call(
+        "INST-A", "POST", f"/v1/loans/{loan}/repayments", key="r", json={"amount": "1.00", "currency": "CNY"}
+    )
     assert wrong_role.status_code == 403 and "operator" in wrong_role.json()["detail"]
-    huge = world.client.post("/v1/borrowers", content=b"x" * 2_000_000, headers={
-        **world.as_("operator"), "Idempotency-Key": "big", "Content-Type": "application/json"})
+    huge = world.client.post(
+        "/v1/borrowers",
+        content=b"x" * 2_000_000,
+        headers={**world.as_("operator"), "Idempotency-Key": "big", "Content-Type": "application/json"},
+    )
     assert huge.status_code == 413
 
 
@@ -89,11 +108,21 @@ def test_pagination_filters_and_masking(world: World) -> None:
 
 
 def test_key_lifecycle_rotation_and_revocation(world: World) -> None:
-    made = world.call("operator", "POST", "/v1/api-keys", key="k1",
-                      json={"role": "institution", "tenant": "INST-A", "label": "ops desk"})
+    made = world.call(
+        "operator",
+        "POST",
+        "/v1/api-keys",
+        key="k1",
+        json={"role": "institution", "tenant": "INST-A", "label": "ops desk"},
+    )
     assert made.status_code == 201 and len(made.json()["secret"]) >= 43
-    replay = world.call("operator", "POST", "/v1/api-keys", key="k1",
-                        json={"role": "institution", "tenant": "INST-A", "label": "ops desk"})
+    replay = world.call(
+        "operator",
+        "POST",
+        "/v1/api-keys",
+        key="k1",
+        json={"role": "institution", "tenant": "INST-A", "label": "ops desk"},
+    )
     assert replay.json()["id"] == made.json()["id"] and replay.json()["secret"] is None
     old = {"Authorization": f"Bearer {made.json()['secret']}"}
     assert world.client.get("/v1/offers", headers=old).status_code == 200
@@ -130,8 +159,10 @@ def test_operations_docs_and_metrics(world: World) -> None:
     assert (partly["partly_closed"], partly["as_of"]) == (True, closed)
     assert partly["closed_range"] == {"start": "2026-01-01", "end": closed}
     after = (date.fromisoformat(closed) + timedelta(days=1)).isoformat()
-    for params, field in (({"quarter": "2026Q1", "as_of": after}, "as_of"),
-                          ({"quarter": "2026Q1", "collection_window": "fortnight"}, "collection_window")):
+    for params, field in (
+        ({"quarter": "2026Q1", "as_of": after}, "as_of"),
+        ({"quarter": "2026Q1", "collection_window": "fortnight"}, "collection_window"),
+    ):
         refused = world.call("INST-A", "GET", "/v1/portfolio/metrics", params=params)
         assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
 

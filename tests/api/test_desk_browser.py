@@ -41,8 +41,9 @@ def test_an_agent_works_the_queue_and_records_a_promise(world: World, served: st
     loan = world.ids[1]["loan"]
     outside: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                    args=["--no-sandbox", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"]
+        )
         try:
             page = browser.new_page()
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(served) else None)

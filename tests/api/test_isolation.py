@@ -56,8 +56,10 @@ def test_an_institution_sees_nothing_of_another(world: World) -> None:
     seen = probe(world, "INST-A", world.ids[2])
     reads = [k for k in seen if k.startswith("GET") and ("/loans/" in k or "/offers/" in k or "/institutions/" in k)]
     assert reads and all(seen[k] == 404 for k in reads)
-    lists = {path: world.call("INST-A", "GET", path).json()["items"] for path in ("/v1/loans", "/v1/offers",
-                                                                                  "/v1/institutions")}
+    lists = {
+        path: world.call("INST-A", "GET", path).json()["items"]
+        for path in ("/v1/loans", "/v1/offers", "/v1/institutions")
+    }
     assert [x["id"] for x in lists["/v1/loans"]] == [world.ids[1]["loan"]]
     assert {x["institution_code"] for x in lists["/v1/offers"]} == {"INST-A"}
     assert [x["code"] for x in lists["/v1/institutions"]] == ["INST-A"]
@@ -67,8 +69,11 @@ def test_an_institution_sees_nothing_of_another(world: World) -> None:
 
 def test_a_borrower_cannot_read_or_move_another_borrowers_things(world: World) -> None:
     seen = probe(world, "borrower1", world.ids[2])
-    assert all(code == 404 for key, code in seen.items() if "/offers/" not in key and "/institutions/" not in key
-               and "recoveries" not in key and "write-off" not in key)
+    assert all(
+        code == 404
+        for key, code in seen.items()
+        if "/offers/" not in key and "/institutions/" not in key and "recoveries" not in key and "write-off" not in key
+    )
     for path in ("/v1/loans", "/v1/credit-lines", "/v1/drawdowns", "/v1/decisions", "/v1/borrowers"):
         items = world.call("borrower1", "GET", path).json()["items"]
         assert items and all(world.ids[2]["borrower"] not in str(item) for item in items), path
@@ -102,13 +107,22 @@ def test_fifty_simultaneous_repayments_with_one_key_apply_once(world: World) -> 
     async def burst() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=world.client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            return await asyncio.gather(*(client.post(f"/v1/loans/{loan}/repayments", headers=headers,
-                                                      json={"amount": "100.00", "currency": "CNY"})
-                                          for _ in range(50)))
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"/v1/loans/{loan}/repayments", headers=headers, json={"amount": "100.00", "currency": "CNY"}
+                    )
+                    for _ in range(50)
+                )
+            )
 
     responses = asyncio.run(burst())
     assert {r.status_code for r in responses} == {201}, {r.status_code: r.text for r in responses}
     assert len({r.json()["transaction_id"] for r in responses}) == 1
     with world.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(t.transactions).where(
-            t.transactions.c.loan_id == loan)).scalar_one() == 1
+        assert (
+            conn.execute(
+                select(func.count()).select_from(t.transactions).where(t.transactions.c.loan_id == loan)
+            ).scalar_one()
+            == 1
+        )

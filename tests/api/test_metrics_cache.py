@@ -33,8 +33,13 @@ def test_forty_concurrent_requests_cost_one_computation(world: World, monkeypatc
     assert len(calls) == 1 and len({a.text for a in answers}) == 1
     assert ask(0).text == answers[0].text and len(calls) == 1  # later: the result at once
     # A booking changes the book: the next request computes again, and sees it.
-    paid = world.call("borrower1", "POST", f"/v1/loans/{world.ids[1]['loan']}/repayments", key="p1",
-                      json={"amount": "10.00", "currency": "CNY"})
+    paid = world.call(
+        "borrower1",
+        "POST",
+        f"/v1/loans/{world.ids[1]['loan']}/repayments",
+        key="p1",
+        json={"amount": "10.00", "currency": "CNY"},
+    )
     assert paid.status_code == 201, paid.text
     assert ask(0).status_code == 200 and len(calls) == 2
     # An institution shares the split computation but sees only its own rows.

@@ -24,10 +24,11 @@ def test_only_an_operator_backdates_a_payment_with_a_reason_in_open_books(world:
     on_due_date = {"amount": "10.00", "currency": "CNY", "value_date": "2026-02-15"}
     before = _transactions(world)
     for who, body, status, field in (
-            ("borrower1", {**on_due_date, "reason": "I paid on time"}, 403, "value_date"),
-            ("collections", {**on_due_date, "reason": "agent says so"}, 403, "value_date"),
-            ("operator", on_due_date, 422, "reason"),
-            ("operator", {**on_due_date, "value_date": "2026-01-31", "reason": "statement"}, 422, "value_date")):
+        ("borrower1", {**on_due_date, "reason": "I paid on time"}, 403, "value_date"),
+        ("collections", {**on_due_date, "reason": "agent says so"}, 403, "value_date"),
+        ("operator", on_due_date, 422, "reason"),
+        ("operator", {**on_due_date, "value_date": "2026-01-31", "reason": "statement"}, 422, "value_date"),
+    ):
         refused = world.call(who, "POST", url, key=f"k-{who}-{status}-{field}", json=body)
         assert refused.status_code == status, refused.text
         assert refused.json()["field"] == field
@@ -38,10 +39,14 @@ def test_only_an_operator_backdates_a_payment_with_a_reason_in_open_books(world:
     assert [(x["value_date"], x["reason"]) for x in listed] == [("2026-02-15", "bank statement 0215")]
     with world.engine.connect() as conn:
         audit = conn.execute(select(a.audit_log.c.detail).where(a.audit_log.c.action == "loan.repayment")).scalar_one()
-    assert json.loads(audit) == {"transaction_id": paid.json()["transaction_id"], "value_date": "2026-02-15",
-                                 "reason": "bank statement 0215"}
-    today = world.call("borrower1", "POST", url, key="k-today",
-                       json={"amount": "10.00", "currency": "CNY", "value_date": "2026-02-16"})
+    assert json.loads(audit) == {
+        "transaction_id": paid.json()["transaction_id"],
+        "value_date": "2026-02-15",
+        "reason": "bank statement 0215",
+    }
+    today = world.call(
+        "borrower1", "POST", url, key="k-today", json={"amount": "10.00", "currency": "CNY", "value_date": "2026-02-16"}
+    )
     assert today.status_code == 201, today.text  # today's value date is every payer's
 
 
@@ -49,8 +54,9 @@ def test_write_off_needs_a_reason_when_current_and_recoveries_stop_at_what_was_w
     loan = world.ids[1]["loan"]  # 10,000.00 CNY, disbursed today, not past due
     refused = world.call("operator", "POST", f"/v1/loans/{loan}/write-off", key="wo-1")
     assert refused.status_code == 422 and refused.json()["field"] == "reason", refused.text
-    done = world.call("operator", "POST", f"/v1/loans/{loan}/write-off", key="wo-2",
-                      json={"reason": "identity fraud confirmed"})
+    done = world.call(
+        "operator", "POST", f"/v1/loans/{loan}/write-off", key="wo-2", json={"reason": "identity fraud confirmed"}
+    )
     assert done.status_code == 201 and done.json()["status"] == "written_off", done.text
     url = f"/v1/loans/{loan}/recoveries"
     before = _transactions(world)

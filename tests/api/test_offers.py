@@ -17,22 +17,30 @@ from tests.matching.test_boxes import institution
 
 def manual_world(world: World) -> tuple[str, str]:
     """INST-M decides by hand and, at the best margin for small amounts, gets the offer first; a fresh line."""
-    inst = institution("INST-M", rate="0.05", acceptance="manual",
-                       credit_box=CreditBox(max_pd=0.2, max_amount=1_500_000))
-    assert world.call("operator", "PUT", "/v1/institutions/INST-M",
-                      json=inst.model_dump(mode="json")).status_code == 200
+    inst = institution(
+        "INST-M", rate="0.05", acceptance="manual", credit_box=CreditBox(max_pd=0.2, max_amount=1_500_000)
+    )
+    assert (
+        world.call("operator", "PUT", "/v1/institutions/INST-M", json=inst.model_dump(mode="json")).status_code == 200
+    )
     from openice.api.keys import ApiKeys
 
     world.keys["INST-M"] = ApiKeys(world.engine).create("institution", "INST-M")["secret"]
     bid = world.ids[1]["borrower"]
-    decision = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-m",
-                          json=good_application())
+    decision = world.call(
+        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-m", json=good_application()
+    )
     return decision.json()["line_id"], bid
 
 
 def draw(world: World, line: str, key: str) -> dict:
-    drawn = world.call("borrower1", "POST", f"/v1/credit-lines/{line}/drawdowns", key=key,
-                       json={"amount": "5000.00", "currency": "CNY", "tenor": 12})
+    drawn = world.call(
+        "borrower1",
+        "POST",
+        f"/v1/credit-lines/{line}/drawdowns",
+        key=key,
+        json={"amount": "5000.00", "currency": "CNY", "tenor": 12},
+    )
     assert drawn.status_code == 201, drawn.text
     return drawn.json()
 
@@ -50,8 +58,9 @@ def test_an_institution_accepts_its_offer_and_the_loan_is_originated(world: Worl
     assert accepted.status_code == 201, accepted.text
     body = accepted.json()
     assert body["offer"]["status"] == "accepted" and body["drawdown_status"] == "funded" and body["loan_id"]
-    assert world.call("INST-M", "POST", f"/v1/offers/{offer}/acceptance", key="a1",
-                      json={"reason": "fits"}).json() == body  # the same key replays
+    assert (
+        world.call("INST-M", "POST", f"/v1/offers/{offer}/acceptance", key="a1", json={"reason": "fits"}).json() == body
+    )  # the same key replays
     assert world.call("INST-M", "POST", f"/v1/offers/{offer}/decline", key="d1").status_code == 409
     loan = world.call("INST-M", "GET", f"/v1/loans/{body['loan_id']}").json()
     assert loan["funder"] == "INST-M" and loan["principal"]["amount"] == "5000.00"
@@ -79,16 +88,22 @@ def test_each_worker_sweeps_unanswered_offers_without_waiting_for_a_request(worl
     line, _ = manual_world(world)
     drawn = draw(world, line, "dd-s")
     with world.engine.begin() as conn:  # its deadline has passed; no request comes after it
-        conn.execute(update(d.offers).where(d.offers.c.drawdown_id == drawn["id"])
-                     .values(expires_at="2000-01-01T00:00:00.000+00:00"))
+        conn.execute(
+            update(d.offers)
+            .where(d.offers.c.drawdown_id == drawn["id"])
+            .values(expires_at="2000-01-01T00:00:00.000+00:00")
+        )
     with TestClient(make_app(world.engine, offer_sweep_seconds=0.05)):  # the lifespan starts the sweeper
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and drawdown_status(world, drawn["id"]) == "offered":
             time.sleep(0.05)
     assert drawdown_status(world, drawn["id"]) == "funded"
     with world.engine.connect() as conn:
-        offers = conn.execute(select(d.offers.c.institution_code, d.offers.c.status)
-                              .where(d.offers.c.drawdown_id == drawn["id"]).order_by(d.offers.c.id)).all()
+        offers = conn.execute(
+            select(d.offers.c.institution_code, d.offers.c.status)
+            .where(d.offers.c.drawdown_id == drawn["id"])
+            .order_by(d.offers.c.id)
+        ).all()
     assert [tuple(o) for o in offers] == [("INST-M", "expired"), ("INST-A", "accepted")]
     audit = world.call("operator", "GET", "/v1/audit", params={"action": "offer.expired"}).json()["items"]
     mine = [r for r in audit if r["detail"]["drawdown_id"] == drawn["id"]]
@@ -102,11 +117,14 @@ def test_an_answer_request_audits_the_expiries_it_applies(world: World) -> None:
     line, _ = manual_world(world)
     late = draw(world, line, "dd-late")
     waiting = draw(world, line, "dd-wait")
-    offers = {k: world.call("INST-M", "GET", "/v1/offers", params={"drawdown_id": dd["id"]}).json()["items"][0]["id"]
-              for k, dd in (("late", late), ("wait", waiting))}
+    offers = {
+        k: world.call("INST-M", "GET", "/v1/offers", params={"drawdown_id": dd["id"]}).json()["items"][0]["id"]
+        for k, dd in (("late", late), ("wait", waiting))
+    }
     with world.engine.begin() as conn:  # the first offer's deadline passes; no sweep runs in this app
-        conn.execute(update(d.offers).where(d.offers.c.id == offers["late"])
-                     .values(expires_at="2000-01-01T00:00:00.000+00:00"))
+        conn.execute(
+            update(d.offers).where(d.offers.c.id == offers["late"]).values(expires_at="2000-01-01T00:00:00.000+00:00")
+        )
     answered = world.call("INST-M", "POST", f"/v1/offers/{offers['wait']}/acceptance", key="a-late", json={})
     assert answered.status_code == 201, answered.text
     with world.engine.connect() as conn:

@@ -23,8 +23,14 @@ from tests.decisioning.helpers import good_application
 
 def counts(world: World) -> dict[str, int]:
     """Rows of every table a refused request could have written to."""
-    tables = {"audit": a.audit_log, "claims": a.api_requests, "decisions": d.decisions, "lines": d.credit_lines,
-              "actions": c.collection_actions, "applications": d.applications}
+    tables = {
+        "audit": a.audit_log,
+        "claims": a.api_requests,
+        "decisions": d.decisions,
+        "lines": d.credit_lines,
+        "actions": c.collection_actions,
+        "applications": d.applications,
+    }
     with world.engine.connect() as conn:
         return {name: conn.execute(select(func.count()).select_from(t)).scalar_one() for name, t in tables.items()}
 
@@ -48,33 +54,68 @@ def test_a_nul_byte_anywhere_is_422_and_changes_nothing(world: World) -> None:
     refused(world.call("operator", "GET", "/v1/borrowers", params={"cursor": cursor("B\x00")}), 422, "cursor")
     refused(world.call("operator", "GET", "/v1/loans", params={"cursor": cursor(str(2**63))}), 422, "cursor")
     refused(world.call("operator", "GET", "/v1/loans", params={"cursor": cursor("-1" + "0" * 30)}), 422, "cursor")
-    refused(world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="nul-1",
-                       json=good_application(purpose="cash\x00")), 422, "purpose")
-    refused(world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="nul-2",
-                       json=good_application(bureau={"inq\x00": 1})), 422, "bureau")
-    refused(world.call("operator", "POST", "/v1/api-keys", key="nul-3",
-                       json={"role": "collections", "tenant": "platform", "label": "desk\x00"}), 422, "label")
+    refused(
+        world.call(
+            "borrower1",
+            "POST",
+            f"/v1/borrowers/{bid}/applications",
+            key="nul-1",
+            json=good_application(purpose="cash\x00"),
+        ),
+        422,
+        "purpose",
+    )
+    refused(
+        world.call(
+            "borrower1",
+            "POST",
+            f"/v1/borrowers/{bid}/applications",
+            key="nul-2",
+            json=good_application(bureau={"inq\x00": 1}),
+        ),
+        422,
+        "bureau",
+    )
+    refused(
+        world.call(
+            "operator",
+            "POST",
+            "/v1/api-keys",
+            key="nul-3",
+            json={"role": "collections", "tenant": "platform", "label": "desk\x00"},
+        ),
+        422,
+        "label",
+    )
     nested = "[" * 100_000 + "]" * 100_000  # deeper than the parser goes: refused, not a 500
     refused(world.client.request("GET", "/v1/loans", content=nested, headers=world.as_("operator")), 422, "body")
     assert counts(world) == before
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"income_monthly": 10**30}, "income_monthly"),
-    ({"requested_amount": 10**30}, "requested_amount"),
-    ({"requested_amount": 10**17}, "requested_amount"),  # fits a BIGINT, but no consumer loan is a trillion
-    ({"existing_debt_balance": 10**16}, "existing_debt_balance"),
-    ({"income_monthly": "1500000"}, "income_monthly"),  # a string where a number belongs
-    ({"requested_amount": 3_000_000.0}, "requested_amount"),  # minor units are whole numbers
-    ({"income_monthly": True}, "income_monthly"),
-    ({"bureau": {"inquiries_6m": 10**30}}, "bureau.inquiries_6m"),
-    ({"bureau": {f"k{i}": 1 for i in range(200)}}, "bureau"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"income_monthly": 10**30}, "income_monthly"),
+        ({"requested_amount": 10**30}, "requested_amount"),
+        ({"requested_amount": 10**17}, "requested_amount"),  # fits a BIGINT, but no consumer loan is a trillion
+        ({"existing_debt_balance": 10**16}, "existing_debt_balance"),
+        ({"income_monthly": "1500000"}, "income_monthly"),  # a string where a number belongs
+        ({"requested_amount": 3_000_000.0}, "requested_amount"),  # minor units are whole numbers
+        ({"income_monthly": True}, "income_monthly"),
+        ({"bureau": {"inquiries_6m": 10**30}}, "bureau.inquiries_6m"),
+        ({"bureau": {f"k{i}": 1 for i in range(200)}}, "bureau"),
+    ],
+)
 def test_an_absurd_application_is_refused_not_approved(world: World, changes: dict[str, Any], field: str) -> None:
     bid = world.ids[1]["borrower"]
     before = counts(world)
-    refused(world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="absurd",
-                       json=good_application(**changes)), 422, field)
+    refused(
+        world.call(
+            "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="absurd", json=good_application(**changes)
+        ),
+        422,
+        field,
+    )
     assert counts(world) == before
 
 
@@ -84,11 +125,16 @@ def test_a_non_finite_number_is_refused(world: World, constant: str) -> None:
     would not be JSON."""
     bid = world.ids[1]["borrower"]
     before = counts(world)
-    text = ('{"product_code": "CASH-EI", "income_monthly": 1500000, "employment": "salaried", '
-            '"requested_amount": 3000000, "requested_tenor": 12, "purpose": "consumption", '
-            f'"bureau": {{"revolving_utilisation": {constant}}}}}')
-    response = world.client.post(f"/v1/borrowers/{bid}/applications", content=text, headers={
-        **world.as_("borrower1"), "Idempotency-Key": "nan", "Content-Type": "application/json"})
+    text = (
+        '{"product_code": "CASH-EI", "income_monthly": 1500000, "employment": "salaried", '
+        '"requested_amount": 3000000, "requested_tenor": 12, "purpose": "consumption", '
+        f'"bureau": {{"revolving_utilisation": {constant}}}}}'
+    )
+    response = world.client.post(
+        f"/v1/borrowers/{bid}/applications",
+        content=text,
+        headers={**world.as_("borrower1"), "Idempotency-Key": "nan", "Content-Type": "application/json"},
+    )
     refused(response, 422, "bureau.revolving_utilisation")
     assert counts(world) == before
 
@@ -115,11 +161,17 @@ def test_an_institution_key_reads_cases_but_does_not_work_them(world: World) -> 
     world.first_due()
     mine = cases_by_loan(world)[world.ids[1]["loan"]]["id"]
     before = counts(world)
-    refused_contact = world.call("INST-A", "POST", f"/v1/collections/cases/{mine}/contacts", key="inst-c",
-                                 json={"channel": "call", "outcome": "reached"})
+    refused_contact = world.call(
+        "INST-A",
+        "POST",
+        f"/v1/collections/cases/{mine}/contacts",
+        key="inst-c",
+        json={"channel": "call", "outcome": "reached"},
+    )
     assert refused_contact.status_code == 403, refused_contact.text
-    refused_assignment = world.call("INST-A", "POST", "/v1/collections/assignments", key="inst-a",
-                                    json={"agents": ["ann"]})
+    refused_assignment = world.call(
+        "INST-A", "POST", "/v1/collections/assignments", key="inst-a", json={"agents": ["ann"]}
+    )
     assert refused_assignment.status_code == 403, refused_assignment.text
     assert refused_assignment.headers["content-type"] == "application/problem+json"
     assert counts(world) == before
@@ -130,8 +182,9 @@ def test_an_institutions_collections_desk_assigns_only_its_own_cases(world: Worl
     world.first_due()
     mine, theirs = (cases_by_loan(world)[world.ids[k]["loan"]]["id"] for k in (1, 2))
     desk = bearer(ApiKeys(world.engine).create("collections", "INST-A")["secret"])
-    assigned = world.client.post("/v1/collections/assignments", json={"agents": ["ann", "bob"]},
-                                 headers={**desk, "Idempotency-Key": "desk-a"})
+    assigned = world.client.post(
+        "/v1/collections/assignments", json={"agents": ["ann", "bob"]}, headers={**desk, "Idempotency-Key": "desk-a"}
+    )
     assert assigned.status_code == 201 and sum(assigned.json()["assigned"].values()) == 1, assigned.text
     detail = {k: world.call("operator", "GET", f"/v1/collections/cases/{k}").json() for k in (mine, theirs)}
     assert detail[mine]["assignee"] in {"ann", "bob"} and detail[theirs]["assignee"] is None
@@ -147,9 +200,10 @@ def test_a_replayed_request_writes_no_second_audit_row(world: World) -> None:
     world.first_due()
     loan, line = world.ids[1]["loan"], world.ids[1]["line"]
     before = audit_actions(world)
-    requests = [("borrower1", f"/v1/loans/{loan}/repayments", {"amount": "10.00", "currency": "CNY"}),
-                ("borrower1", f"/v1/credit-lines/{line}/drawdowns", {"amount": "1000.00", "currency": "CNY",
-                                                                     "tenor": 12})]
+    requests = [
+        ("borrower1", f"/v1/loans/{loan}/repayments", {"amount": "10.00", "currency": "CNY"}),
+        ("borrower1", f"/v1/credit-lines/{line}/drawdowns", {"amount": "1000.00", "currency": "CNY", "tenor": 12}),
+    ]
     for who, url, body in requests:
         first = world.call(who, "POST", url, key="once", json=body)
         assert first.status_code == 201, first.text
@@ -162,8 +216,9 @@ def test_a_replayed_request_writes_no_second_audit_row(world: World) -> None:
     assert audit_actions(world) == sorted([*before, "loan.repayment", "drawdown", "transaction.reversed"])
 
 
-def test_an_unexpected_database_error_logs_no_parameters(world: World, monkeypatch: pytest.MonkeyPatch,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unexpected_database_error_logs_no_parameters(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """A statement that fails in a way nobody foresaw is a 500 with the request id; the log keeps the statement
     for the engineer but not its parameters, which may be a caller's data."""
 

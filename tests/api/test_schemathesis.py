@@ -14,13 +14,20 @@ from sqlalchemy import event
 from tests.api.conftest import World, make_app
 
 EXAMPLES = int(os.environ.get("OPENICE_SCHEMATHESIS_EXAMPLES", "40"))
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_headers_conformance, checks.response_schema_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+]
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
-@pytest.mark.parametrize(("who", "examples"), [("operator", EXAMPLES), ("INST-A", EXAMPLES // 4),
-                                               ("borrower1", EXAMPLES // 4), ("collections", EXAMPLES // 4)])
+@pytest.mark.parametrize(
+    ("who", "examples"),
+    [("operator", EXAMPLES), ("INST-A", EXAMPLES // 4), ("borrower1", EXAMPLES // 4), ("collections", EXAMPLES // 4)],
+)
 def test_generated_requests_never_fail_the_server_or_the_schema(world: World, who: str, examples: int) -> None:
     """The operator's key reaches every operation; the other roles' keys get their own scoped answers, 403s and
     404s, which must conform to the document too."""
@@ -43,8 +50,14 @@ def test_generated_requests_never_fail_the_server_or_the_schema(world: World, wh
         held[0] -= 1
 
     for operation in operations:
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def run(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers, checks=CHECKS)

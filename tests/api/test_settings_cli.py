@@ -16,7 +16,7 @@ from openice.storage.engine import make_engine
 
 def test_toml_then_environment_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "openice.toml"
-    config.write_text('[api]\nport = 9000\nworkers = 3\nrate_limit_per_second = 5.5\n')
+    config.write_text("[api]\nport = 9000\nworkers = 3\nrate_limit_per_second = 5.5\n")
     monkeypatch.setenv("OPENICE_WORKERS", "4")
     settings = Settings.load(config, host="0.0.0.0")
     assert (settings.port, settings.workers, settings.rate_limit_per_second, settings.host) == (9000, 4, 5.5, "0.0.0.0")

@@ -23,8 +23,13 @@ def test_a_repayment_commits_once_with_its_audit_row(world: World) -> None:
 
     event.listen(world.engine, "commit", count)
     try:
-        paid = world.call("borrower1", "POST", f"/v1/loans/{world.ids[1]['loan']}/repayments", key="p1",
-                          json={"amount": "10.00", "currency": "CNY"})
+        paid = world.call(
+            "borrower1",
+            "POST",
+            f"/v1/loans/{world.ids[1]['loan']}/repayments",
+            key="p1",
+            json={"amount": "10.00", "currency": "CNY"},
+        )
     finally:
         event.remove(world.engine, "commit", count)
     assert paid.status_code == 201, paid.text
@@ -38,14 +43,20 @@ def test_a_failed_request_leaves_no_claim_audit_or_change(world: World) -> None:
     bid = world.ids[1]["borrower"]
     with world.engine.connect() as conn:
         before = conn.execute(select(func.count()).select_from(a.audit_log)).scalar_one()
-    failed = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-fail",
-                        json=good_application(product_code="NO-SUCH"))
+    failed = world.call(
+        "borrower1",
+        "POST",
+        f"/v1/borrowers/{bid}/applications",
+        key="k-fail",
+        json=good_application(product_code="NO-SUCH"),
+    )
     assert failed.status_code == 404 and failed.json()["field"] == "product_code"
     with world.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(a.audit_log)).scalar_one() == before
         assert conn.execute(select(a.api_requests).where(a.api_requests.c.scope_key.like("%k-fail"))).first() is None
-    retried = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-fail",
-                         json=good_application())
+    retried = world.call(
+        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-fail", json=good_application()
+    )
     assert retried.status_code == 201, retried.text  # the key was never left claimed
 
 
@@ -55,10 +66,16 @@ def test_a_claim_abandoned_by_a_dead_process_is_taken_over(world: World) -> None
     bid = world.ids[1]["borrower"]
     body = good_application()
     with world.engine.begin() as conn:
-        conn.execute(insert(a.api_requests).values(
-            scope_key=f"borrower/{bid}/k-dead", operation=f"apply:{bid}",
-            request_hash=request_hash(f"apply:{bid}", ApplicationInput.model_validate(body).model_dump(mode="json")),
-            created_at=now_iso()))
+        conn.execute(
+            insert(a.api_requests).values(
+                scope_key=f"borrower/{bid}/k-dead",
+                operation=f"apply:{bid}",
+                request_hash=request_hash(
+                    f"apply:{bid}", ApplicationInput.model_validate(body).model_dump(mode="json")
+                ),
+                created_at=now_iso(),
+            )
+        )
     taken = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-dead", json=body)
     assert taken.status_code == 201, taken.text
     again = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-dead", json=body)

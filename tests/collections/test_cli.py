@@ -26,8 +26,14 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     for product in demo_products():
         servicing.create_product(product)
     for i, funder in enumerate(("bank-a", "bank-b")):
-        servicing.originate(product_code="BNPL-BULLET", principal=100_000 * (i + 1), tenor=1, funder=funder,
-                            business_model="capital-light", idempotency_key=f"loan-{i}")
+        servicing.originate(
+            product_code="BNPL-BULLET",
+            principal=100_000 * (i + 1),
+            tenor=1,
+            funder=funder,
+            business_model="capital-light",
+            idempotency_key=f"loan-{i}",
+        )
     run_until(engine, date(2026, 2, 17))
     engine.dispose()
     monkeypatch.setenv("OPENICE_DB", url)
@@ -44,8 +50,24 @@ def test_summary_queue_assign_and_a_promise(db: str) -> None:
     assert queue.exit_code == 0 and "2,018.99 CNY" in queue.output and "1,009.49" not in queue.output
     assigned = runner.invoke(app, ["collections", "assign", "ann", "bob"])
     assert assigned.exit_code == 0 and "ann" in assigned.output and "bob" in assigned.output
-    made = runner.invoke(app, ["collections", "contact", "1", "--channel", "call", "--outcome", "promise",
-                               "--agent", "ann", "--promise-amount", "500.00", "--promise-date", "2026-02-20"])
+    made = runner.invoke(
+        app,
+        [
+            "collections",
+            "contact",
+            "1",
+            "--channel",
+            "call",
+            "--outcome",
+            "promise",
+            "--agent",
+            "ann",
+            "--promise-amount",
+            "500.00",
+            "--promise-date",
+            "2026-02-20",
+        ],
+    )
     assert made.exit_code == 0, made.output
     assert json.loads(made.output)["promise"] == {"amount": 50_000, "by": "2026-02-20", "made_on": "2026-02-17"}
     case = json.loads(runner.invoke(app, ["collections", "case", "1"]).output)
@@ -54,16 +76,49 @@ def test_summary_queue_assign_and_a_promise(db: str) -> None:
     assert report.exit_code == 0 and "ann" in report.output and "repaid 0" in report.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["contact", "1", "--channel", "call", "--outcome", "promise", "--agent", "ann", "--promise-amount", "5.001",
-      "--promise-date", "2026-02-20"], "promise_amount"),
-    (["contact", "1", "--channel", "call", "--outcome", "promise", "--agent", "ann", "--promise-amount", "5",
-      "--promise-date", "20/02/2026"], "promise_date"),
-    (["queue", "--stage", "M9"], "stage"),
-    (["performance", "--from", "2026-03-01", "--to", "2026-02-01"], "to: 2026-02-01 is before 2026-03-01"),
-    (["case", "99"], "no collection case 99"),
-    (["case", "1", "--funder", "bank-b"], "no collection case 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "contact",
+                "1",
+                "--channel",
+                "call",
+                "--outcome",
+                "promise",
+                "--agent",
+                "ann",
+                "--promise-amount",
+                "5.001",
+                "--promise-date",
+                "2026-02-20",
+            ],
+            "promise_amount",
+        ),
+        (
+            [
+                "contact",
+                "1",
+                "--channel",
+                "call",
+                "--outcome",
+                "promise",
+                "--agent",
+                "ann",
+                "--promise-amount",
+                "5",
+                "--promise-date",
+                "20/02/2026",
+            ],
+            "promise_date",
+        ),
+        (["queue", "--stage", "M9"], "stage"),
+        (["performance", "--from", "2026-03-01", "--to", "2026-02-01"], "to: 2026-02-01 is before 2026-03-01"),
+        (["case", "99"], "no collection case 99"),
+        (["case", "1", "--funder", "bank-b"], "no collection case 1"),
+    ],
+)
 def test_bad_input_exits_2_naming_the_field(db: str, args: list[str], message: str) -> None:
     out = CliRunner().invoke(app, ["collections", *args])
     assert out.exit_code == 2 and message in out.output

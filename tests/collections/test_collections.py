@@ -23,9 +23,17 @@ DUE = date(2026, 2, 15)
 
 
 def originate(servicing: Servicing, n: int = 1, funder: str = "bank-a") -> list[int]:
-    return [servicing.originate(product_code="BNPL-BULLET", principal=100_000, tenor=1, funder=funder,
-                                business_model="capital-light", idempotency_key=f"{funder}-{i}")["loan_id"]
-            for i in range(n)]
+    return [
+        servicing.originate(
+            product_code="BNPL-BULLET",
+            principal=100_000,
+            tenor=1,
+            funder=funder,
+            business_model="capital-light",
+            idempotency_key=f"{funder}-{i}",
+        )["loan_id"]
+        for i in range(n)
+    ]
 
 
 def kinds(collections: Collections, case_id: int) -> list[str]:
@@ -51,15 +59,22 @@ def test_a_case_follows_an_unpaid_loan_from_its_due_date_to_recovery(servicing: 
 
     run_until(engine, date(2026, 3, 18))  # 31 days past due: M2, due for a call the next day
     escalated = collections.case(case["id"])
-    assert (escalated["stage"], escalated["days_past_due"], escalated["next_contact_on"]) == ("M2", 31,
-                                                                                            date(2026, 3, 18))
+    assert (escalated["stage"], escalated["days_past_due"], escalated["next_contact_on"]) == (
+        "M2",
+        31,
+        date(2026, 3, 18),
+    )
     assert kinds(collections, case["id"]) == ["opened", "contact", "escalated"]
     with engine.connect() as conn:
-        events = conn.execute(select(t.outbox.c.event_type, t.outbox.c.business_day, t.outbox.c.payload).where(
-            t.outbox.c.event_type.like("collections.%")).order_by(t.outbox.c.id)).all()
+        events = conn.execute(
+            select(t.outbox.c.event_type, t.outbox.c.business_day, t.outbox.c.payload)
+            .where(t.outbox.c.event_type.like("collections.%"))
+            .order_by(t.outbox.c.id)
+        ).all()
     assert [(e.event_type, from_day(e.business_day), json.loads(e.payload)) for e in events] == [
         ("collections.opened", date(2026, 2, 16), {"detail": "M1", "amount": due}),
-        ("collections.escalated", date(2026, 3, 18), {"detail": "M2", "amount": None})]
+        ("collections.escalated", date(2026, 3, 18), {"detail": "M2", "amount": None}),
+    ]
 
     run_until(engine, date(2026, 8, 14))  # the last day before the write-off
     loan = servicing.loan(loan_id)
@@ -85,8 +100,14 @@ def test_a_kept_promise_and_a_repaid_loan_close_the_case(servicing: Servicing, e
     run_until(engine, date(2026, 2, 16))
     [case] = collections.queue()
     promised = servicing.loan(loan_id).total_due()
-    after = collections.record_contact(case["id"], channel="call", outcome="promise", agent="bob",
-                                       promise_amount=promised, promise_date=date(2026, 2, 20))
+    after = collections.record_contact(
+        case["id"],
+        channel="call",
+        outcome="promise",
+        agent="bob",
+        promise_amount=promised,
+        promise_date=date(2026, 2, 20),
+    )
     assert after["promise"] == {"amount": promised, "by": date(2026, 2, 20), "made_on": date(2026, 2, 16)}
     assert after["next_contact_on"] == date(2026, 2, 21)
     run_until(engine, date(2026, 2, 18))
@@ -95,21 +116,30 @@ def test_a_kept_promise_and_a_repaid_loan_close_the_case(servicing: Servicing, e
     run_until(engine, date(2026, 2, 19))
     closed = collections.case(case["id"])
     assert (closed["status"], closed["resolution"], closed["promises_kept"], closed["promise"]) == (
-        "closed", "repaid", 1, None)
+        "closed",
+        "repaid",
+        1,
+        None,
+    )
     assert kinds(collections, case["id"]) == ["opened", "contact", "promise_kept", "closed"]
     with pytest.raises(Conflict) as error:
         collections.record_contact(case["id"], channel="call", outcome="reached", agent="bob")
     assert error.value.field == "case_id"
 
 
-def test_a_promise_paid_short_is_broken_and_the_case_returns_to_the_queue(servicing: Servicing,
-                                                                         engine: Engine) -> None:
+def test_a_promise_paid_short_is_broken_and_the_case_returns_to_the_queue(servicing: Servicing, engine: Engine) -> None:
     [loan_id] = originate(servicing)
     collections = Collections(engine)
     run_until(engine, date(2026, 2, 16))
     [case] = collections.queue()
-    collections.record_contact(case["id"], channel="call", outcome="promise", agent="bob", promise_amount=50_000,
-                               promise_date=date(2026, 2, 20))
+    collections.record_contact(
+        case["id"],
+        channel="call",
+        outcome="promise",
+        agent="bob",
+        promise_amount=50_000,
+        promise_date=date(2026, 2, 20),
+    )
     servicing.repay(loan_id, 30_000, "part")
     run_until(engine, date(2026, 2, 20))
     assert collections.queue() == []
@@ -121,22 +151,32 @@ def test_a_promise_paid_short_is_broken_and_the_case_returns_to_the_queue(servic
     assert collections.case(case["id"])["overdue_amount"] == servicing.loan(loan_id).total_due()
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"channel": "pigeon", "outcome": "reached"}, "channel"),
-    ({"channel": "call", "outcome": "maybe"}, "outcome"),
-    ({"channel": "call", "outcome": "reached", "promise_amount": 100}, "promise"),
-    ({"channel": "call", "outcome": "promise", "promise_date": date(2026, 2, 20)}, "promise_amount"),
-    ({"channel": "call", "outcome": "promise", "promise_amount": -5, "promise_date": date(2026, 2, 20)},
-     "promise_amount"),
-    ({"channel": "call", "outcome": "promise", "promise_amount": 100}, "promise_date"),
-    ({"channel": "call", "outcome": "promise", "promise_amount": 100, "promise_date": date(2026, 2, 15)},
-     "promise_date"),
-    ({"channel": "call", "outcome": "promise", "promise_amount": 100, "promise_date": date(2026, 3, 3)},
-     "promise_date"),
-    ({"channel": "call", "outcome": "reached", "agent": ""}, "agent"),
-])
-def test_a_bad_contact_names_its_field_and_changes_nothing(servicing: Servicing, engine: Engine,
-                                                           kwargs: dict, field: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"channel": "pigeon", "outcome": "reached"}, "channel"),
+        ({"channel": "call", "outcome": "maybe"}, "outcome"),
+        ({"channel": "call", "outcome": "reached", "promise_amount": 100}, "promise"),
+        ({"channel": "call", "outcome": "promise", "promise_date": date(2026, 2, 20)}, "promise_amount"),
+        (
+            {"channel": "call", "outcome": "promise", "promise_amount": -5, "promise_date": date(2026, 2, 20)},
+            "promise_amount",
+        ),
+        ({"channel": "call", "outcome": "promise", "promise_amount": 100}, "promise_date"),
+        (
+            {"channel": "call", "outcome": "promise", "promise_amount": 100, "promise_date": date(2026, 2, 15)},
+            "promise_date",
+        ),
+        (
+            {"channel": "call", "outcome": "promise", "promise_amount": 100, "promise_date": date(2026, 3, 3)},
+            "promise_date",
+        ),
+        ({"channel": "call", "outcome": "reached", "agent": ""}, "agent"),
+    ],
+)
+def test_a_bad_contact_names_its_field_and_changes_nothing(
+    servicing: Servicing, engine: Engine, kwargs: dict, field: str
+) -> None:
     originate(servicing)
     collections = Collections(engine)
     run_until(engine, date(2026, 2, 16))
@@ -203,22 +243,50 @@ def test_performance_credits_each_promise_to_the_agent_who_took_it(servicing: Se
     run_until(engine, date(2026, 2, 16))
     case = {q["loan_id"]: q["id"] for q in collections.queue()}
     full = servicing.loan(first).total_due()
-    collections.record_contact(case[first], channel="call", outcome="promise", agent="ann", promise_amount=full,
-                               promise_date=date(2026, 2, 18))
-    collections.record_contact(case[second], channel="call", outcome="promise", agent="bob", promise_amount=50_000,
-                               promise_date=date(2026, 2, 18))
+    collections.record_contact(
+        case[first], channel="call", outcome="promise", agent="ann", promise_amount=full, promise_date=date(2026, 2, 18)
+    )
+    collections.record_contact(
+        case[second],
+        channel="call",
+        outcome="promise",
+        agent="bob",
+        promise_amount=50_000,
+        promise_date=date(2026, 2, 18),
+    )
     collections.record_contact(case[third], channel="sms", outcome="no_answer", agent="bob")
     servicing.repay(first, full, "paid-in-full")
     servicing.repay(second, 30_000, "paid-short")
     run_until(engine, date(2026, 3, 20))  # past 30 days overdue: the two unpaid loans move to M2
     found = collections.performance(date(2026, 2, 1), date(2026, 3, 31))
     assert found["agents"] == [
-        {"agent": "ann", "currency": "CNY", "contacts": 1, "reached": 1, "promises": 1, "kept": 1, "broken": 0,
-         "kept_amount": full, "kept_rate": 1.0},
-        {"agent": "bob", "currency": "CNY", "contacts": 2, "reached": 1, "promises": 1, "kept": 0, "broken": 1,
-         "kept_amount": 0, "kept_rate": 0.0}]
-    assert found["stages"][:2] == [{"stage": "M1", "opened": 3, "escalated_in": 0},
-                                   {"stage": "M2", "opened": 0, "escalated_in": 2}]
+        {
+            "agent": "ann",
+            "currency": "CNY",
+            "contacts": 1,
+            "reached": 1,
+            "promises": 1,
+            "kept": 1,
+            "broken": 0,
+            "kept_amount": full,
+            "kept_rate": 1.0,
+        },
+        {
+            "agent": "bob",
+            "currency": "CNY",
+            "contacts": 2,
+            "reached": 1,
+            "promises": 1,
+            "kept": 0,
+            "broken": 1,
+            "kept_amount": 0,
+            "kept_rate": 0.0,
+        },
+    ]
+    assert found["stages"][:2] == [
+        {"stage": "M1", "opened": 3, "escalated_in": 0},
+        {"stage": "M2", "opened": 0, "escalated_in": 2},
+    ]
     assert found["closed"] == {"cured": 0, "repaid": 1, "recovered": 0}
     assert collections.performance(date(2026, 2, 1), date(2026, 3, 31), funder="bank-b")["agents"] == []
     with pytest.raises(ValidationError) as error:

@@ -34,8 +34,11 @@ class StubScorer:
     package_hash = "stub-" + "0" * 59
 
     def score(self, application: dict[str, Any]) -> StubResult:
-        z = -4.0 + 1.2 * float(application.get("delinquencies_24m", 0)) \
+        z = (
+            -4.0
+            + 1.2 * float(application.get("delinquencies_24m", 0))
             + 2.0 * float(application.get("revolving_utilisation", 0.3))
+        )
         p = 1 / (1 + math.exp(-z))
         grade = next(g for g, bound in GRADES if p <= bound)
         reasons = ["DELINQ: past delinquencies"] if application.get("delinquencies_24m") else []
@@ -55,9 +58,12 @@ def make_decisioning(engine: Engine, clock: Any = None, **kwargs: Any) -> Decisi
 
 def good_application(**changes: Any) -> dict[str, Any]:
     app = application(np.random.default_rng(1))
-    app.update(income_monthly=1_500_000, existing_debt_monthly=100_000, requested_amount=3_000_000,
-               bureau={"delinquencies_24m": 0, "revolving_utilisation": 0.2, "inquiries_6m": 1,
-                       "credit_history_months": 60})
+    app.update(
+        income_monthly=1_500_000,
+        existing_debt_monthly=100_000,
+        requested_amount=3_000_000,
+        bureau={"delinquencies_24m": 0, "revolving_utilisation": 0.2, "inquiries_6m": 1, "credit_history_months": 60},
+    )
     app.update(changes)
     return app
 

@@ -38,8 +38,10 @@ def test_register_blacklist_and_institutions_from_files(env: Path) -> None:
     assert listed.exit_code == 0
     bad = runner.invoke(app, ["decision", "blacklist", "email", "x", "--reason", "no"])
     assert bad.exit_code == 2 and "kind" in bad.output
-    (env / "inst.yaml").write_text("- {code: B1, name: Bank, business_model: capital-light, funding_cost: '0.03',\n"
-                                   "   rate: '0.07', daily_quota: 1000000, monthly_quota: 9000000}\n")
+    (env / "inst.yaml").write_text(
+        "- {code: B1, name: Bank, business_model: capital-light, funding_cost: '0.03',\n"
+        "   rate: '0.07', daily_quota: 1000000, monthly_quota: 9000000}\n"
+    )
     out = runner.invoke(app, ["match", "institutions", str(env / "inst.yaml")])
     assert out.exit_code == 0 and "B1" in out.output
     (env / "app.json").write_text(json.dumps(good_application()))

@@ -12,15 +12,18 @@ from openice.errors import ValidationError
 from tests.decisioning.helpers import good_application
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"income_monthly": MAX_MINOR + 1}, "income_monthly"),
-    ({"requested_amount": "3000000"}, "requested_amount"),
-    ({"requested_tenor": 12.0}, "requested_tenor"),
-    ({"bureau": {"revolving_utilisation": math.nan}}, "bureau"),
-    ({"bureau": {"revolving_utilisation": math.inf}}, "bureau"),
-    ({"bureau": {"inquiries_6m": 10**30}}, "bureau"),
-    ({"bureau": {"note": "x" * 201}}, "bureau"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"income_monthly": MAX_MINOR + 1}, "income_monthly"),
+        ({"requested_amount": "3000000"}, "requested_amount"),
+        ({"requested_tenor": 12.0}, "requested_tenor"),
+        ({"bureau": {"revolving_utilisation": math.nan}}, "bureau"),
+        ({"bureau": {"revolving_utilisation": math.inf}}, "bureau"),
+        ({"bureau": {"inquiries_6m": 10**30}}, "bureau"),
+        ({"bureau": {"note": "x" * 201}}, "bureau"),
+    ],
+)
 def test_an_application_out_of_bounds_names_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as refused:
         parse(ApplicationInput, good_application(**changes))

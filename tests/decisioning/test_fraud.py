@@ -25,7 +25,9 @@ FIRING = {
 QUIET = [
     (replace(CLEAN, other_identities_with_device=1), 30, 0.5),
     (replace(CLEAN, applications_24h_by_id=3, applications_24h_by_mobile=3, applications_24h_by_device=3), 30, 0.5),
-    (CLEAN, 18, 0.5), (CLEAN, 60, 0.5), (CLEAN, 30, 0.65),
+    (CLEAN, 18, 0.5),
+    (CLEAN, 60, 0.5),
+    (CLEAN, 30, 0.65),
 ]
 
 

@@ -29,13 +29,16 @@ def test_check_character_is_iso_7064_mod_11_2() -> None:
     assert id_check_char("44052418800101001") == "4"
 
 
-@pytest.mark.parametrize("number, field, words", [
-    ("110105194912310021", "national_id", "check character"),
-    ("11010519491231002", "national_id", "17 digits"),
-    ("1101051949123100XX", "national_id", "17 digits"),
-    ("99010519491231002X", "national_id", "province"),
-    (resident_id("110101", date(1990, 1, 1), 5)[:10] + "0230" + "005" + "0", "national_id", None),
-])
+@pytest.mark.parametrize(
+    "number, field, words",
+    [
+        ("110105194912310021", "national_id", "check character"),
+        ("11010519491231002", "national_id", "17 digits"),
+        ("1101051949123100XX", "national_id", "17 digits"),
+        ("99010519491231002X", "national_id", "province"),
+        (resident_id("110101", date(1990, 1, 1), 5)[:10] + "0230" + "005" + "0", "national_id", None),
+    ],
+)
 def test_invalid_numbers_are_refused(number: str, field: str, words: str | None) -> None:
     with pytest.raises(ValidationError) as err:
         check_resident_id(number)

@@ -91,6 +91,7 @@ def test_a_request_needing_the_key_without_one_is_503(engine, monkeypatch: pytes
     secret = ApiKeys(engine).create("operator", "platform")["secret"]
     reg = person(1)
     reg["date_of_birth"] = reg["date_of_birth"].isoformat()
-    refused = client.post("/v1/borrowers", json=reg, headers={"Authorization": f"Bearer {secret}",
-                                                                "Idempotency-Key": "r1"})
+    refused = client.post(
+        "/v1/borrowers", json=reg, headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "r1"}
+    )
     assert refused.status_code == 503 and refused.json()["field"] == ENV_KEY, refused.text

@@ -74,9 +74,21 @@ def test_a_rotation_killed_again_and_again_finishes_with_every_row_intact(tmp_pa
         values = {f"{c}_enc": VAULT.encrypt(c, f"{c}-{k}") for c in ENCRYPTED}
         if k < legacy:
             values = {name: "v1:" + token.split(":", 2)[2] for name, token in values.items()}
-        rows.append(dict(id=f"B{k:05d}", registered_day=20_468, registered_at=0, birth_year=1990, province="p",
-                         city="c", name_hash="n", national_id_hash=f"i{k}", mobile_hash=f"m{k}", device_hash="d",
-                         **values))
+        rows.append(
+            dict(
+                id=f"B{k:05d}",
+                registered_day=20_468,
+                registered_at=0,
+                birth_year=1990,
+                province="p",
+                city="c",
+                name_hash="n",
+                national_id_hash=f"i{k}",
+                mobile_hash=f"m{k}",
+                device_hash="d",
+                **values,
+            )
+        )
     with engine.begin() as conn:
         conn.execute(insert(d.borrowers), rows)
     bind_pii_key(engine, VAULT)
@@ -86,8 +98,9 @@ def test_a_rotation_killed_again_and_again_finishes_with_every_row_intact(tmp_pa
     command = [sys.executable, "-m", "openice", "pii", "rotate", "--db", url, "--batch-size", "10"]
     partial, kills, delay = 0, 0, 0.5
     for _ in range(80):  # bounded: kill it later each time until a run finishes by itself
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
         try:
             out, err = proc.communicate(timeout=delay)
             break
@@ -96,8 +109,11 @@ def test_a_rotation_killed_again_and_again_finishes_with_every_row_intact(tmp_pa
             proc.communicate()
             kills += 1
         with engine.connect() as conn:
-            done = conn.execute(select(func.count()).select_from(d.borrowers).where(
-                d.borrowers.c.name_enc.startswith(f"v2:{new.key_id}:"))).scalar_one()
+            done = conn.execute(
+                select(func.count())
+                .select_from(d.borrowers)
+                .where(d.borrowers.c.name_enc.startswith(f"v2:{new.key_id}:"))
+            ).scalar_one()
         partial += 0 < done < len(rows)
         delay += 0.1
         time.sleep(0.05)
@@ -105,6 +121,5 @@ def test_a_rotation_killed_again_and_again_finishes_with_every_row_intact(tmp_pa
         pytest.fail("the rotation never finished")
     assert proc.returncode == 0 and partial >= 1, (kills, partial, err.decode()[-500:])  # a kill landed halfway
     assert out.decode().strip() == VAULT.hash_key_text()  # the hashing key to keep is printed
-    assert plaintexts(engine, new) == {r["id"]: tuple(f"{c}-{k}" for c in ENCRYPTED)
-                                       for k, r in enumerate(rows)}
+    assert plaintexts(engine, new) == {r["id"]: tuple(f"{c}-{k}" for c in ENCRYPTED) for k, r in enumerate(rows)}
     bind_pii_key(engine, new)

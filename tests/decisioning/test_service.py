@@ -99,8 +99,9 @@ def test_fraud_rules_fire_from_the_records(decisioning: Decisioning) -> None:
 
 def test_a_stored_decision_reproduces(decisioning: Decisioning) -> None:
     borrower = decisioning.register(person(9))["borrower_id"]
-    result = decisioning.apply(borrower, good_application(bureau={"delinquencies_24m": 1,
-                                                                  "revolving_utilisation": 0.5}))
+    result = decisioning.apply(
+        borrower, good_application(bureau={"delinquencies_24m": 1, "revolving_utilisation": 0.5})
+    )
     record = decisioning.decision(result["decision_id"])
     assert record["model_hash"] == decisioning.scorer.package_hash and len(record["input_hash"]) == 64
     assert record["rules_fired"] == [] and record["outcome"] == result["outcome"]

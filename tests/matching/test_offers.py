@@ -21,16 +21,25 @@ def setup(engine: Engine, second: str = "automatic") -> Matching:
     """MANUAL has the best margin and decides by hand; AUTO (or a second manual one) is next."""
     box = CreditBox(max_pd=0.2)
     matching = Matching(engine, VAULT)
-    matching.register_institutions([
-        institution("MANUAL", credit_box=box, rate="0.05", acceptance="manual", offer_ttl_seconds=600),
-        institution("AUTO", credit_box=box, rate="0.08", acceptance=second)])
+    matching.register_institutions(
+        [
+            institution("MANUAL", credit_box=box, rate="0.05", acceptance="manual", offer_ttl_seconds=600),
+            institution("AUTO", credit_box=box, rate="0.08", acceptance=second),
+        ]
+    )
     return matching
 
 
 def used(engine: Engine, code: str) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(d.quota_usage.c.used).where(
-            d.quota_usage.c.institution_code == code, d.quota_usage.c.period == "D")).scalar() or 0)
+        return int(
+            conn.execute(
+                select(d.quota_usage.c.used).where(
+                    d.quota_usage.c.institution_code == code, d.quota_usage.c.period == "D"
+                )
+            ).scalar()
+            or 0
+        )
 
 
 def offer(engine: Engine, offer_id: int) -> Any:

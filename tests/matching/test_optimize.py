@@ -9,11 +9,11 @@ def problem(n: int, m: int, seed: int = 0) -> tuple[np.ndarray, ...]:
     amount = rng.integers(1_000, 50_000, n).astype(float) * 100
     pd_ = rng.beta(1.5, 25, n)
     value = amount[:, None] * (0.02 + 0.03 * rng.random((n, m))) - amount[:, None] * pd_[:, None] * 0.8 * (
-        rng.random(m) < 0.4)
+        rng.random(m) < 0.4
+    )
     eligible = rng.random((n, m)) < 0.6
     total = amount.sum()
-    cap = Capacity(np.full(m, total * 0.9 / m), np.where(rng.random(m) < 0.3, total * 0.25 / m, 0.0),
-                   np.full(m, 0.05))
+    cap = Capacity(np.full(m, total * 0.9 / m), np.where(rng.random(m) < 0.3, total * 0.25 / m, 0.0), np.full(m, 0.05))
     return value, eligible, amount, pd_, cap
 
 

@@ -25,14 +25,17 @@ def test_ranking_by_margin_priority_and_price() -> None:
     assert [c.code for c in routing.candidates] == ["CHEAP", "DEAR"]  # the wider spread first
     assert routing.refusals == {"CLOSED": ["pd"]}
     assert [c.code for c in Router([cheap, dear], FEES).rank(drawdown, Ranking.PRIORITY).candidates] == [
-        "DEAR", "CHEAP"]
+        "DEAR",
+        "CHEAP",
+    ]
     priced = Router([cheap, dear], FEES, {"CHEAP": {"quota": 0.05, "pd": 0.0, "volume": 0.0}})
     assert [c.code for c in priced.rank(drawdown, Ranking.PRICE).candidates] == ["DEAR", "CHEAP"]
 
 
 def test_unprofitable_institutions_are_refused() -> None:
-    heavy = institution("HEAVY", business_model="capital-heavy", guarantee_payout_dpd=90, rate="0.149",
-                        credit_box=CreditBox())
+    heavy = institution(
+        "HEAVY", business_model="capital-heavy", guarantee_payout_dpd=90, rate="0.149", credit_box=CreditBox()
+    )
     routing = Router([heavy], FEES).rank(Drawdowns.one(**{**BASE, "pd": 0.19}))
     assert routing.candidates == [] and routing.refusals == {"HEAVY": ["expected margin not positive"]}
 
@@ -40,15 +43,30 @@ def test_unprofitable_institutions_are_refused() -> None:
 def test_batch_run_stores_prices_for_routing(engine: Engine, servicing: Servicing) -> None:
     rng = np.random.default_rng(2)
     n = 400
-    frame = pd.DataFrame({"amount": rng.integers(1_000, 20_000, n) * 100, "tenor": rng.choice([6, 12], n),
-                          "score": rng.uniform(600, 800, n), "pd": rng.beta(1.5, 25, n), "age": 30,
-                          "province": rng.choice([r[1] for r in REGIONS], n), "income": 1_000_000,
-                          "dti": rng.uniform(0.1, 0.5, n), "product": "CASH-EI", "rate": 0.18})
+    frame = pd.DataFrame(
+        {
+            "amount": rng.integers(1_000, 20_000, n) * 100,
+            "tenor": rng.choice([6, 12], n),
+            "score": rng.uniform(600, 800, n),
+            "pd": rng.beta(1.5, 25, n),
+            "age": 30,
+            "province": rng.choice([r[1] for r in REGIONS], n),
+            "income": 1_000_000,
+            "dti": rng.uniform(0.1, 0.5, n),
+            "product": "CASH-EI",
+            "rate": 0.18,
+        }
+    )
     quota = int(frame["amount"].sum() / 3)
     matching = Matching(engine, VAULT)
-    matching.register_institutions([institution(code, credit_box=CreditBox(), rate=rate, daily_quota=quota,
-                                                monthly_quota=quota * 20, max_avg_pd=0.05)
-                                    for code, rate in (("A", "0.06"), ("B", "0.08"))])
+    matching.register_institutions(
+        [
+            institution(
+                code, credit_box=CreditBox(), rate=rate, daily_quota=quota, monthly_quota=quota * 20, max_avg_pd=0.05
+            )
+            for code, rate in (("A", "0.06"), ("B", "0.08"))
+        ]
+    )
     result = matching.optimise_batch(frame, penalty=0.0)
     assert result["run_id"] >= 1 and result["objective"] >= result["greedy_objective"]
     assert result["objective"] <= result["lp_bound"] * (1 + 1e-9)

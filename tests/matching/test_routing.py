@@ -43,9 +43,19 @@ def open_line(engine: Engine, k: int = 1, **changes: Any) -> str:
 
 def lenders(quota: int = 10**9) -> list:
     box = CreditBox(max_pd=0.2)
-    return [institution("LIGHT", credit_box=box, daily_quota=quota, monthly_quota=quota),
-            institution("HEAVY", business_model="capital-heavy", guarantee_payout_dpd=90, credit_box=box,
-                        rate="0.06", daily_quota=quota, monthly_quota=quota, priority=1)]
+    return [
+        institution("LIGHT", credit_box=box, daily_quota=quota, monthly_quota=quota),
+        institution(
+            "HEAVY",
+            business_model="capital-heavy",
+            guarantee_payout_dpd=90,
+            credit_box=box,
+            rate="0.06",
+            daily_quota=quota,
+            monthly_quota=quota,
+            priority=1,
+        ),
+    ]
 
 
 def test_a_drawdown_is_funded_by_the_best_margin_and_originated(engine: Engine, servicing: Servicing) -> None:
@@ -58,8 +68,11 @@ def test_a_drawdown_is_funded_by_the_best_margin_and_originated(engine: Engine, 
         loan = conn.execute(select(t.loans).where(t.loans.c.id == result["loan_id"])).one()
         drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
     assert (loan.funder, loan.business_model, loan.principal, loan.channel) == (
-        result["institution"], "capital-heavy" if result["institution"] == "HEAVY" else "capital-light",
-        1_000_000, "matching")
+        result["institution"],
+        "capital-heavy" if result["institution"] == "HEAVY" else "capital-light",
+        1_000_000,
+        "matching",
+    )
     assert drawn == 1_000_000
     assert matching.drawdown(line, 1_000_000, 12, "dd-1") == result  # the same key replays
     with pytest.raises(Conflict):
@@ -92,8 +105,11 @@ def test_a_declined_offer_is_rerouted_and_no_funder_is_an_outcome(engine: Engine
     assert none["status"] == "no_funder" and none["loan_id"] is None
     with engine.connect() as conn:
         drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
-        quota = conn.execute(select(d.quota_usage.c.used).where(d.quota_usage.c.institution_code == "HEAVY",
-                                                                d.quota_usage.c.period == "D")).scalar()
+        quota = conn.execute(
+            select(d.quota_usage.c.used).where(
+                d.quota_usage.c.institution_code == "HEAVY", d.quota_usage.c.period == "D"
+            )
+        ).scalar()
     assert drawn == 1_000_000 and not quota  # an automatic institution's quota is taken only when it funds
 
 
@@ -101,8 +117,9 @@ def test_quota_race_funds_exactly_what_fits(engine: Engine, servicing: Servicing
     amount = 3_000
     line = open_line(engine)
     matching = Matching(engine, VAULT)
-    matching.register_institutions([institution("ONLY", credit_box=CreditBox(), daily_quota=100 * amount,
-                                                monthly_quota=100 * amount)])
+    matching.register_institutions(
+        [institution("ONLY", credit_box=CreditBox(), daily_quota=100 * amount, monthly_quota=100 * amount)]
+    )
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(lambda k: matching.drawdown(line, amount, 3, f"race-{k}"), range(1000)))
     statuses = [r["status"] for r in results]
@@ -126,8 +143,11 @@ class FillsQuota:
         if code == self.code:
             with self.engine.begin() as conn:
                 day = conn.execute(select(t.business_calendar.c.business_day)).scalar_one()
-                conn.execute(d.quota_usage.insert().values(institution_code=code, period="D", period_day=day,
-                                                           used=self.used, quota=2_000_000))
+                conn.execute(
+                    d.quota_usage.insert().values(
+                        institution_code=code, period="D", period_day=day, used=self.used, quota=2_000_000
+                    )
+                )
         return True, "approved"
 
 
@@ -142,8 +162,11 @@ def test_a_quota_filled_meanwhile_undoes_the_booking_and_moves_on(engine: Engine
         o = d.offers.c
         offers = dict(conn.execute(select(o.institution_code, o.status + ":" + o.reason)).all())
         loans = conn.execute(select(t.loans.c.id, t.loans.c.funder)).all()
-        heavy = conn.execute(select(d.quota_usage.c.used).where(d.quota_usage.c.institution_code == "HEAVY",
-                                                                d.quota_usage.c.period == "D")).scalar_one()
+        heavy = conn.execute(
+            select(d.quota_usage.c.used).where(
+                d.quota_usage.c.institution_code == "HEAVY", d.quota_usage.c.period == "D"
+            )
+        ).scalar_one()
         lines = conn.execute(select(t.journal_lines.c.amount)).scalars().all()
     assert offers == {"HEAVY": "failed:quota full", "LIGHT": "accepted:approved"}
     assert [loan.funder for loan in loans] == ["LIGHT"] and loans[0].id == result["loan_id"]
@@ -171,7 +194,13 @@ def test_investigation_report_in_three_formats(engine: Engine, servicing: Servic
     pdf = matching.report(offer, "pdf")
     assert pdf.startswith(b"%PDF")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).replace(" ", "").replace("\n", "")
-    for expected in ("Pre-loaninvestigationreport", report["applicant"]["national_id"], "velocity_mobile",
-                     "DELINQ:pastdelinquencies", "inquiries_6m", report["model"]["package_hash"][:20]):
+    for expected in (
+        "Pre-loaninvestigationreport",
+        report["applicant"]["national_id"],
+        "velocity_mobile",
+        "DELINQ:pastdelinquencies",
+        "inquiries_6m",
+        report["model"]["package_hash"][:20],
+    ):
         assert expected in text, expected
     assert reg["national_id"] not in text

@@ -40,12 +40,41 @@ def test_cli_train_score_report_monitor_export(tmp_path: Path) -> None:
     data = tmp_path / "loans.csv"
     raw.drop(columns="applied_on").to_csv(data, index=False)
     pkg = tmp_path / "pkg"
-    out = _ok(["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad", "--out", str(pkg),
-               "--inner-folds", "2", "--registry", str(tmp_path / "reg")])
+    out = _ok(
+        [
+            "model",
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "Status",
+            "--bad",
+            "bad",
+            "--out",
+            str(pkg),
+            "--inner-folds",
+            "2",
+            "--registry",
+            str(tmp_path / "reg"),
+        ]
+    )
     assert "oof: AUC" in out and (pkg / "MANIFEST.json").exists()
     scored = tmp_path / "scored.csv"
-    out = _ok(["model", "score", str(pkg), "--input", str(data), "--output", str(scored), "--target", "Status",
-               "--bad", "bad"])
+    out = _ok(
+        [
+            "model",
+            "score",
+            str(pkg),
+            "--input",
+            str(data),
+            "--output",
+            str(scored),
+            "--target",
+            "Status",
+            "--bad",
+            "bad",
+        ]
+    )
     assert "AUC" in out and "KS" in out and "Brier" in out
     frame = pd.read_csv(scored)
     assert {"Status", "pd", "score", "grade", "reason_1", "reason_4"} <= set(frame.columns)
@@ -57,11 +86,23 @@ def test_cli_train_score_report_monitor_export(tmp_path: Path) -> None:
     recent = tmp_path / "recent.csv"
     raw.drop(columns="Status").to_csv(recent, index=False)
     monitor_json = tmp_path / "monitor.json"
-    _ok(["model", "monitor", str(tmp_path / "reg"), "--input", str(recent), "--by", "month", "--date-column",
-         "applied_on", "--json", str(monitor_json)])
+    _ok(
+        [
+            "model",
+            "monitor",
+            str(tmp_path / "reg"),
+            "--input",
+            str(recent),
+            "--by",
+            "month",
+            "--date-column",
+            "applied_on",
+            "--json",
+            str(monitor_json),
+        ]
+    )
     rows = json.loads(monitor_json.read_text())
-    assert rows[0]["group"] == "all" and {r["group"] for r in rows[1:]} == {"2025-01", "2025-02", "2025-03",
-                                                                            "2025-04"}
+    assert rows[0]["group"] == "all" and {r["group"] for r in rows[1:]} == {"2025-01", "2025-02", "2025-03", "2025-04"}
     assert "CASE" in _ok(["model", "export-sql", str(pkg)])
 
 
@@ -78,8 +119,26 @@ def test_special_codes_and_application_date_from_the_cli(tmp_path: Path) -> None
     data = tmp_path / "loans.csv"
     raw.to_csv(data, index=False)
     pkg = tmp_path / "pkg"
-    _ok(["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad", "--out", str(pkg),
-         "--inner-folds", "2", "--special", "Assets=0", "--special", "Debt=0,-1"])
+    _ok(
+        [
+            "model",
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "Status",
+            "--bad",
+            "bad",
+            "--out",
+            str(pkg),
+            "--inner-folds",
+            "2",
+            "--special",
+            "Assets=0",
+            "--special",
+            "Debt=0,-1",
+        ]
+    )
     meta = json.loads((pkg / "metadata.json").read_text())
     assert meta["config"]["special"] == {"Assets": [0.0], "Debt": [0.0, -1.0]}
     assert meta["date_column"] == "applied_on" and "applied_on" not in {f["name"] for f in meta["features"]}
@@ -92,24 +151,62 @@ def test_special_codes_and_application_date_from_the_cli(tmp_path: Path) -> None
     for package in (pkg, tmp_path / "old"):
         monitor_json = tmp_path / "monitor.json"
         if package != pkg:  # a package trained without any date column
-            _ok(["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad", "--out", str(package),
-                 "--inner-folds", "2", "--drop", "applied_on"])
+            _ok(
+                [
+                    "model",
+                    "train",
+                    "--data",
+                    str(data),
+                    "--target",
+                    "Status",
+                    "--bad",
+                    "bad",
+                    "--out",
+                    str(package),
+                    "--inner-folds",
+                    "2",
+                    "--drop",
+                    "applied_on",
+                ]
+            )
         _ok(["model", "monitor", str(package), "--input", str(recent), "--by", "month", "--json", str(monitor_json)])
-        assert {r["group"] for r in json.loads(monitor_json.read_text())[1:]} == {"2025-01", "2025-02", "2025-03",
-                                                                                 "2025-04"}
+        assert {r["group"] for r in json.loads(monitor_json.read_text())[1:]} == {
+            "2025-01",
+            "2025-02",
+            "2025-03",
+            "2025-04",
+        }
     undated = tmp_path / "undated.csv"
     raw.drop(columns=["Status", "applied_on"]).to_csv(undated, index=False)
     result = runner.invoke(app, ["model", "monitor", str(pkg), "--input", str(undated), "--by", "month"])
     assert result.exit_code == 2 and "--date-column" in result.output and "applied_on" in result.output
 
 
-@pytest.mark.parametrize(("special", "named"), [("Nope=1", "Nope"), ("Home=1", "Home"), ("Assets=abc", "Assets"),
-                                                ("Assets=inf", "Assets"), ("Assets", "special")])
+@pytest.mark.parametrize(
+    ("special", "named"),
+    [("Nope=1", "Nope"), ("Home=1", "Home"), ("Assets=abc", "Assets"), ("Assets=inf", "Assets"), ("Assets", "special")],
+)
 def test_special_codes_are_checked(tmp_path: Path, special: str, named: str) -> None:
     data = tmp_path / "loans.csv"
     pd.read_csv(Path(__file__).parents[2] / "openice" / "datasets" / "data" / "credit_data.csv").iloc[:300].to_csv(
-        data, index=False)
-    result = runner.invoke(app, ["model", "train", "--data", str(data), "--target", "Status", "--bad", "bad",
-                                 "--out", str(tmp_path / "x"), "--special", special])
+        data, index=False
+    )
+    result = runner.invoke(
+        app,
+        [
+            "model",
+            "train",
+            "--data",
+            str(data),
+            "--target",
+            "Status",
+            "--bad",
+            "bad",
+            "--out",
+            str(tmp_path / "x"),
+            "--special",
+            special,
+        ],
+    )
     assert result.exit_code == 2 and f"{named}:" in result.output, result.output
     assert not (tmp_path / "x").exists()

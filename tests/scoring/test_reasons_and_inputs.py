@@ -9,18 +9,31 @@ from hypothesis import strategies as st
 from openice.errors import ValidationError
 from openice.scoring.scorer import Scorer
 
-APP = {"Seniority": 9, "Home": "rent", "Time": 60, "Age": 30, "Marital": "married", "Records": "no",
-       "Job": "freelance", "Expenses": 73, "Income": 129, "Assets": 0, "Debt": 0, "Amount": 800, "Price": 846}
+APP = {
+    "Seniority": 9,
+    "Home": "rent",
+    "Time": 60,
+    "Age": 30,
+    "Marital": "married",
+    "Records": "no",
+    "Job": "freelance",
+    "Expenses": 73,
+    "Income": 129,
+    "Assets": 0,
+    "Debt": 0,
+    "Amount": 800,
+    "Price": 846,
+}
 
 
 def test_reasons_are_the_scorecard_points_lost(scorer: Scorer, credit) -> None:
     cards = scorer.model.scorecard.cards
     for rec in credit.frame.iloc[:200].to_dict("records"):
         result = scorer.score(rec)
-        assert result.scorecard_points == pytest.approx(sum(c.points[c.bin_of(_prepared(scorer, rec, c.name))]
-                                                            for c in cards), abs=1e-6)
-        lost = sorted((c.max_points - c.points[c.bin_of(_prepared(scorer, rec, c.name))] for c in cards),
-                      reverse=True)
+        assert result.scorecard_points == pytest.approx(
+            sum(c.points[c.bin_of(_prepared(scorer, rec, c.name))] for c in cards), abs=1e-6
+        )
+        lost = sorted((c.max_points - c.points[c.bin_of(_prepared(scorer, rec, c.name))] for c in cards), reverse=True)
         expected = [round(v, 2) for v in lost if v > 0][:4]
         assert [r.impact for r in result.reasons] == pytest.approx(expected, abs=0.011)
         assert all(r.code and r.text for r in result.reasons)
@@ -38,8 +51,11 @@ def test_reason_direction_follows_monotone_trend(scorer: Scorer) -> None:
         regular = [p for lab, p in zip(card.labels, card.points, strict=False) if lab.startswith("[")]
         if card.trend == "ascending":  # bad rate rises with the value: points fall
             assert regular == sorted(regular, reverse=True), card.name
-            assert not any(code.endswith("_LOW") for code, lab in zip(card.codes, card.labels, strict=False)
-                           if lab.startswith("[") and card.points[card.labels.index(lab)] < max(regular))
+            assert not any(
+                code.endswith("_LOW")
+                for code, lab in zip(card.codes, card.labels, strict=False)
+                if lab.startswith("[") and card.points[card.labels.index(lab)] < max(regular)
+            )
         if card.trend == "descending":
             assert regular == sorted(regular), card.name
     # LightGBM constraints agree with the binning directions that were kept
@@ -49,8 +65,18 @@ def test_reason_direction_follows_monotone_trend(scorer: Scorer) -> None:
             assert card.trend == {1: "ascending", -1: "descending"}[direction]
 
 
-@pytest.mark.parametrize(("field", "value"), [("Income", -5), ("Age", 300), ("Income", "lots"), ("Age", [30]),
-                                              ("Home", 3.5), ("Amount", float("inf")), ("Seniority", True)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("Income", -5),
+        ("Age", 300),
+        ("Income", "lots"),
+        ("Age", [30]),
+        ("Home", 3.5),
+        ("Amount", float("inf")),
+        ("Seniority", True),
+    ],
+)
 def test_bad_values_name_the_field(scorer: Scorer, field: str, value: object) -> None:
     with pytest.raises(ValidationError) as err:
         scorer.score({**APP, field: value})
@@ -76,10 +102,17 @@ def test_batch_rejects_impossible_values(scorer: Scorer, credit) -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.fixed_dictionaries({
-    "Income": st.one_of(st.none(), st.floats(0, 1e6)), "Age": st.one_of(st.none(), st.integers(18, 99)),
-    "Home": st.one_of(st.none(), st.sampled_from(["rent", "owner", "priv", "mars"])),
-    "Seniority": st.one_of(st.none(), st.integers(0, 50)), "Amount": st.one_of(st.none(), st.floats(0, 1e5))}))
+@given(
+    st.fixed_dictionaries(
+        {
+            "Income": st.one_of(st.none(), st.floats(0, 1e6)),
+            "Age": st.one_of(st.none(), st.integers(18, 99)),
+            "Home": st.one_of(st.none(), st.sampled_from(["rent", "owner", "priv", "mars"])),
+            "Seniority": st.one_of(st.none(), st.integers(0, 50)),
+            "Amount": st.one_of(st.none(), st.floats(0, 1e5)),
+        }
+    )
+)
 def test_any_valid_or_partial_application_gets_a_finite_score(scorer: Scorer, app: dict) -> None:
     result = scorer.score(app)
     assert 0 < result.pd < 1 and math.isfinite(result.score) and result.grade

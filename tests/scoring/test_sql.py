@@ -54,10 +54,14 @@ def test_sql_matches_python_points_in_postgres(scorer: Scorer, credit) -> None:
     frame = _rows(credit)
     table = f"apps_{uuid.uuid4().hex[:12]}"
     specs = {s.name: s for s in scorer.model.schema}
-    cols = ", ".join(f'"{c}" {"TEXT" if c in specs and specs[c].kind == "categorical" else "DOUBLE PRECISION"}'
-                     for c in frame.columns)
-    values = [[None if pd.isna(v) else (float(v) if isinstance(v, np.number) else v) for v in row]
-              for row in frame.itertuples(index=False)]
+    cols = ", ".join(
+        f'"{c}" {"TEXT" if c in specs and specs[c].kind == "categorical" else "DOUBLE PRECISION"}'
+        for c in frame.columns
+    )
+    values = [
+        [None if pd.isna(v) else (float(v) if isinstance(v, np.number) else v) for v in row]
+        for row in frame.itertuples(index=False)
+    ]
     with _pg_connect() as conn:
         try:
             conn.execute(f'CREATE TABLE "{table}" ({cols})')

@@ -10,6 +10,7 @@ from openice.scoring import kernel
 
 BUDGET = kernel.ROWS_BUDGET
 
+
 def _data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     n = 4000
@@ -30,12 +31,21 @@ def _data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("leaves", [4, 15, 17, 40])
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 @pytest.mark.parametrize("budget", [BUDGET, 2_000])
-def test_flat_trees_equal_booster(leaves: int, zero_as_missing: bool, budget: int,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flat_trees_equal_booster(
+    leaves: int, zero_as_missing: bool, budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(kernel, "ROWS_BUDGET", budget)  # a small budget spaces the checkpoints out
     x, y, test = _data(leaves)
-    params = {"objective": "binary", "num_leaves": leaves, "verbose": -1, "zero_as_missing": zero_as_missing,
-              "min_data_in_leaf": 5, "max_cat_to_onehot": 4, "num_threads": 1, "seed": 0}
+    params = {
+        "objective": "binary",
+        "num_leaves": leaves,
+        "verbose": -1,
+        "zero_as_missing": zero_as_missing,
+        "min_data_in_leaf": 5,
+        "max_cat_to_onehot": 4,
+        "num_threads": 1,
+        "seed": 0,
+    }
     booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=[1]), num_boost_round=30)
     trees = kernel.FlatTrees.from_booster(booster)
     step, _, width = kernel.section(trees.ints, kernel.TREE_PARAMS)

@@ -11,8 +11,13 @@ from openice.simulation.scenario import Scenario
 
 
 def test_small_demo_end_state(tmp_path: Path, model: Path) -> None:
-    demo = run_demo(tmp_path / "demo", Scenario(borrowers=150, months=3, seed=11), on_stage=lambda _: None,
-                    write_report=False, model=model)
+    demo = run_demo(
+        tmp_path / "demo",
+        Scenario(borrowers=150, months=3, seed=11),
+        on_stage=lambda _: None,
+        write_report=False,
+        model=model,
+    )
     sim = demo.run.result
     assert demo.trial_balance == 0
     assert demo.breaches == []
@@ -31,6 +36,9 @@ def test_small_demo_end_state(tmp_path: Path, model: Path) -> None:
     assert demo.fraud["applications"] >= 3 and demo.fraud["caught"] >= demo.fraud["applications"] - demo.fraud["rings"]
     # every loan overdue at the end has one open collection case at its bucket
     with demo.run.engine.connect() as conn:
-        overdue = dict(conn.execute(text(
-            "SELECT bucket, COUNT(*) FROM loans WHERE status = 'active' AND dpd >= 1 GROUP BY bucket")).all())
+        overdue = dict(
+            conn.execute(
+                text("SELECT bucket, COUNT(*) FROM loans WHERE status = 'active' AND dpd >= 1 GROUP BY bucket")
+            ).all()
+        )
     assert {s["stage"]: s["cases"] for s in demo.collections if s["stage"] != "WO"} == overdue and overdue

@@ -13,9 +13,14 @@ from openice.simulation.scenario import Scenario, apply_change
 
 def test_change_merges_policy_pricing_boxes_and_behaviour() -> None:
     base = Scenario(borrowers=100, months=3)
-    changed = apply_change(base, {"policy": {"max_pd": 0.05, "pricing": {"C": "0.17"}},
-                                  "institutions": {"BANK-PRIME": {"credit_box": {"max_pd": 0.03}}},
-                                  "behaviour": {"macro_stress": 1.5}})
+    changed = apply_change(
+        base,
+        {
+            "policy": {"max_pd": 0.05, "pricing": {"C": "0.17"}},
+            "institutions": {"BANK-PRIME": {"credit_box": {"max_pd": 0.03}}},
+            "behaviour": {"macro_stress": 1.5},
+        },
+    )
     assert changed.policy.max_pd == 0.05 and str(changed.policy.pricing["C"]) == "0.17"
     assert changed.policy.pricing["A"] == base.policy.pricing["A"]
     prime = {i.code: i for i in changed.funders()}["BANK-PRIME"]
