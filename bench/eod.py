@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import machine_facts  # noqa: E402
 from openice.servicing.loan import BusinessModel, LoanAccount  # noqa: E402
 from openice.servicing.products import PPM, demo_products, to_ppm  # noqa: E402
-from openice.storage import tables as t  # noqa: E402
+from openice.storage import servicing_tables  # noqa: E402
 from openice.storage.days import to_day  # noqa: E402
 from openice.storage.engine import make_engine, migrate  # noqa: E402
 from openice.storage.uow import Store  # noqa: E402
@@ -41,8 +41,8 @@ from openice.storage.uow import Store  # noqa: E402
 PG_URL = os.environ.get("OPENICE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BUSINESS_DATE = date(2026, 6, 10)  # a normal day; --month-end closes 2026-06-30 instead
 TEMPLATE_PRINCIPAL = 1_000_000
-LOAN_COLUMNS = [c.name for c in t.loans.columns]
-INSTALLMENT_COLUMNS = [c.name for c in t.installments.columns]
+LOAN_COLUMNS = [c.name for c in servicing_tables.loans.columns]
+INSTALLMENT_COLUMNS = [c.name for c in servicing_tables.installments.columns]
 
 
 def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -177,7 +177,7 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
     # were recognised before they crossed it, and the book has no upfront fees.
     for column in ("bal_interest_suspense", "bal_fee_suspense", "bal_penalty_suspense", "bal_deferred_origination_fee"):
         loans[column] = np.zeros(n, dtype=np.int64)
-    for k, column in enumerate(t.PROVISION_RATE_COLUMNS):
+    for k, column in enumerate(servicing_tables.PROVISION_RATE_COLUMNS):
         loans[column] = np.array([to_ppm(templates[c][0].provision_rates[k], "x") for c in choice])
     return loans, inst
 
@@ -229,7 +229,10 @@ def load_postgres(url: str, loans: dict, inst: dict) -> None:
 
 def load_sqlite(url: str, loans: dict, inst: dict) -> None:
     engine = make_engine(url)
-    for table, columns, names in ((t.loans, loans, LOAN_COLUMNS), (t.installments, inst, INSTALLMENT_COLUMNS)):
+    for table, columns, names in (
+        (servicing_tables.loans, loans, LOAN_COLUMNS),
+        (servicing_tables.installments, inst, INSTALLMENT_COLUMNS),
+    ):
         size = len(columns[names[0]])
         for start in range(0, size, 200_000):
             rows = rows_of(columns, names, start, min(size, start + 200_000))
@@ -247,7 +250,9 @@ def opening_balances(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         sums = {
-            a: conn.execute(select(func.coalesce(func.sum(getattr(t.loans.c, f"bal_{a}")), 0))).scalar_one()
+            a: conn.execute(
+                select(func.coalesce(func.sum(getattr(servicing_tables.loans.c, f"bal_{a}")), 0))
+            ).scalar_one()
             for a in (
                 "loan_principal",
                 "interest_receivable",
@@ -257,13 +262,13 @@ def opening_balances(url: str) -> None:
             )
         }
         entry_id = conn.execute(
-            insert(t.journal_entries)
+            insert(servicing_tables.journal_entries)
             .values(loan_id=None, business_day=to_day(BUSINESS_DATE), kind="opening_balance", created_at="bench")
-            .returning(t.journal_entries.c.id)
+            .returning(servicing_tables.journal_entries.c.id)
         ).scalar_one()
         lines = [dict(entry_id=entry_id, loan_id=0, account=a, amount=int(v)) for a, v in sums.items()]
         lines.append(dict(entry_id=entry_id, loan_id=0, account="funding_cash", amount=-int(sum(sums.values()))))
-        conn.execute(insert(t.journal_lines), lines)
+        conn.execute(insert(servicing_tables.journal_lines), lines)
     engine.dispose()
 
 
@@ -275,7 +280,7 @@ def build(url: str, n: int, seed: int, business_date: date) -> float:
         conn.execute(text("UPDATE business_calendar SET business_day = :d"), {"d": to_day(business_date)})
         for p in demo_products():
             conn.execute(
-                insert(t.products).values(
+                insert(servicing_tables.products).values(
                     code=p.code, currency=p.currency, definition=json.dumps(p.to_dict()), created_at="bench"
                 )
             )
@@ -310,8 +315,13 @@ def per_loan_loop_day(url: str) -> tuple[float, int]:
     engine = make_engine(url)
     store = Store(engine)
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(select(t.loans.c.id).where(t.loans.c.status == "active"))]
-        day = conn.execute(select(t.business_calendar.c.business_day)).scalar_one()
+        ids = [
+            r[0]
+            for r in conn.execute(
+                select(servicing_tables.loans.c.id).where(servicing_tables.loans.c.status == "active")
+            )
+        ]
+        day = conn.execute(select(servicing_tables.business_calendar.c.business_day)).scalar_one()
     t0 = time.perf_counter()
     with store.begin() as uow:
         for loan_id in ids:

@@ -66,7 +66,7 @@ from openice.matching.service import Matching  # noqa: E402
 from openice.servicing.eod import run_until  # noqa: E402
 from openice.servicing.products import demo_products  # noqa: E402
 from openice.servicing.service import Servicing  # noqa: E402
-from openice.storage import tables as t  # noqa: E402
+from openice.storage import servicing_tables  # noqa: E402
 from openice.storage.engine import make_engine, migrate  # noqa: E402
 
 START = date(2026, 1, 15)
@@ -556,14 +556,16 @@ def verify(world: World, repayments: list[Sample], first_txn: int) -> dict[str, 
         booked = {
             r.id: r
             for r in conn.execute(
-                select(t.transactions).where(t.transactions.c.id > first_txn, t.transactions.c.kind == "repayment")
+                select(servicing_tables.transactions).where(
+                    servicing_tables.transactions.c.id > first_txn, servicing_tables.transactions.c.kind == "repayment"
+                )
             )
         }
         unbalanced = conn.execute(
             select(func.count()).select_from(
-                select(t.journal_lines.c.entry_id)
-                .group_by(t.journal_lines.c.entry_id)
-                .having(func.sum(t.journal_lines.c.amount) != 0)
+                select(servicing_tables.journal_lines.c.entry_id)
+                .group_by(servicing_tables.journal_lines.c.entry_id)
+                .having(func.sum(servicing_tables.journal_lines.c.amount) != 0)
                 .subquery()
             )
         ).scalar_one()
@@ -571,16 +573,16 @@ def verify(world: World, repayments: list[Sample], first_txn: int) -> dict[str, 
             (r.loan_id, r.account): int(r.total)
             for r in conn.execute(
                 select(
-                    t.journal_lines.c.loan_id,
-                    t.journal_lines.c.account,
-                    func.sum(t.journal_lines.c.amount).label("total"),
-                ).group_by(t.journal_lines.c.loan_id, t.journal_lines.c.account)
+                    servicing_tables.journal_lines.c.loan_id,
+                    servicing_tables.journal_lines.c.account,
+                    func.sum(servicing_tables.journal_lines.c.amount).label("total"),
+                ).group_by(servicing_tables.journal_lines.c.loan_id, servicing_tables.journal_lines.c.account)
             )
         }
-        snapshots = list(conn.execute(select(t.loans)))
+        snapshots = list(conn.execute(select(servicing_tables.loans)))
         stuck = conn.execute(text("SELECT count(*) FROM drawdowns WHERE status = 'routing'")).scalar_one()
     engine.dispose()
-    accounts = [c.name[4:] for c in t.loans.columns if c.name.startswith("bal_")]
+    accounts = [c.name[4:] for c in servicing_tables.loans.columns if c.name.startswith("bal_")]
     mismatched = sum(1 for row in snapshots for a in accounts if getattr(row, f"bal_{a}") != ledger.get((row.id, a), 0))
     lost = sum(1 for txn in acknowledged if txn not in booked or booked[txn].amount != 100)
     return {
@@ -597,7 +599,7 @@ def verify(world: World, repayments: list[Sample], first_txn: int) -> dict[str, 
 def max_txn(world: World) -> int:
     engine = make_engine(world.url)
     with engine.connect() as conn:
-        value = conn.execute(select(func.coalesce(func.max(t.transactions.c.id), 0))).scalar_one()
+        value = conn.execute(select(func.coalesce(func.max(servicing_tables.transactions.c.id), 0))).scalar_one()
     engine.dispose()
     return int(value)
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.eod import run_until
 from openice.servicing.loan import BusinessModel, LoanAccount, replay
 from openice.servicing.products import demo_products
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 from openice.storage.days import from_day
 from tests.conftest import START
 
@@ -91,23 +91,23 @@ def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # 
             assert stored.status == ref.status, loan_id
             assert stored.days_past_due == ref.days_past_due, loan_id
             assert stored.late_fees_charged == ref.late_fees_charged, loan_id
-            for account in L.SNAPSHOT_ACCOUNTS:
+            for account in ledger.SNAPSHOT_ACCOUNTS:
                 assert stored.balance(account) == ref.balance(account), (loan_id, account)
-            ledger = uow.loans.ledger_balances(loan_id)
-            expected = L.net_by_account(p for _, _, postings in ref.journal for p in postings)
-            assert ledger == expected, loan_id
+            books = uow.loans.ledger_balances(loan_id)
+            expected = ledger.net_by_account(p for _, _, postings in ref.journal for p in postings)
+            assert books == expected, loan_id
             assert paid(stored) == paid(ref), loan_id
-        assert uow.conn.execute(select(func.sum(t.journal_lines.c.amount))).scalar_one() == 0
+        assert uow.conn.execute(select(func.sum(servicing_tables.journal_lines.c.amount))).scalar_one() == 0
         # The run exercised referral fees, provision true-ups, payouts into the allowance, interest after payouts,
         # the platform's interest spread, non-accrual (interest and late fees held in suspense).
-        accounts = set(uow.conn.execute(select(t.journal_lines.c.account).distinct()).scalars())
+        accounts = set(uow.conn.execute(select(servicing_tables.journal_lines.c.account).distinct()).scalars())
         assert {
-            L.REFERRAL_FEE_INCOME,
-            L.PROVISION_EXPENSE,
-            L.GUARANTEE_PROVISION,
-            L.LOAN_LOSS_ALLOWANCE,
-            L.PLATFORM_INTEREST_INCOME,
-            L.INTEREST_SPREAD_INCOME,
-            L.INTEREST_SUSPENSE,
-            L.PENALTY_SUSPENSE,
+            ledger.REFERRAL_FEE_INCOME,
+            ledger.PROVISION_EXPENSE,
+            ledger.GUARANTEE_PROVISION,
+            ledger.LOAN_LOSS_ALLOWANCE,
+            ledger.PLATFORM_INTEREST_INCOME,
+            ledger.INTEREST_SPREAD_INCOME,
+            ledger.INTEREST_SUSPENSE,
+            ledger.PENALTY_SUSPENSE,
         } <= accounts

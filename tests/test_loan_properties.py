@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from openice.errors import OpeniceError, ValidationError
 from openice.money import round_half_up
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.daycount import DayCount
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, replay
 from openice.servicing.products import LoanProduct, PrepaymentMode, RepaymentMethod
@@ -61,71 +61,75 @@ operations = st.lists(
 
 def check_invariants(loan: LoanAccount, principal: int, product: LoanProduct) -> None:
     postings = [p for _, _, entry in loan.journal for p in entry]
-    ledger = L.net_by_account(postings)
+    books = ledger.net_by_account(postings)
     referral = product.referral_fee(principal) if loan.terms.business_model is BusinessModel.CAPITAL_LIGHT else 0
-    assert ledger.get(L.REFERRAL_FEE_RECEIVABLE, 0) == -ledger.get(L.REFERRAL_FEE_INCOME, 0) == referral
+    assert books.get(ledger.REFERRAL_FEE_RECEIVABLE, 0) == -books.get(ledger.REFERRAL_FEE_INCOME, 0) == referral
     # A provision is held only on a live guarantee, an allowance only on a loan the platform paid out on;
     # both are gone once the loan is closed or written off, and the provision never exceeds the principal.
-    provision, allowance = -loan.balance(L.GUARANTEE_PROVISION), -loan.balance(L.LOAN_LOSS_ALLOWANCE)
+    provision, allowance = -loan.balance(ledger.GUARANTEE_PROVISION), -loan.balance(ledger.LOAN_LOSS_ALLOWANCE)
     assert provision == 0 or (loan.guarantee_active and loan.status is LoanStatus.ACTIVE)
     assert allowance == 0 or (loan.guarantee_paid and loan.status is LoanStatus.ACTIVE)
     assert provision <= principal and allowance <= principal
     if loan.status is LoanStatus.CLOSED:
-        assert ledger.get(L.PROVISION_EXPENSE, 0) == 0, "a repaid loan leaves no provision charge"
+        assert books.get(ledger.PROVISION_EXPENSE, 0) == 0, "a repaid loan leaves no provision charge"
     # Non-accrual: what waits in suspense is never more than is still receivable, and nothing waits on a loan that
     # is closed or written off.
-    assert -loan.balance(L.INTEREST_SUSPENSE) <= loan.balance(L.INTEREST_ACCRUED) + loan.balance(L.INTEREST_RECEIVABLE)
-    assert -loan.balance(L.FEE_SUSPENSE) <= loan.balance(L.FEE_RECEIVABLE)
-    assert -loan.balance(L.PENALTY_SUSPENSE) <= loan.balance(L.PENALTY_RECEIVABLE)
+    assert -loan.balance(ledger.INTEREST_SUSPENSE) <= loan.balance(ledger.INTEREST_ACCRUED) + loan.balance(
+        ledger.INTEREST_RECEIVABLE
+    )
+    assert -loan.balance(ledger.FEE_SUSPENSE) <= loan.balance(ledger.FEE_RECEIVABLE)
+    assert -loan.balance(ledger.PENALTY_SUSPENSE) <= loan.balance(ledger.PENALTY_RECEIVABLE)
     if loan.status is not LoanStatus.ACTIVE:
-        assert all(loan.balance(a) == 0 for a in L.SUSPENSE_ACCOUNTS)
-        assert loan.balance(L.DEFERRED_FEE) == 0, "an upfront fee is all earned (or dropped) once the loan ends"
+        assert all(loan.balance(a) == 0 for a in ledger.SUSPENSE_ACCOUNTS)
+        assert loan.balance(ledger.DEFERRED_FEE) == 0, "an upfront fee is all earned (or dropped) once the loan ends"
     # Deferred and earned add up to the upfront fee (until a write-off drops what was still deferred); only a loan on
     # the platform's balance sheet defers it.
     if loan.status is not LoanStatus.WRITTEN_OFF:
         upfront = round_half_up(Decimal(principal) * product.facilitation_fee_rate)
-        assert -ledger.get(L.DEFERRED_FEE, 0) - ledger.get(L.FACILITATION_FEE_INCOME, 0) == upfront
-    assert loan.balance(L.DEFERRED_FEE) == 0 or loan.terms.business_model is BusinessModel.ON_BALANCE_SHEET
+        assert -books.get(ledger.DEFERRED_FEE, 0) - books.get(ledger.FACILITATION_FEE_INCOME, 0) == upfront
+    assert loan.balance(ledger.DEFERRED_FEE) == 0 or loan.terms.business_model is BusinessModel.ON_BALANCE_SHEET
     if loan.status is LoanStatus.WRITTEN_OFF:  # provision charged + credit loss + suspense dropped = written off
         written = -sum(
             p.amount
             for _, kind, entry in loan.journal
             if kind == "write_off"
             for p in entry
-            if p.account in L.RECEIVABLE_ACCOUNTS
+            if p.account in ledger.RECEIVABLE_ACCOUNTS
         )
         dropped = sum(
             p.amount
             for _, kind, entry in loan.journal
             if kind == "write_off"
             for p in entry
-            if p.account in (*L.SUSPENSE_ACCOUNTS, L.DEFERRED_FEE)
+            if p.account in (*ledger.SUSPENSE_ACCOUNTS, ledger.DEFERRED_FEE)
         )
-        loss = L.CREDIT_LOSS if loan.platform_bears_loss else L.INSTITUTION_CREDIT_LOSS
-        assert ledger.get(L.PROVISION_EXPENSE, 0) + ledger.get(loss, 0) + dropped == written
+        loss = ledger.CREDIT_LOSS if loan.platform_bears_loss else ledger.INSTITUTION_CREDIT_LOSS
+        assert books.get(ledger.PROVISION_EXPENSE, 0) + books.get(loss, 0) + dropped == written
         # Each loss is its bearer's alone: the platform books none of an institution's, and the other way round.
-        assert not ledger.get(L.INSTITUTION_CREDIT_LOSS if loss == L.CREDIT_LOSS else L.CREDIT_LOSS, 0)
+        assert not books.get(ledger.INSTITUTION_CREDIT_LOSS if loss == ledger.CREDIT_LOSS else ledger.CREDIT_LOSS, 0)
         assert loan.written_off == written and 0 <= loan.recovered <= written
-        assert -ledger.get(L.RECOVERY_INCOME, 0) - ledger.get(L.INSTITUTION_RECOVERY_INCOME, 0) == loan.recovered
+        assert (
+            -books.get(ledger.RECOVERY_INCOME, 0) - books.get(ledger.INSTITUTION_RECOVERY_INCOME, 0) == loan.recovered
+        )
         # A guaranteed loan is always paid out before it is written off: the institution never bears the loss.
         assert loan.guarantee_paid or not loan.terms.guaranteed
     # The guarantee is priced at its share of the fees: what it holds and has released never exceeds them.
     guarantee = sum(loan.terms.guarantee_fee(i.fee) for i in loan.installments)
-    assert -ledger.get(L.GUARANTEE_RELEASE_INCOME, 0) <= guarantee or not loan.terms.guaranteed
+    assert -books.get(ledger.GUARANTEE_RELEASE_INCOME, 0) <= guarantee or not loan.terms.guaranteed
     assert sum(p.amount for p in postings) == 0, "trial balance"
-    assert L.net_by_account(postings) == {k: v for k, v in loan.balances.items() if v}, "snapshot = ledger"
+    assert ledger.net_by_account(postings) == {k: v for k, v in loan.balances.items() if v}, "snapshot = ledger"
     repaid = sum(a for _, _, _, c, a in loan.allocation_log if c in ("principal", "principal_prepaid"))
     written_off = -sum(
         p.amount
         for on, kind, entry in loan.journal
         if kind == "write_off"
         for p in entry
-        if p.account == L.LOAN_PRINCIPAL
+        if p.account == ledger.LOAN_PRINCIPAL
     )
-    assert repaid + loan.balance(L.LOAN_PRINCIPAL) + written_off == principal
-    for account in L.SNAPSHOT_ACCOUNTS:
+    assert repaid + loan.balance(ledger.LOAN_PRINCIPAL) + written_off == principal
+    for account in ledger.SNAPSHOT_ACCOUNTS:
         value = loan.balance(account)
-        assert (value <= 0) if account in L.CREDIT_SNAPSHOT_ACCOUNTS else (value >= 0), account
+        assert (value <= 0) if account in ledger.CREDIT_SNAPSHOT_ACCOUNTS else (value >= 0), account
     for i in loan.installments:
         assert 0 <= i.principal_paid <= i.principal and 0 <= i.interest_paid <= i.interest and 0 <= i.fee_paid <= i.fee
 
@@ -181,7 +185,7 @@ def test_random_histories_keep_the_books(
                 loan.close_day(day)
                 day += timedelta(days=1)
                 if day.day == 1 and loan.status is LoanStatus.ACTIVE and loan.guarantee_active:
-                    assert -loan.balance(L.GUARANTEE_PROVISION) == loan.provision_target(), "month-end true-up"
+                    assert -loan.balance(ledger.GUARANTEE_PROVISION) == loan.provision_target(), "month-end true-up"
         elif kind == "repay" and loan.total_due():
             amount = max(1, int(loan.total_due() * fraction))
             loan.current_txn = len(txns) + 1

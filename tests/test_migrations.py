@@ -11,7 +11,7 @@ import openice.storage.api_tables
 import openice.storage.collections_tables
 import openice.storage.decisioning_tables  # noqa: F401  (their tables join the shared metadata)
 from openice.storage.engine import alembic_config
-from openice.storage.tables import metadata
+from openice.storage.schema import metadata
 
 
 def schema_drift(engine: Engine) -> list:

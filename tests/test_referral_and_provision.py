@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from openice.errors import ValidationError
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus
 from openice.servicing.products import LoanProduct, RepaymentMethod
 
@@ -24,8 +24,8 @@ FLAT = LoanProduct(
 START = date(2026, 1, 15)
 
 
-def ledger(loan: LoanAccount) -> dict[str, int]:
-    return L.net_by_account(p for _, _, postings in loan.journal for p in postings)
+def balances_of(loan: LoanAccount) -> dict[str, int]:
+    return ledger.net_by_account(p for _, _, postings in loan.journal for p in postings)
 
 
 def run(loan: LoanAccount, start: date, until: date) -> None:
@@ -45,13 +45,13 @@ def guaranteed(principal: int = 300_000) -> LoanAccount:
 @pytest.mark.parametrize(("principal", "fee"), [(10_050, 50 + 300), (10_100, 51 + 300), (300_000, 1_500 + 300)])
 def test_referral_fee_is_basis_points_half_up_plus_flat(principal: int, fee: int) -> None:
     loan = LoanAccount.originate(1, FLAT, principal, 3, START, "bank-a", BusinessModel.CAPITAL_LIGHT)
-    assert ledger(loan)[L.REFERRAL_FEE_RECEIVABLE] == fee == -ledger(loan)[L.REFERRAL_FEE_INCOME]
+    assert balances_of(loan)[ledger.REFERRAL_FEE_RECEIVABLE] == fee == -balances_of(loan)[ledger.REFERRAL_FEE_INCOME]
 
 
 @pytest.mark.parametrize("model", [BusinessModel.ON_BALANCE_SHEET, BusinessModel.TECHNOLOGY])
 def test_only_capital_light_institutions_pay_a_referral_fee(model: BusinessModel) -> None:
     loan = LoanAccount.originate(1, FLAT, 300_000, 3, START, "bank-a", model)
-    assert L.REFERRAL_FEE_INCOME not in ledger(loan)
+    assert ledger.REFERRAL_FEE_INCOME not in balances_of(loan)
 
 
 @pytest.mark.parametrize(
@@ -86,18 +86,18 @@ def test_provision_is_trued_up_at_month_end_and_consumed_by_the_payout() -> None
     the allowance absorbs 60,000 of the 300,000, credit loss 240,000."""
     loan = guaranteed()
     run(loan, START, date(2026, 2, 1))
-    assert loan.balance(L.GUARANTEE_PROVISION) == -3_000 == -ledger(loan)[L.PROVISION_EXPENSE]
+    assert loan.balance(ledger.GUARANTEE_PROVISION) == -3_000 == -balances_of(loan)[ledger.PROVISION_EXPENSE]
     assert [on for on, kind, _ in loan.journal if kind == "provision"] == [date(2026, 1, 31)]
     run(loan, date(2026, 2, 1), date(2026, 3, 1))
-    assert loan.bucket == "M1" and loan.balance(L.GUARANTEE_PROVISION) == -60_000
+    assert loan.bucket == "M1" and loan.balance(ledger.GUARANTEE_PROVISION) == -60_000
     run(loan, date(2026, 3, 1), date(2026, 3, 17))
-    assert loan.guarantee_paid and loan.balance(L.GUARANTEE_PROVISION) == 0
-    assert loan.balance(L.LOAN_LOSS_ALLOWANCE) == -60_000
+    assert loan.guarantee_paid and loan.balance(ledger.GUARANTEE_PROVISION) == 0
+    assert loan.balance(ledger.LOAN_LOSS_ALLOWANCE) == -60_000
     run(loan, date(2026, 3, 17), date(2026, 8, 20))
-    books = ledger(loan)
+    books = balances_of(loan)
     assert loan.status is LoanStatus.WRITTEN_OFF and loan.closed_on == date(2026, 8, 14)
-    assert books[L.PROVISION_EXPENSE] == 60_000 and books[L.CREDIT_LOSS] == 240_000
-    assert L.GUARANTEE_PROVISION not in books and L.LOAN_LOSS_ALLOWANCE not in books
+    assert books[ledger.PROVISION_EXPENSE] == 60_000 and books[ledger.CREDIT_LOSS] == 240_000
+    assert ledger.GUARANTEE_PROVISION not in books and ledger.LOAN_LOSS_ALLOWANCE not in books
     assert sum(books.values()) == 0
 
 
@@ -114,22 +114,22 @@ def test_the_provision_covers_the_interest_a_payout_would_pay_too() -> None:
         1, product, 300_000, 3, START, "bank-a", BusinessModel.CAPITAL_HEAVY, guarantee_payout_dpd=30
     )
     run(loan, START, date(2026, 3, 1))
-    assert (loan.bucket, loan.balance(L.INTEREST_RECEIVABLE)) == ("M1", 3_000)
+    assert (loan.bucket, loan.balance(ledger.INTEREST_RECEIVABLE)) == ("M1", 3_000)
     charges = [
-        sum(p.amount for p in postings if p.account == L.PROVISION_EXPENSE)
+        sum(p.amount for p in postings if p.account == ledger.PROVISION_EXPENSE)
         for _, kind, postings in loan.journal
         if kind == "provision"
     ]
-    assert charges == [3_000, 57_600] and loan.balance(L.GUARANTEE_PROVISION) == -60_600
+    assert charges == [3_000, 57_600] and loan.balance(ledger.GUARANTEE_PROVISION) == -60_600
 
 
 def test_a_repaid_loan_releases_its_provision() -> None:
     loan = guaranteed()
     run(loan, START, date(2026, 2, 1))
-    assert loan.balance(L.GUARANTEE_PROVISION) == -3_000
+    assert loan.balance(ledger.GUARANTEE_PROVISION) == -3_000
     loan.prepay(loan.payoff_amount(date(2026, 2, 1)), date(2026, 2, 1))
-    assert loan.status is LoanStatus.CLOSED and L.PROVISION_EXPENSE not in ledger(loan)
-    assert loan.balance(L.GUARANTEE_PROVISION) == 0
+    assert loan.status is LoanStatus.CLOSED and ledger.PROVISION_EXPENSE not in balances_of(loan)
+    assert loan.balance(ledger.GUARANTEE_PROVISION) == 0
 
 
 def test_provision_rounds_half_up() -> None:
@@ -146,13 +146,15 @@ def test_interest_after_the_payout_is_the_platforms() -> None:
     )
     run(loan, START, date(2026, 4, 20))
     (payout_day,) = [on for on, kind, _ in loan.journal if kind == "guarantee_payout"]
-    by_account: dict[str, list[date]] = {L.INTEREST_INCOME: [], L.PLATFORM_INTEREST_INCOME: []}
+    by_account: dict[str, list[date]] = {ledger.INTEREST_INCOME: [], ledger.PLATFORM_INTEREST_INCOME: []}
     for on, _, postings in loan.journal:
         for p in postings:
             if p.account in by_account:
                 by_account[p.account].append(on)
     assert payout_day == date(2026, 3, 16) and loan.funder == "platform"
-    assert max(by_account[L.INTEREST_INCOME]) < payout_day < min(by_account[L.PLATFORM_INTEREST_INCOME])
-    books = ledger(loan)
+    assert max(by_account[ledger.INTEREST_INCOME]) < payout_day < min(by_account[ledger.PLATFORM_INTEREST_INCOME])
+    books = balances_of(loan)
     booked = sum(i.interest for i in loan.installments if i.booked)
-    assert -(books[L.INTEREST_INCOME] + books[L.PLATFORM_INTEREST_INCOME]) == booked + books.get(L.INTEREST_ACCRUED, 0)
+    assert -(books[ledger.INTEREST_INCOME] + books[ledger.PLATFORM_INTEREST_INCOME]) == booked + books.get(
+        ledger.INTEREST_ACCRUED, 0
+    )

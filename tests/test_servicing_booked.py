@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from openice.servicing.service import Servicing
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 
 TERMS = dict(product_code="CASH-EI", principal=100_000, tenor=12, funder="bank-a", business_model="capital-light")
 
 
 def transactions(engine: Engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(t.transactions)).scalar_one()
+        return conn.execute(select(func.count()).select_from(servicing_tables.transactions)).scalar_one()
 
 
 def test_the_hook_runs_once_per_booking_and_its_failure_undoes_the_booking(

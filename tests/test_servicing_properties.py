@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from openice.errors import OpeniceError
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.eod import run_until
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 
 steps = st.lists(
     st.tuples(
@@ -32,11 +32,18 @@ counter = itertools.count()
 def snapshot(engine) -> tuple:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         lines = conn.execute(
-            select(func.count(), func.coalesce(func.sum(t.journal_lines.c.amount), 0)).select_from(t.journal_lines)
+            select(func.count(), func.coalesce(func.sum(servicing_tables.journal_lines.c.amount), 0)).select_from(
+                servicing_tables.journal_lines
+            )
         ).one()
-        txns = conn.execute(select(func.count()).select_from(t.transactions)).scalar_one()
+        txns = conn.execute(select(func.count()).select_from(servicing_tables.transactions)).scalar_one()
         loans = conn.execute(
-            select(t.loans.c.id, t.loans.c.status, t.loans.c.bal_loan_principal, t.loans.c.dpd).order_by(t.loans.c.id)
+            select(
+                servicing_tables.loans.c.id,
+                servicing_tables.loans.c.status,
+                servicing_tables.loans.c.bal_loan_principal,
+                servicing_tables.loans.c.dpd,
+            ).order_by(servicing_tables.loans.c.id)
         ).all()
     return tuple(lines), txns, [tuple(r) for r in loans]
 
@@ -95,11 +102,13 @@ def test_random_money_movements_keep_the_books(servicing, engine, plan, product,
         except OpeniceError:
             pass  # refused requests change nothing; the checks below hold either way
         with servicing.store.begin(readonly=True) as uow:
-            ledger = uow.loans.ledger_balances(loan_id)
+            books = uow.loans.ledger_balances(loan_id)
             stored = uow.loans.get(loan_id)
-            assert uow.conn.execute(select(func.sum(t.journal_lines.c.amount))).scalar_one() == 0
-        assert {a: ledger.get(a, 0) for a in L.SNAPSHOT_ACCOUNTS} == {a: stored.balance(a) for a in L.SNAPSHOT_ACCOUNTS}
-        assert all(stored.balance(a) >= 0 for a in L.RECEIVABLE_ACCOUNTS)
+            assert uow.conn.execute(select(func.sum(servicing_tables.journal_lines.c.amount))).scalar_one() == 0
+        assert {a: books.get(a, 0) for a in ledger.SNAPSHOT_ACCOUNTS} == {
+            a: stored.balance(a) for a in ledger.SNAPSHOT_ACCOUNTS
+        }
+        assert all(stored.balance(a) >= 0 for a in ledger.RECEIVABLE_ACCOUNTS)
     before = snapshot(engine)
     for kind, key, args, kw in list(calls):
         try:

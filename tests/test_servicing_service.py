@@ -10,24 +10,28 @@ import pytest
 from sqlalchemy import func, select
 
 from openice.errors import Conflict, Forbidden, NotFound, ValidationError
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.eod import run_until
 from openice.servicing.products import LoanProduct
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 from openice.storage.days import to_day
 from tests.conftest import START
 
 
 def trial_balance(engine) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return conn.execute(select(func.coalesce(func.sum(t.journal_lines.c.amount), 0))).scalar_one()
+        return conn.execute(select(func.coalesce(func.sum(servicing_tables.journal_lines.c.amount), 0))).scalar_one()
 
 
 def counts(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         return tuple(
             conn.execute(select(func.count()).select_from(table)).scalar_one()  # type: ignore[return-value]
-            for table in (t.journal_lines, t.transactions, t.idempotency_keys)
+            for table in (
+                servicing_tables.journal_lines,
+                servicing_tables.transactions,
+                servicing_tables.idempotency_keys,
+            )
         )
 
 
@@ -158,8 +162,10 @@ def test_reversal_replays_later_payments(servicing, engine) -> None:
     assert after.installments[1].principal_paid == 0
     assert after.days_past_due == (START + timedelta(days=70) - after.installments[0].due_date).days
     with servicing.store.begin(readonly=True) as uow:
-        ledger = uow.loans.ledger_balances(loan_id)
-    assert {a: ledger.get(a, 0) for a in L.SNAPSHOT_ACCOUNTS} == {a: after.balance(a) for a in L.SNAPSHOT_ACCOUNTS}
+        books = uow.loans.ledger_balances(loan_id)
+    assert {a: books.get(a, 0) for a in ledger.SNAPSHOT_ACCOUNTS} == {
+        a: after.balance(a) for a in ledger.SNAPSHOT_ACCOUNTS
+    }
     with pytest.raises(Conflict):
         servicing.reverse(first["transaction_id"], "rev-2")
     assert servicing.reverse(first["transaction_id"], "rev-1")["transaction_id"] == first["transaction_id"]
@@ -177,7 +183,10 @@ def test_backdated_payment_is_placed_in_history(servicing, engine) -> None:
     fixed = servicing.loan(loan_id)
     assert fixed.days_past_due == 0 and fixed.late_fees_charged == 0
     with engine.connect() as conn:
-        assert conn.execute(select(t.transactions.c.reason)).scalar_one() == "bank statement: paid on the due date"
+        assert (
+            conn.execute(select(servicing_tables.transactions.c.reason)).scalar_one()
+            == "bank statement: paid on the due date"
+        )
     assert trial_balance(engine) == 0
 
 
@@ -215,16 +224,16 @@ def test_write_off_recovery_and_guarantee_payout(servicing, engine) -> None:
     run_until(engine, START + timedelta(days=31 + 81))
     paid_out = servicing.loan(heavy)
     assert paid_out.guarantee_paid and paid_out.funder == "platform"
-    assert paid_out.balance(L.GUARANTEE_CONTRACT_ASSET) == 0
+    assert paid_out.balance(ledger.GUARANTEE_CONTRACT_ASSET) == 0
     run_until(engine, START + timedelta(days=31 + 182))
     gone = servicing.loan(light)
-    assert gone.status.value == "written_off" and gone.balance(L.LOAN_PRINCIPAL) == 0
+    assert gone.status.value == "written_off" and gone.balance(ledger.LOAN_PRINCIPAL) == 0
     with pytest.raises(Conflict):
         servicing.repay(light, 100, "too-late")
     servicing.recover(light, 50_000, "recovery-1")
     assert servicing.loan(light).recovered == 50_000
     with engine.connect() as conn:
-        kinds = {r.event_type for r in conn.execute(select(t.outbox.c.event_type).distinct())}
+        kinds = {r.event_type for r in conn.execute(select(servicing_tables.outbox.c.event_type).distinct())}
     assert {
         "loan.originated",
         "loan.guarantee_payout",
@@ -242,9 +251,9 @@ def test_manual_write_off_of_a_guaranteed_loan_pays_the_guarantee_first(servicin
     run_until(engine, date(2026, 3, 28))  # the 2026-02-15 installment is 41 days past due; February's provision
     loan = servicing.loan(heavy)
     assert loan.days_past_due == 41 and not loan.guarantee_paid
-    provision = -loan.balance(L.GUARANTEE_PROVISION)
-    owed_to_funder = loan.balance(L.LOAN_PRINCIPAL) + loan.balance(L.INTEREST_RECEIVABLE)
-    receivables = sum(loan.balance(a) for a in L.RECEIVABLE_ACCOUNTS)
+    provision = -loan.balance(ledger.GUARANTEE_PROVISION)
+    owed_to_funder = loan.balance(ledger.LOAN_PRINCIPAL) + loan.balance(ledger.INTEREST_RECEIVABLE)
+    receivables = sum(loan.balance(a) for a in ledger.RECEIVABLE_ACCOUNTS)
     assert provision > 0
     servicing.write_off(heavy, "wo-heavy")
     gone = servicing.loan(heavy)
@@ -255,19 +264,24 @@ def test_manual_write_off_of_a_guaranteed_loan_pays_the_guarantee_first(servicin
             (r.kind, r.account): r.amount
             for r in conn.execute(
                 select(
-                    t.journal_entries.c.kind,
-                    t.journal_lines.c.account,
-                    func.sum(t.journal_lines.c.amount).label("amount"),
+                    servicing_tables.journal_entries.c.kind,
+                    servicing_tables.journal_lines.c.account,
+                    func.sum(servicing_tables.journal_lines.c.amount).label("amount"),
                 )
-                .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
-                .where(t.journal_lines.c.loan_id == heavy)
-                .group_by(t.journal_entries.c.kind, t.journal_lines.c.account)
+                .join(
+                    servicing_tables.journal_entries,
+                    servicing_tables.journal_entries.c.id == servicing_tables.journal_lines.c.entry_id,
+                )
+                .where(servicing_tables.journal_lines.c.loan_id == heavy)
+                .group_by(servicing_tables.journal_entries.c.kind, servicing_tables.journal_lines.c.account)
             )
         }
-    assert by_kind[("guarantee_payout", L.FUNDING_CASH)] == owed_to_funder  # the institution is made whole
-    assert by_kind[("guarantee_payout", L.LOAN_LOSS_ALLOWANCE)] == -provision
-    assert by_kind[("write_off", L.CREDIT_LOSS)] == receivables - provision  # the platform's loss, net of the allowance
-    assert ("write_off", L.PROVISION_EXPENSE) not in by_kind  # no provision released as if the funder bore it
+    assert by_kind[("guarantee_payout", ledger.FUNDING_CASH)] == owed_to_funder  # the institution is made whole
+    assert by_kind[("guarantee_payout", ledger.LOAN_LOSS_ALLOWANCE)] == -provision
+    assert (
+        by_kind[("write_off", ledger.CREDIT_LOSS)] == receivables - provision
+    )  # the platform's loss, net of the allowance
+    assert ("write_off", ledger.PROVISION_EXPENSE) not in by_kind  # no provision released as if the funder bore it
     assert trial_balance(engine) == 0
 
 
@@ -293,10 +307,10 @@ def test_recoveries_are_capped_at_what_is_still_written_off(servicing, engine) -
     assert servicing.loan(light).recovered == 1_200_000
     # The institution funded it and bears the loss: the loss and the recoveries are its own, none the platform's.
     with servicing.store.begin(readonly=True) as uow:
-        ledger = uow.loans.ledger_balances(light)
-    assert ledger.get(L.INSTITUTION_CREDIT_LOSS) == 1_200_000
-    assert ledger.get(L.INSTITUTION_RECOVERY_INCOME) == -1_200_000
-    assert L.CREDIT_LOSS not in ledger and L.RECOVERY_INCOME not in ledger
+        books = uow.loans.ledger_balances(light)
+    assert books.get(ledger.INSTITUTION_CREDIT_LOSS) == 1_200_000
+    assert books.get(ledger.INSTITUTION_RECOVERY_INCOME) == -1_200_000
+    assert ledger.CREDIT_LOSS not in books and ledger.RECOVERY_INCOME not in books
     assert trial_balance(engine) == 0
 
 
@@ -310,18 +324,25 @@ def test_the_platforms_interest_spread_is_booked_apart(servicing, engine) -> Non
     run_until(engine, date(2026, 2, 16))
     with engine.connect() as conn:
         rows = conn.execute(
-            select(t.journal_entries.c.kind, t.journal_lines.c.account, t.journal_lines.c.amount)
-            .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+            select(
+                servicing_tables.journal_entries.c.kind,
+                servicing_tables.journal_lines.c.account,
+                servicing_tables.journal_lines.c.amount,
+            )
+            .join(
+                servicing_tables.journal_entries,
+                servicing_tables.journal_entries.c.id == servicing_tables.journal_lines.c.entry_id,
+            )
             .where(
-                t.journal_lines.c.loan_id == loan_id,
-                t.journal_lines.c.account.in_([L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME]),
+                servicing_tables.journal_lines.c.loan_id == loan_id,
+                servicing_tables.journal_lines.c.account.in_([ledger.INTEREST_INCOME, ledger.INTEREST_SPREAD_INCOME]),
             )
         ).all()
     assert sorted((r.kind, r.account, r.amount) for r in rows) == [
-        ("accrual", L.INTEREST_INCOME, -6581),
-        ("accrual", L.INTEREST_SPREAD_INCOME, -3290),
-        ("installment_due", L.INTEREST_INCOME, -5419),
-        ("installment_due", L.INTEREST_SPREAD_INCOME, -2710),
+        ("accrual", ledger.INTEREST_INCOME, -6581),
+        ("accrual", ledger.INTEREST_SPREAD_INCOME, -3290),
+        ("installment_due", ledger.INTEREST_INCOME, -5419),
+        ("installment_due", ledger.INTEREST_SPREAD_INCOME, -2710),
     ]
     with pytest.raises(ValidationError) as err:  # the platform does not pay a funder more than the borrower does
         new_loan(servicing, "too-rich", funder_rate=Decimal("0.19"))
@@ -337,12 +358,15 @@ def test_a_guaranteed_loans_fees_pay_the_guarantee_first_and_servicing_with_the_
     heavy = new_loan(servicing, "split", business_model="capital-heavy", funder="trust-b", guarantee_payout_dpd=80)
     assert servicing.loan(heavy).terms.guarantee_share_ppm == 791_667
     with servicing.store.begin(readonly=True) as uow:
-        assert uow.loans.ledger_balances(heavy)[L.GUARANTEE_LIABILITY] == -22_800
+        assert uow.loans.ledger_balances(heavy)[ledger.GUARANTEE_LIABILITY] == -22_800
     run_until(engine, date(2026, 2, 16))
     with servicing.store.begin(readonly=True) as uow:
-        ledger = uow.loans.ledger_balances(heavy)
-    assert ledger[L.GUARANTEE_RELEASE_INCOME] == -1_900 and ledger[L.FEE_INCOME] == -500
-    assert ledger[L.GUARANTEE_CONTRACT_ASSET] == 22_800 - 1_900 and ledger[L.GUARANTEE_LIABILITY] == -22_800 + 1_900
+        books = uow.loans.ledger_balances(heavy)
+    assert books[ledger.GUARANTEE_RELEASE_INCOME] == -1_900 and books[ledger.FEE_INCOME] == -500
+    assert (
+        books[ledger.GUARANTEE_CONTRACT_ASSET] == 22_800 - 1_900
+        and books[ledger.GUARANTEE_LIABILITY] == -22_800 + 1_900
+    )
     assert trial_balance(engine) == 0
 
 
@@ -370,21 +394,23 @@ def test_an_on_balance_sheet_loans_upfront_fee_is_earned_over_its_life(servicing
         172,
     ]
     with servicing.store.begin(readonly=True) as uow:
-        ledger = uow.loans.ledger_balances(loan_id)
-    assert ledger[L.DEFERRED_FEE] == -12_000 and L.FACILITATION_FEE_INCOME not in ledger  # nothing earned on day one
+        books = uow.loans.ledger_balances(loan_id)
+    assert (
+        books[ledger.DEFERRED_FEE] == -12_000 and ledger.FACILITATION_FEE_INCOME not in books
+    )  # nothing earned on day one
     run_until(engine, date(2026, 2, 16))
     with servicing.store.begin(readonly=True) as uow:
-        ledger = uow.loans.ledger_balances(loan_id)
-    assert ledger[L.FACILITATION_FEE_INCOME] == -1_742 and ledger[L.DEFERRED_FEE] == -12_000 + 1_742
+        books = uow.loans.ledger_balances(loan_id)
+    assert books[ledger.FACILITATION_FEE_INCOME] == -1_742 and books[ledger.DEFERRED_FEE] == -12_000 + 1_742
     today = servicing.business_date()
     servicing.prepay(loan_id, servicing.loan(loan_id).payoff_amount(today), "payoff")
     with servicing.store.begin(readonly=True) as uow:
-        ledger = uow.loans.ledger_balances(loan_id)
-    assert ledger[L.FACILITATION_FEE_INCOME] == -12_000 and not ledger.get(L.DEFERRED_FEE)
+        books = uow.loans.ledger_balances(loan_id)
+    assert books[ledger.FACILITATION_FEE_INCOME] == -12_000 and not books.get(ledger.DEFERRED_FEE)
     assert trial_balance(engine) == 0
 
 
-INCOME = (L.INTEREST_INCOME, L.INTEREST_SPREAD_INCOME, L.FEE_INCOME, L.PENALTY_INCOME)
+INCOME = (ledger.INTEREST_INCOME, ledger.INTEREST_SPREAD_INCOME, ledger.FEE_INCOME, ledger.PENALTY_INCOME)
 
 
 def test_a_loan_past_90_dpd_earns_nothing_until_it_pays(servicing, engine) -> None:
@@ -399,32 +425,39 @@ def test_a_loan_past_90_dpd_earns_nothing_until_it_pays(servicing, engine) -> No
     def income(since: date) -> dict[str, int]:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(t.journal_lines.c.account, func.sum(t.journal_lines.c.amount))
-                .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
-                .where(
-                    t.journal_lines.c.loan_id == loan_id,
-                    t.journal_entries.c.business_day >= to_day(since),
-                    t.journal_lines.c.account.in_(INCOME),
+                select(servicing_tables.journal_lines.c.account, func.sum(servicing_tables.journal_lines.c.amount))
+                .join(
+                    servicing_tables.journal_entries,
+                    servicing_tables.journal_entries.c.id == servicing_tables.journal_lines.c.entry_id,
                 )
-                .group_by(t.journal_lines.c.account)
+                .where(
+                    servicing_tables.journal_lines.c.loan_id == loan_id,
+                    servicing_tables.journal_entries.c.business_day >= to_day(since),
+                    servicing_tables.journal_lines.c.account.in_(INCOME),
+                )
+                .group_by(servicing_tables.journal_lines.c.account)
             ).all()
         return {account: -amount for account, amount in rows if amount}
 
     assert income(date(2026, 5, 16)) == {}
-    assert income(date(2026, 5, 15)) == {L.PENALTY_INCOME: income(date(2026, 5, 15))[L.PENALTY_INCOME]}  # 90 DPD
-    held = {account: -loan.balance(account) for account in L.SUSPENSE_ACCOUNTS}
+    assert income(date(2026, 5, 15)) == {
+        ledger.PENALTY_INCOME: income(date(2026, 5, 15))[ledger.PENALTY_INCOME]
+    }  # 90 DPD
+    held = {account: -loan.balance(account) for account in ledger.SUSPENSE_ACCOUNTS}
     assert all(held.values())  # the installments of 06-15 and 07-15 and the late fees since 05-16
-    assert held[L.INTEREST_SUSPENSE] <= loan.balance(L.INTEREST_ACCRUED) + loan.balance(L.INTEREST_RECEIVABLE)
+    assert held[ledger.INTEREST_SUSPENSE] <= loan.balance(ledger.INTEREST_ACCRUED) + loan.balance(
+        ledger.INTEREST_RECEIVABLE
+    )
     servicing.repay(loan_id, loan.total_due(), "catch-up")
     cured = servicing.loan(loan_id)
     # Everything billed is collected; July's month-end accrual (interest earned, not yet due) still waits.
-    accrued = cured.balance(L.INTEREST_ACCRUED)
-    assert accrued > 0 and cured.balance(L.INTEREST_SUSPENSE) == -accrued
-    assert cured.balance(L.FEE_SUSPENSE) == cured.balance(L.PENALTY_SUSPENSE) == 0
+    accrued = cured.balance(ledger.INTEREST_ACCRUED)
+    assert accrued > 0 and cured.balance(ledger.INTEREST_SUSPENSE) == -accrued
+    assert cured.balance(ledger.FEE_SUSPENSE) == cured.balance(ledger.PENALTY_SUSPENSE) == 0
     assert income(date(2026, 8, 3)) == {
-        L.INTEREST_INCOME: held[L.INTEREST_SUSPENSE] - accrued,
-        L.FEE_INCOME: held[L.FEE_SUSPENSE],
-        L.PENALTY_INCOME: held[L.PENALTY_SUSPENSE],
+        ledger.INTEREST_INCOME: held[ledger.INTEREST_SUSPENSE] - accrued,
+        ledger.FEE_INCOME: held[ledger.FEE_SUSPENSE],
+        ledger.PENALTY_INCOME: held[ledger.PENALTY_SUSPENSE],
     }
     assert trial_balance(engine) == 0
 
@@ -449,16 +482,16 @@ def test_concurrent_duplicates_apply_once(servicing, engine) -> None:
     assert all(isinstance(r, dict) for r in results), [r for r in results if not isinstance(r, dict)]
     assert len({r["transaction_id"] for r in results}) == 1  # type: ignore[index]
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(t.transactions)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(servicing_tables.transactions)).scalar_one() == 1
     assert trial_balance(engine) == 0
 
 
 def referral_owed(engine) -> dict[int, int]:  # type: ignore[no-untyped-def]
-    lines = t.journal_lines.c
+    lines = servicing_tables.journal_lines.c
     with engine.connect() as conn:
         rows = conn.execute(
             select(lines.loan_id, func.sum(lines.amount))
-            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE)
+            .where(lines.account == ledger.REFERRAL_FEE_RECEIVABLE)
             .group_by(lines.loan_id)
         )
         return {loan_id: int(owed) for loan_id, owed in rows}

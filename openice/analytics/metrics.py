@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from openice.analytics import definitions as d
+from openice.analytics import definitions
 from openice.analytics.backends import PD_SCHEMA, Backend
 from openice.errors import ValidationError
 from openice.storage.days import from_day, to_day
@@ -69,7 +69,7 @@ class MetricSet:
     by: tuple[str, ...]
     engine: str
     metrics: dict[str, Metric] = field(default_factory=dict)
-    collection_window: d.CollectionWindow = d.CollectionWindow.CALENDAR_MONTH
+    collection_window: definitions.CollectionWindow = definitions.CollectionWindow.CALENDAR_MONTH
     last_closed_day: date | None = None  # the book's, when known (not for a Parquet snapshot)
 
     @property
@@ -183,10 +183,10 @@ def compute(
     period: Period,
     as_of: date | None = None,
     by: Sequence[str] = (),
-    thresholds: d.Thresholds | None = None,
+    thresholds: definitions.Thresholds | None = None,
     pd_frame: Any = None,
     on_step: Callable[[str], None] | None = None,
-    collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+    collection_window: definitions.CollectionWindow | str = definitions.CollectionWindow.CALENDAR_MONTH,
     last_closed_day: date | None = None,
 ) -> MetricSet:
     """Every metric for `period`, observed as of `as_of` (default: the period's end, or the book's last closed day
@@ -226,24 +226,24 @@ def compute_splits(
     period: Period,
     as_of: date | None = None,
     splits: Sequence[Sequence[str]] = ((),),
-    thresholds: d.Thresholds | None = None,
+    thresholds: definitions.Thresholds | None = None,
     pd_frame: Any = None,
     on_step: Callable[[str], None] | None = None,
-    collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+    collection_window: definitions.CollectionWindow | str = definitions.CollectionWindow.CALENDAR_MONTH,
     last_closed_day: date | None = None,
 ) -> list[MetricSet]:
     """`compute` for each split of `splits` (one `MetricSet` each, in order) from one build of the fact tables:
     the facts do not depend on the split and are most of the work, and every split then reads the same facts.
 
     `on_step` is called for each of `FACT_STEPS` once, then for each of `METRIC_STEPS` once per split."""
-    th = thresholds or d.Thresholds()
-    window = d.CollectionWindow.parse(collection_window)
+    th = thresholds or definitions.Thresholds()
+    window = definitions.CollectionWindow.parse(collection_window)
     as_of = closed_as_of(period, as_of, last_closed_day)
     splits = [tuple(by) for by in splits]
     if not splits:
         raise ValidationError("give at least one split (() for the totals)", field="splits")
     for by in splits:
-        d.group_cols(by)  # validates the split names
+        definitions.group_cols(by)  # validates the split names
     a, s, e = to_day(as_of), to_day(period.start), min(to_day(period.end), to_day(as_of))
     check_loan_keys(backend)
     ranges = backend.loan_ranges()
@@ -252,11 +252,11 @@ def compute_splits(
     done = on_step or (lambda name: None)
     facts: dict[str, Callable[[], None]] = {
         "loan_dues_single_day": lambda: backend.materialise(
-            "loan_dues_single_day", *(d.loan_dues_single_day(a, s, e, th, window, loans) for loans in ranges)
+            "loan_dues_single_day", *(definitions.loan_dues_single_day(a, s, e, th, window, loans) for loans in ranges)
         ),
-        "loan_dues": lambda: backend.materialise("loan_dues", d.loan_dues(a, s, e, th, window)),
-        "loan_paid": lambda: backend.materialise("loan_paid", *(d.loan_paid(a, loans) for loans in ranges)),
-        "lf": lambda: backend.materialise("lf", d.loan_facts(a, th)),
+        "loan_dues": lambda: backend.materialise("loan_dues", definitions.loan_dues(a, s, e, th, window)),
+        "loan_paid": lambda: backend.materialise("loan_paid", *(definitions.loan_paid(a, loans) for loans in ranges)),
+        "lf": lambda: backend.materialise("lf", definitions.loan_facts(a, th)),
     }
     for name, build in facts.items():
         build()
@@ -273,7 +273,7 @@ def compute_splits(
 
 
 def _metric_steps(
-    backend: Backend, out: MetricSet, th: d.Thresholds, a: int, s: int, e: int
+    backend: Backend, out: MetricSet, th: definitions.Thresholds, a: int, s: int, e: int
 ) -> dict[str, Callable[[], None]]:
     """Each of `METRIC_STEPS` for one split, reading the fact tables (as-of day `a`, period days `s`..`e`)."""
     return {
@@ -292,26 +292,26 @@ def _metric_steps(
 def check_loan_keys(backend: Backend) -> None:
     """Refuse a portfolio whose loan ids or disbursement days fall outside what the repeat-drawdown key holds,
     rather than report wrong repeat-borrower figures."""
-    (row,) = backend.query(d.loan_key_bounds())
+    (row,) = backend.query(definitions.loan_key_bounds())
     if row["min_id"] is None:
         return
-    if row["min_id"] < 0 or row["max_id"] >= 1 << d.DRAWDOWN_ID_BITS:
+    if row["min_id"] < 0 or row["max_id"] >= 1 << definitions.DRAWDOWN_ID_BITS:
         raise ValidationError(
-            f"loan ids must be in 0..2**{d.DRAWDOWN_ID_BITS}-1 for the repeat-drawdown key; this "
+            f"loan ids must be in 0..2**{definitions.DRAWDOWN_ID_BITS}-1 for the repeat-drawdown key; this "
             f"portfolio has {row['min_id']}..{row['max_id']}",
             field="loans.id",
         )
-    bound = 1 << d.DRAWDOWN_DAY_BITS
+    bound = 1 << definitions.DRAWDOWN_DAY_BITS
     if row["min_day"] <= -bound or row["max_day"] >= bound:
         raise ValidationError(
-            f"disbursement day numbers must be within ±2**{d.DRAWDOWN_DAY_BITS} days of 1970-01-01;"
+            f"disbursement day numbers must be within ±2**{definitions.DRAWDOWN_DAY_BITS} days of 1970-01-01;"
             f" this portfolio has {row['min_day']}..{row['max_day']}",
             field="loans.disbursed_day",
         )
 
 
-def _dues(backend: Backend, out: MetricSet, th: d.Thresholds) -> None:
-    rows = backend.query(d.dues(out.by))
+def _dues(backend: Backend, out: MetricSet, th: definitions.Thresholds) -> None:
+    rows = backend.query(definitions.dues(out.by))
     out.add(_ratio_metric("day1_delinquency_rate", rows, out.by, "overdue_day1", "principal_due"))
     out.add(
         _ratio_metric(
@@ -337,7 +337,7 @@ def _dues(backend: Backend, out: MetricSet, th: d.Thresholds) -> None:
 
 
 def _originations(backend: Backend, out: MetricSet, s: int, e: int) -> None:
-    rows = backend.query(d.originations(out.by, s, e))
+    rows = backend.query(definitions.originations(out.by, s, e))
     out.add(_value_metric("loans_originated", rows, out.by, "loans_originated", "count"))
     for col in ("volume", "facilitation_volume", "origination_volume", "technology_volume"):
         out.add(_value_metric(col, rows, out.by, col, "money"))
@@ -345,8 +345,8 @@ def _originations(backend: Backend, out: MetricSet, s: int, e: int) -> None:
     out.add(_ratio_metric("repeat_borrower_contribution", rows, out.by, "repeat_volume", "volume"))
 
 
-def _balances(backend: Backend, out: MetricSet, a: int, th: d.Thresholds) -> None:
-    rows = backend.query(d.balances(out.by, a, th))
+def _balances(backend: Backend, out: MetricSet, a: int, th: definitions.Thresholds) -> None:
+    rows = backend.query(definitions.balances(out.by, a, th))
     beyond = f"more than {th.m4} DPD"
     out.add(
         _value_metric(
@@ -382,11 +382,11 @@ def _balances(backend: Backend, out: MetricSet, a: int, th: d.Thresholds) -> Non
     )
     notes = {
         "M4+": f"{th.m3 + 1}-{th.m4} DPD",
-        d.OVER_M4: f"{th.m4 + 1}+ DPD, not written off; not in outstanding_balance",
+        definitions.OVER_M4: f"{th.m4 + 1}+ DPD, not written off; not in outstanding_balance",
     }
-    for bucket in d.BUCKETS:
-        name = "balance_over_180" if bucket == d.OVER_M4 else f"balance_{bucket}"
-        out.add(_value_metric(name, rows, out.by, d.bucket_column(bucket), "money", note=notes.get(bucket)))
+    for bucket in definitions.BUCKETS:
+        name = "balance_over_180" if bucket == definitions.OVER_M4 else f"balance_{bucket}"
+        out.add(_value_metric(name, rows, out.by, definitions.bucket_column(bucket), "money", note=notes.get(bucket)))
     out.add(
         _value_metric(
             "loans_over_180",
@@ -411,8 +411,8 @@ def _balances(backend: Backend, out: MetricSet, a: int, th: d.Thresholds) -> Non
 
 def _users(backend: Backend, out: MetricSet, a: int) -> None:
     for name, table, sql in (
-        ("cumulative_registered_users", "borrowers", d.registered_users(a)),
-        ("cumulative_approved_users", "credit_lines", d.approved_users(a)),
+        ("cumulative_registered_users", "borrowers", definitions.registered_users(a)),
+        ("cumulative_approved_users", "credit_lines", definitions.approved_users(a)),
     ):
         if not backend.has_table(table):
             out.add(
@@ -440,7 +440,7 @@ def _funding(backend: Backend, out: MetricSet) -> None:
             )
         )
         return
-    rows = backend.query(d.funding(out.by))
+    rows = backend.query(definitions.funding(out.by))
     metric = _ratio_metric(
         name,
         rows,
@@ -458,9 +458,9 @@ def _funding(backend: Backend, out: MetricSet) -> None:
 
 
 def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
-    rows = backend.query(d.revenue(out.by, s, e))
+    rows = backend.query(definitions.revenue(out.by, s, e))
     lines = [{"group": _group(r, out.by, line=r["line"]), "value": r["amount"] or 0} for r in rows]
-    zero_lines = {name for name, _ in d.REVENUE_LINES}
+    zero_lines = {name for name, _ in definitions.REVENUE_LINES}
     for group in {tuple(_group(r, out.by).items()) for r in rows} or {()}:
         have = {r["group"]["line"] for r in lines if tuple((k, r["group"][k]) for k in out.by) == group}
         lines += [{"group": {**dict(group), "line": n}, "value": 0} for n in sorted(zero_lines - have)]
@@ -473,7 +473,7 @@ def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
             "not platform revenue lines but are listed so the lines add up to the ledger's income.",
         )
     )
-    charge = backend.query(d.provision_charge(out.by, s, e))
+    charge = backend.query(definitions.provision_charge(out.by, s, e))
     out.add(
         _value_metric(
             "provision_for_contingent_liabilities",
@@ -488,7 +488,7 @@ def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
 
 
 def _vintages(backend: Backend, out: MetricSet, a: int) -> None:
-    rows = backend.query(d.vintages(out.by))
+    rows = backend.query(definitions.vintages(out.by))
     last_month = from_day(a).year * 12 + from_day(a).month - 1
     for n in (30, 90):
         principal: dict[tuple, int] = defaultdict(int)
@@ -526,9 +526,9 @@ def _vintages(backend: Backend, out: MetricSet, a: int) -> None:
 TRANSITIONS = (("C", "M1"), ("M1", "M2"), ("M2", "M3"), ("M3", "M4+"))
 
 
-def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: d.Thresholds) -> None:
+def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: definitions.Thresholds) -> None:
     """Roll rates and the delinquency trend, from the month-end snapshots of the last 12 months."""
-    rows = backend.query(d.month_end_buckets(out.by, s - 366, a, th))
+    rows = backend.query(definitions.month_end_buckets(out.by, s - 366, a, th))
     table: dict[tuple, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     for r in rows:
         table[tuple(r[k] for k in out.by)][r["as_of_day"]][r["bucket"]] += r["balance"] or 0
@@ -537,8 +537,8 @@ def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: d.Threshol
         dims = _group(dict(zip(out.by, key, strict=True)), out.by)
         days = sorted(months)
         for day in days:
-            total = sum(v for b, v in months[day].items() if b != d.OVER_M4)
-            over30 = sum(v for b, v in months[day].items() if b not in ("C", "M1", d.OVER_M4))
+            total = sum(v for b, v in months[day].items() if b != definitions.OVER_M4)
+            over30 = sum(v for b, v in months[day].items() if b not in ("C", "M1", definitions.OVER_M4))
             label = month_label(from_day(day).year * 12 + from_day(day).month - 1)
             trend30.append(
                 {
@@ -589,7 +589,7 @@ def _model_monitoring(backend: Backend, out: MetricSet) -> None:
     if not backend.has_table("loan_pd"):
         out.add(Metric(name, "ratio", [], "no predicted PDs given (pass a loan_id, pd, grade frame)"))
         return
-    rows = backend.query(d.model_monitoring(out.by))
+    rows = backend.query(definitions.model_monitoring(out.by))
     out.add(
         Metric(
             name,

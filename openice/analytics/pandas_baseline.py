@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlglot.executor
 
-from openice.analytics import definitions as d
+from openice.analytics import definitions
 from openice.analytics.backends import TABLES, parquet_tables
 from openice.errors import ValidationError
 from openice.storage.days import to_day
@@ -35,17 +35,21 @@ def month_key(day: pd.Series) -> pd.Series:
     return (dates.dt.year * 12 + dates.dt.month - 1).astype("Int64")
 
 
-def bucket(dpd: pd.Series, th: d.Thresholds) -> pd.Series:
+def bucket(dpd: pd.Series, th: definitions.Thresholds) -> pd.Series:
     return pd.Series(
-        np.select([dpd <= 0, dpd <= th.m1, dpd <= th.m2, dpd <= th.m3, dpd <= th.m4], list(d.BUCKETS[:-1]), d.OVER_M4),
+        np.select(
+            [dpd <= 0, dpd <= th.m1, dpd <= th.m2, dpd <= th.m3, dpd <= th.m4],
+            list(definitions.BUCKETS[:-1]),
+            definitions.OVER_M4,
+        ),
         index=dpd.index,
     )
 
 
-def collection_end(due: pd.Series, window: d.CollectionWindow) -> pd.Series:
+def collection_end(due: pd.Series, window: definitions.CollectionWindow) -> pd.Series:
     """The last day of the collection window after each due day, by pandas' own calendar (a month's offset
     keeps the day of the month, or takes the next month's last day if it is shorter), not the SQL's arithmetic."""
-    if window is d.CollectionWindow.DAYS_30:
+    if window is definitions.CollectionWindow.DAYS_30:
         return due + 30
     dates = pd.to_datetime(due, unit="D") + pd.DateOffset(months=1)
     return pd.Series((dates - pd.Timestamp(0)).dt.days, index=due.index)
@@ -75,8 +79,8 @@ def _paid_by(
     amount: pd.Series,
     prin: pd.Series,
     as_of: int,
-    th: d.Thresholds,
-    window: d.CollectionWindow,
+    th: definitions.Thresholds,
+    window: definitions.CollectionWindow,
 ) -> dict[str, pd.Series]:
     """What was paid by each of the dues metrics' cut-off days, from payments on value day `vd`."""
     return {
@@ -100,33 +104,33 @@ class PandasBackend:
         period: Any,
         as_of: date | None = None,
         by: Sequence[str] = (),
-        thresholds: d.Thresholds | None = None,
-        collection_window: d.CollectionWindow | str = d.CollectionWindow.CALENDAR_MONTH,
+        thresholds: definitions.Thresholds | None = None,
+        collection_window: definitions.CollectionWindow | str = definitions.CollectionWindow.CALENDAR_MONTH,
     ) -> None:
         self.frames = frames
-        th = thresholds or d.Thresholds()
-        w = d.CollectionWindow.parse(collection_window)
+        th = thresholds or definitions.Thresholds()
+        w = definitions.CollectionWindow.parse(collection_window)
         by = tuple(by)
         a = to_day(as_of or period.end)
         s, e = to_day(period.start), min(to_day(period.end), a)
         # The definitions `metrics.compute` asks for with these arguments, keyed by their SQL text.
         self._answers: dict[str, Callable[[], Any]] = {
-            d.loan_key_bounds(): lambda: self._loan_key_bounds(),
-            d.loan_dues_single_day(a, s, e, th, w): lambda: self._loan_dues_single_day(a, s, e, th, w),
-            d.loan_dues(a, s, e, th, w): lambda: self._loan_dues(a, s, e, th, w),
-            d.loan_paid(a): lambda: self._loan_paid(a),
-            d.loan_facts(a, th): lambda: self._loan_facts(a, th),
-            d.dues(by): lambda: self._dues(by),
-            d.originations(by, s, e): lambda: self._originations(by, s, e),
-            d.balances(by, a, th): lambda: self._balances(by, a, th),
-            d.registered_users(a): lambda: [{"users": int((frames["borrowers"].registered_day <= a).sum())}],
-            d.approved_users(a): lambda: self._approved_users(a),
-            d.funding(by): lambda: self._funding(by),
-            d.revenue(by, s, e): lambda: self._revenue(by, s, e),
-            d.provision_charge(by, s, e): lambda: self._ledger_sum(by, s, e),
-            d.vintages(by): lambda: self._vintages(by),
-            d.month_end_buckets(by, s - 366, a, th): lambda: self._month_end_buckets(by, s - 366, a, th),
-            d.model_monitoring(by): lambda: self._model_monitoring(by),
+            definitions.loan_key_bounds(): lambda: self._loan_key_bounds(),
+            definitions.loan_dues_single_day(a, s, e, th, w): lambda: self._loan_dues_single_day(a, s, e, th, w),
+            definitions.loan_dues(a, s, e, th, w): lambda: self._loan_dues(a, s, e, th, w),
+            definitions.loan_paid(a): lambda: self._loan_paid(a),
+            definitions.loan_facts(a, th): lambda: self._loan_facts(a, th),
+            definitions.dues(by): lambda: self._dues(by),
+            definitions.originations(by, s, e): lambda: self._originations(by, s, e),
+            definitions.balances(by, a, th): lambda: self._balances(by, a, th),
+            definitions.registered_users(a): lambda: [{"users": int((frames["borrowers"].registered_day <= a).sum())}],
+            definitions.approved_users(a): lambda: self._approved_users(a),
+            definitions.funding(by): lambda: self._funding(by),
+            definitions.revenue(by, s, e): lambda: self._revenue(by, s, e),
+            definitions.provision_charge(by, s, e): lambda: self._ledger_sum(by, s, e),
+            definitions.vintages(by): lambda: self._vintages(by),
+            definitions.month_end_buckets(by, s - 366, a, th): lambda: self._month_end_buckets(by, s - 366, a, th),
+            definitions.model_monitoring(by): lambda: self._model_monitoring(by),
         }
 
     @classmethod
@@ -215,7 +219,7 @@ class PandasBackend:
         )
 
     def _installment_facts(
-        self, as_of: int, th: d.Thresholds, window: d.CollectionWindow, only: pd.Index
+        self, as_of: int, th: definitions.Thresholds, window: definitions.CollectionWindow, only: pd.Index
     ) -> pd.DataFrame:
         """As `definitions.installment_facts`: installments ⋈ allocations, summed per installment."""
         inst = self._due_installments(as_of, only)
@@ -237,7 +241,9 @@ class PandasBackend:
         facts = inst.merge(sums, left_on=["loan_id", "seq"], right_index=True)
         return facts[facts.prepaid == 0].drop(columns="prepaid").assign(several_days=0)
 
-    def _single_day_facts(self, as_of: int, th: d.Thresholds, window: d.CollectionWindow) -> pd.DataFrame:
+    def _single_day_facts(
+        self, as_of: int, th: definitions.Thresholds, window: definitions.CollectionWindow
+    ) -> pd.DataFrame:
         """As `definitions.single_day_facts`: allocations summed per installment first, joined 1:1."""
         a = (
             self._due_allocations()
@@ -267,7 +273,7 @@ class PandasBackend:
         )
 
     @staticmethod
-    def _loan_dues_of(inf: pd.DataFrame, as_of: int, start: int, end: int, th: d.Thresholds) -> pd.DataFrame:
+    def _loan_dues_of(inf: pd.DataFrame, as_of: int, start: int, end: int, th: definitions.Thresholds) -> pd.DataFrame:
         inf = inf.reset_index(drop=True)
         unpaid = inf.owed - inf.paid_asof > 0
         crossed30 = (inf.due_day + th.m1 <= as_of) & (inf.owed - inf.paid_30 > 0)
@@ -312,12 +318,12 @@ class PandasBackend:
         )
 
     def _loan_dues_single_day(
-        self, as_of: int, start: int, end: int, th: d.Thresholds, window: d.CollectionWindow
+        self, as_of: int, start: int, end: int, th: definitions.Thresholds, window: definitions.CollectionWindow
     ) -> pd.DataFrame:
         return self._loan_dues_of(self._single_day_facts(as_of, th, window), as_of, start, end, th)
 
     def _loan_dues(
-        self, as_of: int, start: int, end: int, th: d.Thresholds, window: d.CollectionWindow
+        self, as_of: int, start: int, end: int, th: definitions.Thresholds, window: definitions.CollectionWindow
     ) -> pd.DataFrame:
         single = self.frames["loan_dues_single_day"]
         several = single.index[single.several_days > 0]
@@ -342,7 +348,7 @@ class PandasBackend:
         )
         return paid.groupby("loan_id").sum()
 
-    def _loan_facts(self, as_of: int, th: d.Thresholds) -> pd.DataFrame:
+    def _loan_facts(self, as_of: int, th: definitions.Thresholds) -> pd.DataFrame:
         e, p = self.frames["loan_dues"], self.frames["loan_paid"]
         loans = self.frames["loans"]
         lf = (
@@ -434,17 +440,17 @@ class PandasBackend:
             },
         )
 
-    def _balances(self, by: Sequence[str], as_of: int, th: d.Thresholds) -> list[Row]:
+    def _balances(self, by: Sequence[str], as_of: int, th: definitions.Thresholds) -> list[Row]:
         lf = self.frames["lf"]
         dpd = (as_of + 1 - lf.overdue_since).fillna(0).astype("int64")
         buckets, within = bucket(dpd, th), dpd <= th.m4
         owing = lf.outstanding > 0
-        columns = [d.bucket_column(b) for b in d.BUCKETS]
+        columns = [definitions.bucket_column(b) for b in definitions.BUCKETS]
         q = lf.assign(
             outstanding=lf.outstanding.where(within, 0),
             loans_outstanding=(owing & within).astype("int64"),
             loans_over_180=(owing & ~within).astype("int64"),
-            **{d.bucket_column(b): lf.outstanding.where(buckets == b, 0) for b in d.BUCKETS},
+            **{definitions.bucket_column(b): lf.outstanding.where(buckets == b, 0) for b in definitions.BUCKETS},
         )
         return grouped(
             q,
@@ -505,14 +511,15 @@ class PandasBackend:
         """The line of each (business model, account) pair comes from `REVENUE_LINES`' own SQL conditions,
         evaluated on the few distinct pairs."""
         lines = self._ledger(start, end)
-        lines = lines[lines.account.isin(d.INCOME_ACCOUNTS)]
+        lines = lines[lines.account.isin(definitions.INCOME_ACCOUNTS)]
         if lines.empty:  # grouped on the line: no rows at all
             return []
         pairs = lines[["business_model", "account"]].drop_duplicates()
         case = (
             "CASE "
             + " ".join(
-                f"WHEN {cond.format(m='business_model', a='account')} THEN '{name}'" for name, cond in d.REVENUE_LINES
+                f"WHEN {cond.format(m='business_model', a='account')} THEN '{name}'"
+                for name, cond in definitions.REVENUE_LINES
             )
             + " END"
         )
@@ -539,7 +546,7 @@ class PandasBackend:
             bal90=("bal90", "sum"),
         )
 
-    def _month_end_buckets(self, by: Sequence[str], from_day: int, as_of: int, th: d.Thresholds) -> list[Row]:
+    def _month_end_buckets(self, by: Sequence[str], from_day: int, as_of: int, th: definitions.Thresholds) -> list[Row]:
         s = self.frames["portfolio_snapshots"]
         s = s[(s.status != "written_off") & s.status.notna() & (s.as_of_day >= from_day) & (s.as_of_day <= as_of)]
         s = s.merge(self.frames["lf"][["loan_id", *by]], on="loan_id")

@@ -19,16 +19,14 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, insert, select, update
 
 from openice.errors import NotFound, ValidationError
-from openice.storage import api_tables as a
-from openice.storage import decisioning_tables as d
-from openice.storage import direct
+from openice.storage import api_tables, decisioning_tables, direct
 from openice.storage.uow import now_iso
 
 PLATFORM = "platform"
 # Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a
 # revoked or rotated key is refused by every worker from the moment the revocation commits.
-_LIVE_KEY = select(a.api_keys.c.id, a.api_keys.c.role, a.api_keys.c.tenant).where(
-    a.api_keys.c.key_hash == bindparam("key_hash"), a.api_keys.c.revoked_at.is_(None)
+_LIVE_KEY = select(api_tables.api_keys.c.id, api_tables.api_keys.c.role, api_tables.api_keys.c.tenant).where(
+    api_tables.api_keys.c.key_hash == bindparam("key_hash"), api_tables.api_keys.c.revoked_at.is_(None)
 )
 
 
@@ -75,9 +73,11 @@ class ApiKeys:
     def _check_tenant(self, conn: Any, role: Role, tenant: str) -> None:
         exists = {
             Role.INSTITUTION: lambda: conn.execute(
-                select(d.institutions.c.code).where(d.institutions.c.code == tenant)
+                select(decisioning_tables.institutions.c.code).where(decisioning_tables.institutions.c.code == tenant)
             ).first(),
-            Role.BORROWER: lambda: conn.execute(select(d.borrowers.c.id).where(d.borrowers.c.id == tenant)).first(),
+            Role.BORROWER: lambda: conn.execute(
+                select(decisioning_tables.borrowers.c.id).where(decisioning_tables.borrowers.c.id == tenant)
+            ).first(),
         }
         if role is Role.OPERATOR and tenant != PLATFORM:
             raise ValidationError(f"an operator key's tenant is {PLATFORM!r}", field="tenant")
@@ -97,7 +97,7 @@ class ApiKeys:
         with self.engine.begin() as conn:
             self._check_tenant(conn, kind, tenant)
             conn.execute(
-                insert(a.api_keys).values(
+                insert(api_tables.api_keys).values(
                     id=key_id,
                     key_hash=hash_secret(secret),
                     role=kind.value,
@@ -107,7 +107,7 @@ class ApiKeys:
                     created_by=created_by,
                 )
             )
-            row = conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).one()
+            row = conn.execute(select(api_tables.api_keys).where(api_tables.api_keys.c.id == key_id)).one()
         return {**key_view(row), "secret": secret}
 
     def rotate(self, key_id: str, by: str | None) -> dict[str, Any]:
@@ -116,8 +116,8 @@ class ApiKeys:
         new = self.create(old.role, old.tenant, old.label, by)
         with self.engine.begin() as conn:
             conn.execute(
-                update(a.api_keys)
-                .where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
+                update(api_tables.api_keys)
+                .where(api_tables.api_keys.c.id == key_id, api_tables.api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now_iso(), replaced_by=new["id"])
             )
         return new
@@ -126,15 +126,15 @@ class ApiKeys:
         self._live(key_id)
         with self.engine.begin() as conn:
             conn.execute(
-                update(a.api_keys)
-                .where(a.api_keys.c.id == key_id, a.api_keys.c.revoked_at.is_(None))
+                update(api_tables.api_keys)
+                .where(api_tables.api_keys.c.id == key_id, api_tables.api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now_iso())
             )
-            return key_view(conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).one())
+            return key_view(conn.execute(select(api_tables.api_keys).where(api_tables.api_keys.c.id == key_id)).one())
 
     def _live(self, key_id: str) -> Any:
         with self.engine.connect() as conn:
-            row = conn.execute(select(a.api_keys).where(a.api_keys.c.id == key_id)).first()
+            row = conn.execute(select(api_tables.api_keys).where(api_tables.api_keys.c.id == key_id)).first()
         if row is None:
             raise NotFound(f"no api key {key_id!r}", field="key_id")
         if row.revoked_at is not None:

@@ -29,9 +29,7 @@ from openice.decisioning.repository import DecisionRepository
 from openice.errors import ValidationError
 from openice.matching.repository import DrawdownRepository
 from openice.money import to_minor
-from openice.storage import decisioning_tables as d
-from openice.storage import direct
-from openice.storage import tables as t
+from openice.storage import decisioning_tables, direct, servicing_tables
 from openice.storage.uow import ProductRepository
 
 router = APIRouter(prefix="/v1", tags=["lending"], route_class=TransactionRoute)
@@ -40,7 +38,9 @@ SelfOrOperator = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER))]
 Reader = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]
 
 
-_CURRENCY = select(t.products.c.currency).where(t.products.c.code == bindparam("code"))  # built once
+_CURRENCY = select(servicing_tables.products.c.currency).where(
+    servicing_tables.products.c.code == bindparam("code")
+)  # built once
 
 
 def product_currency(scope: Scope, product_code: str) -> str:
@@ -59,7 +59,9 @@ def register_borrower(body: Registration, key: IdempotencyKey, tx: Operator) -> 
     def work() -> dict[str, Any]:
         result = tx.decisioning.register(body)
         tx.audit("borrower.registered", result["borrower_id"], {"existing": result["existing"]})
-        row = tx.conn.execute(select(d.borrowers).where(d.borrowers.c.id == result["borrower_id"])).one()
+        row = tx.conn.execute(
+            select(decisioning_tables.borrowers).where(decisioning_tables.borrowers.c.id == result["borrower_id"])
+        ).one()
         return _borrower(tx, row).model_dump(mode="json")
 
     return reply(tx.creates.run(tx.principal, key, "register", body.model_dump(mode="json"), work), 201)
@@ -77,7 +79,9 @@ def get_borrower(borrower_id: str, tx: Reader) -> Any:
 
 
 def _line_of(scope: Scope, decision_id: str) -> str | None:
-    return scope.conn.execute(select(d.credit_lines.c.id).where(d.credit_lines.c.decision_id == decision_id)).scalar()
+    return scope.conn.execute(
+        select(decisioning_tables.credit_lines.c.id).where(decisioning_tables.credit_lines.c.decision_id == decision_id)
+    ).scalar()
 
 
 @router.post("/borrowers/{borrower_id}/applications", status_code=201, response_model=DecisionView)
@@ -108,8 +112,8 @@ def list_decisions(
     found = rows(tx.scope, "decisions", page, borrower_id=borrower_id, outcome=outcome)
     lines = dict(
         tx.conn.execute(
-            select(d.credit_lines.c.decision_id, d.credit_lines.c.id).where(
-                d.credit_lines.c.decision_id.in_([r.id for r in found.items])
+            select(decisioning_tables.credit_lines.c.decision_id, decisioning_tables.credit_lines.c.id).where(
+                decisioning_tables.credit_lines.c.decision_id.in_([r.id for r in found.items])
             )
         ).all()
     )  # one query for the page
@@ -180,7 +184,11 @@ def list_drawdowns(
 
 
 def _drawdown_currency(scope: Scope, row: Any) -> str:
-    code = scope.conn.execute(select(d.credit_lines.c.product_code).where(d.credit_lines.c.id == row.line_id))
+    code = scope.conn.execute(
+        select(decisioning_tables.credit_lines.c.product_code).where(
+            decisioning_tables.credit_lines.c.id == row.line_id
+        )
+    )
     return product_currency(scope, code.scalar_one())
 
 

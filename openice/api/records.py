@@ -13,17 +13,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from openice.api.keys import Principal
 from openice.errors import Conflict
-from openice.storage import api_tables as a
-from openice.storage import direct
+from openice.storage import api_tables, direct
 from openice.storage.uow import now_iso
 
 # Built once: they run on every write request.
-_INSERT_AUDIT = insert(a.audit_log)
+_INSERT_AUDIT = insert(api_tables.audit_log)
 _CLAIM = {
-    name: dialect.insert(a.api_requests).on_conflict_do_nothing().returning(a.api_requests.c.scope_key)
+    name: dialect.insert(api_tables.api_requests)
+    .on_conflict_do_nothing()
+    .returning(api_tables.api_requests.c.scope_key)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_ANSWER = update(a.api_requests).where(a.api_requests.c.scope_key == bindparam("key"))
+_ANSWER = update(api_tables.api_requests).where(api_tables.api_requests.c.scope_key == bindparam("key"))
 
 
 def request_hash(operation: str, payload: Any) -> str:
@@ -47,7 +48,7 @@ class IdempotentCreates:
         self, principal: Principal, key: str, operation: str, payload: Any, work: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
         scope_key, digest = principal.scoped(key), request_hash(operation, payload)
-        table = a.api_requests
+        table = api_tables.api_requests
         claimed = direct.execute(
             self.conn,
             _CLAIM[self.conn.dialect.name],

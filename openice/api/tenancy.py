@@ -16,11 +16,7 @@ from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, selec
 from openice.api.inputs import MAX_INT64, text_problem
 from openice.api.keys import PLATFORM, Principal, Role
 from openice.errors import NotFound, ValidationError
-from openice.storage import api_tables as a
-from openice.storage import collections_tables as c
-from openice.storage import decisioning_tables as d
-from openice.storage import direct
-from openice.storage import tables as t
+from openice.storage import api_tables, collections_tables, decisioning_tables, direct, servicing_tables
 
 Rule = Callable[[Principal], ColumnElement[bool]]
 
@@ -34,12 +30,12 @@ def institution_of(p: Principal) -> str | None:
 
 
 def _funded_by(institution: str) -> ColumnElement[bool]:
-    return t.loans.c.original_funder == institution
+    return servicing_tables.loans.c.original_funder == institution
 
 
 def _loans(p: Principal) -> ColumnElement[bool]:
     if p.role is Role.BORROWER:
-        return t.loans.c.borrower_id == p.tenant
+        return servicing_tables.loans.c.borrower_id == p.tenant
     institution = institution_of(p)
     return true() if institution is None else _funded_by(institution)
 
@@ -51,8 +47,8 @@ def _own_borrower(column: Any) -> Rule:
 
 def _borrowers(p: Principal) -> ColumnElement[bool]:
     if p.role is Role.COLLECTIONS:  # the people behind the loans the agent works
-        return d.borrowers.c.id.in_(select(t.loans.c.borrower_id).where(_loans(p)))
-    return _own_borrower(d.borrowers.c.id)(p)
+        return decisioning_tables.borrowers.c.id.in_(select(servicing_tables.loans.c.borrower_id).where(_loans(p)))
+    return _own_borrower(decisioning_tables.borrowers.c.id)(p)
 
 
 def _collection_cases(p: Principal) -> ColumnElement[bool]:
@@ -63,7 +59,9 @@ def _collection_cases(p: Principal) -> ColumnElement[bool]:
     return (
         true()
         if institution is None
-        else c.collection_cases.c.loan_id.in_(select(t.loans.c.id).where(_funded_by(institution)))
+        else collections_tables.collection_cases.c.loan_id.in_(
+            select(servicing_tables.loans.c.id).where(_funded_by(institution))
+        )
     )
 
 
@@ -79,31 +77,33 @@ def _institution_owned(column: Any) -> Rule:
 
 RULES: dict[str, Rule] = {
     "loans": _loans,
-    "transactions": lambda p: t.transactions.c.loan_id.in_(select(t.loans.c.id).where(_loans(p))),
+    "transactions": lambda p: servicing_tables.transactions.c.loan_id.in_(
+        select(servicing_tables.loans.c.id).where(_loans(p))
+    ),
     "borrowers": _borrowers,
-    "decisions": _own_borrower(d.decisions.c.borrower_id),
-    "credit_lines": _own_borrower(d.credit_lines.c.borrower_id),
-    "drawdowns": _own_borrower(d.drawdowns.c.borrower_id),
-    "offers": _institution_owned(d.offers.c.institution_code),
-    "institutions": _institution_owned(d.institutions.c.code),
-    "api_keys": lambda p: true() if p.role is Role.OPERATOR else a.api_keys.c.id == p.key_id,
+    "decisions": _own_borrower(decisioning_tables.decisions.c.borrower_id),
+    "credit_lines": _own_borrower(decisioning_tables.credit_lines.c.borrower_id),
+    "drawdowns": _own_borrower(decisioning_tables.drawdowns.c.borrower_id),
+    "offers": _institution_owned(decisioning_tables.offers.c.institution_code),
+    "institutions": _institution_owned(decisioning_tables.institutions.c.code),
+    "api_keys": lambda p: true() if p.role is Role.OPERATOR else api_tables.api_keys.c.id == p.key_id,
     "audit_log": _operator_only,
     "collection_cases": _collection_cases,
     "matching_runs": _operator_only,  # every institution's shadow prices together: the platform's view of the market
 }
 TABLES: dict[str, Table] = {
-    "loans": t.loans,
-    "transactions": t.transactions,
-    "borrowers": d.borrowers,
-    "decisions": d.decisions,
-    "credit_lines": d.credit_lines,
-    "drawdowns": d.drawdowns,
-    "offers": d.offers,
-    "institutions": d.institutions,
-    "api_keys": a.api_keys,
-    "audit_log": a.audit_log,
-    "collection_cases": c.collection_cases,
-    "matching_runs": d.matching_runs,
+    "loans": servicing_tables.loans,
+    "transactions": servicing_tables.transactions,
+    "borrowers": decisioning_tables.borrowers,
+    "decisions": decisioning_tables.decisions,
+    "credit_lines": decisioning_tables.credit_lines,
+    "drawdowns": decisioning_tables.drawdowns,
+    "offers": decisioning_tables.offers,
+    "institutions": decisioning_tables.institutions,
+    "api_keys": api_tables.api_keys,
+    "audit_log": api_tables.audit_log,
+    "collection_cases": collections_tables.collection_cases,
+    "matching_runs": decisioning_tables.matching_runs,
 }
 KEYS = {"institutions": "code"}
 NAMES = {

@@ -10,11 +10,12 @@ from sqlalchemy import Connection, Select, case, func, insert, select, update
 
 from openice.collections.strategy import STAGES
 from openice.errors import NotFound
-from openice.storage import collections_tables as c
-from openice.storage import tables as t
+from openice.storage import collections_tables, servicing_tables
 from openice.storage.uow import now_iso
 
-SEVERITY = case({stage: rank for rank, stage in enumerate(STAGES)}, value=c.collection_cases.c.stage, else_=-1)
+SEVERITY = case(
+    {stage: rank for rank, stage in enumerate(STAGES)}, value=collections_tables.collection_cases.c.stage, else_=-1
+)
 
 
 class CaseRepository:
@@ -26,11 +27,15 @@ class CaseRepository:
         if self.funder is None:
             return query
         return query.where(
-            c.collection_cases.c.loan_id.in_(select(t.loans.c.id).where(t.loans.c.original_funder == self.funder))
+            collections_tables.collection_cases.c.loan_id.in_(
+                select(servicing_tables.loans.c.id).where(servicing_tables.loans.c.original_funder == self.funder)
+            )
         )
 
     def get(self, case_id: int, for_update: bool = False) -> Any:
-        query = self._scoped(select(c.collection_cases).where(c.collection_cases.c.id == case_id))
+        query = self._scoped(
+            select(collections_tables.collection_cases).where(collections_tables.collection_cases.c.id == case_id)
+        )
         if for_update and self.conn.dialect.name == "postgresql":
             query = query.with_for_update()
         row = self.conn.execute(query).first()
@@ -40,7 +45,7 @@ class CaseRepository:
 
     def queue(self, today: int, stage: str | None, assignee: str | None, limit: int) -> list[Any]:
         """Open cases due for contact today, most severe stage first, then the largest overdue amount."""
-        cases = c.collection_cases
+        cases = collections_tables.collection_cases
         query = self._scoped(select(cases).where(cases.c.status == "open", cases.c.next_contact_day <= today))
         if stage is not None:
             query = query.where(cases.c.stage == stage)
@@ -52,7 +57,7 @@ class CaseRepository:
 
     def summary(self, today: int) -> list[Any]:
         """Open cases per stage: how many, how much is overdue, how many are due today, promises pending."""
-        cases = c.collection_cases
+        cases = collections_tables.collection_cases
         query = self._scoped(
             select(
                 cases.c.stage,
@@ -71,7 +76,7 @@ class CaseRepository:
     def performance(self, first: int, last: int) -> tuple[list[Any], list[Any]]:
         """Actions between two days (inclusive): per agent and currency, and how cases opened, escalated and closed
         per stage."""
-        acts, cases = c.collection_actions, c.collection_cases
+        acts, cases = collections_tables.collection_actions, collections_tables.collection_cases
         scoped = acts.c.case_id.in_(self._scoped(select(cases.c.id)))
         window = (acts.c.business_day >= first, acts.c.business_day <= last, scoped)
 
@@ -103,21 +108,25 @@ class CaseRepository:
         return agents, flows
 
     def actions(self, case_id: int) -> list[Any]:
-        acts = c.collection_actions
+        acts = collections_tables.collection_actions
         return list(self.conn.execute(select(acts).where(acts.c.case_id == case_id).order_by(acts.c.id)))
 
     def record(self, row: Any, day: int, kind: str, **fields: Any) -> int:
         return self.conn.execute(
-            insert(c.collection_actions)
+            insert(collections_tables.collection_actions)
             .values(case_id=row.id, loan_id=row.loan_id, business_day=day, kind=kind, created_at=now_iso(), **fields)
-            .returning(c.collection_actions.c.id)
+            .returning(collections_tables.collection_actions.c.id)
         ).scalar_one()
 
     def change(self, case_id: int, **values: Any) -> None:
-        self.conn.execute(update(c.collection_cases).where(c.collection_cases.c.id == case_id).values(**values))
+        self.conn.execute(
+            update(collections_tables.collection_cases)
+            .where(collections_tables.collection_cases.c.id == case_id)
+            .values(**values)
+        )
 
     def unassigned(self, stage: str | None) -> list[tuple[int, int]]:
-        cases = c.collection_cases
+        cases = collections_tables.collection_cases
         query = self._scoped(
             select(cases.c.id, cases.c.overdue_amount).where(cases.c.status == "open", cases.c.assignee.is_(None))
         )
@@ -129,7 +138,7 @@ class CaseRepository:
 
     def open_load(self, agents: list[str]) -> dict[str, int]:
         """Open cases each agent already holds."""
-        cases = c.collection_cases
+        cases = collections_tables.collection_cases
         held = dict(
             self.conn.execute(
                 self._scoped(
@@ -146,15 +155,19 @@ class CaseRepository:
         for case_id, agent in assignment.items():
             by_agent.setdefault(agent, []).append(case_id)
         for agent, ids in by_agent.items():
-            self.conn.execute(update(c.collection_cases).where(c.collection_cases.c.id.in_(ids)).values(assignee=agent))
+            self.conn.execute(
+                update(collections_tables.collection_cases)
+                .where(collections_tables.collection_cases.c.id.in_(ids))
+                .values(assignee=agent)
+            )
         if assignment:
             rows = self.conn.execute(
-                select(c.collection_cases.c.id, c.collection_cases.c.loan_id).where(
-                    c.collection_cases.c.id.in_(list(assignment))
+                select(collections_tables.collection_cases.c.id, collections_tables.collection_cases.c.loan_id).where(
+                    collections_tables.collection_cases.c.id.in_(list(assignment))
                 )
             )
             self.conn.execute(
-                insert(c.collection_actions),
+                insert(collections_tables.collection_actions),
                 [
                     dict(
                         case_id=r.id,

@@ -12,8 +12,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, unio
 
 from openice.decisioning.pii import ENV_KEY, HASH_ENV_KEY, NEW_ENV_KEY, PiiVault
 from openice.errors import Conflict, NotFound, Unavailable, ValidationError
-from openice.storage import decisioning_tables as d
-from openice.storage import direct
+from openice.storage import decisioning_tables, direct
 from openice.storage.uow import now_iso
 
 IDENTIFIER_COLUMNS = ("national_id_hash", "mobile_hash", "device_hash")
@@ -21,8 +20,12 @@ IDENTIFIER_COLUMNS = ("national_id_hash", "mobile_hash", "device_hash")
 
 def _others(column: str) -> Any:
     query = union(
-        select(d.borrowers.c.id.label("bid")).where(d.borrowers.c[column] == bindparam(column)),
-        select(d.applications.c.borrower_id.label("bid")).where(d.applications.c[column] == bindparam(column)),
+        select(decisioning_tables.borrowers.c.id.label("bid")).where(
+            decisioning_tables.borrowers.c[column] == bindparam(column)
+        ),
+        select(decisioning_tables.applications.c.borrower_id.label("bid")).where(
+            decisioning_tables.applications.c[column] == bindparam(column)
+        ),
     ).subquery()
     return select(func.count()).select_from(query).where(query.c.bid != bindparam("borrower_id")).scalar_subquery()
 
@@ -30,8 +33,11 @@ def _others(column: str) -> Any:
 def _recent(column: str) -> Any:
     return (
         select(func.count())
-        .select_from(d.applications)
-        .where(d.applications.c[column] == bindparam(column), d.applications.c.applied_at > bindparam("since"))
+        .select_from(decisioning_tables.applications)
+        .where(
+            decisioning_tables.applications.c[column] == bindparam(column),
+            decisioning_tables.applications.c.applied_at > bindparam("since"),
+        )
         .scalar_subquery()
     )
 
@@ -42,15 +48,15 @@ _FACTS = select(
     *[_others(c).label(f"others_{c}") for c in IDENTIFIER_COLUMNS],
     *[_recent(c).label(f"recent_{c}") for c in IDENTIFIER_COLUMNS],
 )
-_BORROWER = select(d.borrowers).where(d.borrowers.c.id == bindparam("borrower_id"))
-_DECISION = select(d.decisions).where(d.decisions.c.id == bindparam("decision_id"))
-_LINE = select(d.credit_lines).where(d.credit_lines.c.id == bindparam("line_id"))
-_LISTED = select(d.blacklist.c.kind, d.blacklist.c.value_hash).where(
-    d.blacklist.c.value_hash.in_(bindparam("hashes", expanding=True))
+_BORROWER = select(decisioning_tables.borrowers).where(decisioning_tables.borrowers.c.id == bindparam("borrower_id"))
+_DECISION = select(decisioning_tables.decisions).where(decisioning_tables.decisions.c.id == bindparam("decision_id"))
+_LINE = select(decisioning_tables.credit_lines).where(decisioning_tables.credit_lines.c.id == bindparam("line_id"))
+_LISTED = select(decisioning_tables.blacklist.c.kind, decisioning_tables.blacklist.c.value_hash).where(
+    decisioning_tables.blacklist.c.value_hash.in_(bindparam("hashes", expanding=True))
 )
-_L = d.credit_lines.c
+_L = decisioning_tables.credit_lines.c
 _RESERVE_LINE = (
-    update(d.credit_lines)
+    update(decisioning_tables.credit_lines)
     .where(
         _L.id == bindparam("line_id"),
         _L.status == "active",
@@ -59,9 +65,9 @@ _RESERVE_LINE = (
     )
     .values(drawn=_L.drawn + bindparam("b_amount"))
 )
-_INSERT_APPLICATION = insert(d.applications)
-_INSERT_DECISION = insert(d.decisions)
-_INSERT_LINE = insert(d.credit_lines)
+_INSERT_APPLICATION = insert(decisioning_tables.applications)
+_INSERT_DECISION = insert(decisioning_tables.decisions)
+_INSERT_LINE = insert(decisioning_tables.credit_lines)
 
 
 class BorrowerRepository:
@@ -69,7 +75,7 @@ class BorrowerRepository:
         self.conn = conn
 
     def add(self, row: dict[str, Any]) -> None:
-        self.conn.execute(insert(d.borrowers).values(**row))
+        self.conn.execute(insert(decisioning_tables.borrowers).values(**row))
 
     def get(self, borrower_id: str) -> Any:
         row = direct.execute(self.conn, _BORROWER, {"borrower_id": borrower_id}).first()
@@ -80,17 +86,24 @@ class BorrowerRepository:
     def same_person(self, national_id_hash: str, name_hash: str) -> str | None:
         """An earlier registration of this ID under the same name: re-registering returns it (the ID fixes the DOB)."""
         row = self.conn.execute(
-            select(d.borrowers.c.id)
-            .where(d.borrowers.c.national_id_hash == national_id_hash, d.borrowers.c.name_hash == name_hash)
-            .order_by(d.borrowers.c.registered_at)
+            select(decisioning_tables.borrowers.c.id)
+            .where(
+                decisioning_tables.borrowers.c.national_id_hash == national_id_hash,
+                decisioning_tables.borrowers.c.name_hash == name_hash,
+            )
+            .order_by(decisioning_tables.borrowers.c.registered_at)
         ).first()
         return None if row is None else row.id
 
     def other_identities(self, column: str, value_hash: str, borrower_id: str) -> int:
         """Distinct other borrowers registered, or applying, with this identifier."""
         query = union(
-            select(d.borrowers.c.id.label("bid")).where(d.borrowers.c[column] == value_hash),
-            select(d.applications.c.borrower_id.label("bid")).where(d.applications.c[column] == value_hash),
+            select(decisioning_tables.borrowers.c.id.label("bid")).where(
+                decisioning_tables.borrowers.c[column] == value_hash
+            ),
+            select(decisioning_tables.applications.c.borrower_id.label("bid")).where(
+                decisioning_tables.applications.c[column] == value_hash
+            ),
         ).subquery()
         return int(
             self.conn.execute(select(func.count()).select_from(query).where(query.c.bid != borrower_id)).scalar_one()
@@ -115,8 +128,11 @@ class ApplicationRepository:
         return int(
             self.conn.execute(
                 select(func.count())
-                .select_from(d.applications)
-                .where(d.applications.c[column] == value_hash, d.applications.c.applied_at > since)
+                .select_from(decisioning_tables.applications)
+                .where(
+                    decisioning_tables.applications.c[column] == value_hash,
+                    decisioning_tables.applications.c.applied_at > since,
+                )
             ).scalar_one()
         )
 
@@ -156,8 +172,8 @@ class CreditLineRepository:
         return result.rowcount == 1
 
     def release(self, line_id: str, amount: int) -> None:
-        c = d.credit_lines.c
-        self.conn.execute(update(d.credit_lines).where(c.id == line_id).values(drawn=c.drawn - amount))
+        c = decisioning_tables.credit_lines.c
+        self.conn.execute(update(decisioning_tables.credit_lines).where(c.id == line_id).values(drawn=c.drawn - amount))
 
 
 class BlacklistRepository:
@@ -166,10 +182,14 @@ class BlacklistRepository:
 
     def add(self, kind: str, value_hash: str, reason: str, day: int) -> None:
         if not self.conn.execute(
-            select(d.blacklist.c.kind).where(d.blacklist.c.kind == kind, d.blacklist.c.value_hash == value_hash)
+            select(decisioning_tables.blacklist.c.kind).where(
+                decisioning_tables.blacklist.c.kind == kind, decisioning_tables.blacklist.c.value_hash == value_hash
+            )
         ).first():
             self.conn.execute(
-                insert(d.blacklist).values(kind=kind, value_hash=value_hash, reason=reason, added_day=day)
+                insert(decisioning_tables.blacklist).values(
+                    kind=kind, value_hash=value_hash, reason=reason, added_day=day
+                )
             )
 
     def hits(self, hashes: dict[str, str]) -> tuple[str, ...]:
@@ -190,7 +210,9 @@ def bind_pii_key(engine: Engine, vault: PiiVault | None) -> None:
     and refuse to serve while a key rotation is under way. The keys' check values are stored at first use; a
     database from before the check proves the key on one row."""
     with engine.begin() as conn:
-        stored = conn.execute(select(d.pii_key_check).where(d.pii_key_check.c.id == 1)).first()
+        stored = conn.execute(
+            select(decisioning_tables.pii_key_check).where(decisioning_tables.pii_key_check.c.id == 1)
+        ).first()
         if stored is not None and stored.rotating_to is not None:
             raise Unavailable("a key rotation is under way: finish it with `openice pii rotate`", field=ENV_KEY)
         _check_keys(conn, stored, vault)
@@ -202,7 +224,7 @@ def _check_keys(conn: Connection, stored: Any, vault: PiiVault | None) -> None:
         "(or rotate to a new one with `openice pii rotate`)",
         field=ENV_KEY,
     )
-    sample = conn.execute(select(d.borrowers.c.name_enc).limit(1)).scalar()
+    sample = conn.execute(select(decisioning_tables.borrowers.c.name_enc).limit(1)).scalar()
     if vault is None:
         if stored is not None or sample is not None:
             raise Unavailable(
@@ -215,8 +237,8 @@ def _check_keys(conn: Connection, stored: Any, vault: PiiVault | None) -> None:
             raise mismatch
         if stored.hash_check_value is None:
             conn.execute(
-                update(d.pii_key_check)
-                .where(d.pii_key_check.c.id == 1)
+                update(decisioning_tables.pii_key_check)
+                .where(decisioning_tables.pii_key_check.c.id == 1)
                 .values(hash_check_value=vault.hash_check_value())
             )
         elif not hmac.compare_digest(stored.hash_check_value, vault.hash_check_value()):
@@ -232,7 +254,7 @@ def _check_keys(conn: Connection, stored: Any, vault: PiiVault | None) -> None:
         except (InvalidTag, ValidationError):
             raise mismatch from None
     conn.execute(
-        insert(d.pii_key_check).values(
+        insert(decisioning_tables.pii_key_check).values(
             id=1, check_value=vault.check_value(), hash_check_value=vault.hash_check_value(), created_at=now_iso()
         )
     )
@@ -250,15 +272,21 @@ def rotate_pii_key(
     Returns the rows re-encrypted by this run; `on_batch(done, total)` follows the progress."""
     if old.hash_check_value() != new.hash_check_value():
         raise ValidationError("must hash as the old key does", field=NEW_ENV_KEY)
-    table = d.borrowers
+    table = decisioning_tables.borrowers
     with engine.begin() as conn:
-        stored = conn.execute(select(d.pii_key_check).where(d.pii_key_check.c.id == 1)).first()
+        stored = conn.execute(
+            select(decisioning_tables.pii_key_check).where(decisioning_tables.pii_key_check.c.id == 1)
+        ).first()
         if stored is not None and stored.rotating_to not in (None, new.check_value()):
             raise Conflict("a rotation to another key is under way: finish it with that key", field=NEW_ENV_KEY)
         if stored is not None and stored.rotating_to is None and stored.check_value == new.check_value():
             return 0  # done already (a run stopped after its last commit): running it again changes nothing
         _check_keys(conn, stored, old)
-        conn.execute(update(d.pii_key_check).where(d.pii_key_check.c.id == 1).values(rotating_to=new.check_value()))
+        conn.execute(
+            update(decisioning_tables.pii_key_check)
+            .where(decisioning_tables.pii_key_check.c.id == 1)
+            .values(rotating_to=new.check_value())
+        )
         total = conn.execute(select(func.count()).select_from(table)).scalar_one()
         rotated = conn.execute(
             select(func.count()).select_from(table).where(table.c.name_enc.startswith(f"v2:{new.key_id}:"))
@@ -286,8 +314,8 @@ def rotate_pii_key(
             on_batch(rotated + done, total)
     with engine.begin() as conn:
         conn.execute(
-            update(d.pii_key_check)
-            .where(d.pii_key_check.c.id == 1)
+            update(decisioning_tables.pii_key_check)
+            .where(decisioning_tables.pii_key_check.c.id == 1)
             .values(check_value=new.check_value(), hash_check_value=new.hash_check_value(), rotating_to=None)
         )
     return done

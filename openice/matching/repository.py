@@ -11,20 +11,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from openice.errors import NotFound
 from openice.matching.institutions import Institution
-from openice.storage import decisioning_tables as d
-from openice.storage import direct
+from openice.storage import decisioning_tables, direct
 from openice.storage.uow import now_iso
 
 # The statements of a drawdown's walk, built once with bound parameters: building a statement and its cache key
 # costs more CPU than the database spends running it.
-_ACTIVE = select(d.institutions.c.definition).where(d.institutions.c.active == 1).order_by(d.institutions.c.code)
-_Q = d.quota_usage.c
+_ACTIVE = (
+    select(decisioning_tables.institutions.c.definition)
+    .where(decisioning_tables.institutions.c.active == 1)
+    .order_by(decisioning_tables.institutions.c.code)
+)
+_Q = decisioning_tables.quota_usage.c
 _ENSURE = {
-    name: dialect.insert(d.quota_usage).on_conflict_do_nothing()
+    name: dialect.insert(decisioning_tables.quota_usage).on_conflict_do_nothing()
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _RESERVE = (
-    update(d.quota_usage)
+    update(decisioning_tables.quota_usage)
     .where(
         _Q.institution_code == bindparam("code"),
         _Q.period == bindparam("p"),
@@ -38,18 +41,26 @@ _USED = select(_Q.period, _Q.used).where(
     ((_Q.period == "D") & (_Q.period_day == bindparam("day")))
     | ((_Q.period == "M") & (_Q.period_day == bindparam("month"))),
 )
-_INSERT_DRAWDOWN = insert(d.drawdowns).returning(d.drawdowns.c.id)
-_DRAWDOWN_BY_KEY = select(d.drawdowns).where(d.drawdowns.c.idempotency_key == bindparam("key"))
-_DRAWDOWN = select(d.drawdowns).where(d.drawdowns.c.id == bindparam("drawdown_id"))
-_FINISH = update(d.drawdowns).where(d.drawdowns.c.id == bindparam("drawdown_id"))
-_INSERT_OFFER = insert(d.offers).returning(d.offers.c.id)
-_OFFER_STATUS = update(d.offers).where(d.offers.c.id == bindparam("offer_id"))
-_EXPIRED = (
-    select(d.offers)
-    .where(d.offers.c.status == "sent", d.offers.c.expires_at.is_not(None), d.offers.c.expires_at < bindparam("now"))
-    .order_by(d.offers.c.id)
+_INSERT_DRAWDOWN = insert(decisioning_tables.drawdowns).returning(decisioning_tables.drawdowns.c.id)
+_DRAWDOWN_BY_KEY = select(decisioning_tables.drawdowns).where(
+    decisioning_tables.drawdowns.c.idempotency_key == bindparam("key")
 )
-_LATEST_PRICES = select(d.matching_runs.c.prices).order_by(d.matching_runs.c.id.desc()).limit(1)
+_DRAWDOWN = select(decisioning_tables.drawdowns).where(decisioning_tables.drawdowns.c.id == bindparam("drawdown_id"))
+_FINISH = update(decisioning_tables.drawdowns).where(decisioning_tables.drawdowns.c.id == bindparam("drawdown_id"))
+_INSERT_OFFER = insert(decisioning_tables.offers).returning(decisioning_tables.offers.c.id)
+_OFFER_STATUS = update(decisioning_tables.offers).where(decisioning_tables.offers.c.id == bindparam("offer_id"))
+_EXPIRED = (
+    select(decisioning_tables.offers)
+    .where(
+        decisioning_tables.offers.c.status == "sent",
+        decisioning_tables.offers.c.expires_at.is_not(None),
+        decisioning_tables.offers.c.expires_at < bindparam("now"),
+    )
+    .order_by(decisioning_tables.offers.c.id)
+)
+_LATEST_PRICES = (
+    select(decisioning_tables.matching_runs.c.prices).order_by(decisioning_tables.matching_runs.c.id.desc()).limit(1)
+)
 
 
 @lru_cache(maxsize=1024)
@@ -79,9 +90,13 @@ class InstitutionRepository:
             active=1,
             definition=inst.model_dump_json(),
         )
-        done = self.conn.execute(update(d.institutions).where(d.institutions.c.code == inst.code).values(**values))
+        done = self.conn.execute(
+            update(decisioning_tables.institutions)
+            .where(decisioning_tables.institutions.c.code == inst.code)
+            .values(**values)
+        )
         if done.rowcount == 0:
-            self.conn.execute(insert(d.institutions).values(code=inst.code, **values))
+            self.conn.execute(insert(decisioning_tables.institutions).values(code=inst.code, **values))
 
     def active_definitions(self) -> tuple[str, ...]:
         """The active institutions' stored definitions, in code order."""
@@ -91,7 +106,9 @@ class InstitutionRepository:
         return [parse_institution(definition) for definition in self.active_definitions()]
 
     def get(self, code: str) -> Institution:
-        row = self.conn.execute(select(d.institutions.c.definition).where(d.institutions.c.code == code)).first()
+        row = self.conn.execute(
+            select(decisioning_tables.institutions.c.definition).where(decisioning_tables.institutions.c.code == code)
+        ).first()
         if row is None:
             raise NotFound(f"no institution {code!r}", field="institution")
         return Institution.model_validate_json(row.definition)
@@ -132,16 +149,16 @@ class QuotaRepository:
         return True
 
     def release(self, code: str, amount: int, periods: list[tuple[str, int, int]]) -> None:
-        c = d.quota_usage.c
+        c = decisioning_tables.quota_usage.c
         for period, day, _ in periods:
             self.conn.execute(
-                update(d.quota_usage)
+                update(decisioning_tables.quota_usage)
                 .where(c.institution_code == code, c.period == period, c.period_day == day)
                 .values(used=c.used - amount)
             )
 
     def used(self, code: str, period: str, day: int) -> int:
-        c = d.quota_usage.c
+        c = decisioning_tables.quota_usage.c
         row = self.conn.execute(
             select(c.used).where(c.institution_code == code, c.period == period, c.period_day == day)
         ).first()
@@ -167,8 +184,8 @@ class DrawdownRepository:
     def offered(self, drawdown_id: int, institution: str, reasons: dict[str, Any]) -> None:
         """Waiting for an institution that decides by hand."""
         self.conn.execute(
-            update(d.drawdowns)
-            .where(d.drawdowns.c.id == drawdown_id)
+            update(decisioning_tables.drawdowns)
+            .where(decisioning_tables.drawdowns.c.id == drawdown_id)
             .values(status="offered", institution_code=institution, reasons=json.dumps(reasons))
         )
 
@@ -223,8 +240,8 @@ class OfferRepository:
     def close(self, offer_id: int, status: str, reason: str) -> bool:
         """Move a pending offer to its answer; False when it was no longer pending (someone answered first)."""
         done = self.conn.execute(
-            update(d.offers)
-            .where(d.offers.c.id == offer_id, d.offers.c.status == "sent")
+            update(decisioning_tables.offers)
+            .where(decisioning_tables.offers.c.id == offer_id, decisioning_tables.offers.c.status == "sent")
             .values(status=status, reason=reason, answered_at=now_iso())
         )
         return done.rowcount == 1
@@ -233,14 +250,20 @@ class OfferRepository:
         return list(direct.execute(self.conn, _EXPIRED, {"now": now}))
 
     def get(self, offer_id: int) -> Any:
-        row = self.conn.execute(select(d.offers).where(d.offers.c.id == offer_id)).first()
+        row = self.conn.execute(
+            select(decisioning_tables.offers).where(decisioning_tables.offers.c.id == offer_id)
+        ).first()
         if row is None:
             raise NotFound(f"no offer {offer_id}", field="offer_id")
         return row
 
     def for_drawdown(self, drawdown_id: int) -> list[Any]:
         return list(
-            self.conn.execute(select(d.offers).where(d.offers.c.drawdown_id == drawdown_id).order_by(d.offers.c.rank))
+            self.conn.execute(
+                select(decisioning_tables.offers)
+                .where(decisioning_tables.offers.c.drawdown_id == drawdown_id)
+                .order_by(decisioning_tables.offers.c.rank)
+            )
         )
 
 
@@ -253,7 +276,7 @@ class MatchingRunRepository:
     ) -> int:
         return int(
             self.conn.execute(
-                insert(d.matching_runs)
+                insert(decisioning_tables.matching_runs)
                 .values(
                     run_day=day,
                     drawdowns=drawdowns,
@@ -262,7 +285,7 @@ class MatchingRunRepository:
                     prices=json.dumps(prices),
                     created_at=now_iso(),
                 )
-                .returning(d.matching_runs.c.id)
+                .returning(decisioning_tables.matching_runs.c.id)
             ).scalar_one()
         )
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from openice.errors import ValidationError
-from openice.scoring import kernel as k
+from openice.scoring import kernel
 from openice.scoring.features import MISSING, UNSEEN, Prepared, prepare_record
 from openice.scoring.kernel import N_REASONS, Compiled, score_columns, score_row
 from openice.scoring.model import Model
@@ -79,7 +79,7 @@ class Scorer:
             raise ValidationError("an application must be a mapping of field to value", field="application")
         values, flags = prepare_record(application, self.model.schema, self._lookup, self.model.config.special)
         c = self._compiled
-        fout, iout = np.empty(k.LOST + N_REASONS), np.empty(k.REASON + N_REASONS, dtype=np.int64)
+        fout, iout = np.empty(kernel.LOST + N_REASONS), np.empty(kernel.REASON + N_REASONS, dtype=np.int64)
         score_row(
             np.array(values, dtype=np.float64),
             c.ints,
@@ -91,16 +91,16 @@ class Scorer:
         )
         top = []
         for r in range(N_REASONS if reasons else 0):
-            code = c.reason_codes[iout[k.REASON + r]]
+            code = c.reason_codes[iout[kernel.REASON + r]]
             if code:
-                top.append(Reason(code, c.reason_texts[code], round(float(fout[k.LOST + r]), 2)))
+                top.append(Reason(code, c.reason_texts[code], round(float(fout[kernel.LOST + r]), 2)))
         return ScoreResult(
-            float(fout[k.PD]),
-            float(fout[k.SCORE]),
-            self._grades[iout[k.GRADE]],
+            float(fout[kernel.PD]),
+            float(fout[kernel.SCORE]),
+            self._grades[iout[kernel.GRADE]],
             top,
             flags,
-            round(float(fout[k.POINTS]), 2),
+            round(float(fout[kernel.POINTS]), 2),
         )
 
     # --- a batch -----------------------------------------------------------------------------------
@@ -111,13 +111,13 @@ class Scorer:
         prep = model.prepare(frame)
         values, codes = score_columns([prep.columns[s.name] for s in model.schema], prep.n, c, reasons)
         out: dict[str, Any] = {
-            "pd": values[k.PD],
-            "score": values[k.SCORE],
-            "grade": pd.Categorical.from_codes(codes[k.GRADE], categories=self._grades),
+            "pd": values[kernel.PD],
+            "score": values[kernel.SCORE],
+            "grade": pd.Categorical.from_codes(codes[kernel.GRADE], categories=self._grades),
         }
         if reasons and model.scorecard.cards:
             for r in range(N_REASONS):
-                out[f"reason_{r + 1}"] = pd.Categorical.from_codes(codes[k.REASON + r], categories=c.reason_codes)
+                out[f"reason_{r + 1}"] = pd.Categorical.from_codes(codes[kernel.REASON + r], categories=c.reason_codes)
         out["flags"] = self._flags(prep)
         return pd.DataFrame(out, index=frame.index)
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from openice.errors import OpeniceError, ValidationError
 from openice.money import fmt, format_money, parse_rate, to_minor
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.daycount import DayCount
 from openice.servicing.eod import DayReport, run_until
 from openice.servicing.products import LoanProduct, PrepaymentMode, RepaymentMethod, demo_products
@@ -227,7 +227,7 @@ def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) ->
     balances = Table(title="ledger balances")
     balances.add_column("account")
     balances.add_column(cur, justify="right")
-    for account in L.SNAPSHOT_ACCOUNTS:
+    for account in ledger.SNAPSHOT_ACCOUNTS:
         balances.add_row(account, fmt(loan.balance(account), cur))
     console.print(balances)
 

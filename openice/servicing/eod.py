@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, insert, select, text, update
 from openice.collections.daily import step_collections
 from openice.errors import ValidationError
 from openice.servicing.products import PROVISION_BUCKETS
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 from openice.storage.days import from_day
 from openice.storage.uow import now_iso
 
@@ -105,9 +105,9 @@ class DayContext:
 
     def entry(self, kind: str) -> int:
         return self.conn.execute(
-            insert(t.journal_entries)
+            insert(servicing_tables.journal_entries)
             .values(loan_id=None, business_day=self.day, kind=kind, transaction_id=None, created_at=now_iso())
-            .returning(t.journal_entries.c.id)
+            .returning(servicing_tables.journal_entries.c.id)
         ).scalar_one()
 
     def lines(self, kind: str, source: str, parts: list[tuple[str, str, str]]) -> None:
@@ -336,7 +336,7 @@ def step_provision(ctx: DayContext) -> int:
         f"CASE {BUCKET_SQL.format(dpd='dpd')} "
         + " ".join(
             f"WHEN '{bucket}' THEN {column}"
-            for bucket, column in zip(PROVISION_BUCKETS, t.PROVISION_RATE_COLUMNS, strict=True)
+            for bucket, column in zip(PROVISION_BUCKETS, servicing_tables.PROVISION_RATE_COLUMNS, strict=True)
         )
         + " END"
     )
@@ -401,10 +401,21 @@ class DayReport:
 def close_business_day(engine: Engine, after_step: Callable[[str], None] | None = None) -> DayReport:
     """Close the current business day, resuming after the last completed step of an interrupted run."""
     with engine.begin() as conn:
-        day = conn.execute(select(t.business_calendar.c.business_day).where(t.business_calendar.c.id == 1)).scalar_one()
-        conn.execute(update(t.business_calendar).where(t.business_calendar.c.id == 1).values(eod_day=day))
+        day = conn.execute(
+            select(servicing_tables.business_calendar.c.business_day).where(
+                servicing_tables.business_calendar.c.id == 1
+            )
+        ).scalar_one()
+        conn.execute(
+            update(servicing_tables.business_calendar)
+            .where(servicing_tables.business_calendar.c.id == 1)
+            .values(eod_day=day)
+        )
         done = {
-            r.step: r.rows for r in conn.execute(select(t.eod_progress).where(t.eod_progress.c.business_day == day))
+            r.step: r.rows
+            for r in conn.execute(
+                select(servicing_tables.eod_progress).where(servicing_tables.eod_progress.c.business_day == day)
+            )
         }
     params: dict[str, object] = {"d": day, "n": day + 1, "yes": True, "no": False}
     rows: dict[str, int] = {}
@@ -416,7 +427,9 @@ def close_business_day(engine: Engine, after_step: Callable[[str], None] | None 
             ctx = DayContext(conn, day, params)
             rows[name] = step(ctx)
             conn.execute(
-                insert(t.eod_progress).values(business_day=day, step=name, rows=rows[name], completed_at=now_iso())
+                insert(servicing_tables.eod_progress).values(
+                    business_day=day, step=name, rows=rows[name], completed_at=now_iso()
+                )
             )
             ctx.drop_temps()
         if after_step:
@@ -436,7 +449,7 @@ def vacuum_hot_tables(engine: Engine) -> None:
 def run_until(engine: Engine, target: date, on_day: Callable[[DayReport], None] | None = None) -> list[DayReport]:
     """Close business days until the business date reaches `target`."""
     with engine.begin() as conn:
-        current = from_day(conn.execute(select(t.business_calendar.c.business_day)).scalar_one())
+        current = from_day(conn.execute(select(servicing_tables.business_calendar.c.business_day)).scalar_one())
     if target < current:
         raise ValidationError(
             f"{target} is before the business date {current}; end of day only moves forward", field="to"

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from openice.errors import Conflict, ValidationError
 from openice.money import format_money, mul_div_half_up, round_half_up
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.daycount import DayCount
 from openice.servicing.products import (
     PPM,
@@ -158,7 +158,7 @@ class LoanAccount:
     written_off: int = 0  # what the borrower owed when the loan was written off: the most recoveries can bring
     recovered: int = 0
     closed_on: date | None = None
-    journal: list[tuple[date, str, list[L.Posting]]] = field(default_factory=list)
+    journal: list[tuple[date, str, list[ledger.Posting]]] = field(default_factory=list)
     # (transaction id, value date, installment seq or None, component, amount): where each payment went
     allocation_log: list[tuple[int | None, date, int | None, str, int]] = field(default_factory=list)
     current_txn: int | None = None
@@ -252,24 +252,24 @@ class LoanAccount:
         loan._post(
             on,
             "disbursement",
-            L.entry(
-                (L.LOAN_PRINCIPAL, L.FUNDING_CASH, principal),
-                (L.PLATFORM_CASH, L.FACILITATION_FEE_INCOME, schedule.upfront_fee - deferred),
-                (L.PLATFORM_CASH, L.DEFERRED_FEE, deferred),
-                (L.GUARANTEE_CONTRACT_ASSET, L.GUARANTEE_LIABILITY, guarantee),
-                (L.REFERRAL_FEE_RECEIVABLE, L.REFERRAL_FEE_INCOME, referral),
+            ledger.entry(
+                (ledger.LOAN_PRINCIPAL, ledger.FUNDING_CASH, principal),
+                (ledger.PLATFORM_CASH, ledger.FACILITATION_FEE_INCOME, schedule.upfront_fee - deferred),
+                (ledger.PLATFORM_CASH, ledger.DEFERRED_FEE, deferred),
+                (ledger.GUARANTEE_CONTRACT_ASSET, ledger.GUARANTEE_LIABILITY, guarantee),
+                (ledger.REFERRAL_FEE_RECEIVABLE, ledger.REFERRAL_FEE_INCOME, referral),
             ),
         )
         return loan
 
     # ---- helpers ------------------------------------------------------------------------
-    def _post(self, on: date, kind: str, postings: list[L.Posting]) -> None:
-        L.assert_balanced(postings)
+    def _post(self, on: date, kind: str, postings: list[ledger.Posting]) -> None:
+        ledger.assert_balanced(postings)
         for p in postings:
             self.balances[p.account] = self.balances.get(p.account, 0) + p.amount
-        for account in L.SNAPSHOT_ACCOUNTS:
+        for account in ledger.SNAPSHOT_ACCOUNTS:
             value = self.balances.get(account, 0)
-            if value > 0 if account in L.CREDIT_SNAPSHOT_ACCOUNTS else value < 0:
+            if value > 0 if account in ledger.CREDIT_SNAPSHOT_ACCOUNTS else value < 0:
                 raise AssertionError(f"loan {self.loan_id}: {account} went the wrong side ({value}) on {kind}")
         if postings:
             self.journal.append((on, kind, postings))
@@ -306,17 +306,17 @@ class LoanAccount:
         """Interest recognised: the funder's part and the platform's spread, or all the platform's once it has paid
         the guarantee out and holds the loan."""
         if self.guarantee_paid:
-            return [(debit, L.PLATFORM_INTEREST_INCOME, amount)]
+            return [(debit, ledger.PLATFORM_INTEREST_INCOME, amount)]
         funder = self.terms.funder_interest(amount)
-        return [(debit, L.INTEREST_INCOME, funder), (debit, L.INTEREST_SPREAD_INCOME, amount - funder)]
+        return [(debit, ledger.INTEREST_INCOME, funder), (debit, ledger.INTEREST_SPREAD_INCOME, amount - funder)]
 
     def _interest_billed(self, debit: str, amount: int) -> list[tuple[str, str, int]]:
         """Interest earned by the calendar: income, or held in suspense while the loan is in non-accrual."""
-        return [(debit, L.INTEREST_SUSPENSE, amount)] if self.non_accrual else self._interest_income(debit, amount)
+        return [(debit, ledger.INTEREST_SUSPENSE, amount)] if self.non_accrual else self._interest_income(debit, amount)
 
     def total_due(self) -> int:
         """What the borrower owes today: booked installments and late fees."""
-        return self.balance(L.PENALTY_RECEIVABLE) + sum(
+        return self.balance(ledger.PENALTY_RECEIVABLE) + sum(
             i.owed("principal") + i.owed("interest") + i.owed("fee") for i in self.installments if i.booked
         )
 
@@ -328,7 +328,7 @@ class LoanAccount:
         period = (current.due_date - current.period_start).days
         elapsed = min((on - current.period_start).days, period)
         # Never below what is already recognised (a partial prepayment can lower the period's interest).
-        return max(mul_div_half_up(current.interest, elapsed, period), self.balance(L.INTEREST_ACCRUED))
+        return max(mul_div_half_up(current.interest, elapsed, period), self.balance(ledger.INTEREST_ACCRUED))
 
     def _current_installment(self) -> InstallmentState | None:
         return next((i for i in self.installments if not i.booked), None)
@@ -361,16 +361,20 @@ class LoanAccount:
         """Installments falling due on the new business date become receivable."""
         for inst in self.installments:
             if inst.due_date == due and not inst.booked:
-                accrued = self.balance(L.INTEREST_ACCRUED)
+                accrued = self.balance(ledger.INTEREST_ACCRUED)
                 guarantee = self.terms.guarantee_fee(inst.fee) if self.guarantee_active else 0
-                postings = L.entry(
-                    (L.INTEREST_RECEIVABLE, L.INTEREST_ACCRUED, accrued),
-                    *self._interest_billed(L.INTEREST_RECEIVABLE, inst.interest - accrued),
+                postings = ledger.entry(
+                    (ledger.INTEREST_RECEIVABLE, ledger.INTEREST_ACCRUED, accrued),
+                    *self._interest_billed(ledger.INTEREST_RECEIVABLE, inst.interest - accrued),
                     # The guarantee's part of the fee was billed in advance (the contract asset) and is earned now as
                     # the platform is released from that month's risk; the rest pays for servicing.
-                    (L.FEE_RECEIVABLE, L.GUARANTEE_CONTRACT_ASSET, guarantee),
-                    (L.GUARANTEE_LIABILITY, L.GUARANTEE_RELEASE_INCOME, guarantee),
-                    (L.FEE_RECEIVABLE, L.FEE_SUSPENSE if self.non_accrual else L.FEE_INCOME, inst.fee - guarantee),
+                    (ledger.FEE_RECEIVABLE, ledger.GUARANTEE_CONTRACT_ASSET, guarantee),
+                    (ledger.GUARANTEE_LIABILITY, ledger.GUARANTEE_RELEASE_INCOME, guarantee),
+                    (
+                        ledger.FEE_RECEIVABLE,
+                        ledger.FEE_SUSPENSE if self.non_accrual else ledger.FEE_INCOME,
+                        inst.fee - guarantee,
+                    ),
                     *self._fee_earned(inst.fee_amortisation),
                 )
                 inst.booked = True
@@ -380,14 +384,14 @@ class LoanAccount:
     def _fee_earned(amount: int) -> list[tuple[str, str, int]]:
         """A deferred upfront fee earned (a period of the effective interest method can also give some back)."""
         if amount >= 0:
-            return [(L.DEFERRED_FEE, L.FACILITATION_FEE_INCOME, amount)]
-        return [(L.FACILITATION_FEE_INCOME, L.DEFERRED_FEE, -amount)]
+            return [(ledger.DEFERRED_FEE, ledger.FACILITATION_FEE_INCOME, amount)]
+        return [(ledger.FACILITATION_FEE_INCOME, ledger.DEFERRED_FEE, -amount)]
 
     def _accrue_to(self, nxt: date, day: date) -> None:
         """Month-end: recognise the interest earned so far in the current period."""
-        increment = self.accrued_interest(nxt) - self.balance(L.INTEREST_ACCRUED)
+        increment = self.accrued_interest(nxt) - self.balance(ledger.INTEREST_ACCRUED)
         if increment > 0:
-            self._post(day, "accrual", L.entry(*self._interest_billed(L.INTEREST_ACCRUED, increment)))
+            self._post(day, "accrual", ledger.entry(*self._interest_billed(ledger.INTEREST_ACCRUED, increment)))
 
     def _mark_overdue(self, day: date, nxt: date) -> None:
         overdue = [i.due_date for i in self.installments if i.booked and i.due_date <= day and i.unpaid > 0]
@@ -404,12 +408,12 @@ class LoanAccount:
         fee = min(fee, self.terms.late_fee_cap - self.late_fees_charged)
         if fee > 0:
             self.late_fees_charged += fee
-            income = L.PENALTY_SUSPENSE if self.non_accrual else L.PENALTY_INCOME
-            self._post(day, "late_fee", L.entry((L.PENALTY_RECEIVABLE, income, fee)))
+            income = ledger.PENALTY_SUSPENSE if self.non_accrual else ledger.PENALTY_INCOME
+            self._post(day, "late_fee", ledger.entry((ledger.PENALTY_RECEIVABLE, income, fee)))
 
     def guaranteed_amount(self) -> int:
         """What a payout would pay the institution today: the outstanding principal and the interest due."""
-        return self.balance(L.LOAN_PRINCIPAL) + self.balance(L.INTEREST_RECEIVABLE)
+        return self.balance(ledger.LOAN_PRINCIPAL) + self.balance(ledger.INTEREST_RECEIVABLE)
 
     def provision_target(self) -> int:
         """Month-end provision of a live guarantee: the bucket's rate x the guaranteed amount, half-up."""
@@ -418,13 +422,13 @@ class LoanAccount:
 
     def _true_up_provision(self, day: date) -> None:
         """Charge (or release) the difference between the target and the provision already held."""
-        delta = self.provision_target() + self.balance(L.GUARANTEE_PROVISION)
+        delta = self.provision_target() + self.balance(ledger.GUARANTEE_PROVISION)
         self._post(
             day,
             "provision",
-            L.entry(
-                (L.PROVISION_EXPENSE, L.GUARANTEE_PROVISION, max(delta, 0)),
-                (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, max(-delta, 0)),
+            ledger.entry(
+                (ledger.PROVISION_EXPENSE, ledger.GUARANTEE_PROVISION, max(delta, 0)),
+                (ledger.GUARANTEE_PROVISION, ledger.PROVISION_EXPENSE, max(-delta, 0)),
             ),
         )
 
@@ -433,14 +437,14 @@ class LoanAccount:
 
         The payout consumes the provision: it becomes the allowance against the loan the platform now holds."""
         payout = self.guaranteed_amount()
-        remaining = self.balance(L.GUARANTEE_CONTRACT_ASSET)
+        remaining = self.balance(ledger.GUARANTEE_CONTRACT_ASSET)
         self._post(
             day,
             "guarantee_payout",
-            L.entry(
-                (L.FUNDING_CASH, L.PLATFORM_CASH, payout),
-                (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, remaining),
-                (L.GUARANTEE_PROVISION, L.LOAN_LOSS_ALLOWANCE, -self.balance(L.GUARANTEE_PROVISION)),
+            ledger.entry(
+                (ledger.FUNDING_CASH, ledger.PLATFORM_CASH, payout),
+                (ledger.GUARANTEE_LIABILITY, ledger.GUARANTEE_CONTRACT_ASSET, remaining),
+                (ledger.GUARANTEE_PROVISION, ledger.LOAN_LOSS_ALLOWANCE, -self.balance(ledger.GUARANTEE_PROVISION)),
             ),
         )
         self.guarantee_paid = True
@@ -450,16 +454,18 @@ class LoanAccount:
         """Write off everything the borrower owes; the allowance (the provision carried over by a guarantee
         payout) absorbs its part of the loss, and what was held in suspense is no loss at all. A guaranteed loan
         always reaches this paid out, so no provision is left to release."""
-        written_off = sum(self.balance(account) for account in L.RECEIVABLE_ACCOUNTS)
-        loss = L.CREDIT_LOSS if self.platform_bears_loss else L.INSTITUTION_CREDIT_LOSS
-        pairs = [(loss, account, self.balance(account)) for account in L.RECEIVABLE_ACCOUNTS]
-        pairs.append((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, self.balance(L.GUARANTEE_CONTRACT_ASSET)))
-        pairs.append((L.LOAN_LOSS_ALLOWANCE, loss, -self.balance(L.LOAN_LOSS_ALLOWANCE)))
+        written_off = sum(self.balance(account) for account in ledger.RECEIVABLE_ACCOUNTS)
+        loss = ledger.CREDIT_LOSS if self.platform_bears_loss else ledger.INSTITUTION_CREDIT_LOSS
+        pairs = [(loss, account, self.balance(account)) for account in ledger.RECEIVABLE_ACCOUNTS]
+        pairs.append(
+            (ledger.GUARANTEE_LIABILITY, ledger.GUARANTEE_CONTRACT_ASSET, self.balance(ledger.GUARANTEE_CONTRACT_ASSET))
+        )
+        pairs.append((ledger.LOAN_LOSS_ALLOWANCE, loss, -self.balance(ledger.LOAN_LOSS_ALLOWANCE)))
         # What was held in suspense was never income: it leaves with its receivable, not as a credit loss.
-        pairs += [(account, loss, -self.balance(account)) for account in L.SUSPENSE_ACCOUNTS]
+        pairs += [(account, loss, -self.balance(account)) for account in ledger.SUSPENSE_ACCOUNTS]
         # The fee not yet earned was never income either: the loss is on the carrying amount, principal less it.
-        pairs.append((L.DEFERRED_FEE, loss, -self.balance(L.DEFERRED_FEE)))
-        self._post(day, "write_off", L.entry(*pairs))
+        pairs.append((ledger.DEFERRED_FEE, loss, -self.balance(ledger.DEFERRED_FEE)))
+        self._post(day, "write_off", ledger.entry(*pairs))
         self.status = LoanStatus.WRITTEN_OFF
         self.closed_on = day
         self.written_off = written_off
@@ -521,7 +527,7 @@ class LoanAccount:
         def take(component: str, inst: InstallmentState | None) -> None:
             nonlocal left
             if component == "penalty":
-                owed = self.balance(L.PENALTY_RECEIVABLE) - paid_by_component["penalty"]
+                owed = self.balance(ledger.PENALTY_RECEIVABLE) - paid_by_component["penalty"]
             else:
                 owed = inst.owed(component) if inst else 0
             part = min(owed, left)
@@ -543,25 +549,25 @@ class LoanAccount:
                     take(component, inst)
         return paid_by_component
 
-    def _payment_postings(self, allocated: dict[str, int]) -> list[L.Posting]:
-        return L.entry(
-            (L.COLLECTIONS_CLEARING, L.PENALTY_RECEIVABLE, allocated.get("penalty", 0)),
-            (L.COLLECTIONS_CLEARING, L.FEE_RECEIVABLE, allocated.get("fee", 0)),
-            (L.COLLECTIONS_CLEARING, L.INTEREST_RECEIVABLE, allocated.get("interest", 0)),
-            (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, allocated.get("principal", 0)),
+    def _payment_postings(self, allocated: dict[str, int]) -> list[ledger.Posting]:
+        return ledger.entry(
+            (ledger.COLLECTIONS_CLEARING, ledger.PENALTY_RECEIVABLE, allocated.get("penalty", 0)),
+            (ledger.COLLECTIONS_CLEARING, ledger.FEE_RECEIVABLE, allocated.get("fee", 0)),
+            (ledger.COLLECTIONS_CLEARING, ledger.INTEREST_RECEIVABLE, allocated.get("interest", 0)),
+            (ledger.COLLECTIONS_CLEARING, ledger.LOAN_PRINCIPAL, allocated.get("principal", 0)),
         )
 
     def _future(self) -> list[InstallmentState]:
         return [i for i in self.installments if not i.booked]
 
-    def _close_by_prepayment(self, on: date, allocated: dict[str, int]) -> list[L.Posting]:
+    def _close_by_prepayment(self, on: date, allocated: dict[str, int]) -> list[ledger.Posting]:
         """Collapse what is left of the schedule into one paid installment dated today."""
         future = self._future()
         principal = sum(i.principal - i.principal_paid for i in future)
         fee = mul_div_half_up(principal, self.terms.prepayment_fee_ppm, PPM)
         accrued = self.accrued_interest(on)
-        booked_accrual = self.balance(L.INTEREST_ACCRUED)
-        unearned_guarantee = self.balance(L.GUARANTEE_CONTRACT_ASSET) if self.guarantee_active else 0
+        booked_accrual = self.balance(ledger.INTEREST_ACCRUED)
+        unearned_guarantee = self.balance(ledger.GUARANTEE_CONTRACT_ASSET) if self.guarantee_active else 0
         last = future[0]
         last.principal, last.principal_paid = principal + last.principal_paid, principal + last.principal_paid
         last.interest = last.interest_paid = accrued
@@ -574,20 +580,20 @@ class LoanAccount:
         self._log(on, last.seq, "principal_prepaid", principal)
         self._log(on, last.seq, "interest", accrued)
         self._log(on, None, "prepayment_fee", fee)
-        return L.entry(
-            (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
-            (L.COLLECTIONS_CLEARING, L.INTEREST_ACCRUED, booked_accrual),
-            *self._interest_income(L.COLLECTIONS_CLEARING, accrued - booked_accrual),
-            (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
+        return ledger.entry(
+            (ledger.COLLECTIONS_CLEARING, ledger.LOAN_PRINCIPAL, principal),
+            (ledger.COLLECTIONS_CLEARING, ledger.INTEREST_ACCRUED, booked_accrual),
+            *self._interest_income(ledger.COLLECTIONS_CLEARING, accrued - booked_accrual),
+            (ledger.COLLECTIONS_CLEARING, ledger.PREPAYMENT_FEE_INCOME, fee),
             # The guarantee ends with the loan: fees that will never be billed leave both sides.
-            (L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, unearned_guarantee),
+            (ledger.GUARANTEE_LIABILITY, ledger.GUARANTEE_CONTRACT_ASSET, unearned_guarantee),
             # So does the loan's yield: an upfront fee not yet earned is earned at payoff.
-            (L.DEFERRED_FEE, L.FACILITATION_FEE_INCOME, -self.balance(L.DEFERRED_FEE)),
+            (ledger.DEFERRED_FEE, ledger.FACILITATION_FEE_INCOME, -self.balance(ledger.DEFERRED_FEE)),
         )
 
     def _partial_prepayment(
         self, on: date, amount: int, mode: PrepaymentMode, allocated: dict[str, int]
-    ) -> list[L.Posting]:
+    ) -> list[ledger.Posting]:
         """Lower the remaining principal and rebuild the schedule from `on`.
 
         Interest already earned in the current period stays on its installment; the rest of the
@@ -636,7 +642,7 @@ class LoanAccount:
         for inst, part in zip(
             new_future,
             fee_amortisation(
-                -self.balance(L.DEFERRED_FEE), new_balance, [(i.principal, i.interest) for i in new_future]
+                -self.balance(ledger.DEFERRED_FEE), new_balance, [(i.principal, i.interest) for i in new_future]
             ),
             strict=True,
         ):
@@ -649,48 +655,53 @@ class LoanAccount:
         allocated["prepayment_fee"] = fee
         self._log(on, None, "principal_prepaid", principal)
         self._log(on, None, "prepayment_fee", fee)
-        postings = L.entry(
-            (L.COLLECTIONS_CLEARING, L.LOAN_PRINCIPAL, principal),
-            (L.COLLECTIONS_CLEARING, L.PREPAYMENT_FEE_INCOME, fee),
+        postings = ledger.entry(
+            (ledger.COLLECTIONS_CLEARING, ledger.LOAN_PRINCIPAL, principal),
+            (ledger.COLLECTIONS_CLEARING, ledger.PREPAYMENT_FEE_INCOME, fee),
         )
         if self.guarantee_active and dropped_guarantee:
-            postings += L.entry((L.GUARANTEE_LIABILITY, L.GUARANTEE_CONTRACT_ASSET, dropped_guarantee))
+            postings += ledger.entry((ledger.GUARANTEE_LIABILITY, ledger.GUARANTEE_CONTRACT_ASSET, dropped_guarantee))
         return postings
 
     def _recognise_collected(self, on: date) -> None:
         """What was held in suspense becomes income once collected. A payment settles the oldest dues first, which
         were income already; so suspense is recognised only as far as it exceeds what is still receivable."""
         held = [
-            (L.INTEREST_SUSPENSE, self.balance(L.INTEREST_ACCRUED) + self.balance(L.INTEREST_RECEIVABLE)),
-            (L.FEE_SUSPENSE, self.balance(L.FEE_RECEIVABLE)),
-            (L.PENALTY_SUSPENSE, self.balance(L.PENALTY_RECEIVABLE)),
+            (
+                ledger.INTEREST_SUSPENSE,
+                self.balance(ledger.INTEREST_ACCRUED) + self.balance(ledger.INTEREST_RECEIVABLE),
+            ),
+            (ledger.FEE_SUSPENSE, self.balance(ledger.FEE_RECEIVABLE)),
+            (ledger.PENALTY_SUSPENSE, self.balance(ledger.PENALTY_RECEIVABLE)),
         ]
         pairs: list[tuple[str, str, int]] = []
         for account, receivable in held:
             collected = -self.balance(account) - receivable
             if collected <= 0:
                 continue
-            if account == L.INTEREST_SUSPENSE:
+            if account == ledger.INTEREST_SUSPENSE:
                 pairs += self._interest_income(account, collected)
             else:
-                pairs.append((account, L.FEE_INCOME if account == L.FEE_SUSPENSE else L.PENALTY_INCOME, collected))
+                pairs.append(
+                    (account, ledger.FEE_INCOME if account == ledger.FEE_SUSPENSE else ledger.PENALTY_INCOME, collected)
+                )
         if pairs:
-            self._post(on, "suspense_collected", L.entry(*pairs))
+            self._post(on, "suspense_collected", ledger.entry(*pairs))
 
     def _after_payment(self, on: date) -> None:
         overdue = [i.due_date for i in self.installments if i.booked and i.due_date < on and i.unpaid > 0]
         self.overdue_since = min(overdue) if overdue else None
         self.days_past_due = (on - self.overdue_since).days if self.overdue_since else 0
-        if all(i.unpaid == 0 for i in self.installments) and self.balance(L.PENALTY_RECEIVABLE) == 0:
+        if all(i.unpaid == 0 for i in self.installments) and self.balance(ledger.PENALTY_RECEIVABLE) == 0:
             self.status = LoanStatus.CLOSED
             self.closed_on = on
             # Nothing is left to guarantee or to lose: the provision and the allowance are released.
             self._post(
                 on,
                 "provision",
-                L.entry(
-                    (L.GUARANTEE_PROVISION, L.PROVISION_EXPENSE, -self.balance(L.GUARANTEE_PROVISION)),
-                    (L.LOAN_LOSS_ALLOWANCE, L.PROVISION_EXPENSE, -self.balance(L.LOAN_LOSS_ALLOWANCE)),
+                ledger.entry(
+                    (ledger.GUARANTEE_PROVISION, ledger.PROVISION_EXPENSE, -self.balance(ledger.GUARANTEE_PROVISION)),
+                    (ledger.LOAN_LOSS_ALLOWANCE, ledger.PROVISION_EXPENSE, -self.balance(ledger.LOAN_LOSS_ALLOWANCE)),
                 ),
             )
 
@@ -710,8 +721,8 @@ class LoanAccount:
             )
         self.recovered += amount
         self._log(on, None, "recovery", amount)
-        income = L.RECOVERY_INCOME if self.platform_bears_loss else L.INSTITUTION_RECOVERY_INCOME
-        self._post(on, "recovery", L.entry((L.COLLECTIONS_CLEARING, income, amount)))
+        income = ledger.RECOVERY_INCOME if self.platform_bears_loss else ledger.INSTITUTION_RECOVERY_INCOME
+        self._post(on, "recovery", ledger.entry((ledger.COLLECTIONS_CLEARING, income, amount)))
 
     def write_off_now(self, on: date) -> None:
         """A manual write-off before the automatic threshold (fraud, deceased, settlement). A guaranteed loan is paid

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import from_minor
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, apply_transaction, replay
 from openice.servicing.products import PPM, LoanProduct, PrepaymentMode
 from openice.storage.days import from_day
@@ -284,7 +284,7 @@ class Servicing:
             "value_date": on.isoformat(),
             "allocated": allocated,
             "status": loan.status.value,
-            "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL),
+            "outstanding_principal": loan.balance(ledger.LOAN_PRINCIPAL),
         }
 
     # ---- institution money ----------------------------------------------------------------------
@@ -311,7 +311,10 @@ class Servicing:
             for loan_id, due in owed:
                 part = min(due, left)
                 uow.loans.post(
-                    loan_id, today, "referral_settlement", L.entry((L.PLATFORM_CASH, L.REFERRAL_FEE_RECEIVABLE, part))
+                    loan_id,
+                    today,
+                    "referral_settlement",
+                    ledger.entry((ledger.PLATFORM_CASH, ledger.REFERRAL_FEE_RECEIVABLE, part)),
                 )
                 left, loans = left - part, loans + 1
                 if left == 0:
@@ -347,7 +350,7 @@ class Servicing:
                 "transaction_id": transaction_id,
                 "loan_id": loan_id,
                 "status": loan.status.value,
-                "outstanding_principal": loan.balance(L.LOAN_PRINCIPAL),
+                "outstanding_principal": loan.balance(ledger.LOAN_PRINCIPAL),
             }
 
         return self._money_call("reverse", idempotency_key, dict(transaction_id=transaction_id), work, loan_id)
@@ -378,10 +381,10 @@ class Servicing:
             raise Conflict(
                 f"the loan's history no longer holds together without this change: {error}", field="transaction_id"
             ) from error
-        target = L.net_by_account(p for _, _, postings in loan.journal for p in postings)
+        target = ledger.net_by_account(p for _, _, postings in loan.journal for p in postings)
         current = uow.loans.ledger_balances(loan_id, history_only=True)
         adjustment = [
-            L.Posting(account, target.get(account, 0) - current.get(account, 0))
+            ledger.Posting(account, target.get(account, 0) - current.get(account, 0))
             for account in sorted(set(target) | set(current))
             if target.get(account, 0) != current.get(account, 0)
         ]

@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 
 
 def portfolio_summary(engine: Engine) -> dict[str, Any]:
-    loans = t.loans
-    lines = t.journal_lines
+    loans = servicing_tables.loans
+    lines = servicing_tables.journal_lines
     with engine.connect() as conn:
         by_status = {
             r.status: {"loans": r.n, "principal": int(r.principal or 0)}

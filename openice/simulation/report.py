@@ -14,8 +14,7 @@ from openice.analytics.backends import DuckDBBackend, snapshot
 from openice.analytics.metrics import MetricSet, Period, compute
 from openice.matching.institutions import Institution
 from openice.simulation.simulator import SimulationResult
-from openice.storage import decisioning_tables as d
-from openice.storage import tables as t
+from openice.storage import decisioning_tables, servicing_tables
 from openice.storage.days import from_day
 
 LGD = 0.8  # loss given default, as the matching economics assume
@@ -87,19 +86,25 @@ def institution_breaches(engine: Engine, institutions: list[Institution]) -> lis
     boxes = {i.code: i for i in institutions}
     query = (
         select(
-            d.drawdowns.c.id,
-            d.drawdowns.c.institution_code,
-            d.drawdowns.c.amount,
-            d.drawdowns.c.tenor,
-            d.drawdowns.c.requested_day,
-            d.credit_lines.c.pd,
-            d.credit_lines.c.score,
-            d.credit_lines.c.product_code,
-            d.borrowers.c.province,
+            decisioning_tables.drawdowns.c.id,
+            decisioning_tables.drawdowns.c.institution_code,
+            decisioning_tables.drawdowns.c.amount,
+            decisioning_tables.drawdowns.c.tenor,
+            decisioning_tables.drawdowns.c.requested_day,
+            decisioning_tables.credit_lines.c.pd,
+            decisioning_tables.credit_lines.c.score,
+            decisioning_tables.credit_lines.c.product_code,
+            decisioning_tables.borrowers.c.province,
         )
-        .join(d.credit_lines, d.credit_lines.c.id == d.drawdowns.c.line_id)
-        .join(d.borrowers, d.borrowers.c.id == d.credit_lines.c.borrower_id)
-        .where(d.drawdowns.c.status == "funded")
+        .join(
+            decisioning_tables.credit_lines,
+            decisioning_tables.credit_lines.c.id == decisioning_tables.drawdowns.c.line_id,
+        )
+        .join(
+            decisioning_tables.borrowers,
+            decisioning_tables.borrowers.c.id == decisioning_tables.credit_lines.c.borrower_id,
+        )
+        .where(decisioning_tables.drawdowns.c.status == "funded")
     )
     breaches: list[str] = []
     daily: dict[tuple[str, int], int] = defaultdict(int)
@@ -139,7 +144,9 @@ def outcomes(engine: Engine, result: SimulationResult) -> dict[str, float | None
     applied = [b for b in result.borrowers if b.outcome is not None]
     approved = [b for b in applied if b.outcome == "approved"]
     with engine.connect() as conn:
-        loans = conn.execute(select(t.loans.c.id, t.loans.c.principal, t.loans.c.tenor)).all()
+        loans = conn.execute(
+            select(servicing_tables.loans.c.id, servicing_tables.loans.c.principal, servicing_tables.loans.c.tenor)
+        ).all()
     people = result.borrowers
     volume = sum(loan.principal for loan in loans)
     expected = 0.0
@@ -167,7 +174,7 @@ def _defaulted_principal(engine: Engine, result: SimulationResult) -> int:
     ids = [loan for loan, i in result.loan_borrower.items() if result.borrowers[i].defaulted]
     if not ids:
         return 0
-    i = t.installments
+    i = servicing_tables.installments
     with engine.connect() as conn:
         owed = conn.execute(select(i.c.principal - i.c.principal_paid).where(i.c.loan_id.in_(ids))).scalars()
         return int(np.sum(list(owed)))

@@ -21,7 +21,7 @@ from openice.errors import OpeniceError
 from openice.servicing.eod import close_business_day
 from openice.simulation.platform import PRODUCTS, Platform
 from openice.simulation.population import Population
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 from openice.storage.days import from_day, to_day
 
 LATE_LAGS = np.array([1, 2, 3, 5, 7, 10, 15, 20, 28, 40, 60])
@@ -76,12 +76,14 @@ class SimulationResult:
 
 def _loans_with_dues(engine: Engine, day: date) -> list[tuple[int, date]]:
     """Active loans with something due and unpaid today, with their oldest unpaid due date."""
-    i = t.installments
+    i = servicing_tables.installments
     unpaid = (i.c.principal - i.c.principal_paid) + (i.c.interest - i.c.interest_paid) + (i.c.fee - i.c.fee_paid)
     query = (
         select(i.c.loan_id, func.min(i.c.due_day))
-        .join(t.loans, t.loans.c.id == i.c.loan_id)
-        .where(i.c.booked.is_(True), unpaid > 0, i.c.due_day <= to_day(day), t.loans.c.status == "active")
+        .join(servicing_tables.loans, servicing_tables.loans.c.id == i.c.loan_id)
+        .where(
+            i.c.booked.is_(True), unpaid > 0, i.c.due_day <= to_day(day), servicing_tables.loans.c.status == "active"
+        )
         .group_by(i.c.loan_id)
         .order_by(i.c.loan_id)
     )

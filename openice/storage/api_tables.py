@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text
 
-from openice.storage.tables import Id, metadata
+from openice.storage.columns import Id, metadata
 
 api_keys = Table(
     "api_keys",

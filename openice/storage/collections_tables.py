@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, text
 
-from openice.storage.tables import Day, Id, Money, metadata
+from openice.storage.columns import Day, Id, Money, metadata
 
 collection_cases = Table(
     "collection_cases",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text, UniqueConstraint
 
-from openice.storage.tables import Day, Id, Money, metadata
+from openice.storage.columns import Day, Id, Money, metadata
 
 pii_key_check = Table(
     "pii_key_check",

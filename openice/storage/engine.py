@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, insert, select
 
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 from openice.storage.days import to_day
 
 if TYPE_CHECKING:  # Alembic loads when the schema is migrated, not with every command
@@ -96,9 +96,9 @@ def migrate(engine: Engine, business_date: date | None = None) -> None:
 
     command.upgrade(alembic_config(engine), "head")
     with engine.begin() as conn:
-        if conn.execute(select(t.business_calendar.c.id)).first() is None:
+        if conn.execute(select(servicing_tables.business_calendar.c.id)).first() is None:
             conn.execute(
-                insert(t.business_calendar).values(
+                insert(servicing_tables.business_calendar).values(
                     id=1, business_day=to_day(business_date or date.today()), eod_day=None
                 )
             )

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 
 from openice.errors import Conflict, NotFound
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.loan import (
     BusinessModel,
     InstallmentState,
@@ -28,8 +28,7 @@ from openice.servicing.loan import (
     Transaction,
 )
 from openice.servicing.products import PPM, AllocationStrategy, LoanProduct, PrepaymentMode, RepaymentMethod
-from openice.storage import direct
-from openice.storage import tables as t
+from openice.storage import direct, servicing_tables
 from openice.storage.days import from_day, opt_date, opt_day, to_day
 
 
@@ -39,27 +38,40 @@ def now_iso() -> str:
 
 # The statements of the per-request paths (a repayment, an origination), built once with bound parameters instead
 # of on every call: building a statement and its cache key costs more CPU than PostgreSQL spends running it.
-_PRODUCT = select(t.products.c.definition).where(t.products.c.code == bindparam("code"))
-_LOAN = select(t.loans).where(t.loans.c.id == bindparam("loan_id"))
+_PRODUCT = select(servicing_tables.products.c.definition).where(servicing_tables.products.c.code == bindparam("code"))
+_LOAN = select(servicing_tables.loans).where(servicing_tables.loans.c.id == bindparam("loan_id"))
 _LOAN_FOR_UPDATE = _LOAN.with_for_update()
 _INSTALLMENTS = (
-    select(t.installments).where(t.installments.c.loan_id == bindparam("loan_id")).order_by(t.installments.c.seq)
+    select(servicing_tables.installments)
+    .where(servicing_tables.installments.c.loan_id == bindparam("loan_id"))
+    .order_by(servicing_tables.installments.c.seq)
 )
-_DELETE_INSTALLMENTS = t.installments.delete().where(t.installments.c.loan_id == bindparam("loan_id"))
-_INSERT_INSTALLMENTS = insert(t.installments)
-_ONE_INSTALLMENT = (t.installments.c.loan_id == bindparam("b_loan"), t.installments.c.seq == bindparam("b_seq"))
-_DELETE_INSTALLMENT = t.installments.delete().where(*_ONE_INSTALLMENT)
-_UPDATE_INSTALLMENT = update(t.installments).where(*_ONE_INSTALLMENT)
-_INSERT_LOAN = insert(t.loans)
-_SAVE_LOAN = update(t.loans).where(t.loans.c.id == bindparam("loan_key")).values(version=t.loans.c.version + 1)
-_INSERT_ENTRY = insert(t.journal_entries).returning(t.journal_entries.c.id)
-_INSERT_LINES = insert(t.journal_lines)
-_INSERT_ALLOCATIONS = insert(t.allocations)
-_INSERT_TRANSACTION = insert(t.transactions).returning(t.transactions.c.id)
-_CALENDAR = select(t.business_calendar).where(t.business_calendar.c.id == 1)
-_IDEMPOTENCY = select(t.idempotency_keys).where(t.idempotency_keys.c.key == bindparam("key"))
-_INSERT_IDEMPOTENCY = insert(t.idempotency_keys)
-_INSERT_OUTBOX = insert(t.outbox)
+_DELETE_INSTALLMENTS = servicing_tables.installments.delete().where(
+    servicing_tables.installments.c.loan_id == bindparam("loan_id")
+)
+_INSERT_INSTALLMENTS = insert(servicing_tables.installments)
+_ONE_INSTALLMENT = (
+    servicing_tables.installments.c.loan_id == bindparam("b_loan"),
+    servicing_tables.installments.c.seq == bindparam("b_seq"),
+)
+_DELETE_INSTALLMENT = servicing_tables.installments.delete().where(*_ONE_INSTALLMENT)
+_UPDATE_INSTALLMENT = update(servicing_tables.installments).where(*_ONE_INSTALLMENT)
+_INSERT_LOAN = insert(servicing_tables.loans)
+_SAVE_LOAN = (
+    update(servicing_tables.loans)
+    .where(servicing_tables.loans.c.id == bindparam("loan_key"))
+    .values(version=servicing_tables.loans.c.version + 1)
+)
+_INSERT_ENTRY = insert(servicing_tables.journal_entries).returning(servicing_tables.journal_entries.c.id)
+_INSERT_LINES = insert(servicing_tables.journal_lines)
+_INSERT_ALLOCATIONS = insert(servicing_tables.allocations)
+_INSERT_TRANSACTION = insert(servicing_tables.transactions).returning(servicing_tables.transactions.c.id)
+_CALENDAR = select(servicing_tables.business_calendar).where(servicing_tables.business_calendar.c.id == 1)
+_IDEMPOTENCY = select(servicing_tables.idempotency_keys).where(
+    servicing_tables.idempotency_keys.c.key == bindparam("key")
+)
+_INSERT_IDEMPOTENCY = insert(servicing_tables.idempotency_keys)
+_INSERT_OUTBOX = insert(servicing_tables.outbox)
 
 
 @lru_cache(maxsize=1024)
@@ -68,7 +80,7 @@ def parse_product(definition: str) -> LoanProduct:
     return LoanProduct.from_dict(json.loads(definition))
 
 
-_PRODUCTS = select(t.products.c.definition).order_by(t.products.c.code)
+_PRODUCTS = select(servicing_tables.products.c.definition).order_by(servicing_tables.products.c.code)
 
 
 def unknown_product(code: str) -> NotFound:
@@ -80,10 +92,12 @@ class ProductRepository:
         self.conn = conn
 
     def add(self, product: LoanProduct) -> None:
-        if self.conn.execute(select(t.products.c.code).where(t.products.c.code == product.code)).first():
+        if self.conn.execute(
+            select(servicing_tables.products.c.code).where(servicing_tables.products.c.code == product.code)
+        ).first():
             raise Conflict(f"product {product.code} already exists", field="code")
         self.conn.execute(
-            insert(t.products).values(
+            insert(servicing_tables.products).values(
                 code=product.code,
                 currency=product.currency,
                 definition=json.dumps(product.to_dict()),
@@ -101,7 +115,7 @@ class ProductRepository:
         return [parse_product(r.definition) for r in direct.execute(self.conn, _PRODUCTS)]
 
 
-BALANCE_COLUMNS = {account: f"bal_{account}" for account in L.SNAPSHOT_ACCOUNTS}
+BALANCE_COLUMNS = {account: f"bal_{account}" for account in ledger.SNAPSHOT_ACCOUNTS}
 
 
 class LoanRepository:
@@ -120,7 +134,7 @@ class LoanRepository:
         SQLite serialises writers, so the next number after the largest is safe there."""
         if self.conn.dialect.name == "postgresql":
             return self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('loans', 'id'))")).scalar_one()
-        return (self.conn.execute(select(func.max(t.loans.c.id))).scalar() or 0) + 1
+        return (self.conn.execute(select(func.max(servicing_tables.loans.c.id))).scalar() or 0) + 1
 
     def add(self, loan: LoanAccount, borrower_id: str | None = None, channel: str = "direct") -> None:
         terms = loan.terms
@@ -144,7 +158,7 @@ class LoanRepository:
                 original_funder=loan.funder,
                 business_model=terms.business_model.value,
                 channel=channel,
-                upfront_fee=-loan.balance(L.FACILITATION_FEE_INCOME) - loan.balance(L.DEFERRED_FEE),
+                upfront_fee=-loan.balance(ledger.FACILITATION_FEE_INCOME) - loan.balance(ledger.DEFERRED_FEE),
                 monthly_fee=terms.monthly_fee,
                 grace_days=terms.grace_days,
                 late_fee_ppm=terms.late_fee_ppm,
@@ -156,7 +170,7 @@ class LoanRepository:
                 component_order=",".join(terms.component_order),
                 allocation=terms.allocation.value,
                 guarantee_payout_dpd=terms.guarantee_payout_dpd,
-                **dict(zip(t.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)),
+                **dict(zip(servicing_tables.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)),
                 **self._state(loan),
             ),
         )
@@ -265,7 +279,7 @@ class LoanRepository:
             monthly_fee=row.monthly_fee,
             business_model=BusinessModel(row.business_model),
             guarantee_payout_dpd=row.guarantee_payout_dpd,
-            provision_ppm=tuple(getattr(row, c) for c in t.PROVISION_RATE_COLUMNS),
+            provision_ppm=tuple(getattr(row, c) for c in servicing_tables.PROVISION_RATE_COLUMNS),
             funder_rate_ppm=row.funder_rate_ppm,
             guarantee_share_ppm=row.guarantee_share_ppm,
         )
@@ -341,7 +355,9 @@ class LoanRepository:
         loan.allocation_log.clear()
 
     def replace_allocations(self, loan: LoanAccount) -> None:
-        self.conn.execute(t.allocations.delete().where(t.allocations.c.loan_id == loan.loan_id))
+        self.conn.execute(
+            servicing_tables.allocations.delete().where(servicing_tables.allocations.c.loan_id == loan.loan_id)
+        )
         self.write_allocations(loan)
 
     def write_journal(self, loan: LoanAccount, transaction_id: int | None = None) -> None:
@@ -355,11 +371,11 @@ class LoanRepository:
         loan_id: int,
         on: date,
         kind: str,
-        postings: list[L.Posting],
+        postings: list[ledger.Posting],
         transaction_id: int | None = None,
         created: str | None = None,
     ) -> None:
-        L.assert_balanced(postings)
+        ledger.assert_balanced(postings)
         entry_id = direct.execute(
             self.conn,
             _INSERT_ENTRY,
@@ -381,24 +397,28 @@ class LoanRepository:
         """The loans in `currency` whose referral fee `institution` still owes, oldest first, with what each still
         owes. On PostgreSQL the loans are locked first and then summed, so two settlements at once queue instead
         of clearing the same fee twice."""
-        lines = t.journal_lines.c
+        lines = servicing_tables.journal_lines.c
         owing = (
             select(lines.loan_id)
-            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE)
+            .where(lines.account == ledger.REFERRAL_FEE_RECEIVABLE)
             .group_by(lines.loan_id)
             .having(func.sum(lines.amount) > 0)
         )
         loans = (
-            select(t.loans.c.id)
-            .where(t.loans.c.original_funder == institution, t.loans.c.currency == currency, t.loans.c.id.in_(owing))
-            .order_by(t.loans.c.id)
+            select(servicing_tables.loans.c.id)
+            .where(
+                servicing_tables.loans.c.original_funder == institution,
+                servicing_tables.loans.c.currency == currency,
+                servicing_tables.loans.c.id.in_(owing),
+            )
+            .order_by(servicing_tables.loans.c.id)
         )
         if self.conn.dialect.name == "postgresql":
             ids = [r.id for r in self.conn.execute(loans.with_for_update())]
-            loans = select(t.loans.c.id).where(t.loans.c.id.in_(ids))
+            loans = select(servicing_tables.loans.c.id).where(servicing_tables.loans.c.id.in_(ids))
         owed = self.conn.execute(
             select(lines.loan_id, func.sum(lines.amount).label("owed"))
-            .where(lines.account == L.REFERRAL_FEE_RECEIVABLE, lines.loan_id.in_(loans))
+            .where(lines.account == ledger.REFERRAL_FEE_RECEIVABLE, lines.loan_id.in_(loans))
             .group_by(lines.loan_id)
             .order_by(lines.loan_id)
         )
@@ -407,13 +427,14 @@ class LoanRepository:
     def ledger_balances(self, loan_id: int, history_only: bool = False) -> dict[str, int]:
         """The loan's balance per account; `history_only` leaves out the entries a replay of the loan's own history
         does not make (`ledger.OUTSIDE_HISTORY`: settlements with the institution)."""
-        lines = t.journal_lines.c
+        lines = servicing_tables.journal_lines.c
         query = select(lines.account, func.sum(lines.amount)).where(lines.loan_id == loan_id)
         if history_only:
             query = query.where(
                 lines.entry_id.not_in(
-                    select(t.journal_entries.c.id).where(
-                        t.journal_entries.c.loan_id == loan_id, t.journal_entries.c.kind.in_(L.OUTSIDE_HISTORY)
+                    select(servicing_tables.journal_entries.c.id).where(
+                        servicing_tables.journal_entries.c.loan_id == loan_id,
+                        servicing_tables.journal_entries.c.kind.in_(ledger.OUTSIDE_HISTORY),
                     )
                 )
             )
@@ -447,16 +468,20 @@ class LoanRepository:
         ).scalar_one()
 
     def transaction(self, transaction_id: int) -> Any:
-        row = self.conn.execute(select(t.transactions).where(t.transactions.c.id == transaction_id)).first()
+        row = self.conn.execute(
+            select(servicing_tables.transactions).where(servicing_tables.transactions.c.id == transaction_id)
+        ).first()
         if row is None:
             raise NotFound(f"no transaction {transaction_id}", field="transaction_id")
         return row
 
     def live_transactions(self, loan_id: int) -> list[Transaction]:
         rows = self.conn.execute(
-            select(t.transactions)
-            .where(t.transactions.c.loan_id == loan_id, t.transactions.c.reversed.is_(False))
-            .order_by(t.transactions.c.id)
+            select(servicing_tables.transactions)
+            .where(
+                servicing_tables.transactions.c.loan_id == loan_id, servicing_tables.transactions.c.reversed.is_(False)
+            )
+            .order_by(servicing_tables.transactions.c.id)
         )
         return [
             Transaction(r.id, r.kind, from_day(r.value_day), r.amount, PrepaymentMode(r.mode) if r.mode else None)
@@ -464,7 +489,11 @@ class LoanRepository:
         ]
 
     def mark_reversed(self, transaction_id: int) -> None:
-        self.conn.execute(update(t.transactions).where(t.transactions.c.id == transaction_id).values(reversed=True))
+        self.conn.execute(
+            update(servicing_tables.transactions)
+            .where(servicing_tables.transactions.c.id == transaction_id)
+            .values(reversed=True)
+        )
 
 
 class Calendar:

@@ -12,7 +12,7 @@ from openice.analytics.definitions import INCOME_ACCOUNTS
 from openice.analytics.metrics import Period, compute
 from openice.servicing.eod import run_until
 from openice.servicing.products import demo_products
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 from openice.storage.days import to_day
 from tests.analytics.portfolio import seeded
 from tests.conftest import START
@@ -54,11 +54,14 @@ def test_revenue_lines_reconcile_to_the_ledger(tmp_path) -> None:  # type: ignor
         period = Period.quarter(quarter)
         with engine.connect() as conn:
             ledger = -conn.execute(
-                select(func.sum(t.journal_lines.c.amount))
-                .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+                select(func.sum(servicing_tables.journal_lines.c.amount))
+                .join(
+                    servicing_tables.journal_entries,
+                    servicing_tables.journal_entries.c.id == servicing_tables.journal_lines.c.entry_id,
+                )
                 .where(
-                    t.journal_lines.c.account.in_(INCOME_ACCOUNTS),
-                    t.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)),
+                    servicing_tables.journal_lines.c.account.in_(INCOME_ACCOUNTS),
+                    servicing_tables.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)),
                 )
             ).scalar_one()
         total = compute(backend, period)
@@ -68,11 +71,14 @@ def test_revenue_lines_reconcile_to_the_ledger(tmp_path) -> None:  # type: ignor
         assert (lines["platform.referral_fees"] > 0) == (quarter == "2026Q1")  # every loan is originated in Q1
         with engine.connect() as conn:
             provision = conn.execute(
-                select(func.sum(t.journal_lines.c.amount))
-                .join(t.journal_entries, t.journal_entries.c.id == t.journal_lines.c.entry_id)
+                select(func.sum(servicing_tables.journal_lines.c.amount))
+                .join(
+                    servicing_tables.journal_entries,
+                    servicing_tables.journal_entries.c.id == servicing_tables.journal_lines.c.entry_id,
+                )
                 .where(
-                    t.journal_lines.c.account == "provision_expense",
-                    t.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)),
+                    servicing_tables.journal_lines.c.account == "provision_expense",
+                    servicing_tables.journal_entries.c.business_day.between(to_day(period.start), to_day(period.end)),
                 )
             ).scalar_one()
         assert provision and total["provision_for_contingent_liabilities"].total() == provision, quarter

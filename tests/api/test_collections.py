@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from openice.api.keys import ApiKeys
-from openice.storage import api_tables as a
+from openice.storage import api_tables
 from tests.api.conftest import World, bearer
 
 PROMISE = {
@@ -66,7 +66,9 @@ def test_the_platform_desk_works_every_case_and_a_promise_replays(world: World) 
     with world.engine.connect() as conn:
         actions = [
             r.action
-            for r in conn.execute(select(a.audit_log.c.action).where(a.audit_log.c.action.like("collections.%")))
+            for r in conn.execute(
+                select(api_tables.audit_log.c.action).where(api_tables.audit_log.c.action.like("collections.%"))
+            )
         ]
     assert sorted(actions) == ["collections.assigned", "collections.contact"]
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from openice.matching.repository import MatchingRunRepository
 from openice.servicing.service import Servicing
-from openice.storage import api_tables as a
+from openice.storage import api_tables
 from tests.api.conftest import World
 
 
@@ -38,7 +38,9 @@ def test_an_operator_records_an_institutions_referral_payment(world: World) -> N
     with world.engine.connect() as conn:
         actions = [
             r.action
-            for r in conn.execute(select(a.audit_log.c.action).where(a.audit_log.c.resource == "institution/INST-A"))
+            for r in conn.execute(
+                select(api_tables.audit_log.c.action).where(api_tables.audit_log.c.resource == "institution/INST-A")
+            )
         ]
     assert actions == ["referral.settled"]  # one settlement, one row: the replay writes none
 

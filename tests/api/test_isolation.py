@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from sqlalchemy import func, select
 
-from openice.storage import tables as t
+from openice.storage import servicing_tables
 from tests.api.conftest import World
 from tests.decisioning.helpers import good_application
 
@@ -78,7 +78,7 @@ def test_a_borrower_cannot_read_or_move_another_borrowers_things(world: World) -
         items = world.call("borrower1", "GET", path).json()["items"]
         assert items and all(world.ids[2]["borrower"] not in str(item) for item in items), path
     with world.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(t.transactions)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(servicing_tables.transactions)).scalar_one() == 0
 
 
 def test_a_collections_agent_of_one_institution_sees_only_its_loans(world: World) -> None:
@@ -122,7 +122,9 @@ def test_fifty_simultaneous_repayments_with_one_key_apply_once(world: World) -> 
     with world.engine.connect() as conn:
         assert (
             conn.execute(
-                select(func.count()).select_from(t.transactions).where(t.transactions.c.loan_id == loan)
+                select(func.count())
+                .select_from(servicing_tables.transactions)
+                .where(servicing_tables.transactions.c.loan_id == loan)
             ).scalar_one()
             == 1
         )

@@ -7,14 +7,13 @@ import json
 
 from sqlalchemy import func, select
 
-from openice.storage import api_tables as a
-from openice.storage import tables as t
+from openice.storage import api_tables, servicing_tables
 from tests.api.conftest import World
 
 
 def _transactions(world: World) -> int:
     with world.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(t.transactions)).scalar_one()
+        return conn.execute(select(func.count()).select_from(servicing_tables.transactions)).scalar_one()
 
 
 def test_only_an_operator_backdates_a_payment_with_a_reason_in_open_books(world: World) -> None:
@@ -38,7 +37,9 @@ def test_only_an_operator_backdates_a_payment_with_a_reason_in_open_books(world:
     listed = world.call("operator", "GET", f"/v1/loans/{loan}/transactions").json()["items"]
     assert [(x["value_date"], x["reason"]) for x in listed] == [("2026-02-15", "bank statement 0215")]
     with world.engine.connect() as conn:
-        audit = conn.execute(select(a.audit_log.c.detail).where(a.audit_log.c.action == "loan.repayment")).scalar_one()
+        audit = conn.execute(
+            select(api_tables.audit_log.c.detail).where(api_tables.audit_log.c.action == "loan.repayment")
+        ).scalar_one()
     assert json.loads(audit) == {
         "transaction_id": paid.json()["transaction_id"],
         "value_date": "2026-02-15",

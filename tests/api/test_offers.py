@@ -8,8 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from openice.matching.institutions import CreditBox
-from openice.storage import api_tables as a
-from openice.storage import decisioning_tables as d
+from openice.storage import api_tables, decisioning_tables
 from tests.api.conftest import World, make_app
 from tests.decisioning.helpers import good_application
 from tests.matching.test_boxes import institution
@@ -66,7 +65,7 @@ def test_an_institution_accepts_its_offer_and_the_loan_is_originated(world: Worl
     assert loan["funder"] == "INST-M" and loan["principal"]["amount"] == "5000.00"
     assert world.call("borrower1", "GET", f"/v1/drawdowns/{drawn['id']}").json()["status"] == "funded"
     with world.engine.connect() as conn:
-        rows = conn.execute(select(a.audit_log).where(a.audit_log.c.resource == f"offer/{offer}"))
+        rows = conn.execute(select(api_tables.audit_log).where(api_tables.audit_log.c.resource == f"offer/{offer}"))
         actions = [r.action for r in rows]
     assert actions == ["offer.accepted"]
 
@@ -89,8 +88,8 @@ def test_each_worker_sweeps_unanswered_offers_without_waiting_for_a_request(worl
     drawn = draw(world, line, "dd-s")
     with world.engine.begin() as conn:  # its deadline has passed; no request comes after it
         conn.execute(
-            update(d.offers)
-            .where(d.offers.c.drawdown_id == drawn["id"])
+            update(decisioning_tables.offers)
+            .where(decisioning_tables.offers.c.drawdown_id == drawn["id"])
             .values(expires_at="2000-01-01T00:00:00.000+00:00")
         )
     with TestClient(make_app(world.engine, offer_sweep_seconds=0.05)):  # the lifespan starts the sweeper
@@ -100,9 +99,9 @@ def test_each_worker_sweeps_unanswered_offers_without_waiting_for_a_request(worl
     assert drawdown_status(world, drawn["id"]) == "funded"
     with world.engine.connect() as conn:
         offers = conn.execute(
-            select(d.offers.c.institution_code, d.offers.c.status)
-            .where(d.offers.c.drawdown_id == drawn["id"])
-            .order_by(d.offers.c.id)
+            select(decisioning_tables.offers.c.institution_code, decisioning_tables.offers.c.status)
+            .where(decisioning_tables.offers.c.drawdown_id == drawn["id"])
+            .order_by(decisioning_tables.offers.c.id)
         ).all()
     assert [tuple(o) for o in offers] == [("INST-M", "expired"), ("INST-A", "accepted")]
     audit = world.call("operator", "GET", "/v1/audit", params={"action": "offer.expired"}).json()["items"]
@@ -123,16 +122,22 @@ def test_an_answer_request_audits_the_expiries_it_applies(world: World) -> None:
     }
     with world.engine.begin() as conn:  # the first offer's deadline passes; no sweep runs in this app
         conn.execute(
-            update(d.offers).where(d.offers.c.id == offers["late"]).values(expires_at="2000-01-01T00:00:00.000+00:00")
+            update(decisioning_tables.offers)
+            .where(decisioning_tables.offers.c.id == offers["late"])
+            .values(expires_at="2000-01-01T00:00:00.000+00:00")
         )
     answered = world.call("INST-M", "POST", f"/v1/offers/{offers['wait']}/acceptance", key="a-late", json={})
     assert answered.status_code == 201, answered.text
     with world.engine.connect() as conn:
-        rows = conn.execute(select(a.audit_log).where(a.audit_log.c.resource == f"offer/{offers['late']}")).all()
+        rows = conn.execute(
+            select(api_tables.audit_log).where(api_tables.audit_log.c.resource == f"offer/{offers['late']}")
+        ).all()
     assert [(r.action, r.role) for r in rows] == [("offer.expired", "system")]
     assert rows[0].request_id == answered.headers["x-request-id"]
 
 
 def drawdown_status(world: World, drawdown_id: int) -> str:
     with world.engine.connect() as conn:
-        return conn.execute(select(d.drawdowns.c.status).where(d.drawdowns.c.id == drawdown_id)).scalar_one()
+        return conn.execute(
+            select(decisioning_tables.drawdowns.c.status).where(decisioning_tables.drawdowns.c.id == drawdown_id)
+        ).scalar_one()

@@ -13,9 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from openice.api.keys import ApiKeys
 from openice.api.tenancy import Scope
-from openice.storage import api_tables as a
-from openice.storage import collections_tables as c
-from openice.storage import decisioning_tables as d
+from openice.storage import api_tables, collections_tables, decisioning_tables
 from tests.api.conftest import World, bearer
 from tests.api.test_collections import PROMISE, cases_by_loan
 from tests.decisioning.helpers import good_application
@@ -24,12 +22,12 @@ from tests.decisioning.helpers import good_application
 def counts(world: World) -> dict[str, int]:
     """Rows of every table a refused request could have written to."""
     tables = {
-        "audit": a.audit_log,
-        "claims": a.api_requests,
-        "decisions": d.decisions,
-        "lines": d.credit_lines,
-        "actions": c.collection_actions,
-        "applications": d.applications,
+        "audit": api_tables.audit_log,
+        "claims": api_tables.api_requests,
+        "decisions": decisioning_tables.decisions,
+        "lines": decisioning_tables.credit_lines,
+        "actions": collections_tables.collection_actions,
+        "applications": decisioning_tables.applications,
     }
     with world.engine.connect() as conn:
         return {name: conn.execute(select(func.count()).select_from(t)).scalar_one() for name, t in tables.items()}
@@ -192,7 +190,7 @@ def test_an_institutions_collections_desk_assigns_only_its_own_cases(world: Worl
 
 def audit_actions(world: World) -> list[str]:
     with world.engine.connect() as conn:
-        return sorted(r.action for r in conn.execute(select(a.audit_log.c.action)))
+        return sorted(r.action for r in conn.execute(select(api_tables.audit_log.c.action)))
 
 
 def test_a_replayed_request_writes_no_second_audit_row(world: World) -> None:

@@ -7,8 +7,7 @@ from sqlalchemy import event, func, insert, select
 
 from openice.api.records import request_hash
 from openice.decisioning.domain import ApplicationInput
-from openice.storage import api_tables as a
-from openice.storage import tables as t
+from openice.storage import api_tables, servicing_tables
 from openice.storage.uow import now_iso
 from tests.api.conftest import World
 from tests.decisioning.helpers import good_application
@@ -35,14 +34,16 @@ def test_a_repayment_commits_once_with_its_audit_row(world: World) -> None:
     assert paid.status_code == 201, paid.text
     assert len(commits) == 1  # auth, tenant check, the payment, its idempotency record and the audit row
     with world.engine.connect() as conn:
-        audit = conn.execute(select(a.audit_log).where(a.audit_log.c.action == "loan.repayment")).one()
+        audit = conn.execute(
+            select(api_tables.audit_log).where(api_tables.audit_log.c.action == "loan.repayment")
+        ).one()
     assert f'"transaction_id": {paid.json()["transaction_id"]}' in audit.detail
 
 
 def test_a_failed_request_leaves_no_claim_audit_or_change(world: World) -> None:
     bid = world.ids[1]["borrower"]
     with world.engine.connect() as conn:
-        before = conn.execute(select(func.count()).select_from(a.audit_log)).scalar_one()
+        before = conn.execute(select(func.count()).select_from(api_tables.audit_log)).scalar_one()
     failed = world.call(
         "borrower1",
         "POST",
@@ -52,8 +53,13 @@ def test_a_failed_request_leaves_no_claim_audit_or_change(world: World) -> None:
     )
     assert failed.status_code == 404 and failed.json()["field"] == "product_code"
     with world.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(a.audit_log)).scalar_one() == before
-        assert conn.execute(select(a.api_requests).where(a.api_requests.c.scope_key.like("%k-fail"))).first() is None
+        assert conn.execute(select(func.count()).select_from(api_tables.audit_log)).scalar_one() == before
+        assert (
+            conn.execute(
+                select(api_tables.api_requests).where(api_tables.api_requests.c.scope_key.like("%k-fail"))
+            ).first()
+            is None
+        )
     retried = world.call(
         "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-fail", json=good_application()
     )
@@ -67,7 +73,7 @@ def test_a_claim_abandoned_by_a_dead_process_is_taken_over(world: World) -> None
     body = good_application()
     with world.engine.begin() as conn:
         conn.execute(
-            insert(a.api_requests).values(
+            insert(api_tables.api_requests).values(
                 scope_key=f"borrower/{bid}/k-dead",
                 operation=f"apply:{bid}",
                 request_hash=request_hash(
@@ -81,4 +87,6 @@ def test_a_claim_abandoned_by_a_dead_process_is_taken_over(world: World) -> None
     again = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-dead", json=body)
     assert again.json() == taken.json()
     with world.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(t.loans)).scalar_one() == 2  # nothing else moved
+        assert (
+            conn.execute(select(func.count()).select_from(servicing_tables.loans)).scalar_one() == 2
+        )  # nothing else moved

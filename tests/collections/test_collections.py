@@ -12,11 +12,10 @@ from sqlalchemy import Engine, func, select
 from openice.collections.service import Collections
 from openice.collections.strategy import Strategy, distribute
 from openice.errors import Conflict, NotFound, ValidationError
-from openice.servicing import ledger as L
+from openice.servicing import ledger
 from openice.servicing.eod import run_until
 from openice.servicing.service import Servicing
-from openice.storage import collections_tables as c
-from openice.storage import tables as t
+from openice.storage import collections_tables, servicing_tables
 from openice.storage.days import from_day
 
 DUE = date(2026, 2, 15)
@@ -67,9 +66,13 @@ def test_a_case_follows_an_unpaid_loan_from_its_due_date_to_recovery(servicing: 
     assert kinds(collections, case["id"]) == ["opened", "contact", "escalated"]
     with engine.connect() as conn:
         events = conn.execute(
-            select(t.outbox.c.event_type, t.outbox.c.business_day, t.outbox.c.payload)
-            .where(t.outbox.c.event_type.like("collections.%"))
-            .order_by(t.outbox.c.id)
+            select(
+                servicing_tables.outbox.c.event_type,
+                servicing_tables.outbox.c.business_day,
+                servicing_tables.outbox.c.payload,
+            )
+            .where(servicing_tables.outbox.c.event_type.like("collections.%"))
+            .order_by(servicing_tables.outbox.c.id)
         ).all()
     assert [(e.event_type, from_day(e.business_day), json.loads(e.payload)) for e in events] == [
         ("collections.opened", date(2026, 2, 16), {"detail": "M1", "amount": due}),
@@ -78,7 +81,7 @@ def test_a_case_follows_an_unpaid_loan_from_its_due_date_to_recovery(servicing: 
 
     run_until(engine, date(2026, 8, 14))  # the last day before the write-off
     loan = servicing.loan(loan_id)
-    written_off = sum(loan.balance(account) for account in L.RECEIVABLE_ACCOUNTS)
+    written_off = sum(loan.balance(account) for account in ledger.RECEIVABLE_ACCOUNTS)
     run_until(engine, date(2026, 8, 15))
     recovery = collections.case(case["id"])
     assert (recovery["status"], recovery["stage"], recovery["overdue_amount"]) == ("open", "WO", written_off)
@@ -182,12 +185,14 @@ def test_a_bad_contact_names_its_field_and_changes_nothing(
     run_until(engine, date(2026, 2, 16))
     [case] = collections.queue()
     with engine.connect() as conn:
-        before = conn.execute(select(func.count()).select_from(c.collection_actions)).scalar_one()
+        before = conn.execute(select(func.count()).select_from(collections_tables.collection_actions)).scalar_one()
     with pytest.raises(ValidationError) as error:
         collections.record_contact(case["id"], **{"agent": "ann", **kwargs})
     assert error.value.field == field
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(c.collection_actions)).scalar_one() == before
+        assert (
+            conn.execute(select(func.count()).select_from(collections_tables.collection_actions)).scalar_one() == before
+        )
     assert collections.case(case["id"]) | {"actions": None} == case | {"actions": None}
 
 

@@ -9,7 +9,7 @@ from openice.cli import app
 from openice.decisioning.pii import ENV_KEY, PiiVault, new_key, parse_key
 from openice.decisioning.repository import bind_pii_key
 from openice.errors import Unavailable, ValidationError
-from openice.storage import decisioning_tables as d
+from openice.storage import decisioning_tables
 from openice.storage.engine import make_engine, migrate
 from tests.decisioning.helpers import StubScorer, anomaly_model, make_decisioning, person
 
@@ -54,13 +54,13 @@ def test_the_database_keeps_the_key_check_and_refuses_a_missing_or_wrong_key(eng
     with pytest.raises(Unavailable, match="holds personal data"):
         bind_pii_key(engine, None)
     with engine.begin() as conn:  # as a database from before the check: no fingerprint, data present
-        conn.execute(delete(d.pii_key_check))
+        conn.execute(delete(decisioning_tables.pii_key_check))
     with pytest.raises(ValidationError, match="not the key") as err:
         bind_pii_key(engine, wrong)
     assert err.value.field == ENV_KEY
     bind_pii_key(engine, right)  # proved on a row, fingerprinted
     with engine.connect() as conn:
-        assert conn.execute(select(d.pii_key_check.c.check_value)).scalar_one() == right.check_value()
+        assert conn.execute(select(decisioning_tables.pii_key_check.c.check_value)).scalar_one() == right.check_value()
     bind_pii_key(engine, right)
     with pytest.raises(ValidationError, match="not the key"):
         bind_pii_key(engine, wrong)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, insert, select
 from openice.decisioning.pii import ENV_KEY, HASH_ENV_KEY, NEW_ENV_KEY, PiiVault
 from openice.decisioning.repository import ENCRYPTED, bind_pii_key, rotate_pii_key
 from openice.errors import Unavailable, ValidationError
-from openice.storage import decisioning_tables as d
+from openice.storage import decisioning_tables
 from openice.storage.engine import make_engine, migrate
 from tests.decisioning.helpers import VAULT, make_decisioning, person
 
@@ -30,7 +30,7 @@ class Crash(Exception):
 
 def plaintexts(engine: Engine, vault: PiiVault) -> dict[str, tuple[str, ...]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(d.borrowers)).all()
+        rows = conn.execute(select(decisioning_tables.borrowers)).all()
     return {r.id: tuple(vault.decrypt(c, getattr(r, f"{c}_enc")) for c in ENCRYPTED) for r in rows}
 
 
@@ -90,7 +90,7 @@ def test_a_rotation_killed_again_and_again_finishes_with_every_row_intact(tmp_pa
             )
         )
     with engine.begin() as conn:
-        conn.execute(insert(d.borrowers), rows)
+        conn.execute(insert(decisioning_tables.borrowers), rows)
     bind_pii_key(engine, VAULT)
     env = {**os.environ, ENV_KEY: bytes(range(32)).hex(), NEW_ENV_KEY: NEW_KEY.hex()}  # VAULT's key, the new one
     env.pop(HASH_ENV_KEY, None)
@@ -111,8 +111,8 @@ def test_a_rotation_killed_again_and_again_finishes_with_every_row_intact(tmp_pa
         with engine.connect() as conn:
             done = conn.execute(
                 select(func.count())
-                .select_from(d.borrowers)
-                .where(d.borrowers.c.name_enc.startswith(f"v2:{new.key_id}:"))
+                .select_from(decisioning_tables.borrowers)
+                .where(decisioning_tables.borrowers.c.name_enc.startswith(f"v2:{new.key_id}:"))
             ).scalar_one()
         partial += 0 < done < len(rows)
         delay += 0.1

@@ -9,7 +9,7 @@ from openice.decisioning.service import Decisioning
 from openice.errors import ValidationError
 from openice.servicing.products import PPM
 from openice.servicing.service import Servicing
-from openice.storage import decisioning_tables as d
+from openice.storage import decisioning_tables
 from tests.decisioning.helpers import good_application, make_decisioning, person
 
 
@@ -32,7 +32,9 @@ def test_approved_application_gets_a_priced_line_under_the_cap(decisioning: Deci
     result = decisioning.apply(borrower, good_application())
     assert result["outcome"] == "approved" and result["line_id"] and result["reasons"] == []
     with engine.connect() as conn:
-        line = conn.execute(select(d.credit_lines).where(d.credit_lines.c.id == result["line_id"])).one()
+        line = conn.execute(
+            select(decisioning_tables.credit_lines).where(decisioning_tables.credit_lines.c.id == result["line_id"])
+        ).one()
     assert line.amount == 3_000_000 and line.status == "active" and line.grade == result["grade"]
     assert line.apr_ppm <= 360_000  # CASH-EI caps APR at 36%
     assert line.rate_ppm == 110_000  # grade B of the default grid
@@ -52,7 +54,9 @@ def test_personal_data_is_stored_encrypted(decisioning: Decisioning, engine: Eng
     reg = person(3)
     borrower = decisioning.register(reg)["borrower_id"]
     with engine.connect() as conn:
-        row = conn.execute(select(d.borrowers).where(d.borrowers.c.id == borrower)).one()
+        row = conn.execute(
+            select(decisioning_tables.borrowers).where(decisioning_tables.borrowers.c.id == borrower)
+        ).one()
     stored = " ".join(str(v) for v in row)
     assert reg["national_id"] not in stored and reg["mobile"] not in stored and reg["name"] not in stored
     assert decisioning.vault.decrypt("national_id", row.national_id_enc) == reg["national_id"]
@@ -115,7 +119,10 @@ def test_the_database_refuses_to_change_a_decision(decisioning: Decisioning, eng
 
     borrower = decisioning.register(person(10))["borrower_id"]
     decision_id = decisioning.apply(borrower, good_application())["decision_id"]
-    for statement in (update(d.decisions).values(outcome="declined"), delete(d.decisions)):
+    for statement in (
+        update(decisioning_tables.decisions).values(outcome="declined"),
+        delete(decisioning_tables.decisions),
+    ):
         with pytest.raises(DBAPIError, match="immutable"), engine.begin() as conn:
-            conn.execute(statement.where(d.decisions.c.id == decision_id))
+            conn.execute(statement.where(decisioning_tables.decisions.c.id == decision_id))
     assert decisioning.decision(decision_id)["outcome"] == "approved"

@@ -10,8 +10,7 @@ from openice.errors import Conflict, NotFound
 from openice.matching.institutions import CreditBox
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
-from openice.storage import decisioning_tables as d
-from openice.storage import tables as t
+from openice.storage import decisioning_tables, servicing_tables
 from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import institution
 from tests.matching.test_routing import open_line
@@ -34,8 +33,9 @@ def used(engine: Engine, code: str) -> int:
     with engine.connect() as conn:
         return int(
             conn.execute(
-                select(d.quota_usage.c.used).where(
-                    d.quota_usage.c.institution_code == code, d.quota_usage.c.period == "D"
+                select(decisioning_tables.quota_usage.c.used).where(
+                    decisioning_tables.quota_usage.c.institution_code == code,
+                    decisioning_tables.quota_usage.c.period == "D",
                 )
             ).scalar()
             or 0
@@ -44,7 +44,7 @@ def used(engine: Engine, code: str) -> int:
 
 def offer(engine: Engine, offer_id: int) -> Any:
     with engine.connect() as conn:
-        return conn.execute(select(d.offers).where(d.offers.c.id == offer_id)).one()
+        return conn.execute(select(decisioning_tables.offers).where(decisioning_tables.offers.c.id == offer_id)).one()
 
 
 def test_an_offer_waits_and_acceptance_originates(engine: Engine, servicing: Servicing) -> None:
@@ -61,7 +61,9 @@ def test_an_offer_waits_and_acceptance_originates(engine: Engine, servicing: Ser
     funded = matching.answer(first, "MANUAL", accept=True, reason="fits our book")
     assert funded["status"] == "funded" and funded["institution"] == "MANUAL"
     with engine.connect() as conn:
-        loan = conn.execute(select(t.loans).where(t.loans.c.id == funded["loan_id"])).one()
+        loan = conn.execute(
+            select(servicing_tables.loans).where(servicing_tables.loans.c.id == funded["loan_id"])
+        ).one()
     assert (loan.funder, loan.principal) == ("MANUAL", 1_000_000)
     assert offer(engine, first).status == "accepted" and offer(engine, first).answered_at is not None
     assert matching.answer(first, "MANUAL", accept=True) == funded  # answering again replays
@@ -89,7 +91,9 @@ def test_nobody_left_releases_the_line(engine: Engine, servicing: Servicing) -> 
     done = matching.answer(nxt["offers"][-1], "AUTO", accept=False)
     assert done["status"] == "no_funder" and done["loan_id"] is None
     with engine.connect() as conn:
-        drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
+        drawn = conn.execute(
+            select(decisioning_tables.credit_lines.c.drawn).where(decisioning_tables.credit_lines.c.id == line)
+        ).scalar_one()
     assert drawn == 0 and used(engine, "MANUAL") == 0 and used(engine, "AUTO") == 0
 
 
@@ -100,13 +104,19 @@ def test_an_unanswered_offer_expires_and_moves_on(engine: Engine, servicing: Ser
     first = waiting["offers"][0]
     assert matching.expire_offers() == []  # not due yet
     with engine.begin() as conn:  # its deadline passes
-        conn.execute(update(d.offers).where(d.offers.c.id == first).values(expires_at="2000-01-01T00:00:00.000+00:00"))
+        conn.execute(
+            update(decisioning_tables.offers)
+            .where(decisioning_tables.offers.c.id == first)
+            .values(expires_at="2000-01-01T00:00:00.000+00:00")
+        )
     expired = matching.expire_offers()
     assert [(e["offer_id"], e["institution"], e["drawdown_status"]) for e in expired] == [(first, "MANUAL", "funded")]
     assert expired[0]["loan_id"] is not None
     assert offer(engine, first).status == "expired" and used(engine, "MANUAL") == 0
     with engine.connect() as conn:
-        row = conn.execute(select(d.drawdowns).where(d.drawdowns.c.id == waiting["drawdown_id"])).one()
+        row = conn.execute(
+            select(decisioning_tables.drawdowns).where(decisioning_tables.drawdowns.c.id == waiting["drawdown_id"])
+        ).one()
     assert (row.status, row.institution_code) == ("funded", "AUTO")
     with pytest.raises(Conflict):
         matching.answer(first, "MANUAL", accept=True)  # the answer came too late

@@ -13,8 +13,7 @@ from openice.errors import Conflict
 from openice.matching.institutions import CreditBox
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
-from openice.storage import decisioning_tables as d
-from openice.storage import tables as t
+from openice.storage import decisioning_tables, servicing_tables
 from tests.decisioning.helpers import VAULT, good_application, make_decisioning, person
 from tests.matching.test_boxes import institution
 
@@ -65,8 +64,12 @@ def test_a_drawdown_is_funded_by_the_best_margin_and_originated(engine: Engine, 
     result = matching.drawdown(line, 1_000_000, 12, "dd-1")
     assert result["status"] == "funded"
     with engine.connect() as conn:
-        loan = conn.execute(select(t.loans).where(t.loans.c.id == result["loan_id"])).one()
-        drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
+        loan = conn.execute(
+            select(servicing_tables.loans).where(servicing_tables.loans.c.id == result["loan_id"])
+        ).one()
+        drawn = conn.execute(
+            select(decisioning_tables.credit_lines.c.drawn).where(decisioning_tables.credit_lines.c.id == line)
+        ).scalar_one()
     assert (loan.funder, loan.business_model, loan.principal, loan.channel) == (
         result["institution"],
         "capital-heavy" if result["institution"] == "HEAVY" else "capital-light",
@@ -86,7 +89,9 @@ def test_capital_heavy_records_its_guarantee_and_priority_ranking(engine: Engine
     result = matching.drawdown(line, 1_000_000, 12, "dd-p", ranking="priority")
     assert result["institution"] == "HEAVY"  # priority 1 goes first
     with engine.connect() as conn:
-        loan = conn.execute(select(t.loans).where(t.loans.c.id == result["loan_id"])).one()
+        loan = conn.execute(
+            select(servicing_tables.loans).where(servicing_tables.loans.c.id == result["loan_id"])
+        ).one()
     assert loan.guarantee_payout_dpd == 90 and loan.bal_guarantee_liability != 0
 
 
@@ -104,10 +109,13 @@ def test_a_declined_offer_is_rerouted_and_no_funder_is_an_outcome(engine: Engine
     none = nobody.drawdown(line, 1_000_000, 12, "dd-3")
     assert none["status"] == "no_funder" and none["loan_id"] is None
     with engine.connect() as conn:
-        drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
+        drawn = conn.execute(
+            select(decisioning_tables.credit_lines.c.drawn).where(decisioning_tables.credit_lines.c.id == line)
+        ).scalar_one()
         quota = conn.execute(
-            select(d.quota_usage.c.used).where(
-                d.quota_usage.c.institution_code == "HEAVY", d.quota_usage.c.period == "D"
+            select(decisioning_tables.quota_usage.c.used).where(
+                decisioning_tables.quota_usage.c.institution_code == "HEAVY",
+                decisioning_tables.quota_usage.c.period == "D",
             )
         ).scalar()
     assert drawn == 1_000_000 and not quota  # an automatic institution's quota is taken only when it funds
@@ -125,9 +133,13 @@ def test_quota_race_funds_exactly_what_fits(engine: Engine, servicing: Servicing
     statuses = [r["status"] for r in results]
     assert statuses.count("funded") == 100 and statuses.count("no_funder") == 900
     with engine.connect() as conn:
-        used = conn.execute(select(d.quota_usage.c.used).where(d.quota_usage.c.period == "D")).scalar_one()
-        loans = conn.execute(select(t.loans.c.id).where(t.loans.c.funder == "ONLY")).all()
-        drawn = conn.execute(select(d.credit_lines.c.drawn).where(d.credit_lines.c.id == line)).scalar_one()
+        used = conn.execute(
+            select(decisioning_tables.quota_usage.c.used).where(decisioning_tables.quota_usage.c.period == "D")
+        ).scalar_one()
+        loans = conn.execute(select(servicing_tables.loans.c.id).where(servicing_tables.loans.c.funder == "ONLY")).all()
+        drawn = conn.execute(
+            select(decisioning_tables.credit_lines.c.drawn).where(decisioning_tables.credit_lines.c.id == line)
+        ).scalar_one()
     assert used == 100 * amount and len(loans) == 100 and drawn == 100 * amount
     assert all(r["reasons"]["ONLY"] == ["quota full"] for r in results if r["status"] == "no_funder")
 
@@ -142,9 +154,9 @@ class FillsQuota:
     def decide(self, code: str, report: dict[str, Any]) -> tuple[bool, str]:
         if code == self.code:
             with self.engine.begin() as conn:
-                day = conn.execute(select(t.business_calendar.c.business_day)).scalar_one()
+                day = conn.execute(select(servicing_tables.business_calendar.c.business_day)).scalar_one()
                 conn.execute(
-                    d.quota_usage.insert().values(
+                    decisioning_tables.quota_usage.insert().values(
                         institution_code=code, period="D", period_day=day, used=self.used, quota=2_000_000
                     )
                 )
@@ -159,15 +171,16 @@ def test_a_quota_filled_meanwhile_undoes_the_booking_and_moves_on(engine: Engine
     assert result["status"] == "funded" and result["institution"] == "LIGHT"
     assert result["reasons"]["HEAVY"] == ["quota full"] and len(result["offers"]) == 2
     with engine.connect() as conn:
-        o = d.offers.c
+        o = decisioning_tables.offers.c
         offers = dict(conn.execute(select(o.institution_code, o.status + ":" + o.reason)).all())
-        loans = conn.execute(select(t.loans.c.id, t.loans.c.funder)).all()
+        loans = conn.execute(select(servicing_tables.loans.c.id, servicing_tables.loans.c.funder)).all()
         heavy = conn.execute(
-            select(d.quota_usage.c.used).where(
-                d.quota_usage.c.institution_code == "HEAVY", d.quota_usage.c.period == "D"
+            select(decisioning_tables.quota_usage.c.used).where(
+                decisioning_tables.quota_usage.c.institution_code == "HEAVY",
+                decisioning_tables.quota_usage.c.period == "D",
             )
         ).scalar_one()
-        lines = conn.execute(select(t.journal_lines.c.amount)).scalars().all()
+        lines = conn.execute(select(servicing_tables.journal_lines.c.amount)).scalars().all()
     assert offers == {"HEAVY": "failed:quota full", "LIGHT": "accepted:approved"}
     assert [loan.funder for loan in loans] == ["LIGHT"] and loans[0].id == result["loan_id"]
     assert heavy == 1_500_000  # the other drawdown's, nothing of this one

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from openice.storage.tables import metadata
+from openice.storage.schema import metadata
 
 config = context.config
 engine = config.attributes["engine"]

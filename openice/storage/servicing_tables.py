@@ -1,9 +1,7 @@
-"""The relational schema, shared by SQLite (embedded) and PostgreSQL (production).
+"""Tables of the servicing stage: the calendar, products, loans, installments, the journal and transactions.
 
-Dates are stored as integer day numbers (days since 1970-01-01) so that day arithmetic in
-set-based SQL is the same on every engine; `openice.storage.days` converts at the edge.
-Money is integer minor units. The loan row carries a snapshot of its ledger balances
-(`bal_*`), kept in the same transaction as the journal lines it summarises.
+The loan row carries a snapshot of its ledger balances (`bal_*`), kept in the same transaction as the journal lines
+it summarises.
 """
 
 from __future__ import annotations
@@ -15,17 +13,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-metadata = MetaData()
-
-Money = BigInteger
-Day = Integer
-Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite auto-increments only INTEGER keys
+from openice.storage.columns import Day, Id, Money, metadata
 
 business_calendar = Table(
     "business_calendar",

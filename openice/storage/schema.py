@@ -1,0 +1,10 @@
+"""The whole schema: every stage's table module, on one metadata, for Alembic and for creating a test database."""
+
+from __future__ import annotations
+
+from openice.storage import api_tables, collections_tables, decisioning_tables, servicing_tables
+from openice.storage.columns import metadata
+
+TABLE_MODULES = (servicing_tables, decisioning_tables, collections_tables, api_tables)
+
+__all__ = ["TABLE_MODULES", "metadata"]
