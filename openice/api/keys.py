@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 
+from openice.clock import now_iso
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables, decisioning_tables, direct
-from openice.storage.uow import now_iso
 
 PLATFORM = "platform"
 # Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a

@@ -12,9 +12,9 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openice.api.keys import Principal
+from openice.clock import now_iso
 from openice.errors import Conflict
 from openice.storage import api_tables, direct
-from openice.storage.uow import now_iso
 
 # Built once: they run on every write request.
 _INSERT_AUDIT = insert(api_tables.audit_log)

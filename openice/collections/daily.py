@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from openice.clock import now_iso
 from openice.collections.strategy import STAGES
-from openice.storage.uow import now_iso
 
 if TYPE_CHECKING:
     from openice.servicing.eod import DayContext

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, case, func, insert, select, update
 
+from openice.clock import now_iso
 from openice.collections.strategy import STAGES
 from openice.errors import NotFound
 from openice.storage import collections_tables, servicing_tables
-from openice.storage.uow import now_iso
 
 SEVERITY = case(
     {stage: rank for rank, stage in enumerate(STAGES)}, value=collections_tables.collection_cases.c.stage, else_=-1

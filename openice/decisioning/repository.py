@@ -10,10 +10,10 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, union, update
 
+from openice.clock import now_iso
 from openice.decisioning.pii import ENV_KEY, HASH_ENV_KEY, NEW_ENV_KEY, PiiVault
 from openice.errors import Conflict, NotFound, Unavailable, ValidationError
 from openice.storage import decisioning_tables, direct
-from openice.storage.uow import now_iso
 
 IDENTIFIER_COLUMNS = ("national_id_hash", "mobile_hash", "device_hash")
 

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from openice.clock import now_iso
 from openice.errors import NotFound
 from openice.matching.institutions import Institution
 from openice.storage import decisioning_tables, direct
-from openice.storage.uow import now_iso
 
 # The statements of a drawdown's walk, built once with bound parameters: building a statement and its cache key
 # costs more CPU than the database spends running it.

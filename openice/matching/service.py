@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from openice.clock import now_iso
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import line_rates, monthly_payment
 from openice.decisioning.service import DecisionUnit
@@ -46,7 +47,7 @@ from openice.matching.router import Candidate, Ranking, Router
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.service import Servicing
 from openice.storage.days import from_day, to_day
-from openice.storage.uow import Joined, Store, now_iso, unknown_product
+from openice.storage.uow import Joined, Store, unknown_product
 
 ORIGINATION_ATTEMPTS = 50
 

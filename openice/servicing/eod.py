@@ -33,12 +33,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, text, update
 
+from openice.clock import now_iso
 from openice.collections.daily import step_collections
 from openice.errors import ValidationError
 from openice.servicing.products import PROVISION_BUCKETS
 from openice.storage import servicing_tables
 from openice.storage.days import from_day
-from openice.storage.uow import now_iso
 
 ACTIVE = "status = 'active'"
 # Interest goes to the funder's interest_income (its part, `LoanTerms.funder_interest`) and the platform's

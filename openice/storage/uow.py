@@ -10,13 +10,14 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 
+from openice.clock import now_iso
 from openice.errors import Conflict, NotFound
 from openice.servicing import ledger
 from openice.servicing.loan import (
@@ -30,11 +31,6 @@ from openice.servicing.loan import (
 from openice.servicing.products import PPM, AllocationStrategy, LoanProduct, PrepaymentMode, RepaymentMethod
 from openice.storage import direct, servicing_tables
 from openice.storage.days import from_day, opt_date, opt_day, to_day
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
 
 # The statements of the per-request paths (a repayment, an origination), built once with bound parameters instead
 # of on every call: building a statement and its cache key costs more CPU than PostgreSQL spends running it.

@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import event, func, insert, select
 
 from openice.api.records import request_hash
+from openice.clock import now_iso
 from openice.decisioning.domain import ApplicationInput
 from openice.storage import api_tables, servicing_tables
-from openice.storage.uow import now_iso
 from tests.api.conftest import World
 from tests.decisioning.helpers import good_application
 
