@@ -1,7 +1,7 @@
 """Benchmark: all disclosure metrics for one quarter on DuckDB, against pandas, and on Spark.
 
-    .venv/bin/python bench/analytics.py --loans 10000000        # the full run (~80 million installments)
-    .venv/bin/python bench/analytics.py --quick                 # 200,000 loans, for CI
+    .venv/bin/python -m bench.analytics --loans 10000000        # the full run (~80 million installments)
+    .venv/bin/python -m bench.analytics --quick                 # 200,000 loans, for CI
 
 The portfolio is generated directly as Parquet with numpy (not through servicing): loans disbursed over
 the 12 months to 2026-09-30, 3-12 monthly installments, 6% of loans stop paying at a random
@@ -9,7 +9,7 @@ installment (they become delinquent and, past 180 DPD, written off), the others 
 on its due date or up to 40 days late. Allocations carry principal and interest per installment paid;
 the ledger carries the quarter's interest income; month-end snapshots come from the same behaviour.
 DuckDB runs `openice.analytics.metrics.compute` (every metric). The baseline is the same `compute` on
-`openice.analytics.pandas_baseline.PandasBackend` (every metric, vectorised pandas), on the same portfolio
+`bench.pandas_baseline.PandasBackend` (every metric, vectorised pandas), on the same portfolio
 when `--pandas-loans` is not given, else on a generated portfolio of that size with DuckDB re-timed on it,
 on two threads and on one (each core's work, apart from the second core); they must give the same numbers.
 Spark runs the same SQL on the same Parquet (`--spark-loans` likewise).
@@ -38,14 +38,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.machine import describe, machine_facts
+from bench.pandas_baseline import PandasBackend
+from openice.analytics.backends import DuckDBBackend, SparkBackend
+from openice.analytics.metrics import STEPS, Period, compute
+from openice.storage.days import to_day
 
-from bench.machine import describe, machine_facts  # noqa: E402
-from openice.analytics.backends import DuckDBBackend, SparkBackend  # noqa: E402
-from openice.analytics.metrics import STEPS, Period, compute  # noqa: E402
-from openice.analytics.pandas_baseline import PandasBackend  # noqa: E402
-from openice.storage.days import to_day  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 QUARTER = Period.quarter("2026Q3")
 AS_OF = to_day(QUARTER.end)
@@ -227,9 +226,12 @@ def child(engine: str, directory: Path, spark_memory: str) -> None:
     )
 
 
-def child_run(script: str, label: str, *args: str) -> dict[str, Any]:
-    """Run `script --child label ARGS` in a process of its own and return the JSON record it prints last."""
-    out = subprocess.run([sys.executable, script, "--child", label, *args], capture_output=True, text=True)
+def child_run(module: str, label: str, *args: str) -> dict[str, Any]:
+    """Run `python -m module --child label ARGS` in a process of its own and return the JSON record it prints
+    last."""
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--child", label, *args], capture_output=True, text=True, cwd=ROOT
+    )
     if out.returncode:
         raise SystemExit(f"{label} ({' '.join(args)}) failed:\n{out.stderr[-3000:]}")
     record = json.loads(out.stdout.strip().splitlines()[-1])
@@ -241,7 +243,7 @@ def child_run(script: str, label: str, *args: str) -> dict[str, Any]:
 
 
 def run(engine: str, directory: Path, spark_memory: str) -> dict[str, Any]:
-    return child_run(__file__, engine, "--dir", str(directory), "--spark-memory", spark_memory)
+    return child_run("bench.analytics", engine, "--dir", str(directory), "--spark-memory", spark_memory)
 
 
 def rounds(engines: list[str], directory: Path, count: int, spark_memory: str) -> dict[str, list[dict[str, Any]]]:
@@ -328,7 +330,7 @@ def markdown(report: dict, args: str) -> str:
     lines = [
         f"# analytics benchmark, {report['date']}",
         "",
-        f"`.venv/bin/python bench/analytics.py {args}` on {describe(m)} when the results were written (a shared "
+        f"`.venv/bin/python -m bench.analytics {args}` on {describe(m)} when the results were written (a shared "
         "machine: wall times are noisy, compare the ratios within the run). Every run is a process of its "
         "own; runs on one portfolio alternate; values are medians.",
         "",

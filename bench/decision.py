@@ -1,8 +1,8 @@
 """Benchmark: assessment + routing latency per application, and batch fund matching with HiGHS.
 
-    .venv/bin/python bench/decision.py                 # 5,000 applications; 100,000 drawdowns x 50 institutions
-    .venv/bin/python bench/decision.py --quick         # 1,000 applications; 10,000 drawdowns x 20 institutions
-    .venv/bin/python bench/decision.py --package DIR   # score with this model package instead of training one
+    .venv/bin/python -m bench.decision                 # 5,000 applications; 100,000 drawdowns x 50 institutions
+    .venv/bin/python -m bench.decision --quick         # 1,000 applications; 10,000 drawdowns x 20 institutions
+    .venv/bin/python -m bench.decision --package DIR   # score with this model package instead of training one
 
 Latency: one thread, in process, per application: fraud rules (with the IsolationForest anomaly score),
 the champion model's score (a package trained on the bundled credit_data set; bureau attributes are rows of
@@ -28,26 +28,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.machine import describe, machine_facts
+from openice.datasets import load
+from openice.decisioning.anomaly import AnomalyModel
+from openice.decisioning.assess import assess
+from openice.decisioning.domain import AssessmentInput, FraudFacts
+from openice.decisioning.pii import PiiVault
+from openice.decisioning.policy import Policy, monthly_payment, price
+from openice.decisioning.service import Decisioning
+from openice.decisioning.synthetic import REGIONS, application, reference_matrix, registration
+from openice.matching.boxes import Drawdowns
+from openice.matching.institutions import CreditBox, Institution
+from openice.matching.optimize import Capacity
+from openice.matching.router import Router
+from openice.matching.service import product_fees, solve_batch
+from openice.servicing.products import PPM, demo_products
+from openice.servicing.service import Servicing
+from openice.storage.engine import make_engine, migrate
 
-from bench.machine import describe, machine_facts  # noqa: E402
-from openice.datasets import load  # noqa: E402
-from openice.decisioning.anomaly import AnomalyModel  # noqa: E402
-from openice.decisioning.assess import assess  # noqa: E402
-from openice.decisioning.domain import AssessmentInput, FraudFacts  # noqa: E402
-from openice.decisioning.pii import PiiVault  # noqa: E402
-from openice.decisioning.policy import Policy, monthly_payment, price  # noqa: E402
-from openice.decisioning.service import Decisioning  # noqa: E402
-from openice.decisioning.synthetic import REGIONS, application, reference_matrix, registration  # noqa: E402
-from openice.matching.boxes import Drawdowns  # noqa: E402
-from openice.matching.institutions import CreditBox, Institution  # noqa: E402
-from openice.matching.optimize import Capacity  # noqa: E402
-from openice.matching.router import Router  # noqa: E402
-from openice.matching.service import product_fees, solve_batch  # noqa: E402
-from openice.servicing.products import PPM, demo_products  # noqa: E402
-from openice.servicing.service import Servicing  # noqa: E402
-from openice.storage.engine import make_engine, migrate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TODAY = date(2026, 6, 10)
 PRODUCTS = {p.code: p for p in demo_products()}
@@ -346,7 +345,7 @@ def main() -> None:
     )
     header = (
         f"# decision benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes {doc['sizes']}, "
-        f"`{' '.join(['bench/decision.py'] + sys.argv[1:])}`\n\n"
+        f"`{' '.join(['python -m bench.decision'] + sys.argv[1:])}`\n\n"
     )
     (args.out / "decision.md").write_text(header + "\n".join(lines) + "\n" + side + "\n")
     print("\n".join(lines))

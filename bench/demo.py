@@ -1,7 +1,7 @@
 """Benchmark: wall time of `openice demo` (a fresh database, model training, a simulated year) by size.
 
-    .venv/bin/python bench/demo.py                  # the default size and 10x
-    .venv/bin/python bench/demo.py --scales 1,3     # what fits when 10x does not
+    .venv/bin/python -m bench.demo                  # the default size and 10x
+    .venv/bin/python -m bench.demo --scales 1,3     # what fits when 10x does not
 
 Each size runs the real command in a child process, as a user would, on a fresh SQLite file; the wall time
 includes start-up, training, the simulated days, the metrics and the quarterly report. A larger size is compared
@@ -22,10 +22,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.machine import describe, machine_facts
 
-from bench.machine import describe, machine_facts  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_BORROWERS = 800
 TARGET_SECONDS = 300  # the README's first command must finish within five minutes on a 2-core machine

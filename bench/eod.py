@@ -1,7 +1,7 @@
 """Benchmark: one end-of-day over a large book, against a plain per-loan Python loop.
 
-    .venv/bin/python bench/eod.py                      # 1,000,000 loans on PostgreSQL and SQLite
-    .venv/bin/python bench/eod.py --quick              # 20,000 loans, for a quick look
+    .venv/bin/python -m bench.eod                      # 1,000,000 loans on PostgreSQL and SQLite
+    .venv/bin/python -m bench.eod --quick              # 20,000 loans, for a quick look
 
 The book is generated vectorised (numpy) straight into the tables: mixed products and tenors,
 loans mid-life, about 10% delinquent by 1-6 installments. Installment amounts are the product
@@ -27,16 +27,15 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine, func, insert, select, text
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.machine import machine_facts
+from openice.servicing.loan import BusinessModel, LoanAccount
+from openice.servicing.products import PPM, demo_products, to_ppm
+from openice.storage import servicing_tables
+from openice.storage.days import to_day
+from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import Store
 
-from bench.machine import machine_facts  # noqa: E402
-from openice.servicing.loan import BusinessModel, LoanAccount  # noqa: E402
-from openice.servicing.products import PPM, demo_products, to_ppm  # noqa: E402
-from openice.storage import servicing_tables  # noqa: E402
-from openice.storage.days import to_day  # noqa: E402
-from openice.storage.engine import make_engine, migrate  # noqa: E402
-from openice.storage.uow import Store  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PG_URL = os.environ.get("OPENICE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BUSINESS_DATE = date(2026, 6, 10)  # a normal day; --month-end closes 2026-06-30 instead

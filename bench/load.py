@@ -1,8 +1,8 @@
 """Load and fault benchmark of the HTTP service: `openice serve` on PostgreSQL, loopback only.
 
-    .venv/bin/python bench/load.py                 # 300 req/s for 60 s, 2 workers, then the fault run
-    .venv/bin/python bench/load.py --quick         # 100 req/s for 10 s: a smoke run
-    .venv/bin/python bench/load.py --rate 300,40 --duration S --workers N --borrowers B --fault-duration S
+    .venv/bin/python -m bench.load                 # 300 req/s for 60 s, 2 workers, then the fault run
+    .venv/bin/python -m bench.load --quick         # 100 req/s for 10 s: a smoke run
+    .venv/bin/python -m bench.load --rate 300,40 --duration S --workers N --borrowers B --fault-duration S
 
 Each rate in --rate is one load phase on a fresh server; the fault run uses the last rate.
 
@@ -51,23 +51,22 @@ import httpx
 import numpy as np
 from sqlalchemy import create_engine, func, select, text
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.machine import describe, machine_facts
+from openice.api.keys import ApiKeys
+from openice.datasets import load
+from openice.decisioning.pii import PiiVault, new_key, parse_key
+from openice.decisioning.policy import Policy
+from openice.decisioning.service import Decisioning
+from openice.decisioning.synthetic import application, registration
+from openice.matching.institutions import CreditBox, Institution
+from openice.matching.service import Matching
+from openice.servicing.eod import run_until
+from openice.servicing.products import demo_products
+from openice.servicing.service import Servicing
+from openice.storage import servicing_tables
+from openice.storage.engine import make_engine, migrate
 
-from bench.machine import describe, machine_facts  # noqa: E402
-from openice.api.keys import ApiKeys  # noqa: E402
-from openice.datasets import load  # noqa: E402
-from openice.decisioning.pii import PiiVault, new_key, parse_key  # noqa: E402
-from openice.decisioning.policy import Policy  # noqa: E402
-from openice.decisioning.service import Decisioning  # noqa: E402
-from openice.decisioning.synthetic import application, registration  # noqa: E402
-from openice.matching.institutions import CreditBox, Institution  # noqa: E402
-from openice.matching.service import Matching  # noqa: E402
-from openice.servicing.eod import run_until  # noqa: E402
-from openice.servicing.products import demo_products  # noqa: E402
-from openice.servicing.service import Servicing  # noqa: E402
-from openice.storage import servicing_tables  # noqa: E402
-from openice.storage.engine import make_engine, migrate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 START = date(2026, 1, 15)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

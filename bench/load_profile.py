@@ -1,7 +1,7 @@
 """CPU per operation of the HTTP service, measured in-process: where the load benchmark's time goes.
 
-    .venv/bin/python bench/load_profile.py --package /tmp/openice-load-model           # CPU ms per operation
-    .venv/bin/python bench/load_profile.py --package DIR --py-spy --only apply,repay    # and where it is spent
+    .venv/bin/python -m bench.load_profile --package /tmp/openice-load-model           # CPU ms per operation
+    .venv/bin/python -m bench.load_profile --package DIR --py-spy --only apply,repay    # and where it is spent
 
 Setup is `bench/load.py`'s (a fresh schema on PostgreSQL, products, institutions, borrowers with lines and funded
 loans, installments due; the model package is trained first when --package is not given). The app is the one
@@ -39,13 +39,12 @@ from urllib.parse import urlencode
 import numpy as np
 from sqlalchemy import event
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench import load as lb
+from openice.api.app import create_app
+from openice.api.settings import Settings
+from openice.storage.engine import make_engine
 
-from bench import load as lb  # noqa: E402
-from openice.api.app import create_app  # noqa: E402
-from openice.api.settings import Settings  # noqa: E402
-from openice.storage.engine import make_engine  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OPS = [name for name, _ in lb.MIX] + ["health"]
 

@@ -1,8 +1,8 @@
 """Burst benchmark of the metrics endpoint: forty analysts ask for the same quarter at once, on `openice serve`
 over PostgreSQL, loopback only.
 
-    .venv/bin/python bench/metrics_burst.py            # 200 borrowers, 40 concurrent metric requests, 1 worker
-    .venv/bin/python bench/metrics_burst.py --quick    # 50 borrowers
+    .venv/bin/python -m bench.metrics_burst            # 200 borrowers, 40 concurrent metric requests, 1 worker
+    .venv/bin/python -m bench.metrics_burst --quick    # 50 borrowers
 
 Setup (not timed): bench/load.py's world (demo products, institutions, a model package, borrowers with funded
 loans, business days closed until the first installments are due).
@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -29,11 +28,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.load import PG, World, free_port, group_cpu, kill_group, metric, setup, start_server
+from bench.machine import describe, machine_facts
 
-from bench.load import PG, World, free_port, group_cpu, kill_group, metric, setup, start_server  # noqa: E402
-from bench.machine import describe, machine_facts  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 COMPUTATIONS = "openice_metric_computations_total"
 

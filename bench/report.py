@@ -1,7 +1,7 @@
 """Benchmark: the quarterly report's metrics from one build of the fact tables, against two whole `compute` runs.
 
-    .venv/bin/python bench/report.py --loans 4000000 --dir /tmp/oc/d4m   # the recorded run
-    .venv/bin/python bench/report.py --quick                              # 200,000 loans, 1 round
+    .venv/bin/python -m bench.report --loans 4000000 --dir /tmp/oc/d4m   # the recorded run
+    .venv/bin/python -m bench.report --quick                              # 200,000 loans, 1 round
 
 The report needs every metric twice, unsplit and by business model. `quarterly` gets both from
 `compute_splits`, which builds the per-loan fact tables once; the baseline is what it did before, `compute`
@@ -22,14 +22,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.analytics import DUCKDB_MEMORY, QUARTER, child_run, peak_gib, portfolio, row
+from bench.machine import describe, machine_facts
+from openice.analytics.backends import DuckDBBackend
+from openice.analytics.metrics import compute
+from openice.analytics.report import SPLIT, quarterly, write_report
 
-from bench.analytics import DUCKDB_MEMORY, QUARTER, child_run, peak_gib, portfolio, row  # noqa: E402
-from bench.machine import describe, machine_facts  # noqa: E402
-from openice.analytics.backends import DuckDBBackend  # noqa: E402
-from openice.analytics.metrics import compute  # noqa: E402
-from openice.analytics.report import SPLIT, quarterly, write_report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WAYS = ("shared facts", "two computes")
 
@@ -86,7 +85,7 @@ def main() -> None:
     for k in range(count):
         print(f"round {k + 1} of {count}", flush=True)
         for way in WAYS[k % 2 :] + WAYS[: k % 2]:
-            runs[way].append(child_run(__file__, way, "--dir", str(directory)))
+            runs[way].append(child_run("bench.report", way, "--dir", str(directory)))
     same = all(r["metrics"] == runs[WAYS[0]][0]["metrics"] for records in runs.values() for r in records)
     median = {
         way: {k: statistics.median(r[k] for r in records) for k in ("wall", "cpu")} for way, records in runs.items()
@@ -114,7 +113,7 @@ def main() -> None:
     lines = [
         f"# report benchmark, {date.today().isoformat()}",
         "",
-        f"`.venv/bin/python bench/report.py {command}` on {describe(machine)} at the end (a shared machine: "
+        f"`.venv/bin/python -m bench.report {command}` on {describe(machine)} at the end (a shared machine: "
         "compare the ratio within the run). Every run is a process of its own, alternating; values are "
         f"medians; same numbers: {same}.",
         "",

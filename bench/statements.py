@@ -1,7 +1,7 @@
 """CPU per statement of the per-request paths on PostgreSQL: `storage.direct.execute` against `Connection.execute`.
 
-    .venv/bin/python bench/statements.py                 # 2,000 calls per round, 6 rounds
-    .venv/bin/python bench/statements.py --calls 300     # a quick run
+    .venv/bin/python -m bench.statements                 # 2,000 calls per round, 6 rounds
+    .venv/bin/python -m bench.statements --calls 300     # a quick run
 
 A fresh schema on the loopback PostgreSQL with one originated loan. Each round times, one after the other in the
 same process and transaction, the same statement through SQLAlchemy Core (`Connection.execute`, the baseline) and
@@ -27,15 +27,14 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.load_profile import backend_cpu
+from bench.machine import describe, machine_facts
+from openice.servicing.products import demo_products
+from openice.servicing.service import Servicing
+from openice.storage import direct, uow
+from openice.storage.engine import make_engine, migrate
 
-from bench.load_profile import backend_cpu  # noqa: E402
-from bench.machine import describe, machine_facts  # noqa: E402
-from openice.servicing.products import demo_products  # noqa: E402
-from openice.servicing.service import Servicing  # noqa: E402
-from openice.storage import direct, uow  # noqa: E402
-from openice.storage.engine import make_engine, migrate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PG = os.environ.get("OPENICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -143,7 +142,7 @@ def main() -> None:
     ]
     header = (
         f"# statements benchmark, {doc['date']}\n\n{describe(doc['machine'])} at the end, sizes "
-        f"{doc['sizes']}, `{' '.join(['bench/statements.py'] + sys.argv[1:])}`. Medians over "
+        f"{doc['sizes']}, `{' '.join(['python -m bench.statements'] + sys.argv[1:])}`. Medians over "
         "the rounds; the two sides alternate within each round.\n\n"
     )
     (args.out / "statements.md").write_text(header + "\n".join(table) + "\n")

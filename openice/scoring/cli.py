@@ -1,4 +1,4 @@
-"""`openice model ...`: train, score, report, monitor, export-sql, promote and benchmark."""
+"""`openice model ...`: train, score, report, monitor, export-sql and promote."""
 
 from __future__ import annotations
 
@@ -241,16 +241,3 @@ def promote(registry: Path = typer.Argument(...), version: int = typer.Argument(
         console.print(f"version {version} is now champion in {registry}")
     except OpeniceError as err:
         _fail(err)
-
-
-@model_app.command()
-def benchmark(
-    repeats: int = typer.Option(3, help="Repeats of stratified K-fold."),
-    folds: int = typer.Option(5, help="Folds per repeat."),
-    quick: bool = typer.Option(False, help="1 x 3 folds, 2,000 latency samples, 200,000 batch rows."),
-    out: Path = typer.Option(Path("bench/results"), help="Directory for scoring.json and scoring.md."),
-) -> None:
-    """Accuracy and speed against optbinning, toad, logistic regression and LightGBM (see docs/scoring.md)."""
-    from openice.scoring.benchmark import run
-
-    run(repeats=repeats, folds=folds, quick=quick, out=out, console=console)

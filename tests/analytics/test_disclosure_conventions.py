@@ -26,10 +26,10 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from bench.pandas_baseline import PandasBackend
 from openice.analytics.backends import Backend, DuckDBBackend, PostgresBackend, SparkBackend, snapshot, write_parquet
 from openice.analytics.definitions import Thresholds, for_dialect, one_month_after_sql
 from openice.analytics.metrics import MetricSet, Period, compute
-from openice.analytics.pandas_baseline import PandasBackend
 from openice.cli import app
 from openice.errors import ValidationError
 from openice.storage.days import from_day, to_day

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import Engine
 
+from bench.pandas_baseline import PandasBackend
 from openice.analytics.backends import DuckDBBackend
 from openice.analytics.definitions import SEQ_KEY
 from openice.analytics.metrics import Period, compute
-from openice.analytics.pandas_baseline import PandasBackend
 from openice.errors import ValidationError
 from openice.storage.days import to_day
 from tests.analytics.portfolio import with_decisioning
