@@ -40,6 +40,7 @@ import numpy as np
 from sqlalchemy import event
 
 from bench import load as lb
+from bench.machine import machine_facts
 from openice.api.app import create_app
 from openice.api.settings import Settings
 from openice.storage.engine import make_engine
@@ -275,7 +276,14 @@ def main() -> None:
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"operations": results, "mix_weighted": mixed, "n": args.n, "load_average_after": load}, indent=2
+                {
+                    "operations": results,
+                    "mix_weighted": mixed,
+                    "n": args.n,
+                    "load_average_after": load,
+                    "machine": machine_facts(),
+                },
+                indent=2,
             )
             + "\n"
         )

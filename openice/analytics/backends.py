@@ -114,7 +114,7 @@ def snapshot(engine: Engine, tables: Iterable[str] = TABLES) -> dict[str, pa.Tab
 
 # Written sorted by these keys: an installment's allocations then sit side by side in a row group, so DuckDB's
 # per-installment aggregate folds them before its hash tables are merged, and a loan-id range reads fewer row
-# groups (4M loans: `compute` 6-7 % less CPU, docs/analytics.md).
+# groups (4M loans: `compute` 6-7 % less CPU, bench/HISTORY.md).
 SORT_KEYS: dict[str, list[tuple[str, str]]] = {
     "allocations": [("loan_id", "ascending"), ("seq", "ascending")],
     "installments": [("loan_id", "ascending"), ("seq", "ascending")],
@@ -165,7 +165,7 @@ class DuckDBBackend:
         self.con.execute("SET preserve_insertion_order = false")  # every metric aggregates: row order is free memory
         # The build-side optimizer builds the per-loan facts' joins on the wide loans side, whose as-of filter it
         # estimates at a fifth of its rows: without it, 10M loans took 3-12 % less CPU and 0.8 GiB less memory in
-        # three alternating pairs, the same numbers (docs/analytics.md).
+        # three alternating pairs, the same numbers (bench/HISTORY.md).
         self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
