@@ -297,7 +297,7 @@ def set_based_day(url: str) -> tuple[float, float, dict, dict]:
     # peak from before exec.
     code = (
         "import json, sys, time; from openice.storage.engine import make_engine; "
-        "from openice.servicing.eod import close_business_day; e = make_engine(sys.argv[1]); "
+        "from openice.close_of_day import close_business_day; e = make_engine(sys.argv[1]); "
         "marks = [('start', time.perf_counter())]; "
         "r = close_business_day(e, lambda step: marks.append((step, time.perf_counter()))); "
         "s = time.perf_counter() - marks[0][1]; "

@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe, machine_facts  # noqa: E402
 from openice.api.keys import ApiKeys  # noqa: E402
+from openice.close_of_day import run_until  # noqa: E402
 from openice.datasets import load  # noqa: E402
 from openice.decisioning.pii import PiiVault, new_key, parse_key  # noqa: E402
 from openice.decisioning.policy import Policy  # noqa: E402
@@ -63,7 +64,6 @@ from openice.decisioning.service import Decisioning  # noqa: E402
 from openice.decisioning.synthetic import application, registration  # noqa: E402
 from openice.matching.institutions import CreditBox, Institution  # noqa: E402
 from openice.matching.service import Matching  # noqa: E402
-from openice.servicing.eod import run_until  # noqa: E402
 from openice.servicing.products import demo_products  # noqa: E402
 from openice.servicing.service import Servicing  # noqa: E402
 from openice.storage import servicing_tables  # noqa: E402

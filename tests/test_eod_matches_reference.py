@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from openice.close_of_day import run_until
 from openice.servicing import ledger
-from openice.servicing.eod import run_until
 from openice.servicing.loan import BusinessModel, LoanAccount, replay
 from openice.servicing.products import demo_products
 from openice.storage import servicing_tables
