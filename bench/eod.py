@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import machine_facts  # noqa: E402
+from openice.servicing.buckets import LADDER, LAST  # noqa: E402
 from openice.servicing.loan import BusinessModel, LoanAccount  # noqa: E402
 from openice.servicing.products import PPM, demo_products, to_ppm  # noqa: E402
 from openice.storage import servicing_tables  # noqa: E402
@@ -158,7 +159,7 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "current_seq": np.where(next_seq <= counts, next_seq, -1),
         "overdue_since": np.where(overdue, first_unpaid_due, -1),
         "dpd": dpd,
-        "bucket": np.select([dpd == 0, dpd <= 30, dpd <= 60, dpd <= 90], ["C", "M1", "M2", "M3"], "M4+"),
+        "bucket": np.select([dpd <= upper for _, upper in LADDER], [name for name, _ in LADDER], LAST),
         "late_fees_charged": np.zeros(n, dtype=np.int64),
         "recovered": np.zeros(n, dtype=np.int64),
         "bal_loan_principal": principal - per_loan(np.where(paid, inst_principal, 0)),
