@@ -730,10 +730,16 @@ class Transaction:
     mode: PrepaymentMode | None = None
 
 
-def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction], business_date: date) -> LoanAccount:
+def replay(
+    originate: Callable[[], LoanAccount],
+    transactions: list[Transaction],
+    business_date: date,
+    on_close: Callable[[LoanAccount, date], None] | None = None,
+) -> LoanAccount:
     """Rebuild a loan from origination and its live transactions, closing each day in between.
 
-    Transactions on the same date keep the order they were taken in."""
+    Transactions on the same date keep the order they were taken in. `on_close(loan, day)` sees the loan as each
+    day closes: what end of day's later steps (collections) read of it."""
     loan = originate()
     ordered = sorted(transactions, key=lambda t: (t.value_date, t.txn_id))
     day = loan.disbursed_on
@@ -744,6 +750,8 @@ def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction]
             k += 1
         if day < business_date:
             loan.close_day(day)
+            if on_close:
+                on_close(loan, day)
         day += timedelta(days=1)
     return loan
 
