@@ -28,6 +28,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, insert, select, text
 
 from bench.machine import machine_facts
+from openice.servicing.buckets import LADDER, LAST
 from openice.servicing.loan import BusinessModel, LoanAccount
 from openice.servicing.products import PPM, demo_products, to_ppm
 from openice.storage import servicing_tables
@@ -157,7 +158,7 @@ def generate(n: int, seed: int, business_date: date) -> tuple[dict[str, np.ndarr
         "current_seq": np.where(next_seq <= counts, next_seq, -1),
         "overdue_since": np.where(overdue, first_unpaid_due, -1),
         "dpd": dpd,
-        "bucket": np.select([dpd == 0, dpd <= 30, dpd <= 60, dpd <= 90], ["C", "M1", "M2", "M3"], "M4+"),
+        "bucket": np.select([dpd <= upper for _, upper in LADDER], [name for name, _ in LADDER], LAST),
         "late_fees_charged": np.zeros(n, dtype=np.int64),
         "recovered": np.zeros(n, dtype=np.int64),
         "bal_loan_principal": principal - per_loan(np.where(paid, inst_principal, 0)),
@@ -296,7 +297,7 @@ def set_based_day(url: str) -> tuple[float, float, dict, dict]:
     # peak from before exec.
     code = (
         "import json, sys, time; from openice.storage.engine import make_engine; "
-        "from openice.servicing.eod import close_business_day; e = make_engine(sys.argv[1]); "
+        "from openice.close_of_day import close_business_day; e = make_engine(sys.argv[1]); "
         "marks = [('start', time.perf_counter())]; "
         "r = close_business_day(e, lambda step: marks.append((step, time.perf_counter()))); "
         "s = time.perf_counter() - marks[0][1]; "

@@ -53,6 +53,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from bench.machine import describe, machine_facts
 from openice.api.keys import ApiKeys
+from openice.close_of_day import run_until
 from openice.datasets import load
 from openice.decisioning.pii import PiiVault, new_key, parse_key
 from openice.decisioning.policy import Policy
@@ -60,7 +61,6 @@ from openice.decisioning.service import Decisioning
 from openice.decisioning.synthetic import application, registration
 from openice.matching.institutions import CreditBox, Institution
 from openice.matching.service import Matching
-from openice.servicing.eod import run_until
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage import servicing_tables

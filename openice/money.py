@@ -62,6 +62,12 @@ def mul_div_half_up(a: int, b: int, c: int) -> int:
     return (2 * a * b + c) // (2 * c)
 
 
+def mul_div_half_up_sql(a: str, b: str, c: str | int) -> str:
+    """`mul_div_half_up` as SQL over integer expressions: the same formula, where `/` of integers truncates, which
+    on non-negative operands is Python's `//` (SQLite and PostgreSQL; not DuckDB, whose `/` is a float's)."""
+    return f"(2 * ({a}) * ({b}) + ({c})) / (2 * ({c}))"
+
+
 def parse_rate(value: str | Decimal | float, field: str = "rate") -> Decimal:
     """Accept '12%', '0.12' or 0.12 and return the fraction (Decimal('0.12'))."""
     text = str(value).strip()

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from openice.servicing.eod import run_until
+from openice.close_of_day import run_until
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
@@ -75,7 +75,7 @@ def state(url: str) -> dict[str, list]:
 
 EOD_SCRIPT = (
     "import sys; from datetime import date; from openice.storage.engine import make_engine; "
-    "from openice.servicing.eod import run_until; "
+    "from openice.close_of_day import run_until; "
     "run_until(make_engine(sys.argv[1]), date.fromisoformat(sys.argv[2]))"
 )
 

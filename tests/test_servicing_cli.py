@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from openice.cli import app
-from openice.servicing.eod import run_until
+from openice.close_of_day import run_until
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from openice.close_of_day import run_until
 from openice.errors import OpeniceError
 from openice.servicing import ledger
-from openice.servicing.eod import run_until
 from openice.storage import servicing_tables
 
 steps = st.lists(

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from openice.close_of_day import run_until
 from openice.errors import Conflict, Forbidden, NotFound, ValidationError
 from openice.servicing import ledger
-from openice.servicing.eod import run_until
 from openice.servicing.products import LoanProduct
 from openice.storage import servicing_tables
 from openice.storage.days import to_day

@@ -31,6 +31,9 @@ from functools import lru_cache
 import sqlglot
 
 from openice.errors import ValidationError
+from openice.servicing import ledger
+from openice.servicing.buckets import BUCKETS as SERVICING_BUCKETS
+from openice.servicing.buckets import CURRENT, LADDER, ladder_sql
 
 PRINCIPAL = "('principal', 'principal_prepaid')"
 DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
@@ -40,59 +43,64 @@ DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
 DIMENSIONS = ("business_model", "model_group", "institution", "product", "channel", "origination_month")
 
 INCOME_ACCOUNTS = (
-    "interest_income",
-    "service_fee_income",
-    "facilitation_fee_income",
-    "late_fee_income",
-    "prepayment_fee_income",
-    "guarantee_release_income",
-    "recovery_income",
-    "referral_fee_income",
-    "platform_interest_income",
-    "interest_spread_income",
-    "institution_recovery_income",
+    ledger.INTEREST_INCOME,
+    ledger.FEE_INCOME,
+    ledger.FACILITATION_FEE_INCOME,
+    ledger.PENALTY_INCOME,
+    ledger.PREPAYMENT_FEE_INCOME,
+    ledger.GUARANTEE_RELEASE_INCOME,
+    ledger.RECOVERY_INCOME,
+    ledger.REFERRAL_FEE_INCOME,
+    ledger.PLATFORM_INTEREST_INCOME,
+    ledger.INTEREST_SPREAD_INCOME,
+    ledger.INSTITUTION_RECOVERY_INCOME,
 )
+
+
+def accounts_sql(*accounts: str) -> str:
+    """A SQL list of ledger accounts, `('a', 'b')`, from the ledger's own names."""
+    return "(" + ", ".join(ledger.sql_name(a) for a in accounts) + ")"
+
+
+SERVICE_FEES = accounts_sql(ledger.FACILITATION_FEE_INCOME, ledger.FEE_INCOME, ledger.INTEREST_SPREAD_INCOME)
+OTHER_FEES = accounts_sql(ledger.PENALTY_INCOME, ledger.PREPAYMENT_FEE_INCOME)
 
 # (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
 # falls in exactly one line, so the lines add up to the ledger's income to the cent.
 REVENUE_LINES: tuple[tuple[str, str], ...] = (
     # The platform's interest spread on an institution's loan is a service fee in substance: it is the platform's
     # price for facilitating and servicing, taken out of the borrower's interest.
-    (
-        "credit_driven.facilitation_and_servicing_fees",
-        "{m} = 'capital-heavy' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')",
-    ),
+    ("credit_driven.facilitation_and_servicing_fees", "{m} = 'capital-heavy' AND {a} IN " + SERVICE_FEES),
     # Interest on loans the platform took over by paying out its guarantee is financing income too.
     (
         "credit_driven.financing_income",
-        "({m} = 'on-balance-sheet' AND {a} IN ('interest_income', 'facilitation_fee_income', 'service_fee_income'))"
-        " OR {a} = 'platform_interest_income'",
+        "({m} = 'on-balance-sheet' AND {a} IN "
+        + accounts_sql(ledger.INTEREST_INCOME, ledger.FACILITATION_FEE_INCOME, ledger.FEE_INCOME)
+        + ") OR {a} = "
+        + ledger.sql_name(ledger.PLATFORM_INTEREST_INCOME),
     ),
-    ("credit_driven.guarantee_release", "{a} = 'guarantee_release_income'"),
-    (
-        "credit_driven.other_fees",
-        "{m} IN ('capital-heavy', 'on-balance-sheet') AND {a} IN ('late_fee_income', 'prepayment_fee_income')",
-    ),
-    (
-        "platform.facilitation_and_servicing_fees",
-        "{m} = 'capital-light' AND {a} IN ('facilitation_fee_income', 'service_fee_income', 'interest_spread_income')",
-    ),
-    ("platform.other_fees", "{m} = 'capital-light' AND {a} IN ('late_fee_income', 'prepayment_fee_income')"),
-    ("platform.referral_fees", "{a} = 'referral_fee_income'"),
+    ("credit_driven.guarantee_release", "{a} = " + ledger.sql_name(ledger.GUARANTEE_RELEASE_INCOME)),
+    ("credit_driven.other_fees", "{m} IN ('capital-heavy', 'on-balance-sheet') AND {a} IN " + OTHER_FEES),
+    ("platform.facilitation_and_servicing_fees", "{m} = 'capital-light' AND {a} IN " + SERVICE_FEES),
+    ("platform.other_fees", "{m} = 'capital-light' AND {a} IN " + OTHER_FEES),
+    ("platform.referral_fees", "{a} = " + ledger.sql_name(ledger.REFERRAL_FEE_INCOME)),
     (
         "technology.fees",
-        "{m} = 'technology' AND {a} NOT IN ('interest_income', 'recovery_income', 'institution_recovery_income')",
+        "{m} = 'technology' AND {a} NOT IN "
+        + accounts_sql(ledger.INTEREST_INCOME, ledger.RECOVERY_INCOME, ledger.INSTITUTION_RECOVERY_INCOME),
     ),
-    ("institution_interest", "{m} <> 'on-balance-sheet' AND {a} = 'interest_income'"),
-    ("recoveries", "{a} = 'recovery_income'"),
-    ("institution_recoveries", "{a} = 'institution_recovery_income'"),
+    ("institution_interest", "{m} <> 'on-balance-sheet' AND {a} = " + ledger.sql_name(ledger.INTEREST_INCOME)),
+    ("recoveries", "{a} = " + ledger.sql_name(ledger.RECOVERY_INCOME)),
+    ("institution_recoveries", "{a} = " + ledger.sql_name(ledger.INSTITUTION_RECOVERY_INCOME)),
 )
 
 
 # The bucket beyond `Thresholds.m4`: outside the 90 day+ rate's numerator and denominator and the outstanding balance,
 # shown apart (`balance_over_180`) whatever a product's write-off DPD.
 OVER_M4 = ">180"
-BUCKETS = ("C", "M1", "M2", "M3", "M4+", OVER_M4)
+# Servicing's buckets of a live loan, then the disclosures' own >180 (see `Thresholds` for where they differ).
+BUCKETS = (*SERVICING_BUCKETS, OVER_M4)
+SERVICING_BOUNDS = dict(LADDER)
 
 
 def bucket_column(bucket: str) -> str:
@@ -102,12 +110,15 @@ def bucket_column(bucket: str) -> str:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Delinquency bucket upper bounds in DPD (C is 0; M4+ runs to m4; beyond m4 is the >180 bucket, which the
-    disclosures leave out of the 90 day+ rate whatever a product's write-off DPD)."""
+    """Delinquency bucket upper bounds in DPD, by default servicing's ladder (`openice.servicing.buckets`).
 
-    m1: int = 30
-    m2: int = 60
-    m3: int = 90
+    Where the disclosures deliberately differ from servicing: the bounds can be set per report; M4+ ends at m4
+    rather than at a product's write-off DPD, and beyond m4 is the >180 bucket (left out of the 90 day+ rate)
+    where servicing has M4+ and then WO (a written-off loan)."""
+
+    m1: int = SERVICING_BOUNDS["M1"]
+    m2: int = SERVICING_BOUNDS["M2"]
+    m3: int = SERVICING_BOUNDS["M3"]
     m4: int = 180
     fpd_days: int = 1  # a first installment is delinquent if unpaid at the end of its due date + fpd_days - 1
 
@@ -118,10 +129,8 @@ class Thresholds:
             raise ValidationError("must be at least 1", field="fpd_days")
 
     def bucket_sql(self, dpd: str) -> str:
-        return (
-            f"CASE WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= {self.m1} THEN 'M1' WHEN {dpd} <= {self.m2} "
-            f"THEN 'M2' WHEN {dpd} <= {self.m3} THEN 'M3' WHEN {dpd} <= {self.m4} THEN 'M4+' ELSE '{OVER_M4}' END"
-        )
+        bounds = (SERVICING_BOUNDS[CURRENT], self.m1, self.m2, self.m3, self.m4)
+        return ladder_sql(dpd, tuple(zip(SERVICING_BUCKETS, bounds, strict=True)), OVER_M4)
 
 
 def month_key_sql(day: str) -> str:

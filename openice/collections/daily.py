@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from openice.clock import now_iso
 from openice.collections.strategy import STAGES
+from openice.servicing.buckets import WRITTEN_OFF
 
 if TYPE_CHECKING:
     from openice.servicing.eod import DayContext
@@ -37,7 +38,7 @@ def step_collections(ctx: DayContext) -> int:
         "eod_collect",
         f"""
         SELECT l.id AS loan_id, l.currency, l.dpd,
-               CASE WHEN l.status = 'written_off' THEN 'WO' ELSE l.bucket END AS stage,
+               CASE WHEN l.status = 'written_off' THEN '{WRITTEN_OFF}' ELSE l.bucket END AS stage,
                CASE WHEN l.status = 'written_off' THEN l.written_off - l.recovered
                     ELSE COALESCE(o.overdue, 0) + l.bal_penalty_receivable END AS overdue_amount
         FROM loans l
@@ -57,7 +58,7 @@ def step_collections(ctx: DayContext) -> int:
                                                 WHEN l.status = 'written_off' THEN 'recovered' ELSE 'cured' END AS how
         FROM collection_cases c JOIN loans l ON l.id = c.loan_id
         WHERE c.status = 'open' AND (NOT ({OVERDUE} OR l.status = 'written_off') OR c.loan_id IN (
-            SELECT loan_id FROM eod_collect WHERE stage = 'WO' AND overdue_amount <= 0))""",
+            SELECT loan_id FROM eod_collect WHERE stage = '{WRITTEN_OFF}' AND overdue_amount <= 0))""",
     )
     _judge_promises(ctx, now)
     _close_and_follow(ctx, now, closing, count)

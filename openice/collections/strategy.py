@@ -12,8 +12,10 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from openice.errors import ValidationError
+from openice.servicing.buckets import BUCKETS, CURRENT, WRITTEN_OFF
 
-STAGES = ("M1", "M2", "M3", "M4+", "WO")  # least to most severe; WO is recovery after write-off
+# A case's stage is its loan's delinquency bucket, least to most severe; WO is recovery after write-off.
+STAGES = tuple(b for b in BUCKETS if b != CURRENT) + (WRITTEN_OFF,)
 
 
 class Channel(StrEnum):

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
 from openice.errors import OpeniceError, ValidationError
 from openice.money import fmt, format_money, parse_rate, to_minor
 from openice.servicing import ledger
 from openice.servicing.daycount import DayCount
-from openice.servicing.eod import DayReport, run_until
 from openice.servicing.products import LoanProduct, PrepaymentMode, RepaymentMethod, demo_products
 from openice.servicing.schedule import build_schedule
 from openice.servicing.service import Servicing
@@ -144,38 +142,6 @@ def parse_date(text: str, field: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{text!r} is not a date; write YYYY-MM-DD", field=field) from None
-
-
-def eod(
-    db: DbOption = None,
-    to: Annotated[str | None, typer.Option(help="Close days until the business date is this (default: +1)")] = None,
-) -> None:
-    """Run end of day: accrue, mark dues, days past due, late fees, payouts, write-offs; advance the date."""
-    engine = make_engine(db)
-    try:
-        current = Servicing(engine).business_date()
-        target = parse_date(to, "to") if to else current + timedelta(days=1)
-        if target < current:
-            raise ValidationError(f"{target} is before the business date {current}", field="to")
-        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
-            task = progress.add_task("end of day", total=(target - current).days)
-            totals: dict[str, int] = {}
-
-            def on_day(report: DayReport) -> None:
-                for step, rows in report.rows.items():
-                    totals[step] = totals.get(step, 0) + rows
-                progress.update(task, advance=1, description=f"closed {report.day}")
-
-            run_until(engine, target, on_day)
-    except OpeniceError as error:
-        fail(error)
-    table = Table(title=f"end of day {current} .. {target - timedelta(days=1)}")
-    table.add_column("step")
-    table.add_column("loans / rows", justify="right")
-    for step, rows in totals.items():
-        table.add_row(step, f"{rows:,}")
-    console.print(table)
-    console.print(f"business date is now [bold]{target}[/bold]")
 
 
 def products(db: DbOption = None) -> None:
@@ -316,7 +282,6 @@ def settle_referrals(
 def register(app: typer.Typer) -> None:
     app.command()(schedule)
     app.command()(products)
-    app.command()(eod)
     app.command()(repay)
     app.command()(prepay)
     app.command()(reverse)

@@ -1,50 +1,31 @@
-"""End of day, set-based: each step is a handful of SQL statements over all loans at once.
+"""Servicing's steps of end of day, set-based: each step is a handful of SQL statements over all loans at once.
 
-Closing business day D moves the business date to D+1, in ordered steps:
-
-1. due          installments falling due on D+1 become receivable (interest, fees, guarantee release; a
-                loan in non-accrual bills its interest and fees into suspense)
-2. accrual      on a month's last day, interest earned so far in each current period is recognised
-3. delinquency  installments due on or before D and unpaid make a loan overdue: days past due,
-                bucket, and (past the grace days) a day's late fee up to the cap
-4. payout       capital-heavy loans at their payout DPD: the platform pays the institution; the
-                loan's provision becomes the allowance against the loan the platform now holds
-5. write_off    loans beyond the write-off DPD are written off (the allowance absorbs its part)
-6. collections  every overdue or written-off loan has one open collection case at its stage, and
-                promises to pay falling due are judged (`openice.collections.daily`)
-7. provision    on a month's last day, each live guarantee's provision is trued up to its bucket's
-                rate x outstanding principal
-8. snapshot     on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
-9. advance      the business date moves on
-
-Every step runs in one transaction that also records the step as done, so a run killed at any
-point and started again continues exactly where it stopped: no double fees, no lost accrual.
-Only loans with something happening that day are touched (the accrual and provision steps
-touch every active loan, or every live guarantee, once a month). The per-loan rules these
-statements implement live in `LoanAccount.close_day`; a test checks that both give the same
-loans and the same ledger.
+`openice.close_of_day` runs them, with collections' step, in order and one transaction each (the steps and
+their order are described there). Only loans with something happening that day are touched (the accrual and
+provision steps touch every active loan, or every live guarantee, once a month). The per-loan rules these
+statements implement live in `LoanAccount.close_day`; a test checks that both give the same loans and the same
+ledger. `DayContext` is what every step, servicing's or another stage's, works through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, insert, text
 
 from openice.clock import now_iso
-from openice.collections.daily import step_collections
-from openice.errors import ValidationError
-from openice.servicing.products import PROVISION_BUCKETS
+from openice.money import mul_div_half_up_sql
+from openice.servicing import ledger
+from openice.servicing.buckets import WRITTEN_OFF, bucket_sql
+from openice.servicing.ledger import sql_name as account
+from openice.servicing.loan import PLATFORM
+from openice.servicing.products import PPM, PROVISION_BUCKETS
 from openice.storage import servicing_tables
 from openice.storage.days import from_day
 
 ACTIVE = "status = 'active'"
-# Interest goes to the funder's interest_income (its part, `LoanTerms.funder_interest`) and the platform's
-# interest_spread_income (the rest), or all to the platform's platform_interest_income once it paid the guarantee
-# out. The working tables carry pi (paid out), rp (the borrower's rate) and fp (the funder's) for it.
-INTEREST_ACCOUNT = "CASE WHEN pi = 1 THEN 'platform_interest_income' ELSE 'interest_income' END"
+# The working tables carry pi (the guarantee was paid out), rp (the borrower's rate), fp (the funder's) and na
+# (non-accrual) for the interest's lines.
 PLATFORM_INTEREST = (
     "CASE WHEN l.guarantee_paid = :yes THEN 1 ELSE 0 END AS pi, l.rate_ppm AS rp, "
     "l.funder_rate_ppm AS fp, CASE WHEN l.dpd > l.non_accrual_dpd THEN 1 ELSE 0 END AS na"
@@ -52,26 +33,24 @@ PLATFORM_INTEREST = (
 
 
 def funder_interest(amount: str) -> str:
-    """The funder's part of a non-negative interest amount, half-up, exactly as `LoanTerms.funder_interest`."""
-    return f"(CASE WHEN pi = 1 OR fp >= rp THEN {amount} ELSE (2 * ({amount}) * fp + rp) / (2 * rp) END)"
+    """The funder's part of a non-negative interest amount, half-up, exactly as `LoanTerms.funder_interest` (all of
+    it after a payout, as `LoanAccount._interest_income`)."""
+    return f"(CASE WHEN pi = 1 OR fp >= rp THEN {amount} ELSE {mul_div_half_up_sql(amount, 'fp', 'rp')} END)"
 
 
 def interest_lines(amount: str) -> list[tuple[str, str, str]]:
-    """The credit lines of `amount` of interest earned by the calendar: the funder's (or the platform's after a
-    payout) and the platform's spread, or all of it in suspense while the loan is in non-accrual (na)."""
+    """The credit lines of `amount` of interest earned by the calendar, as `LoanAccount._interest_billed`: the
+    funder's (or the platform's after a payout) and the platform's spread, or all of it in suspense while the loan
+    is in non-accrual (na)."""
     funder = funder_interest(amount)
     return [
-        (INTEREST_ACCOUNT, f"-{funder}", "na = 0"),
-        ("'interest_spread_income'", f"-(({amount}) - {funder})", "na = 0"),
-        ("'interest_suspense'", f"-({amount})", "na = 1"),
+        (ledger.FUNDER_INTEREST.sql("pi = 1"), f"-{funder}", "na = 0"),
+        (account(ledger.INTEREST_SPREAD_INCOME), f"-(({amount}) - {funder})", "na = 0"),
+        (account(ledger.INTEREST_SUSPENSE), f"-({amount})", "na = 1"),
     ]
 
 
 UNPAID = "(principal - principal_paid) + (interest - interest_paid) + (fee - fee_paid) > 0"
-BUCKET_SQL = (
-    "CASE WHEN {dpd} > write_off_dpd THEN 'WO' WHEN {dpd} <= 0 THEN 'C' WHEN {dpd} <= 30 THEN 'M1' "
-    "WHEN {dpd} <= 60 THEN 'M2' WHEN {dpd} <= 90 THEN 'M3' ELSE 'M4+' END"
-)
 
 
 def closes_month(day: int) -> bool:
@@ -81,6 +60,8 @@ def closes_month(day: int) -> bool:
 
 @dataclass
 class DayContext:
+    """One step's transaction of end of day: its statements, working tables, batch journal entries and events."""
+
     conn: Connection
     day: int  # the day being closed, as a day number
     params: dict[str, object]
@@ -90,12 +71,13 @@ class DayContext:
         result = self.conn.execute(text(sql), {**self.params, **extra})
         return result.rowcount if result.rowcount is not None else 0
 
-    def temp(self, name: str, select_sql: str) -> int:
+    def temp(self, name: str, select_sql: str, **extra: object) -> int:
         """Materialise the step's working set for this transaction only; returns its size."""
+        params = {**self.params, **extra}
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select_sql}"), self.params)
+            self.conn.execute(text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select_sql}"), params)
         else:
-            self.conn.execute(text(f"CREATE TEMP TABLE {name} AS {select_sql}"), self.params)
+            self.conn.execute(text(f"CREATE TEMP TABLE {name} AS {select_sql}"), params)
             self.temps.append(name)
         return self.conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
 
@@ -134,7 +116,7 @@ def step_due(ctx: DayContext) -> int:
         f"""
         SELECT i.loan_id, i.seq, i.interest, i.fee, i.fee_amortisation AS fa, l.bal_interest_accrued AS accrued,
                CASE WHEN l.business_model = 'capital-heavy' AND l.guarantee_paid = :no
-                    THEN (2 * i.fee * l.guarantee_share_ppm + 1000000) / 2000000 ELSE 0 END AS gfee,
+                    THEN {mul_div_half_up_sql("i.fee", "l.guarantee_share_ppm", PPM)} ELSE 0 END AS gfee,
                {PLATFORM_INTEREST},
                (SELECT MAX(j.seq) FROM installments j WHERE j.loan_id = i.loan_id) AS last_seq
         FROM installments i JOIN loans l ON l.id = i.loan_id
@@ -146,19 +128,19 @@ def step_due(ctx: DayContext) -> int:
         "installment_due",
         "eod_due",
         [
-            ("'interest_receivable'", "interest", ""),
-            ("'interest_accrued'", "-accrued", ""),
+            (account(ledger.INTEREST_RECEIVABLE), "interest", ""),
+            (account(ledger.INTEREST_ACCRUED), "-accrued", ""),
             *interest_lines("interest - accrued"),
-            ("'fee_receivable'", "fee", ""),
+            (account(ledger.FEE_RECEIVABLE), "fee", ""),
             # A live guarantee's part of the fee (LoanTerms.guarantee_fee) clears its contract asset and is released
             # to income; the rest pays for servicing (in suspense while in non-accrual).
-            ("'guarantee_contract_asset'", "-gfee", ""),
-            ("'guarantee_liability'", "gfee", ""),
-            ("'guarantee_release_income'", "-gfee", ""),
-            ("CASE WHEN na = 1 THEN 'fee_suspense' ELSE 'service_fee_income' END", "-(fee - gfee)", ""),
+            (account(ledger.GUARANTEE_CONTRACT_ASSET), "-gfee", ""),
+            (account(ledger.GUARANTEE_LIABILITY), "gfee", ""),
+            (account(ledger.GUARANTEE_RELEASE_INCOME), "-gfee", ""),
+            (ledger.FEE_BILLED.sql("na = 1"), "-(fee - gfee)", ""),
             # A deferred upfront fee earned with the installment (LoanAccount._fee_earned).
-            ("'deferred_origination_fee'", "fa", ""),
-            ("'facilitation_fee_income'", "-fa", ""),
+            (account(ledger.DEFERRED_FEE), "fa", ""),
+            (account(ledger.FACILITATION_FEE_INCOME), "-fa", ""),
         ],
     )
     ctx.run("""
@@ -181,21 +163,20 @@ def step_due(ctx: DayContext) -> int:
 def step_accrual(ctx: DayContext) -> int:
     if not closes_month(ctx.day):
         return 0
+    period = "i.due_day - i.period_start_day"
+    elapsed = f"CASE WHEN :n - i.period_start_day < {period} THEN :n - i.period_start_day ELSE {period} END"
     count = ctx.temp(
         "eod_accrual",
         f"""
         SELECT loan_id, inc, pi, rp, fp, na FROM (
             SELECT l.id AS loan_id, {PLATFORM_INTEREST},
-                   (2 * i.interest * (CASE WHEN :n - i.period_start_day < i.due_day - i.period_start_day
-                                          THEN :n - i.period_start_day ELSE i.due_day - i.period_start_day END)
-                    + (i.due_day - i.period_start_day)) / (2 * (i.due_day - i.period_start_day))
-                   - l.bal_interest_accrued AS inc
+                   {mul_div_half_up_sql("i.interest", elapsed, period)} - l.bal_interest_accrued AS inc
             FROM loans l JOIN installments i ON i.loan_id = l.id AND i.seq = l.current_seq
             WHERE l.{ACTIVE} AND i.period_start_day < :n) x
         WHERE inc > 0""",
     )
     if count:
-        ctx.lines("accrual", "eod_accrual", [("'interest_accrued'", "inc", ""), *interest_lines("inc")])
+        ctx.lines("accrual", "eod_accrual", [(account(ledger.INTEREST_ACCRUED), "inc", ""), *interest_lines("inc")])
         ctx.run(
             "UPDATE loans SET bal_interest_accrued = bal_interest_accrued + a.inc, "
             "bal_interest_suspense = bal_interest_suspense - a.inc * a.na "
@@ -210,12 +191,13 @@ def step_delinquency(ctx: DayContext) -> int:
         UPDATE loans SET overdue_since = :d WHERE {ACTIVE} AND overdue_since IS NULL AND id IN (
             SELECT loan_id FROM installments WHERE due_day = :d AND booked = :yes AND {UNPAID})""")
     dpd = "(:n - l.overdue_since)"
-    fee = "(2 * o.overdue * l.late_fee_ppm + 1000000) / 2000000"
+    fee = mul_div_half_up_sql("o.overdue", "l.late_fee_ppm", PPM)
     room = "(l.late_fee_cap - l.late_fees_charged)"
+    bucket = bucket_sql(dpd, "l.write_off_dpd")
     count = ctx.temp(
         "eod_delinquent",
         f"""
-        SELECT l.id AS loan_id, {dpd} AS dpd, l.bucket AS old_bucket, {BUCKET_SQL.format(dpd=dpd)} AS new_bucket,
+        SELECT l.id AS loan_id, {dpd} AS dpd, l.bucket AS old_bucket, {bucket} AS new_bucket,
                CASE WHEN {dpd} > l.non_accrual_dpd THEN 1 ELSE 0 END AS na,
                CASE WHEN {dpd} <= l.grace_days OR {room} <= 0 THEN 0
                     WHEN {fee} < {room} THEN {fee} ELSE {room} END AS fee
@@ -230,8 +212,8 @@ def step_delinquency(ctx: DayContext) -> int:
             "late_fee",
             "eod_delinquent",
             [
-                ("'penalty_receivable'", "fee", ""),
-                ("CASE WHEN na = 1 THEN 'penalty_suspense' ELSE 'late_fee_income' END", "-fee", ""),
+                (account(ledger.PENALTY_RECEIVABLE), "fee", ""),
+                (ledger.PENALTY_BILLED.sql("na = 1"), "-fee", ""),
             ],
         )
         ctx.outbox(
@@ -262,12 +244,12 @@ def step_payout(ctx: DayContext) -> int:
             "guarantee_payout",
             "eod_payout",
             [
-                ("'funding_cash'", "payout", ""),
-                ("'platform_cash'", "-payout", ""),
-                ("'guarantee_liability'", "remaining", ""),
-                ("'guarantee_contract_asset'", "-remaining", ""),
-                ("'guarantee_provision'", "-gp", ""),
-                ("'loan_loss_allowance'", "gp", ""),
+                (account(ledger.FUNDING_CASH), "payout", ""),
+                (account(ledger.PLATFORM_CASH), "-payout", ""),
+                (account(ledger.GUARANTEE_LIABILITY), "remaining", ""),
+                (account(ledger.GUARANTEE_CONTRACT_ASSET), "-remaining", ""),
+                (account(ledger.GUARANTEE_PROVISION), "-gp", ""),
+                (account(ledger.LOAN_LOSS_ALLOWANCE), "gp", ""),
             ],
         )
         ctx.outbox(
@@ -275,11 +257,14 @@ def step_payout(ctx: DayContext) -> int:
             "eod_payout",
             "'{\"institution\": \"' || funder || '\", \"amount\": ' || CAST(payout AS VARCHAR(24)) || '}'",
         )
-        ctx.run("""UPDATE loans SET guarantee_paid = :yes, funder = 'platform',
+        ctx.run(
+            """UPDATE loans SET guarantee_paid = :yes, funder = :platform,
                    bal_guarantee_liability = bal_guarantee_liability + p.remaining,
                    bal_guarantee_contract_asset = bal_guarantee_contract_asset - p.remaining,
                    bal_loan_loss_allowance = bal_loan_loss_allowance + p.gp, bal_guarantee_provision = 0
-                   FROM eod_payout p WHERE loans.id = p.loan_id""")
+                   FROM eod_payout p WHERE loans.id = p.loan_id""",
+            platform=PLATFORM,
+        )
     return count
 
 
@@ -288,12 +273,13 @@ def step_write_off(ctx: DayContext) -> int:
         "eod_write_off",
         f"""
         SELECT id AS loan_id,
-               CASE WHEN funder = 'platform' THEN 'credit_loss_expense' ELSE 'institution_credit_loss' END AS loss,
+               {ledger.WRITE_OFF_LOSS.sql("funder = :platform")} AS loss,
                bal_loan_principal AS p, bal_interest_accrued AS ia, bal_interest_receivable AS ir,
                bal_fee_receivable AS fr, bal_penalty_receivable AS pr, bal_guarantee_contract_asset AS gca,
                bal_loan_loss_allowance AS lla, bal_interest_suspense AS isus, bal_fee_suspense AS fsus,
                bal_penalty_suspense AS psus, bal_deferred_origination_fee AS dfee
         FROM loans WHERE overdue_since IS NOT NULL AND {ACTIVE} AND dpd > write_off_dpd""",
+        platform=PLATFORM,
     )
     if count:
         ctx.lines(
@@ -301,22 +287,22 @@ def step_write_off(ctx: DayContext) -> int:
             "eod_write_off",
             [
                 ("loss", "p + ia + ir + fr + pr + lla + isus + fsus + psus + dfee", ""),
-                ("'loan_principal'", "-p", ""),
-                ("'interest_accrued'", "-ia", ""),
-                ("'interest_receivable'", "-ir", ""),
-                ("'fee_receivable'", "-fr", ""),
-                ("'penalty_receivable'", "-pr", ""),
-                ("'guarantee_liability'", "gca", ""),
-                ("'guarantee_contract_asset'", "-gca", ""),
-                ("'loan_loss_allowance'", "-lla", ""),
-                ("'interest_suspense'", "-isus", ""),
-                ("'fee_suspense'", "-fsus", ""),
-                ("'penalty_suspense'", "-psus", ""),
-                ("'deferred_origination_fee'", "-dfee", ""),
+                (account(ledger.LOAN_PRINCIPAL), "-p", ""),
+                (account(ledger.INTEREST_ACCRUED), "-ia", ""),
+                (account(ledger.INTEREST_RECEIVABLE), "-ir", ""),
+                (account(ledger.FEE_RECEIVABLE), "-fr", ""),
+                (account(ledger.PENALTY_RECEIVABLE), "-pr", ""),
+                (account(ledger.GUARANTEE_LIABILITY), "gca", ""),
+                (account(ledger.GUARANTEE_CONTRACT_ASSET), "-gca", ""),
+                (account(ledger.LOAN_LOSS_ALLOWANCE), "-lla", ""),
+                (account(ledger.INTEREST_SUSPENSE), "-isus", ""),
+                (account(ledger.FEE_SUSPENSE), "-fsus", ""),
+                (account(ledger.PENALTY_SUSPENSE), "-psus", ""),
+                (account(ledger.DEFERRED_FEE), "-dfee", ""),
             ],
         )
         ctx.outbox("loan.written_off", "eod_write_off", "'{\"principal\": ' || CAST(p AS VARCHAR(24)) || '}'")
-        ctx.run("""UPDATE loans SET status = 'written_off', closed_day = :d, bucket = 'WO',
+        ctx.run(f"""UPDATE loans SET status = 'written_off', closed_day = :d, bucket = '{WRITTEN_OFF}',
                    written_off = w.p + w.ia + w.ir + w.fr + w.pr,
                    bal_loan_principal = 0, bal_interest_accrued = 0, bal_interest_receivable = 0,
                    bal_fee_receivable = 0, bal_penalty_receivable = 0, bal_guarantee_contract_asset = 0,
@@ -333,7 +319,7 @@ def step_provision(ctx: DayContext) -> int:
     if not closes_month(ctx.day):
         return 0
     rate = (
-        f"CASE {BUCKET_SQL.format(dpd='dpd')} "
+        f"CASE {bucket_sql('dpd', 'write_off_dpd')} "
         + " ".join(
             f"WHEN '{bucket}' THEN {column}"
             for bucket, column in zip(PROVISION_BUCKETS, servicing_tables.PROVISION_RATE_COLUMNS, strict=True)
@@ -344,8 +330,8 @@ def step_provision(ctx: DayContext) -> int:
         "eod_provision",
         f"""
         SELECT loan_id, target + held AS delta FROM (
-            SELECT id AS loan_id, (2 * (bal_loan_principal + bal_interest_receivable) * {rate} + 1000000) / 2000000
-                   AS target,
+            SELECT id AS loan_id,
+                   {mul_div_half_up_sql("bal_loan_principal + bal_interest_receivable", rate, PPM)} AS target,
                    bal_guarantee_provision AS held
             FROM loans WHERE {ACTIVE} AND business_model = 'capital-heavy' AND guarantee_paid = :no) x
         WHERE target + held <> 0""",
@@ -354,7 +340,7 @@ def step_provision(ctx: DayContext) -> int:
         ctx.lines(
             "provision",
             "eod_provision",
-            [("'provision_expense'", "delta", ""), ("'guarantee_provision'", "-delta", "")],
+            [(account(ledger.PROVISION_EXPENSE), "delta", ""), (account(ledger.GUARANTEE_PROVISION), "-delta", "")],
         )
         ctx.run(
             "UPDATE loans SET bal_guarantee_provision = bal_guarantee_provision - p.delta "
@@ -377,88 +363,3 @@ def step_snapshot(ctx: DayContext) -> int:
 def step_advance(ctx: DayContext) -> int:
     ctx.run("UPDATE business_calendar SET business_day = :n, eod_day = NULL WHERE id = 1")
     return 1
-
-
-STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
-    ("due", step_due),
-    ("accrual", step_accrual),
-    ("delinquency", step_delinquency),
-    ("payout", step_payout),
-    ("write_off", step_write_off),
-    ("collections", step_collections),
-    ("provision", step_provision),
-    ("snapshot", step_snapshot),
-    ("advance", step_advance),
-]
-
-
-@dataclass
-class DayReport:
-    day: date
-    rows: dict[str, int]
-
-
-def close_business_day(engine: Engine, after_step: Callable[[str], None] | None = None) -> DayReport:
-    """Close the current business day, resuming after the last completed step of an interrupted run."""
-    with engine.begin() as conn:
-        day = conn.execute(
-            select(servicing_tables.business_calendar.c.business_day).where(
-                servicing_tables.business_calendar.c.id == 1
-            )
-        ).scalar_one()
-        conn.execute(
-            update(servicing_tables.business_calendar)
-            .where(servicing_tables.business_calendar.c.id == 1)
-            .values(eod_day=day)
-        )
-        done = {
-            r.step: r.rows
-            for r in conn.execute(
-                select(servicing_tables.eod_progress).where(servicing_tables.eod_progress.c.business_day == day)
-            )
-        }
-    params: dict[str, object] = {"d": day, "n": day + 1, "yes": True, "no": False}
-    rows: dict[str, int] = {}
-    for name, step in STEPS:
-        if name in done:
-            rows[name] = done[name]
-            continue
-        with engine.begin() as conn:
-            ctx = DayContext(conn, day, params)
-            rows[name] = step(ctx)
-            conn.execute(
-                insert(servicing_tables.eod_progress).values(
-                    business_day=day, step=name, rows=rows[name], completed_at=now_iso()
-                )
-            )
-            ctx.drop_temps()
-        if after_step:
-            after_step(name)
-    if engine.dialect.name == "postgresql" and closes_month(day):
-        vacuum_hot_tables(engine)
-    return DayReport(from_day(day), rows)
-
-
-def vacuum_hot_tables(engine: Engine) -> None:
-    """Month-end housekeeping on PostgreSQL: end of day rewrites loan rows daily, so reclaim the dead
-    row versions now rather than wait for autovacuum (it cannot run inside a transaction)."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM (ANALYZE) loans, installments"))
-
-
-def run_until(engine: Engine, target: date, on_day: Callable[[DayReport], None] | None = None) -> list[DayReport]:
-    """Close business days until the business date reaches `target`."""
-    with engine.begin() as conn:
-        current = from_day(conn.execute(select(servicing_tables.business_calendar.c.business_day)).scalar_one())
-    if target < current:
-        raise ValidationError(
-            f"{target} is before the business date {current}; end of day only moves forward", field="to"
-        )
-    reports = []
-    while current < target:
-        report = close_business_day(engine)
-        reports.append(report)
-        if on_day:
-            on_day(report)
-        current += timedelta(days=1)
-    return reports

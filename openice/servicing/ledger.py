@@ -105,6 +105,38 @@ ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
 )
 
 
+def sql_name(account: str) -> str:
+    """An account as a SQL string literal, for statements generated from these constants rather than spelt out."""
+    if account not in ALL_ACCOUNTS:
+        raise ValueError(f"{account!r} is not in the chart of accounts")
+    return f"'{account}'"
+
+
+@dataclass(frozen=True)
+class AccountChoice:
+    """Which of two accounts a posting goes to, by one fact about the loan: the per-loan rules `pick` it, the
+    set-based end of day gets the same choice as a SQL `CASE`, so the two cannot name different accounts."""
+
+    when: str  # the account when the fact holds
+    otherwise: str
+
+    def pick(self, holds: bool) -> str:
+        return self.when if holds else self.otherwise
+
+    def sql(self, condition: str) -> str:
+        return f"CASE WHEN {condition} THEN {sql_name(self.when)} ELSE {sql_name(self.otherwise)} END"
+
+
+# Billed past the product's non-accrual DPD: held in suspense, not income, until collected.
+FEE_BILLED = AccountChoice(FEE_SUSPENSE, FEE_INCOME)
+PENALTY_BILLED = AccountChoice(PENALTY_SUSPENSE, PENALTY_INCOME)
+# The funder's part of the interest; all of it is the platform's once it paid the guarantee out and holds the loan.
+FUNDER_INTEREST = AccountChoice(PLATFORM_INTEREST_INCOME, INTEREST_INCOME)
+# A write-off is the platform's loss when it holds the loan (funded it, or took it over by a payout), else the
+# institution's.
+WRITE_OFF_LOSS = AccountChoice(CREDIT_LOSS, INSTITUTION_CREDIT_LOSS)
+
+
 @dataclass(frozen=True)
 class Posting:
     account: str

@@ -17,6 +17,7 @@ from enum import StrEnum
 from openice.errors import Conflict, ValidationError
 from openice.money import format_money, mul_div_half_up, round_half_up
 from openice.servicing import ledger
+from openice.servicing.buckets import WRITTEN_OFF, delinquency_bucket
 from openice.servicing.daycount import DayCount
 from openice.servicing.products import (
     PPM,
@@ -44,18 +45,6 @@ class LoanStatus(StrEnum):
 
 
 PLATFORM = "platform"
-
-BUCKETS = (("C", 0), ("M1", 30), ("M2", 60), ("M3", 90), ("M4+", 180))
-
-
-def delinquency_bucket(days_past_due: int, write_off_dpd: int = 180) -> str:
-    """C current, M1 1-30, M2 31-60, M3 61-90, M4+ 91-write-off, WO beyond."""
-    if days_past_due > write_off_dpd:
-        return "WO"
-    for name, upper in BUCKETS:
-        if days_past_due <= upper:
-            return name
-    return "M4+"
 
 
 @dataclass
@@ -284,7 +273,7 @@ class LoanAccount:
     @property
     def bucket(self) -> str:
         if self.status is LoanStatus.WRITTEN_OFF:
-            return "WO"
+            return WRITTEN_OFF
         return delinquency_bucket(self.days_past_due, self.terms.write_off_dpd)
 
     def _require_active(self, field_name: str = "loan_id") -> None:
@@ -305,10 +294,11 @@ class LoanAccount:
     def _interest_income(self, debit: str, amount: int) -> list[tuple[str, str, int]]:
         """Interest recognised: the funder's part and the platform's spread, or all the platform's once it has paid
         the guarantee out and holds the loan."""
-        if self.guarantee_paid:
-            return [(debit, ledger.PLATFORM_INTEREST_INCOME, amount)]
-        funder = self.terms.funder_interest(amount)
-        return [(debit, ledger.INTEREST_INCOME, funder), (debit, ledger.INTEREST_SPREAD_INCOME, amount - funder)]
+        funder = amount if self.guarantee_paid else self.terms.funder_interest(amount)
+        return [
+            (debit, ledger.FUNDER_INTEREST.pick(self.guarantee_paid), funder),
+            (debit, ledger.INTEREST_SPREAD_INCOME, amount - funder),
+        ]
 
     def _interest_billed(self, debit: str, amount: int) -> list[tuple[str, str, int]]:
         """Interest earned by the calendar: income, or held in suspense while the loan is in non-accrual."""
@@ -370,11 +360,7 @@ class LoanAccount:
                     # the platform is released from that month's risk; the rest pays for servicing.
                     (ledger.FEE_RECEIVABLE, ledger.GUARANTEE_CONTRACT_ASSET, guarantee),
                     (ledger.GUARANTEE_LIABILITY, ledger.GUARANTEE_RELEASE_INCOME, guarantee),
-                    (
-                        ledger.FEE_RECEIVABLE,
-                        ledger.FEE_SUSPENSE if self.non_accrual else ledger.FEE_INCOME,
-                        inst.fee - guarantee,
-                    ),
+                    (ledger.FEE_RECEIVABLE, ledger.FEE_BILLED.pick(self.non_accrual), inst.fee - guarantee),
                     *self._fee_earned(inst.fee_amortisation),
                 )
                 inst.booked = True
@@ -408,7 +394,7 @@ class LoanAccount:
         fee = min(fee, self.terms.late_fee_cap - self.late_fees_charged)
         if fee > 0:
             self.late_fees_charged += fee
-            income = ledger.PENALTY_SUSPENSE if self.non_accrual else ledger.PENALTY_INCOME
+            income = ledger.PENALTY_BILLED.pick(self.non_accrual)
             self._post(day, "late_fee", ledger.entry((ledger.PENALTY_RECEIVABLE, income, fee)))
 
     def guaranteed_amount(self) -> int:
@@ -455,7 +441,7 @@ class LoanAccount:
         payout) absorbs its part of the loss, and what was held in suspense is no loss at all. A guaranteed loan
         always reaches this paid out, so no provision is left to release."""
         written_off = sum(self.balance(account) for account in ledger.RECEIVABLE_ACCOUNTS)
-        loss = ledger.CREDIT_LOSS if self.platform_bears_loss else ledger.INSTITUTION_CREDIT_LOSS
+        loss = ledger.WRITE_OFF_LOSS.pick(self.platform_bears_loss)
         pairs = [(loss, account, self.balance(account)) for account in ledger.RECEIVABLE_ACCOUNTS]
         pairs.append(
             (ledger.GUARANTEE_LIABILITY, ledger.GUARANTEE_CONTRACT_ASSET, self.balance(ledger.GUARANTEE_CONTRACT_ASSET))
@@ -744,10 +730,16 @@ class Transaction:
     mode: PrepaymentMode | None = None
 
 
-def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction], business_date: date) -> LoanAccount:
+def replay(
+    originate: Callable[[], LoanAccount],
+    transactions: list[Transaction],
+    business_date: date,
+    on_close: Callable[[LoanAccount, date], None] | None = None,
+) -> LoanAccount:
     """Rebuild a loan from origination and its live transactions, closing each day in between.
 
-    Transactions on the same date keep the order they were taken in."""
+    Transactions on the same date keep the order they were taken in. `on_close(loan, day)` sees the loan as each
+    day closes: what end of day's later steps (collections) read of it."""
     loan = originate()
     ordered = sorted(transactions, key=lambda t: (t.value_date, t.txn_id))
     day = loan.disbursed_on
@@ -758,6 +750,8 @@ def replay(originate: Callable[[], LoanAccount], transactions: list[Transaction]
             k += 1
         if day < business_date:
             loan.close_day(day)
+            if on_close:
+                on_close(loan, day)
         day += timedelta(days=1)
     return loan
 
@@ -787,6 +781,5 @@ __all__ = [
     "Transaction",
     "replay",
     "apply_transaction",
-    "delinquency_bucket",
     "PLATFORM",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from openice.errors import ValidationError
 from openice.money import minor_digits, mul_div_half_up, parse_rate, round_half_up
+from openice.servicing.buckets import BUCKETS
 from openice.servicing.daycount import DayCount
 
 PPM = 1_000_000
@@ -41,7 +42,7 @@ COMPONENTS = ("penalty", "fee", "interest", "principal")
 
 # Provision for contingent liabilities on a capital-heavy loan: a rate per delinquency bucket
 # (C, M1, M2, M3, M4+) of the outstanding guaranteed principal, trued up at each month end.
-PROVISION_BUCKETS = ("C", "M1", "M2", "M3", "M4+")
+PROVISION_BUCKETS = BUCKETS
 DEFAULT_PROVISION_RATES = (Decimal("0.01"), Decimal("0.2"), Decimal("0.5"), Decimal("0.8"), Decimal(1))
 BPS = 10_000
 

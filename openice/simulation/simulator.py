@@ -17,8 +17,8 @@ from datetime import date, timedelta
 import numpy as np
 from sqlalchemy import Engine, func, select
 
+from openice.close_of_day import close_business_day
 from openice.errors import OpeniceError
-from openice.servicing.eod import close_business_day
 from openice.simulation.platform import PRODUCTS, Platform
 from openice.simulation.population import Population
 from openice.storage import servicing_tables

@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import Engine
 
 from openice.analytics.backends import snapshot
-from openice.servicing.eod import run_until
+from openice.close_of_day import run_until
 from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate

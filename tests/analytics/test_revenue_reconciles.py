@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from openice.analytics.backends import DuckDBBackend, snapshot
 from openice.analytics.definitions import INCOME_ACCOUNTS
 from openice.analytics.metrics import Period, compute
-from openice.servicing.eod import run_until
+from openice.close_of_day import run_until
 from openice.servicing.products import demo_products
 from openice.storage import servicing_tables
 from openice.storage.days import to_day

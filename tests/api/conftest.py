@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from openice.api.app import create_app
 from openice.api.keys import ApiKeys
 from openice.api.settings import Settings
+from openice.close_of_day import run_until
 from openice.matching.institutions import CreditBox
-from openice.servicing.eod import run_until
 from openice.servicing.service import Servicing
 from tests.decisioning.helpers import VAULT, StubScorer, anomaly_model, good_application, person
 from tests.matching.test_boxes import institution

@@ -9,11 +9,11 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, func, select
 
+from openice.close_of_day import run_until
 from openice.collections.service import Collections
 from openice.collections.strategy import Strategy, distribute
 from openice.errors import Conflict, NotFound, ValidationError
 from openice.servicing import ledger
-from openice.servicing.eod import run_until
 from openice.servicing.service import Servicing
 from openice.storage import collections_tables, servicing_tables
 from openice.storage.days import from_day
