@@ -29,10 +29,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from openice.datasets import load
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.metrics import summary
 from openice.scoring.model import TrainConfig, fit_model
 from openice.scoring.package import save_model
-from openice.scoring.scorer import Scorer
 
 __all__ = ["run"]
 

@@ -29,7 +29,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightgbm as lgb
 import numba
@@ -41,10 +41,17 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from openice.errors import ValidationError
 from openice.scoring.features import MISSING, UNSEEN
 
-if TYPE_CHECKING:
-    from openice.scoring.model import Model
-
-__all__ = ["N_REASONS", "PD_FLOOR", "Compiled", "FlatTrees", "score_columns", "score_row"]
+__all__ = [
+    "LINEAR_FIELDS",
+    "N_LINEAR",
+    "N_REASONS",
+    "PD_FLOOR",
+    "Compiled",
+    "FlatTrees",
+    "pack",
+    "score_columns",
+    "score_row",
+]
 
 PD_FLOOR = 1e-6  # a PD is kept within [PD_FLOOR, 1 - PD_FLOOR]
 MISSING_CODES = {"None": 0, "Zero": 1, "NaN": 2}
@@ -546,75 +553,3 @@ class Compiled:
     scratch: int  # int64s of scratch space score_row needs
     reason_codes: list[str]  # sorted, then "" for "no reason"
     reason_texts: dict[str, str]
-
-    @classmethod
-    def of(cls, model: Model) -> Compiled:
-        schema = model.schema
-        pos = {s.name: j for j, s in enumerate(schema)}
-        cards = model.scorecard.cards
-        bounds = [b for _, b in model.config.grades[:-1]]
-        for what, values in [*((f"scorecard splits of {c.name}", c.splits) for c in cards), ("grade bounds", bounds)]:
-            if any(np.diff(values) < 0):  # score_row counts the splits / bounds below a value
-                raise ValidationError(f"{what} are not in ascending order", field="package")
-        codes = sorted({code for c in cards for code in c.codes}) + [""]
-        index = {code: i for i, code in enumerate(codes)}
-
-        def offsets(parts: list[list[float]]) -> list[int]:
-            return np.cumsum([0] + [len(p) for p in parts]).tolist()
-
-        code_bins = [c._code_bins.tolist() if c.kind == "categorical" else [] for c in cards]
-        ints = [
-            [pos[c.name] for c in cards],
-            [int(c.kind == "categorical") for c in cards],
-            offsets([c.splits for c in cards]),
-            offsets([c.special for c in cards]),
-            [-1 if c.special_bin is None else c.special_bin for c in cards],
-            [c.missing_bin for c in cards],
-            [-1 if c.other_bin is None else c.other_bin for c in cards],
-            offsets(code_bins),
-            [b for bins in code_bins for b in bins],
-            offsets([c.points for c in cards]),
-            offsets([c.codes for c in cards]),
-            [index[code] for c in cards for code in c.codes],
-            [int(s.kind == "categorical") for s in schema],
-            offsets([list(s.categories) if s.kind == "categorical" else [] for s in schema]),
-            [len(codes) - 1],
-        ]
-        lin = model.linear
-        numeric = [
-            [lin.numeric[s.name][f] for f in LINEAR_FIELDS] if s.kind == "numeric" else [0.0] * N_LINEAR for s in schema
-        ]
-        category = [
-            lin.categorical[s.name].get(cat, 0.0) for s in schema if s.kind == "categorical" for cat in s.categories
-        ]
-        blend, scaling = model.blend, model.scorecard.scaling
-        trees = model.trees if model.booster is not None else FlatTrees.empty(len(schema))
-        weights = [blend.weights[0], blend.weights[1] if model.booster is not None else 0.0, blend.weights[2]]
-        params = [
-            blend.intercept,
-            *weights,
-            float(blend.calibration == "isotonic"),
-            lin.intercept,
-            scaling.offset,
-            scaling.factor,
-        ]
-        floats = [
-            [v for c in cards for v in c.splits],
-            [v for c in cards for v in c.special],
-            [v for c in cards for v in c.points],
-            [c.max_points for c in cards],
-            numeric,
-            category,
-            blend.iso_x,
-            blend.iso_y,
-            bounds,
-            params,
-        ]
-        texts = {code: text for c in cards for code, text in zip(c.codes, c.texts, strict=True)}
-        return cls(
-            pack(trees.int_sections + ints, np.int64),
-            pack(trees.float_sections + floats, np.float64),
-            trees.scratch,
-            codes,
-            texts,
-        )

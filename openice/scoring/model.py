@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from openice.errors import ValidationError
 from openice.scoring.features import FeatureSpec, Prepared, infer_schema, prepare_frame
-from openice.scoring.kernel import PD_FLOOR, FlatTrees
+from openice.scoring.kernel import LINEAR_FIELDS, N_LINEAR, PD_FLOOR, Compiled, FlatTrees, pack
 from openice.scoring.metrics import auc, brier
 from openice.scoring.scorecard import Scaling, Scorecard, fit_scorecard
 
@@ -274,6 +274,78 @@ class Model:
         d = asdict(self.config)
         d["grades"] = [list(g) for g in self.config.grades]
         return d
+
+    def compiled(self) -> Compiled:
+        """The model packed for ``kernel.score_row``; refuses splits or grade bounds out of order."""
+        schema = self.schema
+        pos = {s.name: j for j, s in enumerate(schema)}
+        cards = self.scorecard.cards
+        bounds = [b for _, b in self.config.grades[:-1]]
+        for what, values in [*((f"scorecard splits of {c.name}", c.splits) for c in cards), ("grade bounds", bounds)]:
+            if any(np.diff(values) < 0):  # score_row counts the splits / bounds below a value
+                raise ValidationError(f"{what} are not in ascending order", field="package")
+        codes = sorted({code for c in cards for code in c.codes}) + [""]
+        index = {code: i for i, code in enumerate(codes)}
+
+        def offsets(parts: list[list[float]]) -> list[int]:
+            return np.cumsum([0] + [len(p) for p in parts]).tolist()
+
+        code_bins = [c._code_bins.tolist() if c.kind == "categorical" else [] for c in cards]
+        ints = [
+            [pos[c.name] for c in cards],
+            [int(c.kind == "categorical") for c in cards],
+            offsets([c.splits for c in cards]),
+            offsets([c.special for c in cards]),
+            [-1 if c.special_bin is None else c.special_bin for c in cards],
+            [c.missing_bin for c in cards],
+            [-1 if c.other_bin is None else c.other_bin for c in cards],
+            offsets(code_bins),
+            [b for bins in code_bins for b in bins],
+            offsets([c.points for c in cards]),
+            offsets([c.codes for c in cards]),
+            [index[code] for c in cards for code in c.codes],
+            [int(s.kind == "categorical") for s in schema],
+            offsets([list(s.categories) if s.kind == "categorical" else [] for s in schema]),
+            [len(codes) - 1],
+        ]
+        lin = self.linear
+        numeric = [
+            [lin.numeric[s.name][f] for f in LINEAR_FIELDS] if s.kind == "numeric" else [0.0] * N_LINEAR for s in schema
+        ]
+        category = [
+            lin.categorical[s.name].get(cat, 0.0) for s in schema if s.kind == "categorical" for cat in s.categories
+        ]
+        blend, scaling = self.blend, self.scorecard.scaling
+        trees = self.trees if self.booster is not None else FlatTrees.empty(len(schema))
+        weights = [blend.weights[0], blend.weights[1] if self.booster is not None else 0.0, blend.weights[2]]
+        params = [
+            blend.intercept,
+            *weights,
+            float(blend.calibration == "isotonic"),
+            lin.intercept,
+            scaling.offset,
+            scaling.factor,
+        ]
+        floats = [
+            [v for c in cards for v in c.splits],
+            [v for c in cards for v in c.special],
+            [v for c in cards for v in c.points],
+            [c.max_points for c in cards],
+            numeric,
+            category,
+            blend.iso_x,
+            blend.iso_y,
+            bounds,
+            params,
+        ]
+        texts = {code: text for c in cards for code, text in zip(c.codes, c.texts, strict=True)}
+        return Compiled(
+            pack(trees.int_sections + ints, np.int64),
+            pack(trees.float_sections + floats, np.float64),
+            trees.scratch,
+            codes,
+            texts,
+        )
 
 
 def _fit_components(

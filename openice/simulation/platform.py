@@ -21,8 +21,8 @@ from openice.decisioning.repository import bind_pii_key
 from openice.decisioning.service import Decisioning
 from openice.matching.institutions import CreditBox, Institution
 from openice.matching.service import Matching
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.model import TrainConfig
-from openice.scoring.scorer import Scorer
 from openice.scoring.train import train_package
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from openice.errors import ValidationError
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.package import promote, register
-from openice.scoring.scorer import Scorer
 
 
 def test_round_trip_gives_identical_scores(package: Path, scorer: Scorer, credit, tmp_path: Path) -> None:

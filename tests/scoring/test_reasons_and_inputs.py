@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openice.errors import ValidationError
-from openice.scoring.scorer import Scorer
+from openice.scoring.loaded_model import Scorer
 
 APP = {
     "Seniority": 9,
@@ -120,9 +120,7 @@ def test_any_valid_or_partial_application_gets_a_finite_score(scorer: Scorer, ap
 
 
 def test_grade_bounds_out_of_order_are_refused(scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from openice.scoring.kernel import Compiled
-
     grades = scorer.model.config.grades
     monkeypatch.setattr(scorer.model.config, "grades", (grades[1], grades[0], *grades[2:]))
     with pytest.raises(ValidationError, match="grade bounds"):
-        Compiled.of(scorer.model)
+        scorer.model.compiled()

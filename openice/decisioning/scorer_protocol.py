@@ -1,4 +1,4 @@
-"""What the assessment needs from a scoring model: `openice.scoring.Scorer` satisfies it."""
+"""What the assessment needs from a scoring model: `openice.scoring.loaded_model.Scorer` satisfies it."""
 
 from __future__ import annotations
 
