@@ -317,10 +317,6 @@ class FlatTrees:
         ints = [[], [0] * (n_features + 1), [], [], [], none, none, none, [0] * n_features, none, [1, 0, 64], []]
         return cls([np.asarray(a, dtype=np.int64) for a in ints], [np.zeros(0), np.zeros(0)])
 
-    def predict_row(self, x: np.ndarray) -> float:
-        """Raw score (log-odds) of one float64 row."""
-        return tree_sum(x, self.ints, self.floats, np.empty(self.scratch, dtype=np.int64))
-
     def predict_columns(self, cols: np.ndarray) -> np.ndarray:
         """Raw scores of a feature-major float64 matrix (features x rows), rows in parallel."""
         with dynamic_chunks():

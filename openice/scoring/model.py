@@ -35,9 +35,13 @@ CANDIDATES = {"scorecard": (0,), "lightgbm": (1,), "linear": (2,), "blend": (0, 
 DEFAULT_GRADES = (("A", 0.02), ("B", 0.05), ("C", 0.10), ("D", 0.15), ("E", 0.25), ("F", 0.40), ("G", 1.0))
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Training options; the defaults are meant for any tabular credit data, not tuned to one set."""
+    """Training options; the defaults are meant for any tabular credit data, not tuned to one set.
+
+    Checked once, when built (from the command line or a package's metadata), so nothing downstream checks again.
+    Whether a special code names a numeric feature depends on the data: `fit_model` checks that.
+    """
 
     base_points: float = 600.0
     base_odds: float = 50.0
@@ -51,6 +55,21 @@ class TrainConfig:
     min_iv: float = 0.02
     special: dict[str, list[float]] = field(default_factory=dict)
     grades: tuple[tuple[str, float], ...] = DEFAULT_GRADES
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.pdo, int | float) and math.isfinite(self.pdo) and self.pdo > 0):
+            raise ValidationError(f"points to double the odds must be a positive number, got {self.pdo!r}", field="pdo")
+        names = [name for name, _ in self.grades]
+        if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ValidationError(f"grades need distinct, non-empty names, got {names!r}", field="grades")
+        bounds = [bound for _, bound in self.grades]
+        if not all(isinstance(b, int | float) and 0 < b <= 1 for b in bounds):
+            raise ValidationError(f"grade bounds are PDs in (0, 1], got {bounds!r}", field="grades")
+        if any(low >= high for low, high in zip(bounds, bounds[1:], strict=False)):  # score_row counts bounds below
+            raise ValidationError(f"grade bounds are not in ascending order: {bounds!r}", field="grades")
+        for name, codes in self.special.items():
+            if not codes or not all(isinstance(c, int | float) and math.isfinite(c) for c in codes):
+                raise ValidationError(f"special codes must be finite numbers, got {codes!r}", field=name)
 
     @property
     def scaling(self) -> Scaling:
@@ -276,14 +295,14 @@ class Model:
         return d
 
     def compiled(self) -> Compiled:
-        """The model packed for ``kernel.score_row``; refuses splits or grade bounds out of order."""
+        """The model packed for ``kernel.score_row``; refuses scorecard splits out of order (a package's own file)."""
         schema = self.schema
         pos = {s.name: j for j, s in enumerate(schema)}
         cards = self.scorecard.cards
         bounds = [b for _, b in self.config.grades[:-1]]
-        for what, values in [*((f"scorecard splits of {c.name}", c.splits) for c in cards), ("grade bounds", bounds)]:
-            if any(np.diff(values) < 0):  # score_row counts the splits / bounds below a value
-                raise ValidationError(f"{what} are not in ascending order", field="package")
+        for card in cards:
+            if any(np.diff(card.splits) < 0):  # score_row counts the splits below a value
+                raise ValidationError(f"scorecard splits of {card.name} are not in ascending order", field="package")
         codes = sorted({code for c in cards for code in c.codes}) + [""]
         index = {code: i for i, code in enumerate(codes)}
 
@@ -381,16 +400,14 @@ def _subset(prep: Prepared, idx: np.ndarray) -> Prepared:
     return Prepared({k: v[idx] for k, v in prep.columns.items()}, len(idx))
 
 
-def _check_special(special: dict[str, list[float]], schema: list[FeatureSpec]) -> None:
-    """Special codes must name a numeric feature of the data and be finite numbers."""
+def _check_special_features(special: dict[str, list[float]], schema: list[FeatureSpec]) -> None:
+    """Special codes must name a numeric feature of the data (TrainConfig checked the codes themselves)."""
     kinds = {s.name: s.kind for s in schema}
-    for name, codes in special.items():
+    for name in special:
         if name not in kinds:
             raise ValidationError("special codes given for a column that is not a feature of the data", field=name)
         if kinds[name] != "numeric":
             raise ValidationError("special codes apply to numeric features; this feature is categorical", field=name)
-        if not codes or not all(isinstance(c, int | float) and math.isfinite(c) for c in codes):
-            raise ValidationError(f"special codes must be finite numbers, got {codes!r}", field=name)
 
 
 def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig | None = None) -> Model:
@@ -404,7 +421,7 @@ def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig |
     schema = infer_schema(frame)
     if not schema:
         raise ValidationError("no usable feature columns", field="features")
-    _check_special(cfg.special, schema)
+    _check_special_features(cfg.special, schema)
     prep = prepare_frame(frame, schema, cfg.special)
     z = np.zeros((len(y), len(COMPONENTS)))
     rounds = []

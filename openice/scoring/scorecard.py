@@ -9,7 +9,6 @@ WoE is signed so that a positive value means riskier than average (log-odds of b
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 import warnings
@@ -21,7 +20,7 @@ import pandas as pd
 from optbinning import OptimalBinning
 from sklearn.linear_model import LogisticRegression
 
-from openice.scoring.features import MISSING, UNSEEN, FeatureSpec, Prepared
+from openice.scoring.features import FeatureSpec, Prepared
 
 __all__ = ["FeatureCard", "Scaling", "Scorecard", "fit_scorecard"]
 
@@ -87,18 +86,6 @@ class FeatureCard:
     def max_points(self) -> float:
         populated = [p for p, c in zip(self.points, self.counts, strict=True) if c > 0]
         return max(populated or self.points)
-
-    def bin_of(self, value: float | int) -> int:
-        """Bin of one prepared value (float for numeric, category code for categorical)."""
-        if self.kind == "numeric":
-            if value != value:  # NaN
-                return self.missing_bin
-            if self.special_bin is not None and value in self.special:
-                return self.special_bin
-            return bisect.bisect_right(self.splits, value)
-        if value == MISSING:
-            return self.missing_bin
-        return self.other_bin if value == UNSEEN else self._code_bins[value]
 
     def bins_of(self, values: np.ndarray) -> np.ndarray:
         """Bins of a prepared column, vectorised."""
