@@ -6,18 +6,20 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from openice.servicing import ledger
 from openice.servicing.eod import run_until
 from openice.servicing.loan import BusinessModel, LoanAccount, replay
 from openice.servicing.products import demo_products
+from openice.servicing.service import Servicing
 from openice.storage import servicing_tables
 from openice.storage.days import from_day
+from openice.storage.uow import UnitOfWork
 from tests.conftest import START
 
 
-def originate_mix(servicing, count: int, seed: int) -> list[int]:  # type: ignore[no-untyped-def]
+def originate_mix(servicing: Servicing, count: int, seed: int) -> list[int]:
     rnd = random.Random(seed)
     products = demo_products()
     ids = []
@@ -40,7 +42,7 @@ def originate_mix(servicing, count: int, seed: int) -> list[int]:  # type: ignor
     return ids
 
 
-def reference(uow, loan_id: int, business_date: date) -> LoanAccount:  # type: ignore[no-untyped-def]
+def reference(uow: UnitOfWork, loan_id: int, business_date: date) -> LoanAccount:
     """The loan as the per-loan rules alone make it, from origination and its payments."""
     row = uow.loans.row(loan_id)
     product = uow.products.get(row.product_code)
@@ -66,7 +68,7 @@ def paid(loan: LoanAccount) -> list[tuple]:
     return [(i.due_date, i.principal_paid, i.interest_paid, i.fee_paid, i.booked) for i in loan.installments]
 
 
-def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # type: ignore[no-untyped-def]
+def test_eod_equals_per_loan_rules_with_payments(servicing: Servicing, engine: Engine) -> None:
     ids = originate_mix(servicing, 60, seed=7)
     rnd = random.Random(3)
     target = date(2026, 10, 20)
