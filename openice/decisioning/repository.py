@@ -143,7 +143,8 @@ class CreditLineRepository:
     def reserve(self, line_id: str, amount: int, today: int) -> bool:
         """Take `amount` of the line's room atomically; False when the line is closed, expired or too small."""
         result = direct.execute(self.conn, _RESERVE_LINE, {"line_id": line_id, "today": today, "b_amount": amount})
-        return result.rowcount == 1
+        reserved: int = result.rowcount
+        return reserved == 1
 
     def release(self, line_id: str, amount: int) -> None:
         c = decisioning_tables.credit_lines.c

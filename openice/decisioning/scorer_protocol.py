@@ -7,14 +7,21 @@ from typing import Any, Protocol
 
 
 class ScoreLike(Protocol):
-    pd: float
-    score: float
-    grade: str
-    reasons: Sequence[Any]  # items with .code and .text, or plain strings
+    """Read-only members, so a frozen result (`ScoreResult`) satisfies it."""
+
+    @property
+    def pd(self) -> float: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def grade(self) -> str: ...
+    @property
+    def reasons(self) -> Sequence[Any]: ...  # items with .code and .text, or plain strings
 
 
 class ScorerLike(Protocol):
-    package_hash: str
+    @property
+    def package_hash(self) -> str: ...
 
     def score(self, application: dict[str, Any]) -> ScoreLike: ...
 

@@ -84,7 +84,7 @@ N_FLOAT_SECTIONS = 2
 
 def pack(sections: list[Any], dtype: type) -> np.ndarray:
     """Sections behind a header of offsets: section ``k`` is ``a[a[k]:a[k + 1]]``."""
-    body = [np.asarray(s, dtype=dtype).ravel() for s in sections]
+    body: list[np.ndarray] = [np.asarray(s, dtype=dtype).ravel() for s in sections]
     offsets = len(sections) + 1 + np.cumsum([0] + [len(b) for b in body])
     return np.concatenate([offsets.astype(dtype), *body]).astype(dtype)
 
@@ -161,10 +161,11 @@ def tree_sum(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, scratch: np.nd
     lanes = 64 // width
     total = 0.0
     for w in range(words):
-        m = np.uint64(scratch[w])
+        word = np.uint64(scratch[w])
         t0 = w * lanes
         for j in range(min(lanes, leaf0.shape[0] - t0)):
-            total += leaf[leaf0[t0 + j] + trailing_zeros(m >> np.uint64(j * width))]
+            lowest: int = trailing_zeros(word >> np.uint64(j * width))
+            total += float(leaf[leaf0[t0 + j] + lowest])
     return total
 
 
@@ -201,7 +202,7 @@ def _go_left(node: dict[str, Any], value: float) -> bool:
         value = 0.0
     if (mt == 1 and abs(value) <= 1e-35) or (mt == 2 and math.isnan(value)):
         return bool(node["default_left"])
-    return value <= node["threshold"]
+    return bool(value <= node["threshold"])
 
 
 @dataclass
@@ -223,7 +224,8 @@ class FlatTrees:
         dump = booster.dump_model()
         n_features = len(dump["feature_names"])
         splits: list[list[tuple[dict[str, Any], int, int]]] = [[] for _ in range(n_features)]  # (node, tree, mask)
-        leaf0, leaves = [], []
+        leaf0: list[int] = []
+        leaves: list[float] = []
 
         def visit(node: dict[str, Any], t: int) -> tuple[int, int]:
             if "leaf_value" in node:

@@ -125,6 +125,7 @@ class Scorer:
         """Each row's flags as a categorical: one bit per (feature, flag) that occurs, factorised once, so a
         million rows cost a few vector passes instead of a million strings."""
         names, masks = [], []
+        rows: list[list[int]] | np.ndarray
         for s in self.model.schema:
             v = prep.columns[s.name]
             for mask, what in (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -77,7 +78,8 @@ class TrainConfig:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return p
 
 
 # --- linear component ---------------------------------------------------------------------------------
@@ -115,12 +117,12 @@ class Linear:
                 miss = np.isnan(v)
                 finite = v[~miss]
                 lo, hi = np.quantile(finite, [0.005, 0.995]) if finite.size else (0.0, 0.0)
-                x = np.clip(np.where(miss, spec.impute, v), lo, hi)
+                x = np.clip(np.where(miss, spec.median, v), lo, hi)
                 mean, sd = float(x.mean()), float(x.std()) or 1.0
                 stats[spec.name] = {
                     "lo": float(lo),
                     "hi": float(hi),
-                    "fill": float(spec.impute),
+                    "fill": spec.median,
                     "mean": mean,
                     "sd": sd,
                 }
@@ -200,7 +202,8 @@ class Blend:
     def pd(self, z: np.ndarray) -> np.ndarray:
         s = self.intercept + z @ np.asarray(self.weights)
         p = np.interp(s, self.iso_x, self.iso_y) if self.calibration == "isotonic" else _sigmoid(s)
-        return np.clip(p, PD_FLOOR, 1 - PD_FLOOR)
+        pd_: np.ndarray = np.clip(p, PD_FLOOR, 1 - PD_FLOOR)
+        return pd_
 
     @classmethod
     def fit(cls, candidate: str, z: np.ndarray, y: np.ndarray, calibration: str) -> Blend:
@@ -234,7 +237,10 @@ def _choose_blend(z: np.ndarray, y: np.ndarray, seed: int) -> tuple[Blend, dict[
             table[f"{cand}/{cal}"] = {"auc": auc(y, p), "brier": brier(y, p)}
             preds[f"{cand}/{cal}"] = p
     # per candidate the calibration with the lower Brier; across candidates the best AUC
-    best_per = {c: min(("platt", "isotonic"), key=lambda k, c=c: table[f"{c}/{k}"]["brier"]) for c in CANDIDATES}
+    best_per = {
+        c: "platt" if table[f"{c}/platt"]["brier"] <= table[f"{c}/isotonic"]["brier"] else "isotonic"
+        for c in CANDIDATES
+    }
     champ = max(
         CANDIDATES, key=lambda c: (round(table[f"{c}/{best_per[c]}"]["auc"], 4), -table[f"{c}/{best_per[c]}"]["brier"])
     )
@@ -266,6 +272,8 @@ class Model:
     @cached_property
     def trees(self) -> FlatTrees:
         """The booster as flat arrays walked by numba (same raw scores, much less overhead)."""
+        if self.booster is None:
+            raise ValueError("a model without its LightGBM component has no trees")
         return FlatTrees.from_booster(self.booster)
 
     def components(self, prep: Prepared, points: np.ndarray | None = None) -> np.ndarray:
@@ -306,8 +314,8 @@ class Model:
         codes = sorted({code for c in cards for code in c.codes}) + [""]
         index = {code: i for i, code in enumerate(codes)}
 
-        def offsets(parts: list[list[float]]) -> list[int]:
-            return np.cumsum([0] + [len(p) for p in parts]).tolist()
+        def offsets(parts: Sequence[Sized]) -> list[int]:
+            return [int(at) for at in np.cumsum([0] + [len(p) for p in parts])]
 
         code_bins = [c._code_bins.tolist() if c.kind == "categorical" else [] for c in cards]
         ints = [
@@ -441,7 +449,8 @@ def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig |
 
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, PD_FLOOR, 1 - PD_FLOOR)
-    return np.log(p / (1 - p))
+    log_odds: np.ndarray = np.log(p / (1 - p))
+    return log_odds
 
 
 def score_of_pd(pd_: np.ndarray, scaling: Scaling) -> np.ndarray:
