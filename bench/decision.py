@@ -54,8 +54,8 @@ PRODUCTS = {p.code: p for p in demo_products()}
 
 def scorer_from(package: Path | None):  # type: ignore[no-untyped-def]
     """The given package, or one trained now on the bundled credit_data set (not timed)."""
+    from openice.scoring.loaded_model import Scorer
     from openice.scoring.model import TrainConfig
-    from openice.scoring.scorer import Scorer
     from openice.scoring.train import train_package
 
     if package is None:

@@ -185,7 +185,7 @@ def setup(args: argparse.Namespace) -> World:
     pii_key = new_key()
     vault = PiiVault(parse_key(pii_key))
     package = train(args.package)
-    from openice.scoring.scorer import Scorer
+    from openice.scoring.loaded_model import Scorer
 
     decisioning = Decisioning(engine, Scorer.load(package), vault, Policy.from_json(POLICY))
     matching = Matching(engine, vault)

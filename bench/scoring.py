@@ -36,10 +36,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from bench.machine import describe, machine_facts
 from openice.datasets import load
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.metrics import summary
 from openice.scoring.model import TrainConfig, fit_model
 from openice.scoring.package import save_model
-from openice.scoring.scorer import Scorer
 
 RESULTS = Path(__file__).parent / "results"
 DATASETS = (("lending_club", False), ("lending_club", True), ("credit_data", False))

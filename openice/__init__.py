@@ -4,4 +4,6 @@ One package per lifecycle stage (servicing, scoring, decisioning, matching, anal
 a pure domain core with no I/O, storage behind a unit-of-work seam, thin CLI and API layers.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("openice")  # pyproject.toml's [project] version is the one place it is written

@@ -9,6 +9,7 @@ import typer
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
+from openice import __version__
 from openice.analytics.cli import analytics_app
 from openice.api.cli import register as register_api
 from openice.close_of_day import DayReport, run_until
@@ -69,8 +70,18 @@ register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"openice {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """openice: applications, scoring, fund matching, servicing and disclosure metrics in one engine."""
 
 

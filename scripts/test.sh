@@ -19,4 +19,5 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 .venv/bin/ruff check openice tests bench
 .venv/bin/ruff format --check openice tests bench
+.venv/bin/mypy  # the files and strictness per package are in pyproject.toml
 exec .venv/bin/python -m pytest -n 2 -q "$@"

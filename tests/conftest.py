@@ -6,6 +6,8 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
@@ -45,7 +47,7 @@ def pg_schema_engine() -> Iterator[Engine]:
     engine.dispose()
 
     @event.listens_for(engine, "connect")
-    def _search_path(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _search_path(dbapi_conn: Any, _record: Any) -> None:
         with dbapi_conn.cursor() as cur:
             cur.execute(f"SET search_path TO {schema}")
         dbapi_conn.commit()
@@ -60,7 +62,7 @@ def pg_schema_engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path / 'openice.db'}")
         migrate(eng, START)

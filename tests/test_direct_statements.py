@@ -4,6 +4,7 @@ rows, row counts and returned ids, SQLAlchemy's own exceptions, and every statem
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, bindparam, event, insert, select, text, update
@@ -116,7 +117,7 @@ def test_listeners_see_every_statement_and_sqlalchemy_keeps_what_it_must_do(engi
     seen: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _seen(_conn, _cursor, statement, *_):  # type: ignore[no-untyped-def]
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement.split()[0])
 
     with engine.connect() as conn:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from openice.close_of_day import run_until
 from openice.collections.strategy import STAGES
@@ -17,15 +17,17 @@ from openice.servicing import ledger
 from openice.servicing.buckets import WRITTEN_OFF
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, replay
 from openice.servicing.products import demo_products
+from openice.servicing.service import Servicing
 from openice.storage import collections_tables, servicing_tables
 from openice.storage.days import from_day, opt_date
+from openice.storage.uow import UnitOfWork
 from tests.conftest import START
 
 MODELS = ("capital-light", "capital-heavy", "on-balance-sheet")
 DEFAULTERS = 3  # the first loans, one of each model, are never paid: each is paid out (if guaranteed), written off
 
 
-def originate_mix(servicing, count: int, seed: int) -> list[int]:  # type: ignore[no-untyped-def]
+def originate_mix(servicing: Servicing, count: int, seed: int) -> list[int]:
     rnd = random.Random(seed)
     products = demo_products()
     ids = []
@@ -91,7 +93,9 @@ class Collections:
             self.actions.append((day, "opened", stage, amount))
 
 
-def reference(uow, loan_id: int, business_date: date, collections: Collections | None = None) -> LoanAccount:  # type: ignore[no-untyped-def]
+def reference(
+    uow: UnitOfWork, loan_id: int, business_date: date, collections: Collections | None = None
+) -> LoanAccount:
     """The loan as the per-loan rules alone make it, from origination and its payments (and its collection case,
     when given one to follow)."""
     row = uow.loans.row(loan_id)
@@ -119,7 +123,7 @@ def paid(loan: LoanAccount) -> list[tuple]:
     return [(i.due_date, i.principal_paid, i.interest_paid, i.fee_paid, i.booked) for i in loan.installments]
 
 
-def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # type: ignore[no-untyped-def]
+def test_eod_equals_per_loan_rules_with_payments(servicing: Servicing, engine: Engine) -> None:
     ids = originate_mix(servicing, 60, seed=7)
     rnd = random.Random(3)
     target = date(2026, 10, 20)
@@ -181,7 +185,7 @@ def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # 
         } <= accounts
 
 
-def stored_collections(uow) -> tuple[dict[int, Case], dict[int, list[tuple]]]:  # type: ignore[no-untyped-def]
+def stored_collections(uow: UnitOfWork) -> tuple[dict[int, Case], dict[int, list[tuple[date, str, str, int | None]]]]:
     """The open case of each loan, and each loan's case openings, escalations and closings in order."""
     c, a = collections_tables.collection_cases.c, collections_tables.collection_actions.c
     cases = {

@@ -20,7 +20,7 @@ START = date(2027, 12, 20)  # crosses the 2028 leap February
 
 
 @st.composite
-def products(draw) -> LoanProduct:  # type: ignore[no-untyped-def]
+def products(draw: st.DrawFn) -> LoanProduct:
     method = draw(st.sampled_from(list(RepaymentMethod)))
     tenor = draw(st.sampled_from([1, 3, 6, 12]))
     return LoanProduct(

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from openice.close_of_day import run_until
 from openice.errors import OpeniceError
@@ -29,7 +30,7 @@ steps = st.lists(
 counter = itertools.count()
 
 
-def snapshot(engine) -> tuple:  # type: ignore[no-untyped-def]
+def snapshot(engine: Engine) -> tuple[tuple[Any, ...], int, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         lines = conn.execute(
             select(func.count(), func.coalesce(func.sum(servicing_tables.journal_lines.c.amount), 0)).select_from(
@@ -59,7 +60,7 @@ def test_random_money_movements_keep_the_books(servicing, engine, plan, product,
     tenor = {"CASH-EI": 6, "CASH-EP": 6, "SME-IO": 6, "BNPL-BULLET": 3}[product]
     calls = []
 
-    def call(kind: str, key: str, *args, **kw):  # type: ignore[no-untyped-def]
+    def call(kind: str, key: str, *args: Any, **kw: Any) -> Any:
         result = (
             getattr(servicing, kind)(*args, idempotency_key=key, **kw)
             if kind == "originate"

@@ -7,7 +7,7 @@ the benchmark generates). PostgreSQL runs the SQL where the data lives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -105,7 +105,7 @@ def snapshot(engine: Engine, tables: Iterable[str] = TABLES) -> dict[str, pa.Tab
                 continue
             schema = pa.schema(list(TABLES[name].items()))
             result = conn.execute(text(f"SELECT {', '.join(schema.names)} FROM {name}"))
-            columns = list(zip(*result.fetchall(), strict=True)) or [[] for _ in schema.names]
+            columns: list[Sequence[Any]] = list(zip(*result.fetchall(), strict=True)) or [[] for _ in schema.names]
             out[name] = pa.table(
                 [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
             )
@@ -294,7 +294,7 @@ class SparkBackend:
         """A snapshot directory: a local (or mounted) path, or a URI that Spark's Hadoop file system lists and
         reads (`s3a://bucket/snapshot`, `hdfs://...`; the connector must be on the cluster's classpath)."""
         backend = cls(master, spark)
-        tables = backend._list_uri(directory) if is_uri(directory) else parquet_tables(Path(directory))
+        tables = backend._list_uri(str(directory)) if is_uri(directory) else parquet_tables(Path(directory))
         for name, path in tables.items():
             backend.spark.read.parquet(str(path)).createOrReplaceTempView(name)
             backend._tables.add(name)

@@ -143,11 +143,12 @@ def run_metrics(
 
     window = CollectionWindow.parse(collection_window)
     closed = last_closed_day(db, parquet)
-    if period is None and as_of is None:
-        if closed is None:
-            raise ValidationError("give --as-of for a Parquet snapshot", field="as_of")
-        as_of = closed
-    period = period or quarter_of(as_of)
+    if period is None:
+        if as_of is None:
+            if closed is None:
+                raise ValidationError("give --as-of for a Parquet snapshot", field="as_of")
+            as_of = closed
+        period = quarter_of(as_of)
     closed_as_of(period, as_of, closed, period_field="quarter")  # refused before a snapshot is taken
     with backend_for(engine, db, parquet, spark_master) as backend, step_progress() as on_step:
         return compute(backend, period, as_of, by, on_step=on_step, collection_window=window, last_closed_day=closed)

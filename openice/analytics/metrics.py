@@ -262,7 +262,7 @@ def compute_splits(
         build()
         done(name)
     results = [
-        MetricSet(period, as_of, by, backend.dialect, collection_window=window, last_closed_day=last_closed_day)
+        MetricSet(period, as_of, tuple(by), backend.dialect, collection_window=window, last_closed_day=last_closed_day)
         for by in splits
     ]
     for result in results:
@@ -459,7 +459,9 @@ def _funding(backend: Backend, out: MetricSet) -> None:
 
 def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
     rows = backend.query(definitions.revenue(out.by, s, e))
-    lines = [{"group": _group(r, out.by, line=r["line"]), "value": r["amount"] or 0} for r in rows]
+    lines: list[dict[str, Any]] = [
+        {"group": _group(r, out.by, line=r["line"]), "value": r["amount"] or 0} for r in rows
+    ]
     zero_lines = {name for name, _ in definitions.REVENUE_LINES}
     for group in {tuple(_group(r, out.by).items()) for r in rows} or {()}:
         have = {r["group"]["line"] for r in lines if tuple((k, r["group"][k]) for k in out.by) == group}
@@ -491,8 +493,8 @@ def _vintages(backend: Backend, out: MetricSet, a: int) -> None:
     rows = backend.query(definitions.vintages(out.by))
     last_month = from_day(a).year * 12 + from_day(a).month - 1
     for n in (30, 90):
-        principal: dict[tuple, int] = defaultdict(int)
-        crossed: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        principal: dict[tuple[Any, ...], int] = defaultdict(int)
+        crossed: dict[tuple[Any, ...], dict[int, int]] = defaultdict(lambda: defaultdict(int))
         for r in rows:
             key = tuple(r[k] for k in out.by) + (r["origination_month"],)
             principal[key] += r["principal"] or 0
@@ -529,7 +531,7 @@ TRANSITIONS = (("C", "M1"), ("M1", "M2"), ("M2", "M3"), ("M3", "M4+"))
 def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: definitions.Thresholds) -> None:
     """Roll rates and the delinquency trend, from the month-end snapshots of the last 12 months."""
     rows = backend.query(definitions.month_end_buckets(out.by, s - 366, a, th))
-    table: dict[tuple, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    table: dict[tuple[Any, ...], dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     for r in rows:
         table[tuple(r[k] for k in out.by)][r["as_of_day"]][r["bucket"]] += r["balance"] or 0
     rolls, trend30, trend90 = [], [], []

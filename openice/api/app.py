@@ -32,7 +32,7 @@ from openice.api.problems import Problem, problem
 from openice.api.settings import Settings
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
-from openice.decisioning.scorer import ScorerLike
+from openice.decisioning.scorer_protocol import ScorerLike
 from openice.storage.engine import make_engine
 
 log = logging.getLogger("openice.api")
@@ -165,7 +165,7 @@ def create_app(
         engine = make_engine(settings.db)
         _timeouts(engine, settings)
     if scorer is None and settings.model:
-        from openice.scoring.scorer import Scorer
+        from openice.scoring.loaded_model import Scorer
 
         scorer = Scorer.load(settings.model)
     services = Services(settings, engine, scorer, anomaly, vault)

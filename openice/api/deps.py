@@ -25,7 +25,7 @@ from openice.api.tenancy import Scope
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import Policy
-from openice.decisioning.scorer import ScorerLike
+from openice.decisioning.scorer_protocol import ScorerLike
 from openice.decisioning.service import Decisioning
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing

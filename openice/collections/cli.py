@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -38,7 +38,7 @@ def summary(db: DbOption = None, funder: Funder = None) -> None:
     console.print(summary_table(rows) if rows else "no open collection cases")
 
 
-def summary_table(rows: list[dict]) -> Table:
+def summary_table(rows: list[dict[str, Any]]) -> Table:
     """The open cases by stage, as `Collections.summary` gives them."""
     table = Table(title="collections by stage (open cases)")
     for col in ("stage", "cases", "overdue", "due today", "promises pending", "unassigned"):

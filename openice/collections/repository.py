@@ -105,18 +105,22 @@ class CaseRepository:
             .where(*window, acts.c.kind.in_(("opened", "escalated", "closed")))
             .group_by(acts.c.kind, acts.c.detail)
         ).all()
-        return agents, flows
+        return list(agents), list(flows)
 
     def actions(self, case_id: int) -> list[Any]:
         acts = collections_tables.collection_actions
         return list(self.conn.execute(select(acts).where(acts.c.case_id == case_id).order_by(acts.c.id)))
 
     def record(self, row: Any, day: int, kind: str, **fields: Any) -> int:
-        return self.conn.execute(
-            insert(collections_tables.collection_actions)
-            .values(case_id=row.id, loan_id=row.loan_id, business_day=day, kind=kind, created_at=now_iso(), **fields)
-            .returning(collections_tables.collection_actions.c.id)
-        ).scalar_one()
+        return int(
+            self.conn.execute(
+                insert(collections_tables.collection_actions)
+                .values(
+                    case_id=row.id, loan_id=row.loan_id, business_day=day, kind=kind, created_at=now_iso(), **fields
+                )
+                .returning(collections_tables.collection_actions.c.id)
+            ).scalar_one()
+        )
 
     def change(self, case_id: int, **values: Any) -> None:
         self.conn.execute(
@@ -139,7 +143,7 @@ class CaseRepository:
     def open_load(self, agents: list[str]) -> dict[str, int]:
         """Open cases each agent already holds."""
         cases = collections_tables.collection_cases
-        held = dict(
+        held: dict[str, int] = dict(
             self.conn.execute(
                 self._scoped(
                     select(cases.c.assignee, func.count())

@@ -13,7 +13,7 @@ from openice.decisioning.anomaly import AnomalyModel, features_of
 from openice.decisioning.domain import AssessmentInput, CreditLine, Decision, Outcome
 from openice.decisioning.fraud import REJECT, REVIEW, fraud_rules, fraud_verdict
 from openice.decisioning.policy import Policy, monthly_payment, price
-from openice.decisioning.scorer import ScorerLike, reason_text
+from openice.decisioning.scorer_protocol import ScorerLike, reason_text
 from openice.servicing.products import PPM, LoanProduct
 
 

@@ -52,7 +52,7 @@ def _decisioning(db: str | None, model: Path | None, policy: Path | None = None)
 
     scorer = None
     if model is not None:
-        from openice.scoring.scorer import Scorer
+        from openice.scoring.loaded_model import Scorer
 
         scorer = Scorer.load(model)
     engine, vault = make_engine(database_url(db)), PiiVault.from_env()

@@ -92,9 +92,6 @@ class PiiVault:
         sealed = self._aead.encrypt(nonce, value.encode(), column.encode())
         return f"{VERSION}:{self.key_id}:" + base64.b64encode(nonce + sealed).decode()
 
-    def encrypted_here(self, token: str) -> bool:
-        return token.startswith(f"{VERSION}:{self.key_id}:")
-
     def decrypt(self, column: str, token: str) -> str:
         version, _, body = token.partition(":")
         if version == VERSION:

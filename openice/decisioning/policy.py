@@ -23,6 +23,7 @@ PROBE_DAY = date(2026, 1, 1)  # APR depends on the calendar only through month l
 # counts) and its amount (interest rounded to the minor unit).
 CAP_MARGIN = Decimal("0.0005")
 DEFAULT_GRID = {"A": "0.08", "B": "0.11", "C": "0.15", "D": "0.19", "E": "0.24", "F": "0.30"}
+DEFAULT_INCOME_MULTIPLE: dict[str, float] = {"A": 10, "B": 8, "C": 6, "D": 4, "E": 3, "F": 2}  # credit line: income x
 
 
 class Policy(BaseModel):
@@ -39,7 +40,7 @@ class Policy(BaseModel):
     declined_grades: tuple[str, ...] = ("G",)
     max_dti: float = Field(default=0.5, gt=0, le=1)
     min_residual_income: int = Field(default=150_000, ge=0, description="minor units a month after all debt")
-    income_multiple: dict[str, float] = Field(default_factory=lambda: {"A": 10, "B": 8, "C": 6, "D": 4, "E": 3, "F": 2})
+    income_multiple: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_INCOME_MULTIPLE))
     max_line: int = Field(default=20_000_000, gt=0)
     min_line: int = Field(default=100_000, gt=0)
     line_days: int = Field(default=365, gt=0)
@@ -124,9 +125,10 @@ def _max_rate_ppm(key: str) -> int:
     if product.apr_cap is None:
         return 10 * PPM
     step = PPM // 10_000
+    highest_apr = product.apr_cap - CAP_MARGIN
 
     def fits(units: int) -> bool:
-        return _highest_apr_schedule(key, units * step).apr <= product.apr_cap - CAP_MARGIN  # unrounded
+        return _highest_apr_schedule(key, units * step).apr <= highest_apr  # unrounded
 
     lo, hi = 0, int(product.apr_cap * PPM) // step
     if not fits(lo):

@@ -95,20 +95,6 @@ class BorrowerRepository:
         ).first()
         return None if row is None else row.id
 
-    def other_identities(self, column: str, value_hash: str, borrower_id: str) -> int:
-        """Distinct other borrowers registered, or applying, with this identifier."""
-        query = union(
-            select(decisioning_tables.borrowers.c.id.label("bid")).where(
-                decisioning_tables.borrowers.c[column] == value_hash
-            ),
-            select(decisioning_tables.applications.c.borrower_id.label("bid")).where(
-                decisioning_tables.applications.c[column] == value_hash
-            ),
-        ).subquery()
-        return int(
-            self.conn.execute(select(func.count()).select_from(query).where(query.c.bid != borrower_id)).scalar_one()
-        )
-
 
 class ApplicationRepository:
     def __init__(self, conn: Connection) -> None:
@@ -123,18 +109,6 @@ class ApplicationRepository:
         since `since`; one statement."""
         row = direct.execute(self.conn, _FACTS, {**hashes, "borrower_id": borrower_id, "since": since}).one()
         return {k: int(v) for k, v in row._mapping.items()}
-
-    def count_since(self, column: str, value_hash: str, since: int) -> int:
-        return int(
-            self.conn.execute(
-                select(func.count())
-                .select_from(decisioning_tables.applications)
-                .where(
-                    decisioning_tables.applications.c[column] == value_hash,
-                    decisioning_tables.applications.c.applied_at > since,
-                )
-            ).scalar_one()
-        )
 
 
 class DecisionRepository:
@@ -169,7 +143,8 @@ class CreditLineRepository:
     def reserve(self, line_id: str, amount: int, today: int) -> bool:
         """Take `amount` of the line's room atomically; False when the line is closed, expired or too small."""
         result = direct.execute(self.conn, _RESERVE_LINE, {"line_id": line_id, "today": today, "b_amount": amount})
-        return result.rowcount == 1
+        reserved: int = result.rowcount
+        return reserved == 1
 
     def release(self, line_id: str, amount: int) -> None:
         c = decisioning_tables.credit_lines.c

@@ -36,7 +36,7 @@ from openice.decisioning.repository import (
     DecisionRepository,
     dumps,
 )
-from openice.decisioning.scorer import ScorerLike
+from openice.decisioning.scorer_protocol import ScorerLike
 from openice.decisioning.synthetic import reference_matrix
 from openice.errors import Conflict, ValidationError
 from openice.storage.days import from_day, to_day

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+from pandas import DataFrame  # by name: the field `pd` below would shadow the module
 
 from openice.matching.institutions import Institution
 
@@ -34,7 +34,7 @@ class Drawdowns:
     rate: np.ndarray
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> Drawdowns:
+    def from_frame(cls, frame: DataFrame) -> Drawdowns:
         missing = set(BATCH_COLUMNS) - set(frame.columns)
         if missing:
             raise KeyError(f"drawdown batch lacks column(s) {sorted(missing)}")

@@ -47,4 +47,5 @@ def margins(
     own = model == "on-balance-sheet"
     bears_loss = own | (model == "capital-heavy")
     kept_rate = np.where(own, d.rate.astype(float)[:, None] - funding, d.rate.astype(float)[:, None] - inst_rate)
-    return fees[:, None] + exposure_years[:, None] * kept_rate - np.where(bears_loss, loss[:, None], 0.0)
+    margin: np.ndarray = fees[:, None] + exposure_years[:, None] * kept_rate - np.where(bears_loss, loss[:, None], 0.0)
+    return margin

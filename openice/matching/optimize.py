@@ -185,7 +185,10 @@ class Prices:
 
     def adjusted(self, value: np.ndarray, amount: np.ndarray, pd_: np.ndarray, max_avg_pd: np.ndarray) -> np.ndarray:
         """Margin less the opportunity cost of the capacity a drawdown takes: what routing should rank by."""
-        return value - amount[:, None] * (self.quota + (pd_[:, None] - max_avg_pd) * self.pd - self.volume)
+        adjusted: np.ndarray = value - amount[:, None] * (
+            self.quota + (pd_[:, None] - max_avg_pd) * self.pd - self.volume
+        )
+        return adjusted
 
     def bound(self, value: np.ndarray, usable: np.ndarray, amount: np.ndarray, pd_: np.ndarray, cap: Capacity) -> float:
         """The Lagrangian dual value: an upper bound on the LP (so on any assignment) for any valid prices."""

@@ -82,4 +82,5 @@ def render_pdf(report: dict[str, Any]) -> bytes:
     """PDF through WeasyPrint; fonts are the system's, nothing is fetched."""
     from weasyprint import HTML
 
-    return HTML(string=render_html(report), base_url=str(TEMPLATES)).write_pdf()
+    pdf: bytes = HTML(string=render_html(report), base_url=str(TEMPLATES)).write_pdf()
+    return pdf

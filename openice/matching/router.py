@@ -58,7 +58,7 @@ class Router:
         masks = self.boxes.masks(d)
         passed = np.array([masks[c][0] for c in CRITERIA])  # criteria x institutions
         value = margins(d, self.institutions, self.product_fees)[0]
-        inside = passed.all(axis=0)
+        inside = np.asarray(passed.all(axis=0))
         refusals: dict[str, list[str]] = {}
         for j in np.flatnonzero(~inside | (value <= 0)):
             failed = (

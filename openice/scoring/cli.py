@@ -134,8 +134,8 @@ def score(
     """Score a file: input columns plus pd, score, grade, reason_1..reason_4 and flags."""
     import pandas as pd
 
+    from openice.scoring.loaded_model import Scorer
     from openice.scoring.metrics import summary
-    from openice.scoring.scorer import Scorer
 
     try:
         scorer = Scorer.load(package)
@@ -188,9 +188,9 @@ def monitor(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
 ) -> None:
     """PSI of the score and CSI of each feature against the training reference (watch 0.1, act 0.25)."""
+    from openice.scoring.loaded_model import Scorer
     from openice.scoring.monitor import monitor as run_monitor
     from openice.scoring.monitor import status
-    from openice.scoring.scorer import Scorer
 
     try:
         rows = run_monitor(Scorer.load(package), read_table(input), by=by, date_column=date_column)
@@ -218,7 +218,7 @@ def export_sql(
     out: Path | None = typer.Option(None, help="Write the SQL here instead of printing it."),
 ) -> None:
     """The scorecard as one SELECT with a CASE per feature (DuckDB and PostgreSQL)."""
-    from openice.scoring.scorer import Scorer
+    from openice.scoring.loaded_model import Scorer
     from openice.scoring.sql import scorecard_sql
 
     try:

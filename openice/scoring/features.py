@@ -93,6 +93,13 @@ class FeatureSpec:
     upper: float | None = None
     categories: tuple[str, ...] = ()
 
+    @property
+    def median(self) -> float:
+        """A numeric feature's imputed value, the training median."""
+        if not isinstance(self.impute, int | float):
+            raise ValidationError(f"the imputed value must be a number, got {self.impute!r}", field=self.name)
+        return float(self.impute)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["categories"] = list(self.categories)

@@ -29,7 +29,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightgbm as lgb
 import numba
@@ -41,10 +41,17 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from openice.errors import ValidationError
 from openice.scoring.features import MISSING, UNSEEN
 
-if TYPE_CHECKING:
-    from openice.scoring.model import Model
-
-__all__ = ["N_REASONS", "PD_FLOOR", "Compiled", "FlatTrees", "score_columns", "score_row"]
+__all__ = [
+    "LINEAR_FIELDS",
+    "N_LINEAR",
+    "N_REASONS",
+    "PD_FLOOR",
+    "Compiled",
+    "FlatTrees",
+    "pack",
+    "score_columns",
+    "score_row",
+]
 
 PD_FLOOR = 1e-6  # a PD is kept within [PD_FLOOR, 1 - PD_FLOOR]
 MISSING_CODES = {"None": 0, "Zero": 1, "NaN": 2}
@@ -77,7 +84,7 @@ N_FLOAT_SECTIONS = 2
 
 def pack(sections: list[Any], dtype: type) -> np.ndarray:
     """Sections behind a header of offsets: section ``k`` is ``a[a[k]:a[k + 1]]``."""
-    body = [np.asarray(s, dtype=dtype).ravel() for s in sections]
+    body: list[np.ndarray] = [np.asarray(s, dtype=dtype).ravel() for s in sections]
     offsets = len(sections) + 1 + np.cumsum([0] + [len(b) for b in body])
     return np.concatenate([offsets.astype(dtype), *body]).astype(dtype)
 
@@ -154,10 +161,11 @@ def tree_sum(x: np.ndarray, ints: np.ndarray, floats: np.ndarray, scratch: np.nd
     lanes = 64 // width
     total = 0.0
     for w in range(words):
-        m = np.uint64(scratch[w])
+        word = np.uint64(scratch[w])
         t0 = w * lanes
         for j in range(min(lanes, leaf0.shape[0] - t0)):
-            total += leaf[leaf0[t0 + j] + trailing_zeros(m >> np.uint64(j * width))]
+            lowest: int = trailing_zeros(word >> np.uint64(j * width))
+            total += float(leaf[leaf0[t0 + j] + lowest])
     return total
 
 
@@ -194,7 +202,7 @@ def _go_left(node: dict[str, Any], value: float) -> bool:
         value = 0.0
     if (mt == 1 and abs(value) <= 1e-35) or (mt == 2 and math.isnan(value)):
         return bool(node["default_left"])
-    return value <= node["threshold"]
+    return bool(value <= node["threshold"])
 
 
 @dataclass
@@ -216,7 +224,8 @@ class FlatTrees:
         dump = booster.dump_model()
         n_features = len(dump["feature_names"])
         splits: list[list[tuple[dict[str, Any], int, int]]] = [[] for _ in range(n_features)]  # (node, tree, mask)
-        leaf0, leaves = [], []
+        leaf0: list[int] = []
+        leaves: list[float] = []
 
         def visit(node: dict[str, Any], t: int) -> tuple[int, int]:
             if "leaf_value" in node:
@@ -309,10 +318,6 @@ class FlatTrees:
         none = [-1] * n_features
         ints = [[], [0] * (n_features + 1), [], [], [], none, none, none, [0] * n_features, none, [1, 0, 64], []]
         return cls([np.asarray(a, dtype=np.int64) for a in ints], [np.zeros(0), np.zeros(0)])
-
-    def predict_row(self, x: np.ndarray) -> float:
-        """Raw score (log-odds) of one float64 row."""
-        return tree_sum(x, self.ints, self.floats, np.empty(self.scratch, dtype=np.int64))
 
     def predict_columns(self, cols: np.ndarray) -> np.ndarray:
         """Raw scores of a feature-major float64 matrix (features x rows), rows in parallel."""
@@ -546,75 +551,3 @@ class Compiled:
     scratch: int  # int64s of scratch space score_row needs
     reason_codes: list[str]  # sorted, then "" for "no reason"
     reason_texts: dict[str, str]
-
-    @classmethod
-    def of(cls, model: Model) -> Compiled:
-        schema = model.schema
-        pos = {s.name: j for j, s in enumerate(schema)}
-        cards = model.scorecard.cards
-        bounds = [b for _, b in model.config.grades[:-1]]
-        for what, values in [*((f"scorecard splits of {c.name}", c.splits) for c in cards), ("grade bounds", bounds)]:
-            if any(np.diff(values) < 0):  # score_row counts the splits / bounds below a value
-                raise ValidationError(f"{what} are not in ascending order", field="package")
-        codes = sorted({code for c in cards for code in c.codes}) + [""]
-        index = {code: i for i, code in enumerate(codes)}
-
-        def offsets(parts: list[list[float]]) -> list[int]:
-            return np.cumsum([0] + [len(p) for p in parts]).tolist()
-
-        code_bins = [c._code_bins.tolist() if c.kind == "categorical" else [] for c in cards]
-        ints = [
-            [pos[c.name] for c in cards],
-            [int(c.kind == "categorical") for c in cards],
-            offsets([c.splits for c in cards]),
-            offsets([c.special for c in cards]),
-            [-1 if c.special_bin is None else c.special_bin for c in cards],
-            [c.missing_bin for c in cards],
-            [-1 if c.other_bin is None else c.other_bin for c in cards],
-            offsets(code_bins),
-            [b for bins in code_bins for b in bins],
-            offsets([c.points for c in cards]),
-            offsets([c.codes for c in cards]),
-            [index[code] for c in cards for code in c.codes],
-            [int(s.kind == "categorical") for s in schema],
-            offsets([list(s.categories) if s.kind == "categorical" else [] for s in schema]),
-            [len(codes) - 1],
-        ]
-        lin = model.linear
-        numeric = [
-            [lin.numeric[s.name][f] for f in LINEAR_FIELDS] if s.kind == "numeric" else [0.0] * N_LINEAR for s in schema
-        ]
-        category = [
-            lin.categorical[s.name].get(cat, 0.0) for s in schema if s.kind == "categorical" for cat in s.categories
-        ]
-        blend, scaling = model.blend, model.scorecard.scaling
-        trees = model.trees if model.booster is not None else FlatTrees.empty(len(schema))
-        weights = [blend.weights[0], blend.weights[1] if model.booster is not None else 0.0, blend.weights[2]]
-        params = [
-            blend.intercept,
-            *weights,
-            float(blend.calibration == "isotonic"),
-            lin.intercept,
-            scaling.offset,
-            scaling.factor,
-        ]
-        floats = [
-            [v for c in cards for v in c.splits],
-            [v for c in cards for v in c.special],
-            [v for c in cards for v in c.points],
-            [c.max_points for c in cards],
-            numeric,
-            category,
-            blend.iso_x,
-            blend.iso_y,
-            bounds,
-            params,
-        ]
-        texts = {code: text for c in cards for code, text in zip(c.codes, c.texts, strict=True)}
-        return cls(
-            pack(trees.int_sections + ints, np.int64),
-            pack(trees.float_sections + floats, np.float64),
-            trees.scratch,
-            codes,
-            texts,
-        )

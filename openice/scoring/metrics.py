@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score
 
 __all__ = ["auc", "brier", "calibration_table", "ece", "ks", "psi", "quantile_edges", "summary"]
@@ -80,7 +81,7 @@ def quantile_edges(values: np.ndarray, bins: int = 10) -> list[float]:
     return [float(e) for e in np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))]
 
 
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+def psi(expected: ArrayLike, actual: ArrayLike) -> float:
     """Population stability index between two vectors of bin shares (same bins, each summing to 1)."""
     e = np.clip(np.asarray(expected, dtype=float), EPS, None)
     a = np.clip(np.asarray(actual, dtype=float), EPS, None)

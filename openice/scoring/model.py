@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from openice.errors import ValidationError
 from openice.scoring.features import FeatureSpec, Prepared, infer_schema, prepare_frame
-from openice.scoring.kernel import PD_FLOOR, FlatTrees
+from openice.scoring.kernel import LINEAR_FIELDS, N_LINEAR, PD_FLOOR, Compiled, FlatTrees, pack
 from openice.scoring.metrics import auc, brier
 from openice.scoring.scorecard import Scaling, Scorecard, fit_scorecard
 
@@ -35,9 +36,13 @@ CANDIDATES = {"scorecard": (0,), "lightgbm": (1,), "linear": (2,), "blend": (0, 
 DEFAULT_GRADES = (("A", 0.02), ("B", 0.05), ("C", 0.10), ("D", 0.15), ("E", 0.25), ("F", 0.40), ("G", 1.0))
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Training options; the defaults are meant for any tabular credit data, not tuned to one set."""
+    """Training options; the defaults are meant for any tabular credit data, not tuned to one set.
+
+    Checked once, when built (from the command line or a package's metadata), so nothing downstream checks again.
+    Whether a special code names a numeric feature depends on the data: `fit_model` checks that.
+    """
 
     base_points: float = 600.0
     base_odds: float = 50.0
@@ -52,13 +57,29 @@ class TrainConfig:
     special: dict[str, list[float]] = field(default_factory=dict)
     grades: tuple[tuple[str, float], ...] = DEFAULT_GRADES
 
+    def __post_init__(self) -> None:
+        if not (isinstance(self.pdo, int | float) and math.isfinite(self.pdo) and self.pdo > 0):
+            raise ValidationError(f"points to double the odds must be a positive number, got {self.pdo!r}", field="pdo")
+        names = [name for name, _ in self.grades]
+        if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ValidationError(f"grades need distinct, non-empty names, got {names!r}", field="grades")
+        bounds = [bound for _, bound in self.grades]
+        if not all(isinstance(b, int | float) and 0 < b <= 1 for b in bounds):
+            raise ValidationError(f"grade bounds are PDs in (0, 1], got {bounds!r}", field="grades")
+        if any(low >= high for low, high in zip(bounds, bounds[1:], strict=False)):  # score_row counts bounds below
+            raise ValidationError(f"grade bounds are not in ascending order: {bounds!r}", field="grades")
+        for name, codes in self.special.items():
+            if not codes or not all(isinstance(c, int | float) and math.isfinite(c) for c in codes):
+                raise ValidationError(f"special codes must be finite numbers, got {codes!r}", field=name)
+
     @property
     def scaling(self) -> Scaling:
         return Scaling(self.base_points, self.base_odds, self.pdo)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return p
 
 
 # --- linear component ---------------------------------------------------------------------------------
@@ -96,12 +117,12 @@ class Linear:
                 miss = np.isnan(v)
                 finite = v[~miss]
                 lo, hi = np.quantile(finite, [0.005, 0.995]) if finite.size else (0.0, 0.0)
-                x = np.clip(np.where(miss, spec.impute, v), lo, hi)
+                x = np.clip(np.where(miss, spec.median, v), lo, hi)
                 mean, sd = float(x.mean()), float(x.std()) or 1.0
                 stats[spec.name] = {
                     "lo": float(lo),
                     "hi": float(hi),
-                    "fill": float(spec.impute),
+                    "fill": spec.median,
                     "mean": mean,
                     "sd": sd,
                 }
@@ -181,7 +202,8 @@ class Blend:
     def pd(self, z: np.ndarray) -> np.ndarray:
         s = self.intercept + z @ np.asarray(self.weights)
         p = np.interp(s, self.iso_x, self.iso_y) if self.calibration == "isotonic" else _sigmoid(s)
-        return np.clip(p, PD_FLOOR, 1 - PD_FLOOR)
+        pd_: np.ndarray = np.clip(p, PD_FLOOR, 1 - PD_FLOOR)
+        return pd_
 
     @classmethod
     def fit(cls, candidate: str, z: np.ndarray, y: np.ndarray, calibration: str) -> Blend:
@@ -215,7 +237,10 @@ def _choose_blend(z: np.ndarray, y: np.ndarray, seed: int) -> tuple[Blend, dict[
             table[f"{cand}/{cal}"] = {"auc": auc(y, p), "brier": brier(y, p)}
             preds[f"{cand}/{cal}"] = p
     # per candidate the calibration with the lower Brier; across candidates the best AUC
-    best_per = {c: min(("platt", "isotonic"), key=lambda k, c=c: table[f"{c}/{k}"]["brier"]) for c in CANDIDATES}
+    best_per = {
+        c: "platt" if table[f"{c}/platt"]["brier"] <= table[f"{c}/isotonic"]["brier"] else "isotonic"
+        for c in CANDIDATES
+    }
     champ = max(
         CANDIDATES, key=lambda c: (round(table[f"{c}/{best_per[c]}"]["auc"], 4), -table[f"{c}/{best_per[c]}"]["brier"])
     )
@@ -247,6 +272,8 @@ class Model:
     @cached_property
     def trees(self) -> FlatTrees:
         """The booster as flat arrays walked by numba (same raw scores, much less overhead)."""
+        if self.booster is None:
+            raise ValueError("a model without its LightGBM component has no trees")
         return FlatTrees.from_booster(self.booster)
 
     def components(self, prep: Prepared, points: np.ndarray | None = None) -> np.ndarray:
@@ -274,6 +301,78 @@ class Model:
         d = asdict(self.config)
         d["grades"] = [list(g) for g in self.config.grades]
         return d
+
+    def compiled(self) -> Compiled:
+        """The model packed for ``kernel.score_row``; refuses scorecard splits out of order (a package's own file)."""
+        schema = self.schema
+        pos = {s.name: j for j, s in enumerate(schema)}
+        cards = self.scorecard.cards
+        bounds = [b for _, b in self.config.grades[:-1]]
+        for card in cards:
+            if any(np.diff(card.splits) < 0):  # score_row counts the splits below a value
+                raise ValidationError(f"scorecard splits of {card.name} are not in ascending order", field="package")
+        codes = sorted({code for c in cards for code in c.codes}) + [""]
+        index = {code: i for i, code in enumerate(codes)}
+
+        def offsets(parts: Sequence[Sized]) -> list[int]:
+            return [int(at) for at in np.cumsum([0] + [len(p) for p in parts])]
+
+        code_bins = [c._code_bins.tolist() if c.kind == "categorical" else [] for c in cards]
+        ints = [
+            [pos[c.name] for c in cards],
+            [int(c.kind == "categorical") for c in cards],
+            offsets([c.splits for c in cards]),
+            offsets([c.special for c in cards]),
+            [-1 if c.special_bin is None else c.special_bin for c in cards],
+            [c.missing_bin for c in cards],
+            [-1 if c.other_bin is None else c.other_bin for c in cards],
+            offsets(code_bins),
+            [b for bins in code_bins for b in bins],
+            offsets([c.points for c in cards]),
+            offsets([c.codes for c in cards]),
+            [index[code] for c in cards for code in c.codes],
+            [int(s.kind == "categorical") for s in schema],
+            offsets([list(s.categories) if s.kind == "categorical" else [] for s in schema]),
+            [len(codes) - 1],
+        ]
+        lin = self.linear
+        numeric = [
+            [lin.numeric[s.name][f] for f in LINEAR_FIELDS] if s.kind == "numeric" else [0.0] * N_LINEAR for s in schema
+        ]
+        category = [
+            lin.categorical[s.name].get(cat, 0.0) for s in schema if s.kind == "categorical" for cat in s.categories
+        ]
+        blend, scaling = self.blend, self.scorecard.scaling
+        trees = self.trees if self.booster is not None else FlatTrees.empty(len(schema))
+        weights = [blend.weights[0], blend.weights[1] if self.booster is not None else 0.0, blend.weights[2]]
+        params = [
+            blend.intercept,
+            *weights,
+            float(blend.calibration == "isotonic"),
+            lin.intercept,
+            scaling.offset,
+            scaling.factor,
+        ]
+        floats = [
+            [v for c in cards for v in c.splits],
+            [v for c in cards for v in c.special],
+            [v for c in cards for v in c.points],
+            [c.max_points for c in cards],
+            numeric,
+            category,
+            blend.iso_x,
+            blend.iso_y,
+            bounds,
+            params,
+        ]
+        texts = {code: text for c in cards for code, text in zip(c.codes, c.texts, strict=True)}
+        return Compiled(
+            pack(trees.int_sections + ints, np.int64),
+            pack(trees.float_sections + floats, np.float64),
+            trees.scratch,
+            codes,
+            texts,
+        )
 
 
 def _fit_components(
@@ -309,16 +408,14 @@ def _subset(prep: Prepared, idx: np.ndarray) -> Prepared:
     return Prepared({k: v[idx] for k, v in prep.columns.items()}, len(idx))
 
 
-def _check_special(special: dict[str, list[float]], schema: list[FeatureSpec]) -> None:
-    """Special codes must name a numeric feature of the data and be finite numbers."""
+def _check_special_features(special: dict[str, list[float]], schema: list[FeatureSpec]) -> None:
+    """Special codes must name a numeric feature of the data (TrainConfig checked the codes themselves)."""
     kinds = {s.name: s.kind for s in schema}
-    for name, codes in special.items():
+    for name in special:
         if name not in kinds:
             raise ValidationError("special codes given for a column that is not a feature of the data", field=name)
         if kinds[name] != "numeric":
             raise ValidationError("special codes apply to numeric features; this feature is categorical", field=name)
-        if not codes or not all(isinstance(c, int | float) and math.isfinite(c) for c in codes):
-            raise ValidationError(f"special codes must be finite numbers, got {codes!r}", field=name)
 
 
 def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig | None = None) -> Model:
@@ -332,7 +429,7 @@ def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig |
     schema = infer_schema(frame)
     if not schema:
         raise ValidationError("no usable feature columns", field="features")
-    _check_special(cfg.special, schema)
+    _check_special_features(cfg.special, schema)
     prep = prepare_frame(frame, schema, cfg.special)
     z = np.zeros((len(y), len(COMPONENTS)))
     rounds = []
@@ -352,7 +449,8 @@ def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig |
 
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, PD_FLOOR, 1 - PD_FLOOR)
-    return np.log(p / (1 - p))
+    log_odds: np.ndarray = np.log(p / (1 - p))
+    return log_odds
 
 
 def score_of_pd(pd_: np.ndarray, scaling: Scaling) -> np.ndarray:

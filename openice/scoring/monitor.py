@@ -31,14 +31,14 @@ def _numeric_shares(values: np.ndarray, edges: list[float]) -> list[float]:
     miss = np.isnan(values)
     counts = np.bincount(np.searchsorted(np.asarray(edges), values[~miss], side="right"), minlength=len(edges) + 1)
     counts = np.append(counts, miss.sum()).astype(float)
-    return (counts / max(counts.sum(), 1)).tolist()
+    return [float(share) for share in counts / max(counts.sum(), 1)]
 
 
 def _categorical_shares(codes: np.ndarray, n_categories: int) -> list[float]:
     """Shares per training category, then unseen ("other"), then missing."""
     idx = np.where(codes >= 0, codes, n_categories - 1 - codes)
     counts = np.bincount(idx, minlength=n_categories + 2).astype(float)
-    return (counts / max(counts.sum(), 1)).tolist()
+    return [float(share) for share in counts / max(counts.sum(), 1)]
 
 
 def _feature_shares(spec: FeatureSpec, values: np.ndarray, edges: list[float]) -> list[float]:
@@ -106,7 +106,9 @@ def _months(values: pd.Series) -> np.ndarray:
     """ "YYYY-MM" of each date ("unknown" where it is not a date); distinct values are parsed once."""
     codes, uniques = pd.factorize(values.astype("str"), use_na_sentinel=True)
     months = pd.to_datetime(pd.Series(uniques), errors="coerce", format="mixed").dt.strftime("%Y-%m")
-    return np.append(months.fillna("unknown").to_numpy(dtype=object), "unknown")[codes]
+    by_code: np.ndarray = np.append(months.fillna("unknown").to_numpy(dtype=object), "unknown")
+    months_of_rows: np.ndarray = by_code[codes]
+    return months_of_rows
 
 
 def monitor(

@@ -59,7 +59,7 @@ def _charts(y: np.ndarray, p: np.ndarray, scores: np.ndarray, score_y: np.ndarra
     ax.set(xlabel="mean PD", ylabel="observed bad rate", title="Calibration by decile (out-of-fold)")
     charts["calibration"] = _png(fig)
     fig, ax = plt.subplots(figsize=(5, 4))
-    bins = np.linspace(scores.min(), scores.max(), 40)
+    bins = np.linspace(scores.min(), scores.max(), 40).tolist()
     ax.hist(scores[score_y == 0], bins=bins, alpha=0.6, label="good", density=True)
     ax.hist(scores[score_y == 1], bins=bins, alpha=0.6, label="bad", density=True)
     ax.set(xlabel="score", ylabel="density", title="Score distribution (training)")

@@ -9,7 +9,6 @@ WoE is signed so that a positive value means riskier than average (log-odds of b
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 import warnings
@@ -21,7 +20,7 @@ import pandas as pd
 from optbinning import OptimalBinning
 from sklearn.linear_model import LogisticRegression
 
-from openice.scoring.features import MISSING, UNSEEN, FeatureSpec, Prepared
+from openice.scoring.features import FeatureSpec, Prepared
 
 __all__ = ["FeatureCard", "Scaling", "Scorecard", "fit_scorecard"]
 
@@ -88,18 +87,6 @@ class FeatureCard:
         populated = [p for p, c in zip(self.points, self.counts, strict=True) if c > 0]
         return max(populated or self.points)
 
-    def bin_of(self, value: float | int) -> int:
-        """Bin of one prepared value (float for numeric, category code for categorical)."""
-        if self.kind == "numeric":
-            if value != value:  # NaN
-                return self.missing_bin
-            if self.special_bin is not None and value in self.special:
-                return self.special_bin
-            return bisect.bisect_right(self.splits, value)
-        if value == MISSING:
-            return self.missing_bin
-        return self.other_bin if value == UNSEEN else self._code_bins[value]
-
     def bins_of(self, values: np.ndarray) -> np.ndarray:
         """Bins of a prepared column, vectorised."""
         if self.kind == "numeric":
@@ -145,7 +132,7 @@ class Scorecard:
     def logit(self, prep: Prepared) -> np.ndarray:
         """Log-odds of bad implied by the (rounded) points total."""
         _, pts = self.points_matrix(prep)
-        return self.scaling.logit_of_score(pts.sum(axis=1))
+        return np.asarray(self.scaling.logit_of_score(pts.sum(axis=1)))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -221,17 +208,16 @@ def _bin_feature(
         )
         edges = ["-inf", *[f"{s:g}" for s in splits], "inf"]
         card.labels = [f"[{edges[i]}, {edges[i + 1]})" for i in range(len(splits) + 1)]
-        if special:
-            card.special_bin = len(card.labels)
-            card.labels.append("Special")
         bins = np.searchsorted(np.asarray(splits), values, side="right")
         if special:
-            bins[np.isin(values, special)] = card.special_bin
+            card.special_bin = special_bin = len(card.labels)
+            card.labels.append("Special")
+            bins[np.isin(values, special)] = special_bin
         if spec.had_missing:
             card.labels.append("Missing")
             card.missing_bin = len(card.labels) - 1
         else:
-            card.missing_bin = int(np.searchsorted(np.asarray(splits), spec.impute, side="right"))
+            card.missing_bin = int(np.searchsorted(np.asarray(splits), spec.median, side="right"))
         bins[np.isnan(values)] = card.missing_bin
     else:
         x = raw.to_numpy(dtype=object, na_value=np.nan)
@@ -267,17 +253,19 @@ def _reason_texts(card: FeatureCard, label: str) -> None:
     codes, texts = [], []
     for i, lab in enumerate(card.labels):
         if lab == "Missing":
-            codes.append(f"{base}_MISSING"), texts.append(f"{label} is missing")
+            suffix, text = "MISSING", f"{label} is missing"
         elif lab == "Special":
-            codes.append(f"{base}_SPECIAL"), texts.append(f"{label} has a special value")
+            suffix, text = "SPECIAL", f"{label} has a special value"
         elif lab == "Other":
-            codes.append(f"{base}_OTHER"), texts.append(f"{label} is an unusual category")
+            suffix, text = "OTHER", f"{label} is an unusual category"
         elif card.kind == "categorical":
-            codes.append(f"{base}_CATEGORY"), texts.append(f"{label} is in a higher-risk category")
+            suffix, text = "CATEGORY", f"{label} is in a higher-risk category"
         elif i > best:
-            codes.append(f"{base}_HIGH"), texts.append(f"{label} is high")
+            suffix, text = "HIGH", f"{label} is high"
         else:
-            codes.append(f"{base}_LOW"), texts.append(f"{label} is low")
+            suffix, text = "LOW", f"{label} is low"
+        codes.append(f"{base}_{suffix}")
+        texts.append(text)
     codes.append(f"{base}_MISSING")
     texts.append(f"{label} is missing")
     card.codes, card.texts = codes, texts

@@ -46,6 +46,7 @@ def _case(card: FeatureCard) -> str:
         for b, cats in sorted(by_bin.items()):
             values = ", ".join(_text(c) for c in sorted(cats))
             lines.append(f"WHEN CAST({col} AS VARCHAR) IN ({values}) THEN {_pts(card.points[b])}")
+        assert card.other_bin is not None, "a categorical card has an Other bin"
         otherwise = card.points[card.other_bin]
     body = "\n    ".join(lines)
     return f"CASE\n    {body}\n    ELSE {_pts(otherwise)}\n  END"

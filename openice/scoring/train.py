@@ -65,15 +65,17 @@ def train_package(
         tr, te = np.arange(len(y)), np.arange(0)
     xtr, ytr = frame.iloc[tr], y[tr]
     model = fit_model(xtr, ytr, cfg)
+    oof_pd = model.oof_pd
+    assert oof_pd is not None, "fit_model records the out-of-fold PDs"
     train_pd = model.predict_pd(xtr)
     train_scores = score_of_pd(train_pd, model.scorecard.scaling)
     prep_tr = model.prepare(xtr)
     metrics: dict[str, Any] = {
-        "oof": summary(ytr, model.oof_pd),
+        "oof": summary(ytr, oof_pd),
         "fit_seconds": model.fit_seconds,
-        "oof_calibration": calibration_table(ytr, model.oof_pd),
+        "oof_calibration": calibration_table(ytr, oof_pd),
     }
-    evaluation = {"oof": _sample(ytr, model.oof_pd, cfg.seed), "train_scores": _sample(ytr, train_scores, cfg.seed)}
+    evaluation = {"oof": _sample(ytr, oof_pd, cfg.seed), "train_scores": _sample(ytr, train_scores, cfg.seed)}
     if len(te):
         xte, yte = frame.iloc[te], y[te]
         test_pd = model.predict_pd(xte)

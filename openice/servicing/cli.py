@@ -90,7 +90,7 @@ def schedule(
     for col in ("#", "due date", "principal", "interest", "fee", "total"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(str(r["seq"]), r["due_date"], r["principal"], r["interest"], r["fee"], r["total"])
+        table.add_row(*(str(r[k]) for k in ("seq", "due_date", "principal", "interest", "fee", "total")))
     table.add_row(
         "",
         "total",

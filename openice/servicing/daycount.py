@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 
 
@@ -30,7 +29,3 @@ def accrual_days(convention: DayCount, start: date, end: date) -> int:
 
 def year_basis(convention: DayCount) -> int:
     return 365 if convention is DayCount.ACT_365 else 360
-
-
-def year_fraction(convention: DayCount, start: date, end: date) -> Decimal:
-    return Decimal(accrual_days(convention, start, end)) / Decimal(year_basis(convention))

@@ -525,12 +525,13 @@ class LoanAccount:
             paid_by_component[component] += part
             left -= part
 
+        targets: list[InstallmentState | None] = [*booked] or [None]  # no booked installment: only penalty is owed
         if self.terms.allocation is AllocationStrategy.BY_COMPONENT:
             for component in order:
-                for inst in booked or [None]:
+                for inst in targets:
                     take(component, inst)
         else:
-            for inst in booked or [None]:
+            for inst in targets:
                 for component in order:
                     take(component, inst)
         return paid_by_component

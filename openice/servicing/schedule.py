@@ -148,8 +148,8 @@ def amortise(
     remaining = balance
     start = period_start
     for k, due in enumerate(due_dates):
-        months = None if broken_first_period and k == 0 else 1
-        interest = period_interest(remaining, rate, day_count, start, due, months)
+        period_months = None if broken_first_period and k == 0 else 1
+        interest = period_interest(remaining, rate, day_count, start, due, period_months)
         last = k == n - 1
         if method is RepaymentMethod.EQUAL_INSTALLMENT:
             principal = remaining if last else min(max(level - interest, 0), remaining)

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TypedDict
 
 from sqlalchemy import Engine
 
@@ -21,8 +22,8 @@ from openice.decisioning.repository import bind_pii_key
 from openice.decisioning.service import Decisioning
 from openice.matching.institutions import CreditBox, Institution
 from openice.matching.service import Matching
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.model import TrainConfig
-from openice.scoring.scorer import Scorer
 from openice.scoring.train import train_package
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
@@ -47,11 +48,16 @@ def train_demo_model(out: Path, rows: int | None = None) -> Path:
     return out
 
 
+class Quotas(TypedDict):
+    daily_quota: int
+    monthly_quota: int
+
+
 def demo_institutions(applications_per_day: float) -> list[Institution]:
     """Five funders with different boxes, prices, quotas and business models; quotas scale with the arrivals."""
     day = max(int(applications_per_day * AVERAGE_DRAWDOWN * 1.5), 2_000_000)
 
-    def quotas(share: float) -> dict[str, int]:
+    def quotas(share: float) -> Quotas:
         return {"daily_quota": int(day * share * 2), "monthly_quota": int(day * share * 30)}
 
     return [

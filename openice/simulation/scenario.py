@@ -15,7 +15,7 @@ from openice.decisioning.domain import parse
 from openice.decisioning.policy import Policy
 from openice.errors import ValidationError
 from openice.matching.institutions import Institution
-from openice.scoring.scorer import Scorer
+from openice.scoring.loaded_model import Scorer
 from openice.simulation.platform import Platform, build_platform, demo_institutions
 from openice.simulation.population import World
 from openice.simulation.simulator import Behaviour, SimulationResult, Simulator

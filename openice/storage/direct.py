@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Float, Numeric, exc
-from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
 
 FLOAT8, NUMERIC = 701, 1700  # PostgreSQL's type oids of double precision and numeric
 MANY_VALUES_ROWS = 64  # more rows than this (bulk loads) go through executemany
@@ -91,7 +91,7 @@ def _processes(column_type: Any, dialect: Any) -> bool:
 
 
 @lru_cache(maxsize=20_000)
-def _plan(statement: Executable, keys: tuple[str, ...], dialect: Any) -> _Plan | None:
+def _plan(statement: ClauseElement, keys: tuple[str, ...], dialect: Any) -> _Plan | None:
     """The statement compiled for these parameter names, or None when it needs SQLAlchemy at run time. Kept per
     statement object: the callers' statements are built once. Compiled as for `executemany`, so an INSERT carries
     no implicit RETURNING of its key (only an explicit `.returning()` returns rows)."""
@@ -145,19 +145,25 @@ def _bound(plan: _Plan, given: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def execute(conn: Any, statement: Executable, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> Any:
+def execute(
+    conn: Any, statement: ClauseElement, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None
+) -> Any:
     """`conn.execute(statement, params)`, on the driver's cursor where that gives the same result."""
     base = getattr(conn, "conn", conn)  # a `Joined` hands its connection's work to that connection
     # Outside a transaction SQLAlchemy would begin one itself (and commit it on `commit`): leave that to it.
     if base.dialect.name != "postgresql" or not base.in_transaction():
         return base.execute(statement, params)
-    many = isinstance(params, list | tuple)
-    first = (params[0] if params else {}) if many else (params or {})
+    rows: Sequence[dict[str, Any]] | None
+    if params is None or isinstance(params, dict):
+        rows, first = None, params or {}
+    else:
+        rows, first = params, (params[0] if params else {})
+    many = rows is not None
     plan = _plan(statement, tuple(sorted(first)), base.dialect)
     if plan is None or (many and plan.row is not None):
         return base.execute(statement, params)
     sql, row = plan.sql, plan.row
-    args: Any = [_bound(plan, p) for p in params] if many else _bound(plan, first)  # type: ignore[union-attr]
+    args: Any = [_bound(plan, p) for p in rows] if rows is not None else _bound(plan, first)
     if many and plan.values is not None and 0 < len(args) <= MANY_VALUES_ROWS:
         sql, many = _many_values(plan.sql, plan.values, len(args)), False
         args = {f"{name}__{i}": value for i, one in enumerate(args) for name, value in one.items()}

@@ -6,9 +6,9 @@ import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 
 from openice.storage import servicing_tables
 from openice.storage.days import to_day
@@ -30,7 +30,7 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             for pragma in (
@@ -45,7 +45,7 @@ def make_engine(url: str | None = None) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: Connection) -> None:
             readonly = conn.get_execution_options().get("openice_readonly")
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
@@ -67,7 +67,7 @@ def _lean_cursor() -> type:
 
     returns_rows = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK)
 
-    class LeanCursor(psycopg.Cursor):  # type: ignore[type-arg]
+    class LeanCursor(psycopg.Cursor):
         @property
         def description(self) -> list[tuple[str, int, None, None, None, None, None]] | None:  # type: ignore[override]
             res = self.pgresult
@@ -75,7 +75,8 @@ def _lean_cursor() -> type:
                 return None
             encoding = self.connection.info.encoding
             return [
-                (res.fname(i).decode(encoding), res.ftype(i), None, None, None, None, None) for i in range(res.nfields)
+                ((res.fname(i) or b"").decode(encoding), res.ftype(i), None, None, None, None, None)
+                for i in range(res.nfields)
             ]
 
     return LeanCursor

@@ -98,7 +98,7 @@ def check_engines_agree(source: Engine, spark: Any, tmp_path: Path) -> None:
             backend.close()
 
 
-def check_first_quarter(tables) -> None:  # type: ignore[no-untyped-def]
+def check_first_quarter(tables: dict[str, pa.Table]) -> None:
     q1 = run(tables, "2026Q1")
     # Due in Q1: L1 x2, L4 x2, L5 x1, L6 x2, L7 x2 (L3's prepayment settled before anything fell due).
     # Not paid by the end of the due date: L1 03-15 (paid a day late), L4 both, L6 03-15 (payment reversed).
@@ -147,7 +147,7 @@ def check_first_quarter(tables) -> None:  # type: ignore[no-untyped-def]
     assert rolls[("2026-03", "M1->M2")] == (3 * K, 3 * K)
 
 
-def check_later_as_of_and_quarters(tables) -> None:  # type: ignore[no-untyped-def]
+def check_later_as_of_and_quarters(tables: dict[str, pa.Table]) -> None:
     late = run(tables, "2026Q1", as_of=date(2026, 4, 30))
     assert ratio(late, "collection_rate_30d") == (2 * K, 4 * K)  # L6 paid on 04-10, 26 days late
     assert late["balance_M3"].total() == 3 * K  # L4 at 75 DPD
@@ -169,7 +169,7 @@ def check_later_as_of_and_quarters(tables) -> None:  # type: ignore[no-untyped-d
     assert q3["provision_for_contingent_liabilities"].total() == 0  # the write-off uses the allowance
 
 
-def check_splits_add_up(tables) -> None:  # type: ignore[no-untyped-def]
+def check_splits_add_up(tables: dict[str, pa.Table]) -> None:
     total = run(tables, "2026Q1")
     for by in (("business_model",), ("institution",), ("channel",), ("product", "origination_month")):
         split = run(tables, "2026Q1", by=by)
@@ -190,14 +190,14 @@ def check_splits_add_up(tables) -> None:  # type: ignore[no-untyped-def]
     }
 
 
-def check_absent_decisioning_tables(tables) -> None:  # type: ignore[no-untyped-def]
+def check_absent_decisioning_tables(tables: dict[str, pa.Table]) -> None:
     result = run({k: v for k, v in tables.items() if k not in OPTIONAL}, "2026Q1")
     for name in ("cumulative_registered_users", "cumulative_approved_users", "blended_funding_cost"):
         assert result[name].total() is None
         assert "unavailable" in (result[name].note or "")
 
 
-def check_model_monitoring(tables) -> None:  # type: ignore[no-untyped-def]
+def check_model_monitoring(tables: dict[str, pa.Table]) -> None:
     loans = sorted(tables["loans"].column("id").to_pylist())
     frame = {"loan_id": loans, "pd": [0.1, 0.1, 0.4, 0.1, 0.1, 0.2], "grade": ["A", "A", "C", "A", "A", "B"]}
     result = compute(DuckDBBackend.from_arrow(tables), Period.quarter("2026Q3"), pd_frame=frame)
@@ -206,7 +206,7 @@ def check_model_monitoring(tables) -> None:  # type: ignore[no-untyped-def]
     assert rows[("2026-01", "A")]["numerator"] == 0 and rows[("2026-01", "A")]["denominator"] == 4
 
 
-def check_facts_built_in_parts(tables) -> None:  # type: ignore[no-untyped-def]
+def check_facts_built_in_parts(tables: dict[str, pa.Table]) -> None:
     """Installment facts built in loan-id ranges (as DuckDB does for large portfolios) change nothing."""
     backend = DuckDBBackend.from_arrow(tables)
     backend.loans_per_part = 2

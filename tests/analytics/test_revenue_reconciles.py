@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -18,7 +19,7 @@ from tests.analytics.portfolio import seeded
 from tests.conftest import START
 
 
-def test_revenue_lines_reconcile_to_the_ledger(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_revenue_lines_reconcile_to_the_ledger(tmp_path: Path) -> None:
     from openice.storage.engine import make_engine, migrate
 
     engine = make_engine(f"sqlite:///{tmp_path / 'rev.db'}")

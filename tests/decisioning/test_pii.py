@@ -1,8 +1,9 @@
 from datetime import date
+from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from typer.testing import CliRunner
 
 from openice.cli import app
@@ -45,7 +46,7 @@ def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         parse_key("short")
 
 
-def test_the_database_keeps_the_key_check_and_refuses_a_missing_or_wrong_key(engine) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_keeps_the_key_check_and_refuses_a_missing_or_wrong_key(engine: Engine) -> None:
     """The first key used is fingerprinted in the database; a missing or different key is refused from then on, and
     a database written before the fingerprint proves the key on a stored row."""
     right, wrong = PiiVault(bytes(range(32))), PiiVault(bytes(32))
@@ -66,7 +67,7 @@ def test_the_database_keeps_the_key_check_and_refuses_a_missing_or_wrong_key(eng
         bind_pii_key(engine, wrong)
 
 
-def test_serve_refuses_to_start_with_a_wrong_key(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_serve_refuses_to_start_with_a_wrong_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = f"sqlite:///{tmp_path / 'served.db'}"
     engine = make_engine(db)
     migrate(engine, date(2026, 1, 15))
@@ -79,7 +80,7 @@ def test_serve_refuses_to_start_with_a_wrong_key(tmp_path, monkeypatch: pytest.M
     assert out.exit_code == 2 and f"{ENV_KEY}: is not set" in out.output
 
 
-def test_a_request_needing_the_key_without_one_is_503(engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_request_needing_the_key_without_one_is_503(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
     from openice.api.app import create_app

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from openice.datasets import load
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.model import TrainConfig
-from openice.scoring.scorer import Scorer
 from openice.scoring.train import train_package
 
 SMALL = TrainConfig(inner_folds=2, max_rounds=60, learning_rate=0.1, threads=1)

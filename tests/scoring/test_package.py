@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from openice.errors import ValidationError
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.package import promote, register
-from openice.scoring.scorer import Scorer
+from tests.scoring.helpers import tree_raw_score
 
 
 def test_round_trip_gives_identical_scores(package: Path, scorer: Scorer, credit, tmp_path: Path) -> None:
@@ -103,4 +104,4 @@ def test_flat_trees_equal_lightgbm_raw_scores(scorer: Scorer, credit) -> None:
     expected = model.booster.predict(lgb_matrix(prep, model.schema), raw_score=True)
     assert np.array_equal(model.trees.predict_columns(lgb_columns(prep, model.schema)), expected)
     cols = lgb_columns(prep, model.schema)
-    assert all(model.trees.predict_row(np.ascontiguousarray(cols[:, i])) == expected[i] for i in range(0, 4454, 97))
+    assert all(tree_raw_score(model.trees, np.ascontiguousarray(cols[:, i])) == expected[i] for i in range(0, 4454, 97))

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openice.errors import ValidationError
-from openice.scoring.scorer import Scorer
+from openice.scoring import package as package_files
+from openice.scoring.loaded_model import Scorer
+from tests.scoring.helpers import bin_of
 
 APP = {
     "Seniority": 9,
@@ -31,9 +36,9 @@ def test_reasons_are_the_scorecard_points_lost(scorer: Scorer, credit) -> None:
     for rec in credit.frame.iloc[:200].to_dict("records"):
         result = scorer.score(rec)
         assert result.scorecard_points == pytest.approx(
-            sum(c.points[c.bin_of(_prepared(scorer, rec, c.name))] for c in cards), abs=1e-6
+            sum(c.points[bin_of(c, _prepared(scorer, rec, c.name))] for c in cards), abs=1e-6
         )
-        lost = sorted((c.max_points - c.points[c.bin_of(_prepared(scorer, rec, c.name))] for c in cards), reverse=True)
+        lost = sorted((c.max_points - c.points[bin_of(c, _prepared(scorer, rec, c.name))] for c in cards), reverse=True)
         expected = [round(v, 2) for v in lost if v > 0][:4]
         assert [r.impact for r in result.reasons] == pytest.approx(expected, abs=0.011)
         assert all(r.code and r.text for r in result.reasons)
@@ -90,7 +95,7 @@ def test_missing_is_imputed_and_flagged_unseen_goes_to_other(scorer: Scorer) -> 
     assert "unseen_category:Home" in result.flags
     assert 0 < result.pd < 1 and math.isfinite(result.score)
     home = next(c for c in scorer.model.scorecard.cards if c.name == "Home")
-    assert home.bin_of(-2) == home.other_bin
+    assert bin_of(home, -2) == home.other_bin
 
 
 def test_batch_rejects_impossible_values(scorer: Scorer, credit) -> None:
@@ -119,10 +124,17 @@ def test_any_valid_or_partial_application_gets_a_finite_score(scorer: Scorer, ap
     assert len(result.reasons) <= 4
 
 
-def test_grade_bounds_out_of_order_are_refused(scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from openice.scoring.kernel import Compiled
-
-    grades = scorer.model.config.grades
-    monkeypatch.setattr(scorer.model.config, "grades", (grades[1], grades[0], *grades[2:]))
-    with pytest.raises(ValidationError, match="grade bounds"):
-        Compiled.of(scorer.model)
+def test_a_package_with_grade_bounds_out_of_order_is_refused(
+    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package's config is built as a TrainConfig, so it gets the same checks as one given to training."""
+    bad = tmp_path / "bad"
+    shutil.copytree(package, bad)
+    meta = json.loads((bad / "metadata.json").read_text())
+    grades = meta["config"]["grades"]
+    meta["config"]["grades"] = [grades[1], grades[0], *grades[2:]]
+    (bad / "metadata.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(package_files, "verify", lambda path: "hash")  # past the hash check, to the config's own
+    with pytest.raises(ValidationError, match="grade bounds") as err:
+        package_files.load_model(bad)
+    assert err.value.field == "grades"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from openice.scoring.scorer import Scorer
+from openice.scoring.loaded_model import Scorer
 from openice.scoring.sql import scorecard_sql
 
 PG_URL = os.environ.get("OPENICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

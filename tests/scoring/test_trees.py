@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from openice.scoring import kernel
+from tests.scoring.helpers import tree_raw_score
 
 BUDGET = kernel.ROWS_BUDGET
 
@@ -54,4 +55,4 @@ def test_flat_trees_equal_booster(
     assert (step > 1) == (budget < BUDGET)
     expected = booster.predict(test, raw_score=True)
     assert np.array_equal(trees.predict_columns(np.ascontiguousarray(test.T)), expected)
-    assert all(trees.predict_row(np.ascontiguousarray(test[i])) == expected[i] for i in range(0, len(test), 53))
+    assert all(tree_raw_score(trees, np.ascontiguousarray(test[i])) == expected[i] for i in range(0, len(test), 53))

@@ -19,7 +19,7 @@ import pandas as pd
 from openice.errors import ValidationError
 from openice.scoring import kernel
 from openice.scoring.features import MISSING, UNSEEN, Prepared, prepare_record
-from openice.scoring.kernel import N_REASONS, Compiled, score_columns, score_row
+from openice.scoring.kernel import N_REASONS, score_columns, score_row
 from openice.scoring.model import Model
 from openice.scoring.package import load_model, registry_champion
 
@@ -56,7 +56,7 @@ class Scorer:
         self._lookup = {
             s.name: {c: i for i, c in enumerate(s.categories)} for s in model.schema if s.kind == "categorical"
         }
-        self._compiled = Compiled.of(model)
+        self._compiled = model.compiled()
         self._grades = [g for g, _ in model.config.grades]
 
     @classmethod
@@ -125,6 +125,7 @@ class Scorer:
         """Each row's flags as a categorical: one bit per (feature, flag) that occurs, factorised once, so a
         million rows cost a few vector passes instead of a million strings."""
         names, masks = [], []
+        rows: list[list[int]] | np.ndarray
         for s in self.model.schema:
             v = prep.columns[s.name]
             for mask, what in (
