@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -15,11 +14,13 @@ from openice.api.paging import MAX_ID, NumericId, PageParams, paged
 from openice.api.views import (
     AMOUNT,
     CURRENCY,
+    MatchingRunView,
     Money,
     OfferAnswer,
     OfferAnswerIn,
     OfferView,
     Page,
+    matching_run_view,
     money,
     offer_view,
     reply,
@@ -28,7 +29,6 @@ from openice.errors import ValidationError
 from openice.matching import queries as matching
 from openice.matching.institutions import Institution
 from openice.money import to_minor
-from openice.storage.days import from_day
 from openice.tenancy import Role
 
 router = APIRouter(prefix="/v1", tags=["funding"], route_class=TransactionRoute)
@@ -115,36 +115,11 @@ def get_quota(code: str, tx: Funder) -> Any:
     return reply(QuotaUsage.model_validate(tx.matching.quota_usage(code)))
 
 
-class MatchingRunView(BaseModel):
-    id: int
-    run_on: date
-    drawdowns: int
-    objective: int = Field(description="expected margin less the risk penalty of the assignment (minor units)")
-    greedy_objective: int = Field(description="the same for the greedy waterfall on the same batch")
-    prices: dict[str, dict[str, float]] = Field(
-        description="per institution, the shadow prices of its quotas and caps that routing adds to its cost"
-    )
-    created_at: str
-
-
 @router.get("/matching-runs", response_model=Page[MatchingRunView])
 def list_matching_runs(tx: Operator, page: PageParams) -> Any:
     """The batch optimisations run so far, with the shadow prices real-time routing prices institutions by (the
     latest run's); newest last, as every list is ordered by id."""
-    return reply(
-        paged(
-            matching.matching_runs(tx.scope, page),
-            lambda r: MatchingRunView(
-                id=r.id,
-                run_on=from_day(r.run_day),
-                drawdowns=r.drawdowns,
-                objective=r.objective,
-                greedy_objective=r.greedy_objective,
-                prices=json.loads(r.prices),
-                created_at=r.created_at,
-            ),
-        )
-    )
+    return reply(paged(matching.matching_runs(tx.scope, page), matching_run_view))
 
 
 @router.get("/offers", response_model=Page[OfferView])
