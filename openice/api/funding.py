@@ -143,7 +143,7 @@ def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) 
     verb = "accepted" if accept else "declined"
 
     def work() -> dict[str, Any]:
-        result = tx.matching.answer(offer_id, tx.principal.tenant, accept, body.reason)
+        result = tx.matching.answer(tx.principal, offer_id, accept, body.reason)
         tx.record_expiries(result["expired"])
         tx.audit(
             f"offer.{verb}",
