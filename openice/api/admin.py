@@ -13,10 +13,11 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
-from openice.api.keys import Role, key_view
-from openice.api.paging import PageParams, rows
+from openice.api.keys import key_view
+from openice.api.paging import PageParams, paged
 from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view, reply
 from openice.errors import NotFound, ValidationError
+from openice.tenancy import Role
 
 router = APIRouter(prefix="/v1", tags=["platform"], route_class=TransactionRoute)
 METRIC_COMPUTATIONS = Counter(
@@ -59,13 +60,12 @@ def list_keys(
     role: Annotated[str | None, Query(max_length=16)] = None,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
-    found = rows(tx.scope, "api_keys", page, role=role, tenant=tenant)
-    return Page(items=[key_view(r) for r in found.items], next_cursor=found.next_cursor)
+    return paged(tx.scope.page("api_keys", page, role=role, tenant=tenant), key_view)
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyView)
 def get_key(key_id: str, tx: Anyone) -> Any:
-    return key_view(tx.owned("api_keys", key_id, "key_id"))
+    return key_view(tx.scope.get("api_keys", key_id, "key_id"))
 
 
 @router.post("/api-keys/{key_id}/rotation", status_code=201, response_model=ApiKeyCreated)
@@ -90,8 +90,7 @@ def revoke_key(key_id: str, tx: Operator) -> Any:
 
 @router.get("/audit", response_model=Page[AuditView])
 def list_audit(tx: Operator, page: PageParams, action: Annotated[str | None, Query(max_length=64)] = None) -> Any:
-    found = rows(tx.scope, "audit_log", page, action=action)
-    return Page(items=[audit_view(r) for r in found.items], next_cursor=found.next_cursor)
+    return paged(tx.scope.page("audit_log", page, action=action), audit_view)
 
 
 class BusinessDate(BaseModel):

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from openice.api.keys import PLATFORM, ApiKeys
+from openice.api.keys import ApiKeys
 from openice.api.settings import Settings
 from openice.errors import OpeniceError
 from openice.storage.engine import make_engine, migrate
+from openice.tenancy import PLATFORM
 
 console = Console()
 key_app = typer.Typer(help="API keys: create (shown once), revoke.", no_args_is_help=True)

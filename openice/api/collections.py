@@ -15,13 +15,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
-from openice.api.keys import Role
-from openice.api.paging import MAX_ID, NumericId, PageParams, rows
-from openice.api.tenancy import institution_of
+from openice.api.paging import MAX_ID, NumericId, PageParams, paged
 from openice.api.views import AMOUNT, CURRENCY, Money, Page, money, reply
-from openice.collections.service import Collections, case_view
+from openice.collections.service import case_view
 from openice.errors import ValidationError
 from openice.money import to_minor
+from openice.tenancy import Role
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], route_class=TransactionRoute)
 Desk = Annotated[Tx, Depends(require(Role.OPERATOR, Role.COLLECTIONS, Role.INSTITUTION))]
@@ -133,11 +132,6 @@ class Assigned(BaseModel):
     assigned: dict[str, int]
 
 
-def _funder(tx: Tx) -> str | None:
-    """The institution whose loans the caller works; None for the platform's own desk."""
-    return institution_of(tx.principal)
-
-
 def _case(view: dict[str, Any]) -> dict[str, Any]:
     currency = view["currency"]
     promise = view["promise"]
@@ -167,7 +161,7 @@ def summary(tx: Desk) -> Any:
                 promises_pending=s["promises_pending"],
                 unassigned=s["unassigned"],
             )
-            for s in Collections(tx.joined).summary(_funder(tx))
+            for s in tx.collections.summary(tx.principal)
         ]
     )
 
@@ -175,7 +169,7 @@ def summary(tx: Desk) -> Any:
 @router.get("/performance", response_model=Performance)
 def performance(tx: Desk, start: Annotated[date, Query(alias="from")], end: Annotated[date, Query(alias="to")]) -> Any:
     """How the desk did between two business days, per agent (and currency) and per stage."""
-    found = Collections(tx.joined).performance(start, end, _funder(tx))
+    found = tx.collections.performance(tx.principal, start, end)
     agents = [{**a, "kept_amount": money(a["kept_amount"], a["currency"])} for a in found["agents"]]
     return reply(Performance.model_validate({**found, "agents": agents}))
 
@@ -188,7 +182,7 @@ def work_queue(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     """Today's work list: open cases due for contact, most severe stage first, then the largest amount."""
-    found = Collections(tx.joined).queue(_funder(tx), stage, assignee, limit)
+    found = tx.collections.queue(tx.principal, stage, assignee, limit)
     return reply(WorkQueue(items=[CaseView.model_validate(_case(v)) for v in found]))
 
 
@@ -201,22 +195,20 @@ def list_cases(
     assignee: Annotated[str | None, Query(max_length=64)] = None,
     loan_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Any:
-    found = rows(tx.scope, "collection_cases", page, status=status, stage=stage, assignee=assignee, loan_id=loan_id)
-    return reply(
-        Page(items=[CaseView.model_validate(_case(case_view(r))) for r in found.items], next_cursor=found.next_cursor)
-    )
+    found = tx.scope.page("collection_cases", page, status=status, stage=stage, assignee=assignee, loan_id=loan_id)
+    return reply(paged(found, lambda row: CaseView.model_validate(_case(case_view(row)))))
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: NumericId, tx: Desk) -> Any:
     """A case with every action taken on it (another institution's case is a 404 from the scoped read)."""
-    return reply(_detail(Collections(tx.joined).case(case_id, _funder(tx))))
+    return reply(_detail(tx.collections.case(tx.principal, case_id)))
 
 
 @router.post("/cases/{case_id}/contacts", status_code=201, response_model=CaseDetail)
 def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx: Agent) -> Any:
     """Log a contact attempt; a promise to pay holds the case out of the queue until the day after its date."""
-    case = tx.owned("collection_cases", case_id, "case_id")
+    case = tx.scope.get("collection_cases", case_id, "case_id")
     amount, by = None, None
     if body.promise is not None:
         if body.promise.currency != case.currency:
@@ -227,14 +219,14 @@ def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx:
 
     def work() -> dict[str, Any]:
         try:
-            found = Collections(tx.joined).record_contact(
+            found = tx.collections.record_contact(
+                tx.principal,
                 case_id,
                 channel=body.channel,
                 outcome=body.outcome,
                 agent=tx.principal.key_id,
                 promise_amount=amount,
                 promise_date=by,
-                funder=_funder(tx),
             )
         except ValidationError as error:
             raise ValidationError(error.message, field=BODY_FIELDS.get(error.field or "", error.field)) from None
@@ -255,7 +247,7 @@ def assign(body: AssignIn, key: IdempotencyKey, tx: Agent) -> Any:
     """Share the open unassigned cases among these agents, largest amounts first, evening out workloads."""
 
     def work() -> dict[str, Any]:
-        received = Collections(tx.joined).assign(body.agents, _funder(tx), body.stage)
+        received = tx.collections.assign(tx.principal, body.agents, body.stage)
         tx.audit("collections.assigned", "collection_cases", {"assigned": received, "stage": body.stage})
         return {"assigned": received}
 

@@ -17,11 +17,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
 from openice.api.inputs import body_errors, parameter_errors
-from openice.api.keys import ApiKeys, Principal, RateLimiter, Role
+from openice.api.keys import ApiKeys, RateLimiter
 from openice.api.records import IdempotentCreates, record_audit, record_expiries
 from openice.api.settings import Settings
 from openice.api.single_flight import SingleFlight
-from openice.api.tenancy import Scope
+from openice.collections.service import Collections
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import Policy
@@ -30,6 +30,7 @@ from openice.decisioning.service import Decisioning
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
 from openice.storage.uow import Joined
+from openice.tenancy import Principal, Role, Scope
 
 
 @dataclass
@@ -80,7 +81,8 @@ class Services:
 @dataclass
 class Tx:
     """One request: the caller's key and the roles the operation allows, then (inside `opened`) its connection and
-    transaction, the authenticated caller, and the services bound to that transaction."""
+    transaction, the authenticated caller, and the services bound to that transaction. Operations reach tenant-owned
+    rows only through `scope` (the query functions of the stages take it) or services that take the caller."""
 
     svc: Services
     request_id: str
@@ -121,6 +123,7 @@ class Tx:
 
     @cached_property
     def scope(self) -> Scope:
+        """The caller's window on the request's transaction: every read through it carries the tenant filter."""
         return Scope(self.conn, self.principal)
 
     @cached_property
@@ -159,6 +162,10 @@ class Tx:
         return Matching(self.joined, self.svc.vault)
 
     @cached_property
+    def collections(self) -> Collections:
+        return Collections(self.joined)
+
+    @cached_property
     def keys(self) -> ApiKeys:
         return ApiKeys(self.joined)
 
@@ -166,13 +173,13 @@ class Tx:
     def creates(self) -> IdempotentCreates:
         return IdempotentCreates(self.conn)
 
-    def owned(self, resource: str, ident: Any, field: str) -> Any:
-        """The caller's row through the tenant scope (404 for another tenant's)."""
-        return self.scope.get(resource, ident, field)
-
     def audit(self, action: str, resource: str, detail: dict[str, Any]) -> None:
         """In the request's transaction: the audit row commits with the action it records, or neither does."""
         record_audit(self.conn, self.principal, self.request_id, action, resource, detail)
+
+    def record_expiries(self, expired: list[dict[str, Any]]) -> None:
+        """The offers a request found past their deadline, audited in its transaction with the service as actor."""
+        record_expiries(self.conn, self.request_id, expired)
 
     def release(self) -> None:
         """End the transaction and give the connection back before work that opens its own (analytics)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -11,25 +10,26 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
-from openice.api.keys import Role
-from openice.api.paging import MAX_ID, NumericId, PageParams, rows
-from openice.api.records import record_expiries
+from openice.api.paging import MAX_ID, NumericId, PageParams, paged
 from openice.api.views import (
     AMOUNT,
     CURRENCY,
+    MatchingRunView,
     Money,
     OfferAnswer,
     OfferAnswerIn,
     OfferView,
     Page,
+    matching_run_view,
     money,
     offer_view,
     reply,
 )
 from openice.errors import ValidationError
+from openice.matching import queries as matching
 from openice.matching.institutions import Institution
 from openice.money import to_minor
-from openice.storage.days import from_day
+from openice.tenancy import Role
 
 router = APIRouter(prefix="/v1", tags=["funding"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
@@ -49,15 +49,12 @@ def put_institution(code: str, body: Institution, tx: Operator) -> Any:
 
 @router.get("/institutions", response_model=Page[Institution])
 def list_institutions(tx: Funder, page: PageParams) -> Any:
-    found = rows(tx.scope, "institutions", page)
-    return Page(
-        items=[Institution.model_validate_json(r.definition) for r in found.items], next_cursor=found.next_cursor
-    )
+    return paged(matching.institutions(tx.scope, page), lambda institution: institution)
 
 
 @router.get("/institutions/{code}", response_model=Institution)
 def get_institution(code: str, tx: Funder) -> Any:
-    return Institution.model_validate_json(tx.owned("institutions", code, "code").definition)
+    return matching.institution(tx.scope, code)
 
 
 class ReferralSettlementIn(BaseModel):
@@ -77,7 +74,7 @@ class ReferralSettlement(BaseModel):
 def settle_referral_fees(code: str, body: ReferralSettlementIn, key: IdempotencyKey, tx: Operator) -> Any:
     """The institution paid referral fees it owes: the payment clears its loans' receivables, oldest loan first.
     More than it owes in that currency is refused."""
-    tx.owned("institutions", code, "code")
+    matching.institution(tx.scope, code)  # 404 for another institution
     amount = to_minor(body.amount, body.currency)
     done = tx.book(
         "referral.settled",
@@ -114,44 +111,15 @@ class QuotaUsage(BaseModel):
 @router.get("/institutions/{code}/quota", response_model=QuotaUsage)
 def get_quota(code: str, tx: Funder) -> Any:
     """How much of its daily and monthly quota the institution has taken on the current business date."""
-    tx.owned("institutions", code, "code")
+    matching.institution(tx.scope, code)  # 404 for another institution
     return reply(QuotaUsage.model_validate(tx.matching.quota_usage(code)))
-
-
-class MatchingRunView(BaseModel):
-    id: int
-    run_on: date
-    drawdowns: int
-    objective: int = Field(description="expected margin less the risk penalty of the assignment (minor units)")
-    greedy_objective: int = Field(description="the same for the greedy waterfall on the same batch")
-    prices: dict[str, dict[str, float]] = Field(
-        description="per institution, the shadow prices of its quotas and caps that routing adds to its cost"
-    )
-    created_at: str
 
 
 @router.get("/matching-runs", response_model=Page[MatchingRunView])
 def list_matching_runs(tx: Operator, page: PageParams) -> Any:
     """The batch optimisations run so far, with the shadow prices real-time routing prices institutions by (the
     latest run's); newest last, as every list is ordered by id."""
-    found = rows(tx.scope, "matching_runs", page)
-    return reply(
-        Page(
-            items=[
-                MatchingRunView(
-                    id=r.id,
-                    run_on=from_day(r.run_day),
-                    drawdowns=r.drawdowns,
-                    objective=r.objective,
-                    greedy_objective=r.greedy_objective,
-                    prices=json.loads(r.prices),
-                    created_at=r.created_at,
-                )
-                for r in found.items
-            ],
-            next_cursor=found.next_cursor,
-        )
-    )
+    return reply(paged(matching.matching_runs(tx.scope, page), matching_run_view))
 
 
 @router.get("/offers", response_model=Page[OfferView])
@@ -161,30 +129,29 @@ def list_offers(
     status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|expired|failed)$")] = None,
     drawdown_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Any:
-    found = rows(tx.scope, "offers", page, status=status, drawdown_id=drawdown_id)
-    return Page(items=[offer_view(r) for r in found.items], next_cursor=found.next_cursor)
+    return paged(matching.offers(tx.scope, page, status, drawdown_id), offer_view)
 
 
 @router.get("/offers/{offer_id}", response_model=OfferView)
 def get_offer(offer_id: NumericId, tx: Funder) -> Any:
-    return offer_view(tx.owned("offers", offer_id, "offer_id"))
+    return offer_view(matching.offer(tx.scope, offer_id))
 
 
 def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) -> dict[str, Any]:
     """Accept or decline through the institution's own scope; the key makes a retried answer replay."""
-    tx.owned("offers", offer_id, "offer_id")
+    matching.offer(tx.scope, offer_id)  # 404 for another institution's offer
     verb = "accepted" if accept else "declined"
 
     def work() -> dict[str, Any]:
-        result = tx.matching.answer(offer_id, tx.principal.tenant, accept, body.reason)
-        record_expiries(tx.conn, tx.request_id, result["expired"])
+        result = tx.matching.answer(tx.principal, offer_id, accept, body.reason)
+        tx.record_expiries(result["expired"])
         tx.audit(
             f"offer.{verb}",
             f"offer/{offer_id}",
             {"drawdown_id": result["drawdown_id"], "drawdown_status": result["status"], "loan_id": result["loan_id"]},
         )
         return OfferAnswer(
-            offer=offer_view(tx.owned("offers", offer_id, "offer_id")),
+            offer=offer_view(matching.offer(tx.scope, offer_id)),
             drawdown_status=result["status"],
             loan_id=result["loan_id"],
         ).model_dump(mode="json")
@@ -227,7 +194,7 @@ def get_report(
     offer_id: NumericId, tx: Funder, format: Annotated[Literal["json", "html", "pdf"], Query()] = "json"
 ) -> Response:
     """The pre-loan investigation report sent with the offer; personal data in it is masked."""
-    tx.owned("offers", offer_id, "offer_id")
+    matching.offer(tx.scope, offer_id)  # 404 for another institution's offer
     report = tx.matching.report(offer_id, format)
     if format == "json":
         return JSONResponse(report)

@@ -1,6 +1,6 @@
 """API keys: random 256-bit secrets shown once, stored only as SHA-256, scoped to a role and a tenant.
 
-A key's tenant is what the data layer filters by (`openice.api.tenancy`): 'platform' for operators, an
+A key's tenant is what the data layer filters by (`openice.tenancy`): 'platform' for operators, an
 institution code for institutions, a borrower id for borrowers, 'platform' or an institution code for
 collections agents.
 """
@@ -12,8 +12,6 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
@@ -21,31 +19,13 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from openice.clock import now_iso
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables, decisioning_tables, direct
+from openice.tenancy import PLATFORM, Principal, Role
 
-PLATFORM = "platform"
 # Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a
 # revoked or rotated key is refused by every worker from the moment the revocation commits.
 _LIVE_KEY = select(api_tables.api_keys.c.id, api_tables.api_keys.c.role, api_tables.api_keys.c.tenant).where(
     api_tables.api_keys.c.key_hash == bindparam("key_hash"), api_tables.api_keys.c.revoked_at.is_(None)
 )
-
-
-class Role(StrEnum):
-    OPERATOR = "operator"
-    INSTITUTION = "institution"
-    BORROWER = "borrower"
-    COLLECTIONS = "collections"
-
-
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    role: Role
-    tenant: str
-
-    def scoped(self, idempotency_key: str) -> str:
-        """Idempotency keys are per tenant: one tenant's key can never replay another tenant's response."""
-        return f"{self.role.value}/{self.tenant}/{idempotency_key}"
 
 
 def hash_secret(secret: str) -> str:

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
-from openice.api.keys import Role
-from openice.api.paging import NumericId, PageParams, rows
+from openice.api.paging import NumericId, PageParams, paged
 from openice.api.views import (
     LoanDetail,
     LoanView,
@@ -29,7 +28,8 @@ from openice.api.views import (
 )
 from openice.errors import ValidationError
 from openice.money import to_minor
-from openice.storage.uow import LoanRepository
+from openice.servicing import queries as servicing
+from openice.tenancy import Role
 
 router = APIRouter(prefix="/v1", tags=["loans"], route_class=TransactionRoute)
 Anyone = Annotated[Tx, Depends(require(*Role))]
@@ -48,22 +48,18 @@ def list_loans(
     borrower_id: Annotated[str | None, Query(max_length=64)] = None,
     funder: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
-    found = rows(tx.scope, "loans", page, status=status, bucket=bucket, borrower_id=borrower_id, original_funder=funder)
-    return reply(Page(items=[loan_view(r) for r in found.items], next_cursor=found.next_cursor))
+    return reply(paged(servicing.loans(tx.scope, page, status, bucket, borrower_id, funder), loan_view))
 
 
 @router.get("/loans/{loan_id}", response_model=LoanDetail)
 def get_loan(loan_id: NumericId, tx: Anyone) -> Any:
     """The loan with its schedule and ledger balances."""
-    row = tx.owned("loans", loan_id, "loan_id")
-    return reply(loan_detail(row, LoanRepository(tx.conn).load(row)))
+    return reply(loan_detail(*servicing.loan(tx.scope, loan_id)))
 
 
 @router.get("/loans/{loan_id}/transactions", response_model=Page[TransactionView])
 def list_transactions(loan_id: NumericId, tx: Anyone, page: PageParams) -> Any:
-    loan = tx.owned("loans", loan_id, "loan_id")
-    found = rows(tx.scope, "transactions", page, loan_id=loan_id)
-    return reply(Page(items=[transaction_view(r, loan.currency) for r in found.items], next_cursor=found.next_cursor))
+    return reply(paged(servicing.transactions(tx.scope, loan_id, page), lambda item: transaction_view(*item)))
 
 
 def _result(result: dict[str, Any], currency: str) -> PaymentResult:
@@ -88,7 +84,7 @@ def _move(tx: Tx, action: str, loan: Any, call: Callable[[], dict[str, Any]], **
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=PaymentResult)
 def repay(loan_id: NumericId, body: PaymentIn, key: IdempotencyKey, tx: Payer) -> Any:
     """A payment of what is due, today. Backdating (an earlier value date) is an operator's, with a reason."""
-    loan = tx.owned("loans", loan_id, "loan_id")
+    loan = servicing.loan_row(tx.scope, loan_id)
     amount = to_minor(body.amount, loan.currency)
     return _move(
         tx,
@@ -110,7 +106,7 @@ def repay(loan_id: NumericId, body: PaymentIn, key: IdempotencyKey, tx: Payer) -
 
 @router.post("/loans/{loan_id}/prepayments", status_code=201, response_model=PaymentResult)
 def prepay(loan_id: NumericId, body: PrepaymentIn, key: IdempotencyKey, tx: Borrower) -> Any:
-    loan = tx.owned("loans", loan_id, "loan_id")
+    loan = servicing.loan_row(tx.scope, loan_id)
     amount = to_minor(body.amount, loan.currency)
     return _move(
         tx,
@@ -123,7 +119,7 @@ def prepay(loan_id: NumericId, body: PrepaymentIn, key: IdempotencyKey, tx: Borr
 @router.post("/loans/{loan_id}/recoveries", status_code=201, response_model=PaymentResult)
 def recover(loan_id: NumericId, body: RecoveryIn, key: IdempotencyKey, tx: Collector) -> Any:
     """Money collected on a written-off loan."""
-    loan = tx.owned("loans", loan_id, "loan_id")
+    loan = servicing.loan_row(tx.scope, loan_id)
     if body.currency != loan.currency:
         raise ValidationError(f"loan {loan_id} is in {loan.currency}, not {body.currency}", field="currency")
     amount = to_minor(body.amount, loan.currency)
@@ -133,7 +129,7 @@ def recover(loan_id: NumericId, body: RecoveryIn, key: IdempotencyKey, tx: Colle
 @router.post("/loans/{loan_id}/write-off", status_code=201, response_model=PaymentResult)
 def write_off(loan_id: NumericId, key: IdempotencyKey, tx: Operator, body: WriteOffIn | None = None) -> Any:
     """Write a loan off now; a guaranteed loan is paid out to its institution first. Not past due: give a reason."""
-    loan = tx.owned("loans", loan_id, "loan_id")
+    loan = servicing.loan_row(tx.scope, loan_id)
     reason = body.reason if body else None
     return _move(
         tx,
@@ -147,8 +143,8 @@ def write_off(loan_id: NumericId, key: IdempotencyKey, tx: Operator, body: Write
 @router.post("/transactions/{transaction_id}/reversal", status_code=201, response_model=PaymentResult)
 def reverse(transaction_id: NumericId, key: IdempotencyKey, tx: Operator) -> Any:
     """Undo a payment; the loan's later history is replayed without it."""
-    txn = tx.owned("transactions", transaction_id, "transaction_id")
-    loan = tx.owned("loans", txn.loan_id, "loan_id")
+    txn = servicing.transaction_row(tx.scope, transaction_id)
+    loan = servicing.loan_row(tx.scope, txn.loan_id)
     return _move(
         tx, "transaction.reversed", loan, lambda: tx.servicing.reverse(transaction_id, tx.principal.scoped(key))
     )

@@ -1,23 +1,51 @@
-"""Cursor pagination parameters shared by every list operation."""
+"""Cursor pagination parameters shared by every list operation, and the opaque cursors that carry a page's last key
+between requests."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query
 from pydantic import BaseModel
 
-from openice.api.inputs import MAX_INT64
-from openice.api.tenancy import Page as Rows
-from openice.api.tenancy import Scope
+from openice.api.inputs import MAX_INT64, text_problem
+from openice.api.views import Page
+from openice.errors import ValidationError
+from openice.tenancy import Page as Rows
+from openice.tenancy import Scope
 
 MAX_ID = MAX_INT64
 NumericId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, numeric: bool) -> Any:
+    """The last key of the previous page. The cursor is the caller's text, so what it decodes to is checked like
+    any input: a whole number a BIGINT key holds, or text without a NUL character."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = int(text) if numeric else text
+    except ValueError:
+        key = None
+    if key is None or (numeric and not 0 <= key <= MAX_INT64) or (not numeric and text_problem(key)):
+        raise ValidationError(
+            "is not a cursor this service issued; pass next_cursor from the previous page", field="cursor"
+        )
+    return key
+
+
 class Paging(BaseModel):
     cursor: str | None = None
     limit: int = 50
+
+    def after(self, resource: str) -> Any | None:
+        """The key the page starts after, decoded from the cursor."""
+        return decode_cursor(self.cursor, Scope.numeric_key(resource)) if self.cursor else None
 
 
 async def paging(
@@ -31,5 +59,10 @@ async def paging(
 PageParams = Annotated[Paging, Depends(paging)]
 
 
-def rows(scope: Scope, resource: str, page: Paging, **filters: object) -> Rows:
-    return scope.page(resource, filters, page.cursor, page.limit)
+def next_cursor(found: Rows) -> str | None:
+    return None if found.last_key is None else encode_cursor(found.last_key)
+
+
+def paged(found: Rows, view: Callable[[Any], Any]) -> Page[Any]:
+    """The page as the API returns it: each item through its view model, and the cursor to the next page."""
+    return Page(items=[view(item) for item in found.items], next_cursor=next_cursor(found))

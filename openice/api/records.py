@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from openice.api.keys import Principal
 from openice.clock import now_iso
 from openice.errors import Conflict
 from openice.storage import api_tables, direct
+from openice.tenancy import Principal
 
 # Built once: they run on every write request.
 _INSERT_AUDIT = insert(api_tables.audit_log)

@@ -352,6 +352,30 @@ class OfferView(BaseModel):
     answered_at: str | None = None
 
 
+class MatchingRunView(BaseModel):
+    id: int
+    run_on: date
+    drawdowns: int
+    objective: int = Field(description="expected margin less the risk penalty of the assignment (minor units)")
+    greedy_objective: int = Field(description="the same for the greedy waterfall on the same batch")
+    prices: dict[str, dict[str, float]] = Field(
+        description="per institution, the shadow prices of its quotas and caps that routing adds to its cost"
+    )
+    created_at: str
+
+
+def matching_run_view(row: Any) -> MatchingRunView:
+    return MatchingRunView(
+        id=row.id,
+        run_on=from_day(row.run_day),
+        drawdowns=row.drawdowns,
+        objective=row.objective,
+        greedy_objective=row.greedy_objective,
+        prices=json.loads(row.prices),
+        created_at=row.created_at,
+    )
+
+
 def offer_view(row: Any) -> OfferView:
     return OfferView(
         id=row.id,

@@ -15,6 +15,7 @@ from openice.errors import OpeniceError
 from openice.money import format_money, to_minor
 from openice.servicing.cli import DbOption, fail, parse_date
 from openice.storage.engine import make_engine
+from openice.tenancy import collections_desk
 
 console = Console()
 collections_app = typer.Typer(
@@ -32,7 +33,7 @@ def _service(db: str | None) -> Collections:
 def summary(db: DbOption = None, funder: Funder = None) -> None:
     """Open cases by stage: how many, how much is overdue, due for contact today, promises pending."""
     try:
-        rows = _service(db).summary(funder)
+        rows = _service(db).summary(collections_desk(funder))
     except OpeniceError as error:
         fail(error)
     console.print(summary_table(rows) if rows else "no open collection cases")
@@ -65,7 +66,7 @@ def queue(
 ) -> None:
     """Today's work list: open cases due for contact, most severe stage and largest amount first."""
     try:
-        rows = _service(db).queue(funder, stage, agent, limit)
+        rows = _service(db).queue(collections_desk(funder), stage, agent, limit)
     except OpeniceError as error:
         fail(error)
     table = Table(title="collections work queue")
@@ -94,7 +95,7 @@ def performance(
 ) -> None:
     """How the desk did: contacts, promises kept and broken per agent; cases opened, escalated and closed."""
     try:
-        found = _service(db).performance(parse_date(start, "from"), parse_date(end, "to"), funder)
+        found = _service(db).performance(collections_desk(funder), parse_date(start, "from"), parse_date(end, "to"))
     except OpeniceError as error:
         fail(error)
     agents = Table(title=f"agents {found['from']} .. {found['to']}")
@@ -119,7 +120,7 @@ def performance(
 def show_case(case_id: int, db: DbOption = None, funder: Funder = None) -> None:
     """A case and its history, as JSON."""
     try:
-        found = _service(db).case(case_id, funder)
+        found = _service(db).case(collections_desk(funder), case_id)
     except OpeniceError as error:
         fail(error)
     typer.echo(json.dumps(found, indent=2, default=str))
@@ -137,19 +138,19 @@ def contact(
     funder: Funder = None,
 ) -> None:
     """Record a contact attempt, with a promise to pay when the outcome is 'promise'."""
-    service = _service(db)
+    service, desk = _service(db), collections_desk(funder)
     try:
-        currency = service.case(case_id, funder)["currency"]
+        currency = service.case(desk, case_id)["currency"]
         amount = to_minor(promise_amount, currency, "promise_amount") if promise_amount is not None else None
         by: date | None = parse_date(promise_date, "promise_date") if promise_date is not None else None
         found = service.record_contact(
+            desk,
             case_id,
             channel=channel,
             outcome=outcome,
             agent=agent,
             promise_amount=amount,
             promise_date=by,
-            funder=funder,
         )
     except OpeniceError as error:
         fail(error)
@@ -165,7 +166,7 @@ def assign(
 ) -> None:
     """Share the open unassigned cases among agents, largest amounts first, evening out workloads."""
     try:
-        received = _service(db).assign(agents, funder, stage)
+        received = _service(db).assign(collections_desk(funder), agents, stage)
     except OpeniceError as error:
         fail(error)
     table = Table(title="cases assigned")

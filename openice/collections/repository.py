@@ -1,5 +1,6 @@
-"""The SQL of the collections stage, scoped in the query itself: a repository made for an institution sees only
-the cases of loans that institution funded, so another tenant's case is indistinguishable from a missing one."""
+"""The SQL of the collections stage, scoped in the query itself by the tenancy rule of collection cases: a
+repository made for an institution's caller sees only the cases of loans that institution funded, so another
+tenant's case is indistinguishable from a missing one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy import Connection, Select, case, func, insert, select, update
 from openice.clock import now_iso
 from openice.collections.strategy import STAGES
 from openice.errors import NotFound
-from openice.storage import collections_tables, servicing_tables
+from openice.storage import collections_tables
+from openice.tenancy import RULES, Principal
 
 SEVERITY = case(
     {stage: rank for rank, stage in enumerate(STAGES)}, value=collections_tables.collection_cases.c.stage, else_=-1
@@ -19,18 +21,12 @@ SEVERITY = case(
 
 
 class CaseRepository:
-    def __init__(self, conn: Connection, funder: str | None = None) -> None:
+    def __init__(self, conn: Connection, caller: Principal) -> None:
         self.conn = conn
-        self.funder = funder  # None: every case (the platform's own desk)
+        self.visible = RULES["collection_cases"](caller)
 
     def _scoped(self, query: Select[Any]) -> Select[Any]:
-        if self.funder is None:
-            return query
-        return query.where(
-            collections_tables.collection_cases.c.loan_id.in_(
-                select(servicing_tables.loans.c.id).where(servicing_tables.loans.c.original_funder == self.funder)
-            )
-        )
+        return query.where(self.visible)
 
     def get(self, case_id: int, for_update: bool = False) -> Any:
         query = self._scoped(

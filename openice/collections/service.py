@@ -1,7 +1,9 @@
 """Collections operations for the API and the CLI: the work queue, a case and its history, recording a contact
 (with a promise to pay), and sharing cases among agents.
 
-Every call runs in one unit of work and sees only the cases of its `funder` (None: all, the platform's desk).
+Every call runs in one unit of work and sees only the cases its `caller` may (`openice.tenancy`): an institution's
+loans' cases for that institution and its own desk, all of them for the platform's desk and operators
+(`collections_desk` makes the caller for the command line).
 Amounts are minor units; days are dates at this edge.
 """
 
@@ -18,6 +20,7 @@ from openice.errors import Conflict, ValidationError
 from openice.money import format_money
 from openice.storage.days import from_day, opt_date, to_day
 from openice.storage.uow import Store
+from openice.tenancy import Principal
 
 
 def case_view(row: Any) -> dict[str, Any]:
@@ -80,7 +83,7 @@ class Collections:
         self.strategy = strategy or Strategy()
 
     def queue(
-        self, funder: str | None = None, stage: str | None = None, assignee: str | None = None, limit: int = 50
+        self, caller: Principal, stage: str | None = None, assignee: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Open cases due for contact on the business date, most severe and largest first."""
         _stage(stage)
@@ -88,13 +91,13 @@ class Collections:
             raise ValidationError("must be between 1 and 1000", field="limit")
         with self.store.begin(readonly=True) as uow:
             today = to_day(uow.calendar.business_date)
-            rows = CaseRepository(uow.conn, funder).queue(today, stage, assignee, limit)
+            rows = CaseRepository(uow.conn, caller).queue(today, stage, assignee, limit)
         return [case_view(r) for r in rows]
 
-    def summary(self, funder: str | None = None) -> list[dict[str, Any]]:
+    def summary(self, caller: Principal) -> list[dict[str, Any]]:
         with self.store.begin(readonly=True) as uow:
             today = to_day(uow.calendar.business_date)
-            rows = CaseRepository(uow.conn, funder).summary(today)
+            rows = CaseRepository(uow.conn, caller).summary(today)
         return [
             {
                 "stage": r.stage,
@@ -108,13 +111,13 @@ class Collections:
             for r in rows
         ]
 
-    def performance(self, first: date, last: date, funder: str | None = None) -> dict[str, Any]:
+    def performance(self, caller: Principal, first: date, last: date) -> dict[str, Any]:
         """How the desk did between two business days: per agent, contacts, reach, promises and how they ended;
         per stage, cases opened and escalated into it, and cases closed by how they ended."""
         if last < first:
             raise ValidationError(f"{last} is before {first}", field="to")
         with self.store.begin(readonly=True) as uow:
-            agents, flows = CaseRepository(uow.conn, funder).performance(to_day(first), to_day(last))
+            agents, flows = CaseRepository(uow.conn, caller).performance(to_day(first), to_day(last))
         per_agent = [
             {
                 "agent": r.agent,
@@ -137,12 +140,13 @@ class Collections:
         closed = {how: counts.get(("closed", how), 0) for how in ("cured", "repaid", "recovered")}
         return {"from": first, "to": last, "agents": per_agent, "stages": per_stage, "closed": closed}
 
-    def case(self, case_id: int, funder: str | None = None) -> dict[str, Any]:
+    def case(self, caller: Principal, case_id: int) -> dict[str, Any]:
         with self.store.begin(readonly=True) as uow:
-            return _with_history(CaseRepository(uow.conn, funder), case_id)
+            return _with_history(CaseRepository(uow.conn, caller), case_id)
 
     def record_contact(
         self,
+        caller: Principal,
         case_id: int,
         *,
         channel: str,
@@ -150,14 +154,13 @@ class Collections:
         agent: str,
         promise_amount: int | None = None,
         promise_date: date | None = None,
-        funder: str | None = None,
     ) -> dict[str, Any]:
         """Log a contact attempt on an open case; a promise holds the case out of the queue until the day after
         its date, when end of day judges it. A promise is for what is overdue, at most: the rest is not owed yet."""
         agent = _agent(agent, "agent")
         with self.store.begin() as uow:
             today = uow.calendar.require_open()
-            cases = CaseRepository(uow.conn, funder)
+            cases = CaseRepository(uow.conn, caller)
             row = cases.get(case_id, for_update=True)
             if row.status != "open":
                 raise Conflict(
@@ -201,7 +204,7 @@ class Collections:
             cases.change(case_id, **changes)
             return _with_history(cases, case_id)
 
-    def assign(self, agents: list[str], funder: str | None = None, stage: str | None = None) -> dict[str, int]:
+    def assign(self, caller: Principal, agents: list[str], stage: str | None = None) -> dict[str, int]:
         """Share the open unassigned cases among these agents; returns how many each received."""
         names = [_agent(a, f"agents[{i}]") for i, a in enumerate(agents)]
         if len(set(names)) != len(names):
@@ -209,7 +212,7 @@ class Collections:
         _stage(stage)
         with self.store.begin() as uow:
             today = uow.calendar.require_open()
-            cases = CaseRepository(uow.conn, funder)
+            cases = CaseRepository(uow.conn, caller)
             assignment = distribute(cases.unassigned(stage), cases.open_load(names))
             cases.assign(assignment, to_day(today))
         received = dict.fromkeys(names, 0)

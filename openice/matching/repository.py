@@ -13,6 +13,7 @@ from openice.clock import now_iso
 from openice.errors import NotFound
 from openice.matching.institutions import Institution
 from openice.storage import decisioning_tables, direct
+from openice.tenancy import RULES, Principal
 
 # The statements of a drawdown's walk, built once with bound parameters: building a statement and its cache key
 # costs more CPU than the database spends running it.
@@ -249,10 +250,11 @@ class OfferRepository:
     def expired(self, now: str) -> list[Any]:
         return list(direct.execute(self.conn, _EXPIRED, {"now": now}))
 
-    def get(self, offer_id: int) -> Any:
-        row = self.conn.execute(
-            select(decisioning_tables.offers).where(decisioning_tables.offers.c.id == offer_id)
-        ).first()
+    def get(self, offer_id: int, caller: Principal | None = None) -> Any:
+        """The offer; through `caller`'s tenancy rule when given, so another institution's offer is missing."""
+        offers = decisioning_tables.offers
+        query = select(offers).where(offers.c.id == offer_id)
+        row = self.conn.execute(query if caller is None else query.where(RULES["offers"](caller))).first()
         if row is None:
             raise NotFound(f"no offer {offer_id}", field="offer_id")
         return row

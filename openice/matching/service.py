@@ -29,7 +29,7 @@ from openice.clock import now_iso
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import line_rates, monthly_payment
 from openice.decisioning.service import DecisionUnit
-from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
+from openice.errors import Conflict, OpeniceError, ValidationError
 from openice.matching.boxes import Boxes, Drawdowns
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
@@ -48,6 +48,7 @@ from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.service import Servicing
 from openice.storage.days import from_day, to_day
 from openice.storage.uow import Joined, Store, unknown_product
+from openice.tenancy import Principal
 
 ORIGINATION_ATTEMPTS = 50
 
@@ -383,20 +384,18 @@ class Matching:
             "reasons": reasons,
         }
 
-    def answer(self, offer_id: int, institution: str, accept: bool, reason: str = "") -> dict[str, Any]:
-        """An institution that decides by hand answers an offer made to it: accepting originates the loan,
-        declining (or letting it expire) passes the drawdown to the next institution in the ranking. Answering
-        again the same way returns the drawdown as it is; the other way, or too late, is a conflict. The offers
-        found past their deadline on the way are closed first and listed under "expired"."""
+    def answer(self, caller: Principal, offer_id: int, accept: bool, reason: str = "") -> dict[str, Any]:
+        """An institution that decides by hand answers an offer made to it (another's offer is missing to `caller`):
+        accepting originates the loan, declining (or letting it expire) passes the drawdown to the next institution
+        in the ranking. Answering again the same way returns the drawdown as it is; the other way, or too late, is a
+        conflict. The offers found past their deadline on the way are closed first and listed under "expired"."""
         expired = self.expire_offers()
-        return {**self._answer(offer_id, institution, accept, reason), "expired": expired}
+        return {**self._answer(caller, offer_id, accept, reason), "expired": expired}
 
-    def _answer(self, offer_id: int, institution: str, accept: bool, reason: str) -> dict[str, Any]:
+    def _answer(self, caller: Principal, offer_id: int, accept: bool, reason: str) -> dict[str, Any]:
         wanted = "accepted" if accept else "declined"
         with self._unit() as unit:
-            offer = unit.offers.get(offer_id)
-            if offer.institution_code != institution:
-                raise NotFound(f"no offer {offer_id}", field="offer_id")
+            offer = unit.offers.get(offer_id, caller)
             row = unit.drawdowns.get(offer.drawdown_id)
             if offer.status == wanted:
                 return self._replay(unit, row, row.line_id, row.amount, row.tenor)

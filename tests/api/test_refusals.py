@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from openice.api.keys import ApiKeys
-from openice.api.tenancy import Scope
 from openice.storage import api_tables, collections_tables, decisioning_tables
+from openice.tenancy import Scope
 from tests.api.conftest import World, bearer
 from tests.api.test_collections import PROMISE, cases_by_loan
 from tests.decisioning.helpers import good_application

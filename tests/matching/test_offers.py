@@ -11,9 +11,12 @@ from openice.matching.institutions import CreditBox
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
 from openice.storage import decisioning_tables, servicing_tables
+from openice.tenancy import Principal, Role
 from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import institution
 from tests.matching.test_routing import open_line
+
+MANUAL, AUTO = (Principal(f"key-{code}", Role.INSTITUTION, code) for code in ("MANUAL", "AUTO"))  # who answers
 
 
 def setup(engine: Engine, second: str = "automatic") -> Matching:
@@ -57,8 +60,8 @@ def test_an_offer_waits_and_acceptance_originates(engine: Engine, servicing: Ser
     first = waiting["offers"][0]
     assert offer(engine, first).expires_at > offer(engine, first).created_at
     with pytest.raises(NotFound):
-        matching.answer(first, "AUTO", accept=True)  # not AUTO's offer
-    funded = matching.answer(first, "MANUAL", accept=True, reason="fits our book")
+        matching.answer(AUTO, first, accept=True)  # not AUTO's offer
+    funded = matching.answer(MANUAL, first, accept=True, reason="fits our book")
     assert funded["status"] == "funded" and funded["institution"] == "MANUAL"
     with engine.connect() as conn:
         loan = conn.execute(
@@ -66,16 +69,16 @@ def test_an_offer_waits_and_acceptance_originates(engine: Engine, servicing: Ser
         ).one()
     assert (loan.funder, loan.principal) == ("MANUAL", 1_000_000)
     assert offer(engine, first).status == "accepted" and offer(engine, first).answered_at is not None
-    assert matching.answer(first, "MANUAL", accept=True) == funded  # answering again replays
+    assert matching.answer(MANUAL, first, accept=True) == funded  # answering again replays
     with pytest.raises(Conflict):
-        matching.answer(first, "MANUAL", accept=False)  # too late to change its mind
+        matching.answer(MANUAL, first, accept=False)  # too late to change its mind
 
 
 def test_a_decline_passes_the_drawdown_to_the_next_institution(engine: Engine, servicing: Servicing) -> None:
     matching = setup(engine)
     line = open_line(engine)
     waiting = matching.drawdown(line, 1_000_000, 12, "dd-m2")
-    result = matching.answer(waiting["offers"][0], "MANUAL", accept=False, reason="sector limit")
+    result = matching.answer(MANUAL, waiting["offers"][0], accept=False, reason="sector limit")
     assert result["status"] == "funded" and result["institution"] == "AUTO"
     assert result["reasons"]["MANUAL"] == ["declined: sector limit"]
     assert used(engine, "MANUAL") == 0 and used(engine, "AUTO") == 1_000_000
@@ -86,9 +89,9 @@ def test_nobody_left_releases_the_line(engine: Engine, servicing: Servicing) -> 
     matching = setup(engine, second="manual")
     line = open_line(engine)
     waiting = matching.drawdown(line, 1_000_000, 12, "dd-m3")
-    nxt = matching.answer(waiting["offers"][0], "MANUAL", accept=False)
+    nxt = matching.answer(MANUAL, waiting["offers"][0], accept=False)
     assert nxt["status"] == "offered" and nxt["institution"] == "AUTO"
-    done = matching.answer(nxt["offers"][-1], "AUTO", accept=False)
+    done = matching.answer(AUTO, nxt["offers"][-1], accept=False)
     assert done["status"] == "no_funder" and done["loan_id"] is None
     with engine.connect() as conn:
         drawn = conn.execute(
@@ -119,4 +122,4 @@ def test_an_unanswered_offer_expires_and_moves_on(engine: Engine, servicing: Ser
         ).one()
     assert (row.status, row.institution_code) == ("funded", "AUTO")
     with pytest.raises(Conflict):
-        matching.answer(first, "MANUAL", accept=True)  # the answer came too late
+        matching.answer(MANUAL, first, accept=True)  # the answer came too late

@@ -1,22 +1,54 @@
-"""Tenant scoping in the data layer: every read of a tenant-owned row goes through `Scope`, which adds the
-caller's tenant filter to the query itself. A row outside the caller's tenant is indistinguishable from a
-missing one (404), so identifiers of other tenants reveal nothing.
+"""Tenancy, the one mechanism for every stage: who is calling (`Principal`: a role and a tenant), the rule per
+resource that says which rows that caller may see, and `Scope`, which puts the rule inside the query itself. Query
+functions and services take a `Scope` (or, when they open their own unit of work, the `Principal`) as a required
+argument, so no read or write reaches a tenant-owned row without its filter. A row outside the caller's tenant is
+indistinguishable from a missing one (404), so identifiers of other tenants reveal nothing.
+
+The rules name tables, so this module sits beside storage; the API imports it, never the tables.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, true
 
-from openice.api.inputs import MAX_INT64, text_problem
-from openice.api.keys import PLATFORM, Principal, Role
-from openice.errors import NotFound, ValidationError
+from openice.errors import NotFound
 from openice.storage import api_tables, collections_tables, decisioning_tables, direct, servicing_tables
+
+PLATFORM = "platform"
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    INSTITUTION = "institution"
+    BORROWER = "borrower"
+    COLLECTIONS = "collections"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: an API key's role and tenant ('platform' for operators, an institution code for institutions,
+    a borrower id for borrowers, 'platform' or an institution code for collections desks)."""
+
+    key_id: str
+    role: Role
+    tenant: str
+
+    def scoped(self, idempotency_key: str) -> str:
+        """Idempotency keys are per tenant: one tenant's key can never replay another tenant's response."""
+        return f"{self.role.value}/{self.tenant}/{idempotency_key}"
+
+
+def collections_desk(institution: str | None) -> Principal:
+    """The desk working one institution's loans (None: the platform's own desk, every loan), for callers without
+    an API key such as the command line."""
+    return Principal("cli", Role.COLLECTIONS, institution or PLATFORM)
+
 
 Rule = Callable[[Principal], ColumnElement[bool]]
 
@@ -115,29 +147,20 @@ NAMES = {
 }
 
 
+class PageRequest(Protocol):
+    """Which page a caller asks for: how many rows, after which key (decoded from the caller's cursor)."""
+
+    limit: int
+
+    def after(self, resource: str) -> Any | None: ...
+
+
 @dataclass(frozen=True)
 class Page:
+    """A page of rows in key order; `last_key` is the key to continue after, None on the last page."""
+
     items: list[Any]
-    next_cursor: str | None
-
-
-def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, numeric: bool) -> Any:
-    """The last key of the previous page. The cursor is the caller's text, so what it decodes to is checked like
-    any input: a whole number a BIGINT key holds, or text without a NUL character."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        key = int(text) if numeric else text
-    except ValueError:
-        key = None
-    if key is None or (numeric and not 0 <= key <= MAX_INT64) or (not numeric and text_problem(key)):
-        raise ValidationError(
-            "is not a cursor this service issued; pass next_cursor from the previous page", field="cursor"
-        )
-    return key
+    last_key: Any | None
 
 
 # The scoped queries, built once per worker for each shape and caller: building a statement costs more CPU than the
@@ -171,6 +194,7 @@ class Scope:
         return RULES[resource](self.principal)
 
     def get(self, resource: str, ident: Any, field: str) -> Any:
+        """The caller's row, or NotFound naming `field` (another tenant's row is missing to this caller)."""
         table = TABLES[resource]
         key = table.c[KEYS.get(resource, "id")]
         try:
@@ -186,15 +210,20 @@ class Scope:
             raise NotFound(f"no {NAMES.get(resource, resource.rstrip('s'))} {ident!r}", field=field)
         return row
 
-    def page(self, resource: str, filters: dict[str, Any], cursor: str | None, limit: int) -> Page:
-        """Rows in key order after `cursor`, with equality filters on the named columns (None = no filter)."""
-        table = TABLES[resource]
-        key = table.c[KEYS.get(resource, "id")]
+    @staticmethod
+    def numeric_key(resource: str) -> bool:
+        return TABLES[resource].c[KEYS.get(resource, "id")].type.python_type is int
+
+    def page(self, resource: str, request: PageRequest, **filters: Any) -> Page:
+        """Rows in key order after the requested key, with equality filters on the named columns (None = no
+        filter): one statement whatever the page size."""
+        key = KEYS.get(resource, "id")
         given = {f"f_{name}": value for name, value in filters.items() if value is not None}
-        if cursor:
-            given["cursor"] = decode_cursor(cursor, key.type.python_type is int)
-        statement = _page_statement(resource, self.principal, tuple(sorted(given)), limit)
+        after = request.after(resource)
+        if after is not None:
+            given["cursor"] = after
+        statement = _page_statement(resource, self.principal, tuple(sorted(given)), request.limit)
         rows = list(direct.execute(self.conn, statement, given))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(getattr(rows[-1], key.name)) if more else None)
+        more = len(rows) > request.limit
+        rows = rows[: request.limit]
+        return Page(rows, getattr(rows[-1], key) if more else None)

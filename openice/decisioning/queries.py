@@ -1,0 +1,58 @@
+"""The read side of decisioning for the API: borrowers, decisions with their credit lines, and credit lines with
+their products, each through the caller's `Scope`. A page costs a fixed number of statements, whatever its size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from openice.servicing.products import LoanProduct
+from openice.storage import decisioning_tables, direct, servicing_tables
+from openice.storage.uow import parse_product
+from openice.tenancy import Page, PageRequest, Scope
+
+_lines = decisioning_tables.credit_lines
+_LINES_OF = select(_lines.c.decision_id, _lines.c.id).where(_lines.c.decision_id.in_(bindparam("ids", expanding=True)))
+_PRODUCTS = select(servicing_tables.products.c.code, servicing_tables.products.c.definition).where(
+    servicing_tables.products.c.code.in_(bindparam("codes", expanding=True))
+)  # built once: they run on every page
+
+
+def borrower(scope: Scope, borrower_id: str) -> Any:
+    return scope.get("borrowers", borrower_id, "borrower_id")
+
+
+def borrowers(scope: Scope, page: PageRequest, province: str | None) -> Page:
+    return scope.page("borrowers", page, province=province)
+
+
+def _with_lines(scope: Scope, decisions: list[Any]) -> list[tuple[Any, str | None]]:
+    """Each decision with the credit line it approved (None when it approved none), in one statement."""
+    lines = dict(direct.execute(scope.conn, _LINES_OF, {"ids": [d.id for d in decisions]}).all())
+    return [(d, lines.get(d.id)) for d in decisions]
+
+
+def decision(scope: Scope, decision_id: str) -> tuple[Any, str | None]:
+    return _with_lines(scope, [scope.get("decisions", decision_id, "decision_id")])[0]
+
+
+def decisions(scope: Scope, page: PageRequest, borrower_id: str | None, outcome: str | None) -> Page:
+    found = scope.page("decisions", page, borrower_id=borrower_id, outcome=outcome)
+    return Page(_with_lines(scope, found.items), found.last_key)
+
+
+def _with_products(scope: Scope, lines: list[Any]) -> list[tuple[Any, LoanProduct]]:
+    """Each line with its product, the page's products read in one statement."""
+    codes = sorted({line.product_code for line in lines})
+    products = {r.code: parse_product(r.definition) for r in direct.execute(scope.conn, _PRODUCTS, {"codes": codes})}
+    return [(line, products[line.product_code]) for line in lines]
+
+
+def line(scope: Scope, line_id: str) -> tuple[Any, LoanProduct]:
+    return _with_products(scope, [scope.get("credit_lines", line_id, "line_id")])[0]
+
+
+def lines(scope: Scope, page: PageRequest, borrower_id: str | None, status: str | None) -> Page:
+    found = scope.page("credit_lines", page, borrower_id=borrower_id, status=status)
+    return Page(_with_products(scope, found.items), found.last_key)

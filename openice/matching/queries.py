@@ -1,0 +1,55 @@
+"""The read side of matching for the API: drawdowns with the currency of their line, offers, institutions and the
+batch runs, each through the caller's `Scope`. A page costs a fixed number of statements, whatever its size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from openice.matching.institutions import Institution
+from openice.storage import decisioning_tables, direct, servicing_tables
+from openice.tenancy import Page, PageRequest, Scope
+
+_lines, _products = decisioning_tables.credit_lines, servicing_tables.products
+_CURRENCIES = (
+    select(_lines.c.id, _products.c.currency)
+    .join(_products, _products.c.code == _lines.c.product_code)
+    .where(_lines.c.id.in_(bindparam("ids", expanding=True)))
+)  # built once: it runs on every page
+
+
+def _with_currencies(scope: Scope, drawdowns: list[Any]) -> list[tuple[Any, str]]:
+    """Each drawdown with its line's currency, read for the whole page in one statement."""
+    currencies = dict(direct.execute(scope.conn, _CURRENCIES, {"ids": sorted({d.line_id for d in drawdowns})}).all())
+    return [(d, currencies[d.line_id]) for d in drawdowns]
+
+
+def drawdown(scope: Scope, drawdown_id: int) -> tuple[Any, str]:
+    return _with_currencies(scope, [scope.get("drawdowns", drawdown_id, "drawdown_id")])[0]
+
+
+def drawdowns(scope: Scope, page: PageRequest, line_id: str | None, status: str | None) -> Page:
+    found = scope.page("drawdowns", page, line_id=line_id, status=status)
+    return Page(_with_currencies(scope, found.items), found.last_key)
+
+
+def offer(scope: Scope, offer_id: int) -> Any:
+    return scope.get("offers", offer_id, "offer_id")
+
+
+def offers(scope: Scope, page: PageRequest, status: str | None, drawdown_id: int | None) -> Page:
+    return scope.page("offers", page, status=status, drawdown_id=drawdown_id)
+
+
+def institution(scope: Scope, code: str) -> Institution:
+    return Institution.model_validate_json(scope.get("institutions", code, "code").definition)
+
+
+def institutions(scope: Scope, page: PageRequest) -> Page:
+    found = scope.page("institutions", page)
+    return Page([Institution.model_validate_json(r.definition) for r in found.items], found.last_key)
+
+
+def matching_runs(scope: Scope, page: PageRequest) -> Page:
+    return scope.page("matching_runs", page)
