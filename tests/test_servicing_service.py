@@ -13,7 +13,7 @@ from openice.errors import Conflict, Forbidden, NotFound, ValidationError
 from openice.servicing import ledger
 from openice.servicing.eod import run_until
 from openice.servicing.products import LoanProduct
-from openice.storage import servicing_tables
+from openice.storage import idempotency_tables, servicing_tables
 from openice.storage.days import to_day
 from tests.conftest import START
 
@@ -30,7 +30,7 @@ def counts(engine) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
             for table in (
                 servicing_tables.journal_lines,
                 servicing_tables.transactions,
-                servicing_tables.idempotency_keys,
+                idempotency_tables.idempotency_keys,
             )
         )
 

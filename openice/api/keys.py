@@ -20,6 +20,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 
 from openice.clock import now_iso
 from openice.errors import NotFound, ValidationError
+from openice.idempotency import scoped
 from openice.storage import api_tables, decisioning_tables, direct
 
 PLATFORM = "platform"
@@ -45,7 +46,7 @@ class Principal:
 
     def scoped(self, idempotency_key: str) -> str:
         """Idempotency keys are per tenant: one tenant's key can never replay another tenant's response."""
-        return f"{self.role.value}/{self.tenant}/{idempotency_key}"
+        return scoped(f"{self.role.value}/{self.tenant}", idempotency_key)
 
 
 def hash_secret(secret: str) -> str:

@@ -64,7 +64,7 @@ def register_borrower(body: Registration, key: IdempotencyKey, tx: Operator) -> 
         ).one()
         return _borrower(tx, row).model_dump(mode="json")
 
-    return reply(tx.creates.run(tx.principal, key, "register", body.model_dump(mode="json"), work), 201)
+    return reply(tx.idempotent(key, "register", body.model_dump(mode="json"), work), 201)
 
 
 @router.get("/borrowers", response_model=Page[BorrowerView])
@@ -99,7 +99,7 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
         row = DecisionRepository(tx.conn).get(result["decision_id"])
         return decision_view(row, result["line_id"]).model_dump(mode="json")
 
-    return reply(tx.creates.run(tx.principal, key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
+    return reply(tx.idempotent(key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
 
 
 @router.get("/decisions", response_model=Page[DecisionView])

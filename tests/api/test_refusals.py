@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from openice.api.keys import ApiKeys
 from openice.api.tenancy import Scope
-from openice.storage import api_tables, collections_tables, decisioning_tables
+from openice.storage import api_tables, collections_tables, decisioning_tables, idempotency_tables
 from tests.api.conftest import World, bearer
 from tests.api.test_collections import PROMISE, cases_by_loan
 from tests.decisioning.helpers import good_application
@@ -23,7 +23,7 @@ def counts(world: World) -> dict[str, int]:
     """Rows of every table a refused request could have written to."""
     tables = {
         "audit": api_tables.audit_log,
-        "claims": api_tables.api_requests,
+        "claims": idempotency_tables.idempotency_keys,
         "decisions": decisioning_tables.decisions,
         "lines": decisioning_tables.credit_lines,
         "actions": collections_tables.collection_actions,
