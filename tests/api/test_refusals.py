@@ -202,10 +202,10 @@ def test_a_replayed_request_writes_no_second_audit_row(world: World) -> None:
         ("borrower1", f"/v1/loans/{loan}/repayments", {"amount": "10.00", "currency": "CNY"}),
         ("borrower1", f"/v1/credit-lines/{line}/drawdowns", {"amount": "1000.00", "currency": "CNY", "tenor": 12}),
     ]
-    for who, url, body in requests:
-        first = world.call(who, "POST", url, key="once", json=body)
+    for n, (who, url, body) in enumerate(requests):  # one store: each action its own key
+        first = world.call(who, "POST", url, key=f"once-{n}", json=body)
         assert first.status_code == 201, first.text
-        again = world.call(who, "POST", url, key="once", json=body)
+        again = world.call(who, "POST", url, key=f"once-{n}", json=body)
         assert again.status_code == 201 and again.json() == first.json()
     paid = world.call("borrower1", "GET", f"/v1/loans/{loan}/transactions").json()["items"][-1]
     reversal = f"/v1/transactions/{paid['id']}/reversal"
