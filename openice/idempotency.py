@@ -23,10 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from openice.clock import now_iso
 from openice.errors import Conflict, ValidationError
 from openice.storage import direct
-from openice.storage.idempotency_tables import idempotency_keys
+from openice.storage.idempotency_tables import KEY_LENGTH, idempotency_keys
 
 CLI_SCOPE = "cli"
-MAX_KEY_LENGTH = idempotency_keys.c.key.type.length
 
 # Built once: they run on every money call and create.
 _CLAIM = {
@@ -74,9 +73,9 @@ class Idempotency:
     def claim(self, key: str | None, operation: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         """Claim `key` for this request: None when it is new (do the work, then `answer`), else the response
         stored under it. The same key with another operation or payload is a conflict."""
-        if not key or not isinstance(key, str) or len(key) > MAX_KEY_LENGTH:
+        if not key or not isinstance(key, str) or len(key) > KEY_LENGTH:
             raise ValidationError(
-                f"every money-moving or creating call needs an idempotency key of 1-{MAX_KEY_LENGTH} characters",
+                f"every money-moving or creating call needs an idempotency key of 1-{KEY_LENGTH} characters",
                 field="idempotency_key",
             )
         digest = request_hash(operation, payload)

@@ -10,10 +10,12 @@ from sqlalchemy import Column, String, Table, Text
 
 from openice.storage.columns import metadata
 
+KEY_LENGTH = 400  # a caller's scope and its key
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    Column("key", String(400), primary_key=True),  # scope/key: an API caller's role/tenant, "cli", ...
+    Column("key", String(KEY_LENGTH), primary_key=True),  # scope/key: an API caller's role/tenant, "cli", ...
     Column("operation", String(64), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("response", Text, nullable=True),  # NULL only inside the transaction that claimed the key
