@@ -43,7 +43,8 @@ def test_the_newest_migration_steps_down_and_up_again(engine: Engine) -> None:
 
 def test_the_idempotency_store_takes_in_the_old_stores_and_gives_them_back(engine: Engine) -> None:
     """Migration 0014: the API's stored creates and the drawdowns' keys move into `idempotency_keys`, a key from the
-    command line gets the CLI's scope, a money call keeps a key an API create also used; and back down again."""
+    command line gets the CLI's scope and matching's own key matching's, a money call keeps a key an API create also
+    used; and back down again."""
     config = alembic_config(engine)
     command.downgrade(config, "0013")
     store, creates, drawdowns = (
@@ -106,7 +107,7 @@ def test_the_idempotency_store_takes_in_the_old_stores_and_gives_them_back(engin
     assert moved == {
         "cli/k1": ("repay", '{"ok": 1}'),
         "borrower/B1/pay": ("repay", '{"ok": 1}'),
-        "drawdown-7": ("originate", '{"ok": 1}'),
+        "matching/drawdown-7": ("originate", '{"ok": 1}'),
         "borrower/B1/both": ("repay", '{"ok": 1}'),
         "borrower/B1/app": ("apply:B1", '{"ok": 1}'),
         "borrower/B1/dd": ("drawdown", '{"drawdown_id": 7}'),

@@ -30,6 +30,7 @@ from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import line_rates, monthly_payment
 from openice.decisioning.service import DecisionUnit
 from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
+from openice.idempotency import scoped
 from openice.matching.boxes import Boxes, Drawdowns
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
@@ -50,6 +51,7 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import Joined, Store, unknown_product
 
 ORIGINATION_ATTEMPTS = 50
+MATCHING_SCOPE = "matching"  # the scope of the key matching books a drawdown's loan under
 
 
 @lru_cache(maxsize=128)
@@ -478,7 +480,7 @@ class Matching:
                     tenor=tenor,
                     funder=inst.code,
                     business_model=inst.business_model,
-                    idempotency_key=f"drawdown-{drawdown_id}",
+                    idempotency_key=scoped(MATCHING_SCOPE, f"drawdown-{drawdown_id}"),
                     borrower_id=line.borrower_id,
                     rate=Decimal(line.rate_ppm) / PPM,
                     guarantee_payout_dpd=inst.guarantee_payout_dpd,

@@ -2,7 +2,7 @@
 `idempotency_keys`, whose keys are now scoped by their caller
 
 A key made through the API is already "role/tenant/key"; one given on the command line (or to the library) gets the
-CLI's scope, "cli/key". Servicing's own key for a drawdown's origination ("drawdown-<id>") stays as it is. A
+CLI's scope, "cli/key"; matching's key for a drawdown's origination gets matching's, "matching/drawdown-<id>". A
 drawdown's stored response is the drawdown: {"drawdown_id": id}. Where an API create's key was also used for a money
 call, the money call's row is kept.
 
@@ -25,6 +25,7 @@ depends_on = None
 API_SCOPES = ('operator/', 'institution/', 'borrower/', 'collections/')
 SERVICING_OPERATIONS = ('originate', 'repay', 'prepay', 'recover', 'write_off', 'settle_referral_fees', 'reverse')
 CLI = 'cli/'
+MATCHING = 'matching/'
 
 store = sa.table(
     'idempotency_keys',
@@ -73,6 +74,7 @@ def upgrade() -> None:
         .where(sa.and_(*(~store.c.key.like(scope + '%') for scope in API_SCOPES)), ~internal)
         .values(key=sa.literal(CLI) + store.c.key)
     )
+    op.execute(store.update().where(internal).values(key=sa.literal(MATCHING) + store.c.key))
     conn = op.get_bind()
     now = datetime.now(UTC).isoformat(timespec='milliseconds')
     taken = {r.key for r in conn.execute(sa.select(store.c.key))}
@@ -135,7 +137,10 @@ def downgrade() -> None:
     with op.batch_alter_table('drawdowns') as batch:
         batch.alter_column('idempotency_key', existing_type=sa.String(length=200), nullable=False)
         batch.create_unique_constraint('drawdowns_idempotency_key_key', ['idempotency_key'])
-    op.execute(store.update().where(store.c.key.like(CLI + '%')).values(key=sa.func.substr(store.c.key, len(CLI) + 1)))
+    for scope in (CLI, MATCHING):
+        op.execute(
+            store.update().where(store.c.key.like(scope + '%')).values(key=sa.func.substr(store.c.key, len(scope) + 1))
+        )
     with op.batch_alter_table('idempotency_keys') as batch:
         batch.alter_column('key', existing_type=sa.String(length=400), type_=sa.String(length=200),
                            existing_nullable=False)
