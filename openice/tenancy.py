@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, true
 
 from openice.errors import NotFound
+from openice.idempotency import scoped
 from openice.storage import api_tables, collections_tables, decisioning_tables, direct, servicing_tables
 
 PLATFORM = "platform"
@@ -41,7 +42,7 @@ class Principal:
 
     def scoped(self, idempotency_key: str) -> str:
         """Idempotency keys are per tenant: one tenant's key can never replay another tenant's response."""
-        return f"{self.role.value}/{self.tenant}/{idempotency_key}"
+        return scoped(f"{self.role.value}/{self.tenant}", idempotency_key)
 
 
 def collections_desk(institution: str | None) -> Principal:

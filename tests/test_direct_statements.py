@@ -11,7 +11,7 @@ from sqlalchemy import Engine, bindparam, event, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
 from openice.servicing.service import Servicing
-from openice.storage import direct, servicing_tables, uow
+from openice.storage import direct, idempotency_tables, servicing_tables, uow
 from openice.storage.engine import migrate
 from tests.conftest import START, pg_schema_engine
 
@@ -106,11 +106,13 @@ def test_writes_return_ids_and_counts_and_roll_back_with_the_transaction(engine:
 
 def test_a_constraint_violation_is_sqlalchemys_integrity_error(engine: Engine) -> None:
     row = dict(key="k-1", operation="repay", request_hash="h", response="{}", created_at="x")
+    keys = idempotency_tables.idempotency_keys
     with engine.connect() as conn, conn.begin():
-        direct.execute(conn, uow._INSERT_IDEMPOTENCY, row)
+        direct.execute(conn, insert(keys), row)
         with pytest.raises(IntegrityError), conn.begin_nested():
-            direct.execute(conn, uow._INSERT_IDEMPOTENCY, row)
-        assert direct.execute(conn, uow._IDEMPOTENCY, {"key": "k-1"}).one().operation == "repay"
+            direct.execute(conn, insert(keys), row)
+        stored = select(keys).where(keys.c.key == bindparam("k"))
+        assert direct.execute(conn, stored, {"k": "k-1"}).one().operation == "repay"
 
 
 def test_listeners_see_every_statement_and_sqlalchemy_keeps_what_it_must_do(engine: Engine) -> None:

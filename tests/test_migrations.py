@@ -5,11 +5,13 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, column, insert, inspect, select, table
 
 import openice.storage.api_tables
 import openice.storage.collections_tables
-import openice.storage.decisioning_tables  # noqa: F401  (their tables join the shared metadata)
+import openice.storage.decisioning_tables
+import openice.storage.idempotency_tables  # noqa: F401  (their tables join the shared metadata)
+from openice.idempotency import Idempotency
 from openice.storage.engine import alembic_config
 from openice.storage.schema import metadata
 
@@ -36,4 +38,96 @@ def test_the_newest_migration_steps_down_and_up_again(engine: Engine) -> None:
     assert revision(engine) not in (head, None)
     command.upgrade(config, "head")
     assert revision(engine) == head and set(inspect(engine).get_table_names()) == tables
+    assert schema_drift(engine) == []
+
+
+def test_the_idempotency_store_takes_in_the_old_stores_and_gives_them_back(engine: Engine) -> None:
+    """Migration 0014: the API's stored creates and the drawdowns' keys move into `idempotency_keys`, a key from the
+    command line gets the CLI's scope and matching's own key matching's, a money call keeps a key an API create also
+    used; and back down again."""
+    config = alembic_config(engine)
+    command.downgrade(config, "0013")
+    store, creates, drawdowns = (
+        table(name, *(column(c) for c in columns))
+        for name, columns in (
+            ("idempotency_keys", ("key", "operation", "request_hash", "response", "created_at")),
+            ("api_requests", ("scope_key", "operation", "request_hash", "status_code", "response", "created_at")),
+            (
+                "drawdowns",
+                ("id", "idempotency_key", "line_id", "borrower_id", "amount", "tenor", "requested_day", "status"),
+            ),
+        )
+    )
+    row = dict(request_hash="h", response='{"ok": 1}', created_at="2026-01-15T00:00:00+00:00")
+    with engine.begin() as conn:
+        conn.execute(
+            insert(store),
+            [
+                dict(key="k1", operation="repay", **row),
+                dict(key="borrower/B1/pay", operation="repay", **row),
+                dict(key="drawdown-7", operation="originate", **row),
+                dict(key="borrower/B1/both", operation="repay", **row),
+            ],
+        )
+        conn.execute(
+            insert(creates),
+            [
+                dict(scope_key="borrower/B1/app", operation="apply:B1", status_code=201, **row),
+                dict(scope_key="borrower/B1/both", operation="apply:B1", status_code=201, **row),
+            ],
+        )
+        conn.execute(
+            insert(drawdowns),
+            [
+                dict(
+                    id=7,
+                    idempotency_key="borrower/B1/dd",
+                    line_id="L1",
+                    borrower_id="B1",
+                    amount=100,
+                    tenor=12,
+                    requested_day=0,
+                    status="funded",
+                ),
+                dict(
+                    id=8,
+                    idempotency_key="d-cli",
+                    line_id="L1",
+                    borrower_id="B1",
+                    amount=200,
+                    tenor=6,
+                    requested_day=0,
+                    status="funded",
+                ),
+            ],
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        moved = {r.key: (r.operation, r.response) for r in conn.execute(select(store))}
+    assert moved == {
+        "cli/k1": ("repay", '{"ok": 1}'),
+        "borrower/B1/pay": ("repay", '{"ok": 1}'),
+        "matching/drawdown-7": ("originate", '{"ok": 1}'),
+        "borrower/B1/both": ("repay", '{"ok": 1}'),
+        "borrower/B1/app": ("apply:B1", '{"ok": 1}'),
+        "borrower/B1/dd": ("drawdown", '{"drawdown_id": 7}'),
+        "cli/d-cli": ("drawdown", '{"drawdown_id": 8}'),
+    }
+    with engine.connect() as conn:
+        replayed = Idempotency(conn).claim("cli/d-cli", "drawdown", {"line_id": "L1", "amount": 200, "tenor": 6})
+    assert replayed == {"drawdown_id": 8}
+    command.downgrade(config, "0013")
+    with engine.connect() as conn:
+        assert {r.key for r in conn.execute(select(store))} == {
+            "k1",
+            "borrower/B1/pay",
+            "drawdown-7",
+            "borrower/B1/both",
+        }
+        assert {r.scope_key for r in conn.execute(select(creates))} == {"borrower/B1/app"}
+        assert dict(conn.execute(select(drawdowns.c.id, drawdowns.c.idempotency_key)).all()) == {
+            7: "borrower/B1/dd",
+            8: "d-cli",
+        }
+    command.upgrade(config, "head")
     assert schema_drift(engine) == []

@@ -15,7 +15,7 @@ from openice.errors import Conflict, Forbidden, NotFound, ValidationError
 from openice.servicing import ledger
 from openice.servicing.products import LoanProduct
 from openice.servicing.service import Servicing
-from openice.storage import servicing_tables
+from openice.storage import idempotency_tables, servicing_tables
 from openice.storage.days import to_day
 from tests.conftest import START
 
@@ -32,7 +32,7 @@ def counts(engine: Engine) -> tuple[int, ...]:
             for table in (
                 servicing_tables.journal_lines,
                 servicing_tables.transactions,
-                servicing_tables.idempotency_keys,
+                idempotency_tables.idempotency_keys,
             )
         )
 

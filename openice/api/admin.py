@@ -37,7 +37,7 @@ def _created(tx: Tx, key: str, operation: str, payload: dict[str, Any], make: An
         shown.update(make())
         return {**shown, "secret": None}
 
-    stored = tx.creates.run(tx.principal, key, operation, payload, work)
+    stored = tx.idempotent(key, operation, payload, work)
     return shown or stored
 
 

@@ -237,9 +237,7 @@ def record_contact(case_id: NumericId, body: ContactIn, key: IdempotencyKey, tx:
         )
         return _detail(found).model_dump(mode="json")
 
-    return reply(
-        tx.creates.run(tx.principal, key, f"collections.contact:{case_id}", body.model_dump(mode="json"), work), 201
-    )
+    return reply(tx.idempotent(key, f"collections.contact:{case_id}", body.model_dump(mode="json"), work), 201)
 
 
 @router.post("/assignments", status_code=201, response_model=Assigned)
@@ -251,4 +249,4 @@ def assign(body: AssignIn, key: IdempotencyKey, tx: Agent) -> Any:
         tx.audit("collections.assigned", "collection_cases", {"assigned": received, "stage": body.stage})
         return {"assigned": received}
 
-    return reply(tx.creates.run(tx.principal, key, "collections.assign", body.model_dump(mode="json"), work), 201)
+    return reply(tx.idempotent(key, "collections.assign", body.model_dump(mode="json"), work), 201)

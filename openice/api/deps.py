@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from openice.api.inputs import body_errors, parameter_errors
 from openice.api.keys import ApiKeys, RateLimiter
-from openice.api.records import IdempotentCreates, record_audit, record_expiries
+from openice.api.records import record_audit, record_expiries
 from openice.api.settings import Settings
 from openice.api.single_flight import SingleFlight
 from openice.collections.service import Collections
@@ -27,6 +27,7 @@ from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import Policy
 from openice.decisioning.scorer_protocol import ScorerLike
 from openice.decisioning.service import Decisioning
+from openice.idempotency import Idempotency
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
 from openice.storage.uow import Joined
@@ -169,9 +170,12 @@ class Tx:
     def keys(self) -> ApiKeys:
         return ApiKeys(self.joined)
 
-    @cached_property
-    def creates(self) -> IdempotentCreates:
-        return IdempotentCreates(self.conn)
+    def idempotent(
+        self, key: str, operation: str, payload: dict[str, Any], work: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A create the domain services do not make idempotent themselves, under the caller's Idempotency-Key:
+        claimed, done (with its audit row) and answered in the request's transaction, replayed after."""
+        return Idempotency(self.conn).run(self.principal.scoped(key), operation, payload, work)
 
     def audit(self, action: str, resource: str, detail: dict[str, Any]) -> None:
         """In the request's transaction: the audit row commits with the action it records, or neither does."""

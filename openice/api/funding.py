@@ -156,7 +156,7 @@ def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) 
             loan_id=result["loan_id"],
         ).model_dump(mode="json")
 
-    return tx.creates.run(tx.principal, key, f"offer.{verb}:{offer_id}", body.model_dump(), work)
+    return tx.idempotent(key, f"offer.{verb}:{offer_id}", body.model_dump(), work)
 
 
 @router.post("/offers/{offer_id}/acceptance", status_code=201, response_model=OfferAnswer)

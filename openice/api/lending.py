@@ -48,7 +48,7 @@ def register_borrower(body: Registration, key: IdempotencyKey, tx: Operator) -> 
         tx.audit("borrower.registered", result["borrower_id"], {"existing": result["existing"]})
         return _borrower(tx, lending.borrower(tx.scope, result["borrower_id"])).model_dump(mode="json")
 
-    return reply(tx.creates.run(tx.principal, key, "register", body.model_dump(mode="json"), work), 201)
+    return reply(tx.idempotent(key, "register", body.model_dump(mode="json"), work), 201)
 
 
 @router.get("/borrowers", response_model=Page[BorrowerView])
@@ -75,7 +75,7 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
         )
         return decision_view(*lending.decision(tx.scope, result["decision_id"])).model_dump(mode="json")
 
-    return reply(tx.creates.run(tx.principal, key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
+    return reply(tx.idempotent(key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
 
 
 @router.get("/decisions", response_model=Page[DecisionView])

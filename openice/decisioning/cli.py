@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 
 from openice.errors import OpeniceError, ValidationError
+from openice.idempotency import cli_key
 from openice.storage.engine import database_url, make_engine
 
 if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when a command runs
@@ -152,7 +153,7 @@ def drawdown(
     line_id: str,
     amount: int,
     tenor: int,
-    key: Annotated[str, typer.Option(help="Idempotency key")],
+    key: Annotated[str, typer.Option(help="Idempotency key", callback=cli_key)],
     ranking: Annotated[str, typer.Option(help="margin | priority | price")] = "margin",
     db: Db = None,
 ) -> None:

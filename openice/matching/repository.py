@@ -43,9 +43,6 @@ _USED = select(_Q.period, _Q.used).where(
     | ((_Q.period == "M") & (_Q.period_day == bindparam("month"))),
 )
 _INSERT_DRAWDOWN = insert(decisioning_tables.drawdowns).returning(decisioning_tables.drawdowns.c.id)
-_DRAWDOWN_BY_KEY = select(decisioning_tables.drawdowns).where(
-    decisioning_tables.drawdowns.c.idempotency_key == bindparam("key")
-)
 _DRAWDOWN = select(decisioning_tables.drawdowns).where(decisioning_tables.drawdowns.c.id == bindparam("drawdown_id"))
 _FINISH = update(decisioning_tables.drawdowns).where(decisioning_tables.drawdowns.c.id == bindparam("drawdown_id"))
 _INSERT_OFFER = insert(decisioning_tables.offers).returning(decisioning_tables.offers.c.id)
@@ -172,9 +169,6 @@ class DrawdownRepository:
 
     def add(self, row: dict[str, Any]) -> int:
         return int(direct.execute(self.conn, _INSERT_DRAWDOWN, {"status": "routing", **row}).scalar_one())
-
-    def by_key(self, key: str) -> Any:
-        return direct.execute(self.conn, _DRAWDOWN_BY_KEY, {"key": key}).first()
 
     def get(self, drawdown_id: int) -> Any:
         row = direct.execute(self.conn, _DRAWDOWN, {"drawdown_id": drawdown_id}).first()

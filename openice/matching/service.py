@@ -30,6 +30,7 @@ from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import line_rates, monthly_payment
 from openice.decisioning.service import DecisionUnit
 from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.idempotency import scoped
 from openice.matching.boxes import Boxes, Drawdowns
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
@@ -51,6 +52,7 @@ from openice.storage.uow import Joined, Store, unknown_product
 from openice.tenancy import Principal
 
 ORIGINATION_ATTEMPTS = 50
+MATCHING_SCOPE = "matching"  # the scope of the key matching books a drawdown's loan under
 
 
 @lru_cache(maxsize=128)
@@ -145,45 +147,42 @@ class Matching:
         ranking: Ranking | str = Ranking.MARGIN,
         routed: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Route a drawdown to a funder and originate it; the same key returns the first outcome (or, while an
-        institution that decides by hand holds the offer, the drawdown as `offered`). `routed(result)` runs once
-        the walk is done, and never for a replayed key: the API writes the drawdown's one audit row there."""
-        if not idempotency_key or len(idempotency_key) > 200:
-            raise ValidationError("a drawdown needs an idempotency key of 1-200 characters", field="idempotency_key")
+        """Route a drawdown to a funder and originate it; the same key returns the drawdown's outcome (or, while an
+        institution that decides by hand holds the offer, the drawdown as `offered`). The key's stored response is
+        the drawdown, claimed in the unit that opens it (`openice.idempotency`): a concurrent duplicate waits for
+        that unit, then replays. `routed(result)` runs once the walk is done, and never for a replayed key: the
+        API writes the drawdown's one audit row there."""
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             raise ValidationError(f"must be a positive whole number of minor units, got {amount!r}", field="amount")
-        try:
-            with self._unit() as unit:
-                previous = unit.drawdowns.by_key(idempotency_key)
-                if previous is not None:
-                    return self._replay(unit, previous, line_id, amount, tenor)
-                today = unit.core.calendar.require_open()
-                line = unit.lines.get(line_id)
-                products = unit.core.products.list()
-                product = next((p for p in products if p.code == line.product_code), None)
-                if product is None:
-                    raise unknown_product(line.product_code)
-                product.check_tenor(tenor)
-                if tenor > line.max_tenor:
-                    raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")
-                if not unit.lines.reserve(line_id, amount, to_day(today)):
-                    raise Conflict(
-                        f"line {line_id} is not active, has expired or has less than {amount} left", field="amount"
-                    )
-                drawdown_id = unit.drawdowns.add(
-                    dict(
-                        idempotency_key=idempotency_key,
-                        line_id=line_id,
-                        borrower_id=line.borrower_id,
-                        amount=amount,
-                        tenor=tenor,
-                        requested_day=to_day(today),
-                    )
+        with self._unit() as unit:
+            request = {"line_id": line_id, "amount": amount, "tenor": tenor}
+            stored = unit.core.idempotency.claim(idempotency_key, "drawdown", request)
+            if stored is not None:
+                return self._replay(unit, unit.drawdowns.get(stored["drawdown_id"]))
+            today = unit.core.calendar.require_open()
+            line = unit.lines.get(line_id)
+            products = unit.core.products.list()
+            product = next((p for p in products if p.code == line.product_code), None)
+            if product is None:
+                raise unknown_product(line.product_code)
+            product.check_tenor(tenor)
+            if tenor > line.max_tenor:
+                raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")
+            if not unit.lines.reserve(line_id, amount, to_day(today)):
+                raise Conflict(
+                    f"line {line_id} is not active, has expired or has less than {amount} left", field="amount"
                 )
-                walk = self._prepare(unit, line, drawdown_id, amount, tenor, today, Ranking(ranking), products=products)
-        except IntegrityError:  # the same key raced in from elsewhere and won
-            with self._unit(readonly=True) as unit:
-                return self._replay(unit, unit.drawdowns.by_key(idempotency_key), line_id, amount, tenor)
+            drawdown_id = unit.drawdowns.add(
+                dict(
+                    line_id=line_id,
+                    borrower_id=line.borrower_id,
+                    amount=amount,
+                    tenor=tenor,
+                    requested_day=to_day(today),
+                )
+            )
+            unit.core.idempotency.answer(idempotency_key, {"drawdown_id": drawdown_id})
+            walk = self._prepare(unit, line, drawdown_id, amount, tenor, today, Ranking(ranking), products=products)
         result = self._walk(walk, {}, [])
         if routed is not None:
             routed(result)
@@ -398,7 +397,7 @@ class Matching:
             offer = unit.offers.get(offer_id, caller)
             row = unit.drawdowns.get(offer.drawdown_id)
             if offer.status == wanted:
-                return self._replay(unit, row, row.line_id, row.amount, row.tenor)
+                return self._replay(unit, row)
             if offer.status != "sent":
                 raise Conflict(f"offer {offer_id} is already {offer.status}", field="offer_id")
             if not accept:
@@ -480,7 +479,7 @@ class Matching:
                     tenor=tenor,
                     funder=inst.code,
                     business_model=inst.business_model,
-                    idempotency_key=f"drawdown-{drawdown_id}",
+                    idempotency_key=scoped(MATCHING_SCOPE, f"drawdown-{drawdown_id}"),
                     borrower_id=line.borrower_id,
                     rate=Decimal(line.rate_ppm) / PPM,
                     guarantee_payout_dpd=inst.guarantee_payout_dpd,
@@ -494,11 +493,8 @@ class Matching:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _replay(unit: MatchUnit, row: Any, line_id: str, amount: int, tenor: int) -> dict[str, Any]:
-        if (row.line_id, row.amount, row.tenor) != (line_id, amount, tenor):
-            raise Conflict(
-                "idempotency key was already used for a different drawdown; use a new key", field="idempotency_key"
-            )
+    def _replay(unit: MatchUnit, row: Any) -> dict[str, Any]:
+        """The drawdown as it is now, for a replayed key or a repeated answer."""
         if row.status == "routing":
             raise Conflict("this drawdown is still being routed; retry shortly", field="idempotency_key")
         # "offered": an institution that decides by hand has it; the answer or the expiry moves it on

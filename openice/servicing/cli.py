@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from openice.errors import OpeniceError, ValidationError
+from openice.idempotency import cli_key
 from openice.money import fmt, format_money, parse_rate, to_minor
 from openice.servicing import ledger
 from openice.servicing.daycount import DayCount
@@ -210,7 +211,9 @@ def _minor(service: Servicing, loan_id: int, amount: str) -> int:
     return to_minor(amount, service.loan(loan_id).terms.currency, "amount")
 
 
-KeyOption = Annotated[str, typer.Option("--key", help="Idempotency key: the same key never pays twice")]
+KeyOption = Annotated[
+    str, typer.Option("--key", help="Idempotency key: the same key never pays twice", callback=cli_key)
+]
 ReasonOption = Annotated[str | None, typer.Option("--reason", help="Why: kept on the transaction")]
 
 

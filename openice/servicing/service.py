@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import from_minor
@@ -25,14 +24,6 @@ from openice.storage.uow import Store, UnitOfWork
 
 Work = Callable[[UnitOfWork], dict[str, Any]]
 Booked = Callable[[str, dict[str, Any]], None]
-
-
-def _require_key(key: str | None) -> str:
-    if not key or not isinstance(key, str) or len(key) > 200:
-        raise ValidationError(
-            "every money-moving call needs an idempotency key of 1-200 characters", field="idempotency_key"
-        )
-    return key
 
 
 def _enum(kind: type, value: Any, field: str) -> Any:
@@ -74,26 +65,20 @@ class Servicing:
     def _money_call(
         self, operation: str, key: str | None, payload: dict[str, Any], work: Work, loan_id: int | None = None
     ) -> dict[str, Any]:
-        key = _require_key(key)
-        # A call on one loan queues behind the loan's lock, where a duplicate finds the key stored by the call it
-        # waited for: only calls without a loan can lose the race to the key's insert and retry after it.
-        for attempt in range(3):
-            try:
-                with self.store.begin(savepoint=loan_id is None) as uow:
-                    if loan_id is not None:
-                        uow.loans.lock(loan_id)
-                    stored = uow.idempotency.lookup(key, operation, payload)
-                    if stored is not None:
-                        return stored
-                    result = work(uow)
-                    uow.idempotency.store(key, operation, payload, result)
-                    if self.booked is not None:
-                        self.booked(operation, result)
-                    return result
-            except IntegrityError as exc:  # a concurrent duplicate committed the key first
-                if loan_id is not None or "idempotency" not in str(exc).lower() or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        # The key is claimed first, in the call's own unit (`openice.idempotency`): a concurrent duplicate waits on
+        # the claim until this call commits, then replays its result. A call without a loan keeps a savepoint, since
+        # its caller may go on after it fails (matching retries an origination whose loan number was taken).
+        with self.store.begin(savepoint=loan_id is None) as uow:
+            stored = uow.idempotency.claim(key, operation, payload)
+            if stored is not None:
+                return stored
+            if loan_id is not None:
+                uow.loans.lock(loan_id)
+            result = work(uow)
+            uow.idempotency.answer(key, result)
+            if self.booked is not None:
+                self.booked(operation, result)
+            return result
 
     # ---- products ----------------------------------------------------------------------------
     def create_product(self, product: LoanProduct) -> None:

@@ -1,4 +1,5 @@
-"""Tables of the HTTP service: API keys (hashes only), stored responses of idempotent creates, the audit trail.
+"""Tables of the HTTP service: API keys (hashes only) and the audit trail (stored responses are in
+`idempotency_tables`).
 
 On the shared `metadata` so Alembic sees them. The audit trail is append-only; migration 0003 adds triggers
 that refuse UPDATE and DELETE on it, as for decisions.
@@ -6,7 +7,7 @@ that refuse UPDATE and DELETE on it, as for decisions.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text
+from sqlalchemy import Column, Index, String, Table, Text
 
 from openice.storage.columns import Id, metadata
 
@@ -22,17 +23,6 @@ api_keys = Table(
     Column("created_by", String(32), nullable=True),
     Column("revoked_at", String(32), nullable=True),
     Column("replaced_by", String(32), nullable=True),
-)
-
-api_requests = Table(
-    "api_requests",
-    metadata,
-    Column("scope_key", String(400), primary_key=True),  # role/tenant/Idempotency-Key
-    Column("operation", String(64), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("status_code", Integer, nullable=True),  # NULL while the first request is still running
-    Column("response", Text, nullable=True),
-    Column("created_at", String(32), nullable=False),
 )
 
 audit_log = Table(

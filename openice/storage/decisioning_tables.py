@@ -142,7 +142,6 @@ drawdowns = Table(
     "drawdowns",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
     Column("line_id", Text, nullable=False, index=True),
     Column("borrower_id", Text, nullable=False, index=True),
     Column("amount", Money, nullable=False),

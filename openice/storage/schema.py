@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from openice.storage import api_tables, collections_tables, decisioning_tables, servicing_tables
+from openice.storage import (
+    api_tables,
+    collections_tables,
+    decisioning_tables,
+    idempotency_tables,
+    servicing_tables,
+)
 from openice.storage.columns import metadata
 
-TABLE_MODULES = (servicing_tables, decisioning_tables, collections_tables, api_tables)
+TABLE_MODULES = (servicing_tables, decisioning_tables, collections_tables, api_tables, idempotency_tables)
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -192,16 +192,6 @@ journal_lines = Table(
     Column("amount", Money, nullable=False),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("operation", String(64), nullable=False),
-    Column("request_hash", String(64), nullable=False),
-    Column("response", Text, nullable=True),
-    Column("created_at", String(32), nullable=False),
-)
-
 outbox = Table(
     "outbox",
     metadata,

@@ -6,7 +6,6 @@ operations on the same loan queue up; SQLite takes its write lock when the trans
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text
 
 from openice.clock import now_iso
 from openice.errors import Conflict, NotFound
+from openice.idempotency import Idempotency
 from openice.servicing import ledger
 from openice.servicing.loan import (
     BusinessModel,
@@ -63,10 +63,6 @@ _INSERT_LINES = insert(servicing_tables.journal_lines)
 _INSERT_ALLOCATIONS = insert(servicing_tables.allocations)
 _INSERT_TRANSACTION = insert(servicing_tables.transactions).returning(servicing_tables.transactions.c.id)
 _CALENDAR = select(servicing_tables.business_calendar).where(servicing_tables.business_calendar.c.id == 1)
-_IDEMPOTENCY = select(servicing_tables.idempotency_keys).where(
-    servicing_tables.idempotency_keys.c.key == bindparam("key")
-)
-_INSERT_IDEMPOTENCY = insert(servicing_tables.idempotency_keys)
 _INSERT_OUTBOX = insert(servicing_tables.outbox)
 
 
@@ -515,42 +511,6 @@ class Calendar:
                 field="business_date",
             )
         return from_day(row.business_day)
-
-
-class Idempotency:
-    """Stores each money-moving call's result under its key, in the call's own transaction."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    @staticmethod
-    def request_hash(operation: str, payload: dict[str, Any]) -> str:
-        text = json.dumps({"op": operation, **payload}, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def lookup(self, key: str, operation: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        row = direct.execute(self.conn, _IDEMPOTENCY, {"key": key}).first()
-        if row is None:
-            return None
-        if row.operation != operation or row.request_hash != self.request_hash(operation, payload):
-            raise Conflict(
-                f"idempotency key {key!r} was already used for a different request; use a new key",
-                field="idempotency_key",
-            )
-        return json.loads(row.response)
-
-    def store(self, key: str, operation: str, payload: dict[str, Any], response: dict[str, Any]) -> None:
-        direct.execute(
-            self.conn,
-            _INSERT_IDEMPOTENCY,
-            dict(
-                key=key,
-                operation=operation,
-                request_hash=self.request_hash(operation, payload),
-                response=json.dumps(response, default=str),
-                created_at=now_iso(),
-            ),
-        )
 
 
 class Outbox:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from openice.api.keys import ApiKeys
-from openice.storage import api_tables, collections_tables, decisioning_tables
+from openice.storage import api_tables, collections_tables, decisioning_tables, idempotency_tables
 from openice.tenancy import Scope
 from tests.api.conftest import World, bearer
 from tests.api.test_collections import PROMISE, cases_by_loan
@@ -23,7 +23,7 @@ def counts(world: World) -> dict[str, int]:
     """Rows of every table a refused request could have written to."""
     tables = {
         "audit": api_tables.audit_log,
-        "claims": api_tables.api_requests,
+        "claims": idempotency_tables.idempotency_keys,
         "decisions": decisioning_tables.decisions,
         "lines": decisioning_tables.credit_lines,
         "actions": collections_tables.collection_actions,
@@ -202,10 +202,10 @@ def test_a_replayed_request_writes_no_second_audit_row(world: World) -> None:
         ("borrower1", f"/v1/loans/{loan}/repayments", {"amount": "10.00", "currency": "CNY"}),
         ("borrower1", f"/v1/credit-lines/{line}/drawdowns", {"amount": "1000.00", "currency": "CNY", "tenor": 12}),
     ]
-    for who, url, body in requests:
-        first = world.call(who, "POST", url, key="once", json=body)
+    for n, (who, url, body) in enumerate(requests):  # one store: each action its own key
+        first = world.call(who, "POST", url, key=f"once-{n}", json=body)
         assert first.status_code == 201, first.text
-        again = world.call(who, "POST", url, key="once", json=body)
+        again = world.call(who, "POST", url, key=f"once-{n}", json=body)
         assert again.status_code == 201 and again.json() == first.json()
     paid = world.call("borrower1", "GET", f"/v1/loans/{loan}/transactions").json()["items"][-1]
     reversal = f"/v1/transactions/{paid['id']}/reversal"

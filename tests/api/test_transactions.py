@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import event, func, insert, select
 
-from openice.api.records import request_hash
 from openice.clock import now_iso
 from openice.decisioning.domain import ApplicationInput
+from openice.idempotency import request_hash
 from openice.storage import api_tables, servicing_tables
+from openice.storage.idempotency_tables import idempotency_keys
 from tests.api.conftest import World
 from tests.decisioning.helpers import good_application
 
@@ -54,12 +55,7 @@ def test_a_failed_request_leaves_no_claim_audit_or_change(world: World) -> None:
     assert failed.status_code == 404 and failed.json()["field"] == "product_code"
     with world.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(api_tables.audit_log)).scalar_one() == before
-        assert (
-            conn.execute(
-                select(api_tables.api_requests).where(api_tables.api_requests.c.scope_key.like("%k-fail"))
-            ).first()
-            is None
-        )
+        assert conn.execute(select(idempotency_keys).where(idempotency_keys.c.key.like("%k-fail"))).first() is None
     retried = world.call(
         "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-fail", json=good_application()
     )
@@ -73,8 +69,8 @@ def test_a_claim_abandoned_by_a_dead_process_is_taken_over(world: World) -> None
     body = good_application()
     with world.engine.begin() as conn:
         conn.execute(
-            insert(api_tables.api_requests).values(
-                scope_key=f"borrower/{bid}/k-dead",
+            insert(idempotency_keys).values(
+                key=f"borrower/{bid}/k-dead",
                 operation=f"apply:{bid}",
                 request_hash=request_hash(
                     f"apply:{bid}", ApplicationInput.model_validate(body).model_dump(mode="json")
