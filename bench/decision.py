@@ -48,6 +48,7 @@ from openice.matching.service import product_fees, solve_batch  # noqa: E402
 from openice.servicing.products import PPM, demo_products  # noqa: E402
 from openice.servicing.service import Servicing  # noqa: E402
 from openice.storage.engine import make_engine, migrate  # noqa: E402
+from openice.storage.uow import EngineUnits  # noqa: E402
 
 TODAY = date(2026, 6, 10)
 PRODUCTS = {p.code: p for p in demo_products()}
@@ -174,8 +175,8 @@ def sqlite_latency(n: int, scorer, anomaly: AnomalyModel, bureau: pd.DataFrame) 
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine, TODAY)
     for product in demo_products():
-        Servicing(engine).create_product(product)
-    service = Decisioning(engine, scorer, PiiVault(os.urandom(32)), Policy(max_pd=0.4), anomaly)
+        Servicing(EngineUnits(engine)).create_product(product)
+    service = Decisioning(EngineUnits(engine), scorer, PiiVault(os.urandom(32)), Policy(max_pd=0.4), anomaly)
     rng = np.random.default_rng(3)
     rows = bureau.sample(n, replace=True, random_state=3).to_dict("records")
     borrowers = [service.register(registration(rng, k, TODAY))["borrower_id"] for k in range(n)]

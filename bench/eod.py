@@ -33,10 +33,11 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import machine_facts  # noqa: E402
 from openice.servicing.loan import BusinessModel, LoanAccount  # noqa: E402
 from openice.servicing.products import PPM, demo_products, to_ppm  # noqa: E402
+from openice.servicing.repository import servicing_unit  # noqa: E402
 from openice.storage import servicing_tables  # noqa: E402
 from openice.storage.days import to_day  # noqa: E402
 from openice.storage.engine import make_engine, migrate  # noqa: E402
-from openice.storage.uow import Store  # noqa: E402
+from openice.storage.uow import EngineUnits  # noqa: E402
 
 PG_URL = os.environ.get("OPENICE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BUSINESS_DATE = date(2026, 6, 10)  # a normal day; --month-end closes 2026-06-30 instead
@@ -313,7 +314,6 @@ def set_based_day(url: str) -> tuple[float, float, dict, dict]:
 def per_loan_loop_day(url: str) -> tuple[float, int]:
     """The baseline: every active loan loaded, closed and saved one at a time."""
     engine = make_engine(url)
-    store = Store(engine)
     with engine.connect() as conn:
         ids = [
             r[0]
@@ -323,7 +323,7 @@ def per_loan_loop_day(url: str) -> tuple[float, int]:
         ]
         day = conn.execute(select(servicing_tables.business_calendar.c.business_day)).scalar_one()
     t0 = time.perf_counter()
-    with store.begin() as uow:
+    with servicing_unit(EngineUnits(engine)) as uow:
         for loan_id in ids:
             loan = uow.loans.get(loan_id)
             loan.close_day(date(1970, 1, 1) + timedelta(days=day))

@@ -68,6 +68,7 @@ from openice.servicing.products import demo_products  # noqa: E402
 from openice.servicing.service import Servicing  # noqa: E402
 from openice.storage import servicing_tables  # noqa: E402
 from openice.storage.engine import make_engine, migrate  # noqa: E402
+from openice.storage.uow import EngineUnits  # noqa: E402
 
 START = date(2026, 1, 15)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -180,7 +181,8 @@ def setup(args: argparse.Namespace) -> World:
     url = f"{args.pg}?options=-csearch_path%3D{schema}"
     engine = make_engine(url)
     migrate(engine, START)
-    servicing = Servicing(engine)
+    units = EngineUnits(engine)
+    servicing = Servicing(units)
     for product in demo_products():
         servicing.create_product(product)
     pii_key = new_key()
@@ -188,12 +190,12 @@ def setup(args: argparse.Namespace) -> World:
     package = train(args.package)
     from openice.scoring.scorer import Scorer
 
-    decisioning = Decisioning(engine, Scorer.load(package), vault, Policy.from_json(POLICY))
-    matching = Matching(engine, vault)
+    decisioning = Decisioning(units, Scorer.load(package), vault, Policy.from_json(POLICY))
+    matching = Matching(units, vault)
     matching.register_institutions(institutions())
     rng = np.random.default_rng(7)
     bureau = bureau_rows()
-    keys = ApiKeys(engine)
+    keys = ApiKeys(units)
     borrowers: list[Borrower] = []
     k = 0
     while len(borrowers) < args.borrowers:

@@ -32,10 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load_profile import backend_cpu  # noqa: E402
 from bench.machine import describe, machine_facts  # noqa: E402
+from openice.servicing import repository  # noqa: E402
 from openice.servicing.products import demo_products  # noqa: E402
 from openice.servicing.service import Servicing  # noqa: E402
-from openice.storage import direct, uow  # noqa: E402
+from openice.storage import direct  # noqa: E402
 from openice.storage.engine import make_engine, migrate  # noqa: E402
+from openice.storage.uow import EngineUnits  # noqa: E402
 
 PG = os.environ.get("OPENICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -76,7 +78,7 @@ def main() -> None:
 
     try:
         migrate(engine, date(2026, 1, 15))
-        servicing = Servicing(engine)
+        servicing = Servicing(EngineUnits(engine))
         for product in demo_products():
             servicing.create_product(product)
         loan = servicing.originate(
@@ -90,9 +92,9 @@ def main() -> None:
         )["loan_id"]
         lines = [dict(entry_id=1, loan_id=loan, account=a, amount=v) for a, v in (("x", 5), ("y", -3), ("z", -2))]
         cases = {
-            "loan_row_by_key": (uow._LOAN, {"loan_id": loan}, lambda r: r.first()),
-            "business_date": (uow._CALENDAR, None, lambda r: r.first()),
-            "insert_three_journal_lines": (uow._INSERT_LINES, lines, lambda r: r.rowcount),
+            "loan_row_by_key": (repository._LOAN, {"loan_id": loan}, lambda r: r.first()),
+            "business_date": (repository._CALENDAR, None, lambda r: r.first()),
+            "insert_three_journal_lines": (repository._INSERT_LINES, lines, lambda r: r.rowcount),
         }
         samples: dict[str, dict[str, list[tuple[float, float]]]] = {k: {"sqlalchemy": [], "direct": []} for k in cases}
         with engine.connect() as conn, conn.begin():

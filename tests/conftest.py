@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 PG_URL = os.environ.get("OPENICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = date(2026, 1, 15)
@@ -78,7 +79,7 @@ def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:  # typ
 
 @pytest.fixture
 def servicing(engine: Engine) -> Servicing:
-    service = Servicing(engine)
+    service = Servicing(EngineUnits(engine))
     for product in demo_products():
         service.create_product(product)
     return service

@@ -12,6 +12,7 @@ from openice.servicing import ledger
 from openice.servicing.eod import run_until
 from openice.servicing.loan import BusinessModel, LoanAccount, replay
 from openice.servicing.products import demo_products
+from openice.servicing.repository import servicing_unit
 from openice.storage import servicing_tables
 from openice.storage.days import from_day
 from tests.conftest import START
@@ -84,7 +85,7 @@ def test_eod_equals_per_loan_rules_with_payments(servicing, engine) -> None:  # 
                 servicing.repay(loan_id, due if rnd.random() < 0.8 else max(1, due // 2), f"r-{loan_id}-{day}")
             elif rnd.random() < 0.1:
                 servicing.prepay(loan_id, max(1, loan.payoff_amount(day) // 3), f"p-{loan_id}-{day}")
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         for loan_id in ids:
             stored = uow.loans.get(loan_id)
             ref = reference(uow, loan_id, target)

@@ -12,6 +12,7 @@ from openice.api.keys import PLATFORM, ApiKeys
 from openice.api.settings import Settings
 from openice.errors import OpeniceError
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 console = Console()
 key_app = typer.Typer(help="API keys: create (shown once), revoke.", no_args_is_help=True)
@@ -64,7 +65,7 @@ def create(
     engine = make_engine(Settings.load(db=db).db)
     migrate(engine)
     try:
-        created = ApiKeys(engine).create(role, tenant, label)
+        created = ApiKeys(EngineUnits(engine)).create(role, tenant, label)
     except OpeniceError as error:
         console.print(f"[red]error[/red] {error}")
         raise typer.Exit(2) from None
@@ -76,7 +77,7 @@ def create(
 def revoke(key_id: str, db: Db = None) -> None:
     """Refuse a key from now on."""
     try:
-        ApiKeys(make_engine(Settings.load(db=db).db)).revoke(key_id)
+        ApiKeys(EngineUnits(make_engine(Settings.load(db=db).db))).revoke(key_id)
     except OpeniceError as error:
         console.print(f"[red]error[/red] {error}")
         raise typer.Exit(2) from None

@@ -29,8 +29,8 @@ from openice.decisioning.repository import DecisionRepository
 from openice.errors import ValidationError
 from openice.matching.repository import DrawdownRepository
 from openice.money import to_minor
+from openice.servicing.repository import ProductRepository
 from openice.storage import decisioning_tables, direct, servicing_tables
-from openice.storage.uow import ProductRepository
 
 router = APIRouter(prefix="/v1", tags=["lending"], route_class=TransactionRoute)
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]

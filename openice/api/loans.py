@@ -29,7 +29,7 @@ from openice.api.views import (
 )
 from openice.errors import ValidationError
 from openice.money import to_minor
-from openice.storage.uow import LoanRepository
+from openice.servicing.repository import LoanRepository
 
 router = APIRouter(prefix="/v1", tags=["loans"], route_class=TransactionRoute)
 Anyone = Annotated[Tx, Depends(require(*Role))]

@@ -21,6 +21,7 @@ from openice.servicing.products import LoanProduct, PrepaymentMode, RepaymentMet
 from openice.servicing.schedule import build_schedule
 from openice.servicing.service import Servicing
 from openice.storage.engine import database_url, make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 console = Console()
 
@@ -115,7 +116,7 @@ DbOption = Annotated[
 
 
 def _service(db: str | None) -> Servicing:
-    return Servicing(make_engine(db))
+    return Servicing(EngineUnits(make_engine(db)))
 
 
 def init(
@@ -128,7 +129,7 @@ def init(
         start = parse_date(business_date, "date") if business_date else None
         engine = make_engine(db)
         migrate(engine, start)
-        service = Servicing(engine)
+        service = Servicing(EngineUnits(engine))
         if with_products:
             existing = {p.code for p in service.products()}
             for product in demo_products():
@@ -153,7 +154,7 @@ def eod(
     """Run end of day: accrue, mark dues, days past due, late fees, payouts, write-offs; advance the date."""
     engine = make_engine(db)
     try:
-        current = Servicing(engine).business_date()
+        current = Servicing(EngineUnits(engine)).business_date()
         target = parse_date(to, "to") if to else current + timedelta(days=1)
         if target < current:
             raise ValidationError(f"{target} is before the business date {current}", field="to")
