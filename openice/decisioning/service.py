@@ -29,6 +29,7 @@ from openice.decisioning.identity import age_on, check_mobile, check_resident_id
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import Policy
 from openice.decisioning.repository import (
+    BLACKLIST_KINDS,
     ApplicationRepository,
     BlacklistRepository,
     BorrowerRepository,
@@ -44,7 +45,6 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import UnitsOfWork
 
 DAY_SECONDS = 86_400
-BLACKLIST_KINDS = ("national_id", "mobile", "device")
 
 
 class DecisionUnit:

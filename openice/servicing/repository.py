@@ -158,6 +158,7 @@ class LoanRepository:
                 component_order=",".join(terms.component_order),
                 allocation=terms.allocation.value,
                 guarantee_payout_dpd=terms.guarantee_payout_dpd,
+                version=1,  # given here: a Python-side column default would take the INSERT off `direct`'s fast path
                 **dict(zip(servicing_tables.PROVISION_RATE_COLUMNS, terms.provision_ppm, strict=True)),
                 **self._state(loan),
             ),
