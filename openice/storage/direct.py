@@ -163,7 +163,7 @@ def execute(
         sql, many = _many_values(plan.sql, plan.values, len(args)), False
         args = {f"{name}__{i}": value for i, one in enumerate(args) for name, value in one.items()}
     pooled = conn.connection
-    dbapi = pooled.dbapi_connection
+    dbapi: Any = pooled.dbapi_connection  # set while the connection is checked out
     # One cursor per driver connection, reused by every statement on it, in the pool's per-connection `info`: a
     # connection serves one request at a time and each statement reads its rows before the next one runs.
     cursor = pooled.info.get("openice_cursor")
