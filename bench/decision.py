@@ -45,6 +45,7 @@ from openice.matching.service import product_fees, solve_batch
 from openice.servicing.products import PPM, demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,8 +174,8 @@ def sqlite_latency(n: int, scorer, anomaly: AnomalyModel, bureau: pd.DataFrame) 
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine, TODAY)
     for product in demo_products():
-        Servicing(engine).create_product(product)
-    service = Decisioning(engine, scorer, PiiVault(os.urandom(32)), Policy(max_pd=0.4), anomaly)
+        Servicing(EngineUnits(engine)).create_product(product)
+    service = Decisioning(EngineUnits(engine), scorer, PiiVault(os.urandom(32)), Policy(max_pd=0.4), anomaly)
     rng = np.random.default_rng(3)
     rows = bureau.sample(n, replace=True, random_state=3).to_dict("records")
     borrowers = [service.register(registration(rng, k, TODAY))["borrower_id"] for k in range(n)]

@@ -31,10 +31,11 @@ from bench.machine import machine_facts
 from openice.servicing.buckets import LADDER, LAST
 from openice.servicing.loan import BusinessModel, LoanAccount
 from openice.servicing.products import PPM, demo_products, to_ppm
+from openice.servicing.repository import servicing_unit
 from openice.storage import servicing_tables
 from openice.storage.days import to_day
 from openice.storage.engine import make_engine, migrate
-from openice.storage.uow import Store
+from openice.storage.uow import EngineUnits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -313,7 +314,6 @@ def set_based_day(url: str) -> tuple[float, float, dict, dict]:
 def per_loan_loop_day(url: str) -> tuple[float, int]:
     """The baseline: every active loan loaded, closed and saved one at a time."""
     engine = make_engine(url)
-    store = Store(engine)
     with engine.connect() as conn:
         ids = [
             r[0]
@@ -323,7 +323,7 @@ def per_loan_loop_day(url: str) -> tuple[float, int]:
         ]
         day = conn.execute(select(servicing_tables.business_calendar.c.business_day)).scalar_one()
     t0 = time.perf_counter()
-    with store.begin() as uow:
+    with servicing_unit(EngineUnits(engine)) as uow:
         for loan_id in ids:
             loan = uow.loans.get(loan_id)
             loan.close_day(date(1970, 1, 1) + timedelta(days=day))

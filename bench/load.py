@@ -65,6 +65,7 @@ from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage import servicing_tables
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,7 +180,8 @@ def setup(args: argparse.Namespace) -> World:
     url = f"{args.pg}?options=-csearch_path%3D{schema}"
     engine = make_engine(url)
     migrate(engine, START)
-    servicing = Servicing(engine)
+    units = EngineUnits(engine)
+    servicing = Servicing(units)
     for product in demo_products():
         servicing.create_product(product)
     pii_key = new_key()
@@ -187,12 +189,12 @@ def setup(args: argparse.Namespace) -> World:
     package = train(args.package)
     from openice.scoring.loaded_model import Scorer
 
-    decisioning = Decisioning(engine, Scorer.load(package), vault, Policy.from_json(POLICY))
-    matching = Matching(engine, vault)
+    decisioning = Decisioning(units, Scorer.load(package), vault, Policy.from_json(POLICY))
+    matching = Matching(units, vault)
     matching.register_institutions(institutions())
     rng = np.random.default_rng(7)
     bureau = bureau_rows()
-    keys = ApiKeys(engine)
+    keys = ApiKeys(units)
     borrowers: list[Borrower] = []
     k = 0
     while len(borrowers) < args.borrowers:

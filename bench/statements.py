@@ -29,10 +29,12 @@ from sqlalchemy import create_engine, event, text
 
 from bench.load_profile import backend_cpu
 from bench.machine import describe, machine_facts
+from openice.servicing import repository
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
-from openice.storage import direct, uow
+from openice.storage import direct
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +77,7 @@ def main() -> None:
 
     try:
         migrate(engine, date(2026, 1, 15))
-        servicing = Servicing(engine)
+        servicing = Servicing(EngineUnits(engine))
         for product in demo_products():
             servicing.create_product(product)
         loan = servicing.originate(
@@ -89,9 +91,9 @@ def main() -> None:
         )["loan_id"]
         lines = [dict(entry_id=1, loan_id=loan, account=a, amount=v) for a, v in (("x", 5), ("y", -3), ("z", -2))]
         cases = {
-            "loan_row_by_key": (uow._LOAN, {"loan_id": loan}, lambda r: r.first()),
-            "business_date": (uow._CALENDAR, None, lambda r: r.first()),
-            "insert_three_journal_lines": (uow._INSERT_LINES, lines, lambda r: r.rowcount),
+            "loan_row_by_key": (repository._LOAN, {"loan_id": loan}, lambda r: r.first()),
+            "business_date": (repository._CALENDAR, None, lambda r: r.first()),
+            "insert_three_journal_lines": (repository._INSERT_LINES, lines, lambda r: r.rowcount),
         }
         samples: dict[str, dict[str, list[tuple[float, float]]]] = {k: {"sqlalchemy": [], "direct": []} for k in cases}
         with engine.connect() as conn, conn.begin():

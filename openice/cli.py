@@ -22,6 +22,7 @@ from openice.servicing.cli import register as register_servicing
 from openice.servicing.service import Servicing
 from openice.simulation.cli import register as register_simulation
 from openice.storage.engine import make_engine
+from openice.storage.uow import EngineUnits
 
 
 def eod(
@@ -32,7 +33,7 @@ def eod(
     advance the date. It closes servicing's and collections' day together, so it is in neither stage's group."""
     engine = make_engine(db)
     try:
-        current = Servicing(engine).business_date()
+        current = Servicing(EngineUnits(engine)).business_date()
         target = parse_date(to, "to") if to else current + timedelta(days=1)
         if target < current:
             raise ValidationError(f"{target} is before the business date {current}", field="to")

@@ -21,6 +21,7 @@ from openice.simulation.platform import train_demo_model
 from openice.simulation.population import World
 from openice.simulation.report import calibration, fraud_catch, institution_breaches, metrics
 from openice.simulation.scenario import Run, Scenario, run_scenario
+from openice.storage.uow import EngineUnits
 from openice.tenancy import collections_desk
 
 
@@ -89,7 +90,7 @@ def run_demo(
         fraud_catch(run.result),
         institution_breaches(run.engine, run.platform.institutions),
         portfolio_summary(run.engine)["trial_balance"],
-        Collections(run.engine).summary(collections_desk(None)),
+        Collections(EngineUnits(run.engine)).summary(collections_desk(None)),
         seconds=seconds,
     )
     if write_report:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 PG_URL = os.environ.get("OPENICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = date(2026, 1, 15)
@@ -80,7 +81,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def servicing(engine: Engine) -> Servicing:
-    service = Servicing(engine)
+    service = Servicing(EngineUnits(engine))
     for product in demo_products():
         service.create_product(product)
     return service

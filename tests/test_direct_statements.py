@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import Engine, bindparam, event, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
+from openice.servicing import repository
 from openice.servicing.service import Servicing
-from openice.storage import direct, idempotency_tables, servicing_tables, uow
+from openice.storage import direct, idempotency_tables, servicing_tables
 from openice.storage.engine import migrate
 from tests.conftest import START, pg_schema_engine
 
@@ -32,19 +33,19 @@ def test_reads_match_sqlalchemy_row_for_row(engine: Engine, servicing: Servicing
     ident = loan_id(servicing)
     with engine.connect() as conn, conn.begin():
         for statement, params in (
-            (uow._LOAN, {"loan_id": ident}),
-            (uow._INSTALLMENTS, {"loan_id": ident}),
-            (uow._CALENDAR, None),
-            (uow._PRODUCT, {"code": "CASH-EI"}),
+            (repository._LOAN, {"loan_id": ident}),
+            (repository._INSTALLMENTS, {"loan_id": ident}),
+            (repository._CALENDAR, None),
+            (repository._PRODUCT, {"code": "CASH-EI"}),
         ):
             expected = conn.execute(statement, params).all()
             got = direct.execute(conn, statement, params).all()
             assert [tuple(r) for r in got] == [tuple(r) for r in expected] and got
             assert [r._mapping for r in got] == [dict(r._mapping) for r in expected]
             assert got[0].id == expected[0].id if hasattr(expected[0], "id") else True
-        assert direct.execute(conn, uow._LOAN, {"loan_id": ident + 1000}).first() is None
+        assert direct.execute(conn, repository._LOAN, {"loan_id": ident + 1000}).first() is None
         with pytest.raises(NoResultFound):
-            direct.execute(conn, uow._LOAN, {"loan_id": ident + 1000}).one()
+            direct.execute(conn, repository._LOAN, {"loan_id": ident + 1000}).one()
 
 
 def test_writes_return_ids_and_counts_and_roll_back_with_the_transaction(engine: Engine, servicing: Servicing) -> None:
@@ -53,7 +54,7 @@ def test_writes_return_ids_and_counts_and_roll_back_with_the_transaction(engine:
         with conn.begin():
             new = direct.execute(
                 conn,
-                uow._INSERT_TRANSACTION,
+                repository._INSERT_TRANSACTION,
                 dict(
                     loan_id=ident,
                     kind="repayment",
@@ -69,10 +70,10 @@ def test_writes_return_ids_and_counts_and_roll_back_with_the_transaction(engine:
             rows = [dict(entry_id=None, loan_id=ident, account=a, amount=v) for a, v in (("x", 5), ("y", -5))]
             entry = direct.execute(
                 conn,
-                uow._INSERT_ENTRY,
+                repository._INSERT_ENTRY,
                 dict(loan_id=ident, business_day=1, kind="k", transaction_id=new, created_at="x"),
             ).scalar_one()
-            written = direct.execute(conn, uow._INSERT_LINES, [{**r, "entry_id": entry} for r in rows])
+            written = direct.execute(conn, repository._INSERT_LINES, [{**r, "entry_id": entry} for r in rows])
             assert written.rowcount == 2  # one INSERT of both rows on PostgreSQL
             lines = conn.execute(
                 select(servicing_tables.journal_lines.c.account, servicing_tables.journal_lines.c.amount)
@@ -124,13 +125,13 @@ def test_listeners_see_every_statement_and_sqlalchemy_keeps_what_it_must_do(engi
 
     with engine.connect() as conn:
         with conn.begin():
-            direct.execute(conn, uow._CALENDAR)
+            direct.execute(conn, repository._CALENDAR)
             direct.execute(
                 conn, insert(servicing_tables.products), dict(code="P", currency="CNY", definition="{}", created_at="x")
             )
         assert [s for s in seen if s != "BEGIN"] == ["SELECT", "INSERT"]  # SQLite says BEGIN too
         # outside a transaction SQLAlchemy begins one itself
-        assert direct.execute(conn, uow._CALENDAR).one().id == 1
+        assert direct.execute(conn, repository._CALENDAR).one().id == 1
         conn.rollback()
     if engine.dialect.name == "postgresql":
         # column defaults computed in Python (loans.dpd, .bucket, ...) and expanding IN lists need SQLAlchemy
@@ -139,7 +140,7 @@ def test_listeners_see_every_statement_and_sqlalchemy_keeps_what_it_must_do(engi
             servicing_tables.loans.c.id.in_(bindparam("ids", expanding=True))
         )
         assert direct._plan(listed, ("ids",), engine.dialect) is None
-        assert direct._plan(uow._LOAN, ("loan_id",), engine.dialect) is not None
+        assert direct._plan(repository._LOAN, ("loan_id",), engine.dialect) is not None
 
 
 @pytest.fixture
@@ -156,13 +157,13 @@ def test_a_lost_server_connection_is_invalidated_and_the_next_one_works(pg_engin
     engine = pg_engine
     with engine.connect() as conn:
         conn.begin()
-        direct.execute(conn, uow._CALENDAR)
+        direct.execute(conn, repository._CALENDAR)
         pid = conn.connection.dbapi_connection.info.backend_pid
         with engine.connect() as admin:
             admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         with pytest.raises(DBAPIError) as lost:
-            direct.execute(conn, uow._CALENDAR)
+            direct.execute(conn, repository._CALENDAR)
         assert lost.value.connection_invalidated
     with engine.connect() as conn, conn.begin():  # a new driver connection, with a cursor of its own
-        assert direct.execute(conn, uow._CALENDAR).one().id == 1
+        assert direct.execute(conn, repository._CALENDAR).one().id == 1
         assert conn.connection.dbapi_connection.info.backend_pid != pid

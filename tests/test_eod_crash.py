@@ -17,6 +17,7 @@ from openice.close_of_day import run_until
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 from tests.conftest import PG_URL, START
 
 TARGET = START + timedelta(days=200)  # crosses month ends: accrual, provision and snapshot steps run
@@ -26,7 +27,7 @@ def build_book(url: str) -> None:
     """The same loan book, deterministically, with some borrowers already late."""
     engine = make_engine(url)
     migrate(engine, START)
-    service = Servicing(engine)
+    service = Servicing(EngineUnits(engine))
     for product in demo_products():
         service.create_product(product)
     rnd = random.Random(11)

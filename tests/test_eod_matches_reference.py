@@ -17,10 +17,10 @@ from openice.servicing import ledger
 from openice.servicing.buckets import WRITTEN_OFF
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, replay
 from openice.servicing.products import demo_products
+from openice.servicing.repository import ServicingUnit, servicing_unit
 from openice.servicing.service import Servicing
 from openice.storage import collections_tables, servicing_tables
 from openice.storage.days import from_day, opt_date
-from openice.storage.uow import UnitOfWork
 from tests.conftest import START
 
 MODELS = ("capital-light", "capital-heavy", "on-balance-sheet")
@@ -94,7 +94,7 @@ class Collections:
 
 
 def reference(
-    uow: UnitOfWork, loan_id: int, business_date: date, collections: Collections | None = None
+    uow: ServicingUnit, loan_id: int, business_date: date, collections: Collections | None = None
 ) -> LoanAccount:
     """The loan as the per-loan rules alone make it, from origination and its payments (and its collection case,
     when given one to follow)."""
@@ -141,7 +141,7 @@ def test_eod_equals_per_loan_rules_with_payments(servicing: Servicing, engine: E
                 servicing.repay(loan_id, due if rnd.random() < 0.8 else max(1, due // 2), f"r-{loan_id}-{day}")
             elif rnd.random() < 0.1:
                 servicing.prepay(loan_id, max(1, loan.payoff_amount(day) // 3), f"p-{loan_id}-{day}")
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         cases, actions = stored_collections(uow)
         for loan_id in ids:
             row = uow.loans.row(loan_id)
@@ -185,7 +185,10 @@ def test_eod_equals_per_loan_rules_with_payments(servicing: Servicing, engine: E
         } <= accounts
 
 
-def stored_collections(uow: UnitOfWork) -> tuple[dict[int, Case], dict[int, list[tuple[date, str, str, int | None]]]]:
+Action = tuple[date, str, str, int | None]  # (day, kind, detail, amount)
+
+
+def stored_collections(uow: ServicingUnit) -> tuple[dict[int, Case], dict[int, list[Action]]]:
     """The open case of each loan, and each loan's case openings, escalations and closings in order."""
     c, a = collections_tables.collection_cases.c, collections_tables.collection_actions.c
     cases = {

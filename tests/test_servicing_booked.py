@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from openice.servicing.service import Servicing
 from openice.storage import servicing_tables
+from openice.storage.uow import EngineUnits
 
 TERMS = dict(product_code="CASH-EI", principal=100_000, tenor=12, funder="bank-a", business_model="capital-light")
 
@@ -22,7 +23,9 @@ def test_the_hook_runs_once_per_booking_and_its_failure_undoes_the_booking(
     servicing: Servicing, engine: Engine
 ) -> None:
     seen: list[tuple[str, Any]] = []
-    audited = Servicing(engine, booked=lambda operation, result: seen.append((operation, result["loan_id"])))
+    audited = Servicing(
+        EngineUnits(engine), booked=lambda operation, result: seen.append((operation, result["loan_id"]))
+    )
     loan = audited.originate(**TERMS, idempotency_key="o1")["loan_id"]
     audited.originate(**TERMS, idempotency_key="o1")  # replayed: booked once, reported once
     assert seen == [("originate", loan)]
@@ -32,7 +35,7 @@ def test_the_hook_runs_once_per_booking_and_its_failure_undoes_the_booking(
 
     before = transactions(engine)
     with pytest.raises(RuntimeError):
-        Servicing(engine, booked=refuse).prepay(loan, 1_000, "p1")
+        Servicing(EngineUnits(engine), booked=refuse).prepay(loan, 1_000, "p1")
     assert transactions(engine) == before  # the hook is inside the booking's unit: neither stays
     audited.prepay(loan, 1_000, "p1")  # the key was not left used
     assert [op for op, _ in seen] == ["originate", "prepay"]

@@ -13,6 +13,7 @@ from openice.close_of_day import run_until
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 from tests.conftest import START
 
 
@@ -20,7 +21,7 @@ def test_write_off_recover_and_backdate_from_the_command_line(tmp_path: Path) ->
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(db)
     migrate(engine, START)
-    servicing = Servicing(engine)
+    servicing = Servicing(EngineUnits(engine))
     for product in demo_products():
         servicing.create_product(product)
     current, late = (
@@ -56,4 +57,4 @@ def test_write_off_recover_and_backdate_from_the_command_line(tmp_path: Path) ->
     assert code == 2 and "value_date:" in text
     code, text = run("repay", str(late), "10.00", "--key", "b3", "--value-date", "2026-02-15", "--reason", "statement")
     assert code == 0 and json.loads(text)["value_date"] == "2026-02-15"
-    assert Servicing(make_engine(db)).loan(current).recovered == 10_000
+    assert Servicing(EngineUnits(make_engine(db))).loan(current).recovered == 10_000

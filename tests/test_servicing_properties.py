@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from openice.close_of_day import run_until
 from openice.errors import OpeniceError
 from openice.servicing import ledger
+from openice.servicing.repository import servicing_unit
 from openice.storage import servicing_tables
 
 steps = st.lists(
@@ -102,7 +103,7 @@ def test_random_money_movements_keep_the_books(servicing, engine, plan, product,
                 )
         except OpeniceError:
             pass  # refused requests change nothing; the checks below hold either way
-        with servicing.store.begin(readonly=True) as uow:
+        with servicing_unit(servicing.units, readonly=True) as uow:
             books = uow.loans.ledger_balances(loan_id)
             stored = uow.loans.get(loan_id)
             assert uow.conn.execute(select(func.sum(servicing_tables.journal_lines.c.amount))).scalar_one() == 0

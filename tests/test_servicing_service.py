@@ -14,6 +14,7 @@ from openice.close_of_day import run_until
 from openice.errors import Conflict, Forbidden, NotFound, ValidationError
 from openice.servicing import ledger
 from openice.servicing.products import LoanProduct
+from openice.servicing.repository import servicing_unit
 from openice.servicing.service import Servicing
 from openice.storage import idempotency_tables, servicing_tables
 from openice.storage.days import to_day
@@ -163,7 +164,7 @@ def test_reversal_replays_later_payments(servicing, engine) -> None:
     assert 0 < after.installments[0].unpaid < after.installments[0].total
     assert after.installments[1].principal_paid == 0
     assert after.days_past_due == (START + timedelta(days=70) - after.installments[0].due_date).days
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         books = uow.loans.ledger_balances(loan_id)
     assert {a: books.get(a, 0) for a in ledger.SNAPSHOT_ACCOUNTS} == {
         a: after.balance(a) for a in ledger.SNAPSHOT_ACCOUNTS
@@ -308,7 +309,7 @@ def test_recoveries_are_capped_at_what_is_still_written_off(servicing, engine) -
         servicing.recover(light, 1, "r3")
     assert servicing.loan(light).recovered == 1_200_000
     # The institution funded it and bears the loss: the loss and the recoveries are its own, none the platform's.
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         books = uow.loans.ledger_balances(light)
     assert books.get(ledger.INSTITUTION_CREDIT_LOSS) == 1_200_000
     assert books.get(ledger.INSTITUTION_RECOVERY_INCOME) == -1_200_000
@@ -359,10 +360,10 @@ def test_a_guaranteed_loans_fees_pay_the_guarantee_first_and_servicing_with_the_
     for servicing."""
     heavy = new_loan(servicing, "split", business_model="capital-heavy", funder="trust-b", guarantee_payout_dpd=80)
     assert servicing.loan(heavy).terms.guarantee_share_ppm == 791_667
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         assert uow.loans.ledger_balances(heavy)[ledger.GUARANTEE_LIABILITY] == -22_800
     run_until(engine, date(2026, 2, 16))
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         books = uow.loans.ledger_balances(heavy)
     assert books[ledger.GUARANTEE_RELEASE_INCOME] == -1_900 and books[ledger.FEE_INCOME] == -500
     assert (
@@ -395,18 +396,18 @@ def test_an_on_balance_sheet_loans_upfront_fee_is_earned_over_its_life(servicing
         340,
         172,
     ]
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         books = uow.loans.ledger_balances(loan_id)
     assert (
         books[ledger.DEFERRED_FEE] == -12_000 and ledger.FACILITATION_FEE_INCOME not in books
     )  # nothing earned on day one
     run_until(engine, date(2026, 2, 16))
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         books = uow.loans.ledger_balances(loan_id)
     assert books[ledger.FACILITATION_FEE_INCOME] == -1_742 and books[ledger.DEFERRED_FEE] == -12_000 + 1_742
     today = servicing.business_date()
     servicing.prepay(loan_id, servicing.loan(loan_id).payoff_amount(today), "payoff")
-    with servicing.store.begin(readonly=True) as uow:
+    with servicing_unit(servicing.units, readonly=True) as uow:
         books = uow.loans.ledger_balances(loan_id)
     assert books[ledger.FACILITATION_FEE_INCOME] == -12_000 and not books.get(ledger.DEFERRED_FEE)
     assert trial_balance(engine) == 0

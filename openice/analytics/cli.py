@@ -18,6 +18,7 @@ from rich.table import Table
 
 from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import database_url, make_engine
+from openice.storage.uow import EngineUnits
 
 if TYPE_CHECKING:  # the engines (pyarrow, DuckDB, sqlglot) load when a command runs, not when the CLI starts
     from openice.analytics.backends import Backend
@@ -71,7 +72,7 @@ def last_closed_day(db: str | None, parquet: str | None) -> date | None:
         return None
     from openice.servicing.service import Servicing
 
-    return Servicing(make_engine(db)).business_date() - timedelta(days=1)
+    return Servicing(EngineUnits(make_engine(db))).business_date() - timedelta(days=1)
 
 
 def quarter_of(day: date) -> Period:

@@ -12,6 +12,7 @@ from openice.api.keys import ApiKeys
 from openice.api.settings import Settings
 from openice.errors import OpeniceError
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 from openice.tenancy import PLATFORM
 
 console = Console()
@@ -65,7 +66,7 @@ def create(
     engine = make_engine(Settings.load(db=db).db)
     migrate(engine)
     try:
-        created = ApiKeys(engine).create(role, tenant, label)
+        created = ApiKeys(EngineUnits(engine)).create(role, tenant, label)
     except OpeniceError as error:
         console.print(f"[red]error[/red] {error}")
         raise typer.Exit(2) from None
@@ -77,7 +78,7 @@ def create(
 def revoke(key_id: str, db: Db = None) -> None:
     """Refuse a key from now on."""
     try:
-        ApiKeys(make_engine(Settings.load(db=db).db)).revoke(key_id)
+        ApiKeys(EngineUnits(make_engine(Settings.load(db=db).db))).revoke(key_id)
     except OpeniceError as error:
         console.print(f"[red]error[/red] {error}")
         raise typer.Exit(2) from None

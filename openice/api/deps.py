@@ -30,7 +30,7 @@ from openice.decisioning.service import Decisioning
 from openice.idempotency import Idempotency
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
-from openice.storage.uow import Joined
+from openice.storage.uow import EngineUnits, JoinedUnits
 from openice.tenancy import Principal, Role, Scope
 
 
@@ -55,7 +55,7 @@ class Services:
     @cached_property
     def decisioning(self) -> Decisioning:
         """The worker's own instance: it fits the anomaly model once; requests reuse the fitted one."""
-        return Decisioning(self.engine, self.scorer, self.vault, self.policy, anomaly=self.anomaly)
+        return Decisioning(EngineUnits(self.engine), self.scorer, self.vault, self.policy, anomaly=self.anomaly)
 
     @cached_property
     def metrics_cache(self) -> SingleFlight:
@@ -70,9 +70,9 @@ class Services:
         transaction of its own (as a request would run it): one that fails is retried by the next sweep without
         holding up the others. The audit rows carry the service as actor and the sweep's own request id."""
         moved, sweep_id = 0, f"offer-sweep-{uuid.uuid4().hex[:12]}"
-        for offer in Matching(self.engine, self.vault).expired_offers():
+        for offer in Matching(EngineUnits(self.engine), self.vault).expired_offers():
             with self.engine.connect() as conn, conn.begin():
-                done = Matching(Joined(conn), self.vault).expire(offer)
+                done = Matching(JoinedUnits(conn), self.vault).expire(offer)
                 if done is not None:
                     record_expiries(conn, sweep_id, [done])
                     moved += 1
@@ -103,7 +103,7 @@ class Tx:
             if self.readonly:
                 conn = conn.execution_options(openice_readonly=True)
             with conn.begin():
-                principal = ApiKeys(Joined(conn)).authenticate(self.secret)
+                principal = ApiKeys(JoinedUnits(conn)).authenticate(self.secret)
                 if principal is None:
                     raise _unauthenticated()
                 wait = self.svc.limiter.allow(principal.key_id)
@@ -119,8 +119,8 @@ class Tx:
                 yield self
 
     @cached_property
-    def joined(self) -> Any:
-        return Joined(self.conn)
+    def joined(self) -> JoinedUnits:
+        return JoinedUnits(self.conn)
 
     @cached_property
     def scope(self) -> Scope:

@@ -14,11 +14,12 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from openice.clock import now_iso
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables, decisioning_tables, direct
+from openice.storage.uow import UnitsOfWork
 from openice.tenancy import PLATFORM, Principal, Role
 
 # Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a
@@ -47,8 +48,8 @@ def key_view(row: Any) -> dict[str, Any]:
 class ApiKeys:
     """Creates, rotates, revokes and checks keys; only hashes reach the database."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, units: UnitsOfWork) -> None:
+        self.units = units
 
     def _check_tenant(self, conn: Any, role: Role, tenant: str) -> None:
         exists = {
@@ -74,7 +75,7 @@ class ApiKeys:
             raise ValidationError(f"must be one of {[r.value for r in Role]}", field="role") from None
         secret = secrets.token_urlsafe(32)
         key_id = "K" + uuid.uuid4().hex[:20]
-        with self.engine.begin() as conn:
+        with self.units.begin() as conn:
             self._check_tenant(conn, kind, tenant)
             conn.execute(
                 insert(api_tables.api_keys).values(
@@ -94,7 +95,7 @@ class ApiKeys:
         """A fresh secret with the same role and tenant; the old key stops working at once."""
         old = self._live(key_id)
         new = self.create(old.role, old.tenant, old.label, by)
-        with self.engine.begin() as conn:
+        with self.units.begin() as conn:
             conn.execute(
                 update(api_tables.api_keys)
                 .where(api_tables.api_keys.c.id == key_id, api_tables.api_keys.c.revoked_at.is_(None))
@@ -104,7 +105,7 @@ class ApiKeys:
 
     def revoke(self, key_id: str) -> dict[str, Any]:
         self._live(key_id)
-        with self.engine.begin() as conn:
+        with self.units.begin() as conn:
             conn.execute(
                 update(api_tables.api_keys)
                 .where(api_tables.api_keys.c.id == key_id, api_tables.api_keys.c.revoked_at.is_(None))
@@ -113,7 +114,7 @@ class ApiKeys:
             return key_view(conn.execute(select(api_tables.api_keys).where(api_tables.api_keys.c.id == key_id)).one())
 
     def _live(self, key_id: str) -> Any:
-        with self.engine.connect() as conn:
+        with self.units.begin(readonly=True) as conn:
             row = conn.execute(select(api_tables.api_keys).where(api_tables.api_keys.c.id == key_id)).first()
         if row is None:
             raise NotFound(f"no api key {key_id!r}", field="key_id")
@@ -123,7 +124,7 @@ class ApiKeys:
 
     def authenticate(self, secret: str) -> Principal | None:
         """The live key with this secret, or None (unknown and revoked keys look the same to a caller)."""
-        with self.engine.connect() as conn:
+        with self.units.begin(readonly=True) as conn:
             row = direct.execute(conn, _LIVE_KEY, {"key_hash": hash_secret(secret)}).first()
         return None if row is None else Principal(row.id, Role(row.role), row.tenant)
 

@@ -15,6 +15,7 @@ from openice.errors import OpeniceError
 from openice.money import format_money, to_minor
 from openice.servicing.cli import DbOption, fail, parse_date
 from openice.storage.engine import make_engine
+from openice.storage.uow import EngineUnits
 from openice.tenancy import collections_desk
 
 console = Console()
@@ -26,7 +27,7 @@ Stage = Annotated[str | None, typer.Option("--stage", help="M1 | M2 | M3 | M4+ |
 
 
 def _service(db: str | None) -> Collections:
-    return Collections(make_engine(db))
+    return Collections(EngineUnits(make_engine(db)))
 
 
 @collections_app.command()

@@ -12,14 +12,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine
-
 from openice.collections.repository import CaseRepository
 from openice.collections.strategy import STAGES, Strategy, contact, distribute
 from openice.errors import Conflict, ValidationError
 from openice.money import format_money
+from openice.servicing.repository import servicing_unit
 from openice.storage.days import from_day, opt_date, to_day
-from openice.storage.uow import Store
+from openice.storage.uow import UnitsOfWork
 from openice.tenancy import Principal
 
 
@@ -78,8 +77,8 @@ def _agent(name: str, field: str) -> str:
 
 
 class Collections:
-    def __init__(self, engine: Engine, strategy: Strategy | None = None) -> None:
-        self.store = Store(engine)
+    def __init__(self, units: UnitsOfWork, strategy: Strategy | None = None) -> None:
+        self.units = units
         self.strategy = strategy or Strategy()
 
     def queue(
@@ -89,13 +88,13 @@ class Collections:
         _stage(stage)
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             today = to_day(uow.calendar.business_date)
             rows = CaseRepository(uow.conn, caller).queue(today, stage, assignee, limit)
         return [case_view(r) for r in rows]
 
     def summary(self, caller: Principal) -> list[dict[str, Any]]:
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             today = to_day(uow.calendar.business_date)
             rows = CaseRepository(uow.conn, caller).summary(today)
         return [
@@ -116,7 +115,7 @@ class Collections:
         per stage, cases opened and escalated into it, and cases closed by how they ended."""
         if last < first:
             raise ValidationError(f"{last} is before {first}", field="to")
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             agents, flows = CaseRepository(uow.conn, caller).performance(to_day(first), to_day(last))
         per_agent = [
             {
@@ -141,7 +140,7 @@ class Collections:
         return {"from": first, "to": last, "agents": per_agent, "stages": per_stage, "closed": closed}
 
     def case(self, caller: Principal, case_id: int) -> dict[str, Any]:
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             return _with_history(CaseRepository(uow.conn, caller), case_id)
 
     def record_contact(
@@ -158,7 +157,7 @@ class Collections:
         """Log a contact attempt on an open case; a promise holds the case out of the queue until the day after
         its date, when end of day judges it. A promise is for what is overdue, at most: the rest is not owed yet."""
         agent = _agent(agent, "agent")
-        with self.store.begin() as uow:
+        with servicing_unit(self.units) as uow:
             today = uow.calendar.require_open()
             cases = CaseRepository(uow.conn, caller)
             row = cases.get(case_id, for_update=True)
@@ -210,7 +209,7 @@ class Collections:
         if len(set(names)) != len(names):
             raise ValidationError("an agent is named twice", field="agents")
         _stage(stage)
-        with self.store.begin() as uow:
+        with servicing_unit(self.units) as uow:
             today = uow.calendar.require_open()
             cases = CaseRepository(uow.conn, caller)
             assignment = distribute(cases.unassigned(stage), cases.open_load(names))

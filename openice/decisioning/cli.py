@@ -14,6 +14,7 @@ from rich.console import Console
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import database_url, make_engine
+from openice.storage.uow import EngineUnits
 
 if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when a command runs
     from openice.decisioning.service import Decisioning
@@ -58,7 +59,7 @@ def _decisioning(db: str | None, model: Path | None, policy: Path | None = None)
         scorer = Scorer.load(model)
     engine, vault = make_engine(database_url(db)), PiiVault.from_env()
     bind_pii_key(engine, vault)
-    return Decisioning(engine, scorer, vault, Policy.load(policy) if policy else None)
+    return Decisioning(EngineUnits(engine), scorer, vault, Policy.load(policy) if policy else None)
 
 
 @decision_app.command()
@@ -132,7 +133,7 @@ def _matching(db: str | None) -> Matching:
 
     engine, vault = make_engine(database_url(db)), PiiVault.from_env()
     bind_pii_key(engine, vault)
-    return Matching(engine, vault)
+    return Matching(EngineUnits(engine), vault)
 
 
 @match_app.command()

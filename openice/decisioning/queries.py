@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from openice.servicing.products import LoanProduct
+from openice.servicing.repository import parse_product
 from openice.storage import decisioning_tables, direct, servicing_tables
-from openice.storage.uow import parse_product
 from openice.tenancy import Page, PageRequest, Scope
 
 _lines = decisioning_tables.credit_lines

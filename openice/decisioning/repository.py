@@ -16,6 +16,7 @@ from openice.errors import Conflict, NotFound, Unavailable, ValidationError
 from openice.storage import decisioning_tables, direct
 
 IDENTIFIER_COLUMNS = ("national_id_hash", "mobile_hash", "device_hash")
+BLACKLIST_KINDS = ("national_id", "mobile", "device")
 
 
 def _others(column: str) -> Any:
@@ -51,8 +52,9 @@ _FACTS = select(
 _BORROWER = select(decisioning_tables.borrowers).where(decisioning_tables.borrowers.c.id == bindparam("borrower_id"))
 _DECISION = select(decisioning_tables.decisions).where(decisioning_tables.decisions.c.id == bindparam("decision_id"))
 _LINE = select(decisioning_tables.credit_lines).where(decisioning_tables.credit_lines.c.id == bindparam("line_id"))
+# One parameter per kind, not an expanding IN list: that would need SQLAlchemy at run time (`direct`'s slow path).
 _LISTED = select(decisioning_tables.blacklist.c.kind, decisioning_tables.blacklist.c.value_hash).where(
-    decisioning_tables.blacklist.c.value_hash.in_(bindparam("hashes", expanding=True))
+    decisioning_tables.blacklist.c.value_hash.in_([bindparam(kind) for kind in BLACKLIST_KINDS])
 )
 _L = decisioning_tables.credit_lines.c
 _RESERVE_LINE = (
@@ -168,8 +170,8 @@ class BlacklistRepository:
             )
 
     def hits(self, hashes: dict[str, str]) -> tuple[str, ...]:
-        """The kinds (national_id, mobile, device) whose hash is listed."""
-        rows = direct.execute(self.conn, _LISTED, {"hashes": list(hashes.values())})
+        """The kinds (`BLACKLIST_KINDS`, each with its hash in `hashes`) whose hash is listed."""
+        rows = direct.execute(self.conn, _LISTED, hashes)
         listed = {(r.kind, r.value_hash) for r in rows}
         return tuple(kind for kind, h in hashes.items() if (kind, h) in listed)
 

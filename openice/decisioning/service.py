@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.assess import assess
@@ -29,6 +29,7 @@ from openice.decisioning.identity import age_on, check_mobile, check_resident_id
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import Policy
 from openice.decisioning.repository import (
+    BLACKLIST_KINDS,
     ApplicationRepository,
     BlacklistRepository,
     BorrowerRepository,
@@ -39,29 +40,30 @@ from openice.decisioning.repository import (
 from openice.decisioning.scorer_protocol import ScorerLike
 from openice.decisioning.synthetic import reference_matrix
 from openice.errors import Conflict, ValidationError
+from openice.servicing.repository import ServicingUnit
 from openice.storage.days import from_day, to_day
-from openice.storage.uow import Store, UnitOfWork
+from openice.storage.uow import UnitsOfWork
 
 DAY_SECONDS = 86_400
-BLACKLIST_KINDS = ("national_id", "mobile", "device")
 
 
 class DecisionUnit:
-    """A unit of work with the decisioning repositories beside the core ones."""
+    """A unit of work with the decisioning repositories beside servicing's (`core`: products, the calendar)."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
-        self.core = uow
-        self.borrowers = BorrowerRepository(uow.conn)
-        self.applications = ApplicationRepository(uow.conn)
-        self.decisions = DecisionRepository(uow.conn)
-        self.lines = CreditLineRepository(uow.conn)
-        self.blacklist = BlacklistRepository(uow.conn)
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.core = ServicingUnit(conn)
+        self.borrowers = BorrowerRepository(conn)
+        self.applications = ApplicationRepository(conn)
+        self.decisions = DecisionRepository(conn)
+        self.lines = CreditLineRepository(conn)
+        self.blacklist = BlacklistRepository(conn)
 
 
 @contextmanager
-def decision_unit(store: Store, readonly: bool = False, savepoint: bool = True) -> Iterator[DecisionUnit]:
-    with store.begin(readonly=readonly, savepoint=savepoint) as uow:
-        yield DecisionUnit(uow)
+def decision_unit(units: UnitsOfWork, readonly: bool = False, savepoint: bool = True) -> Iterator[DecisionUnit]:
+    with units.begin(readonly=readonly, savepoint=savepoint) as conn:
+        yield DecisionUnit(conn)
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,14 @@ class Decisioning:
 
     def __init__(
         self,
-        engine: Engine,
+        units: UnitsOfWork,
         scorer: ScorerLike | None,
         vault: PiiVault,
         policy: Policy | None = None,
         anomaly: AnomalyModel | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = Store(engine)
+        self.units = units
         self.scorer = scorer
         self.vault = vault
         self.policy = policy or Policy()
@@ -109,7 +111,7 @@ class Decisioning:
     def register(self, data: dict[str, Any] | Registration) -> dict[str, Any]:
         """Store a borrower's identity encrypted; the same ID under the same name returns the earlier record."""
         reg = data if isinstance(data, Registration) else parse(Registration, data)
-        with decision_unit(self.store) as unit:
+        with decision_unit(self.units) as unit:
             today = unit.core.calendar.business_date
             national_id = normalise_id(reg.national_id)
             check_resident_id(national_id, reg.date_of_birth, today)
@@ -150,7 +152,7 @@ class Decisioning:
         if kind not in BLACKLIST_KINDS:
             raise ValidationError(f"must be one of {list(BLACKLIST_KINDS)}", field="kind")
         value = {"national_id": normalise_id, "mobile": check_mobile}.get(kind, str.strip)(value)
-        with decision_unit(self.store) as unit:
+        with decision_unit(self.units) as unit:
             unit.blacklist.add(
                 kind, self.vault.keyed_hash(kind, value), reason, to_day(unit.core.calendar.business_date)
             )
@@ -159,7 +161,7 @@ class Decisioning:
         """Assess an application and store the decision (and the line, when approved) in one transaction."""
         app = data if isinstance(data, ApplicationInput) else parse(ApplicationInput, data)
         now = int(self.clock())
-        with decision_unit(self.store, savepoint=False) as unit:  # its callers stop at any error in it
+        with decision_unit(self.units, savepoint=False) as unit:  # its callers stop at any error in it
             today = unit.core.calendar.business_date
             borrower = unit.borrowers.get(borrower_id)
             product = unit.core.products.get(app.product_code)
@@ -265,7 +267,7 @@ class Decisioning:
 
     def decision(self, decision_id: str) -> dict[str, Any]:
         """The stored record, as written: inputs, hashes, rules fired, reasons and result."""
-        with decision_unit(self.store, readonly=True) as unit:
+        with decision_unit(self.units, readonly=True) as unit:
             row = unit.decisions.get(decision_id)
         record = dict(row._mapping)
         for name in ("inputs", "policy", "rules_fired", "reasons", "result"):
@@ -289,7 +291,7 @@ class Decisioning:
         inputs = AssessmentInput.from_json(record["inputs"])
         if inputs.input_hash != record["input_hash"]:
             raise Conflict("stored inputs do not match their hash: the record was altered", field="input_hash")
-        with decision_unit(self.store, readonly=True) as unit:
+        with decision_unit(self.units, readonly=True) as unit:
             product = unit.core.products.get(inputs.application["product_code"])
         again = json.loads(
             dumps(assess(inputs, product, self.model, Policy.from_json(record["policy"]), self.anomaly).to_json())

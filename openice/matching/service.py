@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from openice.clock import now_iso
@@ -46,9 +46,10 @@ from openice.matching.repository import (
 )
 from openice.matching.router import Candidate, Ranking, Router
 from openice.servicing.products import PPM, LoanProduct
+from openice.servicing.repository import unknown_product
 from openice.servicing.service import Servicing
 from openice.storage.days import from_day, to_day
-from openice.storage.uow import Joined, Store, unknown_product
+from openice.storage.uow import JoinedUnits, UnitsOfWork
 from openice.tenancy import Principal
 
 ORIGINATION_ATTEMPTS = 50
@@ -75,9 +76,8 @@ class AutoAccept:
 
 
 class MatchUnit(DecisionUnit):
-    def __init__(self, uow: Any) -> None:
-        super().__init__(uow)
-        conn = uow.conn
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
         self.institutions = InstitutionRepository(conn)
         self.quotas = QuotaRepository(conn)
         self.drawdowns = DrawdownRepository(conn)
@@ -113,15 +113,15 @@ class _Walk:
 
 
 class Matching:
-    def __init__(self, engine: Engine, vault: PiiVault, gateway: InstitutionGateway | None = None) -> None:
-        self.store = Store(engine)
+    def __init__(self, units: UnitsOfWork, vault: PiiVault, gateway: InstitutionGateway | None = None) -> None:
+        self.units = units
         self.vault = vault
         self.gateway = gateway or AutoAccept()
 
     @contextmanager
     def _unit(self, readonly: bool = False, savepoint: bool = True) -> Iterator[MatchUnit]:
-        with self.store.begin(readonly=readonly, savepoint=savepoint) as uow:
-            yield MatchUnit(uow)
+        with self.units.begin(readonly=readonly, savepoint=savepoint) as conn:
+            yield MatchUnit(conn)
 
     def register_institutions(self, institutions: Sequence[Institution]) -> None:
         with self._unit() as unit:
@@ -470,7 +470,7 @@ class Matching:
         """Book the loan in servicing, in a savepoint of `unit`: a quota found full afterwards undoes it. On SQLite
         servicing numbers loans max(id) + 1, which a concurrent origination elsewhere could take first; the loser
         rolls back its savepoint and retries (the same idempotency key makes that safe)."""
-        servicing = Servicing(Joined(unit.core.conn))
+        servicing = Servicing(JoinedUnits(unit.conn))
         for attempt in range(ORIGINATION_ATTEMPTS):
             try:
                 return servicing.originate(

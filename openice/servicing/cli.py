@@ -20,6 +20,7 @@ from openice.servicing.products import LoanProduct, PrepaymentMode, RepaymentMet
 from openice.servicing.schedule import build_schedule
 from openice.servicing.service import Servicing
 from openice.storage.engine import database_url, make_engine, migrate
+from openice.storage.uow import EngineUnits
 
 console = Console()
 
@@ -114,7 +115,7 @@ DbOption = Annotated[
 
 
 def _service(db: str | None) -> Servicing:
-    return Servicing(make_engine(db))
+    return Servicing(EngineUnits(make_engine(db)))
 
 
 def init(
@@ -127,7 +128,7 @@ def init(
         start = parse_date(business_date, "date") if business_date else None
         engine = make_engine(db)
         migrate(engine, start)
-        service = Servicing(engine)
+        service = Servicing(EngineUnits(engine))
         if with_products:
             existing = {p.code for p in service.products()}
             for product in demo_products():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from openice.servicing.loan import LoanAccount
-from openice.storage.uow import LoanRepository
+from openice.servicing.repository import LoanRepository
 from openice.tenancy import Page, PageRequest, Scope
 
 

@@ -12,17 +12,16 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
-
 from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import from_minor
 from openice.servicing import ledger
 from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, apply_transaction, replay
 from openice.servicing.products import PPM, LoanProduct, PrepaymentMode
+from openice.servicing.repository import ServicingUnit, servicing_unit
 from openice.storage.days import from_day
-from openice.storage.uow import Store, UnitOfWork
+from openice.storage.uow import UnitsOfWork
 
-Work = Callable[[UnitOfWork], dict[str, Any]]
+Work = Callable[[ServicingUnit], dict[str, Any]]
 Booked = Callable[[str, dict[str, Any]], None]
 
 
@@ -54,11 +53,10 @@ def _positive_int(value: Any, field: str) -> int:
 
 
 class Servicing:
-    def __init__(self, engine: Engine, booked: Booked | None = None) -> None:
+    def __init__(self, units: UnitsOfWork, booked: Booked | None = None) -> None:
         """`booked(operation, result)` runs inside the unit of work of each money call that books, never on an
         idempotent replay: what a caller records about the booking (the API's audit row) commits with it, once."""
-        self.engine = engine
-        self.store = Store(engine)
+        self.units = units
         self.booked = booked
 
     # ---- plumbing --------------------------------------------------------------------------
@@ -68,7 +66,7 @@ class Servicing:
         # The key is claimed first, in the call's own unit (`openice.idempotency`): a concurrent duplicate waits on
         # the claim until this call commits, then replays its result. A call without a loan keeps a savepoint, since
         # its caller may go on after it fails (matching retries an origination whose loan number was taken).
-        with self.store.begin(savepoint=loan_id is None) as uow:
+        with servicing_unit(self.units, savepoint=loan_id is None) as uow:
             stored = uow.idempotency.claim(key, operation, payload)
             if stored is not None:
                 return stored
@@ -83,15 +81,15 @@ class Servicing:
     # ---- products ----------------------------------------------------------------------------
     def create_product(self, product: LoanProduct) -> None:
         """Products are immutable once created: a changed product is a new code, so loans keep their terms."""
-        with self.store.begin() as uow:
+        with servicing_unit(self.units) as uow:
             uow.products.add(product)
 
     def products(self) -> list[LoanProduct]:
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             return uow.products.list()
 
     def business_date(self) -> date:
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             return uow.calendar.business_date
 
     # ---- origination -------------------------------------------------------------------------
@@ -129,7 +127,7 @@ class Servicing:
             **({"funder_rate": str(funder_rate)} if funder_rate is not None else {}),
         )
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: ServicingUnit) -> dict[str, Any]:
             today = uow.calendar.require_open()
             product = uow.products.get(product_code)
             loan = LoanAccount.originate(
@@ -171,7 +169,7 @@ class Servicing:
         reason = _reason(reason)
         payload = dict(loan_id=loan_id, amount=amount, value_date=str(value_date), currency=currency, reason=reason)
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: ServicingUnit) -> dict[str, Any]:
             return self._apply(uow, loan_id, "repayment", amount, value_date, None, currency, reason, may_backdate)
 
         return self._money_call("repay", idempotency_key, payload, work, loan_id)
@@ -188,7 +186,7 @@ class Servicing:
         prepayment_mode = _enum(PrepaymentMode, mode, "mode")
         payload = dict(loan_id=loan_id, amount=amount, mode=prepayment_mode.value, currency=currency)
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: ServicingUnit) -> dict[str, Any]:
             return self._apply(uow, loan_id, "prepayment", amount, None, prepayment_mode, currency)
 
         return self._money_call("prepay", idempotency_key, payload, work, loan_id)
@@ -196,7 +194,7 @@ class Servicing:
     def recover(self, loan_id: int, amount: int, idempotency_key: str | None) -> dict[str, Any]:
         amount = _positive_int(amount, "amount")
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: ServicingUnit) -> dict[str, Any]:
             return self._apply(uow, loan_id, "recovery", amount, None, None)
 
         return self._money_call("recover", idempotency_key, dict(loan_id=loan_id, amount=amount), work, loan_id)
@@ -205,14 +203,14 @@ class Servicing:
         """Write a loan off now. One that is not past due (fraud, death, a settlement) needs a reason on record."""
         reason = _reason(reason)
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: ServicingUnit) -> dict[str, Any]:
             return self._apply(uow, loan_id, "write_off", 0, None, None, reason=reason)
 
         return self._money_call("write_off", idempotency_key, dict(loan_id=loan_id, reason=reason), work, loan_id)
 
     def _apply(
         self,
-        uow: UnitOfWork,
+        uow: ServicingUnit,
         loan_id: int,
         kind: str,
         amount: int,
@@ -282,7 +280,7 @@ class Servicing:
         amount = _positive_int(amount, "amount")
         payload = dict(institution=institution, amount=amount, currency=currency)
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: ServicingUnit) -> dict[str, Any]:
             today = uow.calendar.require_open()
             owed = uow.loans.referral_receivables(institution, currency)
             total = sum(due for _, due in owed)
@@ -318,10 +316,10 @@ class Servicing:
     # ---- reversal and replay ------------------------------------------------------------------
     def reverse(self, transaction_id: int, idempotency_key: str | None) -> dict[str, Any]:
         """Undo a payment: the loan's later history is replayed in date order without it."""
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             loan_id = uow.loans.transaction(transaction_id).loan_id
 
-        def work(uow: UnitOfWork) -> dict[str, Any]:
+        def work(uow: ServicingUnit) -> dict[str, Any]:
             today = uow.calendar.require_open()
             txn = uow.loans.transaction(transaction_id)
             if txn.reversed:
@@ -340,7 +338,7 @@ class Servicing:
 
         return self._money_call("reverse", idempotency_key, dict(transaction_id=transaction_id), work, loan_id)
 
-    def _rebuild(self, uow: UnitOfWork, loan_id: int, today: date, transaction_id: int) -> LoanAccount:
+    def _rebuild(self, uow: ServicingUnit, loan_id: int, today: date, transaction_id: int) -> LoanAccount:
         """Replay the loan from origination and post the difference to the ledger as one adjustment."""
         row = uow.loans.row(loan_id)
         product = uow.products.get(row.product_code)
@@ -382,5 +380,5 @@ class Servicing:
 
     # ---- reads ----------------------------------------------------------------------------------
     def loan(self, loan_id: int) -> LoanAccount:
-        with self.store.begin(readonly=True) as uow:
+        with servicing_unit(self.units, readonly=True) as uow:
             return uow.loans.get(loan_id)

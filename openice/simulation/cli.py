@@ -17,6 +17,7 @@ from rich.table import Table
 
 from openice.errors import OpeniceError
 from openice.money import fmt
+from openice.storage.uow import EngineUnits
 
 if TYPE_CHECKING:  # the scenario pulls in the models; load it only when a command runs
     from openice.simulation.scenario import Scenario
@@ -104,7 +105,7 @@ def _serve(db: str, port: int, pii_key: str) -> None:
     from openice.decisioning.pii import ENV_KEY
 
     os.environ[ENV_KEY] = pii_key  # the workers read it from the environment
-    key = ApiKeys(_engine(db)).create("operator", "platform", "demo")
+    key = ApiKeys(EngineUnits(_engine(db))).create("operator", "platform", "demo")
     console.print(
         f"\nserving the API on http://127.0.0.1:{port} (docs at /docs); operator key: {key['secret']}\n"
         "press Ctrl+C to stop"

@@ -27,6 +27,7 @@ from openice.scoring.model import TrainConfig
 from openice.scoring.train import train_package
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
+from openice.storage.uow import EngineUnits
 
 PRODUCTS = ("CASH-EI", "CASH-EP")
 AVERAGE_DRAWDOWN = 1_200_000  # fen: what a simulated borrower draws on average, to size quotas with the arrivals
@@ -142,7 +143,8 @@ def build_platform(
 
     Decisions read a clock that follows the business date, so velocity rules count per simulated day.
     """
-    servicing = Servicing(engine)
+    units = EngineUnits(engine)
+    servicing = Servicing(units)
     existing = {p.code for p in servicing.products()}
     for product in demo_products():
         if product.code not in existing:
@@ -153,7 +155,7 @@ def build_platform(
     def business_clock() -> float:
         return (servicing.business_date().toordinal() - 719_163) * 86_400.0  # seconds since 1970 at midnight
 
-    decisioning = Decisioning(engine, scorer, vault, policy or Policy(), clock=business_clock)
-    matching = Matching(engine, vault)
+    decisioning = Decisioning(units, scorer, vault, policy or Policy(), clock=business_clock)
+    matching = Matching(units, vault)
     matching.register_institutions(institutions)
     return Platform(engine, servicing, decisioning, matching, institutions)

@@ -23,7 +23,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Float, Numeric, exc
+from sqlalchemy import Connection, Float, Numeric, exc
 from sqlalchemy.sql.elements import ClauseElement
 
 FLOAT8, NUMERIC = 701, 1700  # PostgreSQL's type oids of double precision and numeric
@@ -146,52 +146,51 @@ def _bound(plan: _Plan, given: dict[str, Any]) -> dict[str, Any]:
 
 
 def execute(
-    conn: Any, statement: ClauseElement, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None
+    conn: Connection, statement: ClauseElement, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None
 ) -> Any:
     """`conn.execute(statement, params)`, on the driver's cursor where that gives the same result."""
-    base = getattr(conn, "conn", conn)  # a `Joined` hands its connection's work to that connection
     # Outside a transaction SQLAlchemy would begin one itself (and commit it on `commit`): leave that to it.
-    if base.dialect.name != "postgresql" or not base.in_transaction():
-        return base.execute(statement, params)
+    if conn.dialect.name != "postgresql" or not conn.in_transaction():
+        return conn.execute(statement, params)
     rows: Sequence[dict[str, Any]] | None
     if params is None or isinstance(params, dict):
         rows, first = None, params or {}
     else:
         rows, first = params, (params[0] if params else {})
     many = rows is not None
-    plan = _plan(statement, tuple(sorted(first)), base.dialect)
+    plan = _plan(statement, tuple(sorted(first)), conn.dialect)
     if plan is None or (many and plan.row is not None):
-        return base.execute(statement, params)
+        return conn.execute(statement, params)
     sql, row = plan.sql, plan.row
     args: Any = [_bound(plan, p) for p in rows] if rows is not None else _bound(plan, first)
     if many and plan.values is not None and 0 < len(args) <= MANY_VALUES_ROWS:
         sql, many = _many_values(plan.sql, plan.values, len(args)), False
         args = {f"{name}__{i}": value for i, one in enumerate(args) for name, value in one.items()}
-    pooled = base.connection
-    dbapi = pooled.dbapi_connection
+    pooled = conn.connection
+    dbapi: Any = pooled.dbapi_connection  # set while the connection is checked out
     # One cursor per driver connection, reused by every statement on it, in the pool's per-connection `info`: a
     # connection serves one request at a time and each statement reads its rows before the next one runs.
     cursor = pooled.info.get("openice_cursor")
     if cursor is None or cursor.closed or cursor.connection is not dbapi:
         cursor = pooled.info["openice_cursor"] = dbapi.cursor()
-    for listener in base.dispatch.before_cursor_execute:
-        listener(base, cursor, sql, args, None, many)
+    for listener in conn.dispatch.before_cursor_execute:
+        listener(conn, cursor, sql, args, None, many)
     try:
         if many:
             cursor.executemany(sql, args)
         else:
             cursor.execute(sql, args)
         return DirectResult([row(values) for values in cursor.fetchall()] if row else [], cursor.rowcount)
-    except base.dialect.loaded_dbapi.Error as error:
-        invalidated = base.dialect.is_disconnect(error, dbapi, cursor)
+    except conn.dialect.loaded_dbapi.Error as error:
+        invalidated = conn.dialect.is_disconnect(error, dbapi, cursor)
         if invalidated:
-            base.invalidate(error)
+            conn.invalidate(error)
         raise exc.DBAPIError.instance(
             sql,
             args,
             error,
-            base.dialect.loaded_dbapi.Error,
+            conn.dialect.loaded_dbapi.Error,
             connection_invalidated=invalidated,
-            dialect=base.dialect,
+            dialect=conn.dialect,
             ismulti=many,
         ) from error

@@ -33,6 +33,7 @@ from openice.close_of_day import run_until
 from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 from tests.conftest import START, pg_schema_engine
 
 FLAT = LoanProduct(
@@ -87,7 +88,7 @@ def with_decisioning(source: Engine) -> dict[str, pa.Table]:
 
 
 def seeded(engine: Engine) -> Servicing:
-    servicing = Servicing(engine)
+    servicing = Servicing(EngineUnits(engine))
     for product in demo_products():
         servicing.create_product(product)
     return servicing

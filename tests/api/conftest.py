@@ -17,6 +17,7 @@ from openice.api.settings import Settings
 from openice.close_of_day import run_until
 from openice.matching.institutions import CreditBox
 from openice.servicing.service import Servicing
+from openice.storage.uow import EngineUnits
 from tests.decisioning.helpers import VAULT, StubScorer, anomaly_model, good_application, person
 from tests.matching.test_boxes import institution
 
@@ -52,7 +53,7 @@ def build_world(engine: Engine) -> World:
     """Institution A funds up to 15,000.00, B above it; borrower 1 draws from A, borrower 2 from B."""
     app = make_app(engine, rate_limit_per_second=10_000, rate_limit_burst=10_000)
     client = TestClient(app)
-    keys = ApiKeys(engine)
+    keys = ApiKeys(EngineUnits(engine))
     world = World(client, engine, keys={"operator": keys.create("operator", "platform")["secret"]})
     box = dict(max_pd=0.2)
     for code, low, high in (("INST-A", 0, 1_500_000), ("INST-B", 1_500_001, 10**9)):

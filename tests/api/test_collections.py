@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from openice.api.keys import ApiKeys
 from openice.storage import api_tables
+from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, bearer
 
 PROMISE = {
@@ -97,7 +98,7 @@ def test_bad_contacts_name_the_field(world: World) -> None:
 def test_an_institution_works_only_its_own_loans_cases(world: World) -> None:
     world.first_due()
     mine, theirs = (cases_by_loan(world)[world.ids[k]["loan"]]["id"] for k in (1, 2))
-    desk = ApiKeys(world.engine).create("collections", "INST-A")["secret"]
+    desk = ApiKeys(EngineUnits(world.engine)).create("collections", "INST-A")["secret"]
     for headers in (world.as_("INST-A"), bearer(desk)):
         queue = world.client.get("/v1/collections/queue", headers=headers).json()["items"]
         assert [c["id"] for c in queue] == [mine]

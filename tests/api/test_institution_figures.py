@@ -8,12 +8,13 @@ from sqlalchemy import select
 from openice.matching.repository import MatchingRunRepository
 from openice.servicing.service import Servicing
 from openice.storage import api_tables
+from openice.storage.uow import EngineUnits
 from tests.api.conftest import World
 
 
 def test_an_operator_records_an_institutions_referral_payment(world: World) -> None:
     """CASH-EI's referral fee is 30 bp: INST-A owes 30.00 on borrower 1's 10,000.00 and 6.00 on a 2,000.00 loan."""
-    Servicing(world.engine).originate(
+    Servicing(EngineUnits(world.engine)).originate(
         product_code="CASH-EI",
         principal=200_000,
         tenor=12,

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from openice.api.keys import ApiKeys
 from openice.storage import servicing_tables
+from openice.storage.uow import EngineUnits
 from tests.api.conftest import World
 from tests.api.test_collections import cases_by_loan
 from tests.decisioning.helpers import good_application, person
@@ -252,7 +253,7 @@ def test_a_borrower_cannot_read_or_move_another_borrowers_things(world: World, f
 
 
 def test_a_collections_agent_of_one_institution_sees_only_its_loans(world: World, foreign: dict[str, Any]) -> None:
-    world.keys["desk-A"] = ApiKeys(world.engine).create("collections", "INST-A")["secret"]
+    world.keys["desk-A"] = ApiKeys(EngineUnits(world.engine)).create("collections", "INST-A")["secret"]
     assert [x["id"] for x in world.call("desk-A", "GET", "/v1/loans").json()["items"]] == [world.ids[1]["loan"]]
     assert world.call("desk-A", "GET", f"/v1/borrowers/{world.ids[2]['borrower']}").status_code == 404
     seen = probe(world, "desk-A", foreign)

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from openice.matching.institutions import CreditBox
 from openice.storage import api_tables, decisioning_tables
+from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, make_app
 from tests.decisioning.helpers import good_application
 from tests.matching.test_boxes import institution
@@ -24,7 +25,7 @@ def manual_world(world: World) -> tuple[str, str]:
     )
     from openice.api.keys import ApiKeys
 
-    world.keys["INST-M"] = ApiKeys(world.engine).create("institution", "INST-M")["secret"]
+    world.keys["INST-M"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-M")["secret"]
     bid = world.ids[1]["borrower"]
     decision = world.call(
         "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-m", json=good_application()

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from openice.api.keys import ApiKeys
 from openice.storage import api_tables, collections_tables, decisioning_tables, idempotency_tables
+from openice.storage.uow import EngineUnits
 from openice.tenancy import Scope
 from tests.api.conftest import World, bearer
 from tests.api.test_collections import PROMISE, cases_by_loan
@@ -179,7 +180,7 @@ def test_an_institution_key_reads_cases_but_does_not_work_them(world: World) -> 
 def test_an_institutions_collections_desk_assigns_only_its_own_cases(world: World) -> None:
     world.first_due()
     mine, theirs = (cases_by_loan(world)[world.ids[k]["loan"]]["id"] for k in (1, 2))
-    desk = bearer(ApiKeys(world.engine).create("collections", "INST-A")["secret"])
+    desk = bearer(ApiKeys(EngineUnits(world.engine)).create("collections", "INST-A")["secret"])
     assigned = world.client.post(
         "/v1/collections/assignments", json={"agents": ["ann", "bob"]}, headers={**desk, "Idempotency-Key": "desk-a"}
     )

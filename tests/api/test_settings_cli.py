@@ -12,6 +12,7 @@ from openice.api.settings import Settings
 from openice.cli import app
 from openice.errors import ValidationError
 from openice.storage.engine import make_engine
+from openice.storage.uow import EngineUnits
 
 
 def test_toml_then_environment_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,7 +48,7 @@ def test_api_key_create_prints_the_secret_once_and_stores_its_hash(tmp_path: Pat
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     engine = make_engine(url)
-    principal = ApiKeys(engine).authenticate(secret)
+    principal = ApiKeys(EngineUnits(engine)).authenticate(secret)
     assert principal is not None and principal.role == "operator" and principal.tenant == "platform"
     with engine.connect() as conn:
         assert secret not in str(list(conn.exec_driver_sql("SELECT * FROM api_keys")))

@@ -14,6 +14,7 @@ from openice.close_of_day import run_until
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 from tests.conftest import START
 
 
@@ -22,7 +23,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     engine = make_engine(url)
     migrate(engine, START)
-    servicing = Servicing(engine)
+    servicing = Servicing(EngineUnits(engine))
     for product in demo_products():
         servicing.create_product(product)
     for i, funder in enumerate(("bank-a", "bank-b")):

@@ -17,6 +17,7 @@ from openice.servicing import ledger
 from openice.servicing.service import Servicing
 from openice.storage import collections_tables, servicing_tables
 from openice.storage.days import from_day
+from openice.storage.uow import EngineUnits
 from openice.tenancy import collections_desk
 
 DUE = date(2026, 2, 15)
@@ -44,7 +45,7 @@ def kinds(collections: Collections, case_id: int) -> list[str]:
 
 def test_a_case_follows_an_unpaid_loan_from_its_due_date_to_recovery(servicing: Servicing, engine: Engine) -> None:
     [loan_id] = originate(servicing)
-    collections = Collections(engine)
+    collections = Collections(EngineUnits(engine))
     run_until(engine, DUE)
     assert collections.queue(DESK) == []  # due today, not yet overdue
     run_until(engine, date(2026, 2, 16))  # closing the due date: unpaid, so one day past due
@@ -102,7 +103,7 @@ def test_a_case_follows_an_unpaid_loan_from_its_due_date_to_recovery(servicing: 
 
 def test_a_kept_promise_and_a_repaid_loan_close_the_case(servicing: Servicing, engine: Engine) -> None:
     [loan_id] = originate(servicing)
-    collections = Collections(engine)
+    collections = Collections(EngineUnits(engine))
     run_until(engine, date(2026, 2, 16))
     [case] = collections.queue(DESK)
     promised = servicing.loan(loan_id).total_due()
@@ -136,7 +137,7 @@ def test_a_kept_promise_and_a_repaid_loan_close_the_case(servicing: Servicing, e
 
 def test_a_promise_paid_short_is_broken_and_the_case_returns_to_the_queue(servicing: Servicing, engine: Engine) -> None:
     [loan_id] = originate(servicing)
-    collections = Collections(engine)
+    collections = Collections(EngineUnits(engine))
     run_until(engine, date(2026, 2, 16))
     [case] = collections.queue(DESK)
     collections.record_contact(
@@ -186,7 +187,7 @@ def test_a_bad_contact_names_its_field_and_changes_nothing(
     servicing: Servicing, engine: Engine, kwargs: dict, field: str
 ) -> None:
     originate(servicing)
-    collections = Collections(engine)
+    collections = Collections(EngineUnits(engine))
     run_until(engine, date(2026, 2, 16))
     [case] = collections.queue(DESK)
     with engine.connect() as conn:
@@ -204,7 +205,7 @@ def test_a_bad_contact_names_its_field_and_changes_nothing(
 def test_an_institution_sees_only_the_cases_of_loans_it_funded(servicing: Servicing, engine: Engine) -> None:
     originate(servicing, 2, "bank-a")
     [other] = originate(servicing, 1, "bank-b")
-    collections = Collections(engine)
+    collections = Collections(EngineUnits(engine))
     run_until(engine, date(2026, 2, 16))
     mine = collections.queue(BANK_B)
     assert [q["loan_id"] for q in mine] == [other]
@@ -220,7 +221,7 @@ def test_an_institution_sees_only_the_cases_of_loans_it_funded(servicing: Servic
 
 def test_assignment_spreads_cases_and_large_balances(servicing: Servicing, engine: Engine) -> None:
     originate(servicing, 5)
-    collections = Collections(engine)
+    collections = Collections(EngineUnits(engine))
     run_until(engine, date(2026, 2, 16))
     assert collections.assign(DESK, ["ann", "bob"]) == {"ann": 3, "bob": 2}
     assert collections.assign(DESK, ["ann", "bob", "cy"]) == {"ann": 0, "bob": 0, "cy": 0}  # nothing left unassigned
@@ -249,7 +250,7 @@ def test_a_strategy_needs_every_stage_and_sane_cadences() -> None:
 
 def test_performance_credits_each_promise_to_the_agent_who_took_it(servicing: Servicing, engine: Engine) -> None:
     first, second, third = originate(servicing, 3)
-    collections = Collections(engine)
+    collections = Collections(EngineUnits(engine))
     run_until(engine, date(2026, 2, 16))
     case = {q["loan_id"]: q["id"] for q in collections.queue(DESK)}
     full = servicing.loan(first).total_due()

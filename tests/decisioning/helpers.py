@@ -14,6 +14,7 @@ from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.service import Decisioning
 from openice.decisioning.synthetic import application, reference_matrix, registration
+from openice.storage.uow import EngineUnits
 
 GRADES = (("A", 0.02), ("B", 0.05), ("C", 0.10), ("D", 0.15), ("E", 0.25), ("F", 0.40), ("G", 1.0))
 VAULT = PiiVault(bytes(range(32)))
@@ -53,7 +54,7 @@ def anomaly_model() -> AnomalyModel:
 
 def make_decisioning(engine: Engine, clock: Any = None, **kwargs: Any) -> Decisioning:
     extra = {"clock": clock} if clock else {}
-    return Decisioning(engine, StubScorer(), VAULT, anomaly=anomaly_model(), **extra, **kwargs)
+    return Decisioning(EngineUnits(engine), StubScorer(), VAULT, anomaly=anomaly_model(), **extra, **kwargs)
 
 
 def good_application(**changes: Any) -> dict[str, Any]:

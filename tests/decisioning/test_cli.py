@@ -9,6 +9,7 @@ from openice.decisioning.pii import ENV_KEY
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 from tests.conftest import START
 from tests.decisioning.helpers import good_application, person
 
@@ -19,7 +20,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     engine = make_engine(url)
     migrate(engine, START)
     for product in demo_products():
-        Servicing(engine).create_product(product)
+        Servicing(EngineUnits(engine)).create_product(product)
     engine.dispose()
     monkeypatch.setenv("OPENICE_DB", url)
     monkeypatch.setenv(ENV_KEY, CliRunner().invoke(app, ["decision", "keygen"]).output.strip())

@@ -12,6 +12,7 @@ from openice.decisioning.repository import bind_pii_key
 from openice.errors import Unavailable, ValidationError
 from openice.storage import decisioning_tables
 from openice.storage.engine import make_engine, migrate
+from openice.storage.uow import EngineUnits
 from tests.decisioning.helpers import StubScorer, anomaly_model, make_decisioning, person
 
 
@@ -89,7 +90,7 @@ def test_a_request_needing_the_key_without_one_is_503(engine: Engine, monkeypatc
 
     monkeypatch.delenv(ENV_KEY, raising=False)
     client = TestClient(create_app(Settings(), engine=engine, scorer=StubScorer(), anomaly=anomaly_model()))
-    secret = ApiKeys(engine).create("operator", "platform")["secret"]
+    secret = ApiKeys(EngineUnits(engine)).create("operator", "platform")["secret"]
     reg = person(1)
     reg["date_of_birth"] = reg["date_of_birth"].isoformat()
     refused = client.post(

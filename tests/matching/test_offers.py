@@ -11,6 +11,7 @@ from openice.matching.institutions import CreditBox
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
 from openice.storage import decisioning_tables, servicing_tables
+from openice.storage.uow import EngineUnits
 from openice.tenancy import Principal, Role
 from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import institution
@@ -22,7 +23,7 @@ MANUAL, AUTO = (Principal(f"key-{code}", Role.INSTITUTION, code) for code in ("M
 def setup(engine: Engine, second: str = "automatic") -> Matching:
     """MANUAL has the best margin and decides by hand; AUTO (or a second manual one) is next."""
     box = CreditBox(max_pd=0.2)
-    matching = Matching(engine, VAULT)
+    matching = Matching(EngineUnits(engine), VAULT)
     matching.register_institutions(
         [
             institution("MANUAL", credit_box=box, rate="0.05", acceptance="manual", offer_ttl_seconds=600),

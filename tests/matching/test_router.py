@@ -10,6 +10,7 @@ from openice.matching.router import Ranking, Router
 from openice.matching.service import Matching, product_fees
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
+from openice.storage.uow import EngineUnits
 from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import BASE, institution
 
@@ -58,7 +59,7 @@ def test_batch_run_stores_prices_for_routing(engine: Engine, servicing: Servicin
         }
     )
     quota = int(frame["amount"].sum() / 3)
-    matching = Matching(engine, VAULT)
+    matching = Matching(EngineUnits(engine), VAULT)
     matching.register_institutions(
         [
             institution(

@@ -14,6 +14,7 @@ from openice.matching.institutions import CreditBox
 from openice.matching.service import Matching
 from openice.servicing.service import Servicing
 from openice.storage import decisioning_tables, servicing_tables
+from openice.storage.uow import EngineUnits
 from tests.decisioning.helpers import VAULT, good_application, make_decisioning, person
 from tests.matching.test_boxes import institution
 
@@ -59,7 +60,7 @@ def lenders(quota: int = 10**9) -> list:
 
 def test_a_drawdown_is_funded_by_the_best_margin_and_originated(engine: Engine, servicing: Servicing) -> None:
     line = open_line(engine)
-    matching = Matching(engine, VAULT)
+    matching = Matching(EngineUnits(engine), VAULT)
     matching.register_institutions(lenders())
     result = matching.drawdown(line, 1_000_000, 12, "dd-1")
     assert result["status"] == "funded"
@@ -84,7 +85,7 @@ def test_a_drawdown_is_funded_by_the_best_margin_and_originated(engine: Engine, 
 
 def test_capital_heavy_records_its_guarantee_and_priority_ranking(engine: Engine, servicing: Servicing) -> None:
     line = open_line(engine)
-    matching = Matching(engine, VAULT)
+    matching = Matching(EngineUnits(engine), VAULT)
     matching.register_institutions(lenders())
     result = matching.drawdown(line, 1_000_000, 12, "dd-p", ranking="priority")
     assert result["institution"] == "HEAVY"  # priority 1 goes first
@@ -98,14 +99,14 @@ def test_capital_heavy_records_its_guarantee_and_priority_ranking(engine: Engine
 def test_a_declined_offer_is_rerouted_and_no_funder_is_an_outcome(engine: Engine, servicing: Servicing) -> None:
     line = open_line(engine)
     gateway = Declines("HEAVY")
-    matching = Matching(engine, VAULT, gateway)
+    matching = Matching(EngineUnits(engine), VAULT, gateway)
     matching.register_institutions(lenders())
     result = matching.drawdown(line, 1_000_000, 12, "dd-2")
     # HEAVY takes 6% of the borrower's 11%: the wider spread beats the expected loss the platform guarantees
     assert gateway.seen == ["HEAVY", "LIGHT"]
     assert result["status"] == "funded" and result["institution"] == "LIGHT"
     assert result["reasons"]["HEAVY"] == ["declined: outside appetite this week"]
-    nobody = Matching(engine, VAULT, Declines("LIGHT", "HEAVY"))
+    nobody = Matching(EngineUnits(engine), VAULT, Declines("LIGHT", "HEAVY"))
     none = nobody.drawdown(line, 1_000_000, 12, "dd-3")
     assert none["status"] == "no_funder" and none["loan_id"] is None
     with engine.connect() as conn:
@@ -124,7 +125,7 @@ def test_a_declined_offer_is_rerouted_and_no_funder_is_an_outcome(engine: Engine
 def test_quota_race_funds_exactly_what_fits(engine: Engine, servicing: Servicing) -> None:
     amount = 3_000
     line = open_line(engine)
-    matching = Matching(engine, VAULT)
+    matching = Matching(EngineUnits(engine), VAULT)
     matching.register_institutions(
         [institution("ONLY", credit_box=CreditBox(), daily_quota=100 * amount, monthly_quota=100 * amount)]
     )
@@ -165,7 +166,7 @@ class FillsQuota:
 
 def test_a_quota_filled_meanwhile_undoes_the_booking_and_moves_on(engine: Engine, servicing: Servicing) -> None:
     line = open_line(engine)
-    matching = Matching(engine, VAULT, FillsQuota(engine, "HEAVY", 1_500_000))
+    matching = Matching(EngineUnits(engine), VAULT, FillsQuota(engine, "HEAVY", 1_500_000))
     matching.register_institutions(lenders(quota=2_000_000))
     result = matching.drawdown(line, 1_000_000, 12, "dd-full")
     assert result["status"] == "funded" and result["institution"] == "LIGHT"
@@ -189,7 +190,7 @@ def test_a_quota_filled_meanwhile_undoes_the_booking_and_moves_on(engine: Engine
 
 def test_investigation_report_in_three_formats(engine: Engine, servicing: Servicing) -> None:
     line = open_line(engine, bureau={"delinquencies_24m": 1, "revolving_utilisation": 0.3, "inquiries_6m": 2})
-    matching = Matching(engine, VAULT)
+    matching = Matching(EngineUnits(engine), VAULT)
     matching.register_institutions(lenders())
     result = matching.drawdown(line, 500_000, 6, "dd-r")
     offer = result["offers"][0]
