@@ -20,4 +20,5 @@ fi
 .venv/bin/ruff check openice tests bench
 .venv/bin/ruff format --check openice tests bench
 .venv/bin/mypy  # the files and strictness per package are in pyproject.toml
+.venv/bin/lint-imports  # the layering contracts in pyproject.toml (docs/architecture.md)
 exec .venv/bin/python -m pytest -n 2 -q "$@"

@@ -40,5 +40,5 @@ def test_openice_help_imports_no_engine() -> None:
 def test_openice_version_prints_the_package_version() -> None:
     from importlib.metadata import version
 
-    out = subprocess.run([sys.executable, "-m", "openice.cli", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "openice", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"openice {version('openice')}"

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 
 from openice.clock import now_iso
+from openice.decisioning.queries import borrower_exists, institution_exists
 from openice.errors import NotFound, ValidationError
-from openice.storage import api_tables, decisioning_tables, direct
+from openice.storage import api_tables, direct
 from openice.storage.uow import UnitsOfWork
 from openice.tenancy import PLATFORM, Principal, Role
 
@@ -52,19 +53,12 @@ class ApiKeys:
         self.units = units
 
     def _check_tenant(self, conn: Any, role: Role, tenant: str) -> None:
-        exists = {
-            Role.INSTITUTION: lambda: conn.execute(
-                select(decisioning_tables.institutions.c.code).where(decisioning_tables.institutions.c.code == tenant)
-            ).first(),
-            Role.BORROWER: lambda: conn.execute(
-                select(decisioning_tables.borrowers.c.id).where(decisioning_tables.borrowers.c.id == tenant)
-            ).first(),
-        }
+        exists = {Role.INSTITUTION: institution_exists, Role.BORROWER: borrower_exists}
         if role is Role.OPERATOR and tenant != PLATFORM:
             raise ValidationError(f"an operator key's tenant is {PLATFORM!r}", field="tenant")
         if role is Role.COLLECTIONS and tenant != PLATFORM:
             role = Role.INSTITUTION  # an institution's own collections desk
-        if role in exists and not exists[role]():
+        if role in exists and not exists[role](conn, tenant):
             raise ValidationError(f"no {role.value} {tenant!r} to scope the key to", field="tenant")
 
     def create(self, role: str, tenant: str, label: str = "", created_by: str | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 
 from openice.servicing.products import LoanProduct
 from openice.servicing.repository import parse_product
@@ -56,3 +56,15 @@ def line(scope: Scope, line_id: str) -> tuple[Any, LoanProduct]:
 def lines(scope: Scope, page: PageRequest, borrower_id: str | None, status: str | None) -> Page:
     found = scope.page("credit_lines", page, borrower_id=borrower_id, status=status)
     return Page(_with_products(scope, found.items), found.last_key)
+
+
+def institution_exists(conn: Connection, code: str) -> bool:
+    """Whether an institution is onboarded, whoever asks: the platform checks it before scoping a key to it."""
+    institutions = decisioning_tables.institutions
+    return conn.execute(select(institutions.c.code).where(institutions.c.code == code)).first() is not None
+
+
+def borrower_exists(conn: Connection, borrower_id: str) -> bool:
+    """Whether a borrower is registered, whoever asks: the platform checks it before scoping a key to them."""
+    borrowers = decisioning_tables.borrowers
+    return conn.execute(select(borrowers.c.id).where(borrowers.c.id == borrower_id)).first() is not None

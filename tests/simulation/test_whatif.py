@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from openice.cli.simulation import compare
 from openice.errors import ValidationError
-from openice.simulation.cli import compare
 from openice.simulation.scenario import Scenario, apply_change
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
+from openice.cli.common import console
 from openice.errors import OpeniceError
 from openice.money import fmt
 from openice.storage.uow import EngineUnits
@@ -22,7 +22,6 @@ from openice.storage.uow import EngineUnits
 if TYPE_CHECKING:  # the scenario pulls in the models; load it only when a command runs
     from openice.simulation.scenario import Scenario
 
-console = Console()
 
 Borrowers = Annotated[int, typer.Option(help="Simulated applicants over the run")]
 Months = Annotated[int, typer.Option(help="Months of business")]
@@ -68,7 +67,7 @@ def demo(
     _print_quarters(result)
     _print_proofs(result)
     if result.collections:
-        from openice.collections.cli import summary_table
+        from openice.cli.collections import summary_table
 
         console.print(summary_table(result.collections))
     sim = result.run.result
@@ -100,8 +99,8 @@ def demo(
 
 
 def _serve(db: str, port: int, pii_key: str) -> None:
-    from openice.api.cli import serve as serve_api
     from openice.api.keys import ApiKeys
+    from openice.cli.api import serve as serve_api
     from openice.decisioning.pii import ENV_KEY
 
     os.environ[ENV_KEY] = pii_key  # the workers read it from the environment

@@ -1,16 +1,19 @@
-"""CLI of the servicing stage: schedules, loans and end of day."""
+"""Commands of the servicing stage: schedules, products, loans, money calls and end of day (which closes
+collections' day too, `openice.close_of_day`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
+from openice.cli.common import DbOption, console, fail, parse_date
+from openice.close_of_day import DayReport, run_until
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
 from openice.money import fmt, format_money, parse_rate, to_minor
@@ -21,13 +24,6 @@ from openice.servicing.schedule import build_schedule
 from openice.servicing.service import Servicing
 from openice.storage.engine import database_url, make_engine, migrate
 from openice.storage.uow import EngineUnits
-
-console = Console()
-
-
-def fail(error: OpeniceError) -> None:
-    console.print(f"[red]error[/red] {error}")
-    raise typer.Exit(2)
 
 
 def schedule(
@@ -109,11 +105,6 @@ def schedule(
     )
 
 
-DbOption = Annotated[
-    str | None, typer.Option("--db", help="Database URL (default: $OPENICE_DB or sqlite:///openice.db)")
-]
-
-
 def _service(db: str | None) -> Servicing:
     return Servicing(EngineUnits(make_engine(db)))
 
@@ -137,13 +128,6 @@ def init(
     except OpeniceError as error:
         fail(error)
     console.print(f"database ready at [bold]{database_url(db)}[/bold]; business date {service.business_date()}")
-
-
-def parse_date(text: str, field: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"{text!r} is not a date; write YYYY-MM-DD", field=field) from None
 
 
 def products(db: DbOption = None) -> None:
@@ -198,6 +182,39 @@ def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) ->
     for account in ledger.SNAPSHOT_ACCOUNTS:
         balances.add_row(account, fmt(loan.balance(account), cur))
     console.print(balances)
+
+
+def eod(
+    db: DbOption = None,
+    to: Annotated[str | None, typer.Option(help="Close days until the business date is this (default: +1)")] = None,
+) -> None:
+    """Run end of day: accrue, mark dues, days past due, late fees, payouts, write-offs, collection cases;
+    advance the date."""
+    engine = make_engine(db)
+    try:
+        current = Servicing(EngineUnits(engine)).business_date()
+        target = parse_date(to, "to") if to else current + timedelta(days=1)
+        if target < current:
+            raise ValidationError(f"{target} is before the business date {current}", field="to")
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("end of day", total=(target - current).days)
+            totals: dict[str, int] = {}
+
+            def on_day(report: DayReport) -> None:
+                for step, rows in report.rows.items():
+                    totals[step] = totals.get(step, 0) + rows
+                progress.update(task, advance=1, description=f"closed {report.day}")
+
+            run_until(engine, target, on_day)
+    except OpeniceError as error:
+        fail(error)
+    table = Table(title=f"end of day {current} .. {target - timedelta(days=1)}")
+    table.add_column("step")
+    table.add_column("loans / rows", justify="right")
+    for step, rows in totals.items():
+        table.add_row(step, f"{rows:,}")
+    console.print(table)
+    console.print(f"business date is now [bold]{target}[/bold]")
 
 
 def _money_command(db: str | None, call: Callable[[Servicing], dict[str, Any]]) -> None:
@@ -285,6 +302,7 @@ def settle_referrals(
 
 def register(app: typer.Typer) -> None:
     app.command()(schedule)
+    app.command()(eod)
     app.command()(products)
     app.command()(repay)
     app.command()(prepay)

@@ -11,6 +11,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from openice.cli.common import console
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import database_url, make_engine
@@ -20,7 +21,6 @@ if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when
     from openice.decisioning.service import Decisioning
     from openice.matching.service import Matching
 
-console = Console()
 decision_app = typer.Typer(help="Borrowers, applications and stored decisions.", no_args_is_help=True)
 match_app = typer.Typer(
     help="Institutions, drawdown routing, investigation reports, batch matching.", no_args_is_help=True

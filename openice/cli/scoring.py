@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from openice.cli.common import console
 from openice.datasets import DATASETS, load, read_labelled, read_table, split_target
 from openice.errors import OpeniceError, ValidationError
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:  # imported where used: the CLI starts without pandas
     import pandas as pd
 
 model_app = typer.Typer(help="Credit assessment: train, score, explain and monitor models.", no_args_is_help=True)
-console = Console()
 CHUNK = 100_000
 
 

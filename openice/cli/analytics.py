@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from openice.cli.common import console
 from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import database_url, make_engine
 from openice.storage.uow import EngineUnits
@@ -24,7 +25,6 @@ if TYPE_CHECKING:  # the engines (pyarrow, DuckDB, sqlglot) load when a command 
     from openice.analytics.backends import Backend
     from openice.analytics.metrics import MetricSet, Period
 
-console = Console()
 analytics_app = typer.Typer(no_args_is_help=True)
 report_app = typer.Typer(no_args_is_help=True, help="Disclosure reports as HTML, PDF and JSON.")
 analytics_app.add_typer(report_app, name="report")

@@ -6,16 +6,15 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from openice.api.keys import ApiKeys
 from openice.api.settings import Settings
+from openice.cli.common import console
 from openice.errors import OpeniceError
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from openice.tenancy import PLATFORM
 
-console = Console()
 key_app = typer.Typer(help="API keys: create (shown once), revoke.", no_args_is_help=True)
 Db = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
 

@@ -7,18 +7,17 @@ from datetime import date
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from openice.cli.common import console
+from openice.cli.servicing import DbOption, fail, parse_date
 from openice.collections.service import Collections
 from openice.errors import OpeniceError
 from openice.money import format_money, to_minor
-from openice.servicing.cli import DbOption, fail, parse_date
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
 from openice.tenancy import collections_desk
 
-console = Console()
 collections_app = typer.Typer(
     help="Overdue loans: the work queue, contacts, promises to pay, agents.", no_args_is_help=True
 )

@@ -1,0 +1,40 @@
+"""The `openice` command: one sub-command group per lifecycle stage."""
+
+from __future__ import annotations
+
+import typer
+
+from openice import __version__
+from openice.cli.analytics import analytics_app
+from openice.cli.api import register as register_api
+from openice.cli.collections import collections_app
+from openice.cli.decisioning import register_cli as register_decisioning
+from openice.cli.scoring import model_app
+from openice.cli.servicing import register as register_servicing
+from openice.cli.simulation import register as register_simulation
+
+app = typer.Typer(
+    help="openice: an open Intelligence Credit Engine.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
+register_servicing(app)  # schedule, eod, db, repay, prepay, reverse, write-off, recover, loan, products
+app.add_typer(model_app, name="model")
+register_decisioning(app)  # decision, match
+app.add_typer(analytics_app)  # metrics, report
+app.add_typer(collections_app, name="collections")
+register_simulation(app)  # demo, whatif
+register_api(app)  # serve, api-key
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"openice {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """openice: applications, scoring, fund matching, servicing and disclosure metrics in one engine."""
