@@ -169,9 +169,10 @@ def portfolio_metrics(
     """Disclosure metrics for a quarter, up to the book's last closed business day (the business date minus one):
     a quarter or as-of date after it is refused; a quarter running past it is marked partly closed. An institution
     gets only the rows split by institution that are its own."""
-    from openice.analytics.backends import DuckDBBackend, PostgresBackend, book_version, snapshot
+    from openice.analytics import service as analytics
+    from openice.analytics.backends import book_version
     from openice.analytics.definitions import CollectionWindow
-    from openice.analytics.metrics import Period, closed_as_of, compute
+    from openice.analytics.metrics import Period, closed_as_of
 
     try:
         period = Period.quarter(quarter)
@@ -185,23 +186,7 @@ def portfolio_metrics(
 
     def computed() -> dict[str, Any]:
         METRIC_COMPUTATIONS.inc()
-        backend = (
-            PostgresBackend(engine)
-            if engine.dialect.name == "postgresql"
-            else DuckDBBackend.from_arrow(snapshot(engine))
-        )
-        try:
-            result = compute(
-                backend,
-                period,
-                as_of,
-                ("institution",) if own else (),
-                collection_window=window,
-                last_closed_day=closed,
-            ).to_dict()
-        finally:
-            backend.close()
-        return json.loads(json.dumps(result, default=str))
+        return analytics.portfolio_metrics(engine, period, as_of, own, window, closed)
 
     # One computation however many ask at once: keyed by everything the figures depend on (institutions share the
     # split by institution, and each keeps only its own rows of it below).
