@@ -21,6 +21,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import Engine, event, text
 from starlette.concurrency import run_in_threadpool
@@ -44,9 +45,9 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 # The service's own /metrics and request ids stay; FastAPI's OpenTelemetry instrumentation is on with the setting
-TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": Problem, "content": {problems.MEDIA_TYPE: {}}, "description": problems.TITLES[s]}
     for s in (401, 403, 404, 409, 413, 422, 429, 503)
 }

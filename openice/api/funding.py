@@ -196,12 +196,12 @@ def get_report(
     """The pre-loan investigation report sent with the offer; personal data in it is masked."""
     matching.offer(tx.scope, offer_id)  # 404 for another institution's offer
     report = tx.matching.report(offer_id, format)
-    if format == "json":
+    if isinstance(report, dict):
         return JSONResponse(report)
-    if format == "html":
-        return HTMLResponse(str(report))
+    if isinstance(report, str):
+        return HTMLResponse(report)
     return Response(
-        bytes(report),
-        media_type=REPORT_TYPES["pdf"],  # type: ignore[arg-type]
+        report,
+        media_type=REPORT_TYPES["pdf"],
         headers={"Content-Disposition": f'inline; filename="offer-{offer_id}.pdf"'},
     )

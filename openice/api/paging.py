@@ -24,26 +24,27 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, numeric: bool) -> Any:
+def decode_cursor(cursor: str, numeric: bool) -> int | str:
     """The last key of the previous page. The cursor is the caller's text, so what it decodes to is checked like
     any input: a whole number a BIGINT key holds, or text without a NUL character."""
+    key: int | str | None
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         key = int(text) if numeric else text
     except ValueError:
         key = None
-    if key is None or (numeric and not 0 <= key <= MAX_INT64) or (not numeric and text_problem(key)):
-        raise ValidationError(
-            "is not a cursor this service issued; pass next_cursor from the previous page", field="cursor"
-        )
-    return key
+    if (isinstance(key, int) and 0 <= key <= MAX_INT64) or (isinstance(key, str) and not text_problem(key)):
+        return key
+    raise ValidationError(
+        "is not a cursor this service issued; pass next_cursor from the previous page", field="cursor"
+    )
 
 
 class Paging(BaseModel):
     cursor: str | None = None
     limit: int = 50
 
-    def after(self, resource: str) -> Any | None:
+    def after(self, resource: str) -> int | str | None:
         """The key the page starts after, decoded from the cursor."""
         return decode_cursor(self.cursor, Scope.numeric_key(resource)) if self.cursor else None
 

@@ -392,7 +392,7 @@ def offer_view(row: Any) -> OfferView:
 
 
 class OfferAnswerIn(BaseModel):
-    reason: str = Field("", max_length=500, description="why, for the record (no personal data)")
+    reason: str = Field(default="", max_length=500, description="why, for the record (no personal data)")
 
 
 class OfferAnswer(BaseModel):

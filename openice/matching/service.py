@@ -513,26 +513,34 @@ class Matching:
         with self._unit(readonly=True) as unit:
             inst = unit.institutions.get(code)
             today = unit.core.calendar.business_date
-            periods = [
-                {
-                    "period": "day" if period == "D" else "month",
-                    "starts_on": from_day(day),
-                    "quota": quota,
-                    "used": unit.quotas.used(code, period, day),
-                }
+            usage = [
+                (period, day, quota, unit.quotas.used(code, period, day))
                 for period, day, quota in quota_periods(inst, today)
             ]
         return {
             "institution": code,
             "business_date": today,
-            "periods": [{**p, "left": max(p["quota"] - p["used"], 0)} for p in periods],
+            "periods": [
+                {
+                    "period": "day" if period == "D" else "month",
+                    "starts_on": from_day(day),
+                    "quota": quota,
+                    "used": used,
+                    "left": max(quota - used, 0),
+                }
+                for period, day, quota, used in usage
+            ],
         }
 
     def report(self, offer_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
         """An offer's investigation report as json (dict), html (str) or pdf (bytes)."""
         with self._unit(readonly=True) as unit:
             report = json.loads(unit.offers.get(offer_id).report)
-        renderers = {"json": lambda r: r, "html": render_html, "pdf": render_pdf}
+        renderers: dict[str, Callable[[dict[str, Any]], dict[str, Any] | str | bytes]] = {
+            "json": lambda r: r,
+            "html": render_html,
+            "pdf": render_pdf,
+        }
         if fmt not in renderers:
             raise ValidationError(f"must be one of {sorted(renderers)}", field="format")
         return renderers[fmt](report)

@@ -79,18 +79,20 @@ class DayContext:
         else:
             self.conn.execute(text(f"CREATE TEMP TABLE {name} AS {select_sql}"), params)
             self.temps.append(name)
-        return self.conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
+        return int(self.conn.execute(text(f"SELECT COUNT(*) FROM {name}")).scalar_one())
 
     def drop_temps(self) -> None:
         for name in self.temps:
             self.conn.execute(text(f"DROP TABLE {name}"))
 
     def entry(self, kind: str) -> int:
-        return self.conn.execute(
-            insert(servicing_tables.journal_entries)
-            .values(loan_id=None, business_day=self.day, kind=kind, transaction_id=None, created_at=now_iso())
-            .returning(servicing_tables.journal_entries.c.id)
-        ).scalar_one()
+        return int(
+            self.conn.execute(
+                insert(servicing_tables.journal_entries)
+                .values(loan_id=None, business_day=self.day, kind=kind, transaction_id=None, created_at=now_iso())
+                .returning(servicing_tables.journal_entries.c.id)
+            ).scalar_one()
+        )
 
     def lines(self, kind: str, source: str, parts: list[tuple[str, str, str]]) -> None:
         """Post one batch entry: for every row of `source`, one line per (account SQL, amount SQL, filter)."""

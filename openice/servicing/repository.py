@@ -122,7 +122,7 @@ class LoanRepository:
         PostgreSQL draws it from the key's sequence, so concurrent originations never collide;
         SQLite serialises writers, so the next number after the largest is safe there."""
         if self.conn.dialect.name == "postgresql":
-            return self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('loans', 'id'))")).scalar_one()
+            return int(self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('loans', 'id'))")).scalar_one())
         return (self.conn.execute(select(func.max(servicing_tables.loans.c.id))).scalar() or 0) + 1
 
     def add(self, loan: LoanAccount, borrower_id: str | None = None, channel: str = "direct") -> None:
@@ -441,21 +441,23 @@ class LoanRepository:
         mode: PrepaymentMode | None = None,
         reason: str | None = None,
     ) -> int:
-        return direct.execute(
-            self.conn,
-            _INSERT_TRANSACTION,
-            dict(
-                loan_id=loan_id,
-                kind=kind,
-                value_day=to_day(value_date),
-                amount=amount,
-                mode=mode.value if mode else None,
-                reversed=False,
-                booked_day=to_day(booked_on),
-                created_at=now_iso(),
-                reason=reason,
-            ),
-        ).scalar_one()
+        return int(
+            direct.execute(
+                self.conn,
+                _INSERT_TRANSACTION,
+                dict(
+                    loan_id=loan_id,
+                    kind=kind,
+                    value_day=to_day(value_date),
+                    amount=amount,
+                    mode=mode.value if mode else None,
+                    reversed=False,
+                    booked_day=to_day(booked_on),
+                    created_at=now_iso(),
+                    reason=reason,
+                ),
+            ).scalar_one()
+        )
 
     def transaction(self, transaction_id: int) -> Any:
         row = self.conn.execute(

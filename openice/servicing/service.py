@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import from_minor
@@ -23,9 +24,10 @@ from openice.storage.uow import UnitsOfWork
 
 Work = Callable[[ServicingUnit], dict[str, Any]]
 Booked = Callable[[str, dict[str, Any]], None]
+E = TypeVar("E", bound=Enum)
 
 
-def _enum(kind: type, value: Any, field: str) -> Any:
+def _enum(kind: type[E], value: Any, field: str) -> E:
     try:
         return kind(value)
     except ValueError:

@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Float, Numeric, exc
-from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 FLOAT8, NUMERIC = 701, 1700  # PostgreSQL's type oids of double precision and numeric
 MANY_VALUES_ROWS = 64  # more rows than this (bulk loads) go through executemany
@@ -91,7 +91,7 @@ def _processes(column_type: Any, dialect: Any) -> bool:
 
 
 @lru_cache(maxsize=20_000)
-def _plan(statement: ClauseElement, keys: tuple[str, ...], dialect: Any) -> _Plan | None:
+def _plan(statement: ExecutableReturnsRows, keys: tuple[str, ...], dialect: Any) -> _Plan | None:
     """The statement compiled for these parameter names, or None when it needs SQLAlchemy at run time. Kept per
     statement object: the callers' statements are built once. Compiled as for `executemany`, so an INSERT carries
     no implicit RETURNING of its key (only an explicit `.returning()` returns rows)."""
@@ -146,9 +146,10 @@ def _bound(plan: _Plan, given: dict[str, Any]) -> dict[str, Any]:
 
 
 def execute(
-    conn: Connection, statement: ClauseElement, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None
+    conn: Connection, statement: ExecutableReturnsRows, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None
 ) -> Any:
-    """`conn.execute(statement, params)`, on the driver's cursor where that gives the same result."""
+    """`conn.execute(statement, params)`, on the driver's cursor where that gives the same result. The statement is a
+    SELECT, INSERT, UPDATE or DELETE: SQLAlchemy's common base of those, executable and compilable alike."""
     # Outside a transaction SQLAlchemy would begin one itself (and commit it on `commit`): leave that to it.
     if conn.dialect.name != "postgresql" or not conn.in_transaction():
         return conn.execute(statement, params)
