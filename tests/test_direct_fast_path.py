@@ -100,6 +100,15 @@ def test_every_prebuilt_statement_takes_the_fast_path_on_postgresql(
         ("INST-A", f"/v1/offers/{ids['offer']}"),
     ):
         assert world.call(who, "GET", url).status_code == 200, url
+    drawn = world.call("borrower1", "GET", f"/v1/drawdowns/{ids['drawdown']}").json()
+    replayed = world.call(  # the same key again: the stored drawdown is read back, nothing is routed
+        "borrower1",
+        "POST",
+        f"/v1/credit-lines/{ids['line']}/drawdowns",
+        key="dd-1",
+        json={"amount": drawn["amount"]["amount"], "currency": "CNY", "tenor": 12},
+    )
+    assert replayed.status_code == 201 and replayed.json()["id"] == ids["drawdown"], replayed.text
     paid = world.call(
         "borrower1",
         "POST",

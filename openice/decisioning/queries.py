@@ -9,14 +9,14 @@ from sqlalchemy import Connection, bindparam, select
 
 from openice.servicing.products import LoanProduct
 from openice.servicing.repository import parse_product
-from openice.storage import decisioning_tables, direct, servicing_tables
+from openice.storage import decisioning_tables, servicing_tables
 from openice.tenancy import Page, PageRequest, Scope
 
 _lines = decisioning_tables.credit_lines
 _LINES_OF = select(_lines.c.decision_id, _lines.c.id).where(_lines.c.decision_id.in_(bindparam("ids", expanding=True)))
 _PRODUCTS = select(servicing_tables.products.c.code, servicing_tables.products.c.definition).where(
     servicing_tables.products.c.code.in_(bindparam("codes", expanding=True))
-)  # built once: they run on every page
+)  # built once; an IN list as long as the page, which SQLAlchemy expands (the direct path binds fixed parameters)
 
 
 def borrower(scope: Scope, borrower_id: str) -> Any:
@@ -29,7 +29,7 @@ def borrowers(scope: Scope, page: PageRequest, province: str | None) -> Page:
 
 def _with_lines(scope: Scope, decisions: list[Any]) -> list[tuple[Any, str | None]]:
     """Each decision with the credit line it approved (None when it approved none), in one statement."""
-    lines = dict(direct.execute(scope.conn, _LINES_OF, {"ids": [d.id for d in decisions]}).all())
+    lines = dict(scope.conn.execute(_LINES_OF, {"ids": [d.id for d in decisions]}).all())
     return [(d, lines.get(d.id)) for d in decisions]
 
 
@@ -45,7 +45,7 @@ def decisions(scope: Scope, page: PageRequest, borrower_id: str | None, outcome:
 def _with_products(scope: Scope, lines: list[Any]) -> list[tuple[Any, LoanProduct]]:
     """Each line with its product, the page's products read in one statement."""
     codes = sorted({line.product_code for line in lines})
-    products = {r.code: parse_product(r.definition) for r in direct.execute(scope.conn, _PRODUCTS, {"codes": codes})}
+    products = {r.code: parse_product(r.definition) for r in scope.conn.execute(_PRODUCTS, {"codes": codes})}
     return [(line, products[line.product_code]) for line in lines]
 
 

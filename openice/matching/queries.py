@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from openice.matching.institutions import Institution
-from openice.storage import decisioning_tables, direct, servicing_tables
+from openice.storage import decisioning_tables, servicing_tables
 from openice.tenancy import Page, PageRequest, Scope
 
 _lines, _products = decisioning_tables.credit_lines, servicing_tables.products
@@ -16,12 +16,12 @@ _CURRENCIES = (
     select(_lines.c.id, _products.c.currency)
     .join(_products, _products.c.code == _lines.c.product_code)
     .where(_lines.c.id.in_(bindparam("ids", expanding=True)))
-)  # built once: it runs on every page
+)  # built once; an IN list as long as the page, which SQLAlchemy expands (the direct path binds fixed parameters)
 
 
 def _with_currencies(scope: Scope, drawdowns: list[Any]) -> list[tuple[Any, str]]:
     """Each drawdown with its line's currency, read for the whole page in one statement."""
-    currencies = dict(direct.execute(scope.conn, _CURRENCIES, {"ids": sorted({d.line_id for d in drawdowns})}).all())
+    currencies = dict(scope.conn.execute(_CURRENCIES, {"ids": sorted({d.line_id for d in drawdowns})}).all())
     return [(d, currencies[d.line_id]) for d in drawdowns]
 
 
