@@ -52,7 +52,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, select, text
 
 from bench.machine import describe, machine_facts
-from openice.api.keys import ApiKeys
+from openice.access.keys import ApiKeys
 from openice.close_of_day import run_until
 from openice.datasets import load
 from openice.decisioning.pii import PiiVault, new_key, parse_key

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Query
 from prometheus_client import Counter
 from pydantic import BaseModel
 
+from openice.access.keys import key_view
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
-from openice.api.keys import key_view
 from openice.api.paging import PageParams, paged
 from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view, reply
 from openice.errors import NotFound, ValidationError

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,7 +34,10 @@ from openice.api.settings import Settings
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.scorer_protocol import ScorerLike
+from openice.errors import NotFound
+from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine
+from openice.storage.uow import EngineUnits
 
 log = logging.getLogger("openice.api")
 REQUESTS = Counter("openice_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -216,9 +219,9 @@ def _operations(app: FastAPI, engine: Engine) -> None:
     @app.get("/ready", tags=["operations"], responses={503: ERRORS[503]})
     def ready() -> Any:
         """Readiness: the database answers and has a business date."""
-        with engine.connect() as conn:
-            day = conn.execute(text("SELECT business_day FROM business_calendar WHERE id = 1")).scalar()
-        if day is None:
+        try:
+            Servicing(EngineUnits(engine)).business_date()
+        except NotFound:
             return problem(503, "the database has no business date; run migrations first", field="database")
         return {"status": "ready"}
 

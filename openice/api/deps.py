@@ -16,9 +16,10 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
+from openice.access.audit import record_audit, record_expiries
+from openice.access.keys import ApiKeys
 from openice.api.inputs import body_errors, parameter_errors
-from openice.api.keys import ApiKeys, RateLimiter
-from openice.api.records import record_audit, record_expiries
+from openice.api.rate_limit import RateLimiter
 from openice.api.settings import Settings
 from openice.api.single_flight import SingleFlight
 from openice.collections.service import Collections

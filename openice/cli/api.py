@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from openice.api.keys import ApiKeys
+from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
 from openice.cli.common import console
 from openice.errors import OpeniceError

@@ -99,7 +99,7 @@ def demo(
 
 
 def _serve(db: str, port: int, pii_key: str) -> None:
-    from openice.api.keys import ApiKeys
+    from openice.access.keys import ApiKeys
     from openice.cli.api import serve as serve_api
     from openice.decisioning.pii import ENV_KEY
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from openice.access.keys import ApiKeys
 from openice.api.app import create_app
-from openice.api.keys import ApiKeys
 from openice.api.settings import Settings
 from openice.close_of_day import run_until
 from openice.matching.institutions import CreditBox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from openice.api.keys import ApiKeys
+from openice.access.keys import ApiKeys
 from openice.storage import api_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, bearer

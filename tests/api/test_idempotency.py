@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from openice.api.keys import ApiKeys
+from openice.access.keys import ApiKeys
 from openice.storage import servicing_tables
 from openice.storage.schema import metadata
 from tests.api.conftest import World

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from openice.api.keys import ApiKeys
+from openice.access.keys import ApiKeys
 from openice.storage import servicing_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World

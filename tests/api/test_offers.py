@@ -23,7 +23,7 @@ def manual_world(world: World) -> tuple[str, str]:
     assert (
         world.call("operator", "PUT", "/v1/institutions/INST-M", json=inst.model_dump(mode="json")).status_code == 200
     )
-    from openice.api.keys import ApiKeys
+    from openice.access.keys import ApiKeys
 
     world.keys["INST-M"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-M")["secret"]
     bid = world.ids[1]["borrower"]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from openice.api.keys import ApiKeys
+from openice.access.keys import ApiKeys
 from openice.storage import api_tables, collections_tables, decisioning_tables, idempotency_tables
 from openice.storage.uow import EngineUnits
 from openice.tenancy import Scope

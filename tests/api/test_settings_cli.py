@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from openice.api.keys import ApiKeys
+from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
 from openice.cli import app
 from openice.errors import ValidationError

@@ -84,8 +84,8 @@ def test_serve_refuses_to_start_with_a_wrong_key(tmp_path: Path, monkeypatch: py
 def test_a_request_needing_the_key_without_one_is_503(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
+    from openice.access.keys import ApiKeys
     from openice.api.app import create_app
-    from openice.api.keys import ApiKeys
     from openice.api.settings import Settings
 
     monkeypatch.delenv(ENV_KEY, raising=False)
