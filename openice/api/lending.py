@@ -73,7 +73,8 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
             result["decision_id"],
             {"borrower_id": borrower_id, "outcome": result["outcome"], "line_id": result["line_id"]},
         )
-        return decision_view(*lending.decision(tx.scope, result["decision_id"])).model_dump(mode="json")
+        made = lending.decision_row(tx.scope, result["decision_id"])
+        return decision_view(made, result["line_id"]).model_dump(mode="json")
 
     return reply(tx.idempotent(key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
 

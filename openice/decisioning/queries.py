@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from openice.servicing.products import LoanProduct
-from openice.servicing.repository import parse_product
-from openice.storage import decisioning_tables, servicing_tables
+from openice.servicing.repository import ProductRepository, parse_product
+from openice.storage import decisioning_tables, direct, servicing_tables
 from openice.tenancy import Page, PageRequest, Scope
 
 _lines = decisioning_tables.credit_lines
+_LINE_OF = select(_lines.c.id).where(_lines.c.decision_id == bindparam("decision_id"))
 _LINES_OF = select(_lines.c.decision_id, _lines.c.id).where(_lines.c.decision_id.in_(bindparam("ids", expanding=True)))
 _PRODUCTS = select(servicing_tables.products.c.code, servicing_tables.products.c.definition).where(
     servicing_tables.products.c.code.in_(bindparam("codes", expanding=True))
@@ -33,8 +34,14 @@ def _with_lines(scope: Scope, decisions: list[Any]) -> list[tuple[Any, str | Non
     return [(d, lines.get(d.id)) for d in decisions]
 
 
+def decision_row(scope: Scope, decision_id: str) -> Any:
+    return scope.get("decisions", decision_id, "decision_id")
+
+
 def decision(scope: Scope, decision_id: str) -> tuple[Any, str | None]:
-    return _with_lines(scope, [scope.get("decisions", decision_id, "decision_id")])[0]
+    """The decision and the credit line it approved (None when it approved none)."""
+    row = decision_row(scope, decision_id)
+    return row, direct.execute(scope.conn, _LINE_OF, {"decision_id": row.id}).scalar()
 
 
 def decisions(scope: Scope, page: PageRequest, borrower_id: str | None, outcome: str | None) -> Page:
@@ -50,7 +57,8 @@ def _with_products(scope: Scope, lines: list[Any]) -> list[tuple[Any, LoanProduc
 
 
 def line(scope: Scope, line_id: str) -> tuple[Any, LoanProduct]:
-    return _with_products(scope, [scope.get("credit_lines", line_id, "line_id")])[0]
+    row = scope.get("credit_lines", line_id, "line_id")
+    return row, ProductRepository(scope.conn).get(row.product_code)
 
 
 def lines(scope: Scope, page: PageRequest, borrower_id: str | None, status: str | None) -> Page:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from openice.matching.institutions import Institution
-from openice.storage import decisioning_tables, servicing_tables
+from openice.storage import decisioning_tables, direct, servicing_tables
 from openice.tenancy import Page, PageRequest, Scope
 
 _lines, _products = decisioning_tables.credit_lines, servicing_tables.products
@@ -17,6 +17,11 @@ _CURRENCIES = (
     .join(_products, _products.c.code == _lines.c.product_code)
     .where(_lines.c.id.in_(bindparam("ids", expanding=True)))
 )  # built once; an IN list as long as the page, which SQLAlchemy expands (the direct path binds fixed parameters)
+_CURRENCY = (
+    select(_products.c.currency)
+    .join(_lines, _products.c.code == _lines.c.product_code)
+    .where(_lines.c.id == bindparam("line_id"))
+)  # one drawdown's, on the direct path
 
 
 def _with_currencies(scope: Scope, drawdowns: list[Any]) -> list[tuple[Any, str]]:
@@ -26,7 +31,8 @@ def _with_currencies(scope: Scope, drawdowns: list[Any]) -> list[tuple[Any, str]
 
 
 def drawdown(scope: Scope, drawdown_id: int) -> tuple[Any, str]:
-    return _with_currencies(scope, [scope.get("drawdowns", drawdown_id, "drawdown_id")])[0]
+    row = scope.get("drawdowns", drawdown_id, "drawdown_id")
+    return row, direct.execute(scope.conn, _CURRENCY, {"line_id": row.line_id}).scalar_one()
 
 
 def drawdowns(scope: Scope, page: PageRequest, line_id: str | None, status: str | None) -> Page:

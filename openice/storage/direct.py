@@ -66,6 +66,10 @@ class DirectResult:
     def scalar_one(self) -> Any:
         return self.one()[0]
 
+    def scalar(self) -> Any:
+        """The first column of the first row, None when there is no row."""
+        return self._rows[0][0] if self._rows else None
+
 
 @lru_cache(maxsize=512)
 def _row_class(names: tuple[str, ...]) -> type:
