@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from openice.cli.common import console
-from openice.errors import OpeniceError, ValidationError
+from openice.cli.common import cli_errors, console
+from openice.errors import ValidationError
 from openice.storage.engine import database_url, make_engine
 from openice.storage.uow import EngineUnits
 
@@ -88,16 +88,6 @@ def parse_as_of(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{text!r} is not a date like 2026-09-30", field="as_of") from None
-
-
-@contextmanager
-def cli_errors() -> Iterator[None]:
-    """Show a domain error as one line on stderr naming the field (not wrapped to the terminal), and exit 2."""
-    try:
-        yield
-    except OpeniceError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
 
 
 @contextmanager

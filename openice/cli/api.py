@@ -9,7 +9,7 @@ import typer
 
 from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
-from openice.cli.common import console
+from openice.cli.common import console, fail
 from openice.errors import OpeniceError
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
@@ -38,8 +38,7 @@ def serve(
     try:
         bind_pii_key(engine, PiiVault.from_env_if_set())
     except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(error)
     os.environ.update({"OPENICE_DB": settings.db, **({"OPENICE_CONFIG": config} if config else {})})
     uvicorn.run(
         "openice.api.app:from_env",
@@ -67,8 +66,7 @@ def create(
     try:
         created = ApiKeys(EngineUnits(engine)).create(role, tenant, label)
     except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(error)
     console.print(f"key id {created['id']} ({created['role']} / {created['tenant']}); secret, shown once:")
     print(created["secret"])
 
@@ -79,8 +77,7 @@ def revoke(key_id: str, db: Db = None) -> None:
     try:
         ApiKeys(EngineUnits(make_engine(Settings.load(db=db).db))).revoke(key_id)
     except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(error)
     console.print(f"revoked {key_id}")
 
 

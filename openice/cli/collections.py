@@ -9,8 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from openice.cli.common import console
-from openice.cli.servicing import DbOption, fail, parse_date
+from openice.cli.common import DbOption, console, fail, parse_date
 from openice.collections.service import Collections
 from openice.errors import OpeniceError
 from openice.money import format_money, to_minor

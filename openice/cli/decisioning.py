@@ -11,7 +11,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from openice.cli.common import console
+from openice.cli.common import console, fail
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import database_url, make_engine
@@ -39,11 +39,6 @@ def _read(path: Path) -> Any:
 
 def _print(data: Any) -> None:
     console.print_json(json.dumps(data, default=str))
-
-
-def _fail(error: OpeniceError) -> None:
-    console.print(f"[red]error[/red] {error}")
-    raise typer.Exit(2)
 
 
 def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
@@ -77,7 +72,7 @@ def register(file: Path, db: Db = None) -> None:
     try:
         _print(_decisioning(db, None).register(_read(file)))
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
 
 
 @decision_app.command()
@@ -92,7 +87,7 @@ def apply(
     try:
         _print(_decisioning(db, model, policy).apply(borrower_id, _read(file)))
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
 
 
 @decision_app.command()
@@ -101,7 +96,7 @@ def show(decision_id: str, db: Db = None) -> None:
     try:
         _print(_decisioning(db, None).decision(decision_id))
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
 
 
 @decision_app.command()
@@ -110,7 +105,7 @@ def reproduce(decision_id: str, db: Db = None, model: Model = None) -> None:
     try:
         result = _decisioning(db, model).reproduce(decision_id)
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
     console.print(f"reproduced: {'[green]yes[/green]' if result['reproduced'] else '[red]no[/red]'}")
     if not result["reproduced"]:
         _print({"stored": result["stored"], "recomputed": result["recomputed"]})
@@ -123,7 +118,7 @@ def blacklist(kind: str, value: str, reason: Annotated[str, typer.Option()], db:
     try:
         _decisioning(db, None).blacklist(kind, value, reason)
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
 
 
 def _matching(db: str | None) -> Matching:
@@ -145,7 +140,7 @@ def institutions(file: Path, db: Db = None) -> None:
         loaded = load_institutions(file)
         _matching(db).register_institutions(loaded)
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
     console.print(f"{len(loaded)} institution(s): {', '.join(i.code for i in loaded)}")
 
 
@@ -162,7 +157,7 @@ def drawdown(
     try:
         _print(_matching(db).drawdown(line_id, amount, tenor, key, ranking))
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
 
 
 @match_app.command()
@@ -176,7 +171,7 @@ def report(
     try:
         body = _matching(db).report(offer_id, fmt)
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
     if isinstance(body, bytes):
         out.write_bytes(body)
     else:
@@ -194,7 +189,7 @@ def optimise(file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_
     try:
         result = _matching(db).optimise_batch(frame, penalty, sample)
     except OpeniceError as error:
-        _fail(error)
+        fail(error)
     result.pop("assignment")
     _print(result)
 
@@ -232,8 +227,7 @@ def rotate(
                 lambda rotated, total: progress.update(task, completed=rotated, total=total),
             )
     except OpeniceError as error:
-        err.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(error)
     err.print(
         f"re-encrypted {done:,} borrowers under the new key. From now on set OPENICE_PII_KEY to the new key "
         "and OPENICE_PII_HASH_KEY to the hashing key below (printed once; keep it in your secret store):"

@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from openice.cli.common import console
+from openice.cli.common import console, fail
 from openice.datasets import DATASETS, load, read_labelled, read_table, split_target
 from openice.errors import OpeniceError, ValidationError
 
@@ -19,11 +19,6 @@ if TYPE_CHECKING:  # imported where used: the CLI starts without pandas
 
 model_app = typer.Typer(help="Credit assessment: train, score, explain and monitor models.", no_args_is_help=True)
 CHUNK = 100_000
-
-
-def _fail(err: OpeniceError) -> None:
-    console.print(f"[red]error[/red] {err}")
-    raise typer.Exit(2)
 
 
 def _special_codes(items: list[str]) -> dict[str, list[float]]:
@@ -112,7 +107,7 @@ def train(
             version = register(out, registry, champion=champion)
             console.print(f"registered as version {version} in {registry}")
     except OpeniceError as err:
-        _fail(err)
+        fail(err)
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -156,7 +151,7 @@ def score(
             m = summary(y.to_numpy(), scored["pd"].to_numpy())
             console.print(f"AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}")
     except OpeniceError as err:
-        _fail(err)
+        fail(err)
 
 
 @model_app.command()
@@ -171,7 +166,7 @@ def report(
         html, js = write_report(package, out)
         console.print(f"wrote {html} and {js}")
     except OpeniceError as err:
-        _fail(err)
+        fail(err)
 
 
 @model_app.command()
@@ -194,7 +189,7 @@ def monitor(
     try:
         rows = run_monitor(Scorer.load(package), read_table(input), by=by, date_column=date_column)
     except OpeniceError as err:
-        _fail(err)
+        fail(err)
     table = Table("group", "n", "score PSI", "status", "features to act", "features to watch")
     for r in rows:
         table.add_row(
@@ -223,7 +218,7 @@ def export_sql(
     try:
         sql = scorecard_sql(Scorer.load(package).model.scorecard, table)
     except OpeniceError as err:
-        _fail(err)
+        fail(err)
     if out:
         out.write_text(sql + "\n")
     else:
@@ -239,4 +234,4 @@ def promote(registry: Path = typer.Argument(...), version: int = typer.Argument(
         do_promote(registry, version)
         console.print(f"version {version} is now champion in {registry}")
     except OpeniceError as err:
-        _fail(err)
+        fail(err)

@@ -14,7 +14,7 @@ import typer
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
-from openice.cli.common import console
+from openice.cli.common import console, fail
 from openice.errors import OpeniceError
 from openice.money import fmt
 from openice.storage.uow import EngineUnits
@@ -62,8 +62,7 @@ def demo(
                 workdir, scenario, on_stage=lambda s: progress.console.print(f"[bold]{s}[/bold]"), on_day=on_day
             )
     except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(error)
     _print_quarters(result)
     _print_proofs(result)
     if result.collections:
@@ -195,8 +194,7 @@ def whatif(
         console.print("training the platform model, then running baseline and changed worlds side by side")
         results = compare(base, changed)
     except OpeniceError as error:
-        console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+        fail(error)
     table = Table(title=f"what-if: {change} ({borrowers:,} applicants, {months} months, seed {seed})")
     for col in ("", "baseline", "changed", "difference"):
         table.add_column(col, justify="right")
