@@ -69,16 +69,16 @@ class Servicing:
         # the claim until this call commits, then replays its result. A call without a loan keeps a savepoint, since
         # its caller may go on after it fails (matching retries an origination whose loan number was taken).
         with servicing_unit(self.units, savepoint=loan_id is None) as uow:
-            stored = uow.idempotency.claim(key, operation, payload)
-            if stored is not None:
-                return stored
-            if loan_id is not None:
-                uow.loans.lock(loan_id)
-            result = work(uow)
-            uow.idempotency.answer(key, result)
-            if self.booked is not None:
-                self.booked(operation, result)
-            return result
+
+            def book() -> dict[str, Any]:
+                if loan_id is not None:
+                    uow.loans.lock(loan_id)
+                result = work(uow)
+                if self.booked is not None:
+                    self.booked(operation, result)
+                return result
+
+            return uow.idempotency.run(key, operation, payload, book)
 
     # ---- products ----------------------------------------------------------------------------
     def create_product(self, product: LoanProduct) -> None:
