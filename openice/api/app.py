@@ -198,8 +198,6 @@ def create_app(
 def _operations(app: FastAPI, engine: Engine) -> None:
     static = Path(fastapi_offline.__file__).parent / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
-    # The collections desk: a static page over /v1/collections (the caller pastes an API key).
-    app.mount("/desk", StaticFiles(directory=Path(__file__).parent / "desk", html=True), name="desk")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property, wraps
+from functools import cached_property, partial, wraps
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -82,13 +82,14 @@ class Services:
 
 @dataclass
 class Tx:
-    """One request: the caller's key and the roles the operation allows, then (inside `opened`) its connection and
-    transaction, the authenticated caller, and the services bound to that transaction. Operations reach tenant-owned
-    rows only through `scope` (the query functions of the stages take it) or services that take the caller."""
+    """One request: how to find its caller (an API key, a web session) and the roles the operation allows, then
+    (inside `opened`) its connection and transaction, the authenticated caller, and the services bound to that
+    transaction. Operations reach tenant-owned rows only through `scope` (the query functions of the stages take it)
+    or services that take the caller."""
 
     svc: Services
     request_id: str
-    secret: str
+    authenticate: Callable[[Connection], Principal | None]  # the caller behind a key or a web session
     roles: tuple[Role, ...]
     readonly: bool
     conn: Connection = field(init=False)
@@ -104,7 +105,7 @@ class Tx:
             if self.readonly:
                 conn = conn.execution_options(openice_readonly=True)
             with conn.begin():
-                principal = ApiKeys(JoinedUnits(conn)).authenticate(self.secret)
+                principal = self.authenticate(conn)
                 if principal is None:
                     raise _unauthenticated()
                 wait = self.svc.limiter.allow(principal.key_id)
@@ -203,6 +204,10 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "-")
 
 
+def by_key(secret: str, conn: Connection) -> Principal | None:
+    return ApiKeys(JoinedUnits(conn)).authenticate(secret)
+
+
 def _unauthenticated() -> HTTPException:
     return HTTPException(
         401, "a valid API key is required: Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"}
@@ -227,7 +232,9 @@ def require(*roles: Role) -> Callable[..., Any]:
             errors += body_errors(body)
         if errors:
             raise RequestValidationError(errors)
-        return Tx(svc, request_id(request), credentials.credentials, roles, request.method in ("GET", "HEAD"))
+        return Tx(
+            svc, request_id(request), partial(by_key, credentials.credentials), roles, request.method in ("GET", "HEAD")
+        )
 
     return transaction
 

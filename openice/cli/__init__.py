@@ -12,6 +12,7 @@ from openice.cli.decisioning import register_cli as register_decisioning
 from openice.cli.scoring import model_app
 from openice.cli.servicing import register as register_servicing
 from openice.cli.simulation import register as register_simulation
+from openice.cli.users import user_app
 
 app = typer.Typer(
     help="openice: an open Intelligence Credit Engine.", no_args_is_help=True, pretty_exceptions_show_locals=False
@@ -23,6 +24,7 @@ app.add_typer(analytics_app)  # metrics, report
 app.add_typer(collections_app, name="collections")
 register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
+app.add_typer(user_app, name="user")
 
 
 def _print_version(asked: bool) -> None:

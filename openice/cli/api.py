@@ -41,7 +41,7 @@ def serve(
         fail(error)
     os.environ.update({"OPENICE_DB": settings.db, **({"OPENICE_CONFIG": config} if config else {})})
     uvicorn.run(
-        "openice.api.app:from_env",
+        "openice.web.site:from_env",
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from openice.decisioning.identity import mask_mobile, mask_name
+from openice.decisioning.pii import PiiVault
 from openice.servicing.products import LoanProduct
 from openice.servicing.repository import ProductRepository, parse_product
 from openice.storage import decisioning_tables, direct, servicing_tables
@@ -76,3 +78,13 @@ def borrower_exists(conn: Connection, borrower_id: str) -> bool:
     """Whether a borrower is registered, whoever asks: the platform checks it before scoping a key to them."""
     borrowers = decisioning_tables.borrowers
     return conn.execute(select(borrowers.c.id).where(borrowers.c.id == borrower_id)).first() is not None
+
+
+def contact_card(scope: Scope, vault: PiiVault, borrower_id: str, reveal: bool) -> dict[str, str]:
+    """The borrower's name and mobile as a desk or the back office shows them: masked, or in clear when the caller
+    gave a reason (the caller audits the reveal in the same transaction)."""
+    row = borrower(scope, borrower_id)
+    name, mobile = vault.decrypt("name", row.name_enc), vault.decrypt("mobile", row.mobile_enc)
+    if reveal:
+        return {"name": name, "mobile": mobile, "revealed": "yes"}
+    return {"name": mask_name(name), "mobile": mask_mobile(mobile), "revealed": ""}

@@ -1,5 +1,5 @@
-"""Tables of the HTTP service: API keys (hashes only) and the audit trail (stored responses are in
-`idempotency_tables`).
+"""Tables of the HTTP service: API keys (hashes only), people's sign-in (users, their web sessions, sign-in
+attempts) and the audit trail (stored responses are in `idempotency_tables`).
 
 On the shared `metadata` so Alembic sees them. The audit trail is append-only; migration 0003 adds triggers
 that refuse UPDATE and DELETE on it, as for decisions.
@@ -7,7 +7,7 @@ that refuse UPDATE and DELETE on it, as for decisions.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, String, Table, Text
 
 from openice.storage.columns import Id, metadata
 
@@ -38,4 +38,45 @@ audit_log = Table(
     Column("resource", Text, nullable=False),
     Column("detail", Text, nullable=False),  # JSON, never a secret or personal data
     Index("ix_audit_log_action", "action"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),  # lower case; a borrower's is their mobile number
+    Column("password_hash", Text, nullable=False),  # argon2id, with its parameters and salt
+    Column("role", String(16), nullable=False),  # operator | institution | borrower | collections
+    Column("tenant", Text, nullable=True),  # as an API key's; NULL for a borrower not yet registered
+    Column("display_name", Text, nullable=False),
+    Column("locale", String(8), nullable=False),  # en | zh-CN
+    Column("totp_secret", String(64), nullable=True),  # base32; set when the user signs in with a second factor
+    Column("created_at", String(32), nullable=False),
+    Column("created_by", String(32), nullable=True),
+    Column("disabled_at", String(32), nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's token; the token is not stored
+    Column("user_id", String(32), nullable=False),
+    Column("csrf", String(64), nullable=False),  # every form and state-changing call carries it back
+    Column("second_factor_due", Boolean, nullable=False),  # password checked, TOTP code not yet
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("ended_at", String(32), nullable=True),
+    Index("ix_web_sessions_user", "user_id"),
+)
+
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("client", String(64), nullable=False),  # the client's address
+    Column("at", String(32), nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Index("ix_sign_in_attempts_username_at", "username", "at"),
+    Index("ix_sign_in_attempts_client_at", "client", "at"),
 )

@@ -3,6 +3,7 @@ loans, and keys for every role."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -49,9 +50,9 @@ def make_app(engine: Engine, **settings: Any) -> Any:
     return create_app(Settings(**settings), engine=engine, scorer=StubScorer(), anomaly=anomaly_model(), vault=VAULT)
 
 
-def build_world(engine: Engine) -> World:
+def build_world(engine: Engine, factory: Callable[..., Any] = make_app) -> World:
     """Institution A funds up to 15,000.00, B above it; borrower 1 draws from A, borrower 2 from B."""
-    app = make_app(engine, rate_limit_per_second=10_000, rate_limit_burst=10_000)
+    app = factory(engine, rate_limit_per_second=10_000, rate_limit_burst=10_000)
     client = TestClient(app)
     keys = ApiKeys(EngineUnits(engine))
     world = World(client, engine, keys={"operator": keys.create("operator", "platform")["secret"]})

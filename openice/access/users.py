@@ -1,0 +1,322 @@
+"""People who sign in to the web front-ends: users with argon2id password hashes and an optional TOTP second
+factor, their sessions (only a hash of the cookie's token is stored), and throttled sign-in.
+
+A user's role and tenant mean what an API key's do (`openice.tenancy`): a signed-in person sees exactly what a key
+of the same role and tenant would. Their `Principal` carries the user id where a key's carries the key id, so the
+audit trail names the person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from openice.clock import now_iso
+from openice.decisioning.queries import borrower_exists, institution_exists
+from openice.errors import Conflict, NotFound, ValidationError
+from openice.storage import api_tables
+from openice.storage.uow import UnitsOfWork
+from openice.tenancy import PLATFORM, Principal, Role
+
+LOCALES = ("en", "zh-CN")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{2,63}$")
+MIN_PASSWORD = 10
+SESSION_HOURS = 12
+# Guessing is slowed per user name and per client address over a sliding window; a success does not reset it.
+THROTTLE_WINDOW = timedelta(minutes=15)
+FAILURES_PER_USER = 5
+FAILURES_PER_CLIENT = 30
+SECOND_FACTOR_ROLES = (Role.OPERATOR, Role.INSTITUTION)
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Checked when the user name is unknown, so an unknown name costs as long as a wrong password.
+_DECOY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+class Throttled(Exception):
+    """Too many failed sign-ins lately: the caller may try again after `wait` seconds."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {max(1, wait // 60)} minutes")
+        self.wait = wait
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A live session: who it is, the form token its posts must carry, and whether it still owes a TOTP code."""
+
+    user_id: str
+    username: str
+    display_name: str
+    role: Role
+    tenant: str | None
+    locale: str
+    csrf: str
+    second_factor_due: bool
+
+    @property
+    def principal(self) -> Principal:
+        """The caller the services see; a borrower not yet registered has no tenant and sees nothing."""
+        return Principal(self.user_id, self.role, self.tenant or f"unregistered:{self.user_id}")
+
+
+def user_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "username": row.username,
+        "role": row.role,
+        "tenant": row.tenant,
+        "display_name": row.display_name,
+        "locale": row.locale,
+        "second_factor": row.totp_secret is not None,
+        "created_at": row.created_at,
+        "disabled_at": row.disabled_at,
+    }
+
+
+def _check_tenant(conn: Connection, role: Role, tenant: str | None) -> None:
+    """As for API keys: operators are the platform's, institutions and their desks name a real institution."""
+    if role is Role.OPERATOR and tenant != PLATFORM:
+        raise ValidationError(f"an operator's tenant is {PLATFORM!r}", field="tenant")
+    if role is Role.INSTITUTION or (role is Role.COLLECTIONS and tenant != PLATFORM):
+        if tenant is None or not institution_exists(conn, tenant):
+            raise ValidationError(f"no institution {tenant!r}", field="tenant")
+    if role is Role.BORROWER and tenant is not None and not borrower_exists(conn, tenant):
+        raise ValidationError(f"no borrower {tenant!r}", field="tenant")
+
+
+class Users:
+    """Creates users, signs them in and out, and finds the session behind a cookie."""
+
+    def __init__(self, units: UnitsOfWork) -> None:
+        self.units = units
+
+    def create(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        tenant: str | None,
+        display_name: str = "",
+        locale: str = "en",
+        second_factor: bool = False,
+        created_by: str | None = None,
+    ) -> dict[str, Any]:
+        """A new user; with `second_factor` the result carries the TOTP provisioning URI, shown once."""
+        name = username.strip().lower()
+        if not USERNAME.match(name):
+            raise ValidationError(
+                "3 to 64 letters, digits or . _ @ + -, starting with a letter or digit", field="username"
+            )
+        if len(password) < MIN_PASSWORD:
+            raise ValidationError(f"at least {MIN_PASSWORD} characters", field="password")
+        try:
+            kind = Role(role)
+        except ValueError:
+            raise ValidationError(f"must be one of {[r.value for r in Role]}", field="role") from None
+        if locale not in LOCALES:
+            raise ValidationError(f"must be one of {list(LOCALES)}", field="locale")
+        if second_factor and kind not in SECOND_FACTOR_ROLES:
+            raise ValidationError("a second factor is for operator and institution users", field="second_factor")
+        totp = pyotp.random_base32() if second_factor else None
+        user_id = "U" + uuid.uuid4().hex[:20]
+        with self.units.begin() as conn:
+            _check_tenant(conn, kind, tenant)
+            if conn.execute(select(api_tables.users.c.id).where(api_tables.users.c.username == name)).first():
+                raise Conflict(f"{name!r} is taken", field="username")
+            conn.execute(
+                insert(api_tables.users).values(
+                    id=user_id,
+                    username=name,
+                    password_hash=_hasher.hash(password),
+                    role=kind.value,
+                    tenant=tenant,
+                    display_name=display_name.strip() or name,
+                    locale=locale,
+                    totp_secret=totp,
+                    created_at=now_iso(),
+                    created_by=created_by,
+                )
+            )
+            row = conn.execute(select(api_tables.users).where(api_tables.users.c.id == user_id)).one()
+        made = user_view(row)
+        if totp is not None:
+            made["totp_uri"] = pyotp.TOTP(totp).provisioning_uri(name=name, issuer_name="openice")
+        return made
+
+    def list(self, role: str | None = None) -> list[dict[str, Any]]:
+        query = select(api_tables.users).order_by(api_tables.users.c.username)
+        if role:
+            query = query.where(api_tables.users.c.role == role)
+        with self.units.begin(readonly=True) as conn:
+            return [user_view(row) for row in conn.execute(query)]
+
+    def disable(self, user_id: str) -> dict[str, Any]:
+        """The user can no longer sign in, and their open sessions end now."""
+        at = now_iso()
+        with self.units.begin() as conn:
+            row = conn.execute(select(api_tables.users).where(api_tables.users.c.id == user_id)).first()
+            if row is None:
+                raise NotFound(f"no user {user_id!r}", field="user_id")
+            conn.execute(
+                update(api_tables.users)
+                .where(api_tables.users.c.id == user_id, api_tables.users.c.disabled_at.is_(None))
+                .values(disabled_at=at)
+            )
+            self._end_all(conn, user_id, at)
+            return user_view(conn.execute(select(api_tables.users).where(api_tables.users.c.id == user_id)).one())
+
+    def set_locale(self, user_id: str, locale: str) -> None:
+        if locale not in LOCALES:
+            raise ValidationError(f"must be one of {list(LOCALES)}", field="locale")
+        with self.units.begin() as conn:
+            conn.execute(update(api_tables.users).where(api_tables.users.c.id == user_id).values(locale=locale))
+
+    def sign_in(self, username: str, password: str, client: str) -> tuple[str, WebSession] | None:
+        """A new session (its cookie token and its view) for the right password, None for a wrong one; Throttled
+        when this name or this client failed too often lately. A TOTP user's session owes its code first."""
+        name = username.strip().lower()[:64]
+        now = datetime.now(UTC)
+        with self.units.begin() as conn:
+            self._throttle(conn, name, client, now)
+            row = conn.execute(
+                select(api_tables.users).where(
+                    api_tables.users.c.username == name, api_tables.users.c.disabled_at.is_(None)
+                )
+            ).first()
+            ok = _verify(row.password_hash if row else _DECOY, password) and row is not None
+            conn.execute(
+                insert(api_tables.sign_in_attempts).values(
+                    username=name, client=client[:64], at=_iso(now), succeeded=ok
+                )
+            )
+            if not ok or row is None:
+                return None
+            token = secrets.token_urlsafe(32)
+            csrf = secrets.token_urlsafe(32)
+            conn.execute(
+                insert(api_tables.web_sessions).values(
+                    token_hash=_hash_token(token),
+                    user_id=row.id,
+                    csrf=csrf,
+                    second_factor_due=row.totp_secret is not None,
+                    created_at=_iso(now),
+                    expires_at=_iso(now + timedelta(hours=SESSION_HOURS)),
+                )
+            )
+        return token, _session_view(row, csrf, row.totp_secret is not None)
+
+    def _throttle(self, conn: Connection, name: str, client: str, now: datetime) -> None:
+        since = _iso(now - THROTTLE_WINDOW)
+        attempts = api_tables.sign_in_attempts
+        failed = and_(attempts.c.at >= since, attempts.c.succeeded.is_(False))
+        for column, value, limit in (
+            (attempts.c.username, name, FAILURES_PER_USER),
+            (attempts.c.client, client[:64], FAILURES_PER_CLIENT),
+        ):
+            count, oldest = conn.execute(
+                select(func.count(), func.min(attempts.c.at)).where(failed, column == value)
+            ).one()
+            if count >= limit:
+                reopens = datetime.fromisoformat(oldest) + THROTTLE_WINDOW
+                raise Throttled(int((reopens - now).total_seconds()) + 1)
+
+    def check_second_factor(self, token: str, code: str) -> WebSession | None:
+        """The session, no longer owing its code, when the TOTP code is right (one step of drift either way)."""
+        with self.units.begin() as conn:
+            found = self._find(conn, token)
+            if found is None:
+                return None
+            row, session = found
+            if not session.second_factor_due:
+                return _session_view(row, session.csrf, False)
+            if not pyotp.TOTP(row.totp_secret).verify(code.strip(), valid_window=1):
+                return None
+            conn.execute(
+                update(api_tables.web_sessions)
+                .where(api_tables.web_sessions.c.token_hash == _hash_token(token))
+                .values(second_factor_due=False)
+            )
+            return _session_view(row, session.csrf, False)
+
+    def session(self, token: str) -> WebSession | None:
+        """The live session behind a cookie's token (ended, expired or a disabled user's: None)."""
+        with self.units.begin(readonly=True) as conn:
+            found = self._find(conn, token)
+        return None if found is None else found[1]
+
+    def session_on(self, conn: Connection, token: str) -> WebSession | None:
+        """As `session`, on a request's own connection."""
+        found = self._find(conn, token)
+        return None if found is None else found[1]
+
+    def _find(self, conn: Connection, token: str) -> tuple[Any, WebSession] | None:
+        s, u = api_tables.web_sessions, api_tables.users
+        row = conn.execute(
+            select(u, s.c.csrf, s.c.second_factor_due)
+            .join(s, s.c.user_id == u.c.id)
+            .where(
+                s.c.token_hash == _hash_token(token),
+                s.c.ended_at.is_(None),
+                s.c.expires_at > now_iso(),
+                u.c.disabled_at.is_(None),
+            )
+        ).first()
+        return None if row is None else (row, _session_view(row, row.csrf, row.second_factor_due))
+
+    def sign_out(self, token: str) -> None:
+        with self.units.begin() as conn:
+            conn.execute(
+                update(api_tables.web_sessions)
+                .where(
+                    api_tables.web_sessions.c.token_hash == _hash_token(token),
+                    api_tables.web_sessions.c.ended_at.is_(None),
+                )
+                .values(ended_at=now_iso())
+            )
+
+    @staticmethod
+    def _end_all(conn: Connection, user_id: str, at: str) -> None:
+        conn.execute(
+            update(api_tables.web_sessions)
+            .where(api_tables.web_sessions.c.user_id == user_id, api_tables.web_sessions.c.ended_at.is_(None))
+            .values(ended_at=at)
+        )
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _session_view(row: Any, csrf: str, second_factor_due: bool) -> WebSession:
+    return WebSession(
+        user_id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=Role(row.role),
+        tenant=row.tenant,
+        locale=row.locale,
+        csrf=csrf,
+        second_factor_due=bool(second_factor_due),
+    )

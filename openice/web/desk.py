@@ -1,0 +1,165 @@
+"""The collections desk (`/desk/`): the work queue by stage and agent, a case with its history, the borrower's
+contact details masked unless revealed with a reason (audited), contacts and promises recorded as the signed-in
+agent, and a payment taken on the loan."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query
+from fastapi.responses import Response
+
+from openice.api.deps import TransactionRoute
+from openice.collections.strategy import STAGES, Channel, Outcome
+from openice.decisioning import queries as decisioning
+from openice.errors import ValidationError
+from openice.money import to_minor
+from openice.servicing import queries as servicing
+from openice.web.visit import Front, Visit, Window, form_key, visit
+
+router = APIRouter(prefix="/desk", include_in_schema=False, route_class=TransactionRoute)
+Agent = Annotated[Visit, Depends(visit(Front.DESK))]
+
+
+@router.get("/")
+def queue(
+    tx: Agent,
+    stage: Annotated[str | None, Query(max_length=4)] = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    mine: bool = False,
+    loan_id: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """Open cases due today, most severe and largest first; or the cases of one loan."""
+    if loan_id is not None:
+        cases = [
+            {
+                "id": c.id,
+                "loan_id": c.loan_id,
+                "stage": c.stage,
+                "days_past_due": c.dpd,
+                "overdue_amount": c.overdue_amount,
+                "currency": c.currency,
+                "assignee": c.assignee,
+                "status": c.status,
+            }
+            for c in tx.scope.page("collection_cases", Window(100, None), loan_id=loan_id).items
+        ]
+    else:
+        who = tx.person.username if mine else (assignee or None)
+        cases = tx.collections.queue(tx.principal, stage or None, who, 100)
+    return tx.render(
+        "desk/queue.html",
+        cases=cases,
+        summary=tx.collections.summary(tx.principal),
+        stages=STAGES,
+        stage=stage or "",
+        assignee=assignee or "",
+        mine=mine,
+        loan_id=loan_id,
+    )
+
+
+def _case_page(tx: Visit, case_id: int, status: int = 200, reveal: bool = False, **context: Any) -> Response:
+    case = tx.collections.case(tx.principal, case_id)
+    loan = servicing.loan_row(tx.scope, case["loan_id"])
+    card = decisioning.contact_card(tx.scope, tx.svc.vault, loan.borrower_id, reveal)
+    return tx.render(
+        "desk/case.html",
+        status=status,
+        case=case,
+        loan=loan,
+        card=card,
+        channels=[c.value for c in Channel],
+        outcomes=[o.value for o in Outcome],
+        key=form_key(),
+        **context,
+    )
+
+
+@router.get("/cases/{case_id}")
+def case(case_id: int, tx: Agent, done: str | None = None) -> Response:
+    return _case_page(tx, case_id, done=done)
+
+
+@router.post("/cases/{case_id}/reveal")
+def reveal(case_id: int, tx: Agent, reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """The borrower's name and mobile in clear, for this page only, with the reason in the audit trail."""
+    found = tx.collections.case(tx.principal, case_id)
+    if not reason.strip():
+        return _case_page(tx, case_id, 422, error=ValidationError("say why", field="reveal_reason"))
+    loan = servicing.loan_row(tx.scope, found["loan_id"])
+    tx.audit("pii.revealed", f"borrower/{loan.borrower_id}", {"case_id": case_id, "reason": reason.strip()})
+    return _case_page(tx, case_id, reveal=True)
+
+
+@router.post("/cases/{case_id}/contacts")
+def record_contact(
+    case_id: int,
+    tx: Agent,
+    channel: Annotated[str, Form(max_length=16)] = "",
+    outcome: Annotated[str, Form(max_length=16)] = "",
+    promise_amount: Annotated[str, Form(max_length=32)] = "",
+    promise_date: Annotated[str, Form(max_length=10)] = "",
+    key: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Log a contact as the signed-in agent; a promise is capped at what is overdue."""
+    row = tx.scope.get("collection_cases", case_id, "case_id")
+    typed = {"channel": channel, "outcome": outcome, "promise_amount": promise_amount, "promise_date": promise_date}
+
+    def work() -> dict[str, Any]:
+        amount = to_minor(promise_amount, row.currency, "promise_amount") if promise_amount.strip() else None
+        by = _date(promise_date, "promise_date") if promise_date.strip() else None
+        tx.collections.record_contact(
+            tx.principal,
+            case_id,
+            channel=channel,
+            outcome=outcome,
+            agent=tx.person.username,
+            promise_amount=amount,
+            promise_date=by,
+        )
+        tx.audit(
+            "collections.contact",
+            f"collection_case/{case_id}",
+            {"loan_id": row.loan_id, "outcome": outcome, "promise_amount": amount},
+        )
+        return {"case_id": case_id}
+
+    with tx.attempt() as failed:
+        tx.idempotent(key or form_key(), f"collections.contact:{case_id}", typed, work)
+    if failed:
+        return _case_page(tx, case_id, 422, error=failed[0], error_form="contact", typed=typed)
+    return tx.redirect(f"/desk/cases/{case_id}?done=contact")
+
+
+@router.post("/cases/{case_id}/payments")
+def take_payment(
+    case_id: int,
+    tx: Agent,
+    amount: Annotated[str, Form(max_length=32)] = "",
+    key: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """A payment the borrower makes while on the line, booked on the loan as a repayment."""
+    row = tx.scope.get("collection_cases", case_id, "case_id")
+    loan = servicing.loan_row(tx.scope, row.loan_id)
+    with tx.attempt() as failed:
+        minor = to_minor(amount, loan.currency, "amount")
+        tx.book(
+            "loan.repayment",
+            f"loan/{loan.id}",
+            lambda: tx.servicing.repay(
+                loan.id, minor, tx.principal.scoped(key or form_key()), None, loan.currency, None
+            ),
+            lambda done: {"transaction_id": done["transaction_id"], "case_id": case_id},
+        )
+    if failed:
+        return _case_page(tx, case_id, 422, error=failed[0], error_form="payment", typed={"amount": amount})
+    return tx.redirect(f"/desk/cases/{case_id}?done=payment")
+
+
+def _date(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError("write the date as YYYY-MM-DD", field=field) from None

@@ -1,0 +1,24 @@
+// Charts drawn from the numbers already in the page (each chart sits beside its own table).
+(function () {
+  function draw(el) {
+    if (!window.echarts) return;
+    var labels = JSON.parse(el.dataset.labels || "[]");
+    var divisor = Number(el.dataset.divisor || 1);
+    var values = JSON.parse(el.dataset.values || "[]").map(function (v) { return v / divisor; });
+    var locale = el.dataset.locale === "zh-CN" ? "ZH" : "EN";
+    var fmt = new Intl.NumberFormat(el.dataset.locale || "en", { maximumFractionDigits: 0 });
+    var chart = echarts.init(el, null, { locale: locale, renderer: "svg" });
+    chart.setOption({
+      grid: { left: 90, right: 16, top: 24, bottom: 32 },
+      tooltip: { trigger: "axis", valueFormatter: function (v) { return fmt.format(v) + " " + (el.dataset.unit || ""); } },
+      xAxis: { type: "category", data: labels },
+      yAxis: { type: "value", name: el.dataset.unit || "", axisLabel: { formatter: function (v) { return fmt.format(v); } } },
+      series: [{ type: el.dataset.chart || "bar", data: values, label: { show: true, position: "top", formatter: function (p) { return fmt.format(p.value); } } }],
+      aria: { enabled: true }
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-chart]").forEach(draw);
+  });
+})();
