@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 
 from openice.errors import Forbidden
 from openice.servicing.loan import LoanAccount, LoanStatus
@@ -55,7 +55,7 @@ def book_by_bucket(scope: Scope) -> list[Any]:
             loans.c.currency,
             loans.c.bucket,
             func.count().label("loans"),
-            func.sum(loans.c.bal_loan_principal).label("principal"),
+            cast(func.sum(loans.c.bal_loan_principal), BigInteger).label("principal"),
         )
         .where(scope.where("loans"), loans.c.status == LoanStatus.ACTIVE.value)
         .group_by(loans.c.currency, loans.c.bucket)
@@ -69,7 +69,7 @@ def trial_balance(scope: Scope) -> list[Any]:
     _platform_only(scope, "the ledger")
     lines, loans = servicing_tables.journal_lines, servicing_tables.loans
     query = (
-        select(loans.c.currency, lines.c.account, func.sum(lines.c.amount).label("balance"))
+        select(loans.c.currency, lines.c.account, cast(func.sum(lines.c.amount), BigInteger).label("balance"))
         .join(loans, loans.c.id == lines.c.loan_id)
         .group_by(loans.c.currency, lines.c.account)
         .order_by(loans.c.currency, lines.c.account)

@@ -29,8 +29,21 @@ def queue(
     assignee: Annotated[str | None, Query(max_length=64)] = None,
     mine: bool = False,
     loan_id: Annotated[int | None, Query(ge=1)] = None,
+    done: str | None = None,
 ) -> Response:
     """Open cases due today, most severe and largest first; or the cases of one loan."""
+    return _queue_page(tx, stage=stage, assignee=assignee, mine=mine, loan_id=loan_id, done=done)
+
+
+def _queue_page(
+    tx: Visit,
+    status: int = 200,
+    stage: str | None = None,
+    assignee: str | None = None,
+    mine: bool = False,
+    loan_id: int | None = None,
+    **context: Any,
+) -> Response:
     if loan_id is not None:
         cases = [
             {
@@ -50,6 +63,7 @@ def queue(
         cases = tx.collections.queue(tx.principal, stage or None, who, 100)
     return tx.render(
         "desk/queue.html",
+        status=status,
         cases=cases,
         summary=tx.collections.summary(tx.principal),
         stages=STAGES,
@@ -57,6 +71,7 @@ def queue(
         assignee=assignee or "",
         mine=mine,
         loan_id=loan_id,
+        **context,
     )
 
 
@@ -156,6 +171,22 @@ def take_payment(
     if failed:
         return _case_page(tx, case_id, 422, error=failed[0], error_form="payment", typed={"amount": amount})
     return tx.redirect(f"/desk/cases/{case_id}?done=payment")
+
+
+@router.post("/assignments")
+def assign(
+    tx: Agent, agents: Annotated[str, Form(max_length=2000)] = "", stage: Annotated[str, Form(max_length=4)] = ""
+) -> Response:
+    """Share the open unassigned cases among these agents (names separated by commas), largest amounts first."""
+    names = [a.strip() for a in agents.split(",") if a.strip()]
+    with tx.attempt() as failed:
+        if not names:
+            raise ValidationError("name at least one agent", field="agents")
+        received = tx.collections.assign(tx.principal, names, stage or None)
+        tx.audit("collections.assigned", "collection_cases", {"assigned": received, "stage": stage or None})
+    if failed:
+        return _queue_page(tx, status=422, error=failed[0], typed_agents=agents)
+    return tx.redirect("/desk/?done=assigned")
 
 
 def _date(text: str, field: str) -> date:

@@ -44,6 +44,7 @@ def create_site(settings: Settings | None = None, **parts: Any) -> FastAPI:
 def _errors(app: FastAPI) -> None:
     """A page that fails says so in the reader's language; the API keeps its problem+json."""
     api_http = app.exception_handlers[HTTPException]
+    api_unexpected = app.exception_handlers[Exception]
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in(_request: Request, exc: SignInNeeded) -> Response:
@@ -61,6 +62,17 @@ def _errors(app: FastAPI) -> None:
             key = "error.csrf"
         html = page("error.html", words, front, None, message=words(key), status=exc.status_code)
         return HTMLResponse(html, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        answer = api_unexpected(request, exc)  # logs it with the request id
+        answer = await answer if isawaitable(answer) else answer
+        if not request.url.path.startswith(FRONT_PATHS):
+            return answer
+        words = Words(reader_locale(request))
+        front = Front(request.url.path.split("/")[1])
+        html = page("error.html", words, front, None, message=words("error.other"), status=500)
+        return HTMLResponse(html, status_code=500)
 
 
 def from_env() -> FastAPI:
