@@ -7,6 +7,7 @@ of day) and gathers the quarterly metrics, the calibration and fraud proofs and 
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -111,3 +112,53 @@ def _quarterly_report(run: Run, period: Period, out: Path) -> dict[str, Path]:
         )
     finally:
         backend.close()
+
+
+@dataclass(frozen=True)
+class Login:
+    """A ready sign-in for one front-end of a served demo."""
+
+    front: str
+    username: str
+    password: str
+    who: str
+
+
+def demo_logins(db: str) -> list[Login]:
+    """One user per role on the demo book, with a fresh random password each: an operator, the platform's
+    collections agent, the institution that funded the first loan, and that loan's borrower."""
+    from openice.access.users import Users
+    from openice.servicing import queries as servicing
+    from openice.storage.engine import make_engine
+    from openice.tenancy import PLATFORM, Principal, Role, Scope, Window
+
+    engine = make_engine(db)
+    units = EngineUnits(engine)
+    with engine.connect() as conn:
+        first = servicing.loans(
+            Scope(conn, Principal("demo", Role.OPERATOR, PLATFORM)), Window(1), None, None, None, None
+        )
+    loan = first.items[0]
+    made = []
+    for front, username, role, tenant, who in (
+        ("console", "operator", "operator", PLATFORM, "operator"),
+        ("desk", "agent", "collections", PLATFORM, "the platform's collections agent"),
+        (
+            "portal",
+            loan.original_funder.lower(),
+            "institution",
+            loan.original_funder,
+            f"institution {loan.original_funder}",
+        ),
+        (
+            "app",
+            f"borrower-{loan.borrower_id}".lower()[:64],
+            "borrower",
+            loan.borrower_id,
+            f"borrower of loan {loan.id}",
+        ),
+    ):
+        password = secrets.token_urlsafe(12)
+        Users(units).create(username, password, role, tenant, display_name=who, created_by="demo")
+        made.append(Login(front, username, password, who))
+    return made

@@ -156,6 +156,17 @@ class PageRequest(Protocol):
     def after(self, resource: str) -> Any | None: ...
 
 
+@dataclass
+class Window:
+    """A page request made in code (the pages, the demo): `limit` rows after the key `start` (None: from the first)."""
+
+    limit: int
+    start: Any | None = None
+
+    def after(self, _resource: str) -> Any | None:
+        return self.start
+
+
 @dataclass(frozen=True)
 class Page:
     """A page of rows in key order; `last_key` is the key to continue after, None on the last page."""

@@ -45,7 +45,12 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the database, model and report go (replaced)")] = Path(
         "openice-demo"
     ),
-    serve: Annotated[bool, typer.Option("--serve", help="Serve the API on the demo database afterwards")] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Serve the API and the front-ends on the demo database afterwards, with a login for each"
+        ),
+    ] = False,
     port: Annotated[int, typer.Option(help="Port for --serve")] = 8000,
 ) -> None:
     """Train, onboard five institutions and run a simulated year of the whole platform; print what happened."""
@@ -101,13 +106,19 @@ def _serve(db: str, port: int, pii_key: str) -> None:
     from openice.access.keys import ApiKeys
     from openice.cli.api import serve as serve_api
     from openice.decisioning.pii import ENV_KEY
+    from openice.demo import demo_logins
 
     os.environ[ENV_KEY] = pii_key  # the workers read it from the environment
     key = ApiKeys(EngineUnits(_engine(db))).create("operator", "platform", "demo")
-    console.print(
-        f"\nserving the API on http://127.0.0.1:{port} (docs at /docs); operator key: {key['secret']}\n"
-        "press Ctrl+C to stop"
-    )
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\nserving on {base} (API docs at {base}/docs); operator API key: {key['secret']}")
+    for login in demo_logins(db):
+        console.print(
+            f"  {base}/{login.front}/  sign in as [bold]{login.username}[/bold] "
+            f"password [bold]{login.password}[/bold]  ({login.who})",
+            highlight=False,
+        )
+    console.print("press Ctrl+C to stop")
     serve_api(db=db, host="127.0.0.1", port=port, workers=1, config=None)
 
 

@@ -18,8 +18,8 @@ from openice.errors import ValidationError
 from openice.servicing import queries as servicing
 from openice.servicing.buckets import BUCKETS
 from openice.storage.days import from_day, to_day
-from openice.tenancy import Role
-from openice.web.visit import Front, Visit, Window, form_key, visit
+from openice.tenancy import Role, Window
+from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=TransactionRoute)
 Operator = Annotated[Visit, Depends(visit(Front.CONSOLE))]

@@ -16,7 +16,8 @@ from openice.decisioning import queries as decisioning
 from openice.errors import ValidationError
 from openice.money import to_minor
 from openice.servicing import queries as servicing
-from openice.web.visit import Front, Visit, Window, form_key, visit
+from openice.tenancy import Window
+from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/desk", include_in_schema=False, route_class=TransactionRoute)
 Agent = Annotated[Visit, Depends(visit(Front.DESK))]

@@ -135,17 +135,6 @@ class Visit(Tx):
             savepoint.commit()
 
 
-@dataclass
-class Window:
-    """A page of rows after a key, as the scoped queries take it."""
-
-    limit: int
-    start: int | None
-
-    def after(self, _resource: str) -> int | None:
-        return self.start
-
-
 def page(template: str, words: Words, front: Front, person: WebSession | None, **context: Any) -> str:
     return templates.get_template(template).render(
         t=words, front=front.value, person=person, csrf=person.csrf if person else "", **context

@@ -1,0 +1,188 @@
+"""Benchmark: server time and CPU per page of the operator console and the collections desk on the demo book, each
+against the JSON API calls that carry the same data, measured in the same run in alternation.
+
+    .venv/bin/python -m bench.web                 # the 8,000-applicant demo book (built first: several minutes)
+    .venv/bin/python -m bench.web --quick         # the default 800-applicant demo book, fewer rounds
+    .venv/bin/python -m bench.web --workdir DIR   # reuse a demo already built with `openice demo --workdir DIR`
+
+Pages and API calls run in-process through the same ASGI test client, signed in as an operator (a session cookie)
+or with an operator's API key, so the client's own cost is the same on both sides. A page's ratio is its time over
+the sum of the API calls it replaces (a loan page shows the loan and its transactions: two calls). Goal from the
+issue: p99 at most 50 ms and at most 2x the API. Pages no API call carries (the dashboard, the ledger, end of day)
+are reported without a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe, machine_facts
+
+ROOT = Path(__file__).resolve().parents[1]
+P99_GOAL_MS, RATIO_GOAL = 50.0, 2.0
+
+
+def build_demo(workdir: Path, borrowers: int) -> None:
+    subprocess.run(
+        [str(ROOT / ".venv/bin/openice"), "demo", "--borrowers", str(borrowers), "--workdir", str(workdir)],
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the default demo size and 40 rounds")
+    parser.add_argument("--borrowers", type=int, default=None, help="demo applicants (default 8000; --quick 800)")
+    parser.add_argument("--rounds", type=int, default=None, help="calls of each page and API set (default 200)")
+    parser.add_argument("--workdir", type=Path, default=None, help="an existing demo to reuse")
+    args = parser.parse_args()
+    borrowers = args.borrowers or (800 if args.quick else 8000)
+    rounds = args.rounds or (40 if args.quick else 200)
+    workdir = args.workdir or Path(f"/tmp/openice-bench-web-{borrowers}")
+    if not (workdir / "openice.db").exists():
+        print(f"building the {borrowers:,}-applicant demo in {workdir} ...", flush=True)
+        build_demo(workdir, borrowers)
+    os.environ["OPENICE_PII_KEY"] = (workdir / "pii.key").read_text().strip()
+
+    from fastapi.testclient import TestClient
+
+    from openice.access.keys import ApiKeys
+    from openice.access.users import Users
+    from openice.api.settings import Settings
+    from openice.storage.engine import make_engine
+    from openice.storage.uow import EngineUnits
+    from openice.web.site import create_site
+
+    db = f"sqlite:///{workdir / 'openice.db'}"
+    engine = make_engine(db)
+    password = "bench-password-0123"
+    name = f"bench-{int(time.time())}"
+    Users(EngineUnits(engine)).create(name, password, "operator", "platform")
+    key = ApiKeys(EngineUnits(engine)).create("operator", "platform", "bench.web")["secret"]
+    site = create_site(Settings(db=db, rate_limit_per_second=1e9, rate_limit_burst=1e9), engine=engine)
+    page = TestClient(site)
+    token = re.search(r'name="form_token" value="([^"]+)"', page.get("/console/login").text)
+    assert token
+    signed = page.post(
+        "/console/login", data={"username": name, "password": password, "form_token": token[1]}, follow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+    api = TestClient(site, headers={"Authorization": f"Bearer {key}"})
+    loans = api.get("/v1/loans", params={"limit": 50, "status": "active"}).json()["items"]
+    loan = loans[len(loans) // 2]["id"]
+    cases = api.get("/v1/collections/cases", params={"status": "open", "limit": 1}).json()["items"]
+    case = cases[0]["id"] if cases else None
+
+    pairs: list[tuple[str, str, list[str]]] = [
+        ("console: loans", "/console/loans?status=active", ["/v1/loans?limit=50&status=active"]),
+        ("console: a loan", f"/console/loans/{loan}", [f"/v1/loans/{loan}", f"/v1/loans/{loan}/transactions"]),
+        ("desk: queue", "/desk/", ["/v1/collections/queue?limit=100", "/v1/collections/summary"]),
+        ("console: dashboard", "/console/", []),
+        ("console: ledger", "/console/ledger", []),
+        ("console: end of day", "/console/eod", []),
+    ]
+    if case is not None:
+        pairs.insert(3, ("desk: a case", f"/desk/cases/{case}", [f"/v1/collections/cases/{case}"]))
+
+    def timed(call: Callable[[], Any]) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        answer = call()
+        assert answer.status_code == 200, (answer.status_code, answer.text[:300])
+        return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
+
+    rows = []
+    for label, path, calls in pairs:
+        for _ in range(5):  # warm the statement caches and the templates
+            page.get(path)
+            for c in calls:
+                api.get(c)
+        page_ms, page_cpu, api_ms, api_cpu = [], [], [], []
+        for _ in range(rounds):  # alternate, so drift in the machine's load hits both sides alike
+            w, c = timed(lambda: page.get(path))
+            page_ms.append(w)
+            page_cpu.append(c)
+            if calls:
+                w = c = 0.0
+                for call in calls:
+                    dw, dc = timed(lambda call=call: api.get(call))
+                    w, c = w + dw, c + dc
+                api_ms.append(w)
+                api_cpu.append(c)
+        row: dict[str, Any] = {
+            "page": label,
+            "path": path,
+            "p50_ms": round(statistics.median(page_ms), 2),
+            "p99_ms": round(percentile(page_ms, 0.99), 2),
+            "cpu_ms_per_page": round(statistics.median(page_cpu), 2),
+            "api_calls": calls,
+        }
+        if calls:
+            row.update(
+                api_p50_ms=round(statistics.median(api_ms), 2),
+                api_p99_ms=round(percentile(api_ms, 0.99), 2),
+                api_cpu_ms=round(statistics.median(api_cpu), 2),
+                ratio_p50=round(statistics.median(page_ms) / statistics.median(api_ms), 2),
+                ratio_p99=round(percentile(page_ms, 0.99) / percentile(api_ms, 0.99), 2),
+            )
+        row["meets_goal"] = row["p99_ms"] <= P99_GOAL_MS and row.get("ratio_p99", 0) <= RATIO_GOAL
+        rows.append(row)
+        ratio = f"  vs API p50 {row['api_p50_ms']} ms: {row['ratio_p50']}x (p99 {row['ratio_p99']}x)" if calls else ""
+        print(
+            f"{label:22} p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  cpu {row['cpu_ms_per_page']} ms{ratio}"
+        )
+
+    with engine.connect() as conn:
+        from sqlalchemy import text
+
+        book = conn.execute(text("SELECT count(*) FROM loans")).scalar_one()
+    doc = {
+        "date": date.today().isoformat(),
+        "command": "python -m bench.web" + (" --quick" if args.quick else ""),
+        "borrowers": borrowers,
+        "loans": book,
+        "rounds": rounds,
+        "goal": {"p99_ms": P99_GOAL_MS, "ratio_p99": RATIO_GOAL},
+        "pages": rows,
+        "machine": machine_facts(),
+    }
+    out = ROOT / "bench" / "results"
+    name_ = "web.quick" if args.quick else "web"
+    (out / f"{name_}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    lines = [
+        f"# web pages benchmark, {doc['date']}",
+        "",
+        f"{describe(doc['machine'])}; demo of {borrowers:,} applicants ({book:,} loans), SQLite, {rounds} rounds "
+        f"per page in alternation with its API calls; in-process ASGI client. Command: `{doc['command']}`.",
+        "",
+        "| page | p50 ms | p99 ms | CPU ms/page | API p50 ms | API p99 ms | ratio p50 | ratio p99 | goal met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['page']} | {r['p50_ms']} | {r['p99_ms']} | {r['cpu_ms_per_page']} | {r.get('api_p50_ms', '—')} | "
+            f"{r.get('api_p99_ms', '—')} | {r.get('ratio_p50', '—')} | {r.get('ratio_p99', '—')} | "
+            f"{'yes' if r['meets_goal'] else 'no'} |"
+        )
+    (out / f"{name_}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / (name_ + '.json')} and .md")
+
+
+if __name__ == "__main__":
+    main()
