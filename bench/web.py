@@ -115,7 +115,7 @@ def main() -> None:
                 api.get(c)
         page_ms, page_cpu, api_ms, api_cpu = [], [], [], []
         for _ in range(rounds):  # alternate, so drift in the machine's load hits both sides alike
-            w, c = timed(lambda: page.get(path))
+            w, c = timed(lambda path=path: page.get(path))
             page_ms.append(w)
             page_cpu.append(c)
             if calls:
