@@ -144,9 +144,8 @@ def main() -> None:
         row["meets_goal"] = row["p99_ms"] <= P99_GOAL_MS and row.get("ratio_p99", 0) <= RATIO_GOAL
         rows.append(row)
         ratio = f"  vs API p50 {row['api_p50_ms']} ms: {row['ratio_p50']}x (p99 {row['ratio_p99']}x)" if calls else ""
-        print(
-            f"{label:22} p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  cpu {row['cpu_ms_per_page']} ms{ratio}"
-        )
+        timing = f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  cpu {row['cpu_ms_per_page']} ms"
+        print(f"{label:22} {timing}{ratio}")
 
     with engine.connect() as conn:
         from sqlalchemy import text
