@@ -94,6 +94,27 @@ REVENUE_LINES: tuple[tuple[str, str], ...] = (
     ("institution_recoveries", "{a} = " + ledger.sql_name(ledger.INSTITUTION_RECOVERY_INCOME)),
 )
 
+# How a reader of the disclosures names each line, and the lines that are not the platform's revenue: listed so that
+# the lines add up to the ledger's income, set apart from the revenue total.
+REVENUE_LABELS = {
+    "credit_driven.facilitation_and_servicing_fees": "Loan facilitation and servicing fees (capital-heavy)",
+    "credit_driven.financing_income": "Financing income",
+    "credit_driven.guarantee_release": "Revenue from releasing guarantee liabilities",
+    "credit_driven.other_fees": "Other fees (credit-driven services)",
+    "platform.facilitation_and_servicing_fees": "Loan facilitation and servicing fees (capital-light)",
+    "platform.other_fees": "Other fees (platform services)",
+    "platform.referral_fees": "Referral fees",
+    "technology.fees": "Technology solution fees",
+    "institution_interest": "Interest earned by the funding institutions",
+    "recoveries": "Recoveries on loans the platform wrote off",
+    "institution_recoveries": "Recoveries on loans the institutions wrote off",
+}
+NOT_REVENUE = ("institution_interest", "recoveries", "institution_recoveries")
+REVENUE_GROUPS = {
+    "credit_driven": "Credit-driven services",
+    "platform": "Platform services",
+    "technology": "Technology solutions",
+}
 
 # The bucket beyond `Thresholds.m4`: outside the 90 day+ rate's numerator and denominator and the outstanding balance,
 # shown apart (`balance_over_180`) whatever a product's write-off DPD.

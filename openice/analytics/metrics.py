@@ -689,6 +689,8 @@ def _model_monitoring(backend: Backend, out: MetricSet) -> None:
                     for r in rows
                 ]
             ),
-            "realised default (90+ DPD or written off by the as-of date) against mean predicted PD",
+            "realised default (90+ DPD or written off by the as-of date) against mean predicted PD"
+            if rows
+            else "no loan disbursed by the as-of date carries a predicted PD",
         )
     )

@@ -58,7 +58,7 @@ def test_quarterly_report(portfolio: Callable[[str], Engine], tmp_path: Path) ->
         "Quarterly report 2026Q1",
         "Business highlights",
         "Risk indicators",
-        "Revenue by line",
+        "Total revenue",
         "Day-1 delinquency rate",
         "44.44%",
         "30-day collection rate",
