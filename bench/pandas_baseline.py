@@ -128,6 +128,10 @@ class PandasBackend:
             definitions.funding(by): lambda: self._funding(by),
             definitions.revenue(by, s, e): lambda: self._revenue(by, s, e),
             definitions.provision_charge(by, s, e): lambda: self._ledger_sum(by, s, e),
+            definitions.charge_offs(by, s, e): lambda: self._charge_offs(by, s, e),
+            definitions.provision_coverage(by, a, th): lambda: self._provision_coverage(by, a, th),
+            definitions.stored_pds(): lambda: self._stored_pds(),
+            definitions.currencies(): lambda: self._currencies(),
             definitions.vintages(by): lambda: self._vintages(by),
             definitions.month_end_buckets(by, s - 366, a, th): lambda: self._month_end_buckets(by, s - 366, a, th),
             definitions.model_monitoring(by): lambda: self._model_monitoring(by),
@@ -503,7 +507,7 @@ class PandasBackend:
         entries = entries[(entries.business_day >= start) & (entries.business_day <= end)]
         return (
             self.frames["journal_lines"]
-            .merge(entries[["id"]], left_on="entry_id", right_on="id")
+            .merge(entries[["id", "kind"]], left_on="entry_id", right_on="id")
             .merge(self.frames["loans_dims"], on="loan_id")
         )
 
@@ -533,6 +537,41 @@ class PandasBackend:
     def _ledger_sum(self, by: Sequence[str], start: int, end: int) -> list[Row]:
         lines = self._ledger(start, end)
         return grouped(lines[lines.account == "provision_expense"], by, charge=("amount", "sum"))
+
+    def _charge_offs(self, by: Sequence[str], start: int, end: int) -> list[Row]:
+        lines = self._ledger(start, end)
+        recovered = lines.account.isin(["recovery_income", "institution_recovery_income"])
+        charged = (lines.kind == "write_off") & (lines.account == "loan_principal")
+        q = lines[charged | recovered]
+        q = q.assign(
+            charged_off=(-q.amount).where(charged[q.index], 0), recovered=(-q.amount).where(recovered[q.index], 0)
+        )
+        return grouped(q, by, charged_off=("charged_off", "sum"), recovered=("recovered", "sum"))
+
+    def _provision_coverage(self, by: Sequence[str], as_of: int, th: definitions.Thresholds) -> list[Row]:
+        lines = self._ledger(-(1 << 40), as_of)
+        lines = lines[lines.account.isin(["guarantee_provision", "loan_loss_allowance"])]
+        held = (-lines.amount).groupby(lines.loan_id).sum().rename("held")
+        lf = self.frames["lf"].merge(held, left_on="loan_id", right_index=True, how="left")
+        dpd = (as_of + 1 - lf.overdue_since).fillna(0).astype("int64")
+        at_risk = (lf.model_group == "capital-heavy") & (bucket(dpd, th) == "M4+")
+        q = lf.assign(held=lf.held.fillna(0).astype("int64"), at_risk=lf.outstanding.where(at_risk, 0))
+        return grouped(q, by, provisions_held=("held", "sum"), at_risk_90_plus=("at_risk", "sum"))
+
+    def _stored_pds(self) -> pd.DataFrame:
+        lines = self.frames["credit_lines"].dropna(subset=["pd"])
+        q = self.frames["drawdowns"].dropna(subset=["loan_id"]).merge(lines, left_on="line_id", right_on="id")
+        return pd.DataFrame(
+            {
+                "loan_id": q.loan_id.astype("int64"),
+                "pd_ppm": np.floor(q.pd * 1_000_000 + 0.5).astype("int64"),
+                "grade": q.grade,
+            }
+        )
+
+    def _currencies(self) -> list[Row]:
+        used = self.frames["products"][self.frames["products"].code.isin(self.frames["loans"].product_code)]
+        return [{"currency": c} for c in sorted(used.currency.unique())]
 
     def _vintages(self, by: Sequence[str]) -> list[Row]:
         lf = self.frames["lf"]

@@ -20,10 +20,13 @@ from openice.analytics.definitions import for_dialect
 from openice.errors import ValidationError
 
 I64 = pa.int64()
+F64 = pa.float64()
 STR = pa.string()
 
-# The columns analytics reads, table by table. The last three come from the decisioning stage and
-# may be absent; `loan_pd` is optional model-monitoring input (loan_id, pd as a fraction, grade).
+# The columns analytics reads, table by table (docs/analytics.md lists them). `OPTIONAL` ones may be absent: the
+# products give the book's currency, the decisioning stage's tables the users, the PDs stored with the decisions
+# behind the loans (drawdown -> credit line) and the funding costs; `loan_pd` (loan_id, pd_ppm, grade) is optional
+# model-monitoring input that takes the place of the stored PDs.
 TABLES: dict[str, dict[str, pa.DataType]] = {
     "loans": {
         "id": I64,
@@ -43,11 +46,13 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
     "journal_entries": {"id": I64, "business_day": I64, "kind": STR},
     "journal_lines": {"entry_id": I64, "loan_id": I64, "account": STR, "amount": I64},
     "portfolio_snapshots": {"as_of_day": I64, "loan_id": I64, "status": STR, "dpd": I64, "principal_outstanding": I64},
+    "products": {"code": STR, "currency": STR},
     "borrowers": {"id": STR, "registered_day": I64},
-    "credit_lines": {"borrower_id": STR, "approved_day": I64},
+    "credit_lines": {"id": STR, "borrower_id": STR, "approved_day": I64, "pd": F64, "grade": STR},
+    "drawdowns": {"loan_id": I64, "line_id": STR},
     "institutions": {"code": STR, "funding_cost_ppm": I64},
 }
-OPTIONAL = ("borrowers", "credit_lines", "institutions")
+OPTIONAL = ("products", "borrowers", "credit_lines", "drawdowns", "institutions")
 PD_SCHEMA = pa.schema([("loan_id", I64), ("pd_ppm", I64), ("grade", STR)])
 
 

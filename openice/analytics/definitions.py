@@ -33,7 +33,7 @@ import sqlglot
 from openice.errors import ValidationError
 from openice.servicing import ledger
 from openice.servicing.buckets import BUCKETS as SERVICING_BUCKETS
-from openice.servicing.buckets import CURRENT, LADDER, ladder_sql
+from openice.servicing.buckets import CURRENT, LADDER, LAST, ladder_sql
 
 PRINCIPAL = "('principal', 'principal_prepaid')"
 DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
@@ -94,6 +94,27 @@ REVENUE_LINES: tuple[tuple[str, str], ...] = (
     ("institution_recoveries", "{a} = " + ledger.sql_name(ledger.INSTITUTION_RECOVERY_INCOME)),
 )
 
+# How a reader of the disclosures names each line, and the lines that are not the platform's revenue: listed so that
+# the lines add up to the ledger's income, set apart from the revenue total.
+REVENUE_LABELS = {
+    "credit_driven.facilitation_and_servicing_fees": "Loan facilitation and servicing fees (capital-heavy)",
+    "credit_driven.financing_income": "Financing income",
+    "credit_driven.guarantee_release": "Revenue from releasing guarantee liabilities",
+    "credit_driven.other_fees": "Other fees (credit-driven services)",
+    "platform.facilitation_and_servicing_fees": "Loan facilitation and servicing fees (capital-light)",
+    "platform.other_fees": "Other fees (platform services)",
+    "platform.referral_fees": "Referral fees",
+    "technology.fees": "Technology solution fees",
+    "institution_interest": "Interest earned by the funding institutions",
+    "recoveries": "Recoveries on loans the platform wrote off",
+    "institution_recoveries": "Recoveries on loans the institutions wrote off",
+}
+NOT_REVENUE = ("institution_interest", "recoveries", "institution_recoveries")
+REVENUE_GROUPS = {
+    "credit_driven": "Credit-driven services",
+    "platform": "Platform services",
+    "technology": "Technology solutions",
+}
 
 # The bucket beyond `Thresholds.m4`: outside the 90 day+ rate's numerator and denominator and the outstanding balance,
 # shown apart (`balance_over_180`) whatever a product's write-off DPD.
@@ -438,6 +459,11 @@ SELECT {sel}COUNT(*) AS loans_originated, SUM(l.principal) AS volume,
 FROM lf l WHERE l.disbursed_day >= {start} AND l.disbursed_day <= {end}{grp}"""
 
 
+def dpd_sql(as_of: int) -> str:
+    """A loan's days past due at the end of the as-of day, from `lf`'s overdue_since."""
+    return f"(CASE WHEN l.overdue_since IS NULL THEN 0 ELSE {as_of} + 1 - l.overdue_since END)"
+
+
 def balances(by: Sequence[str], as_of: int, th: Thresholds) -> str:
     """Outstanding balances by bucket, and the borrowers with a drawdown: unsplit, each borrower's first
     drawdown counts them once (no DISTINCT over the borrower ids); split, a borrower may be in several groups.
@@ -449,7 +475,7 @@ def balances(by: Sequence[str], as_of: int, th: Thresholds) -> str:
         if by
         else "SUM(CASE WHEN l.borrower_id IS NOT NULL AND l.repeat_drawdown = 0 THEN 1 ELSE 0 END)"
     )
-    dpd = f"(CASE WHEN l.overdue_since IS NULL THEN 0 ELSE {as_of} + 1 - l.overdue_since END)"
+    dpd = dpd_sql(as_of)
     per_bucket = ",\n  ".join(
         f"SUM(CASE WHEN {th.bucket_sql(dpd)} = '{b}' THEN l.outstanding ELSE 0 END) AS {bucket_column(b)}"
         for b in BUCKETS
@@ -541,6 +567,50 @@ def model_monitoring(by: Sequence[str]) -> str:
 SELECT {sel}l.origination_month, p.grade, COUNT(*) AS loans, SUM(p.pd_ppm) AS pd_ppm_sum,
   SUM(CASE WHEN l.first90 IS NOT NULL OR l.wo = 1 THEN 1 ELSE 0 END) AS defaulted
 FROM lf l JOIN loan_pd p ON p.loan_id = l.loan_id{grp}"""
+
+
+def stored_pds() -> str:
+    """The PD and grade of the decision behind each loan (drawdown -> credit line), for model monitoring: the PD in
+    parts per million, rounded half-up with FLOOR (which every engine computes alike, unlike ROUND's ties)."""
+    return """
+SELECT d.loan_id, CAST(FLOOR(c.pd * 1000000 + 0.5) AS BIGINT) AS pd_ppm, c.grade
+FROM drawdowns d JOIN credit_lines c ON c.id = d.line_id
+WHERE d.loan_id IS NOT NULL AND c.pd IS NOT NULL"""
+
+
+def currencies() -> str:
+    """The currencies of the loans' products: the unit of every money figure."""
+    return "SELECT DISTINCT p.currency FROM loans l JOIN products p ON p.code = l.product_code ORDER BY p.currency"
+
+
+def charge_offs(by: Sequence[str], start: int, end: int) -> str:
+    """Principal charged off in the period (the write-off entries' credit to the loan's principal) and what was
+    recovered in it (the platform's and the institutions' recoveries), from the ledger."""
+    sel, grp = group_cols(by)
+    principal, write_off = ledger.sql_name(ledger.LOAN_PRINCIPAL), "'write_off'"
+    recovered = accounts_sql(ledger.RECOVERY_INCOME, ledger.INSTITUTION_RECOVERY_INCOME)
+    return f"""
+SELECT {sel}SUM(CASE WHEN e.kind = {write_off} AND j.account = {principal} THEN -j.amount ELSE 0 END) AS charged_off,
+  SUM(CASE WHEN j.account IN {recovered} THEN -j.amount ELSE 0 END) AS recovered
+FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id JOIN ({loans_dims()}) l ON l.loan_id = j.loan_id
+WHERE e.business_day >= {start} AND e.business_day <= {end}
+  AND ((e.kind = {write_off} AND j.account = {principal}) OR j.account IN {recovered}){grp}"""
+
+
+def provision_coverage(by: Sequence[str], as_of: int, th: Thresholds) -> str:
+    """Provisions held at the as-of date (the guarantee provision and the loan-loss allowance, from the ledger)
+    against the outstanding principal 91-180 DPD of the loans whose credit risk the platform bears (capital-heavy,
+    on balance sheet included)."""
+    sel, grp = group_cols(by)
+    held = accounts_sql(ledger.GUARANTEE_PROVISION, ledger.LOAN_LOSS_ALLOWANCE)
+    dpd = dpd_sql(as_of)
+    return f"""
+SELECT {sel}COALESCE(SUM(p.held), 0) AS provisions_held,
+  SUM(CASE WHEN l.model_group = 'capital-heavy' AND {th.bucket_sql(dpd)} = '{LAST}' THEN l.outstanding ELSE 0 END)
+    AS at_risk_90_plus
+FROM lf l LEFT JOIN (
+  SELECT j.loan_id, -SUM(j.amount) AS held FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id
+  WHERE j.account IN {held} AND e.business_day <= {as_of} GROUP BY j.loan_id) p ON p.loan_id = l.loan_id{grp}"""
 
 
 def registered_users(as_of: int) -> str:

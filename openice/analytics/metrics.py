@@ -71,6 +71,12 @@ class MetricSet:
     metrics: dict[str, Metric] = field(default_factory=dict)
     collection_window: definitions.CollectionWindow = definitions.CollectionWindow.CALENDAR_MONTH
     last_closed_day: date | None = None  # the book's, when known (not for a Parquet snapshot)
+    currencies: tuple[str, ...] = ()  # of the loans' products; empty when the source has no products table
+
+    @property
+    def partial(self) -> bool:
+        """The figures stop before the period's end (a quarter not yet closed, or an earlier as-of date)."""
+        return self.as_of < self.period.end
 
     @property
     def closed_range(self) -> Period | None:
@@ -95,6 +101,8 @@ class MetricSet:
             "collection_window": self.collection_window.value,
             "last_closed_day": self.last_closed_day.isoformat() if self.last_closed_day else None,
             "partly_closed": closed is not None,
+            "partial": self.partial,
+            "currencies": list(self.currencies),
             "closed_range": {"start": closed.start.isoformat(), "end": closed.end.isoformat()} if closed else None,
             "metrics": {k: asdict(m) for k, m in self.metrics.items()},
         }
@@ -171,6 +179,7 @@ METRIC_STEPS = (
     "users",
     "funding",
     "revenue",
+    "losses",
     "vintages",
     "month_ends",
     "model_monitoring",
@@ -249,6 +258,11 @@ def compute_splits(
     ranges = backend.loan_ranges()
     if pd_frame is not None:
         backend.register("loan_pd", pd_table(pd_frame))
+    elif not backend.has_table("loan_pd") and backend.has_table("drawdowns") and backend.has_table("credit_lines"):
+        backend.materialise("loan_pd", definitions.stored_pds())
+    currencies = (
+        tuple(r["currency"] for r in backend.query(definitions.currencies())) if backend.has_table("products") else ()
+    )
     done = on_step or (lambda name: None)
     facts: dict[str, Callable[[], None]] = {
         "loan_dues_single_day": lambda: backend.materialise(
@@ -262,7 +276,15 @@ def compute_splits(
         build()
         done(name)
     results = [
-        MetricSet(period, as_of, tuple(by), backend.dialect, collection_window=window, last_closed_day=last_closed_day)
+        MetricSet(
+            period,
+            as_of,
+            tuple(by),
+            backend.dialect,
+            collection_window=window,
+            last_closed_day=last_closed_day,
+            currencies=currencies,
+        )
         for by in splits
     ]
     for result in results:
@@ -283,6 +305,7 @@ def _metric_steps(
         "users": lambda: _users(backend, out, a),
         "funding": lambda: _funding(backend, out),
         "revenue": lambda: _revenue(backend, out, s, e),
+        "losses": lambda: _losses(backend, out, s, e, a, th),
         "vintages": lambda: _vintages(backend, out, a),
         "month_ends": lambda: _month_ends(backend, out, s, a, th),
         "model_monitoring": lambda: _model_monitoring(backend, out),
@@ -489,6 +512,54 @@ def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
     )
 
 
+def _losses(backend: Backend, out: MetricSet, s: int, e: int, a: int, th: definitions.Thresholds) -> None:
+    """Charge-offs and recoveries of the period, and the provisions held against the 90 day+ loans the platform
+    bears the risk of."""
+    rows = backend.query(definitions.charge_offs(out.by, s, e))
+    out.add(
+        _value_metric(
+            "charge_offs",
+            rows,
+            out.by,
+            "charged_off",
+            "money",
+            note="principal written off in the period (the write-off entries), whoever bears the loss",
+        )
+    )
+    out.add(
+        _value_metric(
+            "recoveries",
+            rows,
+            out.by,
+            "recovered",
+            "money",
+            note="recovered in the period on written-off loans, the platform's and the institutions'",
+        )
+    )
+    rows = backend.query(definitions.provision_coverage(out.by, a, th))
+    out.add(
+        _value_metric(
+            "provisions_held",
+            rows,
+            out.by,
+            "provisions_held",
+            "money",
+            note="provision for contingent liabilities and loan-loss allowance held at the as-of date",
+        )
+    )
+    out.add(
+        _ratio_metric(
+            "provision_coverage",
+            rows,
+            out.by,
+            "provisions_held",
+            "at_risk_90_plus",
+            note=f"provisions held / outstanding principal {th.m3 + 1}-{th.m4} DPD of the loans whose credit risk "
+            "the platform bears (capital-heavy, on balance sheet included)",
+        )
+    )
+
+
 def _vintages(backend: Backend, out: MetricSet, a: int) -> None:
     rows = backend.query(definitions.vintages(out.by))
     last_month = from_day(a).year * 12 + from_day(a).month - 1
@@ -589,7 +660,15 @@ def _month_ends(backend: Backend, out: MetricSet, s: int, a: int, th: definition
 def _model_monitoring(backend: Backend, out: MetricSet) -> None:
     name = "model_monitoring"
     if not backend.has_table("loan_pd"):
-        out.add(Metric(name, "ratio", [], "no predicted PDs given (pass a loan_id, pd, grade frame)"))
+        out.add(
+            Metric(
+                name,
+                "ratio",
+                [],
+                "no predicted PDs: the source has no decisions behind its loans (drawdowns, credit lines) and no "
+                "loan_pd table, and none were given",
+            )
+        )
         return
     rows = backend.query(definitions.model_monitoring(out.by))
     out.add(
@@ -610,6 +689,8 @@ def _model_monitoring(backend: Backend, out: MetricSet) -> None:
                     for r in rows
                 ]
             ),
-            "realised default (90+ DPD or written off by the as-of date) against mean predicted PD",
+            "realised default (90+ DPD or written off by the as-of date) against mean predicted PD"
+            if rows
+            else "no loan disbursed by the as-of date carries a predicted PD",
         )
     )

@@ -26,6 +26,12 @@ if TYPE_CHECKING:  # the engines (pyarrow, DuckDB, sqlglot) load when a command 
     from openice.analytics.metrics import MetricSet, Period
 
 analytics_app = typer.Typer(no_args_is_help=True)
+# What every analytics command reads, for its --help: the tables and columns are listed in the docs.
+READS = (
+    "Reads the servicing tables of the database (loans, installments, allocations, journal_entries, journal_lines, "
+    "portfolio_snapshots; products, borrowers, credit_lines, drawdowns and institutions when present), or a Parquet "
+    "snapshot of them: docs/analytics.md, 'Input tables', lists every column read."
+)
 report_app = typer.Typer(no_args_is_help=True, help="Disclosure reports as HTML, PDF and JSON.")
 analytics_app.add_typer(report_app, name="report")
 
@@ -164,7 +170,9 @@ WindowOpt = Annotated[
 ]
 
 
-@analytics_app.command("metrics")
+@analytics_app.command(
+    "metrics", help=f"Print the headline portfolio and disclosure metrics (defined in docs/analytics.md).\n\n{READS}"
+)
 def metrics(
     db: DbOpt = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: last closed day)")] = None,
@@ -177,6 +185,7 @@ def metrics(
     collection_window: WindowOpt = "calendar-month",
 ) -> None:
     """Print the headline portfolio and disclosure metrics."""
+    from openice.analytics.definitions import REVENUE_LABELS
     from openice.analytics.metrics import Period
     from openice.analytics.report import HEADLINE, fmt_value
 
@@ -195,6 +204,7 @@ def metrics(
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     closed = result.closed_range
+    currency = result.currencies[0] if len(result.currencies) == 1 else None
     table = Table(
         title=f"openice metrics, {result.period.label}"
         f"{f' (partly closed: {closed.label})' if closed else ''}, as of {result.as_of} "
@@ -208,15 +218,22 @@ def metrics(
     for name, label in HEADLINE:
         metric = result[name]
         for row in metric.rows:
-            table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], metric.unit))
+            table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], metric.unit, currency))
     for row in result["revenue"].rows:
         table.add_row(
-            f"Revenue: {row['group']['line']}", *split_cells(row, result.by), fmt_value(row["value"], "money")
+            f"Revenue: {REVENUE_LABELS[row['group']['line']]}",
+            *split_cells(row, result.by),
+            fmt_value(row["value"], "money", currency),
         )
     console.print(table)
 
 
-@report_app.command("quarterly")
+@report_app.command(
+    "quarterly",
+    help="Write the quarterly report (HTML, PDF, JSON): highlights, risk, balances by bucket and roll rates, "
+    "charge-offs and provisions, revenue, model monitoring and charts, each figure beside the previous quarter and "
+    f"the same quarter a year before.\n\n{READS}",
+)
 def report_quarterly(
     quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q3")],
     out: Annotated[Path, typer.Option("--out", help="Directory for quarterly-<quarter>.html/.pdf/.json")],
@@ -230,7 +247,7 @@ def report_quarterly(
     spark_master: SparkOpt = "local[2]",
     collection_window: WindowOpt = "calendar-month",
 ) -> None:
-    """Write the quarterly report: highlights, risk indicators, revenue by line and charts."""
+    """Write the quarterly report as HTML, PDF and JSON."""
     from openice.analytics.definitions import CollectionWindow
     from openice.analytics.metrics import Period, closed_as_of
     from openice.analytics.report import quarterly, write_report

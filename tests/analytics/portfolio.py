@@ -69,7 +69,8 @@ def source_engine(kind: str, tmp: pytest.TempPathFactory, request: pytest.Fixtur
 
 
 def with_decisioning(source: Engine) -> dict[str, pa.Table]:
-    """A snapshot of the source, with decisioning rows of known counts."""
+    """A snapshot of the source, with decisioning rows of known counts and the PDs of the decisions behind the
+    loans."""
     tables = snapshot(source)
     tables["borrowers"] = pa.table(
         {
@@ -79,8 +80,20 @@ def with_decisioning(source: Engine) -> dict[str, pa.Table]:
     )
     tables["credit_lines"] = pa.table(
         {
+            "id": ["c1", "c1b", "c2", "c3", "c4", "c5"],
             "borrower_id": ["b1", "b1", "b2", "b3", "b4", "b5"],
             "approved_day": [20_450, 20_455, 20_460, 20_461, 20_462, 20_700],
+            "pd": [0.02, 0.03, 0.05, 0.2, 0.08, None],
+            "grade": ["A", "B", "B", "E", "C", None],
+        }
+    )
+    # Each loan drawn on its borrower's first line; b5's line carries no PD (a decision made without a model).
+    lines = {"b1": "c1", "b2": "c2", "b3": "c3", "b4": "c4", "b5": "c5"}
+    loans = tables["loans"]
+    tables["drawdowns"] = pa.table(
+        {
+            "loan_id": loans.column("id"),
+            "line_id": [lines[b] for b in loans.column("borrower_id").to_pylist()],
         }
     )
     tables["institutions"] = pa.table({"code": ["bank-a", "bank-b"], "funding_cost_ppm": [50_000, 80_000]})

@@ -248,12 +248,11 @@ def test_cli_and_report_refuse_days_after_the_book(source: Engine, tmp_path: Pat
         "calendar-month",
     )
     risk = {r["metric"]: r["total"] for r in data["risk_indicators"]}
-    assert (risk["delinquency_90_plus_rate"], risk["balance_over_180"]) == (0.75, 3 * K)
+    assert (risk["delinquency_90_plus_rate"], risk["balance_over_180"]) == (0.75, f"{3 * K / 100:.2f}")
     pdf = " ".join(" ".join(page.extract_text() for page in PdfReader(stem.with_suffix(".pdf")).pages).split())
     for expected in (
-        "Partly closed: the book is closed through 2026-09-15",
-        "2026-07-01 to 2026-09-15 only",
-        "Balance more than 180 DPD",
+        "Partial quarter: the figures cover 2026-07-01 to 2026-09-15 only (the book is closed through 2026-09-15)",
+        "More than 180 DPD, not written off",
         "75.00%",
         "collection window calendar-month",
     ):
