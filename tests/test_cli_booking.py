@@ -1,13 +1,18 @@
 """The README's first loan, run as its reader runs it: the `openice` command in a shell, from an empty database to a
-serviced loan; then the commands it uses as a script sees them (stdout, stderr, exit code)."""
+serviced loan; then the commands it uses, and `openice serve`, as a script sees them (stdout, stderr, exit code)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -120,3 +125,50 @@ def test_examples_are_not_overwritten_unless_asked(shell: dict[str, str], tmp_pa
     again = openice(shell, tmp_path, "examples", "--out", "x")
     assert again.returncode == 2 and again.stderr.startswith("error: --out: ") and "--force" in again.stderr
     assert openice(shell, tmp_path, "examples", "--out", "x", "--force").returncode == 0
+
+
+def test_serve_help_names_its_toml_table(shell: dict[str, str], tmp_path: Path) -> None:
+    done = openice(shell, tmp_path, "serve", "--help")
+    assert done.returncode == 0 and "[api] table" in done.stdout
+    assert "--access-log" in done.stdout and "--model" in done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+def test_serve_says_where_it_is_once_ready_and_logs_requests(shell: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        ["openice", "serve", "--port", str(port), "--access-log", "--db", f"sqlite:///{tmp_path / 's.db'}"],
+        cwd=tmp_path,
+        env=shell,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        deadline, ready = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and not ready:
+            line = server.stderr.readline()
+            ready = line if line.startswith("openice serving") else ready
+            assert line or server.poll() is None, "serve ended before it was ready"
+        base = f"http://127.0.0.1:{port}"
+        assert ready.strip().startswith(f"openice serving {base} (API docs {base}/docs"), ready
+        with pytest.raises(urllib.error.HTTPError) as home:
+            urllib.request.build_opener(NoRedirect).open(f"{base}/")
+        assert home.value.code == 307 and home.value.headers["location"] == "/docs"
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert out == ""
+    assert re.search(r'"GET / HTTP/1.1" 307', err), err

@@ -19,7 +19,7 @@ from typing import Any
 import fastapi_offline
 from fastapi import FastAPI, HTTPException
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -200,6 +200,11 @@ def _operations(app: FastAPI, engine: Engine) -> None:
     app.mount("/static", StaticFiles(directory=static), name="static")
     # The collections desk: a static page over /v1/collections (the caller pastes an API key).
     app.mount("/desk", StaticFiles(directory=Path(__file__).parent / "desk", html=True), name="desk")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        """A browser pointed at the service lands on its docs (the collections desk is at /desk/)."""
+        return RedirectResponse("/docs")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
