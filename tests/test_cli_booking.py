@@ -117,6 +117,21 @@ def test_a_declined_application_books_nothing_and_exits_1(booked: tuple[dict[str
     assert result["outcome"] == "declined" and result["loan_id"] is None and result["existing_borrower"]
 
 
+def test_a_bad_input_file_is_one_line_naming_it(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    (cwd / "broken.json").write_text('{"product_code": ')
+    for files, field in (
+        (("missing.json", "examples/application.json"), "borrower"),
+        (("examples/borrower.json", "broken.json"), "application"),
+    ):
+        done = openice(env, cwd, "originate", *files, "--model", "model", "--key", "bad-file")
+        assert done.returncode == 2 and done.stdout == "", done.stdout
+        assert done.stderr.startswith(f"error: {field}: ") and done.stderr.count("\n") == 1, done.stderr
+    (cwd / "list.yaml").write_text("- 1\n")
+    done = openice(env, cwd, "product", "create", "list.yaml")
+    assert done.returncode == 2 and done.stderr.startswith("error: file: ") and "no product" in done.stderr
+
+
 def test_examples_are_not_overwritten_unless_asked(shell: dict[str, str], tmp_path: Path) -> None:
     first = openice(shell, tmp_path, "examples", "--out", "x")
     assert first.returncode == 0 and first.stdout.split() == [

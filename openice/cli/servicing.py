@@ -166,12 +166,11 @@ def show_loan(
         typer.echo(json.dumps(_loan_json(loan, transactions), indent=2))
         return
     cur = loan.terms.currency
-    console.print(
+    typer.echo(
         f"loan {loan.loan_id}: {loan.terms.product_code}, {format_money(loan.terms.principal, cur)} over "
         f"{loan.terms.tenor} months from {loan.disbursed_on}, {loan.terms.business_model.value} funded by "
         f"{loan.funder}; status {loan.status.value}, {loan.days_past_due} days past due ({loan.bucket}); "
-        f"due now {format_money(loan.total_due(), cur)}",
-        markup=False,
+        f"due now {format_money(loan.total_due(), cur)}"
     )
     table = Table(title=f"schedule ({cur})")
     for col in ("#", "due", "principal", "interest", "fee", "paid", "state"):
