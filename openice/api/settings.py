@@ -29,6 +29,7 @@ class Settings:
     rate_limit_burst: int = 200
     statement_timeout_ms: int = 10_000
     keep_alive_seconds: int = 5
+    access_log: bool = False  # one line per request on stderr (uvicorn's access log)
     concurrency: int = 10  # requests a worker runs at once; within the connection pool, so none waits for one
     offer_sweep_seconds: float = 10.0  # how often a worker expires unanswered offers; 0 leaves it to requests
     # FastAPI's own OpenTelemetry spans, metrics and logs for every request, to the global providers (an operator

@@ -7,6 +7,7 @@ import typer
 from openice import __version__
 from openice.cli.analytics import analytics_app
 from openice.cli.api import register as register_api
+from openice.cli.booking import register as register_booking
 from openice.cli.collections import collections_app
 from openice.cli.decisioning import register_cli as register_decisioning
 from openice.cli.scoring import model_app
@@ -19,7 +20,8 @@ app = typer.Typer(
 )
 register_servicing(app)  # schedule, eod, db, repay, prepay, reverse, write-off, recover, loan, products
 app.add_typer(model_app, name="model")
-register_decisioning(app)  # decision, match
+register_decisioning(app)  # decision, match, pii
+register_booking(app)  # examples, product, originate, payoff
 app.add_typer(analytics_app)  # metrics, report
 app.add_typer(collections_app, name="collections")
 register_simulation(app)  # demo, whatif

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import os
-from typing import Annotated
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
 from openice.cli.common import console, fail
-from openice.errors import OpeniceError
+from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from openice.tenancy import PLATFORM
@@ -24,22 +29,47 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
-    config: Annotated[str | None, typer.Option(help="TOML file with an [api] table")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model package or registry directory that scores applications")
+    ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option("--access-log/--no-access-log", help="Log one line per request to stderr (default: off)"),
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option(help="TOML file whose \\[api] table holds the settings (docs/api.md)")
+    ] = None,
 ) -> None:
-    """Start the HTTP service (OpenAPI at /openapi.json, docs at /docs, all served locally)."""
+    """Start the HTTP service: the API with its docs at /docs, and the front-ends (/console/, /desk/, /portal/, /app/),
+    all listed at /.
+
+    Settings come from the defaults, then the \\[api] table of --config (or $OPENICE_CONFIG), then OPENICE_<NAME>
+    variables, then these options. When the service answers, one line on stderr gives its URLs."""
     import uvicorn
 
     from openice.decisioning.pii import PiiVault
     from openice.decisioning.repository import bind_pii_key
 
-    settings = Settings.load(config, db=db, host=host, port=port, workers=workers)
-    engine = make_engine(settings.db)
-    migrate(engine)
     try:
-        bind_pii_key(engine, PiiVault.from_env_if_set())
+        settings = Settings.load(
+            config, db=db, host=host, port=port, workers=workers, model=model and str(model), access_log=access_log
+        )
+        if settings.model and not Path(settings.model).exists():
+            raise ValidationError(f"no model package or registry at {settings.model}", field="--model")
+        engine = make_engine(settings.db)
+        migrate(engine)
+        # A service that scores applications registers borrowers: it cannot start without the PII key.
+        bind_pii_key(engine, PiiVault.from_env() if settings.model else PiiVault.from_env_if_set())
     except OpeniceError as error:
         fail(error)
-    os.environ.update({"OPENICE_DB": settings.db, **({"OPENICE_CONFIG": config} if config else {})})
+    os.environ.update(
+        {
+            "OPENICE_DB": settings.db,
+            **({"OPENICE_CONFIG": config} if config else {}),
+            **({"OPENICE_MODEL": settings.model} if settings.model else {}),
+        }
+    )
+    threading.Thread(target=_announce, args=(settings,), daemon=True).start()
     uvicorn.run(
         "openice.web.site:from_env",
         factory=True,
@@ -48,9 +78,54 @@ def serve(
         workers=settings.workers,
         timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=10,
-        log_level="warning",
-        access_log=False,
-    )  # no access lines at this log level anyway; skip building them
+        log_config=_log_config(settings.access_log),
+        log_level=None,
+        access_log=settings.access_log,
+    )
+
+
+def _log_config(access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging with its own start-up chatter down to warnings (the ready line says what matters) and
+    the access log at info when it is asked for, on stderr with the rest."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    for name in ("uvicorn", "uvicorn.error"):
+        config["loggers"][name]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
+    return config
+
+
+def _announce(settings: Settings, wait_seconds: float = 300.0) -> None:
+    """Once the service answers /health (whatever number of workers started it), say where it is, in one line."""
+    base = f"http://{_url_host(settings.host)}:{settings.port}"
+    probe = f"http://{_probe_host(settings.host)}:{settings.port}/health"
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(probe, timeout=1) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        return
+    typer.echo(
+        f"openice serving {base} (API docs {base}/docs; front-ends {base}/console/ {base}/desk/ {base}/portal/ "
+        f"{base}/app/; "
+        f"{settings.workers} worker{'s' if settings.workers != 1 else ''}); Ctrl+C stops it",
+        err=True,
+    )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _probe_host(host: str) -> str:
+    """A wildcard address is reached on the loopback."""
+    return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, _url_host(host))
 
 
 @key_app.command("create")

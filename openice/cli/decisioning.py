@@ -8,18 +8,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 
-from openice.cli.common import console, fail
+from openice.cli.common import console, fail, read_document
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import database_url, make_engine
 from openice.storage.uow import EngineUnits
 
 if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when a command runs
+    from sqlalchemy import Engine
+
+    from openice.decisioning.pii import PiiVault
+    from openice.decisioning.policy import Policy
     from openice.decisioning.service import Decisioning
     from openice.matching.service import Matching
+    from openice.scoring.loaded_model import Scorer
 
 decision_app = typer.Typer(help="Borrowers, applications and stored decisions.", no_args_is_help=True)
 match_app = typer.Typer(
@@ -32,34 +36,44 @@ Model = Annotated[
 ]
 
 
-def _read(path: Path) -> Any:
-    text = path.read_text()
-    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-
-
 def _print(data: Any) -> None:
     console.print_json(json.dumps(data, default=str))
 
 
-def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
+def lending_engine(db: str | None) -> tuple[Engine, PiiVault]:
+    """The database with the PII key from OPENICE_PII_KEY bound to it: a key other than the one the stored data was
+    encrypted under is refused here, before anything is read or written."""
     from openice.decisioning.pii import PiiVault
-    from openice.decisioning.policy import Policy
     from openice.decisioning.repository import bind_pii_key
-    from openice.decisioning.service import Decisioning
 
-    scorer = None
-    if model is not None:
-        from openice.scoring.loaded_model import Scorer
-
-        scorer = Scorer.load(model)
     engine, vault = make_engine(database_url(db)), PiiVault.from_env()
     bind_pii_key(engine, vault)
-    return Decisioning(EngineUnits(engine), scorer, vault, Policy.load(policy) if policy else None)
+    return engine, vault
 
 
-@decision_app.command()
+def load_scorer(model: Path | None) -> Scorer | None:
+    from openice.scoring.loaded_model import Scorer
+
+    return Scorer.load(model) if model is not None else None
+
+
+def load_policy(policy: Path | None) -> Policy | None:
+    from openice.decisioning.policy import Policy
+
+    return Policy.load(policy) if policy is not None else None
+
+
+def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
+    from openice.decisioning.service import Decisioning
+
+    scorer = load_scorer(model)
+    engine, vault = lending_engine(db)
+    return Decisioning(EngineUnits(engine), scorer, vault, load_policy(policy))
+
+
 def keygen() -> None:
-    """Print a new PII master key for OPENICE_PII_KEY (keep it in your secret store, never in the database)."""
+    """Print a new PII master key for OPENICE_PII_KEY (keep it in your secret store, never in the database):
+    `export OPENICE_PII_KEY=$(openice pii keygen)`."""
     from openice.decisioning.pii import new_key
 
     print(new_key())
@@ -70,7 +84,7 @@ def register(file: Path, db: Db = None) -> None:
     """Register a borrower from a JSON/YAML file (name, national_id, mobile, date_of_birth, province, city,
     device_id)."""
     try:
-        _print(_decisioning(db, None).register(_read(file)))
+        _print(_decisioning(db, None).register(read_document(file)))
     except OpeniceError as error:
         fail(error)
 
@@ -85,7 +99,7 @@ def apply(
 ) -> None:
     """Assess an application from a JSON/YAML file and store the decision (and the line, when approved)."""
     try:
-        _print(_decisioning(db, model, policy).apply(borrower_id, _read(file)))
+        _print(_decisioning(db, model, policy).apply(borrower_id, read_document(file)))
     except OpeniceError as error:
         fail(error)
 
@@ -122,12 +136,9 @@ def blacklist(kind: str, value: str, reason: Annotated[str, typer.Option()], db:
 
 
 def _matching(db: str | None) -> Matching:
-    from openice.decisioning.pii import PiiVault
-    from openice.decisioning.repository import bind_pii_key
     from openice.matching.service import Matching
 
-    engine, vault = make_engine(database_url(db)), PiiVault.from_env()
-    bind_pii_key(engine, vault)
+    engine, vault = lending_engine(db)
     return Matching(EngineUnits(engine), vault)
 
 
@@ -243,6 +254,8 @@ def _env(name: str) -> str:
 
 
 def register_cli(app: typer.Typer) -> None:
+    pii_app.command("keygen")(keygen)
+    decision_app.command("keygen", hidden=True)(keygen)  # where it was first; `openice pii keygen` is documented
     app.add_typer(decision_app, name="decision")
     app.add_typer(match_app, name="match")
     app.add_typer(pii_app, name="pii")

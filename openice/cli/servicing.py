@@ -16,12 +16,14 @@ from openice.cli.common import DbOption, console, fail, parse_date
 from openice.close_of_day import DayReport, run_until
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
-from openice.money import fmt, format_money, parse_rate, to_minor
+from openice.money import fmt, format_money, from_minor, parse_rate, to_minor
 from openice.servicing import ledger
 from openice.servicing.daycount import DayCount
+from openice.servicing.loan import LoanAccount
 from openice.servicing.products import LoanProduct, PrepaymentMode, RepaymentMethod, demo_products
 from openice.servicing.schedule import build_schedule
 from openice.servicing.service import Servicing
+from openice.storage.days import from_day
 from openice.storage.engine import database_url, make_engine, migrate
 from openice.storage.uow import EngineUnits
 
@@ -148,19 +150,29 @@ def products(db: DbOption = None) -> None:
     console.print(table)
 
 
-def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) -> None:
-    """A loan's schedule, balances and delinquency."""
+def show_loan(
+    loan_id: Annotated[int, typer.Argument()],
+    db: DbOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (money as decimal strings) instead of tables")
+    ] = False,
+) -> None:
+    """A loan's schedule, balances, delinquency and transactions (their ids are what `openice reverse` takes)."""
     try:
-        loan = _service(db).loan(loan_id)
+        loan, transactions = _service(db).loan_with_transactions(loan_id)
     except OpeniceError as error:
         fail(error)
+    if as_json:
+        typer.echo(json.dumps(_loan_json(loan, transactions), indent=2))
+        return
     cur = loan.terms.currency
-    console.print(
-        f"loan {loan.loan_id}: {loan.terms.product_code}, {format_money(loan.terms.principal, cur)}, "
-        f"{loan.terms.business_model.value} funded by {loan.funder}; status {loan.status.value}, "
-        f"{loan.days_past_due} days past due ({loan.bucket})"
+    typer.echo(
+        f"loan {loan.loan_id}: {loan.terms.product_code}, {format_money(loan.terms.principal, cur)} over "
+        f"{loan.terms.tenor} months from {loan.disbursed_on}, {loan.terms.business_model.value} funded by "
+        f"{loan.funder}; status {loan.status.value}, {loan.days_past_due} days past due ({loan.bucket}); "
+        f"due now {format_money(loan.total_due(), cur)}"
     )
-    table = Table()
+    table = Table(title=f"schedule ({cur})")
     for col in ("#", "due", "principal", "interest", "fee", "paid", "state"):
         table.add_column(col, justify="right")
     for i in loan.installments:
@@ -176,12 +188,81 @@ def show_loan(loan_id: Annotated[int, typer.Argument()], db: DbOption = None) ->
             state,
         )
     console.print(table)
-    balances = Table(title="ledger balances")
+    balances = Table(title=f"ledger balances ({cur})")
     balances.add_column("account")
-    balances.add_column(cur, justify="right")
+    balances.add_column("balance", justify="right")
     for account in ledger.SNAPSHOT_ACCOUNTS:
         balances.add_row(account, fmt(loan.balance(account), cur))
     console.print(balances)
+    if not transactions:
+        console.print("no transactions yet")
+        return
+    history = Table(title=f"transactions ({cur}; `openice reverse ID --key K` reverses a payment)")
+    for col in ("id", "kind", "value date", "booked on", "amount", "reversed", "reason"):
+        history.add_column(col, justify="right" if col in ("id", "amount") else "left")
+    for t in transactions:
+        history.add_row(
+            str(t.id),
+            t.kind + (f" ({t.mode})" if t.mode else ""),
+            str(from_day(t.value_day)),
+            str(from_day(t.booked_day)),
+            fmt(t.amount, cur),
+            "reversed" if t.reversed else "",
+            t.reason or "",
+        )
+    console.print(history)
+
+
+def _loan_json(loan: LoanAccount, transactions: list[Any]) -> dict[str, Any]:
+    """The loan as the API's loan and transaction views name its fields, money as decimal strings of major units
+    with the currency given once."""
+    cur = loan.terms.currency
+
+    def money(minor: int) -> str:
+        return str(from_minor(minor, cur))
+
+    return {
+        "id": loan.loan_id,
+        "product_code": loan.terms.product_code,
+        "currency": cur,
+        "principal": money(loan.terms.principal),
+        "tenor": loan.terms.tenor,
+        "rate": str(loan.terms.rate),
+        "funder": loan.funder,
+        "business_model": loan.terms.business_model.value,
+        "disbursed_on": loan.disbursed_on.isoformat(),
+        "status": loan.status.value,
+        "days_past_due": loan.days_past_due,
+        "bucket": loan.bucket,
+        "outstanding_principal": money(loan.balance(ledger.LOAN_PRINCIPAL)),
+        "due_now": money(loan.total_due()),
+        "schedule": [
+            {
+                "seq": i.seq,
+                "due_date": i.due_date.isoformat(),
+                "principal": money(i.principal),
+                "interest": money(i.interest),
+                "fee": money(i.fee),
+                "paid": money(i.principal_paid + i.interest_paid + i.fee_paid),
+                "unpaid": money(i.unpaid),
+            }
+            for i in loan.installments
+        ],
+        "balances": {account: money(loan.balance(account)) for account in ledger.SNAPSHOT_ACCOUNTS},
+        "transactions": [
+            {
+                "id": t.id,
+                "kind": t.kind,
+                "value_date": from_day(t.value_day).isoformat(),
+                "booked_on": from_day(t.booked_day).isoformat(),
+                "amount": money(t.amount),
+                "mode": t.mode,
+                "reversed": bool(t.reversed),
+                "reason": t.reason,
+            }
+            for t in transactions
+        ],
+    }
 
 
 def eod(

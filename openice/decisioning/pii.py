@@ -61,7 +61,7 @@ class PiiVault:
         if not text:
             raise Unavailable(
                 "is not set: personal data cannot be stored or read without a key "
-                "(generate one with `openice decision keygen`)",
+                "(generate one with `openice pii keygen`)",
                 field=name,
             )
         hashing = os.environ.get(HASH_ENV_KEY)

@@ -131,6 +131,23 @@ class LoanTerms:
         return mul_div_half_up(amount, self.funder_rate_ppm, self.rate_ppm)
 
 
+@dataclass(frozen=True)
+class PayoffQuote:
+    """What closes a loan on a day: what is due, the principal not yet due, the interest earned in the current
+    period and the prepayment fee on that principal."""
+
+    on: date
+    currency: str
+    due: int
+    principal_not_due: int
+    accrued_interest: int
+    prepayment_fee: int
+
+    @property
+    def total(self) -> int:
+        return self.due + self.principal_not_due + self.accrued_interest + self.prepayment_fee
+
+
 @dataclass
 class LoanAccount:
     loan_id: int
@@ -325,9 +342,13 @@ class LoanAccount:
 
     def payoff_amount(self, on: date) -> int:
         """Everything needed to close the loan today, prepayment fee included."""
+        return self.payoff_quote(on).total
+
+    def payoff_quote(self, on: date) -> PayoffQuote:
+        """The payoff amount on `on` (the business date) and what it is made of."""
         future_principal = sum(i.principal - i.principal_paid for i in self.installments if not i.booked)
         fee = mul_div_half_up(future_principal, self.terms.prepayment_fee_ppm, PPM)
-        return self.total_due() + future_principal + self.accrued_interest(on) + fee
+        return PayoffQuote(on, self.terms.currency, self.total_due(), future_principal, self.accrued_interest(on), fee)
 
     # ---- end of day (reference implementation of eod.py) ---------------------------------
     def close_day(self, day: date) -> None:
@@ -779,6 +800,7 @@ __all__ = [
     "LoanStatus",
     "LoanTerms",
     "InstallmentState",
+    "PayoffQuote",
     "Transaction",
     "replay",
     "apply_transaction",

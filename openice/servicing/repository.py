@@ -467,6 +467,16 @@ class LoanRepository:
             raise NotFound(f"no transaction {transaction_id}", field="transaction_id")
         return row
 
+    def transactions(self, loan_id: int) -> list[Any]:
+        """Every transaction of a loan, reversed ones included, in the order they were taken."""
+        return list(
+            self.conn.execute(
+                select(servicing_tables.transactions)
+                .where(servicing_tables.transactions.c.loan_id == loan_id)
+                .order_by(servicing_tables.transactions.c.id)
+            )
+        )
+
     def live_transactions(self, loan_id: int) -> list[Transaction]:
         rows = self.conn.execute(
             select(servicing_tables.transactions)

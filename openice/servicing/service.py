@@ -16,7 +16,15 @@ from typing import Any, TypeVar
 from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import from_minor
 from openice.servicing import ledger
-from openice.servicing.loan import BusinessModel, LoanAccount, LoanStatus, Transaction, apply_transaction, replay
+from openice.servicing.loan import (
+    BusinessModel,
+    LoanAccount,
+    LoanStatus,
+    PayoffQuote,
+    Transaction,
+    apply_transaction,
+    replay,
+)
 from openice.servicing.products import PPM, LoanProduct, PrepaymentMode
 from openice.servicing.repository import ServicingUnit, servicing_unit
 from openice.storage.days import from_day
@@ -384,3 +392,30 @@ class Servicing:
     def loan(self, loan_id: int) -> LoanAccount:
         with servicing_unit(self.units, readonly=True) as uow:
             return uow.loans.get(loan_id)
+
+    def loan_with_transactions(self, loan_id: int) -> tuple[LoanAccount, list[Any]]:
+        """The loan and every transaction taken on it (reversed ones marked), read together."""
+        with servicing_unit(self.units, readonly=True) as uow:
+            return uow.loans.get(loan_id), uow.loans.transactions(loan_id)
+
+    def payoff_quote(self, loan_id: int, on: date | None = None) -> PayoffQuote:
+        """What closes the loan on `on` (default: the business date). A later day is quoted as if no payment came
+        in before it: the loan's days up to it are closed in memory by the per-loan rules end of day follows, so
+        the installments that fall due, late fees and days past due by then are in the quote."""
+        with servicing_unit(self.units, readonly=True) as uow:
+            today = uow.calendar.business_date
+            loan = uow.loans.get(loan_id)
+        on = on or today
+        if on < today:
+            raise ValidationError(f"{on} is before the business date {today}; quote today or later", field="date")
+        day = today
+        while day < on and loan.status is LoanStatus.ACTIVE:
+            loan.close_day(day)
+            day += timedelta(days=1)
+        if loan.status is not LoanStatus.ACTIVE:
+            raise Conflict(
+                f"loan {loan_id} is {loan.status.value} by {on}: there is nothing to pay off", field="loan_id"
+            )
+        if not loan.terms.prepayment_allowed:
+            raise Conflict(f"product {loan.terms.product_code} does not allow prepayment", field="loan_id")
+        return loan.payoff_quote(on)

@@ -1,0 +1,189 @@
+"""The README's first loan, run as its reader runs it: the `openice` command in a shell, from an empty database to a
+serviced loan; then the commands it uses, and `openice serve`, as a script sees them (stdout, stderr, exit code)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An environment whose `openice` is this checkout's, as `source .venv/bin/activate` gives the README's reader."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    (bin_dir / "openice").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m openice "$@"\n')
+    (bin_dir / "openice").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENICE_")}
+    return env | {"PATH": f"{bin_dir}:{env['PATH']}", "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+
+
+def readme_taste() -> list[str]:
+    """The command lines of the README's taste, without the line that activates the virtualenv."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"A taste:.*?```bash\n(.*?)```", text, re.S)
+    assert block is not None, "README.md lost its taste of the command line"
+    return [line for line in block.group(1).splitlines() if line and not line.startswith("source ")]
+
+
+def openice(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["openice", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def as_json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def booked(shell: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    """The README's commands run in a shell in an empty folder; the environment they leave (database, PII key)."""
+    cwd = tmp_path_factory.mktemp("readme")
+    script = "set -e\n" + "\n".join(readme_taste()) + '\necho "OPENICE_PII_KEY=$OPENICE_PII_KEY"\n'
+    done = subprocess.run(["bash", "-c", script], cwd=cwd, env=shell, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "loan 1: 30,000.00 CNY over 12 months, funded by FIRST-BANK" in done.stdout
+    key = re.search(r"^OPENICE_PII_KEY=(.+)$", done.stdout, re.M)
+    assert key is not None
+    return shell | {"OPENICE_DB": f"sqlite:///{cwd / 'book.db'}", "OPENICE_PII_KEY": key.group(1)}, cwd
+
+
+def test_the_readme_books_and_services_a_loan(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    loan = as_json(openice(env, cwd, "loan", "1", "--json"))
+    assert (loan["currency"], loan["principal"], loan["product_code"], loan["funder"]) == (
+        "CNY",
+        "30000.00",
+        "PERSONAL-EI",
+        "FIRST-BANK",
+    )
+    [payment] = loan["transactions"]
+    assert (payment["kind"], payment["amount"], payment["value_date"], payment["reversed"]) == (
+        "repayment",
+        "1000.00",
+        "2026-02-16",
+        False,
+    )
+    text = openice(env, cwd, "loan", "1")
+    assert text.returncode == 0 and "transactions" in text.stdout and "30,000.00 CNY" in text.stdout
+    assert re.search(rf"│\s+{payment['id']} │ repayment\s+│ 2026-02-16", text.stdout), text.stdout
+
+
+def test_the_same_key_answers_the_same_booking(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    files = ("examples/borrower.json", "examples/application.json")
+    again = as_json(openice(env, cwd, "originate", *files, "--model", "model", "--key", "first-loan", "--json"))
+    assert again["loan_id"] == 1 and again["drawdown"]["amount"] == "30000.00" and again["line"]["amount"]
+
+
+def test_payoff_is_quoted_in_major_units(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    quote = as_json(openice(env, cwd, "payoff", "1", "--json"))
+    parts = ("due", "principal_not_due", "accrued_interest", "prepayment_fee")
+    assert quote["currency"] == "CNY" and quote["date"] == "2026-02-16"
+    assert Decimal(quote["total"]) == sum(Decimal(quote[p]) for p in parts) > Decimal("29000")
+    later = as_json(openice(env, cwd, "payoff", "1", "--date", "2026-03-20", "--json"))
+    assert Decimal(later["due"]) > Decimal(quote["due"])  # the March installment falls due by then
+    text = openice(env, cwd, "payoff", "1")
+    assert text.returncode == 0 and f"{Decimal(quote['total']):,} CNY" in text.stdout
+    early = openice(env, cwd, "payoff", "1", "--date", "2026-01-01")
+    assert early.returncode == 2 and early.stdout == ""
+    assert early.stderr.startswith("error: date: ") and early.stderr.count("\n") == 1, early.stderr
+
+
+def test_a_declined_application_books_nothing_and_exits_1(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    application = json.loads((cwd / "examples" / "application.json").read_text())
+    (cwd / "poor.json").write_text(json.dumps(application | {"income_monthly": 200000}))
+    done = openice(
+        env, cwd, "originate", "examples/borrower.json", "poor.json", "--model", "model", "--key", "poor", "--json"
+    )
+    assert done.returncode == 1 and done.stderr == "no loan booked: the application is declined\n", done.stderr
+    result = json.loads(done.stdout)
+    assert result["outcome"] == "declined" and result["loan_id"] is None and result["existing_borrower"]
+
+
+def test_a_bad_input_file_is_one_line_naming_it(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    (cwd / "broken.json").write_text('{"product_code": ')
+    for files, field in (
+        (("missing.json", "examples/application.json"), "borrower"),
+        (("examples/borrower.json", "broken.json"), "application"),
+    ):
+        done = openice(env, cwd, "originate", *files, "--model", "model", "--key", "bad-file")
+        assert done.returncode == 2 and done.stdout == "", done.stdout
+        assert done.stderr.startswith(f"error: {field}: ") and done.stderr.count("\n") == 1, done.stderr
+    (cwd / "list.yaml").write_text("- 1\n")
+    done = openice(env, cwd, "product", "create", "list.yaml")
+    assert done.returncode == 2 and done.stderr.startswith("error: file: ") and "no product" in done.stderr
+
+
+def test_examples_are_not_overwritten_unless_asked(shell: dict[str, str], tmp_path: Path) -> None:
+    first = openice(shell, tmp_path, "examples", "--out", "x")
+    assert first.returncode == 0 and first.stdout.split() == [
+        f"x/{n}" for n in ("product.json", "institution.json", "borrower.json", "application.json")
+    ]
+    again = openice(shell, tmp_path, "examples", "--out", "x")
+    assert again.returncode == 2 and again.stderr.startswith("error: --out: ") and "--force" in again.stderr
+    assert openice(shell, tmp_path, "examples", "--out", "x", "--force").returncode == 0
+
+
+def test_serve_help_names_its_toml_table(shell: dict[str, str], tmp_path: Path) -> None:
+    done = openice(shell, tmp_path, "serve", "--help")
+    assert done.returncode == 0 and "[api] table" in done.stdout
+    assert "--access-log" in done.stdout and "--model" in done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+def test_serve_says_where_it_is_once_ready_and_logs_requests(shell: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        ["openice", "serve", "--port", str(port), "--access-log", "--db", f"sqlite:///{tmp_path / 's.db'}"],
+        cwd=tmp_path,
+        env=shell,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        deadline, ready = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and not ready:
+            line = server.stderr.readline()
+            ready = line if line.startswith("openice serving") else ready
+            assert line or server.poll() is None, "serve ended before it was ready"
+        base = f"http://127.0.0.1:{port}"
+        assert ready.strip().startswith(f"openice serving {base} (API docs {base}/docs"), ready
+        with urllib.request.build_opener(NoRedirect).open(f"{base}/") as home:  # the landing page lists them all
+            landing = home.read().decode()
+        assert home.status == 200 and 'href="/docs"' in landing and 'href="/console/"' in landing
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert out == ""
+    assert re.search(r'"GET / HTTP/1.1" 200', err), err
