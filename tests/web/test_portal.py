@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from openice.matching.institutions import CreditBox
 from openice.storage import api_tables
+from openice.web.i18n import catalog
+from openice.web.visit import LANG_COOKIE
 from tests.api.test_offers import draw
 from tests.decisioning.helpers import good_application
 from tests.matching.test_boxes import institution
@@ -143,3 +145,15 @@ def test_the_book_page_shows_the_api_numbers_for_its_own_loans_only(site: Site) 
     other = site.signed_in("inst-b", "portal").get("/portal/book").text
     b_loans = site.world.call("INST-B", "GET", "/v1/loans", params={"status": "active"}).json()["items"]
     assert len(re.findall(r'data-minor="[1-9]', other)) == len({loan["bucket"] for loan in b_loans})
+
+
+def test_the_pages_speak_chinese_with_every_word_in_both_catalogs(site: Site) -> None:
+    assert catalog("en").keys() == catalog("zh-CN").keys()
+    (offer_id,) = offers_for_inst_a(site, 1)
+    client = site.signed_in("inst-a", "portal")
+    client.cookies.set(LANG_COOKIE, "zh-CN")
+    pages = {path: client.get(path).text for path in ("/portal/", f"/portal/offers/{offer_id}", "/portal/book")}
+    assert "待答复的报价" in pages["/portal/"] and "贷前调查报告" in pages[f"/portal/offers/{offer_id}"]
+    assert "¥5,000.00" in pages[f"/portal/offers/{offer_id}"]
+    for html in pages.values():
+        assert not re.search(r">\s*(portal|offer|report|done)\.[a-z_.]+\s*<", html)  # no key left untranslated
