@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from openice.matching.institutions import CreditBox
@@ -18,7 +19,7 @@ from openice.web.visit import LANG_COOKIE
 from tests.api.test_offers import draw
 from tests.decisioning.helpers import good_application
 from tests.matching.test_boxes import institution
-from tests.web.conftest import Site, csrf_of
+from tests.web.conftest import Site, browser_sign_in, csrf_of
 
 
 def offers_for_inst_a(site: Site, count: int) -> list[int]:
@@ -157,3 +158,25 @@ def test_the_pages_speak_chinese_with_every_word_in_both_catalogs(site: Site) ->
     assert "¥5,000.00" in pages[f"/portal/offers/{offer_id}"]
     for html in pages.values():
         assert not re.search(r">\s*(portal|offer|report|done)\.[a-z_.]+\s*<", html)  # no key left untranslated
+
+
+def test_an_institution_answers_its_offers_in_a_browser(site: Site, served: str, browser: Browser) -> None:
+    kept, passed = offers_for_inst_a(site, 2)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        browser_sign_in(page, served, "portal", "inst-a")
+        page.click(f'#offer-{passed} a[href="/portal/offers/{passed}"]')
+        page.fill("#decline-reason", "sector limit")
+        page.click("#decline-form button[type=submit]")
+        page.wait_for_url(f"{served}/portal/?done=declined")
+        assert page.locator("p.ok[role=status]").is_visible()
+        page.click(f'#offer-{kept} a[href="/portal/offers/{kept}"]')
+        page.click("#accept-form button[type=submit]")
+        page.wait_for_url(f"{served}/portal/?done=accepted")
+        page.goto(f"{served}/portal/book")
+        page.wait_for_selector(".chart svg")  # the chart is drawn from the table's numbers, from local assets
+    finally:
+        page.close()
+    assert (offer_status(site, kept), offer_status(site, passed)) == ("accepted", "declined")
+    loans = site.world.call("INST-A", "GET", "/v1/loans", params={"status": "active"}).json()["items"]
+    assert len(loans) == 2  # the one it held, and the one it just funded
