@@ -137,7 +137,7 @@ def get_offer(offer_id: NumericId, tx: Funder) -> Any:
     return offer_view(matching.offer(tx.scope, offer_id))
 
 
-def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) -> dict[str, Any]:
+def answer_offer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) -> dict[str, Any]:
     """Accept or decline through the institution's own scope; the key makes a retried answer replay."""
     matching.offer(tx.scope, offer_id)  # 404 for another institution's offer
     verb = "accepted" if accept else "declined"
@@ -163,7 +163,7 @@ def _answer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) 
 def accept_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional, body: OfferAnswerIn | None = None) -> Any:
     """The institution funds the drawdown: the loan is originated under it (manual institutions only; automatic
     ones answered when the offer was made)."""
-    return _answer(tx, offer_id, key, body or OfferAnswerIn(), accept=True)
+    return answer_offer(tx, offer_id, key, body or OfferAnswerIn(), accept=True)
 
 
 @router.post("/offers/{offer_id}/decline", status_code=201, response_model=OfferAnswer)
@@ -171,7 +171,7 @@ def decline_offer(
     offer_id: NumericId, key: IdempotencyKey, tx: Institutional, body: OfferAnswerIn | None = None
 ) -> Any:
     """The institution passes: its quota is released and the drawdown goes to the next institution."""
-    return _answer(tx, offer_id, key, body or OfferAnswerIn(), accept=False)
+    return answer_offer(tx, offer_id, key, body or OfferAnswerIn(), accept=False)
 
 
 REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "application/pdf"}
