@@ -8,14 +8,14 @@ import re
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page
 from sqlalchemy import func, select
 
 from openice.access.users import Users
 from openice.storage import api_tables
 from openice.storage.uow import EngineUnits
 from tests.api.test_idempotency import state
-from tests.web.conftest import PASSWORD, Site, csrf_of
+from tests.web.conftest import PASSWORD, Site, browser_sign_in, csrf_of
 
 
 @pytest.fixture
@@ -75,10 +75,6 @@ def test_the_loan_page_shows_what_is_due_and_the_payoff_as_the_api_does(app_site
     assert Decimal(first["unpaid"]["amount"]) > 0
     assert shown(page, "due") == first["unpaid"]["amount"]
     assert 'id="payoff"' in page and page.count("<tr><td>") >= len(detail["schedule"])
-
-
-def _repay(client: TestClient, loan_id: int, amount: str, hidden: dict[str, str], kind: str = "repay") -> object:
-    return client.post(f"/app/loans/{loan_id}/{kind}", data={**hidden, "amount": amount}, follow_redirects=False)
 
 
 def test_a_repayment_books_once_and_the_api_shows_it(app_site: Site) -> None:
@@ -193,3 +189,38 @@ def test_the_app_speaks_chinese(app_site: Site) -> None:
     client.cookies.set("openice_lang", "zh-CN")
     assert "我的借款" in client.get("/app/").text
     assert csrf_of(client.get(f"/app/loans/{app_site.world.ids[1]['loan']}").text)
+
+
+def fits(page: Page, width: int) -> None:
+    """Nothing on the page is wider than the screen: the whole page reads without scrolling sideways."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
+
+
+def test_a_borrower_repays_and_draws_down_on_a_phone(app_site: Site, served: str, browser: Browser) -> None:
+    app_site.world.first_due()
+    ids = app_site.world.ids[1]
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        browser_sign_in(page, served, "app", "borrower-one")
+        fits(page, 390)
+        page.click(f'a[href="/app/loans/{ids["loan"]}"]')
+        fits(page, 390)
+        due = shown(page.content(), "due")
+        page.fill("#repay-amount", due)
+        page.click("#repay-form button[type=submit]")
+        page.wait_for_selector("p.ok")
+        moves = app_site.world.call("borrower1", "GET", f"/v1/loans/{ids['loan']}/transactions").json()["items"]
+        assert [m["amount"]["amount"] for m in moves if m["kind"] == "repayment"] == [due]
+        page.goto(f"{served}/app/lines/{ids['line']}/draw")
+        page.fill("#amount", "3000")
+        page.select_option("#tenor", "6")
+        page.click("#draw-form button[type=submit]")
+        page.wait_for_selector("#preview-schedule")
+        fits(page, 390)
+        page.click("#confirm-form button[type=submit]")
+        page.wait_for_selector("#funder")
+        fits(page, 390)
+    finally:
+        context.close()
+    assert state(app_site.world)["trial balance"] == 0
