@@ -59,3 +59,16 @@ def institutions(scope: Scope, page: PageRequest) -> Page:
 
 def matching_runs(scope: Scope, page: PageRequest) -> Page:
     return scope.page("matching_runs", page)
+
+
+def funder_name(scope: Scope, drawdown: Any) -> str | None:
+    """The name of the institution that funded a drawdown the caller has read through its scope: a borrower is told
+    who lent, though the institution's terms stay out of its view."""
+    if drawdown.institution_code is None:
+        return None
+    institutions = decisioning_tables.institutions
+    found = scope.conn.execute(
+        select(institutions.c.definition).where(institutions.c.code == drawdown.institution_code)
+    )
+    definition = found.scalar()
+    return None if definition is None else Institution.model_validate_json(definition).name
