@@ -20,7 +20,8 @@ from openice.servicing import queries as servicing
 from openice.servicing.loan import LoanStatus
 from openice.servicing.products import PPM, PrepaymentMode
 from openice.servicing.schedule import build_schedule
-from openice.web.visit import Front, Visit, Window, form_key, visit
+from openice.tenancy import Window
+from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/app", include_in_schema=False, route_class=TransactionRoute)
 Borrower = Annotated[Visit, Depends(visit(Front.APP))]

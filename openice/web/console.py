@@ -3,8 +3,6 @@ and write off, each with a reason), end of day, the ledger, and the people who s
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from typing import Annotated, Any
 
@@ -19,6 +17,7 @@ from openice.servicing import queries as servicing
 from openice.servicing.buckets import BUCKETS
 from openice.storage.days import from_day, to_day
 from openice.tenancy import Role, Window
+from openice.web import book
 from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=TransactionRoute)
@@ -26,35 +25,13 @@ Operator = Annotated[Visit, Depends(visit(Front.CONSOLE))]
 PAGE = 50
 
 
-def _book(tx: Visit) -> dict[str, Any]:
-    """Live balances by bucket per currency, with the chart's series."""
-    rows = servicing.book_by_bucket(tx.scope)
-    currencies = sorted({r.currency for r in rows})
-    by = {(r.currency, r.bucket): r for r in rows}
-    table = [
-        {
-            "currency": c,
-            "buckets": [
-                {
-                    "bucket": b,
-                    "loans": by[c, b].loans if (c, b) in by else 0,
-                    "principal": by[c, b].principal if (c, b) in by else 0,
-                }
-                for b in BUCKETS
-            ],
-        }
-        for c in currencies
-    ]
-    return {"table": table, "buckets": list(BUCKETS)}
-
-
 @router.get("/")
 def dashboard(tx: Operator) -> Response:
-    book = _book(tx)
+    live = book.by_bucket(tx)
     balance = sum(r.balance for r in servicing.trial_balance(tx.scope))
     return tx.render(
         "console/dashboard.html",
-        book=book,
+        book=live,
         business_date=tx.servicing.business_date(),
         trial_balance=balance,
     )
@@ -63,22 +40,7 @@ def dashboard(tx: Operator) -> Response:
 @router.get("/book.csv")
 def book_csv(tx: Operator) -> Response:
     """The dashboard's bucket table as CSV (major units)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["currency", "bucket", "loans", "principal"])
-    for block in _book(tx)["table"]:
-        for cell in block["buckets"]:
-            writer.writerow(
-                [
-                    block["currency"],
-                    cell["bucket"],
-                    cell["loans"],
-                    tx.words.amount(cell["principal"] or 0, block["currency"]),
-                ]
-            )
-    return Response(
-        out.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="book.csv"'}
-    )
+    return book.csv_response(tx)
 
 
 @router.get("/loans")

@@ -14,7 +14,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from openice.access.users import LOCALES
-from openice.money import from_minor
+from openice.money import from_minor, minor_digits
 
 DEFAULT = "en"
 _BABEL = {"en": "en", "zh-CN": "zh_CN"}
@@ -61,6 +61,10 @@ class Words:
     def amount(self, minor: int, currency: str) -> str:
         """The bare major-unit figure for a form's input (no symbol, no separators)."""
         return str(from_minor(minor, currency))
+
+    def minor_per_major(self, currency: str) -> int:
+        """What a chart divides minor units by to plot major units (100 for CNY, 1 for JPY)."""
+        return int(10 ** minor_digits(currency))
 
     def number(self, value: int | float | Decimal) -> str:
         return format_decimal(value, locale=self.babel)

@@ -16,9 +16,10 @@ from openice.api.funding import answer_offer
 from openice.api.views import OfferAnswerIn
 from openice.errors import ValidationError
 from openice.matching import queries as matching
-from openice.web import console
+from openice.tenancy import Window
+from openice.web import book as live_book
 from openice.web.i18n import Words
-from openice.web.visit import Front, Visit, Window, form_key, visit
+from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/portal", include_in_schema=False, route_class=TransactionRoute)
 Institution = Annotated[Visit, Depends(visit(Front.PORTAL))]
@@ -111,9 +112,9 @@ def decline(
 @router.get("/book")
 def book(tx: Institution) -> Response:
     """Its own live loans by delinquency bucket: the tenant-scoped query the console's dashboard draws."""
-    return tx.render("portal/book.html", book=console._book(tx))
+    return tx.render("portal/book.html", book=live_book.by_bucket(tx))
 
 
 @router.get("/book.csv")
 def book_csv(tx: Institution) -> Response:
-    return console.book_csv(tx)
+    return live_book.csv_response(tx)
