@@ -8,7 +8,6 @@ cannot be reached, a bug), also one line unless `--debug` or `OPENICE_DEBUG=1` a
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -167,7 +166,7 @@ class Boundary(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort, BrokenPipeError):  # a closed pipe (`| head`) ends quietly, as Typer does
             raise
         except typer.TyperException as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # prints the help, as Typer itself tells it apart
@@ -180,7 +179,7 @@ class Boundary(TyperGroup):
             _say(str(error))
             raise typer.Exit(2) from None
         except Exception as error:
-            if ctx.params.get("debug") or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            if ctx.params.get("debug"):  # --debug, or OPENICE_DEBUG=1 through the option's envvar
                 raise
             _say(_failure(error))
             raise typer.Exit(1) from None
