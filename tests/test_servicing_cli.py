@@ -49,12 +49,14 @@ def test_write_off_recover_and_backdate_from_the_command_line(tmp_path: Path) ->
     assert run("write-off", str(current), "--key", "w2", "--reason", "deceased")[0] == 0
     code, text = run("recover", str(current), "5000.01", "--key", "r1")
     assert code == 2 and "amount:" in text and "still written off" in text
-    code, text = run("recover", str(current), "100.00", "--key", "r2")
+    code, text = run("recover", str(current), "100.00", "--key", "r2", "--json")
     assert code == 0 and json.loads(text)["status"] == "written_off"
     code, text = run("repay", str(late), "10.00", "--key", "b1", "--value-date", "2026-02-15")
     assert code == 2 and "reason:" in text
     code, text = run("repay", str(late), "10.00", "--key", "b2", "--value-date", "2026-13-01", "--reason", "x")
-    assert code == 2 and "value_date:" in text
-    code, text = run("repay", str(late), "10.00", "--key", "b3", "--value-date", "2026-02-15", "--reason", "statement")
+    assert code == 2 and "--value-date:" in text
+    code, text = run(
+        "repay", str(late), "10.00", "--key", "b3", "--value-date", "2026-02-15", "--reason", "statement", "--json"
+    )
     assert code == 0 and json.loads(text)["value_date"] == "2026-02-15"
     assert Servicing(EngineUnits(make_engine(db))).loan(current).recovered == 10_000

@@ -9,14 +9,18 @@ from openice.cli.analytics import analytics_app
 from openice.cli.api import register as register_api
 from openice.cli.booking import register as register_booking
 from openice.cli.collections import collections_app
+from openice.cli.common import DEBUG_ENV, EXIT_CODES, Boundary, Commands
 from openice.cli.decisioning import register_cli as register_decisioning
 from openice.cli.scoring import model_app
 from openice.cli.servicing import register as register_servicing
 from openice.cli.simulation import register as register_simulation
 from openice.cli.users import user_app
 
-app = typer.Typer(
-    help="openice: an open Intelligence Credit Engine.", no_args_is_help=True, pretty_exceptions_show_locals=False
+app = Commands(
+    cls=Boundary,
+    help=f"openice: an open Intelligence Credit Engine. {EXIT_CODES}",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
 )
 register_servicing(app)  # schedule, eod, db, repay, prepay, reverse, write-off, recover, loan, products
 app.add_typer(model_app, name="model")
@@ -35,10 +39,13 @@ def _print_version(asked: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(epilog=EXIT_CODES)
 def main(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar=DEBUG_ENV, help=f"Show the traceback of a failure (also {DEBUG_ENV}=1)."
     ),
 ) -> None:
     """openice: applications, scoring, fund matching, servicing and disclosure metrics in one engine."""

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from openice.cli.common import cli_errors, console
+from openice.cli.common import Commands, console, messages
 from openice.errors import ValidationError
 from openice.storage.engine import database_url, make_engine
 from openice.storage.uow import EngineUnits
@@ -25,14 +24,14 @@ if TYPE_CHECKING:  # the engines (pyarrow, DuckDB, sqlglot) load when a command 
     from openice.analytics.backends import Backend
     from openice.analytics.metrics import MetricSet, Period
 
-analytics_app = typer.Typer(no_args_is_help=True)
+analytics_app = Commands(no_args_is_help=True)
 # What every analytics command reads, for its --help: the tables and columns are listed in the docs.
 READS = (
     "Reads the servicing tables of the database (loans, installments, allocations, journal_entries, journal_lines, "
     "portfolio_snapshots; products, borrowers, credit_lines, drawdowns and institutions when present), or a Parquet "
     "snapshot of them: docs/analytics.md, 'Input tables', lists every column read."
 )
-report_app = typer.Typer(no_args_is_help=True, help="Disclosure reports as HTML, PDF and JSON.")
+report_app = Commands(no_args_is_help=True, help="Disclosure reports as HTML, PDF and JSON.")
 analytics_app.add_typer(report_app, name="report")
 
 
@@ -55,7 +54,7 @@ def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_
     if engine is EngineName.POSTGRES:
         if parquet:
             raise ValidationError("the postgres engine reads the database, not Parquet", field="parquet")
-        return PostgresBackend(make_engine(db))
+        return PostgresBackend(make_engine(db, create=False))
     if parquet and engine is EngineName.DUCKDB:
         if is_uri(parquet):
             raise ValidationError(
@@ -65,7 +64,7 @@ def open_backend(engine: EngineName, db: str | None, parquet: str | None, spark_
         return DuckDBBackend.from_parquet(Path(parquet))
     if parquet:
         return SparkBackend.from_parquet(parquet, spark_master)  # a path or a URI: it tells them apart
-    tables = snapshot(make_engine(db))
+    tables = snapshot(make_engine(db, create=False))
     if engine is EngineName.DUCKDB:
         return DuckDBBackend.from_arrow(tables)
     return SparkBackend.from_parquet(write_parquet(tables, scratch), spark_master)
@@ -78,7 +77,7 @@ def last_closed_day(db: str | None, parquet: str | None) -> date | None:
         return None
     from openice.servicing.service import Servicing
 
-    return Servicing(EngineUnits(make_engine(db))).business_date() - timedelta(days=1)
+    return Servicing(EngineUnits(make_engine(db, create=False))).business_date() - timedelta(days=1)
 
 
 def quarter_of(day: date) -> Period:
@@ -114,7 +113,7 @@ def step_progress(splits: int = 1) -> Iterator[Callable[[str], None]]:
     from openice.analytics.metrics import FACT_STEPS, METRIC_STEPS
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=messages, transient=True) as progress:
         task = progress.add_task("metrics", total=len(FACT_STEPS) + splits * len(METRIC_STEPS))
 
         def advance(step: str) -> None:
@@ -189,17 +188,16 @@ def metrics(
     from openice.analytics.metrics import Period
     from openice.analytics.report import HEADLINE, fmt_value
 
-    with cli_errors():
-        result = run_metrics(
-            engine,
-            db,
-            parquet,
-            spark_master,
-            Period.quarter(quarter) if quarter else None,
-            parse_as_of(as_of),
-            tuple(by or ()),
-            collection_window,
-        )
+    result = run_metrics(
+        engine,
+        db,
+        parquet,
+        spark_master,
+        Period.quarter(quarter) if quarter else None,
+        parse_as_of(as_of),
+        tuple(by or ()),
+        collection_window,
+    )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
@@ -252,15 +250,14 @@ def report_quarterly(
     from openice.analytics.metrics import Period, closed_as_of
     from openice.analytics.report import quarterly, write_report
 
-    with cli_errors():
-        period, window, closed = (
-            Period.quarter(quarter),
-            CollectionWindow.parse(collection_window),
-            last_closed_day(db, parquet),
-        )
-        closed_as_of(period, parse_as_of(as_of), closed, period_field="quarter")  # before a snapshot is taken
-        with backend_for(engine, db, parquet, spark_master) as backend, step_progress(splits=2) as on_step:
-            metrics = quarterly(backend, period, parse_as_of(as_of), on_step, window, closed)
-        paths = write_report(metrics, out)
+    period, window, closed = (
+        Period.quarter(quarter),
+        CollectionWindow.parse(collection_window),
+        last_closed_day(db, parquet),
+    )
+    closed_as_of(period, parse_as_of(as_of), closed, period_field="quarter")  # before a snapshot is taken
+    with backend_for(engine, db, parquet, spark_master) as backend, step_progress(splits=2) as on_step:
+        metrics = quarterly(backend, period, parse_as_of(as_of), on_step, window, closed)
+    paths = write_report(metrics, out)
     for kind, path in paths.items():
-        console.print(f"{kind}: {path}")
+        messages.print(f"wrote {kind}: {path}")

@@ -14,13 +14,13 @@ import typer
 
 from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
-from openice.cli.common import console, fail
+from openice.cli.common import Commands, console, fail
 from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from openice.tenancy import PLATFORM
 
-key_app = typer.Typer(help="API keys: create (shown once), revoke.", no_args_is_help=True)
+key_app = Commands(help="API keys: create (shown once), revoke.", no_args_is_help=True)
 Db = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
 
 
@@ -150,7 +150,7 @@ def create(
 def revoke(key_id: str, db: Db = None) -> None:
     """Refuse a key from now on."""
     try:
-        ApiKeys(EngineUnits(make_engine(Settings.load(db=db).db))).revoke(key_id)
+        ApiKeys(EngineUnits(make_engine(Settings.load(db=db).db, create=False))).revoke(key_id)
     except OpeniceError as error:
         fail(error)
     console.print(f"revoked {key_id}")

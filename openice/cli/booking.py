@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from openice.cli.common import DbOption, cli_errors, console, parse_date, read_document
+from openice.cli.common import Commands, DbOption, console, parse_date, read_document
 from openice.cli.decisioning import Model, lending_engine, load_policy, load_scorer
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
@@ -25,7 +25,7 @@ from openice.storage.uow import EngineUnits
 
 EXAMPLES = ("product.json", "institution.json", "borrower.json", "application.json")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (money as decimal strings) instead of text")]
-product_app = typer.Typer(help="Loan products: create one from a file (`openice products` lists them).")
+product_app = Commands(help="Loan products: create one from a file (`openice products` lists them).")
 
 
 def examples(
@@ -40,17 +40,16 @@ def examples(
     (their fields: docs/cli.md)."""
     source = resources.files("openice") / "examples"
     targets = [out / name for name in EXAMPLES]
-    with cli_errors():
-        there = [str(t) for t in targets if t.exists()]
-        if there and not force:
-            raise ValidationError(f"{', '.join(there)} already there; pass --force to overwrite", field="--out")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            for name, target in zip(EXAMPLES, targets, strict=True):
-                with resources.as_file(source / name) as path:
-                    shutil.copyfile(path, target)
-        except OSError as error:
-            raise ValidationError(f"cannot write to {out}: {error.strerror or error}", field="--out") from None
+    there = [str(t) for t in targets if t.exists()]
+    if there and not force:
+        raise ValidationError(f"{', '.join(there)} already there; pass --force to overwrite", field="--out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, target in zip(EXAMPLES, targets, strict=True):
+            with resources.as_file(source / name) as path:
+                shutil.copyfile(path, target)
+    except OSError as error:
+        raise ValidationError(f"cannot write to {out}: {error.strerror or error}", field="--out") from None
     for target in targets:
         typer.echo(target)
 
@@ -67,12 +66,11 @@ def create_product(
     db: DbOption = None,
 ) -> None:
     """Create a loan product from a file. A product never changes once loans use it: a changed one is a new code."""
-    with cli_errors():
-        data = read_document(file)
-        if not isinstance(data, dict):
-            raise ValidationError(f"{file} holds no product: expected a mapping of field to value", field="file")
-        product = LoanProduct.from_dict(data)
-        Servicing(EngineUnits(make_engine(db))).create_product(product)
+    data = read_document(file)
+    if not isinstance(data, dict):
+        raise ValidationError(f"{file} holds no product: expected a mapping of field to value", field="file")
+    product = LoanProduct.from_dict(data)
+    Servicing(EngineUnits(make_engine(db, create=False))).create_product(product)
     typer.echo(f"product {product.code}: {product.name or product.method.value}, {product.currency}")
 
 
@@ -119,25 +117,24 @@ def originate(
     from openice.origination import Request
     from openice.origination import originate as book
 
-    with cli_errors():
-        if tenor is not None and tenor <= 0:
-            raise ValidationError(f"{tenor} is not a number of months", field="--tenor")
-        try:
-            chosen = Ranking(ranking)
-        except ValueError:
-            raise ValidationError(f"must be one of {[r.value for r in Ranking]}", field="--ranking") from None
-        request = Request(
-            read_document(borrower, "borrower"), read_document(application, "application"), amount, tenor, chosen
+    if tenor is not None and tenor <= 0:
+        raise ValidationError(f"{tenor} is not a number of months", field="--tenor")
+    try:
+        chosen = Ranking(ranking)
+    except ValueError:
+        raise ValidationError(f"must be one of {[r.value for r in Ranking]}", field="--ranking") from None
+    request = Request(
+        read_document(borrower, "borrower"), read_document(application, "application"), amount, tenor, chosen
+    )
+    scorer = load_scorer(model)
+    if scorer is None:
+        raise ValidationError(
+            "no model to assess the application: pass --model or set OPENICE_MODEL "
+            "(`openice model train --dataset lending_club --out model` makes one)",
+            field="--model",
         )
-        scorer = load_scorer(model)
-        if scorer is None:
-            raise ValidationError(
-                "no model to assess the application: pass --model or set OPENICE_MODEL "
-                "(`openice model train --dataset lending_club --out model` makes one)",
-                field="--model",
-            )
-        engine, vault = lending_engine(db)
-        result = book(engine, request, key, scorer=scorer, vault=vault, policy=load_policy(policy))
+    engine, vault = lending_engine(db)
+    result = book(engine, request, key, scorer=scorer, vault=vault, policy=load_policy(policy))
     shaped = _shape(result)
     if as_json:
         typer.echo(json.dumps(shaped, indent=2))
@@ -235,9 +232,8 @@ def payoff(
 
     What is due, the principal not yet due, the interest earned so far in the period and the prepayment fee. A
     later date is quoted as if nothing were paid before it. Pay it with `openice prepay`."""
-    with cli_errors():
-        day = parse_date(on, "--date") if on else None
-        quote = Servicing(EngineUnits(make_engine(db))).payoff_quote(loan_id, day)
+    day = parse_date(on, "--date") if on else None
+    quote = Servicing(EngineUnits(make_engine(db, create=False))).payoff_quote(loan_id, day)
     cur = quote.currency
     parts = {
         "due": quote.due,

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from openice.cli.common import console, fail, read_document
-from openice.errors import OpeniceError, ValidationError
+from openice.cli.common import Commands, console, messages, output_path, read_document
+from openice.errors import ValidationError
 from openice.idempotency import cli_key
-from openice.storage.engine import database_url, make_engine
+from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
 
 if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when a command runs
@@ -25,8 +24,8 @@ if TYPE_CHECKING:  # the services (pydantic, numpy, the anomaly model) load when
     from openice.matching.service import Matching
     from openice.scoring.loaded_model import Scorer
 
-decision_app = typer.Typer(help="Borrowers, applications and stored decisions.", no_args_is_help=True)
-match_app = typer.Typer(
+decision_app = Commands(help="Borrowers, applications and stored decisions.", no_args_is_help=True)
+match_app = Commands(
     help="Institutions, drawdown routing, investigation reports, batch matching.", no_args_is_help=True
 )
 
@@ -46,7 +45,7 @@ def lending_engine(db: str | None) -> tuple[Engine, PiiVault]:
     from openice.decisioning.pii import PiiVault
     from openice.decisioning.repository import bind_pii_key
 
-    engine, vault = make_engine(database_url(db)), PiiVault.from_env()
+    engine, vault = make_engine(db, create=False), PiiVault.from_env()
     bind_pii_key(engine, vault)
     return engine, vault
 
@@ -83,10 +82,7 @@ def keygen() -> None:
 def register(file: Path, db: Db = None) -> None:
     """Register a borrower from a JSON/YAML file (name, national_id, mobile, date_of_birth, province, city,
     device_id)."""
-    try:
-        _print(_decisioning(db, None).register(read_document(file)))
-    except OpeniceError as error:
-        fail(error)
+    _print(_decisioning(db, None).register(read_document(file)))
 
 
 @decision_app.command()
@@ -98,28 +94,19 @@ def apply(
     policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None,
 ) -> None:
     """Assess an application from a JSON/YAML file and store the decision (and the line, when approved)."""
-    try:
-        _print(_decisioning(db, model, policy).apply(borrower_id, read_document(file)))
-    except OpeniceError as error:
-        fail(error)
+    _print(_decisioning(db, model, policy).apply(borrower_id, read_document(file)))
 
 
 @decision_app.command()
 def show(decision_id: str, db: Db = None) -> None:
     """The stored decision: inputs, hashes, rules fired, reasons, result."""
-    try:
-        _print(_decisioning(db, None).decision(decision_id))
-    except OpeniceError as error:
-        fail(error)
+    _print(_decisioning(db, None).decision(decision_id))
 
 
 @decision_app.command()
 def reproduce(decision_id: str, db: Db = None, model: Model = None) -> None:
     """Recompute a stored decision with the same model package and say whether it matches."""
-    try:
-        result = _decisioning(db, model).reproduce(decision_id)
-    except OpeniceError as error:
-        fail(error)
+    result = _decisioning(db, model).reproduce(decision_id)
     console.print(f"reproduced: {'[green]yes[/green]' if result['reproduced'] else '[red]no[/red]'}")
     if not result["reproduced"]:
         _print({"stored": result["stored"], "recomputed": result["recomputed"]})
@@ -129,10 +116,7 @@ def reproduce(decision_id: str, db: Db = None, model: Model = None) -> None:
 @decision_app.command()
 def blacklist(kind: str, value: str, reason: Annotated[str, typer.Option()], db: Db = None) -> None:
     """List a national_id, mobile or device; applications using it are rejected."""
-    try:
-        _decisioning(db, None).blacklist(kind, value, reason)
-    except OpeniceError as error:
-        fail(error)
+    _decisioning(db, None).blacklist(kind, value, reason)
 
 
 def _matching(db: str | None) -> Matching:
@@ -147,12 +131,9 @@ def institutions(file: Path, db: Db = None) -> None:
     """Add or update institutions from a JSON/YAML file."""
     from openice.matching.institutions import load_institutions
 
-    try:
-        loaded = load_institutions(file)
-        _matching(db).register_institutions(loaded)
-    except OpeniceError as error:
-        fail(error)
-    console.print(f"{len(loaded)} institution(s): {', '.join(i.code for i in loaded)}")
+    loaded = load_institutions(file)
+    _matching(db).register_institutions(loaded)
+    messages.print(f"{len(loaded)} institution(s): {', '.join(i.code for i in loaded)}")
 
 
 @match_app.command()
@@ -165,10 +146,7 @@ def drawdown(
     db: Db = None,
 ) -> None:
     """Draw AMOUNT minor units over TENOR months: route to a funder, send offers, originate."""
-    try:
-        _print(_matching(db).drawdown(line_id, amount, tenor, key, ranking))
-    except OpeniceError as error:
-        fail(error)
+    _print(_matching(db).drawdown(line_id, amount, tenor, key, ranking))
 
 
 @match_app.command()
@@ -179,33 +157,27 @@ def report(
     db: Db = None,
 ) -> None:
     """Write an offer's pre-loan investigation report."""
-    try:
-        body = _matching(db).report(offer_id, fmt)
-    except OpeniceError as error:
-        fail(error)
+    body = _matching(db).report(offer_id, fmt)
     if isinstance(body, bytes):
-        out.write_bytes(body)
+        output_path(out).write_bytes(body)
     else:
-        out.write_text(body if isinstance(body, str) else json.dumps(body, indent=2, default=str))
-    console.print(f"wrote {out}")
+        output_path(out).write_text(body if isinstance(body, str) else json.dumps(body, indent=2, default=str))
+    messages.print(f"wrote {out}")
 
 
 @match_app.command()
 def optimise(file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_000) -> None:
     """Assign a batch of drawdowns (CSV or Parquet with amount, tenor, score, pd, age, province, income, dti,
     product, rate) with HiGHS; print it beside the greedy waterfall and keep the prices for routing."""
-    import pandas as pd
+    from openice.datasets import read_frame
 
-    frame = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
-    try:
-        result = _matching(db).optimise_batch(frame, penalty, sample)
-    except OpeniceError as error:
-        fail(error)
+    frame = read_frame(file, "file")
+    result = _matching(db).optimise_batch(frame, penalty, sample)
     result.pop("assignment")
     _print(result)
 
 
-pii_app = typer.Typer(help="The key personal data is encrypted with.", no_args_is_help=True)
+pii_app = Commands(help="The key personal data is encrypted with.", no_args_is_help=True)
 
 
 @pii_app.command()
@@ -224,22 +196,18 @@ def rotate(
     from openice.decisioning.pii import NEW_ENV_KEY, PiiVault, parse_key
     from openice.decisioning.repository import rotate_pii_key
 
-    err = Console(stderr=True)
-    try:
-        old = PiiVault.from_env()
-        new = old.rekeyed(parse_key(_env(NEW_ENV_KEY), NEW_ENV_KEY))
-        with Progress(TextColumn("re-encrypting"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
-            task = progress.add_task("rotate", total=None)
-            done = rotate_pii_key(
-                make_engine(database_url(db)),
-                old,
-                new,
-                batch_size,
-                lambda rotated, total: progress.update(task, completed=rotated, total=total),
-            )
-    except OpeniceError as error:
-        fail(error)
-    err.print(
+    old = PiiVault.from_env()
+    new = old.rekeyed(parse_key(_env(NEW_ENV_KEY), NEW_ENV_KEY))
+    with Progress(TextColumn("re-encrypting"), BarColumn(), MofNCompleteColumn(), console=messages) as progress:
+        task = progress.add_task("rotate", total=None)
+        done = rotate_pii_key(
+            make_engine(db, create=False),
+            old,
+            new,
+            batch_size,
+            lambda rotated, total: progress.update(task, completed=rotated, total=total),
+        )
+    messages.print(
         f"re-encrypted {done:,} borrowers under the new key. From now on set OPENICE_PII_KEY to the new key "
         "and OPENICE_PII_HASH_KEY to the hashing key below (printed once; keep it in your secret store):"
     )

@@ -10,14 +10,14 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from openice.cli.common import console, fail
+from openice.cli.common import Commands, console, fail, messages, output_path
 from openice.datasets import DATASETS, load, read_labelled, read_table, split_target
 from openice.errors import OpeniceError, ValidationError
 
 if TYPE_CHECKING:  # imported where used: the CLI starts without pandas
     import pandas as pd
 
-model_app = typer.Typer(help="Credit assessment: train, score, explain and monitor models.", no_args_is_help=True)
+model_app = Commands(help="Credit assessment: train, score, explain and monitor models.", no_args_is_help=True)
 CHUNK = 100_000
 
 
@@ -55,7 +55,7 @@ def train(
         help="The application-date column (not a feature; recorded for "
         "monitoring by month). Default: the data's only date column, if any.",
     ),
-    test_size: float = typer.Option(0.2, help="Share held out as the test sample (0 = none)."),
+    test_size: float = typer.Option(0.2, help="Share held out as the test sample, at least 0 and below 1 (0 = none)."),
     pdo: float = typer.Option(20.0, help="Points to double the odds."),
     base_points: float = typer.Option(600.0, help="Score at the base odds."),
     base_odds: float = typer.Option(50.0, help="Good:bad odds at the base score."),
@@ -79,6 +79,10 @@ def train(
             source = {"file": data.name, "target": target, "bad": bad}
         else:
             raise ValidationError("give --dataset, or --data with --target and --bad", field="data")
+        if not 0 <= test_size < 1:
+            raise ValidationError(
+                f"{test_size:g} is not a share of the rows: give at least 0 and below 1", field="test_size"
+            )
         missing = [c for c in drop if c not in frame.columns]
         if missing:
             raise ValidationError(f"no such columns: {missing}", field="drop")
@@ -91,11 +95,11 @@ def train(
             seed=seed,
             special=_special_codes(special),
         )
-        with console.status("training (inner CV, scorecard + LightGBM + linear)..."):
+        with messages.status("training (inner CV, scorecard + LightGBM + linear)..."):
             package_hash, metrics = train_package(
                 frame, y, out, cfg=cfg, test_size=test_size, source=source, date_column=date_column
             )
-        console.print(f"package {out} [bold]{package_hash[:16]}[/bold]")
+        messages.print(f"package {out} [bold]{package_hash[:16]}[/bold]")
         for name in ("oof", "test"):
             if name in metrics:
                 m = metrics[name]
@@ -105,7 +109,7 @@ def train(
                 )
         if registry:
             version = register(out, registry, champion=champion)
-            console.print(f"registered as version {version} in {registry}")
+            messages.print(f"registered as version {version} in {registry}")
     except OpeniceError as err:
         fail(err)
 
@@ -133,20 +137,20 @@ def score(
 
     try:
         scorer = Scorer.load(package)
-        frame, y = read_table(input), None
+        frame, y = read_table(input, "input"), None
         if target:
             if bad is None:
                 raise ValidationError("--target needs --bad", field="bad")
             y = split_target(frame, target, bad)[1]
         parts = []
-        with Progress(console=console, transient=True) as progress:
+        with Progress(console=messages, transient=True) as progress:
             task = progress.add_task("scoring", total=len(frame))
             for start in range(0, len(frame), CHUNK):
                 parts.append(scorer.score_frame(frame.iloc[start : start + CHUNK]))
                 progress.advance(task, min(CHUNK, len(frame) - start))
         scored = pd.concat(parts) if parts else scorer.score_frame(frame)
-        _write(pd.concat([frame, scored], axis=1), output)
-        console.print(f"scored {len(frame)} rows -> {output}")
+        _write(pd.concat([frame, scored], axis=1), output_path(output))
+        messages.print(f"scored {len(frame)} rows -> {output}")
         if y is not None:
             m = summary(y.to_numpy(), scored["pd"].to_numpy())
             console.print(f"AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}")
@@ -164,7 +168,7 @@ def report(
 
     try:
         html, js = write_report(package, out)
-        console.print(f"wrote {html} and {js}")
+        messages.print(f"wrote {html} and {js}")
     except OpeniceError as err:
         fail(err)
 
@@ -202,7 +206,8 @@ def monitor(
         )
     console.print(table)
     if json_out:
-        json_out.write_text(json.dumps(rows, indent=1))
+        output_path(json_out).write_text(json.dumps(rows, indent=1))
+        messages.print(f"wrote {json_out}")
 
 
 @model_app.command("export-sql")
@@ -220,7 +225,8 @@ def export_sql(
     except OpeniceError as err:
         fail(err)
     if out:
-        out.write_text(sql + "\n")
+        output_path(out).write_text(sql + "\n")
+        messages.print(f"wrote the scorecard as SQL over {table} to {out}")
     else:
         typer.echo(sql)
 
@@ -232,6 +238,6 @@ def promote(registry: Path = typer.Argument(...), version: int = typer.Argument(
 
     try:
         do_promote(registry, version)
-        console.print(f"version {version} is now champion in {registry}")
+        messages.print(f"version {version} is now champion in {registry}")
     except OpeniceError as err:
         fail(err)

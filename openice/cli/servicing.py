@@ -3,7 +3,6 @@ collections' day too, `openice.close_of_day`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -12,11 +11,24 @@ import typer
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
-from openice.cli.common import DbOption, console, fail, parse_date
+from openice.cli.common import (
+    Commands,
+    DbOption,
+    JsonOption,
+    console,
+    decimal_money,
+    fail,
+    fields_as,
+    messages,
+    parse_amount,
+    parse_date,
+    parse_rate,
+    print_json,
+)
 from openice.close_of_day import DayReport, run_until
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
-from openice.money import fmt, format_money, from_minor, parse_rate, to_minor
+from openice.money import fmt, format_money, from_minor
 from openice.servicing import ledger
 from openice.servicing.daycount import DayCount
 from openice.servicing.loan import LoanAccount
@@ -36,13 +48,19 @@ def schedule(
     day_count: Annotated[DayCount, typer.Option("--day-count")] = DayCount.THIRTY_360,
     start: Annotated[str, typer.Option(help="Disbursement date, YYYY-MM-DD")] = "2026-01-15",
     currency: Annotated[str, typer.Option()] = "CNY",
-    facilitation_fee: Annotated[str, typer.Option(help="Upfront fee, % of principal")] = "0",
-    service_fee: Annotated[str, typer.Option(help="Monthly service fee, % of principal")] = "0",
-    apr_cap: Annotated[str | None, typer.Option(help="Refuse a schedule whose APR (IRR method) passes this")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+    facilitation_fee: Annotated[str, typer.Option(help="Upfront fee on principal, e.g. 2% or 0.02")] = "0",
+    service_fee: Annotated[str, typer.Option(help="Monthly service fee on principal, e.g. 0.5% or 0.005")] = "0",
+    apr_cap: Annotated[
+        str | None, typer.Option(help="Refuse a schedule whose APR (IRR method) passes this, e.g. 24%")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print the repayment schedule of a loan, its APR on the IRR method and its effective annual rate."""
-    try:
+    """Print the repayment schedule of a loan, its APR on the IRR method and its effective annual rate. Rates and
+    fees are written 12% or 0.12; a bare number above 1 is refused (did you mean 12%?)."""
+    with fields_as(
+        {"tenors": "tenor", "nominal_rate": "rate", "facilitation_fee_rate": "facilitation_fee"}
+        | {"monthly_service_fee_rate": "service_fee"}
+    ):
         product = LoanProduct(
             code="ADHOC",
             currency=currency,
@@ -54,43 +72,36 @@ def schedule(
             monthly_service_fee_rate=parse_rate(service_fee, "service_fee"),
             apr_cap=parse_rate(apr_cap, "apr_cap") if apr_cap else None,
         )
-        start_date = parse_date(start, "start")
-        plan = build_schedule(product, to_minor(principal, currency, "principal"), tenor, start_date)
-    except OpeniceError as error:
-        fail(error)
-    rows = [
-        {
-            "seq": i.seq,
-            "due_date": i.due_date.isoformat(),
-            "principal": str(fmt(i.principal, currency)),
-            "interest": fmt(i.interest, currency),
-            "fee": fmt(i.fee, currency),
-            "total": fmt(i.total, currency),
-        }
-        for i in plan.installments
-    ]
+        plan = build_schedule(
+            product, parse_amount(principal, currency, "principal"), tenor, parse_date(start, "start")
+        )
     if as_json:
-        out = {
-            "currency": currency,
-            "principal": fmt(plan.principal, currency).replace(",", ""),
-            "upfront_fee": fmt(plan.upfront_fee, currency).replace(",", ""),
-            "apr": str(round(plan.apr, 6)),
-            "effective_annual_rate": str(round(plan.effective_annual_rate, 6)),
-            "apr_convention": plan.apr_convention,
-            "installments": [
-                {k: (v.replace(",", "") if isinstance(v, str) else v) for k, v in r.items()} for r in rows
-            ],
-        }
-        typer.echo(json.dumps(out, indent=2))
+        print_json(
+            {
+                "currency": currency,
+                "principal": decimal_money(plan.principal, currency),
+                "upfront_fee": decimal_money(plan.upfront_fee, currency),
+                "apr": str(round(plan.apr, 6)),
+                "effective_annual_rate": str(round(plan.effective_annual_rate, 6)),
+                "apr_convention": plan.apr_convention,
+                "installments": [
+                    {"seq": i.seq, "due_date": i.due_date.isoformat()}
+                    | {k: decimal_money(getattr(i, k), currency) for k in ("principal", "interest", "fee", "total")}
+                    for i in plan.installments
+                ],
+            }
+        )
         return
     table = Table(
-        title=f"{method.value} schedule, {currency} {fmt(plan.principal, currency)} at {rate} "
+        title=f"{method.value} schedule, {format_money(plan.principal, currency)} at {product.nominal_rate:.2%} "
         f"over {tenor} months ({day_count.value})"
     )
-    for col in ("#", "due date", "principal", "interest", "fee", "total"):
+    for col in ("#", "due date", *(f"{k} ({currency})" for k in ("principal", "interest", "fee", "total"))):
         table.add_column(col, justify="right")
-    for r in rows:
-        table.add_row(*(str(r[k]) for k in ("seq", "due_date", "principal", "interest", "fee", "total")))
+    for i in plan.installments:
+        table.add_row(
+            str(i.seq), str(i.due_date), *(fmt(n, currency) for n in (i.principal, i.interest, i.fee, i.total))
+        )
     table.add_row(
         "",
         "total",
@@ -108,7 +119,8 @@ def schedule(
 
 
 def _service(db: str | None) -> Servicing:
-    return Servicing(EngineUnits(make_engine(db)))
+    """The servicing of an existing database: a missing SQLite file is refused, not created."""
+    return Servicing(EngineUnits(make_engine(db, create=False)))
 
 
 def init(
@@ -117,27 +129,28 @@ def init(
     with_products: Annotated[bool, typer.Option(help="Create the demo products")] = True,
 ) -> None:
     """Create or upgrade the database schema and set the first business date."""
-    try:
-        start = parse_date(business_date, "date") if business_date else None
-        engine = make_engine(db)
-        migrate(engine, start)
-        service = Servicing(EngineUnits(engine))
-        if with_products:
-            existing = {p.code for p in service.products()}
-            for product in demo_products():
-                if product.code not in existing:
-                    service.create_product(product)
-    except OpeniceError as error:
-        fail(error)
-    console.print(f"database ready at [bold]{database_url(db)}[/bold]; business date {service.business_date()}")
+    start = parse_date(business_date, "date") if business_date else None
+    engine = make_engine(db)
+    migrate(engine, start)
+    service = Servicing(EngineUnits(engine))
+    if with_products:
+        existing = {p.code for p in service.products()}
+        for product in demo_products():
+            if product.code not in existing:
+                service.create_product(product)
+    messages.print(f"database ready at [bold]{database_url(db)}[/bold]; business date {service.business_date()}")
 
 
-def products(db: DbOption = None) -> None:
+def products(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List loan products."""
+    found = _service(db).products()
+    if as_json:
+        print_json([p.to_dict() for p in found])
+        return
     table = Table(title="loan products")
     for col in ("code", "currency", "method", "rate", "day count", "tenors", "APR cap"):
         table.add_column(col)
-    for p in _service(db).products():
+    for p in found:
         table.add_row(
             p.code,
             p.currency,
@@ -163,7 +176,7 @@ def show_loan(
     except OpeniceError as error:
         fail(error)
     if as_json:
-        typer.echo(json.dumps(_loan_json(loan, transactions), indent=2))
+        print_json(_loan_json(loan, transactions))
         return
     cur = loan.terms.currency
     typer.echo(
@@ -268,27 +281,33 @@ def _loan_json(loan: LoanAccount, transactions: list[Any]) -> dict[str, Any]:
 def eod(
     db: DbOption = None,
     to: Annotated[str | None, typer.Option(help="Close days until the business date is this (default: +1)")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run end of day: accrue, mark dues, days past due, late fees, payouts, write-offs, collection cases;
     advance the date."""
-    engine = make_engine(db)
-    try:
-        current = Servicing(EngineUnits(engine)).business_date()
-        target = parse_date(to, "to") if to else current + timedelta(days=1)
-        if target < current:
-            raise ValidationError(f"{target} is before the business date {current}", field="to")
-        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
-            task = progress.add_task("end of day", total=(target - current).days)
-            totals: dict[str, int] = {}
+    engine = make_engine(db, create=False)
+    current = Servicing(EngineUnits(engine)).business_date()
+    target = parse_date(to, "to") if to else current + timedelta(days=1)
+    if target <= current:
+        raise ValidationError(
+            f"{target} is not after the business date {current}: end of day moves the date forward", field="to"
+        )
+    with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=messages, transient=True) as progress:
+        task = progress.add_task("end of day", total=(target - current).days)
+        totals: dict[str, int] = {}
 
-            def on_day(report: DayReport) -> None:
-                for step, rows in report.rows.items():
-                    totals[step] = totals.get(step, 0) + rows
-                progress.update(task, advance=1, description=f"closed {report.day}")
+        def on_day(report: DayReport) -> None:
+            for step, rows in report.rows.items():
+                totals[step] = totals.get(step, 0) + rows
+            progress.update(task, advance=1, description=f"closed {report.day}")
 
-            run_until(engine, target, on_day)
-    except OpeniceError as error:
-        fail(error)
+        run_until(engine, target, on_day)
+    if as_json:
+        print_json(
+            {"closed_from": current.isoformat(), "closed_to": (target - timedelta(days=1)).isoformat()}
+            | {"business_date": target.isoformat(), "rows": totals}
+        )
+        return
     table = Table(title=f"end of day {current} .. {target - timedelta(days=1)}")
     table.add_column("step")
     table.add_column("loans / rows", justify="right")
@@ -298,16 +317,36 @@ def eod(
     console.print(f"business date is now [bold]{target}[/bold]")
 
 
-def _money_command(db: str | None, call: Callable[[Servicing], dict[str, Any]]) -> None:
-    try:
-        result = call(_service(db))
-    except OpeniceError as error:
-        fail(error)
-    typer.echo(json.dumps(result, indent=2, default=str))
+MONEY_FIELDS = ("outstanding_principal", "settled", "still_owed")
+
+
+def _money_command(
+    db: str | None, what: str, call: Callable[[Servicing], dict[str, Any]], currency_of: int | None, as_json: bool
+) -> None:
+    """Run a money call and print its result: a line with money in major units and its currency, or with --json
+    the result with money as decimal strings. `currency_of` is the loan whose currency the result is in (None:
+    the result's own `currency`, or the loan it names)."""
+    service = _service(db)
+    result = call(service)
+    currency = result.get("currency") or service.loan(currency_of or result["loan_id"]).terms.currency
+    shaped = {k: decimal_money(v, currency) if k in MONEY_FIELDS else v for k, v in result.items()}
+    if "allocated" in result:
+        shaped["allocated"] = {k: decimal_money(v, currency) for k, v in result["allocated"].items()}
+    if as_json:
+        print_json(shaped | {"currency": currency})
+        return
+    parts = [f"{what}: transaction {result['transaction_id']}" if "transaction_id" in result else what]
+    if "loan_id" in result:
+        parts.append(f"loan {result['loan_id']} is {result['status']}")
+    parts += [f"{k.replace('_', ' ')} {format_money(v, currency)}" for k, v in result.get("allocated", {}).items() if v]
+    parts += [f"{k.replace('_', ' ')} {format_money(result[k], currency)}" for k in MONEY_FIELDS if k in result]
+    if "value_date" in result:
+        parts.append(f"value date {result['value_date']}")
+    console.print("; ".join(parts), highlight=False, soft_wrap=True)
 
 
 def _minor(service: Servicing, loan_id: int, amount: str) -> int:
-    return to_minor(amount, service.loan(loan_id).terms.currency, "amount")
+    return parse_amount(amount, service.loan(loan_id).terms.currency, "amount")
 
 
 KeyOption = Annotated[
@@ -326,10 +365,13 @@ def repay(
         typer.Option("--value-date", help="Backdate to this day (YYYY-MM-DD, in an open month; needs --reason)"),
     ] = None,
     reason: ReasonOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Apply a repayment to what is due today (or, backdated, on its value date: the loan is replayed)."""
+    """Apply a repayment of AMOUNT (in the loan's currency, e.g. 1234.56) to what is due today (or, backdated, on
+    its value date: the loan is replayed)."""
     _money_command(
         db,
+        "repaid",
         lambda s: s.repay(
             loan_id,
             _minor(s, loan_id, amount),
@@ -337,6 +379,8 @@ def repay(
             parse_date(value_date, "value_date") if value_date else None,
             reason=reason,
         ),
+        loan_id,
+        as_json,
     )
 
 
@@ -346,24 +390,30 @@ def prepay(
     key: KeyOption,
     db: DbOption = None,
     mode: Annotated[PrepaymentMode, typer.Option()] = PrepaymentMode.REAMORTISE,
+    as_json: JsonOption = False,
 ) -> None:
-    """Pay what is due and prepay principal (the payoff amount closes the loan)."""
-    _money_command(db, lambda s: s.prepay(loan_id, _minor(s, loan_id, amount), key, mode))
+    """Pay what is due and prepay principal with AMOUNT (in the loan's currency; the payoff amount closes the
+    loan)."""
+    _money_command(db, "prepaid", lambda s: s.prepay(loan_id, _minor(s, loan_id, amount), key, mode), loan_id, as_json)
 
 
-def reverse(transaction_id: int, key: KeyOption, db: DbOption = None) -> None:
+def reverse(transaction_id: int, key: KeyOption, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Reverse a payment; the loan's later history is replayed without it."""
-    _money_command(db, lambda s: s.reverse(transaction_id, key))
+    _money_command(
+        db, f"reversed transaction {transaction_id}", lambda s: s.reverse(transaction_id, key), None, as_json
+    )
 
 
-def write_off(loan_id: int, key: KeyOption, db: DbOption = None, reason: ReasonOption = None) -> None:
+def write_off(
+    loan_id: int, key: KeyOption, db: DbOption = None, reason: ReasonOption = None, as_json: JsonOption = False
+) -> None:
     """Write a loan off now (a guaranteed loan is paid out to its institution first); a current loan needs --reason."""
-    _money_command(db, lambda s: s.write_off(loan_id, key, reason))
+    _money_command(db, "written off", lambda s: s.write_off(loan_id, key, reason), loan_id, as_json)
 
 
-def recover(loan_id: int, amount: str, key: KeyOption, db: DbOption = None) -> None:
-    """Record money collected on a written-off loan: at most what is still written off on it."""
-    _money_command(db, lambda s: s.recover(loan_id, _minor(s, loan_id, amount), key))
+def recover(loan_id: int, amount: str, key: KeyOption, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Record AMOUNT (in the loan's currency) collected on a written-off loan: at most what is still written off."""
+    _money_command(db, "recovered", lambda s: s.recover(loan_id, _minor(s, loan_id, amount), key), loan_id, as_json)
 
 
 def settle_referrals(
@@ -372,13 +422,17 @@ def settle_referrals(
     key: KeyOption,
     currency: Annotated[str, typer.Option(help="Currency of the loans the fees are owed on")],
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Record an institution's payment of the referral fees it owes: oldest loan first, never more than owed."""
-    try:
-        result = _service(db).settle_referral_fees(institution, to_minor(amount, currency, "amount"), currency, key)
-    except OpeniceError as error:
-        fail(error)
-    typer.echo(json.dumps(result, indent=2))
+    """Record an institution's payment of AMOUNT of the referral fees it owes: oldest loan first, never more than
+    owed."""
+    _money_command(
+        db,
+        f"{institution} settled referral fees",
+        lambda s: s.settle_referral_fees(institution, parse_amount(amount, currency, "amount"), currency, key),
+        None,
+        as_json,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -392,6 +446,6 @@ def register(app: typer.Typer) -> None:
     app.command()(recover)
     app.command("settle-referrals")(settle_referrals)
     app.command("loan")(show_loan)
-    db_app = typer.Typer(help="Database set-up.", no_args_is_help=True)
+    db_app = Commands(help="Database set-up.", no_args_is_help=True)
     db_app.command("init")(init)
     app.add_typer(db_app, name="db")

@@ -14,8 +14,7 @@ import typer
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
-from openice.cli.common import console, fail
-from openice.errors import OpeniceError
+from openice.cli.common import console, messages
 from openice.money import fmt
 from openice.storage.uow import EngineUnits
 
@@ -29,7 +28,7 @@ Seed = Annotated[int, typer.Option(help="Seed of the simulated world (same seed,
 
 
 def _progress(total: int) -> tuple[Progress, Any]:
-    progress = Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console)
+    progress = Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=messages)
     task = progress.add_task("business days", total=total)
 
     def on_day(day: date) -> None:
@@ -56,18 +55,14 @@ def demo(
     """Train, onboard five institutions and run a simulated year of the whole platform; print what happened."""
     from openice.demo import run_demo
     from openice.simulation.platform import demo_pii_key
+    from openice.simulation.scenario import Scenario
 
-    try:
-        from openice.simulation.scenario import Scenario
-
-        scenario = Scenario(borrowers=borrowers, months=months, seed=seed)
-        progress, on_day = _progress(scenario.days)
-        with progress:
-            result = run_demo(
-                workdir, scenario, on_stage=lambda s: progress.console.print(f"[bold]{s}[/bold]"), on_day=on_day
-            )
-    except OpeniceError as error:
-        fail(error)
+    scenario = Scenario(borrowers=borrowers, months=months, seed=seed)
+    progress, on_day = _progress(scenario.days)
+    with progress:
+        result = run_demo(
+            workdir, scenario, on_stage=lambda s: progress.console.print(f"[bold]{s}[/bold]"), on_day=on_day
+        )
     _print_quarters(result)
     _print_proofs(result)
     if result.collections:
@@ -197,15 +192,12 @@ def whatif(
     seed: Seed = 7,
 ) -> None:
     """Replay the same simulated applicants under a changed policy, pricing grid or credit box, side by side."""
-    try:
-        from openice.simulation.scenario import Scenario, apply_change, load_change
+    from openice.simulation.scenario import Scenario, apply_change, load_change
 
-        base = Scenario(borrowers=borrowers, months=months, seed=seed)
-        changed = apply_change(base, load_change(change))
-        console.print("training the platform model, then running baseline and changed worlds side by side")
-        results = compare(base, changed)
-    except OpeniceError as error:
-        fail(error)
+    base = Scenario(borrowers=borrowers, months=months, seed=seed)
+    changed = apply_change(base, load_change(change))
+    messages.print("training the platform model, then running baseline and changed worlds side by side")
+    results = compare(base, changed)
     table = Table(title=f"what-if: {change} ({borrowers:,} applicants, {months} months, seed {seed})")
     for col in ("", "baseline", "changed", "difference"):
         table.add_column(col, justify="right")

@@ -9,15 +9,15 @@ from typing import Annotated
 import typer
 
 from openice.access.users import LOCALES, Users
-from openice.cli.common import DbOption, cli_errors, console
-from openice.storage.engine import database_url, make_engine, migrate
+from openice.cli.common import Commands, DbOption, console
+from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 
-user_app = typer.Typer(help="Users of the web front-ends: create, list, disable.", no_args_is_help=True)
+user_app = Commands(help="Users of the web front-ends: create, list, disable.", no_args_is_help=True)
 
 
 def _users(db: str | None) -> Users:
-    engine = make_engine(database_url(db))
+    engine = make_engine(db, create=False)
     migrate(engine)
     return Users(EngineUnits(engine))
 
@@ -39,8 +39,7 @@ def create(
     """Create a user. The password is read from $OPENICE_PASSWORD, or asked for (never an argument: it would stay
     in the shell's history)."""
     password = os.environ.get("OPENICE_PASSWORD") or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with cli_errors():
-        made = _users(db).create(username, password, role, tenant, name, locale, totp, created_by="cli")
+    made = _users(db).create(username, password, role, tenant, name, locale, totp, created_by="cli")
     console.print(
         f"created {made['role']} user [bold]{made['username']}[/bold] ({made['id']}) in tenant {made['tenant']}"
     )
@@ -69,6 +68,5 @@ def disable(
     user_id: Annotated[str, typer.Argument(help="The user's id (see `openice user list`)")], db: DbOption = None
 ) -> None:
     """The user can no longer sign in; their sessions end now."""
-    with cli_errors():
-        done = _users(db).disable(user_id)
+    done = _users(db).disable(user_id)
     console.print(f"disabled {done['username']}")

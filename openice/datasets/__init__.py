@@ -15,7 +15,7 @@ from openice.errors import ValidationError
 if TYPE_CHECKING:  # pandas is imported where it is used, so `openice --help` does not pay for it
     import pandas as pd
 
-__all__ = ["DATASETS", "Dataset", "load", "read_labelled", "read_table", "split_target"]
+__all__ = ["DATASETS", "Dataset", "load", "read_frame", "read_labelled", "read_table", "split_target"]
 
 
 @dataclass(frozen=True)
@@ -57,19 +57,42 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file as typed columns (numbers float64, the rest str)."""
+def read_frame(path: str | Path, field: str = "input") -> pd.DataFrame:
+    """Read a CSV (UTF-8) or Parquet file as it is; a missing, empty, unreadable or non-UTF-8 file is refused with
+    one sentence naming it (field: the option that gave it)."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
-        raise ValidationError(f"no such file: {path}", field="input")
-    return _typed(pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path))
+        raise ValidationError(f"no such file: {path}", field=field)
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValidationError(
+            f"{path} is not UTF-8 text (it has byte {error.object[error.start]:#04x}); save it as UTF-8 CSV",
+            field=field,
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ValidationError(f"{path} is empty: it needs a header row and data rows", field=field) from None
+    except (pd.errors.ParserError, ValueError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValidationError(f"{path} cannot be read: {reason}", field=field) from None
+    if frame.empty:
+        raise ValidationError(f"{path} has no data rows", field=field)
+    return frame
 
 
-def read_labelled(path: str | Path, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:
+def read_table(path: str | Path, field: str = "input") -> pd.DataFrame:
+    """Read a CSV or Parquet file as typed columns (numbers float64, the rest str)."""
+    return _typed(read_frame(path, field))
+
+
+def read_labelled(path: str | Path, target: str, bad: str, field: str = "data") -> tuple[pd.DataFrame, pd.Series]:
     """Read a CSV or Parquet file with a binary target column; rows whose target equals ``bad`` are 1."""
-    return split_target(read_table(path), target, bad)
+    return split_target(read_table(path, field), target, bad)
 
 
 def split_target(frame: pd.DataFrame, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:

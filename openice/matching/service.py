@@ -45,6 +45,7 @@ from openice.matching.repository import (
     parse_institution,
 )
 from openice.matching.router import Candidate, Ranking, Router
+from openice.money import format_money
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.repository import unknown_product
 from openice.servicing.service import Servicing
@@ -170,7 +171,9 @@ class Matching:
                 raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")
             if not unit.lines.reserve(line_id, amount, to_day(today)):
                 raise Conflict(
-                    f"line {line_id} is not active, has expired or has less than {amount} left", field="amount"
+                    f"line {line_id} is not active, has expired or has less than "
+                    f"{format_money(amount, product.currency)} left",
+                    field="amount",
                 )
             drawdown_id = unit.drawdowns.add(
                 dict(

@@ -222,7 +222,7 @@ def _check_range(spec: FeatureSpec, values: np.ndarray, index: pd.Index | None =
         i = int(np.flatnonzero(bad)[0])
         where = f" (row {index[i]})" if index is not None else ""
         raise ValidationError(
-            f"impossible value {values[i]!r}{where}: allowed range is "
+            f"impossible value {float(values[i]):g}{where}: allowed range is "
             f"[{spec.lower if spec.lower is not None else '-inf'}, "
             f"{spec.upper if spec.upper is not None else 'inf'}]",
             field=spec.name,

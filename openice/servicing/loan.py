@@ -484,8 +484,11 @@ class LoanAccount:
         self._check_amount(amount, on)
         due = self.total_due()
         if amount > due:
+            cur = self.terms.currency
             raise ValidationError(
-                f"{amount} exceeds the {due} due today; pay the difference as a prepayment", field="amount"
+                f"{format_money(amount, cur)} is more than the {format_money(due, cur)} due today; "
+                "pay the difference as a prepayment",
+                field="amount",
             )
         allocated = self._allocate(amount, on)
         self._post(on, "repayment", self._payment_postings(allocated))
@@ -501,7 +504,11 @@ class LoanAccount:
             raise Conflict(f"product {self.terms.product_code} does not allow prepayment", field="amount")
         payoff = self.payoff_amount(on)
         if amount > payoff:
-            raise ValidationError(f"{amount} exceeds the payoff amount {payoff} on {on}", field="amount")
+            cur = self.terms.currency
+            raise ValidationError(
+                f"{format_money(amount, cur)} is more than the payoff amount {format_money(payoff, cur)} on {on}",
+                field="amount",
+            )
         due = self.total_due()
         allocated = self._allocate(min(amount, due), on)
         rest = amount - min(amount, due)

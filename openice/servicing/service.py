@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
-from openice.money import from_minor
+from openice.money import format_money
 from openice.servicing import ledger
 from openice.servicing.loan import (
     BusinessModel,
@@ -296,8 +296,8 @@ class Servicing:
             total = sum(due for _, due in owed)
             if amount > total:
                 raise ValidationError(
-                    f"{institution} owes {from_minor(total, currency)} {currency} of referral fees, "
-                    f"less than {from_minor(amount, currency)}",
+                    f"{institution} owes {format_money(total, currency)} of referral fees, "
+                    f"less than {format_money(amount, currency)}",
                     field="amount",
                 )
             left, loans = amount, 0

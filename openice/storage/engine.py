@@ -8,8 +8,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, make_url, select
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import OperationalError
 
+from openice.errors import NotFound
 from openice.storage import servicing_tables
 from openice.storage.days import to_day
 
@@ -23,11 +26,29 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("OPENICE_DB") or DEFAULT_URL
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine whose transactions take the write lock up front on SQLite (no upgrade deadlocks)."""
+class DatabaseUnavailable(OperationalError):
+    """The database cannot be opened or holds no openice tables: the message names it and says what to do. An
+    OperationalError still, so whoever answers those (the API's 503) answers this one too."""
+
+    def __init__(self, message: str, orig: BaseException) -> None:
+        super().__init__(None, None, orig)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
+    """An engine whose transactions take the write lock up front on SQLite (no upgrade deadlocks). With
+    `create=False` a SQLite file that does not exist is refused (NotFound, field `--db`) instead of created empty:
+    a command that reads or books on an existing database must not leave a new file behind."""
     url = database_url(url)
     if url.startswith("sqlite"):
+        path = make_url(url).database
+        if not create and path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+            raise NotFound(f"{url} does not exist; create it with `openice db init --db {url}`", field="--db")
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        _explain_failures(engine, url)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -52,9 +73,28 @@ def make_engine(url: str | None = None) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(
+    engine = create_engine(
         url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"cursor_factory": _lean_cursor()}
     )
+    _explain_failures(engine, make_url(url).render_as_string(hide_password=True))
+    return engine
+
+
+def _explain_failures(engine: Engine, shown: str) -> None:
+    """A database that cannot be reached, or has no openice tables, fails with one sentence naming it and what to
+    do (DatabaseUnavailable) instead of the driver's error and the statement."""
+
+    @event.listens_for(engine, "handle_error")
+    def _explain(context: ExceptionContext) -> None:
+        error = context.original_exception
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if context.connection is None and not context.is_pre_ping:
+            raise DatabaseUnavailable(f"cannot open {shown}: {reason}; check the URL and that the server runs", error)
+        if getattr(error, "sqlstate", None) == "42P01" or reason.startswith("no such table"):
+            raise DatabaseUnavailable(
+                f"{shown} has no openice tables ({reason}); create or upgrade it with `openice db init --db {shown}`",
+                error,
+            )
 
 
 @lru_cache(maxsize=1)

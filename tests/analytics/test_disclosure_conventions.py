@@ -211,7 +211,7 @@ def test_cli_and_report_refuse_days_after_the_book(source: Engine, tmp_path: Pat
         assert result.stderr.count("\n") == 1 and "last closed business day 2026-09-15" in result.stderr, args
     assert not (tmp_path / "refused").exists()
     bad = runner.invoke(app, ["metrics", "--db", url, "--collection-window", "fortnight"])
-    assert bad.exit_code == 2 and bad.stderr.startswith("error: collection_window: 'fortnight'"), bad.output
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --collection-window: 'fortnight'"), bad.output
 
     table = runner.invoke(app, ["metrics", "--db", url, "--quarter", "2026Q3"])
     assert table.exit_code == 0, table.output

@@ -67,11 +67,14 @@ def test_summary_queue_assign_and_a_promise(db: str) -> None:
             "500.00",
             "--promise-date",
             "2026-02-20",
+            "--json",
         ],
     )
     assert made.exit_code == 0, made.output
-    assert json.loads(made.output)["promise"] == {"amount": 50_000, "by": "2026-02-20", "made_on": "2026-02-17"}
-    case = json.loads(runner.invoke(app, ["collections", "case", "1"]).output)
+    assert json.loads(made.output)["promise"] == {"amount": "500.00", "by": "2026-02-20", "made_on": "2026-02-17"}
+    shown = runner.invoke(app, ["collections", "case", "1"]).output
+    assert "promised 500.00 CNY by 2026-02-20" in shown and "50000" not in shown
+    case = json.loads(runner.invoke(app, ["collections", "case", "1", "--json"]).output)
     assert [a["kind"] for a in case["actions"]] == ["opened", "assigned", "contact"]
     report = runner.invoke(app, ["collections", "performance", "--from", "2026-02-01", "--to", "2026-02-28"])
     assert report.exit_code == 0 and "ann" in report.output and "repaid 0" in report.output
@@ -95,7 +98,7 @@ def test_summary_queue_assign_and_a_promise(db: str) -> None:
                 "--promise-date",
                 "2026-02-20",
             ],
-            "promise_amount",
+            "--promise-amount: 5.001 has more decimals",
         ),
         (
             [
@@ -112,10 +115,10 @@ def test_summary_queue_assign_and_a_promise(db: str) -> None:
                 "--promise-date",
                 "20/02/2026",
             ],
-            "promise_date",
+            "--promise-date: '20/02/2026' is not a date",
         ),
-        (["queue", "--stage", "M9"], "stage"),
-        (["performance", "--from", "2026-03-01", "--to", "2026-02-01"], "to: 2026-02-01 is before 2026-03-01"),
+        (["queue", "--stage", "M9"], "--stage: must be one of"),
+        (["performance", "--from", "2026-03-01", "--to", "2026-02-01"], "--to: 2026-02-01 is before 2026-03-01"),
         (["case", "99"], "no collection case 99"),
         (["case", "1", "--funder", "bank-b"], "no collection case 1"),
     ],
