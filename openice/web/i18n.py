@@ -22,7 +22,16 @@ _BABEL = {"en": "en", "zh-CN": "zh_CN"}
 
 @cache
 def catalog(locale: str) -> dict[str, str]:
-    return json.loads((Path(__file__).parent / "locales" / f"{locale}.json").read_text(encoding="utf-8"))
+    """Every message of a locale: the files of `locales/LOCALE/` (one per part of the site) together. A key defined
+    in two files is an error, not a silent override."""
+    merged: dict[str, str] = {}
+    for part in sorted((Path(__file__).parent / "locales" / locale).glob("*.json")):
+        messages = json.loads(part.read_text(encoding="utf-8"))
+        twice = merged.keys() & messages.keys()
+        if twice:
+            raise ValueError(f"{part}: {sorted(twice)} already defined in another file of {locale}")
+        merged.update(messages)
+    return merged
 
 
 def best_locale(accept_language: str | None) -> str:
