@@ -30,6 +30,7 @@ from openice.decisioning.scorer_protocol import ScorerLike
 from openice.decisioning.service import Decisioning
 from openice.idempotency import Idempotency
 from openice.matching.service import Matching
+from openice.servicing.payments import PaymentGateway, gateway
 from openice.servicing.service import Servicing
 from openice.storage.uow import EngineUnits, JoinedUnits
 from openice.tenancy import Principal, Role, Scope
@@ -57,6 +58,10 @@ class Services:
     def decisioning(self) -> Decisioning:
         """The worker's own instance: it fits the anomaly model once; requests reuse the fitted one."""
         return Decisioning(EngineUnits(self.engine), self.scorer, self.vault, self.policy, anomaly=self.anomaly)
+
+    @cached_property
+    def payments(self) -> PaymentGateway:
+        return gateway(self.settings.payments)
 
     @cached_property
     def metrics_cache(self) -> SingleFlight:
@@ -171,6 +176,19 @@ class Tx:
     @cached_property
     def keys(self) -> ApiKeys:
         return ApiKeys(self.joined)
+
+    def collect(
+        self, action: str, loan: Any, amount: int, key: str, call: Callable[[], dict[str, Any]], **detail: Any
+    ) -> dict[str, Any]:
+        """A payment taken through the payment gateway: booked by `call`, then collected inside the booking's own
+        unit of work, and audited as `action` with the gateway's reference (and `detail`). A declined payment
+        raises, so the booking rolls back with it; a replay of the key neither books nor collects again."""
+
+        def collected(done: dict[str, Any]) -> dict[str, Any]:
+            receipt = self.svc.payments.collect(loan.id, amount, loan.currency, key)
+            return {"transaction_id": done["transaction_id"], "payment": receipt.reference, **detail}
+
+        return self.book(action, f"loan/{loan.id}", call, collected)
 
     def idempotent(
         self, key: str, operation: str, payload: dict[str, Any], work: Callable[[], dict[str, Any]]

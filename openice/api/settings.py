@@ -31,6 +31,7 @@ class Settings:
     keep_alive_seconds: int = 5
     access_log: bool = False  # one line per request on stderr (uvicorn's access log)
     concurrency: int = 10  # requests a worker runs at once; within the connection pool, so none waits for one
+    payments: str = "instant"  # the payment gateway pages take payments through (openice.servicing.payments)
     offer_sweep_seconds: float = 10.0  # how often a worker expires unanswered offers; 0 leaves it to requests
     # FastAPI's own OpenTelemetry spans, metrics and logs for every request, to the global providers (an operator
     # who exports traces installs them): off by default, as without an exporter they only cost CPU

@@ -98,7 +98,7 @@ def pay(
                 return tx.servicing.repay(loan_id, minor, scoped, None, row.currency, None)
             return tx.servicing.prepay(loan_id, minor, scoped, PrepaymentMode.REAMORTISE, row.currency)
 
-        tx.book(PAYMENTS[kind], f"loan/{loan_id}", call)
+        tx.collect(PAYMENTS[kind], row, minor, scoped, call)
     if failed:
         return _loan_page(tx, loan_id, 422, error=failed[0], error_form=kind, typed={kind: amount})
     return tx.redirect(f"/app/loans/{loan_id}?done={kind}")

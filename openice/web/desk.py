@@ -161,13 +161,14 @@ def take_payment(
     loan = servicing.loan_row(tx.scope, row.loan_id)
     with tx.attempt() as failed:
         minor = to_minor(amount, loan.currency, "amount")
-        tx.book(
+        scoped = tx.principal.scoped(key or form_key())
+        tx.collect(
             "loan.repayment",
-            f"loan/{loan.id}",
-            lambda: tx.servicing.repay(
-                loan.id, minor, tx.principal.scoped(key or form_key()), None, loan.currency, None
-            ),
-            lambda done: {"transaction_id": done["transaction_id"], "case_id": case_id},
+            loan,
+            minor,
+            scoped,
+            lambda: tx.servicing.repay(loan.id, minor, scoped, None, loan.currency, None),
+            case_id=case_id,
         )
     if failed:
         return _case_page(tx, case_id, 422, error=failed[0], error_form="payment", typed={"amount": amount})

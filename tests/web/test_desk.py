@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from openice.errors import Conflict
+from openice.servicing.payments import Collected
 from tests.web.conftest import Site, csrf_of
 
 
@@ -32,3 +34,47 @@ def test_a_payment_that_is_not_a_number_changes_nothing(site: Site) -> None:
         )
         assert answer.status_code == 422 and 'id="amount-error"' in answer.text, amount
     assert site.world.call("operator", "GET", f"/v1/loans/{loan}/transactions").json()["items"] == before
+
+
+class Declining:
+    """A gateway whose every payment is declined, as a card without funds would be."""
+
+    def collect(self, loan_id: int, amount: int, currency: str, idempotency_key: str) -> Collected:
+        raise Conflict("the card was declined; ask for another way to pay", field="amount")
+
+
+def test_a_payment_is_booked_only_when_the_gateway_collects_it(site: Site) -> None:
+    site.world.first_due()
+    loan = site.world.ids[1]["loan"]
+    [case] = site.world.call("operator", "GET", "/v1/collections/cases", params={"loan_id": loan}).json()["items"]
+    desk = site.signed_in("ann", "desk")
+    csrf = csrf_of(desk.get(f"/desk/cases/{case['id']}").text)
+    before = site.world.call("operator", "GET", f"/v1/loans/{loan}/transactions").json()["items"]
+    services = site.world.client.app.state.services
+    services.__dict__["payments"] = Declining()
+    try:
+        declined = desk.post(
+            f"/desk/cases/{case['id']}/payments", data={"csrf": csrf, "amount": "100.00", "key": "declined-1"}
+        )
+    finally:
+        del services.__dict__["payments"]  # back to the configured development gateway
+    assert declined.status_code == 422 and "the card was declined" in declined.text
+    assert site.world.call("operator", "GET", f"/v1/loans/{loan}/transactions").json()["items"] == before
+
+    paid = desk.post(
+        f"/desk/cases/{case['id']}/payments",
+        data={"csrf": csrf, "amount": "100.00", "key": "paid-1"},
+        follow_redirects=False,
+    )
+    assert paid.status_code == 303
+    [audit] = site.world.call("operator", "GET", "/v1/audit", params={"action": "loan.repayment"}).json()["items"]
+    assert audit["detail"]["payment"].startswith("dev-") and audit["detail"]["case_id"] == case["id"]
+    again = desk.post(
+        f"/desk/cases/{case['id']}/payments",
+        data={"csrf": csrf, "amount": "100.00", "key": "paid-1"},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303  # the same form posted twice books and collects once
+    assert (
+        len(site.world.call("operator", "GET", "/v1/audit", params={"action": "loan.repayment"}).json()["items"]) == 1
+    )
