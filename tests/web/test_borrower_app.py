@@ -16,6 +16,7 @@ from openice.storage import api_tables
 from openice.storage.uow import EngineUnits
 from tests.api.test_idempotency import state
 from tests.web.conftest import PASSWORD, Site, browser_sign_in, csrf_of
+from tests.web.test_browser import accessible
 
 
 @pytest.fixture
@@ -192,8 +193,10 @@ def test_the_app_speaks_chinese(app_site: Site) -> None:
 
 
 def fits(page: Page, width: int) -> None:
-    """Nothing on the page is wider than the screen: the whole page reads without scrolling sideways."""
+    """Nothing on the page is wider than the screen: the whole page reads without scrolling sideways; and axe-core
+    finds nothing serious on it."""
     assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
+    accessible(page)
 
 
 def test_a_borrower_repays_and_draws_down_on_a_phone(app_site: Site, served: str, browser: Browser) -> None:

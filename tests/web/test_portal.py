@@ -20,6 +20,7 @@ from tests.api.test_offers import draw
 from tests.decisioning.helpers import good_application
 from tests.matching.test_boxes import institution
 from tests.web.conftest import Site, browser_sign_in, csrf_of
+from tests.web.test_browser import accessible
 
 
 def offers_for_inst_a(site: Site, count: int) -> list[int]:
@@ -165,7 +166,9 @@ def test_an_institution_answers_its_offers_in_a_browser(site: Site, served: str,
     page = browser.new_page(viewport={"width": 390, "height": 844})
     try:
         browser_sign_in(page, served, "portal", "inst-a")
+        accessible(page)
         page.click(f'#offer-{passed} a[href="/portal/offers/{passed}"]')
+        accessible(page)
         page.fill("#decline-reason", "sector limit")
         page.click("#decline-form button[type=submit]")
         page.wait_for_url(f"{served}/portal/?done=declined")
@@ -175,6 +178,7 @@ def test_an_institution_answers_its_offers_in_a_browser(site: Site, served: str,
         page.wait_for_url(f"{served}/portal/?done=accepted")
         page.goto(f"{served}/portal/book")
         page.wait_for_selector(".chart svg")  # the chart is drawn from the table's numbers, from local assets
+        accessible(page)
     finally:
         page.close()
     assert (offer_status(site, kept), offer_status(site, passed)) == ("accepted", "declined")
