@@ -42,29 +42,32 @@ DATASETS: dict[str, _Spec] = {
 }
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as float64 (NaN = missing) and everything else as str, so models see one typing rule."""
+def _typed(frame: pd.DataFrame, integers: bool = False) -> pd.DataFrame:
+    """Numbers as float64 (NaN = missing) and everything else as str, so models see one typing rule;
+    ``integers`` keeps integer columns as they are."""
     import pandas as pd
 
     out = {}
     for name in frame.columns:
         col = frame[name]
-        out[name] = (
-            col.astype("float64")
-            if pd.api.types.is_numeric_dtype(col) and col.dtype != bool
-            else col.astype("str").where(col.notna())
-        )
+        if integers and pd.api.types.is_integer_dtype(col):
+            out[name] = col
+        elif pd.api.types.is_numeric_dtype(col) and col.dtype != bool:
+            out[name] = col.astype("float64")
+        else:
+            out[name] = col.astype("str").where(col.notna())
     return pd.DataFrame(out, index=frame.index)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file as typed columns (numbers float64, the rest str)."""
+def read_table(path: str | Path, *, integers: bool = False) -> pd.DataFrame:
+    """Read a CSV or Parquet file as typed columns (numbers float64, the rest str); ``integers`` keeps integer
+    columns as integers, for output that gives the input back as it was."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"no such file: {path}", field="input")
-    return _typed(pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path))
+    return _typed(pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path), integers)
 
 
 def read_labelled(path: str | Path, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:
