@@ -55,7 +55,22 @@ def train(
         help="The application-date column (not a feature; recorded for "
         "monitoring by month). Default: the data's only date column, if any.",
     ),
+    allow: list[str] = typer.Option(
+        [],
+        help="Use a column the screening caught (an identifier, constant, leaky or a near copy of another) "
+        "as a feature all the same (repeatable).",
+    ),
+    no_trend: list[str] = typer.Option(
+        [],
+        "--no-trend",
+        help="Bin a numeric feature without a monotonic trend (repeatable); by default bins follow one.",
+    ),
     test_size: float = typer.Option(0.2, help="Share held out as the test sample, at least 0 and below 1 (0 = none)."),
+    refit: bool = typer.Option(
+        True,
+        help="After evaluation, refit the model that scores on every row (test sample included); "
+        "--no-refit keeps the model fitted on the training part.",
+    ),
     pdo: float = typer.Option(20.0, help="Points to double the odds."),
     base_points: float = typer.Option(600.0, help="Score at the base odds."),
     base_odds: float = typer.Option(50.0, help="Good:bad odds at the base score."),
@@ -94,19 +109,37 @@ def train(
             inner_folds=inner_folds,
             seed=seed,
             special=_special_codes(special),
+            no_trend=tuple(no_trend),
         )
         with messages.status("training (inner CV, scorecard + LightGBM + linear)..."):
-            package_hash, metrics = train_package(
-                frame, y, out, cfg=cfg, test_size=test_size, source=source, date_column=date_column
+            trained = train_package(
+                frame,
+                y,
+                out,
+                cfg=cfg,
+                test_size=test_size,
+                source=source,
+                date_column=date_column,
+                allow=allow,
+                refit=refit,
             )
-        messages.print(f"package {out} [bold]{package_hash[:16]}[/bold]")
+        for finding in trained.findings:
+            verdict = "used as allowed" if finding.allowed else f"left out (--allow {finding.column} to use it)"
+            typer.echo(f"warning: {finding.column}: {finding.check}: {finding.why}; {verdict}", err=True)
+        messages.print(f"package {out} [bold]{trained.package_hash[:16]}[/bold]")
         for name in ("oof", "test"):
-            if name in metrics:
-                m = metrics[name]
+            if name in trained.metrics:
+                m = trained.metrics[name]
                 console.print(
                     f"{name:>4}: AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  "
                     f"ECE {m['ece']:.4f}  (n={m['n']})"
                 )
+        rows = trained.rows
+        console.print(
+            f"the package scores with a model refit on all {rows['final']} rows after evaluation"
+            if trained.refit
+            else f"the package scores with the model fitted on the {rows['final']} training rows (no refit)"
+        )
         if registry:
             version = register(out, registry, champion=champion)
             messages.print(f"registered as version {version} in {registry}")
@@ -128,6 +161,9 @@ def score(
     output: Path = typer.Option(..., "--output", help="CSV or Parquet to write."),
     target: str | None = typer.Option(None, help="Target column, to print AUC, KS and Brier."),
     bad: str | None = typer.Option(None, help="The target value that means bad."),
+    strict: bool = typer.Option(
+        False, help="Refuse an input that lacks a feature column (by default it is scored as missing, with a warning)."
+    ),
 ) -> None:
     """Score a file: input columns plus pd, score, grade, reason_1..reason_4 and flags."""
     import pandas as pd
@@ -137,7 +173,16 @@ def score(
 
     try:
         scorer = Scorer.load(package)
-        frame, y = read_table(input, "input"), None
+        frame, y = read_table(input, "input", integers=True), None
+        absent = [name for name in scorer.feature_names if name not in frame.columns]
+        if absent and strict:
+            raise ValidationError(f"lacks the feature columns {', '.join(absent)}", field=str(input))
+        if absent:
+            typer.echo(
+                f"warning: {input}: {len(absent)} of {len(scorer.feature_names)} feature columns are absent and "
+                f"scored as missing on every row: {', '.join(absent)} (--strict refuses such a file)",
+                err=True,
+            )
         if target:
             if bad is None:
                 raise ValidationError("--target needs --bad", field="bad")

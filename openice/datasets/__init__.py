@@ -42,18 +42,20 @@ DATASETS: dict[str, _Spec] = {
 }
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as float64 (NaN = missing) and everything else as str, so models see one typing rule."""
+def _typed(frame: pd.DataFrame, integers: bool = False) -> pd.DataFrame:
+    """Numbers as float64 (NaN = missing) and everything else as str, so models see one typing rule;
+    ``integers`` keeps integer columns as they are."""
     import pandas as pd
 
     out = {}
     for name in frame.columns:
         col = frame[name]
-        out[name] = (
-            col.astype("float64")
-            if pd.api.types.is_numeric_dtype(col) and col.dtype != bool
-            else col.astype("str").where(col.notna())
-        )
+        if integers and pd.api.types.is_integer_dtype(col):
+            out[name] = col
+        elif pd.api.types.is_numeric_dtype(col) and col.dtype != bool:
+            out[name] = col.astype("float64")
+        else:
+            out[name] = col.astype("str").where(col.notna())
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -85,9 +87,10 @@ def read_frame(path: str | Path, field: str = "input") -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | Path, field: str = "input") -> pd.DataFrame:
-    """Read a CSV or Parquet file as typed columns (numbers float64, the rest str)."""
-    return _typed(read_frame(path, field))
+def read_table(path: str | Path, field: str = "input", *, integers: bool = False) -> pd.DataFrame:
+    """Read a CSV or Parquet file as typed columns (numbers float64, the rest str); ``integers`` keeps integer
+    columns as integers, for output that gives the input back as it was."""
+    return _typed(read_frame(path, field), integers)
 
 
 def read_labelled(path: str | Path, target: str, bad: str, field: str = "data") -> tuple[pd.DataFrame, pd.Series]:

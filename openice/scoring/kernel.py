@@ -378,7 +378,8 @@ def score_row(
     """Score one prepared row ``x`` (numbers, NaN = missing; categories as codes) into ``fout`` and ``iout``.
 
     Reasons are the cards with the most points below their best bin, largest first, ties in card
-    order, only where points were lost; unused reason slots get the "no reason" code.
+    order, only where points were lost and the bin is riskier than average (a bin that raised the score
+    carries the "no reason" code); unused reason slots get the "no reason" code.
     """
     prm = section(floats, PARAMS)
     card_feature, card_categorical = section(ints, CARD_FEATURE), section(ints, CARD_CATEGORICAL)
@@ -421,9 +422,9 @@ def score_row(
                     b += 1 if splits[s] <= v else 0
         pts = points[point_at[k] + b]
         total += pts
-        lost = best[k] - pts
         if reasons:  # insert after the equal losses already in (earlier cards first), with selects, not branches
             code = reason_code[reason_at[k] + (reason_at[k + 1] - reason_at[k] - 1 if missing else b)]
+            lost = best[k] - pts if code != no_reason else 0.0  # a bin that raised the score is no reason
             g0, g1, g2, g3 = lost > l0, lost > l1, lost > l2, lost > l3
             l3 = l2 if g2 else (lost if g3 else l3)
             c3 = c2 if g2 else (code if g3 else c3)

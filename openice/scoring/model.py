@@ -55,6 +55,7 @@ class TrainConfig:
     threads: int = 2
     min_iv: float = 0.02
     special: dict[str, list[float]] = field(default_factory=dict)
+    no_trend: tuple[str, ...] = ()  # numeric features binned without a monotonic trend, as the analyst asked
     grades: tuple[tuple[str, float], ...] = DEFAULT_GRADES
 
     def __post_init__(self) -> None:
@@ -330,7 +331,7 @@ class Model:
             [b for bins in code_bins for b in bins],
             offsets([c.points for c in cards]),
             offsets([c.codes for c in cards]),
-            [index[code] for c in cards for code in c.codes],
+            [index[code] for c in cards for code in c.adverse_codes],
             [int(s.kind == "categorical") for s in schema],
             offsets([list(s.categories) if s.kind == "categorical" else [] for s in schema]),
             [len(codes) - 1],
@@ -384,7 +385,9 @@ def _fit_components(
     rounds: int | None,
     valid: tuple[Prepared, np.ndarray] | None,
 ) -> tuple[Scorecard, lgb.Booster, Linear, dict[str, int], int]:
-    sc = fit_scorecard(frame, y, schema, prep, cfg.scaling, special=cfg.special, min_iv=cfg.min_iv)
+    sc = fit_scorecard(
+        frame, y, schema, prep, cfg.scaling, special=cfg.special, no_trend=cfg.no_trend, min_iv=cfg.min_iv
+    )
     # a known direction becomes a LightGBM constraint only where the monotone binning held up in this data
     binned_with_trend = {c.name for c in sc.cards + sc.excluded if c.trend != "none"}
     directions = {
@@ -408,14 +411,15 @@ def _subset(prep: Prepared, idx: np.ndarray) -> Prepared:
     return Prepared({k: v[idx] for k, v in prep.columns.items()}, len(idx))
 
 
-def _check_special_features(special: dict[str, list[float]], schema: list[FeatureSpec]) -> None:
-    """Special codes must name a numeric feature of the data (TrainConfig checked the codes themselves)."""
+def _check_numeric_features(cfg: TrainConfig, schema: list[FeatureSpec]) -> None:
+    """Special codes and --no-trend must name numeric features of the data (TrainConfig checked the codes)."""
     kinds = {s.name: s.kind for s in schema}
-    for name in special:
-        if name not in kinds:
-            raise ValidationError("special codes given for a column that is not a feature of the data", field=name)
-        if kinds[name] != "numeric":
-            raise ValidationError("special codes apply to numeric features; this feature is categorical", field=name)
+    for what, names in (("special codes", list(cfg.special)), ("--no-trend", list(cfg.no_trend))):
+        for name in names:
+            if name not in kinds:
+                raise ValidationError(f"{what} given for a column that is not a feature of the data", field=name)
+            if kinds[name] != "numeric":
+                raise ValidationError(f"{what} apply to numeric features; this feature is categorical", field=name)
 
 
 def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig | None = None) -> Model:
@@ -429,7 +433,7 @@ def fit_model(frame: pd.DataFrame, y: np.ndarray | pd.Series, cfg: TrainConfig |
     schema = infer_schema(frame)
     if not schema:
         raise ValidationError("no usable feature columns", field="features")
-    _check_special_features(cfg.special, schema)
+    _check_numeric_features(cfg, schema)
     prep = prepare_frame(frame, schema, cfg.special)
     z = np.zeros((len(y), len(COMPONENTS)))
     rounds = []

@@ -131,6 +131,7 @@ def load_model(path: str | Path) -> tuple[Model, dict[str, Any], str]:
     schema = [FeatureSpec.from_json(d) for d in meta["features"]]
     cfg_d = dict(meta["config"])
     cfg_d["grades"] = tuple(tuple(g) for g in cfg_d["grades"])
+    cfg_d["no_trend"] = tuple(cfg_d.get("no_trend", ()))
     cfg = TrainConfig(**cfg_d)
     booster = lgb.Booster(model_str=(path / "lightgbm.txt").read_text()) if (path / "lightgbm.txt").exists() else None
     lin = read_json(path / "linear.json")

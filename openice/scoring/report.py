@@ -108,7 +108,8 @@ def build_report(package: str | Path, *, charts: bool = True) -> dict[str, Any]:
                     c["bads"],
                     c["woe"],
                     c["points"] or [0.0] * len(c["labels"]),
-                    c["codes"] or [""] * len(c["labels"]),
+                    [code if w > 0 else "" for code, w in zip(c["codes"], c["woe"], strict=False)]
+                    or [""] * len(c["labels"]),
                     strict=False,
                 )
             ],
@@ -120,6 +121,8 @@ def build_report(package: str | Path, *, charts: bool = True) -> dict[str, Any]:
         "package_hash": package_hash,
         "created_at": meta["created_at"],
         "rows": meta["rows"],
+        "refit": meta.get("refit", False),
+        "screening": meta.get("screening", []),
         "champion": f"{meta['champion']['candidate']} ({meta['champion']['calibration']})",
         "training_data_sha256": meta["training_data_sha256"],
         "performance": {"out-of-fold": m["oof"], **({"test": m["test"]} if "test" in m else {})},

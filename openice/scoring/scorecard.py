@@ -26,6 +26,7 @@ __all__ = ["FeatureCard", "Scaling", "Scorecard", "fit_scorecard"]
 
 PRIOR = 10.0  # pseudo-count pulling a bin's bad rate toward the population's: empty bins get WoE 0
 TRENDS = {1: "ascending", -1: "descending", 0: "auto_asc_desc"}
+SHAPES = {"ascending": "rising", "descending": "falling", "auto_asc_desc": "monotonic"}  # trends in words
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,13 @@ class FeatureCard:
     def max_points(self) -> float:
         populated = [p for p, c in zip(self.points, self.counts, strict=True) if c > 0]
         return max(populated or self.points)
+
+    @property
+    def adverse_codes(self) -> list[str]:
+        """``codes`` with "" where the bin raised the score (WoE <= 0: no riskier than average): such a bin may
+        lose points against the best bin, but it is never an adverse reason."""
+        bins = [*range(len(self.labels)), self.missing_bin]
+        return [code if self.woe[b] > 0 else "" for code, b in zip(self.codes, bins, strict=True)]
 
     def bins_of(self, values: np.ndarray) -> np.ndarray:
         """Bins of a prepared column, vectorised."""
@@ -182,27 +190,33 @@ def _iv(ob: OptimalBinning) -> float:
 
 
 def _bin_feature(
-    spec: FeatureSpec, raw: pd.Series, values: np.ndarray, y: np.ndarray, special: list[float]
+    spec: FeatureSpec, raw: pd.Series, values: np.ndarray, y: np.ndarray, special: list[float], free: bool
 ) -> tuple[FeatureCard, str]:
-    """Bin one feature; returns the card (WoE filled, points not yet) and a note when a trend was not met."""
+    """Bin one feature; returns the card (WoE filled, points not yet) and a note on its trend where there is one.
+
+    A numeric feature's bins follow a monotonic trend (its known risk direction, else whichever fits), so that
+    more of a thing never flips between safer and riskier from one bin to the next; ``free`` bins it without
+    a trend, only when the analyst asks.
+    """
     note = ""
     if spec.kind == "numeric":
         x = raw.to_numpy(dtype=float, na_value=np.nan)
         wanted = TRENDS[spec.direction]
-        ob = _optbinning(spec, x, y, wanted, special)
-        free = _optbinning(spec, x, y, None, special)
-        iv_req, iv_free = _iv(ob), _iv(free)
-        trend = wanted
-        if ob.status not in ("OPTIMAL", "FEASIBLE"):
-            note = f"requested {wanted} trend infeasible (solver status {ob.status}); binned without a trend"
-            ob, trend = free, "none"
-        elif iv_free >= 0.02 and iv_req < 0.5 * iv_free:
-            note = (
-                f"requested {wanted} trend cannot be met: the bad rate is not monotonic "
-                f"(IV {iv_req:.3f} with the trend vs {iv_free:.3f} without); binned without a trend"
-            )
-            ob, trend = free, "none"
-        splits = [float(s) for s in ob.splits]
+        if free:
+            ob, trend = _optbinning(spec, x, y, None, special), "none"
+            note = "binned without a monotonic trend, as asked"
+        else:
+            ob, trend = _optbinning(spec, x, y, wanted, special), wanted
+            if ob.status not in ("OPTIMAL", "FEASIBLE"):
+                note = f"no {SHAPES[wanted]} binning is feasible ({ob.status}): one bin; --no-trend bins it freely"
+            else:
+                iv_req, iv_free = _iv(ob), _iv(_optbinning(spec, x, y, None, special))
+                if iv_free >= 0.02 and iv_req < 0.5 * iv_free:
+                    note = (
+                        f"the bad rate is not monotonic: {SHAPES[wanted]} bins keep IV {iv_req:.3f} of {iv_free:.3f} "
+                        "without a trend; --no-trend bins it freely"
+                    )
+        splits = [float(s) for s in ob.splits] if ob.status in ("OPTIMAL", "FEASIBLE") else []
         card = FeatureCard(
             spec.name, "numeric", [], [], [], [], [], [], [], 0, splits=splits, special=list(special), trend=trend
         )
@@ -279,6 +293,7 @@ def fit_scorecard(
     scaling: Scaling,
     *,
     special: dict[str, list[float]] | None = None,
+    no_trend: tuple[str, ...] = (),
     min_iv: float = 0.02,
     C: float = 1.0,
 ) -> Scorecard:
@@ -287,7 +302,9 @@ def fit_scorecard(
     y = np.asarray(y, dtype=float)
     cards, notes = [], {}
     for spec in schema:
-        card, note = _bin_feature(spec, frame[spec.name], prep.columns[spec.name], y, special.get(spec.name, []))
+        card, note = _bin_feature(
+            spec, frame[spec.name], prep.columns[spec.name], y, special.get(spec.name, []), spec.name in no_trend
+        )
         if note:
             notes[spec.name] = note
         cards.append(card)

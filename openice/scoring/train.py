@@ -1,7 +1,10 @@
-"""Training a package end to end: hold out a test sample, fit the champion, measure, write the package."""
+"""Training a package end to end: screen the columns, hold out a test sample, fit the champion, measure,
+refit on every row, write the package."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,9 @@ from openice.scoring.metrics import calibration_table, summary
 from openice.scoring.model import TrainConfig, fit_model, score_of_pd
 from openice.scoring.monitor import build_reference, compare
 from openice.scoring.package import frame_hash, save_model
+from openice.scoring.screen import Finding, screen
 
-__all__ = ["train_package"]
+__all__ = ["Trained", "train_package"]
 
 EVAL_ROWS = 20_000  # rows of OOF/test predictions kept in the package for the report
 
@@ -40,6 +44,18 @@ def _application_date(frame: pd.DataFrame, date_column: str | None) -> tuple[str
     return date_column, dates
 
 
+@dataclass(frozen=True)
+class Trained:
+    """What training wrote: the package's hash, its metrics, the columns screened out or allowed, and whether the
+    model that scores was refit on every row."""
+
+    package_hash: str
+    metrics: dict[str, Any]
+    findings: list[Finding]
+    refit: bool
+    rows: dict[str, int]
+
+
 def train_package(
     frame: pd.DataFrame,
     y: pd.Series | np.ndarray,
@@ -49,16 +65,24 @@ def train_package(
     test_size: float = 0.2,
     source: dict[str, Any] | None = None,
     date_column: str | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """Fit on a stratified training part, evaluate OOF and on the held-out part, save; returns (hash, metrics).
+    allow: Iterable[str] = (),
+    refit: bool = True,
+) -> Trained:
+    """Screen the columns, fit on a stratified training part, evaluate OOF and on the held-out part, then refit
+    on every row (as scikit-learn's ``refit`` does) unless ``refit`` is false, and save.
 
-    Date columns are left out of the features; the application date (``date_column``, or the only
-    date column found) is recorded in the metadata so that monitoring can group by month.
+    The metrics are those of the evaluated fit; with ``refit`` the package scores with the same procedure
+    run on all the rows, so that the held-out part is not lost to the final model. Date columns are left
+    out of the features; the application date (``date_column``, or the only date column found) is
+    recorded in the metadata so that monitoring can group by month. Columns caught by the screening
+    (`openice.scoring.screen`) are left out unless allowed.
     """
     cfg = cfg or TrainConfig()
     y = np.asarray(y, dtype=int)
     date_column, dates = _application_date(frame, date_column)
     frame = frame.drop(columns=dates).reset_index(drop=True)
+    findings = screen(frame, y, allow)
+    frame = frame.drop(columns=[f.column for f in findings if not f.allowed])
     if test_size > 0:
         tr, te = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=cfg.seed)
     else:
@@ -67,31 +91,42 @@ def train_package(
     model = fit_model(xtr, ytr, cfg)
     oof_pd = model.oof_pd
     assert oof_pd is not None, "fit_model records the out-of-fold PDs"
-    train_pd = model.predict_pd(xtr)
-    train_scores = score_of_pd(train_pd, model.scorecard.scaling)
-    prep_tr = model.prepare(xtr)
     metrics: dict[str, Any] = {
         "oof": summary(ytr, oof_pd),
         "fit_seconds": model.fit_seconds,
         "oof_calibration": calibration_table(ytr, oof_pd),
     }
-    evaluation = {"oof": _sample(ytr, oof_pd, cfg.seed), "train_scores": _sample(ytr, train_scores, cfg.seed)}
+    evaluation = {"oof": _sample(ytr, oof_pd, cfg.seed)}
     if len(te):
         xte, yte = frame.iloc[te], y[te]
         test_pd = model.predict_pd(xte)
         metrics["test"] = summary(yte, test_pd)
         metrics["test_calibration"] = calibration_table(yte, test_pd)
-        ref = build_reference(prep_tr, train_scores, model.schema)
+        ref = build_reference(
+            model.prepare(xtr), score_of_pd(model.predict_pd(xtr), model.scorecard.scaling), model.schema
+        )
         drift = compare(ref, model.prepare(xte), score_of_pd(test_pd, model.scorecard.scaling), model.schema)
         metrics["psi_train_test"] = {"score_psi": drift["score_psi"], "csi": drift["csi"]}
         evaluation["test"] = _sample(yte, test_pd, cfg.seed)
+    refit = refit and len(te) > 0
+    if refit:
+        model = fit_model(frame, y, cfg)
+        metrics["refit_seconds"] = model.fit_seconds
+        xfit, yfit = frame, y
+    else:
+        xfit, yfit = xtr, ytr
+    fit_scores = score_of_pd(model.predict_pd(xfit), model.scorecard.scaling)
+    evaluation["train_scores"] = _sample(yfit, fit_scores, cfg.seed)
+    rows = {"train": int(len(tr)), "test": int(len(te)), "final": int(len(yfit))}
     extra = {
         "training_data_sha256": frame_hash(frame, y),
-        "rows": {"train": int(len(tr)), "test": int(len(te))},
+        "rows": rows,
+        "refit": refit,
+        "screening": [f.to_json() for f in findings],
         "source": source or {},
         "metrics": metrics,
         "date_column": date_column,
-        "reference": build_reference(prep_tr, train_scores, model.schema),
+        "reference": build_reference(model.prepare(xfit), fit_scores, model.schema),
     }
     package_hash = save_model(model, out, extra=extra, files={"evaluation.json": evaluation})
-    return package_hash, metrics
+    return Trained(package_hash, metrics, findings, refit, rows)

@@ -31,14 +31,13 @@ APP = {
 }
 
 
-def test_reasons_are_the_scorecard_points_lost(scorer: Scorer, credit) -> None:
+def test_reasons_are_the_scorecard_points_lost_in_bins_riskier_than_average(scorer: Scorer, credit) -> None:
     cards = scorer.model.scorecard.cards
     for rec in credit.frame.iloc[:200].to_dict("records"):
         result = scorer.score(rec)
-        assert result.scorecard_points == pytest.approx(
-            sum(c.points[bin_of(c, _prepared(scorer, rec, c.name))] for c in cards), abs=1e-6
-        )
-        lost = sorted((c.max_points - c.points[bin_of(c, _prepared(scorer, rec, c.name))] for c in cards), reverse=True)
+        bins = {c.name: bin_of(c, _prepared(scorer, rec, c.name)) for c in cards}
+        assert result.scorecard_points == pytest.approx(sum(c.points[bins[c.name]] for c in cards), abs=1e-6)
+        lost = sorted((c.max_points - c.points[bins[c.name]] for c in cards if c.woe[bins[c.name]] > 0), reverse=True)
         expected = [round(v, 2) for v in lost if v > 0][:4]
         assert [r.impact for r in result.reasons] == pytest.approx(expected, abs=0.011)
         assert all(r.code and r.text for r in result.reasons)
