@@ -66,12 +66,13 @@ def main() -> None:
     from openice.access.keys import ApiKeys
     from openice.access.users import Users
     from openice.api.settings import Settings
-    from openice.storage.engine import make_engine
+    from openice.storage.engine import make_engine, migrate
     from openice.storage.uow import EngineUnits
     from openice.web.site import create_site
 
     db = f"sqlite:///{workdir / 'openice.db'}"
     engine = make_engine(db)
+    migrate(engine)  # as `openice serve` does: a demo built before the latest migration is brought up to date
     password = "bench-password-0123"
     name = f"bench-{int(time.time())}"
     Users(EngineUnits(engine)).create(name, password, "operator", "platform")

@@ -17,7 +17,8 @@ module orders them. Closing business day D moves the business date to D+1:
 7. provision    on a month's last day, each live guarantee's provision is trued up to its bucket's
                 rate x outstanding principal
 8. snapshot     on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
-9. advance      the business date moves on
+9. ledger       the day's journal lines are folded into the running balances per currency and account
+10. advance     the business date moves on
 
 Every step runs in one transaction that also records the step as done, so a run killed at any
 point and started again continues exactly where it stopped: no double fees, no lost accrual.
@@ -41,6 +42,7 @@ from openice.servicing.eod import (
     step_advance,
     step_delinquency,
     step_due,
+    step_ledger,
     step_payout,
     step_provision,
     step_snapshot,
@@ -58,6 +60,7 @@ STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
     ("collections", step_collections),
     ("provision", step_provision),
     ("snapshot", step_snapshot),
+    ("ledger", step_ledger),
     ("advance", step_advance),
 ]
 

@@ -362,6 +362,31 @@ def step_snapshot(ctx: DayContext) -> int:
         WHERE status = 'active' OR closed_day > :d - 31""")
 
 
+def step_ledger(ctx: DayContext) -> int:
+    """Fold the journal lines written since the last close into the running balances per currency and account
+    (`ledger_balances`), so the trial balance reads only the lines after `through_line`. On PostgreSQL the journal is
+    locked against writers for the moment it takes to read its end: a line whose id is below that end but whose
+    transaction had not committed would otherwise be skipped for good. SQLite has one writer at a time anyway."""
+    if ctx.conn.dialect.name == "postgresql":
+        ctx.conn.execute(text("LOCK TABLE journal_lines IN SHARE MODE"))
+    through = ctx.conn.execute(text("SELECT through_line FROM ledger_checkpoint WHERE id = 1")).scalar_one()
+    upto = ctx.conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM journal_lines")).scalar_one()
+    if upto <= through:
+        return 0
+    folded = ctx.run(
+        """
+        INSERT INTO ledger_balances (currency, account, balance)
+        SELECT l.currency, j.account, SUM(j.amount) FROM journal_lines j JOIN loans l ON l.id = j.loan_id
+        WHERE j.id > :through AND j.id <= :upto
+        GROUP BY l.currency, j.account
+        ON CONFLICT (currency, account) DO UPDATE SET balance = ledger_balances.balance + excluded.balance""",
+        through=through,
+        upto=upto,
+    )
+    ctx.run("UPDATE ledger_checkpoint SET through_line = :upto WHERE id = 1", upto=upto)
+    return folded
+
+
 def step_advance(ctx: DayContext) -> int:
     ctx.run("UPDATE business_calendar SET business_day = :n, eod_day = NULL WHERE id = 1")
     return 1

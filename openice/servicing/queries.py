@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, cast, func, select, union_all
 
 from openice.errors import Forbidden
 from openice.servicing.loan import LoanAccount, LoanStatus
@@ -65,14 +65,23 @@ def book_by_bucket(scope: Scope) -> list[Any]:
 
 
 def trial_balance(scope: Scope) -> list[Any]:
-    """Every ledger account's balance by currency (debits positive); each currency's accounts sum to zero."""
+    """Every ledger account's balance by currency (debits positive); each currency's accounts sum to zero. The
+    balances end of day folded in, plus the journal lines written since (a handful of a day's lines, not the whole
+    journal)."""
     _platform_only(scope, "the ledger")
     lines, loans = servicing_tables.journal_lines, servicing_tables.loans
-    query = (
-        select(loans.c.currency, lines.c.account, cast(func.sum(lines.c.amount), BigInteger).label("balance"))
+    held, checkpoint = servicing_tables.ledger_balances, servicing_tables.ledger_checkpoint
+    through = select(checkpoint.c.through_line).where(checkpoint.c.id == 1).scalar_subquery()
+    since = (
+        select(loans.c.currency, lines.c.account, lines.c.amount.label("balance"))
         .join(loans, loans.c.id == lines.c.loan_id)
-        .group_by(loans.c.currency, lines.c.account)
-        .order_by(loans.c.currency, lines.c.account)
+        .where(lines.c.id > through)
+    )
+    both = union_all(select(held.c.currency, held.c.account, held.c.balance), since).subquery()
+    query = (
+        select(both.c.currency, both.c.account, cast(func.sum(both.c.balance), BigInteger).label("balance"))
+        .group_by(both.c.currency, both.c.account)
+        .order_by(both.c.currency, both.c.account)
     )
     return list(scope.conn.execute(query))
 

@@ -212,3 +212,21 @@ eod_progress = Table(
     Column("rows", BigInteger, nullable=False),
     Column("completed_at", String(32), nullable=False),
 )
+
+# The trial balance without reading the whole journal: end of day folds the lines it has not seen into running
+# balances per currency and account, and a read adds only the lines written since (`through_line`). Journal lines
+# are only ever inserted, so the two parts never overlap and never miss a line.
+ledger_balances = Table(
+    "ledger_balances",
+    metadata,
+    Column("currency", String(3), primary_key=True),
+    Column("account", String(40), primary_key=True),
+    Column("balance", Money, nullable=False),
+)
+
+ledger_checkpoint = Table(
+    "ledger_checkpoint",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row, id 1
+    Column("through_line", BigInteger, nullable=False),  # journal_lines.id up to which ledger_balances holds
+)
