@@ -3,7 +3,8 @@
     .venv/bin/python scripts/ui_screenshots.py [--workdir DIR]
 
 Serves a demo book (built with `openice demo --workdir DIR` first when DIR has none) on a loopback port, signs in
-as each role in Debian's Chromium, and writes docs/ui/FRONT-PAGE-WIDTH.png.
+as each role in Debian's Chromium, and writes docs/ui/FRONT-PAGE-WIDTH.png: phone and desktop in English, phone in
+Chinese (which needs a CJK font, such as Debian's fonts-wqy-microhei).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
+WIDTHS = {"phone": (390, 844, "en"), "desktop": (1280, 900, "en"), "phone-zh": (390, 844, "zh-CN")}
 
 
 def main() -> None:
@@ -35,12 +36,13 @@ def main() -> None:
 
     from openice.access.users import Users
     from openice.api.settings import Settings
-    from openice.storage.engine import make_engine
+    from openice.storage.engine import make_engine, migrate
     from openice.storage.uow import EngineUnits
     from openice.web.site import create_site
 
     db = f"sqlite:///{args.workdir / 'openice.db'}"
     engine = make_engine(db)
+    migrate(engine)
     password = secrets.token_urlsafe(12)
     suffix = secrets.token_hex(3)
     users = Users(EngineUnits(engine))
@@ -59,12 +61,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        for width, (w, h) in WIDTHS.items():
+        for width, (w, h, lang) in WIDTHS.items():
             for front, user, pages in (
                 ("console", f"ops-{suffix}", ["", "loans", "eod", "ledger"]),
                 ("desk", f"agent-{suffix}", [""]),
             ):
-                page = browser.new_context(viewport={"width": w, "height": h}).new_page()
+                context = browser.new_context(viewport={"width": w, "height": h})
+                context.add_cookies([{"name": "openice_lang", "value": lang, "url": base}])
+                page = context.new_page()
                 page.goto(f"{base}/{front}/login")
                 page.fill("#username", user)
                 page.fill("#password", password)

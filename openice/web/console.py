@@ -28,7 +28,9 @@ PAGE = 50
 @router.get("/")
 def dashboard(tx: Operator) -> Response:
     live = book.by_bucket(tx)
-    balance = sum(r.balance for r in servicing.trial_balance(tx.scope))
+    balance: dict[str, int] = {}
+    for r in servicing.trial_balance(tx.scope):
+        balance[r.currency] = balance.get(r.currency, 0) + r.balance
     return tx.render(
         "console/dashboard.html",
         book=live,

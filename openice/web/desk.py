@@ -16,6 +16,7 @@ from openice.decisioning import queries as decisioning
 from openice.errors import ValidationError
 from openice.money import to_minor
 from openice.servicing import queries as servicing
+from openice.servicing.loan import LoanStatus
 from openice.tenancy import Window
 from openice.web.visit import Front, Visit, form_key, visit
 
@@ -156,20 +157,20 @@ def take_payment(
     amount: Annotated[str, Form(max_length=32)] = "",
     key: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """A payment the borrower makes while on the line, booked on the loan as a repayment."""
+    """A payment the borrower makes while on the line: a repayment, or a recovery once the loan is written off."""
     row = tx.scope.get("collection_cases", case_id, "case_id")
     loan = servicing.loan_row(tx.scope, row.loan_id)
     with tx.attempt() as failed:
         minor = to_minor(amount, loan.currency, "amount")
         scoped = tx.principal.scoped(key or form_key())
-        tx.collect(
-            "loan.repayment",
-            loan,
-            minor,
-            scoped,
-            lambda: tx.servicing.repay(loan.id, minor, scoped, None, loan.currency, None),
-            case_id=case_id,
-        )
+        if loan.status == LoanStatus.WRITTEN_OFF.value:  # money on a written-off loan is a recovery
+            action, call = "loan.recovery", lambda: tx.servicing.recover(loan.id, minor, scoped)
+        else:
+            action, call = (
+                "loan.repayment",
+                lambda: tx.servicing.repay(loan.id, minor, scoped, None, loan.currency, None),
+            )
+        tx.collect(action, loan, minor, scoped, call, case_id=case_id)
     if failed:
         return _case_page(tx, case_id, 422, error=failed[0], error_form="payment", typed={"amount": amount})
     return tx.redirect(f"/desk/cases/{case_id}?done=payment")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from openice.close_of_day import run_until
 from openice.errors import Conflict
 from openice.servicing.payments import Collected
 from tests.web.conftest import Site, csrf_of
@@ -78,3 +81,24 @@ def test_a_payment_is_booked_only_when_the_gateway_collects_it(site: Site) -> No
     assert (
         len(site.world.call("operator", "GET", "/v1/audit", params={"action": "loan.repayment"}).json()["items"]) == 1
     )
+
+
+def test_money_taken_on_a_written_off_loan_is_a_recovery(site: Site) -> None:
+    site.world.first_due()
+    loan = site.world.ids[1]["loan"]
+    wrote = site.world.call(
+        "operator", "POST", f"/v1/loans/{loan}/write-off", key="wo-1", json={"reason": "borrower deceased"}
+    )
+    assert wrote.status_code == 201, wrote.text
+    run_until(site.engine, date(2026, 2, 17))  # end of day moves the case to the written-off stage
+    [case] = site.world.call("operator", "GET", "/v1/collections/cases", params={"loan_id": loan}).json()["items"]
+    desk = site.signed_in("ann", "desk")
+    csrf = csrf_of(desk.get(f"/desk/cases/{case['id']}").text)
+    paid = desk.post(
+        f"/desk/cases/{case['id']}/payments",
+        data={"csrf": csrf, "amount": "50.00", "key": "rec-1"},
+        follow_redirects=False,
+    )
+    assert paid.status_code == 303, paid.text
+    moves = site.world.call("operator", "GET", f"/v1/loans/{loan}/transactions").json()["items"]
+    assert moves[-1]["kind"] == "recovery" and moves[-1]["amount"]["amount"] == "50.00"

@@ -14,6 +14,7 @@
       xAxis: { type: "category", data: labels },
       yAxis: { type: "value", name: el.dataset.unit || "", axisLabel: { formatter: function (v) { return fmt.format(v); } } },
       series: [{ type: el.dataset.chart || "bar", data: values, label: { show: true, position: "top", formatter: function (p) { return fmt.format(p.value); } } }],
+      animation: false,  // the figures are the point; they are drawn at once
       aria: { enabled: true }
     });
     window.addEventListener("resize", function () { chart.resize(); });
