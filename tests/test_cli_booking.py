@@ -102,7 +102,7 @@ def test_payoff_is_quoted_in_major_units(booked: tuple[dict[str, str], Path]) ->
     assert text.returncode == 0 and f"{Decimal(quote['total']):,} CNY" in text.stdout
     early = openice(env, cwd, "payoff", "1", "--date", "2026-01-01")
     assert early.returncode == 2 and early.stdout == ""
-    assert early.stderr.startswith("error: date: ") and early.stderr.count("\n") == 1, early.stderr
+    assert early.stderr.startswith("error: --date: ") and early.stderr.count("\n") == 1, early.stderr
 
 
 def test_a_declined_application_books_nothing_and_exits_1(booked: tuple[dict[str, str], Path]) -> None:
