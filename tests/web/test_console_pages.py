@@ -1,6 +1,7 @@
 """The console's back-office pages with the test client, on both engines: each is the operator's alone, its figures
 are the API's, a reveal of personal data and every key made or revoked are audited, a key's secret is shown once
-and the key works on the API until it is revoked, and the KPI tables, their CSV and the API's metrics agree."""
+and the key works on the API until it is revoked, and the KPI tables, their CSV and the API's metrics agree; in
+Debian's Chromium, every page passes axe-core and fits a phone's screen."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect
 
-from tests.web.conftest import Site, csrf_of
+from tests.web.conftest import Site, browser_sign_in, csrf_of
+from tests.web.test_browser import accessible, new_page
 
 PAGES = (
     "/console/borrowers",
@@ -268,3 +271,49 @@ def test_the_model_registry_shows_its_champion_and_challengers(
     assert [p["champion"] for p in api] == [False, True]
     first, second = page.split('id="model-1"', 1)[1].split('id="model-2"', 1)
     assert "Challenger" in first and "Champion" in second and "0.72" in second
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_back_office_pages_in_chromium(site: Site, served: str, browser: Browser, width: int) -> None:
+    """Every new page passes axe-core and fits the screen; the KPI charts are drawn; a reveal and a key work."""
+    site.world.first_due()
+    outside: list[str] = []
+    page = new_page(browser, served, outside, viewport={"width": width, "height": 900})
+    browser_sign_in(page, served, "console", "ops")
+    borrower = site.world.ids[1]["borrower"]
+    decision = site.world.ids[1]["decision"]
+    for path in (*PAGES, f"/console/borrowers/{borrower}", f"/console/decisions/{decision}?reproduce=true"):
+        page.goto(f"{served}{path}")
+        expect(page.locator("h1")).to_be_visible()
+        accessible(page)
+        scrolled = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate(
+            "w => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w)"
+            ".slice(0, 3).map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 40))",
+            width,
+        )
+        assert scrolled <= width, f"{path} is {scrolled}px wide on a {width}px screen: {wide}"
+
+    page.goto(f"{served}/console/kpi?quarter=2026Q1")
+    expect(page.locator("#kpi-buckets .chart svg")).to_have_count(1)
+    expect(page.locator("#kpi-funnel .chart svg")).to_have_count(1)
+
+    clear = site.world.call("borrower1", "GET", f"/v1/borrowers/{borrower}").json()["mobile"]
+    page.goto(f"{served}/console/borrowers/{borrower}")
+    expect(page.locator("#borrower-mobile")).not_to_have_text(clear)
+    page.fill("#reveal-reason", "the borrower asked us to confirm their number")
+    page.click("#reveal-form button")
+    expect(page.locator("#borrower-mobile")).to_have_text(clear)
+    accessible(page)
+
+    page.goto(f"{served}/console/keys")
+    page.select_option("#new-role", "institution")
+    page.fill("#new-tenant", "INST-A")
+    page.click("#create-key button")
+    secret = page.locator("#secret").inner_text()
+    assert site.world.client.get("/v1/institutions/INST-A", headers={"Authorization": f"Bearer {secret}"}).is_success
+    accessible(page)
+    page.click("text=中文")
+    expect(page.locator("h1")).to_have_text("API 密钥")
+    accessible(page)
+    assert outside == []
