@@ -488,13 +488,13 @@ def _quarter_label(period: Period) -> str:
     return f"{period.start.year}Q{(period.start.month - 1) // 3 + 1}"
 
 
-def write_pdf(html: str, path: Path) -> Path:
+def pdf_of(html: str) -> bytes:
     """WeasyPrint, allowed to read only the `data:` URLs the HTML embeds."""
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
-    HTML(string=html, url_fetcher=URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)).write_pdf(path)
-    return path
+    pdf: bytes = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)).write_pdf()
+    return pdf
 
 
 def write_report(q: Quarterly, out: Path) -> dict[str, Path]:
@@ -505,6 +505,6 @@ def write_report(q: Quarterly, out: Path) -> dict[str, Path]:
     html = render_html(q, data)
     paths = {"html": stem.with_suffix(".html"), "pdf": stem.with_suffix(".pdf"), "json": stem.with_suffix(".json")}
     paths["html"].write_text(html, encoding="utf-8")
-    write_pdf(html, paths["pdf"])
+    paths["pdf"].write_bytes(pdf_of(html))
     paths["json"].write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     return paths

@@ -169,6 +169,13 @@ def portfolio_metrics(
     """Disclosure metrics for a quarter, up to the book's last closed business day (the business date minus one):
     a quarter or as-of date after it is refused; a quarter running past it is marked partly closed. An institution
     gets only the rows split by institution that are its own."""
+    return reply(quarter_metrics(tx, quarter, as_of, collection_window))  # plain JSON already: not validated again
+
+
+def quarter_metrics(tx: Tx, quarter: str, as_of: date | None, collection_window: str) -> dict[str, Any]:
+    """The metric set of `GET /v1/portfolio/metrics` for this caller, which the console's KPI page draws too. The
+    request's transaction is released before the figures are computed (analytics reads through a connection of its
+    own); bad input is refused before that."""
     from openice.analytics import service as analytics
     from openice.analytics.backends import book_version
     from openice.analytics.definitions import CollectionWindow
@@ -203,4 +210,4 @@ def portfolio_metrics(
                 for name, metric in result["metrics"].items()
             },
         }
-    return reply(result)  # plain JSON already: not validated again against dict[str, Any], for every waiter
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from openice.decisioning.identity import mask_mobile, mask_name
 from openice.decisioning.pii import PiiVault
@@ -66,6 +66,31 @@ def line(scope: Scope, line_id: str) -> tuple[Any, LoanProduct]:
 def lines(scope: Scope, page: PageRequest, borrower_id: str | None, status: str | None) -> Page:
     found = scope.page("credit_lines", page, borrower_id=borrower_id, status=status)
     return Page(_with_products(scope, found.items), found.last_key)
+
+
+def funnel(scope: Scope, as_of_day: int) -> dict[str, int]:
+    """Borrowers at each step by the end of a day: registered, approved for a line, drawn a loan, drawn again. The
+    first three are counted as the disclosure metrics count their cumulative users; repeat is what they lack."""
+    borrowers, lines, loans = decisioning_tables.borrowers, decisioning_tables.credit_lines, servicing_tables.loans
+    drawn = (
+        select(loans.c.borrower_id, func.count().label("loans"))
+        .where(loans.c.disbursed_day <= as_of_day, loans.c.borrower_id.is_not(None), scope.where("loans"))
+        .group_by(loans.c.borrower_id)
+        .subquery()
+    )
+    statement = select(
+        select(func.count())
+        .where(borrowers.c.registered_day <= as_of_day, scope.where("borrowers"))
+        .scalar_subquery()
+        .label("registered"),
+        select(func.count(func.distinct(lines.c.borrower_id)))
+        .where(lines.c.approved_day <= as_of_day, scope.where("credit_lines"))
+        .scalar_subquery()
+        .label("approved"),
+        select(func.count()).select_from(drawn).scalar_subquery().label("drawn"),
+        select(func.count()).select_from(drawn).where(drawn.c.loans > 1).scalar_subquery().label("repeat"),
+    )
+    return {name: int(value) for name, value in scope.conn.execute(statement).one()._mapping.items()}
 
 
 def institution_exists(conn: Connection, code: str) -> bool:

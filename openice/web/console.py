@@ -1,28 +1,39 @@
 """The operator console (`/console/`): the book at a glance, loans with their schedules and transactions (reverse
-and write off, each with a reason), end of day, the ledger, and the people who sign in."""
+and write off, each with a reason), end of day, the ledger, the people who sign in; borrowers (masked, revealed
+with an audited reason), decisions (reproduced on demand), credit lines, products, institutions, API keys, the
+audit trail, the quarter's KPIs and the model registry."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query
+from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import Response
 
+from openice.access.keys import key_view
 from openice.access.users import LOCALES, Users
+from openice.analytics import report
+from openice.analytics import service as analytics
+from openice.analytics.metrics import Period, closed_as_of
+from openice.api import admin
 from openice.api.deps import TransactionRoute
+from openice.api.views import ApiKeyIn, audit_view, borrower_view, decision_view
 from openice.close_of_day import close_business_day
-from openice.errors import ValidationError
+from openice.decisioning import queries as lending
+from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
+from openice.matching import queries as matching
 from openice.servicing import queries as servicing
 from openice.servicing.buckets import BUCKETS
 from openice.storage.days import from_day, to_day
 from openice.tenancy import Role, Window
-from openice.web import book
+from openice.web import book, kpi
 from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=TransactionRoute)
 Operator = Annotated[Visit, Depends(visit(Front.CONSOLE))]
 PAGE = 50
+OUTCOMES = ("approved", "review", "declined")
 
 
 @router.get("/")
@@ -218,3 +229,296 @@ def create_user(
             form=form,
         )
     return tx.redirect("/console/users")
+
+
+@router.get("/borrowers")
+def borrowers(
+    tx: Operator,
+    province: Annotated[str | None, Query(max_length=32)] = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """Every borrower, name, national id and mobile masked as the API masks them for an operator."""
+    found = lending.borrowers(tx.scope, Window(PAGE, after or None), province or None)
+    return tx.render(
+        "console/borrowers.html",
+        borrowers=[borrower_view(row, tx.svc.vault, full=False) for row in found.items],
+        next_after=found.last_key,
+        province=province or "",
+    )
+
+
+def _borrower_page(tx: Visit, borrower_id: str, status: int = 200, reveal: bool = False, **context: Any) -> Response:
+    row = lending.borrower(tx.scope, borrower_id)
+    return tx.render(
+        "console/borrower.html",
+        status=status,
+        borrower=borrower_view(row, tx.svc.vault, full=False),
+        card=lending.contact_card(tx.scope, tx.svc.vault, borrower_id, reveal),
+        decisions=[decision_view(*d) for d in lending.decisions(tx.scope, Window(PAGE, None), borrower_id, None).items],
+        lines=lending.lines(tx.scope, Window(PAGE, None), borrower_id, None).items,
+        loans=servicing.loans(tx.scope, Window(PAGE, None), None, None, borrower_id, None).items,
+        **context,
+    )
+
+
+@router.get("/borrowers/{borrower_id}")
+def borrower(borrower_id: str, tx: Operator) -> Response:
+    return _borrower_page(tx, borrower_id)
+
+
+@router.post("/borrowers/{borrower_id}/reveal")
+def reveal(borrower_id: str, tx: Operator, reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """The borrower's name and mobile in clear, for this page only, with the reason in the audit trail."""
+    lending.borrower(tx.scope, borrower_id)
+    if not reason.strip():
+        return _borrower_page(tx, borrower_id, 422, error=ValidationError("say why", field="reveal_reason"))
+    tx.audit("pii.revealed", f"borrower/{borrower_id}", {"reason": reason.strip()})
+    return _borrower_page(tx, borrower_id, reveal=True)
+
+
+@router.get("/decisions")
+def decisions(
+    tx: Operator,
+    outcome: Annotated[str | None, Query(pattern="^(approved|review|declined)?$")] = None,
+    borrower: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    found = lending.decisions(tx.scope, Window(PAGE, after or None), borrower or None, outcome or None)
+    return tx.render(
+        "console/decisions.html",
+        decisions=[decision_view(*item) for item in found.items],
+        next_after=found.last_key,
+        outcome=outcome or "",
+        borrower=borrower or "",
+        outcomes=OUTCOMES,
+    )
+
+
+@router.get("/decisions/{decision_id}")
+def decision(decision_id: str, tx: Operator, reproduce: bool = False) -> Response:
+    """A stored decision with its reasons and rules; with `reproduce`, recomputed from its stored inputs, policy
+    and model package, as `openice reproduce` does."""
+    made = decision_view(*lending.decision(tx.scope, decision_id))
+    again: dict[str, Any] | None = None
+    refused: OpeniceError | None = None
+    if reproduce:
+        try:
+            again = tx.decisioning.reproduce(decision_id)
+        except Conflict as error:  # another model package or altered inputs: said on the page
+            refused = error
+    return tx.render("console/decision.html", decision=made, again=again, refused=refused)
+
+
+@router.get("/credit-lines")
+def credit_lines(
+    tx: Operator,
+    status: Annotated[str | None, Query(pattern="^(active|expired|frozen)?$")] = None,
+    borrower: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    found = lending.lines(tx.scope, Window(PAGE, after or None), borrower or None, status or None)
+    return tx.render(
+        "console/lines.html",
+        lines=found.items,
+        next_after=found.last_key,
+        status_filter=status or "",
+        borrower=borrower or "",
+    )
+
+
+@router.get("/products")
+def products(tx: Operator) -> Response:
+    return tx.render("console/products.html", products=[p.to_dict() for p in tx.servicing.products()])
+
+
+@router.get("/institutions")
+def institutions(tx: Operator, after: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    found = matching.institutions(tx.scope, Window(PAGE, after or None))
+    return tx.render("console/institutions.html", institutions=found.items, next_after=found.last_key)
+
+
+@router.get("/institutions/{code}")
+def institution(code: str, tx: Operator) -> Response:
+    """Its terms, credit box and quotas as they stand (the institution edits them in its portal)."""
+    found = matching.institution(tx.scope, code)
+    return tx.render(
+        "console/institution.html",
+        institution=found,
+        box=found.credit_box.model_dump(),
+        quota=tx.matching.quota_usage(code),
+        currency=_book_currency(tx),
+    )
+
+
+def _book_currency(tx: Visit) -> str | None:
+    """The one currency of the platform's products, which quotas and credit-box amounts are counted in (None when
+    the products are in several)."""
+    currencies = {p.currency for p in tx.servicing.products()}
+    return currencies.pop() if len(currencies) == 1 else None
+
+
+def _keys_page(
+    tx: Visit, status: int = 200, role: str = "", tenant: str = "", after: str = "", **context: Any
+) -> Response:
+    found = tx.scope.page("api_keys", Window(PAGE, after or None), role=role or None, tenant=tenant or None)
+    return tx.render(
+        "console/keys.html",
+        status=status,
+        keys=[key_view(row) for row in found.items],
+        next_after=found.last_key,
+        role=role,
+        tenant=tenant,
+        roles=[r.value for r in Role],
+        key=form_key(),
+        **context,
+    )
+
+
+@router.get("/keys")
+def keys(
+    tx: Operator,
+    role: Annotated[str, Query(max_length=16)] = "",
+    tenant: Annotated[str, Query(max_length=64)] = "",
+    after: Annotated[str, Query(max_length=64)] = "",
+    done: str | None = None,
+) -> Response:
+    return _keys_page(tx, role=role, tenant=tenant, after=after, done=done)
+
+
+@router.post("/keys")
+def create_key(
+    tx: Operator,
+    role: Annotated[str, Form(max_length=16)] = "",
+    tenant: Annotated[str, Form(max_length=64)] = "",
+    label: Annotated[str, Form(max_length=200)] = "",
+    key: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """A key made through the API's own call (same audit row, same idempotency): its secret is on this page only,
+    and a form posted twice makes one key and shows no secret the second time."""
+    made: dict[str, Any] = {}
+    with tx.attempt() as failed:
+        if role not in {r.value for r in Role}:
+            raise ValidationError(f"must be one of {[r.value for r in Role]}", field="role")
+        if not tenant.strip():
+            raise ValidationError("name the tenant: 'platform', an institution code or a borrower id", field="tenant")
+        made = admin.create_key(ApiKeyIn(role=role, tenant=tenant.strip(), label=label), key or form_key(), tx)
+    typed = {"role": role, "tenant": tenant, "label": label}
+    if failed:
+        return _keys_page(tx, 422, error=failed[0], typed=typed)
+    return _keys_page(tx, made=made)
+
+
+@router.post("/keys/{key_id}/revoke")
+def revoke_key(key_id: str, tx: Operator) -> Response:
+    """Revoke through the API's own call: refused from now on, and audited."""
+    tx.scope.get("api_keys", key_id, "key_id")
+    with tx.attempt() as failed:
+        admin.revoke_key(key_id, tx)
+    if failed:
+        return _keys_page(tx, 422, error=failed[0], error_key=key_id)
+    return tx.redirect("/console/keys?done=revoked")
+
+
+@router.get("/audit")
+def audit(
+    tx: Operator,
+    action: Annotated[str, Query(max_length=64)] = "",
+    after: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """The audit trail in the order it was written, as `GET /v1/audit` pages it."""
+    found = tx.scope.page("audit_log", Window(PAGE, after), action=action.strip() or None)
+    return tx.render(
+        "console/audit.html",
+        entries=[audit_view(row) for row in found.items],
+        next_after=found.last_key,
+        action=action.strip(),
+    )
+
+
+def _quarter_of(day: date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def _quarter(tx: Visit, quarter: str) -> tuple[Period, date, date]:
+    """The quarter typed (default: the one holding the book's last closed day), the day its figures run to, and
+    that last closed day; a quarter not yet begun is refused, as the API refuses it."""
+    closed = tx.servicing.business_date() - timedelta(days=1)
+    try:
+        period = Period.quarter(quarter.strip() or _quarter_of(closed))
+    except ValueError as exc:  # a year the calendar has not (0000)
+        raise ValidationError(str(exc), field="quarter") from None
+    return period, closed_as_of(period, None, closed, period_field="quarter"), closed
+
+
+def _kpi(tx: Visit, quarter: str) -> tuple[str, dict[str, Any], list[kpi.Section], str]:
+    """The quarter asked for (default: the one holding the last closed day), its metric set as the API gives it,
+    the dashboard's sections and the book's currency. The funnel is read before the transaction is released for
+    the metrics."""
+    period, as_of, _closed = _quarter(tx, quarter)
+    chosen = _quarter_of(period.start)
+    currency = _book_currency(tx) or ""
+    funnel = lending.funnel(tx.scope, to_day(as_of))
+    result = admin.quarter_metrics(tx, chosen, None, "calendar-month")
+    return chosen, result, kpi.sections(tx.words, result, funnel), currency
+
+
+@router.get("/kpi")
+def kpi_dashboard(tx: Operator, quarter: Annotated[str, Query(max_length=8)] = "") -> Response:
+    """A quarter's volumes, balances, delinquency and collection, vintages, roll rates, funnel and revenue: each
+    chart beside the table of its numbers, each table as CSV, and the quarterly report to download."""
+    try:
+        chosen, result, sections, currency = _kpi(tx, quarter)
+    except ValidationError as error:
+        return tx.render("console/kpi.html", status=422, quarter=quarter, error=error, sections=[], result=None)
+    return tx.render("console/kpi.html", quarter=chosen, result=result, sections=sections, currency=currency, kpi=kpi)
+
+
+@router.get("/kpi/{section}.csv")
+def kpi_csv(section: str, tx: Operator, quarter: Annotated[str, Query(max_length=8)] = "") -> Response:
+    chosen, _result, sections, currency = _kpi(tx, quarter)
+    found = [s for s in sections if s.name == section]
+    if not found:
+        raise HTTPException(404)
+    return Response(
+        kpi.csv_text(tx.words, found[0], currency),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{section}-{chosen}.csv"'},
+    )
+
+
+@router.get("/kpi/report.{fmt}")
+def kpi_report(fmt: str, tx: Operator, quarter: Annotated[str, Query(max_length=8)] = "") -> Response:
+    """The quarterly report `openice report quarterly` writes, as HTML or PDF, computed outside the request's
+    transaction."""
+    if fmt not in ("html", "pdf"):
+        raise HTTPException(404)
+    try:
+        period, as_of, closed = _quarter(tx, quarter)
+    except ValidationError as error:
+        return tx.render("console/kpi.html", status=422, quarter=quarter, error=error, sections=[], result=None)
+    engine = tx.svc.engine
+    tx.release()  # the report reads through a connection of its own
+    backend = analytics.book_backend(engine)
+    try:
+        html = report.render_html(report.quarterly(backend, period, as_of, last_closed_day=closed))
+    finally:
+        backend.close()
+    name = f"quarterly-{_quarter_of(period.start)}"
+    if fmt == "html":
+        return Response(html, media_type="text/html; charset=utf-8")
+    return Response(
+        report.pdf_of(html),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
+
+
+@router.get("/models")
+def models(tx: Operator) -> Response:
+    """The scoring model packages of the configured registry: the champion, the challengers and each one's
+    validation figures (read-only: `openice model train` and `openice model promote` change it)."""
+    try:
+        packages = admin.models(tx)
+    except NotFound as missing:
+        return tx.render("console/models.html", packages=[], missing=missing)
+    return tx.render("console/models.html", packages=packages, missing=None)

@@ -1,0 +1,113 @@
+"""The console's KPI dashboard: a quarter's disclosure metrics (the metric set `GET /v1/portfolio/metrics` answers)
+and the borrower funnel, shaped into sections that each carry a chart and the table of its numbers, and the same
+numbers as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openice.web.i18n import Words
+
+HEADLINE = (
+    "volume",
+    "loans_originated",
+    "outstanding_balance",
+    "loans_outstanding",
+    "day1_delinquency_rate",
+    "collection_rate_30d",
+    "delinquency_90_plus_rate",
+)
+BUCKETS = ("balance_C", "balance_M1", "balance_M2", "balance_M3", "balance_M4+", "balance_over_180")
+FUNNEL = ("registered", "approved", "drawn", "repeat")
+
+
+@dataclass
+class Row:
+    """One figure: its label, its unit (money, ratio, count, months) and its value as the metric set holds it."""
+
+    label: str
+    unit: str
+    value: Any
+
+
+@dataclass
+class Section:
+    """A chart (None for a table alone) and the table of its numbers."""
+
+    name: str
+    chart: str | None
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def unit(self) -> str:
+        return self.rows[0].unit if self.rows else "count"
+
+
+def _rows(metric: dict[str, Any], label: Callable[[dict[str, Any]], str]) -> list[Row]:
+    return [Row(label(r["group"]), metric["unit"], r["value"]) for r in metric["rows"]]
+
+
+def _total(metric: dict[str, Any]) -> Any:
+    rows = metric["rows"]
+    return rows[0]["value"] if len(rows) == 1 and not rows[0]["group"] else None
+
+
+def sections(t: Words, result: dict[str, Any], funnel: dict[str, int]) -> list[Section]:
+    """The dashboard's sections, in page order, from the metric set and the funnel's counts."""
+    m = result["metrics"]
+
+    def name(code: str) -> str:
+        return t.name("kpi.metric", code)
+
+    return [
+        Section("headline", None, [Row(name(n), m[n]["unit"], _total(m[n])) for n in HEADLINE]),
+        Section("buckets", "bar", [Row(n.removeprefix("balance_"), "money", _total(m[n])) for n in BUCKETS]),
+        Section("funnel", "bar", [Row(t.name("kpi.funnel", n), "count", funnel[n]) for n in FUNNEL]),
+        Section("revenue", "bar", _rows(m["revenue"], lambda g: t.name("kpi.line", g["line"]))),
+        *(
+            Section(v, "line", _rows(m[v], lambda g: t("kpi.vintage", month=g["origination_month"], mob=g["mob"])))
+            for v in ("vintage_30_plus", "vintage_90_plus")
+        ),
+        Section("roll_rates", "bar", _rows(m["roll_rates"], lambda g: f"{g['month']} {g['transition']}")),
+        *(
+            Section(d, "line", _rows(m[d], lambda g: g["month"]))
+            for d in ("delinquency_trend_30_plus", "delinquency_trend_90_plus")
+        ),
+    ]
+
+
+def plain(t: Words, row: Row, currency: str) -> str:
+    """A figure as the CSV writes it and the table carries it: money in major units, a ratio as a decimal."""
+    if row.value is None:
+        return ""
+    if row.unit == "money":
+        return t.amount(int(row.value), currency)
+    return str(row.value)
+
+
+def shown(t: Words, row: Row, currency: str) -> str:
+    """A figure as the reader's locale writes it."""
+    if row.unit == "money":
+        return t.money(None if row.value is None else int(row.value), currency)
+    if row.unit == "ratio":
+        return t.percent(row.value)
+    return "—" if row.value is None else t.number(row.value)
+
+
+def chart_values(section: Section) -> list[float | None]:
+    """What the chart plots: money in minor units (the chart divides), ratios in percent."""
+    scale = 100 if section.unit == "ratio" else 1
+    return [None if r.value is None else r.value * scale for r in section.rows]
+
+
+def csv_text(t: Words, section: Section, currency: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["item", "unit", "value"])
+    for row in section.rows:
+        writer.writerow([row.label, currency if row.unit == "money" else row.unit, plain(t, row, currency)])
+    return out.getvalue()

@@ -1,0 +1,319 @@
+"""The console's back-office pages with the test client, on both engines: each is the operator's alone, its figures
+are the API's, a reveal of personal data and every key made or revoked are audited, a key's secret is shown once
+and the key works on the API until it is revoked, and the KPI tables, their CSV and the API's metrics agree; in
+Debian's Chromium, every page passes axe-core and fits a phone's screen."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import html
+import io
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect
+
+from tests.web.conftest import Site, browser_sign_in, csrf_of
+from tests.web.test_browser import accessible, new_page
+
+PAGES = (
+    "/console/borrowers",
+    "/console/decisions",
+    "/console/credit-lines",
+    "/console/products",
+    "/console/institutions",
+    "/console/institutions/INST-A",
+    "/console/keys",
+    "/console/audit",
+    "/console/kpi",
+    "/console/models",
+)
+
+
+def audit(site: Site, action: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = site.world.call("operator", "GET", "/v1/audit", params={"action": action}).json()[
+        "items"
+    ]
+    return items
+
+
+def cell_values(page: str, table: str) -> list[str]:
+    """The `data-value` of every figure in one of the page's tables."""
+    body = page.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    return [html.unescape(v) for v in re.findall(r'data-value="([^"]*)"', body)]
+
+
+def test_every_page_is_the_operators_alone(site: Site) -> None:
+    ops = site.signed_in("ops", "console")
+    borrower = site.world.ids[1]["borrower"]
+    decision = site.world.ids[1]["decision"]
+    pages = (*PAGES, f"/console/borrowers/{borrower}", f"/console/decisions/{decision}")
+    for path in pages:
+        answer = ops.get(path)
+        assert answer.status_code == 200, (path, answer.text[:300])
+        assert "<html" in answer.text
+    for name, front in (("inst-a", "portal"), ("ann", "desk")):
+        other = site.signed_in(name, front)
+        for path in pages:
+            assert other.get(path, follow_redirects=False).status_code == 403, (name, path)
+    stranger = site.client()
+    assert stranger.get("/console/keys", follow_redirects=False).status_code == 303
+
+
+def test_a_borrower_is_masked_as_the_api_masks_it_and_a_reveal_needs_a_reason_and_is_audited(site: Site) -> None:
+    borrower = site.world.ids[1]["borrower"]
+    masked = site.world.call("operator", "GET", f"/v1/borrowers/{borrower}").json()
+    clear = site.world.call("borrower1", "GET", f"/v1/borrowers/{borrower}").json()
+    ops = site.signed_in("ops", "console")
+    listed = ops.get("/console/borrowers").text
+    assert html.escape(masked["name"]) in listed and masked["mobile"] in listed and clear["mobile"] not in listed
+    page = ops.get(f"/console/borrowers/{borrower}").text
+    assert clear["mobile"] not in page and masked["mobile"] in page
+    assert f"/console/loans/{site.world.ids[1]['loan']}" in page and site.world.ids[1]["line"] in page
+
+    refused = ops.post(f"/console/borrowers/{borrower}/reveal", data={"csrf": csrf_of(page), "reason": "  "})
+    assert refused.status_code == 422 and 'id="reveal_reason-error"' in refused.text
+    assert clear["mobile"] not in refused.text and audit(site, "pii.revealed") == []
+
+    shown = ops.post(f"/console/borrowers/{borrower}/reveal", data={"csrf": csrf_of(page), "reason": "complaint 7"})
+    assert shown.status_code == 200
+    assert clear["mobile"] in shown.text and html.escape(clear["name"]) in shown.text
+    [entry] = audit(site, "pii.revealed")
+    assert entry["resource"] == f"borrower/{borrower}" and entry["detail"] == {"reason": "complaint 7"}
+    assert entry["key_id"] == site.users["ops"]["id"]
+
+
+def test_decisions_filter_by_outcome_and_a_decision_is_reproduced(site: Site) -> None:
+    ops = site.signed_in("ops", "console")
+    api = site.world.call("operator", "GET", "/v1/decisions", params={"outcome": "approved"}).json()["items"]
+    approved = ops.get("/console/decisions?outcome=approved").text
+    assert sorted(re.findall(r'href="/console/decisions/([^"]+)"', approved)) == sorted(d["id"] for d in api)
+    declined = ops.get("/console/decisions?outcome=declined").text
+    assert re.findall(r'href="/console/decisions/([^"]+)"', declined) == []
+    assert ops.get("/console/decisions?outcome=maybe").status_code == 422
+
+    decision = site.world.ids[1]["decision"]
+    stored = site.world.call("operator", "GET", f"/v1/decisions/{decision}").json()
+    page = ops.get(f"/console/decisions/{decision}").text
+    for rule in stored["rules_fired"]:
+        assert rule in page
+    assert stored["line_id"] in page and 'id="reproduced"' not in page
+    again = ops.get(f"/console/decisions/{decision}?reproduce=true").text
+    assert 'id="reproduced"' in again and "identical" in again
+
+
+def test_lines_and_an_institutions_quota_are_the_apis(site: Site) -> None:
+    ops = site.signed_in("ops", "console")
+    page = ops.get("/console/credit-lines").text
+    for line in site.world.call("operator", "GET", "/v1/credit-lines").json()["items"]:
+        row = page.split(f'id="line-{line["id"]}"', 1)[1].split("</tr>", 1)[0]
+        assert f"CN¥{Decimal(line['available']['amount']):,.2f}" in row
+    quota = site.world.call("operator", "GET", "/v1/institutions/INST-A/quota").json()
+    shown = ops.get("/console/institutions/INST-A").text
+    used = re.findall(r'data-minor="(\d+)"', shown.split('id="quotas"', 1)[1].split("</table>", 1)[0])
+    assert [int(u) for u in used] == [p["used"] for p in quota["periods"]] and quota["periods"][0]["used"] > 0
+    products = site.world.call("operator", "GET", "/v1/products").json()
+    catalogue = ops.get("/console/products").text
+    assert all(f'id="product-{p["code"]}"' in catalogue for p in products)
+
+
+def create_key(client: TestClient, form: dict[str, str]) -> Any:
+    page = client.get("/console/keys").text
+    key = re.search(r'name="key" value="([^"]+)"', page)
+    assert key
+    return client.post("/console/keys", data={"csrf": csrf_of(page), "key": key.group(1), **form}), key.group(1)
+
+
+def test_a_key_shows_its_secret_once_works_on_the_api_and_stops_when_revoked(site: Site) -> None:
+    ops = site.signed_in("ops", "console")
+    form = {"role": "institution", "tenant": "INST-B", "label": "reports"}
+    made, form_key = create_key(ops, form)
+    assert made.status_code == 200
+    found = re.search(r'<code id="secret">([^<]+)</code>', made.text)
+    assert found
+    secret = found.group(1)
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert site.world.client.get("/v1/institutions/INST-B", headers=headers).status_code == 200
+    assert site.world.client.get("/v1/institutions/INST-A", headers=headers).status_code == 404
+    [created] = audit(site, "api_key.created")
+    assert created["detail"] == {"role": "institution", "tenant": "INST-B"}
+
+    again = ops.post("/console/keys", data={"csrf": csrf_of(made.text), "key": form_key, **form})
+    assert 'id="secret-gone"' in again.text and secret not in again.text
+    assert len(audit(site, "api_key.created")) == 1
+    assert secret not in ops.get("/console/keys").text
+
+    key_id = created["resource"]
+    revoked = ops.post(f"/console/keys/{key_id}/revoke", data={"csrf": csrf_of(made.text)}, follow_redirects=False)
+    assert revoked.status_code == 303 and revoked.headers["location"] == "/console/keys?done=revoked"
+    assert site.world.client.get("/v1/institutions/INST-B", headers=headers).status_code == 401
+    [entry] = audit(site, "api_key.revoked")
+    assert entry["resource"] == key_id and entry["key_id"] == site.users["ops"]["id"]
+    twice = ops.post(f"/console/keys/{key_id}/revoke", data={"csrf": csrf_of(made.text)})
+    assert twice.status_code == 422 and 'role="alert"' in twice.text
+    assert len(audit(site, "api_key.revoked")) == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"role": "institution", "tenant": " "}, "tenant"),
+        ({"role": "institution", "tenant": "NO-SUCH-BANK"}, "tenant"),
+        ({"role": "operator", "tenant": "INST-A"}, "tenant"),
+        ({"role": "auditor", "tenant": "platform"}, "role"),
+    ],
+)
+def test_a_bad_key_form_is_answered_beside_its_field_and_makes_no_key(
+    site: Site, form: dict[str, str], field: str
+) -> None:
+    before = site.world.call("operator", "GET", "/v1/api-keys").json()["items"]
+    ops = site.signed_in("ops", "console")
+    answer, _ = create_key(ops, form)
+    assert answer.status_code == 422 and f'id="{field}-error"' in answer.text, answer.text[-2000:]
+    assert site.world.call("operator", "GET", "/v1/api-keys").json()["items"] == before
+    assert audit(site, "api_key.created") == []
+
+
+def test_the_audit_trail_filters_by_action_and_pages(site: Site) -> None:
+    ops = site.signed_in("ops", "console")
+    api = audit(site, "drawdown")
+    page = ops.get("/console/audit?action=drawdown").text
+    body = page.split('id="audit"', 1)[1]
+    assert body.count("<tr>") == 1 + len(api) and "decision.made" not in body.split("</thead>", 1)[1]
+    everything = site.world.call("operator", "GET", "/v1/audit", params={"limit": 100}).json()["items"]
+    assert len(everything) > 1
+    first = ops.get("/console/audit").text
+    assert 'rel="next"' not in first
+    for entry in everything:
+        assert f"<td>{entry['id']}</td>" in first
+
+
+def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
+    site.world.first_due()
+    metrics = site.world.call("operator", "GET", "/v1/portfolio/metrics", params={"quarter": "2026Q1"}).json()
+    ops = site.signed_in("ops", "console")
+    page = ops.get("/console/kpi?quarter=2026Q1").text
+    m = metrics["metrics"]
+
+    def total(name: str) -> Any:
+        return m[name]["rows"][0]["value"]
+
+    headline = cell_values(page, "table-headline")
+    assert headline == [
+        f"{Decimal(total('volume')) / 100:.2f}",
+        str(total("loans_originated")),
+        f"{Decimal(total('outstanding_balance')) / 100:.2f}",
+        str(total("loans_outstanding")),
+        str(total("day1_delinquency_rate")),
+        str(total("collection_rate_30d")),
+        str(total("delinquency_90_plus_rate")),
+    ]
+    assert cell_values(page, "table-funnel") == [
+        str(total("cumulative_registered_users")),
+        str(total("cumulative_approved_users")),
+        str(total("cumulative_borrowers")),
+        "0",
+    ]
+    revenue = {r["group"]["line"]: r["value"] for r in m["revenue"]["rows"]}
+    assert cell_values(page, "table-revenue") == [f"{Decimal(v) / 100:.2f}" for v in revenue.values()]
+    assert cell_values(page, "table-vintage_30_plus") == [str(r["value"]) for r in m["vintage_30_plus"]["rows"]]
+    sections = re.findall(r'id="table-([a-z0-9_]+)"', page)
+    assert len(sections) == 9
+    for section in sections:
+        answer = ops.get(f"/console/kpi/{section}.csv?quarter=2026Q1")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(answer.text)))
+        assert [r["value"] for r in rows] == cell_values(page, f"table-{section}"), section
+    assert ops.get("/console/kpi/nothing.csv").status_code == 404
+
+
+def test_a_quarter_not_begun_is_refused_beside_its_field(site: Site) -> None:
+    ops = site.signed_in("ops", "console")
+    for quarter in ("2031Q1", "26Q1"):
+        answer = ops.get(f"/console/kpi?quarter={quarter}")
+        assert answer.status_code == 422 and 'id="quarter-error"' in answer.text, quarter
+
+
+def test_the_quarterly_report_downloads_as_html_and_pdf(site: Site) -> None:
+    site.world.first_due()
+    ops = site.signed_in("ops", "console")
+    page = ops.get("/console/kpi/report.html?quarter=2026Q1")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "2026Q1" in page.text
+    pdf = ops.get("/console/kpi/report.pdf?quarter=2026Q1")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert ops.get("/console/kpi/report.doc?quarter=2026Q1").status_code == 404
+
+
+def test_the_model_registry_shows_its_champion_and_challengers(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops = site.signed_in("ops", "console")
+    assert 'id="no-registry"' in ops.get("/console/models").text
+    registry = {
+        "champion": 2,
+        "packages": [
+            {"version": v, "path": f"v{v:04d}", "package_hash": f"{v}" * 64, "created_at": f"2026-01-0{v}T00:00:00"}
+            | {"metrics": {"auc": 0.7 + v / 100, "ks": 0.3}}
+            for v in (1, 2)
+        ],
+    }
+    (tmp_path / "registry.json").write_text(json.dumps(registry))
+    services = site.world.client.app.state.services
+    monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, model_registry=str(tmp_path)))
+    page = ops.get("/console/models").text
+    api = site.world.call("operator", "GET", "/v1/models").json()
+    assert [p["champion"] for p in api] == [False, True]
+    first, second = page.split('id="model-1"', 1)[1].split('id="model-2"', 1)
+    assert "Challenger" in first and "Champion" in second and "0.72" in second
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_back_office_pages_in_chromium(site: Site, served: str, browser: Browser, width: int) -> None:
+    """Every new page passes axe-core and fits the screen; the KPI charts are drawn; a reveal and a key work."""
+    site.world.first_due()
+    outside: list[str] = []
+    page = new_page(browser, served, outside, viewport={"width": width, "height": 900})
+    browser_sign_in(page, served, "console", "ops")
+    borrower = site.world.ids[1]["borrower"]
+    decision = site.world.ids[1]["decision"]
+    for path in (*PAGES, f"/console/borrowers/{borrower}", f"/console/decisions/{decision}?reproduce=true"):
+        page.goto(f"{served}{path}")
+        expect(page.locator("h1")).to_be_visible()
+        accessible(page)
+        scrolled = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate(
+            "w => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w)"
+            ".slice(0, 3).map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 40))",
+            width,
+        )
+        assert scrolled <= width, f"{path} is {scrolled}px wide on a {width}px screen: {wide}"
+
+    page.goto(f"{served}/console/kpi?quarter=2026Q1")
+    expect(page.locator("#kpi-buckets .chart svg")).to_have_count(1)
+    expect(page.locator("#kpi-funnel .chart svg")).to_have_count(1)
+
+    clear = site.world.call("borrower1", "GET", f"/v1/borrowers/{borrower}").json()["mobile"]
+    page.goto(f"{served}/console/borrowers/{borrower}")
+    expect(page.locator("#borrower-mobile")).not_to_have_text(clear)
+    page.fill("#reveal-reason", "the borrower asked us to confirm their number")
+    page.click("#reveal-form button")
+    expect(page.locator("#borrower-mobile")).to_have_text(clear)
+    accessible(page)
+
+    page.goto(f"{served}/console/keys")
+    page.select_option("#new-role", "institution")
+    page.fill("#new-tenant", "INST-A")
+    page.click("#create-key button")
+    secret = page.locator("#secret").inner_text()
+    assert site.world.client.get("/v1/institutions/INST-A", headers={"Authorization": f"Bearer {secret}"}).is_success
+    accessible(page)
+    page.click("text=中文")
+    expect(page.locator("h1")).to_have_text("API 密钥")
+    accessible(page)
+    assert outside == []
