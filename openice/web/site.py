@@ -5,16 +5,20 @@ served from the package."""
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from openice.api.app import create_app
+from openice.api.problems import STATUS
 from openice.api.settings import Settings
+from openice.errors import NotFound, OpeniceError
 from openice.web import borrower, console, desk, inbox, portal, sign_in
 from openice.web.i18n import Words
 from openice.web.visit import STATIC, Front, SignInNeeded, page, reader_locale
@@ -42,37 +46,50 @@ def create_site(settings: Settings | None = None, **parts: Any) -> FastAPI:
 
 
 def _errors(app: FastAPI) -> None:
-    """A page that fails says so in the reader's language; the API keeps its problem+json."""
-    api_http = app.exception_handlers[HTTPException]
-    api_unexpected = app.exception_handlers[Exception]
+    """A page that fails says so on a page, in the reader's language; the API keeps its problem+json. The API's
+    handlers still see every error first where they log it (unexpected errors, with the request id)."""
+    api = {
+        kind: app.exception_handlers[kind] for kind in (HTTPException, OpeniceError, RequestValidationError, Exception)
+    }
+
+    def on_page(kind: type[Exception], status: Callable[[Any], int], message: Callable[[Words, Any], str]) -> None:
+        async def handle(request: Request, exc: Any) -> Response:
+            answer = api[kind](request, exc)
+            answer = await answer if isawaitable(answer) else answer
+            if not request.url.path.startswith(FRONT_PATHS):
+                return answer
+            words = Words(reader_locale(request))
+            code = status(exc)
+            html = page(
+                "error.html",
+                words,
+                Front(request.url.path.split("/")[1]),
+                None,
+                message=message(words, exc),
+                status=code,
+            )
+            return HTMLResponse(html, status_code=code)
+
+        app.add_exception_handler(kind, handle)
+
+    def http_message(words: Words, exc: HTTPException) -> str:
+        if exc.detail == "csrf":
+            return words("error.csrf")
+        return words(
+            {403: "error.forbidden", 404: "error.not_found", 429: "error.busy"}.get(exc.status_code, "error.other")
+        )
+
+    def domain_message(words: Words, exc: OpeniceError) -> str:
+        return words("error.not_found") if isinstance(exc, NotFound) else str(exc)
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in(_request: Request, exc: SignInNeeded) -> Response:
         return exc.response()
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Response:
-        if not request.url.path.startswith(FRONT_PATHS):
-            answer = api_http(request, exc)
-            return await answer if isawaitable(answer) else answer
-        words = Words(reader_locale(request))
-        front = Front(request.url.path.split("/")[1])
-        key = {403: "error.forbidden", 404: "error.not_found", 429: "error.busy"}.get(exc.status_code, "error.other")
-        if exc.detail == "csrf":
-            key = "error.csrf"
-        html = page("error.html", words, front, None, message=words(key), status=exc.status_code)
-        return HTMLResponse(html, status_code=exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        answer = api_unexpected(request, exc)  # logs it with the request id
-        answer = await answer if isawaitable(answer) else answer
-        if not request.url.path.startswith(FRONT_PATHS):
-            return answer
-        words = Words(reader_locale(request))
-        front = Front(request.url.path.split("/")[1])
-        html = page("error.html", words, front, None, message=words("error.other"), status=500)
-        return HTMLResponse(html, status_code=500)
+    on_page(HTTPException, lambda exc: exc.status_code, http_message)
+    on_page(OpeniceError, lambda exc: STATUS.get(exc.code, 400), domain_message)
+    on_page(RequestValidationError, lambda _exc: 422, lambda words, _exc: words("error.input"))
+    on_page(Exception, lambda _exc: 500, lambda words, _exc: words("error.other"))
 
 
 def from_env() -> FastAPI:

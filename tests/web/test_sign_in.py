@@ -157,3 +157,13 @@ def test_a_user_needs_a_real_password(site: Site, password: str) -> None:
 
     with pytest.raises(ValidationError, match="at least 10"):
         Users(EngineUnits(site.engine)).create("weak", password, "operator", "platform")
+
+
+def test_a_missing_row_or_a_malformed_address_is_a_page_not_a_json_document(site: Site) -> None:
+    client = site.signed_in("ops", "console")
+    missing = client.get("/console/loans/999999")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "Not found, or not yours to see." in missing.text
+    malformed = client.get("/console/loans?after=-5")
+    assert malformed.status_code == 422 and malformed.headers["content-type"].startswith("text/html")
+    assert site.client().get("/v1/loans/1").headers["content-type"].startswith("application/problem+json")
