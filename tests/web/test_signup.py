@@ -226,6 +226,7 @@ def test_a_borrower_who_only_signed_up_is_sent_to_register_and_sees_nothing(site
     ids = site.world.ids[1]
     for path in (
         "/app/",
+        "/app/messages",
         f"/app/loans/{ids['loan']}",
         f"/app/lines/{ids['line']}/draw",
         f"/app/drawdowns/{ids['drawdown']}",
