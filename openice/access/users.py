@@ -184,6 +184,22 @@ class Users:
             self._end_all(conn, user_id, at)
             return user_view(conn.execute(select(api_tables.users).where(api_tables.users.c.id == user_id)).one())
 
+    def bind_borrower(self, user_id: str, borrower_id: str) -> dict[str, Any]:
+        """A signed-up borrower user becomes the registered borrower: their tenant, from then on, in every session.
+        Once only, and one user per borrower, so nobody reaches another person's book by registering again."""
+        u = api_tables.users
+        with self.units.begin() as conn:
+            row = conn.execute(select(u).where(u.c.id == user_id)).first()
+            if row is None or row.role != Role.BORROWER.value:
+                raise NotFound(f"no borrower user {user_id!r}", field="user_id")
+            if row.tenant is not None:
+                raise Conflict("this user is registered already", field="user_id")
+            _check_tenant(conn, Role.BORROWER, borrower_id)
+            if conn.execute(select(u.c.id).where(u.c.role == Role.BORROWER.value, u.c.tenant == borrower_id)).first():
+                raise Conflict("another user is this borrower already", field="national_id")
+            conn.execute(update(u).where(u.c.id == user_id).values(tenant=borrower_id))
+            return user_view(conn.execute(select(u).where(u.c.id == user_id)).one())
+
     def set_locale(self, user_id: str, locale: str) -> None:
         if locale not in LOCALES:
             raise ValidationError(f"must be one of {list(LOCALES)}", field="locale")

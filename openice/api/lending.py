@@ -64,6 +64,11 @@ def get_borrower(borrower_id: str, tx: Reader) -> Any:
 @router.post("/borrowers/{borrower_id}/applications", status_code=201, response_model=DecisionView)
 def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: SelfOrOperator) -> Any:
     """Assess an application: the stored decision, and the credit line when approved."""
+    return reply(submit_application(tx, borrower_id, body, key), 201)
+
+
+def submit_application(tx: Tx, borrower_id: str, body: ApplicationInput, key: str) -> dict[str, Any]:
+    """The decision as the API answers it, made once per key (the borrower app submits through here too)."""
     lending.borrower(tx.scope, borrower_id)  # 404 for another borrower
 
     def work() -> dict[str, Any]:
@@ -76,7 +81,7 @@ def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: Sel
         made = lending.decision_row(tx.scope, result["decision_id"])
         return decision_view(made, result["line_id"]).model_dump(mode="json")
 
-    return reply(tx.idempotent(key, f"apply:{borrower_id}", body.model_dump(mode="json"), work), 201)
+    return tx.idempotent(key, f"apply:{borrower_id}", body.model_dump(mode="json"), work)
 
 
 @router.get("/decisions", response_model=Page[DecisionView])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from openice.access.sms import SENDERS
 from openice.errors import ValidationError
 from openice.storage.engine import DEFAULT_URL
 
@@ -36,6 +37,11 @@ class Settings:
     # FastAPI's own OpenTelemetry spans, metrics and logs for every request, to the global providers (an operator
     # who exports traces installs them): off by default, as without an exporter they only cost CPU
     telemetry: bool = False
+    sms: str = "outbox"  # how one-time codes are sent (`openice.access.sms.SENDERS`); the outbox only logs them
+
+    def __post_init__(self) -> None:
+        if self.sms not in SENDERS:
+            raise ValidationError(f"{self.sms!r} is not one of {sorted(SENDERS)}", field="sms")
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:

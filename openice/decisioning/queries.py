@@ -105,6 +105,14 @@ def borrower_exists(conn: Connection, borrower_id: str) -> bool:
     return conn.execute(select(borrowers.c.id).where(borrowers.c.id == borrower_id)).first() is not None
 
 
+def holds_mobile(conn: Connection, vault: PiiVault, borrower_id: str, mobile: str) -> bool:
+    """Whether the borrower registered this mobile number, whoever asks: a person who proved the number may claim
+    the borrower record it belongs to, and nobody else may."""
+    borrowers = decisioning_tables.borrowers
+    stored = conn.execute(select(borrowers.c.mobile_hash).where(borrowers.c.id == borrower_id)).scalar()
+    return stored is not None and stored == vault.keyed_hash("mobile", mobile)
+
+
 def contact_card(scope: Scope, vault: PiiVault, borrower_id: str, reveal: bool) -> dict[str, str]:
     """The borrower's name and mobile as a desk or the back office shows them: masked, or in clear when the caller
     gave a reason (the caller audits the reveal in the same transaction)."""

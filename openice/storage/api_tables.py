@@ -1,5 +1,6 @@
 """Tables of the HTTP service: API keys (hashes only), people's sign-in (users, their web sessions, sign-in
-attempts) and the audit trail (stored responses are in `idempotency_tables`).
+attempts, the one-time codes of a borrower's sign-up and the development SMS outbox) and the audit trail (stored
+responses are in `idempotency_tables`).
 
 On the shared `metadata` so Alembic sees them. The audit trail is append-only; migration 0003 adds triggers
 that refuse UPDATE and DELETE on it, as for decisions.
@@ -7,7 +8,7 @@ that refuse UPDATE and DELETE on it, as for decisions.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text
 
 from openice.storage.columns import Id, metadata
 
@@ -79,4 +80,29 @@ sign_in_attempts = Table(
     Column("succeeded", Boolean, nullable=False),
     Index("ix_sign_in_attempts_username_at", "username", "at"),
     Index("ix_sign_in_attempts_client_at", "client", "at"),
+)
+
+sign_up_codes = Table(
+    "sign_up_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mobile_hash", String(64), nullable=False),  # SHA-256 of the number: throttling needs no clear number
+    Column("client", String(64), nullable=False),  # the client's address
+    Column("salt", String(32), nullable=False),
+    Column("code_hash", String(64), nullable=False),  # SHA-256 of salt and code; the code is not stored
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False),  # wrong codes given so far
+    Column("used_at", String(32), nullable=True),
+    Index("ix_sign_up_codes_mobile_created", "mobile_hash", "created_at"),
+    Index("ix_sign_up_codes_client_created", "client", "created_at"),
+)
+
+sms_outbox = Table(
+    "sms_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mobile", String(16), nullable=False),  # masked (138****5678): the text is what development reads
+    Column("text", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
 )

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import Response
 
-from openice.api.deps import TransactionRoute
 from openice.decisioning import queries as lending
 from openice.errors import ValidationError
 from openice.matching import queries as matching
@@ -21,9 +20,10 @@ from openice.servicing.loan import LoanStatus
 from openice.servicing.products import PPM, PrepaymentMode
 from openice.servicing.schedule import build_schedule
 from openice.tenancy import Window
+from openice.web.onboarding import RegisteredRoute
 from openice.web.visit import Front, Visit, form_key, visit
 
-router = APIRouter(prefix="/app", include_in_schema=False, route_class=TransactionRoute)
+router = APIRouter(prefix="/app", include_in_schema=False, route_class=RegisteredRoute)
 Borrower = Annotated[Visit, Depends(visit(Front.APP))]
 PAGE = 50
 PAYMENTS = {"repay": "loan.repayment", "prepay": "loan.prepayment"}  # the form, and the API's audit action

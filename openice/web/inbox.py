@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from openice.api.deps import TransactionRoute
 from openice.servicing import queries as servicing
 from openice.servicing.notices import notices
 from openice.tenancy import Window
+from openice.web.onboarding import RegisteredRoute
 from openice.web.visit import Front, Visit, visit
 
-router = APIRouter(prefix="/app", include_in_schema=False, route_class=TransactionRoute)
+router = APIRouter(prefix="/app", include_in_schema=False, route_class=RegisteredRoute)
 Borrower = Annotated[Visit, Depends(visit(Front.APP))]
 LOANS = 100  # a borrower's loans on one page; no borrower has nearly as many
 

@@ -7,7 +7,7 @@ sign-in is never promoted: no session fixation) and sends the person to the fron
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,7 +32,7 @@ def _safe_next(front: Front, target: str | None) -> str:
     return f"/{front.value}/"
 
 
-def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None = None) -> None:
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None = None) -> None:
     response.set_cookie(
         name,
         value,
@@ -44,32 +44,29 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
     )
 
 
-def _sign_in_page(
-    request: Request, front: Front, error: str | None = None, status: int = 200, **context: str
-) -> Response:
-    words = Words(reader_locale(request))
+def unsigned_page(request: Request, front: Front, template: str, status: int = 200, **context: Any) -> Response:
+    """A page whose form is posted before there is a session (signing in, signing up): it carries the double-submit
+    token that `form_ok` checks."""
     form_token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
-    html = page(
-        "sign_in.html",
-        words,
-        front,
-        None,
-        error=error,
-        form_token=form_token,
-        next=_safe_next(front, request.query_params.get("next")),
-        **context,
-    )
+    html = page(template, Words(reader_locale(request)), front, None, form_token=form_token, **context)
     response = HTMLResponse(html, status_code=status)
-    _cookie(response, request, FORM_COOKIE, form_token)
+    set_cookie(response, request, FORM_COOKIE, form_token)
     return response
 
 
-def _form_ok(request: Request, given: str) -> bool:
+def _sign_in_page(
+    request: Request, front: Front, error: str | None = None, status: int = 200, **context: str
+) -> Response:
+    nxt = _safe_next(front, request.query_params.get("next"))
+    return unsigned_page(request, front, "sign_in.html", status, error=error, next=nxt, **context)
+
+
+def form_ok(request: Request, given: str) -> bool:
     expected = request.cookies.get(FORM_COOKIE, "")
     return bool(expected) and secrets.compare_digest(expected, given)
 
 
-def _client(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
@@ -91,13 +88,13 @@ def install(front: Front) -> APIRouter:
         next: Annotated[str, Form(max_length=512)] = "",
     ) -> Response:
         words = Words(reader_locale(request))
-        if not _form_ok(request, form_token):
+        if not form_ok(request, form_token):
             return _sign_in_page(request, front, words("sign_in.expired"), 403, username=username)
         if not username or not password:
             return _sign_in_page(request, front, words("sign_in.missing"), 422, username=username)
         users = Users(EngineUnits(svc.engine))
         try:
-            signed = await run_in_threadpool(users.sign_in, username, password, _client(request))
+            signed = await run_in_threadpool(users.sign_in, username, password, client_address(request))
         except Throttled as throttled:
             wait = max(1, throttled.wait // 60)
             return _sign_in_page(request, front, words("sign_in.throttled", minutes=wait), 429, username=username)
@@ -110,7 +107,7 @@ def install(front: Front) -> APIRouter:
         else:
             target = _safe_next(home, next if home is front else None)
         response = RedirectResponse(target, status_code=303)
-        _cookie(response, request, SESSION_COOKIE, token)
+        set_cookie(response, request, SESSION_COOKIE, token)
         return response
 
     @router.get(f"{prefix}/second-factor", response_class=HTMLResponse, name=f"{front.value}-second-factor")
@@ -126,7 +123,7 @@ def install(front: Front) -> APIRouter:
         next: Annotated[str, Form(max_length=512)] = "",
     ) -> Response:
         words = Words(reader_locale(request))
-        if not _form_ok(request, form_token):
+        if not form_ok(request, form_token):
             return _sign_in_page(request, front, words("sign_in.expired"), 403, second_factor="yes")
         token = request.cookies.get(SESSION_COOKIE, "")
         person = await run_in_threadpool(Users(EngineUnits(svc.engine)).check_second_factor, token, code)
@@ -157,5 +154,5 @@ def language(request: Request, to: str = "en", next: str = "/") -> Response:
     """Switch the pages' language; the choice is remembered for a year in this browser."""
     response = RedirectResponse(_safe_next(Front.CONSOLE, next), status_code=303)
     if to in LOCALES:
-        _cookie(response, request, LANG_COOKIE, to, max_age=YEAR)
+        set_cookie(response, request, LANG_COOKIE, to, max_age=YEAR)
     return response

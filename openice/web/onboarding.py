@@ -1,0 +1,353 @@
+"""Becoming a borrower in the app (`/app/`): sign up with a mobile number and a one-time code, register one's
+identity with consent, apply, and read the decision: the line with its grade's price and APR, or the reasons in
+plain words. A borrower who has signed up but not registered has a tenant that matches no row, so every other page
+of the app sends them to register first (`RegisteredRoute`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from openice.access.sign_up import CODE_LIFE, SignUps, TooSoon, Verdict
+from openice.access.sms import SENDERS
+from openice.access.users import MIN_PASSWORD, Throttled, Users
+from openice.api.deps import Services, TransactionRoute, services
+from openice.api.lending import submit_application
+from openice.decisioning import queries as lending
+from openice.decisioning.domain import ApplicationInput, Employment, parse
+from openice.decisioning.identity import mask_mobile
+from openice.decisioning.synthetic import PURPOSES
+from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.money import to_minor
+from openice.servicing.products import PPM, LoanProduct
+from openice.storage.uow import EngineUnits
+from openice.web.i18n import Words
+from openice.web.sign_in import client_address, form_ok, set_cookie, unsigned_page
+from openice.web.visit import SESSION_COOKIE, Front, Visit, form_key, reader_locale, visit
+
+SIGN_UP_COOKIE = "openice_sign_up"  # the number being signed up, from its code being sent to the code given
+DEVICE_COOKIE = "openice_device"  # this browser, the device an application names for the fraud rules
+YEAR = 365 * 24 * 3600
+CONSENT_VERSION = "2026-01"  # the consent text the borrower agreed to, recorded in the audit trail
+EMPLOYMENT = get_args(Employment)
+MONEY_FIELDS = ("income_monthly", "existing_debt_monthly", "existing_debt_balance", "requested_amount")
+OPTIONAL_MONEY = ("existing_debt_monthly", "existing_debt_balance")  # left empty: none
+# A decline's reason codes (the text before the colon) in plain words; any other code reads as `signup.reason.other`.
+REASONS = {
+    "cut-off": "signup.reason.cut_off",
+    "affordability": "signup.reason.affordability",
+    "shared_national_id": "signup.reason.identity",
+    "shared_mobile": "signup.reason.identity",
+    "shared_device": "signup.reason.device",
+    "velocity_national_id": "signup.reason.velocity",
+    "velocity_mobile": "signup.reason.velocity",
+    "velocity_device": "signup.reason.velocity",
+    "blacklist": "signup.reason.records",
+    "age_range": "signup.reason.age",
+    "anomaly": "signup.reason.unusual",
+}
+
+
+class RegisteredRoute(TransactionRoute):
+    """A page of the app for a borrower who has registered their identity; one who has only signed up is sent to
+    register (their `Principal`'s tenant matches nothing, so the page would show nothing)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        @wraps(endpoint)
+        def registered(**arguments: Any) -> Any:
+            tx: Visit = arguments["tx"]
+            if tx.person.tenant is None:
+                return tx.redirect("/app/identity")
+            return endpoint(**arguments)
+
+        super().__init__(path, registered, **kwargs)
+
+
+public = APIRouter(prefix="/app", include_in_schema=False)
+signed_up = APIRouter(prefix="/app", include_in_schema=False, route_class=TransactionRoute)
+registered = APIRouter(prefix="/app", include_in_schema=False, route_class=RegisteredRoute)
+Borrower = Annotated[Visit, Depends(visit(Front.APP))]
+Svc = Annotated[Services, Depends(services)]
+
+
+def _sign_ups(svc: Services) -> SignUps:
+    units = EngineUnits(svc.engine)
+    return SignUps(units, SENDERS[svc.settings.sms](units))
+
+
+def _sign_up_page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    response = unsigned_page(request, Front.APP, template, status, min_password=MIN_PASSWORD, **context)
+    if DEVICE_COOKIE not in request.cookies:
+        set_cookie(response, request, DEVICE_COOKIE, f"web-{form_key()[4:]}", max_age=YEAR)
+    return response
+
+
+def _refused(words: Words, field: str, key: str, **values: Any) -> ValidationError:
+    return ValidationError(words(key, **values), field=field)
+
+
+@public.get("/signup")
+def sign_up_form(request: Request) -> Response:
+    return _sign_up_page(request, "app/signup.html", mobile=request.cookies.get(SIGN_UP_COOKIE, ""))
+
+
+@public.post("/signup")
+def send_code(
+    request: Request,
+    svc: Svc,
+    mobile: Annotated[str, Form(max_length=32)] = "",
+    form_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Send a one-time code to the number (kept in a cookie of its own until the code is given)."""
+    words = Words(reader_locale(request))
+    error, status = None, 422
+    if not form_ok(request, form_token):
+        error, status = _refused(words, "form", "error.csrf"), 403
+    else:
+        minutes = int(CODE_LIFE.total_seconds() // 60)
+        try:
+            number = _sign_ups(svc).send_code(
+                mobile, client_address(request), lambda code: words("signup.sms", code=code, minutes=minutes)
+            )
+        except ValidationError:
+            error = _refused(words, "mobile", "signup.error.mobile")
+        except Conflict:
+            error = _refused(words, "mobile", "signup.error.taken")
+        except TooSoon as wait:
+            error, status = _refused(words, "mobile", "signup.error.too_soon", seconds=wait.wait), 429
+    if error is not None:
+        return _sign_up_page(request, "app/signup.html", status, error=error, mobile=mobile)
+    response = RedirectResponse("/app/signup/code", status_code=303)
+    set_cookie(response, request, SIGN_UP_COOKIE, number, max_age=3600)
+    return response
+
+
+@public.get("/signup/code")
+def code_form(request: Request) -> Response:
+    number = request.cookies.get(SIGN_UP_COOKIE)
+    if not number:
+        return RedirectResponse("/app/signup", status_code=303)
+    return _sign_up_page(request, "app/signup_code.html", number=number, masked=mask_mobile(number))
+
+
+@public.post("/signup/code")
+def confirm_code(
+    request: Request,
+    svc: Svc,
+    code: Annotated[str, Form(max_length=16)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    form_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """A right code makes the borrower user and signs them in; anything else is answered beside its field."""
+    number = request.cookies.get(SIGN_UP_COOKIE)
+    if not number:
+        return RedirectResponse("/app/signup", status_code=303)
+    words = Words(reader_locale(request))
+    error, status, signed = None, 422, None
+    verdicts = {
+        Verdict.WRONG: "signup.error.code_wrong",
+        Verdict.EXPIRED: "signup.error.code_expired",
+        Verdict.EXHAUSTED: "signup.error.code_exhausted",
+    }
+    if not form_ok(request, form_token):
+        error, status = _refused(words, "form", "error.csrf"), 403
+    else:
+        try:
+            verdict, signed = _sign_ups(svc).confirm(number, code, password, words.locale, client_address(request))
+            if verdict is not Verdict.ACCEPTED:
+                error = _refused(words, "code", verdicts[verdict])
+        except ValidationError as refused:
+            if refused.field != "password":
+                return RedirectResponse("/app/signup", status_code=303)
+            error = _refused(words, "password", "signup.error.password", n=MIN_PASSWORD)
+        except Conflict:
+            error = _refused(words, "code", "signup.error.taken")
+        except Throttled as throttled:
+            wait = max(1, throttled.wait // 60)
+            error, status = _refused(words, "code", "sign_in.throttled", minutes=wait), 429
+    if error is not None or signed is None:
+        return _sign_up_page(
+            request, "app/signup_code.html", status, error=error, number=number, masked=mask_mobile(number)
+        )
+    response = RedirectResponse("/app/identity", status_code=303)
+    set_cookie(response, request, SESSION_COOKIE, signed[0])
+    response.delete_cookie(SIGN_UP_COOKIE, path="/")
+    return response
+
+
+@signed_up.get("/identity")
+def identity_form(tx: Borrower) -> Response:
+    if tx.person.tenant is not None:
+        return tx.redirect("/app/")
+    return tx.render("app/identity.html", typed={}, consent_version=CONSENT_VERSION)
+
+
+def _identity_error(words: Words, error: OpeniceError) -> OpeniceError:
+    """The registration's refusal beside its field, in the reader's language."""
+    if isinstance(error, Conflict):
+        return _refused(words, "national_id", "signup.error.national_id_taken")
+    keys = {
+        "name": "signup.error.name",
+        "national_id": "signup.error.national_id",
+        "date_of_birth": "signup.error.date_of_birth",
+        "province": "signup.error.province",
+        "city": "signup.error.city",
+        "consent": "signup.error.consent",
+    }
+    return _refused(words, error.field, keys[error.field]) if error.field in keys else error
+
+
+@signed_up.post("/identity")
+def identity(
+    tx: Borrower,
+    name: Annotated[str, Form(max_length=64)] = "",
+    national_id: Annotated[str, Form(max_length=32)] = "",
+    date_of_birth: Annotated[str, Form(max_length=16)] = "",
+    province: Annotated[str, Form(max_length=32)] = "",
+    city: Annotated[str, Form(max_length=32)] = "",
+    consent: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Register the borrower as the API does (their identity encrypted) and make this user that borrower."""
+    if tx.person.tenant is not None:
+        return tx.redirect("/app/")
+    typed = dict(name=name, national_id=national_id, date_of_birth=date_of_birth, province=province, city=city)
+    with tx.attempt() as failed:
+        if consent != CONSENT_VERSION:
+            raise ValidationError("consent is required", field="consent")
+        assert tx.request is not None
+        mobile = tx.person.username
+        device = tx.request.cookies.get(DEVICE_COOKIE) or f"web-{tx.person.user_id}"
+        done = tx.decisioning.register({**typed, "mobile": mobile, "device_id": device})
+        borrower_id = done["borrower_id"]
+        if done["existing"] and not lending.holds_mobile(tx.conn, tx.svc.vault, borrower_id, mobile):
+            raise Conflict("registered with another mobile number", field="national_id")
+        tx.audit("borrower.registered", borrower_id, {"existing": done["existing"]})
+        Users(tx.joined).bind_borrower(tx.person.user_id, borrower_id)
+        tx.audit("user.borrower_bound", tx.person.user_id, {"borrower_id": borrower_id, "consent": CONSENT_VERSION})
+    if failed:
+        error = _identity_error(tx.words, failed[0])
+        return tx.render("app/identity.html", 422, error=error, typed=typed, consent_version=CONSENT_VERSION)
+    return tx.redirect("/app/apply")
+
+
+def _apply_page(tx: Visit, status: int = 200, **context: Any) -> Response:
+    products = tx.servicing.products()
+    return tx.render(
+        "app/apply.html",
+        status=status,
+        products=products,
+        currency=products[0].currency if products else "CNY",
+        tenors=sorted({t for p in products for t in p.tenors}),
+        employment=EMPLOYMENT,
+        purposes=PURPOSES,
+        key=context.pop("key", None) or form_key(),
+        **context,
+    )
+
+
+@registered.get("/apply")
+def apply_form(tx: Borrower) -> Response:
+    return _apply_page(tx, typed={})
+
+
+def _money(tx: Visit, typed: dict[str, str], field: str, currency: str) -> int:
+    text = typed[field].strip() or ("0" if field in OPTIONAL_MONEY else "")
+    try:
+        minor = to_minor(text, currency, field)
+    except ValidationError:
+        raise _refused(tx.words, field, "app.error.amount") from None
+    if minor < 0 or (minor == 0 and field == "requested_amount"):
+        raise _refused(tx.words, field, "app.error.positive")
+    return minor
+
+
+def _application(tx: Visit, typed: dict[str, str], products: list[LoanProduct]) -> ApplicationInput:
+    """The form as the API's application, amounts typed in major units of the product's currency."""
+    product = next((p for p in products if p.code == typed["product_code"]), None)
+    if product is None:
+        raise _refused(tx.words, "product_code", "signup.error.product")
+    amounts = {field: _money(tx, typed, field, product.currency) for field in MONEY_FIELDS}
+    tenor = int(typed["requested_tenor"]) if typed["requested_tenor"].isdigit() else 0
+    if tenor not in product.tenors:
+        raise _refused(tx.words, "requested_tenor", "app.error.tenor")
+    if typed["employment"] not in EMPLOYMENT:
+        raise _refused(tx.words, "employment", "signup.error.choose")
+    if typed["purpose"] not in PURPOSES:
+        raise _refused(tx.words, "purpose", "signup.error.choose")
+    assert tx.request is not None
+    return parse(
+        ApplicationInput,
+        {
+            **amounts,
+            "product_code": product.code,
+            "employment": typed["employment"],
+            "requested_tenor": tenor,
+            "purpose": typed["purpose"],
+            "device_id": tx.request.cookies.get(DEVICE_COOKIE),
+        },
+    )
+
+
+@registered.post("/apply")
+def apply(
+    tx: Borrower,
+    product_code: Annotated[str, Form(max_length=64)] = "",
+    income_monthly: Annotated[str, Form(max_length=32)] = "",
+    employment: Annotated[str, Form(max_length=32)] = "",
+    existing_debt_monthly: Annotated[str, Form(max_length=32)] = "",
+    existing_debt_balance: Annotated[str, Form(max_length=32)] = "",
+    requested_amount: Annotated[str, Form(max_length=32)] = "",
+    requested_tenor: Annotated[str, Form(max_length=4)] = "",
+    purpose: Annotated[str, Form(max_length=64)] = "",
+    key: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Submit the application through the API's own call, under the key the form carried (a second post of the
+    same form shows the same decision), and show the decision."""
+    typed = dict(
+        product_code=product_code,
+        income_monthly=income_monthly,
+        employment=employment,
+        existing_debt_monthly=existing_debt_monthly,
+        existing_debt_balance=existing_debt_balance,
+        requested_amount=requested_amount,
+        requested_tenor=requested_tenor,
+        purpose=purpose,
+    )
+    assert tx.person.tenant is not None
+    with tx.attempt() as failed:
+        body = _application(tx, typed, tx.servicing.products())
+        decision = submit_application(tx, tx.person.tenant, body, key or form_key())
+    if failed:
+        return _apply_page(tx, 422, error=failed[0], typed=typed, key=key)
+    return tx.redirect(f"/app/decisions/{decision['id']}")
+
+
+def reasons_in_words(words: Words, reasons: list[str]) -> list[str]:
+    """Each distinct reason of a decline as a sentence; a code without words reads as the generic one."""
+    codes = [reason.split(":", 1)[0].strip() if ":" in reason else "" for reason in reasons]
+    return list(dict.fromkeys(words(REASONS.get(code, "signup.reason.other")) for code in codes))
+
+
+@registered.get("/decisions/{decision_id}")
+def decision(decision_id: Annotated[str, Path(max_length=64)], tx: Borrower) -> Response:
+    """The outcome: the line (its amount, grade, the grade's price and APR), a review under way, or the reasons."""
+    row, line_id = lending.decision(tx.scope, decision_id)
+    line, product = lending.line(tx.scope, line_id) if line_id else (None, None)
+    return tx.render(
+        "app/decision.html",
+        decision=row,
+        line=line,
+        product=product,
+        reasons=reasons_in_words(tx.words, json.loads(row.reasons)),
+        ppm=PPM,
+    )
+
+
+router = APIRouter()
+for part in (public, signed_up, registered):
+    router.include_router(part)
