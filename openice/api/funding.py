@@ -37,14 +37,25 @@ Funder = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
 Institutional = Annotated[Tx, Depends(require(Role.INSTITUTION))]
 
 
-@router.put("/institutions/{code}", response_model=Institution)
-def put_institution(code: str, body: Institution, tx: Operator) -> Any:
-    """Create or change an institution (PUT is idempotent by nature); loans keep the terms they were made under."""
+def update_institution(tx: Tx, code: str, body: Institution) -> Institution:
+    """Create or change an institution, audited. An institution changes only its own, and only its own terms
+    (`OWN_TERMS`: its credit box, quotas and pricing); operators change any."""
     if body.code != code:
         raise ValidationError(f"the body's code {body.code!r} differs from the path's {code!r}", field="code")
+    if tx.principal.role is Role.INSTITUTION:
+        agreed = matching.institution(tx.scope, code).platform_terms_changed(body)  # 404 for another institution
+        if agreed:
+            raise ValidationError("agreed with the platform: only its operators change it", field=agreed[0])
     tx.matching.register_institutions([body])
     tx.audit("institution.upserted", code, {"daily_quota": body.daily_quota, "monthly_quota": body.monthly_quota})
     return body
+
+
+@router.put("/institutions/{code}", response_model=Institution)
+def put_institution(code: str, body: Institution, tx: Funder) -> Any:
+    """Create or change an institution (PUT is idempotent by nature); loans keep the terms they were made under.
+    An institution's key changes its own credit box, quotas and pricing, and nothing else."""
+    return update_institution(tx, code, body)
 
 
 @router.get("/institutions", response_model=Page[Institution])

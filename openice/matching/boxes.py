@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pandas import DataFrame  # by name: the field `pd` below would shadow the module
 
+from openice.decisioning.policy import monthly_payment
 from openice.matching.institutions import Institution
 
 CRITERIA = ("score", "pd", "amount", "tenor", "province", "age", "income", "dti", "product", "rate")
@@ -107,3 +109,95 @@ class Boxes:
         """For one drawdown: institution code -> the box criteria it fails."""
         masks = self.masks(d)
         return {inst.code: [c for c in CRITERIA if not masks[c][row, j]] for j, inst in enumerate(self.institutions)}
+
+
+def debt_to_income(existing_monthly: float, amount: float, rate: float, tenor: int, income: float) -> float:
+    """What a box's `max_dti` reads: the borrower's existing debt service plus this drawdown's installment, over
+    the monthly income declared in the application (no income: unbounded)."""
+    return (existing_monthly + monthly_payment(amount, rate, tenor)) / income if income else float(np.inf)
+
+
+@dataclass(frozen=True)
+class BoxChange:
+    """How an institution's changed box, pricing and daily quota would have answered the same drawdowns as its
+    current ones: which each lets through, on which criteria each refuses, and on how many days what it let through
+    outgrew its daily quota."""
+
+    current: Institution
+    changed: Institution
+    amount: np.ndarray  # (n,) minor units
+    currency: np.ndarray  # (n,) of the drawdown's product
+    day: np.ndarray  # (n,) the business day it was requested on
+    before: np.ndarray  # (n,) the current box lets it through
+    after: np.ndarray  # (n,) the changed box does
+    refused_before: dict[str, np.ndarray]  # criterion -> (n,) the current box refuses on it
+    refused_after: dict[str, np.ndarray]
+
+    @classmethod
+    def of(
+        cls, d: Drawdowns, currency: np.ndarray, day: np.ndarray, current: Institution, changed: Institution
+    ) -> BoxChange:
+        masks = Boxes([current, changed]).masks(d)
+        refused = [{c: ~masks[c][:, j] for c in CRITERIA} for j in (0, 1)]
+        before, after = (~np.logical_or.reduce([r[c] for c in CRITERIA]) for r in refused)
+        return cls(current, changed, d.amount, currency, day, before, after, refused[0], refused[1])
+
+    @property
+    def newly_accepted(self) -> np.ndarray:
+        found: np.ndarray = self.after & ~self.before
+        return found
+
+    @property
+    def newly_refused(self) -> np.ndarray:
+        found: np.ndarray = self.before & ~self.after
+        return found
+
+    def totals(self) -> list[dict[str, Any]]:
+        """Per currency: the drawdowns, those each box lets through and those whose answer changes (count, amount)."""
+        out = []
+        for currency in sorted(set(self.currency.tolist())):
+            mine = self.currency == currency
+            out.append(
+                {
+                    "currency": currency,
+                    **{
+                        name: {"count": int((mine & rows).sum()), "amount": int(self.amount[mine & rows].sum())}
+                        for name, rows in (
+                            ("drawdowns", mine),
+                            ("accepted_before", self.before),
+                            ("accepted_after", self.after),
+                            ("newly_accepted", self.newly_accepted),
+                            ("newly_refused", self.newly_refused),
+                        )
+                    },
+                }
+            )
+        return out
+
+    def criteria(self) -> list[dict[str, Any]]:
+        """Per criterion that turned an answer: how many drawdowns the changed box refuses on it though the current
+        one let them through, and how many it lets through though the current box refused them on it."""
+        found = [
+            {
+                "criterion": c,
+                "newly_refused": int((self.newly_refused & self.refused_after[c]).sum()),
+                "newly_accepted": int((self.newly_accepted & self.refused_before[c]).sum()),
+            }
+            for c in CRITERIA
+        ]
+        return [row for row in found if row["newly_refused"] or row["newly_accepted"]]
+
+    def days_over_quota(self) -> tuple[int, int]:
+        """Days on which what each box let through added up to more than its daily quota (routing would have passed
+        the rest on): (current, changed)."""
+        return _days_over(self.amount, self.day, self.before, self.current.daily_quota), _days_over(
+            self.amount, self.day, self.after, self.changed.daily_quota
+        )
+
+
+def _days_over(amount: np.ndarray, day: np.ndarray, accepted: np.ndarray, quota: int) -> int:
+    if not accepted.any():
+        return 0
+    days, where = np.unique(day[accepted], return_inverse=True)
+    totals = np.bincount(where.reshape(-1), weights=amount[accepted].astype(float), minlength=len(days))
+    return int((totals > quota).sum())

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from openice.decisioning.domain import parse
 from openice.errors import ValidationError
 from openice.servicing.products import PPM
 
 FundingModel = Literal["capital-light", "capital-heavy", "on-balance-sheet"]
+# What an institution sets for itself (whom it funds, how much, at what price); the rest of its definition (its name,
+# business model, guarantee, routing priority, how it answers offers) is the platform's agreement with it.
+OWN_TERMS = frozenset({"credit_box", "daily_quota", "monthly_quota", "funding_cost", "rate"})
 
 
 class CreditBox(BaseModel):
@@ -39,13 +42,15 @@ class CreditBox(BaseModel):
     max_dti: float = Field(default=10.0, gt=0, description="(existing debt service + this loan's) / income")
     products: tuple[str, ...] | None = None
 
-    @model_validator(mode="after")
-    def _ranges(self) -> CreditBox:
-        for low in ("score", "pd", "amount", "tenor", "age"):
-            lo, hi = getattr(self, f"min_{low}"), getattr(self, f"max_{low}")
-            if lo is not None and hi is not None and lo > hi:
-                raise ValueError(f"min_{low} is above max_{low}")
-        return self
+    @field_validator("max_score", "max_pd", "max_amount", "max_tenor", "max_age")
+    @classmethod
+    def _ranges(cls, high: float | None, info: ValidationInfo) -> float | None:
+        """On the upper bound, so the error names the field a person corrects (its lower bound came first)."""
+        name = str(info.field_name)[4:]
+        low = info.data.get(f"min_{name}")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_{name} is above max_{name}")
+        return high
 
 
 class Institution(BaseModel):
@@ -78,9 +83,22 @@ class Institution(BaseModel):
     def _model(self) -> Institution:
         if (self.business_model == "capital-heavy") != (self.guarantee_payout_dpd is not None):
             raise ValueError("a capital-heavy institution needs guarantee_payout_dpd; no other may have one")
-        if self.daily_quota > self.monthly_quota:
-            raise ValueError("daily_quota is above monthly_quota")
         return self
+
+    @field_validator("monthly_quota")
+    @classmethod
+    def _quotas(cls, monthly: int, info: ValidationInfo) -> int:
+        if info.data.get("daily_quota", 0) > monthly:
+            raise ValueError("daily_quota is above monthly_quota")
+        return monthly
+
+    def platform_terms_changed(self, changed: Institution) -> list[str]:
+        """The fields outside `OWN_TERMS` that `changed` sets differently: only the platform's operators may."""
+        return [
+            name
+            for name in type(self).model_fields
+            if name not in OWN_TERMS and getattr(self, name) != getattr(changed, name)
+        ]
 
     @property
     def funding_cost_ppm(self) -> int:

@@ -3,13 +3,21 @@ batch runs, each through the caller's `Scope`. A page costs a fixed number of st
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from typing import Any
 
+import numpy as np
+from pandas import DataFrame
 from sqlalchemy import bindparam, select
 
+from openice.errors import Forbidden
+from openice.matching.boxes import BATCH_COLUMNS, Drawdowns, debt_to_income
 from openice.matching.institutions import Institution
+from openice.servicing.products import PPM
 from openice.storage import decisioning_tables, direct, servicing_tables
-from openice.tenancy import Page, PageRequest, Scope
+from openice.storage.days import to_day
+from openice.tenancy import Page, PageRequest, Role, Scope
 
 _lines, _products = decisioning_tables.credit_lines, servicing_tables.products
 _CURRENCIES = (
@@ -72,3 +80,61 @@ def funder_name(scope: Scope, drawdown: Any) -> str | None:
     )
     definition = found.scalar()
     return None if definition is None else Institution.model_validate_json(definition).name
+
+
+_d, _decisions, _borrowers = decisioning_tables.drawdowns, decisioning_tables.decisions, decisioning_tables.borrowers
+_BOX_INPUTS = (
+    select(
+        _d.c.amount,
+        _d.c.tenor,
+        _d.c.requested_day,
+        _lines.c.score,
+        _lines.c.pd,
+        _lines.c.rate_ppm,
+        _lines.c.product_code,
+        _products.c.currency,
+        _borrowers.c.province,
+        _decisions.c.inputs,
+    )
+    .join(_lines, _lines.c.id == _d.c.line_id)
+    .join(_products, _products.c.code == _lines.c.product_code)
+    .join(_decisions, _decisions.c.id == _lines.c.decision_id)
+    .join(_borrowers, _borrowers.c.id == _d.c.borrower_id)
+    .where(_d.c.requested_day >= bindparam("first"), _d.c.requested_day <= bindparam("last"))
+    .order_by(_d.c.id)
+)
+
+
+def box_inputs(scope: Scope, first: date, last: date) -> tuple[Drawdowns, np.ndarray, np.ndarray]:
+    """What a credit box reads of every drawdown requested between two business days (whichever institution funded
+    it, or none), with each one's currency and day: the population a box change is previewed against, as routing
+    saw it. No identity leaves here, and the caller shows only totals; so an institution, which may not read
+    another's drawdowns, may still weigh a change to its own box against the platform's flow."""
+    if scope.principal.role not in (Role.OPERATOR, Role.INSTITUTION):
+        raise Forbidden("only operators and institutions weigh credit boxes", field="role")
+    rows = scope.conn.execute(_BOX_INPUTS, {"first": to_day(first), "last": to_day(last)}).all()
+    columns: dict[str, list[Any]] = {name: [] for name in (*BATCH_COLUMNS, "currency", "day")}
+    for r in rows:
+        decided = json.loads(r.inputs)
+        application = decided["application"]
+        rate = r.rate_ppm / PPM
+        values = {
+            "amount": int(r.amount),
+            "tenor": r.tenor,
+            "score": r.score,
+            "pd": r.pd,
+            "age": decided["age"],
+            "province": r.province,
+            "income": application["income_monthly"],
+            "dti": debt_to_income(
+                application["existing_debt_monthly"], int(r.amount), rate, r.tenor, application["income_monthly"]
+            ),
+            "product": r.product_code,
+            "rate": rate,
+            "currency": r.currency,
+            "day": r.requested_day,
+        }
+        for name, value in values.items():
+            columns[name].append(value)
+    frame = DataFrame(columns)
+    return Drawdowns.from_frame(frame), frame["currency"].to_numpy(dtype=object), frame["day"].to_numpy()

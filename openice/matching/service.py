@@ -27,11 +27,11 @@ from sqlalchemy.exc import IntegrityError
 
 from openice.clock import now_iso
 from openice.decisioning.pii import PiiVault
-from openice.decisioning.policy import line_rates, monthly_payment
+from openice.decisioning.policy import line_rates
 from openice.decisioning.service import DecisionUnit
 from openice.errors import Conflict, OpeniceError, ValidationError
 from openice.idempotency import scoped
-from openice.matching.boxes import Boxes, Drawdowns
+from openice.matching.boxes import Boxes, Drawdowns, debt_to_income
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
 from openice.matching.optimize import Capacity, greedy, optimise
@@ -240,7 +240,6 @@ class Matching:
         borrower = unit.borrowers.get(line.borrower_id)
         app = decision["inputs"]["application"]
         income = app["income_monthly"]
-        payment = monthly_payment(amount, line.rate_ppm / PPM, tenor)
         applicant = {
             "name": self.vault.decrypt("name", borrower.name_enc),
             "national_id": self.vault.decrypt("national_id", borrower.national_id_enc),
@@ -272,7 +271,7 @@ class Matching:
             "age": decision["inputs"]["age"],
             "province": borrower.province,
             "income": income,
-            "dti": (app["existing_debt_monthly"] + payment) / income if income else np.inf,
+            "dti": debt_to_income(app["existing_debt_monthly"], amount, line.rate_ppm / PPM, tenor, income),
         }
 
     def _walk(self, walk: _Walk, reasons: dict[str, Any], offers: list[int]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from openice.errors import ValidationError
-from openice.matching.boxes import CRITERIA, Boxes, Drawdowns
+from openice.matching.boxes import CRITERIA, BoxChange, Boxes, Drawdowns
 from openice.matching.economics import margins
 from openice.matching.institutions import CreditBox, Institution, load_institutions
 
@@ -106,6 +106,38 @@ def test_batch_masks_match_one_by_one() -> None:
         row = frame.iloc[i].to_dict()
         assert (boxes.accept(Drawdowns.one(**row))[0] == batch[i]).all()
     assert 0 < batch.sum() < batch.size
+
+
+def test_a_box_change_says_which_drawdowns_it_turns_and_on_what() -> None:
+    """Three drawdowns on two days: the base one, one outside the amount bound and one outside the province list.
+    Widening the amount and dropping Beijing turns two answers; the daily quota is outgrown on one day after."""
+    frame = pd.DataFrame([BASE, {**BASE, "amount": 1_200_000}, {**BASE, "province": "Sichuan"}])
+    current = institution(daily_quota=1_000_000, monthly_quota=10**9)
+    changed = institution(
+        credit_box=BOX.model_copy(update={"max_amount": 2_000_000, "provinces": ("Shanghai", "Sichuan")}),
+        daily_quota=1_000_000,
+        monthly_quota=10**9,
+    )
+    change = BoxChange.of(
+        Drawdowns.from_frame(frame), np.array(["CNY"] * 3, dtype=object), np.array([1, 1, 2]), current, changed
+    )
+    assert change.before.tolist() == [True, False, False] and change.after.tolist() == [False, False, True]
+    assert change.criteria() == [
+        {"criterion": "province", "newly_refused": 1, "newly_accepted": 1},
+    ]  # the 1,200,000 drawdown is still refused (Beijing), so the amount turned nothing
+    (totals,) = change.totals()
+    assert totals["drawdowns"] == {"count": 3, "amount": 2_200_000}
+    assert totals["newly_accepted"] == {"count": 1, "amount": 500_000}
+    assert totals["newly_refused"] == {"count": 1, "amount": 500_000}
+    widened = BoxChange.of(
+        Drawdowns.from_frame(frame.iloc[:2]),
+        np.array(["CNY"] * 2, dtype=object),
+        np.array([1, 1]),
+        current,
+        institution(credit_box=BOX.model_copy(update={"max_amount": 2_000_000}), daily_quota=1_000_000),
+    )
+    assert widened.criteria() == [{"criterion": "amount", "newly_refused": 0, "newly_accepted": 1}]
+    assert widened.days_over_quota() == (0, 1)  # 1,700,000 on day 1 against 1,000,000 a day
 
 
 def test_definitions_are_validated() -> None:
