@@ -1,21 +1,31 @@
 """The institution portal (`/portal/`): the offers waiting for the institution's answer, each with its pre-loan
-investigation report, accepted or declined with a reason through the same call as the API's; and its own book of
-live loans by delinquency bucket."""
+investigation report, accepted or declined with a reason through the same call as the API's; its credit box, quotas
+and pricing, changed through the API's own model and call after a preview against the last 30 days of drawdowns;
+and its own book: live loans by delinquency bucket, the disclosure figures of its loans, its collections desk."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import hashlib
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from babel.dates import format_datetime
-from fastapi import APIRouter, Depends, Form, Query
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError as ModelError
 
+from openice.api.admin import quarter_metrics
 from openice.api.deps import TransactionRoute
-from openice.api.funding import answer_offer
+from openice.api.funding import answer_offer, update_institution
 from openice.api.views import OfferAnswerIn
-from openice.errors import ValidationError
+from openice.errors import OpeniceError, ValidationError
+from openice.matching import institutions
 from openice.matching import queries as matching
+from openice.matching.boxes import BoxChange
+from openice.money import from_minor, to_minor
 from openice.tenancy import Window
 from openice.web import book as live_book
 from openice.web.i18n import Words
@@ -118,3 +128,252 @@ def book(tx: Institution) -> Response:
 @router.get("/book.csv")
 def book_csv(tx: Institution) -> Response:
     return live_book.csv_response(tx)
+
+
+# ---- its credit box, quotas and pricing --------------------------------------------------------------------------
+# The form's fields, each with how a person types it: money in major units of the book's currency, ratios in per
+# cent, lists separated by commas; "number" and "whole" go to the model as typed, which parses them as the API does.
+BOX_FIELDS = (
+    ("min_score", "number"),
+    ("max_score", "number"),
+    ("min_pd", "percent"),
+    ("max_pd", "percent"),
+    ("min_amount", "money"),
+    ("max_amount", "money"),
+    ("min_tenor", "whole"),
+    ("max_tenor", "whole"),
+    ("min_age", "whole"),
+    ("max_age", "whole"),
+    ("min_income", "money"),
+    ("max_dti", "percent"),
+    ("provinces", "list"),
+    ("products", "choice"),
+)
+TERM_FIELDS = (("daily_quota", "money"), ("monthly_quota", "money"), ("rate", "percent"), ("funding_cost", "percent"))
+KINDS = dict(BOX_FIELDS + TERM_FIELDS)
+PREVIEW_DAYS = 30
+_SEPARATORS = re.compile(r"[\s,，、;；]+")
+
+
+async def typed_form(request: Request) -> dict[str, Any]:
+    """The settings form as typed: one string per field, the ticked products as a list."""
+    form = await request.form()
+    typed: dict[str, Any] = {name: str(form.get(name) or "").strip() for name in KINDS}
+    typed["products"] = [str(v) for v in form.getlist("products")]
+    typed["previewed"] = str(form.get("previewed") or "")
+    return typed
+
+
+Typed = Annotated[dict[str, Any], Depends(typed_form)]
+
+
+def _currency(tx: Visit) -> str:
+    """The currency a box's amounts and the quotas are read in: the book's (its products'), the first if several."""
+    return sorted({p.currency for p in tx.servicing.products()})[0]
+
+
+def _shown(kind: str, value: Any, currency: str) -> Any:
+    """A stored value as the form shows it for editing (major units, per cent, a comma list)."""
+    if value is None:
+        return [] if kind == "choice" else ""
+    if kind == "money":
+        return str(from_minor(value, currency))
+    if kind == "percent":
+        return format(Decimal(str(value)) * 100, "f").rstrip("0").rstrip(".") or "0"
+    if kind == "choice":
+        return list(value)
+    if kind == "list":
+        return ", ".join(value)
+    return str(value)
+
+
+def _as_typed(inst: institutions.Institution, currency: str) -> dict[str, Any]:
+    box = inst.credit_box
+    return {
+        **{name: _shown(kind, getattr(box, name), currency) for name, kind in BOX_FIELDS},
+        **{name: _shown(kind, getattr(inst, name), currency) for name, kind in TERM_FIELDS},
+    }
+
+
+def _parse(kind: str, text: Any, name: str, currency: str) -> Any:
+    """One typed value in the model's terms (minor units, ratios, tuples); an empty field is left to the model's
+    default (no bound), or its "field required"."""
+    if kind == "choice":
+        return tuple(text) or None
+    if kind == "list":
+        return tuple(p for p in _SEPARATORS.split(text) if p) or None
+    if kind == "money":
+        return to_minor(text.replace(",", ""), currency, field=name)
+    if kind == "percent":
+        try:
+            ratio = Decimal(text.rstrip("%").strip()) / 100
+        except InvalidOperation:
+            raise ValidationError(f"{text!r} is not a number", field=name) from None
+        return str(ratio)
+    return text
+
+
+def _changed(
+    current: institutions.Institution, typed: dict[str, Any], currency: str
+) -> tuple[institutions.Institution | None, dict[str, str]]:
+    """The institution as the form would leave it, validated by the API's own model, or every field's error."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for name, kind in KINDS.items():
+        if typed[name] in ("", []):
+            continue
+        try:
+            values[name] = _parse(kind, typed[name], name, currency)
+        except ValidationError as error:
+            errors[name] = error.message
+    data = current.model_dump(mode="json")
+    data["credit_box"] = {n: values[n] for n, _ in BOX_FIELDS if n in values}
+    for name, _ in TERM_FIELDS:
+        data.pop(name)
+        if name in values:
+            data[name] = values[name]
+    try:
+        changed = institutions.Institution.model_validate(data)
+    except ModelError as failed:
+        for e in failed.errors():
+            field = str(e["loc"][-1]) if e["loc"] else "form"
+            errors.setdefault(field, str(e["msg"]).removeprefix("Value error, "))
+        return None, errors
+    return (None, errors) if errors else (changed, errors)
+
+
+def _fingerprint(inst: institutions.Institution) -> str:
+    """What the preview showed, so a save stores exactly the terms previewed."""
+    return hashlib.sha256(json.dumps(inst.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def _preview(
+    tx: Visit, current: institutions.Institution, changed: institutions.Institution, currency: str
+) -> dict[str, Any]:
+    """The changed box, pricing and daily quota against the stored drawdowns of the last 30 business days."""
+    last = tx.servicing.business_date()
+    first = last - timedelta(days=PREVIEW_DAYS - 1)
+    change = BoxChange.of(*matching.box_inputs(tx.scope, first, last), current, changed)
+    over_before, over_after = change.days_over_quota()
+    was, now = _as_typed(current, currency), _as_typed(changed, currency)
+    return {
+        "first": first,
+        "last": last,
+        "totals": change.totals(),
+        "criteria": change.criteria(),
+        "over_quota": {"before": over_before, "after": over_after},
+        "changes": [{"field": n, "before": was[n], "after": now[n]} for n in KINDS if was[n] != now[n]],
+        "fingerprint": _fingerprint(changed),
+    }
+
+
+def _settings_page(tx: Visit, status: int = 200, **context: Any) -> Response:
+    code = tx.principal.tenant
+    current = matching.institution(tx.scope, code)
+    currency = _currency(tx)
+    context.setdefault("typed", _as_typed(current, currency))
+    return tx.render(
+        "portal/settings.html",
+        status=status,
+        institution=current,
+        currency=currency,
+        products=sorted(p.code for p in tx.servicing.products()),
+        box_fields=BOX_FIELDS,
+        term_fields=TERM_FIELDS,
+        errors=context.pop("errors", {}),
+        **context,
+    )
+
+
+@router.get("/settings")
+def settings(tx: Institution, done: str | None = None) -> Response:
+    """Its credit box, quotas and pricing, as the API's GET /v1/institutions/{code} has them, to change."""
+    return _settings_page(tx, saved=done == "saved")
+
+
+@router.post("/settings/preview")
+def preview_settings(tx: Institution, typed: Typed) -> Response:
+    """How the typed terms would have answered the last 30 days of drawdowns, beside the current ones; nothing is
+    saved. Bad input is answered beside its field (422)."""
+    current = matching.institution(tx.scope, tx.principal.tenant)
+    currency = _currency(tx)
+    changed, errors = _changed(current, typed, currency)
+    if changed is None:
+        return _settings_page(tx, 422, typed=typed, errors=errors)
+    return _settings_page(tx, typed=typed, preview=_preview(tx, current, changed, currency))
+
+
+@router.post("/settings")
+def save_settings(tx: Institution, typed: Typed) -> Response:
+    """Save the previewed terms through the API's own call (same checks, same audit row). Terms typed after the
+    preview are previewed again instead of saved."""
+    code = tx.principal.tenant
+    current = matching.institution(tx.scope, code)
+    currency = _currency(tx)
+    changed, errors = _changed(current, typed, currency)
+    if changed is None:
+        return _settings_page(tx, 422, typed=typed, errors=errors)
+    if typed["previewed"] != _fingerprint(changed):
+        return _settings_page(tx, typed=typed, preview=_preview(tx, current, changed, currency), stale=True)
+    with tx.attempt() as failed:
+        update_institution(tx, code, changed)
+    if failed:
+        error = failed[0]
+        return _settings_page(tx, 422, typed=typed, errors={error.field or "form": error.message})
+    return tx.redirect("/portal/settings?done=saved")
+
+
+# ---- its book: disclosure figures and its collections desk -------------------------------------------------------
+def _quarter_of(day: date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def _own_rows(figures: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return list(figures["metrics"][name]["rows"])
+
+
+@router.get("/figures")
+def figures(tx: Institution, quarter: Annotated[str | None, Query(max_length=16)] = None) -> Response:
+    """Day-1 delinquency, 30-day collection and the 30+ vintages of its loans for a quarter: the figures the API's
+    GET /v1/portfolio/metrics gives its key (the same computation, shared with it)."""
+    closed = tx.servicing.business_date() - timedelta(days=1)
+    chosen = (quarter or "").strip() or _quarter_of(closed)
+    currency = _currency(tx)
+    try:
+        found = quarter_metrics(tx, chosen, None, "calendar-month")
+    except OpeniceError as error:
+        return tx.render("portal/figures.html", status=422, quarter=chosen, error=error, currency=currency)
+    vintages: dict[str, list[dict[str, Any]]] = {}
+    for row in _own_rows(found, "vintage_30_plus"):
+        vintages.setdefault(row["group"]["origination_month"], []).append(row)
+    months_on_book = max((len(rows) for rows in vintages.values()), default=0)
+    return tx.render(
+        "portal/figures.html",
+        quarter=chosen,
+        figures=found,
+        currency=currency,
+        dues={name: _own_rows(found, name) for name in ("day1_delinquency_rate", "collection_rate_30d")},
+        vintages=vintages,
+        vintage_series=[  # in basis points, which the chart divides into per cent
+            {"name": month, "values": [round((r["value"] or 0) * 10_000) for r in rows]}
+            for month, rows in vintages.items()
+        ],
+        months_on_book=list(range(months_on_book)),
+    )
+
+
+@router.get("/collections")
+def collections(
+    tx: Institution,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    """How the desk working its loans did between two business days (the API's GET /v1/collections/performance):
+    per stage, cases opened and escalated; per agent, contacts, promises and what they brought in."""
+    today = tx.servicing.business_date()
+    first, last = start or today.replace(day=1), end or today
+    try:
+        found = tx.collections.performance(tx.principal, first, last)
+    except OpeniceError as error:
+        return tx.render("portal/collections.html", status=422, first=first, last=last, error=error)
+    return tx.render("portal/collections.html", first=first, last=last, performance=found)

@@ -4,16 +4,22 @@
     if (!window.echarts) return;
     var labels = JSON.parse(el.dataset.labels || "[]");
     var divisor = Number(el.dataset.divisor || 1);
-    var values = JSON.parse(el.dataset.values || "[]").map(function (v) { return v / divisor; });
+    var scaled = function (list) { return list.map(function (v) { return v / divisor; }); };
+    var values = scaled(JSON.parse(el.dataset.values || "[]"));
+    // data-series: several lines or bars over the same labels, [{name, values}], drawn with a legend
+    var several = el.dataset.series ? JSON.parse(el.dataset.series) : null;
     var locale = el.dataset.locale === "zh-CN" ? "ZH" : "EN";
     var fmt = new Intl.NumberFormat(el.dataset.locale || "en", { maximumFractionDigits: 0 });
     var chart = echarts.init(el, null, { locale: locale, renderer: "svg" });
     chart.setOption({
-      grid: { left: 90, right: 16, top: 24, bottom: 32 },
+      grid: { left: 90, right: 16, top: 24, bottom: several ? 56 : 32 },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return fmt.format(v) + " " + (el.dataset.unit || ""); } },
       xAxis: { type: "category", data: labels },
       yAxis: { type: "value", name: el.dataset.unit || "", axisLabel: { formatter: function (v) { return fmt.format(v); } } },
-      series: [{ type: el.dataset.chart || "bar", data: values, label: { show: true, position: "top", formatter: function (p) { return fmt.format(p.value); } } }],
+      legend: several ? { bottom: 0 } : undefined,
+      series: several
+        ? several.map(function (s) { return { type: el.dataset.chart || "line", name: s.name, data: scaled(s.values) }; })
+        : [{ type: el.dataset.chart || "bar", data: values, label: { show: true, position: "top", formatter: function (p) { return fmt.format(p.value); } } }],
       animation: false,  // the figures are the point; they are drawn at once
       aria: { enabled: true }
     });
