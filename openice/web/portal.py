@@ -188,11 +188,25 @@ def _shown(kind: str, value: Any, currency: str) -> Any:
 
 
 def _as_typed(inst: institutions.Institution, currency: str) -> dict[str, Any]:
-    box = inst.credit_box
-    return {
-        **{name: _shown(kind, getattr(box, name), currency) for name, kind in BOX_FIELDS},
-        **{name: _shown(kind, getattr(inst, name), currency) for name, kind in TERM_FIELDS},
-    }
+    return {name: _shown(KINDS[name], value, currency) for name, value in _terms(inst).items()}
+
+
+def _terms(inst: institutions.Institution) -> dict[str, Any]:
+    """The form's fields as the model holds them."""
+    return {**{n: getattr(inst.credit_box, n) for n, _ in BOX_FIELDS}, **{n: getattr(inst, n) for n, _ in TERM_FIELDS}}
+
+
+def _written(words: Words, kind: str, value: Any, currency: str) -> str:
+    """A term as a person reads it: money with its currency, ratios in per cent, "—" for no bound or no list."""
+    if value is None:
+        return "—"
+    if kind == "money":
+        return words.money(value, currency)
+    if kind == "percent":
+        return words.percent(Decimal(str(value)))
+    if kind in ("list", "choice"):
+        return ", ".join(value)
+    return words.number(value)
 
 
 def _parse(kind: str, text: Any, name: str, currency: str) -> Any:
@@ -237,9 +251,21 @@ def _changed(
     except ModelError as failed:
         for e in failed.errors():
             field = str(e["loc"][-1]) if e["loc"] else "form"
-            errors.setdefault(field, str(e["msg"]).removeprefix("Value error, "))
+            errors.setdefault(field, _said(e, KINDS.get(field)))
         return None, errors
     return (None, errors) if errors else (changed, errors)
+
+
+BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+
+
+def _said(error: Any, kind: str | None) -> str:
+    """The model's message, with a bound on a ratio written in per cent as the field is typed."""
+    limits = error.get("ctx", {})
+    bound = next(((word, limits[key]) for key, word in BOUNDS.items() if key in limits), None)
+    if kind == "percent" and bound is not None:
+        return f"must be {bound[0]} {(Decimal(str(bound[1])) * 100).normalize():f}%"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _fingerprint(inst: institutions.Institution) -> str:
@@ -255,14 +281,19 @@ def _preview(
     first = last - timedelta(days=PREVIEW_DAYS - 1)
     change = BoxChange.of(*matching.box_inputs(tx.scope, first, last), current, changed)
     over_before, over_after = change.days_over_quota()
-    was, now = _as_typed(current, currency), _as_typed(changed, currency)
+    was, now = _terms(current), _terms(changed)
+    sides = (("before", was), ("after", now))
     return {
         "first": first,
         "last": last,
         "totals": change.totals(),
         "criteria": change.criteria(),
         "over_quota": {"before": over_before, "after": over_after},
-        "changes": [{"field": n, "before": was[n], "after": now[n]} for n in KINDS if was[n] != now[n]],
+        "changes": [
+            {"field": n, **{side: _written(tx.words, k, terms[n], currency) for side, terms in sides}}
+            for n, k in KINDS.items()
+            if was[n] != now[n]
+        ],
         "fingerprint": _fingerprint(changed),
     }
 

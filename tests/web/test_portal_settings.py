@@ -72,7 +72,7 @@ def test_an_edit_previewed_then_saved_changes_what_the_api_returns(site: Site) -
     assert "CN¥20,000.00" in preview.text
     criterion = re.search(r'<tr id="criterion-amount">.*?</tr>', preview.text, re.S)
     assert criterion and re.findall(r'class="num">(\d+)<', criterion.group(0)) == ["0", "1"]
-    assert '<th scope="row">Largest drawdown</th><td>15000.00</td><td>25000.00</td>' in preview.text
+    assert '<th scope="row">Largest drawdown</th><td>CN¥15,000.00</td><td>CN¥25,000.00</td>' in preview.text
     assert api_box(site)["credit_box"]["max_amount"] == 1_500_000 and len(upserts(site)) == before  # not saved yet
 
     saved = post(client, "/portal/settings", form_of(preview.text))
@@ -98,7 +98,7 @@ def test_bad_values_are_answered_beside_their_fields_and_nothing_is_saved(site: 
     client = site.signed_in("inst-a", "portal")
     form = form_of(client.get("/portal/settings").text)
     before = (api_box(site), len(upserts(site)))
-    form.update(min_pd="30", max_pd="20", daily_quota="lots", monthly_quota="", min_tenor="1.5")
+    form.update(min_pd="30", max_pd="20", daily_quota="lots", monthly_quota="", min_tenor="1.5", rate="120")
     for path in ("/portal/settings/preview", "/portal/settings"):
         answered = post(client, path, form)
         assert answered.status_code == 422, path
@@ -106,7 +106,7 @@ def test_bad_values_are_answered_beside_their_fields_and_nothing_is_saved(site: 
         errors = dict(re.findall(r'id="(\w+)-error">([^<]+)<', html))
         assert errors["max_pd"] == "min_pd is above max_pd"
         assert "not a number" in errors["daily_quota"] and errors["monthly_quota"] == "Field required"
-        assert "integer" in errors["min_tenor"]
+        assert "integer" in errors["min_tenor"] and errors["rate"] == "must be less than 100%"  # as typed, in %
         assert 'id="f-max_pd" name="max_pd" value="20" inputmode="decimal" aria-invalid="true"' in html
         assert 'value="lots"' in html  # what was typed stays
         assert 'id="preview"' not in html
@@ -151,7 +151,7 @@ def test_the_figures_pages_show_what_the_api_gives_the_institution(site: Site) -
             row["numerator"],
             row["denominator"],
         )
-    vintages = re.search(r'<table class="data" id="vintages">.*?</table>', html, re.S)
+    vintages = re.search(r'<table class="data" id="vintages"[^>]*>.*?</table>', html, re.S)
     assert vintages
     assert [float(v) for v in re.findall(r'data-value="([^"]+)"', vintages.group(0))] == [
         r["value"] for r in api["vintage_30_plus"]["rows"]
