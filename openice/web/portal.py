@@ -25,7 +25,7 @@ from openice.errors import OpeniceError, ValidationError
 from openice.matching import institutions
 from openice.matching import queries as matching
 from openice.matching.boxes import BoxChange
-from openice.money import from_minor, to_minor
+from openice.money import from_minor, minor_digits, to_minor
 from openice.tenancy import Window
 from openice.web import book as live_book
 from openice.web.i18n import Words
@@ -228,9 +228,10 @@ def _parse(kind: str, text: Any, name: str, currency: str) -> Any:
 
 
 def _changed(
-    current: institutions.Institution, typed: dict[str, Any], currency: str
+    words: Words, current: institutions.Institution, typed: dict[str, Any], currency: str
 ) -> tuple[institutions.Institution | None, dict[str, str]]:
-    """The institution as the form would leave it, validated by the API's own model, or every field's error."""
+    """The institution as the form would leave it, validated by the API's own model, or every field's error in the
+    reader's words."""
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     for name, kind in KINDS.items():
@@ -238,8 +239,12 @@ def _changed(
             continue
         try:
             values[name] = _parse(kind, typed[name], name, currency)
-        except ValidationError as error:
-            errors[name] = error.message
+        except ValidationError:
+            errors[name] = (
+                words("portal2.error.money", currency=currency, digits=minor_digits(currency))
+                if kind == "money"
+                else words("portal2.error.number")
+            )
     data = current.model_dump(mode="json")
     data["credit_box"] = {n: values[n] for n, _ in BOX_FIELDS if n in values}
     for name, _ in TERM_FIELDS:
@@ -251,20 +256,41 @@ def _changed(
     except ModelError as failed:
         for e in failed.errors():
             field = str(e["loc"][-1]) if e["loc"] else "form"
-            errors.setdefault(field, _said(e, KINDS.get(field)))
+            errors.setdefault(field, _said(words, field, e, currency))
         return None, errors
     return (None, errors) if errors else (changed, errors)
 
 
-BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+PARSING = {
+    "int_parsing": "portal2.error.whole",
+    "int_from_float": "portal2.error.whole",
+    "missing": "portal2.error.required",
+}
+LOWER = {"monthly_quota": "daily_quota"}  # the field an upper bound's range error names, beside min_* for max_*
 
 
-def _said(error: Any, kind: str | None) -> str:
-    """The model's message, with a bound on a ratio written in per cent as the field is typed."""
-    limits = error.get("ctx", {})
-    bound = next(((word, limits[key]) for key, word in BOUNDS.items() if key in limits), None)
-    if kind == "percent" and bound is not None:
-        return f"must be {bound[0]} {(Decimal(str(bound[1])) * 100).normalize():f}%"
+def _said(words: Words, field: str, error: Any, currency: str) -> str:
+    """The model's refusal of a field in the reader's words, a bound written as the field is typed (per cent,
+    money with its currency); what the pages have no words for stays as the model says it."""
+    kind, limits = KINDS.get(field), error.get("ctx", {})
+    if error["type"] in PARSING:
+        return words(PARSING[error["type"]])
+    if error["type"].endswith("_parsing"):
+        return words("portal2.error.number")
+    bound = next((key for key in ("ge", "gt", "le", "lt") if key in limits), None)
+    if bound is not None:
+        value = limits[bound]
+        shown = (
+            words.percent(Decimal(str(value)), 0)
+            if kind == "percent"
+            else words.money(int(value), currency)
+            if kind == "money"
+            else words.number(value)
+        )
+        return words(f"portal2.error.{bound}", bound=shown)
+    lower = LOWER.get(field, f"min_{field[4:]}" if field.startswith("max_") else None)
+    if error["type"] == "value_error" and lower in KINDS:
+        return words("portal2.error.below", other=words(f"portal2.field.{lower}"))
     return str(error["msg"]).removeprefix("Value error, ")
 
 
@@ -328,7 +354,7 @@ def preview_settings(tx: Institution, typed: Typed) -> Response:
     saved. Bad input is answered beside its field (422)."""
     current = matching.institution(tx.scope, tx.principal.tenant)
     currency = _currency(tx)
-    changed, errors = _changed(current, typed, currency)
+    changed, errors = _changed(tx.words, current, typed, currency)
     if changed is None:
         return _settings_page(tx, 422, typed=typed, errors=errors)
     return _settings_page(tx, typed=typed, preview=_preview(tx, current, changed, currency))
@@ -341,7 +367,7 @@ def save_settings(tx: Institution, typed: Typed) -> Response:
     code = tx.principal.tenant
     current = matching.institution(tx.scope, code)
     currency = _currency(tx)
-    changed, errors = _changed(current, typed, currency)
+    changed, errors = _changed(tx.words, current, typed, currency)
     if changed is None:
         return _settings_page(tx, 422, typed=typed, errors=errors)
     if typed["previewed"] != _fingerprint(changed):

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from openice.storage import api_tables
+from openice.web.visit import LANG_COOKIE
 from tests.web.conftest import Site, browser_sign_in, csrf_of
 from tests.web.test_browser import accessible, new_page
 
@@ -104,12 +105,19 @@ def test_bad_values_are_answered_beside_their_fields_and_nothing_is_saved(site: 
         assert answered.status_code == 422, path
         html = answered.text
         errors = dict(re.findall(r'id="(\w+)-error">([^<]+)<', html))
-        assert errors["max_pd"] == "min_pd is above max_pd"
-        assert "not a number" in errors["daily_quota"] and errors["monthly_quota"] == "Field required"
-        assert "integer" in errors["min_tenor"] and errors["rate"] == "must be less than 100%"  # as typed, in %
+        assert errors == {
+            "max_pd": "Must not be below “Lowest probability of default”",
+            "daily_quota": "Write an amount in CNY, with at most 2 decimals",
+            "monthly_quota": "Fill this in",
+            "min_tenor": "Write a whole number",
+            "rate": "Must be less than 100%",  # as the field is typed, in per cent
+        }
         assert 'id="f-max_pd" name="max_pd" value="20" inputmode="decimal" aria-invalid="true"' in html
         assert 'value="lots"' in html  # what was typed stays
         assert 'id="preview"' not in html
+    client.cookies.set(LANG_COOKIE, "zh-CN")
+    chinese = post(client, "/portal/settings/preview", form)
+    assert chinese.status_code == 422 and "不能低于“最低违约概率”" in chinese.text and "必须小于 100%" in chinese.text
     assert (api_box(site), len(upserts(site))) == before
 
 
