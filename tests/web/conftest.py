@@ -104,8 +104,10 @@ def served(site: Site) -> Iterator[str]:
     thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event loop running in the
+    worker while it is open, and a later module's test that calls asyncio.run() would fail."""
     assert CHROMIUM.exists(), "the browser tests need Debian's chromium: apt-get install chromium (scripts/test.sh)"
     with sync_playwright() as p:
         launched = p.chromium.launch(
