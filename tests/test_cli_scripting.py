@@ -185,3 +185,19 @@ def test_money_is_read_in_major_units_with_its_currency(book: str, tmp_path: Pat
     paid = json.loads(openice("repay", "1", "100.5", "--key", "p2", "--db", db, "--json").stdout)
     assert paid["currency"] == "CNY" and sum(map(float, paid["allocated"].values())) == 100.5
     assert all(isinstance(v, str) for v in paid["allocated"].values())
+
+
+def test_metrics_show_money_in_major_units_with_the_currency(book: str) -> None:
+    table = openice("metrics", "--db", book)
+    assert table.returncode == 0, table.stderr
+    assert "5,000.00 CNY" in table.stdout and "500000" not in table.stdout
+    data = json.loads(openice("metrics", "--db", book, "--json").stdout)
+    assert data["currencies"] == ["CNY"]
+    assert data["metrics"]["volume"] == {
+        "name": "volume",
+        "unit": "money",
+        "rows": [{"group": {}, "value": "5000.00"}],
+        "note": None,
+    }
+    assert data["metrics"]["outstanding_balance"]["rows"][0]["value"] == "5000.00"
+    assert data["metrics"]["loans_originated"]["rows"][0]["value"] == 1  # counts stay numbers
