@@ -215,3 +215,12 @@ def test_a_drawdown_is_typed_in_major_units_of_the_lines_currency(booked: tuple[
     missing = openice(env, cwd, "match", "drawdown", "L-missing", "100", "12", "--key", "more")
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "L-missing" in missing.stderr
     assert "major units" in openice(env, cwd, "match", "drawdown", "--help").stdout
+
+
+def test_a_tenor_of_no_months_is_refused_naming_the_option(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    files = ("examples/borrower.json", "examples/application.json")
+    done = openice(env, cwd, "originate", *files, "--model", "model", "--key", "no-months", "--tenor", "0")
+    assert (done.returncode, done.stdout) == (2, "") and done.stderr == (
+        "error: --tenor: 0 is not a tenor: give a whole number of months from 1 to 360\n"
+    )

@@ -124,7 +124,9 @@ def test_negative_numbers_are_numbers_and_refused_as_amounts(book: str) -> None:
         ("--rate", "12", "error: --rate: 12 as a fraction is 1200%: did you mean 12%?"),
         ("--facilitation-fee", "5", "error: --facilitation-fee: 5 as a fraction is 500%: did you mean 5%?"),
         ("--service-fee", "abc", "error: --service-fee: 'abc' is not a rate; write 12% or 0.12"),
-        ("--tenor", "0", "error: --tenor: tenors must be whole months between 1 and 360"),
+        ("--tenor", "0", "error: --tenor: 0 is not a tenor: give a whole number of months from 1 to 360"),
+        ("--tenor", "-3", "error: --tenor: -3 is not a tenor: give a whole number of months from 1 to 360"),
+        ("--tenor", "361", "error: --tenor: 361 is not a tenor: give a whole number of months from 1 to 360"),
         ("--start", "2026-02-30", "error: --start: '2026-02-30' is not a date; write YYYY-MM-DD"),
     ],
 )
