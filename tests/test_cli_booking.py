@@ -187,3 +187,40 @@ def test_serve_says_where_it_is_once_ready_and_logs_requests(shell: dict[str, st
         out, err = server.communicate(timeout=30)
     assert out == ""
     assert re.search(r'"GET / HTTP/1.1" 200', err), err
+
+
+def test_a_drawdown_is_typed_in_major_units_of_the_lines_currency(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    line = as_json(
+        openice(
+            env,
+            cwd,
+            "originate",
+            "examples/borrower.json",
+            "examples/application.json",
+            "--model",
+            "model",
+            "--key",
+            "first-loan",
+            "--json",
+        )
+    )["line"]
+    for amount, message in (
+        ("100.50", f"line {line['id']} is not active, has expired or has less than 100.50 CNY left"),  # all drawn
+        ("0.005", "0.005 has more decimals than CNY allows (2)"),
+        ("-5", "-5 must be a positive amount in CNY"),
+    ):
+        done = openice(env, cwd, "match", "drawdown", line["id"], amount, "12", "--key", "more")
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: amount: {message}\n")
+    missing = openice(env, cwd, "match", "drawdown", "L-missing", "100", "12", "--key", "more")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "L-missing" in missing.stderr
+    assert "major units" in openice(env, cwd, "match", "drawdown", "--help").stdout
+
+
+def test_a_tenor_of_no_months_is_refused_naming_the_option(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    files = ("examples/borrower.json", "examples/application.json")
+    done = openice(env, cwd, "originate", *files, "--model", "model", "--key", "no-months", "--tenor", "0")
+    assert (done.returncode, done.stdout) == (2, "") and done.stderr == (
+        "error: --tenor: 0 is not a tenor: give a whole number of months from 1 to 360\n"
+    )

@@ -124,7 +124,9 @@ def test_negative_numbers_are_numbers_and_refused_as_amounts(book: str) -> None:
         ("--rate", "12", "error: --rate: 12 as a fraction is 1200%: did you mean 12%?"),
         ("--facilitation-fee", "5", "error: --facilitation-fee: 5 as a fraction is 500%: did you mean 5%?"),
         ("--service-fee", "abc", "error: --service-fee: 'abc' is not a rate; write 12% or 0.12"),
-        ("--tenor", "0", "error: --tenor: tenors must be whole months between 1 and 360"),
+        ("--tenor", "0", "error: --tenor: 0 is not a tenor: give a whole number of months from 1 to 360"),
+        ("--tenor", "-3", "error: --tenor: -3 is not a tenor: give a whole number of months from 1 to 360"),
+        ("--tenor", "361", "error: --tenor: 361 is not a tenor: give a whole number of months from 1 to 360"),
         ("--start", "2026-02-30", "error: --start: '2026-02-30' is not a date; write YYYY-MM-DD"),
     ],
 )
@@ -185,3 +187,19 @@ def test_money_is_read_in_major_units_with_its_currency(book: str, tmp_path: Pat
     paid = json.loads(openice("repay", "1", "100.5", "--key", "p2", "--db", db, "--json").stdout)
     assert paid["currency"] == "CNY" and sum(map(float, paid["allocated"].values())) == 100.5
     assert all(isinstance(v, str) for v in paid["allocated"].values())
+
+
+def test_metrics_show_money_in_major_units_with_the_currency(book: str) -> None:
+    table = openice("metrics", "--db", book)
+    assert table.returncode == 0, table.stderr
+    assert "5,000.00 CNY" in table.stdout and "500000" not in table.stdout
+    data = json.loads(openice("metrics", "--db", book, "--json").stdout)
+    assert data["currencies"] == ["CNY"]
+    assert data["metrics"]["volume"] == {
+        "name": "volume",
+        "unit": "money",
+        "rows": [{"group": {}, "value": "5000.00"}],
+        "note": None,
+    }
+    assert data["metrics"]["outstanding_balance"]["rows"][0]["value"] == "5000.00"
+    assert data["metrics"]["loans_originated"]["rows"][0]["value"] == 1  # counts stay numbers

@@ -20,6 +20,7 @@ import pyarrow as pa
 from openice.analytics import definitions
 from openice.analytics.backends import PD_SCHEMA, Backend
 from openice.errors import ValidationError
+from openice.money import from_minor
 from openice.storage.days import from_day, to_day
 
 Row = dict[str, Any]
@@ -106,6 +107,24 @@ class MetricSet:
             "closed_range": {"start": closed.start.isoformat(), "end": closed.end.isoformat()} if closed else None,
             "metrics": {k: asdict(m) for k, m in self.metrics.items()},
         }
+
+    @property
+    def currency(self) -> str | None:
+        """The one currency of the set's money; None if the source does not record it (or records several)."""
+        return self.currencies[0] if len(self.currencies) == 1 else None
+
+    def to_major_units(self) -> dict[str, Any]:
+        """`to_dict` as a person or a script reads money: the value of every money metric a decimal string in major
+        units of the set's currency, as the API writes money. Without a single currency it is `to_dict` itself."""
+        data = self.to_dict()
+        currency = self.currency
+        if currency is None:
+            return data
+        for name, metric in data["metrics"].items():
+            if self.metrics[name].unit == "money":
+                for row in metric["rows"]:
+                    row["value"] = None if row["value"] is None else str(from_minor(row["value"], currency))
+        return data
 
 
 def month_label(key: int) -> str:

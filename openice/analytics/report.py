@@ -167,8 +167,7 @@ class Quarterly:
     @property
     def currency(self) -> str | None:
         """The one currency of the book's money; None if the source does not record it (or records several)."""
-        currencies = self.total.currencies
-        return currencies[0] if len(currencies) == 1 else None
+        return self.total.currency
 
 
 def shifted(period: Period, as_of: date, months: int) -> tuple[Period, date]:

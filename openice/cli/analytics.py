@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from openice.cli.common import Commands, console, messages
+from openice.cli.common import Commands, JsonOption, console, messages, print_json
 from openice.errors import ValidationError
 from openice.storage.engine import database_url, make_engine
 from openice.storage.uow import EngineUnits
@@ -180,7 +179,7 @@ def metrics(
     parquet: ParquetOpt = None,
     spark_master: SparkOpt = "local[2]",
     by: Annotated[list[str] | None, typer.Option("--by", help="Split: business_model, institution, ...")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print every metric as JSON")] = False,
+    as_json: JsonOption = False,
     collection_window: WindowOpt = "calendar-month",
 ) -> None:
     """Print the headline portfolio and disclosure metrics."""
@@ -199,10 +198,10 @@ def metrics(
         collection_window,
     )
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        print_json(result.to_major_units())
         return
     closed = result.closed_range
-    currency = result.currencies[0] if len(result.currencies) == 1 else None
+    currency = result.currency
     table = Table(
         title=f"openice metrics, {result.period.label}"
         f"{f' (partly closed: {closed.label})' if closed else ''}, as of {result.as_of} "

@@ -18,7 +18,7 @@ from openice.cli.decisioning import Model, lending_engine, load_policy, load_sco
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
 from openice.money import format_money, from_minor
-from openice.servicing.products import PPM, LoanProduct
+from openice.servicing.products import PPM, LoanProduct, check_tenor_months
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
@@ -117,8 +117,8 @@ def originate(
     from openice.origination import Request
     from openice.origination import originate as book
 
-    if tenor is not None and tenor <= 0:
-        raise ValidationError(f"{tenor} is not a number of months", field="--tenor")
+    if tenor is not None:
+        check_tenor_months(tenor)
     try:
         chosen = Ranking(ranking)
     except ValueError:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from openice.cli.common import Commands, console, messages, output_path, read_document
+from openice.cli.common import Commands, console, messages, output_path, parse_amount, read_document
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import make_engine
@@ -139,14 +139,17 @@ def institutions(file: Path, db: Db = None) -> None:
 @match_app.command()
 def drawdown(
     line_id: str,
-    amount: int,
+    amount: Annotated[str, typer.Argument(help="In major units of the line's currency, e.g. 20000.00")],
     tenor: int,
     key: Annotated[str, typer.Option(help="Idempotency key", callback=cli_key)],
     ranking: Annotated[str, typer.Option(help="margin | priority | price")] = "margin",
     db: Db = None,
 ) -> None:
-    """Draw AMOUNT minor units over TENOR months: route to a funder, send offers, originate."""
-    _print(_matching(db).drawdown(line_id, amount, tenor, key, ranking))
+    """Draw AMOUNT (major units of the line's currency) over TENOR months on a credit line: route to a funder, send
+    offers, originate."""
+    matching = _matching(db)
+    minor = parse_amount(amount, matching.line_currency(line_id), "amount")
+    _print(matching.drawdown(line_id, minor, tenor, key, ranking))
 
 
 @match_app.command()

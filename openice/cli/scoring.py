@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from openice.cli.common import Commands, console, fail, messages, output_path
+from openice.cli.common import Commands, JsonOption, console, fail, messages, output_path, print_json
 from openice.datasets import DATASETS, load, read_labelled, read_table, split_target
 from openice.errors import OpeniceError, ValidationError
 
@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # imported where used: the CLI starts without pandas
 
 model_app = Commands(help="Credit assessment: train, score, explain and monitor models.", no_args_is_help=True)
 CHUNK = 100_000
+FIGURES = ("auc", "gini", "ks", "brier", "ece", "n", "bad_rate")
+
+
+def _figures(metrics: dict[str, Any]) -> dict[str, float | int]:
+    """The headline figures of a metrics summary as JSON numbers (the summary may hold NumPy scalars)."""
+    return {k: int(metrics[k]) if k == "n" else float(metrics[k]) for k in FIGURES if k in metrics}
 
 
 def _special_codes(items: list[str]) -> dict[str, list[float]]:
@@ -78,6 +84,7 @@ def train(
     seed: int = typer.Option(0),
     registry: Path | None = typer.Option(None, help="Also register the package in this registry directory."),
     champion: bool = typer.Option(False, help="Mark the registered package as champion."),
+    as_json: JsonOption = False,
 ) -> None:
     """Train the scorecard and the champion, write a model package."""
     from openice.scoring.model import TrainConfig
@@ -126,22 +133,34 @@ def train(
         for finding in trained.findings:
             verdict = "used as allowed" if finding.allowed else f"left out (--allow {finding.column} to use it)"
             typer.echo(f"warning: {finding.column}: {finding.check}: {finding.why}; {verdict}", err=True)
+        version = register(out, registry, champion=champion) if registry else None
+        evaluated = {name: _figures(trained.metrics[name]) for name in ("oof", "test") if name in trained.metrics}
+        if as_json:
+            print_json(
+                {
+                    "package": str(out),
+                    "hash": trained.package_hash,
+                    "metrics": evaluated,
+                    "refit": trained.refit,
+                    "rows": trained.rows,
+                    "screening": [finding.to_json() for finding in trained.findings],
+                    "registry": None if registry is None else {"path": str(registry), "version": version},
+                }
+            )
+            return
         messages.print(f"package {out} [bold]{trained.package_hash[:16]}[/bold]")
-        for name in ("oof", "test"):
-            if name in trained.metrics:
-                m = trained.metrics[name]
-                console.print(
-                    f"{name:>4}: AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  "
-                    f"ECE {m['ece']:.4f}  (n={m['n']})"
-                )
+        for name, m in evaluated.items():
+            console.print(
+                f"{name:>4}: AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  "
+                f"ECE {m['ece']:.4f}  (n={m['n']})"
+            )
         rows = trained.rows
         console.print(
             f"the package scores with a model refit on all {rows['final']} rows after evaluation"
             if trained.refit
             else f"the package scores with the model fitted on the {rows['final']} training rows (no refit)"
         )
-        if registry:
-            version = register(out, registry, champion=champion)
+        if version is not None:
             messages.print(f"registered as version {version} in {registry}")
     except OpeniceError as err:
         fail(err)
@@ -164,6 +183,7 @@ def score(
     strict: bool = typer.Option(
         False, help="Refuse an input that lacks a feature column (by default it is scored as missing, with a warning)."
     ),
+    as_json: JsonOption = False,
 ) -> None:
     """Score a file: input columns plus pd, score, grade, reason_1..reason_4 and flags."""
     import pandas as pd
@@ -195,9 +215,12 @@ def score(
                 progress.advance(task, min(CHUNK, len(frame) - start))
         scored = pd.concat(parts) if parts else scorer.score_frame(frame)
         _write(pd.concat([frame, scored], axis=1), output_path(output))
+        m = None if y is None else _figures(summary(y.to_numpy(), scored["pd"].to_numpy()))
+        if as_json:
+            print_json({"rows": len(frame), "output": str(output), "absent_features": absent, "metrics": m})
+            return
         messages.print(f"scored {len(frame)} rows -> {output}")
-        if y is not None:
-            m = summary(y.to_numpy(), scored["pd"].to_numpy())
+        if m is not None:
             console.print(f"AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.4f}  ECE {m['ece']:.4f}")
     except OpeniceError as err:
         fail(err)
@@ -228,7 +251,8 @@ def monitor(
         help="Application date column for --by month (default: the one "
         "recorded in the package, else the input's only date column).",
     ),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON."),
+    json_out: Path | None = typer.Option(None, "--json-out", help="Also write the results as JSON to this file."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of the table")] = False,
 ) -> None:
     """PSI of the score and CSI of each feature against the training reference (watch 0.1, act 0.25)."""
     from openice.scoring.loaded_model import Scorer
@@ -239,6 +263,12 @@ def monitor(
         rows = run_monitor(Scorer.load(package), read_table(input), by=by, date_column=date_column)
     except OpeniceError as err:
         fail(err)
+    if json_out:
+        output_path(json_out).write_text(json.dumps(rows, indent=1))
+        messages.print(f"wrote {json_out}")
+    if as_json:
+        print_json(rows)
+        return
     table = Table("group", "n", "score PSI", "status", "features to act", "features to watch")
     for r in rows:
         table.add_row(
@@ -250,9 +280,6 @@ def monitor(
             ", ".join(r["features_to_watch"]),
         )
     console.print(table)
-    if json_out:
-        output_path(json_out).write_text(json.dumps(rows, indent=1))
-        messages.print(f"wrote {json_out}")
 
 
 @model_app.command("export-sql")

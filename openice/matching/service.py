@@ -139,6 +139,11 @@ class Matching:
         return _router(definitions, tuple(sorted(fees.items())), json.dumps(prices, sort_keys=True))
 
     # ---- real time ------------------------------------------------------------------------------
+    def line_currency(self, line_id: str) -> str:
+        """The currency of a credit line (its product's): the unit a drawdown's amount is typed in."""
+        with self._unit(readonly=True) as unit:
+            return unit.core.products.get(unit.lines.get(line_id).product_code).currency
+
     def drawdown(
         self,
         line_id: str,

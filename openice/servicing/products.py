@@ -45,6 +45,15 @@ COMPONENTS = ("penalty", "fee", "interest", "principal")
 PROVISION_BUCKETS = BUCKETS
 DEFAULT_PROVISION_RATES = (Decimal("0.01"), Decimal("0.2"), Decimal("0.5"), Decimal("0.8"), Decimal(1))
 BPS = 10_000
+MAX_TENOR_MONTHS = 360
+
+
+def check_tenor_months(months: int, field: str = "tenor") -> None:
+    """A tenor is a whole number of months, at least one and at most thirty years."""
+    if not 1 <= months <= MAX_TENOR_MONTHS:
+        raise ValidationError(
+            f"{months} is not a tenor: give a whole number of months from 1 to {MAX_TENOR_MONTHS}", field=field
+        )
 
 
 def to_ppm(rate: Decimal, field_name: str) -> int:
@@ -92,8 +101,10 @@ class LoanProduct:
         if not self.code or not self.code.replace("-", "").replace("_", "").isalnum():
             raise ValidationError("must be letters, digits, '-' or '_'", field="code")
         minor_digits(self.currency)
-        if not self.tenors or any(t <= 0 or t > 360 for t in self.tenors):
-            raise ValidationError("tenors must be whole months between 1 and 360", field="tenors")
+        if not self.tenors:
+            raise ValidationError("give at least one tenor in months", field="tenors")
+        for tenor in self.tenors:
+            check_tenor_months(tenor, "tenors")
         for name in (
             "nominal_rate",
             "facilitation_fee_rate",

@@ -115,15 +115,15 @@ def test_quarterly_report_on_every_engine(portfolio: Callable[[str], Engine], sp
 
 
 def test_metrics_command_and_its_steps(portfolio: Callable[[str], Engine]) -> None:
-    """`openice metrics --json` prints `compute`'s metrics and nothing else on stdout (the progress bar is on
-    stderr); `compute` reports each of its steps, in order, as it finishes them."""
+    """`openice metrics --json` prints `compute`'s metrics (money in major units) and nothing else on stdout (the
+    progress bar is on stderr); `compute` reports each of its steps, in order, as it finishes them."""
     engine = portfolio("sqlite")
     url = engine.url.render_as_string(hide_password=False)
     result = CliRunner().invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1", "--json"])
     assert result.exit_code == 0, result.output
     steps: list[str] = []
     expected = compute(DuckDBBackend.from_arrow(snapshot(engine)), Period.quarter("2026Q1"), on_step=steps.append)
-    assert json.loads(result.stdout)["metrics"] == json.loads(json.dumps(expected.to_dict()["metrics"]))
+    assert json.loads(result.stdout)["metrics"] == json.loads(json.dumps(expected.to_major_units()["metrics"]))
     assert tuple(steps) == STEPS
 
     table = CliRunner().invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1"])
@@ -171,7 +171,8 @@ def test_spark_reads_a_snapshot_by_uri(portfolio: Callable[[str], Engine], spark
         got = compute(backend, period).to_dict()
     finally:
         backend.close()
-    expected = compute(DuckDBBackend.from_parquet(directory), period).to_dict()
+    computed = compute(DuckDBBackend.from_parquet(directory), period)
+    expected = computed.to_dict()
     assert (got.pop("engine"), expected.pop("engine")) == ("spark", "duckdb")
     assert got == expected
 
@@ -188,6 +189,7 @@ def test_spark_reads_a_snapshot_by_uri(portfolio: Callable[[str], Engine], spark
         )
         if engine == "spark":  # the session the test started serves the command too (one JVM per process)
             assert result.exit_code == 0, result.output
-            assert json.loads(result.stdout)["metrics"] == json.loads(json.dumps(expected["metrics"]))
+            in_major_units = computed.to_major_units()["metrics"]  # as the command prints money
+            assert json.loads(result.stdout)["metrics"] == json.loads(json.dumps(in_major_units))
         else:
             assert result.exit_code == 2 and "use --engine spark" in result.output, result.output

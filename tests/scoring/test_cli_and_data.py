@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from openice.cli import app
 from openice.datasets import load
+from tests.cli import openice
 
 runner = CliRunner()
 
@@ -97,13 +98,45 @@ def test_cli_train_score_report_monitor_export(tmp_path: Path) -> None:
             "month",
             "--date-column",
             "applied_on",
-            "--json",
+            "--json-out",
             str(monitor_json),
         ]
     )
     rows = json.loads(monitor_json.read_text())
     assert rows[0]["group"] == "all" and {r["group"] for r in rows[1:]} == {"2025-01", "2025-02", "2025-03", "2025-04"}
     assert "CASE" in _ok(["model", "export-sql", str(pkg)])
+
+
+def test_train_score_and_monitor_print_json_for_scripts(tmp_path: Path) -> None:
+    """`--json` prints the result alone on stdout: the package, its hash and metrics; the scoring summary; the
+    monitoring rows (`--json-out FILE` writes them as well)."""
+    raw = pd.read_csv(Path(__file__).parents[2] / "openice" / "datasets" / "data" / "credit_data.csv")
+    data = tmp_path / "loans.csv"
+    raw.sample(900, random_state=5).to_csv(data, index=False)
+    pkg, scored, written = tmp_path / "pkg", tmp_path / "out" / "scored.csv", tmp_path / "monitor.json"
+    labelled = ("--target", "Status", "--bad", "bad")
+    trained = openice(
+        "model", "train", "--data", str(data), *labelled, "--out", str(pkg), "--inner-folds", "2", "--json"
+    )
+    assert trained.returncode == 0, trained.stderr
+    package = json.loads(trained.stdout)
+    manifest_hash = json.loads((pkg / "MANIFEST.json").read_text())
+    assert package["package"] == str(pkg) and package["hash"] in json.dumps(manifest_hash)
+    assert set(package["metrics"]) == {"oof", "test"} and package["metrics"]["oof"]["auc"] > 0.7
+    assert package["refit"] is True and package["rows"]["final"] == 900 and package["registry"] is None
+    done = openice("model", "score", str(pkg), "--input", str(data), "--output", str(scored), *labelled, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["rows"], summary["output"], summary["absent_features"]) == (900, str(scored), [])
+    assert summary["metrics"]["n"] == 900 and 0.5 < summary["metrics"]["auc"] <= 1 and scored.exists()
+    unlabelled = json.loads(
+        openice("model", "score", str(pkg), "--input", str(data), "--output", str(scored), "--json").stdout
+    )
+    assert unlabelled["metrics"] is None
+    done = openice("model", "monitor", str(pkg), "--input", str(data), "--json", "--json-out", str(written))
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert rows == json.loads(written.read_text()) and rows[0]["group"] == "all" and rows[0]["n"] == 900
 
 
 @pytest.mark.parametrize("args", [["--dataset", "nope"], ["--data", "missing.csv", "--target", "y", "--bad", "1"]])
@@ -169,7 +202,9 @@ def test_special_codes_and_application_date_from_the_cli(tmp_path: Path) -> None
                     "applied_on",
                 ]
             )
-        _ok(["model", "monitor", str(package), "--input", str(recent), "--by", "month", "--json", str(monitor_json)])
+        _ok(
+            ["model", "monitor", str(package), "--input", str(recent), "--by", "month", "--json-out", str(monitor_json)]
+        )
         assert {r["group"] for r in json.loads(monitor_json.read_text())[1:]} == {
             "2025-01",
             "2025-02",
