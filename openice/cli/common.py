@@ -24,7 +24,8 @@ from openice import money
 from openice.errors import OpeniceError, ValidationError
 
 console = Console()  # results: stdout
-messages = Console(stderr=True)  # progress and messages: stderr, so results on stdout stay clean for scripts
+# progress and messages: stderr, so results on stdout stay clean for scripts; a message is never broken across lines
+messages = Console(stderr=True, soft_wrap=True)
 
 DEBUG_ENV = "OPENICE_DEBUG"
 EXIT_CODES = "Exit codes: 0 done, 2 bad input (one line on stderr names it), 1 a failure."
