@@ -8,5 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def iso(moment: datetime) -> str:
+    """A moment as rows store it: ISO 8601 to the millisecond, so stored moments compare as text."""
+    return moment.isoformat(timespec="milliseconds")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return iso(datetime.now(UTC))

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from openice.access.sms import SmsSender
 from openice.access.users import Users, WebSession
+from openice.clock import iso
 from openice.decisioning.identity import check_mobile, mask_mobile
 from openice.errors import Conflict
 from openice.storage import api_tables
@@ -52,10 +53,6 @@ class TooSoon(Exception):
         self.wait = wait
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
-
-
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -83,8 +80,8 @@ class SignUps:
                     client=client[:64],
                     salt=salt,
                     code_hash=_digest(salt, code),
-                    created_at=_iso(now),
-                    expires_at=_iso(now + CODE_LIFE),
+                    created_at=iso(now),
+                    expires_at=iso(now + CODE_LIFE),
                     attempts=0,
                 )
             )
@@ -99,7 +96,7 @@ class SignUps:
         ):
             count, oldest, newest = conn.execute(
                 select(func.count(), func.min(_codes.c.created_at), func.max(_codes.c.created_at)).where(
-                    column == value, _codes.c.created_at >= _iso(now - HOUR)
+                    column == value, _codes.c.created_at >= iso(now - HOUR)
                 )
             ).one()
             if count >= limit:
@@ -124,14 +121,14 @@ class SignUps:
                 .order_by(_codes.c.id.desc())
                 .limit(1)
             ).first()
-            if row is None or row.expires_at <= _iso(now):
+            if row is None or row.expires_at <= iso(now):
                 return Verdict.EXPIRED, None
             if row.attempts >= MAX_ATTEMPTS:
                 return Verdict.EXHAUSTED, None
             if not secrets.compare_digest(_digest(row.salt, code.strip()), row.code_hash):
                 conn.execute(update(_codes).where(_codes.c.id == row.id).values(attempts=_codes.c.attempts + 1))
                 return Verdict.WRONG, None
-            conn.execute(update(_codes).where(_codes.c.id == row.id).values(used_at=_iso(now)))
+            conn.execute(update(_codes).where(_codes.c.id == row.id).values(used_at=iso(now)))
             Users(JoinedUnits(conn)).create(
                 number, password, "borrower", None, display_name=mask_mobile(number), locale=locale
             )

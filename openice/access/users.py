@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, and_, func, insert, select, update
 
-from openice.clock import now_iso
+from openice.clock import iso, now_iso
 from openice.decisioning.queries import borrower_exists, institution_exists
 from openice.errors import Conflict, NotFound, ValidationError
 from openice.storage import api_tables
@@ -45,10 +45,6 @@ _DECOY = _hasher.hash(secrets.token_urlsafe(16))
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")
 
 
 class Throttled(Exception):
@@ -220,9 +216,7 @@ class Users:
             ).first()
             ok = _verify(row.password_hash if row else _DECOY, password) and row is not None
             conn.execute(
-                insert(api_tables.sign_in_attempts).values(
-                    username=name, client=client[:64], at=_iso(now), succeeded=ok
-                )
+                insert(api_tables.sign_in_attempts).values(username=name, client=client[:64], at=iso(now), succeeded=ok)
             )
             if not ok or row is None:
                 return None
@@ -234,14 +228,14 @@ class Users:
                     user_id=row.id,
                     csrf=csrf,
                     second_factor_due=row.totp_secret is not None,
-                    created_at=_iso(now),
-                    expires_at=_iso(now + timedelta(hours=SESSION_HOURS)),
+                    created_at=iso(now),
+                    expires_at=iso(now + timedelta(hours=SESSION_HOURS)),
                 )
             )
         return token, _session_view(row, csrf, row.totp_secret is not None)
 
     def _throttle(self, conn: Connection, name: str, client: str, now: datetime) -> None:
-        since = _iso(now - THROTTLE_WINDOW)
+        since = iso(now - THROTTLE_WINDOW)
         attempts = api_tables.sign_in_attempts
         failed = and_(attempts.c.at >= since, attempts.c.succeeded.is_(False))
         for column, value, limit in (
