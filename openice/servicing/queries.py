@@ -21,7 +21,12 @@ def loan_row(scope: Scope, loan_id: int) -> Any:
 
 def loan(scope: Scope, loan_id: int) -> tuple[Any, LoanAccount]:
     row = loan_row(scope, loan_id)
-    return row, LoanRepository(scope.conn).load(row)
+    return row, account(scope, row)
+
+
+def account(scope: Scope, row: Any) -> LoanAccount:
+    """The loan behind a row the caller already read through its scope (a page of `loans`)."""
+    return LoanRepository(scope.conn).load(row)
 
 
 def loans(

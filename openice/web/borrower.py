@@ -14,7 +14,6 @@ from fastapi.responses import Response
 from openice.decisioning import queries as lending
 from openice.errors import ValidationError
 from openice.matching import queries as matching
-from openice.money import to_minor
 from openice.servicing import queries as servicing
 from openice.servicing.loan import LoanStatus
 from openice.servicing.products import PPM, PrepaymentMode
@@ -62,19 +61,6 @@ def loan(loan_id: int, tx: Borrower, done: str | None = None) -> Response:
     return _loan_page(tx, loan_id, done=done)
 
 
-def _amount(tx: Visit, text: str, currency: str, most: int | None = None, over: str = "") -> int:
-    """A typed amount in minor units, or why not, in the reader's language and in major units."""
-    try:
-        minor = to_minor(text.strip(), currency, "amount")
-    except ValidationError:
-        raise ValidationError(tx.words("app.error.amount"), field="amount") from None
-    if minor <= 0:
-        raise ValidationError(tx.words("app.error.positive"), field="amount")
-    if most is not None and minor > most:
-        raise ValidationError(tx.words(over, amount=tx.words.money(most, currency)), field="amount")
-    return minor
-
-
 @router.post("/loans/{loan_id}/{kind}")
 def pay(
     loan_id: int,
@@ -88,10 +74,12 @@ def pay(
     scoped = tx.principal.scoped(key or form_key())
     with tx.attempt() as failed:
         if kind == "repay":
-            minor = _amount(tx, amount, row.currency, account.total_due(), "app.error.over_due")
+            minor = tx.typed_amount(amount, row.currency, most=account.total_due(), over="app.error.over_due")
         else:
             today = tx.servicing.business_date()
-            minor = _amount(tx, amount, row.currency, account.payoff_amount(today), "app.error.over_payoff")
+            minor = tx.typed_amount(
+                amount, row.currency, most=account.payoff_amount(today), over="app.error.over_payoff"
+            )
 
         def call() -> dict[str, Any]:
             if kind == "repay":
@@ -146,7 +134,7 @@ def draw(
     line, product = lending.line(tx.scope, line_id)
     typed = {"amount": amount, "tenor": tenor}
     with tx.attempt() as failed:
-        minor = _amount(tx, amount, product.currency, line.amount - line.drawn, "app.error.over_line")
+        minor = tx.typed_amount(amount, product.currency, most=line.amount - line.drawn, over="app.error.over_line")
         months = _tenor(tx, tenor)
         if months not in product.tenors or months > line.max_tenor:
             raise ValidationError(tx.words("app.error.tenor"), field="tenor")

@@ -36,17 +36,21 @@ PAGE = 50
 OUTCOMES = ("approved", "review", "declined")
 
 
+def _totals(balances: list[Any]) -> dict[str, int]:
+    """Each currency's accounts summed: the trial balance, zero when the ledger balances."""
+    totals: dict[str, int] = {}
+    for r in balances:
+        totals[r.currency] = totals.get(r.currency, 0) + r.balance
+    return totals
+
+
 @router.get("/")
 def dashboard(tx: Operator) -> Response:
-    live = book.by_bucket(tx)
-    balance: dict[str, int] = {}
-    for r in servicing.trial_balance(tx.scope):
-        balance[r.currency] = balance.get(r.currency, 0) + r.balance
     return tx.render(
         "console/dashboard.html",
-        book=live,
+        book=book.by_bucket(tx),
         business_date=tx.servicing.business_date(),
-        trial_balance=balance,
+        trial_balance=_totals(servicing.trial_balance(tx.scope)),
     )
 
 
@@ -179,14 +183,11 @@ def ledger(
     day: Annotated[date | None, Query()] = None,
 ) -> Response:
     balances = servicing.trial_balance(tx.scope)
-    per_currency: dict[str, int] = {}
-    for r in balances:
-        per_currency[r.currency] = per_currency.get(r.currency, 0) + r.balance
     lines = servicing.journal(tx.scope, loan_id, account or None, None if day is None else to_day(day))
     return tx.render(
         "console/ledger.html",
         balances=balances,
-        totals=per_currency,
+        totals=_totals(balances),
         lines=lines,
         accounts=sorted({r.account for r in balances}),
         loan_id=loan_id,

@@ -24,7 +24,6 @@ def messages(tx: Borrower) -> Response:
     today = tx.servicing.business_date()
     found = []
     for row in servicing.loans(tx.scope, Window(LOANS), None, None, None, None).items:
-        _, account = servicing.loan(tx.scope, row.id)
-        found.extend(notices(account, today))
+        found.extend(notices(servicing.account(tx.scope, row), today))
     found.sort(key=lambda n: (n.kind != "overdue", n.on))
     return tx.render("app/messages.html", notices=found, today=today)

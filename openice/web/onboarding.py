@@ -23,7 +23,6 @@ from openice.decisioning.domain import ApplicationInput, Employment, parse
 from openice.decisioning.identity import mask_mobile
 from openice.decisioning.synthetic import PURPOSES
 from openice.errors import Conflict, OpeniceError, ValidationError
-from openice.money import to_minor
 from openice.servicing.products import PPM, LoanProduct
 from openice.storage.uow import EngineUnits
 from openice.web.i18n import Words
@@ -255,23 +254,20 @@ def apply_form(tx: Borrower) -> Response:
     return _apply_page(tx, typed={})
 
 
-def _money(tx: Visit, typed: dict[str, str], field: str, currency: str) -> int:
-    text = typed[field].strip() or ("0" if field in OPTIONAL_MONEY else "")
-    try:
-        minor = to_minor(text, currency, field)
-    except ValidationError:
-        raise _refused(tx.words, field, "app.error.amount") from None
-    if minor < 0 or (minor == 0 and field == "requested_amount"):
-        raise _refused(tx.words, field, "app.error.positive")
-    return minor
-
-
 def _application(tx: Visit, typed: dict[str, str], products: list[LoanProduct]) -> ApplicationInput:
     """The form as the API's application, amounts typed in major units of the product's currency."""
     product = next((p for p in products if p.code == typed["product_code"]), None)
     if product is None:
         raise _refused(tx.words, "product_code", "signup.error.product")
-    amounts = {field: _money(tx, typed, field, product.currency) for field in MONEY_FIELDS}
+    amounts = {
+        field: tx.typed_amount(
+            typed[field] or ("0" if field in OPTIONAL_MONEY else ""),  # an optional amount left empty: none
+            product.currency,
+            field,
+            zero_allowed=field != "requested_amount",
+        )
+        for field in MONEY_FIELDS
+    }
     tenor = int(typed["requested_tenor"]) if typed["requested_tenor"].isdigit() else 0
     if tenor not in product.tenors:
         raise _refused(tx.words, "requested_tenor", "app.error.tenor")

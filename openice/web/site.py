@@ -46,18 +46,20 @@ def create_site(settings: Settings | None = None, **parts: Any) -> FastAPI:
 
 
 def _errors(app: FastAPI) -> None:
-    """A page that fails says so on a page, in the reader's language; the API keeps its problem+json. The API's
-    handlers still see every error first where they log it (unexpected errors, with the request id)."""
+    """A page that fails says so on a page, in the reader's language; the API keeps its problem+json. An unexpected
+    error on a page still goes through the API's handler too, which logs it with the request id."""
     api = {
         kind: app.exception_handlers[kind] for kind in (HTTPException, OpeniceError, RequestValidationError, Exception)
     }
 
     def on_page(kind: type[Exception], status: Callable[[Any], int], message: Callable[[Words, Any], str]) -> None:
         async def handle(request: Request, exc: Any) -> Response:
-            answer = api[kind](request, exc)
-            answer = await answer if isawaitable(answer) else answer
-            if not request.url.path.startswith(FRONT_PATHS):
-                return answer
+            on_a_page = request.url.path.startswith(FRONT_PATHS)
+            if not on_a_page or kind is Exception:
+                answer = api[kind](request, exc)
+                answer = await answer if isawaitable(answer) else answer
+                if not on_a_page:
+                    return answer
             words = Words(reader_locale(request))
             code = status(exc)
             html = page(

@@ -22,7 +22,8 @@ from sqlalchemy import Connection
 
 from openice.access.users import Users, WebSession
 from openice.api.deps import Services, Tx, request_id, services
-from openice.errors import OpeniceError
+from openice.errors import OpeniceError, ValidationError
+from openice.money import to_minor
 from openice.storage.days import from_day
 from openice.storage.uow import JoinedUnits
 from openice.tenancy import Principal, Role
@@ -119,6 +120,28 @@ class Visit(Tx):
 
     def redirect(self, path: str) -> RedirectResponse:
         return RedirectResponse(path, status_code=303)
+
+    def typed_amount(
+        self,
+        text: str,
+        currency: str,
+        field: str = "amount",
+        *,
+        zero_allowed: bool = False,
+        most: int | None = None,
+        over: str = "",
+    ) -> int:
+        """An amount typed in major units, as minor units; or why not, beside `field`, in the reader's language and
+        in major units: not a number, not positive (zero only where allowed), above `most` (the message `over`)."""
+        try:
+            minor = to_minor(text.strip(), currency, field)
+        except ValidationError:
+            raise ValidationError(self.words("app.error.amount"), field=field) from None
+        if minor < 0 or (minor == 0 and not zero_allowed):
+            raise ValidationError(self.words("app.error.positive"), field=field)
+        if most is not None and minor > most:
+            raise ValidationError(self.words(over, amount=self.words.money(most, currency)), field=field)
+        return minor
 
     @contextmanager
     def attempt(self) -> Iterator[list[OpeniceError]]:
