@@ -224,3 +224,27 @@ def test_a_tenor_of_no_months_is_refused_naming_the_option(booked: tuple[dict[st
     assert (done.returncode, done.stdout) == (2, "") and done.stderr == (
         "error: --tenor: 0 is not a tenor: give a whole number of months from 1 to 360\n"
     )
+
+
+def test_a_decision_and_a_drawdown_read_in_major_units_with_the_currency(booked: tuple[dict[str, str], Path]) -> None:
+    from tests.decisioning.helpers import person
+
+    env, cwd = booked
+    second = person(7)
+    (cwd / "second.json").write_text(json.dumps({**second, "date_of_birth": second["date_of_birth"].isoformat()}))
+    borrower = as_json(openice(env, cwd, "decision", "register", "second.json"))["borrower_id"]
+    apply = ("decision", "apply", borrower, "examples/application.json", "--model", "model")
+    decided = as_json(openice(env, cwd, *apply, "--json"))
+    assert decided["currency"] == "CNY" and decided["outcome"] == "approved", decided
+    line = decided["line"]
+    assert Decimal(line["amount"]) > 0 and "." in line["amount"] and Decimal(line["apr"]) < 1
+    said = openice(env, cwd, *apply)
+    assert said.returncode == 0, said.stderr
+    assert re.search(r"^credit line \S+: [\d,]+\.\d\d CNY at [\d.]+% a year \(APR [\d.]+%\)", said.stdout, re.M)
+    drawn = as_json(openice(env, cwd, "match", "drawdown", line["id"], "1000.00", "6", "--key", "drawn-1", "--json"))
+    assert (drawn["status"], drawn["amount"], drawn["currency"], drawn["tenor"]) == ("funded", "1000.00", "CNY", 6)
+    again = openice(env, cwd, "match", "drawdown", line["id"], "1000.00", "6", "--key", "drawn-1")
+    assert again.returncode == 0 and again.stdout.startswith(
+        f"loan {drawn['loan_id']}: 1,000.00 CNY over 6 months, funded by {drawn['institution']}"
+    ), again.stdout
+    assert "100000" not in again.stdout + json.dumps(drawn)

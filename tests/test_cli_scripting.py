@@ -128,11 +128,14 @@ def test_negative_numbers_are_numbers_and_refused_as_amounts(book: str) -> None:
         ("--tenor", "-3", "error: --tenor: -3 is not a tenor: give a whole number of months from 1 to 360"),
         ("--tenor", "361", "error: --tenor: 361 is not a tenor: give a whole number of months from 1 to 360"),
         ("--start", "2026-02-30", "error: --start: '2026-02-30' is not a date; write YYYY-MM-DD"),
+        ("--tenor", "abc", "error: --tenor: 'abc' is not a whole number"),
+        ("--tenor", "2.5", "error: --tenor: '2.5' is not a whole number"),
     ],
 )
 def test_rates_are_read_in_one_unit_and_errors_name_the_option_as_typed(option: str, typed: str, message: str) -> None:
     args = {"--principal": "1000", "--rate": "12%", "--tenor": "3", option: typed}
-    assert one_line_error(openice("schedule", *(x for pair in args.items() for x in pair))) == message
+    said = one_line_error(openice("schedule", *(x for pair in args.items() for x in pair)))
+    assert said.split(" (see ")[0] == message  # a usage mistake adds where to read the command's help
 
 
 def test_a_rate_as_a_percentage_or_a_fraction_is_the_same_schedule() -> None:
@@ -200,6 +203,30 @@ def test_metrics_show_money_in_major_units_with_the_currency(book: str) -> None:
         "unit": "money",
         "rows": [{"group": {}, "value": "5000.00"}],
         "note": None,
+        "parts": "money",
     }
+    assert data["money_unit"] == "CNY"
     assert data["metrics"]["outstanding_balance"]["rows"][0]["value"] == "5000.00"
     assert data["metrics"]["loans_originated"]["rows"][0]["value"] == 1  # counts stay numbers
+    repeat = data["metrics"]["repeat_borrower_contribution"]["rows"][0]  # a ratio of money: its parts in major units
+    assert (repeat["numerator"], repeat["denominator"], repeat["value"]) == ("0.00", "5000.00", 0.0)
+    first_due = data["metrics"]["fpd_rate"]["rows"][0]  # a ratio of loans: its parts stay counts
+    assert isinstance(first_due["numerator"], int) and isinstance(first_due["denominator"], int)
+
+
+def test_money_from_a_source_without_its_currency_is_said_to_be_in_minor_units() -> None:
+    from openice.analytics.metrics import Metric, MetricSet, Period
+    from openice.analytics.report import fmt_value
+
+    quarter = Period.quarter("2026Q1")
+    unknown = MetricSet(quarter, quarter.end, (), "duckdb")
+    unknown.add(Metric("volume", "money", [{"group": {}, "value": 123456}]))
+    unknown.add(
+        Metric("day1_delinquency_rate", "ratio", [{"group": {}, "value": 0.5, "numerator": 5, "denominator": 10}])
+    )
+    data = unknown.to_major_units()
+    assert data["money_unit"] == "minor"
+    assert data["metrics"]["volume"]["rows"][0]["value"] == 123456
+    assert data["metrics"]["day1_delinquency_rate"]["rows"][0]["numerator"] == 5
+    assert fmt_value(123456, "money") == "123,456 minor units"
+    assert fmt_value(123456, "money", "CNY") == "1,234.56 CNY"

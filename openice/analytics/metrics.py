@@ -57,6 +57,9 @@ class Metric:
     unit: str  # ratio | money | count | months | ppm
     rows: list[Row] = field(default_factory=list)
     note: str | None = None
+    # What a ratio's numerator and denominator count: "money" (sums of minor units, a weighted average's numerator
+    # weighted by months or ppm) or "count" (loans).
+    parts: str = "money"
 
     def total(self) -> Any:
         """The value of the single ungrouped row (the headline), or None."""
@@ -114,16 +117,23 @@ class MetricSet:
         return self.currencies[0] if len(self.currencies) == 1 else None
 
     def to_major_units(self) -> dict[str, Any]:
-        """`to_dict` as a person or a script reads money: the value of every money metric a decimal string in major
-        units of the set's currency, as the API writes money. Without a single currency it is `to_dict` itself."""
+        """`to_dict` as a person or a script reads money: every money value, and a ratio's numerator and denominator
+        when they are money, a decimal string in major units of the set's currency, as the API writes money.
+        `money_unit` says which: the currency, or "minor" when the source records no single currency (a snapshot
+        without its products), whose minor units are then left as they are rather than guessed."""
         data = self.to_dict()
         currency = self.currency
+        data["money_unit"] = currency or "minor"
         if currency is None:
             return data
         for name, metric in data["metrics"].items():
-            if self.metrics[name].unit == "money":
-                for row in metric["rows"]:
-                    row["value"] = None if row["value"] is None else str(from_minor(row["value"], currency))
+            unit, parts = self.metrics[name].unit, self.metrics[name].parts
+            for row in metric["rows"]:
+                if unit == "money" and row["value"] is not None:
+                    row["value"] = str(from_minor(row["value"], currency))
+                if parts == "money" and "numerator" in row:
+                    row["numerator"] = str(from_minor(row["numerator"], currency))
+                    row["denominator"] = str(from_minor(row["denominator"], currency))
         return data
 
 
@@ -154,6 +164,7 @@ def _ratio_metric(
     unit: str = "ratio",
     scale: int = 1,
     note: str | None = None,
+    parts: str = "money",
 ) -> Metric:
     out = [
         {
@@ -164,7 +175,7 @@ def _ratio_metric(
         }
         for r in rows
     ]
-    return Metric(name, unit, _sorted(out), note)
+    return Metric(name, unit, _sorted(out), note, parts)
 
 
 def _value_metric(
@@ -374,6 +385,7 @@ def _dues(backend: Backend, out: MetricSet, th: definitions.Thresholds) -> None:
             "first_delinquent",
             "first_due",
             note=f"first installment unpaid {th.fpd_days} day(s) after its due date",
+            parts="count",
         )
     )
 
@@ -711,5 +723,6 @@ def _model_monitoring(backend: Backend, out: MetricSet) -> None:
             "realised default (90+ DPD or written off by the as-of date) against mean predicted PD"
             if rows
             else "no loan disbursed by the as-of date carries a predicted PD",
+            parts="count",
         )
     )

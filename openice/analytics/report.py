@@ -120,13 +120,14 @@ COMPARISONS = (("previous", "Previous quarter"), ("year_before", "Same quarter a
 
 
 def fmt_value(value: Any, unit: str, currency: str | None = None) -> str:
-    """Money in major units with its currency, ratios as percentages: how a reader of a disclosure expects them."""
+    """Money in major units with its currency, ratios as percentages: how a reader of a disclosure expects them. A
+    source that records no single currency leaves its money in minor units, said as such, not guessed at."""
     if value is None:
         return "n/a"
     if unit == "ratio":
         return f"{value:.2%}"
     if unit == "money":
-        return format_money(value, currency) if currency else f"{value / 100:,.2f}"
+        return format_money(value, currency) if currency else f"{value:,} minor units"
     if unit == "months":
         return f"{value:.2f} months"
     return f"{value:,}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,10 +14,11 @@ from rich.table import Table
 
 from openice.cli.common import Commands, DbOption, console, parse_date, read_document
 from openice.cli.decisioning import Model, lending_engine, load_policy, load_scorer
+from openice.cli.outcomes import print_decision, print_drawdown, shape_drawdown, shape_line
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
 from openice.money import format_money, from_minor
-from openice.servicing.products import PPM, LoanProduct, check_tenor_months
+from openice.servicing.products import LoanProduct, check_tenor_months
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
@@ -150,74 +150,26 @@ def originate(
         raise typer.Exit(1)
 
 
-def _rate(ppm: int) -> str:
-    return str(Decimal(ppm) / PPM)
-
-
 def _shape(result: dict[str, Any]) -> dict[str, Any]:
     """The stored result as a person or a script reads it: money as decimal strings of major units."""
     cur = result["currency"]
-    line, drawn = result["line"], result["drawdown"]
+    drawn = result["drawdown"]
     return {
         **{k: result[k] for k in ("borrower_id", "existing_borrower", "decision_id", "outcome", "reasons", "grade")},
         "pd": result["pd"],
         "score": result["score"],
         "currency": cur,
-        "line": None
-        if result["line_id"] is None
-        else {
-            "id": result["line_id"],
-            "amount": str(from_minor(line["amount"], cur)),
-            "rate": _rate(line["rate_ppm"]),
-            "apr": _rate(line["apr_ppm"]),
-            "max_tenor": line["max_tenor"],
-            "expiry": line["expiry"],
-        },
-        "drawdown": None
-        if drawn is None
-        else {
-            "id": drawn["drawdown_id"],
-            "status": drawn["status"],
-            "institution": drawn["institution"],
-            "amount": str(from_minor(drawn["amount"], cur)),
-            "tenor": drawn["tenor"],
-            "reasons": drawn["reasons"],
-        },
+        "line": shape_line(result["line_id"], result["line"], cur),
+        "drawdown": None if drawn is None else shape_drawdown(drawn, drawn["amount"], drawn["tenor"], cur),
         "loan_id": result["loan_id"],
     }
 
 
 def _print_booking(r: dict[str, Any]) -> None:
-    cur = r["currency"]
-
-    def money(text: str) -> str:
-        return f"{Decimal(text):,} {cur}"
-
     typer.echo(f"borrower {r['borrower_id']} ({'already registered' if r['existing_borrower'] else 'registered'})")
-    scored = f", grade {r['grade']}, PD {r['pd']:.2%}, score {r['score']:.0f}" if r["grade"] else ""
-    typer.echo(f"decision {r['decision_id']}: {r['outcome']}{scored}")
-    for reason in r["reasons"]:
-        typer.echo(f"  {reason}")
-    line = r["line"]
-    if line:
-        typer.echo(
-            f"credit line {line['id']}: {money(line['amount'])} at {Decimal(line['rate']):.2%} a year "
-            f"(APR {Decimal(line['apr']):.2%}), up to {line['max_tenor']} months, until {line['expiry']}"
-        )
-    drawn = r["drawdown"]
-    if drawn is None:
-        return
-    if drawn["status"] == "funded":
-        typer.echo(
-            f"loan {r['loan_id']}: {money(drawn['amount'])} over {drawn['tenor']} months, funded by "
-            f"{drawn['institution']} (drawdown {drawn['id']}); `openice loan {r['loan_id']}` shows it"
-        )
-    elif drawn["status"] == "offered":
-        typer.echo(f"drawdown {drawn['id']}: offered to {drawn['institution']}, which decides by hand")
-    else:
-        typer.echo(f"drawdown {drawn['id']}: {drawn['status']}")
-        for institution, why in drawn["reasons"].items():
-            typer.echo(f"  {institution}: {'; '.join(map(str, why))}")
+    print_decision(r)
+    if r["drawdown"] is not None:
+        print_drawdown(r["drawdown"], r["loan_id"], r["currency"])
 
 
 def payoff(

@@ -193,7 +193,7 @@ class Boundary(TyperGroup):
                 raise
             failed: Any = getattr(error, "ctx", None)
             hint = f" (see {failed.command_path} --help)" if failed is not None else ""
-            _say(error.format_message() + hint)
+            _say((_unconverted(error) or error.format_message()) + hint)
             raise typer.Exit(error.exit_code) from None
         except OpeniceError as error:
             _say(str(error))
@@ -203,6 +203,33 @@ class Boundary(TyperGroup):
                 raise
             _say(_failure(error))
             raise typer.Exit(1) from None
+
+
+# What a value Typer could not convert should have been, by the converter's error type.
+_EXPECTED = {
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "float_parsing": "is not a number",
+    "decimal_parsing": "is not a number",
+    "bool_parsing": "is not yes or no",
+    "date_parsing": "is not a date; write YYYY-MM-DD",
+    "date_from_datetime_parsing": "is not a date; write YYYY-MM-DD",
+}
+
+
+def _unconverted(error: Exception) -> str | None:
+    """A value of the wrong type (`--tenor abc`) in the words of the domain's own errors, the option as typed:
+    `--tenor: 'abc' is not a whole number`. None for any other usage mistake."""
+    import pydantic
+
+    param: Any = getattr(error, "param", None)
+    cause = error.__cause__
+    if param is None or not isinstance(cause, pydantic.ValidationError):
+        return None
+    first = cause.errors()[0]
+    where = max(param.opts, key=len) if param.param_type_name == "option" else str(param.name).upper()
+    expected = _EXPECTED.get(first["type"]) or f"is refused: {first['msg'][:1].lower()}{first['msg'][1:]}"
+    return f"{where}: {first['input']!r} {expected}"
 
 
 def _failure(error: Exception) -> str:

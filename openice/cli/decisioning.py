@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from openice.cli.common import Commands, console, messages, output_path, parse_amount, read_document
+from openice.cli.common import (
+    Commands,
+    JsonOption,
+    console,
+    messages,
+    output_path,
+    parse_amount,
+    print_json,
+    read_document,
+)
+from openice.cli.outcomes import print_decision, print_drawdown, shape_drawdown, shape_line
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import make_engine
@@ -92,9 +102,32 @@ def apply(
     db: Db = None,
     model: Model = None,
     policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Assess an application from a JSON/YAML file and store the decision (and the line, when approved)."""
-    _print(_decisioning(db, model, policy).apply(borrower_id, read_document(file)))
+    from openice.decisioning.service import Decisioning
+
+    application = read_document(file)
+    engine, vault = lending_engine(db)
+    decided = Decisioning(EngineUnits(engine), load_scorer(model), vault, load_policy(policy)).apply(
+        borrower_id, application
+    )
+    currency = _currency_of(engine, application["product_code"])
+    shaped = {
+        **{k: decided[k] for k in ("decision_id", "application_id", "outcome", "reasons", "grade", "pd", "score")},
+        "currency": currency,
+        "line": shape_line(decided["line_id"], decided["line"], currency),
+    }
+    if as_json:
+        print_json(shaped)
+    else:
+        print_decision(shaped)
+
+
+def _currency_of(engine: Engine, product_code: str) -> str:
+    from openice.servicing.service import Servicing
+
+    return next(p.currency for p in Servicing(EngineUnits(engine)).products() if p.code == product_code)
 
 
 @decision_app.command()
@@ -144,12 +177,19 @@ def drawdown(
     key: Annotated[str, typer.Option(help="Idempotency key", callback=cli_key)],
     ranking: Annotated[str, typer.Option(help="margin | priority | price")] = "margin",
     db: Db = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Draw AMOUNT (major units of the line's currency) over TENOR months on a credit line: route to a funder, send
     offers, originate."""
     matching = _matching(db)
-    minor = parse_amount(amount, matching.line_currency(line_id), "amount")
-    _print(matching.drawdown(line_id, minor, tenor, key, ranking))
+    currency = matching.line_currency(line_id)
+    minor = parse_amount(amount, currency, "amount")
+    drawn = matching.drawdown(line_id, minor, tenor, key, ranking)
+    shaped = shape_drawdown(drawn, minor, tenor, currency)
+    if as_json:
+        print_json({**shaped, "currency": currency, "loan_id": drawn.get("loan_id"), "offers": drawn["offers"]})
+    else:
+        print_drawdown(shaped, drawn.get("loan_id"), currency)
 
 
 @match_app.command()

@@ -131,9 +131,10 @@ def _print_quarters(result: Any) -> None:
     for m in result.quarters:
         table.add_column(f"{m.period.start:%Y} Q{(m.period.start.month + 2) // 3}", justify="right")
     for name, label in HEADLINE:
-        table.add_row(label, *[fmt_value(m[name].total(), m[name].unit) for m in result.quarters])
+        table.add_row(label, *[fmt_value(m[name].total(), m[name].unit, m.currency) for m in result.quarters])
     table.add_row(
-        "Revenue, all lines", *[fmt_value(sum(r["value"] for r in m["revenue"].rows), "money") for m in result.quarters]
+        "Revenue, all lines",
+        *[fmt_value(sum(r["value"] for r in m["revenue"].rows), "money", m.currency) for m in result.quarters],
     )
     console.print(table)
 

@@ -1,0 +1,75 @@
+"""How a credit decision, its line and a drawdown are shown, by `originate`, `decision apply` and `match drawdown`
+alike: lines of text for people, and for `--json` the same facts with money as decimal strings of major units."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import typer
+
+from openice.money import from_minor
+from openice.servicing.products import PPM
+
+
+def _rate(ppm: int) -> str:
+    return str(Decimal(ppm) / PPM)
+
+
+def shape_line(line_id: str | None, line: dict[str, Any] | None, currency: str) -> dict[str, Any] | None:
+    """A credit line granted by a decision (None when none was)."""
+    if line_id is None or line is None:
+        return None
+    return {
+        "id": line_id,
+        "amount": str(from_minor(line["amount"], currency)),
+        "rate": _rate(line["rate_ppm"]),
+        "apr": _rate(line["apr_ppm"]),
+        "max_tenor": line["max_tenor"],
+        "expiry": line["expiry"],
+    }
+
+
+def shape_drawdown(drawn: dict[str, Any], amount: int, tenor: int, currency: str) -> dict[str, Any]:
+    """A drawdown as matching answered it, with the amount and tenor it was asked for."""
+    return {
+        "id": drawn["drawdown_id"],
+        "status": drawn["status"],
+        "institution": drawn.get("institution"),
+        "amount": str(from_minor(amount, currency)),
+        "tenor": tenor,
+        "reasons": drawn["reasons"],
+    }
+
+
+def _money(text: str, currency: str) -> str:
+    return f"{Decimal(text):,} {currency}"
+
+
+def print_decision(r: dict[str, Any]) -> None:
+    """A shaped decision: its outcome, grade and reasons, and the line it grants."""
+    scored = f", grade {r['grade']}, PD {r['pd']:.2%}, score {r['score']:.0f}" if r["grade"] else ""
+    typer.echo(f"decision {r['decision_id']}: {r['outcome']}{scored}")
+    for reason in r["reasons"]:
+        typer.echo(f"  {reason}")
+    line = r["line"]
+    if line:
+        typer.echo(
+            f"credit line {line['id']}: {_money(line['amount'], r['currency'])} at {Decimal(line['rate']):.2%} a year "
+            f"(APR {Decimal(line['apr']):.2%}), up to {line['max_tenor']} months, until {line['expiry']}"
+        )
+
+
+def print_drawdown(drawn: dict[str, Any], loan_id: int | None, currency: str) -> None:
+    """A shaped drawdown: the loan booked and its funder, the institution holding the offer, or why none funds it."""
+    if drawn["status"] == "funded":
+        typer.echo(
+            f"loan {loan_id}: {_money(drawn['amount'], currency)} over {drawn['tenor']} months, funded by "
+            f"{drawn['institution']} (drawdown {drawn['id']}); `openice loan {loan_id}` shows it"
+        )
+    elif drawn["status"] == "offered":
+        typer.echo(f"drawdown {drawn['id']}: offered to {drawn['institution']}, which decides by hand")
+    else:
+        typer.echo(f"drawdown {drawn['id']}: {drawn['status']}")
+        for institution, why in drawn["reasons"].items():
+            typer.echo(f"  {institution}: {'; '.join(map(str, why))}")
