@@ -116,6 +116,12 @@ class MetricSet:
         """The one currency of the set's money; None if the source does not record it (or records several)."""
         return self.currencies[0] if len(self.currencies) == 1 else None
 
+    @property
+    def total_revenue(self) -> int:
+        """The platform's revenue: every revenue line but the ledger's income that is not its own (the institutions'
+        interest and recoveries, `definitions.NOT_REVENUE`)."""
+        return sum(r["value"] for r in self["revenue"].rows if r["group"]["line"] not in definitions.NOT_REVENUE)
+
     def to_major_units(self) -> dict[str, Any]:
         """`to_dict` as a person or a script reads money: every money value, and a ratio's numerator and denominator
         when they are money, a decimal string in major units of the set's currency, as the API writes money.

@@ -133,8 +133,8 @@ def _print_quarters(result: Any) -> None:
     for name, label in HEADLINE:
         table.add_row(label, *[fmt_value(m[name].total(), m[name].unit, m.currency) for m in result.quarters])
     table.add_row(
-        "Revenue, all lines",
-        *[fmt_value(sum(r["value"] for r in m["revenue"].rows), "money", m.currency) for m in result.quarters],
+        "Revenue (the institutions' interest and recoveries apart)",
+        *[fmt_value(m.total_revenue, "money", m.currency) for m in result.quarters],
     )
     console.print(table)
 

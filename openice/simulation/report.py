@@ -156,7 +156,7 @@ def outcomes(engine: Engine, result: SimulationResult) -> dict[str, float | None
     lost = _defaulted_principal(engine, result)
     period = Period(result.start, result.end - timedelta(days=1))
     m = metrics(engine, period)
-    revenue = sum(row["value"] for row in m["revenue"].rows)
+    revenue = m.total_revenue
     return {
         "applications": len(applied),
         "approval_rate": len(approved) / len(applied) if applied else None,

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from openice.analytics.backends import DuckDBBackend, snapshot
 from openice.analytics.definitions import NOT_REVENUE, REVENUE_LABELS, REVENUE_LINES
-from openice.analytics.metrics import Period, compute
+from openice.analytics.metrics import Metric, MetricSet, Period, compute
 from openice.analytics.report import Quarterly, quarterly, write_report
 from tests.analytics.portfolio import K, with_decisioning
 
@@ -171,3 +171,13 @@ def test_pdf_pages_are_numbered(q2: dict[str, Any]) -> None:
     assert len(pages) >= 2
     for number, text in enumerate(pages, start=1):
         assert f"Page {number} of {len(pages)}" in text, number
+
+
+def test_a_metric_sets_revenue_leaves_out_the_income_that_is_not_the_platforms() -> None:
+    """The simulation's and the CLI's revenue (`MetricSet.total_revenue`) is the report's "Total revenue": the
+    institutions' interest and the recoveries are the ledger's income, not the platform's revenue."""
+    quarter = Period.quarter("2026Q2")
+    m = MetricSet(quarter, quarter.end, (), "duckdb", currencies=("CNY",))
+    values = {"platform.referral_fees": 700, "technology.fees": 300, "institution_interest": 5_000, "recoveries": 90}
+    m.add(Metric("revenue", "money", [{"group": {"line": k}, "value": v} for k, v in values.items()]))
+    assert m.total_revenue == 1_000
