@@ -68,6 +68,11 @@ class Services:
         return SingleFlight()
 
     @cached_property
+    def reports_cache(self) -> SingleFlight:
+        """Rendered quarterly reports (megabytes of PDF each): a few, keyed by the book's version."""
+        return SingleFlight(size=8)
+
+    @cached_property
     def limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 

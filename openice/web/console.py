@@ -490,7 +490,10 @@ def kpi_csv(section: str, tx: Operator, quarter: Annotated[str, Query(max_length
 @router.get("/kpi/report.{fmt}")
 def kpi_report(fmt: str, tx: Operator, quarter: Annotated[str, Query(max_length=8)] = "") -> Response:
     """The quarterly report `openice report quarterly` writes, as HTML or PDF, computed outside the request's
-    transaction."""
+    transaction, once per version of the book: downloading it again, or by another operator, costs nothing until
+    the book changes."""
+    from openice.analytics.backends import book_version
+
     if fmt not in ("html", "pdf"):
         raise HTTPException(404)
     try:
@@ -499,16 +502,21 @@ def kpi_report(fmt: str, tx: Operator, quarter: Annotated[str, Query(max_length=
         return tx.render("console/kpi.html", status=422, quarter=quarter, error=error, sections=[], result=None)
     engine = tx.svc.engine
     tx.release()  # the report reads through a connection of its own
-    backend = analytics.book_backend(engine)
-    try:
-        html = report.render_html(report.quarterly(backend, period, as_of, last_closed_day=closed))
-    finally:
-        backend.close()
+
+    def rendered() -> str | bytes:
+        backend = analytics.book_backend(engine)
+        try:
+            html = report.render_html(report.quarterly(backend, period, as_of, last_closed_day=closed))
+        finally:
+            backend.close()
+        return html if fmt == "html" else report.pdf_of(html)
+
+    body = tx.svc.reports_cache.get(("quarterly", fmt, period, as_of, closed, book_version(engine)), rendered)
     name = f"quarterly-{_quarter_of(period.start)}"
     if fmt == "html":
-        return Response(html, media_type="text/html; charset=utf-8")
+        return Response(body, media_type="text/html; charset=utf-8")
     return Response(
-        report.pdf_of(html),
+        body,
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
     )

@@ -233,6 +233,9 @@ def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
     assert ops.get("/console/kpi/nothing.csv").status_code == 404
 
 
+CNY_100 = {"amount": "100.00", "currency": "CNY"}
+
+
 def test_a_quarter_not_begun_is_refused_beside_its_field(site: Site) -> None:
     ops = site.signed_in("ops", "console")
     for quarter in ("2031Q1", "26Q1"):
@@ -240,7 +243,14 @@ def test_a_quarter_not_begun_is_refused_beside_its_field(site: Site) -> None:
         assert answer.status_code == 422 and 'id="quarter-error"' in answer.text, quarter
 
 
-def test_the_quarterly_report_downloads_as_html_and_pdf(site: Site) -> None:
+def test_the_quarterly_report_downloads_as_html_and_pdf_computed_once_per_book(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openice.analytics import report
+
+    computed = []
+    quarterly = report.quarterly
+    monkeypatch.setattr(report, "quarterly", lambda *a, **k: computed.append(1) or quarterly(*a, **k))
     site.world.first_due()
     ops = site.signed_in("ops", "console")
     page = ops.get("/console/kpi/report.html?quarter=2026Q1")
@@ -248,6 +258,11 @@ def test_the_quarterly_report_downloads_as_html_and_pdf(site: Site) -> None:
     pdf = ops.get("/console/kpi/report.pdf?quarter=2026Q1")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert ops.get("/console/kpi/report.doc?quarter=2026Q1").status_code == 404
+    assert ops.get("/console/kpi/report.pdf?quarter=2026Q1").content == pdf.content and len(computed) == 2
+    loan = site.world.ids[1]["loan"]  # a booking changes the book: the next download is computed afresh
+    paid = site.world.call("operator", "POST", f"/v1/loans/{loan}/repayments", key="kpi-pay", json=CNY_100)
+    assert paid.status_code == 201, paid.text
+    assert ops.get("/console/kpi/report.html?quarter=2026Q1").status_code == 200 and len(computed) == 3
 
 
 def test_the_model_registry_shows_its_champion_and_challengers(
