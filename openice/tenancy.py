@@ -62,7 +62,8 @@ def institution_of(p: Principal) -> str | None:
     return None
 
 
-def _funded_by(institution: str) -> ColumnElement[bool]:
+def funded_by(institution: str) -> ColumnElement[bool]:
+    """The loans an institution funded at origination: its own, whoever holds them after a guarantee payout."""
     return servicing_tables.loans.c.original_funder == institution
 
 
@@ -70,7 +71,7 @@ def _loans(p: Principal) -> ColumnElement[bool]:
     if p.role is Role.BORROWER:
         return servicing_tables.loans.c.borrower_id == p.tenant
     institution = institution_of(p)
-    return true() if institution is None else _funded_by(institution)
+    return true() if institution is None else funded_by(institution)
 
 
 def _own_borrower(column: Any) -> Rule:
@@ -93,7 +94,7 @@ def _collection_cases(p: Principal) -> ColumnElement[bool]:
         true()
         if institution is None
         else collections_tables.collection_cases.c.loan_id.in_(
-            select(servicing_tables.loans.c.id).where(_funded_by(institution))
+            select(servicing_tables.loans.c.id).where(funded_by(institution))
         )
     )
 

@@ -12,8 +12,8 @@ from sqlalchemy import Connection, Select, case, func, insert, select, update
 from openice.clock import now_iso
 from openice.collections.strategy import STAGES
 from openice.errors import NotFound
-from openice.storage import collections_tables
-from openice.tenancy import RULES, Principal
+from openice.storage import collections_tables, servicing_tables
+from openice.tenancy import RULES, Principal, funded_by
 
 SEVERITY = case(
     {stage: rank for rank, stage in enumerate(STAGES)}, value=collections_tables.collection_cases.c.stage, else_=-1
@@ -39,7 +39,9 @@ class CaseRepository:
             raise NotFound(f"no collection case {case_id}", field="case_id")
         return row
 
-    def queue(self, today: int, stage: str | None, assignee: str | None, limit: int) -> list[Any]:
+    def queue(
+        self, today: int, stage: str | None, assignee: str | None, limit: int, institution: str | None = None
+    ) -> list[Any]:
         """Open cases due for contact today, most severe stage first, then the largest overdue amount."""
         cases = collections_tables.collection_cases
         query = self._scoped(select(cases).where(cases.c.status == "open", cases.c.next_contact_day <= today))
@@ -47,9 +49,22 @@ class CaseRepository:
             query = query.where(cases.c.stage == stage)
         if assignee is not None:
             query = query.where(cases.c.assignee == assignee)
+        if institution is not None:
+            query = query.where(cases.c.loan_id.in_(select(servicing_tables.loans.c.id).where(funded_by(institution))))
         return list(
             self.conn.execute(query.order_by(SEVERITY.desc(), cases.c.overdue_amount.desc(), cases.c.id).limit(limit))
         )
+
+    def funders(self) -> list[str]:
+        """The institutions that funded the loans of the open cases this caller sees."""
+        cases, loans = collections_tables.collection_cases, servicing_tables.loans
+        query = (
+            select(loans.c.original_funder)
+            .distinct()
+            .where(loans.c.id.in_(self._scoped(select(cases.c.loan_id).where(cases.c.status == "open"))))
+            .order_by(loans.c.original_funder)
+        )
+        return list(self.conn.execute(query).scalars())
 
     def summary(self, today: int) -> list[Any]:
         """Open cases per stage: how many, how much is overdue, how many are due today, promises pending."""

@@ -82,16 +82,27 @@ class Collections:
         self.strategy = strategy or Strategy()
 
     def queue(
-        self, caller: Principal, stage: str | None = None, assignee: str | None = None, limit: int = 50
+        self,
+        caller: Principal,
+        stage: str | None = None,
+        assignee: str | None = None,
+        limit: int = 50,
+        institution: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Open cases due for contact on the business date, most severe and largest first."""
+        """Open cases due for contact on the business date, most severe and largest first; `institution` keeps the
+        cases of the loans it funded (within what the caller sees)."""
         _stage(stage)
         if not 1 <= limit <= 1000:
             raise ValidationError("must be between 1 and 1000", field="limit")
         with servicing_unit(self.units, readonly=True) as uow:
             today = to_day(uow.calendar.business_date)
-            rows = CaseRepository(uow.conn, caller).queue(today, stage, assignee, limit)
+            rows = CaseRepository(uow.conn, caller).queue(today, stage, assignee, limit, institution)
         return [case_view(r) for r in rows]
+
+    def funders(self, caller: Principal) -> list[str]:
+        """The institutions the caller's queue can be filtered by: the funders of its open cases' loans."""
+        with servicing_unit(self.units, readonly=True) as uow:
+            return CaseRepository(uow.conn, caller).funders()
 
     def summary(self, caller: Principal) -> list[dict[str, Any]]:
         with servicing_unit(self.units, readonly=True) as uow:

@@ -4,7 +4,7 @@ agent, and a payment taken on the loan."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query
@@ -29,12 +29,23 @@ def queue(
     tx: Agent,
     stage: Annotated[str | None, Query(max_length=4)] = None,
     assignee: Annotated[str | None, Query(max_length=64)] = None,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
     mine: bool = False,
     loan_id: Annotated[int | None, Query(ge=1)] = None,
+    case_id: Annotated[int | None, Query(ge=1)] = None,
     done: str | None = None,
 ) -> Response:
-    """Open cases due today, most severe and largest first; or the cases of one loan."""
-    return _queue_page(tx, stage=stage, assignee=assignee, mine=mine, loan_id=loan_id, done=done)
+    """Open cases due today, most severe and largest first, by stage, agent and funding institution; the cases of
+    one loan; or straight to one case by its number."""
+    if case_id is not None:
+        with tx.attempt() as failed:
+            tx.collections.case(tx.principal, case_id)  # another tenant's case is as missing as one never opened
+        if not failed:
+            return tx.redirect(f"/desk/cases/{case_id}")
+        return _queue_page(tx, status=404, error=failed[0], typed_case=case_id)
+    return _queue_page(
+        tx, stage=stage, assignee=assignee, institution=institution, mine=mine, loan_id=loan_id, done=done
+    )
 
 
 def _queue_page(
@@ -42,6 +53,7 @@ def _queue_page(
     status: int = 200,
     stage: str | None = None,
     assignee: str | None = None,
+    institution: str | None = None,
     mine: bool = False,
     loan_id: int | None = None,
     **context: Any,
@@ -62,7 +74,7 @@ def _queue_page(
         ]
     else:
         who = tx.person.username if mine else (assignee or None)
-        cases = tx.collections.queue(tx.principal, stage or None, who, 100)
+        cases = tx.collections.queue(tx.principal, stage or None, who, 100, institution or None)
     return tx.render(
         "desk/queue.html",
         status=status,
@@ -71,9 +83,38 @@ def _queue_page(
         stages=STAGES,
         stage=stage or "",
         assignee=assignee or "",
+        institution=institution or "",
+        institutions=tx.collections.funders(tx.principal),
         mine=mine,
         loan_id=loan_id,
         **context,
+    )
+
+
+@router.get("/performance")
+def performance(
+    tx: Agent,
+    start: Annotated[str, Query(alias="from", max_length=10)] = "",
+    end: Annotated[str, Query(alias="to", max_length=10)] = "",
+) -> Response:
+    """The desk's results between two business days (by default the 30 before the business date and today so
+    far), per agent with the signed-in agent's own row first, per stage, and how cases closed: each chart beside its
+    table."""
+    today = tx.servicing.business_date()
+    typed = {"from": start, "to": end}
+    with tx.attempt() as failed:
+        first = _date(start, "from") if start.strip() else today - timedelta(days=30)
+        last = _date(end, "to") if end.strip() else today
+        found = tx.collections.performance(tx.principal, first, last)
+    if failed:
+        return tx.render("desk/performance.html", status=422, error=failed[0], typed=typed, found=None, mine=[])
+    me = tx.person.username
+    agents = sorted(found["agents"], key=lambda a: (a["agent"] != me, a["agent"], a["currency"]))
+    return tx.render(
+        "desk/performance.html",
+        found={**found, "agents": agents},
+        mine=[a for a in agents if a["agent"] == me],
+        typed={"from": first.isoformat(), "to": last.isoformat()},
     )
 
 

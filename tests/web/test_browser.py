@@ -138,6 +138,12 @@ def test_an_agent_records_a_promise_and_takes_a_payment(site: Site, served: str,
     expect(page.locator("#borrower-mobile")).not_to_contain_text("****")
     audit = site.world.call("operator", "GET", "/v1/audit", params={"action": "pii.revealed"}).json()["items"]
     assert len(audit) == 1 and audit[0]["key_id"] == site.users["ann"]["id"]
+
+    page.click("nav >> text=Performance")  # the agent's own results: the promise just made, the chart drawn
+    expect(page.locator("#mine")).to_contain_text("ann")
+    expect(page.locator("#agents tr.you th")).to_have_text("ann")
+    expect(page.locator(".chart svg").first).to_be_visible()
+    accessible(page)
     assert outside == []
 
 

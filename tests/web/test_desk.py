@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from openice.close_of_day import run_until
@@ -102,3 +103,63 @@ def test_money_taken_on_a_written_off_loan_is_a_recovery(site: Site) -> None:
     assert paid.status_code == 303, paid.text
     moves = site.world.call("operator", "GET", f"/v1/loans/{loan}/transactions").json()["items"]
     assert moves[-1]["kind"] == "recovery" and moves[-1]["amount"]["amount"] == "50.00"
+
+
+def test_the_queue_filters_by_funding_institution_within_what_the_desk_sees(site: Site) -> None:
+    site.world.first_due()
+    loans = {site.world.ids[k]["institution"]: site.world.ids[k]["loan"] for k in (1, 2)}
+    cases = {
+        code: site.world.call("operator", "GET", "/v1/collections/cases", params={"loan_id": loan}).json()["items"][0]
+        for code, loan in loans.items()
+    }
+    desk = site.signed_in("ann", "desk")
+    everything = desk.get("/desk/").text
+    assert '<select id="institution"' in everything and all(
+        f"/desk/cases/{c['id']}" in everything for c in cases.values()
+    )
+    only_a = desk.get("/desk/?institution=INST-A").text
+    assert f'/desk/cases/{cases["INST-A"]["id"]}"' in only_a and f'/desk/cases/{cases["INST-B"]["id"]}"' not in only_a
+    own = site.signed_in("desk-b", "desk")  # an institution's desk sees its loans only: nothing to choose from
+    assert '<select id="institution"' not in own.get("/desk/").text
+    assert f'/desk/cases/{cases["INST-A"]["id"]}"' not in own.get("/desk/?institution=INST-A").text
+
+
+def test_a_case_is_found_by_its_number_and_another_desks_case_is_missing(site: Site) -> None:
+    site.world.first_due()
+    loan_a = site.world.ids[1]["loan"]
+    [case] = site.world.call("operator", "GET", "/v1/collections/cases", params={"loan_id": loan_a}).json()["items"]
+    found = site.signed_in("ann", "desk").get(f"/desk/?case_id={case['id']}", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/desk/cases/{case['id']}"
+    for who, number in (("desk-b", case["id"]), ("ann", 999_999)):
+        missing = site.signed_in(who, "desk").get(f"/desk/?case_id={number}")
+        assert missing.status_code == 404 and 'id="case_id-error"' in missing.text, who
+
+
+def test_an_agent_sees_their_own_results_first(site: Site) -> None:
+    site.world.first_due()
+    loan = site.world.ids[1]["loan"]
+    [case] = site.world.call("operator", "GET", "/v1/collections/cases", params={"loan_id": loan}).json()["items"]
+    desk = site.signed_in("ann", "desk")
+    page = desk.get(f"/desk/cases/{case['id']}").text
+    promised = desk.post(
+        f"/desk/cases/{case['id']}/contacts",
+        data={
+            "csrf": csrf_of(page),
+            "channel": "call",
+            "outcome": "promise",
+            "promise_amount": "1.00",
+            "promise_date": "2026-02-20",
+            "key": "perf-1",
+        },
+        follow_redirects=False,
+    )
+    assert promised.status_code == 303, promised.text
+    shown = desk.get("/desk/performance").text
+    mine = shown.split('id="mine"')[1].split("</section>")[0]
+    assert "ANN" not in mine and "(ann)" in mine and "<dd>1</dd>" in mine
+    assert re.search(r'<tr class="you"><th scope="row">ann</th><td class="num">1</td>', shown)
+    assert 'data-chart="bar"' in shown
+    refused = desk.get("/desk/performance?from=2026-02-30")
+    assert refused.status_code == 422 and 'id="from-error"' in refused.text
+    backwards = desk.get("/desk/performance?from=2026-02-10&to=2026-02-01")
+    assert backwards.status_code == 422 and 'id="to-error"' in backwards.text
