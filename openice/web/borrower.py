@@ -67,12 +67,16 @@ def pay(
     kind: Annotated[str, Path(pattern="^(repay|prepay)$")],
     tx: Borrower,
     amount: Annotated[str, Form(max_length=32)] = "",
+    mode: Annotated[str, Form(max_length=16)] = PrepaymentMode.REAMORTISE.value,
     key: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """Pay what is due (repay) or more, up to the payoff (prepay); the form's key makes a second post a replay."""
+    """Pay what is due (repay) or more, up to the payoff (prepay); a prepayment either lowers each installment left
+    or keeps it and ends the loan sooner, as the borrower chooses. The form's key makes a second post a replay."""
     row, account = servicing.loan(tx.scope, loan_id)
     scoped = tx.principal.scoped(key or form_key())
     with tx.attempt() as failed:
+        if mode not in {m.value for m in PrepaymentMode}:
+            raise ValidationError(tx.words("app2.error.mode"), field="mode")
         if kind == "repay":
             minor = tx.typed_amount(amount, row.currency, most=account.total_due(), over="app.error.over_due")
         else:
@@ -84,11 +88,11 @@ def pay(
         def call() -> dict[str, Any]:
             if kind == "repay":
                 return tx.servicing.repay(loan_id, minor, scoped, None, row.currency, None)
-            return tx.servicing.prepay(loan_id, minor, scoped, PrepaymentMode.REAMORTISE, row.currency)
+            return tx.servicing.prepay(loan_id, minor, scoped, PrepaymentMode(mode), row.currency)
 
         tx.collect(PAYMENTS[kind], row, minor, scoped, call)
     if failed:
-        return _loan_page(tx, loan_id, 422, error=failed[0], error_form=kind, typed={kind: amount})
+        return _loan_page(tx, loan_id, 422, error=failed[0], error_form=kind, typed={kind: amount, "mode": mode})
     return tx.redirect(f"/app/loans/{loan_id}?done={kind}")
 
 

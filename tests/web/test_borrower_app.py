@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
@@ -227,3 +228,45 @@ def test_a_borrower_repays_and_draws_down_on_a_phone(app_site: Site, served: str
     finally:
         context.close()
     assert state(app_site.world)["trial balance"] == 0
+
+
+@pytest.mark.parametrize(("mode", "installments_left"), [("reamortise", 12), ("shorten", "fewer")])
+def test_a_prepayment_lowers_the_installments_or_ends_the_loan_sooner_as_chosen(
+    app_site: Site, mode: str, installments_left: int | str
+) -> None:
+    loan_id = app_site.world.ids[1]["loan"]
+    client = app_site.signed_in("borrower-one", "app")
+    page = client.get(f"/app/loans/{loan_id}").text
+    assert 'name="mode" value="reamortise" checked' in page and 'name="mode" value="shorten"' in page
+    before = app_site.world.call("borrower1", "GET", f"/v1/loans/{loan_id}").json()["schedule"]
+    done = client.post(
+        f"/app/loans/{loan_id}/prepay",
+        data={**form_of(page, "prepay-form"), "amount": "3000.00", "mode": mode},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    after = app_site.world.call("borrower1", "GET", f"/v1/loans/{loan_id}").json()["schedule"]
+    left = [i for i in after if Decimal(i["unpaid"]["amount"]) > 0]
+    if installments_left == "fewer":
+
+        def installment(i: dict[str, Any]) -> Decimal:
+            return Decimal(i["principal"]["amount"]) + Decimal(i["interest"]["amount"])
+
+        assert len(left) < len(before) and abs(installment(left[0]) - installment(before[0])) <= Decimal("0.01")
+    else:
+        assert len(left) == installments_left and Decimal(left[0]["principal"]["amount"]) < Decimal(
+            before[0]["principal"]["amount"]
+        )
+    assert state(app_site.world)["trial balance"] == 0
+
+
+def test_a_prepayment_mode_that_is_not_offered_is_refused_beside_it(app_site: Site) -> None:
+    loan_id = app_site.world.ids[1]["loan"]
+    client = app_site.signed_in("borrower-one", "app")
+    page = client.get(f"/app/loans/{loan_id}").text
+    before = state(app_site.world)
+    answer = client.post(
+        f"/app/loans/{loan_id}/prepay", data={**form_of(page, "prepay-form"), "amount": "100.00", "mode": "sideways"}
+    )
+    assert answer.status_code == 422 and 'id="mode-error"' in answer.text
+    assert state(app_site.world) == before
