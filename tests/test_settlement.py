@@ -112,7 +112,7 @@ def test_paying_moves_the_net_out_of_clearing_once(engine: Engine, small_book: t
     assert servicing.pay_settlement("BANK-A", "CNY-2026-02", "settle-feb") == paid  # the same key replays
     with pytest.raises(Conflict) as again:
         servicing.pay_settlement("BANK-A", "CNY-2026-02", "settle-feb-again")
-    assert again.value.field == "id" and "already settled" in str(again.value)
+    assert again.value.field == "statement_id" and "already settled" in str(again.value)
     with pytest.raises(Conflict):  # a day inside the month paid
         servicing.pay_settlement("BANK-A", "CNY-2026-02-15", "settle-day")
     servicing.pay_settlement("BANK-A", "CNY-2026-01", "settle-jan")
@@ -150,7 +150,7 @@ def test_what_cannot_be_paid(engine: Engine, small_book: tuple[Servicing, int, i
         servicing.pay_settlement("BANK-A", "CNY-2026-01-20", "quiet-day")
     with pytest.raises(ValidationError) as bad:
         servicing.pay_settlement("BANK-A", "2026-02", "no-currency")
-    assert bad.value.field == "id"
+    assert bad.value.field == "statement_id"
 
 
 def test_an_institution_sees_only_its_own(engine: Engine, small_book: tuple[Servicing, int, int]) -> None:

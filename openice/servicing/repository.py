@@ -650,7 +650,7 @@ class SettlementRepository:
                 )
         except IntegrityError:
             raise Conflict(
-                f"{statement.id} of {statement.institution} was settled by another payment", field="id"
+                f"{statement.id} of {statement.institution} was settled by another payment", field="statement_id"
             ) from None
         return int(settlement_id)
 

@@ -332,14 +332,16 @@ class Servicing:
         def work(uow: ServicingUnit) -> dict[str, Any]:
             today = uow.calendar.require_open()
             if last >= today:
-                raise Conflict(f"{statement_id} is not closed yet: the business date is {today}", field="id")
+                raise Conflict(f"{statement_id} is not closed yet: the business date is {today}", field="statement_id")
             earlier = uow.settlements.covering(institution, currency, first, last)
             if earlier is not None:
-                raise Conflict(f"{institution} already settled {statement_id} (settlement {earlier})", field="id")
+                raise Conflict(
+                    f"{institution} already settled {statement_id} (settlement {earlier})", field="statement_id"
+                )
             loans, moved = uow.settlements.movements(institution, currency, first, last)
             paid = settlement.statement(institution, currency, period, first, last, loans, [m for _, m in moved])
             if paid.empty:
-                raise Conflict(f"{institution} has nothing to settle in {statement_id}", field="id")
+                raise Conflict(f"{institution} has nothing to settle in {statement_id}", field="statement_id")
             for loan_id, lines in sorted(paid.by_loan.items()):
                 postings = settlement.settlement_postings(lines)
                 if postings:

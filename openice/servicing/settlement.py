@@ -137,7 +137,8 @@ def parse_statement_id(text: str) -> tuple[str, Period, date, date]:
     except ValueError:
         pass
     raise ValidationError(
-        f"{text!r} is not a statement: give CURRENCY-YYYY-MM-DD for a day or CURRENCY-YYYY-MM for a month", field="id"
+        f"{text!r} is not a statement: give CURRENCY-YYYY-MM-DD for a day or CURRENCY-YYYY-MM for a month",
+        field="statement_id",
     )
 
 
