@@ -3,6 +3,7 @@ statement against the ledger to the cent on a mixed book, paying once, and what 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
@@ -247,3 +248,32 @@ def ledger_movements(engine: Engine, institution: str, day: date) -> dict[str, i
             ).all()
         )
     return {account: int(found.get(account, 0)) for account in accounts}
+
+
+def test_payments_at_once_book_once(engine: Engine, small_book: tuple[Servicing, int, int]) -> None:
+    """Different keys, the same month, at the same moment (a month and its day, too): one books, the others are
+    refused, and clearing is emptied once."""
+    servicing = small_book[0]
+    results: list[object] = []
+
+    def pay(statement: str, key: str) -> None:
+        try:
+            results.append(servicing.pay_settlement("BANK-A", statement, key))
+        except Conflict as refused:
+            results.append(refused)
+
+    statements = ["CNY-2026-02"] * 4 + ["CNY-2026-02-15"] * 2
+    threads = [threading.Thread(target=pay, args=(s, f"k{n}")) for n, s in enumerate(statements)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sum(isinstance(r, dict) for r in results) == 1, results
+    assert all(isinstance(r, dict) or "settled" in str(r) for r in results)
+    with engine.connect() as conn:
+        settled = conn.execute(
+            select(func.count())
+            .select_from(servicing_tables.journal_entries)
+            .where(servicing_tables.journal_entries.c.kind == ledger.INSTITUTION_SETTLEMENT)
+        ).scalar_one()
+    assert settled == 1  # loan A's share; loan B has only memo lines in February
