@@ -160,7 +160,9 @@ def main() -> None:
     doc = {
         "name": "settlement",
         "date": date.today().isoformat(),
-        "command": "python -m bench.settlement" + (" --quick" if args.quick else f" --loans {loans}"),
+        "command": "python -m bench.settlement"
+        + (" --quick" if args.quick else f" --loans {loans}")
+        + (" --db postgresql+psycopg://..." if args.db else ""),
         "machine": machine_facts(),
         "engine": "PostgreSQL" if args.db else "SQLite",
         "loans": loans,
@@ -168,7 +170,7 @@ def main() -> None:
         "results": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    name = "settlement.quick" if args.quick else "settlement"
+    name = "settlement" + (".quick" if args.quick else "") + (".postgres" if args.db else "")
     (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
     md = markdown(doc)
     (RESULTS / f"{name}.md").write_text(md)
