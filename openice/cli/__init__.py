@@ -13,6 +13,7 @@ from openice.cli.common import DEBUG_ENV, EXIT_CODES, Boundary, Commands
 from openice.cli.decisioning import register_cli as register_decisioning
 from openice.cli.scoring import model_app
 from openice.cli.servicing import register as register_servicing
+from openice.cli.settlement import settlement_app
 from openice.cli.simulation import register as register_simulation
 from openice.cli.users import user_app
 
@@ -28,6 +29,7 @@ register_decisioning(app)  # decision, match, pii
 register_booking(app)  # examples, product, originate, payoff
 app.add_typer(analytics_app)  # metrics, report
 app.add_typer(collections_app, name="collections")
+app.add_typer(settlement_app, name="settlement")
 register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
 app.add_typer(user_app, name="user")

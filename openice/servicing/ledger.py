@@ -80,8 +80,10 @@ PLATFORM_CASH = "platform_cash"
 COLLECTIONS_CLEARING = "collections_clearing"  # borrower payments received
 REFERRAL_FEE_RECEIVABLE = "referral_fee_receivable"  # owed by the institution, settled outside the loan
 
+# A paid settlement statement's share on one loan (servicing/settlement.py).
+INSTITUTION_SETTLEMENT = "institution_settlement"
 # Entries on a loan's books that its own history does not make, so a replay of the loan leaves them as they are.
-OUTSIDE_HISTORY = ("referral_settlement",)
+OUTSIDE_HISTORY = ("referral_settlement", INSTITUTION_SETTLEMENT)
 
 ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
     INTEREST_INCOME,

@@ -11,11 +11,12 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from openice.clock import now_iso
 from openice.errors import Conflict, NotFound
 from openice.idempotency import Idempotency
-from openice.servicing import ledger
+from openice.servicing import ledger, settlement
 from openice.servicing.loan import (
     BusinessModel,
     InstallmentState,
@@ -543,6 +544,117 @@ class Outbox:
         )
 
 
+class SettlementRepository:
+    """The journal movements settlement statements are made of, and the statements paid."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def currencies(self, institution: str) -> list[str]:
+        loans = servicing_tables.loans.c
+        query = select(loans.currency).where(loans.original_funder == institution).distinct().order_by(loans.currency)
+        return list(self.conn.execute(query).scalars())
+
+    def movements(
+        self, institution: str, currency: str, first: date | None, last: date | None
+    ) -> tuple[dict[int, settlement.FundedLoan], list[tuple[date, settlement.Movement]]]:
+        """The institution's loans in `currency` and the movements a statement reads, with each entry's business day,
+        from `first` to `last` (None: without that bound); never a settlement's own entries."""
+        loans, lines, entries = servicing_tables.loans, servicing_tables.journal_lines, servicing_tables.journal_entries
+        funded = (loans.c.original_funder == institution, loans.c.currency == currency)
+        query = (
+            select(entries.c.id, entries.c.kind, entries.c.business_day, lines.c.loan_id, lines.c.account)
+            .add_columns(func.sum(lines.c.amount).label("amount"))
+            .join(entries, entries.c.id == lines.c.entry_id)
+            .join(loans, loans.c.id == lines.c.loan_id)
+            .where(*funded, entries.c.kind.in_(settlement.KINDS), lines.c.account.in_(settlement.ACCOUNTS))
+            .group_by(entries.c.id, entries.c.kind, entries.c.business_day, lines.c.loan_id, lines.c.account)
+        )
+        if first is not None:
+            query = query.where(entries.c.business_day >= to_day(first))
+        if last is not None:
+            query = query.where(entries.c.business_day <= to_day(last))
+        moved = [
+            (from_day(r.business_day), settlement.Movement(r.id, r.kind, r.loan_id, r.account, int(r.amount)))
+            for r in self.conn.execute(query)
+            if r.amount
+        ]
+        payouts = dict(
+            self.conn.execute(
+                select(lines.c.loan_id, func.min(entries.c.id))
+                .join(entries, entries.c.id == lines.c.entry_id)
+                .join(loans, loans.c.id == lines.c.loan_id)
+                .where(*funded, loans.c.guarantee_paid.is_(True), entries.c.kind == "guarantee_payout")
+                .where(lines.c.account == ledger.FUNDING_CASH)
+                .group_by(lines.c.loan_id)
+            ).all()
+        )
+        ids = {m.loan_id for _, m in moved}
+        terms = self.conn.execute(
+            select(loans.c.id, loans.c.rate_ppm, loans.c.funder_rate_ppm).where(*funded, loans.c.id.in_(ids))
+        )
+        return {
+            r.id: settlement.FundedLoan(r.id, r.rate_ppm, r.funder_rate_ppm, payouts.get(r.id)) for r in terms
+        }, moved
+
+    def paid(self, institution: str) -> list[Any]:
+        """The statements the institution settled, oldest first."""
+        table = servicing_tables.settlements
+        rows = self.conn.execute(
+            select(table).where(table.c.institution == institution).order_by(table.c.first_day, table.c.id)
+        )
+        return list(rows)
+
+    def covering(self, institution: str, currency: str, first: date, last: date) -> int | None:
+        """A settlement already paid for a day from `first` to `last`, if any."""
+        days = servicing_tables.settled_days.c
+        return self.conn.execute(
+            select(days.settlement_id)
+            .where(days.institution == institution, days.currency == currency)
+            .where(days.day >= to_day(first), days.day <= to_day(last))
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def record(self, statement: settlement.Statement, paid_on: date) -> int:
+        """Store a paid statement and claim its days: a day another settlement claimed first is a Conflict."""
+        settlement_id = self.conn.execute(
+            insert(servicing_tables.settlements)
+            .values(
+                institution=statement.institution,
+                currency=statement.currency,
+                period=statement.period.value,
+                first_day=to_day(statement.first),
+                last_day=to_day(statement.last),
+                net=statement.net,
+                lines=json.dumps(statement.lines),
+                loans=len(statement.by_loan),
+                paid_day=to_day(paid_on),
+                created_at=now_iso(),
+            )
+            .returning(servicing_tables.settlements.c.id)
+        ).scalar_one()
+        days = range(to_day(statement.first), to_day(statement.last) + 1)
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    insert(servicing_tables.settled_days),
+                    [
+                        dict(
+                            institution=statement.institution,
+                            currency=statement.currency,
+                            day=d,
+                            settlement_id=settlement_id,
+                        )
+                        for d in days
+                    ],
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"{statement.id} of {statement.institution} was settled by another payment", field="statement_id"
+            ) from None
+        return int(settlement_id)
+
+
 class ServicingUnit:
     """One open transaction with servicing's repositories bound to it."""
 
@@ -553,6 +665,7 @@ class ServicingUnit:
         self.calendar = Calendar(conn)
         self.idempotency = Idempotency(conn)
         self.outbox = Outbox(conn)
+        self.settlements = SettlementRepository(conn)
 
 
 @contextmanager

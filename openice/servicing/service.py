@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from openice.errors import Conflict, Forbidden, OpeniceError, ValidationError
 from openice.money import format_money
-from openice.servicing import ledger
+from openice.servicing import ledger, settlement
 from openice.servicing.loan import (
     BusinessModel,
     LoanAccount,
@@ -322,6 +322,44 @@ class Servicing:
             }
 
         return self._money_call("settle_referral_fees", idempotency_key, payload, work)
+
+    def pay_settlement(self, institution: str, statement_id: str, idempotency_key: str | None) -> dict[str, Any]:
+        """Record a settlement statement as paid: each loan's share moves out of clearing and the referral receivable
+        (`settlement.settlement_postings`), and the statement's days are claimed. A day or month not closed by end of
+        day yet, one with nothing to settle, or one any day of which is already settled is refused."""
+        currency, period, first, last = settlement.parse_statement_id(statement_id)
+
+        def work(uow: ServicingUnit) -> dict[str, Any]:
+            today = uow.calendar.require_open()
+            if last >= today:
+                raise Conflict(f"{statement_id} is not closed yet: the business date is {today}", field="statement_id")
+            earlier = uow.settlements.covering(institution, currency, first, last)
+            if earlier is not None:
+                raise Conflict(
+                    f"{institution} already settled {statement_id} (settlement {earlier})", field="statement_id"
+                )
+            loans, moved = uow.settlements.movements(institution, currency, first, last)
+            paid = settlement.statement(institution, currency, period, first, last, loans, [m for _, m in moved])
+            if paid.empty:
+                raise Conflict(f"{institution} has nothing to settle in {statement_id}", field="statement_id")
+            for loan_id, lines in sorted(paid.by_loan.items()):
+                postings = settlement.settlement_postings(lines)
+                if postings:
+                    uow.loans.post(loan_id, today, settlement.SETTLEMENT_KIND, postings)
+            return {
+                "settlement_id": uow.settlements.record(paid, today),
+                "institution": institution,
+                "statement": paid.id,
+                "currency": currency,
+                "net": paid.net,
+                "lines": paid.lines,
+                "loans": len(paid.by_loan),
+                "paid_on": today.isoformat(),
+            }
+
+        return self._money_call(
+            "pay_settlement", idempotency_key, dict(institution=institution, statement=statement_id), work
+        )
 
     # ---- reversal and replay ------------------------------------------------------------------
     def reverse(self, transaction_id: int, idempotency_key: str | None) -> dict[str, Any]:

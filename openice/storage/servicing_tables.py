@@ -230,3 +230,31 @@ ledger_checkpoint = Table(
     Column("id", Integer, primary_key=True),  # one row, id 1
     Column("through_line", BigInteger, nullable=False),  # journal_lines.id up to which ledger_balances holds
 )
+
+# A statement an institution and the platform settled: its lines as paid (JSON of minor units by line name) and the
+# net the platform paid (negative: the institution paid). `settled_days` holds each day it covered, once: a day or
+# month already settled cannot be paid again, even by a concurrent request.
+settlements = Table(
+    "settlements",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("institution", String(64), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("first_day", Day, nullable=False),
+    Column("last_day", Day, nullable=False),
+    Column("net", Money, nullable=False),
+    Column("lines", Text, nullable=False),
+    Column("loans", Integer, nullable=False),
+    Column("paid_day", Day, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+settled_days = Table(
+    "settled_days",
+    metadata,
+    Column("institution", String(64), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("day", Day, primary_key=True),
+    Column("settlement_id", BigInteger, ForeignKey("settlements.id"), nullable=False),
+)

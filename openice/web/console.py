@@ -18,6 +18,7 @@ from openice.analytics import service as analytics
 from openice.analytics.metrics import Period, closed_as_of
 from openice.api import admin
 from openice.api.deps import TransactionRoute
+from openice.api.settlements import totals
 from openice.api.views import ApiKeyIn, audit_view, borrower_view, decision_view
 from openice.close_of_day import close_business_day
 from openice.decisioning import queries as lending
@@ -531,3 +532,10 @@ def models(tx: Operator) -> Response:
     except NotFound as missing:
         return tx.render("console/models.html", packages=[], missing=missing)
     return tx.render("console/models.html", packages=packages, missing=None)
+
+
+@router.get("/settlements")
+def settlements(tx: Operator) -> Response:
+    """What is still owed between the platform and every institution: the statements not yet paid, summed."""
+    rows = servicing.settlement_outstanding_everywhere(tx.scope)
+    return tx.render("console/settlements.html", rows=[{"owed": r, "totals": totals(r.lines)} for r in rows])

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from babel.dates import format_datetime
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -20,12 +21,15 @@ from pydantic import ValidationError as ModelError
 from openice.api.admin import quarter_metrics
 from openice.api.deps import TransactionRoute
 from openice.api.funding import answer_offer, update_institution
+from openice.api.settlements import statements_csv, totals
 from openice.api.views import OfferAnswerIn
 from openice.errors import OpeniceError, ValidationError
 from openice.matching import institutions
 from openice.matching import queries as matching
 from openice.matching.boxes import BoxChange
 from openice.money import from_minor, minor_digits, to_minor
+from openice.servicing import queries as servicing
+from openice.servicing import settlement
 from openice.tenancy import Window
 from openice.web import book as live_book
 from openice.web.i18n import Words
@@ -434,3 +438,68 @@ def collections(
     except OpeniceError as error:
         return tx.render("portal/collections.html", status=422, first=first, last=last, error=error)
     return tx.render("portal/collections.html", first=first, last=last, performance=found)
+
+
+# ---- settlement with the platform ------------------------------------------------------------------------------
+SIDES: dict[str, Any] = {"lines": settlement.LINES, "totals_of": totals}  # the lines in order, each side's sum
+
+
+def _settlement_window(tx: Visit, period: str, first: str, last: str) -> tuple[settlement.Period, date, date]:
+    """The statements asked for: by day or month, from and to as typed (default: the business date's month)."""
+    if period not in ("day", "month"):
+        raise ValidationError("choose day or month", field="period")
+    days = []
+    for text, field in ((first, "from"), (last, "to")):
+        try:
+            days.append(date.fromisoformat(text.strip()) if text.strip() else None)
+        except ValueError:
+            raise ValidationError(f"{text!r} is not a date; write YYYY-MM-DD", field=field) from None
+    end = days[1] or tx.servicing.business_date()
+    return settlement.Period(period), days[0] or end.replace(day=1), end
+
+
+def _statements(tx: Visit, period: str, first: str, last: str) -> list[servicing.StatementRow]:
+    chosen, start, end = _settlement_window(tx, period, first, last)
+    return servicing.settlement_statements(tx.scope, tx.principal.tenant, chosen, start, end)
+
+
+@router.get("/settlements")
+def settlements(
+    tx: Institution,
+    period: Annotated[str, Query(max_length=8)] = "month",
+    first: Annotated[str, Query(alias="from", max_length=16)] = "",
+    last: Annotated[str, Query(alias="to", max_length=16)] = "",
+) -> Response:
+    """Its statements with the platform by day or month, each line and the net, paid or not, and what is still
+    owed either way: the API's own figures."""
+    typed = {"period": period, "from": first, "to": last}
+    outstanding = servicing.settlement_outstanding(tx.scope, tx.principal.tenant)
+    try:
+        rows = _statements(tx, period, first, last)
+    except OpeniceError as error:
+        return tx.render(
+            "portal/settlements.html", status=422, typed=typed, error=error, rows=[], outstanding=outstanding, **SIDES
+        )
+    return tx.render(
+        "portal/settlements.html",
+        typed=typed,
+        rows=[{"row": r, "totals": totals(r.statement.lines)} for r in rows],
+        outstanding=outstanding,
+        csv_query=urlencode({k: v for k, v in typed.items() if v}),
+        **SIDES,
+    )
+
+
+@router.get("/settlements.csv")
+def settlements_csv(
+    tx: Institution,
+    period: Annotated[str, Query(max_length=8)] = "month",
+    first: Annotated[str, Query(alias="from", max_length=16)] = "",
+    last: Annotated[str, Query(alias="to", max_length=16)] = "",
+) -> Response:
+    """The statements on the page as CSV: the API's table."""
+    return Response(
+        statements_csv(_statements(tx, period, first, last)),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="settlements.csv"'},
+    )

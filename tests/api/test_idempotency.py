@@ -95,3 +95,5 @@ def test_every_creating_and_money_route_replays_once_and_refuses_another_request
     once(world, "operator", write_off, {"reason": "fraud"}, (write_off, {"reason": "deceased"}), "wo")
     recoveries = f"/v1/loans/{other_loan}/recoveries"
     once(world, "collections", recoveries, payment, (recoveries, {**payment, "amount": "20.00"}), "rec")
+    statement = "/v1/institutions/INST-A/settlements/{}/paid"
+    once(world, "operator", statement.format("CNY-2026-01"), None, (statement.format("CNY-2026-02"), None), "settle")

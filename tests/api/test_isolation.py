@@ -35,6 +35,7 @@ PATH_VALUES = {
     "drawdown_id": "drawdown",
     "case_id": "case",
     "key_id": "key",
+    "statement_id": "statement",
 }
 # Optional query parameters that filter by another tenant's identifier: a list filtered by one shows nothing.
 FILTERS = {
@@ -134,6 +135,7 @@ def foreign(world: World) -> dict[str, Any]:
         "case": cases_by_loan(world)[mine["loan"]]["id"],
         "transaction": paid.json()["transaction_id"],
         "key": keys[0]["id"],
+        "statement": "CNY-2026-01",
     }
 
 
