@@ -121,7 +121,9 @@ class DeliveryRepository:
     def _close(self, delivery_id: int, status: str, attempts: int | None, **values: Any) -> None:
         if attempts is not None:
             values["attempts"] = attempts
-        self.conn.execute(update(_DELIVERIES).where(_D.id == delivery_id).values(status=status, lease_until=None, **values))
+        self.conn.execute(
+            update(_DELIVERIES).where(_D.id == delivery_id).values(status=status, lease_until=None, **values)
+        )
 
     def dead_letters(self, pending_only: bool = True, limit: int = 100) -> list[Any]:
         letters = gateway_tables.dead_letters

@@ -1,0 +1,155 @@
+"""The relay: delivers institution events from the deliveries table to the institutions' webhooks, at least once
+and in order per subject, with async HTTP (one event loop; no thread waits on an institution).
+
+Each delivery is leased (`Gateway.claim`), prepared and signed, sent, and its outcome recorded in one transaction
+with whatever the institution's answer does and its audit rows. A relay killed mid-batch leaves its leases to run
+out; the next relay sends those deliveries again under the same idempotency key, and an answer applied twice is
+applied once (`Matching.answer` replays an answer given the same way). `openice relay` runs it alone; `openice
+serve` runs one in each worker (their leases keep them apart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import Connection, Engine
+
+from openice.access.audit import record_audit, record_expiries
+from openice.decisioning.pii import PiiVault
+from openice.matching.gateway import LEASE_SECONDS, Answered, Gateway, Outgoing, webhook_principal
+from openice.matching.webhooks import Backoff, parse_answer
+from openice.storage.uow import JoinedUnits
+
+log = logging.getLogger("openice.relay")
+T = TypeVar("T")
+
+
+class Relay:
+    def __init__(
+        self,
+        engine: Engine,
+        vault: PiiVault,
+        concurrency: int = 64,
+        poll_seconds: float = 0.2,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+    ) -> None:
+        self.engine, self.vault = engine, vault
+        self.concurrency, self.poll_seconds, self.lease_seconds = concurrency, poll_seconds, lease_seconds
+        self.backoff = backoff or Backoff()
+        self.rng = rng or random.Random()
+
+    def _in_transaction(self, request_id: str, work: Callable[[Gateway, Connection], T]) -> T:
+        """`work` in one transaction, with the offers it took back audited in it."""
+        with self.engine.connect() as conn, conn.begin():
+            gateway = Gateway(JoinedUnits(conn), self.vault, self.backoff, self.rng)
+            done = work(gateway, conn)
+            for moved in gateway.withdrawn:
+                detail = {k: v for k, v in moved.items() if k != "offer_id"}
+                record_audit(conn, None, request_id, "offer.withdrawn", f"offer/{moved['offer_id']}", detail)
+            return done
+
+    def _claim(self, limit: int) -> list[Any]:
+        return self._in_transaction("relay", lambda g, _: g.claim(time.time(), limit, self.lease_seconds))
+
+    async def _call(self, request_id: str, work: Callable[[Gateway, Connection], T]) -> T:
+        return await asyncio.to_thread(self._in_transaction, request_id, work)
+
+    async def deliver(self, client: httpx.AsyncClient, delivery: Any) -> None:
+        """One attempt at one leased delivery. An error of the relay's own (the database away) leaves the lease to
+        run out, and the delivery to a later attempt."""
+        rid = f"delivery-{delivery.id}"
+        try:
+            out = await self._call(rid, lambda g, _: g.prepare(delivery, time.time()))
+            if out is None:
+                return
+            error, answer = await self._send(client, out)
+            if error is None:
+                await self._call(rid, lambda g, conn: _audit_answer(conn, rid, out, g.succeeded(out, answer)))
+            else:
+                await self._call(rid, lambda g, _: g.failed(delivery, out.attempt, error, time.time()))
+        except Exception:
+            log.exception("delivery %s: the relay failed; it goes again when its lease runs out", delivery.id)
+
+    @staticmethod
+    async def _send(client: httpx.AsyncClient, out: Outgoing) -> tuple[str | None, tuple[bool, str] | None]:
+        try:
+            response = await client.post(out.url, content=out.body, headers=out.headers, timeout=out.timeout)
+        except httpx.TimeoutException:
+            return f"no answer within {out.timeout:g} s", None
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}", None
+        if not response.is_success:
+            return f"HTTP {response.status_code}", None
+        return None, parse_answer(response.content)
+
+    async def once(self, client: httpx.AsyncClient | None = None) -> int:
+        """Send every delivery due now (up to the concurrency) and wait for them; how many were sent."""
+        async with _client(self.concurrency, client) as http:
+            batch = await asyncio.to_thread(self._claim, self.concurrency)
+            await asyncio.gather(*(self.deliver(http, d) for d in batch))
+            return len(batch)
+
+    async def run(self, stop: asyncio.Event, client: httpx.AsyncClient | None = None) -> None:
+        """Deliver until `stop` is set, with up to `concurrency` requests in flight; then let those finish (each
+        has its timeout) and return: a clean shutdown leaves no lease behind."""
+        in_flight: set[asyncio.Task[None]] = set()
+        async with _client(self.concurrency, client) as http:
+            stopping = asyncio.ensure_future(stop.wait())
+            try:
+                while not stop.is_set():
+                    room = self.concurrency - len(in_flight)
+                    batch: list[Any] = []
+                    if room > 0:
+                        try:
+                            batch = await asyncio.to_thread(self._claim, room)
+                        except Exception:
+                            log.exception("the relay could not read its queue; next try in %g s", self.poll_seconds)
+                    for delivery in batch:
+                        task = asyncio.create_task(self.deliver(http, delivery))
+                        in_flight.add(task)
+                        task.add_done_callback(in_flight.discard)
+                    if len(batch) < room or room <= 0:  # the queue is empty for now, or every slot is busy
+                        await asyncio.wait(
+                            {stopping, *in_flight}, timeout=self.poll_seconds, return_when="FIRST_COMPLETED"
+                        )
+            finally:
+                stopping.cancel()
+                with suppress(asyncio.CancelledError):
+                    await stopping
+                if in_flight:
+                    await asyncio.wait(in_flight)
+
+
+def _audit_answer(conn: Connection, request_id: str, out: Outgoing, answered: Answered | None) -> None:
+    """The answer in a webhook's response, audited as the API audits one given through the institution's key."""
+    if answered is None:
+        return
+    result = answered.result
+    record_expiries(conn, request_id, result["expired"])
+    record_audit(
+        conn,
+        webhook_principal(out.institution),
+        request_id,
+        f"offer.{'accepted' if answered.accepted else 'declined'}",
+        f"offer/{answered.offer_id}",
+        {"drawdown_id": result["drawdown_id"], "drawdown_status": result["status"], "loan_id": result["loan_id"]},
+    )
+
+
+@asynccontextmanager
+async def _client(concurrency: int, given: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncClient]:
+    """The caller's client, or one of the relay's own for the length of the block."""
+    if given is not None:
+        yield given
+        return
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as own:
+        yield own
