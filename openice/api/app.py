@@ -34,7 +34,8 @@ from openice.api.settings import Settings
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.scorer_protocol import ScorerLike
-from openice.errors import NotFound
+from openice.errors import NotFound, OpeniceError
+from openice.relay import Relay
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
@@ -118,6 +119,8 @@ class Edge:
 async def _lifespan(services: Services, _app: FastAPI) -> AsyncIterator[None]:
     every = services.settings.offer_sweep_seconds
     sweeper = asyncio.create_task(_sweep_offers(services, every)) if every > 0 else None
+    stop = asyncio.Event()
+    relay = asyncio.create_task(_relay(services, stop)) if services.settings.relay else None
     try:
         yield
     finally:
@@ -125,6 +128,20 @@ async def _lifespan(services: Services, _app: FastAPI) -> AsyncIterator[None]:
             sweeper.cancel()
             with suppress(asyncio.CancelledError):
                 await sweeper
+        if relay is not None:  # its requests in flight finish (each within its timeout); the rest wait for the next
+            stop.set()
+            await relay
+
+
+async def _relay(services: Services, stop: asyncio.Event) -> None:
+    """The worker's relay, on the worker's own event loop: its HTTP is async and its database work short trips
+    through threads, so the requests it has in flight hold no thread."""
+    try:
+        vault = services.vault
+    except OpeniceError as missing:  # answers re-route drawdowns, which reads the applicant's data
+        log.error("no relay in this worker: %s", missing)
+        return
+    await Relay(services.engine, vault, concurrency=services.settings.relay_concurrency).run(stop)
 
 
 async def _sweep_offers(services: Services, every: float) -> None:

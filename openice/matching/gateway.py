@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
 from openice.decisioning.pii import PiiVault
-from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
+from openice.errors import Conflict, NotFound, Unauthenticated, ValidationError
 from openice.matching.deliveries import CallbackSignatures, CircuitRepository, DeliveryRepository, SecretRepository
 from openice.matching.repository import InstitutionRepository, OfferRepository
 from openice.matching.service import Matching
@@ -32,12 +32,6 @@ from openice.storage.uow import UnitsOfWork
 from openice.tenancy import Principal, Role
 
 LEASE_SECONDS = 60.0  # how long a relay holds a delivery it is sending; past it, another relay may send it again
-
-
-class Unauthenticated(OpeniceError):
-    """A callback whose signature is wrong, stale or already used."""
-
-    code = "unauthenticated"
 
 
 @dataclass(frozen=True)
@@ -74,12 +68,20 @@ class _Unit:
         self.signatures = CallbackSignatures(conn)
 
 
+@contextmanager
+def _opened(units: UnitsOfWork, readonly: bool) -> Iterator[_Unit]:
+    with units.begin(readonly=readonly) as conn:
+        yield _Unit(conn)
+
+
 def webhook_principal(institution: str) -> Principal:
     """The institution, answering in its webhook's response (audited as such)."""
     return Principal("webhook", Role.INSTITUTION, institution)
 
 
 class Gateway:
+    """The relay's side: which delivery goes out next, signed how, and what each attempt's outcome does."""
+
     def __init__(
         self, units: UnitsOfWork, vault: PiiVault, backoff: Backoff | None = None, rng: random.Random | None = None
     ) -> None:
@@ -89,20 +91,8 @@ class Gateway:
         self.rng = rng or random.Random()
         self.withdrawn: list[dict[str, Any]] = []  # offers this instance took back, for the caller's audit trail
 
-    @contextmanager
-    def _unit(self, readonly: bool = False) -> Iterator[_Unit]:
-        with self.units.begin(readonly=readonly) as conn:
-            yield _Unit(conn)
-
-    # ---- secrets -----------------------------------------------------------------------------------
-    def rotate_secret(self, code: str, overlap_seconds: float, now: float) -> str:
-        """A new signing secret for the institution (its first, or one replacing the current, which both sides
-        keep accepting for `overlap_seconds`); shown to the operator once, to hand to the institution."""
-        if overlap_seconds < 0:
-            raise ValidationError("must not be negative", field="overlap")
-        with self._unit() as unit:
-            unit.institutions.get(code)  # NotFound for an unknown institution
-            return unit.secrets.rotate(code, overlap_seconds, now)
+    def _unit(self, readonly: bool = False) -> AbstractContextManager[_Unit]:
+        return _opened(self.units, readonly)
 
     # ---- outbound ----------------------------------------------------------------------------------
     def claim(self, now: float, limit: int, lease_seconds: float = LEASE_SECONDS) -> list[Any]:
@@ -221,6 +211,27 @@ class Gateway:
         if offer is not None and (exhausted or not circuit.allows(now)):
             why = "unreachable: " + ("out of attempts" if exhausted else "its circuit opened")
             self._withdraw(delivery, offer, why, dead=exhausted)
+
+
+class Webhooks:
+    """What operators and institutions do with the gateway besides delivering: signing secrets, dead letters and
+    their replay, and the check of a signed callback. Needs no PII key."""
+
+    def __init__(self, units: UnitsOfWork) -> None:
+        self.units = units
+
+    def _unit(self, readonly: bool = False) -> AbstractContextManager[_Unit]:
+        return _opened(self.units, readonly)
+
+    # ---- secrets -----------------------------------------------------------------------------------
+    def rotate_secret(self, code: str, overlap_seconds: float, now: float) -> str:
+        """A new signing secret for the institution (its first, or one replacing the current, which both sides
+        keep accepting for `overlap_seconds`); shown to the operator once, to hand to the institution."""
+        if overlap_seconds < 0:
+            raise ValidationError("must not be negative", field="overlap")
+        with self._unit() as unit:
+            unit.institutions.get(code)  # NotFound for an unknown institution
+            return unit.secrets.rotate(code, overlap_seconds, now)
 
     # ---- operators ---------------------------------------------------------------------------------
     def dead_letters(self, pending_only: bool = True, limit: int = 100) -> list[dict[str, Any]]:

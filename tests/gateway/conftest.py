@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, func, select
 
-from openice.matching.gateway import Gateway
+from openice.matching.gateway import Webhooks
 from openice.matching.institutions import CreditBox
 from openice.matching.service import Matching
 from openice.matching.webhooks import Backoff
@@ -65,7 +65,7 @@ def served() -> Iterator[Served]:
 class World:
     engine: Engine
     matching: Matching
-    gateway: Gateway
+    webhooks: Webhooks
     relay: Relay
     sim: SimulatedInstitution
     url: str
@@ -103,10 +103,10 @@ def webhook_world(engine: Engine, served: Served, **web: Any) -> World:
             institution("AUTO", credit_box=box, rate="0.08"),
         ]
     )
-    gateway = Gateway(EngineUnits(engine), VAULT)
-    served.sim.secret = gateway.rotate_secret("WEB", 0, time.time())
+    webhooks = Webhooks(EngineUnits(engine))
+    served.sim.secret = webhooks.rotate_secret("WEB", 0, time.time())
     relay = Relay(engine, VAULT, concurrency=8, backoff=FAST, lease_seconds=5.0)
-    return World(engine, matching, gateway, relay, served.sim, served.url)
+    return World(engine, matching, webhooks, relay, served.sim, served.url)
 
 
 @pytest.fixture
