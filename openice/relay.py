@@ -58,7 +58,13 @@ class Relay:
             return done
 
     def _claim(self, limit: int) -> list[Any]:
-        return self._in_transaction("relay", lambda g, _: g.claim(time.time(), limit, self.lease_seconds))
+        """New loan events queued, then the deliveries due leased, in one trip."""
+
+        def publish_and_claim(gateway: Gateway, _conn: Connection) -> list[Any]:
+            gateway.publish(time.time())
+            return gateway.claim(time.time(), limit, self.lease_seconds)
+
+        return self._in_transaction("relay", publish_and_claim)
 
     async def _call(self, request_id: str, work: Callable[[Gateway, Connection], T]) -> T:
         return await asyncio.to_thread(self._in_transaction, request_id, work)

@@ -16,7 +16,7 @@ from openice.clock import now_iso
 from openice.errors import Conflict, NotFound
 from openice.matching.institutions import Institution
 from openice.matching.webhooks import Circuit, CircuitState
-from openice.storage import gateway_tables
+from openice.storage import gateway_tables, servicing_tables
 
 _DELIVERIES = gateway_tables.deliveries
 _D = _DELIVERIES.c
@@ -163,6 +163,30 @@ class DeliveryRepository:
         for row in rows:
             counts[row.status] = counts.get(row.status, 0) + 1
         return counts
+
+
+class LoanEvents:
+    """Servicing's outbox, read by the gateway: its events not yet published, oldest first, with each loan's funder
+    (the institution they concern). Publishing marks them, in the transaction that queues their deliveries."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def unpublished(self, limit: int) -> list[Any]:
+        """Locked until the unit ends, so two relays publish each event once and a loan's events in order."""
+        outbox, loans = servicing_tables.outbox, servicing_tables.loans
+        query = (
+            select(outbox, loans.c.funder)
+            .join(loans, loans.c.id == outbox.c.loan_id, isouter=True)
+            .where(outbox.c.published.is_(False))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        return list(self.conn.execute(query.with_for_update(of=outbox)))
+
+    def published(self, ids: list[int]) -> None:
+        outbox = servicing_tables.outbox
+        self.conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published=True))
 
 
 class SecretRepository:

@@ -16,7 +16,13 @@ from sqlalchemy import Connection
 
 from openice.decisioning.pii import PiiVault
 from openice.errors import Conflict, NotFound, Unauthenticated, ValidationError
-from openice.matching.deliveries import CallbackSignatures, CircuitRepository, DeliveryRepository, SecretRepository
+from openice.matching.deliveries import (
+    CallbackSignatures,
+    CircuitRepository,
+    DeliveryRepository,
+    LoanEvents,
+    SecretRepository,
+)
 from openice.matching.repository import InstitutionRepository, OfferRepository
 from openice.matching.service import Matching
 from openice.matching.webhooks import (
@@ -25,9 +31,11 @@ from openice.matching.webhooks import (
     Backoff,
     SignatureError,
     fingerprint,
+    loan_event,
     sign,
     verify,
 )
+from openice.storage.days import from_day
 from openice.storage.uow import UnitsOfWork
 from openice.tenancy import Principal, Role
 
@@ -66,6 +74,7 @@ class _Unit:
         self.secrets = SecretRepository(conn)
         self.circuits = CircuitRepository(conn)
         self.signatures = CallbackSignatures(conn)
+        self.loan_events = LoanEvents(conn)
 
 
 @contextmanager
@@ -95,6 +104,29 @@ class Gateway:
         return _opened(self.units, readonly)
 
     # ---- outbound ----------------------------------------------------------------------------------
+    def publish(self, now: float, limit: int = 500) -> int:
+        """Queue a delivery of each new servicing event that is an institution event (`webhooks.loan_event`) to
+        the loan's funder, if it has a webhook and subscribes to it, and mark the events published: in one unit, so
+        an event is queued once. Returns how many events it read."""
+        with self._unit() as unit:
+            events = unit.loan_events.unpublished(limit)
+            if not events:
+                return 0
+            institutions = {i.code: i for i in unit.institutions.active()}
+            for event in events:
+                payload = json.loads(event.payload)
+                kind = loan_event(event.event_type, payload)
+                code = payload.get("institution") or event.funder  # a payout's loan has passed to the platform
+                inst = institutions.get(code)
+                if kind is None or inst is None or inst.webhook_url is None or kind not in inst.events:
+                    continue
+                on = from_day(event.business_day).isoformat()
+                body = {"event": kind, "loan_id": event.loan_id, "business_date": on, **payload}
+                key = f"event-{event.id}"
+                unit.deliveries.enqueue(inst.code, kind, f"loan/{event.loan_id}", key, body, now)
+            unit.loan_events.published([e.id for e in events])
+            return len(events)
+
     def claim(self, now: float, limit: int, lease_seconds: float = LEASE_SECONDS) -> list[Any]:
         with self._unit() as unit:
             return unit.deliveries.claim(now, lease_seconds, limit)

@@ -15,11 +15,28 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
+
+from openice.servicing.buckets import CURRENT
 
 # What an institution may subscribe to: the offers routed to it, and the life of the loans it funds.
 Event = Literal["offer", "loan.funded", "repayment.received", "loan.overdue", "guarantee.payout", "statement.ready"]
 SIGNATURE_HEADER = "Openice-Signature"
+_LOAN_EVENTS: dict[str, Event] = {
+    "loan.originated": "loan.funded",
+    "loan.repayment": "repayment.received",
+    "loan.prepayment": "repayment.received",
+    "loan.guarantee_payout": "guarantee.payout",
+}
+
+
+def loan_event(kind: str, payload: dict[str, Any]) -> Event | None:
+    """The institution event a servicing event is, if any: a loan that leaves the current bucket is overdue."""
+    if kind == "loan.bucket_changed":
+        return "loan.overdue" if payload.get("from") == CURRENT else None
+    return _LOAN_EVENTS.get(kind)
+
+
 WINDOW_SECONDS = 300  # how far a signed request's timestamp may be from the receiver's clock
 
 

@@ -3,12 +3,18 @@ it signed to a real simulated institution on the loopback, and the answer in its
 
 from __future__ import annotations
 
+import json
+import time
+
+import pytest
 from sqlalchemy import Engine, select
 
+from openice.errors import Conflict
+from openice.matching.gateway import webhook_principal
 from openice.matching.institutions import CreditBox
 from openice.servicing.service import Servicing
 from openice.storage import api_tables
-from tests.gateway.conftest import Served, World, deliveries, drawdown, loans, offers, webhook_world
+from tests.gateway.conftest import FAST, Served, World, deliveries, drawdown, loans, offers, webhook_world
 from tests.matching.test_routing import open_line
 
 
@@ -86,3 +92,78 @@ def test_a_slow_institution_times_out_and_the_retry_is_taken(
         engine, waiting["drawdown_id"]
     ).institution_code == "WEB"
     assert loans(engine) == 1
+
+
+def test_an_institution_answering_twice_has_one_effect(world: World) -> None:
+    """It answers in the webhook's response and again through its key: the second finds the offer accepted."""
+    line = open_line(world.engine)
+    waiting = world.matching.drawdown(line, 1_000_000, 12, "dd-twice")
+    offer = waiting["offers"][0]
+    world.deliver()
+    funded = drawdown(world.engine, waiting["drawdown_id"])
+    again = world.matching.answer(webhook_principal("WEB"), offer, accept=True, reason="yes, again")
+    assert (again["status"], again["loan_id"]) == ("funded", funded.loan_id) and loans(world.engine) == 1
+    with pytest.raises(Conflict, match="already accepted"):
+        world.matching.answer(webhook_principal("WEB"), offer, accept=False)
+
+
+def test_an_answer_given_through_the_api_first_leaves_the_delivery_nothing_to_send(world: World) -> None:
+    world.sim.answer = False  # it takes offers and answers later
+    line = open_line(world.engine)
+    waiting = world.matching.drawdown(line, 1_000_000, 12, "dd-later")
+    world.deliver()
+    assert deliveries(world.engine)[0].outcome == "taken; answer later"
+    assert drawdown(world.engine, waiting["drawdown_id"]).status == "offered"
+    world.matching.answer(webhook_principal("WEB"), waiting["offers"][0], accept=True)
+    assert drawdown(world.engine, waiting["drawdown_id"]).status == "funded" and loans(world.engine) == 1
+    second = world.matching.drawdown(line, 1_000_000, 12, "dd-later-2")  # answered before the relay comes round
+    world.matching.answer(webhook_principal("WEB"), second["offers"][0], accept=False, reason="not this one")
+    world.deliver()
+    assert deliveries(world.engine)[1].status == "withdrawn" and world.sim.received == 1  # never sent
+    assert deliveries(world.engine)[1].outcome == "the offer is already declined"
+
+
+def test_a_delivery_out_of_attempts_is_a_dead_letter_an_operator_replays(
+    engine: Engine, servicing: Servicing, served: Served
+) -> None:
+    world = webhook_world(engine, served, circuit_threshold=100)  # the circuit stays closed: attempts run out first
+    world.sim.error_rate = 1.0
+    line = open_line(engine)
+    waiting = world.matching.drawdown(line, 1_000_000, 12, "dd-dead")
+    world.deliver_until(lambda: deliveries(engine)[0].status == "dead")
+    assert world.sim.received == FAST.attempts
+    row = drawdown(engine, waiting["drawdown_id"])
+    assert (row.status, row.institution_code) == ("funded", "AUTO")  # the offer was withdrawn when it died
+    (letter,) = world.webhooks.dead_letters()
+    assert (letter["attempts"], letter["last_error"], letter["event_type"]) == (FAST.attempts, "HTTP 503", "offer")
+    world.sim.error_rate = 0.0
+    assert world.webhooks.replay(letter["id"], time.time()) == letter["delivery_id"]
+    assert world.webhooks.dead_letters() == []
+    world.deliver()
+    (d,) = deliveries(engine)  # replayed, it finds its offer closed and is not sent: nothing happens twice
+    assert (d.status, d.outcome) == ("withdrawn", "the offer is already failed") and loans(engine) == 1
+
+
+def test_loan_events_reach_a_subscribed_funder_and_no_one_else(
+    engine: Engine, servicing: Servicing, served: Served
+) -> None:
+    world = webhook_world(engine, served, events=("offer", "loan.funded", "repayment.received"))
+    line = open_line(engine)
+    first = world.matching.drawdown(line, 1_000_000, 12, "dd-events")
+    world.deliver()  # the offer, accepted in the response: WEB's loan
+    loan = drawdown(engine, first["drawdown_id"]).loan_id
+    servicing.prepay(loan, 10_000, idempotency_key="pp-1")
+    world.sim.box = CreditBox(max_amount=500_000)
+    second = world.matching.drawdown(line, 1_000_000, 12, "dd-events-2")
+    world.deliver(3)  # WEB declines the second drawdown: AUTO funds it, and AUTO has no webhook
+    assert drawdown(engine, second["drawdown_id"]).institution_code == "AUTO"
+    events = [(d.institution_code, d.event_type, d.subject, d.status) for d in deliveries(engine)]
+    assert events == [
+        ("WEB", "offer", f"drawdown/{first['drawdown_id']}", "delivered"),
+        ("WEB", "offer", f"drawdown/{second['drawdown_id']}", "delivered"),
+        ("WEB", "loan.funded", f"loan/{loan}", "delivered"),
+        ("WEB", "repayment.received", f"loan/{loan}", "delivered"),
+    ]
+    body = json.loads(deliveries(engine)[3].payload)
+    assert (body["event"], body["loan_id"], body["amount"]) == ("repayment.received", loan, 10_000)
+    assert len(world.sim.taken) == 4

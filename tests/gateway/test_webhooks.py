@@ -12,6 +12,7 @@ from openice.matching.webhooks import (
     CircuitState,
     SignatureError,
     callback_message,
+    loan_event,
     parse_answer,
     sign,
     verify,
@@ -125,3 +126,21 @@ def test_a_success_resets_the_count_of_failures_in_a_row() -> None:
 )
 def test_an_answer_in_the_response_is_accept_decline_or_later(body: bytes, answer: object) -> None:
     assert parse_answer(body) == answer
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "event"),
+    [
+        ("loan.originated", {}, "loan.funded"),
+        ("loan.repayment", {"amount": 1}, "repayment.received"),
+        ("loan.prepayment", {"amount": 1}, "repayment.received"),
+        ("loan.bucket_changed", {"from": "C", "to": "M1"}, "loan.overdue"),
+        ("loan.bucket_changed", {"from": "M1", "to": "M2"}, None),  # overdue already
+        ("loan.bucket_changed", {"from": "M1", "to": "C"}, None),  # cured
+        ("loan.guarantee_payout", {"institution": "B"}, "guarantee.payout"),
+        ("loan.recovery", {}, None),
+        ("collections.call", {}, None),
+    ],
+)
+def test_which_servicing_events_an_institution_hears_of(kind: str, payload: dict, event: str | None) -> None:
+    assert loan_event(kind, payload) == event

@@ -1,5 +1,6 @@
 """The institution gateway: deliveries of institution events with their attempts, dead letters, signing secrets,
-circuit breakers and the signatures of callbacks already taken
+circuit breakers and the signatures of callbacks already taken. The gateway publishes servicing's outbox from now
+on: the events already in it happened before any institution subscribed, so they count as published.
 
 Revision ID: 0019
 Revises: 0017
@@ -70,6 +71,8 @@ def upgrade() -> None:
         sa.Column('signed_at', sa.Float, nullable=False),
     )
     op.create_index('ix_callback_signatures_signed_at', 'callback_signatures', ['signed_at'])
+    outbox = sa.table('outbox', sa.column('published', sa.Boolean))
+    op.execute(outbox.update().where(outbox.c.published.is_(False)).values(published=True))
 
 
 def downgrade() -> None:
