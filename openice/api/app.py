@@ -27,7 +27,7 @@ from sqlalchemy import Engine, event
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openice.api import admin, collections, funding, lending, loans, problems
+from openice.api import admin, collections, funding, gateway, lending, loans, problems
 from openice.api.deps import Services
 from openice.api.problems import Problem, problem
 from openice.api.settings import Settings
@@ -205,7 +205,7 @@ def create_app(
     if scorer is not None and anomaly is None:
         _ = app.state.services.decisioning.anomaly  # fitted now, not inside the first application's request
     problems.install(app)
-    for module in (lending, funding, loans, collections, admin):
+    for module in (lending, funding, loans, collections, admin, gateway):
         app.include_router(module.router)
     _operations(app, engine)
     app.add_middleware(Edge, max_body=settings.max_body_bytes, concurrency=settings.concurrency)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from openice.access.keys import ApiKeys
+from openice.matching.deliveries import DeliveryRepository
 from openice.storage import servicing_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World
@@ -35,6 +36,7 @@ PATH_VALUES = {
     "drawdown_id": "drawdown",
     "case_id": "case",
     "key_id": "key",
+    "dead_letter_id": "dead_letter",
 }
 # Optional query parameters that filter by another tenant's identifier: a list filtered by one shows nothing.
 FILTERS = {
@@ -134,7 +136,16 @@ def foreign(world: World) -> dict[str, Any]:
         "case": cases_by_loan(world)[mine["loan"]]["id"],
         "transaction": paid.json()["transaction_id"],
         "key": keys[0]["id"],
+        "dead_letter": dead_letter(world, "INST-B"),
     }
+
+
+def dead_letter(world: World, institution: str) -> int:
+    """A delivery to `institution` that ran out of attempts."""
+    with world.engine.begin() as conn:
+        deliveries = DeliveryRepository(conn)
+        delivery = deliveries.enqueue(institution, "loan.funded", "loan/1", f"probe-{institution}", {}, 0.0)
+        return deliveries.dead(delivery, 8, "HTTP 503")
 
 
 def url(op: Operation, ids: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from openice.access.keys import ApiKeys
+from openice.matching.deliveries import DeliveryRepository
 from openice.matching.gateway import Webhooks
 from openice.matching.institutions import CreditBox
 from openice.matching.webhooks import callback_message, sign
@@ -133,3 +134,25 @@ def test_an_answer_after_the_deadline_is_a_409_and_the_drawdown_has_moved_on(wor
     assert late.status_code == 409 and "expired" in late.json()["detail"], late.text
     with world.engine.connect() as conn:  # the offer's delivery is still queued; the relay will find it closed
         assert conn.execute(select(func.count()).select_from(gateway_tables.deliveries)).scalar_one() == 1
+
+
+def test_an_operator_lists_dead_letters_and_replays_one_once(world: World) -> None:
+    with world.engine.begin() as conn:
+        deliveries = DeliveryRepository(conn)
+        delivery = deliveries.enqueue("INST-A", "loan.funded", "loan/1", "event-1", {"event": "loan.funded"}, 0.0)
+        letter = deliveries.dead(delivery, 8, "HTTP 503")
+    listed = world.call("operator", "GET", "/v1/dead-letters").json()["items"]
+    assert [(d["id"], d["institution_code"], d["attempts"], d["replayed_at"]) for d in listed] == [
+        (letter, "INST-A", 8, None)
+    ]
+    assert world.call("INST-A", "GET", "/v1/dead-letters").status_code == 403
+    replayed = world.call("operator", "POST", f"/v1/dead-letters/{letter}/replay", key="rp-1")
+    assert replayed.status_code == 201 and replayed.json() == {"dead_letter_id": letter, "delivery_id": delivery}
+    assert world.call("operator", "POST", f"/v1/dead-letters/{letter}/replay", key="rp-1").json() == replayed.json()
+    again = world.call("operator", "POST", f"/v1/dead-letters/{letter}/replay", key="rp-2")
+    assert again.status_code == 409 and "already replayed" in again.json()["detail"]
+    assert world.call("operator", "POST", f"/v1/dead-letters/{letter + 1}/replay", key="rp-3").status_code == 404
+    with world.engine.connect() as conn:
+        assert DeliveryRepository(conn).get(delivery).status == "pending"
+    audit = world.call("operator", "GET", "/v1/audit", params={"action": "dead_letter.replayed"}).json()["items"]
+    assert [a["resource"] for a in audit] == [f"dead_letter/{letter}"]
