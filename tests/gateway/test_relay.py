@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from openice.errors import Conflict
@@ -14,6 +15,7 @@ from openice.matching.gateway import webhook_principal
 from openice.matching.institutions import CreditBox
 from openice.servicing.service import Servicing
 from openice.storage import api_tables
+from tests.api.conftest import make_app
 from tests.gateway.conftest import FAST, Served, World, deliveries, drawdown, loans, offers, webhook_world
 from tests.matching.test_routing import open_line
 
@@ -167,3 +169,15 @@ def test_loan_events_reach_a_subscribed_funder_and_no_one_else(
     body = json.loads(deliveries(engine)[3].payload)
     assert (body["event"], body["loan_id"], body["amount"]) == ("repayment.received", loan, 10_000)
     assert len(world.sim.taken) == 4
+
+
+def test_the_service_runs_a_relay_in_each_worker_and_stops_it_cleanly(world: World) -> None:
+    line = open_line(world.engine)
+    waiting = world.matching.drawdown(line, 1_000_000, 12, "dd-served")
+    with TestClient(make_app(world.engine, relay=True, offer_sweep_seconds=0)):  # the lifespan starts the relay
+        deadline = time.monotonic() + 20
+        while drawdown(world.engine, waiting["drawdown_id"]).status == "offered" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    row = drawdown(world.engine, waiting["drawdown_id"])
+    assert (row.status, row.institution_code) == ("funded", "WEB")
+    assert deliveries(world.engine)[0].lease_until is None  # nothing left leased at shutdown
