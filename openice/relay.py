@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 from sqlalchemy import Connection, Engine
@@ -57,33 +57,46 @@ class Relay:
                 record_audit(conn, None, request_id, "offer.withdrawn", f"offer/{moved['offer_id']}", detail)
             return done
 
-    def _claim(self, limit: int) -> list[Any]:
-        """New loan events queued, then the deliveries due leased, in one trip."""
+    def _claim(self, limit: int) -> tuple[int, list[Outgoing]]:
+        """In one trip: new loan events queued, up to `limit` due deliveries leased, and each prepared (signed, or
+        withdrawn or postponed when there is nothing to send). How many it leased, and what to send."""
 
-        def publish_and_claim(gateway: Gateway, _conn: Connection) -> list[Any]:
-            gateway.publish(time.time())
-            return gateway.claim(time.time(), limit, self.lease_seconds)
+        def claim_and_prepare(gateway: Gateway, conn: Connection) -> tuple[int, list[Outgoing]]:
+            now = time.time()
+            gateway.publish(now)
+            leased, ready = gateway.claim(now, limit, self.lease_seconds), list[Outgoing]()
+            for delivery in leased:
+                withdrawn = len(gateway.withdrawn)
+                try:
+                    with conn.begin_nested():
+                        out = gateway.prepare(delivery, now)
+                except Exception:  # this one waits for its lease to run out; the batch goes on
+                    del gateway.withdrawn[withdrawn:]
+                    log.exception(
+                        "delivery %s could not be prepared; it goes again when its lease runs out", delivery.id
+                    )
+                    continue
+                if out is not None:
+                    ready.append(out)
+            return len(leased), ready
 
-        return self._in_transaction("relay", publish_and_claim)
+        return self._in_transaction("relay", claim_and_prepare)
 
     async def _call(self, request_id: str, work: Callable[[Gateway, Connection], T]) -> T:
         return await asyncio.to_thread(self._in_transaction, request_id, work)
 
-    async def deliver(self, client: httpx.AsyncClient, delivery: Any) -> None:
-        """One attempt at one leased delivery. An error of the relay's own (the database away) leaves the lease to
-        run out, and the delivery to a later attempt."""
-        rid = f"delivery-{delivery.id}"
+    async def deliver(self, client: httpx.AsyncClient, out: Outgoing) -> None:
+        """Send one prepared attempt and record its outcome. An error of the relay's own (the database away) leaves
+        the lease to run out, and the delivery to a later attempt."""
+        rid = f"delivery-{out.delivery_id}"
         try:
-            out = await self._call(rid, lambda g, _: g.prepare(delivery, time.time()))
-            if out is None:
-                return
             error, answer = await self._send(client, out)
             if error is None:
                 await self._call(rid, lambda g, conn: _audit_answer(conn, rid, out, g.succeeded(out, answer)))
             else:
-                await self._call(rid, lambda g, _: g.failed(delivery, out.attempt, error, time.time()))
+                await self._call(rid, lambda g, _: g.failed(out.delivery, out.attempt, error, time.time()))
         except Exception:
-            log.exception("delivery %s: the relay failed; it goes again when its lease runs out", delivery.id)
+            log.exception("delivery %s: the relay failed; it goes again when its lease runs out", out.delivery_id)
 
     @staticmethod
     async def _send(client: httpx.AsyncClient, out: Outgoing) -> tuple[str | None, tuple[bool, str] | None]:
@@ -100,9 +113,9 @@ class Relay:
     async def once(self, client: httpx.AsyncClient | None = None) -> int:
         """Send every delivery due now (up to the concurrency) and wait for them; how many were sent."""
         async with _client(self.concurrency, client) as http:
-            batch = await asyncio.to_thread(self._claim, self.concurrency)
-            await asyncio.gather(*(self.deliver(http, d) for d in batch))
-            return len(batch)
+            leased, ready = await asyncio.to_thread(self._claim, self.concurrency)
+            await asyncio.gather(*(self.deliver(http, out) for out in ready))
+            return leased
 
     async def run(self, stop: asyncio.Event, client: httpx.AsyncClient | None = None) -> None:
         """Deliver until `stop` is set, with up to `concurrency` requests in flight; then let those finish (each
@@ -112,18 +125,18 @@ class Relay:
             stopping = asyncio.ensure_future(stop.wait())
             try:
                 while not stop.is_set():
-                    room = self.concurrency - len(in_flight)
-                    batch: list[Any] = []
+                    room, leased = self.concurrency - len(in_flight), 0
+                    ready: list[Outgoing] = []
                     if room > 0:
                         try:
-                            batch = await asyncio.to_thread(self._claim, room)
+                            leased, ready = await asyncio.to_thread(self._claim, room)
                         except Exception:
                             log.exception("the relay could not read its queue; next try in %g s", self.poll_seconds)
-                    for delivery in batch:
-                        task = asyncio.create_task(self.deliver(http, delivery))
+                    for out in ready:
+                        task = asyncio.create_task(self.deliver(http, out))
                         in_flight.add(task)
                         task.add_done_callback(in_flight.discard)
-                    if len(batch) < room or room <= 0:  # the queue is empty for now, or every slot is busy
+                    if leased < room or room <= 0:  # the queue is empty for now, or every slot is busy
                         await asyncio.wait(
                             {stopping, *in_flight}, timeout=self.poll_seconds, return_when="FIRST_COMPLETED"
                         )

@@ -46,6 +46,7 @@ LEASE_SECONDS = 60.0  # how long a relay holds a delivery it is sending; past it
 class Outgoing:
     """One attempt at a delivery, ready to send: signed now, with the delivery's idempotency key."""
 
+    delivery: Any  # its row, as leased
     delivery_id: int
     institution: str
     event_type: str
@@ -166,6 +167,7 @@ class Gateway:
             "Openice-Delivery": str(delivery.id),
         }
         return Outgoing(
+            delivery,
             delivery.id,
             inst.code,
             delivery.event_type,
