@@ -1,21 +1,21 @@
 """Benchmark of drawdowns funded through webhook institutions against the same drawdowns funded by automatic ones,
 on PostgreSQL over the loopback.
 
-    .venv/bin/python -m bench.gateway            # 400 drawdowns each way, 8 requesting threads, relay concurrency 64
+    .venv/bin/python -m bench.gateway            # 400 drawdowns each way, 16 at once, relay concurrency 64
     .venv/bin/python -m bench.gateway --quick    # 100 each way
 
 Setup (not timed): a fresh PostgreSQL schema, the demo products, borrowers with approved lines (a flat scorer: the
 benchmark is about the gateway, not the model), and `openice institution-sim` in a process of its own on
 127.0.0.1, answering with a 50 ms median latency and accepting everything.
 
-Baseline (same run): the drawdowns requested from --threads threads while the only institution decides
-automatically (`AUTO`, the same terms): time to funding is the request's own duration.
-Webhook: the same number of drawdowns while the only institution is `WEB` (webhook, the simulator), with the relay
-(`openice.relay`, async HTTP, --concurrency deliveries in flight) running in this process: time to funding runs
-from the request's start to the commit of the institution's answer (the delivery's delivered_at). The sustained
-rate is drawdowns over the wall time until the last one is funded. Both phases record this process's CPU per
-drawdown (requests, relay and database client; the simulator's own CPU is not counted) and the most threads it
-ran at once (the relay holds none per request in flight).
+Both phases run the same closed loop: --threads threads each request a drawdown and, once it is funded, the next.
+Baseline (same run): the only institution decides automatically (`AUTO`, the same terms): a drawdown is funded
+when its request returns. Webhook: the only institution is `WEB` (webhook, the simulator), with the relay
+(`openice.relay`, async HTTP, up to --concurrency deliveries in flight) running in this process: a drawdown is
+funded when the relay has recorded the institution's answer (it tells the waiting thread; no polling). Time to
+funding runs from the request's start; the sustained rate is drawdowns over the phase's wall time. Both phases
+record this process's CPU per drawdown (requests, relay, database client; not the simulator's or the database
+server's) and the most threads it ran at once (the relay holds none per request in flight).
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, text
 
 from bench.load import PG, bureau_rows, free_port, metric
 from bench.machine import describe, machine_facts
@@ -49,7 +49,6 @@ from openice.matching.service import Matching
 from openice.relay import Relay
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
-from openice.storage import gateway_tables
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 
@@ -143,78 +142,78 @@ class Threads:
         self.thread.join()
 
 
-def request_all(engine: Engine, vault: PiiVault, lines: list[str], n: int, threads: int, tag: str) -> list[Any]:
-    """`n` drawdowns from `threads` threads, round the lines: (drawdown id, start, end, status) each."""
+class Signalling(Relay):
+    """The relay, telling the requesting thread when its drawdown's delivery has been answered and recorded."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.answered: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def waiter(self, subject: str) -> threading.Event:
+        with self.lock:
+            return self.answered.setdefault(subject, threading.Event())
+
+    async def deliver(self, client: Any, out: Any) -> None:
+        await super().deliver(client, out)
+        self.waiter(out.delivery.subject).set()
+
+
+def request_all(
+    engine: Engine, vault: PiiVault, lines: list[str], args: argparse.Namespace, tag: str, relay: Signalling | None
+) -> list[float]:
+    """`args.drawdowns` drawdowns, each of `args.threads` threads asking for the next once its last is funded (the
+    request returns funded, or the webhook's answer funds it): each one's time to funding, in ms."""
     matching = Matching(EngineUnits(engine), vault)
 
-    def one(i: int) -> tuple[int, float, float, str]:
-        started = time.time()
+    def one(i: int) -> float:
+        started = time.perf_counter()
         done = matching.drawdown(lines[i % len(lines)], AMOUNT, TENOR, f"{tag}-{i}")
-        return done["drawdown_id"], started, time.time(), done["status"]
+        if relay is not None:
+            answered = relay.waiter(f"drawdown/{done['drawdown_id']}")
+            while not answered.wait(60) or not funded(engine, done["drawdown_id"]):
+                answered.clear()
+        elif done["status"] != "funded":
+            raise RuntimeError(f"drawdown {done['drawdown_id']} was not funded automatically")
+        return (time.perf_counter() - started) * 1000
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, range(n)))
-
-
-def auto_phase(engine: Engine, vault: PiiVault, lines: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    use_only(engine, vault, lender("AUTO"), lender("WEB", acceptance="webhook", webhook_url="http://127.0.0.1:9/"))
-
-    cpu, wall = time.process_time(), time.perf_counter()
-    with Threads() as threads:
-        done = request_all(engine, vault, lines, args.drawdowns, args.threads, "auto")
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    assert all(status == "funded" for *_, status in done), "an automatic drawdown was not funded"
-    return {
-        "rate": args.drawdowns / wall,
-        "funding_ms": [(end - start) * 1000 for _, start, end, _ in done],
-        "cpu_ms": cpu / args.drawdowns * 1000,
-        "threads": threads.most,
-    }
+    with ThreadPoolExecutor(args.threads) as pool:
+        return list(pool.map(one, range(args.drawdowns)))
 
 
-def webhook_phase(
-    engine: Engine, vault: PiiVault, lines: list[str], args: argparse.Namespace, url: str
+def funded(engine: Engine, drawdown_id: int) -> bool:
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT status FROM drawdowns WHERE id = :d"), {"d": drawdown_id}).first()
+    return row is not None and row.status == "funded"
+
+
+def phase(
+    engine: Engine, vault: PiiVault, lines: list[str], args: argparse.Namespace, url: str | None
 ) -> dict[str, Any]:
-    use_only(engine, vault, lender("WEB", acceptance="webhook", webhook_url=url), lender("AUTO"))
-    relay = Relay(engine, vault, concurrency=args.concurrency, poll_seconds=0.02)
-    stop = asyncio.Event()
-    loop = asyncio.new_event_loop()
-    runner = threading.Thread(target=loop.run_until_complete, args=(relay.run(stop),), daemon=True)
+    """One run of the drawdowns: to the automatic institution (`url` None), or to the webhook one at `url` with
+    the relay running in this process."""
+    web = lender("WEB", acceptance="webhook", webhook_url=url or "http://127.0.0.1:9/")
+    if url:
+        use_only(engine, vault, web, lender("AUTO"))
+    else:
+        use_only(engine, vault, lender("AUTO"), web)
+    relay = Signalling(engine, vault, concurrency=args.concurrency, poll_seconds=0.01) if url else None
+    stop, loop = asyncio.Event(), asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_until_complete, args=(relay.run(stop),), daemon=True) if relay else None
     cpu, wall = time.process_time(), time.perf_counter()
     with Threads() as threads:
-        runner.start()
-        done = request_all(engine, vault, lines, args.drawdowns, args.threads, "web")
-        deadline = time.monotonic() + 600
-        while pending(engine) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        if runner is not None:
+            runner.start()
+        times = request_all(engine, vault, lines, args, "web" if url else "auto", relay)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        loop.call_soon_threadsafe(stop.set)
-        runner.join(timeout=60)
-    funded = funded_at(engine)
-    assert len(funded) == args.drawdowns, f"{args.drawdowns - len(funded)} webhook drawdowns were not funded"
+        if runner is not None:
+            loop.call_soon_threadsafe(stop.set)
+            runner.join(timeout=60)
     return {
         "rate": args.drawdowns / wall,
-        "funding_ms": [(funded[d] - start) * 1000 for d, start, _, _ in done],
+        "funding_ms": times,
         "cpu_ms": cpu / args.drawdowns * 1000,
         "threads": threads.most,
-    }
-
-
-def pending(engine: Engine) -> bool:
-    d = gateway_tables.deliveries.c
-    with engine.connect() as conn:
-        return conn.execute(select(d.id).where(d.status == "pending").limit(1)).first() is not None
-
-
-def funded_at(engine: Engine) -> dict[int, float]:
-    """Each webhook drawdown's funding moment: the commit of its offer's accepted answer."""
-    d = gateway_tables.deliveries.c
-    with engine.connect() as conn:
-        rows = conn.execute(select(d.subject, d.delivered_at, d.outcome).where(d.event_type == "offer")).all()
-    return {
-        int(r.subject.split("/")[1]): datetime.fromisoformat(r.delivered_at).timestamp()
-        for r in rows
-        if r.outcome == "accepted: drawdown funded"
     }
 
 
@@ -228,7 +227,7 @@ def main() -> None:
     parser.add_argument("--schema", default="openice_gateway_bench")
     parser.add_argument("--drawdowns", type=int, default=400)
     parser.add_argument("--lines", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=8, help="threads requesting drawdowns")
+    parser.add_argument("--threads", type=int, default=16, help="drawdowns waiting for funding at once")
     parser.add_argument("--concurrency", type=int, default=64, help="the relay's deliveries in flight")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="the simulator's median")
     parser.add_argument("--quick", action="store_true", help="100 drawdowns each way")
@@ -257,9 +256,9 @@ def main() -> None:
             if time.monotonic() > deadline or sim.poll() is not None:
                 raise RuntimeError("the simulator did not start")
         print(f"auto: {args.drawdowns} drawdowns from {args.threads} threads ...", flush=True)
-        auto = auto_phase(engine, vault, lines, args)
+        auto = phase(engine, vault, lines, args, None)
         print(f"webhook: {args.drawdowns} drawdowns, relay concurrency {args.concurrency} ...", flush=True)
-        web = webhook_phase(engine, vault, lines, args, f"http://127.0.0.1:{port}/webhook")
+        web = phase(engine, vault, lines, args, f"http://127.0.0.1:{port}/webhook")
     finally:
         sim.terminate()
         sim.wait(timeout=30)
