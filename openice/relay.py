@@ -14,8 +14,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import TypeVar
 
 import httpx
@@ -110,18 +110,22 @@ class Relay:
             return f"HTTP {response.status_code}", None
         return None, parse_answer(response.content)
 
-    async def once(self, client: httpx.AsyncClient | None = None) -> int:
-        """Send every delivery due now (up to the concurrency) and wait for them; how many were sent."""
-        async with _client(self.concurrency, client) as http:
+    def _http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(limits=httpx.Limits(max_connections=self.concurrency))
+
+    async def once(self) -> int:
+        """Take up to the concurrency of the deliveries due now, send them and wait for their outcomes; how many it
+        took (those withdrawn or postponed on the way included)."""
+        async with self._http() as http:
             leased, ready = await asyncio.to_thread(self._claim, self.concurrency)
             await asyncio.gather(*(self.deliver(http, out) for out in ready))
             return leased
 
-    async def run(self, stop: asyncio.Event, client: httpx.AsyncClient | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, with up to `concurrency` requests in flight; then let those finish (each
         has its timeout) and return: a clean shutdown leaves no lease behind."""
         in_flight: set[asyncio.Task[None]] = set()
-        async with _client(self.concurrency, client) as http:
+        async with self._http() as http:
             stopping = asyncio.ensure_future(stop.wait())
             try:
                 while not stop.is_set():
@@ -162,13 +166,3 @@ def _audit_answer(conn: Connection, request_id: str, out: Outgoing, answered: An
         f"offer/{answered.offer_id}",
         {"drawdown_id": result["drawdown_id"], "drawdown_status": result["status"], "loan_id": result["loan_id"]},
     )
-
-
-@asynccontextmanager
-async def _client(concurrency: int, given: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncClient]:
-    """The caller's client, or one of the relay's own for the length of the block."""
-    if given is not None:
-        yield given
-        return
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as own:
-        yield own

@@ -156,14 +156,6 @@ class DeliveryRepository:
         )
         return int(letter.delivery_id)
 
-    def counts(self) -> dict[str, int]:
-        """Deliveries by status (for tests, the benchmark and operators)."""
-        rows = self.conn.execute(select(_D.status, _D.id))
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row.status] = counts.get(row.status, 0) + 1
-        return counts
-
 
 class LoanEvents:
     """Servicing's outbox, read by the gateway: its events not yet published, oldest first, with each loan's funder

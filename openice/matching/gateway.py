@@ -277,10 +277,6 @@ class Webhooks:
         with self._unit() as unit:
             return unit.deliveries.replay(dead_letter_id, now)
 
-    def counts(self) -> dict[str, int]:
-        with self._unit(readonly=True) as unit:
-            return unit.deliveries.counts()
-
     # ---- inbound -----------------------------------------------------------------------------------
     def check_callback(self, institution: str, header: str, message: bytes, now: float) -> None:
         """A callback signed by `institution` (`message` is `webhooks.callback_message`): the signature must match
