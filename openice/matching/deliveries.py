@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openice.clock import now_iso
@@ -21,6 +21,25 @@ from openice.storage import gateway_tables, servicing_tables
 _DELIVERIES = gateway_tables.deliveries
 _D = _DELIVERIES.c
 _EARLIER = _DELIVERIES.alias("earlier")
+# The relay's statements, built once with bound parameters: it runs them for every delivery.
+_FREE = or_(_D.lease_until.is_(None), _D.lease_until <= bindparam("now"))
+_DUE = (
+    select(_D.id)
+    .where(
+        _D.status == "pending",
+        _D.next_attempt_at <= bindparam("now"),
+        _FREE,
+        ~exists().where(_EARLIER.c.subject == _D.subject, _EARLIER.c.status == "pending", _EARLIER.c.id < _D.id),
+    )
+    .order_by(_D.id)
+    .limit(bindparam("limit"))
+)
+_LEASE = (
+    update(_DELIVERIES)
+    .where(_D.id == bindparam("delivery_id"), _D.status == "pending", _FREE)
+    .values(lease_until=bindparam("until"))
+)
+_DELIVERY = select(_DELIVERIES).where(_D.id == bindparam("delivery_id"))
 
 
 class DeliveryRepository:
@@ -55,31 +74,18 @@ class DeliveryRepository:
     def claim(self, now: float, lease_seconds: float, limit: int) -> list[Any]:
         """Lease up to `limit` due deliveries, oldest first: each by a conditional UPDATE, so two relays never
         hold the same one."""
-        free = or_(_D.lease_until.is_(None), _D.lease_until <= now)
-        earlier = exists().where(
-            _EARLIER.c.subject == _D.subject, _EARLIER.c.status == "pending", _EARLIER.c.id < _D.id
-        )
-        due = self.conn.execute(
-            select(_D.id)
-            .where(_D.status == "pending", _D.next_attempt_at <= now, free, ~earlier)
-            .order_by(_D.id)
-            .limit(limit)
-        ).scalars()
+        due = self.conn.execute(_DUE, {"now": now, "limit": limit}).scalars().all()
         claimed = []
-        for delivery_id in list(due):
-            done = self.conn.execute(
-                update(_DELIVERIES)
-                .where(_D.id == delivery_id, _D.status == "pending", free)
-                .values(lease_until=now + lease_seconds)
-            )
-            if done.rowcount == 1:
+        for delivery_id in due:
+            lease = {"delivery_id": delivery_id, "now": now, "until": now + lease_seconds}
+            if self.conn.execute(_LEASE, lease).rowcount == 1:
                 claimed.append(delivery_id)
         if not claimed:
             return []
         return list(self.conn.execute(select(_DELIVERIES).where(_D.id.in_(claimed)).order_by(_D.id)))
 
     def get(self, delivery_id: int) -> Any:
-        row = self.conn.execute(select(_DELIVERIES).where(_D.id == delivery_id)).first()
+        row = self.conn.execute(_DELIVERY, {"delivery_id": delivery_id}).first()
         if row is None:
             raise NotFound(f"no delivery {delivery_id}", field="delivery_id")
         return row
