@@ -40,6 +40,9 @@ _LEASE = (
     .values(lease_until=bindparam("until"))
 )
 _DELIVERY = select(_DELIVERIES).where(_D.id == bindparam("delivery_id"))
+_TRIPPED = select(gateway_tables.institution_circuits).where(
+    gateway_tables.institution_circuits.c.state != CircuitState.CLOSED.value
+)  # every drawdown's routing reads it
 
 
 class DeliveryRepository:
@@ -238,8 +241,7 @@ class CircuitRepository:
 
     def tripped(self, institutions: Mapping[str, Institution]) -> dict[str, Circuit]:
         """The circuits of `institutions` that are not closed (one statement, however many institutions)."""
-        table = gateway_tables.institution_circuits
-        rows = self.conn.execute(select(table).where(table.c.state != CircuitState.CLOSED.value))
+        rows = self.conn.execute(_TRIPPED)
         return {
             r.institution_code: _circuit(institutions[r.institution_code], r)
             for r in rows
