@@ -34,6 +34,12 @@ class Forbidden(OpeniceError):
     code = "forbidden"
 
 
+class Unauthenticated(OpeniceError):
+    """The caller did not prove who it is (a signed callback whose signature is wrong, stale or already used)."""
+
+    code = "unauthenticated"
+
+
 class Unavailable(OpeniceError):
     """The service is not configured to do this now (no PII key, ...): the operator must fix it, not the caller."""
 

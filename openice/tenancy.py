@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, selec
 
 from openice.errors import NotFound
 from openice.idempotency import scoped
-from openice.storage import api_tables, collections_tables, decisioning_tables, direct, servicing_tables
+from openice.storage import api_tables, collections_tables, decisioning_tables, direct, gateway_tables, servicing_tables
 
 PLATFORM = "platform"
 
@@ -124,6 +124,7 @@ RULES: dict[str, Rule] = {
     "audit_log": _operator_only,
     "collection_cases": _collection_cases,
     "matching_runs": _operator_only,  # every institution's shadow prices together: the platform's view of the market
+    "dead_letters": _operator_only,  # deliveries an operator replays
 }
 TABLES: dict[str, Table] = {
     "loans": servicing_tables.loans,
@@ -138,6 +139,7 @@ TABLES: dict[str, Table] = {
     "audit_log": api_tables.audit_log,
     "collection_cases": collections_tables.collection_cases,
     "matching_runs": decisioning_tables.matching_runs,
+    "dead_letters": gateway_tables.dead_letters,
 }
 KEYS = {"institutions": "code"}
 NAMES = {
@@ -146,6 +148,7 @@ NAMES = {
     "audit_log": "audit entry",
     "collection_cases": "collection case",
     "matching_runs": "matching run",
+    "dead_letters": "dead letter",
 }
 
 

@@ -27,14 +27,15 @@ from sqlalchemy import Engine, event
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openice.api import admin, collections, funding, lending, loans, problems, settlements
+from openice.api import admin, collections, funding, gateway, lending, loans, problems, settlements
 from openice.api.deps import Services
 from openice.api.problems import Problem, problem
 from openice.api.settings import Settings
 from openice.decisioning.anomaly import AnomalyModel
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.scorer_protocol import ScorerLike
-from openice.errors import NotFound
+from openice.errors import NotFound, OpeniceError
+from openice.relay import Relay
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
@@ -118,6 +119,8 @@ class Edge:
 async def _lifespan(services: Services, _app: FastAPI) -> AsyncIterator[None]:
     every = services.settings.offer_sweep_seconds
     sweeper = asyncio.create_task(_sweep_offers(services, every)) if every > 0 else None
+    stop = asyncio.Event()
+    relay = asyncio.create_task(_relay(services, stop)) if services.settings.relay else None
     try:
         yield
     finally:
@@ -125,6 +128,20 @@ async def _lifespan(services: Services, _app: FastAPI) -> AsyncIterator[None]:
             sweeper.cancel()
             with suppress(asyncio.CancelledError):
                 await sweeper
+        if relay is not None:  # its requests in flight finish (each within its timeout); the rest wait for the next
+            stop.set()
+            await relay
+
+
+async def _relay(services: Services, stop: asyncio.Event) -> None:
+    """The worker's relay, on the worker's own event loop: its HTTP is async and its database work short trips
+    through threads, so the requests it has in flight hold no thread."""
+    try:
+        vault = services.vault
+    except OpeniceError as missing:  # answers re-route drawdowns, which reads the applicant's data
+        log.error("no relay in this worker: %s", missing)
+        return
+    await Relay(services.engine, vault, concurrency=services.settings.relay_concurrency).run(stop)
 
 
 async def _sweep_offers(services: Services, every: float) -> None:
@@ -188,7 +205,7 @@ def create_app(
     if scorer is not None and anomaly is None:
         _ = app.state.services.decisioning.anomaly  # fitted now, not inside the first application's request
     problems.install(app)
-    for module in (lending, funding, settlements, loans, collections, admin):
+    for module in (lending, funding, settlements, loans, collections, admin, gateway):
         app.include_router(module.router)
     _operations(app, engine)
     app.add_middleware(Edge, max_body=settings.max_body_bytes, concurrency=settings.concurrency)

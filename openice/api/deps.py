@@ -29,6 +29,7 @@ from openice.decisioning.policy import Policy
 from openice.decisioning.scorer_protocol import ScorerLike
 from openice.decisioning.service import Decisioning
 from openice.idempotency import Idempotency
+from openice.matching.gateway import Webhooks
 from openice.matching.service import Matching
 from openice.servicing.payments import PaymentGateway, gateway
 from openice.servicing.service import Servicing
@@ -173,6 +174,10 @@ class Tx:
     @cached_property
     def matching(self) -> Matching:
         return Matching(self.joined, self.svc.vault)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.joined)
 
     @cached_property
     def collections(self) -> Collections:

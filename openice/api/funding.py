@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -28,6 +29,7 @@ from openice.api.views import (
 from openice.errors import ValidationError
 from openice.matching import queries as matching
 from openice.matching.institutions import Institution
+from openice.matching.webhooks import SIGNATURE_HEADER, callback_message
 from openice.money import to_minor
 from openice.tenancy import Role
 
@@ -148,8 +150,39 @@ def get_offer(offer_id: NumericId, tx: Funder) -> Any:
     return offer_view(matching.offer(tx.scope, offer_id))
 
 
-def answer_offer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool) -> dict[str, Any]:
-    """Accept or decline through the institution's own scope; the key makes a retried answer replay."""
+class SignedCallback(NamedTuple):
+    header: str
+    message: bytes  # what the signature covers: `webhooks.callback_message`
+
+
+async def signed_callback(
+    request: Request,
+    signature: Annotated[
+        str | None,
+        Header(
+            alias=SIGNATURE_HEADER,
+            max_length=1000,
+            description="t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<METHOD> <path>\\n<body>'> under the "
+            "institution's webhook secret: when present, a wrong, stale or reused signature is 401 (docs/gateway.md)",
+        ),
+    ] = None,
+) -> SignedCallback | None:
+    if signature is None:
+        return None
+    return SignedCallback(signature, callback_message(request.method, request.url.path, await request.body()))
+
+
+Signed = Annotated[SignedCallback | None, Depends(signed_callback)]
+
+
+def answer_offer(
+    tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool, signed: SignedCallback | None = None
+) -> dict[str, Any]:
+    """Accept or decline through the institution's own scope; the key makes a retried answer replay. A signed
+    callback is checked first (a refused one changes nothing, and its key is not taken); an offer already
+    answered, expired or passed on is a 409."""
+    if signed is not None:
+        tx.webhooks.check_callback(tx.principal.tenant, signed.header, signed.message, time.time())
     matching.offer(tx.scope, offer_id)  # 404 for another institution's offer
     verb = "accepted" if accept else "declined"
 
@@ -171,18 +204,20 @@ def answer_offer(tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: b
 
 
 @router.post("/offers/{offer_id}/acceptance", status_code=201, response_model=OfferAnswer)
-def accept_offer(offer_id: NumericId, key: IdempotencyKey, tx: Institutional, body: OfferAnswerIn | None = None) -> Any:
-    """The institution funds the drawdown: the loan is originated under it (manual institutions only; automatic
-    ones answered when the offer was made)."""
-    return answer_offer(tx, offer_id, key, body or OfferAnswerIn(), accept=True)
+def accept_offer(
+    offer_id: NumericId, key: IdempotencyKey, tx: Institutional, signed: Signed, body: OfferAnswerIn | None = None
+) -> Any:
+    """The institution funds the drawdown: the loan is originated under it (manual and webhook institutions;
+    automatic ones answered when the offer was made)."""
+    return answer_offer(tx, offer_id, key, body or OfferAnswerIn(), True, signed)
 
 
 @router.post("/offers/{offer_id}/decline", status_code=201, response_model=OfferAnswer)
 def decline_offer(
-    offer_id: NumericId, key: IdempotencyKey, tx: Institutional, body: OfferAnswerIn | None = None
+    offer_id: NumericId, key: IdempotencyKey, tx: Institutional, signed: Signed, body: OfferAnswerIn | None = None
 ) -> Any:
     """The institution passes: its quota is released and the drawdown goes to the next institution."""
-    return answer_offer(tx, offer_id, key, body or OfferAnswerIn(), accept=False)
+    return answer_offer(tx, offer_id, key, body or OfferAnswerIn(), False, signed)
 
 
 REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "application/pdf"}

@@ -22,6 +22,7 @@ STATUS = {
     "not_found": 404,
     "conflict": 409,
     "forbidden": 403,
+    "unauthenticated": 401,
     "unavailable": 503,
     "error": 400,
 }

@@ -34,6 +34,10 @@ class Settings:
     concurrency: int = 10  # requests a worker runs at once; within the connection pool, so none waits for one
     payments: str = "instant"  # the payment gateway pages take payments through (openice.servicing.payments)
     offer_sweep_seconds: float = 10.0  # how often a worker expires unanswered offers; 0 leaves it to requests
+    # whether each worker runs a relay delivering institution events (`openice serve` turns it on unless --no-relay;
+    # `openice relay` runs one alone), and how many deliveries it has in flight at once
+    relay: bool = False
+    relay_concurrency: int = 64
     # FastAPI's own OpenTelemetry spans, metrics and logs for every request, to the global providers (an operator
     # who exports traces installs them): off by default, as without an exporter they only cost CPU
     telemetry: bool = False

@@ -11,6 +11,7 @@ from openice.cli.booking import register as register_booking
 from openice.cli.collections import collections_app
 from openice.cli.common import DEBUG_ENV, EXIT_CODES, Boundary, Commands
 from openice.cli.decisioning import register_cli as register_decisioning
+from openice.cli.gateway import register as register_gateway
 from openice.cli.scoring import model_app
 from openice.cli.servicing import register as register_servicing
 from openice.cli.settlement import settlement_app
@@ -32,6 +33,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(settlement_app, name="settlement")
 register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
+register_gateway(app)  # relay, institution-sim, gateway
 app.add_typer(user_app, name="user")
 
 

@@ -39,6 +39,12 @@ def serve(
     config: Annotated[
         str | None, typer.Option(help="TOML file whose \\[api] table holds the settings (docs/api.md)")
     ] = None,
+    relay: Annotated[
+        bool,
+        typer.Option(
+            "--relay/--no-relay", help="Deliver institution events from each worker (--no-relay: `openice relay` does)"
+        ),
+    ] = True,
 ) -> None:
     """Start the HTTP service: the API with its docs at /docs, and the front-ends (/console/, /desk/, /portal/, /app/),
     all listed at /.
@@ -52,7 +58,14 @@ def serve(
 
     try:
         settings = Settings.load(
-            config, db=db, host=host, port=port, workers=workers, model=model and str(model), access_log=access_log
+            config,
+            db=db,
+            host=host,
+            port=port,
+            workers=workers,
+            model=model and str(model),
+            access_log=access_log,
+            relay=relay,
         )
         if settings.model and not Path(settings.model).exists():
             raise ValidationError(f"no model package or registry at {settings.model}", field="--model")
@@ -67,6 +80,7 @@ def serve(
             "OPENICE_DB": settings.db,
             **({"OPENICE_CONFIG": config} if config else {}),
             **({"OPENICE_MODEL": settings.model} if settings.model else {}),
+            "OPENICE_RELAY": "1" if settings.relay else "0",
         }
     )
     threading.Thread(target=_announce, args=(settings,), daemon=True).start()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from openice.decisioning.domain import parse
 from openice.errors import ValidationError
+from openice.matching.webhooks import Event
 from openice.servicing.products import PPM
 
 FundingModel = Literal["capital-light", "capital-heavy", "on-balance-sheet"]
@@ -67,22 +68,32 @@ class Institution(BaseModel):
     max_avg_pd: float = Field(default=1.0, gt=0, le=1, description="amount-weighted, over a batch")
     priority: int = Field(default=100, description="lower routes first when ranking by priority")
     guarantee_payout_dpd: int | None = Field(default=None, ge=1)
-    acceptance: Literal["automatic", "manual"] = Field(
+    acceptance: Literal["automatic", "manual", "webhook"] = Field(
         default="automatic",
         description="automatic: it funds whatever its credit box lets through, at once; "
-        "manual: an offer waits for its key to accept or decline it",
+        "manual: an offer waits for its key (or a person in its portal) to accept or decline it; "
+        "webhook: the offer is POSTed, signed, to webhook_url, and answered in the response or later by its key",
     )
     offer_ttl_seconds: int = Field(
         default=86_400,
         ge=60,
         le=30 * 86_400,
-        description="how long a manual offer waits before the next institution gets it",
+        description="how long a manual or webhook offer waits before the next institution gets it",
+    )
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", description="where events are POSTed")
+    events: tuple[Event, ...] = Field(default=("offer",), description="the events POSTed to webhook_url")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="per attempt")
+    circuit_threshold: int = Field(default=5, ge=1, description="failed deliveries in a row that open its circuit")
+    circuit_cooldown_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="how long an open circuit keeps routing and deliveries away"
     )
 
     @model_validator(mode="after")
     def _model(self) -> Institution:
         if (self.business_model == "capital-heavy") != (self.guarantee_payout_dpd is not None):
             raise ValueError("a capital-heavy institution needs guarantee_payout_dpd; no other may have one")
+        if self.acceptance == "webhook" and self.webhook_url is None:
+            raise ValueError("a webhook institution needs webhook_url")
         return self
 
     @field_validator("monthly_quota")

@@ -69,6 +69,10 @@ def matching_runs(scope: Scope, page: PageRequest) -> Page:
     return scope.page("matching_runs", page)
 
 
+def dead_letters(scope: Scope, page: PageRequest) -> Page:
+    return scope.page("dead_letters", page)
+
+
 def funder_name(scope: Scope, drawdown: Any) -> str | None:
     """The name of the institution that funded a drawdown the caller has read through its scope: a borrower is told
     who lent, though the institution's terms stay out of its view."""

@@ -32,6 +32,7 @@ from openice.decisioning.service import DecisionUnit
 from openice.errors import Conflict, OpeniceError, ValidationError
 from openice.idempotency import scoped
 from openice.matching.boxes import Boxes, Drawdowns, debt_to_income
+from openice.matching.deliveries import CircuitRepository, DeliveryRepository
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
 from openice.matching.optimize import Capacity, greedy, optimise
@@ -84,6 +85,8 @@ class MatchUnit(DecisionUnit):
         self.drawdowns = DrawdownRepository(conn)
         self.offers = OfferRepository(conn)
         self.runs = MatchingRunRepository(conn)
+        self.deliveries = DeliveryRepository(conn)
+        self.circuits = CircuitRepository(conn)
 
 
 class _QuotaFull(Exception):
@@ -225,6 +228,12 @@ class Matching:
             rate=line.rate_ppm / PPM,
         )
         routing = router.rank(batch, ranking)
+        institutions = {i.code: i for i in router.institutions}
+        refusals = dict(routing.refusals)
+        now = time.time()
+        for code, circuit in unit.circuits.tripped(institutions).items():
+            if not circuit.allows(now):
+                refusals[code] = [f"unreachable: its circuit is {circuit.state.value}"]
         return _Walk(
             line,
             drawdown_id,
@@ -232,9 +241,9 @@ class Matching:
             tenor,
             day,
             context,
-            {i.code: i for i in router.institutions},
-            [c for c in routing.candidates if c.code not in offered],
-            dict(routing.refusals),
+            institutions,
+            [c for c in routing.candidates if c.code not in offered and c.code not in refusals],
+            refusals,
         )
 
     def _context(self, unit: MatchUnit, line: Any, drawdown_id: int, amount: int, tenor: int) -> dict[str, Any]:
@@ -300,7 +309,7 @@ class Matching:
                 drawdown=walk.context["drawdown"],
                 institution={"code": inst.code, "name": inst.name, "business_model": inst.business_model},
             )
-            if inst.acceptance == "manual":
+            if inst.acceptance != "automatic":
                 expires = (datetime.now(UTC) + timedelta(seconds=inst.offer_ttl_seconds)).isoformat(
                     timespec="milliseconds"
                 )
@@ -312,6 +321,15 @@ class Matching:
                             walk.drawdown_id, inst.code, cand.rank, cand.expected_margin, report, expires
                         )
                         unit.drawdowns.offered(walk.drawdown_id, inst.code, reasons)
+                        if inst.acceptance == "webhook":  # the relay POSTs it; queued with the offer, or neither
+                            unit.deliveries.enqueue(
+                                inst.code,
+                                "offer",
+                                f"drawdown/{walk.drawdown_id}",
+                                f"offer-{offer_id}",
+                                {"event": "offer", "offer_id": offer_id, "expires_at": expires, "report": report},
+                                time.time(),
+                            )
                 except _QuotaFull:
                     reasons[inst.code] = ["quota full"]
                     continue
@@ -457,11 +475,19 @@ class Matching:
     def expire(self, offer: Any) -> dict[str, Any] | None:
         """Close one offer past its deadline and pass its drawdown on: the offer, its institution and where the
         drawdown went next; None if it was answered or expired by someone else meanwhile."""
+        return self._move_on(offer, "expired", "no answer before the offer expired", "offer expired unanswered")
+
+    def withdraw(self, offer: Any, why: str) -> dict[str, Any] | None:
+        """Take back an offer the institution cannot be reached with (its circuit is open, or the delivery ran out
+        of attempts) and pass its drawdown on, as `expire` does; None if it was answered meanwhile."""
+        return self._move_on(offer, "failed", why, why)
+
+    def _move_on(self, offer: Any, status: str, reason: str, why: str) -> dict[str, Any] | None:
         with self._unit() as unit:
-            if not unit.offers.close(offer.id, "expired", "no answer before the offer expired"):
+            if not unit.offers.close(offer.id, status, reason):
                 return None
             row = unit.drawdowns.get(offer.drawdown_id)
-        moved = self._reroute(offer, row, "offer expired unanswered")
+        moved = self._reroute(offer, row, why)
         return {
             "offer_id": offer.id,
             "institution": offer.institution_code,

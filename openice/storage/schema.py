@@ -6,11 +6,19 @@ from openice.storage import (
     api_tables,
     collections_tables,
     decisioning_tables,
+    gateway_tables,
     idempotency_tables,
     servicing_tables,
 )
 from openice.storage.columns import metadata
 
-TABLE_MODULES = (servicing_tables, decisioning_tables, collections_tables, api_tables, idempotency_tables)
+TABLE_MODULES = (
+    servicing_tables,
+    decisioning_tables,
+    collections_tables,
+    api_tables,
+    idempotency_tables,
+    gateway_tables,
+)
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from openice.access.keys import ApiKeys
+from openice.matching.deliveries import DeliveryRepository
 from openice.storage import servicing_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World
@@ -36,6 +37,7 @@ PATH_VALUES = {
     "case_id": "case",
     "key_id": "key",
     "statement_id": "statement",
+    "dead_letter_id": "dead_letter",
 }
 # Optional query parameters that filter by another tenant's identifier: a list filtered by one shows nothing.
 FILTERS = {
@@ -136,7 +138,16 @@ def foreign(world: World) -> dict[str, Any]:
         "transaction": paid.json()["transaction_id"],
         "key": keys[0]["id"],
         "statement": "CNY-2026-01",
+        "dead_letter": dead_letter(world, "INST-B"),
     }
+
+
+def dead_letter(world: World, institution: str) -> int:
+    """A delivery to `institution` that ran out of attempts."""
+    with world.engine.begin() as conn:
+        deliveries = DeliveryRepository(conn)
+        delivery = deliveries.enqueue(institution, "loan.funded", "loan/1", f"probe-{institution}", {}, 0.0)
+        return deliveries.dead(delivery, 8, "HTTP 503")
 
 
 def url(op: Operation, ids: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
+from openice.matching.deliveries import DeliveryRepository
 from openice.matching.repository import MatchingRunRepository
 from tests.api.conftest import World
 
@@ -50,8 +51,10 @@ def test_a_page_of_two_rows_runs_the_statements_of_a_page_of_one(world: World) -
         )
         assert paid.status_code == 201, paid.text
     with world.engine.begin() as conn:
-        for _ in range(2):
+        for n in range(2):
             MatchingRunRepository(conn).add(20_500, 1, 1.0, 1.0, {})
+            deliveries = DeliveryRepository(conn)
+            deliveries.dead(deliveries.enqueue("INST-A", "loan.funded", "loan/1", f"k{n}", {}, 0.0), 8, "HTTP 503")
     paths = list_paths(world)
     assert len(paths) >= 12 and "/v1/credit-lines" in paths and "/v1/drawdowns" in paths
     for path in paths:

@@ -1,0 +1,43 @@
+"""`openice gateway ...` and `openice institution-sim` as a user runs them: secrets shown once, dead letters listed
+and replayed once, and bad input refused in one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import Engine
+
+from openice.matching.deliveries import DeliveryRepository
+from openice.matching.service import Matching
+from openice.servicing.service import Servicing
+from openice.storage.uow import EngineUnits
+from tests.cli import one_line_error, openice
+from tests.decisioning.helpers import VAULT
+from tests.matching.test_boxes import institution
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_secrets_and_dead_letters_from_the_command_line(engine: Engine, servicing: Servicing) -> None:
+    db = str(engine.url)
+    Matching(EngineUnits(engine), VAULT).register_institutions([institution("WEB")])
+    assert (
+        one_line_error(openice("gateway", "secret", "NOPE", "--db", db)) == "error: institution: no institution 'NOPE'"
+    )
+    made = openice("gateway", "secret", "WEB", "--db", db, "--overlap-hours", "1")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+    assert len(secret) == 64 and int(secret, 16) >= 0
+    with engine.begin() as conn:
+        deliveries = DeliveryRepository(conn)
+        letter = deliveries.dead(deliveries.enqueue("WEB", "loan.funded", "loan/1", "event-1", {}, 0.0), 8, "HTTP 503")
+    listed = json.loads(openice("gateway", "dead-letters", "--json", "--db", db).stdout)
+    assert [(d["id"], d["institution_code"], d["last_error"]) for d in listed] == [(letter, "WEB", "HTTP 503")]
+    replayed = openice("gateway", "replay", str(letter), "--db", db)
+    assert replayed.returncode == 0 and f"dead letter {letter}" in replayed.stdout, replayed.stderr
+    assert "already replayed" in one_line_error(openice("gateway", "replay", str(letter), "--db", db))
+
+
+def test_the_simulator_wants_its_secret() -> None:
+    refused = one_line_error(openice("institution-sim", "--port", "9"))
+    assert refused.startswith("error: --secret: give the institution's signing secret")
