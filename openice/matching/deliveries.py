@@ -134,7 +134,7 @@ class DeliveryRepository:
             update(_DELIVERIES).where(_D.id == delivery_id).values(status=status, lease_until=None, **values)
         )
 
-    def dead_letters(self, pending_only: bool = True, limit: int = 100) -> list[Any]:
+    def dead_letters(self, pending_only: bool = True, limit: int = 100, institution: str | None = None) -> list[Any]:
         letters = gateway_tables.dead_letters
         query = (
             select(letters, _D.subject, _D.idempotency_key)
@@ -142,7 +142,15 @@ class DeliveryRepository:
             .order_by(letters.c.id)
             .limit(limit)
         )
+        if institution is not None:
+            query = query.where(letters.c.institution_code == institution)
         return list(self.conn.execute(query.where(letters.c.replayed_at.is_(None)) if pending_only else query))
+
+    def recent(self, institution: str, limit: int) -> list[Any]:
+        """An institution's latest deliveries, newest first."""
+        columns = [c for c in _DELIVERIES.c if c.name not in ("payload", "lease_until")]
+        query = select(*columns).where(_D.institution_code == institution).order_by(_D.id.desc()).limit(limit)
+        return list(self.conn.execute(query))
 
     def replay(self, dead_letter_id: int, now: float) -> int:
         """Send a dead letter's delivery again, from its first attempt, under the same idempotency key (so an
@@ -204,6 +212,13 @@ class SecretRepository:
             return []
         overlap = row.previous is not None and row.previous_until is not None and now < row.previous_until
         return [row.current, row.previous] if overlap else [row.current]
+
+    def state(self, code: str) -> Any:
+        """When the institution's secret was last rotated and until when the previous one is accepted (no secret
+        itself)."""
+        table = gateway_tables.institution_secrets
+        query = select(table.c.rotated_at, table.c.previous_until).where(table.c.institution_code == code)
+        return self.conn.execute(query).first()
 
     def rotate(self, code: str, overlap_seconds: float, now: float) -> str:
         """A new current secret; the old one stays valid for `overlap_seconds` so the institution can switch over."""

@@ -267,6 +267,25 @@ class Webhooks:
             unit.institutions.get(code)  # NotFound for an unknown institution
             return unit.secrets.rotate(code, overlap_seconds, now)
 
+    def status(self, code: str, now: float, limit: int = 20) -> dict[str, Any]:
+        """What an institution sees of its integration: its circuit, when its secret was rotated (never the secret),
+        its latest deliveries and the dead letters waiting for an operator's replay."""
+        with self._unit(readonly=True) as unit:
+            inst = unit.institutions.get(code)
+            circuit = unit.circuits.get(inst)
+            secret = unit.secrets.state(code)
+            return {
+                "circuit": {"state": circuit.state.value, "failures": circuit.failures, "since": circuit.since},
+                "secret": None
+                if secret is None
+                else {
+                    "rotated_at": secret.rotated_at,
+                    "previous_accepted": secret.previous_until is not None and now < secret.previous_until,
+                },
+                "deliveries": [dict(r._mapping) for r in unit.deliveries.recent(code, limit)],
+                "dead_letters": [dict(r._mapping) for r in unit.deliveries.dead_letters(True, limit, code)],
+            }
+
     # ---- operators ---------------------------------------------------------------------------------
     def dead_letters(self, pending_only: bool = True, limit: int = 100) -> list[dict[str, Any]]:
         with self._unit(readonly=True) as unit:

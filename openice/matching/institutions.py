@@ -19,9 +19,10 @@ from openice.matching.webhooks import Event
 from openice.servicing.products import PPM
 
 FundingModel = Literal["capital-light", "capital-heavy", "on-balance-sheet"]
-# What an institution sets for itself (whom it funds, how much, at what price); the rest of its definition (its name,
-# business model, guarantee, routing priority, how it answers offers) is the platform's agreement with it.
-OWN_TERMS = frozenset({"credit_box", "daily_quota", "monthly_quota", "funding_cost", "rate"})
+# What an institution sets for itself (whom it funds, how much, at what price, where its systems take the events it
+# subscribes to); the rest of its definition (its name, business model, guarantee, routing priority, how it answers
+# offers) is the platform's agreement with it.
+OWN_TERMS = frozenset({"credit_box", "daily_quota", "monthly_quota", "funding_cost", "rate", "webhook_url", "events"})
 
 
 class CreditBox(BaseModel):
