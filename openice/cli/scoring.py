@@ -257,7 +257,7 @@ def _outcomes(
         if trained is None or trained[0] != target:
             raise ValidationError("--target needs --bad", field="bad")
         bad = trained[1]
-    features, y = split_target(frame, target, bad)
+    features, y = split_target(frame, target, bad, both=False)
     return features, y.to_numpy(), {"target": target, "bad": bad}
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "outcome_column",
     "outcomes",
     "pd_bands",
+    "score_psi",
     "status",
     "training_figures",
 ]

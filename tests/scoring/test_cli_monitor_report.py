@@ -78,3 +78,16 @@ def test_a_target_column_of_another_name_needs_its_bad_value(labelled: tuple[Pat
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["outcomes"]["n"] == 900
+
+
+def test_a_recent_sample_with_only_goods_is_monitored_without_auc(labelled: tuple[Path, Path], tmp_path: Path) -> None:
+    package, data = labelled
+    goods = tmp_path / "goods.csv"
+    raw = pd.read_csv(data)
+    raw[raw["Status"] == "good"].to_csv(goods, index=False)
+    done = openice("model", "monitor", str(package), "--input", str(goods), "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)[0]["outcomes"]
+    assert (found["bads"], found["bad_rate"], found["auc"], found["ks"]) == (0, 0.0, None, None)
+    mistyped = openice("model", "monitor", str(package), "--input", str(data), "--target", "Status", "--bad", "Bad")
+    assert "bad value 'Bad' never occurs" in one_line_error(mistyped)
