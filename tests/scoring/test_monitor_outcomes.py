@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from openice.errors import ValidationError
-from openice.scoring.metrics import ks
+from openice.scoring.metrics import auc, ks
 from openice.scoring.monitor import band_calibration, by_month, outcome_column, outcomes, pd_bands, training_figures
 
 # Riskiest first the outcomes read bad, bad, good, good, bad, good.
@@ -30,6 +31,13 @@ def test_ks_is_the_widest_gap_between_the_cumulative_shares_of_bads_and_goods() 
     # AUC: the bads at 0.9 and 0.8 outrank all three goods, the bad at 0.2 only the good at 0.1: 7 of 9 pairs
     assert (found["n"], found["bads"], found["bad_rate"]) == (6, 3, 0.5)
     assert found["auc"] == pytest.approx(7 / 9) and found["ks"] == pytest.approx(2 / 3)
+
+
+def test_auc_on_ranks_is_scikit_learns_with_ties_counted_half() -> None:
+    rng = np.random.default_rng(3)
+    for n in (7, 80, 5000):
+        y, p = rng.integers(0, 2, n), np.round(rng.random(n), 1)  # rounded: many ties
+        assert auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
 
 
 def test_auc_and_ks_are_none_when_a_period_has_only_goods_or_only_bads() -> None:
