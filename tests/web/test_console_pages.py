@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
 from openice.web.visit import LANG_COOKIE
+from tests.api.test_page_cost import statements
 from tests.decisioning.helpers import StubScorer, good_application
 from tests.web.conftest import Site, browser_sign_in, csrf_of
 from tests.web.test_browser import accessible, new_page
@@ -413,3 +414,25 @@ def test_the_champion_monitoring_charts_in_chromium(
     expect(page.locator("#chart-psi svg")).to_have_count(1)
     accessible(page)
     assert outside == []
+
+
+def test_the_monitoring_runs_the_same_statements_however_many_months(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = site.world.client.app.state.services
+    registry = champion_registry(tmp_path, StubScorer().score(good_application()).score - 1)
+    monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, model_registry=str(registry)))
+    ops = site.signed_in("ops", "console")
+    ops.get("/console/models")
+    with statements(site.world) as one_month:
+        assert len(cell_texts(ops.get("/console/models").text, "table-monitoring")) == 2  # a month, then training
+    site.world.first_due()
+    borrower = site.world.ids[1]["borrower"]
+    again = site.world.call(
+        "borrower1", "POST", f"/v1/borrowers/{borrower}/applications", key="app-again", json=good_application()
+    )
+    assert again.status_code == 201, again.text
+    with statements(site.world) as two_months:
+        rows = cell_texts(ops.get("/console/models").text, "table-monitoring")
+    assert [r[:2] for r in rows[:2]] == [["2026-01", "2"], ["2026-02", "1"]]
+    assert len(two_months) == len(one_month), (one_month, two_months)
