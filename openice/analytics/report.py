@@ -11,8 +11,6 @@ so rendering never touches the network.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -34,6 +32,7 @@ from openice.analytics.definitions import (
     CollectionWindow,
 )
 from openice.analytics.metrics import TRANSITIONS, MetricSet, Period, compute, compute_splits
+from openice.charts import figure, png
 from openice.money import format_money, from_minor
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -378,12 +377,7 @@ def report_data(q: Quarterly) -> dict[str, Any]:
     }
 
 
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
+DPI = 130
 MONEY_SCALES = ((1e9, "billion"), (1e6, "million"), (1e3, "thousand"))
 
 
@@ -402,11 +396,10 @@ def charts(q: Quarterly) -> dict[str, str]:
     """Vintage curves, the delinquency trend and the volume mix, as base64 PNGs: one colour per vintage along a
     sequential palette (older cohorts darker), legends beside the plots, units on every axis."""
     from matplotlib import colormaps
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     out = {}
-    fig = Figure(figsize=(9.5, 3.6), layout="constrained")
+    fig = figure(9.5, 3.6)
     palette = colormaps["viridis"]
     axes = fig.subplots(1, 2, sharey=True)
     for ax, n in zip(axes, (30, 90), strict=True):
@@ -432,9 +425,9 @@ def charts(q: Quarterly) -> dict[str, str]:
             bbox_to_anchor=(1.02, 1),
             ncols=1 + (len(cohorts) - 1) // 14,
         )
-    out["vintage"] = _png(fig)
+    out["vintage"] = png(fig, DPI)
 
-    fig = Figure(figsize=(9.5, 3.2), layout="constrained")
+    fig = figure(9.5, 3.2)
     ax = fig.subplots()
     for n in (30, 90):
         rows = q.total[f"delinquency_trend_{n}_plus"].rows
@@ -446,9 +439,9 @@ def charts(q: Quarterly) -> dict[str, str]:
     ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-    out["delinquency_trend"] = _png(fig)
+    out["delinquency_trend"] = png(fig, DPI)
 
-    fig = Figure(figsize=(9.5, 3.2), layout="constrained")
+    fig = figure(9.5, 3.2)
     colours = dict(zip(q.models, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"), strict=False))
     for ax, name in zip(fig.subplots(1, 2), ("volume", "outstanding_balance"), strict=True):
         ax.set_title(LABELS[name], fontsize=10)
@@ -466,7 +459,7 @@ def charts(q: Quarterly) -> dict[str, str]:
         )
         ax.set_xlabel("business model")
         ax.grid(axis="y", alpha=0.3)
-    out["volume_mix"] = _png(fig)
+    out["volume_mix"] = png(fig, DPI)
     return out
 
 

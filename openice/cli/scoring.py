@@ -241,6 +241,26 @@ def report(
         fail(err)
 
 
+def _outcomes(
+    frame: pd.DataFrame, metadata: dict[str, Any], target: str | None, bad: str | None
+) -> tuple[pd.DataFrame, Any, dict[str, str | None]]:
+    """The input without its outcome column, the outcomes (1 = bad; None when unknown) and the column and bad value
+    used (None when none): the ``--target`` given, else the package's own target column when the input has it."""
+    from openice.scoring.monitor import outcome_column
+
+    trained = outcome_column(metadata)
+    if target is None and trained is not None and trained[0] in frame.columns:
+        target, bad = trained
+    if target is None:
+        return frame, None, {"target": None, "bad": None}
+    if bad is None:
+        if trained is None or trained[0] != target:
+            raise ValidationError("--target needs --bad", field="bad")
+        bad = trained[1]
+    features, y = split_target(frame, target, bad, both=False)
+    return features, y.to_numpy(), {"target": target, "bad": bad}
+
+
 @model_app.command()
 def monitor(
     package: Path = typer.Argument(..., help="Package (or registry) directory."),
@@ -251,18 +271,40 @@ def monitor(
         help="Application date column for --by month (default: the one "
         "recorded in the package, else the input's only date column).",
     ),
+    target: str | None = typer.Option(
+        None,
+        help="Outcome column, for bad rate, AUC, KS and calibration (default: the column the package was "
+        "trained on, when the input has it).",
+    ),
+    bad: str | None = typer.Option(None, help="The target value that means bad (default: the package's)."),
+    html: Path | None = typer.Option(None, "--html", help="Also write the monitoring report as HTML to this file."),
     json_out: Path | None = typer.Option(None, "--json-out", help="Also write the results as JSON to this file."),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON instead of the table")] = False,
 ) -> None:
-    """PSI of the score and CSI of each feature against the training reference (watch 0.1, act 0.25)."""
+    """PSI of the score and CSI of each feature against the training reference (watch 0.1, act 0.25); with
+    outcomes, bad rate, AUC, KS and calibration by PD band against the training figures."""
     from openice.scoring.loaded_model import Scorer
     from openice.scoring.monitor import monitor as run_monitor
-    from openice.scoring.monitor import status
+    from openice.scoring.monitor import training_figures
 
     try:
-        rows = run_monitor(Scorer.load(package), read_table(input), by=by, date_column=date_column)
+        scorer = Scorer.load(package)
+        frame, y, used = _outcomes(read_table(input), scorer.metadata, target, bad)
+        rows = run_monitor(scorer, frame, by=by, date_column=date_column, y=y)
     except OpeniceError as err:
         fail(err)
+    if html:
+        from openice.scoring.monitor_report import render_html
+
+        about = {
+            "package_hash": scorer.package_hash,
+            "created_at": scorer.metadata.get("created_at", ""),
+            "input": input.name,
+            "by": by,
+            **used,
+        }
+        output_path(html).write_text(render_html(rows, about, training_figures(scorer.metadata)), encoding="utf-8")
+        messages.print(f"wrote {html}")
     if json_out:
         output_path(json_out).write_text(json.dumps(rows, indent=1))
         messages.print(f"wrote {json_out}")
@@ -270,15 +312,22 @@ def monitor(
         print_json(rows)
         return
     table = Table("group", "n", "score PSI", "status", "features to act", "features to watch")
+    if y is not None:
+        for column in ("bad rate", "AUC", "KS"):
+            table.add_column(column)
     for r in rows:
-        table.add_row(
+        cells = [
             r["group"],
             str(r["n"]),
             f"{r['score_psi']:.4f}",
-            status(r["score_psi"]),
+            r["score_status"],
             ", ".join(r["features_to_act"]),
             ", ".join(r["features_to_watch"]),
-        )
+        ]
+        if y is not None:
+            o = r["outcomes"]
+            cells += ["n/a" if o[k] is None else f"{o[k]:.4f}" for k in ("bad_rate", "auc", "ks")]
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -98,8 +98,9 @@ def read_labelled(path: str | Path, target: str, bad: str, field: str = "data") 
     return split_target(read_table(path, field), target, bad)
 
 
-def split_target(frame: pd.DataFrame, target: str, bad: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Features without the target column, and the target as 0/1 (1 where it equals ``bad``)."""
+def split_target(frame: pd.DataFrame, target: str, bad: str, *, both: bool = True) -> tuple[pd.DataFrame, pd.Series]:
+    """Features without the target column, and the target as 0/1 (1 where it equals ``bad``). Training needs
+    ``both`` outcomes; a recent sample being monitored may hold only goods (or only bads) and still be read."""
     import numpy as np
     import pandas as pd
 
@@ -110,9 +111,10 @@ def split_target(frame: pd.DataFrame, target: str, bad: str) -> tuple[pd.DataFra
     if raw.isna().any():
         raise ValidationError(f"{int(raw.isna().sum())} rows have no target value", field=target)
     labels = raw.astype(str).str.removesuffix(".0") if pd.api.types.is_float_dtype(raw) else raw.astype(str)
-    if bad not in set(labels):
-        raise ValidationError(f"bad value {bad!r} never occurs; values are {sorted(set(labels))[:10]}", field=target)
-    if labels.nunique() != 2:
+    values = set(labels)
+    if bad not in values and (both or len(values) == 2):  # two values, neither bad: a mistyped bad value
+        raise ValidationError(f"bad value {bad!r} never occurs; values are {sorted(values)[:10]}", field=target)
+    if len(values) > 2 or (both and len(values) != 2):
         raise ValidationError(f"target must be binary, found {labels.nunique()} values", field=target)
     y = pd.Series(np.where(labels == bad, 1, 0), index=frame.index, name="bad")
     return frame, y

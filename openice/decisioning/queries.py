@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from openice.decisioning.identity import mask_mobile, mask_name
 from openice.decisioning.pii import PiiVault
+from openice.servicing.buckets import LAST, WRITTEN_OFF
+from openice.servicing.loan import LoanStatus
 from openice.servicing.products import LoanProduct
 from openice.servicing.repository import ProductRepository, parse_product
 from openice.storage import decisioning_tables, direct, servicing_tables
@@ -121,3 +123,33 @@ def contact_card(scope: Scope, vault: PiiVault, borrower_id: str, reveal: bool) 
     if reveal:
         return {"name": name, "mobile": mobile, "revealed": "yes"}
     return {"name": mask_name(name), "mobile": mask_mobile(mobile), "revealed": ""}
+
+
+def model_outcomes(scope: Scope, model_hash: str) -> list[Any]:
+    """Every decision a model scored (decided day, score, PD) with its outcome where one is known, in one statement:
+    ``bad`` is None for a decision no loan came of, 1 when a loan of its credit line is now past 90 days (bucket
+    M4+) or written off, else 0. Loans drawn lately have had little time to go bad."""
+    decisions, lines = decisioning_tables.decisions, decisioning_tables.credit_lines
+    drawdowns, loans = decisioning_tables.drawdowns, servicing_tables.loans
+    gone_bad = or_(loans.c.bucket.in_((LAST, WRITTEN_OFF)), loans.c.status == LoanStatus.WRITTEN_OFF.value)
+    per_line = (
+        select(drawdowns.c.line_id, func.max(case((gone_bad, 1), else_=0)).label("bad"))
+        .join(loans, loans.c.id == drawdowns.c.loan_id)
+        .group_by(drawdowns.c.line_id)
+        .subquery()
+    )
+    statement = (
+        select(decisions.c.decided_day, decisions.c.score, decisions.c.pd, per_line.c.bad)
+        .select_from(
+            decisions.outerjoin(lines, lines.c.decision_id == decisions.c.id).outerjoin(
+                per_line, per_line.c.line_id == lines.c.id
+            )
+        )
+        .where(
+            decisions.c.model_hash == model_hash,
+            decisions.c.score.is_not(None),
+            decisions.c.pd.is_not(None),
+            scope.where("decisions"),
+        )
+    )
+    return list(scope.conn.execute(statement).all())

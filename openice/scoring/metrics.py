@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 __all__ = ["auc", "brier", "calibration_table", "ece", "ks", "psi", "quantile_edges", "summary"]
 
@@ -12,8 +12,14 @@ EPS = 1e-6
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve of a PD (higher PD = more likely bad)."""
-    return float(roc_auc_score(y, p))
+    """Area under the ROC curve of a PD (higher PD = more likely bad): the Mann-Whitney statistic on the PDs' ranks
+    (ties ranked as their average, so a tied pair counts one half), as scikit-learn's `roc_auc_score` computes it
+    to the last bit or two, without its input checks, which cost far more than the sum on a month of decisions."""
+    y = np.asarray(y)
+    ranks = rankdata(p)
+    bads = int(np.count_nonzero(y == 1))
+    goods = len(y) - bads
+    return float((ranks[y == 1].sum() - bads * (bads + 1) / 2) / (bads * goods))
 
 
 def ks(y: np.ndarray, p: np.ndarray) -> float:

@@ -2,69 +2,69 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import matplotlib
+import numpy as np
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+from openice.charts import figure, png
+from openice.scoring.metrics import calibration_table, summary
+from openice.scoring.monitor import status
+from openice.scoring.package import read_json, verify
 
-from openice.scoring.metrics import calibration_table, summary  # noqa: E402
-from openice.scoring.monitor import status  # noqa: E402
-from openice.scoring.package import read_json, verify  # noqa: E402
+__all__ = ["build_report", "template", "write_report"]
+DPI = 80
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("openice.scoring"), autoescape=True, undefined=jinja2.StrictUndefined
+)
 
-__all__ = ["build_report", "write_report"]
 
-
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+def template(name: str) -> jinja2.Template:
+    """One of the scoring reports' templates (the model report, the monitoring report)."""
+    return _TEMPLATES.get_template(name)
 
 
 def _charts(y: np.ndarray, p: np.ndarray, scores: np.ndarray, score_y: np.ndarray) -> dict[str, str]:
     charts = {}
     fpr, tpr, _ = roc_curve(y, p)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = figure(5, 4)
+    ax = fig.subplots()
     ax.plot(fpr, tpr, label=f"AUC {summary(y, p)['auc']:.3f}")
     ax.plot([0, 1], [0, 1], "--", color="grey")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (out-of-fold)")
     ax.legend()
-    charts["roc"] = _png(fig)
+    charts["roc"] = png(fig, DPI)
     order = np.argsort(-p)
     cum_bad = np.cumsum(y[order]) / max(y.sum(), 1)
     cum_good = np.cumsum(1 - y[order]) / max((1 - y).sum(), 1)
     share = np.arange(1, len(y) + 1) / len(y)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = figure(5, 4)
+    ax = fig.subplots()
     ax.plot(share, cum_bad, label="bad")
     ax.plot(share, cum_good, label="good")
     ax.set(xlabel="share of applicants, riskiest first", ylabel="cumulative share", title="KS (out-of-fold)")
     ax.legend()
-    charts["ks"] = _png(fig)
+    charts["ks"] = png(fig, DPI)
     cal = calibration_table(y, p)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = figure(5, 4)
+    ax = fig.subplots()
     mp, br = [c["mean_pd"] for c in cal], [c["bad_rate"] for c in cal]
     ax.plot(mp, br, "o-")
     top = max(mp + br) * 1.05
     ax.plot([0, top], [0, top], "--", color="grey")
     ax.set(xlabel="mean PD", ylabel="observed bad rate", title="Calibration by decile (out-of-fold)")
-    charts["calibration"] = _png(fig)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    charts["calibration"] = png(fig, DPI)
+    fig = figure(5, 4)
+    ax = fig.subplots()
     bins = np.linspace(scores.min(), scores.max(), 40).tolist()
     ax.hist(scores[score_y == 0], bins=bins, alpha=0.6, label="good", density=True)
     ax.hist(scores[score_y == 1], bins=bins, alpha=0.6, label="bad", density=True)
     ax.set(xlabel="score", ylabel="density", title="Score distribution (training)")
     ax.legend()
-    charts["scores"] = _png(fig)
+    charts["scores"] = png(fig, DPI)
     return charts
 
 
@@ -146,12 +146,7 @@ def write_report(package: str | Path, out: str | Path | None = None) -> tuple[Pa
     out = Path(out) if out else package.with_name(package.name + "-report")
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(package)
-    template = jinja2.Template(
-        (resources.files("openice.scoring") / "templates" / "report.html").read_text(),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
     html_path, json_path = out / "report.html", out / "report.json"
-    html_path.write_text(template.render(r=report))
+    html_path.write_text(template("report.html").render(r=report))
     json_path.write_text(json.dumps({k: v for k, v in report.items() if k != "charts"}, indent=1))
     return html_path, json_path

@@ -28,7 +28,7 @@ from openice.servicing import queries as servicing
 from openice.servicing.buckets import BUCKETS
 from openice.storage.days import from_day, to_day
 from openice.tenancy import Role, Window
-from openice.web import book, kpi
+from openice.web import book, kpi, monitoring
 from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=TransactionRoute)
@@ -530,8 +530,29 @@ def models(tx: Operator) -> Response:
     try:
         packages = admin.models(tx)
     except NotFound as missing:
-        return tx.render("console/models.html", packages=[], missing=missing)
-    return tx.render("console/models.html", packages=packages, missing=None)
+        return tx.render("console/models.html", packages=[], missing=missing, monitoring=None)
+    return tx.render("console/models.html", packages=packages, missing=None, monitoring=_monitoring(tx, packages))
+
+
+def _monitoring(tx: Visit, packages: list[admin.ModelPackage]) -> monitoring.Monitoring | None:
+    """The champion's monitoring from the decisions it scored (None without a champion or a reference)."""
+    chosen = next((p for p in packages if p.champion), None)
+    if chosen is None:
+        return None
+    return monitoring.champion(tx.scope, str(tx.svc.settings.model_registry), chosen.path, chosen.package_hash)
+
+
+@router.get("/models/monitoring.csv")
+def models_csv(tx: Operator) -> Response:
+    """The champion's monitoring table as CSV."""
+    found = _monitoring(tx, admin.models(tx))
+    if found is None:
+        raise HTTPException(404)
+    return Response(
+        monitoring.csv_text(found),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="champion-monitoring.csv"'},
+    )
 
 
 @router.get("/settlements")

@@ -10,6 +10,7 @@ import dataclasses
 import html
 import io
 import json
+import math
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
+from openice.web.visit import LANG_COOKIE
+from tests.api.test_page_cost import statements
+from tests.decisioning.helpers import StubScorer, good_application
 from tests.web.conftest import Site, browser_sign_in, csrf_of
 from tests.web.test_browser import accessible, new_page
 
@@ -288,6 +292,71 @@ def test_the_model_registry_shows_its_champion_and_challengers(
     assert "Challenger" in first and "Champion" in second and "0.72" in second
 
 
+def champion_registry(folder: Path, score: float) -> Path:
+    """A registry whose champion is the model behind the test world's decisions (the stub's hash), its package holding
+    a training reference that puts half the scores below ``score`` and half above, and training figures."""
+    calibration = [{"n": 50, "mean_pd": 0.02, "bad_rate": 0.02, "pd_min": 0.0, "pd_max": 0.05}] + [
+        {"n": 50, "mean_pd": 0.3, "bad_rate": 0.3, "pd_min": 0.05, "pd_max": 0.9}
+    ]
+    metadata = {
+        "reference": {"score": {"edges": [score], "shares": [0.5, 0.5, 0.0]}, "features": {}},
+        "metrics": {"oof": {"n": 100, "bad_rate": 0.16, "auc": 0.78, "ks": 0.4}, "oof_calibration": calibration},
+    }
+    (folder / "v0001").mkdir()
+    (folder / "v0001" / "metadata.json").write_text(json.dumps(metadata))
+    entry = {"version": 1, "path": "v0001", "package_hash": StubScorer.package_hash, "created_at": "2026-01-01"}
+    (folder / "registry.json").write_text(json.dumps({"champion": 1, "packages": [entry | {"metrics": {}}]}))
+    return folder
+
+
+def test_the_champion_is_monitored_from_the_decisions_it_made(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both decisions of the world scored above the reference's median: all scores in one of two equal bins, so
+    PSI = 0.5 ln 2 + (1e-6 - 0.5) ln(1e-6 / 0.5) (shares are floored at 1e-6), far above 0.25: act. Both drew a
+    loan; once one is written off, half are bad, and AUC is 0.5 (the same PD for both)."""
+    score = StubScorer().score(good_application()).score
+    services = site.world.client.app.state.services
+    registry = champion_registry(tmp_path, score - 1)
+    monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, model_registry=str(registry)))
+    ops = site.signed_in("ops", "console")
+    page = ops.get("/console/models").text
+    assert 'id="chart-psi"' in page and 'id="no-outcomes"' not in page and "/assets/echarts.common.min.js" in page
+    month, decisions, psi, state, known, bad_rate, auc = cell_texts(page, "table-monitoring")[0]
+    expected = 0.5 * math.log(2) + (1e-6 - 0.5) * math.log(1e-6 / 0.5)
+    assert (decisions, known, bad_rate, auc) == ("2", "2", "0.0000", "")  # AUC needs a bad
+    assert float(psi) == pytest.approx(expected, abs=1e-4) and state == "Act"
+    assert (
+        month
+        == site.world.call("operator", "GET", f"/v1/decisions/{site.world.ids[1]['decision']}").json()["decided_on"][:7]
+    )
+
+    loan = site.world.ids[1]["loan"]
+    gone = site.world.call("operator", "POST", f"/v1/loans/{loan}/write-off", key="wo-1", json={"reason": "fraud"})
+    assert gone.status_code == 201, gone.text
+    page = ops.get("/console/models").text
+    assert 'id="chart-bad-rate"' in page and 'id="chart-auc"' in page
+    assert cell_texts(page, "table-monitoring")[0][4:] == ["2", "0.5000", "0.5000"]
+    assert cell_texts(page, "table-monitoring")[1][5:] == ["0.1600", "0.7800"]  # the training figures
+    listed = list(csv.reader(io.StringIO(ops.get("/console/models/monitoring.csv").text)))
+    assert listed[1] == [month, "2", f"{expected:.4f}", "act", "2", "0.5000", "0.5000"]
+
+    ops.cookies.set(LANG_COOKIE, "zh-CN")
+    chinese = ops.get("/console/models").text
+    assert "冠军模型监控" in chinese and "处置" in chinese
+
+
+def cell_texts(page: str, table: str) -> list[list[str]]:
+    """Each body row of a table: its month (or label), then the `data-value` of its figures and its status."""
+    body = page.split(f'id="{table}"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        label = re.search(r'<th scope="row">([^<]*)</th>', row)
+        values = re.findall(r'<td class="num" data-value="([^"]*)"|<td>([^<]*)</td>', row)
+        rows.append([label.group(1) if label else "", *(a or b for a, b in values)])
+    return rows
+
+
 @pytest.mark.parametrize("width", [390, 1280])
 def test_the_back_office_pages_in_chromium(site: Site, served: str, browser: Browser, width: int) -> None:
     """Every new page passes axe-core and fits the screen; the KPI charts are drawn; a reveal and a key work."""
@@ -332,3 +401,53 @@ def test_the_back_office_pages_in_chromium(site: Site, served: str, browser: Bro
     expect(page.locator("h1")).to_have_text("API 密钥")
     accessible(page)
     assert outside == []
+
+
+def test_the_champion_monitoring_charts_in_chromium(
+    site: Site, served: str, browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monitoring charts are drawn beside their table, the page passes axe-core and fits a phone's screen, in
+    both languages."""
+    services = site.world.client.app.state.services
+    registry = champion_registry(tmp_path, StubScorer().score(good_application()).score - 1)
+    monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, model_registry=str(registry)))
+    gone = site.world.call(
+        "operator", "POST", f"/v1/loans/{site.world.ids[1]['loan']}/write-off", key="wo-1", json={"reason": "fraud"}
+    )
+    assert gone.status_code == 201, gone.text
+    outside: list[str] = []
+    page = new_page(browser, served, outside, viewport={"width": 390, "height": 900})
+    browser_sign_in(page, served, "console", "ops")
+    page.goto(f"{served}/console/models")
+    for chart in ("#chart-psi", "#chart-bad-rate", "#chart-auc"):
+        expect(page.locator(f"{chart} svg")).to_have_count(1)
+    expect(page.locator("#table-monitoring tbody tr")).to_have_count(2)
+    accessible(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.click("text=中文")
+    expect(page.locator("#monitoring h2")).to_have_text("冠军模型监控")
+    expect(page.locator("#chart-psi svg")).to_have_count(1)
+    accessible(page)
+    assert outside == []
+
+
+def test_the_monitoring_runs_the_same_statements_however_many_months(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = site.world.client.app.state.services
+    registry = champion_registry(tmp_path, StubScorer().score(good_application()).score - 1)
+    monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, model_registry=str(registry)))
+    ops = site.signed_in("ops", "console")
+    ops.get("/console/models")
+    with statements(site.world) as one_month:
+        assert len(cell_texts(ops.get("/console/models").text, "table-monitoring")) == 2  # a month, then training
+    site.world.first_due()
+    borrower = site.world.ids[1]["borrower"]
+    again = site.world.call(
+        "borrower1", "POST", f"/v1/borrowers/{borrower}/applications", key="app-again", json=good_application()
+    )
+    assert again.status_code == 201, again.text
+    with statements(site.world) as two_months:
+        rows = cell_texts(ops.get("/console/models").text, "table-monitoring")
+    assert [r[:2] for r in rows[:2]] == [["2026-01", "2"], ["2026-02", "1"]]
+    assert len(two_months) == len(one_month), (one_month, two_months)

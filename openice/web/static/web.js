@@ -9,7 +9,9 @@
     // data-series: several lines or bars over the same labels, [{name, values}], drawn with a legend
     var several = el.dataset.series ? JSON.parse(el.dataset.series) : null;
     var locale = el.dataset.locale === "zh-CN" ? "ZH" : "EN";
-    var fmt = new Intl.NumberFormat(el.dataset.locale || "en", { maximumFractionDigits: el.dataset.unit === "%" ? 2 : 0 });
+    // data-digits: decimals of figures below one (an index, a ratio); otherwise 2 for percentages, 0 for the rest
+    var digits = el.dataset.digits ? Number(el.dataset.digits) : (el.dataset.unit === "%" ? 2 : 0);
+    var fmt = new Intl.NumberFormat(el.dataset.locale || "en", { maximumFractionDigits: digits });
     var chart = echarts.init(el, null, { locale: locale, renderer: "svg" });
     chart.setOption({
       grid: { left: 90, right: 16, top: 24, bottom: several ? 56 : 32 },
