@@ -55,6 +55,7 @@ from bench.machine import describe, machine_facts
 from openice.access.keys import ApiKeys
 from openice.close_of_day import run_until
 from openice.datasets import load
+from openice.decisioning.domain import ApplicationInput, TypedApplication
 from openice.decisioning.pii import PiiVault, new_key, parse_key
 from openice.decisioning.policy import Policy
 from openice.decisioning.service import Decisioning
@@ -312,11 +313,12 @@ def request_for(op: str, i: int, world: World, rng: np.random.Generator, tag: st
     if op == "apply":
         app = application(rng, "CASH-EI", 12)
         app["bureau"] = world.bureau[i % len(world.bureau)]
+        body = TypedApplication.of(ApplicationInput.model_validate(app), "CNY").model_dump(mode="json")
         key = f"{tag}-app-{i}"
         return sample, dict(
             method="POST",
             url=f"/v1/borrowers/{who.id}/applications",
-            body=app,
+            body=body,
             headers={**auth, "Idempotency-Key": key},
         )
     if op == "drawdown":

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from openice.decisioning.anomaly import AnomalyModel
-from openice.decisioning.domain import ApplicationInput, Registration, parse
+from openice.decisioning.domain import Registration, TypedApplication, parse
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import Policy
 from openice.decisioning.scorer_protocol import ScorerLike
@@ -25,14 +25,14 @@ from openice.idempotency import Idempotency
 from openice.matching.router import Ranking
 from openice.matching.service import Matching
 from openice.money import format_money, to_minor
-from openice.servicing.service import Servicing
 from openice.storage.uow import JoinedUnits
 
 
 @dataclass(frozen=True)
 class Request:
-    """What the borrower sends: who they are, what they apply for and, optionally, how much of the line to draw
-    (major units, as typed) over how many months; by default the amount and tenor applied for."""
+    """What the borrower sends: who they are, what they apply for (a `TypedApplication`: money in major units with
+    the product's currency) and, optionally, how much of the line to draw (major units, as typed) over how many
+    months; by default the amount and tenor applied for."""
 
     borrower: dict[str, Any]
     application: dict[str, Any]
@@ -55,22 +55,22 @@ def originate(
     stored under `key` and replayed for it. A declined application or a drawdown no institution funds is a result,
     not an error: the decision and the drawdown are kept, with their reasons, and `loan_id` is None."""
     registration = parse(Registration, request.borrower)
-    application = parse(ApplicationInput, request.application)
-    payload = {
-        "borrower": registration.model_dump(mode="json"),
-        "application": application.model_dump(mode="json"),
-        "amount": request.amount,
-        "tenor": request.tenor,
-        "ranking": request.ranking.value,
-    }
+    typed = parse(TypedApplication, request.application)
     with engine.connect() as conn, conn.begin():
         units = JoinedUnits(conn)
         decisioning = Decisioning(units, scorer, vault, policy, anomaly)
+        application, currency = decisioning.in_minor(typed), typed.currency  # the product's, or refused
+        payload = {
+            "borrower": registration.model_dump(mode="json"),
+            "application": application.model_dump(mode="json"),
+            "amount": request.amount,
+            "tenor": request.tenor,
+            "ranking": request.ranking.value,
+        }
 
         def work() -> dict[str, Any]:
             registered = decisioning.register(registration)
             decided = decisioning.apply(registered["borrower_id"], application)
-            currency = next(p.currency for p in Servicing(units).products() if p.code == application.product_code)
             line = decided["line"]
             result: dict[str, Any] = {
                 "borrower_id": registered["borrower_id"],

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -108,7 +109,7 @@ def test_payoff_is_quoted_in_major_units(booked: tuple[dict[str, str], Path]) ->
 def test_a_declined_application_books_nothing_and_exits_1(booked: tuple[dict[str, str], Path]) -> None:
     env, cwd = booked
     application = json.loads((cwd / "examples" / "application.json").read_text())
-    (cwd / "poor.json").write_text(json.dumps(application | {"income_monthly": 200000}))
+    (cwd / "poor.json").write_text(json.dumps(application | {"income_monthly": "2000.00"}))
     done = openice(
         env, cwd, "originate", "examples/borrower.json", "poor.json", "--model", "model", "--key", "poor", "--json"
     )
@@ -130,6 +131,44 @@ def test_a_bad_input_file_is_one_line_naming_it(booked: tuple[dict[str, str], Pa
     (cwd / "list.yaml").write_text("- 1\n")
     done = openice(env, cwd, "product", "create", "list.yaml")
     assert done.returncode == 2 and done.stderr.startswith("error: file: ") and "no product" in done.stderr
+
+
+def stored_rows(cwd: Path) -> dict[str, int]:
+    """Rows of every table an application could write to, in the README's book."""
+    with sqlite3.connect(cwd / "book.db") as conn:
+        tables = ("borrowers", "applications", "decisions", "credit_lines", "loans", "idempotency_keys")
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        (
+            {"requested_amount": 3000000},
+            'requested_amount: must be a decimal string in major units, e.g. "30000.00" for 30,000.00 CNY, not 3000000',
+        ),
+        ({"requested_amount": "30000.001"}, "requested_amount: 30000.001 has more decimals than CNY allows (2)"),
+        ({"currency": "USD"}, "currency: product PERSONAL-EI lends in CNY, not USD"),
+        ({"income_monthly": "-1"}, "income_monthly: -1 is not from 0.00 CNY to 10,000,000,000.00 CNY"),
+    ],
+)
+def test_an_application_in_minor_units_or_another_currency_is_one_line_and_books_nothing(
+    booked: tuple[dict[str, str], Path], changes: dict[str, Any], says: str
+) -> None:
+    """The application file is typed in major units with the product's currency, for `originate` and `decision
+    apply` alike; anything else is refused naming the field, before anything is stored."""
+    env, cwd = booked
+    application = json.loads((cwd / "examples" / "application.json").read_text())
+    assert application["requested_amount"] == "30000.00" and application["currency"] == "CNY"
+    (cwd / "typo.json").write_text(json.dumps(application | changes))
+    before = stored_rows(cwd)
+    for command in (
+        ("originate", "examples/borrower.json", "typo.json", "--key", "typo"),
+        ("decision", "apply", "Bnobody", "typo.json"),
+    ):
+        done = openice(env, cwd, *command, "--model", "model")
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {says}\n")
+    assert stored_rows(cwd) == before
 
 
 def test_examples_are_not_overwritten_unless_asked(shell: dict[str, str], tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ def test_the_examples_book_a_loan_once_per_key(book: Engine) -> None:
     assert first["drawdown"]["institution"] == "FIRST-BANK" and first["currency"] == "CNY"
     loan = Servicing(EngineUnits(book)).loan(first["loan_id"])
     applied = example("application.json")
-    assert (loan.terms.principal, loan.terms.tenor) == (applied["requested_amount"], applied["requested_tenor"])
+    assert (applied["requested_amount"], applied["currency"]) == ("30000.00", "CNY")  # typed as people type it
+    assert (loan.terms.principal, loan.terms.tenor) == (3_000_000, applied["requested_tenor"])
     assert loan.terms.product_code == "PERSONAL-EI" and loan.funder == "FIRST-BANK"
     assert run(book, "first") == first  # replayed: no second decision, line or loan
     with pytest.raises(NotFound):
@@ -57,7 +58,7 @@ def test_the_examples_book_a_loan_once_per_key(book: Engine) -> None:
 
 
 def test_a_decline_is_kept_as_a_result_and_no_loan_is_booked(book: Engine) -> None:
-    declined = run(book, "poor", application={"income_monthly": 200_000, "existing_debt_monthly": 150_000})
+    declined = run(book, "poor", application={"income_monthly": "2000.00", "existing_debt_monthly": "1500.00"})
     assert declined["outcome"] == "declined" and declined["loan_id"] is None and declined["drawdown"] is None
     assert any("affordability" in reason for reason in declined["reasons"])
     stored = Decisioning(EngineUnits(book), StubScorer(), VAULT).decision(declined["decision_id"])
@@ -69,3 +70,20 @@ def test_a_refused_drawdown_stores_nothing(book: Engine) -> None:
         run(book, "too-much", amount="1000000.00")
     assert error.value.field == "amount" and "30,000.00 CNY" in str(error.value)
     assert run(book, "after")["existing_borrower"] is False  # the refused call's registration rolled back
+
+
+@pytest.mark.parametrize(
+    ("application", "field"),
+    [
+        ({"requested_amount": 3_000_000}, "requested_amount"),  # minor units, as the file once held
+        ({"requested_amount": "30000.001"}, "requested_amount"),
+        ({"currency": "USD"}, "currency"),
+    ],
+)
+def test_an_application_not_in_the_products_major_units_stores_nothing(
+    book: Engine, application: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as error:
+        run(book, "typo", application=application)
+    assert error.value.field == field
+    assert run(book, "typo")["existing_borrower"] is False  # nothing of the refused call was stored, not its key

@@ -22,7 +22,7 @@ from openice.api.views import (
     reply,
 )
 from openice.decisioning import queries as lending
-from openice.decisioning.domain import ApplicationInput, Registration
+from openice.decisioning.domain import Registration, TypedApplication
 from openice.errors import ValidationError
 from openice.matching import queries as matching
 from openice.money import to_minor
@@ -62,17 +62,20 @@ def get_borrower(borrower_id: str, tx: Reader) -> Any:
 
 
 @router.post("/borrowers/{borrower_id}/applications", status_code=201, response_model=DecisionView)
-def apply(borrower_id: str, body: ApplicationInput, key: IdempotencyKey, tx: SelfOrOperator) -> Any:
-    """Assess an application: the stored decision, and the credit line when approved."""
+def apply(borrower_id: str, body: TypedApplication, key: IdempotencyKey, tx: SelfOrOperator) -> Any:
+    """Assess an application (money as decimal strings of major units in the product's currency): the stored
+    decision, and the credit line when approved."""
     return reply(submit_application(tx, borrower_id, body, key), 201)
 
 
-def submit_application(tx: Tx, borrower_id: str, body: ApplicationInput, key: str) -> dict[str, Any]:
-    """The decision as the API answers it, made once per key (the borrower app submits through here too)."""
+def submit_application(tx: Tx, borrower_id: str, body: TypedApplication, key: str) -> dict[str, Any]:
+    """The decision as the API answers it, made once per key (the borrower app submits through here too). The key
+    holds the application in minor units: `"30000"` and `"30000.00"` are the same request."""
     lending.borrower(tx.scope, borrower_id)  # 404 for another borrower
+    application = tx.decisioning.in_minor(body)
 
     def work() -> dict[str, Any]:
-        result = tx.decisioning.apply(borrower_id, body)
+        result = tx.decisioning.apply(borrower_id, application)
         tx.audit(
             "decision.made",
             result["decision_id"],
@@ -81,7 +84,7 @@ def submit_application(tx: Tx, borrower_id: str, body: ApplicationInput, key: st
         made = lending.decision_row(tx.scope, result["decision_id"])
         return decision_view(made, result["line_id"]).model_dump(mode="json")
 
-    return tx.idempotent(key, f"apply:{borrower_id}", body.model_dump(mode="json"), work)
+    return tx.idempotent(key, f"apply:{borrower_id}", application.model_dump(mode="json"), work)
 
 
 @router.get("/decisions", response_model=Page[DecisionView])

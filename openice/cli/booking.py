@@ -85,9 +85,9 @@ def originate(
     application: Annotated[
         Path,
         typer.Argument(
-            help="JSON or YAML: product_code, income_monthly, employment, requested_amount, requested_tenor, "
-            "purpose, and optional existing_debt_monthly, existing_debt_balance, bureau (money in minor units, "
-            "as the API takes it)"
+            help="JSON or YAML: product_code, currency, income_monthly, employment, requested_amount, "
+            "requested_tenor, purpose, and optional existing_debt_monthly, existing_debt_balance, bureau (money as "
+            'decimal strings in major units, "30000.00", as the API takes it)',
         ),
     ],
     key: Annotated[

@@ -104,30 +104,26 @@ def apply(
     policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Assess an application from a JSON/YAML file and store the decision (and the line, when approved)."""
+    """Assess an application from a JSON/YAML file and store the decision (and the line, when approved).
+
+    Its money is in major units with the product's currency (`"requested_amount": "30000.00"`, `"currency":
+    "CNY"`), as the API takes it: docs/cli.md, "Application"."""
+    from openice.decisioning.domain import TypedApplication, parse
     from openice.decisioning.service import Decisioning
 
-    application = read_document(file)
+    typed = parse(TypedApplication, read_document(file))
     engine, vault = lending_engine(db)
-    decided = Decisioning(EngineUnits(engine), load_scorer(model), vault, load_policy(policy)).apply(
-        borrower_id, application
-    )
-    currency = _currency_of(engine, application["product_code"])
+    decisioning = Decisioning(EngineUnits(engine), load_scorer(model), vault, load_policy(policy))
+    decided = decisioning.apply(borrower_id, decisioning.in_minor(typed))
     shaped = {
         **{k: decided[k] for k in ("decision_id", "application_id", "outcome", "reasons", "grade", "pd", "score")},
-        "currency": currency,
-        "line": shape_line(decided["line_id"], decided["line"], currency),
+        "currency": typed.currency,
+        "line": shape_line(decided["line_id"], decided["line"], typed.currency),
     }
     if as_json:
         print_json(shaped)
     else:
         print_decision(shaped)
-
-
-def _currency_of(engine: Engine, product_code: str) -> str:
-    from openice.servicing.service import Servicing
-
-    return next(p.currency for p in Servicing(EngineUnits(engine)).products() if p.code == product_code)
 
 
 @decision_app.command()

@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticError
+from pydantic_core import PydanticCustomError
 
 from openice.errors import ValidationError
+from openice.money import format_money, from_minor, to_minor
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,6 +27,31 @@ Employment = Literal["salaried", "self-employed", "freelance", "retired", "stude
 MAX_MINOR = 10**12
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
 MAX_BUREAU_ATTRIBUTES, MAX_BUREAU_NUMBER, MAX_BUREAU_TEXT = 100, 10**12, 200
+MONEY_FIELDS = ("income_monthly", "existing_debt_monthly", "existing_debt_balance", "requested_amount")
+DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def _decimal_string(value: Any) -> Any:
+    """An amount as typed is text: a JSON or YAML number is refused, not guessed at (it may be minor units)."""
+    if isinstance(value, str) and DECIMAL.fullmatch(value.strip()):
+        return value.strip()
+    raise PydanticCustomError(
+        "decimal_string",
+        'must be a decimal string in major units, e.g. "30000.00" for 30,000.00 CNY, not {shown}',
+        {"shown": json.dumps(value, default=str)},
+    )
+
+
+TypedAmount = Annotated[
+    str,
+    BeforeValidator(_decimal_string),
+    Field(
+        max_length=32,
+        examples=["30000.00"],
+        description="a decimal string of major units in `currency`",
+        json_schema_extra={"pattern": DECIMAL.pattern},
+    ),
+]
 
 
 def parse(model: type[M], data: Any) -> M:
@@ -55,16 +83,12 @@ class Registration(BaseModel):
     device_id: str = Field(min_length=1, max_length=128)
 
 
-class ApplicationInput(BaseModel):
-    """A credit application: money in minor units per month unless named otherwise."""
+class ApplicationTerms(BaseModel):
+    """What an application asks for besides its money, the same whichever unit the money is in."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     product_code: str = Field(min_length=1, max_length=64)
-    income_monthly: Minor
     employment: Employment
-    existing_debt_monthly: Minor = 0
-    existing_debt_balance: Minor = 0
-    requested_amount: Minor = Field(gt=0)
     requested_tenor: int = Field(strict=True, gt=0, le=360)
     purpose: str = Field(min_length=1, max_length=64)
     device_id: str | None = Field(default=None, max_length=128)  # the device applying, if not the registered one
@@ -83,6 +107,55 @@ class ApplicationInput(BaseModel):
             if isinstance(value, int | float) and not (math.isfinite(value) and abs(value) <= MAX_BUREAU_NUMBER):
                 raise ValueError(f"{name} must be a finite number within +-{MAX_BUREAU_NUMBER:,}")
         return bureau
+
+
+class ApplicationInput(ApplicationTerms):
+    """A credit application as the assessment reads and the decision stores it: money in minor units per month
+    unless named otherwise."""
+
+    income_monthly: Minor
+    existing_debt_monthly: Minor = 0
+    existing_debt_balance: Minor = 0
+    requested_amount: Minor = Field(gt=0)
+
+
+class TypedApplication(ApplicationTerms):
+    """A credit application as a person or a client types it (the API's body, the command line's file): money as
+    decimal strings of major units in `currency`, which must be the product's."""
+
+    income_monthly: TypedAmount
+    existing_debt_monthly: TypedAmount = "0"
+    existing_debt_balance: TypedAmount = "0"
+    requested_amount: TypedAmount
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])
+
+    @classmethod
+    def of(cls, application: ApplicationInput, currency: str) -> TypedApplication:
+        """An application as a client types it, the inverse of `in_minor`: for clients written in Python."""
+        amounts = {name: str(from_minor(getattr(application, name), currency)) for name in MONEY_FIELDS}
+        return cls.model_validate(
+            {**application.model_dump(exclude=set(MONEY_FIELDS)), **amounts, "currency": currency}
+        )
+
+    def in_minor(self, currency: str) -> ApplicationInput:
+        """The application in minor units of `currency`, its product's. Another currency, more decimals than it
+        has, a negative amount or one beyond MAX_MINOR is refused naming the field, never rounded or clipped."""
+        if self.currency != currency:
+            raise ValidationError(
+                f"product {self.product_code} lends in {currency}, not {self.currency}", field="currency"
+            )
+        amounts: dict[str, int] = {}
+        for name in MONEY_FIELDS:
+            minor = to_minor(getattr(self, name), currency, name)
+            least = 1 if name == "requested_amount" else 0
+            if not least <= minor <= MAX_MINOR:
+                raise ValidationError(
+                    f"{getattr(self, name)} is not from {format_money(least, currency)} "
+                    f"to {format_money(MAX_MINOR, currency)}",
+                    field=name,
+                )
+            amounts[name] = minor
+        return parse(ApplicationInput, {**self.model_dump(exclude={"currency", *MONEY_FIELDS}), **amounts})
 
 
 class Outcome(StrEnum):

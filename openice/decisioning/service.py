@@ -22,6 +22,7 @@ from openice.decisioning.domain import (
     FraudFacts,
     Outcome,
     Registration,
+    TypedApplication,
     canonical_hash,
     parse,
 )
@@ -156,6 +157,14 @@ class Decisioning:
             unit.blacklist.add(
                 kind, self.vault.keyed_hash(kind, value), reason, to_day(unit.core.calendar.business_date)
             )
+
+    def in_minor(self, data: dict[str, Any] | TypedApplication) -> ApplicationInput:
+        """An application as typed (major units with the currency) in minor units of its product's currency: the
+        one conversion the API, the command line, origination and the borrower app make before `apply`."""
+        typed = data if isinstance(data, TypedApplication) else parse(TypedApplication, data)
+        with decision_unit(self.units, readonly=True) as unit:
+            currency = unit.core.products.get(typed.product_code).currency
+        return typed.in_minor(currency)
 
     def apply(self, borrower_id: str, data: dict[str, Any] | ApplicationInput) -> dict[str, Any]:
         """Assess an application and store the decision (and the line, when approved) in one transaction."""

@@ -19,7 +19,7 @@ from openice.access.users import MIN_PASSWORD, Throttled, Users
 from openice.api.deps import Services, TransactionRoute, services
 from openice.api.lending import submit_application
 from openice.decisioning import queries as lending
-from openice.decisioning.domain import ApplicationInput, Employment, parse
+from openice.decisioning.domain import MAX_MINOR, MONEY_FIELDS, Employment, TypedApplication, parse
 from openice.decisioning.identity import mask_mobile
 from openice.decisioning.synthetic import PURPOSES
 from openice.errors import Conflict, OpeniceError, ValidationError
@@ -34,7 +34,6 @@ DEVICE_COOKIE = "openice_device"  # this browser, the device an application name
 YEAR = 365 * 24 * 3600
 CONSENT_VERSION = "2026-01"  # the consent text the borrower agreed to, recorded in the audit trail
 EMPLOYMENT = get_args(Employment)
-MONEY_FIELDS = ("income_monthly", "existing_debt_monthly", "existing_debt_balance", "requested_amount")
 OPTIONAL_MONEY = ("existing_debt_monthly", "existing_debt_balance")  # left empty: none
 # A decline's reason codes (the text before the colon) in plain words; any other code reads as `signup.reason.other`.
 REASONS = {
@@ -254,20 +253,12 @@ def apply_form(tx: Borrower) -> Response:
     return _apply_page(tx, typed={})
 
 
-def _application(tx: Visit, typed: dict[str, str], products: list[LoanProduct]) -> ApplicationInput:
-    """The form as the API's application, amounts typed in major units of the product's currency."""
+def _application(tx: Visit, typed: dict[str, str], products: list[LoanProduct]) -> TypedApplication:
+    """The form as the API's application: the amounts as typed, in the product's currency, which the API's own call
+    converts (`Decisioning.in_minor`); the choices checked here, to be refused in the reader's language."""
     product = next((p for p in products if p.code == typed["product_code"]), None)
     if product is None:
         raise _refused(tx.words, "product_code", "signup.error.product")
-    amounts = {
-        field: tx.typed_amount(
-            typed[field] or ("0" if field in OPTIONAL_MONEY else ""),  # an optional amount left empty: none
-            product.currency,
-            field,
-            zero_allowed=field != "requested_amount",
-        )
-        for field in MONEY_FIELDS
-    }
     tenor = int(typed["requested_tenor"]) if typed["requested_tenor"].isdigit() else 0
     if tenor not in product.tenors:
         raise _refused(tx.words, "requested_tenor", "app.error.tenor")
@@ -276,10 +267,12 @@ def _application(tx: Visit, typed: dict[str, str], products: list[LoanProduct]) 
     if typed["purpose"] not in PURPOSES:
         raise _refused(tx.words, "purpose", "signup.error.choose")
     assert tx.request is not None
+    amounts = {field: typed[field].strip() or ("0" if field in OPTIONAL_MONEY else "") for field in MONEY_FIELDS}
     return parse(
-        ApplicationInput,
+        TypedApplication,
         {
-            **amounts,
+            **amounts,  # an optional amount left empty: none
+            "currency": product.currency,
             "product_code": product.code,
             "employment": typed["employment"],
             "requested_tenor": tenor,
@@ -287,6 +280,15 @@ def _application(tx: Visit, typed: dict[str, str], products: list[LoanProduct]) 
             "device_id": tx.request.cookies.get(DEVICE_COOKIE),
         },
     )
+
+
+def _amount_error(words: Words, error: OpeniceError, currency: str) -> OpeniceError:
+    """An amount the application refused (not a number, too many decimals, out of range) in the reader's
+    language; any other error as it is."""
+    if error.field not in MONEY_FIELDS:
+        return error
+    key = "units.error.requested" if error.field == "requested_amount" else "units.error.amount"
+    return _refused(words, error.field, key, most=words.money(MAX_MINOR, currency))
 
 
 @registered.post("/apply")
@@ -315,11 +317,14 @@ def apply(
         purpose=purpose,
     )
     assert tx.person.tenant is not None
+    products = tx.servicing.products()
     with tx.attempt() as failed:
-        body = _application(tx, typed, tx.servicing.products())
+        body = _application(tx, typed, products)
         decision = submit_application(tx, tx.person.tenant, body, key or form_key())
     if failed:
-        return _apply_page(tx, 422, error=failed[0], typed=typed, key=key)
+        currency = next((p.currency for p in products if p.code == product_code), "")  # found, if an amount failed
+        error = _amount_error(tx.words, failed[0], currency)
+        return _apply_page(tx, 422, error=error, typed=typed, key=key)
     return tx.redirect(f"/app/decisions/{decision['id']}")
 
 

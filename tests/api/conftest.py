@@ -19,7 +19,7 @@ from openice.close_of_day import run_until
 from openice.matching.institutions import CreditBox
 from openice.servicing.service import Servicing
 from openice.storage.uow import EngineUnits
-from tests.decisioning.helpers import VAULT, StubScorer, anomaly_model, good_application, person
+from tests.decisioning.helpers import VAULT, StubScorer, anomaly_model, application_body, person
 from tests.matching.test_boxes import institution
 
 
@@ -72,7 +72,7 @@ def build_world(engine: Engine, factory: Callable[..., Any] = make_app) -> World
         bid = borrower.json()["id"]
         world.keys[f"borrower{k}"] = keys.create("borrower", bid)["secret"]
         decision = world.call(
-            f"borrower{k}", "POST", f"/v1/borrowers/{bid}/applications", key=f"app-{k}", json=good_application()
+            f"borrower{k}", "POST", f"/v1/borrowers/{bid}/applications", key=f"app-{k}", json=application_body()
         )
         assert decision.status_code == 201 and decision.json()["outcome"] == "approved", decision.text
         line = decision.json()["line_id"]

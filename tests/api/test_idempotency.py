@@ -14,7 +14,7 @@ from openice.storage.schema import metadata
 from tests.api.conftest import World
 from tests.api.test_collections import PROMISE, cases_by_loan
 from tests.api.test_offers import draw, manual_world
-from tests.decisioning.helpers import good_application, person
+from tests.decisioning.helpers import application_body, person
 
 
 def state(world: World) -> dict[str, int]:
@@ -53,7 +53,7 @@ def test_every_creating_and_money_route_replays_once_and_refuses_another_request
         r["date_of_birth"] = r["date_of_birth"].isoformat()
     once(world, "operator", "/v1/borrowers", reg, ("/v1/borrowers", other_reg), "reg")
     applications = f"/v1/borrowers/{bid}/applications"
-    once(world, "borrower1", applications, good_application(), (applications, good_application(purpose="x")), "app")
+    once(world, "borrower1", applications, application_body(), (applications, application_body(purpose="x")), "app")
     drawdowns = f"/v1/credit-lines/{line}/drawdowns"
     drawdown = {"amount": "1000.00", "currency": "CNY", "tenor": 12}
     once(world, "borrower1", drawdowns, drawdown, (drawdowns, {**drawdown, "amount": "2000.00"}), "dd")

@@ -19,7 +19,7 @@ from openice.storage import servicing_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World
 from tests.api.test_collections import cases_by_loan
-from tests.decisioning.helpers import good_application, person
+from tests.decisioning.helpers import application_body, person
 from tests.matching.test_boxes import institution
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "field", "request_id", "errors"}
@@ -53,7 +53,7 @@ PAY = {"amount": "1.00", "currency": "CNY"}
 # A body valid for each operation that takes one, so the call reaches the tenant check rather than a 422.
 BODIES: dict[str, Any] = {
     "POST /v1/borrowers": {**person(3), "date_of_birth": person(3)["date_of_birth"].isoformat()},
-    "POST /v1/borrowers/{borrower_id}/applications": good_application(),
+    "POST /v1/borrowers/{borrower_id}/applications": application_body(),
     "POST /v1/credit-lines/{line_id}/drawdowns": {"amount": "100.00", "currency": "CNY", "tenor": 12},
     "PUT /v1/institutions/{code}": institution("INST-B").model_dump(mode="json"),
     "POST /v1/institutions/{code}/referral-settlements": PAY,

@@ -11,7 +11,7 @@ from openice.matching.institutions import CreditBox
 from openice.storage import api_tables, decisioning_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, make_app
-from tests.decisioning.helpers import good_application
+from tests.decisioning.helpers import application_body
 from tests.matching.test_boxes import institution
 
 
@@ -28,7 +28,7 @@ def manual_world(world: World) -> tuple[str, str]:
     world.keys["INST-M"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-M")["secret"]
     bid = world.ids[1]["borrower"]
     decision = world.call(
-        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-m", json=good_application()
+        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-m", json=application_body()
     )
     return decision.json()["line_id"], bid
 

@@ -17,7 +17,7 @@ from openice.storage.uow import EngineUnits
 from openice.tenancy import Scope
 from tests.api.conftest import World, bearer
 from tests.api.test_collections import PROMISE, cases_by_loan
-from tests.decisioning.helpers import good_application
+from tests.decisioning.helpers import application_body
 
 
 def counts(world: World) -> dict[str, int]:
@@ -59,7 +59,7 @@ def test_a_nul_byte_anywhere_is_422_and_changes_nothing(world: World) -> None:
             "POST",
             f"/v1/borrowers/{bid}/applications",
             key="nul-1",
-            json=good_application(purpose="cash\x00"),
+            json=application_body(purpose="cash\x00"),
         ),
         422,
         "purpose",
@@ -70,7 +70,7 @@ def test_a_nul_byte_anywhere_is_422_and_changes_nothing(world: World) -> None:
             "POST",
             f"/v1/borrowers/{bid}/applications",
             key="nul-2",
-            json=good_application(bureau={"inq\x00": 1}),
+            json=application_body(bureau={"inq\x00": 1}),
         ),
         422,
         "bureau",
@@ -94,13 +94,19 @@ def test_a_nul_byte_anywhere_is_422_and_changes_nothing(world: World) -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"income_monthly": 10**30}, "income_monthly"),
-        ({"requested_amount": 10**30}, "requested_amount"),
-        ({"requested_amount": 10**17}, "requested_amount"),  # fits a BIGINT, but no consumer loan is a trillion
-        ({"existing_debt_balance": 10**16}, "existing_debt_balance"),
-        ({"income_monthly": "1500000"}, "income_monthly"),  # a string where a number belongs
-        ({"requested_amount": 3_000_000.0}, "requested_amount"),  # minor units are whole numbers
+        ({"income_monthly": 10**30}, "income_monthly"),  # beyond a BIGINT, refused before the model reads it
+        ({"income_monthly": "1" + "0" * 30}, "income_monthly"),
+        ({"requested_amount": "1000000000000000.00"}, "requested_amount"),  # no consumer loan is a quadrillion
+        ({"requested_amount": "10000000000.01"}, "requested_amount"),  # a fen above the largest principal
+        ({"existing_debt_balance": "100000000000000"}, "existing_debt_balance"),
+        ({"requested_amount": "0.00"}, "requested_amount"),
+        ({"existing_debt_monthly": "-1.00"}, "existing_debt_monthly"),
+        ({"income_monthly": "15,000.00"}, "income_monthly"),  # no grouping: a comma is a decimal point somewhere
+        ({"income_monthly": "1.5e4"}, "income_monthly"),
+        ({"requested_amount": ""}, "requested_amount"),
+        ({"requested_amount": 3_000_000.0}, "requested_amount"),  # a number, not a decimal string
         ({"income_monthly": True}, "income_monthly"),
+        ({"currency": "cny"}, "currency"),
         ({"bureau": {"inquiries_6m": 10**30}}, "bureau.inquiries_6m"),
         ({"bureau": {f"k{i}": 1 for i in range(200)}}, "bureau"),
     ],
@@ -110,7 +116,7 @@ def test_an_absurd_application_is_refused_not_approved(world: World, changes: di
     before = counts(world)
     refused(
         world.call(
-            "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="absurd", json=good_application(**changes)
+            "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="absurd", json=application_body(**changes)
         ),
         422,
         field,
@@ -125,8 +131,8 @@ def test_a_non_finite_number_is_refused(world: World, constant: str) -> None:
     bid = world.ids[1]["borrower"]
     before = counts(world)
     text = (
-        '{"product_code": "CASH-EI", "income_monthly": 1500000, "employment": "salaried", '
-        '"requested_amount": 3000000, "requested_tenor": 12, "purpose": "consumption", '
+        '{"product_code": "CASH-EI", "income_monthly": "15000.00", "employment": "salaried", '
+        '"requested_amount": "30000.00", "currency": "CNY", "requested_tenor": 12, "purpose": "consumption", '
         f'"bureau": {{"revolving_utilisation": {constant}}}}}'
     )
     response = world.client.post(

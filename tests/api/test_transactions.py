@@ -11,7 +11,7 @@ from openice.idempotency import request_hash
 from openice.storage import api_tables, servicing_tables
 from openice.storage.idempotency_tables import idempotency_keys
 from tests.api.conftest import World
-from tests.decisioning.helpers import good_application
+from tests.decisioning.helpers import application_body, good_application
 
 
 def test_a_repayment_commits_once_with_its_audit_row(world: World) -> None:
@@ -50,14 +50,14 @@ def test_a_failed_request_leaves_no_claim_audit_or_change(world: World) -> None:
         "POST",
         f"/v1/borrowers/{bid}/applications",
         key="k-fail",
-        json=good_application(product_code="NO-SUCH"),
+        json=application_body(product_code="NO-SUCH"),
     )
     assert failed.status_code == 404 and failed.json()["field"] == "product_code"
     with world.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(api_tables.audit_log)).scalar_one() == before
         assert conn.execute(select(idempotency_keys).where(idempotency_keys.c.key.like("%k-fail"))).first() is None
     retried = world.call(
-        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-fail", json=good_application()
+        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="k-fail", json=application_body()
     )
     assert retried.status_code == 201, retried.text  # the key was never left claimed
 
@@ -66,14 +66,14 @@ def test_a_claim_abandoned_by_a_dead_process_is_taken_over(world: World) -> None
     """A committed claim without a response (a process that died between claiming and answering) does not
     block the key: the retry does the work and stores the response."""
     bid = world.ids[1]["borrower"]
-    body = good_application()
+    body = application_body()
     with world.engine.begin() as conn:
         conn.execute(
             insert(idempotency_keys).values(
                 key=f"borrower/{bid}/k-dead",
                 operation=f"apply:{bid}",
                 request_hash=request_hash(
-                    f"apply:{bid}", ApplicationInput.model_validate(body).model_dump(mode="json")
+                    f"apply:{bid}", ApplicationInput.model_validate(good_application()).model_dump(mode="json")
                 ),
                 created_at=now_iso(),
             )

@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from openice.decisioning.anomaly import AnomalyModel
+from openice.decisioning.domain import ApplicationInput, TypedApplication
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.service import Decisioning
 from openice.decisioning.synthetic import application, reference_matrix, registration
@@ -65,6 +66,14 @@ def good_application(**changes: Any) -> dict[str, Any]:
         requested_amount=3_000_000,
         bureau={"delinquencies_24m": 0, "revolving_utilisation": 0.2, "inquiries_6m": 1, "credit_history_months": 60},
     )
+    app.update(changes)
+    return app
+
+
+def application_body(**changes: Any) -> dict[str, Any]:
+    """`good_application` as a client sends it (the API's body, the command line's file): money as decimal strings
+    of major units with the currency."""
+    app = TypedApplication.of(ApplicationInput.model_validate(good_application()), "CNY").model_dump(mode="json")
     app.update(changes)
     return app
 

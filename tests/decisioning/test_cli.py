@@ -11,7 +11,7 @@ from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from tests.conftest import START
-from tests.decisioning.helpers import good_application, person
+from tests.decisioning.helpers import application_body, person
 
 
 @pytest.fixture
@@ -45,6 +45,6 @@ def test_register_blacklist_and_institutions_from_files(env: Path) -> None:
     )
     out = runner.invoke(app, ["match", "institutions", str(env / "inst.yaml")])
     assert out.exit_code == 0 and "B1" in out.output
-    (env / "app.json").write_text(json.dumps(good_application()))
+    (env / "app.json").write_text(json.dumps(application_body()))
     missing = runner.invoke(app, ["decision", "apply", borrower, str(env / "app.json")])
     assert missing.exit_code == 2 and "no model package loaded" in missing.output

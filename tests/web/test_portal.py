@@ -17,7 +17,7 @@ from openice.storage import api_tables
 from openice.web.i18n import catalog
 from openice.web.visit import LANG_COOKIE
 from tests.api.test_offers import draw
-from tests.decisioning.helpers import good_application
+from tests.decisioning.helpers import application_body
 from tests.matching.test_boxes import institution
 from tests.web.conftest import Site, browser_sign_in, csrf_of
 from tests.web.test_browser import accessible
@@ -34,7 +34,7 @@ def offers_for_inst_a(site: Site, count: int) -> list[int]:
     assert put.status_code == 200, put.text
     bid = world.ids[1]["borrower"]
     decision = world.call(
-        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-portal", json=good_application()
+        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-portal", json=application_body()
     )
     line = decision.json()["line_id"]
     found = []

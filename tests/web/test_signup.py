@@ -5,6 +5,7 @@ place with nothing stored."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from openice.access.sign_up import MAX_ATTEMPTS
 from openice.api.settings import Settings
+from openice.decisioning.domain import MAX_MINOR
 from openice.errors import ValidationError
 from openice.money import to_minor
 from openice.storage import api_tables, decisioning_tables
@@ -292,11 +294,27 @@ def test_every_reason_code_has_words_and_an_unknown_one_reads_as_the_generic_sen
     assert read == [en("signup.reason.cut_off"), en("signup.reason.other")]
 
 
-def test_bad_application_input_is_answered_in_place(site: Site) -> None:
+@pytest.mark.parametrize(
+    ("field", "typed", "locale"),
+    [
+        ("requested_amount", "-5", "en"),
+        ("requested_amount", "0", "zh-CN"),
+        ("requested_amount", "30000.001", "en"),
+        ("income_monthly", "15,000", "zh-CN"),
+        ("existing_debt_balance", "10000000000.01", "en"),  # a fen above the largest amount an application takes
+    ],
+)
+def test_bad_application_input_is_answered_in_place(site: Site, field: str, typed: str, locale: str) -> None:
+    """An amount the API's own conversion refuses is said beside its field in the reader's language, with the
+    range an amount may take; nothing is decided."""
     client = signed_up(site)
+    client.cookies.set("openice_lang", locale)
     register(client)
-    answer, _ = apply(client, requested_amount="-5")
-    assert answer.status_code == 422 and 'id="requested_amount-error"' in answer.text
+    answer, _ = apply(client, **{field: typed})
+    assert answer.status_code == 422 and f'id="{field}-error"' in answer.text
+    words = Words(locale)
+    key = "units.error.requested" if field == "requested_amount" else "units.error.amount"
+    assert html.escape(words(key, most=words.money(MAX_MINOR, "CNY")), quote=False) in answer.text
     assert audits(site, "decision.made") == 2
 
 
