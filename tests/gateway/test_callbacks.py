@@ -20,7 +20,7 @@ from openice.servicing.service import Servicing
 from openice.storage import decisioning_tables, gateway_tables, servicing_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, build_world
-from tests.decisioning.helpers import good_application
+from tests.decisioning.helpers import application_body
 from tests.matching.test_boxes import institution
 
 
@@ -44,7 +44,7 @@ def webhook_offer(world: World) -> tuple[int, int, str]:
     world.keys["INST-W"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-W")["secret"]
     secret = Webhooks(EngineUnits(world.engine)).rotate_secret("INST-W", 0, time.time())
     bid = world.ids[1]["borrower"]
-    line = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-w", json=good_application())
+    line = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-w", json=application_body())
     drawn = world.call(
         "borrower1",
         "POST",
