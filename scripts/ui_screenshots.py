@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -172,6 +173,8 @@ def main() -> None:
                 page.context.close()
         browser.close()
     server.should_exit = True
+    engine.dispose()
+    shutil.rmtree(scratch)
     print(f"wrote {len(list(out.glob('*.png')))} screenshots to {out}")
 
 
