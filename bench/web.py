@@ -1,15 +1,18 @@
-"""Benchmark: server time and CPU per page of the operator console and the collections desk on the demo book, each
-against the JSON API calls that carry the same data, measured in the same run in alternation.
+"""Benchmark: server time and CPU per page of every front-end (the operator console, the collections desk, the
+institution portal and the borrower app) on the demo book, each against the JSON API calls that carry the same data,
+measured in the same run in alternation.
 
     .venv/bin/python -m bench.web                 # the 8,000-applicant demo book (built first: several minutes)
     .venv/bin/python -m bench.web --quick         # the default 800-applicant demo book, fewer rounds
     .venv/bin/python -m bench.web --workdir DIR   # reuse a demo already built with `openice demo --workdir DIR`
 
-Pages and API calls run in-process through the same ASGI test client, signed in as an operator (a session cookie)
-or with an operator's API key, so the client's own cost is the same on both sides. A page's ratio is its time over
-the sum of the API calls it replaces (a loan page shows the loan and its transactions: two calls). Goal from the
-issue: p99 at most 50 ms and at most 2x the API. Pages no API call carries (the dashboard, the ledger, end of day,
-the models page with the champion's monitoring over every decision it made) are reported without a ratio.
+Pages and API calls run in-process through the same ASGI test client, each front signed in as a person of its role
+(a session cookie) and its API calls made with a key of the same role and tenant (the portal as the institution that
+funded the loan timed, the app as that loan's borrower), so the client's own cost is the same on both sides. A
+page's ratio is its time over the sum of the API calls it replaces (a loan page shows the loan and its transactions:
+two calls). The goal: p99 at most 50 ms and at most 2x the API. Pages no API call carries (the dashboard, the
+ledger, end of day, the models page with the champion's monitoring over every decision it made, the portal's
+book, the app's messages) are reported without a ratio.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +77,8 @@ def main() -> None:
     engine = make_engine(db)
     migrate(engine)  # as `openice serve` does: a demo built before the latest migration is brought up to date
     password = "bench-password-0123"
-    name = f"bench-{int(time.time())}"
-    Users(EngineUnits(engine)).create(name, password, "operator", "platform")
-    key = ApiKeys(EngineUnits(engine)).create("operator", "platform", "bench.web")["secret"]
+    stamp = int(time.time())
+    users, keys = Users(EngineUnits(engine)), ApiKeys(EngineUnits(engine))
     registry = workdir / "registry"  # the demo's model as the champion, which the models page monitors
     if not (registry / "registry.json").exists():
         from openice.scoring.package import register
@@ -84,30 +86,70 @@ def main() -> None:
         register(workdir / "model", registry, champion=True)
     settings = Settings(db=db, rate_limit_per_second=1e9, rate_limit_burst=1e9, model_registry=str(registry))
     site = create_site(settings, engine=engine)
-    page = TestClient(site)
-    token = re.search(r'name="form_token" value="([^"]+)"', page.get("/console/login").text)
-    assert token
-    signed = page.post(
-        "/console/login", data={"username": name, "password": password, "form_token": token[1]}, follow_redirects=False
-    )
-    assert signed.status_code == 303, signed.text
-    api = TestClient(site, headers={"Authorization": f"Bearer {key}"})
+
+    def signed_in(front: str, role: str, tenant: str) -> tuple[TestClient, TestClient]:
+        """A session on `front` for a new person of `role`, and an API client with a key of the same role and
+        tenant: both sides see the same rows."""
+        name = f"bench-{front}-{stamp}"
+        users.create(name, password, role, tenant)
+        page = TestClient(site)
+        token = re.search(r'name="form_token" value="([^"]+)"', page.get(f"/{front}/login").text)
+        assert token
+        data = {"username": name, "password": password, "form_token": token[1]}
+        signed = page.post(f"/{front}/login", data=data, follow_redirects=False)
+        assert signed.status_code == 303, signed.text
+        key = keys.create(role, tenant, f"bench.web {front}")["secret"]
+        return page, TestClient(site, headers={"Authorization": f"Bearer {key}"})
+
+    console, api = signed_in("console", "operator", "platform")
     loans = api.get("/v1/loans", params={"limit": 50, "status": "active"}).json()["items"]
-    loan = loans[len(loans) // 2]["id"]
+    picked = loans[len(loans) // 2]
+    loan = picked["id"]
     cases = api.get("/v1/collections/cases", params={"status": "open", "limit": 1}).json()["items"]
     case = cases[0]["id"] if cases else None
+    portal, funder = signed_in("portal", "institution", picked["original_funder"])
+    app, borrower = signed_in("app", "borrower", picked["borrower_id"])
+    closed = date.fromisoformat(api.get("/v1/business-date").json()["business_date"]) - timedelta(days=1)
+    quarter = f"{closed.year}Q{(closed.month - 1) // 3 + 1}"
 
-    pairs: list[tuple[str, str, list[str]]] = [
-        ("console: loans", "/console/loans?status=active", ["/v1/loans?limit=50&status=active"]),
-        ("console: a loan", f"/console/loans/{loan}", [f"/v1/loans/{loan}", f"/v1/loans/{loan}/transactions"]),
-        ("desk: queue", "/desk/", ["/v1/collections/queue?limit=100", "/v1/collections/summary"]),
-        ("console: dashboard", "/console/", []),
-        ("console: ledger", "/console/ledger", []),
-        ("console: end of day", "/console/eod", []),
-        ("console: models", "/console/models", []),
+    # (label, page client, path, API client, the API calls carrying the same data)
+    pairs: list[tuple[str, TestClient, str, TestClient, list[str]]] = [
+        ("console: loans", console, "/console/loans?status=active", api, ["/v1/loans?limit=50&status=active"]),
+        (
+            "console: a loan",
+            console,
+            f"/console/loans/{loan}",
+            api,
+            [f"/v1/loans/{loan}", f"/v1/loans/{loan}/transactions"],
+        ),
+        ("desk: queue", console, "/desk/", api, ["/v1/collections/queue?limit=100", "/v1/collections/summary"]),
+        ("console: dashboard", console, "/console/", api, []),
+        ("console: ledger", console, "/console/ledger", api, []),
+        ("console: ledger, one account", console, "/console/ledger?account=funding_cash", api, []),
+        ("console: end of day", console, "/console/eod", api, []),
+        ("console: models", console, "/console/models", api, []),
+        ("portal: offers", portal, "/portal/", funder, ["/v1/offers?status=sent&limit=50"]),
+        ("portal: book", portal, "/portal/book", funder, []),
+        (
+            "portal: settings",
+            portal,
+            "/portal/settings",
+            funder,
+            [f"/v1/institutions/{picked['original_funder']}", "/v1/products"],
+        ),
+        (
+            "portal: figures",
+            portal,
+            f"/portal/figures?quarter={quarter}",
+            funder,
+            [f"/v1/portfolio/metrics?quarter={quarter}"],
+        ),
+        ("app: home", app, "/app/", borrower, ["/v1/loans?limit=50", "/v1/credit-lines?limit=50"]),
+        ("app: a loan", app, f"/app/loans/{loan}", borrower, [f"/v1/loans/{loan}", f"/v1/loans/{loan}/transactions"]),
+        ("app: messages", app, "/app/messages", borrower, []),
     ]
     if case is not None:
-        pairs.insert(3, ("desk: a case", f"/desk/cases/{case}", [f"/v1/collections/cases/{case}"]))
+        pairs.insert(3, ("desk: a case", console, f"/desk/cases/{case}", api, [f"/v1/collections/cases/{case}"]))
 
     def timed(call: Callable[[], Any]) -> tuple[float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -116,20 +158,20 @@ def main() -> None:
         return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
     rows = []
-    for label, path, calls in pairs:
+    for label, page, path, api_client, calls in pairs:
         for _ in range(5):  # warm the statement caches and the templates
             page.get(path)
             for c in calls:
-                api.get(c)
+                api_client.get(c)
         page_ms, page_cpu, api_ms, api_cpu = [], [], [], []
         for _ in range(rounds):  # alternate, so drift in the machine's load hits both sides alike
-            w, c = timed(lambda path=path: page.get(path))
+            w, c = timed(lambda page=page, path=path: page.get(path))
             page_ms.append(w)
             page_cpu.append(c)
             if calls:
                 w = c = 0.0
                 for call in calls:
-                    dw, dc = timed(lambda call=call: api.get(call))
+                    dw, dc = timed(lambda api_client=api_client, call=call: api_client.get(call))
                     w, c = w + dw, c + dc
                 api_ms.append(w)
                 api_cpu.append(c)
@@ -153,7 +195,7 @@ def main() -> None:
         rows.append(row)
         ratio = f"  vs API p50 {row['api_p50_ms']} ms: {row['ratio_p50']}x (p99 {row['ratio_p99']}x)" if calls else ""
         timing = f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  cpu {row['cpu_ms_per_page']} ms"
-        print(f"{label:22} {timing}{ratio}")
+        print(f"{label:30} {timing}{ratio}")
 
     with engine.connect() as conn:
         from sqlalchemy import text

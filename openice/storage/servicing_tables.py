@@ -180,6 +180,7 @@ journal_entries = Table(
     Column("kind", String(32), nullable=False),
     Column("transaction_id", BigInteger, nullable=True),
     Column("created_at", String(32), nullable=False),
+    Index("ix_journal_entries_business_day", "business_day"),  # the ledger page's journal of one day
 )
 
 journal_lines = Table(
@@ -190,6 +191,7 @@ journal_lines = Table(
     Column("loan_id", BigInteger, nullable=False, index=True),
     Column("account", String(40), nullable=False),
     Column("amount", Money, nullable=False),
+    Index("ix_journal_lines_account", "account", "id"),  # the ledger page's journal of one account, newest first
 )
 
 outbox = Table(

@@ -4,12 +4,14 @@ reads them (babel's CLDR data: currency symbol and thousands separators, the loc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -34,6 +36,48 @@ def catalog(locale: str) -> dict[str, str]:
     return merged
 
 
+@cache
+def _cldr(name: str) -> Locale:
+    """A locale's CLDR data, parsed once: given a locale's name, babel parses it and looks its data up on every call."""
+    return Locale.parse(name)
+
+
+# Amounts whose written form a currency's writer is checked against babel's before it is trusted.
+_SAMPLES = (0, 1, -1, 7, 99, -100, 12_345, 1_000_000, -123_456_789, 10**15 + 1)
+
+
+@cache
+def _money_writer(babel: Locale, currency: str) -> Callable[[int], str]:
+    """How this locale writes amounts of this currency, read once off babel's own output: its sign, symbol and
+    separators around digits grouped by three, so a long page's amounts cost string formatting instead of babel's
+    pattern machinery each. A locale that groups otherwise, or whose result differs from babel's on any sample,
+    keeps babel's way."""
+    digits = minor_digits(currency)
+    symbols = babel.number_symbols["latn"]
+    group, point = symbols["group"], symbols["decimal"]
+
+    def babel_way(minor: int) -> str:
+        return format_currency(from_minor(minor, currency), currency, locale=babel)
+
+    one = "1" + (point + "0" * digits if digits else "")
+    positive, negative = babel_way(10**digits).split(one), babel_way(-(10**digits)).split(one)
+    if len(positive) != 2 or len(negative) != 2:
+        return babel_way
+
+    def fast_way(minor: int) -> str:
+        major, cents = divmod(abs(minor), 10**digits)
+        figure = f"{major:,}".replace(",", group) + (f"{point}{cents:0{digits}d}" if digits else "")
+        before, after = negative if minor < 0 else positive
+        return before + figure + after
+
+    return fast_way if all(fast_way(m) == babel_way(m) for m in _SAMPLES) else babel_way
+
+
+@lru_cache(maxsize=4096)
+def _written_day(babel: Locale, when: date) -> str:
+    return format_date(when, "medium", locale=babel)
+
+
 def best_locale(accept_language: str | None) -> str:
     """The first of the browser's languages the pages speak (any Chinese reads zh-CN)."""
     for part in (accept_language or "").split(","):
@@ -50,7 +94,7 @@ class Words:
 
     def __init__(self, locale: str) -> None:
         self.locale = locale if locale in LOCALES else DEFAULT
-        self.babel = _BABEL[self.locale]
+        self.babel = _cldr(_BABEL[self.locale])
         self.messages = catalog(self.locale)
 
     def __call__(self, key: str, **values: Any) -> str:
@@ -65,7 +109,7 @@ class Words:
         """Major units with the currency, as the locale writes it: CN¥1,234.56 / ¥1,234.56."""
         if minor is None:
             return "—"
-        return format_currency(from_minor(minor, currency), currency, locale=self.babel)
+        return _money_writer(self.babel, currency)(minor)
 
     def amount(self, minor: int, currency: str) -> str:
         """The bare major-unit figure for a form's input (no symbol, no separators)."""
@@ -87,4 +131,4 @@ class Words:
         if value is None:
             return "—"
         when = date.fromisoformat(value[:10]) if isinstance(value, str) else value
-        return format_date(when, "medium", locale=self.babel)
+        return _written_day(self.babel, when)

@@ -61,6 +61,7 @@ templates = Environment(
     autoescape=select_autoescape(["html"], default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # the templates ship with the package: no need to look at each file's time on every page
 )
 templates.filters["from_day"] = from_day
 

@@ -157,6 +157,8 @@ def test_the_pages_speak_chinese_with_every_word_in_both_catalogs(site: Site) ->
     pages = {path: client.get(path).text for path in ("/portal/", f"/portal/offers/{offer_id}", "/portal/book")}
     assert "待答复的报价" in pages["/portal/"] and "贷前调查报告" in pages[f"/portal/offers/{offer_id}"]
     assert "¥5,000.00" in pages[f"/portal/offers/{offer_id}"]
+    verdict = re.search(r'id="fraud-verdict">([^<]+)<', pages[f"/portal/offers/{offer_id}"])
+    assert verdict and verdict.group(1) == catalog("zh-CN")["report.verdict.pass"]  # the checks' verdict, in words
     for html in pages.values():
         assert not re.search(r">\s*(portal|offer|report|done)\.[a-z_.]+\s*<", html)  # no key left untranslated
 

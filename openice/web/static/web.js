@@ -14,11 +14,12 @@
     var fmt = new Intl.NumberFormat(el.dataset.locale || "en", { maximumFractionDigits: digits });
     var chart = echarts.init(el, null, { locale: locale, renderer: "svg" });
     chart.setOption({
-      grid: { left: 90, right: 16, top: 24, bottom: several ? 56 : 32 },
+      grid: { left: 90, right: 16, top: 24, bottom: several ? 56 : 44 },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return fmt.format(v) + " " + (el.dataset.unit || ""); } },
-      xAxis: { type: "category", data: labels },
+      // every category named, its name wrapped to its share of the width (a phone has room for few on one line)
+      xAxis: { type: "category", data: labels, axisLabel: several ? {} : { interval: 0, width: Math.max(48, (el.clientWidth - 106) / Math.max(labels.length, 1) - 8), overflow: "break" } },
       yAxis: { type: "value", name: el.dataset.unit || "", axisLabel: { formatter: function (v) { return fmt.format(v); } } },
-      legend: several ? { bottom: 0 } : undefined,
+      legend: several ? { type: "scroll", bottom: 0 } : undefined,  // one line that pages, never over the axis
       series: several
         ? several.map(function (s) { return { type: el.dataset.chart || "line", name: s.name, data: scaled(s.values) }; })
         : [{ type: el.dataset.chart || "bar", data: values, label: { show: true, position: "top", formatter: function (p) { return fmt.format(p.value); } } }],
