@@ -28,13 +28,16 @@ def to_minor(amount: Decimal | str | int | float, currency: str, field: str = "a
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
-        raise ValidationError(f"{amount!r} is not a number", field=field) from None
+        raise ValidationError(f"{amount!r} is not a number", field=field, reason="amount.not_number") from None
     if not value.is_finite():
-        raise ValidationError(f"{amount!r} is not a finite number", field=field)
+        raise ValidationError(f"{amount!r} is not a finite number", field=field, reason="amount.not_number")
     scaled = value.scaleb(minor_digits(currency))
     if scaled != scaled.to_integral_value():
         raise ValidationError(
-            f"{amount} has more decimals than {currency} allows ({minor_digits(currency)})", field=field
+            f"{amount} has more decimals than {currency} allows ({minor_digits(currency)})",
+            field=field,
+            reason="amount.decimals",
+            values={"digits": minor_digits(currency)},
         )
     return int(scaled)
 

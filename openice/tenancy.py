@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, select, true
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, or_, select, true
 
 from openice.errors import NotFound
 from openice.idempotency import scoped
@@ -189,14 +189,23 @@ def _get_statement(resource: str, principal: Principal) -> Any:
 
 
 @lru_cache(maxsize=10_000)
-def _page_statement(resource: str, principal: Principal, given: tuple[str, ...], limit: int) -> Any:
-    """Rows after the bound `cursor` (when given), with the bound equality filters `f_<column>`, in key order."""
+def _page_statement(
+    resource: str, principal: Principal, given: tuple[str, ...], limit: int, newest_first: bool = False
+) -> Any:
+    """Rows after the bound `cursor` (when given), with the bound equality filters `f_<column>`, in key order (or
+    in descending key order, `newest_first`, where "after" means below the cursor); with `open_at`, only rows with no
+    `expires_at` or one after that moment."""
     table = TABLES[resource]
     key = table.c[KEYS.get(resource, "id")]
     query = select(table).where(RULES[resource](principal))
     for name in given:
-        query = query.where((key > bindparam("cursor")) if name == "cursor" else (table.c[name[2:]] == bindparam(name)))
-    return query.order_by(key).limit(limit + 1)
+        if name == "cursor":
+            query = query.where(key < bindparam("cursor") if newest_first else key > bindparam("cursor"))
+        elif name == "open_at":
+            query = query.where(or_(table.c.expires_at.is_(None), table.c.expires_at > bindparam("open_at")))
+        else:
+            query = query.where(table.c[name[2:]] == bindparam(name))
+    return query.order_by(key.desc() if newest_first else key).limit(limit + 1)
 
 
 class Scope:
@@ -230,15 +239,25 @@ class Scope:
     def numeric_key(resource: str) -> bool:
         return TABLES[resource].c[KEYS.get(resource, "id")].type.python_type is int
 
-    def page(self, resource: str, request: PageRequest, **filters: Any) -> Page:
-        """Rows in key order after the requested key, with equality filters on the named columns (None = no
-        filter): one statement whatever the page size."""
+    def page(
+        self,
+        resource: str,
+        request: PageRequest,
+        newest_first: bool = False,
+        open_at: str | None = None,
+        **filters: Any,
+    ) -> Page:
+        """Rows in key order after the requested key (descending with `newest_first`), with equality filters on the
+        named columns (None = no filter), and none past its `expires_at` at `open_at` (when given): one statement
+        whatever the page size."""
         key = KEYS.get(resource, "id")
         given = {f"f_{name}": value for name, value in filters.items() if value is not None}
+        if open_at is not None:
+            given["open_at"] = open_at
         after = request.after(resource)
         if after is not None:
             given["cursor"] = after
-        statement = _page_statement(resource, self.principal, tuple(sorted(given)), request.limit)
+        statement = _page_statement(resource, self.principal, tuple(sorted(given)), request.limit, newest_first)
         rows = list(direct.execute(self.conn, statement, given))
         more = len(rows) > request.limit
         rows = rows[: request.limit]

@@ -3,6 +3,9 @@
 A key's tenant is what the data layer filters by (`openice.tenancy`): 'platform' for operators, an
 institution code for institutions, a borrower id for borrowers, 'platform' or an institution code for
 collections agents.
+
+A rotation gives a key a new secret and keeps everything else (its id, so the audit trail and rate limit go on
+naming the same key); the previous secret keeps working for an overlap, so a client can switch without an outage.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
-from openice.clock import now_iso
+from openice.clock import iso, now_iso
 from openice.decisioning.queries import borrower_exists, institution_exists
 from openice.errors import NotFound, ValidationError
 from openice.storage import api_tables, direct
@@ -22,9 +26,14 @@ from openice.storage.uow import UnitsOfWork
 from openice.tenancy import PLATFORM, Principal, Role
 
 # Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a
-# revoked or rotated key is refused by every worker from the moment the revocation commits.
-_LIVE_KEY = select(api_tables.api_keys.c.id, api_tables.api_keys.c.role, api_tables.api_keys.c.tenant).where(
-    api_tables.api_keys.c.key_hash == bindparam("key_hash"), api_tables.api_keys.c.revoked_at.is_(None)
+# revoked key (or a rotated key's previous secret past its overlap) is refused by every worker from then on.
+_keys = api_tables.api_keys
+_LIVE_KEY = select(_keys.c.id, _keys.c.role, _keys.c.tenant).where(
+    or_(
+        _keys.c.key_hash == bindparam("key_hash"),
+        and_(_keys.c.previous_hash == bindparam("key_hash"), _keys.c.previous_until > bindparam("now")),
+    ),
+    _keys.c.revoked_at.is_(None),
 )
 
 
@@ -41,6 +50,8 @@ def key_view(row: Any) -> dict[str, Any]:
         "created_at": row.created_at,
         "revoked_at": row.revoked_at,
         "replaced_by": row.replaced_by,
+        "rotated_at": row.rotated_at,
+        "previous_until": row.previous_until,
     }
 
 
@@ -83,17 +94,27 @@ class ApiKeys:
             row = conn.execute(select(api_tables.api_keys).where(api_tables.api_keys.c.id == key_id)).one()
         return {**key_view(row), "secret": secret}
 
-    def rotate(self, key_id: str, by: str | None) -> dict[str, Any]:
-        """A fresh secret with the same role and tenant; the old key stops working at once."""
-        old = self._live(key_id)
-        new = self.create(old.role, old.tenant, old.label, by)
+    def rotate(self, key_id: str, overlap: timedelta) -> dict[str, Any]:
+        """A fresh secret for the same key; the current one keeps working for `overlap` (zero: stops at once), and
+        one older than that stops now. The secret is in the result and nowhere else."""
+        if overlap < timedelta(0):
+            raise ValidationError("must not be negative", field="overlap_hours")
+        self._live(key_id)
+        secret = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
         with self.units.begin() as conn:
             conn.execute(
-                update(api_tables.api_keys)
-                .where(api_tables.api_keys.c.id == key_id, api_tables.api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=now_iso(), replaced_by=new["id"])
+                update(_keys)
+                .where(_keys.c.id == key_id, _keys.c.revoked_at.is_(None))
+                .values(
+                    previous_hash=_keys.c.key_hash if overlap else None,
+                    previous_until=iso(now + overlap) if overlap else None,
+                    key_hash=hash_secret(secret),
+                    rotated_at=iso(now),
+                )
             )
-        return new
+            row = conn.execute(select(_keys).where(_keys.c.id == key_id)).one()
+        return {**key_view(row), "secret": secret}
 
     def revoke(self, key_id: str) -> dict[str, Any]:
         self._live(key_id)
@@ -117,5 +138,5 @@ class ApiKeys:
     def authenticate(self, secret: str) -> Principal | None:
         """The live key with this secret, or None (unknown and revoked keys look the same to a caller)."""
         with self.units.begin(readonly=True) as conn:
-            row = direct.execute(conn, _LIVE_KEY, {"key_hash": hash_secret(secret)}).first()
+            row = direct.execute(conn, _LIVE_KEY, {"key_hash": hash_secret(secret), "now": now_iso()}).first()
         return None if row is None else Principal(row.id, Role(row.role), row.tenant)

@@ -1,5 +1,6 @@
 """People who sign in to the web front-ends: users with argon2id password hashes and an optional TOTP second
-factor, their sessions (only a hash of the cookie's token is stored), and throttled sign-in.
+factor, their sessions (only a hash of the cookie's token is stored), throttled sign-in, and password resets by a
+one-time link an operator makes (a borrower resets theirs by a code sent to their mobile: `openice.access.sign_up`).
 
 A user's role and tenant mean what an API key's do (`openice.tenancy`): a signed-in person sees exactly what a key
 of the same role and tenant would. Their `Principal` carries the user id where a key's carries the key id, so the
@@ -21,6 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from openice.access.audit import record_audit
 from openice.clock import iso, now_iso
 from openice.decisioning.queries import borrower_exists, institution_exists
 from openice.errors import Conflict, NotFound, ValidationError
@@ -37,6 +39,7 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 FAILURES_PER_USER = 5
 FAILURES_PER_CLIENT = 30
 SECOND_FACTOR_ROLES = (Role.OPERATOR, Role.INSTITUTION)
+RESET_LINK_LIFE = timedelta(hours=24)  # an operator's reset link: long enough to reach a colleague, then dead
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Checked when the user name is unknown, so an unknown name costs as long as a wrong password.
@@ -88,6 +91,46 @@ def user_view(row: Any) -> dict[str, Any]:
     }
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"at least {MIN_PASSWORD} characters", field="password")
+
+
+def throttle(conn: Connection, name: str, client: str, now: datetime) -> None:
+    """Throttled when this user name or this client failed too often lately (a wrong password, or a wrong code of a
+    password reset: the same guessing, the same limit)."""
+    since = iso(now - THROTTLE_WINDOW)
+    attempts = api_tables.sign_in_attempts
+    failed = and_(attempts.c.at >= since, attempts.c.succeeded.is_(False))
+    for column, value, limit in (
+        (attempts.c.username, name, FAILURES_PER_USER),
+        (attempts.c.client, client[:64], FAILURES_PER_CLIENT),
+    ):
+        count, oldest = conn.execute(select(func.count(), func.min(attempts.c.at)).where(failed, column == value)).one()
+        if count >= limit:
+            reopens = datetime.fromisoformat(oldest) + THROTTLE_WINDOW
+            raise Throttled(int((reopens - now).total_seconds()) + 1)
+
+
+def record_attempt(conn: Connection, name: str, client: str, now: datetime, succeeded: bool) -> None:
+    conn.execute(
+        insert(api_tables.sign_in_attempts).values(username=name, client=client[:64], at=iso(now), succeeded=succeeded)
+    )
+
+
+def set_password(conn: Connection, row: Any, password: str, request_id: str, how: str) -> None:
+    """The user's new password: every session of theirs ends (whoever held one is signed out), and the trail says
+    so under the user's own name."""
+    _check_password(password)
+    at = now_iso()
+    conn.execute(
+        update(api_tables.users).where(api_tables.users.c.id == row.id).values(password_hash=_hasher.hash(password))
+    )
+    Users._end_all(conn, row.id, at)
+    who = Principal(row.id, Role(row.role), row.tenant or f"unregistered:{row.id}")
+    record_audit(conn, who, request_id, "user.password_reset", f"user/{row.id}", {"by": how})
+
+
 def _check_tenant(conn: Connection, role: Role, tenant: str | None) -> None:
     """As for API keys: operators are the platform's, institutions and their desks name a real institution."""
     if role is Role.OPERATOR and tenant != PLATFORM:
@@ -122,8 +165,7 @@ class Users:
             raise ValidationError(
                 "3 to 64 letters, digits or . _ @ + -, starting with a letter or digit", field="username"
             )
-        if len(password) < MIN_PASSWORD:
-            raise ValidationError(f"at least {MIN_PASSWORD} characters", field="password")
+        _check_password(password)
         try:
             kind = Role(role)
         except ValueError:
@@ -208,16 +250,10 @@ class Users:
         name = username.strip().lower()[:64]
         now = datetime.now(UTC)
         with self.units.begin() as conn:
-            self._throttle(conn, name, client, now)
-            row = conn.execute(
-                select(api_tables.users).where(
-                    api_tables.users.c.username == name, api_tables.users.c.disabled_at.is_(None)
-                )
-            ).first()
+            throttle(conn, name, client, now)
+            row = active_user(conn, name)
             ok = _verify(row.password_hash if row else _DECOY, password) and row is not None
-            conn.execute(
-                insert(api_tables.sign_in_attempts).values(username=name, client=client[:64], at=iso(now), succeeded=ok)
-            )
+            record_attempt(conn, name, client, now, ok)
             if not ok or row is None:
                 return None
             token = secrets.token_urlsafe(32)
@@ -234,20 +270,53 @@ class Users:
             )
         return token, _session_view(row, csrf, row.totp_secret is not None)
 
-    def _throttle(self, conn: Connection, name: str, client: str, now: datetime) -> None:
-        since = iso(now - THROTTLE_WINDOW)
-        attempts = api_tables.sign_in_attempts
-        failed = and_(attempts.c.at >= since, attempts.c.succeeded.is_(False))
-        for column, value, limit in (
-            (attempts.c.username, name, FAILURES_PER_USER),
-            (attempts.c.client, client[:64], FAILURES_PER_CLIENT),
-        ):
-            count, oldest = conn.execute(
-                select(func.count(), func.min(attempts.c.at)).where(failed, column == value)
-            ).one()
-            if count >= limit:
-                reopens = datetime.fromisoformat(oldest) + THROTTLE_WINDOW
-                raise Throttled(int((reopens - now).total_seconds()) + 1)
+    def reset_link(self, user: str, created_by: str | None) -> tuple[str, dict[str, Any]]:
+        """A one-time token for `user` (id or user name) to set a new password, valid for RESET_LINK_LIFE; shown
+        once (only its hash is stored). An earlier unused link of the same user stops working."""
+        u, resets = api_tables.users, api_tables.password_resets
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        with self.units.begin() as conn:
+            row = conn.execute(select(u).where((u.c.id == user) | (u.c.username == user.strip().lower()))).first()
+            if row is None or row.disabled_at is not None:
+                raise NotFound(f"no active user {user!r}", field="user")
+            conn.execute(
+                update(resets)
+                .where(resets.c.user_id == row.id, resets.c.used_at.is_(None))
+                .values(used_at=iso(now))  # superseded
+            )
+            conn.execute(
+                insert(resets).values(
+                    token_hash=_hash_token(token),
+                    user_id=row.id,
+                    created_by=created_by,
+                    created_at=iso(now),
+                    expires_at=iso(now + RESET_LINK_LIFE),
+                )
+            )
+        return token, user_view(row)
+
+    def reset_with_link(self, token: str, password: str, request_id: str) -> dict[str, Any] | None:
+        """Set the new password with a live link's token, which is spent; None for a token unknown, used or past
+        its time (they look the same). A password the users refuse raises before the token is spent."""
+        u, resets = api_tables.users, api_tables.password_resets
+        now = iso(datetime.now(UTC))
+        with self.units.begin() as conn:
+            row = conn.execute(
+                select(u)
+                .join(resets, resets.c.user_id == u.c.id)
+                .where(
+                    resets.c.token_hash == _hash_token(token),
+                    resets.c.used_at.is_(None),
+                    resets.c.expires_at > now,
+                    u.c.disabled_at.is_(None),
+                )
+            ).first()
+            if row is None:
+                return None
+            set_password(conn, row, password, request_id, "link")
+            conn.execute(update(resets).where(resets.c.token_hash == _hash_token(token)).values(used_at=now))
+            return user_view(row)
 
     def check_second_factor(self, token: str, code: str) -> WebSession | None:
         """The session, no longer owing its code, when the TOTP code is right (one step of drift either way)."""
@@ -310,6 +379,12 @@ class Users:
             .where(api_tables.web_sessions.c.user_id == user_id, api_tables.web_sessions.c.ended_at.is_(None))
             .values(ended_at=at)
         )
+
+
+def active_user(conn: Connection, name: str) -> Any:
+    """The user who may sign in under this name, or None."""
+    u = api_tables.users
+    return conn.execute(select(u).where(u.c.username == name, u.c.disabled_at.is_(None))).first()
 
 
 def _verify(password_hash: str, password: str) -> bool:

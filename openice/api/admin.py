@@ -69,15 +69,25 @@ def get_key(key_id: str, tx: Anyone) -> Any:
 
 
 @router.post("/api-keys/{key_id}/rotation", status_code=201, response_model=ApiKeyCreated)
-def rotate_key(key_id: str, key: IdempotencyKey, tx: Operator) -> Any:
-    """Replace a key's secret: the old one is refused from now on."""
+def rotate_key(
+    key_id: str,
+    key: IdempotencyKey,
+    tx: Operator,
+    overlap_hours: Annotated[float | None, Query(ge=0, le=720)] = None,
+) -> Any:
+    """A new secret for the same key: the previous one still works for `overlap_hours` (default: the service's
+    `key_overlap_hours`; 0 refuses it at once). The secret is in this response only (null when replayed)."""
+    hours = tx.svc.settings.key_overlap_hours if overlap_hours is None else overlap_hours
+    return _created(
+        tx, key, "api_key.rotate", {"key_id": key_id, "overlap_hours": hours}, lambda: rotated(tx, key_id, hours)
+    )
 
-    def make() -> dict[str, Any]:
-        created = tx.keys.rotate(key_id, tx.principal.key_id)
-        tx.audit("api_key.rotated", key_id, {"replaced_by": created["id"]})
-        return created
 
-    return _created(tx, key, "api_key.rotate", {"key_id": key_id}, make)
+def rotated(tx: Tx, key_id: str, overlap_hours: float) -> dict[str, Any]:
+    """Rotate and audit (the API's route and the console's keys page)."""
+    done = tx.keys.rotate(key_id, timedelta(hours=overlap_hours))
+    tx.audit("api_key.rotated", key_id, {"overlap_hours": overlap_hours, "previous_until": done["previous_until"]})
+    return done
 
 
 @router.post("/api-keys/{key_id}/revocation", response_model=ApiKeyView)

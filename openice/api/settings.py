@@ -42,6 +42,7 @@ class Settings:
     # who exports traces installs them): off by default, as without an exporter they only cost CPU
     telemetry: bool = False
     sms: str = "outbox"  # how one-time codes are sent (`openice.access.sms.SENDERS`); the outbox only logs them
+    key_overlap_hours: float = 24.0  # how long a rotated API key's previous secret keeps working
 
     def __post_init__(self) -> None:
         if self.sms not in SENDERS:

@@ -414,7 +414,11 @@ class ApiKeyView(BaseModel):
     label: str
     created_at: str
     revoked_at: str | None
-    replaced_by: str | None
+    replaced_by: str | None = Field(
+        description="the key that replaced this one (keys rotated before rotations kept the id)"
+    )
+    rotated_at: str | None = None
+    previous_until: str | None = Field(None, description="until when the secret before the last rotation still works")
 
 
 class ApiKeyCreated(ApiKeyView):

@@ -1,4 +1,5 @@
-"""`openice serve` and `openice api-key ...`: start the service, and bootstrap the first operator key."""
+"""`openice serve` and `openice api-key ...`: start the service, bootstrap the first operator key, rotate and
+revoke keys."""
 
 from __future__ import annotations
 
@@ -7,20 +8,23 @@ import os
 import threading
 import time
 import urllib.request
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from openice.access.audit import record_audit
 from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
 from openice.cli.common import Commands, console, fail
 from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import make_engine, migrate
-from openice.storage.uow import EngineUnits
+from openice.storage.uow import EngineUnits, JoinedUnits
 from openice.tenancy import PLATFORM
 
-key_app = Commands(help="API keys: create (shown once), revoke.", no_args_is_help=True)
+key_app = Commands(help="API keys: create (shown once), rotate (shown once), revoke.", no_args_is_help=True)
 Db = Annotated[str | None, typer.Option("--db", help="Database URL (default $OPENICE_DB or sqlite:///openice.db)")]
 
 
@@ -158,6 +162,34 @@ def create(
         fail(error)
     console.print(f"key id {created['id']} ({created['role']} / {created['tenant']}); secret, shown once:")
     print(created["secret"])
+
+
+@key_app.command("rotate")
+def rotate(
+    key_id: str,
+    overlap_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--overlap-hours", min=0, max=720, help="How long the old secret still works (default: key_overlap_hours)"
+        ),
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Give a key a new secret, printed once; the old one still works for the overlap. Audited."""
+    settings = Settings.load(db=db)
+    hours = settings.key_overlap_hours if overlap_hours is None else overlap_hours
+    engine = make_engine(settings.db, create=False)
+    migrate(engine)
+    try:
+        with engine.begin() as conn:
+            done = ApiKeys(JoinedUnits(conn)).rotate(key_id, timedelta(hours=hours))
+            detail = {"overlap_hours": hours, "previous_until": done["previous_until"], "by": "cli"}
+            record_audit(conn, None, f"cli-{uuid.uuid4().hex}", "api_key.rotated", key_id, detail)
+    except OpeniceError as error:
+        fail(error)
+    until = f"until {done['previous_until']}" if done["previous_until"] else "no longer"
+    console.print(f"key id {key_id}: the old secret works {until}; new secret, shown once:")
+    print(done["secret"])
 
 
 @key_app.command("revoke")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Annotated
 
 import typer
 
-from openice.access.users import LOCALES, Users
+from openice.access.audit import record_audit
+from openice.access.users import LOCALES, RESET_LINK_LIFE, Users
+from openice.api.settings import Settings
 from openice.cli.common import Commands, DbOption, console
 from openice.storage.engine import make_engine, migrate
-from openice.storage.uow import EngineUnits
+from openice.storage.uow import EngineUnits, JoinedUnits
+from openice.web.sign_in import reset_path
 
-user_app = Commands(help="Users of the web front-ends: create, list, disable.", no_args_is_help=True)
+user_app = Commands(help="Users of the web front-ends: create, list, disable, reset a password.", no_args_is_help=True)
 
 
 def _users(db: str | None) -> Users:
@@ -70,3 +74,26 @@ def disable(
     """The user can no longer sign in; their sessions end now."""
     done = _users(db).disable(user_id)
     console.print(f"disabled {done['username']}")
+
+
+@user_app.command("reset-password")
+def reset_password(
+    user: Annotated[str, typer.Argument(help="The user's name or id")],
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="The site's address (default: http://HOST:PORT of the settings)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Print a one-time link for the user to set a new password (shown once, valid for a day, single use); as the
+    console's Users page gives it, and audited."""
+    settings = Settings.load(db=db)
+    engine = make_engine(settings.db, create=False)
+    migrate(engine)
+    with engine.begin() as conn:
+        token, person = Users(JoinedUnits(conn)).reset_link(user, "cli")
+        detail = {"username": person["username"], "by": "cli"}
+        record_audit(conn, None, f"cli-{uuid.uuid4().hex}", "user.reset_link", f"user/{person['id']}", detail)
+    site = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    hours = int(RESET_LINK_LIFE.total_seconds() // 3600)
+    console.print(f"a password-reset link for {person['username']}, single use, valid {hours} hours (shown once):")
+    typer.echo(site + reset_path(person["role"], token))

@@ -14,7 +14,7 @@ from typing import Any
 
 from openice.collections.repository import CaseRepository
 from openice.collections.strategy import STAGES, Strategy, contact, distribute
-from openice.errors import Conflict, ValidationError
+from openice.errors import Amount, Conflict, ValidationError
 from openice.money import format_money
 from openice.servicing.repository import servicing_unit
 from openice.storage.days import from_day, opt_date, to_day
@@ -174,7 +174,9 @@ class Collections:
             row = cases.get(case_id, for_update=True)
             if row.status != "open":
                 raise Conflict(
-                    f"case {case_id} is closed ({row.resolution}); nothing is left to collect", field="case_id"
+                    f"case {case_id} is closed ({row.resolution}); nothing is left to collect",
+                    field="case_id",
+                    reason="case.closed",
                 )
             made = contact(channel, outcome, today, self.strategy, promise_amount, promise_date)
             if made.promise_amount is not None and made.promise_amount > row.overdue_amount:
@@ -182,11 +184,15 @@ class Collections:
                 raise ValidationError(
                     f"a promise to pay is at most what is overdue ({owed}); promise that or less",
                     field="promise_amount",
+                    reason="promise.above_overdue",
+                    values={"overdue": Amount(row.overdue_amount, row.currency)},
                 )
             if made.promise_date is not None and row.promise_day is not None:
                 raise Conflict(
                     f"case {case_id} already has a promise pending until {from_day(row.promise_day)}",
                     field="promise_date",
+                    reason="promise.pending",
+                    values={"day": from_day(row.promise_day)},
                 )
             day = to_day(today)
             cases.record(

@@ -103,19 +103,32 @@ def contact(
         raise ValidationError(f"must be one of {[o.value for o in Outcome]}", field="outcome") from None
     if result is not Outcome.PROMISE:
         if promise_amount is not None or promise_date is not None:
-            raise ValidationError("only a contact with outcome 'promise' carries a promise", field="promise")
+            raise ValidationError(
+                "only a contact with outcome 'promise' carries a promise", field="promise", reason="promise.not_promise"
+            )
         return Contact(kind, result)
     if promise_amount is None or promise_amount <= 0:
-        raise ValidationError("a promise to pay needs a positive amount", field="promise_amount")
+        raise ValidationError(
+            "a promise to pay needs a positive amount", field="promise_amount", reason="promise.amount_missing"
+        )
     if promise_date is None:
-        raise ValidationError("a promise to pay needs the date it will be paid by", field="promise_date")
+        raise ValidationError(
+            "a promise to pay needs the date it will be paid by", field="promise_date", reason="promise.date_missing"
+        )
     if promise_date < today:
-        raise ValidationError(f"{promise_date} is before the business date {today}", field="promise_date")
+        raise ValidationError(
+            f"{promise_date} is before the business date {today}",
+            field="promise_date",
+            reason="promise.date_past",
+            values={"day": today},
+        )
     if promise_date > today + timedelta(days=strategy.max_promise_days):
         raise ValidationError(
             f"a promise may be at most {strategy.max_promise_days} days out "
             f"(by {today + timedelta(days=strategy.max_promise_days)})",
             field="promise_date",
+            reason="promise.date_too_far",
+            values={"days": strategy.max_promise_days, "day": today + timedelta(days=strategy.max_promise_days)},
         )
     return Contact(kind, result, promise_amount, promise_date)
 

@@ -52,8 +52,12 @@ def offer(scope: Scope, offer_id: int) -> Any:
     return scope.get("offers", offer_id, "offer_id")
 
 
-def offers(scope: Scope, page: PageRequest, status: str | None, drawdown_id: int | None) -> Page:
-    return scope.page("offers", page, status=status, drawdown_id=drawdown_id)
+def offers(
+    scope: Scope, page: PageRequest, status: str | None, drawdown_id: int | None, open_at: str | None = None
+) -> Page:
+    """The caller's offers; with `open_at`, none past its deadline at that moment, though the sweeper may not have
+    closed it yet."""
+    return scope.page("offers", page, open_at=open_at, status=status, drawdown_id=drawdown_id)
 
 
 def institution(scope: Scope, code: str) -> Institution:

@@ -29,7 +29,7 @@ from openice.clock import now_iso
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import line_rates
 from openice.decisioning.service import DecisionUnit
-from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.errors import Amount, Conflict, OpeniceError, ValidationError
 from openice.idempotency import scoped
 from openice.matching.boxes import Boxes, Drawdowns, debt_to_income
 from openice.matching.deliveries import CircuitRepository, DeliveryRepository
@@ -176,12 +176,19 @@ class Matching:
                 raise unknown_product(line.product_code)
             product.check_tenor(tenor)
             if tenor > line.max_tenor:
-                raise ValidationError(f"the line allows at most {line.max_tenor} months", field="tenor")
+                raise ValidationError(
+                    f"the line allows at most {line.max_tenor} months",
+                    field="tenor",
+                    reason="drawdown.tenor_above_line",
+                    values={"months": line.max_tenor},
+                )
             if not unit.lines.reserve(line_id, amount, to_day(today)):
                 raise Conflict(
                     f"line {line_id} is not active, has expired or has less than "
                     f"{format_money(amount, product.currency)} left",
                     field="amount",
+                    reason="drawdown.above_line",
+                    values={"amount": Amount(amount, product.currency)},
                 )
             drawdown_id = unit.drawdowns.add(
                 dict(
@@ -424,7 +431,11 @@ class Matching:
             if offer.status == wanted:
                 return self._replay(unit, row)
             if offer.status != "sent":
-                raise Conflict(f"offer {offer_id} is already {offer.status}", field="offer_id")
+                raise Conflict(
+                    f"offer {offer_id} is already {offer.status}",
+                    field="offer_id",
+                    reason=f"offer.already_{offer.status}",
+                )
             if not accept:
                 unit.offers.close(offer_id, "declined", reason or "declined")
         if accept:
@@ -435,7 +446,9 @@ class Matching:
         with self._unit() as unit:
             walk = self._resume(unit, row)
             if not unit.offers.close(offer.id, "accepted", why):
-                raise Conflict(f"offer {offer.id} was answered meanwhile", field="offer_id")
+                raise Conflict(
+                    f"offer {offer.id} was answered meanwhile", field="offer_id", reason="offer.answered_meanwhile"
+                )
         offers = self._offer_ids(row.id)
         inst = walk.institutions.get(offer.institution_code)
         if inst is None:  # deactivated since the offer went out: its terms are still those of the offer

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from openice.errors import Conflict, ValidationError
+from openice.errors import Amount, Conflict, ValidationError
 from openice.money import format_money, mul_div_half_up, round_half_up
 from openice.servicing import ledger
 from openice.servicing.buckets import WRITTEN_OFF, delinquency_bucket
@@ -295,7 +295,11 @@ class LoanAccount:
 
     def _require_active(self, field_name: str = "loan_id") -> None:
         if self.status is not LoanStatus.ACTIVE:
-            raise Conflict(f"loan {self.loan_id} is {self.status.value}; it takes no more payments", field=field_name)
+            raise Conflict(
+                f"loan {self.loan_id} is {self.status.value}; it takes no more payments",
+                field=field_name,
+                reason="loan.not_active",
+            )
 
     @property
     def platform_bears_loss(self) -> bool:
@@ -489,6 +493,8 @@ class LoanAccount:
                 f"{format_money(amount, cur)} is more than the {format_money(due, cur)} due today; "
                 "pay the difference as a prepayment",
                 field="amount",
+                reason="repay.above_due",
+                values={"amount": Amount(amount, cur), "due": Amount(due, cur)},
             )
         allocated = self._allocate(amount, on)
         self._post(on, "repayment", self._payment_postings(allocated))
@@ -501,13 +507,19 @@ class LoanAccount:
         self._require_active()
         self._check_amount(amount, on)
         if not self.terms.prepayment_allowed:
-            raise Conflict(f"product {self.terms.product_code} does not allow prepayment", field="amount")
+            raise Conflict(
+                f"product {self.terms.product_code} does not allow prepayment",
+                field="amount",
+                reason="prepay.not_allowed",
+            )
         payoff = self.payoff_amount(on)
         if amount > payoff:
             cur = self.terms.currency
             raise ValidationError(
                 f"{format_money(amount, cur)} is more than the payoff amount {format_money(payoff, cur)} on {on}",
                 field="amount",
+                reason="prepay.above_payoff",
+                values={"amount": Amount(amount, cur), "payoff": Amount(payoff, cur), "day": on},
             )
         due = self.total_due()
         allocated = self._allocate(min(amount, due), on)
@@ -524,7 +536,7 @@ class LoanAccount:
 
     def _check_amount(self, amount: int, on: date) -> None:
         if not isinstance(amount, int) or amount <= 0:
-            raise ValidationError("must be a positive amount", field="amount")
+            raise ValidationError("must be a positive amount", field="amount", reason="amount.not_positive")
         if on < self.disbursed_on:
             raise ValidationError(f"{on} is before the loan was disbursed on {self.disbursed_on}", field="value_date")
 
@@ -619,7 +631,9 @@ class LoanAccount:
         outstanding = sum(i.principal - i.principal_paid for i in future)
         if principal >= outstanding:
             raise ValidationError(
-                "a partial prepayment must leave principal outstanding; pay the payoff amount", field="amount"
+                "a partial prepayment must leave principal outstanding; pay the payoff amount",
+                field="amount",
+                reason="prepay.pays_off",
             )
         current = future[0]
         earned = self.accrued_interest(on)

@@ -47,7 +47,9 @@ def _reason(reason: str | None) -> str | None:
         return None
     text = reason.strip() if isinstance(reason, str) else ""
     if not 1 <= len(text) <= 200:
-        raise ValidationError("give a reason of 1-200 characters", field="reason")
+        raise ValidationError(
+            "give a reason of 1-200 characters", field="reason", reason="reason.length", values={"most": 200}
+        )
     return text
 
 

@@ -1,6 +1,6 @@
 """Tables of the HTTP service: API keys (hashes only), people's sign-in (users, their web sessions, sign-in
-attempts, the one-time codes of a borrower's sign-up and the development SMS outbox) and the audit trail (stored
-responses are in `idempotency_tables`).
+attempts, the one-time codes of a borrower's sign-up or password reset, staff's password-reset links and the
+development SMS outbox) and the audit trail (stored responses are in `idempotency_tables`).
 
 On the shared `metadata` so Alembic sees them. The audit trail is append-only; migration 0003 adds triggers
 that refuse UPDATE and DELETE on it, as for decisions.
@@ -8,7 +8,7 @@ that refuse UPDATE and DELETE on it, as for decisions.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, Text, text
 
 from openice.storage.columns import Id, metadata
 
@@ -24,6 +24,12 @@ api_keys = Table(
     Column("created_by", String(32), nullable=True),
     Column("revoked_at", String(32), nullable=True),
     Column("replaced_by", String(32), nullable=True),
+    # A rotation keeps the key (its id, role, tenant) and gives it a new secret; the one before still works until
+    # `previous_until`, so a client can switch without an outage.
+    Column("previous_hash", String(64), nullable=True),
+    Column("previous_until", String(32), nullable=True),
+    Column("rotated_at", String(32), nullable=True),
+    Index("ix_api_keys_previous_hash", "previous_hash"),
 )
 
 audit_log = Table(
@@ -86,7 +92,10 @@ sign_up_codes = Table(
     "sign_up_codes",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("mobile_hash", String(64), nullable=False),  # SHA-256 of the number: throttling needs no clear number
+    # HMAC-SHA256 of the number under the PII hashing key: throttling needs no clear number, and a leaked table
+    # cannot be reversed by hashing every 11-digit number
+    Column("mobile_hash", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False, server_default=text("'sign_up'")),  # sign_up | reset
     Column("client", String(64), nullable=False),  # the client's address
     Column("salt", String(32), nullable=False),
     Column("code_hash", String(64), nullable=False),  # SHA-256 of salt and code; the code is not stored
@@ -96,6 +105,18 @@ sign_up_codes = Table(
     Column("used_at", String(32), nullable=True),
     Index("ix_sign_up_codes_mobile_created", "mobile_hash", "created_at"),
     Index("ix_sign_up_codes_client_created", "client", "created_at"),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the link's token; the token is not stored
+    Column("user_id", String(32), nullable=False),
+    Column("created_by", String(32), nullable=True),  # the operator (or "cli") who made the link
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("used_at", String(32), nullable=True),
+    Index("ix_password_resets_user", "user_id"),
 )
 
 sms_outbox = Table(

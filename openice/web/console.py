@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import Response
 
 from openice.access.keys import key_view
-from openice.access.users import LOCALES, Users
+from openice.access.users import LOCALES, RESET_LINK_LIFE, Users
 from openice.analytics import report
 from openice.analytics import service as analytics
 from openice.analytics.metrics import Period, closed_as_of
@@ -29,6 +29,7 @@ from openice.servicing.buckets import BUCKETS
 from openice.storage.days import from_day, to_day
 from openice.tenancy import Role, Window
 from openice.web import book, kpi, monitoring
+from openice.web.sign_in import reset_path
 from openice.web.visit import Front, Visit, form_key, visit
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=TransactionRoute)
@@ -104,23 +105,17 @@ def loan(loan_id: int, tx: Operator, done: str | None = None) -> Response:
     return _loan_page(tx, loan_id, done=done)
 
 
-def _reason(text: str) -> str:
-    if not text.strip():
-        raise ValidationError("say why", field="reason")
-    return text.strip()
-
-
 @router.post("/transactions/{transaction_id}/reverse")
 def reverse(
     transaction_id: int,
     tx: Operator,
-    reason: Annotated[str, Form(max_length=500)] = "",
+    reason: Annotated[str, Form()] = "",
     key: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """Undo a payment: the loan's later history is replayed without it; the reason goes to the audit trail."""
     txn = servicing.transaction_row(tx.scope, transaction_id)
     with tx.attempt() as failed:
-        why = _reason(reason)
+        why = tx.reason(reason)
         tx.book(
             "transaction.reversed",
             f"loan/{txn.loan_id}",
@@ -136,12 +131,12 @@ def reverse(
 def write_off(
     loan_id: int,
     tx: Operator,
-    reason: Annotated[str, Form(max_length=500)] = "",
+    reason: Annotated[str, Form()] = "",
     key: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     servicing.loan_row(tx.scope, loan_id)
     with tx.attempt() as failed:
-        why = _reason(reason)
+        why = tx.reason(reason)
         tx.book(
             "loan.write_off",
             f"loan/{loan_id}",
@@ -197,11 +192,32 @@ def ledger(
     )
 
 
+def _users_page(tx: Visit, status: int = 200, **context: Any) -> Response:
+    return tx.render(
+        "console/users.html",
+        status=status,
+        users=Users(tx.joined).list(),
+        roles=[r.value for r in Role],
+        locales=LOCALES,
+        reset_hours=int(RESET_LINK_LIFE.total_seconds() // 3600),
+        **context,
+    )
+
+
 @router.get("/users")
 def users(tx: Operator) -> Response:
-    return tx.render(
-        "console/users.html", users=Users(tx.joined).list(), roles=[r.value for r in Role], locales=LOCALES
-    )
+    return _users_page(tx)
+
+
+@router.post("/users/{user_id}/reset")
+def reset_link(user_id: str, tx: Operator) -> Response:
+    """A one-time link for the user to set a new password, shown on this page only; audited. The user's password
+    and sessions stay as they are until the link is used."""
+    assert tx.request is not None
+    token, person = Users(tx.joined).reset_link(user_id, tx.principal.key_id)
+    tx.audit("user.reset_link", f"user/{person['id']}", {"username": person["username"]})
+    link = str(tx.request.base_url).rstrip("/") + reset_path(person["role"], token)
+    return _users_page(tx, reset={"username": person["username"], "link": link})
 
 
 @router.post("/users")
@@ -221,15 +237,7 @@ def create_user(
         tx.audit("user.created", f"user/{made['id']}", {"username": made["username"], "role": role, "tenant": tenant})
     if failed:
         form = {"username": username, "role": role, "tenant": tenant, "display_name": display_name, "locale": locale}
-        return tx.render(
-            "console/users.html",
-            status=422,
-            users=Users(tx.joined).list(),
-            roles=[r.value for r in Role],
-            locales=LOCALES,
-            error=failed[0],
-            form=form,
-        )
+        return _users_page(tx, 422, error=failed[0], form=form)
     return tx.redirect("/console/users")
 
 
@@ -269,12 +277,14 @@ def borrower(borrower_id: str, tx: Operator) -> Response:
 
 
 @router.post("/borrowers/{borrower_id}/reveal")
-def reveal(borrower_id: str, tx: Operator, reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+def reveal(borrower_id: str, tx: Operator, reason: Annotated[str, Form()] = "") -> Response:
     """The borrower's name and mobile in clear, for this page only, with the reason in the audit trail."""
     lending.borrower(tx.scope, borrower_id)
-    if not reason.strip():
-        return _borrower_page(tx, borrower_id, 422, error=ValidationError("say why", field="reveal_reason"))
-    tx.audit("pii.revealed", f"borrower/{borrower_id}", {"reason": reason.strip()})
+    try:
+        why = tx.reason(reason, "reveal_reason")
+    except ValidationError as error:
+        return _borrower_page(tx, borrower_id, 422, error=error)
+    tx.audit("pii.revealed", f"borrower/{borrower_id}", {"reason": why})
     return _borrower_page(tx, borrower_id, reveal=True)
 
 
@@ -372,6 +382,7 @@ def _keys_page(
         tenant=tenant,
         roles=[r.value for r in Role],
         key=form_key(),
+        overlap_hours=f"{tx.svc.settings.key_overlap_hours:g}",
         **context,
     )
 
@@ -410,6 +421,36 @@ def create_key(
     return _keys_page(tx, made=made)
 
 
+@router.post("/keys/{key_id}/rotate")
+def rotate_key(
+    key_id: str,
+    tx: Operator,
+    overlap_hours: Annotated[str, Form(max_length=16)] = "",
+    key: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """A new secret for the same key through the API's own call (audited, idempotent): shown on this page only,
+    while the old one still works for the overlap typed."""
+    tx.scope.get("api_keys", key_id, "key_id")
+    made: dict[str, Any] = {}
+    with tx.attempt() as failed:
+        hours = _overlap_hours(tx, overlap_hours)
+        made = admin.rotate_key(key_id, key or form_key(), tx, hours)
+    if failed:
+        return _keys_page(tx, 422, error=failed[0], error_key=key_id)
+    return _keys_page(tx, made={**made, "rotated": True})
+
+
+def _overlap_hours(tx: Visit, typed: str) -> float:
+    """Hours from 0 to 720 (30 days), or why not beside the field, in the reader's language."""
+    try:
+        hours = float(typed.strip() or tx.svc.settings.key_overlap_hours)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours <= 720:
+        raise ValidationError(tx.words("account.key.overlap_invalid"), field="overlap_hours")
+    return hours
+
+
 @router.post("/keys/{key_id}/revoke")
 def revoke_key(key_id: str, tx: Operator) -> Response:
     """Revoke through the API's own call: refused from now on, and audited."""
@@ -427,8 +468,8 @@ def audit(
     action: Annotated[str, Query(max_length=64)] = "",
     after: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    """The audit trail in the order it was written, as `GET /v1/audit` pages it."""
-    found = tx.scope.page("audit_log", Window(PAGE, after), action=action.strip() or None)
+    """The audit trail newest first (the API's `GET /v1/audit` pages it in the order it was written)."""
+    found = tx.scope.page("audit_log", Window(PAGE, after), newest_first=True, action=action.strip() or None)
     return tx.render(
         "console/audit.html",
         entries=[audit_view(row) for row in found.items],

@@ -141,13 +141,15 @@ def case(case_id: int, tx: Agent, done: str | None = None) -> Response:
 
 
 @router.post("/cases/{case_id}/reveal")
-def reveal(case_id: int, tx: Agent, reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+def reveal(case_id: int, tx: Agent, reason: Annotated[str, Form()] = "") -> Response:
     """The borrower's name and mobile in clear, for this page only, with the reason in the audit trail."""
     found = tx.collections.case(tx.principal, case_id)
-    if not reason.strip():
-        return _case_page(tx, case_id, 422, error=ValidationError("say why", field="reveal_reason"))
+    try:
+        why = tx.reason(reason, "reveal_reason")
+    except ValidationError as error:
+        return _case_page(tx, case_id, 422, error=error)
     loan = servicing.loan_row(tx.scope, found["loan_id"])
-    tx.audit("pii.revealed", f"borrower/{loan.borrower_id}", {"case_id": case_id, "reason": reason.strip()})
+    tx.audit("pii.revealed", f"borrower/{loan.borrower_id}", {"case_id": case_id, "reason": why})
     return _case_page(tx, case_id, reveal=True)
 
 

@@ -16,6 +16,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from openice.access.users import LOCALES
+from openice.errors import Amount, OpeniceError
 from openice.money import from_minor, minor_digits
 
 DEFAULT = "en"
@@ -104,6 +105,24 @@ class Words:
     def name(self, prefix: str, value: str) -> str:
         """A code's name in this language (a transaction kind, a step), or the code itself when it has none."""
         return self.messages.get(f"{prefix}.{value}") or catalog(DEFAULT).get(f"{prefix}.{value}", value)
+
+    def error(self, error: OpeniceError, with_field: bool = False) -> str:
+        """A domain error in this language: the words for its `reason`, with its amounts and dates as this locale
+        writes them; the error's English text for a cause the catalogs do not know (naming its field when
+        `with_field`, for an error shown away from any field)."""
+        text = self.messages.get(f"error.{error.reason}") if error.reason else None
+        if text is None:
+            return str(error) if with_field else error.message
+        return text.format(**{name: self._value(value) for name, value in error.values.items()})
+
+    def _value(self, value: object) -> object:
+        if isinstance(value, Amount):
+            return self.money(value.minor, value.currency)
+        if isinstance(value, date):
+            return self.day(value)
+        if isinstance(value, int):
+            return self.number(value)
+        return value
 
     def money(self, minor: int | None, currency: str) -> str:
         """Major units with the currency, as the locale writes it: CN¥1,234.56 / ¥1,234.56."""

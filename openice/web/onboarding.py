@@ -1,4 +1,5 @@
-"""Becoming a borrower in the app (`/app/`): sign up with a mobile number and a one-time code, register one's
+"""Becoming a borrower in the app (`/app/`): sign up with a mobile number and a one-time code (the same way, a
+borrower who forgot their password sets a new one), register one's
 identity with consent, apply, and read the decision: the line with its grade's price and APR, or the reasons in
 plain words. A borrower who has signed up but not registered has a tenant that matches no row, so every other page
 of the app sends them to register first (`RegisteredRoute`)."""
@@ -16,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from openice.access.sign_up import CODE_LIFE, SignUps, TooSoon, Verdict
 from openice.access.sms import SENDERS
 from openice.access.users import MIN_PASSWORD, Throttled, Users
-from openice.api.deps import Services, TransactionRoute, services
+from openice.api.deps import Services, TransactionRoute, request_id, services
 from openice.api.lending import submit_application
 from openice.decisioning import queries as lending
 from openice.decisioning.domain import MAX_MINOR, MONEY_FIELDS, Employment, TypedApplication, parse
@@ -30,10 +31,16 @@ from openice.web.sign_in import client_address, form_ok, set_cookie, unsigned_pa
 from openice.web.visit import SESSION_COOKIE, Front, Visit, form_key, reader_locale, visit
 
 SIGN_UP_COOKIE = "openice_sign_up"  # the number being signed up, from its code being sent to the code given
+RESET_COOKIE = "openice_reset"  # the number whose password is being reset, likewise
 DEVICE_COOKIE = "openice_device"  # this browser, the device an application names for the fraud rules
 YEAR = 365 * 24 * 3600
 CONSENT_VERSION = "2026-01"  # the consent text the borrower agreed to, recorded in the audit trail
 EMPLOYMENT = get_args(Employment)
+CODE_VERDICTS = {
+    Verdict.WRONG: "signup.error.code_wrong",
+    Verdict.EXPIRED: "signup.error.code_expired",
+    Verdict.EXHAUSTED: "signup.error.code_exhausted",
+}
 OPTIONAL_MONEY = ("existing_debt_monthly", "existing_debt_balance")  # left empty: none
 # A decline's reason codes (the text before the colon) in plain words; any other code reads as `signup.reason.other`.
 REASONS = {
@@ -75,7 +82,7 @@ Svc = Annotated[Services, Depends(services)]
 
 def _sign_ups(svc: Services) -> SignUps:
     units = EngineUnits(svc.engine)
-    return SignUps(units, SENDERS[svc.settings.sms](units))
+    return SignUps(units, SENDERS[svc.settings.sms](units), svc.vault)
 
 
 def _sign_up_page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -110,12 +117,13 @@ def send_code(
         minutes = int(CODE_LIFE.total_seconds() // 60)
         try:
             number = _sign_ups(svc).send_code(
-                mobile, client_address(request), lambda code: words("signup.sms", code=code, minutes=minutes)
+                mobile,
+                client_address(request),
+                lambda code: words("signup.sms", code=code, minutes=minutes),
+                lambda: words("account.sms.registered"),
             )
         except ValidationError:
             error = _refused(words, "mobile", "signup.error.mobile")
-        except Conflict:
-            error = _refused(words, "mobile", "signup.error.taken")
         except TooSoon as wait:
             error, status = _refused(words, "mobile", "signup.error.too_soon", seconds=wait.wait), 429
     if error is not None:
@@ -147,18 +155,13 @@ def confirm_code(
         return RedirectResponse("/app/signup", status_code=303)
     words = Words(reader_locale(request))
     error, status, signed = None, 422, None
-    verdicts = {
-        Verdict.WRONG: "signup.error.code_wrong",
-        Verdict.EXPIRED: "signup.error.code_expired",
-        Verdict.EXHAUSTED: "signup.error.code_exhausted",
-    }
     if not form_ok(request, form_token):
         error, status = _refused(words, "form", "error.csrf"), 403
     else:
         try:
             verdict, signed = _sign_ups(svc).confirm(number, code, password, words.locale, client_address(request))
             if verdict is not Verdict.ACCEPTED:
-                error = _refused(words, "code", verdicts[verdict])
+                error = _refused(words, "code", CODE_VERDICTS[verdict])
         except ValidationError as refused:
             if refused.field != "password":
                 return RedirectResponse("/app/signup", status_code=303)
@@ -175,6 +178,85 @@ def confirm_code(
     response = RedirectResponse("/app/identity", status_code=303)
     set_cookie(response, request, SESSION_COOKIE, signed[0])
     response.delete_cookie(SIGN_UP_COOKIE, path="/")
+    return response
+
+
+@public.get("/forgot")
+def forgot_form(request: Request) -> Response:
+    return _sign_up_page(request, "app/forgot.html", mobile=request.cookies.get(RESET_COOKIE, ""))
+
+
+@public.post("/forgot")
+def send_reset_code(
+    request: Request,
+    svc: Svc,
+    mobile: Annotated[str, Form(max_length=32)] = "",
+    form_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Send a reset code to the number if a borrower signed up with it; the answer is the same either way."""
+    words = Words(reader_locale(request))
+    error, status = None, 422
+    if not form_ok(request, form_token):
+        error, status = _refused(words, "form", "error.csrf"), 403
+    else:
+        minutes = int(CODE_LIFE.total_seconds() // 60)
+        try:
+            number = _sign_ups(svc).send_reset_code(
+                mobile, client_address(request), lambda code: words("account.sms.reset", code=code, minutes=minutes)
+            )
+        except ValidationError:
+            error = _refused(words, "mobile", "signup.error.mobile")
+        except TooSoon as wait:
+            error, status = _refused(words, "mobile", "signup.error.too_soon", seconds=wait.wait), 429
+    if error is not None:
+        return _sign_up_page(request, "app/forgot.html", status, error=error, mobile=mobile)
+    response = RedirectResponse("/app/forgot/code", status_code=303)
+    set_cookie(response, request, RESET_COOKIE, number, max_age=3600)
+    return response
+
+
+@public.get("/forgot/code")
+def reset_form(request: Request) -> Response:
+    number = request.cookies.get(RESET_COOKIE)
+    if not number:
+        return RedirectResponse("/app/forgot", status_code=303)
+    return _sign_up_page(request, "app/forgot_code.html", number=number, masked=mask_mobile(number))
+
+
+@public.post("/forgot/code")
+def reset_password(
+    request: Request,
+    svc: Svc,
+    code: Annotated[str, Form(max_length=16)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    form_token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """A right code sets the new password and ends every session of the user; they sign in with it."""
+    number = request.cookies.get(RESET_COOKIE)
+    if not number:
+        return RedirectResponse("/app/forgot", status_code=303)
+    words = Words(reader_locale(request))
+    error, status = None, 422
+    if not form_ok(request, form_token):
+        error, status = _refused(words, "form", "error.csrf"), 403
+    else:
+        try:
+            verdict = _sign_ups(svc).reset(number, code, password, client_address(request), request_id(request))
+            if verdict is not Verdict.ACCEPTED:
+                error = _refused(words, "code", CODE_VERDICTS[verdict])
+        except ValidationError as refused:
+            if refused.field != "password":
+                return RedirectResponse("/app/forgot", status_code=303)
+            error = _refused(words, "password", "signup.error.password", n=MIN_PASSWORD)
+        except Throttled as throttled:
+            wait = max(1, throttled.wait // 60)
+            error, status = _refused(words, "code", "sign_in.throttled", minutes=wait), 429
+    if error is not None:
+        return _sign_up_page(
+            request, "app/forgot_code.html", status, error=error, number=number, masked=mask_mobile(number)
+        )
+    response = RedirectResponse("/app/login?reset=done", status_code=303)
+    response.delete_cookie(RESET_COOKIE, path="/")
     return response
 
 

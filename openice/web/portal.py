@@ -23,6 +23,7 @@ from openice.api.deps import TransactionRoute
 from openice.api.funding import answer_offer, update_institution
 from openice.api.settlements import statements_csv, totals
 from openice.api.views import OfferAnswerIn
+from openice.clock import now_iso
 from openice.errors import OpeniceError, ValidationError
 from openice.matching import institutions
 from openice.matching import queries as matching
@@ -50,7 +51,7 @@ def expiry(words: Words, stamp: str | None) -> str:
 @router.get("/")
 def offers(tx: Institution, after: Annotated[int | None, Query(ge=0)] = None, done: str | None = None) -> Response:
     """The offers still waiting for this institution's answer, oldest first."""
-    found = matching.offers(tx.scope, Window(PAGE, after), "sent", None)
+    found = matching.offers(tx.scope, Window(PAGE, after), "sent", None, open_at=now_iso())
     return tx.render(
         "portal/offers.html",
         offers=[{"row": o, "expires": expiry(tx.words, o.expires_at)} for o in found.items],
@@ -93,9 +94,8 @@ def _answer(tx: Visit, offer_id: int, accept: bool, reason: str, key: str) -> Re
     matching.offer(tx.scope, offer_id)
     form = "accept" if accept else "decline"
     with tx.attempt() as failed:
-        if not accept and not reason.strip():
-            raise ValidationError("say why", field="reason")
-        answer_offer(tx, offer_id, key or form_key(), OfferAnswerIn(reason=reason.strip()), accept)
+        why = tx.reason(reason, required=not accept)
+        answer_offer(tx, offer_id, key or form_key(), OfferAnswerIn(reason=why), accept)
     if failed:
         return _offer_page(tx, offer_id, 422, error=failed[0], error_form=form, typed={"reason": reason})
     return tx.redirect(f"/portal/?done={'accepted' if accept else 'declined'}")
@@ -105,7 +105,7 @@ def _answer(tx: Visit, offer_id: int, accept: bool, reason: str, key: str) -> Re
 def accept(
     offer_id: int,
     tx: Institution,
-    reason: Annotated[str, Form(max_length=500)] = "",
+    reason: Annotated[str, Form()] = "",
     key: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """Fund the drawdown: the loan is originated under this institution."""
@@ -116,7 +116,7 @@ def accept(
 def decline(
     offer_id: int,
     tx: Institution,
-    reason: Annotated[str, Form(max_length=500)] = "",
+    reason: Annotated[str, Form()] = "",
     key: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """Pass, with the reason on the record: the quota is released and the drawdown goes to the next institution."""
@@ -380,7 +380,7 @@ def save_settings(tx: Institution, typed: Typed) -> Response:
         update_institution(tx, code, changed)
     if failed:
         error = failed[0]
-        return _settings_page(tx, 422, typed=typed, errors={error.field or "form": error.message})
+        return _settings_page(tx, 422, typed=typed, errors={error.field or "form": tx.words.error(error)})
     return tx.redirect("/portal/settings?done=saved")
 
 

@@ -1,4 +1,5 @@
-"""Signing in and out of every front-end, the TOTP step, and the language switch.
+"""Signing in and out of every front-end, the TOTP step, setting a new password with an operator's one-time reset
+link, and the language switch.
 
 The sign-in form has no session yet, so its forgery guard is a double-submit token: a random value in a cookie of
 its own that the form must echo. A successful sign-in always makes a new session token (a token planted before
@@ -13,9 +14,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from openice.access.users import Throttled, Users
-from openice.api.deps import Services, services
+from openice.access.users import MIN_PASSWORD, Throttled, Users
+from openice.api.deps import Services, request_id, services
+from openice.errors import ValidationError
 from openice.storage.uow import EngineUnits
+from openice.tenancy import Role
 from openice.web.i18n import LOCALES, Words
 from openice.web.visit import HOME, LANG_COOKIE, SESSION_COOKIE, Front, page, reader_locale
 
@@ -58,7 +61,22 @@ def _sign_in_page(
     request: Request, front: Front, error: str | None = None, status: int = 200, **context: str
 ) -> Response:
     nxt = _safe_next(front, request.query_params.get("next"))
-    return unsigned_page(request, front, "sign_in.html", status, error=error, next=nxt, **context)
+    done = request.query_params.get("reset") == "done"
+    return unsigned_page(request, front, "sign_in.html", status, error=error, next=nxt, reset_done=done, **context)
+
+
+def reset_path(role: str, token: str) -> str:
+    """Where a user of this role sets a new password with a reset link's token (the console and the command
+    line give the same link)."""
+    return f"/{HOME[Role(role)].value}/reset?token={token}"
+
+
+def _reset_page(request: Request, front: Front, token: str, status: int = 200, **context: Any) -> Response:
+    """The new-password form of a reset link; the link's token is in its address, so no page of it is referred."""
+    context.setdefault("dead", not token)
+    response = unsigned_page(request, front, "reset.html", status, token=token, min_password=MIN_PASSWORD, **context)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def form_ok(request: Request, given: str) -> bool:
@@ -130,6 +148,32 @@ def install(front: Front) -> APIRouter:
         if person is None:
             return _sign_in_page(request, front, words("sign_in.wrong_code"), 401, second_factor="yes")
         return RedirectResponse(_safe_next(front, next), status_code=303)
+
+    @router.get(f"{prefix}/reset", response_class=HTMLResponse, name=f"{front.value}-reset")
+    def reset_form(request: Request, token: str = "") -> Response:
+        return _reset_page(request, front, token[:64])
+
+    @router.post(f"{prefix}/reset", name=f"{front.value}-reset-post")
+    async def reset(
+        request: Request,
+        svc: Annotated[Services, Depends(services)],
+        token: Annotated[str, Form(max_length=64)] = "",
+        password: Annotated[str, Form(max_length=256)] = "",
+        form_token: Annotated[str, Form(max_length=64)] = "",
+    ) -> Response:
+        """A live link's token sets the new password (once); every session of the user ends."""
+        words = Words(reader_locale(request))
+        if not form_ok(request, form_token):
+            return _reset_page(request, front, token, 403, error=ValidationError(words("error.csrf"), field="form"))
+        users = Users(EngineUnits(svc.engine))
+        try:
+            done = await run_in_threadpool(users.reset_with_link, token, password, request_id(request))
+        except ValidationError:
+            refused = ValidationError(words("signup.error.password", n=MIN_PASSWORD), field="password")
+            return _reset_page(request, front, token, 422, error=refused)
+        if done is None:
+            return _reset_page(request, front, token, 410, dead=True)
+        return RedirectResponse(f"/{HOME[Role(done['role'])].value}/login?reset=done", status_code=303)
 
     @router.post(f"{prefix}/logout", name=f"{front.value}-logout")
     async def logout(

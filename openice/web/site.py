@@ -82,7 +82,7 @@ def _errors(app: FastAPI) -> None:
         )
 
     def domain_message(words: Words, exc: OpeniceError) -> str:
-        return words("error.not_found") if isinstance(exc, NotFound) else str(exc)
+        return words("error.not_found") if isinstance(exc, NotFound) else words.error(exc, with_field=True)
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in(_request: Request, exc: SignInNeeded) -> Response:

@@ -30,6 +30,7 @@ from openice.tenancy import Principal, Role
 from openice.web.i18n import LOCALES, Words, best_locale
 
 SESSION_COOKIE = "openice_session"
+REASON_MOST = 500  # characters of a reason typed on a form (the request's body limit bounds what is sent)
 LANG_COOKIE = "openice_lang"
 STATIC = Path(__file__).parent / "static"
 
@@ -143,6 +144,16 @@ class Visit(Tx):
         if most is not None and minor > most:
             raise ValidationError(self.words(over, amount=self.words.money(most, currency)), field=field)
         return minor
+
+    def reason(self, text: str, field: str = "reason", *, required: bool = True) -> str:
+        """A reason typed on a form, trimmed; or why not beside `field`, in the reader's language: missing (where
+        one is required) or longer than REASON_MOST characters."""
+        why = text.strip()
+        if required and not why:
+            raise ValidationError(self.words("account.reason.missing"), field=field)
+        if len(why) > REASON_MOST:
+            raise ValidationError(self.words("account.reason.too_long", most=REASON_MOST, given=len(why)), field=field)
+        return why
 
     @contextmanager
     def attempt(self) -> Iterator[list[OpeniceError]]:

@@ -126,12 +126,18 @@ def test_key_lifecycle_rotation_and_revocation(world: World) -> None:
     assert replay.json()["id"] == made.json()["id"] and replay.json()["secret"] is None
     old = {"Authorization": f"Bearer {made.json()['secret']}"}
     assert world.client.get("/v1/offers", headers=old).status_code == 200
-    rotated = world.call("operator", "POST", f"/v1/api-keys/{made.json()['id']}/rotation", key="r1").json()
-    assert world.client.get("/v1/offers", headers=old).status_code == 401
+    key_id = made.json()["id"]
+    rotated = world.call("operator", "POST", f"/v1/api-keys/{key_id}/rotation", key="r1").json()
+    assert rotated["id"] == key_id and rotated["previous_until"] > rotated["rotated_at"]  # the same key, overlapping
     new = {"Authorization": f"Bearer {rotated['secret']}"}
+    assert world.client.get("/v1/offers", headers=old).status_code == 200
     assert world.client.get("/v1/offers", headers=new).status_code == 200
-    assert world.call("operator", "POST", f"/v1/api-keys/{rotated['id']}/revocation").status_code == 200
-    assert world.client.get("/v1/offers", headers=new).status_code == 401
+    again = world.call("operator", "POST", f"/v1/api-keys/{key_id}/rotation?overlap_hours=0", key="r2").json()
+    assert again["previous_until"] is None
+    for secret, status in ((made.json()["secret"], 401), (rotated["secret"], 401), (again["secret"], 200)):
+        assert world.client.get("/v1/offers", headers={"Authorization": f"Bearer {secret}"}).status_code == status
+    assert world.call("operator", "POST", f"/v1/api-keys/{key_id}/revocation").status_code == 200
+    assert world.client.get("/v1/offers", headers={"Authorization": f"Bearer {again['secret']}"}).status_code == 401
     unknown = world.call("operator", "POST", "/v1/api-keys", key="k2", json={"role": "borrower", "tenant": "nobody"})
     assert unknown.status_code == 422 and unknown.json()["field"] == "tenant"
 

@@ -95,7 +95,7 @@ def test_a_decline_without_a_reason_is_answered_beside_the_field_and_changes_not
     assert refused.status_code == 422
     html = refused.text
     assert re.search(r'id="decline-reason"[^>]*aria-invalid="true"', html)
-    assert re.search(r'id="decline-form".*?<p class="error" role="alert" id="reason-error">say why</p>', html, re.S)
+    assert re.search(r'id="decline-form".*?<p class="error" role="alert" id="reason-error">Say why</p>', html, re.S)
     assert offer_status(site, offer_id) == "sent" and audit_actions(site, offer_id) == []
 
 
