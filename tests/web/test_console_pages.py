@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, expect
 
 from openice.web.visit import LANG_COOKIE
 from tests.api.test_page_cost import statements
-from tests.decisioning.helpers import StubScorer, good_application
+from tests.decisioning.helpers import StubScorer, application_body, good_application
 from tests.web.conftest import Site, browser_sign_in, csrf_of
 from tests.web.test_browser import accessible, new_page
 
@@ -444,7 +444,7 @@ def test_the_monitoring_runs_the_same_statements_however_many_months(
     site.world.first_due()
     borrower = site.world.ids[1]["borrower"]
     again = site.world.call(
-        "borrower1", "POST", f"/v1/borrowers/{borrower}/applications", key="app-again", json=good_application()
+        "borrower1", "POST", f"/v1/borrowers/{borrower}/applications", key="app-again", json=application_body()
     )
     assert again.status_code == 201, again.text
     with statements(site.world) as two_months:
