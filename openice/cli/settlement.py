@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from openice.api.settlements import outstanding_document, statement_document, statements_csv, totals
 from openice.cli.common import Commands, DbOption, JsonOption, console, decimal_money, parse_date, print_json
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
@@ -46,6 +45,8 @@ def show(
 ) -> None:
     """An institution's statement for a day or a month (one per currency): each line, what each side owes and the
     net, and whether it was paid."""
+    from openice.api.settlements import statement_document, statements_csv, totals  # the web stack, when it runs
+
     period, on = _period(day, month)
     with make_engine(db, create=False).connect() as conn:
         rows = queries.settlement_statements(Scope(conn, OPERATOR), institution, period, on, on)
@@ -103,6 +104,8 @@ def paid(
 
 def outstanding(db: DbOption = None, as_json: JsonOption = False) -> None:
     """What is still owed between the platform and every institution, per currency: every statement not yet paid."""
+    from openice.api.settlements import outstanding_document, totals  # the web stack, when it runs
+
     with make_engine(db, create=False).connect() as conn:
         rows = queries.settlement_outstanding_everywhere(Scope(conn, OPERATOR))
     if as_json:

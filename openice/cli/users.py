@@ -15,7 +15,6 @@ from openice.api.settings import Settings
 from openice.cli.common import Commands, DbOption, console
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits, JoinedUnits
-from openice.web.sign_in import reset_path
 
 user_app = Commands(help="Users of the web front-ends: create, list, disable, reset a password.", no_args_is_help=True)
 
@@ -86,6 +85,8 @@ def reset_password(
 ) -> None:
     """Print a one-time link for the user to set a new password (shown once, valid for a day, single use); as the
     console's Users page gives it, and audited."""
+    from openice.web.sign_in import reset_path  # the web stack, when it runs
+
     settings = Settings.load(db=db)
     engine = make_engine(settings.db, create=False)
     migrate(engine)

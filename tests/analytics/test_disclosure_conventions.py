@@ -32,6 +32,7 @@ from openice.analytics.definitions import Thresholds, for_dialect, one_month_aft
 from openice.analytics.metrics import MetricSet, Period, compute
 from openice.cli import app
 from openice.errors import ValidationError
+from openice.money import from_minor
 from openice.storage.days import from_day, to_day
 from tests.analytics.portfolio import K
 
@@ -235,7 +236,8 @@ def test_cli_and_report_refuse_days_after_the_book(source: Engine, tmp_path: Pat
         ).stdout
     )
     (row,) = data["metrics"]["collection_rate_30d"]["rows"]
-    assert (data["collection_window"], row["numerator"], row["denominator"]) == ("30-days", 2 * K, 5 * K)
+    in_major = (str(from_minor(2 * K, "CNY")), str(from_minor(5 * K, "CNY")))  # as --json writes money
+    assert (data["collection_window"], row["numerator"], row["denominator"]) == ("30-days", *in_major)
 
     report = runner.invoke(app, ["report", "quarterly", "--quarter", "2026Q3", "--out", str(tmp_path), "--db", url])
     assert report.exit_code == 0, report.output
