@@ -19,8 +19,8 @@ from openice.cli.common import (
     parse_rate,
     print_json,
     read_document,
+    read_text,
 )
-from openice.errors import ValidationError
 from openice.funding.deal import Deal
 from openice.funding.waterfall import Period, collections_from_csv, document, run_waterfall
 from openice.money import fmt
@@ -44,15 +44,6 @@ DealArgument = Annotated[
 
 def load_deal(path: Path) -> Deal:
     return Deal.from_dict(read_document(path, field=str(path)))
-
-
-def read_text(path: Path, field: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ValidationError(f"cannot read {path}: {error.strerror or error}", field=field) from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path} is not UTF-8 text", field=field) from None
 
 
 @abs_app.command()

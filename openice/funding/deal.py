@@ -70,6 +70,8 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Deal:
+    """A deal checked whole when it is read (`from_dict`), so the waterfall and the projections can trust it."""
+
     name: str
     currency: str
     pool_balance: int
@@ -87,7 +89,7 @@ class Deal:
     def from_dict(cls, data: Any) -> Deal:
         """Build from the deal file's data (YAML or JSON), refusing unknown keys, missing ones, negative amounts and
         tranches that do not add up to the pool, each with the path of its field."""
-        root = _mapping(data, "deal", required=("name", "currency", "pool_balance", "tranches"), optional=_OPTIONAL)
+        root = _mapping(data, None, required=("name", "currency", "pool_balance", "tranches"), optional=_OPTIONAL)
         name = root["name"]
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("must be a non-empty name", field="name")
@@ -121,10 +123,13 @@ class Deal:
 _OPTIONAL = ("fees", "principal_payment", "reserve_account", "triggers")
 
 
-def _mapping(data: Any, field: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
+def _mapping(
+    data: Any, field: str | None, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> Mapping[str, Any]:
+    """`data` as a mapping with the keys given and no other; `field` is its path, None for the deal itself."""
     if not isinstance(data, Mapping):
-        raise ValidationError(f"must be a mapping with {', '.join(required)}", field=field)
-    prefix = "" if field == "deal" else f"{field}."
+        raise ValidationError(f"must be a mapping with {', '.join(required)}", field=field or "deal")
+    prefix = f"{field}." if field else ""
     unknown = sorted(str(k) for k in data if k not in required and k not in optional)
     if unknown:
         raise ValidationError(

@@ -15,8 +15,6 @@ unit or two of rounding), so the pool is paid down exactly. From there on the wa
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +24,7 @@ import numpy.typing as npt
 
 from openice.errors import ValidationError
 from openice.funding.deal import Deal
-from openice.funding.waterfall import Collection, Period, run_waterfall
+from openice.funding.waterfall import Collection, Period, csv_rows, run_waterfall
 from openice.money import format_money, parse_rate, to_minor
 
 Floats = npt.NDArray[np.float64]
@@ -160,8 +158,9 @@ def pool_cash_flows(pool: Pool, scenarios: Sequence[Scenario]) -> CashFlows:
     n = len(scenarios)
     raw = np.zeros((4, n, months))  # interest, principal, defaults, recoveries
     i = pool.rate / 12
-    shares = np.empty((months, len(i)))
-    for t in range(months):
+    running = int(pool.term.max())  # months with a loan still running
+    shares = np.empty((running, len(i)))
+    for t in range(running):
         left = pool.term - t
         with np.errstate(divide="ignore", invalid="ignore"):
             level = np.where(i > 0, i / (1.0 - (1.0 + i) ** -left.clip(min=1)) - i, 1.0 / left.clip(min=1))
@@ -172,7 +171,7 @@ def pool_cash_flows(pool: Pool, scenarios: Sequence[Scenario]) -> CashFlows:
         mdr = np.array([s.mdr for s in scenarios[rows]])
         smm = np.array([s.smm for s in scenarios[rows]])
         balance = np.broadcast_to(pool.balance.astype(np.float64), (len(mdr), len(i))).copy()
-        for t in range(int(pool.term.max())):
+        for t in range(running):
             # one pass for the sums each month needs: the balance, its interest and its scheduled principal
             total, interest, due = (balance @ np.column_stack((np.ones_like(i), i, shares[t]))).T
             raw[0, rows, t] = (1 - mdr) * interest
@@ -184,7 +183,7 @@ def pool_cash_flows(pool: Pool, scenarios: Sequence[Scenario]) -> CashFlows:
         lag = s.recovery_lag
         raw[3, k, lag:] = raw[2, k, : months - lag] * s.recovery_rate
     interest, principal, defaults, recoveries = (_to_minor(raw[j]) for j in range(4))
-    _fit_to_pool(principal, defaults, pool.total, last=int(pool.term.max()) - 1)
+    _fit_to_pool(principal, defaults, pool.total, last=running - 1)
     return CashFlows(interest=interest, principal=principal, defaults=defaults, recoveries=recoveries)
 
 
@@ -286,27 +285,15 @@ def stress_grid(
 def pool_from_csv(text: str, currency: str, source: str) -> Pool:
     """The pool's loans from a CSV with a header `balance` (major units), `rate` (annual, 0.18 or 18%),
     `remaining_term` (whole months); a bad cell is refused naming its line and column."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    for column in (*header, *POOL_COLUMNS):
-        if column not in POOL_COLUMNS:
-            raise ValidationError(
-                f"unknown column; the columns are {', '.join(POOL_COLUMNS)}", field=f"{source}, {column}"
-            )
-        if column not in header:
-            raise ValidationError("column is missing from the header", field=f"{source}, {column}")
     balances, rates, terms = [], [], []
-    for row in reader:
-        where = f"{source} line {reader.line_num}"
-        if None in row:
-            raise ValidationError(f"has more cells than the header's {len(header)}", field=where)
-        balance = to_minor((row["balance"] or "").strip(), currency, f"{where}, balance")
+    for where, row in csv_rows(text, POOL_COLUMNS, source):
+        balance = to_minor(row["balance"], currency, f"{where}, balance")
         if balance <= 0:
             raise ValidationError(f"{row['balance']} is not a positive balance", field=f"{where}, balance")
-        rate = parse_rate((row["rate"] or "").strip(), f"{where}, rate")
+        rate = parse_rate(row["rate"], f"{where}, rate")
         if rate > 1:
             raise ValidationError(f"{rate} is above 1: write 0.18 or 18% for 18% a year", field=f"{where}, rate")
-        term = (row["remaining_term"] or "").strip()
+        term = row["remaining_term"]
         if not (term.isascii() and term.isdigit() and int(term) > 0):
             raise ValidationError(f"{term!r} is not a whole number of months", field=f"{where}, remaining_term")
         balances.append(balance)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -191,26 +191,36 @@ def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]
     return periods
 
 
-def collections_from_csv(text: str, currency: str, source: str) -> list[Collection]:
-    """Collections from a CSV's text: a header naming `period`, `interest`, `principal`, `defaults`, `recoveries`
-    (in any order), then one row a month in major units. A bad cell is refused naming its line and column, a missing
-    period naming the line where another stands in its place."""
+def csv_rows(text: str, columns: Sequence[str], source: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """The rows of a CSV whose header names `columns` (in any order, no other), each with where it stands
+    (`FILE line N`) and its cells stripped; an empty file, a missing or unknown column, or a row longer than the
+    header is refused naming it."""
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
+    if not header:
+        raise ValidationError(f"is empty; its first line is the header {','.join(columns)}", field=source)
     for name in header:
-        if name not in COLUMNS:
-            raise ValidationError(f"unknown column; the columns are {', '.join(COLUMNS)}", field=f"{source}, {name}")
-    for column in COLUMNS:
+        if name not in columns:
+            raise ValidationError(f"unknown column; the columns are {', '.join(columns)}", field=f"{source}, {name}")
+    for column in columns:
         if column not in header:
             raise ValidationError("column is missing from the header", field=f"{source}, {column}")
-    collections: list[Collection] = []
     for row in reader:
         where = f"{source} line {reader.line_num}"
         if None in row:
             raise ValidationError(f"has more cells than the header's {len(header)}", field=where)
+        yield where, {k: (v or "").strip() for k, v in row.items()}
+
+
+def collections_from_csv(text: str, currency: str, source: str) -> list[Collection]:
+    """Collections from a CSV's text: a header naming `period`, `interest`, `principal`, `defaults`, `recoveries`,
+    then one row a month in major units. A bad cell is refused naming its line and column, a missing period naming
+    the line where another stands in its place."""
+    collections: list[Collection] = []
+    for where, row in csv_rows(text, COLUMNS, source):
         cells: dict[str, int] = {}
         for column in COLUMNS:
-            cell = (row[column] or "").strip()
+            cell = row[column]
             if not cell:
                 raise ValidationError("is empty", field=f"{where}, {column}")
             if column == "period":

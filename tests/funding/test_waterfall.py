@@ -341,3 +341,19 @@ def test_cash_is_conserved_and_the_notes_track_the_pool(case: tuple[Deal, list[C
             assert p.principal_shortfall == 0 and p.fees_shortfall == 0
             assert p.reserve_balance == d.reserve_account.target
             assert all(t.interest_shortfall == 0 for t in tranches)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        ("", "c.csv", "is empty; its first line is the header period,interest,principal,defaults,recoveries"),
+        ("period,interest,principal,defaults\n1,1,1,0\n", "c.csv, recoveries", "column is missing"),
+        ("period,interest,principal,defaults,recoveries,fees\n", "c.csv, fees", "unknown column"),
+        ("period,interest,principal,defaults,recoveries\n1,1,1,0,0,9\n", "c.csv line 2", "more cells than the header"),
+        ("period,interest,principal,defaults,recoveries\n", "c.csv", "holds no period"),
+    ],
+)
+def test_a_collections_file_without_its_header_or_rows_is_refused(text: str, field: str, words: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        collections_from_csv(text, "CNY", "c.csv")
+    assert refused.value.field == field and words in refused.value.message
