@@ -357,3 +357,11 @@ def test_a_collections_file_without_its_header_or_rows_is_refused(text: str, fie
     with pytest.raises(ValidationError) as refused:
         collections_from_csv(text, "CNY", "c.csv")
     assert refused.value.field == field and words in refused.value.message
+
+
+def test_a_reserve_above_its_target_is_released_to_the_residual_tranche() -> None:
+    """A 90.00 at 0%, R 10.00, a reserve of 30.00 whose target is 10.00."""
+    d = deal(("A", "90.00", "0"), ("R", "10.00", None), reserve_account={"target": "10.00", "initial": "30.00"})
+    (p1,) = run_waterfall(d, months(("1.00", "5.00", "0", "0")))
+    # Available 1 + 5 + 30 = 36.00; 5.00 of principal to A; the reserve kept at 10.00; 21.00 residual income.
+    assert (p1.available, p1.reserve_balance, p1.residual_income) == (3_600, 1_000, 2_100)
