@@ -174,7 +174,16 @@ def test_an_application_in_minor_units_or_another_currency_is_one_line_and_books
 def test_examples_are_not_overwritten_unless_asked(shell: dict[str, str], tmp_path: Path) -> None:
     first = openice(shell, tmp_path, "examples", "--out", "x")
     assert first.returncode == 0 and first.stdout.split() == [
-        f"x/{n}" for n in ("product.json", "institution.json", "borrower.json", "application.json")
+        f"x/{n}"
+        for n in (
+            "product.json",
+            "institution.json",
+            "borrower.json",
+            "application.json",
+            "deal.yaml",
+            "deal-collections.csv",
+            "deal-pool.csv",
+        )
     ]
     again = openice(shell, tmp_path, "examples", "--out", "x")
     assert again.returncode == 2 and again.stderr.startswith("error: --out: ") and "--force" in again.stderr

@@ -11,6 +11,7 @@ from openice.cli.booking import register as register_booking
 from openice.cli.collections import collections_app
 from openice.cli.common import DEBUG_ENV, EXIT_CODES, Boundary, Commands
 from openice.cli.decisioning import register_cli as register_decisioning
+from openice.cli.funding import abs_app
 from openice.cli.gateway import register as register_gateway
 from openice.cli.scoring import model_app
 from openice.cli.servicing import register as register_servicing
@@ -31,6 +32,7 @@ register_booking(app)  # examples, product, originate, payoff
 app.add_typer(analytics_app)  # metrics, report
 app.add_typer(collections_app, name="collections")
 app.add_typer(settlement_app, name="settlement")
+app.add_typer(abs_app, name="abs")
 register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
 register_gateway(app)  # relay, institution-sim, gateway

@@ -23,7 +23,15 @@ from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
 
-EXAMPLES = ("product.json", "institution.json", "borrower.json", "application.json")
+EXAMPLES = (
+    "product.json",
+    "institution.json",
+    "borrower.json",
+    "application.json",
+    "deal.yaml",
+    "deal-collections.csv",
+    "deal-pool.csv",
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (money as decimal strings) instead of text")]
 product_app = Commands(help="Loan products: create one from a file (`openice products` lists them).")
 
@@ -37,7 +45,8 @@ def examples(
     """Copy the example input files out of the package.
 
     A product, an institution, a borrower and an application: the files the README's first loan is booked from
-    (their fields: docs/cli.md)."""
+    (their fields: docs/cli.md); an asset-backed deal with a year of its pool's collections and its loans, which
+    `openice abs waterfall` and `openice abs project` take (docs/funding.md)."""
     source = resources.files("openice") / "examples"
     targets = [out / name for name in EXAMPLES]
     there = [str(t) for t in targets if t.exists()]

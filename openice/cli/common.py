@@ -45,18 +45,24 @@ def parse_date(text: str, field: str) -> date:
         raise ValidationError(f"{text!r} is not a date; write YYYY-MM-DD", field=field) from None
 
 
+def read_text(path: Path, field: str = "file") -> str:
+    """An input file's text; a missing, unreadable or non-UTF-8 one is refused naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValidationError(f"cannot read {path}: {error.strerror or error}", field=field) from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path} is not UTF-8 text", field=field) from None
+
+
 def read_document(path: Path, field: str = "file") -> Any:
     """An input file as data: JSON when it ends in .json, YAML otherwise; a missing or malformed one is refused
     naming the file."""
     import yaml
 
+    text = read_text(path, field)
     try:
-        text = path.read_text(encoding="utf-8")
         return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except OSError as error:
-        raise ValidationError(f"cannot read {path}: {error.strerror or error}", field=field) from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path} is not UTF-8 text", field=field) from None
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise ValidationError(
             f"{path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {str(error).splitlines()[0]}",

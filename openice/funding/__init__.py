@@ -1,0 +1,1 @@
+"""Funding: asset-backed securities over the platform's own book (the deal, its waterfall, projections)."""
