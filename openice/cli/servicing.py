@@ -143,7 +143,7 @@ def init(
 ) -> None:
     """Create or upgrade the database schema, set the first business date, and store the deployment mode."""
     start = parse_date(business_date, "date") if business_date else None
-    wanted = None if mode is None and institution is None else deployment.asked(mode or Mode.ON_PREMISE, institution)
+    wanted = None if mode is None and institution is None else deployment.asked(mode or Mode.SAAS, institution)
     engine = make_engine(db)
     migrate(engine, start)
     with engine.begin() as conn:

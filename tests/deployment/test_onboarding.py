@@ -5,6 +5,7 @@ a failure half-way leaves the book as it was, and an on-premise book holds its o
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from openice.storage import api_tables, decisioning_tables, deployment_tables, g
 from openice.storage.uow import EngineUnits
 from openice.tenancy import Principal, Role
 from openice.tenants import Decides, definition, onboard
+from tests.cli import one_line_error, openice
 from tests.matching.test_boxes import institution
 
 COUNTED = (
@@ -169,3 +171,18 @@ def test_the_administrator_is_named_by_an_e_mail_address(engine: Engine) -> None
     with pytest.raises(ValidationError, match="is not an e-mail address") as refused:
         onboard(engine, definition(terms(), "BANK-A", None, None), "admin")
     assert refused.value.field == "admin_email" and counts(engine) == before
+
+
+def test_db_init_stores_the_mode_and_refuses_a_change_in_one_line(tmp_path: Path) -> None:
+    """The command as an operator types it, on SQLite: a mode without its institution is refused before a database
+    file exists; a stored on-premise mode stays, and plain `db init` keeps it."""
+    url = f"sqlite:///{tmp_path / 'bank.db'}"
+    missing = one_line_error(openice("db", "init", "--db", url, "--mode", "on-premise"))
+    assert missing == "error: --institution: an on-premise deployment names its one institution"
+    assert not (tmp_path / "bank.db").exists()
+    made = openice("db", "init", "--db", url, "--mode", "on-premise", "--institution", "BANK-A")
+    assert made.returncode == 0 and "(on-premise for BANK-A)" in made.stderr, made.stderr
+    to_saas = one_line_error(openice("db", "init", "--db", url, "--mode", "saas"))
+    assert to_saas == "error: --mode: this database runs on-premise for BANK-A: it cannot become SaaS"
+    kept = openice("db", "init", "--db", url)
+    assert kept.returncode == 0 and "(on-premise for BANK-A)" in kept.stderr, kept.stderr
