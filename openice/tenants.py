@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from openice.access.audit import record_audit
@@ -31,6 +31,7 @@ from openice.matching.gateway import Webhooks
 from openice.matching.institutions import Institution
 from openice.matching.service import register_institutions
 from openice.storage.uow import JoinedUnits
+from openice.tenancy import Principal
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -80,16 +81,38 @@ def definition(document: Any, code: str, decides: Decides | None, webhook_url: s
     return parse(Institution, terms)
 
 
-def onboard(engine: Engine, institution: Institution, admin_email: str, by: str = "cli") -> Onboarded:
-    """Create the tenant in one transaction, audited; an existing institution (or, on-premise, any but its own) is
-    refused before anything is written."""
+def onboard(engine: Engine, institution: Institution, admin_email: str) -> Onboarded:
+    """The command line's onboarding: `onboard_on` in a transaction of its own, audited as the service."""
+    try:
+        with engine.connect() as conn, conn.begin():
+            return onboard_on(conn, institution, admin_email, None, f"cli-{uuid.uuid4().hex}")
+    except IntegrityError:  # a concurrent onboarding of the same code committed first
+        raise _exists(institution.code) from None
+
+
+def onboard_on(
+    conn: Connection, institution: Institution, admin_email: str, by: Principal | None, request_id: str
+) -> Onboarded:
+    """Create the tenant in the caller's transaction (`by`: the operator, None for the command line), audited; an
+    existing institution (or, on-premise, any but its own) is refused before anything is written."""
     email = admin_email.strip().lower()
     if not EMAIL.match(email):
         raise ValidationError(f"{admin_email!r} is not an e-mail address", field="admin_email")
-    try:
-        return _create(engine, institution, email, by)
-    except IntegrityError:  # a concurrent onboarding of the same code committed first
-        raise _exists(institution.code) from None
+    code = institution.code
+    if institution_exists(conn, code):
+        raise _exists(code)
+    creator = "cli" if by is None else by.key_id
+    units = JoinedUnits(conn)
+    register_institutions(units, [institution])
+    users = Users(units)
+    # Nobody knows this password: the administrator sets theirs through the link.
+    admin = users.create(email, secrets.token_urlsafe(32), "institution", code, created_by=creator)
+    token, _ = users.reset_link(admin["id"], creator)
+    key = ApiKeys(units).create("institution", code, label="onboarding", created_by=creator)
+    webhook_secret = Webhooks(units).rotate_secret(code, 0, time.time())
+    detail = {"admin": admin["id"], "key": key["id"], "acceptance": institution.acceptance}
+    record_audit(conn, by, request_id, "tenant.onboarded", f"institution/{code}", detail)
+    return Onboarded(institution, admin, token, key["id"], key["secret"], webhook_secret)
 
 
 def _exists(code: str) -> Conflict:
@@ -98,27 +121,3 @@ def _exists(code: str) -> Conflict:
         f"`openice match institutions` or PUT /v1/institutions/{code})",
         field="institution",
     )
-
-
-def _create(engine: Engine, institution: Institution, email: str, by: str) -> Onboarded:
-    code = institution.code
-    with engine.connect() as conn, conn.begin():
-        if institution_exists(conn, code):
-            raise _exists(code)
-        units = JoinedUnits(conn)
-        register_institutions(units, [institution])
-        users = Users(units)
-        # Nobody knows this password: the administrator sets theirs through the link.
-        admin = users.create(email, secrets.token_urlsafe(32), "institution", code, created_by=by)
-        token, _ = users.reset_link(admin["id"], by)
-        key = ApiKeys(units).create("institution", code, label="onboarding", created_by=by)
-        webhook_secret = Webhooks(units).rotate_secret(code, 0, time.time())
-        record_audit(
-            conn,
-            None,
-            f"{by}-{uuid.uuid4().hex}",
-            "tenant.onboarded",
-            f"institution/{code}",
-            {"admin": admin["id"], "key": key["id"], "acceptance": institution.acceptance, "by": by},
-        )
-    return Onboarded(institution, admin, token, key["id"], key["secret"], webhook_secret)
