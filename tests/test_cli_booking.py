@@ -226,7 +226,7 @@ def test_serve_says_where_it_is_once_ready_and_logs_requests(shell: dict[str, st
             ready = line if line.startswith("openice serving") else ready
             assert line or server.poll() is None, "serve ended before it was ready"
         base = f"http://127.0.0.1:{port}"
-        assert ready.strip().startswith(f"openice serving {base} (API docs {base}/docs"), ready
+        assert ready.strip().startswith(f"openice serving {base} (SaaS; API docs {base}/docs"), ready
         with urllib.request.build_opener(NoRedirect).open(f"{base}/") as home:  # the landing page lists them all
             landing = home.read().decode()
         assert home.status == 200 and 'href="/docs"' in landing and 'href="/console/"' in landing

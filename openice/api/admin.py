@@ -1,5 +1,5 @@
-"""Operator and read-only platform resources: API keys, the audit trail, products, the business date, model
-packages and portfolio metrics."""
+"""Operator and read-only platform resources: tenants onboarded in one step, API keys, the audit trail, products,
+the business date, model packages and portfolio metrics."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from prometheus_client import Counter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from openice.access.keys import key_view
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.paging import PageParams, paged
 from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view, reply
 from openice.errors import NotFound, ValidationError
+from openice.matching.institutions import Institution
 from openice.tenancy import Role
+from openice.tenants import Decides, definition, onboard_on
 
 router = APIRouter(prefix="/v1", tags=["platform"], route_class=TransactionRoute)
 METRIC_COMPUTATIONS = Counter(
@@ -29,13 +31,16 @@ Anyone = Annotated[Tx, Depends(require(*Role))]
 Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
 
 
-def _created(tx: Tx, key: str, operation: str, payload: dict[str, Any], make: Any) -> dict[str, Any]:
-    """Key creation is idempotent, but the stored response never holds the secret: a replay returns secret=null."""
+def _created(
+    tx: Tx, key: str, operation: str, payload: dict[str, Any], make: Any, shown_once: str = "secret"
+) -> dict[str, Any]:
+    """A create that hands out secrets is idempotent, but the stored response never holds them: a replay returns
+    the `shown_once` field as null."""
     shown: dict[str, Any] = {}
 
     def work() -> dict[str, Any]:
         shown.update(make())
-        return {**shown, "secret": None}
+        return {**shown, shown_once: None}
 
     stored = tx.idempotent(key, operation, payload, work)
     return shown or stored
@@ -51,6 +56,57 @@ def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
         return created
 
     return _created(tx, key, "api_key.create", body.model_dump(), make)
+
+
+class TenantIn(BaseModel):
+    institution: Institution = Field(description="its definition: credit box, quotas, pricing, business model")
+    admin_email: str = Field(max_length=254, description="its portal administrator's e-mail, their sign-in name")
+    decides: Decides | None = Field(
+        default=None,
+        description="auto (its credit box, at once) | webhook (its system, at the definition's webhook_url) | "
+        "portal (a person); default: the definition's acceptance",
+    )
+
+
+class TenantSecrets(BaseModel):
+    api_key_secret: str
+    webhook_secret: str
+    set_password_token: str = Field(description="the administrator sets a first password at /portal/reset?token=...")
+
+
+class TenantCreated(BaseModel):
+    institution: str
+    acceptance: str
+    admin_id: str
+    admin_username: str
+    api_key_id: str
+    secrets: TenantSecrets | None = Field(description="in this response only: null when the request is replayed")
+
+
+@router.post("/tenants", status_code=201, response_model=TenantCreated)
+def onboard_tenant(body: TenantIn, key: IdempotencyKey, tx: Operator) -> Any:
+    """Onboard an institution in one step (as `openice tenant onboard`): its definition, its portal administrator,
+    an API key and its webhook signing secret, in this request's transaction. An institution that exists already is
+    a 409 and changes nothing; on-premise, so is any institution but its own."""
+    inst = body.institution
+    made = definition(inst.model_dump(mode="json"), inst.code, body.decides, None)
+
+    def make() -> dict[str, Any]:
+        done = onboard_on(tx.conn, made, body.admin_email, tx.principal, tx.request_id)
+        return {
+            "institution": made.code,
+            "acceptance": made.acceptance,
+            "admin_id": done.admin["id"],
+            "admin_username": done.admin["username"],
+            "api_key_id": done.key_id,
+            "secrets": {
+                "api_key_secret": done.key_secret,
+                "webhook_secret": done.webhook_secret,
+                "set_password_token": done.reset_token,
+            },
+        }
+
+    return _created(tx, key, "tenant.onboard", body.model_dump(mode="json"), make, "secrets")
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyView])

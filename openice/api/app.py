@@ -27,6 +27,7 @@ from sqlalchemy import Engine, event
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openice import deployment
 from openice.api import admin, collections, funding, gateway, lending, loans, problems, settlements
 from openice.api.deps import Services
 from openice.api.problems import Problem, problem
@@ -233,12 +234,15 @@ def _operations(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/ready", tags=["operations"], responses={503: ERRORS[503]})
     def ready() -> Any:
-        """Readiness: the database answers and has a business date."""
+        """Readiness: the database answers and has a business date; with the deployment it serves (`mode`: saas or
+        on-premise, and on-premise its `institution`)."""
         try:
             Servicing(EngineUnits(engine)).business_date()
         except NotFound:
             return problem(503, "the database has no business date; run migrations first", field="database")
-        return {"status": "ready"}
+        with engine.connect() as conn:
+            deployed = deployment.read(conn)
+        return {"status": "ready", "mode": deployed.mode.value, "institution": deployed.institution}
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:

@@ -17,6 +17,7 @@ from openice.cli.scoring import model_app
 from openice.cli.servicing import register as register_servicing
 from openice.cli.settlement import settlement_app
 from openice.cli.simulation import register as register_simulation
+from openice.cli.tenants import register as register_tenants
 from openice.cli.users import user_app
 
 app = Commands(
@@ -37,6 +38,7 @@ register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
 register_gateway(app)  # relay, institution-sim, gateway
 app.add_typer(user_app, name="user")
+register_tenants(app)  # tenant onboard
 
 
 def _print_version(asked: bool) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from openice import deployment
 from openice.access.audit import record_audit
 from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
@@ -75,6 +76,8 @@ def serve(
             raise ValidationError(f"no model package or registry at {settings.model}", field="--model")
         engine = make_engine(settings.db)
         migrate(engine)
+        with engine.connect() as conn:
+            deployed = deployment.read(conn)
         # A service that scores applications registers borrowers: it cannot start without the PII key.
         bind_pii_key(engine, PiiVault.from_env() if settings.model else PiiVault.from_env_if_set())
     except OpeniceError as error:
@@ -87,7 +90,7 @@ def serve(
             "OPENICE_RELAY": "1" if settings.relay else "0",
         }
     )
-    threading.Thread(target=_announce, args=(settings,), daemon=True).start()
+    threading.Thread(target=_announce, args=(settings, deployed.describe()), daemon=True).start()
     uvicorn.run(
         "openice.web.site:from_env",
         factory=True,
@@ -115,8 +118,9 @@ def _log_config(access_log: bool) -> dict[str, Any]:
     return config
 
 
-def _announce(settings: Settings, wait_seconds: float = 300.0) -> None:
-    """Once the service answers /health (whatever number of workers started it), say where it is, in one line."""
+def _announce(settings: Settings, mode: str, wait_seconds: float = 300.0) -> None:
+    """Once the service answers /health (whatever number of workers started it), say where it is and how it is
+    deployed, in one line."""
     base = f"http://{_url_host(settings.host)}:{settings.port}"
     probe = f"http://{_probe_host(settings.host)}:{settings.port}/health"
     deadline = time.monotonic() + wait_seconds
@@ -130,7 +134,7 @@ def _announce(settings: Settings, wait_seconds: float = 300.0) -> None:
     else:
         return
     typer.echo(
-        f"openice serving {base} (API docs {base}/docs; front-ends {base}/console/ {base}/desk/ {base}/portal/ "
+        f"openice serving {base} ({mode}; API docs {base}/docs; front-ends {base}/console/ {base}/desk/ {base}/portal/ "
         f"{base}/app/; "
         f"{settings.workers} worker{'s' if settings.workers != 1 else ''}); Ctrl+C stops it",
         err=True,

@@ -11,6 +11,7 @@ import typer
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
+from openice import deployment
 from openice.cli.common import (
     Commands,
     DbOption,
@@ -26,6 +27,7 @@ from openice.cli.common import (
     print_json,
 )
 from openice.close_of_day import DayReport, run_until
+from openice.deployment import Mode
 from openice.errors import OpeniceError, ValidationError
 from openice.idempotency import cli_key
 from openice.money import fmt, format_money, from_minor
@@ -127,18 +129,35 @@ def init(
     db: DbOption = None,
     business_date: Annotated[str | None, typer.Option("--date", help="First business date")] = None,
     with_products: Annotated[bool, typer.Option(help="Create the demo products")] = True,
+    mode: Annotated[
+        Mode | None,
+        typer.Option(
+            "--mode",
+            help="saas (a platform of many institutions) | on-premise (one institution alone, --institution); "
+            "default: as stored, SaaS for a new database (docs/deployment.md)",
+        ),
+    ] = None,
+    institution: Annotated[
+        str | None, typer.Option("--institution", help="On-premise: the code of the one institution")
+    ] = None,
 ) -> None:
-    """Create or upgrade the database schema and set the first business date."""
+    """Create or upgrade the database schema, set the first business date, and store the deployment mode."""
     start = parse_date(business_date, "date") if business_date else None
+    wanted = None if mode is None and institution is None else deployment.asked(mode or Mode.SAAS, institution)
     engine = make_engine(db)
     migrate(engine, start)
+    with engine.begin() as conn:
+        deployed = deployment.read(conn) if wanted is None else deployment.choose(conn, wanted)
     service = Servicing(EngineUnits(engine))
     if with_products:
         existing = {p.code for p in service.products()}
         for product in demo_products():
             if product.code not in existing:
                 service.create_product(product)
-    messages.print(f"database ready at [bold]{database_url(db)}[/bold]; business date {service.business_date()}")
+    messages.print(
+        f"database ready at [bold]{database_url(db)}[/bold] ({deployed.describe()}); "
+        f"business date {service.business_date()}"
+    )
 
 
 def products(db: DbOption = None, as_json: JsonOption = False) -> None:

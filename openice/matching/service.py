@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from openice import deployment
 from openice.clock import now_iso
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import line_rates
@@ -116,6 +117,17 @@ class _Walk:
     refusals: dict[str, Any]
 
 
+def register_institutions(units: UnitsOfWork, institutions: Sequence[Institution]) -> None:
+    """Add institutions or change their terms, in one unit; a deployment that runs one institution alone
+    (on-premise) admits no other (`openice.deployment`). Needs no PII key: onboarding calls it without one."""
+    with units.begin() as conn:
+        admitted = deployment.read(conn)
+        repository = InstitutionRepository(conn)
+        for inst in institutions:
+            admitted.admit(inst.code)
+            repository.upsert(inst)
+
+
 class Matching:
     def __init__(self, units: UnitsOfWork, vault: PiiVault, gateway: InstitutionGateway | None = None) -> None:
         self.units = units
@@ -128,9 +140,7 @@ class Matching:
             yield MatchUnit(conn)
 
     def register_institutions(self, institutions: Sequence[Institution]) -> None:
-        with self._unit() as unit:
-            for inst in institutions:
-                unit.institutions.upsert(inst)
+        register_institutions(self.units, institutions)
 
     def router(self, unit: MatchUnit, products: Sequence[LoanProduct] | None = None) -> Router:
         """The router over the active institutions, the products' fees and the latest shadow prices, as they are in

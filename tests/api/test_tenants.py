@@ -1,0 +1,48 @@
+"""`POST /v1/tenants`, on SQLite and PostgreSQL: an operator onboards an institution in one request, whose key,
+administrator link and webhook secret work; a second onboarding of the code is a 409 that changes nothing, and only
+operators may onboard."""
+
+from __future__ import annotations
+
+import time
+
+from openice.access.users import Users
+from openice.matching.gateway import Webhooks
+from openice.matching.webhooks import sign
+from openice.storage.uow import EngineUnits
+from tests.api.conftest import World, bearer
+from tests.api.test_idempotency import state
+from tests.matching.test_boxes import institution
+
+BODY = {"institution": institution("INST-N").model_dump(mode="json"), "admin_email": "Admin@Inst-N.cn"}
+
+
+def test_an_operator_onboards_a_tenant_whose_secrets_work(world: World) -> None:
+    made = world.call("operator", "POST", "/v1/tenants", key="onboard-n", json={**BODY, "decides": "portal"})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["institution"], body["acceptance"], body["admin_username"]) == ("INST-N", "manual", "admin@inst-n.cn")
+    secrets = body["secrets"]
+    own = world.client.get("/v1/institutions/INST-N", headers=bearer(secrets["api_key_secret"]))
+    assert own.status_code == 200 and own.json()["acceptance"] == "manual"
+    other = world.client.get("/v1/institutions/INST-A", headers=bearer(secrets["api_key_secret"]))
+    assert other.status_code == 404  # a tenant like the others: another institution is missing to it
+    users = Users(EngineUnits(world.engine))
+    assert users.reset_with_link(secrets["set_password_token"], "a new password!", "req") is not None
+    assert users.sign_in("admin@inst-n.cn", "a new password!", "test") is not None
+    now = int(time.time())  # the secret handed over is the one its signed callbacks are checked against
+    signed = sign([secrets["webhook_secret"]], now, b"m")
+    Webhooks(EngineUnits(world.engine)).check_callback("INST-N", signed, b"m", now)
+
+
+def test_a_second_onboarding_is_a_409_and_only_operators_onboard(world: World) -> None:
+    assert world.call("operator", "POST", "/v1/tenants", key="first", json=BODY).status_code == 201
+    before = state(world)
+    again = world.call("operator", "POST", "/v1/tenants", key="second", json={**BODY, "admin_email": "x@inst-n.cn"})
+    assert again.status_code == 409 and again.json()["field"] == "institution", again.text
+    for who in ("INST-A", "borrower1", "collections"):
+        refused = world.call(who, "POST", "/v1/tenants", key=f"by-{who}", json={**BODY, "admin_email": "y@n.cn"})
+        assert refused.status_code == 403, (who, refused.text)
+    bad = world.call("operator", "POST", "/v1/tenants", key="bad", json={**BODY, "admin_email": "nobody"})
+    assert bad.status_code == 422 and bad.json()["field"] == "admin_email", bad.text
+    assert state(world) == before
