@@ -7,6 +7,7 @@ from openice.storage import (
     collections_tables,
     decisioning_tables,
     gateway_tables,
+    hybrid_tables,
     idempotency_tables,
     servicing_tables,
 )
@@ -19,6 +20,7 @@ TABLE_MODULES = (
     api_tables,
     idempotency_tables,
     gateway_tables,
+    hybrid_tables,
 )
 
 __all__ = ["TABLE_MODULES", "metadata"]
