@@ -26,7 +26,9 @@ router = APIRouter(prefix="/v1/hybrid", tags=["hybrid"], route_class=Transaction
 well_known = APIRouter(tags=["hybrid"])
 Institution = Annotated[Tx, Depends(require(Role.INSTITUTION))]
 Watcher = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
-SIGNED: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}}, "description": "the bundle, signed in its headers"}}
+SIGNED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}}, "description": "the bundle, signed in its headers"}
+}
 
 
 class SigningKeyView(BaseModel):
