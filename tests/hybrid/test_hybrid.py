@@ -100,7 +100,9 @@ def test_a_tampered_or_substituted_bundle_is_refused(platform: Platform, tmp_pat
     assert verified(pinned, "model", body, signature) == served.headers["Openice-Digest"]
     tampered = body.replace(b'"version":1', b'"version":2', 1)
     assert tampered != body
-    with pytest.raises(ValidationError, match=r"^model: the model bundle \(sha256 \w+\) is not signed by the pinned key"):
+    with pytest.raises(
+        ValidationError, match=r"^model: the model bundle \(sha256 \w+\) is not signed by the pinned key"
+    ):
         verified(pinned, "model", tampered, signature)
     policy = platform.call("INST-H", "GET", "/v1/hybrid/policy")
     with pytest.raises(ValidationError, match="not signed by the pinned key"):  # a policy's signature on a package
@@ -277,6 +279,7 @@ def test_outcomes_that_contradict_the_platform_stop_the_push_with_one_line(
         conn.execute(delete(hybrid_pushed).where(hybrid_pushed.c.kind == "outcome"))
     turned = [PushedOutcome(reference=made["decision_id"], months_on_book=3, bad=True)]
     with pytest.raises(
-        Conflict, match=r"^outcomes.0.bad: the platform refused POST /v1/hybrid/outcomes \(409\): the outcome of D\w+ at month 3"
+        Conflict,
+        match=r"^outcomes.0.bad: the platform refused POST /v1/hybrid/outcomes \(409\): the outcome of D\w+ at month 3",
     ):
         push(remote(platform), EngineUnits(local_products), turned)
