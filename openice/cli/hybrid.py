@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from openice.cli.common import Commands, DbOption, JsonOption, console, messages, print_json
-from openice.storage.engine import make_engine
+from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 
 hybrid_app = Commands(
@@ -83,7 +83,9 @@ def push(
     from openice.hybrid import push as run_push
 
     given = read_outcomes(outcomes) if outcomes else None
-    units = EngineUnits(make_engine(db, create=False))
+    engine = make_engine(db, create=False)
+    migrate(engine)  # a database made before the hybrid tables gets them
+    units = EngineUnits(engine)
     done = run_push(Platform(platform, key), units, given, batch)
     if as_json:
         print_json(done)

@@ -75,21 +75,23 @@ class SigningKey:
 
     @classmethod
     def at(cls, path: str | Path) -> SigningKey:
-        """The key in `path`, made there first if there is none: created exclusively, so several workers starting
-        at once agree on one key."""
+        """The key in `path`, made there first if there is none: written aside and linked into place, so several
+        workers starting at once agree on one key and none reads half of it."""
         path = Path(path)
         if not path.exists():
             pem = Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
             path.parent.mkdir(parents=True, exist_ok=True)
+            fd, written = tempfile.mkstemp(dir=path.parent, prefix=".signing-")  # mode 0600
+            with os.fdopen(fd, "wb") as out:
+                out.write(pem)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.link(written, path)  # whole or not at all; fails if another worker's key is there already
             except FileExistsError:
                 pass  # another worker made it first: use theirs
-            else:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(pem)
+            finally:
+                os.unlink(written)
         try:
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (OSError, ValueError) as error:
