@@ -25,7 +25,7 @@ from pydantic import ValidationError as ModelError
 from openice.decisioning.hybrid import BATCH, PushedOutcome, Pushes
 from openice.decisioning.policy import Policy
 from openice.errors import Conflict, OpeniceError, Unavailable, ValidationError
-from openice.scoring.package import promote, register, registry_versions, verify
+from openice.scoring.package import promote, register, registry_package, registry_versions, verify
 from openice.scoring.signing import read_bundle, unpack_model, verified
 from openice.storage.uow import UnitsOfWork
 
@@ -100,7 +100,7 @@ def pull(platform: Platform, pin: str, into: Path, version: int | None = None) -
             shutil.rmtree(unpacked)
     elif local != champion:
         promote(registry, local)
-    verify(registry / f"v{local:04d}")
+    verify(registry_package(registry, local)[0])
     (into / POLICY).write_text(json.dumps(policy["policy"], indent=1, sort_keys=True) + "\n")
     pulled = {
         "platform": platform.url,
