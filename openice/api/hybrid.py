@@ -108,10 +108,21 @@ def package(tx: Institution, version: Annotated[int | None, Query(ge=1)] = None)
     return _signed(_key(tx.svc).sign("model", model_bundle(path, entry["version"])))
 
 
+def institution_policy(svc: Services, code: str) -> Policy:
+    """The institution's own policy file in `hybrid_policies` when it has one, else the platform's policy."""
+    folder = svc.settings.hybrid_policies
+    for suffix in (".yaml", ".yml", ".json") if folder and Path(code).name == code else ():
+        own = Path(str(folder)) / f"{code}{suffix}"
+        if own.is_file():
+            return Policy.load(own)
+    return svc.policy or Policy()
+
+
 @router.get("/policy", responses=SIGNED)
 def policy(tx: Institution) -> Response:
-    """The platform's credit policy as a signed bundle."""
-    chosen = tx.svc.policy or Policy()
+    """The calling institution's credit policy as a signed bundle: its own when the platform keeps one for it
+    (`hybrid_policies`), else the platform's."""
+    chosen = institution_policy(tx.svc, tx.principal.tenant)
     return _signed(_key(tx.svc).sign("policy", policy_bundle(chosen.model_dump(mode="json"), chosen.policy_hash)))
 
 

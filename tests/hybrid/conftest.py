@@ -62,9 +62,13 @@ class Platform:
 @pytest.fixture
 def platform(engine: Engine, registry: Path, tmp_path: Path) -> Platform:
     signing_key = tmp_path / "keys" / "signing.pem"
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "INST-O.yaml").write_text("min_age: 21\nmax_pd: 0.2\n")  # INST-O's own; INST-H has the platform's
     settings = Settings(
         model_registry=str(registry),
         signing_key=str(signing_key),
+        hybrid_policies=str(policies),
         rate_limit_per_second=10_000,
         rate_limit_burst=10_000,
     )

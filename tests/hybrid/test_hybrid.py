@@ -91,6 +91,9 @@ def test_a_pull_verifies_and_installs_the_champion_and_the_policy_once(
     assert Policy.load(into / "policy.json").policy_hash == Policy().policy_hash == done["policy_hash"]
     again = pull(remote(platform), pin(platform), into)
     assert again == done and len(read_json(into / "registry" / "registry.json")["packages"]) == 1
+    own = pull(remote(platform, "INST-O"), pin(platform), tmp_path / "other")
+    assert own["policy_hash"] == Policy(min_age=21, max_pd=0.2).policy_hash != done["policy_hash"]
+    assert Policy.load(tmp_path / "other" / "policy.json").min_age == 21
 
 
 def test_a_tampered_or_substituted_bundle_is_refused(platform: Platform, tmp_path: Path) -> None:
