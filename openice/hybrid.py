@@ -32,6 +32,7 @@ from openice.storage.uow import UnitsOfWork
 __all__ = ["Platform", "pull", "push", "read_outcomes"]
 
 REGISTRY, POLICY, PULLED = "registry", "policy.json", "pulled.json"
+BODY_BUDGET = 512 * 1024  # bytes of one push, well under the platform's default body limit (1 MiB)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,17 @@ def _batch_key(kind: str, documents: list[dict[str, Any]]) -> str:
     return f"hybrid-{kind}-{hashlib.sha256(text.encode()).hexdigest()[:40]}"
 
 
+def within(documents: list[dict[str, Any]], budget: int = BODY_BUDGET) -> list[dict[str, Any]]:
+    """The first documents whose JSON fits in `budget` bytes (at least one), so a batch of long reasons stays
+    under the platform's body limit; which ones is fixed by their order, so a resumed push cuts the same batch."""
+    size = 0
+    for n, document in enumerate(documents):
+        size += len(json.dumps(document, separators=(",", ":")).encode()) + 1
+        if size > budget and n:
+            return documents[:n]
+    return documents
+
+
 def push(
     platform: Platform,
     units: UnitsOfWork,
@@ -155,20 +167,20 @@ def push(
     pushes = Pushes(units)
     done = {"decisions": 0, "outcomes": 0, "stored": 0}
     with platform.client() as client:
-        while documents := pushes.decisions(batch):
-            done["stored"] += _send(client, "decisions", documents)["stored"]
-            pushes.pushed("decision", [(d["reference"], 0) for d in documents])
-            done["decisions"] += len(documents)
+
+        def deliver(kind: str, documents: list[dict[str, Any]]) -> None:
+            done["stored"] += _send(client, f"{kind}s", documents)["stored"]
+            pushes.pushed(kind, [(d["reference"], d.get("months_on_book", 0)) for d in documents])
+            done[f"{kind}s"] += len(documents)
             if progress:
-                progress("decisions", done["decisions"])
+                progress(f"{kind}s", done[f"{kind}s"])
+
+        while documents := within(pushes.decisions(batch)):
+            deliver("decision", documents)
         pending = pushes.outcomes(outcomes or [])
-        for start in range(0, len(pending), batch):
-            documents = pending[start : start + batch]
-            done["stored"] += _send(client, "outcomes", documents)["stored"]
-            pushes.pushed("outcome", [(o["reference"], o["months_on_book"]) for o in documents])
-            done["outcomes"] += len(documents)
-            if progress:
-                progress("outcomes", done["outcomes"])
+        while documents := within(pending[:batch]):
+            deliver("outcome", documents)
+            pending = pending[len(documents) :]
     return done
 
 

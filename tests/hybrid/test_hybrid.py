@@ -19,7 +19,7 @@ from openice.decisioning.policy import Policy
 from openice.decisioning.service import Decisioning
 from openice.errors import Conflict, ValidationError
 from openice.hybrid import Platform as Remote
-from openice.hybrid import pull, push
+from openice.hybrid import pull, push, within
 from openice.scoring.loaded_model import Scorer
 from openice.scoring.monitor import score_psi
 from openice.scoring.package import read_json, registry_champion
@@ -286,3 +286,10 @@ def test_outcomes_that_contradict_the_platform_stop_the_push_with_one_line(
         match=r"^outcomes.0.bad: the platform refused POST /v1/hybrid/outcomes \(409\): the outcome of D\w+ at month 3",
     ):
         push(remote(platform), EngineUnits(local_products), turned)
+
+
+def test_a_batch_is_cut_to_fit_the_body_budget_in_order() -> None:
+    documents = [{"r": str(n) * 98} for n in range(4)]  # each '{"r":"..."}' is 98 + 8 = 106 bytes, 107 with a comma
+    assert within(documents, budget=250) == documents[:2]  # 214 fits, 321 does not
+    assert within(documents, budget=50) == documents[:1]  # one at least, however long
+    assert within(documents, budget=428) == documents and within([], budget=1) == []
