@@ -161,9 +161,11 @@ def push(
     outcomes: list[PushedOutcome] | None = None,
     batch: int = BATCH,
     progress: Callable[[str, int], None] | None = None,
+    book: bool = True,
 ) -> dict[str, int]:
-    """Push the decisions not pushed yet, then the `outcomes` not pushed yet, `batch` at a time; returns how many
-    of each were delivered in this run and how many of them were new to the platform (`stored`)."""
+    """Push the decisions not pushed yet, then the outcomes not pushed yet (those `outcomes` given, and with `book`
+    those of the loans the local database books), `batch` at a time; returns how many of each were delivered in
+    this run and how many of them were new to the platform (`stored`)."""
     pushes = Pushes(units)
     done = {"decisions": 0, "outcomes": 0, "stored": 0}
     with platform.client() as client:
@@ -177,7 +179,7 @@ def push(
 
         while documents := within(pushes.decisions(batch)):
             deliver("decision", documents)
-        pending = pushes.outcomes(outcomes or [])
+        pending = pushes.outcomes([*(outcomes or []), *(pushes.book_outcomes() if book else [])])
         while documents := within(pending[:batch]):
             deliver("outcome", documents)
             pending = pending[len(documents) :]

@@ -74,11 +74,16 @@ def push(
         Path | None,
         typer.Option(help="CSV of outcomes to push too: reference (the decision id), months_on_book, bad (1/0)"),
     ] = None,
+    book: Annotated[
+        bool,
+        typer.Option("--book/--no-book", help="Also the outcomes of the loans this database books (default: on)"),
+    ] = True,
     batch: Annotated[int, typer.Option(min=1, max=500, help="Decisions or outcomes per request")] = 500,
     as_json: JsonOption = False,
 ) -> None:
     """Push the decisions of this database not pushed yet (their figures and hashes, never the applicant's data),
-    then the outcomes of --outcomes not pushed yet. Stopped or failed, run it again: it resumes."""
+    then the outcomes not pushed yet: those of --outcomes, and those of the loans this database books at today's
+    month on book (bad once past 90 days or written off). Stopped or failed, run it again: it resumes."""
     from openice.hybrid import Platform, read_outcomes
     from openice.hybrid import push as run_push
 
@@ -86,7 +91,7 @@ def push(
     engine = make_engine(db, create=False)
     migrate(engine)  # a database made before the hybrid tables gets them
     units = EngineUnits(engine)
-    done = run_push(Platform(platform, key), units, given, batch)
+    done = run_push(Platform(platform, key), units, given, batch, book=book)
     if as_json:
         print_json(done)
         return

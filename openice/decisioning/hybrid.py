@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, and_, func, insert, select, tuple_
+from sqlalchemy import Connection, and_, case, func, insert, select, tuple_
 
 from openice.clock import now_iso
 from openice.decisioning.domain import Outcome
+from openice.decisioning.queries import gone_bad
 from openice.errors import Conflict, ValidationError
 from openice.scoring.monitor import by_month
 from openice.scoring.package import read_json, registry_versions
-from openice.storage import decisioning_tables
+from openice.servicing.repository import ServicingUnit
+from openice.storage import decisioning_tables, servicing_tables
 from openice.storage.days import from_day, to_day
 from openice.storage.hybrid_tables import hybrid_decisions, hybrid_outcomes, hybrid_pushed
 from openice.storage.uow import UnitsOfWork
@@ -86,6 +88,11 @@ def _decision_row(institution: str, d: PushedDecision) -> dict[str, Any]:
         model_hash=d.model_hash,
         policy_hash=d.policy_hash,
     )
+
+
+def months_between(start: date, end: date) -> int:
+    """Whole months from `start` to `end`: 2026-01-15 to 2026-03-14 is one, to 2026-03-15 two."""
+    return (end.year - start.year) * 12 + end.month - start.month - int(end.day < start.day)
 
 
 FIGURES = ("decided_day", "outcome", "score", "pd", "grade", "reasons", "model_hash", "policy_hash")
@@ -264,6 +271,40 @@ class Pushes:
             ).model_dump(mode="json")
             for r in rows
         ]
+
+    def book_outcomes(self) -> list[PushedOutcome]:
+        """The outcome of each decision whose credit line drew a loan in this database, at today's month on book
+        (from its first loan's disbursal): bad once a loan of the line went bad (`queries.gone_bad`, as the
+        platform's own monitoring reads its loans), else good; none in a loan's first month."""
+        d, lines, drawdowns, loans = (
+            decisioning_tables.decisions,
+            decisioning_tables.credit_lines,
+            decisioning_tables.drawdowns,
+            servicing_tables.loans,
+        )
+        statement = (
+            select(
+                d.c.id,
+                func.min(loans.c.disbursed_day).label("disbursed_day"),
+                func.max(case((gone_bad(), 1), else_=0)).label("bad"),
+            )
+            .select_from(
+                d.join(lines, lines.c.decision_id == d.c.id)
+                .join(drawdowns, drawdowns.c.line_id == lines.c.id)
+                .join(loans, loans.c.id == drawdowns.c.loan_id)
+            )
+            .group_by(d.c.id)
+            .order_by(d.c.id)
+        )
+        with self.units.begin(readonly=True) as conn:
+            today = ServicingUnit(conn).calendar.business_date
+            rows = list(conn.execute(statement))
+        found = []
+        for row in rows:
+            months = months_between(from_day(row.disbursed_day), today)
+            if months >= 1:
+                found.append(PushedOutcome(reference=row.id, months_on_book=months, bad=bool(row.bad)))
+        return found
 
     def outcomes(self, given: Sequence[PushedOutcome]) -> list[dict[str, Any]]:
         """Those of `given` not pushed yet, as documents."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, delete, func, select
 
-from openice.decisioning.hybrid import PushedOutcome
+from openice.decisioning.hybrid import PushedOutcome, months_between
 from openice.decisioning.policy import Policy
 from openice.decisioning.service import Decisioning
 from openice.errors import Conflict, ValidationError
@@ -293,3 +294,10 @@ def test_a_batch_is_cut_to_fit_the_body_budget_in_order() -> None:
     assert within(documents, budget=250) == documents[:2]  # 214 fits, 321 does not
     assert within(documents, budget=50) == documents[:1]  # one at least, however long
     assert within(documents, budget=428) == documents and within([], budget=1) == []
+
+
+def test_months_on_book_are_whole_months_from_the_disbursal() -> None:
+    assert months_between(date(2026, 1, 15), date(2026, 3, 14)) == 1
+    assert months_between(date(2026, 1, 15), date(2026, 3, 15)) == 2
+    assert months_between(date(2026, 1, 31), date(2026, 2, 28)) == 0  # a short month: not a whole one yet
+    assert months_between(date(2025, 11, 30), date(2026, 1, 30)) == 2

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.decisioning.helpers import person
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -103,6 +105,7 @@ def test_pull_decide_and_push_between_two_processes(
     openice(env, home, "db", "init", "--date", "2026-01-15")
     openice(env, home, "examples", "--out", "examples")
     openice(env, home, "product", "create", "examples/product.json")
+    openice(env, home, "match", "institutions", "examples/institution.json")  # the institution funds its own loans
     remote = ("--platform", platform["url"], "--key", platform["key"])
 
     wrong = subprocess.run(
@@ -125,9 +128,19 @@ def test_pull_decide_and_push_between_two_processes(
     decided = json.loads(openice(env, home, "decision", "apply", borrower, "examples/application.json", *local_files))
     assert decided["outcome"] in {"approved", "declined", "review"} and decided["score"] is not None
 
+    second = person(7)
+    second["date_of_birth"] = second["date_of_birth"].isoformat()
+    (home / "second.json").write_text(json.dumps(second))
+    booked = json.loads(
+        openice(env, home, "originate", "second.json", "examples/application.json", *local_files, "--key", "loan-1")
+    )
+    assert booked["loan_id"] is not None, booked
+    openice(env, home, "eod", "--to", "2026-03-16")  # the loan was disbursed on 2026-01-15: two months on book
+
+    # both decisions, and the booked loan's outcome at month 2 (unpaid since 2026-02-15: 29 days late, not bad)
     pushed = json.loads(openice(env, home, "hybrid", "push", *remote, "--json"))
-    assert pushed == {"decisions": 1, "outcomes": 0, "stored": 1}
-    (home / "outcomes.csv").write_text(f"reference,months_on_book,bad\n{decided['decision_id']},3,1\n")
+    assert pushed == {"decisions": 2, "outcomes": 1, "stored": 3}
+    (home / "outcomes.csv").write_text(f"reference,months_on_book,bad\n{decided['decision_id']},2,1\n")
     pushed = json.loads(openice(env, home, "hybrid", "push", *remote, "--outcomes", "outcomes.csv", "--json"))
     assert pushed == {"decisions": 0, "outcomes": 1, "stored": 1}
     again = json.loads(openice(env, home, "hybrid", "push", *remote, "--outcomes", "outcomes.csv", "--json"))
@@ -137,16 +150,19 @@ def test_pull_decide_and_push_between_two_processes(
         f"{platform['url']}/v1/hybrid/monitoring", headers={"Authorization": f"Bearer {platform['key']}"}, timeout=30
     )
     [model] = seen.json()["models"]
-    assert (model["model_hash"], model["version"], model["decisions"]) == (pulled["package_hash"], 1, 1)
+    assert (model["model_hash"], model["version"], model["decisions"]) == (pulled["package_hash"], 1, 2)
     [month] = model["months"]
-    assert (month["group"], month["n"], month["outcomes"]["n"], month["outcomes"]["bad_rate"]) == ("2026-01", 1, 1, 1.0)
+    # two decisions in January 2026, both with an outcome: the booked loan good, the other bad; bad rate 1/2
+    assert (month["group"], month["n"], month["outcomes"]["n"], month["outcomes"]["bad_rate"]) == ("2026-01", 2, 2, 0.5)
 
     # Every text in the platform's database, searched for the applicant and the bureau section
     application = json.loads((home / "examples" / "application.json").read_text())
-    person = json.loads((home / "examples" / "borrower.json").read_text())
+    first = json.loads((home / "examples" / "borrower.json").read_text())
     with sqlite3.connect(platform["db"]) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         text = "\n".join(str(row) for t in tables for row in db.execute(f'SELECT * FROM "{t}"'))
     assert decided["decision_id"] in text
-    for secret in (*application["bureau"], person["national_id"], person["mobile"], person["name"]):
+    assert booked["decision_id"] in text
+    identities = [p[k] for p in (first, second) for k in ("national_id", "mobile", "name")]
+    for secret in (*application["bureau"], *identities):
         assert secret not in text, secret
