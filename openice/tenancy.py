@@ -19,7 +19,15 @@ from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, or_, 
 
 from openice.errors import NotFound
 from openice.idempotency import scoped
-from openice.storage import api_tables, collections_tables, decisioning_tables, direct, gateway_tables, servicing_tables
+from openice.storage import (
+    api_tables,
+    collections_tables,
+    decisioning_tables,
+    direct,
+    gateway_tables,
+    hybrid_tables,
+    servicing_tables,
+)
 
 PLATFORM = "platform"
 
@@ -125,6 +133,7 @@ RULES: dict[str, Rule] = {
     "collection_cases": _collection_cases,
     "matching_runs": _operator_only,  # every institution's shadow prices together: the platform's view of the market
     "dead_letters": _operator_only,  # deliveries an operator replays
+    "hybrid_decisions": _institution_owned(hybrid_tables.hybrid_decisions.c.institution_code),
 }
 TABLES: dict[str, Table] = {
     "loans": servicing_tables.loans,
@@ -140,6 +149,7 @@ TABLES: dict[str, Table] = {
     "collection_cases": collections_tables.collection_cases,
     "matching_runs": decisioning_tables.matching_runs,
     "dead_letters": gateway_tables.dead_letters,
+    "hybrid_decisions": hybrid_tables.hybrid_decisions,
 }
 KEYS = {"institutions": "code"}
 NAMES = {
@@ -149,6 +159,7 @@ NAMES = {
     "collection_cases": "collection case",
     "matching_runs": "matching run",
     "dead_letters": "dead letter",
+    "hybrid_decisions": "hybrid decision",
 }
 
 

@@ -25,6 +25,12 @@ class Settings:
     model: str | None = None  # package or registry directory that scores applications
     model_registry: str | None = None  # registry listed read-only at /v1/models
     policy: str | None = None  # platform credit policy file (YAML/JSON); the built-in default otherwise
+    # PEM file of the Ed25519 key that signs the model packages and policy hybrid institutions pull (made there on
+    # first use, mode 0600; only its public key is ever served)
+    signing_key: str | None = None
+    # directory of per-institution credit policies for hybrid institutions (CODE.yaml or CODE.json); an institution
+    # without one pulls the platform's `policy`
+    hybrid_policies: str | None = None
     max_body_bytes: int = 1_048_576
     rate_limit_per_second: float = 100.0  # per API key, per worker process
     rate_limit_burst: int = 200

@@ -13,6 +13,7 @@ from openice.cli.common import DEBUG_ENV, EXIT_CODES, Boundary, Commands
 from openice.cli.decisioning import register_cli as register_decisioning
 from openice.cli.funding import abs_app
 from openice.cli.gateway import register as register_gateway
+from openice.cli.hybrid import register as register_hybrid
 from openice.cli.scoring import model_app
 from openice.cli.servicing import register as register_servicing
 from openice.cli.settlement import settlement_app
@@ -37,6 +38,7 @@ app.add_typer(abs_app, name="abs")
 register_simulation(app)  # demo, whatif
 register_api(app)  # serve, api-key
 register_gateway(app)  # relay, institution-sim, gateway
+register_hybrid(app)  # hybrid pull, push, public-key
 app.add_typer(user_app, name="user")
 register_tenants(app)  # tenant onboard
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, bindparam, case, func, or_, select
 
 from openice.decisioning.identity import mask_mobile, mask_name
 from openice.decisioning.pii import PiiVault
@@ -125,15 +125,20 @@ def contact_card(scope: Scope, vault: PiiVault, borrower_id: str, reveal: bool) 
     return {"name": mask_name(name), "mobile": mask_mobile(mobile), "revealed": ""}
 
 
+def gone_bad() -> ColumnElement[bool]:
+    """A loan that went bad, as monitoring counts it: past 90 days (bucket M4+) or written off."""
+    loans = servicing_tables.loans
+    return or_(loans.c.bucket.in_((LAST, WRITTEN_OFF)), loans.c.status == LoanStatus.WRITTEN_OFF.value)
+
+
 def model_outcomes(scope: Scope, model_hash: str) -> list[Any]:
     """Every decision a model scored (decided day, score, PD) with its outcome where one is known, in one statement:
     ``bad`` is None for a decision no loan came of, 1 when a loan of its credit line is now past 90 days (bucket
     M4+) or written off, else 0. Loans drawn lately have had little time to go bad."""
     decisions, lines = decisioning_tables.decisions, decisioning_tables.credit_lines
     drawdowns, loans = decisioning_tables.drawdowns, servicing_tables.loans
-    gone_bad = or_(loans.c.bucket.in_((LAST, WRITTEN_OFF)), loans.c.status == LoanStatus.WRITTEN_OFF.value)
     per_line = (
-        select(drawdowns.c.line_id, func.max(case((gone_bad, 1), else_=0)).label("bad"))
+        select(drawdowns.c.line_id, func.max(case((gone_bad(), 1), else_=0)).label("bad"))
         .join(loans, loans.c.id == drawdowns.c.loan_id)
         .group_by(drawdowns.c.line_id)
         .subquery()

@@ -25,7 +25,18 @@ from openice.scoring.features import FeatureSpec
 from openice.scoring.model import Blend, Linear, Model, TrainConfig
 from openice.scoring.scorecard import Scorecard
 
-__all__ = ["FORMAT", "frame_hash", "load_model", "promote", "read_json", "register", "registry_champion", "save_model"]
+__all__ = [
+    "FORMAT",
+    "frame_hash",
+    "load_model",
+    "promote",
+    "read_json",
+    "register",
+    "registry_champion",
+    "registry_package",
+    "registry_versions",
+    "save_model",
+]
 
 FORMAT = "openice-model/1"
 MANIFEST = "MANIFEST.json"
@@ -195,11 +206,25 @@ def promote(registry: str | Path, version: int) -> None:
     _write_json(_registry_file(registry), reg)
 
 
-def registry_champion(registry: str | Path) -> tuple[Path, str]:
-    """Path and expected hash of the champion package; loading it checks the hash against the registry."""
+def registry_package(registry: str | Path, version: int | None = None) -> tuple[Path, dict[str, Any]]:
+    """Path and registry entry of one registered version, the champion when `version` is None."""
     registry = Path(registry)
     reg = _read_registry(registry)
-    entry = next((p for p in reg["packages"] if p["version"] == reg["champion"]), None)
+    wanted = reg["champion"] if version is None else version
+    entry = next((p for p in reg["packages"] if p["version"] == wanted), None)
     if entry is None:
-        raise NotFound(f"no champion in registry {registry}", field="registry")
-    return registry / entry["path"], entry["package_hash"]
+        missing = f"no champion in registry {registry}" if version is None else f"version {version} is not registered"
+        raise NotFound(missing, field="registry" if version is None else "version")
+    return registry / entry["path"], entry
+
+
+def registry_champion(registry: str | Path) -> tuple[Path, str]:
+    """Path and expected hash of the champion package; loading it checks the hash against the registry."""
+    path, entry = registry_package(registry)
+    return path, entry["package_hash"]
+
+
+def registry_versions(registry: str | Path) -> tuple[list[dict[str, Any]], int | None]:
+    """Every registered version's entry and the champion's version (an empty registry has neither)."""
+    reg = _read_registry(Path(registry))
+    return reg["packages"], reg["champion"]

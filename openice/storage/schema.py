@@ -8,6 +8,7 @@ from openice.storage import (
     decisioning_tables,
     deployment_tables,
     gateway_tables,
+    hybrid_tables,
     idempotency_tables,
     servicing_tables,
 )
@@ -21,6 +22,7 @@ TABLE_MODULES = (
     idempotency_tables,
     gateway_tables,
     deployment_tables,
+    hybrid_tables,
 )
 
 __all__ = ["TABLE_MODULES", "metadata"]

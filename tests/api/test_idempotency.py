@@ -101,3 +101,9 @@ def test_every_creating_and_money_route_replays_once_and_refuses_another_request
     once(world, "collections", recoveries, payment, (recoveries, {**payment, "amount": "20.00"}), "rec")
     statement = "/v1/institutions/INST-A/settlements/{}/paid"
     once(world, "operator", statement.format("CNY-2026-01"), None, (statement.format("CNY-2026-02"), None), "settle")
+    pushed = {"reference": "D-1", "decided_on": "2026-01-15", "outcome": "approved", "model_hash": "0" * 64}
+    decisions = "/v1/hybrid/decisions"
+    once(world, "INST-A", decisions, {"decisions": [pushed]}, (decisions, {"decisions": [pushed] * 2}), "hybrid-d")
+    outcome = {"reference": "D-1", "months_on_book": 3, "bad": False}
+    outcomes = "/v1/hybrid/outcomes"
+    once(world, "INST-A", outcomes, {"outcomes": [outcome]}, (outcomes, {"outcomes": [outcome] * 2}), "hybrid-o")

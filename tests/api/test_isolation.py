@@ -23,7 +23,7 @@ from tests.decisioning.helpers import application_body, person
 from tests.matching.test_boxes import institution
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "field", "request_id", "errors"}
-KEYLESS = {"/health", "/ready", "/metrics"}  # operations endpoints: no key, no tenant data
+KEYLESS = {"/health", "/ready", "/metrics", "/.well-known/openice-signing-key"}  # no key, no tenant data
 # How to fill each path parameter: the name of the other tenant's identifier it takes.
 PATH_VALUES = {
     "loan_id": "loan",
@@ -67,6 +67,13 @@ BODIES: dict[str, Any] = {
     "POST /v1/collections/assignments": {"agents": ["probe"]},
     "POST /v1/api-keys": {"role": "institution", "tenant": "INST-B"},
     "POST /v1/tenants": {"institution": institution("INST-P").model_dump(mode="json"), "admin_email": "a@inst-p.cn"},
+    "POST /v1/hybrid/decisions": {
+        "decisions": [
+            {"reference": "probe", "decided_on": "2026-01-15", "outcome": "approved", "score": 600.0, "pd": 0.05}
+            | {"model_hash": "0" * 64}
+        ]
+    },
+    "POST /v1/hybrid/outcomes": {"outcomes": [{"reference": "probe", "months_on_book": 3, "bad": False}]},
 }
 # Fields of a response that hold an identifier of the tenant they belong to.
 OWNER_FIELDS = {
