@@ -30,6 +30,7 @@ from openice.matching.webhooks import (
     WINDOW_SECONDS,
     Backoff,
     SignatureError,
+    event_subject,
     fingerprint,
     loan_event,
     sign,
@@ -107,8 +108,8 @@ class Gateway:
     # ---- outbound ----------------------------------------------------------------------------------
     def publish(self, now: float, limit: int = 500) -> int:
         """Queue a delivery of each new servicing event that is an institution event (`webhooks.loan_event`) to
-        the loan's funder, if it has a webhook and subscribes to it, and mark the events published: in one unit, so
-        an event is queued once. Returns how many events it read."""
+        the loan's funder (a statement's: its institution), if it has a webhook and subscribes to it, and mark the
+        events published: in one unit, so an event is queued once. Returns how many events it read."""
         with self._unit() as unit:
             events = unit.loan_events.unpublished(limit)
             if not events:
@@ -122,9 +123,10 @@ class Gateway:
                 if kind is None or inst is None or inst.webhook_url is None or kind not in inst.events:
                     continue
                 on = from_day(event.business_day).isoformat()
-                body = {"event": kind, "loan_id": event.loan_id, "business_date": on, **payload}
-                key = f"event-{event.id}"
-                unit.deliveries.enqueue(inst.code, kind, f"loan/{event.loan_id}", key, body, now)
+                about = {} if event.loan_id is None else {"loan_id": event.loan_id}  # a statement is no loan's
+                body = {"event": kind, **about, "business_date": on, **payload}
+                subject = event_subject(event.loan_id, inst.code)
+                unit.deliveries.enqueue(inst.code, kind, subject, f"event-{event.id}", body, now)
             unit.loan_events.published([e.id for e in events])
             return len(events)
 
