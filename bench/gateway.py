@@ -243,7 +243,7 @@ def main() -> None:
     engine, lines = setup(args, vault)
     idle_web = lender("WEB", acceptance="webhook", webhook_url="http://127.0.0.1:9/")
     Matching(EngineUnits(engine), vault).register_institutions([idle_web])
-    secret = Webhooks(EngineUnits(engine)).rotate_secret("WEB", 0, time.time())
+    secret = Webhooks(EngineUnits(engine), lambda: vault).rotate_secret("WEB", 0, time.time())
     port = free_port()
     sim = subprocess.Popen(
         [sys.executable, "-m", "openice", "institution-sim", "--port", str(port), "--latency-ms", str(args.latency_ms)],

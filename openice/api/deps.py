@@ -177,7 +177,7 @@ class Tx:
 
     @cached_property
     def webhooks(self) -> Webhooks:
-        return Webhooks(self.joined)
+        return Webhooks(self.joined, lambda: self.svc.vault)
 
     @cached_property
     def collections(self) -> Collections:

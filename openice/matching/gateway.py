@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -68,21 +68,21 @@ class Answered:
 
 
 class _Unit:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, vault: Callable[[], PiiVault]) -> None:
         self.conn = conn
         self.institutions = InstitutionRepository(conn)
         self.offers = OfferRepository(conn)
         self.deliveries = DeliveryRepository(conn)
-        self.secrets = SecretRepository(conn)
+        self.secrets = SecretRepository(conn, vault)
         self.circuits = CircuitRepository(conn)
         self.signatures = CallbackSignatures(conn)
         self.loan_events = LoanEvents(conn)
 
 
 @contextmanager
-def _opened(units: UnitsOfWork, readonly: bool) -> Iterator[_Unit]:
+def _opened(units: UnitsOfWork, vault: Callable[[], PiiVault], readonly: bool) -> Iterator[_Unit]:
     with units.begin(readonly=readonly) as conn:
-        yield _Unit(conn)
+        yield _Unit(conn, vault)
 
 
 def webhook_principal(institution: str) -> Principal:
@@ -103,7 +103,7 @@ class Gateway:
         self.withdrawn: list[dict[str, Any]] = []  # offers this instance took back, for the caller's audit trail
 
     def _unit(self, readonly: bool = False) -> AbstractContextManager[_Unit]:
-        return _opened(self.units, readonly)
+        return _opened(self.units, lambda: self.matching.vault, readonly)
 
     # ---- outbound ----------------------------------------------------------------------------------
     def publish(self, now: float, limit: int = 500) -> int:
@@ -251,13 +251,15 @@ class Gateway:
 
 class Webhooks:
     """What operators and institutions do with the gateway besides delivering: signing secrets, dead letters and
-    their replay, and the check of a signed callback. Needs no PII key."""
+    their replay, and the check of a signed callback. `vault` gives the PII key the secrets are encrypted under; it
+    is asked for only by what reads or writes a secret, so dead letters need no key."""
 
-    def __init__(self, units: UnitsOfWork) -> None:
+    def __init__(self, units: UnitsOfWork, vault: Callable[[], PiiVault]) -> None:
         self.units = units
+        self.vault = vault
 
     def _unit(self, readonly: bool = False) -> AbstractContextManager[_Unit]:
-        return _opened(self.units, readonly)
+        return _opened(self.units, self.vault, readonly)
 
     # ---- secrets -----------------------------------------------------------------------------------
     def rotate_secret(self, code: str, overlap_seconds: float, now: float) -> str:

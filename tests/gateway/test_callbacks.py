@@ -20,7 +20,7 @@ from openice.servicing.service import Servicing
 from openice.storage import decisioning_tables, gateway_tables, servicing_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, build_world
-from tests.decisioning.helpers import application_body
+from tests.decisioning.helpers import VAULT, application_body
 from tests.matching.test_boxes import institution
 
 
@@ -42,7 +42,7 @@ def webhook_offer(world: World) -> tuple[int, int, str]:
     put = world.call("operator", "PUT", "/v1/institutions/INST-W", json=inst.model_dump(mode="json"))
     assert put.status_code == 200, put.text
     world.keys["INST-W"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-W")["secret"]
-    secret = Webhooks(EngineUnits(world.engine)).rotate_secret("INST-W", 0, time.time())
+    secret = Webhooks(EngineUnits(world.engine), lambda: VAULT).rotate_secret("INST-W", 0, time.time())
     bid = world.ids[1]["borrower"]
     line = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-w", json=application_body())
     drawn = world.call(
