@@ -153,7 +153,9 @@ def test_stored_webhook_secrets_are_encrypted_going_up_and_given_back_going_down
     institution; it refuses to run without the key when there are any; going down decrypts them."""
     config = alembic_config(engine)
     command.downgrade(config, "0021")
-    stored = table("institution_secrets", *(column(c) for c in ("institution_code", "current", "previous", "rotated_at")))
+    stored = table(
+        "institution_secrets", *(column(c) for c in ("institution_code", "current", "previous", "rotated_at"))
+    )
     current, previous = "ab" * 32, "cd" * 32
     with engine.begin() as conn:
         conn.execute(

@@ -29,18 +29,6 @@ Anyone = Annotated[Tx, Depends(require(*Role))]
 Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
 
 
-def _created(tx: Tx, key: str, operation: str, payload: dict[str, Any], make: Any) -> dict[str, Any]:
-    """Key creation is idempotent, but the stored response never holds the secret: a replay returns secret=null."""
-    shown: dict[str, Any] = {}
-
-    def work() -> dict[str, Any]:
-        shown.update(make())
-        return {**shown, "secret": None}
-
-    stored = tx.idempotent(key, operation, payload, work)
-    return shown or stored
-
-
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
 def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
     """A new key for a role and tenant. The secret is in this response only (null when the request is replayed)."""
@@ -50,7 +38,7 @@ def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
         tx.audit("api_key.created", created["id"], {"role": body.role, "tenant": body.tenant})
         return created
 
-    return _created(tx, key, "api_key.create", body.model_dump(), make)
+    return tx.idempotent_secret(key, "api_key.create", body.model_dump(), make)
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyView])
@@ -78,8 +66,8 @@ def rotate_key(
     """A new secret for the same key: the previous one still works for `overlap_hours` (default: the service's
     `key_overlap_hours`; 0 refuses it at once). The secret is in this response only (null when replayed)."""
     hours = tx.svc.settings.key_overlap_hours if overlap_hours is None else overlap_hours
-    return _created(
-        tx, key, "api_key.rotate", {"key_id": key_id, "overlap_hours": hours}, lambda: rotated(tx, key_id, hours)
+    return tx.idempotent_secret(
+        key, "api_key.rotate", {"key_id": key_id, "overlap_hours": hours}, lambda: rotated(tx, key_id, hours)
     )
 
 

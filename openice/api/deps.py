@@ -207,6 +207,20 @@ class Tx:
         claimed, done (with its audit row) and answered in the request's transaction, replayed after."""
         return Idempotency(self.conn).run(self.principal.scoped(key), operation, payload, work)
 
+    def idempotent_secret(
+        self, key: str, operation: str, payload: dict[str, Any], make: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """`idempotent` for a create that shows a secret once: the stored response never holds it, so a replay
+        answers with `secret` null (and the secret is not kept anywhere in clear)."""
+        shown: dict[str, Any] = {}
+
+        def work() -> dict[str, Any]:
+            shown.update(make())
+            return {**shown, "secret": None}
+
+        stored = self.idempotent(key, operation, payload, work)
+        return shown or stored
+
     def audit(self, action: str, resource: str, detail: dict[str, Any]) -> None:
         """In the request's transaction: the audit row commits with the action it records, or neither does."""
         record_audit(self.conn, self.principal, self.request_id, action, resource, detail)

@@ -38,7 +38,7 @@ def secret(
     code: Annotated[str, typer.Argument(help="The institution's code")],
     overlap_hours: Annotated[
         float, typer.Option("--overlap-hours", help="How long the secret it replaces stays valid")
-    ] = 24.0,
+    ] = 24.0,  # matching.gateway.SECRET_OVERLAP_HOURS, written out: `openice --help` does not load matching
     db: DbOption = None,
 ) -> None:
     """Make the institution's webhook signing secret, or rotate it; printed once, to hand to the institution. Needs the
