@@ -262,6 +262,17 @@ class CircuitRepository:
         if done.rowcount == 0:
             self.conn.execute(insert(table).values(institution_code=code, **values))
 
+    def succeeded(self, code: str) -> None:
+        """A delivery went through: the institution's circuit is as `Circuit.succeeded` leaves it, in one statement
+        that writes (and locks) nothing when it was closed with no failures already, as on nearly every delivery."""
+        table, closed = gateway_tables.institution_circuits, Circuit().succeeded()
+        self.conn.execute(
+            update(table)
+            .where(table.c.institution_code == code)
+            .where(or_(table.c.state != closed.state.value, table.c.failures != closed.failures))
+            .values(state=closed.state.value, failures=closed.failures, since=closed.since)
+        )
+
     def tripped(self, institutions: Mapping[str, Institution]) -> dict[str, Circuit]:
         """The circuits of `institutions` that are not closed (one statement, however many institutions)."""
         rows = self.conn.execute(_TRIPPED)

@@ -105,6 +105,12 @@ def test_circuits_are_stored_per_institution_and_routing_reads_the_tripped_ones(
         NOW + 1,
         60,
     )
+    with engine.begin() as conn:  # a delivery to each goes through: both close, and a third never failed
+        circuits = CircuitRepository(conn)
+        for code in ("BANK-A", "BANK-B", "BANK-C"):
+            circuits.succeeded(code)
+        assert circuits.get(bank) == Circuit(threshold=2, cooldown=60) and circuits.get(other) == Circuit()
+        assert circuits.tripped({"BANK-A": bank, "BANK-B": other}) == {}
 
 
 def test_a_callback_signature_is_taken_once_and_old_ones_are_forgotten(engine: Engine) -> None:
