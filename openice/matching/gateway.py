@@ -40,7 +40,7 @@ from openice.storage.days import from_day
 from openice.storage.uow import UnitsOfWork
 from openice.tenancy import Principal, Role
 
-SECRET_OVERLAP_HOURS = 24.0  # how long a rotated signing secret stays valid beside its successor, unless told
+SECRET_OVERLAP_HOURS = 24  # how long a rotated signing secret stays valid beside its successor, unless told
 LEASE_SECONDS = 60.0  # how long a relay holds a delivery it is sending; past it, another relay may send it again
 
 
