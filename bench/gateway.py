@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -37,8 +36,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, create_engine, text
 
-from bench.load import PG, bureau_rows, free_port, metric
-from bench.machine import describe, machine_facts
+from bench.load import bureau_rows, free_port, metric
+from bench.machine import machine_facts
+from bench.published import check_loopback, loopback_options, publish
 from openice.decisioning.pii import PiiVault, new_key, parse_key
 from openice.decisioning.policy import Policy
 from openice.decisioning.service import Decisioning
@@ -223,7 +223,7 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pg", default=os.environ.get("OPENICE_TEST_PG_URL", PG))
+    loopback_options(parser)
     parser.add_argument("--schema", default="openice_gateway_bench")
     parser.add_argument("--drawdowns", type=int, default=400)
     parser.add_argument("--lines", type=int, default=40)
@@ -231,19 +231,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="the relay's deliveries in flight")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="the simulator's median")
     parser.add_argument("--quick", action="store_true", help="100 drawdowns each way")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.quick:
         args.drawdowns, args.lines = 100, 10
-    if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
-        parser.error("the benchmark runs against loopback only")
+    check_loopback(parser, args)
     load_before = [round(x, 2) for x in os.getloadavg()]
     vault = PiiVault(parse_key(new_key()))
     print(f"setting up {args.lines} lines in schema {args.schema} ...", flush=True)
     engine, lines = setup(args, vault)
     idle_web = lender("WEB", acceptance="webhook", webhook_url="http://127.0.0.1:9/")
     Matching(EngineUnits(engine), vault).register_institutions([idle_web])
-    secret = Webhooks(EngineUnits(engine)).rotate_secret("WEB", 0, time.time())
+    secret = Webhooks(EngineUnits(engine), lambda: vault).rotate_secret("WEB", 0, time.time())
     port = free_port()
     sim = subprocess.Popen(
         [sys.executable, "-m", "openice", "institution-sim", "--port", str(port), "--latency-ms", str(args.latency_ms)],
@@ -324,24 +322,7 @@ def write(args: argparse.Namespace, auto: dict[str, Any], web: dict[str, Any], l
         },
         "results": results,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gateway.json").write_text(json.dumps(doc, indent=2) + "\n")
-    lines = [
-        f"# gateway benchmark, {doc['date']}",
-        "",
-        f"`{doc['command']}`. {describe(doc['machine'])}. Sizes: {doc['sizes']}. Load average before: {load_before}.",
-        "",
-        "| metric | value | unit | target | baseline | baseline value | ratio |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] or ''} | {r['baseline'] or ''} | "
-        f"{'' if r['baseline_value'] is None else r['baseline_value']} | "
-        f"{'' if r['ratio'] is None else r['ratio']} |"
-        for r in results
-    ]
-    (args.out / "gateway.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(args.out, doc, "gateway benchmark")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 from datetime import date
@@ -28,10 +27,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.load import PG, World, free_port, group_cpu, kill_group, metric, setup, start_server
-from bench.machine import describe, machine_facts
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench.load import World, free_port, group_cpu, kill_group, metric, setup, start_server
+from bench.machine import machine_facts
+from bench.published import check_loopback, loopback_options, publish
 
 COMPUTATIONS = "openice_metric_computations_total"
 
@@ -81,7 +79,7 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pg", default=os.environ.get("OPENICE_TEST_PG_URL", PG))
+    loopback_options(parser)
     parser.add_argument("--schema", default="openice_burst")
     parser.add_argument("--borrowers", type=int, default=200)
     parser.add_argument("--burst", type=int, default=40)
@@ -89,14 +87,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--package", type=Path)
     parser.add_argument("--quick", action="store_true", help="50 borrowers")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     if args.quick:
         args.borrowers = 50
     if not 1 <= args.burst <= 200 or not 10 <= args.reads <= 10_000 or not 1 <= args.workers <= 4:
         parser.error("keep --burst in 1..200, --reads in 10..10000 and --workers in 1..4")
-    if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
-        parser.error("the benchmark runs against loopback only")
+    check_loopback(parser, args)
     load_before = [round(x, 2) for x in os.getloadavg()]
     print(f"setting up {args.borrowers} borrowers in schema {args.schema} ...", flush=True)
     world = setup(args)
@@ -173,24 +169,7 @@ def main() -> None:
         },
         "results": results,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "metrics_burst.json").write_text(json.dumps(doc, indent=2) + "\n")
-    lines = [
-        f"# metrics burst benchmark, {doc['date']}",
-        "",
-        f"{describe(doc['machine'])}. Sizes: {doc['sizes']}. Load average before: {load_before}.",
-        "",
-        "| metric | value | unit | target | baseline | baseline value | ratio |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['metric']} | {r['value']} | {r['unit']} | {r['target'] or ''} | {r['baseline'] or ''} | "
-        f"{'' if r['baseline_value'] is None else r['baseline_value']} | "
-        f"{'' if r['ratio'] is None else r['ratio']} |"
-        for r in results
-    ]
-    (args.out / "metrics_burst.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(args.out, doc, "metrics burst benchmark")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ module orders them. Closing business day D moves the business date to D+1:
                 rate x outstanding principal
 8. snapshot     on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
 9. ledger       the day's journal lines are folded into the running balances per currency and account
-10. advance     the business date moves on
+10. statements  the day's settlement statements (and on a month's last day the month's) are announced to the
+                institutions through the outbox: their last day is closed, so they can be paid
+11. advance     the business date moves on
 
 Every step runs in one transaction that also records the step as done, so a run killed at any
 point and started again continues exactly where it stopped: no double fees, no lost accrual.
@@ -46,6 +48,7 @@ from openice.servicing.eod import (
     step_payout,
     step_provision,
     step_snapshot,
+    step_statements,
     step_write_off,
 )
 from openice.storage import servicing_tables
@@ -61,6 +64,7 @@ STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
     ("provision", step_provision),
     ("snapshot", step_snapshot),
     ("ledger", step_ledger),
+    ("statements", step_statements),
     ("advance", step_advance),
 ]
 

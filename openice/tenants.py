@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,7 @@ from openice.access.audit import record_audit
 from openice.access.keys import ApiKeys
 from openice.access.users import Users
 from openice.decisioning.domain import parse
+from openice.decisioning.pii import PiiVault
 from openice.decisioning.queries import institution_exists
 from openice.errors import Conflict, ValidationError
 from openice.matching.gateway import Webhooks
@@ -81,17 +83,22 @@ def definition(document: Any, code: str, decides: Decides | None, webhook_url: s
     return parse(Institution, terms)
 
 
-def onboard(engine: Engine, institution: Institution, admin_email: str) -> Onboarded:
+def onboard(engine: Engine, institution: Institution, admin_email: str, vault: Callable[[], PiiVault]) -> Onboarded:
     """The command line's onboarding: `onboard_on` in a transaction of its own, audited as the service."""
     try:
         with engine.connect() as conn, conn.begin():
-            return onboard_on(conn, institution, admin_email, None, f"cli-{uuid.uuid4().hex}")
+            return onboard_on(conn, institution, admin_email, vault, None, f"cli-{uuid.uuid4().hex}")
     except IntegrityError:  # a concurrent onboarding of the same code committed first
         raise _exists(institution.code) from None
 
 
 def onboard_on(
-    conn: Connection, institution: Institution, admin_email: str, by: Principal | None, request_id: str
+    conn: Connection,
+    institution: Institution,
+    admin_email: str,
+    vault: Callable[[], PiiVault],
+    by: Principal | None,
+    request_id: str,
 ) -> Onboarded:
     """Create the tenant in the caller's transaction (`by`: the operator, None for the command line), audited; an
     existing institution (or, on-premise, any but its own) is refused before anything is written."""
@@ -109,7 +116,7 @@ def onboard_on(
     admin = users.create(email, secrets.token_urlsafe(32), "institution", code, created_by=creator)
     token, _ = users.reset_link(admin["id"], creator)
     key = ApiKeys(units).create("institution", code, label="onboarding", created_by=creator)
-    webhook_secret = Webhooks(units).rotate_secret(code, 0, time.time())
+    webhook_secret = Webhooks(units, vault).rotate_secret(code, 0, time.time())
     detail = {"admin": admin["id"], "key": key["id"], "acceptance": institution.acceptance}
     record_audit(conn, by, request_id, "tenant.onboarded", f"institution/{code}", detail)
     return Onboarded(institution, admin, token, key["id"], key["secret"], webhook_secret)

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, column, insert, inspect, select, table
 
+from openice.decisioning.pii import ENV_KEY
+from openice.errors import Unavailable
 from openice.idempotency import Idempotency
 from openice.storage import schema
 from openice.storage.engine import alembic_config
+from openice.storage.gateway_tables import secret_context
 from openice.storage.schema import metadata
+from tests.decisioning.helpers import VAULT
 
 
 def schema_drift(engine: Engine) -> list:
@@ -137,5 +142,44 @@ def test_the_idempotency_store_takes_in_the_old_stores_and_gives_them_back(engin
             7: "borrower/B1/dd",
             8: "d-cli",
         }
+    command.upgrade(config, "head")
+    assert schema_drift(engine) == []
+
+
+def test_stored_webhook_secrets_are_encrypted_going_up_and_given_back_going_down(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0025: the signing secrets stored in clear before it are encrypted under the PII key, bound to their
+    institution; it refuses to run without the key when there are any; going down decrypts them."""
+    config = alembic_config(engine)
+    command.downgrade(config, "0021")
+    stored = table(
+        "institution_secrets", *(column(c) for c in ("institution_code", "current", "previous", "rotated_at"))
+    )
+    current, previous = "ab" * 32, "cd" * 32
+    with engine.begin() as conn:
+        conn.execute(
+            insert(stored).values(institution_code="WEB", current=current, previous=previous, rotated_at="2026-01-15")
+        )
+        conn.execute(insert(stored).values(institution_code="NEW", current=current, rotated_at="2026-01-15"))
+    monkeypatch.delenv(ENV_KEY, raising=False)
+    with pytest.raises(Unavailable, match="webhook signing secrets are stored") as refused:
+        command.upgrade(config, "head")
+    assert refused.value.field == ENV_KEY
+    monkeypatch.setenv(ENV_KEY, bytes(range(32)).hex())  # VAULT's key
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = {r.institution_code: r for r in conn.execute(select(stored))}
+    raw = " ".join(f"{r.current} {r.previous}" for r in rows.values())
+    assert current not in raw and previous not in raw
+    opened = {
+        code: [VAULT.decrypt(secret_context(code), s) if s else s for s in (r.current, r.previous)]
+        for code, r in rows.items()
+    }
+    assert opened == {"WEB": [current, previous], "NEW": [current, None]}
+    command.downgrade(config, "0021")
+    with engine.connect() as conn:
+        back = {r.institution_code: (r.current, r.previous) for r in conn.execute(select(stored))}
+    assert back == {"WEB": (current, previous), "NEW": (current, None)}
     command.upgrade(config, "head")
     assert schema_drift(engine) == []

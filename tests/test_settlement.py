@@ -15,29 +15,15 @@ from sqlalchemy import Engine, func, select
 from openice.close_of_day import run_until
 from openice.errors import Conflict, NotFound, ValidationError
 from openice.servicing import ledger, queries, settlement
-from openice.servicing.daycount import DayCount
-from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
+from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage import servicing_tables
 from openice.storage.days import to_day
 from openice.storage.uow import EngineUnits
 from openice.tenancy import Principal, Role, Scope
 from tests.conftest import START
+from tests.settlement_helpers import small_book as book
 
-# 10,000.00 over two months, equal principal, 12% a year on 30/360: 100.00 of interest and 20.00 of service fee a
-# month; the institution earns 9%, so 75.00 of each month's interest is its and 25.00 the platform's spread; a
-# capital-light loan's referral fee is 30 bp: 30.00.
-SMALL = LoanProduct(
-    code="SETTLE",
-    currency="CNY",
-    tenors=(2,),
-    method=RepaymentMethod.EQUAL_PRINCIPAL,
-    nominal_rate=Decimal("0.12"),
-    day_count=DayCount.THIRTY_360,
-    monthly_service_fee_rate=Decimal("0.002"),
-    grace_days=3,
-    referral_fee_bps=30,
-)
 OPERATOR = Principal("test", Role.OPERATOR, "platform")
 T = TypeVar("T")
 
@@ -48,33 +34,10 @@ def read(engine: Engine, query: Callable[..., T], *args: Any, principal: Princip
         return query(Scope(conn, principal), *args)
 
 
-def originate(servicing: Servicing, key: str, model: str, **kw: object) -> int:
-    return servicing.originate(
-        product_code="SETTLE",
-        principal=1_000_000,
-        tenor=2,
-        funder="BANK-A",
-        business_model=model,
-        idempotency_key=key,
-        funder_rate=Decimal("0.09"),
-        **kw,  # type: ignore[arg-type]
-    )["loan_id"]
-
-
 @pytest.fixture
 def small_book(engine: Engine) -> tuple[Servicing, int, int]:
-    """Loan A (capital-light) repaid on its first due date; loan B (capital-heavy, payout at 1 DPD) not, so the
-    platform pays BANK-A out on 15 February and collects 120.00 from the borrower the next day."""
-    servicing = Servicing(EngineUnits(engine))
-    servicing.create_product(SMALL)
-    a = originate(servicing, "a", "capital-light")
-    b = originate(servicing, "b", "capital-heavy", guarantee_payout_dpd=1)
-    run_until(engine, date(2026, 2, 15))
-    servicing.repay(a, 512_000, "pay-a")
-    run_until(engine, date(2026, 2, 16))
-    servicing.repay(b, 12_000, "pay-b")
-    run_until(engine, date(2026, 3, 1))
-    return servicing, a, b
+    """`settlement_helpers.small_book`: loan A repaid on its first due date, B paid out on 15 February."""
+    return book(engine)
 
 
 def lines(rows: list[queries.StatementRow]) -> dict[str, dict[str, int]]:

@@ -6,36 +6,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from openice.cli import app
-from openice.close_of_day import run_until
-from openice.servicing.products import demo_products
-from openice.servicing.service import Servicing
-from openice.storage.engine import make_engine, migrate
-from openice.storage.uow import EngineUnits
-from tests.conftest import START
+from tests.settlement_helpers import small_book
 
 
-def test_show_pay_and_what_is_still_owed_from_the_command_line(tmp_path: Path) -> None:
-    """A 10,000.00 CASH-EI loan funded capital-light by BANK-A on 15 January: a 30 bp referral fee, 30.00 owed."""
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
-    engine = make_engine(db)
-    migrate(engine, START)
-    servicing = Servicing(EngineUnits(engine))
-    for product in demo_products():
-        servicing.create_product(product)
-    servicing.originate(
-        product_code="CASH-EI",
-        principal=1_000_000,
-        tenor=12,
-        funder="BANK-A",
-        business_model="capital-light",
-        idempotency_key="o1",
-    )
-    run_until(engine, START.replace(month=2, day=1))
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_show_pay_and_what_is_still_owed_from_the_command_line(engine: Engine) -> None:
+    """The small book (`settlement_helpers.small_book`): BANK-A funds two 10,000.00 loans on 15 January, one of them
+    capital-light (a 30 bp referral fee: 30.00 owed by BANK-A); February's statement nets 5,075.00 to BANK-A."""
+    small_book(engine)
+    db = str(engine.url)
     engine.dispose()
     runner = CliRunner()
 
@@ -55,7 +40,7 @@ def test_show_pay_and_what_is_still_owed_from_the_command_line(tmp_path: Path) -
     )
     code, text = run("show", "BANK-A", "--month", "2026-01", "--csv")
     (row,) = csv.DictReader(io.StringIO(text))
-    assert (row["disbursements_funded"], row["net"]) == ("10000.00", "-30.00")
+    assert (row["disbursements_funded"], row["net"]) == ("20000.00", "-30.00")
     code, text = run("show", "BANK-A")
     assert code == 2 and "--day" in text
     code, text = run("show", "BANK-A", "--month", "2026-13")
@@ -67,4 +52,4 @@ def test_show_pay_and_what_is_still_owed_from_the_command_line(tmp_path: Path) -
     code, text = run("paid", "BANK-A", "CNY-2026-01", "--key", "k2")
     assert code == 2 and "already settled" in text
     code, text = run("outstanding", "--json")
-    assert [(r["institution"], r["net"]) for r in json.loads(text)] == [("BANK-A", "0.00")]
+    assert [(r["institution"], r["net"]) for r in json.loads(text)] == [("BANK-A", "5075.00")]  # February's

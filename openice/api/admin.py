@@ -31,21 +31,6 @@ Anyone = Annotated[Tx, Depends(require(*Role))]
 Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
 
 
-def _created(
-    tx: Tx, key: str, operation: str, payload: dict[str, Any], make: Any, shown_once: str = "secret"
-) -> dict[str, Any]:
-    """A create that hands out secrets is idempotent, but the stored response never holds them: a replay returns
-    the `shown_once` field as null."""
-    shown: dict[str, Any] = {}
-
-    def work() -> dict[str, Any]:
-        shown.update(make())
-        return {**shown, shown_once: None}
-
-    stored = tx.idempotent(key, operation, payload, work)
-    return shown or stored
-
-
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
 def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
     """A new key for a role and tenant. The secret is in this response only (null when the request is replayed)."""
@@ -55,7 +40,7 @@ def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
         tx.audit("api_key.created", created["id"], {"role": body.role, "tenant": body.tenant})
         return created
 
-    return _created(tx, key, "api_key.create", body.model_dump(), make)
+    return tx.idempotent_secret(key, "api_key.create", body.model_dump(), make)
 
 
 class TenantIn(BaseModel):
@@ -92,7 +77,7 @@ def onboard_tenant(body: TenantIn, key: IdempotencyKey, tx: Operator) -> Any:
     made = definition(inst.model_dump(mode="json"), inst.code, body.decides, None)
 
     def make() -> dict[str, Any]:
-        done = onboard_on(tx.conn, made, body.admin_email, tx.principal, tx.request_id)
+        done = onboard_on(tx.conn, made, body.admin_email, lambda: tx.svc.vault, tx.principal, tx.request_id)
         return {
             "institution": made.code,
             "acceptance": made.acceptance,
@@ -106,7 +91,7 @@ def onboard_tenant(body: TenantIn, key: IdempotencyKey, tx: Operator) -> Any:
             },
         }
 
-    return _created(tx, key, "tenant.onboard", body.model_dump(mode="json"), make, "secrets")
+    return tx.idempotent_secret(key, "tenant.onboard", body.model_dump(mode="json"), make, "secrets")
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyView])
@@ -134,8 +119,8 @@ def rotate_key(
     """A new secret for the same key: the previous one still works for `overlap_hours` (default: the service's
     `key_overlap_hours`; 0 refuses it at once). The secret is in this response only (null when replayed)."""
     hours = tx.svc.settings.key_overlap_hours if overlap_hours is None else overlap_hours
-    return _created(
-        tx, key, "api_key.rotate", {"key_id": key_id, "overlap_hours": hours}, lambda: rotated(tx, key_id, hours)
+    return tx.idempotent_secret(
+        key, "api_key.rotate", {"key_id": key_id, "overlap_hours": hours}, lambda: rotated(tx, key_id, hours)
     )
 
 

@@ -177,7 +177,7 @@ class Tx:
 
     @cached_property
     def webhooks(self) -> Webhooks:
-        return Webhooks(self.joined)
+        return Webhooks(self.joined, lambda: self.svc.vault)
 
     @cached_property
     def collections(self) -> Collections:
@@ -206,6 +206,25 @@ class Tx:
         """A create the domain services do not make idempotent themselves, under the caller's Idempotency-Key:
         claimed, done (with its audit row) and answered in the request's transaction, replayed after."""
         return Idempotency(self.conn).run(self.principal.scoped(key), operation, payload, work)
+
+    def idempotent_secret(
+        self,
+        key: str,
+        operation: str,
+        payload: dict[str, Any],
+        make: Callable[[], dict[str, Any]],
+        shown_once: str = "secret",
+    ) -> dict[str, Any]:
+        """`idempotent` for a create that shows a secret once: the stored response never holds it, so a replay
+        answers with the `shown_once` field null (and the secret is not kept anywhere in clear)."""
+        shown: dict[str, Any] = {}
+
+        def work() -> dict[str, Any]:
+            shown.update(make())
+            return {**shown, shown_once: None}
+
+        stored = self.idempotent(key, operation, payload, work)
+        return shown or stored
 
     def audit(self, action: str, resource: str, detail: dict[str, Any]) -> None:
         """In the request's transaction: the audit row commits with the action it records, or neither does."""

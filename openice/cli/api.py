@@ -19,7 +19,7 @@ from openice import deployment
 from openice.access.audit import record_audit
 from openice.access.keys import ApiKeys
 from openice.api.settings import Settings
-from openice.cli.common import Commands, console, fail
+from openice.cli.common import Commands, console, existing_database, fail
 from openice.errors import OpeniceError, ValidationError
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits, JoinedUnits
@@ -182,8 +182,7 @@ def rotate(
     """Give a key a new secret, printed once; the old one still works for the overlap. Audited."""
     settings = Settings.load(db=db)
     hours = settings.key_overlap_hours if overlap_hours is None else overlap_hours
-    engine = make_engine(settings.db, create=False)
-    migrate(engine)
+    engine = existing_database(settings.db)
     try:
         with engine.begin() as conn:
             done = ApiKeys(JoinedUnits(conn)).rotate(key_id, timedelta(hours=hours))

@@ -18,10 +18,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 from typer.core import TyperCommand, TyperGroup
 
 from openice import money
-from openice.errors import OpeniceError, ValidationError
+from openice.errors import OpeniceError, Unavailable, ValidationError
+from openice.storage.engine import database_url, make_engine, migrate, schema_behind
 
 console = Console()  # results: stdout
 # progress and messages: stderr, so results on stdout stay clean for scripts; a message is never broken across lines
@@ -36,6 +38,22 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON (money as decimal strings)")]
 
 _NUMBER = re.compile(r"-\d+(\.\d*)?|-\.\d+")
+
+
+def existing_database(db: str | None, *, migrated: bool = True) -> Engine:
+    """An existing database (a missing SQLite file is refused, not created): brought to the newest schema for a
+    command that writes, or, with `migrated=False`, for one that only reads, checked to be at it and left as it is
+    (a read never changes the schema)."""
+    engine = make_engine(db, create=False)
+    if migrated:
+        migrate(engine)
+    elif (revision := schema_behind(engine)) is not None:
+        raise Unavailable(
+            f"{database_url(db)} has schema {revision}, not this openice's; upgrade it with "
+            f"`openice db init --db {database_url(db)}` first",
+            field="--db",
+        )
+    return engine
 
 
 def parse_date(text: str, field: str) -> date:

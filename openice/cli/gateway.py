@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from openice.cli.common import Commands, DbOption, console, read_document
+from openice.cli.common import Commands, DbOption, console, existing_database, read_document
 from openice.errors import ValidationError
-from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 
 if TYPE_CHECKING:  # the gateway pulls in matching and its numerical libraries: load them only when a command runs
@@ -25,12 +24,13 @@ gateway_app = Commands(
 )
 
 
-def _webhooks(db: str | None) -> Webhooks:
+def _webhooks(db: str | None, migrated: bool = True) -> Webhooks:
+    """The gateway of an existing database; the PII key ($OPENICE_PII_KEY) is read only by a command that makes a
+    secret, since the secrets are encrypted under it."""
+    from openice.decisioning.pii import PiiVault
     from openice.matching.gateway import Webhooks
 
-    engine = make_engine(db, create=False)
-    migrate(engine)
-    return Webhooks(EngineUnits(engine))
+    return Webhooks(EngineUnits(existing_database(db, migrated=migrated)), PiiVault.from_env)
 
 
 @gateway_app.command("secret")
@@ -38,10 +38,11 @@ def secret(
     code: Annotated[str, typer.Argument(help="The institution's code")],
     overlap_hours: Annotated[
         float, typer.Option("--overlap-hours", help="How long the secret it replaces stays valid")
-    ] = 24.0,
+    ] = 24.0,  # matching.gateway.SECRET_OVERLAP_HOURS, written out: `openice --help` does not load matching
     db: DbOption = None,
 ) -> None:
-    """Make the institution's webhook signing secret, or rotate it; printed once, to hand to the institution."""
+    """Make the institution's webhook signing secret, or rotate it; printed once, to hand to the institution. Needs the
+    PII key ($OPENICE_PII_KEY): the secret is stored encrypted under it."""
     made = _webhooks(db).rotate_secret(code, overlap_hours * 3600, time.time())
     console.print(f"signing secret for {code} (shown once; the previous one stays valid {overlap_hours:g} h):")
     typer.echo(made)
@@ -54,7 +55,7 @@ def dead_letters(
     db: DbOption = None,
 ) -> None:
     """Deliveries that ran out of attempts, oldest first."""
-    letters = _webhooks(db).dead_letters(pending_only=not every)
+    letters = _webhooks(db, migrated=False).dead_letters(pending_only=not every)
     if as_json:
         typer.echo(json.dumps(letters))
         return
@@ -87,9 +88,7 @@ def relay(
     from openice.decisioning.pii import PiiVault
     from openice.relay import Relay
 
-    engine = make_engine(db, create=False)
-    migrate(engine)
-    worker = Relay(engine, PiiVault.from_env(), concurrency=concurrency, lease_seconds=lease_seconds)
+    worker = Relay(existing_database(db), PiiVault.from_env(), concurrency=concurrency, lease_seconds=lease_seconds)
 
     async def until_stopped() -> None:
         stop = asyncio.Event()

@@ -14,6 +14,7 @@ from openice.idempotency import cli_key
 from openice.money import format_money
 from openice.servicing import queries, settlement
 from openice.servicing.service import Servicing
+from openice.servicing.settlement_documents import outstanding_document, statement_document, statements_csv, totals
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
 from openice.tenancy import PLATFORM, Principal, Role, Scope
@@ -45,8 +46,6 @@ def show(
 ) -> None:
     """An institution's statement for a day or a month (one per currency): each line, what each side owes and the
     net, and whether it was paid."""
-    from openice.api.settlements import statement_document, statements_csv, totals  # the web stack, when it runs
-
     period, on = _period(day, month)
     with make_engine(db, create=False).connect() as conn:
         rows = queries.settlement_statements(Scope(conn, OPERATOR), institution, period, on, on)
@@ -104,8 +103,6 @@ def paid(
 
 def outstanding(db: DbOption = None, as_json: JsonOption = False) -> None:
     """What is still owed between the platform and every institution, per currency: every statement not yet paid."""
-    from openice.api.settlements import outstanding_document, totals  # the web stack, when it runs
-
     with make_engine(db, create=False).connect() as conn:
         rows = queries.settlement_outstanding_everywhere(Scope(conn, OPERATOR))
     if as_json:

@@ -43,6 +43,7 @@ def onboard(
     """Create an institution with its credit box and quotas, its portal administrator, an API key and its webhook
     signing secret, in one transaction. The key, the secret and the administrator's set-password link are printed
     once; an institution that exists already is refused and nothing changes."""
+    from openice.decisioning.pii import PiiVault
     from openice.errors import ValidationError
     from openice.tenants import Decides, definition
     from openice.tenants import onboard as create_tenant
@@ -57,7 +58,7 @@ def onboard(
     settings = Settings.load(db=db)
     engine = make_engine(settings.db, create=False)
     migrate(engine)
-    done = create_tenant(engine, made, admin_email)
+    done = create_tenant(engine, made, admin_email, PiiVault.from_env)
     site = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     link = site + reset_path("institution", done.reset_token)
     if as_json:

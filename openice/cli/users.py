@@ -12,17 +12,14 @@ import typer
 from openice.access.audit import record_audit
 from openice.access.users import LOCALES, RESET_LINK_LIFE, Users
 from openice.api.settings import Settings
-from openice.cli.common import Commands, DbOption, console
-from openice.storage.engine import make_engine, migrate
+from openice.cli.common import Commands, DbOption, console, existing_database
 from openice.storage.uow import EngineUnits, JoinedUnits
 
 user_app = Commands(help="Users of the web front-ends: create, list, disable, reset a password.", no_args_is_help=True)
 
 
 def _users(db: str | None) -> Users:
-    engine = make_engine(db, create=False)
-    migrate(engine)
-    return Users(EngineUnits(engine))
+    return Users(EngineUnits(existing_database(db)))
 
 
 @user_app.command("create")
@@ -88,9 +85,7 @@ def reset_password(
     from openice.web.sign_in import reset_path  # the web stack, when it runs
 
     settings = Settings.load(db=db)
-    engine = make_engine(settings.db, create=False)
-    migrate(engine)
-    with engine.begin() as conn:
+    with existing_database(settings.db).begin() as conn:
         token, person = Users(JoinedUnits(conn)).reset_link(user, "cli")
         detail = {"username": person["username"], "by": "cli"}
         record_audit(conn, None, f"cli-{uuid.uuid4().hex}", "user.reset_link", f"user/{person['id']}", detail)

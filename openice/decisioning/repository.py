@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, unio
 from openice.clock import now_iso
 from openice.decisioning.pii import ENV_KEY, HASH_ENV_KEY, NEW_ENV_KEY, PiiVault
 from openice.errors import Conflict, NotFound, Unavailable, ValidationError
-from openice.storage import decisioning_tables, direct
+from openice.storage import decisioning_tables, direct, gateway_tables
 
 IDENTIFIER_COLUMNS = ("national_id_hash", "mobile_hash", "device_hash")
 BLACKLIST_KINDS = ("national_id", "mobile", "device")
@@ -187,12 +187,17 @@ def bind_pii_key(engine: Engine, vault: PiiVault | None) -> None:
     and refuse to serve while a key rotation is under way. The keys' check values are stored at first use; a
     database from before the check proves the key on one row."""
     with engine.begin() as conn:
-        stored = conn.execute(
-            select(decisioning_tables.pii_key_check).where(decisioning_tables.pii_key_check.c.id == 1)
-        ).first()
-        if stored is not None and stored.rotating_to is not None:
-            raise Unavailable("a key rotation is under way: finish it with `openice pii rotate`", field=ENV_KEY)
-        _check_keys(conn, stored, vault)
+        check_pii_key(conn, vault)
+
+
+def check_pii_key(conn: Connection, vault: PiiVault | None) -> None:
+    """`bind_pii_key` inside a transaction the caller holds (a migration that encrypts with the key)."""
+    stored = conn.execute(
+        select(decisioning_tables.pii_key_check).where(decisioning_tables.pii_key_check.c.id == 1)
+    ).first()
+    if stored is not None and stored.rotating_to is not None:
+        raise Unavailable("a key rotation is under way: finish it with `openice pii rotate`", field=ENV_KEY)
+    _check_keys(conn, stored, vault)
 
 
 def _check_keys(conn: Connection, stored: Any, vault: PiiVault | None) -> None:
@@ -290,9 +295,21 @@ def rotate_pii_key(
         if on_batch is not None:
             on_batch(rotated + done, total)
     with engine.begin() as conn:
+        _rekey_webhook_secrets(conn, old, new)
         conn.execute(
             update(decisioning_tables.pii_key_check)
             .where(decisioning_tables.pii_key_check.c.id == 1)
             .values(check_value=new.check_value(), hash_check_value=new.hash_check_value(), rotating_to=None)
         )
     return done
+
+
+def _rekey_webhook_secrets(conn: Connection, old: PiiVault, new: PiiVault) -> None:
+    """The institutions' webhook signing secrets are encrypted under the same key: a handful of rows, moved in the
+    transaction that ends the rotation (those already under the new key are left)."""
+    table = gateway_tables.institution_secrets
+    for row in conn.execute(select(table).where(~table.c.current.startswith(f"v2:{new.key_id}:"))).all():
+        context = gateway_tables.secret_context(row.institution_code)
+        sealed = {c: getattr(row, c) for c in ("current", "previous") if getattr(row, c) is not None}
+        values = {c: new.encrypt(context, old.decrypt(context, token)) for c, token in sealed.items()}
+        conn.execute(update(table).where(table.c.institution_code == row.institution_code).values(**values))

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openice.clock import now_iso
+from openice.decisioning.pii import PiiVault
 from openice.errors import Conflict, NotFound
 from openice.matching.institutions import Institution
 from openice.matching.webhooks import Circuit, CircuitState
@@ -199,10 +200,12 @@ class LoanEvents:
 
 
 class SecretRepository:
-    """Each institution's signing secret, and the one it replaced while their overlap lasts."""
+    """Each institution's signing secret, and the one it replaced while their overlap lasts: encrypted under the PII
+    key, each bound to its institution, so the table alone (a backup, a replica) signs nothing."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, vault: Callable[[], PiiVault]) -> None:
         self.conn = conn
+        self.vault = vault  # asked for only when a secret is read or written
 
     def in_use(self, code: str, now: float) -> list[str]:
         """The secrets a request is signed with and a callback may be signed with: the current one first."""
@@ -211,7 +214,9 @@ class SecretRepository:
         if row is None:
             return []
         overlap = row.previous is not None and row.previous_until is not None and now < row.previous_until
-        return [row.current, row.previous] if overlap else [row.current]
+        sealed = [row.current, row.previous] if overlap else [row.current]
+        vault, context = self.vault(), gateway_tables.secret_context(code)
+        return [vault.decrypt(context, token) for token in sealed]
 
     def state(self, code: str) -> Any:
         """When the institution's secret was last rotated and until when the previous one is accepted (no secret
@@ -224,14 +229,17 @@ class SecretRepository:
         """A new current secret; the old one stays valid for `overlap_seconds` so the institution can switch over."""
         table = gateway_tables.institution_secrets
         fresh = secrets.token_hex(32)
+        sealed = self.vault().encrypt(gateway_tables.secret_context(code), fresh)
         row = self.conn.execute(select(table).where(table.c.institution_code == code)).first()
         if row is None:
-            self.conn.execute(insert(table).values(institution_code=code, current=fresh, rotated_at=now_iso()))
+            self.conn.execute(insert(table).values(institution_code=code, current=sealed, rotated_at=now_iso()))
         else:
             self.conn.execute(
                 update(table)
                 .where(table.c.institution_code == code)
-                .values(current=fresh, previous=row.current, previous_until=now + overlap_seconds, rotated_at=now_iso())
+                .values(
+                    current=sealed, previous=row.current, previous_until=now + overlap_seconds, rotated_at=now_iso()
+                )
             )
         return fresh
 
@@ -253,6 +261,17 @@ class CircuitRepository:
         done = self.conn.execute(update(table).where(table.c.institution_code == code).values(**values))
         if done.rowcount == 0:
             self.conn.execute(insert(table).values(institution_code=code, **values))
+
+    def succeeded(self, code: str) -> None:
+        """A delivery went through: the institution's circuit is as `Circuit.succeeded` leaves it, in one statement
+        that writes (and locks) nothing when it was closed with no failures already, as on nearly every delivery."""
+        table, closed = gateway_tables.institution_circuits, Circuit().succeeded()
+        self.conn.execute(
+            update(table)
+            .where(table.c.institution_code == code)
+            .where(or_(table.c.state != closed.state.value, table.c.failures != closed.failures))
+            .values(state=closed.state.value, failures=closed.failures, since=closed.since)
+        )
 
     def tripped(self, institutions: Mapping[str, Institution]) -> dict[str, Circuit]:
         """The circuits of `institutions` that are not closed (one statement, however many institutions)."""

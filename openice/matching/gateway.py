@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ from openice.matching.webhooks import (
     WINDOW_SECONDS,
     Backoff,
     SignatureError,
+    event_subject,
     fingerprint,
     loan_event,
     sign,
@@ -39,6 +40,7 @@ from openice.storage.days import from_day
 from openice.storage.uow import UnitsOfWork
 from openice.tenancy import Principal, Role
 
+SECRET_OVERLAP_HOURS = 24  # how long a rotated signing secret stays valid beside its successor, unless told
 LEASE_SECONDS = 60.0  # how long a relay holds a delivery it is sending; past it, another relay may send it again
 
 
@@ -67,21 +69,23 @@ class Answered:
 
 
 class _Unit:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, vault: Callable[[], PiiVault]) -> None:
         self.conn = conn
         self.institutions = InstitutionRepository(conn)
         self.offers = OfferRepository(conn)
         self.deliveries = DeliveryRepository(conn)
-        self.secrets = SecretRepository(conn)
+        self.secrets = SecretRepository(conn, vault)
         self.circuits = CircuitRepository(conn)
         self.signatures = CallbackSignatures(conn)
         self.loan_events = LoanEvents(conn)
 
 
 @contextmanager
-def _opened(units: UnitsOfWork, readonly: bool) -> Iterator[_Unit]:
-    with units.begin(readonly=readonly) as conn:
-        yield _Unit(conn)
+def _opened(
+    units: UnitsOfWork, vault: Callable[[], PiiVault], readonly: bool, savepoint: bool = True
+) -> Iterator[_Unit]:
+    with units.begin(readonly=readonly, savepoint=savepoint) as conn:
+        yield _Unit(conn, vault)
 
 
 def webhook_principal(institution: str) -> Principal:
@@ -102,13 +106,16 @@ class Gateway:
         self.withdrawn: list[dict[str, Any]] = []  # offers this instance took back, for the caller's audit trail
 
     def _unit(self, readonly: bool = False) -> AbstractContextManager[_Unit]:
-        return _opened(self.units, readonly)
+        """No savepoint: nothing goes on after an error inside one of these units (the relay's transaction rolls
+        back, or its own savepoint around a prepare does), so the savepoint's two statements would be spent for
+        nothing on every delivery."""
+        return _opened(self.units, lambda: self.matching.vault, readonly, savepoint=False)
 
     # ---- outbound ----------------------------------------------------------------------------------
     def publish(self, now: float, limit: int = 500) -> int:
         """Queue a delivery of each new servicing event that is an institution event (`webhooks.loan_event`) to
-        the loan's funder, if it has a webhook and subscribes to it, and mark the events published: in one unit, so
-        an event is queued once. Returns how many events it read."""
+        the loan's funder (a statement's: its institution), if it has a webhook and subscribes to it, and mark the
+        events published: in one unit, so an event is queued once. Returns how many events it read."""
         with self._unit() as unit:
             events = unit.loan_events.unpublished(limit)
             if not events:
@@ -122,9 +129,10 @@ class Gateway:
                 if kind is None or inst is None or inst.webhook_url is None or kind not in inst.events:
                     continue
                 on = from_day(event.business_day).isoformat()
-                body = {"event": kind, "loan_id": event.loan_id, "business_date": on, **payload}
-                key = f"event-{event.id}"
-                unit.deliveries.enqueue(inst.code, kind, f"loan/{event.loan_id}", key, body, now)
+                about = {} if event.loan_id is None else {"loan_id": event.loan_id}  # a statement is no loan's
+                body = {"event": kind, **about, "business_date": on, **payload}
+                subject = event_subject(event.loan_id, inst.code)
+                unit.deliveries.enqueue(inst.code, kind, subject, f"event-{event.id}", body, now)
             unit.loan_events.published([e.id for e in events])
             return len(events)
 
@@ -204,12 +212,8 @@ class Gateway:
         the API's accept and decline: answering again the same way changes nothing, and too late is recorded, not
         applied. Returns the answer applied (for the audit trail), or None."""
         with self._unit() as unit:
-            inst = unit.institutions.get(out.institution)
-            circuit = unit.circuits.get(inst, lock=True)
-            if circuit.succeeded() != circuit:
-                unit.circuits.save(inst.code, circuit.succeeded())
-            delivery = unit.deliveries.get(out.delivery_id)
-            offer = self._open_offer(unit, delivery, withdraw=False)
+            unit.circuits.succeeded(out.institution)
+            offer = self._open_offer(unit, out.delivery, withdraw=False)  # its payload, as leased, names the offer
         answered, outcome = None, "taken; answer later" if out.event_type == "offer" else "taken"
         if out.event_type == "offer" and offer is None:  # answered through the API, expired or re-routed meanwhile
             outcome = "answer not applied: the offer was no longer open"
@@ -249,13 +253,15 @@ class Gateway:
 
 class Webhooks:
     """What operators and institutions do with the gateway besides delivering: signing secrets, dead letters and
-    their replay, and the check of a signed callback. Needs no PII key."""
+    their replay, and the check of a signed callback. `vault` gives the PII key the secrets are encrypted under; it
+    is asked for only by what reads or writes a secret, so dead letters need no key."""
 
-    def __init__(self, units: UnitsOfWork) -> None:
+    def __init__(self, units: UnitsOfWork, vault: Callable[[], PiiVault]) -> None:
         self.units = units
+        self.vault = vault
 
     def _unit(self, readonly: bool = False) -> AbstractContextManager[_Unit]:
-        return _opened(self.units, readonly)
+        return _opened(self.units, self.vault, readonly)
 
     # ---- secrets -----------------------------------------------------------------------------------
     def rotate_secret(self, code: str, overlap_seconds: float, now: float) -> str:

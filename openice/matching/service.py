@@ -103,14 +103,20 @@ def quota_periods(inst: Institution, today: date) -> list[tuple[str, int, int]]:
 
 
 @dataclass(frozen=True)
-class _Walk:
-    """A drawdown on its way down the ranking of institutions."""
+class _Request:
+    """What funding a drawdown needs: its line and terms."""
 
     line: Any
     drawdown_id: int
     amount: int
     tenor: int
     day: date  # the business day of the request: quotas are reserved and released against it
+
+
+@dataclass(frozen=True)
+class _Walk(_Request):
+    """A drawdown on its way down the ranking of institutions."""
+
     context: dict[str, Any]
     institutions: dict[str, Institution]
     candidates: list[Candidate]
@@ -391,7 +397,7 @@ class Matching:
 
     def _fund(
         self,
-        walk: _Walk,
+        walk: _Request,
         inst: Institution,
         offer_id: int,
         why: str,
@@ -453,18 +459,17 @@ class Matching:
         return self._reroute(offer, row, f"declined: {reason or 'declined'}")
 
     def _accept(self, offer: Any, row: Any, why: str) -> dict[str, Any]:
+        """Fund the drawdown under the institution that accepted: no ranking to rebuild (the walk stopped at this
+        offer), only the line and the institution's terms (still those of the offer if it was deactivated since)."""
         with self._unit() as unit:
-            walk = self._resume(unit, row)
+            request = _Request(unit.lines.get(row.line_id), row.id, row.amount, row.tenor, from_day(row.requested_day))
+            inst = unit.institutions.get(offer.institution_code)
             if not unit.offers.close(offer.id, "accepted", why):
                 raise Conflict(
                     f"offer {offer.id} was answered meanwhile", field="offer_id", reason="offer.answered_meanwhile"
                 )
-        offers = self._offer_ids(row.id)
-        inst = walk.institutions.get(offer.institution_code)
-        if inst is None:  # deactivated since the offer went out: its terms are still those of the offer
-            with self._unit(readonly=True) as unit:
-                inst = unit.institutions.get(offer.institution_code)
-        return self._fund(walk, inst, offer.id, why, json.loads(row.reasons or "{}"), offers)
+            offers = [o.id for o in unit.offers.for_drawdown(row.id)]
+        return self._fund(request, inst, offer.id, why, json.loads(row.reasons or "{}"), offers)
 
     def _reroute(self, offer: Any, row: Any, why: str) -> dict[str, Any]:
         """The offer's quota goes back and the drawdown goes to the next institution that has not had it."""

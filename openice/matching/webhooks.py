@@ -18,15 +18,17 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from openice.servicing.buckets import CURRENT
+from openice.servicing.settlement import READY_EVENT
 
 # What an institution may subscribe to: the offers routed to it, and the life of the loans it funds.
 Event = Literal["offer", "loan.funded", "repayment.received", "loan.overdue", "guarantee.payout", "statement.ready"]
 SIGNATURE_HEADER = "Openice-Signature"
-_LOAN_EVENTS: dict[str, Event] = {
+_SERVICING_EVENTS: dict[str, Event] = {
     "loan.originated": "loan.funded",
     "loan.repayment": "repayment.received",
     "loan.prepayment": "repayment.received",
     "loan.guarantee_payout": "guarantee.payout",
+    READY_EVENT: "statement.ready",
 }
 
 
@@ -34,7 +36,12 @@ def loan_event(kind: str, payload: dict[str, Any]) -> Event | None:
     """The institution event a servicing event is, if any: a loan that leaves the current bucket is overdue."""
     if kind == "loan.bucket_changed":
         return "loan.overdue" if payload.get("from") == CURRENT else None
-    return _LOAN_EVENTS.get(kind)
+    return _SERVICING_EVENTS.get(kind)
+
+
+def event_subject(loan_id: int | None, institution: str) -> str:
+    """What a servicing event's deliveries are ordered by: its loan's, or an institution's statements."""
+    return f"loan/{loan_id}" if loan_id is not None else f"statements/{institution}"
 
 
 WINDOW_SECONDS = 300  # how far a signed request's timestamp may be from the receiver's clock

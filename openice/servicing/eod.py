@@ -15,11 +15,12 @@ from sqlalchemy import Connection, insert, text
 
 from openice.clock import now_iso
 from openice.money import mul_div_half_up_sql
-from openice.servicing import ledger
+from openice.servicing import ledger, settlement
 from openice.servicing.buckets import WRITTEN_OFF, bucket_sql
 from openice.servicing.ledger import sql_name as account
 from openice.servicing.loan import PLATFORM
 from openice.servicing.products import PPM, PROVISION_BUCKETS
+from openice.servicing.repository import Outbox, SettlementRepository
 from openice.storage import servicing_tables
 from openice.storage.days import from_day
 
@@ -385,6 +386,30 @@ def step_ledger(ctx: DayContext) -> int:
     )
     ctx.run("UPDATE ledger_checkpoint SET through_line = :upto WHERE id = 1", upto=upto)
     return folded
+
+
+def step_statements(ctx: DayContext) -> int:
+    """The settlement statements this close makes final: the day's, and on a month's last day the month's, of each
+    institution and currency with anything on them. Each is announced once through the outbox
+    (`settlement.statement_ready`), which the gateway publishes as `statement.ready`: a statement can be paid once
+    its last day is closed, so this is the moment an institution can fetch it and settle."""
+    closed = from_day(ctx.day)
+    periods = [settlement.Period.DAY] + ([settlement.Period.MONTH] if closes_month(ctx.day) else [])
+    outbox, announced = Outbox(ctx.conn), 0
+    for period in periods:
+        first, last = settlement.period_bounds(period, closed)
+        for institution, currency in SettlementRepository(ctx.conn).parties(first, last):
+            payload = {
+                "institution": institution,
+                "currency": currency,
+                "statement_id": settlement.statement_id(currency, period, first),
+                "period": period.value,
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+            }
+            outbox.add(from_day(ctx.day + 1), settlement.READY_EVENT, None, payload)
+            announced += 1
+    return announced
 
 
 def step_advance(ctx: DayContext) -> int:

@@ -555,6 +555,21 @@ class SettlementRepository:
         query = select(loans.currency).where(loans.original_funder == institution).distinct().order_by(loans.currency)
         return list(self.conn.execute(query).scalars())
 
+    def parties(self, first: date, last: date) -> list[tuple[str, str]]:
+        """The institutions and currencies with a statement from `first` to `last`: a loan's original funder with any
+        movement a statement reads (the selection of `movements`)."""
+        loans, lines, entries = servicing_tables.loans, servicing_tables.journal_lines, servicing_tables.journal_entries
+        query = (
+            select(loans.c.original_funder, loans.c.currency)
+            .join(lines, lines.c.loan_id == loans.c.id)
+            .join(entries, entries.c.id == lines.c.entry_id)
+            .where(entries.c.business_day >= to_day(first), entries.c.business_day <= to_day(last))
+            .where(entries.c.kind.in_(settlement.KINDS), lines.c.account.in_(settlement.ACCOUNTS), lines.c.amount != 0)
+            .distinct()
+            .order_by(loans.c.original_funder, loans.c.currency)
+        )
+        return [(r.original_funder, r.currency) for r in self.conn.execute(query)]
+
     def movements(
         self, institution: str, currency: str, first: date | None, last: date | None
     ) -> tuple[dict[int, settlement.FundedLoan], list[tuple[date, settlement.Movement]]]:

@@ -32,6 +32,7 @@ COLLECTION_KINDS = ("repayment", "prepayment", "recovery")
 # the cash it moves is read whole, not split into components.
 ADJUSTMENT_KIND = "replay_adjustment"
 KINDS = (*COLLECTION_KINDS, ADJUSTMENT_KIND, "disbursement", "guarantee_payout", "referral_settlement")
+READY_EVENT = "settlement.statement_ready"  # the outbox event end of day writes when a statement's last day closes
 
 INTEREST_ACCOUNTS = (
     ledger.INTEREST_RECEIVABLE,

@@ -10,6 +10,7 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ class SimulatedInstitution:
     rng: random.Random = field(init=False)
     taken: dict[str, bytes] = field(default_factory=dict)  # idempotency key -> the response it got
     received: int = 0  # requests, counting retries and refusals
+    events: Counter[str] = field(default_factory=Counter)  # deliveries taken, by event
     refused: int = 0  # wrong or stale signatures
 
     def __post_init__(self) -> None:
@@ -76,12 +78,14 @@ class SimulatedInstitution:
         key = request.headers.get("Idempotency-Key", "")
         if key not in self.taken:  # a retry of a delivery already taken gets the same answer, and nothing more
             event = json.loads(body)
+            self.events[event.get("event", "")] += 1
             answer = self.decide(event["report"]) if event.get("event") == "offer" and self.answer else {}
             self.taken[key] = json.dumps(answer).encode()
         return Response(self.taken[key], media_type="application/json")
 
     async def stats(self, _request: Request) -> Response:
-        return JSONResponse({"received": self.received, "taken": len(self.taken), "refused": self.refused})
+        counts = {"received": self.received, "taken": len(self.taken), "refused": self.refused}
+        return JSONResponse({**counts, "events": dict(self.events)})
 
     def app(self) -> Starlette:
         return Starlette(

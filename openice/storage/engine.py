@@ -131,6 +131,18 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+def schema_behind(engine: Engine) -> str | None:
+    """The database's schema revision when it is not this code's newest ("none" for an empty database), None when
+    it is current: a command that only reads checks this instead of migrating."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return None if current == head else current or "none"
+
+
 def migrate(engine: Engine, business_date: date | None = None) -> None:
     """Bring the schema to the newest migration and make sure a business date exists."""
     from alembic import command

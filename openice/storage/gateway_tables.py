@@ -46,11 +46,18 @@ institution_secrets = Table(
     "institution_secrets",
     metadata,
     Column("institution_code", Text, primary_key=True),
-    Column("current", String(128), nullable=False),
-    Column("previous", String(128), nullable=True),  # still accepted, and signed with, until previous_until
+    Column("current", Text, nullable=False),  # encrypted under the PII key (`secret_context`), never in clear
+    Column("previous", Text, nullable=True),  # still accepted, and signed with, until previous_until; encrypted too
     Column("previous_until", Float, nullable=True),  # unix seconds
     Column("rotated_at", String(32), nullable=False),
 )
+
+
+def secret_context(code: str) -> str:
+    """What an institution's encrypted secret is bound to (the associated data): a secret copied into another
+    institution's row does not decrypt."""
+    return f"institution_secrets:{code}"
+
 
 institution_circuits = Table(
     "institution_circuits",

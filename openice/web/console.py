@@ -18,7 +18,6 @@ from openice.analytics import service as analytics
 from openice.analytics.metrics import Period, closed_as_of
 from openice.api import admin
 from openice.api.deps import TransactionRoute
-from openice.api.settlements import totals
 from openice.api.views import ApiKeyIn, audit_view, borrower_view, decision_view
 from openice.close_of_day import close_business_day
 from openice.decisioning import queries as lending
@@ -26,6 +25,7 @@ from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
 from openice.matching import queries as matching
 from openice.servicing import queries as servicing
 from openice.servicing.buckets import BUCKETS
+from openice.servicing.settlement_documents import totals
 from openice.storage.days import from_day, to_day
 from openice.tenancy import Role, Window
 from openice.web import book, kpi, monitoring

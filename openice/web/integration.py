@@ -14,15 +14,17 @@ from pydantic import ValidationError as ModelError
 
 from openice.api.deps import TransactionRoute
 from openice.api.funding import update_institution
+from openice.api.gateway import rotated_secret
 from openice.errors import ValidationError
 from openice.matching import queries as matching
+from openice.matching.gateway import SECRET_OVERLAP_HOURS
 from openice.matching.webhooks import Event
 from openice.web.visit import Front, Visit, visit
 
 router = APIRouter(prefix="/portal/integration", include_in_schema=False, route_class=TransactionRoute)
 Institution = Annotated[Visit, Depends(visit(Front.PORTAL))]
 EVENTS: tuple[str, ...] = get_args(Event)
-OVERLAP_HOURS = 24  # the old secret keeps working this long after a rotation, while the institution switches over
+OVERLAP_HOURS = SECRET_OVERLAP_HOURS  # the old secret keeps working this long, while the institution switches over
 
 
 def _page(tx: Visit, status: int = 200, **context: Any) -> Response:
@@ -76,6 +78,4 @@ def save_endpoint(
 def rotate_secret(tx: Institution) -> Response:
     """A new signing secret, shown on this answer only; the previous one is still accepted for a day."""
     code = tx.principal.tenant
-    secret = tx.webhooks.rotate_secret(code, OVERLAP_HOURS * 3600, time.time())
-    tx.audit("gateway.secret_rotated", f"institution/{code}", {"overlap_hours": OVERLAP_HOURS})
-    return _page(tx, secret=secret)
+    return _page(tx, secret=rotated_secret(tx, code, OVERLAP_HOURS)["secret"])

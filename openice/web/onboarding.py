@@ -101,6 +101,84 @@ def sign_up_form(request: Request) -> Response:
     return _sign_up_page(request, "app/signup.html", mobile=request.cookies.get(SIGN_UP_COOKIE, ""))
 
 
+def _send_code(
+    request: Request,
+    mobile: str,
+    form_token: str,
+    template: str,
+    cookie: str,
+    follow: str,
+    send: Callable[[Words, int], str],
+) -> Response:
+    """Sign-up and password reset alike: `send(words, minutes)` sends a one-time code and gives the number, kept in
+    `cookie` until the code is given on `follow`; a refusal is answered beside the number on `template`."""
+    words = Words(reader_locale(request))
+    error, status = None, 422
+    if not form_ok(request, form_token):
+        error, status = _refused(words, "form", "error.csrf"), 403
+    else:
+        try:
+            number = send(words, int(CODE_LIFE.total_seconds() // 60))
+        except ValidationError:
+            error = _refused(words, "mobile", "signup.error.mobile")
+        except TooSoon as wait:
+            error, status = _refused(words, "mobile", "signup.error.too_soon", seconds=wait.wait), 429
+    if error is not None:
+        return _sign_up_page(request, template, status, error=error, mobile=mobile)
+    response = RedirectResponse(follow, status_code=303)
+    set_cookie(response, request, cookie, number, max_age=3600)
+    return response
+
+
+def _code_page(request: Request, cookie: str, restart: str, template: str) -> Response:
+    """The page that takes the code sent to the number in `cookie`; without one, back to `restart`."""
+    number = request.cookies.get(cookie)
+    if not number:
+        return RedirectResponse(restart, status_code=303)
+    return _sign_up_page(request, template, number=number, masked=mask_mobile(number))
+
+
+def _check_code(
+    request: Request,
+    form_token: str,
+    cookie: str,
+    restart: str,
+    template: str,
+    check: Callable[[str, Words], Verdict],
+    done: Callable[[], Response],
+) -> Response:
+    """Sign-up and password reset alike: `check(number, words)` judges the code given for the number in `cookie`
+    (and, when right, does the work); a wrong code, a password too short, a number taken or too many tries are
+    answered beside their field on `template`, anything else starts again at `restart`. A right code ends with
+    `done()`, the cookie dropped."""
+    number = request.cookies.get(cookie)
+    if not number:
+        return RedirectResponse(restart, status_code=303)
+    words = Words(reader_locale(request))
+    error, status = None, 422
+    if not form_ok(request, form_token):
+        error, status = _refused(words, "form", "error.csrf"), 403
+    else:
+        try:
+            verdict = check(number, words)
+            if verdict is not Verdict.ACCEPTED:
+                error = _refused(words, "code", CODE_VERDICTS[verdict])
+        except ValidationError as refused:
+            if refused.field != "password":
+                return RedirectResponse(restart, status_code=303)
+            error = _refused(words, "password", "signup.error.password", n=MIN_PASSWORD)
+        except Conflict:  # signing up a number another borrower took meanwhile
+            error = _refused(words, "code", "signup.error.taken")
+        except Throttled as throttled:
+            wait = max(1, throttled.wait // 60)
+            error, status = _refused(words, "code", "sign_in.throttled", minutes=wait), 429
+    if error is not None:
+        return _sign_up_page(request, template, status, error=error, number=number, masked=mask_mobile(number))
+    response = done()
+    response.delete_cookie(cookie, path="/")
+    return response
+
+
 @public.post("/signup")
 def send_code(
     request: Request,
@@ -109,36 +187,21 @@ def send_code(
     form_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Send a one-time code to the number (kept in a cookie of its own until the code is given)."""
-    words = Words(reader_locale(request))
-    error, status = None, 422
-    if not form_ok(request, form_token):
-        error, status = _refused(words, "form", "error.csrf"), 403
-    else:
-        minutes = int(CODE_LIFE.total_seconds() // 60)
-        try:
-            number = _sign_ups(svc).send_code(
-                mobile,
-                client_address(request),
-                lambda code: words("signup.sms", code=code, minutes=minutes),
-                lambda: words("account.sms.registered"),
-            )
-        except ValidationError:
-            error = _refused(words, "mobile", "signup.error.mobile")
-        except TooSoon as wait:
-            error, status = _refused(words, "mobile", "signup.error.too_soon", seconds=wait.wait), 429
-    if error is not None:
-        return _sign_up_page(request, "app/signup.html", status, error=error, mobile=mobile)
-    response = RedirectResponse("/app/signup/code", status_code=303)
-    set_cookie(response, request, SIGN_UP_COOKIE, number, max_age=3600)
-    return response
+
+    def send(words: Words, minutes: int) -> str:
+        return _sign_ups(svc).send_code(
+            mobile,
+            client_address(request),
+            lambda code: words("signup.sms", code=code, minutes=minutes),
+            lambda: words("account.sms.registered"),
+        )
+
+    return _send_code(request, mobile, form_token, "app/signup.html", SIGN_UP_COOKIE, "/app/signup/code", send)
 
 
 @public.get("/signup/code")
 def code_form(request: Request) -> Response:
-    number = request.cookies.get(SIGN_UP_COOKIE)
-    if not number:
-        return RedirectResponse("/app/signup", status_code=303)
-    return _sign_up_page(request, "app/signup_code.html", number=number, masked=mask_mobile(number))
+    return _code_page(request, SIGN_UP_COOKIE, "/app/signup", "app/signup_code.html")
 
 
 @public.post("/signup/code")
@@ -150,35 +213,20 @@ def confirm_code(
     form_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """A right code makes the borrower user and signs them in; anything else is answered beside its field."""
-    number = request.cookies.get(SIGN_UP_COOKIE)
-    if not number:
-        return RedirectResponse("/app/signup", status_code=303)
-    words = Words(reader_locale(request))
-    error, status, signed = None, 422, None
-    if not form_ok(request, form_token):
-        error, status = _refused(words, "form", "error.csrf"), 403
-    else:
-        try:
-            verdict, signed = _sign_ups(svc).confirm(number, code, password, words.locale, client_address(request))
-            if verdict is not Verdict.ACCEPTED:
-                error = _refused(words, "code", CODE_VERDICTS[verdict])
-        except ValidationError as refused:
-            if refused.field != "password":
-                return RedirectResponse("/app/signup", status_code=303)
-            error = _refused(words, "password", "signup.error.password", n=MIN_PASSWORD)
-        except Conflict:
-            error = _refused(words, "code", "signup.error.taken")
-        except Throttled as throttled:
-            wait = max(1, throttled.wait // 60)
-            error, status = _refused(words, "code", "sign_in.throttled", minutes=wait), 429
-    if error is not None or signed is None:
-        return _sign_up_page(
-            request, "app/signup_code.html", status, error=error, number=number, masked=mask_mobile(number)
-        )
-    response = RedirectResponse("/app/identity", status_code=303)
-    set_cookie(response, request, SESSION_COOKIE, signed[0])
-    response.delete_cookie(SIGN_UP_COOKIE, path="/")
-    return response
+    signed: list[str] = []
+
+    def check(number: str, words: Words) -> Verdict:
+        verdict, session = _sign_ups(svc).confirm(number, code, password, words.locale, client_address(request))
+        if session is not None:
+            signed.append(session[0])
+        return verdict
+
+    def done() -> Response:
+        response = RedirectResponse("/app/identity", status_code=303)
+        set_cookie(response, request, SESSION_COOKIE, signed[0])
+        return response
+
+    return _check_code(request, form_token, SIGN_UP_COOKIE, "/app/signup", "app/signup_code.html", check, done)
 
 
 @public.get("/forgot")
@@ -194,33 +242,18 @@ def send_reset_code(
     form_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Send a reset code to the number if a borrower signed up with it; the answer is the same either way."""
-    words = Words(reader_locale(request))
-    error, status = None, 422
-    if not form_ok(request, form_token):
-        error, status = _refused(words, "form", "error.csrf"), 403
-    else:
-        minutes = int(CODE_LIFE.total_seconds() // 60)
-        try:
-            number = _sign_ups(svc).send_reset_code(
-                mobile, client_address(request), lambda code: words("account.sms.reset", code=code, minutes=minutes)
-            )
-        except ValidationError:
-            error = _refused(words, "mobile", "signup.error.mobile")
-        except TooSoon as wait:
-            error, status = _refused(words, "mobile", "signup.error.too_soon", seconds=wait.wait), 429
-    if error is not None:
-        return _sign_up_page(request, "app/forgot.html", status, error=error, mobile=mobile)
-    response = RedirectResponse("/app/forgot/code", status_code=303)
-    set_cookie(response, request, RESET_COOKIE, number, max_age=3600)
-    return response
+
+    def send(words: Words, minutes: int) -> str:
+        return _sign_ups(svc).send_reset_code(
+            mobile, client_address(request), lambda code: words("account.sms.reset", code=code, minutes=minutes)
+        )
+
+    return _send_code(request, mobile, form_token, "app/forgot.html", RESET_COOKIE, "/app/forgot/code", send)
 
 
 @public.get("/forgot/code")
 def reset_form(request: Request) -> Response:
-    number = request.cookies.get(RESET_COOKIE)
-    if not number:
-        return RedirectResponse("/app/forgot", status_code=303)
-    return _sign_up_page(request, "app/forgot_code.html", number=number, masked=mask_mobile(number))
+    return _code_page(request, RESET_COOKIE, "/app/forgot", "app/forgot_code.html")
 
 
 @public.post("/forgot/code")
@@ -232,32 +265,14 @@ def reset_password(
     form_token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """A right code sets the new password and ends every session of the user; they sign in with it."""
-    number = request.cookies.get(RESET_COOKIE)
-    if not number:
-        return RedirectResponse("/app/forgot", status_code=303)
-    words = Words(reader_locale(request))
-    error, status = None, 422
-    if not form_ok(request, form_token):
-        error, status = _refused(words, "form", "error.csrf"), 403
-    else:
-        try:
-            verdict = _sign_ups(svc).reset(number, code, password, client_address(request), request_id(request))
-            if verdict is not Verdict.ACCEPTED:
-                error = _refused(words, "code", CODE_VERDICTS[verdict])
-        except ValidationError as refused:
-            if refused.field != "password":
-                return RedirectResponse("/app/forgot", status_code=303)
-            error = _refused(words, "password", "signup.error.password", n=MIN_PASSWORD)
-        except Throttled as throttled:
-            wait = max(1, throttled.wait // 60)
-            error, status = _refused(words, "code", "sign_in.throttled", minutes=wait), 429
-    if error is not None:
-        return _sign_up_page(
-            request, "app/forgot_code.html", status, error=error, number=number, masked=mask_mobile(number)
-        )
-    response = RedirectResponse("/app/login?reset=done", status_code=303)
-    response.delete_cookie(RESET_COOKIE, path="/")
-    return response
+
+    def check(number: str, _words: Words) -> Verdict:
+        return _sign_ups(svc).reset(number, code, password, client_address(request), request_id(request))
+
+    def done() -> Response:
+        return RedirectResponse("/app/login?reset=done", status_code=303)
+
+    return _check_code(request, form_token, RESET_COOKIE, "/app/forgot", "app/forgot_code.html", check, done)
 
 
 @signed_up.get("/identity")

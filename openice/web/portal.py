@@ -21,7 +21,6 @@ from pydantic import ValidationError as ModelError
 from openice.api.admin import quarter_metrics
 from openice.api.deps import TransactionRoute
 from openice.api.funding import answer_offer, update_institution
-from openice.api.settlements import statements_csv, totals
 from openice.api.views import OfferAnswerIn
 from openice.clock import now_iso
 from openice.errors import OpeniceError, ValidationError
@@ -31,6 +30,7 @@ from openice.matching.boxes import BoxChange
 from openice.money import from_minor, minor_digits, to_minor
 from openice.servicing import queries as servicing
 from openice.servicing import settlement
+from openice.servicing.settlement_documents import statements_csv, totals
 from openice.tenancy import Window
 from openice.web import book as live_book
 from openice.web.i18n import Words

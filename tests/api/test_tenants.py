@@ -12,6 +12,7 @@ from openice.matching.webhooks import sign
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, bearer
 from tests.api.test_idempotency import state
+from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import institution
 
 BODY = {"institution": institution("INST-N").model_dump(mode="json"), "admin_email": "Admin@Inst-N.cn"}
@@ -32,7 +33,7 @@ def test_an_operator_onboards_a_tenant_whose_secrets_work(world: World) -> None:
     assert users.sign_in("admin@inst-n.cn", "a new password!", "test") is not None
     now = int(time.time())  # the secret handed over is the one its signed callbacks are checked against
     signed = sign([secrets["webhook_secret"]], now, b"m")
-    Webhooks(EngineUnits(world.engine)).check_callback("INST-N", signed, b"m", now)
+    Webhooks(EngineUnits(world.engine), lambda: VAULT).check_callback("INST-N", signed, b"m", now)
 
 
 def test_a_second_onboarding_is_a_409_and_only_operators_onboard(world: World) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, insert, select
 from openice.decisioning.pii import ENV_KEY, HASH_ENV_KEY, NEW_ENV_KEY, PiiVault
 from openice.decisioning.repository import ENCRYPTED, bind_pii_key, rotate_pii_key
 from openice.errors import Unavailable, ValidationError
+from openice.matching.deliveries import SecretRepository
 from openice.storage import decisioning_tables
 from openice.storage.engine import make_engine, migrate
 from tests.decisioning.helpers import VAULT, make_decisioning, person
@@ -39,6 +40,9 @@ def test_a_rotation_resumes_after_a_crash_and_duplicates_still_match(engine: Eng
     ids = [decisioning.register(person(k))["borrower_id"] for k in range(1, 6)]
     bind_pii_key(engine, VAULT)
     before = plaintexts(engine, VAULT)
+    with engine.begin() as conn:  # a webhook signing secret, encrypted under the same key, rotated with an overlap
+        secrets = SecretRepository(conn, lambda: VAULT)
+        signing = [secrets.rotate("BANK-A", 0, 0.0), secrets.rotate("BANK-A", 3600, 0.0)][::-1]
     new = VAULT.rekeyed(NEW_KEY)
     batches: list[int] = []
 
@@ -53,6 +57,8 @@ def test_a_rotation_resumes_after_a_crash_and_duplicates_still_match(engine: Eng
         bind_pii_key(engine, VAULT)  # nothing serves a half-rotated database
     assert rotate_pii_key(engine, VAULT, new, batch=2) == 3  # resumed: the other three
     assert plaintexts(engine, new) == before
+    with engine.begin() as conn:
+        assert SecretRepository(conn, lambda: new).in_use("BANK-A", 1.0) == signing  # both, under the new key
     bind_pii_key(engine, new)
     with pytest.raises(ValidationError, match="not the key"):
         bind_pii_key(engine, VAULT)

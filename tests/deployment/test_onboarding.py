@@ -24,6 +24,7 @@ from openice.storage.uow import EngineUnits
 from openice.tenancy import Principal, Role
 from openice.tenants import Decides, definition, onboard
 from tests.cli import one_line_error, openice
+from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import institution
 
 COUNTED = (
@@ -48,7 +49,7 @@ def terms(code: str = "BANK-A", **changes: Any) -> dict[str, Any]:
 
 def test_onboarding_creates_a_tenant_whose_key_link_and_secret_work(engine: Engine) -> None:
     before = counts(engine)
-    done = onboard(engine, definition(terms(), "BANK-A", Decides.PORTAL, None), "Admin@Bank-A.cn")
+    done = onboard(engine, definition(terms(), "BANK-A", Decides.PORTAL, None), "Admin@Bank-A.cn", lambda: VAULT)
     # one of each, in the one transaction; the mode is not touched
     assert counts(engine) == {name: n + (name != "deployment") for name, n in before.items()}
     units = EngineUnits(engine)
@@ -73,15 +74,17 @@ def test_onboarding_creates_a_tenant_whose_key_link_and_secret_work(engine: Engi
     # The secret handed over is the one the platform checks the institution's signed callbacks against.
     now = int(time.time())
     with pytest.raises(Unauthenticated, match="signature"):
-        Webhooks(units).check_callback("BANK-A", sign(["not the secret"], now, b"answer"), b"answer", now)
-    Webhooks(units).check_callback("BANK-A", sign([done.webhook_secret], now, b"answer"), b"answer", now)
+        Webhooks(units, lambda: VAULT).check_callback(
+            "BANK-A", sign(["not the secret"], now, b"answer"), b"answer", now
+        )
+    Webhooks(units, lambda: VAULT).check_callback("BANK-A", sign([done.webhook_secret], now, b"answer"), b"answer", now)
 
 
 def test_a_second_onboarding_of_the_same_code_is_refused_and_changes_nothing(engine: Engine) -> None:
-    onboard(engine, definition(terms(), "BANK-A", None, None), "admin@bank-a.cn")
+    onboard(engine, definition(terms(), "BANK-A", None, None), "admin@bank-a.cn", lambda: VAULT)
     before = counts(engine)
     with pytest.raises(Conflict, match="institution BANK-A exists already") as refused:
-        onboard(engine, definition(terms(daily_quota=5), "BANK-A", None, None), "other@bank-a.cn")
+        onboard(engine, definition(terms(daily_quota=5), "BANK-A", None, None), "other@bank-a.cn", lambda: VAULT)
     assert refused.value.field == "institution"
     assert counts(engine) == before
     with engine.connect() as conn:
@@ -90,10 +93,10 @@ def test_a_second_onboarding_of_the_same_code_is_refused_and_changes_nothing(eng
 
 def test_a_failure_half_way_leaves_no_part_of_the_tenant(engine: Engine) -> None:
     """The administrator's name is taken: the institution registered before it in the same transaction goes too."""
-    onboard(engine, definition(terms(), "BANK-A", None, None), "admin@bank.cn")
+    onboard(engine, definition(terms(), "BANK-A", None, None), "admin@bank.cn", lambda: VAULT)
     before = counts(engine)
     with pytest.raises(Conflict, match="taken"):
-        onboard(engine, definition(terms("BANK-B"), "BANK-B", None, None), "admin@bank.cn")
+        onboard(engine, definition(terms("BANK-B"), "BANK-B", None, None), "admin@bank.cn", lambda: VAULT)
     assert counts(engine) == before
     with engine.connect() as conn:
         assert conn.execute(select(decisioning_tables.institutions.c.code)).scalars().all() == ["BANK-A"]
@@ -106,11 +109,11 @@ def test_on_premise_holds_its_one_institution_and_no_other(engine: Engine) -> No
     assert chosen == Deployment(Mode.ON_PREMISE, "BANK-A")
     before = counts(engine)
     with pytest.raises(Conflict, match="runs on-premise for BANK-A: it holds no other institution"):
-        onboard(engine, definition(terms("BANK-B"), "BANK-B", None, None), "admin@bank-b.cn")
+        onboard(engine, definition(terms("BANK-B"), "BANK-B", None, None), "admin@bank-b.cn", lambda: VAULT)
     with pytest.raises(Conflict, match="holds no other"):
         register_institutions(EngineUnits(engine), [institution("BANK-B")])  # PUT /v1/institutions, `match`
     assert counts(engine) == before
-    onboard(engine, definition(terms(), "BANK-A", Decides.AUTO, None), "admin@bank-a.cn")
+    onboard(engine, definition(terms(), "BANK-A", Decides.AUTO, None), "admin@bank-a.cn", lambda: VAULT)
     register_institutions(EngineUnits(engine), [institution("BANK-A", daily_quota=10**8)])  # its own terms change
     with engine.begin() as conn:
         assert deployment.choose(conn, deployment.asked(Mode.ON_PREMISE, "BANK-A")) == chosen  # again: unchanged
@@ -169,7 +172,7 @@ def test_the_definition_takes_the_file_as_an_operator_writes_it() -> None:
 def test_the_administrator_is_named_by_an_e_mail_address(engine: Engine) -> None:
     before = counts(engine)
     with pytest.raises(ValidationError, match="is not an e-mail address") as refused:
-        onboard(engine, definition(terms(), "BANK-A", None, None), "admin")
+        onboard(engine, definition(terms(), "BANK-A", None, None), "admin", lambda: VAULT)
     assert refused.value.field == "admin_email" and counts(engine) == before
 
 

@@ -103,7 +103,7 @@ def webhook_world(engine: Engine, served: Served, **web: Any) -> World:
             institution("AUTO", credit_box=box, rate="0.08"),
         ]
     )
-    webhooks = Webhooks(EngineUnits(engine))
+    webhooks = Webhooks(EngineUnits(engine), lambda: VAULT)
     served.sim.secret = webhooks.rotate_secret("WEB", 0, time.time())
     relay = Relay(engine, VAULT, concurrency=8, backoff=FAST, lease_seconds=5.0)
     return World(engine, matching, webhooks, relay, served.sim, served.url)

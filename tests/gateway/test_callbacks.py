@@ -17,10 +17,10 @@ from openice.matching.gateway import Webhooks
 from openice.matching.institutions import CreditBox
 from openice.matching.webhooks import callback_message, sign
 from openice.servicing.service import Servicing
-from openice.storage import decisioning_tables, gateway_tables, servicing_tables
+from openice.storage import api_tables, decisioning_tables, gateway_tables, idempotency_tables, servicing_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, build_world
-from tests.decisioning.helpers import application_body
+from tests.decisioning.helpers import VAULT, application_body
 from tests.matching.test_boxes import institution
 
 
@@ -42,7 +42,7 @@ def webhook_offer(world: World) -> tuple[int, int, str]:
     put = world.call("operator", "PUT", "/v1/institutions/INST-W", json=inst.model_dump(mode="json"))
     assert put.status_code == 200, put.text
     world.keys["INST-W"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-W")["secret"]
-    secret = Webhooks(EngineUnits(world.engine)).rotate_secret("INST-W", 0, time.time())
+    secret = Webhooks(EngineUnits(world.engine), lambda: VAULT).rotate_secret("INST-W", 0, time.time())
     bid = world.ids[1]["borrower"]
     line = world.call("borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="app-w", json=application_body())
     drawn = world.call(
@@ -156,3 +156,32 @@ def test_an_operator_lists_dead_letters_and_replays_one_once(world: World) -> No
         assert DeliveryRepository(conn).get(delivery).status == "pending"
     audit = world.call("operator", "GET", "/v1/audit", params={"action": "dead_letter.replayed"}).json()["items"]
     assert [a["resource"] for a in audit] == [f"dead_letter/{letter}"]
+
+
+def test_an_institution_rotates_its_own_secret_over_the_api_shown_once_and_the_old_one_overlaps(world: World) -> None:
+    offer, drawdown, first = webhook_offer(world)  # INST-W's first secret, made with no overlap
+    path = "/v1/institutions/INST-W/webhook-secret"
+    made = world.call("INST-W", "POST", path, key="rotate-1", params={"overlap_hours": 1})
+    assert made.status_code == 201, made.text
+    second = made.json()["secret"]
+    assert made.json() == {"institution": "INST-W", "secret": second, "overlap_hours": 1.0} and len(second) == 64
+    replayed = world.call("INST-W", "POST", path, key="rotate-1", params={"overlap_hours": 1})
+    assert (replayed.status_code, replayed.json()["secret"]) == (201, None)  # not shown twice, nor stored
+    with world.engine.connect() as conn:
+        audited = conn.execute(
+            select(api_tables.audit_log.c.tenant, api_tables.audit_log.c.resource).where(
+                api_tables.audit_log.c.action == "gateway.secret_rotated"
+            )
+        ).all()
+        stored = " ".join(r.response or "" for r in conn.execute(select(idempotency_tables.idempotency_keys)))
+    assert [tuple(a) for a in audited] == [("INST-W", "institution/INST-W")]  # once, by the institution
+    assert second not in stored
+    # the one it replaced still signs a callback during the overlap
+    acceptance = f"/v1/offers/{offer}/acceptance"
+    assert signed_call(world, acceptance, "acc-rot", {"reason": "fits"}, first).status_code == 201
+    assert state(world, offer, drawdown)[:2] == ("accepted", "funded")
+    assert world.call("INST-B", "POST", path, key="rotate-2").status_code == 404  # another institution's
+    by_operator = world.call("operator", "POST", path, key="rotate-3", params={"overlap_hours": 0})
+    assert by_operator.status_code == 201 and by_operator.json()["secret"] not in (first, second)
+    missing = world.call("INST-W", "POST", path)
+    assert missing.status_code == 422 and missing.json()["field"] == "Idempotency-Key", missing.text

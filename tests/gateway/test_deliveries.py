@@ -4,11 +4,15 @@ secrets with an overlap, circuits, and callback signatures taken once."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Engine, select
 
-from openice.errors import Conflict, NotFound
+from openice.decisioning.pii import PiiVault
+from openice.errors import Conflict, NotFound, Unavailable
 from openice.matching.deliveries import CallbackSignatures, CircuitRepository, DeliveryRepository, SecretRepository
 from openice.matching.webhooks import Circuit, CircuitState
+from openice.storage import gateway_tables
+from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import institution
 
 NOW = 1_800_000_000.0
@@ -68,15 +72,22 @@ def test_a_dead_letter_replays_once_under_the_same_key(engine: Engine) -> None:
         DeliveryRepository(conn).replay(letter + 99, NOW)
 
 
-def test_a_rotated_secret_overlaps_with_the_one_it_replaced(engine: Engine) -> None:
+def test_a_rotated_secret_overlaps_with_the_one_it_replaced_and_neither_is_stored_in_clear(engine: Engine) -> None:
     with engine.begin() as conn:
-        secrets = SecretRepository(conn)
+        secrets = SecretRepository(conn, lambda: VAULT)
         assert secrets.in_use("BANK-A", NOW) == []
         first = secrets.rotate("BANK-A", 3600, NOW)
         assert secrets.in_use("BANK-A", NOW) == [first] and len(first) == 64
         second = secrets.rotate("BANK-A", 3600, NOW + 10)
         assert secrets.in_use("BANK-A", NOW + 10) == [second, first]
         assert secrets.in_use("BANK-A", NOW + 3610) == [second]  # the overlap is over
+        raw = conn.execute(select(gateway_tables.institution_secrets)).one()
+    stored = f"{raw.current} {raw.previous}"
+    assert first not in stored and second not in stored and stored.count(f"v2:{VAULT.key_id}:") == 2
+    with pytest.raises(InvalidTag):  # bound to its institution: copied into another's row, it does not decrypt
+        VAULT.decrypt(gateway_tables.secret_context("BANK-B"), raw.current)
+    with engine.begin() as conn, pytest.raises(Unavailable, match="is not set"):
+        SecretRepository(conn, lambda: PiiVault.from_env("OPENICE_TEST_NO_SUCH_KEY")).in_use("BANK-A", NOW)
 
 
 def test_circuits_are_stored_per_institution_and_routing_reads_the_tripped_ones(engine: Engine) -> None:
@@ -94,6 +105,12 @@ def test_circuits_are_stored_per_institution_and_routing_reads_the_tripped_ones(
         NOW + 1,
         60,
     )
+    with engine.begin() as conn:  # a delivery to each goes through: both close, and a third never failed
+        circuits = CircuitRepository(conn)
+        for code in ("BANK-A", "BANK-B", "BANK-C"):
+            circuits.succeeded(code)
+        assert circuits.get(bank) == Circuit(threshold=2, cooldown=60) and circuits.get(other) == Circuit()
+        assert circuits.tripped({"BANK-A": bank, "BANK-B": other}) == {}
 
 
 def test_a_callback_signature_is_taken_once_and_old_ones_are_forgotten(engine: Engine) -> None:

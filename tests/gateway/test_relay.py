@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from openice.close_of_day import run_until
 from openice.errors import Conflict
 from openice.matching.gateway import webhook_principal
 from openice.matching.institutions import CreditBox
+from openice.servicing import settlement
 from openice.servicing.service import Servicing
-from openice.storage import api_tables
+from openice.storage import api_tables, servicing_tables
 from tests.api.conftest import make_app
 from tests.gateway.conftest import FAST, Served, World, deliveries, drawdown, loans, offers, webhook_world
 from tests.matching.test_routing import open_line
@@ -181,3 +184,39 @@ def test_the_service_runs_a_relay_in_each_worker_and_stops_it_cleanly(world: Wor
     row = drawdown(world.engine, waiting["drawdown_id"])
     assert (row.status, row.institution_code) == ("funded", "WEB")
     assert deliveries(world.engine)[0].lease_until is None  # nothing left leased at shutdown
+
+
+def test_a_statement_ready_reaches_its_subscribed_institution_once(
+    engine: Engine, servicing: Servicing, served: Served
+) -> None:
+    world = webhook_world(engine, served, events=("offer", "statement.ready"))
+    line = open_line(engine)
+    funded = world.matching.drawdown(line, 1_000_000, 12, "dd-statement")
+    world.deliver()  # the offer, accepted in the response: WEB disburses on 15 January
+    world.sim.box = CreditBox(max_amount=500_000)
+    other = world.matching.drawdown(line, 1_000_000, 12, "dd-statement-2")
+    world.deliver(3)  # WEB declines this one: AUTO, which has no webhook, funds it the same day
+    assert drawdown(engine, other["drawdown_id"]).institution_code == "AUTO"
+    currency = servicing.loan(drawdown(engine, funded["drawdown_id"]).loan_id).terms.currency
+    run_until(engine, date(2026, 2, 1))  # closes 15..31 January: only the 15th has anything on it
+    world.deliver(3)
+    world.deliver()  # a later pass sends nothing again
+    ready = [d for d in deliveries(engine) if d.event_type == "statement.ready"]
+    assert [(d.subject, d.status, d.attempts) for d in ready] == [("statements/WEB", "delivered", 1)] * 2
+    bodies = [json.loads(d.payload) for d in ready]
+    assert [(b["statement_id"], b["period"], b["from"], b["to"], b["business_date"]) for b in bodies] == [
+        (f"{currency}-2026-01-15", "day", "2026-01-15", "2026-01-15", "2026-01-16"),
+        (f"{currency}-2026-01", "month", "2026-01-01", "2026-01-31", "2026-02-01"),
+    ]
+    assert all(b["institution"] == "WEB" and "loan_id" not in b for b in bodies)
+    assert world.sim.events["statement.ready"] == 2  # one day, one month, each once
+    outbox = servicing_tables.outbox
+    with engine.connect() as conn:
+        query = select(outbox.c.payload).where(outbox.c.event_type == settlement.READY_EVENT).order_by(outbox.c.id)
+        announced = [json.loads(p) for p in conn.execute(query).scalars()]
+    assert [(a["institution"], a["period"]) for a in announced] == [  # AUTO's too, though no one hears of them
+        ("AUTO", "day"),
+        ("WEB", "day"),
+        ("AUTO", "month"),
+        ("WEB", "month"),
+    ]

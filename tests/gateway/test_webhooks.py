@@ -138,6 +138,7 @@ def test_an_answer_in_the_response_is_accept_decline_or_later(body: bytes, answe
         ("loan.bucket_changed", {"from": "M1", "to": "M2"}, None),  # overdue already
         ("loan.bucket_changed", {"from": "M1", "to": "C"}, None),  # cured
         ("loan.guarantee_payout", {"institution": "B"}, "guarantee.payout"),
+        ("settlement.statement_ready", {"institution": "B"}, "statement.ready"),
         ("loan.recovery", {}, None),
         ("collections.call", {}, None),
     ],
