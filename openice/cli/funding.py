@@ -1,10 +1,13 @@
 """CLI of funding: `openice abs waterfall` runs a deal's waterfall over given collections and `openice abs project`
-projects it under scenarios, both with no database."""
+projects it under scenarios, both with no database; `openice abs pool` cuts a deal's pool from the book and shows its
+strata, `openice abs issue` issues the deal over it."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -12,10 +15,12 @@ from rich.table import Table
 
 from openice.cli.common import (
     Commands,
+    DbOption,
     JsonOption,
     console,
     decimal_money,
     fields_as,
+    parse_date,
     parse_rate,
     print_json,
     read_document,
@@ -27,6 +32,7 @@ from openice.money import fmt
 
 if TYPE_CHECKING:
     from openice.funding.projection import Projection
+    from openice.funding.service import Funding, PoolCut
 
 abs_app = Commands(
     help="Asset-backed securities: a deal's waterfall over given collections, its projections (docs/funding.md).",
@@ -44,6 +50,115 @@ DealArgument = Annotated[
 
 def load_deal(path: Path) -> Deal:
     return Deal.from_dict(read_document(path, field=str(path)))
+
+
+def _funding(db: str | None) -> Funding:
+    from openice.funding.service import Funding  # the database stack, when it runs
+    from openice.storage.engine import make_engine
+    from openice.storage.uow import EngineUnits
+
+    return Funding(EngineUnits(make_engine(db, create=False)))
+
+
+@abs_app.command()
+def pool(
+    deal_file: DealArgument,
+    db: DbOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The cut-off date, YYYY-MM-DD: the business date (the default)")
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV: dimension,bucket,count,balance,share")] = False,
+) -> None:
+    """Cut the deal's pool from the book by its eligibility criteria and show it by balance, rate, grade, remaining
+    tenor, province and seasoning (count, balance, share), before anything is committed."""
+    deal = load_deal(deal_file)
+    cut = _funding(db).pool(deal, None if as_of is None else parse_date(as_of, "as_of"))
+    if as_json:
+        print_json(pool_document(cut))
+        return
+    if as_csv:
+        typer.echo(pool_csv(cut), nl=False)
+        return
+    c, taken = deal.currency, cut.cut
+    console.print(
+        f"{deal.name}: {len(taken.loans)} loans, {fmt(taken.balance, c)} {c} of the pool_balance "
+        f"{fmt(deal.pool_balance, c)}, cut off {cut.cut_off}"
+    )
+    if taken.left:
+        console.print("left out: " + ", ".join(f"{reason} {n}" for reason, n in taken.left.items()))
+    console.print(
+        _table(
+            f"{deal.name}: strata, in {c}",
+            ("dimension", "bucket", "loans", "balance", "share"),
+            [[d, b, str(n), fmt(bal, c), f"{s:.2%}"] for d, b, n, bal, s in _strata_rows(cut)],
+        )
+    )
+
+
+def _strata_rows(cut: PoolCut) -> list[tuple[str, str, int, int, Any]]:
+    from openice.funding.pool import share
+
+    total = cut.cut.balance
+    return [(s.dimension, s.bucket, s.count, s.balance, share(s.balance, total)) for s in cut.strata]
+
+
+def pool_document(cut: PoolCut) -> dict[str, Any]:
+    """The pool cut for `--json`: money as decimal strings, shares as decimal fractions to four places."""
+    c = cut.deal.currency
+    strata: dict[str, list[dict[str, Any]]] = {}
+    for dimension, bucket, count, balance, fraction in _strata_rows(cut):
+        strata.setdefault(dimension, []).append(
+            {"bucket": bucket, "count": count, "balance": decimal_money(balance, c), "share": str(fraction)}
+        )
+    return {
+        "deal": cut.deal.name,
+        "currency": c,
+        "cut_off": cut.cut_off.isoformat(),
+        "pool_balance": decimal_money(cut.deal.pool_balance, c),
+        "selected_balance": decimal_money(cut.cut.balance, c),
+        "loans": len(cut.cut.loans),
+        "left_out": cut.cut.left,
+        "strata": strata,
+    }
+
+
+def pool_csv(cut: PoolCut) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("dimension", "bucket", "count", "balance", "share"))
+    for dimension, bucket, count, balance, fraction in _strata_rows(cut):
+        writer.writerow((dimension, bucket, count, decimal_money(balance, cut.deal.currency), fraction))
+    return out.getvalue()
+
+
+@abs_app.command()
+def issue(
+    deal_file: DealArgument,
+    as_of: Annotated[str, typer.Option("--as-of", help="The cut-off date, YYYY-MM-DD: the business date")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue the deal over its pool cut, once: the deal, its tranches and its loans stored, the loans moved to the
+    deal's funder (ABS:<name>) in the ledger, sold or kept on the balance sheet as `derecognise` says."""
+    data = read_document(deal_file, field=str(deal_file))
+    deal = Deal.from_dict(data)
+    issued = _funding(db).issue(deal, data, parse_date(as_of, "as_of"))
+    c = deal.currency
+    if as_json:
+        print_json(
+            {
+                **issued,
+                "pool_balance": decimal_money(issued["pool_balance"], c),
+                "tranches": {k: decimal_money(v, c) for k, v in issued["tranches"].items()},
+            }
+        )
+        return
+    how = "sold to the trust (derecognised)" if deal.derecognise else "kept on the balance sheet (secured borrowing)"
+    console.print(
+        f"issued {deal.name}: {issued['loans']} loans, {fmt(issued['pool_balance'], c)} {c}, {how}; "
+        f"funder {issued['funder']}; tranches " + ", ".join(f"{k} {fmt(v, c)}" for k, v in issued["tranches"].items())
+    )
 
 
 @abs_app.command()

@@ -6,6 +6,7 @@ from openice.storage import (
     api_tables,
     collections_tables,
     decisioning_tables,
+    funding_tables,
     gateway_tables,
     idempotency_tables,
     servicing_tables,
@@ -19,6 +20,7 @@ TABLE_MODULES = (
     api_tables,
     idempotency_tables,
     gateway_tables,
+    funding_tables,
 )
 
 __all__ = ["TABLE_MODULES", "metadata"]
