@@ -15,13 +15,18 @@ and loan 3 (b1 would hold 5,000.00) break the borrower limit, loan 5 the tenor, 
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
+from openice.cli import app
 from openice.close_of_day import run_until
 from openice.errors import Conflict, ValidationError
 from openice.funding.deal import Deal
@@ -30,7 +35,9 @@ from openice.servicing import ledger
 from openice.servicing.products import LoanProduct, RepaymentMethod
 from openice.servicing.service import Servicing
 from openice.storage import funding_tables, servicing_tables
+from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
+from tests.cli import one_line_error, openice
 
 START = date(2026, 1, 15)  # the fixtures' business date
 PRODUCT = LoanProduct(
@@ -178,3 +185,52 @@ def test_issue_then_two_month_ends(engine: Engine, servicing: Servicing, book: l
     row, periods = funding.deal_periods("BOOK 2026-1")
     assert periods[1].waterfall.count('"interest_shortfall": "0.40"') == 1
     assert trial_balance(engine) == 0
+
+
+@pytest.fixture
+def sqlite_book(tmp_path: Path) -> tuple[str, Path]:
+    """The book above in a SQLite file, and the deal file (kept on balance sheet) beside it."""
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    engine = make_engine(url)
+    migrate(engine, START)
+    servicing = Servicing(EngineUnits(engine))
+    servicing.create_product(PRODUCT)
+    for n, (principal, tenor, borrower, funder, model) in enumerate(BOOK):
+        servicing.originate(
+            product_code="ABS-EP",
+            principal=principal,
+            tenor=tenor,
+            funder=funder,
+            business_model=model,
+            borrower_id=borrower,
+            idempotency_key=f"loan-{n}",
+        )
+    engine.dispose()
+    path = tmp_path / "deal.yaml"
+    path.write_text(yaml.safe_dump(deal_file(False)), encoding="utf-8")
+    return url, path
+
+
+def test_the_pool_and_issue_commands(sqlite_book: tuple[str, Path]) -> None:
+    url, path = sqlite_book
+    out = CliRunner().invoke(app, ["abs", "pool", str(path), "--db", url, "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert (report["selected_balance"], report["loans"], report["cut_off"]) == ("7000.00", 2, "2026-01-15")
+    assert report["strata"]["rate"] == [{"bucket": "12%-18%", "count": 2, "balance": "7000.00", "share": "1.0000"}]
+    assert report["left_out"] == {"above the pool balance": 1, "borrower share": 2, "remaining tenor": 1}
+    csv_out = CliRunner().invoke(app, ["abs", "pool", str(path), "--db", url, "--csv"])
+    assert csv_out.output.splitlines()[:2] == [
+        "dimension,bucket,count,balance,share",
+        'balance,"< 5,000",2,7000.00,1.0000',
+    ]
+    table = CliRunner().invoke(app, ["abs", "pool", str(path), "--db", url])
+    assert "2 loans, 7,000.00 CNY of the pool_balance 10,000.00" in table.output
+
+    issued = CliRunner().invoke(app, ["abs", "issue", str(path), "--db", url, "--as-of", "2026-01-15", "--json"])
+    assert issued.exit_code == 0, issued.output
+    assert json.loads(issued.output)["tranches"] == {"A": "5000.00", "R": "2000.00"}
+    again = one_line_error(openice("abs", "issue", str(path), "--db", url, "--as-of", "2026-01-15"))
+    assert again == "error: name: deal 'BOOK 2026-1' was issued with a cut-off of 2026-01-15; a deal is issued once"
+    elsewhen = one_line_error(openice("abs", "pool", str(path), "--db", url, "--as-of", "2026-02-01"))
+    assert elsewhen.startswith("error: --as-of: 2026-02-01 is not the business date 2026-01-15")
