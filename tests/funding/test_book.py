@@ -234,3 +234,36 @@ def test_the_pool_and_issue_commands(sqlite_book: tuple[str, Path]) -> None:
     assert again == "error: name: deal 'BOOK 2026-1' was issued with a cut-off of 2026-01-15; a deal is issued once"
     elsewhen = one_line_error(openice("abs", "pool", str(path), "--db", url, "--as-of", "2026-02-01"))
     assert elsewhen.startswith("error: --as-of: 2026-02-01 is not the business date 2026-01-15")
+
+
+def test_a_write_off_and_a_recovery_are_the_deals(engine: Engine, servicing: Servicing, book: list[int]) -> None:
+    funding = Funding(EngineUnits(engine))
+    data = deal_file(True)
+    funding.issue(Deal.from_dict(data), data, START)
+    six = book[5]
+    run_until(engine, date(2026, 2, 2))
+    servicing.write_off(six, idempotency_key="write-off", reason="fraud")
+    run_until(engine, date(2026, 2, 10))
+    servicing.recover(six, 5_000, idempotency_key="recover")
+    run_until(engine, date(2026, 3, 1))
+    # Period 1 collected nothing: the 10.00 reserve pays 10.00 of A's 50.00, 40.00 short. Period 2: loan 6's 4,000.00
+    # of principal is written off (defaults) and 50.00 recovered; A is due 50.00 + 40.00, gets the 50.00; the pool
+    # falls to 3,000.00 with all 4,000.00 of its principal reduction still owed to the notes.
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    assert [(p.interest, p.principal, p.defaults, p.recoveries) for p in periods] == [
+        (0, 0, 0, 0),
+        (0, 0, 400_000, 5_000),
+    ]
+    second = json.loads(periods[1].waterfall)
+    assert second["tranches"]["A"] == {
+        "interest_due": "90.00",
+        "interest_paid": "50.00",
+        "interest_shortfall": "40.00",
+        "principal_paid": "0.00",
+        "balance": "5000.00",
+    }
+    # The loss and the recovery are the deal's, not the platform's.
+    assert lines(engine, ledger.CREDIT_LOSS, six) == 0 < lines(engine, ledger.INSTITUTION_CREDIT_LOSS, six)
+    assert lines(engine, ledger.INSTITUTION_RECOVERY_INCOME, six) == -5_000
+    assert lines(engine, ledger.ABS_NOTE_INTEREST_PAID) == 1_000 + 5_000
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
