@@ -24,11 +24,17 @@ from openice.funding.waterfall import Collection, Period
 from openice.servicing import ledger
 
 WRITE_OFF = "write_off"  # the kind of a write-off entry (end of day's and an operator's)
+# A loan no longer the platform's own books its losses and recoveries as its funder's (`platform_bears_loss`): right
+# for a sale; a deal kept on balance sheet takes them back into the platform's P&L at month-end (`kept`).
+FUNDER_RESULTS = {
+    ledger.INSTITUTION_CREDIT_LOSS: ledger.CREDIT_LOSS,
+    ledger.INSTITUTION_RECOVERY_INCOME: ledger.RECOVERY_INCOME,
+}
 COLLECTION_ACCOUNTS = (
     ledger.COLLECTIONS_CLEARING,
     ledger.LOAN_PRINCIPAL,
     ledger.RECOVERY_INCOME,
-    ledger.INSTITUTION_RECOVERY_INCOME,
+    *FUNDER_RESULTS,
 )
 
 
@@ -58,12 +64,24 @@ def _pair(loan_id: int, debit: str, credit: str, amount: int) -> list[Line]:
     return [Line(loan_id, debit, amount), Line(loan_id, credit, -amount)]
 
 
-def month(lines: Iterable[tuple[Line, str]]) -> tuple[Collection, dict[int, int]]:
-    """The pool's collections (period 0, amounts possibly negative) from the month's journal lines of its loans, each
-    with its entry's kind, and each loan's cash collected."""
+@dataclass(frozen=True)
+class Month:
+    """A month of the pool from the ledger: its collections (period 0, amounts possibly negative), each loan's cash
+    collected, and each loan's losses and recoveries booked as its funder's."""
+
+    collection: Collection
+    cash: dict[int, int]
+    funder_results: dict[tuple[int, str], int]
+
+
+def month(lines: Iterable[tuple[Line, str]]) -> Month:
+    """The month of the pool from its loans' journal lines, each with its entry's kind."""
     cash: defaultdict[int, int] = defaultdict(int)
+    results: defaultdict[tuple[int, str], int] = defaultdict(int)
     principal = defaults = recoveries = 0
     for line, kind in lines:
+        if line.account in FUNDER_RESULTS:
+            results[line.loan_id, line.account] += line.amount
         if line.account == ledger.COLLECTIONS_CLEARING:
             cash[line.loan_id] += line.amount
         elif line.account == ledger.LOAN_PRINCIPAL and kind == WRITE_OFF:
@@ -73,7 +91,21 @@ def month(lines: Iterable[tuple[Line, str]]) -> tuple[Collection, dict[int, int]
         elif line.account in (ledger.RECOVERY_INCOME, ledger.INSTITUTION_RECOVERY_INCOME):
             recoveries -= line.amount
     interest = sum(cash.values()) - principal - recoveries
-    return Collection(0, interest, principal, defaults, recoveries), {k: v for k, v in sorted(cash.items()) if v}
+    return Month(
+        Collection(0, interest, principal, defaults, recoveries),
+        {k: v for k, v in sorted(cash.items()) if v},
+        {k: v for k, v in sorted(results.items()) if v},
+    )
+
+
+def kept(month: Month) -> list[Line]:
+    """A deal kept on balance sheet: its loans are still the platform's asset, so the month's losses and recoveries
+    they booked as their funder's move to the platform's credit loss and recovery income."""
+    return [
+        line
+        for (loan, account), amount in month.funder_results.items()
+        for line in (Line(loan, FUNDER_RESULTS[account], amount), Line(loan, account, -amount))
+    ]
 
 
 def fed(months: Sequence[Collection]) -> list[Collection]:

@@ -116,14 +116,15 @@ class Funding:
         deal = Deal.from_dict(json.loads(row.definition)).sized_to(row.pool_balance)
         after = periods[-1].through_entry if periods else row.after_entry
         through = unit.book.last_entry()
-        raw, cash = books.month(unit.deals.month_lines(row.id, after, through))
-        months = [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods] + [raw]
-        run = run_waterfall(deal, books.fed(months))
+        month = books.month(unit.deals.month_lines(row.id, after, through))
+        stored = [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
+        run = run_waterfall(deal, books.fed([*stored, month.collection]))
         before = run[-2].reserve_balance if len(run) > 1 else deal.reserve_account.initial
         anchor = unit.deals.pool(row.id)[0]
-        unit.deals.post(last, ledger.ABS_PERIOD, books.payments(anchor, cash, run[-1], before, deal.derecognise))
+        lines = books.payments(anchor, month.cash, run[-1], before, deal.derecognise)
+        unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
         (paid,) = document(run[-1:], deal.currency)["periods"]
-        unit.deals.add_period(row.id, len(run), first, last, through, raw, paid)
+        unit.deals.add_period(row.id, len(run), first, last, through, month.collection, paid)
 
     def deal_periods(self, name: str) -> tuple[Any, list[Any]]:
         """A deal issued and its months as stored; an unknown name is refused."""

@@ -236,9 +236,12 @@ def test_the_pool_and_issue_commands(sqlite_book: tuple[str, Path]) -> None:
     assert elsewhen.startswith("error: --as-of: 2026-02-01 is not the business date 2026-01-15")
 
 
-def test_a_write_off_and_a_recovery_are_the_deals(engine: Engine, servicing: Servicing, book: list[int]) -> None:
+@pytest.mark.parametrize("derecognise", [True, False])
+def test_a_write_off_and_a_recovery_feed_the_waterfall(
+    engine: Engine, servicing: Servicing, book: list[int], derecognise: bool
+) -> None:
     funding = Funding(EngineUnits(engine))
-    data = deal_file(True)
+    data = deal_file(derecognise)
     funding.issue(Deal.from_dict(data), data, START)
     six = book[5]
     run_until(engine, date(2026, 2, 2))
@@ -262,8 +265,11 @@ def test_a_write_off_and_a_recovery_are_the_deals(engine: Engine, servicing: Ser
         "principal_paid": "0.00",
         "balance": "5000.00",
     }
-    # The loss and the recovery are the deal's, not the platform's.
-    assert lines(engine, ledger.CREDIT_LOSS, six) == 0 < lines(engine, ledger.INSTITUTION_CREDIT_LOSS, six)
-    assert lines(engine, ledger.INSTITUTION_RECOVERY_INCOME, six) == -5_000
+    # Sold, the loss and the recovery are the trust's; kept on balance sheet, month-end makes them the platform's.
+    trusts = (ledger.INSTITUTION_CREDIT_LOSS, ledger.INSTITUTION_RECOVERY_INCOME)
+    platforms = (ledger.CREDIT_LOSS, ledger.RECOVERY_INCOME)
+    (loss, recovery), (other_loss, other_recovery) = (trusts, platforms) if derecognise else (platforms, trusts)
+    assert lines(engine, loss, six) > 400_000 and lines(engine, other_loss, six) == 0
+    assert lines(engine, recovery, six) == -5_000 and lines(engine, other_recovery, six) == 0
     assert lines(engine, ledger.ABS_NOTE_INTEREST_PAID) == 1_000 + 5_000
     assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)

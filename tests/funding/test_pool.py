@@ -172,9 +172,15 @@ def test_a_month_from_journal_lines() -> None:
         (Line(3, ledger.COLLECTIONS_CLEARING, 700), "recovery"),
         (Line(3, ledger.INSTITUTION_RECOVERY_INCOME, -700), "recovery"),
     ]
-    month, cash = books.month(lines)
-    assert month == Collection(0, 3_000, 100_000, 50_000, 700)
-    assert cash == {1: 103_000, 3: 700}
+    month = books.month(lines)
+    assert month.collection == Collection(0, 3_000, 100_000, 50_000, 700)
+    assert month.cash == {1: 103_000, 3: 700}
+    assert month.funder_results == {(3, ledger.INSTITUTION_RECOVERY_INCOME): -700}
+    # Kept on balance sheet, the recovery is the platform's.
+    assert books.kept(month) == [
+        Line(3, ledger.RECOVERY_INCOME, -700),
+        Line(3, ledger.INSTITUTION_RECOVERY_INCOME, 700),
+    ]
 
 
 def test_a_reversal_is_carried_into_the_next_months() -> None:
