@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from openice.clock import now_iso
 from openice.funding.books import COLLECTION_ACCOUNTS, Line
@@ -95,6 +95,13 @@ class Book:
     def business_date(self) -> date:
         calendar = servicing_tables.business_calendar.c
         return from_day(self.conn.execute(select(calendar.business_day).where(calendar.id == 1)).scalar_one())
+
+    def hold_journal(self) -> None:
+        """On PostgreSQL, hold writers of the journal off until this transaction ends, so an entry whose number is below
+        the last one read here but whose transaction had not committed cannot be missed by the month that reads up to
+        it (as end of day's ledger step does). SQLite has one writer at a time anyway."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("LOCK TABLE journal_entries IN SHARE MODE"))
 
     def last_entry(self) -> int:
         return int(

@@ -100,7 +100,10 @@ class Funding:
         whose month is stored already is left as it is. Returns how many deals were paid."""
         paid = 0
         with funding_unit(self.units) as unit:
-            for row in unit.deals.all():
+            deals = unit.deals.all()
+            if deals:
+                unit.book.hold_journal()
+            for row in deals:
                 periods = unit.deals.periods(row.id)
                 if periods and periods[-1].last_day >= to_day(last_day):
                     continue
