@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,7 +29,8 @@ from openice.cli.common import (
 )
 from openice.funding.deal import Deal
 from openice.funding.waterfall import Period, collections_from_csv, document, run_waterfall
-from openice.money import fmt
+from openice.money import fmt, to_minor
+from openice.storage.days import from_day
 
 if TYPE_CHECKING:
     from openice.funding.projection import Projection
@@ -43,7 +45,7 @@ DealArgument = Annotated[
     Path,
     typer.Argument(
         help="YAML or JSON: name, currency, pool_balance, tranches (most senior first), fees, principal_payment, "
-        "reserve_account, triggers (docs/funding.md; openice/examples/deal.yaml)"
+        "reserve_account, triggers, eligibility, derecognise (docs/funding.md; openice/examples/deal.yaml)"
     ),
 ]
 
@@ -335,3 +337,55 @@ def projection_document(p: Projection, currency: str) -> dict[str, object]:
             for o in p.tranches
         },
     }
+
+
+@abs_app.command()
+def periods(
+    name: Annotated[str, typer.Argument(help="The deal's name, as issued")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The months of an issued deal as month-end paid them: the pool's collections read from the ledger, and the
+    waterfall's period (`openice abs waterfall --json`'s shape)."""
+    row, months = _funding(db).deal_periods(name)
+    c = row.currency
+    if as_json:
+        print_json(
+            {
+                "deal": row.name,
+                "currency": c,
+                "funder": row.funder,
+                "periods": [
+                    {
+                        "first_day": str(from_day(m.first_day)),
+                        "last_day": str(from_day(m.last_day)),
+                        "collections": {k: decimal_money(getattr(m, k), c) for k in COLLECTED},
+                        **json.loads(m.waterfall),
+                    }
+                    for m in months
+                ],
+            }
+        )
+        return
+    console.print(
+        _table(
+            f"{row.name}: months paid, in {c}",
+            ("period", "from", "to", *COLLECTED, "available", "fees", "residual income"),
+            [
+                [
+                    str(m.period),
+                    str(from_day(m.first_day)),
+                    str(from_day(m.last_day)),
+                    *(fmt(getattr(m, k), c) for k in COLLECTED),
+                    *(
+                        fmt(to_minor(json.loads(m.waterfall)[k], c), c)
+                        for k in ("available", "fees", "residual_income")
+                    ),
+                ]
+                for m in months
+            ],
+        )
+    )
+
+
+COLLECTED = ("interest", "principal", "defaults", "recoveries")

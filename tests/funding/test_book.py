@@ -234,6 +234,18 @@ def test_the_pool_and_issue_commands(sqlite_book: tuple[str, Path]) -> None:
     assert again == "error: name: deal 'BOOK 2026-1' was issued with a cut-off of 2026-01-15; a deal is issued once"
     elsewhen = one_line_error(openice("abs", "pool", str(path), "--db", url, "--as-of", "2026-02-01"))
     assert elsewhen.startswith("error: --as-of: 2026-02-01 is not the business date 2026-01-15")
+    engine = make_engine(url)
+    run_until(engine, date(2026, 2, 1))
+    engine.dispose()
+    # January collected nothing: the 10.00 reserve is all there is, and pays 10.00 of A's 50.00.
+    months = CliRunner().invoke(app, ["abs", "periods", "BOOK 2026-1", "--db", url, "--json"])
+    assert months.exit_code == 0, months.output
+    (first,) = json.loads(months.output)["periods"]
+    assert (first["first_day"], first["last_day"], first["available"]) == ("2026-01-15", "2026-01-31", "10.00")
+    assert first["collections"] == dict.fromkeys(("interest", "principal", "defaults", "recoveries"), "0.00")
+    assert (first["tranches"]["A"]["interest_paid"], first["tranches"]["A"]["interest_shortfall"]) == ("10.00", "40.00")
+    unknown = one_line_error(openice("abs", "periods", "NO SUCH DEAL", "--db", url))
+    assert unknown == "error: name: no deal 'NO SUCH DEAL' has been issued"
 
 
 @pytest.mark.parametrize("derecognise", [True, False])
