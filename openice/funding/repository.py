@@ -196,15 +196,10 @@ class Deals:
             [dict(entry_id=entry_id, loan_id=x.loan_id, account=x.account, amount=x.amount) for x in lines],
         )
 
-    def pool(self, deal_id: int) -> list[int]:
+    def anchor(self, deal_id: int) -> int:
+        """The deal's first loan (the lowest number), whose books carry the deal's own lines."""
         pool = funding_tables.abs_pool_loans.c
-        return list(
-            self.conn.execute(select(pool.loan_id).where(pool.deal_id == deal_id).order_by(pool.loan_id)).scalars()
-        )
-
-    def tranches(self, deal_id: int) -> list[Any]:
-        t = funding_tables.abs_tranches.c
-        return list(self.conn.execute(select(funding_tables.abs_tranches).where(t.deal_id == deal_id).order_by(t.seq)))
+        return int(self.conn.execute(select(func.min(pool.loan_id)).where(pool.deal_id == deal_id)).scalar_one())
 
     def periods(self, deal_id: int) -> list[Any]:
         p = funding_tables.abs_periods.c

@@ -123,7 +123,7 @@ class Funding:
         stored = [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
         run = run_waterfall(deal, books.fed([*stored, month.collection]))
         before = run[-2].reserve_balance if len(run) > 1 else deal.reserve_account.initial
-        anchor = unit.deals.pool(row.id)[0]
+        anchor = unit.deals.anchor(row.id)
         lines = books.payments(anchor, month.cash, run[-1], before, deal.derecognise)
         unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
         (paid,) = document(run[-1:], deal.currency)["periods"]
