@@ -9,10 +9,10 @@ The transfer, on each pool loan's books, for its principal outstanding at the cu
   liability: Dr `platform_cash`, Cr `abs_secured_borrowing`.
 
 A month's collections of a loan are the cash its borrower paid (the loan's `collections_clearing`), told apart by
-what it paid: principal is what left `loan_principal` other than by a write-off, recoveries what recovery income took,
-interest the rest (interest, fees, late and prepayment fees: all the pool's income is the deal's). Defaults are the principal
-written off. A reversal shows as a negative amount in the month it is made; the waterfall takes no negative amount,
-so it is carried and taken off the next months' collections (`fed`)."""
+what it paid: principal is what left `loan_principal` other than by a write-off, recoveries what recovery income
+took, interest the rest (interest, fees, late and prepayment fees: all the pool's income is the deal's). Defaults are
+the principal written off. A reversal shows as a negative amount in the month it is made; the waterfall takes no
+negative amount, so it is carried and taken off the next months' collections (`fed`)."""
 
 from __future__ import annotations
 

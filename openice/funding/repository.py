@@ -22,6 +22,7 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import UnitsOfWork
 
 DEAL_KINDS = (ledger.ABS_TRANSFER, ledger.ABS_PERIOD)
+CHUNK = 5_000  # loans a statement when a pool moves to its deal: well inside every engine's limit of parameters
 
 
 class Book:
@@ -165,22 +166,25 @@ class Deals:
         return deal_id
 
     def lock_pool(self, pool: Sequence[PoolLoan], funder: str) -> int:
-        """Move the pool's loans to the deal's funder, only those still the platform's and as they were cut: how many
-        moved (fewer means the book changed since it was read)."""
+        """Move the pool's loans to the deal's funder, a chunk of loans a statement, after reading them again (locked
+        on PostgreSQL): how many are still the platform's, active and at the balance they were cut at (fewer means the
+        book changed since it was read)."""
         loans = servicing_tables.loans
-        moved = 0
-        for x in pool:
-            moved += self.conn.execute(
-                update(loans)
-                .where(
-                    loans.c.id == x.loan_id,
-                    loans.c.funder == PLATFORM,
-                    loans.c.bal_loan_principal == x.balance,
-                    loans.c.status == LoanStatus.ACTIVE.value,
-                )
-                .values(funder=funder, version=loans.c.version + 1)
-            ).rowcount
-        return moved
+        cut_at = {x.loan_id: x.balance for x in pool}
+        ids = list(cut_at)
+        unchanged = 0
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            query = select(loans.c.id, loans.c.bal_loan_principal).where(
+                loans.c.id.in_(chunk), loans.c.funder == PLATFORM, loans.c.status == LoanStatus.ACTIVE.value
+            )
+            if self.conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            unchanged += sum(cut_at[r.id] == r.bal_loan_principal for r in self.conn.execute(query))
+            self.conn.execute(
+                update(loans).where(loans.c.id.in_(chunk)).values(funder=funder, version=loans.c.version + 1)
+            )
+        return unchanged
 
     def post(self, on: date, kind: str, lines: Sequence[Line]) -> None:
         """One journal entry of the deal's, its lines on the loans' books they name."""

@@ -30,6 +30,7 @@ from openice.cli import app
 from openice.close_of_day import run_until
 from openice.errors import Conflict, ValidationError
 from openice.funding.deal import Deal
+from openice.funding.repository import Book, Deals
 from openice.funding.service import Funding
 from openice.servicing import ledger
 from openice.servicing.products import LoanProduct, RepaymentMethod
@@ -92,6 +93,33 @@ def lines(engine: Engine, account: str, loan_id: int | None = None) -> int:
     query = select(func.coalesce(func.sum(j.amount), 0)).where(j.account == account)
     with engine.connect() as conn:
         return int(conn.execute(query if loan_id is None else query.where(j.loan_id == loan_id)).scalar_one())
+
+
+def paid_as_the_waterfall_says(engine: Engine, period: Any, notes: str) -> None:
+    """The month's entry on the ledger against the stored waterfall, account by account, to the fen: the pool's cash
+    leaves clearing, and the collection account pays all of it out."""
+    j, e = servicing_tables.journal_lines.c, servicing_tables.journal_entries.c
+    with engine.connect() as conn:
+        posted = dict(
+            conn.execute(
+                select(j.account, func.sum(j.amount))
+                .join(servicing_tables.journal_entries, e.id == j.entry_id)
+                .where(e.kind == ledger.ABS_PERIOD, e.business_day == period.last_day)
+                .group_by(j.account)
+            ).all()
+        )
+    paid = json.loads(period.waterfall)
+    tranches = paid["tranches"].values()
+
+    def fen(*amounts: str) -> int:
+        return sum(int(Decimal(a) * 100) for a in amounts)
+
+    assert posted.get(ledger.ABS_FEES_PAID, 0) == fen(paid["fees"])
+    assert posted.get(ledger.ABS_NOTE_INTEREST_PAID, 0) == fen(*(t["interest_paid"] for t in tranches))
+    assert posted.get(notes, 0) == fen(*(t["principal_paid"] for t in tranches))
+    assert posted.get(ledger.ABS_RESIDUAL_PAID, 0) == fen(paid["residual_income"])
+    assert posted.get(ledger.ABS_COLLECTION_ACCOUNT, 0) == 0
+    assert -posted.get(ledger.COLLECTIONS_CLEARING, 0) == period.interest + period.principal + period.recoveries
 
 
 def trial_balance(engine: Engine) -> int:
@@ -184,6 +212,8 @@ def test_issue_then_two_month_ends(engine: Engine, servicing: Servicing, book: l
     assert lines(engine, ledger.COLLECTIONS_CLEARING, one) == 0 == lines(engine, ledger.COLLECTIONS_CLEARING, six)
     row, periods = funding.deal_periods("BOOK 2026-1")
     assert periods[1].waterfall.count('"interest_shortfall": "0.40"') == 1
+    for period in periods:
+        paid_as_the_waterfall_says(engine, period, notes)
     assert trial_balance(engine) == 0
 
 
@@ -285,3 +315,13 @@ def test_a_write_off_and_a_recovery_feed_the_waterfall(
     assert lines(engine, recovery, six) == -5_000 and lines(engine, other_recovery, six) == 0
     assert lines(engine, ledger.ABS_NOTE_INTEREST_PAID) == 1_000 + 5_000
     assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+
+
+def test_a_pool_read_before_the_book_changed_moves_only_what_is_unchanged(
+    engine: Engine, servicing: Servicing, book: list[int]
+) -> None:
+    with engine.connect() as conn:
+        stale = [x for x in Book(conn).loans() if x.loan_id in (book[0], book[5])]
+    servicing.prepay(book[0], 100_000, idempotency_key="prepay")  # loan 1 is now at 2,000.00, not 3,000.00
+    with engine.connect() as conn:  # rolled back when it closes
+        assert Deals(conn).lock_pool(stale, "ABS:STALE") == 1  # issue refuses the whole deal on this
