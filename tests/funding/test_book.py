@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from typer.testing import CliRunner
 
 from openice.cli import app
@@ -35,7 +35,7 @@ from openice.funding.service import Funding
 from openice.servicing import ledger
 from openice.servicing.products import LoanProduct, RepaymentMethod
 from openice.servicing.service import Servicing
-from openice.storage import funding_tables, servicing_tables
+from openice.storage import decisioning_tables, funding_tables, servicing_tables
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from tests.cli import one_line_error, openice
@@ -325,3 +325,61 @@ def test_a_pool_read_before_the_book_changed_moves_only_what_is_unchanged(
     servicing.prepay(book[0], 100_000, idempotency_key="prepay")  # loan 1 is now at 2,000.00, not 3,000.00
     with engine.connect() as conn:  # rolled back when it closes
         assert Deals(conn).lock_pool(stale, "ABS:STALE") == 1  # issue refuses the whole deal on this
+
+
+def test_grade_and_province_come_from_the_application(engine: Engine, book: list[int]) -> None:
+    # Borrower b4 lives in Zhejiang and drew loan 6 on a grade C credit line; b1 (loan 1) has no application on record.
+    with engine.begin() as conn:
+        conn.execute(
+            insert(decisioning_tables.borrowers).values(
+                id="b4",
+                registered_day=0,
+                registered_at=0,
+                birth_year=1990,
+                province="Zhejiang",
+                city="Hangzhou",
+                **{c: "-" for c in ("name_enc", "national_id_enc", "mobile_enc", "date_of_birth_enc")},
+                **{c: "-" for c in ("name_hash", "national_id_hash", "mobile_hash", "device_hash")},
+            )
+        )
+        conn.execute(
+            insert(decisioning_tables.credit_lines).values(
+                id="line-6",
+                borrower_id="b4",
+                decision_id="d-6",
+                product_code="ABS-EP",
+                approved_day=0,
+                expiry_day=0,
+                status="active",
+                amount=400_000,
+                drawn=400_000,
+                rate_ppm=120_000,
+                apr_ppm=120_000,
+                max_tenor=4,
+                grade="C",
+                pd=0.05,
+                score=600.0,
+            )
+        )
+        conn.execute(
+            insert(decisioning_tables.drawdowns).values(
+                line_id="line-6",
+                borrower_id="b4",
+                amount=400_000,
+                tenor=4,
+                requested_day=0,
+                status="funded",
+                institution_code="platform",
+                loan_id=book[5],
+            )
+        )
+    graded = deal_file(True) | {"eligibility": {"min_remaining_tenor": 3, "max_borrower_share": 0.45}}
+    pool = Funding(EngineUnits(engine)).pool(Deal.from_dict(graded))
+    strata = {(s.dimension, s.bucket): (s.count, s.balance) for s in pool.strata}
+    assert strata[("grade", "C")] == (1, 400_000) and strata[("grade", "unknown")] == (1, 300_000)
+    assert strata[("province", "Zhejiang")] == (1, 400_000) and strata[("province", "unknown")] == (1, 300_000)
+    # Only grade C, and Zhejiang at most 30% of 10,000.00: loan 6 (4,000.00) is over it.
+    limited = graded | {"eligibility": {"grades": ["C"], "province_limits": {"Zhejiang": 0.3}}}
+    assert Funding(EngineUnits(engine)).pool(Deal.from_dict(limited)).cut.left["province limit"] == 1
+    only_c = graded | {"eligibility": {"grades": ["C"]}}
+    assert [x.loan_id for x in Funding(EngineUnits(engine)).pool(Deal.from_dict(only_c)).cut.loans] == [book[5]]
