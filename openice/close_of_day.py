@@ -1,8 +1,8 @@
 """Closing the business day: servicing's and collections' set-based steps, in order, each in its own transaction.
 
-End of day is where servicing and collections meet, so neither owns the list: servicing's steps live in
-`openice.servicing.eod`, collections' in `openice.collections.daily` (which may read servicing's loans), and this
-module orders them. Closing business day D moves the business date to D+1:
+End of day is where servicing, collections and funding meet, so none owns the list: servicing's steps live in
+`openice.servicing.eod`, collections' in `openice.collections.daily` (which may read servicing's loans), funding's in
+`openice.funding.service`, and this module orders them. Closing business day D moves the business date to D+1:
 
 1. due          installments falling due on D+1 become receivable (interest, fees, guarantee release; a
                 loan in non-accrual bills its interest and fees into suspense)
@@ -17,10 +17,12 @@ module orders them. Closing business day D moves the business date to D+1:
 7. provision    on a month's last day, each live guarantee's provision is trued up to its bucket's
                 rate x outstanding principal
 8. snapshot     on a month's last day, each loan's DPD and balance is kept for vintages and roll rates
-9. ledger       the day's journal lines are folded into the running balances per currency and account
-10. statements  the day's settlement statements (and on a month's last day the month's) are announced to the
+9. abs          on a month's last day, each asset-backed deal's month: its pool's collections from the ledger
+                paid down its waterfall (funding's step, `openice.funding.service`)
+10. ledger      the day's journal lines are folded into the running balances per currency and account
+11. statements  the day's settlement statements (and on a month's last day the month's) are announced to the
                 institutions through the outbox: their last day is closed, so they can be paid
-11. advance     the business date moves on
+12. advance     the business date moves on
 
 Every step runs in one transaction that also records the step as done, so a run killed at any
 point and started again continues exactly where it stopped: no double fees, no lost accrual.
@@ -37,6 +39,7 @@ from sqlalchemy import Engine, insert, select, text, update
 from openice.clock import now_iso
 from openice.collections.daily import step_collections
 from openice.errors import ValidationError
+from openice.funding.service import step_abs
 from openice.servicing.eod import (
     DayContext,
     closes_month,
@@ -63,6 +66,7 @@ STEPS: list[tuple[str, Callable[[DayContext], int]]] = [
     ("collections", step_collections),
     ("provision", step_provision),
     ("snapshot", step_snapshot),
+    ("abs", step_abs),
     ("ledger", step_ledger),
     ("statements", step_statements),
     ("advance", step_advance),

@@ -1,10 +1,14 @@
 """CLI of funding: `openice abs waterfall` runs a deal's waterfall over given collections and `openice abs project`
-projects it under scenarios, both with no database."""
+projects it under scenarios, both with no database; `openice abs pool` cuts a deal's pool from the book and shows its
+strata, `openice abs issue` issues the deal over it."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -12,10 +16,12 @@ from rich.table import Table
 
 from openice.cli.common import (
     Commands,
+    DbOption,
     JsonOption,
     console,
     decimal_money,
     fields_as,
+    parse_date,
     parse_rate,
     print_json,
     read_document,
@@ -23,10 +29,12 @@ from openice.cli.common import (
 )
 from openice.funding.deal import Deal
 from openice.funding.waterfall import Period, collections_from_csv, document, run_waterfall
-from openice.money import fmt
+from openice.money import fmt, to_minor
+from openice.storage.days import from_day
 
 if TYPE_CHECKING:
     from openice.funding.projection import Projection
+    from openice.funding.service import Funding, PoolCut
 
 abs_app = Commands(
     help="Asset-backed securities: a deal's waterfall over given collections, its projections (docs/funding.md).",
@@ -37,13 +45,122 @@ DealArgument = Annotated[
     Path,
     typer.Argument(
         help="YAML or JSON: name, currency, pool_balance, tranches (most senior first), fees, principal_payment, "
-        "reserve_account, triggers (docs/funding.md; openice/examples/deal.yaml)"
+        "reserve_account, triggers, eligibility, derecognise (docs/funding.md; openice/examples/deal.yaml)"
     ),
 ]
 
 
 def load_deal(path: Path) -> Deal:
     return Deal.from_dict(read_document(path, field=str(path)))
+
+
+def _funding(db: str | None) -> Funding:
+    from openice.funding.service import Funding  # the database stack, when it runs
+    from openice.storage.engine import make_engine
+    from openice.storage.uow import EngineUnits
+
+    return Funding(EngineUnits(make_engine(db, create=False)))
+
+
+@abs_app.command()
+def pool(
+    deal_file: DealArgument,
+    db: DbOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The cut-off date, YYYY-MM-DD: the business date (the default)")
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV: dimension,bucket,count,balance,share")] = False,
+) -> None:
+    """Cut the deal's pool from the book by its eligibility criteria and show it by balance, rate, grade, remaining
+    tenor, province and seasoning (count, balance, share), before anything is committed."""
+    deal = load_deal(deal_file)
+    cut = _funding(db).pool(deal, None if as_of is None else parse_date(as_of, "as_of"))
+    if as_json:
+        print_json(pool_document(cut))
+        return
+    if as_csv:
+        typer.echo(pool_csv(cut), nl=False)
+        return
+    c, taken = deal.currency, cut.cut
+    console.print(
+        f"{deal.name}: {len(taken.loans)} loans, {fmt(taken.balance, c)} {c} of the pool_balance "
+        f"{fmt(deal.pool_balance, c)}, cut off {cut.cut_off}"
+    )
+    if taken.left:
+        console.print("left out: " + ", ".join(f"{reason} {n}" for reason, n in taken.left.items()))
+    console.print(
+        _table(
+            f"{deal.name}: strata, in {c}",
+            ("dimension", "bucket", "loans", "balance", "share"),
+            [[d, b, str(n), fmt(bal, c), f"{s:.2%}"] for d, b, n, bal, s in _strata_rows(cut)],
+        )
+    )
+
+
+def _strata_rows(cut: PoolCut) -> list[tuple[str, str, int, int, Any]]:
+    from openice.funding.pool import share
+
+    total = cut.cut.balance
+    return [(s.dimension, s.bucket, s.count, s.balance, share(s.balance, total)) for s in cut.strata]
+
+
+def pool_document(cut: PoolCut) -> dict[str, Any]:
+    """The pool cut for `--json`: money as decimal strings, shares as decimal fractions to four places."""
+    c = cut.deal.currency
+    strata: dict[str, list[dict[str, Any]]] = {}
+    for dimension, bucket, count, balance, fraction in _strata_rows(cut):
+        strata.setdefault(dimension, []).append(
+            {"bucket": bucket, "count": count, "balance": decimal_money(balance, c), "share": str(fraction)}
+        )
+    return {
+        "deal": cut.deal.name,
+        "currency": c,
+        "cut_off": cut.cut_off.isoformat(),
+        "pool_balance": decimal_money(cut.deal.pool_balance, c),
+        "selected_balance": decimal_money(cut.cut.balance, c),
+        "loans": len(cut.cut.loans),
+        "left_out": cut.cut.left,
+        "strata": strata,
+    }
+
+
+def pool_csv(cut: PoolCut) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("dimension", "bucket", "count", "balance", "share"))
+    for dimension, bucket, count, balance, fraction in _strata_rows(cut):
+        writer.writerow((dimension, bucket, count, decimal_money(balance, cut.deal.currency), fraction))
+    return out.getvalue()
+
+
+@abs_app.command()
+def issue(
+    deal_file: DealArgument,
+    as_of: Annotated[str, typer.Option("--as-of", help="The cut-off date, YYYY-MM-DD: the business date")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue the deal over its pool cut, once: the deal, its tranches and its loans stored, the loans moved to the
+    deal's funder (ABS:<name>) in the ledger, sold or kept on the balance sheet as `derecognise` says."""
+    data = read_document(deal_file, field=str(deal_file))
+    deal = Deal.from_dict(data)
+    issued = _funding(db).issue(deal, data, parse_date(as_of, "as_of"))
+    c = deal.currency
+    if as_json:
+        print_json(
+            {
+                **issued,
+                "pool_balance": decimal_money(issued["pool_balance"], c),
+                "tranches": {k: decimal_money(v, c) for k, v in issued["tranches"].items()},
+            }
+        )
+        return
+    how = "sold to the trust (derecognised)" if deal.derecognise else "kept on the balance sheet (secured borrowing)"
+    console.print(
+        f"issued {deal.name}: {issued['loans']} loans, {fmt(issued['pool_balance'], c)} {c}, {how}; "
+        f"funder {issued['funder']}; tranches " + ", ".join(f"{k} {fmt(v, c)}" for k, v in issued["tranches"].items())
+    )
 
 
 @abs_app.command()
@@ -220,3 +337,55 @@ def projection_document(p: Projection, currency: str) -> dict[str, object]:
             for o in p.tranches
         },
     }
+
+
+@abs_app.command()
+def periods(
+    name: Annotated[str, typer.Argument(help="The deal's name, as issued")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The months of an issued deal as month-end paid them: the pool's collections read from the ledger, and the
+    waterfall's period (`openice abs waterfall --json`'s shape)."""
+    row, months = _funding(db).deal_periods(name)
+    c = row.currency
+    if as_json:
+        print_json(
+            {
+                "deal": row.name,
+                "currency": c,
+                "funder": row.funder,
+                "periods": [
+                    {
+                        "first_day": str(from_day(m.first_day)),
+                        "last_day": str(from_day(m.last_day)),
+                        "collections": {k: decimal_money(getattr(m, k), c) for k in COLLECTED},
+                        **json.loads(m.waterfall),
+                    }
+                    for m in months
+                ],
+            }
+        )
+        return
+    console.print(
+        _table(
+            f"{row.name}: months paid, in {c}",
+            ("period", "from", "to", *COLLECTED, "available", "fees", "residual income"),
+            [
+                [
+                    str(m.period),
+                    str(from_day(m.first_day)),
+                    str(from_day(m.last_day)),
+                    *(fmt(getattr(m, k), c) for k in COLLECTED),
+                    *(
+                        fmt(to_minor(json.loads(m.waterfall)[k], c), c)
+                        for k in ("available", "fees", "residual_income")
+                    ),
+                ]
+                for m in months
+            ],
+        )
+    )
+
+
+COLLECTED = ("interest", "principal", "defaults", "recoveries")

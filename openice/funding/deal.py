@@ -8,7 +8,8 @@ value is refused with the path of its field (`tranches[1].balance`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -69,6 +70,26 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class Eligibility:
+    """Which loans of the live book may go into the pool (`pool.select`). Shares are fractions of the deal's
+    `pool_balance`, so a loan is taken or left on its own figures in one pass over the book."""
+
+    cut_off: date | None  # None: the date the pool is cut on
+    current_only: bool  # no day past due
+    min_remaining_tenor: int | None  # months still to fall due
+    max_remaining_tenor: int | None
+    products: frozenset[str] | None  # None: any
+    grades: frozenset[str] | None
+    max_borrower_share: Decimal | None
+    province_limits: Mapping[str, Decimal]  # province -> its largest share; a province not named has no limit
+
+
+ANY_LOAN = Eligibility(None, True, None, None, None, None, None, {})
+# The deal's loans' funder is `ABS:` and its name (servicing.loan.deal_funder), held in a 64-character column.
+MAX_NAME = 60
+
+
+@dataclass(frozen=True)
 class Deal:
     """A deal checked whole when it is read (`from_dict`), so the waterfall and the projections can trust it."""
 
@@ -80,10 +101,29 @@ class Deal:
     principal_payment: PrincipalPayment
     reserve_account: ReserveAccount
     triggers: tuple[Trigger, ...]
+    eligibility: Eligibility = ANY_LOAN
+    derecognise: bool = False  # sold to the trust (off the balance sheet), else pledged for a secured borrowing
 
     @property
     def residual(self) -> Tranche:
         return self.tranches[-1]
+
+    @property
+    def notes(self) -> int:
+        """The coupon tranches' balance: what the residual tranche is subordinated to."""
+        return sum(t.balance for t in self.tranches[:-1])
+
+    def sized_to(self, pool: int) -> Deal:
+        """The deal over a pool cut of `pool` minor units: the notes as the file sizes them, the residual tranche
+        whatever the pool holds beyond them; a pool smaller than the notes is refused."""
+        if pool < self.notes:
+            raise ValidationError(
+                f"the pool cut holds {format_money(pool, self.currency)}, less than the notes' "
+                f"{format_money(self.notes, self.currency)}",
+                field="pool_balance",
+            )
+        residual = replace(self.residual, balance=pool - self.notes)
+        return replace(self, pool_balance=pool, tranches=(*self.tranches[:-1], residual))
 
     @classmethod
     def from_dict(cls, data: Any) -> Deal:
@@ -93,6 +133,8 @@ class Deal:
         name = root["name"]
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("must be a non-empty name", field="name")
+        if len(name) > MAX_NAME:
+            raise ValidationError(f"is {len(name)} characters long; a deal's name has at most {MAX_NAME}", field="name")
         currency = root["currency"]
         if not isinstance(currency, str):
             raise ValidationError("must be a currency code such as CNY", field="currency")
@@ -117,10 +159,22 @@ class Deal:
             ),
             reserve_account=reserve,
             triggers=triggers,
+            eligibility=_eligibility(root.get("eligibility")),
+            derecognise=_flag(root.get("derecognise", False), "derecognise"),
         )
 
 
-_OPTIONAL = ("fees", "principal_payment", "reserve_account", "triggers")
+_OPTIONAL = ("fees", "principal_payment", "reserve_account", "triggers", "eligibility", "derecognise")
+_ELIGIBILITY = (
+    "cut_off",
+    "current_only",
+    "min_remaining_tenor",
+    "max_remaining_tenor",
+    "products",
+    "grades",
+    "max_borrower_share",
+    "province_limits",
+)
 
 
 def _mapping(
@@ -128,7 +182,7 @@ def _mapping(
 ) -> Mapping[str, Any]:
     """`data` as a mapping with the keys given and no other; `field` is its path, None for the deal itself."""
     if not isinstance(data, Mapping):
-        raise ValidationError(f"must be a mapping with {', '.join(required)}", field=field or "deal")
+        raise ValidationError(f"must be a mapping with {', '.join(required or optional)}", field=field or "deal")
     prefix = f"{field}." if field else ""
     unknown = sorted(str(k) for k in data if k not in required and k not in optional)
     if unknown:
@@ -240,3 +294,64 @@ def _trigger(data: Any, field: str) -> Trigger:
             f"{above} is above 1: a rate of defaults is a fraction of the pool", field=f"{field}.above"
         )
     return Trigger(metric=_choice(TriggerMetric, t["metric"], f"{field}.metric"), above=above, then=then)
+
+
+def _flag(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{value!r} is not true or false", field=field)
+    return value
+
+
+def _months(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{value!r} is not a whole number of months", field=field)
+    return value
+
+
+def _share(value: Any, field: str) -> Decimal:
+    share = _rate(value, field)
+    if not 0 < share <= 1:
+        raise ValidationError(f"{share} is not a share of the pool above 0 and at most 1", field=field)
+    return share
+
+
+def _names(value: Any, field: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str | int) for v in value):
+        raise ValidationError("must be a non-empty list of codes", field=field)
+    return frozenset(str(v) for v in value)
+
+
+def _eligibility(data: Any) -> Eligibility:
+    """The `eligibility` block; every key optional, loans current by default."""
+    if data is None:
+        return ANY_LOAN
+    field = "eligibility"
+    e = _mapping(data, field, required=(), optional=_ELIGIBILITY)
+    cut_off = e.get("cut_off")
+    if cut_off is not None and not isinstance(cut_off, date):
+        try:
+            cut_off = date.fromisoformat(str(cut_off))
+        except ValueError:
+            raise ValidationError(f"{cut_off!r} is not a date such as 2026-06-30", field=f"{field}.cut_off") from None
+    low = _months(e.get("min_remaining_tenor"), "eligibility.min_remaining_tenor")
+    high = _months(e.get("max_remaining_tenor"), "eligibility.max_remaining_tenor")
+    if low is not None and high is not None and low > high:
+        raise ValidationError(f"{high} is below min_remaining_tenor {low}", field="eligibility.max_remaining_tenor")
+    provinces = e.get("province_limits") or {}
+    if not isinstance(provinces, Mapping):
+        raise ValidationError("must map each province to its largest share", field="eligibility.province_limits")
+    borrower = e.get("max_borrower_share")
+    return Eligibility(
+        cut_off=cut_off,
+        current_only=_flag(e.get("current_only", True), "eligibility.current_only"),
+        min_remaining_tenor=low,
+        max_remaining_tenor=high,
+        products=_names(e.get("products"), "eligibility.products"),
+        grades=_names(e.get("grades"), "eligibility.grades"),
+        max_borrower_share=None if borrower is None else _share(borrower, "eligibility.max_borrower_share"),
+        province_limits={str(k): _share(v, f"eligibility.province_limits.{k}") for k, v in sorted(provinces.items())},
+    )

@@ -82,8 +82,19 @@ REFERRAL_FEE_RECEIVABLE = "referral_fee_receivable"  # owed by the institution, 
 
 # A paid settlement statement's share on one loan (servicing/settlement.py).
 INSTITUTION_SETTLEMENT = "institution_settlement"
+
+# An asset-backed deal over the platform's own loans (openice/funding/, docs/funding.md).
+ABS_TRUST_FUNDING = "abs_trust_funding"  # derecognised: the trust's money standing in the loan it bought
+ABS_SECURED_BORROWING = "abs_secured_borrowing"  # kept on balance sheet: what the platform owes the noteholders
+ABS_COLLECTION_ACCOUNT = "abs_collection_account"  # the deal's cash: the pool's collections before the waterfall
+ABS_RESERVE_ACCOUNT = "abs_reserve_account"  # cash the deal holds for its notes
+ABS_FEES_PAID = "abs_fees_paid"  # the deal's senior fees (servicing, trustee)
+ABS_NOTE_INTEREST_PAID = "abs_note_interest_paid"  # the coupon tranches' interest
+ABS_RESIDUAL_PAID = "abs_residual_paid"  # the residual tranche's income
+ABS_TRANSFER = "abs_transfer"  # entry kind: a loan sold to a deal (or pledged to it)
+ABS_PERIOD = "abs_period"  # entry kind: a month's collections of the pool and the waterfall's payments
 # Entries on a loan's books that its own history does not make, so a replay of the loan leaves them as they are.
-OUTSIDE_HISTORY = ("referral_settlement", INSTITUTION_SETTLEMENT)
+OUTSIDE_HISTORY = ("referral_settlement", INSTITUTION_SETTLEMENT, ABS_TRANSFER, ABS_PERIOD)
 
 ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
     INTEREST_INCOME,
@@ -104,6 +115,13 @@ ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
     PLATFORM_CASH,
     COLLECTIONS_CLEARING,
     REFERRAL_FEE_RECEIVABLE,
+    ABS_TRUST_FUNDING,
+    ABS_SECURED_BORROWING,
+    ABS_COLLECTION_ACCOUNT,
+    ABS_RESERVE_ACCOUNT,
+    ABS_FEES_PAID,
+    ABS_NOTE_INTEREST_PAID,
+    ABS_RESIDUAL_PAID,
 )
 
 
@@ -137,6 +155,8 @@ FUNDER_INTEREST = AccountChoice(PLATFORM_INTEREST_INCOME, INTEREST_INCOME)
 # A write-off is the platform's loss when it holds the loan (funded it, or took it over by a payout), else the
 # institution's.
 WRITE_OFF_LOSS = AccountChoice(CREDIT_LOSS, INSTITUTION_CREDIT_LOSS)
+# A deal's notes: a derecognised sale is funded by the trust, a deal kept on balance sheet is the platform's borrowing.
+ABS_NOTES = AccountChoice(ABS_TRUST_FUNDING, ABS_SECURED_BORROWING)
 
 
 @dataclass(frozen=True)

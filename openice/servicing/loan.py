@@ -45,6 +45,16 @@ class LoanStatus(StrEnum):
 
 
 PLATFORM = "platform"
+# The funder of a loan sold or pledged to an asset-backed deal: `ABS:` and the deal's name (openice/funding/).
+DEAL_FUNDER_PREFIX = "ABS:"
+
+
+def deal_funder(deal_name: str) -> str:
+    return f"{DEAL_FUNDER_PREFIX}{deal_name}"
+
+
+def is_deal_funder(funder: str) -> bool:
+    return funder.startswith(DEAL_FUNDER_PREFIX)
 
 
 @dataclass

@@ -417,17 +417,13 @@ class LoanRepository:
 
     def ledger_balances(self, loan_id: int, history_only: bool = False) -> dict[str, int]:
         """The loan's balance per account; `history_only` leaves out the entries a replay of the loan's own history
-        does not make (`ledger.OUTSIDE_HISTORY`: settlements with the institution)."""
-        lines = servicing_tables.journal_lines.c
+        does not make (`ledger.OUTSIDE_HISTORY`: settlements with the institution, an asset-backed deal's entries),
+        whether the entry is the loan's own or a batch's over many loans."""
+        lines, entries = servicing_tables.journal_lines.c, servicing_tables.journal_entries.c
         query = select(lines.account, func.sum(lines.amount)).where(lines.loan_id == loan_id)
         if history_only:
-            query = query.where(
-                lines.entry_id.not_in(
-                    select(servicing_tables.journal_entries.c.id).where(
-                        servicing_tables.journal_entries.c.loan_id == loan_id,
-                        servicing_tables.journal_entries.c.kind.in_(ledger.OUTSIDE_HISTORY),
-                    )
-                )
+            query = query.join(servicing_tables.journal_entries, entries.id == lines.entry_id).where(
+                entries.kind.not_in(ledger.OUTSIDE_HISTORY)
             )
         rows = self.conn.execute(query.group_by(lines.account))
         return {account: int(total) for account, total in rows if total}

@@ -23,6 +23,7 @@ from openice.servicing.loan import (
     PayoffQuote,
     Transaction,
     apply_transaction,
+    is_deal_funder,
     replay,
 )
 from openice.servicing.products import PPM, LoanProduct, PrepaymentMode
@@ -395,7 +396,7 @@ class Servicing:
         terms = uow.loans.terms_of(row)
 
         def originate() -> LoanAccount:
-            return LoanAccount.originate(
+            loan = LoanAccount.originate(
                 loan_id,
                 product,
                 row.principal,
@@ -407,6 +408,11 @@ class Servicing:
                 terms.guarantee_payout_dpd,
                 Decimal(terms.funder_rate_ppm) / PPM,
             )
+            # A loan in an asset-backed deal went to it outside its own history, and only while it was current:
+            # the replay keeps it there, so what it loses or recovers stays the deal's.
+            if is_deal_funder(row.funder):
+                loan.funder = row.funder
+            return loan
 
         try:
             loan = replay(originate, uow.loans.live_transactions(loan_id), today)

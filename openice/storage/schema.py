@@ -7,6 +7,7 @@ from openice.storage import (
     collections_tables,
     decisioning_tables,
     deployment_tables,
+    funding_tables,
     gateway_tables,
     hybrid_tables,
     idempotency_tables,
@@ -23,6 +24,7 @@ TABLE_MODULES = (
     gateway_tables,
     deployment_tables,
     hybrid_tables,
+    funding_tables,
 )
 
 __all__ = ["TABLE_MODULES", "metadata"]

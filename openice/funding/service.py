@@ -1,0 +1,145 @@
+"""Funding's use cases over the live book: a deal's pool cut and its stratification, issuing the deal (its loans move
+to it in the ledger), and each month-end's collections paid down its waterfall."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from openice.errors import Conflict, ValidationError
+from openice.funding import books
+from openice.funding.deal import Deal
+from openice.funding.pool import Cut, Stratum, cut, stratify
+from openice.funding.repository import FundingUnit, funding_unit
+from openice.funding.waterfall import Collection, document, run_waterfall
+from openice.servicing import ledger
+from openice.servicing.eod import DayContext, closes_month
+from openice.servicing.loan import deal_funder
+from openice.storage.days import from_day, to_day
+from openice.storage.uow import JoinedUnits, UnitsOfWork
+
+
+@dataclass(frozen=True)
+class PoolCut:
+    """A deal's pool as the book gives it on the cut-off date, before anything is committed."""
+
+    deal: Deal
+    cut_off: date
+    cut: Cut
+    strata: list[Stratum]
+
+
+class Funding:
+    def __init__(self, units: UnitsOfWork) -> None:
+        self.units = units
+
+    def pool(self, deal: Deal, as_of: date | None = None) -> PoolCut:
+        """The loans the deal's eligibility takes from the book on the cut-off date, and their strata."""
+        with funding_unit(self.units, readonly=True) as unit:
+            return self._cut(unit, deal, as_of)
+
+    @staticmethod
+    def _cut(unit: FundingUnit, deal: Deal, as_of: date | None) -> PoolCut:
+        """The book holds each loan as it stands today, so the pool is cut on the business date: a cut-off in the
+        deal file or `as_of` on another day is refused."""
+        today = unit.book.business_date()
+        cut_off = deal.eligibility.cut_off
+        if as_of is not None and cut_off is not None and as_of != cut_off:
+            raise ValidationError(f"{as_of} is not the deal file's cut_off {cut_off}", field="as_of")
+        cut_off = as_of or cut_off or today
+        if cut_off != today:
+            raise ValidationError(
+                f"{cut_off} is not the business date {today}: the book holds the loans as they stand on it",
+                field="as_of",
+            )
+        taken = cut(unit.book.loans(), deal.eligibility, deal.pool_balance)
+        return PoolCut(deal, cut_off, taken, stratify(taken.loans, deal.currency, cut_off))
+
+    def issue(self, deal: Deal, definition: dict[str, Any], as_of: date) -> dict[str, Any]:
+        """Issue the deal over its pool cut, once: store it, its tranches (the residual tranche sized to the pool
+        beyond the notes) and its loans, move the loans to the deal's funder and post the transfer on each loan's
+        books, and the reserve's initial balance. A deal of the same name issued before is refused."""
+        with funding_unit(self.units) as unit:
+            issued = unit.deals.named(deal.name)
+            if issued is not None:
+                raise Conflict(
+                    f"deal {deal.name!r} was issued with a cut-off of {from_day(issued.cut_off_day)}; "
+                    "a deal is issued once",
+                    field="name",
+                )
+            pool = self._cut(unit, deal, as_of)
+            if not pool.cut.loans:
+                raise ValidationError("no loan of the book meets the deal's criteria", field="eligibility")
+            sized = deal.sized_to(pool.cut.balance)
+            funder = deal_funder(deal.name)
+            after = unit.book.last_entry()
+            if unit.deals.lock_pool(pool.cut.loans, funder) != len(pool.cut.loans):
+                raise Conflict("the book changed while the pool was cut; cut it again", field="eligibility")
+            deal_id = unit.deals.add(sized, funder, definition, pool.cut_off, pool.cut.loans, after)
+            anchor = pool.cut.loans[0].loan_id
+            lines = [line for x in pool.cut.loans for line in books.transfer(x.loan_id, x.balance, deal.derecognise)]
+            unit.deals.post(
+                pool.cut_off, ledger.ABS_TRANSFER, lines + books.reserve_funding(anchor, deal.reserve_account.initial)
+            )
+            return {
+                "deal_id": deal_id,
+                "name": deal.name,
+                "funder": funder,
+                "cut_off": pool.cut_off.isoformat(),
+                "derecognise": deal.derecognise,
+                "loans": len(pool.cut.loans),
+                "pool_balance": sized.pool_balance,
+                "tranches": {t.name: t.balance for t in sized.tranches},
+            }
+
+    def close_month(self, last_day: date) -> int:
+        """Month-end for every deal issued by `last_day`: the month's collections of its pool from the ledger, the
+        waterfall's period over them (after the months before), its payments posted and the period stored. A deal
+        whose month is stored already is left as it is. Returns how many deals were paid."""
+        paid = 0
+        with funding_unit(self.units) as unit:
+            deals = unit.deals.all()
+            if deals:
+                unit.book.hold_journal()
+            for row in deals:
+                periods = unit.deals.periods(row.id)
+                if periods and periods[-1].last_day >= to_day(last_day):
+                    continue
+                first = from_day(periods[-1].last_day) + timedelta(days=1) if periods else from_day(row.cut_off_day)
+                if first > last_day:
+                    continue
+                self._pay_month(unit, row, periods, first, last_day)
+                paid += 1
+        return paid
+
+    @staticmethod
+    def _pay_month(unit: FundingUnit, row: Any, periods: list[Any], first: date, last: date) -> None:
+        deal = Deal.from_dict(json.loads(row.definition)).sized_to(row.pool_balance)
+        after = periods[-1].through_entry if periods else row.after_entry
+        through = unit.book.last_entry()
+        month = books.month(unit.deals.month_lines(row.id, after, through))
+        stored = [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
+        run = run_waterfall(deal, books.fed([*stored, month.collection]))
+        before = run[-2].reserve_balance if len(run) > 1 else deal.reserve_account.initial
+        anchor = unit.deals.anchor(row.id)
+        lines = books.payments(anchor, month.cash, run[-1], before, deal.derecognise)
+        unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
+        (paid,) = document(run[-1:], deal.currency)["periods"]
+        unit.deals.add_period(row.id, len(run), first, last, through, month.collection, paid)
+
+    def deal_periods(self, name: str) -> tuple[Any, list[Any]]:
+        """A deal issued and its months as stored; an unknown name is refused."""
+        with funding_unit(self.units, readonly=True) as unit:
+            row = unit.deals.named(name)
+            if row is None:
+                raise ValidationError(f"no deal {name!r} has been issued", field="name")
+            return row, unit.deals.periods(row.id)
+
+
+def step_abs(ctx: DayContext) -> int:
+    """End of day's month-end step: each deal's month paid down its waterfall, in end of day's transaction."""
+    if not closes_month(ctx.day):
+        return 0
+    return Funding(JoinedUnits(ctx.conn)).close_month(from_day(ctx.day))
