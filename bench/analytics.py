@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.machine import describe, machine_facts
@@ -50,6 +51,12 @@ QUARTER = Period.quarter("2026Q3")
 AS_OF = to_day(QUARTER.end)
 MODELS = np.array(["capital-light", "capital-heavy", "on-balance-sheet", "technology"])
 CHUNK = 1_000_000
+
+
+def with_funder(loans: pa.Table) -> pa.Table:
+    """The loans' funder today: the platform's on its own balance sheet, the original funder's otherwise."""
+    own = pc.equal(loans.column("business_model"), "on-balance-sheet")
+    return loans.append_column("funder", pc.if_else(own, "platform", loans.column("original_funder")))
 
 
 def generate(loans: int, out: Path, seed: int = 7) -> int:
@@ -95,7 +102,7 @@ def generate(loans: int, out: Path, seed: int = 7) -> int:
                     "status": status,
                     "closed_day": pa.array(closed, mask=closed < 0),
                 }
-            ),
+            ).pipe(with_funder),
             out / "loans" / f"{part}.parquet",
         )
         pq.write_table(
