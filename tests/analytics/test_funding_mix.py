@@ -120,7 +120,9 @@ def check_before_payout(result: MetricSet) -> None:
 
 def check_split_by_model(result: MetricSet) -> None:
     """Each business model's sources, and every source and share in every group (zero where none)."""
-    balance = {(r["group"]["business_model"], r["group"]["source"]): r["value"] for r in result["funding_source_balance"].rows}
+    balance = {
+        (r["group"]["business_model"], r["group"]["source"]): r["value"] for r in result["funding_source_balance"].rows
+    }
     assert {k: v for k, v in balance.items() if v} == {
         ("capital-light", "institution"): 3 * K,
         ("capital-heavy", "platform-capital"): 3 * K,
@@ -180,7 +182,9 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
     metrics = json.loads(done.stdout)["metrics"]
     balance = {r["group"]["source"]: r["value"] for r in metrics["funding_source_balance"]["rows"]}
     assert balance == {"abs-deal": "1000.00", "institution": "4000.00", "platform-capital": "5000.00"}
-    platform = next(r for r in metrics["blended_funding_cost_by_source"]["rows"] if r["group"]["source"] == "platform-capital")
+    platform = next(
+        r for r in metrics["blended_funding_cost_by_source"]["rows"] if r["group"]["source"] == "platform-capital"
+    )
     assert platform["uncovered_balance"] == "5000.00"
     table = runner.invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
@@ -202,4 +206,4 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
     assert mix["Blended funding cost: Platform capital"]["total"] is None  # no cost on file
     html = render_html(q, data)
     assert "<h2>Funding mix</h2>" in html
-    assert "<td>Outstanding balance: Asset-backed securities deals</td><td class=\"num\">1,000.00 CNY</td>" in html
+    assert '<td>Outstanding balance: Asset-backed securities deals</td><td class="num">1,000.00 CNY</td>' in html
