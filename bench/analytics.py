@@ -88,21 +88,23 @@ def generate(loans: int, out: Path, seed: int = 7) -> int:
         status = np.where(written_off, "written_off", "active")
         closed = np.where(written_off, overdue_since + 180, -1)
         pq.write_table(
-            pa.table(
-                {
-                    "id": ids,
-                    "borrower_id": pa.array((rng.integers(0, int(loans * 0.6) + 1, n)).astype(str)),
-                    "product_code": rng.choice(np.array(["CASH-EI", "CASH-EP", "SME-IO", "BNPL"]), n),
-                    "principal": principal,
-                    "tenor": tenor.astype(np.int64),
-                    "disbursed_day": disbursed,
-                    "original_funder": np.char.add("bank-", rng.integers(0, 20, n).astype(str)),
-                    "business_model": rng.choice(MODELS, n, p=[0.5, 0.3, 0.15, 0.05]),
-                    "channel": rng.choice(np.array(["direct", "partner", "app"]), n),
-                    "status": status,
-                    "closed_day": pa.array(closed, mask=closed < 0),
-                }
-            ).pipe(with_funder),
+            with_funder(
+                pa.table(
+                    {
+                        "id": ids,
+                        "borrower_id": pa.array((rng.integers(0, int(loans * 0.6) + 1, n)).astype(str)),
+                        "product_code": rng.choice(np.array(["CASH-EI", "CASH-EP", "SME-IO", "BNPL"]), n),
+                        "principal": principal,
+                        "tenor": tenor.astype(np.int64),
+                        "disbursed_day": disbursed,
+                        "original_funder": np.char.add("bank-", rng.integers(0, 20, n).astype(str)),
+                        "business_model": rng.choice(MODELS, n, p=[0.5, 0.3, 0.15, 0.05]),
+                        "channel": rng.choice(np.array(["direct", "partner", "app"]), n),
+                        "status": status,
+                        "closed_day": pa.array(closed, mask=closed < 0),
+                    }
+                )
+            ),
             out / "loans" / f"{part}.parquet",
         )
         pq.write_table(
