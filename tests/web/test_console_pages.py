@@ -387,6 +387,8 @@ def test_the_back_office_pages_in_chromium(site: Site, served: str, browser: Bro
     page.goto(f"{served}/console/kpi?quarter=2026Q1")
     expect(page.locator("#kpi-buckets .chart svg")).to_have_count(1)
     expect(page.locator("#kpi-funnel .chart svg")).to_have_count(1)
+    for section in ("funding_sources", "funding_cost", "platform_models"):
+        expect(page.locator(f"#kpi-{section} .chart svg")).to_have_count(1)
 
     clear = site.world.call("borrower1", "GET", f"/v1/borrowers/{borrower}").json()["mobile"]
     page.goto(f"{served}/console/borrowers/{borrower}")
