@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.machine import describe, machine_facts
@@ -50,6 +51,12 @@ QUARTER = Period.quarter("2026Q3")
 AS_OF = to_day(QUARTER.end)
 MODELS = np.array(["capital-light", "capital-heavy", "on-balance-sheet", "technology"])
 CHUNK = 1_000_000
+
+
+def with_funder(loans: pa.Table) -> pa.Table:
+    """The loans' funder today: the platform's on its own balance sheet, the original funder's otherwise."""
+    own = pc.equal(loans.column("business_model"), "on-balance-sheet")
+    return loans.append_column("funder", pc.if_else(own, "platform", loans.column("original_funder")))
 
 
 def generate(loans: int, out: Path, seed: int = 7) -> int:
@@ -81,20 +88,22 @@ def generate(loans: int, out: Path, seed: int = 7) -> int:
         status = np.where(written_off, "written_off", "active")
         closed = np.where(written_off, overdue_since + 180, -1)
         pq.write_table(
-            pa.table(
-                {
-                    "id": ids,
-                    "borrower_id": pa.array((rng.integers(0, int(loans * 0.6) + 1, n)).astype(str)),
-                    "product_code": rng.choice(np.array(["CASH-EI", "CASH-EP", "SME-IO", "BNPL"]), n),
-                    "principal": principal,
-                    "tenor": tenor.astype(np.int64),
-                    "disbursed_day": disbursed,
-                    "original_funder": np.char.add("bank-", rng.integers(0, 20, n).astype(str)),
-                    "business_model": rng.choice(MODELS, n, p=[0.5, 0.3, 0.15, 0.05]),
-                    "channel": rng.choice(np.array(["direct", "partner", "app"]), n),
-                    "status": status,
-                    "closed_day": pa.array(closed, mask=closed < 0),
-                }
+            with_funder(
+                pa.table(
+                    {
+                        "id": ids,
+                        "borrower_id": pa.array((rng.integers(0, int(loans * 0.6) + 1, n)).astype(str)),
+                        "product_code": rng.choice(np.array(["CASH-EI", "CASH-EP", "SME-IO", "BNPL"]), n),
+                        "principal": principal,
+                        "tenor": tenor.astype(np.int64),
+                        "disbursed_day": disbursed,
+                        "original_funder": np.char.add("bank-", rng.integers(0, 20, n).astype(str)),
+                        "business_model": rng.choice(MODELS, n, p=[0.5, 0.3, 0.15, 0.05]),
+                        "channel": rng.choice(np.array(["direct", "partner", "app"]), n),
+                        "status": status,
+                        "closed_day": pa.array(closed, mask=closed < 0),
+                    }
+                )
             ),
             out / "loans" / f"{part}.parquet",
         )

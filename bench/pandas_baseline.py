@@ -22,6 +22,7 @@ import sqlglot.executor
 from openice.analytics import definitions
 from openice.analytics.backends import TABLES, parquet_tables
 from openice.errors import ValidationError
+from openice.servicing.sources import funding_source, platform_model
 from openice.storage.days import to_day
 
 Row = dict[str, Any]
@@ -126,6 +127,7 @@ class PandasBackend:
             definitions.registered_users(a): lambda: [{"users": int((frames["borrowers"].registered_day <= a).sum())}],
             definitions.approved_users(a): lambda: self._approved_users(a),
             definitions.funding(by): lambda: self._funding(by),
+            definitions.funding_mix(by, a, th, "institutions" in frames): lambda: self._funding_mix(by, a, th),
             definitions.revenue(by, s, e): lambda: self._revenue(by, s, e),
             definitions.provision_charge(by, s, e): lambda: self._ledger_sum(by, s, e),
             definitions.charge_offs(by, s, e): lambda: self._charge_offs(by, s, e),
@@ -498,6 +500,56 @@ class PandasBackend:
             row["balance_cost_ppm"] += r["covered_balance"] * int(costs.get(r["_inst"], 0))
         if not rows and not by:  # no GROUP BY: SQL still gives its one row
             rows[()] = {"covered_balance": 0, "uncovered_balance": 0, "balance_cost_ppm": 0}
+        return list(rows.values())
+
+    def _funding_mix(self, by: Sequence[str], as_of: int, th: definitions.Thresholds) -> list[Row]:
+        """As `definitions.funding_mix`: the funder of the as-of date, its class and cost, summed per funder first and
+        then in Python integers."""
+        lf = self.frames["lf"]
+        q = lf[lf.outstanding > 0]
+        entries, lines = self.frames["journal_entries"], self.frames["journal_lines"]
+        payouts = entries[entries.kind == definitions.GUARANTEE_PAYOUT]
+        payout_day = lines.merge(payouts, left_on="entry_id", right_on="id").groupby("loan_id").business_day.min()
+        today = q.loan_id.map(self.frames["loans"].set_index("id").funder)
+        funder = q.institution.where(q.loan_id.map(payout_day) > as_of, today)
+        costs = (
+            self.frames["institutions"].set_index("code").funding_cost_ppm
+            if self.has_table("institutions")
+            else pd.Series(dtype="int64")
+        )
+        covered = funder.isin(costs.index)
+        dpd = (as_of + 1 - q.overdue_since).fillna(0).astype("int64")
+        q = q.assign(
+            source=funder.map(lambda f: funding_source(f).value),
+            platform_model=[platform_model(m, c).value for m, c in zip(q.business_model, q.channel, strict=True)],
+            within=q.outstanding.where(dpd <= th.m4, 0),
+            covered_balance=q.outstanding.where(covered, 0),
+            uncovered_balance=q.outstanding.where(~covered, 0),
+            _funder=funder,
+        )
+        per_funder = grouped(
+            q,
+            [*by, "source", "platform_model", "_funder"],
+            outstanding=("within", "sum"),
+            covered_balance=("covered_balance", "sum"),
+            uncovered_balance=("uncovered_balance", "sum"),
+        )
+        rows: dict[tuple, Row] = {}
+        for r in per_funder:
+            key = tuple(r[k] for k in (*by, "source", "platform_model"))
+            row = rows.setdefault(
+                key,
+                {
+                    **{k: r[k] for k in (*by, "source", "platform_model")},
+                    "outstanding": 0,
+                    "covered_balance": 0,
+                    "uncovered_balance": 0,
+                    "balance_cost_ppm": 0,
+                },
+            )
+            for col in ("outstanding", "covered_balance", "uncovered_balance"):
+                row[col] += r[col]
+            row["balance_cost_ppm"] += r["covered_balance"] * int(costs.get(r["_funder"], 0))
         return list(rows.values())
 
     def _ledger(self, start: int, end: int) -> pd.DataFrame:

@@ -36,6 +36,7 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
         "tenor": I64,
         "disbursed_day": I64,
         "original_funder": STR,
+        "funder": STR,
         "business_model": STR,
         "channel": STR,
         "status": STR,

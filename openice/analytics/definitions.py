@@ -34,6 +34,7 @@ from openice.errors import ValidationError
 from openice.servicing import ledger
 from openice.servicing.buckets import BUCKETS as SERVICING_BUCKETS
 from openice.servicing.buckets import CURRENT, LADDER, LAST, ladder_sql
+from openice.servicing.sources import funding_source_sql, platform_model_sql
 
 PRINCIPAL = "('principal', 'principal_prepaid')"
 DUE_COMPONENTS = "('principal', 'principal_prepaid', 'interest', 'fee')"
@@ -497,6 +498,35 @@ SELECT {sel}SUM(CASE WHEN f.code IS NULL THEN 0 ELSE l.outstanding END) AS cover
   SUM(CAST(l.outstanding AS DECIMAL(38, 0)) * COALESCE(f.funding_cost_ppm, 0)) AS balance_cost_ppm
 FROM lf l LEFT JOIN institutions f ON f.code = l.institution
 WHERE l.outstanding > 0{grp}"""
+
+
+GUARANTEE_PAYOUT = "guarantee_payout"  # the journal entry that moves a capital-heavy loan to the platform
+
+
+def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool) -> str:
+    """Principal outstanding by funding source and platform model (`openice.servicing.sources`), with the funding
+    cost of the funder on file weighted by it (`costs`: the source has an institutions table).
+
+    The funder is the one of the as-of date: a loan's `funder` today, unless its guarantee was paid out after the
+    as-of date (the payout's journal entry), when it was still its original funder's. `outstanding` is the disclosures'
+    outstanding balance (loans beyond `th.m4` DPD left out); the cost is weighted by all principal outstanding, as the
+    blended funding cost (`funding`)."""
+    source, model = funding_source_sql("l.funder_as_of"), platform_model_sql("l.business_model", "l.channel")
+    sel, grp = group_cols(by, source, model)
+    code, cost = ("f.code", "f.funding_cost_ppm") if costs else ("NULL", "0")
+    join = " LEFT JOIN institutions f ON f.code = l.funder_as_of" if costs else ""
+    return f"""
+SELECT {sel}{source} AS source, {model} AS platform_model,
+  SUM(CASE WHEN {dpd_sql(as_of)} <= {th.m4} THEN l.outstanding ELSE 0 END) AS outstanding,
+  SUM(CASE WHEN {code} IS NULL THEN 0 ELSE l.outstanding END) AS covered_balance,
+  SUM(CASE WHEN {code} IS NULL THEN l.outstanding ELSE 0 END) AS uncovered_balance,
+  SUM(CAST(l.outstanding AS DECIMAL(38, 0)) * COALESCE({cost}, 0)) AS balance_cost_ppm
+FROM (SELECT x.*, CASE WHEN p.payout_day > {as_of} THEN x.institution ELSE o.funder END AS funder_as_of
+      FROM lf x JOIN loans o ON o.id = x.loan_id
+      LEFT JOIN (SELECT j.loan_id, MIN(e.business_day) AS payout_day
+                 FROM journal_entries e JOIN journal_lines j ON j.entry_id = e.id
+                 WHERE e.kind = '{GUARANTEE_PAYOUT}' GROUP BY j.loan_id) p ON p.loan_id = x.loan_id
+      WHERE x.outstanding > 0) l{join}{grp}"""
 
 
 def vintages(by: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ from openice.analytics import definitions
 from openice.analytics.backends import PD_SCHEMA, Backend
 from openice.errors import ValidationError
 from openice.money import from_minor
+from openice.servicing.sources import ICE_CHANNEL, RISK_FREE_MODELS, FundingSource, PlatformModel
 from openice.storage.days import from_day, to_day
 
 Row = dict[str, Any]
@@ -140,6 +141,8 @@ class MetricSet:
                 if parts == "money" and "numerator" in row:
                     row["numerator"] = str(from_minor(row["numerator"], currency))
                     row["denominator"] = str(from_minor(row["denominator"], currency))
+                if "uncovered_balance" in row:
+                    row["uncovered_balance"] = str(from_minor(row["uncovered_balance"], currency))
         return data
 
 
@@ -214,6 +217,7 @@ METRIC_STEPS = (
     "balances",
     "users",
     "funding",
+    "funding_mix",
     "revenue",
     "losses",
     "vintages",
@@ -340,6 +344,7 @@ def _metric_steps(
         "balances": lambda: _balances(backend, out, a, th),
         "users": lambda: _users(backend, out, a),
         "funding": lambda: _funding(backend, out),
+        "funding_mix": lambda: _funding_mix(backend, out, a, th),
         "revenue": lambda: _revenue(backend, out, s, e),
         "losses": lambda: _losses(backend, out, s, e, a, th),
         "vintages": lambda: _vintages(backend, out, a),
@@ -515,6 +520,87 @@ def _funding(backend: Backend, out: MetricSet) -> None:
     for row, src in zip(metric.rows, _sorted([{"group": _group(r, out.by), **r} for r in rows]), strict=True):
         row["uncovered_balance"] = src["uncovered_balance"] or 0
     out.add(metric)
+
+
+def _funding_mix(backend: Backend, out: MetricSet, a: int, th: definitions.Thresholds) -> None:
+    """Where the book's money comes from at the as-of date: the outstanding balance by funding source, each source's
+    blended funding cost, and the shares of the balance by platform model (capital-light, ICE, technology)."""
+    costs = backend.has_table("institutions")
+    rows = backend.query(definitions.funding_mix(out.by, a, th, costs))
+    # Every source and model gets a row in every group, zero when none of its loans is outstanding.
+    groups = {tuple(_group(r, out.by).items()) for r in rows} or {()}
+    sums: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        group = tuple(_group(r, out.by).items())
+        for key in (("source", r["source"]), ("model", r["platform_model"]), ("all", "")):
+            for col in ("outstanding", "covered_balance", "uncovered_balance", "balance_cost_ppm"):
+                sums[(group, *key)][col] += r[col] or 0
+    balance, cost, shares, risk_free = [], [], [], []
+    for group in groups:
+        dims, total = dict(group), sums[(group, "all", "")]["outstanding"]
+        for src in FundingSource:
+            part = sums[(group, "source", src.value)]
+            balance.append({"group": {**dims, "source": src.value}, "value": part["outstanding"]})
+            cost.append(
+                {
+                    "group": {**dims, "source": src.value},
+                    "value": _ratio(part["balance_cost_ppm"], part["covered_balance"] * 1_000_000) if costs else None,
+                    "numerator": part["balance_cost_ppm"],
+                    "denominator": part["covered_balance"],
+                    "uncovered_balance": part["uncovered_balance"],
+                }
+            )
+        for model in PlatformModel:
+            part_of = sums[(group, "model", model.value)]["outstanding"]
+            shares.append(
+                {
+                    "group": {**dims, "platform_model": model.value},
+                    "value": _ratio(part_of, total),
+                    "numerator": part_of,
+                    "denominator": total,
+                }
+            )
+        free = sum(sums[(group, "model", m.value)]["outstanding"] for m in RISK_FREE_MODELS)
+        risk_free.append({"group": dims, "value": _ratio(free, total), "numerator": free, "denominator": total})
+    funder = "the funder of the as-of date (a loan whose guarantee the platform paid out is platform capital from then)"
+    out.add(
+        Metric(
+            "funding_source_balance",
+            "money",
+            _sorted(balance),
+            f"outstanding principal (as outstanding_balance) by {funder}: institution, platform capital or an "
+            "asset-backed securities deal (funder ABS:<deal>); a trust is not told apart (an institution has no kind)",
+        )
+    )
+    out.add(
+        Metric(
+            "blended_funding_cost_by_source",
+            "ratio",
+            _sorted(cost),
+            f"annual funding cost on file for {funder}, weighted by all principal outstanding; balances of funders "
+            "without a cost on file (the platform, a deal) are left out (uncovered_balance)"
+            if costs
+            else "unavailable: the database has no institutions table (decisioning stage)",
+        )
+    )
+    out.add(
+        Metric(
+            "platform_model_share",
+            "ratio",
+            _sorted(shares),
+            f"share of outstanding principal; ice: capital-light loans the open platform matched (channel "
+            f"{ICE_CHANNEL}); capital-heavy includes on balance sheet",
+        )
+    )
+    out.add(
+        Metric(
+            "capital_light_ice_technology_share",
+            "ratio",
+            _sorted(risk_free),
+            "share of outstanding principal under capital-light, ICE and technology solutions: the platform bears "
+            "no credit risk on it",
+        )
+    )
 
 
 def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:

@@ -34,6 +34,7 @@ from openice.analytics.definitions import (
 from openice.analytics.metrics import TRANSITIONS, MetricSet, Period, compute, compute_splits
 from openice.charts import figure, png
 from openice.money import format_money, from_minor
+from openice.servicing.sources import FundingSource, PlatformModel
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -83,6 +84,7 @@ LABELS = (
         "loans_outstanding": "Loans outstanding",
         "recoveries": "Recoveries on written-off loans",
         "provisions_held": "Provisions held (contingent liabilities and allowance)",
+        "capital_light_ice_technology_share": "Share of outstanding balance under capital-light, ICE and technology",
     }
     | {bucket_metric(b): BUCKET_LABELS[b] for b in BUCKETS}
 )
@@ -116,6 +118,25 @@ LOSSES = (
     "provision_coverage",
 )
 COMPARISONS = (("previous", "Previous quarter"), ("year_before", "Same quarter a year before"))
+# How a reader names each funding source and platform model (`openice.servicing.sources`).
+SOURCE_LABELS = {
+    FundingSource.INSTITUTION: "Institutions",
+    FundingSource.PLATFORM_CAPITAL: "Platform capital",
+    FundingSource.ABS_DEAL: "Asset-backed securities deals",
+}
+MODEL_LABELS = {
+    PlatformModel.CAPITAL_LIGHT: "Capital-light",
+    PlatformModel.ICE: "ICE (matched by the open platform)",
+    PlatformModel.TECHNOLOGY: "Technology solutions",
+    PlatformModel.CAPITAL_HEAVY: "Capital-heavy, on balance sheet included",
+}
+RISK_FREE_SHARE = "capital_light_ice_technology_share"
+# (metric, the group key of its rows, the labels of its rows, how the table names the metric): the funding mix.
+FUNDING_MIX = (
+    ("funding_source_balance", "source", SOURCE_LABELS, "Outstanding balance"),
+    ("blended_funding_cost_by_source", "source", SOURCE_LABELS, "Blended funding cost"),
+    ("platform_model_share", "platform_model", MODEL_LABELS, "Share of outstanding balance"),
+)
 
 
 def fmt_value(value: Any, unit: str, currency: str | None = None) -> str:
@@ -281,6 +302,39 @@ def _revenue(q: Quarterly) -> dict[str, Any]:
     return {"lines": rows, "not_revenue": apart}
 
 
+def _group_value(name: str, key: str, value: str) -> Callable[[MetricSet], Any]:
+    """The value of one row of a grouped metric (None if the set has no such row)."""
+    return lambda m: next((r["value"] for r in m[name].rows if r["group"].get(key) == value), None)
+
+
+def _funding_mix_lines(result: MetricSet) -> list[tuple[str, str, str, Callable[[MetricSet], Any]]]:
+    """(metric, unit, label, value of a metric set) of each line of the funding mix, in the order it is shown."""
+    out = []
+    for name, key, labels, title in FUNDING_MIX:
+        unit = result[name].unit
+        out += [(name, unit, f"{title}: {label}", _group_value(name, key, k)) for k, label in labels.items()]
+    out.append((RISK_FREE_SHARE, "ratio", LABELS[RISK_FREE_SHARE], _total_of(RISK_FREE_SHARE)))
+    return out
+
+
+def funding_mix_rows(result: MetricSet) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, unit, row) of every row of the funding mix, split or not, as the command line prints them."""
+    out = []
+    for name, key, labels, title in FUNDING_MIX:
+        metric = result[name]
+        out += [(f"{title}: {labels[r['group'][key]]}", metric.unit, r) for r in metric.rows]
+    metric = result[RISK_FREE_SHARE]
+    return out + [(LABELS[RISK_FREE_SHARE], metric.unit, r) for r in metric.rows]
+
+
+def _funding_mix(q: Quarterly) -> list[dict[str, Any]]:
+    """The funding mix beside the comparison quarters: balance and funding cost by source, shares by model."""
+    return [
+        {"metric": name, "label": label, "level": "line", "unit": unit, **_compared(q, value_of, unit)}
+        for name, unit, label, value_of in _funding_mix_lines(q.total)
+    ]
+
+
 def _roll_rates(q: Quarterly) -> dict[str, Any]:
     """Roll rates of the quarter's months, by transition."""
     months = sorted({r["group"]["month"] for r in q.total["roll_rates"].rows})
@@ -340,6 +394,7 @@ def tables(q: Quarterly) -> dict[str, Any]:
         "roll_rates": _roll_rates(q),
         "charge_offs_and_provisions": _table(q, LOSSES),
         "revenue": _revenue(q),
+        "funding_mix": _funding_mix(q),
         "model_monitoring": _model_monitoring(q),
     }
 

@@ -185,7 +185,7 @@ def metrics(
     """Print the headline portfolio and disclosure metrics."""
     from openice.analytics.definitions import REVENUE_LABELS
     from openice.analytics.metrics import Period
-    from openice.analytics.report import HEADLINE, fmt_value
+    from openice.analytics.report import HEADLINE, fmt_value, funding_mix_rows
 
     result = run_metrics(
         engine,
@@ -216,6 +216,8 @@ def metrics(
         metric = result[name]
         for row in metric.rows:
             table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], metric.unit, currency))
+    for label, unit, row in funding_mix_rows(result):
+        table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], unit, currency))
     for row in result["revenue"].rows:
         table.add_row(
             f"Revenue: {REVENUE_LABELS[row['group']['line']]}",

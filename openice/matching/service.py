@@ -51,6 +51,7 @@ from openice.money import format_money
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.repository import unknown_product
 from openice.servicing.service import Servicing
+from openice.servicing.sources import ICE_CHANNEL
 from openice.storage.days import from_day, to_day
 from openice.storage.uow import JoinedUnits, UnitsOfWork
 from openice.tenancy import Principal
@@ -544,7 +545,7 @@ class Matching:
                     borrower_id=line.borrower_id,
                     rate=Decimal(line.rate_ppm) / PPM,
                     guarantee_payout_dpd=inst.guarantee_payout_dpd,
-                    channel="matching",
+                    channel=ICE_CHANNEL,
                     funder_rate=inst.rate,
                 )
             except IntegrityError:

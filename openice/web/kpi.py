@@ -23,6 +23,7 @@ HEADLINE = (
 )
 BUCKETS = ("balance_C", "balance_M1", "balance_M2", "balance_M3", "balance_M4+", "balance_over_180")
 FUNNEL = ("registered", "approved", "drawn", "repeat")
+RISK_FREE_SHARE = "capital_light_ice_technology_share"
 
 
 @dataclass
@@ -68,6 +69,19 @@ def sections(t: Words, result: dict[str, Any], funnel: dict[str, int]) -> list[S
         Section("buckets", "bar", [Row(n.removeprefix("balance_"), "money", _total(m[n])) for n in BUCKETS]),
         Section("funnel", "bar", [Row(t.name("kpi.funnel", n), "count", funnel[n]) for n in FUNNEL]),
         Section("revenue", "bar", _rows(m["revenue"], lambda g: t.name("kpi.line", g["line"]))),
+        *(
+            Section(s, "bar", _rows(m[metric], lambda g: t.name("kpi.source", g["source"])))
+            for s, metric in (
+                ("funding_sources", "funding_source_balance"),
+                ("funding_cost", "blended_funding_cost_by_source"),
+            )
+        ),
+        Section(
+            "platform_models",
+            "bar",
+            _rows(m["platform_model_share"], lambda g: t.name("kpi.model", g["platform_model"]))
+            + [Row(name(RISK_FREE_SHARE), "ratio", _total(m[RISK_FREE_SHARE]))],
+        ),
         *(
             Section(v, "line", _rows(m[v], lambda g: t("kpi.vintage", month=g["origination_month"], mob=g["mob"])))
             for v in ("vintage_30_plus", "vintage_90_plus")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from openice.servicing.service import Servicing
-from tests.analytics.portfolio import build, build_disclosure, seeded, source_engine
+from tests.analytics.portfolio import build, build_disclosure, build_funding, seeded, source_engine
 
 
 def _built_on_use(
@@ -47,6 +47,14 @@ def disclosure_portfolio(
 ) -> Iterator[Callable[[str], Engine]]:
     """`disclosure_portfolio("sqlite")` or `("postgres")`: the disclosure-convention portfolio (`build_disclosure`)."""
     yield from _built_on_use(request, tmp_path_factory, build_disclosure)
+
+
+@pytest.fixture(scope="session")
+def funding_portfolio(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Engine]]:
+    """`funding_portfolio("sqlite")` or `("postgres")`: the funding-mix portfolio (`build_funding`)."""
+    yield from _built_on_use(request, tmp_path_factory, build_funding)
 
 
 # Spark tuned for a few hundred rows: no code generation to compile, no shuffle fan-out, a JVM that does

@@ -26,12 +26,15 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from openice.analytics.backends import snapshot
 from openice.close_of_day import run_until
+from openice.matching.institutions import Institution
+from openice.matching.repository import InstitutionRepository
 from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
 from openice.servicing.service import Servicing
+from openice.servicing.sources import ICE_CHANNEL
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from tests.conftest import START, pg_schema_engine
@@ -205,4 +208,67 @@ def build_disclosure(servicing: Servicing, engine: Engine) -> dict[str, int]:
     pay(date(2026, 8, 15), "D3", K)
     pay(date(2026, 9, 15), "D3", K)
     run_until(engine, date(2026, 9, 16))
+    return ids
+
+
+FUNDING_COSTS = {"bank-a": Decimal("0.05"), "bank-b": Decimal("0.08")}
+DEAL_FUNDER = "ABS:DEAL-1"
+
+
+def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
+    """The funding-mix portfolio (figures worked in test_funding_mix.py): FLAT, 3 monthly installments of 1,000.00,
+    disbursed 2026-01-15, due on the 15th; the book is closed through 2026-03-31. Institutions on file: bank-a at a
+    5% funding cost, bank-b at 8%.
+
+    F1 capital-light bank-a, direct: pays 02-15 and 03-15 (1 K left).
+    F2 capital-light bank-b, matched by the open platform (ICE): pays 02-15 (2 K left).
+    F3 capital-heavy bank-a, payout at 30 DPD: never pays; paid out 03-16, platform capital from then (3 K).
+    F4 technology, bank-b: pays 02-15 and 03-15 (1 K).
+    F5 on balance sheet: pays 02-15 (2 K).
+    F6 on balance sheet, then sold into deal DEAL-1 (its funder set to ABS:DEAL-1, as a deal's transfer sets it):
+       pays 02-15 and 03-15 (1 K).
+    """
+    with EngineUnits(engine).begin() as conn:
+        for code, cost in FUNDING_COSTS.items():
+            InstitutionRepository(conn).upsert(
+                Institution(
+                    code=code,
+                    name=code,
+                    business_model="capital-light",
+                    funding_cost=cost,
+                    rate=cost,
+                    daily_quota=10**9,
+                    monthly_quota=10**10,
+                )
+            )
+    servicing.create_product(FLAT)
+    ids: dict[str, int] = {}
+    loans = (
+        ("F1", "capital-light", "bank-a", "direct"),
+        ("F2", "capital-light", "bank-b", ICE_CHANNEL),
+        ("F3", "capital-heavy", "bank-a", "direct"),
+        ("F4", "technology", "bank-b", "direct"),
+        ("F5", "on-balance-sheet", "platform", "direct"),
+        ("F6", "on-balance-sheet", "platform", "direct"),
+    )
+    run_until(engine, date(2026, 1, 15))
+    for name, model, funder, channel in loans:
+        ids[name] = servicing.originate(
+            product_code="FLAT",
+            principal=3 * K,
+            tenor=3,
+            funder=funder,
+            business_model=model,
+            borrower_id=name.lower(),
+            channel=channel,
+            idempotency_key=f"orig-{name}",
+            guarantee_payout_dpd=30 if model == "capital-heavy" else None,
+        )["loan_id"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE loans SET funder = :deal WHERE id = :id"), {"deal": DEAL_FUNDER, "id": ids["F6"]})
+    for day, payers in ((date(2026, 2, 15), ("F1", "F2", "F4", "F5", "F6")), (date(2026, 3, 15), ("F1", "F4", "F6"))):
+        run_until(engine, day)
+        for name in payers:
+            servicing.repay(ids[name], K, f"pay-{name}-{day}")
+    run_until(engine, date(2026, 4, 1))
     return ids

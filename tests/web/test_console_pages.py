@@ -227,8 +227,14 @@ def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
     revenue = {r["group"]["line"]: r["value"] for r in m["revenue"]["rows"]}
     assert cell_values(page, "table-revenue") == [f"{Decimal(v) / 100:.2f}" for v in revenue.values()]
     assert cell_values(page, "table-vintage_30_plus") == [str(r["value"]) for r in m["vintage_30_plus"]["rows"]]
+    sources = {r["group"]["source"]: r["value"] for r in m["funding_source_balance"]["rows"]}
+    assert cell_values(page, "table-funding_sources") == [f"{Decimal(v) / 100:.2f}" for v in sources.values()]
+    assert sum(sources.values()) == total("outstanding_balance")
+    shares = [str(r["value"]) for r in m["platform_model_share"]["rows"]]
+    assert cell_values(page, "table-platform_models") == [*shares, str(total("capital_light_ice_technology_share"))]
+    assert 'id="kpi-funding_cost"' in page and "Asset-backed securities deals" in page
     sections = re.findall(r'id="table-([a-z0-9_]+)"', page)
-    assert len(sections) == 9
+    assert len(sections) == 12
     for section in sections:
         answer = ops.get(f"/console/kpi/{section}.csv?quarter=2026Q1")
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
@@ -381,6 +387,8 @@ def test_the_back_office_pages_in_chromium(site: Site, served: str, browser: Bro
     page.goto(f"{served}/console/kpi?quarter=2026Q1")
     expect(page.locator("#kpi-buckets .chart svg")).to_have_count(1)
     expect(page.locator("#kpi-funnel .chart svg")).to_have_count(1)
+    for section in ("funding_sources", "funding_cost", "platform_models"):
+        expect(page.locator(f"#kpi-{section} .chart svg")).to_have_count(1)
 
     clear = site.world.call("borrower1", "GET", f"/v1/borrowers/{borrower}").json()["mobile"]
     page.goto(f"{served}/console/borrowers/{borrower}")

@@ -4,7 +4,8 @@
     if (!window.echarts) return;
     var labels = JSON.parse(el.dataset.labels || "[]");
     var divisor = Number(el.dataset.divisor || 1);
-    var scaled = function (list) { return list.map(function (v) { return v / divisor; }); };
+    // a figure with none (null: a cost not on file) stays a gap, not a zero bar
+    var scaled = function (list) { return list.map(function (v) { return v === null ? null : v / divisor; }); };
     var values = scaled(JSON.parse(el.dataset.values || "[]"));
     // data-series: several lines or bars over the same labels, [{name, values}], drawn with a legend
     var several = el.dataset.series ? JSON.parse(el.dataset.series) : null;

@@ -1,0 +1,80 @@
+"""Where a loan's money comes from, as the funding disclosures class it: written once here, and the analytics SQL is
+generated from these constants.
+
+A loan's `funder` says who holds it today: an institution's code, `platform` (on the platform's own balance sheet, or
+a capital-heavy loan after the platform paid out its guarantee), or an asset-backed securities deal's funder
+(`ABS:<deal name>`) once the loan was sold into a deal's pool. An institution's definition carries no kind that marks
+it as a trust (its business model is capital-light, capital-heavy or on balance sheet, and an on-balance-sheet
+institution's loans are booked to `platform`), so a trust is not a class of its own: a trust that funds as an
+institution counts as one, a trust the platform consolidates counts as platform capital.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from openice.servicing.loan import PLATFORM, BusinessModel
+
+# A deal's funder code: the prefix and the deal's name.
+ABS_PREFIX = "ABS:"
+# The channel of a loan the open platform matched to an institution whose credit box took it (the Intelligence
+# Credit Engine): matching books every loan it routes under it.
+ICE_CHANNEL = "matching"
+
+
+class FundingSource(StrEnum):
+    INSTITUTION = "institution"  # an institution funds it (capital-light, capital-heavy before a payout, technology)
+    PLATFORM_CAPITAL = "platform-capital"  # the platform's own capital: on balance sheet, or a guarantee paid out
+    ABS_DEAL = "abs-deal"  # sold into an asset-backed securities deal's pool
+
+
+def funding_source(funder: str) -> FundingSource:
+    """The class of a funder code."""
+    if funder == PLATFORM:
+        return FundingSource.PLATFORM_CAPITAL
+    if funder.startswith(ABS_PREFIX):
+        return FundingSource.ABS_DEAL
+    return FundingSource.INSTITUTION
+
+
+def funding_source_sql(funder: str) -> str:
+    """`funding_source` as a SQL expression on a funder column."""
+    return (
+        f"CASE WHEN {funder} = '{PLATFORM}' THEN '{FundingSource.PLATFORM_CAPITAL}' "
+        f"WHEN {funder} LIKE '{ABS_PREFIX}%' THEN '{FundingSource.ABS_DEAL}' "
+        f"ELSE '{FundingSource.INSTITUTION}' END"
+    )
+
+
+class PlatformModel(StrEnum):
+    """The disclosures' split of the book by what the platform does for a loan: capital-light loans the open platform
+    matched (ICE) are set apart from the other capital-light ones, and both capital-heavy models go together; each
+    loan falls in exactly one."""
+
+    CAPITAL_LIGHT = "capital-light"
+    ICE = "ice"
+    TECHNOLOGY = "technology"
+    CAPITAL_HEAVY = "capital-heavy"  # guaranteed, or on the platform's balance sheet
+
+
+# The models whose share of the balance the disclosures give together: the platform bears no credit risk on them.
+RISK_FREE_MODELS = (PlatformModel.CAPITAL_LIGHT, PlatformModel.ICE, PlatformModel.TECHNOLOGY)
+
+
+def platform_model(business_model: str, channel: str) -> PlatformModel:
+    """The class of a loan by its business model and the channel it came through."""
+    if business_model == BusinessModel.CAPITAL_LIGHT:
+        return PlatformModel.ICE if channel == ICE_CHANNEL else PlatformModel.CAPITAL_LIGHT
+    if business_model == BusinessModel.TECHNOLOGY:
+        return PlatformModel.TECHNOLOGY
+    return PlatformModel.CAPITAL_HEAVY
+
+
+def platform_model_sql(business_model: str, channel: str) -> str:
+    """`platform_model` as a SQL expression on the business model and channel columns."""
+    return (
+        f"CASE WHEN {business_model} = '{BusinessModel.CAPITAL_LIGHT}' THEN "
+        f"CASE WHEN {channel} = '{ICE_CHANNEL}' THEN '{PlatformModel.ICE}' ELSE '{PlatformModel.CAPITAL_LIGHT}' END "
+        f"WHEN {business_model} = '{BusinessModel.TECHNOLOGY}' THEN '{PlatformModel.TECHNOLOGY}' "
+        f"ELSE '{PlatformModel.CAPITAL_HEAVY}' END"
+    )

@@ -1,0 +1,209 @@
+"""The funding mix, worked by hand on the funding portfolio (tests/analytics/portfolio.py, `build_funding`), from
+SQLite and PostgreSQL, on DuckDB, PostgreSQL, Spark and the pandas baseline alike: each loan's funding source at the
+as-of date (a guarantee paid out moves a loan to platform capital from the payout day), each source's blended funding
+cost, and the shares of the outstanding balance by platform model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from bench.pandas_baseline import PandasBackend
+from openice.analytics.backends import Backend, DuckDBBackend, PostgresBackend, SparkBackend, snapshot, write_parquet
+from openice.analytics.metrics import MetricSet, Period, compute
+from openice.analytics.report import quarterly, render_html, report_data
+from openice.cli import app
+from openice.servicing.sources import (
+    ABS_PREFIX,
+    ICE_CHANNEL,
+    FundingSource,
+    PlatformModel,
+    funding_source,
+    funding_source_sql,
+    platform_model,
+    platform_model_sql,
+)
+from tests.analytics.portfolio import DEAL_FUNDER, K
+
+Q1 = Period.quarter("2026Q1")
+QUARTER_END, BEFORE_PAYOUT = date(2026, 3, 31), date(2026, 3, 15)
+FUNDING = ("funding_source_balance", "blended_funding_cost_by_source", "platform_model_share")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def source(request: pytest.FixtureRequest, funding_portfolio: Callable[[str], Engine]) -> Engine:
+    return funding_portfolio(request.param)
+
+
+def rows(result: MetricSet, name: str, key: str) -> dict[Any, dict[str, Any]]:
+    return {r["group"][key]: r for r in result[name].rows}
+
+
+def values(result: MetricSet, name: str, key: str) -> dict[Any, Any]:
+    return {k: r["value"] for k, r in rows(result, name, key).items()}
+
+
+def test_the_class_is_written_once() -> None:
+    """The SQL the engines run gives what the domain's functions give, for every funder and model."""
+    con = duckdb.connect()
+    funders = ("bank-a", "platform", DEAL_FUNDER, "ABS", "abs:lower", "TRUST-GUAR")
+    for funder in funders:
+        (got,) = con.execute(f"SELECT {funding_source_sql(repr(funder))}").fetchall()[0]
+        assert got == funding_source(funder).value, funder
+    assert funding_source(DEAL_FUNDER) is FundingSource.ABS_DEAL and DEAL_FUNDER.startswith(ABS_PREFIX)
+    for model in ("capital-light", "capital-heavy", "on-balance-sheet", "technology"):
+        for channel in ("direct", "partner", ICE_CHANNEL):
+            (got,) = con.execute(f"SELECT {platform_model_sql(repr(model), repr(channel))}").fetchall()[0]
+            assert got == platform_model(model, channel).value, (model, channel)
+    assert platform_model("capital-light", ICE_CHANNEL) is PlatformModel.ICE
+
+
+def test_funding_mix_by_hand(source: Engine) -> None:
+    tables = snapshot(source)
+    check_quarter_end(compute(DuckDBBackend.from_arrow(tables), Q1, QUARTER_END))
+    check_before_payout(compute(DuckDBBackend.from_arrow(tables), Q1, BEFORE_PAYOUT))
+    check_split_by_model(compute(DuckDBBackend.from_arrow(tables), Q1, QUARTER_END, ("business_model",)))
+    without = {k: v for k, v in tables.items() if k != "institutions"}
+    check_without_costs(compute(DuckDBBackend.from_arrow(without), Q1, QUARTER_END))
+
+
+def check_quarter_end(result: MetricSet) -> None:
+    # 03-31: F1 1 K, F2 2 K and F4 1 K with institutions; F3 3 K (paid out on 03-16) and F5 2 K the platform's;
+    # F6 1 K the deal's. Every loan is within 180 DPD, so the sources add up to the outstanding balance.
+    balance = values(result, "funding_source_balance", "source")
+    assert balance == {"institution": 4 * K, "platform-capital": 5 * K, "abs-deal": K}
+    assert sum(balance.values()) == result["outstanding_balance"].total() == 10 * K
+    cost = rows(result, "blended_funding_cost_by_source", "source")
+    # bank-a 1 K (F1) at 5%, bank-b 3 K (F2, F4) at 8%: (1 x 50,000 + 3 x 80,000) ppm x K / 4 K = 72,500 ppm.
+    assert (cost["institution"]["numerator"], cost["institution"]["denominator"]) == (290_000 * K, 4 * K)
+    assert cost["institution"]["value"] == pytest.approx(0.0725)
+    assert cost["institution"]["uncovered_balance"] == 0
+    # No cost on file for the platform's capital nor for the deal: their balances are left out, and said.
+    assert (cost["platform-capital"]["value"], cost["platform-capital"]["uncovered_balance"]) == (None, 5 * K)
+    assert (cost["abs-deal"]["value"], cost["abs-deal"]["uncovered_balance"]) == (None, K)
+    # The blended cost over the original funders still weighs F3 with bank-a: (4 x 50,000 + 3 x 80,000) / 7.
+    (blended,) = result["blended_funding_cost"].rows
+    assert (blended["numerator"], blended["denominator"]) == (440_000 * K, 7 * K)
+    # Shares of 10 K: F1 capital-light 1 K, F2 matched by the open platform 2 K, F4 technology 1 K, and F3 (guaranteed),
+    # F5 and F6 (on balance sheet, F6 since sold into the deal) 6 K capital-heavy.
+    share = rows(result, "platform_model_share", "platform_model")
+    assert {k: (r["numerator"], r["denominator"]) for k, r in share.items()} == {
+        "capital-light": (K, 10 * K),
+        "ice": (2 * K, 10 * K),
+        "technology": (K, 10 * K),
+        "capital-heavy": (6 * K, 10 * K),
+    }
+    (free,) = result["capital_light_ice_technology_share"].rows
+    assert (free["numerator"], free["denominator"], free["value"]) == (4 * K, 10 * K, pytest.approx(0.4))
+
+
+def check_before_payout(result: MetricSet) -> None:
+    # 03-15: the same balances, but F3's guarantee is paid out only on 03-16: it is still bank-a's.
+    assert values(result, "funding_source_balance", "source") == {
+        "institution": 7 * K,
+        "platform-capital": 2 * K,
+        "abs-deal": K,
+    }
+    cost = rows(result, "blended_funding_cost_by_source", "source")["institution"]
+    # bank-a 4 K (F1, F3) at 5%, bank-b 3 K at 8%: 440,000 ppm x K / 7 K = 6.2857%.
+    assert (cost["numerator"], cost["denominator"]) == (440_000 * K, 7 * K)
+    assert cost["value"] == pytest.approx(440_000 / 7 / 1_000_000)
+
+
+def check_split_by_model(result: MetricSet) -> None:
+    """Each business model's sources, and every source and share in every group (zero where none)."""
+    balance = {
+        (r["group"]["business_model"], r["group"]["source"]): r["value"] for r in result["funding_source_balance"].rows
+    }
+    assert {k: v for k, v in balance.items() if v} == {
+        ("capital-light", "institution"): 3 * K,
+        ("capital-heavy", "platform-capital"): 3 * K,
+        ("technology", "institution"): K,
+        ("on-balance-sheet", "platform-capital"): 2 * K,
+        ("on-balance-sheet", "abs-deal"): K,
+    }
+    assert len(balance) == 4 * len(FundingSource)
+    shares = result["platform_model_share"].rows
+    assert len(shares) == 4 * len(PlatformModel)
+    for model in ("capital-light", "capital-heavy", "technology", "on-balance-sheet"):
+        of_model = [r for r in shares if r["group"]["business_model"] == model]
+        assert sum(r["numerator"] for r in of_model) == of_model[0]["denominator"]
+
+
+def check_without_costs(result: MetricSet) -> None:
+    """No institutions table: the balances by source stand, the costs are unavailable and say why."""
+    assert values(result, "funding_source_balance", "source")["institution"] == 4 * K
+    cost = result["blended_funding_cost_by_source"]
+    assert all(r["value"] is None for r in cost.rows) and "no institutions table" in (cost.note or "")
+
+
+def _plain(result: MetricSet) -> dict[str, Any]:
+    return {name: result.to_dict()["metrics"][name] for name in (*FUNDING, "capital_light_ice_technology_share")}
+
+
+def test_every_engine_agrees(source: Engine, spark: Any, tmp_path: Path) -> None:
+    """DuckDB, Spark on a Parquet copy, the pandas baseline and PostgreSQL in place: the same figures, split or not."""
+    tables = snapshot(source)
+    parquet = write_parquet(tables, tmp_path / "snapshot")
+    for as_of in (QUARTER_END, BEFORE_PAYOUT):
+        for by in ((), ("institution",)):
+            backends: list[Backend] = [
+                DuckDBBackend.from_arrow(tables),
+                SparkBackend.from_parquet(parquet, spark=spark),
+                PandasBackend.from_arrow(tables, Q1, as_of, by),
+            ]
+            if source.dialect.name == "postgresql":
+                backends.append(PostgresBackend(source))
+            try:
+                results = [_plain(compute(b, Q1, as_of, by)) for b in backends]
+            finally:
+                for backend in backends:
+                    backend.close()
+            for backend, got in zip(backends[1:], results[1:], strict=True):
+                assert got == results[0], (backend.dialect, as_of, by)
+
+
+def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
+    """`openice metrics` prints the mix (table and --json, money in major units); the quarterly report carries it."""
+    if source.dialect.name != "sqlite":
+        pytest.skip("the CLI and report read the same metric set on either source")
+    url = str(source.url)
+    runner = CliRunner()
+    done = runner.invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1", "--json"])
+    assert done.exit_code == 0, done.output
+    metrics = json.loads(done.stdout)["metrics"]
+    balance = {r["group"]["source"]: r["value"] for r in metrics["funding_source_balance"]["rows"]}
+    assert balance == {"abs-deal": "1000.00", "institution": "4000.00", "platform-capital": "5000.00"}
+    platform = next(
+        r for r in metrics["blended_funding_cost_by_source"]["rows"] if r["group"]["source"] == "platform-capital"
+    )
+    assert platform["uncovered_balance"] == "5000.00"
+    table = runner.invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert any("Outstanding balance: Asset-backed securities deals" in r and "1,000.00 CNY" in r for r in lines)
+    assert any("Blended funding cost: Institutions" in r and "7.25%" in r for r in lines)
+    assert any("Share of outstanding balance: ICE" in r and "20.00%" in r for r in lines)
+    assert any("under capital-light, ICE and technology" in r and "40.00%" in r for r in lines)
+
+    backend = DuckDBBackend.from_arrow(snapshot(source))
+    try:
+        q = quarterly(backend, Q1, QUARTER_END, compare=False)
+    finally:
+        backend.close()
+    data = report_data(q)
+    mix = {r["label"]: r for r in data["funding_mix"]}
+    assert mix["Outstanding balance: Asset-backed securities deals"]["total"] == "1000.00"
+    assert mix["Blended funding cost: Institutions"]["total"] == pytest.approx(0.0725)
+    assert mix["Blended funding cost: Platform capital"]["total"] is None  # no cost on file
+    html = render_html(q, data)
+    assert "<h2>Funding mix</h2>" in html
+    assert '<td>Outstanding balance: Asset-backed securities deals</td><td class="num">1,000.00 CNY</td>' in html
