@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from openice.servicing.loan import PLATFORM, BusinessModel
+from openice.servicing.loan import DEAL_FUNDER_PREFIX, PLATFORM, BusinessModel, is_deal_funder
 
-# A deal's funder code: the prefix and the deal's name.
-ABS_PREFIX = "ABS:"
 # The channel of a loan the open platform matched to an institution whose credit box took it (the Intelligence
 # Credit Engine): matching books every loan it routes under it.
 ICE_CHANNEL = "matching"
@@ -32,7 +30,7 @@ def funding_source(funder: str) -> FundingSource:
     """The class of a funder code."""
     if funder == PLATFORM:
         return FundingSource.PLATFORM_CAPITAL
-    if funder.startswith(ABS_PREFIX):
+    if is_deal_funder(funder):
         return FundingSource.ABS_DEAL
     return FundingSource.INSTITUTION
 
@@ -41,7 +39,7 @@ def funding_source_sql(funder: str) -> str:
     """`funding_source` as a SQL expression on a funder column."""
     return (
         f"CASE WHEN {funder} = '{PLATFORM}' THEN '{FundingSource.PLATFORM_CAPITAL}' "
-        f"WHEN {funder} LIKE '{ABS_PREFIX}%' THEN '{FundingSource.ABS_DEAL}' "
+        f"WHEN {funder} LIKE '{DEAL_FUNDER_PREFIX}%' THEN '{FundingSource.ABS_DEAL}' "
         f"ELSE '{FundingSource.INSTITUTION}' END"
     )
 
