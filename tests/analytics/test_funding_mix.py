@@ -21,8 +21,8 @@ from openice.analytics.backends import Backend, DuckDBBackend, PostgresBackend, 
 from openice.analytics.metrics import MetricSet, Period, compute
 from openice.analytics.report import quarterly, render_html, report_data
 from openice.cli import app
+from openice.servicing.loan import DEAL_FUNDER_PREFIX
 from openice.servicing.sources import (
-    ABS_PREFIX,
     ICE_CHANNEL,
     FundingSource,
     PlatformModel,
@@ -58,7 +58,7 @@ def test_the_class_is_written_once() -> None:
     for funder in funders:
         (got,) = con.execute(f"SELECT {funding_source_sql(repr(funder))}").fetchall()[0]
         assert got == funding_source(funder).value, funder
-    assert funding_source(DEAL_FUNDER) is FundingSource.ABS_DEAL and DEAL_FUNDER.startswith(ABS_PREFIX)
+    assert funding_source(DEAL_FUNDER) is FundingSource.ABS_DEAL and DEAL_FUNDER.startswith(DEAL_FUNDER_PREFIX)
     for model in ("capital-light", "capital-heavy", "on-balance-sheet", "technology"):
         for channel in ("direct", "partner", ICE_CHANNEL):
             (got,) = con.execute(f"SELECT {platform_model_sql(repr(model), repr(channel))}").fetchall()[0]
