@@ -5,6 +5,7 @@ audit trail, the quarter's KPIs and the model registry."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from openice.api.settlements import totals
 from openice.api.views import ApiKeyIn, audit_view, borrower_view, decision_view
 from openice.close_of_day import close_business_day
 from openice.decisioning import queries as lending
+from openice.decisioning.reason_words import explained
 from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
 from openice.matching import queries as matching
 from openice.servicing import queries as servicing
@@ -310,7 +312,8 @@ def decisions(
 def decision(decision_id: str, tx: Operator, reproduce: bool = False) -> Response:
     """A stored decision with its reasons and rules; with `reproduce`, recomputed from its stored inputs, policy
     and model package, as `openice reproduce` does."""
-    made = decision_view(*lending.decision(tx.scope, decision_id))
+    row, line_id = lending.decision(tx.scope, decision_id)
+    made = decision_view(row, line_id)
     again: dict[str, Any] | None = None
     refused: OpeniceError | None = None
     if reproduce:
@@ -318,7 +321,8 @@ def decision(decision_id: str, tx: Operator, reproduce: bool = False) -> Respons
             again = tx.decisioning.reproduce(decision_id)
         except Conflict as error:  # another model package or altered inputs: said on the page
             refused = error
-    return tx.render("console/decision.html", decision=made, again=again, refused=refused)
+    score_reasons = explained(json.loads(row.result)["score_reasons"], json.loads(row.inputs), tx.words.messages)
+    return tx.render("console/decision.html", decision=made, score_reasons=score_reasons, again=again, refused=refused)
 
 
 @router.get("/credit-lines")
