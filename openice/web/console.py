@@ -580,11 +580,18 @@ def models(tx: Operator) -> Response:
 
 
 def _monitoring(tx: Visit, packages: list[admin.ModelPackage]) -> monitoring.Monitoring | None:
-    """The champion's monitoring from the decisions it scored (None without a champion or a reference)."""
+    """The champion's monitoring from the decisions it scored (None without a champion or a reference), computed
+    once per version of its package and of the decisions and loans it reads: opening the page again, or by another
+    operator, costs a few index lookups until a decision is made, a loan booked or a day closed."""
     chosen = next((p for p in packages if p.champion), None)
     if chosen is None:
         return None
-    return monitoring.champion(tx.scope, str(tx.svc.settings.model_registry), chosen.path, chosen.package_hash)
+    registry = str(tx.svc.settings.model_registry)
+    key = ("champion", registry, chosen.path, chosen.package_hash, lending.outcomes_version(tx.scope))
+    found: monitoring.Monitoring | None = tx.svc.monitoring_cache.get(
+        key, lambda: monitoring.champion(tx.scope, registry, chosen.path, chosen.package_hash)
+    )
+    return found
 
 
 @router.get("/models/monitoring.csv")
