@@ -419,6 +419,10 @@ class ApiKeyIn(BaseModel):
     label: str = Field("", max_length=200)
 
 
+class InstitutionKeyIn(BaseModel):
+    label: str = Field("", max_length=200, description="what the key is for, e.g. the system that holds it")
+
+
 class ApiKeyView(BaseModel):
     id: str
     role: str

@@ -437,14 +437,14 @@ def rotate_key(
     tx.scope.get("api_keys", key_id, "key_id")
     made: dict[str, Any] = {}
     with tx.attempt() as failed:
-        hours = _overlap_hours(tx, overlap_hours)
+        hours = overlap_hours_of(tx, overlap_hours)
         made = admin.rotate_key(key_id, key or form_key(), tx, hours)
     if failed:
         return _keys_page(tx, 422, error=failed[0], error_key=key_id)
     return _keys_page(tx, made={**made, "rotated": True})
 
 
-def _overlap_hours(tx: Visit, typed: str) -> float:
+def overlap_hours_of(tx: Visit, typed: str) -> float:
     """Hours from 0 to 720 (30 days), or why not beside the field, in the reader's language."""
     try:
         hours = float(typed.strip() or tx.svc.settings.key_overlap_hours)

@@ -66,6 +66,7 @@ BODIES: dict[str, Any] = {
     "POST /v1/collections/cases/{case_id}/contacts": {"channel": "call", "outcome": "reached"},
     "POST /v1/collections/assignments": {"agents": ["probe"]},
     "POST /v1/api-keys": {"role": "institution", "tenant": "INST-B"},
+    "POST /v1/institutions/{code}/keys": {"label": "probe"},
 }
 # Fields of a response that hold an identifier of the tenant they belong to.
 OWNER_FIELDS = {
