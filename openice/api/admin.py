@@ -133,7 +133,7 @@ def institution_key(tx: Tx, code: str, key_id: str) -> Any:
 
 @router.get("/institutions/{code}/keys", response_model=Page[ApiKeyView])
 def list_institution_keys(code: str, tx: InstitutionAdmin, page: PageParams) -> Any:
-    """The institution's own API keys, newest last; never a secret."""
+    """The institution's own API keys (institution keys of that institution); never a secret."""
     own_institution(tx, code)
     return paged(tx.scope.page("api_keys", page, role=Role.INSTITUTION.value, tenant=code), key_view)
 
