@@ -55,6 +55,11 @@ def main() -> None:
     parser.add_argument("--borrowers", type=int, default=None, help="demo applicants (default 8000; --quick 800)")
     parser.add_argument("--rounds", type=int, default=None, help="calls of each page and API set (default 200)")
     parser.add_argument("--workdir", type=Path, default=None, help="an existing demo to reuse")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated page labels (e.g. 'console: models'): time those alone, print them, write no results",
+    )
     args = parser.parse_args()
     borrowers = args.borrowers or (800 if args.quick else 8000)
     rounds = args.rounds or (40 if args.quick else 200)
@@ -150,6 +155,11 @@ def main() -> None:
     ]
     if case is not None:
         pairs.insert(3, ("desk: a case", console, f"/desk/cases/{case}", api, [f"/v1/collections/cases/{case}"]))
+    only = {label.strip() for label in args.only.split(",") if label.strip()}
+    unknown = only - {label for label, *_ in pairs}
+    if unknown:
+        parser.error(f"--only: no page {sorted(unknown)}; the pages are {[label for label, *_ in pairs]}")
+    pairs = [p for p in pairs if not only or p[0] in only]
 
     def timed(call: Callable[[], Any]) -> tuple[float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -197,6 +207,8 @@ def main() -> None:
         timing = f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  cpu {row['cpu_ms_per_page']} ms"
         print(f"{label:30} {timing}{ratio}")
 
+    if only:
+        return
     with engine.connect() as conn:
         from sqlalchemy import text
 

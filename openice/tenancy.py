@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, false, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, false, or_, select, true
 
 from openice.errors import NotFound
 from openice.idempotency import scoped
@@ -117,6 +117,17 @@ def _institution_owned(column: Any) -> Rule:
     )
 
 
+def _api_keys(p: Principal) -> ColumnElement[bool]:
+    """Operators see every key; an institution its own institution's institution keys (its admins manage them, never
+    its collections desk's or anyone else's); any other caller only its own key."""
+    keys = api_tables.api_keys.c
+    if p.role is Role.OPERATOR:
+        return true()
+    if p.role is Role.INSTITUTION:
+        return and_(keys.role == Role.INSTITUTION.value, keys.tenant == p.tenant)
+    return keys.id == p.key_id
+
+
 RULES: dict[str, Rule] = {
     "loans": _loans,
     "transactions": lambda p: servicing_tables.transactions.c.loan_id.in_(
@@ -128,7 +139,7 @@ RULES: dict[str, Rule] = {
     "drawdowns": _own_borrower(decisioning_tables.drawdowns.c.borrower_id),
     "offers": _institution_owned(decisioning_tables.offers.c.institution_code),
     "institutions": _institution_owned(decisioning_tables.institutions.c.code),
-    "api_keys": lambda p: true() if p.role is Role.OPERATOR else api_tables.api_keys.c.id == p.key_id,
+    "api_keys": _api_keys,
     "audit_log": _operator_only,
     "collection_cases": _collection_cases,
     "matching_runs": _operator_only,  # every institution's shadow prices together: the platform's view of the market

@@ -1,7 +1,7 @@
 """Screenshots of the front-ends' main pages at phone (390 px) and desktop (1280 px) widths, in English and Chinese,
 for docs/ui.md.
 
-    .venv/bin/python scripts/ui_screenshots.py [--workdir DIR]
+    .venv/bin/python scripts/ui_screenshots.py [--workdir DIR] [--only PREFIX,...]
 
 Serves a copy of a demo book (built with `openice demo --workdir DIR` first when DIR has none; the demo itself is left
 as it was) on a loopback port, signs in as each role (`openice.demo.demo_logins`) in Debian's Chromium, and writes
@@ -51,7 +51,12 @@ def sign_in(
     return page
 
 
+ONLY: tuple[str, ...] = ()  # shot names to take (by prefix); all when empty
+
+
 def shot(page: Any, out: Path, name: str, full: bool = False) -> None:
+    if ONLY and not name.startswith(ONLY):
+        return
     page.wait_for_timeout(400)  # charts draw after load
     page.screenshot(path=str(out / f"{name}.png"), full_page=full)
 
@@ -59,7 +64,10 @@ def shot(page: Any, out: Path, name: str, full: bool = False) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/openice-bench-web-800"))
+    parser.add_argument("--only", default="", help="comma-separated name prefixes (e.g. portal-,desk-performance)")
     args = parser.parse_args()
+    global ONLY
+    ONLY = tuple(prefix.strip() for prefix in args.only.split(",") if prefix.strip())
     if not (args.workdir / "openice.db").exists():
         subprocess.run([str(ROOT / ".venv/bin/openice"), "demo", "--workdir", str(args.workdir)], check=True)
     os.environ["OPENICE_PII_KEY"] = (args.workdir / "pii.key").read_text().strip()
@@ -142,6 +150,8 @@ def main() -> None:
                     if link.count():
                         link.first.click()
                         shot(page, out, f"desk-case-{width}")
+                    page.goto(f"{base}/desk/performance")
+                    shot(page, out, f"desk-performance-{width}", full=True)
                 elif front == "portal":
                     shot(page, out, f"portal-offers-{width}")
                     page.goto(f"{base}/portal/offers/{offer['id']}")
@@ -155,6 +165,9 @@ def main() -> None:
                     page.click("#preview-button")
                     page.wait_for_selector("#preview")
                     shot(page, out, f"portal-settings-{width}", full=True)
+                    for name in ("integration", "keys"):
+                        page.goto(f"{base}/portal/{name}")
+                        shot(page, out, f"portal-{name}-{width}", full=True)
                 else:
                     shot(page, out, f"app-home-{width}", full=True)
                     page.goto(f"{base}/app/loans/{loan}")

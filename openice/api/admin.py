@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,16 @@ from pydantic import BaseModel, Field
 from openice.access.keys import key_view
 from openice.api.deps import IdempotencyKey, TransactionRoute, Tx, require
 from openice.api.paging import PageParams, paged
-from openice.api.views import ApiKeyCreated, ApiKeyIn, ApiKeyView, AuditView, Page, audit_view, reply
+from openice.api.views import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyView,
+    AuditView,
+    InstitutionKeyIn,
+    Page,
+    audit_view,
+    reply,
+)
 from openice.errors import NotFound, ValidationError
 from openice.matching.institutions import Institution
 from openice.tenancy import Role
@@ -29,17 +39,20 @@ METRIC_COMPUTATIONS = Counter(
 Operator = Annotated[Tx, Depends(require(Role.OPERATOR))]
 Anyone = Annotated[Tx, Depends(require(*Role))]
 Analyst = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
+InstitutionAdmin = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INSTITUTION))]
+
+
+def _new_key(tx: Tx, role: str, tenant: str, label: str) -> dict[str, Any]:
+    """Create and audit (the operators' route and an institution's own)."""
+    created = tx.keys.create(role, tenant, label, tx.principal.key_id)
+    tx.audit("api_key.created", created["id"], {"role": role, "tenant": tenant})
+    return created
 
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
 def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
     """A new key for a role and tenant. The secret is in this response only (null when the request is replayed)."""
-
-    def make() -> dict[str, Any]:
-        created = tx.keys.create(body.role, body.tenant, body.label, tx.principal.key_id)
-        tx.audit("api_key.created", created["id"], {"role": body.role, "tenant": body.tenant})
-        return created
-
+    make = partial(_new_key, tx, body.role, body.tenant, body.label)
     return tx.idempotent_secret(key, "api_key.create", body.model_dump(), make)
 
 
@@ -137,6 +150,63 @@ def revoke_key(key_id: str, tx: Operator) -> Any:
     revoked = tx.keys.revoke(key_id)
     tx.audit("api_key.revoked", key_id, {})
     return revoked
+
+
+# An institution's own keys: its admins (and operators) list, create, rotate and revoke the institution keys of that
+# institution, and nothing else. The institution is read through the caller's scope (another one's is a 404), and so
+# is the key, which must be an institution key of that institution (any other is a 404 too).
+
+
+def own_institution(tx: Tx, code: str) -> None:
+    """The caller's institution (an operator's: any); another institution is missing."""
+    tx.scope.get("institutions", code, "code")
+
+
+def institution_key(tx: Tx, code: str, key_id: str) -> Any:
+    """One of the institution's own keys, or NotFound: a key of another institution, of another role or of no one
+    is missing alike."""
+    own_institution(tx, code)
+    row = tx.scope.get("api_keys", key_id, "key_id")
+    if row.role != Role.INSTITUTION.value or row.tenant != code:
+        raise NotFound(f"no api key {key_id!r}", field="key_id")
+    return row
+
+
+@router.get("/institutions/{code}/keys", response_model=Page[ApiKeyView])
+def list_institution_keys(code: str, tx: InstitutionAdmin, page: PageParams) -> Any:
+    """The institution's own API keys (institution keys of that institution); never a secret."""
+    own_institution(tx, code)
+    return paged(tx.scope.page("api_keys", page, role=Role.INSTITUTION.value, tenant=code), key_view)
+
+
+@router.post("/institutions/{code}/keys", status_code=201, response_model=ApiKeyCreated)
+def create_institution_key(code: str, body: InstitutionKeyIn, key: IdempotencyKey, tx: InstitutionAdmin) -> Any:
+    """A new institution key of this institution (the role and tenant are the path's, never the caller's choice). The
+    secret is in this response only (null when the request is replayed)."""
+    own_institution(tx, code)
+    payload = {"role": Role.INSTITUTION.value, "tenant": code, "label": body.label}
+    make = partial(_new_key, tx, Role.INSTITUTION.value, code, body.label)
+    return tx.idempotent_secret(key, "api_key.create", payload, make)
+
+
+@router.post("/institutions/{code}/keys/{key_id}/rotation", status_code=201, response_model=ApiKeyCreated)
+def rotate_institution_key(
+    code: str,
+    key_id: str,
+    key: IdempotencyKey,
+    tx: InstitutionAdmin,
+    overlap_hours: Annotated[float | None, Query(ge=0, le=720)] = None,
+) -> Any:
+    """As `POST /v1/api-keys/{key_id}/rotation`, for one of the institution's own keys."""
+    institution_key(tx, code, key_id)
+    return rotate_key(key_id, key, tx, overlap_hours)
+
+
+@router.post("/institutions/{code}/keys/{key_id}/revocation", response_model=ApiKeyView)
+def revoke_institution_key(code: str, key_id: str, tx: InstitutionAdmin) -> Any:
+    """As `POST /v1/api-keys/{key_id}/revocation`, for one of the institution's own keys."""
+    institution_key(tx, code, key_id)
+    return revoke_key(key_id, tx)
 
 
 @router.get("/audit", response_model=Page[AuditView])

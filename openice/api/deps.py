@@ -74,6 +74,11 @@ class Services:
         return SingleFlight(size=8)
 
     @cached_property
+    def monitoring_cache(self) -> SingleFlight:
+        """The champion's monitoring, keyed by its package and the version of the decisions and loans it reads."""
+        return SingleFlight(size=4)
+
+    @cached_property
     def limiter(self) -> RateLimiter:
         return RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 

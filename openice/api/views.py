@@ -12,6 +12,7 @@ from starlette.responses import Response
 from openice.decisioning.identity import mask_id, mask_mobile, mask_name
 from openice.decisioning.pii import PiiVault
 from openice.decisioning.policy import line_rates
+from openice.decisioning.reason_words import explained
 from openice.money import from_minor
 from openice.servicing.loan import LoanAccount
 from openice.servicing.products import LoanProduct, PrepaymentMode
@@ -226,6 +227,11 @@ def borrower_view(row: Any, vault: PiiVault, full: bool, contact: bool = False) 
     )
 
 
+class ScoreReason(BaseModel):
+    code: str = Field(examples=["EMP_LENGTH_CATEGORY"])
+    text: str = Field(examples=["Employment length: under 1 year lowered the score"])
+
+
 class DecisionView(BaseModel):
     id: str
     application_id: str
@@ -237,6 +243,10 @@ class DecisionView(BaseModel):
     score: float | None
     grade: str | None
     reasons: list[str]
+    score_reasons: list[ScoreReason] = Field(
+        description="the model's adverse reasons, largest first: the scorecard's code and, in words, the feature and "
+        "the applicant's value of it"
+    )
     rules_fired: list[str]
     line_id: str | None = None
     model_hash: str
@@ -246,6 +256,7 @@ class DecisionView(BaseModel):
 
 
 def decision_view(row: Any, line_id: str | None = None) -> DecisionView:
+    result = json.loads(row.result)
     return DecisionView(
         id=row.id,
         application_id=row.application_id,
@@ -257,12 +268,13 @@ def decision_view(row: Any, line_id: str | None = None) -> DecisionView:
         score=row.score,
         grade=row.grade,
         reasons=json.loads(row.reasons),
+        score_reasons=[ScoreReason(**r) for r in explained(result["score_reasons"], json.loads(row.inputs))],
         rules_fired=json.loads(row.rules_fired),
         line_id=line_id,
         model_hash=row.model_hash,
         policy_hash=row.policy_hash,
         input_hash=row.input_hash,
-        result=json.loads(row.result),
+        result=result,
     )
 
 
@@ -405,6 +417,10 @@ class ApiKeyIn(BaseModel):
     role: str = Field(pattern="^(operator|institution|borrower|collections)$")
     tenant: str = Field(min_length=1, max_length=64, description="'platform', an institution code or a borrower id")
     label: str = Field("", max_length=200)
+
+
+class InstitutionKeyIn(BaseModel):
+    label: str = Field("", max_length=200, description="what the key is for, e.g. the system that holds it")
 
 
 class ApiKeyView(BaseModel):

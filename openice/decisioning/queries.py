@@ -131,6 +131,20 @@ def gone_bad() -> ColumnElement[bool]:
     return or_(loans.c.bucket.in_((LAST, WRITTEN_OFF)), loans.c.status == LoanStatus.WRITTEN_OFF.value)
 
 
+_OUTCOMES_VERSION = select(
+    select(func.count()).select_from(decisioning_tables.decisions).scalar_subquery(),
+    select(func.max(servicing_tables.journal_entries.c.id)).scalar_subquery(),
+    select(servicing_tables.business_calendar.c.business_day).scalar_subquery(),
+)
+
+
+def outcomes_version(scope: Scope) -> tuple[Any, ...]:
+    """What `model_outcomes` can change with, cheaply: a new decision (decisions are never changed, so their count
+    grows), a booking (a loan drawn, paid, reversed or written off adds a journal entry) and the close of a day
+    (loans move bucket). An index-only count and two index lookups, where the outcomes read every decision."""
+    return (scope.principal.role, scope.principal.tenant, *scope.conn.execute(_OUTCOMES_VERSION).one())
+
+
 def model_outcomes(scope: Scope, model_hash: str) -> list[Any]:
     """Every decision a model scored (decided day, score, PD) with its outcome where one is known, in one statement:
     ``bad`` is None for a decision no loan came of, 1 when a loan of its credit line is now past 90 days (bucket

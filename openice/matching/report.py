@@ -6,12 +6,14 @@ model and policy versions that produced the assessment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from openice.decisioning.identity import mask_id, mask_mobile, mask_name
+from openice.decisioning.reason_words import explained
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -72,6 +74,18 @@ def build_report(
             "decided_on": decision["decided_on"],
         },
     }
+
+
+def inputs_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The decision's inputs the report carries, in the shape `decisioning.reason_words.explained` reads."""
+    return {"application": {**report["application"], "bureau": report["bureau"]}, "age": report["applicant"]["age"]}
+
+
+def with_reasons_in_words(report: dict[str, Any], words: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The report as served: its stored score reasons (codes) each with its text, in English unless `words` says."""
+    codes = [r if isinstance(r, str) else r["code"] for r in report["credit"]["reasons"]]
+    credit = {**report["credit"], "reasons": explained(codes, inputs_of(report), words)}
+    return {**report, "credit": credit}
 
 
 def render_html(report: dict[str, Any]) -> str:

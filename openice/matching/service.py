@@ -37,7 +37,7 @@ from openice.matching.deliveries import CircuitRepository, DeliveryRepository
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution
 from openice.matching.optimize import Capacity, greedy, optimise
-from openice.matching.report import build_report, render_html, render_pdf
+from openice.matching.report import build_report, render_html, render_pdf, with_reasons_in_words
 from openice.matching.repository import (
     DrawdownRepository,
     InstitutionRepository,
@@ -595,9 +595,10 @@ class Matching:
         }
 
     def report(self, offer_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
-        """An offer's investigation report as json (dict), html (str) or pdf (bytes)."""
+        """An offer's investigation report as json (dict), html (str) or pdf (bytes); the model's reasons each as
+        its code and its words."""
         with self._unit(readonly=True) as unit:
-            report = json.loads(unit.offers.get(offer_id).report)
+            report = with_reasons_in_words(json.loads(unit.offers.get(offer_id).report))
         renderers: dict[str, Callable[[dict[str, Any]], dict[str, Any] | str | bytes]] = {
             "json": lambda r: r,
             "html": render_html,

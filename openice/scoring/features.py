@@ -17,10 +17,29 @@ import pandas as pd
 
 from openice.errors import ValidationError
 
-__all__ = ["FeatureSpec", "Prepared", "date_columns", "infer_schema", "prepare_frame", "prepare_record"]
+__all__ = [
+    "REASON_LEVELS",
+    "FeatureSpec",
+    "Prepared",
+    "code_of",
+    "date_columns",
+    "infer_schema",
+    "prepare_frame",
+    "prepare_record",
+]
 
 MISSING = -1  # categorical code of a missing value
 UNSEEN = -2  # categorical code of a category never seen in training
+
+
+# A reason code is a feature's code and how its bin lost points: `scorecard` names each bin so, and readers of a stored
+# reason (`decisioning.adverse`) split it back.
+REASON_LEVELS = ("HIGH", "LOW", "MISSING", "SPECIAL", "CATEGORY", "OTHER")
+
+
+def code_of(name: str) -> str:
+    """A feature's name as the stem of its reason codes: EMP_LENGTH for emp_length."""
+    return re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_") or "FEATURE"
 
 
 @dataclass(frozen=True)

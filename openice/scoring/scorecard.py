@@ -10,7 +10,6 @@ WoE is signed so that a positive value means riskier than average (log-odds of b
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 from optbinning import OptimalBinning
 from sklearn.linear_model import LogisticRegression
 
-from openice.scoring.features import FeatureSpec, Prepared
+from openice.scoring.features import FeatureSpec, Prepared, code_of
 
 __all__ = ["FeatureCard", "Scaling", "Scorecard", "fit_scorecard"]
 
@@ -51,10 +50,6 @@ class Scaling:
 
     def logit_of_score(self, score: np.ndarray | float) -> np.ndarray | float:
         return (self.offset - score) / self.factor
-
-
-def code_of(name: str) -> str:
-    return re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_") or "FEATURE"
 
 
 @dataclass

@@ -5,6 +5,7 @@ audit trail, the quarter's KPIs and the model registry."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from openice.api.deps import TransactionRoute
 from openice.api.views import ApiKeyIn, audit_view, borrower_view, decision_view
 from openice.close_of_day import close_business_day
 from openice.decisioning import queries as lending
+from openice.decisioning.reason_words import explained
 from openice.errors import Conflict, NotFound, OpeniceError, ValidationError
 from openice.matching import queries as matching
 from openice.servicing import queries as servicing
@@ -310,7 +312,8 @@ def decisions(
 def decision(decision_id: str, tx: Operator, reproduce: bool = False) -> Response:
     """A stored decision with its reasons and rules; with `reproduce`, recomputed from its stored inputs, policy
     and model package, as `openice reproduce` does."""
-    made = decision_view(*lending.decision(tx.scope, decision_id))
+    row, line_id = lending.decision(tx.scope, decision_id)
+    made = decision_view(row, line_id)
     again: dict[str, Any] | None = None
     refused: OpeniceError | None = None
     if reproduce:
@@ -318,7 +321,8 @@ def decision(decision_id: str, tx: Operator, reproduce: bool = False) -> Respons
             again = tx.decisioning.reproduce(decision_id)
         except Conflict as error:  # another model package or altered inputs: said on the page
             refused = error
-    return tx.render("console/decision.html", decision=made, again=again, refused=refused)
+    score_reasons = explained(json.loads(row.result)["score_reasons"], json.loads(row.inputs), tx.words.messages)
+    return tx.render("console/decision.html", decision=made, score_reasons=score_reasons, again=again, refused=refused)
 
 
 @router.get("/credit-lines")
@@ -433,14 +437,14 @@ def rotate_key(
     tx.scope.get("api_keys", key_id, "key_id")
     made: dict[str, Any] = {}
     with tx.attempt() as failed:
-        hours = _overlap_hours(tx, overlap_hours)
+        hours = overlap_hours_of(tx, overlap_hours)
         made = admin.rotate_key(key_id, key or form_key(), tx, hours)
     if failed:
         return _keys_page(tx, 422, error=failed[0], error_key=key_id)
     return _keys_page(tx, made={**made, "rotated": True})
 
 
-def _overlap_hours(tx: Visit, typed: str) -> float:
+def overlap_hours_of(tx: Visit, typed: str) -> float:
     """Hours from 0 to 720 (30 days), or why not beside the field, in the reader's language."""
     try:
         hours = float(typed.strip() or tx.svc.settings.key_overlap_hours)
@@ -576,11 +580,18 @@ def models(tx: Operator) -> Response:
 
 
 def _monitoring(tx: Visit, packages: list[admin.ModelPackage]) -> monitoring.Monitoring | None:
-    """The champion's monitoring from the decisions it scored (None without a champion or a reference)."""
+    """The champion's monitoring from the decisions it scored (None without a champion or a reference), computed
+    once per version of its package and of the decisions and loans it reads: opening the page again, or by another
+    operator, costs a few index lookups until a decision is made, a loan booked or a day closed."""
     chosen = next((p for p in packages if p.champion), None)
     if chosen is None:
         return None
-    return monitoring.champion(tx.scope, str(tx.svc.settings.model_registry), chosen.path, chosen.package_hash)
+    registry = str(tx.svc.settings.model_registry)
+    key = ("champion", registry, chosen.path, chosen.package_hash, lending.outcomes_version(tx.scope))
+    found: monitoring.Monitoring | None = tx.svc.monitoring_cache.get(
+        key, lambda: monitoring.champion(tx.scope, registry, chosen.path, chosen.package_hash)
+    )
+    return found
 
 
 @router.get("/models/monitoring.csv")

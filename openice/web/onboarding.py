@@ -22,6 +22,7 @@ from openice.api.lending import submit_application
 from openice.decisioning import queries as lending
 from openice.decisioning.domain import MAX_MINOR, MONEY_FIELDS, Employment, TypedApplication, parse
 from openice.decisioning.identity import mask_mobile
+from openice.decisioning.reason_words import explained
 from openice.decisioning.synthetic import PURPOSES
 from openice.errors import Conflict, OpeniceError, ValidationError
 from openice.servicing.products import PPM, LoanProduct
@@ -436,14 +437,25 @@ def decision(decision_id: Annotated[str, Path(max_length=64)], tx: Borrower) -> 
     """The outcome: the line (its amount, grade, the grade's price and APR), a review under way, or the reasons."""
     row, line_id = lending.decision(tx.scope, decision_id)
     line, product = lending.line(tx.scope, line_id) if line_id else (None, None)
+    reasons = json.loads(row.reasons)
     return tx.render(
         "app/decision.html",
         decision=row,
         line=line,
         product=product,
-        reasons=reasons_in_words(tx.words, json.loads(row.reasons)),
+        reasons=reasons_in_words(tx.words, reasons),
+        score_reasons=_score_reasons(tx, row, reasons),
         ppm=PPM,
     )
+
+
+def _score_reasons(tx: Borrower, row: Any, reasons: list[str]) -> list[str]:
+    """What lowered the score, in the borrower's words, when the score is why they were declined (a cut-off); a
+    decline on other grounds does not blame the score."""
+    if not any(reason.startswith("cut-off") for reason in reasons):
+        return []
+    found = explained(json.loads(row.result)["score_reasons"], json.loads(row.inputs), tx.words.messages)
+    return [r["text"] for r in found]
 
 
 router = APIRouter()

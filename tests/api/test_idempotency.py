@@ -68,6 +68,11 @@ def test_every_creating_and_money_route_replays_once_and_refuses_another_request
     tenant = {"institution": institution("INST-T").model_dump(mode="json"), "admin_email": "admin@inst-t.cn"}
     other_tenant = {**tenant, "admin_email": "other@inst-t.cn"}
     once(world, "operator", "/v1/tenants", tenant, ("/v1/tenants", other_tenant), "tenant", "secrets")
+    own_keys = "/v1/institutions/INST-A/keys"
+    mine = once(world, "INST-A", own_keys, {"label": "a"}, (own_keys, {"label": "b"}), "own-ak", "secret")
+    own_rotation = f"{own_keys}/{mine['id']}/rotation"
+    other_rotation = (f"{own_keys}/{mine['id']}/rotation?overlap_hours=0", None)
+    once(world, "INST-A", own_rotation, None, other_rotation, "own-rot", "secret")
     settlement = "/v1/institutions/INST-A/referral-settlements"
     fee = {"amount": "1.00", "currency": "CNY"}
     once(world, "operator", settlement, fee, (settlement, {**fee, "amount": "2.00"}), "fee")

@@ -74,6 +74,7 @@ BODIES: dict[str, Any] = {
         ]
     },
     "POST /v1/hybrid/outcomes": {"outcomes": [{"reference": "probe", "months_on_book": 3, "bad": False}]},
+    "POST /v1/institutions/{code}/keys": {"label": "probe"},
 }
 # Fields of a response that hold an identifier of the tenant they belong to.
 OWNER_FIELDS = {

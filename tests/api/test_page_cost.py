@@ -29,13 +29,13 @@ def statements(world: World) -> Iterator[list[str]]:
 
 
 def list_paths(world: World) -> list[str]:
-    """The list operations, by their page schema; the one path parameter a list takes is a loan."""
+    """The list operations, by their page schema; a path parameter a list takes is a loan or an institution."""
     found = []
     for path, methods in world.client.app.openapi()["paths"].items():
         answer = methods.get("get", {}).get("responses", {}).get("200", {})
         schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
         if schema.get("$ref", "").startswith("#/components/schemas/Page_"):
-            found.append(path.format(loan_id=world.ids[1]["loan"]))
+            found.append(path.format(loan_id=world.ids[1]["loan"], code="INST-A"))
     return found
 
 
@@ -55,6 +55,8 @@ def test_a_page_of_two_rows_runs_the_statements_of_a_page_of_one(world: World) -
             MatchingRunRepository(conn).add(20_500, 1, 1.0, 1.0, {})
             deliveries = DeliveryRepository(conn)
             deliveries.dead(deliveries.enqueue("INST-A", "loan.funded", "loan/1", f"k{n}", {}, 0.0), 8, "HTTP 503")
+    made = world.call("INST-A", "POST", "/v1/institutions/INST-A/keys", key="second", json={"label": "two"})
+    assert made.status_code == 201, made.text  # the institution's second key
     paths = list_paths(world)
     assert len(paths) >= 12 and "/v1/credit-lines" in paths and "/v1/drawdowns" in paths
     for path in paths:

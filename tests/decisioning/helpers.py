@@ -43,7 +43,7 @@ class StubScorer:
         )
         p = 1 / (1 + math.exp(-z))
         grade = next(g for g, bound in GRADES if p <= bound)
-        reasons = ["DELINQ: past delinquencies"] if application.get("delinquencies_24m") else []
+        reasons = ["DELINQUENCIES_24M_HIGH: Delinquencies 24m is high"] if application.get("delinquencies_24m") else []
         return StubResult(p, round(600 - 50 * math.log(p / (1 - p)) / math.log(2), 2), grade, reasons)
 
 

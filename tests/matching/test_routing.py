@@ -199,6 +199,9 @@ def test_investigation_report_in_three_formats(engine: Engine, servicing: Servic
     assert report["applicant"]["national_id"] == reg["national_id"][:3] + "*" * 11 + reg["national_id"][-4:]
     assert report["credit"]["grade"] and report["model"]["package_hash"].startswith("stub-")
     assert report["bureau"]["inquiries_6m"] == 2
+    # the model's reason as its code and, in words, the feature and the applicant's value (1 delinquency)
+    said = "Delinquencies in the last 2 years: high (1) lowered the score"
+    assert report["credit"]["reasons"] == [{"code": "DELINQUENCIES_24M_HIGH", "text": said}]
     html = matching.report(offer, "html")
     assert reg["national_id"] not in html and reg["mobile"] not in html and "Pre-loan investigation report" in html
     rates = report["recommended"]
@@ -212,7 +215,8 @@ def test_investigation_report_in_three_formats(engine: Engine, servicing: Servic
         "Pre-loaninvestigationreport",
         report["applicant"]["national_id"],
         "velocity_mobile",
-        "DELINQ:pastdelinquencies",
+        "DELINQUENCIES_24M_HIGH",
+        "Delinquenciesinthelast2years:high(1)loweredthescore",
         "inquiries_6m",
         report["model"]["package_hash"][:20],
     ):

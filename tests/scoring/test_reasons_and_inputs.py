@@ -137,3 +137,21 @@ def test_a_package_with_grade_bounds_out_of_order_is_refused(
     with pytest.raises(ValidationError, match="grade bounds") as err:
         package_files.load_model(bad)
     assert err.value.field == "grades"
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_a_trained_models_reasons_read_in_words_with_the_applicants_value(scorer: Scorer, credit, locale: str) -> None:
+    """What a decision stores of the model's reasons (`CODE: text`), read back with the application: every reason of
+    200 real applicants names its feature's words and never shows its code."""
+    from openice.decisioning.reason_words import explained, messages
+
+    catalog = messages(locale)
+    seen = 0
+    for rec in credit.frame.iloc[:200].to_dict("records"):
+        stored = [f"{r.code}: {r.text}" for r in scorer.score(rec).reasons]
+        for reason in explained(stored, {"application": {"bureau": rec}, "age": rec["Age"]}, catalog):
+            feature = reason["code"].rsplit("_", 1)[0].lower()
+            assert reason["text"].startswith(catalog[f"reason.feature.{feature}"])
+            assert reason["code"] not in reason["text"] and "_" not in reason["text"]
+            seen += 1
+    assert seen > 100

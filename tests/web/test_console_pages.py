@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
+from openice.web import monitoring
 from openice.web.visit import LANG_COOKIE
 from tests.api.test_page_cost import statements
 from tests.decisioning.helpers import StubScorer, application_body, good_application
@@ -352,6 +353,47 @@ def test_the_champion_is_monitored_from_the_decisions_it_made(
     assert "冠军模型监控" in chinese and "处置" in chinese
 
 
+def test_the_monitoring_is_computed_once_per_version_of_what_it_reads(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opened again, by the same or another operator, the page reuses the figures; a new decision, a booking or the
+    close of a day is a new version, and the figures are computed again (and count the new decision)."""
+    services = site.world.client.app.state.services
+    registry = champion_registry(tmp_path, StubScorer().score(good_application()).score - 1)
+    monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, model_registry=str(registry)))
+    computed: list[str] = []
+    real = monitoring.champion
+
+    def counted(*args: Any) -> Any:
+        computed.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(monitoring, "champion", counted)
+    ops, other = site.signed_in("ops", "console"), site.signed_in("ops", "console")
+    first = cell_texts(ops.get("/console/models").text, "table-monitoring")
+    assert cell_texts(other.get("/console/models").text, "table-monitoring") == first
+    assert other.get("/console/models/monitoring.csv").status_code == 200 and len(computed) == 1
+    assert first[0][1] == "2"  # the world's two decisions
+
+    bid = site.world.ids[1]["borrower"]
+    made = site.world.call(
+        "borrower1", "POST", f"/v1/borrowers/{bid}/applications", key="again", json=application_body()
+    )
+    assert made.status_code == 201
+    assert cell_texts(ops.get("/console/models").text, "table-monitoring")[0][1] == "3" and len(computed) == 2
+    site.world.first_due()  # closes business days: the first installments fall due
+    ops.get("/console/models")
+    assert len(computed) == 3
+    loan = site.world.ids[1]["loan"]
+    paid = site.world.call(
+        "borrower1", "POST", f"/v1/loans/{loan}/repayments", key="pay-1", json={"amount": "100.00", "currency": "CNY"}
+    )
+    assert paid.status_code == 201, paid.text
+    ops.get("/console/models")
+    ops.get("/console/models")
+    assert len(computed) == 4
+
+
 def cell_texts(page: str, table: str) -> list[list[str]]:
     """Each body row of a table: its month (or label), then the `data-value` of its figures and its status."""
     body = page.split(f'id="{table}"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
@@ -447,6 +489,7 @@ def test_the_monitoring_runs_the_same_statements_however_many_months(
     monkeypatch.setattr(services, "settings", dataclasses.replace(services.settings, model_registry=str(registry)))
     ops = site.signed_in("ops", "console")
     ops.get("/console/models")
+    services.__dict__.pop("monitoring_cache")  # computed afresh, as after a new decision
     with statements(site.world) as one_month:
         assert len(cell_texts(ops.get("/console/models").text, "table-monitoring")) == 2  # a month, then training
     site.world.first_due()
