@@ -340,7 +340,7 @@ def credit_lines(
 
 @router.get("/products")
 def products(tx: Operator) -> Response:
-    return tx.render("console/products.html", products=[p.to_dict() for p in tx.servicing.products()])
+    return tx.render("console/products.html", products=[p.typed_dict() for p in tx.servicing.products()])
 
 
 @router.get("/institutions")
