@@ -6,10 +6,17 @@ installment; the last installment absorbs the residual so parts always sum to th
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from openice.errors import ValidationError
+from openice.errors import Amount, ValidationError
 
+# A typed amount's ceiling: 10^12 minor units (10,000,000,000.00 in a two-decimal currency), the largest principal a
+# product may allow, far inside a BIGINT, so sums and ratios of such amounts stay exact.
+MAX_MINOR = 10**12
+# An amount as a person or a client types it in a file or a body: a decimal string of major units, no grouping, no
+# exponent. A JSON or YAML number is refused where this is asked for: it may be minor units.
+DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 MINOR_UNITS = {"CNY": 2, "USD": 2, "EUR": 2, "GBP": 2, "HKD": 2, "JPY": 0, "IDR": 2, "PHP": 2, "MXN": 2}
 
 
@@ -40,6 +47,20 @@ def to_minor(amount: Decimal | str | int | float, currency: str, field: str = "a
             values={"digits": minor_digits(currency)},
         )
     return int(scaled)
+
+
+def to_minor_within(amount: Decimal | str, currency: str, field: str, least: int, most: int) -> int:
+    """`to_minor`, refusing an amount outside [least, most] minor units naming the field and both bounds in major
+    units with the currency: the range check every typed amount (a file, a body, a form) needs after its conversion."""
+    minor = to_minor(amount, currency, field)
+    if not least <= minor <= most:
+        raise ValidationError(
+            f"{amount} is not from {format_money(least, currency)} to {format_money(most, currency)}",
+            field=field,
+            reason="amount.range",
+            values={"least": Amount(least, currency), "most": Amount(most, currency)},
+        )
+    return minor
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

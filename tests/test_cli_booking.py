@@ -171,6 +171,73 @@ def test_an_application_in_minor_units_or_another_currency_is_one_line_and_books
     assert stored_rows(cwd) == before
 
 
+def book_rows(cwd: Path) -> dict[str, Any]:
+    with sqlite3.connect(cwd / "book.db") as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("products", "institutions")}  # noqa: S608
+
+
+@pytest.mark.parametrize(
+    ("file", "changes", "says"),
+    [
+        (
+            "product.json",
+            {"code": "P2", "min_principal": 100000},
+            'min_principal: must be a decimal string in major units of CNY, e.g. "50000.00", not 100000',
+        ),
+        (
+            "product.json",
+            {"code": "P2", "max_principal": "50000.001"},
+            "max_principal: 50000.001 has more decimals than CNY allows (2)",
+        ),
+        (
+            "product.json",
+            {"code": "P2", "max_principal": "10000000000.01"},
+            "max_principal: 10000000000.01 is not from 0.01 CNY to 10,000,000,000.00 CNY",
+        ),
+        (
+            "institution.json",
+            {"daily_quota": 500000000},
+            'daily_quota: must be a decimal string in major units, e.g. "30000.00" for 30,000.00 CNY, not 500000000',
+        ),
+        (
+            "institution.json",
+            {"currency": "USD"},
+            "currency: the book lends in CNY: an institution's amounts are typed in it, not in USD",
+        ),
+    ],
+)
+def test_a_product_or_institution_in_minor_units_is_one_line_and_stores_nothing(
+    booked: tuple[dict[str, str], Path], file: str, changes: dict[str, Any], says: str
+) -> None:
+    """Product and institution files are typed in major units with the currency, as the examples are."""
+    env, cwd = booked
+    data = json.loads((cwd / "examples" / file).read_text())
+    if file == "institution.json":
+        data = {"institutions": [data["institutions"][0] | changes]}
+    else:
+        data |= changes
+    (cwd / f"minor-{file}").write_text(json.dumps(data))
+    command = ("product", "create") if file == "product.json" else ("match", "institutions")
+    before = book_rows(cwd)
+    done = openice(env, cwd, *command, f"minor-{file}")
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {says}\n")
+    assert book_rows(cwd) == before
+
+
+def test_products_read_in_major_units(booked: tuple[dict[str, str], Path]) -> None:
+    env, cwd = booked
+    [product] = [p for p in as_json(openice(env, cwd, "products", "--json")) if p["code"] == "PERSONAL-EI"]
+    # the example's 1000.00 and 200000.00 CNY, stored as 100,000 and 20,000,000 fen, read back as typed
+    assert (product["min_principal"], product["max_principal"], product["referral_fee_flat"]) == (
+        "1000.00",
+        "200000.00",
+        "0.00",
+    )
+    with sqlite3.connect(cwd / "book.db") as conn:
+        [stored] = conn.execute("SELECT definition FROM products WHERE code = 'PERSONAL-EI'").fetchone()
+    assert (json.loads(stored)["min_principal"], json.loads(stored)["max_principal"]) == (100_000, 20_000_000)
+
+
 def test_examples_are_not_overwritten_unless_asked(shell: dict[str, str], tmp_path: Path) -> None:
     first = openice(shell, tmp_path, "examples", "--out", "x")
     assert first.returncode == 0 and first.stdout.split() == [

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from openice.decisioning.service import Decisioning
 from openice.errors import NotFound, ValidationError
-from openice.matching.institutions import Institution
+from openice.matching.institutions import TypedInstitution
 from openice.matching.service import Matching
 from openice.origination import Request, originate
 from openice.servicing.products import LoanProduct
@@ -28,9 +28,11 @@ def example(name: str) -> Any:
 @pytest.fixture
 def book(engine: Engine) -> Engine:
     """A database with the example product and institution."""
-    Servicing(EngineUnits(engine)).create_product(LoanProduct.from_dict(example("product.json")))
-    institutions = [Institution.model_validate(i) for i in example("institution.json")["institutions"]]
-    Matching(EngineUnits(engine), VAULT).register_institutions(institutions)
+    Servicing(EngineUnits(engine)).create_product(LoanProduct.from_typed(example("product.json")))
+    matching = Matching(EngineUnits(engine), VAULT)
+    currency = matching.terms_currency()
+    typed = [TypedInstitution.model_validate(i) for i in example("institution.json")["institutions"]]
+    matching.register_institutions([i.in_minor(currency) for i in typed])
     return engine
 
 

@@ -220,3 +220,31 @@ def test_schedule_command_names_the_convention_and_prints_both_rates() -> None:
     table = " ".join(CliRunner().invoke(app, args).output.split())  # as the console wrapped it
     assert "APR (IRR method: per-period IRR x 12; the borrower's cash flows, fees included): 24.00%" in table
     assert "effective annual rate 26.82%" in table
+
+
+def test_a_principal_outside_the_product_s_range_is_refused_in_major_units() -> None:
+    bounded = product(RepaymentMethod.EQUAL_INSTALLMENT, "0.12", min_principal=1_000, max_principal=5_000_000)
+    for principal in (999, 5_000_001):  # 9.99 and 50,000.01 CNY: a fen outside 10.00 to 50,000.00
+        with pytest.raises(ValidationError) as err:
+            build_schedule(bounded, principal, 12, date(2026, 1, 15))
+        assert err.value.field == "principal"
+        assert err.value.message == "must be between 10.00 CNY and 50,000.00 CNY for product T"
+    assert build_schedule(bounded, 5_000_000, 12, date(2026, 1, 15)).principal == 5_000_000
+
+
+def test_a_product_file_types_its_money_in_major_units_of_its_currency() -> None:
+    typed = {"code": "T", "currency": "CNY", "tenors": [12], "method": "bullet", "nominal_rate": "12%"}
+    cny = LoanProduct.from_typed(typed | {"min_principal": "10.00", "max_principal": "50000", "referral_fee_flat": "3"})
+    assert (cny.min_principal, cny.max_principal, cny.referral_fee_flat) == (1_000, 5_000_000, 300)  # fen
+    assert cny.typed_dict()["max_principal"] == "50000.00" and LoanProduct.from_typed(cny.typed_dict()) == cny
+    yen = LoanProduct.from_typed(typed | {"currency": "JPY", "max_principal": "500000"})
+    assert yen.max_principal == 500_000  # JPY has no minor unit
+    for changes, field in (
+        ({"min_principal": 1000}, "min_principal"),  # a number: it may be minor units
+        ({"min_principal": "0.00"}, "min_principal"),
+        ({"referral_fee_flat": "0.005"}, "referral_fee_flat"),
+        ({"currency": "JPY", "max_principal": "500000.5"}, "max_principal"),
+    ):
+        with pytest.raises(ValidationError) as err:
+            LoanProduct.from_typed(typed | changes)
+        assert err.value.field == field

@@ -225,7 +225,9 @@ def business_date(tx: Anyone) -> Any:
 
 @router.get("/products", response_model=list[dict[str, Any]])
 def products(tx: Anyone) -> Any:
-    return [json.loads(json.dumps(p.to_dict(), default=str)) for p in tx.servicing.products()]
+    """Every loan product, its money (`min_principal`, `max_principal`, `referral_fee_flat`) as decimal strings of
+    major units in its currency, as its file types them."""
+    return [json.loads(json.dumps(p.typed_dict(), default=str)) for p in tx.servicing.products()]
 
 
 class ModelPackage(BaseModel):

@@ -28,7 +28,7 @@ from openice.api.views import (
 )
 from openice.errors import ValidationError
 from openice.matching import queries as matching
-from openice.matching.institutions import Institution
+from openice.matching.institutions import Institution, TypedInstitution
 from openice.matching.webhooks import SIGNATURE_HEADER, callback_message
 from openice.money import to_minor
 from openice.tenancy import Role
@@ -53,21 +53,24 @@ def update_institution(tx: Tx, code: str, body: Institution) -> Institution:
     return body
 
 
-@router.put("/institutions/{code}", response_model=Institution)
-def put_institution(code: str, body: Institution, tx: Funder) -> Any:
+@router.put("/institutions/{code}", response_model=TypedInstitution)
+def put_institution(code: str, body: TypedInstitution, tx: Funder) -> Any:
     """Create or change an institution (PUT is idempotent by nature); loans keep the terms they were made under.
-    An institution's key changes its own credit box, quotas and pricing, and nothing else."""
-    return update_institution(tx, code, body)
+    Quotas and the credit box's amounts are decimal strings of major units in `currency`, the book's, converted
+    once. An institution's key changes its own credit box, quotas and pricing, and nothing else."""
+    currency = tx.matching.terms_currency()
+    return TypedInstitution.of(update_institution(tx, code, body.in_minor(currency)), currency)
 
 
-@router.get("/institutions", response_model=Page[Institution])
+@router.get("/institutions", response_model=Page[TypedInstitution])
 def list_institutions(tx: Funder, page: PageParams) -> Any:
-    return paged(matching.institutions(tx.scope, page), lambda institution: institution)
+    currency = tx.matching.terms_currency()
+    return paged(matching.institutions(tx.scope, page), lambda institution: TypedInstitution.of(institution, currency))
 
 
-@router.get("/institutions/{code}", response_model=Institution)
+@router.get("/institutions/{code}", response_model=TypedInstitution)
 def get_institution(code: str, tx: Funder) -> Any:
-    return matching.institution(tx.scope, code)
+    return TypedInstitution.of(matching.institution(tx.scope, code), tx.matching.terms_currency())
 
 
 class ReferralSettlementIn(BaseModel):
@@ -110,9 +113,9 @@ def settle_referral_fees(code: str, body: ReferralSettlementIn, key: Idempotency
 class QuotaPeriod(BaseModel):
     period: Literal["day", "month"]
     starts_on: date
-    quota: int = Field(description="minor units, as in the institution's definition")
-    used: int = Field(description="reserved by offers and loans in the period (minor units)")
-    left: int
+    quota: Money
+    used: Money = Field(description="reserved by offers and loans in the period")
+    left: Money
 
 
 class QuotaUsage(BaseModel):
@@ -123,9 +126,15 @@ class QuotaUsage(BaseModel):
 
 @router.get("/institutions/{code}/quota", response_model=QuotaUsage)
 def get_quota(code: str, tx: Funder) -> Any:
-    """How much of its daily and monthly quota the institution has taken on the current business date."""
+    """How much of its daily and monthly quota the institution has taken on the current business date, in the
+    book's currency as its terms are."""
     matching.institution(tx.scope, code)  # 404 for another institution
-    return reply(QuotaUsage.model_validate(tx.matching.quota_usage(code)))
+    usage, currency = tx.matching.quota_usage(code), tx.matching.terms_currency()
+    periods = [
+        QuotaPeriod(**{**p, **{name: money(p[name], currency) for name in ("quota", "used", "left")}})
+        for p in usage["periods"]
+    ]
+    return reply(QuotaUsage(institution=code, business_date=usage["business_date"], periods=periods))
 
 
 @router.get("/matching-runs", response_model=Page[MatchingRunView])
@@ -142,12 +151,14 @@ def list_offers(
     status: Annotated[str | None, Query(pattern="^(sent|accepted|declined|expired|failed)$")] = None,
     drawdown_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Any:
-    return paged(matching.offers(tx.scope, page, status, drawdown_id), offer_view)
+    found = matching.offers(tx.scope, page, status, drawdown_id)
+    currencies = matching.offer_currencies(tx.scope, found.items)
+    return paged(found, lambda offer: offer_view(offer, currencies[offer.drawdown_id]))
 
 
 @router.get("/offers/{offer_id}", response_model=OfferView)
 def get_offer(offer_id: NumericId, tx: Funder) -> Any:
-    return offer_view(matching.offer(tx.scope, offer_id))
+    return _offer(tx, offer_id)
 
 
 class SignedCallback(NamedTuple):
@@ -175,6 +186,11 @@ async def signed_callback(
 Signed = Annotated[SignedCallback | None, Depends(signed_callback)]
 
 
+def _offer(tx: Tx, offer_id: int) -> OfferView:
+    row = matching.offer(tx.scope, offer_id)
+    return offer_view(row, matching.offer_currencies(tx.scope, [row])[row.drawdown_id])
+
+
 def answer_offer(
     tx: Tx, offer_id: int, key: str, body: OfferAnswerIn, accept: bool, signed: SignedCallback | None = None
 ) -> dict[str, Any]:
@@ -195,7 +211,7 @@ def answer_offer(
             {"drawdown_id": result["drawdown_id"], "drawdown_status": result["status"], "loan_id": result["loan_id"]},
         )
         return OfferAnswer(
-            offer=offer_view(matching.offer(tx.scope, offer_id)),
+            offer=_offer(tx, offer_id),
             drawdown_status=result["status"],
             loan_id=result["loan_id"],
         ).model_dump(mode="json")

@@ -354,7 +354,7 @@ class OfferView(BaseModel):
     drawdown_id: int
     institution_code: str
     rank: int
-    expected_margin_minor: int
+    expected_margin: Money = Field(description="the platform's expected margin if the institution funds it")
     status: str = Field(
         description="sent (waiting for the institution's answer) | accepted | declined | expired | failed"
     )
@@ -388,13 +388,14 @@ def matching_run_view(row: Any) -> MatchingRunView:
     )
 
 
-def offer_view(row: Any) -> OfferView:
+def offer_view(row: Any, currency: str) -> OfferView:
+    """An offer with its expected margin in major units of its drawdown's currency."""
     return OfferView(
         id=row.id,
         drawdown_id=row.drawdown_id,
         institution_code=row.institution_code,
         rank=row.rank,
-        expected_margin_minor=row.expected_margin,
+        expected_margin=money(row.expected_margin, currency),
         status=row.status,
         reason=row.reason,
         created_at=row.created_at,

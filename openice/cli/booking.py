@@ -78,7 +78,7 @@ def create_product(
     data = read_document(file)
     if not isinstance(data, dict):
         raise ValidationError(f"{file} holds no product: expected a mapping of field to value", field="file")
-    product = LoanProduct.from_dict(data)
+    product = LoanProduct.from_typed(data)
     Servicing(EngineUnits(make_engine(db, create=False))).create_product(product)
     typer.echo(f"product {product.code}: {product.name or product.method.value}, {product.currency}")
 

@@ -157,11 +157,14 @@ def _matching(db: str | None) -> Matching:
 
 @match_app.command()
 def institutions(file: Path, db: Db = None) -> None:
-    """Add or update institutions from a JSON/YAML file."""
+    """Add or update institutions from a JSON/YAML file, money typed in major units of the book's currency
+    (docs/cli.md)."""
     from openice.matching.institutions import load_institutions
 
-    loaded = load_institutions(file)
-    _matching(db).register_institutions(loaded)
+    matching = _matching(db)
+    currency = matching.terms_currency()
+    loaded = [typed.in_minor(currency) for typed in load_institutions(file)]
+    matching.register_institutions(loaded)
     messages.print(f"{len(loaded)} institution(s): {', '.join(i.code for i in loaded)}")
 
 

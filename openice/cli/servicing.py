@@ -164,7 +164,7 @@ def products(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List loan products."""
     found = _service(db).products()
     if as_json:
-        print_json([p.to_dict() for p in found])
+        print_json([p.typed_dict() for p in found])
         return
     table = Table(title="loan products")
     for col in ("code", "currency", "method", "rate", "day count", "tenors", "APR cap"):

@@ -14,6 +14,7 @@ from openice.decisioning.domain import AssessmentInput, CreditLine, Decision, Ou
 from openice.decisioning.fraud import REJECT, REVIEW, fraud_rules, fraud_verdict
 from openice.decisioning.policy import Policy, monthly_payment, price
 from openice.decisioning.scorer_protocol import ScorerLike, reason_text
+from openice.money import format_money
 from openice.servicing.products import PPM, LoanProduct
 
 
@@ -72,9 +73,11 @@ def _line(
         "line_tenor": tenor,
     }
     if amount < max(policy.min_line, product.min_principal):
+        currency = product.currency
         reasons.append(
-            f"affordability: at most {int(max(room, 0))} a month of new debt service supports "
-            f"{amount} minor units, below the minimum line {max(policy.min_line, product.min_principal)}"
+            f"affordability: at most {format_money(int(max(room, 0)), currency)} a month of new debt service "
+            f"supports {format_money(amount, currency)}, below the minimum line "
+            f"{format_money(max(policy.min_line, product.min_principal), currency)}"
         )
         return None, facts
     expiry = inputs.decided_on + timedelta(days=policy.line_days)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -16,19 +15,16 @@ from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
 from openice.errors import ValidationError
-from openice.money import format_money, from_minor, to_minor
+from openice.money import DECIMAL, MAX_MINOR, from_minor, to_minor_within
 
 M = TypeVar("M", bound=BaseModel)
 
 Employment = Literal["salaried", "self-employed", "freelance", "retired", "student", "unemployed"]
 
-# An application's money is whole minor units, at most 10^12 (10,000,000,000.00 in a two-decimal currency): the
-# largest principal a product may allow, far inside a BIGINT, so sums and ratios of these numbers stay exact.
-MAX_MINOR = 10**12
+# An application's money is whole minor units, at most MAX_MINOR.
 Minor = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
 MAX_BUREAU_ATTRIBUTES, MAX_BUREAU_NUMBER, MAX_BUREAU_TEXT = 100, 10**12, 200
 MONEY_FIELDS = ("income_monthly", "existing_debt_monthly", "existing_debt_balance", "requested_amount")
-DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 def _decimal_string(value: Any) -> Any:
@@ -144,17 +140,10 @@ class TypedApplication(ApplicationTerms):
             raise ValidationError(
                 f"product {self.product_code} lends in {currency}, not {self.currency}", field="currency"
             )
-        amounts: dict[str, int] = {}
-        for name in MONEY_FIELDS:
-            minor = to_minor(getattr(self, name), currency, name)
-            least = 1 if name == "requested_amount" else 0
-            if not least <= minor <= MAX_MINOR:
-                raise ValidationError(
-                    f"{getattr(self, name)} is not from {format_money(least, currency)} "
-                    f"to {format_money(MAX_MINOR, currency)}",
-                    field=name,
-                )
-            amounts[name] = minor
+        amounts = {
+            name: to_minor_within(getattr(self, name), currency, name, int(name == "requested_amount"), MAX_MINOR)
+            for name in MONEY_FIELDS
+        }
         return parse(ApplicationInput, {**self.model_dump(exclude={"currency", *MONEY_FIELDS}), **amounts})
 
 

@@ -32,6 +32,15 @@ _CURRENCY = (
 )  # one drawdown's, on the direct path
 
 
+_drawdowns = decisioning_tables.drawdowns
+_OFFER_CURRENCIES = (
+    select(_drawdowns.c.id, _products.c.currency)
+    .join(_lines, _lines.c.id == _drawdowns.c.line_id)
+    .join(_products, _products.c.code == _lines.c.product_code)
+    .where(_drawdowns.c.id.in_(bindparam("ids", expanding=True)))
+)  # built once: each offer's drawdown's currency, for a page of offers
+
+
 def _with_currencies(scope: Scope, drawdowns: list[Any]) -> list[tuple[Any, str]]:
     """Each drawdown with its line's currency, read for the whole page in one statement."""
     currencies = dict(scope.conn.execute(_CURRENCIES, {"ids": sorted({d.line_id for d in drawdowns})}).all())
@@ -50,6 +59,13 @@ def drawdowns(scope: Scope, page: PageRequest, line_id: str | None, status: str 
 
 def offer(scope: Scope, offer_id: int) -> Any:
     return scope.get("offers", offer_id, "offer_id")
+
+
+def offer_currencies(scope: Scope, offers: list[Any]) -> dict[int, str]:
+    """Drawdown id -> its currency (its line's product's), the unit of an offer's expected margin: read for a whole
+    page of offers in one statement."""
+    ids = sorted({o.drawdown_id for o in offers})
+    return dict(scope.conn.execute(_OFFER_CURRENCIES, {"ids": ids}).all()) if ids else {}
 
 
 def offers(

@@ -35,7 +35,7 @@ from openice.idempotency import scoped
 from openice.matching.boxes import Boxes, Drawdowns, debt_to_income
 from openice.matching.deliveries import CircuitRepository, DeliveryRepository
 from openice.matching.economics import margins
-from openice.matching.institutions import Institution
+from openice.matching.institutions import Institution, terms_currency
 from openice.matching.optimize import Capacity, greedy, optimise
 from openice.matching.report import build_report, render_html, render_pdf, with_reasons_in_words
 from openice.matching.repository import (
@@ -148,6 +148,11 @@ class Matching:
 
     def register_institutions(self, institutions: Sequence[Institution]) -> None:
         register_institutions(self.units, institutions)
+
+    def terms_currency(self) -> str:
+        """The currency institutions' quotas and box amounts are typed and read in: the book's (`terms_currency`)."""
+        with self._unit(readonly=True) as unit:
+            return terms_currency(p.currency for p in unit.core.products.list())
 
     def router(self, unit: MatchUnit, products: Sequence[LoanProduct] | None = None) -> Router:
         """The router over the active institutions, the products' fees and the latest shadow prices, as they are in

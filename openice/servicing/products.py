@@ -8,11 +8,23 @@ from enum import StrEnum
 from typing import Any
 
 from openice.errors import ValidationError
-from openice.money import minor_digits, mul_div_half_up, parse_rate, round_half_up
+from openice.money import (
+    DECIMAL,
+    MAX_MINOR,
+    from_minor,
+    minor_digits,
+    mul_div_half_up,
+    parse_rate,
+    round_half_up,
+    to_minor_within,
+)
 from openice.servicing.buckets import BUCKETS
 from openice.servicing.daycount import DayCount
 
 PPM = 1_000_000
+# A product's money, typed in its file and shown to people in major units of its currency (held in minor units), with
+# the least each may be.
+MONEY_FIELDS = {"min_principal": 1, "max_principal": 1, "referral_fee_flat": 0}
 
 
 class RepaymentMethod(StrEnum):
@@ -83,7 +95,7 @@ class LoanProduct:
     write_off_dpd: int = 180
     non_accrual_dpd: int = 90  # beyond it, interest and fees are held in suspense until collected
     min_principal: int = 1
-    max_principal: int = 10**12
+    max_principal: int = MAX_MINOR
     component_order: tuple[str, ...] = COMPONENTS
     allocation: AllocationStrategy = AllocationStrategy.BY_INSTALLMENT
     referral_fee_bps: int = 0  # capital-light: the institution pays the platform this share of principal
@@ -164,6 +176,35 @@ class LoanProduct:
             raise ValidationError(
                 f"product {self.code} offers tenors {list(self.tenors)} months, not {tenor}", field="tenor"
             )
+
+    def typed_dict(self) -> dict[str, Any]:
+        """The product as a person reads and types it (`from_typed`'s input): money in major units of its currency."""
+        data = self.to_dict()
+        for name in MONEY_FIELDS:
+            data[name] = str(from_minor(data[name], self.currency))
+        return data
+
+    @classmethod
+    def from_typed(cls, data: dict[str, Any]) -> LoanProduct:
+        """A product as a person types it (its file): `min_principal`, `max_principal` and `referral_fee_flat` as
+        decimal strings of major units in its `currency`, converted once; a number (it may be minor units), more
+        decimals than the currency has or an amount out of range is refused naming the field."""
+        converted = dict(data)
+        currency = data.get("currency")
+        if not isinstance(currency, str):
+            raise ValidationError("is required: the currency the product lends in, e.g. CNY", field="currency")
+        minor_digits(currency)
+        for name, least in MONEY_FIELDS.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if not isinstance(value, str) or not DECIMAL.fullmatch(value.strip()):
+                raise ValidationError(
+                    f'must be a decimal string in major units of {currency}, e.g. "50000.00", not {value!r}',
+                    field=name,
+                )
+            converted[name] = to_minor_within(value.strip(), currency, name, least, MAX_MINOR)
+        return cls.from_dict(converted)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -22,7 +22,7 @@ from typing import TypeVar
 from dateutil.relativedelta import relativedelta
 
 from openice.errors import ValidationError
-from openice.money import round_half_up
+from openice.money import format_money, round_half_up
 from openice.servicing.daycount import DayCount, accrual_days, year_basis
 from openice.servicing.products import LoanProduct, RepaymentMethod
 
@@ -174,8 +174,8 @@ def build_schedule(
         raise ValidationError("must be positive", field="principal")
     if not product.min_principal <= principal <= product.max_principal:
         raise ValidationError(
-            f"must be between {product.min_principal} and {product.max_principal} minor units "
-            f"for product {product.code}",
+            f"must be between {format_money(product.min_principal, product.currency)} and "
+            f"{format_money(product.max_principal, product.currency)} for product {product.code}",
             field="principal",
         )
     rate = product.nominal_rate if rate is None else rate

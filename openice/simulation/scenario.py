@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from openice.decisioning.domain import parse
 from openice.decisioning.policy import Policy
 from openice.errors import ValidationError
-from openice.matching.institutions import Institution
+from openice.matching.institutions import Institution, TypedInstitution, terms_currency
 from openice.scoring.loaded_model import Scorer
+from openice.servicing.products import demo_products
 from openice.simulation.platform import Platform, build_platform, demo_institutions
 from openice.simulation.population import World
 from openice.simulation.simulator import Behaviour, SimulationResult, Simulator
@@ -91,7 +92,8 @@ def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 
 def apply_change(scenario: Scenario, change: dict[str, Any]) -> Scenario:
     """The scenario with a change: `policy` (cut-offs, pricing grid...), `institutions` (by code, credit box
-    merged field by field) and `behaviour` (e.g. macro_stress). Unknown keys are refused."""
+    merged field by field, money in major units as in the institution file) and `behaviour` (e.g. macro_stress).
+    Unknown keys are refused."""
     unknown = set(change) - {"policy", "institutions", "behaviour"}
     if unknown:
         raise ValidationError(
@@ -105,7 +107,13 @@ def apply_change(scenario: Scenario, change: dict[str, Any]) -> Scenario:
         raise ValidationError(
             f"no institution {sorted(missing)}; known: {[i.code for i in funders]}", field="institutions"
         )
-    funders = [parse(Institution, _merge(i.model_dump(mode="json"), edits.get(i.code, {}))) for i in funders]
+    currency = terms_currency(p.currency for p in demo_products())  # edits are typed as the institution file is
+    funders = [
+        parse(
+            TypedInstitution, _merge(TypedInstitution.of(i, currency).model_dump(mode="json"), edits.get(i.code, {}))
+        ).in_minor(currency)
+        for i in funders
+    ]
     behaviour_change = change.get("behaviour") or {}
     unknown = set(behaviour_change) - set(Behaviour.__dataclass_fields__)
     if unknown:

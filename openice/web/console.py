@@ -344,7 +344,7 @@ def credit_lines(
 
 @router.get("/products")
 def products(tx: Operator) -> Response:
-    return tx.render("console/products.html", products=[p.to_dict() for p in tx.servicing.products()])
+    return tx.render("console/products.html", products=[p.typed_dict() for p in tx.servicing.products()])
 
 
 @router.get("/institutions")
@@ -362,13 +362,13 @@ def institution(code: str, tx: Operator) -> Response:
         institution=found,
         box=found.credit_box.model_dump(),
         quota=tx.matching.quota_usage(code),
-        currency=_book_currency(tx),
+        currency=tx.matching.terms_currency(),  # as the API and the portal read its terms
     )
 
 
 def _book_currency(tx: Visit) -> str | None:
-    """The one currency of the platform's products, which quotas and credit-box amounts are counted in (None when
-    the products are in several)."""
+    """The one currency of the platform's products, which the dashboard's money is counted in (None when the products
+    are in several)."""
     currencies = {p.currency for p in tx.servicing.products()}
     return currencies.pop() if len(currencies) == 1 else None
 

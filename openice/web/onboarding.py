@@ -20,11 +20,12 @@ from openice.access.users import MIN_PASSWORD, Throttled, Users
 from openice.api.deps import Services, TransactionRoute, request_id, services
 from openice.api.lending import submit_application
 from openice.decisioning import queries as lending
-from openice.decisioning.domain import MAX_MINOR, MONEY_FIELDS, Employment, TypedApplication, parse
+from openice.decisioning.domain import MONEY_FIELDS, Employment, TypedApplication, parse
 from openice.decisioning.identity import mask_mobile
 from openice.decisioning.reason_words import explained
 from openice.decisioning.synthetic import PURPOSES
 from openice.errors import Conflict, OpeniceError, ValidationError
+from openice.money import MAX_MINOR
 from openice.servicing.products import PPM, LoanProduct
 from openice.storage.uow import EngineUnits
 from openice.web.i18n import Words

@@ -173,11 +173,6 @@ async def typed_form(request: Request) -> dict[str, Any]:
 Typed = Annotated[dict[str, Any], Depends(typed_form)]
 
 
-def _currency(tx: Visit) -> str:
-    """The currency a box's amounts and the quotas are read in: the book's (its products'), the first if several."""
-    return sorted({p.currency for p in tx.servicing.products()})[0]
-
-
 def _shown(kind: str, value: Any, currency: str) -> Any:
     """A stored value as the form shows it for editing (major units, per cent, a comma list)."""
     if value is None:
@@ -333,7 +328,7 @@ def _preview(
 def _settings_page(tx: Visit, status: int = 200, **context: Any) -> Response:
     code = tx.principal.tenant
     current = matching.institution(tx.scope, code)
-    currency = _currency(tx)
+    currency = tx.matching.terms_currency()
     context.setdefault("typed", _as_typed(current, currency))
     return tx.render(
         "portal/settings.html",
@@ -359,7 +354,7 @@ def preview_settings(tx: Institution, typed: Typed) -> Response:
     """How the typed terms would have answered the last 30 days of drawdowns, beside the current ones; nothing is
     saved. Bad input is answered beside its field (422)."""
     current = matching.institution(tx.scope, tx.principal.tenant)
-    currency = _currency(tx)
+    currency = tx.matching.terms_currency()
     changed, errors = _changed(tx.words, current, typed, currency)
     if changed is None:
         return _settings_page(tx, 422, typed=typed, errors=errors)
@@ -372,7 +367,7 @@ def save_settings(tx: Institution, typed: Typed) -> Response:
     preview are previewed again instead of saved."""
     code = tx.principal.tenant
     current = matching.institution(tx.scope, code)
-    currency = _currency(tx)
+    currency = tx.matching.terms_currency()
     changed, errors = _changed(tx.words, current, typed, currency)
     if changed is None:
         return _settings_page(tx, 422, typed=typed, errors=errors)
@@ -401,7 +396,7 @@ def figures(tx: Institution, quarter: Annotated[str | None, Query(max_length=16)
     GET /v1/portfolio/metrics gives its key (the same computation, shared with it)."""
     closed = tx.servicing.business_date() - timedelta(days=1)
     chosen = (quarter or "").strip() or _quarter_of(closed)
-    currency = _currency(tx)
+    currency = tx.matching.terms_currency()
     try:
         found = quarter_metrics(tx, chosen, None, "calendar-month")
     except OpeniceError as error:

@@ -20,7 +20,7 @@ from openice.matching.institutions import CreditBox
 from openice.servicing.service import Servicing
 from openice.storage.uow import EngineUnits
 from tests.decisioning.helpers import VAULT, StubScorer, anomaly_model, application_body, person
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -59,10 +59,7 @@ def build_world(engine: Engine, factory: Callable[..., Any] = make_app) -> World
     box = dict(max_pd=0.2)
     for code, low, high in (("INST-A", 0, 1_500_000), ("INST-B", 1_500_001, 10**9)):
         inst = institution(code, credit_box=CreditBox(min_amount=low, max_amount=high, **box))
-        assert (
-            world.call("operator", "PUT", f"/v1/institutions/{code}", json=inst.model_dump(mode="json")).status_code
-            == 200
-        )
+        assert world.call("operator", "PUT", f"/v1/institutions/{code}", json=body(inst)).status_code == 200
         world.keys[code] = keys.create("institution", code)["secret"]
     for k, amount in ((1, "10000.00"), (2, "20000.00")):
         reg = person(k)

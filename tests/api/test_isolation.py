@@ -20,7 +20,7 @@ from openice.storage.uow import EngineUnits
 from tests.api.conftest import World
 from tests.api.test_collections import cases_by_loan
 from tests.decisioning.helpers import application_body, person
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "field", "request_id", "errors"}
 KEYLESS = {"/health", "/ready", "/metrics", "/.well-known/openice-signing-key"}  # no key, no tenant data
@@ -55,7 +55,7 @@ BODIES: dict[str, Any] = {
     "POST /v1/borrowers": {**person(3), "date_of_birth": person(3)["date_of_birth"].isoformat()},
     "POST /v1/borrowers/{borrower_id}/applications": application_body(),
     "POST /v1/credit-lines/{line_id}/drawdowns": {"amount": "100.00", "currency": "CNY", "tenor": 12},
-    "PUT /v1/institutions/{code}": institution("INST-B").model_dump(mode="json"),
+    "PUT /v1/institutions/{code}": body(institution("INST-B")),
     "POST /v1/institutions/{code}/referral-settlements": PAY,
     "POST /v1/offers/{offer_id}/acceptance": {},
     "POST /v1/offers/{offer_id}/decline": {"reason": "no"},

@@ -12,7 +12,7 @@ from openice.storage import api_tables, decisioning_tables
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, make_app
 from tests.decisioning.helpers import application_body
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 
 
 def manual_world(world: World) -> tuple[str, str]:
@@ -20,9 +20,7 @@ def manual_world(world: World) -> tuple[str, str]:
     inst = institution(
         "INST-M", rate="0.05", acceptance="manual", credit_box=CreditBox(max_pd=0.2, max_amount=1_500_000)
     )
-    assert (
-        world.call("operator", "PUT", "/v1/institutions/INST-M", json=inst.model_dump(mode="json")).status_code == 200
-    )
+    assert world.call("operator", "PUT", "/v1/institutions/INST-M", json=body(inst)).status_code == 200
     from openice.access.keys import ApiKeys
 
     world.keys["INST-M"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-M")["secret"]
@@ -52,12 +50,22 @@ def test_an_institution_accepts_its_offer_and_the_loan_is_originated(world: Worl
     pending = world.call("INST-M", "GET", "/v1/offers", params={"status": "sent"}).json()["items"]
     assert [o["drawdown_id"] for o in pending] == [drawn["id"]] and pending[0]["expires_at"]
     offer = pending[0]["id"]
+    with world.engine.connect() as conn:
+        offers = decisioning_tables.offers.c
+        stored = conn.execute(select(offers.expected_margin).where(offers.id == offer)).scalar_one()
+    # the margin is kept in fen and read in yuan with its currency: 12,345 fen would read "123.45"
+    assert stored > 0 and pending[0]["expected_margin"] == {
+        "amount": f"{stored // 100}.{stored % 100:02d}",
+        "currency": "CNY",
+    }
+    assert world.call("INST-M", "GET", f"/v1/offers/{offer}").json()["expected_margin"] == pending[0]["expected_margin"]
     assert world.call("INST-A", "POST", f"/v1/offers/{offer}/acceptance", key="a1").status_code == 404
     assert world.call("operator", "POST", f"/v1/offers/{offer}/acceptance", key="a1").status_code == 403
     accepted = world.call("INST-M", "POST", f"/v1/offers/{offer}/acceptance", key="a1", json={"reason": "fits"})
     assert accepted.status_code == 201, accepted.text
     body = accepted.json()
     assert body["offer"]["status"] == "accepted" and body["drawdown_status"] == "funded" and body["loan_id"]
+    assert body["offer"]["expected_margin"] == pending[0]["expected_margin"]
     assert (
         world.call("INST-M", "POST", f"/v1/offers/{offer}/acceptance", key="a1", json={"reason": "fits"}).json() == body
     )  # the same key replays

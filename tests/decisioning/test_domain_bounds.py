@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openice.decisioning.domain import MAX_MINOR, MONEY_FIELDS, ApplicationInput, TypedApplication, parse
+from openice.decisioning.domain import MONEY_FIELDS, ApplicationInput, TypedApplication, parse
 from openice.errors import ValidationError
-from openice.money import MINOR_UNITS
+from openice.money import MAX_MINOR, MINOR_UNITS
 from tests.decisioning.helpers import good_application
 
 

@@ -1,5 +1,6 @@
 """Registration, assessment, storage and replay against SQLite and PostgreSQL."""
 
+import re
 from datetime import date
 
 import pytest
@@ -80,7 +81,14 @@ def test_credit_decline_carries_reasons(decisioning: Decisioning) -> None:
     assert result["outcome"] == "declined" and result["line_id"] is None
     assert any(r.startswith("cut-off: PD") for r in result["reasons"])
     poor = decisioning.apply(borrower, good_application(income_monthly=200_000, existing_debt_monthly=90_000))
-    assert poor["outcome"] == "declined" and any("affordability" in r for r in poor["reasons"])
+    [afford] = [r for r in poor["reasons"] if r.startswith("affordability")]
+    assert poor["outcome"] == "declined" and "minor units" not in afford
+    # every amount in the reason is written in yuan with the currency, e.g. "1,000.00 CNY"
+    assert re.fullmatch(
+        r"affordability: at most [0-9,]+\.[0-9]{2} CNY a month of new debt service supports [0-9,]+\.[0-9]{2} CNY, "
+        r"below the minimum line [0-9,]+\.[0-9]{2} CNY",
+        afford,
+    ), afford
 
 
 def test_fraud_rules_fire_from_the_records(decisioning: Decisioning) -> None:

@@ -21,7 +21,7 @@ from openice.storage import api_tables, decisioning_tables, gateway_tables, idem
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, build_world
 from tests.decisioning.helpers import VAULT, application_body
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def webhook_offer(world: World) -> tuple[int, int, str]:
         webhook_url="http://127.0.0.1:9/webhook",
         credit_box=CreditBox(max_pd=0.2, max_amount=1_500_000),
     )
-    put = world.call("operator", "PUT", "/v1/institutions/INST-W", json=inst.model_dump(mode="json"))
+    put = world.call("operator", "PUT", "/v1/institutions/INST-W", json=body(inst))
     assert put.status_code == 200, put.text
     world.keys["INST-W"] = ApiKeys(EngineUnits(world.engine)).create("institution", "INST-W")["secret"]
     secret = Webhooks(EngineUnits(world.engine), lambda: VAULT).rotate_secret("INST-W", 0, time.time())

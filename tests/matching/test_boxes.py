@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from openice.decisioning.domain import parse
 from openice.errors import ValidationError
 from openice.matching.boxes import CRITERIA, BoxChange, Boxes, Drawdowns
 from openice.matching.economics import margins
-from openice.matching.institutions import CreditBox, Institution, load_institutions
+from openice.matching.institutions import CreditBox, Institution, TypedInstitution, load_institutions, terms_currency
 
 BASE = dict(
     amount=500_000,
@@ -65,6 +66,11 @@ def institution(code: str = "BANK-A", **changes: object) -> Institution:
     )
     data.update(changes)
     return Institution.model_validate(data)
+
+
+def body(inst: Institution, currency: str = "CNY") -> dict[str, object]:
+    """The institution as a client types it for the API or a file: money as decimal strings of major units."""
+    return TypedInstitution.of(inst, currency).model_dump(mode="json")
 
 
 def test_the_box_accepts_a_drawdown_inside_every_bound() -> None:
@@ -153,15 +159,85 @@ def test_load_from_yaml(tmp_path: Path) -> None:
     path = tmp_path / "institutions.yaml"
     path.write_text(
         "institutions:\n  - code: TRUST-1\n    name: A trust\n    business_model: capital-heavy\n"
-        "    guarantee_payout_dpd: 90\n    funding_cost: '0.05'\n    rate: '0.08'\n"
-        "    daily_quota: 1000000\n    monthly_quota: 20000000\n    credit_box: {max_pd: 0.08}\n"
+        "    guarantee_payout_dpd: 90\n    funding_cost: '0.05'\n    rate: '0.08'\n    currency: CNY\n"
+        "    daily_quota: '10000.00'\n    monthly_quota: '200000'\n"
+        "    credit_box: {max_pd: 0.08, min_amount: '1000.50', max_amount: '50000.00'}\n"
     )
-    [trust] = load_institutions(path)
+    [typed] = load_institutions(path)
+    trust = typed.in_minor("CNY")
+    # 10,000.00 CNY = 1,000,000 fen; 200,000 CNY = 20,000,000 fen; 1,000.50 = 100,050; 50,000.00 = 5,000,000
+    assert (trust.daily_quota, trust.monthly_quota) == (1_000_000, 20_000_000)
+    assert (trust.credit_box.min_amount, trust.credit_box.max_amount, trust.credit_box.min_income) == (
+        100_050,
+        5_000_000,
+        0,
+    )
     assert trust.credit_box.max_pd == 0.08 and trust.funding_cost_ppm == 50_000
     path.write_text("- code: X\n  name: bad\n  business_model: nope\n")
     with pytest.raises(ValidationError) as err:
         load_institutions(path)
     assert err.value.field.startswith("business_model")
+
+
+TYPED = dict(
+    code="BANK-T",
+    name="Typed Bank",
+    business_model="capital-light",
+    funding_cost="0.04",
+    rate="0.10",
+    currency="CNY",
+    daily_quota="10000.00",
+    monthly_quota="200000.00",
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"daily_quota": 1000000}, "daily_quota", "decimal string in major units"),  # a number may be minor units
+        ({"daily_quota": "10000.001"}, "daily_quota", "more decimals than CNY allows (2)"),
+        ({"daily_quota": "1,000.00"}, "daily_quota", "decimal string"),
+        ({"daily_quota": "0"}, "daily_quota", "is not from 0.01 CNY to 10,000,000,000,000.00 CNY"),
+        ({"monthly_quota": "10000000000000.01"}, "monthly_quota", "is not from 0.01 CNY"),
+        ({"daily_quota": "300000.00"}, "monthly_quota", "daily_quota is above monthly_quota"),
+        ({"credit_box": {"max_amount": "0.00"}}, "credit_box.max_amount", "is not from 0.01 CNY"),
+        ({"credit_box": {"min_income": "-1.00"}}, "credit_box.min_income", "is not from 0.00 CNY"),
+        ({"credit_box": {"min_amount": "5.00", "max_amount": "2.00"}}, "credit_box.max_amount", "min_amount is above"),
+        ({"currency": "USD"}, "currency", "the book lends in CNY"),
+        ({"currency": "cny"}, "currency", "pattern"),
+    ],
+)
+def test_a_typed_institution_is_refused_naming_the_field(change: dict[str, object], field: str, says: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        parse(TypedInstitution, {**TYPED, **change}).in_minor("CNY")
+    assert err.value.field == field and says in err.value.message
+
+
+def test_a_typed_institution_reads_back_as_typed_in_the_currency_s_own_decimals() -> None:
+    stored = institution(daily_quota=123_456, monthly_quota=10**9)
+    typed = TypedInstitution.of(stored, "CNY")
+    # 123,456 fen = 1234.56 CNY; 1,000,000 fen of the box's min_amount (BOX) = 1000.00
+    assert (typed.daily_quota, typed.monthly_quota, typed.credit_box.min_amount) == (
+        "1234.56",
+        "10000000.00",
+        "1000.00",
+    )
+    assert typed.in_minor("CNY") == stored
+    yen = TypedInstitution.model_validate({**TYPED, "currency": "JPY", "daily_quota": "5000", "monthly_quota": "9000"})
+    assert (yen.in_minor("JPY").daily_quota, TypedInstitution.of(yen.in_minor("JPY"), "JPY").daily_quota) == (
+        5000,
+        "5000",
+    )  # JPY has no minor unit: 5,000 yen is 5,000
+    with pytest.raises(ValidationError, match="more decimals than JPY allows"):
+        TypedInstitution.model_validate({**TYPED, "currency": "JPY", "daily_quota": "5000.5"}).in_minor("JPY")
+
+
+def test_the_terms_currency_is_the_book_s() -> None:
+    assert terms_currency(["CNY", "CNY"]) == "CNY"
+    assert terms_currency(["USD", "CNY"]) == "CNY"  # several: the first in order, as quotas are one figure
+    with pytest.raises(ValidationError, match="no product yet") as err:
+        terms_currency([])
+    assert err.value.field == "currency"
 
 
 def test_margin_charges_losses_only_to_models_that_bear_them() -> None:

@@ -17,7 +17,7 @@ def test_change_merges_policy_pricing_boxes_and_behaviour() -> None:
         base,
         {
             "policy": {"max_pd": 0.05, "pricing": {"C": "0.17"}},
-            "institutions": {"BANK-PRIME": {"credit_box": {"max_pd": 0.03}}},
+            "institutions": {"BANK-PRIME": {"credit_box": {"max_pd": 0.03}, "daily_quota": "90000.00"}},
             "behaviour": {"macro_stress": 1.5},
         },
     )
@@ -25,10 +25,17 @@ def test_change_merges_policy_pricing_boxes_and_behaviour() -> None:
     assert changed.policy.pricing["A"] == base.policy.pricing["A"]
     prime = {i.code: i for i in changed.funders()}["BANK-PRIME"]
     assert prime.credit_box.max_pd == 0.03 and prime.credit_box.min_income == 500_000
+    assert prime.daily_quota == 9_000_000  # 90,000.00 CNY typed, in fen
+    untouched = {i.code: i for i in base.funders()}
+    assert {i.code: i for i in changed.funders()}["CFC-WEST"] == untouched["CFC-WEST"]  # read back exactly
     assert changed.behaviour.macro_stress == 1.5
     for bad in ({"polcy": {}}, {"institutions": {"NOPE": {}}}, {"policy": {"max_pd": 7}}):
         with pytest.raises(ValidationError):
             apply_change(base, bad)
+    for quota in (9_000_000, "90000.001"):  # minor units as a number; more decimals than CNY has
+        with pytest.raises(ValidationError) as err:
+            apply_change(base, {"institutions": {"BANK-PRIME": {"daily_quota": quota}}})
+        assert err.value.field == "daily_quota"
 
 
 def test_tighter_cutoff_replays_the_same_applicants(model: Path) -> None:

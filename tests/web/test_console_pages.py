@@ -122,7 +122,9 @@ def test_lines_and_an_institutions_quota_are_the_apis(site: Site) -> None:
     quota = site.world.call("operator", "GET", "/v1/institutions/INST-A/quota").json()
     shown = ops.get("/console/institutions/INST-A").text
     used = re.findall(r'data-minor="(\d+)"', shown.split('id="quotas"', 1)[1].split("</table>", 1)[0])
-    assert [int(u) for u in used] == [p["used"] for p in quota["periods"]] and quota["periods"][0]["used"] > 0
+    # the page keeps each amount's fen beside it; the API reads it in yuan: 1,000,000 fen is "10000.00" CNY
+    api = [int(Decimal(p["used"]["amount"]) * 100) for p in quota["periods"] if p["used"]["currency"] == "CNY"]
+    assert [int(u) for u in used] == api and len(api) == 2 and api[0] > 0
     products = site.world.call("operator", "GET", "/v1/products").json()
     catalogue = ops.get("/console/products").text
     assert all(f'id="product-{p["code"]}"' in catalogue for p in products)

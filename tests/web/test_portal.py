@@ -18,7 +18,7 @@ from openice.web.i18n import catalog
 from openice.web.visit import LANG_COOKIE
 from tests.api.test_offers import draw
 from tests.decisioning.helpers import application_body
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 from tests.web.conftest import Site, browser_sign_in, csrf_of
 from tests.web.test_browser import accessible
 
@@ -30,7 +30,7 @@ def offers_for_inst_a(site: Site, count: int) -> list[int]:
     manual = institution(
         "INST-A", acceptance="manual", credit_box=CreditBox(min_amount=0, max_amount=1_500_000, max_pd=0.2)
     )
-    put = world.call("operator", "PUT", "/v1/institutions/INST-A", json=manual.model_dump(mode="json"))
+    put = world.call("operator", "PUT", "/v1/institutions/INST-A", json=body(manual))
     assert put.status_code == 200, put.text
     bid = world.ids[1]["borrower"]
     decision = world.call(

@@ -74,11 +74,11 @@ def test_an_edit_previewed_then_saved_changes_what_the_api_returns(site: Site) -
     criterion = re.search(r'<tr id="criterion-amount">.*?</tr>', preview.text, re.S)
     assert criterion and re.findall(r'class="num">(\d+)<', criterion.group(0)) == ["0", "1"]
     assert '<th scope="row">Largest drawdown</th><td>CN¥15,000.00</td><td>CN¥25,000.00</td>' in preview.text
-    assert api_box(site)["credit_box"]["max_amount"] == 1_500_000 and len(upserts(site)) == before  # not saved yet
+    assert api_box(site)["credit_box"]["max_amount"] == "15000.00" and len(upserts(site)) == before  # not saved yet
 
     saved = post(client, "/portal/settings", form_of(preview.text))
     assert saved.status_code == 303 and saved.headers["location"] == "/portal/settings?done=saved"
-    assert api_box(site)["credit_box"]["max_amount"] == 2_500_000
+    assert api_box(site)["credit_box"]["max_amount"] == "25000.00"
     rows = upserts(site)
     assert len(rows) == before + 1
     assert (rows[-1].role, rows[-1].tenant, rows[-1].key_id) == ("institution", "INST-A", site.users["inst-a"]["id"])
@@ -92,7 +92,7 @@ def test_terms_changed_after_the_preview_are_previewed_again_not_saved(site: Sit
     again = post(client, "/portal/settings", form)
     assert again.status_code == 200 and "changed after the preview" in again.text
     assert cell(again.text, "row-newly_refused") == ("1", "1000000")
-    assert api_box(site)["credit_box"]["max_amount"] == 1_500_000
+    assert api_box(site)["credit_box"]["max_amount"] == "15000.00"
 
 
 def test_bad_values_are_answered_beside_their_fields_and_nothing_is_saved(site: Site) -> None:
@@ -139,8 +139,8 @@ def test_an_institution_changes_only_its_own_terms(site: Site) -> None:
     assert world.call("INST-B", "PUT", "/v1/institutions/INST-A", json=mine).status_code == 404
     pushy = world.call("INST-A", "PUT", "/v1/institutions/INST-A", json={**mine, "priority": 1})
     assert pushy.status_code == 422 and pushy.json()["field"] == "priority"
-    own = world.call("INST-A", "PUT", "/v1/institutions/INST-A", json={**mine, "daily_quota": 5_000_000})
-    assert own.status_code == 200 and api_box(site)["daily_quota"] == 5_000_000
+    own = world.call("INST-A", "PUT", "/v1/institutions/INST-A", json={**mine, "daily_quota": "50000.00"})
+    assert own.status_code == 200 and api_box(site)["daily_quota"] == "50000.00"
     assert site.signed_in("ops", "console").get("/portal/settings", follow_redirects=False).status_code in (303, 403)
 
 
@@ -202,5 +202,5 @@ def test_the_settings_page_in_a_browser(site: Site, served: str, browser: Browse
         page.goto(f"{served}/portal/{path}")
         page.wait_for_selector(".chart svg")  # drawn from the numbers in the table beside it
         accessible(page)
-    assert api_box(site)["credit_box"]["max_amount"] == 2_500_000
+    assert api_box(site)["credit_box"]["max_amount"] == "25000.00"
     assert outside == [] and script_errors == []

@@ -17,9 +17,8 @@ from sqlalchemy import func, select, update
 
 from openice.access.sign_up import MAX_ATTEMPTS
 from openice.api.settings import Settings
-from openice.decisioning.domain import MAX_MINOR
 from openice.errors import ValidationError
-from openice.money import to_minor
+from openice.money import MAX_MINOR, to_minor
 from openice.storage import api_tables, decisioning_tables
 from openice.web.i18n import Words, catalog
 from openice.web.onboarding import CONSENT_VERSION, REASONS, reasons_in_words
