@@ -58,6 +58,11 @@ def collection_end(due: pd.Series, window: definitions.CollectionWindow) -> pd.S
     return pd.Series((dates - pd.Timestamp(0)).dt.days, index=due.index)
 
 
+def records(frame: pd.DataFrame) -> list[Row]:
+    """A frame's rows as SQL gives them: NULL as None, not NaN."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
 def grouped(frame: pd.DataFrame, keys: Sequence[str], **aggs: Any) -> list[Row]:
     """`SELECT keys, aggs GROUP BY keys` (one row of totals when there are no keys, as SQL gives)."""
     if not keys:
@@ -131,10 +136,8 @@ class PandasBackend:
             definitions.approved_users(a): lambda: self._approved_users(a),
             definitions.funding(by): lambda: self._funding(by),
             definitions.funding_mix(by, a, th, "institutions" in frames, deals): lambda: self._funding_mix(by, a, th),
-            definitions.deals(): lambda: frames["abs_deals"].sort_values("id").to_dict("records"),
-            definitions.deal_tranches(): lambda: (
-                frames["abs_tranches"].sort_values(["deal_id", "balance"]).to_dict("records")
-            ),
+            definitions.deals(): lambda: records(frames["abs_deals"].sort_values("id")),
+            definitions.deal_tranches(): lambda: records(frames["abs_tranches"].sort_values(["deal_id", "balance"])),
             definitions.revenue(by, s, e, deals): lambda: self._revenue(by, s, e),
             definitions.provision_charge(by, s, e): lambda: self._ledger_sum(by, s, e),
             definitions.charge_offs(by, s, e): lambda: self._charge_offs(by, s, e),
