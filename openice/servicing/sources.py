@@ -46,7 +46,7 @@ def deal_cost_ppm(tranches: Iterable[tuple[int, str | None]]) -> int | None:
     weight = sum(balance for balance, _ in notes)
     if not weight:
         return None
-    cost = sum(balance * coupon for balance, coupon in notes) * 1_000_000 / weight
+    cost = sum((balance * coupon for balance, coupon in notes), Decimal(0)) * 1_000_000 / weight
     return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

@@ -29,6 +29,7 @@ from openice.servicing.sources import (
     ICE_CHANNEL,
     FundingSource,
     PlatformModel,
+    deal_cost_ppm,
     funding_source,
     funding_source_sql,
     platform_model,
@@ -67,6 +68,17 @@ def test_the_class_is_written_once() -> None:
             (got,) = con.execute(f"SELECT {platform_model_sql(repr(model), repr(channel))}").fetchall()[0]
             assert got == platform_model(model, channel).value, (model, channel)
     assert platform_model("capital-light", ICE_CHANNEL) is PlatformModel.ICE
+
+
+def test_deal_cost_from_its_notes() -> None:
+    """Coupons weighted by the notes' balances, the residual tranche outside the weights, half-up to the ppm."""
+    # (1,200.00 x 4% + 400.00 x 8%) / 1,600.00 = 5%.
+    assert deal_cost_ppm([(120_000, "0.04"), (40_000, "0.08"), (40_000, None)]) == 50_000
+    # (2 x 3% + 1 x 4%) / 3 = 3.3333...% = 33,333.33 ppm, half-up to 33,333.
+    assert deal_cost_ppm([(200, "0.03"), (100, "0.04"), (5, None)]) == 33_333
+    # (1 x 0.0001% + 1 x 0) / 2 = 0.5 ppm, half-up to 1.
+    assert deal_cost_ppm([(1, "0.000001"), (1, "0")]) == 1
+    assert deal_cost_ppm([(100, None)]) is None  # no notes: no cost on file
 
 
 def test_funding_mix_by_hand(source: Engine) -> None:
@@ -244,6 +256,7 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
         r for r in metrics["blended_funding_cost_by_source"]["rows"] if r["group"]["source"] == "platform-capital"
     )
     assert platform["uncovered_balance"] == "5000.00"
+    assert metrics["abs_issued"]["rows"] == [{"group": {"currency": "CNY"}, "value": "2000.00"}]
     table = runner.invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
@@ -251,6 +264,7 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
     assert any("Blended funding cost: Institutions" in r and "7.25%" in r for r in lines)
     assert any("Share of outstanding balance: ICE" in r and "20.00%" in r for r in lines)
     assert any("under capital-light, ICE and technology" in r and "40.00%" in r for r in lines)
+    assert any("ABS issued in the period (CNY)" in r and "2,000.00 CNY" in r for r in lines)
 
     backend = DuckDBBackend.from_arrow(snapshot(source))
     try:
@@ -262,6 +276,8 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
     assert mix["Outstanding balance: Asset-backed securities deals"]["total"] == "1000.00"
     assert mix["Blended funding cost: Institutions"]["total"] == pytest.approx(0.0725)
     assert mix["Blended funding cost: Platform capital"]["total"] is None  # no cost on file
+    assert mix["Blended funding cost: Asset-backed securities deals"]["total"] == pytest.approx(0.05)
+    assert mix["ABS issued in the period (CNY)"]["total"] == "2000.00"
     html = render_html(q, data)
     assert "<h2>Funding mix</h2>" in html
     assert '<td>Outstanding balance: Asset-backed securities deals</td><td class="num">1,000.00 CNY</td>' in html
