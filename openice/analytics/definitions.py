@@ -530,7 +530,7 @@ def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool, deal
         cost_of.append("d.cost_ppm")
         join += f" LEFT JOIN {DEAL_TERMS} d ON d.funder = l.funder_as_of"
     code = f"COALESCE({', '.join(codes)})" if len(codes) > 1 else (codes or ["NULL"])[0]
-    cost = f"COALESCE({', '.join(cost_of)}, 0)"
+    cost = f"COALESCE({', '.join(cost_of)}, 0)" if cost_of else "0"
     sold = f" LEFT JOIN {transfers_sql()} t ON t.loan_id = x.loan_id" if deals else ""
     before_sale = f" WHEN t.transfer_day > {as_of} THEN '{PLATFORM}'" if deals else ""
     return f"""
