@@ -21,7 +21,9 @@ import sqlglot.executor
 
 from openice.analytics import definitions
 from openice.analytics.backends import TABLES, parquet_tables
+from openice.analytics.metrics import DEAL_TABLES
 from openice.errors import ValidationError
+from openice.servicing.loan import PLATFORM
 from openice.servicing.sources import funding_source, platform_model
 from openice.storage.days import to_day
 
@@ -54,6 +56,11 @@ def collection_end(due: pd.Series, window: definitions.CollectionWindow) -> pd.S
         return due + 30
     dates = pd.to_datetime(due, unit="D") + pd.DateOffset(months=1)
     return pd.Series((dates - pd.Timestamp(0)).dt.days, index=due.index)
+
+
+def records(frame: pd.DataFrame) -> list[Row]:
+    """A frame's rows as SQL gives them: NULL as None, not NaN."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def grouped(frame: pd.DataFrame, keys: Sequence[str], **aggs: Any) -> list[Row]:
@@ -114,6 +121,7 @@ class PandasBackend:
         by = tuple(by)
         a = to_day(as_of or period.end)
         s, e = to_day(period.start), min(to_day(period.end), a)
+        deals = all(name in frames for name in DEAL_TABLES)
         # The definitions `metrics.compute` asks for with these arguments, keyed by their SQL text.
         self._answers: dict[str, Callable[[], Any]] = {
             definitions.loan_key_bounds(): lambda: self._loan_key_bounds(),
@@ -127,8 +135,10 @@ class PandasBackend:
             definitions.registered_users(a): lambda: [{"users": int((frames["borrowers"].registered_day <= a).sum())}],
             definitions.approved_users(a): lambda: self._approved_users(a),
             definitions.funding(by): lambda: self._funding(by),
-            definitions.funding_mix(by, a, th, "institutions" in frames): lambda: self._funding_mix(by, a, th),
-            definitions.revenue(by, s, e): lambda: self._revenue(by, s, e),
+            definitions.funding_mix(by, a, th, "institutions" in frames, deals): lambda: self._funding_mix(by, a, th),
+            definitions.deals(): lambda: records(frames["abs_deals"].sort_values("id")),
+            definitions.deal_tranches(): lambda: records(frames["abs_tranches"].sort_values(["deal_id", "balance"])),
+            definitions.revenue(by, s, e, deals): lambda: self._revenue(by, s, e),
             definitions.provision_charge(by, s, e): lambda: self._ledger_sum(by, s, e),
             definitions.charge_offs(by, s, e): lambda: self._charge_offs(by, s, e),
             definitions.provision_coverage(by, a, th): lambda: self._provision_coverage(by, a, th),
@@ -511,12 +521,17 @@ class PandasBackend:
         payouts = entries[entries.kind == definitions.GUARANTEE_PAYOUT]
         payout_day = lines.merge(payouts, left_on="entry_id", right_on="id").groupby("loan_id").business_day.min()
         today = q.loan_id.map(self.frames["loans"].set_index("id").funder)
-        funder = q.institution.where(q.loan_id.map(payout_day) > as_of, today)
         costs = (
             self.frames["institutions"].set_index("code").funding_cost_ppm
             if self.has_table("institutions")
             else pd.Series(dtype="int64")
         )
+        if self.has_table(definitions.DEAL_TERMS):  # a pool loan is the platform's until its deal's transfer day
+            sold_on = q.loan_id.map(self._transfers(derecognised=False))
+            today = today.where(~(sold_on > as_of), PLATFORM)
+            terms = self.frames[definitions.DEAL_TERMS].dropna(subset=["cost_ppm"]).set_index("funder").cost_ppm
+            costs = pd.concat([costs, terms.astype("int64")])
+        funder = q.institution.where(q.loan_id.map(payout_day) > as_of, today)
         covered = funder.isin(costs.index)
         dpd = (as_of + 1 - q.overdue_since).fillna(0).astype("int64")
         q = q.assign(
@@ -552,6 +567,14 @@ class PandasBackend:
             row["balance_cost_ppm"] += r["covered_balance"] * int(costs.get(r["_funder"], 0))
         return list(rows.values())
 
+    def _transfers(self, derecognised: bool) -> pd.Series:
+        """As `definitions.transfers_sql`: each pool loan's transfer day, by loan id."""
+        terms = self.frames[definitions.DEAL_TERMS]
+        if derecognised:
+            terms = terms[terms.derecognise == 1]
+        pool = self.frames["abs_pool_loans"].merge(terms, on="deal_id")
+        return pool.set_index("loan_id").transfer_day
+
     def _ledger(self, start: int, end: int) -> pd.DataFrame:
         if "loans_dims" not in self.frames:  # the SQL joins a subquery; here it is built once for both ledger metrics
             self.frames["loans_dims"] = self._loans_dims()
@@ -559,7 +582,7 @@ class PandasBackend:
         entries = entries[(entries.business_day >= start) & (entries.business_day <= end)]
         return (
             self.frames["journal_lines"]
-            .merge(entries[["id", "kind"]], left_on="entry_id", right_on="id")
+            .merge(entries[["id", "kind", "business_day"]], left_on="entry_id", right_on="id")
             .merge(self.frames["loans_dims"], on="loan_id")
         )
 
@@ -570,20 +593,26 @@ class PandasBackend:
         lines = lines[lines.account.isin(definitions.INCOME_ACCOUNTS)]
         if lines.empty:  # grouped on the line: no rows at all
             return []
-        pairs = lines[["business_model", "account"]].drop_duplicates()
+        sold = pd.Series(0, index=lines.index)
+        if self.has_table(definitions.DEAL_TERMS):  # sold off the balance sheet by the entry's day
+            sold_on = lines.loan_id.map(self._transfers(derecognised=True))
+            sold = (sold_on <= lines.business_day).astype("int64")
+        lines = lines.assign(sold=sold)
+        pairs = lines[["business_model", "account", "sold"]].drop_duplicates()
         case = (
             "CASE "
             + " ".join(
-                f"WHEN {cond.format(m='business_model', a='account')} THEN '{name}'"
+                f"WHEN {cond.format(m='business_model', a='account', s='sold')} THEN '{name}'"
                 for name, cond in definitions.REVENUE_LINES
             )
             + " END"
         )
         table = sqlglot.executor.execute(
-            f"SELECT business_model, account, {case} AS line FROM pairs", tables={"pairs": pairs.to_dict("records")}
+            f"SELECT business_model, account, sold, {case} AS line FROM pairs",
+            tables={"pairs": pairs.to_dict("records")},
         )
-        names = pd.DataFrame(table.rows, columns=["business_model", "account", "line"])
-        lines = lines.merge(names, on=["business_model", "account"]).assign(neg=lambda f: -f.amount)
+        names = pd.DataFrame(table.rows, columns=["business_model", "account", "sold", "line"])
+        lines = lines.merge(names, on=["business_model", "account", "sold"]).assign(neg=lambda f: -f.amount)
         return grouped(lines, [*by, "line"], amount=("neg", "sum"))
 
     def _ledger_sum(self, by: Sequence[str], start: int, end: int) -> list[Row]:

@@ -22,10 +22,12 @@ from openice.errors import ValidationError
 I64 = pa.int64()
 F64 = pa.float64()
 STR = pa.string()
+BOOL = pa.bool_()
 
 # The columns analytics reads, table by table (docs/analytics.md lists them). `OPTIONAL` ones may be absent: the
 # products give the book's currency, the decisioning stage's tables the users, the PDs stored with the decisions
-# behind the loans (drawdown -> credit line) and the funding costs; `loan_pd` (loan_id, pd_ppm, grade) is optional
+# behind the loans (drawdown -> credit line) and the funding costs, the funding stage's tables the asset-backed deals
+# issued (their pools' loans and tranches); `loan_pd` (loan_id, pd_ppm, grade) is optional
 # model-monitoring input that takes the place of the stored PDs.
 TABLES: dict[str, dict[str, pa.DataType]] = {
     "loans": {
@@ -52,8 +54,27 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
     "credit_lines": {"id": STR, "borrower_id": STR, "approved_day": I64, "pd": F64, "grade": STR},
     "drawdowns": {"loan_id": I64, "line_id": STR},
     "institutions": {"code": STR, "funding_cost_ppm": I64},
+    "abs_deals": {
+        "id": I64,
+        "funder": STR,
+        "currency": STR,
+        "derecognise": BOOL,
+        "cut_off_day": I64,
+        "pool_balance": I64,
+    },
+    "abs_pool_loans": {"loan_id": I64, "deal_id": I64},
+    "abs_tranches": {"deal_id": I64, "balance": I64, "coupon": STR},
 }
-OPTIONAL = ("products", "borrowers", "credit_lines", "drawdowns", "institutions")
+OPTIONAL = (
+    "products",
+    "borrowers",
+    "credit_lines",
+    "drawdowns",
+    "institutions",
+    "abs_deals",
+    "abs_pool_loans",
+    "abs_tranches",
+)
 PD_SCHEMA = pa.schema([("loan_id", I64), ("pd_ppm", I64), ("grade", STR)])
 
 
@@ -113,9 +134,15 @@ def snapshot(engine: Engine, tables: Iterable[str] = TABLES) -> dict[str, pa.Tab
             result = conn.execute(text(f"SELECT {', '.join(schema.names)} FROM {name}"))
             columns: list[Sequence[Any]] = list(zip(*result.fetchall(), strict=True)) or [[] for _ in schema.names]
             out[name] = pa.table(
-                [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema
+                [pa.array(_typed(col, f.type), type=f.type) for col, f in zip(columns, schema, strict=True)],
+                schema=schema,
             )
     return out
+
+
+def _typed(column: Sequence[Any], kind: pa.DataType) -> Sequence[Any]:
+    """SQLite keeps a boolean as 0 or 1, which Arrow does not take for a boolean."""
+    return [None if v is None else bool(v) for v in column] if kind == BOOL else column
 
 
 # Written sorted by these keys: an installment's allocations then sit side by side in a row group, so DuckDB's
@@ -323,7 +350,11 @@ class SparkBackend:
         return name in self._tables
 
     def register(self, name: str, table: pa.Table) -> None:
-        self.spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
+        """Typed by the table's own schema, row by row: a column that is all NULL, or an integer one with NULLs, stays
+        what it is rather than what pandas would make of it."""
+        kinds = ", ".join(f"{f.name} {'BIGINT' if pa.types.is_integer(f.type) else 'STRING'}" for f in table.schema)
+        rows = [tuple(r.values()) for r in table.to_pylist()]
+        self.spark.createDataFrame(rows, schema=kinds).createOrReplaceTempView(name)
         self._tables.add(name)
 
     def materialise(self, name: str, sql: str, *more: str) -> None:

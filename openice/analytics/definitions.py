@@ -34,6 +34,7 @@ from openice.errors import ValidationError
 from openice.servicing import ledger
 from openice.servicing.buckets import BUCKETS as SERVICING_BUCKETS
 from openice.servicing.buckets import CURRENT, LADDER, LAST, ladder_sql
+from openice.servicing.loan import PLATFORM
 from openice.servicing.sources import funding_source_sql, platform_model_sql
 
 PRINCIPAL = "('principal', 'principal_prepaid')"
@@ -66,9 +67,12 @@ def accounts_sql(*accounts: str) -> str:
 SERVICE_FEES = accounts_sql(ledger.FACILITATION_FEE_INCOME, ledger.FEE_INCOME, ledger.INTEREST_SPREAD_INCOME)
 OTHER_FEES = accounts_sql(ledger.PENALTY_INCOME, ledger.PREPAYMENT_FEE_INCOME)
 
-# (revenue line, SQL condition on account `a` and business model `m`). Every income line of the ledger
-# falls in exactly one line, so the lines add up to the ledger's income to the cent.
+# (revenue line, SQL condition on account `a`, business model `m` and `s`, 1 when the loan was sold into a deal that
+# derecognised it by the entry's day). Every income line of the ledger falls in the first line whose condition holds,
+# so the lines add up to the ledger's income to the cent.
 REVENUE_LINES: tuple[tuple[str, str], ...] = (
+    # A loan sold off the balance sheet earns for the deal's trust from its transfer: none of it is the platform's.
+    ("abs_trust_income", "{s} = 1"),
     # The platform's interest spread on an institution's loan is a service fee in substance: it is the platform's
     # price for facilitating and servicing, taken out of the borrower's interest.
     ("credit_driven.facilitation_and_servicing_fees", "{m} = 'capital-heavy' AND {a} IN " + SERVICE_FEES),
@@ -98,6 +102,7 @@ REVENUE_LINES: tuple[tuple[str, str], ...] = (
 # How a reader of the disclosures names each line, and the lines that are not the platform's revenue: listed so that
 # the lines add up to the ledger's income, set apart from the revenue total.
 REVENUE_LABELS = {
+    "abs_trust_income": "Income on loans sold into asset-backed deals (the trusts')",
     "credit_driven.facilitation_and_servicing_fees": "Loan facilitation and servicing fees (capital-heavy)",
     "credit_driven.financing_income": "Financing income",
     "credit_driven.guarantee_release": "Revenue from releasing guarantee liabilities",
@@ -110,7 +115,7 @@ REVENUE_LABELS = {
     "recoveries": "Recoveries on loans the platform wrote off",
     "institution_recoveries": "Recoveries on loans the institutions wrote off",
 }
-NOT_REVENUE = ("institution_interest", "recoveries", "institution_recoveries")
+NOT_REVENUE = ("institution_interest", "recoveries", "institution_recoveries", "abs_trust_income")
 REVENUE_GROUPS = {
     "credit_driven": "Credit-driven services",
     "platform": "Platform services",
@@ -503,30 +508,68 @@ WHERE l.outstanding > 0{grp}"""
 GUARANTEE_PAYOUT = "guarantee_payout"  # the journal entry that moves a capital-heavy loan to the platform
 
 
-def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool) -> str:
+def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool, deals: bool = False) -> str:
     """Principal outstanding by funding source and platform model (`openice.servicing.sources`), with the funding
-    cost of the funder on file weighted by it (`costs`: the source has an institutions table).
+    cost of the funder on file weighted by it (`costs`: the source has an institutions table; `deals`: it has the
+    deals issued, whose terms `compute` registers as `DEAL_TERMS`).
 
     The funder is the one of the as-of date: a loan's `funder` today, unless its guarantee was paid out after the
-    as-of date (the payout's journal entry), when it was still its original funder's. `outstanding` is the disclosures'
-    outstanding balance (loans beyond `th.m4` DPD left out); the cost is weighted by all principal outstanding, as the
-    blended funding cost (`funding`)."""
+    as-of date (the payout's journal entry), when it was still its original funder's, or it was sold into a deal after
+    the as-of date, when it was still the platform's (a pool is cut from the platform's own loans only). `outstanding`
+    is the disclosures' outstanding balance (loans beyond `th.m4` DPD left out); the cost is weighted by all principal
+    outstanding, as the blended funding cost (`funding`): an institution's on file, a deal's its notes' coupons."""
     source, model = funding_source_sql("l.funder_as_of"), platform_model_sql("l.business_model", "l.channel")
     sel, grp = group_cols(by, source, model)
-    code, cost = ("f.code", "f.funding_cost_ppm") if costs else ("NULL", "0")
-    join = " LEFT JOIN institutions f ON f.code = l.funder_as_of" if costs else ""
+    codes, cost_of, join = [], [], ""
+    if costs:
+        codes.append("f.code")
+        cost_of.append("f.funding_cost_ppm")
+        join += " LEFT JOIN institutions f ON f.code = l.funder_as_of"
+    if deals:
+        codes.append("d.funder")
+        cost_of.append("d.cost_ppm")
+        join += f" LEFT JOIN {DEAL_TERMS} d ON d.funder = l.funder_as_of"
+    code = f"COALESCE({', '.join(codes)})" if len(codes) > 1 else (codes or ["NULL"])[0]
+    cost = f"COALESCE({', '.join(cost_of)}, 0)" if cost_of else "0"
+    sold = f" LEFT JOIN {transfers_sql()} t ON t.loan_id = x.loan_id" if deals else ""
+    before_sale = f" WHEN t.transfer_day > {as_of} THEN '{PLATFORM}'" if deals else ""
     return f"""
 SELECT {sel}{source} AS source, {model} AS platform_model,
   SUM(CASE WHEN {dpd_sql(as_of)} <= {th.m4} THEN l.outstanding ELSE 0 END) AS outstanding,
   SUM(CASE WHEN {code} IS NULL THEN 0 ELSE l.outstanding END) AS covered_balance,
   SUM(CASE WHEN {code} IS NULL THEN l.outstanding ELSE 0 END) AS uncovered_balance,
-  SUM(CAST(l.outstanding AS DECIMAL(38, 0)) * COALESCE({cost}, 0)) AS balance_cost_ppm
-FROM (SELECT x.*, CASE WHEN p.payout_day > {as_of} THEN x.institution ELSE o.funder END AS funder_as_of
+  SUM(CAST(l.outstanding AS DECIMAL(38, 0)) * {cost}) AS balance_cost_ppm
+FROM (SELECT x.*, CASE WHEN p.payout_day > {as_of} THEN x.institution{before_sale} ELSE o.funder END AS funder_as_of
       FROM lf x JOIN loans o ON o.id = x.loan_id
       LEFT JOIN (SELECT j.loan_id, MIN(e.business_day) AS payout_day
                  FROM journal_entries e JOIN journal_lines j ON j.entry_id = e.id
-                 WHERE e.kind = '{GUARANTEE_PAYOUT}' GROUP BY j.loan_id) p ON p.loan_id = x.loan_id
+                 WHERE e.kind = '{GUARANTEE_PAYOUT}' GROUP BY j.loan_id) p ON p.loan_id = x.loan_id{sold}
       WHERE x.outstanding > 0) l{join}{grp}"""
+
+
+# The terms of each deal issued, as `compute` registers them from `deals` and `deal_tranches`: deal_id, funder,
+# transfer_day (its loans moved to it on its cut-off day, the day it was issued), cost_ppm (its notes' coupons
+# weighted by their balances, `openice.servicing.sources.deal_cost_ppm`; NULL without notes) and derecognise (1 or 0).
+DEAL_TERMS = "abs_deal_terms"
+
+
+def deals() -> str:
+    """The deals issued: each one's ABS issued is its pool balance, in its currency, on its cut-off day."""
+    return "SELECT id, funder, currency, derecognise, cut_off_day, pool_balance FROM abs_deals ORDER BY id"
+
+
+def deal_tranches() -> str:
+    return "SELECT deal_id, balance, coupon FROM abs_tranches ORDER BY deal_id, balance"
+
+
+def transfers_sql(derecognised: bool = False) -> str:
+    """Each pool loan with the day it moved to its deal (`derecognised`: only the deals that took it off the
+    platform's balance sheet), as a subquery."""
+    where = " WHERE d.derecognise = 1" if derecognised else ""
+    return (
+        f"(SELECT pl.loan_id, d.transfer_day FROM abs_pool_loans pl JOIN {DEAL_TERMS} d ON d.deal_id = pl.deal_id"
+        f"{where})"
+    )
 
 
 def vintages(by: Sequence[str]) -> str:
@@ -549,25 +592,30 @@ FROM portfolio_snapshots s JOIN lf l ON l.loan_id = s.loan_id
 WHERE s.status <> 'written_off' AND s.as_of_day >= {from_day} AND s.as_of_day <= {as_of}{grp}"""
 
 
-def revenue(by: Sequence[str], start: int, end: int) -> str:
-    """Income of the period by revenue line: the ledger lines are summed per split, business model and
-    account first, so that the line's CASE (text comparisons) runs on those few rows, not on every line."""
+def revenue(by: Sequence[str], start: int, end: int, deals: bool = False) -> str:
+    """Income of the period by revenue line: the ledger lines are summed per split, business model, account and
+    whether the loan was sold off the balance sheet by then (`deals`: the source has the deals issued) first, so that
+    the line's CASE (text comparisons) runs on those few rows, not on every line."""
     line = (
         "CASE "
         + " ".join(
-            f"WHEN {cond.format(m='l.business_model', a='l.account')} THEN '{name}'" for name, cond in REVENUE_LINES
+            f"WHEN {cond.format(m='l.business_model', a='l.account', s='l.sold')} THEN '{name}'"
+            for name, cond in REVENUE_LINES
         )
         + " END"
     )
     sel, grp = group_cols(by, line)
+    sold = "CASE WHEN t.transfer_day <= e.business_day THEN 1 ELSE 0 END" if deals else "0"
     keys = ", ".join(dict.fromkeys([*(f"l.{name}" for name in by), "l.business_model", "j.account"]))
     accounts = ", ".join(f"'{a}'" for a in INCOME_ACCOUNTS)
+    join = f" LEFT JOIN {transfers_sql(derecognised=True)} t ON t.loan_id = j.loan_id" if deals else ""
     return f"""
 SELECT {sel}{line} AS line, -SUM(l.amount) AS amount
-FROM (SELECT {keys}, SUM(j.amount) AS amount
-      FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id JOIN ({loans_dims()}) l ON l.loan_id = j.loan_id
+FROM (SELECT {keys}, {sold} AS sold, SUM(j.amount) AS amount
+      FROM journal_lines j JOIN journal_entries e ON e.id = j.entry_id
+      JOIN ({loans_dims()}) l ON l.loan_id = j.loan_id{join}
       WHERE e.business_day >= {start} AND e.business_day <= {end} AND j.account IN ({accounts})
-      GROUP BY {keys}) l{grp}"""
+      GROUP BY {keys}{", " + sold if deals else ""}) l{grp}"""
 
 
 def provision_charge(by: Sequence[str], start: int, end: int) -> str:

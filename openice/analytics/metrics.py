@@ -21,7 +21,7 @@ from openice.analytics import definitions
 from openice.analytics.backends import PD_SCHEMA, Backend
 from openice.errors import ValidationError
 from openice.money import from_minor
-from openice.servicing.sources import ICE_CHANNEL, RISK_FREE_MODELS, FundingSource, PlatformModel
+from openice.servicing.sources import ICE_CHANNEL, RISK_FREE_MODELS, FundingSource, PlatformModel, deal_cost_ppm
 from openice.storage.days import from_day, to_day
 
 Row = dict[str, Any]
@@ -127,15 +127,16 @@ class MetricSet:
         """`to_dict` as a person or a script reads money: every money value, and a ratio's numerator and denominator
         when they are money, a decimal string in major units of the set's currency, as the API writes money.
         `money_unit` says which: the currency, or "minor" when the source records no single currency (a snapshot
-        without its products), whose minor units are then left as they are rather than guessed."""
+        without its products), whose minor units are then left as they are rather than guessed. A row by currency (ABS
+        issued) is written in its own currency."""
         data = self.to_dict()
-        currency = self.currency
-        data["money_unit"] = currency or "minor"
-        if currency is None:
-            return data
+        data["money_unit"] = self.currency or "minor"
         for name, metric in data["metrics"].items():
             unit, parts = self.metrics[name].unit, self.metrics[name].parts
             for row in metric["rows"]:
+                currency = row["group"].get("currency", self.currency)  # a row by currency is in its own
+                if currency is None:
+                    continue
                 if unit == "money" and row["value"] is not None:
                     row["value"] = str(from_minor(row["value"], currency))
                 if parts == "money" and "numerator" in row:
@@ -218,6 +219,7 @@ METRIC_STEPS = (
     "users",
     "funding",
     "funding_mix",
+    "abs_issued",
     "revenue",
     "losses",
     "vintages",
@@ -303,6 +305,7 @@ def compute_splits(
     currencies = (
         tuple(r["currency"] for r in backend.query(definitions.currencies())) if backend.has_table("products") else ()
     )
+    deals = register_deals(backend)
     done = on_step or (lambda name: None)
     facts: dict[str, Callable[[], None]] = {
         "loan_dues_single_day": lambda: backend.materialise(
@@ -328,29 +331,64 @@ def compute_splits(
         for by in splits
     ]
     for result in results:
-        for name, step in _metric_steps(backend, result, th, a, s, e).items():
+        for name, step in _metric_steps(backend, result, th, a, s, e, deals).items():
             step()
             done(name)
     return results
 
 
 def _metric_steps(
-    backend: Backend, out: MetricSet, th: definitions.Thresholds, a: int, s: int, e: int
+    backend: Backend, out: MetricSet, th: definitions.Thresholds, a: int, s: int, e: int, deals: list[Row] | None
 ) -> dict[str, Callable[[], None]]:
-    """Each of `METRIC_STEPS` for one split, reading the fact tables (as-of day `a`, period days `s`..`e`)."""
+    """Each of `METRIC_STEPS` for one split, reading the fact tables (as-of day `a`, period days `s`..`e`) and the
+    deals issued (None: the source has no funding stage's tables)."""
     return {
         "dues": lambda: _dues(backend, out, th),
         "originations": lambda: _originations(backend, out, s, e),
         "balances": lambda: _balances(backend, out, a, th),
         "users": lambda: _users(backend, out, a),
         "funding": lambda: _funding(backend, out),
-        "funding_mix": lambda: _funding_mix(backend, out, a, th),
-        "revenue": lambda: _revenue(backend, out, s, e),
+        "funding_mix": lambda: _funding_mix(backend, out, a, th, deals is not None),
+        "abs_issued": lambda: _abs_issued(out, deals, s, e),
+        "revenue": lambda: _revenue(backend, out, s, e, deals is not None),
         "losses": lambda: _losses(backend, out, s, e, a, th),
         "vintages": lambda: _vintages(backend, out, a),
         "month_ends": lambda: _month_ends(backend, out, s, a, th),
         "model_monitoring": lambda: _model_monitoring(backend, out),
     }
+
+
+DEAL_TABLES = ("abs_deals", "abs_pool_loans", "abs_tranches")
+DEAL_TERMS_SCHEMA = pa.schema(
+    [
+        ("deal_id", pa.int64()),
+        ("funder", pa.string()),
+        ("transfer_day", pa.int64()),
+        ("cost_ppm", pa.int64()),
+        ("derecognise", pa.int64()),
+    ]
+)
+
+
+def register_deals(backend: Backend) -> list[Row] | None:
+    """The deals issued (`definitions.deals`), with each one's terms registered as `definitions.DEAL_TERMS` for the
+    funding mix and the revenue lines to join; None when the source has no funding stage's tables. A deal's notes are
+    a few rows: its cost is formed here, exactly, rather than in each engine's decimal arithmetic."""
+    if not all(backend.has_table(name) for name in DEAL_TABLES):
+        return None
+    deals = backend.query(definitions.deals())
+    tranches: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
+    for t in backend.query(definitions.deal_tranches()):
+        tranches[int(t["deal_id"])].append((int(t["balance"]), t["coupon"]))
+    terms = {
+        "deal_id": [int(d["id"]) for d in deals],
+        "funder": [d["funder"] for d in deals],
+        "transfer_day": [int(d["cut_off_day"]) for d in deals],
+        "cost_ppm": [deal_cost_ppm(tranches[int(d["id"])]) for d in deals],
+        "derecognise": [int(bool(d["derecognise"])) for d in deals],
+    }
+    backend.register(definitions.DEAL_TERMS, pa.table(terms, schema=DEAL_TERMS_SCHEMA))
+    return deals
 
 
 def check_loan_keys(backend: Backend) -> None:
@@ -522,11 +560,11 @@ def _funding(backend: Backend, out: MetricSet) -> None:
     out.add(metric)
 
 
-def _funding_mix(backend: Backend, out: MetricSet, a: int, th: definitions.Thresholds) -> None:
+def _funding_mix(backend: Backend, out: MetricSet, a: int, th: definitions.Thresholds, deals: bool) -> None:
     """Where the book's money comes from at the as-of date: the outstanding balance by funding source, each source's
     blended funding cost, and the shares of the balance by platform model (capital-light, ICE, technology)."""
     costs = backend.has_table("institutions")
-    rows = backend.query(definitions.funding_mix(out.by, a, th, costs))
+    rows = backend.query(definitions.funding_mix(out.by, a, th, costs, deals))
     # Every source and model gets a row in every group, zero when none of its loans is outstanding.
     groups = {tuple(_group(r, out.by).items()) for r in rows} or {()}
     sums: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -577,8 +615,10 @@ def _funding_mix(backend: Backend, out: MetricSet, a: int, th: definitions.Thres
             "blended_funding_cost_by_source",
             "ratio",
             _sorted(cost),
-            f"annual funding cost on file for {funder}, weighted by all principal outstanding; balances of funders "
-            "without a cost on file (the platform, a deal) are left out (uncovered_balance)"
+            f"annual funding cost on file for {funder}, weighted by all principal outstanding: an institution's, or a "
+            "deal's notes' coupons weighted by their balances at issue (the residual tranche, paid what is left, "
+            "outside the weights); balances of funders without a cost on file (the platform) are left out "
+            "(uncovered_balance)"
             if costs
             else "unavailable: the database has no institutions table (decisioning stage)",
         )
@@ -603,8 +643,38 @@ def _funding_mix(backend: Backend, out: MetricSet, a: int, th: definitions.Thres
     )
 
 
-def _revenue(backend: Backend, out: MetricSet, s: int, e: int) -> None:
-    rows = backend.query(definitions.revenue(out.by, s, e))
+def _abs_issued(out: MetricSet, deals: list[Row] | None, s: int, e: int) -> None:
+    """The pool balances of the deals issued in the period, by currency: every currency of the book or of a deal has
+    a row, zero when none was issued in it. Not split: a deal has no split dimension."""
+    name = "abs_issued"
+    if deals is None:
+        out.add(
+            Metric(
+                name,
+                "money",
+                [{"group": {}, "value": None}],
+                "unavailable: the source has no deals table (funding stage)",
+            )
+        )
+        return
+    issued: dict[str, int] = dict.fromkeys(sorted({*out.currencies, *(d["currency"] for d in deals)}), 0)
+    for d in deals:
+        if s <= d["cut_off_day"] <= e:
+            issued[d["currency"]] += int(d["pool_balance"])
+    rows = [{"group": {"currency": c}, "value": v} for c, v in issued.items()] or [{"group": {}, "value": 0}]
+    out.add(
+        Metric(
+            name,
+            "money",
+            rows,
+            "pool balance at the cut-off of the asset-backed securities deals issued in the period, by currency; "
+            "not split: a deal has no split dimension",
+        )
+    )
+
+
+def _revenue(backend: Backend, out: MetricSet, s: int, e: int, deals: bool) -> None:
+    rows = backend.query(definitions.revenue(out.by, s, e, deals))
     lines: list[dict[str, Any]] = [
         {"group": _group(r, out.by, line=r["line"]), "value": r["amount"] or 0} for r in rows
     ]

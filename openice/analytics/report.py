@@ -131,6 +131,7 @@ MODEL_LABELS = {
     PlatformModel.CAPITAL_HEAVY: "Capital-heavy, on balance sheet included",
 }
 RISK_FREE_SHARE = "capital_light_ice_technology_share"
+ABS_ISSUED, ABS_ISSUED_LABEL = "abs_issued", "ABS issued in the period"
 # (metric, the group key of its rows, the labels of its rows, how the table names the metric): the funding mix.
 FUNDING_MIX = (
     ("funding_source_balance", "source", SOURCE_LABELS, "Outstanding balance"),
@@ -314,7 +315,17 @@ def _funding_mix_lines(result: MetricSet) -> list[tuple[str, str, str, Callable[
         unit = result[name].unit
         out += [(name, unit, f"{title}: {label}", _group_value(name, key, k)) for k, label in labels.items()]
     out.append((RISK_FREE_SHARE, "ratio", LABELS[RISK_FREE_SHARE], _total_of(RISK_FREE_SHARE)))
+    for row in result[ABS_ISSUED].rows:
+        currency = row["group"].get("currency")
+        value_of = _group_value(ABS_ISSUED, "currency", currency) if currency else _total_of(ABS_ISSUED)
+        out.append((ABS_ISSUED, "money", abs_issued_label(row), value_of))
     return out
+
+
+def abs_issued_label(row: dict[str, Any]) -> str:
+    """How the funding mix names a row of ABS issued: by its currency, when it has one."""
+    currency = row["group"].get("currency")
+    return f"{ABS_ISSUED_LABEL} ({currency})" if currency else ABS_ISSUED_LABEL
 
 
 def funding_mix_rows(result: MetricSet) -> list[tuple[str, str, dict[str, Any]]]:
@@ -324,7 +335,8 @@ def funding_mix_rows(result: MetricSet) -> list[tuple[str, str, dict[str, Any]]]
         metric = result[name]
         out += [(f"{title}: {labels[r['group'][key]]}", metric.unit, r) for r in metric.rows]
     metric = result[RISK_FREE_SHARE]
-    return out + [(LABELS[RISK_FREE_SHARE], metric.unit, r) for r in metric.rows]
+    out += [(LABELS[RISK_FREE_SHARE], metric.unit, r) for r in metric.rows]
+    return out + [(abs_issued_label(r), "money", r) for r in result[ABS_ISSUED].rows]
 
 
 def _funding_mix(q: Quarterly) -> list[dict[str, Any]]:

@@ -217,7 +217,8 @@ def metrics(
         for row in metric.rows:
             table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], metric.unit, currency))
     for label, unit, row in funding_mix_rows(result):
-        table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], unit, currency))
+        row_currency = row["group"].get("currency", currency)  # ABS issued is by the deals' own currency
+        table.add_row(label, *split_cells(row, result.by), fmt_value(row["value"], unit, row_currency))
     for row in result["revenue"].rows:
         table.add_row(
             f"Revenue: {REVENUE_LABELS[row['group']['line']]}",

@@ -11,6 +11,8 @@ institution counts as one, a trust the platform consolidates counts as platform 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from openice.servicing.loan import DEAL_FUNDER_PREFIX, PLATFORM, BusinessModel, is_deal_funder
@@ -33,6 +35,19 @@ def funding_source(funder: str) -> FundingSource:
     if is_deal_funder(funder):
         return FundingSource.ABS_DEAL
     return FundingSource.INSTITUTION
+
+
+def deal_cost_ppm(tranches: Iterable[tuple[int, str | None]]) -> int | None:
+    """An asset-backed deal's annual funding cost in parts per million: its notes' coupons weighted by their balances
+    (each tranche's balance and coupon as a decimal string), rounded half-up to the whole ppm. The residual tranche has
+    no coupon and is left out of the weights: its holder (the platform, as a rule) takes what the waterfall leaves
+    rather than a rate, so it is not a cost of the money the notes raised. None for a deal without notes."""
+    notes = [(balance, Decimal(coupon)) for balance, coupon in tranches if coupon is not None]
+    weight = sum(balance for balance, _ in notes)
+    if not weight:
+        return None
+    cost = sum((balance * coupon for balance, coupon in notes), Decimal(0)) * 1_000_000 / weight
+    return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def funding_source_sql(funder: str) -> str:

@@ -24,6 +24,7 @@ HEADLINE = (
 BUCKETS = ("balance_C", "balance_M1", "balance_M2", "balance_M3", "balance_M4+", "balance_over_180")
 FUNNEL = ("registered", "approved", "drawn", "repeat")
 RISK_FREE_SHARE = "capital_light_ice_technology_share"
+ABS_ISSUED = "abs_issued"
 
 
 @dataclass
@@ -82,6 +83,7 @@ def sections(t: Words, result: dict[str, Any], funnel: dict[str, int]) -> list[S
             _rows(m["platform_model_share"], lambda g: t.name("kpi.model", g["platform_model"]))
             + [Row(name(RISK_FREE_SHARE), "ratio", _total(m[RISK_FREE_SHARE]))],
         ),
+        Section("abs_issued", None, _rows(m[ABS_ISSUED], lambda g: g.get("currency") or name(ABS_ISSUED))),
         *(
             Section(v, "line", _rows(m[v], lambda g: t("kpi.vintage", month=g["origination_month"], mob=g["mob"])))
             for v in ("vintage_30_plus", "vintage_90_plus")

@@ -26,10 +26,12 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from openice.analytics.backends import snapshot
 from openice.close_of_day import run_until
+from openice.funding.deal import Deal
+from openice.funding.service import Funding
 from openice.matching.institutions import Institution
 from openice.matching.repository import InstitutionRepository
 from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
@@ -213,6 +215,8 @@ def build_disclosure(servicing: Servicing, engine: Engine) -> dict[str, int]:
 
 FUNDING_COSTS = {"bank-a": Decimal("0.05"), "bank-b": Decimal("0.08")}
 DEAL_FUNDER = "ABS:DEAL-1"
+DEAL_ISSUED = date(2026, 3, 1)
+FLATI = replace(FLAT, code="FLATI", nominal_rate=Decimal("0.12"))  # interest: the platform's, then the trust's
 
 
 def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
@@ -225,8 +229,9 @@ def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
     F3 capital-heavy bank-a, payout at 30 DPD: never pays; paid out 03-16, platform capital from then (3 K).
     F4 technology, bank-b: pays 02-15 and 03-15 (1 K).
     F5 on balance sheet: pays 02-15 (2 K).
-    F6 on balance sheet, then sold into deal DEAL-1 (its funder set to ABS:DEAL-1, as a deal's transfer sets it):
-       pays 02-15 and 03-15 (1 K).
+    F6 on balance sheet, at 12% a year (FLATI): pays 02-15 and 03-15 what is due (1 K left); sold on 03-01 into deal
+       DEAL-1 (`DEAL_1`, issued over the book: a true sale, its funder ABS:DEAL-1 from then): pool 2 K, notes
+       A 1,200.00 at 4% and B 400.00 at 8%, residual R 400.00.
     """
     with EngineUnits(engine).begin() as conn:
         for code, cost in FUNDING_COSTS.items():
@@ -242,6 +247,7 @@ def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
                 )
             )
     servicing.create_product(FLAT)
+    servicing.create_product(FLATI)
     ids: dict[str, int] = {}
     loans = (
         ("F1", "capital-light", "bank-a", "direct"),
@@ -254,7 +260,7 @@ def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
     run_until(engine, date(2026, 1, 15))
     for name, model, funder, channel in loans:
         ids[name] = servicing.originate(
-            product_code="FLAT",
+            product_code="FLATI" if name == "F6" else "FLAT",
             principal=3 * K,
             tenor=3,
             funder=funder,
@@ -264,11 +270,27 @@ def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
             idempotency_key=f"orig-{name}",
             guarantee_payout_dpd=30 if model == "capital-heavy" else None,
         )["loan_id"]
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE loans SET funder = :deal WHERE id = :id"), {"deal": DEAL_FUNDER, "id": ids["F6"]})
     for day, payers in ((date(2026, 2, 15), ("F1", "F2", "F4", "F5", "F6")), (date(2026, 3, 15), ("F1", "F4", "F6"))):
         run_until(engine, day)
         for name in payers:
-            servicing.repay(ids[name], K, f"pay-{name}-{day}")
+            due = servicing.loan(ids[name]).total_due() if name == "F6" else K
+            servicing.repay(ids[name], due, f"pay-{name}-{day}")
+        if day.month == 2:
+            run_until(engine, DEAL_ISSUED)
+            Funding(EngineUnits(engine)).issue(Deal.from_dict(DEAL_1), DEAL_1, DEAL_ISSUED)
     run_until(engine, date(2026, 4, 1))
     return ids
+
+
+DEAL_1 = {
+    "name": "DEAL-1",
+    "currency": "CNY",
+    "pool_balance": "2000.00",
+    "tranches": [
+        {"name": "A", "balance": "1200.00", "coupon": "0.04"},
+        {"name": "B", "balance": "400.00", "coupon": "0.08"},
+        {"name": "R", "balance": "400.00"},
+    ],
+    "eligibility": {"products": ["FLATI"]},
+    "derecognise": True,
+}

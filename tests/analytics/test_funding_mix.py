@@ -1,7 +1,8 @@
 """The funding mix, worked by hand on the funding portfolio (tests/analytics/portfolio.py, `build_funding`), from
 SQLite and PostgreSQL, on DuckDB, PostgreSQL, Spark and the pandas baseline alike: each loan's funding source at the
-as-of date (a guarantee paid out moves a loan to platform capital from the payout day), each source's blended funding
-cost, and the shares of the outstanding balance by platform model."""
+as-of date (a guarantee paid out moves a loan to platform capital from the payout day, a sale into a deal to the deal
+from its transfer day), each source's blended funding cost (a deal's from its notes' coupons), the shares of the
+outstanding balance by platform model, ABS issued in the period, and a sold loan's income left to its trust."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from bench.pandas_baseline import PandasBackend
 from openice.analytics.backends import Backend, DuckDBBackend, PostgresBackend, SparkBackend, snapshot, write_parquet
+from openice.analytics.definitions import NOT_REVENUE
 from openice.analytics.metrics import MetricSet, Period, compute
 from openice.analytics.report import quarterly, render_html, report_data
 from openice.cli import app
@@ -26,6 +29,7 @@ from openice.servicing.sources import (
     ICE_CHANNEL,
     FundingSource,
     PlatformModel,
+    deal_cost_ppm,
     funding_source,
     funding_source_sql,
     platform_model,
@@ -34,8 +38,8 @@ from openice.servicing.sources import (
 from tests.analytics.portfolio import DEAL_FUNDER, K
 
 Q1 = Period.quarter("2026Q1")
-QUARTER_END, BEFORE_PAYOUT = date(2026, 3, 31), date(2026, 3, 15)
-FUNDING = ("funding_source_balance", "blended_funding_cost_by_source", "platform_model_share")
+QUARTER_END, BEFORE_PAYOUT, BEFORE_DEAL = date(2026, 3, 31), date(2026, 3, 15), date(2026, 2, 28)
+FUNDING = ("funding_source_balance", "blended_funding_cost_by_source", "platform_model_share", "abs_issued", "revenue")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -66,10 +70,26 @@ def test_the_class_is_written_once() -> None:
     assert platform_model("capital-light", ICE_CHANNEL) is PlatformModel.ICE
 
 
+def test_deal_cost_from_its_notes() -> None:
+    """Coupons weighted by the notes' balances, the residual tranche outside the weights, half-up to the ppm."""
+    # (1,200.00 x 4% + 400.00 x 8%) / 1,600.00 = 5%.
+    assert deal_cost_ppm([(120_000, "0.04"), (40_000, "0.08"), (40_000, None)]) == 50_000
+    # (2 x 3% + 1 x 4%) / 3 = 3.3333...% = 33,333.33 ppm, half-up to 33,333.
+    assert deal_cost_ppm([(200, "0.03"), (100, "0.04"), (5, None)]) == 33_333
+    # (1 x 0.0001% + 1 x 0) / 2 = 0.5 ppm, half-up to 1.
+    assert deal_cost_ppm([(1, "0.000001"), (1, "0")]) == 1
+    assert deal_cost_ppm([(100, None)]) is None  # no notes: no cost on file
+
+
 def test_funding_mix_by_hand(source: Engine) -> None:
     tables = snapshot(source)
     check_quarter_end(compute(DuckDBBackend.from_arrow(tables), Q1, QUARTER_END))
     check_before_payout(compute(DuckDBBackend.from_arrow(tables), Q1, BEFORE_PAYOUT))
+    check_before_deal(compute(DuckDBBackend.from_arrow(tables), Q1, BEFORE_DEAL))
+    quarter = compute(DuckDBBackend.from_arrow(tables), Q1, QUARTER_END)
+    check_abs_issued(quarter)
+    check_trust_income(quarter)
+    check_kept_on_balance_sheet(compute(DuckDBBackend.from_arrow(kept(tables)), Q1, QUARTER_END))
     check_split_by_model(compute(DuckDBBackend.from_arrow(tables), Q1, QUARTER_END, ("business_model",)))
     without = {k: v for k, v in tables.items() if k != "institutions"}
     check_without_costs(compute(DuckDBBackend.from_arrow(without), Q1, QUARTER_END))
@@ -86,9 +106,12 @@ def check_quarter_end(result: MetricSet) -> None:
     assert (cost["institution"]["numerator"], cost["institution"]["denominator"]) == (290_000 * K, 4 * K)
     assert cost["institution"]["value"] == pytest.approx(0.0725)
     assert cost["institution"]["uncovered_balance"] == 0
-    # No cost on file for the platform's capital nor for the deal: their balances are left out, and said.
+    # No cost on file for the platform's capital: its balance is left out, and said.
     assert (cost["platform-capital"]["value"], cost["platform-capital"]["uncovered_balance"]) == (None, 5 * K)
-    assert (cost["abs-deal"]["value"], cost["abs-deal"]["uncovered_balance"]) == (None, K)
+    # DEAL-1's notes: (1,200.00 x 4% + 400.00 x 8%) / 1,600.00 = 80.00 / 1,600.00 = 5% = 50,000 ppm, the residual
+    # tranche R (400.00, no coupon) outside the weights; weighted by F6's 1 K.
+    assert (cost["abs-deal"]["numerator"], cost["abs-deal"]["denominator"]) == (50_000 * K, K)
+    assert (cost["abs-deal"]["value"], cost["abs-deal"]["uncovered_balance"]) == (pytest.approx(0.05), 0)
     # The blended cost over the original funders still weighs F3 with bank-a: (4 x 50,000 + 3 x 80,000) / 7.
     (blended,) = result["blended_funding_cost"].rows
     assert (blended["numerator"], blended["denominator"]) == (440_000 * K, 7 * K)
@@ -103,6 +126,53 @@ def check_quarter_end(result: MetricSet) -> None:
     }
     (free,) = result["capital_light_ice_technology_share"].rows
     assert (free["numerator"], free["denominator"], free["value"]) == (4 * K, 10 * K, pytest.approx(0.4))
+
+
+def check_before_deal(result: MetricSet) -> None:
+    # 02-28, before DEAL-1 was issued on 03-01: F6 (2 K after its 02-15 payment) is still the platform's, though its
+    # funder today is the deal's. Institutions: F1 2 K, F2 2 K, F3 3 K (bank-a's until its payout), F4 2 K = 9 K;
+    # platform capital: F5 2 K + F6 2 K = 4 K; nothing in a deal.
+    assert values(result, "funding_source_balance", "source") == {
+        "institution": 9 * K,
+        "platform-capital": 4 * K,
+        "abs-deal": 0,
+    }
+    cost = rows(result, "blended_funding_cost_by_source", "source")
+    assert (cost["abs-deal"]["value"], cost["abs-deal"]["denominator"]) == (None, 0)
+    assert cost["platform-capital"]["uncovered_balance"] == 4 * K
+    # The quarter up to 02-28 issued no deal; the book's currency still has its row.
+    assert values(result, "abs_issued", "currency") == {"CNY": 0}
+
+
+def check_abs_issued(result: MetricSet) -> None:
+    # DEAL-1 issued on 03-01 over a pool of 2 K (F6 after its 02-15 payment), in CNY.
+    assert [(r["group"], r["value"]) for r in result["abs_issued"].rows] == [({"currency": "CNY"}, 2 * K)]
+
+
+def check_trust_income(result: MetricSet) -> None:
+    """F6 (12% a year) accrues 16.45 on 01-31, 13.55 on 02-14 (30.00 due on 02-15 = 3,000.00 x 1%), 10.00 on 02-28,
+    10.00 on 03-14 (20.00 due on 03-15 = 2,000.00 x 1%) and 5.48 on 03-31. Sold off the balance sheet on 03-01: the
+    platform's financing income is what it booked before, 16.45 + 13.55 + 10.00 = 40.00; the trust's, 10.00 + 5.48
+    = 15.48, set apart from revenue. F5 and F3 earn no interest (FLAT)."""
+    lines = values(result, "revenue", "line")
+    assert (lines["credit_driven.financing_income"], lines["abs_trust_income"]) == (4_000, 1_548)
+    assert "abs_trust_income" in NOT_REVENUE
+    assert result.total_revenue == sum(v for k, v in lines.items() if k not in NOT_REVENUE)
+
+
+def check_kept_on_balance_sheet(result: MetricSet) -> None:
+    """The same deal kept on the balance sheet: the loan is still the platform's asset, and all of F6's 55.48 is its
+    financing income."""
+    lines = values(result, "revenue", "line")
+    assert (lines["credit_driven.financing_income"], lines["abs_trust_income"]) == (5_548, 0)
+
+
+def kept(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """The snapshot with every deal kept on the balance sheet."""
+    deals = tables["abs_deals"]
+    column = deals.schema.get_field_index("derecognise")
+    flags = pa.array([False] * deals.num_rows, type=pa.bool_())
+    return {**tables, "abs_deals": deals.set_column(column, "derecognise", flags)}
 
 
 def check_before_payout(result: MetricSet) -> None:
@@ -153,7 +223,7 @@ def test_every_engine_agrees(source: Engine, spark: Any, tmp_path: Path) -> None
     """DuckDB, Spark on a Parquet copy, the pandas baseline and PostgreSQL in place: the same figures, split or not."""
     tables = snapshot(source)
     parquet = write_parquet(tables, tmp_path / "snapshot")
-    for as_of in (QUARTER_END, BEFORE_PAYOUT):
+    for as_of in (QUARTER_END, BEFORE_PAYOUT, BEFORE_DEAL):
         for by in ((), ("institution",)):
             backends: list[Backend] = [
                 DuckDBBackend.from_arrow(tables),
@@ -186,6 +256,7 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
         r for r in metrics["blended_funding_cost_by_source"]["rows"] if r["group"]["source"] == "platform-capital"
     )
     assert platform["uncovered_balance"] == "5000.00"
+    assert metrics["abs_issued"]["rows"] == [{"group": {"currency": "CNY"}, "value": "2000.00"}]
     table = runner.invoke(app, ["metrics", "--db", url, "--quarter", "2026Q1"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
@@ -193,6 +264,7 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
     assert any("Blended funding cost: Institutions" in r and "7.25%" in r for r in lines)
     assert any("Share of outstanding balance: ICE" in r and "20.00%" in r for r in lines)
     assert any("under capital-light, ICE and technology" in r and "40.00%" in r for r in lines)
+    assert any("ABS issued in the period (CNY)" in r and "2,000.00 CNY" in r for r in lines)
 
     backend = DuckDBBackend.from_arrow(snapshot(source))
     try:
@@ -204,6 +276,8 @@ def test_cli_report_and_json(source: Engine, tmp_path: Path) -> None:
     assert mix["Outstanding balance: Asset-backed securities deals"]["total"] == "1000.00"
     assert mix["Blended funding cost: Institutions"]["total"] == pytest.approx(0.0725)
     assert mix["Blended funding cost: Platform capital"]["total"] is None  # no cost on file
+    assert mix["Blended funding cost: Asset-backed securities deals"]["total"] == pytest.approx(0.05)
+    assert mix["ABS issued in the period (CNY)"]["total"] == "2000.00"
     html = render_html(q, data)
     assert "<h2>Funding mix</h2>" in html
     assert '<td>Outstanding balance: Asset-backed securities deals</td><td class="num">1,000.00 CNY</td>' in html

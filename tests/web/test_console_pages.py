@@ -236,8 +236,11 @@ def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
     shares = [str(r["value"]) for r in m["platform_model_share"]["rows"]]
     assert cell_values(page, "table-platform_models") == [*shares, str(total("capital_light_ice_technology_share"))]
     assert 'id="kpi-funding_cost"' in page and "Asset-backed securities deals" in page
+    # ABS issued by currency: this book issued no deal, so its currency's row is zero.
+    issued = [f"{Decimal(r['value']) / 100:.2f}" for r in m["abs_issued"]["rows"]]
+    assert cell_values(page, "table-abs_issued") == issued == ["0.00"]
     sections = re.findall(r'id="table-([a-z0-9_]+)"', page)
-    assert len(sections) == 12
+    assert len(sections) == 13
     for section in sections:
         answer = ops.get(f"/console/kpi/{section}.csv?quarter=2026Q1")
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
