@@ -91,15 +91,14 @@ class InvestorReport:
 
 
 def _ratio(numerator: int, denominator: int) -> Decimal:
-    return (
-        Decimal(0) if denominator == 0 else (Decimal(numerator) / Decimal(denominator)).quantize(PLACES, ROUND_HALF_UP)
-    )
+    exact = Decimal(0) if denominator == 0 else Decimal(numerator) / Decimal(denominator)
+    return exact.quantize(PLACES, ROUND_HALF_UP)
 
 
 def annualised(amount: int, opening: int) -> Decimal:
     """1 - (1 - amount / opening)^12, rounded half-up to six decimals; zero over an empty pool."""
     if opening == 0:
-        return Decimal(0)
+        return Decimal(0).quantize(PLACES)
     monthly = Decimal(amount) / Decimal(opening)
     return (1 - (1 - monthly) ** 12).quantize(PLACES, ROUND_HALF_UP)
 
