@@ -79,6 +79,8 @@ def funded_by(institution: str) -> ColumnElement[bool]:
 
 
 def _loans(p: Principal) -> ColumnElement[bool]:
+    if p.role is Role.INVESTOR:  # its deals' reports are its window on their loans
+        return false()
     if p.role is Role.BORROWER:
         return servicing_tables.loans.c.borrower_id == p.tenant
     institution = institution_of(p)
@@ -98,7 +100,7 @@ def _borrowers(p: Principal) -> ColumnElement[bool]:
 
 def _collection_cases(p: Principal) -> ColumnElement[bool]:
     """The desk works its loans' cases: all of them for the platform, its own loans' for an institution."""
-    if p.role is Role.BORROWER:
+    if p.role in (Role.BORROWER, Role.INVESTOR):
         return false()
     institution = institution_of(p)
     return (

@@ -402,8 +402,12 @@ class OfferAnswer(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    role: str = Field(pattern="^(operator|institution|borrower|collections)$")
-    tenant: str = Field(min_length=1, max_length=64, description="'platform', an institution code or a borrower id")
+    role: str = Field(pattern="^(operator|institution|borrower|collections|investor)$")
+    tenant: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="'platform', an institution code, a borrower id, or an investor's deal names separated by commas",
+    )
     label: str = Field("", max_length=200)
 
 

@@ -38,7 +38,10 @@ PATH_VALUES = {
     "key_id": "key",
     "statement_id": "statement",
     "dead_letter_id": "dead_letter",
+    "deal": "deal",
+    "month": "month",
 }
+OTHER_DEAL = "OTHER 2026-1"  # the other investor's deal (issued where a test issues it, missing elsewhere)
 # Optional query parameters that filter by another tenant's identifier: a list filtered by one shows nothing.
 FILTERS = {
     "borrower_id": "borrower",
@@ -147,6 +150,8 @@ def foreign(world: World) -> dict[str, Any]:
         "key": keys[0]["id"],
         "statement": "CNY-2026-01",
         "dead_letter": dead_letter(world, "INST-B"),
+        "deal": OTHER_DEAL,
+        "month": "2026-01",
     }
 
 

@@ -37,7 +37,7 @@ def issued(engine: Engine, extra: dict[str, Any] | None = None) -> Funding:
     return funding
 
 
-def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, book: list[int]) -> None:
+def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, book: list[int]) -> None:  # noqa: F811
     funding = issued(engine)
     one, six = book[0], book[5]
     prepaid = servicing.prepay(one, 100_000, idempotency_key="prepay")
@@ -117,7 +117,7 @@ def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, boo
     assert garbled.value.field == "month"
 
 
-def test_a_default_breaches_the_trigger(engine: Engine, servicing: Servicing, book: list[int]) -> None:
+def test_a_default_breaches_the_trigger(engine: Engine, servicing: Servicing, book: list[int]) -> None:  # noqa: F811
     funding = issued(engine, TRIGGERED)
     six = book[5]
     run_until(engine, date(2026, 2, 2))
