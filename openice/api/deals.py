@@ -3,45 +3,22 @@ reports (another deal is missing to it); operators see every deal."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
 
 from openice.api.deps import TransactionRoute, Tx, require
 from openice.api.funding import REPORT_TYPES
 from openice.api.paging import PageParams, paged
-from openice.api.views import Money, Page, money
+from openice.api.views import DealView, Page, deal_view
 from openice.funding import queries
 from openice.funding.service import Funding
-from openice.storage.days import from_day
 from openice.tenancy import Role
 
 router = APIRouter(prefix="/v1", tags=["deals"], route_class=TransactionRoute)
 Investor = Annotated[Tx, Depends(require(Role.OPERATOR, Role.INVESTOR))]
 Month = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", examples=["2026-02"], description="YYYY-MM")]
-
-
-class DealView(BaseModel):
-    name: str
-    currency: str
-    cut_off: date
-    pool_balance: Money  # at closing
-    loans: int
-    derecognised: bool  # sold to the trust, else kept on the balance sheet
-
-
-def deal_view(row: Any) -> DealView:
-    return DealView(
-        name=row.name,
-        currency=row.currency,
-        cut_off=from_day(row.cut_off_day),
-        pool_balance=money(row.pool_balance, row.currency),
-        loans=row.loans,
-        derecognised=row.derecognise,
-    )
 
 
 @router.get("/deals", response_model=Page[DealView])

@@ -443,3 +443,23 @@ class AuditView(BaseModel):
 
 def audit_view(row: Any) -> AuditView:
     return AuditView(**{**row._mapping, "detail": json.loads(row.detail)})
+
+
+class DealView(BaseModel):
+    name: str
+    currency: str
+    cut_off: date
+    pool_balance: Money  # at closing
+    loans: int
+    derecognised: bool  # sold to the trust, else kept on the balance sheet
+
+
+def deal_view(row: Any) -> DealView:
+    return DealView(
+        name=row.name,
+        currency=row.currency,
+        cut_off=from_day(row.cut_off_day),
+        pool_balance=money(row.pool_balance, row.currency),
+        loans=row.loans,
+        derecognised=row.derecognise,
+    )
