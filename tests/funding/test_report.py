@@ -172,3 +172,10 @@ def test_the_report_command(sqlite_book: tuple[str, Path], tmp_path: Path) -> No
     assert "factor" in table.output and "7,000.00" in table.output
     unclosed = one_line_error(openice("abs", "report", "BOOK 2026-1", "--month", "2026-02", "--db", url))
     assert unclosed == "error: --month: deal 'BOOK 2026-1' has no month-end closed in 2026-02"
+
+
+def test_a_deal_name_holds_no_comma() -> None:
+    # An investor key's tenant lists its deals separated by commas, so a comma in a name could never be bound.
+    with pytest.raises(ValidationError) as refused:
+        Deal.from_dict(deal_file(True) | {"name": "BOOK, 2026-1"})
+    assert refused.value.field == "name"
