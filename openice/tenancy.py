@@ -24,6 +24,7 @@ from openice.storage import (
     collections_tables,
     decisioning_tables,
     direct,
+    funding_tables,
     gateway_tables,
     hybrid_tables,
     servicing_tables,
@@ -37,12 +38,14 @@ class Role(StrEnum):
     INSTITUTION = "institution"
     BORROWER = "borrower"
     COLLECTIONS = "collections"
+    INVESTOR = "investor"
 
 
 @dataclass(frozen=True)
 class Principal:
     """The caller: an API key's role and tenant ('platform' for operators, an institution code for institutions,
-    a borrower id for borrowers, 'platform' or an institution code for collections desks)."""
+    a borrower id for borrowers, 'platform' or an institution code for collections desks, the names of its deals
+    separated by commas for investors)."""
 
     key_id: str
     role: Role
@@ -76,6 +79,8 @@ def funded_by(institution: str) -> ColumnElement[bool]:
 
 
 def _loans(p: Principal) -> ColumnElement[bool]:
+    if p.role is Role.INVESTOR:  # its deals' reports are its window on their loans
+        return false()
     if p.role is Role.BORROWER:
         return servicing_tables.loans.c.borrower_id == p.tenant
     institution = institution_of(p)
@@ -95,7 +100,7 @@ def _borrowers(p: Principal) -> ColumnElement[bool]:
 
 def _collection_cases(p: Principal) -> ColumnElement[bool]:
     """The desk works its loans' cases: all of them for the platform, its own loans' for an institution."""
-    if p.role is Role.BORROWER:
+    if p.role in (Role.BORROWER, Role.INVESTOR):
         return false()
     institution = institution_of(p)
     return (
@@ -105,6 +110,18 @@ def _collection_cases(p: Principal) -> ColumnElement[bool]:
             select(servicing_tables.loans.c.id).where(funded_by(institution))
         )
     )
+
+
+def investor_deals(tenant: str) -> list[str]:
+    """The deals an investor key is bound to: its tenant, the deals' names separated by commas."""
+    return [name.strip() for name in tenant.split(",") if name.strip()]
+
+
+def _deals(p: Principal) -> ColumnElement[bool]:
+    """An investor sees the deals its key is bound to, operators all of them, nobody else any."""
+    if p.role is Role.INVESTOR:
+        return funding_tables.abs_deals.c.name.in_(investor_deals(p.tenant))
+    return _operator_only(p)
 
 
 def _operator_only(p: Principal) -> ColumnElement[bool]:
@@ -145,6 +162,7 @@ RULES: dict[str, Rule] = {
     "matching_runs": _operator_only,  # every institution's shadow prices together: the platform's view of the market
     "dead_letters": _operator_only,  # deliveries an operator replays
     "hybrid_decisions": _institution_owned(hybrid_tables.hybrid_decisions.c.institution_code),
+    "abs_deals": _deals,
 }
 TABLES: dict[str, Table] = {
     "loans": servicing_tables.loans,
@@ -161,8 +179,9 @@ TABLES: dict[str, Table] = {
     "matching_runs": decisioning_tables.matching_runs,
     "dead_letters": gateway_tables.dead_letters,
     "hybrid_decisions": hybrid_tables.hybrid_decisions,
+    "abs_deals": funding_tables.abs_deals,
 }
-KEYS = {"institutions": "code"}
+KEYS = {"institutions": "code", "abs_deals": "name"}
 NAMES = {
     "credit_lines": "credit line",
     "api_keys": "api key",
@@ -171,6 +190,7 @@ NAMES = {
     "matching_runs": "matching run",
     "dead_letters": "dead letter",
     "hybrid_decisions": "hybrid decision",
+    "abs_deals": "deal",
 }
 
 

@@ -2,7 +2,7 @@
 
 A key's tenant is what the data layer filters by (`openice.tenancy`): 'platform' for operators, an
 institution code for institutions, a borrower id for borrowers, 'platform' or an institution code for
-collections agents.
+collections agents, the names of the deals it may read separated by commas for investors.
 
 A rotation gives a key a new secret and keeps everything else (its id, so the audit trail and rate limit go on
 naming the same key); the previous secret keeps working for an overlap, so a client can switch without an outage.
@@ -21,9 +21,10 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from openice.clock import iso, now_iso
 from openice.decisioning.queries import borrower_exists, institution_exists
 from openice.errors import NotFound, ValidationError
+from openice.funding.queries import missing_deals
 from openice.storage import api_tables, direct
 from openice.storage.uow import UnitsOfWork
-from openice.tenancy import PLATFORM, Principal, Role
+from openice.tenancy import PLATFORM, Principal, Role, investor_deals
 
 # Every request's key check, built once. The key is looked up on every request (not cached in the worker), so a
 # revoked key (or a rotated key's previous secret past its overlap) is refused by every worker from then on.
@@ -67,6 +68,13 @@ class ApiKeys:
             raise ValidationError(f"an operator key's tenant is {PLATFORM!r}", field="tenant")
         if role is Role.COLLECTIONS and tenant != PLATFORM:
             role = Role.INSTITUTION  # an institution's own collections desk
+        if role is Role.INVESTOR:
+            names = investor_deals(tenant)
+            if not names:
+                raise ValidationError("an investor key names its deals, separated by commas", field="tenant")
+            missing = missing_deals(conn, names)
+            if missing:
+                raise ValidationError(f"no deal {missing[0]!r} has been issued to scope the key to", field="tenant")
         if role in exists and not exists[role](conn, tenant):
             raise ValidationError(f"no {role.value} {tenant!r} to scope the key to", field="tenant")
 

@@ -135,6 +135,10 @@ def _check_tenant(conn: Connection, role: Role, tenant: str | None) -> None:
     """As for API keys: operators are the platform's, institutions and their desks name a real institution."""
     if role is Role.OPERATOR and tenant != PLATFORM:
         raise ValidationError(f"an operator's tenant is {PLATFORM!r}", field="tenant")
+    if role is Role.INVESTOR:
+        raise ValidationError(
+            "investors read their deals' reports over the API, with a key; no page is theirs", field="role"
+        )
     if role is Role.INSTITUTION or (role is Role.COLLECTIONS and tenant != PLATFORM):
         if tenant is None or not institution_exists(conn, tenant):
             raise ValidationError(f"no institution {tenant!r}", field="tenant")

@@ -32,7 +32,7 @@ from openice.analytics.definitions import (
     CollectionWindow,
 )
 from openice.analytics.metrics import TRANSITIONS, MetricSet, Period, compute, compute_splits
-from openice.charts import figure, png
+from openice.charts import figure, pdf_of, png
 from openice.money import format_money, from_minor
 from openice.servicing.sources import FundingSource, PlatformModel
 
@@ -546,15 +546,6 @@ def render_html(q: Quarterly, data: dict[str, Any] | None = None) -> str:
 
 def _quarter_label(period: Period) -> str:
     return f"{period.start.year}Q{(period.start.month - 1) // 3 + 1}"
-
-
-def pdf_of(html: str) -> bytes:
-    """WeasyPrint, allowed to read only the `data:` URLs the HTML embeds."""
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
-
-    pdf: bytes = HTML(string=html, url_fetcher=URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)).write_pdf()
-    return pdf
 
 
 def write_report(q: Quarterly, out: Path) -> dict[str, Path]:

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openice import deployment
-from openice.api import admin, collections, funding, gateway, hybrid, lending, loans, problems, settlements
+from openice.api import admin, collections, deals, funding, gateway, hybrid, lending, loans, problems, settlements
 from openice.api.deps import Services
 from openice.api.problems import Problem, problem
 from openice.api.settings import Settings
@@ -206,7 +206,7 @@ def create_app(
     if scorer is not None and anomaly is None:
         _ = app.state.services.decisioning.anomaly  # fitted now, not inside the first application's request
     problems.install(app)
-    for module in (lending, funding, settlements, loans, collections, admin, gateway, hybrid):
+    for module in (lending, funding, deals, settlements, loans, collections, admin, gateway, hybrid):
         app.include_router(module.router)
     app.include_router(hybrid.well_known)
     _operations(app, engine)

@@ -32,7 +32,7 @@ from openice.servicing import queries as servicing
 from openice.tenancy import Role
 
 router = APIRouter(prefix="/v1", tags=["loans"], route_class=TransactionRoute)
-Anyone = Annotated[Tx, Depends(require(*Role))]
+Anyone = Annotated[Tx, Depends(require(*(r for r in Role if r is not Role.INVESTOR)))]  # investors: their deals
 Payer = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER, Role.COLLECTIONS))]
 Borrower = Annotated[Tx, Depends(require(Role.OPERATOR, Role.BORROWER))]
 Collector = Annotated[Tx, Depends(require(Role.OPERATOR, Role.COLLECTIONS))]

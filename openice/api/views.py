@@ -415,8 +415,12 @@ class OfferAnswer(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    role: str = Field(pattern="^(operator|institution|borrower|collections)$")
-    tenant: str = Field(min_length=1, max_length=64, description="'platform', an institution code or a borrower id")
+    role: str = Field(pattern="^(operator|institution|borrower|collections|investor)$")
+    tenant: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="'platform', an institution code, a borrower id, or an investor's deal names separated by commas",
+    )
     label: str = Field("", max_length=200)
 
 
@@ -456,3 +460,23 @@ class AuditView(BaseModel):
 
 def audit_view(row: Any) -> AuditView:
     return AuditView(**{**row._mapping, "detail": json.loads(row.detail)})
+
+
+class DealView(BaseModel):
+    name: str
+    currency: str
+    cut_off: date
+    pool_balance: Money  # at closing
+    loans: int
+    derecognised: bool  # sold to the trust, else kept on the balance sheet
+
+
+def deal_view(row: Any) -> DealView:
+    return DealView(
+        name=row.name,
+        currency=row.currency,
+        cut_off=from_day(row.cut_off_day),
+        pool_balance=money(row.pool_balance, row.currency),
+        loans=row.loans,
+        derecognised=row.derecognise,
+    )

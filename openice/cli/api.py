@@ -152,8 +152,13 @@ def _probe_host(host: str) -> str:
 
 @key_app.command("create")
 def create(
-    role: Annotated[str, typer.Option(help="operator | institution | borrower | collections")],
-    tenant: Annotated[str, typer.Option(help="'platform', an institution code or a borrower id")] = PLATFORM,
+    role: Annotated[str, typer.Option(help="operator | institution | borrower | collections | investor")],
+    tenant: Annotated[
+        str,
+        typer.Option(
+            help="'platform', an institution code, a borrower id, or an investor's deal names separated by commas"
+        ),
+    ] = PLATFORM,
     label: Annotated[str, typer.Option(help="What the key is for")] = "",
     db: Db = None,
 ) -> None:

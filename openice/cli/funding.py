@@ -1,6 +1,6 @@
 """CLI of funding: `openice abs waterfall` runs a deal's waterfall over given collections and `openice abs project`
 projects it under scenarios, both with no database; `openice abs pool` cuts a deal's pool from the book and shows its
-strata, `openice abs issue` issues the deal over it."""
+strata, `openice abs issue` issues the deal over it, `openice abs periods` and `openice abs report` show its months."""
 
 from __future__ import annotations
 
@@ -389,3 +389,57 @@ def periods(
 
 
 COLLECTED = ("interest", "principal", "defaults", "recoveries")
+
+
+@abs_app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="The deal's name, as issued")],
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM, whose month-end closed")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the report as one HTML page to this file")] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the report as PDF to this file")] = None,
+) -> None:
+    """The investor report of a deal's month: the pool (balances, collections, defaults, CDR, CPR, delinquency),
+    each tranche (interest, principal, balance, factor, shortfall), the triggers and the reserve account."""
+    from openice.funding.render import render_html, render_pdf
+    from openice.funding.report import report_document
+
+    made = _funding(db).investor_report(name, month)
+    if html is not None:
+        html.write_text(render_html(made), encoding="utf-8")
+    if pdf is not None:
+        pdf.write_bytes(render_pdf(made))
+    if as_json:
+        print_json(report_document(made))
+        return
+    if html is not None or pdf is not None:
+        return
+    d, c = report_document(made), made.currency
+    pool = d["pool"]
+    console.print(
+        _table(
+            f"{made.deal}, {d['month']} (period {made.period}): the pool in {c}",
+            ("opening", "closing", "interest", "principal", "defaults", "recoveries", "CDR", "CPR"),
+            [[*(fmt(to_minor(pool[k], c), c) for k in POOL_MONEY), pool["cdr"], pool["cpr"]]],
+        )
+    )
+    console.print(
+        _table(
+            f"tranches in {c}",
+            ("tranche", "interest due", "interest paid", "shortfall", "principal paid", "balance", "factor"),
+            [[t.name, *(fmt(getattr(t, k), c) for k in TRANCHE_MONEY), str(t.factor)] for t in made.tranches],
+        )
+    )
+    reserve = d["reserve_account"]
+    triggers = ", ".join(
+        f"{t['metric']} {t['value']} (level {t['level']}{', breached' if t['breached'] else ''})" for t in d["triggers"]
+    )
+    console.print(
+        f"reserve account {reserve['opening_balance']} -> {reserve['closing_balance']} {c} "
+        f"(target {reserve['target']}); triggers: {triggers or 'none'}"
+    )
+
+
+POOL_MONEY = ("opening_balance", "closing_balance", "interest", "principal", "defaults", "recoveries")
+TRANCHE_MONEY = ("interest_due", "interest_paid", "interest_shortfall", "principal_paid", "balance")

@@ -133,6 +133,10 @@ class Deal:
         name = root["name"]
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("must be a non-empty name", field="name")
+        if "," in name:
+            raise ValidationError(
+                "may not hold a comma: an investor's key lists its deals separated by commas", field="name"
+            )
         if len(name) > MAX_NAME:
             raise ValidationError(f"is {len(name)} characters long; a deal's name has at most {MAX_NAME}", field="name")
         currency = root["currency"]

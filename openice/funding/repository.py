@@ -211,6 +211,18 @@ class Deals:
             self.conn.execute(select(funding_tables.abs_periods).where(p.deal_id == deal_id).order_by(p.period))
         )
 
+    def buckets(self, deal_id: int, day: date) -> list[tuple[str, int, int]]:
+        """The deal's loans by delinquency bucket in the month-end portfolio snapshot of `day`: bucket, loans,
+        principal outstanding; a loan repaid in full is left out (a written-off one is in its own bucket)."""
+        snap, pool = servicing_tables.portfolio_snapshots.c, funding_tables.abs_pool_loans.c
+        query = (
+            select(snap.bucket, func.count(), func.coalesce(func.sum(snap.principal_outstanding), 0))
+            .join(funding_tables.abs_pool_loans, pool.loan_id == snap.loan_id)
+            .where(pool.deal_id == deal_id, snap.as_of_day == to_day(day), snap.status != LoanStatus.CLOSED.value)
+            .group_by(snap.bucket)
+        )
+        return [(r[0], int(r[1]), int(r[2])) for r in self.conn.execute(query)]
+
     def month_lines(self, deal_id: int, after: int, through: int) -> Iterator[tuple[Line, str]]:
         """The journal lines of the deal's loans in entries after `after` up to `through` that bear on its
         collections, each with its entry's kind; the deal's own entries left out."""

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from openice.errors import Conflict, ValidationError
+from openice.errors import Conflict, NotFound, ValidationError
 from openice.funding import books
 from openice.funding.deal import Deal
 from openice.funding.pool import Cut, Stratum, cut, stratify
+from openice.funding.report import Bucket, InvestorReport, investor_report
 from openice.funding.repository import FundingUnit, funding_unit
 from openice.funding.waterfall import Collection, document, run_waterfall
 from openice.servicing import ledger
+from openice.servicing.buckets import BUCKETS, WRITTEN_OFF
 from openice.servicing.eod import DayContext, closes_month
 from openice.servicing.loan import deal_funder
 from openice.storage.days import from_day, to_day
@@ -136,6 +138,30 @@ class Funding:
             if row is None:
                 raise ValidationError(f"no deal {name!r} has been issued", field="name")
             return row, unit.deals.periods(row.id)
+
+    def investor_report(self, name: str, month: str) -> InvestorReport:
+        """The investor report of the deal's month `month` (YYYY-MM): the month-end that closed in it. A month not
+        yet closed (or before the deal) is not found, naming the month."""
+        try:
+            year, number = (int(part) for part in month.split("-"))
+            wanted = date(year, number, 1)
+        except ValueError:
+            raise ValidationError(f"{month!r} is not a month as YYYY-MM", field="month") from None
+        with funding_unit(self.units, readonly=True) as unit:
+            row = unit.deals.named(name)
+            if row is None:
+                raise NotFound(f"no deal {name!r} has been issued", field="name")
+            periods = unit.deals.periods(row.id)
+            closed = [p for p in periods if from_day(p.last_day).replace(day=1) == wanted]
+            if not closed:
+                raise NotFound(f"deal {name!r} has no month-end closed in {month}", field="month")
+            (period,) = closed
+            last = from_day(period.last_day)
+            found = {bucket: (loans, balance) for bucket, loans, balance in unit.deals.buckets(row.id, last)}
+        deal = Deal.from_dict(json.loads(row.definition)).sized_to(row.pool_balance)
+        stored = [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
+        ladder = [Bucket(b, *found.get(b, (0, 0))) for b in (*BUCKETS, WRITTEN_OFF)] if found else []
+        return investor_report(deal, stored, period.period, from_day(period.first_day), last, ladder)
 
 
 def step_abs(ctx: DayContext) -> int:

@@ -20,6 +20,7 @@ from openice.analytics.metrics import Period, closed_as_of
 from openice.api import admin
 from openice.api.deps import TransactionRoute
 from openice.api.views import ApiKeyIn, audit_view, borrower_view, decision_view
+from openice.charts import pdf_of
 from openice.close_of_day import close_business_day
 from openice.decisioning import queries as lending
 from openice.decisioning.reason_words import explained
@@ -555,7 +556,7 @@ def kpi_report(fmt: str, tx: Operator, quarter: Annotated[str, Query(max_length=
             html = report.render_html(report.quarterly(backend, period, as_of, last_closed_day=closed))
         finally:
             backend.close()
-        return html if fmt == "html" else report.pdf_of(html)
+        return html if fmt == "html" else pdf_of(html)
 
     body = tx.svc.reports_cache.get(("quarterly", fmt, period, as_of, closed, book_version(engine)), rendered)
     name = f"quarterly-{_quarter_of(period.start)}"
