@@ -143,8 +143,9 @@ def test_saas_and_on_premise_serve_a_drawdown_each_end_to_end(
     run("db", "init", "--db", bank_db, "--date", START, "--mode", "on-premise", "--institution", "BANK-A")
     own = json.loads((files / "product.json").read_text()) | {"code": "BANK-A-EI", "name": "BANK-A's own loan"}
     run("product", "create", str(write(tmp_path / "product.json", own)), "--db", bank_db)
-    run("tenant", "onboard", "--db", bank_db, "--institution", "BANK-A", "--file",
+    printed = run("tenant", "onboard", "--db", bank_db, "--institution", "BANK-A", "--file",
         str(write(tmp_path / "bank.json", institution("BANK-A"))), "--admin-email", "it@bank-a.cn")  # fmt: skip
+    assert "quotas 5000000.00 a day and 100000000.00 a month in CNY;" in printed.splitlines()[0], printed
     refused = openice(
         "tenant", "onboard", "--db", bank_db, "--institution", "OTHER", "--file",
         str(write(tmp_path / "other.json", institution("OTHER"))), "--admin-email", "x@other.cn",
