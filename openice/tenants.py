@@ -105,8 +105,8 @@ def onboard_on(
 ) -> Onboarded:
     """Create the tenant in the caller's transaction (`by`: the operator, None for the command line), audited; an
     existing institution (or, on-premise, any but its own), or money typed in another currency than the book's (or
-    before the book has a product), is refused before anything is written. The money is converted here, once, with
-    the currency this transaction reads, so a product created meanwhile cannot change what the figures mean."""
+    before the book has a product), is refused before anything is written. The money is converted here, once, in
+    the currency this transaction reads the book's products in, as PUT /v1/institutions converts it."""
     email = admin_email.strip().lower()
     if not EMAIL.match(email):
         raise ValidationError(f"{admin_email!r} is not an e-mail address", field="admin_email")
