@@ -30,8 +30,8 @@ from openice.decisioning.pii import PiiVault
 from openice.decisioning.queries import institution_exists
 from openice.errors import Conflict, ValidationError
 from openice.matching.gateway import Webhooks
-from openice.matching.institutions import Institution
-from openice.matching.service import register_institutions
+from openice.matching.institutions import TypedInstitution
+from openice.matching.service import book_terms_currency, register_institutions
 from openice.storage.uow import JoinedUnits
 from openice.tenancy import Principal
 
@@ -54,7 +54,7 @@ class Decides(StrEnum):
 class Onboarded:
     """What the caller hands to the institution, once: nothing here can be read back later."""
 
-    institution: Institution
+    institution: TypedInstitution  # as stored, typed in the book's currency
     admin: dict[str, Any]  # the portal administrator (a user's view)
     reset_token: str  # sets the administrator's first password (`web.sign_in.reset_path`)
     key_id: str
@@ -62,9 +62,10 @@ class Onboarded:
     webhook_secret: str
 
 
-def definition(document: Any, code: str, decides: Decides | None, webhook_url: str | None) -> Institution:
+def definition(document: Any, code: str, decides: Decides | None, webhook_url: str | None) -> TypedInstitution:
     """The institution to create: the file's definition (one institution, alone or as the only entry of
-    {"institutions": [...]}) under the code asked for, with how it decides and its webhook address when given."""
+    {"institutions": [...]}, its money typed in major units with the `currency` as `openice match institutions`
+    reads it) under the code asked for, with how it decides and its webhook address when given."""
     if isinstance(document, dict) and isinstance(document.get("institutions"), list):
         if len(document["institutions"]) != 1:
             raise ValidationError("onboarding takes one institution; the file lists several", field="file")
@@ -80,10 +81,12 @@ def definition(document: Any, code: str, decides: Decides | None, webhook_url: s
         terms["webhook_url"] = webhook_url
     if terms.get("acceptance") == Decides.WEBHOOK.acceptance and not terms.get("webhook_url"):
         raise ValidationError("an institution deciding by webhook needs its address", field="webhook_url")
-    return parse(Institution, terms)
+    return parse(TypedInstitution, terms)
 
 
-def onboard(engine: Engine, institution: Institution, admin_email: str, vault: Callable[[], PiiVault]) -> Onboarded:
+def onboard(
+    engine: Engine, institution: TypedInstitution, admin_email: str, vault: Callable[[], PiiVault]
+) -> Onboarded:
     """The command line's onboarding: `onboard_on` in a transaction of its own, audited as the service."""
     try:
         with engine.connect() as conn, conn.begin():
@@ -94,23 +97,27 @@ def onboard(engine: Engine, institution: Institution, admin_email: str, vault: C
 
 def onboard_on(
     conn: Connection,
-    institution: Institution,
+    institution: TypedInstitution,
     admin_email: str,
     vault: Callable[[], PiiVault],
     by: Principal | None,
     request_id: str,
 ) -> Onboarded:
     """Create the tenant in the caller's transaction (`by`: the operator, None for the command line), audited; an
-    existing institution (or, on-premise, any but its own) is refused before anything is written."""
+    existing institution (or, on-premise, any but its own), or money typed in another currency than the book's (or
+    before the book has a product), is refused before anything is written. The money is converted here, once, in
+    the currency this transaction reads the book's products in, as PUT /v1/institutions converts it."""
     email = admin_email.strip().lower()
     if not EMAIL.match(email):
         raise ValidationError(f"{admin_email!r} is not an e-mail address", field="admin_email")
     code = institution.code
     if institution_exists(conn, code):
         raise _exists(code)
+    currency = book_terms_currency(conn)
+    stored = institution.in_minor(currency)
     creator = "cli" if by is None else by.key_id
     units = JoinedUnits(conn)
-    register_institutions(units, [institution])
+    register_institutions(units, [stored])
     users = Users(units)
     # Nobody knows this password: the administrator sets theirs through the link.
     admin = users.create(email, secrets.token_urlsafe(32), "institution", code, created_by=creator)
@@ -119,7 +126,7 @@ def onboard_on(
     webhook_secret = Webhooks(units, vault).rotate_secret(code, 0, time.time())
     detail = {"admin": admin["id"], "key": key["id"], "acceptance": institution.acceptance}
     record_audit(conn, by, request_id, "tenant.onboarded", f"institution/{code}", detail)
-    return Onboarded(institution, admin, token, key["id"], key["secret"], webhook_secret)
+    return Onboarded(TypedInstitution.of(stored, currency), admin, token, key["id"], key["secret"], webhook_secret)
 
 
 def _exists(code: str) -> Conflict:

@@ -27,7 +27,7 @@ from openice.api.views import (
     reply,
 )
 from openice.errors import NotFound, ValidationError
-from openice.matching.institutions import Institution
+from openice.matching.institutions import TypedInstitution
 from openice.tenancy import Role
 from openice.tenants import Decides, definition, onboard_on
 
@@ -57,7 +57,9 @@ def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
 
 
 class TenantIn(BaseModel):
-    institution: Institution = Field(description="its definition: credit box, quotas, pricing, business model")
+    institution: TypedInstitution = Field(
+        description="its definition: credit box, quotas (major units of the book's currency), pricing, business model"
+    )
     admin_email: str = Field(max_length=254, description="its portal administrator's e-mail, their sign-in name")
     decides: Decides | None = Field(
         default=None,
@@ -75,6 +77,7 @@ class TenantSecrets(BaseModel):
 class TenantCreated(BaseModel):
     institution: str
     acceptance: str
+    definition: TypedInstitution = Field(description="as stored, in major units of the book's currency")
     admin_id: str
     admin_username: str
     api_key_id: str
@@ -94,6 +97,7 @@ def onboard_tenant(body: TenantIn, key: IdempotencyKey, tx: Operator) -> Any:
         return {
             "institution": made.code,
             "acceptance": made.acceptance,
+            "definition": done.institution.model_dump(mode="json"),
             "admin_id": done.admin["id"],
             "admin_username": done.admin["username"],
             "api_key_id": done.key_id,

@@ -66,13 +66,18 @@ def onboard(
             {
                 "institution": made.code,
                 "acceptance": made.acceptance,
+                "definition": done.institution.model_dump(mode="json"),
                 "admin": {"id": done.admin["id"], "username": done.admin["username"], "set_password_link": link},
                 "api_key": {"id": done.key_id, "secret": done.key_secret},
                 "webhook_secret": done.webhook_secret,
             }
         )
         return
-    typer.echo(f"onboarded {made.code} ({made.name}), decides {made.acceptance}; shown once, hand them over:")
+    terms = done.institution
+    typer.echo(
+        f"onboarded {made.code} ({made.name}), decides {made.acceptance}, quotas {terms.daily_quota} a day and "
+        f"{terms.monthly_quota} a month in {terms.currency}; shown once, hand them over:"
+    )
     hours = int(RESET_LINK_LIFE.total_seconds() // 3600)
     typer.echo(f"portal administrator {done.admin['username']}: set a password (single use, {hours} hours): {link}")
     typer.echo(f"API key {done.key_id}: {done.key_secret}")

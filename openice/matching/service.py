@@ -49,7 +49,7 @@ from openice.matching.repository import (
 from openice.matching.router import Candidate, Ranking, Router
 from openice.money import format_money
 from openice.servicing.products import PPM, LoanProduct
-from openice.servicing.repository import unknown_product
+from openice.servicing.repository import ServicingUnit, unknown_product
 from openice.servicing.service import Servicing
 from openice.servicing.sources import ICE_CHANNEL
 from openice.storage.days import from_day, to_day
@@ -124,6 +124,12 @@ class _Walk(_Request):
     refusals: dict[str, Any]
 
 
+def book_terms_currency(conn: Connection) -> str:
+    """The currency institutions' quotas and box amounts are typed and read in, as `conn` sees the book: its
+    products' (`terms_currency`), so onboarding converts inside its own transaction."""
+    return terms_currency(p.currency for p in ServicingUnit(conn).products.list())
+
+
 def register_institutions(units: UnitsOfWork, institutions: Sequence[Institution]) -> None:
     """Add institutions or change their terms, in one unit; a deployment that runs one institution alone
     (on-premise) admits no other (`openice.deployment`). Needs no PII key: onboarding calls it without one."""
@@ -152,7 +158,7 @@ class Matching:
     def terms_currency(self) -> str:
         """The currency institutions' quotas and box amounts are typed and read in: the book's (`terms_currency`)."""
         with self._unit(readonly=True) as unit:
-            return terms_currency(p.currency for p in unit.core.products.list())
+            return book_terms_currency(unit.conn)
 
     def router(self, unit: MatchUnit, products: Sequence[LoanProduct] | None = None) -> Router:
         """The router over the active institutions, the products' fees and the latest shadow prices, as they are in

@@ -15,7 +15,7 @@ from tests.api.conftest import World
 from tests.api.test_collections import PROMISE, cases_by_loan
 from tests.api.test_offers import draw, manual_world
 from tests.decisioning.helpers import application_body, person
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 
 
 def state(world: World) -> dict[str, int]:
@@ -65,7 +65,7 @@ def test_every_creating_and_money_route_replays_once_and_refuses_another_request
     spare = ApiKeys(world.engine).create("institution", "INST-B")["id"]
     rotation = f"/v1/api-keys/{made['id']}/rotation"
     once(world, "operator", rotation, None, (f"/v1/api-keys/{spare}/rotation", None), "rot", "secret")
-    tenant = {"institution": institution("INST-T").model_dump(mode="json"), "admin_email": "admin@inst-t.cn"}
+    tenant = {"institution": body(institution("INST-T")), "admin_email": "admin@inst-t.cn"}
     other_tenant = {**tenant, "admin_email": "other@inst-t.cn"}
     once(world, "operator", "/v1/tenants", tenant, ("/v1/tenants", other_tenant), "tenant", "secrets")
     own_keys = "/v1/institutions/INST-A/keys"

@@ -69,7 +69,7 @@ BODIES: dict[str, Any] = {
     "POST /v1/collections/cases/{case_id}/contacts": {"channel": "call", "outcome": "reached"},
     "POST /v1/collections/assignments": {"agents": ["probe"]},
     "POST /v1/api-keys": {"role": "institution", "tenant": "INST-B"},
-    "POST /v1/tenants": {"institution": institution("INST-P").model_dump(mode="json"), "admin_email": "a@inst-p.cn"},
+    "POST /v1/tenants": {"institution": body(institution("INST-P")), "admin_email": "a@inst-p.cn"},
     "POST /v1/hybrid/decisions": {
         "decisions": [
             {"reference": "probe", "decided_on": "2026-01-15", "outcome": "approved", "score": 600.0, "pd": 0.05}

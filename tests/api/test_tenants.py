@@ -13,19 +13,26 @@ from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, bearer
 from tests.api.test_idempotency import state
 from tests.decisioning.helpers import VAULT
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 
-BODY = {"institution": institution("INST-N").model_dump(mode="json"), "admin_email": "Admin@Inst-N.cn"}
+# Typed as PUT /v1/institutions takes it: the quotas of 10^9 and 10^10 fen as "10000000.00" and "100000000.00" CNY.
+BODY = {"institution": body(institution("INST-N")), "admin_email": "Admin@Inst-N.cn"}
 
 
 def test_an_operator_onboards_a_tenant_whose_secrets_work(world: World) -> None:
     made = world.call("operator", "POST", "/v1/tenants", key="onboard-n", json={**BODY, "decides": "portal"})
     assert made.status_code == 201, made.text
-    body = made.json()
-    assert (body["institution"], body["acceptance"], body["admin_username"]) == ("INST-N", "manual", "admin@inst-n.cn")
-    secrets = body["secrets"]
+    answer = made.json()
+    assert (answer["institution"], answer["acceptance"], answer["admin_username"]) == (
+        "INST-N",
+        "manual",
+        "admin@inst-n.cn",
+    )
+    terms = answer["definition"]
+    assert (terms["currency"], terms["daily_quota"], terms["monthly_quota"]) == ("CNY", "10000000.00", "100000000.00")
+    secrets = answer["secrets"]
     own = world.client.get("/v1/institutions/INST-N", headers=bearer(secrets["api_key_secret"]))
-    assert own.status_code == 200 and own.json()["acceptance"] == "manual"
+    assert own.status_code == 200 and own.json() == terms  # read back as it was answered, in the book's CNY
     other = world.client.get("/v1/institutions/INST-A", headers=bearer(secrets["api_key_secret"]))
     assert other.status_code == 404  # a tenant like the others: another institution is missing to it
     users = Users(EngineUnits(world.engine))
@@ -46,4 +53,8 @@ def test_a_second_onboarding_is_a_409_and_only_operators_onboard(world: World) -
         assert refused.status_code == 403, (who, refused.text)
     bad = world.call("operator", "POST", "/v1/tenants", key="bad", json={**BODY, "admin_email": "nobody"})
     assert bad.status_code == 422 and bad.json()["field"] == "admin_email", bad.text
+    dollars = {**BODY, "institution": body(institution("INST-U"), "USD"), "admin_email": "a@inst-u.cn"}
+    usd = world.call("operator", "POST", "/v1/tenants", key="usd", json=dollars)
+    assert usd.status_code == 422 and usd.json()["field"] == "currency", usd.text
+    assert "the book lends in CNY" in usd.json()["detail"]
     assert state(world) == before

@@ -73,15 +73,17 @@ def write(path: Path, data: Any) -> Path:
 
 
 def institution(code: str, **box: Any) -> dict[str, Any]:
-    """A capital-light institution whose credit box takes the example borrower, within `box`'s amounts."""
+    """A capital-light institution whose credit box takes the example borrower, within `box`'s amounts: money typed
+    in major units of the book's currency, as its file and the API take it."""
     return {
         "code": code,
         "name": f"{code} Ltd",
         "business_model": "capital-light",
         "funding_cost": "0.03",
         "rate": "0.07",
-        "daily_quota": 500_000_000,
-        "monthly_quota": 10_000_000_000,
+        "currency": "CNY",
+        "daily_quota": "5000000.00",
+        "monthly_quota": "100000000.00",
         "credit_box": {"max_pd": 0.5, **box},
     }
 
@@ -120,28 +122,30 @@ def test_saas_and_on_premise_serve_a_drawdown_each_end_to_end(
     run("db", "init", "--db", platform_db, "--date", START, "--mode", "saas")
     run("product", "create", str(files / "product.json"), "--db", platform_db)
     # OLD-A and OLD-B fund up to 10,000.00 CNY; NEW-BANK, onboarded, from 10,000.01: the 20,000.00 drawdown is its.
-    small = {"max_amount": 1_000_000}
+    small = {"max_amount": "10000.00"}
     old = write(tmp_path / "old.json", [institution(code, **small) for code in ("OLD-A", "OLD-B")])
     run("match", "institutions", str(old), "--db", platform_db)
     onboarded = json.loads(
         run(
             "tenant", "onboard", "--db", platform_db, "--institution", "NEW-BANK",
-            "--file", str(write(tmp_path / "new.json", institution("NEW-BANK", min_amount=1_000_001))),
+            "--file", str(write(tmp_path / "new.json", institution("NEW-BANK", min_amount="10000.01"))),
             "--admin-email", "admin@new-bank.cn", "--decides", "auto", "--json",
         )
     )  # fmt: skip
     assert onboarded["acceptance"] == "automatic" and "/portal/reset?token=" in onboarded["admin"]["set_password_link"]
+    assert onboarded["definition"]["credit_box"]["min_amount"] == "10000.01"  # as typed: 1,000,001 fen stored
     again = openice(
         "tenant", "onboard", "--db", platform_db, "--institution", "NEW-BANK", "--file", str(tmp_path / "new.json"),
         "--admin-email", "other@new-bank.cn",
     )  # fmt: skip
     assert one_line_error(again).startswith("error: --institution: institution NEW-BANK exists already")
-    # ---- on-premise: the bank's own database, its own institution and product ----
+    # ---- on-premise: the bank's own database, its own product and institution (typed in the product's CNY) ----
     run("db", "init", "--db", bank_db, "--date", START, "--mode", "on-premise", "--institution", "BANK-A")
-    run("tenant", "onboard", "--db", bank_db, "--institution", "BANK-A", "--file",
-        str(write(tmp_path / "bank.json", institution("BANK-A"))), "--admin-email", "it@bank-a.cn")  # fmt: skip
     own = json.loads((files / "product.json").read_text()) | {"code": "BANK-A-EI", "name": "BANK-A's own loan"}
     run("product", "create", str(write(tmp_path / "product.json", own)), "--db", bank_db)
+    printed = run("tenant", "onboard", "--db", bank_db, "--institution", "BANK-A", "--file",
+        str(write(tmp_path / "bank.json", institution("BANK-A"))), "--admin-email", "it@bank-a.cn")  # fmt: skip
+    assert "quotas 5000000.00 a day and 100000000.00 a month in CNY;" in printed.splitlines()[0], printed
     refused = openice(
         "tenant", "onboard", "--db", bank_db, "--institution", "OTHER", "--file",
         str(write(tmp_path / "other.json", institution("OTHER"))), "--admin-email", "x@other.cn",

@@ -17,15 +17,18 @@ from openice.access.users import Users
 from openice.deployment import Deployment, Mode
 from openice.errors import Conflict, Unauthenticated, ValidationError
 from openice.matching.gateway import Webhooks
+from openice.matching.institutions import TypedInstitution
 from openice.matching.service import register_institutions
 from openice.matching.webhooks import sign
+from openice.servicing.products import demo_products
+from openice.servicing.service import Servicing
 from openice.storage import api_tables, decisioning_tables, deployment_tables, gateway_tables
 from openice.storage.uow import EngineUnits
 from openice.tenancy import Principal, Role
 from openice.tenants import Decides, definition, onboard
 from tests.cli import one_line_error, openice
 from tests.decisioning.helpers import VAULT
-from tests.matching.test_boxes import institution
+from tests.matching.test_boxes import body, institution
 
 COUNTED = (
     decisioning_tables.institutions,
@@ -44,9 +47,11 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def terms(code: str = "BANK-A", **changes: Any) -> dict[str, Any]:
-    return institution(code, **changes).model_dump(mode="json")
+    """The institution as its file types it: money in major units of the book's currency (the demo products' CNY)."""
+    return body(institution(code, **changes))
 
 
+@pytest.mark.usefixtures("servicing")  # the book's products: their currency types the file
 def test_onboarding_creates_a_tenant_whose_key_link_and_secret_work(engine: Engine) -> None:
     before = counts(engine)
     done = onboard(engine, definition(terms(), "BANK-A", Decides.PORTAL, None), "Admin@Bank-A.cn", lambda: VAULT)
@@ -80,6 +85,7 @@ def test_onboarding_creates_a_tenant_whose_key_link_and_secret_work(engine: Engi
     Webhooks(units, lambda: VAULT).check_callback("BANK-A", sign([done.webhook_secret], now, b"answer"), b"answer", now)
 
 
+@pytest.mark.usefixtures("servicing")  # the book's products: their currency types the file
 def test_a_second_onboarding_of_the_same_code_is_refused_and_changes_nothing(engine: Engine) -> None:
     onboard(engine, definition(terms(), "BANK-A", None, None), "admin@bank-a.cn", lambda: VAULT)
     before = counts(engine)
@@ -91,6 +97,7 @@ def test_a_second_onboarding_of_the_same_code_is_refused_and_changes_nothing(eng
         assert conn.execute(select(decisioning_tables.institutions.c.daily_quota)).scalar_one() == 10**9
 
 
+@pytest.mark.usefixtures("servicing")  # the book's products: their currency types the file
 def test_a_failure_half_way_leaves_no_part_of_the_tenant(engine: Engine) -> None:
     """The administrator's name is taken: the institution registered before it in the same transaction goes too."""
     onboard(engine, definition(terms(), "BANK-A", None, None), "admin@bank.cn", lambda: VAULT)
@@ -102,6 +109,7 @@ def test_a_failure_half_way_leaves_no_part_of_the_tenant(engine: Engine) -> None
         assert conn.execute(select(decisioning_tables.institutions.c.code)).scalars().all() == ["BANK-A"]
 
 
+@pytest.mark.usefixtures("servicing")  # the book's products: their currency types the file
 def test_on_premise_holds_its_one_institution_and_no_other(engine: Engine) -> None:
     with engine.begin() as conn:
         assert deployment.read(conn) == deployment.SAAS  # no row: SaaS, as before modes existed
@@ -149,7 +157,7 @@ def test_a_mode_and_an_institution_go_together(mode: Mode, code: str | None, mes
 
 def test_the_definition_takes_the_file_as_an_operator_writes_it() -> None:
     listed = {"institutions": [terms()]}
-    assert definition(listed, "BANK-A", None, None) == institution("BANK-A")
+    assert definition(listed, "BANK-A", None, None) == TypedInstitution.of(institution("BANK-A"), "CNY")
     no_code = {k: v for k, v in terms().items() if k != "code"}
     webhook = definition(no_code, "BANK-A", Decides.WEBHOOK, "http://127.0.0.1:9100/webhook")
     assert (webhook.code, webhook.acceptance, webhook.webhook_url) == (
@@ -162,13 +170,14 @@ def test_the_definition_takes_the_file_as_an_operator_writes_it() -> None:
         ([terms()], "BANK-A", None, "file", "expected one institution"),
         (terms("BANK-B"), "BANK-A", None, "institution", "defines 'BANK-B', not 'BANK-A'"),
         (terms(), "BANK-A", Decides.WEBHOOK, "webhook_url", "needs its address"),
-        ({**terms(), "daily_quota": 0}, "BANK-A", None, "daily_quota", "greater than 0"),
+        ({**terms(), "daily_quota": "ten"}, "BANK-A", None, "daily_quota", "decimal"),
     ):
         with pytest.raises(ValidationError, match=message) as refused:
             definition(document, code, decides, None)
         assert refused.value.field == field
 
 
+@pytest.mark.usefixtures("servicing")  # the book's products: their currency types the file
 def test_the_administrator_is_named_by_an_e_mail_address(engine: Engine) -> None:
     before = counts(engine)
     with pytest.raises(ValidationError, match="is not an e-mail address") as refused:
@@ -189,3 +198,29 @@ def test_db_init_stores_the_mode_and_refuses_a_change_in_one_line(tmp_path: Path
     assert to_saas == "error: --mode: this database runs on-premise for BANK-A: it cannot become SaaS"
     kept = openice("db", "init", "--db", url)
     assert kept.returncode == 0 and "(on-premise for BANK-A)" in kept.stderr, kept.stderr
+
+
+def test_onboarding_reads_the_file_in_major_units_of_the_book_currency(engine: Engine) -> None:
+    """Before any product the book has no currency to read the file in: refused, nothing written. Then the quotas
+    typed 1234.56 and 98765.43 CNY are stored as 123,456 and 9,876,543 fen; USD is refused, never converted."""
+    typed = {**terms(), "daily_quota": "1234.56", "monthly_quota": "98765.43"}
+    before = counts(engine)
+    with pytest.raises(ValidationError, match="no product yet") as refused:
+        onboard(engine, definition(typed, "BANK-A", None, None), "admin@bank-a.cn", lambda: VAULT)
+    assert refused.value.field == "currency" and counts(engine) == before
+    Servicing(EngineUnits(engine)).create_product(demo_products()[0])  # CNY
+    with pytest.raises(ValidationError, match="the book lends in CNY") as other:
+        onboard(engine, definition({**typed, "currency": "USD"}, "BANK-A", None, None), "a@bank-a.cn", lambda: VAULT)
+    assert other.value.field == "currency" and counts(engine) == before
+    with pytest.raises(ValidationError, match="0 is not from 0.01 CNY") as nothing:
+        onboard(engine, definition({**typed, "daily_quota": "0"}, "BANK-A", None, None), "a@bank-a.cn", lambda: VAULT)
+    assert nothing.value.field == "daily_quota" and counts(engine) == before
+    done = onboard(engine, definition(typed, "BANK-A", None, None), "admin@bank-a.cn", lambda: VAULT)
+    assert (done.institution.currency, done.institution.daily_quota, done.institution.monthly_quota) == (
+        "CNY",
+        "1234.56",
+        "98765.43",
+    )
+    quotas = decisioning_tables.institutions.c
+    with engine.connect() as conn:
+        assert tuple(conn.execute(select(quotas.daily_quota, quotas.monthly_quota)).one()) == (123_456, 9_876_543)

@@ -47,6 +47,7 @@ def platform(shell: dict[str, str], registry: Path, tmp_path: Path) -> Iterator[
     env["OPENICE_PII_KEY"] = openice(env, home, "pii", "keygen").strip()
     openice(env, home, "db", "init", "--date", "2026-01-15")
     openice(env, home, "examples", "--out", "examples")
+    openice(env, home, "product", "create", "examples/product.json")  # the book's currency, which the file types in
     openice(env, home, "match", "institutions", "examples/institution.json")
     key = openice(env, home, "api-key", "create", "--role", "institution", "--tenant", "FIRST-BANK").splitlines()[-1]
     pin = openice(env, home, "hybrid", "public-key", "--signing-key", str(home / "signing.pem")).strip()
