@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from openice.api.deps import TransactionRoute, Tx, require
 from openice.api.funding import REPORT_TYPES
 from openice.api.paging import PageParams, paged
-from openice.api.views import DealView, Page, deal_view
+from openice.api.views import REPORT_FORMATS, DealView, Page, deal_view
 from openice.funding import queries
 from openice.funding.service import Funding
 from openice.tenancy import Role
@@ -30,15 +30,7 @@ def list_deals(tx: Investor, page: PageParams) -> Any:
 @router.get(
     "/deals/{deal}/reports/{month}",
     response_class=Response,
-    responses={
-        200: {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/html": {"schema": {"type": "string"}},
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-            }
-        }
-    },
+    responses=REPORT_FORMATS,
 )
 def get_deal_report(
     deal: str, month: Month, tx: Investor, format: Annotated[Literal["json", "html", "pdf"], Query()] = "json"

@@ -15,6 +15,7 @@ from openice.api.paging import MAX_ID, NumericId, PageParams, paged
 from openice.api.views import (
     AMOUNT,
     CURRENCY,
+    REPORT_FORMATS,
     MatchingRunView,
     Money,
     OfferAnswer,
@@ -242,15 +243,7 @@ REPORT_TYPES = {"json": "application/json", "html": "text/html", "pdf": "applica
 @router.get(
     "/offers/{offer_id}/report",
     response_class=Response,
-    responses={
-        200: {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/html": {"schema": {"type": "string"}},
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
-            }
-        }
-    },
+    responses=REPORT_FORMATS,
 )
 def get_report(
     offer_id: NumericId, tx: Funder, format: Annotated[Literal["json", "html", "pdf"], Query()] = "json"

@@ -480,3 +480,15 @@ def deal_view(row: Any) -> DealView:
         loans=row.loans,
         derecognised=row.derecognise,
     )
+
+
+# A report answered as JSON, HTML or PDF by its `format` query parameter, as the API's schema documents it.
+REPORT_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/html": {"schema": {"type": "string"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+}
