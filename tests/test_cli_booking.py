@@ -81,6 +81,8 @@ def test_the_readme_books_and_services_a_loan(booked: tuple[dict[str, str], Path
     )
     text = openice(env, cwd, "loan", "1")
     assert text.returncode == 0 and "transactions" in text.stdout and "30,000.00 CNY" in text.stdout
+    # February's installment (2026-02-15) is part paid on the 16th: one day late, in words a person reads
+    assert "status active, 1 day past due (M1)" in text.stdout, text.stdout
     assert re.search(rf"│\s+{payment['id']} │ repayment\s+│ 2026-02-16", text.stdout), text.stdout
 
 

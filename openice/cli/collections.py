@@ -13,6 +13,7 @@ from openice.cli.common import (
     DbOption,
     JsonOption,
     console,
+    days_past_due,
     decimal_money,
     parse_amount,
     parse_date,
@@ -158,7 +159,7 @@ def print_case(found: dict[str, Any]) -> None:
     console.print(
         f"case {found['id']} on loan {found['loan_id']}: {found['status']}"
         f"{f' ({resolution})' if resolution else ''}, stage {found['stage']}, "
-        f"{found['days_past_due']} days past due, {format_money(found['overdue_amount'], cur)} overdue; "
+        f"{days_past_due(found['days_past_due'])}, {format_money(found['overdue_amount'], cur)} overdue; "
         f"agent {found['assignee'] or '-'}; opened {found['opened_on']}, next contact {found['next_contact_on']}; "
         f"promises kept {found['promises_kept']}, broken {found['promises_broken']}"
         + (f"; promised {format_money(promise['amount'], cur)} by {promise['by']}" if promise else ""),

@@ -110,6 +110,11 @@ def decimal_money(minor: int, currency: str) -> str:
     return str(money.from_minor(minor, currency))
 
 
+def days_past_due(days: int) -> str:
+    """Delinquency as a person reads it: "1 day past due", "31 days past due"."""
+    return f"{days} day{'' if days == 1 else 's'} past due"
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 

@@ -17,6 +17,7 @@ from openice.cli.common import (
     DbOption,
     JsonOption,
     console,
+    days_past_due,
     decimal_money,
     fail,
     fields_as,
@@ -201,7 +202,7 @@ def show_loan(
     typer.echo(
         f"loan {loan.loan_id}: {loan.terms.product_code}, {format_money(loan.terms.principal, cur)} over "
         f"{loan.terms.tenor} months from {loan.disbursed_on}, {loan.terms.business_model.value} funded by "
-        f"{loan.funder}; status {loan.status.value}, {loan.days_past_due} days past due ({loan.bucket}); "
+        f"{loan.funder}; status {loan.status.value}, {days_past_due(loan.days_past_due)} ({loan.bucket}); "
         f"due now {format_money(loan.total_due(), cur)}"
     )
     table = Table(title=f"schedule ({cur})")
@@ -227,7 +228,7 @@ def show_loan(
         balances.add_row(account, fmt(loan.balance(account), cur))
     console.print(balances)
     if not transactions:
-        console.print("no transactions yet")
+        console.print("no transactions yet: repayments, prepayments, write-offs and recoveries are listed here")
         return
     history = Table(title=f"transactions ({cur}; `openice reverse ID --key K` reverses a payment)")
     for col in ("id", "kind", "value date", "booked on", "amount", "reversed", "reason"):
