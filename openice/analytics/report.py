@@ -19,8 +19,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
 from openice.analytics.backends import Backend
 from openice.analytics.definitions import (
     BUCKETS,
@@ -32,12 +30,12 @@ from openice.analytics.definitions import (
     CollectionWindow,
 )
 from openice.analytics.metrics import TRANSITIONS, MetricSet, Period, compute, compute_splits
-from openice.charts import figure, pdf_of, png
+from openice.charts import figure, pdf_of, png, report_environment
 from openice.money import format_money, from_minor
 from openice.servicing.sources import FundingSource, PlatformModel
 
 TEMPLATES = Path(__file__).parent / "templates"
-_ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_ENV = report_environment(TEMPLATES)
 SPLIT = "model_group"
 
 # (metric, label): the headline metrics, in the order the CLI table shows them.

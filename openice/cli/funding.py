@@ -224,13 +224,20 @@ def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
     return cash, notes
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[list[str]], sections: int = 1) -> Table:
-    """A table whose columns are at least as wide as their widest cell, a line between every `sections` rows."""
+def _table(
+    title: str,
+    columns: tuple[str, ...],
+    rows: list[list[str]],
+    sections: int = 1,
+    left: tuple[str, ...] = ("tranche", "trigger"),
+) -> Table:
+    """A table whose columns are at least as wide as their widest cell, a line between every `sections` rows; the
+    columns named in `left` are aligned left, the figures right."""
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for j, column in enumerate(columns):
         table.add_column(
             column,
-            justify="left" if column in ("tranche", "trigger") else "right",
+            justify="left" if column in left else "right",
             min_width=max((len(r[j]) for r in rows), default=0),
             no_wrap=False,
         )
@@ -399,17 +406,20 @@ def report(
     as_json: JsonOption = False,
     html: Annotated[Path | None, typer.Option("--html", help="Write the report as one HTML page to this file")] = None,
     pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the report as PDF to this file")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="The language of the table, HTML and PDF: en or zh")] = "en",
 ) -> None:
     """The investor report of a deal's month: the pool (balances, collections, defaults, CDR, CPR, delinquency),
     each tranche (interest, principal, balance, factor, shortfall), the triggers and the reserve account."""
-    from openice.funding.render import render_html, render_pdf
+    from openice.funding.render import render_html, render_pdf, words
     from openice.funding.report import report_document
 
+    with fields_as({"lang": "--lang"}):
+        t = words(lang)
     made = _funding(db).investor_report(name, month)
     if html is not None:
-        html.write_text(render_html(made), encoding="utf-8")
+        html.write_text(render_html(made, lang), encoding="utf-8")
     if pdf is not None:
-        pdf.write_bytes(render_pdf(made))
+        pdf.write_bytes(render_pdf(made, lang))
     if as_json:
         print_json(report_document(made))
         return
@@ -419,27 +429,38 @@ def report(
     pool = d["pool"]
     console.print(
         _table(
-            f"{made.deal}, {d['month']} (period {made.period}): the pool in {c}",
-            ("opening", "closing", "interest", "principal", "defaults", "recoveries", "CDR", "CPR"),
+            t("investor.table.pool", deal=made.deal, month=d["month"], period=made.period, currency=c),
+            (*(t(f"investor.{k}") for k in POOL_WORDS), t("investor.cdr"), t("investor.cpr")),
             [[*(fmt(to_minor(pool[k], c), c) for k in POOL_MONEY), pool["cdr"], pool["cpr"]]],
         )
     )
     console.print(
         _table(
-            f"tranches in {c}",
-            ("tranche", "interest due", "interest paid", "shortfall", "principal paid", "balance", "factor"),
-            [[t.name, *(fmt(getattr(t, k), c) for k in TRANCHE_MONEY), str(t.factor)] for t in made.tranches],
+            t("investor.table.tranches", currency=c),
+            (t("investor.tranche"), *(t(f"investor.{k}") for k in TRANCHE_WORDS), t("investor.factor")),
+            [[x.name, *(fmt(getattr(x, k), c) for k in TRANCHE_MONEY), str(x.factor)] for x in made.tranches],
+            left=(t("investor.tranche"),),
         )
     )
     reserve = d["reserve_account"]
     triggers = ", ".join(
-        f"{t['metric']} {t['value']} (level {t['level']}{', breached' if t['breached'] else ''})" for t in d["triggers"]
+        f"{t('investor.metric.' + x['metric'])} {x['value']} ({t('investor.level')} {x['level']}"
+        f"{', ' + t('investor.breached') if x['breached'] else ''})"
+        for x in d["triggers"]
     )
     console.print(
-        f"reserve account {reserve['opening_balance']} -> {reserve['closing_balance']} {c} "
-        f"(target {reserve['target']}); triggers: {triggers or 'none'}"
+        t(
+            "investor.table.reserve",
+            opening=reserve["opening_balance"],
+            closing=reserve["closing_balance"],
+            currency=c,
+            target=reserve["target"],
+        )
+        + f"; {t('investor.triggers')}: {triggers or t('investor.none')}"
     )
 
 
 POOL_MONEY = ("opening_balance", "closing_balance", "interest", "principal", "defaults", "recoveries")
+POOL_WORDS = POOL_MONEY  # the catalog's investor.<key>
 TRANCHE_MONEY = ("interest_due", "interest_paid", "interest_shortfall", "principal_paid", "balance")
+TRANCHE_WORDS = ("interest_due", "interest_paid", "shortfall", "principal_paid", "balance")
