@@ -160,9 +160,9 @@ def grid_chart(deal: Deal, projections: Sequence[Projection], lang: str = "en") 
     return png(grid_figure(deal, projections, words(lang)), dpi=110)
 
 
-def grid_context(deal: Deal, projections: Sequence[Projection], base: Scenario, lang: str) -> dict[str, Any]:
-    """What the stress grid's page and the console's deal page show: the chart, its table's columns and rows, and
-    the sentence saying what the grid is."""
+def _grid_context(deal: Deal, projections: Sequence[Projection], base: Scenario, lang: str) -> dict[str, Any]:
+    """What the stress grid's page and its body show: the chart, its table's columns and rows, and the sentence
+    saying what the grid is."""
     t = words(lang)
     return {
         "deal": deal,
@@ -187,4 +187,9 @@ def grid_context(deal: Deal, projections: Sequence[Projection], base: Scenario, 
 
 def render_grid_html(deal: Deal, projections: Sequence[Projection], base: Scenario, lang: str = "en") -> str:
     """The stress grid as one self-contained page: what it is, the chart, and the table of its figures."""
-    return _ENV.get_template("grid.html").render(**grid_context(deal, projections, base, lang))
+    return _ENV.get_template("grid.html").render(**_grid_context(deal, projections, base, lang))
+
+
+def render_grid_body(deal: Deal, projections: Sequence[Projection], base: Scenario, lang: str = "en") -> str:
+    """The stress grid's sentence, chart and table without the page around them, for a page of the console."""
+    return _ENV.get_template("grid_body.html").render(**_grid_context(deal, projections, base, lang))
