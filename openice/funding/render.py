@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 _ENV = report_environment(Path(__file__).parent / "templates")
 CATALOGS = Path(__file__).parents[1] / "web" / "locales"
-# The report's languages as `--lang` and `?lang=` name them, and the catalog of each.
+# The languages as `--lang` names them and as the pages name their locales, and the catalog of each.
 LANGUAGES = {"en": "en", "zh": "zh-CN", "zh-CN": "zh-CN"}
 
 Words = Callable[..., str]
