@@ -19,8 +19,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
 from openice.analytics.backends import Backend
 from openice.analytics.definitions import (
     BUCKETS,
@@ -32,12 +30,12 @@ from openice.analytics.definitions import (
     CollectionWindow,
 )
 from openice.analytics.metrics import TRANSITIONS, MetricSet, Period, compute, compute_splits
-from openice.charts import figure, pdf_of, png
+from openice.charts import figure, pdf_of, png, report_environment
 from openice.money import format_money, from_minor
 from openice.servicing.sources import FundingSource, PlatformModel
 
 TEMPLATES = Path(__file__).parent / "templates"
-_ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_ENV = report_environment(TEMPLATES)
 SPLIT = "model_group"
 
 # (metric, label): the headline metrics, in the order the CLI table shows them.
@@ -308,17 +306,18 @@ def _group_value(name: str, key: str, value: str) -> Callable[[MetricSet], Any]:
     return lambda m: next((r["value"] for r in m[name].rows if r["group"].get(key) == value), None)
 
 
-def _funding_mix_lines(result: MetricSet) -> list[tuple[str, str, str, Callable[[MetricSet], Any]]]:
-    """(metric, unit, label, value of a metric set) of each line of the funding mix, in the order it is shown."""
-    out = []
+def _funding_mix_lines(result: MetricSet) -> list[tuple[str, str, str, str | None, Callable[[MetricSet], Any]]]:
+    """(metric, unit, label, currency, value of a metric set) of each line of the funding mix, in the order it is
+    shown: the currency of a row by currency (ABS issued), None for a line in the book's currency or not money."""
+    out: list[tuple[str, str, str, str | None, Callable[[MetricSet], Any]]] = []
     for name, key, labels, title in FUNDING_MIX:
         unit = result[name].unit
-        out += [(name, unit, f"{title}: {label}", _group_value(name, key, k)) for k, label in labels.items()]
-    out.append((RISK_FREE_SHARE, "ratio", LABELS[RISK_FREE_SHARE], _total_of(RISK_FREE_SHARE)))
+        out += [(name, unit, f"{title}: {label}", None, _group_value(name, key, k)) for k, label in labels.items()]
+    out.append((RISK_FREE_SHARE, "ratio", LABELS[RISK_FREE_SHARE], None, _total_of(RISK_FREE_SHARE)))
     for row in result[ABS_ISSUED].rows:
         currency = row["group"].get("currency")
         value_of = _group_value(ABS_ISSUED, "currency", currency) if currency else _total_of(ABS_ISSUED)
-        out.append((ABS_ISSUED, "money", abs_issued_label(row), value_of))
+        out.append((ABS_ISSUED, "money", abs_issued_label(row), currency, value_of))
     return out
 
 
@@ -340,10 +339,12 @@ def funding_mix_rows(result: MetricSet) -> list[tuple[str, str, dict[str, Any]]]
 
 
 def _funding_mix(q: Quarterly) -> list[dict[str, Any]]:
-    """The funding mix beside the comparison quarters: balance and funding cost by source, shares by model."""
+    """The funding mix beside the comparison quarters: balance and funding cost by source, shares by model, ABS
+    issued by currency (a row by currency carries it)."""
     return [
-        {"metric": name, "label": label, "level": "line", "unit": unit, **_compared(q, value_of, unit)}
-        for name, unit, label, value_of in _funding_mix_lines(q.total)
+        {"metric": name, "label": label, "level": "line", "unit": unit, **({"currency": c} if c else {})}
+        | _compared(q, value_of, unit)
+        for name, unit, label, c, value_of in _funding_mix_lines(q.total)
     ]
 
 
@@ -385,9 +386,10 @@ def _json_money(value: Any, currency: str | None) -> Any:
         return [_json_money(v, currency) for v in value]
     if not isinstance(value, dict):
         return value
-    if value.get("unit") == "money" and currency is not None:
+    own = value.get("currency", currency)  # a row by currency (ABS issued) is in its own
+    if value.get("unit") == "money" and own is not None:
         amounts = ("total", "by_model", *(key for key, _ in COMPARISONS))
-        return {k: (_decimal(v, currency) if k in amounts else v) for k, v in value.items()}
+        return {k: (_decimal(v, own) if k in amounts else v) for k, v in value.items()}
     return {k: _json_money(v, currency) for k, v in value.items()}
 
 
@@ -537,7 +539,7 @@ def render_html(q: Quarterly, data: dict[str, Any] | None = None) -> str:
         d=data,
         t=tables(q),
         charts=charts(q),
-        fmt=lambda value, unit: fmt_value(value, unit, q.currency),
+        fmt=lambda value, unit, currency=None: fmt_value(value, unit, currency or q.currency),
         fmt_change=fmt_change,
         comparisons=COMPARISONS,
         quarter=_quarter_label(q.total.period),

@@ -4,6 +4,7 @@ strata, `openice abs issue` issues the deal over it, `openice abs periods` and `
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -27,6 +28,7 @@ from openice.cli.common import (
     read_document,
     read_text,
 )
+from openice.errors import ValidationError
 from openice.funding.deal import Deal
 from openice.funding.waterfall import Period, collections_from_csv, document, run_waterfall
 from openice.money import fmt, to_minor
@@ -224,13 +226,20 @@ def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
     return cash, notes
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[list[str]], sections: int = 1) -> Table:
-    """A table whose columns are at least as wide as their widest cell, a line between every `sections` rows."""
+def _table(
+    title: str,
+    columns: tuple[str, ...],
+    rows: list[list[str]],
+    sections: int = 1,
+    left: tuple[str, ...] = ("tranche", "trigger"),
+) -> Table:
+    """A table whose columns are at least as wide as their widest cell, a line between every `sections` rows; the
+    columns named in `left` are aligned left, the figures right."""
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for j, column in enumerate(columns):
         table.add_column(
             column,
-            justify="left" if column in ("tranche", "trigger") else "right",
+            justify="left" if column in left else "right",
             min_width=max((len(r[j]) for r in rows), default=0),
             no_wrap=False,
         )
@@ -259,18 +268,35 @@ def project(
         typer.Option("--grid", help="The stress grid: 1x to 5x the default rate, each under 0, 10, 20 and 30% CPR"),
     ] = False,
     as_json: JsonOption = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="With --grid: write the grid's chart and table as one HTML page")
+    ] = None,
+    png_file: Annotated[Path | None, typer.Option("--png", help="With --grid: write the grid's chart as PNG")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="The language of the HTML page and the chart: en or zh")] = "en",
 ) -> None:
     """Project the deal under a scenario (or the stress grid): the pool's loans under the default, prepayment and
     recovery rates, the waterfall over each month, and each tranche's WAL, yield, loss and first loss period."""
     from openice.funding import projection  # numpy, when it runs
+    from openice.funding.render import grid_chart, or_dash, render_grid_html, words
 
+    for option, path in (("--html", html), ("--png", png_file)):
+        if path is not None and not grid:
+            raise ValidationError("the page and the chart are the stress grid's: add --grid", field=option)
+    with fields_as({"lang": "--lang"}):
+        words(lang)
     deal = load_deal(deal_file)
     loans = projection.pool_from_csv(read_text(pool, "--pool"), deal.currency, pool.name)
     base = projection.scenario(parse_rate(cdr, "cdr"), parse_rate(cpr, "cpr"), parse_rate(recovery, "recovery"), lag)
     with fields_as({"pool": "--pool"}):
         projections = projection.project(deal, loans, projection.stress_grid(base) if grid else [base])
+    if html is not None:
+        html.write_text(render_grid_html(deal, projections, base, lang), encoding="utf-8")
+    if png_file is not None:
+        png_file.write_bytes(base64.b64decode(grid_chart(deal, projections, lang)))
     if as_json:
         print_json({"scenarios": [projection_document(p, deal.currency) for p in projections]})
+        return
+    if html is not None or png_file is not None:
         return
     if grid:
         console.print(grid_table(deal, projections))
@@ -286,11 +312,11 @@ def project(
                 [
                     tranche.name,
                     fmt(tranche.balance, c),
-                    _or_dash(outcome.wal_years, "{:.2f}"),
-                    _or_dash(outcome.yield_rate, "{:.2%}"),
+                    or_dash(outcome.wal_years, "{:.2f}"),
+                    or_dash(outcome.yield_rate, "{:.2%}"),
                     fmt(outcome.loss, c),
                     f"{outcome.loss_rate:.2%}",
-                    _or_dash(outcome.first_loss_period, "{}"),
+                    or_dash(outcome.first_loss_period, "{}"),
                 ]
                 for tranche, outcome in zip(deal.tranches, only.tranches, strict=True)
             ],
@@ -298,23 +324,15 @@ def project(
     )
 
 
-def _or_dash(value: float | int | None, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)
-
-
 def grid_table(deal: Deal, projections: list[Projection]) -> Table:
-    """One row per scenario of the grid: each tranche's loss as a share of its balance, and its WAL."""
+    """One row per scenario of the grid: each tranche's loss as a share of its balance, and its WAL (the rows of
+    the grid's HTML page)."""
+    from openice.funding.render import grid_rows
+
     return _table(
         f"{deal.name}: stress grid, loss % and WAL (years) by tranche",
         ("CDR", "CPR", *(f"{t.name} {k}" for t in deal.tranches for k in ("loss", "WAL"))),
-        [
-            [
-                f"{p.scenario.cdr:.1%}",
-                f"{p.scenario.cpr:.0%}",
-                *(v for o in p.tranches for v in (f"{o.loss_rate:.2%}", _or_dash(o.wal_years, "{:.2f}"))),
-            ]
-            for p in projections
-        ],
+        grid_rows(projections),
     )
 
 
@@ -399,17 +417,20 @@ def report(
     as_json: JsonOption = False,
     html: Annotated[Path | None, typer.Option("--html", help="Write the report as one HTML page to this file")] = None,
     pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the report as PDF to this file")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="The language of the table, HTML and PDF: en or zh")] = "en",
 ) -> None:
     """The investor report of a deal's month: the pool (balances, collections, defaults, CDR, CPR, delinquency),
     each tranche (interest, principal, balance, factor, shortfall), the triggers and the reserve account."""
-    from openice.funding.render import render_html, render_pdf
+    from openice.funding.render import render_html, render_pdf, words
     from openice.funding.report import report_document
 
+    with fields_as({"lang": "--lang"}):
+        t = words(lang)
     made = _funding(db).investor_report(name, month)
     if html is not None:
-        html.write_text(render_html(made), encoding="utf-8")
+        html.write_text(render_html(made, lang), encoding="utf-8")
     if pdf is not None:
-        pdf.write_bytes(render_pdf(made))
+        pdf.write_bytes(render_pdf(made, lang))
     if as_json:
         print_json(report_document(made))
         return
@@ -419,27 +440,38 @@ def report(
     pool = d["pool"]
     console.print(
         _table(
-            f"{made.deal}, {d['month']} (period {made.period}): the pool in {c}",
-            ("opening", "closing", "interest", "principal", "defaults", "recoveries", "CDR", "CPR"),
+            t("investor.table.pool", deal=made.deal, month=d["month"], period=made.period, currency=c),
+            (*(t(f"investor.{k}") for k in POOL_WORDS), t("investor.cdr"), t("investor.cpr")),
             [[*(fmt(to_minor(pool[k], c), c) for k in POOL_MONEY), pool["cdr"], pool["cpr"]]],
         )
     )
     console.print(
         _table(
-            f"tranches in {c}",
-            ("tranche", "interest due", "interest paid", "shortfall", "principal paid", "balance", "factor"),
-            [[t.name, *(fmt(getattr(t, k), c) for k in TRANCHE_MONEY), str(t.factor)] for t in made.tranches],
+            t("investor.table.tranches", currency=c),
+            (t("investor.tranche"), *(t(f"investor.{k}") for k in TRANCHE_WORDS), t("investor.factor")),
+            [[x.name, *(fmt(getattr(x, k), c) for k in TRANCHE_MONEY), str(x.factor)] for x in made.tranches],
+            left=(t("investor.tranche"),),
         )
     )
     reserve = d["reserve_account"]
     triggers = ", ".join(
-        f"{t['metric']} {t['value']} (level {t['level']}{', breached' if t['breached'] else ''})" for t in d["triggers"]
+        f"{t('investor.metric.' + x['metric'])} {x['value']} ({t('investor.level')} {x['level']}"
+        f"{', ' + t('investor.breached') if x['breached'] else ''})"
+        for x in d["triggers"]
     )
     console.print(
-        f"reserve account {reserve['opening_balance']} -> {reserve['closing_balance']} {c} "
-        f"(target {reserve['target']}); triggers: {triggers or 'none'}"
+        t(
+            "investor.table.reserve",
+            opening=reserve["opening_balance"],
+            closing=reserve["closing_balance"],
+            currency=c,
+            target=reserve["target"],
+        )
+        + f"; {t('investor.triggers')}: {triggers or t('investor.none')}"
     )
 
 
 POOL_MONEY = ("opening_balance", "closing_balance", "interest", "principal", "defaults", "recoveries")
+POOL_WORDS = POOL_MONEY  # the catalog's investor.<key>
 TRANCHE_MONEY = ("interest_due", "interest_paid", "interest_shortfall", "principal_paid", "balance")
+TRANCHE_WORDS = ("interest_due", "interest_paid", "shortfall", "principal_paid", "balance")

@@ -165,6 +165,28 @@ def investor_report(
     )
 
 
+@dataclass(frozen=True)
+class Standing:
+    """Where a deal stands after the months month-end paid: the pool's balance, the notes' (the coupon tranches')
+    balance still outstanding, and its status: `awaiting` its first month-end, `paying`, or `paid` (pool and notes
+    at zero)."""
+
+    pool_balance: int
+    notes_outstanding: int
+    status: str
+
+
+def standing(deal: Deal, stored: Sequence[Collection]) -> Standing:
+    """The deal (sized to its pool) after the stored months, the waterfall run over them as month-end ran it."""
+    run = run_waterfall(deal, fed(stored)) if stored else []
+    notes = [t.name for t in deal.tranches if not t.residual]
+    if not run:
+        return Standing(deal.pool_balance, sum(t.balance for t in deal.tranches if not t.residual), "awaiting")
+    last = run[-1]
+    outstanding = sum(last.tranches[name].balance for name in notes)
+    return Standing(last.pool_balance, outstanding, "paid" if last.pool_balance == outstanding == 0 else "paying")
+
+
 def report_document(r: InvestorReport) -> dict[str, Any]:
     """The report as JSON gives it: money as decimal strings in major units beside its currency, rates and factors
     as decimal strings."""

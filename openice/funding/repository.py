@@ -211,6 +211,25 @@ class Deals:
             self.conn.execute(select(funding_tables.abs_periods).where(p.deal_id == deal_id).order_by(p.period))
         )
 
+    def pool_at_closing(self, deal_id: int, cut_off: date) -> list[tuple[int, int, int]]:
+        """The deal's loans as it bought them: principal at the cut-off, annual rate in ppm, and the installments
+        falling due after the cut-off (one at least), by loan number."""
+        pool, loans, inst = funding_tables.abs_pool_loans.c, servicing_tables.loans.c, servicing_tables.installments.c
+        after = (
+            select(inst.loan_id, func.count().label("n"))
+            .where(inst.due_day > to_day(cut_off))
+            .group_by(inst.loan_id)
+            .subquery()
+        )
+        query = (
+            select(pool.balance, loans.rate_ppm, func.coalesce(after.c.n, 0))
+            .join(servicing_tables.loans, loans.id == pool.loan_id)
+            .outerjoin(after, after.c.loan_id == pool.loan_id)
+            .where(pool.deal_id == deal_id)
+            .order_by(pool.loan_id)
+        )
+        return [(int(r[0]), int(r[1]), max(1, int(r[2]))) for r in self.conn.execute(query)]
+
     def buckets(self, deal_id: int, day: date) -> list[tuple[str, int, int]]:
         """The deal's loans by delinquency bucket in the month-end portfolio snapshot of `day`: bucket, loans,
         principal outstanding; a loan repaid in full is left out (a written-off one is in its own bucket)."""

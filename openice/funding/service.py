@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
+
 from openice.errors import Conflict, NotFound, ValidationError
 from openice.funding import books
 from openice.funding.deal import Deal
 from openice.funding.pool import Cut, Stratum, cut, stratify
-from openice.funding.report import Bucket, InvestorReport, investor_report
+from openice.funding.projection import Pool, Projection, Scenario, project, stress_grid
+from openice.funding.report import Bucket, InvestorReport, Standing, investor_report, standing
 from openice.funding.repository import FundingUnit, funding_unit
 from openice.funding.waterfall import Collection, document, run_waterfall
 from openice.servicing import ledger
@@ -31,6 +34,18 @@ class PoolCut:
     cut_off: date
     cut: Cut
     strata: list[Stratum]
+
+
+@dataclass(frozen=True)
+class DealLine:
+    """A deal issued, as the console lists it: its closing (the cut-off), where it stands, and the months whose
+    month-end closed (YYYY-MM, the months of its investor reports)."""
+
+    name: str
+    currency: str
+    cut_off: date
+    standing: Standing
+    months: list[str]
 
 
 class Funding:
@@ -118,12 +133,11 @@ class Funding:
 
     @staticmethod
     def _pay_month(unit: FundingUnit, row: Any, periods: list[Any], first: date, last: date) -> None:
-        deal = Deal.from_dict(json.loads(row.definition)).sized_to(row.pool_balance)
+        deal = _sized(row)
         after = periods[-1].through_entry if periods else row.after_entry
         through = unit.book.last_entry()
         month = books.month(unit.deals.month_lines(row.id, after, through))
-        stored = [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
-        run = run_waterfall(deal, books.fed([*stored, month.collection]))
+        run = run_waterfall(deal, books.fed([*_stored(periods), month.collection]))
         before = run[-2].reserve_balance if len(run) > 1 else deal.reserve_account.initial
         anchor = unit.deals.anchor(row.id)
         lines = books.payments(anchor, month.cash, run[-1], before, deal.derecognise)
@@ -138,6 +152,38 @@ class Funding:
             if row is None:
                 raise ValidationError(f"no deal {name!r} has been issued", field="name")
             return row, unit.deals.periods(row.id)
+
+    def deal_lines(self) -> list[DealLine]:
+        """Every deal issued, in the order issued, with where it stands after the months month-end paid."""
+        with funding_unit(self.units, readonly=True) as unit:
+            rows = [(row, unit.deals.periods(row.id)) for row in unit.deals.all()]
+        return [
+            DealLine(
+                name=row.name,
+                currency=row.currency,
+                cut_off=from_day(row.cut_off_day),
+                standing=standing(_sized(row), _stored(periods)),
+                months=[from_day(p.last_day).strftime("%Y-%m") for p in periods],
+            )
+            for row, periods in rows
+        ]
+
+    def stress_grid(self, name: str, base: Scenario) -> tuple[Deal, list[Projection]]:
+        """The deal's stress grid from its closing: the pool as the deal bought it (each loan's principal at the
+        cut-off, rate and months left) under 1x to 5x the base defaults, each under 0 to 30% CPR."""
+        with funding_unit(self.units, readonly=True) as unit:
+            row = unit.deals.named(name)
+            if row is None:
+                raise NotFound(f"no deal {name!r} has been issued", field="name")
+            loans = unit.deals.pool_at_closing(row.id, from_day(row.cut_off_day))
+        deal = _sized(row)
+        balances, rates, terms = zip(*loans, strict=True)
+        pool = Pool(
+            np.array(balances, dtype=np.int64),
+            np.array(rates, dtype=np.float64) / 1_000_000,
+            np.array(terms, dtype=np.int64),
+        )
+        return deal, project(deal, pool, stress_grid(base))
 
     def investor_report(self, name: str, month: str) -> InvestorReport:
         """The investor report of the deal's month `month` (YYYY-MM): the month-end that closed in it. A month not
@@ -158,10 +204,19 @@ class Funding:
             (period,) = closed
             last = from_day(period.last_day)
             found = {bucket: (loans, balance) for bucket, loans, balance in unit.deals.buckets(row.id, last)}
-        deal = Deal.from_dict(json.loads(row.definition)).sized_to(row.pool_balance)
-        stored = [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
+        deal, stored = _sized(row), _stored(periods)
         ladder = [Bucket(b, *found.get(b, (0, 0))) for b in (*BUCKETS, WRITTEN_OFF)] if found else []
         return investor_report(deal, stored, period.period, from_day(period.first_day), last, ladder)
+
+
+def _sized(row: Any) -> Deal:
+    """A stored deal's file, its residual tranche sized to the pool it was issued over."""
+    return Deal.from_dict(json.loads(row.definition)).sized_to(row.pool_balance)
+
+
+def _stored(periods: list[Any]) -> list[Collection]:
+    """The collections of a deal's stored months, as month-end read them."""
+    return [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
 
 
 def step_abs(ctx: DayContext) -> int:

@@ -29,11 +29,13 @@ ABS_ISSUED = "abs_issued"
 
 @dataclass
 class Row:
-    """One figure: its label, its unit (money, ratio, count, months) and its value as the metric set holds it."""
+    """One figure: its label, its unit (money, ratio, count, months) and its value as the metric set holds it; money
+    of a row by currency (ABS issued) is in that currency, any other in the book's."""
 
     label: str
     unit: str
     value: Any
+    currency: str | None = None
 
 
 @dataclass
@@ -83,7 +85,14 @@ def sections(t: Words, result: dict[str, Any], funnel: dict[str, int]) -> list[S
             _rows(m["platform_model_share"], lambda g: t.name("kpi.model", g["platform_model"]))
             + [Row(name(RISK_FREE_SHARE), "ratio", _total(m[RISK_FREE_SHARE]))],
         ),
-        Section("abs_issued", None, _rows(m[ABS_ISSUED], lambda g: g.get("currency") or name(ABS_ISSUED))),
+        Section(
+            "abs_issued",
+            None,
+            [
+                Row(r["group"].get("currency") or name(ABS_ISSUED), "money", r["value"], r["group"].get("currency"))
+                for r in m[ABS_ISSUED]["rows"]
+            ],
+        ),
         *(
             Section(v, "line", _rows(m[v], lambda g: t("kpi.vintage", month=g["origination_month"], mob=g["mob"])))
             for v in ("vintage_30_plus", "vintage_90_plus")
@@ -101,14 +110,14 @@ def plain(t: Words, row: Row, currency: str) -> str:
     if row.value is None:
         return ""
     if row.unit == "money":
-        return t.amount(int(row.value), currency)
+        return t.amount(int(row.value), row.currency or currency)
     return str(row.value)
 
 
 def shown(t: Words, row: Row, currency: str) -> str:
     """A figure as the reader's locale writes it."""
     if row.unit == "money":
-        return t.money(None if row.value is None else int(row.value), currency)
+        return t.money(None if row.value is None else int(row.value), row.currency or currency)
     if row.unit == "ratio":
         return t.percent(row.value)
     return "—" if row.value is None else t.number(row.value)
@@ -125,5 +134,6 @@ def csv_text(t: Words, section: Section, currency: str) -> str:
     writer = csv.writer(out)
     writer.writerow(["item", "unit", "value"])
     for row in section.rows:
-        writer.writerow([row.label, currency if row.unit == "money" else row.unit, plain(t, row, currency)])
+        unit = (row.currency or currency) if row.unit == "money" else row.unit
+        writer.writerow([row.label, unit, plain(t, row, currency)])
     return out.getvalue()

@@ -19,7 +19,18 @@ from openice.api.app import create_app
 from openice.api.problems import STATUS
 from openice.api.settings import Settings
 from openice.errors import NotFound, OpeniceError
-from openice.web import borrower, console, desk, inbox, institution_keys, integration, onboarding, portal, sign_in
+from openice.web import (
+    borrower,
+    console,
+    deals,
+    desk,
+    inbox,
+    institution_keys,
+    integration,
+    onboarding,
+    portal,
+    sign_in,
+)
 from openice.web.i18n import Words
 from openice.web.visit import STATIC, Front, SignInNeeded, page, reader_locale
 
@@ -33,7 +44,7 @@ def create_site(settings: Settings | None = None, **parts: Any) -> FastAPI:
     for front in Front:
         sign_in.install(front)
     app.include_router(sign_in.router)
-    for module in (onboarding, borrower, inbox, console, desk, portal, integration, institution_keys):
+    for module in (onboarding, borrower, inbox, console, deals, desk, portal, integration, institution_keys):
         app.include_router(module.router)
     _errors(app)
 

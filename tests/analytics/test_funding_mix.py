@@ -6,6 +6,7 @@ outstanding balance by platform model, ABS issued in the period, and a sold loan
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import date
@@ -284,3 +285,23 @@ def test_cli_report_and_json(funding_portfolio: Callable[[str], Engine], tmp_pat
     html = render_html(q, data)
     assert "<h2>Funding mix</h2>" in html
     assert '<td>Outstanding balance: Asset-backed securities deals</td><td class="num">1,000.00 CNY</td>' in html
+
+
+def test_abs_issued_is_in_its_own_currency_when_the_book_has_none(
+    funding_portfolio: Callable[[str], Engine],
+) -> None:
+    """A source that records no single currency leaves the book's money in minor units, said as such; ABS issued is
+    by currency, so it is still major units of its currency in the report's table and its JSON."""
+    backend = DuckDBBackend.from_arrow(snapshot(funding_portfolio("sqlite")))
+    try:
+        q = quarterly(backend, Q1, QUARTER_END, compare=False)
+    finally:
+        backend.close()
+    unknown = dataclasses.replace(q, total=dataclasses.replace(q.total, currencies=()))
+    assert unknown.currency is None
+    mix = {r["label"]: r for r in report_data(unknown)["funding_mix"]}
+    assert mix["ABS issued in the period (CNY)"]["total"] == "2000.00"
+    assert mix["Outstanding balance: Asset-backed securities deals"]["total"] == K  # 1,000.00 in fen, not guessed
+    html = render_html(unknown)
+    assert '<td>ABS issued in the period (CNY)</td><td class="num">2,000.00 CNY</td>' in html
+    assert f'<td>Outstanding balance: Asset-backed securities deals</td><td class="num">{K:,} minor units</td>' in html

@@ -5,6 +5,7 @@ stress grid over the example deal."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from openice.funding.projection import (
     project,
     stress_grid,
 )
+from openice.funding.render import grid_figure, grid_rows, words
 from openice.funding.waterfall import Collection, run_waterfall
 from tests.cli import one_line_error, openice
 
@@ -164,4 +166,44 @@ def test_project_from_the_command_line() -> None:
     )
     assert one_line_error(openice("abs", "project", deal, "--pool", pool, "--cdr", "150%")) == (
         "error: --cdr: 1.5 is not a fraction between 0 and 1"
+    )
+
+
+def test_the_stress_grid_chart_plots_the_tables_figures(tmp_path: Path) -> None:
+    """Each panel is a tranche, each line a CPR, each point a CDR: the loss it plots is the table's loss %, the same
+    figure, on the page `--grid --html` writes (table and chart) and in the chart `--png` writes."""
+    deal, pool = example()
+    base = Scenario(0.1, 0.0, 0.3, 3)
+    grid = project(deal, pool, stress_grid(base))
+    rows = grid_rows(grid)
+    fig = grid_figure(deal, grid, words("en"))
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["A", "B", "R"]
+    assert axes[0].get_ylabel() == "loss, % of the tranche's balance"
+    assert all(ax.get_xlabel() == "annual default rate (CDR) (%)" for ax in axes)
+    legend = axes[-1].get_legend()
+    assert [x.get_text() for x in legend.get_texts()] == ["0%", "10%", "20%", "30%"]
+    colours = {tuple(line.get_color()) for line in axes[0].lines}
+    assert len(colours) == 4  # one colour a CPR
+    for k, ax in enumerate(axes):
+        for j, line in enumerate(ax.lines):
+            table = [r for r in rows if r[1] == legend.get_texts()[j].get_text()]
+            assert [f"{x:.1f}%" for x in line.get_xdata()] == [r[0] for r in table]
+            assert [f"{y:.2f}%" for y in line.get_ydata()] == [r[2 + 2 * k] for r in table]
+    # The legend stands beside the panels: right of the last panel's plotting area, so it covers no line.
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 >= axes[-1].get_window_extent().x1
+
+    deal_file, pool_file = str(EXAMPLES / "deal.yaml"), str(EXAMPLES / "deal-pool.csv")
+    page, chart = tmp_path / "grid.html", tmp_path / "grid.png"
+    args = ["abs", "project", deal_file, "--pool", pool_file, "--cdr", "10%", "--recovery", "30%", "--lag", "3"]
+    done = openice(*args, "--grid", "--html", str(page), "--png", str(chart), "--lang", "zh")
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "压力测试" in html and "A 损失" in html and 'alt="各分层在不同违约率下的损失' in html
+    cells = re.findall(r'<td class="num">([^<]*)</td>', html)
+    assert cells == [cell for row in rows for cell in row]
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert one_line_error(openice(*args, "--html", str(page))) == (
+        "error: --html: the page and the chart are the stress grid's: add --grid"
     )

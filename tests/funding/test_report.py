@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from openice.funding.service import Funding
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine
 from openice.storage.uow import EngineUnits
+from openice.web.i18n import catalog
 from tests.cli import one_line_error, openice
 from tests.funding.test_book import START, book, deal_file, sqlite_book  # noqa: F401  (fixtures)
 
@@ -169,7 +171,7 @@ def test_the_report_command(sqlite_book: tuple[str, Path], tmp_path: Path) -> No
     printed = pdf.read_bytes()
     assert printed.startswith(b"%PDF") and len(printed) > 5_000
     table = CliRunner().invoke(app, ["abs", "report", "BOOK 2026-1", "--month", "2026-01", "--db", url])
-    assert "factor" in table.output and "7,000.00" in table.output
+    assert "Factor" in table.output and "7,000.00" in table.output
     unclosed = one_line_error(openice("abs", "report", "BOOK 2026-1", "--month", "2026-02", "--db", url))
     assert unclosed == "error: --month: deal 'BOOK 2026-1' has no month-end closed in 2026-02"
 
@@ -179,3 +181,44 @@ def test_a_deal_name_holds_no_comma() -> None:
     with pytest.raises(ValidationError) as refused:
         Deal.from_dict(deal_file(True) | {"name": "BOOK, 2026-1"})
     assert refused.value.field == "name"
+
+
+def _fonts(reader: PdfReader) -> set[str]:
+    """The base names of the fonts a PDF's pages use."""
+    names = set()
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            names.add(str(font.get_object()["/BaseFont"]))
+    return names
+
+
+def test_the_report_in_chinese(sqlite_book: tuple[str, Path], tmp_path: Path) -> None:  # noqa: F811
+    url, path = sqlite_book
+    assert CliRunner().invoke(app, ["abs", "issue", str(path), "--db", url, "--as-of", "2026-01-15"]).exit_code == 0
+    engine = make_engine(url)
+    run_until(engine, date(2026, 2, 1))
+    engine.dispose()
+    html, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    args = ["abs", "report", "BOOK 2026-1", "--month", "2026-01", "--db", url, "--lang", "zh"]
+    assert CliRunner().invoke(app, [*args, "--html", str(html), "--pdf", str(pdf)]).exit_code == 0
+    page = html.read_text(encoding="utf-8")
+    english, chinese = catalog("en"), catalog("zh-CN")
+    shown = [k for k in english if k.startswith("investor.") and not k.startswith("investor.table")]
+    # every label the page shows is the Chinese one, none the English one (a few words: the page's own sentences)
+    for key in ("investor.pool", "investor.tranches", "investor.reserve", "investor.factor", "investor.no_trigger"):
+        assert chinese[key] in page and f">{english[key]}<" not in page, key
+    assert '<html lang="zh-CN">' in page and "第 1 期，2026-01-15 至 2026-01-31。金额单位：CNY。" in page
+    assert not [english[k] for k in shown if "{" not in english[k] and f">{english[k]}<" in page]
+    # January collected nothing: the 10.00 reserve pays 10.00 of A's 50.00 interest, 40.00 short.
+    reader = PdfReader(pdf)
+    text = " ".join(" ".join(p.extract_text().split()) for p in reader.pages)
+    assert "资产池" in text and "储备账户" in text and "40.00" in text
+    assert all(
+        f"第 {n} 页，共 {len(reader.pages)} 页" in " ".join(p.extract_text().split())
+        for n, p in enumerate(reader.pages, start=1)
+    )
+    assert any("WenQuanYi" in name for name in _fonts(reader))  # the Chinese glyphs are drawn, not boxes
+    table = CliRunner().invoke(app, args)
+    assert table.exit_code == 0 and "本金因子" in table.output and "7,000.00" in table.output
+    refused = one_line_error(openice(*args[:-1], "fr"))
+    assert refused == "error: --lang: 'fr' is not a language of the report; use en or zh"
