@@ -106,16 +106,27 @@ def sections(t: Words, result: dict[str, Any], funnel: dict[str, int]) -> list[S
 
 
 def plain(t: Words, row: Row, currency: str) -> str:
-    """A figure as the CSV writes it and the table carries it: money in major units, a ratio as a decimal."""
+    """A figure as the CSV writes it and the table carries it: money in major units (minor units when the book
+    records no single currency, see `unit`), a ratio as a decimal."""
     if row.value is None:
         return ""
-    if row.unit == "money":
+    if row.unit == "money" and (row.currency or currency):
         return t.amount(int(row.value), row.currency or currency)
     return str(row.value)
 
 
+def unit(t: Words, row: Row, currency: str) -> str:
+    """The unit a row's figure is in. A book whose products lend in several currencies records no single currency:
+    its money is summed in minor units, said as such rather than guessed at."""
+    if row.unit != "money":
+        return row.unit
+    return row.currency or currency or t("kpi.minor_units")
+
+
 def shown(t: Words, row: Row, currency: str) -> str:
     """A figure as the reader's locale writes it."""
+    if row.unit == "money" and not (row.currency or currency):
+        return "—" if row.value is None else f"{t.number(row.value)} {t('kpi.minor_units')}"
     if row.unit == "money":
         return t.money(None if row.value is None else int(row.value), row.currency or currency)
     if row.unit == "ratio":
@@ -134,6 +145,5 @@ def csv_text(t: Words, section: Section, currency: str) -> str:
     writer = csv.writer(out)
     writer.writerow(["item", "unit", "value"])
     for row in section.rows:
-        unit = (row.currency or currency) if row.unit == "money" else row.unit
-        writer.writerow([row.label, unit, plain(t, row, currency)])
+        writer.writerow([row.label, unit(t, row, currency), plain(t, row, currency)])
     return out.getvalue()
