@@ -119,7 +119,7 @@ def fed(months: Sequence[Collection]) -> list[Collection]:
             net = getattr(m, kind) + carried[kind]
             amounts[kind] = max(net, 0)
             carried[kind] = min(net, 0)
-        out.append(Collection(number, **amounts))
+        out.append(Collection(number, **amounts, purchased=m.purchased))
     return out
 
 
