@@ -82,6 +82,9 @@ class InvestorReport:
     residual_income: int
     principal_shortfall: int
     sequential: bool  # a trigger has turned principal sequential, for good
+    revolving: bool  # the month's principal bought loans instead of paying the notes
+    reinvested: int  # the loans bought
+    clean_up_call: bool  # the platform bought the pool back this month and the deal ended
     tranches: list[TrancheLine]
     triggers: list[TriggerLine]
     reserve_opening: int
@@ -135,6 +138,9 @@ def investor_report(
         residual_income=now.residual_income,
         principal_shortfall=now.principal_shortfall,
         sequential=now.trigger_breached,
+        revolving=now.revolving,
+        reinvested=now.reinvested,
+        clean_up_call=now.clean_up_call,
         tranches=[
             TrancheLine(
                 name=t.name,
@@ -197,6 +203,9 @@ def report_document(r: InvestorReport) -> dict[str, Any]:
             "residual_income": major(r.residual_income),
             "principal_shortfall": major(r.principal_shortfall),
             "sequential": r.sequential,
+            "revolving": r.revolving,
+            "reinvested": major(r.reinvested),
+            "clean_up_call": r.clean_up_call,
         },
         "tranches": [
             {

@@ -30,6 +30,7 @@ from openice.cli import app
 from openice.close_of_day import run_until
 from openice.errors import Conflict, ValidationError
 from openice.funding.deal import Deal
+from openice.funding.report import report_document
 from openice.funding.repository import Book, Deals
 from openice.funding.service import Funding
 from openice.servicing import ledger
@@ -120,6 +121,18 @@ def paid_as_the_waterfall_says(engine: Engine, period: Any, notes: str) -> None:
     assert posted.get(ledger.ABS_RESIDUAL_PAID, 0) == fen(paid["residual_income"])
     assert posted.get(ledger.ABS_COLLECTION_ACCOUNT, 0) == 0
     assert -posted.get(ledger.COLLECTIONS_CLEARING, 0) == period.interest + period.principal + period.recoveries
+
+
+def month_end_lines(engine: Engine, account: str) -> int:
+    """The account's lines in the deal's month-end entries."""
+    j, e = servicing_tables.journal_lines.c, servicing_tables.journal_entries.c
+    query = (
+        select(func.coalesce(func.sum(j.amount), 0))
+        .join(servicing_tables.journal_entries, e.id == j.entry_id)
+        .where(j.account == account, e.kind == ledger.ABS_PERIOD)
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def trial_balance(engine: Engine) -> int:
@@ -383,3 +396,119 @@ def test_grade_and_province_come_from_the_application(engine: Engine, book: list
     assert Funding(EngineUnits(engine)).pool(Deal.from_dict(limited)).cut.left["province limit"] == 1
     only_c = graded | {"eligibility": {"grades": ["C"]}}
     assert [x.loan_id for x in Funding(EngineUnits(engine)).pool(Deal.from_dict(only_c)).cut.loans] == [book[5]]
+
+
+def revolving_file(derecognise: bool) -> dict[str, Any]:
+    return deal_file(derecognise) | {"revolving": {"until_period": 2}}
+
+
+@pytest.mark.parametrize("derecognise", [True, False])
+def test_a_revolving_deal_buys_loans_from_the_book_with_its_principal(
+    engine: Engine, servicing: Servicing, book: list[int], derecognise: bool
+) -> None:
+    """The deal above, revolving through period 2. Issued over loans 1 and 6 (7,000.00: A 5,000.00, R 2,000.00), then
+    the platform books loan 8: 900.00 over 3 months to borrower b6, which the pool buys at January's end."""
+    funding = Funding(EngineUnits(engine))
+    data = revolving_file(derecognise)
+    funding.issue(Deal.from_dict(data), data, START)
+    one, six = book[0], book[5]
+    eight = servicing.originate(
+        product_code="ABS-EP",
+        principal=90_000,
+        tenor=3,
+        funder="platform",
+        business_model="on-balance-sheet",
+        borrower_id="b6",
+        idempotency_key="loan-8",
+    )["loan_id"]
+    servicing.prepay(one, 100_000, idempotency_key="prepay")
+    run_until(engine, date(2026, 2, 1))
+    # Period 1: available 1,000.00 + the 10.00 reserve = 1,010.00; A's interest 50.00; 960.00 of the 1,000.00 of
+    # principal is set aside to buy loans (40.00 owed). The book's loans, oldest first, within 960.00: loan 2
+    # (6,000.00), 3 (2,000.00) and 7 (4,000.00) are above it, loan 5 has 2 months to run; loan 8 (900.00) is bought.
+    # The 60.00 not spent pays A (4,940.00); the pool is 7,000 - 1,000 + 900 = 6,900.00 = A + R - the 40.00 owed.
+    row, (first,) = funding.deal_periods("BOOK 2026-1")
+    paid = json.loads(first.waterfall)
+    assert (paid["revolving"], paid["reinvested"], paid["pool_balance"]) == (True, "900.00", "6900.00")
+    assert (paid["tranches"]["A"]["principal_paid"], paid["tranches"]["A"]["balance"]) == ("60.00", "4940.00")
+    assert servicing.loan(eight).funder == "ABS:BOOK 2026-1"
+    assert servicing.loan(book[1]).funder == "platform"
+    with engine.connect() as conn:
+        pool = funding_tables.abs_pool_loans.c
+        held = dict(conn.execute(select(pool.loan_id, pool.balance).where(pool.deal_id == row.id)).all())
+    assert held == {one: 300_000, six: 400_000, eight: 90_000}
+    notes = ledger.ABS_TRUST_FUNDING if derecognise else ledger.ABS_SECURED_BORROWING
+    cash = ledger.FUNDING_CASH if derecognise else ledger.PLATFORM_CASH
+    # The collection account paid the platform 900.00 for loan 8, on loan 8's books.
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT, eight) == -90_000
+    assert month_end_lines(engine, cash) == 90_000
+    assert lines(engine, notes) == -700_000 + 6_000
+    # Month-end again (end of day resumed) buys nothing twice.
+    assert funding.close_month(date(2026, 1, 31)) == 0
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT, eight) == -90_000
+
+    # February: loan 6 pays 1,000.00 + 40.00 and loan 8 300.00 + 9.00 (1% of 900.00) on the 15th; loan 1 nothing.
+    run_until(engine, date(2026, 2, 15))
+    servicing.repay(six, 104_000, idempotency_key="repay-6")
+    servicing.repay(eight, 30_900, idempotency_key="repay-8")
+    run_until(engine, date(2026, 3, 1))
+    # Period 2, still revolving: available 49.00 + 1,300.00 = 1,349.00; A's interest 1% of 4,940.00 = 49.40;
+    # 1,299.60 of the 1,340.00 due is set aside, but no loan of the book is current with 3 months to run and within
+    # it: all 1,299.60 pays A (3,640.40), 40.40 owed; the pool 6,900 - 1,300 = 5,600.00.
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    second = json.loads(periods[1].waterfall)
+    assert (second["revolving"], second["reinvested"], second["pool_balance"]) == (True, "0.00", "5600.00")
+    assert (second["tranches"]["A"]["principal_paid"], second["tranches"]["A"]["balance"]) == ("1299.60", "3640.40")
+    assert (periods[1].interest, periods[1].principal) == (4_900, 130_000)  # loan 8's collections are the deal's
+    assert lines(engine, notes) == -(364_040 + 200_000)
+    for period in periods:
+        paid_as_the_waterfall_says(engine, period, notes)
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    january = report_document(funding.investor_report("BOOK 2026-1", "2026-01"))
+    assert (january["waterfall"]["revolving"], january["waterfall"]["reinvested"]) == (True, "900.00")
+    assert january["pool"]["closing_balance"] == "6900.00"
+
+
+@pytest.mark.parametrize("derecognise", [True, False])
+def test_a_clean_up_call_returns_the_loans_to_the_platform_and_closes_the_deal(
+    engine: Engine, servicing: Servicing, book: list[int], derecognise: bool
+) -> None:
+    """The deal above with A at 6% (25.00 a month) and a call below 90% of its 7,000.00 pool (6,300.00), so that the
+    small book reaches it in its second month."""
+    funding = Funding(EngineUnits(engine))
+    data = deal_file(derecognise) | {"clean_up_call": {"below": 0.9}}
+    data["tranches"][0]["coupon"] = 0.06
+    funding.issue(Deal.from_dict(data), data, START)
+    one, six = book[0], book[5]
+    run_until(engine, date(2026, 2, 15))
+    # Period 1 collected nothing: the 10.00 reserve pays 10.00 of A's 25.00, 15.00 short; the pool stays 7,000.00.
+    servicing.repay(one, 103_000, idempotency_key="repay-1")  # 1,000.00 + 1% of 3,000.00
+    servicing.repay(six, 104_000, idempotency_key="repay-6")  # 1,000.00 + 1% of 4,000.00
+    run_until(engine, date(2026, 3, 1))
+    # Period 2: the pool falls to 7,000 - 2,000 = 5,000.00, below 6,300.00: the platform pays 5,000.00 for loans 1
+    # (2,000.00) and 6 (3,000.00). Available 70.00 + 2,000.00 + 5,000.00 = 7,070.00; A's interest 25 + 15 = 40.00;
+    # principal 2,000 + 5,000 = 7,000.00 pays A 5,000.00 and R 2,000.00 off; no reserve is kept; 30.00 residual income.
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    paid = json.loads(periods[1].waterfall)
+    assert (paid["clean_up_call"], paid["available"], paid["pool_balance"]) == (True, "7070.00", "0.00")
+    assert {n: t["balance"] for n, t in paid["tranches"].items()} == {"A": "0.00", "R": "0.00"}
+    assert paid["residual_income"] == "30.00"
+    assert servicing.loan(one).funder == "platform" == servicing.loan(six).funder
+    notes = ledger.ABS_TRUST_FUNDING if derecognise else ledger.ABS_SECURED_BORROWING
+    cash = ledger.FUNDING_CASH if derecognise else ledger.PLATFORM_CASH
+    # The platform's cash paid 5,000.00 into the collection account for the two loans at the call.
+    assert month_end_lines(engine, cash) == -500_000
+    assert lines(engine, notes) == 0  # the notes are paid off
+    for period in periods:
+        paid_as_the_waterfall_says(engine, period, notes)
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    # The deal has ended: March's month-end leaves it, though loan 6 pays on the 15th.
+    run_until(engine, date(2026, 3, 15))
+    servicing.repay(six, 103_000, idempotency_key="repay-6b")
+    run_until(engine, date(2026, 4, 1))
+    assert len(funding.deal_periods("BOOK 2026-1")[1]) == 2
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    assert lines(engine, notes) == 0 and lines(engine, ledger.ABS_RESIDUAL_PAID) == 3_000  # nothing more paid
+    february = report_document(funding.investor_report("BOOK 2026-1", "2026-02"))
+    assert february["waterfall"]["clean_up_call"] is True
+    assert february["pool"]["closing_balance"] == "0.00"
