@@ -30,6 +30,7 @@ from openice.cli import app
 from openice.close_of_day import run_until
 from openice.errors import Conflict, ValidationError
 from openice.funding.deal import Deal
+from openice.funding.render import render_html
 from openice.funding.report import report_document
 from openice.funding.repository import Book, Deals
 from openice.funding.service import Funding
@@ -464,8 +465,10 @@ def test_a_revolving_deal_buys_loans_from_the_book_with_its_principal(
     for period in periods:
         paid_as_the_waterfall_says(engine, period, notes)
     assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
-    january = report_document(funding.investor_report("BOOK 2026-1", "2026-01"))
+    report = funding.investor_report("BOOK 2026-1", "2026-01")
+    january = report_document(report)
     assert (january["waterfall"]["revolving"], january["waterfall"]["reinvested"]) == (True, "900.00")
+    assert "revolving: 900.00 of principal bought new loans" in render_html(report)
     assert january["pool"]["closing_balance"] == "6900.00"
 
 
@@ -509,6 +512,8 @@ def test_a_clean_up_call_returns_the_loans_to_the_platform_and_closes_the_deal(
     assert len(funding.deal_periods("BOOK 2026-1")[1]) == 2
     assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
     assert lines(engine, notes) == 0 and lines(engine, ledger.ABS_RESIDUAL_PAID) == 3_000  # nothing more paid
-    february = report_document(funding.investor_report("BOOK 2026-1", "2026-02"))
+    report = funding.investor_report("BOOK 2026-1", "2026-02")
+    february = report_document(report)
     assert february["waterfall"]["clean_up_call"] is True
+    assert "<th>Clean-up call</th>" in render_html(report)
     assert february["pool"]["closing_balance"] == "0.00"
