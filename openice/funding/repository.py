@@ -166,24 +166,31 @@ class Deals:
         self.add_loans(deal_id, pool)
         return deal_id
 
-    def add_loans(self, deal_id: int, pool: Sequence[PoolLoan]) -> None:
-        """The loans join the deal's pool (at issue, or bought while it revolves), each at its balance then."""
+    def add_loans(self, deal_id: int, pool: Sequence[PoolLoan], joined: date | None = None) -> None:
+        """The loans join the deal's pool, each at its balance then: at issue (`joined` None, the cut-off day), or
+        bought while it revolves, the deal's from `joined`."""
         if not pool:
             return
+        day = None if joined is None else to_day(joined)
         self.conn.execute(
             insert(funding_tables.abs_pool_loans),
-            [dict(loan_id=x.loan_id, deal_id=deal_id, balance=x.balance) for x in pool],
+            [dict(loan_id=x.loan_id, deal_id=deal_id, balance=x.balance, joined_day=day) for x in pool],
         )
 
-    def return_loans(self, pool: Sequence[PoolLoan], funder: str) -> None:
-        """The deal's loans bought back at its clean-up call are the platform's own again."""
-        loans = servicing_tables.loans
+    def return_loans(self, deal_id: int, pool: Sequence[PoolLoan], funder: str, left: date) -> None:
+        """The deal's loans bought back at its clean-up call are the platform's own again from `left`; they stay on
+        the deal's list, so the disclosures still tell the months they were its."""
+        loans, held = servicing_tables.loans, funding_tables.abs_pool_loans
         ids = [x.loan_id for x in pool]
         for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
             self.conn.execute(
                 update(loans)
-                .where(loans.c.id.in_(ids[start : start + CHUNK]), loans.c.funder == funder)
+                .where(loans.c.id.in_(chunk), loans.c.funder == funder)
                 .values(funder=PLATFORM, version=loans.c.version + 1)
+            )
+            self.conn.execute(
+                update(held).where(held.c.deal_id == deal_id, held.c.loan_id.in_(chunk)).values(left_day=to_day(left))
             )
 
     def lock_pool(self, pool: Sequence[PoolLoan], funder: str) -> int:

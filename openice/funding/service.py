@@ -138,7 +138,7 @@ class Funding:
                 raise Conflict(f"the book changed while deal {deal.name!r} bought loans", field="revolving")
             collection = replace(collection, purchased=sum(x.balance for x in bought))
             run = run_waterfall(deal, books.fed([*stored, collection]))
-            unit.deals.add_loans(row.id, bought)
+            unit.deals.add_loans(row.id, bought, last + timedelta(days=1))
         now = run[-1]
         before = run[-2].reserve_balance if len(run) > 1 else deal.reserve_account.initial
         anchor = unit.deals.anchor(row.id)
@@ -147,7 +147,7 @@ class Funding:
         if now.clean_up_call:
             returned = unit.book.loans(row.funder)
             lines += [line for x in returned for line in books.buy_back(x.loan_id, x.balance, deal.derecognise)]
-            unit.deals.return_loans(returned, row.funder)
+            unit.deals.return_loans(row.id, returned, row.funder, last + timedelta(days=1))
         unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
         (paid,) = document(run[-1:], deal.currency)["periods"]
         unit.deals.add_period(row.id, len(run), first, last, through, collection, paid)

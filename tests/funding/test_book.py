@@ -26,6 +26,9 @@ import yaml
 from sqlalchemy import Engine, func, insert, select
 from typer.testing import CliRunner
 
+from openice.analytics.backends import DuckDBBackend, snapshot
+from openice.analytics.definitions import INCOME_ACCOUNTS
+from openice.analytics.metrics import Period, compute
 from openice.cli import app
 from openice.close_of_day import run_until
 from openice.errors import Conflict, ValidationError
@@ -38,6 +41,7 @@ from openice.servicing import ledger
 from openice.servicing.products import LoanProduct, RepaymentMethod
 from openice.servicing.service import Servicing
 from openice.storage import decisioning_tables, funding_tables, servicing_tables
+from openice.storage.days import to_day
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from tests.cli import one_line_error, openice
@@ -134,6 +138,29 @@ def month_end_lines(engine: Engine, account: str) -> int:
     )
     with engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
+
+
+def income(engine: Engine, loans: tuple[int, ...], first: date, last: date) -> int:
+    """The loans' income in the ledger on the days from `first` to `last`."""
+    j, e = servicing_tables.journal_lines.c, servicing_tables.journal_entries.c
+    query = (
+        select(func.coalesce(-func.sum(j.amount), 0))
+        .join(servicing_tables.journal_entries, e.id == j.entry_id)
+        .where(
+            j.loan_id.in_(loans),
+            j.account.in_(INCOME_ACCOUNTS),
+            e.business_day >= to_day(first),
+            e.business_day <= to_day(last),
+        )
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def in_deals(engine: Engine, as_of: date) -> int:
+    """The funding mix's balance under the `abs-deal` source on `as_of` (DuckDB over a snapshot of the book)."""
+    result = compute(DuckDBBackend.from_arrow(snapshot(engine)), Period.quarter("2026Q1"), as_of)
+    return sum(r["value"] for r in result["funding_source_balance"].rows if r["group"]["source"] == "abs-deal")
 
 
 def trial_balance(engine: Engine) -> int:
@@ -465,6 +492,10 @@ def test_a_revolving_deal_buys_loans_from_the_book_with_its_principal(
     for period in periods:
         paid_as_the_waterfall_says(engine, period, notes)
     assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    # The disclosures: loan 8 is the deal's from 02-01, the day after the month-end that bought it. On 01-31 the deal
+    # holds loan 1 (2,000.00) and loan 6 (4,000.00); on 02-28 loans 1 (2,000.00), 6 (3,000.00) and 8 (600.00), the
+    # waterfall's 5,600.00.
+    assert (in_deals(engine, date(2026, 1, 31)), in_deals(engine, date(2026, 2, 28))) == (600_000, 560_000)
     report = funding.investor_report("BOOK 2026-1", "2026-01")
     january = report_document(report)
     assert (january["waterfall"]["revolving"], january["waterfall"]["reinvested"]) == (True, "900.00")
@@ -512,6 +543,15 @@ def test_a_clean_up_call_returns_the_loans_to_the_platform_and_closes_the_deal(
     assert len(funding.deal_periods("BOOK 2026-1")[1]) == 2
     assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
     assert lines(engine, notes) == 0 and lines(engine, ledger.ABS_RESIDUAL_PAID) == 3_000  # nothing more paid
+    # The disclosures: loans 1 (2,000.00 after its 02-15 payment) and 6 (3,000.00) were the deal's on 02-20, and are the
+    # platform's again from 03-01; sold off the balance sheet, their income was the trust's only while the deal held
+    # them.
+    assert (in_deals(engine, date(2026, 2, 20)), in_deals(engine, date(2026, 3, 31))) == (500_000, 0)
+    quarter = compute(DuckDBBackend.from_arrow(snapshot(engine)), Period.quarter("2026Q1"), date(2026, 3, 31))
+    trust = sum(r["value"] for r in quarter["revenue"].rows if r["group"]["line"] == "abs_trust_income")
+    held = income(engine, (one, six), date(2026, 1, 15), date(2026, 2, 28))
+    assert held > 0 and trust == (held if derecognise else 0)
+    assert income(engine, (one, six), date(2026, 3, 1), date(2026, 3, 31)) > 0  # March's income: the platform's
     report = funding.investor_report("BOOK 2026-1", "2026-02")
     february = report_document(report)
     assert february["waterfall"]["clean_up_call"] is True
