@@ -133,7 +133,7 @@ def fed(months: Sequence[Collection]) -> list[Collection]:
             net = getattr(m, kind) + carried[kind]
             amounts[kind] = max(net, 0)
             carried[kind] = min(net, 0)
-        out.append(Collection(number, **amounts, purchased=m.purchased))
+        out.append(Collection(number, **amounts, purchased=m.purchased, callable=m.callable))
     return out
 
 

@@ -139,13 +139,23 @@ class Funding:
             collection = replace(collection, purchased=sum(x.balance for x in bought))
             run = run_waterfall(deal, books.fed([*stored, collection]))
             unit.deals.add_loans(row.id, bought, last + timedelta(days=1))
+        returned: list[PoolLoan] = []
+        if run[-1].clean_up_call:
+            returned = unit.book.loans(row.funder)
+            opening = run[-2].pool_balance if len(run) > 1 else deal.pool_balance
+            fed = books.fed([*stored, collection])[-1]
+            if sum(x.balance for x in returned) != opening - fed.principal - fed.defaults:
+                # A reversal still carried leaves the loans above the pool's balance: the call waits for a month-end
+                # where they agree, so the price the waterfall pays is what the loans are bought back at.
+                returned = []
+                collection = replace(collection, callable=False)
+                run = run_waterfall(deal, books.fed([*stored, collection]))
         now = run[-1]
         before = run[-2].reserve_balance if len(run) > 1 else deal.reserve_account.initial
         anchor = unit.deals.anchor(row.id)
         lines = books.payments(anchor, month.cash, now, before, deal.derecognise)
         lines += [line for x in bought for line in books.purchase(x.loan_id, x.balance, deal.derecognise)]
         if now.clean_up_call:
-            returned = unit.book.loans(row.funder)
             lines += [line for x in returned for line in books.buy_back(x.loan_id, x.balance, deal.derecognise)]
             unit.deals.return_loans(row.id, returned, row.funder, last + timedelta(days=1))
         unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
@@ -187,7 +197,7 @@ class Funding:
 
 def stored_collections(periods: list[Any], currency: str) -> list[Collection]:
     """The months as month-end stored them, each with the loans a revolving deal bought in it (its waterfall's
-    `reinvested`), so the waterfall runs again as it was paid."""
+    `reinvested`) and whether the deal was called in it, so the waterfall runs again as it was paid."""
     return [
         Collection(
             p.period,
@@ -196,6 +206,7 @@ def stored_collections(periods: list[Any], currency: str) -> list[Collection]:
             p.defaults,
             p.recoveries,
             to_minor(json.loads(p.waterfall).get("reinvested", "0"), currency, "reinvested"),
+            callable=called(p),
         )
         for p in periods
     ]

@@ -16,10 +16,10 @@ A revolving deal (`revolving`) does not pay the notes principal while it revolve
 trigger has ended it): the cash step 4 sets aside buys new eligible loans (`reinvested`) and the pool's balance grows
 by it. A month's `purchased` caps what is bought (the book had fewer eligible loans): the rest of that cash is paid to
 the notes as principal that month, as after the revolving period. A clean-up call (`clean_up_call`) happens in the
-first period whose closing pool balance (after its principal and defaults) is below the share of the balance at
-closing: the servicer pays that balance for the loans, the price is added to the available funds and to the principal
-distribution amount, the reserve's target is zero (so the reserve is released), the pool is empty and the deal ends:
-no period runs after it.
+first `callable` period whose closing pool balance (after its principal and defaults) is below the share of the
+balance at closing: the servicer pays that balance for the loans, the price is added to the available funds and to
+the principal distribution amount, the reserve's target is zero (so the reserve is released), the pool is empty and
+the deal ends: no period runs after it.
 
 Rounding: every amount is integer minor units. A fee or a coupon for the month is rounded half-up to the minor unit
 once (`monthly`). A pro rata split rounds the cumulative amount through each tranche half-up and gives each tranche the
@@ -54,6 +54,7 @@ class Collection:
     defaults: int
     recoveries: int
     purchased: int | None = None  # loans a revolving deal bought; None: as much as the waterfall sets aside
+    callable: bool = True  # False: a clean-up call due this month waits (the book's loans do not stand at the pool)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]
                 field=f"period {c.period}",
             )
         left = pool - reduction  # the pool's balance at the month's end, before any loan is bought or called
-        called = deal.clean_up_call is not None and deal.clean_up_call.due(left, deal.pool_balance)
+        called = c.callable and deal.clean_up_call is not None and deal.clean_up_call.due(left, deal.pool_balance)
         price = left if called else 0
         available = c.interest + c.principal + c.recoveries + reserve + price
         remaining = available
@@ -261,7 +262,9 @@ def collections_from_csv(text: str, currency: str, source: str) -> list[Collecti
             raise ValidationError(
                 f"period {expected} is missing: periods run 1, 2, ... one a row in order", field=f"{where}, period"
             )
-        collections.append(Collection(**cells))
+        collections.append(
+            Collection(cells["period"], cells["interest"], cells["principal"], cells["defaults"], cells["recoveries"])
+        )
     if not collections:
         raise ValidationError("holds no period", field=source)
     return collections

@@ -557,3 +557,42 @@ def test_a_clean_up_call_returns_the_loans_to_the_platform_and_closes_the_deal(
     assert february["waterfall"]["clean_up_call"] is True
     assert "<th>Clean-up call</th>" in render_html(report)
     assert february["pool"]["closing_balance"] == "0.00"
+
+
+def test_a_clean_up_call_waits_while_a_reversal_keeps_the_loans_above_the_pool(
+    engine: Engine, servicing: Servicing, book: list[int]
+) -> None:
+    """The call deal above (below 6,300.00). Loan 1 prepays 500.00 in January (the pool 6,500.00); in February the
+    prepayment is reversed and loan 6 (4,000.00) written off."""
+    funding = Funding(EngineUnits(engine))
+    data = deal_file(True) | {"clean_up_call": {"below": 0.9}}
+    funding.issue(Deal.from_dict(data), data, START)
+    one, six = book[0], book[5]
+    prepaid = servicing.prepay(one, 50_000, idempotency_key="prepay")
+    run_until(engine, date(2026, 2, 2))
+    servicing.reverse(prepaid["transaction_id"], idempotency_key="reverse")
+    servicing.write_off(six, idempotency_key="write-off", reason="fraud")
+    run_until(engine, date(2026, 3, 1))
+    # February: the reversal's -500.00 of principal is carried to later months, 4,000.00 defaulted: the pool is
+    # 6,500 - 4,000 = 2,500.00, below 6,300.00, but loan 1, the one loan left, stands at 3,000.00. No call yet.
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    february = json.loads(periods[1].waterfall)
+    assert (february["clean_up_call"], february["pool_balance"]) == (False, "2500.00")
+    assert servicing.loan(one).funder == "ABS:BOOK 2026-1" and trial_balance(engine) == 0
+    # March: loan 1 pays x of principal; x - 500.00 feeds the waterfall, so the pool ends at 2,500.00 - (x - 500.00)
+    # = 3,000.00 - x, loan 1's balance: called at it.
+    run_until(engine, date(2026, 3, 15))
+    servicing.repay(one, 103_000, idempotency_key="repay-1")
+    run_until(engine, date(2026, 4, 1))
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    march = json.loads(periods[2].waterfall)
+    balance = servicing.loan(one).balance(ledger.LOAN_PRINCIPAL)
+    assert march["clean_up_call"] is True and 0 < balance < 300_000
+    assert month_end_lines(engine, ledger.FUNDING_CASH) == -balance  # the price the platform paid
+    assert servicing.loan(one).funder == "platform"
+    # The -500.00 February's collection account took is made good by March's: the deal's cash is all paid out.
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    # The 4,000.00 defaulted is the notes' loss: what the call's cash could not pay stays on the notes' account, as the
+    # waterfall leaves it on the tranches.
+    left = sum(Decimal(t["balance"]) for t in march["tranches"].values())
+    assert left > 0 and -lines(engine, ledger.ABS_TRUST_FUNDING) == int(left * 100)

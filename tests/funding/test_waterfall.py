@@ -465,3 +465,30 @@ def test_a_clean_up_call_pays_the_notes_off_and_ends_the_deal() -> None:
     assert paid(p2) == {"A": (300, 300, 0, 30_000, 0), "R": (0, 0, 0, 20_000, 0)}
     assert p2.residual_income == 1_200
     assert document(periods, "CNY")["periods"][1]["clean_up_call"] is True
+
+
+def test_a_call_the_book_cannot_make_yet_waits_for_the_next_month() -> None:
+    """The clean-up call deal above; in period 2 the book's loans do not stand at the pool's 80.00 (`callable`
+    False), so the call waits."""
+    d = deal(
+        ("A", "800.00", "0.12"),
+        ("R", "200.00", None),
+        reserve_account={"target": "10.00", "initial": "10.00"},
+        clean_up_call={"below": "0.10"},
+    )
+    _, p2, p3 = run_waterfall(
+        d,
+        [
+            Collection(1, 1_000, 50_000, 0, 0),
+            Collection(2, 500, 42_000, 0, 0, callable=False),
+            Collection(3, 100, 1_000, 0, 0),
+        ],
+    )
+    # 2: no call. Available 5 + 420 + 10 = 435.00; A's interest 3.00; 420.00 of principal pays A's 300.00 off and
+    # 120.00 of R (80.00 left); the reserve back to 10.00; 2.00 residual income; the pool 80.00.
+    assert (p2.clean_up_call, p2.pool_balance, p2.reserve_balance, p2.residual_income) == (False, 8_000, 1_000, 200)
+    assert paid(p2)["R"] == (0, 0, 0, 12_000, 8_000)
+    # 3: the pool would end at 70.00, still below 100.00: called for 70.00. Available 1 + 10 + 10 + 70 = 91.00; A has
+    # nothing left to earn; principal 10 + 70 = 80.00 pays R off; the reserve released; 11.00 residual income.
+    assert (p3.clean_up_call, p3.available, p3.pool_balance, p3.residual_income) == (True, 9_100, 0, 1_100)
+    assert paid(p3)["R"] == (0, 0, 0, 8_000, 0)
