@@ -62,7 +62,7 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
         "cut_off_day": I64,
         "pool_balance": I64,
     },
-    "abs_pool_loans": {"loan_id": I64, "deal_id": I64},
+    "abs_pool_loans": {"loan_id": I64, "deal_id": I64, "joined_day": I64, "left_day": I64},
     "abs_tranches": {"deal_id": I64, "balance": I64, "coupon": STR},
 }
 OPTIONAL = (

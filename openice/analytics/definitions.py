@@ -515,7 +515,8 @@ def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool, deal
 
     The funder is the one of the as-of date: a loan's `funder` today, unless its guarantee was paid out after the
     as-of date (the payout's journal entry), when it was still its original funder's, or it was sold into a deal after
-    the as-of date, when it was still the platform's (a pool is cut from the platform's own loans only). `outstanding`
+    the as-of date, when it was still the platform's (a pool is cut from the platform's own loans only), or bought
+    back at a deal's clean-up call after the as-of date, when it was still the deal's. `outstanding`
     is the disclosures' outstanding balance (loans beyond `th.m4` DPD left out); the cost is weighted by all principal
     outstanding, as the blended funding cost (`funding`): an institution's on file, a deal's its notes' coupons."""
     source, model = funding_source_sql("l.funder_as_of"), platform_model_sql("l.business_model", "l.channel")
@@ -532,7 +533,11 @@ def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool, deal
     code = f"COALESCE({', '.join(codes)})" if len(codes) > 1 else (codes or ["NULL"])[0]
     cost = f"COALESCE({', '.join(cost_of)}, 0)" if cost_of else "0"
     sold = f" LEFT JOIN {transfers_sql()} t ON t.loan_id = x.loan_id" if deals else ""
-    before_sale = f" WHEN t.transfer_day > {as_of} THEN '{PLATFORM}'" if deals else ""
+    before_sale = (
+        f" WHEN t.transfer_day > {as_of} THEN '{PLATFORM}' WHEN t.left_day > {as_of} THEN t.deal_funder"
+        if deals
+        else ""
+    )
     return f"""
 SELECT {sel}{source} AS source, {model} AS platform_model,
   SUM(CASE WHEN {dpd_sql(as_of)} <= {th.m4} THEN l.outstanding ELSE 0 END) AS outstanding,
@@ -563,12 +568,13 @@ def deal_tranches() -> str:
 
 
 def transfers_sql(derecognised: bool = False) -> str:
-    """Each pool loan with the day it moved to its deal (`derecognised`: only the deals that took it off the
-    platform's balance sheet), as a subquery."""
+    """Each pool loan with its deal's funder, the day it moved to the deal (its cut-off day, or the day after the
+    month-end a revolving deal bought it) and the day it came back to the platform at a clean-up call (NULL while it
+    is the deal's) (`derecognised`: only the deals that took it off the platform's balance sheet), as a subquery."""
     where = " WHERE d.derecognise = 1" if derecognised else ""
     return (
-        f"(SELECT pl.loan_id, d.transfer_day FROM abs_pool_loans pl JOIN {DEAL_TERMS} d ON d.deal_id = pl.deal_id"
-        f"{where})"
+        "(SELECT pl.loan_id, d.funder AS deal_funder, COALESCE(pl.joined_day, d.transfer_day) AS transfer_day,"
+        f" pl.left_day FROM abs_pool_loans pl JOIN {DEAL_TERMS} d ON d.deal_id = pl.deal_id{where})"
     )
 
 
@@ -605,7 +611,8 @@ def revenue(by: Sequence[str], start: int, end: int, deals: bool = False) -> str
         + " END"
     )
     sel, grp = group_cols(by, line)
-    sold = "CASE WHEN t.transfer_day <= e.business_day THEN 1 ELSE 0 END" if deals else "0"
+    held = "t.transfer_day <= e.business_day AND (t.left_day IS NULL OR e.business_day < t.left_day)"
+    sold = f"CASE WHEN {held} THEN 1 ELSE 0 END" if deals else "0"
     keys = ", ".join(dict.fromkeys([*(f"l.{name}" for name in by), "l.business_model", "j.account"]))
     accounts = ", ".join(f"'{a}'" for a in INCOME_ACCOUNTS)
     join = f" LEFT JOIN {transfers_sql(derecognised=True)} t ON t.loan_id = j.loan_id" if deals else ""

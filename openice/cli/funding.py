@@ -194,11 +194,13 @@ def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
     """The period's cash (what came in, fees, the reserve, the residual income, the trigger), then each tranche's
     interest and principal: two tables narrow enough for a terminal, whose figures are never cut (headers wrap)."""
     c = deal.currency
+    revolving = deal.revolving is not None
     cash_rows = [
         [
             str(p.period),
             *(fmt(v, c) for v in (p.available, p.fees, p.reserve_balance, p.residual_income)),
-            "breached" if p.trigger_breached else "",
+            *([fmt(p.reinvested, c)] if revolving else []),
+            _state(p),
         ]
         for p in periods
     ]
@@ -213,7 +215,15 @@ def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
     ]
     cash = _table(
         f"{deal.name}: available funds, in {c}",
-        ("period", "available", "fees", "reserve balance", "residual income", "trigger"),
+        (
+            "period",
+            "available",
+            "fees",
+            "reserve balance",
+            "residual income",
+            *(["reinvested"] if revolving else []),
+            "trigger" if deal.clean_up_call is None and not revolving else "state",
+        ),
         cash_rows,
         sections=1,
     )
@@ -226,12 +236,21 @@ def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
     return cash, notes
 
 
+def _state(p: Period) -> str:
+    """One word for the period, the weightiest: the deal called, a trigger breached, or still revolving."""
+    if p.clean_up_call:
+        return "called"
+    if p.trigger_breached:
+        return "breached"
+    return "revolving" if p.revolving else ""
+
+
 def _table(
     title: str,
     columns: tuple[str, ...],
     rows: list[list[str]],
     sections: int = 1,
-    left: tuple[str, ...] = ("tranche", "trigger"),
+    left: tuple[str, ...] = ("tranche", "trigger", "state"),
 ) -> Table:
     """A table whose columns are at least as wide as their widest cell, a line between every `sections` rows; the
     columns named in `left` are aligned left, the figures right."""

@@ -53,6 +53,20 @@ def transfer(loan_id: int, balance: int, derecognise: bool) -> list[Line]:
     return _pair(loan_id, cash, ledger.ABS_NOTES.pick(derecognise), balance)
 
 
+def purchase(loan_id: int, balance: int, derecognise: bool) -> list[Line]:
+    """A loan a revolving deal buys with its principal collections: the collection account pays the platform for it,
+    which then stands in the notes' money as the loans it replaces did."""
+    cash = ledger.FUNDING_CASH if derecognise else ledger.PLATFORM_CASH
+    return _pair(loan_id, cash, ledger.ABS_COLLECTION_ACCOUNT, balance)
+
+
+def buy_back(loan_id: int, balance: int, derecognise: bool) -> list[Line]:
+    """A loan the platform buys back at the clean-up call, at its principal outstanding: the price goes into the
+    collection account, to pay the notes off."""
+    cash = ledger.FUNDING_CASH if derecognise else ledger.PLATFORM_CASH
+    return _pair(loan_id, ledger.ABS_COLLECTION_ACCOUNT, cash, balance)
+
+
 def reserve_funding(anchor: int, initial: int) -> list[Line]:
     """The platform puts the reserve account's initial balance into the deal at closing."""
     return _pair(anchor, ledger.ABS_RESERVE_ACCOUNT, ledger.PLATFORM_CASH, initial)
@@ -119,7 +133,7 @@ def fed(months: Sequence[Collection]) -> list[Collection]:
             net = getattr(m, kind) + carried[kind]
             amounts[kind] = max(net, 0)
             carried[kind] = min(net, 0)
-        out.append(Collection(number, **amounts))
+        out.append(Collection(number, **amounts, purchased=m.purchased, callable=m.callable))
     return out
 
 

@@ -84,6 +84,30 @@ class Eligibility:
     province_limits: Mapping[str, Decimal]  # province -> its largest share; a province not named has no limit
 
 
+@dataclass(frozen=True)
+class Revolving:
+    """The revolving period: through period `until_period` the principal distribution amount buys new eligible loans
+    instead of paying the notes; with `ends_on_trigger` a breached trigger ends it for good (early amortisation)."""
+
+    until_period: int
+    ends_on_trigger: bool
+
+    def on(self, period: int, breached: bool) -> bool:
+        """Whether `period` still revolves, given whether a trigger has been breached by it."""
+        return period <= self.until_period and not (self.ends_on_trigger and breached)
+
+
+@dataclass(frozen=True)
+class CleanUpCall:
+    """The servicer buys the pool back once its balance falls below `below` x its balance at closing."""
+
+    below: Decimal
+
+    def due(self, pool: int, closing: int) -> bool:
+        """Whether a pool of `pool` minor units is below the share of `closing`, compared exactly."""
+        return Decimal(pool) < self.below * closing
+
+
 ANY_LOAN = Eligibility(None, True, None, None, None, None, None, {})
 # The deal's loans' funder is `ABS:` and its name (servicing.loan.deal_funder), held in a 64-character column.
 MAX_NAME = 60
@@ -103,6 +127,8 @@ class Deal:
     triggers: tuple[Trigger, ...]
     eligibility: Eligibility = ANY_LOAN
     derecognise: bool = False  # sold to the trust (off the balance sheet), else pledged for a secured borrowing
+    revolving: Revolving | None = None
+    clean_up_call: CleanUpCall | None = None
 
     @property
     def residual(self) -> Tranche:
@@ -165,10 +191,21 @@ class Deal:
             triggers=triggers,
             eligibility=_eligibility(root.get("eligibility")),
             derecognise=_flag(root.get("derecognise", False), "derecognise"),
+            revolving=_revolving(root.get("revolving")),
+            clean_up_call=_clean_up_call(root.get("clean_up_call")),
         )
 
 
-_OPTIONAL = ("fees", "principal_payment", "reserve_account", "triggers", "eligibility", "derecognise")
+_OPTIONAL = (
+    "fees",
+    "principal_payment",
+    "reserve_account",
+    "triggers",
+    "eligibility",
+    "derecognise",
+    "revolving",
+    "clean_up_call",
+)
 _ELIGIBILITY = (
     "cut_off",
     "current_only",
@@ -359,3 +396,27 @@ def _eligibility(data: Any) -> Eligibility:
         max_borrower_share=None if borrower is None else _share(borrower, "eligibility.max_borrower_share"),
         province_limits={str(k): _share(v, f"eligibility.province_limits.{k}") for k, v in sorted(provinces.items())},
     )
+
+
+def _revolving(data: Any) -> Revolving | None:
+    """The `revolving` block: `until_period` (the last period that revolves, at least 1) and `ends_on_trigger`
+    (true unless said otherwise)."""
+    if data is None:
+        return None
+    r = _mapping(data, "revolving", required=("until_period",), optional=("ends_on_trigger",))
+    until = _months(r["until_period"], "revolving.until_period")
+    if not until:
+        raise ValidationError("must be a period number of at least 1", field="revolving.until_period")
+    return Revolving(until, _flag(r.get("ends_on_trigger", True), "revolving.ends_on_trigger"))
+
+
+def _clean_up_call(data: Any) -> CleanUpCall | None:
+    if data is None:
+        return None
+    c = _mapping(data, "clean_up_call", required=("below",))
+    below = _rate(c["below"], "clean_up_call.below")
+    if not 0 < below < 1:
+        raise ValidationError(
+            f"{below} is not a share of the pool's closing balance above 0 and below 1", field="clean_up_call.below"
+        )
+    return CleanUpCall(below)

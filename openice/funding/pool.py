@@ -79,20 +79,31 @@ def ineligible(loan: PoolLoan, rules: Eligibility) -> str | None:
     return None
 
 
-def cut(book: Iterable[PoolLoan], rules: Eligibility, pool_balance: int) -> Cut:
-    """The loans of `book` that make the pool, oldest first, within `pool_balance` and the concentration limits
-    (each a share of `pool_balance`, compared exactly)."""
+def cut(
+    book: Iterable[PoolLoan],
+    rules: Eligibility,
+    pool_balance: int,
+    held: Sequence[PoolLoan] = (),
+    budget: int | None = None,
+) -> Cut:
+    """The loans of `book` that make the pool, oldest first, within `budget` (the pool_balance unless given) and the
+    concentration limits (each a share of `pool_balance`, compared exactly). A revolving deal buys loans into the
+    pool it `held` already: its loans count towards each borrower's and province's share."""
     left: Counter[str] = Counter()
     taken: list[PoolLoan] = []
     total = 0
     by_borrower: defaultdict[str, int] = defaultdict(int)
     by_province: defaultdict[str, int] = defaultdict(int)
+    for loan in held:
+        by_borrower[_borrower(loan)] += loan.balance
+        by_province[loan.province or UNKNOWN] += loan.balance
+    limit_total = pool_balance if budget is None else budget
     for loan in sorted(book, key=lambda x: x.loan_id):
         reason = ineligible(loan, rules)
-        borrower = loan.borrower_id or f"loan {loan.loan_id}"
+        borrower = _borrower(loan)
         province = loan.province or UNKNOWN
         limit = rules.province_limits.get(province)
-        if reason is None and total + loan.balance > pool_balance:
+        if reason is None and total + loan.balance > limit_total:
             reason = "above the pool balance"
         if reason is None and rules.max_borrower_share is not None:
             if by_borrower[borrower] + loan.balance > rules.max_borrower_share * pool_balance:
@@ -107,6 +118,11 @@ def cut(book: Iterable[PoolLoan], rules: Eligibility, pool_balance: int) -> Cut:
         by_borrower[borrower] += loan.balance
         by_province[province] += loan.balance
     return Cut(tuple(taken), dict(sorted(left.items())))
+
+
+def _borrower(loan: PoolLoan) -> str:
+    """Whose share the loan counts towards: a loan booked without a borrower on record stands alone."""
+    return loan.borrower_id or f"loan {loan.loan_id}"
 
 
 def months_on_book(disbursed_on: date, as_of: date) -> int:

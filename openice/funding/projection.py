@@ -210,7 +210,14 @@ def _to_minor(amounts: Floats) -> Ints:
 
 
 def project(deal: Deal, pool: Pool, scenarios: Sequence[Scenario]) -> list[Projection]:
-    """The waterfall over each scenario's pool collections, and each tranche's outcome."""
+    """The waterfall over each scenario's pool collections, and each tranche's outcome. A revolving deal is refused:
+    the pool file holds the loans of today, not those its principal would buy."""
+    if deal.revolving is not None:
+        raise ValidationError(
+            "a revolving deal cannot be projected: the loans it would buy are not in the pool file; "
+            "project the deal file without `revolving`",
+            field="revolving",
+        )
     if pool.total != deal.pool_balance:
         raise ValidationError(
             f"the loans add up to {format_money(pool.total, deal.currency)}, not the deal's pool_balance "

@@ -82,6 +82,9 @@ class InvestorReport:
     residual_income: int
     principal_shortfall: int
     sequential: bool  # a trigger has turned principal sequential, for good
+    revolving: bool  # the month's principal bought loans instead of paying the notes
+    reinvested: int  # the loans bought
+    clean_up_call: bool  # the platform bought the pool back this month and the deal ended
     tranches: list[TrancheLine]
     triggers: list[TriggerLine]
     reserve_opening: int
@@ -135,6 +138,9 @@ def investor_report(
         residual_income=now.residual_income,
         principal_shortfall=now.principal_shortfall,
         sequential=now.trigger_breached,
+        revolving=now.revolving,
+        reinvested=now.reinvested,
+        clean_up_call=now.clean_up_call,
         tranches=[
             TrancheLine(
                 name=t.name,
@@ -168,8 +174,8 @@ def investor_report(
 @dataclass(frozen=True)
 class Standing:
     """Where a deal stands after the months month-end paid: the pool's balance, the notes' (the coupon tranches')
-    balance still outstanding, and its status: `awaiting` its first month-end, `paying`, or `paid` (pool and notes
-    at zero)."""
+    balance still outstanding, and its status: `awaiting` its first month-end, `paying`, `called` (the platform
+    bought the pool back and the deal ended) or `paid` (pool and notes at zero)."""
 
     pool_balance: int
     notes_outstanding: int
@@ -184,6 +190,8 @@ def standing(deal: Deal, stored: Sequence[Collection]) -> Standing:
         return Standing(deal.pool_balance, sum(t.balance for t in deal.tranches if not t.residual), "awaiting")
     last = run[-1]
     outstanding = sum(last.tranches[name].balance for name in notes)
+    if last.clean_up_call:
+        return Standing(last.pool_balance, outstanding, "called")
     return Standing(last.pool_balance, outstanding, "paid" if last.pool_balance == outstanding == 0 else "paying")
 
 
@@ -219,6 +227,9 @@ def report_document(r: InvestorReport) -> dict[str, Any]:
             "residual_income": major(r.residual_income),
             "principal_shortfall": major(r.principal_shortfall),
             "sequential": r.sequential,
+            "revolving": r.revolving,
+            "reinvested": major(r.reinvested),
+            "clean_up_call": r.clean_up_call,
         },
         "tranches": [
             {

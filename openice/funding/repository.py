@@ -32,7 +32,9 @@ class Book:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def loans(self) -> list[PoolLoan]:
+    def loans(self, funder: str = PLATFORM) -> list[PoolLoan]:
+        """The active loans of `funder`: the platform's own, less those a deal held before (a loan goes to one deal
+        at most, so one bought back at a clean-up call is not sold again), or a deal's."""
         loans, inst = servicing_tables.loans.c, servicing_tables.installments.c
         lines, draws, people = (
             decisioning_tables.credit_lines.c,
@@ -71,9 +73,11 @@ class Book:
             .outerjoin(remaining, remaining.c.loan_id == loans.id)
             .outerjoin(grades, grades.c.loan_id == loans.id)
             .outerjoin(decisioning_tables.borrowers, people.id == loans.borrower_id)
-            .where(loans.funder == PLATFORM, loans.status == LoanStatus.ACTIVE.value)
+            .where(loans.funder == funder, loans.status == LoanStatus.ACTIVE.value)
             .order_by(loans.id)
         )
+        if funder == PLATFORM:
+            query = query.where(loans.id.not_in(select(funding_tables.abs_pool_loans.c.loan_id)))
         return [
             PoolLoan(
                 loan_id=r.id,
@@ -159,11 +163,35 @@ class Deals:
                 for seq, t in enumerate(deal.tranches, start=1)
             ],
         )
+        self.add_loans(deal_id, pool)
+        return deal_id
+
+    def add_loans(self, deal_id: int, pool: Sequence[PoolLoan], joined: date | None = None) -> None:
+        """The loans join the deal's pool, each at its balance then: at issue (`joined` None, the cut-off day), or
+        bought while it revolves, the deal's from `joined`."""
+        if not pool:
+            return
+        day = None if joined is None else to_day(joined)
         self.conn.execute(
             insert(funding_tables.abs_pool_loans),
-            [dict(loan_id=x.loan_id, deal_id=deal_id, balance=x.balance) for x in pool],
+            [dict(loan_id=x.loan_id, deal_id=deal_id, balance=x.balance, joined_day=day) for x in pool],
         )
-        return deal_id
+
+    def return_loans(self, deal_id: int, pool: Sequence[PoolLoan], funder: str, left: date) -> None:
+        """The deal's loans bought back at its clean-up call are the platform's own again from `left`; they stay on
+        the deal's list, so the disclosures still tell the months they were its."""
+        loans, held = servicing_tables.loans, funding_tables.abs_pool_loans
+        ids = [x.loan_id for x in pool]
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            self.conn.execute(
+                update(loans)
+                .where(loans.c.id.in_(chunk), loans.c.funder == funder)
+                .values(funder=PLATFORM, version=loans.c.version + 1)
+            )
+            self.conn.execute(
+                update(held).where(held.c.deal_id == deal_id, held.c.loan_id.in_(chunk)).values(left_day=to_day(left))
+            )
 
     def lock_pool(self, pool: Sequence[PoolLoan], funder: str) -> int:
         """Move the pool's loans to the deal's funder, a chunk of loans a statement, after reading them again (locked

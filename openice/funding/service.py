@@ -4,7 +4,7 @@ to it in the ledger), and each month-end's collections paid down its waterfall."
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -13,11 +13,12 @@ import numpy as np
 from openice.errors import Conflict, NotFound, ValidationError
 from openice.funding import books
 from openice.funding.deal import Deal
-from openice.funding.pool import Cut, Stratum, cut, stratify
+from openice.funding.pool import Cut, PoolLoan, Stratum, cut, stratify
 from openice.funding.projection import Pool, Projection, Scenario, project, stress_grid
 from openice.funding.report import Bucket, InvestorReport, Standing, investor_report, standing
 from openice.funding.repository import FundingUnit, funding_unit
 from openice.funding.waterfall import Collection, document, run_waterfall
+from openice.money import to_minor
 from openice.servicing import ledger
 from openice.servicing.buckets import BUCKETS, WRITTEN_OFF
 from openice.servicing.eod import DayContext, closes_month
@@ -122,7 +123,7 @@ class Funding:
                 unit.book.hold_journal()
             for row in deals:
                 periods = unit.deals.periods(row.id)
-                if periods and periods[-1].last_day >= to_day(last_day):
+                if periods and (periods[-1].last_day >= to_day(last_day) or called(periods[-1])):
                     continue
                 first = from_day(periods[-1].last_day) + timedelta(days=1) if periods else from_day(row.cut_off_day)
                 if first > last_day:
@@ -133,17 +134,48 @@ class Funding:
 
     @staticmethod
     def _pay_month(unit: FundingUnit, row: Any, periods: list[Any], first: date, last: date) -> None:
+        """The month's waterfall, paid. While the deal revolves, the cash it sets aside buys the platform's eligible
+        loans (oldest first, within the concentration limits against the pool it holds) and the waterfall is run
+        again over what was bought, so what could not be spent pays the notes; at the clean-up call the platform
+        buys the pool's loans back at their principal outstanding."""
         deal = _sized(row)
         after = periods[-1].through_entry if periods else row.after_entry
         through = unit.book.last_entry()
         month = books.month(unit.deals.month_lines(row.id, after, through))
-        run = run_waterfall(deal, books.fed([*_stored(periods), month.collection]))
+        stored = stored_collections(periods, deal.currency)
+        collection = month.collection
+        run = run_waterfall(deal, books.fed([*stored, collection]))
+        bought: tuple[PoolLoan, ...] = ()
+        if run[-1].reinvested:
+            held = unit.book.loans(row.funder)
+            bought = cut(unit.book.loans(), deal.eligibility, deal.pool_balance, held, run[-1].reinvested).loans
+            if unit.deals.lock_pool(bought, row.funder) != len(bought):
+                raise Conflict(f"the book changed while deal {deal.name!r} bought loans", field="revolving")
+            collection = replace(collection, purchased=sum(x.balance for x in bought))
+            run = run_waterfall(deal, books.fed([*stored, collection]))
+            unit.deals.add_loans(row.id, bought, last + timedelta(days=1))
+        returned: list[PoolLoan] = []
+        if run[-1].clean_up_call:
+            returned = unit.book.loans(row.funder)
+            opening = run[-2].pool_balance if len(run) > 1 else deal.pool_balance
+            fed = books.fed([*stored, collection])[-1]
+            if sum(x.balance for x in returned) != opening - fed.principal - fed.defaults:
+                # A reversal still carried leaves the loans above the pool's balance: the call waits for a month-end
+                # where they agree, so the price the waterfall pays is what the loans are bought back at.
+                returned = []
+                collection = replace(collection, callable=False)
+                run = run_waterfall(deal, books.fed([*stored, collection]))
+        now = run[-1]
         before = run[-2].reserve_balance if len(run) > 1 else deal.reserve_account.initial
         anchor = unit.deals.anchor(row.id)
-        lines = books.payments(anchor, month.cash, run[-1], before, deal.derecognise)
+        lines = books.payments(anchor, month.cash, now, before, deal.derecognise)
+        lines += [line for x in bought for line in books.purchase(x.loan_id, x.balance, deal.derecognise)]
+        if now.clean_up_call:
+            lines += [line for x in returned for line in books.buy_back(x.loan_id, x.balance, deal.derecognise)]
+            unit.deals.return_loans(row.id, returned, row.funder, last + timedelta(days=1))
         unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
         (paid,) = document(run[-1:], deal.currency)["periods"]
-        unit.deals.add_period(row.id, len(run), first, last, through, month.collection, paid)
+        unit.deals.add_period(row.id, len(run), first, last, through, collection, paid)
 
     def deal_periods(self, name: str) -> tuple[Any, list[Any]]:
         """A deal issued and its months as stored; an unknown name is refused."""
@@ -162,7 +194,7 @@ class Funding:
                 name=row.name,
                 currency=row.currency,
                 cut_off=from_day(row.cut_off_day),
-                standing=standing(_sized(row), _stored(periods)),
+                standing=standing(_sized(row), stored_collections(periods, row.currency)),
                 months=[from_day(p.last_day).strftime("%Y-%m") for p in periods],
             )
             for row, periods in rows
@@ -204,7 +236,8 @@ class Funding:
             (period,) = closed
             last = from_day(period.last_day)
             found = {bucket: (loans, balance) for bucket, loans, balance in unit.deals.buckets(row.id, last)}
-        deal, stored = _sized(row), _stored(periods)
+        deal = _sized(row)
+        stored = stored_collections(periods, deal.currency)
         ladder = [Bucket(b, *found.get(b, (0, 0))) for b in (*BUCKETS, WRITTEN_OFF)] if found else []
         return investor_report(deal, stored, period.period, from_day(period.first_day), last, ladder)
 
@@ -214,9 +247,26 @@ def _sized(row: Any) -> Deal:
     return Deal.from_dict(json.loads(row.definition)).sized_to(row.pool_balance)
 
 
-def _stored(periods: list[Any]) -> list[Collection]:
-    """The collections of a deal's stored months, as month-end read them."""
-    return [Collection(p.period, p.interest, p.principal, p.defaults, p.recoveries) for p in periods]
+def stored_collections(periods: list[Any], currency: str) -> list[Collection]:
+    """The months as month-end stored them, each with the loans a revolving deal bought in it (its waterfall's
+    `reinvested`) and whether the deal was called in it, so the waterfall runs again as it was paid."""
+    return [
+        Collection(
+            p.period,
+            p.interest,
+            p.principal,
+            p.defaults,
+            p.recoveries,
+            to_minor(json.loads(p.waterfall).get("reinvested", "0"), currency, "reinvested"),
+            callable=called(p),
+        )
+        for p in periods
+    ]
+
+
+def called(period: Any) -> bool:
+    """Whether the deal was called at this month's end: it ended, and later month-ends leave it."""
+    return bool(json.loads(period.waterfall).get("clean_up_call", False))
 
 
 def step_abs(ctx: DayContext) -> int:

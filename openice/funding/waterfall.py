@@ -12,6 +12,15 @@ Each period, in this order (the deal file's order of tranches is their seniority
 5. the reserve account is refilled up to its target (an excess over the target is released);
 6. whatever remains is the residual tranche's residual income.
 
+A revolving deal (`revolving`) does not pay the notes principal while it revolves (through `until_period`, unless a
+trigger has ended it): the cash step 4 sets aside buys new eligible loans (`reinvested`) and the pool's balance grows
+by it. A month's `purchased` caps what is bought (the book had fewer eligible loans): the rest of that cash is paid to
+the notes as principal that month, as after the revolving period. A clean-up call (`clean_up_call`) happens in the
+first `callable` period whose closing pool balance (after its principal and defaults) is below the share of the
+balance at closing: the servicer pays that balance for the loans, the price is added to the available funds and to
+the principal distribution amount, the reserve's target is zero (so the reserve is released), the pool is empty and
+the deal ends: no period runs after it.
+
 Rounding: every amount is integer minor units. A fee or a coupon for the month is rounded half-up to the minor unit
 once (`monthly`). A pro rata split rounds the cumulative amount through each tranche half-up and gives each tranche the
 difference, so the parts add up to the whole exactly and no part exceeds its tranche's balance.
@@ -44,6 +53,8 @@ class Collection:
     principal: int
     defaults: int
     recoveries: int
+    purchased: int | None = None  # loans a revolving deal bought; None: as much as the waterfall sets aside
+    callable: bool = True  # False: a clean-up call due this month waits (the book's loans do not stand at the pool)
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,11 @@ class Period:
     reserve_balance: int  # after the refill
     trigger_breached: bool  # principal is sequential from this period on
     residual_income: int
-    pool_balance: int  # after this month's principal and defaults
+    pool_balance: int  # after this month's principal and defaults, the loans bought and the call
     tranches: dict[str, TranchePayment]
+    revolving: bool = False  # the principal distribution amount bought loans this period
+    reinvested: int = 0  # the loans bought
+    clean_up_call: bool = False  # the servicer bought the pool back (its price is in `available`); the deal ends
 
 
 def monthly(annual_rate: Decimal, base: int) -> int:
@@ -108,8 +122,8 @@ def breached(triggers: Iterable[Trigger], cumulative_defaults: int, closing_pool
 
 
 def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]:
-    """The deal's periods over `collections` (periods 1, 2, ... in order). Refuses a period missing or a month that
-    takes more out of the pool than it holds, naming the period."""
+    """The deal's periods over `collections` (periods 1, 2, ... in order), up to its clean-up call if it has one.
+    Refuses a period missing or a month that takes more out of the pool than it holds, naming the period."""
     names = [t.name for t in deal.tranches]
     balances = [t.balance for t in deal.tranches]
     unpaid_interest = [0] * len(balances)
@@ -131,7 +145,10 @@ def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]
                 f"{format_money(pool, deal.currency)}",
                 field=f"period {c.period}",
             )
-        available = c.interest + c.principal + c.recoveries + reserve
+        left = pool - reduction  # the pool's balance at the month's end, before any loan is bought or called
+        called = c.callable and deal.clean_up_call is not None and deal.clean_up_call.due(left, deal.pool_balance)
+        price = left if called else 0
+        available = c.interest + c.principal + c.recoveries + reserve + price
         remaining = available
 
         fees_paid = 0
@@ -154,16 +171,20 @@ def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]
 
         cumulative_defaults += c.defaults
         switched = switched or breached(deal.triggers, cumulative_defaults, deal.pool_balance)
-        distribution = reduction + principal_owed
+        distribution = reduction + principal_owed + price
         to_principal = min(distribution, remaining)
+        revolving = deal.revolving is not None and not called and deal.revolving.on(c.period, switched)
+        reinvested = 0
+        if revolving:
+            reinvested = to_principal if c.purchased is None else min(to_principal, c.purchased)
         split = pay_sequentially if sequential or switched else pay_pro_rata
-        principal = split(to_principal, balances)
+        principal = split(to_principal - reinvested, balances)
         principal_owed = distribution - to_principal
         remaining -= to_principal
         balances = [b - p for b, p in zip(balances, principal, strict=True)]
-        pool -= reduction
+        pool = left + reinvested - price
 
-        reserve = min(deal.reserve_account.target, remaining)
+        reserve = min(0 if called else deal.reserve_account.target, remaining)
         remaining -= reserve
         periods.append(
             Period(
@@ -186,8 +207,13 @@ def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]
                     )
                     for i, name in enumerate(names)
                 },
+                revolving=revolving,
+                reinvested=reinvested,
+                clean_up_call=called,
             )
         )
+        if called:
+            break
     return periods
 
 
@@ -236,7 +262,9 @@ def collections_from_csv(text: str, currency: str, source: str) -> list[Collecti
             raise ValidationError(
                 f"period {expected} is missing: periods run 1, 2, ... one a row in order", field=f"{where}, period"
             )
-        collections.append(Collection(**cells))
+        collections.append(
+            Collection(cells["period"], cells["interest"], cells["principal"], cells["defaults"], cells["recoveries"])
+        )
     if not collections:
         raise ValidationError("holds no period", field=source)
     return collections
@@ -257,6 +285,10 @@ def document(periods: Sequence[Period], currency: str) -> dict[str, list[dict[st
                 "reserve_balance": major(p.reserve_balance),
                 "trigger_breached": p.trigger_breached,
                 "residual_income": major(p.residual_income),
+                "revolving": p.revolving,
+                "reinvested": major(p.reinvested),
+                "clean_up_call": p.clean_up_call,
+                "pool_balance": major(p.pool_balance),
                 "tranches": {
                     name: {
                         "interest_due": major(t.interest_due),

@@ -39,7 +39,11 @@ abs_pool_loans = Table(
     metadata,
     Column("loan_id", BigInteger, primary_key=True),  # a loan goes to one deal at most
     Column("deal_id", BigInteger, ForeignKey("abs_deals.id"), nullable=False, index=True),
-    Column("balance", Money, nullable=False),  # principal at the cut-off
+    Column("balance", Money, nullable=False),  # principal at the cut-off (or when a revolving deal bought it)
+    # The first day its income and balance are the deal's: NULL for a loan of the pool at issue (the cut-off day),
+    # the day after the month-end that bought it for a revolving deal's.
+    Column("joined_day", Day, nullable=True),
+    Column("left_day", Day, nullable=True),  # the first day it is the platform's again, after a clean-up call
 )
 
 # A month of a deal: the pool's collections as the ledger holds them (a reversal can make one negative) and the

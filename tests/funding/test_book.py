@@ -26,16 +26,22 @@ import yaml
 from sqlalchemy import Engine, func, insert, select
 from typer.testing import CliRunner
 
+from openice.analytics.backends import DuckDBBackend, snapshot
+from openice.analytics.definitions import INCOME_ACCOUNTS
+from openice.analytics.metrics import Period, compute
 from openice.cli import app
 from openice.close_of_day import run_until
 from openice.errors import Conflict, ValidationError
 from openice.funding.deal import Deal
+from openice.funding.render import render_html
+from openice.funding.report import report_document
 from openice.funding.repository import Book, Deals
 from openice.funding.service import Funding
 from openice.servicing import ledger
 from openice.servicing.products import LoanProduct, RepaymentMethod
 from openice.servicing.service import Servicing
 from openice.storage import decisioning_tables, funding_tables, servicing_tables
+from openice.storage.days import to_day
 from openice.storage.engine import make_engine, migrate
 from openice.storage.uow import EngineUnits
 from tests.cli import one_line_error, openice
@@ -120,6 +126,41 @@ def paid_as_the_waterfall_says(engine: Engine, period: Any, notes: str) -> None:
     assert posted.get(ledger.ABS_RESIDUAL_PAID, 0) == fen(paid["residual_income"])
     assert posted.get(ledger.ABS_COLLECTION_ACCOUNT, 0) == 0
     assert -posted.get(ledger.COLLECTIONS_CLEARING, 0) == period.interest + period.principal + period.recoveries
+
+
+def month_end_lines(engine: Engine, account: str) -> int:
+    """The account's lines in the deal's month-end entries."""
+    j, e = servicing_tables.journal_lines.c, servicing_tables.journal_entries.c
+    query = (
+        select(func.coalesce(func.sum(j.amount), 0))
+        .join(servicing_tables.journal_entries, e.id == j.entry_id)
+        .where(j.account == account, e.kind == ledger.ABS_PERIOD)
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def income(engine: Engine, loans: tuple[int, ...], first: date, last: date) -> int:
+    """The loans' income in the ledger on the days from `first` to `last`."""
+    j, e = servicing_tables.journal_lines.c, servicing_tables.journal_entries.c
+    query = (
+        select(func.coalesce(-func.sum(j.amount), 0))
+        .join(servicing_tables.journal_entries, e.id == j.entry_id)
+        .where(
+            j.loan_id.in_(loans),
+            j.account.in_(INCOME_ACCOUNTS),
+            e.business_day >= to_day(first),
+            e.business_day <= to_day(last),
+        )
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def in_deals(engine: Engine, as_of: date) -> int:
+    """The funding mix's balance under the `abs-deal` source on `as_of` (DuckDB over a snapshot of the book)."""
+    result = compute(DuckDBBackend.from_arrow(snapshot(engine)), Period.quarter("2026Q1"), as_of)
+    return sum(r["value"] for r in result["funding_source_balance"].rows if r["group"]["source"] == "abs-deal")
 
 
 def trial_balance(engine: Engine) -> int:
@@ -383,3 +424,175 @@ def test_grade_and_province_come_from_the_application(engine: Engine, book: list
     assert Funding(EngineUnits(engine)).pool(Deal.from_dict(limited)).cut.left["province limit"] == 1
     only_c = graded | {"eligibility": {"grades": ["C"]}}
     assert [x.loan_id for x in Funding(EngineUnits(engine)).pool(Deal.from_dict(only_c)).cut.loans] == [book[5]]
+
+
+def revolving_file(derecognise: bool) -> dict[str, Any]:
+    return deal_file(derecognise) | {"revolving": {"until_period": 2}}
+
+
+@pytest.mark.parametrize("derecognise", [True, False])
+def test_a_revolving_deal_buys_loans_from_the_book_with_its_principal(
+    engine: Engine, servicing: Servicing, book: list[int], derecognise: bool
+) -> None:
+    """The deal above, revolving through period 2. Issued over loans 1 and 6 (7,000.00: A 5,000.00, R 2,000.00), then
+    the platform books loan 8: 900.00 over 3 months to borrower b6, which the pool buys at January's end."""
+    funding = Funding(EngineUnits(engine))
+    data = revolving_file(derecognise)
+    funding.issue(Deal.from_dict(data), data, START)
+    one, six = book[0], book[5]
+    eight = servicing.originate(
+        product_code="ABS-EP",
+        principal=90_000,
+        tenor=3,
+        funder="platform",
+        business_model="on-balance-sheet",
+        borrower_id="b6",
+        idempotency_key="loan-8",
+    )["loan_id"]
+    servicing.prepay(one, 100_000, idempotency_key="prepay")
+    run_until(engine, date(2026, 2, 1))
+    # Period 1: available 1,000.00 + the 10.00 reserve = 1,010.00; A's interest 50.00; 960.00 of the 1,000.00 of
+    # principal is set aside to buy loans (40.00 owed). The book's loans, oldest first, within 960.00: loan 2
+    # (6,000.00), 3 (2,000.00) and 7 (4,000.00) are above it, loan 5 has 2 months to run; loan 8 (900.00) is bought.
+    # The 60.00 not spent pays A (4,940.00); the pool is 7,000 - 1,000 + 900 = 6,900.00 = A + R - the 40.00 owed.
+    row, (first,) = funding.deal_periods("BOOK 2026-1")
+    paid = json.loads(first.waterfall)
+    assert (paid["revolving"], paid["reinvested"], paid["pool_balance"]) == (True, "900.00", "6900.00")
+    assert (paid["tranches"]["A"]["principal_paid"], paid["tranches"]["A"]["balance"]) == ("60.00", "4940.00")
+    assert servicing.loan(eight).funder == "ABS:BOOK 2026-1"
+    assert servicing.loan(book[1]).funder == "platform"
+    with engine.connect() as conn:
+        pool = funding_tables.abs_pool_loans.c
+        held = dict(conn.execute(select(pool.loan_id, pool.balance).where(pool.deal_id == row.id)).all())
+    assert held == {one: 300_000, six: 400_000, eight: 90_000}
+    notes = ledger.ABS_TRUST_FUNDING if derecognise else ledger.ABS_SECURED_BORROWING
+    cash = ledger.FUNDING_CASH if derecognise else ledger.PLATFORM_CASH
+    # The collection account paid the platform 900.00 for loan 8, on loan 8's books.
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT, eight) == -90_000
+    assert month_end_lines(engine, cash) == 90_000
+    assert lines(engine, notes) == -700_000 + 6_000
+    # Month-end again (end of day resumed) buys nothing twice.
+    assert funding.close_month(date(2026, 1, 31)) == 0
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT, eight) == -90_000
+
+    # February: loan 6 pays 1,000.00 + 40.00 and loan 8 300.00 + 9.00 (1% of 900.00) on the 15th; loan 1 nothing.
+    run_until(engine, date(2026, 2, 15))
+    servicing.repay(six, 104_000, idempotency_key="repay-6")
+    servicing.repay(eight, 30_900, idempotency_key="repay-8")
+    run_until(engine, date(2026, 3, 1))
+    # Period 2, still revolving: available 49.00 + 1,300.00 = 1,349.00; A's interest 1% of 4,940.00 = 49.40;
+    # 1,299.60 of the 1,340.00 due is set aside, but no loan of the book is current with 3 months to run and within
+    # it: all 1,299.60 pays A (3,640.40), 40.40 owed; the pool 6,900 - 1,300 = 5,600.00.
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    second = json.loads(periods[1].waterfall)
+    assert (second["revolving"], second["reinvested"], second["pool_balance"]) == (True, "0.00", "5600.00")
+    assert (second["tranches"]["A"]["principal_paid"], second["tranches"]["A"]["balance"]) == ("1299.60", "3640.40")
+    assert (periods[1].interest, periods[1].principal) == (4_900, 130_000)  # loan 8's collections are the deal's
+    assert lines(engine, notes) == -(364_040 + 200_000)
+    for period in periods:
+        paid_as_the_waterfall_says(engine, period, notes)
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    # The disclosures: loan 8 is the deal's from 02-01, the day after the month-end that bought it. On 01-31 the deal
+    # holds loan 1 (2,000.00) and loan 6 (4,000.00); on 02-28 loans 1 (2,000.00), 6 (3,000.00) and 8 (600.00), the
+    # waterfall's 5,600.00.
+    assert (in_deals(engine, date(2026, 1, 31)), in_deals(engine, date(2026, 2, 28))) == (600_000, 560_000)
+    report = funding.investor_report("BOOK 2026-1", "2026-01")
+    january = report_document(report)
+    assert (january["waterfall"]["revolving"], january["waterfall"]["reinvested"]) == (True, "900.00")
+    assert "revolving: 900.00 of principal bought new loans" in render_html(report)
+    assert january["pool"]["closing_balance"] == "6900.00"
+
+
+@pytest.mark.parametrize("derecognise", [True, False])
+def test_a_clean_up_call_returns_the_loans_to_the_platform_and_closes_the_deal(
+    engine: Engine, servicing: Servicing, book: list[int], derecognise: bool
+) -> None:
+    """The deal above with A at 6% (25.00 a month) and a call below 90% of its 7,000.00 pool (6,300.00), so that the
+    small book reaches it in its second month."""
+    funding = Funding(EngineUnits(engine))
+    data = deal_file(derecognise) | {"clean_up_call": {"below": 0.9}}
+    data["tranches"][0]["coupon"] = 0.06
+    funding.issue(Deal.from_dict(data), data, START)
+    one, six = book[0], book[5]
+    run_until(engine, date(2026, 2, 15))
+    # Period 1 collected nothing: the 10.00 reserve pays 10.00 of A's 25.00, 15.00 short; the pool stays 7,000.00.
+    servicing.repay(one, 103_000, idempotency_key="repay-1")  # 1,000.00 + 1% of 3,000.00
+    servicing.repay(six, 104_000, idempotency_key="repay-6")  # 1,000.00 + 1% of 4,000.00
+    run_until(engine, date(2026, 3, 1))
+    # Period 2: the pool falls to 7,000 - 2,000 = 5,000.00, below 6,300.00: the platform pays 5,000.00 for loans 1
+    # (2,000.00) and 6 (3,000.00). Available 70.00 + 2,000.00 + 5,000.00 = 7,070.00; A's interest 25 + 15 = 40.00;
+    # principal 2,000 + 5,000 = 7,000.00 pays A 5,000.00 and R 2,000.00 off; no reserve is kept; 30.00 residual income.
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    paid = json.loads(periods[1].waterfall)
+    assert (paid["clean_up_call"], paid["available"], paid["pool_balance"]) == (True, "7070.00", "0.00")
+    assert {n: t["balance"] for n, t in paid["tranches"].items()} == {"A": "0.00", "R": "0.00"}
+    assert paid["residual_income"] == "30.00"
+    assert servicing.loan(one).funder == "platform" == servicing.loan(six).funder
+    notes = ledger.ABS_TRUST_FUNDING if derecognise else ledger.ABS_SECURED_BORROWING
+    cash = ledger.FUNDING_CASH if derecognise else ledger.PLATFORM_CASH
+    # The platform's cash paid 5,000.00 into the collection account for the two loans at the call.
+    assert month_end_lines(engine, cash) == -500_000
+    assert lines(engine, notes) == 0  # the notes are paid off
+    for period in periods:
+        paid_as_the_waterfall_says(engine, period, notes)
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    # The deal has ended: March's month-end leaves it, though loan 6 pays on the 15th.
+    run_until(engine, date(2026, 3, 15))
+    servicing.repay(six, 103_000, idempotency_key="repay-6b")
+    run_until(engine, date(2026, 4, 1))
+    assert len(funding.deal_periods("BOOK 2026-1")[1]) == 2
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    assert lines(engine, notes) == 0 and lines(engine, ledger.ABS_RESIDUAL_PAID) == 3_000  # nothing more paid
+    # The disclosures: loans 1 (2,000.00 after its 02-15 payment) and 6 (3,000.00) were the deal's on 02-20, and are the
+    # platform's again from 03-01; sold off the balance sheet, their income was the trust's only while the deal held
+    # them.
+    assert (in_deals(engine, date(2026, 2, 20)), in_deals(engine, date(2026, 3, 31))) == (500_000, 0)
+    quarter = compute(DuckDBBackend.from_arrow(snapshot(engine)), Period.quarter("2026Q1"), date(2026, 3, 31))
+    trust = sum(r["value"] for r in quarter["revenue"].rows if r["group"]["line"] == "abs_trust_income")
+    held = income(engine, (one, six), date(2026, 1, 15), date(2026, 2, 28))
+    assert held > 0 and trust == (held if derecognise else 0)
+    assert income(engine, (one, six), date(2026, 3, 1), date(2026, 3, 31)) > 0  # March's income: the platform's
+    report = funding.investor_report("BOOK 2026-1", "2026-02")
+    february = report_document(report)
+    assert february["waterfall"]["clean_up_call"] is True
+    assert "<th>Clean-up call</th>" in render_html(report)
+    assert february["pool"]["closing_balance"] == "0.00"
+
+
+def test_a_clean_up_call_waits_while_a_reversal_keeps_the_loans_above_the_pool(
+    engine: Engine, servicing: Servicing, book: list[int]
+) -> None:
+    """The call deal above (below 6,300.00). Loan 1 prepays 500.00 in January (the pool 6,500.00); in February the
+    prepayment is reversed and loan 6 (4,000.00) written off."""
+    funding = Funding(EngineUnits(engine))
+    data = deal_file(True) | {"clean_up_call": {"below": 0.9}}
+    funding.issue(Deal.from_dict(data), data, START)
+    one, six = book[0], book[5]
+    prepaid = servicing.prepay(one, 50_000, idempotency_key="prepay")
+    run_until(engine, date(2026, 2, 2))
+    servicing.reverse(prepaid["transaction_id"], idempotency_key="reverse")
+    servicing.write_off(six, idempotency_key="write-off", reason="fraud")
+    run_until(engine, date(2026, 3, 1))
+    # February: the reversal's -500.00 of principal is carried to later months, 4,000.00 defaulted: the pool is
+    # 6,500 - 4,000 = 2,500.00, below 6,300.00, but loan 1, the one loan left, stands at 3,000.00. No call yet.
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    february = json.loads(periods[1].waterfall)
+    assert (february["clean_up_call"], february["pool_balance"]) == (False, "2500.00")
+    assert servicing.loan(one).funder == "ABS:BOOK 2026-1" and trial_balance(engine) == 0
+    # March: loan 1 pays x of principal; x - 500.00 feeds the waterfall, so the pool ends at 2,500.00 - (x - 500.00)
+    # = 3,000.00 - x, loan 1's balance: called at it.
+    run_until(engine, date(2026, 3, 15))
+    servicing.repay(one, 103_000, idempotency_key="repay-1")
+    run_until(engine, date(2026, 4, 1))
+    row, periods = funding.deal_periods("BOOK 2026-1")
+    march = json.loads(periods[2].waterfall)
+    balance = servicing.loan(one).balance(ledger.LOAN_PRINCIPAL)
+    assert march["clean_up_call"] is True and 0 < balance < 300_000
+    assert month_end_lines(engine, ledger.FUNDING_CASH) == -balance  # the price the platform paid
+    assert servicing.loan(one).funder == "platform"
+    # The -500.00 February's collection account took is made good by March's: the deal's cash is all paid out.
+    assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
+    # The 4,000.00 defaulted is the notes' loss: what the call's cash could not pay stays on the notes' account, as the
+    # waterfall leaves it on the tranches.
+    left = sum(Decimal(t["balance"]) for t in march["tranches"].values())
+    assert left > 0 and -lines(engine, ledger.ABS_TRUST_FUNDING) == int(left * 100)

@@ -47,8 +47,13 @@ def test_the_example_deal_as_json() -> None:
         "reserve_balance",
         "trigger_breached",
         "residual_income",
+        "revolving",
+        "reinvested",
+        "clean_up_call",
+        "pool_balance",
         "tranches",
     }
+    assert (first["revolving"], first["reinvested"], first["clean_up_call"]) == (False, "0.00", False)
     # Principal 763,732.73 + defaults 40,000.00 = 803,732.73 pro rata 80:10:10: through A 642,986.184 -> 642,986.18,
     # through B 723,359.457 -> 723,359.46, so B 80,373.28 and R the rest, 80,373.27.
     assert first["tranches"] == {
@@ -76,6 +81,27 @@ def test_the_example_deal_as_json() -> None:
     }
     assert [p["trigger_breached"] for p in periods] == [False] * 5 + [True] * 7
     assert all(t["balance"] == "0.00" for t in periods[-1]["tranches"].values())  # the pool paid off in full
+
+
+def test_the_revolving_example_reinvests_then_is_called() -> None:
+    """deal-revolving.yaml is deal.yaml revolving through period 1 with a call below 10% of 10,000,000.00."""
+    deal = EXAMPLES / "deal-revolving.yaml"
+    out = CliRunner().invoke(app, ["abs", "waterfall", str(deal), "--collections", str(COLLECTIONS)])
+    assert out.exit_code == 0, out.output
+    cash = out.output.split("OPENICE 2026-R1: tranches, in CNY")[0]
+    rows = {line.split()[0]: line.split() for line in cash.splitlines() if line.strip()[:3] in ("1  ", "2  ", "12 ")}
+    # Period 1 as deal.yaml's, but its 763,732.73 + 40,000.00 = 803,732.73 of principal buys loans instead of notes.
+    assert rows["1"][1:] == ["1,013,132.73", "8,750.00", "100,000.00", "72,733.34", "803,732.73", "revolving"]
+    assert rows["2"][-1] == "0.00"  # amortising from period 2 on
+    assert rows["12"][-1] == "called"
+    out = CliRunner().invoke(app, ["abs", "waterfall", str(deal), "--collections", str(COLLECTIONS), "--json"])
+    periods = json.loads(out.output)["periods"]
+    # deal.yaml's collections pay its 10,000,000.00 off by period 12, so this pool ends the month holding what period 1
+    # bought, 803,732.73, below 1,000,000.00: the servicer pays that for it. Available = 12,019.72 interest +
+    # 801,314.46 principal + 14,761.41 recoveries + the 100,000.00 reserve + 803,732.73 = 1,731,828.32.
+    assert len(periods) == 12 and [p["clean_up_call"] for p in periods] == [False] * 11 + [True]
+    assert (periods[-1]["available"], periods[-1]["pool_balance"]) == ("1731828.32", "0.00")
+    assert all(t["balance"] == "0.00" for t in periods[-1]["tranches"].values())
 
 
 @pytest.mark.parametrize(

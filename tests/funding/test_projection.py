@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from openice.errors import ValidationError
-from openice.funding.deal import Deal
+from openice.funding.deal import CleanUpCall, Deal, Revolving
 from openice.funding.projection import (
     Pool,
     Scenario,
@@ -134,6 +136,25 @@ def test_a_pool_that_is_not_the_deals_is_refused() -> None:
     with pytest.raises(ValidationError) as refused:
         project(deal, short, [Scenario(0.0, 0.0, 0.0, 0)])
     assert refused.value.field == "pool" and "not the deal's pool_balance 10,000,000.00 CNY" in refused.value.message
+
+
+def test_a_called_deal_ends_its_projection_with_the_notes_paid_off() -> None:
+    deal, pool = example()
+    called = replace(deal, clean_up_call=CleanUpCall(Decimal("0.10")))
+    (full,) = project(deal, pool, [Scenario(0.0, 0.1, 0.0, 0)])
+    (short,) = project(called, pool, [Scenario(0.0, 0.1, 0.0, 0)])
+    # The first month the pool ends below 1,000,000.00 is the last: the call's price pays every tranche off.
+    last = next(k for k, p in enumerate(full.periods) if p.pool_balance < 100_000_000)
+    assert len(short.periods) == last + 1 and short.periods[-1].clean_up_call
+    assert short.periods[-1].available - full.periods[last].available == full.periods[last].pool_balance
+    assert all(t.loss == 0 for t in short.tranches)
+
+
+def test_a_revolving_deal_is_not_projected() -> None:
+    deal, pool = example()
+    with pytest.raises(ValidationError) as refused:
+        project(replace(deal, revolving=Revolving(3, True)), pool, [Scenario(0.0, 0.0, 0.0, 0)])
+    assert refused.value.field == "revolving"
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,9 @@ def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, boo
         "residual_income": "0.00",
         "principal_shortfall": "40.00",
         "sequential": False,
+        "revolving": False,
+        "reinvested": "0.00",
+        "clean_up_call": False,
     }
     assert january["reserve_account"] == {"opening_balance": "10.00", "closing_balance": "0.00", "target": "10.00"}
     assert january["triggers"] == []

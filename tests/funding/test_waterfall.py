@@ -18,6 +18,7 @@ from openice.funding.waterfall import (
     Collection,
     Period,
     collections_from_csv,
+    document,
     monthly,
     pay_pro_rata,
     run_waterfall,
@@ -199,6 +200,13 @@ def test_the_reserve_is_drawn_then_refilled_to_its_target() -> None:
             "triggers[0].then",
         ),
         ({"triggers": [{"metric": "delinquency", "above": "0.05", "then": "sequential"}]}, "triggers[0].metric"),
+        ({"revolving": {"until_period": 0}}, "revolving.until_period"),
+        ({"revolving": {"until_period": 3, "until": "2026-12-31"}}, "revolving.until"),
+        ({"revolving": {"until_period": 3, "ends_on_trigger": "yes"}}, "revolving.ends_on_trigger"),
+        ({"revolving": 3}, "revolving"),
+        ({"clean_up_call": {"below": "1.5"}}, "clean_up_call.below"),
+        ({"clean_up_call": {"below": "0"}}, "clean_up_call.below"),
+        ({"clean_up_call": {}}, "clean_up_call.below"),
     ],
 )
 def test_an_invalid_deal_is_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
@@ -310,6 +318,16 @@ def deals_and_collections(draw: st.DrawFn) -> tuple[Deal, list[Collection]]:
             },
             "triggers": [{"metric": "cumulative_default_rate", "above": str(draw(rate)), "then": "sequential"}],
         }
+        | draw(
+            st.sampled_from(
+                [
+                    {},
+                    {"revolving": {"until_period": 3, "ends_on_trigger": False}},
+                    {"revolving": {"until_period": 2}, "clean_up_call": {"below": "0.3"}},
+                    {"clean_up_call": {"below": "0.1"}},
+                ]
+            )
+        )
     )
     left, rows = pool, []
     for period in range(1, draw(st.integers(min_value=1, max_value=24)) + 1):
@@ -317,7 +335,8 @@ def deals_and_collections(draw: st.DrawFn) -> tuple[Deal, list[Collection]]:
         defaults = draw(st.integers(min_value=0, max_value=left - principal))
         left -= principal + defaults
         money = st.integers(min_value=0, max_value=pool // 20 + 1)
-        rows.append(Collection(period, draw(money), principal, defaults, draw(money)))
+        purchased = draw(st.none() | st.integers(min_value=0, max_value=pool))
+        rows.append(Collection(period, draw(money), principal, defaults, draw(money), purchased))
     return d, rows
 
 
@@ -325,21 +344,26 @@ def deals_and_collections(draw: st.DrawFn) -> tuple[Deal, list[Collection]]:
 @given(deals_and_collections())
 def test_cash_is_conserved_and_the_notes_track_the_pool(case: tuple[Deal, list[Collection]]) -> None:
     d, collections = case
-    reserve = d.reserve_account.initial
-    for p, c in zip(run_waterfall(d, collections), collections, strict=True):
-        assert p.available == c.interest + c.principal + c.recoveries + reserve
-        reserve = p.reserve_balance
+    reserve, pool = d.reserve_account.initial, d.pool_balance
+    periods = run_waterfall(d, collections)
+    assert len(periods) == len(collections) or periods[-1].clean_up_call  # only a call ends the run early
+    for p, c in zip(periods, collections, strict=False):
+        price = pool - c.principal - c.defaults if p.clean_up_call else 0  # the servicer pays what the pool holds
+        assert p.available == c.interest + c.principal + c.recoveries + reserve + price
+        reserve, pool = p.reserve_balance, p.pool_balance
         tranches = p.tranches.values()
         interest = sum(t.interest_paid for t in tranches)
         principal = sum(t.principal_paid for t in tranches)
-        assert p.available == p.fees + interest + principal + p.reserve_balance + p.residual_income
+        assert p.available == p.fees + interest + principal + p.reinvested + p.reserve_balance + p.residual_income
+        assert p.reinvested == 0 or (p.revolving and (c.purchased is None or p.reinvested <= c.purchased))
+        assert not p.clean_up_call or (p.pool_balance == 0 and p.reserve_balance == 0)
         assert all(t.balance >= 0 and t.interest_shortfall == t.interest_due - t.interest_paid for t in tranches)
         assert sum(t.balance for t in tranches) == p.pool_balance + p.principal_shortfall
         assert 0 <= p.reserve_balance <= d.reserve_account.target and p.residual_income >= 0
         assert d.residual.name in p.tranches and p.tranches[d.residual.name].interest_due == 0
         if p.residual_income > 0:  # residual income only once everything above it is paid
             assert p.principal_shortfall == 0 and p.fees_shortfall == 0
-            assert p.reserve_balance == d.reserve_account.target
+            assert p.reserve_balance == (0 if p.clean_up_call else d.reserve_account.target)
             assert all(t.interest_shortfall == 0 for t in tranches)
 
 
@@ -365,3 +389,106 @@ def test_a_reserve_above_its_target_is_released_to_the_residual_tranche() -> Non
     (p1,) = run_waterfall(d, months(("1.00", "5.00", "0", "0")))
     # Available 1 + 5 + 30 = 36.00; 5.00 of principal to A; the reserve kept at 10.00; 21.00 residual income.
     assert (p1.available, p1.reserve_balance, p1.residual_income) == (3_600, 1_000, 2_100)
+
+
+def test_a_revolving_deal_buys_loans_with_its_principal_until_a_trigger_ends_it() -> None:
+    """A 800.00 at 12% (1% a month), R 200.00; revolving through period 2, ended early by cumulative defaults above
+    5% of the 1,000.00 pool (50.00)."""
+    d = deal(
+        ("A", "800.00", "0.12"),
+        ("R", "200.00", None),
+        revolving={"until_period": 2, "ends_on_trigger": True},
+        triggers=[{"metric": "cumulative_default_rate", "above": "0.05", "then": "sequential"}],
+    )
+    p1, p2, p3 = run_waterfall(
+        d,
+        months(("10.00", "100.00", "0", "0"), ("10.00", "50.00", "60.00", "0"), ("9.00", "100.00", "0", "0")),
+    )
+    # 1: available 10 + 100 = 110.00; A's interest 8.00; the 100.00 of principal buys loans instead of paying A, so
+    # the pool is 1,000 - 100 + 100 = 1,000.00 again; 110 - 8 - 100 = 2.00 residual income.
+    assert (p1.revolving, p1.reinvested, p1.pool_balance, p1.residual_income) == (True, 10_000, 100_000, 200)
+    assert paid(p1)["A"] == (800, 800, 0, 0, 80_000)
+    # 2: defaults 60.00 > 50.00 breach the trigger: the revolving period ends (early amortisation). Available
+    # 10 + 50 = 60.00; A's interest 8.00; 52.00 left of the 110.00 due goes to A (748.00), 58.00 carried; the pool is
+    # 1,000 - 110 = 890.00, and A + R = 948.00 = 890.00 + 58.00.
+    assert (p2.revolving, p2.reinvested, p2.trigger_breached, p2.pool_balance) == (False, 0, True, 89_000)
+    assert paid(p2)["A"] == (800, 800, 0, 5_200, 74_800) and p2.principal_shortfall == 5_800
+    # 3: no longer revolving for good. Available 109.00; A's interest 1% of 748.00 = 7.48; 101.52 of the 158.00 due
+    # to A (646.48), 56.48 carried; the pool 790.00.
+    assert (p3.revolving, p3.reinvested, p3.pool_balance, p3.principal_shortfall) == (False, 0, 79_000, 5_648)
+    assert paid(p3)["A"] == (748, 748, 0, 10_152, 64_648)
+
+
+def test_a_revolving_period_ends_after_its_last_period_and_pays_the_notes_what_it_could_not_spend() -> None:
+    """A 800.00 at 12%, R 200.00; revolving through period 1, a trigger (1%) that does not end it; the book had only
+    60.00 of eligible loans in period 1."""
+    d = deal(
+        ("A", "800.00", "0.12"),
+        ("R", "200.00", None),
+        revolving={"until_period": 1, "ends_on_trigger": False},
+        triggers=[{"metric": "cumulative_default_rate", "above": "0.01", "then": "sequential"}],
+    )
+    p1, p2 = run_waterfall(
+        d,
+        [Collection(1, 1_000, 10_000, 2_000, 0, purchased=6_000), Collection(2, 1_000, 5_000, 0, 0)],
+    )
+    # 1: available 10 + 100 = 110.00; A's interest 8.00; 102.00 of the 120.00 due; the trigger (20.00 > 10.00) is
+    # breached but does not end this revolving period: 60.00 buys loans, the other 42.00 goes to A (758.00); 18.00
+    # carried; the pool 1,000 - 120 + 60 = 940.00 and A + R = 958.00 = 940.00 + 18.00.
+    assert (p1.revolving, p1.trigger_breached, p1.reinvested, p1.pool_balance) == (True, True, 6_000, 94_000)
+    assert paid(p1)["A"] == (800, 800, 0, 4_200, 75_800) and p1.principal_shortfall == 1_800
+    # 2: after the revolving period. Available 60.00; A's interest 7.58; 52.42 of the 50 + 18 = 68.00 due to A
+    # (705.58), 15.58 carried; the pool 890.00.
+    assert (p2.revolving, p2.reinvested, p2.pool_balance, p2.principal_shortfall) == (False, 0, 89_000, 1_558)
+    assert paid(p2)["A"] == (758, 758, 0, 5_242, 70_558)
+
+
+def test_a_clean_up_call_pays_the_notes_off_and_ends_the_deal() -> None:
+    """A 800.00 at 12%, R 200.00, a reserve of 10.00 (its target too), a call below 10% of the 1,000.00 pool."""
+    d = deal(
+        ("A", "800.00", "0.12"),
+        ("R", "200.00", None),
+        reserve_account={"target": "10.00", "initial": "10.00"},
+        clean_up_call={"below": "0.10"},
+    )
+    periods = run_waterfall(
+        d, months(("10.00", "500.00", "0", "0"), ("5.00", "420.00", "0", "0"), ("1.00", "10.00", "0", "0"))
+    )
+    p1, p2 = periods  # period 3 does not run: the deal ended with the call
+    # 1: the pool 500.00 is not below 100.00. Available 10 + 500 + 10 = 520.00; A's interest 8.00; 500.00 to A
+    # (300.00); the reserve back to 10.00; 2.00 residual income.
+    assert (p1.clean_up_call, p1.pool_balance, p1.reserve_balance, p1.residual_income) == (False, 50_000, 1_000, 200)
+    # 2: the pool would be 500 - 420 = 80.00, below 100.00: the servicer pays 80.00 for it. Available 5 + 420 + 10
+    # + 80 = 515.00; A's interest 3.00; principal due 420 + 80 = 500.00 pays A 300.00 and R 200.00 off; the reserve is
+    # released (target zero); 515 - 3 - 500 = 12.00 residual income; the pool is empty.
+    assert (p2.clean_up_call, p2.available, p2.pool_balance, p2.reserve_balance) == (True, 51_500, 0, 0)
+    assert paid(p2) == {"A": (300, 300, 0, 30_000, 0), "R": (0, 0, 0, 20_000, 0)}
+    assert p2.residual_income == 1_200
+    assert document(periods, "CNY")["periods"][1]["clean_up_call"] is True
+
+
+def test_a_call_the_book_cannot_make_yet_waits_for_the_next_month() -> None:
+    """The clean-up call deal above; in period 2 the book's loans do not stand at the pool's 80.00 (`callable`
+    False), so the call waits."""
+    d = deal(
+        ("A", "800.00", "0.12"),
+        ("R", "200.00", None),
+        reserve_account={"target": "10.00", "initial": "10.00"},
+        clean_up_call={"below": "0.10"},
+    )
+    _, p2, p3 = run_waterfall(
+        d,
+        [
+            Collection(1, 1_000, 50_000, 0, 0),
+            Collection(2, 500, 42_000, 0, 0, callable=False),
+            Collection(3, 100, 1_000, 0, 0),
+        ],
+    )
+    # 2: no call. Available 5 + 420 + 10 = 435.00; A's interest 3.00; 420.00 of principal pays A's 300.00 off and
+    # 120.00 of R (80.00 left); the reserve back to 10.00; 2.00 residual income; the pool 80.00.
+    assert (p2.clean_up_call, p2.pool_balance, p2.reserve_balance, p2.residual_income) == (False, 8_000, 1_000, 200)
+    assert paid(p2)["R"] == (0, 0, 0, 12_000, 8_000)
+    # 3: the pool would end at 70.00, still below 100.00: called for 70.00. Available 1 + 10 + 10 + 70 = 91.00; A has
+    # nothing left to earn; principal 10 + 70 = 80.00 pays R off; the reserve released; 11.00 residual income.
+    assert (p3.clean_up_call, p3.available, p3.pool_balance, p3.residual_income) == (True, 9_100, 0, 1_100)
+    assert paid(p3)["R"] == (0, 0, 0, 8_000, 0)
