@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,7 +37,7 @@ from openice.matching.deliveries import CircuitRepository, DeliveryRepository
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution, terms_currency
 from openice.matching.optimize import Capacity, greedy, optimise
-from openice.matching.report import build_report, render_html, render_pdf, with_reasons_in_words
+from openice.matching.report import build_report, render_html, render_pdf, served
 from openice.matching.repository import (
     DrawdownRepository,
     InstitutionRepository,
@@ -296,7 +296,8 @@ class Matching:
             "province": borrower.province,
             "city": borrower.city,
         }
-        rates = line_rates(unit.core.products.get(line.product_code), line.rate_ppm)
+        product = unit.core.products.get(line.product_code)
+        rates = line_rates(product, line.rate_ppm)
         line_view = {
             "amount": line.amount,
             "rate_ppm": line.rate_ppm,
@@ -317,6 +318,7 @@ class Matching:
             "applicant": applicant,
             "line": line_view,
             "drawdown": drawdown,
+            "currency": product.currency,
             "age": decision["inputs"]["age"],
             "province": borrower.province,
             "income": income,
@@ -362,7 +364,12 @@ class Matching:
                                 "offer",
                                 f"drawdown/{walk.drawdown_id}",
                                 f"offer-{offer_id}",
-                                {"event": "offer", "offer_id": offer_id, "expires_at": expires, "report": report},
+                                {
+                                    "event": "offer",
+                                    "offer_id": offer_id,
+                                    "expires_at": expires,
+                                    "report": served(report, walk.context["currency"]),
+                                },
                                 time.time(),
                             )
                 except _QuotaFull:
@@ -605,11 +612,16 @@ class Matching:
             ],
         }
 
-    def report(self, offer_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
-        """An offer's investigation report as json (dict), html (str) or pdf (bytes); the model's reasons each as
-        its code and its words."""
+    def report(
+        self, offer_id: int, fmt: str = "json", words: Mapping[str, str] | None = None
+    ) -> dict[str, Any] | str | bytes:
+        """An offer's investigation report as served (`report.served`: major units with the currency, the model's
+        reasons each as its code and its words, in English unless `words` says) in json (dict), html (str) or pdf
+        (bytes)."""
         with self._unit(readonly=True) as unit:
-            report = with_reasons_in_words(json.loads(unit.offers.get(offer_id).report))
+            stored = json.loads(unit.offers.get(offer_id).report)
+            currency = unit.core.products.get(stored["drawdown"]["product_code"]).currency
+        report = served(stored, currency, words)
         renderers: dict[str, Callable[[dict[str, Any]], dict[str, Any] | str | bytes]] = {
             "json": lambda r: r,
             "html": render_html,
