@@ -363,3 +363,30 @@ def test_a_decision_and_a_drawdown_read_in_major_units_with_the_currency(booked:
         f"loan {drawn['loan_id']}: 1,000.00 CNY over 6 months, funded by {drawn['institution']}"
     ), again.stdout
     assert "100000" not in again.stdout + json.dumps(drawn)
+
+
+def test_a_matching_run_reads_in_major_units_with_the_currency(shell: dict[str, str], tmp_path: Path) -> None:
+    """Three drawdowns of the batch file (amounts in fen, as the batch file takes them) go to the example institution;
+    the run's objective, the greedy waterfall's and the gain are money in yuan, and the gain is their difference."""
+    env = shell | {"OPENICE_DB": f"sqlite:///{tmp_path / 'book.db'}"}
+    env["OPENICE_PII_KEY"] = openice(env, tmp_path, "pii", "keygen").stdout.strip()
+    for command in (("db", "init", "--date", "2026-01-15"), ("examples", "--out", "ex")):
+        assert openice(env, tmp_path, *command).returncode == 0
+    assert openice(env, tmp_path, "product", "create", "ex/product.json").returncode == 0
+    assert openice(env, tmp_path, "match", "institutions", "ex/institution.json").returncode == 0
+    rows = [
+        f"{amount},12,700,0.03,30,Beijing,1500000,0.3,PERSONAL-EI,0.12" for amount in (1_000_000, 2_000_000, 500_000)
+    ]
+    batch = tmp_path / "batch.csv"
+    batch.write_text("amount,tenor,score,pd,age,province,income,dti,product,rate\n" + "\n".join(rows) + "\n")
+    done = openice(env, tmp_path, "match", "optimise", str(batch), "--penalty", "0", "--json")
+    run = as_json(done)  # the solver's banner went to stderr: stdout is the result alone
+    assert "HiGHS" not in done.stdout and run["currency"] == "CNY" and run["funded"] == run["greedy_funded"] == 3
+    figures = {name: Decimal(run[name]) for name in ("objective", "greedy_objective", "gain", "margin", "shortfall")}
+    assert all(re.fullmatch(r"-?[0-9]+\.[0-9]{2}", run[name]) for name in figures)
+    assert figures["objective"] > 0 and figures["gain"] == figures["objective"] - figures["greedy_objective"]
+    assert figures["objective"] == figures["margin"] and figures["shortfall"] == 0  # no minimum volume: no penalty
+    said = openice(env, tmp_path, "match", "optimise", str(batch), "--penalty", "0")
+    assert said.returncode == 0, said.stderr
+    assert f"objective {figures['objective']:,} CNY against the greedy waterfall's" in said.stdout
+    assert "minor" not in said.stdout and "funded 3 drawdowns (greedy 3)" in said.stdout

@@ -7,8 +7,11 @@ cannot be reached, a bug), also one line unless `--debug` or `OPENICE_DEBUG=1` a
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -108,6 +111,22 @@ def parse_amount(text: str, currency: str, field: str) -> int:
 def decimal_money(minor: int, currency: str) -> str:
     """Money for JSON: a decimal string in major units, as the API writes it."""
     return str(money.from_minor(minor, currency))
+
+
+@contextmanager
+def native_output_to_stderr() -> Iterator[None]:
+    """What native code prints to the process's standard output while this runs goes to standard error instead, so
+    standard output carries the command's result alone: HiGHS prints its banner there when a process first builds a
+    solver, before any of its options can silence it."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # C's buffered standard output, written while it still points at stderr
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def print_json(data: Any) -> None:

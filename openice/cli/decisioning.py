@@ -14,12 +14,13 @@ from openice.cli.common import (
     JsonOption,
     console,
     messages,
+    native_output_to_stderr,
     output_path,
     parse_amount,
     print_json,
     read_document,
 )
-from openice.cli.outcomes import print_decision, print_drawdown, shape_drawdown, shape_line
+from openice.cli.outcomes import print_decision, print_drawdown, print_run, shape_drawdown, shape_line, shape_run
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import make_engine
@@ -208,15 +209,23 @@ def report(
 
 
 @match_app.command()
-def optimise(file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_000) -> None:
+def optimise(
+    file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_000, as_json: JsonOption = False
+) -> None:
     """Assign a batch of drawdowns (CSV or Parquet with amount, tenor, score, pd, age, province, income, dti,
-    product, rate) with HiGHS; print it beside the greedy waterfall and keep the prices for routing."""
+    product, rate) with HiGHS; print it beside the greedy waterfall (objective, margin and gain in major units of
+    the book's currency) and keep the prices for routing."""
     from openice.datasets import read_frame
 
     frame = read_frame(file, "file")
-    result = _matching(db).optimise_batch(frame, penalty, sample)
-    result.pop("assignment")
-    _print(result)
+    matching = _matching(db)
+    with native_output_to_stderr():
+        result = matching.optimise_batch(frame, penalty, sample)
+    run = shape_run(result, matching.terms_currency())
+    if as_json:
+        print_json(run)
+    else:
+        print_run(run)
 
 
 pii_app = Commands(help="The key personal data is encrypted with.", no_args_is_help=True)

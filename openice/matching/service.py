@@ -47,7 +47,7 @@ from openice.matching.repository import (
     parse_institution,
 )
 from openice.matching.router import Candidate, Ranking, Router
-from openice.money import format_money
+from openice.money import format_money, round_half_up
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.repository import ServicingUnit, unknown_product
 from openice.servicing.service import Servicing
@@ -633,7 +633,9 @@ class Matching:
 
     # ---- batch ------------------------------------------------------------------------------------
     def optimise_batch(self, frame: pd.DataFrame, penalty: float = 0.02, sample: int = 10_000) -> dict[str, Any]:
-        """Assign a batch of approved drawdowns with HiGHS, compare with the greedy waterfall, keep the prices."""
+        """Assign a batch of approved drawdowns with HiGHS, compare with the greedy waterfall, keep the prices. Its
+        money (`RUN_MONEY`: sums of expected margins, fractions of a minor unit) is rounded half-up to whole minor
+        units of the book's currency, once, for the stored run and the answer alike."""
         with self._unit(readonly=True) as unit:
             institutions = unit.institutions.active()
             fees = product_fees(unit.core.products.list())
@@ -642,11 +644,29 @@ class Matching:
         result = solve_batch(
             Drawdowns.from_frame(frame), institutions, fees, Capacity.of(institutions, used), penalty, sample
         )
+        for name in RUN_MONEY:
+            if result[name] is not None:
+                result[name] = round_half_up(Decimal(repr(float(result[name]))))
+        result["gain"] = result["objective"] - result["greedy_objective"]  # of the rounded figures: they add up
         with self._unit() as unit:
             result["run_id"] = unit.runs.add(
                 to_day(today), len(frame), result["objective"], result["greedy_objective"], result["prices"]
             )
         return result
+
+
+# What a matching run holds in money: expected margins less the risk penalty, the LP's bound on them, and the minimum
+# volumes missed, in minor units of the book's currency.
+RUN_MONEY = (
+    "objective",
+    "margin",
+    "lp_bound",
+    "greedy_objective",
+    "greedy_margin",
+    "gain",
+    "shortfall",
+    "greedy_shortfall",
+)
 
 
 def solve_batch(
