@@ -390,3 +390,26 @@ def test_a_matching_run_reads_in_major_units_with_the_currency(shell: dict[str, 
     assert said.returncode == 0, said.stderr
     assert f"objective {figures['objective']:,} CNY against the greedy waterfall's" in said.stdout
     assert "minor" not in said.stdout and "funded 3 drawdowns (greedy 3)" in said.stdout
+
+
+def test_a_policy_file_in_minor_units_is_one_line_naming_the_field(shell: dict[str, str], tmp_path: Path) -> None:
+    env = shell | {"OPENICE_DB": f"sqlite:///{tmp_path / 'book.db'}"}
+    env["OPENICE_PII_KEY"] = openice(env, tmp_path, "pii", "keygen").stdout.strip()
+    assert openice(env, tmp_path, "db", "init", "--date", "2026-01-15").returncode == 0
+    assert openice(env, tmp_path, "examples", "--out", "ex").returncode == 0
+    for text, said in (
+        (
+            "currency: CNY\nmin_line: 100000\n",
+            'error: min_line: must be a decimal string in major units, e.g. "30000.00"',
+        ),
+        (
+            "currency: CNY\nmax_line: '250000.001'\n",
+            "error: max_line: 250000.001 has more decimals than CNY allows (2)",
+        ),
+        ("min_residual_income: '1500.00'\n", "error: currency: is required with min_residual_income"),
+    ):
+        (tmp_path / "policy.yaml").write_text(text)
+        done = openice(env, tmp_path, "decision", "apply", "B1", "ex/application.json", "--policy", "policy.yaml")
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.startswith(said) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "major units of its currency" in openice(env, tmp_path, "originate", "--help").stdout

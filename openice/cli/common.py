@@ -38,6 +38,9 @@ EXIT_CODES = "Exit codes: 0 done, 2 bad input (one line on stderr names it), 1 a
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: $OPENICE_DB or sqlite:///openice.db)")
 ]
+POLICY_HELP = (
+    "Credit policy YAML/JSON, amounts in major units of its currency (default: the built-in one; docs/decisioning.md)"
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON (money as decimal strings)")]
 
 _NUMBER = re.compile(r"-\d+(\.\d*)?|-\.\d+")

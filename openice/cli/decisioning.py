@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from openice.cli.common import (
+    POLICY_HELP,
     Commands,
     JsonOption,
     console,
@@ -70,7 +71,7 @@ def load_scorer(model: Path | None) -> Scorer | None:
 def load_policy(policy: Path | None) -> Policy | None:
     from openice.decisioning.policy import Policy
 
-    return Policy.load(policy) if policy is not None else None
+    return Policy.from_typed(read_document(policy, "--policy")) if policy is not None else None
 
 
 def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
@@ -102,7 +103,10 @@ def apply(
     file: Path,
     db: Db = None,
     model: Model = None,
-    policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help=POLICY_HELP),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Assess an application from a JSON/YAML file and store the decision (and the line, when approved).
