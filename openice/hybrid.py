@@ -23,7 +23,7 @@ import httpx
 from pydantic import ValidationError as ModelError
 
 from openice.decisioning.hybrid import BATCH, PushedOutcome, Pushes
-from openice.decisioning.policy import Policy
+from openice.decisioning.policy import Policy, TypedPolicy
 from openice.errors import Conflict, OpeniceError, Unavailable, ValidationError
 from openice.scoring.package import promote, register, registry_package, registry_versions, verify
 from openice.scoring.signing import read_bundle, unpack_model, verified
@@ -102,7 +102,8 @@ def pull(platform: Platform, pin: str, into: Path, version: int | None = None) -
     elif local != champion:
         promote(registry, local)
     verify(registry_package(registry, local)[0])
-    (into / POLICY).write_text(json.dumps(policy["policy"], indent=1, sort_keys=True) + "\n")
+    typed = TypedPolicy.of(checked).model_dump(mode="json", exclude_none=True)  # as `--policy` reads a file
+    (into / POLICY).write_text(json.dumps(typed, indent=1, sort_keys=True) + "\n")
     pulled = {
         "platform": platform.url,
         "platform_version": model["version"],

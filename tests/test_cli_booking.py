@@ -365,3 +365,53 @@ def test_a_decision_and_a_drawdown_read_in_major_units_with_the_currency(booked:
         f"loan {drawn['loan_id']}: 1,000.00 CNY over 6 months, funded by {drawn['institution']}"
     ), again.stdout
     assert "100000" not in again.stdout + json.dumps(drawn)
+
+
+def test_a_matching_run_reads_in_major_units_with_the_currency(shell: dict[str, str], tmp_path: Path) -> None:
+    """Three drawdowns of the batch file (amounts in fen, as the batch file takes them) go to the example institution;
+    the run's objective, the greedy waterfall's and the gain are money in yuan, and the gain is their difference."""
+    env = shell | {"OPENICE_DB": f"sqlite:///{tmp_path / 'book.db'}"}
+    env["OPENICE_PII_KEY"] = openice(env, tmp_path, "pii", "keygen").stdout.strip()
+    for command in (("db", "init", "--date", "2026-01-15"), ("examples", "--out", "ex")):
+        assert openice(env, tmp_path, *command).returncode == 0
+    assert openice(env, tmp_path, "product", "create", "ex/product.json").returncode == 0
+    assert openice(env, tmp_path, "match", "institutions", "ex/institution.json").returncode == 0
+    rows = [
+        f"{amount},12,700,0.03,30,Beijing,1500000,0.3,PERSONAL-EI,0.12" for amount in (1_000_000, 2_000_000, 500_000)
+    ]
+    batch = tmp_path / "batch.csv"
+    batch.write_text("amount,tenor,score,pd,age,province,income,dti,product,rate\n" + "\n".join(rows) + "\n")
+    done = openice(env, tmp_path, "match", "optimise", str(batch), "--penalty", "0", "--json")
+    run = as_json(done)  # the solver's banner went to stderr: stdout is the result alone
+    assert "HiGHS" not in done.stdout and run["currency"] == "CNY" and run["funded"] == run["greedy_funded"] == 3
+    figures = {name: Decimal(run[name]) for name in ("objective", "greedy_objective", "gain", "margin", "shortfall")}
+    assert all(re.fullmatch(r"-?[0-9]+\.[0-9]{2}", run[name]) for name in figures)
+    assert figures["objective"] > 0 and figures["gain"] == figures["objective"] - figures["greedy_objective"]
+    assert figures["objective"] == figures["margin"] and figures["shortfall"] == 0  # no minimum volume: no penalty
+    said = openice(env, tmp_path, "match", "optimise", str(batch), "--penalty", "0")
+    assert said.returncode == 0, said.stderr
+    assert f"objective {figures['objective']:,} CNY against the greedy waterfall's" in said.stdout
+    assert "minor" not in said.stdout and "funded 3 drawdowns (greedy 3)" in said.stdout
+
+
+def test_a_policy_file_in_minor_units_is_one_line_naming_the_field(shell: dict[str, str], tmp_path: Path) -> None:
+    env = shell | {"OPENICE_DB": f"sqlite:///{tmp_path / 'book.db'}"}
+    env["OPENICE_PII_KEY"] = openice(env, tmp_path, "pii", "keygen").stdout.strip()
+    assert openice(env, tmp_path, "db", "init", "--date", "2026-01-15").returncode == 0
+    assert openice(env, tmp_path, "examples", "--out", "ex").returncode == 0
+    for text, said in (
+        (
+            "currency: CNY\nmin_line: 100000\n",
+            'error: min_line: must be a decimal string in major units, e.g. "30000.00"',
+        ),
+        (
+            "currency: CNY\nmax_line: '250000.001'\n",
+            "error: max_line: 250000.001 has more decimals than CNY allows (2)",
+        ),
+        ("min_residual_income: '1500.00'\n", "error: currency: is required with min_residual_income"),
+    ):
+        (tmp_path / "policy.yaml").write_text(text)
+        done = openice(env, tmp_path, "decision", "apply", "B1", "ex/application.json", "--policy", "policy.yaml")
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr.startswith(said) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "major units of its currency" in openice(env, tmp_path, "originate", "--help").stdout

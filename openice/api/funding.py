@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from functools import cache
 from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -141,8 +142,10 @@ def get_quota(code: str, tx: Funder) -> Any:
 @router.get("/matching-runs", response_model=Page[MatchingRunView])
 def list_matching_runs(tx: Operator, page: PageParams) -> Any:
     """The batch optimisations run so far, with the shadow prices real-time routing prices institutions by (the
-    latest run's); newest last, as every list is ordered by id."""
-    return reply(paged(matching.matching_runs(tx.scope, page), matching_run_view))
+    latest run's); newest last, as every list is ordered by id. Money is in the book's currency, read once and only
+    when there is a run (a book without products has neither)."""
+    currency = cache(tx.matching.terms_currency)
+    return reply(paged(matching.matching_runs(tx.scope, page), lambda row: matching_run_view(row, currency())))
 
 
 @router.get("/offers", response_model=Page[OfferView])

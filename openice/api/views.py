@@ -368,21 +368,24 @@ class MatchingRunView(BaseModel):
     id: int
     run_on: date
     drawdowns: int
-    objective: int = Field(description="expected margin less the risk penalty of the assignment (minor units)")
-    greedy_objective: int = Field(description="the same for the greedy waterfall on the same batch")
+    objective: Money = Field(description="expected margin less the risk penalty of the assignment")
+    greedy_objective: Money = Field(description="the same for the greedy waterfall on the same batch")
+    gain: Money = Field(description="objective less greedy_objective: what the assignment adds over the waterfall")
     prices: dict[str, dict[str, float]] = Field(
         description="per institution, the shadow prices of its quotas and caps that routing adds to its cost"
     )
     created_at: str
 
 
-def matching_run_view(row: Any) -> MatchingRunView:
+def matching_run_view(row: Any, currency: str) -> MatchingRunView:
+    """A matching run with its objectives in major units of the book's currency (`terms_currency`)."""
     return MatchingRunView(
         id=row.id,
         run_on=from_day(row.run_day),
         drawdowns=row.drawdowns,
-        objective=row.objective,
-        greedy_objective=row.greedy_objective,
+        objective=money(row.objective, currency),
+        greedy_objective=money(row.greedy_objective, currency),
+        gain=money(row.objective - row.greedy_objective, currency),
         prices=json.loads(row.prices),
         created_at=row.created_at,
     )

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from openice.cli.common import Commands, DbOption, console, parse_date, read_document
+from openice.cli.common import POLICY_HELP, Commands, DbOption, console, parse_date, read_document
 from openice.cli.decisioning import Model, lending_engine, load_policy, load_scorer
 from openice.cli.outcomes import print_decision, print_drawdown, shape_drawdown, shape_line
 from openice.errors import ValidationError
@@ -109,7 +109,7 @@ def originate(
     tenor: Annotated[int | None, typer.Option("--tenor", help="Months (default: the tenor applied for)")] = None,
     ranking: Annotated[str, typer.Option(help="How funders are ranked: margin | priority | price")] = "margin",
     model: Model = None,
-    policy: Annotated[Path | None, typer.Option(help="Credit policy YAML/JSON (default: the built-in policy)")] = None,
+    policy: Annotated[Path | None, typer.Option(help=POLICY_HELP)] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -7,8 +7,11 @@ cannot be reached, a bug), also one line unless `--debug` or `OPENICE_DEBUG=1` a
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -35,6 +38,9 @@ EXIT_CODES = "Exit codes: 0 done, 2 bad input (one line on stderr names it), 1 a
 DbOption = Annotated[
     str | None, typer.Option("--db", help="Database URL (default: $OPENICE_DB or sqlite:///openice.db)")
 ]
+POLICY_HELP = (
+    "Credit policy YAML/JSON, amounts in major units of its currency (default: the built-in one; docs/decisioning.md)"
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON (money as decimal strings)")]
 
 _NUMBER = re.compile(r"-\d+(\.\d*)?|-\.\d+")
@@ -113,6 +119,22 @@ def decimal_money(minor: int, currency: str) -> str:
 def days_past_due(days: int) -> str:
     """Delinquency as a person reads it: "1 day past due", "31 days past due"."""
     return f"{days} day{'' if days == 1 else 's'} past due"
+
+
+@contextmanager
+def native_output_to_stderr() -> Iterator[None]:
+    """What native code prints to the process's standard output while this runs goes to standard error instead, so
+    standard output carries the command's result alone: HiGHS prints its banner there when a process first builds a
+    solver, before any of its options can silence it."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # C's buffered standard output, written while it still points at stderr
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def print_json(data: Any) -> None:

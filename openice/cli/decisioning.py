@@ -10,16 +10,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from openice.cli.common import (
+    POLICY_HELP,
     Commands,
     JsonOption,
     console,
     messages,
+    native_output_to_stderr,
     output_path,
     parse_amount,
     print_json,
     read_document,
 )
-from openice.cli.outcomes import print_decision, print_drawdown, shape_drawdown, shape_line
+from openice.cli.outcomes import print_decision, print_drawdown, print_run, shape_drawdown, shape_line, shape_run
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import make_engine
@@ -69,7 +71,7 @@ def load_scorer(model: Path | None) -> Scorer | None:
 def load_policy(policy: Path | None) -> Policy | None:
     from openice.decisioning.policy import Policy
 
-    return Policy.load(policy) if policy is not None else None
+    return Policy.from_typed(read_document(policy, "--policy")) if policy is not None else None
 
 
 def _decisioning(db: str | None, model: Path | None, policy: Path | None = None) -> Decisioning:
@@ -101,7 +103,10 @@ def apply(
     file: Path,
     db: Db = None,
     model: Model = None,
-    policy: Annotated[Path | None, typer.Option(help="Policy YAML/JSON")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help=POLICY_HELP),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Assess an application from a JSON/YAML file and store the decision (and the line, when approved).
@@ -208,15 +213,23 @@ def report(
 
 
 @match_app.command()
-def optimise(file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_000) -> None:
+def optimise(
+    file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_000, as_json: JsonOption = False
+) -> None:
     """Assign a batch of drawdowns (CSV or Parquet with amount, tenor, score, pd, age, province, income, dti,
-    product, rate) with HiGHS; print it beside the greedy waterfall and keep the prices for routing."""
+    product, rate) with HiGHS; print it beside the greedy waterfall (objective, margin and gain in major units of
+    the book's currency) and keep the prices for routing."""
     from openice.datasets import read_frame
 
     frame = read_frame(file, "file")
-    result = _matching(db).optimise_batch(frame, penalty, sample)
-    result.pop("assignment")
-    _print(result)
+    matching = _matching(db)
+    with native_output_to_stderr():
+        result = matching.optimise_batch(frame, penalty, sample)
+    run = shape_run(result, matching.terms_currency())
+    if as_json:
+        print_json(run)
+    else:
+        print_run(run)
 
 
 pii_app = Commands(help="The key personal data is encrypted with.", no_args_is_help=True)

@@ -73,3 +73,34 @@ def print_drawdown(drawn: dict[str, Any], loan_id: int | None, currency: str) ->
         typer.echo(f"drawdown {drawn['id']}: {drawn['status']}")
         for institution, why in drawn["reasons"].items():
             typer.echo(f"  {institution}: {'; '.join(map(str, why))}")
+
+
+def shape_run(result: dict[str, Any], currency: str) -> dict[str, Any]:
+    """A batch matching run beside the greedy waterfall, its money (`RUN_MONEY`, whole minor units) as decimal
+    strings of major units."""
+    from openice.matching.service import RUN_MONEY  # numpy and pandas, loaded by the command that ran the batch
+
+    shaped = {name: value for name, value in result.items() if name != "assignment"}
+    for name in RUN_MONEY:
+        value = shaped.get(name)
+        if value is not None:
+            shaped[name] = str(from_minor(value, currency))
+    return {**shaped, "currency": currency}
+
+
+def print_run(r: dict[str, Any]) -> None:
+    """A shaped matching run: the assignment's objective against the greedy waterfall's, and how it got there."""
+    currency = r["currency"]
+    typer.echo(
+        f"matching run {r['run_id']}: objective {_money(r['objective'], currency)} against the greedy waterfall's "
+        f"{_money(r['greedy_objective'], currency)}, a gain of {_money(r['gain'], currency)}"
+    )
+    typer.echo(
+        f"  funded {r['funded']} drawdowns (greedy {r['greedy_funded']}); expected margin "
+        f"{_money(r['margin'], currency)} (greedy {_money(r['greedy_margin'], currency)})"
+    )
+    if r.get("lp_bound") is not None:
+        typer.echo(f"  no assignment can reach more than {_money(r['lp_bound'], currency)} (the LP bound)")
+    if Decimal(r["shortfall"]):
+        typer.echo(f"  minimum volumes missed by {_money(r['shortfall'], currency)} in all")
+    typer.echo(f"  solved in {r['seconds']:.2f} s (greedy {r['greedy_seconds']:.2f} s)")

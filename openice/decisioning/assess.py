@@ -88,6 +88,7 @@ def assess(
     inputs: AssessmentInput, product: LoanProduct, scorer: ScorerLike, policy: Policy, anomaly_model: AnomalyModel
 ) -> Decision:
     """Fraud rules, then score and policy cut-offs, then a priced line; or a decline/review with reasons."""
+    policy.check_currency(product)
     anomaly = anomaly_model.score(features_of(inputs.application, inputs.age))
     rules = fraud_rules(inputs.facts, inputs.age, policy.age_range(product), anomaly, policy)
     verdict = fraud_verdict(rules)

@@ -13,8 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from openice.decisioning.domain import canonical_hash, parse
-from openice.money import round_half_up
+from openice.decisioning.domain import TypedAmount, canonical_hash, parse
+from openice.errors import ValidationError
+from openice.money import MAX_MINOR, from_minor, minor_digits, round_half_up, to_minor_within
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.schedule import Schedule, build_schedule
 
@@ -26,8 +27,8 @@ DEFAULT_GRID = {"A": "0.08", "B": "0.11", "C": "0.15", "D": "0.19", "E": "0.24",
 DEFAULT_INCOME_MULTIPLE: dict[str, float] = {"A": 10, "B": 8, "C": 6, "D": 4, "E": 3, "F": 2}  # credit line: income x
 
 
-class Policy(BaseModel):
-    """What the platform accepts; a change of policy is a new hash recorded on every decision."""
+class PolicyTerms(BaseModel):
+    """A credit policy besides its money, the same whichever unit that is typed in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     min_age: int = Field(default=18, ge=16)
@@ -39,10 +40,7 @@ class Policy(BaseModel):
     min_score: float | None = None
     declined_grades: tuple[str, ...] = ("G",)
     max_dti: float = Field(default=0.5, gt=0, le=1)
-    min_residual_income: int = Field(default=150_000, ge=0, description="minor units a month after all debt")
     income_multiple: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_INCOME_MULTIPLE))
-    max_line: int = Field(default=20_000_000, gt=0)
-    min_line: int = Field(default=100_000, gt=0)
     line_days: int = Field(default=365, gt=0)
     pricing: dict[str, Decimal] = Field(default_factory=lambda: {g: Decimal(r) for g, r in DEFAULT_GRID.items()})
 
@@ -54,21 +52,96 @@ class Policy(BaseModel):
                 raise ValueError(f"rate {rate} of grade {grade} must be between 0 and 10")
         return grid
 
+
+class Policy(PolicyTerms):
+    """What the platform accepts, as the assessment reads it and every decision stores and hashes it: money in minor
+    units of `currency`. A change of policy is a new hash recorded on every decision.
+
+    `currency` is None for the built-in default and for the policies decisions stored before policies named one:
+    their amounts are minor units of whichever product they are applied to, as they always were. It is left out
+    of the hash when None, so those decisions' policy hashes stay what they recorded and `reproduce` reads their
+    stored policy as it is: no stored decision is rewritten."""
+
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    min_residual_income: int = Field(default=150_000, ge=0, le=MAX_MINOR, description="a month after all debt")
+    max_line: int = Field(default=20_000_000, gt=0, le=MAX_MINOR)
+    min_line: int = Field(default=100_000, gt=0, le=MAX_MINOR)
+
     @property
     def policy_hash(self) -> str:
-        return canonical_hash(self.model_dump(mode="json"))
+        return canonical_hash(self.model_dump(mode="json", exclude={"currency"} if self.currency is None else None))
 
     def age_range(self, product: LoanProduct) -> tuple[int, int]:
         """A product may narrow the platform's age range through its `extra` data."""
         return int(product.extra.get("min_age", self.min_age)), int(product.extra.get("max_age", self.max_age))
 
+    def check_currency(self, product: LoanProduct) -> None:
+        """A policy whose amounts are typed in one currency sizes no line of a product lending in another."""
+        if self.currency is not None and self.currency != product.currency:
+            raise ValidationError(
+                f"the credit policy's amounts are in {self.currency}; product {product.code} lends in "
+                f"{product.currency}",
+                field="currency",
+            )
+
     @classmethod
     def load(cls, path: str | Path) -> Policy:
-        return parse(cls, yaml.safe_load(Path(path).read_text()))
+        """A policy file (YAML or JSON) as a person types it."""
+        return cls.from_typed(yaml.safe_load(Path(path).read_text()))
+
+    @classmethod
+    def from_typed(cls, data: Any) -> Policy:
+        """A policy as a person types it (`TypedPolicy`: amounts in major units of its currency), in minor units."""
+        return parse(TypedPolicy, data or {}).in_minor()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Policy:
+        """A policy as decisions store it and the hybrid bundle carries it: minor units."""
         return parse(cls, data)
+
+
+DEFAULT = Policy()
+# Where a policy holds money, and the least its minor units may be.
+POLICY_MONEY = {"min_residual_income": 0, "max_line": 1, "min_line": 1}
+
+
+class TypedPolicy(PolicyTerms):
+    """A credit policy as a person types it (its YAML or JSON file, the policy an institution pulls): its amounts as
+    decimal strings of major units in `currency`. One left out keeps the built-in default (`Policy`'s, minor units
+    of a two-decimal currency: 1,500.00 a month of residual income, lines from 1,000.00 to 200,000.00); a policy
+    typing none needs no currency."""
+
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["CNY"])
+    min_residual_income: TypedAmount | None = None
+    max_line: TypedAmount | None = None
+    min_line: TypedAmount | None = None
+
+    @classmethod
+    def of(cls, policy: Policy) -> TypedPolicy:
+        """The policy as a person types it, the inverse of `in_minor`: a policy without a currency has the built-in
+        amounts, left out."""
+        data = policy.model_dump(mode="json", exclude=set(POLICY_MONEY))
+        if policy.currency is None and any(getattr(policy, n) != getattr(DEFAULT, n) for n in POLICY_MONEY):
+            raise ValidationError("a policy with amounts of its own is typed in its currency: set it", field="currency")
+        if policy.currency is not None:
+            data |= {name: str(from_minor(getattr(policy, name), policy.currency)) for name in POLICY_MONEY}
+        return cls.model_validate(data)
+
+    def in_minor(self) -> Policy:
+        """The policy in minor units of its currency. An amount without a currency, a bare number (it may be minor
+        units), more decimals than the currency has or an amount out of range is refused naming the field."""
+        data = self.model_dump(mode="json", exclude_none=True, exclude=set(POLICY_MONEY))
+        typed = {name: getattr(self, name) for name in POLICY_MONEY if getattr(self, name) is not None}
+        if typed and self.currency is None:
+            raise ValidationError(
+                f"is required with {', '.join(typed)}: the currency the policy's amounts are typed in, e.g. CNY",
+                field="currency",
+            )
+        if self.currency is not None:
+            minor_digits(self.currency)
+            for name, amount in typed.items():
+                data[name] = to_minor_within(amount, self.currency, name, POLICY_MONEY[name], MAX_MINOR)
+        return parse(Policy, data)
 
 
 def monthly_payment(amount: float, annual_rate: float, tenor: int) -> float:

@@ -1,22 +1,40 @@
 """The pre-loan investigation report an institution receives with an offer: JSON, HTML and PDF.
 
 Personal data appears masked only; the report carries everything the institution needs to decide and the
-model and policy versions that produced the assessment.
+model and policy versions that produced the assessment. It is stored as built (money in integer minor units, as
+every stored figure is) and served (`served`: the API, the webhook's body, the HTML and PDF) with its money as
+decimal strings of major units and its `currency`, contract version `VERSION`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from openice.decisioning.domain import MONEY_FIELDS
 from openice.decisioning.identity import mask_id, mask_mobile, mask_name
 from openice.decisioning.reason_words import explained
+from openice.money import from_minor
+
+# The served report's contract: 2 gives money as decimal strings of major units with `currency`; 1 (no `version`,
+# before it) gave integer minor units. An institution's webhook reads it to know which it has.
+VERSION = 2
+# Where the report holds money, section by section; the affordability facts of a decision declined before its line
+# was sized are empty, so each name is converted where present.
+MONEY_PATHS: dict[str, tuple[str, ...]] = {
+    "drawdown": ("amount",),
+    "recommended": ("line_amount",),
+    "application": MONEY_FIELDS,
+    "affordability": ("income_monthly", "existing_debt_monthly", "max_affordable_payment", "affordable_amount"),
+}
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_ENV.filters["money"] = lambda amount, currency: f"{Decimal(amount):,} {currency}"
 
 
 def build_report(
@@ -81,15 +99,27 @@ def inputs_of(report: dict[str, Any]) -> dict[str, Any]:
     return {"application": {**report["application"], "bureau": report["bureau"]}, "age": report["applicant"]["age"]}
 
 
-def with_reasons_in_words(report: dict[str, Any], words: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The report as served: its stored score reasons (codes) each with its text, in English unless `words` says."""
+def served(report: dict[str, Any], currency: str, words: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The report as an institution reads it, from the stored one: its money as decimal strings of major units in
+    `currency` (the drawdown's product's), and its stored score reasons (codes) each with its text, in English
+    unless `words` says. A reason about an amount quotes it in major units too."""
+    major = {
+        section: {
+            name: str(from_minor(value, currency)) if name in names and value is not None else value
+            for name, value in report[section].items()
+        }
+        for section, names in MONEY_PATHS.items()
+    }
+    figures = {name: Decimal(value) for name, value in major["application"].items() if name in MONEY_FIELDS}
+    inputs = inputs_of({**report, "application": {**report["application"], **figures}})
     codes = [r if isinstance(r, str) else r["code"] for r in report["credit"]["reasons"]]
-    credit = {**report["credit"], "reasons": explained(codes, inputs_of(report), words)}
-    return {**report, "credit": credit}
+    credit = {**report["credit"], "reasons": explained(codes, inputs, words)}
+    return {"version": VERSION, "currency": currency, **report, **major, "credit": credit}
 
 
 def render_html(report: dict[str, Any]) -> str:
-    return _ENV.get_template("report.html").render(r=report)
+    """A served report as a page: every amount in major units with its currency."""
+    return _ENV.get_template("report.html").render(r=report, money=MONEY_PATHS)
 
 
 def render_pdf(report: dict[str, Any]) -> bytes:

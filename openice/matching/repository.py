@@ -268,7 +268,7 @@ class MatchingRunRepository:
         self.conn = conn
 
     def add(
-        self, day: int, drawdowns: int, objective: float, greedy_objective: float, prices: dict[str, dict[str, float]]
+        self, day: int, drawdowns: int, objective: int, greedy_objective: int, prices: dict[str, dict[str, float]]
     ) -> int:
         return int(
             self.conn.execute(
@@ -276,8 +276,8 @@ class MatchingRunRepository:
                 .values(
                     run_day=day,
                     drawdowns=drawdowns,
-                    objective=int(objective),
-                    greedy_objective=int(greedy_objective),
+                    objective=objective,
+                    greedy_objective=greedy_objective,
                     prices=json.dumps(prices),
                     created_at=now_iso(),
                 )

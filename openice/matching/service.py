@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,7 +37,7 @@ from openice.matching.deliveries import CircuitRepository, DeliveryRepository
 from openice.matching.economics import margins
 from openice.matching.institutions import Institution, terms_currency
 from openice.matching.optimize import Capacity, greedy, optimise
-from openice.matching.report import build_report, render_html, render_pdf, with_reasons_in_words
+from openice.matching.report import build_report, render_html, render_pdf, served
 from openice.matching.repository import (
     DrawdownRepository,
     InstitutionRepository,
@@ -47,7 +47,7 @@ from openice.matching.repository import (
     parse_institution,
 )
 from openice.matching.router import Candidate, Ranking, Router
-from openice.money import format_money
+from openice.money import format_money, round_half_up
 from openice.servicing.products import PPM, LoanProduct
 from openice.servicing.repository import ServicingUnit, unknown_product
 from openice.servicing.service import Servicing
@@ -296,7 +296,8 @@ class Matching:
             "province": borrower.province,
             "city": borrower.city,
         }
-        rates = line_rates(unit.core.products.get(line.product_code), line.rate_ppm)
+        product = unit.core.products.get(line.product_code)
+        rates = line_rates(product, line.rate_ppm)
         line_view = {
             "amount": line.amount,
             "rate_ppm": line.rate_ppm,
@@ -317,6 +318,7 @@ class Matching:
             "applicant": applicant,
             "line": line_view,
             "drawdown": drawdown,
+            "currency": product.currency,
             "age": decision["inputs"]["age"],
             "province": borrower.province,
             "income": income,
@@ -362,7 +364,12 @@ class Matching:
                                 "offer",
                                 f"drawdown/{walk.drawdown_id}",
                                 f"offer-{offer_id}",
-                                {"event": "offer", "offer_id": offer_id, "expires_at": expires, "report": report},
+                                {
+                                    "event": "offer",
+                                    "offer_id": offer_id,
+                                    "expires_at": expires,
+                                    "report": served(report, walk.context["currency"]),
+                                },
                                 time.time(),
                             )
                 except _QuotaFull:
@@ -605,11 +612,16 @@ class Matching:
             ],
         }
 
-    def report(self, offer_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
-        """An offer's investigation report as json (dict), html (str) or pdf (bytes); the model's reasons each as
-        its code and its words."""
+    def report(
+        self, offer_id: int, fmt: str = "json", words: Mapping[str, str] | None = None
+    ) -> dict[str, Any] | str | bytes:
+        """An offer's investigation report as served (`report.served`: major units with the currency, the model's
+        reasons each as its code and its words, in English unless `words` says) in json (dict), html (str) or pdf
+        (bytes)."""
         with self._unit(readonly=True) as unit:
-            report = with_reasons_in_words(json.loads(unit.offers.get(offer_id).report))
+            stored = json.loads(unit.offers.get(offer_id).report)
+            currency = unit.core.products.get(stored["drawdown"]["product_code"]).currency
+        report = served(stored, currency, words)
         renderers: dict[str, Callable[[dict[str, Any]], dict[str, Any] | str | bytes]] = {
             "json": lambda r: r,
             "html": render_html,
@@ -621,7 +633,9 @@ class Matching:
 
     # ---- batch ------------------------------------------------------------------------------------
     def optimise_batch(self, frame: pd.DataFrame, penalty: float = 0.02, sample: int = 10_000) -> dict[str, Any]:
-        """Assign a batch of approved drawdowns with HiGHS, compare with the greedy waterfall, keep the prices."""
+        """Assign a batch of approved drawdowns with HiGHS, compare with the greedy waterfall, keep the prices. Its
+        money (`RUN_MONEY`: sums of expected margins, fractions of a minor unit) is rounded half-up to whole minor
+        units of the book's currency, once, for the stored run and the answer alike."""
         with self._unit(readonly=True) as unit:
             institutions = unit.institutions.active()
             fees = product_fees(unit.core.products.list())
@@ -630,11 +644,29 @@ class Matching:
         result = solve_batch(
             Drawdowns.from_frame(frame), institutions, fees, Capacity.of(institutions, used), penalty, sample
         )
+        for name in RUN_MONEY:
+            if result[name] is not None:
+                result[name] = round_half_up(Decimal(repr(float(result[name]))))
+        result["gain"] = result["objective"] - result["greedy_objective"]  # of the rounded figures: they add up
         with self._unit() as unit:
             result["run_id"] = unit.runs.add(
                 to_day(today), len(frame), result["objective"], result["greedy_objective"], result["prices"]
             )
         return result
+
+
+# What a matching run holds in money: expected margins less the risk penalty, the LP's bound on them, and the minimum
+# volumes missed, in minor units of the book's currency.
+RUN_MONEY = (
+    "objective",
+    "margin",
+    "lp_bound",
+    "greedy_objective",
+    "greedy_margin",
+    "gain",
+    "shortfall",
+    "greedy_shortfall",
+)
 
 
 def solve_batch(

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from openice.matching.institutions import CreditBox
 from openice.matching.webhooks import SIGNATURE_HEADER, SignatureError, verify
+from openice.money import to_minor
 
 LATENCY_SPREAD = 0.25  # sigma of the log-normal latency: most answers within a third of the median either way
 
@@ -49,13 +50,15 @@ class SimulatedInstitution:
         self.down_until = time.time() + seconds
 
     def decide(self, report: dict[str, Any]) -> dict[str, str]:
-        """Accept what its credit box lets through (score, PD, amount and tenor of the report)."""
+        """Accept what its credit box lets through (score, PD, amount and tenor of the report, whose money is major
+        units of its `currency`; the box's is minor units)."""
         box, credit, drawdown = self.box, report["credit"], report["drawdown"]
+        amount = to_minor(drawdown["amount"], report["currency"])
         checks = {
             "score": (box.min_score is None or credit["score"] >= box.min_score)
             and (box.max_score is None or credit["score"] <= box.max_score),
             "pd": box.min_pd <= credit["pd"] <= box.max_pd,
-            "amount": box.min_amount <= drawdown["amount"] <= box.max_amount,
+            "amount": box.min_amount <= amount <= box.max_amount,
             "tenor": box.min_tenor <= drawdown["tenor"] <= box.max_tenor,
         }
         failed = [name for name, ok in checks.items() if not ok]

@@ -12,7 +12,7 @@ import yaml
 from sqlalchemy import Engine
 
 from openice.decisioning.domain import parse
-from openice.decisioning.policy import Policy
+from openice.decisioning.policy import Policy, TypedPolicy
 from openice.errors import ValidationError
 from openice.matching.institutions import Institution, TypedInstitution, terms_currency
 from openice.scoring.loaded_model import Scorer
@@ -91,15 +91,18 @@ def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_change(scenario: Scenario, change: dict[str, Any]) -> Scenario:
-    """The scenario with a change: `policy` (cut-offs, pricing grid...), `institutions` (by code, credit box
-    merged field by field, money in major units as in the institution file) and `behaviour` (e.g. macro_stress).
+    """The scenario with a change: `policy` (cut-offs, pricing grid..., money in major units as in the policy
+    file), `institutions` (by code, credit box merged field by field, money in major units as in the institution
+    file) and `behaviour` (e.g. macro_stress).
     Unknown keys are refused."""
     unknown = set(change) - {"policy", "institutions", "behaviour"}
     if unknown:
         raise ValidationError(
             f"unknown sections {sorted(unknown)}; use policy, institutions, behaviour", field="change"
         )
-    policy = parse(Policy, _merge(scenario.policy.model_dump(mode="json"), change.get("policy") or {}))
+    currency = terms_currency(p.currency for p in demo_products())  # edits are typed as the files are
+    typed = {**TypedPolicy.of(scenario.policy).model_dump(mode="json", exclude_none=True), "currency": currency}
+    policy = parse(TypedPolicy, _merge(typed, change.get("policy") or {})).in_minor()
     funders = scenario.funders()
     edits = change.get("institutions") or {}
     missing = set(edits) - {i.code for i in funders}
@@ -107,7 +110,6 @@ def apply_change(scenario: Scenario, change: dict[str, Any]) -> Scenario:
         raise ValidationError(
             f"no institution {sorted(missing)}; known: {[i.code for i in funders]}", field="institutions"
         )
-    currency = terms_currency(p.currency for p in demo_products())  # edits are typed as the institution file is
     funders = [
         parse(
             TypedInstitution, _merge(TypedInstitution.of(i, currency).model_dump(mode="json"), edits.get(i.code, {}))

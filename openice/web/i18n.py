@@ -17,7 +17,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 
 from openice.access.users import LOCALES
 from openice.errors import Amount, OpeniceError
-from openice.money import from_minor, minor_digits
+from openice.money import from_minor, minor_digits, to_minor
 
 DEFAULT = "en"
 _BABEL = {"en": "en", "zh-CN": "zh_CN"}
@@ -124,11 +124,12 @@ class Words:
             return self.number(value)
         return value
 
-    def money(self, minor: int | None, currency: str) -> str:
-        """Major units with the currency, as the locale writes it: CN¥1,234.56 / ¥1,234.56."""
+    def money(self, minor: int | str | None, currency: str) -> str:
+        """Major units with the currency, as the locale writes it: CN¥1,234.56 / ¥1,234.56. A string is an amount
+        as the API serves it (a decimal string of major units, e.g. an investigation report's)."""
         if minor is None:
             return "—"
-        return _money_writer(self.babel, currency)(minor)
+        return _money_writer(self.babel, currency)(to_minor(minor, currency) if isinstance(minor, str) else minor)
 
     def amount(self, minor: int, currency: str) -> str:
         """The bare major-unit figure for a form's input (no symbol, no separators)."""

@@ -27,7 +27,6 @@ from openice.errors import OpeniceError, ValidationError
 from openice.matching import institutions
 from openice.matching import queries as matching
 from openice.matching.boxes import BoxChange
-from openice.matching.report import with_reasons_in_words
 from openice.money import from_minor, minor_digits, to_minor
 from openice.servicing import queries as servicing
 from openice.servicing import settlement
@@ -63,17 +62,14 @@ def offers(tx: Institution, after: Annotated[int | None, Query(ge=0)] = None, do
 
 def _offer_page(tx: Visit, offer_id: int, status: int = 200, **context: Any) -> Response:
     offer = matching.offer(tx.scope, offer_id)  # another institution's offer is missing
-    report = tx.matching.report(offer_id, "json")
+    report = tx.matching.report(offer_id, "json", tx.words.messages)  # the model's reasons in the reader's language
     assert isinstance(report, dict)  # the json rendering is the report itself
-    report = with_reasons_in_words(report, tx.words.messages)  # the model's reasons in the reader's language
-    currencies = {p.code: p.currency for p in tx.servicing.products()}
     return tx.render(
         "portal/offer.html",
         status=status,
         offer=offer,
         expires=expiry(tx.words, offer.expires_at),
         report=report,
-        currency=currencies[report["drawdown"]["product_code"]],
         key=form_key(),
         **context,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
@@ -153,6 +154,11 @@ def test_operations_docs_and_metrics(world: World) -> None:
     assert "openice_http_requests_total" in client.get("/metrics").text
     report = world.call("INST-A", "GET", f"/v1/offers/{world.ids[1]['offer']}/report", params={"format": "html"})
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert " CNY" in report.text and "minor units" not in report.text
+    served = world.call("INST-A", "GET", f"/v1/offers/{world.ids[1]['offer']}/report").json()
+    assert (served["version"], served["currency"]) == (2, "CNY")  # money as decimal strings of major units
+    assert re.fullmatch(r"[0-9]+\.[0-9]{2}", served["drawdown"]["amount"])
+    assert re.fullmatch(r"[0-9]+\.[0-9]{2}", served["recommended"]["line_amount"])
     metrics = world.call("INST-A", "GET", "/v1/portfolio/metrics", params={"quarter": "2026Q1"})
     assert metrics.status_code == 200, metrics.text
     groups = {r["group"].get("institution") for m in metrics.json()["metrics"].values() for r in m["rows"]}

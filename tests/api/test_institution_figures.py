@@ -64,12 +64,14 @@ def test_an_institution_reads_how_much_of_its_quota_it_has_taken(world: World) -
 
 
 def test_the_operator_reads_the_batch_runs_and_their_shadow_prices(world: World) -> None:
+    """The objectives are stored in fen and read in yuan: 1,235 and 1,200 fen are 12.35 and 12.00 CNY, a gain of
+    0.35 CNY."""
     with world.engine.begin() as conn:
-        run = MatchingRunRepository(conn).add(20_500, 400, 1_234.6, 1_200.2, {"INST-A": {"quota": 0.0125}})
+        run = MatchingRunRepository(conn).add(20_500, 400, 1_235, 1_200, {"INST-A": {"quota": 0.0125}})
     runs = world.call("operator", "GET", "/v1/matching-runs").json()["items"]
-    assert [(r["id"], r["drawdowns"], r["objective"], r["prices"]) for r in runs] == [
-        (run, 400, 1_234, {"INST-A": {"quota": 0.0125}})
-    ]
+    assert [(r["id"], r["drawdowns"], r["prices"]) for r in runs] == [(run, 400, {"INST-A": {"quota": 0.0125}})]
+    figures = [runs[0][name] for name in ("objective", "greedy_objective", "gain")]
+    assert figures == [{"amount": amount, "currency": "CNY"} for amount in ("12.35", "12.00", "0.35")]
     assert runs[0]["run_on"] == "2026-02-16"  # day 20,500
     for who in ("INST-A", "borrower1", "collections"):
         assert world.call(who, "GET", "/v1/matching-runs").status_code == 403

@@ -2,6 +2,7 @@
 
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -134,3 +135,27 @@ def test_the_database_refuses_to_change_a_decision(decisioning: Decisioning, eng
         with pytest.raises(DBAPIError, match="immutable"), engine.begin() as conn:
             conn.execute(statement.where(decisioning_tables.decisions.c.id == decision_id))
     assert decisioning.decision(decision_id)["outcome"] == "approved"
+
+
+def test_a_policy_typed_in_major_units_sizes_the_line_and_its_decisions_reproduce(
+    engine: Engine, servicing: Servicing, tmp_path: Path
+) -> None:
+    """The application asks for 30,000.00 CNY; the policy's `max_line` of 25,000.00 CNY (2,500,000 fen) caps the line
+    (income 15,000.00 x 8 for grade B and the affordable amount are far above it)."""
+    from openice.decisioning.policy import Policy
+
+    (tmp_path / "policy.yaml").write_text("currency: CNY\nmax_line: '25000.00'\nmin_line: '1000.00'\n")
+    decisioning = make_decisioning(engine, policy=Policy.load(tmp_path / "policy.yaml"))
+    borrower = decisioning.register(person(11))["borrower_id"]
+    result = decisioning.apply(borrower, good_application())
+    assert result["outcome"] == "approved" and result["line"]["amount"] == 2_500_000
+    record = decisioning.decision(result["decision_id"])
+    assert (record["policy"]["currency"], record["policy"]["max_line"]) == ("CNY", 2_500_000)  # stored in fen
+    assert record["policy_hash"] == Policy.from_json(record["policy"]).policy_hash
+    assert decisioning.reproduce(result["decision_id"])["reproduced"]
+    (tmp_path / "yen.yaml").write_text("currency: JPY\nmax_line: '250000'\n")
+    in_yen = make_decisioning(engine, policy=Policy.load(tmp_path / "yen.yaml"))
+    with pytest.raises(ValidationError, match="the credit policy's amounts are in JPY; product CASH-EI lends in CNY"):
+        in_yen.apply(borrower, good_application())
+    with engine.connect() as conn:  # refused before anything was stored
+        assert conn.execute(select(decisioning_tables.decisions.c.id)).scalars().all() == [result["decision_id"]]

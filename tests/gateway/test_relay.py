@@ -33,6 +33,9 @@ def test_the_offer_is_queued_with_the_drawdown_and_the_answer_in_the_response_fu
         "pending",
         f"offer-{waiting['offers'][0]}",
     )
+    report = json.loads(queued.payload)["report"]  # contract version 2: money in major units with its currency
+    assert (report["version"], report["currency"], report["drawdown"]["amount"]) == (2, "CNY", "10000.00")
+    assert isinstance(report["recommended"]["line_amount"], str) and report["credit"]["reasons"] == []
     world.deliver()
     row = drawdown(world.engine, waiting["drawdown_id"])
     assert (row.status, row.institution_code) == ("funded", "WEB") and row.loan_id

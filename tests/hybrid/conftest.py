@@ -64,7 +64,8 @@ def platform(engine: Engine, registry: Path, tmp_path: Path) -> Platform:
     signing_key = tmp_path / "keys" / "signing.pem"
     policies = tmp_path / "policies"
     policies.mkdir()
-    (policies / "INST-O.yaml").write_text("min_age: 21\nmax_pd: 0.2\n")  # INST-O's own; INST-H has the platform's
+    # INST-O's own, its line floor typed in yuan; INST-H has the platform's
+    (policies / "INST-O.yaml").write_text("min_age: 21\nmax_pd: 0.2\ncurrency: CNY\nmin_line: '2000.00'\n")
     settings = Settings(
         model_registry=str(registry),
         signing_key=str(signing_key),

@@ -93,8 +93,15 @@ def test_a_pull_verifies_and_installs_the_champion_and_the_policy_once(
     again = pull(remote(platform), pin(platform), into)
     assert again == done and len(read_json(into / "registry" / "registry.json")["packages"]) == 1
     own = pull(remote(platform, "INST-O"), pin(platform), tmp_path / "other")
-    assert own["policy_hash"] == Policy(min_age=21, max_pd=0.2).policy_hash != done["policy_hash"]
-    assert Policy.load(tmp_path / "other" / "policy.json").min_age == 21
+    mine = Policy(min_age=21, max_pd=0.2, currency="CNY", min_line=200_000)  # 2,000.00 yuan
+    assert own["policy_hash"] == mine.policy_hash != done["policy_hash"]
+    assert Policy.load(tmp_path / "other" / "policy.json") == mine
+    installed_file = json.loads((tmp_path / "other" / "policy.json").read_text())  # as a person types it
+    assert (installed_file["currency"], installed_file["min_line"], installed_file["max_line"]) == (
+        "CNY",
+        "2000.00",
+        "200000.00",
+    )
 
 
 def test_a_tampered_or_substituted_bundle_is_refused(platform: Platform, tmp_path: Path) -> None:

@@ -70,6 +70,9 @@ def test_batch_run_stores_prices_for_routing(engine: Engine, servicing: Servicin
     )
     result = matching.optimise_batch(frame, penalty=0.0)
     assert result["run_id"] >= 1 and result["objective"] >= result["greedy_objective"]
+    # money in whole fen, rounded half-up once, so the gain is the difference of the figures shown
+    assert all(isinstance(result[name], int) for name in ("objective", "greedy_objective", "gain", "margin"))
+    assert result["gain"] == result["objective"] - result["greedy_objective"]
     assert result["objective"] <= result["lp_bound"] * (1 + 1e-9)
     assert set(result["assignment"]) <= {"A", "B", ""}
     with matching._unit(readonly=True) as unit:

@@ -1,8 +1,10 @@
 """Drawdowns routed against SQLite and PostgreSQL: origination, re-routing, quotas under a race, reports."""
 
 import io
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -204,6 +206,18 @@ def test_investigation_report_in_three_formats(engine: Engine, servicing: Servic
     assert report["credit"]["reasons"] == [{"code": "DELINQUENCIES_24M_HIGH", "text": said}]
     html = matching.report(offer, "html")
     assert reg["national_id"] not in html and reg["mobile"] not in html and "Pre-loan investigation report" in html
+    # served in major units with the currency: the drawdown of 500,000 minor units is 5,000.00 CNY
+    assert (report["version"], report["currency"], report["drawdown"]["amount"]) == (2, "CNY", "5000.00")
+    with engine.connect() as conn:  # stored as built, in minor units
+        o = decisioning_tables.offers.c
+        stored = json.loads(conn.execute(select(o.report).where(o.id == offer)).scalar_one())
+    for section, name in (("recommended", "line_amount"), ("application", "income_monthly")):
+        assert report[section][name] == f"{Decimal(stored[section][name]) / 100:.2f}", name
+    assert report["affordability"]["max_affordable_payment"] == (
+        f"{Decimal(stored['affordability']['max_affordable_payment']) / 100:.2f}"
+    )
+    assert "5,000.00 CNY" in html and f"{Decimal(report['recommended']['line_amount']):,} CNY" in html
+    assert "minor units" not in html
     rates = report["recommended"]
     assert rates["apr_convention"] == "IRR method: per-period IRR x 12"
     assert rates["effective_annual_rate"] > rates["apr"]
@@ -219,6 +233,7 @@ def test_investigation_report_in_three_formats(engine: Engine, servicing: Servic
         "Delinquenciesinthelast2years:high(1)loweredthescore",
         "inquiries_6m",
         report["model"]["package_hash"][:20],
+        "5,000.00CNY",
     ):
         assert expected in text, expected
     assert reg["national_id"] not in text

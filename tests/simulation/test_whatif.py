@@ -16,13 +16,14 @@ def test_change_merges_policy_pricing_boxes_and_behaviour() -> None:
     changed = apply_change(
         base,
         {
-            "policy": {"max_pd": 0.05, "pricing": {"C": "0.17"}},
+            "policy": {"max_pd": 0.05, "pricing": {"C": "0.17"}, "min_line": "2000.00"},
             "institutions": {"BANK-PRIME": {"credit_box": {"max_pd": 0.03}, "daily_quota": "90000.00"}},
             "behaviour": {"macro_stress": 1.5},
         },
     )
     assert changed.policy.max_pd == 0.05 and str(changed.policy.pricing["C"]) == "0.17"
     assert changed.policy.pricing["A"] == base.policy.pricing["A"]
+    assert (changed.policy.min_line, changed.policy.max_line) == (200_000, base.policy.max_line)  # 2,000.00 CNY
     prime = {i.code: i for i in changed.funders()}["BANK-PRIME"]
     assert prime.credit_box.max_pd == 0.03 and prime.credit_box.min_income == 500_000
     assert prime.daily_quota == 9_000_000  # 90,000.00 CNY typed, in fen
@@ -36,6 +37,9 @@ def test_change_merges_policy_pricing_boxes_and_behaviour() -> None:
         with pytest.raises(ValidationError) as err:
             apply_change(base, {"institutions": {"BANK-PRIME": {"daily_quota": quota}}})
         assert err.value.field == "daily_quota"
+    with pytest.raises(ValidationError) as err:  # a policy amount as a number: it may be minor units
+        apply_change(base, {"policy": {"min_line": 200_000}})
+    assert err.value.field == "min_line"
 
 
 def test_tighter_cutoff_replays_the_same_applicants(model: Path) -> None:
