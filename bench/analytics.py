@@ -176,6 +176,7 @@ def generate(loans: int, out: Path, seed: int = 7) -> int:
     institutions = {
         "code": [f"bank-{k}" for k in range(20)],
         "funding_cost_ppm": [40_000 + 1_000 * k for k in range(20)],
+        "kind": ["trust" if k % 5 == 4 else "bank" for k in range(20)],  # every fifth funds through trust plans
     }
     pq.write_table(pa.table(institutions), out / "institutions.parquet")
     return total_inst

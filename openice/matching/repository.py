@@ -85,6 +85,7 @@ class InstitutionRepository:
             max_avg_pd=inst.max_avg_pd,
             priority=inst.priority,
             guarantee_payout_dpd=inst.guarantee_payout_dpd,
+            kind=inst.kind,
             active=1,
             definition=inst.model_dump_json(),
         )

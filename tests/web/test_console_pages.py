@@ -203,6 +203,10 @@ def test_the_audit_trail_filters_by_action_and_pages(site: Site) -> None:
 
 def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
     site.world.first_due()
+    # INST-B funds through trust plans: its loan (20,000.00, nothing repaid yet) is the trust source's balance
+    terms = site.world.call("operator", "GET", "/v1/institutions/INST-B").json()
+    put = site.world.call("operator", "PUT", "/v1/institutions/INST-B", json={**terms, "kind": "trust"})
+    assert put.status_code == 200, put.text
     metrics = site.world.call("operator", "GET", "/v1/portfolio/metrics", params={"quarter": "2026Q1"}).json()
     ops = site.signed_in("ops", "console")
     page = ops.get("/console/kpi?quarter=2026Q1").text
@@ -233,6 +237,7 @@ def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
     sources = {r["group"]["source"]: r["value"] for r in m["funding_source_balance"]["rows"]}
     assert cell_values(page, "table-funding_sources") == [f"{Decimal(v) / 100:.2f}" for v in sources.values()]
     assert sum(sources.values()) == total("outstanding_balance")
+    assert sources["trust"] == 2_000_000 and '<th scope="row">Trusts</th>' in page
     shares = [str(r["value"]) for r in m["platform_model_share"]["rows"]]
     assert cell_values(page, "table-platform_models") == [*shares, str(total("capital_light_ice_technology_share"))]
     assert 'id="kpi-funding_cost"' in page and "Asset-backed securities deals" in page
