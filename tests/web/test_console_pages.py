@@ -125,6 +125,11 @@ def test_lines_and_an_institutions_quota_are_the_apis(site: Site) -> None:
     # the page keeps each amount's fen beside it; the API reads it in yuan: 1,000,000 fen is "10000.00" CNY
     api = [int(Decimal(p["used"]["amount"]) * 100) for p in quota["periods"] if p["used"]["currency"] == "CNY"]
     assert [int(u) for u in used] == api and len(api) == 2 and api[0] > 0
+    # its kind (not stated for INST-A) and the currency its terms are in, in the reader's language
+    assert "<dt>Kind</dt><dd>Not stated</dd>" in shown and "<dt>Currency of its terms</dt><dd>CNY</dd>" in shown
+    ops.cookies.set(LANG_COOKIE, "zh-CN")
+    assert "<dt>机构类型</dt><dd>未注明</dd>" in ops.get("/console/institutions/INST-A").text
+    ops.cookies.set(LANG_COOKIE, "en")
     products = site.world.call("operator", "GET", "/v1/products").json()
     catalogue = ops.get("/console/products").text
     assert all(f'id="product-{p["code"]}"' in catalogue for p in products)
