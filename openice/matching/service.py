@@ -142,12 +142,23 @@ def book_terms_currency(conn: Connection) -> str | None:
 
 def register_institutions(units: UnitsOfWork, institutions: Sequence[Institution]) -> None:
     """Add institutions or change their terms, in one unit; a deployment that runs one institution alone
-    (on-premise) admits no other (`openice.deployment`). Needs no PII key: onboarding calls it without one."""
+    (on-premise) admits no other (`openice.deployment`), and an institution keeps the currency it was added in (its
+    quotas' usage and its loans are counted in it). Needs no PII key: onboarding calls it without one."""
     with units.begin() as conn:
         admitted = deployment.read(conn)
         repository = InstitutionRepository(conn)
         for inst in institutions:
             admitted.admit(inst.code)
+            stored = repository.find(inst.code)
+            if stored is not None:
+                book = book_terms_currency(conn)
+                was, now = stored.amounts_currency(book), inst.amounts_currency(book)
+                if was != now:
+                    raise ValidationError(
+                        f"{inst.code}'s amounts are in {was}: an institution keeps its currency (add another "
+                        f"institution to lend in {now})",
+                        field="currency",
+                    )
             repository.upsert(inst)
 
 
