@@ -173,18 +173,25 @@ def generate(loans: int, out: Path, seed: int = 7) -> int:
         pa.table({"id": days, "business_day": days, "kind": np.repeat("installment_due", days.size)}),
         out / "journal_entries.parquet",
     )
+    write_institutions(out)
+    return total_inst
+
+
+def write_institutions(out: Path) -> None:
+    """The 20 funders, every fifth a trust (funding through its trust plans)."""
     institutions = {
         "code": [f"bank-{k}" for k in range(20)],
         "funding_cost_ppm": [40_000 + 1_000 * k for k in range(20)],
+        "kind": ["trust" if k % 5 == 4 else "bank" for k in range(20)],
     }
     pq.write_table(pa.table(institutions), out / "institutions.parquet")
-    return total_inst
 
 
 def portfolio(loans: int, out: Path) -> None:
     """Generate the portfolio unless `out` already holds one of this size (generation is not timed)."""
     marker = out / f"LOANS-{loans}"
     if marker.exists():
+        write_institutions(out)  # small: a portfolio generated before institutions had a kind gets the column
         print(f"reusing {loans:,} loans at {out}")
         return
     t = time.perf_counter()

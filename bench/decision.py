@@ -41,7 +41,7 @@ from openice.matching.boxes import Drawdowns
 from openice.matching.institutions import CreditBox, Institution
 from openice.matching.optimize import Capacity
 from openice.matching.router import Router
-from openice.matching.service import product_fees, solve_batch
+from openice.matching.service import product_currencies, product_fees, solve_batch
 from openice.servicing.products import PPM, demo_products
 from openice.servicing.service import Servicing
 from openice.storage.engine import make_engine, migrate
@@ -220,8 +220,16 @@ def batch(n: int, m: int, scorer, bureau: pd.DataFrame, seed: int, sample: int) 
         }
     )
     insts = institutions(m, rng, float(amount.sum()))
-    fees = product_fees(list(PRODUCTS.values()))
-    return solve_batch(Drawdowns.from_frame(frame), insts, fees, Capacity.of(insts), penalty=0.02, sample=sample)
+    products = list(PRODUCTS.values())
+    return solve_batch(
+        Drawdowns.from_frame(frame),
+        insts,
+        product_fees(products),
+        product_currencies(products),
+        Capacity.of(insts),
+        penalty=0.02,
+        sample=sample,
+    )
 
 
 def main() -> None:
@@ -246,7 +254,10 @@ def main() -> None:
     forest = IsolationForest(n_estimators=100, max_samples=256, random_state=7).fit(reference)
     compiled = AnomalyModel.from_sklearn(forest)
     baseline_anomaly = SklearnAnomaly(forest, compiled.model_hash)
-    router = Router(institutions(n_inst, np.random.default_rng(1), 1e12), product_fees(list(PRODUCTS.values())))
+    products = list(PRODUCTS.values())
+    router = Router(
+        institutions(n_inst, np.random.default_rng(1), 1e12), product_fees(products), product_currencies(products)
+    )
 
     latency(200, scorer, compiled, router, bureau, seed=99)  # warm caches (pricing, numpy)
     ours, ours_cpu = latency(n_apps, scorer, compiled, router, bureau, seed=1)

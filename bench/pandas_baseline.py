@@ -521,11 +521,9 @@ class PandasBackend:
         payouts = entries[entries.kind == definitions.GUARANTEE_PAYOUT]
         payout_day = lines.merge(payouts, left_on="entry_id", right_on="id").groupby("loan_id").business_day.min()
         today = q.loan_id.map(self.frames["loans"].set_index("id").funder)
-        costs = (
-            self.frames["institutions"].set_index("code").funding_cost_ppm
-            if self.has_table("institutions")
-            else pd.Series(dtype="int64")
-        )
+        institutions = self.frames["institutions"].set_index("code") if self.has_table("institutions") else None
+        costs = institutions.funding_cost_ppm if institutions is not None else pd.Series(dtype="int64")
+        kinds = institutions.kind.to_dict() if institutions is not None else {}
         if self.has_table(definitions.DEAL_TERMS):  # a pool loan is the platform's until its deal's transfer day
             sold_on = q.loan_id.map(self._transfers(derecognised=False))
             today = today.where(~(sold_on > as_of), PLATFORM)
@@ -535,7 +533,7 @@ class PandasBackend:
         covered = funder.isin(costs.index)
         dpd = (as_of + 1 - q.overdue_since).fillna(0).astype("int64")
         q = q.assign(
-            source=funder.map(lambda f: funding_source(f).value),
+            source=funder.map(lambda f: funding_source(f, kinds.get(f)).value),
             platform_model=[platform_model(m, c).value for m, c in zip(q.business_model, q.channel, strict=True)],
             within=q.outstanding.where(dpd <= th.m4, 0),
             covered_balance=q.outstanding.where(covered, 0),

@@ -54,7 +54,7 @@ class Decides(StrEnum):
 class Onboarded:
     """What the caller hands to the institution, once: nothing here can be read back later."""
 
-    institution: TypedInstitution  # as stored, typed in the book's currency
+    institution: TypedInstitution  # as stored, typed in its currency
     admin: dict[str, Any]  # the portal administrator (a user's view)
     reset_token: str  # sets the administrator's first password (`web.sign_in.reset_path`)
     key_id: str
@@ -64,7 +64,7 @@ class Onboarded:
 
 def definition(document: Any, code: str, decides: Decides | None, webhook_url: str | None) -> TypedInstitution:
     """The institution to create: the file's definition (one institution, alone or as the only entry of
-    {"institutions": [...]}, its money typed in major units with the `currency` as `openice match institutions`
+    {"institutions": [...]}, its money typed in major units of its `currency` as `openice match institutions`
     reads it) under the code asked for, with how it decides and its webhook address when given."""
     if isinstance(document, dict) and isinstance(document.get("institutions"), list):
         if len(document["institutions"]) != 1:
@@ -104,17 +104,17 @@ def onboard_on(
     request_id: str,
 ) -> Onboarded:
     """Create the tenant in the caller's transaction (`by`: the operator, None for the command line), audited; an
-    existing institution (or, on-premise, any but its own), or money typed in another currency than the book's (or
-    before the book has a product), is refused before anything is written. The money is converted here, once, in
-    the currency this transaction reads the book's products in, as PUT /v1/institutions converts it."""
+    existing institution (or, on-premise, any but its own), or an institution naming no currency before the book
+    has a product to take it from, is refused before anything is written. The money is converted here, once, in
+    its currency or the one this transaction reads the book's products in, as PUT /v1/institutions converts it."""
     email = admin_email.strip().lower()
     if not EMAIL.match(email):
         raise ValidationError(f"{admin_email!r} is not an e-mail address", field="admin_email")
     code = institution.code
     if institution_exists(conn, code):
         raise _exists(code)
-    currency = book_terms_currency(conn)
-    stored = institution.in_minor(currency)
+    book = book_terms_currency(conn)
+    stored = institution.in_minor(book)
     creator = "cli" if by is None else by.key_id
     units = JoinedUnits(conn)
     register_institutions(units, [stored])
@@ -126,7 +126,7 @@ def onboard_on(
     webhook_secret = Webhooks(units, vault).rotate_secret(code, 0, time.time())
     detail = {"admin": admin["id"], "key": key["id"], "acceptance": institution.acceptance}
     record_audit(conn, by, request_id, "tenant.onboarded", f"institution/{code}", detail)
-    return Onboarded(TypedInstitution.of(stored, currency), admin, token, key["id"], key["secret"], webhook_secret)
+    return Onboarded(TypedInstitution.of(stored, book), admin, token, key["id"], key["secret"], webhook_secret)
 
 
 def _exists(code: str) -> Conflict:

@@ -203,8 +203,8 @@ def book_rows(cwd: Path) -> dict[str, Any]:
         ),
         (
             "institution.json",
-            {"currency": "USD"},
-            "currency: the book lends in CNY: an institution's amounts are typed in it, not in USD",
+            {"kind": "pension-fund"},
+            "kind: Input should be 'bank', 'consumer-finance', 'trust' or 'microcredit'",
         ),
     ],
 )

@@ -183,3 +183,50 @@ def test_stored_webhook_secrets_are_encrypted_going_up_and_given_back_going_down
     assert back == {"WEB": (current, previous), "NEW": (current, None)}
     command.upgrade(config, "head")
     assert schema_drift(engine) == []
+
+
+def test_stored_institutions_take_the_book_s_currency_and_no_kind(engine: Engine) -> None:
+    """Migration 0028: a definition stored before institutions carried a currency gets the book's (its products',
+    the first in order: CNY before USD), one that names its own keeps it; the new `kind` column is empty."""
+    from openice.matching.institutions import Institution
+    from openice.matching.repository import InstitutionRepository
+    from tests.matching.test_boxes import institution
+
+    config = alembic_config(engine)
+    command.downgrade(config, "0026")
+    old = table("institutions", *(column(c) for c in INSTITUTION_COLUMNS))
+    products = table("products", *(column(c) for c in ("code", "currency", "definition", "created_at")))
+    stored = {
+        "OLD": institution("OLD").model_dump_json(exclude={"currency", "kind"}),
+        "OWN": institution("OWN", currency="USD").model_dump_json(exclude={"kind"}),
+    }
+    with engine.begin() as conn:
+        for code, definition in stored.items():
+            row = {**dict.fromkeys(INSTITUTION_COLUMNS, 0), "code": code, "name": code, "credit_box": "{}"}
+            conn.execute(insert(old).values({**row, "business_model": "capital-light", "definition": definition}))
+        for code, currency in (("P-USD", "USD"), ("P-CNY", "CNY")):
+            conn.execute(insert(products).values(code=code, currency=currency, definition="{}", created_at="x"))
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        read = {r.code: Institution.model_validate_json(r.definition) for r in conn.execute(select(old))}
+        assert {code: i.currency for code, i in read.items()} == {"OLD": "CNY", "OWN": "USD"}
+        assert InstitutionRepository(conn).get("OLD").kind is None
+        kinds = conn.execute(select(column("kind")).select_from(table("institutions"))).scalars().all()
+        assert kinds == [None, None]
+
+
+INSTITUTION_COLUMNS = (
+    "code",
+    "name",
+    "business_model",
+    "funding_cost_ppm",
+    "rate_ppm",
+    "credit_box",
+    "daily_quota",
+    "monthly_quota",
+    "min_monthly_volume",
+    "max_avg_pd",
+    "priority",
+    "active",
+    "definition",
+)

@@ -53,7 +53,7 @@ TABLES: dict[str, dict[str, pa.DataType]] = {
     "borrowers": {"id": STR, "registered_day": I64},
     "credit_lines": {"id": STR, "borrower_id": STR, "approved_day": I64, "pd": F64, "grade": STR},
     "drawdowns": {"loan_id": I64, "line_id": STR},
-    "institutions": {"code": STR, "funding_cost_ppm": I64},
+    "institutions": {"code": STR, "funding_cost_ppm": I64, "kind": STR},
     "abs_deals": {
         "id": I64,
         "funder": STR,
@@ -114,11 +114,11 @@ def _rows(columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[dict[st
 
 def book_version(engine: Engine) -> tuple[Any, ...]:
     """What the figures up to a closed day can still change with, on a migrated database: every booking (a
-    backdated payment, a reversal) adds a journal entry, and the institutions' funding costs weigh the blended
-    cost. Cheap: one index lookup and a few hundred institution rows."""
+    backdated payment, a reversal) adds a journal entry, the institutions' funding costs weigh the blended cost and
+    their kinds class the funding sources. Cheap: one index lookup and a few hundred institution rows."""
     with engine.connect() as conn:
         last_entry = conn.execute(text("SELECT MAX(id) FROM journal_entries")).scalar()
-        costs = tuple(conn.execute(text("SELECT code, funding_cost_ppm FROM institutions ORDER BY code")).all())
+        costs = tuple(conn.execute(text("SELECT code, funding_cost_ppm, kind FROM institutions ORDER BY code")).all())
     return last_entry, costs
 
 

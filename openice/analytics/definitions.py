@@ -510,7 +510,8 @@ GUARANTEE_PAYOUT = "guarantee_payout"  # the journal entry that moves a capital-
 
 def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool, deals: bool = False) -> str:
     """Principal outstanding by funding source and platform model (`openice.servicing.sources`), with the funding
-    cost of the funder on file weighted by it (`costs`: the source has an institutions table; `deals`: it has the
+    cost of the funder on file weighted by it (`costs`: the source has an institutions table, with their costs and
+    kinds, so a trust's loans are told apart; `deals`: it has the
     deals issued, whose terms `compute` registers as `DEAL_TERMS`).
 
     The funder is the one of the as-of date: a loan's `funder` today, unless its guarantee was paid out after the
@@ -519,7 +520,8 @@ def funding_mix(by: Sequence[str], as_of: int, th: Thresholds, costs: bool, deal
     back at a deal's clean-up call after the as-of date, when it was still the deal's. `outstanding`
     is the disclosures' outstanding balance (loans beyond `th.m4` DPD left out); the cost is weighted by all principal
     outstanding, as the blended funding cost (`funding`): an institution's on file, a deal's its notes' coupons."""
-    source, model = funding_source_sql("l.funder_as_of"), platform_model_sql("l.business_model", "l.channel")
+    kind = "f.kind" if costs else "NULL"  # an institution's kind: a trust's loans are their own source
+    source, model = funding_source_sql("l.funder_as_of", kind), platform_model_sql("l.business_model", "l.channel")
     sel, grp = group_cols(by, source, model)
     codes, cost_of, join = [], [], ""
     if costs:

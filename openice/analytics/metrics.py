@@ -606,8 +606,8 @@ def _funding_mix(backend: Backend, out: MetricSet, a: int, th: definitions.Thres
             "funding_source_balance",
             "money",
             _sorted(balance),
-            f"outstanding principal (as outstanding_balance) by {funder}: institution, platform capital or an "
-            "asset-backed securities deal (funder ABS:<deal>); a trust is not told apart (an institution has no kind)",
+            f"outstanding principal (as outstanding_balance) by {funder}: institution, trust (an institution of kind "
+            "trust), platform capital or an asset-backed securities deal (funder ABS:<deal>)",
         )
     )
     out.add(
@@ -615,7 +615,8 @@ def _funding_mix(backend: Backend, out: MetricSet, a: int, th: definitions.Thres
             "blended_funding_cost_by_source",
             "ratio",
             _sorted(cost),
-            f"annual funding cost on file for {funder}, weighted by all principal outstanding: an institution's, or a "
+            f"annual funding cost on file for {funder}, weighted by all principal outstanding: an institution's or "
+            "trust's, or a "
             "deal's notes' coupons weighted by their balances at issue (the residual tranche, paid what is left, "
             "outside the weights); balances of funders without a cost on file (the platform) are left out "
             "(uncovered_balance)"

@@ -119,6 +119,7 @@ COMPARISONS = (("previous", "Previous quarter"), ("year_before", "Same quarter a
 # How a reader names each funding source and platform model (`openice.servicing.sources`).
 SOURCE_LABELS = {
     FundingSource.INSTITUTION: "Institutions",
+    FundingSource.TRUST: "Trusts",
     FundingSource.PLATFORM_CAPITAL: "Platform capital",
     FundingSource.ABS_DEAL: "Asset-backed securities deals",
 }

@@ -58,7 +58,8 @@ def create_key(body: ApiKeyIn, key: IdempotencyKey, tx: Operator) -> Any:
 
 class TenantIn(BaseModel):
     institution: TypedInstitution = Field(
-        description="its definition: credit box, quotas (major units of the book's currency), pricing, business model"
+        description="its definition: credit box, quotas (major units of its currency, the book's when left out), "
+        "pricing, business model, kind"
     )
     admin_email: str = Field(max_length=254, description="its portal administrator's e-mail, their sign-in name")
     decides: Decides | None = Field(
@@ -77,7 +78,7 @@ class TenantSecrets(BaseModel):
 class TenantCreated(BaseModel):
     institution: str
     acceptance: str
-    definition: TypedInstitution = Field(description="as stored, in major units of the book's currency")
+    definition: TypedInstitution = Field(description="as stored, in major units of its currency")
     admin_id: str
     admin_username: str
     api_key_id: str

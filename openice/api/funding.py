@@ -58,21 +58,22 @@ def update_institution(tx: Tx, code: str, body: Institution) -> Institution:
 @router.put("/institutions/{code}", response_model=TypedInstitution)
 def put_institution(code: str, body: TypedInstitution, tx: Funder) -> Any:
     """Create or change an institution (PUT is idempotent by nature); loans keep the terms they were made under.
-    Quotas and the credit box's amounts are decimal strings of major units in `currency`, the book's, converted
-    once. An institution's key changes its own credit box, quotas and pricing, and nothing else."""
-    currency = tx.matching.terms_currency()
-    return TypedInstitution.of(update_institution(tx, code, body.in_minor(currency)), currency)
+    Quotas and the credit box's amounts are decimal strings of major units in `currency` (the book's when left
+    out), converted once. An institution's key changes its own credit box, quotas and pricing, and nothing else."""
+    book = tx.matching.terms_currency()
+    return TypedInstitution.of(update_institution(tx, code, body.in_minor(book)), book)
 
 
 @router.get("/institutions", response_model=Page[TypedInstitution])
 def list_institutions(tx: Funder, page: PageParams) -> Any:
-    currency = tx.matching.terms_currency()
-    return paged(matching.institutions(tx.scope, page), lambda institution: TypedInstitution.of(institution, currency))
+    book = tx.matching.terms_currency()
+    return paged(matching.institutions(tx.scope, page), lambda institution: TypedInstitution.of(institution, book))
 
 
 @router.get("/institutions/{code}", response_model=TypedInstitution)
 def get_institution(code: str, tx: Funder) -> Any:
-    return TypedInstitution.of(matching.institution(tx.scope, code), tx.matching.terms_currency())
+    found = matching.institution(tx.scope, code)
+    return TypedInstitution.of(found, tx.matching.currency_of(found))
 
 
 class ReferralSettlementIn(BaseModel):
@@ -128,10 +129,10 @@ class QuotaUsage(BaseModel):
 
 @router.get("/institutions/{code}/quota", response_model=QuotaUsage)
 def get_quota(code: str, tx: Funder) -> Any:
-    """How much of its daily and monthly quota the institution has taken on the current business date, in the
-    book's currency as its terms are."""
-    matching.institution(tx.scope, code)  # 404 for another institution
-    usage, currency = tx.matching.quota_usage(code), tx.matching.terms_currency()
+    """How much of its daily and monthly quota the institution has taken on the current business date, in its
+    currency as its terms are."""
+    found = matching.institution(tx.scope, code)  # 404 for another institution
+    usage, currency = tx.matching.quota_usage(code), tx.matching.currency_of(found)
     periods = [
         QuotaPeriod(**{**p, **{name: money(p[name], currency) for name in ("quota", "used", "left")}})
         for p in usage["periods"]

@@ -162,13 +162,13 @@ def _matching(db: str | None) -> Matching:
 
 @match_app.command()
 def institutions(file: Path, db: Db = None) -> None:
-    """Add or update institutions from a JSON/YAML file, money typed in major units of the book's currency
-    (docs/cli.md)."""
+    """Add or update institutions from a JSON/YAML file, money typed in major units of each one's `currency` (the
+    book's when left out; needed before the book has a product) and an optional `kind` (docs/cli.md)."""
     from openice.matching.institutions import load_institutions
 
     matching = _matching(db)
-    currency = matching.terms_currency()
-    loaded = [typed.in_minor(currency) for typed in load_institutions(file)]
+    book = matching.terms_currency()
+    loaded = [typed.in_minor(book) for typed in load_institutions(file)]
     matching.register_institutions(loaded)
     messages.print(f"{len(loaded)} institution(s): {', '.join(i.code for i in loaded)}")
 

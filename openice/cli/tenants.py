@@ -21,7 +21,9 @@ def onboard(
     file: Annotated[
         Path,
         typer.Option(
-            "--file", help="JSON or YAML definition: credit box, quotas, pricing, business model (docs/deployment.md)"
+            "--file",
+            help="JSON or YAML definition: credit box, quotas, pricing, business model, kind, and the currency its "
+            "amounts are in (needed before the book has a product) (docs/cli.md)",
         ),
     ],
     admin_email: Annotated[str, typer.Option("--admin-email", help="Its portal administrator's e-mail (sign-in)")],

@@ -6,7 +6,7 @@ masks say exactly why an institution's box refused a drawdown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 from pandas import DataFrame  # by name: the field `pd` below would shadow the module
 
 from openice.decisioning.policy import monthly_payment
-from openice.matching.institutions import Institution
+from openice.matching.institutions import Institution, funds_in, terms_currency
 
 CRITERIA = ("score", "pd", "amount", "tenor", "province", "age", "income", "dti", "product", "rate")
 BATCH_COLUMNS = ("amount", "tenor", "score", "pd", "age", "province", "income", "dti", "product", "rate")
@@ -57,10 +57,15 @@ def _bound(values: Sequence[float | None], default: float) -> np.ndarray:
 
 
 class Boxes:
-    """The institutions' boxes as arrays, built once per set of institutions."""
+    """The institutions' boxes as arrays, built once per set of institutions. `currencies` (product code ->
+    currency) lets each institution take only the products lent in its currency (`funds_in`); a product it does not
+    name is refused on `product`."""
 
-    def __init__(self, institutions: Sequence[Institution]) -> None:
+    def __init__(self, institutions: Sequence[Institution], currencies: Mapping[str, str]) -> None:
         self.institutions = list(institutions)
+        self.currencies = dict(currencies)
+        book = terms_currency(self.currencies.values())
+        self.lends_in = [i.currency or book for i in institutions]
         boxes = [i.credit_box for i in institutions]
         self.lo = {
             name: _bound([getattr(b, f"min_{name}") for b in boxes], -np.inf)
@@ -76,14 +81,22 @@ class Boxes:
         self.products = [None if b.products is None else frozenset(b.products) for b in boxes]
         self.rate = np.array([float(i.rate) for i in institutions])
 
-    @staticmethod
-    def _member(values: np.ndarray, allowed: list[frozenset[str] | None]) -> np.ndarray:
-        """(n, m) membership via the distinct values, so a batch costs m lookups per distinct value."""
+    def _per_value(self, values: np.ndarray, accepts: Callable[[str, int], bool]) -> np.ndarray:
+        """(n, m) answers of `accepts(value, institution)` via the distinct values, so a batch costs m lookups per
+        distinct value."""
+        m = len(self.institutions)
         uniques, inverse = np.unique(values.astype(str), return_inverse=True)
-        table = np.array([[s is None or u in s for s in allowed] for u in uniques], dtype=bool).reshape(
-            len(uniques), len(allowed)
-        )
+        table = np.array([[accepts(u, j) for j in range(m)] for u in uniques], dtype=bool).reshape(len(uniques), m)
         return table[inverse.reshape(-1)]
+
+    def _province(self, province: str, j: int) -> bool:
+        allowed = self.provinces[j]
+        return allowed is None or province in allowed
+
+    def _product(self, product: str, j: int) -> bool:
+        allowed, currency, lends_in = self.products[j], self.currencies.get(product), self.lends_in[j]
+        in_currency = currency is not None and lends_in is not None and funds_in(lends_in, currency)
+        return in_currency and (allowed is None or product in allowed)
 
     def masks(self, d: Drawdowns) -> dict[str, np.ndarray]:
         """One (n, m) boolean array per criterion: True where that part of the box accepts."""
@@ -91,10 +104,10 @@ class Boxes:
         for name in ("score", "pd", "amount", "tenor", "age"):
             col = d.__dict__[name].astype(float)[:, None]
             out[name] = (col >= self.lo[name]) & (col <= self.hi[name])
-        out["province"] = self._member(d.province, self.provinces)
+        out["province"] = self._per_value(d.province, self._province)
         out["income"] = d.income.astype(float)[:, None] >= self.min_income
         out["dti"] = d.dti.astype(float)[:, None] <= self.max_dti
-        out["product"] = self._member(d.product, self.products)
+        out["product"] = self._per_value(d.product, self._product)
         out["rate"] = d.rate.astype(float)[:, None] >= self.rate  # the line's rate leaves room for its own
         return out
 
@@ -137,7 +150,7 @@ class BoxChange:
     def of(
         cls, d: Drawdowns, currency: np.ndarray, day: np.ndarray, current: Institution, changed: Institution
     ) -> BoxChange:
-        masks = Boxes([current, changed]).masks(d)
+        masks = Boxes([current, changed], dict(zip(d.product.astype(str), currency, strict=True))).masks(d)
         refused = [{c: ~masks[c][:, j] for c in CRITERIA} for j in (0, 1)]
         before, after = (~np.logical_or.reduce([r[c] for c in CRITERIA]) for r in refused)
         return cls(current, changed, d.amount, currency, day, before, after, refused[0], refused[1])

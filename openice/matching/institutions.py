@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -21,6 +21,11 @@ from openice.money import MAX_MINOR, from_minor, to_minor_within
 from openice.servicing.products import PPM
 
 FundingModel = Literal["capital-light", "capital-heavy", "on-balance-sheet"]
+# What kind of lender an institution is, as the funding disclosures name their partners: a commercial bank, a
+# licensed consumer finance company, a trust company (funding through its trust plans) or a microcredit company. A
+# trust's loans are a funding source of their own (`openice.servicing.sources`); the others count as institutions.
+InstitutionKind = Literal["bank", "consumer-finance", "trust", "microcredit"]
+INSTITUTION_KINDS: tuple[str, ...] = get_args(InstitutionKind)
 # A quota's bound: 10^15 minor units (10,000,000,000,000.00 in a two-decimal currency), far beyond any lender's month
 # and inside a BIGINT however many loans a period's usage adds up.
 MAX_QUOTA = 10**15
@@ -82,7 +87,19 @@ class InstitutionTerms(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
+    kind: InstitutionKind | None = Field(
+        default=None,
+        description="bank, consumer-finance, trust or microcredit; a trust's loans are their own funding source in "
+        "the disclosures; left out: not stated, counted as an institution",
+    )
     business_model: FundingModel
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        examples=["CNY"],
+        description="the currency of its quotas and credit box amounts, and the only one it lends in; left out: the "
+        "book's (its products')",
+    )
     funding_cost: Decimal = Field(ge=0, lt=1, description="annual cost of the money it lends")
     rate: Decimal = Field(ge=0, lt=1, description="annual rate it takes out of the borrower's interest")
     max_avg_pd: float = Field(default=1.0, gt=0, le=1, description="amount-weighted, over a batch")
@@ -127,8 +144,8 @@ class InstitutionTerms(BaseModel):
 
 
 class Institution(InstitutionTerms):
-    """An institution as routing reads and the definition stores it: quotas and box amounts in minor units (of the
-    book's currency, `terms_currency`)."""
+    """An institution as routing reads and the definition stores it: quotas and box amounts in minor units of its
+    `currency` (None only in a definition stored before institutions carried one: the book's, `terms_currency`)."""
 
     credit_box: CreditBox = Field(default_factory=CreditBox)
     daily_quota: int = Field(gt=0, le=MAX_QUOTA)
@@ -142,6 +159,10 @@ class Institution(InstitutionTerms):
             for name in type(self).model_fields
             if name not in OWN_TERMS and getattr(self, name) != getattr(changed, name)
         ]
+
+    def amounts_currency(self, book: str | None) -> str:
+        """The currency its amounts are in: its own, else the book's (`book`, None before the book has a product)."""
+        return currency_or_book(self.currency, book)
 
     @property
     def funding_cost_ppm(self) -> int:
@@ -173,32 +194,31 @@ MONEY_PATHS = (
 
 class TypedInstitution(InstitutionTerms):
     """An institution as a person or a client types it (its file, the API's body and answer): money as decimal
-    strings of major units in `currency`, which must be the book's (`terms_currency`)."""
+    strings of major units in `currency`, the book's when left out."""
 
-    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])
     credit_box: TypedCreditBox = Field(default_factory=TypedCreditBox)
     daily_quota: TypedAmount
     monthly_quota: TypedAmount
     min_monthly_volume: TypedAmount = "0"
 
     @classmethod
-    def of(cls, institution: Institution, currency: str) -> TypedInstitution:
-        """The institution as a client reads it, the inverse of `in_minor`."""
+    def of(cls, institution: Institution, book: str | None) -> TypedInstitution:
+        """The institution as a client reads it, in its currency (`book`: the book's, for a definition stored
+        without one), the inverse of `in_minor`."""
+        currency = institution.amounts_currency(book)
         data = institution.model_dump(mode="json")
         for path in MONEY_PATHS:
             inner = data["credit_box"] if path.box else data
             inner[path.name] = str(from_minor(inner[path.name], currency))
         return cls.model_validate({**data, "currency": currency})
 
-    def in_minor(self, currency: str) -> Institution:
-        """The institution in minor units of `currency`, the book's. Another currency, more decimals than it has or
-        an amount out of its range is refused naming the field, never rounded or clipped."""
-        if self.currency != currency:
-            raise ValidationError(
-                f"the book lends in {currency}: an institution's amounts are typed in it, not in {self.currency}",
-                field="currency",
-            )
-        data = self.model_dump(mode="json", exclude={"currency"}, exclude_none=True)
+    def in_minor(self, book: str | None) -> Institution:
+        """The institution in minor units of its `currency`, or of the book's (`book`, None before the book has a
+        product) when left out, which it then stores. More decimals than the currency has or an amount out of its
+        range is refused naming the field, never rounded or clipped."""
+        currency = currency_or_book(self.currency, book)
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["currency"] = currency
         for path in MONEY_PATHS:
             inner = data["credit_box"] if path.box else data
             if path.name in inner:
@@ -207,16 +227,28 @@ class TypedInstitution(InstitutionTerms):
         return parse(Institution, data)
 
 
-def terms_currency(currencies: Iterable[str]) -> str:
-    """The currency an institution's quotas and box amounts are typed and read in: the book's, its products'
-    (the first in order if the book lends in several, as quotas are one figure for all of them)."""
-    found = sorted(set(currencies))
-    if not found:
+def currency_or_book(currency: str | None, book: str | None) -> str:
+    """An institution's currency, else the book's; neither is refused saying what to give."""
+    found = currency or book
+    if found is None:
         raise ValidationError(
-            "no product yet: an institution's amounts are read in its products' currency, so create one first",
+            'no currency: give the institution\'s "currency" (e.g. "CNY"), as the book has no product yet to take '
+            "it from",
             field="currency",
         )
-    return found[0]
+    return found
+
+
+def terms_currency(currencies: Iterable[str]) -> str | None:
+    """The book's currency, which an institution's amounts are in when its definition names none: its products'
+    (the first in order if the book lends in several). None before the book has a product."""
+    return min(currencies, default=None)
+
+
+def funds_in(institution: str, product: str) -> bool:
+    """An institution funds only loans in the currency its quotas and credit box are in: routing never offers it a
+    drawdown of a product lent in another, whatever its box says (refused on `product`)."""
+    return institution == product
 
 
 def load_institutions(path: str | Path) -> list[TypedInstitution]:

@@ -85,6 +85,7 @@ class InstitutionRepository:
             max_avg_pd=inst.max_avg_pd,
             priority=inst.priority,
             guarantee_payout_dpd=inst.guarantee_payout_dpd,
+            kind=inst.kind,
             active=1,
             definition=inst.model_dump_json(),
         )
@@ -103,13 +104,17 @@ class InstitutionRepository:
     def active(self) -> list[Institution]:
         return [parse_institution(definition) for definition in self.active_definitions()]
 
-    def get(self, code: str) -> Institution:
+    def find(self, code: str) -> Institution | None:
         row = self.conn.execute(
             select(decisioning_tables.institutions.c.definition).where(decisioning_tables.institutions.c.code == code)
         ).first()
-        if row is None:
+        return None if row is None else Institution.model_validate_json(row.definition)
+
+    def get(self, code: str) -> Institution:
+        found = self.find(code)
+        if found is None:
             raise NotFound(f"no institution {code!r}", field="institution")
-        return Institution.model_validate_json(row.definition)
+        return found
 
 
 class QuotaRepository:

@@ -40,10 +40,12 @@ class Router:
         self,
         institutions: Sequence[Institution],
         product_fees: Mapping[str, tuple[float, float]],
+        currencies: Mapping[str, str],
         prices: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
+        """`currencies`: each product's, so an institution is offered only products in its own (`Boxes`)."""
         self.institutions = list(institutions)
-        self.boxes = Boxes(self.institutions)
+        self.boxes = Boxes(self.institutions, currencies)
         self.product_fees = dict(product_fees)
         self.priority = np.array([i.priority for i in self.institutions], dtype=float)
         self.max_avg_pd = np.array([i.max_avg_pd for i in self.institutions], dtype=float)

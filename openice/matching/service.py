@@ -61,9 +61,14 @@ MATCHING_SCOPE = "matching"  # the scope of the key matching books a drawdown's 
 
 
 @lru_cache(maxsize=128)
-def _router(definitions: tuple[str, ...], fees: tuple[tuple[str, tuple[float, float]], ...], prices: str) -> Router:
-    """A router for one state of the institutions, the product fees and the shadow prices (JSON)."""
-    return Router([parse_institution(x) for x in definitions], dict(fees), json.loads(prices))
+def _router(
+    definitions: tuple[str, ...],
+    fees: tuple[tuple[str, tuple[float, float]], ...],
+    currencies: tuple[tuple[str, str], ...],
+    prices: str,
+) -> Router:
+    """A router for one state of the institutions, the products' fees and currencies and the shadow prices (JSON)."""
+    return Router([parse_institution(x) for x in definitions], dict(fees), dict(currencies), json.loads(prices))
 
 
 class InstitutionGateway(Protocol):
@@ -99,6 +104,11 @@ def product_fees(products: Sequence[LoanProduct]) -> dict[str, tuple[float, floa
     return {p.code: (float(p.facilitation_fee_rate), float(p.monthly_service_fee_rate)) for p in products}
 
 
+def product_currencies(products: Sequence[LoanProduct]) -> dict[str, str]:
+    """Each product's currency: an institution takes only the products lent in its own (`funds_in`)."""
+    return {p.code: p.currency for p in products}
+
+
 def quota_periods(inst: Institution, today: date) -> list[tuple[str, int, int]]:
     return [("D", to_day(today), inst.daily_quota), ("M", to_day(today.replace(day=1)), inst.monthly_quota)]
 
@@ -124,20 +134,31 @@ class _Walk(_Request):
     refusals: dict[str, Any]
 
 
-def book_terms_currency(conn: Connection) -> str:
-    """The currency institutions' quotas and box amounts are typed and read in, as `conn` sees the book: its
-    products' (`terms_currency`), so onboarding converts inside its own transaction."""
+def book_terms_currency(conn: Connection) -> str | None:
+    """The book's currency as `conn` sees it (`terms_currency`: None before it has a product), which an institution's
+    amounts are in when it names none, so onboarding converts inside its own transaction."""
     return terms_currency(p.currency for p in ServicingUnit(conn).products.list())
 
 
 def register_institutions(units: UnitsOfWork, institutions: Sequence[Institution]) -> None:
     """Add institutions or change their terms, in one unit; a deployment that runs one institution alone
-    (on-premise) admits no other (`openice.deployment`). Needs no PII key: onboarding calls it without one."""
+    (on-premise) admits no other (`openice.deployment`), and an institution keeps the currency it was added in (its
+    quotas' usage and its loans are counted in it). Needs no PII key: onboarding calls it without one."""
     with units.begin() as conn:
         admitted = deployment.read(conn)
         repository = InstitutionRepository(conn)
         for inst in institutions:
             admitted.admit(inst.code)
+            stored = repository.find(inst.code)
+            if stored is not None:
+                book = book_terms_currency(conn)
+                was, now = stored.amounts_currency(book), inst.amounts_currency(book)
+                if was != now:
+                    raise ValidationError(
+                        f"{inst.code}'s amounts are in {was}: an institution keeps its currency (add another "
+                        f"institution to lend in {now})",
+                        field="currency",
+                    )
             repository.upsert(inst)
 
 
@@ -155,19 +176,24 @@ class Matching:
     def register_institutions(self, institutions: Sequence[Institution]) -> None:
         register_institutions(self.units, institutions)
 
-    def terms_currency(self) -> str:
-        """The currency institutions' quotas and box amounts are typed and read in: the book's (`terms_currency`)."""
+    def terms_currency(self) -> str | None:
+        """The book's currency (`terms_currency`), which an institution's amounts are in when it names none."""
         with self._unit(readonly=True) as unit:
             return book_terms_currency(unit.conn)
+
+    def currency_of(self, institution: Institution) -> str:
+        """The currency an institution's quotas and box amounts are read in: its own, else the book's."""
+        return institution.amounts_currency(None if institution.currency else self.terms_currency())
 
     def router(self, unit: MatchUnit, products: Sequence[LoanProduct] | None = None) -> Router:
         """The router over the active institutions, the products' fees and the latest shadow prices, as they are in
         the database now; built once per worker for each such state (the state is read every time, so a changed
         institution is routed under its new terms at once). `products`: as this unit already read them."""
         definitions = unit.institutions.active_definitions()
-        fees = product_fees(unit.core.products.list() if products is None else products)
-        prices = unit.runs.latest_prices()
-        return _router(definitions, tuple(sorted(fees.items())), json.dumps(prices, sort_keys=True))
+        products = unit.core.products.list() if products is None else products
+        fees, currencies = product_fees(products), product_currencies(products)
+        prices = json.dumps(unit.runs.latest_prices(), sort_keys=True)
+        return _router(definitions, tuple(sorted(fees.items())), tuple(sorted(currencies.items())), prices)
 
     # ---- real time ------------------------------------------------------------------------------
     def line_currency(self, line_id: str) -> str:
@@ -638,11 +664,17 @@ class Matching:
         units of the book's currency, once, for the stored run and the answer alike."""
         with self._unit(readonly=True) as unit:
             institutions = unit.institutions.active()
-            fees = product_fees(unit.core.products.list())
+            products = unit.core.products.list()
             today = unit.core.calendar.business_date
             used = [unit.quotas.used(i.code, "D", to_day(today)) for i in institutions]
         result = solve_batch(
-            Drawdowns.from_frame(frame), institutions, fees, Capacity.of(institutions, used), penalty, sample
+            Drawdowns.from_frame(frame),
+            institutions,
+            product_fees(products),
+            product_currencies(products),
+            Capacity.of(institutions, used),
+            penalty,
+            sample,
         )
         for name in RUN_MONEY:
             if result[name] is not None:
@@ -673,12 +705,13 @@ def solve_batch(
     d: Drawdowns,
     institutions: Sequence[Institution],
     fees: dict[str, tuple[float, float]],
+    currencies: dict[str, str],
     cap: Capacity,
     penalty: float,
     sample: int,
 ) -> dict[str, Any]:
-    """Greedy waterfall and HiGHS assignment of one batch, side by side."""
-    eligible = Boxes(institutions).accept(d)
+    """Greedy waterfall and HiGHS assignment of one batch, side by side (`currencies`: each product's)."""
+    eligible = Boxes(institutions, currencies).accept(d)
     value = margins(d, institutions, fees)
     amount, pd_ = d.amount.astype(float), d.pd.astype(float)
     base = greedy(value, eligible, amount, pd_, cap, penalty)

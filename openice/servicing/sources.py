@@ -3,10 +3,10 @@ generated from these constants.
 
 A loan's `funder` says who holds it today: an institution's code, `platform` (on the platform's own balance sheet, or
 a capital-heavy loan after the platform paid out its guarantee), or an asset-backed securities deal's funder
-(`ABS:<deal name>`) once the loan was sold into a deal's pool. An institution's definition carries no kind that marks
-it as a trust (its business model is capital-light, capital-heavy or on balance sheet, and an on-balance-sheet
-institution's loans are booked to `platform`), so a trust is not a class of its own: a trust that funds as an
-institution counts as one, a trust the platform consolidates counts as platform capital.
+(`ABS:<deal name>`) once the loan was sold into a deal's pool. An institution whose definition says it is a trust
+(`kind`, `openice.matching.institutions.InstitutionKind`) funds through its trust plans: its loans are a source of
+their own; an institution of any other kind, or of none stated, counts as an institution. A trust the platform
+consolidates books its loans to `platform`, and counts as platform capital.
 """
 
 from __future__ import annotations
@@ -22,19 +22,24 @@ from openice.servicing.loan import DEAL_FUNDER_PREFIX, PLATFORM, BusinessModel, 
 ICE_CHANNEL = "matching"
 
 
+# The institution kind whose loans are the `trust` source.
+TRUST_KIND = "trust"
+
+
 class FundingSource(StrEnum):
     INSTITUTION = "institution"  # an institution funds it (capital-light, capital-heavy before a payout, technology)
+    TRUST = "trust"  # an institution of kind trust funds it, through its trust plans
     PLATFORM_CAPITAL = "platform-capital"  # the platform's own capital: on balance sheet, or a guarantee paid out
     ABS_DEAL = "abs-deal"  # sold into an asset-backed securities deal's pool
 
 
-def funding_source(funder: str) -> FundingSource:
-    """The class of a funder code."""
+def funding_source(funder: str, kind: str | None = None) -> FundingSource:
+    """The class of a funder code; `kind`: the institution's of that code, if it is one and states it."""
     if funder == PLATFORM:
         return FundingSource.PLATFORM_CAPITAL
     if is_deal_funder(funder):
         return FundingSource.ABS_DEAL
-    return FundingSource.INSTITUTION
+    return FundingSource.TRUST if kind == TRUST_KIND else FundingSource.INSTITUTION
 
 
 def deal_cost_ppm(tranches: Iterable[tuple[int, str | None]]) -> int | None:
@@ -50,11 +55,13 @@ def deal_cost_ppm(tranches: Iterable[tuple[int, str | None]]) -> int | None:
     return int(cost.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def funding_source_sql(funder: str) -> str:
-    """`funding_source` as a SQL expression on a funder column."""
+def funding_source_sql(funder: str, kind: str = "NULL") -> str:
+    """`funding_source` as a SQL expression on a funder column and the kind of the institution of that code (NULL
+    when there is none)."""
     return (
         f"CASE WHEN {funder} = '{PLATFORM}' THEN '{FundingSource.PLATFORM_CAPITAL}' "
         f"WHEN {funder} LIKE '{DEAL_FUNDER_PREFIX}%' THEN '{FundingSource.ABS_DEAL}' "
+        f"WHEN {kind} = '{TRUST_KIND}' THEN '{FundingSource.TRUST}' "
         f"ELSE '{FundingSource.INSTITUTION}' END"
     )
 

@@ -20,7 +20,7 @@ from openice.decisioning.pii import PiiVault, parse_key
 from openice.decisioning.policy import Policy
 from openice.decisioning.repository import bind_pii_key
 from openice.decisioning.service import Decisioning
-from openice.matching.institutions import CreditBox, Institution
+from openice.matching.institutions import CreditBox, Institution, terms_currency
 from openice.matching.service import Matching
 from openice.scoring.loaded_model import Scorer
 from openice.scoring.model import TrainConfig
@@ -55,7 +55,9 @@ class Quotas(TypedDict):
 
 
 def demo_institutions(applications_per_day: float) -> list[Institution]:
-    """Five funders with different boxes, prices, quotas and business models; quotas scale with the arrivals."""
+    """Five funders with different boxes, prices, quotas and business models, in the demo products' currency; quotas
+    scale with the arrivals."""
+    currency = terms_currency(p.currency for p in demo_products())
     day = max(int(applications_per_day * AVERAGE_DRAWDOWN * 1.5), 2_000_000)
 
     def quotas(share: float) -> Quotas:
@@ -64,7 +66,9 @@ def demo_institutions(applications_per_day: float) -> list[Institution]:
     return [
         Institution(
             code="BANK-PRIME",
+            kind="bank",
             name="Prime National Bank",
+            currency=currency,
             business_model="capital-light",
             funding_cost=Decimal("0.025"),
             rate=Decimal("0.06"),
@@ -74,7 +78,9 @@ def demo_institutions(applications_per_day: float) -> list[Institution]:
         ),
         Institution(
             code="TRUST-GUAR",
+            kind="trust",
             name="Guaranteed Trust Plan",
+            currency=currency,
             business_model="capital-heavy",
             guarantee_payout_dpd=90,
             funding_cost=Decimal("0.045"),
@@ -85,7 +91,9 @@ def demo_institutions(applications_per_day: float) -> list[Institution]:
         ),
         Institution(
             code="CFC-WEST",
+            kind="consumer-finance",
             name="Western Consumer Finance",
+            currency=currency,
             business_model="capital-light",
             funding_cost=Decimal("0.05"),
             rate=Decimal("0.10"),
@@ -95,7 +103,9 @@ def demo_institutions(applications_per_day: float) -> list[Institution]:
         ),
         Institution(
             code="BANK-CITY",
+            kind="bank",
             name="City Commercial Bank",
+            currency=currency,
             business_model="capital-light",
             funding_cost=Decimal("0.035"),
             rate=Decimal("0.075"),
@@ -108,6 +118,7 @@ def demo_institutions(applications_per_day: float) -> list[Institution]:
         Institution(
             code="OWN-BOOK",
             name="Platform balance sheet",
+            currency=currency,
             business_model="on-balance-sheet",
             funding_cost=Decimal("0.06"),
             rate=Decimal("0.06"),

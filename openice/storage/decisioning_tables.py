@@ -126,6 +126,7 @@ institutions = Table(
     Column("guarantee_payout_dpd", Integer, nullable=True),
     Column("active", Integer, nullable=False, default=1),
     Column("definition", Text, nullable=False),  # JSON of the whole validated definition
+    Column("kind", String(32), nullable=True),  # bank | consumer-finance | trust | microcredit; NULL: not stated
 )
 
 quota_usage = Table(

@@ -363,7 +363,7 @@ def institution(code: str, tx: Operator) -> Response:
         institution=found,
         box=found.credit_box.model_dump(),
         quota=tx.matching.quota_usage(code),
-        currency=tx.matching.terms_currency(),  # as the API and the portal read its terms
+        currency=tx.matching.currency_of(found),  # as the API and the portal read its terms
     )
 
 

@@ -324,7 +324,7 @@ def _preview(
 def _settings_page(tx: Visit, status: int = 200, **context: Any) -> Response:
     code = tx.principal.tenant
     current = matching.institution(tx.scope, code)
-    currency = tx.matching.terms_currency()
+    currency = tx.matching.currency_of(current)
     context.setdefault("typed", _as_typed(current, currency))
     return tx.render(
         "portal/settings.html",
@@ -350,7 +350,7 @@ def preview_settings(tx: Institution, typed: Typed) -> Response:
     """How the typed terms would have answered the last 30 days of drawdowns, beside the current ones; nothing is
     saved. Bad input is answered beside its field (422)."""
     current = matching.institution(tx.scope, tx.principal.tenant)
-    currency = tx.matching.terms_currency()
+    currency = tx.matching.currency_of(current)
     changed, errors = _changed(tx.words, current, typed, currency)
     if changed is None:
         return _settings_page(tx, 422, typed=typed, errors=errors)
@@ -363,7 +363,7 @@ def save_settings(tx: Institution, typed: Typed) -> Response:
     preview are previewed again instead of saved."""
     code = tx.principal.tenant
     current = matching.institution(tx.scope, code)
-    currency = tx.matching.terms_currency()
+    currency = tx.matching.currency_of(current)
     changed, errors = _changed(tx.words, current, typed, currency)
     if changed is None:
         return _settings_page(tx, 422, typed=typed, errors=errors)
@@ -392,7 +392,7 @@ def figures(tx: Institution, quarter: Annotated[str | None, Query(max_length=16)
     GET /v1/portfolio/metrics gives its key (the same computation, shared with it)."""
     closed = tx.servicing.business_date() - timedelta(days=1)
     chosen = (quarter or "").strip() or _quarter_of(closed)
-    currency = tx.matching.terms_currency()
+    currency = tx.matching.currency_of(matching.institution(tx.scope, tx.principal.tenant))  # its loans' (`funds_in`)
     try:
         found = quarter_metrics(tx, chosen, None, "calendar-month")
     except OpeniceError as error:

@@ -32,7 +32,7 @@ from openice.analytics.backends import snapshot
 from openice.close_of_day import run_until
 from openice.funding.deal import Deal
 from openice.funding.service import Funding
-from openice.matching.institutions import Institution
+from openice.matching.institutions import Institution, InstitutionKind
 from openice.matching.repository import InstitutionRepository
 from openice.servicing.products import LoanProduct, RepaymentMethod, demo_products
 from openice.servicing.service import Servicing
@@ -101,7 +101,13 @@ def with_decisioning(source: Engine) -> dict[str, pa.Table]:
             "line_id": [lines[b] for b in loans.column("borrower_id").to_pylist()],
         }
     )
-    tables["institutions"] = pa.table({"code": ["bank-a", "bank-b"], "funding_cost_ppm": [50_000, 80_000]})
+    tables["institutions"] = pa.table(
+        {
+            "code": ["bank-a", "bank-b"],
+            "funding_cost_ppm": [50_000, 80_000],
+            "kind": pa.array([None, None], pa.string()),
+        }
+    )
     return tables
 
 
@@ -214,6 +220,7 @@ def build_disclosure(servicing: Servicing, engine: Engine) -> dict[str, int]:
 
 
 FUNDING_COSTS = {"bank-a": Decimal("0.05"), "bank-b": Decimal("0.08")}
+FUNDING_KINDS: dict[str, InstitutionKind] = {"bank-a": "bank", "bank-b": "trust"}
 DEAL_FUNDER = "ABS:DEAL-1"
 DEAL_ISSUED = date(2026, 3, 1)
 FLATI = replace(FLAT, code="FLATI", nominal_rate=Decimal("0.12"))  # interest: the platform's, then the trust's
@@ -221,8 +228,8 @@ FLATI = replace(FLAT, code="FLATI", nominal_rate=Decimal("0.12"))  # interest: t
 
 def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
     """The funding-mix portfolio (figures worked in test_funding_mix.py): FLAT, 3 monthly installments of 1,000.00,
-    disbursed 2026-01-15, due on the 15th; the book is closed through 2026-03-31. Institutions on file: bank-a at a
-    5% funding cost, bank-b at 8%.
+    disbursed 2026-01-15, due on the 15th; the book is closed through 2026-03-31. Institutions on file: bank-a, a bank
+    at a 5% funding cost, and bank-b, a trust (its loans are the `trust` funding source) at 8%.
 
     F1 capital-light bank-a, direct: pays 02-15 and 03-15 (1 K left).
     F2 capital-light bank-b, matched by the open platform (ICE): pays 02-15 (2 K left).
@@ -239,6 +246,7 @@ def build_funding(servicing: Servicing, engine: Engine) -> dict[str, int]:
                 Institution(
                     code=code,
                     name=code,
+                    kind=FUNDING_KINDS[code],
                     business_model="capital-light",
                     funding_cost=cost,
                     rate=cost,

@@ -1,8 +1,9 @@
 """The funding mix, worked by hand on the funding portfolio (tests/analytics/portfolio.py, `build_funding`), from
 SQLite and PostgreSQL, on DuckDB, PostgreSQL, Spark and the pandas baseline alike: each loan's funding source at the
-as-of date (a guarantee paid out moves a loan to platform capital from the payout day, a sale into a deal to the deal
-from its transfer day), each source's blended funding cost (a deal's from its notes' coupons), the shares of the
-outstanding balance by platform model, ABS issued in the period, and a sold loan's income left to its trust."""
+as-of date (a trust's loans a source of their own, a guarantee paid out moves a loan to platform capital from the
+payout day, a sale into a deal to the deal from its transfer day), each source's blended funding cost (a deal's from
+its notes' coupons), the shares of the outstanding balance by platform model, ABS issued in the period, and a sold
+loan's income left to its trust."""
 
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ from openice.analytics.definitions import NOT_REVENUE
 from openice.analytics.metrics import MetricSet, Period, compute
 from openice.analytics.report import quarterly, render_html, report_data
 from openice.cli import app
+from openice.matching.institutions import INSTITUTION_KINDS
 from openice.servicing.loan import DEAL_FUNDER_PREFIX
 from openice.servicing.sources import (
     ICE_CHANNEL,
+    TRUST_KIND,
     FundingSource,
     PlatformModel,
     deal_cost_ppm,
@@ -61,9 +64,18 @@ def test_the_class_is_written_once() -> None:
     con = duckdb.connect()
     funders = ("bank-a", "platform", DEAL_FUNDER, "ABS", "abs:lower", "TRUST-GUAR")
     for funder in funders:
-        (got,) = con.execute(f"SELECT {funding_source_sql(repr(funder))}").fetchall()[0]
-        assert got == funding_source(funder).value, funder
+        for kind in (None, *INSTITUTION_KINDS):
+            sql = funding_source_sql(repr(funder), repr(kind) if kind else "NULL")
+            (got,) = con.execute(f"SELECT {sql}").fetchall()[0]
+            assert got == funding_source(funder, kind).value, (funder, kind)
     assert funding_source(DEAL_FUNDER) is FundingSource.ABS_DEAL and DEAL_FUNDER.startswith(DEAL_FUNDER_PREFIX)
+    # a trust's loans are their own source; a trust's kind does not change platform capital or a deal
+    assert [funding_source("bank-b", k) for k in (TRUST_KIND, "bank", None)] == [
+        FundingSource.TRUST,
+        FundingSource.INSTITUTION,
+        FundingSource.INSTITUTION,
+    ]
+    assert funding_source("platform", TRUST_KIND) is FundingSource.PLATFORM_CAPITAL and TRUST_KIND in INSTITUTION_KINDS
     for model in ("capital-light", "capital-heavy", "on-balance-sheet", "technology"):
         for channel in ("direct", "partner", ICE_CHANNEL):
             (got,) = con.execute(f"SELECT {platform_model_sql(repr(model), repr(channel))}").fetchall()[0]
@@ -97,16 +109,18 @@ def test_funding_mix_by_hand(source: Engine) -> None:
 
 
 def check_quarter_end(result: MetricSet) -> None:
-    # 03-31: F1 1 K, F2 2 K and F4 1 K with institutions; F3 3 K (paid out on 03-16) and F5 2 K the platform's;
-    # F6 1 K the deal's. Every loan is within 180 DPD, so the sources add up to the outstanding balance.
+    # 03-31: F1 1 K with bank-a, a bank; F2 2 K and F4 1 K with bank-b, a trust; F3 3 K (paid out on 03-16) and F5
+    # 2 K the platform's; F6 1 K the deal's. Every loan is within 180 DPD, so the sources add up to the outstanding
+    # balance.
     balance = values(result, "funding_source_balance", "source")
-    assert balance == {"institution": 4 * K, "platform-capital": 5 * K, "abs-deal": K}
+    assert balance == {"institution": K, "trust": 3 * K, "platform-capital": 5 * K, "abs-deal": K}
     assert sum(balance.values()) == result["outstanding_balance"].total() == 10 * K
     cost = rows(result, "blended_funding_cost_by_source", "source")
-    # bank-a 1 K (F1) at 5%, bank-b 3 K (F2, F4) at 8%: (1 x 50,000 + 3 x 80,000) ppm x K / 4 K = 72,500 ppm.
-    assert (cost["institution"]["numerator"], cost["institution"]["denominator"]) == (290_000 * K, 4 * K)
-    assert cost["institution"]["value"] == pytest.approx(0.0725)
-    assert cost["institution"]["uncovered_balance"] == 0
+    # bank-a 1 K (F1) at 5%: 50,000 ppm x K / K; bank-b 3 K (F2, F4) at 8%: 3 x 80,000 ppm x K / 3 K = 80,000 ppm.
+    assert (cost["institution"]["numerator"], cost["institution"]["denominator"]) == (50_000 * K, K)
+    assert (cost["trust"]["numerator"], cost["trust"]["denominator"]) == (240_000 * K, 3 * K)
+    assert (cost["institution"]["value"], cost["trust"]["value"]) == (pytest.approx(0.05), pytest.approx(0.08))
+    assert cost["institution"]["uncovered_balance"] == cost["trust"]["uncovered_balance"] == 0
     # No cost on file for the platform's capital: its balance is left out, and said.
     assert (cost["platform-capital"]["value"], cost["platform-capital"]["uncovered_balance"]) == (None, 5 * K)
     # DEAL-1's notes: (1,200.00 x 4% + 400.00 x 8%) / 1,600.00 = 80.00 / 1,600.00 = 5% = 50,000 ppm, the residual
@@ -131,10 +145,11 @@ def check_quarter_end(result: MetricSet) -> None:
 
 def check_before_deal(result: MetricSet) -> None:
     # 02-28, before DEAL-1 was issued on 03-01: F6 (2 K after its 02-15 payment) is still the platform's, though its
-    # funder today is the deal's. Institutions: F1 2 K, F2 2 K, F3 3 K (bank-a's until its payout), F4 2 K = 9 K;
-    # platform capital: F5 2 K + F6 2 K = 4 K; nothing in a deal.
+    # funder today is the deal's. Institutions: F1 2 K + F3 3 K (bank-a's until its payout) = 5 K; the trust: F2 2 K +
+    # F4 2 K = 4 K; platform capital: F5 2 K + F6 2 K = 4 K; nothing in a deal.
     assert values(result, "funding_source_balance", "source") == {
-        "institution": 9 * K,
+        "institution": 5 * K,
+        "trust": 4 * K,
         "platform-capital": 4 * K,
         "abs-deal": 0,
     }
@@ -179,14 +194,15 @@ def kept(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
 def check_before_payout(result: MetricSet) -> None:
     # 03-15: the same balances, but F3's guarantee is paid out only on 03-16: it is still bank-a's.
     assert values(result, "funding_source_balance", "source") == {
-        "institution": 7 * K,
+        "institution": 4 * K,
+        "trust": 3 * K,
         "platform-capital": 2 * K,
         "abs-deal": K,
     }
     cost = rows(result, "blended_funding_cost_by_source", "source")["institution"]
-    # bank-a 4 K (F1, F3) at 5%, bank-b 3 K at 8%: 440,000 ppm x K / 7 K = 6.2857%.
-    assert (cost["numerator"], cost["denominator"]) == (440_000 * K, 7 * K)
-    assert cost["value"] == pytest.approx(440_000 / 7 / 1_000_000)
+    # bank-a 4 K (F1, F3) at 5%: 200,000 ppm x K / 4 K = 5%.
+    assert (cost["numerator"], cost["denominator"]) == (200_000 * K, 4 * K)
+    assert cost["value"] == pytest.approx(0.05)
 
 
 def check_split_by_model(result: MetricSet) -> None:
@@ -195,9 +211,10 @@ def check_split_by_model(result: MetricSet) -> None:
         (r["group"]["business_model"], r["group"]["source"]): r["value"] for r in result["funding_source_balance"].rows
     }
     assert {k: v for k, v in balance.items() if v} == {
-        ("capital-light", "institution"): 3 * K,
+        ("capital-light", "institution"): K,
+        ("capital-light", "trust"): 2 * K,
         ("capital-heavy", "platform-capital"): 3 * K,
-        ("technology", "institution"): K,
+        ("technology", "trust"): K,
         ("on-balance-sheet", "platform-capital"): 2 * K,
         ("on-balance-sheet", "abs-deal"): K,
     }
@@ -210,8 +227,10 @@ def check_split_by_model(result: MetricSet) -> None:
 
 
 def check_without_costs(result: MetricSet) -> None:
-    """No institutions table: the balances by source stand, the costs are unavailable and say why."""
-    assert values(result, "funding_source_balance", "source")["institution"] == 4 * K
+    """No institutions table: the balances by source stand, the trust's with the institutions' as no kind is known
+    (F1 1 K + F2 2 K + F4 1 K), the costs are unavailable and say why."""
+    balance = values(result, "funding_source_balance", "source")
+    assert (balance["institution"], balance["trust"]) == (4 * K, 0)
     cost = result["blended_funding_cost_by_source"]
     assert all(r["value"] is None for r in cost.rows) and "no institutions table" in (cost.note or "")
 
@@ -253,7 +272,12 @@ def test_cli_report_and_json(funding_portfolio: Callable[[str], Engine], tmp_pat
     assert done.exit_code == 0, done.output
     metrics = json.loads(done.stdout)["metrics"]
     balance = {r["group"]["source"]: r["value"] for r in metrics["funding_source_balance"]["rows"]}
-    assert balance == {"abs-deal": "1000.00", "institution": "4000.00", "platform-capital": "5000.00"}
+    assert balance == {
+        "abs-deal": "1000.00",
+        "institution": "1000.00",
+        "platform-capital": "5000.00",
+        "trust": "3000.00",
+    }
     platform = next(
         r for r in metrics["blended_funding_cost_by_source"]["rows"] if r["group"]["source"] == "platform-capital"
     )
@@ -263,7 +287,9 @@ def test_cli_report_and_json(funding_portfolio: Callable[[str], Engine], tmp_pat
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
     assert any("Outstanding balance: Asset-backed securities deals" in r and "1,000.00 CNY" in r for r in lines)
-    assert any("Blended funding cost: Institutions" in r and "7.25%" in r for r in lines)
+    assert any("Blended funding cost: Institutions" in r and "5.00%" in r for r in lines)
+    assert any("Outstanding balance: Trusts" in r and "3,000.00 CNY" in r for r in lines)
+    assert any("Blended funding cost: Trusts" in r and "8.00%" in r for r in lines)
     assert any("Share of outstanding balance: ICE" in r and "20.00%" in r for r in lines)
     # the three together, 40.00%, is the table's only such figure (the shares are 10, 20, 10 and 60%); its long label
     # wraps at whatever width the console was made with, so the figure alone is checked here
@@ -278,13 +304,16 @@ def test_cli_report_and_json(funding_portfolio: Callable[[str], Engine], tmp_pat
     data = report_data(q)
     mix = {r["label"]: r for r in data["funding_mix"]}
     assert mix["Outstanding balance: Asset-backed securities deals"]["total"] == "1000.00"
-    assert mix["Blended funding cost: Institutions"]["total"] == pytest.approx(0.0725)
+    assert mix["Blended funding cost: Institutions"]["total"] == pytest.approx(0.05)
+    assert mix["Outstanding balance: Trusts"]["total"] == "3000.00"
+    assert mix["Blended funding cost: Trusts"]["total"] == pytest.approx(0.08)
     assert mix["Blended funding cost: Platform capital"]["total"] is None  # no cost on file
     assert mix["Blended funding cost: Asset-backed securities deals"]["total"] == pytest.approx(0.05)
     assert mix["ABS issued in the period (CNY)"]["total"] == "2000.00"
     html = render_html(q, data)
     assert "<h2>Funding mix</h2>" in html
     assert '<td>Outstanding balance: Asset-backed securities deals</td><td class="num">1,000.00 CNY</td>' in html
+    assert '<td>Outstanding balance: Trusts</td><td class="num">3,000.00 CNY</td>' in html
 
 
 def test_abs_issued_is_in_its_own_currency_when_the_book_has_none(

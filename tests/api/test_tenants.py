@@ -8,6 +8,7 @@ import time
 
 from openice.access.users import Users
 from openice.matching.gateway import Webhooks
+from openice.matching.institutions import CreditBox
 from openice.matching.webhooks import sign
 from openice.storage.uow import EngineUnits
 from tests.api.conftest import World, bearer
@@ -53,8 +54,31 @@ def test_a_second_onboarding_is_a_409_and_only_operators_onboard(world: World) -
         assert refused.status_code == 403, (who, refused.text)
     bad = world.call("operator", "POST", "/v1/tenants", key="bad", json={**BODY, "admin_email": "nobody"})
     assert bad.status_code == 422 and bad.json()["field"] == "admin_email", bad.text
-    dollars = {**BODY, "institution": body(institution("INST-U"), "USD"), "admin_email": "a@inst-u.cn"}
-    usd = world.call("operator", "POST", "/v1/tenants", key="usd", json=dollars)
-    assert usd.status_code == 422 and usd.json()["field"] == "currency", usd.text
-    assert "the book lends in CNY" in usd.json()["detail"]
+    zero = {**BODY["institution"], "code": "INST-Z", "daily_quota": "0"}
+    nothing = world.call("operator", "POST", "/v1/tenants", key="zero", json={**BODY, "institution": zero})
+    assert nothing.status_code == 422 and nothing.json()["field"] == "daily_quota", nothing.text
     assert state(world) == before
+
+
+def test_an_institution_in_another_currency_keeps_it_and_funds_none_of_the_book_s_products(world: World) -> None:
+    """The book lends in CNY; a USD institution is onboarded with its quotas in USD, read back in USD, and a CNY
+    drawdown its open box would take goes to another institution."""
+    dollars = body(institution("INST-U", credit_box=CreditBox(max_pd=0.2)), "USD")
+    made = world.call("operator", "POST", "/v1/tenants", key="usd", json={**BODY, "institution": dollars})
+    assert made.status_code == 201, made.text
+    terms = made.json()["definition"]
+    # 10^9 cents a day is 10,000,000.00 USD
+    assert (terms["currency"], terms["daily_quota"]) == ("USD", "10000000.00")
+    read = world.call("operator", "GET", "/v1/institutions/INST-U").json()
+    assert read == terms
+    quota = world.call("operator", "GET", "/v1/institutions/INST-U/quota").json()
+    assert quota["periods"][0]["quota"] == {"amount": "10000000.00", "currency": "USD"}
+    line = world.ids[1]["line"]
+    drawn = world.call(
+        "borrower1",
+        "POST",
+        f"/v1/credit-lines/{line}/drawdowns",
+        key="dd-usd",
+        json={"amount": "1000.00", "currency": "CNY", "tenor": 12},
+    )
+    assert drawn.status_code == 201 and drawn.json()["institution_code"] == "INST-A", drawn.text

@@ -20,8 +20,6 @@ from openice.matching.gateway import Webhooks
 from openice.matching.institutions import TypedInstitution
 from openice.matching.service import register_institutions
 from openice.matching.webhooks import sign
-from openice.servicing.products import demo_products
-from openice.servicing.service import Servicing
 from openice.storage import api_tables, decisioning_tables, deployment_tables, gateway_tables
 from openice.storage.uow import EngineUnits
 from openice.tenancy import Principal, Role
@@ -200,18 +198,16 @@ def test_db_init_stores_the_mode_and_refuses_a_change_in_one_line(tmp_path: Path
     assert kept.returncode == 0 and "(on-premise for BANK-A)" in kept.stderr, kept.stderr
 
 
-def test_onboarding_reads_the_file_in_major_units_of_the_book_currency(engine: Engine) -> None:
-    """Before any product the book has no currency to read the file in: refused, nothing written. Then the quotas
-    typed 1234.56 and 98765.43 CNY are stored as 123,456 and 9,876,543 fen; USD is refused, never converted."""
+def test_onboarding_reads_the_file_in_major_units_of_its_currency_or_the_book_s(engine: Engine) -> None:
+    """Before any product a file naming no currency has none to be read in: refused saying what to give, nothing
+    written. One naming CNY is onboarded on the empty book: the quotas typed 1234.56 and 98765.43 CNY are stored as
+    123,456 and 9,876,543 fen, with the currency in the definition."""
     typed = {**terms(), "daily_quota": "1234.56", "monthly_quota": "98765.43"}
+    unnamed = {k: v for k, v in typed.items() if k != "currency"}
     before = counts(engine)
-    with pytest.raises(ValidationError, match="no product yet") as refused:
-        onboard(engine, definition(typed, "BANK-A", None, None), "admin@bank-a.cn", lambda: VAULT)
+    with pytest.raises(ValidationError, match='give the institution\'s "currency"') as refused:
+        onboard(engine, definition(unnamed, "BANK-A", None, None), "admin@bank-a.cn", lambda: VAULT)
     assert refused.value.field == "currency" and counts(engine) == before
-    Servicing(EngineUnits(engine)).create_product(demo_products()[0])  # CNY
-    with pytest.raises(ValidationError, match="the book lends in CNY") as other:
-        onboard(engine, definition({**typed, "currency": "USD"}, "BANK-A", None, None), "a@bank-a.cn", lambda: VAULT)
-    assert other.value.field == "currency" and counts(engine) == before
     with pytest.raises(ValidationError, match="0 is not from 0.01 CNY") as nothing:
         onboard(engine, definition({**typed, "daily_quota": "0"}, "BANK-A", None, None), "a@bank-a.cn", lambda: VAULT)
     assert nothing.value.field == "daily_quota" and counts(engine) == before

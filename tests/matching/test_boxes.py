@@ -53,6 +53,9 @@ OUTSIDE = {
 }
 
 
+CURRENCIES = {"CASH-EI": "CNY", "SME-IO": "CNY"}  # each product's
+
+
 def institution(code: str = "BANK-A", **changes: object) -> Institution:
     data: dict[str, object] = dict(
         code=code,
@@ -74,7 +77,7 @@ def body(inst: Institution, currency: str = "CNY") -> dict[str, object]:
 
 
 def test_the_box_accepts_a_drawdown_inside_every_bound() -> None:
-    boxes = Boxes([institution()])
+    boxes = Boxes([institution()], CURRENCIES)
     assert boxes.accept(Drawdowns.one(**BASE))[0, 0]
     assert boxes.refusals(Drawdowns.one(**BASE)) == {"BANK-A": []}
 
@@ -83,7 +86,7 @@ def test_the_box_accepts_a_drawdown_inside_every_bound() -> None:
 def test_each_criterion_rejects_on_its_own(criterion: str) -> None:
     column, value = OUTSIDE[criterion]
     drawdown = Drawdowns.one(**{**BASE, column: value})
-    boxes = Boxes([institution(), institution("OPEN", credit_box=CreditBox(), rate="0.05")])
+    boxes = Boxes([institution(), institution("OPEN", credit_box=CreditBox(), rate="0.05")], CURRENCIES)
     accepted = boxes.accept(drawdown)
     assert not accepted[0, 0] and accepted[0, 1]  # an open box takes anything
     assert boxes.refusals(drawdown)["BANK-A"] == [criterion]
@@ -106,7 +109,7 @@ def test_batch_masks_match_one_by_one() -> None:
             "rate": rng.uniform(0.05, 0.3, n),
         }
     )
-    boxes = Boxes([institution(), institution("B2", credit_box=BOX.model_copy(update={"provinces": None}))])
+    boxes = Boxes([institution(), institution("B2", credit_box=BOX.model_copy(update={"provinces": None}))], CURRENCIES)
     batch = boxes.accept(Drawdowns.from_frame(frame))
     for i in range(0, n, 37):
         row = frame.iloc[i].to_dict()
@@ -203,7 +206,6 @@ TYPED = dict(
         ({"credit_box": {"max_amount": "0.00"}}, "credit_box.max_amount", "is not from 0.01 CNY"),
         ({"credit_box": {"min_income": "-1.00"}}, "credit_box.min_income", "is not from 0.00 CNY"),
         ({"credit_box": {"min_amount": "5.00", "max_amount": "2.00"}}, "credit_box.max_amount", "min_amount is above"),
-        ({"currency": "USD"}, "currency", "the book lends in CNY"),
         ({"currency": "cny"}, "currency", "pattern"),
     ],
 )
@@ -222,7 +224,7 @@ def test_a_typed_institution_reads_back_as_typed_in_the_currency_s_own_decimals(
         "10000000.00",
         "1000.00",
     )
-    assert typed.in_minor("CNY") == stored
+    assert typed.in_minor("CNY") == stored.model_copy(update={"currency": "CNY"})  # stored from now on with it
     yen = TypedInstitution.model_validate({**TYPED, "currency": "JPY", "daily_quota": "5000", "monthly_quota": "9000"})
     assert (yen.in_minor("JPY").daily_quota, TypedInstitution.of(yen.in_minor("JPY"), "JPY").daily_quota) == (
         5000,
@@ -235,9 +237,38 @@ def test_a_typed_institution_reads_back_as_typed_in_the_currency_s_own_decimals(
 def test_the_terms_currency_is_the_book_s() -> None:
     assert terms_currency(["CNY", "CNY"]) == "CNY"
     assert terms_currency(["USD", "CNY"]) == "CNY"  # several: the first in order, as quotas are one figure
-    with pytest.raises(ValidationError, match="no product yet") as err:
-        terms_currency([])
-    assert err.value.field == "currency"
+    assert terms_currency([]) is None  # no product yet
+
+
+def test_an_institution_s_own_currency_comes_before_the_book_s() -> None:
+    """Its own currency is kept whatever the book's (or with no product at all); left out, the book's is stored; with
+    neither, the refusal says what to give."""
+    usd = parse(TypedInstitution, {**TYPED, "currency": "USD"})
+    # 10,000.00 USD a day is 1,000,000 cents, read back in USD whatever the book's currency
+    assert (usd.in_minor("CNY").currency, usd.in_minor(None).daily_quota) == ("USD", 1_000_000)
+    back = TypedInstitution.of(usd.in_minor(None), "CNY")
+    assert (back.daily_quota, back.currency) == ("10000.00", "USD")
+    unnamed = parse(TypedInstitution, {k: v for k, v in TYPED.items() if k != "currency"})
+    assert unnamed.in_minor("CNY").currency == "CNY"
+    with pytest.raises(ValidationError) as err:
+        unnamed.in_minor(None)
+    assert err.value.field == "currency" and 'give the institution\'s "currency"' in err.value.message
+
+
+def test_an_institution_is_never_offered_a_product_in_another_currency() -> None:
+    """A USD institution with an open box and a CNY one: a CASH-EI drawdown (CNY) is refused by the USD one on
+    `product`, whatever its box lets through; a USD product goes the other way."""
+    open_box = CreditBox()
+    cny, usd = (
+        institution("CNY-BANK", credit_box=open_box),
+        institution("USD-BANK", credit_box=open_box, currency="USD"),
+    )
+    boxes = Boxes([cny, usd], {"CASH-EI": "CNY", "DOLLAR": "USD"})
+    assert boxes.refusals(Drawdowns.one(**BASE)) == {"CNY-BANK": [], "USD-BANK": ["product"]}
+    assert boxes.refusals(Drawdowns.one(**{**BASE, "product": "DOLLAR"})) == {"CNY-BANK": ["product"], "USD-BANK": []}
+    # a definition stored without a currency is the book's: the first of the products' in order, CNY
+    legacy = institution("OLD", credit_box=open_box)
+    assert Boxes([legacy], {"CASH-EI": "CNY", "DOLLAR": "USD"}).accept(Drawdowns.one(**BASE))[0, 0]
 
 
 def test_margin_charges_losses_only_to_models_that_bear_them() -> None:

@@ -7,14 +7,14 @@ from openice.decisioning.synthetic import REGIONS
 from openice.matching.boxes import Drawdowns
 from openice.matching.institutions import CreditBox
 from openice.matching.router import Ranking, Router
-from openice.matching.service import Matching, product_fees
+from openice.matching.service import Matching, product_currencies, product_fees
 from openice.servicing.products import demo_products
 from openice.servicing.service import Servicing
 from openice.storage.uow import EngineUnits
 from tests.decisioning.helpers import VAULT
 from tests.matching.test_boxes import BASE, institution
 
-FEES = product_fees(demo_products())
+FEES, CURRENCIES = product_fees(demo_products()), product_currencies(demo_products())
 
 
 def test_ranking_by_margin_priority_and_price() -> None:
@@ -22,22 +22,29 @@ def test_ranking_by_margin_priority_and_price() -> None:
     dear = institution("DEAR", rate="0.09", priority=1)
     closed = institution("CLOSED", credit_box=CreditBox(max_pd=0.01))
     drawdown = Drawdowns.one(**BASE)
-    routing = Router([cheap, dear, closed], FEES).rank(drawdown)
+    routing = Router([cheap, dear, closed], FEES, CURRENCIES).rank(drawdown)
     assert [c.code for c in routing.candidates] == ["CHEAP", "DEAR"]  # the wider spread first
     assert routing.refusals == {"CLOSED": ["pd"]}
-    assert [c.code for c in Router([cheap, dear], FEES).rank(drawdown, Ranking.PRIORITY).candidates] == [
+    assert [c.code for c in Router([cheap, dear], FEES, CURRENCIES).rank(drawdown, Ranking.PRIORITY).candidates] == [
         "DEAR",
         "CHEAP",
     ]
-    priced = Router([cheap, dear], FEES, {"CHEAP": {"quota": 0.05, "pd": 0.0, "volume": 0.0}})
+    priced = Router([cheap, dear], FEES, CURRENCIES, {"CHEAP": {"quota": 0.05, "pd": 0.0, "volume": 0.0}})
     assert [c.code for c in priced.rank(drawdown, Ranking.PRICE).candidates] == ["DEAR", "CHEAP"]
+
+
+def test_an_institution_in_another_currency_is_never_a_candidate() -> None:
+    """The demo products lend in CNY: a USD institution whose box takes anything is refused on `product`."""
+    dollars = institution("DOLLARS", credit_box=CreditBox(), currency="USD")
+    routing = Router([dollars, institution("CHEAP", rate="0.05")], FEES, CURRENCIES).rank(Drawdowns.one(**BASE))
+    assert [c.code for c in routing.candidates] == ["CHEAP"] and routing.refusals == {"DOLLARS": ["product"]}
 
 
 def test_unprofitable_institutions_are_refused() -> None:
     heavy = institution(
         "HEAVY", business_model="capital-heavy", guarantee_payout_dpd=90, rate="0.149", credit_box=CreditBox()
     )
-    routing = Router([heavy], FEES).rank(Drawdowns.one(**{**BASE, "pd": 0.19}))
+    routing = Router([heavy], FEES, CURRENCIES).rank(Drawdowns.one(**{**BASE, "pd": 0.19}))
     assert routing.candidates == [] and routing.refusals == {"HEAVY": ["expected margin not positive"]}
 
 

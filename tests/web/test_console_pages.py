@@ -125,6 +125,11 @@ def test_lines_and_an_institutions_quota_are_the_apis(site: Site) -> None:
     # the page keeps each amount's fen beside it; the API reads it in yuan: 1,000,000 fen is "10000.00" CNY
     api = [int(Decimal(p["used"]["amount"]) * 100) for p in quota["periods"] if p["used"]["currency"] == "CNY"]
     assert [int(u) for u in used] == api and len(api) == 2 and api[0] > 0
+    # its kind (not stated for INST-A) and the currency its terms are in, in the reader's language
+    assert "<dt>Kind</dt><dd>Not stated</dd>" in shown and "<dt>Currency of its terms</dt><dd>CNY</dd>" in shown
+    ops.cookies.set(LANG_COOKIE, "zh-CN")
+    assert "<dt>机构类型</dt><dd>未注明</dd>" in ops.get("/console/institutions/INST-A").text
+    ops.cookies.set(LANG_COOKIE, "en")
     products = site.world.call("operator", "GET", "/v1/products").json()
     catalogue = ops.get("/console/products").text
     assert all(f'id="product-{p["code"]}"' in catalogue for p in products)
@@ -203,6 +208,10 @@ def test_the_audit_trail_filters_by_action_and_pages(site: Site) -> None:
 
 def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
     site.world.first_due()
+    # INST-B funds through trust plans: its loan (20,000.00, nothing repaid yet) is the trust source's balance
+    terms = site.world.call("operator", "GET", "/v1/institutions/INST-B").json()
+    put = site.world.call("operator", "PUT", "/v1/institutions/INST-B", json={**terms, "kind": "trust"})
+    assert put.status_code == 200, put.text
     metrics = site.world.call("operator", "GET", "/v1/portfolio/metrics", params={"quarter": "2026Q1"}).json()
     ops = site.signed_in("ops", "console")
     page = ops.get("/console/kpi?quarter=2026Q1").text
@@ -233,6 +242,7 @@ def test_the_kpis_are_the_apis_and_each_csv_is_its_table(site: Site) -> None:
     sources = {r["group"]["source"]: r["value"] for r in m["funding_source_balance"]["rows"]}
     assert cell_values(page, "table-funding_sources") == [f"{Decimal(v) / 100:.2f}" for v in sources.values()]
     assert sum(sources.values()) == total("outstanding_balance")
+    assert sources["trust"] == 2_000_000 and '<th scope="row">Trusts</th>' in page
     shares = [str(r["value"]) for r in m["platform_model_share"]["rows"]]
     assert cell_values(page, "table-platform_models") == [*shares, str(total("capital_light_ice_technology_share"))]
     assert 'id="kpi-funding_cost"' in page and "Asset-backed securities deals" in page

@@ -2,14 +2,14 @@
 call returns them to the platform
 
 Revision ID: 0029
-Revises: 0026
+Revises: 0028
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0029'
-down_revision = '0026'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
