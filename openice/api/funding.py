@@ -145,7 +145,7 @@ def list_matching_runs(tx: Operator, page: PageParams) -> Any:
     """The batch optimisations run so far, with the shadow prices real-time routing prices institutions by (the
     latest run's); newest last, as every list is ordered by id. Money is in the book's currency, read once and only
     when there is a run (a book without products has neither)."""
-    currency = cache(tx.matching.terms_currency)
+    currency = cache(tx.matching.run_currency)
     return reply(paged(matching.matching_runs(tx.scope, page), lambda row: matching_run_view(row, currency())))
 
 

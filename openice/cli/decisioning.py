@@ -225,7 +225,7 @@ def optimise(
     matching = _matching(db)
     with native_output_to_stderr():
         result = matching.optimise_batch(frame, penalty, sample)
-    run = shape_run(result, matching.terms_currency())
+    run = shape_run(result, matching.run_currency())
     if as_json:
         print_json(run)
     else:

@@ -181,6 +181,16 @@ class Matching:
         with self._unit(readonly=True) as unit:
             return book_terms_currency(unit.conn)
 
+    def run_currency(self) -> str:
+        """The currency a matching run's money is read in: the book's, as the batch is measured against the
+        institutions' quotas. A batch is made of the book's products, so a book without one has no run to read."""
+        currency = self.terms_currency()
+        if currency is None:
+            raise ValidationError(
+                "the book has no product, so no currency for a matching run: create one", field="product"
+            )
+        return currency
+
     def currency_of(self, institution: Institution) -> str:
         """The currency an institution's quotas and box amounts are read in: its own, else the book's."""
         return institution.amounts_currency(None if institution.currency else self.terms_currency())
