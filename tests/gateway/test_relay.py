@@ -173,7 +173,7 @@ def test_loan_events_reach_a_subscribed_funder_and_no_one_else(
         ("WEB", "repayment.received", f"loan/{loan}", "delivered"),
     ]
     body = json.loads(deliveries(engine)[3].payload)
-    assert (body["event"], body["loan_id"], body["amount"]) == ("repayment.received", loan, "100.00")
+    assert (body["event"], body["loan_id"], body["amount"]) == ("repayment.received", loan, "100.00")  # 10,000 fen
     assert len(world.sim.taken) == 4
 
 
