@@ -177,7 +177,8 @@ class DeliveryRepository:
 
 class LoanEvents:
     """Servicing's outbox, read by the gateway: its events not yet published, oldest first, with each loan's funder
-    (the institution they concern). Publishing marks them, in the transaction that queues their deliveries."""
+    (the institution they concern) and currency (its money's). Publishing marks them, in the transaction that
+    queues their deliveries."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -186,7 +187,7 @@ class LoanEvents:
         """Locked until the unit ends, so two relays publish each event once and a loan's events in order."""
         outbox, loans = servicing_tables.outbox, servicing_tables.loans
         query = (
-            select(outbox, loans.c.funder)
+            select(outbox, loans.c.funder, loans.c.currency)
             .join(loans, loans.c.id == outbox.c.loan_id, isouter=True)
             .where(outbox.c.published.is_(False))
             .order_by(outbox.c.id)

@@ -33,6 +33,7 @@ from openice.matching.webhooks import (
     event_subject,
     fingerprint,
     loan_event,
+    loan_event_body,
     sign,
     verify,
 )
@@ -115,7 +116,8 @@ class Gateway:
     def publish(self, now: float, limit: int = 500) -> int:
         """Queue a delivery of each new servicing event that is an institution event (`webhooks.loan_event`) to
         the loan's funder (a statement's: its institution), if it has a webhook and subscribes to it, and mark the
-        events published: in one unit, so an event is queued once. Returns how many events it read."""
+        events published: in one unit, so an event is queued once. Returns how many events it read. A loan event's
+        body is built here, its money in major units (`webhooks.loan_event_body`); the outbox keeps minor units."""
         with self._unit() as unit:
             events = unit.loan_events.unpublished(limit)
             if not events:
@@ -129,8 +131,10 @@ class Gateway:
                 if kind is None or inst is None or inst.webhook_url is None or kind not in inst.events:
                     continue
                 on = from_day(event.business_day).isoformat()
-                about = {} if event.loan_id is None else {"loan_id": event.loan_id}  # a statement is no loan's
-                body = {"event": kind, **about, "business_date": on, **payload}
+                if event.loan_id is None:  # a statement is no loan's, and carries its own currency
+                    body = {"event": kind, "business_date": on, **payload}
+                else:
+                    body = loan_event_body(kind, event.loan_id, on, event.currency, payload)
                 subject = event_subject(event.loan_id, inst.code)
                 unit.deliveries.enqueue(inst.code, kind, subject, f"event-{event.id}", body, now)
             unit.loan_events.published([e.id for e in events])

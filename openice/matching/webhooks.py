@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
 
+from openice.money import from_minor
 from openice.servicing.buckets import CURRENT
 from openice.servicing.settlement import READY_EVENT
 
@@ -37,6 +38,26 @@ def loan_event(kind: str, payload: dict[str, Any]) -> Event | None:
     if kind == "loan.bucket_changed":
         return "loan.overdue" if payload.get("from") == CURRENT else None
     return _SERVICING_EVENTS.get(kind)
+
+
+LOAN_EVENT_VERSION = 2  # the loan events' body contract: 2 gives money in major units of `currency`, 1 minor units
+# The money in each loan event's detail, which servicing's outbox keeps in minor units.
+LOAN_EVENT_MONEY: dict[Event, tuple[str, ...]] = {
+    "loan.funded": ("principal",),
+    "repayment.received": ("amount",),
+    "loan.overdue": (),
+    "guarantee.payout": ("amount",),
+}
+
+
+def loan_event_body(
+    kind: Event, loan_id: int, business_date: str, currency: str, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """A loan event as its funder reads it: servicing's `detail` with its money as decimal strings of major units in
+    the loan's `currency`, as the API gives money, so no institution has to know servicing's minor units."""
+    money = {name: str(from_minor(detail[name], currency)) for name in LOAN_EVENT_MONEY[kind] if name in detail}
+    head = {"event": kind, "version": LOAN_EVENT_VERSION, "loan_id": loan_id, "business_date": business_date}
+    return {**head, "currency": currency, **detail, **money}
 
 
 def event_subject(loan_id: int | None, institution: str) -> str:

@@ -173,8 +173,49 @@ def test_loan_events_reach_a_subscribed_funder_and_no_one_else(
         ("WEB", "repayment.received", f"loan/{loan}", "delivered"),
     ]
     body = json.loads(deliveries(engine)[3].payload)
-    assert (body["event"], body["loan_id"], body["amount"]) == ("repayment.received", loan, 10_000)
+    assert (body["event"], body["loan_id"], body["amount"]) == ("repayment.received", loan, "100.00")  # 10,000 fen
     assert len(world.sim.taken) == 4
+
+
+def test_each_loan_event_carries_its_money_in_major_units_with_the_currency(
+    engine: Engine, servicing: Servicing, served: Served
+) -> None:
+    events = ("offer", "loan.funded", "repayment.received", "loan.overdue", "guarantee.payout")
+    heavy = {"business_model": "capital-heavy", "guarantee_payout_dpd": 3, "priority": 1}
+    world = webhook_world(engine, served, events=events, **heavy)
+    line = open_line(engine)
+    funded = world.matching.drawdown(line, 1_000_000, 12, "dd-money", ranking="priority")
+    world.deliver()  # the offer, accepted in the response: WEB funds 10,000.00 CNY on 15 January
+    loan = drawdown(engine, funded["drawdown_id"]).loan_id
+    servicing.prepay(loan, 12_345, idempotency_key="pp-money")  # 123.45 CNY
+    world.deliver(2)  # published while WEB still funds the loan (a payout passes it to the platform)
+    run_until(engine, date(2026, 2, 17))  # the 15 February instalment goes unpaid: overdue
+    world.deliver()
+    run_until(engine, date(2026, 2, 20))  # 3 days past due: the guarantee pays WEB out
+    world.deliver()
+    sent = [d for d in deliveries(engine) if d.event_type != "offer"]
+    assert [(d.event_type, d.status) for d in sent] == [
+        ("loan.funded", "delivered"),
+        ("repayment.received", "delivered"),
+        ("loan.overdue", "delivered"),
+        ("guarantee.payout", "delivered"),
+    ]
+    assert world.sim.events == {"offer": 1, "loan.funded": 1, "repayment.received": 1, "loan.overdue": 1,
+                                "guarantee.payout": 1}  # fmt: skip
+    funded_body, repaid, overdue, payout = (json.loads(d.payload) for d in sent)
+    for body in (funded_body, repaid, overdue, payout):
+        assert (body["version"], body["currency"], body["loan_id"]) == (2, "CNY", loan)
+    assert (funded_body["principal"], funded_body["funder"]) == ("10000.00", "WEB")  # 1,000,000 minor units
+    assert (repaid["amount"], repaid["business_date"]) == ("123.45", "2026-01-15")
+    assert (overdue["from"], overdue["to"], overdue["business_date"]) == ("C", "M1", "2026-02-16")
+    outbox = servicing_tables.outbox
+    with engine.connect() as conn:
+        stored = conn.execute(select(outbox.c.payload).where(outbox.c.event_type == "loan.guarantee_payout"))
+        (minor,) = [json.loads(p)["amount"] for p in stored.scalars()]
+    # The outbox keeps minor units: the 987,655 of principal left after the prepayment (1,000,000 - 12,345) and the
+    # interest billed on 15 February, 996,832 in all; the body gives them as 9968.32 CNY.
+    assert minor == 996_832
+    assert (payout["institution"], payout["amount"], payout["business_date"]) == ("WEB", "9968.32", "2026-02-18")
 
 
 def test_the_service_runs_a_relay_in_each_worker_and_stops_it_cleanly(world: World) -> None:

@@ -1,4 +1,5 @@
-"""The pure rules of the gateway, worked by hand: signing and its checks, the backoff schedule, the circuit."""
+"""The pure rules of the gateway, worked by hand: signing and its checks, the backoff schedule, the circuit, and a
+loan event's body."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from openice.matching.webhooks import (
     Backoff,
     Circuit,
     CircuitState,
+    Event,
     SignatureError,
     callback_message,
     loan_event,
+    loan_event_body,
     parse_answer,
     sign,
     verify,
@@ -145,3 +148,23 @@ def test_an_answer_in_the_response_is_accept_decline_or_later(body: bytes, answe
 )
 def test_which_servicing_events_an_institution_hears_of(kind: str, payload: dict, event: str | None) -> None:
     assert loan_event(kind, payload) == event
+
+
+@pytest.mark.parametrize(
+    ("kind", "currency", "detail", "money"),
+    [
+        ("loan.funded", "CNY", {"principal": 1_000_000, "funder": "B", "business_model": "capital-light"},
+         {"principal": "10000.00"}),  # 1,000,000 fen
+        ("repayment.received", "CNY", {"transaction_id": 3, "amount": 12_345}, {"amount": "123.45"}),
+        ("repayment.received", "JPY", {"transaction_id": 3, "amount": 12_345}, {"amount": "12345"}),  # no minor unit
+        ("guarantee.payout", "CNY", {"institution": "B", "amount": 5}, {"amount": "0.05"}),
+        ("loan.overdue", "CNY", {"from": "C", "to": "M1"}, {}),  # no money in it
+    ],
+)  # fmt: skip
+def test_a_loan_event_body_gives_its_money_in_major_units_of_the_loans_currency(
+    kind: Event, currency: str, detail: dict, money: dict
+) -> None:
+    body = loan_event_body(kind, 9, "2026-01-15", currency, detail)
+    head = {"event": kind, "version": 2, "loan_id": 9, "business_date": "2026-01-15", "currency": currency}
+    assert body == {**head, **detail, **money}
+    assert all(isinstance(body[name], str) for name in money)
