@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openice.clock import now_iso
@@ -177,8 +177,8 @@ class DeliveryRepository:
 
 class LoanEvents:
     """Servicing's outbox, read by the gateway: its events not yet published, oldest first, with each loan's funder
-    (the institution they concern) and currency (its money's). Publishing marks them, in the transaction that
-    queues their deliveries."""
+    when the event happened (the institution it concerns, though the loan has since passed to the platform) and its
+    currency (its money's). Publishing marks them, in the transaction that queues their deliveries."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -187,7 +187,11 @@ class LoanEvents:
         """Locked until the unit ends, so two relays publish each event once and a loan's events in order."""
         outbox, loans = servicing_tables.outbox, servicing_tables.loans
         query = (
-            select(outbox, loans.c.funder, loans.c.currency)
+            select(
+                *(c for c in outbox.c if c.name != "funder"),
+                func.coalesce(outbox.c.funder, loans.c.funder).label("funder"),  # as it was, else as it is
+                loans.c.currency,
+            )
             .join(loans, loans.c.id == outbox.c.loan_id, isouter=True)
             .where(outbox.c.published.is_(False))
             .order_by(outbox.c.id)

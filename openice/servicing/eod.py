@@ -107,9 +107,9 @@ class DayContext:
 
     def outbox(self, event_type: str, source: str, payload_sql: str, where: str = "") -> None:
         self.run(
-            f"INSERT INTO outbox (business_day, event_type, loan_id, payload, published) "
-            f"SELECT :n, '{event_type}', loan_id, {payload_sql}, :no FROM {source}"
-            + (f" WHERE {where}" if where else "")
+            f"INSERT INTO outbox (business_day, event_type, loan_id, funder, payload, published) "
+            f"SELECT :n, '{event_type}', loan_id, (SELECT l.funder FROM loans l WHERE l.id = {source}.loan_id), "
+            f"{payload_sql}, :no FROM {source}" + (f" WHERE {where}" if where else "")
         )
 
 

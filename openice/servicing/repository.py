@@ -526,7 +526,15 @@ class Outbox:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, business_date: date, event_type: str, loan_id: int | None, payload: dict[str, Any]) -> None:
+    def add(
+        self,
+        business_date: date,
+        event_type: str,
+        loan_id: int | None,
+        payload: dict[str, Any],
+        funder: str | None = None,
+    ) -> None:
+        """`funder`: the loan's funder now, whom the event is the institution's of (None for no loan's event)."""
         direct.execute(
             self.conn,
             _INSERT_OUTBOX,
@@ -534,6 +542,7 @@ class Outbox:
                 business_day=to_day(business_date),
                 event_type=event_type,
                 loan_id=loan_id,
+                funder=funder,
                 payload=json.dumps(payload, default=str),
                 published=False,
             ),

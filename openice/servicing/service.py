@@ -161,6 +161,7 @@ class Servicing:
                 "loan.originated",
                 loan.loan_id,
                 {"principal": principal, "funder": loan.funder, "business_model": model.value},
+                loan.funder,
             )
             return {"loan_id": loan.loan_id, "disbursed_on": today.isoformat(), "installments": len(loan.installments)}
 
@@ -271,9 +272,10 @@ class Servicing:
             f"loan.{kind}",
             loan_id,
             {"transaction_id": txn_id, "amount": amount, **({"reason": reason} if reason else {})},
+            loan.funder,
         )
         if loan.status is LoanStatus.CLOSED:
-            uow.outbox.add(today, "loan.closed", loan_id, {"closed_on": str(loan.closed_on)})
+            uow.outbox.add(today, "loan.closed", loan_id, {"closed_on": str(loan.closed_on)}, loan.funder)
         return {
             "transaction_id": txn_id,
             "loan_id": loan_id,
@@ -379,7 +381,7 @@ class Servicing:
                 raise Conflict("a write-off is not a payment; record a recovery instead", field="transaction_id")
             uow.loans.mark_reversed(transaction_id)
             loan = self._rebuild(uow, loan_id, today, transaction_id)
-            uow.outbox.add(today, "transaction.reversed", loan_id, {"transaction_id": transaction_id})
+            uow.outbox.add(today, "transaction.reversed", loan_id, {"transaction_id": transaction_id}, loan.funder)
             return {
                 "transaction_id": transaction_id,
                 "loan_id": loan_id,

@@ -201,6 +201,9 @@ outbox = Table(
     Column("business_day", Day, nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("loan_id", BigInteger, nullable=True),
+    # The loan's funder when the event happened: a guarantee payout passes the loan to the platform, and events that
+    # came before it are still its institution's when published after it. NULL: no loan's, or written before 0030.
+    Column("funder", String(64), nullable=True),
     Column("payload", Text, nullable=False),
     Column("published", Boolean, nullable=False, default=False),
     Index("ix_outbox_unpublished", "published", "id"),
