@@ -82,7 +82,7 @@ def submit_application(tx: Tx, borrower_id: str, body: TypedApplication, key: st
             {"borrower_id": borrower_id, "outcome": result["outcome"], "line_id": result["line_id"]},
         )
         made = lending.decision_row(tx.scope, result["decision_id"])
-        return decision_view(made, result["line_id"]).model_dump(mode="json")
+        return decision_view(made, result["line_id"], body.currency).model_dump(mode="json")
 
     return tx.idempotent(key, f"apply:{borrower_id}", application.model_dump(mode="json"), work)
 

@@ -255,7 +255,9 @@ class DecisionView(BaseModel):
     result: dict[str, Any]
 
 
-def decision_view(row: Any, line_id: str | None = None) -> DecisionView:
+def decision_view(row: Any, line_id: str | None, currency: str) -> DecisionView:
+    """A stored decision as the API gives it; its reasons quote an amount in major units of `currency`, its
+    product's, while `result` stays as stored (minor units, as hashed)."""
     result = json.loads(row.result)
     return DecisionView(
         id=row.id,
@@ -268,7 +270,7 @@ def decision_view(row: Any, line_id: str | None = None) -> DecisionView:
         score=row.score,
         grade=row.grade,
         reasons=json.loads(row.reasons),
-        score_reasons=[ScoreReason(**r) for r in explained(result["score_reasons"], json.loads(row.inputs))],
+        score_reasons=[ScoreReason(**r) for r in explained(result["score_reasons"], json.loads(row.inputs), currency)],
         rules_fired=json.loads(row.rules_fired),
         line_id=line_id,
         model_hash=row.model_hash,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from openice.scoring.features import REASON_LEVELS, code_of
@@ -71,9 +72,10 @@ def _as_typed(value: str) -> str:
     return " ".join(value.replace("_", " ").split())
 
 
-def in_words(reason: AdverseReason, messages: Mapping[str, str]) -> str:
+def in_words(reason: AdverseReason, messages: Mapping[str, str], currency: str = "") -> str:
     """The reason as a sentence of the catalog's language: "Employment length: under 1 year lowered the score".
-    Figures are written as both languages write them (35,000; 67.4)."""
+    Figures are written as both languages write them (35,000; 67.4); an amount (a Decimal of major units, as
+    `domain.as_read` gives the application's money) with its `currency` (4,000.00 CNY)."""
     feature = messages.get(f"reason.feature.{reason.feature}") or _readable(reason.feature)
     if not reason.seen:
         return messages["reason.lowered_alone"].format(feature=feature)
@@ -85,7 +87,8 @@ def in_words(reason: AdverseReason, messages: Mapping[str, str]) -> str:
         if reason.level == "OTHER":
             value = messages["reason.level.other"].format(value=value)
     else:
-        figure = plain_number(reason.value)
+        money = isinstance(reason.value, Decimal)
+        figure = f"{reason.value:,} {currency}" if money else plain_number(reason.value)
         unit = messages.get(f"reason.unit.{reason.feature}")
         figure = unit.format(value=figure) if unit else figure
         level = {"HIGH": "high", "LOW": "low", "SPECIAL": "special"}.get(reason.level)

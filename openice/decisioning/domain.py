@@ -27,6 +27,14 @@ MAX_BUREAU_ATTRIBUTES, MAX_BUREAU_NUMBER, MAX_BUREAU_TEXT = 100, 10**12, 200
 MONEY_FIELDS = ("income_monthly", "existing_debt_monthly", "existing_debt_balance", "requested_amount")
 
 
+def as_read(inputs: dict[str, Any], currency: str) -> dict[str, Any]:
+    """A decision's stored inputs as a person reads them: the application's money in major units of `currency` (its
+    product's), everything else as stored. The stored form (minor units, as hashed) is never changed."""
+    application = inputs["application"]
+    money = {name: from_minor(application[name], currency) for name in MONEY_FIELDS if name in application}
+    return {**inputs, "application": {**application, **money}}
+
+
 def _decimal_string(value: Any) -> Any:
     """An amount as typed is text: a JSON or YAML number is refused, not guessed at (it may be minor units)."""
     if isinstance(value, str) and DECIMAL.fullmatch(value.strip()):

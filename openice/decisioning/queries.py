@@ -3,6 +3,7 @@ their products, each through the caller's `Scope`. A page costs a fixed number o
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, case, func, or_, select
@@ -22,6 +23,9 @@ _LINES_OF = select(_lines.c.decision_id, _lines.c.id).where(_lines.c.decision_id
 _PRODUCTS = select(servicing_tables.products.c.code, servicing_tables.products.c.definition).where(
     servicing_tables.products.c.code.in_(bindparam("codes", expanding=True))
 )  # built once; an IN list as long as the page, which SQLAlchemy expands (the direct path binds fixed parameters)
+_CURRENCIES = select(servicing_tables.products.c.code, servicing_tables.products.c.currency).where(
+    servicing_tables.products.c.code.in_(bindparam("codes", expanding=True))
+)
 
 
 def borrower(scope: Scope, borrower_id: str) -> Any:
@@ -32,20 +36,29 @@ def borrowers(scope: Scope, page: PageRequest, province: str | None) -> Page:
     return scope.page("borrowers", page, province=province)
 
 
-def _with_lines(scope: Scope, decisions: list[Any]) -> list[tuple[Any, str | None]]:
-    """Each decision with the credit line it approved (None when it approved none), in one statement."""
+def _currencies(scope: Scope, decisions: list[Any]) -> list[str]:
+    """Each decision's product's currency, in which a person reads its stored money, in one statement."""
+    codes = [json.loads(d.inputs)["application"]["product_code"] for d in decisions]
+    currencies = dict(scope.conn.execute(_CURRENCIES, {"codes": sorted(set(codes))}).all()) if codes else {}
+    return [currencies[code] for code in codes]
+
+
+def _with_lines(scope: Scope, decisions: list[Any]) -> list[tuple[Any, str | None, str]]:
+    """Each decision with the credit line it approved (None when it approved none) and its product's currency."""
     lines = dict(scope.conn.execute(_LINES_OF, {"ids": [d.id for d in decisions]}).all())
-    return [(d, lines.get(d.id)) for d in decisions]
+    currencies = _currencies(scope, decisions)
+    return [(d, lines.get(d.id), currency) for d, currency in zip(decisions, currencies, strict=True)]
 
 
 def decision_row(scope: Scope, decision_id: str) -> Any:
     return scope.get("decisions", decision_id, "decision_id")
 
 
-def decision(scope: Scope, decision_id: str) -> tuple[Any, str | None]:
-    """The decision and the credit line it approved (None when it approved none)."""
+def decision(scope: Scope, decision_id: str) -> tuple[Any, str | None, str]:
+    """The decision, the credit line it approved (None when it approved none) and its product's currency."""
     row = decision_row(scope, decision_id)
-    return row, direct.execute(scope.conn, _LINE_OF, {"decision_id": row.id}).scalar()
+    line_id = direct.execute(scope.conn, _LINE_OF, {"decision_id": row.id}).scalar()
+    return row, line_id, _currencies(scope, [row])[0]
 
 
 def decisions(scope: Scope, page: PageRequest, borrower_id: str | None, outcome: str | None) -> Page:

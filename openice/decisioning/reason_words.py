@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from openice.decisioning.adverse import adverse_reasons, features_of, in_words
+from openice.decisioning.domain import as_read
 
 __all__ = ["explained", "messages"]
 
@@ -27,9 +28,13 @@ def messages(locale: str = "en") -> dict[str, str]:
 
 def explained(
     score_reasons: Iterable[str],
-    inputs: Mapping[str, Any],
+    inputs: dict[str, Any],
+    currency: str,
     words: Mapping[str, str] | None = None,
 ) -> list[dict[str, str]]:
-    """Each stored score reason as ``{"code", "text"}``, the text from `words` (the English catalog by default)."""
+    """Each stored score reason as ``{"code", "text"}``, the text from `words` (the English catalog by default). The
+    applicant's value is read from the decision's stored `inputs` as a person reads it: an amount in major units of
+    `currency`, the decision's product's."""
     catalog = messages() if words is None else words
-    return [{"code": r.code, "text": in_words(r, catalog)} for r in adverse_reasons(score_reasons, features_of(inputs))]
+    features = features_of(as_read(inputs, currency))
+    return [{"code": r.code, "text": in_words(r, catalog, currency)} for r in adverse_reasons(score_reasons, features)]

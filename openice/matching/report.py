@@ -110,10 +110,8 @@ def served(report: dict[str, Any], currency: str, words: Mapping[str, str] | Non
         }
         for section, names in MONEY_PATHS.items()
     }
-    figures = {name: Decimal(value) for name, value in major["application"].items() if name in MONEY_FIELDS}
-    inputs = inputs_of({**report, "application": {**report["application"], **figures}})
     codes = [r if isinstance(r, str) else r["code"] for r in report["credit"]["reasons"]]
-    credit = {**report["credit"], "reasons": explained(codes, inputs, words)}
+    credit = {**report["credit"], "reasons": explained(codes, inputs_of(report), currency, words)}
     return {"version": VERSION, "currency": currency, **report, **major, "credit": credit}
 
 

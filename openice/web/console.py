@@ -313,8 +313,8 @@ def decisions(
 def decision(decision_id: str, tx: Operator, reproduce: bool = False) -> Response:
     """A stored decision with its reasons and rules; with `reproduce`, recomputed from its stored inputs, policy
     and model package, as `openice reproduce` does."""
-    row, line_id = lending.decision(tx.scope, decision_id)
-    made = decision_view(row, line_id)
+    row, line_id, currency = lending.decision(tx.scope, decision_id)
+    made = decision_view(row, line_id, currency)
     again: dict[str, Any] | None = None
     refused: OpeniceError | None = None
     if reproduce:
@@ -322,7 +322,9 @@ def decision(decision_id: str, tx: Operator, reproduce: bool = False) -> Respons
             again = tx.decisioning.reproduce(decision_id)
         except Conflict as error:  # another model package or altered inputs: said on the page
             refused = error
-    score_reasons = explained(json.loads(row.result)["score_reasons"], json.loads(row.inputs), tx.words.messages)
+    score_reasons = explained(
+        json.loads(row.result)["score_reasons"], json.loads(row.inputs), currency, tx.words.messages
+    )
     return tx.render("console/decision.html", decision=made, score_reasons=score_reasons, again=again, refused=refused)
 
 

@@ -436,7 +436,7 @@ def reasons_in_words(words: Words, reasons: list[str]) -> list[str]:
 @registered.get("/decisions/{decision_id}")
 def decision(decision_id: Annotated[str, Path(max_length=64)], tx: Borrower) -> Response:
     """The outcome: the line (its amount, grade, the grade's price and APR), a review under way, or the reasons."""
-    row, line_id = lending.decision(tx.scope, decision_id)
+    row, line_id, currency = lending.decision(tx.scope, decision_id)
     line, product = lending.line(tx.scope, line_id) if line_id else (None, None)
     reasons = json.loads(row.reasons)
     return tx.render(
@@ -445,17 +445,17 @@ def decision(decision_id: Annotated[str, Path(max_length=64)], tx: Borrower) -> 
         line=line,
         product=product,
         reasons=reasons_in_words(tx.words, reasons),
-        score_reasons=_score_reasons(tx, row, reasons),
+        score_reasons=_score_reasons(tx, row, reasons, currency),
         ppm=PPM,
     )
 
 
-def _score_reasons(tx: Borrower, row: Any, reasons: list[str]) -> list[str]:
+def _score_reasons(tx: Borrower, row: Any, reasons: list[str], currency: str) -> list[str]:
     """What lowered the score, in the borrower's words, when the score is why they were declined (a cut-off); a
     decline on other grounds does not blame the score."""
     if not any(reason.startswith("cut-off") for reason in reasons):
         return []
-    found = explained(json.loads(row.result)["score_reasons"], json.loads(row.inputs), tx.words.messages)
+    found = explained(json.loads(row.result)["score_reasons"], json.loads(row.inputs), currency, tx.words.messages)
     return [r["text"] for r in found]
 
 

@@ -41,7 +41,7 @@ def test_every_feature_and_category_of_the_bundled_data_sets_has_words(dataset: 
 
 def test_a_category_a_figure_with_its_unit_and_the_bin_direction_in_english() -> None:
     stored = ["EMP_LENGTH_CATEGORY: Length of employment is in a higher-risk category", "REVOL_UTIL_HIGH", "AGE_LOW"]
-    assert explained(stored, INPUTS) == [
+    assert explained(stored, INPUTS, "CNY") == [
         {"code": "EMP_LENGTH_CATEGORY", "text": "Employment length: under 1 year lowered the score"},
         {"code": "REVOL_UTIL_HIGH", "text": "Revolving credit utilisation: high (92.4%) lowered the score"},
         {"code": "AGE_LOW", "text": "Age: low (41) lowered the score"},
@@ -50,11 +50,25 @@ def test_a_category_a_figure_with_its_unit_and_the_bin_direction_in_english() ->
 
 def test_the_same_reasons_in_chinese() -> None:
     stored = ["EMP_LENGTH_CATEGORY", "ANNUAL_INC_LOW", "PURPOSE_CATEGORY"]
-    assert [r["text"] for r in explained(stored, INPUTS, messages("zh-CN"))] == [
+    assert [r["text"] for r in explained(stored, INPUTS, "CNY", messages("zh-CN"))] == [
         "工作年限：不满1年，拉低了评分",
         "年收入：偏低（35,000），拉低了评分",
         "借款用途：教育，拉低了评分",
     ]
+
+
+@pytest.mark.parametrize(
+    ("currency", "en", "zh"),
+    [
+        # 300,000 minor units stored: 3,000.00 CNY (2 decimals), 300,000 JPY (none); never the stored 300,000 fen
+        ("CNY", "Monthly income: low (3,000.00 CNY) lowered the score", "月收入：偏低（3,000.00 CNY），拉低了评分"),
+        ("JPY", "Monthly income: low (300,000 JPY) lowered the score", "月收入：偏低（300,000 JPY），拉低了评分"),
+    ],
+)
+def test_an_amount_is_quoted_in_major_units_of_the_products_currency(currency: str, en: str, zh: str) -> None:
+    assert explained(["INCOME_MONTHLY_LOW"], INPUTS, currency) == [{"code": "INCOME_MONTHLY_LOW", "text": en}]
+    assert explained(["INCOME_MONTHLY_LOW"], INPUTS, currency, messages("zh-CN"))[0]["text"] == zh
+    assert INPUTS["application"]["income_monthly"] == 300_000  # the stored inputs, as hashed, are left as they were
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -68,7 +82,7 @@ def test_a_missing_value_an_unusual_category_and_an_unknown_feature_never_read_a
         ("shoe_size", "HIGH", 44, True),
         ("never_seen", "LOW", None, False),
     ]
-    texts = [r["text"] for r in explained(stored, inputs, messages(locale))]
+    texts = [r["text"] for r in explained(stored, inputs, "CNY", messages(locale))]
     for code, text in zip(stored, texts, strict=True):
         assert code.split(":")[0] not in text and "_" not in text
     if locale == "en":

@@ -50,9 +50,9 @@ def test_the_served_report_gives_money_in_major_units_with_its_currency() -> Non
     assert report["application"]["existing_debt_monthly"] == "123.45"  # 12,345 fen
     assert report["affordability"] == {"max_affordable_payment": "750.01", "dti_existing": 0.0412, "line_tenor": 12}
     assert report["application"]["requested_tenor"] == 6  # not money: left as it is
-    # the reason quotes the income as a person reads it: 300,000 fen is 3,000 yuan
+    # the reason quotes the income as a person reads it: 300,000 fen is 3,000.00 CNY
     assert report["credit"]["reasons"] == [
-        {"code": "INCOME_MONTHLY_LOW", "text": "Monthly income: low (3,000) lowered the score"}
+        {"code": "INCOME_MONTHLY_LOW", "text": "Monthly income: low (3,000.00 CNY) lowered the score"}
     ]
     html = render_html(report)
     assert "5,000.00 CNY" in html and "12,345.00 CNY" in html and "750.01 CNY" in html and "123.45 CNY" in html

@@ -149,7 +149,7 @@ def test_a_trained_models_reasons_read_in_words_with_the_applicants_value(scorer
     seen = 0
     for rec in credit.frame.iloc[:200].to_dict("records"):
         stored = [f"{r.code}: {r.text}" for r in scorer.score(rec).reasons]
-        for reason in explained(stored, {"application": {"bureau": rec}, "age": rec["Age"]}, catalog):
+        for reason in explained(stored, {"application": {"bureau": rec}, "age": rec["Age"]}, "CNY", catalog):
             feature = reason["code"].rsplit("_", 1)[0].lower()
             assert reason["text"].startswith(catalog[f"reason.feature.{feature}"])
             assert reason["code"] not in reason["text"] and "_" not in reason["text"]

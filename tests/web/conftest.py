@@ -30,8 +30,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"
 
 
-def make_site(engine: Engine, **settings: Any) -> Any:
-    return create_site(Settings(**settings), engine=engine, scorer=StubScorer(), anomaly=anomaly_model(), vault=VAULT)
+def make_site(engine: Engine, scorer: Any = None, **settings: Any) -> Any:
+    scorer = scorer or StubScorer()
+    return create_site(Settings(**settings), engine=engine, scorer=scorer, anomaly=anomaly_model(), vault=VAULT)
 
 
 @dataclass
@@ -72,7 +73,12 @@ def csrf_of(html: str) -> str:
 
 @pytest.fixture
 def site(engine: Engine, servicing: Servicing) -> Site:
-    world = build_world(engine, make_site)
+    return site_of(engine)
+
+
+def site_of(engine: Engine, scorer: Any = None) -> Site:
+    """The test world served with the front-ends, by `scorer` (the stub's by default), with a user for every role."""
+    world = build_world(engine, lambda e, **settings: make_site(e, scorer, **settings))
     users = Users(EngineUnits(engine))
     made = Site(world)
     for name, role, tenant in (
