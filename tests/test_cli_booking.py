@@ -365,6 +365,18 @@ def test_a_decision_and_a_drawdown_read_in_major_units_with_the_currency(booked:
         f"loan {drawn['loan_id']}: 1,000.00 CNY over 6 months, funded by {drawn['institution']}"
     ), again.stdout
     assert "100000" not in again.stdout + json.dumps(drawn)
+    shown = openice(env, cwd, "decision", "show", decided["decision_id"])
+    assert shown.returncode == 0, shown.stderr
+    # the example application: 15,000.00 CNY a month (1,500,000 fen stored), 1,500.00 of debt service, 30,000.00 asked
+    assert "income monthly 15,000.00 CNY, " in shown.stdout and "requested amount 30,000.00 CNY" in shown.stdout
+    assert "existing debt monthly 1,500.00 CNY" in shown.stdout and "requested tenor 12" in shown.stdout
+    amount = Decimal(line["amount"])
+    assert f"line granted: {amount:,} CNY at " in shown.stdout and "min line 1,000.00 CNY" in shown.stdout
+    assert "1500000" not in shown.stdout and "150000" not in shown.stdout
+    stored = as_json(openice(env, cwd, "decision", "show", decided["decision_id"], "--json"))
+    assert (stored["money_unit"], stored["currency"]) == ("minor", "CNY")  # the record as stored and hashed
+    assert stored["inputs"]["application"]["income_monthly"] == 1_500_000
+    assert stored["result"]["line"]["amount"] == int(amount * 100)
 
 
 def test_a_matching_run_reads_in_major_units_with_the_currency(shell: dict[str, str], tmp_path: Path) -> None:

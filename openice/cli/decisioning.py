@@ -21,7 +21,15 @@ from openice.cli.common import (
     print_json,
     read_document,
 )
-from openice.cli.outcomes import print_decision, print_drawdown, print_run, shape_drawdown, shape_line, shape_run
+from openice.cli.outcomes import (
+    print_decision,
+    print_drawdown,
+    print_run,
+    print_stored_decision,
+    shape_drawdown,
+    shape_line,
+    shape_run,
+)
 from openice.errors import ValidationError
 from openice.idempotency import cli_key
 from openice.storage.engine import make_engine
@@ -132,9 +140,17 @@ def apply(
 
 
 @decision_app.command()
-def show(decision_id: str, db: Db = None) -> None:
-    """The stored decision: inputs, hashes, rules fired, reasons, result."""
-    _print(_decisioning(db, None).decision(decision_id))
+def show(decision_id: str, db: Db = None, as_json: JsonOption = False) -> None:
+    """The stored decision: outcome, reasons, the model's reasons in words, inputs, result, rules fired and hashes,
+    its money in major units with its product's currency. `--json` gives the record as stored and hashed, its money
+    in integer minor units (said by `"money_unit": "minor"`, with the `currency`)."""
+    decisioning = _decisioning(db, None)
+    record = decisioning.decision(decision_id)
+    currency = decisioning.product_currency(record["inputs"]["application"]["product_code"])
+    if as_json:
+        print_json({**record, "money_unit": "minor", "currency": currency})
+    else:
+        print_stored_decision(record, currency)
 
 
 @decision_app.command()

@@ -3,12 +3,13 @@ alike: lines of text for people, and for `--json` the same facts with money as d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import typer
 
-from openice.money import from_minor
+from openice.money import format_money, from_minor
 from openice.servicing.products import PPM
 
 
@@ -58,6 +59,51 @@ def print_decision(r: dict[str, Any]) -> None:
             f"credit line {line['id']}: {_money(line['amount'], r['currency'])} at {Decimal(line['rate']):.2%} a year "
             f"(APR {Decimal(line['apr']):.2%}), up to {line['max_tenor']} months, until {line['expiry']}"
         )
+
+
+# The stored result's affordability facts that are money (minor units).
+AFFORDABILITY_MONEY = ("income_monthly", "existing_debt_monthly", "max_affordable_payment", "affordable_amount")
+
+
+def _facts(values: dict[str, Any], money: Iterable[str], currency: str) -> str:
+    """Named values on one line, the amounts among them (minor units) in major units with `currency`."""
+    amounts = set(money)
+    return ", ".join(
+        f"{name.replace('_', ' ')} {format_money(v, currency) if name in amounts and v is not None else v}"
+        for name, v in values.items()
+    )
+
+
+def print_stored_decision(record: dict[str, Any], currency: str) -> None:
+    """A stored decision as a person reads it: every amount in major units with `currency`, its product's."""
+    from openice.decisioning.domain import MONEY_FIELDS
+    from openice.decisioning.policy import POLICY_MONEY
+    from openice.decisioning.reason_words import explained
+
+    result, inputs = record["result"], record["inputs"]
+    print_decision({**record, "decision_id": record["id"], "line": None, "currency": currency})
+    application = {k: v for k, v in inputs["application"].items() if k != "bureau"}
+    typer.echo(f"decided on {record['decided_on']} for borrower {record['borrower_id']}, fraud {record['fraud']}")
+    typer.echo(f"application {record['application_id']}: {_facts(application, MONEY_FIELDS, currency)}")
+    typer.echo(f"bureau: {_facts(inputs['application'].get('bureau', {}), (), currency)}")
+    for reason in explained(result["score_reasons"], inputs, currency):
+        typer.echo(f"  model: {reason['code']}: {reason['text']}")
+    if result["affordability"]:
+        typer.echo(f"affordability: {_facts(result['affordability'], AFFORDABILITY_MONEY, currency)}")
+    line = result["line"]
+    if line:
+        typer.echo(
+            f"line granted: {format_money(line['amount'], currency)} at {Decimal(_rate(line['rate_ppm'])):.2%} a "
+            f"year (APR {Decimal(_rate(line['apr_ppm'])):.2%}), up to {line['max_tenor']} months, until "
+            f"{line['expiry']}"
+        )
+    policy = {k: v for k, v in record["policy"].items() if k in POLICY_MONEY}
+    typer.echo(f"policy's amounts: {_facts(policy, POLICY_MONEY, currency)}")
+    typer.echo(f"rules fired: {', '.join(record['rules_fired']) or 'none'}")
+    typer.echo(
+        f"hashes: model {record['model_hash']}, anomaly model {record['anomaly_model_hash']}, "
+        f"policy {record['policy_hash']}, inputs {record['input_hash']}"
+    )
 
 
 def print_drawdown(drawn: dict[str, Any], loan_id: int | None, currency: str) -> None:

@@ -166,6 +166,11 @@ class Decisioning:
             currency = unit.core.products.get(typed.product_code).currency
         return typed.in_minor(currency)
 
+    def product_currency(self, product_code: str) -> str:
+        """The currency a product lends in: a decision's stored money (minor units) is read in it."""
+        with decision_unit(self.units, readonly=True) as unit:
+            return str(unit.core.products.get(product_code).currency)
+
     def apply(self, borrower_id: str, data: dict[str, Any] | ApplicationInput) -> dict[str, Any]:
         """Assess an application and store the decision (and the line, when approved) in one transaction."""
         app = data if isinstance(data, ApplicationInput) else parse(ApplicationInput, data)
