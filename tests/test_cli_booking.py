@@ -380,8 +380,9 @@ def test_a_decision_and_a_drawdown_read_in_major_units_with_the_currency(booked:
 
 
 def test_a_matching_run_reads_in_major_units_with_the_currency(shell: dict[str, str], tmp_path: Path) -> None:
-    """Three drawdowns of the batch file (amounts in fen, as the batch file takes them) go to the example institution;
-    the run's objective, the greedy waterfall's and the gain are money in yuan, and the gain is their difference."""
+    """Three drawdowns of the batch file (amounts and incomes in yuan, as its currency column says) go to the example
+    institution; the run's objective, the greedy waterfall's and the gain are money in yuan, and the gain is their
+    difference. The same file without its currency column is refused, unless `--currency` says it."""
     env = shell | {"OPENICE_DB": f"sqlite:///{tmp_path / 'book.db'}"}
     env["OPENICE_PII_KEY"] = openice(env, tmp_path, "pii", "keygen").stdout.strip()
     for command in (("db", "init", "--date", "2026-01-15"), ("examples", "--out", "ex")):
@@ -389,10 +390,22 @@ def test_a_matching_run_reads_in_major_units_with_the_currency(shell: dict[str, 
     assert openice(env, tmp_path, "product", "create", "ex/product.json").returncode == 0
     assert openice(env, tmp_path, "match", "institutions", "ex/institution.json").returncode == 0
     rows = [
-        f"{amount},12,700,0.03,30,Beijing,1500000,0.3,PERSONAL-EI,0.12" for amount in (1_000_000, 2_000_000, 500_000)
+        f"{amount},12,700,0.03,30,Beijing,15000.00,0.3,PERSONAL-EI,0.12" for amount in ("10000.00", "20000", "5000.5")
     ]
+    header = "amount,tenor,score,pd,age,province,income,dti,product,rate"
+    bare = tmp_path / "bare.csv"
+    bare.write_text(header + "\n" + "\n".join(rows) + "\n")
     batch = tmp_path / "batch.csv"
-    batch.write_text("amount,tenor,score,pd,age,province,income,dti,product,rate\n" + "\n".join(rows) + "\n")
+    batch.write_text(header + ",currency\n" + "\n".join(f"{row},CNY" for row in rows) + "\n")
+    refused = openice(env, tmp_path, "match", "optimise", str(bare))
+    assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+    assert refused.stderr == (
+        f"error: --currency: {bare} has no currency column: add one (CNY, the book's) with amount and income in major "
+        "units of it, or give --currency CNY\n"
+    )
+    (tmp_path / "fen.csv").write_text(batch.read_text().replace("5000.5,", "5000.505,"))
+    fen = openice(env, tmp_path, "match", "optimise", "fen.csv")
+    assert fen.returncode == 2 and fen.stderr.startswith("error: amount (fen.csv line 4): 5000.505 has more decimals")
     done = openice(env, tmp_path, "match", "optimise", str(batch), "--penalty", "0", "--json")
     run = as_json(done)  # the solver's banner went to stderr: stdout is the result alone
     assert "HiGHS" not in done.stdout and run["currency"] == "CNY" and run["funded"] == run["greedy_funded"] == 3
@@ -404,6 +417,10 @@ def test_a_matching_run_reads_in_major_units_with_the_currency(shell: dict[str, 
     assert said.returncode == 0, said.stderr
     assert f"objective {figures['objective']:,} CNY against the greedy waterfall's" in said.stdout
     assert "minor" not in said.stdout and "funded 3 drawdowns (greedy 3)" in said.stdout
+    typed = as_json(
+        openice(env, tmp_path, "match", "optimise", str(bare), "--penalty", "0", "--currency", "CNY", "--json")
+    )
+    assert (typed["objective"], typed["funded"]) == (run["objective"], 3)  # the same batch, its currency given apart
 
 
 def test_a_policy_file_in_minor_units_is_one_line_naming_the_field(shell: dict[str, str], tmp_path: Path) -> None:

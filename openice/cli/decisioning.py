@@ -230,18 +230,29 @@ def report(
 
 @match_app.command()
 def optimise(
-    file: Path, db: Db = None, penalty: float = 0.02, sample: int = 10_000, as_json: JsonOption = False
+    file: Path,
+    db: Db = None,
+    penalty: float = 0.02,
+    sample: int = 10_000,
+    currency: Annotated[
+        str | None, typer.Option(help="The currency of every row's amount and income, when FILE has no currency column")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Assign a batch of drawdowns (CSV or Parquet with amount, tenor, score, pd, age, province, income, dti,
-    product, rate) with HiGHS; print it beside the greedy waterfall (objective, margin and gain in major units of
-    the book's currency) and keep the prices for routing."""
+    product, rate and currency; amount and income in major units of the currency, the book's, e.g. 10000.00 CNY)
+    with HiGHS; print it beside the greedy waterfall (objective, margin and gain in major units of the book's
+    currency) and keep the prices for routing. See docs/decisioning.md."""
     from openice.datasets import read_frame
+    from openice.matching.boxes import batch_in_minor
 
     frame = read_frame(file, "file")
     matching = _matching(db)
+    book = matching.run_currency()
+    frame = batch_in_minor(frame, book, str(file), currency)
     with native_output_to_stderr():
         result = matching.optimise_batch(frame, penalty, sample)
-    run = shape_run(result, matching.run_currency())
+    run = shape_run(result, book)
     if as_json:
         print_json(run)
     else:

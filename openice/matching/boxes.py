@@ -14,10 +14,45 @@ import numpy as np
 from pandas import DataFrame  # by name: the field `pd` below would shadow the module
 
 from openice.decisioning.policy import monthly_payment
+from openice.errors import ValidationError
 from openice.matching.institutions import Institution, funds_in, terms_currency
+from openice.money import to_minor
 
 CRITERIA = ("score", "pd", "amount", "tenor", "province", "age", "income", "dti", "product", "rate")
 BATCH_COLUMNS = ("amount", "tenor", "score", "pd", "age", "province", "income", "dti", "product", "rate")
+# A batch file's money: typed in major units of its `currency` column, read by the optimiser in minor units.
+BATCH_MONEY = ("amount", "income")
+
+
+def batch_in_minor(frame: DataFrame, book: str, name: str, currency: str | None = None) -> DataFrame:
+    """A batch file `name` as a person writes it, `amount` and `income` in major units of its `currency` column (or
+    of `currency` for every row), in minor units of `book`, the currency a run is read in. A file that says no
+    currency is refused rather than guessed at (it may be minor units), as is a row in another currency or an
+    amount with more decimals than the currency has, each naming its line of the file."""
+    if "currency" not in frame.columns and currency is None:
+        raise ValidationError(
+            f"{name} has no currency column: add one ({book}, the book's) with amount and income in major units of "
+            f"it, or give --currency {book}",
+            field="currency",
+        )
+    said = frame["currency"].astype(str).str.strip() if "currency" in frame.columns else None
+    if said is not None and currency is not None:
+        said = said.where(frame["currency"].notna(), currency)
+    currencies = said.to_numpy() if said is not None else np.full(len(frame), currency)
+    other = np.flatnonzero(currencies != book)
+    if other.size:
+        line = int(other[0]) + 2  # the header is line 1
+        raise ValidationError(
+            f"{name} line {line} is in {currencies[other[0]]}, but the book lends in {book}: a run is read in it",
+            field="currency",
+        )
+    typed = frame.copy()
+    for column in BATCH_MONEY:
+        if column in frame.columns:
+            typed[column] = [
+                to_minor(value, book, f"{column} ({name} line {i + 2})") for i, value in enumerate(frame[column])
+            ]
+    return typed
 
 
 @dataclass(frozen=True)

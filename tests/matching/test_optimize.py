@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from openice.matching.optimize import Capacity, evaluate, greedy, optimise
@@ -43,3 +44,20 @@ def test_greedy_respects_quota_and_pd_cap() -> None:
     cap = Capacity(np.array([200.0]), np.array([0.0]), np.array([0.05]))
     result = greedy(value, np.ones((3, 1), bool), amount, pd_, cap)
     assert list(result.institution) == [0, -1, 0]  # the risky one would lift the average above 5%
+
+
+def test_a_batch_file_is_typed_in_major_units_of_its_currency() -> None:
+    """10,000.50 CNY is 1,000,050 fen; an income of 15,000 CNY is 1,500,000 fen; the other columns are left alone."""
+    from openice.errors import ValidationError
+    from openice.matching.boxes import batch_in_minor
+
+    typed = pd.DataFrame({"amount": [10000.5, 300], "income": ["15000", "0.01"], "tenor": [12, 6], "currency": "CNY"})
+    read = batch_in_minor(typed, "CNY", "batch.csv")
+    assert read["amount"].tolist() == [1_000_050, 30_000] and read["income"].tolist() == [1_500_000, 1]
+    assert read["tenor"].tolist() == [12, 6] and typed["amount"].tolist() == [10000.5, 300]  # the file's frame kept
+    bare = typed.drop(columns="currency")
+    assert batch_in_minor(bare, "CNY", "batch.csv", "CNY")["amount"].tolist() == [1_000_050, 30_000]
+    with pytest.raises(ValidationError, match="batch.csv has no currency column: add one"):
+        batch_in_minor(bare, "CNY", "batch.csv")
+    with pytest.raises(ValidationError, match="batch.csv line 3 is in USD, but the book lends in CNY"):
+        batch_in_minor(typed.assign(currency=["CNY", "USD"]), "CNY", "batch.csv")
