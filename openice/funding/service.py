@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from openice.errors import Conflict, NotFound, ValidationError
 from openice.funding import books
 from openice.funding.deal import Deal
 from openice.funding.pool import Cut, PoolLoan, Stratum, cut, stratify
-from openice.funding.projection import Pool, Projection, Scenario, project, stress_grid
 from openice.funding.report import Bucket, InvestorReport, Standing, investor_report, standing
 from openice.funding.repository import FundingUnit, funding_unit
 from openice.funding.waterfall import Collection, document, run_waterfall
@@ -25,6 +22,9 @@ from openice.servicing.eod import DayContext, closes_month
 from openice.servicing.loan import deal_funder
 from openice.storage.days import from_day, to_day
 from openice.storage.uow import JoinedUnits, UnitsOfWork
+
+if TYPE_CHECKING:  # numpy loads when a grid is projected, not with end of day and every command's --help
+    from openice.funding.projection import Projection, Scenario
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,10 @@ class Funding:
     def stress_grid(self, name: str, base: Scenario) -> tuple[Deal, list[Projection]]:
         """The deal's stress grid from its closing: the pool as the deal bought it (each loan's principal at the
         cut-off, rate and months left) under 1x to 5x the base defaults, each under 0 to 30% CPR."""
+        import numpy as np
+
+        from openice.funding.projection import Pool, project, stress_grid
+
         with funding_unit(self.units, readonly=True) as unit:
             row = unit.deals.named(name)
             if row is None:
