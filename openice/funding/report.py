@@ -46,6 +46,7 @@ class TrancheLine:
     interest_shortfall: int
     principal_paid: int
     balance: int
+    loss: int  # written down at the clean-up call
 
     @property
     def factor(self) -> Decimal:
@@ -152,6 +153,7 @@ def investor_report(
                 interest_shortfall=now.tranches[t.name].interest_shortfall,
                 principal_paid=now.tranches[t.name].principal_paid,
                 balance=now.tranches[t.name].balance,
+                loss=now.tranches[t.name].loss,
             )
             for t in deal.tranches
         ],
@@ -242,6 +244,7 @@ def report_document(r: InvestorReport) -> dict[str, Any]:
                 "interest_shortfall": major(t.interest_shortfall),
                 "principal_paid": major(t.principal_paid),
                 "balance": major(t.balance),
+                "loss": major(t.loss),
                 "factor": str(t.factor),
             }
             for t in r.tranches

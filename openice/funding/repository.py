@@ -177,17 +177,21 @@ class Deals:
             [dict(loan_id=x.loan_id, deal_id=deal_id, balance=x.balance, joined_day=day) for x in pool],
         )
 
-    def return_loans(self, deal_id: int, pool: Sequence[PoolLoan], funder: str, left: date) -> None:
-        """The deal's loans bought back at its clean-up call are the platform's own again from `left`; they stay on
-        the deal's list, so the disclosures still tell the months they were its."""
+    def return_loans(self, deal_id: int, funder: str, left: date) -> None:
+        """At the deal's clean-up call its loans still open are the platform's own again from `left`: those bought
+        back, and those written off, so that their later recoveries are the platform's rather than a closed deal's.
+        They stay on the deal's list, so the disclosures still tell the months they were its."""
         loans, held = servicing_tables.loans, funding_tables.abs_pool_loans
-        ids = [x.loan_id for x in pool]
+        still_open = (LoanStatus.ACTIVE.value, LoanStatus.WRITTEN_OFF.value)
+        ids = list(
+            self.conn.execute(
+                select(loans.c.id).where(loans.c.funder == funder, loans.c.status.in_(still_open)).order_by(loans.c.id)
+            ).scalars()
+        )
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             self.conn.execute(
-                update(loans)
-                .where(loans.c.id.in_(chunk), loans.c.funder == funder)
-                .values(funder=PLATFORM, version=loans.c.version + 1)
+                update(loans).where(loans.c.id.in_(chunk)).values(funder=PLATFORM, version=loans.c.version + 1)
             )
             self.conn.execute(
                 update(held).where(held.c.deal_id == deal_id, held.c.loan_id.in_(chunk)).values(left_day=to_day(left))

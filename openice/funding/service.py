@@ -137,7 +137,8 @@ class Funding:
         """The month's waterfall, paid. While the deal revolves, the cash it sets aside buys the platform's eligible
         loans (oldest first, within the concentration limits against the pool it holds) and the waterfall is run
         again over what was bought, so what could not be spent pays the notes; at the clean-up call the platform
-        buys the pool's loans back at their principal outstanding."""
+        buys the pool's loans back at their principal outstanding, takes its written-off loans back for nothing, and
+        what the price could not pay of the notes is written down as their loss."""
         deal = _sized(row)
         after = periods[-1].through_entry if periods else row.after_entry
         through = unit.book.last_entry()
@@ -172,7 +173,7 @@ class Funding:
         lines += [line for x in bought for line in books.purchase(x.loan_id, x.balance, deal.derecognise)]
         if now.clean_up_call:
             lines += [line for x in returned for line in books.buy_back(x.loan_id, x.balance, deal.derecognise)]
-            unit.deals.return_loans(row.id, returned, row.funder, last + timedelta(days=1))
+            unit.deals.return_loans(row.id, row.funder, last + timedelta(days=1))
         unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
         (paid,) = document(run[-1:], deal.currency)["periods"]
         unit.deals.add_period(row.id, len(run), first, last, through, collection, paid)

@@ -81,6 +81,7 @@ def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, boo
         "interest_shortfall": "0.00",
         "principal_paid": "960.00",
         "balance": "4040.00",
+        "loss": "0.00",
         "factor": "0.808000",
     }
     assert (r["name"], r["coupon"], r["balance"], r["factor"]) == ("R", None, "2000.00", "1.000000")
