@@ -599,8 +599,9 @@ def test_a_clean_up_call_waits_while_a_reversal_keeps_the_loans_above_the_pool(
     loss = sum(Decimal(t["loss"]) for t in march["tranches"].values())
     assert loss > 0 and all(t["balance"] == "0.00" for t in march["tranches"].values())
     assert lines(engine, ledger.ABS_TRUST_FUNDING) == 0 and -lines(engine, ledger.ABS_NOTE_LOSS) == int(loss * 100)
-    report = report_document(funding.investor_report("BOOK 2026-1", "2026-03"))
-    assert sum(Decimal(t["loss"]) for t in report["tranches"]) == loss
+    made = funding.investor_report("BOOK 2026-1", "2026-03")
+    assert sum(Decimal(t["loss"]) for t in report_document(made)["tranches"]) == loss
+    assert '<th class="num">Loss</th>' in render_html(made) and '<th class="num">损失</th>' in render_html(made, "zh")
     # Loan 6, written off while the deal held it, is the platform's again: a recovery after the call is its income,
     # the closed deal collects nothing more.
     assert servicing.loan(six).funder == "platform"
