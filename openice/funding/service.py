@@ -202,21 +202,26 @@ class Funding:
         ]
 
     def stress_grid(self, name: str, base: Scenario) -> tuple[Deal, list[Projection]]:
-        """The deal's stress grid from its closing: the pool as the deal bought it (each loan's principal at the
-        cut-off, rate and months left) under 1x to 5x the base defaults, each under 0 to 30% CPR."""
+        """The deal's stress grid from its closing: its pool as the deal bought it under 1x to 5x the base defaults,
+        each under 0 to 30% CPR."""
+        deal, pool = self.closing_pool(name)
+        return deal, project(deal, pool, stress_grid(base))
+
+    def closing_pool(self, name: str) -> tuple[Deal, Pool]:
+        """The deal and its pool as it bought it (each loan's principal at the cut-off, rate and months left): all a
+        projection reads, so a caller can end its transaction before projecting."""
         with funding_unit(self.units, readonly=True) as unit:
             row = unit.deals.named(name)
             if row is None:
                 raise NotFound(f"no deal {name!r} has been issued", field="name")
             loans = unit.deals.pool_at_closing(row.id, from_day(row.cut_off_day))
-        deal = _sized(row)
         balances, rates, terms = zip(*loans, strict=True)
         pool = Pool(
             np.array(balances, dtype=np.int64),
             np.array(rates, dtype=np.float64) / 1_000_000,
             np.array(terms, dtype=np.int64),
         )
-        return deal, project(deal, pool, stress_grid(base))
+        return _sized(row), pool
 
     def investor_report(self, name: str, month: str) -> InvestorReport:
         """The investor report of the deal's month `month` (YYYY-MM): the month-end that closed in it. A month not
