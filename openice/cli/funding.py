@@ -502,7 +502,16 @@ def report(
     )
 
 
-POOL_MONEY = ("opening_balance", "closing_balance", "interest", "principal", "defaults", "recoveries")
+POOL_MONEY = (
+    "opening_balance",
+    "closing_balance",
+    "interest",
+    "principal",
+    "scheduled_principal",
+    "prepaid_principal",
+    "defaults",
+    "recoveries",
+)
 POOL_WORDS = POOL_MONEY  # the catalog's investor.<key>
 TRANCHE_MONEY = ("interest_due", "interest_paid", "interest_shortfall", "principal_paid", "balance", "loss")
 TRANCHE_WORDS = ("interest_due", "interest_paid", "shortfall", "principal_paid", "balance", "loss")

@@ -22,6 +22,7 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import UnitsOfWork
 
 DEAL_KINDS = (ledger.ABS_TRANSFER, ledger.ABS_PERIOD)
+PREPAID = "principal_prepaid"  # the allocation of principal paid ahead of its schedule
 CHUNK = 5_000  # loans a statement when a pool moves to its deal: well inside every engine's limit of parameters
 
 
@@ -296,6 +297,24 @@ class Deals:
         )
         for r in self.conn.execute(query):
             yield Line(r.loan_id, r.account, int(r.amount)), r.kind
+
+    def prepaid(self, deal_id: int, after: int, through: int) -> int:
+        """The principal the deal's loans prepaid (beyond what was due) in the payments whose entries fall after
+        `after` up to `through`: their `principal_prepaid` allocations. A payment reversed since has none left."""
+        a, e, pool = (
+            servicing_tables.allocations.c,
+            servicing_tables.journal_entries.c,
+            funding_tables.abs_pool_loans.c,
+        )
+        paid_in = select(e.transaction_id).where(
+            e.id > after, e.id <= through, e.transaction_id.is_not(None), e.kind.not_in(DEAL_KINDS)
+        )
+        query = select(func.coalesce(func.sum(a.amount), 0)).where(
+            a.component == PREPAID,
+            a.transaction_id.in_(paid_in),
+            a.loan_id.in_(select(pool.loan_id).where(pool.deal_id == deal_id)),
+        )
+        return int(self.conn.execute(query).scalar_one())
 
     def add_period(
         self, deal_id: int, period: int, first: date, last: date, through: int, raw: Any, waterfall: dict[str, Any]

@@ -18,7 +18,7 @@ from openice.funding.projection import Pool, Projection, Scenario, project, stre
 from openice.funding.report import Bucket, InvestorReport, Standing, investor_report, standing
 from openice.funding.repository import FundingUnit, funding_unit
 from openice.funding.waterfall import Collection, document, run_waterfall
-from openice.money import to_minor
+from openice.money import from_minor, to_minor
 from openice.servicing import ledger
 from openice.servicing.buckets import BUCKETS, WRITTEN_OFF
 from openice.servicing.eod import DayContext, closes_month
@@ -176,6 +176,8 @@ class Funding:
             unit.deals.return_loans(row.id, row.funder, last + timedelta(days=1))
         unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
         (paid,) = document(run[-1:], deal.currency)["periods"]
+        # Prepaid principal is the investor report's, not the waterfall's: kept beside the month's waterfall.
+        paid["prepaid"] = str(from_minor(unit.deals.prepaid(row.id, after, through), deal.currency))
         unit.deals.add_period(row.id, len(run), first, last, through, collection, paid)
 
     def deal_periods(self, name: str) -> tuple[Any, list[Any]]:
@@ -245,7 +247,8 @@ class Funding:
         deal = _sized(row)
         stored = stored_collections(periods, deal.currency)
         ladder = [Bucket(b, *found.get(b, (0, 0))) for b in (*BUCKETS, WRITTEN_OFF)] if found else []
-        return investor_report(deal, stored, period.period, from_day(period.first_day), last, ladder)
+        prepaid = [to_minor(json.loads(p.waterfall).get("prepaid", "0"), deal.currency, "prepaid") for p in periods]
+        return investor_report(deal, stored, prepaid, period.period, from_day(period.first_day), last, ladder)
 
 
 def _sized(row: Any) -> Deal:
