@@ -33,10 +33,15 @@ def list_deals(tx: Investor, page: PageParams) -> Any:
     responses=REPORT_FORMATS,
 )
 def get_deal_report(
-    deal: str, month: Month, tx: Investor, format: Annotated[Literal["json", "html", "pdf"], Query()] = "json"
+    deal: str,
+    month: Month,
+    tx: Investor,
+    format: Annotated[Literal["json", "html", "pdf"], Query()] = "json",
+    lang: Annotated[Literal["en", "zh"], Query(description="the language of the HTML and the PDF")] = "en",
 ) -> Response:
     """The deal's investor report of the month whose month-end closed (docs/funding.md, "Investor reports"): the
-    pool, each tranche, the triggers and the reserve account, money as decimal strings with the currency."""
+    pool, each tranche, the triggers and the reserve account, money as decimal strings with the currency; the HTML
+    and the PDF in English or Chinese (`lang`), as `openice abs report --lang` writes them."""
     from openice.funding.render import render_html, render_pdf  # matplotlib and WeasyPrint, when asked for
     from openice.funding.report import report_document
 
@@ -45,9 +50,9 @@ def get_deal_report(
     if format == "json":
         return JSONResponse(report_document(report))
     if format == "html":
-        return HTMLResponse(render_html(report))
+        return HTMLResponse(render_html(report, lang))
     return Response(
-        render_pdf(report),
+        render_pdf(report, lang),
         media_type=REPORT_TYPES["pdf"],
         headers={"Content-Disposition": f'inline; filename="{row.name}-{month}.pdf"'},
     )

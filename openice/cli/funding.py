@@ -192,9 +192,11 @@ def waterfall(
 
 def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
     """The period's cash (what came in, fees, the reserve, the residual income, the trigger), then each tranche's
-    interest and principal: two tables narrow enough for a terminal, whose figures are never cut (headers wrap)."""
+    interest and principal (and, for a deal with a clean-up call, the loss written down at it): two tables narrow
+    enough for a terminal, whose figures are never cut (headers wrap)."""
     c = deal.currency
     revolving = deal.revolving is not None
+    callable_ = deal.clean_up_call is not None
     cash_rows = [
         [
             str(p.period),
@@ -209,6 +211,7 @@ def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
             str(p.period) if i == 0 else "",
             name,
             *(fmt(v, c) for v in (t.interest_due, t.interest_paid, t.interest_shortfall, t.principal_paid, t.balance)),
+            *([fmt(t.loss, c)] if callable_ else []),
         ]
         for p in periods
         for i, (name, t) in enumerate(p.tranches.items())
@@ -229,7 +232,16 @@ def waterfall_tables(deal: Deal, periods: list[Period]) -> tuple[Table, Table]:
     )
     notes = _table(
         f"{deal.name}: tranches, in {c}",
-        ("period", "tranche", "interest due", "interest paid", "interest shortfall", "principal paid", "balance"),
+        (
+            "period",
+            "tranche",
+            "interest due",
+            "interest paid",
+            "interest shortfall",
+            "principal paid",
+            "balance",
+            *(["loss"] if callable_ else []),
+        ),
         note_rows,
         sections=len(deal.tranches),
     )
@@ -490,7 +502,16 @@ def report(
     )
 
 
-POOL_MONEY = ("opening_balance", "closing_balance", "interest", "principal", "defaults", "recoveries")
+POOL_MONEY = (
+    "opening_balance",
+    "closing_balance",
+    "interest",
+    "principal",
+    "scheduled_principal",
+    "prepaid_principal",
+    "defaults",
+    "recoveries",
+)
 POOL_WORDS = POOL_MONEY  # the catalog's investor.<key>
-TRANCHE_MONEY = ("interest_due", "interest_paid", "interest_shortfall", "principal_paid", "balance")
-TRANCHE_WORDS = ("interest_due", "interest_paid", "shortfall", "principal_paid", "balance")
+TRANCHE_MONEY = ("interest_due", "interest_paid", "interest_shortfall", "principal_paid", "balance", "loss")
+TRANCHE_WORDS = ("interest_due", "interest_paid", "shortfall", "principal_paid", "balance", "loss")

@@ -140,6 +140,7 @@ def fed(months: Sequence[Collection]) -> list[Collection]:
 def payments(anchor: int, cash: dict[int, int], period: Period, reserve_before: int, derecognise: bool) -> list[Line]:
     """The month's entry: each loan's cash leaves its clearing for the deal's collection account, and the collection
     account pays the waterfall (fees, the notes' interest and principal, the reserve's change, the residual income).
+    At a clean-up call the notes' balance its price could not pay is written down to `abs_note_loss`.
     The deal's own lines stand on its first loan's books (`anchor`), which carry its currency to the trial balance."""
     lines = [Line(loan, account, sign * amount) for loan, amount in cash.items() for account, sign in _REMIT]
     paid = {
@@ -152,6 +153,7 @@ def payments(anchor: int, cash: dict[int, int], period: Period, reserve_before: 
     for account, amount in paid.items():
         if amount:
             lines += [Line(anchor, account, amount), Line(anchor, ledger.ABS_COLLECTION_ACCOUNT, -amount)]
+    lines += _pair(anchor, ledger.ABS_NOTES.pick(derecognise), ledger.ABS_NOTE_LOSS, period.loss)
     ledger.assert_balanced(ledger.Posting(x.account, x.amount) for x in lines)
     return lines
 

@@ -5,8 +5,9 @@ The month's waterfall is run again from the stored collections (as month-end ran
 figure is integer minor units and agrees with what was paid. The annualised rates, each a fraction rounded half-up to
 six decimals, are over the pool's opening balance of the month (zero when it is zero):
 - CDR = 1 - (1 - MDR)^12, where MDR = the month's defaults / the opening balance;
-- CPR = 1 - (1 - SMM)^12, where SMM = the month's principal collected / the opening balance (the ledger does not tell
-  scheduled principal from prepaid, so this is the pool's total principal repayment rate).
+- CPR = 1 - (1 - SMM)^12, where SMM = the month's prepaid principal / the opening balance: principal paid ahead of its
+  schedule (the payments' `principal_prepaid` allocations), at most the month's principal collected; the rest of the
+  principal collected is scheduled principal.
 A trigger's value is the cumulative defaults to date over the pool's balance at closing, as the waterfall tests it;
 a tranche's factor is its balance over its balance at closing, rounded half-up to six decimals."""
 
@@ -46,6 +47,7 @@ class TrancheLine:
     interest_shortfall: int
     principal_paid: int
     balance: int
+    loss: int  # written down at the clean-up call
 
     @property
     def factor(self) -> Decimal:
@@ -71,6 +73,8 @@ class InvestorReport:
     pool_closing: int
     interest: int
     principal: int
+    scheduled_principal: int
+    prepaid_principal: int
     defaults: int
     recoveries: int
     cumulative_defaults: int
@@ -107,16 +111,23 @@ def annualised(amount: int, opening: int) -> Decimal:
 
 
 def investor_report(
-    deal: Deal, stored: Sequence[Collection], period: int, first: date, last: date, buckets: Sequence[Bucket]
+    deal: Deal,
+    stored: Sequence[Collection],
+    prepaid: Sequence[int],
+    period: int,
+    first: date,
+    last: date,
+    buckets: Sequence[Bucket],
 ) -> InvestorReport:
     """The report of month `period` (1 the first) of `deal` (sized to its pool), from the collections of the months
-    stored up to and including it, and its pool's delinquency at `last`."""
+    stored up to and including it and each month's prepaid principal, and its pool's delinquency at `last`."""
     months = fed(stored[:period])
     run = run_waterfall(deal, months)
     now, collected = run[-1], months[-1]
     before = run[-2] if period > 1 else None
     pool_opening = deal.pool_balance if before is None else before.pool_balance
     cumulative = sum(m.defaults for m in months)
+    ahead = min(prepaid[period - 1], collected.principal)  # a reversal carried can take the month's principal below it
     return InvestorReport(
         deal=deal.name,
         currency=deal.currency,
@@ -127,11 +138,13 @@ def investor_report(
         pool_closing=now.pool_balance,
         interest=collected.interest,
         principal=collected.principal,
+        scheduled_principal=collected.principal - ahead,
+        prepaid_principal=ahead,
         defaults=collected.defaults,
         recoveries=collected.recoveries,
         cumulative_defaults=cumulative,
         cdr=annualised(collected.defaults, pool_opening),
-        cpr=annualised(collected.principal, pool_opening),
+        cpr=annualised(ahead, pool_opening),
         buckets=list(buckets),
         available=now.available,
         fees=now.fees,
@@ -152,6 +165,7 @@ def investor_report(
                 interest_shortfall=now.tranches[t.name].interest_shortfall,
                 principal_paid=now.tranches[t.name].principal_paid,
                 balance=now.tranches[t.name].balance,
+                loss=now.tranches[t.name].loss,
             )
             for t in deal.tranches
         ],
@@ -214,6 +228,8 @@ def report_document(r: InvestorReport) -> dict[str, Any]:
             "closing_balance": major(r.pool_closing),
             "interest": major(r.interest),
             "principal": major(r.principal),
+            "scheduled_principal": major(r.scheduled_principal),
+            "prepaid_principal": major(r.prepaid_principal),
             "defaults": major(r.defaults),
             "recoveries": major(r.recoveries),
             "cumulative_defaults": major(r.cumulative_defaults),
@@ -242,6 +258,7 @@ def report_document(r: InvestorReport) -> dict[str, Any]:
                 "interest_shortfall": major(t.interest_shortfall),
                 "principal_paid": major(t.principal_paid),
                 "balance": major(t.balance),
+                "loss": major(t.loss),
                 "factor": str(t.factor),
             }
             for t in r.tranches

@@ -22,6 +22,7 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import UnitsOfWork
 
 DEAL_KINDS = (ledger.ABS_TRANSFER, ledger.ABS_PERIOD)
+PREPAID = "principal_prepaid"  # the allocation of principal paid ahead of its schedule
 CHUNK = 5_000  # loans a statement when a pool moves to its deal: well inside every engine's limit of parameters
 
 
@@ -177,17 +178,21 @@ class Deals:
             [dict(loan_id=x.loan_id, deal_id=deal_id, balance=x.balance, joined_day=day) for x in pool],
         )
 
-    def return_loans(self, deal_id: int, pool: Sequence[PoolLoan], funder: str, left: date) -> None:
-        """The deal's loans bought back at its clean-up call are the platform's own again from `left`; they stay on
-        the deal's list, so the disclosures still tell the months they were its."""
+    def return_loans(self, deal_id: int, funder: str, left: date) -> None:
+        """At the deal's clean-up call its loans still open are the platform's own again from `left`: those bought
+        back, and those written off, so that their later recoveries are the platform's rather than a closed deal's.
+        They stay on the deal's list, so the disclosures still tell the months they were its."""
         loans, held = servicing_tables.loans, funding_tables.abs_pool_loans
-        ids = [x.loan_id for x in pool]
+        still_open = (LoanStatus.ACTIVE.value, LoanStatus.WRITTEN_OFF.value)
+        ids = list(
+            self.conn.execute(
+                select(loans.c.id).where(loans.c.funder == funder, loans.c.status.in_(still_open)).order_by(loans.c.id)
+            ).scalars()
+        )
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             self.conn.execute(
-                update(loans)
-                .where(loans.c.id.in_(chunk), loans.c.funder == funder)
-                .values(funder=PLATFORM, version=loans.c.version + 1)
+                update(loans).where(loans.c.id.in_(chunk)).values(funder=PLATFORM, version=loans.c.version + 1)
             )
             self.conn.execute(
                 update(held).where(held.c.deal_id == deal_id, held.c.loan_id.in_(chunk)).values(left_day=to_day(left))
@@ -292,6 +297,24 @@ class Deals:
         )
         for r in self.conn.execute(query):
             yield Line(r.loan_id, r.account, int(r.amount)), r.kind
+
+    def prepaid(self, deal_id: int, after: int, through: int) -> int:
+        """The principal the deal's loans prepaid (beyond what was due) in the payments whose entries fall after
+        `after` up to `through`: their `principal_prepaid` allocations. A payment reversed since has none left."""
+        a, e, pool = (
+            servicing_tables.allocations.c,
+            servicing_tables.journal_entries.c,
+            funding_tables.abs_pool_loans.c,
+        )
+        paid_in = select(e.transaction_id).where(
+            e.id > after, e.id <= through, e.transaction_id.is_not(None), e.kind.not_in(DEAL_KINDS)
+        )
+        query = select(func.coalesce(func.sum(a.amount), 0)).where(
+            a.component == PREPAID,
+            a.transaction_id.in_(paid_in),
+            a.loan_id.in_(select(pool.loan_id).where(pool.deal_id == deal_id)),
+        )
+        return int(self.conn.execute(query).scalar_one())
 
     def add_period(
         self, deal_id: int, period: int, first: date, last: date, through: int, raw: Any, waterfall: dict[str, Any]

@@ -15,7 +15,7 @@ from openice.funding.pool import Cut, PoolLoan, Stratum, cut, stratify
 from openice.funding.report import Bucket, InvestorReport, Standing, investor_report, standing
 from openice.funding.repository import FundingUnit, funding_unit
 from openice.funding.waterfall import Collection, document, run_waterfall
-from openice.money import to_minor
+from openice.money import from_minor, to_minor
 from openice.servicing import ledger
 from openice.servicing.buckets import BUCKETS, WRITTEN_OFF
 from openice.servicing.eod import DayContext, closes_month
@@ -24,7 +24,7 @@ from openice.storage.days import from_day, to_day
 from openice.storage.uow import JoinedUnits, UnitsOfWork
 
 if TYPE_CHECKING:  # numpy loads when a grid is projected, not with end of day and every command's --help
-    from openice.funding.projection import Projection, Scenario
+    from openice.funding.projection import Pool, Projection, Scenario
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ class Funding:
         """The month's waterfall, paid. While the deal revolves, the cash it sets aside buys the platform's eligible
         loans (oldest first, within the concentration limits against the pool it holds) and the waterfall is run
         again over what was bought, so what could not be spent pays the notes; at the clean-up call the platform
-        buys the pool's loans back at their principal outstanding."""
+        buys the pool's loans back at their principal outstanding, takes its written-off loans back for nothing, and
+        what the price could not pay of the notes is written down as their loss."""
         deal = _sized(row)
         after = periods[-1].through_entry if periods else row.after_entry
         through = unit.book.last_entry()
@@ -172,9 +173,11 @@ class Funding:
         lines += [line for x in bought for line in books.purchase(x.loan_id, x.balance, deal.derecognise)]
         if now.clean_up_call:
             lines += [line for x in returned for line in books.buy_back(x.loan_id, x.balance, deal.derecognise)]
-            unit.deals.return_loans(row.id, returned, row.funder, last + timedelta(days=1))
+            unit.deals.return_loans(row.id, row.funder, last + timedelta(days=1))
         unit.deals.post(last, ledger.ABS_PERIOD, lines if deal.derecognise else lines + books.kept(month))
         (paid,) = document(run[-1:], deal.currency)["periods"]
+        # Prepaid principal is the investor report's, not the waterfall's: kept beside the month's waterfall.
+        paid["prepaid"] = str(from_minor(unit.deals.prepaid(row.id, after, through), deal.currency))
         unit.deals.add_period(row.id, len(run), first, last, through, collection, paid)
 
     def deal_periods(self, name: str) -> tuple[Any, list[Any]]:
@@ -201,25 +204,32 @@ class Funding:
         ]
 
     def stress_grid(self, name: str, base: Scenario) -> tuple[Deal, list[Projection]]:
-        """The deal's stress grid from its closing: the pool as the deal bought it (each loan's principal at the
-        cut-off, rate and months left) under 1x to 5x the base defaults, each under 0 to 30% CPR."""
+        """The deal's stress grid from its closing: its pool as the deal bought it under 1x to 5x the base defaults,
+        each under 0 to 30% CPR."""
+        from openice.funding.projection import project, stress_grid
+
+        deal, pool = self.closing_pool(name)
+        return deal, project(deal, pool, stress_grid(base))
+
+    def closing_pool(self, name: str) -> tuple[Deal, Pool]:
+        """The deal and its pool as it bought it (each loan's principal at the cut-off, rate and months left): all a
+        projection reads, so a caller can end its transaction before projecting."""
         import numpy as np
 
-        from openice.funding.projection import Pool, project, stress_grid
+        from openice.funding.projection import Pool
 
         with funding_unit(self.units, readonly=True) as unit:
             row = unit.deals.named(name)
             if row is None:
                 raise NotFound(f"no deal {name!r} has been issued", field="name")
             loans = unit.deals.pool_at_closing(row.id, from_day(row.cut_off_day))
-        deal = _sized(row)
         balances, rates, terms = zip(*loans, strict=True)
         pool = Pool(
             np.array(balances, dtype=np.int64),
             np.array(rates, dtype=np.float64) / 1_000_000,
             np.array(terms, dtype=np.int64),
         )
-        return deal, project(deal, pool, stress_grid(base))
+        return _sized(row), pool
 
     def investor_report(self, name: str, month: str) -> InvestorReport:
         """The investor report of the deal's month `month` (YYYY-MM): the month-end that closed in it. A month not
@@ -243,7 +253,8 @@ class Funding:
         deal = _sized(row)
         stored = stored_collections(periods, deal.currency)
         ladder = [Bucket(b, *found.get(b, (0, 0))) for b in (*BUCKETS, WRITTEN_OFF)] if found else []
-        return investor_report(deal, stored, period.period, from_day(period.first_day), last, ladder)
+        prepaid = [to_minor(json.loads(p.waterfall).get("prepaid", "0"), deal.currency, "prepaid") for p in periods]
+        return investor_report(deal, stored, prepaid, period.period, from_day(period.first_day), last, ladder)
 
 
 def _sized(row: Any) -> Deal:

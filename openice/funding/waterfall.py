@@ -19,7 +19,9 @@ the notes as principal that month, as after the revolving period. A clean-up cal
 first `callable` period whose closing pool balance (after its principal and defaults) is below the share of the
 balance at closing: the servicer pays that balance for the loans, the price is added to the available funds and to
 the principal distribution amount, the reserve's target is zero (so the reserve is released), the pool is empty and
-the deal ends: no period runs after it.
+the deal ends: no period runs after it. What the price and the month's cash could not pay of a tranche's balance
+(defaults ate into the pool) is written down as that tranche's `loss` in the call's period, so no note stays
+outstanding over an empty pool.
 
 Rounding: every amount is integer minor units. A fee or a coupon for the month is rounded half-up to the minor unit
 once (`monthly`). A pro rata split rounds the cumulative amount through each tranche half-up and gives each tranche the
@@ -63,7 +65,8 @@ class TranchePayment:
     interest_paid: int
     interest_shortfall: int  # carried to the next month
     principal_paid: int
-    balance: int  # after this month's principal
+    balance: int  # after this month's principal and any loss
+    loss: int = 0  # written down at the clean-up call: the balance its price could not pay
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ class Period:
     revolving: bool = False  # the principal distribution amount bought loans this period
     reinvested: int = 0  # the loans bought
     clean_up_call: bool = False  # the servicer bought the pool back (its price is in `available`); the deal ends
+
+    @property
+    def loss(self) -> int:
+        """The tranches' balances written down at the clean-up call."""
+        return sum(t.loss for t in self.tranches.values())
 
 
 def monthly(annual_rate: Decimal, base: int) -> int:
@@ -182,6 +190,9 @@ def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]
         principal_owed = distribution - to_principal
         remaining -= to_principal
         balances = [b - p for b, p in zip(balances, principal, strict=True)]
+        losses = balances if called else [0] * len(balances)
+        if called:
+            balances, principal_owed = [0] * len(balances), 0
         pool = left + reinvested - price
 
         reserve = min(0 if called else deal.reserve_account.target, remaining)
@@ -204,6 +215,7 @@ def run_waterfall(deal: Deal, collections: Sequence[Collection]) -> list[Period]
                         interest_shortfall=unpaid_interest[i],
                         principal_paid=principal[i],
                         balance=balances[i],
+                        loss=losses[i],
                     )
                     for i, name in enumerate(names)
                 },
@@ -296,6 +308,7 @@ def document(periods: Sequence[Period], currency: str) -> dict[str, list[dict[st
                         "interest_shortfall": major(t.interest_shortfall),
                         "principal_paid": major(t.principal_paid),
                         "balance": major(t.balance),
+                        "loss": major(t.loss),
                     }
                     for name, t in p.tranches.items()
                 },

@@ -91,6 +91,7 @@ ABS_RESERVE_ACCOUNT = "abs_reserve_account"  # cash the deal holds for its notes
 ABS_FEES_PAID = "abs_fees_paid"  # the deal's senior fees (servicing, trustee)
 ABS_NOTE_INTEREST_PAID = "abs_note_interest_paid"  # the coupon tranches' interest
 ABS_RESIDUAL_PAID = "abs_residual_paid"  # the residual tranche's income
+ABS_NOTE_LOSS = "abs_note_loss"  # the notes' balance a clean-up call's price could not pay: the noteholders' loss
 ABS_TRANSFER = "abs_transfer"  # entry kind: a loan sold to a deal (or pledged to it)
 ABS_PERIOD = "abs_period"  # entry kind: a month's collections of the pool and the waterfall's payments
 # Entries on a loan's books that its own history does not make, so a replay of the loan leaves them as they are.
@@ -122,6 +123,7 @@ ALL_ACCOUNTS = SNAPSHOT_ACCOUNTS + (
     ABS_FEES_PAID,
     ABS_NOTE_INTEREST_PAID,
     ABS_RESIDUAL_PAID,
+    ABS_NOTE_LOSS,
 )
 
 

@@ -36,8 +36,10 @@ def deal(
     cdr: Annotated[str, Query(max_length=12)] = BASE_CDR,
 ) -> Response:
     """A deal's month (the last closed by default) as investors read it, and its stress grid under `cdr` times 1 to
-    5; a month not closed or a rate that is not one is said beside its field, and the rest of the page still shown."""
-    from openice.funding.projection import scenario
+    5; a month not closed or a rate that is not one is said beside its field, and the rest of the page still shown.
+    What the page shows is read first and the request's transaction ended, so the grid's projection and the charts
+    hold no connection."""
+    from openice.funding.projection import project, scenario, stress_grid
     from openice.funding.render import render_body, render_grid_body  # matplotlib, when a deal is shown
 
     queries.deal(tx.scope, name)  # 404 for a deal never issued
@@ -53,8 +55,11 @@ def deal(
     except ValidationError:
         error = error or ValidationError(tx.words("deals.error.cdr", cdr=cdr), field="cdr")
         base = scenario(parse_rate(BASE_CDR, "cdr"), NONE, NONE, 0)
-    report = render_body(funding.investor_report(name, chosen), tx.words.locale) if chosen else None
-    sized, grid = funding.stress_grid(name, base)
+    made = funding.investor_report(name, chosen) if chosen else None
+    sized, pool = funding.closing_pool(name)
+    tx.release()
+    report = render_body(made, tx.words.locale) if made is not None else None
+    grid = project(sized, pool, stress_grid(base))
     return tx.render(
         "console/deal.html",
         status=422 if error else 200,

@@ -4,9 +4,11 @@ another tenant's; operators see every deal. The book is tests/funding/test_book.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import Engine
 
 from openice.access.keys import ApiKeys
@@ -58,6 +60,15 @@ def test_an_investor_reads_only_its_deals(world: World, deals: None, foreign: di
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     html = world.call("investor", "GET", f"/v1/deals/{OWN}/reports/2026-01", params={"format": "html"})
     assert html.headers["content-type"].startswith("text/html") and OWN in html.text
+    # In Chinese, as `openice abs report --lang zh` writes it; English unless asked, another language refused.
+    zh = {"format": "html", "lang": "zh"}
+    html = world.call("investor", "GET", f"/v1/deals/{OWN}/reports/2026-01", params=zh)
+    assert '<html lang="zh-CN">' in html.text and "资产池" in html.text and "Pool" not in html.text
+    pdf = world.call("investor", "GET", f"/v1/deals/{OWN}/reports/2026-01", params={"format": "pdf", "lang": "zh"})
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "资产池" in text and "储备账户" in text and "40.00" in text
+    refused = world.call("investor", "GET", f"/v1/deals/{OWN}/reports/2026-01", params={"format": "html", "lang": "fr"})
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
 
     other = world.call("investor", "GET", f"/v1/deals/{OTHER_DEAL}/reports/2026-01")
     assert other.status_code == 404 and other.headers["content-type"] == "application/problem+json"

@@ -122,7 +122,8 @@ def paid_as_the_waterfall_says(engine: Engine, period: Any, notes: str) -> None:
 
     assert posted.get(ledger.ABS_FEES_PAID, 0) == fen(paid["fees"])
     assert posted.get(ledger.ABS_NOTE_INTEREST_PAID, 0) == fen(*(t["interest_paid"] for t in tranches))
-    assert posted.get(notes, 0) == fen(*(t["principal_paid"] for t in tranches))
+    assert posted.get(notes, 0) == fen(*(t["principal_paid"] for t in tranches), *(t["loss"] for t in tranches))
+    assert -posted.get(ledger.ABS_NOTE_LOSS, 0) == fen(*(t["loss"] for t in tranches))
     assert posted.get(ledger.ABS_RESIDUAL_PAID, 0) == fen(paid["residual_income"])
     assert posted.get(ledger.ABS_COLLECTION_ACCOUNT, 0) == 0
     assert -posted.get(ledger.COLLECTIONS_CLEARING, 0) == period.interest + period.principal + period.recoveries
@@ -347,6 +348,7 @@ def test_a_write_off_and_a_recovery_feed_the_waterfall(
         "interest_shortfall": "40.00",
         "principal_paid": "0.00",
         "balance": "5000.00",
+        "loss": "0.00",
     }
     # Sold, the loss and the recovery are the trust's; kept on balance sheet, month-end makes them the platform's.
     trusts = (ledger.INSTITUTION_CREDIT_LOSS, ledger.INSTITUTION_RECOVERY_INCOME)
@@ -592,7 +594,20 @@ def test_a_clean_up_call_waits_while_a_reversal_keeps_the_loans_above_the_pool(
     assert servicing.loan(one).funder == "platform"
     # The -500.00 February's collection account took is made good by March's: the deal's cash is all paid out.
     assert lines(engine, ledger.ABS_COLLECTION_ACCOUNT) == 0 == trial_balance(engine)
-    # The 4,000.00 defaulted is the notes' loss: what the call's cash could not pay stays on the notes' account, as the
-    # waterfall leaves it on the tranches.
-    left = sum(Decimal(t["balance"]) for t in march["tranches"].values())
-    assert left > 0 and -lines(engine, ledger.ABS_TRUST_FUNDING) == int(left * 100)
+    # The 4,000.00 defaulted is the notes' loss: what the call's cash could not pay of the tranches is written down
+    # in March, off the notes' account to `abs_note_loss`, and no note stays outstanding.
+    loss = sum(Decimal(t["loss"]) for t in march["tranches"].values())
+    assert loss > 0 and all(t["balance"] == "0.00" for t in march["tranches"].values())
+    assert lines(engine, ledger.ABS_TRUST_FUNDING) == 0 and -lines(engine, ledger.ABS_NOTE_LOSS) == int(loss * 100)
+    made = funding.investor_report("BOOK 2026-1", "2026-03")
+    assert sum(Decimal(t["loss"]) for t in report_document(made)["tranches"]) == loss
+    assert '<th class="num">Loss</th>' in render_html(made) and '<th class="num">损失</th>' in render_html(made, "zh")
+    # Loan 6, written off while the deal held it, is the platform's again: a recovery after the call is its income,
+    # the closed deal collects nothing more.
+    assert servicing.loan(six).funder == "platform"
+    run_until(engine, date(2026, 4, 10))
+    servicing.recover(six, 20_000, idempotency_key="recovery-6")
+    run_until(engine, date(2026, 5, 1))
+    assert lines(engine, ledger.RECOVERY_INCOME, six) == -20_000
+    assert lines(engine, ledger.INSTITUTION_RECOVERY_INCOME, six) == 0
+    assert len(funding.deal_periods("BOOK 2026-1")[1]) == 3 and trial_balance(engine) == 0

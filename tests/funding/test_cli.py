@@ -63,6 +63,7 @@ def test_the_example_deal_as_json() -> None:
             "interest_shortfall": "0.00",
             "principal_paid": "642986.18",
             "balance": "7357013.82",
+            "loss": "0.00",
         },
         "B": {
             "interest_due": "4583.33",
@@ -70,6 +71,7 @@ def test_the_example_deal_as_json() -> None:
             "interest_shortfall": "0.00",
             "principal_paid": "80373.28",
             "balance": "919626.72",
+            "loss": "0.00",
         },
         "R": {
             "interest_due": "0.00",
@@ -77,6 +79,7 @@ def test_the_example_deal_as_json() -> None:
             "interest_shortfall": "0.00",
             "principal_paid": "80373.27",
             "balance": "919626.73",
+            "loss": "0.00",
         },
     }
     assert [p["trigger_breached"] for p in periods] == [False] * 5 + [True] * 7

@@ -4,6 +4,7 @@ pool is loans 1 (3,000.00) and 6 (4,000.00), 7,000.00; A notes 5,000.00 at 12% a
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from decimal import Decimal
@@ -19,7 +20,7 @@ from openice.cli import app
 from openice.close_of_day import run_until
 from openice.errors import NotFound, ValidationError
 from openice.funding.deal import Deal
-from openice.funding.render import render_html
+from openice.funding.render import render_html, render_pdf
 from openice.funding.report import report_document
 from openice.funding.service import Funding
 from openice.servicing.service import Servicing
@@ -58,6 +59,8 @@ def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, boo
         "closing_balance": "6000.00",
         "interest": "0.00",
         "principal": "1000.00",
+        "scheduled_principal": "0.00",
+        "prepaid_principal": "1000.00",
         "defaults": "0.00",
         "recoveries": "0.00",
         "cumulative_defaults": "0.00",
@@ -81,6 +84,7 @@ def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, boo
         "interest_shortfall": "0.00",
         "principal_paid": "960.00",
         "balance": "4040.00",
+        "loss": "0.00",
         "factor": "0.808000",
     }
     assert (r["name"], r["coupon"], r["balance"], r["factor"]) == ("R", None, "2000.00", "1.000000")
@@ -102,6 +106,8 @@ def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, boo
     # of interest. A is due 1% of 4,040.00 = 40.40, gets 40.00, 0.40 short; the pool stays at 6,000.00, CPR 0.
     assert (february["pool"]["opening_balance"], february["pool"]["closing_balance"]) == ("6000.00", "6000.00")
     assert (february["pool"]["interest"], february["pool"]["cpr"]) == ("40.00", "0.000000")
+    # The prepayment reversed, no principal was prepaid in February: its 0.00 of principal is all scheduled.
+    assert (february["pool"]["scheduled_principal"], february["pool"]["prepaid_principal"]) == ("0.00", "0.00")
     a = february["tranches"][0]
     assert (a["opening_balance"], a["interest_due"], a["interest_paid"], a["interest_shortfall"]) == (
         "4040.00",
@@ -120,6 +126,27 @@ def test_a_prepayment_then_a_shortfall(engine: Engine, servicing: Servicing, boo
     with pytest.raises(ValidationError) as garbled:
         funding.investor_report("BOOK 2026-1", "2026-13")
     assert garbled.value.field == "month"
+
+
+def test_cpr_counts_only_the_principal_prepaid(engine: Engine, servicing: Servicing, book: list[int]) -> None:  # noqa: F811
+    funding = issued(engine)
+    one, six = book[0], book[5]
+    run_until(engine, date(2026, 2, 15))
+    servicing.repay(six, 104_000, idempotency_key="repay")  # 1,000.00 due + 1% of 4,000.00
+    servicing.prepay(one, 153_000, idempotency_key="prepay")  # 1,000.00 due + 1% of 3,000.00, then 500.00 ahead
+    run_until(engine, date(2026, 3, 1))
+    pool = report_document(funding.investor_report("BOOK 2026-1", "2026-02"))["pool"]
+    # February, over the 7,000.00 January left: 2,500.00 of principal, 2,000.00 of it the two installments due and
+    # 500.00 paid ahead of loan 1's schedule. SMM = 500 / 7,000 = 1/14, CPR = 1 - (13/14)^12
+    # = 1 - 23,298,085,122,481 / 56,693,912,375,296 = 0.589055 (half-up to six places),
+    # where all 2,500.00 would give 1 - (9/14)^12 = 0.995018.
+    assert (pool["opening_balance"], pool["principal"]) == ("7000.00", "2500.00")
+    assert (pool["scheduled_principal"], pool["prepaid_principal"], pool["cpr"]) == ("2000.00", "500.00", "0.589055")
+    page = render_html(funding.investor_report("BOOK 2026-1", "2026-02"), "zh")
+    assert "计划内本金" in page and "提前偿还本金" in page and "58.9055%" in page
+    reader = PdfReader(io.BytesIO(render_pdf(funding.investor_report("BOOK 2026-1", "2026-02"))))
+    text = " ".join(" ".join(p.extract_text().split()) for p in reader.pages)
+    assert "Scheduled principal" in text and "Prepaid principal" in text and "500.00" in text
 
 
 def test_a_default_breaches_the_trigger(engine: Engine, servicing: Servicing, book: list[int]) -> None:  # noqa: F811

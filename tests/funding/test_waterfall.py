@@ -357,6 +357,7 @@ def test_cash_is_conserved_and_the_notes_track_the_pool(case: tuple[Deal, list[C
         assert p.available == p.fees + interest + principal + p.reinvested + p.reserve_balance + p.residual_income
         assert p.reinvested == 0 or (p.revolving and (c.purchased is None or p.reinvested <= c.purchased))
         assert not p.clean_up_call or (p.pool_balance == 0 and p.reserve_balance == 0)
+        assert all(t.loss == 0 or p.clean_up_call for t in tranches)
         assert all(t.balance >= 0 and t.interest_shortfall == t.interest_due - t.interest_paid for t in tranches)
         assert sum(t.balance for t in tranches) == p.pool_balance + p.principal_shortfall
         assert 0 <= p.reserve_balance <= d.reserve_account.target and p.residual_income >= 0
@@ -492,3 +493,24 @@ def test_a_call_the_book_cannot_make_yet_waits_for_the_next_month() -> None:
     # nothing left to earn; principal 10 + 70 = 80.00 pays R off; the reserve released; 11.00 residual income.
     assert (p3.clean_up_call, p3.available, p3.pool_balance, p3.residual_income) == (True, 9_100, 0, 1_100)
     assert paid(p3)["R"] == (0, 0, 0, 8_000, 0)
+
+
+def test_a_call_that_cannot_pay_the_notes_off_writes_their_balance_down_as_loss() -> None:
+    """The clean-up call deal above, sequential, whose pool loses 950.00 to defaults in its first month."""
+    d = deal(
+        ("A", "800.00", "0.12"),
+        ("R", "200.00", None),
+        principal_payment="sequential",
+        reserve_account={"target": "10.00", "initial": "10.00"},
+        clean_up_call={"below": "0.10"},
+    )
+    (p1,) = run_waterfall(d, months(("10.00", "0", "950.00", "0")))
+    # The pool would be 1,000 - 950 = 50.00, below 100.00: called for 50.00. Available 10 + 10 + 50 = 70.00; A's
+    # interest 8.00; 62.00 of the 950 + 50 = 1,000.00 due pays A (738.00 left); nothing for R. The deal ends, so A's
+    # 738.00 and R's 200.00 are written down as their loss: every balance is zero, nothing is carried.
+    assert (p1.clean_up_call, p1.available, p1.pool_balance, p1.principal_shortfall) == (True, 7_000, 0, 0)
+    assert paid(p1) == {"A": (800, 800, 0, 6_200, 0), "R": (0, 0, 0, 0, 0)}
+    assert {n: t.loss for n, t in p1.tranches.items()} == {"A": 73_800, "R": 20_000}
+    assert (p1.reserve_balance, p1.residual_income) == (0, 0)
+    tranches = document([p1], "CNY")["periods"][0]["tranches"]
+    assert {n: t["loss"] for n, t in tranches.items()} == {"A": "738.00", "R": "200.00"}  # type: ignore[attr-defined]
