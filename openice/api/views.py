@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from starlette.responses import Response
@@ -252,7 +252,14 @@ class DecisionView(BaseModel):
     model_hash: str
     policy_hash: str
     input_hash: str
-    result: dict[str, Any]
+    result: dict[str, Any] = Field(
+        description="the decision's result as stored and hashed (affordability facts, the line): its money in integer "
+        "minor units of `currency`, as `money_unit` says, so a reproduction can be compared with it"
+    )
+    currency: str = Field(
+        description="the decision's product's currency: what the reasons' and the result's money is in"
+    )
+    money_unit: Literal["minor"] = Field(default="minor", description="the unit of the money in `result`")
 
 
 def decision_view(row: Any, line_id: str | None, currency: str) -> DecisionView:
@@ -277,6 +284,7 @@ def decision_view(row: Any, line_id: str | None, currency: str) -> DecisionView:
         policy_hash=row.policy_hash,
         input_hash=row.input_hash,
         result=result,
+        currency=currency,
     )
 
 

@@ -144,6 +144,8 @@ def test_the_api_quotes_an_amount_in_major_units_and_keeps_the_stored_minor_ones
     got = income_site.world.call("operator", "GET", f"/v1/decisions/{decision_id}").json()
     assert got["score_reasons"][1] == {"code": "INCOME_MONTHLY_LOW", "text": INCOME["en"]}
     assert "400050" not in got["score_reasons"][1]["text"].replace(",", "")
+    # The stored result keeps the hashed minor units, and says so with the product's currency.
+    assert (got["currency"], got["money_unit"]) == ("CNY", "minor")
     listed = income_site.world.call("operator", "GET", "/v1/decisions").json()["items"]
     assert next(d for d in listed if d["id"] == decision_id)["score_reasons"] == got["score_reasons"]
 
