@@ -373,6 +373,7 @@ def test_a_decision_and_a_drawdown_read_in_major_units_with_the_currency(booked:
     amount = Decimal(line["amount"])
     assert f"line granted: {amount:,} CNY at " in shown.stdout and "min line 1,000.00 CNY" in shown.stdout
     assert "1500000" not in shown.stdout and "150000" not in shown.stdout
+    assert "None" not in shown.stdout  # a field the application left out is not printed
     stored = as_json(openice(env, cwd, "decision", "show", decided["decision_id"], "--json"))
     assert (stored["money_unit"], stored["currency"]) == ("minor", "CNY")  # the record as stored and hashed
     assert stored["inputs"]["application"]["income_monthly"] == 1_500_000

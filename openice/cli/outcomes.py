@@ -66,11 +66,13 @@ AFFORDABILITY_MONEY = ("income_monthly", "existing_debt_monthly", "max_affordabl
 
 
 def _facts(values: dict[str, Any], money: Iterable[str], currency: str) -> str:
-    """Named values on one line, the amounts among them (minor units) in major units with `currency`."""
+    """Named values on one line, the amounts among them (minor units) in major units with `currency`; a value not
+    given (None) is left out rather than printed as "None"."""
     amounts = set(money)
     return ", ".join(
-        f"{name.replace('_', ' ')} {format_money(v, currency) if name in amounts and v is not None else v}"
+        f"{name.replace('_', ' ')} {format_money(v, currency) if name in amounts else v}"
         for name, v in values.items()
+        if v is not None
     )
 
 
