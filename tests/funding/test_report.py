@@ -181,12 +181,18 @@ def test_a_default_breaches_the_trigger(engine: Engine, servicing: Servicing, bo
     assert "BOOK 2026-1" in html and "57.1429%" in html and "99.9962%" in html and "3,000.00" in html
 
 
-def test_the_report_command(sqlite_book: tuple[str, Path], tmp_path: Path) -> None:  # noqa: F811
-    url, path = sqlite_book
+def january_closed(book_at: tuple[str, Path]) -> str:
+    """The book's deal issued on 2026-01-15 and January's month-end closed; the book's database URL."""
+    url, path = book_at
     assert CliRunner().invoke(app, ["abs", "issue", str(path), "--db", url, "--as-of", "2026-01-15"]).exit_code == 0
     engine = make_engine(url)
     run_until(engine, date(2026, 2, 1))
     engine.dispose()
+    return url
+
+
+def test_the_report_command(sqlite_book: tuple[str, Path], tmp_path: Path) -> None:  # noqa: F811
+    url = january_closed(sqlite_book)
     html, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
     out = CliRunner().invoke(
         app,
@@ -223,11 +229,7 @@ def _fonts(reader: PdfReader) -> set[str]:
 
 
 def test_the_report_in_chinese(sqlite_book: tuple[str, Path], tmp_path: Path) -> None:  # noqa: F811
-    url, path = sqlite_book
-    assert CliRunner().invoke(app, ["abs", "issue", str(path), "--db", url, "--as-of", "2026-01-15"]).exit_code == 0
-    engine = make_engine(url)
-    run_until(engine, date(2026, 2, 1))
-    engine.dispose()
+    url = january_closed(sqlite_book)
     html, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
     args = ["abs", "report", "BOOK 2026-1", "--month", "2026-01", "--db", url, "--lang", "zh"]
     assert CliRunner().invoke(app, [*args, "--html", str(html), "--pdf", str(pdf)]).exit_code == 0
